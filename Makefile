@@ -85,13 +85,15 @@ $(LIB_PC): Makefile
 ALL_TARGETS += $(LIB_A) $(LIB_SO) $(LIB_PC)
 
 # ---- programs ---------------------------------------------------------------
-# user/tools/NAME.c is one program; user/tools/common/*.c is linked into all
-# tools; user/smtd/ and user/smtctl/ are one program each.
+# user/tools/NAME.c is one program, user/tools/NAME/*.c too; the files in
+# user/tools/common/ are linked into all programs; user/smtd/ and
+# user/smtctl/ are one program each.
 TOOL_COMMON_SRCS := $(wildcard user/tools/common/*.c)
 TOOL_COMMON_OBJS := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(TOOL_COMMON_SRCS))
 TOOL_NAMES := $(basename $(notdir $(wildcard user/tools/*.c)))
+TOOL_DIRS := $(filter-out common,$(notdir $(patsubst %/,%,$(dir $(wildcard user/tools/*/*.c)))))
 DAEMON_DIRS := $(filter-out lib tools,$(notdir $(patsubst %/,%,$(dir $(wildcard user/*/*.c)))))
-PROGS := $(addprefix $(BUILD)/bin/,$(TOOL_NAMES) $(sort $(DAEMON_DIRS)))
+PROGS := $(addprefix $(BUILD)/bin/,$(TOOL_NAMES) $(sort $(DAEMON_DIRS) $(TOOL_DIRS)))
 
 $(BUILD)/obj/%.o: user/%.c | $(DEPS_STAMP) bpf-skels
 	$(call msg,CC,$@)
@@ -113,6 +115,14 @@ $(BUILD)/bin/$(1): $(patsubst user/%.c,$(BUILD)/obj/%.o,$(wildcard user/$(1)/*.c
 	$(Q)$$(CC) -o $$@ $$^ $$(LDLIBS_TOOLS) $$(LDLIBS_$(1))
 endef
 $(foreach d,$(sort $(DAEMON_DIRS)),$(eval $(call daemon_rule,$(d))))
+
+define tooldir_rule
+$(BUILD)/bin/$(1): $(patsubst user/%.c,$(BUILD)/obj/%.o,$(wildcard user/tools/$(1)/*.c)) $(TOOL_COMMON_OBJS) $(LIB_A)
+	$$(call msg,LD,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$$(CC) -o $$@ $$^ $$(LDLIBS_TOOLS) $$(LDLIBS_$(1))
+endef
+$(foreach d,$(sort $(TOOL_DIRS)),$(eval $(call tooldir_rule,$(d))))
 
 ALL_TARGETS += $(PROGS)
 

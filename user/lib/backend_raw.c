@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Raw IP backend: SMT packets over raw IPv4 and IPv6 sockets of the SMT
+ * protocol number, batched with recvmmsg/sendmmsg. A raw socket receives
+ * every packet of its protocol on the host, so one socket pair per protocol
+ * number is shared by all endpoints of the process and packets are handed
+ * out by destination SMT port: straight to the endpoint that reads them, or
+ * through a bounded queue and an eventfd to the endpoint that holds the
+ * port. Packets for ports nobody here holds are counted and ignored. A port
+ * is also reserved host-wide (per network namespace) with an abstract Unix
+ * socket, so two processes do not pick the same port.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+
+#define RAW_BATCH 64
+#define RAW_QUEUE_MAX 8192 /* packets queued for another endpoint */
+#define RAW_EPHEMERAL_LO 49152
+#define RAW_BUF_EXTRA 64 /* an IPv4 header with options */
+
+struct raw_batch {
+	struct mmsghdr msg[RAW_BATCH];
+	struct iovec iov[RAW_BATCH];
+	struct sockaddr_storage name[RAW_BATCH];
+	uint8_t *buf; /* RAW_BATCH * bufsz */
+	unsigned int n;
+};
+
+struct raw_qpkt {
+	struct sockaddr_storage peer;
+	int ipv4_id;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct raw_shared;
+
+struct smt_raw_port {
+	struct raw_shared *sh;
+	struct smt_raw_port *next;
+	uint16_t port;
+	int efd; /* wake-up for packets queued by other endpoints */
+	int resv_fd; /* abstract Unix socket reserving the port */
+	uint32_t bufsz;
+	struct raw_qpkt **q; /* ring of RAW_QUEUE_MAX */
+	unsigned int qhead, qlen;
+	struct raw_batch tx4, tx6;
+	struct smt_raw_stats st;
+};
+
+struct raw_shared {
+	struct raw_shared *next;
+	uint8_t proto;
+	int fd4, fd6;
+	int refs;
+	pthread_mutex_t lock; /* rx buffers, port list, queues */
+	struct smt_raw_port *ports;
+	uint32_t bufsz;
+	struct raw_batch rx;
+};
+
+static pthread_mutex_t raw_global = PTHREAD_MUTEX_INITIALIZER;
+static struct raw_shared *raw_list;
+
+static int batch_init(struct raw_batch *b, uint32_t bufsz)
+{
+	unsigned int i;
+
+	b->buf = malloc((size_t)RAW_BATCH * bufsz);
+	if (!b->buf)
+		return -ENOMEM;
+	for (i = 0; i < RAW_BATCH; i++) {
+		b->iov[i].iov_base = b->buf + (size_t)i * bufsz;
+		b->iov[i].iov_len = bufsz;
+	}
+	b->n = 0;
+	return 0;
+}
+
+static void batch_prepare_rx(struct raw_batch *b, uint32_t bufsz)
+{
+	unsigned int i;
+
+	memset(b->msg, 0, sizeof(b->msg));
+	for (i = 0; i < RAW_BATCH; i++) {
+		b->iov[i].iov_len = bufsz;
+		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
+		b->msg[i].msg_hdr.msg_iovlen = 1;
+		b->msg[i].msg_hdr.msg_name = &b->name[i];
+		b->msg[i].msg_hdr.msg_namelen = sizeof(b->name[i]);
+	}
+}
+
+static int raw_socket(int family, uint8_t proto, uint32_t rcvbuf,
+		      uint8_t priority)
+{
+	int fd, one = 1, v;
+
+	fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, proto);
+	if (fd < 0)
+		return (errno == EPERM || errno == EACCES) ? -SMT_E_NOCAP
+							   : -errno;
+	v = (int)rcvbuf;
+	/* FORCE works past rmem_max with CAP_NET_ADMIN; else best effort. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	if (priority) {
+		v = priority;
+		setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v));
+		v = priority << 5; /* IP precedence / traffic class */
+		if (family == AF_INET)
+			setsockopt(fd, IPPROTO_IP, IP_TOS, &v, sizeof(v));
+		else
+			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v,
+				   sizeof(v));
+	}
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	return fd;
+}
+
+static void shared_put(struct raw_shared *sh)
+{
+	struct raw_shared **pp;
+
+	if (--sh->refs > 0)
+		return;
+	for (pp = &raw_list; *pp; pp = &(*pp)->next) {
+		if (*pp == sh) {
+			*pp = sh->next;
+			break;
+		}
+	}
+	if (sh->fd4 >= 0)
+		close(sh->fd4);
+	if (sh->fd6 >= 0)
+		close(sh->fd6);
+	free(sh->rx.buf);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+/* Caller holds raw_global. */
+static int shared_get(uint8_t proto, uint32_t bufsz, uint32_t rcvbuf,
+		      uint8_t priority, struct raw_shared **out)
+{
+	struct raw_shared *sh;
+	int err;
+
+	for (sh = raw_list; sh; sh = sh->next) {
+		if (sh->proto == proto && sh->bufsz >= bufsz) {
+			sh->refs++;
+			*out = sh;
+			return 0;
+		}
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	sh->proto = proto;
+	sh->refs = 1;
+	sh->bufsz = bufsz;
+	sh->fd6 = -1;
+	pthread_mutex_init(&sh->lock, NULL);
+	sh->fd4 = raw_socket(AF_INET, proto, rcvbuf, priority);
+	if (sh->fd4 < 0) {
+		err = sh->fd4;
+		goto fail;
+	}
+	/* IPv6 may be disabled on the host; IPv4 alone still works. */
+	sh->fd6 = raw_socket(AF_INET6, proto, rcvbuf, priority);
+	if (sh->fd6 == -SMT_E_NOCAP) {
+		err = sh->fd6;
+		sh->fd6 = -1;
+		goto fail;
+	}
+	if (sh->fd6 < 0)
+		sh->fd6 = -1;
+	err = batch_init(&sh->rx, bufsz);
+	if (err)
+		goto fail;
+	sh->next = raw_list;
+	raw_list = sh;
+	*out = sh;
+	return 0;
+fail:
+	sh->refs = 1;
+	sh->next = NULL;
+	/* not on raw_list: shared_put's unlink finds nothing */
+	shared_put(sh);
+	return err;
+}
+
+static bool port_taken(const struct raw_shared *sh, uint16_t port)
+{
+	const struct smt_raw_port *p;
+
+	for (p = sh->ports; p; p = p->next)
+		if (p->port == port)
+			return true;
+	return false;
+}
+
+/* Reserves proto/port in this network namespace; fd or -errno. */
+static int port_reserve(uint8_t proto, uint16_t port)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd, n;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
+		     "smt-port/%u/%u", proto, port);
+	len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+		n = errno;
+		close(fd);
+		return n == EADDRINUSE ? -SMT_E_PORT_IN_USE : -n;
+	}
+	return fd;
+}
+
+static int port_pick(struct smt_raw_port *p, uint16_t want)
+{
+	unsigned int tries;
+	uint16_t r;
+	int fd;
+
+	if (want) {
+		if (port_taken(p->sh, want))
+			return -SMT_E_PORT_IN_USE;
+		fd = port_reserve(p->sh->proto, want);
+		if (fd < 0)
+			return fd;
+		p->port = want;
+		p->resv_fd = fd;
+		return 0;
+	}
+	for (tries = 0; tries < 256; tries++) {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			return -EIO;
+		r = RAW_EPHEMERAL_LO + r % (65536 - RAW_EPHEMERAL_LO);
+		if (port_taken(p->sh, r))
+			continue;
+		fd = port_reserve(p->sh->proto, r);
+		if (fd == -SMT_E_PORT_IN_USE)
+			continue;
+		if (fd < 0)
+			return fd;
+		p->port = r;
+		p->resv_fd = fd;
+		return 0;
+	}
+	return -EADDRNOTAVAIL;
+}
+
+int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu,
+		 uint32_t rcvbuf, uint8_t priority, struct smt_raw_port **out)
+{
+	struct smt_raw_port *p;
+	uint32_t bufsz;
+	int err;
+
+	if (mtu < 1280 || mtu > 65535)
+		return -EINVAL;
+	bufsz = mtu + RAW_BUF_EXTRA;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->efd = -1;
+	p->resv_fd = -1;
+	p->bufsz = bufsz;
+	p->q = calloc(RAW_QUEUE_MAX, sizeof(*p->q));
+	if (!p->q) {
+		free(p);
+		return -ENOMEM;
+	}
+	if (batch_init(&p->tx4, bufsz) || batch_init(&p->tx6, bufsz)) {
+		err = -ENOMEM;
+		goto fail_free;
+	}
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->efd < 0) {
+		err = -errno;
+		goto fail_free;
+	}
+
+	pthread_mutex_lock(&raw_global);
+	err = shared_get(ipproto, bufsz, rcvbuf, priority, &p->sh);
+	if (err) {
+		pthread_mutex_unlock(&raw_global);
+		goto fail_free;
+	}
+	pthread_mutex_lock(&p->sh->lock);
+	err = port_pick(p, port);
+	if (!err) {
+		p->next = p->sh->ports;
+		p->sh->ports = p;
+	}
+	pthread_mutex_unlock(&p->sh->lock);
+	if (err)
+		shared_put(p->sh);
+	pthread_mutex_unlock(&raw_global);
+	if (err)
+		goto fail_free;
+	*out = p;
+	return 0;
+
+fail_free:
+	if (p->efd >= 0)
+		close(p->efd);
+	free(p->tx4.buf);
+	free(p->tx6.buf);
+	free(p->q);
+	free(p);
+	return err;
+}
+
+void smt_raw_close(struct smt_raw_port *p)
+{
+	struct smt_raw_port **pp;
+	struct raw_shared *sh;
+
+	if (!p)
+		return;
+	smt_raw_flush(p);
+	sh = p->sh;
+	pthread_mutex_lock(&raw_global);
+	pthread_mutex_lock(&sh->lock);
+	for (pp = &sh->ports; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+	shared_put(sh);
+	pthread_mutex_unlock(&raw_global);
+	while (p->qlen) {
+		free(p->q[p->qhead]);
+		p->qhead = (p->qhead + 1) % RAW_QUEUE_MAX;
+		p->qlen--;
+	}
+	close(p->efd);
+	if (p->resv_fd >= 0)
+		close(p->resv_fd);
+	free(p->tx4.buf);
+	free(p->tx6.buf);
+	free(p->q);
+	free(p);
+}
+
+uint16_t smt_raw_port_num(const struct smt_raw_port *p)
+{
+	return p->port;
+}
+
+void smt_raw_fds(const struct smt_raw_port *p, int fds[3])
+{
+	fds[0] = p->sh->fd4;
+	fds[1] = p->sh->fd6;
+	fds[2] = p->efd;
+}
+
+void smt_raw_get_stats(const struct smt_raw_port *p, struct smt_raw_stats *s)
+{
+	*s = p->st;
+}
+
+static struct smt_raw_port *port_find(struct raw_shared *sh, uint16_t port)
+{
+	struct smt_raw_port *p;
+
+	for (p = sh->ports; p; p = p->next)
+		if (p->port == port)
+			return p;
+	return NULL;
+}
+
+static void port_enqueue(struct smt_raw_port *to, const uint8_t *smt,
+			 size_t len, const struct sockaddr_storage *peer,
+			 int ipv4_id)
+{
+	static const uint64_t one = 1;
+	struct raw_qpkt *q;
+
+	if (to->qlen >= RAW_QUEUE_MAX) {
+		to->st.rx_queue_full++;
+		return;
+	}
+	q = malloc(sizeof(*q) + len);
+	if (!q) {
+		to->st.rx_queue_full++;
+		return;
+	}
+	q->peer = *peer;
+	q->ipv4_id = ipv4_id;
+	q->len = len;
+	memcpy(q->data, smt, len);
+	to->q[(to->qhead + to->qlen) % RAW_QUEUE_MAX] = q;
+	to->qlen++;
+	if (write(to->efd, &one, sizeof(one)) < 0) {
+		/* counter saturated: the endpoint is awake anyway */
+	}
+}
+
+/*
+ * Finds the SMT bytes of one received datagram. Raw IPv4 sockets deliver
+ * the IP header (we need its ID for IPID_OFF); IPv6 ones do not.
+ */
+static int raw_payload(int family, uint8_t *buf, size_t len,
+		       const uint8_t **smt, size_t *smt_len, int *ipv4_id)
+{
+	const struct iphdr *ip = (const struct iphdr *)buf;
+	size_t ihl, tot;
+
+	if (family == AF_INET6) {
+		*smt = buf;
+		*smt_len = len;
+		*ipv4_id = -1;
+		return 0;
+	}
+	if (len < sizeof(*ip) || ip->version != 4)
+		return -1;
+	ihl = (size_t)ip->ihl * 4;
+	tot = ntohs(ip->tot_len);
+	if (ihl < sizeof(*ip) || ihl > len)
+		return -1;
+	if (tot >= ihl && tot < len)
+		len = tot;
+	*smt = buf + ihl;
+	*smt_len = len - ihl;
+	*ipv4_id = ntohs(ip->id);
+	return 0;
+}
+
+/* Caller holds sh->lock. Returns packets read, 0 when drained, -errno. */
+static int rx_batch(struct smt_raw_port *self, int fd, int family,
+		    smt_raw_rx_cb cb, void *arg, unsigned int *mine)
+{
+	struct raw_shared *sh = self->sh;
+	struct smt_raw_port *to;
+	int n, i, ipv4_id;
+	const uint8_t *smt;
+	size_t smt_len;
+	uint16_t dport;
+
+	batch_prepare_rx(&sh->rx, sh->bufsz);
+	n = recvmmsg(fd, sh->rx.msg, RAW_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		struct msghdr *h = &sh->rx.msg[i].msg_hdr;
+		struct sockaddr_storage *peer = h->msg_name;
+
+		if (raw_payload(family, h->msg_iov->iov_base,
+				sh->rx.msg[i].msg_len, &smt, &smt_len,
+				&ipv4_id) < 0 ||
+		    smt_len < 4) {
+			self->st.rx_bad_ip++;
+			continue;
+		}
+		dport = (uint16_t)(smt[2] << 8 | smt[3]);
+		/* the peer's SMT port goes where the IP layer has none */
+		if (family == AF_INET)
+			((struct sockaddr_in *)peer)->sin_port =
+				htons((uint16_t)(smt[0] << 8 | smt[1]));
+		else
+			((struct sockaddr_in6 *)peer)->sin6_port =
+				htons((uint16_t)(smt[0] << 8 | smt[1]));
+		if (dport == self->port) {
+			cb(arg, smt, smt_len, peer, ipv4_id);
+			(*mine)++;
+			continue;
+		}
+		to = port_find(sh, dport);
+		if (to)
+			port_enqueue(to, smt, smt_len, peer, ipv4_id);
+		else
+			self->st.rx_no_endpoint++;
+	}
+	return n;
+}
+
+int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
+	       unsigned int budget)
+{
+	struct raw_shared *sh = p->sh;
+	unsigned int mine = 0, nread = 0;
+	uint64_t ev;
+	int n4 = 1, n6 = 1, err = 0;
+
+	/* clear the wake-up; the queue below is the truth */
+	if (read(p->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
+		err = -errno;
+	pthread_mutex_lock(&sh->lock);
+	while (p->qlen && mine < budget) {
+		struct raw_qpkt *q = p->q[p->qhead];
+
+		p->qhead = (p->qhead + 1) % RAW_QUEUE_MAX;
+		p->qlen--;
+		cb(arg, q->data, q->len, &q->peer, q->ipv4_id);
+		free(q);
+		mine++;
+	}
+	while (nread < budget && (n4 > 0 || n6 > 0)) {
+		if (n4 > 0) {
+			n4 = rx_batch(p, sh->fd4, AF_INET, cb, arg, &mine);
+			if (n4 < 0)
+				err = n4;
+			else
+				nread += n4;
+		}
+		if (n6 > 0 && sh->fd6 >= 0) {
+			n6 = rx_batch(p, sh->fd6, AF_INET6, cb, arg, &mine);
+			if (n6 < 0)
+				err = n6;
+			else
+				nread += n6;
+		} else {
+			n6 = 0;
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return err && !mine ? err : (int)mine;
+}
+
+static int batch_send(struct smt_raw_port *p, struct raw_batch *b, int fd)
+{
+	unsigned int done = 0;
+	int n, err = 0;
+
+	while (done < b->n) {
+		n = sendmmsg(fd, b->msg + done, b->n - done, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			/* skip the packet that failed, keep the rest going */
+			p->st.tx_errors++;
+			done++;
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			p->st.tx_packets++;
+			p->st.tx_bytes += b->msg[done + i].msg_len;
+		}
+		done += n;
+	}
+	b->n = 0;
+	return err;
+}
+
+int smt_raw_flush(struct smt_raw_port *p)
+{
+	int e4 = 0, e6 = 0;
+
+	if (p->tx4.n)
+		e4 = batch_send(p, &p->tx4, p->sh->fd4);
+	if (p->tx6.n)
+		e6 = p->sh->fd6 >= 0 ? batch_send(p, &p->tx6, p->sh->fd6)
+				     : -EAFNOSUPPORT;
+	return e4 ? e4 : e6;
+}
+
+int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
+	       const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	struct raw_batch *b;
+	struct msghdr *h;
+	unsigned int i;
+	int err = 0;
+
+	if (len > p->bufsz - RAW_BUF_EXTRA)
+		return -EMSGSIZE;
+	if (peer->ss_family == AF_INET)
+		b = &p->tx4;
+	else if (peer->ss_family == AF_INET6)
+		b = &p->tx6;
+	else
+		return -EAFNOSUPPORT;
+	if (b->n == RAW_BATCH)
+		err = smt_raw_flush(p);
+	i = b->n++;
+	memcpy(b->iov[i].iov_base, pkt, len);
+	b->iov[i].iov_len = len;
+	b->name[i] = *peer;
+	/* raw sockets take no port: IPv4 ignores it, IPv6 wants 0 or proto */
+	if (peer->ss_family == AF_INET)
+		((struct sockaddr_in *)&b->name[i])->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&b->name[i])->sin6_port = 0;
+	h = &b->msg[i].msg_hdr;
+	memset(h, 0, sizeof(*h));
+	h->msg_name = &b->name[i];
+	h->msg_namelen = peer->ss_family == AF_INET
+				 ? sizeof(struct sockaddr_in)
+				 : sizeof(struct sockaddr_in6);
+	h->msg_iov = &b->iov[i];
+	h->msg_iovlen = 1;
+	(void)prio;
+	return err;
+}

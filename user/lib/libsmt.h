@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libsmt: the public API of SMT (Secure Message Transport).
+ *
+ * An application opens an endpoint (one local SMT port on one backend), adds
+ * sessions to it (the keys of a TLS 1.3 handshake done by smtd, or given
+ * directly in test mode), and then sends requests and oneway messages,
+ * receives requests, responses and failures, and replies. Every message is
+ * independent: a lost packet or a large transfer never holds back another
+ * message. The API is message based and non-blocking: smt_fd() is a file
+ * descriptor to poll for POLLIN; when it is readable (or whenever the caller
+ * likes) smt_process() reads packets and runs timers, then smt_recv() hands
+ * out what arrived.
+ *
+ * Threading model: an endpoint is NOT thread-safe. All calls on one endpoint
+ * (and on the messages it hands out) must come from one thread at a time, as
+ * with a socket shared without locks; use one endpoint per thread for
+ * parallelism. Different endpoints may be used concurrently from different
+ * threads: the raw sockets they share inside a process are locked
+ * internally. Time is CLOCK_MONOTONIC, read by the library.
+ *
+ * Errors: functions return 0 (or a non-negative value where said) on success
+ * and a negative code on failure: -errno (-EINVAL, -ENOMEM, -EAGAIN, ...)
+ * or -SMT_E* below. smt_strerror() names both kinds.
+ */
+#ifndef LIBSMT_H
+#define LIBSMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* SMT-specific error codes, returned negated; above every errno value. */
+enum smt_error {
+	SMT_E_BASE = 4096,
+	SMT_E_NOCAP = 4097, /* raw IP sockets need CAP_NET_RAW */
+	SMT_E_NOSESSION = 4098, /* no such session on this endpoint */
+	SMT_E_TOOBIG = 4099, /* message larger than the session's M */
+	SMT_E_LIMIT = 4100, /* a configured memory/in-flight limit is full */
+	SMT_E_RPC_TIMEOUT = 4101, /* the peer stayed silent: RPC failed */
+	SMT_E_CANCELED = 4102, /* the RPC was canceled by smt_cancel() */
+	SMT_E_NORPC = 4103, /* no such outstanding RPC / request to reply */
+	SMT_E_PORT_IN_USE = 4104, /* another endpoint holds this SMT port */
+	SMT_E_BACKEND = 4105, /* backend not available in this build */
+	SMT_E_SESSION_GONE = 4106, /* the session was removed */
+	SMT_E_NOSMTD = 4107, /* cannot reach smtd's control socket */
+	SMT_E_REFUSED = 4108, /* smtd or the peer refused the session */
+	SMT_E_MAX
+};
+
+/* Description of err (a negative errno or -SMT_E_*); never NULL. */
+const char *smt_strerror(int err);
+
+/* ---- endpoints -------------------------------------------------------- */
+
+struct smt_endpoint;
+
+enum smt_backend {
+	SMT_BACKEND_DEFAULT = 0, /* raw IP */
+	SMT_BACKEND_RAW = 1, /* raw IPv4/IPv6 sockets, needs CAP_NET_RAW */
+};
+
+/*
+ * Endpoint options. Zero means "default" for every field, so
+ * `struct smt_endpoint_opts o = { .sz = sizeof(o) };` is a valid start.
+ * sz must be sizeof(struct smt_endpoint_opts) as the caller compiled it:
+ * fields are only ever appended, and the library reads only the first sz
+ * bytes, so old binaries keep working with newer libraries.
+ */
+struct smt_endpoint_opts {
+	size_t sz;
+	uint16_t port; /* local SMT port; 0 = pick an ephemeral one */
+	uint8_t ipproto; /* IP protocol number; 0 = $SMT_IPPROTO or 253 */
+	uint8_t priority; /* 0..7: SO_PRIORITY and IP TOS class */
+	enum smt_backend backend;
+	uint32_t mtu; /* path MTU for packet sizing; 0 = 1500 */
+	uint32_t rec_size; /* record content bytes 4096..16384; 0 = 16384 */
+	uint32_t unsched_bytes; /* sent before any GRANT; 0 = 60000 */
+	uint32_t max_granted; /* granted-not-received bytes; 0 = engine's */
+	uint32_t resend_timeout_ms; /* 0 = engine's default */
+	uint32_t rpc_timeouts; /* silent RESEND timeouts before an RPC fails */
+	uint32_t max_rpcs; /* outstanding requests per endpoint; 0 = default */
+	uint64_t max_rx_bytes; /* bytes in reassembly; 0 = default */
+	uint32_t max_sessions; /* 0 = default */
+	uint32_t rcvbuf; /* socket receive buffer bytes; 0 = 8 MiB */
+};
+
+/* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
+int smt_endpoint_open(const struct smt_endpoint_opts *opts,
+		      struct smt_endpoint **out);
+/* Closes it: every outstanding RPC is dropped silently, keys are wiped. */
+void smt_endpoint_close(struct smt_endpoint *ep);
+/* The endpoint's local SMT port (useful after asking for port 0). */
+uint16_t smt_endpoint_port(const struct smt_endpoint *ep);
+
+/* ---- sessions --------------------------------------------------------- */
+
+/* TLS 1.3 cipher suites, by their IANA code points. */
+#define SMT_TLS_AES_128_GCM_SHA256 0x1301
+#define SMT_TLS_AES_256_GCM_SHA384 0x1302
+#define SMT_TLS_CHACHA20_POLY1305_SHA256 0x1303
+
+#define SMT_KEY_LEN_MAX 32
+#define SMT_IV_LEN_BYTES 12
+
+/*
+ * A session: the peer (address family, address and SMT port), the keys of
+ * both directions for one epoch and the limits agreed at set-up
+ * (docs/protocol.md sections 6 and 7). c_* keys are written by the TLS
+ * client side, s_* by the server side; tls_client says which side this
+ * endpoint is. Zero means default for suite (AES-128-GCM), B (48), max_msg
+ * (1 MiB). Same sz convention as smt_endpoint_opts.
+ */
+struct smt_session_params {
+	size_t sz;
+	struct sockaddr_storage peer; /* sockaddr_in/in6, port = SMT port */
+	uint16_t suite; /* SMT_TLS_* */
+	bool tls_client;
+	uint8_t epoch;
+	unsigned int B; /* message-ID width 40..56 */
+	uint32_t max_msg; /* M, application bytes per message */
+	uint32_t max_pad; /* P, maximum padding per record (sent: 0) */
+	size_t key_len; /* 16 or 32, must match the suite */
+	uint8_t c_key[SMT_KEY_LEN_MAX], c_iv[SMT_IV_LEN_BYTES];
+	uint8_t s_key[SMT_KEY_LEN_MAX], s_iv[SMT_IV_LEN_BYTES];
+};
+
+/*
+ * Adds a session; *id receives its handle (never 0). -EEXIST when a session
+ * with this peer address and port exists already, -SMT_E_LIMIT when
+ * max_sessions is reached, -EINVAL for bad parameters. The library copies
+ * the keys; the caller should wipe its copy (smt_session_params_wipe).
+ */
+int smt_session_add(struct smt_endpoint *ep,
+		    const struct smt_session_params *p, uint32_t *id);
+/* Removes a session: its outstanding RPCs are dropped, keys wiped. */
+int smt_session_remove(struct smt_endpoint *ep, uint32_t id);
+/* Wipes the key material in p (explicit_bzero). */
+void smt_session_params_wipe(struct smt_session_params *p);
+
+/*
+ * Test mode: fills p from one SMT_SESSION key log line (docs/protocol.md
+ * section 7). tls_client selects this endpoint's side: true takes the line's
+ * server as the peer, false its client. 0 or -EINVAL; *err (if given) then
+ * names the bad field.
+ */
+int smt_session_params_from_keylog(const char *line, bool tls_client,
+				   struct smt_session_params *p,
+				   const char **err);
+
+/*
+ * Session set-up through smtd (implemented in ctl_client.c, see smtd(8)).
+ * smt_connect: asks the local smtd to run the TLS handshake with the smtd at
+ * address (host[:port]) for service, then adds the session to ep; *id
+ * receives its handle. smt_serve: registers ep with the local smtd for
+ * service; sessions that clients set up are added to ep as they arrive
+ * (SMT_MSG_SESSION_UP below tells the application).
+ */
+int smt_connect(struct smt_endpoint *ep, const char *service,
+		const char *address, uint32_t *session_out);
+int smt_serve(struct smt_endpoint *ep, const char *service);
+
+/* ---- messages --------------------------------------------------------- */
+
+enum smt_msg_kind {
+	SMT_MSG_REQUEST = 1, /* a request of the peer: answer with smt_reply */
+	SMT_MSG_ONEWAY = 2, /* a request that expects no response */
+	SMT_MSG_RESPONSE = 3, /* the response to one of our requests */
+	SMT_MSG_FAILED = 4, /* one of our requests failed: see error */
+	SMT_MSG_SESSION_UP = 5, /* a session was added by smt_serve() */
+};
+
+/*
+ * A received message. data (len bytes) belongs to the caller after
+ * smt_recv() and is released with smt_msg_release(). id is the request's
+ * message ID for REQUEST, ONEWAY, RESPONSE and FAILED (a response carries
+ * id + 1 on the wire; the API always names the request). cookie is the
+ * value given to smt_send_request() for RESPONSE and FAILED, else 0.
+ */
+struct smt_msg {
+	enum smt_msg_kind kind;
+	uint32_t session;
+	uint64_t id;
+	uint64_t cookie;
+	int error; /* FAILED: -SMT_E_RPC_TIMEOUT, -SMT_E_CANCELED, ... */
+	struct sockaddr_storage peer; /* peer address and SMT port */
+	uint8_t *data;
+	size_t len;
+};
+
+/*
+ * Sends a request of len bytes (0..M) on session; *id (if given) receives
+ * its message ID. The response (or a failure) arrives through smt_recv()
+ * with the same id and cookie. Returns 0, -SMT_E_NOSESSION, -SMT_E_TOOBIG,
+ * -SMT_E_LIMIT or -errno. The library copies buf.
+ */
+int smt_send_request(struct smt_endpoint *ep, uint32_t session,
+		     const void *buf, size_t len, uint64_t cookie, uint64_t *id);
+/* Sends a oneway message (no response); delivered at most once. */
+int smt_send_oneway(struct smt_endpoint *ep, uint32_t session,
+		    const void *buf, size_t len, uint64_t *id);
+/* Replies to request id of session (from an SMT_MSG_REQUEST). */
+int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
+	      const void *buf, size_t len);
+/* Cancels an outstanding request: it ends with SMT_MSG_FAILED and error
+ * -SMT_E_CANCELED; a late response is dropped. -SMT_E_NORPC if unknown. */
+int smt_cancel(struct smt_endpoint *ep, uint32_t session, uint64_t id);
+
+/* Next received message into *msg: 0, or -EAGAIN when none is ready. */
+int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg);
+/* Frees msg->data and clears msg. */
+void smt_msg_release(struct smt_msg *msg);
+
+/* ---- event loop ------------------------------------------------------- */
+
+/* A file descriptor that becomes readable (POLLIN) when smt_process() has
+ * work: packets arrived, a timer expired or a watched fd is ready. */
+int smt_fd(const struct smt_endpoint *ep);
+/* Reads pending packets, runs due timers, flushes packets to send. Never
+ * blocks. Returns the number of messages ready for smt_recv() or -err. */
+int smt_process(struct smt_endpoint *ep);
+/* Convenience: waits up to timeout_ms (-1 = forever) for smt_fd(), then
+ * smt_process(). Returns what smt_process() returns (0 on timeout). */
+int smt_wait(struct smt_endpoint *ep, int timeout_ms);
+/* Milliseconds until the next timer, -1 if none (for callers that poll
+ * something else than smt_fd()). */
+int smt_next_timeout_ms(const struct smt_endpoint *ep);
+
+/* ---- counters --------------------------------------------------------- */
+
+#define SMT_STATS_DROP_SLOTS 64 /* >= SMT_DROP_MAX of include/smt/drop.h */
+
+/* Counters of an endpoint (session 0) or of one session. Same sz rule. */
+struct smt_stats {
+	size_t sz;
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+	uint64_t tx_msgs, rx_msgs; /* complete messages sent / delivered */
+	uint64_t tx_retransmits; /* DATA packets sent again */
+	uint64_t tx_ctl, rx_ctl; /* control packets */
+	uint64_t rpcs_ok, rpcs_failed;
+	uint64_t rx_no_endpoint; /* raw packets for SMT ports nobody holds */
+	uint64_t tx_errors; /* packets the backend could not send */
+	uint64_t drops_total;
+	uint64_t drops[SMT_STATS_DROP_SLOTS]; /* by enum smt_drop_reason */
+};
+
+/* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */
+int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
+		  struct smt_stats *stats);
+/* Name of drop reason i ("record_auth_failed"), NULL past the last one. */
+const char *smt_drop_reason_name(unsigned int i);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSMT_H */

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The SMT protocol engine (docs/protocol.md sections 3 to 6): pure and
+ * deterministic. It turns application messages into SMT packets and SMT
+ * packets into messages, and keeps all reliability state: unscheduled bytes,
+ * SRPT grants, RESEND, BUSY, UNKNOWN, ACK and NEED_ACK, RPC timeouts, replay
+ * windows and key epochs. It has no sockets, clocks or randomness: packets
+ * and time come in through function calls, packets go out through a
+ * callback, delivered messages and RPC outcomes come out of an event queue.
+ * Memory is bounded by struct smt_engine_cfg; a full bound gives an error
+ * code (send side) or a counted drop (receive side), never silent loss.
+ *
+ * Not thread-safe: one engine is driven by one thread at a time. The send
+ * callback must not call back into the engine.
+ *
+ * Identifiers: a message handle (smt_engine_id) is the wire msg_id in the low
+ * 56 bits and the key epoch in the top 8 bits, so handles stay unique across
+ * epochs. For requests the handle names the request (responses carry
+ * msg_id + 1 on the wire, the engine hides that).
+ */
+#ifndef SMT_ENGINE_H
+#define SMT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <smt/drop.h>
+
+#include "codec.h"
+#include "keys.h"
+
+struct smt_engine;
+
+#define SMT_ENGINE_ID_EPOCH_SHIFT 56
+static inline uint64_t smt_engine_id_make(uint8_t epoch, uint64_t msg_id)
+{
+	return ((uint64_t)epoch << SMT_ENGINE_ID_EPOCH_SHIFT) | msg_id;
+}
+static inline uint64_t smt_engine_id_msg(uint64_t id)
+{
+	return id & ((1ULL << SMT_ENGINE_ID_EPOCH_SHIFT) - 1);
+}
+static inline uint8_t smt_engine_id_epoch(uint64_t id)
+{
+	return (uint8_t)(id >> SMT_ENGINE_ID_EPOCH_SHIFT);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+/*
+ * Engine configuration; zero in any field means its default (in brackets).
+ * Fields are only appended.
+ */
+struct smt_engine_cfg {
+	uint32_t rec_size; /* record content bytes, 4096..16384 [16384] */
+	uint32_t unsched_bytes; /* sent before any GRANT [60000] */
+	uint32_t max_granted; /* granted-not-received bytes, all msgs [240000] */
+	uint32_t grant_window; /* per message granted-not-received [60000] */
+	uint32_t max_grant_msgs; /* messages granted at once (SRPT top) [8] */
+	uint64_t resend_timeout_ns; /* no progress -> RESEND [2 ms] */
+	uint32_t max_silent_timeouts; /* silent timeouts -> RPC fails [10] */
+	uint32_t reasm_timeouts; /* reassembly timeout, in resend timeouts [10] */
+	uint64_t rpc_timeout_ns; /* hard bound on an RPC's life; 0 = none */
+	uint64_t ack_delay_ns; /* pending ACKs are flushed after this [20 us] */
+	uint64_t epoch_drain_ns; /* old epoch kept after a rekey
+				    [(max_silent + 2) * resend timeout] */
+	uint32_t max_sessions; /* [1024] */
+	uint32_t max_tx_msgs; /* messages being sent or kept for ACK [8192] */
+	uint64_t max_tx_bytes; /* wire bytes of those [256 MiB] */
+	uint32_t max_rx_msgs; /* in reassembly, awaiting a reply, or queued
+				 for the application [8192] */
+	uint64_t max_rx_bytes; /* wire bytes in reassembly + bytes queued for
+				  the application [256 MiB] */
+	uint32_t max_rx_msgs_session; /* per-session cap; 0 = max_rx_msgs */
+};
+
+/* One packet handed to the backend. */
+struct smt_engine_tx {
+	uint32_t session; /* session handle */
+	void *session_user; /* smt_engine_session.user */
+	const struct sockaddr_storage *peer; /* peer address (port unused) */
+	const uint8_t *pkt; /* SMT bytes: common header onward */
+	size_t len;
+	uint8_t prio; /* 0 lowest .. 7 highest, as in the header */
+};
+
+struct smt_engine_ops {
+	/* Send one packet; the engine does not keep pkt after the call. A
+	 * negative return counts tx_errors (the protocol recovers the loss). */
+	int (*send)(void *ctx, const struct smt_engine_tx *tx);
+	/* Optional: called once at the end of every engine call that sent
+	 * packets, so the backend can send its batch. */
+	void (*flush)(void *ctx);
+};
+
+/* Returns NULL with errno set (EINVAL for a bad cfg, ENOMEM). cfg may be
+ * NULL (all defaults). ctx is passed to the ops. */
+struct smt_engine *smt_engine_new(const struct smt_engine_cfg *cfg,
+				  const struct smt_engine_ops *ops, void *ctx);
+/* Frees everything (sessions, messages, queued events); wipes keys. */
+void smt_engine_free(struct smt_engine *e);
+/* The effective configuration (defaults filled in). */
+void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c);
+
+/* ---- sessions ------------------------------------------------------------ */
+
+struct smt_engine_session {
+	struct sockaddr_storage peer; /* AF_INET or AF_INET6 address */
+	uint16_t local_port, peer_port; /* SMT ports */
+	bool tls_client; /* true: write c_key/c_iv, read s_key/s_iv */
+	uint8_t epoch;
+	struct smt_keys keys; /* copied; the caller wipes its copy */
+	struct smt_limits limits; /* B, M, P (zero: 48, 1 MiB, 0) */
+	uint32_t max_payload; /* DATA payload bytes per packet: MTU - IP
+				 header - 40; 0 = 1440 (v4) / 1420 (v6) */
+	void *user; /* handed back in smt_engine_tx and events */
+};
+
+/*
+ * Adds a session; *id receives its handle (never 0). -EEXIST for a session
+ * with the same (peer address, peer port, local port), -EAGAIN at
+ * max_sessions, -EINVAL for bad limits/keys/ports, -ENOMEM.
+ */
+int smt_engine_session_add(struct smt_engine *e,
+			   const struct smt_engine_session *s, uint32_t *id);
+/*
+ * Removes a session: its keys are wiped, its messages freed; each
+ * outstanding request ends with an SMT_ENGINE_EV_FAILED event (error
+ * -ECONNABORTED) and each unacknowledged oneway with SMT_ENGINE_EV_SENT
+ * (-ECONNABORTED). 0 or -ENOENT.
+ */
+int smt_engine_session_del(struct smt_engine *e, uint32_t id);
+/*
+ * New keys for epoch new_epoch: new messages use them; the previous epoch's
+ * keys stay for epoch_drain_ns so messages in flight finish, then they are
+ * wiped and what is still pending on them fails (-ETIMEDOUT). An epoch
+ * older than the previous one is dropped at once. 0, -ENOENT, -EINVAL
+ * (new_epoch equal to the current one, or bad keys), -ENOMEM.
+ */
+int smt_engine_session_rekey(struct smt_engine *e, uint32_t id,
+			     uint8_t new_epoch, const struct smt_keys *keys,
+			     uint64_t now_ns);
+/* user pointer of a session, NULL if it does not exist */
+void *smt_engine_session_user(const struct smt_engine *e, uint32_t id);
+
+/* ---- packets in, time -------------------------------------------------- */
+
+/*
+ * One received packet: smt points at the SMT common header, len runs to the
+ * end of the IP payload; peer is the source address (port ignored);
+ * ipv4_id is the IPv4 ID, or -1 for IPv6. Returns 0 when the packet was
+ * used, or the positive SMT_DROP_* reason it was dropped for (also
+ * counted).
+ */
+int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
+		     const uint8_t *smt, size_t len, int ipv4_id,
+		     uint64_t now_ns);
+/* Runs every timer due at now_ns (RESEND, NEED_ACK, ACK flush, RPC
+ * failures, reassembly timeouts, epoch drain). */
+void smt_engine_advance(struct smt_engine *e, uint64_t now_ns);
+/* The time of the next timer, or UINT64_MAX when none is armed. */
+uint64_t smt_engine_next_deadline(const struct smt_engine *e);
+
+/* ---- application operations ------------------------------------------- */
+
+#define SMT_ENGINE_ONEWAY 0x1u /* smt_engine_send flag */
+
+/*
+ * Sends a request (flags 0) or a oneway message (SMT_ENGINE_ONEWAY) of len
+ * bytes on session sid; the engine copies data. *id receives the handle;
+ * cookie comes back in the events of this message. Returns 0, -ENOENT (no
+ * session), -EMSGSIZE (len > M), -EAGAIN (a tx limit is full, or the
+ * request window would be overrun: retry after completions), -ENOMEM.
+ */
+int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
+		    uint32_t len, uint32_t flags, uint64_t cookie,
+		    uint64_t *id, uint64_t now_ns);
+/*
+ * Replies to request id (from an SMT_ENGINE_EV_REQUEST) of session sid.
+ * 0, -ENOENT (no session, or no such request awaiting a reply),
+ * -EMSGSIZE, -EAGAIN, -ENOMEM.
+ */
+int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
+		     const void *data, uint32_t len, uint64_t now_ns);
+/*
+ * Cancels our outstanding request id (it ends with SMT_ENGINE_EV_FAILED,
+ * -ECANCELED; a late response is dropped), or an unacknowledged oneway
+ * (SMT_ENGINE_EV_SENT, -ECANCELED), or forgets a peer's request we will not
+ * answer. 0 or -ENOENT.
+ */
+int smt_engine_cancel(struct smt_engine *e, uint32_t sid, uint64_t id,
+		      uint64_t now_ns);
+
+/* ---- events -------------------------------------------------------------- */
+
+enum smt_engine_ev_type {
+	SMT_ENGINE_EV_REQUEST = 1, /* peer's request: reply with its id */
+	SMT_ENGINE_EV_ONEWAY = 2, /* peer's oneway message */
+	SMT_ENGINE_EV_RESPONSE = 3, /* response to our request id */
+	SMT_ENGINE_EV_FAILED = 4, /* our request id failed: error */
+	SMT_ENGINE_EV_SENT = 5, /* our oneway id: ACKed (0) or failed */
+};
+
+/*
+ * One event. data (len bytes, NULL when len is 0) belongs to the caller
+ * after smt_engine_next_event() and is freed with smt_engine_event_free().
+ * error: FAILED: -ETIMEDOUT (peer silent for max_silent_timeouts, or
+ * rpc_timeout_ns passed), -ECANCELED, -ECONNABORTED (session removed);
+ * SENT: 0 or the same codes.
+ */
+struct smt_engine_event {
+	enum smt_engine_ev_type type;
+	uint32_t session;
+	void *session_user;
+	uint64_t id; /* handle of the request / oneway message */
+	uint64_t cookie; /* RESPONSE, FAILED, SENT: smt_engine_send's */
+	int error;
+	uint8_t *data;
+	uint32_t len;
+};
+
+/* Takes the oldest event: 1 when *ev was filled, 0 when none is queued. */
+int smt_engine_next_event(struct smt_engine *e, struct smt_engine_event *ev);
+/* Number of queued events. */
+size_t smt_engine_events_pending(const struct smt_engine *e);
+/* Frees ev->data and clears *ev. */
+void smt_engine_event_free(struct smt_engine_event *ev);
+
+/* ---- counters ------------------------------------------------------------ */
+
+struct smt_engine_stats {
+	uint64_t pkts_in, bytes_in, pkts_out, bytes_out;
+	uint64_t data_in, data_out, ctl_in, ctl_out;
+	uint64_t retransmits; /* DATA sent again (RETRANSMIT flag) */
+	uint64_t grants_out, grants_in;
+	uint64_t resends_out, resends_in;
+	uint64_t busy_out, busy_in, unknown_out, unknown_in;
+	uint64_t need_acks_out, need_acks_in, acks_out, acks_in;
+	uint64_t msgs_out; /* messages handed to smt_engine_send/reply */
+	uint64_t msgs_delivered; /* REQUEST, ONEWAY, RESPONSE events */
+	uint64_t rpcs_ok, rpcs_failed, oneways_acked, oneways_failed;
+	uint64_t responses_acked, responses_expired;
+	uint64_t restarts; /* messages sent again from 0 after UNKNOWN */
+	uint64_t resend_timeouts; /* receiver no-progress timeouts */
+	uint64_t rpc_timeouts; /* sender/client silent timeouts */
+	uint64_t discards; /* provisional state discarded */
+	uint64_t tx_errors; /* send callback failures */
+	uint64_t drops_total;
+	uint64_t drops[SMT_DROP_MAX];
+	/* gauges: what is held now */
+	uint64_t tx_msgs, tx_bytes, rx_msgs, rx_bytes, events;
+	uint64_t sessions; /* engine stats only */
+};
+
+/* Counters of the engine (sid 0) or of one session. 0 or -ENOENT. */
+int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
+			 struct smt_engine_stats *out);
+
+#endif /* SMT_ENGINE_H */

@@ -56,12 +56,14 @@ static inline uint8_t smt_engine_id_epoch(uint64_t id)
 struct smt_engine_cfg {
 	uint32_t rec_size; /* record content bytes, 4096..16384 [16384] */
 	uint32_t unsched_bytes; /* sent before any GRANT [60000] */
-	uint32_t max_granted; /* granted-not-received bytes, all msgs [240000] */
+	uint32_t
+		max_granted; /* granted-not-received bytes, all msgs [240000] */
 	uint32_t grant_window; /* per message granted-not-received [60000] */
 	uint32_t max_grant_msgs; /* messages granted at once (SRPT top) [8] */
 	uint64_t resend_timeout_ns; /* no progress -> RESEND [2 ms] */
 	uint32_t max_silent_timeouts; /* silent timeouts -> RPC fails [10] */
-	uint32_t reasm_timeouts; /* reassembly timeout, in resend timeouts [10] */
+	uint32_t
+		reasm_timeouts; /* reassembly timeout, in resend timeouts [10] */
 	uint64_t rpc_timeout_ns; /* hard bound on an RPC's life; 0 = none */
 	uint64_t ack_delay_ns; /* pending ACKs are flushed after this [20 us] */
 	uint64_t epoch_drain_ns; /* old epoch kept after a rekey
@@ -175,8 +177,8 @@ uint64_t smt_engine_next_deadline(const struct smt_engine *e);
  * request window would be overrun: retry after completions), -ENOMEM.
  */
 int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
-		    uint32_t len, uint32_t flags, uint64_t cookie,
-		    uint64_t *id, uint64_t now_ns);
+		    uint32_t len, uint32_t flags, uint64_t cookie, uint64_t *id,
+		    uint64_t now_ns);
 /*
  * Replies to request id (from an SMT_ENGINE_EV_REQUEST) of session sid.
  * 0, -ENOENT (no session, or no such request awaiting a reply),

@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smt-fault: attach, configure and detach the SMT fault injector
+ * (bpf/smt_fault.bpf.c) on one interface, optionally inside a network
+ * namespace, in one command:
+ *
+ *   smt-fault -n NETNS attach DEV --drop 5 --dup 1
+ *
+ * Maps and program are pinned under /sys/fs/bpf/smt/fault/DEV/, so later
+ * `set`, `rule`, `stats` and `detach` commands find them. TC (clsact
+ * ingress, the default) can drop and duplicate; XDP only drops. The map
+ * layout is include/smt/fault.h. See docs/api.md ("Fault injection").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include <smt/fault.h>
+#include <smt/wire.h>
+
+#include "smt_fault.skel.h"
+
+#define PIN_ROOT "/sys/fs/bpf/smt/fault"
+#define BPF_FS_MAGIC_NUM 0xcafe4a11
+#define TC_HANDLE 0x534d
+#define TC_PRIO 0x534d
+
+enum mode { MODE_TC_INGRESS, MODE_TC_EGRESS, MODE_XDP };
+
+struct args {
+	const char *netns;
+	const char *dev;
+	enum mode mode;
+	bool json;
+	int ipproto;
+	double drop, dup; /* percent, < 0 = leave as is */
+	int types_set;
+	__u32 type_mask;
+	struct smt_fault_rule rule;
+};
+
+static const struct {
+	const char *name;
+	__u8 type;
+} type_names[] = {
+	{ "data", SMT_TYPE_DATA },	   { "grant", SMT_TYPE_GRANT },
+	{ "resend", SMT_TYPE_RESEND },	   { "unknown", SMT_TYPE_UNKNOWN },
+	{ "busy", SMT_TYPE_BUSY },	   { "need_ack", SMT_TYPE_NEED_ACK },
+	{ "ack", SMT_TYPE_ACK },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smt-fault [-n NETNS] [-j] COMMAND DEV [OPTIONS]\n"
+		"commands:\n"
+		"  attach DEV [--tc|--tc-egress|--xdp] [--ipproto N] [SETTINGS]\n"
+		"  set DEV SETTINGS        change probabilities / types\n"
+		"  rule DEV drop|dup [--type T] [--msg-id N] [--pkt-off N]\n"
+		"                  [--nth N] [--count N]   add an exact rule\n"
+		"  clear DEV               remove rules, probabilities to 0\n"
+		"  stats DEV               print what the injector did\n"
+		"  detach DEV              detach and unpin\n"
+		"settings: --drop PCT --dup PCT (percent of SMT packets, e.g. 0.5)\n"
+		"          --types data,grant,resend,unknown,busy,need_ack,ack\n"
+		"-n NETNS runs in /var/run/netns/NETNS (keeps this bpffs).\n"
+		"Pins live in " PIN_ROOT "/DEV. TC duplicates; XDP only drops.\n");
+}
+
+static int parse_type(const char *s, __u8 *t)
+{
+	char *end;
+	unsigned long v;
+	size_t i;
+
+	for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
+		if (!strcmp(s, type_names[i].name)) {
+			*t = type_names[i].type;
+			return 0;
+		}
+	}
+	v = strtoul(s, &end, 0);
+	if (*end || v > 255)
+		return -1;
+	*t = v;
+	return 0;
+}
+
+static int parse_types(char *s, __u32 *mask)
+{
+	char *tok, *save = NULL;
+	__u8 t;
+
+	*mask = 0;
+	for (tok = strtok_r(s, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (parse_type(tok, &t) < 0)
+			return -1;
+		*mask |= SMT_FAULT_TYPE_BIT(t);
+	}
+	return 0;
+}
+
+static int parse_pct(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || (*end && strcmp(end, "%")) || v < 0 || v > 100)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int enter_netns(const char *name)
+{
+	char path[256];
+	int fd;
+
+	if (strchr(name, '/'))
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path, sizeof(path), "/var/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "smt-fault: cannot open netns %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	if (setns(fd, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "smt-fault: cannot enter netns %s: %s\n", path,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int ensure_bpffs(void)
+{
+	struct statfs sf;
+
+	if (statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC_NUM)
+		return 0;
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) < 0) {
+		fprintf(stderr,
+			"smt-fault: bpffs is not mounted and mounting it "
+			"failed: %s; run: mount -t bpf bpf /sys/fs/bpf\n",
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void pin_path(char *buf, size_t len, const char *dev, const char *obj)
+{
+	snprintf(buf, len, PIN_ROOT "/%s/%s", dev, obj);
+}
+
+static int open_pinned(const char *dev, const char *obj)
+{
+	char path[256];
+	int fd;
+
+	pin_path(path, sizeof(path), dev, obj);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		fprintf(stderr,
+			"smt-fault: no injector on %s (%s: %s); run "
+			"`smt-fault attach %s` first (same netns)\n",
+			dev, path, strerror(errno), dev);
+	return fd;
+}
+
+static int apply_settings(int cfg_fd, const struct args *a, bool fresh)
+{
+	struct smt_fault_cfg cfg = { 0 };
+	__u32 zero = 0;
+
+	if (!fresh && bpf_map_lookup_elem(cfg_fd, &zero, &cfg) < 0)
+		return -errno;
+	if (a->drop >= 0)
+		cfg.drop_ppm = (__u32)(a->drop * 10000.0 + 0.5);
+	if (a->dup >= 0)
+		cfg.dup_ppm = (__u32)(a->dup * 10000.0 + 0.5);
+	if (a->types_set)
+		cfg.type_mask = a->type_mask;
+	if (a->ipproto >= 0)
+		cfg.ipproto = a->ipproto;
+	else if (fresh)
+		cfg.ipproto = SMT_IPPROTO_BUILD;
+	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int cmd_attach(struct args *a, int ifindex)
+{
+	struct smt_fault *skel;
+	struct bpf_program *prog;
+	char dir[256], path[256];
+	int err;
+
+	skel = smt_fault__open_and_load();
+	if (!skel) {
+		fprintf(stderr, "smt-fault: cannot load the BPF program: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), PIN_ROOT "/%s", a->dev);
+	mkdir("/sys/fs/bpf/smt", 0700);
+	mkdir(PIN_ROOT, 0700);
+	if (mkdir(dir, 0700) < 0 && errno == EEXIST) {
+		fprintf(stderr,
+			"smt-fault: %s exists: already attached to %s? run "
+			"`smt-fault detach %s` first\n",
+			dir, a->dev, a->dev);
+		err = 1;
+		goto out;
+	}
+	err = apply_settings(bpf_map__fd(skel->maps.smt_fault_cfg), a, true);
+	if (err) {
+		fprintf(stderr, "smt-fault: cannot write settings: %s\n",
+			strerror(-err));
+		goto fail_unpin;
+	}
+	prog = a->mode == MODE_XDP	      ? skel->progs.smt_fault_xdp
+	       : a->mode == MODE_TC_INGRESS ? skel->progs.smt_fault_tc_ingress
+					    : skel->progs.smt_fault_tc_egress;
+	pin_path(path, sizeof(path), a->dev, "cfg");
+	err = bpf_map__pin(skel->maps.smt_fault_cfg, path);
+	pin_path(path, sizeof(path), a->dev, "rules");
+	err = err ?: bpf_map__pin(skel->maps.smt_fault_rules, path);
+	pin_path(path, sizeof(path), a->dev, "stats");
+	err = err ?: bpf_map__pin(skel->maps.smt_fault_stats, path);
+	pin_path(path, sizeof(path), a->dev, "prog");
+	err = err ?: bpf_program__pin(prog, path);
+	if (err) {
+		fprintf(stderr, "smt-fault: cannot pin under %s: %s\n", dir,
+			strerror(-err));
+		goto fail_unpin;
+	}
+	if (a->mode == MODE_XDP) {
+		err = bpf_xdp_attach(ifindex, bpf_program__fd(prog),
+				     XDP_FLAGS_DRV_MODE, NULL);
+		if (err)
+			fprintf(stderr,
+				"smt-fault: cannot attach XDP to %s in native "
+				"mode: %s; try --tc\n",
+				a->dev, strerror(-err));
+	} else {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
+				    .priority = TC_PRIO,
+				    .prog_fd = bpf_program__fd(prog));
+
+		hook.attach_point = a->mode == MODE_TC_INGRESS ? BPF_TC_INGRESS
+							       : BPF_TC_EGRESS;
+		err = bpf_tc_hook_create(&hook);
+		if (err == -EEXIST)
+			err = 0;
+		err = err ?: bpf_tc_attach(&hook, &opts);
+		if (err)
+			fprintf(stderr,
+				"smt-fault: cannot attach TC filter to %s: %s\n",
+				a->dev, strerror(-err));
+	}
+	if (err)
+		goto fail_unpin;
+	printf("smt-fault: attached to %s (%s), drop %.4g%% dup %.4g%%\n",
+	       a->dev,
+	       a->mode == MODE_XDP	       ? "xdp"
+	       : a->mode == MODE_TC_INGRESS ? "tc ingress"
+					    : "tc egress",
+	       a->drop > 0 ? a->drop : 0, a->dup > 0 ? a->dup : 0);
+	err = 0;
+	goto out;
+fail_unpin:
+	err = 1;
+	bpf_object__unpin_maps(skel->obj, NULL);
+	pin_path(path, sizeof(path), a->dev, "prog");
+	unlink(path);
+	rmdir(dir);
+out:
+	smt_fault__destroy(skel);
+	return err;
+}
+
+static int cmd_detach(struct args *a, int ifindex)
+{
+	char path[256];
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info), id = 0;
+	int fd, i, rc = 0;
+	static const char *const objs[] = { "cfg", "rules", "stats", "prog" };
+
+	fd = open_pinned(a->dev, "prog");
+	if (fd < 0)
+		return 1;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		info.id = 0;
+	close(fd);
+	if (bpf_xdp_query_id(ifindex, 0, &id) == 0 && id && id == info.id)
+		bpf_xdp_detach(ifindex, 0, NULL);
+	for (i = 0; i < 2; i++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
+				    .priority = TC_PRIO);
+
+		hook.attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+		if (bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == info.id) {
+			opts.prog_id = 0;
+			opts.prog_fd = 0;
+			opts.flags = 0;
+			if (bpf_tc_detach(&hook, &opts) < 0)
+				rc = 1;
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		pin_path(path, sizeof(path), a->dev, objs[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), PIN_ROOT "/%s", a->dev);
+	rmdir(path);
+	if (!rc)
+		printf("smt-fault: detached from %s\n", a->dev);
+	return rc;
+}
+
+static int cmd_set(struct args *a)
+{
+	int fd = open_pinned(a->dev, "cfg"), err;
+
+	if (fd < 0)
+		return 1;
+	err = apply_settings(fd, a, false);
+	close(fd);
+	if (err) {
+		fprintf(stderr, "smt-fault: cannot update settings: %s\n",
+			strerror(-err));
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_rule(struct args *a)
+{
+	struct smt_fault_rule r;
+	__u32 i;
+	int fd = open_pinned(a->dev, "rules");
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < SMT_FAULT_MAX_RULES; i++) {
+		if (bpf_map_lookup_elem(fd, &i, &r) < 0 || r.action)
+			continue;
+		if (bpf_map_update_elem(fd, &i, &a->rule, 0) < 0)
+			break;
+		close(fd);
+		printf("smt-fault: rule %u added on %s\n", i, a->dev);
+		return 0;
+	}
+	close(fd);
+	fprintf(stderr, "smt-fault: no free rule slot on %s (max %d); run "
+			"`smt-fault clear %s`\n",
+		a->dev, SMT_FAULT_MAX_RULES, a->dev);
+	return 1;
+}
+
+static int cmd_clear(struct args *a)
+{
+	struct smt_fault_rule r = { 0 };
+	__u32 i;
+	int fd = open_pinned(a->dev, "rules");
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < SMT_FAULT_MAX_RULES; i++)
+		bpf_map_update_elem(fd, &i, &r, 0);
+	close(fd);
+	a->drop = 0;
+	a->dup = 0;
+	a->types_set = 1;
+	a->type_mask = 0;
+	return cmd_set(a);
+}
+
+static int cmd_stats(struct args *a)
+{
+	struct smt_fault_stats st = { 0 };
+	struct smt_fault_cfg cfg = { 0 };
+	__u32 zero = 0;
+	int fd, cfd;
+
+	fd = open_pinned(a->dev, "stats");
+	if (fd < 0)
+		return 1;
+	cfd = open_pinned(a->dev, "cfg");
+	if (cfd < 0) {
+		close(fd);
+		return 1;
+	}
+	bpf_map_lookup_elem(fd, &zero, &st);
+	bpf_map_lookup_elem(cfd, &zero, &cfg);
+	close(fd);
+	close(cfd);
+	if (a->json) {
+		printf("{\"dev\":\"%s\",\"drop_pct\":%.4f,\"dup_pct\":%.4f,"
+		       "\"seen\":%llu,\"passed\":%llu,\"dropped_random\":%llu,"
+		       "\"duplicated_random\":%llu,\"dropped_rule\":%llu,"
+		       "\"duplicated_rule\":%llu,\"dup_failed\":%llu,"
+		       "\"dup_unsupported\":%llu}\n",
+		       a->dev, cfg.drop_ppm / 10000.0, cfg.dup_ppm / 10000.0,
+		       st.seen, st.passed, st.dropped_random,
+		       st.duplicated_random, st.dropped_rule,
+		       st.duplicated_rule, st.dup_failed, st.dup_unsupported);
+		return 0;
+	}
+	printf("%s: drop %.4g%% dup %.4g%%\n"
+	       "  seen %llu passed %llu\n"
+	       "  dropped random %llu rule %llu\n"
+	       "  duplicated random %llu rule %llu (failed %llu, "
+	       "unsupported under xdp %llu)\n",
+	       a->dev, cfg.drop_ppm / 10000.0, cfg.dup_ppm / 10000.0, st.seen,
+	       st.passed, st.dropped_random, st.dropped_rule,
+	       st.duplicated_random, st.duplicated_rule, st.dup_failed,
+	       st.dup_unsupported);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a,
+		      const char **cmd)
+{
+	static const struct option lo[] = {
+		{ "netns", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "tc", no_argument, NULL, 'T' },
+		{ "tc-egress", no_argument, NULL, 'E' },
+		{ "xdp", no_argument, NULL, 'X' },
+		{ "ipproto", required_argument, NULL, 'p' },
+		{ "drop", required_argument, NULL, 'd' },
+		{ "dup", required_argument, NULL, 'u' },
+		{ "types", required_argument, NULL, 't' },
+		{ "type", required_argument, NULL, 'y' },
+		{ "msg-id", required_argument, NULL, 'm' },
+		{ "pkt-off", required_argument, NULL, 'o' },
+		{ "nth", required_argument, NULL, 'N' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+n:jh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			a->netns = optarg;
+			break;
+		case 'j':
+			a->json = true;
+			break;
+		case 'T':
+			a->mode = MODE_TC_INGRESS;
+			break;
+		case 'E':
+			a->mode = MODE_TC_EGRESS;
+			break;
+		case 'X':
+			a->mode = MODE_XDP;
+			break;
+		case 'p':
+			a->ipproto = atoi(optarg);
+			if (a->ipproto < 1 || a->ipproto > 255)
+				return -1;
+			break;
+		case 'd':
+			if (parse_pct(optarg, &a->drop) < 0)
+				return -1;
+			break;
+		case 'u':
+			if (parse_pct(optarg, &a->dup) < 0)
+				return -1;
+			break;
+		case 't':
+			if (parse_types(optarg, &a->type_mask) < 0)
+				return -1;
+			a->types_set = 1;
+			break;
+		case 'y':
+			if (parse_type(optarg, &a->rule.type) < 0)
+				return -1;
+			break;
+		case 'm':
+			a->rule.msg_id = strtoull(optarg, NULL, 0);
+			break;
+		case 'o':
+			a->rule.pkt_off = strtoul(optarg, NULL, 0);
+			break;
+		case 'N':
+			a->rule.nth = strtoul(optarg, NULL, 0);
+			break;
+		case 'c':
+			a->rule.count = strtoul(optarg, NULL, 0);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .ipproto = -1, .drop = -1, .dup = -1 };
+	const char *cmd = NULL;
+	int ifindex, argi;
+
+	a.rule.pkt_off = SMT_FAULT_ANY_OFF;
+	/* global options, then COMMAND DEV, then command options */
+	if (parse_args(argc, argv, &a, &cmd) < 0 || optind + 2 > argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	a.dev = argv[optind + 1];
+	argi = optind + 2;
+	if (!strcmp(cmd, "rule")) {
+		if (argi >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		if (!strcmp(argv[argi], "drop"))
+			a.rule.action = SMT_FAULT_DROP;
+		else if (!strcmp(argv[argi], "dup"))
+			a.rule.action = SMT_FAULT_DUP;
+		else {
+			fprintf(stderr, "smt-fault: rule action must be drop "
+					"or dup, not '%s'\n",
+				argv[argi]);
+			return 2;
+		}
+		argi++;
+	}
+	optind = 1;
+	if (parse_args(argc - argi + 1, argv + argi - 1, &a, &cmd) < 0 ||
+	    optind != argc - argi + 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (a.netns && enter_netns(a.netns) < 0)
+		return 1;
+	if (ensure_bpffs() < 0)
+		return 1;
+	libbpf_set_print(NULL);
+	ifindex = if_nametoindex(a.dev);
+	if (!ifindex) {
+		fprintf(stderr, "smt-fault: no interface %s%s%s\n", a.dev,
+			a.netns ? " in netns " : "", a.netns ? a.netns : "");
+		return 1;
+	}
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(&a, ifindex);
+	if (!strcmp(cmd, "detach"))
+		return cmd_detach(&a, ifindex);
+	if (!strcmp(cmd, "set"))
+		return cmd_set(&a);
+	if (!strcmp(cmd, "rule"))
+		return cmd_rule(&a);
+	if (!strcmp(cmd, "clear"))
+		return cmd_clear(&a);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(&a);
+	fprintf(stderr, "smt-fault: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Packet parsing for the SMT BPF programs: a cursor walks Ethernet (with one
+ * VLAN tag), IPv4 or IPv6 and the SMT common header. Each step returns the
+ * next header type (SMT_NH_*) or a negative drop reason (-SMT_DROP_*), so the
+ * callers read as a chain of "what comes next". smt_check_hdr() then applies
+ * the stateless receive rules of protocol.md section 2. Works on XDP and on
+ * TC (direct packet access) alike: only data/data_end pointers are used.
+ */
+#ifndef SMT_PARSE_BPF_H
+#define SMT_PARSE_BPF_H
+
+#include <smt/wire.h>
+#include <smt/drop.h>
+#include <smt/maps.h>
+
+#define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define IP_MF_ 0x2000
+#define IP_OFFMASK_ 0x1fff
+
+/* Next header types returned by the parse steps. */
+enum smt_nh {
+	SMT_NH_OTHER = 0, /* not for us: pass untouched */
+	SMT_NH_IPV4,
+	SMT_NH_IPV6,
+	SMT_NH_SMT,
+};
+
+struct smt_cursor {
+	void *pos;
+	void *end;
+};
+
+/* What the parse steps learned about one packet. */
+struct smt_pkt {
+	struct smt_hdr *smt;
+	void *l3; /* IP header */
+	__u8 *saddr; /* in the packet */
+	__u8 *daddr;
+	__u32 l3_off; /* offset of the IP header from the frame start */
+	__u32 ip_len; /* IP payload length per the IP header (SMT bytes) */
+	__u16 ipv4_id; /* host order; IPv4 only */
+	__u8 family; /* SMT_FAM_* */
+	__u8 pad;
+	/* Filled by smt_check_hdr() for DATA. */
+	__u32 off; /* real payload offset (IPID_OFF applied) */
+	__u32 len; /* payload length */
+	__u32 seg_off;
+	__u32 msg_len;
+	__u64 msg_id;
+};
+
+static __always_inline int smt_parse_eth(struct smt_cursor *c, __u32 *l3_off)
+{
+	struct ethhdr *eth = c->pos;
+	struct vlan_hdr *vh;
+	__u16 proto;
+
+	if ((void *)(eth + 1) > c->end)
+		return SMT_NH_OTHER;
+	proto = eth->h_proto;
+	c->pos = eth + 1;
+	/* One tag, 802.1Q or 802.1ad; no loop, so no bounded-loop games. */
+	if (proto == bpf_htons(ETH_P_8021Q_) ||
+	    proto == bpf_htons(ETH_P_8021AD_)) {
+		vh = c->pos;
+		if ((void *)(vh + 1) > c->end)
+			return SMT_NH_OTHER;
+		proto = vh->h_vlan_encapsulated_proto;
+		c->pos = vh + 1;
+	}
+	*l3_off = c->pos - (void *)eth;
+	if (proto == bpf_htons(ETH_P_IP_))
+		return SMT_NH_IPV4;
+	if (proto == bpf_htons(ETH_P_IPV6_))
+		return SMT_NH_IPV6;
+	return SMT_NH_OTHER;
+}
+
+/*
+ * IPv4: returns SMT_NH_SMT when the protocol is ipproto, SMT_NH_OTHER for
+ * anything else, or a negative drop reason for a malformed or fragmented
+ * SMT packet. A header too short to read is not ours to judge: pass.
+ */
+static __always_inline int smt_parse_ipv4(struct smt_cursor *c,
+					  struct smt_pkt *p, __u8 ipproto)
+{
+	struct iphdr *ip = c->pos;
+	__u32 ihl, tot;
+
+	if ((void *)(ip + 1) > c->end)
+		return SMT_NH_OTHER;
+	if (ip->protocol != ipproto)
+		return SMT_NH_OTHER;
+	ihl = ip->ihl * 4;
+	tot = bpf_ntohs(ip->tot_len);
+	if (ip->version != 4 || ihl < sizeof(*ip) || tot < ihl)
+		return -SMT_DROP_BAD_IP;
+	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFMASK_))
+		return -SMT_DROP_IP_FRAGMENT;
+	/* Verifier: ihl is 20..60, a bounded variable offset from pos. */
+	if (ihl > 60)
+		return -SMT_DROP_BAD_IP;
+	if (c->pos + ihl > c->end)
+		return -SMT_DROP_BAD_IP;
+	p->l3 = ip;
+	p->saddr = (__u8 *)&ip->saddr;
+	p->daddr = (__u8 *)&ip->daddr;
+	p->ip_len = tot - ihl;
+	p->ipv4_id = bpf_ntohs(ip->id);
+	p->family = SMT_FAM_IPV4;
+	c->pos += ihl;
+	return SMT_NH_SMT;
+}
+
+/*
+ * IPv6 without extension headers: SMT must be the first next header. A
+ * packet with extension headers in front of SMT is passed, not parsed.
+ */
+static __always_inline int smt_parse_ipv6(struct smt_cursor *c,
+					  struct smt_pkt *p, __u8 ipproto)
+{
+	struct ipv6hdr *ip6 = c->pos;
+
+	if ((void *)(ip6 + 1) > c->end)
+		return SMT_NH_OTHER;
+	if (ip6->nexthdr != ipproto)
+		return SMT_NH_OTHER;
+	if (ip6->version != 6)
+		return -SMT_DROP_BAD_IP;
+	p->l3 = ip6;
+	p->saddr = (__u8 *)&ip6->saddr;
+	p->daddr = (__u8 *)&ip6->daddr;
+	p->ip_len = bpf_ntohs(ip6->payload_len);
+	p->family = SMT_FAM_IPV6;
+	c->pos = ip6 + 1;
+	return SMT_NH_SMT;
+}
+
+/*
+ * Ethernet through the SMT header. Returns SMT_NH_SMT with p->smt set,
+ * SMT_NH_OTHER for packets that are not SMT, or a negative drop reason.
+ */
+static __always_inline int smt_parse(void *data, void *data_end,
+				     struct smt_pkt *p, __u8 ipproto)
+{
+	struct smt_cursor c = { .pos = data, .end = data_end };
+	__u32 avail;
+	int nh;
+
+	nh = smt_parse_eth(&c, &p->l3_off);
+	if (nh == SMT_NH_IPV4)
+		nh = smt_parse_ipv4(&c, p, ipproto);
+	else if (nh == SMT_NH_IPV6)
+		nh = smt_parse_ipv6(&c, p, ipproto);
+	else
+		return SMT_NH_OTHER;
+	if (nh != SMT_NH_SMT)
+		return nh;
+	avail = c.end - c.pos;
+	/* Trailing link-layer padding may follow; fewer bytes may not. */
+	if (p->ip_len > avail)
+		return -SMT_DROP_BAD_IP;
+	if (p->ip_len < SMT_HDR_LEN || c.pos + SMT_HDR_LEN > c.end)
+		return -SMT_DROP_SHORT_HEADER;
+	p->smt = c.pos;
+	return SMT_NH_SMT;
+}
+
+/* Copy an address into a 16-byte key field (IPv4: 4 bytes, rest zero). */
+static __always_inline void smt_addr_copy(__u8 *dst, const __u8 *src,
+					  __u8 family)
+{
+	if (family == SMT_FAM_IPV4) {
+		__builtin_memcpy(dst, src, 4);
+		__builtin_memset(dst + 4, 0, 12);
+	} else {
+		__builtin_memcpy(dst, src, 16);
+	}
+}
+
+/* Options of smt_check_hdr(). */
+#define SMT_CHK_MSG_ID 0x01 /* check msg_id against B */
+#define SMT_CHK_MAX_WIRE 0x02 /* check msg_len against max_wire */
+
+static __always_inline int smt_ctl_len(__u8 type)
+{
+	switch (type) {
+	case SMT_TYPE_GRANT:
+		return SMT_GRANT_LEN;
+	case SMT_TYPE_RESEND:
+		return SMT_RESEND_LEN;
+	case SMT_TYPE_UNKNOWN:
+	case SMT_TYPE_BUSY:
+	case SMT_TYPE_NEED_ACK:
+		return SMT_EMPTY_CTL_LEN;
+	case SMT_TYPE_ACK:
+		return 0; /* depends on count */
+	}
+	return -1;
+}
+
+/*
+ * Header-level rules every SMT packet must pass: version and known type.
+ * Returns 0 or a drop reason.
+ */
+static __always_inline int smt_check_common(const struct smt_pkt *p)
+{
+	if (p->smt->doff_ver != SMT_DOFF_VER)
+		return SMT_DROP_BAD_VERSION;
+	if (p->smt->type != SMT_TYPE_DATA && smt_ctl_len(p->smt->type) < 0)
+		return SMT_DROP_UNKNOWN_TYPE;
+	return 0;
+}
+
+/*
+ * The per-packet rules of protocol.md section 2 for DATA and control
+ * packets (after smt_check_common). b and max_wire apply when the matching
+ * SMT_CHK_* option is given. On success fills p->off/len/seg_off/msg_len/
+ * msg_id for DATA and returns 0; otherwise returns the drop reason.
+ */
+static __always_inline int smt_check_hdr(struct smt_pkt *p, void *data_end,
+					 __u32 b, __u32 max_wire, __u32 opts)
+{
+	struct smt_hdr *h = p->smt;
+	__u8 *payload = (__u8 *)(h + 1);
+	__u32 pkt_off, rec_len;
+	__u64 off, id_lim;
+	int want;
+
+	if (h->type != SMT_TYPE_DATA) {
+		want = smt_ctl_len(h->type);
+		if (want == 0) { /* ACK: 66 + 8 * count, count 1..32 */
+			struct smt_ack_body *ack = (void *)payload;
+			__u16 count;
+
+			if (p->ip_len < SMT_ACK_LEN(0) ||
+			    (void *)(ack + 1) > data_end)
+				return SMT_DROP_BAD_CTL_LEN;
+			count = bpf_ntohs(ack->count);
+			if (count < 1 || count > SMT_ACK_MAX)
+				return SMT_DROP_BAD_ACK_COUNT;
+			want = SMT_ACK_LEN(count);
+		}
+		if (p->ip_len != (__u32)want)
+			return SMT_DROP_BAD_CTL_LEN;
+		p->msg_id = bpf_be64_to_cpu(h->msg_id);
+		return 0;
+	}
+
+	p->msg_id = bpf_be64_to_cpu(h->msg_id);
+	if (opts & SMT_CHK_MSG_ID) {
+		/* B is 40..56 here; the shift stays in range. */
+		if (b < SMT_B_MIN || b > SMT_B_MAX)
+			b = SMT_B_DEFAULT;
+		id_lim = 1ULL << (b - 1);
+		if (p->msg_id < SMT_MSG_ID_MIN || p->msg_id >= id_lim)
+			return SMT_DROP_BAD_MSG_ID;
+		/* k < 2^(64-B); k < 2^16 holds by the field's width. */
+		if (64 - b < 16 && bpf_ntohs(h->rec_idx) >= (1U << (64 - b)))
+			return SMT_DROP_BAD_REC_IDX;
+	}
+	p->msg_len = bpf_ntohl(h->msg_len);
+	if ((opts & SMT_CHK_MAX_WIRE) && p->msg_len > max_wire)
+		return SMT_DROP_MSG_TOO_LONG;
+	p->len = p->ip_len - SMT_HDR_LEN;
+	if (p->len == 0)
+		return SMT_DROP_EMPTY_PAYLOAD;
+	p->seg_off = bpf_ntohl(h->seg_off);
+	pkt_off = bpf_ntohl(h->pkt_off);
+	off = pkt_off;
+	if (h->flags & bpf_htons(SMT_F_IPID_OFF)) {
+		if (p->family != SMT_FAM_IPV4)
+			return SMT_DROP_IPID_OFF_V6;
+		/* Real offset = seg_off + IPv4 ID * G, G in pkt_idx. */
+		off = (__u64)p->seg_off +
+		      (__u64)p->ipv4_id * bpf_ntohs(h->pkt_idx);
+	}
+	if (p->seg_off > off)
+		return SMT_DROP_SEG_AFTER_PKT;
+	if (off + p->len > p->msg_len)
+		return SMT_DROP_PAST_MSG_LEN;
+	p->off = off;
+	if (off == p->seg_off) {
+		struct { __u8 type, vhi, vlo; __be16 len; } __attribute__((packed))
+			*rh = (void *)payload;
+
+		if (p->len < SMT_REC_START_MIN)
+			return SMT_DROP_SHORT_REC_START;
+		/* Verifier: the record header must be inside the packet. */
+		if ((void *)(rh + 1) > data_end)
+			return SMT_DROP_SHORT_REC_START;
+		rec_len = bpf_ntohs(rh->len);
+		if (rh->type != SMT_REC_TYPE || rh->vhi != SMT_REC_VER_HI ||
+		    rh->vlo != SMT_REC_VER_LO || rec_len < SMT_REC_MIN_LEN ||
+		    rec_len > SMT_REC_MAX_LEN ||
+		    off + SMT_REC_HDR_LEN + rec_len > p->msg_len)
+			return SMT_DROP_BAD_RECORD_HDR;
+		if (p->len > SMT_REC_HDR_LEN + rec_len)
+			return SMT_DROP_PAST_RECORD;
+	}
+	return 0;
+}
+
+/* splitmix64 finaliser: spreads consecutive msg_ids over all buckets. */
+static __always_inline __u64 smt_mix64(__u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+#endif /* SMT_PARSE_BPF_H */

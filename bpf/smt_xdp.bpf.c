@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * smt_xdp: host ingress. Parses Ethernet (+ one VLAN tag), IPv4/IPv6 and
+ * the SMT header, drops packets that break a per-packet receive rule of
+ * protocol.md section 2 (counted per CPU in `drops` by reason), drops
+ * packets of unknown sessions (the `sessions` filter, on by default), keeps
+ * per-session and per-message counters, emits a ring-buffer event when a
+ * message completes, and steers SMT packets: to a cpumap CPU chosen by a
+ * hash of (session, msg_id), to an AF_XDP socket, or to the stack. Packets
+ * that are not SMT pass untouched.
+ *
+ * A second program, smt_cpumap, runs on the target CPU of a cpumap redirect
+ * and counts there (per-CPU `xdp_stats`), which shows where messages land.
+ *
+ * Incomplete messages are not reported from here: an LRU map evicts silently,
+ * so userspace sweeps `messages` (smt_bpf_sweep_messages) and reports the
+ * stale incomplete ones as SMT_EV_EVICTED.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "lib/msg.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Tunables, set before load (skeleton) or left at these defaults. */
+const volatile __u8 smt_ipproto = SMT_IPPROTO_BUILD;
+const volatile __u32 smt_filter = 1; /* drop unknown sessions */
+const volatile __u32 smt_steer = SMT_STEER_PASS;
+const volatile __u32 smt_n_cpus = 0;
+const volatile __u32 smt_b_default = SMT_B_DEFAULT;
+const volatile __u32 smt_max_wire_default = SMT_MAX_WIRE(SMT_M_DEFAULT, 0);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SMT_MAX_SESSIONS);
+	__type(key, struct smt_session_key);
+	__type(value, struct smt_session_val);
+} sessions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, SMT_MAX_SESSIONS);
+	__type(key, struct smt_session_key);
+	__type(value, struct smt_sess_stats);
+} sess_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SMT_MAX_MESSAGES);
+	__type(key, struct smt_msg_key);
+	__type(value, struct smt_msg_state);
+} messages SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SMT_EVENTS_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SMT_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SMT_XS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} xdp_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct smt_xdp_config);
+} xdp_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CPUMAP);
+	__uint(max_entries, SMT_MAX_CPUS);
+	__type(key, __u32);
+	__type(value, struct bpf_cpumap_val);
+} cpu_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, SMT_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct smt_xdp_rt {
+	__u32 filter;
+	__u32 steer;
+	__u32 n_cpus;
+	__u32 b;
+	__u32 max_wire;
+};
+
+static __always_inline void smt_xdp_runtime(struct smt_xdp_rt *rt)
+{
+	__u32 zero = 0;
+	struct smt_xdp_config *cfg = bpf_map_lookup_elem(&xdp_config, &zero);
+
+	if (cfg && (cfg->flags & SMT_XDP_CFG_VALID)) {
+		rt->filter = !!(cfg->flags & SMT_XDP_CFG_FILTER);
+		rt->steer = cfg->steer;
+		rt->n_cpus = cfg->n_cpus;
+		rt->b = cfg->b ? cfg->b : smt_b_default;
+		rt->max_wire = cfg->max_wire ? cfg->max_wire :
+					       smt_max_wire_default;
+		return;
+	}
+	rt->filter = smt_filter;
+	rt->steer = smt_steer;
+	rt->n_cpus = smt_n_cpus;
+	rt->b = smt_b_default;
+	rt->max_wire = smt_max_wire_default;
+}
+
+static __always_inline int smt_drop(struct smt_sess_stats *st, int reason)
+{
+	smt_count(&drops, reason);
+	smt_count(&xdp_stats, SMT_XS_DROP);
+	if (st)
+		st->drops++;
+	return XDP_DROP;
+}
+
+static __always_inline struct smt_sess_stats *
+smt_sess_stats_get(struct smt_session_key *key)
+{
+	struct smt_sess_stats *st, zero = {};
+
+	st = bpf_map_lookup_elem(&sess_stats, key);
+	if (st)
+		return st;
+	bpf_map_update_elem(&sess_stats, key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sess_stats, key);
+}
+
+static __always_inline void smt_emit_done(struct smt_msg_key *mk,
+					  struct smt_msg_state *m)
+{
+	struct smt_msg_event *ev;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		smt_count(&xdp_stats, SMT_XS_EV_LOST);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->kind = SMT_EV_COMPLETE;
+	ev->family = mk->sess.family;
+	ev->path = m->cpu;
+	ev->sess_id = m->sess_id;
+	__builtin_memcpy(ev->saddr, mk->sess.addr, 16);
+	ev->sport = mk->sess.peer_port;
+	ev->dport = mk->sess.local_port;
+	ev->epoch = mk->epoch;
+	ev->msg_id = mk->msg_id;
+	ev->msg_len = m->msg_len;
+	ev->bytes = m->bytes;
+	ev->packets = m->packets;
+	ev->records = m->records;
+	ev->first_ns = m->first_ns;
+	ev->last_ns = m->last_ns;
+	ev->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Account a DATA packet in its message; returns the message's state. */
+static __always_inline void smt_track_msg(struct smt_pkt *p,
+					  struct smt_session_key *sk,
+					  struct smt_sess_stats *st,
+					  __u32 sess_id, __u32 target)
+{
+	struct smt_msg_key mk = {};
+	struct smt_msg_state *m;
+	__u64 now = bpf_ktime_get_ns();
+
+	mk.sess = *sk;
+	mk.msg_id = p->msg_id;
+	mk.epoch = p->smt->epoch;
+	m = bpf_map_lookup_elem(&messages, &mk);
+	if (!m) {
+		struct smt_msg_state init = {
+			.first_ns = now,
+			.msg_len = p->msg_len,
+			.sess_id = sess_id,
+			.cpu = target,
+		};
+
+		bpf_map_update_elem(&messages, &mk, &init, BPF_NOEXIST);
+		m = bpf_map_lookup_elem(&messages, &mk);
+		if (!m)
+			return;
+		if (st)
+			st->msgs_started++;
+		smt_count(&xdp_stats, SMT_XS_MSG_START);
+	}
+	switch (smt_msg_account(m, p, now)) {
+	case SMT_ACC_DUP:
+		m->dups++;
+		if (st)
+			st->dup_packets++;
+		break;
+	case SMT_ACC_DONE:
+		if (st)
+			st->msgs_completed++;
+		smt_count(&xdp_stats, SMT_XS_MSG_DONE);
+		smt_emit_done(&mk, m);
+		break;
+	}
+}
+
+SEC("xdp")
+int smt_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct smt_session_key sk = {};
+	struct smt_session_val *sv;
+	struct smt_sess_stats *st = NULL;
+	struct smt_xdp_rt rt;
+	struct smt_pkt p = {};
+	__u32 b, max_wire, target = 0;
+	__u8 epoch;
+	int nh, reason;
+
+	nh = smt_parse(data, data_end, &p, smt_ipproto);
+	if (nh == SMT_NH_OTHER) {
+		smt_count(&xdp_stats, SMT_XS_NON_SMT);
+		return XDP_PASS;
+	}
+	smt_count(&xdp_stats, SMT_XS_RX_SMT);
+	if (nh < 0)
+		return smt_drop(NULL, -nh);
+	/* Verifier: p.smt is only known non-NULL on SMT_NH_SMT. */
+	if (!p.smt)
+		return XDP_PASS;
+	reason = smt_check_common(&p);
+	if (reason)
+		return smt_drop(NULL, reason);
+
+	smt_xdp_runtime(&rt);
+	smt_addr_copy(sk.addr, p.saddr, p.family);
+	sk.family = p.family;
+	sk.peer_port = p.smt->sport;
+	sk.local_port = p.smt->dport;
+	sv = bpf_map_lookup_elem(&sessions, &sk);
+	if (!sv && rt.filter)
+		return smt_drop(NULL, SMT_DROP_UNKNOWN_SESSION);
+	st = smt_sess_stats_get(&sk);
+	b = rt.b;
+	max_wire = rt.max_wire;
+	if (sv) {
+		if (sv->b)
+			b = sv->b;
+		if (sv->max_wire)
+			max_wire = sv->max_wire;
+		epoch = p.smt->epoch;
+		/* Verifier: epoch / 64 is 0..3, inside epochs[4]. */
+		if ((sv->flags & SMT_SESS_F_EPOCHS) &&
+		    !(sv->epochs[(epoch >> 6) & 3] & (1ULL << (epoch & 63))))
+			return smt_drop(st, SMT_DROP_NO_EPOCH_KEYS);
+	}
+	reason = smt_check_hdr(&p, data_end, b, max_wire,
+			       SMT_CHK_MSG_ID | SMT_CHK_MAX_WIRE);
+	if (reason)
+		return smt_drop(st, reason);
+
+	if (st) {
+		st->packets++;
+		st->bytes += p.ip_len;
+	}
+	if (rt.steer == SMT_STEER_CPUMAP && rt.n_cpus)
+		target = smt_mix64(p.msg_id ^ ((__u64)sk.peer_port << 48) ^
+				   ((__u64)sk.local_port << 32) ^
+				   *(__u32 *)&sk.addr[12] ^
+				   *(__u32 *)&sk.addr[0]) %
+			 rt.n_cpus;
+	if (p.smt->type == SMT_TYPE_DATA) {
+		smt_count(&xdp_stats, SMT_XS_RX_DATA);
+		smt_track_msg(&p, &sk, st, sv ? sv->sess_id : 0, target);
+	} else {
+		smt_count(&xdp_stats, SMT_XS_RX_CTL);
+		if (st)
+			st->ctl_packets++;
+	}
+
+	if (rt.steer == SMT_STEER_CPUMAP && rt.n_cpus) {
+		smt_count(&xdp_stats, SMT_XS_REDIR_CPU);
+		return bpf_redirect_map(&cpu_map, target, XDP_PASS);
+	}
+	if (rt.steer == SMT_STEER_XSK) {
+		smt_count(&xdp_stats, SMT_XS_REDIR_XSK);
+		return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+	}
+	smt_count(&xdp_stats, SMT_XS_PASS);
+	return XDP_PASS;
+}
+
+/*
+ * Runs on the cpumap target CPU for each redirected frame: counts the frame
+ * and, for the packet that starts a message (pkt_off 0), the message, so the
+ * per-CPU values of `xdp_stats` show how messages spread.
+ */
+SEC("xdp/cpumap")
+int smt_cpumap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct smt_pkt p = {};
+
+	smt_count(&xdp_stats, SMT_XS_CPUMAP_RX);
+	if (smt_parse(data, data_end, &p, smt_ipproto) == SMT_NH_SMT &&
+	    p.smt && p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0)
+		smt_count(&xdp_stats, SMT_XS_CPUMAP_MSGS);
+	return XDP_PASS;
+}

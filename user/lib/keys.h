@@ -13,6 +13,20 @@
 
 #include "record.h"
 
+/* RFC 5869 HKDF with hash md ("SHA256"/"SHA384"), through OpenSSL's KDF.
+ * extract writes the hash length into prk (room for 64 bytes) and returns it;
+ * expand returns 0. Both return -errno on failure. */
+int smt_hkdf_extract(const char *md, const uint8_t *salt, size_t salt_len,
+		     const uint8_t *ikm, size_t ikm_len, uint8_t *prk);
+int smt_hkdf_expand(const char *md, const uint8_t *prk, size_t prk_len,
+		    const uint8_t *info, size_t info_len, uint8_t *out,
+		    size_t out_len);
+
+/* The HkdfLabel structure of RFC 8446 section 7.1 ("tls13 " + label) for
+ * out_len and ctx: writes it to buf and returns its length, or -EINVAL. */
+int smt_hkdf_label(size_t out_len, const char *label, const uint8_t *ctx,
+		   size_t ctx_len, uint8_t *buf, size_t buf_len);
+
 /* RFC 8446 HKDF-Expand-Label with hash md ("SHA256"/"SHA384"); 0 or -errno. */
 int smt_hkdf_expand_label(const char *md, const uint8_t *secret,
 			  size_t secret_len, const char *label,

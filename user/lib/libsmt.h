@@ -43,7 +43,7 @@ enum smt_error {
 	SMT_E_NOCAP = 4097, /* raw IP sockets need CAP_NET_RAW */
 	SMT_E_NOSESSION = 4098, /* no such session on this endpoint */
 	SMT_E_TOOBIG = 4099, /* message larger than the session's M */
-	SMT_E_LIMIT = 4100, /* a configured memory/in-flight limit is full */
+	SMT_E_LIMIT = 4100, /* a configured limit (sessions, ...) is full */
 	SMT_E_RPC_TIMEOUT = 4101, /* the peer stayed silent: RPC failed */
 	SMT_E_CANCELED = 4102, /* the RPC was canceled by smt_cancel() */
 	SMT_E_NORPC = 4103, /* no such outstanding RPC / request to reply */
@@ -83,13 +83,17 @@ struct smt_endpoint_opts {
 	uint32_t mtu; /* path MTU for packet sizing; 0 = 1500 */
 	uint32_t rec_size; /* record content bytes 4096..16384; 0 = 16384 */
 	uint32_t unsched_bytes; /* sent before any GRANT; 0 = 60000 */
-	uint32_t max_granted; /* granted-not-received bytes; 0 = engine's */
-	uint32_t resend_timeout_ms; /* 0 = engine's default */
-	uint32_t rpc_timeouts; /* silent RESEND timeouts before an RPC fails */
-	uint32_t max_rpcs; /* outstanding requests per endpoint; 0 = default */
-	uint64_t max_rx_bytes; /* bytes in reassembly; 0 = default */
-	uint32_t max_sessions; /* 0 = default */
-	uint32_t rcvbuf; /* socket receive buffer bytes; 0 = 8 MiB */
+	uint32_t max_granted; /* granted-not-received bytes; 0 = 240000 */
+	uint32_t resend_timeout_us; /* no progress -> RESEND; 0 = 2000 */
+	uint32_t rpc_timeouts; /* silent RESEND timeouts before an RPC
+				  fails; 0 = 10 */
+	uint32_t rpc_timeout_ms; /* hard bound on an RPC's life; 0 = none */
+	uint32_t max_tx_msgs; /* messages sending or awaiting ACK; 0 = 8192 */
+	uint32_t max_rx_msgs; /* messages in reassembly or queued; 0 = 8192 */
+	uint64_t max_tx_bytes; /* wire bytes of those; 0 = 256 MiB */
+	uint64_t max_rx_bytes; /* 0 = 256 MiB */
+	uint32_t max_sessions; /* 0 = 1024 */
+	uint32_t rcvbuf; /* socket buffer bytes; 0 = 8 MiB */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
@@ -175,21 +179,25 @@ enum smt_msg_kind {
 	SMT_MSG_RESPONSE = 3, /* the response to one of our requests */
 	SMT_MSG_FAILED = 4, /* one of our requests failed: see error */
 	SMT_MSG_SESSION_UP = 5, /* a session was added by smt_serve() */
+	SMT_MSG_SENT = 6, /* our oneway id was ACKed (error 0) or failed */
 };
 
 /*
  * A received message. data (len bytes) belongs to the caller after
- * smt_recv() and is released with smt_msg_release(). id is the request's
- * message ID for REQUEST, ONEWAY, RESPONSE and FAILED (a response carries
- * id + 1 on the wire; the API always names the request). cookie is the
- * value given to smt_send_request() for RESPONSE and FAILED, else 0.
+ * smt_recv() and is released with smt_msg_release(). id is an opaque
+ * message handle naming the request for REQUEST, ONEWAY, RESPONSE, FAILED
+ * and SENT (its low 56 bits are the wire msg_id, its top 8 bits the key
+ * epoch; a response carries msg_id + 1 on the wire, the API always names
+ * the request). cookie is the value given to smt_send_request() or
+ * smt_send_oneway() for RESPONSE, FAILED and SENT, else 0.
  */
 struct smt_msg {
 	enum smt_msg_kind kind;
 	uint32_t session;
 	uint64_t id;
 	uint64_t cookie;
-	int error; /* FAILED: -SMT_E_RPC_TIMEOUT, -SMT_E_CANCELED, ... */
+	int error; /* FAILED, SENT: -SMT_E_RPC_TIMEOUT, -SMT_E_CANCELED,
+		      -SMT_E_SESSION_GONE; SENT: 0 when acknowledged */
 	struct sockaddr_storage peer; /* peer address and SMT port */
 	uint8_t *data;
 	size_t len;
@@ -197,15 +205,18 @@ struct smt_msg {
 
 /*
  * Sends a request of len bytes (0..M) on session; *id (if given) receives
- * its message ID. The response (or a failure) arrives through smt_recv()
- * with the same id and cookie. Returns 0, -SMT_E_NOSESSION, -SMT_E_TOOBIG,
- * -SMT_E_LIMIT or -errno. The library copies buf.
+ * its handle. The response (or a failure) arrives through smt_recv() with
+ * the same id and cookie. Returns 0, -SMT_E_NOSESSION, -SMT_E_TOOBIG,
+ * -EAGAIN (a send limit is full: process events and retry) or -errno.
+ * The library copies buf.
  */
 int smt_send_request(struct smt_endpoint *ep, uint32_t session,
 		     const void *buf, size_t len, uint64_t cookie, uint64_t *id);
-/* Sends a oneway message (no response); delivered at most once. */
+/* Sends a oneway message (no response; delivered at most once). Its
+ * outcome arrives as SMT_MSG_SENT with the same id and cookie. */
 int smt_send_oneway(struct smt_endpoint *ep, uint32_t session,
-		    const void *buf, size_t len, uint64_t *id);
+		    const void *buf, size_t len, uint64_t cookie,
+		    uint64_t *id);
 /* Replies to request id of session (from an SMT_MSG_REQUEST). */
 int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
 	      const void *buf, size_t len);

@@ -1,0 +1,853 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The public libsmt API (libsmt.h) on top of the pure engine (engine.h):
+ * an endpoint joins one engine, one backend port and an epoll set (the
+ * backend's sockets, a CLOCK_MONOTONIC timerfd armed at the engine's next
+ * deadline, the backend's wake-up eventfd and fds watched for ctl_client.c).
+ * smt_process() reads packets into the engine, runs its timers and sends
+ * what it produced; smt_recv() turns engine events into messages. This is
+ * where the clock lives. Also: error strings, counters and the test-mode
+ * key log helper.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <smt/drop.h>
+#include <smt/wire.h>
+
+#include "endpoint.h"
+#include "engine.h"
+#include "keys.h"
+
+#ifndef SMT_IPPROTO_BUILD
+#define SMT_IPPROTO_BUILD SMT_IPPROTO_DEFAULT
+#endif
+
+_Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
+	       "grow SMT_STATS_DROP_SLOTS (ABI: append a second array)");
+
+#define EP_MTU_DEFAULT 1500
+#define EP_RCVBUF_DEFAULT (8u << 20)
+#define EP_RX_BUDGET 4096
+#define EP_SESS_BUCKETS 256
+
+/* epoll tags: the low 32 bits carry the fd for watched fds */
+#define TAG_BACKEND 1ULL
+#define TAG_TIMER 2ULL
+#define TAG_WATCH (1ULL << 32)
+
+struct ep_session {
+	struct ep_session *next; /* hash chain */
+	uint32_t id;
+	struct smt_session_params p;
+};
+
+struct ep_watch {
+	int fd;
+	smt_ep_watch_cb cb;
+	void *arg;
+};
+
+struct ep_note { /* messages the library makes itself (SESSION_UP) */
+	struct ep_note *next;
+	struct smt_msg msg;
+};
+
+struct smt_endpoint {
+	struct smt_endpoint_opts o;
+	struct smt_engine *eng;
+	struct smt_raw_port *raw;
+	int epfd, tfd;
+	uint16_t port;
+	uint64_t armed; /* deadline the timerfd is set to, 0 = none */
+	struct ep_session *sess[EP_SESS_BUCKETS];
+	uint32_t nsess;
+	struct ep_watch *watch;
+	size_t nwatch, capwatch;
+	struct ep_note *notes, **notes_tail;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static const char *const smt_errs[] = {
+	[SMT_E_NOCAP - SMT_E_BASE] = "raw IP sockets need CAP_NET_RAW (run "
+				     "as root or grant cap_net_raw)",
+	[SMT_E_NOSESSION - SMT_E_BASE] = "no such session on this endpoint",
+	[SMT_E_TOOBIG - SMT_E_BASE] = "message larger than the session's "
+				      "maximum message size",
+	[SMT_E_LIMIT - SMT_E_BASE] = "a configured limit is full",
+	[SMT_E_RPC_TIMEOUT - SMT_E_BASE] = "RPC timed out: the peer stayed "
+					   "silent",
+	[SMT_E_CANCELED - SMT_E_BASE] = "RPC canceled",
+	[SMT_E_NORPC - SMT_E_BASE] = "no such outstanding RPC or request",
+	[SMT_E_PORT_IN_USE - SMT_E_BASE] = "SMT port already in use",
+	[SMT_E_BACKEND - SMT_E_BASE] = "backend not available in this build",
+	[SMT_E_SESSION_GONE - SMT_E_BASE] = "the session was removed",
+	[SMT_E_NOSMTD - SMT_E_BASE] = "cannot reach smtd's control socket "
+				      "(is smtd running?)",
+	[SMT_E_REFUSED - SMT_E_BASE] = "session refused by smtd or the peer",
+};
+
+const char *smt_strerror(int err)
+{
+	int e = err < 0 ? -err : err;
+
+	if (e > SMT_E_BASE && e < SMT_E_MAX && smt_errs[e - SMT_E_BASE])
+		return smt_errs[e - SMT_E_BASE];
+	if (e == 0)
+		return "success";
+	return strerror(e);
+}
+
+const char *smt_drop_reason_name(unsigned int i)
+{
+	return i < SMT_DROP_MAX ? smt_drop_name(i) : NULL;
+}
+
+/* ---- time ---------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Sets the timerfd to the engine's next deadline (absolute, monotonic). */
+static void ep_arm(struct smt_endpoint *ep)
+{
+	uint64_t d = smt_engine_next_deadline(ep->eng);
+	struct itimerspec its = { 0 };
+
+	if (d == UINT64_MAX)
+		d = 0;
+	if (d == ep->armed)
+		return;
+	ep->armed = d;
+	if (d) {
+		its.it_value.tv_sec = d / 1000000000ULL;
+		its.it_value.tv_nsec = d % 1000000000ULL;
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+	}
+	timerfd_settime(ep->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* ---- engine glue --------------------------------------------------------- */
+
+static int ep_send(void *ctx, const struct smt_engine_tx *tx)
+{
+	struct smt_endpoint *ep = ctx;
+
+	return smt_raw_tx(ep->raw, tx->peer, tx->pkt, tx->len, tx->prio);
+}
+
+static void ep_flush(void *ctx)
+{
+	struct smt_endpoint *ep = ctx;
+
+	smt_raw_flush(ep->raw);
+}
+
+static const struct smt_engine_ops ep_ops = {
+	.send = ep_send,
+	.flush = ep_flush,
+};
+
+struct rx_ctx {
+	struct smt_endpoint *ep;
+	uint64_t now;
+};
+
+static void ep_rx(void *arg, const uint8_t *smt, size_t len,
+		  const struct sockaddr_storage *peer, int ipv4_id)
+{
+	struct rx_ctx *c = arg;
+
+	smt_engine_input(c->ep->eng, (const struct sockaddr *)peer, smt, len,
+			 ipv4_id, c->now);
+}
+
+/* Normalises an extensible struct: copies min(sz, ours) bytes; the rest of
+ * a newer caller's struct must be zero. */
+static int copy_ext(void *dst, size_t dst_sz, const void *src, size_t src_sz)
+{
+	const uint8_t *s = src;
+	size_t i;
+
+	memset(dst, 0, dst_sz);
+	if (!src)
+		return 0;
+	if (src_sz < sizeof(size_t))
+		return -EINVAL;
+	for (i = dst_sz; i < src_sz; i++)
+		if (s[i])
+			return -E2BIG;
+	memcpy(dst, src, src_sz < dst_sz ? src_sz : dst_sz);
+	return 0;
+}
+
+static uint8_t default_ipproto(void)
+{
+	const char *env = getenv("SMT_IPPROTO");
+	long v;
+
+	if (env && *env) {
+		v = strtol(env, NULL, 10);
+		if (v > 0 && v < 256)
+			return (uint8_t)v;
+	}
+	return SMT_IPPROTO_BUILD;
+}
+
+static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	if (fd < 0)
+		return 0;
+	return epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int smt_endpoint_open(const struct smt_endpoint_opts *opts,
+		      struct smt_endpoint **out)
+{
+	struct smt_engine_cfg cfg = { 0 };
+	struct smt_endpoint *ep;
+	int fds[3], err, i;
+
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->epfd = ep->tfd = -1;
+	ep->notes_tail = &ep->notes;
+	err = copy_ext(&ep->o, sizeof(ep->o), opts, opts ? opts->sz : 0);
+	if (err)
+		goto fail;
+	ep->o.sz = sizeof(ep->o);
+	if (ep->o.backend != SMT_BACKEND_DEFAULT &&
+	    ep->o.backend != SMT_BACKEND_RAW) {
+		err = -SMT_E_BACKEND;
+		goto fail;
+	}
+	if (!ep->o.ipproto)
+		ep->o.ipproto = default_ipproto();
+	if (!ep->o.mtu)
+		ep->o.mtu = EP_MTU_DEFAULT;
+	if (!ep->o.rcvbuf)
+		ep->o.rcvbuf = EP_RCVBUF_DEFAULT;
+	if (ep->o.priority > SMT_PRIO_MAX || ep->o.mtu < 1280 ||
+	    ep->o.mtu > 65535) {
+		err = -EINVAL;
+		goto fail;
+	}
+
+	cfg.rec_size = ep->o.rec_size;
+	cfg.unsched_bytes = ep->o.unsched_bytes;
+	cfg.max_granted = ep->o.max_granted;
+	cfg.resend_timeout_ns = (uint64_t)ep->o.resend_timeout_us * 1000;
+	cfg.max_silent_timeouts = ep->o.rpc_timeouts;
+	cfg.rpc_timeout_ns = (uint64_t)ep->o.rpc_timeout_ms * 1000000;
+	cfg.max_sessions = ep->o.max_sessions;
+	cfg.max_tx_msgs = ep->o.max_tx_msgs;
+	cfg.max_tx_bytes = ep->o.max_tx_bytes;
+	cfg.max_rx_msgs = ep->o.max_rx_msgs;
+	cfg.max_rx_bytes = ep->o.max_rx_bytes;
+	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
+	if (!ep->eng) {
+		err = -errno;
+		goto fail;
+	}
+
+	err = smt_raw_open(ep->o.ipproto, ep->o.port, ep->o.mtu, ep->o.rcvbuf,
+			   ep->o.priority, &ep->raw);
+	if (err)
+		goto fail;
+	ep->port = smt_raw_port_num(ep->raw);
+
+	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ep->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ep->epfd < 0 || ep->tfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	smt_raw_fds(ep->raw, fds);
+	for (i = 0; i < 3 && !err; i++)
+		err = ep_epoll_add(ep, fds[i], TAG_BACKEND);
+	err = err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER);
+	if (err)
+		goto fail;
+	*out = ep;
+	return 0;
+fail:
+	smt_endpoint_close(ep);
+	return err;
+}
+
+static void sess_free(struct ep_session *s)
+{
+	smt_session_params_wipe(&s->p);
+	free(s);
+}
+
+void smt_endpoint_close(struct smt_endpoint *ep)
+{
+	struct ep_session *s, *n;
+	struct ep_note *no;
+	unsigned int b;
+
+	if (!ep)
+		return;
+	if (ep->eng)
+		smt_engine_free(ep->eng);
+	smt_raw_close(ep->raw);
+	for (b = 0; b < EP_SESS_BUCKETS; b++) {
+		for (s = ep->sess[b]; s; s = n) {
+			n = s->next;
+			sess_free(s);
+		}
+	}
+	while ((no = ep->notes)) {
+		ep->notes = no->next;
+		free(no);
+	}
+	if (ep->epfd >= 0)
+		close(ep->epfd);
+	if (ep->tfd >= 0)
+		close(ep->tfd);
+	free(ep->watch);
+	free(ep);
+}
+
+uint16_t smt_endpoint_port(const struct smt_endpoint *ep)
+{
+	return ep->port;
+}
+
+uint8_t smt_ep_ipproto(const struct smt_endpoint *ep)
+{
+	return ep->o.ipproto;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static struct ep_session *sess_find(const struct smt_endpoint *ep, uint32_t id)
+{
+	struct ep_session *s;
+
+	for (s = ep->sess[id % EP_SESS_BUCKETS]; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+void smt_session_params_wipe(struct smt_session_params *p)
+{
+	explicit_bzero(p->c_key, sizeof(p->c_key));
+	explicit_bzero(p->c_iv, sizeof(p->c_iv));
+	explicit_bzero(p->s_key, sizeof(p->s_key));
+	explicit_bzero(p->s_iv, sizeof(p->s_iv));
+}
+
+static enum smt_cipher suite_cipher(uint16_t suite)
+{
+	switch (suite) {
+	case 0:
+	case SMT_TLS_AES_128_GCM_SHA256:
+		return SMT_CIPHER_AES_128_GCM;
+	case SMT_TLS_AES_256_GCM_SHA384:
+		return SMT_CIPHER_AES_256_GCM;
+	case SMT_TLS_CHACHA20_POLY1305_SHA256:
+		return SMT_CIPHER_CHACHA20_POLY1305;
+	}
+	return SMT_CIPHER_NONE;
+}
+
+static uint16_t cipher_suite(enum smt_cipher c)
+{
+	switch (c) {
+	case SMT_CIPHER_AES_128_GCM:
+		return SMT_TLS_AES_128_GCM_SHA256;
+	case SMT_CIPHER_AES_256_GCM:
+		return SMT_TLS_AES_256_GCM_SHA384;
+	case SMT_CIPHER_CHACHA20_POLY1305:
+		return SMT_TLS_CHACHA20_POLY1305_SHA256;
+	default:
+		return 0;
+	}
+}
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+int smt_session_add(struct smt_endpoint *ep,
+		    const struct smt_session_params *p, uint32_t *id)
+{
+	struct smt_engine_session es = { 0 };
+	struct ep_session *s;
+	uint32_t iphdr;
+	int err;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	err = copy_ext(&s->p, sizeof(s->p), p, p ? p->sz : 0);
+	if (err || !p)
+		goto fail;
+	s->p.sz = sizeof(s->p);
+	err = -EINVAL;
+	if (s->p.peer.ss_family == AF_INET)
+		iphdr = 20;
+	else if (s->p.peer.ss_family == AF_INET6)
+		iphdr = 40;
+	else
+		goto fail;
+	es.keys.cipher = suite_cipher(s->p.suite);
+	if (es.keys.cipher == SMT_CIPHER_NONE)
+		goto fail;
+	if (!s->p.suite)
+		s->p.suite = SMT_TLS_AES_128_GCM_SHA256;
+	if (!s->p.key_len)
+		s->p.key_len = smt_cipher_key_len(es.keys.cipher);
+	if (s->p.key_len != smt_cipher_key_len(es.keys.cipher) ||
+	    !sa_port(&s->p.peer))
+		goto fail;
+	es.keys.key_len = s->p.key_len;
+	memcpy(es.keys.c_key, s->p.c_key, s->p.key_len);
+	memcpy(es.keys.s_key, s->p.s_key, s->p.key_len);
+	memcpy(es.keys.c_iv, s->p.c_iv, SMT_IV_LEN);
+	memcpy(es.keys.s_iv, s->p.s_iv, SMT_IV_LEN);
+	es.peer = s->p.peer;
+	es.local_port = ep->port;
+	es.peer_port = sa_port(&s->p.peer);
+	es.tls_client = s->p.tls_client;
+	es.epoch = s->p.epoch;
+	es.limits.B = s->p.B;
+	es.limits.max_msg = s->p.max_msg;
+	es.limits.max_pad = s->p.max_pad;
+	es.max_payload = ep->o.mtu - iphdr - SMT_HDR_LEN;
+	es.user = s;
+	err = smt_engine_session_add(ep->eng, &es, &s->id);
+	smt_keys_wipe(&es.keys);
+	if (err == -EAGAIN)
+		err = -SMT_E_LIMIT;
+	if (err)
+		goto fail;
+	if (!s->p.B)
+		s->p.B = SMT_B_DEFAULT;
+	if (!s->p.max_msg)
+		s->p.max_msg = SMT_M_DEFAULT;
+	s->next = ep->sess[s->id % EP_SESS_BUCKETS];
+	ep->sess[s->id % EP_SESS_BUCKETS] = s;
+	ep->nsess++;
+	if (id)
+		*id = s->id;
+	return 0;
+fail:
+	sess_free(s);
+	return err ? err : -EINVAL;
+}
+
+int smt_session_remove(struct smt_endpoint *ep, uint32_t id)
+{
+	struct ep_session **pp, *s;
+
+	for (pp = &ep->sess[id % EP_SESS_BUCKETS]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id != id)
+			continue;
+		s = *pp;
+		/* events of this session are made now; they find no peer */
+		*pp = s->next;
+		ep->nsess--;
+		smt_engine_session_del(ep->eng, id);
+		sess_free(s);
+		ep_arm(ep);
+		return 0;
+	}
+	return -SMT_E_NOSESSION;
+}
+
+int smt_session_params_from_keylog(const char *line, bool tls_client,
+				   struct smt_session_params *p,
+				   const char **err)
+{
+	struct smt_keylog kl;
+	int rc;
+
+	rc = smt_keylog_parse(line, &kl, err);
+	if (rc)
+		return rc;
+	memset(p, 0, sizeof(*p));
+	p->sz = sizeof(*p);
+	p->peer = tls_client ? kl.server : kl.client;
+	p->suite = cipher_suite(kl.keys.cipher);
+	p->tls_client = tls_client;
+	p->epoch = kl.epoch;
+	p->B = kl.B;
+	p->max_msg = kl.max_msg;
+	p->max_pad = kl.max_pad;
+	p->key_len = kl.keys.key_len;
+	memcpy(p->c_key, kl.keys.c_key, kl.keys.key_len);
+	memcpy(p->s_key, kl.keys.s_key, kl.keys.key_len);
+	memcpy(p->c_iv, kl.keys.c_iv, SMT_IV_LEN);
+	memcpy(p->s_iv, kl.keys.s_iv, SMT_IV_LEN);
+	smt_keys_wipe(&kl.keys);
+	if (!p->suite) {
+		if (err)
+			*err = "cipher";
+		smt_session_params_wipe(p);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int smt_ep_sessions(struct smt_endpoint *ep, uint32_t *ids, size_t max)
+{
+	struct ep_session *s;
+	unsigned int b;
+	size_t n = 0;
+
+	for (b = 0; b < EP_SESS_BUCKETS; b++)
+		for (s = ep->sess[b]; s; s = s->next, n++)
+			if (n < max)
+				ids[n] = s->id;
+	return (int)n;
+}
+
+int smt_ep_session_params(struct smt_endpoint *ep, uint32_t id,
+			  struct smt_session_params *out)
+{
+	struct ep_session *s = sess_find(ep, id);
+
+	if (!s)
+		return -SMT_E_NOSESSION;
+	*out = s->p;
+	return 0;
+}
+
+int smt_ep_notify_session_up(struct smt_endpoint *ep, uint32_t id)
+{
+	struct ep_session *s = sess_find(ep, id);
+	struct ep_note *n;
+
+	if (!s)
+		return -SMT_E_NOSESSION;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->msg.kind = SMT_MSG_SESSION_UP;
+	n->msg.session = id;
+	n->msg.peer = s->p.peer;
+	*ep->notes_tail = n;
+	ep->notes_tail = &n->next;
+	return 0;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static int map_send_err(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return -SMT_E_NOSESSION;
+	case -EMSGSIZE:
+		return -SMT_E_TOOBIG;
+	default:
+		return err;
+	}
+}
+
+static int send_common(struct smt_endpoint *ep, uint32_t session,
+		       const void *buf, size_t len, uint32_t flags,
+		       uint64_t cookie, uint64_t *id)
+{
+	uint64_t tmp;
+	int err;
+
+	if (len > UINT32_MAX)
+		return -SMT_E_TOOBIG;
+	if (len && !buf)
+		return -EINVAL;
+	err = smt_engine_send(ep->eng, session, buf, (uint32_t)len, flags,
+			      cookie, id ? id : &tmp, now_ns());
+	ep_arm(ep);
+	return map_send_err(err);
+}
+
+int smt_send_request(struct smt_endpoint *ep, uint32_t session,
+		     const void *buf, size_t len, uint64_t cookie, uint64_t *id)
+{
+	return send_common(ep, session, buf, len, 0, cookie, id);
+}
+
+int smt_send_oneway(struct smt_endpoint *ep, uint32_t session,
+		    const void *buf, size_t len, uint64_t cookie, uint64_t *id)
+{
+	return send_common(ep, session, buf, len, SMT_ENGINE_ONEWAY, cookie,
+			   id);
+}
+
+int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
+	      const void *buf, size_t len)
+{
+	int err;
+
+	if (!sess_find(ep, session))
+		return -SMT_E_NOSESSION;
+	if (len > UINT32_MAX)
+		return -SMT_E_TOOBIG;
+	if (len && !buf)
+		return -EINVAL;
+	err = smt_engine_reply(ep->eng, session, id, buf, (uint32_t)len,
+			       now_ns());
+	ep_arm(ep);
+	return err == -ENOENT ? -SMT_E_NORPC : map_send_err(err);
+}
+
+int smt_cancel(struct smt_endpoint *ep, uint32_t session, uint64_t id)
+{
+	int err;
+
+	if (!sess_find(ep, session))
+		return -SMT_E_NOSESSION;
+	err = smt_engine_cancel(ep->eng, session, id, now_ns());
+	ep_arm(ep);
+	return err == -ENOENT ? -SMT_E_NORPC : err;
+}
+
+static int map_ev_err(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return -SMT_E_RPC_TIMEOUT;
+	case -ECANCELED:
+		return -SMT_E_CANCELED;
+	case -ECONNABORTED:
+		return -SMT_E_SESSION_GONE;
+	default:
+		return err;
+	}
+}
+
+int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
+{
+	struct smt_engine_event ev;
+	struct ep_session *s;
+	struct ep_note *n;
+
+	memset(msg, 0, sizeof(*msg));
+	n = ep->notes;
+	if (n) {
+		ep->notes = n->next;
+		if (!ep->notes)
+			ep->notes_tail = &ep->notes;
+		*msg = n->msg;
+		free(n);
+		return 0;
+	}
+	if (smt_engine_next_event(ep->eng, &ev) != 1)
+		return -EAGAIN;
+	switch (ev.type) {
+	case SMT_ENGINE_EV_REQUEST:
+		msg->kind = SMT_MSG_REQUEST;
+		break;
+	case SMT_ENGINE_EV_ONEWAY:
+		msg->kind = SMT_MSG_ONEWAY;
+		break;
+	case SMT_ENGINE_EV_RESPONSE:
+		msg->kind = SMT_MSG_RESPONSE;
+		break;
+	case SMT_ENGINE_EV_FAILED:
+		msg->kind = SMT_MSG_FAILED;
+		break;
+	case SMT_ENGINE_EV_SENT:
+	default:
+		msg->kind = SMT_MSG_SENT;
+		break;
+	}
+	msg->session = ev.session;
+	msg->id = ev.id;
+	msg->cookie = ev.cookie;
+	msg->error = map_ev_err(ev.error);
+	/* ownership of the bytes passes to the caller: both sides use free() */
+	msg->data = ev.data;
+	msg->len = ev.len;
+	s = sess_find(ep, ev.session);
+	if (s)
+		msg->peer = s->p.peer;
+	return 0;
+}
+
+void smt_msg_release(struct smt_msg *msg)
+{
+	free(msg->data);
+	memset(msg, 0, sizeof(*msg));
+}
+
+/* ---- event loop ---------------------------------------------------------- */
+
+int smt_fd(const struct smt_endpoint *ep)
+{
+	return ep->epfd;
+}
+
+static struct ep_watch *watch_find(struct smt_endpoint *ep, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < ep->nwatch; i++)
+		if (ep->watch[i].fd == fd)
+			return &ep->watch[i];
+	return NULL;
+}
+
+int smt_ep_watch_fd(struct smt_endpoint *ep, int fd, smt_ep_watch_cb cb,
+		    void *arg)
+{
+	struct ep_watch *w;
+	int err;
+
+	if (fd < 0 || !cb)
+		return -EINVAL;
+	if (watch_find(ep, fd))
+		return -EEXIST;
+	if (ep->nwatch == ep->capwatch) {
+		size_t cap = ep->capwatch ? ep->capwatch * 2 : 4;
+
+		w = realloc(ep->watch, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		ep->watch = w;
+		ep->capwatch = cap;
+	}
+	err = ep_epoll_add(ep, fd, TAG_WATCH | (uint32_t)fd);
+	if (err)
+		return err;
+	ep->watch[ep->nwatch++] = (struct ep_watch){ fd, cb, arg };
+	return 0;
+}
+
+int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
+{
+	struct ep_watch *w = watch_find(ep, fd);
+
+	if (!w)
+		return -ENOENT;
+	epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
+	*w = ep->watch[--ep->nwatch];
+	return 0;
+}
+
+int smt_process(struct smt_endpoint *ep)
+{
+	struct epoll_event evs[16];
+	struct rx_ctx c = { .ep = ep };
+	uint64_t ticks;
+	int n, i, r;
+
+	n = epoll_wait(ep->epfd, evs, 16, 0);
+	for (i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+		struct ep_watch *w;
+
+		if (tag == TAG_TIMER) {
+			if (read(ep->tfd, &ticks, sizeof(ticks)) < 0) {
+				/* EAGAIN: raced with a re-arm */
+			}
+			ep->armed = 0;
+		} else if (tag & TAG_WATCH) {
+			/* look up again: an earlier callback may unwatch */
+			w = watch_find(ep, (int)(uint32_t)tag);
+			if (w)
+				w->cb(ep, w->fd, w->arg);
+		}
+	}
+	do {
+		c.now = now_ns();
+		r = smt_raw_rx(ep->raw, ep_rx, &c, EP_RX_BUDGET);
+		smt_engine_advance(ep->eng, now_ns());
+		smt_raw_flush(ep->raw);
+	} while (r == EP_RX_BUDGET);
+	ep_arm(ep);
+	if (r < 0)
+		return r;
+	return (int)smt_engine_events_pending(ep->eng) +
+	       (ep->notes ? 1 : 0);
+}
+
+int smt_next_timeout_ms(const struct smt_endpoint *ep)
+{
+	uint64_t d = smt_engine_next_deadline(ep->eng), now = now_ns();
+
+	if (d == UINT64_MAX)
+		return -1;
+	if (d <= now)
+		return 0;
+	d = (d - now + 999999) / 1000000;
+	return d > INT32_MAX ? INT32_MAX : (int)d;
+}
+
+int smt_wait(struct smt_endpoint *ep, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = ep->epfd, .events = POLLIN };
+
+	if (ep->notes || smt_engine_events_pending(ep->eng))
+		timeout_ms = 0;
+	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	return smt_process(ep);
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
+		  struct smt_stats *stats)
+{
+	struct smt_engine_stats es;
+	struct smt_raw_stats rs;
+	struct smt_stats st = { .sz = sizeof(st) };
+	size_t sz = stats->sz;
+	unsigned int i;
+
+	if (sz < sizeof(size_t))
+		return -EINVAL;
+	if (smt_engine_get_stats(ep->eng, session, &es))
+		return -SMT_E_NOSESSION;
+	st.tx_packets = es.pkts_out;
+	st.tx_bytes = es.bytes_out;
+	st.rx_packets = es.pkts_in;
+	st.rx_bytes = es.bytes_in;
+	st.tx_msgs = es.msgs_out;
+	st.rx_msgs = es.msgs_delivered;
+	st.tx_retransmits = es.retransmits;
+	st.tx_ctl = es.ctl_out;
+	st.rx_ctl = es.ctl_in;
+	st.rpcs_ok = es.rpcs_ok;
+	st.rpcs_failed = es.rpcs_failed;
+	st.tx_errors = es.tx_errors;
+	st.drops_total = es.drops_total;
+	for (i = 0; i < SMT_DROP_MAX; i++)
+		st.drops[i] = es.drops[i];
+	if (!session) {
+		smt_raw_get_stats(ep->raw, &rs);
+		st.rx_no_endpoint = rs.rx_no_endpoint;
+		st.tx_errors += rs.tx_errors;
+		st.drops[SMT_DROP_BAD_IP] += rs.rx_bad_ip;
+		st.drops[SMT_DROP_NO_MEMORY] += rs.rx_queue_full;
+		st.drops_total += rs.rx_bad_ip + rs.rx_queue_full;
+	}
+	memcpy(stats, &st, sz < sizeof(st) ? sz : sizeof(st));
+	stats->sz = sz;
+	return 0;
+}

@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Reassembly of one SMT message (docs/protocol.md section 3, "Receiving").
+ *
+ * Each record has its own buffer, allocated when its first packet arrives
+ * and never larger than one record (16406 bytes) or the rest of msg_len, so
+ * one forged packet cannot make the receiver allocate a whole message. The
+ * bytes of a record, its seg_off and the message's msg_len are provisional
+ * until the record verifies; a record is decrypted in place as soon as all
+ * its bytes are in, in any order. A verified record's position is confirmed
+ * once every record before it is verified and they tile the stream from 0;
+ * a verified record that does not fit that tiling was moved and fails. The
+ * message is done when the confirmed records end exactly at msg_len.
+ * Plaintext leaves only through smt_rx_msg_take(), whole or not at all.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "codec.h"
+
+#define REC_WIRE_MAX (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN) /* 16406 */
+#define REC_WIRE_MIN (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD) /* 4118 */
+
+enum rec_state { REC_EMPTY, REC_PARTIAL, REC_VERIFIED };
+
+struct ivl {
+	uint32_t s, e; /* [s, e) relative to seg_off */
+};
+
+struct rx_rec {
+	uint8_t *buf; /* wire bytes; content in place after verification */
+	struct ivl *iv; /* received ranges, sorted, disjoint, not adjacent */
+	uint32_t seg_off;
+	uint32_t len; /* record bytes with header; 0 until the header is in */
+	uint32_t cap; /* bytes allocated in buf */
+	uint32_t held; /* bytes received */
+	uint32_t content_len; /* after verification */
+	uint16_t niv, civ;
+	uint8_t state;
+	uint8_t failures;
+};
+
+struct smt_rx_msg {
+	uint64_t msg_id;
+	struct smt_limits lim;
+	uint32_t msg_len; /* 0 = unknown */
+	bool any_verified;
+	bool done;
+	uint32_t nconf; /* records 0..nconf-1 verified and tiling from 0 */
+	uint32_t conf_end; /* wire offset where record nconf must start */
+	struct rx_rec *rec;
+	uint32_t nalloc;
+	size_t mem;
+	unsigned int max_fail;
+};
+
+struct smt_rx_msg *smt_rx_msg_new(uint64_t msg_id, const struct smt_limits *l)
+{
+	struct smt_rx_msg *m;
+
+	if (!l || l->B < SMT_B_MIN || l->B > SMT_B_MAX ||
+	    msg_id < SMT_MSG_ID_MIN || msg_id >= (1ull << (l->B - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->msg_id = msg_id;
+	m->lim = *l;
+	m->mem = sizeof(*m);
+	return m;
+}
+
+static void rec_clear(struct smt_rx_msg *m, struct rx_rec *r)
+{
+	if (r->buf) {
+		/* Verified records hold plaintext. */
+		if (r->state == REC_VERIFIED)
+			OPENSSL_cleanse(r->buf, r->cap);
+		free(r->buf);
+		m->mem -= r->cap;
+	}
+	free(r->iv);
+	m->mem -= (size_t)r->civ * sizeof(*r->iv);
+	r->buf = NULL;
+	r->iv = NULL;
+	r->seg_off = r->len = r->cap = r->held = r->content_len = 0;
+	r->niv = r->civ = 0;
+	r->state = REC_EMPTY;
+}
+
+void smt_rx_msg_free(struct smt_rx_msg *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i < m->nalloc; i++)
+		rec_clear(m, &m->rec[i]);
+	free(m->rec);
+	free(m);
+}
+
+/* Records a stream of msg_len bytes can hold: k < this. */
+static uint32_t rec_limit(const struct smt_rx_msg *m, uint32_t msg_len)
+{
+	uint32_t lim = m->lim.B <= 48 ? SMT_REC_IDX_LIMIT :
+					1u << (64 - m->lim.B);
+	uint32_t by_len = msg_len / REC_WIRE_MIN + 1;
+
+	return by_len < lim ? by_len : lim;
+}
+
+static int grow_recs(struct smt_rx_msg *m, uint32_t k)
+{
+	uint32_t n = m->nalloc ? m->nalloc : 4;
+	struct rx_rec *r;
+
+	if (k < m->nalloc)
+		return 0;
+	while (n <= k)
+		n *= 2;
+	r = realloc(m->rec, (size_t)n * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	memset(r + m->nalloc, 0, (size_t)(n - m->nalloc) * sizeof(*r));
+	m->mem += (size_t)(n - m->nalloc) * sizeof(*r);
+	m->rec = r;
+	m->nalloc = n;
+	return 0;
+}
+
+/* A record failed: forget its bytes and layout, count it. */
+static int rec_fail(struct smt_rx_msg *m, struct rx_rec *r, int reason)
+{
+	rec_clear(m, r);
+	if (r->failures < 255)
+		r->failures++;
+	if (r->failures > m->max_fail)
+		m->max_fail = r->failures;
+	return reason;
+}
+
+/* Compare what overlaps, then copy and merge. *fresh = new bytes placed. */
+static int rec_place(struct smt_rx_msg *m, struct rx_rec *r, uint32_t a,
+		     uint32_t b, const uint8_t *data, uint32_t *fresh)
+{
+	uint32_t nb = b - a, i, j, ns = a, ne = b;
+
+	for (i = 0; i < r->niv && r->iv[i].s < b; i++) {
+		uint32_t lo, hi;
+
+		if (r->iv[i].e <= a)
+			continue;
+		lo = a > r->iv[i].s ? a : r->iv[i].s;
+		hi = b < r->iv[i].e ? b : r->iv[i].e;
+		if (memcmp(r->buf + lo, data + (lo - a), hi - lo))
+			return SMT_DROP_BYTES_MISMATCH;
+		nb -= hi - lo;
+	}
+	*fresh = nb;
+	if (!nb)
+		return 0;
+	if (r->niv == r->civ) {
+		uint16_t nc = r->civ ? r->civ * 2 : 4;
+		struct ivl *v;
+
+		if (r->civ >= 0x8000)
+			return SMT_DROP_NO_MEMORY;
+		v = realloc(r->iv, nc * sizeof(*v));
+		if (!v)
+			return SMT_DROP_NO_MEMORY;
+		m->mem += (size_t)(nc - r->civ) * sizeof(*v);
+		r->iv = v;
+		r->civ = nc;
+	}
+	memcpy(r->buf + a, data, b - a);
+	for (i = 0; i < r->niv && r->iv[i].e < a; i++)
+		;
+	for (j = i; j < r->niv && r->iv[j].s <= b; j++) {
+		if (r->iv[j].s < ns)
+			ns = r->iv[j].s;
+		if (r->iv[j].e > ne)
+			ne = r->iv[j].e;
+	}
+	memmove(&r->iv[i + 1], &r->iv[j], (r->niv - j) * sizeof(*r->iv));
+	r->iv[i].s = ns;
+	r->iv[i].e = ne;
+	r->niv = (uint16_t)(r->niv - (j - i) + 1);
+	r->held += nb;
+	return 0;
+}
+
+/* Header of a record's first packet: 17 03 03, length in range, in msg_len. */
+static uint32_t rec_hdr_len(uint32_t msg_len, uint32_t seg_off,
+			    const uint8_t *h)
+{
+	uint32_t l = (uint32_t)h[3] << 8 | h[4];
+
+	if (h[0] != SMT_REC_TYPE || h[1] != SMT_REC_VER_HI ||
+	    h[2] != SMT_REC_VER_LO || l < SMT_REC_MIN_LEN ||
+	    l > SMT_REC_MAX_LEN ||
+	    (uint64_t)seg_off + SMT_REC_HDR_LEN + l > msg_len)
+		return 0;
+	return SMT_REC_HDR_LEN + l;
+}
+
+/*
+ * Extend the confirmed prefix over verified records that tile from 0. A
+ * verified record at the wrong place was moved: it fails. A provisional
+ * record whose seg_off contradicts the confirmed layout is discarded.
+ */
+static int confirm_chain(struct smt_rx_msg *m)
+{
+	while (m->nconf < m->nalloc) {
+		struct rx_rec *r = &m->rec[m->nconf];
+
+		if (r->state == REC_EMPTY)
+			return 0;
+		if (r->seg_off != m->conf_end) {
+			if (r->state == REC_VERIFIED)
+				return rec_fail(m, r, SMT_DROP_SEG_OFF_MISMATCH);
+			rec_clear(m, r);
+			return 0;
+		}
+		if (r->state != REC_VERIFIED)
+			return 0;
+		m->conf_end += r->len;
+		m->nconf++;
+		if (m->conf_end == m->msg_len) {
+			m->done = true;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int rec_verify(struct smt_rx_msg *m, uint32_t k, struct smt_aead *rx)
+{
+	struct rx_rec *r = &m->rec[k];
+	int n;
+
+	n = smt_record_open(rx, smt_record_seq(m->msg_id, m->lim.B, k), r->buf,
+			    r->len, r->buf + SMT_REC_HDR_LEN);
+	if (n < 0)
+		return rec_fail(m, r, -n);
+	r->content_len = (uint32_t)n;
+	r->state = REC_VERIFIED;
+	free(r->iv);
+	m->mem -= (size_t)r->civ * sizeof(*r->iv);
+	r->iv = NULL;
+	r->niv = r->civ = 0;
+	m->any_verified = true;
+	return confirm_chain(m);
+}
+
+int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
+		   struct smt_aead *rx, bool *progress)
+{
+	uint32_t msg_len, k, rel, rend, bound, fresh = 0, new_len = 0;
+	bool was_empty;
+	struct rx_rec *r;
+	bool dummy;
+	int ret;
+
+	if (!progress)
+		progress = &dummy;
+	*progress = false;
+	if (!m || !p || !rx || p->type != SMT_TYPE_DATA ||
+	    p->msg_id != m->msg_id)
+		return SMT_DROP_BAD_MSG_ID;
+	if (m->done)
+		return SMT_DROP_DUPLICATE;
+	msg_len = m->msg_len ? m->msg_len : p->msg_len;
+	if (p->msg_len != msg_len)
+		return SMT_DROP_MSG_LEN_MISMATCH;
+	/* Defensive repeats of the stateless rules smt_pkt_parse applied. */
+	if (!p->payload_len || p->seg_off > p->pkt_off)
+		return SMT_DROP_EMPTY_PAYLOAD;
+	if ((uint64_t)p->pkt_off + p->payload_len > msg_len ||
+	    msg_len > smt_max_wire(&m->lim))
+		return SMT_DROP_PAST_MSG_LEN;
+	rel = p->pkt_off - p->seg_off;
+	rend = rel + p->payload_len;
+	if (rend > REC_WIRE_MAX)
+		return SMT_DROP_PAST_RECORD;
+
+	k = p->rec_idx;
+	if (k >= rec_limit(m, msg_len))
+		return SMT_DROP_BAD_REC_IDX;
+	if (grow_recs(m, k))
+		return SMT_DROP_NO_MEMORY;
+	r = &m->rec[k];
+
+	/* Where the confirmed layout says record k starts. */
+	if ((k == 0 && p->seg_off != 0) ||
+	    (k == m->nconf && p->seg_off != m->conf_end) ||
+	    (r->state != REC_EMPTY && r->seg_off != p->seg_off))
+		return SMT_DROP_SEG_OFF_MISMATCH;
+	if (r->state == REC_VERIFIED) {
+		/* Its bytes are plaintext now; the tag vouched for them. */
+		return rend > r->len ? SMT_DROP_PAST_RECORD : SMT_RX_MORE;
+	}
+
+	bound = msg_len - p->seg_off;
+	if (bound > REC_WIRE_MAX)
+		bound = REC_WIRE_MAX;
+	if (r->len)
+		bound = r->len;
+	if (rend > bound)
+		return SMT_DROP_PAST_RECORD;
+
+	was_empty = r->state == REC_EMPTY;
+	if (rel == 0 && !r->len) {
+		/* The record's first packet: its header fixes the length. */
+		if (p->payload_len < SMT_REC_START_MIN)
+			return SMT_DROP_SHORT_REC_START;
+		new_len = rec_hdr_len(msg_len, p->seg_off, p->payload);
+		if (!new_len) {
+			if (was_empty)
+				return SMT_DROP_BAD_RECORD_HDR;
+			return rec_fail(m, r, SMT_DROP_BAD_RECORD_HDR);
+		}
+		if (rend > new_len)
+			return SMT_DROP_PAST_RECORD;
+		/* bytes already held overrun the length: the record fails */
+		if (r->niv && r->iv[r->niv - 1].e > new_len)
+			return rec_fail(m, r, SMT_DROP_PAST_RECORD);
+	}
+	if (!r->buf) {
+		uint32_t cap = new_len ? new_len : bound;
+
+		r->buf = malloc(cap);
+		if (!r->buf)
+			return SMT_DROP_NO_MEMORY;
+		r->cap = cap;
+		m->mem += cap;
+	}
+
+	ret = rec_place(m, r, rel, rend, p->payload, &fresh);
+	if (ret || !fresh) {
+		if (was_empty)
+			rec_clear(m, r);
+		return ret ? ret : SMT_RX_MORE;
+	}
+	if (new_len) {
+		r->len = new_len;
+		if (r->cap > new_len) {
+			uint8_t *nb = realloc(r->buf, new_len);
+
+			if (nb) {
+				m->mem -= r->cap - new_len;
+				r->buf = nb;
+				r->cap = new_len;
+			}
+		}
+	}
+	r->seg_off = p->seg_off;
+	r->state = REC_PARTIAL;
+	m->msg_len = msg_len;
+	*progress = true;
+
+	if (r->len && r->held == r->len) {
+		ret = rec_verify(m, k, rx);
+		if (ret)
+			return ret;
+	} else {
+		ret = confirm_chain(m);
+		if (ret)
+			return ret;
+	}
+	return m->done ? SMT_RX_DONE : SMT_RX_MORE;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct smt_range *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int smt_rx_msg_missing(const struct smt_rx_msg *m, struct smt_range *r,
+		       int max)
+{
+	struct smt_range *held;
+	uint32_t n = 0, pos = 0;
+	int out = 0;
+
+	if (!m || max <= 0 || !r)
+		return 0;
+	if (!m->msg_len) {
+		r[0].off = 0;
+		r[0].len = 0;
+		return 1;
+	}
+	if (m->done)
+		return 0;
+	for (uint32_t k = 0; k < m->nalloc; k++)
+		n += m->rec[k].state == REC_VERIFIED ? 1u : m->rec[k].niv;
+	held = calloc(n ? n : 1, sizeof(*held));
+	if (!held) {
+		r[0].off = 0;
+		r[0].len = 0;
+		return 1;
+	}
+	n = 0;
+	for (uint32_t k = 0; k < m->nalloc; k++) {
+		const struct rx_rec *x = &m->rec[k];
+
+		if (x->state == REC_VERIFIED) {
+			held[n].off = x->seg_off;
+			held[n++].len = x->len;
+			continue;
+		}
+		for (uint32_t i = 0; i < x->niv; i++) {
+			held[n].off = x->seg_off + x->iv[i].s;
+			held[n++].len = x->iv[i].e - x->iv[i].s;
+		}
+	}
+	qsort(held, n, sizeof(*held), cmp_range);
+	for (uint32_t i = 0; i < n && out < max; i++) {
+		if (held[i].off > pos) {
+			r[out].off = pos;
+			r[out++].len = held[i].off - pos;
+		}
+		if (held[i].off + held[i].len > pos)
+			pos = held[i].off + held[i].len;
+	}
+	if (pos < m->msg_len && out < max) {
+		r[out].off = pos;
+		r[out++].len = m->msg_len - pos;
+	}
+	free(held);
+	return out;
+}
+
+void smt_rx_msg_discard_provisional(struct smt_rx_msg *m)
+{
+	if (!m)
+		return;
+	for (uint32_t k = 0; k < m->nalloc; k++)
+		if (m->rec[k].state == REC_PARTIAL)
+			rec_clear(m, &m->rec[k]);
+	if (!m->any_verified)
+		m->msg_len = 0;
+}
+
+uint32_t smt_rx_msg_len(const struct smt_rx_msg *m)
+{
+	return m ? m->msg_len : 0;
+}
+
+uint32_t smt_rx_msg_received(const struct smt_rx_msg *m)
+{
+	uint32_t n = 0;
+
+	if (!m)
+		return 0;
+	for (uint32_t k = 0; k < m->nalloc; k++)
+		n += m->rec[k].state == REC_VERIFIED ? m->rec[k].len :
+						       m->rec[k].held;
+	return n;
+}
+
+unsigned int smt_rx_msg_max_record_failures(const struct smt_rx_msg *m)
+{
+	return m ? m->max_fail : 0;
+}
+
+bool smt_rx_msg_any_verified(const struct smt_rx_msg *m)
+{
+	return m && m->any_verified;
+}
+
+size_t smt_rx_msg_mem(const struct smt_rx_msg *m)
+{
+	return m ? m->mem : 0;
+}
+
+/* Copy n content bytes from content offset off, across records. */
+static void content_copy(const struct smt_rx_msg *m, uint64_t off,
+			 uint8_t *dst, uint64_t n)
+{
+	for (uint32_t k = 0; k < m->nconf && n; k++) {
+		const struct rx_rec *r = &m->rec[k];
+		uint64_t c;
+
+		if (off >= r->content_len) {
+			off -= r->content_len;
+			continue;
+		}
+		c = r->content_len - off;
+		if (c > n)
+			c = n;
+		memcpy(dst, r->buf + SMT_REC_HDR_LEN + off, c);
+		dst += c;
+		n -= c;
+		off = 0;
+	}
+}
+
+int smt_rx_msg_take(struct smt_rx_msg *m, uint8_t **app, uint32_t *len,
+		    uint32_t *inner_flags)
+{
+	struct smt_inner_hdr ih;
+	uint64_t total = 0;
+	uint32_t alen, flags;
+	uint8_t *buf = NULL;
+
+	if (!m || !app || !len || !m->done)
+		return -EINVAL;
+	*app = NULL;
+	*len = 0;
+	for (uint32_t k = 0; k < m->nconf; k++)
+		total += m->rec[k].content_len;
+	if (total < SMT_INNER_HDR_LEN)
+		return SMT_DROP_TRUNCATED;
+	content_copy(m, 0, (uint8_t *)&ih, sizeof(ih));
+	alen = be32toh(ih.app_len);
+	flags = be32toh(ih.inner_flags);
+	if (alen != total - SMT_INNER_HDR_LEN)
+		return SMT_DROP_TRUNCATED;
+	if ((flags & ~SMT_INNER_KNOWN_FLAGS) ||
+	    ((flags & SMT_INNER_ONEWAY) && (m->msg_id & 1)))
+		return SMT_DROP_BAD_INNER;
+	if (alen) {
+		buf = malloc(alen);
+		if (!buf)
+			return SMT_DROP_NO_MEMORY;
+		content_copy(m, SMT_INNER_HDR_LEN, buf, alen);
+	}
+	*app = buf;
+	*len = alen;
+	if (inner_flags)
+		*inner_flags = flags;
+	return 0;
+}

@@ -1,0 +1,1066 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Protocol engine core: configuration, sessions and their key epochs, the
+ * demultiplexing of received packets to sessions, control packets (verified
+ * and replay-checked before anything acts on them), timers, the event queue
+ * and counters. The sender side lives in engine_tx.c, the receiver side and
+ * SRPT grants in engine_rx.c. No clocks, sockets or randomness here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "engine_int.h"
+
+/* ---- hash table ----------------------------------------------------------- */
+
+static size_t eng_hash(uint64_t k, size_t nb)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	k ^= k >> 33;
+	return (size_t)k & (nb - 1);
+}
+
+int eng_htab_init(struct eng_htab *t, size_t nb)
+{
+	t->b = calloc(nb, sizeof(*t->b));
+	if (!t->b)
+		return -ENOMEM;
+	t->nb = nb;
+	t->n = 0;
+	return 0;
+}
+
+void eng_htab_fini(struct eng_htab *t)
+{
+	free(t->b);
+	t->b = NULL;
+	t->nb = t->n = 0;
+}
+
+static void eng_htab_grow(struct eng_htab *t)
+{
+	size_t nb = t->nb * 2, i;
+	struct eng_hnode **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;
+	for (i = 0; i < t->nb; i++) {
+		struct eng_hnode *n = t->b[i], *next;
+
+		for (; n; n = next) {
+			size_t h = eng_hash(n->key, nb);
+
+			next = n->next;
+			n->next = b[h];
+			b[h] = n;
+		}
+	}
+	free(t->b);
+	t->b = b;
+	t->nb = nb;
+}
+
+void eng_htab_add(struct eng_htab *t, struct eng_hnode *n, uint64_t key)
+{
+	size_t h;
+
+	if (t->n >= t->nb)
+		eng_htab_grow(t);
+	h = eng_hash(key, t->nb);
+	n->key = key;
+	n->next = t->b[h];
+	t->b[h] = n;
+	t->n++;
+}
+
+void eng_htab_del(struct eng_htab *t, struct eng_hnode *n)
+{
+	struct eng_hnode **pp = &t->b[eng_hash(n->key, t->nb)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == n) {
+			*pp = n->next;
+			n->next = NULL;
+			t->n--;
+			return;
+		}
+	}
+}
+
+struct eng_hnode *eng_htab_find(const struct eng_htab *t, uint64_t key)
+{
+	struct eng_hnode *n = t->b[eng_hash(key, t->nb)];
+
+	while (n && n->key != key)
+		n = n->next;
+	return n;
+}
+
+struct eng_hnode *eng_htab_next(const struct eng_hnode *n)
+{
+	struct eng_hnode *m = n->next;
+
+	while (m && m->key != n->key)
+		m = m->next;
+	return m;
+}
+
+struct eng_hnode *eng_htab_any(const struct eng_htab *t)
+{
+	size_t i;
+
+	if (!t->n)
+		return NULL;
+	for (i = 0; i < t->nb; i++)
+		if (t->b[i])
+			return t->b[i];
+	return NULL;
+}
+
+/* ---- timer heap ----------------------------------------------------------- */
+
+static void heap_set(struct eng_heap *h, size_t i, struct eng_timer *t)
+{
+	h->a[i] = t;
+	t->idx = (uint32_t)i;
+}
+
+static void heap_up(struct eng_heap *h, size_t i)
+{
+	struct eng_timer *t = h->a[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (h->a[p]->when <= t->when)
+			break;
+		heap_set(h, i, h->a[p]);
+		i = p;
+	}
+	heap_set(h, i, t);
+}
+
+static void heap_down(struct eng_heap *h, size_t i)
+{
+	struct eng_timer *t = h->a[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->a[c + 1]->when < h->a[c]->when)
+			c++;
+		if (h->a[c]->when >= t->when)
+			break;
+		heap_set(h, i, h->a[c]);
+		i = c;
+	}
+	heap_set(h, i, t);
+}
+
+void eng_timer_cancel(struct smt_engine *e, struct eng_timer *t)
+{
+	struct eng_heap *h = &e->timers;
+	struct eng_timer *moved;
+	size_t i = t->idx;
+
+	if (i == ENG_T_IDLE)
+		return;
+	t->idx = ENG_T_IDLE;
+	h->n--;
+	if (i == h->n)
+		return;
+	moved = h->a[h->n];
+	heap_set(h, i, moved);
+	heap_down(h, i);
+	heap_up(h, moved->idx);
+}
+
+void eng_timer_arm(struct smt_engine *e, struct eng_timer *t, uint64_t when)
+{
+	struct eng_heap *h = &e->timers;
+
+	if (t->idx != ENG_T_IDLE) {
+		uint64_t old = t->when;
+
+		t->when = when;
+		if (when < old)
+			heap_up(h, t->idx);
+		else
+			heap_down(h, t->idx);
+		return;
+	}
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 64;
+		struct eng_timer **a = realloc(h->a, cap * sizeof(*a));
+
+		if (!a)
+			return; /* the object stays without a timer: its
+				   limits and the peer's timers still act */
+		h->a = a;
+		h->cap = cap;
+	}
+	t->when = when;
+	heap_set(h, h->n++, t);
+	heap_up(h, h->n - 1);
+}
+
+uint64_t smt_engine_next_deadline(const struct smt_engine *e)
+{
+	return e->timers.n ? e->timers.a[0]->when : UINT64_MAX;
+}
+
+/* ---- configuration and life cycle ----------------------------------------- */
+
+#define DEF(field, v)                   \
+	do {                            \
+		if (!c->field)          \
+			c->field = (v); \
+	} while (0)
+
+static int cfg_fill(struct smt_engine_cfg *c)
+{
+	DEF(rec_size, SMT_REC_MAX_CONTENT);
+	DEF(unsched_bytes, 60000);
+	DEF(grant_window, 60000);
+	DEF(max_granted, 4 * c->grant_window);
+	DEF(max_grant_msgs, 8);
+	DEF(resend_timeout_ns, 2000000);
+	DEF(max_silent_timeouts, 10);
+	DEF(reasm_timeouts, 10);
+	DEF(ack_delay_ns, 20000);
+	DEF(epoch_drain_ns,
+	    (c->max_silent_timeouts + 2) * c->resend_timeout_ns);
+	DEF(max_sessions, 1024);
+	DEF(max_tx_msgs, 8192);
+	DEF(max_tx_bytes, 256ULL << 20);
+	DEF(max_rx_msgs, 8192);
+	DEF(max_rx_bytes, 256ULL << 20);
+	DEF(max_rx_msgs_session, c->max_rx_msgs);
+	if (c->rec_size < SMT_REC_MIN_CONTENT ||
+	    c->rec_size > SMT_REC_MAX_CONTENT)
+		return -EINVAL;
+	return 0;
+}
+
+struct smt_engine *smt_engine_new(const struct smt_engine_cfg *cfg,
+				  const struct smt_engine_ops *ops, void *ctx)
+{
+	struct smt_engine *e;
+
+	if (!ops || !ops->send) {
+		errno = EINVAL;
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (cfg)
+		e->cfg = *cfg;
+	if (cfg_fill(&e->cfg)) {
+		free(e);
+		errno = EINVAL;
+		return NULL;
+	}
+	e->ops = *ops;
+	e->ctx = ctx;
+	e->next_sid = 1;
+	if (eng_htab_init(&e->by_id, 16) || eng_htab_init(&e->by_addr, 16)) {
+		eng_htab_fini(&e->by_id);
+		free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return e;
+}
+
+void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c)
+{
+	*c = e->cfg;
+}
+
+uint64_t eng_rto(const struct smt_engine *e)
+{
+	return e->cfg.resend_timeout_ns;
+}
+
+static void flush_out(struct smt_engine *e)
+{
+	if (e->sent && e->ops.flush)
+		e->ops.flush(e->ctx);
+	e->sent = false;
+}
+
+static void event_free_all(struct smt_engine *e);
+static void session_free(struct smt_engine *e, struct eng_session *s, int err);
+
+void smt_engine_free(struct smt_engine *e)
+{
+	struct eng_hnode *n;
+
+	if (!e)
+		return;
+	while ((n = eng_htab_any(&e->by_id)))
+		session_free(e,
+			     eng_container_of(n, struct eng_session, id_node),
+			     -ECONNABORTED);
+	event_free_all(e);
+	eng_htab_fini(&e->by_id);
+	eng_htab_fini(&e->by_addr);
+	free(e->timers.a);
+	free(e);
+}
+
+/* ---- counters --------------------------------------------------------------- */
+
+void eng_drop(struct smt_engine *e, struct eng_session *s, int reason)
+{
+	if (reason <= 0 || reason >= SMT_DROP_MAX)
+		reason = SMT_DROP_NONE;
+	ENG_CNT(e, s, drops[reason], 1);
+	ENG_CNT(e, s, drops_total, 1);
+}
+
+static struct eng_session *session_by_id(const struct smt_engine *e,
+					 uint32_t id)
+{
+	struct eng_hnode *n = eng_htab_find(&e->by_id, id);
+
+	return n ? eng_container_of(n, struct eng_session, id_node) : NULL;
+}
+
+int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
+			 struct smt_engine_stats *out)
+{
+	const struct eng_session *s;
+
+	if (!sid) {
+		*out = e->st;
+		return 0;
+	}
+	s = session_by_id(e, sid);
+	if (!s)
+		return -ENOENT;
+	*out = s->st;
+	return 0;
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+int eng_event_push(struct smt_engine *e, struct eng_session *s,
+		   enum smt_engine_ev_type type, uint64_t id, uint64_t cookie,
+		   int error, uint8_t *data, uint32_t len, bool charge)
+{
+	struct eng_event *v = calloc(1, sizeof(*v));
+
+	if (!v) {
+		free(data);
+		return -ENOMEM;
+	}
+	v->ev.type = type;
+	v->ev.session = s->id;
+	v->ev.session_user = s->user;
+	v->ev.id = id;
+	v->ev.cookie = cookie;
+	v->ev.error = error;
+	v->ev.data = data;
+	v->ev.len = len;
+	if (charge) {
+		v->charged = len;
+		v->charged_msg = true;
+		ENG_CNT(e, s, rx_bytes, len);
+		e->st.rx_msgs++; /* the session's own cap counts reassembly */
+	}
+	if (e->ev_tail)
+		e->ev_tail->next = v;
+	else
+		e->ev_head = v;
+	e->ev_tail = v;
+	ENG_CNT(e, s, events, 1);
+	return 0;
+}
+
+static void event_unlink(struct smt_engine *e, struct eng_event *v)
+{
+	struct eng_session *s = session_by_id(e, v->ev.session);
+
+	e->ev_head = v->next;
+	if (!e->ev_head)
+		e->ev_tail = NULL;
+	e->st.events--;
+	if (s)
+		s->st.events--;
+	e->st.rx_bytes -= v->charged;
+	if (s)
+		s->st.rx_bytes -= v->charged;
+	if (v->charged_msg)
+		e->st.rx_msgs--;
+}
+
+int smt_engine_next_event(struct smt_engine *e, struct smt_engine_event *ev)
+{
+	struct eng_event *v = e->ev_head;
+
+	if (!v)
+		return 0;
+	event_unlink(e, v);
+	*ev = v->ev;
+	free(v);
+	return 1;
+}
+
+size_t smt_engine_events_pending(const struct smt_engine *e)
+{
+	return e->st.events;
+}
+
+void smt_engine_event_free(struct smt_engine_event *ev)
+{
+	free(ev->data);
+	memset(ev, 0, sizeof(*ev));
+}
+
+static void event_free_all(struct smt_engine *e)
+{
+	struct smt_engine_event ev;
+
+	while (smt_engine_next_event(e, &ev))
+		smt_engine_event_free(&ev);
+}
+
+/* ---- output -------------------------------------------------------------------- */
+
+void eng_send_raw(struct smt_engine *e, struct eng_session *s,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	struct smt_engine_tx tx = {
+		.session = s->id,
+		.session_user = s->user,
+		.peer = &s->peer,
+		.pkt = pkt,
+		.len = len,
+		.prio = prio,
+	};
+
+	e->sent = true;
+	if (e->ops.send(e->ctx, &tx) < 0) {
+		ENG_CNT(e, s, tx_errors, 1);
+		return;
+	}
+	ENG_CNT(e, s, pkts_out, 1);
+	ENG_CNT(e, s, bytes_out, len);
+}
+
+void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
+		  struct eng_epoch *ep, uint8_t type, uint64_t msg_id,
+		  uint32_t off, uint32_t len, uint8_t prio)
+{
+	struct smt_ctl c = {
+		.type = type,
+		.sport = s->lport,
+		.dport = s->pport,
+		.hdr_prio = SMT_PRIO_MAX,
+		.epoch = ep->num,
+		.msg_id = msg_id,
+		.offset = off,
+		.length = len,
+		.prio = prio,
+	};
+	uint8_t buf[SMT_ACK_LEN(SMT_ACK_MAX)];
+	int n;
+
+	if (ep->ctl_seq >= SMT_CTL_SEQ_MAX)
+		return; /* epoch exhausted: the owner must rekey */
+	c.ctl_seq = ++ep->ctl_seq;
+	if (type == SMT_TYPE_ACK) {
+		c.msg_id = 0;
+		c.count = ep->nacks;
+		memcpy(c.ids, ep->acks, ep->nacks * sizeof(ep->acks[0]));
+	}
+	n = smt_ctl_build(ep->tx, &c, buf, sizeof(buf));
+	if (n < 0) {
+		ENG_CNT(e, s, tx_errors, 1);
+		return;
+	}
+	ENG_CNT(e, s, ctl_out, 1);
+	switch (type) {
+	case SMT_TYPE_GRANT:
+		ENG_CNT(e, s, grants_out, 1);
+		break;
+	case SMT_TYPE_RESEND:
+		ENG_CNT(e, s, resends_out, 1);
+		break;
+	case SMT_TYPE_BUSY:
+		ENG_CNT(e, s, busy_out, 1);
+		break;
+	case SMT_TYPE_UNKNOWN:
+		ENG_CNT(e, s, unknown_out, 1);
+		break;
+	case SMT_TYPE_NEED_ACK:
+		ENG_CNT(e, s, need_acks_out, 1);
+		break;
+	case SMT_TYPE_ACK:
+		ENG_CNT(e, s, acks_out, 1);
+		break;
+	}
+	eng_send_raw(e, s, buf, (size_t)n, SMT_PRIO_MAX);
+}
+
+static void ack_flush_epoch(struct smt_engine *e, struct eng_session *s,
+			    struct eng_epoch *ep)
+{
+	if (!ep->valid || !ep->nacks)
+		return;
+	eng_send_ctl(e, s, ep, SMT_TYPE_ACK, 0, 0, 0, 0);
+	ep->nacks = 0;
+}
+
+void eng_ack_flush(struct smt_engine *e, struct eng_session *s)
+{
+	ack_flush_epoch(e, s, &s->ep[0]);
+	ack_flush_epoch(e, s, &s->ep[1]);
+	eng_timer_cancel(e, &s->ack_t);
+}
+
+void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
+		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now)
+{
+	unsigned int i;
+
+	for (i = 0; i < ep->nacks; i++)
+		if (ep->acks[i] == msg_id)
+			return;
+	ep->acks[ep->nacks++] = msg_id;
+	if (ep->nacks == SMT_ACK_MAX)
+		ack_flush_epoch(e, s, ep);
+	else if (s->ack_t.idx == ENG_T_IDLE)
+		eng_timer_arm(e, &s->ack_t, now + e->cfg.ack_delay_ns);
+}
+
+/* ---- sessions ------------------------------------------------------------------- */
+
+static uint64_t addr_key(const struct sockaddr *sa, uint16_t pport,
+			 uint16_t lport)
+{
+	uint64_t k = ((uint64_t)pport << 16 | lport) * 0x9e3779b97f4a7c15ULL;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		k ^= in->sin_addr.s_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		uint64_t a, b;
+
+		memcpy(&a, in6->sin6_addr.s6_addr, 8);
+		memcpy(&b, in6->sin6_addr.s6_addr + 8, 8);
+		k ^= a * 31 + b;
+	}
+	return k;
+}
+
+static bool addr_eq(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+	if (a->sa_family != b->ss_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		       &((const struct sockaddr_in6 *)b)->sin6_addr,
+		       sizeof(struct in6_addr));
+}
+
+static struct eng_session *session_by_addr(const struct smt_engine *e,
+					   const struct sockaddr *sa,
+					   uint16_t pport, uint16_t lport)
+{
+	struct eng_hnode *n =
+		eng_htab_find(&e->by_addr, addr_key(sa, pport, lport));
+
+	for (; n; n = eng_htab_next(n)) {
+		struct eng_session *s =
+			eng_container_of(n, struct eng_session, addr_node);
+
+		if (s->pport == pport && s->lport == lport &&
+		    addr_eq(sa, &s->peer))
+			return s;
+	}
+	return NULL;
+}
+
+struct eng_epoch *eng_epoch_find(struct eng_session *s, uint8_t num)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (s->ep[i].valid && s->ep[i].num == num)
+			return &s->ep[i];
+	return NULL;
+}
+
+static int epoch_init(struct eng_epoch *ep, uint8_t num,
+		      const struct smt_keys *k, bool tls_client)
+{
+	const uint8_t *wk = tls_client ? k->c_key : k->s_key;
+	const uint8_t *wiv = tls_client ? k->c_iv : k->s_iv;
+	const uint8_t *rk = tls_client ? k->s_key : k->c_key;
+	const uint8_t *riv = tls_client ? k->s_iv : k->c_iv;
+
+	memset(ep, 0, sizeof(*ep));
+	ep->tx = smt_aead_new(k->cipher, wk, k->key_len, wiv);
+	ep->rx = smt_aead_new(k->cipher, rk, k->key_len, riv);
+	if (!ep->tx || !ep->rx) {
+		int err = errno ? -errno : -EINVAL;
+
+		smt_aead_free(ep->tx);
+		smt_aead_free(ep->rx);
+		memset(ep, 0, sizeof(*ep));
+		return err;
+	}
+	ep->valid = true;
+	ep->num = num;
+	ep->next_req = SMT_MSG_ID_MIN;
+	return 0;
+}
+
+/* Ends every message of epoch num (all epochs when all is set). */
+static void session_end_msgs(struct smt_engine *e, struct eng_session *s,
+			     bool all, uint8_t num, int err)
+{
+	struct eng_hnode *n, *next;
+	size_t i;
+
+	for (i = 0; i < s->rx.nb; i++) {
+		for (n = s->rx.b[i]; n; n = next) {
+			struct eng_rx *r =
+				eng_container_of(n, struct eng_rx, node);
+
+			next = n->next;
+			if (all || r->epoch == num)
+				eng_rx_free(e, r);
+		}
+	}
+	for (i = 0; i < s->tx.nb; i++) {
+		for (n = s->tx.b[i]; n; n = next) {
+			struct eng_tx *t =
+				eng_container_of(n, struct eng_tx, node);
+
+			next = n->next;
+			if (all || t->epoch == num)
+				eng_tx_end(e, t, err);
+		}
+	}
+}
+
+static void epoch_wipe(struct smt_engine *e, struct eng_session *s,
+		       struct eng_epoch *ep, int err)
+{
+	if (!ep->valid)
+		return;
+	ack_flush_epoch(e, s, ep);
+	session_end_msgs(e, s, false, ep->num, err);
+	smt_aead_free(ep->tx);
+	smt_aead_free(ep->rx);
+	memset(ep, 0, sizeof(*ep));
+}
+
+static void session_free(struct smt_engine *e, struct eng_session *s, int err)
+{
+	session_end_msgs(e, s, true, 0, err);
+	epoch_wipe(e, s, &s->ep[0], err);
+	epoch_wipe(e, s, &s->ep[1], err);
+	eng_timer_cancel(e, &s->ack_t);
+	eng_timer_cancel(e, &s->drain_t);
+	eng_htab_del(&e->by_id, &s->id_node);
+	eng_htab_del(&e->by_addr, &s->addr_node);
+	eng_htab_fini(&s->tx);
+	eng_htab_fini(&s->rx);
+	e->st.sessions--;
+	free(s);
+}
+
+int smt_engine_session_add(struct smt_engine *e,
+			   const struct smt_engine_session *p, uint32_t *id)
+{
+	struct eng_session *s;
+	int err;
+
+	if (p->peer.ss_family != AF_INET && p->peer.ss_family != AF_INET6)
+		return -EINVAL;
+	if (!p->local_port || !p->peer_port)
+		return -EINVAL;
+	if (session_by_addr(e, (const struct sockaddr *)&p->peer, p->peer_port,
+			    p->local_port))
+		return -EEXIST;
+	if (e->st.sessions >= e->cfg.max_sessions)
+		return -EAGAIN;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->peer = p->peer;
+	s->lport = p->local_port;
+	s->pport = p->peer_port;
+	s->tls_client = p->tls_client;
+	s->user = p->user;
+	s->lim = p->limits;
+	if (!s->lim.B)
+		s->lim.B = SMT_B_DEFAULT;
+	if (!s->lim.max_msg)
+		s->lim.max_msg = SMT_M_DEFAULT;
+	err = smt_limits_check(&s->lim);
+	if (err)
+		goto fail;
+	s->max_payload = p->max_payload;
+	if (!s->max_payload)
+		s->max_payload = p->peer.ss_family == AF_INET ? 1440 : 1420;
+	if (s->max_payload < SMT_REC_START_MIN ||
+	    s->max_payload > ENG_MAX_PAYLOAD) {
+		err = -EINVAL;
+		goto fail;
+	}
+	s->ack_t.idx = s->drain_t.idx = ENG_T_IDLE;
+	s->ack_t.kind = ENG_T_ACK;
+	s->drain_t.kind = ENG_T_DRAIN;
+	err = eng_htab_init(&s->tx, 16);
+	if (!err)
+		err = eng_htab_init(&s->rx, 16);
+	if (err)
+		goto fail;
+	err = epoch_init(&s->ep[0], p->epoch, &p->keys, p->tls_client);
+	if (err)
+		goto fail;
+	do {
+		s->id = e->next_sid++;
+		if (!s->id)
+			s->id = e->next_sid++;
+	} while (session_by_id(e, s->id));
+	eng_htab_add(&e->by_id, &s->id_node, s->id);
+	eng_htab_add(&e->by_addr, &s->addr_node,
+		     addr_key((const struct sockaddr *)&s->peer, s->pport,
+			      s->lport));
+	e->st.sessions++;
+	*id = s->id;
+	return 0;
+fail:
+	eng_htab_fini(&s->tx);
+	eng_htab_fini(&s->rx);
+	free(s);
+	return err;
+}
+
+int smt_engine_session_del(struct smt_engine *e, uint32_t id)
+{
+	struct eng_session *s = session_by_id(e, id);
+
+	if (!s)
+		return -ENOENT;
+	session_free(e, s, -ECONNABORTED);
+	flush_out(e);
+	return 0;
+}
+
+int smt_engine_session_rekey(struct smt_engine *e, uint32_t id,
+			     uint8_t new_epoch, const struct smt_keys *keys,
+			     uint64_t now_ns)
+{
+	struct eng_session *s = session_by_id(e, id);
+	struct eng_epoch fresh;
+	int old, err;
+
+	if (!s)
+		return -ENOENT;
+	if (s->ep[s->cur].num == new_epoch)
+		return -EINVAL;
+	err = epoch_init(&fresh, new_epoch, keys, s->tls_client);
+	if (err)
+		return err;
+	old = !s->cur;
+	epoch_wipe(e, s, &s->ep[old], -ETIMEDOUT);
+	s->ep[old] = fresh;
+	s->cur = old;
+	eng_timer_arm(e, &s->drain_t, now_ns + e->cfg.epoch_drain_ns);
+	flush_out(e);
+	return 0;
+}
+
+void *smt_engine_session_user(const struct smt_engine *e, uint32_t id)
+{
+	struct eng_session *s = session_by_id(e, id);
+
+	return s ? s->user : NULL;
+}
+
+/* ---- control packets in ----------------------------------------------------------- */
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void ctl_resend(struct smt_engine *e, struct eng_session *s,
+		       struct eng_epoch *ep, const struct smt_ctl *c,
+		       uint64_t now)
+{
+	struct eng_tx *t = eng_tx_find(s, ep->num, c->msg_id);
+
+	if (t && t->kind == ENG_TX_AWAIT) {
+		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
+		return;
+	}
+	if (t) {
+		eng_tx_heard(t, now);
+		eng_tx_resend(e, t, c->offset, c->length, c->prio);
+		return;
+	}
+	/* A response we have not started: BUSY while its request is still
+	 * arriving, else we know nothing of it. */
+	if ((c->msg_id & 1) && eng_rx_find(s, ep->num, c->msg_id - 1)) {
+		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
+		return;
+	}
+	eng_send_ctl(e, s, ep, SMT_TYPE_UNKNOWN, c->msg_id, 0, 0, 0);
+}
+
+/*
+ * UNKNOWN names a message from either direction (our oneway/response after
+ * NEED_ACK, or the peer's message after our RESEND), so act only where we
+ * asked something.
+ */
+static void ctl_unknown(struct smt_engine *e, struct eng_session *s,
+			struct eng_epoch *ep, uint64_t id, uint64_t now)
+{
+	struct eng_tx *t = eng_tx_find(s, ep->num, id);
+	struct eng_rx *r = eng_rx_find(s, ep->num, id);
+
+	if (t && t->asked && t->kind == ENG_TX_ONEWAY)
+		eng_tx_restart(e, t, now);
+	else if (t && t->asked && t->kind == ENG_TX_RESPONSE)
+		eng_tx_end(e, t, 1);
+	if (r && r->asked && !r->req)
+		eng_rx_free(e, r);
+	if (id & 1) {
+		t = eng_tx_find(s, ep->num, id - 1);
+		if (t && t->kind == ENG_TX_REQUEST && t->asked)
+			eng_tx_restart(e, t, now);
+	}
+}
+
+static void ctl_busy(struct smt_engine *e, struct eng_session *s,
+		     struct eng_epoch *ep, uint64_t id, uint64_t now)
+{
+	struct eng_rx *r = eng_rx_find(s, ep->num, id);
+	struct eng_tx *t;
+
+	if (r) {
+		r->noprog = 0;
+		r->action_at = now;
+	}
+	if (id & 1) {
+		t = eng_tx_find(s, ep->num, id - 1);
+		if (t && t->kind == ENG_TX_REQUEST)
+			eng_tx_heard(t, now);
+	}
+}
+
+static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
+			 struct eng_epoch *ep, uint64_t id, uint64_t now)
+{
+	struct eng_rx *r = eng_rx_find(s, ep->num, id);
+	struct eng_tx *req = NULL;
+	bool done;
+
+	if (r) {
+		eng_rx_ask(e, r);
+		return;
+	}
+	if (id & 1) {
+		done = smt_req_window_check(&ep->resp_win, id - 1) != 0;
+		req = eng_tx_find(s, ep->num, id - 1);
+		if (req && req->kind != ENG_TX_REQUEST)
+			req = NULL;
+	} else {
+		done = smt_req_window_check(&ep->req_win, id) != 0;
+	}
+	if (req) /* still waiting for it: all of it, please */
+		eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, id, 0, 0, SMT_PRIO_MAX);
+	else if (done)
+		eng_ack_queue(e, s, ep, id, now);
+	else
+		eng_send_ctl(e, s, ep, SMT_TYPE_UNKNOWN, id, 0, 0, 0);
+}
+
+static void ctl_ack(struct smt_engine *e, struct eng_session *s,
+		    struct eng_epoch *ep, const struct smt_ctl *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->count; i++) {
+		struct eng_tx *t = eng_tx_find(s, ep->num, c->ids[i]);
+
+		if (!t)
+			continue;
+		if (t->kind == ENG_TX_ONEWAY) {
+			ENG_CNT(e, s, oneways_acked, 1);
+			eng_tx_end(e, t, 0);
+		} else if (t->kind == ENG_TX_RESPONSE) {
+			ENG_CNT(e, s, responses_acked, 1);
+			eng_tx_end(e, t, 1);
+		}
+	}
+}
+
+static int input_ctl(struct smt_engine *e, struct eng_session *s,
+		     const struct smt_pkt *p, uint64_t now)
+{
+	struct eng_epoch *ep = eng_epoch_find(s, p->epoch);
+	struct smt_ctl c;
+	struct eng_tx *t;
+	uint64_t seq;
+	int rc;
+
+	if (!ep)
+		return SMT_DROP_NO_EPOCH_KEYS;
+	seq = get_be64(p->raw + p->raw_len - SMT_CTL_TRAILER_LEN);
+	rc = smt_ctl_window_check(&ep->ctl_win, seq);
+	if (rc)
+		return rc;
+	rc = smt_ctl_verify(ep->rx, p, &c);
+	if (rc)
+		return rc;
+	smt_ctl_window_mark(&ep->ctl_win, seq);
+	ENG_CNT(e, s, ctl_in, 1);
+	switch (c.type) {
+	case SMT_TYPE_GRANT:
+		ENG_CNT(e, s, grants_in, 1);
+		t = eng_tx_find(s, ep->num, c.msg_id);
+		if (t && t->kind != ENG_TX_AWAIT) {
+			eng_tx_heard(t, now);
+			if (c.offset > t->granted)
+				t->granted = c.offset < t->w.wire_len
+						     ? c.offset
+						     : t->w.wire_len;
+			t->sched_prio = c.prio;
+			eng_tx_pump(e, t);
+		}
+		break;
+	case SMT_TYPE_RESEND:
+		ENG_CNT(e, s, resends_in, 1);
+		ctl_resend(e, s, ep, &c, now);
+		break;
+	case SMT_TYPE_UNKNOWN:
+		ENG_CNT(e, s, unknown_in, 1);
+		ctl_unknown(e, s, ep, c.msg_id, now);
+		break;
+	case SMT_TYPE_BUSY:
+		ENG_CNT(e, s, busy_in, 1);
+		ctl_busy(e, s, ep, c.msg_id, now);
+		break;
+	case SMT_TYPE_NEED_ACK:
+		ENG_CNT(e, s, need_acks_in, 1);
+		ctl_need_ack(e, s, ep, c.msg_id, now);
+		break;
+	case SMT_TYPE_ACK:
+		ENG_CNT(e, s, acks_in, 1);
+		ctl_ack(e, s, ep, &c);
+		break;
+	}
+	return 0;
+}
+
+/* ---- input ---------------------------------------------------------------------- */
+
+int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
+		     const uint8_t *smt, size_t len, int ipv4_id,
+		     uint64_t now_ns)
+{
+	struct eng_session *s;
+	struct smt_pkt p;
+	int rc;
+
+	e->st.pkts_in++;
+	e->st.bytes_in += len;
+	if (len < SMT_HDR_LEN) {
+		eng_drop(e, NULL, SMT_DROP_SHORT_HEADER);
+		return SMT_DROP_SHORT_HEADER;
+	}
+	s = session_by_addr(e, peer, (uint16_t)(smt[0] << 8 | smt[1]),
+			    (uint16_t)(smt[2] << 8 | smt[3]));
+	if (!s) {
+		eng_drop(e, NULL, SMT_DROP_UNKNOWN_SESSION);
+		return SMT_DROP_UNKNOWN_SESSION;
+	}
+	s->st.pkts_in++;
+	s->st.bytes_in += len;
+	rc = smt_pkt_parse(smt, len, &s->lim, ipv4_id, &p);
+	if (!rc) {
+		if (p.type == SMT_TYPE_DATA) {
+			ENG_CNT(e, s, data_in, 1);
+			rc = eng_rx_data(e, s, &p, now_ns);
+		} else {
+			rc = input_ctl(e, s, &p, now_ns);
+		}
+	}
+	if (rc > 0)
+		eng_drop(e, s, rc);
+	else
+		rc = 0;
+	flush_out(e);
+	return rc;
+}
+
+/* ---- time ------------------------------------------------------------------------ */
+
+static void session_drain(struct smt_engine *e, struct eng_session *s)
+{
+	epoch_wipe(e, s, &s->ep[!s->cur], -ETIMEDOUT);
+}
+
+void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
+{
+	struct eng_heap *h = &e->timers;
+
+	while (h->n && h->a[0]->when <= now_ns) {
+		struct eng_timer *t = h->a[0];
+
+		eng_timer_cancel(e, t);
+		switch (t->kind) {
+		case ENG_T_TX:
+			eng_tx_timer(e, eng_container_of(t, struct eng_tx, t),
+				     now_ns);
+			break;
+		case ENG_T_RX:
+			eng_rx_timer(e, eng_container_of(t, struct eng_rx, t),
+				     now_ns);
+			break;
+		case ENG_T_ACK:
+			eng_ack_flush(e, eng_container_of(t, struct eng_session,
+							  ack_t));
+			break;
+		case ENG_T_DRAIN:
+			session_drain(e, eng_container_of(t, struct eng_session,
+							  drain_t));
+			break;
+		}
+	}
+	flush_out(e);
+}
+
+void eng_app_done(struct smt_engine *e)
+{
+	flush_out(e);
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Internals of the protocol engine shared by engine.c (sessions, demux,
+ * timers, events, counters), engine_tx.c (sender side) and engine_rx.c
+ * (receiver side and SRPT grants): the object layouts, an intrusive hash
+ * table keyed by 64-bit values and a binary min-heap of timers. Not for use
+ * outside the engine.
+ */
+#ifndef SMT_ENGINE_INT_H
+#define SMT_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#define eng_container_of(ptr, type, member) \
+	((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- hash table: chained, intrusive, power-of-two buckets --------------- */
+
+struct eng_hnode {
+	struct eng_hnode *next;
+	uint64_t key;
+};
+
+struct eng_htab {
+	struct eng_hnode **b;
+	size_t nb, n;
+};
+
+int eng_htab_init(struct eng_htab *t, size_t nb);
+void eng_htab_fini(struct eng_htab *t);
+/* Inserts n with key; grows the table when it gets full (a failed grow
+ * only makes chains longer). */
+void eng_htab_add(struct eng_htab *t, struct eng_hnode *n, uint64_t key);
+void eng_htab_del(struct eng_htab *t, struct eng_hnode *n);
+/* First node with key, then the next one with the same key. */
+struct eng_hnode *eng_htab_find(const struct eng_htab *t, uint64_t key);
+struct eng_hnode *eng_htab_next(const struct eng_hnode *n);
+/* Any node (for tear-down loops), NULL when empty. */
+struct eng_hnode *eng_htab_any(const struct eng_htab *t);
+
+/* ---- timers: binary min-heap with back-indices -------------------------- */
+
+enum eng_timer_kind {
+	ENG_T_TX = 1, /* struct eng_tx */
+	ENG_T_RX, /* struct eng_rx */
+	ENG_T_ACK, /* struct eng_session: flush pending ACKs */
+	ENG_T_DRAIN, /* struct eng_session: wipe the previous epoch */
+};
+
+#define ENG_T_IDLE UINT32_MAX
+#define ENG_MAX_PAYLOAD 65495 /* 64 KiB IP packet less IPv4 and SMT headers */
+
+struct eng_timer {
+	uint64_t when;
+	uint32_t idx; /* place in the heap, ENG_T_IDLE when not armed */
+	uint8_t kind;
+};
+
+struct eng_heap {
+	struct eng_timer **a;
+	size_t n, cap;
+};
+
+/* ---- objects -------------------------------------------------------------- */
+
+struct eng_tx;
+
+/* One key epoch of a session (section 6). */
+struct eng_epoch {
+	bool valid;
+	uint8_t num;
+	struct smt_aead *tx, *rx;
+	uint64_t next_req; /* our next request msg_id */
+	uint64_t ctl_seq; /* last ctl_seq we sent */
+	struct smt_ctl_window ctl_win; /* peer's ctl_seq values accepted */
+	struct smt_req_window req_win; /* peer's requests delivered */
+	struct smt_req_window resp_win; /* our requests answered */
+	struct eng_tx *out_head, *out_tail; /* our outstanding requests,
+					       oldest first */
+	uint16_t nacks; /* ACKs waiting to be sent */
+	uint64_t acks[SMT_ACK_MAX];
+};
+
+struct eng_session {
+	struct eng_hnode id_node, addr_node;
+	uint32_t id;
+	void *user;
+	struct sockaddr_storage peer;
+	uint16_t lport, pport;
+	bool tls_client;
+	struct smt_limits lim;
+	uint32_t max_payload;
+	struct eng_epoch ep[2];
+	int cur; /* ep[cur] is current, ep[!cur] the previous (if valid) */
+	struct eng_timer ack_t, drain_t;
+	struct eng_htab tx, rx; /* by handle smt_engine_id_make(epoch, id) */
+	uint32_t rx_msgs; /* for max_rx_msgs_session */
+	struct smt_engine_stats st;
+};
+
+enum eng_tx_kind {
+	ENG_TX_REQUEST = 1, /* our request; lives until its response */
+	ENG_TX_ONEWAY, /* our oneway; lives until ACKed */
+	ENG_TX_RESPONSE, /* our response; lives until ACKed */
+	ENG_TX_AWAIT, /* peer's request delivered, reply pending (no bytes) */
+};
+
+struct eng_rx;
+
+struct eng_tx {
+	struct eng_hnode node; /* key: handle of the wire msg_id */
+	struct eng_timer t;
+	struct eng_session *s;
+	uint8_t kind, epoch;
+	bool asked; /* we sent NEED_ACK (ONEWAY/RESPONSE) or a RESEND for
+		       the response (REQUEST): an UNKNOWN may answer it */
+	uint8_t sched_prio;
+	uint64_t msg_id, cookie;
+	struct smt_wire_msg w;
+	uint32_t granted, next_off, sent_hi, unsched;
+	uint32_t silent;
+	uint64_t created, last_heard;
+	struct eng_tx *oprev, *onext; /* outstanding request list */
+	struct eng_rx *resp; /* REQUEST: response in reassembly */
+};
+
+struct eng_rx {
+	struct eng_hnode node;
+	struct eng_timer t;
+	struct eng_session *s;
+	uint8_t epoch;
+	bool asked; /* we sent a RESEND: an UNKNOWN may answer it */
+	bool in_glist;
+	uint8_t noprog;
+	uint64_t msg_id;
+	struct smt_rx_msg *m;
+	uint32_t g; /* offset granted to the sender */
+	uint32_t msg_len; /* known msg_len, 0 if none */
+	uint32_t rcvd; /* bytes held, as of the last update */
+	uint64_t reserved; /* rx_bytes charged */
+	uint64_t first_at, verified_at, progress_at, action_at;
+	struct eng_rx *gprev, *gnext; /* engine-wide SRPT grant list */
+	struct eng_tx *req; /* response: our request */
+};
+
+struct eng_event {
+	struct eng_event *next;
+	struct smt_engine_event ev;
+	uint64_t charged; /* rx_bytes charged while queued */
+	bool charged_msg; /* counts in rx_msgs while queued */
+};
+
+struct smt_engine {
+	struct smt_engine_cfg cfg;
+	struct smt_engine_ops ops;
+	void *ctx;
+	bool sent; /* packets went out since the last flush */
+	uint32_t next_sid;
+	struct eng_htab by_id, by_addr;
+	struct eng_heap timers;
+	struct eng_event *ev_head, *ev_tail;
+	struct eng_rx *g_head, *g_tail; /* SRPT order, fewest bytes left */
+	uint64_t granted_out; /* sum over rx of max(0, g - rcvd) */
+	struct smt_engine_stats st;
+	uint8_t pktbuf[SMT_HDR_LEN + ENG_MAX_PAYLOAD];
+};
+
+/* ---- shared helpers (engine.c) ------------------------------------------- */
+
+/* Counter bump on the session and the engine. */
+#define ENG_CNT(e, s, field, v)               \
+	do {                                  \
+		(e)->st.field += (v);         \
+		if (s)                        \
+			(s)->st.field += (v); \
+	} while (0)
+
+void eng_drop(struct smt_engine *e, struct eng_session *s, int reason);
+void eng_timer_arm(struct smt_engine *e, struct eng_timer *t, uint64_t when);
+void eng_timer_cancel(struct smt_engine *e, struct eng_timer *t);
+struct eng_epoch *eng_epoch_find(struct eng_session *s, uint8_t num);
+/* Queues an event; data (len bytes) is handed over. charge: the bytes and
+ * message count it keeps charged to the rx limits while queued. 0 or
+ * -ENOMEM (then data is freed). */
+int eng_event_push(struct smt_engine *e, struct eng_session *s,
+		   enum smt_engine_ev_type type, uint64_t id, uint64_t cookie,
+		   int error, uint8_t *data, uint32_t len, bool charge);
+/* Packet out through the backend, with counters. */
+void eng_send_raw(struct smt_engine *e, struct eng_session *s,
+		  const uint8_t *pkt, size_t len, uint8_t prio);
+/* Control packet of type about msg_id in epoch ep (RESEND: off/len/prio;
+ * GRANT: off/prio). */
+void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
+		  struct eng_epoch *ep, uint8_t type, uint64_t msg_id,
+		  uint32_t off, uint32_t len, uint8_t prio);
+void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
+		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now);
+void eng_ack_flush(struct smt_engine *e, struct eng_session *s);
+uint64_t eng_rto(const struct smt_engine *e);
+/* Application calls end here so a backend can send its batch. */
+void eng_app_done(struct smt_engine *e);
+
+/* ---- sender (engine_tx.c) ------------------------------------------------- */
+
+struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
+			   uint64_t msg_id);
+/* Sends fresh packets up to the granted offset. */
+void eng_tx_pump(struct smt_engine *e, struct eng_tx *t);
+void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
+		   uint32_t len, uint8_t prio);
+/* Starts the message again from offset 0 (after UNKNOWN). */
+void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now);
+/* Frees t; for REQUEST/ONEWAY emits FAILED/SENT with err unless err is 1
+ * (completed without an event). */
+void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err);
+void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now);
+void eng_tx_heard(struct eng_tx *t, uint64_t now);
+int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
+		     uint64_t req_id);
+
+/* ---- receiver (engine_rx.c) ----------------------------------------------- */
+
+struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
+			   uint64_t msg_id);
+int eng_rx_data(struct smt_engine *e, struct eng_session *s,
+		const struct smt_pkt *p, uint64_t now);
+void eng_rx_free(struct smt_engine *e, struct eng_rx *r);
+void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now);
+/* Asks the sender for what is missing (RESEND packets). */
+void eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
+void eng_grant_pass(struct smt_engine *e);
+
+#endif /* SMT_ENGINE_INT_H */

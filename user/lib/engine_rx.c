@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Receiver side of the engine: admission of new messages (request replay
+ * window, outstanding requests for responses, memory limits), reassembly
+ * through the codec, delivery, RESEND after a timeout without progress,
+ * discarding provisional state after a second one, the reassembly timeout,
+ * and SRPT grants: the message with the fewest bytes left is granted first,
+ * with the total of granted-but-not-received bytes bounded by max_granted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "engine_int.h"
+
+struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
+			   uint64_t msg_id)
+{
+	struct eng_hnode *n =
+		eng_htab_find(&s->rx, smt_engine_id_make(epoch, msg_id));
+
+	return n ? eng_container_of(n, struct eng_rx, node) : NULL;
+}
+
+/* ---- SRPT grant list -------------------------------------------------------- */
+
+static uint64_t outstanding(const struct eng_rx *r)
+{
+	return r->g > r->rcvd ? r->g - r->rcvd : 0;
+}
+
+static uint32_t remaining(const struct eng_rx *r)
+{
+	return r->msg_len > r->rcvd ? r->msg_len - r->rcvd : 0;
+}
+
+static void glist_unlink(struct smt_engine *e, struct eng_rx *r)
+{
+	if (!r->in_glist)
+		return;
+	if (r->gprev)
+		r->gprev->gnext = r->gnext;
+	else
+		e->g_head = r->gnext;
+	if (r->gnext)
+		r->gnext->gprev = r->gprev;
+	else
+		e->g_tail = r->gprev;
+	r->gprev = r->gnext = NULL;
+	r->in_glist = false;
+}
+
+/* Puts r where SRPT order wants it, searching back from hint. */
+static void glist_place(struct smt_engine *e, struct eng_rx *r)
+{
+	struct eng_rx *p = r->in_glist ? r->gprev : e->g_tail;
+	struct eng_rx *n = r->in_glist ? r->gnext : NULL;
+	uint32_t rem = remaining(r);
+
+	glist_unlink(e, r);
+	if (!r->msg_len || r->g >= r->msg_len)
+		return;
+	while (n && remaining(n) < rem) {
+		p = n;
+		n = n->gnext;
+	}
+	while (p && remaining(p) > rem)
+		p = p->gprev;
+	r->gprev = p;
+	r->gnext = p ? p->gnext : e->g_head;
+	if (r->gnext)
+		r->gnext->gprev = r;
+	else
+		e->g_tail = r;
+	if (p)
+		p->gnext = r;
+	else
+		e->g_head = r;
+	r->in_glist = true;
+}
+
+static uint8_t grant_prio(unsigned int rank)
+{
+	return rank < 3 ? (uint8_t)(3 - rank) : 0;
+}
+
+void eng_grant_pass(struct smt_engine *e)
+{
+	struct eng_rx *r, *next;
+	unsigned int rank = 0;
+
+	for (r = e->g_head; r && rank < e->cfg.max_grant_msgs; r = next) {
+		struct eng_epoch *ep = eng_epoch_find(r->s, r->epoch);
+		uint64_t want, add, room, old;
+
+		next = r->gnext;
+		if (!ep)
+			continue;
+		want = (uint64_t)r->rcvd + e->cfg.grant_window;
+		if (want > r->msg_len)
+			want = r->msg_len;
+		rank++;
+		if (want <= r->g)
+			continue;
+		if (e->granted_out >= e->cfg.max_granted)
+			break;
+		add = want - r->g;
+		room = e->cfg.max_granted - e->granted_out;
+		if (add > room)
+			add = room;
+		/* Not worth a packet yet. */
+		if (r->g + add < r->msg_len && add < r->s->max_payload)
+			continue;
+		old = outstanding(r);
+		r->g += (uint32_t)add;
+		e->granted_out += outstanding(r) - old;
+		eng_send_ctl(e, r->s, ep, SMT_TYPE_GRANT, r->msg_id, r->g, 0,
+			     grant_prio(rank - 1));
+		if (r->g >= r->msg_len)
+			glist_unlink(e, r);
+	}
+}
+
+/* ---- state ----------------------------------------------------------------- */
+
+/* Re-reads what the codec holds: bytes, msg_len, reservation, SRPT place. */
+static void rx_update(struct smt_engine *e, struct eng_rx *r, uint32_t hint_g)
+{
+	struct eng_session *s = r->s;
+	uint64_t old = outstanding(r), want;
+
+	r->rcvd = smt_rx_msg_received(r->m);
+	r->msg_len = smt_rx_msg_len(r->m);
+	if (hint_g > r->g)
+		r->g = hint_g;
+	if (r->msg_len && r->g > r->msg_len)
+		r->g = r->msg_len;
+	e->granted_out = e->granted_out - old + outstanding(r);
+	want = r->msg_len ? r->msg_len : r->reserved;
+	if (want != r->reserved) {
+		e->st.rx_bytes += want - r->reserved;
+		s->st.rx_bytes += want - r->reserved;
+		r->reserved = want;
+	}
+	glist_place(e, r);
+}
+
+void eng_rx_free(struct smt_engine *e, struct eng_rx *r)
+{
+	struct eng_session *s = r->s;
+
+	eng_timer_cancel(e, &r->t);
+	eng_htab_del(&s->rx, &r->node);
+	glist_unlink(e, r);
+	e->granted_out -= outstanding(r);
+	e->st.rx_msgs--;
+	s->st.rx_msgs--;
+	s->rx_msgs--;
+	e->st.rx_bytes -= r->reserved;
+	s->st.rx_bytes -= r->reserved;
+	if (r->req)
+		r->req->resp = NULL;
+	smt_rx_msg_free(r->m);
+	free(r);
+}
+
+static uint8_t resend_prio(const struct smt_engine *e, const struct eng_rx *r)
+{
+	return r->msg_len && r->msg_len <= e->cfg.unsched_bytes ? SMT_PRIO_MAX
+								: 3;
+}
+
+#define ENG_MAX_RANGES 8
+
+/* Missing ranges inside what the sender may send; count or 0. */
+static int missing_granted(const struct eng_rx *r, struct smt_range *rg)
+{
+	int n = smt_rx_msg_missing(r->m, rg, ENG_MAX_RANGES), i, k = 0;
+
+	if (n == 1 && !rg[0].off && !rg[0].len)
+		return 1; /* the whole message */
+	for (i = 0; i < n; i++) {
+		if (rg[i].off >= r->g)
+			continue;
+		rg[k].off = rg[i].off;
+		rg[k].len = rg[i].len < r->g - rg[i].off ? rg[i].len
+							 : r->g - rg[i].off;
+		k++;
+	}
+	return k;
+}
+
+void eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
+{
+	struct eng_epoch *ep = eng_epoch_find(r->s, r->epoch);
+	struct smt_range rg[ENG_MAX_RANGES];
+	int n, i;
+
+	if (!ep)
+		return;
+	n = missing_granted(r, rg);
+	for (i = 0; i < n; i++)
+		eng_send_ctl(e, r->s, ep, SMT_TYPE_RESEND, r->msg_id, rg[i].off,
+			     rg[i].len, resend_prio(e, r));
+	if (n)
+		r->asked = true;
+}
+
+void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
+{
+	struct eng_session *s = r->s;
+	struct smt_range rg[ENG_MAX_RANGES];
+	uint64_t rto = eng_rto(e);
+	uint64_t base = r->verified_at ? r->verified_at : r->first_at;
+	uint64_t dead = base + e->cfg.reasm_timeouts * rto;
+	uint64_t since = r->progress_at > r->action_at ? r->progress_at
+						       : r->action_at;
+
+	if (now >= dead) {
+		eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
+		eng_rx_free(e, r);
+		eng_grant_pass(e);
+		return;
+	}
+	if (now >= since + rto) {
+		r->action_at = now;
+		if (missing_granted(r, rg)) {
+			ENG_CNT(e, s, resend_timeouts, 1);
+			if (++r->noprog >= 2) {
+				smt_rx_msg_discard_provisional(r->m);
+				ENG_CNT(e, s, discards, 1);
+				r->noprog = 0;
+				rx_update(e, r, 0);
+			}
+			eng_rx_ask(e, r);
+		}
+		since = now;
+	}
+	eng_timer_arm(e, &r->t, since + rto < dead ? since + rto : dead);
+}
+
+/* ---- delivery ------------------------------------------------------------------ */
+
+static void rx_deliver(struct smt_engine *e, struct eng_session *s,
+		       struct eng_epoch *ep, struct eng_rx *r, uint64_t now)
+{
+	uint64_t mid = r->msg_id;
+	struct eng_tx *req = r->req;
+	uint32_t len = 0, inner = 0;
+	uint8_t *app = NULL;
+	int rc;
+
+	rc = smt_rx_msg_take(r->m, &app, &len, &inner);
+	if (!rc && (mid & 1) && (inner & SMT_INNER_ONEWAY))
+		rc = SMT_DROP_BAD_INNER; /* a response is never ONEWAY */
+	if (!rc && !(mid & 1) && smt_req_window_check(&ep->req_win, mid))
+		rc = SMT_DROP_DUPLICATE;
+	eng_rx_free(e, r);
+	if (rc) {
+		free(app);
+		eng_drop(e, s, rc);
+		return;
+	}
+	ENG_CNT(e, s, msgs_delivered, 1);
+	if (mid & 1) {
+		smt_req_window_mark(&ep->resp_win, mid - 1);
+		ENG_CNT(e, s, rpcs_ok, 1);
+		eng_event_push(e, s, SMT_ENGINE_EV_RESPONSE,
+			       smt_engine_id_make(ep->num, mid - 1),
+			       req ? req->cookie : 0, 0, app, len, true);
+		if (req)
+			eng_tx_end(e, req, 1);
+		eng_ack_queue(e, s, ep, mid, now);
+		return;
+	}
+	/* Marked only now that every record verified (section 4). */
+	smt_req_window_mark(&ep->req_win, mid);
+	if (inner & SMT_INNER_ONEWAY) {
+		eng_event_push(e, s, SMT_ENGINE_EV_ONEWAY,
+			       smt_engine_id_make(ep->num, mid), 0, 0, app, len,
+			       true);
+		eng_ack_queue(e, s, ep, mid, now);
+		return;
+	}
+	eng_tx_new_await(e, s, ep->num, mid);
+	eng_event_push(e, s, SMT_ENGINE_EV_REQUEST,
+		       smt_engine_id_make(ep->num, mid), 0, 0, app, len, true);
+}
+
+/* ---- DATA in ------------------------------------------------------------------- */
+
+/* Checks whether a first packet of msg_id may open reassembly state. */
+static int rx_admit(struct smt_engine *e, struct eng_session *s,
+		    struct eng_epoch *ep, const struct smt_pkt *p,
+		    struct eng_tx **req)
+{
+	uint64_t mid = p->msg_id;
+	struct eng_tx *t;
+
+	*req = NULL;
+	if (!(mid & 1)) {
+		/* Dropped without decrypting (section 4). */
+		if (smt_req_window_check(&ep->req_win, mid)) {
+			t = eng_tx_find(s, ep->num, mid + 1);
+			return t ? SMT_DROP_DUPLICATE : SMT_DROP_REQ_REPLAY;
+		}
+	} else {
+		t = eng_tx_find(s, ep->num, mid - 1);
+		if (!t || t->kind != ENG_TX_REQUEST)
+			return smt_req_window_check(&ep->resp_win, mid - 1)
+				       ? SMT_DROP_DUPLICATE
+				       : SMT_DROP_UNEXPECTED_RESPONSE;
+		*req = t;
+	}
+	if (e->st.rx_msgs >= e->cfg.max_rx_msgs ||
+	    s->rx_msgs >= e->cfg.max_rx_msgs_session ||
+	    e->st.rx_bytes + p->msg_len > e->cfg.max_rx_bytes) {
+		if (!p->pkt_off) /* once per message start: alive, full */
+			eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, mid, 0, 0, 0);
+		return SMT_DROP_LIMIT;
+	}
+	return 0;
+}
+
+static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
+			     struct eng_epoch *ep, const struct smt_pkt *p,
+			     struct eng_tx *req, uint64_t now)
+{
+	struct eng_rx *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->m = smt_rx_msg_new(p->msg_id, &s->lim);
+	if (!r->m) {
+		free(r);
+		return NULL;
+	}
+	r->s = s;
+	r->epoch = ep->num;
+	r->msg_id = p->msg_id;
+	r->t.idx = ENG_T_IDLE;
+	r->t.kind = ENG_T_RX;
+	r->first_at = r->progress_at = r->action_at = now;
+	r->reserved = p->msg_len;
+	e->st.rx_msgs++;
+	s->st.rx_msgs++;
+	s->rx_msgs++;
+	e->st.rx_bytes += r->reserved;
+	s->st.rx_bytes += r->reserved;
+	eng_htab_add(&s->rx, &r->node, smt_engine_id_make(ep->num, p->msg_id));
+	if (req) {
+		r->req = req;
+		req->resp = r;
+	}
+	eng_timer_arm(e, &r->t, now + eng_rto(e));
+	return r;
+}
+
+int eng_rx_data(struct smt_engine *e, struct eng_session *s,
+		const struct smt_pkt *p, uint64_t now)
+{
+	struct eng_epoch *ep = eng_epoch_find(s, p->epoch);
+	struct eng_tx *req;
+	struct eng_rx *r;
+	unsigned int fails;
+	bool progress = false;
+	uint32_t hint;
+	int rc;
+
+	if (!ep)
+		return SMT_DROP_NO_EPOCH_KEYS;
+	r = eng_rx_find(s, ep->num, p->msg_id);
+	if (!r) {
+		rc = rx_admit(e, s, ep, p, &req);
+		if (rc)
+			return rc;
+		r = rx_new(e, s, ep, p, req, now);
+		if (!r)
+			return SMT_DROP_NO_MEMORY;
+	}
+	fails = smt_rx_msg_max_record_failures(r->m);
+	rc = smt_rx_msg_add(r->m, p, ep->rx, &progress);
+	if (progress) {
+		r->progress_at = now;
+		r->noprog = 0;
+		if (r->req)
+			eng_tx_heard(r->req, now);
+		if (smt_rx_msg_any_verified(r->m))
+			r->verified_at = now;
+	}
+	if (rc == SMT_RX_DONE) {
+		rx_deliver(e, s, ep, r, now);
+		eng_grant_pass(e);
+		return 0;
+	}
+	/* The sender's granted field is a hint of what it may send. */
+	hint = p->granted < p->msg_len ? p->granted : p->msg_len;
+	rx_update(e, r, hint);
+	if (rc > 0 && smt_rx_msg_max_record_failures(r->m) > fails) {
+		if (smt_rx_msg_max_record_failures(r->m) >= 3) {
+			eng_drop(e, s, rc);
+			eng_rx_free(e, r);
+			eng_grant_pass(e);
+			return SMT_DROP_RECORD_FAILED;
+		}
+		eng_rx_ask(e, r); /* that record's range, again */
+	}
+	eng_grant_pass(e);
+	return rc > 0 ? rc : 0;
+}

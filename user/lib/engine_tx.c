@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Sender side of the engine: application messages (requests, oneway
+ * messages, responses) become wire streams and DATA packets by the
+ * deterministic rule of protocol.md section 3. The first unsched_bytes go
+ * out at once at a priority that favours small messages, the rest as GRANTs
+ * arrive; RESEND ranges go out again byte for byte with the RETRANSMIT flag;
+ * UNKNOWN restarts a message from offset 0. Timers count silent peers: a
+ * request asks for its response with RESEND, a response or oneway message
+ * asks for its ACK with NEED_ACK, and after max_silent_timeouts the message
+ * fails.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
+			   uint64_t msg_id)
+{
+	struct eng_hnode *n =
+		eng_htab_find(&s->tx, smt_engine_id_make(epoch, msg_id));
+
+	return n ? eng_container_of(n, struct eng_tx, node) : NULL;
+}
+
+/* Unscheduled priority: the fewer packets a message needs, the higher. */
+static uint8_t unsched_prio(uint32_t wire_len, uint32_t maxp)
+{
+	if (wire_len <= maxp)
+		return SMT_PRIO_MAX;
+	if (wire_len <= 4 * maxp)
+		return SMT_PRIO_MAX - 1;
+	if (wire_len <= 16 * maxp)
+		return SMT_PRIO_MAX - 2;
+	return SMT_PRIO_MAX - 3;
+}
+
+static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
+			 uint8_t prio, uint16_t flags)
+{
+	struct eng_session *s = t->s;
+	struct smt_data_tmpl tm = {
+		.sport = s->lport,
+		.dport = s->pport,
+		.granted = t->granted,
+		.prio = prio,
+		.epoch = t->epoch,
+		.flags = flags,
+	};
+	uint8_t *buf = e->pktbuf;
+	uint32_t n = smt_data_build(&t->w, off, s->max_payload, &tm, buf);
+
+	if (!n)
+		return 0;
+	ENG_CNT(e, s, data_out, 1);
+	if (flags & SMT_F_RETRANSMIT)
+		ENG_CNT(e, s, retransmits, 1);
+	eng_send_raw(e, s, buf, SMT_HDR_LEN + n, prio);
+	return n;
+}
+
+void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
+{
+	struct eng_session *s = t->s;
+	uint32_t wl = t->w.wire_len;
+	uint8_t up = unsched_prio(wl, s->max_payload);
+
+	if (t->kind == ENG_TX_AWAIT || t->next_off >= wl ||
+	    t->next_off >= t->granted)
+		return;
+	/* ACKs ride along with the data we send anyway. */
+	if (s->ep[0].nacks || s->ep[1].nacks)
+		eng_ack_flush(e, s);
+	while (t->next_off < t->granted && t->next_off < wl) {
+		uint16_t fl = t->next_off < t->sent_hi ? SMT_F_RETRANSMIT : 0;
+		uint8_t prio = t->next_off < t->unsched ? up : t->sched_prio;
+		uint32_t n = send_one(e, t, t->next_off, prio, fl);
+
+		if (!n)
+			break;
+		t->next_off += n;
+	}
+	if (t->next_off > t->sent_hi)
+		t->sent_hi = t->next_off;
+}
+
+/* Start of the deterministic packet that holds offset off. */
+static uint32_t pkt_start(const struct eng_tx *t, uint32_t off)
+{
+	uint32_t k = smt_wire_msg_record_at(&t->w, off);
+	uint32_t rs = t->w.rec_off[k];
+	uint32_t maxp = t->s->max_payload;
+
+	return rs + (off - rs) / maxp * maxp;
+}
+
+void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
+		   uint32_t len, uint8_t prio)
+{
+	uint32_t wl = t->w.wire_len, end, cur;
+
+	if (t->kind == ENG_TX_AWAIT || !wl)
+		return;
+	if (!off && !len) {
+		end = t->sent_hi;
+	} else {
+		if (off >= wl)
+			return;
+		end = len > wl - off ? wl : off + len;
+	}
+	if (prio > SMT_PRIO_MAX)
+		prio = SMT_PRIO_MAX;
+	/* A receiver asking for bytes also allows them. */
+	if (end > t->granted)
+		t->granted = end;
+	for (cur = pkt_start(t, off); cur < end && cur < t->sent_hi;) {
+		uint32_t n = send_one(e, t, cur, prio, SMT_F_RETRANSMIT);
+
+		if (!n)
+			break;
+		cur += n;
+	}
+	eng_tx_pump(e, t);
+}
+
+void eng_tx_heard(struct eng_tx *t, uint64_t now)
+{
+	t->silent = 0;
+	t->last_heard = now;
+}
+
+static uint32_t initial_grant(const struct smt_engine *e, uint32_t wl)
+{
+	return wl < e->cfg.unsched_bytes ? wl : e->cfg.unsched_bytes;
+}
+
+void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
+{
+	if (t->kind == ENG_TX_AWAIT)
+		return;
+	ENG_CNT(e, t->s, restarts, 1);
+	t->asked = false;
+	if (t->resp)
+		eng_rx_free(e, t->resp);
+	t->next_off = 0;
+	t->granted = initial_grant(e, t->w.wire_len);
+	eng_tx_pump(e, t);
+	if (t->t.idx == ENG_T_IDLE)
+		eng_timer_arm(e, &t->t, now + eng_rto(e));
+}
+
+static void out_unlink(struct eng_session *s, struct eng_tx *t)
+{
+	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
+
+	if (!ep)
+		return;
+	if (t->oprev)
+		t->oprev->onext = t->onext;
+	else if (ep->out_head == t)
+		ep->out_head = t->onext;
+	if (t->onext)
+		t->onext->oprev = t->oprev;
+	else if (ep->out_tail == t)
+		ep->out_tail = t->oprev;
+	t->oprev = t->onext = NULL;
+}
+
+static void out_append(struct eng_epoch *ep, struct eng_tx *t)
+{
+	t->oprev = ep->out_tail;
+	t->onext = NULL;
+	if (ep->out_tail)
+		ep->out_tail->onext = t;
+	else
+		ep->out_head = t;
+	ep->out_tail = t;
+}
+
+static void account_tx(struct smt_engine *e, struct eng_tx *t, int sign)
+{
+	struct eng_session *s = t->s;
+
+	if (t->kind == ENG_TX_AWAIT) {
+		e->st.rx_msgs += sign;
+		s->st.rx_msgs += sign;
+		s->rx_msgs += sign;
+		return;
+	}
+	e->st.tx_msgs += sign;
+	s->st.tx_msgs += sign;
+	e->st.tx_bytes += sign * (int64_t)t->w.wire_len;
+	s->st.tx_bytes += sign * (int64_t)t->w.wire_len;
+}
+
+void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
+{
+	struct eng_session *s = t->s;
+	uint64_t id = smt_engine_id_make(t->epoch, t->msg_id);
+
+	eng_timer_cancel(e, &t->t);
+	eng_htab_del(&s->tx, &t->node);
+	if (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)
+		out_unlink(s, t);
+	if (t->resp)
+		eng_rx_free(e, t->resp);
+	if (t->kind == ENG_TX_REQUEST && err != 1) {
+		ENG_CNT(e, s, rpcs_failed, 1);
+		eng_event_push(e, s, SMT_ENGINE_EV_FAILED, id, t->cookie, err,
+			       NULL, 0, false);
+	} else if (t->kind == ENG_TX_ONEWAY && err != 1) {
+		if (err)
+			ENG_CNT(e, s, oneways_failed, 1);
+		eng_event_push(e, s, SMT_ENGINE_EV_SENT, id, t->cookie, err,
+			       NULL, 0, false);
+	} else if (t->kind == ENG_TX_RESPONSE && err < 0) {
+		ENG_CNT(e, s, responses_expired, 1);
+	}
+	account_tx(e, t, -1);
+	smt_wire_msg_free(&t->w);
+	free(t);
+}
+
+void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
+{
+	struct eng_session *s = t->s;
+	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
+	uint64_t rto = eng_rto(e);
+
+	if (t->kind == ENG_TX_AWAIT || !ep)
+		return;
+	if (t->kind == ENG_TX_REQUEST && e->cfg.rpc_timeout_ns &&
+	    now - t->created >= e->cfg.rpc_timeout_ns) {
+		eng_tx_end(e, t, -ETIMEDOUT);
+		return;
+	}
+	if (now < t->last_heard + rto) {
+		eng_timer_arm(e, &t->t, t->last_heard + rto);
+		return;
+	}
+	t->silent++;
+	ENG_CNT(e, s, rpc_timeouts, 1);
+	if (t->silent > e->cfg.max_silent_timeouts) {
+		eng_tx_end(e, t, -ETIMEDOUT);
+		return;
+	}
+	if (t->kind == ENG_TX_REQUEST) {
+		/* The response's own timers ask while it arrives. */
+		if (!t->resp) {
+			eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, t->msg_id + 1,
+				     0, 0, SMT_PRIO_MAX);
+			t->asked = true;
+		}
+	} else {
+		eng_send_ctl(e, s, ep, SMT_TYPE_NEED_ACK, t->msg_id, 0, 0, 0);
+		t->asked = true;
+	}
+	eng_timer_arm(e, &t->t, now + rto);
+}
+
+static struct eng_tx *tx_alloc(struct eng_session *s, uint8_t kind,
+			       uint8_t epoch, uint64_t msg_id)
+{
+	struct eng_tx *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->s = s;
+	t->kind = kind;
+	t->epoch = epoch;
+	t->msg_id = msg_id;
+	t->t.idx = ENG_T_IDLE;
+	t->t.kind = ENG_T_TX;
+	return t;
+}
+
+int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
+		     uint64_t req_id)
+{
+	struct eng_tx *t = tx_alloc(s, ENG_TX_AWAIT, epoch, req_id + 1);
+
+	if (!t)
+		return -ENOMEM;
+	eng_htab_add(&s->tx, &t->node, smt_engine_id_make(epoch, req_id + 1));
+	account_tx(e, t, 1);
+	return 0;
+}
+
+/* Wire bytes a message of len bytes takes (deterministic rule). */
+static uint64_t wire_estimate(const struct smt_engine *e, uint32_t len)
+{
+	uint64_t content = (uint64_t)len + SMT_INNER_HDR_LEN;
+	uint64_t nrec = (content + e->cfg.rec_size - 1) / e->cfg.rec_size;
+
+	return content + SMT_REC_OVERHEAD * nrec;
+}
+
+static int tx_room(const struct smt_engine *e, uint32_t len)
+{
+	if (e->st.tx_msgs >= e->cfg.max_tx_msgs)
+		return -EAGAIN;
+	if (e->st.tx_bytes + wire_estimate(e, len) > e->cfg.max_tx_bytes)
+		return -EAGAIN;
+	return 0;
+}
+
+/* Encodes and starts t (kind, epoch, msg_id set). */
+static int tx_start(struct smt_engine *e, struct eng_tx *t,
+		    struct eng_epoch *ep, const void *data, uint32_t len,
+		    uint32_t inner, uint64_t now)
+{
+	struct eng_session *s = t->s;
+	int err;
+
+	err = smt_msg_encode(ep->tx, s->lim.B, t->msg_id, data, len, inner,
+			     e->cfg.rec_size, &t->w);
+	if (err)
+		return err;
+	t->unsched = initial_grant(e, t->w.wire_len);
+	t->granted = t->unsched;
+	t->created = t->last_heard = now;
+	ENG_CNT(e, s, msgs_out, 1);
+	account_tx(e, t, 1);
+	eng_timer_arm(e, &t->t, now + eng_rto(e));
+	eng_tx_pump(e, t);
+	return 0;
+}
+
+static struct eng_session *sess(struct smt_engine *e, uint32_t sid)
+{
+	struct eng_hnode *n = eng_htab_find(&e->by_id, sid);
+
+	return n ? eng_container_of(n, struct eng_session, id_node) : NULL;
+}
+
+int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
+		    uint32_t len, uint32_t flags, uint64_t cookie, uint64_t *id,
+		    uint64_t now_ns)
+{
+	struct eng_session *s = sess(e, sid);
+	struct eng_epoch *ep;
+	struct eng_tx *t;
+	uint64_t mid;
+	bool oneway = flags & SMT_ENGINE_ONEWAY;
+	int err;
+
+	if (!s)
+		return -ENOENT;
+	if (flags & ~SMT_ENGINE_ONEWAY)
+		return -EINVAL;
+	if (len > s->lim.max_msg)
+		return -EMSGSIZE;
+	err = tx_room(e, len);
+	if (err)
+		return err;
+	ep = &s->ep[s->cur];
+	mid = ep->next_req;
+	if (mid >= 1ULL << (s->lim.B - 1))
+		return -ENOSPC; /* request IDs of this epoch used up: rekey */
+	/* Section 4: never run past the peer's replay window. */
+	if (ep->out_head && ep->out_head->msg_id + 2 * SMT_REPLAY_WINDOW <= mid)
+		return -EAGAIN;
+	t = tx_alloc(s, oneway ? ENG_TX_ONEWAY : ENG_TX_REQUEST, ep->num, mid);
+	if (!t)
+		return -ENOMEM;
+	t->cookie = cookie;
+	err = tx_start(e, t, ep, data, len, oneway ? SMT_INNER_ONEWAY : 0,
+		       now_ns);
+	if (err) {
+		free(t);
+		return err;
+	}
+	ep->next_req += 2;
+	eng_htab_add(&s->tx, &t->node, smt_engine_id_make(ep->num, mid));
+	out_append(ep, t);
+	if (id)
+		*id = smt_engine_id_make(ep->num, mid);
+	eng_app_done(e);
+	return 0;
+}
+
+int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
+		     const void *data, uint32_t len, uint64_t now_ns)
+{
+	struct eng_session *s = sess(e, sid);
+	struct eng_epoch *ep;
+	struct eng_tx *t;
+	uint64_t mid = smt_engine_id_msg(id);
+	int err;
+
+	if (!s)
+		return -ENOENT;
+	ep = eng_epoch_find(s, smt_engine_id_epoch(id));
+	if (!ep || (mid & 1))
+		return -ENOENT;
+	t = eng_tx_find(s, ep->num, mid + 1);
+	if (!t || t->kind != ENG_TX_AWAIT)
+		return -ENOENT;
+	if (len > s->lim.max_msg)
+		return -EMSGSIZE;
+	err = tx_room(e, len);
+	if (err)
+		return err;
+	/* The placeholder becomes the response: same table slot. */
+	account_tx(e, t, -1);
+	t->kind = ENG_TX_RESPONSE;
+	err = tx_start(e, t, ep, data, len, 0, now_ns);
+	if (err) {
+		t->kind = ENG_TX_AWAIT;
+		account_tx(e, t, 1);
+		return err;
+	}
+	eng_app_done(e);
+	return 0;
+}
+
+int smt_engine_cancel(struct smt_engine *e, uint32_t sid, uint64_t id,
+		      uint64_t now_ns)
+{
+	struct eng_session *s = sess(e, sid);
+	uint8_t epoch = smt_engine_id_epoch(id);
+	uint64_t mid = smt_engine_id_msg(id);
+	struct eng_tx *t;
+
+	if (!s)
+		return -ENOENT;
+	t = eng_tx_find(s, epoch, mid);
+	if (t && (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)) {
+		eng_tx_end(e, t, -ECANCELED);
+		eng_app_done(e);
+		return 0;
+	}
+	t = eng_tx_find(s, epoch, mid + 1);
+	if (t && (t->kind == ENG_TX_AWAIT || t->kind == ENG_TX_RESPONSE)) {
+		eng_tx_end(e, t, 1);
+		return 0;
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,766 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * BPF_PROG_TEST_RUN fixtures for smt_xdp, smt_tc and mtp_inspect. Each
+ * fixture is a row: a few packets (built from include/smt/wire.h structs by
+ * pkt.c), the verdict expected for each, and the counter deltas expected
+ * afterwards (drop reason, messages started/completed, ring-buffer events,
+ * per-session counters). Every row loads a fresh skeleton, so rows do not
+ * share map state. Needs root (CAP_BPF + CAP_NET_ADMIN).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <smt/drop.h>
+#include <smt/maps.h>
+#include "smt_xdp.skel.h"
+#include "smt_tc.skel.h"
+#include "mtp_inspect.skel.h"
+#include "pkt.h"
+
+#define MAX_STEPS 6
+#define FRAME 4096
+
+struct step {
+	struct pkt_spec s;
+	int verdict;
+};
+
+/* One fixture row: packets, verdicts, expected counter deltas. */
+struct fix {
+	char name[48]; /* an array: Criterion copies rows between processes */
+	struct step steps[MAX_STEPS];
+	int drop; /* expected drop reason (count = ndrop, default 1) */
+	int ndrop;
+	int msg_start, msg_done, events, ctl, dups;
+	int filter_off;
+	int steer_cpumap;
+	/* TC only */
+	int tc_dscp; /* expected DSCP in data_out, -1: unchecked */
+	int tc_prio;
+	int tc_classes; /* nonzero: install a 2-class config, bound 100 */
+	/* middlebox only */
+	uint32_t mb_max, mb_rate;
+	int mb_nh; /* next hops to configure */
+	int ev_verdict, ev_records, ev_packets, ev_drops;
+};
+
+static int ncpus;
+
+static int step_used(const struct step *st)
+{
+	return st->s.payload || st->s.type || st->s.not_smt || st->s.msg_id;
+}
+
+static uint64_t sum_percpu_u64(int fd, uint32_t key)
+{
+	uint64_t v[256], s = 0;
+	int i;
+
+	if (bpf_map_lookup_elem(fd, &key, v))
+		return 0;
+	for (i = 0; i < ncpus; i++)
+		s += v[i];
+	return s;
+}
+
+static int run_prog(int prog_fd, const uint8_t *pkt, int len, uint8_t *out,
+		    uint32_t *out_len, struct __sk_buff *skb)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len,
+		    .data_out = out, .data_size_out = FRAME, .repeat = 1);
+	int err;
+
+	if (skb) {
+		o.ctx_in = skb;
+		o.ctx_size_in = sizeof(*skb);
+		o.ctx_out = skb;
+		o.ctx_size_out = sizeof(*skb);
+	}
+	err = bpf_prog_test_run_opts(prog_fd, &o);
+	cr_assert_eq(err, 0, "test_run failed: %s", strerror(errno));
+	*out_len = o.data_size_out;
+	return o.retval;
+}
+
+static int count_event(void *ctx, void *data, size_t len)
+{
+	struct smt_msg_event *last = ctx;
+
+	cr_assert_eq(len, sizeof(*last), "event size %zu", len);
+	memcpy(last, data, sizeof(*last));
+	last->pad[0]++; /* scratch: not part of any check */
+	return 0;
+}
+
+static int drain_events(int map_fd, struct smt_msg_event *last)
+{
+	struct ring_buffer *rb;
+	int n;
+
+	memset(last, 0, sizeof(*last));
+	rb = ring_buffer__new(map_fd, count_event, last, NULL);
+	cr_assert_not_null(rb, "ring_buffer__new");
+	n = ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+	return n;
+}
+
+static void sess_add(int fd, const char *addr, int v6, uint16_t peer_port,
+		     uint8_t b, int epochs)
+{
+	struct smt_session_key k = { 0 };
+	struct smt_session_val v = { 0 };
+
+	inet_pton(v6 ? AF_INET6 : AF_INET, addr, k.addr);
+	k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
+	k.peer_port = htons(peer_port);
+	k.local_port = htons(2000);
+	v.sess_id = peer_port;
+	v.b = b;
+	if (epochs) {
+		v.flags = SMT_SESS_F_EPOCHS;
+		v.epochs[0] = 0x3; /* epochs 0 and 1 have keys */
+	}
+	cr_assert_eq(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
+}
+
+static struct smt_sess_stats sess_get(int fd, uint16_t peer_port, int v6)
+{
+	struct smt_sess_stats v[256], s = { 0 };
+	struct smt_session_key k = { 0 };
+	int i;
+
+	inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00::1" : "10.0.0.1",
+		  k.addr);
+	k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
+	k.peer_port = htons(peer_port);
+	k.local_port = htons(2000);
+	if (bpf_map_lookup_elem(fd, &k, v))
+		return s;
+	for (i = 0; i < ncpus; i++) {
+		s.packets += v[i].packets;
+		s.ctl_packets += v[i].ctl_packets;
+		s.msgs_started += v[i].msgs_started;
+		s.msgs_completed += v[i].msgs_completed;
+		s.drops += v[i].drops;
+		s.dup_packets += v[i].dup_packets;
+	}
+	return s;
+}
+
+static void init(void)
+{
+	ncpus = libbpf_num_possible_cpus();
+	cr_assert(ncpus > 0 && ncpus <= 256);
+	libbpf_set_print(NULL);
+}
+
+/* A 3000-byte message (one record, rec_len 2995) in three packets. */
+#define M3(off, len, ...)                                                    \
+	{ .msg_id = 2, .msg_len = 3000, .pkt_off = (off), .payload = (len),  \
+	  __VA_ARGS__ }
+#define FIRST M3(0, 1440)
+#define MIDDLE M3(1440, 1440)
+#define LAST M3(2880, 120)
+#define ONE(...)                                                             \
+	{ .msg_id = 4, .msg_len = 100, .payload = 100, __VA_ARGS__ }
+#define P XDP_PASS
+#define D XDP_DROP
+
+/* clang-format off */
+static struct fix xdp_fixtures[] = {
+	{ "data_first", { { FIRST, P } }, .msg_start = 1 },
+	{ "data_middle_before_first", { { MIDDLE, P } }, .msg_start = 1 },
+	{ "data_first_middle_last", { { FIRST, P }, { MIDDLE, P }, { LAST, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "data_last_middle_first", { { LAST, P }, { MIDDLE, P }, { FIRST, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "data_duplicate_first", { { FIRST, P }, { FIRST, P } },
+	  .msg_start = 1, .dups = 1 },
+	{ "data_duplicate_after_done",
+	  { { FIRST, P }, { MIDDLE, P }, { LAST, P }, { MIDDLE, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .dups = 1 },
+	{ "ipv6_message", { { ONE(.v6 = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "vlan_message", { { ONE(.vlan = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "vlan_ipv6_message", { { ONE(.vlan = 1, .v6 = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "non_smt_udp_untouched", { { { .not_smt = 1 }, P } } },
+	{ "other_ip_protocol_untouched", { { ONE(.proto = 254), P } } },
+	{ "ctl_grant", { { { .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } }, .ctl = 1 },
+	{ "ctl_resend", { { { .type = SMT_TYPE_RESEND, .msg_id = 2 }, P } }, .ctl = 1 },
+	{ "ctl_unknown", { { { .type = SMT_TYPE_UNKNOWN, .msg_id = 2 }, P } }, .ctl = 1 },
+	{ "ctl_busy", { { { .type = SMT_TYPE_BUSY, .msg_id = 2 }, P } }, .ctl = 1 },
+	{ "ctl_need_ack", { { { .type = SMT_TYPE_NEED_ACK, .msg_id = 3 }, P } }, .ctl = 1 },
+	{ "ctl_ack_3", { { { .type = SMT_TYPE_ACK, .ack_count = 3 }, P } }, .ctl = 1 },
+	{ "ctl_ack_32", { { { .type = SMT_TYPE_ACK, .ack_count = 32 }, P } }, .ctl = 1 },
+	{ "ctl_ipv6_grant", { { { .v6 = 1, .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } },
+	  .ctl = 1 },
+	{ "drop_short_header", { { ONE(.smt_len = 39), D } },
+	  .drop = SMT_DROP_SHORT_HEADER },
+	{ "drop_bad_doff_ver", { { ONE(.doff_ver = 0xA2), D } },
+	  .drop = SMT_DROP_BAD_VERSION },
+	{ "drop_unknown_type", { { { .type = 0x15, .msg_id = 2 }, D } },
+	  .drop = SMT_DROP_UNKNOWN_TYPE },
+	{ "drop_unknown_session", { { ONE(.sport = 999), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	{ "drop_unknown_session_v6", { { ONE(.v6 = 1, .saddr = "fd00::9"), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	{ "pass_unknown_session_filter_off", { { ONE(.sport = 999), P } },
+	  .filter_off = 1, .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_epoch_without_keys", { { ONE(.epoch = 5), D } },
+	  .drop = SMT_DROP_NO_EPOCH_KEYS },
+	{ "pass_epoch_with_keys", { { ONE(.epoch = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_msg_id_0", { { ONE(.msg_id = 0), D } }, .drop = SMT_DROP_BAD_MSG_ID },
+	{ "drop_msg_id_1", { { ONE(.msg_id = 1), D } }, .drop = SMT_DROP_BAD_MSG_ID },
+	{ "drop_msg_id_2pow47", { { ONE(.msg_id = 1ULL << 47), D } },
+	  .drop = SMT_DROP_BAD_MSG_ID },
+	{ "pass_msg_id_2pow47_minus_1", { { ONE(.msg_id = (1ULL << 47) - 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "pass_msg_id_2pow48_b56", { { ONE(.sport = 1001, .msg_id = 1ULL << 48), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_rec_idx_256_b56",
+	  { { ONE(.sport = 1001, .rec_idx = 256, .seg_off = 0), D } },
+	  .drop = SMT_DROP_BAD_REC_IDX },
+	{ "drop_msg_len_over_max_wire",
+	  { { { .msg_id = 2, .msg_len = 1054239, .payload = 1440 }, D } },
+	  .drop = SMT_DROP_MSG_TOO_LONG },
+	{ "pass_msg_len_max_wire",
+	  { { { .msg_id = 2, .msg_len = 1054238, .payload = 1440 }, P } },
+	  .msg_start = 1 },
+	{ "drop_empty_payload", { { M3(1440, 0), D } },
+	  .drop = SMT_DROP_EMPTY_PAYLOAD },
+	{ "drop_past_msg_len", { { M3(2880, 121), D } },
+	  .drop = SMT_DROP_PAST_MSG_LEN },
+	{ "drop_past_record", { { M3(0, 100, .rec_len = 20), D } },
+	  .drop = SMT_DROP_PAST_RECORD },
+	{ "drop_seg_off_after_pkt_off", { { M3(1440, 100, .seg_off = 1500), D } },
+	  .drop = SMT_DROP_SEG_AFTER_PKT },
+	{ "drop_short_record_start", { { M3(0, 4), D } },
+	  .drop = SMT_DROP_SHORT_REC_START },
+	{ "drop_bad_record_header", { { M3(0, 1440, .bad_rec_hdr = 1), D } },
+	  .drop = SMT_DROP_BAD_RECORD_HDR },
+	{ "drop_ipid_off_on_ipv6",
+	  { { M3(0, 1440, .v6 = 1, .flags = SMT_F_IPID_OFF, .pkt_idx = 1440), D } },
+	  .drop = SMT_DROP_IPID_OFF_V6 },
+	/* IPID_OFF: real offset seg_off + id * G; id 1 is the middle packet. */
+	{ "ipid_off_real_offset_middle",
+	  { { M3(0, 1440, .flags = SMT_F_IPID_OFF, .pkt_idx = 1440, .ipid = 1), P } },
+	  .msg_start = 1 },
+	{ "ipid_off_whole_message",
+	  { { M3(0, 1440, .flags = SMT_F_IPID_OFF, .pkt_idx = 1440, .ipid = 0), P },
+	    { M3(0, 1440, .flags = SMT_F_IPID_OFF, .pkt_idx = 1440, .ipid = 1), P },
+	    { M3(0, 120, .flags = SMT_F_IPID_OFF, .pkt_idx = 1440, .ipid = 2), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_ipid_off_real_offset_past_msg_len",
+	  { { M3(0, 1440, .flags = SMT_F_IPID_OFF, .pkt_idx = 1440, .ipid = 3), D } },
+	  .drop = SMT_DROP_PAST_MSG_LEN },
+	{ "drop_ip_fragment", { { ONE(.frag = 1), D } }, .drop = SMT_DROP_IP_FRAGMENT },
+	{ "drop_grant_wrong_length",
+	  { { { .type = SMT_TYPE_GRANT, .msg_id = 2, .ctl_len = 70 }, D } },
+	  .drop = SMT_DROP_BAD_CTL_LEN },
+	{ "drop_resend_wrong_length",
+	  { { { .type = SMT_TYPE_RESEND, .msg_id = 2, .ctl_len = 72 }, D } },
+	  .drop = SMT_DROP_BAD_CTL_LEN },
+	{ "drop_busy_wrong_length",
+	  { { { .type = SMT_TYPE_BUSY, .msg_id = 2, .ctl_len = 65 }, D } },
+	  .drop = SMT_DROP_BAD_CTL_LEN },
+	{ "drop_ack_count_0", { { { .type = SMT_TYPE_ACK, .ack_count = 0,
+				    .ctl_len = 66 }, D } },
+	  .drop = SMT_DROP_BAD_ACK_COUNT },
+	{ "drop_ack_count_33",
+	  { { { .type = SMT_TYPE_ACK, .ack_count = 33 }, D } },
+	  .drop = SMT_DROP_BAD_ACK_COUNT },
+	{ "drop_ack_length_not_count",
+	  { { { .type = SMT_TYPE_ACK, .ack_count = 2, .ctl_len = 74 }, D } },
+	  .drop = SMT_DROP_BAD_CTL_LEN },
+	{ "steer_cpumap_redirect", { { FIRST, XDP_REDIRECT } },
+	  .steer_cpumap = 1, .msg_start = 1 },
+};
+/* clang-format on */
+
+ParameterizedTestParameters(smt_xdp, fixture)
+{
+	return cr_make_param_array(struct fix, xdp_fixtures,
+				   sizeof(xdp_fixtures) / sizeof(xdp_fixtures[0]));
+}
+
+static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
+{
+	int sfd = bpf_map__fd(skel->maps.sessions);
+
+	sess_add(sfd, "10.0.0.1", 0, 1000, 0, 1);
+	sess_add(sfd, "fd00::1", 1, 1000, 0, 0);
+	sess_add(sfd, "10.0.0.1", 0, 1001, 56, 0);
+	if (f->filter_off || f->steer_cpumap) {
+		struct smt_xdp_config c = { .flags = SMT_XDP_CFG_VALID };
+		uint32_t zero = 0, i;
+
+		if (!f->filter_off)
+			c.flags |= SMT_XDP_CFG_FILTER;
+		if (f->steer_cpumap) {
+			c.steer = SMT_STEER_CPUMAP;
+			c.n_cpus = 1;
+			for (i = 0; i < c.n_cpus; i++) {
+				struct bpf_cpumap_val v = { .qsize = 64 };
+
+				cr_assert_eq(bpf_map_update_elem(
+						     bpf_map__fd(skel->maps.cpu_map),
+						     &i, &v, BPF_ANY),
+					     0, "cpumap entry: %s",
+					     strerror(errno));
+			}
+		}
+		cr_assert_eq(bpf_map_update_elem(
+				     bpf_map__fd(skel->maps.xdp_config), &zero,
+				     &c, BPF_ANY),
+			     0);
+	}
+}
+
+ParameterizedTest(struct fix *f, smt_xdp, fixture, .init = init)
+{
+	struct smt_xdp *skel = smt_xdp__open_and_load();
+	uint8_t pkt[FRAME], out[FRAME];
+	struct smt_msg_event ev;
+	struct smt_sess_stats ss;
+	int dfd, xfd, i, ndrop = f->ndrop ? f->ndrop : (f->drop ? 1 : 0);
+	uint64_t before[SMT_DROP_MAX];
+
+	if (getenv("TB_TRACE"))
+		fprintf(stderr, "row %s\n", f->name);
+	cr_assert_not_null(skel, "%s: load smt_xdp: %s", f->name,
+			   strerror(errno));
+	xdp_setup(skel, f);
+	dfd = bpf_map__fd(skel->maps.drops);
+	xfd = bpf_map__fd(skel->maps.xdp_stats);
+	for (i = 0; i < SMT_DROP_MAX; i++)
+		before[i] = sum_percpu_u64(dfd, i);
+
+	for (i = 0; i < MAX_STEPS && step_used(&f->steps[i]); i++) {
+		int len = pkt_build(&f->steps[i].s, pkt, sizeof(pkt));
+		uint32_t olen;
+		int v;
+
+		cr_assert_gt(len, 0);
+		v = run_prog(bpf_program__fd(skel->progs.smt_xdp), pkt, len,
+			     out, &olen, NULL);
+		cr_expect_eq(v, f->steps[i].verdict,
+			     "%s: packet %d: verdict %d, want %d", f->name, i, v,
+			     f->steps[i].verdict);
+		if (v == XDP_PASS)
+			cr_expect(olen == (uint32_t)len &&
+					  !memcmp(out, pkt, len),
+				  "%s: packet %d changed", f->name, i);
+	}
+	for (i = 1; i < SMT_DROP_MAX; i++) {
+		uint64_t d = sum_percpu_u64(dfd, i) - before[i];
+		uint64_t want = i == f->drop ? ndrop : 0;
+
+		cr_expect_eq(d, want, "%s: drops[%s] +%lu, want +%lu", f->name,
+			     smt_drop_name(i), (unsigned long)d,
+			     (unsigned long)want);
+	}
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_MSG_START), f->msg_start,
+		     "%s: msg_start", f->name);
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_MSG_DONE), f->msg_done,
+		     "%s: msg_done", f->name);
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_RX_CTL), f->ctl, "%s: ctl",
+		     f->name);
+	cr_expect_eq(drain_events(bpf_map__fd(skel->maps.events), &ev),
+		     f->events, "%s: events", f->name);
+	if (f->events) {
+		cr_expect_eq(ev.kind, SMT_EV_COMPLETE);
+		cr_expect_eq(ev.bytes, ev.msg_len, "%s: event bytes", f->name);
+	}
+	ss = sess_get(bpf_map__fd(skel->maps.sess_stats), 1000,
+		      f->steps[0].s.v6);
+	cr_expect_eq(ss.dup_packets, f->dups, "%s: dups", f->name);
+	if (f->msg_done && f->steps[0].s.sport == 0)
+		cr_expect_eq(ss.msgs_completed, f->msg_done,
+			     "%s: session msgs_completed", f->name);
+	smt_xdp__destroy(skel);
+}
+
+/*
+ * Steering: with two cpumap targets, every packet of one message gets the
+ * same target and the messages of one session use both.
+ */
+Test(smt_xdp, steer__message_stays_messages_spread, .init = init)
+{
+	struct smt_xdp *skel = smt_xdp__open_and_load();
+	struct smt_xdp_config c = { .flags = SMT_XDP_CFG_VALID |
+					     SMT_XDP_CFG_FILTER,
+				    .steer = SMT_STEER_CPUMAP,
+				    .n_cpus = 2 };
+	uint8_t pkt[FRAME], out[FRAME];
+	uint32_t zero = 0, olen, i, used[2] = { 0, 0 };
+	uint64_t id;
+
+	cr_assert_not_null(skel);
+	xdp_setup(skel, &(struct fix){ 0 });
+	bpf_map_update_elem(bpf_map__fd(skel->maps.xdp_config), &zero, &c,
+			    BPF_ANY);
+	for (id = 2; id < 66; id += 2) {
+		struct smt_msg_key k = { 0 };
+		struct smt_msg_state m;
+		struct pkt_spec s[3] = { FIRST, MIDDLE, LAST };
+
+		for (i = 0; i < 3; i++) {
+			int len;
+
+			s[i].msg_id = id;
+			len = pkt_build(&s[i], pkt, sizeof(pkt));
+			run_prog(bpf_program__fd(skel->progs.smt_xdp), pkt, len,
+				 out, &olen, NULL);
+		}
+		inet_pton(AF_INET, "10.0.0.1", k.sess.addr);
+		k.sess.family = SMT_FAM_IPV4;
+		k.sess.peer_port = htons(1000);
+		k.sess.local_port = htons(2000);
+		k.msg_id = id;
+		cr_assert_eq(bpf_map_lookup_elem(
+				     bpf_map__fd(skel->maps.messages), &k, &m),
+			     0);
+		cr_expect_eq(m.packets, 3);
+		cr_assert_lt(m.cpu, 2);
+		used[m.cpu]++;
+	}
+	cr_expect(used[0] > 4 && used[1] > 4, "spread %u/%u", used[0],
+		  used[1]);
+	smt_xdp__destroy(skel);
+}
+
+/* ---- smt_tc ---------------------------------------------------------- */
+
+static int tc_dscp_of(const uint8_t *frame, int v6)
+{
+	if (v6)
+		return (((frame[14] & 0x0f) << 4) | (frame[15] >> 4)) >> 2;
+	return frame[15] >> 2;
+}
+
+/* clang-format off */
+static struct fix tc_fixtures[] = {
+	{ "small_ipv4_ef", { { ONE(.daddr = "10.0.0.1", .sport = 2000, .dport = 1000), TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .msg_start = 1, .msg_done = 1 },
+	{ "medium_ipv4_af21", { { { .msg_id = 2, .msg_len = 100000, .payload = 1440 }, TC_ACT_OK } },
+	  .tc_dscp = 18, .tc_prio = 2, .msg_start = 1 },
+	{ "af41_16k", { { { .msg_id = 2, .msg_len = 16384, .payload = 1440 }, TC_ACT_OK } },
+	  .tc_dscp = 34, .tc_prio = 4, .msg_start = 1 },
+	{ "large_ipv6_best_effort",
+	  { { { .v6 = 1, .msg_id = 2, .msg_len = 1000000, .payload = 1420 }, TC_ACT_OK } },
+	  .tc_dscp = 0, .tc_prio = 0, .msg_start = 1 },
+	{ "small_ipv6_ef", { { ONE(.v6 = 1), TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .msg_start = 1, .msg_done = 1 },
+	{ "vlan_small_ef", { { ONE(.vlan = 1), TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .msg_start = 1, .msg_done = 1 },
+	{ "grant_smallest_class", { { { .type = SMT_TYPE_GRANT, .msg_id = 2 }, TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .ctl = 1 },
+	{ "configured_classes", { { ONE(.msg_len = 1000, .payload = 1000), TC_ACT_OK } },
+	  .tc_classes = 1, .tc_dscp = 10, .tc_prio = 1, .msg_start = 1, .msg_done = 1 },
+	{ "message_in_three_packets",
+	  { { FIRST, TC_ACT_OK }, { MIDDLE, TC_ACT_OK }, { LAST, TC_ACT_OK } },
+	  .tc_dscp = 34, .tc_prio = 4, .msg_start = 1, .msg_done = 1 },
+	{ "non_smt_untouched", { { { .not_smt = 1 }, TC_ACT_OK } }, .tc_dscp = -1 },
+};
+/* clang-format on */
+
+ParameterizedTestParameters(smt_tc, fixture)
+{
+	return cr_make_param_array(struct fix, tc_fixtures,
+				   sizeof(tc_fixtures) / sizeof(tc_fixtures[0]));
+}
+
+ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
+{
+	struct smt_tc *skel = smt_tc__open_and_load();
+	uint8_t pkt[FRAME], out[FRAME];
+	int i, v6 = f->steps[0].s.v6, l3 = f->steps[0].s.vlan ? 18 : 14;
+	struct smt_sess_stats ss;
+
+	cr_assert_not_null(skel, "load smt_tc: %s", strerror(errno));
+	if (f->tc_classes) {
+		struct smt_tc_config c = {
+			.flags = SMT_TC_CFG_VALID | SMT_TC_CFG_DSCP,
+			.n_classes = 2,
+			.bound = { 100 },
+			.prio = { 7, 1 },
+			.dscp = { 46, 10 },
+		};
+		uint32_t zero = 0;
+
+		cr_assert_eq(bpf_map_update_elem(
+				     bpf_map__fd(skel->maps.tc_config), &zero,
+				     &c, BPF_ANY),
+			     0);
+	}
+	for (i = 0; i < MAX_STEPS && step_used(&f->steps[i]); i++) {
+		struct __sk_buff skb = { 0 };
+		struct pkt_spec s = f->steps[i].s;
+		int len, v;
+		uint32_t olen;
+
+		s.tos = 1; /* ECN ECT(1): must survive the rewrite */
+		len = pkt_build(&s, pkt, sizeof(pkt));
+		v = run_prog(bpf_program__fd(skel->progs.smt_tc), pkt, len, out,
+			     &olen, &skb);
+		cr_expect_eq(v, f->steps[i].verdict, "%s: verdict %d", f->name,
+			     v);
+		cr_assert_eq(olen, (uint32_t)len);
+		if (f->tc_dscp < 0) {
+			cr_expect(!memcmp(out, pkt, len), "%s: changed",
+				  f->name);
+			continue;
+		}
+		cr_expect_eq(tc_dscp_of(out + l3 - 14, v6), f->tc_dscp,
+			     "%s: dscp %d want %d", f->name,
+			     tc_dscp_of(out + l3 - 14, v6), f->tc_dscp);
+		cr_expect_eq(v6 ? out[l3 + 1] >> 4 & 3 : out[l3 + 1] & 3, 1,
+			     "%s: ECN bits lost", f->name);
+		cr_expect_eq(skb.priority, (uint32_t)f->tc_prio,
+			     "%s: priority %u", f->name, skb.priority);
+		if (!v6) {
+			uint32_t sum = 0;
+			int k;
+
+			for (k = 0; k < 20; k += 2)
+				sum += (out[l3 + k] << 8) | out[l3 + k + 1];
+			while (sum >> 16)
+				sum = (sum & 0xffff) + (sum >> 16);
+			cr_expect_eq(sum, 0xffff, "%s: IPv4 checksum wrong",
+				     f->name);
+		}
+	}
+	if (f->tc_dscp >= 0) {
+		uint16_t peer = f->steps[0].s.dport ? f->steps[0].s.dport :
+						      2000;
+		struct smt_session_key k = { 0 };
+		struct smt_sess_stats v[256];
+		int c;
+
+		inet_pton(v6 ? AF_INET6 : AF_INET,
+			  f->steps[0].s.daddr[0] ? f->steps[0].s.daddr :
+			  v6		      ? "fd00::2" :
+						"10.0.0.2",
+			  k.addr);
+		k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
+		k.peer_port = htons(peer);
+		k.local_port = htons(f->steps[0].s.sport ? f->steps[0].s.sport :
+							   1000);
+		memset(&ss, 0, sizeof(ss));
+		cr_assert_eq(bpf_map_lookup_elem(
+				     bpf_map__fd(skel->maps.tx_sess_stats), &k,
+				     v),
+			     0, "%s: no tx session entry", f->name);
+		for (c = 0; c < ncpus; c++) {
+			ss.packets += v[c].packets;
+			ss.msgs_started += v[c].msgs_started;
+			ss.msgs_completed += v[c].msgs_completed;
+			ss.ctl_packets += v[c].ctl_packets;
+		}
+		cr_expect_eq(ss.packets, (uint64_t)i, "%s: tx packets",
+			     f->name);
+		cr_expect_eq(ss.msgs_started, (uint64_t)f->msg_start,
+			     "%s: tx msgs_started", f->name);
+		cr_expect_eq(ss.msgs_completed, (uint64_t)f->msg_done,
+			     "%s: tx msgs_completed", f->name);
+		cr_expect_eq(ss.ctl_packets, (uint64_t)f->ctl, "%s: tx ctl",
+			     f->name);
+	}
+	smt_tc__destroy(skel);
+}
+
+/* ---- mtp_inspect ----------------------------------------------------- */
+
+/* A two-record message: record 0 of 4096 content bytes, then 173 bytes. */
+#define R2(off, len, seg, k)                                                 \
+	{ .msg_id = 6, .msg_len = 4318, .pkt_off = (off), .seg_off = (seg),  \
+	  .payload = (len), .rec_idx = (k) }
+#define MSG_B(off, len) M3(off, len, .msg_id = 8)
+
+/* clang-format off */
+static struct fix mb_fixtures[] = {
+	{ "three_packet_message_reported",
+	  { { FIRST, P }, { MIDDLE, P }, { LAST, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 3 },
+	{ "two_records_counted",
+	  { { R2(0, 1440, 0, 0), P }, { R2(1440, 1440, 0, 0), P },
+	    { R2(2880, 1238, 0, 0), P }, { R2(4118, 200, 4118, 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 2,
+	  .ev_packets = 4 },
+	{ "oversize_dropped_whole",
+	  { { MIDDLE, D }, { FIRST, D }, { LAST, D } }, .mb_max = 2000,
+	  .drop = SMT_DROP_MB_OVERSIZE, .ndrop = 3, .msg_start = 1,
+	  .msg_done = 1, .events = 1, .ev_verdict = SMT_MB_DROP_SIZE,
+	  .ev_records = 1, .ev_packets = 3, .ev_drops = 3 },
+	{ "at_size_limit_forwarded", { { FIRST, P }, { MIDDLE, P } },
+	  .mb_max = 3000, .msg_start = 1 },
+	{ "rate_limit_whole_messages",
+	  { { FIRST, P }, { MSG_B(0, 1440), D }, { MIDDLE, P },
+	    { MSG_B(1440, 1440), D }, { LAST, P }, { MSG_B(2880, 120), D } },
+	  .mb_rate = 1, .drop = SMT_DROP_MB_RATE, .ndrop = 3, .msg_start = 2,
+	  .msg_done = 2, .events = 2 },
+	{ "malformed_dropped", { { ONE(.doff_ver = 0x51), D } },
+	  .drop = SMT_DROP_BAD_VERSION },
+	{ "control_passed", { { { .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } } },
+	{ "non_smt_passed", { { { .not_smt = 1 }, P } } },
+	{ "ipv6_vlan_message", { { ONE(.v6 = 1, .vlan = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 1 },
+	{ "path_one_next_hop_per_message",
+	  { { FIRST, P }, { MIDDLE, P }, { LAST, P } }, .mb_nh = 2,
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 3 },
+};
+/* clang-format on */
+
+ParameterizedTestParameters(mtp_inspect, fixture)
+{
+	return cr_make_param_array(struct fix, mb_fixtures,
+				   sizeof(mb_fixtures) / sizeof(mb_fixtures[0]));
+}
+
+static void mb_config(struct mtp_inspect *skel, uint32_t max, uint32_t rate,
+		      int n_nh)
+{
+	struct smt_mtp_config c = { .flags = SMT_MTP_CFG_VALID,
+				    .max_msg_len = max,
+				    .rate = rate,
+				    .burst = 1,
+				    .n_nh = n_nh };
+	uint32_t zero = 0;
+	int i;
+
+	for (i = 0; i < n_nh; i++) {
+		c.nh[i].ifindex = 1;
+		memcpy(c.nh[i].dmac, "\x02\xaa\x00\x00\x00", 5);
+		c.nh[i].dmac[5] = i + 1;
+		memcpy(c.nh[i].smac, "\x02\xbb\x00\x00\x00", 5);
+		c.nh[i].smac[5] = i + 1;
+	}
+	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.mtp_config),
+					 &zero, &c, BPF_ANY),
+		     0);
+}
+
+ParameterizedTest(struct fix *f, mtp_inspect, fixture, .init = init)
+{
+	struct mtp_inspect *skel = mtp_inspect__open_and_load();
+	uint8_t pkt[FRAME], out[FRAME];
+	int i, dfd, sfd, ndrop = f->ndrop ? f->ndrop : (f->drop ? 1 : 0);
+	int dmac_last = -1;
+	struct smt_msg_event ev;
+
+	cr_assert_not_null(skel, "load mtp_inspect: %s", strerror(errno));
+	if (f->mb_max || f->mb_rate || f->mb_nh)
+		mb_config(skel, f->mb_max, f->mb_rate, f->mb_nh);
+	dfd = bpf_map__fd(skel->maps.mtp_drops);
+	sfd = bpf_map__fd(skel->maps.mtp_stats);
+	for (i = 0; i < MAX_STEPS && step_used(&f->steps[i]); i++) {
+		int len = pkt_build(&f->steps[i].s, pkt, sizeof(pkt)), v;
+		uint32_t olen;
+
+		v = run_prog(bpf_program__fd(skel->progs.mtp_inspect), pkt, len,
+			     out, &olen, NULL);
+		cr_expect_eq(v, f->steps[i].verdict, "%s: packet %d verdict %d",
+			     f->name, i, v);
+		if (f->mb_nh) {
+			/* Empty devmap: fallback XDP_PASS, MACs rewritten. */
+			cr_expect(out[0] == 0x02 && out[1] == 0xaa,
+				  "%s: next-hop MAC not set", f->name);
+			if (dmac_last >= 0)
+				cr_expect_eq(out[5], dmac_last,
+					     "%s: packet %d changed path",
+					     f->name, i);
+			dmac_last = out[5];
+		}
+	}
+	for (i = 1; i < SMT_DROP_MAX; i++) {
+		uint64_t d = sum_percpu_u64(dfd, i);
+		uint64_t want = i == f->drop ? ndrop : 0;
+
+		cr_expect_eq(d, want, "%s: mtp_drops[%s] = %lu, want %lu",
+			     f->name, smt_drop_name(i), (unsigned long)d,
+			     (unsigned long)want);
+	}
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_MSG_START), f->msg_start,
+		     "%s: msg_start", f->name);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_MSG_DONE), f->msg_done,
+		     "%s: msg_done", f->name);
+	cr_expect_eq(drain_events(bpf_map__fd(skel->maps.mtp_events), &ev),
+		     f->events, "%s: events", f->name);
+	if (f->events == 1) {
+		cr_expect_eq(ev.kind, SMT_EV_MB_DONE);
+		cr_expect_eq(ev.verdict, f->ev_verdict, "%s: verdict", f->name);
+		cr_expect_eq(ev.records, (uint32_t)f->ev_records,
+			     "%s: records %u", f->name, ev.records);
+		cr_expect_eq(ev.packets, (uint32_t)f->ev_packets,
+			     "%s: packets %u", f->name, ev.packets);
+		cr_expect_eq(ev.drops, (uint32_t)f->ev_drops, "%s: drops %u",
+			     f->name, ev.drops);
+		cr_expect_eq(ev.bytes, ev.msg_len, "%s: bytes", f->name);
+		cr_expect_geq(ev.last_ns, ev.first_ns);
+	}
+	mtp_inspect__destroy(skel);
+}
+
+/* Path choice: over many messages both next hops are used, and the
+ * per-next-hop message counters add up to the messages sent. */
+Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
+{
+	struct mtp_inspect *skel = mtp_inspect__open_and_load();
+	uint8_t pkt[FRAME], out[FRAME];
+	struct smt_mtp_nh_stats v[256];
+	uint64_t msgs[2] = { 0, 0 }, pkts = 0;
+	uint32_t olen, k;
+	uint64_t id;
+	int c;
+
+	cr_assert_not_null(skel);
+	mb_config(skel, 0, 0, 2);
+	for (id = 2; id < 66; id += 2) {
+		struct pkt_spec s[3] = { FIRST, MIDDLE, LAST };
+		int i, len, first = -1;
+
+		for (i = 0; i < 3; i++) {
+			s[i].msg_id = id;
+			len = pkt_build(&s[i], pkt, sizeof(pkt));
+			run_prog(bpf_program__fd(skel->progs.mtp_inspect), pkt,
+				 len, out, &olen, NULL);
+			if (first < 0)
+				first = out[5];
+			cr_expect_eq(out[5], first, "msg %lu split",
+				     (unsigned long)id);
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		cr_assert_eq(bpf_map_lookup_elem(
+				     bpf_map__fd(skel->maps.mtp_nh_stats), &k,
+				     v),
+			     0);
+		for (c = 0; c < ncpus; c++) {
+			msgs[k] += v[c].msgs;
+			pkts += v[c].packets;
+		}
+	}
+	cr_expect_eq(msgs[0] + msgs[1], 32);
+	cr_expect_eq(pkts, 96);
+	cr_expect(msgs[0] > 4 && msgs[1] > 4, "spread %lu/%lu",
+		  (unsigned long)msgs[0], (unsigned long)msgs[1]);
+	mtp_inspect__destroy(skel);
+}

@@ -74,15 +74,9 @@ done
 
 kdir="$CACHE/root/usr/src/linux-headers-$kver"
 [ -f "$kdir/Makefile" ] || die "no kbuild tree at $kdir"
-# The headers package links scripts/tools into linux-kbuild with absolute
-# paths (/usr/lib/linux-kbuild-X); point them into the cache instead.
-for l in "$kdir"/scripts "$kdir"/tools; do
-	[ -L "$l" ] || continue
-	t=$(readlink "$l")
-	case "$t" in
-	/*) ln -sfn "$CACHE/root$t" "$l" ;;
-	esac
-done
+# The headers package's Makefile includes the -common tree by its absolute
+# /usr/src path; point it into the cache instead.
+sed -i "s|^include /usr/src/|include $CACHE/root/usr/src/|" "$kdir/Makefile"
 
 bz="$CACHE/root/boot/vmlinuz-$kver"
 [ -f "$bz" ] || die "no $bz in $img"

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Sending messages: a message becomes its content (8-byte inner header and
+ * the application bytes), cut into records of R content bytes by the
+ * deterministic sender rule (docs/protocol.md section 3); each record is
+ * sealed in place in its own skb, gets the 40-byte SMT DATA header of the
+ * record's first packet and an IPv4 header, and leaves through
+ * ip_local_out() after a route lookup, so netfilter, routing and the egress
+ * device see a normal packet. A record longer than one packet's payload is
+ * one GSO skb (gso_size = MTU - 20 - 40), segmented by smt_offload.c or by
+ * the device.
+ */
+#include "smt_impl.h"
+
+#ifndef SMT_KMOD_MOCK
+#include <linux/ip.h>
+#include <linux/slab.h>
+#include <net/ip.h>
+#include <net/route.h>
+#include <net/dst.h>
+#endif
+
+/**
+ * smt_msg_id_ok() - 2 <= msg_id < 2^(B-1) (section 4).
+ * @msg_id: message id
+ * @B:      message-ID width
+ *
+ * Return: true when valid.
+ */
+bool smt_msg_id_ok(u64 msg_id, unsigned int B)
+{
+	return msg_id >= SMT_MSG_ID_MIN && msg_id < (1ull << (B - 1));
+}
+
+/**
+ * smt_layout_init() - records of a message of @app_len bytes.
+ * @l:        out
+ * @app_len:  application bytes
+ * @rec_size: R, 4096..16384
+ * @B:        message-ID width (bounds the record count)
+ *
+ * Return: 0 or -EINVAL (bad R, too long, too many records).
+ */
+int smt_layout_init(struct smt_layout *l, u32 app_len, u32 rec_size,
+		    unsigned int B)
+{
+	u64 content = (u64)app_len + SMT_INNER_HDR_LEN;
+	u64 nrec;
+
+	if (rec_size < SMT_REC_MIN_CONTENT || rec_size > SMT_REC_MAX_CONTENT)
+		return -EINVAL;
+	if (app_len > SMT_KMOD_MAX_MSG)
+		return -EMSGSIZE;
+	nrec = (content + rec_size - 1) / rec_size;
+	if (nrec > SMT_REC_IDX_LIMIT || nrec > (1ull << (64 - B)))
+		return -EINVAL;
+	l->content_len = (u32)content;
+	l->rec_size = rec_size;
+	l->nrec = (u32)nrec;
+	l->wire_len = (u32)(content + SMT_REC_OVERHEAD * nrec);
+	return 0;
+}
+
+/**
+ * smt_layout_rec_clen() - content bytes of record @k.
+ * @l: layout
+ * @k: record index < l->nrec
+ *
+ * Return: R, or the rest for the last record.
+ */
+u32 smt_layout_rec_clen(const struct smt_layout *l, u32 k)
+{
+	u32 start = k * l->rec_size;
+
+	return min_t(u32, l->rec_size, l->content_len - start);
+}
+
+/**
+ * smt_layout_rec_off() - wire-stream offset of record @k.
+ * @l: layout
+ * @k: record index <= l->nrec
+ *
+ * Return: k * (R + 22); every record before the last is full.
+ */
+u32 smt_layout_rec_off(const struct smt_layout *l, u32 k)
+{
+	return k * (l->rec_size + SMT_REC_OVERHEAD);
+}
+
+/**
+ * smt_max_payload() - payload bytes of one IPv4 packet.
+ * @mtu: packet size cap including the IPv4 header
+ *
+ * Return: mtu - 20 - 40.
+ */
+u32 smt_max_payload(u32 mtu)
+{
+	return mtu - 20 - SMT_HDR_LEN;
+}
+
+/**
+ * smt_data_hdr_init() - header of record @k's first packet, the template
+ * every segment of the record copies.
+ * @h:      out, 40 bytes
+ * @s:      session (ports, epoch)
+ * @l:      layout
+ * @msg_id: message id
+ * @k:      record index
+ */
+void smt_data_hdr_init(struct smt_hdr *h, const struct smt_session *s,
+		       const struct smt_layout *l, u64 msg_id, u32 k)
+{
+	u32 off = smt_layout_rec_off(l, k);
+
+	memset(h, 0, sizeof(*h));
+	h->sport = cpu_to_be16(s->sport);
+	h->dport = cpu_to_be16(s->dport);
+	h->pkt_off = cpu_to_be32(off);
+	h->seg_off = cpu_to_be32(off);
+	h->doff_ver = SMT_DOFF_VER;
+	h->type = SMT_TYPE_DATA;
+	h->rec_idx = cpu_to_be16((u16)k);
+	h->msg_id = cpu_to_be64(msg_id);
+	h->msg_len = cpu_to_be32(l->wire_len);
+	h->granted = cpu_to_be32(l->wire_len);
+	h->epoch = s->epoch;
+}
+
+#define SMT_SKB_HEADROOM (MAX_HEADER + sizeof(struct iphdr) + SMT_HDR_LEN)
+
+/**
+ * smt_record_skb() - one sealed record with its SMT header, as an skb whose
+ * data starts at the SMT header; a GSO skb when it needs more than one packet.
+ * @s:       session
+ * @l:       layout
+ * @msg_id:  message id
+ * @k:       record index
+ * @content: the message content (inner header first)
+ * @mss:     payload bytes per packet
+ *
+ * Return: the skb or an ERR_PTR.
+ */
+struct sk_buff *smt_record_skb(struct smt_session *s,
+			       const struct smt_layout *l, u64 msg_id, u32 k,
+			       const u8 *content, u32 mss)
+{
+	u32 clen = smt_layout_rec_clen(l, k);
+	u32 rlen = clen + SMT_REC_OVERHEAD;
+	struct sk_buff *skb;
+	struct smt_hdr *h;
+	u8 *rec;
+	int err;
+
+	skb = alloc_skb(SMT_SKB_HEADROOM + rlen, GFP_KERNEL);
+	if (!skb)
+		return ERR_PTR(-ENOMEM);
+	skb_reserve(skb, SMT_SKB_HEADROOM);
+	rec = skb_put(skb, rlen);
+	memcpy(rec + SMT_REC_HDR_LEN, content + (size_t)k * l->rec_size, clen);
+	err = smt_record_seal(&s->tx, (msg_id << (64 - s->B)) | k, rec, clen);
+	if (err) {
+		smt_stat_add(SMT_CNT_CRYPTO_ERRORS, 1);
+		kfree_skb(skb);
+		return ERR_PTR(err);
+	}
+	h = skb_push(skb, SMT_HDR_LEN);
+	skb_reset_transport_header(skb);
+	smt_data_hdr_init(h, s, l, msg_id, k);
+	if (rlen > mss) {
+		skb_shinfo(skb)->gso_size = mss;
+		skb_shinfo(skb)->gso_type = SMT_GSO_TYPE;
+		skb_shinfo(skb)->gso_segs = DIV_ROUND_UP(rlen, mss);
+	}
+	return skb;
+}
+
+#ifndef SMT_KMOD_MOCK
+/* Push the IPv4 header and hand the skb to the IP stack. */
+static int smt_ip_xmit(struct smt_session *s, struct sk_buff *skb,
+		       struct rtable *rt, const struct flowi4 *fl4)
+{
+	struct iphdr *iph;
+	int err;
+
+	iph = skb_push(skb, sizeof(*iph));
+	skb_reset_network_header(skb);
+	iph->version = 4;
+	iph->ihl = 5;
+	iph->tos = 0;
+	iph->frag_off = htons(IP_DF);
+	iph->ttl = ip4_dst_hoplimit(&rt->dst);
+	iph->protocol = s->ipproto;
+	iph->saddr = fl4->saddr;
+	iph->daddr = fl4->daddr;
+	iph->tot_len = htons(skb->len);
+	skb->protocol = htons(ETH_P_IP);
+	/* No L4 checksum: csum stays 0 (section 2), and this tells GSO so. */
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	skb_dst_set(skb, dst_clone(&rt->dst));
+	ip_select_ident(s->net, skb, NULL);
+	if (skb_is_gso(skb))
+		smt_stat_add(SMT_CNT_GSO_SKBS, 1);
+	err = ip_local_out(s->net, NULL, skb);
+	return err > 0 ? net_xmit_errno(err) : err;
+}
+
+/**
+ * smt_send_msg() - encrypt and send one message.
+ * @s:           session
+ * @msg_id:      message id, 2 <= msg_id < 2^(B-1)
+ * @inner_flags: SMT_INNER_ONEWAY or 0
+ * @content:     buffer of 8 + @len bytes: 8 bytes of room for the inner
+ *               header, then the application bytes
+ * @len:         application bytes
+ *
+ * Return: 0 or a negative errno (the records sent before an error stay sent).
+ */
+int smt_send_msg(struct smt_session *s, u64 msg_id, u32 inner_flags,
+		 u8 *content, u32 len)
+{
+	struct smt_inner_hdr *ih = (struct smt_inner_hdr *)content;
+	struct smt_layout l;
+	struct flowi4 fl4;
+	struct rtable *rt;
+	u32 mtu, mss, k;
+	int err;
+
+	if (!smt_msg_id_ok(msg_id, s->B) ||
+	    (inner_flags & ~SMT_INNER_KNOWN_FLAGS))
+		return -EINVAL;
+	err = smt_layout_init(&l, len, s->rec_size, s->B);
+	if (err)
+		return err;
+	ih->app_len = cpu_to_be32(len);
+	ih->inner_flags = cpu_to_be32(inner_flags);
+
+	memset(&fl4, 0, sizeof(fl4));
+	fl4.daddr = s->daddr;
+	fl4.saddr = s->saddr;
+	fl4.flowi4_proto = s->ipproto;
+	rt = ip_route_output_key(s->net, &fl4);
+	if (IS_ERR(rt)) {
+		smt_stat_add(SMT_CNT_ROUTE_ERRORS, 1);
+		return PTR_ERR(rt);
+	}
+	mtu = dst_mtu(&rt->dst);
+	if (s->mtu && s->mtu < mtu)
+		mtu = s->mtu;
+	if (mtu < 20 + SMT_HDR_LEN + SMT_REC_START_MIN) {
+		err = -EMSGSIZE;
+		goto out;
+	}
+	mss = smt_max_payload(mtu);
+
+	for (k = 0; k < l.nrec; k++) {
+		struct sk_buff *skb;
+
+		skb = smt_record_skb(s, &l, msg_id, k, content, mss);
+		if (IS_ERR(skb)) {
+			err = PTR_ERR(skb);
+			goto out;
+		}
+		err = smt_ip_xmit(s, skb, rt, &fl4);
+		if (err)
+			goto out;
+		smt_stat_add(SMT_CNT_RECORDS_SENT, 1);
+		smt_stat_add(SMT_CNT_SKBS_SENT, 1);
+		cond_resched();
+	}
+	smt_stat_add(SMT_CNT_MSGS_SENT, 1);
+	smt_stat_add(SMT_CNT_WIRE_BYTES_SENT, l.wire_len);
+out:
+	ip_rt_put(rt);
+	if (err)
+		smt_stat_add(SMT_CNT_SEND_ERRORS, 1);
+	return err;
+}
+#endif

@@ -1,0 +1,100 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Boot Debian's kernel in QEMU (TCG) with an initramfs holding busybox,
+# iproute2's ip, the kernel modules the tests need (from the cached Debian
+# image package, with a modules.dep made by depmod), smt.ko and the guest
+# test program, run tests/vm/init.sh as /init, and read the verdict from the
+# serial console.
+#
+# Usage: scripts/vm-run.sh CACHE_DIR SMT_KO GUEST_PROG OUT_DIR
+#   CACHE_DIR  made by scripts/vm-fetch.sh (vmlinux, root/lib/modules)
+#   OUT_DIR    receives initramfs.cpio and console.log
+# Environment: SMT_VM_TIMEOUT (seconds, default 280), SMT_VM_MEM (1G).
+# Exit status: 0 when the guest printed "SMT-VM-RESULT: PASS".
+set -eu
+
+[ $# -eq 4 ] || {
+	echo "usage: $0 CACHE_DIR SMT_KO GUEST_PROG OUT_DIR" >&2
+	exit 2
+}
+cache=$1
+ko=$2
+prog=$3
+out=$4
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+kver=$(cat "$cache/KVER")
+mods="tls veth gcm ghash_generic ctr chacha20poly1305 chacha_generic poly1305_generic"
+
+die() {
+	echo "vm-run: $*" >&2
+	exit 1
+}
+for t in qemu-system-x86_64 busybox cpio depmod modprobe; do
+	command -v "$t" >/dev/null || die "$t not found (scripts/setup-deps.sh installs it)"
+done
+[ -s "$cache/vmlinux" ] || die "no $cache/vmlinux (run scripts/vm-fetch.sh)"
+[ -f "$ko" ] || die "no module $ko"
+[ -x "$prog" ] || die "no guest program $prog"
+
+mkdir -p "$out"
+ir="$out/initramfs"
+rm -rf "$ir"
+mkdir -p "$ir/bin" "$ir/sbin" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/tmp" \
+	"$ir/run" "$ir/var/run/netns" "$ir/etc" "$ir/smt" "$ir/lib/modules/$kver"
+
+cp "$(command -v busybox)" "$ir/bin/busybox"
+# iproute2's ip (netns, veth) with its shared libraries.
+ipbin=$(command -v ip)
+cp "$ipbin" "$ir/bin/ip.iproute2"
+for lib in $(ldd "$ipbin" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
+	mkdir -p "$ir$(dirname "$lib")"
+	cp -L "$lib" "$ir$lib"
+done
+
+# Modules with their dependencies, at their own paths, then depmod.
+modroot="$cache/root"
+[ -f "$modroot/lib/modules/$kver/modules.dep" ] || depmod -b "$modroot" "$kver"
+for m in $mods; do
+	modprobe -d "$modroot" -S "$kver" --show-depends "$m" |
+		sed -n 's/^insmod \([^ ]*\).*/\1/p'
+done | sort -u | while read -r f; do
+	rel=${f#"$modroot"}
+	mkdir -p "$ir$(dirname "$rel")"
+	cp "$f" "$ir$rel"
+done
+cp "$modroot/lib/modules/$kver/modules.order" \
+	"$modroot/lib/modules/$kver/modules.builtin" \
+	"$modroot/lib/modules/$kver/modules.builtin.modinfo" \
+	"$ir/lib/modules/$kver/" 2>/dev/null || true
+depmod -b "$ir" "$kver"
+
+cp "$ko" "$ir/smt/smt.ko"
+cp "$prog" "$ir/smt/smt-vm-test"
+cp "$top/tests/vm/init.sh" "$ir/init"
+chmod +x "$ir/init"
+
+(cd "$ir" && find . | cpio -o -H newc --quiet) >"$out/initramfs.cpio"
+
+log="$out/console.log"
+timeout=${SMT_VM_TIMEOUT:-280}
+echo "vm-run: booting $kver under TCG (timeout ${timeout}s), console in $log"
+start=$(date +%s)
+set +e
+timeout --foreground -k 5 "$timeout" qemu-system-x86_64 -accel tcg \
+	-m "${SMT_VM_MEM:-1G}" -smp 1 -nographic -no-reboot \
+	-kernel "$cache/vmlinux" -initrd "$out/initramfs.cpio" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=4" \
+	</dev/null >"$log" 2>&1
+qrc=$?
+set -e
+end=$(date +%s)
+grep -E '^(PASS|FAIL|SKIP|SMT-VM)' "$log" | tr -d '\r' || true
+echo "vm-run: guest ran $((end - start)) s (qemu exit $qrc)"
+if grep -q '^SMT-VM-RESULT: PASS' "$log"; then
+	exit 0
+fi
+[ "$qrc" = 124 ] && echo "vm-run: FAIL: guest timed out after ${timeout}s" >&2
+echo "vm-run: FAIL: see $log" >&2
+exit 1

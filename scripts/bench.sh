@@ -1,0 +1,226 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Runs smt-bench between two network namespaces joined by a veth pair: the
+# server in one, the client in the other, each pinned to its own core when
+# there are two. Measures single-core AES-128-GCM with `openssl speed` in the
+# same run, then writes CSV, JSON, the summary and PNG plots under
+# BUILD/bench/ and, for a full run, regenerates docs/performance.md.
+#
+# Usage: scripts/bench.sh [--build DIR] [--quick | --smoke] [-- CLIENT-OPTS]
+#   --quick   a short plan for development (docs/performance.md untouched)
+#   --smoke   every transport runs a few RPCs of each workload; exits
+#             nonzero if any transport fails (make test-bench)
+# Needs root. Without it: SKIP (exit 0), or FAIL when CI=true.
+set -eu
+
+BUILD=build
+MODE=full
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) BUILD=$2; shift 2 ;;
+	--quick) MODE=quick; shift ;;
+	--smoke) MODE=smoke; shift ;;
+	--) shift; break ;;
+	-h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+
+BIN=$BUILD/bin/smt-bench
+GP=scripts/bench-plot.gp
+if [ "$MODE" = smoke ]; then OUT=$BUILD/bench-smoke; else OUT=$BUILD/bench; fi
+TAG="bench.sh ($MODE)"
+
+skip_or_fail() {
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL $TAG: $1 (CI=true: a missing capability fails)" >&2
+		exit 1
+	fi
+	echo "*** SKIP $TAG: $1 -- NOT a pass ***" >&2
+	exit 0
+}
+
+[ "$(id -u)" = 0 ] || skip_or_fail "needs root (network namespaces, raw IP, XDP)"
+command -v ip >/dev/null || skip_or_fail "needs iproute2 (ip)"
+[ -x "$BIN" ] || { echo "bench.sh: $BIN missing; run make BUILD=$BUILD first" >&2; exit 1; }
+[ -e "$BUILD/bpf/bench_loss.bpf.o" ] || { echo "bench.sh: $BUILD/bpf/bench_loss.bpf.o missing; run make" >&2; exit 1; }
+
+TRANSPORTS=smt,udp,tcp,tls
+if ! "$BIN" help | grep -q 'SMT is included'; then
+	if [ "$MODE" = smoke ]; then
+		echo "FAIL $TAG: $BIN was built without SMT (libsmt's engine missing)" >&2
+		exit 1
+	fi
+	echo "bench.sh: WARNING: $BIN has no SMT; running the baselines only" >&2
+	TRANSPORTS=udp,tcp,tls
+fi
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.dat "$OUT"/*.png "$OUT"/raw.csv "$OUT"/summary.*
+
+ID=$$
+NS_C=smtb${ID}c
+NS_S=smtb${ID}s
+IF_C=vb${ID}c
+IF_S=vb${ID}s
+ADDR_C=10.201.0.1
+ADDR_S=10.201.0.2
+SRV_PID=
+
+cleanup() {
+	if [ -n "$SRV_PID" ]; then
+		kill "$SRV_PID" 2>/dev/null || true
+		wait "$SRV_PID" 2>/dev/null || true
+	fi
+	ip netns del "$NS_C" 2>/dev/null || true
+	ip netns del "$NS_S" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$NS_C"
+ip netns add "$NS_S"
+ip link add "$IF_C" type veth peer name "$IF_S"
+ip link set "$IF_C" netns "$NS_C"
+ip link set "$IF_S" netns "$NS_S"
+ip -n "$NS_C" addr add $ADDR_C/24 dev "$IF_C"
+ip -n "$NS_S" addr add $ADDR_S/24 dev "$IF_S"
+for ns in "$NS_C" "$NS_S"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_C" link set "$IF_C" up
+ip -n "$NS_S" link set "$IF_S" up
+
+# A self-signed P-256 certificate for the TLS baseline and SMT keying.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-subj /CN=smt-bench -addext subjectAltName=DNS:smt-bench -days 2 \
+	-keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+
+# Client on CPU 0, server on CPU 1, when there are two.
+PIN_C=
+PIN_S=
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	PIN_C="taskset -c 0"
+	PIN_S="taskset -c 1"
+fi
+
+# Single-core AES-128-GCM, 16 KiB blocks (the record size), same run.
+AES_KBPS=0
+if [ "$MODE" != smoke ]; then
+	secs=3; [ "$MODE" = quick ] && secs=1
+	AES_KBPS=$($PIN_C openssl speed -elapsed -seconds $secs -bytes 16384 \
+		-evp aes-128-gcm 2>/dev/null | awk '/^(AES-128-GCM|aes-128-gcm)/ { v=$NF } END { sub(/k$/, "", v); print v+0 }')
+fi
+AES_MBPS=$(awk -v k="$AES_KBPS" 'BEGIN { printf "%.1f", k / 1000 }')
+
+nsenter --net=/var/run/netns/"$NS_S" $PIN_S "$BIN" server \
+	--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
+	2>"$OUT/server.log" &
+SRV_PID=$!
+
+CLIENT_ARGS="--server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
+case "$MODE" in
+quick) CLIENT_ARGS="$CLIENT_ARGS --quick" ;;
+smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke -v" ;;
+esac
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+T0=$(date +%s)
+rc=0
+# shellcheck disable=SC2086
+nsenter --net=/var/run/netns/"$NS_C" $PIN_C "$BIN" client $CLIENT_ARGS "$@" \
+	| tee "$OUT/summary.txt" || rc=$?
+ELAPSED=$(( $(date +%s) - T0 ))
+if ! kill -0 "$SRV_PID" 2>/dev/null; then
+	echo "FAIL $TAG: the smt-bench server died; see $OUT/server.log" >&2
+	cat "$OUT/server.log" >&2
+	rc=1
+fi
+
+if [ -f "$OUT/latency.dat" ] && command -v gnuplot >/dev/null; then
+	LOSSES=$(cd "$OUT" && ls hol_cdf_*.dat 2>/dev/null | sed 's/hol_cdf_\(.*\)\.dat/\1/' | sort -n | tr '\n' ' ')
+	if ! gnuplot -e "dir='$OUT'; losses='$LOSSES'" "$GP" 2>"$OUT/gnuplot.log"; then
+		echo "bench.sh: gnuplot failed; see $OUT/gnuplot.log" >&2
+		[ "$MODE" = smoke ] && rc=1
+	fi
+fi
+
+if [ "$MODE" = smoke ]; then
+	# Every transport must have completed RPCs in the smoke run.
+	for t in $(echo "$TRANSPORTS" | tr ',' ' '); do
+		if ! awk -F, -v t="$t" '$3 == t && $8 > 0 && $19 == 0 { ok = 1 } END { exit !ok }' "$OUT/raw.csv"; then
+			echo "FAIL $TAG: transport $t completed no RPC" >&2
+			rc=1
+		fi
+	done
+	if [ $rc = 0 ]; then
+		echo "PASS $TAG: transports $TRANSPORTS ran every workload (${ELAPSED}s)"
+	else
+		echo "FAIL $TAG: see the messages above and $OUT/raw.csv" >&2
+	fi
+	exit $rc
+fi
+[ $rc = 0 ] || echo "bench.sh: WARNING: some points failed (exit $rc); see above and $OUT/raw.csv" >&2
+
+# ---- docs/performance.md ------------------------------------------------------
+DOC=docs/performance.md
+[ "$MODE" = quick ] && DOC=$OUT/performance.md
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+OS=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME" || echo unknown)
+KTLS=$(grep -h '^TLS:' "$OUT/summary.md" 2>/dev/null | head -1 || true)
+CMD="make bench"
+[ "$MODE" = quick ] && CMD="make bench QUICK=1"
+{
+	echo "# smt performance"
+	echo
+	echo "Generated by \`$CMD\` (scripts/bench.sh, smt-bench(1)) on $START;"
+	echo "do not edit by hand: the next run overwrites it. Run time ${ELAPSED} s."
+	echo
+	echo "## Machine and method"
+	echo
+	echo "- $(nproc) CPUs ($CPU), kernel $(uname -r), $OS, $(openssl version)."
+	echo "- Load average before the run: $LOAD_BEFORE (the cores are shared with other work, so expect noise)."
+	echo "- Two network namespaces joined by one veth pair (MTU 1500); the server"
+	echo "  pinned to CPU 1, the client to CPU 0. One client thread, one server thread."
+	echo "- Transports: SMT (libsmt, raw IP backend, protocol 253; session keyed by"
+	echo "  a TLS 1.3 handshake and the TLS exporter, done by the benchmark itself,"
+	echo "  not smtd), UDP (one datagram per message, no reliability beyond a 50 ms"
+	echo "  resend of unanswered requests; runs only sizes that fit one datagram,"
+	echo "  so not 1 MiB and not the head-of-line test), TCP (4-byte length"
+	echo "  prefix, TCP_NODELAY) and TLS 1.3 over TCP (OpenSSL, TLS_AES_128_GCM_SHA256,"
+	echo "  P-256 certificate checked by name, same framing inside TLS)."
+	echo "- Every request starts with a 16-byte header (ID, response size); the"
+	echo "  server echoes the request. TCP and TLS use one connection per client"
+	echo "  thread; N outstanding RPCs means N requests pipelined on that connection,"
+	echo "  answered in order. SMT keeps N requests outstanding on one session."
+	echo "- Loss: bpf/bench_loss.bpf.c (XDP on both veth ends) drops TCP, UDP and"
+	echo "  SMT packets alike with the given probability, only during the"
+	echo "  head-of-line test. Attaching XDP to a veth turns off TSO/GSO on the"
+	echo "  peer, so in that test TCP sends MTU-sized packets, as SMT always does."
+	echo "- Interleaving: each round runs every test point once per transport, the"
+	echo "  transports' order rotating each round; tables show medians over rounds."
+	echo "- $KTLS"
+	echo "- Single-core AES-128-GCM measured in the same run:"
+	echo "  \`openssl speed -elapsed -bytes 16384 -evp aes-128-gcm\` = $AES_MBPS MB/s."
+	echo
+	echo "Exact command lines:"
+	echo
+	echo '```'
+	echo "$CMD"
+	echo "smt-bench server --cert cert.pem --key key.pem --addr $ADDR_S"
+	echo "smt-bench client $CLIENT_ARGS $*" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g"
+	echo '```'
+	echo
+	echo "## Results"
+	cat "$OUT/summary.md"
+	echo
+	echo "## Plots"
+	echo
+	echo "Written by scripts/bench-plot.gp to \$(BUILD)/bench/ (not committed):"
+	echo "latency.png (p50 and p99 by size), throughput.png (RPC rate by"
+	echo "outstanding RPCs, one panel per size), hol_cdf.png (CDF of the small"
+	echo "RPCs' latency in the head-of-line test, one panel per loss rate)."
+	echo "Raw rows: raw.csv; medians: summary.csv and bench.json."
+} >"$DOC.tmp"
+mv "$DOC.tmp" "$DOC"
+echo "bench.sh: wrote $OUT/{raw.csv,summary.csv,bench.json,summary.md,*.png} and $DOC (${ELAPSED}s)"
+exit $rc

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# smt-bench: `make bench` runs the whole comparison (SMT, UDP, TCP, TLS 1.3
+# over TCP) in two network namespaces and regenerates docs/performance.md;
+# QUICK=1 runs a short plan for development. `make test-bench` is the smoke
+# tier: every transport runs a few RPCs of every workload, and it fails if
+# any transport fails. Both need root (network namespaces, raw IP, XDP).
+
+BENCH_BIN = $(BUILD)/bin/smt-bench
+BENCH_DEPS = $(BENCH_BIN) $(BUILD)/bpf/bench_loss.bpf.o
+
+# SMT joins when libsmt's public API and key schedule are in the tree.
+BENCH_SMT_SRCS := $(shell grep -ls '^int smt_endpoint_open' user/lib/*.c 2>/dev/null)
+BENCH_SMT_KEYS := $(shell grep -ls '^int smt_keys_derive' user/lib/*.c 2>/dev/null)
+ifneq ($(and $(BENCH_SMT_SRCS),$(BENCH_SMT_KEYS)),)
+$(BUILD)/obj/tools/smt-bench/smt.o: SMT_CFLAGS += -DBENCH_HAVE_SMT
+$(BUILD)/obj/tools/smt-bench/smt.o: $(BENCH_SMT_SRCS) $(BENCH_SMT_KEYS)
+endif
+
+.PHONY: bench-main test-bench
+bench: bench-main
+bench-main: $(BENCH_DEPS)
+	$(Q)scripts/bench.sh --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick)
+
+test-bench: $(BENCH_DEPS)
+	$(Q)scripts/bench.sh --build $(BUILD) --smoke
+
+TEST_TIERS += test-bench
+HELP += '  bench QUICK=1  short benchmark plan (development)'
+HELP += '  test-bench smoke test of the benchmark harness, every transport'

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * smt-bench internals: the transports it compares (SMT, UDP, TCP, TLS 1.3
+ * over TCP), the application framing they share, the buffered non-blocking
+ * stream used by TCP and TLS on both sides, the client connection that runs
+ * one workload over any transport, the result rows and the reports made from
+ * them, and the XDP loss injector used in the head-of-line test.
+ *
+ * Every RPC carries the same 16-byte application header at the start of its
+ * payload (struct bench_hdr): the request ID the client matches responses
+ * with, and the size of the response the server must send. Requests and
+ * responses are otherwise filled with a byte pattern. TCP and TLS prefix each
+ * message with its 4-byte big-endian length; UDP carries one message per
+ * datagram; SMT carries one message per SMT message.
+ */
+#ifndef SMT_BENCH_H
+#define SMT_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+enum bench_tp { TP_SMT = 0, TP_UDP = 1, TP_TCP = 2, TP_TLS = 3, TP_COUNT };
+
+const char *tp_name(enum bench_tp t);
+int tp_from_name(const char *s); /* enum bench_tp or -1 */
+
+/* Server ports: base + offset. */
+enum {
+	PORT_CTL = 0, /* TCP: line commands (cpu, ping) */
+	PORT_UDP = 1,
+	PORT_TCP = 2,
+	PORT_TLS = 3,
+	PORT_SMT_KEYS = 4, /* TLS 1.3 handshake that keys an SMT session */
+	PORT_SMT = 5, /* the server's SMT port */
+};
+#define BENCH_BASE_PORT 7700
+
+#define BENCH_HDR_LEN 16
+#define BENCH_MAX_MSG (1u << 20) /* 1 MiB: the head-of-line test's size */
+#define BENCH_UDP_MAX 65507 /* largest UDP payload over IPv4 */
+#define BENCH_FRAME_LEN 4 /* TCP/TLS length prefix */
+
+struct bench_hdr {
+	uint64_t id; /* host order: both ends are this program */
+	uint32_t resp_len;
+	uint32_t zero;
+};
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* CPU time (user + system) of this process or thread, in ns. */
+uint64_t cpu_ns_self(void);
+uint64_t cpu_ns_thread(void);
+
+/* ---- growable byte buffer -------------------------------------------- */
+
+struct bbuf {
+	uint8_t *data;
+	size_t cap, head, tail; /* bytes in [head, tail) */
+};
+
+static inline size_t bbuf_len(const struct bbuf *b)
+{
+	return b->tail - b->head;
+}
+
+/* Makes room for n more bytes at tail; 0 or -ENOMEM. */
+int bbuf_reserve(struct bbuf *b, size_t n);
+/* Appends n bytes (src may be NULL for "reserve and zero"). */
+int bbuf_put(struct bbuf *b, const void *src, size_t n);
+void bbuf_consume(struct bbuf *b, size_t n);
+void bbuf_free(struct bbuf *b);
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+/* TLS 1.3 only, TLS_AES_128_GCM_SHA256 only, kTLS asked for when ktls. */
+SSL_CTX *tls_server_ctx(const char *cert, const char *key, bool ktls, char *err,
+			size_t err_len);
+SSL_CTX *tls_client_ctx(const char *ca, bool ktls, char *err, size_t err_len);
+/* "kTLS tx+rx", "kTLS tx", "no kTLS" for an established connection. */
+const char *tls_ktls_state(SSL *ssl);
+/* Whether this kernel accepts the "tls" ULP on a TCP socket. */
+bool tls_kernel_has_ktls(void);
+/* Last OpenSSL error as text (drains the queue). */
+const char *tls_errstr(void);
+
+/* ---- buffered non-blocking stream (TCP or TLS) ------------------------- */
+
+struct stream {
+	int fd;
+	SSL *ssl; /* NULL for plaintext TCP */
+	struct bbuf in, out;
+	bool eof;
+};
+
+/* Reads everything available; 0, -EAGAIN never (returns 0), or -errno /
+ * -EPROTO (TLS failure). Sets eof on orderly close. */
+int stream_read(struct stream *s);
+/* Writes out as far as possible; 0 when out is empty, -EAGAIN when data
+ * remains, or another -errno. */
+int stream_flush(struct stream *s);
+/* Next complete frame in s->in: returns its payload length and points *p at
+ * it, or -EAGAIN (incomplete) or -EPROTO (bad length). Consume with
+ * bbuf_consume(&s->in, BENCH_FRAME_LEN + len). */
+long stream_frame(struct stream *s, const uint8_t **p);
+/* Appends one frame of len bytes: hdr (BENCH_HDR_LEN bytes) + pattern. */
+int stream_put_msg(struct stream *s, const struct bench_hdr *h, size_t len);
+void stream_close(struct stream *s);
+
+/* Fills buf (len >= BENCH_HDR_LEN) with h and the pattern. */
+void msg_fill(uint8_t *buf, size_t len, const struct bench_hdr *h);
+/* Parses the header; false when len < BENCH_HDR_LEN. */
+bool msg_hdr(const uint8_t *buf, size_t len, struct bench_hdr *h);
+
+/* ---- SMT (user/tools/smt-bench/smt.c) ---------------------------------- */
+
+/* Whether this build of smt-bench carries the SMT transport. */
+extern const bool bench_have_smt;
+struct smt_endpoint;
+
+/* Server side: the endpoint, and one keying connection's session. */
+int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
+		 size_t err_len);
+/* After the TLS handshake on a keying connection: exchange ports, derive
+ * keys, add the session. *sess receives the session id. */
+int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
+		const struct sockaddr_storage *peer, uint32_t *sess, char *err,
+		size_t err_len);
+/* Serves every ready message of ep (echo). */
+int smt_srv_process(struct smt_endpoint *ep);
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess);
+int smt_ep_fd(struct smt_endpoint *ep);
+void smt_ep_close(struct smt_endpoint *ep);
+
+/* ---- client connection: one transport to one server --------------------- */
+
+struct bench_target {
+	struct sockaddr_in addr; /* server address, port 0 */
+	uint16_t base_port;
+	SSL_CTX *tls; /* client context for TLS and SMT keying */
+};
+
+struct cconn {
+	enum bench_tp tp;
+	int fd; /* socket, or smt_fd for SMT */
+	struct stream st; /* TCP, TLS, SMT keying connection */
+	struct smt_endpoint *ep;
+	uint32_t sess;
+	uint8_t *txbuf, *rxbuf; /* UDP and SMT message buffers */
+	uint64_t t_ready; /* when the session became usable (set-up test) */
+};
+
+/* Opens the connection (TCP connect, TLS handshake, SMT keying). Blocking
+ * until ready; returns 0 or -errno with err filled. */
+int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
+	       char *err, size_t err_len);
+void cconn_close(struct cconn *c);
+/* Sends one request of len bytes asking for resp_len bytes back. */
+int cconn_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
+/* poll() events the connection waits for. */
+short cconn_events(const struct cconn *c);
+/* Upper bound for the poll timeout (ms), -1 for none. */
+int cconn_timeout_ms(const struct cconn *c);
+typedef void (*resp_fn)(void *ctx, uint64_t id, size_t len);
+/* Handles readiness: reads responses and calls fn for each; flushes. */
+int cconn_input(struct cconn *c, resp_fn fn, void *ctx);
+/* SMT: sends the client SMT port and reads the server's (set-up). */
+int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
+		 size_t err_len);
+int smt_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
+int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx);
+int smt_cli_timeout_ms(const struct cconn *c);
+void smt_cli_close(struct cconn *c);
+
+/* ---- results ------------------------------------------------------------ */
+
+enum bench_test {
+	TEST_LAT = 0, /* unloaded latency by size */
+	TEST_TPUT, /* throughput by outstanding RPCs */
+	TEST_HOL, /* small RPCs beside 1 MiB RPCs, with loss */
+	TEST_SETUP, /* session / connection set-up */
+	TEST_GOODPUT, /* 1 MiB requests, small responses */
+	TEST_COUNT
+};
+const char *test_name(enum bench_test t);
+
+struct result {
+	int round;
+	enum bench_test test;
+	enum bench_tp tp;
+	uint32_t size, resp_size, load;
+	uint32_t loss_ppm;
+	uint64_t n; /* RPCs measured */
+	double secs;
+	double rps, goodput_MBps;
+	double p50, p90, p99, p999, mean; /* microseconds */
+	double cpu_cli, cpu_srv; /* microseconds of CPU per RPC */
+	uint64_t retries, errors;
+	uint64_t large_n; /* HOL: 1 MiB RPCs completed */
+	double ready_p50; /* set-up: us until the session was usable */
+};
+
+/* Percentile q (0..1) of sorted samples (ns), in us. */
+double pct_us(const uint64_t *sorted, size_t n, double q);
+int cmp_u64(const void *a, const void *b);
+int cmp_double(const void *a, const void *b);
+
+struct report_info {
+	const char *out_dir;
+	double aes_MBps; /* openssl speed, single core; 0 if unknown */
+	const char *ktls; /* what the TLS runs used */
+	int rounds;
+};
+
+/* Writes summary.csv, bench.json, summary.md, plot data files and prints
+ * the summary table; returns 0 or -errno. */
+int report_write(const struct result *r, size_t n,
+		 const struct report_info *info);
+/* HOL latency samples of one run, pooled per (transport, loss). */
+int report_add_hol_samples(enum bench_tp tp, uint32_t loss_ppm,
+			   const uint64_t *ns, size_t n);
+/* Raw rows as they come (crash-safe). */
+int report_raw_open(const char *out_dir);
+void report_raw_row(const struct result *r);
+void report_raw_close(void);
+
+/* ---- loss injection (loss.c) ------------------------------------------- */
+
+/* iface is "NAME" (this netns) or "NAME@/var/run/netns/NS". */
+int loss_attach(char *const *ifaces, int n, char *err, size_t err_len);
+int loss_set(uint32_t ppm);
+void loss_counts(uint64_t *seen, uint64_t *dropped);
+void loss_detach(void);
+
+/* ---- entry points ------------------------------------------------------- */
+
+int server_main(int argc, char **argv);
+int client_main(int argc, char **argv);
+
+#endif /* SMT_BENCH_H */

@@ -1,0 +1,962 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smt-bench client: runs the whole benchmark plan against a server in the
+ * peer network namespace, every comparison interleaved: in each round,
+ * every test point runs once per transport, the transports' order rotating
+ * from round to round. Results go to raw.csv as they come and, at the end,
+ * to the summary files made by report.c.
+ *
+ * One engine drives every workload: a set of request classes (size,
+ * response size, how many kept outstanding), kept full on one connection;
+ * the latency of every response is recorded once the warm-up is over.
+ * Unloaded latency is one class with one outstanding RPC, throughput one
+ * class with N, the head-of-line test a 64 B class and a 1 MiB class
+ * sharing one connection or session. UDP has no retransmission of its own:
+ * a request unanswered for UDP_RTO_MS is sent again (counted as a retry).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "bench.h"
+#include "util.h"
+
+#define SLOTS 1024 /* in-flight table, indexed by id % SLOTS */
+#define MAX_CLASSES 2
+#define MAX_POINTS 16
+#define UDP_RTO_MS 50
+#define STALL_NS (15ull * 1000000000ull) /* no response at all: give up */
+
+struct plan {
+	int rounds;
+	uint32_t lat_sizes[MAX_POINTS];
+	int n_lat_sizes;
+	int lat_n, lat_warm;
+	uint32_t tput_sizes[MAX_POINTS];
+	int n_tput_sizes;
+	uint32_t loads[MAX_POINTS];
+	int n_loads;
+	double tput_secs, warm_secs;
+	uint32_t hol_loss_ppm[MAX_POINTS];
+	int n_hol;
+	double hol_secs;
+	int setup_n;
+	double goodput_secs;
+	int goodput_load;
+	bool tp_on[TP_COUNT];
+};
+
+struct klass {
+	uint32_t size, resp;
+	int load, inflight;
+	uint64_t done;
+	uint64_t *lat; /* ns */
+	size_t nlat, cap;
+};
+
+struct slot {
+	uint64_t id, t0;
+	int k; /* class, -1 when free */
+};
+
+struct run {
+	struct cconn *c;
+	struct klass cls[MAX_CLASSES];
+	int ncls;
+	struct slot slot[SLOTS];
+	uint64_t next_id;
+	bool measuring;
+	bool no_cpu; /* set-up test: no control queries inside the timing */
+	uint64_t retries, errors, last_done_ns;
+	uint64_t warm_done; /* class 0 completions before the window */
+	int err;
+};
+
+static int ctl_fd = -1;
+static const char *ktls_seen;
+
+static uint64_t server_cpu_ns(void)
+{
+	char buf[64];
+	size_t got = 0;
+
+	if (ctl_fd < 0 || write(ctl_fd, "cpu\n", 4) != 4)
+		return 0;
+	while (got < sizeof(buf) - 1) {
+		ssize_t n = read(ctl_fd, buf + got, sizeof(buf) - 1 - got);
+
+		if (n <= 0)
+			return 0;
+		got += n;
+		if (memchr(buf, '\n', got))
+			break;
+	}
+	buf[got] = 0;
+	return strtoull(buf, NULL, 10);
+}
+
+static int klass_record(struct klass *k, uint64_t ns)
+{
+	if (k->nlat == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 4096;
+		uint64_t *p = realloc(k->lat, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		k->lat = p;
+		k->cap = cap;
+	}
+	k->lat[k->nlat++] = ns;
+	return 0;
+}
+
+static int issue(struct run *r, int k)
+{
+	struct klass *kl = &r->cls[k];
+	struct slot *s;
+	int ret;
+
+	/* Skip IDs whose slot is still taken (a slow UDP retry). */
+	while (r->slot[r->next_id % SLOTS].k >= 0)
+		r->next_id++;
+	s = &r->slot[r->next_id % SLOTS];
+	ret = cconn_send(r->c, r->next_id, kl->size, kl->resp);
+	if (ret == -EAGAIN)
+		return ret;
+	if (ret)
+		return ret;
+	s->id = r->next_id++;
+	s->t0 = now_ns();
+	s->k = k;
+	kl->inflight++;
+	return 0;
+}
+
+static void on_resp(void *ctx, uint64_t id, size_t len)
+{
+	struct run *r = ctx;
+	struct slot *s = &r->slot[id % SLOTS];
+	struct klass *kl;
+	uint64_t t = now_ns();
+
+	if (s->k < 0 || s->id != id)
+		return; /* a late duplicate (UDP retry) */
+	kl = &r->cls[s->k];
+	s->k = -1;
+	kl->inflight--;
+	r->last_done_ns = t;
+	if (len == (size_t)-1 || len != kl->resp) {
+		r->errors++;
+		return;
+	}
+	if (!r->measuring && kl == &r->cls[0])
+		r->warm_done++;
+	if (r->measuring) {
+		kl->done++;
+		if (klass_record(kl, t - s->t0))
+			r->err = -ENOMEM;
+	}
+}
+
+static void udp_retry(struct run *r, uint64_t now)
+{
+	for (int i = 0; i < SLOTS; i++) {
+		struct slot *s = &r->slot[i];
+		struct klass *kl;
+
+		if (s->k < 0 || now - s->t0 < UDP_RTO_MS * 1000000ull)
+			continue;
+		kl = &r->cls[s->k];
+		/* Same id again; the original send time stays, so the
+		 * latency includes the loss. */
+		if (!cconn_send(r->c, s->id, kl->size, kl->resp))
+			r->retries++;
+	}
+}
+
+/* Runs until stop_ns (absolute) or until class 0 completed stop_n RPCs in
+ * the measured window; the window opens after warm_ns or warm_n. */
+static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
+		 uint64_t dur_ns, uint64_t stop_n, struct result *res)
+{
+	uint64_t t_start = now_ns(), t_meas = 0, cpu_c0 = 0, cpu_s0 = 0;
+	uint64_t last_retry = t_start;
+	bool draining = false;
+
+	for (int i = 0; i < SLOTS; i++)
+		r->slot[i].k = -1;
+	r->last_done_ns = t_start;
+	for (;;) {
+		uint64_t now = now_ns();
+		struct pollfd pfd;
+		int tmo, ret;
+
+		if (!r->measuring && !draining &&
+		    (now - t_start >= warm_ns && r->warm_done >= warm_n)) {
+			r->measuring = true;
+			t_meas = now;
+			if (!r->no_cpu) {
+				cpu_c0 = cpu_ns_thread();
+				cpu_s0 = server_cpu_ns();
+			}
+		}
+		if (r->measuring && ((dur_ns && now - t_meas >= dur_ns) ||
+				     (stop_n && r->cls[0].done >= stop_n))) {
+			uint64_t n = r->cls[0].done;
+			double secs = (now - t_meas) / 1e9;
+
+			res->secs = secs;
+			res->n = n;
+			res->rps = n / secs;
+			if (n && !r->no_cpu) {
+				res->cpu_cli =
+					(cpu_ns_thread() - cpu_c0) / 1e3 / n;
+				res->cpu_srv =
+					(server_cpu_ns() - cpu_s0) / 1e3 / n;
+			}
+			r->measuring = false;
+			draining = true;
+		}
+		if (draining) {
+			int left = 0;
+
+			for (int k = 0; k < r->ncls; k++)
+				left += r->cls[k].inflight;
+			if (!left)
+				return 0;
+		} else {
+			for (int k = 0; k < r->ncls; k++) {
+				while (r->cls[k].inflight < r->cls[k].load) {
+					ret = issue(r, k);
+					if (ret == -EAGAIN)
+						break;
+					if (ret)
+						return ret;
+				}
+			}
+		}
+		if (now - r->last_done_ns > STALL_NS)
+			return -ETIMEDOUT;
+		tmo = cconn_timeout_ms(r->c);
+		if (r->c->tp == TP_UDP) {
+			tmo = 10;
+			if (now - last_retry > UDP_RTO_MS * 1000000ull) {
+				udp_retry(r, now);
+				last_retry = now;
+			}
+		}
+		if (tmo < 0 || tmo > 100)
+			tmo = 100;
+		pfd.fd = r->c->fd;
+		pfd.events = cconn_events(r->c);
+		ret = poll(&pfd, 1, tmo);
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+		ret = cconn_input(r->c, on_resp, r);
+		if (ret)
+			return ret;
+		if (r->err)
+			return r->err;
+	}
+}
+
+static void fill_lat(struct result *res, struct klass *k)
+{
+	double sum = 0;
+
+	if (!k->nlat)
+		return;
+	qsort(k->lat, k->nlat, sizeof(*k->lat), cmp_u64);
+	res->p50 = pct_us(k->lat, k->nlat, 0.50);
+	res->p90 = pct_us(k->lat, k->nlat, 0.90);
+	res->p99 = pct_us(k->lat, k->nlat, 0.99);
+	res->p999 = pct_us(k->lat, k->nlat, 0.999);
+	for (size_t i = 0; i < k->nlat; i++)
+		sum += k->lat[i];
+	res->mean = sum / k->nlat / 1e3;
+}
+
+static void run_free(struct run *r)
+{
+	for (int k = 0; k < MAX_CLASSES; k++)
+		free(r->cls[k].lat);
+	free(r);
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+struct ctx {
+	struct plan p;
+	struct bench_target t;
+	struct result *res;
+	size_t nres, capres;
+	int failures;
+	bool verbose;
+	char **loss_if;
+	int n_loss_if;
+};
+
+static void emit(struct ctx *x, const struct result *r)
+{
+	if (x->nres == x->capres) {
+		size_t cap = x->capres ? x->capres * 2 : 256;
+		struct result *p = realloc(x->res, cap * sizeof(*p));
+
+		if (!p) {
+			fprintf(stderr, "smt-bench: out of memory\n");
+			exit(1);
+		}
+		x->res = p;
+		x->capres = cap;
+	}
+	x->res[x->nres++] = *r;
+	report_raw_row(r);
+	if (x->verbose)
+		fprintf(stderr,
+			"  r%d %-7s %-3s size %7u load %2u loss %5.2f%%: "
+			"%8.0f rps p50 %8.1f p99 %8.1f us cpu %.1f/%.1f us\n",
+			r->round, test_name(r->test), tp_name(r->tp), r->size,
+			r->load, r->loss_ppm / 1e4, r->rps, r->p50, r->p99,
+			r->cpu_cli, r->cpu_srv);
+}
+
+static void fail(struct ctx *x, struct result *r, const char *what,
+		 const char *why)
+{
+	fprintf(stderr,
+		"smt-bench: %s over %s (size %u, load %u, loss %.2f%%) "
+		"failed: %s\n",
+		what, tp_name(r->tp), r->size, r->load, r->loss_ppm / 1e4, why);
+	r->errors++;
+	x->failures++;
+}
+
+/* One workload point on a fresh connection. */
+static void point(struct ctx *x, struct result *res, const struct klass *cls,
+		  int ncls, uint64_t warm_ns, uint64_t warm_n, uint64_t dur_ns,
+		  uint64_t stop_n)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	struct cconn c;
+	char err[256];
+	int ret;
+
+	if (!r) {
+		fail(x, res, test_name(res->test), "out of memory");
+		return;
+	}
+	ret = cconn_open(&c, res->tp, &x->t, err, sizeof(err));
+	if (ret) {
+		fail(x, res, test_name(res->test), err);
+		free(r);
+		emit(x, res);
+		return;
+	}
+	if (res->tp == TP_TLS && !ktls_seen)
+		ktls_seen = tls_ktls_state(c.st.ssl);
+	r->c = &c;
+	r->ncls = ncls;
+	r->next_id = 1;
+	memcpy(r->cls, cls, ncls * sizeof(*cls));
+	ret = drive(r, warm_ns, warm_n, dur_ns, stop_n, res);
+	if (ret) {
+		fail(x, res, test_name(res->test), strerror(-ret));
+	} else {
+		fill_lat(res, &r->cls[0]);
+		if (ncls > 1)
+			res->large_n = r->cls[1].done;
+		res->goodput_MBps = res->rps * res->size / 1e6;
+		res->retries = r->retries;
+		res->errors += r->errors;
+		if (r->errors)
+			fail(x, res, test_name(res->test),
+			     "responses failed or had the wrong length");
+		if (!res->n)
+			fail(x, res, test_name(res->test),
+			     "no RPC completed in the measured window");
+	}
+	if (res->test == TEST_HOL && x->verbose) {
+		uint64_t seen, dropped;
+
+		loss_counts(&seen, &dropped);
+		fprintf(stderr,
+			"  loss injector: %llu packets seen, %llu "
+			"dropped\n",
+			(unsigned long long)seen, (unsigned long long)dropped);
+	}
+	if (res->test == TEST_HOL && r->cls[0].nlat)
+		report_add_hol_samples(res->tp, res->loss_ppm, r->cls[0].lat,
+				       r->cls[0].nlat);
+	cconn_close(&c);
+	emit(x, res);
+	run_free(r);
+}
+
+static void setup_point(struct ctx *x, struct result *res, int n)
+{
+	uint64_t *tot = calloc(n, sizeof(*tot)), *rdy = calloc(n, sizeof(*rdy));
+	uint64_t cpu0 = cpu_ns_thread(), scpu0 = server_cpu_ns();
+	uint64_t t_all = now_ns();
+	char err[256];
+	int i;
+
+	for (i = 0; tot && rdy && i < n; i++) {
+		struct run *r = calloc(1, sizeof(*r));
+		struct result tmp = {0};
+		struct cconn c;
+		uint64_t t0 = now_ns();
+		int ret;
+
+		if (!r)
+			break;
+		ret = cconn_open(&c, res->tp, &x->t, err, sizeof(err));
+		if (ret) {
+			fail(x, res, "set-up", err);
+			free(r);
+			break;
+		}
+		r->c = &c;
+		r->ncls = 1;
+		r->next_id = 1;
+		r->no_cpu = true;
+		r->cls[0] = (struct klass){.size = 64, .resp = 64, .load = 1};
+		ret = drive(r, 0, 0, 0, 1, &tmp);
+		rdy[i] = c.t_ready - t0;
+		tot[i] = now_ns() - t0;
+		cconn_close(&c);
+		if (ret || r->errors || !r->cls[0].done) {
+			fail(x, res, "set-up",
+			     ret ? strerror(-ret) : "first RPC failed");
+			run_free(r);
+			break;
+		}
+		run_free(r);
+	}
+	if (i == n) {
+		double secs = (now_ns() - t_all) / 1e9;
+
+		res->n = n;
+		res->secs = secs;
+		res->rps = n / secs;
+		res->cpu_cli = (cpu_ns_thread() - cpu0) / 1e3 / n;
+		res->cpu_srv = (server_cpu_ns() - scpu0) / 1e3 / n;
+		qsort(tot, n, sizeof(*tot), cmp_u64);
+		qsort(rdy, n, sizeof(*rdy), cmp_u64);
+		res->p50 = pct_us(tot, n, 0.5);
+		res->p90 = pct_us(tot, n, 0.9);
+		res->p99 = pct_us(tot, n, 0.99);
+		res->p999 = pct_us(tot, n, 0.999);
+		res->ready_p50 = pct_us(rdy, n, 0.5);
+	}
+	free(tot);
+	free(rdy);
+	emit(x, res);
+}
+
+/* The transports of this run in round r's order. */
+static int order(const struct ctx *x, int round, enum bench_tp *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < TP_COUNT; i++) {
+		int t = (i + round) % TP_COUNT;
+
+		if (x->p.tp_on[t])
+			out[n++] = t;
+	}
+	return n;
+}
+
+static void run_round(struct ctx *x, int round)
+{
+	const struct plan *p = &x->p;
+	enum bench_tp tps[TP_COUNT];
+	int ntp = order(x, round, tps);
+	uint64_t warm_ns = (uint64_t)(p->warm_secs * 1e9);
+
+	fprintf(stderr, "smt-bench: round %d of %d\n", round + 1, p->rounds);
+	for (int s = 0; s < p->n_lat_sizes; s++) {
+		for (int i = 0; i < ntp; i++) {
+			struct result res = {.round = round,
+					     .test = TEST_LAT,
+					     .tp = tps[i],
+					     .size = p->lat_sizes[s],
+					     .resp_size = p->lat_sizes[s],
+					     .load = 1};
+			struct klass k = {
+				.size = res.size, .resp = res.size, .load = 1};
+
+			if (tps[i] == TP_UDP && res.size > BENCH_UDP_MAX)
+				continue;
+			point(x, &res, &k, 1, 0, p->lat_warm, 0, p->lat_n);
+		}
+	}
+	for (int s = 0; s < p->n_tput_sizes; s++) {
+		for (int l = 0; l < p->n_loads; l++) {
+			for (int i = 0; i < ntp; i++) {
+				struct result res = {.round = round,
+						     .test = TEST_TPUT,
+						     .tp = tps[i],
+						     .size = p->tput_sizes[s],
+						     .resp_size =
+							     p->tput_sizes[s],
+						     .load = p->loads[l]};
+				struct klass k = {.size = res.size,
+						  .resp = res.size,
+						  .load = res.load};
+
+				if (tps[i] == TP_UDP &&
+				    res.size > BENCH_UDP_MAX)
+					continue;
+				point(x, &res, &k, 1, warm_ns, 0,
+				      (uint64_t)(p->tput_secs * 1e9), 0);
+			}
+		}
+	}
+	if (p->n_hol) {
+		char err[256];
+
+		if (loss_attach(x->loss_if, x->n_loss_if, err, sizeof(err))) {
+			struct result res = {.round = round, .test = TEST_HOL};
+
+			fail(x, &res, "loss injector", err);
+		} else {
+			for (int h = 0; h < p->n_hol; h++) {
+				loss_set(p->hol_loss_ppm[h]);
+				for (int i = 0; i < ntp; i++) {
+					struct result res = {
+						.round = round,
+						.test = TEST_HOL,
+						.tp = tps[i],
+						.size = 64,
+						.resp_size = 64,
+						.load = 1,
+						.loss_ppm = p->hol_loss_ppm[h]};
+					struct klass k[2] = {
+						{.size = 64,
+						 .resp = 64,
+						 .load = 1},
+						{.size = BENCH_MAX_MSG,
+						 .resp = BENCH_MAX_MSG,
+						 .load = 1},
+					};
+
+					if (tps[i] == TP_UDP)
+						continue; /* no reliability */
+					point(x, &res, k, 2, warm_ns, 0,
+					      (uint64_t)(p->hol_secs * 1e9), 0);
+				}
+			}
+			loss_set(0);
+			loss_detach();
+		}
+	}
+	for (int i = 0; p->setup_n && i < ntp; i++) {
+		struct result res = {.round = round,
+				     .test = TEST_SETUP,
+				     .tp = tps[i],
+				     .size = 64,
+				     .resp_size = 64,
+				     .load = 1};
+
+		if (tps[i] == TP_UDP)
+			continue; /* connectionless: nothing to set up */
+		setup_point(x, &res, p->setup_n);
+	}
+	for (int i = 0; p->goodput_secs > 0 && i < ntp; i++) {
+		struct result res = {.round = round,
+				     .test = TEST_GOODPUT,
+				     .tp = tps[i],
+				     .size = BENCH_MAX_MSG,
+				     .resp_size = 64,
+				     .load = p->goodput_load};
+		struct klass k = {.size = BENCH_MAX_MSG,
+				  .resp = 64,
+				  .load = p->goodput_load};
+
+		if (tps[i] == TP_UDP)
+			continue;
+		point(x, &res, &k, 1, warm_ns, 0,
+		      (uint64_t)(p->goodput_secs * 1e9), 0);
+	}
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+static int parse_list(const char *s, uint32_t *out, int max, bool sizes,
+		      uint64_t lo, const char *opt)
+{
+	char *dup = strdup(s), *save = NULL, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(dup, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char err[UTIL_ERR_LEN];
+		uint64_t v;
+		int ret = sizes ? util_parse_size(tok, BENCH_MAX_MSG, &v, err,
+						  sizeof(err))
+				: util_parse_u64(tok, lo, 1024, &v, err,
+						 sizeof(err));
+
+		if (ret || n == max || (sizes && v < BENCH_HDR_LEN)) {
+			fprintf(stderr, "smt-bench: %s %s: %s\n", opt, tok,
+				ret	   ? err
+				: n == max ? "too many values"
+					   : "sizes start at 16 bytes");
+			free(dup);
+			return -1;
+		}
+		out[n++] = (uint32_t)v;
+	}
+	free(dup);
+	return n;
+}
+
+static void plan_defaults(struct plan *p, int mode)
+{
+	static const uint32_t lat[] = {64, 256, 1024, 4096, 16384, 65536};
+	static const uint32_t tput[] = {64, 1024, 8192};
+	static const uint32_t loads[] = {1, 2, 4, 8, 16, 32, 64};
+	static const uint32_t qloads[] = {1, 8, 32};
+	static const uint32_t hol[] = {0, 10000, 20000};
+
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < TP_COUNT; i++)
+		p->tp_on[i] = true;
+	memcpy(p->lat_sizes, lat, sizeof(lat));
+	p->n_lat_sizes = 6;
+	memcpy(p->tput_sizes, tput, sizeof(tput));
+	p->n_tput_sizes = 3;
+	memcpy(p->loads, loads, sizeof(loads));
+	p->n_loads = 7;
+	memcpy(p->hol_loss_ppm, hol, sizeof(hol));
+	p->n_hol = 3;
+	p->goodput_load = 4;
+	if (mode == 0) { /* full */
+		p->rounds = 5;
+		p->lat_n = 1000;
+		p->lat_warm = 50;
+		p->tput_secs = 0.4;
+		p->warm_secs = 0.1;
+		p->hol_secs = 2.0;
+		p->setup_n = 100;
+		p->goodput_secs = 1.0;
+	} else if (mode == 1) { /* quick */
+		p->rounds = 1;
+		p->lat_n = 200;
+		p->lat_warm = 20;
+		memcpy(p->loads, qloads, sizeof(qloads));
+		p->n_loads = 3;
+		p->tput_secs = 0.2;
+		p->warm_secs = 0.05;
+		p->hol_secs = 1.0;
+		p->setup_n = 20;
+		p->goodput_secs = 0.5;
+	} else { /* smoke: every transport, a few RPCs each */
+		p->rounds = 1;
+		p->lat_sizes[0] = 64;
+		p->lat_sizes[1] = 8192;
+		p->n_lat_sizes = 2;
+		p->lat_n = 20;
+		p->lat_warm = 2;
+		p->tput_sizes[0] = 1024;
+		p->n_tput_sizes = 1;
+		p->loads[0] = 4;
+		p->n_loads = 1;
+		p->tput_secs = 0.1;
+		p->warm_secs = 0.02;
+		p->n_hol = 2; /* 0 and 1 % */
+		p->hol_secs = 0.3;
+		p->setup_n = 3;
+		p->goodput_secs = 0.2;
+		p->goodput_load = 1;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smt-bench client --server ADDR --ca FILE [options]\n"
+		"  --out DIR            write raw.csv, summary.csv, bench.json, summary.md\n"
+		"                       and plot data there (default .)\n"
+		"  --quick | --smoke    shorter plans (development; harness check)\n"
+		"  --rounds N           repetitions of the whole plan (default 5)\n"
+		"  --transports LIST    subset of smt,udp,tcp,tls (default all)\n"
+		"  --lat-sizes LIST     unloaded latency sizes (64,256,1K,4K,16K,64K)\n"
+		"  --lat-count N        RPCs per latency point (1000)\n"
+		"  --tput-sizes LIST    throughput sizes (64,1K,8K)\n"
+		"  --loads LIST         outstanding RPCs (1,2,4,8,16,32,64)\n"
+		"  --tput-secs S        seconds per throughput point (0.4)\n"
+		"  --hol-loss LIST      loss in %% for the head-of-line test (0,1,2);\n"
+		"                       \"none\" skips the test\n"
+		"  --hol-secs S         seconds per head-of-line point (2)\n"
+		"  --setup-count N      set-ups per transport and round (100; 0 skips)\n"
+		"  --goodput-secs S     seconds of 1 MiB requests (1; 0 skips)\n"
+		"  --loss-if IF[@NETNS] interface for the XDP loss injector; repeat it for\n"
+		"                       both hosts (NETNS: a path like /var/run/netns/X)\n"
+		"  --aes-MBps X         single-core AES-128-GCM speed (openssl speed) for\n"
+		"                       the goodput ratio\n"
+		"  --ktls               ask OpenSSL for kTLS (used when the kernel has it)\n"
+		"  -v                   print every point as it completes\n");
+}
+
+int client_main(int argc, char **argv)
+{
+	enum {
+		O_SERVER = 256,
+		O_CA,
+		O_OUT,
+		O_QUICK,
+		O_SMOKE,
+		O_ROUNDS,
+		O_TPS,
+		O_LATS,
+		O_LATN,
+		O_TPUTS,
+		O_LOADS,
+		O_TPUTSECS,
+		O_HOL,
+		O_HOLSECS,
+		O_SETUP,
+		O_GOODPUT,
+		O_LOSSIF,
+		O_AES,
+		O_KTLS
+	};
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, O_SERVER},
+		{"ca", required_argument, NULL, O_CA},
+		{"out", required_argument, NULL, O_OUT},
+		{"quick", no_argument, NULL, O_QUICK},
+		{"smoke", no_argument, NULL, O_SMOKE},
+		{"rounds", required_argument, NULL, O_ROUNDS},
+		{"transports", required_argument, NULL, O_TPS},
+		{"lat-sizes", required_argument, NULL, O_LATS},
+		{"lat-count", required_argument, NULL, O_LATN},
+		{"tput-sizes", required_argument, NULL, O_TPUTS},
+		{"loads", required_argument, NULL, O_LOADS},
+		{"tput-secs", required_argument, NULL, O_TPUTSECS},
+		{"hol-loss", required_argument, NULL, O_HOL},
+		{"hol-secs", required_argument, NULL, O_HOLSECS},
+		{"setup-count", required_argument, NULL, O_SETUP},
+		{"goodput-secs", required_argument, NULL, O_GOODPUT},
+		{"loss-if", required_argument, NULL, O_LOSSIF},
+		{"aes-MBps", required_argument, NULL, O_AES},
+		{"ktls", no_argument, NULL, O_KTLS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{}};
+	struct ctx *x = calloc(1, sizeof(*x));
+	const char *server = NULL, *ca = NULL, *out = ".";
+	struct report_info info = {0};
+	bool ktls = false;
+	char err[256];
+	int mode = 0, o, ret;
+
+	if (!x)
+		return 1;
+	/* The mode sets defaults that later options refine: find it first. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			mode = 1;
+		else if (!strcmp(argv[i], "--smoke"))
+			mode = 2;
+	}
+	plan_defaults(&x->p, mode);
+	x->loss_if = calloc(argc, sizeof(char *));
+	while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		struct plan *p = &x->p;
+		uint32_t tmp[MAX_POINTS];
+		int n;
+
+		switch (o) {
+		case O_SERVER:
+			server = optarg;
+			break;
+		case O_CA:
+			ca = optarg;
+			break;
+		case O_OUT:
+			out = optarg;
+			break;
+		case O_QUICK:
+		case O_SMOKE:
+			break;
+		case O_ROUNDS:
+			p->rounds = atoi(optarg);
+			break;
+		case O_TPS: {
+			char *dup = strdup(optarg), *save = NULL, *tok;
+
+			memset(p->tp_on, 0, sizeof(p->tp_on));
+			for (tok = strtok_r(dup, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				int t = tp_from_name(tok);
+
+				if (t < 0) {
+					fprintf(stderr,
+						"smt-bench: --transports: "
+						"unknown transport %s "
+						"(smt, udp, tcp, tls)\n",
+						tok);
+					return 2;
+				}
+				p->tp_on[t] = true;
+			}
+			free(dup);
+			break;
+		}
+		case O_LATS:
+			n = parse_list(optarg, p->lat_sizes, MAX_POINTS, true,
+				       0, "--lat-sizes");
+			if (n < 0)
+				return 2;
+			p->n_lat_sizes = n;
+			break;
+		case O_LATN:
+			p->lat_n = atoi(optarg);
+			break;
+		case O_TPUTS:
+			n = parse_list(optarg, p->tput_sizes, MAX_POINTS, true,
+				       0, "--tput-sizes");
+			if (n < 0)
+				return 2;
+			p->n_tput_sizes = n;
+			break;
+		case O_LOADS:
+			n = parse_list(optarg, p->loads, MAX_POINTS, false, 1,
+				       "--loads");
+			if (n < 0)
+				return 2;
+			p->n_loads = n;
+			break;
+		case O_TPUTSECS:
+			p->tput_secs = atof(optarg);
+			break;
+		case O_HOL:
+			if (!strcmp(optarg, "none")) {
+				p->n_hol = 0;
+				break;
+			}
+			n = parse_list(optarg, tmp, MAX_POINTS, false, 0,
+				       "--hol-loss");
+			if (n < 0)
+				return 2;
+			for (int i = 0; i < n; i++)
+				p->hol_loss_ppm[i] = tmp[i] * 10000;
+			p->n_hol = n;
+			break;
+		case O_HOLSECS:
+			p->hol_secs = atof(optarg);
+			break;
+		case O_SETUP:
+			p->setup_n = atoi(optarg);
+			break;
+		case O_GOODPUT:
+			p->goodput_secs = atof(optarg);
+			break;
+		case O_LOSSIF:
+			x->loss_if[x->n_loss_if++] = optarg;
+			break;
+		case O_AES:
+			info.aes_MBps = atof(optarg);
+			break;
+		case O_KTLS:
+			ktls = true;
+			break;
+		case 'v':
+			x->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!server || !ca || x->p.rounds < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (x->p.tp_on[TP_SMT] && !bench_have_smt) {
+		fprintf(stderr,
+			"smt-bench: SMT requested but this build has no SMT "
+			"(libsmt's engine missing); use --transports "
+			"udp,tcp,tls or rebuild\n");
+		return 2;
+	}
+	if (x->p.n_hol && !x->n_loss_if) {
+		fprintf(stderr, "smt-bench: the head-of-line test needs "
+				"--loss-if (or --hol-loss none)\n");
+		return 2;
+	}
+	x->t.addr.sin_family = AF_INET;
+	if (inet_pton(AF_INET, server, &x->t.addr.sin_addr) != 1) {
+		fprintf(stderr, "smt-bench: --server %s: not an IPv4 address\n",
+			server);
+		return 2;
+	}
+	x->t.base_port = BENCH_BASE_PORT;
+	x->t.tls = tls_client_ctx(ca, ktls, err, sizeof(err));
+	if (!x->t.tls) {
+		fprintf(stderr, "smt-bench: %s\n", err);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ret = -1;
+	for (int i = 0; i < 50 && ret < 0; i++) {
+		ret = -1;
+		if (i)
+			usleep(100000);
+		ctl_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = x->t.addr;
+
+		a.sin_port = htons(BENCH_BASE_PORT + PORT_CTL);
+		if (ctl_fd >= 0 &&
+		    !connect(ctl_fd, (struct sockaddr *)&a, sizeof(a)))
+			ret = 0;
+		else if (ctl_fd >= 0)
+			close(ctl_fd);
+	}
+	if (ret) {
+		fprintf(stderr,
+			"smt-bench: cannot reach the server's control port "
+			"%s:%d: %s (start `smt-bench server` first)\n",
+			server, BENCH_BASE_PORT + PORT_CTL, strerror(errno));
+		return 1;
+	}
+	ret = report_raw_open(out);
+	if (ret) {
+		fprintf(stderr, "smt-bench: cannot write %s/raw.csv: %s\n", out,
+			strerror(-ret));
+		return 1;
+	}
+	for (int r = 0; r < x->p.rounds; r++)
+		run_round(x, r);
+	report_raw_close();
+	info.out_dir = out;
+	info.rounds = x->p.rounds;
+	info.ktls = ktls_seen ? ktls_seen : "not measured (no TLS run)";
+	ret = report_write(x->res, x->nres, &info);
+	if (ret)
+		fprintf(stderr,
+			"smt-bench: cannot write the reports in %s: "
+			"%s\n",
+			out, strerror(-ret));
+	if (x->failures) {
+		fprintf(stderr,
+			"smt-bench: %d test point(s) FAILED (see "
+			"above)\n",
+			x->failures);
+		return 1;
+	}
+	return ret ? 1 : 0;
+}

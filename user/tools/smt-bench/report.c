@@ -1,0 +1,760 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * What smt-bench writes: raw.csv (one row per test point, transport and
+ * round, written as they complete), then the medians over rounds of every
+ * metric (summary.csv, bench.json), the ratios of SMT to each baseline, the
+ * tables of summary.md (also printed on stdout) and the data files that
+ * scripts/bench-plot.gp turns into PNGs. A failed point is kept in raw.csv
+ * with its errors and left out of the medians.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const char *const test_names[TEST_COUNT] = {"latency", "throughput",
+						   "hol", "setup", "goodput"};
+
+const char *test_name(enum bench_test t)
+{
+	return t < TEST_COUNT ? test_names[t] : "?";
+}
+
+int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double pct_us(const uint64_t *sorted, size_t n, double q)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	/* Nearest rank: the smallest sample with at least q of them at or
+	 * below it. */
+	i = (size_t)ceil(q * n);
+	if (i)
+		i--;
+	if (i >= n)
+		i = n - 1;
+	return sorted[i] / 1e3;
+}
+
+/* ---- metrics, by name, for every output --------------------------------- */
+
+enum metric {
+	M_N,
+	M_RPS,
+	M_MBPS,
+	M_P50,
+	M_P90,
+	M_P99,
+	M_P999,
+	M_MEAN,
+	M_CPU_CLI,
+	M_CPU_SRV,
+	M_RETRIES,
+	M_ERRORS,
+	M_LARGE,
+	M_READY,
+	M_COUNT
+};
+
+static const char *const metric_names[M_COUNT] = {"n",
+						  "rps",
+						  "goodput_MBps",
+						  "p50_us",
+						  "p90_us",
+						  "p99_us",
+						  "p999_us",
+						  "mean_us",
+						  "cpu_client_us_per_rpc",
+						  "cpu_server_us_per_rpc",
+						  "retries",
+						  "errors",
+						  "large_rpcs",
+						  "ready_p50_us"};
+
+static double metric(const struct result *r, enum metric m)
+{
+	switch (m) {
+	case M_N:
+		return r->n;
+	case M_RPS:
+		return r->rps;
+	case M_MBPS:
+		return r->goodput_MBps;
+	case M_P50:
+		return r->p50;
+	case M_P90:
+		return r->p90;
+	case M_P99:
+		return r->p99;
+	case M_P999:
+		return r->p999;
+	case M_MEAN:
+		return r->mean;
+	case M_CPU_CLI:
+		return r->cpu_cli;
+	case M_CPU_SRV:
+		return r->cpu_srv;
+	case M_RETRIES:
+		return r->retries;
+	case M_ERRORS:
+		return r->errors;
+	case M_LARGE:
+		return r->large_n;
+	case M_READY:
+		return r->ready_p50;
+	default:
+		return 0;
+	}
+}
+
+/* ---- raw rows ----------------------------------------------------------- */
+
+static FILE *raw;
+
+static void csv_key(FILE *f, const struct result *r)
+{
+	fprintf(f, "%s,%s,%u,%u,%u,%.2f", test_name(r->test), tp_name(r->tp),
+		r->size, r->resp_size, r->load, r->loss_ppm / 1e4);
+}
+
+static void csv_metrics(FILE *f, const double *v)
+{
+	for (int m = 0; m < M_COUNT; m++)
+		fprintf(f, ",%.3f", v[m]);
+	fputc('\n', f);
+}
+
+static void csv_header(FILE *f, const char *first)
+{
+	fprintf(f, "%stest,transport,size,resp_size,outstanding,loss_pct",
+		first);
+	for (int m = 0; m < M_COUNT; m++)
+		fprintf(f, ",%s", metric_names[m]);
+	fputc('\n', f);
+}
+
+int report_raw_open(const char *out_dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/raw.csv", out_dir);
+	raw = fopen(path, "w");
+	if (!raw)
+		return -errno;
+	csv_header(raw, "round,");
+	return 0;
+}
+
+void report_raw_row(const struct result *r)
+{
+	double v[M_COUNT];
+
+	if (!raw)
+		return;
+	for (int m = 0; m < M_COUNT; m++)
+		v[m] = metric(r, m);
+	fprintf(raw, "%d,", r->round);
+	csv_key(raw, r);
+	csv_metrics(raw, v);
+	fflush(raw);
+}
+
+void report_raw_close(void)
+{
+	if (raw)
+		fclose(raw);
+	raw = NULL;
+}
+
+/* ---- HOL samples, pooled over rounds ------------------------------------ */
+
+#define MAX_LOSSES 16
+
+static struct hol_pool {
+	uint32_t loss_ppm;
+	uint64_t *ns;
+	size_t n, cap;
+} hol[TP_COUNT][MAX_LOSSES];
+
+int report_add_hol_samples(enum bench_tp tp, uint32_t loss_ppm,
+			   const uint64_t *ns, size_t n)
+{
+	struct hol_pool *p = NULL;
+
+	for (int i = 0; i < MAX_LOSSES && !p; i++) {
+		if (hol[tp][i].cap && hol[tp][i].loss_ppm == loss_ppm)
+			p = &hol[tp][i];
+		else if (!hol[tp][i].cap)
+			p = &hol[tp][i];
+	}
+	if (!p)
+		return -ENOSPC;
+	p->loss_ppm = loss_ppm;
+	if (p->n + n > p->cap) {
+		size_t cap = (p->n + n) * 2;
+		uint64_t *q = realloc(p->ns, cap * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		p->ns = q;
+		p->cap = cap;
+	}
+	memcpy(p->ns + p->n, ns, n * sizeof(*ns));
+	p->n += n;
+	return 0;
+}
+
+/* ---- medians ------------------------------------------------------------ */
+
+struct srow {
+	struct result key; /* test, tp, size, resp_size, load, loss_ppm */
+	int rounds;
+	double med[M_COUNT];
+};
+
+static bool same_key(const struct result *a, const struct result *b)
+{
+	return a->test == b->test && a->tp == b->tp && a->size == b->size &&
+	       a->resp_size == b->resp_size && a->load == b->load &&
+	       a->loss_ppm == b->loss_ppm;
+}
+
+static bool ok_row(const struct result *r)
+{
+	return !r->errors && r->n;
+}
+
+static size_t summarize(const struct result *r, size_t n, struct srow *out)
+{
+	double *v = calloc(n ? n : 1, sizeof(*v));
+	size_t ns = 0;
+
+	for (size_t i = 0; v && i < n; i++) {
+		bool seen = false;
+		struct srow *s;
+
+		for (size_t j = 0; j < ns && !seen; j++)
+			seen = same_key(&out[j].key, &r[i]);
+		if (seen)
+			continue;
+		s = &out[ns++];
+		memset(s, 0, sizeof(*s));
+		s->key = r[i];
+		for (int m = 0; m < M_COUNT; m++) {
+			size_t k = 0;
+
+			for (size_t j = i; j < n; j++)
+				if (same_key(&r[j], &r[i]) && ok_row(&r[j]))
+					v[k++] = metric(&r[j], m);
+			s->rounds = (int)k;
+			if (!k) {
+				s->med[m] = NAN;
+				continue;
+			}
+			qsort(v, k, sizeof(*v), cmp_double);
+			s->med[m] = k % 2 ? v[k / 2]
+					  : (v[k / 2 - 1] + v[k / 2]) / 2;
+		}
+	}
+	free(v);
+	return ns;
+}
+
+static const struct srow *find(const struct srow *s, size_t n,
+			       enum bench_test t, enum bench_tp tp,
+			       uint32_t size, uint32_t load, uint32_t loss)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].key.test == t && s[i].key.tp == tp &&
+		    s[i].key.size == size && s[i].key.load == load &&
+		    s[i].key.loss_ppm == loss && s[i].rounds)
+			return &s[i];
+	return NULL;
+}
+
+static double get(const struct srow *s, size_t n, enum bench_test t,
+		  enum bench_tp tp, uint32_t size, uint32_t load, uint32_t loss,
+		  enum metric m)
+{
+	const struct srow *r = find(s, n, t, tp, size, load, loss);
+
+	return r ? r->med[m] : NAN;
+}
+
+/* ---- text output -------------------------------------------------------- */
+
+static FILE *md;
+
+/* Prints to stdout and summary.md alike. */
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (md) {
+		va_start(ap, fmt);
+		vfprintf(md, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void num(double v, int prec)
+{
+	if (isnan(v))
+		out(" | -");
+	else
+		out(" | %.*f", prec, v);
+}
+
+/* "a / b" cell, "-" when a is missing. */
+static void pair(double a, double b, int prec)
+{
+	if (isnan(a))
+		out(" | -");
+	else
+		out(" | %.*f / %.*f", prec, a, prec, b);
+}
+
+static void ratio(double a, double b)
+{
+	if (isnan(a) || isnan(b) || b == 0)
+		out(" | -");
+	else
+		out(" | %.2f", a / b);
+}
+
+static const enum bench_tp show[] = {TP_SMT, TP_TLS, TP_TCP, TP_UDP};
+#define NSHOW 4
+
+static bool have_tp(const struct srow *s, size_t n, enum bench_tp tp)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].key.tp == tp && s[i].rounds)
+			return true;
+	return false;
+}
+
+static const char *size_str(uint32_t v, char *buf)
+{
+	if (v >= 1048576 && !(v % 1048576))
+		sprintf(buf, "%u MiB", v / 1048576);
+	else if (v >= 1024 && !(v % 1024))
+		sprintf(buf, "%u KiB", v / 1024);
+	else
+		sprintf(buf, "%u B", v);
+	return buf;
+}
+
+/* Distinct values of a key field among rows of test t, in first-seen
+ * order. */
+static int distinct(const struct srow *s, size_t n, enum bench_test t,
+		    int field, uint32_t *vals, int max)
+{
+	int k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v;
+		bool dup = false;
+
+		if (s[i].key.test != t)
+			continue;
+		v = field == 0	 ? s[i].key.size
+		    : field == 1 ? s[i].key.load
+				 : s[i].key.loss_ppm;
+		for (int j = 0; j < k && !dup; j++)
+			dup = vals[j] == v;
+		if (!dup && k < max)
+			vals[k++] = v;
+	}
+	return k;
+}
+
+static void head(const char *first, const char *per, bool ratios_udp)
+{
+	int cols = 0;
+
+	out("| %s", first);
+	for (int i = 0; i < NSHOW; i++, cols++)
+		out(" | %s %s", tp_name(show[i]), per);
+	out(" | SMT/TLS | SMT/TCP%s |\n|---", ratios_udp ? " | SMT/UDP" : "");
+	for (int i = 0; i < cols + 2 + ratios_udp; i++)
+		out("|---");
+	out("|\n");
+}
+
+static void ratios(const double *v, bool udp)
+{
+	ratio(v[TP_SMT], v[TP_TLS]);
+	ratio(v[TP_SMT], v[TP_TCP]);
+	if (udp)
+		ratio(v[TP_SMT], v[TP_UDP]);
+	out(" |\n");
+}
+
+static void tables(const struct srow *s, size_t n,
+		   const struct report_info *info)
+{
+	uint32_t vals[64], loads[64];
+	char b[32];
+	int nv, nl;
+	double v[TP_COUNT];
+
+	out("### Unloaded latency (one RPC outstanding), median of rounds\n\n"
+	    "p50 and p99 in microseconds; ratios of p50 (below 1: SMT "
+	    "faster).\n\n");
+	head("size", "p50 / p99", true);
+	nv = distinct(s, n, TEST_LAT, 0, vals, 64);
+	for (int i = 0; i < nv; i++) {
+		out("| %s", size_str(vals[i], b));
+		for (int t = 0; t < NSHOW; t++) {
+			double p50 = get(s, n, TEST_LAT, show[t], vals[i], 1, 0,
+					 M_P50);
+			double p99 = get(s, n, TEST_LAT, show[t], vals[i], 1, 0,
+					 M_P99);
+
+			pair(p50, p99, 1);
+			v[show[t]] = p50;
+		}
+		ratios(v, true);
+	}
+
+	out("\n### Throughput by outstanding RPCs, median of rounds\n\n"
+	    "Thousands of RPCs per second (request and response of the "
+	    "size); ratios above 1: SMT faster.\n\n");
+	head("size, outstanding", "kRPC/s", true);
+	nv = distinct(s, n, TEST_TPUT, 0, vals, 64);
+	nl = distinct(s, n, TEST_TPUT, 1, loads, 64);
+	for (int i = 0; i < nv; i++) {
+		for (int l = 0; l < nl; l++) {
+			out("| %s, %u", size_str(vals[i], b), loads[l]);
+			for (int t = 0; t < NSHOW; t++) {
+				v[show[t]] = get(s, n, TEST_TPUT, show[t],
+						 vals[i], loads[l], 0, M_RPS);
+				num(v[show[t]] / 1e3, 1);
+			}
+			ratios(v, true);
+		}
+	}
+
+	out("\n### CPU time per RPC (throughput test), median of rounds\n\n"
+	    "Microseconds of CPU (user + system) per RPC, client / server "
+	    "process; softirq work is charged to whichever process the "
+	    "kernel ran it in. Ratios of the sum.\n\n");
+	head("size, outstanding", "cli / srv", true);
+	for (int i = 0; i < nv; i++) {
+		for (int l = 0; l < nl; l++) {
+			if (loads[l] != 1 && loads[l] != 32 && nl > 2)
+				continue;
+			out("| %s, %u", size_str(vals[i], b), loads[l]);
+			for (int t = 0; t < NSHOW; t++) {
+				double c = get(s, n, TEST_TPUT, show[t],
+					       vals[i], loads[l], 0, M_CPU_CLI);
+				double sv = get(s, n, TEST_TPUT, show[t],
+						vals[i], loads[l], 0,
+						M_CPU_SRV);
+
+				pair(c, sv, 1);
+				v[show[t]] = c + sv;
+			}
+			ratios(v, true);
+		}
+	}
+
+	out("\n### Head-of-line blocking: 64 B RPCs sharing one "
+	    "connection or session with 1 MiB RPCs, median of rounds\n\n"
+	    "Small-RPC p50 / p99 in microseconds under random loss on "
+	    "both hosts (UDP has no reliability and does not run); "
+	    "ratios of p99.\n\n");
+	head("loss", "p50 / p99", false);
+	nv = distinct(s, n, TEST_HOL, 2, vals, 64);
+	for (int i = 0; i < nv; i++) {
+		out("| %.0f %%", vals[i] / 1e4);
+		for (int t = 0; t < NSHOW; t++) {
+			double p50 = get(s, n, TEST_HOL, show[t], 64, 1,
+					 vals[i], M_P50);
+			double p99 = get(s, n, TEST_HOL, show[t], 64, 1,
+					 vals[i], M_P99);
+
+			pair(p50, p99, 0);
+			v[show[t]] = p99;
+		}
+		ratios(v, false);
+	}
+	out("\n1 MiB RPCs completed per head-of-line point (median): ");
+	for (int i = 0; i < nv; i++)
+		for (int t = 0; t < NSHOW; t++) {
+			double l = get(s, n, TEST_HOL, show[t], 64, 1, vals[i],
+				       M_LARGE);
+
+			if (!isnan(l))
+				out("%s %.0f%% %.0f; ", tp_name(show[t]),
+				    vals[i] / 1e4, l);
+		}
+	out("\n");
+
+	out("\n### Session set-up, median of rounds\n\n"
+	    "Microseconds from nothing to a usable session (TCP connect; "
+	    "TLS: connect + TLS 1.3 handshake; SMT: connect + TLS 1.3 "
+	    "handshake + exporter keys + SMT session on both sides) and to "
+	    "the first 64 B RPC answered, with CPU per set-up.\n\n"
+	    "| transport | ready p50 | first RPC p50 | first RPC p99 | "
+	    "cpu cli / srv |\n|---|---|---|---|---|\n");
+	for (int t = 0; t < NSHOW; t++) {
+		const struct srow *r =
+			find(s, n, TEST_SETUP, show[t], 64, 1, 0);
+
+		if (!r)
+			continue;
+		out("| %s | %.0f | %.0f | %.0f | %.0f / %.0f |\n",
+		    tp_name(show[t]), r->med[M_READY], r->med[M_P50],
+		    r->med[M_P99], r->med[M_CPU_CLI], r->med[M_CPU_SRV]);
+	}
+	for (int t = 0; t < TP_COUNT; t++)
+		v[t] = get(s, n, TEST_SETUP, t, 64, 1, 0, M_P50);
+	if (!isnan(v[TP_SMT]) && v[TP_TLS] > 0 && v[TP_TCP] > 0)
+		out("\nRatios of first-RPC p50: SMT/TLS %.2f, SMT/TCP %.2f\n",
+		    v[TP_SMT] / v[TP_TLS], v[TP_SMT] / v[TP_TCP]);
+	out("\n### 1 MiB requests (64 B responses), median of rounds\n\n");
+	if (info->aes_MBps > 0)
+		out("Single-core AES-128-GCM (openssl speed, 16 KiB blocks): "
+		    "%.0f MB/s.\n\n",
+		    info->aes_MBps);
+	out("| transport | goodput MB/s | vs AES-GCM core | p50 us | "
+	    "cpu cli / srv us per MiB |\n|---|---|---|---|---|\n");
+	for (int t = 0; t < NSHOW; t++) {
+		const struct srow *r;
+
+		for (size_t i = 0; i < n; i++) {
+			r = &s[i];
+			if (r->key.test != TEST_GOODPUT ||
+			    r->key.tp != show[t] || !r->rounds)
+				continue;
+			out("| %s | %.0f", tp_name(show[t]), r->med[M_MBPS]);
+			if (info->aes_MBps > 0)
+				out(" | %.2f", r->med[M_MBPS] / info->aes_MBps);
+			else
+				out(" | -");
+			out(" | %.0f | %.0f / %.0f |\n", r->med[M_P50],
+			    r->med[M_CPU_CLI], r->med[M_CPU_SRV]);
+		}
+	}
+	out("\nTLS: %s. Rounds: %d.\n", info->ktls, info->rounds);
+}
+
+/* ---- machine-readable output ------------------------------------------- */
+
+static void json_num(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs("null", f);
+	else
+		fprintf(f, "%.3f", v);
+}
+
+static int write_json(const char *dir, const struct srow *s, size_t n,
+		      const struct report_info *info)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/bench.json", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "{\n  \"rounds\": %d,\n  \"tls\": \"%s\",\n", info->rounds,
+		info->ktls);
+	fprintf(f, "  \"aes_128_gcm_MBps\": ");
+	json_num(f, info->aes_MBps > 0 ? info->aes_MBps : NAN);
+	fprintf(f, ",\n  \"medians\": [\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct result *k = &s[i].key;
+
+		fprintf(f,
+			"    {\"test\": \"%s\", \"transport\": \"%s\", "
+			"\"size\": %u, \"resp_size\": %u, \"outstanding\": "
+			"%u, \"loss_pct\": %.2f, \"rounds_ok\": %d",
+			test_name(k->test), tp_name(k->tp), k->size,
+			k->resp_size, k->load, k->loss_ppm / 1e4, s[i].rounds);
+		for (int m = 0; m < M_COUNT; m++) {
+			fprintf(f, ", \"%s\": ", metric_names[m]);
+			json_num(f, s[i].med[m]);
+		}
+		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(f, "  ]\n}\n");
+	return fclose(f) ? -errno : 0;
+}
+
+static int write_summary_csv(const char *dir, const struct srow *s, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/summary.csv", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	csv_header(f, "rounds_ok,");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%d,", s[i].rounds);
+		csv_key(f, &s[i].key);
+		csv_metrics(f, s[i].med);
+	}
+	return fclose(f) ? -errno : 0;
+}
+
+/* Columns: x, then p50 and p99 (or one value) per transport in tp order;
+ * "?" marks a missing value for gnuplot. */
+static void dat_val(FILE *f, double v)
+{
+	if (isnan(v))
+		fputs(" ?", f);
+	else
+		fprintf(f, " %.3f", v);
+}
+
+static int write_plot_data(const char *dir, const struct srow *s, size_t n)
+{
+	uint32_t vals[64], loads[64];
+	char path[4096];
+	int nv, nl;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/latency.dat", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "# size smt_p50 smt_p99 udp_p50 udp_p99 tcp_p50 tcp_p99 "
+		   "tls_p50 tls_p99 (us)\n");
+	nv = distinct(s, n, TEST_LAT, 0, vals, 64);
+	for (int i = 0; i < nv; i++) {
+		fprintf(f, "%u", vals[i]);
+		for (int t = 0; t < TP_COUNT; t++) {
+			dat_val(f,
+				get(s, n, TEST_LAT, t, vals[i], 1, 0, M_P50));
+			dat_val(f,
+				get(s, n, TEST_LAT, t, vals[i], 1, 0, M_P99));
+		}
+		fputc('\n', f);
+	}
+	fclose(f);
+
+	nv = distinct(s, n, TEST_TPUT, 0, vals, 64);
+	nl = distinct(s, n, TEST_TPUT, 1, loads, 64);
+	snprintf(path, sizeof(path), "%s/throughput.dat", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "# blocks by size (index 0, 1, ...): outstanding smt udp "
+		   "tcp tls (kRPC/s)\n");
+	for (int i = 0; i < nv; i++) {
+		fprintf(f, "# size %u\n", vals[i]);
+		for (int l = 0; l < nl; l++) {
+			fprintf(f, "%u", loads[l]);
+			for (int t = 0; t < TP_COUNT; t++)
+				dat_val(f, get(s, n, TEST_TPUT, t, vals[i],
+					       loads[l], 0, M_RPS) /
+						   1e3);
+			fputc('\n', f);
+		}
+		fprintf(f, "\n\n");
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/throughput.sizes", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	for (int i = 0; i < nv; i++)
+		fprintf(f, "%u\n", vals[i]);
+	fclose(f);
+
+	/* CDF of the small RPCs in the HOL test, one file per loss, blocks
+	 * per transport in tp order (empty block when absent). */
+	for (int li = 0; li < MAX_LOSSES; li++) {
+		uint32_t loss = UINT32_MAX;
+
+		for (int t = 0; t < TP_COUNT && loss == UINT32_MAX; t++)
+			if (hol[t][li].cap)
+				loss = hol[t][li].loss_ppm;
+		if (loss == UINT32_MAX)
+			break;
+		snprintf(path, sizeof(path), "%s/hol_cdf_%u.dat", dir,
+			 loss / 10000);
+		f = fopen(path, "w");
+		if (!f)
+			return -errno;
+		for (int t = 0; t < TP_COUNT; t++) {
+			struct hol_pool *p = NULL;
+
+			for (int j = 0; j < MAX_LOSSES; j++)
+				if (hol[t][j].cap && hol[t][j].loss_ppm == loss)
+					p = &hol[t][j];
+			fprintf(f, "# %s\n", tp_name(t));
+			if (p && p->n) {
+				size_t step = p->n / 2000 + 1;
+
+				qsort(p->ns, p->n, sizeof(*p->ns), cmp_u64);
+				for (size_t i = 0; i < p->n; i += step)
+					fprintf(f, "%.3f %.5f\n",
+						p->ns[i] / 1e3,
+						(double)(i + 1) / p->n);
+				fprintf(f, "%.3f 1\n", p->ns[p->n - 1] / 1e3);
+			} else {
+				fprintf(f, "? ?\n");
+			}
+			fprintf(f, "\n\n");
+		}
+		fclose(f);
+	}
+	return 0;
+}
+
+int report_write(const struct result *r, size_t n,
+		 const struct report_info *info)
+{
+	struct srow *s = calloc(n ? n : 1, sizeof(*s));
+	char path[4096];
+	size_t ns;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ns = summarize(r, n, s);
+	snprintf(path, sizeof(path), "%s/summary.md", info->out_dir);
+	md = fopen(path, "w");
+	out("\n");
+	for (int t = 0; t < NSHOW; t++)
+		if (!have_tp(s, ns, show[t]))
+			out("(%s: no successful run)\n", tp_name(show[t]));
+	tables(s, ns, info);
+	if (md)
+		fclose(md);
+	md = NULL;
+	ret = write_summary_csv(info->out_dir, s, ns);
+	if (!ret)
+		ret = write_json(info->out_dir, s, ns, info);
+	if (!ret)
+		ret = write_plot_data(info->out_dir, s, ns);
+	free(s);
+	return ret;
+}

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The SMT transport of smt-bench, on libsmt's raw IP backend. Sessions are
+ * keyed the way docs/protocol.md section 6 allows an application to do it
+ * itself: a TLS 1.3 handshake over TCP (the same OpenSSL contexts as the TLS
+ * baseline), then both sides take S from the TLS exporter ("EXPORTER-SMT
+ * v1"), derive the direction keys and add the session to their endpoint.
+ * The two SMT ports travel over that TLS connection (2 bytes each way); the
+ * session lives as long as the connection. smtd is not involved, so the
+ * set-up test measures what the protocol costs, not a daemon round trip.
+ *
+ * Built without SMT (BENCH_HAVE_SMT undefined: libsmt's engine not in the
+ * tree yet) every function fails with -ENOSYS and bench_have_smt is false.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "bench.h"
+
+#ifdef BENCH_HAVE_SMT
+#include "libsmt.h"
+#include "keys.h"
+
+const bool bench_have_smt = true;
+
+#define SMT_EXPORTER_LABEL "EXPORTER-SMT v1"
+
+/* Fills p's keys from the handshake on ssl. */
+static int derive(SSL *ssl, bool client, struct smt_session_params *p,
+		  char *err, size_t err_len)
+{
+	uint8_t secret[32];
+	struct smt_keys k;
+	int ret;
+
+	if (SSL_export_keying_material(
+		    ssl, secret, sizeof(secret), SMT_EXPORTER_LABEL,
+		    strlen(SMT_EXPORTER_LABEL), NULL, 0, 1) != 1) {
+		snprintf(err, err_len, "TLS exporter failed: %s", tls_errstr());
+		return -EPROTO;
+	}
+	ret = smt_keys_derive(SMT_CIPHER_AES_128_GCM, secret, sizeof(secret),
+			      &k);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (ret) {
+		snprintf(err, err_len, "SMT key derivation failed: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	p->sz = sizeof(*p);
+	p->suite = SMT_TLS_AES_128_GCM_SHA256;
+	p->tls_client = client;
+	p->max_msg = BENCH_MAX_MSG;
+	p->key_len = k.key_len;
+	memcpy(p->c_key, k.c_key, k.key_len);
+	memcpy(p->c_iv, k.c_iv, sizeof(p->c_iv));
+	memcpy(p->s_key, k.s_key, k.key_len);
+	memcpy(p->s_iv, k.s_iv, sizeof(p->s_iv));
+	smt_keys_wipe(&k);
+	return 0;
+}
+
+static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
+		   size_t err_len)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .port = port};
+	int ret = smt_endpoint_open(&o, ep);
+
+	if (ret)
+		snprintf(err, err_len,
+			 "cannot open SMT endpoint on port %u: "
+			 "%s",
+			 port, smt_strerror(ret));
+	return ret;
+}
+
+int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
+		 size_t err_len)
+{
+	return ep_open(port, ep, err, err_len);
+}
+
+int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
+		const struct sockaddr_storage *peer, uint32_t *sess, char *err,
+		size_t err_len)
+{
+	struct smt_session_params p = {0};
+	int ret = derive(ssl, false, &p, err, err_len);
+
+	if (ret)
+		return ret;
+	p.peer = *peer;
+	ret = smt_session_add(ep, &p, sess);
+	smt_session_params_wipe(&p);
+	if (ret)
+		snprintf(err, err_len, "cannot add SMT session: %s",
+			 smt_strerror(ret));
+	return ret;
+}
+
+int smt_srv_process(struct smt_endpoint *ep)
+{
+	static uint8_t tx[BENCH_MAX_MSG];
+	struct smt_msg m;
+	int ret = smt_process(ep);
+
+	if (ret < 0)
+		return ret;
+	while (!smt_recv(ep, &m)) {
+		struct bench_hdr h;
+
+		if (m.kind == SMT_MSG_REQUEST && msg_hdr(m.data, m.len, &h) &&
+		    h.resp_len >= BENCH_HDR_LEN &&
+		    h.resp_len <= BENCH_MAX_MSG) {
+			const uint8_t *out = m.data;
+
+			if (h.resp_len > m.len) {
+				msg_fill(tx, h.resp_len, &h);
+				out = tx;
+			}
+			smt_reply(ep, m.session, m.id, out, h.resp_len);
+		}
+		smt_msg_release(&m);
+	}
+	return 0;
+}
+
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess)
+{
+	smt_session_remove(ep, sess);
+}
+
+int smt_ep_fd(struct smt_endpoint *ep)
+{
+	return smt_fd(ep);
+}
+
+void smt_ep_close(struct smt_endpoint *ep)
+{
+	smt_endpoint_close(ep);
+}
+
+/* Blocking exchange on the (non-blocking) keying stream. */
+static int keys_io(struct stream *st, const void *out, void *in, char *err,
+		   size_t err_len)
+{
+	int ret = bbuf_put(&st->out, out, 2);
+
+	while (!ret) {
+		struct pollfd pfd = {.fd = st->fd, .events = POLLIN};
+
+		ret = stream_flush(st);
+		if (ret == -EAGAIN) {
+			pfd.events |= POLLOUT;
+			ret = 0;
+		} else if (ret) {
+			break;
+		}
+		ret = stream_read(st);
+		if (ret)
+			break;
+		if (bbuf_len(&st->in) >= 2) {
+			memcpy(in, st->in.data + st->in.head, 2);
+			bbuf_consume(&st->in, 2);
+			return 0;
+		}
+		if (st->eof) {
+			ret = -ECONNRESET;
+			break;
+		}
+		if (poll(&pfd, 1, 5000) <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	snprintf(err, err_len, "SMT keying exchange failed: %s",
+		 strerror(-ret));
+	return ret;
+}
+
+int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
+		 size_t err_len)
+{
+	struct smt_session_params p = {0};
+	uint16_t mine, theirs;
+	struct sockaddr_in *sa;
+	int ret;
+
+	/* c->st holds the keying TLS connection, handshake done. */
+	ret = ep_open(0, &c->ep, err, err_len);
+	if (ret)
+		return ret;
+	mine = htons(smt_endpoint_port(c->ep));
+	ret = keys_io(&c->st, &mine, &theirs, err, err_len);
+	if (ret)
+		return ret;
+	ret = derive(c->st.ssl, true, &p, err, err_len);
+	if (ret)
+		return ret;
+	sa = (struct sockaddr_in *)&p.peer;
+	*sa = t->addr;
+	sa->sin_port = theirs;
+	ret = smt_session_add(c->ep, &p, &c->sess);
+	smt_session_params_wipe(&p);
+	if (ret) {
+		snprintf(err, err_len, "cannot add SMT session: %s",
+			 smt_strerror(ret));
+		return ret;
+	}
+	c->fd = smt_fd(c->ep);
+	return 0;
+}
+
+int smt_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
+{
+	struct bench_hdr h = {.id = id, .resp_len = (uint32_t)resp_len};
+	int ret;
+
+	msg_fill(c->txbuf, len, &h);
+	ret = smt_send_request(c->ep, c->sess, c->txbuf, len, id, NULL);
+	if (ret == -SMT_E_LIMIT)
+		return -EAGAIN;
+	return ret;
+}
+
+int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx)
+{
+	struct smt_msg m;
+	int ret = smt_process(c->ep);
+
+	if (ret < 0)
+		return ret;
+	while (!smt_recv(c->ep, &m)) {
+		if (m.kind == SMT_MSG_RESPONSE)
+			fn(ctx, m.cookie, m.len);
+		else if (m.kind == SMT_MSG_FAILED)
+			fn(ctx, m.cookie, (size_t)-1);
+		smt_msg_release(&m);
+	}
+	return 0;
+}
+
+int smt_cli_timeout_ms(const struct cconn *c)
+{
+	return smt_next_timeout_ms(c->ep);
+}
+
+void smt_cli_close(struct cconn *c)
+{
+	if (c->ep)
+		smt_endpoint_close(c->ep);
+	c->ep = NULL;
+}
+
+#else /* !BENCH_HAVE_SMT */
+
+const bool bench_have_smt = false;
+
+static int no_smt(char *err, size_t err_len)
+{
+	if (err)
+		snprintf(err, err_len,
+			 "this smt-bench was built without SMT (libsmt's "
+			 "engine was not in the tree); rebuild");
+	return -ENOSYS;
+}
+
+int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
+		 size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
+		const struct sockaddr_storage *peer, uint32_t *sess, char *err,
+		size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+int smt_srv_process(struct smt_endpoint *ep)
+{
+	return -ENOSYS;
+}
+
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess)
+{
+}
+
+int smt_ep_fd(struct smt_endpoint *ep)
+{
+	return -1;
+}
+
+void smt_ep_close(struct smt_endpoint *ep)
+{
+}
+
+int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
+		 size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+int smt_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
+{
+	return -ENOSYS;
+}
+
+int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx)
+{
+	return -ENOSYS;
+}
+
+int smt_cli_timeout_ms(const struct cconn *c)
+{
+	return -1;
+}
+
+void smt_cli_close(struct cconn *c)
+{
+}
+
+#endif /* BENCH_HAVE_SMT */

@@ -1,0 +1,1035 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smt-echo: an SMT RPC echo server and a load-generating client that checks
+ * every response byte for byte and reports latency percentiles and
+ * throughput (text or JSON). The server answers each request with the
+ * request's bytes XOR 0xA5, so a response depends on its request's content
+ * and differs from it; the client regenerates what it sent from the seed in
+ * the first 8 bytes and checks the answer. Sessions come from an
+ * SMT_SESSION key log line (test mode, docs/protocol.md section 7), made by
+ * `smt-echo keygen`, or from smtd (--service). See smt-echo(1).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libsmt.h"
+#include "keys.h"
+
+#define RESP_XOR 0xA5
+#define MAX_SIZES 64
+#define MAX_LINES 64
+#define DEFAULT_COUNT 1000
+
+struct opts {
+	const char *keylog;
+	const char *session_line;
+	const char *service, *connect;
+	int line;
+	uint16_t port;
+	uint8_t ipproto;
+	uint32_t mtu;
+	uint32_t sizes[MAX_SIZES];
+	int nsizes;
+	uint32_t bg_size;
+	unsigned int bg_conc;
+	uint64_t count;
+	unsigned int conc;
+	double duration;
+	bool oneway, json, stats, quiet;
+	uint32_t rpc_timeouts, resend_us;
+	uint64_t seed;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* ---- payload pattern --------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Byte pos of the pattern of seed: bytes 0..7 are the seed itself (little
+ * endian, so the receiver can regenerate the rest), then the bytes of a
+ * splitmix64 stream started at seed.
+ */
+static void pattern_fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+	uint64_t s = seed, v = 0;
+	size_t i;
+
+	for (i = 0; i < len && i < 8; i++)
+		buf[i] = (uint8_t)(seed >> (8 * i));
+	for (; i < len; i++) {
+		if ((i - 8) % 8 == 0)
+			v = splitmix(&s);
+		buf[i] = (uint8_t)(v >> (8 * ((i - 8) % 8)));
+	}
+}
+
+/* True when buf is the pattern of seed with every byte XOR x. */
+static bool pattern_check(const uint8_t *buf, size_t len, uint64_t seed,
+			  uint8_t x)
+{
+	uint64_t s = seed, v = 0;
+	size_t i;
+
+	for (i = 0; i < len && i < 8; i++)
+		if (buf[i] != (uint8_t)((seed >> (8 * i)) ^ x))
+			return false;
+	for (; i < len; i++) {
+		if ((i - 8) % 8 == 0)
+			v = splitmix(&s);
+		if (buf[i] != (uint8_t)((v >> (8 * ((i - 8) % 8))) ^ x))
+			return false;
+	}
+	return true;
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static int parse_size(const char *s, uint32_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	uint64_t mul = 1;
+
+	if (end == s || v < 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end || v * mul > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)(v * mul);
+	return 0;
+}
+
+static int parse_sizes(char *s, struct opts *o)
+{
+	char *tok, *save = NULL;
+
+	o->nsizes = 0;
+	for (tok = strtok_r(s, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->nsizes == MAX_SIZES ||
+		    parse_size(tok, &o->sizes[o->nsizes]) < 0)
+			return -1;
+		o->nsizes++;
+	}
+	return o->nsizes ? 0 : -1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smt-echo server [OPTIONS]\n"
+		"       smt-echo client [OPTIONS]\n"
+		"       smt-echo keygen --client IP:PORT --server IP:PORT "
+		"[--cipher C] [--max-msg N]\n"
+		"session (test mode: keys from a key log, see smt-echo(1)):\n"
+		"  --keylog FILE      SMT_SESSION lines (server: every line; "
+		"client: --line N, default 1)\n"
+		"  --session LINE     one SMT_SESSION line given directly\n"
+		"  --service NAME [--connect ADDR]   session through smtd\n"
+		"endpoint: --port N  --ipproto N  --mtu N  --rpc-timeouts N "
+		"--resend-us N\n"
+		"client:   --size LIST (e.g. 64,4K,1M: used in turn) --count N "
+		"--concurrency C\n"
+		"          --duration SEC --oneway --bg-size SIZE "
+		"--bg-concurrency N --seed N\n"
+		"output:   -j (JSON summary)  --stats (counters, drops by "
+		"name)  -q\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "keylog", required_argument, NULL, 'k' },
+		{ "session", required_argument, NULL, 'S' },
+		{ "line", required_argument, NULL, 'L' },
+		{ "service", required_argument, NULL, 'V' },
+		{ "connect", required_argument, NULL, 'C' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "ipproto", required_argument, NULL, 'P' },
+		{ "mtu", required_argument, NULL, 'M' },
+		{ "size", required_argument, NULL, 's' },
+		{ "sizes", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "oneway", no_argument, NULL, 'o' },
+		{ "bg-size", required_argument, NULL, 'b' },
+		{ "bg-concurrency", required_argument, NULL, 'B' },
+		{ "seed", required_argument, NULL, 'e' },
+		{ "rpc-timeouts", required_argument, NULL, 'T' },
+		{ "resend-us", required_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "stats", no_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "k:p:s:n:c:d:jqh", lo, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'k':
+			o->keylog = optarg;
+			break;
+		case 'S':
+			o->session_line = optarg;
+			break;
+		case 'L':
+			o->line = atoi(optarg);
+			break;
+		case 'V':
+			o->service = optarg;
+			break;
+		case 'C':
+			o->connect = optarg;
+			break;
+		case 'p':
+			o->port = (uint16_t)atoi(optarg);
+			break;
+		case 'P':
+			o->ipproto = (uint8_t)atoi(optarg);
+			break;
+		case 'M':
+			o->mtu = (uint32_t)atoi(optarg);
+			break;
+		case 's':
+			if (parse_sizes(optarg, o) < 0) {
+				fprintf(stderr, "smt-echo: bad --size list "
+						"(e.g. 0,64,4K,1M)\n");
+				return -1;
+			}
+			break;
+		case 'n':
+			o->count = strtoull(optarg, NULL, 0);
+			break;
+		case 'c':
+			o->conc = (unsigned int)atoi(optarg);
+			break;
+		case 'd':
+			o->duration = atof(optarg);
+			break;
+		case 'o':
+			o->oneway = true;
+			break;
+		case 'b':
+			if (parse_size(optarg, &o->bg_size) < 0)
+				return -1;
+			break;
+		case 'B':
+			o->bg_conc = (unsigned int)atoi(optarg);
+			break;
+		case 'e':
+			o->seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'T':
+			o->rpc_timeouts = (uint32_t)atoi(optarg);
+			break;
+		case 'R':
+			o->resend_us = (uint32_t)atoi(optarg);
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 't':
+			o->stats = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "smt-echo: unexpected argument '%s'\n",
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static int read_lines(const char *path, char lines[][1024], int max)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f) {
+		fprintf(stderr, "smt-echo: cannot open key log %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	while (n < max && fgets(lines[n], sizeof(lines[n]), f))
+		if (!strncmp(lines[n], "SMT_SESSION ", 12))
+			n++;
+	fclose(f);
+	if (!n)
+		fprintf(stderr, "smt-echo: no SMT_SESSION line in %s\n", path);
+	return n ? n : -1;
+}
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static const char *sa_str(const struct sockaddr_storage *ss, char *buf,
+			  size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+			  a, sizeof(a));
+	else
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
+			  sizeof(a));
+	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 a, sa_port(ss));
+	return buf;
+}
+
+/*
+ * Opens the endpoint and adds the test-mode sessions. The client uses one
+ * line (its local port is the line's client port); the server adds every
+ * line (its port is the first line's server port).
+ */
+static int open_keylog(const struct opts *o, bool client,
+		       struct smt_endpoint **ep, uint32_t *sid)
+{
+	static char lines[MAX_LINES][1024];
+	struct smt_endpoint_opts eo = { .sz = sizeof(eo) };
+	struct smt_session_params p;
+	struct smt_keylog kl;
+	const char *what = NULL;
+	int n, i, first, last, err;
+
+	if (o->session_line) {
+		snprintf(lines[0], sizeof(lines[0]), "%s", o->session_line);
+		n = 1;
+	} else {
+		n = read_lines(o->keylog, lines, MAX_LINES);
+		if (n < 0)
+			return -1;
+	}
+	first = 0;
+	last = n - 1;
+	if (client) {
+		first = last = o->line > 0 ? o->line - 1 : 0;
+		if (first >= n) {
+			fprintf(stderr, "smt-echo: key log has %d lines, no "
+					"line %d\n",
+				n, o->line);
+			return -1;
+		}
+	}
+	if (smt_keylog_parse(lines[first], &kl, &what)) {
+		fprintf(stderr, "smt-echo: bad SMT_SESSION line (field %s)\n",
+			what ? what : "?");
+		return -1;
+	}
+	smt_keys_wipe(&kl.keys);
+	eo.port = o->port ? o->port
+			  : sa_port(client ? &kl.client : &kl.server);
+	eo.ipproto = o->ipproto;
+	eo.mtu = o->mtu;
+	eo.rpc_timeouts = o->rpc_timeouts;
+	eo.resend_timeout_us = o->resend_us;
+	err = smt_endpoint_open(&eo, ep);
+	if (err) {
+		fprintf(stderr, "smt-echo: cannot open SMT endpoint on port "
+				"%u: %s\n",
+			eo.port, smt_strerror(err));
+		return -1;
+	}
+	for (i = first; i <= last; i++) {
+		char buf[80];
+
+		err = smt_session_params_from_keylog(lines[i], client, &p,
+						     &what);
+		if (!err)
+			err = smt_session_add(*ep, &p, sid);
+		if (err) {
+			fprintf(stderr,
+				"smt-echo: cannot add session of key log "
+				"line %d (%s): %s\n",
+				i + 1, what ? what : "-", smt_strerror(err));
+			smt_session_params_wipe(&p);
+			return -1;
+		}
+		if (!o->quiet && !o->json)
+			fprintf(stderr, "smt-echo: session %u with %s\n", *sid,
+				sa_str(&p.peer, buf, sizeof(buf)));
+		smt_session_params_wipe(&p);
+	}
+	explicit_bzero(lines, sizeof(lines));
+	return 0;
+}
+
+static int open_session(const struct opts *o, bool client,
+			struct smt_endpoint **ep, uint32_t *sid)
+{
+	if (o->service) {
+		/* smtd mode: smt_connect()/smt_serve() come with smtd's
+		 * ctl_client.c; until then this build refuses clearly. */
+		fprintf(stderr, "smt-echo: --service needs smtd support "
+				"(smt_connect/smt_serve), not in this "
+				"build yet; use --keylog\n");
+		return -1;
+	}
+	if (!o->keylog && !o->session_line) {
+		fprintf(stderr, "smt-echo: no session: give --keylog FILE "
+				"(test mode) or --service NAME (smtd)\n");
+		return -1;
+	}
+	return open_keylog(o, client, ep, sid);
+}
+
+static void print_stats(struct smt_endpoint *ep, bool json)
+{
+	struct smt_stats st = { .sz = sizeof(st) };
+	const char *sep = "";
+	unsigned int i;
+
+	if (smt_stats_get(ep, 0, &st))
+		return;
+	if (json) {
+		printf("\"stats\":{\"tx_packets\":%" PRIu64
+		       ",\"rx_packets\":%" PRIu64 ",\"tx_retransmits\":%" PRIu64
+		       ",\"rx_no_endpoint\":%" PRIu64 ",\"tx_errors\":%" PRIu64
+		       ",\"drops_total\":%" PRIu64 ",\"drops\":{",
+		       st.tx_packets, st.rx_packets, st.tx_retransmits,
+		       st.rx_no_endpoint, st.tx_errors, st.drops_total);
+		for (i = 0; smt_drop_reason_name(i); i++) {
+			if (!st.drops[i])
+				continue;
+			printf("%s\"%s\":%" PRIu64, sep,
+			       smt_drop_reason_name(i), st.drops[i]);
+			sep = ",";
+		}
+		printf("}}");
+		return;
+	}
+	printf("smt-echo: packets tx %" PRIu64 " rx %" PRIu64
+		", retransmits %" PRIu64 ", ctl tx %" PRIu64 " rx %" PRIu64
+		", not ours %" PRIu64 ", tx errors %" PRIu64 ", drops %" PRIu64
+		"\n",
+		st.tx_packets, st.rx_packets, st.tx_retransmits, st.tx_ctl,
+		st.rx_ctl, st.rx_no_endpoint, st.tx_errors, st.drops_total);
+	for (i = 0; smt_drop_reason_name(i); i++)
+		if (st.drops[i])
+			printf("smt-echo:   drop %-24s %" PRIu64 "\n",
+				smt_drop_reason_name(i), st.drops[i]);
+}
+
+/* ---- server -------------------------------------------------------------- */
+
+static int run_server(const struct opts *o)
+{
+	struct smt_endpoint *ep = NULL;
+	uint64_t reqs = 0, oneways = 0, bad_oneways = 0, bytes = 0;
+	uint64_t reply_err = 0, deadline = 0;
+	struct smt_msg m;
+	uint32_t sid;
+	int err;
+
+	if (open_session(o, false, &ep, &sid) < 0)
+		return 1;
+	if (o->duration > 0)
+		deadline = now_ns() + (uint64_t)(o->duration * 1e9);
+	printf("smt-echo: server on SMT port %u\n", smt_endpoint_port(ep));
+	fflush(stdout);
+	while (!stop && (!deadline || now_ns() < deadline) &&
+	       (!o->count || reqs + oneways < o->count)) {
+		err = smt_wait(ep, 100);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "smt-echo: event loop: %s\n",
+				smt_strerror(err));
+			break;
+		}
+		while (smt_recv(ep, &m) == 0) {
+			if (m.kind == SMT_MSG_REQUEST) {
+				for (size_t i = 0; i < m.len; i++)
+					m.data[i] ^= RESP_XOR;
+				err = smt_reply(ep, m.session, m.id, m.data,
+						m.len);
+				if (err) {
+					reply_err++;
+					if (!o->quiet)
+						fprintf(stderr,
+							"smt-echo: reply: %s\n",
+							smt_strerror(err));
+				}
+				reqs++;
+				bytes += m.len;
+			} else if (m.kind == SMT_MSG_ONEWAY) {
+				uint64_t seed = 0;
+
+				memcpy(&seed, m.data, m.len < 8 ? m.len : 8);
+				if (m.len >= 8 &&
+				    !pattern_check(m.data, m.len, seed, 0))
+					bad_oneways++;
+				oneways++;
+				bytes += m.len;
+			}
+			smt_msg_release(&m);
+		}
+	}
+	/* let the last responses reach the client (ACKs, resends) */
+	deadline = now_ns() + 200000000ULL;
+	while (!stop && now_ns() < deadline)
+		smt_wait(ep, 10);
+	if (o->json) {
+		printf("{\"role\":\"server\",\"requests\":%" PRIu64
+		       ",\"oneways\":%" PRIu64 ",\"bad_oneways\":%" PRIu64
+		       ",\"bytes\":%" PRIu64 ",\"reply_errors\":%" PRIu64,
+		       reqs, oneways, bad_oneways, bytes, reply_err);
+		if (o->stats) {
+			printf(",");
+			print_stats(ep, true);
+		}
+		printf("}\n");
+	} else {
+		printf("smt-echo: server handled %" PRIu64 " requests, %" PRIu64
+		       " oneways (%" PRIu64 " bad), %" PRIu64 " bytes\n",
+		       reqs, oneways, bad_oneways, bytes);
+		if (o->stats)
+			print_stats(ep, false);
+	}
+	smt_endpoint_close(ep);
+	return bad_oneways || reply_err ? 1 : 0;
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+struct slot {
+	uint64_t id, seed, start;
+	uint32_t size;
+	bool busy, bg;
+};
+
+struct lat {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static void lat_add(struct lat *l, uint64_t ns)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		uint64_t *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted values, in microseconds. */
+static double pct_us(const struct lat *l, double p)
+{
+	size_t k;
+
+	if (!l->n)
+		return 0;
+	k = (size_t)ceil(p / 100.0 * l->n);
+	if (k < 1)
+		k = 1;
+	return l->v[k - 1] / 1000.0;
+}
+
+static void lat_print(const char *name, struct lat *l, bool json,
+		      const char *sep)
+{
+	qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
+	if (json) {
+		printf("%s\"%s\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,"
+		       "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
+		       sep, name, l->n, pct_us(l, 50), pct_us(l, 90),
+		       pct_us(l, 99), pct_us(l, 99.9), pct_us(l, 100));
+		return;
+	}
+	printf("  %-10s n %-8zu p50 %9.1f  p90 %9.1f  p99 %9.1f  p99.9 "
+	       "%9.1f  max %9.1f us\n",
+	       name, l->n, pct_us(l, 50), pct_us(l, 90), pct_us(l, 99),
+	       pct_us(l, 99.9), pct_us(l, 100));
+}
+
+struct client {
+	const struct opts *o;
+	struct smt_endpoint *ep;
+	uint32_t sid;
+	struct slot *slots;
+	unsigned int nslots, busy_fg, busy_bg;
+	uint8_t *buf;
+	uint64_t sent, ok, failed, bad, bytes, bg_ok, bg_failed, bg_bad;
+	uint64_t next_seed;
+	struct lat all, per[MAX_SIZES], bg;
+	int last_err;
+};
+
+static int client_send(struct client *c, unsigned int si, bool bg)
+{
+	struct slot *s = &c->slots[si];
+	uint32_t size;
+	int err;
+
+	size = bg ? c->o->bg_size : c->o->sizes[c->sent % c->o->nsizes];
+	s->seed = c->next_seed;
+	pattern_fill(c->buf, size, s->seed);
+	s->start = now_ns();
+	if (c->o->oneway && !bg)
+		err = smt_send_oneway(c->ep, c->sid, c->buf, size, si, &s->id);
+	else
+		err = smt_send_request(c->ep, c->sid, c->buf, size, si,
+				       &s->id);
+	if (err) {
+		c->last_err = err;
+		return err;
+	}
+	c->next_seed++;
+	s->size = size;
+	s->busy = true;
+	s->bg = bg;
+	if (bg) {
+		c->busy_bg++;
+	} else {
+		c->busy_fg++;
+		c->sent++;
+	}
+	return 0;
+}
+
+static int size_index(const struct opts *o, uint32_t size)
+{
+	int i;
+
+	for (i = 0; i < o->nsizes; i++)
+		if (o->sizes[i] == size)
+			return i;
+	return 0;
+}
+
+static void client_complete(struct client *c, struct smt_msg *m)
+{
+	struct slot *s;
+	uint64_t lat;
+	bool good;
+
+	if (m->cookie >= c->nslots)
+		return;
+	s = &c->slots[m->cookie];
+	if (!s->busy || s->id != m->id)
+		return;
+	lat = now_ns() - s->start;
+	s->busy = false;
+	if (s->bg)
+		c->busy_bg--;
+	else
+		c->busy_fg--;
+	if (m->kind == SMT_MSG_FAILED ||
+	    (m->kind == SMT_MSG_SENT && m->error)) {
+		if (m->error == -SMT_E_CANCELED && s->bg)
+			return; /* background stopped at the end */
+		if (s->bg)
+			c->bg_failed++;
+		else
+			c->failed++;
+		if (!c->o->quiet)
+			fprintf(stderr, "smt-echo: RPC %#" PRIx64
+					" (%u bytes) failed: %s\n",
+				m->id, s->size, smt_strerror(m->error));
+		return;
+	}
+	good = m->kind == SMT_MSG_SENT ||
+	       (m->len == s->size &&
+		pattern_check(m->data, m->len, s->seed, RESP_XOR));
+	if (!good) {
+		if (s->bg)
+			c->bg_bad++;
+		else
+			c->bad++;
+		if (!c->o->quiet)
+			fprintf(stderr,
+				"smt-echo: response to RPC %#" PRIx64
+				" does not match its request (%zu bytes for "
+				"%u)\n",
+				m->id, m->len, s->size);
+		return;
+	}
+	if (s->bg) {
+		c->bg_ok++;
+		lat_add(&c->bg, lat);
+		return;
+	}
+	c->ok++;
+	c->bytes += (uint64_t)s->size * (m->kind == SMT_MSG_SENT ? 1 : 2);
+	lat_add(&c->all, lat);
+	lat_add(&c->per[size_index(c->o, s->size)], lat);
+}
+
+static void client_report(struct client *c, double secs)
+{
+	const struct opts *o = c->o;
+	double rate = secs > 0 ? c->ok / secs : 0;
+	double mbps = secs > 0 ? c->bytes * 8 / secs / 1e6 : 0;
+	char name[32];
+	int i;
+
+	if (o->json) {
+		printf("{\"role\":\"client\",\"mode\":\"%s\",\"sent\":%" PRIu64
+		       ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+		       ",\"bad\":%" PRIu64 ",\"seconds\":%.3f,"
+		       "\"rpc_per_s\":%.1f,\"mbit_per_s\":%.2f,"
+		       "\"concurrency\":%u,",
+		       o->oneway ? "oneway" : "rpc", c->sent, c->ok, c->failed,
+		       c->bad, secs, rate, mbps, o->conc);
+		lat_print("lat_us", &c->all, true, "");
+		printf(",\"sizes\":[");
+		for (i = 0; i < o->nsizes; i++) {
+			printf("%s{\"size\":%u,", i ? "," : "", o->sizes[i]);
+			lat_print("lat_us", &c->per[i], true, "");
+			printf("}");
+		}
+		printf("]");
+		if (o->bg_conc) {
+			printf(",\"bg\":{\"size\":%u,\"concurrency\":%u,"
+			       "\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+			       ",\"bad\":%" PRIu64 ",",
+			       o->bg_size, o->bg_conc, c->bg_ok, c->bg_failed,
+			       c->bg_bad);
+			lat_print("lat_us", &c->bg, true, "");
+			printf("}");
+		}
+		if (o->stats) {
+			printf(",");
+			print_stats(c->ep, true);
+		}
+		printf("}\n");
+		return;
+	}
+	printf("smt-echo: %" PRIu64 " %s ok, %" PRIu64 " failed, %" PRIu64
+	       " bad, %.3f s, %.0f msg/s, %.1f Mbit/s (application bytes, "
+	       "both directions), concurrency %u\n",
+	       c->ok, o->oneway ? "oneways" : "RPCs", c->failed, c->bad, secs,
+	       rate, mbps, o->conc);
+	lat_print("all", &c->all, false, "");
+	if (o->nsizes > 1) {
+		for (i = 0; i < o->nsizes; i++) {
+			snprintf(name, sizeof(name), "%uB", o->sizes[i]);
+			lat_print(name, &c->per[i], false, "");
+		}
+	}
+	if (o->bg_conc) {
+		printf("smt-echo: background %u x %u B: %" PRIu64
+		       " ok, %" PRIu64 " failed, %" PRIu64 " bad\n",
+		       o->bg_conc, o->bg_size, c->bg_ok, c->bg_failed,
+		       c->bg_bad);
+		lat_print("background", &c->bg, false, "");
+	}
+	if (o->stats)
+		print_stats(c->ep, false);
+}
+
+static int run_client(struct opts *o)
+{
+	struct client c = { .o = o };
+	uint64_t t0, deadline = 0, drain_end;
+	uint32_t maxsz = o->bg_size;
+	struct smt_msg m;
+	unsigned int i;
+	bool more;
+	double secs;
+	int rc;
+
+	if (!o->nsizes) {
+		o->sizes[0] = 64;
+		o->nsizes = 1;
+	}
+	if (!o->conc)
+		o->conc = 1;
+	if (!o->count && o->duration <= 0)
+		o->count = DEFAULT_COUNT;
+	for (i = 0; i < (unsigned int)o->nsizes; i++)
+		if (o->sizes[i] > maxsz)
+			maxsz = o->sizes[i];
+	c.nslots = o->conc + o->bg_conc;
+	c.slots = calloc(c.nslots, sizeof(*c.slots));
+	c.buf = malloc(maxsz ? maxsz : 1);
+	if (!c.slots || !c.buf) {
+		fprintf(stderr, "smt-echo: out of memory\n");
+		return 1;
+	}
+	if (!o->seed && getrandom(&o->seed, sizeof(o->seed), 0) < 0)
+		o->seed = (uint64_t)time(NULL);
+	c.next_seed = o->seed;
+	if (open_session(o, true, &c.ep, &c.sid) < 0)
+		return 1;
+
+	t0 = now_ns();
+	if (o->duration > 0)
+		deadline = t0 + (uint64_t)(o->duration * 1e9);
+	while (!stop) {
+		more = (!o->count || c.sent < o->count) &&
+		       (!deadline || now_ns() < deadline);
+		if (!more && !c.busy_fg)
+			break;
+		for (i = 0; i < c.nslots; i++) {
+			bool bg = i >= o->conc;
+
+			if (c.slots[i].busy || (!bg && !more))
+				continue;
+			if (bg && !more)
+				continue;
+			if (client_send(&c, i, bg) == -EAGAIN)
+				break;
+			if (c.last_err && c.last_err != -EAGAIN) {
+				fprintf(stderr, "smt-echo: send: %s\n",
+					smt_strerror(c.last_err));
+				stop = 1;
+				break;
+			}
+			if (!bg && o->count && c.sent >= o->count)
+				more = false;
+		}
+		rc = smt_wait(c.ep, 50);
+		if (rc < 0 && rc != -EINTR) {
+			fprintf(stderr, "smt-echo: event loop: %s\n",
+				smt_strerror(rc));
+			break;
+		}
+		while (smt_recv(c.ep, &m) == 0) {
+			if (m.kind == SMT_MSG_RESPONSE ||
+			    m.kind == SMT_MSG_FAILED || m.kind == SMT_MSG_SENT)
+				client_complete(&c, &m);
+			smt_msg_release(&m);
+		}
+	}
+	secs = (now_ns() - t0) / 1e9;
+	/* stop the background transfers; give ACKs a moment to go out */
+	for (i = 0; i < c.nslots; i++)
+		if (c.slots[i].busy && c.slots[i].bg)
+			smt_cancel(c.ep, c.sid, c.slots[i].id);
+	drain_end = now_ns() + 50000000ULL;
+	while (now_ns() < drain_end) {
+		smt_wait(c.ep, 5);
+		while (smt_recv(c.ep, &m) == 0) {
+			if (m.kind == SMT_MSG_RESPONSE ||
+			    m.kind == SMT_MSG_FAILED || m.kind == SMT_MSG_SENT)
+				client_complete(&c, &m);
+			smt_msg_release(&m);
+		}
+	}
+	client_report(&c, secs);
+	rc = (c.failed || c.bad || c.bg_bad || c.busy_fg ||
+	      (o->count && c.ok != o->count) || stop == 2)
+		     ? 1
+		     : 0;
+	smt_endpoint_close(c.ep);
+	free(c.all.v);
+	free(c.bg.v);
+	for (i = 0; i < MAX_SIZES; i++)
+		free(c.per[i].v);
+	free(c.slots);
+	free(c.buf);
+	return rc;
+}
+
+/* ---- keygen -------------------------------------------------------------- */
+
+static int parse_hostport(const char *s, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	long port;
+
+	if (!colon)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	port = strtol(colon + 1, NULL, 10);
+	if (port <= 0 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr)) {
+		ss->ss_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host,
+		      &((struct sockaddr_in6 *)ss)->sin6_addr)) {
+		ss->ss_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -1;
+}
+
+static int run_keygen(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "client", required_argument, NULL, 'c' },
+		{ "server", required_argument, NULL, 's' },
+		{ "cipher", required_argument, NULL, 'C' },
+		{ "max-msg", required_argument, NULL, 'M' },
+		{ "b", required_argument, NULL, 'B' },
+		{ "epoch", required_argument, NULL, 'e' },
+		{ 0 }
+	};
+	struct smt_keylog kl = { .B = 48, .max_msg = 1u << 20 };
+	enum smt_cipher cipher = SMT_CIPHER_AES_128_GCM;
+	bool have_c = false, have_s = false;
+	char line[1024];
+	int c, n;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			have_c = parse_hostport(optarg, &kl.client) == 0;
+			break;
+		case 's':
+			have_s = parse_hostport(optarg, &kl.server) == 0;
+			break;
+		case 'C':
+			cipher = smt_cipher_from_name(optarg);
+			break;
+		case 'M':
+			if (parse_size(optarg, &kl.max_msg) < 0)
+				return 2;
+			break;
+		case 'B':
+			kl.B = (unsigned int)atoi(optarg);
+			break;
+		case 'e':
+			kl.epoch = (unsigned int)atoi(optarg);
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!have_c || !have_s || cipher == SMT_CIPHER_NONE) {
+		fprintf(stderr, "smt-echo keygen: need --client IP:PORT and "
+				"--server IP:PORT (and a known --cipher)\n");
+		return 2;
+	}
+	kl.keys.cipher = cipher;
+	kl.keys.key_len = smt_cipher_key_len(cipher);
+	if (getrandom(kl.keys.c_key, sizeof(kl.keys.c_key), 0) < 0 ||
+	    getrandom(kl.keys.s_key, sizeof(kl.keys.s_key), 0) < 0 ||
+	    getrandom(kl.keys.c_iv, sizeof(kl.keys.c_iv), 0) < 0 ||
+	    getrandom(kl.keys.s_iv, sizeof(kl.keys.s_iv), 0) < 0) {
+		fprintf(stderr, "smt-echo keygen: getrandom: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	n = smt_keylog_format(&kl, line, sizeof(line));
+	smt_keys_wipe(&kl.keys);
+	if (n < 0) {
+		fprintf(stderr, "smt-echo keygen: cannot format the line\n");
+		return 1;
+	}
+	fputs(line, stdout);
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *mode;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	mode = argv[1];
+	if (!strcmp(mode, "-h") || !strcmp(mode, "--help") ||
+	    !strcmp(mode, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(mode, "keygen"))
+		return run_keygen(argc - 1, argv + 1);
+	if (strcmp(mode, "server") && strcmp(mode, "client")) {
+		fprintf(stderr, "smt-echo: unknown mode '%s' (server, client, "
+				"keygen)\n",
+			mode);
+		return 2;
+	}
+	if (parse_opts(argc - 1, argv + 1, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return !strcmp(mode, "server") ? run_server(&o) : run_client(&o);
+}

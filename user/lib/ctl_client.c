@@ -19,9 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <sys/timerfd.h>
+
 #include <openssl/crypto.h>
 
 #include "ctlproto.h"
+#include "endpoint.h"
 
 const char *smt_ctl_path(const char *path)
 {
@@ -487,4 +491,507 @@ int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 fail:
 	OPENSSL_cleanse(&s->keys, sizeof(s->keys));
 	return -EINVAL;
+}
+
+/* ---- smt_connect / smt_serve -------------------------------------------- */
+
+#define CTL_CALL_MS 15000 /* longer than smtd's handshake timeout */
+#define CTL_BACKOFF_MIN_MS 50
+#define CTL_BACKOFF_MAX_MS 2000
+#define CTL_STATS_MS 1000
+#define CTL_MAX_SERVICES 8
+
+struct ctl_sess {
+	uint32_t handle; /* the endpoint's session id */
+	struct smt_ctl_session meta; /* what smtd knows; keys wiped */
+};
+
+/* Control state of one endpoint: its smtd connection, what it serves and
+ * the sessions smtd handed it, so that all can be registered again. */
+struct ctl_state {
+	struct ctl_state *next;
+	struct smt_endpoint *ep;
+	int fd; /* -1 while smtd is away */
+	int tfd; /* reconnect backoff, then the stats push period */
+	struct smt_ctl_buf buf;
+	int nserv;
+	char serv[CTL_MAX_SERVICES][64];
+	struct ctl_sess *sess;
+	size_t nsess, capsess;
+	unsigned int backoff_ms;
+	int64_t next_id;
+};
+
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctl_state *ctl_states;
+static __thread char ctl_errbuf[512];
+
+const char *smt_ctl_last_error(void)
+{
+	return ctl_errbuf;
+}
+
+static void set_error(const char *msg)
+{
+	snprintf(ctl_errbuf, sizeof(ctl_errbuf), "%s", msg ? msg : "");
+}
+
+static void arm(struct ctl_state *st, unsigned int ms, bool periodic)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = ms / 1000;
+	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
+	if (periodic)
+		its.it_interval = its.it_value;
+	timerfd_settime(st->tfd, 0, &its, NULL);
+}
+
+static json_object *new_req(struct ctl_state *st, const char *op)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string(op));
+	json_object_object_add(o, "id", json_object_new_int64(++st->next_id));
+	return o;
+}
+
+static void disconnect(struct ctl_state *st)
+{
+	if (st->fd < 0)
+		return;
+	smt_ep_unwatch_fd(st->ep, st->fd);
+	close(st->fd);
+	st->fd = -1;
+	st->buf.len = 0;
+	st->backoff_ms = CTL_BACKOFF_MIN_MS;
+	arm(st, st->backoff_ms, false);
+}
+
+static void params_from(const struct smt_ctl_session *s,
+			struct smt_session_params *p)
+{
+	static const uint16_t suites[] = {
+		[SMT_CIPHER_AES_128_GCM] = SMT_TLS_AES_128_GCM_SHA256,
+		[SMT_CIPHER_AES_256_GCM] = SMT_TLS_AES_256_GCM_SHA384,
+		[SMT_CIPHER_CHACHA20_POLY1305] =
+			SMT_TLS_CHACHA20_POLY1305_SHA256,
+	};
+
+	memset(p, 0, sizeof(*p));
+	p->sz = sizeof(*p);
+	p->peer = s->peer;
+	p->suite = suites[s->keys.cipher];
+	p->tls_client = s->tls_client;
+	p->epoch = s->epoch;
+	p->B = s->B;
+	p->max_msg = s->max_msg;
+	p->max_pad = s->max_pad;
+	p->key_len = s->keys.key_len;
+	memcpy(p->c_key, s->keys.c_key, s->keys.key_len);
+	memcpy(p->s_key, s->keys.s_key, s->keys.key_len);
+	memcpy(p->c_iv, s->keys.c_iv, SMT_IV_LEN);
+	memcpy(p->s_iv, s->keys.s_iv, SMT_IV_LEN);
+}
+
+/* Adds the session smtd handed over to the endpoint and remembers it. */
+static int install(struct ctl_state *st, struct smt_ctl_session *s,
+		   uint32_t *handle)
+{
+	struct smt_session_params p;
+	int err;
+
+	if (st->nsess == st->capsess) {
+		size_t cap = st->capsess ? st->capsess * 2 : 8;
+		struct ctl_sess *n = realloc(st->sess, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		st->sess = n;
+		st->capsess = cap;
+	}
+	params_from(s, &p);
+	err = smt_session_add(st->ep, &p, handle);
+	smt_session_params_wipe(&p);
+	OPENSSL_cleanse(&s->keys.c_key,
+			sizeof(s->keys) - offsetof(struct smt_keys, c_key));
+	if (err)
+		return err;
+	st->sess[st->nsess].handle = *handle;
+	st->sess[st->nsess].meta = *s;
+	st->nsess++;
+	return 0;
+}
+
+static void tell_closed(struct ctl_state *st, uint32_t sid)
+{
+	json_object *o = new_req(st, "closed");
+
+	json_object_object_add(o, "sid", json_object_new_int64(sid));
+	if (st->fd >= 0 && smt_ctl_send(st->fd, o, 1000))
+		disconnect(st);
+	json_object_put(o);
+}
+
+/* Pushed by smtd: a new session of a served service, or a deletion. */
+static void on_push(json_object *m, void *arg)
+{
+	struct ctl_state *st = arg;
+	const char *ev = smt_ctl_str(m, "event", "");
+	struct smt_ctl_session s;
+	const char *why = "";
+	json_object *js, *ack;
+	uint32_t handle = 0;
+	size_t i;
+	int err = -EINVAL;
+
+	if (!strcmp(ev, "session_del")) {
+		int64_t sid = smt_ctl_int(m, "sid", -1);
+
+		for (i = 0; i < st->nsess; i++)
+			if (st->sess[i].meta.sid == sid) {
+				smt_session_remove(st->ep, st->sess[i].handle);
+				st->sess[i] = st->sess[--st->nsess];
+				break;
+			}
+		return;
+	}
+	if (strcmp(ev, "session"))
+		return;
+	if (json_object_object_get_ex(m, "session", &js) &&
+	    !smt_ctl_session_from_json(js, &s, true, &why))
+		err = install(st, &s, &handle);
+	OPENSSL_cleanse(&s, sizeof(s));
+	ack = json_object_new_object();
+	json_object_object_add(ack, "op", json_object_new_string("ack"));
+	json_object_object_add(ack, "push",
+			       json_object_new_int64(smt_ctl_int(m, "push", -1)));
+	json_object_object_add(ack, "ok", json_object_new_boolean(!err));
+	if (err)
+		json_object_object_add(ack, "error",
+				       json_object_new_string(smt_strerror(err)));
+	if (st->fd >= 0 && smt_ctl_send(st->fd, ack, 1000))
+		disconnect(st);
+	json_object_put(ack);
+	if (!err)
+		smt_ep_notify_session_up(st->ep, handle);
+}
+
+static void on_readable(struct smt_endpoint *ep, int fd, void *arg)
+{
+	struct ctl_state *st = arg;
+	json_object *m;
+	int r;
+
+	r = smt_ctl_fill(&st->buf, fd);
+	if (r == 0 || (r < 0 && r != -EAGAIN)) {
+		disconnect(st);
+		return;
+	}
+	while (st->fd >= 0 && (r = smt_ctl_next(&st->buf, &m)) != 0) {
+		if (r == 1)
+			on_push(m, st);
+		json_object_put(m);
+	}
+}
+
+static int call(struct ctl_state *st, json_object *req, json_object **resp)
+{
+	int err = smt_ctl_call(st->fd, &st->buf, req, resp, CTL_CALL_MS,
+			       on_push, st);
+
+	json_object_put(req);
+	if (err) {
+		set_error("lost the connection to smtd");
+		disconnect(st);
+		return -SMT_E_NOSMTD;
+	}
+	if (!smt_ctl_bool(*resp, "ok", false)) {
+		int64_t code = smt_ctl_int(*resp, "code", 0);
+
+		set_error(smt_ctl_str(*resp, "error", "refused by smtd"));
+		json_object_put(*resp);
+		*resp = NULL;
+		if (code == EACCES || code == EPERM)
+			return -EACCES;
+		if (code == EINVAL)
+			return -EINVAL;
+		return -SMT_E_REFUSED;
+	}
+	return 0;
+}
+
+static int do_connect(struct ctl_state *st)
+{
+	int fd = smt_ctl_open(NULL, false);
+
+	if (fd < 0)
+		return fd;
+	st->fd = fd;
+	st->buf.len = 0;
+	if (smt_ep_watch_fd(st->ep, fd, on_readable, st)) {
+		close(fd);
+		st->fd = -1;
+		return -EIO;
+	}
+	arm(st, CTL_STATS_MS, true);
+	return 0;
+}
+
+/* After a reconnect: serve again, register every live session again. */
+static void reregister(struct ctl_state *st)
+{
+	struct smt_session_params p;
+	json_object *req, *resp;
+	size_t i;
+	int k;
+
+	for (k = 0; k < st->nserv && st->fd >= 0; k++) {
+		req = new_req(st, "serve");
+		json_object_object_add(req, "service",
+				       json_object_new_string(st->serv[k]));
+		json_object_object_add(
+			req, "port",
+			json_object_new_int(smt_endpoint_port(st->ep)));
+		if (!call(st, req, &resp))
+			json_object_put(resp);
+	}
+	for (i = 0; i < st->nsess && st->fd >= 0;) {
+		p.sz = sizeof(p);
+		if (smt_ep_session_params(st->ep, st->sess[i].handle, &p)) {
+			/* the application removed it meanwhile */
+			st->sess[i] = st->sess[--st->nsess];
+			continue;
+		}
+		smt_session_params_wipe(&p);
+		req = new_req(st, "register");
+		json_object_object_add(
+			req, "session",
+			smt_ctl_session_to_json(&st->sess[i].meta, false));
+		if (!call(st, req, &resp))
+			json_object_put(resp);
+		i++;
+	}
+}
+
+static json_object *stats_json(struct smt_endpoint *ep)
+{
+	struct smt_stats s = { .sz = sizeof(s) };
+	json_object *o, *drops;
+	const char *name;
+	unsigned int i;
+
+	if (smt_stats_get(ep, 0, &s))
+		return NULL;
+	o = json_object_new_object();
+#define F(f) json_object_object_add(o, #f, json_object_new_int64(s.f))
+	F(tx_packets);
+	F(tx_bytes);
+	F(rx_packets);
+	F(rx_bytes);
+	F(tx_msgs);
+	F(rx_msgs);
+	F(tx_retransmits);
+	F(rpcs_ok);
+	F(rpcs_failed);
+	F(drops_total);
+#undef F
+	drops = json_object_new_object();
+	for (i = 0; i < SMT_STATS_DROP_SLOTS; i++) {
+		name = smt_drop_reason_name(i);
+		if (!name)
+			break;
+		if (i && s.drops[i])
+			json_object_object_add(drops, name,
+					       json_object_new_int64(s.drops[i]));
+	}
+	json_object_object_add(o, "drops", drops);
+	return o;
+}
+
+static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
+{
+	struct ctl_state *st = arg;
+	uint64_t n;
+	json_object *o, *js;
+	size_t i;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return;
+	if (st->fd < 0) {
+		if (do_connect(st)) {
+			st->backoff_ms *= 2;
+			if (st->backoff_ms > CTL_BACKOFF_MAX_MS)
+				st->backoff_ms = CTL_BACKOFF_MAX_MS;
+			arm(st, st->backoff_ms, false);
+			return;
+		}
+		reregister(st);
+		return;
+	}
+	/* sessions the application removed itself: tell smtd */
+	for (i = 0; i < st->nsess;) {
+		struct smt_session_params p = { .sz = sizeof(p) };
+
+		if (smt_ep_session_params(st->ep, st->sess[i].handle, &p)) {
+			tell_closed(st, st->sess[i].meta.sid);
+			st->sess[i] = st->sess[--st->nsess];
+			continue;
+		}
+		smt_session_params_wipe(&p);
+		i++;
+	}
+	js = stats_json(ep);
+	if (!js || st->fd < 0) {
+		json_object_put(js);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("app_stats"));
+	json_object_object_add(o, "stats", js);
+	if (smt_ctl_send(st->fd, o, 1000))
+		disconnect(st);
+	json_object_put(o);
+}
+
+/* The endpoint's control state, connected; created on first use. */
+static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
+{
+	struct ctl_state *st;
+	int err;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (st = ctl_states; st; st = st->next)
+		if (st->ep == ep)
+			break;
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st) {
+			pthread_mutex_unlock(&ctl_lock);
+			return -ENOMEM;
+		}
+		st->ep = ep;
+		st->fd = -1;
+		st->tfd = timerfd_create(CLOCK_MONOTONIC,
+					 TFD_NONBLOCK | TFD_CLOEXEC);
+		if (st->tfd < 0 ||
+		    smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
+			if (st->tfd >= 0)
+				close(st->tfd);
+			free(st);
+			pthread_mutex_unlock(&ctl_lock);
+			return -EIO;
+		}
+		st->next = ctl_states;
+		ctl_states = st;
+	}
+	pthread_mutex_unlock(&ctl_lock);
+	*out = st;
+	if (st->fd >= 0)
+		return 0;
+	err = do_connect(st);
+	if (err) {
+		snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+			 "cannot reach smtd at %s: %s", smt_ctl_path(NULL),
+			 strerror(-err));
+		return -SMT_E_NOSMTD;
+	}
+	return 0;
+}
+
+void smt_ctl_endpoint_closed(struct smt_endpoint *ep)
+{
+	struct ctl_state **p, *st;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (p = &ctl_states; *p; p = &(*p)->next)
+		if ((*p)->ep == ep)
+			break;
+	st = *p;
+	if (st)
+		*p = st->next;
+	pthread_mutex_unlock(&ctl_lock);
+	if (!st)
+		return;
+	/* the endpoint is going away: no unwatch, just close our fds */
+	if (st->fd >= 0)
+		close(st->fd);
+	close(st->tfd);
+	smt_ctl_buf_free(&st->buf);
+	free(st->sess);
+	free(st);
+}
+
+int smt_connect(struct smt_endpoint *ep, const char *service,
+		const char *address, uint32_t *session_out)
+{
+	struct smt_ctl_session s;
+	struct ctl_state *st;
+	json_object *req, *resp, *js;
+	const char *why = "";
+	uint32_t handle;
+	int err;
+
+	set_error(NULL);
+	if (!ep || !service || !address)
+		return -EINVAL;
+	err = get_state(ep, &st);
+	if (err)
+		return err;
+	req = new_req(st, "connect");
+	json_object_object_add(req, "service", json_object_new_string(service));
+	json_object_object_add(req, "address", json_object_new_string(address));
+	json_object_object_add(req, "port",
+			       json_object_new_int(smt_endpoint_port(ep)));
+	err = call(st, req, &resp);
+	if (err)
+		return err;
+	err = -EPROTO;
+	if (json_object_object_get_ex(resp, "session", &js) &&
+	    !smt_ctl_session_from_json(js, &s, true, &why)) {
+		err = install(st, &s, &handle);
+		if (err) {
+			snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+				 "cannot add the session to the endpoint: %s",
+				 smt_strerror(err));
+			tell_closed(st, s.sid);
+		}
+	} else {
+		snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+			 "smtd answered a bad session (field %s)", why);
+	}
+	OPENSSL_cleanse(&s, sizeof(s));
+	json_object_put(resp);
+	if (!err && session_out)
+		*session_out = handle;
+	return err;
+}
+
+int smt_serve(struct smt_endpoint *ep, const char *service)
+{
+	struct ctl_state *st;
+	json_object *req, *resp;
+	int err, k;
+
+	set_error(NULL);
+	if (!ep || !service || strlen(service) >= sizeof(st->serv[0]))
+		return -EINVAL;
+	err = get_state(ep, &st);
+	if (err)
+		return err;
+	req = new_req(st, "serve");
+	json_object_object_add(req, "service", json_object_new_string(service));
+	json_object_object_add(req, "port",
+			       json_object_new_int(smt_endpoint_port(ep)));
+	err = call(st, req, &resp);
+	if (err)
+		return err;
+	json_object_put(resp);
+	for (k = 0; k < st->nserv; k++)
+		if (!strcmp(st->serv[k], service))
+			return 0;
+	if (st->nserv == CTL_MAX_SERVICES)
+		return -ENOSPC;
+	strcpy(st->serv[st->nserv++], service);
+	return 0;
 }

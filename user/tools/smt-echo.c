@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "libsmt.h"
+#include "ctlproto.h"
 #include "keys.h"
 
 #define RESP_XOR 0xA5
@@ -415,17 +416,59 @@ static int open_keylog(const struct opts *o, bool client,
 	return 0;
 }
 
+/*
+ * smtd mode: the client asks the local smtd for a session with the smtd at
+ * --connect (smt_connect); the server registers for --service (smt_serve)
+ * and gets a session per client as SMT_MSG_SESSION_UP.
+ */
+static int open_smtd(const struct opts *o, bool client,
+		     struct smt_endpoint **ep, uint32_t *sid)
+{
+	struct smt_endpoint_opts eo = { .sz = sizeof(eo) };
+	const char *why;
+	int err;
+
+	if (client && !o->connect) {
+		fprintf(stderr, "smt-echo: client with --service needs "
+				"--connect ADDR (the server host's smtd)\n");
+		return -1;
+	}
+	eo.port = o->port;
+	eo.ipproto = o->ipproto;
+	eo.mtu = o->mtu;
+	eo.rpc_timeouts = o->rpc_timeouts;
+	eo.resend_timeout_us = o->resend_us;
+	err = smt_endpoint_open(&eo, ep);
+	if (err) {
+		fprintf(stderr, "smt-echo: cannot open SMT endpoint on port "
+				"%u: %s\n",
+			eo.port, smt_strerror(err));
+		return -1;
+	}
+	if (client)
+		err = smt_connect(*ep, o->service, o->connect, sid);
+	else
+		err = smt_serve(*ep, o->service);
+	if (err) {
+		why = smt_ctl_last_error();
+		fprintf(stderr, "smt-echo: %s %s through smtd failed: %s%s%s\n",
+			client ? "connecting to" : "serving", o->service,
+			smt_strerror(err), *why ? ": " : "", why);
+		smt_endpoint_close(*ep);
+		*ep = NULL;
+		return -1;
+	}
+	if (!o->quiet && !o->json)
+		fprintf(stderr, "smt-echo: %s %s through smtd\n",
+			client ? "session for" : "serving", o->service);
+	return 0;
+}
+
 static int open_session(const struct opts *o, bool client,
 			struct smt_endpoint **ep, uint32_t *sid)
 {
-	if (o->service) {
-		/* smtd mode: smt_connect()/smt_serve() come with smtd's
-		 * ctl_client.c; until then this build refuses clearly. */
-		fprintf(stderr, "smt-echo: --service needs smtd support "
-				"(smt_connect/smt_serve), not in this "
-				"build yet; use --keylog\n");
-		return -1;
-	}
+	if (o->service)
+		return open_smtd(o, client, ep, sid);
 	if (!o->keylog && !o->session_line) {
 		fprintf(stderr, "smt-echo: no session: give --keylog FILE "
 				"(test mode) or --service NAME (smtd)\n");

@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smtd configuration: the INI file of smt.conf(5), parsed with libinih and
+ * validated. Every problem is reported as "FILE:LINE: message" so that
+ * `smtd --check-config` can say exactly what to fix. libinih's handler does
+ * not receive line numbers in Debian's build, so the reader callback counts
+ * lines itself.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "smt/wire.h"
+#include "smtd.h"
+
+struct parse_state {
+	struct smtd_config *cfg;
+	FILE *f;
+	int line;
+	char *err;
+	size_t errlen, errused;
+	int nerr;
+	struct smtd_service *cur_svc;
+};
+
+static void cfg_error(struct parse_state *ps, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cfg_error(struct parse_state *ps, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	ps->nerr++;
+	if (ps->errused >= ps->errlen)
+		return;
+	if (line > 0)
+		n = snprintf(ps->err + ps->errused, ps->errlen - ps->errused,
+			     "%s:%d: ", ps->cfg->path, line);
+	else
+		n = snprintf(ps->err + ps->errused, ps->errlen - ps->errused,
+			     "%s: ", ps->cfg->path);
+	if (n > 0)
+		ps->errused += n;
+	if (ps->errused >= ps->errlen)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(ps->err + ps->errused, ps->errlen - ps->errused, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		ps->errused += n;
+	if (ps->errused + 1 < ps->errlen) {
+		ps->err[ps->errused++] = '\n';
+		ps->err[ps->errused] = 0;
+	}
+}
+
+static void section_line(struct parse_state *ps, const char *line);
+
+static char *line_reader(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	char *r = fgets(str, num, ps->f);
+
+	if (r) {
+		ps->line++;
+		section_line(ps, r);
+	}
+	return r;
+}
+
+static bool parse_uint(const char *v, unsigned long min, unsigned long max,
+		       unsigned long *out)
+{
+	char *end;
+	unsigned long x;
+
+	if (!*v || *v == '-')
+		return false;
+	errno = 0;
+	x = strtoul(v, &end, 0);
+	/* size suffixes for byte counts */
+	if (*end == 'K' || *end == 'k')
+		x *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		x *= 1024 * 1024, end++;
+	if (errno || *end || x < min || x > max)
+		return false;
+	*out = x;
+	return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+	    !strcasecmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+		 !strcasecmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+static bool copy_str(char *dst, size_t n, const char *v)
+{
+	if (strlen(v) >= n)
+		return false;
+	strcpy(dst, v);
+	return true;
+}
+
+static int parse_uids(struct parse_state *ps, struct smtd_service *s,
+		      const char *v)
+{
+	char buf[1024], *tok, *save = NULL;
+
+	if (!copy_str(buf, sizeof(buf), v)) {
+		cfg_error(ps, ps->line, "uids: list too long");
+		return 0;
+	}
+	s->nuids = 0;
+	s->any_uid = false;
+	for (tok = strtok_r(buf, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		unsigned long u;
+		struct passwd *pw;
+
+		if (!strcmp(tok, "any") || !strcmp(tok, "*")) {
+			s->any_uid = true;
+			continue;
+		}
+		if (s->nuids >= SMTD_MAX_UIDS) {
+			cfg_error(ps, ps->line, "uids: more than %d entries",
+				  SMTD_MAX_UIDS);
+			return 0;
+		}
+		if (parse_uint(tok, 0, UINT_MAX - 1, &u)) {
+			s->uids[s->nuids++] = u;
+			continue;
+		}
+		pw = getpwnam(tok);
+		if (!pw) {
+			cfg_error(ps, ps->line,
+				  "uids: '%s' is neither a number nor a user "
+				  "name known to this host",
+				  tok);
+			return 0;
+		}
+		s->uids[s->nuids++] = pw->pw_uid;
+	}
+	return 1;
+}
+
+static const struct {
+	const char *name;
+	int level;
+} log_levels[] = {
+	{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "info", LOG_INFO },
+	{ "debug", LOG_DEBUG }, { NULL, 0 },
+};
+
+/* Returns 1 when the key was known (even with a bad value), 0 otherwise. */
+static int key_smtd(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+	unsigned long u;
+	int i;
+
+	if (!strcmp(k, "listen")) {
+		if (!copy_str(c->listen_addr, sizeof(c->listen_addr), v))
+			cfg_error(ps, ps->line, "listen: address too long");
+	} else if (!strcmp(k, "port")) {
+		if (!parse_uint(v, 1, 65535, &u))
+			cfg_error(ps, ps->line,
+				  "port: '%s' is not a TCP port 1..65535", v);
+		else
+			c->listen_port = u;
+	} else if (!strcmp(k, "control_socket")) {
+		if (!copy_str(c->ctl_path, sizeof(c->ctl_path), v) || *v != '/')
+			cfg_error(ps, ps->line,
+				  "control_socket: needs an absolute path "
+				  "shorter than %zu bytes",
+				  sizeof(c->ctl_path));
+	} else if (!strcmp(k, "ipproto")) {
+		if (!parse_uint(v, 1, 254, &u) || u == 6 || u == 17)
+			cfg_error(ps, ps->line,
+				  "ipproto: '%s' is not a usable IP protocol "
+				  "number (1..254, not TCP or UDP; 253 is the "
+				  "default)",
+				  v);
+		else
+			c->ipproto = u;
+	} else if (!strcmp(k, "log_level")) {
+		for (i = 0; log_levels[i].name; i++)
+			if (!strcmp(v, log_levels[i].name))
+				break;
+		if (!log_levels[i].name)
+			cfg_error(ps, ps->line,
+				  "log_level: '%s' is not one of error, "
+				  "warning, info, debug",
+				  v);
+		else
+			c->log_level = log_levels[i].level;
+	} else if (!strcmp(k, "handshake_timeout")) {
+		if (!parse_uint(v, 1, 300, &u))
+			cfg_error(ps, ps->line,
+				  "handshake_timeout: '%s' is not 1..300 "
+				  "seconds",
+				  v);
+		else
+			c->handshake_timeout_s = u;
+	} else if (!strcmp(k, "max_sessions")) {
+		if (!parse_uint(v, 1, 1000000, &u))
+			cfg_error(ps, ps->line,
+				  "max_sessions: '%s' is not 1..1000000", v);
+		else
+			c->max_sessions = u;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int key_tls(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+	char *dst = NULL;
+
+	if (!strcmp(k, "cert"))
+		dst = c->cert;
+	else if (!strcmp(k, "key"))
+		dst = c->key;
+	else if (!strcmp(k, "ca"))
+		dst = c->ca;
+	if (dst) {
+		if (!copy_str(dst, sizeof(c->cert), v))
+			cfg_error(ps, ps->line, "%s: path too long", k);
+		return 1;
+	}
+	if (!strcmp(k, "client_cert")) {
+		if (!strcmp(v, "require"))
+			c->client_auth = SMTD_CAUTH_REQUIRE;
+		else if (!strcmp(v, "optional"))
+			c->client_auth = SMTD_CAUTH_OPTIONAL;
+		else if (!strcmp(v, "none"))
+			c->client_auth = SMTD_CAUTH_NONE;
+		else
+			cfg_error(ps, ps->line,
+				  "client_cert: '%s' is not one of require, "
+				  "optional, none",
+				  v);
+		return 1;
+	}
+	if (!strcmp(k, "ciphersuites")) {
+		char buf[256], *tok, *save = NULL;
+
+		if (!copy_str(buf, sizeof(buf), v)) {
+			cfg_error(ps, ps->line, "ciphersuites: too long");
+			return 1;
+		}
+		c->ciphersuites[0] = 0;
+		for (tok = strtok_r(buf, ":, \t", &save); tok;
+		     tok = strtok_r(NULL, ":, \t", &save)) {
+			enum smt_cipher sc = smt_cipher_from_name(tok);
+
+			if (sc == SMT_CIPHER_NONE) {
+				cfg_error(ps, ps->line,
+					  "ciphersuites: '%s' is not an SMT "
+					  "suite (TLS_AES_128_GCM_SHA256, "
+					  "TLS_AES_256_GCM_SHA384, "
+					  "TLS_CHACHA20_POLY1305_SHA256)",
+					  tok);
+				return 1;
+			}
+			if (c->ciphersuites[0])
+				strcat(c->ciphersuites, ":");
+			strcat(c->ciphersuites, smt_cipher_name(sc));
+		}
+		if (!c->ciphersuites[0])
+			cfg_error(ps, ps->line, "ciphersuites: empty list");
+		return 1;
+	}
+	return 0;
+}
+
+static int key_defaults(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+	unsigned long u;
+
+	if (!strcmp(k, "B")) {
+		if (!parse_uint(v, SMT_B_MIN, SMT_B_MAX, &u))
+			cfg_error(ps, ps->line,
+				  "B: '%s' is not a message-ID width 40..56", v);
+		else
+			c->B = u;
+	} else if (!strcmp(k, "max_msg")) {
+		if (!parse_uint(v, 1, 64UL << 20, &u))
+			cfg_error(ps, ps->line,
+				  "max_msg: '%s' is not 1..64M bytes", v);
+		else
+			c->max_msg = u;
+	} else if (!strcmp(k, "max_pad")) {
+		if (!parse_uint(v, 0, 16383, &u))
+			cfg_error(ps, ps->line,
+				  "max_pad: '%s' is not 0..16383 bytes", v);
+		else
+			c->max_pad = u;
+	} else if (!strcmp(k, "lifetime")) {
+		if (!parse_uint(v, 10, 7UL * 24 * 3600, &u))
+			cfg_error(ps, ps->line,
+				  "lifetime: '%s' is not 10..604800 seconds", v);
+		else
+			c->lifetime_s = u;
+	} else if (!strcmp(k, "rekey_margin")) {
+		if (!parse_uint(v, 0, 3600, &u))
+			cfg_error(ps, ps->line,
+				  "rekey_margin: '%s' is not 0..3600 seconds",
+				  v);
+		else
+			c->rekey_margin_s = u;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int key_bpf(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+
+	if (!strcmp(k, "interface")) {
+		if (!copy_str(c->bpf_iface, sizeof(c->bpf_iface), v))
+			cfg_error(ps, ps->line, "interface: name too long");
+	} else if (!strcmp(k, "xdp_mode")) {
+		if (strcmp(v, "native") && strcmp(v, "generic") &&
+		    strcmp(v, "auto"))
+			cfg_error(ps, ps->line,
+				  "xdp_mode: '%s' is not one of native, "
+				  "generic, auto",
+				  v);
+		else
+			copy_str(c->bpf_xdp_mode, sizeof(c->bpf_xdp_mode), v);
+	} else if (!strcmp(k, "session_filter")) {
+		if (!parse_bool(v, &c->bpf_session_filter))
+			cfg_error(ps, ps->line,
+				  "session_filter: '%s' is not yes or no", v);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int key_service(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_service *s = ps->cur_svc;
+	unsigned long u;
+
+	if (!s)
+		return 1; /* section header already reported */
+	if (!strcmp(k, "port")) {
+		if (!parse_uint(v, 0, 65535, &u))
+			cfg_error(ps, ps->line,
+				  "port: '%s' is not an SMT port 0..65535", v);
+		else
+			s->port = u;
+	} else if (!strcmp(k, "uids")) {
+		parse_uids(ps, s, v);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* "service NAME" or "service \"NAME\"" */
+static struct smtd_service *new_service(struct parse_state *ps,
+					const char *section)
+{
+	struct smtd_config *c = ps->cfg;
+	char name[SMTD_NAME_MAX + 2];
+	const char *p = section + strlen("service");
+	struct smtd_service *s;
+	size_t n;
+	int i;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!copy_str(name, sizeof(name), p))
+		goto bad;
+	n = strlen(name);
+	if (n >= 2 && name[0] == '"' && name[n - 1] == '"') {
+		memmove(name, name + 1, n - 2);
+		name[n - 2] = 0;
+	}
+	n = strlen(name);
+	if (!n || n >= SMTD_NAME_MAX)
+		goto bad;
+	for (i = 0; name[i]; i++)
+		if (!(name[i] == '-' || name[i] == '.' ||
+		      (name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= '0' && name[i] <= '9')))
+			goto bad;
+	if (smtd_service_find(c, name)) {
+		cfg_error(ps, ps->line,
+			  "[service %s] is defined twice (first at line %d)",
+			  name, smtd_service_find(c, name)->line);
+		return NULL;
+	}
+	if (c->nservices >= SMTD_MAX_SERVICES) {
+		cfg_error(ps, ps->line, "more than %d services",
+			  SMTD_MAX_SERVICES);
+		return NULL;
+	}
+	s = &c->services[c->nservices++];
+	memset(s, 0, sizeof(*s));
+	strcpy(s->name, name);
+	s->line = ps->line;
+	return s;
+bad:
+	cfg_error(ps, ps->line,
+		  "[%s]: a service needs a DNS name (lowercase letters, "
+		  "digits, '-' and '.', under %d bytes): [service NAME]",
+		  section, SMTD_NAME_MAX);
+	return NULL;
+}
+
+/*
+ * Debian's libinih does not call the handler for a section header, so the
+ * line reader looks at headers itself: a service exists from its
+ * [service NAME] line on, even when the section has no keys.
+ */
+static void section_line(struct parse_state *ps, const char *line)
+{
+	char sec[128];
+	const char *end;
+	size_t n;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (*line != '[')
+		return;
+	end = strchr(line, ']');
+	if (!end)
+		return; /* libinih reports the syntax error */
+	n = end - line - 1;
+	if (n >= sizeof(sec))
+		n = sizeof(sec) - 1;
+	memcpy(sec, line + 1, n);
+	sec[n] = 0;
+	ps->cur_svc = NULL;
+	if (!strncmp(sec, "service", 7) &&
+	    (sec[7] == ' ' || sec[7] == '\t' || !sec[7]))
+		ps->cur_svc = new_service(ps, sec);
+}
+
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct parse_state *ps = user;
+	int known;
+
+	if (!strcmp(section, "smtd"))
+		known = key_smtd(ps, name, value);
+	else if (!strcmp(section, "tls"))
+		known = key_tls(ps, name, value);
+	else if (!strcmp(section, "defaults"))
+		known = key_defaults(ps, name, value);
+	else if (!strcmp(section, "bpf"))
+		known = key_bpf(ps, name, value);
+	else if (!strncmp(section, "service", 7))
+		known = key_service(ps, name, value);
+	else {
+		cfg_error(ps, ps->line,
+			  "unknown section [%s]; sections are [smtd], [tls], "
+			  "[defaults], [bpf] and [service NAME]",
+			  section);
+		return 1;
+	}
+	if (!known)
+		cfg_error(ps, ps->line, "unknown key '%s' in [%s]; see smt.conf(5)",
+			  name, section);
+	return 1;
+}
+
+static void defaults(struct smtd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->listen_addr, "0.0.0.0");
+	c->listen_port = 7443;
+	strcpy(c->ctl_path, SMT_CTL_SOCK_DEFAULT);
+	c->ipproto = 253;
+	c->log_level = LOG_INFO;
+	c->handshake_timeout_s = 5;
+	c->max_sessions = 4096;
+	c->client_auth = SMTD_CAUTH_NONE;
+	strcpy(c->ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+				"TLS_CHACHA20_POLY1305_SHA256");
+	c->B = 48;
+	c->max_msg = 1 << 20;
+	c->max_pad = 0;
+	c->lifetime_s = 3600;
+	c->rekey_margin_s = 60;
+	strcpy(c->bpf_xdp_mode, "auto");
+	c->bpf_session_filter = true;
+}
+
+static void check_file(struct parse_state *ps, const char *what,
+		       const char *path, bool required)
+{
+	if (!*path) {
+		if (required)
+			cfg_error(ps, 0, "[tls] %s is missing; smtd needs it",
+				  what);
+		return;
+	}
+	if (access(path, R_OK))
+		cfg_error(ps, 0, "[tls] %s = %s: cannot read it: %s", what,
+			  path, strerror(errno));
+}
+
+int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
+		     size_t errlen)
+{
+	struct parse_state ps = { .cfg = cfg, .err = err, .errlen = errlen };
+	const char *why;
+	int r;
+
+	defaults(cfg);
+	if (errlen)
+		err[0] = 0;
+	if (!copy_str(cfg->path, sizeof(cfg->path), path)) {
+		snprintf(err, errlen, "%s: path too long\n", path);
+		return -ENAMETOOLONG;
+	}
+	ps.f = fopen(path, "r");
+	if (!ps.f) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s\n", path,
+			 strerror(errno));
+		return r;
+	}
+	r = ini_parse_stream(line_reader, &ps, handler, &ps);
+	fclose(ps.f);
+	if (r > 0)
+		cfg_error(&ps, r, "syntax error: expected [section] or "
+				  "key = value");
+	else if (r < 0)
+		cfg_error(&ps, 0, "cannot parse (out of memory)");
+	check_file(&ps, "cert", cfg->cert, true);
+	check_file(&ps, "key", cfg->key, true);
+	check_file(&ps, "ca", cfg->ca, true);
+	if (smt_params_check(cfg->B, cfg->max_msg, cfg->max_pad, &why))
+		cfg_error(&ps, 0, "[defaults] B = %u with max_msg = %u: %s",
+			  cfg->B, cfg->max_msg, why);
+	if (cfg->rekey_margin_s >= cfg->lifetime_s)
+		cfg_error(&ps, 0,
+			  "[defaults] rekey_margin (%u s) must be shorter than "
+			  "lifetime (%u s)",
+			  cfg->rekey_margin_s, cfg->lifetime_s);
+	return ps.nerr ? -EINVAL : 0;
+}
+
+const struct smtd_service *smtd_service_find(const struct smtd_config *cfg,
+					     const char *name)
+{
+	int i;
+
+	for (i = 0; i < cfg->nservices; i++)
+		if (!strcmp(cfg->services[i].name, name))
+			return &cfg->services[i];
+	return NULL;
+}
+
+bool smtd_service_uid_ok(const struct smtd_service *s, uid_t uid)
+{
+	int i;
+
+	if (s->any_uid || uid == 0)
+		return true;
+	for (i = 0; i < s->nuids; i++)
+		if (s->uids[i] == uid)
+			return true;
+	return false;
+}

@@ -1,0 +1,852 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smtd's control socket (docs/control-protocol.md) and session table.
+ * Applications (libsmt's ctl_client.c) ask for sessions (connect), register
+ * as servers of a service (serve), acknowledge pushed sessions (ack) and
+ * re-register their live sessions after an smtd restart (register); smtctl
+ * reads the table and counters. Every connection's uid comes from
+ * SO_PEERCRED and is checked against the service's uid list. A session
+ * belongs to the control connection of its application: when that
+ * connection closes, the application is gone and so is the session.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "smtd.h"
+
+#define MAX_SERVED 16
+#define MAX_PENDING 64
+
+struct pending_push {
+	int64_t push_id;
+	struct smtd_hs *hs;
+};
+
+struct smtd_ctl_conn {
+	struct smtd_ctl_conn *next;
+	struct smtd_io io;
+	struct smt_ctl_buf buf;
+	uid_t uid;
+	pid_t pid;
+	int nserved;
+	struct {
+		char name[SMTD_NAME_MAX];
+		uint16_t port;
+	} served[MAX_SERVED];
+	struct pending_push pending[MAX_PENDING];
+	int64_t next_push;
+	json_object *app_stats; /* latest counters the application sent */
+	bool dead;
+};
+
+static json_object *reply(int64_t id, bool ok)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	json_object_object_add(o, "ok", json_object_new_boolean(ok));
+	return o;
+}
+
+static void send_msg(struct smtd *d, struct smtd_ctl_conn *c, json_object *o)
+{
+	/* a client too slow to take a line within 1 s is dropped */
+	if (!c->dead && smt_ctl_send(c->io.fd, o, 1000)) {
+		LOG_W("control client pid %d: write failed; dropping it",
+		      (int)c->pid);
+		c->dead = true;
+	}
+	json_object_put(o);
+}
+
+static void send_error(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		       int code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void send_error(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		       int code, const char *fmt, ...)
+{
+	json_object *o = reply(id, false);
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	json_object_object_add(o, "code", json_object_new_int(code));
+	send_msg(d, c, o);
+}
+
+uint32_t smtd_new_sid(struct smtd *d)
+{
+	struct smtd_session *s;
+	uint32_t sid;
+
+	/* random ids: ids re-registered after a restart never collide with
+	 * a counter that started again from 1 */
+	for (;;) {
+		if (RAND_bytes((unsigned char *)&sid, sizeof(sid)) != 1)
+			sid = (uint32_t)random();
+		sid &= 0x7fffffff;
+		if (!sid)
+			continue;
+		for (s = d->sessions; s; s = s->next)
+			if (s->s.sid == sid)
+				break;
+		if (!s)
+			return sid;
+	}
+}
+
+static struct smtd_session *table_find(struct smtd *d, uint32_t sid)
+{
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		if (s->s.sid == sid)
+			return s;
+	return NULL;
+}
+
+struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
+				    const struct smt_ctl_session *sess)
+{
+	struct smtd_session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->s = *sess;
+	OPENSSL_cleanse(&s->s.keys, sizeof(s->s.keys));
+	s->s.keys.cipher = sess->keys.cipher;
+	s->s.keys.key_len = sess->keys.key_len;
+	s->owner = c;
+	s->owner_pid = c ? c->pid : 0;
+	s->owner_uid = c ? c->uid : 0;
+	s->next = d->sessions;
+	d->sessions = s;
+	d->nsessions++;
+	d->st.sessions_added++;
+	smtd_bpf_session(d, &s->s, true);
+	return s;
+}
+
+static void table_del(struct smtd *d, struct smtd_session *victim)
+{
+	struct smtd_session **p;
+
+	for (p = &d->sessions; *p; p = &(*p)->next)
+		if (*p == victim) {
+			*p = victim->next;
+			d->nsessions--;
+			d->st.sessions_removed++;
+			if (!d->stop) /* restart: the pinned map keeps it */
+				smtd_bpf_session(d, &victim->s, false);
+			free(victim);
+			return;
+		}
+}
+
+void smtd_table_tick(struct smtd *d)
+{
+	int64_t now = time(NULL);
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next) {
+		int64_t end = s->s.created + s->s.lifetime_s;
+
+		if (s->rekey_logged || !s->s.lifetime_s ||
+		    now < end - (int64_t)d->cfg.rekey_margin_s)
+			continue;
+		s->rekey_logged = true;
+		d->st.rekeys_due++;
+		/* libsmt has no API to add an epoch's keys to a live session
+		 * yet (smt_session_add refuses a second session for the same
+		 * peer), so smtd cannot push new keys; see docs/smtd.md. */
+		LOG_W("session %u (%s): lifetime of %u s ends at %lld; "
+		      "re-keying needs a libsmt epoch API that does not exist "
+		      "yet, the application should reconnect",
+		      s->s.sid, s->s.service, s->s.lifetime_s, (long long)end);
+	}
+}
+
+struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
+					   uint16_t *port)
+{
+	struct smtd_ctl_conn *c;
+	int i;
+
+	for (c = d->conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		for (i = 0; i < c->nserved; i++)
+			if (!strcmp(c->served[i].name, service)) {
+				*port = c->served[i].port;
+				return c;
+			}
+	}
+	return NULL;
+}
+
+int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
+			  struct smtd_hs *hs, const struct smt_ctl_session *s)
+{
+	json_object *o;
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (!c->pending[i].hs)
+			break;
+	if (i == MAX_PENDING || c->dead)
+		return -EBUSY;
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("session"));
+	json_object_object_add(o, "push", json_object_new_int64(++c->next_push));
+	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
+	c->pending[i].push_id = c->next_push;
+	c->pending[i].hs = hs;
+	send_msg(d, c, o); /* the line was wiped by smt_ctl_send */
+	if (c->dead) {
+		c->pending[i].hs = NULL;
+		return -EPIPE;
+	}
+	return 0;
+}
+
+void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs)
+{
+	struct smtd_ctl_conn *c;
+	int i;
+
+	for (c = d->conns; c; c = c->next)
+		for (i = 0; i < MAX_PENDING; i++)
+			if (c->pending[i].hs == hs)
+				c->pending[i].hs = NULL;
+}
+
+void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
+			   int64_t req_id, const struct smt_ctl_session *s,
+			   int err, const char *msg)
+{
+	json_object *o;
+
+	if (err || !s) {
+		send_error(d, c, req_id, err ? -err : EIO, "%s",
+			   msg ? msg : "handshake failed");
+		return;
+	}
+	if (d->nsessions >= d->cfg.max_sessions) {
+		send_error(d, c, req_id, ENOSPC,
+			   "smtd holds max_sessions = %u sessions already",
+			   d->cfg.max_sessions);
+		return;
+	}
+	o = reply(req_id, true);
+	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
+	send_msg(d, c, o);
+	if (!c->dead)
+		smtd_table_add(d, c, s);
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+/* The uid policy: the service must be configured and allow c's uid. */
+static const struct smtd_service *
+policy(struct smtd *d, struct smtd_ctl_conn *c, int64_t id, const char *svc,
+       bool must_exist)
+{
+	const struct smtd_service *s;
+
+	if (!svc || !*svc) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: \"service\" is missing");
+		return NULL;
+	}
+	s = smtd_service_find(&d->cfg, svc);
+	if (!s) {
+		if (!must_exist)
+			return (const struct smtd_service *)-1;
+		send_error(d, c, id, ENOENT,
+			   "service %s is not configured in %s; add a "
+			   "[service %s] section",
+			   svc, d->cfg.path, svc);
+		return NULL;
+	}
+	if (!smtd_service_uid_ok(s, c->uid)) {
+		d->st.ctl_denied++;
+		LOG_W("uid %u (pid %d) may not use service %s", c->uid,
+		      (int)c->pid, svc);
+		send_error(d, c, id, EACCES,
+			   "uid %u may not use service %s (allowed uids are "
+			   "set by 'uids' in its [service] section)",
+			   c->uid, svc);
+		return NULL;
+	}
+	return s;
+}
+
+static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+			json_object *req)
+{
+	const char *svc = smt_ctl_str(req, "service", NULL);
+	const char *addr = smt_ctl_str(req, "address", NULL);
+	int64_t port = smt_ctl_int(req, "port", -1);
+	char err[300];
+	int r;
+
+	if (!policy(d, c, id, svc, false))
+		return;
+	if (!addr || port < 1 || port > 65535) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: connect needs \"address\" and "
+			   "\"port\" (the application's SMT port, 1..65535)");
+		return;
+	}
+	r = smtd_hs_connect(d, c, id, svc, addr, port, err, sizeof(err));
+	if (r)
+		send_error(d, c, id, -r, "%s", err);
+}
+
+static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		      json_object *req)
+{
+	const char *svc = smt_ctl_str(req, "service", NULL);
+	int64_t port = smt_ctl_int(req, "port", -1);
+	const struct smtd_service *s = policy(d, c, id, svc, true);
+	json_object *o;
+	int i;
+
+	if (!s)
+		return;
+	if (port < 1 || port > 65535) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: serve needs \"port\" (the "
+			   "application's SMT port, 1..65535)");
+		return;
+	}
+	if (s->port && s->port != port) {
+		send_error(d, c, id, EADDRNOTAVAIL,
+			   "service %s uses SMT port %u (smt.conf), but the "
+			   "endpoint holds port %lld; open the endpoint on "
+			   "port %u",
+			   svc, s->port, (long long)port, s->port);
+		return;
+	}
+	for (i = 0; i < c->nserved; i++)
+		if (!strcmp(c->served[i].name, svc))
+			break;
+	if (i == c->nserved) {
+		if (c->nserved == MAX_SERVED) {
+			send_error(d, c, id, ENOSPC, "too many services");
+			return;
+		}
+		c->nserved++;
+	}
+	snprintf(c->served[i].name, sizeof(c->served[i].name), "%s", svc);
+	c->served[i].port = port;
+	LOG_I("pid %d (uid %u) serves %s on SMT port %lld", (int)c->pid,
+	      c->uid, svc, (long long)port);
+	o = reply(id, true);
+	json_object_object_add(o, "port", json_object_new_int64(port));
+	send_msg(d, c, o);
+}
+
+static void req_ack(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
+{
+	int64_t push = smt_ctl_int(req, "push", -1);
+	struct smtd_hs *hs;
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (c->pending[i].hs && c->pending[i].push_id == push)
+			break;
+	if (i == MAX_PENDING) {
+		d->st.ctl_bad_requests++;
+		return;
+	}
+	hs = c->pending[i].hs;
+	c->pending[i].hs = NULL;
+	smtd_hs_app_done(d, hs, smt_ctl_bool(req, "ok", false),
+			 smt_ctl_str(req, "error", "refused"));
+}
+
+static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+			 json_object *req)
+{
+	struct smt_ctl_session s;
+	struct smtd_session *old, *n;
+	json_object *js;
+	const char *why = "session";
+
+	if (!json_object_object_get_ex(req, "session", &js) ||
+	    smt_ctl_session_from_json(js, &s, false, &why)) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: register: bad field \"%s\"",
+			   why);
+		return;
+	}
+	OPENSSL_cleanse(&s.keys.c_key, sizeof(s.keys) -
+					       offsetof(struct smt_keys, c_key));
+	if (!policy(d, c, id, s.service, false))
+		return;
+	old = table_find(d, s.sid);
+	if (old && old->owner != c) {
+		send_error(d, c, id, EEXIST,
+			   "session id %u is held by another application",
+			   s.sid);
+		return;
+	}
+	if (old)
+		table_del(d, old);
+	n = smtd_table_add(d, c, &s);
+	if (n) {
+		n->reregistered = true;
+		d->st.sessions_added--;
+		d->st.sessions_reregistered++;
+	}
+	send_msg(d, c, reply(id, true));
+}
+
+static void req_closed(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		       json_object *req)
+{
+	struct smtd_session *s = table_find(d, smt_ctl_int(req, "sid", -1));
+
+	if (!s || s->owner != c) {
+		send_error(d, c, id, ENOENT, "no such session of yours");
+		return;
+	}
+	table_del(d, s);
+	send_msg(d, c, reply(id, true));
+}
+
+static json_object *session_json(const struct smtd_session *s)
+{
+	json_object *o = smt_ctl_session_to_json(&s->s, false);
+
+	json_object_object_add(o, "owner_pid",
+			       json_object_new_int(s->owner_pid));
+	json_object_object_add(o, "owner_uid",
+			       json_object_new_int64(s->owner_uid));
+	json_object_object_add(o, "reregistered",
+			       json_object_new_boolean(s->reregistered));
+	return o;
+}
+
+static void req_session_list(struct smtd *d, struct smtd_ctl_conn *c,
+			     int64_t id)
+{
+	json_object *o = reply(id, true), *arr = json_object_new_array();
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		json_object_array_add(arr, session_json(s));
+	json_object_object_add(o, "sessions", arr);
+	send_msg(d, c, o);
+}
+
+static void req_session_show(struct smtd *d, struct smtd_ctl_conn *c,
+			     int64_t id, json_object *req, bool del)
+{
+	int64_t sid = smt_ctl_int(req, "sid", -1);
+	struct smtd_session *s = sid >= 0 ? table_find(d, sid) : NULL;
+	json_object *o;
+
+	if (!s) {
+		send_error(d, c, id, ENOENT, "no session with id %lld",
+			   (long long)sid);
+		return;
+	}
+	if (!del) {
+		o = reply(id, true);
+		json_object_object_add(o, "session", session_json(s));
+		send_msg(d, c, o);
+		return;
+	}
+	if (c->uid != 0 && c->uid != s->owner_uid) {
+		d->st.ctl_denied++;
+		send_error(d, c, id, EPERM,
+			   "only root or uid %u may delete session %lld",
+			   s->owner_uid, (long long)sid);
+		return;
+	}
+	if (s->owner && !s->owner->dead) {
+		o = json_object_new_object();
+		json_object_object_add(o, "event",
+				       json_object_new_string("session_del"));
+		json_object_object_add(o, "sid", json_object_new_int64(sid));
+		send_msg(d, s->owner, o);
+	}
+	LOG_I("session %lld deleted by uid %u", (long long)sid, c->uid);
+	table_del(d, s);
+	send_msg(d, c, reply(id, true));
+}
+
+static void req_peer_list(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
+{
+	json_object *o = reply(id, true), *peers = json_object_new_object();
+	json_object *arr = json_object_new_array();
+	struct smtd_session *s;
+	char a[INET6_ADDRSTRLEN];
+
+	for (s = d->sessions; s; s = s->next) {
+		json_object *p, *svcs;
+		const char *addr = smt_ctl_addr_str(&s->s.peer, a, sizeof(a));
+		size_t i;
+
+		if (!json_object_object_get_ex(peers, addr, &p)) {
+			p = json_object_new_object();
+			json_object_object_add(p, "addr",
+					       json_object_new_string(addr));
+			json_object_object_add(p, "sessions",
+					       json_object_new_int(0));
+			json_object_object_add(p, "services",
+					       json_object_new_array());
+			json_object_object_add(peers, addr, p);
+			json_object_array_add(arr, json_object_get(p));
+		}
+		json_object_object_add(
+			p, "sessions",
+			json_object_new_int(smt_ctl_int(p, "sessions", 0) + 1));
+		json_object_object_get_ex(p, "services", &svcs);
+		for (i = 0; i < json_object_array_length(svcs); i++)
+			if (!strcmp(json_object_get_string(
+					    json_object_array_get_idx(svcs, i)),
+				    s->s.service))
+				break;
+		if (i == json_object_array_length(svcs))
+			json_object_array_add(
+				svcs, json_object_new_string(s->s.service));
+	}
+	json_object_put(peers);
+	json_object_object_add(o, "peers", arr);
+	send_msg(d, c, o);
+}
+
+static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
+			     int64_t id)
+{
+	json_object *o = reply(id, true), *arr = json_object_new_array();
+	int i, j;
+
+	for (i = 0; i < d->cfg.nservices; i++) {
+		const struct smtd_service *sv = &d->cfg.services[i];
+		json_object *e = json_object_new_object(), *u;
+		struct smtd_ctl_conn *cc;
+		struct smtd_session *s;
+		int servers = 0, sessions = 0;
+
+		json_object_object_add(e, "name",
+				       json_object_new_string(sv->name));
+		json_object_object_add(e, "port", json_object_new_int(sv->port));
+		if (sv->any_uid) {
+			u = json_object_new_string("any");
+		} else {
+			u = json_object_new_array();
+			for (j = 0; j < sv->nuids; j++)
+				json_object_array_add(
+					u, json_object_new_int64(sv->uids[j]));
+		}
+		json_object_object_add(e, "uids", u);
+		for (cc = d->conns; cc; cc = cc->next)
+			for (j = 0; j < cc->nserved; j++)
+				servers += !strcmp(cc->served[j].name,
+						   sv->name);
+		for (s = d->sessions; s; s = s->next)
+			sessions += !strcmp(s->s.service, sv->name);
+		json_object_object_add(e, "servers",
+				       json_object_new_int(servers));
+		json_object_object_add(e, "sessions",
+				       json_object_new_int(sessions));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "services", arr);
+	send_msg(d, c, o);
+}
+
+/* Sum of the counters applications reported ("app_stats" events). */
+static json_object *apps_stats(struct smtd *d)
+{
+	json_object *sum = json_object_new_object();
+	struct smtd_ctl_conn *c;
+	int napps = 0;
+
+	for (c = d->conns; c; c = c->next) {
+		if (!c->app_stats)
+			continue;
+		napps++;
+		json_object_object_foreach(c->app_stats, k, v)
+		{
+			if (json_object_is_type(v, json_type_int)) {
+				json_object_object_add(
+					sum, k,
+					json_object_new_int64(
+						smt_ctl_int(sum, k, 0) +
+						json_object_get_int64(v)));
+			} else if (json_object_is_type(v, json_type_object)) {
+				json_object *sub;
+
+				if (!json_object_object_get_ex(sum, k, &sub)) {
+					sub = json_object_new_object();
+					json_object_object_add(sum, k, sub);
+				}
+				json_object_object_foreach(v, k2, v2)
+				{
+					json_object_object_add(
+						sub, k2,
+						json_object_new_int64(
+							smt_ctl_int(sub, k2, 0) +
+							json_object_get_int64(
+								v2)));
+				}
+			}
+		}
+	}
+	json_object_object_add(sum, "reporting",
+			       json_object_new_int(napps));
+	return sum;
+}
+
+static void req_stats(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
+{
+	json_object *o = reply(id, true), *st = json_object_new_object();
+	json_object *sd = json_object_new_object(), *rf = json_object_new_object();
+
+#define X(n, desc) \
+	json_object_object_add(sd, #n, json_object_new_int64(d->st.n));
+	SMTD_COUNTERS(X)
+#undef X
+#define X(n, desc) \
+	json_object_object_add(rf, #n, json_object_new_int64(d->st.refused.n));
+	SMTD_REFUSALS(X)
+#undef X
+	json_object_object_add(sd, "sessions", json_object_new_int(d->nsessions));
+	json_object_object_add(sd, "refused", rf);
+	json_object_object_add(st, "smtd", sd);
+	json_object_object_add(st, "apps", apps_stats(d));
+	smtd_bpf_stats(d, st);
+	json_object_object_add(o, "stats", st);
+	send_msg(d, c, o);
+}
+
+static void handle(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
+{
+	const char *op = smt_ctl_str(req, "op", NULL);
+	int64_t id = smt_ctl_int(req, "id", 0);
+
+	d->st.ctl_requests++;
+	if (!op) {
+		json_object *ev;
+
+		/* events from applications */
+		if (!strcmp(smt_ctl_str(req, "event", ""), "app_stats") &&
+		    json_object_object_get_ex(req, "stats", &ev) &&
+		    json_object_is_type(ev, json_type_object)) {
+			json_object_put(c->app_stats);
+			c->app_stats = json_object_get(ev);
+			return;
+		}
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: no \"op\" (see "
+			   "docs/control-protocol.md)");
+		return;
+	}
+	if (!strcmp(op, "connect"))
+		req_connect(d, c, id, req);
+	else if (!strcmp(op, "serve"))
+		req_serve(d, c, id, req);
+	else if (!strcmp(op, "ack"))
+		req_ack(d, c, req);
+	else if (!strcmp(op, "register"))
+		req_register(d, c, id, req);
+	else if (!strcmp(op, "closed"))
+		req_closed(d, c, id, req);
+	else if (!strcmp(op, "session_list"))
+		req_session_list(d, c, id);
+	else if (!strcmp(op, "session_show"))
+		req_session_show(d, c, id, req, false);
+	else if (!strcmp(op, "session_del"))
+		req_session_show(d, c, id, req, true);
+	else if (!strcmp(op, "peer_list"))
+		req_peer_list(d, c, id);
+	else if (!strcmp(op, "service_list"))
+		req_service_list(d, c, id);
+	else if (!strcmp(op, "stats"))
+		req_stats(d, c, id);
+	else if (!strcmp(op, "ping"))
+		send_msg(d, c, reply(id, true));
+	else {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EOPNOTSUPP,
+			   "malformed request: unknown op \"%.40s\"", op);
+	}
+}
+
+static void conn_free(struct smtd *d, struct smtd_ctl_conn *c)
+{
+	struct smtd_ctl_conn **p;
+	struct smtd_session *s, *next;
+
+	for (p = &d->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	smtd_hs_conn_gone(d, c);
+	for (s = d->sessions; s; s = next) {
+		next = s->next;
+		if (s->owner == c) {
+			LOG_I("session %u (%s): application pid %d went away",
+			      s->s.sid, s->s.service, (int)c->pid);
+			table_del(d, s);
+		}
+	}
+	smtd_io_del(d, &c->io);
+	close(c->io.fd);
+	smt_ctl_buf_free(&c->buf);
+	json_object_put(c->app_stats);
+	free(c);
+}
+
+static void on_conn(struct smtd *d, void *obj, uint32_t events)
+{
+	struct smtd_ctl_conn *c = obj;
+	json_object *m;
+	int r;
+
+	r = smt_ctl_fill(&c->buf, c->io.fd);
+	if (r == 0 || (r < 0 && r != -EAGAIN)) {
+		if (r == -EMSGSIZE) {
+			d->st.ctl_bad_requests++;
+			send_error(d, c, 0, EMSGSIZE,
+				   "malformed request: line longer than %d "
+				   "bytes",
+				   SMT_CTL_MAX_LINE);
+		}
+		c->dead = true;
+	}
+	while (!c->dead && (r = smt_ctl_next(&c->buf, &m)) != 0) {
+		if (r == -EPROTO) {
+			d->st.ctl_bad_requests++;
+			send_error(d, c, 0, EPROTO,
+				   "malformed request: not a JSON object on "
+				   "one line");
+			continue;
+		}
+		if (r == -EPROTONOSUPPORT) {
+			d->st.ctl_bad_requests++;
+			send_error(d, c, smt_ctl_int(m, "id", 0),
+				   EPROTONOSUPPORT,
+				   "unsupported control protocol version "
+				   "(this smtd speaks v%d)",
+				   SMT_CTL_VERSION);
+		} else if (r == 1) {
+			handle(d, c, m);
+		} else {
+			c->dead = true;
+		}
+		json_object_put(m);
+	}
+	if (c->dead)
+		conn_free(d, c);
+}
+
+static void on_ctl_accept(struct smtd *d, void *obj, uint32_t events)
+{
+	struct smtd_ctl_conn *c;
+	struct ucred cr;
+	socklen_t sl = sizeof(cr);
+	int fd;
+
+	for (;;) {
+		fd = accept4(d->ctl_io.fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl)) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->uid = cr.uid;
+		c->pid = cr.pid;
+		c->io = (struct smtd_io){ .fd = fd, .cb = on_conn, .obj = c };
+		if (smtd_io_add(d, &c->io, EPOLLIN)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = d->conns;
+		d->conns = c;
+		LOG_D("control client pid %d uid %u", (int)c->pid, c->uid);
+	}
+}
+
+int smtd_ctl_listen(struct smtd *d)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *path = d->cfg.ctl_path;
+	char dir[sizeof(sun.sun_path)], *slash;
+	int fd, probe, err;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			LOG_W("cannot create %s: %s", dir, strerror(errno));
+	}
+	/* a socket file that answers belongs to a running smtd */
+	probe = smt_ctl_open(path, false);
+	if (probe >= 0) {
+		close(probe);
+		LOG_E("another smtd is running on %s; stop it first", path);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 64)) {
+		err = -errno;
+		LOG_E("cannot listen on control socket %s: %s", path,
+		      strerror(-err));
+		close(fd);
+		return err;
+	}
+	/* everyone may connect; the uid policy is per request */
+	chmod(path, 0666);
+	d->ctl_io = (struct smtd_io){ .fd = fd, .cb = on_ctl_accept };
+	return smtd_io_add(d, &d->ctl_io, EPOLLIN);
+}
+
+void smtd_ctl_close_all(struct smtd *d)
+{
+	while (d->conns)
+		conn_free(d, d->conns);
+	while (d->sessions)
+		table_del(d, d->sessions);
+	if (d->ctl_io.fd > 0) {
+		smtd_io_del(d, &d->ctl_io);
+		close(d->ctl_io.fd);
+		unlink(d->cfg.ctl_path);
+		d->ctl_io.fd = -1;
+	}
+}

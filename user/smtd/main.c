@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smtd entry point: options, logging (stderr or syslog, with levels),
+ * daemonizing, signals through a signalfd (SIGTERM/SIGINT stop cleanly,
+ * SIGHUP reloads config and certificates without touching sessions), the
+ * epoll main loop, sd_notify readiness, and the opt-in SMT_KEYLOGFILE.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "smtd.h"
+
+#define SMTD_DEFAULT_CONFIG "/etc/smt/smt.conf"
+
+int smtd_log_level = LOG_INFO;
+bool smtd_log_syslog;
+
+void smtd_log(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { "emerg", "alert", "crit",
+					     "error", "warning", "notice",
+					     "info", "debug" };
+	va_list ap;
+
+	if (level > smtd_log_level)
+		return;
+	va_start(ap, fmt);
+	if (smtd_log_syslog) {
+		vsyslog(level, fmt, ap);
+	} else {
+		fprintf(stderr, "smtd[%d]: %s: ", (int)getpid(), names[level & 7]);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+int64_t smtd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct smtd *the_smtd;
+
+int smtd_io_add(struct smtd *d, struct smtd_io *io, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, io->fd, &ev) ? -errno : 0;
+}
+
+int smtd_io_mod(struct smtd *d, struct smtd_io *io, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, io->fd, &ev) ? -errno : 0;
+}
+
+void smtd_io_del(struct smtd *d, struct smtd_io *io)
+{
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+}
+
+void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s)
+{
+	struct smt_keylog kl = { 0 };
+	char line[512];
+	int n;
+
+	if (!d->keylog)
+		return;
+	kl.client = s->tls_client ? s->local : s->peer;
+	kl.server = s->tls_client ? s->peer : s->local;
+	kl.B = s->B;
+	kl.epoch = s->epoch;
+	kl.max_msg = s->max_msg;
+	kl.max_pad = s->max_pad;
+	kl.keys = s->keys;
+	n = smt_keylog_format(&kl, line, sizeof(line));
+	if (n > 0) {
+		fwrite(line, 1, n, d->keylog);
+		fflush(d->keylog);
+	}
+	OPENSSL_cleanse(&kl, sizeof(kl));
+	OPENSSL_cleanse(line, sizeof(line));
+}
+
+static void open_keylog(struct smtd *d)
+{
+	const char *path = getenv("SMT_KEYLOGFILE");
+
+	if (!path || !*path)
+		return;
+	d->keylog = fopen(path, "a");
+	if (!d->keylog) {
+		LOG_E("SMT_KEYLOGFILE=%s: cannot open: %s", path,
+		      strerror(errno));
+		return;
+	}
+	/* the keys of every session decrypt its traffic: say so loudly */
+	LOG_W("**********************************************************");
+	LOG_W("SMT_KEYLOGFILE is set: session keys are written to %s.", path);
+	LOG_W("Anyone who reads it can decrypt SMT traffic. Debug only!");
+	LOG_W("**********************************************************");
+	if (smtd_log_syslog)
+		fprintf(stderr,
+			"smtd: WARNING: SMT_KEYLOGFILE=%s: writing session "
+			"keys (debug only)\n",
+			path);
+}
+
+static void on_signal(struct smtd *d, void *obj, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sig_io.fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			d->reload = true;
+		else
+			d->stop = true;
+	}
+}
+
+/* SIGHUP: a new config and new TLS contexts, or nothing when either fails.
+ * Sessions, serving applications and the sockets stay as they are. */
+static void reload(struct smtd *d)
+{
+	static struct smtd_config nc;
+	char err[4096];
+	struct smtd tmp;
+
+	sd_notify(0, "RELOADING=1");
+	if (smtd_config_load(d->cfg_path, &nc, err, sizeof(err))) {
+		LOG_E("reload: %s is invalid, keeping the running "
+		      "configuration:\n%s",
+		      d->cfg_path, err);
+		goto out;
+	}
+	if (strcmp(nc.ctl_path, d->cfg.ctl_path) ||
+	    strcmp(nc.listen_addr, d->cfg.listen_addr) ||
+	    nc.listen_port != d->cfg.listen_port)
+		LOG_W("reload: control socket and listen address changes "
+		      "need a restart; keeping the old ones");
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.cfg = nc;
+	if (smtd_tls_init(&tmp, err, sizeof(err))) {
+		LOG_E("reload: %s; keeping the running certificates", err);
+		goto out;
+	}
+	smtd_tls_free(d);
+	d->srv_ctx = tmp.srv_ctx;
+	d->cli_ctx = tmp.cli_ctx;
+	snprintf(nc.ctl_path, sizeof(nc.ctl_path), "%s", d->cfg.ctl_path);
+	snprintf(nc.listen_addr, sizeof(nc.listen_addr), "%s",
+		 d->cfg.listen_addr);
+	nc.listen_port = d->cfg.listen_port;
+	d->cfg = nc;
+	smtd_log_level = d->cfg.log_level;
+	d->st.reloads++;
+	LOG_I("reloaded %s: %d services, certificate %s", d->cfg_path,
+	      d->cfg.nservices, d->cfg.cert);
+out:
+	sd_notify(0, "READY=1");
+}
+
+static int setup_signals(struct smtd *d)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d->sig_io = (struct smtd_io){ .fd = fd, .cb = on_signal };
+	return smtd_io_add(d, &d->sig_io, EPOLLIN);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: smtd [-f] [-c FILE] [-l LEVEL] [-s] [-p PIDFILE]\n"
+		"       smtd --check-config [-c FILE]\n"
+		"  -c, --config FILE   configuration (default %s)\n"
+		"  -f, --foreground    do not daemonize; log to stderr\n"
+		"  -s, --syslog        log to syslog (default when daemonized)\n"
+		"  -l, --log-level L   error, warning, info or debug "
+		"(overrides the file)\n"
+		"  -p, --pidfile FILE  write the daemon's pid there\n"
+		"      --check-config  validate the configuration and exit\n"
+		"  -h, --help          this text\n"
+		"See smtd(8) and smt.conf(5).\n",
+		SMTD_DEFAULT_CONFIG);
+}
+
+static int parse_level(const char *s)
+{
+	if (!strcmp(s, "error"))
+		return LOG_ERR;
+	if (!strcmp(s, "warning"))
+		return LOG_WARNING;
+	if (!strcmp(s, "info"))
+		return LOG_INFO;
+	if (!strcmp(s, "debug"))
+		return LOG_DEBUG;
+	return -1;
+}
+
+static int check_config(struct smtd *d)
+{
+	char err[8192];
+	int r = smtd_config_load(d->cfg_path, &d->cfg, err, sizeof(err));
+
+	if (r) {
+		fputs(err, stderr);
+		fprintf(stderr, "%s: configuration is NOT valid\n", d->cfg_path);
+		return 1;
+	}
+	if (smtd_tls_init(d, err, sizeof(err))) {
+		fprintf(stderr, "%s: [tls]: %s\n", d->cfg_path, err);
+		fprintf(stderr, "%s: configuration is NOT valid\n", d->cfg_path);
+		return 1;
+	}
+	smtd_tls_free(d);
+	printf("%s: configuration is valid: %d service%s, handshake port %s:%u, "
+	       "control socket %s\n",
+	       d->cfg_path, d->cfg.nservices, d->cfg.nservices == 1 ? "" : "s",
+	       d->cfg.listen_addr, d->cfg.listen_port, d->cfg.ctl_path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static struct smtd d;
+	bool fg = false, check = false, use_syslog = false;
+	const char *pidfile = NULL;
+	int level = -1, c, r, ret = 1;
+	char err[8192];
+
+	d.cfg_path = SMTD_DEFAULT_CONFIG;
+	d.epfd = -1;
+	d.ctl_io.fd = d.listen_io.fd = d.sig_io.fd = -1;
+	while ((c = getopt_long(argc, argv, "c:fsl:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.cfg_path = optarg;
+			break;
+		case 'f':
+			fg = true;
+			break;
+		case 's':
+			use_syslog = true;
+			break;
+		case 'l':
+			level = parse_level(optarg);
+			if (level < 0) {
+				fprintf(stderr, "smtd: bad log level '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_config(&d);
+
+	the_smtd = &d;
+	r = smtd_config_load(d.cfg_path, &d.cfg, err, sizeof(err));
+	if (r) {
+		fputs(err, stderr);
+		fprintf(stderr,
+			"smtd: %s is not valid; check it with smtd "
+			"--check-config -c %s\n",
+			d.cfg_path, d.cfg_path);
+		return 1;
+	}
+	smtd_log_level = level >= 0 ? level : d.cfg.log_level;
+	if (level >= 0)
+		d.cfg.log_level = level;
+	if (!fg) {
+		if (daemon(0, 0)) {
+			perror("smtd: daemon");
+			return 1;
+		}
+		use_syslog = true;
+	}
+	if (use_syslog) {
+		openlog("smtd", LOG_PID, LOG_DAEMON);
+		smtd_log_syslog = true;
+	}
+	if (pidfile) {
+		FILE *pf = fopen(pidfile, "w");
+
+		if (pf) {
+			fprintf(pf, "%d\n", (int)getpid());
+			fclose(pf);
+		}
+	}
+	if (smtd_tls_init(&d, err, sizeof(err))) {
+		LOG_E("%s: [tls]: %s", d.cfg_path, err);
+		return 1;
+	}
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d.epfd < 0 || setup_signals(&d))
+		goto out;
+	open_keylog(&d);
+	if (smtd_ctl_listen(&d))
+		goto out;
+	if (smtd_tls_listen(&d))
+		goto out;
+	smtd_bpf_start(&d);
+	LOG_I("ready: handshakes on %s:%u, control socket %s, %d services, "
+	      "IP protocol %u",
+	      d.cfg.listen_addr, d.cfg.listen_port, d.cfg.ctl_path,
+	      d.cfg.nservices, d.cfg.ipproto);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+
+	while (!d.stop) {
+		struct epoll_event ev[32];
+		int i, n = epoll_wait(d.epfd, ev, 32, 250);
+
+		if (n < 0 && errno != EINTR) {
+			LOG_E("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct smtd_io *io = ev[i].data.ptr;
+
+			io->cb(&d, io->obj, ev[i].events);
+		}
+		smtd_hs_tick(&d);
+		smtd_table_tick(&d);
+		if (d.reload) {
+			d.reload = false;
+			reload(&d);
+		}
+	}
+	ret = 0;
+	LOG_I("shutting down: %u sessions stay with their applications",
+	      d.nsessions);
+	sd_notify(0, "STOPPING=1");
+out:
+	d.stop = true;
+	smtd_hs_free_all(&d);
+	smtd_ctl_close_all(&d);
+	smtd_bpf_stop(&d);
+	if (d.listen_io.fd >= 0)
+		close(d.listen_io.fd);
+	if (d.sig_io.fd >= 0)
+		close(d.sig_io.fd);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	smtd_tls_free(&d);
+	if (d.keylog)
+		fclose(d.keylog);
+	if (pidfile)
+		unlink(pidfile);
+	return ret;
+}

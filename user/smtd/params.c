@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The session-parameter message (docs/protocol.md section 6.1), exchanged
+ * over the TLS connection right after the handshake: the client PROPOSEs,
+ * the server ACCEPTs (with its SMT port and the values it agreed to) or
+ * REFUSEs with a code and a reason. All integers big-endian.
+ *
+ *  PROPOSE / ACCEPT (24 bytes)              REFUSE (6 + n bytes, n <= 200)
+ *   0 version (1)   1 type (1)               0 version  1 type = 3
+ *   2 length (2) = 24                        2 length (2) = 6 + n
+ *   4 client_port (2)  6 server_port (2)     4 code (2)
+ *   8 B (1)   9 epoch (1)                    6 reason (n bytes, UTF-8)
+ *  10 ipproto (1)  11 flags (1) = 0
+ *  12 max_msg M (4)
+ *  16 max_pad P (2)  18 reserved (2) = 0
+ *  20 lifetime seconds (4)
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "smt/wire.h"
+#include "smtd.h"
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+size_t smt_params_encode(const struct smt_params *p, uint8_t *buf)
+{
+	size_t n;
+
+	buf[0] = SMT_PARAMS_VERSION;
+	buf[1] = p->type;
+	if (p->type == SMT_PARAMS_REFUSE) {
+		n = strnlen(p->reason, 200);
+		put16(buf + 2, 6 + n);
+		put16(buf + 4, p->code);
+		memcpy(buf + 6, p->reason, n);
+		return 6 + n;
+	}
+	put16(buf + 2, SMT_PARAMS_LEN);
+	put16(buf + 4, p->client_port);
+	put16(buf + 6, p->server_port);
+	buf[8] = p->B;
+	buf[9] = p->epoch;
+	buf[10] = p->ipproto;
+	buf[11] = p->flags;
+	put32(buf + 12, p->max_msg);
+	put16(buf + 16, p->max_pad);
+	put16(buf + 18, 0);
+	put32(buf + 20, p->lifetime_s);
+	return SMT_PARAMS_LEN;
+}
+
+int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
+		      size_t *used, const char **why)
+{
+	size_t mlen, n;
+
+	memset(p, 0, sizeof(*p));
+	if (len < 4)
+		return -EAGAIN;
+	if (buf[0] != SMT_PARAMS_VERSION) {
+		*why = "unknown parameter-message version";
+		return -EPROTO;
+	}
+	mlen = get16(buf + 2);
+	p->type = buf[1];
+	if (p->type == SMT_PARAMS_REFUSE) {
+		if (mlen < 6 || mlen > SMT_PARAMS_REFUSE_MAX) {
+			*why = "bad REFUSE length";
+			return -EPROTO;
+		}
+	} else if (p->type == SMT_PARAMS_PROPOSE ||
+		   p->type == SMT_PARAMS_ACCEPT) {
+		if (mlen != SMT_PARAMS_LEN) {
+			*why = "bad PROPOSE/ACCEPT length";
+			return -EPROTO;
+		}
+	} else {
+		*why = "unknown parameter-message type";
+		return -EPROTO;
+	}
+	if (len < mlen)
+		return -EAGAIN;
+	*used = mlen;
+	if (p->type == SMT_PARAMS_REFUSE) {
+		p->code = get16(buf + 4);
+		n = mlen - 6;
+		memcpy(p->reason, buf + 6, n);
+		p->reason[n] = 0;
+		return 0;
+	}
+	p->client_port = get16(buf + 4);
+	p->server_port = get16(buf + 6);
+	p->B = buf[8];
+	p->epoch = buf[9];
+	p->ipproto = buf[10];
+	p->flags = buf[11];
+	p->max_msg = get32(buf + 12);
+	p->max_pad = get16(buf + 16);
+	p->lifetime_s = get32(buf + 20);
+	if (p->flags || get16(buf + 18)) {
+		*why = "reserved bits set";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
+		     const char **why)
+{
+	uint64_t records, klimit;
+
+	if (B < SMT_B_MIN || B > SMT_B_MAX) {
+		*why = "B must be 40..56";
+		return -ERANGE;
+	}
+	if (max_msg < 1 || max_msg > 64u << 20) {
+		*why = "M must be 1 .. 64 MiB";
+		return -ERANGE;
+	}
+	if (max_pad > 16383) {
+		*why = "P must be 0..16383";
+		return -ERANGE;
+	}
+	records = ((uint64_t)max_msg + 8 + 4095) / 4096;
+	klimit = 64 - B >= 16 ? 65536 : 1ull << (64 - B);
+	if (records > klimit) {
+		*why = "a message of M bytes could need more records than "
+		       "k < min(2^(64-B), 2^16) allows; lower M or B";
+		return -ERANGE;
+	}
+	return 0;
+}

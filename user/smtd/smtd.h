@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * smtd internals: configuration (config.c), logging and the main loop
+ * (main.c), TLS 1.3 handshakes and the session-parameter exchange (tls.c,
+ * params.c), the control socket and session table (ctl.c), and the optional
+ * BPF attachment (bpf.c).
+ */
+#ifndef SMTD_H
+#define SMTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/types.h>
+#include <syslog.h>
+#include <json-c/json.h>
+#include <openssl/ssl.h>
+
+#include "ctlproto.h"
+
+/* ---- configuration ----------------------------------------------------- */
+
+#define SMTD_MAX_SERVICES 64
+#define SMTD_MAX_UIDS 32
+#define SMTD_NAME_MAX 64
+
+struct smtd_service {
+	char name[SMTD_NAME_MAX]; /* also the TLS SNI and certificate name */
+	uint16_t port; /* SMT port; 0 = whatever the serving app holds */
+	bool any_uid;
+	int nuids;
+	uid_t uids[SMTD_MAX_UIDS];
+	int line; /* where it was defined, for messages */
+};
+
+enum smtd_client_auth { SMTD_CAUTH_NONE, SMTD_CAUTH_OPTIONAL, SMTD_CAUTH_REQUIRE };
+
+struct smtd_config {
+	char path[256];
+	/* [smtd] */
+	char listen_addr[64];
+	uint16_t listen_port;
+	char ctl_path[108];
+	unsigned int ipproto;
+	int log_level; /* LOG_ERR .. LOG_DEBUG */
+	unsigned int handshake_timeout_s;
+	unsigned int max_sessions;
+	/* [tls] */
+	char cert[256], key[256], ca[256];
+	enum smtd_client_auth client_auth;
+	char ciphersuites[256];
+	/* [defaults] */
+	unsigned int B;
+	uint32_t max_msg, max_pad, lifetime_s;
+	unsigned int rekey_margin_s;
+	/* [bpf] */
+	char bpf_iface[32];
+	char bpf_xdp_mode[16]; /* native, generic, auto */
+	bool bpf_session_filter;
+	/* [service NAME] */
+	int nservices;
+	struct smtd_service services[SMTD_MAX_SERVICES];
+};
+
+/*
+ * Parse and validate path into cfg. On failure returns -EINVAL (or -errno
+ * when the file cannot be read) and writes "FILE:LINE: what is wrong; what
+ * to do" messages, one per line, into err.
+ */
+int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
+		     size_t errlen);
+const struct smtd_service *smtd_service_find(const struct smtd_config *cfg,
+					     const char *name);
+bool smtd_service_uid_ok(const struct smtd_service *s, uid_t uid);
+
+/* ---- logging ----------------------------------------------------------- */
+
+extern int smtd_log_level;
+extern bool smtd_log_syslog;
+void smtd_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define LOG_E(...) smtd_log(LOG_ERR, __VA_ARGS__)
+#define LOG_W(...) smtd_log(LOG_WARNING, __VA_ARGS__)
+#define LOG_I(...) smtd_log(LOG_INFO, __VA_ARGS__)
+#define LOG_D(...) smtd_log(LOG_DEBUG, __VA_ARGS__)
+
+/* ---- main loop ----------------------------------------------------------- */
+
+struct smtd;
+typedef void (*smtd_io_cb)(struct smtd *d, void *obj, uint32_t events);
+
+/* Every fd in the epoll set carries one of these as its data.ptr. */
+struct smtd_io {
+	int fd;
+	smtd_io_cb cb;
+	void *obj;
+};
+
+int smtd_io_add(struct smtd *d, struct smtd_io *io, uint32_t events);
+int smtd_io_mod(struct smtd *d, struct smtd_io *io, uint32_t events);
+void smtd_io_del(struct smtd *d, struct smtd_io *io);
+int64_t smtd_now_ms(void);
+
+/* ---- counters (smtctl stats) ------------------------------------------- */
+
+#define SMTD_COUNTERS(X)                                                     \
+	X(handshakes_ok, "TLS handshakes and parameter exchanges completed")  \
+	X(handshakes_failed, "handshakes that failed (see refusals)")        \
+	X(handshakes_in, "handshakes accepted on the listen port")           \
+	X(handshakes_out, "handshakes started for smt_connect")              \
+	X(sessions_added, "sessions handed to applications")                \
+	X(sessions_reregistered, "sessions re-registered after a restart")    \
+	X(sessions_removed, "sessions removed")                              \
+	X(ctl_requests, "control-socket requests")                           \
+	X(ctl_bad_requests, "malformed control-socket requests")              \
+	X(ctl_denied, "control requests refused by uid policy")              \
+	X(rekeys_due, "sessions whose lifetime ended (rekey needed)")        \
+	X(reloads, "configuration reloads (SIGHUP)")
+
+#define SMTD_REFUSALS(X)                                                     \
+	X(tls_failed, "TLS handshake failed (certificate, CA, version)")      \
+	X(alpn, "peer did not offer ALPN smt/1")                             \
+	X(unknown_service, "SNI names no configured service")                 \
+	X(not_served, "no application serves the service")                    \
+	X(params, "parameter exchange refused")                              \
+	X(timeout, "handshake timed out")                                    \
+	X(connect_failed, "TCP connection to the peer smtd failed")           \
+	X(app_refused, "the serving application refused the session")         \
+	X(cert_name, "server certificate does not name the service")
+
+struct smtd_stats {
+#define X(n, d) uint64_t n;
+	SMTD_COUNTERS(X)
+#undef X
+	struct {
+#define X(n, d) uint64_t n;
+		SMTD_REFUSALS(X)
+#undef X
+	} refused;
+};
+
+/* ---- sessions and control connections ----------------------------------- */
+
+struct smtd_ctl_conn;
+
+struct smtd_session {
+	struct smtd_session *next;
+	struct smt_ctl_session s; /* no keys: smtd keeps none after hand-off */
+	struct smtd_ctl_conn *owner;
+	pid_t owner_pid;
+	uid_t owner_uid;
+	bool reregistered;
+	bool rekey_logged;
+};
+
+struct smtd_hs; /* one handshake in progress (tls.c) */
+
+struct smtd {
+	struct smtd_config cfg;
+	const char *cfg_path;
+	int epfd;
+	bool stop, reload;
+	SSL_CTX *srv_ctx, *cli_ctx;
+	struct smtd_io listen_io, ctl_io, sig_io;
+	struct smtd_ctl_conn *conns;
+	struct smtd_session *sessions;
+	unsigned int nsessions;
+	struct smtd_hs *hs_list;
+	struct smtd_stats st;
+	FILE *keylog;
+	void *bpf; /* bpf.c state, NULL when not attached */
+};
+
+/* ctl.c */
+int smtd_ctl_listen(struct smtd *d);
+void smtd_ctl_close_all(struct smtd *d);
+/* Find a connection that serves service (first registered). */
+struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
+					   uint16_t *port);
+/*
+ * Push a new server-side session to its serving application. done(hs, ok,
+ * error) runs when the application acknowledged (or refused, or went
+ * away); until then hs stays pending. 0 or -errno.
+ */
+int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
+			  struct smtd_hs *hs, const struct smt_ctl_session *s);
+/* Finish a connect request: reply to the application with s (keys
+ * included) or with an error. */
+void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
+			   int64_t req_id, const struct smt_ctl_session *s,
+			   int err, const char *msg);
+/* Add the hand-off result to the table, owned by c. */
+struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
+				    const struct smt_ctl_session *s);
+void smtd_table_tick(struct smtd *d);
+uint32_t smtd_new_sid(struct smtd *d);
+void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs);
+
+/* tls.c */
+int smtd_tls_init(struct smtd *d, char *err, size_t errlen);
+void smtd_tls_free(struct smtd *d);
+int smtd_tls_listen(struct smtd *d);
+/* Start a client handshake for a connect request of c. 0 or -errno (then
+ * nothing was started and the caller answers the request). */
+int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
+		    const char *service, const char *address,
+		    uint16_t local_port, char *err, size_t errlen);
+/* The serving application answered a pushed session. */
+void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
+		      const char *msg);
+/* A control connection went away: forget it in pending handshakes. */
+void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
+void smtd_hs_tick(struct smtd *d);
+void smtd_hs_free_all(struct smtd *d);
+
+/* params.c: the session-parameter message (docs/protocol.md 6.1) */
+#define SMT_PARAMS_VERSION 1
+#define SMT_PARAMS_PROPOSE 1
+#define SMT_PARAMS_ACCEPT 2
+#define SMT_PARAMS_REFUSE 3
+#define SMT_PARAMS_LEN 24
+#define SMT_PARAMS_REFUSE_MAX (6 + 200)
+
+struct smt_params {
+	uint8_t type;
+	uint16_t client_port, server_port;
+	uint8_t B, epoch, ipproto, flags;
+	uint32_t max_msg;
+	uint16_t max_pad;
+	uint32_t lifetime_s;
+	/* REFUSE */
+	uint16_t code;
+	char reason[201];
+};
+
+#define SMT_PREFUSE_VERSION 1 /* unknown parameter-message version */
+#define SMT_PREFUSE_SERVICE 2 /* service not served */
+#define SMT_PREFUSE_PARAMS 3 /* parameters out of range */
+#define SMT_PREFUSE_APP 4 /* the serving application refused */
+
+/* Encode into buf (>= SMT_PARAMS_REFUSE_MAX); returns length. */
+size_t smt_params_encode(const struct smt_params *p, uint8_t *buf);
+/* Decode len bytes; 0, -EAGAIN (need more bytes), -EPROTO with *why. */
+int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
+		      size_t *used, const char **why);
+/* The set-up rule of section 6: 0, or -ERANGE with *why. */
+int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
+		     const char **why);
+
+/* bpf.c (compiled to stubs without user/tools/common/smt_bpf.h) */
+int smtd_bpf_start(struct smtd *d);
+void smtd_bpf_stop(struct smtd *d);
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
+		      bool add);
+void smtd_bpf_stats(struct smtd *d, json_object *stats);
+
+/* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
+void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s);
+
+#endif /* SMTD_H */

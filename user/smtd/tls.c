@@ -1,0 +1,927 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smtd's TLS 1.3 handshakes (docs/protocol.md section 6), non-blocking in the
+ * main loop: one struct smtd_hs per handshake, driven through TCP connect,
+ * the OpenSSL handshake (TLS 1.3 only, ALPN "smt/1", SNI = service name,
+ * which the server certificate must carry), key derivation from the TLS
+ * exporter, and the parameter exchange of section 6.1 (params.c). The server
+ * side hands the session to the application serving the service and answers
+ * ACCEPT only once the application has it, so the client's first request
+ * never reaches a host that cannot decrypt it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "libsmt.h"
+#include "smtd.h"
+
+#define SMT_ALPN "smt/1"
+#define SMT_EXPORTER_LABEL "EXPORTER-SMT v1"
+
+enum hs_state {
+	HS_TCP_CONNECT,
+	HS_TLS,
+	HS_WRITE, /* flushing out[] */
+	HS_READ, /* reading a parameter message */
+	HS_WAIT_APP, /* server: waiting for the application's ack */
+	HS_CLOSE, /* wrote the last message; close when flushed */
+};
+
+struct smtd_hs {
+	struct smtd_hs *next;
+	struct smtd_io io;
+	SSL *ssl;
+	bool server;
+	enum hs_state state;
+	int64_t deadline;
+	struct smtd_ctl_conn *conn; /* client: requester; server: serving app */
+	int64_t req_id;
+	char service[SMTD_NAME_MAX];
+	char peer_str[INET6_ADDRSTRLEN + 8];
+	uint16_t local_port; /* client: the app's SMT port */
+	struct smt_params prop;
+	struct smt_ctl_session sess; /* keys wiped when freed */
+	uint8_t out[SMT_PARAMS_REFUSE_MAX];
+	size_t out_len;
+	uint8_t in[SMT_PARAMS_REFUSE_MAX];
+	size_t in_len;
+	bool dead;
+};
+
+static void hs_free(struct smtd *d, struct smtd_hs *hs)
+{
+	struct smtd_hs **p;
+
+	for (p = &d->hs_list; *p; p = &(*p)->next)
+		if (*p == hs) {
+			*p = hs->next;
+			break;
+		}
+	if (hs->io.fd >= 0) {
+		smtd_io_del(d, &hs->io);
+		close(hs->io.fd);
+	}
+	SSL_free(hs->ssl);
+	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+	free(hs);
+}
+
+/* The most useful description of why OpenSSL failed on ssl. */
+static void ssl_why(SSL *ssl, char *buf, size_t len)
+{
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	unsigned long e = ERR_peek_last_error();
+	char ebuf[256] = "";
+
+	if (e)
+		ERR_error_string_n(e, ebuf, sizeof(ebuf));
+	ERR_clear_error();
+	if (vr != X509_V_OK)
+		snprintf(buf, len, "certificate verification failed: %s%s%s",
+			 X509_verify_cert_error_string(vr), *ebuf ? " / " : "",
+			 ebuf);
+	else
+		snprintf(buf, len, "%s", *ebuf ? ebuf : "connection closed");
+}
+
+static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
+		    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	d->st.handshakes_failed++;
+	if (counter)
+		(*counter)++;
+	LOG_W("%s handshake %s %s (service %s): %s",
+	      hs->server ? "inbound" : "outbound",
+	      hs->server ? "from" : "to", hs->peer_str,
+	      *hs->service ? hs->service : "?", msg);
+	if (!hs->server && hs->conn)
+		smtd_ctl_connect_done(d, hs->conn, hs->req_id, NULL,
+				      -SMT_E_REFUSED, msg);
+	if (hs->server && hs->state == HS_WAIT_APP)
+		smtd_ctl_hs_gone(d, hs);
+	hs->dead = true;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out,
+		       unsigned char *outlen, const unsigned char *in,
+		       unsigned int inlen, void *arg)
+{
+	static const unsigned char want[] = "\x05" SMT_ALPN;
+	unsigned char *sel;
+
+	if (SSL_select_next_proto(&sel, outlen, want, sizeof(want) - 1, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* SNI must name a configured service that our certificate carries. */
+static int sni_cb(SSL *ssl, int *al, void *arg)
+{
+	struct smtd *d = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	X509 *cert = SSL_get_certificate(ssl);
+
+	if (!name || !smtd_service_find(&d->cfg, name) ||
+	    !cert || X509_check_host(cert, name, 0, 0, NULL) != 1) {
+		*al = SSL_AD_UNRECOGNIZED_NAME;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
+{
+	const struct smtd_config *c = &d->cfg;
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
+					    TLS_client_method());
+
+	if (!ctx)
+		goto fail;
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION))
+		goto fail;
+	if (!SSL_CTX_set_ciphersuites(ctx, c->ciphersuites))
+		goto fail;
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
+		snprintf(err, errlen, "cannot load certificate %s", c->cert);
+		goto fail_msg;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen,
+			 "cannot load key %s or it does not match %s", c->key,
+			 c->cert);
+		goto fail_msg;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, c->ca, NULL) != 1) {
+		snprintf(err, errlen, "cannot load CA bundle %s", c->ca);
+		goto fail_msg;
+	}
+	SSL_CTX_set_num_tickets(ctx, 0); /* SMT has no resumption yet */
+	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+	if (server) {
+		int mode = SSL_VERIFY_NONE;
+
+		if (c->client_auth == SMTD_CAUTH_REQUIRE)
+			mode = SSL_VERIFY_PEER |
+			       SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+		else if (c->client_auth == SMTD_CAUTH_OPTIONAL)
+			mode = SSL_VERIFY_PEER;
+		SSL_CTX_set_verify(ctx, mode, NULL);
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, d);
+		SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+		SSL_CTX_set_tlsext_servername_arg(ctx, d);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (SSL_CTX_set_alpn_protos(
+			    ctx, (const unsigned char *)"\x05" SMT_ALPN, 6))
+			goto fail;
+	}
+	return ctx;
+fail:
+	snprintf(err, errlen, "OpenSSL context set-up failed");
+fail_msg: {
+	unsigned long e = ERR_get_error();
+	size_t n = strlen(err);
+
+	if (e && n + 3 < errlen) {
+		snprintf(err + n, errlen - n, ": ");
+		ERR_error_string_n(e, err + n + 2, errlen - n - 2);
+	}
+	ERR_clear_error();
+}
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int smtd_tls_init(struct smtd *d, char *err, size_t errlen)
+{
+	SSL_CTX *s, *c;
+
+	s = new_ctx(d, true, err, errlen);
+	if (!s)
+		return -EINVAL;
+	c = new_ctx(d, false, err, errlen);
+	if (!c) {
+		SSL_CTX_free(s);
+		return -EINVAL;
+	}
+	/* SIGHUP: new contexts for new handshakes; running ones keep theirs */
+	SSL_CTX_free(d->srv_ctx);
+	SSL_CTX_free(d->cli_ctx);
+	d->srv_ctx = s;
+	d->cli_ctx = c;
+	return 0;
+}
+
+void smtd_tls_free(struct smtd *d)
+{
+	SSL_CTX_free(d->srv_ctx);
+	SSL_CTX_free(d->cli_ctx);
+	d->srv_ctx = d->cli_ctx = NULL;
+}
+
+static enum smt_cipher cipher_of(SSL *ssl)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+
+	switch (c ? SSL_CIPHER_get_protocol_id(c) : 0) {
+	case 0x1301:
+		return SMT_CIPHER_AES_128_GCM;
+	case 0x1302:
+		return SMT_CIPHER_AES_256_GCM;
+	case 0x1303:
+		return SMT_CIPHER_CHACHA20_POLY1305;
+	default:
+		return SMT_CIPHER_NONE;
+	}
+}
+
+/*
+ * S = TLS-Exporter("EXPORTER-SMT v1", "", Hash.length), then the direction
+ * keys. RFC 8446 7.5 hashes the context always, so an absent and an empty
+ * context are the same in TLS 1.3; OpenSSL's use_context flag changes
+ * nothing there. We ask with use_context = 1 and, as a guard against a
+ * library that behaves otherwise, refuse when use_context = 0 disagrees.
+ */
+static int derive(SSL *ssl, struct smt_keys *keys, char *why, size_t len)
+{
+	enum smt_cipher c = cipher_of(ssl);
+	uint8_t s1[48], s0[48];
+	size_t hl = c == SMT_CIPHER_AES_256_GCM ? 48 : 32;
+	int err;
+
+	if (c == SMT_CIPHER_NONE) {
+		snprintf(why, len, "negotiated cipher suite is not an SMT one");
+		return -EPROTO;
+	}
+	if (SSL_export_keying_material(ssl, s1, hl, SMT_EXPORTER_LABEL,
+				       strlen(SMT_EXPORTER_LABEL), NULL, 0,
+				       1) != 1 ||
+	    SSL_export_keying_material(ssl, s0, hl, SMT_EXPORTER_LABEL,
+				       strlen(SMT_EXPORTER_LABEL), NULL, 0,
+				       0) != 1) {
+		snprintf(why, len, "TLS exporter failed");
+		err = -EPROTO;
+		goto out;
+	}
+	if (CRYPTO_memcmp(s0, s1, hl)) {
+		snprintf(why, len,
+			 "TLS exporter gives different secrets for an empty "
+			 "and an absent context; this OpenSSL is not usable");
+		err = -EPROTO;
+		goto out;
+	}
+	err = smt_keys_derive(c, s1, hl, keys);
+	if (err)
+		snprintf(why, len, "key derivation failed: %s", strerror(-err));
+out:
+	OPENSSL_cleanse(s0, sizeof(s0));
+	OPENSSL_cleanse(s1, sizeof(s1));
+	return err;
+}
+
+static void set_events(struct smtd *d, struct smtd_hs *hs, int ssl_err)
+{
+	uint32_t ev = ssl_err == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+
+	smtd_io_mod(d, &hs->io, ev);
+}
+
+/* After the write: read the answer (client) or close (server, REFUSE). */
+static void queue_msg(struct smtd_hs *hs, const struct smt_params *p)
+{
+	hs->out_len = smt_params_encode(p, hs->out);
+	hs->state = HS_WRITE;
+	hs->in_len = 0;
+}
+
+static void refuse(struct smtd *d, struct smtd_hs *hs, uint16_t code,
+		   uint64_t *counter, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void refuse(struct smtd *d, struct smtd_hs *hs, uint16_t code,
+		   uint64_t *counter, const char *fmt, ...)
+{
+	struct smt_params r = { .type = SMT_PARAMS_REFUSE, .code = code };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r.reason, sizeof(r.reason), fmt, ap);
+	va_end(ap);
+	d->st.handshakes_failed++;
+	if (counter)
+		(*counter)++;
+	LOG_W("refused session from %s for %s: %s", hs->peer_str,
+	      hs->service, r.reason);
+	queue_msg(hs, &r);
+}
+
+static int sock_addr(int fd, bool peer, struct sockaddr_storage *ss)
+{
+	socklen_t sl = sizeof(*ss);
+
+	memset(ss, 0, sizeof(*ss));
+	return peer ? getpeername(fd, (struct sockaddr *)ss, &sl) :
+		      getsockname(fd, (struct sockaddr *)ss, &sl);
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
+/* An IPv4 peer seen through an IPv6 socket becomes plain IPv4. */
+static void unmap_v4(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+}
+
+static void fill_session(struct smtd *d, struct smtd_hs *hs,
+			 const struct smt_params *p)
+{
+	struct smt_ctl_session *s = &hs->sess;
+
+	sock_addr(hs->io.fd, false, &s->local);
+	sock_addr(hs->io.fd, true, &s->peer);
+	unmap_v4(&s->local);
+	unmap_v4(&s->peer);
+	set_port(&s->local, hs->server ? p->server_port : p->client_port);
+	set_port(&s->peer, hs->server ? p->client_port : p->server_port);
+	snprintf(s->service, sizeof(s->service), "%s", hs->service);
+	s->tls_client = !hs->server;
+	s->ipproto = p->ipproto;
+	s->B = p->B;
+	s->epoch = p->epoch;
+	s->max_msg = p->max_msg;
+	s->max_pad = p->max_pad;
+	s->lifetime_s = p->lifetime_s;
+	s->created = time(NULL);
+}
+
+/* Server: a PROPOSE arrived. */
+static void on_propose(struct smtd *d, struct smtd_hs *hs,
+		       const struct smt_params *p)
+{
+	const struct smtd_config *c = &d->cfg;
+	struct smt_params a = *p;
+	struct smtd_ctl_conn *srv;
+	const char *why;
+	uint16_t port = 0;
+
+	if (p->type != SMT_PARAMS_PROPOSE) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "expected PROPOSE");
+		return;
+	}
+	srv = smtd_ctl_server_for(d, hs->service, &port);
+	if (!srv) {
+		refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
+		       "service %s is not served on this host (no "
+		       "application called smt_serve for it)",
+		       hs->service);
+		return;
+	}
+	if (p->ipproto != c->ipproto) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "IP protocol %u differs from this host's %u",
+		       p->ipproto, c->ipproto);
+		return;
+	}
+	if (!p->client_port) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "client SMT port 0");
+		return;
+	}
+	a.type = SMT_PARAMS_ACCEPT;
+	a.server_port = port;
+	a.max_msg = p->max_msg < c->max_msg ? p->max_msg : c->max_msg;
+	a.max_pad = p->max_pad < c->max_pad ? p->max_pad : c->max_pad;
+	a.lifetime_s = p->lifetime_s < c->lifetime_s ? p->lifetime_s :
+						       c->lifetime_s;
+	if (smt_params_check(a.B, a.max_msg, a.max_pad, &why)) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "B=%u M=%u P=%u: %s", a.B, a.max_msg, a.max_pad, why);
+		return;
+	}
+	hs->prop = a;
+	fill_session(d, hs, &a);
+	hs->sess.sid = smtd_new_sid(d);
+	if (smtd_ctl_push_session(d, srv, hs, &hs->sess)) {
+		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
+		       "cannot hand the session to the application");
+		return;
+	}
+	hs->conn = srv;
+	hs->state = HS_WAIT_APP;
+	smtd_io_mod(d, &hs->io, 0);
+}
+
+void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
+		      const char *msg)
+{
+	if (hs->state != HS_WAIT_APP)
+		return;
+	if (!ok) {
+		hs->conn = NULL;
+		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
+		       "the application serving %s refused the session: %s",
+		       hs->service, msg ? msg : "gone");
+	} else {
+		smtd_table_add(d, hs->conn, &hs->sess);
+		smtd_keylog(d, &hs->sess);
+		d->st.handshakes_ok++;
+		LOG_I("session %u: %s from %s, cipher %s, epoch %u",
+		      hs->sess.sid, hs->service, hs->peer_str,
+		      smt_cipher_name(hs->sess.keys.cipher), hs->sess.epoch);
+		OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+		queue_msg(hs, &hs->prop);
+	}
+	smtd_io_mod(d, &hs->io, EPOLLOUT);
+	/* drive now: the write usually completes at once */
+	hs->io.cb(d, hs, EPOLLOUT);
+}
+
+/* Client: the server answered. */
+static void on_answer(struct smtd *d, struct smtd_hs *hs,
+		      const struct smt_params *a)
+{
+	const struct smt_params *p = &hs->prop;
+	const char *why;
+
+	if (a->type == SMT_PARAMS_REFUSE) {
+		hs_fail(d, hs, &d->st.refused.params,
+			"peer smtd refused: %s (code %u)", a->reason, a->code);
+		return;
+	}
+	if (a->type != SMT_PARAMS_ACCEPT || a->client_port != p->client_port ||
+	    a->B != p->B || a->epoch != p->epoch || a->ipproto != p->ipproto ||
+	    a->max_msg > p->max_msg || a->max_pad > p->max_pad ||
+	    a->lifetime_s > p->lifetime_s || !a->server_port ||
+	    smt_params_check(a->B, a->max_msg, a->max_pad, &why)) {
+		hs_fail(d, hs, &d->st.refused.params,
+			"peer smtd answered parameters that do not match the "
+			"proposal");
+		return;
+	}
+	fill_session(d, hs, a);
+	hs->sess.sid = smtd_new_sid(d);
+	d->st.handshakes_ok++;
+	LOG_I("session %u: %s to %s, cipher %s, epoch %u", hs->sess.sid,
+	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher),
+	      hs->sess.epoch);
+	if (hs->conn) {
+		smtd_keylog(d, &hs->sess);
+		smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0,
+				      NULL);
+	}
+	hs->dead = true;
+}
+
+static void after_handshake(struct smtd *d, struct smtd_hs *hs)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alen = 0;
+	char why[256];
+	const char *sni;
+
+	SSL_get0_alpn_selected(hs->ssl, &alpn, &alen);
+	if (alen != strlen(SMT_ALPN) || memcmp(alpn, SMT_ALPN, alen)) {
+		hs_fail(d, hs, &d->st.refused.alpn,
+			"ALPN %s was not negotiated", SMT_ALPN);
+		return;
+	}
+	if (hs->server) {
+		sni = SSL_get_servername(hs->ssl, TLSEXT_NAMETYPE_host_name);
+		snprintf(hs->service, sizeof(hs->service), "%s",
+			 sni ? sni : "");
+	}
+	if (derive(hs->ssl, &hs->sess.keys, why, sizeof(why))) {
+		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
+		return;
+	}
+	if (hs->server) {
+		hs->state = HS_READ;
+		hs->in_len = 0;
+		return;
+	}
+	hs->prop = (struct smt_params){
+		.type = SMT_PARAMS_PROPOSE,
+		.client_port = hs->local_port,
+		.B = d->cfg.B,
+		.epoch = 0,
+		.ipproto = d->cfg.ipproto,
+		.max_msg = d->cfg.max_msg,
+		.max_pad = d->cfg.max_pad,
+		.lifetime_s = d->cfg.lifetime_s,
+	};
+	queue_msg(hs, &hs->prop);
+}
+
+static void hs_drive(struct smtd *d, struct smtd_hs *hs)
+{
+	char why[300];
+	int r, e;
+
+	for (;;) {
+		switch (hs->state) {
+		case HS_TCP_CONNECT:
+			return;
+		case HS_TLS:
+			r = SSL_do_handshake(hs->ssl);
+			if (r == 1) {
+				after_handshake(d, hs);
+				if (hs->dead)
+					return;
+				continue;
+			}
+			e = SSL_get_error(hs->ssl, r);
+			if (e == SSL_ERROR_WANT_READ ||
+			    e == SSL_ERROR_WANT_WRITE) {
+				set_events(d, hs, e);
+				return;
+			}
+			ssl_why(hs->ssl, why, sizeof(why));
+			hs_fail(d, hs, &d->st.refused.tls_failed,
+				"TLS handshake failed: %s", why);
+			return;
+		case HS_WRITE:
+			r = SSL_write(hs->ssl, hs->out, hs->out_len);
+			if (r > 0) {
+				bool last = hs->server ||
+					    hs->out[1] == SMT_PARAMS_REFUSE;
+
+				hs->state = last ? HS_CLOSE : HS_READ;
+				continue;
+			}
+			e = SSL_get_error(hs->ssl, r);
+			if (e == SSL_ERROR_WANT_READ ||
+			    e == SSL_ERROR_WANT_WRITE) {
+				set_events(d, hs, e);
+				return;
+			}
+			ssl_why(hs->ssl, why, sizeof(why));
+			hs_fail(d, hs, NULL, "write failed: %s", why);
+			return;
+		case HS_READ: {
+			struct smt_params p;
+			const char *perr = "";
+			size_t used;
+
+			r = smt_params_decode(hs->in, hs->in_len, &p, &used,
+					      &perr);
+			if (r == 0) {
+				if (hs->server)
+					on_propose(d, hs, &p);
+				else
+					on_answer(d, hs, &p);
+				if (hs->dead || hs->state == HS_WAIT_APP)
+					return;
+				continue;
+			}
+			if (r != -EAGAIN) {
+				if (hs->server)
+					refuse(d, hs, SMT_PREFUSE_VERSION,
+					       &d->st.refused.params,
+					       "bad parameter message: %s",
+					       perr);
+				else
+					hs_fail(d, hs, &d->st.refused.params,
+						"bad parameter message from "
+						"peer: %s",
+						perr);
+				if (hs->dead)
+					return;
+				continue;
+			}
+			r = SSL_read(hs->ssl, hs->in + hs->in_len,
+				     sizeof(hs->in) - hs->in_len);
+			if (r > 0) {
+				hs->in_len += r;
+				continue;
+			}
+			e = SSL_get_error(hs->ssl, r);
+			if (e == SSL_ERROR_WANT_READ ||
+			    e == SSL_ERROR_WANT_WRITE) {
+				set_events(d, hs, e);
+				return;
+			}
+			ssl_why(hs->ssl, why, sizeof(why));
+			hs_fail(d, hs, &d->st.refused.tls_failed,
+				"peer closed before the parameter exchange "
+				"finished: %s",
+				why);
+			return;
+		}
+		case HS_WAIT_APP:
+			return;
+		case HS_CLOSE:
+			SSL_shutdown(hs->ssl);
+			hs->dead = true;
+			return;
+		}
+	}
+}
+
+static void hs_event(struct smtd *d, void *obj, uint32_t events)
+{
+	struct smtd_hs *hs = obj;
+
+	if (hs->state == HS_TCP_CONNECT) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		getsockopt(hs->io.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr) {
+			hs_fail(d, hs, &d->st.refused.connect_failed,
+				"cannot connect to smtd at %s: %s; is smtd "
+				"running there and its port reachable?",
+				hs->peer_str, strerror(soerr));
+			goto out;
+		}
+		hs->state = HS_TLS;
+	}
+	hs_drive(d, hs);
+out:
+	if (hs->dead)
+		hs_free(d, hs);
+}
+
+static struct smtd_hs *hs_new(struct smtd *d, int fd, bool server)
+{
+	struct smtd_hs *hs = calloc(1, sizeof(*hs));
+
+	if (!hs)
+		return NULL;
+	hs->io.fd = fd;
+	hs->io.cb = hs_event;
+	hs->io.obj = hs;
+	hs->server = server;
+	hs->deadline = smtd_now_ms() + d->cfg.handshake_timeout_s * 1000;
+	hs->ssl = SSL_new(server ? d->srv_ctx : d->cli_ctx);
+	if (!hs->ssl || !SSL_set_fd(hs->ssl, fd)) {
+		SSL_free(hs->ssl);
+		free(hs);
+		return NULL;
+	}
+	hs->next = d->hs_list;
+	d->hs_list = hs;
+	return hs;
+}
+
+static void on_accept(struct smtd *d, void *obj, uint32_t events)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct smtd_hs *hs;
+	char a[INET6_ADDRSTRLEN];
+	int fd, one = 1;
+
+	for (;;) {
+		fd = accept4(d->listen_io.fd, (struct sockaddr *)&ss, &sl,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		d->st.handshakes_in++;
+		hs = hs_new(d, fd, true);
+		if (!hs) {
+			close(fd);
+			continue;
+		}
+		unmap_v4(&ss);
+		snprintf(hs->peer_str, sizeof(hs->peer_str), "%s",
+			 smt_ctl_addr_str(&ss, a, sizeof(a)));
+		SSL_set_accept_state(hs->ssl);
+		hs->state = HS_TLS;
+		if (smtd_io_add(d, &hs->io, EPOLLIN)) {
+			hs_free(d, hs);
+			continue;
+		}
+		hs_drive(d, hs);
+		if (hs->dead)
+			hs_free(d, hs);
+	}
+}
+
+int smtd_tls_listen(struct smtd *d)
+{
+	struct sockaddr_storage ss;
+	int fd, one = 1, err;
+
+	if (smt_ctl_addr_parse(d->cfg.listen_addr, d->cfg.listen_port, &ss)) {
+		LOG_E("listen address '%s' is not an IP address",
+		      d->cfg.listen_addr);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) ||
+	    listen(fd, 128)) {
+		err = -errno;
+		LOG_E("cannot listen on %s port %u: %s", d->cfg.listen_addr,
+		      d->cfg.listen_port, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->listen_io = (struct smtd_io){ .fd = fd, .cb = on_accept };
+	return smtd_io_add(d, &d->listen_io, EPOLLIN);
+}
+
+/* "host", "host:port", "[v6]:port" or a bare IPv6 address. */
+static int split_address(const char *address, uint16_t dflt, char *host,
+			 size_t hlen, char *port, size_t plen)
+{
+	const char *colon = strrchr(address, ':');
+	size_t n;
+
+	if (address[0] == '[') {
+		const char *end = strchr(address, ']');
+
+		if (!end)
+			return -EINVAL;
+		n = end - address - 1;
+		if (n >= hlen)
+			return -EINVAL;
+		memcpy(host, address + 1, n);
+		host[n] = 0;
+		if (end[1] == ':')
+			snprintf(port, plen, "%s", end + 2);
+		else if (!end[1])
+			snprintf(port, plen, "%u", dflt);
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (colon && colon == strchr(address, ':')) { /* exactly one ':' */
+		n = colon - address;
+		if (n >= hlen)
+			return -EINVAL;
+		memcpy(host, address, n);
+		host[n] = 0;
+		snprintf(port, plen, "%s", colon + 1);
+		return 0;
+	}
+	if (strlen(address) >= hlen)
+		return -EINVAL;
+	strcpy(host, address);
+	snprintf(port, plen, "%u", dflt);
+	return 0;
+}
+
+int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
+		    const char *service, const char *address,
+		    uint16_t local_port, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV },
+			*ai = NULL;
+	char host[256], port[16], a[INET6_ADDRSTRLEN];
+	struct smtd_hs *hs;
+	int fd, r, one = 1;
+
+	if (split_address(address, d->cfg.listen_port, host, sizeof(host), port,
+			  sizeof(port))) {
+		snprintf(err, errlen,
+			 "address '%s' is not host, host:port or [ipv6]:port",
+			 address);
+		return -EINVAL;
+	}
+	r = getaddrinfo(host, port, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", address,
+			 gai_strerror(r));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		r = -errno;
+		freeaddrinfo(ai);
+		snprintf(err, errlen, "socket: %s", strerror(-r));
+		return r;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	hs = hs_new(d, fd, false);
+	if (!hs) {
+		close(fd);
+		freeaddrinfo(ai);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(hs->peer_str, sizeof(hs->peer_str), "%s",
+		 smt_ctl_addr_str((struct sockaddr_storage *)ai->ai_addr, a,
+				  sizeof(a)));
+	snprintf(hs->service, sizeof(hs->service), "%s", service);
+	hs->conn = c;
+	hs->req_id = req_id;
+	hs->local_port = local_port;
+	SSL_set_connect_state(hs->ssl);
+	SSL_set_tlsext_host_name(hs->ssl, service);
+	/* the server certificate must name the service (SAN DNS) */
+	SSL_set_hostflags(hs->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	SSL_set1_host(hs->ssl, service);
+	d->st.handshakes_out++;
+	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (r && errno != EINPROGRESS) {
+		r = -errno;
+		snprintf(err, errlen, "cannot connect to smtd at %s: %s",
+			 address, strerror(-r));
+		d->st.refused.connect_failed++;
+		d->st.handshakes_failed++;
+		hs->conn = NULL;
+		hs_free(d, hs);
+		return r;
+	}
+	hs->state = r ? HS_TCP_CONNECT : HS_TLS;
+	if (smtd_io_add(d, &hs->io, r ? EPOLLOUT : EPOLLIN)) {
+		hs->conn = NULL;
+		hs_free(d, hs);
+		snprintf(err, errlen, "epoll failed");
+		return -EIO;
+	}
+	if (!r)
+		hs_drive(d, hs);
+	if (hs->dead)
+		hs_free(d, hs);
+	return 0;
+}
+
+void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)
+{
+	struct smtd_hs *hs, *next;
+
+	for (hs = d->hs_list; hs; hs = next) {
+		next = hs->next;
+		if (hs->conn != c)
+			continue;
+		hs->conn = NULL;
+		if (hs->server && hs->state == HS_WAIT_APP) {
+			/* may free hs */
+			smtd_hs_app_done(d, hs, false,
+					 "the application went away");
+		} else if (!hs->server) {
+			hs_free(d, hs); /* nobody to hand the session to */
+		}
+	}
+}
+
+void smtd_hs_tick(struct smtd *d)
+{
+	int64_t now = smtd_now_ms();
+	struct smtd_hs *hs, *next;
+
+	for (hs = d->hs_list; hs; hs = next) {
+		next = hs->next;
+		if (now < hs->deadline)
+			continue;
+		hs_fail(d, hs, &d->st.refused.timeout,
+			"handshake did not finish within %u s",
+			d->cfg.handshake_timeout_s);
+		hs_free(d, hs);
+	}
+}
+
+void smtd_hs_free_all(struct smtd *d)
+{
+	while (d->hs_list) {
+		d->hs_list->conn = NULL;
+		hs_free(d, d->hs_list);
+	}
+}

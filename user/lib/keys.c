@@ -273,20 +273,20 @@ int smt_keylog_parse(const char *line, struct smt_keylog *out,
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 
-	for (s = buf; n < KEYLOG_FIELDS;) {
+	for (s = buf; s; n++) {
 		char *sp = strchr(s, ' ');
 
-		f[n++] = s;
-		if (!sp)
-			break;
-		*sp = '\0';
-		s = sp + 1;
+		if (n < KEYLOG_FIELDS)
+			f[n] = s;
+		if (sp)
+			*sp++ = '\0';
+		s = sp;
 	}
 	if (strcmp(f[0], KEYLOG_LABEL)) {
 		*err = "label: line does not start with SMT_SESSION";
 		goto out;
 	}
-	if (n != KEYLOG_FIELDS || strchr(s, ' ')) {
+	if (n != KEYLOG_FIELDS) {
 		*err = "line: expected 14 fields separated by single spaces";
 		goto out;
 	}

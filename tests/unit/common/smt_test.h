@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Helpers shared by the unit tests: hex decoding for inline known-answer
+ * vectors, a seeded deterministic RNG, and turning an encoded message into
+ * its DATA packets (optionally shuffled and duplicated) and back.
+ */
+#ifndef SMT_TEST_H
+#define SMT_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+/* Decode hex (whitespace ignored) into out; aborts the test on bad input or
+ * overflow. Returns the byte count. */
+size_t th_hex(const char *hex, uint8_t *out, size_t max);
+
+/* xorshift64*: deterministic, seeded per test. */
+uint64_t th_rand(uint64_t *state);
+void th_fill(uint8_t *buf, size_t n, uint64_t seed);
+
+/* A message's DATA packets, each in its own malloc'd buffer. */
+struct th_pkts {
+	size_t n;
+	uint8_t **pkt;
+	uint32_t *len;
+};
+
+/* Cut m into packets of at most max_payload payload bytes (t may be NULL). */
+void th_packetize(const struct smt_wire_msg *m, uint32_t max_payload,
+		  const struct smt_data_tmpl *t, struct th_pkts *out);
+/* Shuffle the packets; then append ndup duplicates of random packets. */
+void th_shuffle_dup(struct th_pkts *p, size_t ndup, uint64_t seed);
+void th_pkts_free(struct th_pkts *p);
+
+/* Make an AEAD with key bytes seed, seed+1, ... and IV likewise. */
+struct smt_aead *th_aead(enum smt_cipher c, uint8_t seed);
+
+/*
+ * Feed packets through smt_pkt_parse and smt_rx_msg_add. Returns the first
+ * nonzero parse/add drop reason that is not accepted, SMT_RX_DONE when the
+ * message completed, or SMT_RX_MORE. Drop counts per reason go to drops
+ * (array of SMT_DROP_MAX) when given.
+ */
+int th_feed(struct smt_rx_msg *m, struct smt_aead *rx,
+	    const struct smt_limits *l, const struct th_pkts *p,
+	    unsigned int *drops);
+
+#endif /* SMT_TEST_H */

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * smt_bpf: the small libbpf-based library that smtd and smtctl use to run the
+ * SMT BPF programs: mount bpffs, load the programs through their generated
+ * skeletons with maps pinned under SMT_PIN_MAPS (reused when already pinned,
+ * so counters and sessions survive restarts), attach XDP (native first,
+ * generic as a fallback, and say so) and TC clsact egress, detach, edit the
+ * `sessions` map, read counters, walk messages, consume ring-buffer events
+ * and configure the middlebox. Functions return 0 or -errno and never print;
+ * where a caller should tell the operator something (a fallback), they fill
+ * a message buffer.
+ */
+#ifndef SMT_BPF_H
+#define SMT_BPF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <smt/drop.h>
+#include <smt/maps.h>
+
+#define SMT_BPF_MSG_LEN 256
+
+enum smt_bpf_xdp_mode {
+	SMT_BPF_XDP_AUTO = 0, /* native, then generic with a message */
+	SMT_BPF_XDP_NATIVE,
+	SMT_BPF_XDP_GENERIC,
+};
+
+/* Mount bpffs at /sys/fs/bpf when missing and create the smt pin dirs. */
+int smt_bpf_mount(void);
+
+/* Options of smt_bpf_host_attach(). */
+struct smt_bpf_host_opts {
+	const char *ifname;
+	enum smt_bpf_xdp_mode mode;
+	uint8_t ipproto; /* 0: the build default */
+	bool no_filter; /* accept packets of unknown sessions */
+	uint32_t steer; /* SMT_STEER_* */
+	uint32_t n_cpus; /* SMT_STEER_CPUMAP: CPUs 0..n-1; 0: all online */
+	bool no_tc; /* skip the TC egress program */
+};
+
+/*
+ * Load smt_xdp (and smt_tc) with pinned maps, attach them to o->ifname and
+ * pin the programs under SMT_PIN_DIR/smt_xdp and SMT_PIN_DIR/smt_tc. On a
+ * generic fallback msg says so. Writes the runtime config (xdp_config,
+ * cpu_map) from o.
+ */
+int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
+			size_t msg_len);
+
+/* Load mtp_inspect (pinned maps) and attach it to ifname. */
+int smt_bpf_mb_attach(const char *ifname, enum smt_bpf_xdp_mode mode,
+		      uint8_t ipproto, char *msg, size_t msg_len);
+
+/*
+ * Detach every SMT XDP program and the smt_tc egress filter from ifname.
+ * Pinned maps stay. Returns 0 when something was detached or nothing was
+ * attached.
+ */
+int smt_bpf_detach(const char *ifname);
+
+/* Remove the program pins (not the maps) of name ("smt_xdp", ...). */
+int smt_bpf_unpin_prog(const char *name);
+
+/* One attached program, for `prog show`. */
+struct smt_bpf_attached {
+	char ifname[32];
+	int ifindex;
+	char kind[16]; /* "xdp", "xdpgeneric", "xdpdrv", "tc-egress" */
+	uint32_t prog_id;
+	char prog_name[32];
+};
+
+/* List SMT programs attached to any interface; returns the count or -errno. */
+int smt_bpf_list_attached(struct smt_bpf_attached *out, int max);
+
+/*
+ * A map fd by name: the pin under SMT_PIN_MAPS, else the newest loaded map
+ * of that name (programs loaded by ip or tc have unpinned maps).
+ */
+int smt_bpf_map_fd(const char *name);
+
+/* Sessions. */
+int smt_bpf_session_add(const struct smt_session_key *k,
+			const struct smt_session_val *v);
+int smt_bpf_session_del(const struct smt_session_key *k);
+
+/* Sum a per-CPU u64 array map into out[0..n-1]; per_cpu (optional) gets
+ * the per-CPU values of each slot, ncpu columns, row-major. */
+int smt_bpf_read_counters(const char *map, uint64_t *out, unsigned int n,
+			  uint64_t *per_cpu, unsigned int *ncpu);
+
+typedef int (*smt_bpf_sess_cb)(const struct smt_session_key *k,
+			       const struct smt_sess_stats *sum, void *ctx);
+/* Walk a per-CPU session stats map (sess_stats / tx_sess_stats), summed. */
+int smt_bpf_walk_sess_stats(const char *map, smt_bpf_sess_cb cb, void *ctx);
+
+typedef int (*smt_bpf_msg_cb)(const struct smt_msg_key *k,
+			      const struct smt_msg_state *m, void *ctx);
+/* Walk `messages` or `tx_messages`. */
+int smt_bpf_walk_messages(const char *map, smt_bpf_msg_cb cb, void *ctx);
+
+typedef int (*smt_bpf_event_cb)(const struct smt_msg_event *ev, void *ctx);
+/*
+ * Remove open messages of `messages` whose last packet is older than
+ * max_age_ns and report each as an SMT_EV_EVICTED event through cb (LRU
+ * eviction is silent, so this sweep is how incomplete messages get
+ * reported). Returns the number removed or -errno.
+ */
+int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb,
+			   void *ctx);
+
+/*
+ * Consume a ring buffer map ("events", "mtp_events") until *stop is set,
+ * timeout_ms passes (-1: no timeout) or cb returns nonzero.
+ */
+int smt_bpf_watch(const char *map, smt_bpf_event_cb cb, void *ctx,
+		  int timeout_ms, volatile bool *stop);
+
+/* Middlebox configuration: the config entry and the devmap slots. */
+int smt_bpf_mb_configure(const struct smt_mtp_config *cfg);
+
+/* Names of counter slots. */
+const char *smt_bpf_stat_name(unsigned int idx);
+
+#endif /* SMT_BPF_H */

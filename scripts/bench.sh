@@ -12,6 +12,8 @@
 #   --smoke   every transport runs a few RPCs of each workload; exits
 #             nonzero if any transport fails (make test-bench)
 # Needs root. Without it: SKIP (exit 0), or FAIL when CI=true.
+# Profiling: BENCH_CLIENT_WRAP / BENCH_SERVER_WRAP prefix the client / server
+# command, e.g. BENCH_SERVER_WRAP="perf record -g -o /tmp/srv.data".
 set -eu
 
 BUILD=build
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
 	--quick) MODE=quick; shift ;;
 	--smoke) MODE=smoke; shift ;;
 	--) shift; break ;;
-	-h|--help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n "3,17p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -112,7 +114,7 @@ if [ "$MODE" != smoke ]; then
 fi
 AES_MBPS=$(awk -v k="$AES_KBPS" 'BEGIN { printf "%.1f", k / 1000 }')
 
-nsenter --net=/var/run/netns/"$NS_S" $PIN_S "$BIN" server \
+nsenter --net=/var/run/netns/"$NS_S" $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server \
 	--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
 	2>"$OUT/server.log" &
 SRV_PID=$!
@@ -127,7 +129,7 @@ START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T0=$(date +%s)
 rc=0
 # shellcheck disable=SC2086
-nsenter --net=/var/run/netns/"$NS_C" $PIN_C "$BIN" client $CLIENT_ARGS "$@" \
+nsenter --net=/var/run/netns/"$NS_C" $PIN_C ${BENCH_CLIENT_WRAP:-} "$BIN" client $CLIENT_ARGS "$@" \
 	| tee "$OUT/summary.txt" || rc=$?
 ELAPSED=$(( $(date +%s) - T0 ))
 if ! kill -0 "$SRV_PID" 2>/dev/null; then

@@ -837,25 +837,24 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 }
 
 /*
- * UNKNOWN names a message from either direction (our oneway/response after
- * NEED_ACK, or the peer's message after our RESEND), so act only where we
- * asked something.
+ * UNKNOWN names a message without saying which direction it travels: both
+ * sides number their own requests from 2, so "9" may be the peer's answer
+ * to our NEED_ACK for our response 9 or to our RESEND for its response 9.
+ * Only actions that are harmless when the guess is wrong are taken: a
+ * oneway or request that we asked about starts again (a receiver that has
+ * it already drops the copy); responses and partial receptions are left to
+ * their own timeouts.
  */
 static void ctl_unknown(struct smt_engine *e, struct eng_session *s,
 			struct eng_epoch *ep, uint64_t id, uint64_t now)
 {
 	struct eng_tx *t = eng_tx_find(s, ep->num, id);
-	struct eng_rx *r = eng_rx_find(s, ep->num, id);
 
 	if (t && t->asked && t->kind == ENG_TX_ONEWAY)
 		eng_tx_restart(e, t, now);
-	else if (t && t->asked && t->kind == ENG_TX_RESPONSE)
-		eng_tx_end(e, t, 1);
-	if (r && r->asked && !r->req)
-		eng_rx_free(e, r);
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
-		if (t && t->kind == ENG_TX_REQUEST && t->asked)
+		if (t && t->kind == ENG_TX_REQUEST && t->asked && !t->resp)
 			eng_tx_restart(e, t, now);
 	}
 }

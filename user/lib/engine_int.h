@@ -117,6 +117,7 @@ struct eng_tx {
 	uint8_t kind, epoch;
 	bool asked; /* we sent NEED_ACK (ONEWAY/RESPONSE) or a RESEND for
 		       the response (REQUEST): an UNKNOWN may answer it */
+	bool heard; /* the peer said something about this message */
 	uint8_t sched_prio;
 	uint64_t msg_id, cookie;
 	struct smt_wire_msg w;

@@ -127,6 +127,7 @@ void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 
 void eng_tx_heard(struct eng_tx *t, uint64_t now)
 {
+	t->heard = true;
 	t->silent = 0;
 	t->last_heard = now;
 }
@@ -246,6 +247,12 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		eng_tx_end(e, t, -ETIMEDOUT);
 		return;
 	}
+	/* Never heard of: what we sent may all be lost, so send it again
+	 * now rather than after a RESEND/UNKNOWN round trip; a receiver that
+	 * has it drops the copy. */
+	if (!t->heard)
+		eng_tx_resend(e, t, 0, 0,
+			      unsched_prio(t->w.wire_len, s->max_payload));
 	if (t->kind == ENG_TX_REQUEST) {
 		/* The response's own timers ask while it arrives. */
 		if (!t->resp) {

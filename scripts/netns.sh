@@ -129,6 +129,11 @@ netns_up() {
 	(
 		for n in "$c" "$s" $m; do
 			ip netns add "$n" && ip -n "$n" link set lo up || exit 1
+			# no duplicate address detection: link-local addresses
+			# would stay tentative for a second or two, and neighbour
+			# discovery (so forwarding) waits for them
+			ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+				net.ipv6.conf.default.accept_dad=0 || exit 1
 		done
 		if [ "$NETNS_MB" = 1 ]; then
 			_netns_link "$c" "$SMT_DEV_CLIENT" "$m" "$SMT_DEV_MB_CLIENT" &&

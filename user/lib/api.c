@@ -36,6 +36,10 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 #define EP_RCVBUF_DEFAULT (8u << 20)
 #define EP_RX_BUDGET 4096
 #define EP_SESS_BUCKETS 256
+/* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
+ * about 20 ms) suits a simulator; real hosts see scheduling stalls and
+ * neighbour discovery longer than that, so endpoints wait about 100 ms. */
+#define EP_RPC_TIMEOUTS_DEFAULT 50
 
 /* epoll tags: the low 32 bits carry the fd for watched fds */
 #define TAG_BACKEND 1ULL
@@ -243,6 +247,8 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		ep->o.mtu = EP_MTU_DEFAULT;
 	if (!ep->o.rcvbuf)
 		ep->o.rcvbuf = EP_RCVBUF_DEFAULT;
+	if (!ep->o.rpc_timeouts)
+		ep->o.rpc_timeouts = EP_RPC_TIMEOUTS_DEFAULT;
 	if (ep->o.priority > SMT_PRIO_MAX || ep->o.mtu < 1280 ||
 	    ep->o.mtu > 65535) {
 		err = -EINVAL;

@@ -86,7 +86,7 @@ struct smt_endpoint_opts {
 	uint32_t max_granted; /* granted-not-received bytes; 0 = 240000 */
 	uint32_t resend_timeout_us; /* no progress -> RESEND; 0 = 2000 */
 	uint32_t rpc_timeouts; /* silent RESEND timeouts before an RPC
-				  fails; 0 = 10 */
+				  fails; 0 = 50 (about 100 ms) */
 	uint32_t rpc_timeout_ms; /* hard bound on an RPC's life; 0 = none */
 	uint32_t max_tx_msgs; /* messages sending or awaiting ACK; 0 = 8192 */
 	uint32_t max_rx_msgs; /* messages in reassembly or queued; 0 = 8192 */

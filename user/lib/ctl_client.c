@@ -497,7 +497,7 @@ fail:
 
 #define CTL_CALL_MS 15000 /* longer than smtd's handshake timeout */
 #define CTL_BACKOFF_MIN_MS 50
-#define CTL_BACKOFF_MAX_MS 2000
+#define CTL_BACKOFF_MAX_MS 1000
 #define CTL_STATS_MS 1000
 #define CTL_MAX_SERVICES 8
 
@@ -594,6 +594,47 @@ static void params_from(const struct smt_ctl_session *s,
 	memcpy(p->s_iv, s->keys.s_iv, SMT_IV_LEN);
 }
 
+static void tell_closed(struct ctl_state *st, uint32_t sid);
+
+static bool same_peer(const struct sockaddr_storage *a,
+		      const struct sockaddr_storage *b)
+{
+	char x[INET6_ADDRSTRLEN], y[INET6_ADDRSTRLEN];
+
+	return a->ss_family == b->ss_family &&
+	       smt_ctl_port(a) == smt_ctl_port(b) &&
+	       !strcmp(smt_ctl_addr_str(a, x, sizeof(x)),
+		       smt_ctl_addr_str(b, y, sizeof(y)));
+}
+
+/* Removes the endpoint's session with peer, and tells smtd if it was ours. */
+static void replace_peer(struct ctl_state *st,
+			 const struct sockaddr_storage *peer)
+{
+	struct smt_session_params p;
+	uint32_t ids[256];
+	size_t i;
+	int n, k;
+
+	n = smt_ep_sessions(st->ep, ids, 256);
+	for (k = 0; k < n && k < 256; k++) {
+		p.sz = sizeof(p);
+		if (smt_ep_session_params(st->ep, ids[k], &p))
+			continue;
+		smt_session_params_wipe(&p);
+		if (!same_peer(&p.peer, peer))
+			continue;
+		smt_session_remove(st->ep, ids[k]);
+		for (i = 0; i < st->nsess; i++)
+			if (st->sess[i].handle == ids[k]) {
+				tell_closed(st, st->sess[i].meta.sid);
+				st->sess[i] = st->sess[--st->nsess];
+				break;
+			}
+		return;
+	}
+}
+
 /* Adds the session smtd handed over to the endpoint and remembers it. */
 static int install(struct ctl_state *st, struct smt_ctl_session *s,
 		   uint32_t *handle)
@@ -612,6 +653,12 @@ static int install(struct ctl_state *st, struct smt_ctl_session *s,
 	}
 	params_from(s, &p);
 	err = smt_session_add(st->ep, &p, handle);
+	if (err == -EEXIST) {
+		/* A new authenticated set-up from the same peer address and
+		 * port: the peer started over, so it replaces the old one. */
+		replace_peer(st, &s->peer);
+		err = smt_session_add(st->ep, &p, handle);
+	}
 	smt_session_params_wipe(&p);
 	OPENSSL_cleanse(&s->keys.c_key,
 			sizeof(s->keys) - offsetof(struct smt_keys, c_key));

@@ -417,6 +417,8 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 		n->reregistered = true;
 		d->st.sessions_added--;
 		d->st.sessions_reregistered++;
+		LOG_I("session %u (%s) re-registered by pid %d", s.sid,
+		      s.service, (int)c->pid);
 	}
 	send_msg(d, c, reply(id, true));
 }

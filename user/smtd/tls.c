@@ -58,6 +58,7 @@ struct smtd_hs {
 	uint8_t in[SMT_PARAMS_REFUSE_MAX];
 	size_t in_len;
 	bool dead;
+	const char *sni_refused; /* why sni_cb refused, for the log */
 };
 
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
@@ -143,12 +144,26 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	X509 *cert = SSL_get_certificate(ssl);
 
-	if (!name || !smtd_service_find(&d->cfg, name) ||
-	    !cert || X509_check_host(cert, name, 0, 0, NULL) != 1) {
-		*al = SSL_AD_UNRECOGNIZED_NAME;
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	struct smtd_hs *hs = SSL_get_app_data(ssl);
+	const char *why = NULL;
+
+	if (!name)
+		why = "the client sent no server name (SNI); it must name the "
+		      "service";
+	else if (!smtd_service_find(&d->cfg, name))
+		why = "the requested service is not configured here";
+	else if (!cert || X509_check_host(cert, name, 0, 0, NULL) != 1)
+		why = "this host's certificate does not name the requested "
+		      "service";
+	if (!why)
+		return SSL_TLSEXT_ERR_OK;
+	if (hs) {
+		hs->sni_refused = why;
+		snprintf(hs->service, sizeof(hs->service), "%s",
+			 name ? name : "");
 	}
-	return SSL_TLSEXT_ERR_OK;
+	*al = SSL_AD_UNRECOGNIZED_NAME;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
 static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
@@ -574,8 +589,12 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 				return;
 			}
 			ssl_why(hs->ssl, why, sizeof(why));
-			hs_fail(d, hs, &d->st.refused.tls_failed,
-				"TLS handshake failed: %s", why);
+			if (hs->sni_refused)
+				hs_fail(d, hs, &d->st.refused.unknown_service,
+					"%s", hs->sni_refused);
+			else
+				hs_fail(d, hs, &d->st.refused.tls_failed,
+					"TLS handshake failed: %s", why);
 			return;
 		case HS_WRITE:
 			r = SSL_write(hs->ssl, hs->out, hs->out_len);
@@ -691,7 +710,8 @@ static struct smtd_hs *hs_new(struct smtd *d, int fd, bool server)
 	hs->server = server;
 	hs->deadline = smtd_now_ms() + d->cfg.handshake_timeout_s * 1000;
 	hs->ssl = SSL_new(server ? d->srv_ctx : d->cli_ctx);
-	if (!hs->ssl || !SSL_set_fd(hs->ssl, fd)) {
+	if (!hs->ssl || !SSL_set_fd(hs->ssl, fd) ||
+	    !SSL_set_app_data(hs->ssl, hs)) {
 		SSL_free(hs->ssl);
 		free(hs);
 		return NULL;

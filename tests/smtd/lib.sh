@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Helpers shared by the smtd tests (tests/smtd/run.sh) and the demo
+# (scripts/demo.sh): test certificates, smtd configurations, starting and
+# stopping smtd in a network namespace, waiting for it. Sourced, not run.
+# Needs BUILD (the build directory) and SD_TMP (a scratch directory).
+
+SD_BIN=${BUILD:-build}/bin
+SD_PIDS=""
+
+. scripts/netns.sh
+
+# sd_certs DIR: test CA, one host certificate per host, the broken ones.
+sd_certs() {
+	scripts/mkcerts.sh "$1" echo.smt kv.smt >/dev/null &&
+		CERT=host2 scripts/mkcerts.sh "$1" echo.smt kv.smt >/dev/null
+}
+
+# sd_conf NAME CERT [key = value lines for [smtd] and [tls] ...]: writes
+# $SD_TMP/NAME.conf (control socket $SD_TMP/NAME.sock, handshake port
+# $SD_PORT or 7443). Extra "section.key=value" arguments override.
+sd_conf() {
+	local name=$1 cert=$2 kv sec key val
+	shift 2
+	local ciphers="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+	local ca=$SD_TMP/certs/ca.crt port=${SD_PORT:-7443} cauth=require
+	local level=info extra=""
+	for kv in "$@"; do
+		case "$kv" in
+		ciphers=*) ciphers=${kv#*=} ;;
+		ca=*) ca=${kv#*=} ;;
+		port=*) port=${kv#*=} ;;
+		client_cert=*) cauth=${kv#*=} ;;
+		log_level=*) level=${kv#*=} ;;
+		*) extra="$extra$kv
+" ;;
+		esac
+	done
+	cat >"$SD_TMP/$name.conf" <<EOF
+# smtd test configuration $name (written by tests/smtd/lib.sh)
+[smtd]
+listen = 0.0.0.0
+port = $port
+control_socket = $SD_TMP/$name.sock
+log_level = $level
+handshake_timeout = 5
+
+[tls]
+cert = $SD_TMP/certs/$cert.crt
+key = $SD_TMP/certs/$cert.key
+ca = $ca
+client_cert = $cauth
+ciphersuites = $ciphers
+
+[defaults]
+B = 48
+max_msg = 1M
+lifetime = 3600
+
+[service echo.smt]
+port = 7000
+uids = 0
+
+[service kv.smt]
+port = 7001
+uids = root
+$extra
+EOF
+}
+
+# sd_start NAME NS [env assignments...]: smtd -f in namespace NS with
+# $SD_TMP/NAME.conf, log in $SD_TMP/NAME.log; waits until it answers.
+sd_start() {
+	local name=$1 ns=$2 i
+	shift 2
+	env "$@" ip netns exec "$ns" "$SD_BIN/smtd" -f -c "$SD_TMP/$name.conf" \
+		>>"$SD_TMP/$name.log" 2>&1 &
+	eval "SD_PID_$name=$!"
+	SD_PIDS="$SD_PIDS $!"
+	for i in $(seq 1 50); do
+		if "$SD_BIN/smtctl" -s "$SD_TMP/$name.sock" stats >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$(eval echo \$SD_PID_$name)" 2>/dev/null; then
+			echo "smtd $name exited; its log:" >&2
+			tail -5 "$SD_TMP/$name.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "smtd $name did not come up within 5 s" >&2
+	return 1
+}
+
+# sd_stop NAME: SIGTERM, then wait for the exit.
+sd_stop() {
+	local pid
+	pid=$(eval echo "\${SD_PID_$1:-}")
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	eval "SD_PID_$1="
+}
+
+sd_ctl() { # NAME smtctl arguments...
+	local name=$1
+	shift
+	"$SD_BIN/smtctl" -s "$SD_TMP/$name.sock" "$@"
+}
+
+sd_cleanup() {
+	local p
+	for p in $SD_PIDS; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	sleep 0.3
+	for p in $SD_PIDS; do
+		kill -KILL "$p" 2>/dev/null
+	done
+}

@@ -1,0 +1,459 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test-smtd: smtd and smtctl with real processes in network namespaces.
+# A client host and a server host (scripts/netns.sh), smtd on each with
+# certificates from scripts/mkcerts.sh, smt-echo using sessions from smtd:
+#   config        --check-config accepts a good file, explains a bad one
+#   ciphers       smt-echo over smtd sessions with every cipher suite
+#                 (the client smtd's suite changed by SIGHUP reload)
+#   s_client      openssl s_client -tls1_3 -alpn smt/1 sees the certificate
+#   refusals      wrong CA, wrong service name (server and client checks),
+#                 expired certificate, client certificate from another CA,
+#                 uid not allowed, malformed control requests
+#   restart       both smtds killed during a long smt-echo run: no RPC
+#                 fails, and the restarted smtds list the session again
+#   keylog        a capture decodes with smt-wire decode --keylog
+# Usage: BUILD=dir tests/smtd/run.sh [TEST...]   (run from the repo root)
+set -u
+
+BUILD=${BUILD:-build}
+SD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/smtd-test.XXXXXX")
+chmod 755 "$SD_TMP"
+P=sd$$
+P=${P:0:12}
+. tests/smtd/lib.sh
+
+pass=0
+fail=0
+skip=0
+ok() { echo "PASS $1"; pass=$((pass + 1)); }
+bad() {
+	echo "FAIL $1: $2"
+	fail=$((fail + 1))
+}
+
+cleanup() {
+	sd_cleanup
+	for p in $TEST_PIDS; do kill -KILL "$p" 2>/dev/null; done
+	netns_down --prefix "$P"
+	[ -n "${SD_KEEP_TMP:-}" ] || rm -rf "$SD_TMP"
+}
+TEST_PIDS=""
+trap cleanup EXIT
+
+need_root() {
+	if [ "$(id -u)" = 0 ] && ip netns list >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: test-smtd needs root (netns, raw sockets) and CI=true"
+		exit 1
+	fi
+	echo "SKIP: test-smtd needs root (netns, raw sockets); NOT run, NOT passed"
+	exit 0
+}
+
+for b in smtd smtctl smt-echo; do
+	if [ ! -x "$SD_BIN/$b" ]; then
+		echo "FAIL: $SD_BIN/$b is missing; build first (make BUILD=$BUILD)"
+		exit 1
+	fi
+done
+need_root
+
+sd_certs "$SD_TMP/certs" || {
+	echo "FAIL: scripts/mkcerts.sh"
+	exit 1
+}
+netns_up --prefix "$P" >/dev/null || {
+	echo "FAIL: scripts/netns.sh up"
+	exit 1
+}
+sleep 0.2
+NSC=$SMT_NS_CLIENT
+NSS=$SMT_NS_SERVER
+SIP=$SMT_SERVER_IP4
+CIP=$SMT_CLIENT_IP4
+
+# smt-echo server for echo.smt in the server namespace, kept running
+echo_server() { # SMTD_NAME OUT [options]
+	local name=$1 out=$2
+	shift 2
+	SMT_CTL_SOCKET=$SD_TMP/$name.sock ip netns exec "$NSS" \
+		"$SD_BIN/smt-echo" server --service echo.smt --port 7000 "$@" \
+		>"$out" 2>&1 &
+	TEST_PIDS="$TEST_PIDS $!"
+	ECHO_SRV=$!
+	for _ in $(seq 1 50); do
+		grep -q "server on SMT port" "$out" 2>/dev/null && return 0
+		kill -0 $ECHO_SRV 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$out"
+	return 1
+}
+
+# smt-echo client through the client smtd (socket of NAME), output in OUT
+echo_client() { # NAME OUT ADDR SERVICE [options]
+	local name=$1 out=$2 addr=$3 svc=$4
+	shift 4
+	SMT_CTL_SOCKET=$SD_TMP/$name.sock ip netns exec "$NSC" \
+		"$SD_BIN/smt-echo" client --service "$svc" --connect "$addr" "$@" \
+		>"$out" 2>&1
+}
+
+rpcs_ok() { # OUT: "N RPCs ok, 0 failed, 0 bad" with N > 0
+	grep -Eq '^smt-echo: [1-9][0-9]* RPCs ok, 0 failed, 0 bad' "$1"
+}
+
+# ---- config ---------------------------------------------------------------
+t_config() {
+	local out=$SD_TMP/check.out
+	sd_conf good host
+	if "$SD_BIN/smtd" --check-config -c "$SD_TMP/good.conf" >"$out" 2>&1 &&
+		grep -q "configuration is valid" "$out"; then
+		ok config_valid
+	else
+		bad config_valid "$(cat "$out")"
+	fi
+	cat >"$SD_TMP/bad.conf" <<EOF
+[smtd]
+port = 70000
+[tls]
+cert = $SD_TMP/certs/host.crt
+key = $SD_TMP/certs/host.key
+ca = $SD_TMP/certs/ca.crt
+ciphersuites = TLS_AES_128_CCM_SHA256
+[defaults]
+B = 56
+max_msg = 2M
+[service Bad_Name]
+[service kv.smt]
+uids = no-such-user-here
+colour = blue
+EOF
+	if "$SD_BIN/smtd" --check-config -c "$SD_TMP/bad.conf" >"$out" 2>&1; then
+		bad config_invalid "accepted a bad file"
+	elif grep -q "bad.conf:2: port: '70000'" "$out" &&
+		grep -q "bad.conf:7: ciphersuites: 'TLS_AES_128_CCM_SHA256'" "$out" &&
+		grep -q "bad.conf:11: \[service Bad_Name\]" "$out" &&
+		grep -q "bad.conf:13: uids: 'no-such-user-here'" "$out" &&
+		grep -q "bad.conf:14: unknown key 'colour'" "$out" &&
+		grep -q "B = 56 with max_msg = 2097152" "$out"; then
+		ok config_invalid_explained
+	else
+		bad config_invalid_explained "$(cat "$out")"
+	fi
+}
+
+# ---- start the two hosts' smtds ----------------------------------------------
+start_hosts() {
+	sd_conf srv host
+	sd_conf cli host2
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+}
+
+# ---- every cipher suite ----------------------------------------------------------
+t_ciphers() {
+	local c out=$SD_TMP/ciph.out
+	echo_server srv "$SD_TMP/echo-srv.out" || {
+		bad ciphers "smt-echo server did not start"
+		return
+	}
+	for c in TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 \
+		TLS_CHACHA20_POLY1305_SHA256; do
+		# SIGHUP reload: new suites for new handshakes, smtd stays up
+		sd_conf cli host2 ciphers=$c
+		kill -HUP "$SD_PID_cli"
+		sleep 0.3
+		echo_client cli "$out" "$SIP" echo.smt -n 300 -s 64,5000,100000 \
+			-c 4 --port 9100 -j &
+		local cpid=$!
+		local seen=""
+		for _ in $(seq 1 30); do
+			seen=$(sd_ctl cli -j session list 2>/dev/null)
+			case "$seen" in *"$c"*) break ;; esac
+			sleep 0.05
+		done
+		wait $cpid
+		local rc=$?
+		if [ $rc = 0 ] && grep -q '"failed":0' "$out" &&
+			grep -q '"bad":0' "$out" &&
+			sd_ctl srv -j session list | grep -q "\"cipher\":\"$c\""; then
+			ok "echo_over_smtd_$c"
+		else
+			bad "echo_over_smtd_$c" "rc=$rc $(head -c 600 "$out") seen=$seen"
+		fi
+	done
+	if sd_ctl cli -j stats | grep -q '"reloads":3'; then
+		ok sighup_reload_counted
+	else
+		bad sighup_reload_counted "$(sd_ctl cli -j stats)"
+	fi
+	sd_conf cli host2
+	kill -HUP "$SD_PID_cli"
+}
+
+# ---- an independent TLS client ----------------------------------------------------
+t_s_client() {
+	local out=$SD_TMP/s_client.out
+	echo Q | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-CAfile "$SD_TMP/certs/ca.crt" -verify_hostname echo.smt \
+		-verify_return_error -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" >"$out" 2>&1
+	if grep -q "Verification: OK" "$out" &&
+		grep -q "ALPN protocol: smt/1" "$out" &&
+		grep -q "subject=CN = echo.smt" "$out" &&
+		grep -q "TLSv1.3" "$out"; then
+		ok s_client_handshake_alpn_certificate
+	else
+		bad s_client_handshake_alpn_certificate "$(tail -20 "$out")"
+	fi
+	echo Q | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_2 -servername echo.smt \
+		-cert "$SD_TMP/certs/host2.crt" -key "$SD_TMP/certs/host2.key" \
+		>"$out" 2>&1
+	if grep -qi "alert protocol version\|no protocols available\|wrong version" "$out"; then
+		ok s_client_tls12_refused
+	else
+		bad s_client_tls12_refused "$(tail -5 "$out")"
+	fi
+}
+
+# ---- refusals with clear errors ---------------------------------------------------
+expect_refusal() { # NAME OUT PATTERN
+	if grep -qi -- "$3" "$2"; then
+		ok "$1"
+	else
+		bad "$1" "expected '$3' in: $(tail -3 "$2")"
+	fi
+}
+
+t_refusals() {
+	local out=$SD_TMP/ref.out
+
+	# server certificate from another CA
+	sd_conf other other port=7446
+	sd_start other "$NSS"
+	echo_client cli "$out" "$SIP:7446" echo.smt -n 5 --port 9201
+	expect_refusal refuse_wrong_ca "$out" "certificate verification failed: unable to get local issuer certificate"
+
+	# expired server certificate
+	sd_conf expired expired port=7445
+	sd_start expired "$NSS"
+	echo_client cli "$out" "$SIP:7445" echo.smt -n 5 --port 9202
+	expect_refusal refuse_expired_certificate "$out" "certificate has expired"
+	sd_stop expired
+	sd_stop other
+
+	# a service the server does not have (SNI checked by the server)
+	echo_client cli "$out" "$SIP" nope.smt -n 5 --port 9203
+	expect_refusal refuse_unknown_service_server "$out" "unrecognized name"
+	if sd_ctl srv -j stats | grep -q '"unknown_service":[1-9]'; then
+		ok refuse_unknown_service_counted
+	else
+		bad refuse_unknown_service_counted "$(sd_ctl srv -j stats)"
+	fi
+
+	# a server whose certificate does not name the service: the client
+	# smtd's own name check (a plain TLS server accepts any name)
+	ip netns exec "$NSS" timeout 20 openssl s_server -accept 7447 -tls1_3 \
+		-cert "$SD_TMP/certs/host.crt" -key "$SD_TMP/certs/host.key" \
+		-alpn smt/1 -naccept 1 -quiet >/dev/null 2>&1 &
+	TEST_PIDS="$TEST_PIDS $!"
+	sleep 0.5
+	echo_client cli "$out" "$SIP:7447" other.smt -n 5 --port 9204
+	expect_refusal refuse_certificate_not_naming_service "$out" "hostname mismatch"
+
+	# the client's certificate comes from another CA: the server refuses
+	sd_conf cli2 other port=7448
+	sd_start cli2 "$NSC"
+	echo_client cli2 "$out" "$SIP:7443" echo.smt -n 5 --port 9205
+	expect_refusal refuse_client_cert_wrong_ca "$out" "unknown ca"
+	sd_stop cli2
+
+	# a uid the service does not allow (nobody keeps CAP_NET_RAW for its
+	# raw socket so that only smtd's policy can refuse it)
+	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" setpriv \
+		--reuid=65534 --regid=65534 --clear-groups \
+		--inh-caps=+net_raw --ambient-caps=+net_raw \
+		"$SD_BIN/smt-echo" server --service kv.smt --port 7001 -d 1 \
+		>"$out" 2>&1
+	expect_refusal refuse_uid_not_allowed "$out" "uid 65534 may not use service kv.smt"
+
+	# malformed control-socket requests: each answered with an error, the
+	# connection and smtd survive, the counter moves
+	python3 - "$SD_TMP/srv.sock" >"$out" 2>&1 <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+def ask(raw):
+    f.write(raw + b"\n"); f.flush()
+    return json.loads(f.readline())
+r = []
+r.append(ask(b"this is not json"))
+r.append(ask(b"[1,2,3]"))
+r.append(ask(b'{"v":1,"id":5}'))
+r.append(ask(b'{"v":1,"id":6,"op":"frobnicate"}'))
+r.append(ask(b'{"v":99,"id":7,"op":"stats"}'))
+r.append(ask(b'{"v":1,"id":8,"op":"connect","service":"echo.smt"}'))
+r.append(ask(b'{"v":1,"id":9,"op":"register","session":{"sid":"x"}}'))
+r.append(ask(b'{"v":1,"id":10,"op":"ping"}'))
+for x in r:
+    print(json.dumps(x))
+ok = all(x["ok"] is False and "error" in x for x in r[:-1]) and r[-1]["ok"]
+ok = ok and all("malformed" in x["error"] or "version" in x["error"] for x in r[:-1])
+print("RESULT", "ok" if ok else "bad")
+EOF
+	if grep -q "RESULT ok" "$out" &&
+		sd_ctl srv -j stats | grep -q '"ctl_bad_requests":[7-9]'; then
+		ok refuse_malformed_control_requests
+	else
+		bad refuse_malformed_control_requests "$(cat "$out")"
+	fi
+	# an over-long line closes that connection only
+	python3 -c "
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect('$SD_TMP/srv.sock')
+s.sendall(b'{' + b'x'*70000)
+print(s.recv(1000))" >"$out" 2>&1
+	if grep -q "longer than" "$out" && sd_ctl srv stats >/dev/null; then
+		ok refuse_overlong_control_line
+	else
+		bad refuse_overlong_control_line "$(cat "$out")"
+	fi
+	if sd_ctl -j srv bogus 2>/dev/null | grep -q '"error"'; then
+		: # not reached: -j goes before the object
+	fi
+	if "$SD_BIN/smtctl" -j -s "$SD_TMP/srv.sock" session show 12345 >"$out"; then
+		bad smtctl_error_json_exit "exit 0 for a missing session"
+	elif grep -q '^{"error":"smtd: no session with id 12345"}$' "$out"; then
+		ok smtctl_error_json_exit
+	else
+		bad smtctl_error_json_exit "$(cat "$out")"
+	fi
+}
+
+# ---- restart: sessions survive smtd ----------------------------------------------
+t_restart() {
+	local out=$SD_TMP/restart.out sl
+	echo_client cli "$out" "$SIP" echo.smt -d 6 -s 64,20000 -c 2 \
+		--port 9300 &
+	local cpid=$!
+	sleep 1.5
+	sd_stop cli
+	sd_stop srv
+	sleep 1.5 # RPCs keep flowing with both smtds down
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+	# the applications reconnect with backoff (at most 1 s apart)
+	local ssl
+	for _ in $(seq 1 30); do
+		sl=$(sd_ctl cli -j session list)
+		ssl=$(sd_ctl srv -j session list)
+		case "$sl$ssl" in *9300*9300*) break ;; esac
+		sleep 0.1
+	done
+	wait $cpid
+	local rc=$?
+	if [ $rc = 0 ] && rpcs_ok "$out"; then
+		ok restart_no_failed_rpcs
+	else
+		bad restart_no_failed_rpcs "rc=$rc $(grep -v 'failed: RPC' "$out" | tail -3)"
+	fi
+	if echo "$sl" | grep -q '"local":{"addr":"'"$CIP"'","port":9300}' &&
+		echo "$sl" | grep -q '"reregistered":true'; then
+		ok restart_client_smtd_lists_session
+	else
+		bad restart_client_smtd_lists_session "$sl"
+	fi
+	if echo "$ssl" | grep -q '"peer":{"addr":"'"$CIP"'","port":9300}' &&
+		echo "$ssl" | grep -q '"reregistered":true'; then
+		ok restart_server_smtd_lists_session
+	else
+		bad restart_server_smtd_lists_session "$ssl"
+	fi
+}
+
+# ---- a capture decodes with the keys smtd logged -------------------------------------
+t_keylog() {
+	local out=$SD_TMP/kl.out pcap=$SD_TMP/cap.pcap
+	if [ ! -x "$SD_BIN/smt-wire" ]; then
+		bad keylog_capture_decodes "$SD_BIN/smt-wire is missing"
+		return
+	fi
+	sd_stop cli
+	sd_start cli "$NSC" SMT_KEYLOGFILE="$SD_TMP/keys.log"
+	if grep -q "SMT_KEYLOGFILE is set" "$SD_TMP/cli.log"; then
+		ok keylog_loud_warning
+	else
+		bad keylog_loud_warning "no warning in the log"
+	fi
+	ip netns exec "$NSC" tcpdump -i "$SMT_DEV_CLIENT" -U -w "$pcap" \
+		"ip proto 253" >/dev/null 2>&1 &
+	local tpid=$!
+	TEST_PIDS="$TEST_PIDS $tpid"
+	sleep 1
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 100,30000 \
+		--port 9400
+	sleep 0.5
+	kill -INT $tpid
+	wait $tpid 2>/dev/null
+	if ! rpcs_ok "$out"; then
+		bad keylog_capture_decodes "echo failed: $(tail -2 "$out")"
+		return
+	fi
+	if "$SD_BIN/smt-wire" decode "$pcap" --keylog "$SD_TMP/keys.log" \
+		>"$SD_TMP/decode.out" 2>&1 &&
+		[ "$(grep -c SMT_SESSION "$SD_TMP/keys.log")" = 1 ]; then
+		ok keylog_capture_decodes
+	else
+		bad keylog_capture_decodes "$(tail -5 "$SD_TMP/decode.out")"
+	fi
+	sd_stop cli
+	sd_start cli "$NSC"
+}
+
+t_smtctl() {
+	local out=$SD_TMP/ctl.out
+	if sd_ctl srv serv l >"$out" && grep -q "^echo.smt  *7000" "$out" &&
+		sd_ctl srv -j service list | grep -q '"servers":1'; then
+		ok smtctl_service_list_prefix
+	else
+		bad smtctl_service_list_prefix "$(cat "$out")"
+	fi
+	if sd_ctl srv help >/dev/null && sd_ctl srv session help >/dev/null &&
+		sd_ctl srv stats help >/dev/null; then
+		ok smtctl_help_every_level
+	else
+		bad smtctl_help_every_level "help failed"
+	fi
+	if ! sd_ctl srv s l >/dev/null 2>"$out" && grep -q ambiguous "$out"; then
+		ok smtctl_ambiguous_prefix
+	else
+		bad smtctl_ambiguous_prefix "$(cat "$out")"
+	fi
+	if sd_ctl srv -p stats | python3 -c 'import json,sys; d=json.load(sys.stdin); assert "smtd" in d and "refused" in d["smtd"]'; then
+		ok smtctl_stats_pretty_json
+	else
+		bad smtctl_stats_pretty_json "not JSON"
+	fi
+}
+
+t_config
+if start_hosts; then
+	ok smtd_starts_on_both_hosts
+	t_ciphers
+	t_s_client
+	t_refusals
+	t_smtctl
+	t_restart
+	t_keylog
+else
+	bad smtd_starts_on_both_hosts "$(tail -5 "$SD_TMP"/*.log)"
+fi
+kill $ECHO_SRV 2>/dev/null
+echo "test-smtd: $pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]

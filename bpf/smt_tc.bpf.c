@@ -150,7 +150,12 @@ static __always_inline void smt_tc_track(struct smt_pkt *p,
 	}
 }
 
-SEC("tc")
+/*
+ * Section "classifier", not "tc": iproute2's `tc filter ... bpf obj FILE`
+ * without `sec` looks for "classifier", and libbpf (1.1 and later) still
+ * maps that name to a sched_cls program, so both loaders find it.
+ */
+SEC("classifier")
 int smt_tc(struct __sk_buff *skb)
 {
 	struct smt_sess_stats *st, zero = {};

@@ -33,17 +33,27 @@
 #define TC_PRIO 1
 #define CPUMAP_QSIZE 2048
 
+/* SMT_BPF_PIN_DIR moves the pins (tests run beside a live install). */
+static const char *pin_root(void)
+{
+	const char *p = getenv("SMT_BPF_PIN_DIR");
+
+	return p && *p ? p : SMT_PIN_DIR;
+}
+
 int smt_bpf_mount(void)
 {
+	char maps[256];
 	struct statfs st;
 
 	if (statfs(SMT_BPFFS, &st) || st.f_type != BPF_FS_MAGIC) {
 		if (mount("bpf", SMT_BPFFS, "bpf", 0, NULL))
 			return -errno;
 	}
-	if (mkdir(SMT_PIN_DIR, 0700) && errno != EEXIST)
+	snprintf(maps, sizeof(maps), "%s/maps", pin_root());
+	if (mkdir(pin_root(), 0700) && errno != EEXIST)
 		return -errno;
-	if (mkdir(SMT_PIN_MAPS, 0700) && errno != EEXIST)
+	if (mkdir(maps, 0700) && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -58,7 +68,7 @@ static int pin_maps_setup(struct bpf_object *obj)
 	bpf_object__for_each_map(m, obj) {
 		if (bpf_map__is_internal(m))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", SMT_PIN_MAPS,
+		snprintf(path, sizeof(path), "%s/maps/%s", pin_root(),
 			 bpf_map__name(m));
 		err = bpf_map__set_pin_path(m, path);
 		if (err)
@@ -72,10 +82,10 @@ static int pin_prog(const char *objname, struct bpf_program *prog)
 {
 	char path[256];
 
-	snprintf(path, sizeof(path), "%s/%s", SMT_PIN_DIR, objname);
+	snprintf(path, sizeof(path), "%s/%s", pin_root(), objname);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/%s/%s", SMT_PIN_DIR, objname,
+	snprintf(path, sizeof(path), "%s/%s/%s", pin_root(), objname,
 		 bpf_program__name(prog));
 	unlink(path); /* replace an older pin */
 	return bpf_program__pin(prog, path);
@@ -87,7 +97,7 @@ int smt_bpf_unpin_prog(const char *name)
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/%s", SMT_PIN_DIR, name);
+	snprintf(path, sizeof(path), "%s/%s", pin_root(), name);
 	d = opendir(path);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
@@ -370,7 +380,7 @@ int smt_bpf_map_fd(const char *name)
 	uint32_t id = 0, best = 0;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", SMT_PIN_MAPS, name);
+	snprintf(path, sizeof(path), "%s/maps/%s", pin_root(), name);
 	fd = bpf_obj_get(path);
 	if (fd >= 0)
 		return fd;

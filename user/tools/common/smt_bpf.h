@@ -8,7 +8,8 @@
  * `sessions` map, read counters, walk messages, consume ring-buffer events
  * and configure the middlebox. Functions return 0 or -errno and never print;
  * where a caller should tell the operator something (a fallback), they fill
- * a message buffer.
+ * a message buffer. The environment variable SMT_BPF_PIN_DIR moves the pin
+ * root (default SMT_PIN_DIR; maps under ROOT/maps), for tests.
  */
 #ifndef SMT_BPF_H
 #define SMT_BPF_H

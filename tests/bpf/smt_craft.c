@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smt_craft: crafted SMT traffic for the BPF netns tests, no keys needed.
+ *
+ *   smt_craft send SRC DST SPORT DPORT SIZE[,SIZE...] [FIRST_MSG_ID] [PROTO]
+ *	sends one message per SIZE (application bytes) over a raw IPv4
+ *	socket, laid out by the deterministic sender rule (16384-byte
+ *	records, 1440-byte packets), and prints one line per message:
+ *	"msg ID app_len L msg_len W records R packets P".
+ *   smt_craft recv SECONDS [PROTO]
+ *	counts SMT DATA packets per (msg_id, receiving interface) for SECONDS
+ *	and prints "msg ID ifindex I packets P" lines, then "total N".
+ *
+ * Record bodies are filler: only a BPF program reads these packets.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "pkt.h"
+
+#define MAX_PKTS 4096
+
+static int do_send(int argc, char **argv)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	static struct pkt_slot slots[MAX_PKTS];
+	uint64_t id = argc > 5 ? strtoull(argv[5], NULL, 0) : 2;
+	int proto = argc > 6 ? atoi(argv[6]) : SMT_IPPROTO_DEFAULT;
+	char *sizes = argv[4], *tok, *save = NULL;
+	uint8_t buf[2048];
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	if (fd < 0 || setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+		perror("smt_craft: raw socket (needs CAP_NET_RAW)");
+		return 1;
+	}
+	inet_pton(AF_INET, argv[1], &dst.sin_addr);
+	for (tok = strtok_r(sizes, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save), id += 2) {
+		uint32_t app = strtoul(tok, NULL, 0), wire, recs;
+		int n = pkt_layout(app, SMT_REC_MAX_CONTENT, 1440, slots,
+				   MAX_PKTS, &wire, &recs), i;
+
+		if (n > MAX_PKTS) {
+			fprintf(stderr, "smt_craft: message too large\n");
+			return 1;
+		}
+		for (i = 0; i < n; i++) {
+			struct pkt_spec s = {
+				.proto = proto,
+				.sport = atoi(argv[2]),
+				.dport = atoi(argv[3]),
+				.msg_id = id,
+				.msg_len = wire,
+				.pkt_off = slots[i].pkt_off,
+				.seg_off = slots[i].seg_off,
+				.rec_idx = slots[i].rec_idx,
+				.pkt_idx = slots[i].pkt_idx,
+				.payload = slots[i].len,
+				.rec_len = slots[i].rec_len,
+			};
+			int len;
+
+			snprintf(s.saddr, sizeof(s.saddr), "%s", argv[0]);
+			snprintf(s.daddr, sizeof(s.daddr), "%s", argv[1]);
+			len = pkt_build_ip(&s, buf, sizeof(buf));
+			if (len < 0 || sendto(fd, buf, len, 0,
+					      (struct sockaddr *)&dst,
+					      sizeof(dst)) != len) {
+				perror("smt_craft: sendto");
+				return 1;
+			}
+			/* Pace a little: veth queues are short. */
+			if (i % 32 == 31)
+				usleep(200);
+		}
+		printf("msg %llu app_len %u msg_len %u records %u packets %d\n",
+		       (unsigned long long)id, app, wire, recs, n);
+	}
+	close(fd);
+	return 0;
+}
+
+struct cnt {
+	uint64_t id;
+	int ifindex;
+	unsigned int packets;
+};
+
+static int do_recv(int argc, char **argv)
+{
+	static struct cnt c[8192];
+	int proto = argc > 1 ? atoi(argv[1]) : SMT_IPPROTO_DEFAULT;
+	int fd, one = 1, n = 0, i, rcv = 8 << 20;
+	struct timespec t0, t;
+	unsigned long total = 0;
+	double secs = atof(argv[0]);
+	uint8_t buf[4096];
+
+	fd = socket(AF_INET, SOCK_RAW, proto);
+	if (fd < 0) {
+		perror("smt_craft: raw socket");
+		return 1;
+	}
+	setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+	printf("ready\n");
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		char cbuf[256];
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		struct cmsghdr *cm;
+		struct smt_hdr *h;
+		int ifindex = 0;
+		ssize_t len;
+		uint64_t id;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 >= secs)
+			break;
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		len = recvmsg(fd, &mh, 0);
+		if (len < 20 + SMT_HDR_LEN)
+			continue;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == IPPROTO_IP &&
+			    cm->cmsg_type == IP_PKTINFO)
+				ifindex = ((struct in_pktinfo *)CMSG_DATA(cm))
+						  ->ipi_ifindex;
+		h = (struct smt_hdr *)(buf + (buf[0] & 0xf) * 4);
+		if (h->type != SMT_TYPE_DATA)
+			continue;
+		id = be64toh(h->msg_id);
+		total++;
+		for (i = 0; i < n; i++)
+			if (c[i].id == id && c[i].ifindex == ifindex)
+				break;
+		if (i == n && n < 8192) {
+			c[n].id = id;
+			c[n].ifindex = ifindex;
+			c[n].packets = 0;
+			n++;
+		}
+		if (i < 8192)
+			c[i].packets++;
+	}
+	for (i = 0; i < n; i++)
+		printf("msg %llu ifindex %d packets %u\n",
+		       (unsigned long long)c[i].id, c[i].ifindex,
+		       c[i].packets);
+	printf("total %lu\n", total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 7 && !strcmp(argv[1], "send"))
+		return do_send(argc - 2, argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "recv"))
+		return do_recv(argc - 2, argv + 2);
+	fprintf(stderr,
+		"usage: smt_craft send SRC DST SPORT DPORT SIZE[,SIZE...] [FIRST_MSG_ID] [PROTO]\n"
+		"       smt_craft recv SECONDS [PROTO]\n");
+	return 2;
+}

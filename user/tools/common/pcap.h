@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Classic pcap files and raw IP packets for the smt tools. Writing produces
+ * linktype RAW (101): every record is one IPv4 or IPv6 packet, little-endian
+ * file header, microsecond timestamps. Reading accepts both byte orders,
+ * micro- and nanosecond files, and the link types a capture of SMT traffic
+ * usually has: RAW (and its IPv4/IPv6 variants), Ethernet with at most one
+ * VLAN tag, and Linux cooked captures SLL and SLL2 (`tcpdump -i any`).
+ * pcapng is refused with a hint on how to convert it.
+ */
+#ifndef SMT_TOOLS_PCAP_H
+#define SMT_TOOLS_PCAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define PCAP_LINKTYPE_EN10MB 1
+#define PCAP_LINKTYPE_RAW 101
+#define PCAP_LINKTYPE_LINUX_SLL 113
+#define PCAP_LINKTYPE_IPV4 228
+#define PCAP_LINKTYPE_IPV6 229
+#define PCAP_LINKTYPE_LINUX_SLL2 276
+#define PCAP_SNAPLEN 262144
+
+struct pcap_writer {
+	FILE *f;
+	uint32_t count; /* records written */
+};
+
+/* Create path and write a RAW file header; 0 or -errno. */
+int pcap_writer_open(struct pcap_writer *w, const char *path);
+/* Append one packet; 0 or -errno. */
+int pcap_write(struct pcap_writer *w, const void *pkt, size_t len,
+	       uint32_t ts_sec, uint32_t ts_usec);
+/* Flush and close; 0 or -errno (a failed flush means a short file). */
+int pcap_writer_close(struct pcap_writer *w);
+
+struct pcap_reader {
+	FILE *f;
+	bool swap, nsec;
+	uint32_t linktype, snaplen;
+	uint8_t *buf;
+	size_t cap;
+	uint64_t count; /* records read so far */
+};
+
+struct pcap_rec {
+	const uint8_t *data; /* valid until the next pcap_next() */
+	uint32_t caplen, origlen;
+	uint32_t ts_sec, ts_nsec;
+};
+
+/*
+ * Open a pcap file and check its header. Returns 0, -errno for I/O errors,
+ * -EPROTO for a pcapng file, -EBADMSG for anything else that is not pcap,
+ * -EPROTONOSUPPORT for a link type this reader does not know.
+ */
+int pcap_reader_open(struct pcap_reader *r, const char *path);
+/* 1 with *rec filled, 0 at the end, -EBADMSG for a corrupt record. */
+int pcap_next(struct pcap_reader *r, struct pcap_rec *rec);
+void pcap_reader_close(struct pcap_reader *r);
+const char *pcap_linktype_name(uint32_t linktype);
+
+/*
+ * Find the IP packet inside one link-layer frame. Returns 0, or -ENOENT
+ * when the frame carries something else than IPv4/IPv6 (ARP, LLDP...),
+ * -EBADMSG when it is too short for its link header.
+ */
+int pcap_frame_ip(uint32_t linktype, const uint8_t *frame, size_t len,
+		  const uint8_t **ip, size_t *ip_len);
+
+/* One parsed IPv4 or IPv6 header. Addresses carry port 0. */
+struct ip_info {
+	int family; /* AF_INET or AF_INET6 */
+	struct sockaddr_storage src, dst;
+	uint8_t proto; /* upper-layer protocol after IPv6 extension headers */
+	int ipv4_id; /* IPv4 ID, or -1 for IPv6 */
+	bool fragment; /* IPv4 MF/offset, or an IPv6 fragment header */
+	const uint8_t *l4; /* upper-layer bytes (trailing link padding cut) */
+	size_t l4_len;
+};
+
+/* 0, or -EBADMSG for a malformed or truncated IP header. */
+int ip_parse(const uint8_t *pkt, size_t len, struct ip_info *out);
+
+/*
+ * Write an IP header for payload_len bytes of protocol proto from src to dst
+ * (same family) at out: IPv4 (20 bytes, DF, TTL 64, the given ID, checksum
+ * filled) or IPv6 (40 bytes, hop limit 64, no flow label). Returns the header
+ * length, or 0 when the family is wrong or the payload too large.
+ */
+size_t ip_build(uint8_t *out, const struct sockaddr_storage *src,
+		const struct sockaddr_storage *dst, uint8_t proto,
+		size_t payload_len, uint16_t ipv4_id);
+static inline size_t ip_hdr_len(int family)
+{
+	return family == AF_INET6 ? 40 : 20;
+}
+
+#endif /* SMT_TOOLS_PCAP_H */

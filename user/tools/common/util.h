@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Small command-line helpers shared by every smt tool: hex strings, address
+ * and port pairs, sizes with K/M/G suffixes, whole-file reads. Each parser
+ * returns 0 or -EINVAL and, on error, fills a caller buffer with a sentence
+ * that says what is wrong with the value, so that the tool can prefix the
+ * option name and print it.
+ */
+#ifndef SMT_TOOLS_UTIL_H
+#define SMT_TOOLS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define UTIL_ERR_LEN 160
+
+/*
+ * Parse an even-length hex string (optional "0x" prefix, either case) into
+ * out. When want != 0 the string must decode to exactly want bytes; else to
+ * at most max bytes. *len receives the byte count.
+ */
+int util_parse_hex(const char *s, uint8_t *out, size_t max, size_t want,
+		   size_t *len, char *err, size_t err_len);
+
+/*
+ * Parse "A.B.C.D:PORT", "[V6]:PORT" or, when port_optional is set, a bare
+ * address (port 0). IPv6 addresses need the brackets when a port follows.
+ */
+int util_parse_addr_port(const char *s, struct sockaddr_storage *ss,
+			 int port_optional, char *err, size_t err_len);
+
+/* Port of an AF_INET/AF_INET6 address, host order. */
+uint16_t util_addr_port(const struct sockaddr_storage *ss);
+
+/*
+ * Format an address as "A.B.C.D:PORT" or "[V6]:PORT" (with_port) or bare.
+ * buf should hold UTIL_ADDR_LEN bytes.
+ */
+#define UTIL_ADDR_LEN 64
+const char *util_format_addr(const struct sockaddr_storage *ss, int with_port,
+			     char *buf, size_t len);
+
+/* Unsigned decimal (or 0x hex) in lo..hi. */
+int util_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
+		   char *err, size_t err_len);
+
+/* Size in bytes with an optional K, M or G suffix (powers of 1024), <= max. */
+int util_parse_size(const char *s, uint64_t max, uint64_t *out, char *err,
+		    size_t err_len);
+
+/*
+ * Read a whole file ("-" for stdin) into a malloc'd buffer of at most max
+ * bytes. Returns 0 or -errno (-EFBIG when larger than max).
+ */
+int util_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+/* Write all of buf to path (created or truncated, mode 0644); 0 or -errno. */
+int util_write_file(const char *path, const void *buf, size_t len);
+
+#endif /* SMT_TOOLS_UTIL_H */

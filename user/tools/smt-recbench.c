@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smt-recbench: record-layer micro-benchmark. For each cipher and record
+ * size it seals (smt_record_seal) and opens (smt_record_open) records in a
+ * tight loop for a fixed CPU time, several runs, and prints the median
+ * throughput in content bytes per second, one line per cipher, operation
+ * and size:
+ *
+ *     <IANA cipher> <seal|open> <size> <bytes/s>
+ *
+ * scripts/bench-record.sh puts these next to `openssl speed` for the same
+ * cipher and size. Time is process CPU time, as openssl speed measures by
+ * default, so that other load on the machine counts less.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <smt/wire.h>
+
+#include "record.h"
+#include "util.h"
+
+#define MAX_SIZES 16
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One run: seal or open records of size content bytes for at least secs of
+ * CPU time. Returns content bytes per second, or a negative errno.
+ */
+static double run_once(struct smt_aead *a, bool seal, size_t size, double secs,
+		       uint8_t *content, uint8_t *rec, uint8_t *out)
+{
+	const uint64_t seq = smt_record_seq(2, SMT_B_DEFAULT, 0);
+	uint64_t iters = 0, i;
+	double t0, t;
+	int rec_len, r;
+
+	rec_len = smt_record_seal(a, seq, content, size, 0, rec);
+	if (rec_len < 0)
+		return rec_len;
+	t0 = cpu_now();
+	do {
+		/* Check the clock every 64 records only. */
+		for (i = 0; i < 64; i++) {
+			if (seal)
+				r = smt_record_seal(a, seq + i, content, size,
+						    0, out);
+			else
+				r = smt_record_open(a, seq, rec,
+						    (size_t)rec_len, out);
+			if (r < 0)
+				return r;
+		}
+		iters += 64;
+		t = cpu_now() - t0;
+	} while (t < secs);
+	return (double)iters * (double)size / t;
+}
+
+static int bench(enum smt_cipher c, const size_t *sizes, int nsizes, int runs,
+		 double secs)
+{
+	uint8_t key[SMT_KEY_MAX], iv[SMT_IV_LEN];
+	uint8_t *content = NULL, *rec = NULL, *out = NULL;
+	double res[32];
+	struct smt_aead *a;
+	int s, op, i, ret = 0;
+
+	for (i = 0; i < SMT_KEY_MAX; i++)
+		key[i] = (uint8_t)(0x40 + i);
+	for (i = 0; i < SMT_IV_LEN; i++)
+		iv[i] = (uint8_t)(0xa0 + i);
+	a = smt_aead_new(c, key, smt_cipher_key_len(c), iv);
+	content = calloc(1, SMT_REC_MAX_CONTENT);
+	rec = malloc(SMT_REC_MAX_LEN + SMT_REC_HDR_LEN);
+	out = malloc(SMT_REC_MAX_LEN + SMT_REC_HDR_LEN);
+	if (!a || !content || !rec || !out) {
+		fprintf(stderr, "smt-recbench: cannot set up %s: %s\n",
+			smt_cipher_name(c), strerror(errno ? errno : ENOMEM));
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (s = 0; s < nsizes; s++) {
+		for (op = 0; op < 2; op++) {
+			for (i = 0; i < runs; i++) {
+				res[i] = run_once(a, op == 0, sizes[s], secs,
+						  content, rec, out);
+				if (res[i] < 0) {
+					fprintf(stderr,
+						"smt-recbench: %s %s of %zu bytes failed: %s\n",
+						smt_cipher_name(c),
+						op ? "open" : "seal", sizes[s],
+						strerror((int)-res[i]));
+					ret = (int)res[i];
+					goto out;
+				}
+			}
+			qsort(res, (size_t)runs, sizeof(res[0]), cmp_double);
+			printf("%s %s %zu %.0f\n", smt_cipher_name(c),
+			       op ? "open" : "seal", sizes[s], res[runs / 2]);
+			fflush(stdout);
+		}
+	}
+out:
+	smt_aead_free(a);
+	free(content);
+	free(rec);
+	free(out);
+	return ret;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: smt-recbench [--cipher C] [--sizes N,N,...] [--runs R]\n"
+		"                    [--ms T]\n"
+		"Seal and open TLS 1.3 records with libsmt's record layer and print\n"
+		"the median of R runs (default 5) of T ms CPU time each (default\n"
+		"200) per cipher, operation and size (default 64,1024,16384):\n"
+		"  <cipher> <seal|open> <size> <content bytes per second>\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"cipher", required_argument, NULL, 'c'},
+		{"sizes", required_argument, NULL, 's'},
+		{"runs", required_argument, NULL, 'r'},
+		{"ms", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	static const enum smt_cipher all[] = {SMT_CIPHER_AES_128_GCM,
+					      SMT_CIPHER_AES_256_GCM,
+					      SMT_CIPHER_CHACHA20_POLY1305};
+	size_t sizes[MAX_SIZES] = {64, 1024, 16384};
+	enum smt_cipher one = SMT_CIPHER_NONE;
+	char err[UTIL_ERR_LEN], *tok, *save;
+	int nsizes = 3, runs = 5, c;
+	uint64_t v, ms = 200;
+	unsigned int i;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			one = smt_cipher_from_name(optarg);
+			if (one == SMT_CIPHER_NONE) {
+				fprintf(stderr,
+					"smt-recbench: --cipher: unknown cipher '%s'; use aes128gcm, aes256gcm or chacha20poly1305\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			nsizes = 0;
+			for (tok = strtok_r(optarg, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				if (nsizes == MAX_SIZES ||
+				    util_parse_size(tok, SMT_REC_MAX_CONTENT,
+						    &v, err, sizeof(err)) ||
+				    !v) {
+					fprintf(stderr,
+						"smt-recbench: --sizes: '%s' is not a record size in 1..16384 (at most %d sizes)\n",
+						tok, MAX_SIZES);
+					return 2;
+				}
+				sizes[nsizes++] = (size_t)v;
+			}
+			break;
+		case 'r':
+			if (util_parse_u64(optarg, 1, 31, &v, err,
+					   sizeof(err))) {
+				fprintf(stderr, "smt-recbench: --runs: %s\n",
+					err);
+				return 2;
+			}
+			runs = (int)v;
+			break;
+		case 't':
+			if (util_parse_u64(optarg, 1, 60000, &ms, err,
+					   sizeof(err))) {
+				fprintf(stderr, "smt-recbench: --ms: %s\n",
+					err);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!nsizes) {
+		fprintf(stderr, "smt-recbench: --sizes: no size given\n");
+		return 2;
+	}
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (one != SMT_CIPHER_NONE && all[i] != one)
+			continue;
+		if (bench(all[i], sizes, nsizes, runs, (double)ms / 1000.0))
+			return 1;
+	}
+	return 0;
+}

@@ -133,7 +133,6 @@ struct eng_rx {
 	struct eng_timer t;
 	struct eng_session *s;
 	uint8_t epoch;
-	bool asked; /* we sent a RESEND: an UNKNOWN may answer it */
 	bool in_glist;
 	uint8_t noprog;
 	uint64_t msg_id;

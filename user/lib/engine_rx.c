@@ -193,16 +193,23 @@ void eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 {
 	struct eng_epoch *ep = eng_epoch_find(r->s, r->epoch);
 	struct smt_range rg[ENG_MAX_RANGES];
+	uint32_t budget = e->cfg.grant_window;
 	int n, i;
 
 	if (!ep)
 		return;
 	n = missing_granted(r, rg);
-	for (i = 0; i < n; i++)
+	/* At most a grant window of retransmission per timeout: asking for
+	 * more while the sender's queue still holds the last answer only
+	 * feeds a congestion collapse. */
+	for (i = 0; i < n && budget > 0; i++) {
+		uint32_t len = rg[i].len < budget ? rg[i].len : budget;
+
+		if (rg[i].len)
+			budget -= len;
 		eng_send_ctl(e, r->s, ep, SMT_TYPE_RESEND, r->msg_id, rg[i].off,
-			     rg[i].len, resend_prio(e, r));
-	if (n)
-		r->asked = true;
+			     len, resend_prio(e, r));
+	}
 }
 
 void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)

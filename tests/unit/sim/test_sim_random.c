@@ -8,7 +8,7 @@
  * and all engine memory is released at the end.
  *
  * SMT_SIM_SEED=n replays one scenario; SMT_SIM_SCENARIOS=n sets how many
- * run in total (default 2400, split over the tests below).
+ * run in total (default 2400, 400 under ASan, split over the tests below).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +20,11 @@
 #include "sim.h"
 
 #define SHARDS 4
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_SCENARIOS 400 /* ASan tier: same code, fewer seeds */
+#else
+#define DEFAULT_SCENARIOS 2400
+#endif
 
 static uint64_t pick(uint64_t *r, uint64_t n)
 {
@@ -64,10 +69,12 @@ static void scenario(uint64_t seed, struct sim_cfg *c, uint64_t *r)
 	c->link.delay_ns = 1000 + pick(r, 20000);
 	c->link.jitter_ns = pick(r, 5000);
 	c->link.gbps = gbps[pick(r, 4)];
-	c->link.qlimit = pick(r, 3) ? 0 : 500000 + pick(r, 2000000);
+	c->link.qlimit = 300000 + pick(r, 2000000);
 	c->max_payload = payload[pick(r, 5)];
 	c->service_max_ns = pick(r, 2) ? 0 : pick(r, 200000);
-	c->eng.resend_timeout_ns = 1000000 + pick(r, 2000000);
+	/* a timeout well above the time a full queue takes to drain */
+	c->eng.resend_timeout_ns = 1000000 + pick(r, 2000000) +
+				   (c->link.gbps < 10 ? 16000000 : 0);
 	c->eng.max_silent_timeouts = 14;
 	c->eng.unsched_bytes = unsched[pick(r, 4)];
 	c->eng.rec_size = pick(r, 2) ? 0 : 4096 + (uint32_t)pick(r, 12289);
@@ -138,7 +145,7 @@ static void shard(int k)
 {
 	const char *one = getenv("SMT_SIM_SEED");
 	const char *cnt = getenv("SMT_SIM_SCENARIOS");
-	uint64_t total = cnt ? strtoull(cnt, NULL, 0) : 2400;
+	uint64_t total = cnt ? strtoull(cnt, NULL, 0) : DEFAULT_SCENARIOS;
 	uint64_t s, failed = 0, first_bad = 0;
 	struct timespec a, b;
 	int nmsgs = 0;

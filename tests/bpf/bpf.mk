@@ -40,7 +40,7 @@ $(TB_OUT)/smt_craft: tests/bpf/smt_craft.c tests/bpf/pkt.c tests/bpf/pkt.h
 
 TB_BINS := $(TB_OUT)/test_bpf_run $(TB_OUT)/xdp_pass.bpf.o \
 	$(if $(wildcard tests/bpf/bench_bpf.c),$(TB_OUT)/bench_bpf) \
-	$(if $(wildcard tests/bpf/smt_craft.c),$(TB_OUT)/smt_craft)
+	$(TB_OUT)/smt_craft
 ALL_TARGETS += $(TB_BINS)
 
 TEST_TIERS += test-bpf
@@ -48,7 +48,7 @@ HELP += '  test-bpf   BPF test-run fixtures, bpftool/ip/skeleton loading, netns 
 HELP += '  bench-bpf  ns per packet of each BPF program vs an XDP_PASS program'
 
 .PHONY: test-bpf bench-bpf
-test-bpf: $(TB_BINS) $(BPF_OBJS)
+test-bpf: $(TB_BINS) $(BPF_OBJS) $(BUILD)/bin/smtctl
 	$(Q)BUILD=$(BUILD) tests/bpf/run-tier.sh
 
 bench: bench-bpf

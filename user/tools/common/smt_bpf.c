@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,20 @@
 #define TC_HANDLE 1
 #define TC_PRIO 1
 #define CPUMAP_QSIZE 2048
+
+/* Libraries do not print: libbpf's messages only with SMT_BPF_DEBUG set. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (!getenv("SMT_BPF_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void quiet_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}
 
 /* SMT_BPF_PIN_DIR moves the pins (tests run beside a live install). */
 static const char *pin_root(void)
@@ -148,6 +163,7 @@ int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 	uint32_t zero = 0, i, n_cpus = o->n_cpus;
 	int ifindex, err;
 
+	quiet_libbpf();
 	if (msg && msg_len)
 		msg[0] = 0;
 	ifindex = if_nametoindex(o->ifname);
@@ -242,6 +258,7 @@ int smt_bpf_mb_attach(const char *ifname, enum smt_bpf_xdp_mode mode,
 	struct mtp_inspect *ms;
 	int ifindex, err;
 
+	quiet_libbpf();
 	ifindex = if_nametoindex(ifname);
 	if (!ifindex)
 		return -ENODEV;
@@ -294,6 +311,7 @@ int smt_bpf_detach(const char *ifname)
 	char name[32];
 	int ifindex, err = 0;
 
+	quiet_libbpf();
 	ifindex = if_nametoindex(ifname);
 	if (!ifindex)
 		return -ENODEV;
@@ -351,6 +369,7 @@ int smt_bpf_list_attached(struct smt_bpf_attached *out, int max)
 	struct if_nameindex *ifs = if_nameindex(), *i;
 	int n = 0;
 
+	quiet_libbpf();
 	if (!ifs)
 		return -errno;
 	for (i = ifs; i->if_index; i++) {

@@ -95,3 +95,28 @@ TEST_TIERS += test-kmod-unit test-vm
 CLEAN_EXTRA +=
 HELP += '  kmod       build $$(BUILD)/kmod/smt.ko (fetches Debian kernel headers if none)'
 HELP += '  vm-test    boot Debian'"'"'s kernel in QEMU and run the kernel-module tests'
+
+# ---- mock-kernel unit tests -------------------------------------------------
+# The module's logic files compiled in userspace against tests/unit/kmod/
+# mock_kernel.h (SMT_KMOD_MOCK), with libsmt's record layer and codec as the
+# reference implementation, under ASan and UBSan.
+KUNIT_OUT := $(BUILD)/test-kmod
+KUNIT_BIN := $(KUNIT_OUT)/test_kmod
+KUNIT_KSRCS := $(filter-out kmod/smt_plumbing.c,$(wildcard kmod/*.c))
+KUNIT_SRCS := $(KUNIT_KSRCS) $(wildcard tests/unit/kmod/*.c)
+KUNIT_LIBSRCS := $(filter-out %/api.c %/backend_%.c %/ctl_client.c \
+	%/engine%.c,$(wildcard user/lib/*.c))
+KUNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -DSMT_KMOD_MOCK \
+	-fsanitize=address,undefined -fno-omit-frame-pointer \
+	-Itests/unit/kmod -Ikmod -Iinclude -Iuser/lib
+
+$(KUNIT_BIN): $(KUNIT_SRCS) $(KUNIT_LIBSRCS) $(wildcard tests/unit/kmod/*.h) \
+		kmod/smt_impl.h $(KMOD_HDRS) | $(DEPS_STAMP)
+	$(call msg,CCASAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(KUNIT_CFLAGS) -o $@ $(KUNIT_SRCS) $(KUNIT_LIBSRCS) \
+		-lcriterion -lssl -lcrypto
+
+test-kmod-unit: $(KUNIT_BIN)
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+		$(KUNIT_BIN) --jobs 1

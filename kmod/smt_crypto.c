@@ -53,13 +53,13 @@ int smt_crypto_info_check(const union smt_kmod_crypto *ci, const u8 **key,
 }
 
 /**
- * smt_aead_init() - set up a sending key.
+ * smt_kaead_init() - set up a sending key.
  * @a:  zeroed struct to fill
  * @ci: kTLS crypto_info (TLS 1.3)
  *
  * Return: 0, -EINVAL for a bad crypto_info, or the crypto API's error.
  */
-int smt_aead_init(struct smt_aead *a, const union smt_kmod_crypto *ci)
+int smt_kaead_init(struct smt_kaead *a, const union smt_kmod_crypto *ci)
 {
 	const char *alg;
 	const u8 *key;
@@ -69,9 +69,9 @@ int smt_aead_init(struct smt_aead *a, const union smt_kmod_crypto *ci)
 	if (err)
 		return err;
 	a->cipher = ci->info.cipher_type;
-	alg = a->cipher == TLS_CIPHER_CHACHA20_POLY1305 ?
-		      "rfc7539(chacha20,poly1305)" :
-		      "gcm(aes)";
+	alg = a->cipher == TLS_CIPHER_CHACHA20_POLY1305
+		      ? "rfc7539(chacha20,poly1305)"
+		      : "gcm(aes)";
 	a->tfm = crypto_alloc_aead(alg, 0, 0);
 	if (IS_ERR(a->tfm)) {
 		err = PTR_ERR(a->tfm);
@@ -91,12 +91,12 @@ fail:
 }
 
 /**
- * smt_aead_destroy() - free the transform and wipe the IV.
- * @a: key set up by smt_aead_init(), or zeroed
+ * smt_kaead_destroy() - free the transform and wipe the IV.
+ * @a: key set up by smt_kaead_init(), or zeroed
  *
  * The transform wipes its own key schedule when freed.
  */
-void smt_aead_destroy(struct smt_aead *a)
+void smt_kaead_destroy(struct smt_kaead *a)
 {
 	if (a->tfm)
 		crypto_free_aead(a->tfm);
@@ -120,7 +120,7 @@ void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq, u8 nonce[SMT_AEAD_IV_LEN])
 }
 
 /**
- * smt_record_seal() - seal one record in place.
+ * smt_krecord_seal() - seal one record in place.
  * @a:    sending key
  * @seq:  record sequence number
  * @rec:  buffer of clen + 22 bytes, linear kernel memory; the content sits
@@ -132,7 +132,7 @@ void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq, u8 nonce[SMT_AEAD_IV_LEN])
  *
  * Return: 0 or the crypto API's negative error.
  */
-int smt_record_seal(struct smt_aead *a, u64 seq, u8 *rec, u32 clen)
+int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen)
 {
 	u32 len = clen + 1 + SMT_TAG_LEN;
 	u8 nonce[SMT_AEAD_IV_LEN];
@@ -155,10 +155,9 @@ int smt_record_seal(struct smt_aead *a, u64 seq, u8 *rec, u32 clen)
 		return -ENOMEM;
 	smt_nonce(a->iv, seq, nonce);
 	sg_init_one(&sg, rec, SMT_REC_HDR_LEN + len);
-	aead_request_set_callback(req,
-				  CRYPTO_TFM_REQ_MAY_BACKLOG |
-					  CRYPTO_TFM_REQ_MAY_SLEEP,
-				  crypto_req_done, &wait);
+	aead_request_set_callback(
+		req, CRYPTO_TFM_REQ_MAY_BACKLOG | CRYPTO_TFM_REQ_MAY_SLEEP,
+		crypto_req_done, &wait);
 	aead_request_set_ad(req, SMT_REC_HDR_LEN);
 	aead_request_set_crypt(req, &sg, &sg, clen + 1, nonce);
 	err = crypto_wait_req(crypto_aead_encrypt(req), &wait);

@@ -28,28 +28,28 @@
 #include <smt/kmod_uapi.h>
 
 /* Counters of /proc/net/smt_stat besides the drop reasons of drop.h. */
-#define SMT_KMOD_COUNTERS(X)                                                  \
-	X(SESSIONS_ADDED, "sessions_added")                                  \
-	X(SESSIONS_REMOVED, "sessions_removed")                              \
-	X(MSGS_SENT, "msgs_sent")                                            \
-	X(RECORDS_SENT, "records_sent")                                      \
-	X(WIRE_BYTES_SENT, "wire_bytes_sent")                                \
-	X(SKBS_SENT, "skbs_sent")                                            \
-	X(GSO_SKBS, "gso_skbs")                                              \
-	X(GSO_SEGMENTS, "gso_segments")                                      \
-	X(SEND_ERRORS, "send_errors")                                        \
-	X(ROUTE_ERRORS, "route_errors")                                      \
-	X(CRYPTO_ERRORS, "crypto_errors")                                    \
-	X(TLS_OFFLOAD_CTX_ADDED, "tls_offload_ctx_added")                    \
-	X(TLS_OFFLOAD_CTX_FREED, "tls_offload_ctx_freed")                    \
-	X(RX_PACKETS, "rx_packets")                                          \
+#define SMT_KMOD_COUNTERS(X)                              \
+	X(SESSIONS_ADDED, "sessions_added")               \
+	X(SESSIONS_REMOVED, "sessions_removed")           \
+	X(MSGS_SENT, "msgs_sent")                         \
+	X(RECORDS_SENT, "records_sent")                   \
+	X(WIRE_BYTES_SENT, "wire_bytes_sent")             \
+	X(SKBS_SENT, "skbs_sent")                         \
+	X(GSO_SKBS, "gso_skbs")                           \
+	X(GSO_SEGMENTS, "gso_segments")                   \
+	X(SEND_ERRORS, "send_errors")                     \
+	X(ROUTE_ERRORS, "route_errors")                   \
+	X(CRYPTO_ERRORS, "crypto_errors")                 \
+	X(TLS_OFFLOAD_CTX_ADDED, "tls_offload_ctx_added") \
+	X(TLS_OFFLOAD_CTX_FREED, "tls_offload_ctx_freed") \
+	X(RX_PACKETS, "rx_packets")                       \
 	X(RX_BYTES, "rx_bytes")
 
 enum smt_kmod_counter {
 #define SMT_KMOD_CNT_ENUM(name, str) SMT_CNT_##name,
 	SMT_KMOD_COUNTERS(SMT_KMOD_CNT_ENUM)
 #undef SMT_KMOD_CNT_ENUM
-	SMT_CNT_MAX
+		SMT_CNT_MAX
 };
 
 /* ---- smt_stats.c ------------------------------------------------------ */
@@ -67,13 +67,13 @@ void smt_stats_exit(void);
 #define SMT_AEAD_IV_LEN 12
 
 /**
- * struct smt_aead - one direction key in the kernel crypto API.
+ * struct smt_kaead - one direction key in the kernel crypto API.
  * @tfm:     "gcm(aes)" or "rfc7539(chacha20,poly1305)", tag 16 bytes
  * @iv:      TLS 1.3 static IV (salt || iv for AES-GCM)
  * @cipher:  TLS_CIPHER_* of linux/tls.h
  * @key_len: 16 or 32
  */
-struct smt_aead {
+struct smt_kaead {
 	struct crypto_aead *tfm;
 	u8 iv[SMT_AEAD_IV_LEN];
 	u16 cipher;
@@ -82,16 +82,16 @@ struct smt_aead {
 
 int smt_crypto_info_check(const union smt_kmod_crypto *ci, const u8 **key,
 			  u8 *key_len, u8 iv[SMT_AEAD_IV_LEN]);
-int smt_aead_init(struct smt_aead *a, const union smt_kmod_crypto *ci);
-void smt_aead_destroy(struct smt_aead *a);
+int smt_kaead_init(struct smt_kaead *a, const union smt_kmod_crypto *ci);
+void smt_kaead_destroy(struct smt_kaead *a);
 void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq,
 	       u8 nonce[SMT_AEAD_IV_LEN]);
-int smt_record_seal(struct smt_aead *a, u64 seq, u8 *rec, u32 clen);
+int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen);
 
 /* ---- smt_session.c ---------------------------------------------------- */
 
 /**
- * struct smt_session - one session added through /dev/smt.
+ * struct smt_ksession - one session added through /dev/smt.
  * @link:     in its file's list
  * @id:       handle given to userspace
  * @net:      network namespace of the process that added it (held)
@@ -107,7 +107,7 @@ int smt_record_seal(struct smt_aead *a, u64 seq, u8 *rec, u32 clen);
  * @tx:       sending key
  * @crypto:   the key as given, kept for device offload contexts (wiped)
  */
-struct smt_session {
+struct smt_ksession {
 	struct list_head link;
 	u32 id;
 	struct net *net;
@@ -120,12 +120,12 @@ struct smt_session {
 	u32 mtu;
 	__be32 saddr;
 	__be32 daddr;
-	struct smt_aead tx;
+	struct smt_kaead tx;
 	union smt_kmod_crypto crypto;
 };
 
 /* Sessions of one open /dev/smt file. */
-struct smt_session_table {
+struct smt_ksession_table {
 	struct mutex lock;
 	struct list_head sessions;
 	u32 next_id;
@@ -134,16 +134,18 @@ struct smt_session_table {
 
 #define SMT_KMOD_MAX_SESSIONS 1024 /* per open file */
 
-int smt_session_params_check(const struct smt_kmod_session *p,
-			     u8 default_proto);
-void smt_session_table_init(struct smt_session_table *t);
-int smt_session_add(struct smt_session_table *t, struct net *net,
-		    const struct smt_kmod_session *p, u8 default_proto);
-int smt_session_del(struct smt_session_table *t, u32 id);
-struct smt_session *smt_session_find(struct smt_session_table *t, u32 id);
-void smt_session_table_destroy(struct smt_session_table *t);
+int smt_ksession_params_check(const struct smt_kmod_session *p,
+			      u8 default_proto);
+void smt_ksession_table_init(struct smt_ksession_table *t);
+int smt_ksession_add(struct smt_ksession_table *t, struct net *net,
+		     const struct smt_kmod_session *p, u8 default_proto);
+int smt_ksession_del(struct smt_ksession_table *t, u32 id);
+struct smt_ksession *smt_ksession_find(struct smt_ksession_table *t, u32 id);
+void smt_ksession_table_destroy(struct smt_ksession_table *t);
 
 /* ---- smt_outgoing.c --------------------------------------------------- */
+
+#define SMT_IPV4_HDR_LEN 20 /* the module sends IPv4 headers without options */
 
 /**
  * struct smt_layout - a message's records under the deterministic rule.
@@ -164,13 +166,13 @@ int smt_layout_init(struct smt_layout *l, u32 app_len, u32 rec_size,
 u32 smt_layout_rec_clen(const struct smt_layout *l, u32 k);
 u32 smt_layout_rec_off(const struct smt_layout *l, u32 k);
 bool smt_msg_id_ok(u64 msg_id, unsigned int B);
-void smt_data_hdr_init(struct smt_hdr *h, const struct smt_session *s,
+void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 		       const struct smt_layout *l, u64 msg_id, u32 k);
 u32 smt_max_payload(u32 mtu);
-struct sk_buff *smt_record_skb(struct smt_session *s,
+struct sk_buff *smt_record_skb(struct smt_ksession *s,
 			       const struct smt_layout *l, u64 msg_id, u32 k,
 			       const u8 *content, u32 mss);
-int smt_send_msg(struct smt_session *s, u64 msg_id, u32 inner_flags,
+int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		 u8 *content, u32 len);
 
 /* ---- smt_offload.c ---------------------------------------------------- */
@@ -202,7 +204,7 @@ struct smt_tls_tx_ctx {
 
 bool smt_tls_offload_capable(const struct net_device *dev);
 int smt_tls_offload_begin(struct smt_tls_tx_ctx *ctx, struct net_device *dev,
-			  struct sock *carrier, struct smt_session *s,
+			  struct sock *carrier, struct smt_ksession *s,
 			  u64 msg_id);
 void smt_tls_offload_end(struct smt_tls_tx_ctx *ctx);
 extern bool smt_tls_offload_enabled;

@@ -38,8 +38,7 @@ void smt_gso_fix_hdr(struct smt_hdr *h, u32 idx, u32 mss)
  *
  * Return: the list of segments, or an ERR_PTR.
  */
-struct sk_buff *smt_gso_segment(struct sk_buff *skb,
-				netdev_features_t features)
+struct sk_buff *smt_gso_segment(struct sk_buff *skb, netdev_features_t features)
 {
 	struct sk_buff *segs, *seg;
 	struct smt_hdr *h;
@@ -67,9 +66,10 @@ struct sk_buff *smt_gso_segment(struct sk_buff *skb,
 
 #ifndef SMT_KMOD_MOCK
 static const struct net_offload smt_net_offload = {
-	.callbacks = {
-		.gso_segment = smt_gso_segment,
-	},
+	.callbacks =
+		{
+			.gso_segment = smt_gso_segment,
+		},
 };
 
 /**

@@ -95,7 +95,7 @@ u32 smt_layout_rec_off(const struct smt_layout *l, u32 k)
  */
 u32 smt_max_payload(u32 mtu)
 {
-	return mtu - 20 - SMT_HDR_LEN;
+	return mtu - SMT_IPV4_HDR_LEN - SMT_HDR_LEN;
 }
 
 /**
@@ -107,7 +107,7 @@ u32 smt_max_payload(u32 mtu)
  * @msg_id: message id
  * @k:      record index
  */
-void smt_data_hdr_init(struct smt_hdr *h, const struct smt_session *s,
+void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 		       const struct smt_layout *l, u64 msg_id, u32 k)
 {
 	u32 off = smt_layout_rec_off(l, k);
@@ -126,7 +126,7 @@ void smt_data_hdr_init(struct smt_hdr *h, const struct smt_session *s,
 	h->epoch = s->epoch;
 }
 
-#define SMT_SKB_HEADROOM (MAX_HEADER + sizeof(struct iphdr) + SMT_HDR_LEN)
+#define SMT_SKB_HEADROOM (MAX_HEADER + SMT_IPV4_HDR_LEN + SMT_HDR_LEN)
 
 /**
  * smt_record_skb() - one sealed record with its SMT header, as an skb whose
@@ -140,7 +140,7 @@ void smt_data_hdr_init(struct smt_hdr *h, const struct smt_session *s,
  *
  * Return: the skb or an ERR_PTR.
  */
-struct sk_buff *smt_record_skb(struct smt_session *s,
+struct sk_buff *smt_record_skb(struct smt_ksession *s,
 			       const struct smt_layout *l, u64 msg_id, u32 k,
 			       const u8 *content, u32 mss)
 {
@@ -157,7 +157,7 @@ struct sk_buff *smt_record_skb(struct smt_session *s,
 	skb_reserve(skb, SMT_SKB_HEADROOM);
 	rec = skb_put(skb, rlen);
 	memcpy(rec + SMT_REC_HDR_LEN, content + (size_t)k * l->rec_size, clen);
-	err = smt_record_seal(&s->tx, (msg_id << (64 - s->B)) | k, rec, clen);
+	err = smt_krecord_seal(&s->tx, (msg_id << (64 - s->B)) | k, rec, clen);
 	if (err) {
 		smt_stat_add(SMT_CNT_CRYPTO_ERRORS, 1);
 		kfree_skb(skb);
@@ -176,12 +176,13 @@ struct sk_buff *smt_record_skb(struct smt_session *s,
 
 #ifndef SMT_KMOD_MOCK
 /* Push the IPv4 header and hand the skb to the IP stack. */
-static int smt_ip_xmit(struct smt_session *s, struct sk_buff *skb,
+static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
 		       struct rtable *rt, const struct flowi4 *fl4)
 {
 	struct iphdr *iph;
 	int err;
 
+	BUILD_BUG_ON(sizeof(*iph) != SMT_IPV4_HDR_LEN);
 	iph = skb_push(skb, sizeof(*iph));
 	skb_reset_network_header(skb);
 	iph->version = 4;
@@ -215,7 +216,7 @@ static int smt_ip_xmit(struct smt_session *s, struct sk_buff *skb,
  *
  * Return: 0 or a negative errno (the records sent before an error stay sent).
  */
-int smt_send_msg(struct smt_session *s, u64 msg_id, u32 inner_flags,
+int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		 u8 *content, u32 len)
 {
 	struct smt_inner_hdr *ih = (struct smt_inner_hdr *)content;
@@ -246,7 +247,7 @@ int smt_send_msg(struct smt_session *s, u64 msg_id, u32 inner_flags,
 	mtu = dst_mtu(&rt->dst);
 	if (s->mtu && s->mtu < mtu)
 		mtu = s->mtu;
-	if (mtu < 20 + SMT_HDR_LEN + SMT_REC_START_MIN) {
+	if (mtu < SMT_IPV4_HDR_LEN + SMT_HDR_LEN + SMT_REC_START_MIN) {
 		err = -EMSGSIZE;
 		goto out;
 	}

@@ -56,47 +56,47 @@ static const struct net_protocol smt_net_protocol = {
 
 static int smt_dev_open(struct inode *inode, struct file *file)
 {
-	struct smt_session_table *t = kzalloc(sizeof(*t), GFP_KERNEL);
+	struct smt_ksession_table *t = kzalloc(sizeof(*t), GFP_KERNEL);
 
 	if (!t)
 		return -ENOMEM;
-	smt_session_table_init(t);
+	smt_ksession_table_init(t);
 	file->private_data = t;
 	return 0;
 }
 
 static int smt_dev_release(struct inode *inode, struct file *file)
 {
-	struct smt_session_table *t = file->private_data;
+	struct smt_ksession_table *t = file->private_data;
 
-	smt_session_table_destroy(t);
+	smt_ksession_table_destroy(t);
 	kfree(t);
 	return 0;
 }
 
-static long smt_ioc_add(struct smt_session_table *t, void __user *arg)
+static long smt_ioc_add(struct smt_ksession_table *t, void __user *arg)
 {
 	struct smt_kmod_session p;
 	long ret;
 
 	if (copy_from_user(&p, arg, sizeof(p)))
 		return -EFAULT;
-	ret = smt_session_add(t, current->nsproxy->net_ns, &p, (u8)ipproto);
+	ret = smt_ksession_add(t, current->nsproxy->net_ns, &p, (u8)ipproto);
 	memzero_explicit(&p.crypto, sizeof(p.crypto));
 	if (ret < 0)
 		return ret;
 	p.id = (u32)ret;
 	if (copy_to_user(arg, &p.id, sizeof(p.id))) {
-		smt_session_del(t, p.id);
+		smt_ksession_del(t, p.id);
 		return -EFAULT;
 	}
 	return 0;
 }
 
-static long smt_ioc_send(struct smt_session_table *t, void __user *arg)
+static long smt_ioc_send(struct smt_ksession_table *t, void __user *arg)
 {
 	struct smt_kmod_send m;
-	struct smt_session *s;
+	struct smt_ksession *s;
 	u8 *content;
 	long ret;
 
@@ -115,9 +115,9 @@ static long smt_ioc_send(struct smt_session_table *t, void __user *arg)
 		goto out;
 	}
 	mutex_lock(&t->lock);
-	s = smt_session_find(t, m.session);
-	ret = s ? smt_send_msg(s, m.msg_id, m.inner_flags, content, m.len) :
-		  -ENOENT;
+	s = smt_ksession_find(t, m.session);
+	ret = s ? smt_send_msg(s, m.msg_id, m.inner_flags, content, m.len)
+		: -ENOENT;
 	mutex_unlock(&t->lock);
 out:
 	kvfree_sensitive(content, SMT_INNER_HDR_LEN + (size_t)m.len);
@@ -127,7 +127,7 @@ out:
 static long smt_dev_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
-	struct smt_session_table *t = file->private_data;
+	struct smt_ksession_table *t = file->private_data;
 	void __user *uarg = (void __user *)arg;
 	u32 id;
 
@@ -137,7 +137,7 @@ static long smt_dev_ioctl(struct file *file, unsigned int cmd,
 	case SMT_IOC_SESSION_DEL:
 		if (get_user(id, (u32 __user *)uarg))
 			return -EFAULT;
-		return smt_session_del(t, id);
+		return smt_ksession_del(t, id);
 	case SMT_IOC_SEND:
 		return smt_ioc_send(t, uarg);
 	}

@@ -25,14 +25,14 @@ static bool smt_all_zero(const u8 *p, size_t n)
 }
 
 /**
- * smt_session_params_check() - check SMT_IOC_SESSION_ADD parameters.
+ * smt_ksession_params_check() - check SMT_IOC_SESSION_ADD parameters.
  * @p:             parameters from userspace (defaults not yet applied)
  * @default_proto: module's protocol number, used when p->ipproto is 0
  *
  * Return: 0, -EAFNOSUPPORT for a family other than AF_INET, or -EINVAL.
  */
-int smt_session_params_check(const struct smt_kmod_session *p,
-			     u8 default_proto)
+int smt_ksession_params_check(const struct smt_kmod_session *p,
+			      u8 default_proto)
 {
 	unsigned int B = p->B ? p->B : SMT_B_DEFAULT;
 	u32 R = p->rec_size ? p->rec_size : SMT_REC_MAX_CONTENT;
@@ -49,7 +49,8 @@ int smt_session_params_check(const struct smt_kmod_session *p,
 		return -EINVAL;
 	if (R < SMT_REC_MIN_CONTENT || R > SMT_REC_MAX_CONTENT)
 		return -EINVAL;
-	if (p->mtu && p->mtu < 20 + SMT_HDR_LEN + SMT_REC_START_MIN)
+	if (p->mtu &&
+	    p->mtu < SMT_IPV4_HDR_LEN + SMT_HDR_LEN + SMT_REC_START_MIN)
 		return -EINVAL;
 	if (!p->local_port || !p->peer_port)
 		return -EINVAL;
@@ -61,10 +62,10 @@ int smt_session_params_check(const struct smt_kmod_session *p,
 }
 
 /**
- * smt_session_table_init() - empty table for a newly opened file.
+ * smt_ksession_table_init() - empty table for a newly opened file.
  * @t: table
  */
-void smt_session_table_init(struct smt_session_table *t)
+void smt_ksession_table_init(struct smt_ksession_table *t)
 {
 	mutex_init(&t->lock);
 	INIT_LIST_HEAD(&t->sessions);
@@ -72,9 +73,9 @@ void smt_session_table_init(struct smt_session_table *t)
 	t->count = 0;
 }
 
-static void smt_session_free(struct smt_session *s)
+static void smt_ksession_free(struct smt_ksession *s)
 {
-	smt_aead_destroy(&s->tx);
+	smt_kaead_destroy(&s->tx);
 	memzero_explicit(&s->crypto, sizeof(s->crypto));
 	if (s->net)
 		put_net(s->net);
@@ -83,7 +84,7 @@ static void smt_session_free(struct smt_session *s)
 }
 
 /**
- * smt_session_add() - add a session to a file's table.
+ * smt_ksession_add() - add a session to a file's table.
  * @t:             the file's table
  * @net:           namespace whose routes the session's packets take
  * @p:             parameters; the caller wipes its copy of the key after
@@ -91,13 +92,13 @@ static void smt_session_free(struct smt_session *s)
  *
  * Return: the new session id (> 0) or a negative errno.
  */
-int smt_session_add(struct smt_session_table *t, struct net *net,
-		    const struct smt_kmod_session *p, u8 default_proto)
+int smt_ksession_add(struct smt_ksession_table *t, struct net *net,
+		     const struct smt_kmod_session *p, u8 default_proto)
 {
-	struct smt_session *s;
+	struct smt_ksession *s;
 	int err;
 
-	err = smt_session_params_check(p, default_proto);
+	err = smt_ksession_params_check(p, default_proto);
 	if (err)
 		return err;
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -113,7 +114,7 @@ int smt_session_add(struct smt_session_table *t, struct net *net,
 	memcpy(&s->saddr, p->local_addr, 4);
 	memcpy(&s->daddr, p->peer_addr, 4);
 	memcpy(&s->crypto, &p->crypto, sizeof(s->crypto));
-	err = smt_aead_init(&s->tx, &s->crypto);
+	err = smt_kaead_init(&s->tx, &s->crypto);
 	if (err) {
 		memzero_explicit(&s->crypto, sizeof(s->crypto));
 		kfree_sensitive(s);
@@ -125,7 +126,7 @@ int smt_session_add(struct smt_session_table *t, struct net *net,
 	mutex_lock(&t->lock);
 	if (t->count >= SMT_KMOD_MAX_SESSIONS || t->next_id > INT_MAX) {
 		mutex_unlock(&t->lock);
-		smt_session_free(s);
+		smt_ksession_free(s);
 		return -ENOSPC;
 	}
 	s->id = t->next_id++;
@@ -136,35 +137,35 @@ int smt_session_add(struct smt_session_table *t, struct net *net,
 }
 
 /**
- * smt_session_find() - look a session up by id; caller holds t->lock.
+ * smt_ksession_find() - look a session up by id; caller holds t->lock.
  * @t:  table
  * @id: session id
  *
  * Return: the session or NULL.
  */
-struct smt_session *smt_session_find(struct smt_session_table *t, u32 id)
+struct smt_ksession *smt_ksession_find(struct smt_ksession_table *t, u32 id)
 {
-	struct smt_session *s;
+	struct smt_ksession *s;
 
-	list_for_each_entry(s, &t->sessions, link)
+	list_for_each_entry (s, &t->sessions, link)
 		if (s->id == id)
 			return s;
 	return NULL;
 }
 
 /**
- * smt_session_del() - remove a session and wipe its keys.
+ * smt_ksession_del() - remove a session and wipe its keys.
  * @t:  table
  * @id: session id
  *
  * Return: 0 or -ENOENT.
  */
-int smt_session_del(struct smt_session_table *t, u32 id)
+int smt_ksession_del(struct smt_ksession_table *t, u32 id)
 {
-	struct smt_session *s;
+	struct smt_ksession *s;
 
 	mutex_lock(&t->lock);
-	s = smt_session_find(t, id);
+	s = smt_ksession_find(t, id);
 	if (s) {
 		list_del(&s->link);
 		t->count--;
@@ -172,22 +173,22 @@ int smt_session_del(struct smt_session_table *t, u32 id)
 	mutex_unlock(&t->lock);
 	if (!s)
 		return -ENOENT;
-	smt_session_free(s);
+	smt_ksession_free(s);
 	return 0;
 }
 
 /**
- * smt_session_table_destroy() - free every session of a closing file.
+ * smt_ksession_table_destroy() - free every session of a closing file.
  * @t: table
  */
-void smt_session_table_destroy(struct smt_session_table *t)
+void smt_ksession_table_destroy(struct smt_ksession_table *t)
 {
-	struct smt_session *s, *tmp;
+	struct smt_ksession *s, *tmp;
 
 	mutex_lock(&t->lock);
-	list_for_each_entry_safe(s, tmp, &t->sessions, link) {
+	list_for_each_entry_safe (s, tmp, &t->sessions, link) {
 		list_del(&s->link);
-		smt_session_free(s);
+		smt_ksession_free(s);
 	}
 	t->count = 0;
 	mutex_unlock(&t->lock);

@@ -51,7 +51,7 @@ bool smt_tls_offload_capable(const struct net_device *dev)
  * Return: 0, -EOPNOTSUPP when @dev cannot, or the driver's error.
  */
 int smt_tls_offload_begin(struct smt_tls_tx_ctx *ctx, struct net_device *dev,
-			  struct sock *carrier, struct smt_session *s,
+			  struct sock *carrier, struct smt_ksession *s,
 			  u64 msg_id)
 {
 	union smt_kmod_crypto ci;
@@ -75,8 +75,8 @@ int smt_tls_offload_begin(struct smt_tls_tx_ctx *ctx, struct net_device *dev,
 	}
 	for (i = 0; i < 8; i++) /* record k of the message has seq | k */
 		rec_seq[7 - i] = (u8)(seq >> (8 * i));
-	err = dev->tlsdev_ops->tls_dev_add(dev, carrier,
-					   TLS_OFFLOAD_CTX_DIR_TX, &ci.info, 0);
+	err = dev->tlsdev_ops->tls_dev_add(dev, carrier, TLS_OFFLOAD_CTX_DIR_TX,
+					   &ci.info, 0);
 	memzero_explicit(&ci, sizeof(ci));
 	if (err)
 		return err;
@@ -110,7 +110,7 @@ bool smt_tls_offload_capable(const struct net_device *dev)
 }
 
 int smt_tls_offload_begin(struct smt_tls_tx_ctx *ctx, struct net_device *dev,
-			  struct sock *carrier, struct smt_session *s,
+			  struct sock *carrier, struct smt_ksession *s,
 			  u64 msg_id)
 {
 	return -EOPNOTSUPP;

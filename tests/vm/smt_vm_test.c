@@ -53,11 +53,11 @@
 #define MAX_PAYLOAD (MTU - 20 - SMT_HDR_LEN)
 #define B_BITS 48
 
-static const enum smt_cipher ciphers[] = { SMT_CIPHER_AES_128_GCM,
-					   SMT_CIPHER_AES_256_GCM,
-					   SMT_CIPHER_CHACHA20_POLY1305 };
-static const uint32_t sizes[] = { 0,	 1,	100,	1431,	 16376,
-				  16377, 40000, 65536, 262144, 1048576 };
+static const enum smt_cipher ciphers[] = {SMT_CIPHER_AES_128_GCM,
+					  SMT_CIPHER_AES_256_GCM,
+					  SMT_CIPHER_CHACHA20_POLY1305};
+static const uint32_t sizes[] = {0,	1,     100,   1431,   16376,
+				 16377, 40000, 65536, 262144, 1048576};
 #define NCIPH (sizeof(ciphers) / sizeof(ciphers[0]))
 #define NSIZE (sizeof(sizes) / sizeof(sizes[0]))
 #define NMSG (NCIPH * NSIZE)
@@ -181,7 +181,7 @@ static int cmd_ksend(const char *daddr)
 		ids[c] = s.id;
 	}
 	for (unsigned int i = 0; i < NMSG; i++) {
-		struct smt_kmod_send m = { 0 };
+		struct smt_kmod_send m = {0};
 		uint32_t len = sizes[i % NSIZE];
 		uint8_t *app = malloc(len ? len : 1);
 
@@ -199,7 +199,7 @@ static int cmd_ksend(const char *daddr)
 	}
 	/* Bad requests are refused, not sent. */
 	{
-		struct smt_kmod_send m = { .session = ids[0], .msg_id = 1 };
+		struct smt_kmod_send m = {.session = ids[0], .msg_id = 1};
 
 		if (ioctl(fd, SMT_IOC_SEND, &m) == 0 || errno != EINVAL)
 			fail("ksend msg_id 1 refused", "accepted");
@@ -287,7 +287,7 @@ static void check_done(unsigned int i, struct rx_state *st)
 
 static int cmd_recv(const char *ready_file)
 {
-	struct smt_limits lim = { .B = B_BITS, .max_msg = SMT_KMOD_MAX_MSG };
+	struct smt_limits lim = {.B = B_BITS, .max_msg = SMT_KMOD_MAX_MSG};
 	struct smt_aead *aead[NCIPH];
 	static struct rx_state st[NMSG];
 	static uint8_t pkt[65536], ref[MTU];
@@ -322,7 +322,7 @@ static int cmd_recv(const char *ready_file)
 	}
 	deadline = now_s() + 120;
 	while (ndone < NMSG && now_s() < deadline) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		struct smt_pkt p;
 		const struct iphdr *iph = (const struct iphdr *)pkt;
 		unsigned int i;
@@ -348,12 +348,12 @@ static int cmd_recv(const char *ready_file)
 		if (st[i].done)
 			continue;
 		/* The same packet from libsmt: byte for byte. */
-		n = smt_data_build(&st[i].ref, p.pkt_off, MAX_PAYLOAD,
-				   &(struct smt_data_tmpl){
-					   .sport = SPORT,
-					   .dport = DPORT,
-					   .granted = st[i].ref.wire_len },
-				   ref);
+		n = smt_data_build(
+			&st[i].ref, p.pkt_off, MAX_PAYLOAD,
+			&(struct smt_data_tmpl){.sport = SPORT,
+						.dport = DPORT,
+						.granted = st[i].ref.wire_len},
+			ref);
 		if (!n || n + SMT_HDR_LEN != p.raw_len ||
 		    memcmp(ref, p.raw, p.raw_len)) {
 			st[i].mismatches++;
@@ -407,7 +407,7 @@ static int cmd_recv(const char *ready_file)
 
 static int tcp_pair(int *wr, int *rd)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int l, one = 1;
 
@@ -469,9 +469,9 @@ static int ktls_one(unsigned int i, struct smt_aead *a, const char **why)
 			ci.chacha20_poly1305.rec_seq[b] = v;
 	}
 	if (setsockopt(rd, SOL_TLS, TLS_RX, &ci,
-		       ci.info.cipher_type == TLS_CIPHER_AES_GCM_128 ?
-			       sizeof(ci.aes_gcm_128) :
-			       sizeof(ci.aes_gcm_256))) {
+		       ci.info.cipher_type == TLS_CIPHER_AES_GCM_128
+			       ? sizeof(ci.aes_gcm_128)
+			       : sizeof(ci.aes_gcm_256))) {
 		*why = "setsockopt TLS_RX";
 		goto out;
 	}
@@ -485,7 +485,7 @@ static int ktls_one(unsigned int i, struct smt_aead *a, const char **why)
 		off += n;
 		/* Drain as we go so that neither buffer fills. */
 		while (got < want_len) {
-			struct pollfd pfd = { .fd = rd, .events = POLLIN };
+			struct pollfd pfd = {.fd = rd, .events = POLLIN};
 
 			if (poll(&pfd, 1, off < m.wire_len ? 0 : 5000) <= 0)
 				break;

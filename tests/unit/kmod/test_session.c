@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kmod/smt_session.c, smt_stats.c and smt_tls_offload.c against the mock:
+ * parameter checks as a table, the per-file session table (ids, removal,
+ * teardown that frees every key and namespace reference), the
+ * /proc/net/smt_stat text, and device TLS offload contexts on a mock device.
+ */
+#include <criterion/criterion.h>
+
+#include "kmod_test.h"
+
+static void leak_check(void)
+{
+	cr_expect_eq(mock_allocs, 0, "%ld blocks leaked", mock_allocs);
+	cr_expect_eq(mock_tfms, 0, "%ld transforms leaked", mock_tfms);
+	mock_fail_alloc_aead = false;
+	smt_tls_offload_enabled = false;
+	smt_stat_reset();
+}
+
+TestSuite(kmod_session, .fini = leak_check);
+
+struct param_case {
+	const char *name;
+	void (*mutate)(struct smt_kmod_session *p);
+	int want;
+};
+
+static void m_none(struct smt_kmod_session *p)
+{
+}
+static void m_inet6(struct smt_kmod_session *p)
+{
+	p->family = AF_INET6;
+}
+static void m_b39(struct smt_kmod_session *p)
+{
+	p->B = 39;
+}
+static void m_b57(struct smt_kmod_session *p)
+{
+	p->B = 57;
+}
+static void m_b56(struct smt_kmod_session *p)
+{
+	p->B = 56; /* 1 MiB needs 257 records of 4096: more than 2^8 */
+}
+static void m_b55(struct smt_kmod_session *p)
+{
+	p->B = 55;
+}
+static void m_r4095(struct smt_kmod_session *p)
+{
+	p->rec_size = 4095;
+}
+static void m_r16385(struct smt_kmod_session *p)
+{
+	p->rec_size = 16385;
+}
+static void m_r4096(struct smt_kmod_session *p)
+{
+	p->rec_size = 4096;
+}
+static void m_lport0(struct smt_kmod_session *p)
+{
+	p->local_port = 0;
+}
+static void m_peer0(struct smt_kmod_session *p)
+{
+	memset(p->peer_addr, 0, sizeof(p->peer_addr));
+}
+static void m_mtu64(struct smt_kmod_session *p)
+{
+	p->mtu = 64;
+}
+static void m_mtu65(struct smt_kmod_session *p)
+{
+	p->mtu = 65;
+}
+static void m_pad(struct smt_kmod_session *p)
+{
+	p->pad1 = 1;
+}
+
+static const struct param_case param_cases[] = {
+	{"defaults", m_none, 0},
+	{"AF_INET6", m_inet6, -EAFNOSUPPORT},
+	{"B 39", m_b39, -EINVAL},
+	{"B 57", m_b57, -EINVAL},
+	{"B 56 with M 1 MiB", m_b56, -EINVAL},
+	{"B 55", m_b55, 0},
+	{"R 4095", m_r4095, -EINVAL},
+	{"R 16385", m_r16385, -EINVAL},
+	{"R 4096", m_r4096, 0},
+	{"local port 0", m_lport0, -EINVAL},
+	{"peer 0.0.0.0", m_peer0, -EINVAL},
+	{"mtu 64", m_mtu64, -EINVAL},
+	{"mtu 65", m_mtu65, 0},
+	{"padding set", m_pad, -EINVAL},
+};
+
+Test(kmod_session, smt_ksession_params_check__table)
+{
+	for (size_t i = 0; i < sizeof(param_cases) / sizeof(param_cases[0]);
+	     i++) {
+		struct smt_kmod_session p;
+
+		kt_params(&p, TLS_CIPHER_AES_GCM_128);
+		param_cases[i].mutate(&p);
+		cr_expect_eq(smt_ksession_params_check(&p, 253),
+			     param_cases[i].want, "%s", param_cases[i].name);
+	}
+}
+
+Test(kmod_session, smt_ksession_add__ids_increase_and_defaults_apply)
+{
+	struct smt_ksession_table t;
+	struct smt_kmod_session p;
+	struct net net = {0};
+	struct smt_ksession *s;
+	int a, b;
+
+	smt_ksession_table_init(&t);
+	kt_params(&p, TLS_CIPHER_AES_GCM_128);
+	a = smt_ksession_add(&t, &net, &p, 253);
+	kt_params(&p, TLS_CIPHER_CHACHA20_POLY1305);
+	p.ipproto = 200;
+	b = smt_ksession_add(&t, &net, &p, 253);
+	cr_assert_gt(a, 0);
+	cr_assert_eq(b, a + 1);
+	cr_expect_eq(net.refs, 2);
+	s = smt_ksession_find(&t, a);
+	cr_assert_not_null(s);
+	cr_expect_eq(s->ipproto, 253);
+	cr_expect_eq(s->B, 48);
+	cr_expect_eq(s->rec_size, 16384);
+	cr_expect_eq(smt_ksession_find(&t, b)->ipproto, 200);
+	cr_expect_eq(smt_stat_get(SMT_CNT_SESSIONS_ADDED), 2);
+	smt_ksession_table_destroy(&t);
+	cr_expect_eq(net.refs, 0, "namespace references dropped");
+	cr_expect_eq(smt_stat_get(SMT_CNT_SESSIONS_REMOVED), 2);
+}
+
+Test(kmod_session, smt_ksession_add__bad_key_adds_nothing)
+{
+	struct smt_ksession_table t;
+	struct smt_kmod_session p;
+	struct net net = {0};
+
+	smt_ksession_table_init(&t);
+	kt_params(&p, TLS_CIPHER_AES_GCM_128);
+	p.crypto.info.version = TLS_1_2_VERSION;
+	cr_expect_eq(smt_ksession_add(&t, &net, &p, 253), -EINVAL);
+	mock_fail_alloc_aead = true;
+	kt_params(&p, TLS_CIPHER_AES_GCM_128);
+	cr_expect_eq(smt_ksession_add(&t, &net, &p, 253), -ENOENT);
+	cr_expect_eq(t.count, 0);
+	cr_expect_eq(net.refs, 0);
+	smt_ksession_table_destroy(&t);
+}
+
+Test(kmod_session, smt_ksession_del__removes_once)
+{
+	struct smt_ksession_table t;
+	struct smt_kmod_session p;
+	struct net net = {0};
+	int id;
+
+	smt_ksession_table_init(&t);
+	kt_params(&p, TLS_CIPHER_AES_GCM_256);
+	id = smt_ksession_add(&t, &net, &p, 253);
+	cr_assert_gt(id, 0);
+	cr_expect_eq(smt_ksession_del(&t, id), 0);
+	cr_expect_eq(smt_ksession_del(&t, id), -ENOENT);
+	cr_expect_null(smt_ksession_find(&t, id));
+	cr_expect_eq(mock_tfms, 0, "transform freed on removal");
+	cr_expect_eq(net.refs, 0);
+	smt_ksession_table_destroy(&t);
+}
+
+Test(kmod_session, smt_stats_format__counters_then_drop_names)
+{
+	char buf[4096];
+	int n;
+
+	smt_stat_add(SMT_CNT_MSGS_SENT, 3);
+	smt_stat_drop(SMT_DROP_BAD_VERSION);
+	smt_stat_drop(SMT_DROP_BAD_VERSION);
+	n = smt_stats_format(buf, sizeof(buf));
+	cr_assert_gt(n, 0);
+	cr_expect_eq((size_t)n, strlen(buf));
+	cr_expect(strncmp(buf, "sessions_added 0\n", 17) == 0);
+	cr_expect_not_null(strstr(buf, "\nmsgs_sent 3\n"));
+	cr_expect_not_null(strstr(buf, "\nbad_doff_ver 2\n"));
+	cr_expect_not_null(strstr(buf, "\nno_memory 0\n"));
+	cr_expect_null(strstr(buf, "none "), "reason 0 is not a drop");
+}
+
+Test(kmod_session, smt_stats_format__short_buffer_is_enospc)
+{
+	char buf[64];
+
+	cr_expect_eq(smt_stats_format(buf, sizeof(buf)), -ENOSPC);
+}
+
+/* ---- device TLS offload on a mock device ---------------------------- */
+
+static struct {
+	int adds, dels;
+	struct net_device *dev;
+	struct sock *sk;
+	enum tls_offload_ctx_dir dir;
+	union smt_kmod_crypto ci;
+	int fail;
+} md;
+
+static int md_add(struct net_device *dev, struct sock *sk,
+		  enum tls_offload_ctx_dir dir, struct tls_crypto_info *ci,
+		  u32 start_sn)
+{
+	md.adds++;
+	md.dev = dev;
+	md.sk = sk;
+	md.dir = dir;
+	memcpy(&md.ci, ci, sizeof(md.ci));
+	return md.fail;
+}
+
+static void md_del(struct net_device *dev, struct tls_context *ctx,
+		   enum tls_offload_ctx_dir dir)
+{
+	md.dels++;
+}
+
+static const struct tlsdev_ops md_ops = {.tls_dev_add = md_add,
+					 .tls_dev_del = md_del};
+
+Test(kmod_session, smt_tls_offload_capable__needs_feature_ops_and_param)
+{
+	struct net_device dev = {.features = NETIF_F_HW_TLS_TX,
+				 .tlsdev_ops = &md_ops};
+
+	cr_expect_not(smt_tls_offload_capable(&dev), "param off");
+	smt_tls_offload_enabled = true;
+	cr_expect(smt_tls_offload_capable(&dev));
+	dev.features = 0;
+	cr_expect_not(smt_tls_offload_capable(&dev), "no NETIF_F_HW_TLS_TX");
+	dev.features = NETIF_F_HW_TLS_TX;
+	dev.tlsdev_ops = NULL;
+	cr_expect_not(smt_tls_offload_capable(&dev), "no tlsdev_ops");
+}
+
+static void offload_one(u16 cipher, const u8 *key_in_ci, size_t key_off)
+{
+	struct net_device dev = {.features = NETIF_F_HW_TLS_TX,
+				 .tlsdev_ops = &md_ops};
+	struct tls_context tctx;
+	struct sock sk = {.ulp = &tctx};
+	struct smt_ksession s = {.B = 48};
+	struct smt_tls_tx_ctx ctx = {0};
+	const u8 *rs;
+	u64 want = 0x1234ull << 16;
+
+	memset(&md, 0, sizeof(md));
+	kt_crypto(&s.crypto, cipher, 5);
+	smt_tls_offload_enabled = true;
+	cr_assert_eq(smt_tls_offload_begin(&ctx, &dev, &sk, &s, 0x1234), 0);
+	cr_expect_eq(md.adds, 1);
+	cr_expect_eq(md.dir, TLS_OFFLOAD_CTX_DIR_TX);
+	cr_expect_eq(md.sk, &sk);
+	cr_expect_eq(dev.refcnt, 1);
+	rs = cipher == TLS_CIPHER_AES_GCM_128 ? md.ci.aes_gcm_128.rec_seq
+	     : cipher == TLS_CIPHER_AES_GCM_256
+		     ? md.ci.aes_gcm_256.rec_seq
+		     : md.ci.chacha20_poly1305.rec_seq;
+	for (int i = 0; i < 8; i++)
+		cr_expect_eq(rs[i], (u8)(want >> (56 - 8 * i)),
+			     "rec_seq byte %d cipher %u", i, cipher);
+	/* The key reaches the device unchanged. */
+	cr_expect_arr_eq((const u8 *)&md.ci + key_off,
+			 (const u8 *)&s.crypto + key_off,
+			 cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32);
+	smt_tls_offload_end(&ctx);
+	cr_expect_eq(md.dels, 1);
+	cr_expect_eq(dev.refcnt, 0);
+	cr_expect_null(ctx.dev);
+	smt_tls_offload_end(&ctx); /* idempotent */
+	cr_expect_eq(md.dels, 1);
+	(void)key_in_ci;
+}
+
+Test(kmod_session, smt_tls_offload_begin__rec_seq_of_record_0_every_cipher)
+{
+	offload_one(TLS_CIPHER_AES_GCM_128, NULL,
+		    offsetof(struct tls12_crypto_info_aes_gcm_128, key));
+	offload_one(TLS_CIPHER_AES_GCM_256, NULL,
+		    offsetof(struct tls12_crypto_info_aes_gcm_256, key));
+	offload_one(TLS_CIPHER_CHACHA20_POLY1305, NULL,
+		    offsetof(struct tls12_crypto_info_chacha20_poly1305, key));
+}
+
+Test(kmod_session, smt_tls_offload_begin__driver_error_holds_nothing)
+{
+	struct net_device dev = {.features = NETIF_F_HW_TLS_TX,
+				 .tlsdev_ops = &md_ops};
+	struct sock sk = {0};
+	struct smt_ksession s = {.B = 48};
+	struct smt_tls_tx_ctx ctx = {0};
+
+	memset(&md, 0, sizeof(md));
+	md.fail = -ENOSPC;
+	kt_crypto(&s.crypto, TLS_CIPHER_AES_GCM_128, 5);
+	smt_tls_offload_enabled = true;
+	cr_expect_eq(smt_tls_offload_begin(&ctx, &dev, &sk, &s, 2), -ENOSPC);
+	cr_expect_eq(dev.refcnt, 0);
+	cr_expect_null(ctx.dev);
+	smt_tls_offload_end(&ctx);
+	cr_expect_eq(md.dels, 0);
+}
+
+Test(kmod_session, smt_tls_offload_begin__not_capable_is_eopnotsupp)
+{
+	struct net_device dev = {0};
+	struct sock sk = {0};
+	struct smt_ksession s = {.B = 48};
+	struct smt_tls_tx_ctx ctx = {0};
+
+	smt_tls_offload_enabled = true;
+	cr_expect_eq(smt_tls_offload_begin(&ctx, &dev, &sk, &s, 2),
+		     -EOPNOTSUPP);
+}

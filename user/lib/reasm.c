@@ -24,6 +24,7 @@
 
 #define REC_WIRE_MAX (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN) /* 16406 */
 #define REC_WIRE_MIN (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD) /* 4118 */
+#define REC_CHUNK 16 /* a forged rec_idx costs one chunk, not an array */
 
 enum rec_state { REC_EMPTY, REC_PARTIAL, REC_VERIFIED };
 
@@ -52,8 +53,8 @@ struct smt_rx_msg {
 	bool done;
 	uint32_t nconf; /* records 0..nconf-1 verified and tiling from 0 */
 	uint32_t conf_end; /* wire offset where record nconf must start */
-	struct rx_rec *rec;
-	uint32_t nalloc;
+	struct rx_rec **chunk; /* records in chunks of REC_CHUNK, on demand */
+	uint32_t nchunk;
 	size_t mem;
 	unsigned int max_fail;
 };
@@ -100,9 +101,14 @@ void smt_rx_msg_free(struct smt_rx_msg *m)
 {
 	if (!m)
 		return;
-	for (uint32_t i = 0; i < m->nalloc; i++)
-		rec_clear(m, &m->rec[i]);
-	free(m->rec);
+	for (uint32_t c = 0; c < m->nchunk; c++) {
+		if (!m->chunk[c])
+			continue;
+		for (uint32_t i = 0; i < REC_CHUNK; i++)
+			rec_clear(m, &m->chunk[c][i]);
+		free(m->chunk[c]);
+	}
+	free(m->chunk);
 	free(m);
 }
 
@@ -116,23 +122,48 @@ static uint32_t rec_limit(const struct smt_rx_msg *m, uint32_t msg_len)
 	return by_len < lim ? by_len : lim;
 }
 
-static int grow_recs(struct smt_rx_msg *m, uint32_t k)
+/* Record k, or NULL when it was never touched (and create is false). */
+static struct rx_rec *rec_at(struct smt_rx_msg *m, uint32_t k, bool create)
 {
-	uint32_t n = m->nalloc ? m->nalloc : 4;
-	struct rx_rec *r;
+	uint32_t c = k / REC_CHUNK;
 
-	if (k < m->nalloc)
-		return 0;
-	while (n <= k)
-		n *= 2;
-	r = realloc(m->rec, (size_t)n * sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	memset(r + m->nalloc, 0, (size_t)(n - m->nalloc) * sizeof(*r));
-	m->mem += (size_t)(n - m->nalloc) * sizeof(*r);
-	m->rec = r;
-	m->nalloc = n;
-	return 0;
+	if (c >= m->nchunk) {
+		struct rx_rec **t;
+
+		if (!create)
+			return NULL;
+		t = realloc(m->chunk, (size_t)(c + 1) * sizeof(*t));
+		if (!t)
+			return NULL;
+		memset(t + m->nchunk, 0, (c + 1 - m->nchunk) * sizeof(*t));
+		m->mem += (c + 1 - m->nchunk) * sizeof(*t);
+		m->chunk = t;
+		m->nchunk = c + 1;
+	}
+	if (!m->chunk[c]) {
+		if (!create)
+			return NULL;
+		m->chunk[c] = calloc(REC_CHUNK, sizeof(struct rx_rec));
+		if (!m->chunk[c])
+			return NULL;
+		m->mem += REC_CHUNK * sizeof(struct rx_rec);
+	}
+	return &m->chunk[c][k % REC_CHUNK];
+}
+
+/* Every record slot that exists, for loops: k from 0 to rec_end(m). */
+static uint32_t rec_end(const struct smt_rx_msg *m)
+{
+	return m->nchunk * REC_CHUNK;
+}
+
+static const struct rx_rec *rec_peek(const struct smt_rx_msg *m, uint32_t k)
+{
+	uint32_t c = k / REC_CHUNK;
+
+	if (c >= m->nchunk || !m->chunk[c])
+		return NULL;
+	return &m->chunk[c][k % REC_CHUNK];
 }
 
 /* A record failed: forget its bytes and layout, count it. */
@@ -217,10 +248,10 @@ static uint32_t rec_hdr_len(uint32_t msg_len, uint32_t seg_off,
  */
 static int confirm_chain(struct smt_rx_msg *m)
 {
-	while (m->nconf < m->nalloc) {
-		struct rx_rec *r = &m->rec[m->nconf];
+	for (;;) {
+		struct rx_rec *r = rec_at(m, m->nconf, false);
 
-		if (r->state == REC_EMPTY)
+		if (!r || r->state == REC_EMPTY)
 			return 0;
 		if (r->seg_off != m->conf_end) {
 			if (r->state == REC_VERIFIED)
@@ -242,7 +273,7 @@ static int confirm_chain(struct smt_rx_msg *m)
 
 static int rec_verify(struct smt_rx_msg *m, uint32_t k, struct smt_aead *rx)
 {
-	struct rx_rec *r = &m->rec[k];
+	struct rx_rec *r = rec_at(m, k, false);
 	int n;
 
 	n = smt_record_open(rx, smt_record_seq(m->msg_id, m->lim.B, k), r->buf,
@@ -293,9 +324,9 @@ int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
 	k = p->rec_idx;
 	if (k >= rec_limit(m, msg_len))
 		return SMT_DROP_BAD_REC_IDX;
-	if (grow_recs(m, k))
+	r = rec_at(m, k, true);
+	if (!r)
 		return SMT_DROP_NO_MEMORY;
-	r = &m->rec[k];
 
 	/* Where the confirmed layout says record k starts. */
 	if ((k == 0 && p->seg_off != 0) ||
@@ -400,8 +431,12 @@ int smt_rx_msg_missing(const struct smt_rx_msg *m, struct smt_range *r,
 	}
 	if (m->done)
 		return 0;
-	for (uint32_t k = 0; k < m->nalloc; k++)
-		n += m->rec[k].state == REC_VERIFIED ? 1u : m->rec[k].niv;
+	for (uint32_t k = 0; k < rec_end(m); k++) {
+		const struct rx_rec *x = rec_peek(m, k);
+
+		if (x)
+			n += x->state == REC_VERIFIED ? 1u : x->niv;
+	}
 	held = calloc(n ? n : 1, sizeof(*held));
 	if (!held) {
 		r[0].off = 0;
@@ -409,9 +444,11 @@ int smt_rx_msg_missing(const struct smt_rx_msg *m, struct smt_range *r,
 		return 1;
 	}
 	n = 0;
-	for (uint32_t k = 0; k < m->nalloc; k++) {
-		const struct rx_rec *x = &m->rec[k];
+	for (uint32_t k = 0; k < rec_end(m); k++) {
+		const struct rx_rec *x = rec_peek(m, k);
 
+		if (!x)
+			continue;
 		if (x->state == REC_VERIFIED) {
 			held[n].off = x->seg_off;
 			held[n++].len = x->len;
@@ -443,9 +480,12 @@ void smt_rx_msg_discard_provisional(struct smt_rx_msg *m)
 {
 	if (!m)
 		return;
-	for (uint32_t k = 0; k < m->nalloc; k++)
-		if (m->rec[k].state == REC_PARTIAL)
-			rec_clear(m, &m->rec[k]);
+	for (uint32_t k = 0; k < rec_end(m); k++) {
+		struct rx_rec *r = rec_at(m, k, false);
+
+		if (r && r->state == REC_PARTIAL)
+			rec_clear(m, r);
+	}
 	if (!m->any_verified)
 		m->msg_len = 0;
 }
@@ -461,9 +501,12 @@ uint32_t smt_rx_msg_received(const struct smt_rx_msg *m)
 
 	if (!m)
 		return 0;
-	for (uint32_t k = 0; k < m->nalloc; k++)
-		n += m->rec[k].state == REC_VERIFIED ? m->rec[k].len :
-						       m->rec[k].held;
+	for (uint32_t k = 0; k < rec_end(m); k++) {
+		const struct rx_rec *r = rec_peek(m, k);
+
+		if (r)
+			n += r->state == REC_VERIFIED ? r->len : r->held;
+	}
 	return n;
 }
 
@@ -487,7 +530,7 @@ static void content_copy(const struct smt_rx_msg *m, uint64_t off,
 			 uint8_t *dst, uint64_t n)
 {
 	for (uint32_t k = 0; k < m->nconf && n; k++) {
-		const struct rx_rec *r = &m->rec[k];
+		const struct rx_rec *r = rec_peek(m, k);
 		uint64_t c;
 
 		if (off >= r->content_len) {
@@ -517,7 +560,7 @@ int smt_rx_msg_take(struct smt_rx_msg *m, uint8_t **app, uint32_t *len,
 	*app = NULL;
 	*len = 0;
 	for (uint32_t k = 0; k < m->nconf; k++)
-		total += m->rec[k].content_len;
+		total += rec_peek(m, k)->content_len;
 	if (total < SMT_INNER_HDR_LEN)
 		return SMT_DROP_TRUNCATED;
 	content_copy(m, 0, (uint8_t *)&ih, sizeof(ih));

@@ -235,7 +235,7 @@ static void map_put(struct sim *sim, int src, int dst, uint64_t id, int idx)
 	i = map_slot(sim, src, dst, id);
 	while (sim->map[i].idx >= 0)
 		i = (i + 1) & (sim->mapcap - 1);
-	sim->map[i] = (struct rpc_key){ src, dst, id, idx };
+	sim->map[i] = (struct rpc_key){src, dst, id, idx};
 	sim->mapn++;
 }
 
@@ -262,8 +262,8 @@ static void egress_kick(struct sim *sim, struct sim_host *h)
 	if (h->busy)
 		return;
 	h->busy = true;
-	ev_push(sim, (struct sim_ev){ .t = sim->now, .type = EV_EGRESS,
-				      .host = h->idx });
+	ev_push(sim, (struct sim_ev){
+			     .t = sim->now, .type = EV_EGRESS, .host = h->idx});
 }
 
 static int sim_send(void *ctx, const struct smt_engine_tx *tx)
@@ -275,8 +275,8 @@ static int sim_send(void *ctx, const struct smt_engine_tx *tx)
 	uint8_t prio = tx->prio > SMT_PRIO_MAX ? SMT_PRIO_MAX : tx->prio;
 
 	sim->st.pkts++;
-	if (sim->cfg.tap &&
-	    sim->cfg.tap(sim, sim->cfg.tap_arg, h->idx, dst, tx->pkt, tx->len)) {
+	if (sim->cfg.tap && sim->cfg.tap(sim, sim->cfg.tap_arg, h->idx, dst,
+					 tx->pkt, tx->len)) {
 		sim->st.dropped_tap++;
 		return 0;
 	}
@@ -309,8 +309,9 @@ static int sim_send(void *ctx, const struct smt_engine_tx *tx)
 
 static void arrive_at(struct sim *sim, struct sim_pkt *p, uint64_t t)
 {
-	ev_push(sim, (struct sim_ev){ .t = t, .type = EV_ARRIVE,
-				      .host = p->dst, .pkt = p });
+	ev_push(sim,
+		(struct sim_ev){
+			.t = t, .type = EV_ARRIVE, .host = p->dst, .pkt = p});
 }
 
 static uint64_t flight(struct sim *sim)
@@ -364,8 +365,9 @@ static void egress(struct sim *sim, struct sim_host *h)
 		}
 		arrive_at(sim, p, sim->now + tx_ns + flight(sim));
 	}
-	ev_push(sim, (struct sim_ev){ .t = sim->now + tx_ns, .type = EV_EGRESS,
-				      .host = h->idx });
+	ev_push(sim, (struct sim_ev){.t = sim->now + tx_ns,
+				     .type = EV_EGRESS,
+				     .host = h->idx});
 }
 
 void sim_inject(struct sim *sim, int src, int dst, const uint8_t *pkt,
@@ -416,12 +418,13 @@ static void app_send(struct sim *sim, int idx)
 		abort();
 	sim_payload(idx, 0, buf, r->req_len);
 	err = smt_engine_send(h->e, h->sid[r->dst], buf, r->req_len,
-			      r->oneway ? SMT_ENGINE_ONEWAY : 0,
-			      (uint64_t)idx, &r->id, sim->now);
+			      r->oneway ? SMT_ENGINE_ONEWAY : 0, (uint64_t)idx,
+			      &r->id, sim->now);
 	free(buf);
 	if (err == -EAGAIN) { /* a limit: try again a little later */
-		ev_push(sim, (struct sim_ev){ .t = sim->now + 10000,
-					      .type = EV_SEND, .idx = idx });
+		ev_push(sim, (struct sim_ev){.t = sim->now + 10000,
+					     .type = EV_SEND,
+					     .idx = idx});
 		return;
 	}
 	if (err) {
@@ -447,8 +450,9 @@ static void app_reply(struct sim *sim, int idx)
 			       sim->now);
 	free(buf);
 	if (err == -EAGAIN) {
-		ev_push(sim, (struct sim_ev){ .t = sim->now + 10000,
-					      .type = EV_REPLY, .idx = idx });
+		ev_push(sim, (struct sim_ev){.t = sim->now + 10000,
+					     .type = EV_REPLY,
+					     .idx = idx});
 		return;
 	}
 	/* -ENOENT: the client gave up and the request state is gone */
@@ -465,8 +469,9 @@ static void app_event(struct sim *sim, struct sim_host *h,
 	int idx;
 
 	if (sim->trace)
-		fprintf(stderr, "%10llu EVENT  host %d type %d id %llu err %d "
-				"len %u\n",
+		fprintf(stderr,
+			"%10llu EVENT  host %d type %d id %llu err %d "
+			"len %u\n",
 			(unsigned long long)sim->now, h->idx, ev->type,
 			(unsigned long long)ev->id, ev->error, ev->len);
 	switch (ev->type) {
@@ -474,8 +479,9 @@ static void app_event(struct sim *sim, struct sim_host *h,
 	case SMT_ENGINE_EV_ONEWAY:
 		idx = map_get(sim, peer, h->idx, ev->id);
 		if (idx < 0) {
-			fail(sim, "host %d: delivered unknown message %#llx "
-				  "from host %d",
+			fail(sim,
+			     "host %d: delivered unknown message %#llx "
+			     "from host %d",
 			     h->idx, (unsigned long long)ev->id, peer);
 			break;
 		}
@@ -490,9 +496,9 @@ static void app_event(struct sim *sim, struct sim_host *h,
 		sim->st.delivered++;
 		if (!r->oneway)
 			ev_push(sim,
-				(struct sim_ev){ .t = sim->now + r->service_ns,
-						 .type = EV_REPLY,
-						 .idx = idx });
+				(struct sim_ev){.t = sim->now + r->service_ns,
+						.type = EV_REPLY,
+						.idx = idx});
 		break;
 	case SMT_ENGINE_EV_RESPONSE:
 	case SMT_ENGINE_EV_FAILED:
@@ -571,7 +577,7 @@ static void host_addr(struct sim *sim, int i, struct sockaddr_storage *ss)
 
 struct sim *sim_new(const struct sim_cfg *cfg)
 {
-	struct smt_engine_ops ops = { .send = sim_send };
+	struct smt_engine_ops ops = {.send = sim_send};
 	struct sim *sim;
 	int i, j;
 
@@ -622,7 +628,7 @@ struct sim *sim_new(const struct sim_cfg *cfg)
 	}
 	for (i = 0; i < cfg->nhosts; i++) {
 		for (j = 0; j < cfg->nhosts; j++) {
-			struct smt_engine_session s = { 0 };
+			struct smt_engine_session s = {0};
 			int err;
 
 			if (i == j)
@@ -697,8 +703,8 @@ int sim_rpc_add(struct sim *sim, uint64_t start_ns, int src, int dst,
 	r->oneway = oneway;
 	if (sim->cfg.service_max_ns)
 		r->service_ns = sim_rand(sim) % (sim->cfg.service_max_ns + 1);
-	ev_push(sim, (struct sim_ev){ .t = start_ns, .type = EV_SEND,
-				      .idx = sim->nrpc });
+	ev_push(sim, (struct sim_ev){
+			     .t = start_ns, .type = EV_SEND, .idx = sim->nrpc});
 	return sim->nrpc++;
 }
 
@@ -748,11 +754,12 @@ static int step(struct sim *sim, uint64_t until)
 		switch (ev.type) {
 		case EV_ARRIVE:
 			trace_pkt(sim, "IN", ev.pkt);
-			smt_engine_input(h->e,
-					 (const struct sockaddr *)&sim->h[ev.pkt->src]
-						 .addr,
-					 ev.pkt->data, ev.pkt->len,
-					 sim->cfg.ipv6 ? -1 : 0, sim->now);
+			smt_engine_input(
+				h->e,
+				(const struct sockaddr *)&sim->h[ev.pkt->src]
+					.addr,
+				ev.pkt->data, ev.pkt->len,
+				sim->cfg.ipv6 ? -1 : 0, sim->now);
 			free(ev.pkt);
 			break;
 		case EV_EGRESS:
@@ -785,8 +792,9 @@ int sim_run(struct sim *sim)
 {
 	sim_run_until(sim, sim->cfg.time_limit_ns);
 	if (!sim->err[0] && (sim->nev || next_engine(sim) != UINT64_MAX))
-		fail(sim, "not quiescent at the time limit (%llu ns): %zu "
-			  "events, next timer %llu",
+		fail(sim,
+		     "not quiescent at the time limit (%llu ns): %zu "
+		     "events, next timer %llu",
 		     (unsigned long long)sim->now, sim->nev,
 		     (unsigned long long)next_engine(sim));
 	return sim->err[0] ? -1 : 0;
@@ -800,8 +808,9 @@ int sim_check(struct sim *sim, bool allow_fail)
 		struct sim_rpc *r = &sim->rpc[i];
 
 		if (r->state == SIM_RPC_PENDING || r->state == SIM_RPC_WAIT)
-			fail(sim, "rpc %d (%s %u/%u B, host %d->%d) never "
-				  "ended",
+			fail(sim,
+			     "rpc %d (%s %u/%u B, host %d->%d) never "
+			     "ended",
 			     i, r->oneway ? "oneway" : "request", r->req_len,
 			     r->resp_len, r->src, r->dst);
 		else if (r->state == SIM_RPC_FAILED && !allow_fail)
@@ -819,8 +828,9 @@ int sim_check(struct sim *sim, bool allow_fail)
 		smt_engine_get_stats(sim->h[i].e, 0, &st);
 		if (st.tx_msgs || st.tx_bytes || st.rx_msgs || st.rx_bytes ||
 		    st.events)
-			fail(sim, "host %d still holds tx %llu msgs/%llu B, "
-				  "rx %llu msgs/%llu B, %llu events",
+			fail(sim,
+			     "host %d still holds tx %llu msgs/%llu B, "
+			     "rx %llu msgs/%llu B, %llu events",
 			     i, (unsigned long long)st.tx_msgs,
 			     (unsigned long long)st.tx_bytes,
 			     (unsigned long long)st.rx_msgs,

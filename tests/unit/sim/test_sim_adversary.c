@@ -40,10 +40,10 @@ static struct sim *two_hosts(sim_tap_fn tap, void *arg, uint32_t rec_size)
 	struct sim_cfg c = {
 		.seed = 7,
 		.nhosts = 2,
-		.link = { .delay_ns = 5000, .gbps = 10 },
-		.eng = { .resend_timeout_ns = RTO_NS,
-			 .max_silent_timeouts = 10,
-			 .rec_size = rec_size },
+		.link = {.delay_ns = 5000, .gbps = 10},
+		.eng = {.resend_timeout_ns = RTO_NS,
+			.max_silent_timeouts = 10,
+			.rec_size = rec_size},
 		.tap = tap,
 		.tap_arg = arg,
 	};
@@ -116,7 +116,7 @@ static bool forge_first(struct sim *sim, void *arg, int src, int dst,
 
 Test(sim_adversary, forged_data__counted_and_costs_at_most_two_timeouts)
 {
-	struct forge f = { 0 };
+	struct forge f = {0};
 	struct sim *sim;
 	uint64_t base = one_rpc(NULL, NULL, &sim);
 	uint64_t lat;
@@ -136,13 +136,12 @@ Test(sim_adversary, forged_data__counted_and_costs_at_most_two_timeouts)
 }
 
 /* A whole message under a wrong key, on the ID the client uses next. */
-static void inject_wrong_key_msg(struct sim *sim, uint64_t msg_id,
-				 uint32_t len)
+static void inject_wrong_key_msg(struct sim *sim, uint64_t msg_id, uint32_t len)
 {
 	struct smt_aead *k = wrong_key();
 	struct smt_wire_msg w;
-	struct smt_data_tmpl t = { .sport = sim_port(sim, 0),
-				   .dport = sim_port(sim, 1) };
+	struct smt_data_tmpl t = {.sport = sim_port(sim, 0),
+				  .dport = sim_port(sim, 1)};
 	uint8_t *app = calloc(1, len), pkt[1500];
 	uint32_t off = 0, n;
 
@@ -264,9 +263,9 @@ struct ctl_forge {
 static bool forge_ctl(struct sim *sim, void *arg, int src, int dst,
 		      const uint8_t *pkt, size_t len)
 {
-	static const uint8_t types[] = { SMT_TYPE_GRANT,   SMT_TYPE_RESEND,
-					 SMT_TYPE_UNKNOWN, SMT_TYPE_BUSY,
-					 SMT_TYPE_NEED_ACK, SMT_TYPE_ACK };
+	static const uint8_t types[] = {SMT_TYPE_GRANT,	   SMT_TYPE_RESEND,
+					SMT_TYPE_UNKNOWN,  SMT_TYPE_BUSY,
+					SMT_TYPE_NEED_ACK, SMT_TYPE_ACK};
 	struct ctl_forge *f = arg;
 	uint64_t id = be64(pkt + 20);
 	unsigned int i;
@@ -280,7 +279,7 @@ static bool forge_ctl(struct sim *sim, void *arg, int src, int dst,
 			.ctl_seq = ++f->seq,
 			.offset = 0,
 			.count = 1,
-			.ids = { id | 1 },
+			.ids = {id | 1},
 		};
 		uint8_t buf[128];
 		int n = smt_ctl_build(f->k, &c, buf, sizeof(buf));
@@ -295,7 +294,7 @@ static bool forge_ctl(struct sim *sim, void *arg, int src, int dst,
 
 Test(sim_adversary, forged_control__rejected_rpcs_unharmed)
 {
-	struct ctl_forge f = { .k = wrong_key() };
+	struct ctl_forge f = {.k = wrong_key()};
 	struct sim *sim = two_hosts(forge_ctl, &f, 0);
 	int i;
 
@@ -350,7 +349,7 @@ static bool truncate_first(struct sim *sim, void *arg, int src, int dst,
 
 Test(sim_adversary, truncated_message__rejected_then_recovered)
 {
-	struct trunc t = { .victim = 2 };
+	struct trunc t = {.victim = 2};
 	/* records of 4096 content bytes: the message has 10 of them */
 	struct sim *sim = two_hosts(truncate_first, &t, 4096);
 	int idx = sim_rpc_add(sim, 1000, 0, 1, 40000, 100, false);
@@ -399,8 +398,7 @@ Test(sim_adversary, garbage_headers__dropped_by_reason)
 	cr_assert_eq(sim_stats(sim)->delivered, 40); /* 20 RPCs */
 	for (r = 1; r < SMT_DROP_MAX; r++)
 		total += drops(sim, 1, r);
-	cr_assert_geq(total, 5000 - 50, "garbage must be counted (%" PRIu64
-					")",
+	cr_assert_geq(total, 5000 - 50, "garbage must be counted (%" PRIu64 ")",
 		      total);
 	cr_assert_gt(drops(sim, 1, SMT_DROP_SHORT_HEADER), 0);
 	cr_assert_gt(drops(sim, 1, SMT_DROP_BAD_VERSION), 0);

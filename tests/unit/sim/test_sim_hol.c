@@ -44,13 +44,12 @@ static bool large_loss(struct sim *sim, void *arg, int src, int dst,
 static uint64_t run(bool with_large, double loss, uint64_t *large_ns,
 		    uint64_t *dropped)
 {
-	struct hol_tap tap = { .loss = loss };
+	struct hol_tap tap = {.loss = loss};
 	struct sim_cfg c = {
 		.seed = 42,
 		.nhosts = 2,
-		.link = { .delay_ns = 5000, .jitter_ns = 500, .gbps = 10 },
-		.eng = { .resend_timeout_ns = RTO_NS,
-			 .max_silent_timeouts = 30 },
+		.link = {.delay_ns = 5000, .jitter_ns = 500, .gbps = 10},
+		.eng = {.resend_timeout_ns = RTO_NS, .max_silent_timeouts = 30},
 		.tap = large_loss,
 		.tap_arg = &tap,
 	};
@@ -82,7 +81,7 @@ static uint64_t run(bool with_large, double loss, uint64_t *large_ns,
 
 Test(sim_hol, small_rpcs__not_held_back_by_lossy_large_message)
 {
-	static const double losses[] = { 0.0, 0.01, 0.02, 0.3 };
+	static const double losses[] = {0.0, 0.01, 0.02, 0.3};
 	uint64_t large = 0, dropped = 0;
 	uint64_t alone = run(false, 0, &large, &dropped);
 	unsigned int i;

@@ -49,12 +49,12 @@ static uint32_t msg_size(uint64_t *r, bool *large_used)
 /* Draws one scenario from seed. Returns whether failures are allowed. */
 static void scenario(uint64_t seed, struct sim_cfg *c, uint64_t *r)
 {
-	static const double loss[] = { 0, 0, 0.01, 0.05, 0.2 };
-	static const double dup[] = { 0, 0, 0.01, 0.05 };
-	static const double reorder[] = { 0, 0.05, 0.3 };
-	static const double gbps[] = { 1, 10, 25, 100 };
-	static const uint32_t payload[] = { 0, 0, 512, 1000, 8960 };
-	static const uint32_t unsched[] = { 0, 0, 3000, 20000 };
+	static const double loss[] = {0, 0, 0.01, 0.05, 0.2};
+	static const double dup[] = {0, 0, 0.01, 0.05};
+	static const double reorder[] = {0, 0.05, 0.3};
+	static const double gbps[] = {1, 10, 25, 100};
+	static const uint32_t payload[] = {0, 0, 512, 1000, 8960};
+	static const uint32_t unsched[] = {0, 0, 3000, 20000};
 
 	*r = seed * 0x9e3779b97f4a7c15ULL + 1;
 	memset(c, 0, sizeof(*c));
@@ -73,8 +73,8 @@ static void scenario(uint64_t seed, struct sim_cfg *c, uint64_t *r)
 	c->max_payload = payload[pick(r, 5)];
 	c->service_max_ns = pick(r, 2) ? 0 : pick(r, 200000);
 	/* a timeout well above the time a full queue takes to drain */
-	c->eng.resend_timeout_ns = 1000000 + pick(r, 2000000) +
-				   (c->link.gbps < 10 ? 16000000 : 0);
+	c->eng.resend_timeout_ns =
+		1000000 + pick(r, 2000000) + (c->link.gbps < 10 ? 16000000 : 0);
 	c->eng.max_silent_timeouts = 14;
 	c->eng.unsched_bytes = unsched[pick(r, 4)];
 	c->eng.rec_size = pick(r, 2) ? 0 : 4096 + (uint32_t)pick(r, 12289);
@@ -175,7 +175,8 @@ static void shard(int k)
 		    tot.pkts, tot.lost, tot.dups, tot.retransmits, tot.resends,
 		    tot.restarts, tot.delivered);
 	cr_assert_eq(failed, 0,
-		     "%" PRIu64 " scenarios failed; first: SMT_SIM_SEED=%" PRIu64,
+		     "%" PRIu64
+		     " scenarios failed; first: SMT_SIM_SEED=%" PRIu64,
 		     failed, first_bad);
 }
 

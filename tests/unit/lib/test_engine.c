@@ -1,0 +1,713 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Protocol engine (user/lib/engine*.c), one behaviour per test: two engines
+ * joined by hand, every packet captured so a test can drop, reorder, replay
+ * or inspect it, time advanced explicitly. Covers SRPT grants and their
+ * bound, RESEND with byte-identical retransmission, ACK and NEED_ACK, RPC
+ * failure after silent timeouts, limits and their error codes, the request
+ * replay window, control replay, cancel, session removal, rekeying and
+ * 1000 concurrent RPCs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include <criterion/criterion.h>
+
+#include "engine.h"
+
+#define RTO 1000000ULL
+#define ACK_DELAY 20000ULL
+
+struct cpkt {
+	uint32_t len;
+	uint8_t prio;
+	uint8_t data[1600];
+};
+
+struct side {
+	struct smt_engine *e;
+	uint32_t sid;
+	struct sockaddr_storage addr;
+	struct cpkt *out;
+	size_t nout, cap;
+};
+
+struct pair {
+	struct side s[2];
+	uint64_t now;
+	struct smt_keys keys;
+};
+
+static int cap_send(void *ctx, const struct smt_engine_tx *tx)
+{
+	struct side *sd = ctx;
+
+	cr_assert_leq(tx->len, sizeof(sd->out[0].data));
+	if (sd->nout == sd->cap) {
+		sd->cap = sd->cap ? 2 * sd->cap : 64;
+		sd->out = realloc(sd->out, sd->cap * sizeof(*sd->out));
+		cr_assert_not_null(sd->out);
+	}
+	sd->out[sd->nout].len = (uint32_t)tx->len;
+	sd->out[sd->nout].prio = tx->prio;
+	memcpy(sd->out[sd->nout].data, tx->pkt, tx->len);
+	sd->nout++;
+	return 0;
+}
+
+static void pair_init(struct pair *p, const struct smt_engine_cfg *c0,
+		      const struct smt_engine_cfg *c1)
+{
+	struct smt_engine_ops ops = {.send = cap_send};
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	p->keys.cipher = SMT_CIPHER_AES_128_GCM;
+	p->keys.key_len = 16;
+	for (i = 0; i < 16; i++) {
+		p->keys.c_key[i] = (uint8_t)i;
+		p->keys.s_key[i] = (uint8_t)(0x40 + i);
+	}
+	for (i = 0; i < 12; i++) {
+		p->keys.c_iv[i] = (uint8_t)(0x80 + i);
+		p->keys.s_iv[i] = (uint8_t)(0xc0 + i);
+	}
+	for (i = 0; i < 2; i++) {
+		struct sockaddr_in *a = (void *)&p->s[i].addr;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(0x0a000001u + (uint32_t)i);
+		p->s[i].e = smt_engine_new(i ? c1 : c0, &ops, &p->s[i]);
+		cr_assert_not_null(p->s[i].e);
+	}
+	for (i = 0; i < 2; i++) {
+		struct smt_engine_session s = {
+			.peer = p->s[!i].addr,
+			.local_port = (uint16_t)(7000 + i),
+			.peer_port = (uint16_t)(7000 + !i),
+			.tls_client = i == 0,
+			.keys = p->keys,
+		};
+
+		cr_assert_eq(
+			smt_engine_session_add(p->s[i].e, &s, &p->s[i].sid), 0);
+	}
+}
+
+static void pair_fini(struct pair *p)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		smt_engine_free(p->s[i].e);
+		free(p->s[i].out);
+	}
+}
+
+/* Input packet i captured at side `from` into the other side. */
+static int deliver(struct pair *p, int from, size_t i)
+{
+	struct cpkt *k = &p->s[from].out[i];
+
+	return smt_engine_input(p->s[!from].e,
+				(const struct sockaddr *)&p->s[from].addr,
+				k->data, k->len, 0, p->now);
+}
+
+static void clear(struct pair *p, int side)
+{
+	p->s[side].nout = 0;
+}
+
+/* Delivers everything both ways until nothing is left. */
+static void flow(struct pair *p)
+{
+	bool any = true;
+
+	while (any) {
+		int side;
+
+		any = false;
+		for (side = 0; side < 2; side++) {
+			size_t n = p->s[side].nout, i;
+			struct cpkt *batch =
+				malloc((n ? n : 1) * sizeof(*batch));
+
+			memcpy(batch, p->s[side].out, n * sizeof(*batch));
+			clear(p, side);
+			for (i = 0; i < n; i++)
+				smt_engine_input(
+					p->s[!side].e,
+					(const struct sockaddr *)&p->s[side]
+						.addr,
+					batch[i].data, batch[i].len, 0, p->now);
+			free(batch);
+			any |= n > 0;
+		}
+	}
+}
+
+static void advance(struct pair *p, uint64_t dt)
+{
+	p->now += dt;
+	smt_engine_advance(p->s[0].e, p->now);
+	smt_engine_advance(p->s[1].e, p->now);
+}
+
+static uint8_t ptype(const struct cpkt *k)
+{
+	return k->data[13];
+}
+
+static uint64_t pid(const struct cpkt *k)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | k->data[20 + i];
+	return v;
+}
+
+static uint32_t be32at(const struct cpkt *k, int off)
+{
+	const uint8_t *d = k->data + off;
+
+	return (uint32_t)d[0] << 24 | d[1] << 16 | d[2] << 8 | d[3];
+}
+
+static bool next_ev(struct pair *p, int side, struct smt_engine_event *ev)
+{
+	return smt_engine_next_event(p->s[side].e, ev) == 1;
+}
+
+static uint64_t drops(struct pair *p, int side, int reason)
+{
+	struct smt_engine_stats st;
+
+	smt_engine_get_stats(p->s[side].e, 0, &st);
+	return st.drops[reason];
+}
+
+static void assert_empty(struct pair *p)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct smt_engine_stats st;
+
+		smt_engine_get_stats(p->s[i].e, 0, &st);
+		cr_assert_eq(
+			st.tx_msgs + st.rx_msgs + st.tx_bytes + st.rx_bytes +
+				st.events,
+			0, "side %d holds tx %lu/%lu rx %lu/%lu events %lu", i,
+			(unsigned long)st.tx_msgs, (unsigned long)st.tx_bytes,
+			(unsigned long)st.rx_msgs, (unsigned long)st.rx_bytes,
+			(unsigned long)st.events);
+	}
+}
+
+static uint64_t send_req(struct pair *p, uint32_t len, uint32_t flags,
+			 uint64_t cookie)
+{
+	uint8_t *buf = calloc(1, len ? len : 1);
+	uint64_t id;
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + cookie);
+	cr_assert_eq(smt_engine_send(p->s[0].e, p->s[0].sid, buf, len, flags,
+				     cookie, &id, p->now),
+		     0);
+	free(buf);
+	return id;
+}
+
+static struct smt_engine_cfg cfg_default(void)
+{
+	struct smt_engine_cfg c = {.resend_timeout_ns = RTO,
+				   .ack_delay_ns = ACK_DELAY};
+	return c;
+}
+
+/* ---- basics -------------------------------------------------------------------- */
+
+Test(engine, send__errors_are_clear)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct pair p;
+	uint8_t b[8] = {0};
+	uint64_t id;
+
+	c.max_tx_msgs = 2;
+	pair_init(&p, &c, &c);
+	cr_assert_eq(smt_engine_send(p.s[0].e, 99, b, 8, 0, 0, &id, 0),
+		     -ENOENT);
+	cr_assert_eq(smt_engine_send(p.s[0].e, p.s[0].sid, b, (1u << 20) + 1, 0,
+				     0, &id, 0),
+		     -EMSGSIZE);
+	cr_assert_eq(
+		smt_engine_send(p.s[0].e, p.s[0].sid, b, 8, 0x80, 0, &id, 0),
+		-EINVAL);
+	send_req(&p, 8, 0, 1);
+	send_req(&p, 8, 0, 2);
+	cr_assert_eq(smt_engine_send(p.s[0].e, p.s[0].sid, b, 8, 0, 3, &id, 0),
+		     -EAGAIN, "a full tx limit must say so");
+	cr_assert_eq(smt_engine_reply(p.s[1].e, p.s[1].sid, 2, b, 8, 0),
+		     -ENOENT, "no request to reply to yet");
+	cr_assert_eq(smt_engine_cancel(p.s[0].e, p.s[0].sid, 40, 0), -ENOENT);
+	pair_fini(&p);
+}
+
+Test(engine, rpc__round_trip_and_ack_frees_everything)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	uint64_t id;
+
+	pair_init(&p, &c, &c);
+	id = send_req(&p, 3000, 0, 77);
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+	cr_assert_eq(ev.id, id);
+	cr_assert_eq(ev.len, 3000);
+	cr_assert_eq(ev.data[2999], (uint8_t)(2999 * 7 + 77));
+	cr_assert_eq(
+		smt_engine_reply(p.s[1].e, ev.session, ev.id, "pong", 4, p.now),
+		0);
+	smt_engine_event_free(&ev);
+	flow(&p);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+	cr_assert_eq(ev.id, id);
+	cr_assert_eq(ev.cookie, 77);
+	cr_assert_eq(ev.len, 4);
+	cr_assert_eq(memcmp(ev.data, "pong", 4), 0);
+	smt_engine_event_free(&ev);
+	/* the client's ACK goes out after ack_delay and frees the response */
+	advance(&p, ACK_DELAY);
+	cr_assert_eq(p.s[0].nout, 1);
+	cr_assert_eq(ptype(&p.s[0].out[0]), SMT_TYPE_ACK);
+	flow(&p);
+	assert_empty(&p);
+	cr_assert_eq(smt_engine_next_deadline(p.s[1].e), UINT64_MAX);
+	pair_fini(&p);
+}
+
+/* ---- grants ---------------------------------------------------------------------- */
+
+Test(engine, grants__smallest_remaining_message_first)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct pair p;
+	size_t n, i, k;
+	bool seen4 = false;
+	int grants4 = 0;
+
+	c.unsched_bytes = 10000;
+	c.max_grant_msgs = 1;
+	pair_init(&p, &c, &c);
+	send_req(&p, 200000, 0, 1); /* id 2 */
+	send_req(&p, 100000, 0, 2); /* id 4 */
+	n = p.s[0].nout;
+	for (i = 0; i < n; i++) {
+		size_t before = p.s[1].nout;
+
+		if (pid(&p.s[0].out[i]) == 4)
+			seen4 = true;
+		deliver(&p, 0, i);
+		for (k = before; k < p.s[1].nout; k++) {
+			if (ptype(&p.s[1].out[k]) != SMT_TYPE_GRANT)
+				continue;
+			if (seen4)
+				cr_assert_eq(pid(&p.s[1].out[k]), 4,
+					     "SRPT: grant went to the larger "
+					     "message");
+			grants4 += pid(&p.s[1].out[k]) == 4;
+		}
+	}
+	cr_assert_gt(grants4, 0);
+	clear(&p, 0);
+	flow(&p);
+	cr_assert_eq(smt_engine_events_pending(p.s[1].e), 2);
+	pair_fini(&p);
+}
+
+Test(engine, grants__bounded_by_max_granted)
+{
+	struct smt_engine_cfg c = cfg_default();
+	uint32_t g[3] = {0}, rcvd[3] = {0};
+	struct pair p;
+	uint64_t out = 0;
+	size_t i;
+
+	c.unsched_bytes = 10000;
+	c.grant_window = 20000;
+	c.max_granted = 30000;
+	pair_init(&p, &c, &c);
+	for (i = 0; i < 3; i++)
+		send_req(&p, 200000, 0, i); /* ids 2, 4, 6 */
+	for (i = 0; i < p.s[0].nout; i++) {
+		struct cpkt *k = &p.s[0].out[i];
+
+		rcvd[pid(k) / 2 - 1] += k->len - 40;
+		deliver(&p, 0, i);
+	}
+	for (i = 0; i < p.s[1].nout; i++) {
+		struct cpkt *k = &p.s[1].out[i];
+
+		if (ptype(k) == SMT_TYPE_GRANT &&
+		    be32at(k, 40) > g[pid(k) / 2 - 1])
+			g[pid(k) / 2 - 1] = be32at(k, 40);
+	}
+	for (i = 0; i < 3; i++)
+		if (g[i] > rcvd[i])
+			out += g[i] - rcvd[i];
+	cr_assert_gt(out, 0, "something must be granted");
+	cr_assert_leq(out, 30000, "granted-not-received %lu > max_granted",
+		      (unsigned long)out);
+	pair_fini(&p);
+}
+
+/* ---- RESEND ---------------------------------------------------------------------- */
+
+Test(engine, resend__after_timeout_retransmits_byte_identical)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct cpkt lost, *re = NULL;
+	struct pair p;
+	size_t i;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 5000, 0, 5);
+	cr_assert_eq(p.s[0].nout, 4);
+	lost = p.s[0].out[1];
+	for (i = 0; i < 4; i++)
+		if (i != 1)
+			deliver(&p, 0, i);
+	clear(&p, 0);
+	cr_assert_eq(p.s[1].nout, 0, "no RESEND before the timeout");
+	advance(&p, RTO);
+	cr_assert_geq(p.s[1].nout, 1);
+	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_RESEND);
+	cr_assert_eq(be32at(&p.s[1].out[0], 40), 1440, "offset");
+	cr_assert_geq(be32at(&p.s[1].out[0], 44), 1440, "length");
+	deliver(&p, 1, 0);
+	clear(&p, 1);
+	for (i = 0; i < p.s[0].nout; i++)
+		if (be32at(&p.s[0].out[i], 4) == 1440)
+			re = &p.s[0].out[i];
+	cr_assert_not_null(re, "the lost packet was not sent again");
+	cr_assert_eq(re->len, lost.len);
+	cr_assert(re->data[15] & SMT_F_RETRANSMIT);
+	cr_assert_eq(memcmp(re->data, lost.data, 14), 0, "header changed");
+	cr_assert_eq(memcmp(re->data + 16, lost.data + 16, 16), 0);
+	cr_assert_eq(memcmp(re->data + 40, lost.data + 40, lost.len - 40), 0,
+		     "retransmitted bytes differ");
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.len, 5000);
+	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}
+
+/* ---- ACK / NEED_ACK ---------------------------------------------------------------- */
+
+Test(engine, need_ack__recovers_a_lost_ack)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	uint64_t id;
+
+	pair_init(&p, &c, &c);
+	id = send_req(&p, 100, SMT_ENGINE_ONEWAY, 9);
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_ONEWAY);
+	smt_engine_event_free(&ev);
+	advance(&p, ACK_DELAY);
+	cr_assert_eq(p.s[1].nout, 1);
+	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_ACK);
+	clear(&p, 1); /* the ACK is lost */
+	advance(&p, RTO);
+	cr_assert_eq(ptype(&p.s[0].out[p.s[0].nout - 1]), SMT_TYPE_NEED_ACK);
+	cr_assert_eq(pid(&p.s[0].out[p.s[0].nout - 1]), id);
+	flow(&p);
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_SENT);
+	cr_assert_eq(ev.error, 0);
+	cr_assert_eq(ev.cookie, 9);
+	assert_empty(&p);
+	pair_fini(&p);
+}
+
+/* ---- failures ---------------------------------------------------------------------- */
+
+Test(engine, rpc__fails_after_max_silent_timeouts)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	int steps = 0;
+
+	c.max_silent_timeouts = 3;
+	pair_init(&p, &c, &c);
+	send_req(&p, 100, 0, 4);
+	while (!next_ev(&p, 0, &ev)) {
+		clear(&p, 0); /* the peer hears nothing */
+		advance(&p, RTO);
+		cr_assert_lt(++steps, 10);
+	}
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_FAILED);
+	cr_assert_eq(ev.error, -ETIMEDOUT);
+	cr_assert_eq(ev.cookie, 4);
+	cr_assert_eq(steps, 4, "fails on the 4th silent timeout, not %d",
+		     steps);
+	assert_empty(&p);
+	pair_fini(&p);
+}
+
+Test(engine, rx_limit__refused_with_busy)
+{
+	struct smt_engine_cfg c = cfg_default(), c1 = cfg_default();
+	struct pair p;
+	size_t i, first4 = 0;
+	bool busy = false;
+
+	c1.max_rx_msgs = 1;
+	pair_init(&p, &c, &c1);
+	send_req(&p, 100000, 0, 1);
+	send_req(&p, 100000, 0, 2);
+	for (i = 0; i < p.s[0].nout; i++)
+		if (pid(&p.s[0].out[i]) == 4) {
+			first4 = i;
+			break;
+		}
+	cr_assert_eq(deliver(&p, 0, 0), 0);
+	cr_assert_eq(deliver(&p, 0, first4), SMT_DROP_LIMIT);
+	for (i = 0; i < p.s[1].nout; i++)
+		busy |= ptype(&p.s[1].out[i]) == SMT_TYPE_BUSY &&
+			pid(&p.s[1].out[i]) == 4;
+	cr_assert(busy, "a refused message gets BUSY");
+	cr_assert_eq(drops(&p, 1, SMT_DROP_LIMIT), 1);
+	pair_fini(&p);
+}
+
+/* ---- replay ------------------------------------------------------------------------- */
+
+Test(engine, request_window__replayed_request_not_delivered)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct cpkt req[2];
+	struct pair p;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 2000, 0, 1);
+	cr_assert_eq(p.s[0].nout, 2);
+	memcpy(req, p.s[0].out, sizeof(req));
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	/* before the reply the server still knows it: a duplicate */
+	p.s[0].out[0] = req[0];
+	p.s[0].nout = 1;
+	cr_assert_eq(deliver(&p, 0, 0), SMT_DROP_DUPLICATE);
+	clear(&p, 0);
+	smt_engine_reply(p.s[1].e, ev.session, ev.id, NULL, 0, p.now);
+	smt_engine_event_free(&ev);
+	flow(&p);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	/* afterwards only the window remembers: a replay */
+	memcpy(p.s[0].out, req, sizeof(req));
+	p.s[0].nout = 2;
+	cr_assert_eq(deliver(&p, 0, 0), SMT_DROP_REQ_REPLAY);
+	cr_assert_eq(deliver(&p, 0, 1), SMT_DROP_REQ_REPLAY);
+	cr_assert_eq(smt_engine_events_pending(p.s[1].e), 0);
+	pair_fini(&p);
+}
+
+Test(engine, control__replayed_grant_dropped)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct pair p;
+	size_t i;
+	bool found = false;
+
+	c.unsched_bytes = 10000;
+	pair_init(&p, &c, &c);
+	send_req(&p, 100000, 0, 1);
+	for (i = 0; i < p.s[0].nout; i++)
+		deliver(&p, 0, i);
+	clear(&p, 0);
+	for (i = 0; i < p.s[1].nout && !found; i++) {
+		if (ptype(&p.s[1].out[i]) != SMT_TYPE_GRANT)
+			continue;
+		cr_assert_eq(deliver(&p, 1, i), 0);
+		cr_assert_eq(deliver(&p, 1, i), SMT_DROP_CTL_REPLAY);
+		found = true;
+	}
+	cr_assert(found);
+	/* a fresh ctl_seq with a flipped tag bit fails authentication */
+	i--;
+	p.s[1].out[i].data[p.s[1].out[i].len - 17] = 0x7f;
+	p.s[1].out[i].data[p.s[1].out[i].len - 1] ^= 1;
+	cr_assert_eq(deliver(&p, 1, i), SMT_DROP_CTL_AUTH);
+	pair_fini(&p);
+}
+
+Test(engine, input__short_and_unknown_session_counted)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct sockaddr_in other = {.sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(0x0b000001)};
+	uint8_t junk[64] = {0x1b, 0x59, 0x1b, 0x58}; /* ports 7001 -> 7000 */
+	struct pair p;
+
+	pair_init(&p, &c, &c);
+	cr_assert_eq(smt_engine_input(p.s[0].e, (struct sockaddr *)&p.s[1].addr,
+				      junk, 39, 0, 0),
+		     SMT_DROP_SHORT_HEADER);
+	cr_assert_eq(smt_engine_input(p.s[0].e, (struct sockaddr *)&other, junk,
+				      sizeof(junk), 0, 0),
+		     SMT_DROP_UNKNOWN_SESSION);
+	cr_assert_eq(smt_engine_input(p.s[0].e, (struct sockaddr *)&p.s[1].addr,
+				      junk, sizeof(junk), 0, 0),
+		     SMT_DROP_BAD_VERSION);
+	cr_assert_eq(drops(&p, 0, SMT_DROP_SHORT_HEADER), 1);
+	cr_assert_eq(drops(&p, 0, SMT_DROP_UNKNOWN_SESSION), 1);
+	cr_assert_eq(drops(&p, 0, SMT_DROP_BAD_VERSION), 1);
+	pair_fini(&p);
+}
+
+/* ---- cancel, removal, rekey ---------------------------------------------------------- */
+
+Test(engine, cancel__fails_rpc_and_drops_late_response)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev, req;
+	struct pair p;
+	uint64_t id;
+
+	pair_init(&p, &c, &c);
+	id = send_req(&p, 10, 0, 3);
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &req));
+	cr_assert_eq(smt_engine_cancel(p.s[0].e, p.s[0].sid, id, p.now), 0);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_FAILED);
+	cr_assert_eq(ev.error, -ECANCELED);
+	smt_engine_reply(p.s[1].e, req.session, req.id, "x", 1, p.now);
+	smt_engine_event_free(&req);
+	flow(&p);
+	cr_assert_eq(drops(&p, 0, SMT_DROP_UNEXPECTED_RESPONSE), 1);
+	cr_assert_eq(smt_engine_events_pending(p.s[0].e), 0);
+	pair_fini(&p);
+}
+
+Test(engine, session_del__fails_outstanding_and_frees)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 50000, 0, 1);
+	send_req(&p, 10, SMT_ENGINE_ONEWAY, 2);
+	cr_assert_eq(smt_engine_session_del(p.s[0].e, p.s[0].sid), 0);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.error, -ECONNABORTED);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.error, -ECONNABORTED);
+	cr_assert_eq(smt_engine_session_del(p.s[0].e, p.s[0].sid), -ENOENT);
+	cr_assert_eq(smt_engine_next_deadline(p.s[0].e), UINT64_MAX);
+	pair_fini(&p);
+}
+
+Test(engine, rekey__old_epoch_drains_new_epoch_used)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct smt_keys k2;
+	struct pair p;
+	uint64_t old_id, new_id;
+	int i;
+
+	pair_init(&p, &c, &c);
+	old_id = send_req(&p, 100, 0, 1);
+	flow(&p);
+	k2 = p.keys;
+	k2.c_key[0] ^= 0xff;
+	k2.s_key[0] ^= 0xff;
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(smt_engine_session_rekey(p.s[i].e, p.s[i].sid, 1,
+						      &k2, p.now),
+			     0);
+	new_id = send_req(&p, 100, 0, 2);
+	cr_assert_eq(smt_engine_id_epoch(new_id), 1);
+	cr_assert_eq(p.s[0].out[0].data[37], 1, "header epoch");
+	flow(&p);
+	for (i = 0; i < 2; i++) {
+		cr_assert(next_ev(&p, 1, &ev));
+		smt_engine_reply(p.s[1].e, ev.session, ev.id, "ok", 2, p.now);
+		smt_engine_event_free(&ev);
+	}
+	flow(&p);
+	for (i = 0; i < 2; i++) {
+		cr_assert(next_ev(&p, 0, &ev));
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+		cr_assert(ev.id == old_id || ev.id == new_id);
+		smt_engine_event_free(&ev);
+	}
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	/* after the drain time epoch 0 has no keys any more */
+	advance(&p, 100 * RTO);
+	p.s[0].out[0].data[37] = 0;
+	p.s[0].nout = 1;
+	cr_assert_eq(deliver(&p, 0, 0), SMT_DROP_NO_EPOCH_KEYS);
+	pair_fini(&p);
+}
+
+Test(engine, many_rpcs__1000_concurrent)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	int i, got = 0;
+
+	pair_init(&p, &c, &c);
+	for (i = 0; i < 1000; i++)
+		send_req(&p, (uint32_t)(i % 50) * 100, 0, (uint64_t)i);
+	flow(&p);
+	while (next_ev(&p, 1, &ev)) {
+		cr_assert_eq(smt_engine_reply(p.s[1].e, ev.session, ev.id,
+					      ev.data, ev.len, p.now),
+			     0);
+		smt_engine_event_free(&ev);
+	}
+	flow(&p);
+	while (next_ev(&p, 0, &ev)) {
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+		cr_assert_eq(ev.len, (ev.cookie % 50) * 100);
+		got++;
+		smt_engine_event_free(&ev);
+	}
+	cr_assert_eq(got, 1000);
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	pair_fini(&p);
+}

@@ -309,6 +309,7 @@ void smt_engine_free(struct smt_engine *e)
 
 	if (!e)
 		return;
+	e->closing = true;
 	while ((n = eng_htab_any(&e->by_id)))
 		session_free(e,
 			     eng_container_of(n, struct eng_session, id_node),
@@ -451,6 +452,8 @@ void eng_send_raw(struct smt_engine *e, struct eng_session *s,
 		.prio = prio,
 	};
 
+	if (e->closing)
+		return;
 	e->sent = true;
 	if (e->ops.send(e->ctx, &tx) < 0) {
 		ENG_CNT(e, s, tx_errors, 1);

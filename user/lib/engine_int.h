@@ -158,6 +158,7 @@ struct smt_engine {
 	struct smt_engine_ops ops;
 	void *ctx;
 	bool sent; /* packets went out since the last flush */
+	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
 	uint32_t next_sid;
 	struct eng_htab by_id, by_addr;
 	struct eng_heap timers;

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -614,20 +616,21 @@ static int parse_mac(const char *s, uint8_t *mac)
 	return 0;
 }
 
-/* Read an interface's MAC from sysfs. */
+/* An interface's MAC (ioctl: sysfs may belong to another netns). */
 static int if_mac(const char *ifname, uint8_t *mac)
 {
-	char path[128], buf[32];
-	FILE *f;
-	int err;
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), err;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/address", ifname);
-	f = fopen(path, "r");
-	if (!f)
+	if (fd < 0)
 		return -1;
-	err = fgets(buf, sizeof(buf), f) ? parse_mac(buf, mac) : -1;
-	fclose(f);
-	return err;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	err = ioctl(fd, SIOCGIFHWADDR, &ifr);
+	close(fd);
+	if (err)
+		return -1;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
 }
 
 /*

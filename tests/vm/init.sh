@@ -40,7 +40,7 @@ stat_of() {
 	sed -n "s/^$1 //p" /proc/net/smt_stat
 }
 
-echo "SMT-VM: guest up, kernel $(uname -r)"
+echo "SMT-VM: guest up, kernel $(uname -r), uptime $(cut -d" " -f1 /proc/uptime) s"
 echo 10000 >/proc/sys/net/core/netdev_max_backlog
 echo 67108864 >/proc/sys/net/core/rmem_max
 for m in tls veth gcm ghash_generic ctr chacha20poly1305 chacha_generic \

@@ -10,6 +10,8 @@
 #include "../../../kmod/smt_impl.h"
 #include "record.h"
 
+#include <criterion/criterion.h>
+
 /* Fill a kTLS crypto_info for a TLS_CIPHER_* with key/iv derived from seed. */
 static inline void kt_crypto(union smt_kmod_crypto *ci, u16 cipher, u8 seed)
 {
@@ -73,6 +75,16 @@ static inline void kt_params(struct smt_kmod_session *p, u16 cipher)
 	p->peer_addr[0] = 10;
 	p->peer_addr[3] = 2;
 	kt_crypto(&p->crypto, cipher, 7);
+}
+
+/* Suite fini: nothing allocated or keyed is left, failure flags reset. */
+static inline void kt_leak_check(void)
+{
+	cr_expect_eq(mock_allocs, 0, "%ld blocks leaked", mock_allocs);
+	cr_expect_eq(mock_tfms, 0, "%ld transforms leaked", mock_tfms);
+	mock_fail_alloc_aead = mock_fail_encrypt = mock_fail_segment = false;
+	smt_tls_offload_enabled = false;
+	smt_stat_reset();
 }
 
 static const u16 kt_ciphers[] = {TLS_CIPHER_AES_GCM_128, TLS_CIPHER_AES_GCM_256,

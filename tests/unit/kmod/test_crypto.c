@@ -7,14 +7,7 @@
 
 #include "kmod_test.h"
 
-static void leak_check(void)
-{
-	cr_expect_eq(mock_allocs, 0, "%ld blocks leaked", mock_allocs);
-	cr_expect_eq(mock_tfms, 0, "%ld transforms leaked", mock_tfms);
-	mock_fail_alloc_aead = mock_fail_encrypt = false;
-}
-
-TestSuite(kmod_crypto, .fini = leak_check);
+TestSuite(kmod_crypto, .fini = kt_leak_check);
 
 Test(kmod_crypto, smt_nonce__xors_seq_into_last_8_bytes)
 {

@@ -10,14 +10,7 @@
 #include "kmod_test.h"
 #include "codec.h"
 
-static void leak_check(void)
-{
-	cr_expect_eq(mock_allocs, 0, "%ld blocks leaked", mock_allocs);
-	cr_expect_eq(mock_tfms, 0, "%ld transforms leaked", mock_tfms);
-	mock_fail_encrypt = mock_fail_segment = false;
-}
-
-TestSuite(kmod_outgoing, .fini = leak_check);
+TestSuite(kmod_outgoing, .fini = kt_leak_check);
 
 Test(kmod_outgoing, smt_layout_init__empty_message_is_one_record)
 {

@@ -9,16 +9,7 @@
 
 #include "kmod_test.h"
 
-static void leak_check(void)
-{
-	cr_expect_eq(mock_allocs, 0, "%ld blocks leaked", mock_allocs);
-	cr_expect_eq(mock_tfms, 0, "%ld transforms leaked", mock_tfms);
-	mock_fail_alloc_aead = false;
-	smt_tls_offload_enabled = false;
-	smt_stat_reset();
-}
-
-TestSuite(kmod_session, .fini = leak_check);
+TestSuite(kmod_session, .fini = kt_leak_check);
 
 struct param_case {
 	const char *name;

@@ -125,8 +125,15 @@ bool msg_hdr(const uint8_t *buf, size_t len, struct bench_hdr *h);
 /* ---- SMT (user/tools/smt-bench/smt.c) ---------------------------------- */
 
 /* Whether this build of smt-bench carries the SMT transport. */
+const char *smt_errstr(int err);
 extern const bool bench_have_smt;
 struct smt_endpoint;
+
+/* "--smt-opt KEY=VALUE": endpoint options for both roles (rpc_timeouts,
+ * resend_us, unsched, max_granted); 0 or -EINVAL. smt_opts_str() lists
+ * what is set, for the report. */
+int smt_opt_parse(const char *kv);
+const char *smt_opts_str(void);
 
 /* Server side: the endpoint, and one keying connection's session. */
 int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
@@ -171,7 +178,8 @@ int cconn_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
 short cconn_events(const struct cconn *c);
 /* Upper bound for the poll timeout (ms), -1 for none. */
 int cconn_timeout_ms(const struct cconn *c);
-typedef void (*resp_fn)(void *ctx, uint64_t id, size_t len);
+/* A response of len bytes, or (err < 0) the RPC failed with err. */
+typedef void (*resp_fn)(void *ctx, uint64_t id, size_t len, int err);
 /* Handles readiness: reads responses and calls fn for each; flushes. */
 int cconn_input(struct cconn *c, resp_fn fn, void *ctx);
 /* SMT: sends the client SMT port and reads the server's (set-up). */
@@ -181,6 +189,8 @@ int smt_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
 int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx);
 int smt_cli_timeout_ms(const struct cconn *c);
 void smt_cli_close(struct cconn *c);
+/* One line of the endpoint's counters (retransmits, drops by reason). */
+void smt_cli_stats(struct cconn *c, char *buf, size_t len);
 
 /* ---- results ------------------------------------------------------------ */
 
@@ -205,7 +215,8 @@ struct result {
 	double rps, goodput_MBps;
 	double p50, p90, p99, p999, mean; /* microseconds */
 	double cpu_cli, cpu_srv; /* microseconds of CPU per RPC */
-	uint64_t retries, errors;
+	uint64_t retries, errors; /* errors: the point failed */
+	uint64_t rpc_failed; /* RPCs the transport gave up on */
 	uint64_t large_n; /* HOL: 1 MiB RPCs completed */
 	double ready_p50; /* set-up: us until the session was usable */
 };

@@ -75,6 +75,8 @@ struct run {
 	bool measuring;
 	bool no_cpu; /* set-up test: no control queries inside the timing */
 	uint64_t retries, errors, last_done_ns;
+	uint64_t failed, badlen; /* errors: RPCs failed, wrong length */
+	int first_err;
 	uint64_t warm_done; /* class 0 completions before the window */
 	int err;
 };
@@ -139,7 +141,7 @@ static int issue(struct run *r, int k)
 	return 0;
 }
 
-static void on_resp(void *ctx, uint64_t id, size_t len)
+static void on_resp(void *ctx, uint64_t id, size_t len, int err)
 {
 	struct run *r = ctx;
 	struct slot *s = &r->slot[id % SLOTS];
@@ -152,8 +154,20 @@ static void on_resp(void *ctx, uint64_t id, size_t len)
 	s->k = -1;
 	kl->inflight--;
 	r->last_done_ns = t;
-	if (len == (size_t)-1 || len != kl->resp) {
-		r->errors++;
+	if (err < 0 || len != kl->resp) {
+		if (!r->first_err)
+			r->first_err = err < 0 ? err : -EBADMSG;
+		if (err >= 0) {
+			r->badlen++;
+			r->errors++;
+			return;
+		}
+		/* The transport gave up on it: count it, and count the time
+		 * until it said so as its latency (a lower bound). */
+		r->failed++;
+		if (r->measuring && kl == &r->cls[0] &&
+		    klass_record(kl, t - s->t0))
+			r->err = -ENOMEM;
 		return;
 	}
 	if (!r->measuring && kl == &r->cls[0])
@@ -299,6 +313,7 @@ struct ctx {
 	size_t nres, capres;
 	int failures;
 	bool verbose;
+	bool strict; /* smoke: any failed RPC fails the point */
 	char **loss_if;
 	int n_loss_if;
 };
@@ -367,7 +382,9 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 	memcpy(r->cls, cls, ncls * sizeof(*cls));
 	ret = drive(r, warm_ns, warm_n, dur_ns, stop_n, res);
 	if (ret) {
-		fail(x, res, test_name(res->test), strerror(-ret));
+		fail(x, res, test_name(res->test),
+		     ret == -ETIMEDOUT ? "no response for 15 s: stalled"
+				       : strerror(-ret));
 	} else {
 		fill_lat(res, &r->cls[0]);
 		if (ncls > 1)
@@ -375,12 +392,32 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 		res->goodput_MBps = res->rps * res->size / 1e6;
 		res->retries = r->retries;
 		res->errors += r->errors;
-		if (r->errors)
-			fail(x, res, test_name(res->test),
-			     "responses failed or had the wrong length");
+		res->rpc_failed = r->failed;
+		if (r->errors || (r->failed && x->strict)) {
+			char why[200];
+
+			snprintf(why, sizeof(why),
+				 "%llu RPC(s) failed, %llu response(s) of the "
+				 "wrong length; first: %s",
+				 (unsigned long long)r->failed,
+				 (unsigned long long)r->badlen,
+				 r->first_err == -EBADMSG
+					 ? "wrong length"
+					 : smt_errstr(r->first_err));
+			fail(x, res, test_name(res->test), why);
+		}
 		if (!res->n)
 			fail(x, res, test_name(res->test),
 			     "no RPC completed in the measured window");
+		else if (r->failed && !x->strict)
+			fprintf(stderr,
+				"smt-bench: %s over %s (size %u, load %u, loss "
+				"%.2f%%): %llu RPC(s) failed (%s); kept, with "
+				"the time to failure as their latency\n",
+				test_name(res->test), tp_name(res->tp),
+				res->size, res->load, res->loss_ppm / 1e4,
+				(unsigned long long)r->failed,
+				smt_errstr(r->first_err));
 	}
 	if (res->test == TEST_HOL && x->verbose) {
 		uint64_t seen, dropped;
@@ -390,6 +427,12 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 			"  loss injector: %llu packets seen, %llu "
 			"dropped\n",
 			(unsigned long long)seen, (unsigned long long)dropped);
+	}
+	if (res->tp == TP_SMT && x->verbose) {
+		char st[512];
+
+		smt_cli_stats(&c, st, sizeof(st));
+		fprintf(stderr, "  smt client: %s\n", st);
 	}
 	if (res->test == TEST_HOL && r->cls[0].nlat)
 		report_add_hol_samples(res->tp, res->loss_ppm, r->cls[0].lat,
@@ -433,7 +476,9 @@ static void setup_point(struct ctx *x, struct result *res, int n)
 		cconn_close(&c);
 		if (ret || r->errors || !r->cls[0].done) {
 			fail(x, res, "set-up",
-			     ret ? strerror(-ret) : "first RPC failed");
+			     ret	    ? strerror(-ret)
+			     : r->first_err ? smt_errstr(r->first_err)
+					    : "first RPC failed");
 			run_free(r);
 			break;
 		}
@@ -704,6 +749,8 @@ static void usage(FILE *f)
 		"  --aes-MBps X         single-core AES-128-GCM speed (openssl speed) for\n"
 		"                       the goodput ratio\n"
 		"  --ktls               ask OpenSSL for kTLS (used when the kernel has it)\n"
+		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
+		"                       max_granted (the server takes the same option)\n"
 		"  -v                   print every point as it completes\n");
 }
 
@@ -728,7 +775,8 @@ int client_main(int argc, char **argv)
 		O_GOODPUT,
 		O_LOSSIF,
 		O_AES,
-		O_KTLS
+		O_KTLS,
+		O_SMTOPT
 	};
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
@@ -750,6 +798,7 @@ int client_main(int argc, char **argv)
 		{"loss-if", required_argument, NULL, O_LOSSIF},
 		{"aes-MBps", required_argument, NULL, O_AES},
 		{"ktls", no_argument, NULL, O_KTLS},
+		{"smt-opt", required_argument, NULL, O_SMTOPT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
@@ -770,6 +819,7 @@ int client_main(int argc, char **argv)
 			mode = 2;
 	}
 	plan_defaults(&x->p, mode);
+	x->strict = mode == 2;
 	x->loss_if = calloc(argc, sizeof(char *));
 	while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		struct plan *p = &x->p;
@@ -870,6 +920,16 @@ int client_main(int argc, char **argv)
 			break;
 		case O_KTLS:
 			ktls = true;
+			break;
+		case O_SMTOPT:
+			if (smt_opt_parse(optarg)) {
+				fprintf(stderr,
+					"smt-bench: --smt-opt %s: want "
+					"rpc_timeouts, resend_us, unsched or "
+					"max_granted =NUMBER\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'v':
 			x->verbose = true;

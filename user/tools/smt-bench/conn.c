@@ -201,7 +201,7 @@ int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
 			if (n < 0)
 				return errno == EAGAIN ? 0 : -errno;
 			if (msg_hdr(c->rxbuf, n, &h))
-				fn(ctx, h.id, n);
+				fn(ctx, h.id, n, 0);
 		}
 	default:
 		ret = stream_read(&c->st);
@@ -217,7 +217,7 @@ int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
 				return (int)len;
 			msg_hdr(p, len, &h);
 			bbuf_consume(&c->st.in, BENCH_FRAME_LEN + len);
-			fn(ctx, h.id, len);
+			fn(ctx, h.id, len, 0);
 		}
 		if (c->st.eof)
 			return -ECONNRESET;

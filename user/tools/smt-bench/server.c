@@ -308,7 +308,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smt-bench server --cert FILE --key FILE [--addr A]\n"
-		"                        [--no-smt] [--ktls]\n"
+		"                        [--no-smt] [--ktls] [--smt-opt K=V]...\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
 		"SMT keying over TLS (P+4), SMT (port P+5) and a control port\n"
 		"(P), with P = %d.\n",
@@ -323,6 +323,7 @@ int server_main(int argc, char **argv)
 		{"addr", required_argument, NULL, 'a'},
 		{"no-smt", no_argument, NULL, 'n'},
 		{"ktls", no_argument, NULL, 'K'},
+		{"smt-opt", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	const char *cert = NULL, *key = NULL, *addr = "0.0.0.0";
@@ -350,6 +351,16 @@ int server_main(int argc, char **argv)
 			break;
 		case 'K':
 			ktls = true;
+			break;
+		case 'o':
+			if (smt_opt_parse(optarg)) {
+				fprintf(stderr,
+					"smt-bench server: --smt-opt %s: want "
+					"rpc_timeouts, resend_us, unsched or "
+					"max_granted =NUMBER\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);

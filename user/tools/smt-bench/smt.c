@@ -21,6 +21,53 @@
 
 #include "bench.h"
 
+/* Endpoint options given with --smt-opt; 0 keeps libsmt's default. */
+static struct {
+	const char *name;
+	uint32_t val;
+} smt_opts[] = {
+	{"rpc_timeouts", 0},
+	{"resend_us", 0},
+	{"unsched", 0},
+	{"max_granted", 0},
+};
+#define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
+
+int smt_opt_parse(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	char *end;
+
+	for (size_t i = 0; eq && i < N_SMT_OPTS; i++) {
+		unsigned long v;
+
+		if (strlen(smt_opts[i].name) != (size_t)(eq - kv) ||
+		    strncmp(kv, smt_opts[i].name, eq - kv))
+			continue;
+		errno = 0;
+		v = strtoul(eq + 1, &end, 0);
+		if (errno || *end || end == eq + 1 || v > UINT32_MAX)
+			return -EINVAL;
+		smt_opts[i].val = (uint32_t)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *smt_opts_str(void)
+{
+	static char buf[256];
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < N_SMT_OPTS; i++)
+		if (smt_opts[i].val)
+			len += snprintf(buf + len, sizeof(buf) - len, "%s%s=%u",
+					len ? " " : "", smt_opts[i].name,
+					smt_opts[i].val);
+	return len ? buf : "libsmt defaults";
+}
+
 #ifdef BENCH_HAVE_SMT
 #include "libsmt.h"
 #include "keys.h"
@@ -236,9 +283,9 @@ int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx)
 		return ret;
 	while (!smt_recv(c->ep, &m)) {
 		if (m.kind == SMT_MSG_RESPONSE)
-			fn(ctx, m.cookie, m.len);
+			fn(ctx, m.cookie, m.len, 0);
 		else if (m.kind == SMT_MSG_FAILED)
-			fn(ctx, m.cookie, (size_t)-1);
+			fn(ctx, m.cookie, 0, m.error ? m.error : -EIO);
 		smt_msg_release(&m);
 	}
 	return 0;
@@ -247,6 +294,37 @@ int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx)
 int smt_cli_timeout_ms(const struct cconn *c)
 {
 	return smt_next_timeout_ms(c->ep);
+}
+
+const char *smt_errstr(int err)
+{
+	return smt_strerror(err);
+}
+
+void smt_cli_stats(struct cconn *c, char *buf, size_t len)
+{
+	struct smt_stats st = {.sz = sizeof(st)};
+	size_t n;
+
+	buf[0] = 0;
+	if (!c->ep || smt_stats_get(c->ep, 0, &st))
+		return;
+	n = snprintf(buf, len,
+		     "tx %llu pkts, rx %llu pkts, retransmits %llu, ctl "
+		     "%llu/%llu, rpcs ok %llu failed %llu, drops %llu",
+		     (unsigned long long)st.tx_packets,
+		     (unsigned long long)st.rx_packets,
+		     (unsigned long long)st.tx_retransmits,
+		     (unsigned long long)st.tx_ctl,
+		     (unsigned long long)st.rx_ctl,
+		     (unsigned long long)st.rpcs_ok,
+		     (unsigned long long)st.rpcs_failed,
+		     (unsigned long long)st.drops_total);
+	for (unsigned int i = 0; i < SMT_STATS_DROP_SLOTS && n < len; i++)
+		if (st.drops[i] && smt_drop_reason_name(i))
+			n += snprintf(buf + n, len - n, " %s=%llu",
+				      smt_drop_reason_name(i),
+				      (unsigned long long)st.drops[i]);
 }
 
 void smt_cli_close(struct cconn *c)
@@ -321,8 +399,18 @@ int smt_cli_timeout_ms(const struct cconn *c)
 	return -1;
 }
 
+const char *smt_errstr(int err)
+{
+	return strerror(-err);
+}
+
 void smt_cli_close(struct cconn *c)
 {
+}
+
+void smt_cli_stats(struct cconn *c, char *buf, size_t len)
+{
+	buf[0] = 0;
 }
 
 #endif /* BENCH_HAVE_SMT */

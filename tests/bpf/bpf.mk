@@ -39,7 +39,7 @@ $(TB_OUT)/smt_craft: tests/bpf/smt_craft.c tests/bpf/pkt.c tests/bpf/pkt.h
 	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/smt_craft.c tests/bpf/pkt.c
 
 TB_BINS := $(TB_OUT)/test_bpf_run $(TB_OUT)/xdp_pass.bpf.o \
-	$(if $(wildcard tests/bpf/bench_bpf.c),$(TB_OUT)/bench_bpf) \
+	$(TB_OUT)/bench_bpf \
 	$(TB_OUT)/smt_craft
 ALL_TARGETS += $(TB_BINS)
 
@@ -52,7 +52,7 @@ test-bpf: $(TB_BINS) $(BPF_OBJS) $(BUILD)/bin/smtctl
 	$(Q)BUILD=$(BUILD) tests/bpf/run-tier.sh
 
 bench: bench-bpf
-bench-bpf: $(TB_OUT)/bench_bpf
+bench-bpf: $(TB_OUT)/bench_bpf $(TB_OUT)/xdp_pass.bpf.o
 	$(Q)mkdir -p $(BUILD)/bench
 	$(Q)tests/bpf/run-tier.sh --bench $(TB_OUT)/bench_bpf \
-		$(TB_OUT)/xdp_pass.bpf.o $(BUILD)/bpf $(BUILD)/bench/bpf.csv
+		$(TB_OUT)/xdp_pass.bpf.o $(BUILD)/bench/bpf.csv

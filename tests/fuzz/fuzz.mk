@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# libFuzzer targets for the packet parser and the message decoder.
+#   test-fuzz   each target for FUZZ_SECONDS (default 30); fails on a finding
+#   fuzz        the same for longer (FUZZ_SECONDS default 600)
+#   fuzz-seeds  regenerate the committed seed corpus (tests/fuzz/corpus/)
+# Targets and the codec sources are built with clang -fsanitize=fuzzer,
+# address,undefined into $(BUILD)/fuzz/. Each run starts from the committed
+# corpus and writes what it finds to $(BUILD)/fuzz/work/<target>/ (the
+# committed corpus is never modified); a crashing input is saved as
+# $(BUILD)/fuzz/artifacts/<target>-crash-* and printed for reproduction.
+
+FUZZ_TARGETS := fuzz_pkt_parse fuzz_msg_decode
+FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
+	user/lib/codec_ctl.c user/lib/reasm.c
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
+	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+	-Wstrict-prototypes -Iinclude -Iuser/lib -Itests/fuzz
+FUZZ_LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/fuzz/obj/lib/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
+FUZZ_GEN := $(BUILD)/fuzz/bin/gen_seeds
+
+$(BUILD)/fuzz/obj/lib/%.o: user/lib/%.c | $(DEPS_STAMP)
+	$(call msg,CLANG-FZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		-MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB_OBJS)
+	$(call msg,CLANG-FZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer \
+		-o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS_SMT)
+
+$(FUZZ_GEN): tests/fuzz/gen_seeds.c tests/fuzz/fuzz_common.h $(LIB_A)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SMT_CFLAGS) -Itests/fuzz -o $@ $< $(LIB_A) $(LDLIBS_TOOLS)
+
+.PHONY: fuzz-build fuzz-seeds test-fuzz fuzz-run
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-seeds: $(FUZZ_GEN)
+	$(Q)rm -rf tests/fuzz/corpus/fuzz_pkt_parse tests/fuzz/corpus/fuzz_msg_decode
+	$(Q)$(FUZZ_GEN) tests/fuzz/corpus
+	@echo "seed corpus written to tests/fuzz/corpus/; commit it"
+
+FUZZ_RUN = tests/fuzz/run-fuzz.sh $(BUILD)/fuzz $(1) $(FUZZ_TARGETS)
+
+test-fuzz: $(FUZZ_BINS)
+	$(Q)$(call FUZZ_RUN,$(or $(FUZZ_SECONDS),30))
+
+fuzz-run: $(FUZZ_BINS)
+	$(Q)$(call FUZZ_RUN,$(or $(FUZZ_SECONDS),600))
+fuzz: fuzz-run
+
+TEST_TIERS += test-fuzz
+HELP += '  test-fuzz  libFuzzer targets, FUZZ_SECONDS (30) each; fuzz-seeds regenerates the corpus'
+
+-include $(shell find $(BUILD)/fuzz -name '*.d' 2>/dev/null)

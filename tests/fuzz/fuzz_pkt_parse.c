@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct smt_aead *rx;
 	struct smt_limits l = fuzz_limits();
-	struct smt_ctl_window w = { 0 };
+	struct smt_ctl_window w = {0};
 	struct smt_ctl c;
 	struct smt_pkt p;
 	int ipv4_id, r;

@@ -90,9 +90,9 @@ static void packets(const struct smt_wire_msg *m, uint32_t maxp,
 
 static void pkt_seeds(struct smt_aead *a)
 {
-	static const uint8_t types[] = { SMT_TYPE_GRANT,    SMT_TYPE_RESEND,
-					 SMT_TYPE_UNKNOWN,  SMT_TYPE_BUSY,
-					 SMT_TYPE_NEED_ACK, SMT_TYPE_ACK };
+	static const uint8_t types[] = {SMT_TYPE_GRANT,	   SMT_TYPE_RESEND,
+					SMT_TYPE_UNKNOWN,  SMT_TYPE_BUSY,
+					SMT_TYPE_NEED_ACK, SMT_TYPE_ACK};
 	uint8_t buf[FUZZ_PKT_PREFIX + 2048];
 	struct smt_wire_msg m;
 	char name[64];
@@ -120,22 +120,21 @@ static void pkt_seeds(struct smt_aead *a)
 		h->pkt_idx = htobe16(1000);
 		h->flags = htobe16(SMT_F_IPID_OFF);
 	}
-	put("fuzz_pkt_parse", "data_ipid_off", buf,
-	    FUZZ_PKT_PREFIX + 40 + len);
+	put("fuzz_pkt_parse", "data_ipid_off", buf, FUZZ_PKT_PREFIX + 40 + len);
 	smt_wire_msg_free(&m);
 
 	buf[0] = 1;
 	for (size_t i = 0; i < sizeof(types); i++) {
-		struct smt_ctl c = { .type = types[i],
-				     .sport = 1,
-				     .dport = 2,
-				     .msg_id = types[i] == SMT_TYPE_ACK ? 0 : 4,
-				     .ctl_seq = 7 + i,
-				     .offset = 100,
-				     .length = 200,
-				     .prio = 3,
-				     .count = 2,
-				     .ids = { 3, 5 } };
+		struct smt_ctl c = {.type = types[i],
+				    .sport = 1,
+				    .dport = 2,
+				    .msg_id = types[i] == SMT_TYPE_ACK ? 0 : 4,
+				    .ctl_seq = 7 + i,
+				    .offset = 100,
+				    .length = 200,
+				    .prio = 3,
+				    .count = 2,
+				    .ids = {3, 5}};
 		int n = smt_ctl_build(a, &c, buf + FUZZ_PKT_PREFIX, 2048);
 
 		if (n < 0)

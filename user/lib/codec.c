@@ -46,10 +46,9 @@ int smt_msg_encode(struct smt_aead *tx, unsigned int B, uint64_t msg_id,
 	if (!out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (!tx || B < SMT_B_MIN || B > SMT_B_MAX ||
-	    msg_id < SMT_MSG_ID_MIN || msg_id >= (1ull << (B - 1)) ||
-	    rec_size < SMT_REC_MIN_CONTENT || rec_size > SMT_REC_MAX_CONTENT ||
-	    (len && !app))
+	if (!tx || B < SMT_B_MIN || B > SMT_B_MAX || msg_id < SMT_MSG_ID_MIN ||
+	    msg_id >= (1ull << (B - 1)) || rec_size < SMT_REC_MIN_CONTENT ||
+	    rec_size > SMT_REC_MAX_CONTENT || (len && !app))
 		return -EINVAL;
 	content = (uint64_t)len + SMT_INNER_HDR_LEN;
 	nrec = (content + rec_size - 1) / rec_size;
@@ -71,8 +70,8 @@ int smt_msg_encode(struct smt_aead *tx, unsigned int B, uint64_t msg_id,
 	ih.inner_flags = htobe32(inner_flags);
 	/* Lay each record's content where its ciphertext goes; seal in place. */
 	for (k = 0; k < nrec; k++) {
-		uint64_t clen = content - done < rec_size ? content - done :
-							     rec_size;
+		uint64_t clen = content - done < rec_size ? content - done
+							  : rec_size;
 		uint8_t *p = out->wire + off + SMT_REC_HDR_LEN;
 		uint64_t c = 0;
 		int n;
@@ -194,7 +193,8 @@ static int ctl_len_check(uint8_t type, const uint8_t *buf, size_t len)
 
 		if (len < SMT_ACK_LEN(0))
 			return SMT_DROP_BAD_CTL_LEN;
-		count = (uint16_t)(buf[SMT_HDR_LEN] << 8 | buf[SMT_HDR_LEN + 1]);
+		count = (uint16_t)(buf[SMT_HDR_LEN] << 8 |
+				   buf[SMT_HDR_LEN + 1]);
 		if (count < 1 || count > SMT_ACK_MAX)
 			return SMT_DROP_BAD_ACK_COUNT;
 		want = SMT_ACK_LEN(count);
@@ -271,8 +271,10 @@ static int data_check(const struct smt_limits *l, int ipv4_id,
 	 * Record k starts after k records of 4096..16384 content bytes each
 	 * (every record but the last), so rec_idx and seg_off must agree.
 	 */
-	rec_min = (uint64_t)p->rec_idx * (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD);
-	rec_max = (uint64_t)p->rec_idx * (SMT_REC_MAX_CONTENT + SMT_REC_OVERHEAD);
+	rec_min =
+		(uint64_t)p->rec_idx * (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD);
+	rec_max =
+		(uint64_t)p->rec_idx * (SMT_REC_MAX_CONTENT + SMT_REC_OVERHEAD);
 	if (p->rec_idx >= rec_limit(l->B) || p->seg_off < rec_min ||
 	    p->seg_off > rec_max)
 		return SMT_DROP_BAD_REC_IDX;

@@ -239,9 +239,9 @@ int smt_req_window_check(const struct smt_req_window *w, uint64_t msg_id)
 	if (!w || msg_id < SMT_MSG_ID_MIN || (msg_id & 1))
 		return SMT_DROP_REQ_REPLAY;
 	return win_check(w->highest, w->bits, SMT_REPLAY_WINDOW, msg_id / 2,
-			 w->highest / 2) ?
-		       SMT_DROP_REQ_REPLAY :
-		       0;
+			 w->highest / 2)
+		       ? SMT_DROP_REQ_REPLAY
+		       : 0;
 }
 
 void smt_req_window_mark(struct smt_req_window *w, uint64_t msg_id)
@@ -257,9 +257,9 @@ int smt_ctl_window_check(const struct smt_ctl_window *w, uint64_t ctl_seq)
 	if (!w || ctl_seq < 1 || ctl_seq > SMT_CTL_SEQ_MAX)
 		return SMT_DROP_CTL_REPLAY;
 	return win_check(w->highest, w->bits, SMT_CTL_WINDOW, ctl_seq,
-			 w->highest) ?
-		       SMT_DROP_CTL_REPLAY :
-		       0;
+			 w->highest)
+		       ? SMT_DROP_CTL_REPLAY
+		       : 0;
 }
 
 void smt_ctl_window_mark(struct smt_ctl_window *w, uint64_t ctl_seq)

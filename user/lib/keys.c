@@ -47,13 +47,11 @@ static int hkdf(int mode, const char *md, const uint8_t *key, size_t key_len,
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
 						 (void *)key, key_len);
 	if (salt)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-							 (void *)salt,
-							 salt_len);
+		*p++ = OSSL_PARAM_construct_octet_string(
+			OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
 	if (info && info_len)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-							 (void *)info,
-							 info_len);
+		*p++ = OSSL_PARAM_construct_octet_string(
+			OSSL_KDF_PARAM_INFO, (void *)info, info_len);
 	*p = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, out_len, params) == 1)
 		ret = 0;
@@ -136,8 +134,8 @@ void smt_keys_wipe(struct smt_keys *k)
 		OPENSSL_cleanse(k, sizeof(*k));
 }
 
-int smt_keys_derive(enum smt_cipher c, const uint8_t *secret,
-		    size_t secret_len, struct smt_keys *out)
+int smt_keys_derive(enum smt_cipher c, const uint8_t *secret, size_t secret_len,
+		    struct smt_keys *out)
 {
 	const char *md = smt_cipher_md(c);
 	size_t kl = smt_cipher_key_len(c);
@@ -154,9 +152,8 @@ int smt_keys_derive(enum smt_cipher c, const uint8_t *secret,
 		ret = smt_hkdf_expand_label(md, secret, secret_len, "smt c iv",
 					    NULL, 0, out->c_iv, SMT_IV_LEN);
 	if (!ret)
-		ret = smt_hkdf_expand_label(md, secret, secret_len,
-					    "smt s key", NULL, 0, out->s_key,
-					    kl);
+		ret = smt_hkdf_expand_label(md, secret, secret_len, "smt s key",
+					    NULL, 0, out->s_key, kl);
 	if (!ret)
 		ret = smt_hkdf_expand_label(md, secret, secret_len, "smt s iv",
 					    NULL, 0, out->s_iv, SMT_IV_LEN);
@@ -243,8 +240,7 @@ static int parse_addr(const char *ip, const char *port,
 	return -EINVAL;
 }
 
-int smt_keylog_parse(const char *line, struct smt_keylog *out,
-		     const char **err)
+int smt_keylog_parse(const char *line, struct smt_keylog *out, const char **err)
 {
 	char buf[KEYLOG_LINE_MAX], *f[KEYLOG_FIELDS], *s;
 	const char *dummy, *ename = NULL;
@@ -342,13 +338,13 @@ int smt_keylog_parse(const char *line, struct smt_keylog *out,
 	}
 
 	if (parse_hex(f[10], out->keys.c_key, kl))
-		ename = kl == 16 ? "c_key: not 32 lowercase hex digits" :
-				   "c_key: not 64 lowercase hex digits";
+		ename = kl == 16 ? "c_key: not 32 lowercase hex digits"
+				 : "c_key: not 64 lowercase hex digits";
 	else if (parse_hex(f[11], out->keys.c_iv, SMT_IV_LEN))
 		ename = "c_iv: not 24 lowercase hex digits";
 	else if (parse_hex(f[12], out->keys.s_key, kl))
-		ename = kl == 16 ? "s_key: not 32 lowercase hex digits" :
-				   "s_key: not 64 lowercase hex digits";
+		ename = kl == 16 ? "s_key: not 32 lowercase hex digits"
+				 : "s_key: not 64 lowercase hex digits";
 	else if (parse_hex(f[13], out->keys.s_iv, SMT_IV_LEN))
 		ename = "s_iv: not 24 lowercase hex digits";
 	if (ename) {
@@ -370,19 +366,18 @@ static int fmt_addr(const struct sockaddr_storage *ss, char *ip,
 		const struct sockaddr_in *sin = (const void *)ss;
 
 		*port = ntohs(sin->sin_port);
-		return inet_ntop(AF_INET, &sin->sin_addr, ip,
-				 INET6_ADDRSTRLEN) ?
-			       0 :
-			       -EINVAL;
+		return inet_ntop(AF_INET, &sin->sin_addr, ip, INET6_ADDRSTRLEN)
+			       ? 0
+			       : -EINVAL;
 	}
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const void *)ss;
 
 		*port = ntohs(sin6->sin6_port);
 		return inet_ntop(AF_INET6, &sin6->sin6_addr, ip,
-				 INET6_ADDRSTRLEN) ?
-			       0 :
-			       -EINVAL;
+				 INET6_ADDRSTRLEN)
+			       ? 0
+			       : -EINVAL;
 	}
 	return -EINVAL;
 }

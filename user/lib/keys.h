@@ -42,8 +42,8 @@ struct smt_keys {
 };
 
 /* From S = TLS-Exporter("EXPORTER-SMT v1", "", Hash.length). 0 or -errno. */
-int smt_keys_derive(enum smt_cipher c, const uint8_t *secret,
-		    size_t secret_len, struct smt_keys *out);
+int smt_keys_derive(enum smt_cipher c, const uint8_t *secret, size_t secret_len,
+		    struct smt_keys *out);
 void smt_keys_wipe(struct smt_keys *k);
 
 /* One SMT_SESSION keylog line. Addresses keep their family. */

@@ -115,8 +115,8 @@ void smt_rx_msg_free(struct smt_rx_msg *m)
 /* Records a stream of msg_len bytes can hold: k < this. */
 static uint32_t rec_limit(const struct smt_rx_msg *m, uint32_t msg_len)
 {
-	uint32_t lim = m->lim.B <= 48 ? SMT_REC_IDX_LIMIT :
-					1u << (64 - m->lim.B);
+	uint32_t lim = m->lim.B <= 48 ? SMT_REC_IDX_LIMIT
+				      : 1u << (64 - m->lim.B);
 	uint32_t by_len = msg_len / REC_WIRE_MIN + 1;
 
 	return by_len < lim ? by_len : lim;
@@ -255,7 +255,8 @@ static int confirm_chain(struct smt_rx_msg *m)
 			return 0;
 		if (r->seg_off != m->conf_end) {
 			if (r->state == REC_VERIFIED)
-				return rec_fail(m, r, SMT_DROP_SEG_OFF_MISMATCH);
+				return rec_fail(m, r,
+						SMT_DROP_SEG_OFF_MISMATCH);
 			rec_clear(m, r);
 			return 0;
 		}
@@ -415,8 +416,7 @@ static int cmp_range(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-int smt_rx_msg_missing(const struct smt_rx_msg *m, struct smt_range *r,
-		       int max)
+int smt_rx_msg_missing(const struct smt_rx_msg *m, struct smt_range *r, int max)
 {
 	struct smt_range *held;
 	uint32_t n = 0, pos = 0;
@@ -526,8 +526,8 @@ size_t smt_rx_msg_mem(const struct smt_rx_msg *m)
 }
 
 /* Copy n content bytes from content offset off, across records. */
-static void content_copy(const struct smt_rx_msg *m, uint64_t off,
-			 uint8_t *dst, uint64_t n)
+static void content_copy(const struct smt_rx_msg *m, uint64_t off, uint8_t *dst,
+			 uint64_t n)
 {
 	for (uint32_t k = 0; k < m->nconf && n; k++) {
 		const struct rx_rec *r = rec_peek(m, k);

@@ -34,12 +34,12 @@ static const struct {
 	const char *md;
 	size_t key_len;
 } ciphers[] = {
-	{ SMT_CIPHER_AES_128_GCM, "TLS_AES_128_GCM_SHA256", "aes128gcm",
-	  "SHA256", 16 },
-	{ SMT_CIPHER_AES_256_GCM, "TLS_AES_256_GCM_SHA384", "aes256gcm",
-	  "SHA384", 32 },
-	{ SMT_CIPHER_CHACHA20_POLY1305, "TLS_CHACHA20_POLY1305_SHA256",
-	  "chacha20poly1305", "SHA256", 32 },
+	{SMT_CIPHER_AES_128_GCM, "TLS_AES_128_GCM_SHA256", "aes128gcm",
+	 "SHA256", 16},
+	{SMT_CIPHER_AES_256_GCM, "TLS_AES_256_GCM_SHA384", "aes256gcm",
+	 "SHA384", 32},
+	{SMT_CIPHER_CHACHA20_POLY1305, "TLS_CHACHA20_POLY1305_SHA256",
+	 "chacha20poly1305", "SHA256", 32},
 };
 
 #define NCIPHERS (sizeof(ciphers) / sizeof(ciphers[0]))
@@ -260,14 +260,14 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 	if (EVP_DecryptUpdate(ctx, NULL, &m, rec, SMT_REC_HDR_LEN) != 1)
 		goto fail;
 	/* out has room for plen - 1 bytes; the last byte goes to `last` */
-	if (n && EVP_DecryptUpdate(ctx, out, &m, rec + SMT_REC_HDR_LEN,
-				   (int)n) != 1)
+	if (n &&
+	    EVP_DecryptUpdate(ctx, out, &m, rec + SMT_REC_HDR_LEN, (int)n) != 1)
 		goto fail;
 	if (EVP_DecryptUpdate(ctx, &last, &m, rec + SMT_REC_HDR_LEN + n, 1) !=
 	    1)
 		goto fail;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SMT_TAG_LEN,
-				tag) != 1)
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SMT_TAG_LEN, tag) !=
+	    1)
 		goto fail;
 	if (EVP_DecryptFinal_ex(ctx, out + n, &m) != 1)
 		goto fail;
@@ -304,8 +304,8 @@ static int ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,
 		return -EIO;
 	if (EVP_EncryptFinal_ex(ctx, NULL, &n) != 1)
 		return -EIO;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SMT_TAG_LEN,
-				tag) != 1)
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SMT_TAG_LEN, tag) !=
+	    1)
 		return -EIO;
 	return 0;
 }
@@ -318,9 +318,8 @@ int smt_ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,
 	return ctl_tag(a, ctl_seq, aad, aad_len, tag);
 }
 
-int smt_ctl_tag_verify(struct smt_aead *a, uint64_t ctl_seq,
-		       const uint8_t *aad, size_t aad_len,
-		       const uint8_t tag[16])
+int smt_ctl_tag_verify(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,
+		       size_t aad_len, const uint8_t tag[16])
 {
 	uint8_t want[SMT_TAG_LEN];
 	int ret;

@@ -22,22 +22,22 @@ Test(smt_limits_check, table)
 		uint32_t M, P;
 		int want;
 	} t[] = {
-		{ 48, SMT_M_DEFAULT, 0, 0 },
-		{ 40, SMT_M_MAX, SMT_PAD_MAX, 0 },
-		{ 39, SMT_M_DEFAULT, 0, -EINVAL },
-		{ 57, 1024, 0, -EINVAL },
-		{ 48, SMT_M_MAX + 1, 0, -EINVAL },
-		{ 48, SMT_M_DEFAULT, SMT_PAD_MAX + 1, -EINVAL },
+		{48, SMT_M_DEFAULT, 0, 0},
+		{40, SMT_M_MAX, SMT_PAD_MAX, 0},
+		{39, SMT_M_DEFAULT, 0, -EINVAL},
+		{57, 1024, 0, -EINVAL},
+		{48, SMT_M_MAX + 1, 0, -EINVAL},
+		{48, SMT_M_DEFAULT, SMT_PAD_MAX + 1, -EINVAL},
 		/* B = 56: 256 records of 4096 content bytes, inner header
 		 * included */
-		{ 56, 1048568, 0, 0 },
-		{ 56, 1048569, 0, -EINVAL },
-		{ 56, SMT_M_DEFAULT, 0, -EINVAL },
-		{ 49, SMT_M_MAX, 0, 0 }, /* 2^15 records allowed */
+		{56, 1048568, 0, 0},
+		{56, 1048569, 0, -EINVAL},
+		{56, SMT_M_DEFAULT, 0, -EINVAL},
+		{49, SMT_M_MAX, 0, 0}, /* 2^15 records allowed */
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct smt_limits l = { t[i].B, t[i].M, t[i].P };
+		struct smt_limits l = {t[i].B, t[i].M, t[i].P};
 
 		cr_assert_eq(smt_limits_check(&l), t[i].want, "case %zu", i);
 	}
@@ -45,7 +45,7 @@ Test(smt_limits_check, table)
 
 Test(smt_max_wire, formula)
 {
-	struct smt_limits l = { 48, 1 << 20, 0 };
+	struct smt_limits l = {48, 1 << 20, 0};
 
 	/* M + 8 + 22 * ceil((M + 8) / 4096) */
 	cr_assert_eq(smt_max_wire(&l), (1u << 20) + 8 + 22 * 257);
@@ -58,38 +58,36 @@ Test(smt_msg_encode, deterministic_layout_and_headers)
 	static const struct {
 		uint32_t len, R, max_payload;
 	} t[] = {
-		{ 40000, 16384, 1440 },
-		{ 40000, 4096, 1420 },
-		{ 0, 16384, 1440 },
-		{ 16376, 16384, 1440 }, /* content exactly one record */
-		{ 16377, 16384, 1440 },
+		{40000, 16384, 1440}, {40000, 4096, 1420}, {0, 16384, 1440},
+		{16376, 16384, 1440}, /* content exactly one record */
+		{16377, 16384, 1440},
 	};
 	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 1);
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		static uint8_t app[40000], pkt[2000];
-		struct smt_data_tmpl tm = { .sport = 1000,
-					    .dport = 2000,
-					    .granted = 777,
-					    .prio = 5,
-					    .epoch = 9,
-					    .flags = SMT_F_RETRANSMIT };
+		struct smt_data_tmpl tm = {.sport = 1000,
+					   .dport = 2000,
+					   .granted = 777,
+					   .prio = 5,
+					   .epoch = 9,
+					   .flags = SMT_F_RETRANSMIT};
 		uint64_t content = t[i].len + 8;
 		uint32_t nrec = (uint32_t)((content + t[i].R - 1) / t[i].R);
 		struct smt_wire_msg m;
 		uint32_t off = 0, n;
 
 		th_fill(app, sizeof(app), i);
-		cr_assert_eq(smt_msg_encode(a, 48, 10, app, t[i].len, 0,
-					    t[i].R, &m),
-			     0);
+		cr_assert_eq(
+			smt_msg_encode(a, 48, 10, app, t[i].len, 0, t[i].R, &m),
+			0);
 		cr_assert_eq(m.nrec, nrec, "case %zu", i);
 		cr_assert_eq(m.wire_len, content + 22 * nrec);
 		for (uint32_t k = 0; k < nrec; k++) {
-			uint32_t clen = k + 1 < nrec ?
-						t[i].R :
-						(uint32_t)(content -
-							   (uint64_t)t[i].R * k);
+			uint32_t clen =
+				k + 1 < nrec ? t[i].R
+					     : (uint32_t)(content -
+							  (uint64_t)t[i].R * k);
 			uint8_t *r = m.wire + m.rec_off[k];
 
 			cr_assert_eq(m.rec_off[k + 1] - m.rec_off[k],
@@ -105,9 +103,9 @@ Test(smt_msg_encode, deterministic_layout_and_headers)
 			uint32_t k = smt_wire_msg_record_at(&m, off);
 			uint32_t left = m.rec_off[k + 1] - off;
 
-			cr_assert_eq(n, left < t[i].max_payload ?
-						left :
-						t[i].max_payload);
+			cr_assert_eq(n, left < t[i].max_payload
+						? left
+						: t[i].max_payload);
 			cr_assert_eq(be16toh(h->sport), 1000);
 			cr_assert_eq(be16toh(h->dport), 2000);
 			cr_assert_eq(be32toh(h->pkt_off), off);
@@ -159,9 +157,9 @@ Test(smt_msg_encode, rejects_bad_arguments)
 	cr_assert_eq(smt_msg_encode(a, 48, 1, "x", 1, 0, 16384, &m), -EINVAL);
 	cr_assert_eq(smt_msg_encode(a, 48, 1ull << 47, "x", 1, 0, 16384, &m),
 		     -EINVAL);
-	cr_assert_eq(smt_msg_encode(a, 48, (1ull << 47) - 1, "x", 1, 0, 16384,
-				    &m),
-		     0);
+	cr_assert_eq(
+		smt_msg_encode(a, 48, (1ull << 47) - 1, "x", 1, 0, 16384, &m),
+		0);
 	smt_wire_msg_free(&m);
 	cr_assert_eq(smt_msg_encode(a, 48, 2, "x", 1, 0, 4095, &m), -EINVAL);
 	cr_assert_eq(smt_msg_encode(a, 48, 2, "x", 1, 0, 16385, &m), -EINVAL);
@@ -176,13 +174,13 @@ static void round_trip(enum smt_cipher c, unsigned int B, uint32_t size,
 		       uint64_t seed)
 {
 	static uint8_t app[1048576];
-	struct smt_limits l = { B, B == 56 ? 1048568 : SMT_M_DEFAULT, 0 };
+	struct smt_limits l = {B, B == 56 ? 1048568 : SMT_M_DEFAULT, 0};
 	struct smt_aead *tx = th_aead(c, (uint8_t)seed);
 	struct smt_aead *rx = th_aead(c, (uint8_t)seed);
 	/* top of the msg_id range, request or response by seed */
 	uint64_t msg_id = (1ull << (B - 1)) - 2 + (seed & 1);
 	uint32_t flags = (seed & 1) ? 0 : SMT_INNER_ONEWAY;
-	unsigned int drops[SMT_DROP_MAX] = { 0 };
+	unsigned int drops[SMT_DROP_MAX] = {0};
 	struct smt_wire_msg m;
 	struct th_pkts p;
 	struct smt_rx_msg *rm;
@@ -191,8 +189,7 @@ static void round_trip(enum smt_cipher c, unsigned int B, uint32_t size,
 	int r;
 
 	th_fill(app, size, seed);
-	cr_assert_eq(smt_msg_encode(tx, B, msg_id, app, size, flags, 16384,
-				    &m),
+	cr_assert_eq(smt_msg_encode(tx, B, msg_id, app, size, flags, 16384, &m),
 		     0);
 	th_packetize(&m, 1440, NULL, &p);
 	th_shuffle_dup(&p, p.n / 4 + 1, seed);
@@ -220,12 +217,12 @@ static void round_trip(enum smt_cipher c, unsigned int B, uint32_t size,
 
 Test(smt_msg_encode, round_trip_sizes_ciphers_widths)
 {
-	static const uint32_t sizes[] = { 0,     1,     1391,   1392,   16383,
-					  16384, 16385, 100000, 1048576 };
-	static const enum smt_cipher cs[] = { SMT_CIPHER_AES_128_GCM,
-					      SMT_CIPHER_AES_256_GCM,
-					      SMT_CIPHER_CHACHA20_POLY1305 };
-	static const unsigned int Bs[] = { 40, 48, 56 };
+	static const uint32_t sizes[] = {0,	1,     1391,   1392,   16383,
+					 16384, 16385, 100000, 1048576};
+	static const enum smt_cipher cs[] = {SMT_CIPHER_AES_128_GCM,
+					     SMT_CIPHER_AES_256_GCM,
+					     SMT_CIPHER_CHACHA20_POLY1305};
+	static const unsigned int Bs[] = {40, 48, 56};
 	uint64_t seed = 1;
 
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)

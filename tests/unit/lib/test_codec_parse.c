@@ -15,7 +15,7 @@
 
 #define MAXP 1440
 
-static const struct smt_limits lim = { 48, 65536, 0 };
+static const struct smt_limits lim = {48, 65536, 0};
 
 /* Packets of a 3-record message (R = 4096): 0 starts record 0, 1 is the
  * middle of record 0, and a start of record 1. */
@@ -34,9 +34,9 @@ static void fx_setup(void)
 
 	th_fill(app, sizeof(app), 3);
 	fx.a = th_aead(SMT_CIPHER_AES_128_GCM, 1);
-	cr_assert_eq(smt_msg_encode(fx.a, 48, 6, app, sizeof(app), 0, 4096,
-				    &fx.m),
-		     0);
+	cr_assert_eq(
+		smt_msg_encode(fx.a, 48, 6, app, sizeof(app), 0, 4096, &fx.m),
+		0);
 	fx.start_len = 40 + smt_data_build(&fx.m, 0, MAXP, NULL, fx.start);
 	fx.mid_len = 40 + smt_data_build(&fx.m, MAXP, MAXP, NULL, fx.mid);
 	fx.rec1_len = 40 + smt_data_build(&fx.m, fx.m.rec_off[1], MAXP, NULL,
@@ -212,38 +212,36 @@ static const struct {
 	mutate_fn fn;
 	int want;
 } rules[] = {
-	{ "valid start", START, m_none, 0 },
-	{ "valid middle", MID, m_none, 0 },
-	{ "valid record 1", REC1, m_none, 0 },
-	{ "39 bytes", START, m_short, SMT_DROP_SHORT_HEADER },
-	{ "doff 0xA0", START, m_doff, SMT_DROP_BAD_VERSION },
-	{ "version 2", MID, m_ver2, SMT_DROP_BAD_VERSION },
-	{ "type 0x15", START, m_type_15, SMT_DROP_UNKNOWN_TYPE },
-	{ "type 0x00", START, m_type_00, SMT_DROP_UNKNOWN_TYPE },
-	{ "type 0x19", MID, m_type_19, SMT_DROP_UNKNOWN_TYPE },
-	{ "msg_id 0", START, m_id0, SMT_DROP_BAD_MSG_ID },
-	{ "msg_id 1", START, m_id1, SMT_DROP_BAD_MSG_ID },
-	{ "msg_id 2^(B-1)", MID, m_id_top, SMT_DROP_BAD_MSG_ID },
-	{ "msg_id 2^(B-1)-1", MID, m_id_max_ok, 0 },
-	{ "msg_len > max_wire", START, m_len_huge, SMT_DROP_MSG_TOO_LONG },
-	{ "msg_len = max_wire", MID, m_len_max_ok, 0 },
-	{ "empty payload", MID, m_hdr_only, SMT_DROP_EMPTY_PAYLOAD },
-	{ "past msg_len", MID, m_len_short, SMT_DROP_PAST_MSG_LEN },
-	{ "seg_off > pkt_off", MID, m_seg_after, SMT_DROP_SEG_AFTER_PKT },
-	{ "record start, 4 bytes", START, m_start4, SMT_DROP_SHORT_REC_START },
-	{ "record start, 5 bytes", REC1, m_start5, 0 },
-	{ "start past own record", START, m_rec_len_small,
-	  SMT_DROP_PAST_RECORD },
-	{ "middle past 16406", MID, m_past_record, SMT_DROP_PAST_RECORD },
-	{ "record type 0x16", START, m_rec_type, SMT_DROP_BAD_RECORD_HDR },
-	{ "record version 0304", REC1, m_rec_ver, SMT_DROP_BAD_RECORD_HDR },
-	{ "record length 16", START, m_rec_len16, SMT_DROP_BAD_RECORD_HDR },
-	{ "record length 16402", START, m_rec_len_big,
-	  SMT_DROP_BAD_RECORD_HDR },
-	{ "rec_idx 1 at 0", START, m_rec_idx, SMT_DROP_BAD_REC_IDX },
-	{ "rec_idx 0 at 4118", REC1, m_rec_idx_far, SMT_DROP_BAD_REC_IDX },
-	{ "IPID_OFF on IPv6", MID, m_ipid_v6, SMT_DROP_IPID_OFF_V6 },
-	{ "other flags, csum", MID, m_flags_other, 0 },
+	{"valid start", START, m_none, 0},
+	{"valid middle", MID, m_none, 0},
+	{"valid record 1", REC1, m_none, 0},
+	{"39 bytes", START, m_short, SMT_DROP_SHORT_HEADER},
+	{"doff 0xA0", START, m_doff, SMT_DROP_BAD_VERSION},
+	{"version 2", MID, m_ver2, SMT_DROP_BAD_VERSION},
+	{"type 0x15", START, m_type_15, SMT_DROP_UNKNOWN_TYPE},
+	{"type 0x00", START, m_type_00, SMT_DROP_UNKNOWN_TYPE},
+	{"type 0x19", MID, m_type_19, SMT_DROP_UNKNOWN_TYPE},
+	{"msg_id 0", START, m_id0, SMT_DROP_BAD_MSG_ID},
+	{"msg_id 1", START, m_id1, SMT_DROP_BAD_MSG_ID},
+	{"msg_id 2^(B-1)", MID, m_id_top, SMT_DROP_BAD_MSG_ID},
+	{"msg_id 2^(B-1)-1", MID, m_id_max_ok, 0},
+	{"msg_len > max_wire", START, m_len_huge, SMT_DROP_MSG_TOO_LONG},
+	{"msg_len = max_wire", MID, m_len_max_ok, 0},
+	{"empty payload", MID, m_hdr_only, SMT_DROP_EMPTY_PAYLOAD},
+	{"past msg_len", MID, m_len_short, SMT_DROP_PAST_MSG_LEN},
+	{"seg_off > pkt_off", MID, m_seg_after, SMT_DROP_SEG_AFTER_PKT},
+	{"record start, 4 bytes", START, m_start4, SMT_DROP_SHORT_REC_START},
+	{"record start, 5 bytes", REC1, m_start5, 0},
+	{"start past own record", START, m_rec_len_small, SMT_DROP_PAST_RECORD},
+	{"middle past 16406", MID, m_past_record, SMT_DROP_PAST_RECORD},
+	{"record type 0x16", START, m_rec_type, SMT_DROP_BAD_RECORD_HDR},
+	{"record version 0304", REC1, m_rec_ver, SMT_DROP_BAD_RECORD_HDR},
+	{"record length 16", START, m_rec_len16, SMT_DROP_BAD_RECORD_HDR},
+	{"record length 16402", START, m_rec_len_big, SMT_DROP_BAD_RECORD_HDR},
+	{"rec_idx 1 at 0", START, m_rec_idx, SMT_DROP_BAD_REC_IDX},
+	{"rec_idx 0 at 4118", REC1, m_rec_idx_far, SMT_DROP_BAD_REC_IDX},
+	{"IPID_OFF on IPv6", MID, m_ipid_v6, SMT_DROP_IPID_OFF_V6},
+	{"other flags, csum", MID, m_flags_other, 0},
 };
 
 Test(smt_pkt_parse, data_rules_table)
@@ -376,7 +374,7 @@ Test(smt_pkt_parse, ipid_off_packets_reassemble)
 /* Control packets: exact lengths per type, ACK counts. */
 static int ctl_parse(uint8_t type, uint32_t len, uint16_t count)
 {
-	uint8_t p[512] = { 0 };
+	uint8_t p[512] = {0};
 	struct smt_pkt pk;
 
 	H(p)->doff_ver = SMT_DOFF_VER;
@@ -394,25 +392,25 @@ Test(smt_pkt_parse, control_lengths_table)
 		uint16_t count;
 		int want;
 	} t[] = {
-		{ SMT_TYPE_GRANT, 72, 0, 0 },
-		{ SMT_TYPE_GRANT, 71, 0, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_GRANT, 73, 0, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_RESEND, 76, 0, 0 },
-		{ SMT_TYPE_RESEND, 72, 0, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_UNKNOWN, 64, 0, 0 },
-		{ SMT_TYPE_UNKNOWN, 65, 0, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_BUSY, 64, 0, 0 },
-		{ SMT_TYPE_BUSY, 63, 0, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_NEED_ACK, 64, 0, 0 },
-		{ SMT_TYPE_NEED_ACK, 40, 0, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_ACK, 74, 1, 0 },
-		{ SMT_TYPE_ACK, 66 + 8 * 32, 32, 0 },
-		{ SMT_TYPE_ACK, 66, 0, SMT_DROP_BAD_ACK_COUNT },
-		{ SMT_TYPE_ACK, 66 + 8 * 33, 33, SMT_DROP_BAD_ACK_COUNT },
-		{ SMT_TYPE_ACK, 74, 2, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_ACK, 82, 1, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_ACK, 65, 1, SMT_DROP_BAD_CTL_LEN },
-		{ SMT_TYPE_ACK, 41, 1, SMT_DROP_BAD_CTL_LEN },
+		{SMT_TYPE_GRANT, 72, 0, 0},
+		{SMT_TYPE_GRANT, 71, 0, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_GRANT, 73, 0, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_RESEND, 76, 0, 0},
+		{SMT_TYPE_RESEND, 72, 0, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_UNKNOWN, 64, 0, 0},
+		{SMT_TYPE_UNKNOWN, 65, 0, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_BUSY, 64, 0, 0},
+		{SMT_TYPE_BUSY, 63, 0, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_NEED_ACK, 64, 0, 0},
+		{SMT_TYPE_NEED_ACK, 40, 0, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_ACK, 74, 1, 0},
+		{SMT_TYPE_ACK, 66 + 8 * 32, 32, 0},
+		{SMT_TYPE_ACK, 66, 0, SMT_DROP_BAD_ACK_COUNT},
+		{SMT_TYPE_ACK, 66 + 8 * 33, 33, SMT_DROP_BAD_ACK_COUNT},
+		{SMT_TYPE_ACK, 74, 2, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_ACK, 82, 1, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_ACK, 65, 1, SMT_DROP_BAD_CTL_LEN},
+		{SMT_TYPE_ACK, 41, 1, SMT_DROP_BAD_CTL_LEN},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -423,7 +421,7 @@ Test(smt_pkt_parse, control_lengths_table)
 
 Test(smt_pkt_parse, control_payload_is_body)
 {
-	uint8_t p[512] = { 0 };
+	uint8_t p[512] = {0};
 	struct smt_pkt pk;
 
 	H(p)->doff_ver = SMT_DOFF_VER;

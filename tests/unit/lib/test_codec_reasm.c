@@ -18,7 +18,7 @@
 
 #define MAXP 1000
 
-static const struct smt_limits lim = { 48, 1 << 20, 0 };
+static const struct smt_limits lim = {48, 1 << 20, 0};
 
 /* A message of 3 records (R = 4096) under key 1, as packets in order. */
 struct msg {
@@ -155,7 +155,7 @@ Test(smt_rx_msg, flipped_bit_in_record_fails_with_record_auth)
 	for (uint32_t pos = 5; pos < x.m.wire_len; pos += 311) {
 		uint32_t k = smt_wire_msg_record_at(&x.m, pos);
 		struct smt_rx_msg *rm = smt_rx_msg_new(2, &lim);
-		unsigned int drops[SMT_DROP_MAX] = { 0 };
+		unsigned int drops[SMT_DROP_MAX] = {0};
 		size_t i = pkt_at(&x, pos + 1) - 1;
 		uint32_t po;
 		int r;
@@ -194,8 +194,7 @@ Test(smt_rx_msg, record_moved_to_another_message)
 		((struct smt_hdr *)b.p.pkt[i])->msg_id = htobe64(4);
 	}
 	rm = smt_rx_msg_new(4, &lim);
-	cr_assert_eq(th_feed(rm, key1, &lim, &b.p, NULL),
-		     SMT_DROP_RECORD_AUTH);
+	cr_assert_eq(th_feed(rm, key1, &lim, &b.p, NULL), SMT_DROP_RECORD_AUTH);
 	cr_assert_not(smt_rx_msg_any_verified(rm) &&
 		      smt_rx_msg_received(rm) == b.m.wire_len);
 	smt_rx_msg_free(rm);
@@ -208,8 +207,8 @@ Test(smt_rx_msg, record_moved_to_another_index)
 	struct msg x;
 	struct smt_rx_msg *rm;
 	size_t s1 = 0, e1;
-	unsigned int drops[SMT_DROP_MAX] = { 0 };
-	struct th_pkts p = { 0 };
+	unsigned int drops[SMT_DROP_MAX] = {0};
+	struct th_pkts p = {0};
 
 	msg_make(&x, 2, 10000, 0, 1);
 	/* records 0 and 1 have the same length: put record 1's bytes where
@@ -243,7 +242,7 @@ Test(smt_rx_msg, msg_id_changed_fails_every_record)
 {
 	struct msg x;
 	struct smt_rx_msg *rm;
-	unsigned int drops[SMT_DROP_MAX] = { 0 };
+	unsigned int drops[SMT_DROP_MAX] = {0};
 
 	msg_make(&x, 2, 10000, 0, 1);
 	for (size_t i = 0; i < x.p.n; i++)
@@ -264,8 +263,7 @@ Test(smt_rx_msg, wrong_key_fails)
 
 	msg_make(&x, 2, 10000, 0, 1);
 	rm = smt_rx_msg_new(2, &lim);
-	cr_assert_eq(th_feed(rm, key2, &lim, &x.p, NULL),
-		     SMT_DROP_RECORD_AUTH);
+	cr_assert_eq(th_feed(rm, key2, &lim, &x.p, NULL), SMT_DROP_RECORD_AUTH);
 	smt_rx_msg_free(rm);
 	msg_free(&x);
 }
@@ -366,8 +364,7 @@ Test(smt_rx_msg, contradictions_are_counted)
 		cr_assert_eq(add_raw(rm, x.p.pkt[i], x.p.len[i], &prog),
 			     SMT_RX_MORE);
 		memcpy(p, x.p.pkt[i], x.p.len[i]);
-		((struct smt_hdr *)p)->seg_off =
-			htobe32(x.m.rec_off[2] + 1);
+		((struct smt_hdr *)p)->seg_off = htobe32(x.m.rec_off[2] + 1);
 		cr_assert_eq(add_raw(rm, p, x.p.len[i], &prog),
 			     SMT_DROP_SEG_OFF_MISMATCH);
 	}
@@ -470,9 +467,9 @@ Test(smt_rx_msg, verified_record_at_wrong_offset_fails)
 {
 	struct msg x;
 	struct smt_rx_msg *rm;
-	struct th_pkts moved = { 0 };
+	struct th_pkts moved = {0};
 	size_t s2, e2, s1, e1;
-	unsigned int drops[SMT_DROP_MAX] = { 0 };
+	unsigned int drops[SMT_DROP_MAX] = {0};
 	const uint32_t shift = 100;
 
 	msg_make(&x, 2, 10000, 0, 1);
@@ -573,9 +570,9 @@ Test(smt_rx_msg, memory_bounded_by_record_not_msg_len)
 {
 	/* one forged packet claiming the largest message allocates at most
 	 * one record's buffer */
-	static const struct smt_limits big = { 48, SMT_M_MAX, 0 };
+	static const struct smt_limits big = {48, SMT_M_MAX, 0};
 	struct smt_rx_msg *rm = smt_rx_msg_new(2, &big);
-	uint8_t p[40 + 100] = { 0 };
+	uint8_t p[40 + 100] = {0};
 	struct smt_hdr *h = (struct smt_hdr *)p;
 	uint32_t ml = (uint32_t)smt_max_wire(&big);
 	struct smt_pkt pk;
@@ -590,8 +587,8 @@ Test(smt_rx_msg, memory_bounded_by_record_not_msg_len)
 	h->pkt_off = htobe32(10000 * 4118 + 60);
 	cr_assert_eq(smt_pkt_parse(p, sizeof(p), &big, -1, &pk), 0);
 	cr_assert_eq(smt_rx_msg_add(rm, &pk, key1, &prog), SMT_RX_MORE);
-	cr_assert_lt(smt_rx_msg_mem(rm), 16406 + 10240 * 40 + 4096,
-		     "mem %zu", smt_rx_msg_mem(rm));
+	cr_assert_lt(smt_rx_msg_mem(rm), 16406 + 10240 * 40 + 4096, "mem %zu",
+		     smt_rx_msg_mem(rm));
 	smt_rx_msg_free(rm);
 }
 

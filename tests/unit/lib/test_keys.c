@@ -17,28 +17,28 @@
 static const struct {
 	const char *ikm, *salt, *info, *prk, *okm;
 } rfc5869[] = {
-	{ "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
-	  "000102030405060708090a0b0c", "f0f1f2f3f4f5f6f7f8f9",
-	  "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
-	  "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
-	  "34007208d5b887185865" },
-	{ "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-	  "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-	  "404142434445464748494a4b4c4d4e4f",
-	  "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-	  "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-	  "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
-	  "b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
-	  "d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
-	  "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
-	  "06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244",
-	  "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
-	  "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
-	  "cc30c58179ec3e87c14c01d5c1f3434f1d87" },
-	{ "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "", "",
-	  "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04",
-	  "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
-	  "9d201395faa4b61a96c8" },
+	{"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+	 "000102030405060708090a0b0c", "f0f1f2f3f4f5f6f7f8f9",
+	 "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
+	 "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+	 "34007208d5b887185865"},
+	{"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	 "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	 "404142434445464748494a4b4c4d4e4f",
+	 "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+	 "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+	 "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+	 "b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+	 "d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+	 "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+	 "06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244",
+	 "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
+	 "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
+	 "cc30c58179ec3e87c14c01d5c1f3434f1d87"},
+	{"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "", "",
+	 "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04",
+	 "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+	 "9d201395faa4b61a96c8"},
 };
 
 Test(smt_hkdf, rfc5869_sha256_cases_1_to_3)
@@ -55,9 +55,9 @@ Test(smt_hkdf, rfc5869_sha256_cases_1_to_3)
 		cr_assert_eq(smt_hkdf_extract("SHA256", salt, ns, ikm, ni, prk),
 			     (int)np, "case %zu extract", i + 1);
 		cr_assert_arr_eq(prk, want_prk, np, "case %zu PRK", i + 1);
-		cr_assert_eq(smt_hkdf_expand("SHA256", prk, np, info, nf, okm,
-					     no),
-			     0);
+		cr_assert_eq(
+			smt_hkdf_expand("SHA256", prk, np, info, nf, okm, no),
+			0);
 		cr_assert_arr_eq(okm, want_okm, no, "case %zu OKM", i + 1);
 		(void)got;
 	}
@@ -65,22 +65,22 @@ Test(smt_hkdf, rfc5869_sha256_cases_1_to_3)
 
 Test(smt_hkdf_expand_label, rejects_bad_arguments)
 {
-	uint8_t s[32] = { 0 }, out[32];
+	uint8_t s[32] = {0}, out[32];
 	char label[260];
 
 	memset(label, 'a', sizeof(label) - 1);
 	label[sizeof(label) - 1] = '\0';
-	cr_assert_eq(smt_hkdf_expand_label("SHA256", s, 32, label, NULL, 0,
-					   out, 16),
-		     -EINVAL);
-	cr_assert_neq(smt_hkdf_expand_label("NOSUCHHASH", s, 32, "key", NULL,
-					    0, out, 16),
+	cr_assert_eq(
+		smt_hkdf_expand_label("SHA256", s, 32, label, NULL, 0, out, 16),
+		-EINVAL);
+	cr_assert_neq(smt_hkdf_expand_label("NOSUCHHASH", s, 32, "key", NULL, 0,
+					    out, 16),
 		      0);
 	/* SHA-256 HKDF cannot expand beyond 255 * 32 bytes: checked by
 	 * OpenSSL; a 16-byte request works */
-	cr_assert_eq(smt_hkdf_expand_label("SHA256", s, 32, "key", NULL, 0,
-					   out, 16),
-		     0);
+	cr_assert_eq(
+		smt_hkdf_expand_label("SHA256", s, 32, "key", NULL, 0, out, 16),
+		0);
 }
 
 Test(smt_keys_derive, labels_and_lengths_per_cipher)
@@ -90,9 +90,9 @@ Test(smt_keys_derive, labels_and_lengths_per_cipher)
 		const char *md;
 		size_t key_len, secret_len;
 	} t[] = {
-		{ SMT_CIPHER_AES_128_GCM, "SHA256", 16, 32 },
-		{ SMT_CIPHER_AES_256_GCM, "SHA384", 32, 48 },
-		{ SMT_CIPHER_CHACHA20_POLY1305, "SHA256", 32, 32 },
+		{SMT_CIPHER_AES_128_GCM, "SHA256", 16, 32},
+		{SMT_CIPHER_AES_256_GCM, "SHA384", 32, 48},
+		{SMT_CIPHER_CHACHA20_POLY1305, "SHA256", 32, 32},
 	};
 	uint8_t secret[48];
 
@@ -101,21 +101,19 @@ Test(smt_keys_derive, labels_and_lengths_per_cipher)
 		struct smt_keys k;
 		uint8_t want[32];
 
-		cr_assert_eq(smt_keys_derive(t[i].c, secret, t[i].secret_len,
-					     &k),
-			     0);
+		cr_assert_eq(
+			smt_keys_derive(t[i].c, secret, t[i].secret_len, &k),
+			0);
 		cr_assert_eq(k.cipher, t[i].c);
 		cr_assert_eq(k.key_len, t[i].key_len);
 		smt_hkdf_expand_label(t[i].md, secret, t[i].secret_len,
-				      "smt c key", NULL, 0, want,
-				      t[i].key_len);
+				      "smt c key", NULL, 0, want, t[i].key_len);
 		cr_assert_arr_eq(k.c_key, want, t[i].key_len);
 		smt_hkdf_expand_label(t[i].md, secret, t[i].secret_len,
 				      "smt c iv", NULL, 0, want, 12);
 		cr_assert_arr_eq(k.c_iv, want, 12);
 		smt_hkdf_expand_label(t[i].md, secret, t[i].secret_len,
-				      "smt s key", NULL, 0, want,
-				      t[i].key_len);
+				      "smt s key", NULL, 0, want, t[i].key_len);
 		cr_assert_arr_eq(k.s_key, want, t[i].key_len);
 		smt_hkdf_expand_label(t[i].md, secret, t[i].secret_len,
 				      "smt s iv", NULL, 0, want, 12);
@@ -143,10 +141,10 @@ Test(smt_keys_derive, rfc8448_exporter_secret_differs_from_traffic_keys)
 	cr_assert_eq(smt_keys_derive(SMT_CIPHER_NONE, s, 32, &k), -EINVAL);
 }
 
-#define KL_V4                                                               \
+#define KL_V4                                                                \
 	"SMT_SESSION 10.0.0.1 4000 10.0.0.2 5000 TLS_AES_128_GCM_SHA256 48 " \
-	"3 1048576 0 000102030405060708090a0b0c0d0e0f "                     \
-	"a0a1a2a3a4a5a6a7a8a9aaab 101112131415161718191a1b1c1d1e1f "        \
+	"3 1048576 0 000102030405060708090a0b0c0d0e0f "                      \
+	"a0a1a2a3a4a5a6a7a8a9aaab 101112131415161718191a1b1c1d1e1f "         \
 	"b0b1b2b3b4b5b6b7b8b9babb\n"
 #define KL_V6                                                               \
 	"SMT_SESSION 2001:db8::1 1 fe80::2:3 65535 "                        \
@@ -184,7 +182,7 @@ Test(smt_keylog_parse, ipv4_fields)
 
 Test(smt_keylog_format, round_trip_ipv4_and_ipv6)
 {
-	static const char *const lines[] = { KL_V4, KL_V6 };
+	static const char *const lines[] = {KL_V4, KL_V6};
 
 	for (size_t i = 0; i < 2; i++) {
 		struct smt_keylog kl;
@@ -205,15 +203,15 @@ Test(smt_keylog_format, ipv6_in_rfc5952_form)
 	struct smt_keylog kl;
 	char buf[512];
 
-	cr_assert_eq(smt_keylog_parse(
-			     "SMT_SESSION 2001:0DB8:0:0:0:0:0:0001 1 ::1 2 "
-			     "TLS_AES_128_GCM_SHA256 48 0 1024 0 "
-			     "000102030405060708090a0b0c0d0e0f "
-			     "a0a1a2a3a4a5a6a7a8a9aaab "
-			     "101112131415161718191a1b1c1d1e1f "
-			     "b0b1b2b3b4b5b6b7b8b9babb",
-			     &kl, NULL),
-		     0);
+	cr_assert_eq(
+		smt_keylog_parse("SMT_SESSION 2001:0DB8:0:0:0:0:0:0001 1 ::1 2 "
+				 "TLS_AES_128_GCM_SHA256 48 0 1024 0 "
+				 "000102030405060708090a0b0c0d0e0f "
+				 "a0a1a2a3a4a5a6a7a8a9aaab "
+				 "101112131415161718191a1b1c1d1e1f "
+				 "b0b1b2b3b4b5b6b7b8b9babb",
+				 &kl, NULL),
+		0);
 	cr_assert_gt(smt_keylog_format(&kl, buf, sizeof(buf)), 0);
 	cr_assert(!strncmp(buf, "SMT_SESSION 2001:db8::1 1 ::1 2 ", 32), "%s",
 		  buf);
@@ -247,26 +245,26 @@ Test(smt_keylog_parse, errors_name_the_field)
 		int idx;
 		const char *val, *field;
 	} t[] = {
-		{ 0, "SMT_SESSIONX", "label" },
-		{ 1, "10.0.0.300", "client ip" },
-		{ 1, "[::1]", "client ip" },
-		{ 2, "65536", "client port" },
-		{ 2, "-1", "client port" },
-		{ 3, "host.example", "server ip" },
-		{ 4, "x", "server port" },
-		{ 5, "aes128gcm", "cipher" },
-		{ 5, "TLS_AES_128_CCM_SHA256", "cipher" },
-		{ 6, "39", "B" },
-		{ 6, "57", "B" },
-		{ 7, "256", "epoch" },
-		{ 8, "67108865", "M" },
-		{ 9, "16384", "P" },
-		{ 10, "000102030405060708090a0b0c0d0e", "c_key" },
-		{ 10, "000102030405060708090A0B0C0D0E0F", "c_key" },
-		{ 11, "a0a1a2a3a4a5a6a7a8a9aaabcc", "c_iv" },
-		{ 12, "zz1112131415161718191a1b1c1d1e1f", "s_key" },
-		{ 13, "", "line" },
-		{ 13, "b0b1b2b3b4b5b6b7b8b9babb extra", "line" },
+		{0, "SMT_SESSIONX", "label"},
+		{1, "10.0.0.300", "client ip"},
+		{1, "[::1]", "client ip"},
+		{2, "65536", "client port"},
+		{2, "-1", "client port"},
+		{3, "host.example", "server ip"},
+		{4, "x", "server port"},
+		{5, "aes128gcm", "cipher"},
+		{5, "TLS_AES_128_CCM_SHA256", "cipher"},
+		{6, "39", "B"},
+		{6, "57", "B"},
+		{7, "256", "epoch"},
+		{8, "67108865", "M"},
+		{9, "16384", "P"},
+		{10, "000102030405060708090a0b0c0d0e", "c_key"},
+		{10, "000102030405060708090A0B0C0D0E0F", "c_key"},
+		{11, "a0a1a2a3a4a5a6a7a8a9aaabcc", "c_iv"},
+		{12, "zz1112131415161718191a1b1c1d1e1f", "s_key"},
+		{13, "", "line"},
+		{13, "b0b1b2b3b4b5b6b7b8b9babb extra", "line"},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {

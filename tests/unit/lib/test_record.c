@@ -26,14 +26,14 @@
 #define RFC8448_CLIENT_AP_IV "5b78923dee08579033e523d9"
 #define RFC8448_SERVER_AP_KEY "9f02283b6c9c07efc26bb9f2ac92e356"
 #define RFC8448_SERVER_AP_IV "cf782b88dd83549aadf1e984"
-#define RFC8448_APP_PAYLOAD                                                    \
+#define RFC8448_APP_PAYLOAD                                                \
 	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" \
 	"202122232425262728292a2b2c2d2e2f3031"
-#define RFC8448_CLIENT_APP_RECORD_SEQ0                                         \
+#define RFC8448_CLIENT_APP_RECORD_SEQ0                                     \
 	"1703030043a23f7054b62c94d0affafe8228ba55cbefacea42f914aa66bcab3f" \
 	"2b9819a8a5b46b395bd54a9a20441e2b62974e1f5a6292a2977014bd1e3deae6" \
 	"3aeebb21694915e4"
-#define RFC8448_SERVER_APP_RECORD_SEQ1                                         \
+#define RFC8448_SERVER_APP_RECORD_SEQ1                                     \
 	"17030300432e937e11ef4ac740e538ad36005fc4a46932fc3225d05f82aa1b36" \
 	"e30efaf97d90e6dffc602dcb501a59a8fcc49c4bf2e5f0a21c0047c2abf33254" \
 	"0dd032e167c2955d"
@@ -47,10 +47,10 @@ struct ap_vec {
 };
 
 static const struct ap_vec ap_vecs[] = {
-	{ "client", RFC8448_CLIENT_AP_SECRET, RFC8448_CLIENT_AP_KEY,
-	  RFC8448_CLIENT_AP_IV, RFC8448_CLIENT_APP_RECORD_SEQ0, 0 },
-	{ "server", RFC8448_SERVER_AP_SECRET, RFC8448_SERVER_AP_KEY,
-	  RFC8448_SERVER_AP_IV, RFC8448_SERVER_APP_RECORD_SEQ1, 1 },
+	{"client", RFC8448_CLIENT_AP_SECRET, RFC8448_CLIENT_AP_KEY,
+	 RFC8448_CLIENT_AP_IV, RFC8448_CLIENT_APP_RECORD_SEQ0, 0},
+	{"server", RFC8448_SERVER_AP_SECRET, RFC8448_SERVER_AP_KEY,
+	 RFC8448_SERVER_AP_IV, RFC8448_SERVER_APP_RECORD_SEQ1, 1},
 };
 
 Test(smt_hkdf_label, rfc8448_key_and_iv_info)
@@ -75,8 +75,7 @@ Test(smt_hkdf_label, protocol_md_smt_c_key_example)
 	size_t n = th_hex("00 10 0f 746c73313320736d742063206b6579 00", want,
 			  sizeof(want));
 
-	cr_assert_eq(smt_hkdf_label(16, "smt c key", NULL, 0, got,
-				    sizeof(got)),
+	cr_assert_eq(smt_hkdf_label(16, "smt c key", NULL, 0, got, sizeof(got)),
 		     (int)n);
 	cr_assert_arr_eq(got, want, n);
 }
@@ -137,8 +136,8 @@ Test(smt_record_seal, rfc8448_client_record_seq0)
 	struct smt_aead *a = vec_aead(&ap_vecs[0]);
 	uint8_t app[64], want[128], out[128];
 	size_t alen = th_hex(RFC8448_APP_PAYLOAD, app, sizeof(app));
-	size_t wlen = th_hex(RFC8448_CLIENT_APP_RECORD_SEQ0, want,
-			     sizeof(want));
+	size_t wlen =
+		th_hex(RFC8448_CLIENT_APP_RECORD_SEQ0, want, sizeof(want));
 
 	cr_assert_eq(smt_record_seal(a, 0, app, alen, 0, out), (int)wlen);
 	cr_assert_arr_eq(out, want, wlen);
@@ -149,8 +148,8 @@ Test(smt_record_open, alert_inner_type_is_bad_inner)
 {
 	struct smt_aead *a = vec_aead(&ap_vecs[0]);
 	uint8_t rec[64], out[64];
-	size_t rlen = th_hex(RFC8448_CLIENT_ALERT_RECORD_SEQ1, rec,
-			     sizeof(rec));
+	size_t rlen =
+		th_hex(RFC8448_CLIENT_ALERT_RECORD_SEQ1, rec, sizeof(rec));
 
 	memset(out, 0xee, sizeof(out));
 	cr_assert_eq(smt_record_open(a, 1, rec, rlen, out),
@@ -169,8 +168,8 @@ static const enum smt_cipher all_ciphers[] = {
 
 Test(smt_record_seal, round_trip_sizes_and_padding)
 {
-	static const size_t lens[] = { 0, 1, 15, 16, 17, 1000, 16383, 16384 };
-	static const size_t pads[] = { 0, 1, 255, 256, 300 };
+	static const size_t lens[] = {0, 1, 15, 16, 17, 1000, 16383, 16384};
+	static const size_t pads[] = {0, 1, 255, 256, 300};
 	static uint8_t in[16384], rec[16384 + 22], out[16384 + 22];
 
 	th_fill(in, sizeof(in), 1);
@@ -191,8 +190,9 @@ Test(smt_record_seal, round_trip_sizes_and_padding)
 					     (int)(len + pad + 17));
 				cr_assert_eq(smt_record_open(a, 42, rec,
 							     (size_t)n, out),
-					     (int)len, "cipher %zu len %zu pad %zu",
-					     c, len, pad);
+					     (int)len,
+					     "cipher %zu len %zu pad %zu", c,
+					     len, pad);
 				cr_assert_arr_eq(out, in, len);
 			}
 		}
@@ -244,8 +244,8 @@ Test(smt_record_open, flipped_bit_anywhere_fails_and_clears)
 			bad[pos] ^= (uint8_t)(1u << (pos % 8));
 			memset(out, 0xee, sizeof(out));
 			r = smt_record_open(a, 1, bad, sizeof(bad), out);
-			want = pos < 5 ? -SMT_DROP_BAD_RECORD_HDR :
-					 -SMT_DROP_RECORD_AUTH;
+			want = pos < 5 ? -SMT_DROP_BAD_RECORD_HDR
+				       : -SMT_DROP_RECORD_AUTH;
 			cr_assert_eq(r, want, "cipher %zu byte %zu", c, pos);
 			if (pos >= 5)
 				for (size_t i = 0; i < sizeof(in); i++)
@@ -303,15 +303,15 @@ Test(smt_record_open, inner_type_after_padding)
 		const char *pt;
 		int want;
 	} t[] = {
-		{ "aabb17", 2 }, /* content aa bb, type 0x17 */
-		{ "aabb170000", 2 }, /* two bytes of zero padding */
-		{ "aa00170000", 2 }, /* a zero inside the content stays */
-		{ "17", 0 }, /* empty content */
-		{ "000000", -SMT_DROP_BAD_INNER }, /* no type at all */
-		{ "aabb150000", -SMT_DROP_BAD_INNER }, /* alert */
-		{ "aabb16", -SMT_DROP_BAD_INNER }, /* handshake */
+		{"aabb17", 2}, /* content aa bb, type 0x17 */
+		{"aabb170000", 2}, /* two bytes of zero padding */
+		{"aa00170000", 2}, /* a zero inside the content stays */
+		{"17", 0}, /* empty content */
+		{"000000", -SMT_DROP_BAD_INNER}, /* no type at all */
+		{"aabb150000", -SMT_DROP_BAD_INNER}, /* alert */
+		{"aabb16", -SMT_DROP_BAD_INNER}, /* handshake */
 	};
-	uint8_t key[16] = { 1 }, iv[12] = { 2 }, pt[16], rec[64], out[64];
+	uint8_t key[16] = {1}, iv[12] = {2}, pt[16], rec[64], out[64];
 	struct smt_aead *a = smt_aead_new(SMT_CIPHER_AES_128_GCM, key, 16, iv);
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -328,7 +328,7 @@ Test(smt_record_open, inner_type_after_padding)
 
 Test(smt_aead_new, rejects_bad_key_length_and_cipher)
 {
-	uint8_t key[32] = { 0 }, iv[12] = { 0 };
+	uint8_t key[32] = {0}, iv[12] = {0};
 
 	errno = 0;
 	cr_assert_null(smt_aead_new(SMT_CIPHER_AES_128_GCM, key, 32, iv));
@@ -344,15 +344,14 @@ Test(smt_cipher_from_name, iana_and_short_names)
 		const char *name;
 		enum smt_cipher c;
 	} t[] = {
-		{ "TLS_AES_128_GCM_SHA256", SMT_CIPHER_AES_128_GCM },
-		{ "TLS_AES_256_GCM_SHA384", SMT_CIPHER_AES_256_GCM },
-		{ "TLS_CHACHA20_POLY1305_SHA256",
-		  SMT_CIPHER_CHACHA20_POLY1305 },
-		{ "aes128gcm", SMT_CIPHER_AES_128_GCM },
-		{ "aes256gcm", SMT_CIPHER_AES_256_GCM },
-		{ "chacha20poly1305", SMT_CIPHER_CHACHA20_POLY1305 },
-		{ "TLS_AES_128_CCM_SHA256", SMT_CIPHER_NONE },
-		{ "", SMT_CIPHER_NONE },
+		{"TLS_AES_128_GCM_SHA256", SMT_CIPHER_AES_128_GCM},
+		{"TLS_AES_256_GCM_SHA384", SMT_CIPHER_AES_256_GCM},
+		{"TLS_CHACHA20_POLY1305_SHA256", SMT_CIPHER_CHACHA20_POLY1305},
+		{"aes128gcm", SMT_CIPHER_AES_128_GCM},
+		{"aes256gcm", SMT_CIPHER_AES_256_GCM},
+		{"chacha20poly1305", SMT_CIPHER_CHACHA20_POLY1305},
+		{"TLS_AES_128_CCM_SHA256", SMT_CIPHER_NONE},
+		{"", SMT_CIPHER_NONE},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -379,9 +378,9 @@ Test(smt_ctl_tag, verifies_and_rejects_changes)
 			     0);
 		cr_assert_eq(smt_ctl_tag_verify(a, 6, aad, sizeof(aad), tag),
 			     -SMT_DROP_CTL_AUTH);
-		cr_assert_eq(smt_ctl_tag_verify(other, 5, aad, sizeof(aad),
-						tag),
-			     -SMT_DROP_CTL_AUTH);
+		cr_assert_eq(
+			smt_ctl_tag_verify(other, 5, aad, sizeof(aad), tag),
+			-SMT_DROP_CTL_AUTH);
 		aad[10] ^= 4;
 		cr_assert_eq(smt_ctl_tag_verify(a, 5, aad, sizeof(aad), tag),
 			     -SMT_DROP_CTL_AUTH);
@@ -398,7 +397,7 @@ Test(smt_ctl_tag, verifies_and_rejects_changes)
 Test(smt_ctl_tag, differs_from_record_seq_space)
 {
 	/* ctl_seq 0 uses seq 1 << 63, never a data record's seq */
-	uint8_t aad[8] = { 0 }, t1[16], t2[16], rec[64];
+	uint8_t aad[8] = {0}, t1[16], t2[16], rec[64];
 	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 2);
 
 	cr_assert_eq(smt_ctl_tag(a, 1, aad, sizeof(aad), t1), 0);

@@ -14,13 +14,13 @@
 #include "codec.h"
 #include "smt_test.h"
 
-static const struct smt_limits lim = { 48, 1 << 20, 0 };
+static const struct smt_limits lim = {48, 1 << 20, 0};
 
 /* ---- request window ---------------------------------------------------- */
 
 Test(smt_req_window, fresh_ids_then_replays)
 {
-	struct smt_req_window w = { 0 };
+	struct smt_req_window w = {0};
 
 	cr_assert_eq(smt_req_window_check(&w, 2), 0);
 	smt_req_window_mark(&w, 2);
@@ -38,7 +38,7 @@ Test(smt_req_window, fresh_ids_then_replays)
 
 Test(smt_req_window, odd_and_small_ids_are_not_requests)
 {
-	struct smt_req_window w = { 0 };
+	struct smt_req_window w = {0};
 
 	cr_assert_eq(smt_req_window_check(&w, 0), SMT_DROP_REQ_REPLAY);
 	cr_assert_eq(smt_req_window_check(&w, 3), SMT_DROP_REQ_REPLAY);
@@ -46,7 +46,7 @@ Test(smt_req_window, odd_and_small_ids_are_not_requests)
 
 Test(smt_req_window, edge_of_window)
 {
-	struct smt_req_window w = { 0 };
+	struct smt_req_window w = {0};
 	const uint64_t top = 2 + 2 * 5000;
 
 	smt_req_window_mark(&w, top);
@@ -71,7 +71,7 @@ Test(smt_req_window, edge_of_window)
 
 Test(smt_req_window, many_in_random_order)
 {
-	struct smt_req_window w = { 0 };
+	struct smt_req_window w = {0};
 	static uint8_t seen[4096];
 	uint64_t s = 7;
 
@@ -96,7 +96,7 @@ Test(smt_req_window, replayed_request_message)
 	 * decryption, and only full verification marks it */
 	static uint8_t app[100];
 	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 1);
-	struct smt_req_window w = { 0 };
+	struct smt_req_window w = {0};
 	struct smt_wire_msg m;
 	struct th_pkts p;
 
@@ -126,7 +126,7 @@ Test(smt_req_window, replayed_request_message)
 
 Test(smt_ctl_window, range_and_replay)
 {
-	struct smt_ctl_window w = { 0 };
+	struct smt_ctl_window w = {0};
 
 	cr_assert_eq(smt_ctl_window_check(&w, 0), SMT_DROP_CTL_REPLAY);
 	cr_assert_eq(smt_ctl_window_check(&w, SMT_CTL_SEQ_MAX + 1),
@@ -149,13 +149,13 @@ Test(smt_ctl_window, range_and_replay)
 
 static struct smt_ctl ctl_of(uint8_t type)
 {
-	struct smt_ctl c = { .type = type,
-			     .sport = 4000,
-			     .dport = 5000,
-			     .hdr_prio = 7,
-			     .epoch = 3,
-			     .msg_id = 42,
-			     .ctl_seq = 99 };
+	struct smt_ctl c = {.type = type,
+			    .sport = 4000,
+			    .dport = 5000,
+			    .hdr_prio = 7,
+			    .epoch = 3,
+			    .msg_id = 42,
+			    .ctl_seq = 99};
 
 	switch (type) {
 	case SMT_TYPE_GRANT:
@@ -177,9 +177,9 @@ static struct smt_ctl ctl_of(uint8_t type)
 	return c;
 }
 
-static const uint8_t ctl_types[] = { SMT_TYPE_GRANT,   SMT_TYPE_RESEND,
-				     SMT_TYPE_UNKNOWN, SMT_TYPE_BUSY,
-				     SMT_TYPE_NEED_ACK, SMT_TYPE_ACK };
+static const uint8_t ctl_types[] = {SMT_TYPE_GRANT,    SMT_TYPE_RESEND,
+				    SMT_TYPE_UNKNOWN,  SMT_TYPE_BUSY,
+				    SMT_TYPE_NEED_ACK, SMT_TYPE_ACK};
 
 static int parse_verify(struct smt_aead *rx, uint8_t *p, int len,
 			struct smt_ctl *out)
@@ -233,9 +233,9 @@ Test(smt_ctl_build, exact_lengths_and_errors)
 		uint8_t type;
 		int len;
 	} t[] = {
-		{ SMT_TYPE_GRANT, 72 },	   { SMT_TYPE_RESEND, 76 },
-		{ SMT_TYPE_UNKNOWN, 64 },  { SMT_TYPE_BUSY, 64 },
-		{ SMT_TYPE_NEED_ACK, 64 }, { SMT_TYPE_ACK, 66 + 8 * 32 },
+		{SMT_TYPE_GRANT, 72},	 {SMT_TYPE_RESEND, 76},
+		{SMT_TYPE_UNKNOWN, 64},	 {SMT_TYPE_BUSY, 64},
+		{SMT_TYPE_NEED_ACK, 64}, {SMT_TYPE_ACK, 66 + 8 * 32},
 	};
 	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 1);
 	uint8_t p[512];
@@ -327,7 +327,7 @@ Test(smt_ctl_verify, ctl_seq_out_of_range_is_replay)
 Test(smt_ctl_verify, replayed_packet_is_caught_by_window)
 {
 	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 1);
-	struct smt_ctl_window w = { 0 };
+	struct smt_ctl_window w = {0};
 	struct smt_ctl c = ctl_of(SMT_TYPE_GRANT), d;
 	uint8_t p[128];
 	int len = smt_ctl_build(a, &c, p, sizeof(p));
@@ -351,9 +351,9 @@ static int retag(struct smt_aead *a, uint8_t *p, int len)
 	uint64_t seq;
 
 	memcpy(&seq, p + len - 24, 8);
-	cr_assert_eq(smt_ctl_tag(a, be64toh(seq), p, (size_t)len - 16,
-				 p + len - 16),
-		     0);
+	cr_assert_eq(
+		smt_ctl_tag(a, be64toh(seq), p, (size_t)len - 16, p + len - 16),
+		0);
 	return len;
 }
 
@@ -364,18 +364,18 @@ Test(smt_ctl_verify, authentic_bad_fields)
 		int off;
 		uint8_t val;
 	} t[] = {
-		{ SMT_TYPE_GRANT, 4, 1 }, /* pkt_off */
-		{ SMT_TYPE_GRANT, 8, 1 }, /* seg_off */
-		{ SMT_TYPE_BUSY, 18, 1 }, /* rec_idx */
-		{ SMT_TYPE_BUSY, 28, 1 }, /* msg_len */
-		{ SMT_TYPE_BUSY, 32, 1 }, /* granted */
-		{ SMT_TYPE_BUSY, 36, 8 }, /* prio 8 */
-		{ SMT_TYPE_BUSY, 38, 1 }, /* pkt_idx */
-		{ SMT_TYPE_ACK, 27, 1 }, /* msg_id in ACK */
-		{ SMT_TYPE_GRANT, 44, 8 }, /* body prio */
-		{ SMT_TYPE_GRANT, 45, 1 }, /* reserved */
-		{ SMT_TYPE_RESEND, 48, 9 }, /* body prio */
-		{ SMT_TYPE_RESEND, 51, 1 }, /* reserved */
+		{SMT_TYPE_GRANT, 4, 1}, /* pkt_off */
+		{SMT_TYPE_GRANT, 8, 1}, /* seg_off */
+		{SMT_TYPE_BUSY, 18, 1}, /* rec_idx */
+		{SMT_TYPE_BUSY, 28, 1}, /* msg_len */
+		{SMT_TYPE_BUSY, 32, 1}, /* granted */
+		{SMT_TYPE_BUSY, 36, 8}, /* prio 8 */
+		{SMT_TYPE_BUSY, 38, 1}, /* pkt_idx */
+		{SMT_TYPE_ACK, 27, 1}, /* msg_id in ACK */
+		{SMT_TYPE_GRANT, 44, 8}, /* body prio */
+		{SMT_TYPE_GRANT, 45, 1}, /* reserved */
+		{SMT_TYPE_RESEND, 48, 9}, /* body prio */
+		{SMT_TYPE_RESEND, 51, 1}, /* reserved */
 	};
 	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 1);
 

@@ -40,6 +40,7 @@ stat_of() {
 	sed -n "s/^$1 //p" /proc/net/smt_stat
 }
 
+echo
 echo "SMT-VM: guest up, kernel $(uname -r), uptime $(cut -d" " -f1 /proc/uptime) s"
 echo 10000 >/proc/sys/net/core/netdev_max_backlog
 echo 67108864 >/proc/sys/net/core/rmem_max
@@ -77,6 +78,13 @@ check "kernel sender exit 0" test $krc -eq 0
 check "libsmt receiver exit 0" test $rrc -eq 0
 echo "SMT-VM: kernel->libsmt took $(($(date +%s) - t0)) s"
 
+# Malformed packets reach netns b; the module counts them by drop reason.
+$IP netns exec a /smt/smt-vm-test bad 10.99.0.2
+sleep 0.2
+check "module counted short_header" test "$(stat_of short_header)" = 1
+check "module counted bad_doff_ver" test "$(stat_of bad_doff_ver)" = 1
+check "module counted unknown_type" test "$(stat_of unknown_type)" = 1
+
 t0=$(date +%s)
 /smt/smt-vm-test ktls >/tmp/ktls.log 2>&1
 krc=$?
@@ -98,6 +106,11 @@ $IP netns del b
 check "rmmod smt" rmmod smt
 check "/proc/net/smt_stat gone" test ! -e /proc/net/smt_stat
 check "/dev/smt gone" test ! -e /dev/smt
+check "insmod smt.ko ipproto=0 refused" sh -c '! insmod /smt/smt.ko ipproto=0 2>/dev/null'
+check "insmod smt.ko ipproto=254" insmod /smt/smt.ko ipproto=254
+check "ipproto=254 shown in sysfs" \
+	test "$(cat /sys/module/smt/parameters/ipproto)" = 254
+check "rmmod smt (ipproto=254)" rmmod smt
 if dmesg | grep -E 'BUG:|Oops|WARNING:|Call Trace|refcount_t|leak'; then
 	echo "FAIL dmesg clean"
 	ok=0

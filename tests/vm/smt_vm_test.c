@@ -7,6 +7,8 @@
  *   smt-vm-test recv  SADDR   receive them on a raw socket with libsmt,
  *                             check each message byte-exact and each packet
  *                             identical to the one libsmt builds itself
+ *   smt-vm-test bad DADDR     send malformed SMT packets on a raw socket
+ *                             (the module's receive counters must see them)
  *   smt-vm-test ktls          write libsmt-sealed records on a TCP socket
  *                             whose peer has kernel TLS_RX (rec_seq = the
  *                             composite sequence number) and compare the
@@ -536,15 +538,49 @@ static int cmd_ktls(void)
 	return failures ? 1 : 0;
 }
 
+/* ---- bad --------------------------------------------------------------- */
+
+/* One packet each for short_header, bad_doff_ver and unknown_type. */
+static int cmd_bad(const char *daddr)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET};
+	uint8_t pkt[SMT_HDR_LEN] = {0};
+	struct smt_hdr *h = (struct smt_hdr *)pkt;
+	int fd = socket(AF_INET, SOCK_RAW, SMT_IPPROTO_DEFAULT);
+
+	if (fd < 0 || inet_pton(AF_INET, daddr, &to.sin_addr) != 1) {
+		fail("bad: raw socket", strerror(errno));
+		return 1;
+	}
+	h->doff_ver = SMT_DOFF_VER;
+	h->type = SMT_TYPE_DATA;
+	if (sendto(fd, pkt, 10, 0, (struct sockaddr *)&to, sizeof(to)) != 10)
+		fail("bad: send short", strerror(errno));
+	h->doff_ver = 0xB1;
+	if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
+		   sizeof(to)) != sizeof(pkt))
+		fail("bad: send version", strerror(errno));
+	h->doff_ver = SMT_DOFF_VER;
+	h->type = 0x15;
+	if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
+		   sizeof(to)) != sizeof(pkt))
+		fail("bad: send type", strerror(errno));
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "ksend"))
 		return cmd_ksend(argv[2]);
 	if (argc >= 2 && !strcmp(argv[1], "recv"))
 		return cmd_recv(argc >= 3 ? argv[2] : NULL);
+	if (argc >= 3 && !strcmp(argv[1], "bad"))
+		return cmd_bad(argv[2]);
 	if (argc >= 2 && !strcmp(argv[1], "ktls"))
 		return cmd_ktls();
-	fprintf(stderr, "usage: %s ksend DADDR | recv [READY_FILE] | ktls\n",
+	fprintf(stderr,
+		"usage: %s ksend DADDR | recv [READY_FILE] | bad DADDR | ktls\n",
 		argv[0]);
 	return 2;
 }

@@ -220,8 +220,8 @@ int mtp_inspect(struct xdp_md *ctx)
 	if (!fl) {
 		cfg = bpf_map_lookup_elem(&mtp_config, &zero);
 		fzero.refill_ns = now;
-		fzero.tokens = cfg && cfg->burst ? (__u64)cfg->burst * 1000 :
-						   1000;
+		fzero.tokens = cfg && cfg->burst ? (__u64)cfg->burst * 1000
+						 : 1000;
 		bpf_map_update_elem(&mtp_flows, &mk.flow, &fzero, BPF_NOEXIST);
 		fl = bpf_map_lookup_elem(&mtp_flows, &mk.flow);
 	}
@@ -238,11 +238,10 @@ int mtp_inspect(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&mtp_config, &zero);
 	if (cfg && (cfg->flags & SMT_MTP_CFG_VALID))
 		n_nh = cfg->n_nh > SMT_MTP_MAX_NH ? SMT_MTP_MAX_NH : cfg->n_nh;
-	h = smt_mix64(p.msg_id ^ ((__u64)mk.flow.sport << 48) ^
-		      ((__u64)mk.flow.dport << 32) ^
-		      *(__u32 *)&mk.flow.saddr[12] ^
-		      *(__u32 *)&mk.flow.saddr[0] ^
-		      *(__u32 *)&mk.flow.daddr[0]);
+	h = smt_mix64(
+		p.msg_id ^ ((__u64)mk.flow.sport << 48) ^
+		((__u64)mk.flow.dport << 32) ^ *(__u32 *)&mk.flow.saddr[12] ^
+		*(__u32 *)&mk.flow.saddr[0] ^ *(__u32 *)&mk.flow.daddr[0]);
 	nh = n_nh ? h % n_nh : 0;
 
 	if (p.smt->type != SMT_TYPE_DATA) {

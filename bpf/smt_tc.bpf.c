@@ -52,9 +52,9 @@ struct {
 static const struct smt_tc_config smt_tc_default = {
 	.flags = SMT_TC_CFG_VALID | SMT_TC_CFG_DSCP,
 	.n_classes = 4,
-	.bound = { 1500, 16384, 262144, 0xffffffff },
-	.prio = { 6, 4, 2, 0 },
-	.dscp = { 46, 34, 18, 0 }, /* EF, AF41, AF21, best effort */
+	.bound = {1500, 16384, 262144, 0xffffffff},
+	.prio = {6, 4, 2, 0},
+	.dscp = {46, 34, 18, 0}, /* EF, AF41, AF21, best effort */
 };
 
 /* Size class of msg_len: the first class whose bound holds it. */
@@ -65,7 +65,7 @@ static __always_inline __u32 smt_tc_class(const struct smt_tc_config *cfg,
 
 	if (n < 1 || n > SMT_TC_CLASSES)
 		n = SMT_TC_CLASSES;
-	/* Verifier: constant trip count, unrolled. */
+		/* Verifier: constant trip count, unrolled. */
 #pragma unroll
 	for (i = 0; i < SMT_TC_CLASSES - 1; i++) {
 		if (i + 1 >= n || msg_len <= cfg->bound[i])
@@ -92,8 +92,8 @@ static __always_inline int smt_tc_set_dscp(struct __sk_buff *skb,
 		neww = bpf_htons(((__u16)(*(__u8 *)ip) << 8) | tos);
 		bpf_l3_csum_replace(skb, l3 + offsetof(struct iphdr, check),
 				    oldw, neww, 2);
-		bpf_skb_store_bytes(skb, l3 + offsetof(struct iphdr, tos),
-				    &tos, 1, 0);
+		bpf_skb_store_bytes(skb, l3 + offsetof(struct iphdr, tos), &tos,
+				    1, 0);
 		return 1;
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
@@ -176,11 +176,9 @@ int smt_tc(struct __sk_buff *skb)
 	asm volatile("" : "+r"(skb));
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	if (smt_parse(data, data_end, &p, smt_ipproto) != SMT_NH_SMT ||
-	    !p.smt)
+	if (smt_parse(data, data_end, &p, smt_ipproto) != SMT_NH_SMT || !p.smt)
 		return TC_ACT_OK_;
-	if (smt_check_common(&p) ||
-	    smt_check_hdr(&p, data_end, 0, 0, 0))
+	if (smt_check_common(&p) || smt_check_hdr(&p, data_end, 0, 0, 0))
 		return TC_ACT_OK_; /* not ours to judge on the way out */
 	smt_count(&tc_stats, SMT_XS_TX_SMT);
 

@@ -110,8 +110,8 @@ static __always_inline void smt_xdp_runtime(struct smt_xdp_rt *rt)
 		rt->steer = cfg->steer;
 		rt->n_cpus = cfg->n_cpus;
 		rt->b = cfg->b ? cfg->b : smt_b_default;
-		rt->max_wire = cfg->max_wire ? cfg->max_wire :
-					       smt_max_wire_default;
+		rt->max_wire = cfg->max_wire ? cfg->max_wire
+					     : smt_max_wire_default;
 		return;
 	}
 	rt->filter = smt_filter;
@@ -317,8 +317,8 @@ int smt_cpumap(struct xdp_md *ctx)
 	struct smt_pkt p = {};
 
 	smt_count(&xdp_stats, SMT_XS_CPUMAP_RX);
-	if (smt_parse(data, data_end, &p, smt_ipproto) == SMT_NH_SMT &&
-	    p.smt && p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0)
+	if (smt_parse(data, data_end, &p, smt_ipproto) == SMT_NH_SMT && p.smt &&
+	    p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0)
 		smt_count(&xdp_stats, SMT_XS_CPUMAP_MSGS);
 	return XDP_PASS;
 }

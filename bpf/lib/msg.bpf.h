@@ -25,27 +25,27 @@
  * Account DATA packet p (checked by smt_check_hdr) in message m; m is any
  * struct with the fields of struct smt_msg_state's accounting part.
  */
-#define smt_msg_account(m, p, now)                                           \
-	({                                                                   \
-		__u32 end_ = (p)->off + (p)->len;                            \
-		int ret_ = SMT_ACC_NEW_BYTES;                                \
-		(m)->packets++;                                              \
-		(m)->last_ns = (now);                                        \
-		if ((m)->state == SMT_MSG_DONE || end_ <= (m)->contig) {     \
-			ret_ = SMT_ACC_DUP;                                  \
-		} else {                                                     \
-			(m)->bytes += (p)->len;                              \
-			if ((p)->off <= (m)->contig)                         \
-				(m)->contig = end_;                          \
-			if ((p)->off == (p)->seg_off)                        \
-				(m)->records++;                              \
-			if ((m)->contig >= (m)->msg_len ||                   \
-			    (m)->bytes >= (m)->msg_len) {                    \
-				(m)->state = SMT_MSG_DONE;                   \
-				ret_ = SMT_ACC_DONE;                         \
-			}                                                    \
-		}                                                            \
-		ret_;                                                        \
+#define smt_msg_account(m, p, now)                                       \
+	({                                                               \
+		__u32 end_ = (p)->off + (p)->len;                        \
+		int ret_ = SMT_ACC_NEW_BYTES;                            \
+		(m)->packets++;                                          \
+		(m)->last_ns = (now);                                    \
+		if ((m)->state == SMT_MSG_DONE || end_ <= (m)->contig) { \
+			ret_ = SMT_ACC_DUP;                              \
+		} else {                                                 \
+			(m)->bytes += (p)->len;                          \
+			if ((p)->off <= (m)->contig)                     \
+				(m)->contig = end_;                      \
+			if ((p)->off == (p)->seg_off)                    \
+				(m)->records++;                          \
+			if ((m)->contig >= (m)->msg_len ||               \
+			    (m)->bytes >= (m)->msg_len) {                \
+				(m)->state = SMT_MSG_DONE;               \
+				ret_ = SMT_ACC_DONE;                     \
+			}                                                \
+		}                                                        \
+		ret_;                                                    \
 	})
 
 /* Add one to a per-CPU u64 array slot. */

@@ -147,7 +147,7 @@ static __always_inline int smt_parse_ipv6(struct smt_cursor *c,
 static __always_inline int smt_parse(void *data, void *data_end,
 				     struct smt_pkt *p, __u8 ipproto)
 {
-	struct smt_cursor c = { .pos = data, .end = data_end };
+	struct smt_cursor c = {.pos = data, .end = data_end};
 	__u32 avail;
 	int nh;
 
@@ -285,8 +285,10 @@ static __always_inline int smt_check_hdr(struct smt_pkt *p, void *data_end,
 		return SMT_DROP_PAST_MSG_LEN;
 	p->off = off;
 	if (off == p->seg_off) {
-		struct { __u8 type, vhi, vlo; __be16 len; } __attribute__((packed))
-			*rh = (void *)payload;
+		struct {
+			__u8 type, vhi, vlo;
+			__be16 len;
+		} __attribute__((packed)) *rh = (void *)payload;
 
 		if (p->len < SMT_REC_START_MIN)
 			return SMT_DROP_SHORT_REC_START;

@@ -215,8 +215,8 @@ struct smt_msg_event {
 #define SMT_XDP_STATS(X)                                                     \
 	X(RX_SMT, 0, "rx_smt", "SMT packets parsed")                         \
 	X(RX_DATA, 1, "rx_data", "DATA packets accepted")                    \
-	X(RX_CTL, 2, "rx_control", "control packets accepted")              \
-	X(NON_SMT, 3, "non_smt", "other packets, passed untouched")         \
+	X(RX_CTL, 2, "rx_control", "control packets accepted")               \
+	X(NON_SMT, 3, "non_smt", "other packets, passed untouched")          \
 	X(PASS, 4, "pass", "SMT packets passed to the stack")                \
 	X(REDIR_CPU, 5, "redirect_cpu", "SMT packets sent to a cpumap CPU")  \
 	X(REDIR_XSK, 6, "redirect_xsk", "SMT packets sent to an XSK")        \
@@ -236,7 +236,7 @@ enum smt_xdp_stat {
 #define SMT_XDP_STAT_ENUM(name, num, str, desc) SMT_XS_##name = num,
 	SMT_XDP_STATS(SMT_XDP_STAT_ENUM)
 #undef SMT_XDP_STAT_ENUM
-	SMT_XS_MAX
+		SMT_XS_MAX
 };
 
 /* smt_xdp_config.flags */
@@ -384,10 +384,10 @@ struct smt_mtp_nh_stats {
 	__u64 msgs;
 };
 
-#define SMT_MAPS_SIZE(type, n) _Static_assert(sizeof(struct type) == (n), \
-					      #type " size is ABI")
-#define SMT_MAPS_OFF(type, field, off)                                       \
-	_Static_assert(__builtin_offsetof(struct type, field) == (off),      \
+#define SMT_MAPS_SIZE(type, n) \
+	_Static_assert(sizeof(struct type) == (n), #type " size is ABI")
+#define SMT_MAPS_OFF(type, field, off)                                  \
+	_Static_assert(__builtin_offsetof(struct type, field) == (off), \
 		       #type "." #field " offset is ABI")
 
 SMT_MAPS_SIZE(smt_session_key, 24);

@@ -30,7 +30,7 @@ static unsigned int repeat = 1000000;
 static double time_prog(int fd, const struct pkt_spec *s, int skb)
 {
 	uint8_t pkt[2048], out[2048];
-	struct __sk_buff ctx = { 0 };
+	struct __sk_buff ctx = {0};
 	double t[3], x;
 	int len = pkt_build(s, pkt, sizeof(pkt)), i, j;
 
@@ -64,11 +64,11 @@ struct row {
 
 int main(int argc, char **argv)
 {
-	struct pkt_spec data = { .msg_id = 2, .msg_len = 3000, .pkt_off = 1440,
-				 .payload = 1440 };
-	struct pkt_spec unknown = data, udp = { .not_smt = 1 };
-	struct smt_session_key k = { 0 };
-	struct smt_session_val v = { .sess_id = 1 };
+	struct pkt_spec data = {
+		.msg_id = 2, .msg_len = 3000, .pkt_off = 1440, .payload = 1440};
+	struct pkt_spec unknown = data, udp = {.not_smt = 1};
+	struct smt_session_key k = {0};
+	struct smt_session_val v = {.sess_id = 1};
 	struct bpf_object *pass_obj;
 	struct smt_xdp *xs;
 	struct smt_tc *ts;
@@ -107,26 +107,26 @@ int main(int argc, char **argv)
 	bpf_map_update_elem(bpf_map__fd(xs->maps.sessions), &k, &v, BPF_ANY);
 	unknown.sport = 999;
 
-	r[n++] = (struct row){ "xdp_pass", "any packet (baseline)",
-			       time_prog(pass_fd, &data, 0) };
-	r[n++] = (struct row){ "smt_xdp", "non-SMT UDP, passed",
-			       time_prog(bpf_program__fd(xs->progs.smt_xdp),
-					 &udp, 0) };
-	r[n++] = (struct row){ "smt_xdp", "DATA, known session",
-			       time_prog(bpf_program__fd(xs->progs.smt_xdp),
-					 &data, 0) };
-	r[n++] = (struct row){ "smt_xdp", "DATA, unknown session (drop)",
-			       time_prog(bpf_program__fd(xs->progs.smt_xdp),
-					 &unknown, 0) };
-	r[n++] = (struct row){ "smt_tc", "DATA egress, class + DSCP",
-			       time_prog(bpf_program__fd(ts->progs.smt_tc),
-					 &data, 1) };
-	r[n++] = (struct row){ "mtp_inspect", "DATA, no policy",
-			       time_prog(bpf_program__fd(ms->progs.mtp_inspect),
-					 &data, 0) };
+	r[n++] = (struct row){"xdp_pass", "any packet (baseline)",
+			      time_prog(pass_fd, &data, 0)};
+	r[n++] = (struct row){
+		"smt_xdp", "non-SMT UDP, passed",
+		time_prog(bpf_program__fd(xs->progs.smt_xdp), &udp, 0)};
+	r[n++] = (struct row){
+		"smt_xdp", "DATA, known session",
+		time_prog(bpf_program__fd(xs->progs.smt_xdp), &data, 0)};
+	r[n++] = (struct row){
+		"smt_xdp", "DATA, unknown session (drop)",
+		time_prog(bpf_program__fd(xs->progs.smt_xdp), &unknown, 0)};
+	r[n++] = (struct row){
+		"smt_tc", "DATA egress, class + DSCP",
+		time_prog(bpf_program__fd(ts->progs.smt_tc), &data, 1)};
+	r[n++] = (struct row){
+		"mtp_inspect", "DATA, no policy",
+		time_prog(bpf_program__fd(ms->progs.mtp_inspect), &data, 0)};
 	/* Baseline again at the end: drift between the two shows noise. */
-	r[n++] = (struct row){ "xdp_pass", "any packet (baseline, again)",
-			       time_prog(pass_fd, &data, 0) };
+	r[n++] = (struct row){"xdp_pass", "any packet (baseline, again)",
+			      time_prog(pass_fd, &data, 0)};
 	base = (r[0].ns + r[n - 1].ns) / 2;
 
 	csv = fopen(argv[2], "w");
@@ -137,8 +137,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(csv, "program,case,ns_per_packet,ratio_to_xdp_pass,repeat\n");
 	printf("BPF_PROG_TEST_RUN, repeat %u, median of 3\n", repeat);
-	printf("%-12s %-32s %10s %8s\n", "program", "case", "ns/pkt",
-	       "x pass");
+	printf("%-12s %-32s %10s %8s\n", "program", "case", "ns/pkt", "x pass");
 	for (i = 0; i < n; i++) {
 		if (r[i].ns < 0) {
 			fprintf(stderr, "bench_bpf: %s failed: %s\n", r[i].prog,

@@ -79,7 +79,8 @@ static int smt_part(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		}
 	} else if (type == SMT_TYPE_ACK && len >= SMT_ACK_LEN(0)) {
 		/* With an explicit length the count is taken as given. */
-		uint16_t c = htons(s->ctl_len || s->ack_count ? s->ack_count : 1);
+		uint16_t c =
+			htons(s->ctl_len || s->ack_count ? s->ack_count : 1);
 
 		memcpy(buf + SMT_HDR_LEN, &c, 2);
 	}
@@ -137,8 +138,10 @@ int pkt_build_ip(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		ip->frag_off = htons(s->frag ? 0x2000 : 0x4000);
 		ip->ttl = 64;
 		ip->protocol = proto;
-		inet_pton(AF_INET, s->saddr[0] ? s->saddr : "10.0.0.1", &ip->saddr);
-		inet_pton(AF_INET, s->daddr[0] ? s->daddr : "10.0.0.2", &ip->daddr);
+		inet_pton(AF_INET, s->saddr[0] ? s->saddr : "10.0.0.1",
+			  &ip->saddr);
+		inet_pton(AF_INET, s->daddr[0] ? s->daddr : "10.0.0.2",
+			  &ip->daddr);
 		ip->check = ip_csum(ip, sizeof(*ip));
 	}
 	return l3 + n;
@@ -177,8 +180,8 @@ int pkt_layout(uint32_t app_len, uint32_t rec_content, uint32_t mss,
 	uint16_t k = 0;
 
 	while (done < content) {
-		uint32_t c = content - done < rec_content ? content - done :
-							    rec_content;
+		uint32_t c = content - done < rec_content ? content - done
+							  : rec_content;
 		uint32_t rl = c + SMT_REC_OVERHEAD, r = 0;
 		uint16_t idx = 0;
 

@@ -30,7 +30,7 @@
 
 static int do_send(int argc, char **argv)
 {
-	struct sockaddr_in dst = { .sin_family = AF_INET };
+	struct sockaddr_in dst = {.sin_family = AF_INET};
 	static struct pkt_slot slots[MAX_PKTS];
 	uint64_t id = argc > 5 ? strtoull(argv[5], NULL, 0) : 2;
 	int proto = argc > 6 ? atoi(argv[6]) : SMT_IPPROTO_DEFAULT;
@@ -39,7 +39,8 @@ static int do_send(int argc, char **argv)
 	int fd, one = 1;
 
 	fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-	if (fd < 0 || setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+	if (fd < 0 ||
+	    setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
 		perror("smt_craft: raw socket (needs CAP_NET_RAW)");
 		return 1;
 	}
@@ -48,7 +49,8 @@ static int do_send(int argc, char **argv)
 	     tok = strtok_r(NULL, ",", &save), id += 2) {
 		uint32_t app = strtoul(tok, NULL, 0), wire, recs;
 		int n = pkt_layout(app, SMT_REC_MAX_CONTENT, 1440, slots,
-				   MAX_PKTS, &wire, &recs), i;
+				   MAX_PKTS, &wire, &recs),
+		    i;
 
 		if (n > MAX_PKTS) {
 			fprintf(stderr, "smt_craft: message too large\n");
@@ -73,9 +75,9 @@ static int do_send(int argc, char **argv)
 			snprintf(s.saddr, sizeof(s.saddr), "%s", argv[0]);
 			snprintf(s.daddr, sizeof(s.daddr), "%s", argv[1]);
 			len = pkt_build_ip(&s, buf, sizeof(buf));
-			if (len < 0 || sendto(fd, buf, len, 0,
-					      (struct sockaddr *)&dst,
-					      sizeof(dst)) != len) {
+			if (len < 0 ||
+			    sendto(fd, buf, len, 0, (struct sockaddr *)&dst,
+				   sizeof(dst)) != len) {
 				perror("smt_craft: sendto");
 				return 1;
 			}
@@ -118,11 +120,12 @@ static int do_recv(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		char cbuf[256];
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		struct pollfd pfd = { fd, POLLIN, 0 };
+		struct iovec iov = {buf, sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		struct pollfd pfd = {fd, POLLIN, 0};
 		struct cmsghdr *cm;
 		struct smt_hdr *h;
 		int ifindex = 0;
@@ -130,7 +133,8 @@ static int do_recv(int argc, char **argv)
 		uint64_t id;
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 >= secs)
+		if (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 >=
+		    secs)
 			break;
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
@@ -161,8 +165,7 @@ static int do_recv(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++)
 		printf("msg %llu ifindex %d packets %u\n",
-		       (unsigned long long)c[i].id, c[i].ifindex,
-		       c[i].packets);
+		       (unsigned long long)c[i].id, c[i].ifindex, c[i].packets);
 	printf("total %lu\n", total);
 	return 0;
 }

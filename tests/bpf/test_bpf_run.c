@@ -119,8 +119,8 @@ static int drain_events(int map_fd, struct smt_msg_event *last)
 static void sess_add(int fd, const char *addr, int v6, uint16_t peer_port,
 		     uint8_t b, int epochs)
 {
-	struct smt_session_key k = { 0 };
-	struct smt_session_val v = { 0 };
+	struct smt_session_key k = {0};
+	struct smt_session_val v = {0};
 
 	inet_pton(v6 ? AF_INET6 : AF_INET, addr, k.addr);
 	k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
@@ -137,12 +137,11 @@ static void sess_add(int fd, const char *addr, int v6, uint16_t peer_port,
 
 static struct smt_sess_stats sess_get(int fd, uint16_t peer_port, int v6)
 {
-	struct smt_sess_stats v[256], s = { 0 };
-	struct smt_session_key k = { 0 };
+	struct smt_sess_stats v[256], s = {0};
+	struct smt_session_key k = {0};
 	int i;
 
-	inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00::1" : "10.0.0.1",
-		  k.addr);
+	inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00::1" : "10.0.0.1", k.addr);
 	k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
 	k.peer_port = htons(peer_port);
 	k.local_port = htons(2000);
@@ -167,14 +166,18 @@ static void init(void)
 }
 
 /* A 3000-byte message (one record, rec_len 2995) in three packets. */
-#define M3(off, len, ...)                                                    \
-	{ .msg_id = 2, .msg_len = 3000, .pkt_off = (off), .payload = (len),  \
-	  __VA_ARGS__ }
+#define M3(off, len, ...)                                       \
+	{                                                       \
+		.msg_id = 2, .msg_len = 3000, .pkt_off = (off), \
+		.payload = (len), __VA_ARGS__                   \
+	}
 #define FIRST M3(0, 1440)
 #define MIDDLE M3(1440, 1440)
 #define LAST M3(2880, 120)
-#define ONE(...)                                                             \
-	{ .msg_id = 4, .msg_len = 100, .payload = 100, __VA_ARGS__ }
+#define ONE(...)                                                         \
+	{                                                                \
+		.msg_id = 4, .msg_len = 100, .payload = 100, __VA_ARGS__ \
+	}
 #define P XDP_PASS
 #define D XDP_DROP
 
@@ -295,7 +298,8 @@ static struct fix xdp_fixtures[] = {
 ParameterizedTestParameters(smt_xdp, fixture)
 {
 	return cr_make_param_array(struct fix, xdp_fixtures,
-				   sizeof(xdp_fixtures) / sizeof(xdp_fixtures[0]));
+				   sizeof(xdp_fixtures) /
+					   sizeof(xdp_fixtures[0]));
 }
 
 static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
@@ -306,7 +310,7 @@ static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
 	sess_add(sfd, "fd00::1", 1, 1000, 0, 0);
 	sess_add(sfd, "10.0.0.1", 0, 1001, 56, 0);
 	if (f->filter_off || f->steer_cpumap) {
-		struct smt_xdp_config c = { .flags = SMT_XDP_CFG_VALID };
+		struct smt_xdp_config c = {.flags = SMT_XDP_CFG_VALID};
 		uint32_t zero = 0, i;
 
 		if (!f->filter_off)
@@ -315,19 +319,19 @@ static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
 			c.steer = SMT_STEER_CPUMAP;
 			c.n_cpus = 1;
 			for (i = 0; i < c.n_cpus; i++) {
-				struct bpf_cpumap_val v = { .qsize = 64 };
+				struct bpf_cpumap_val v = {.qsize = 64};
 
-				cr_assert_eq(bpf_map_update_elem(
-						     bpf_map__fd(skel->maps.cpu_map),
-						     &i, &v, BPF_ANY),
-					     0, "cpumap entry: %s",
-					     strerror(errno));
+				cr_assert_eq(
+					bpf_map_update_elem(
+						bpf_map__fd(skel->maps.cpu_map),
+						&i, &v, BPF_ANY),
+					0, "cpumap entry: %s", strerror(errno));
 			}
 		}
-		cr_assert_eq(bpf_map_update_elem(
-				     bpf_map__fd(skel->maps.xdp_config), &zero,
-				     &c, BPF_ANY),
-			     0);
+		cr_assert_eq(
+			bpf_map_update_elem(bpf_map__fd(skel->maps.xdp_config),
+					    &zero, &c, BPF_ANY),
+			0);
 	}
 }
 
@@ -359,8 +363,8 @@ ParameterizedTest(struct fix *f, smt_xdp, fixture, .init = init)
 		v = run_prog(bpf_program__fd(skel->progs.smt_xdp), pkt, len,
 			     out, &olen, NULL);
 		cr_expect_eq(v, f->steps[i].verdict,
-			     "%s: packet %d: verdict %d, want %d", f->name, i, v,
-			     f->steps[i].verdict);
+			     "%s: packet %d: verdict %d, want %d", f->name, i,
+			     v, f->steps[i].verdict);
 		if (v == XDP_PASS)
 			cr_expect(olen == (uint32_t)len &&
 					  !memcmp(out, pkt, len),
@@ -402,22 +406,22 @@ ParameterizedTest(struct fix *f, smt_xdp, fixture, .init = init)
 Test(smt_xdp, steer__message_stays_messages_spread, .init = init)
 {
 	struct smt_xdp *skel = smt_xdp__open_and_load();
-	struct smt_xdp_config c = { .flags = SMT_XDP_CFG_VALID |
-					     SMT_XDP_CFG_FILTER,
-				    .steer = SMT_STEER_CPUMAP,
-				    .n_cpus = 2 };
+	struct smt_xdp_config c = {.flags = SMT_XDP_CFG_VALID |
+					    SMT_XDP_CFG_FILTER,
+				   .steer = SMT_STEER_CPUMAP,
+				   .n_cpus = 2};
 	uint8_t pkt[FRAME], out[FRAME];
-	uint32_t zero = 0, olen, i, used[2] = { 0, 0 };
+	uint32_t zero = 0, olen, i, used[2] = {0, 0};
 	uint64_t id;
 
 	cr_assert_not_null(skel);
-	xdp_setup(skel, &(struct fix){ 0 });
+	xdp_setup(skel, &(struct fix){0});
 	bpf_map_update_elem(bpf_map__fd(skel->maps.xdp_config), &zero, &c,
 			    BPF_ANY);
 	for (id = 2; id < 66; id += 2) {
-		struct smt_msg_key k = { 0 };
+		struct smt_msg_key k = {0};
 		struct smt_msg_state m;
-		struct pkt_spec s[3] = { FIRST, MIDDLE, LAST };
+		struct pkt_spec s[3] = {FIRST, MIDDLE, LAST};
 
 		for (i = 0; i < 3; i++) {
 			int len;
@@ -439,8 +443,7 @@ Test(smt_xdp, steer__message_stays_messages_spread, .init = init)
 		cr_assert_lt(m.cpu, 2);
 		used[m.cpu]++;
 	}
-	cr_expect(used[0] > 4 && used[1] > 4, "spread %u/%u", used[0],
-		  used[1]);
+	cr_expect(used[0] > 4 && used[1] > 4, "spread %u/%u", used[0], used[1]);
 	smt_xdp__destroy(skel);
 }
 
@@ -482,7 +485,8 @@ static struct fix tc_fixtures[] = {
 ParameterizedTestParameters(smt_tc, fixture)
 {
 	return cr_make_param_array(struct fix, tc_fixtures,
-				   sizeof(tc_fixtures) / sizeof(tc_fixtures[0]));
+				   sizeof(tc_fixtures) /
+					   sizeof(tc_fixtures[0]));
 }
 
 ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
@@ -497,19 +501,19 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 		struct smt_tc_config c = {
 			.flags = SMT_TC_CFG_VALID | SMT_TC_CFG_DSCP,
 			.n_classes = 2,
-			.bound = { 100 },
-			.prio = { 7, 1 },
-			.dscp = { 46, 10 },
+			.bound = {100},
+			.prio = {7, 1},
+			.dscp = {46, 10},
 		};
 		uint32_t zero = 0;
 
-		cr_assert_eq(bpf_map_update_elem(
-				     bpf_map__fd(skel->maps.tc_config), &zero,
-				     &c, BPF_ANY),
-			     0);
+		cr_assert_eq(
+			bpf_map_update_elem(bpf_map__fd(skel->maps.tc_config),
+					    &zero, &c, BPF_ANY),
+			0);
 	}
 	for (i = 0; i < MAX_STEPS && step_used(&f->steps[i]); i++) {
-		struct __sk_buff skb = { 0 };
+		struct __sk_buff skb = {0};
 		struct pkt_spec s = f->steps[i].s;
 		int len, v;
 		uint32_t olen;
@@ -546,26 +550,26 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 		}
 	}
 	if (f->tc_dscp >= 0) {
-		uint16_t peer = f->steps[0].s.dport ? f->steps[0].s.dport :
-						      2000;
-		struct smt_session_key k = { 0 };
+		uint16_t peer = f->steps[0].s.dport ? f->steps[0].s.dport
+						    : 2000;
+		struct smt_session_key k = {0};
 		struct smt_sess_stats v[256];
 		int c;
 
 		inet_pton(v6 ? AF_INET6 : AF_INET,
-			  f->steps[0].s.daddr[0] ? f->steps[0].s.daddr :
-			  v6		      ? "fd00::2" :
-						"10.0.0.2",
+			  f->steps[0].s.daddr[0] ? f->steps[0].s.daddr
+			  : v6			 ? "fd00::2"
+						 : "10.0.0.2",
 			  k.addr);
 		k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
 		k.peer_port = htons(peer);
-		k.local_port = htons(f->steps[0].s.sport ? f->steps[0].s.sport :
-							   1000);
+		k.local_port =
+			htons(f->steps[0].s.sport ? f->steps[0].s.sport : 1000);
 		memset(&ss, 0, sizeof(ss));
-		cr_assert_eq(bpf_map_lookup_elem(
-				     bpf_map__fd(skel->maps.tx_sess_stats), &k,
-				     v),
-			     0, "%s: no tx session entry", f->name);
+		cr_assert_eq(
+			bpf_map_lookup_elem(
+				bpf_map__fd(skel->maps.tx_sess_stats), &k, v),
+			0, "%s: no tx session entry", f->name);
 		for (c = 0; c < ncpus; c++) {
 			ss.packets += v[c].packets;
 			ss.msgs_started += v[c].msgs_started;
@@ -587,9 +591,11 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 /* ---- mtp_inspect ----------------------------------------------------- */
 
 /* A two-record message: record 0 of 4096 content bytes, then 173 bytes. */
-#define R2(off, len, seg, k)                                                 \
-	{ .msg_id = 6, .msg_len = 4318, .pkt_off = (off), .seg_off = (seg),  \
-	  .payload = (len), .rec_idx = (k) }
+#define R2(off, len, seg, k)                                       \
+	{                                                          \
+		.msg_id = 6, .msg_len = 4318, .pkt_off = (off),    \
+		.seg_off = (seg), .payload = (len), .rec_idx = (k) \
+	}
 #define MSG_B(off, len) M3(off, len, .msg_id = 8)
 
 /* clang-format off */
@@ -632,17 +638,18 @@ static struct fix mb_fixtures[] = {
 ParameterizedTestParameters(mtp_inspect, fixture)
 {
 	return cr_make_param_array(struct fix, mb_fixtures,
-				   sizeof(mb_fixtures) / sizeof(mb_fixtures[0]));
+				   sizeof(mb_fixtures) /
+					   sizeof(mb_fixtures[0]));
 }
 
 static void mb_config(struct mtp_inspect *skel, uint32_t max, uint32_t rate,
 		      int n_nh)
 {
-	struct smt_mtp_config c = { .flags = SMT_MTP_CFG_VALID,
-				    .max_msg_len = max,
-				    .rate = rate,
-				    .burst = 1,
-				    .n_nh = n_nh };
+	struct smt_mtp_config c = {.flags = SMT_MTP_CFG_VALID,
+				   .max_msg_len = max,
+				   .rate = rate,
+				   .burst = 1,
+				   .n_nh = n_nh};
 	uint32_t zero = 0;
 	int i;
 
@@ -726,7 +733,7 @@ Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
 	struct mtp_inspect *skel = mtp_inspect__open_and_load();
 	uint8_t pkt[FRAME], out[FRAME];
 	struct smt_mtp_nh_stats v[256];
-	uint64_t msgs[2] = { 0, 0 }, pkts = 0;
+	uint64_t msgs[2] = {0, 0}, pkts = 0;
 	uint32_t olen, k;
 	uint64_t id;
 	int c;
@@ -734,7 +741,7 @@ Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
 	cr_assert_not_null(skel);
 	mb_config(skel, 0, 0, 2);
 	for (id = 2; id < 66; id += 2) {
-		struct pkt_spec s[3] = { FIRST, MIDDLE, LAST };
+		struct pkt_spec s[3] = {FIRST, MIDDLE, LAST};
 		int i, len, first = -1;
 
 		for (i = 0; i < 3; i++) {
@@ -749,10 +756,10 @@ Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
 		}
 	}
 	for (k = 0; k < 2; k++) {
-		cr_assert_eq(bpf_map_lookup_elem(
-				     bpf_map__fd(skel->maps.mtp_nh_stats), &k,
-				     v),
-			     0);
+		cr_assert_eq(
+			bpf_map_lookup_elem(
+				bpf_map__fd(skel->maps.mtp_nh_stats), &k, v),
+			0);
 		for (c = 0; c < ncpus; c++) {
 			msgs[k] += v[c].msgs;
 			pkts += v[c].packets;

@@ -81,8 +81,9 @@ static int parse_mode(struct smtctl_ctx *ctx, const char *s,
 		 !strcmp(s, "xdpgeneric"))
 		*m = SMT_BPF_XDP_GENERIC;
 	else
-		return smtctl_err(ctx, "mode must be auto, native or generic, not '%s'",
-				  s);
+		return smtctl_err(
+			ctx, "mode must be auto, native or generic, not '%s'",
+			s);
 	return 0;
 }
 
@@ -90,8 +91,8 @@ static int parse_mode(struct smtctl_ctx *ctx, const char *s,
 
 static int do_prog_show(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const cols[] = { "dev", "ifindex", "attach", "id",
-					    "name", NULL };
+	static const char *const cols[] = {"dev", "ifindex", "attach",
+					   "id",  "name",    NULL};
 	struct smt_bpf_attached a[64];
 	json_object *arr;
 	int n, i;
@@ -127,11 +128,10 @@ static int do_prog_show(struct smtctl_ctx *ctx, int argc, char **argv)
 
 static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = { "dev",   "mode",  "filter",
-					     "steer", "cpus",  "proto",
-					     "tc",    NULL };
-	const char *v[8] = { 0 };
-	struct smt_bpf_host_opts o = { 0 };
+	static const char *const names[] = {"dev",  "mode",  "filter", "steer",
+					    "cpus", "proto", "tc",     NULL};
+	const char *v[8] = {0};
+	struct smt_bpf_host_opts o = {0};
 	char msg[SMT_BPF_MSG_LEN];
 	uint32_t n;
 	int err;
@@ -139,7 +139,9 @@ static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (smtctl_parse_kv(ctx, argc, argv, names, v))
 		return 1;
 	if (!v[0])
-		return smtctl_err(ctx, "prog attach: usage: dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off]");
+		return smtctl_err(
+			ctx,
+			"prog attach: usage: dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off]");
 	o.ifname = v[0];
 	if (parse_mode(ctx, v[1], &o.mode))
 		return 1;
@@ -169,9 +171,9 @@ static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (err)
 		return smtctl_err(ctx, "cannot attach SMT programs to %s: %s%s",
 				  o.ifname, strerror(-err),
-				  o.mode == SMT_BPF_XDP_NATIVE ?
-					  "; try mode generic" :
-					  "");
+				  o.mode == SMT_BPF_XDP_NATIVE
+					  ? "; try mode generic"
+					  : "");
 	if (ctx->json) {
 		json_object *r = json_object_new_object();
 
@@ -184,8 +186,8 @@ static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 
 static int do_prog_detach(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = { "dev", NULL };
-	const char *v[2] = { 0 };
+	static const char *const names[] = {"dev", NULL};
+	const char *v[2] = {0};
 	int err;
 
 	if (smtctl_parse_kv(ctx, argc, argv, names, v))
@@ -200,14 +202,13 @@ static int do_prog_detach(struct smtctl_ctx *ctx, int argc, char **argv)
 }
 
 static const struct smtctl_cmd prog_cmds[] = {
-	{ "show", do_prog_show, "", "SMT programs attached to interfaces" },
-	{ "attach", do_prog_attach,
-	  "dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off]",
-	  "load smt_xdp (+ smt_tc egress) with pinned maps and attach" },
-	{ "detach", do_prog_detach, "dev IF",
-	  "detach SMT XDP and TC programs (pinned maps stay)" },
-	{ 0 }
-};
+	{"show", do_prog_show, "", "SMT programs attached to interfaces"},
+	{"attach", do_prog_attach,
+	 "dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off]",
+	 "load smt_xdp (+ smt_tc egress) with pinned maps and attach"},
+	{"detach", do_prog_detach, "dev IF",
+	 "detach SMT XDP and TC programs (pinned maps stay)"},
+	{0}};
 SMTCTL_OBJECT_DFLT(prog, "BPF programs of smt on this host", prog_cmds,
 		   do_prog_show);
 
@@ -248,16 +249,16 @@ static json_object *event_json(const struct smt_msg_event *ev)
 	jadd(o, "msg_id", ju64(ev->msg_id));
 	jadd(o, "epoch", json_object_new_int(ev->epoch));
 	if (ev->kind == SMT_EV_MB_DONE) {
-		jadd(o, "src", jstr(fmt_addr(ev->saddr, ev->family, a,
-					     sizeof(a))));
+		jadd(o, "src",
+		     jstr(fmt_addr(ev->saddr, ev->family, a, sizeof(a))));
 		jadd(o, "sport", json_object_new_int(ntohs(ev->sport)));
-		jadd(o, "dst", jstr(fmt_addr(ev->daddr, ev->family, a,
-					     sizeof(a))));
+		jadd(o, "dst",
+		     jstr(fmt_addr(ev->daddr, ev->family, a, sizeof(a))));
 		jadd(o, "dport", json_object_new_int(ntohs(ev->dport)));
 	} else {
 		jadd(o, "session", ju64(ev->sess_id));
-		jadd(o, "peer", jstr(fmt_addr(ev->saddr, ev->family, a,
-					      sizeof(a))));
+		jadd(o, "peer",
+		     jstr(fmt_addr(ev->saddr, ev->family, a, sizeof(a))));
 		jadd(o, "peer_port", json_object_new_int(ntohs(ev->sport)));
 		jadd(o, "local_port", json_object_new_int(ntohs(ev->dport)));
 	}
@@ -316,13 +317,12 @@ static int emit_event(const struct smt_msg_event *ev, void *p)
  * events, the timeout or Ctrl-C. With evict (host only), incomplete
  * messages idle for MS are swept from `messages` and shown as evicted.
  */
-static int watch(struct smtctl_ctx *ctx, int argc, char **argv,
-		 const char *map, bool host)
+static int watch(struct smtctl_ctx *ctx, int argc, char **argv, const char *map,
+		 bool host)
 {
-	static const char *const names[] = { "count", "timeout", "evict",
-					     NULL };
-	const char *v[4] = { 0 };
-	struct watch_state w = { .ctx = ctx };
+	static const char *const names[] = {"count", "timeout", "evict", NULL};
+	const char *v[4] = {0};
+	struct watch_state w = {.ctx = ctx};
 	uint32_t timeout = 0, evict = 0;
 	struct timespec t0, t;
 	int err;
@@ -343,8 +343,10 @@ static int watch(struct smtctl_ctx *ctx, int argc, char **argv,
 		/* Poll in slices so that the sweep and timeout run. */
 		err = smt_bpf_watch(map, emit_event, &w, 200, &watch_stop);
 		if (err)
-			return smtctl_err(ctx, "cannot read events from map %s: %s (is the program loaded? try smtctl prog attach or scripts/smt-bpf.sh)",
-					  map, strerror(-err));
+			return smtctl_err(
+				ctx,
+				"cannot read events from map %s: %s (is the program loaded? try smtctl prog attach or scripts/smt-bpf.sh)",
+				map, strerror(-err));
 		if (evict)
 			smt_bpf_sweep_messages((uint64_t)evict * 1000000ull,
 					       emit_event, &w);
@@ -395,8 +397,8 @@ static int msg_to_json(const struct smt_msg_key *k,
 		return 0; /* in flight only */
 	o = json_object_new_object();
 	jadd(o, "dir", jstr(l->dir));
-	jadd(o, "peer", jstr(fmt_addr(k->sess.addr, k->sess.family, a,
-				      sizeof(a))));
+	jadd(o, "peer",
+	     jstr(fmt_addr(k->sess.addr, k->sess.family, a, sizeof(a))));
 	jadd(o, "peer_port", json_object_new_int(ntohs(k->sess.peer_port)));
 	jadd(o, "local_port", json_object_new_int(ntohs(k->sess.local_port)));
 	jadd(o, "msg_id", ju64(k->msg_id));
@@ -412,16 +414,14 @@ static int msg_to_json(const struct smt_msg_key *k,
 static int do_flow_list(struct smtctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const scols[] = {
-		"dir",		  "peer",	    "peer_port", "local_port",
-		"packets",	  "bytes",	    "control",	 "msgs_started",
-		"msgs_completed", "drops",	    NULL
-	};
-	static const char *const mcols[] = { "dir",	"peer",	   "peer_port",
-					     "msg_id",	"epoch",   "msg_len",
-					     "bytes",	"packets", "records",
-					     NULL };
-	struct list_ctx ls = { json_object_new_array(), "rx" };
-	struct list_ctx lm = { json_object_new_array(), "rx" };
+		"dir",	 "peer",    "peer_port",    "local_port",     "packets",
+		"bytes", "control", "msgs_started", "msgs_completed", "drops",
+		NULL};
+	static const char *const mcols[] = {
+		"dir",	   "peer",  "peer_port", "msg_id",  "epoch",
+		"msg_len", "bytes", "packets",	 "records", NULL};
+	struct list_ctx ls = {json_object_new_array(), "rx"};
+	struct list_ctx lm = {json_object_new_array(), "rx"};
 	json_object *r;
 	int e1, e2;
 
@@ -438,8 +438,10 @@ static int do_flow_list(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (e1 && e2) {
 		json_object_put(ls.arr);
 		json_object_put(lm.arr);
-		return smtctl_err(ctx, "no SMT flow maps found (%s); attach the programs first (smtctl prog attach dev IF)",
-				  strerror(-e1));
+		return smtctl_err(
+			ctx,
+			"no SMT flow maps found (%s); attach the programs first (smtctl prog attach dev IF)",
+			strerror(-e1));
 	}
 	if (!ctx->json) {
 		printf("sessions:\n");
@@ -484,7 +486,8 @@ static int add_counters(json_object *o, const char *map, unsigned int n,
 			json_object *arr = json_object_new_array();
 
 			for (c = 0; c < ncpu; c++)
-				json_object_array_add(arr, ju64(pc[i * ncpu + c]));
+				json_object_array_add(arr,
+						      ju64(pc[i * ncpu + c]));
 			json_object_object_add(o, name(i), arr);
 		} else {
 			json_object_object_add(o, name(i), ju64(v[i]));
@@ -553,22 +556,22 @@ static int do_flow_stats(struct smtctl_ctx *ctx, int argc, char **argv)
 	}
 	if (err) {
 		json_object_put(o);
-		return smtctl_err(ctx, "cannot read BPF counters: %s; is smt_xdp loaded?",
-				  strerror(-err));
+		return smtctl_err(
+			ctx, "cannot read BPF counters: %s; is smt_xdp loaded?",
+			strerror(-err));
 	}
 	smtctl_emit(ctx, o, NULL);
 	return 0;
 }
 
 static const struct smtctl_cmd flow_cmds[] = {
-	{ "list", do_flow_list, "",
-	  "sessions and in-flight messages from the BPF maps" },
-	{ "watch", do_flow_watch, "[count N] [timeout SECS] [evict MS]",
-	  "message completion (and eviction) events as they happen" },
-	{ "stats", do_flow_stats, "[percpu]",
-	  "BPF drop reasons and XDP counters (per CPU with percpu)" },
-	{ 0 }
-};
+	{"list", do_flow_list, "",
+	 "sessions and in-flight messages from the BPF maps"},
+	{"watch", do_flow_watch, "[count N] [timeout SECS] [evict MS]",
+	 "message completion (and eviction) events as they happen"},
+	{"stats", do_flow_stats, "[percpu]",
+	 "BPF drop reasons and XDP counters (per CPU with percpu)"},
+	{0}};
 SMTCTL_OBJECT_DFLT(flow, "message flows seen by the host BPF programs",
 		   flow_cmds, do_flow_list);
 
@@ -576,8 +579,8 @@ SMTCTL_OBJECT_DFLT(flow, "message flows seen by the host BPF programs",
 
 static int do_mtp_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = { "dev", "mode", "proto", NULL };
-	const char *v[4] = { 0 };
+	static const char *const names[] = {"dev", "mode", "proto", NULL};
+	const char *v[4] = {0};
 	enum smt_bpf_xdp_mode mode;
 	char msg[SMT_BPF_MSG_LEN];
 	uint32_t proto = 0;
@@ -586,7 +589,9 @@ static int do_mtp_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (smtctl_parse_kv(ctx, argc, argv, names, v))
 		return 1;
 	if (!v[0])
-		return smtctl_err(ctx, "mtp attach: usage: dev IF [mode auto|native|generic] [proto N]");
+		return smtctl_err(
+			ctx,
+			"mtp attach: usage: dev IF [mode auto|native|generic] [proto N]");
 	if (parse_mode(ctx, v[1], &mode))
 		return 1;
 	if (v[2] && (parse_u32(ctx, "proto", v[2], &proto) || proto > 255))
@@ -619,7 +624,7 @@ static int parse_mac(const char *s, uint8_t *mac)
 /* An interface's MAC (ioctl: sysfs may belong to another netns). */
 static int if_mac(const char *ifname, uint8_t *mac)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), err;
 
 	if (fd < 0)
@@ -639,7 +644,7 @@ static int if_mac(const char *ifname, uint8_t *mac)
  */
 static int do_mtp_config(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	struct smt_mtp_config c = { .flags = SMT_MTP_CFG_VALID };
+	struct smt_mtp_config c = {.flags = SMT_MTP_CFG_VALID};
 	int i, err;
 
 	for (i = 0; i < argc; i++) {
@@ -651,7 +656,8 @@ static int do_mtp_config(struct smtctl_ctx *ctx, int argc, char **argv)
 						  SMT_MTP_MAX_NH);
 			nh->ifindex = if_nametoindex(argv[i + 1]);
 			if (!nh->ifindex || if_mac(argv[i + 1], nh->smac))
-				return smtctl_err(ctx, "nexthop: no interface '%s'",
+				return smtctl_err(ctx,
+						  "nexthop: no interface '%s'",
 						  argv[i + 1]);
 			if (parse_mac(argv[i + 2], nh->dmac))
 				return smtctl_err(ctx, "nexthop: bad MAC '%s'",
@@ -668,15 +674,19 @@ static int do_mtp_config(struct smtctl_ctx *ctx, int argc, char **argv)
 			if (parse_u32(ctx, "burst", argv[++i], &c.burst))
 				return 1;
 		} else {
-			return smtctl_err(ctx, "mtp config: usage: [max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...");
+			return smtctl_err(
+				ctx,
+				"mtp config: usage: [max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...");
 		}
 	}
 	if (c.rate && !c.burst)
 		c.burst = 1;
 	err = smt_bpf_mb_configure(&c);
 	if (err)
-		return smtctl_err(ctx, "cannot configure mtp_inspect: %s; attach it first (smtctl mtp attach dev IF)",
-				  strerror(-err));
+		return smtctl_err(
+			ctx,
+			"cannot configure mtp_inspect: %s; attach it first (smtctl mtp attach dev IF)",
+			strerror(-err));
 	return 0;
 }
 
@@ -703,10 +713,10 @@ static int flow_to_json(json_object *arr, const struct smt_flow_key *k,
 
 static int do_mtp_stats(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const cols[] = { "src",     "sport",	     "dst",
-					    "dport",   "packets",    "msgs",
-					    "msgs_done", "msgs_dropped",
-					    "pkts_dropped", "records", NULL };
+	static const char *const cols[] = {
+		"src",		"sport",   "dst",	"dport",
+		"packets",	"msgs",	   "msgs_done", "msgs_dropped",
+		"pkts_dropped", "records", NULL};
 	json_object *r, *flows = json_object_new_array();
 	json_object *d = json_object_new_object(), *x, *nh;
 	struct smt_flow_key k, *prev = NULL;
@@ -724,8 +734,10 @@ static int do_mtp_stats(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (fd < 0) {
 		json_object_put(flows);
 		json_object_put(d);
-		return smtctl_err(ctx, "mtp_inspect maps not found (%s); attach it first (smtctl mtp attach dev IF)",
-				  strerror(-fd));
+		return smtctl_err(
+			ctx,
+			"mtp_inspect maps not found (%s); attach it first (smtctl mtp attach dev IF)",
+			strerror(-fd));
 	}
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
 		prev = &k;
@@ -769,8 +781,8 @@ static int do_mtp_stats(struct smtctl_ctx *ctx, int argc, char **argv)
 		smtctl_text_generic(stdout, d);
 		printf("next hops:\n");
 		smtctl_text_table(stdout, nh,
-				  (const char *const[]){ "nexthop", "packets",
-							 "msgs", NULL });
+				  (const char *const[]){"nexthop", "packets",
+							"msgs", NULL});
 		json_object_put(flows);
 		json_object_put(d);
 		json_object_put(x);
@@ -797,16 +809,15 @@ static int do_mtp_detach(struct smtctl_ctx *ctx, int argc, char **argv)
 }
 
 static const struct smtctl_cmd mtp_cmds[] = {
-	{ "attach", do_mtp_attach, "dev IF [mode auto|native|generic] [proto N]",
-	  "attach the keyless middlebox inspector" },
-	{ "detach", do_mtp_detach, "dev IF", "detach it" },
-	{ "config", do_mtp_config,
-	  "[max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...",
-	  "whole-message size/rate limits and per-message path choice" },
-	{ "stats", do_mtp_stats, "", "flows, counters, drops, next hops" },
-	{ "watch", do_mtp_watch, "[count N] [timeout SECS]",
-	  "one event per message seen start to end" },
-	{ 0 }
-};
-SMTCTL_OBJECT_DFLT(mtp, "middlebox message inspection (mtp_inspect)",
-		   mtp_cmds, do_mtp_stats);
+	{"attach", do_mtp_attach, "dev IF [mode auto|native|generic] [proto N]",
+	 "attach the keyless middlebox inspector"},
+	{"detach", do_mtp_detach, "dev IF", "detach it"},
+	{"config", do_mtp_config,
+	 "[max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...",
+	 "whole-message size/rate limits and per-message path choice"},
+	{"stats", do_mtp_stats, "", "flows, counters, drops, next hops"},
+	{"watch", do_mtp_watch, "[count N] [timeout SECS]",
+	 "one event per message seen start to end"},
+	{0}};
+SMTCTL_OBJECT_DFLT(mtp, "middlebox message inspection (mtp_inspect)", mtp_cmds,
+		   do_mtp_stats);

@@ -80,7 +80,8 @@ static int pin_maps_setup(struct bpf_object *obj)
 	char path[256];
 	int err;
 
-	bpf_object__for_each_map(m, obj) {
+	bpf_object__for_each_map(m, obj)
+	{
 		if (bpf_map__is_internal(m))
 			continue;
 		snprintf(path, sizeof(path), "%s/maps/%s", pin_root(),
@@ -140,9 +141,10 @@ static int xdp_attach(int ifindex, int fd, enum smt_bpf_xdp_mode mode,
 		if (!err || mode == SMT_BPF_XDP_NATIVE)
 			return err;
 		if (msg)
-			snprintf(msg, msg_len,
-				 "native XDP on %s failed (%s); attached in generic (skb) mode, which is slower",
-				 ifname, strerror(-err));
+			snprintf(
+				msg, msg_len,
+				"native XDP on %s failed (%s); attached in generic (skb) mode, which is slower",
+				ifname, strerror(-err));
 	}
 	return bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL);
 }
@@ -157,7 +159,7 @@ static int online_cpus(void)
 int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 			size_t msg_len)
 {
-	struct smt_xdp_config cfg = { .flags = SMT_XDP_CFG_VALID };
+	struct smt_xdp_config cfg = {.flags = SMT_XDP_CFG_VALID};
 	struct smt_xdp *xs = NULL;
 	struct smt_tc *ts = NULL;
 	uint32_t zero = 0, i, n_cpus = o->n_cpus;
@@ -196,13 +198,13 @@ int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 		cfg.flags |= SMT_XDP_CFG_FILTER;
 	cfg.steer = o->steer;
 	cfg.n_cpus = n_cpus;
-	err = bpf_map_update_elem(bpf_map__fd(xs->maps.xdp_config), &zero,
-				  &cfg, BPF_ANY);
+	err = bpf_map_update_elem(bpf_map__fd(xs->maps.xdp_config), &zero, &cfg,
+				  BPF_ANY);
 	if (err)
 		goto out;
 	if (o->steer == SMT_STEER_CPUMAP) {
 		for (i = 0; i < n_cpus; i++) {
-			struct bpf_cpumap_val v = { .qsize = CPUMAP_QSIZE };
+			struct bpf_cpumap_val v = {.qsize = CPUMAP_QSIZE};
 
 			v.bpf_prog.fd = bpf_program__fd(xs->progs.smt_cpumap);
 			err = bpf_map_update_elem(bpf_map__fd(xs->maps.cpu_map),
@@ -274,8 +276,9 @@ int smt_bpf_mb_attach(const char *ifname, enum smt_bpf_xdp_mode mode,
 	if (!err)
 		err = mtp_inspect__load(ms);
 	if (!err)
-		err = xdp_attach(ifindex, bpf_program__fd(ms->progs.mtp_inspect),
-				 mode, ifname, msg, msg_len);
+		err = xdp_attach(ifindex,
+				 bpf_program__fd(ms->progs.mtp_inspect), mode,
+				 ifname, msg, msg_len);
 	if (!err)
 		err = pin_prog("mtp_inspect", ms->progs.mtp_inspect);
 	mtp_inspect__destroy(ms);
@@ -284,7 +287,7 @@ int smt_bpf_mb_attach(const char *ifname, enum smt_bpf_xdp_mode mode,
 
 static int prog_name_by_id(uint32_t id, char *name, size_t len)
 {
-	struct bpf_prog_info info = { 0 };
+	struct bpf_prog_info info = {0};
 	uint32_t ilen = sizeof(info);
 	int fd, err;
 
@@ -404,7 +407,7 @@ int smt_bpf_map_fd(const char *name)
 	if (fd >= 0)
 		return fd;
 	while (!bpf_map_get_next_id(id, &id)) {
-		struct bpf_map_info info = { 0 };
+		struct bpf_map_info info = {0};
 		uint32_t len = sizeof(info);
 
 		fd = bpf_map_get_fd_by_id(id);
@@ -541,8 +544,7 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb,
-			   void *ctx)
+int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb, void *ctx)
 {
 	struct smt_msg_key k, *prev = NULL, *stale = NULL;
 	uint64_t now = mono_ns();
@@ -555,8 +557,8 @@ int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb,
 	/* Collect first: deleting while walking restarts the walk. */
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
 		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &m) || m.state != SMT_MSG_OPEN ||
-		    now - m.last_ns < max_age_ns)
+		if (bpf_map_lookup_elem(fd, &k, &m) ||
+		    m.state != SMT_MSG_OPEN || now - m.last_ns < max_age_ns)
 			continue;
 		if (n == cap) {
 			void *p = realloc(stale, (cap ? cap * 2 : 64) *
@@ -570,7 +572,7 @@ int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb,
 		stale[n++] = k;
 	}
 	for (i = 0; i < n; i++) {
-		struct smt_msg_event ev = { .kind = SMT_EV_EVICTED };
+		struct smt_msg_event ev = {.kind = SMT_EV_EVICTED};
 
 		if (bpf_map_lookup_elem(fd, &stale[i], &m) ||
 		    bpf_map_delete_elem(fd, &stale[i]))
@@ -616,10 +618,10 @@ static int watch_handler(void *ctx, void *data, size_t len)
 int smt_bpf_watch(const char *map, smt_bpf_event_cb cb, void *ctx,
 		  int timeout_ms, volatile bool *stop)
 {
-	struct watch_ctx w = { .cb = cb, .ctx = ctx };
-	uint64_t end = timeout_ms >= 0 ?
-			       mono_ns() + (uint64_t)timeout_ms * 1000000ull :
-			       0;
+	struct watch_ctx w = {.cb = cb, .ctx = ctx};
+	uint64_t end = timeout_ms >= 0
+			       ? mono_ns() + (uint64_t)timeout_ms * 1000000ull
+			       : 0;
 	struct ring_buffer *rb;
 	int fd, err = 0;
 
@@ -678,8 +680,8 @@ int smt_bpf_mb_configure(const struct smt_mtp_config *cfg)
 const char *smt_bpf_stat_name(unsigned int idx)
 {
 	switch (idx) {
-#define SMT_BPF_STAT_CASE(name, num, str, desc)                              \
-	case num:                                                            \
+#define SMT_BPF_STAT_CASE(name, num, str, desc) \
+	case num:                               \
 		return str;
 		SMT_XDP_STATS(SMT_BPF_STAT_CASE)
 #undef SMT_BPF_STAT_CASE

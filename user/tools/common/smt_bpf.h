@@ -110,8 +110,7 @@ typedef int (*smt_bpf_event_cb)(const struct smt_msg_event *ev, void *ctx);
  * eviction is silent, so this sweep is how incomplete messages get
  * reported). Returns the number removed or -errno.
  */
-int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb,
-			   void *ctx);
+int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb, void *ctx);
 
 /*
  * Consume a ring buffer map ("events", "mtp_events") until *stop is set,

@@ -132,8 +132,11 @@ static void flow(struct pair *p)
 		any = false;
 		for (side = 0; side < 2; side++) {
 			size_t n = p->s[side].nout, i;
-			struct cpkt *batch =
-				malloc((n ? n : 1) * sizeof(*batch));
+			struct cpkt *batch;
+
+			if (!n)
+				continue;
+			batch = malloc(n * sizeof(*batch));
 
 			memcpy(batch, p->s[side].out, n * sizeof(*batch));
 			clear(p, side);
@@ -144,7 +147,7 @@ static void flow(struct pair *p)
 						.addr,
 					batch[i].data, batch[i].len, 0, p->now);
 			free(batch);
-			any |= n > 0;
+			any = true;
 		}
 	}
 }

@@ -73,8 +73,10 @@ EOF
 sd_start() {
 	local name=$1 ns=$2 i
 	shift 2
-	env "$@" ip netns exec "$ns" "$SD_BIN/smtd" -f -c "$SD_TMP/$name.conf" \
-		>>"$SD_TMP/$name.log" 2>&1 &
+	# nsenter, not `ip netns exec`: that one remounts /sys, and smtd's
+	# pinned BPF maps must live in the one bpffs that outlives smtd
+	env "$@" nsenter --net="/var/run/netns/$ns" "$SD_BIN/smtd" -f \
+		-c "$SD_TMP/$name.conf" >>"$SD_TMP/$name.log" 2>&1 &
 	eval "SD_PID_$name=$!"
 	SD_PIDS="$SD_PIDS $!"
 	for i in $(seq 1 50); do

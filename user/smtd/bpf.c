@@ -1,12 +1,136 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * smtd's BPF hooks: attach the host programs on start, keep the pinned
- * `sessions` map in step with the session table, add the programs' counters
- * to `smtctl stats`, detach on stop (pinned maps stay, so sessions survive a
- * restart). Uses user/tools/common/smt_bpf.h when the tree has it; without
- * it these are no-ops and smtd runs without BPF.
+ * smtd's BPF hooks ([bpf] in smt.conf): attach the host programs (smt_xdp,
+ * smt_tc) on start, keep the pinned `sessions` map in step with the session
+ * table so that the XDP session filter passes exactly the sessions smtd set
+ * up, and detach on stop. The pinned maps stay across restarts; re-registered
+ * sessions are written again. The programs' counters reach `smtctl stats`
+ * through smtctl's own BPF provider, not through smtd. Built on
+ * user/tools/common/smt_bpf.h; a tree without it gets no-ops.
  */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
 #include "smtd.h"
+
+#if __has_include("smt_bpf.h")
+#include "smt_bpf.h"
+
+struct smtd_bpf {
+	char ifname[32];
+};
+
+int smtd_bpf_start(struct smtd *d)
+{
+	struct smt_bpf_host_opts o = { 0 };
+	char msg[SMT_BPF_MSG_LEN] = "";
+	struct smtd_bpf *b;
+	int err;
+
+	if (!d->cfg.bpf_iface[0])
+		return 0;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	snprintf(b->ifname, sizeof(b->ifname), "%s", d->cfg.bpf_iface);
+	o.ifname = b->ifname;
+	o.mode = !strcmp(d->cfg.bpf_xdp_mode, "native")	 ? SMT_BPF_XDP_NATIVE :
+		 !strcmp(d->cfg.bpf_xdp_mode, "generic") ? SMT_BPF_XDP_GENERIC :
+							   SMT_BPF_XDP_AUTO;
+	o.ipproto = d->cfg.ipproto;
+	o.no_filter = !d->cfg.bpf_session_filter;
+	err = smt_bpf_mount();
+	if (!err)
+		err = smt_bpf_host_attach(&o, msg, sizeof(msg));
+	if (err) {
+		LOG_E("cannot attach the SMT BPF programs to %s: %s%s%s; "
+		      "running without them (fix [bpf] in %s)",
+		      b->ifname, strerror(-err), *msg ? ": " : "", msg,
+		      d->cfg.path);
+		free(b);
+		return err;
+	}
+	if (*msg)
+		LOG_W("%s", msg);
+	LOG_I("BPF: smt_xdp and smt_tc attached to %s (%s mode), session "
+	      "filter %s",
+	      b->ifname, d->cfg.bpf_xdp_mode,
+	      d->cfg.bpf_session_filter ? "on" : "off");
+	d->bpf = b;
+	return 0;
+}
+
+void smtd_bpf_stop(struct smtd *d)
+{
+	struct smtd_bpf *b = d->bpf;
+
+	if (!b)
+		return;
+	smt_bpf_detach(b->ifname);
+	LOG_I("BPF: programs detached from %s; pinned maps kept", b->ifname);
+	free(b);
+	d->bpf = NULL;
+}
+
+static void session_key(const struct smt_ctl_session *s,
+			struct smt_session_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (s->peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&s->peer;
+
+		memcpy(k->addr, &a->sin6_addr, 16);
+		k->family = SMT_FAM_IPV6;
+	} else {
+		const struct sockaddr_in *a = (const void *)&s->peer;
+
+		memcpy(k->addr, &a->sin_addr, 4);
+		k->family = SMT_FAM_IPV4;
+	}
+	k->peer_port = htons(smt_ctl_port(&s->peer));
+	k->local_port = htons(smt_ctl_port(&s->local));
+}
+
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
+		      bool add)
+{
+	struct smt_session_key k;
+	struct smt_session_val v = { 0 };
+	uint64_t recs = ((uint64_t)s->max_msg + 8 + 4095) / 4096;
+	int err;
+
+	if (!d->bpf)
+		return;
+	session_key(s, &k);
+	if (!add) {
+		smt_bpf_session_del(&k);
+		return;
+	}
+	v.sess_id = s->sid;
+	/* max_wire of protocol.md section 7 */
+	v.max_wire = s->max_msg + 8 + 22 * recs + s->max_pad * recs;
+	v.b = s->B;
+	v.flags = SMT_SESS_F_EPOCHS;
+	v.epochs[s->epoch / 64] |= 1ull << (s->epoch % 64);
+	err = smt_bpf_session_add(&k, &v);
+	if (err)
+		LOG_W("session %u: cannot add it to the BPF sessions map: %s; "
+		      "with the session filter on, its packets are dropped",
+		      s->sid, strerror(-err));
+}
+
+void smtd_bpf_stats(struct smtd *d, json_object *stats)
+{
+	struct smtd_bpf *b = d->bpf;
+
+	json_object_object_add(stats, "bpf_attached",
+			       b ? json_object_new_string(b->ifname) :
+				   json_object_new_boolean(false));
+}
+
+#else /* no smt_bpf.h in this tree */
 
 int smtd_bpf_start(struct smtd *d)
 {
@@ -29,3 +153,5 @@ void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
 void smtd_bpf_stats(struct smtd *d, json_object *stats)
 {
 }
+
+#endif

@@ -37,6 +37,7 @@ enum hs_state {
 	HS_READ, /* reading a parameter message */
 	HS_WAIT_APP, /* server: waiting for the application's ack */
 	HS_CLOSE, /* wrote the last message; close when flushed */
+	HS_DRAIN, /* server, failed: read until EOF before closing */
 };
 
 struct smtd_hs {
@@ -120,6 +121,18 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 				      -SMT_E_REFUSED, msg);
 	if (hs->server && hs->state == HS_WAIT_APP)
 		smtd_ctl_hs_gone(d, hs);
+	if (hs->server && hs->io.fd >= 0 && hs->state != HS_DRAIN) {
+		/*
+		 * Closing with unread client bytes would send a RST that can
+		 * destroy our alert before the client reads it; half-close
+		 * and read until the client closes (or 1 s passes).
+		 */
+		shutdown(hs->io.fd, SHUT_WR);
+		hs->state = HS_DRAIN;
+		hs->deadline = smtd_now_ms() + 1000;
+		smtd_io_mod(d, &hs->io, EPOLLIN);
+		return;
+	}
 	hs->dead = true;
 }
 
@@ -611,8 +624,15 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 				set_events(d, hs, e);
 				return;
 			}
+			/* the peer may have refused with an alert: read it */
+			if (!hs->server && !ERR_peek_error()) {
+				uint8_t b[64];
+
+				SSL_read(hs->ssl, b, sizeof(b));
+			}
 			ssl_why(hs->ssl, why, sizeof(why));
-			hs_fail(d, hs, NULL, "write failed: %s", why);
+			hs_fail(d, hs, &d->st.refused.tls_failed,
+				"write failed: %s", why);
 			return;
 		case HS_READ: {
 			struct smt_params p;
@@ -666,6 +686,17 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 		}
 		case HS_WAIT_APP:
 			return;
+		case HS_DRAIN: {
+			char sink[4096];
+			ssize_t n;
+
+			do
+				n = read(hs->io.fd, sink, sizeof(sink));
+			while (n > 0);
+			if (n == 0 || errno != EAGAIN)
+				hs->dead = true;
+			return;
+		}
 		case HS_CLOSE:
 			SSL_shutdown(hs->ssl);
 			hs->dead = true;
@@ -931,6 +962,10 @@ void smtd_hs_tick(struct smtd *d)
 		next = hs->next;
 		if (now < hs->deadline)
 			continue;
+		if (hs->state == HS_DRAIN) {
+			hs_free(d, hs);
+			continue;
+		}
 		hs_fail(d, hs, &d->st.refused.timeout,
 			"handshake did not finish within %u s",
 			d->cfg.handshake_timeout_s);

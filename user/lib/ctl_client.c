@@ -41,7 +41,7 @@ const char *smt_ctl_path(const char *path)
 
 int smt_ctl_open(const char *path, bool nonblock)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd, err;
 
 	path = smt_ctl_path(path);
@@ -63,7 +63,7 @@ int smt_ctl_open(const char *path, bool nonblock)
 
 static int wait_fd(int fd, short ev, int timeout_ms)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
+	struct pollfd p = {.fd = fd, .events = ev};
 	int r;
 
 	do
@@ -83,8 +83,8 @@ int smt_ctl_send(int fd, json_object *msg, int timeout_ms)
 	int err = 0;
 
 	json_object_object_add(msg, "v", json_object_new_int(SMT_CTL_VERSION));
-	s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
-							JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+		msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!s)
 		return -ENOMEM;
 	len = strlen(s);
@@ -282,11 +282,12 @@ bool smt_ctl_bool(json_object *o, const char *key, bool def)
 const char *smt_ctl_addr_str(const struct sockaddr_storage *sa, char *buf,
 			     size_t len)
 {
-	const void *a = sa->ss_family == AF_INET6 ?
-				(const void *)&((const struct sockaddr_in6 *)sa)
-					->sin6_addr :
-				(const void *)&((const struct sockaddr_in *)sa)
-					->sin_addr;
+	const void *a =
+		sa->ss_family == AF_INET6
+			? (const void *)&((const struct sockaddr_in6 *)sa)
+				  ->sin6_addr
+			: (const void *)&((const struct sockaddr_in *)sa)
+				  ->sin_addr;
 
 	if (!inet_ntop(sa->ss_family, a, buf, len))
 		snprintf(buf, len, "?");
@@ -342,7 +343,8 @@ static json_object *endpoint_json(const struct sockaddr_storage *sa)
 	json_object_object_add(
 		o, "addr",
 		json_object_new_string(smt_ctl_addr_str(sa, buf, sizeof(buf))));
-	json_object_object_add(o, "port", json_object_new_int(smt_ctl_port(sa)));
+	json_object_object_add(o, "port",
+			       json_object_new_int(smt_ctl_port(sa)));
 	return o;
 }
 
@@ -354,10 +356,11 @@ json_object *smt_ctl_session_to_json(const struct smt_ctl_session *s,
 	if (!o)
 		return NULL;
 	json_object_object_add(o, "sid", json_object_new_int64(s->sid));
-	json_object_object_add(o, "service", json_object_new_string(s->service));
-	json_object_object_add(o, "role",
-			       json_object_new_string(s->tls_client ? "client" :
-								      "server"));
+	json_object_object_add(o, "service",
+			       json_object_new_string(s->service));
+	json_object_object_add(
+		o, "role",
+		json_object_new_string(s->tls_client ? "client" : "server"));
 	json_object_object_add(o, "local", endpoint_json(&s->local));
 	json_object_object_add(o, "peer", endpoint_json(&s->peer));
 	json_object_object_add(
@@ -425,10 +428,10 @@ int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 	int64_t v;
 
 	memset(s, 0, sizeof(*s));
-#define BAD(f)                     \
-	do {                       \
-		*err = f;          \
-		goto fail;         \
+#define BAD(f)             \
+	do {               \
+		*err = f;  \
+		goto fail; \
 	} while (0)
 	v = smt_ctl_int(o, "sid", -1);
 	if (v < 0 || v > UINT32_MAX)
@@ -538,7 +541,7 @@ static void set_error(const char *msg)
 
 static void arm(struct ctl_state *st, unsigned int ms, bool periodic)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	its.it_value.tv_sec = ms / 1000;
 	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
@@ -711,12 +714,13 @@ static void on_push(json_object *m, void *arg)
 	OPENSSL_cleanse(&s, sizeof(s));
 	ack = json_object_new_object();
 	json_object_object_add(ack, "op", json_object_new_string("ack"));
-	json_object_object_add(ack, "push",
-			       json_object_new_int64(smt_ctl_int(m, "push", -1)));
+	json_object_object_add(
+		ack, "push", json_object_new_int64(smt_ctl_int(m, "push", -1)));
 	json_object_object_add(ack, "ok", json_object_new_boolean(!err));
 	if (err)
-		json_object_object_add(ack, "error",
-				       json_object_new_string(smt_strerror(err)));
+		json_object_object_add(
+			ack, "error",
+			json_object_new_string(smt_strerror(err)));
 	if (st->fd >= 0 && smt_ctl_send(st->fd, ack, 1000))
 		disconnect(st);
 	json_object_put(ack);
@@ -823,7 +827,7 @@ static void reregister(struct ctl_state *st)
 
 static json_object *stats_json(struct smt_endpoint *ep)
 {
-	struct smt_stats s = { .sz = sizeof(s) };
+	struct smt_stats s = {.sz = sizeof(s)};
 	json_object *o, *drops;
 	const char *name;
 	unsigned int i;
@@ -849,8 +853,8 @@ static json_object *stats_json(struct smt_endpoint *ep)
 		if (!name)
 			break;
 		if (i && s.drops[i])
-			json_object_object_add(drops, name,
-					       json_object_new_int64(s.drops[i]));
+			json_object_object_add(
+				drops, name, json_object_new_int64(s.drops[i]));
 	}
 	json_object_object_add(o, "drops", drops);
 	return o;
@@ -878,7 +882,7 @@ static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
 	}
 	/* sessions the application removed itself: tell smtd */
 	for (i = 0; i < st->nsess;) {
-		struct smt_session_params p = { .sz = sizeof(p) };
+		struct smt_session_params p = {.sz = sizeof(p)};
 
 		if (smt_ep_session_params(st->ep, st->sess[i].handle, &p)) {
 			tell_closed(st, st->sess[i].meta.sid);
@@ -921,8 +925,7 @@ static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 		st->fd = -1;
 		st->tfd = timerfd_create(CLOCK_MONOTONIC,
 					 TFD_NONBLOCK | TFD_CLOEXEC);
-		if (st->tfd < 0 ||
-		    smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
+		if (st->tfd < 0 || smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
 			if (st->tfd >= 0)
 				close(st->tfd);
 			free(st);
@@ -951,12 +954,11 @@ void smt_ctl_endpoint_closed(struct smt_endpoint *ep)
 	struct ctl_state **p, *st;
 
 	pthread_mutex_lock(&ctl_lock);
-	for (p = &ctl_states; *p; p = &(*p)->next)
-		if ((*p)->ep == ep)
+	for (p = &ctl_states; (st = *p) != NULL; p = &st->next)
+		if (st->ep == ep) {
+			*p = st->next;
 			break;
-	st = *p;
-	if (st)
-		*p = st->next;
+		}
 	pthread_mutex_unlock(&ctl_lock);
 	if (!st)
 		return;

@@ -53,11 +53,10 @@ static int parse_sid(struct smtctl_ctx *ctx, int argc, char **argv,
 
 static void session_table(FILE *f, json_object *arr)
 {
-	static const char *const cols[] = { "sid",	"service", "role",
-					    "local.addr", "local.port",
-					    "peer.addr", "peer.port",
-					    "cipher",	"epoch",   "age",
-					    "owner_pid", NULL };
+	static const char *const cols[] = {
+		"sid",	      "service",   "role",	"local.addr",
+		"local.port", "peer.addr", "peer.port", "cipher",
+		"epoch",      "age",	   "owner_pid", NULL};
 	size_t i, n = json_object_array_length(arr);
 	time_t now = time(NULL);
 
@@ -117,19 +116,18 @@ static int do_session_del(struct smtctl_ctx *ctx, int argc, char **argv)
 }
 
 static const struct smtctl_cmd session_cmds[] = {
-	{ "list", do_session_list, "", "list the sessions smtd knows" },
-	{ "show", do_session_show, "[id] SID", "show one session (no keys)" },
-	{ "del", do_session_del, "[id] SID",
-	  "end a session: its application is told to close it" },
-	{ 0 }
-};
+	{"list", do_session_list, "", "list the sessions smtd knows"},
+	{"show", do_session_show, "[id] SID", "show one session (no keys)"},
+	{"del", do_session_del, "[id] SID",
+	 "end a session: its application is told to close it"},
+	{0}};
 SMTCTL_OBJECT_DFLT(session, "sessions set up by smtd", session_cmds,
 		   do_session_list);
 
 static void peer_table(FILE *f, json_object *arr)
 {
-	static const char *const cols[] = { "addr", "sessions", "services",
-					    NULL };
+	static const char *const cols[] = {"addr", "sessions", "services",
+					   NULL};
 
 	smtctl_text_table(f, arr, cols);
 }
@@ -147,16 +145,13 @@ static int do_peer_list(struct smtctl_ctx *ctx, int argc, char **argv)
 }
 
 static const struct smtctl_cmd peer_cmds[] = {
-	{ "list", do_peer_list, "", "hosts this host has sessions with" },
-	{ 0 }
-};
-SMTCTL_OBJECT_DFLT(peer, "remote hosts with sessions", peer_cmds,
-		   do_peer_list);
+	{"list", do_peer_list, "", "hosts this host has sessions with"}, {0}};
+SMTCTL_OBJECT_DFLT(peer, "remote hosts with sessions", peer_cmds, do_peer_list);
 
 static void service_table(FILE *f, json_object *arr)
 {
-	static const char *const cols[] = { "name",    "port",	   "uids",
-					    "servers", "sessions", NULL };
+	static const char *const cols[] = {"name",    "port",	  "uids",
+					   "servers", "sessions", NULL};
 
 	smtctl_text_table(f, arr, cols);
 }
@@ -174,10 +169,9 @@ static int do_service_list(struct smtctl_ctx *ctx, int argc, char **argv)
 }
 
 static const struct smtctl_cmd service_cmds[] = {
-	{ "list", do_service_list, "",
-	  "configured services, their SMT ports, allowed uids, servers" },
-	{ 0 }
-};
+	{"list", do_service_list, "",
+	 "configured services, their SMT ports, allowed uids, servers"},
+	{0}};
 SMTCTL_OBJECT_DFLT(service, "services configured in smtd", service_cmds,
 		   do_service_list);
 
@@ -213,9 +207,8 @@ static int do_stats_show(struct smtctl_ctx *ctx, int argc, char **argv)
 }
 
 static const struct smtctl_cmd stats_cmds[] = {
-	{ "show", do_stats_show, "",
-	  "counters and drop reasons by name (smtd, applications, BPF)" },
-	{ 0 }
-};
+	{"show", do_stats_show, "",
+	 "counters and drop reasons by name (smtd, applications, BPF)"},
+	{0}};
 SMTCTL_OBJECT_DFLT(stats, "counters and drop reasons", stats_cmds,
 		   do_stats_show);

@@ -60,8 +60,8 @@ void smtctl_emit(struct smtctl_ctx *ctx, json_object *obj,
 	if (ctx->json) {
 		int fl = JSON_C_TO_STRING_NOSLASHESCAPE |
 			 (ctx->pretty ? JSON_C_TO_STRING_PRETTY |
-						JSON_C_TO_STRING_SPACED :
-					JSON_C_TO_STRING_PLAIN);
+						JSON_C_TO_STRING_SPACED
+				      : JSON_C_TO_STRING_PLAIN);
 
 		puts(json_object_to_json_string_ext(obj, fl));
 	} else {
@@ -110,8 +110,9 @@ static void text_obj(FILE *f, json_object *obj, int indent)
 			text_obj(f, val, indent + 2);
 		} else if (json_object_is_type(val, json_type_array) &&
 			   json_object_array_length(val) &&
-			   json_object_is_type(json_object_array_get_idx(val, 0),
-					       json_type_object)) {
+			   json_object_is_type(
+				   json_object_array_get_idx(val, 0),
+				   json_type_object)) {
 			size_t i, n = json_object_array_length(val);
 
 			fprintf(f, "%*s%s:\n", indent, "", key);
@@ -181,9 +182,9 @@ static json_object *get_path(json_object *o, const char *path)
 void smtctl_text_table(FILE *f, json_object *arr, const char *const *cols)
 {
 	size_t ncol = 0, i, c, n = json_object_array_length(arr);
-	size_t width[32] = { 0 };
+	size_t width[32] = {0};
 
-	while (cols[ncol] && ncol < 32)
+	while (ncol < 32 && cols[ncol])
 		ncol++;
 	for (c = 0; c < ncol; c++)
 		width[c] = strlen(cols[c]);
@@ -192,10 +193,11 @@ void smtctl_text_table(FILE *f, json_object *arr, const char *const *cols)
 
 		for (c = 0; c < ncol; c++) {
 			json_object *v = get_path(e, cols[c]);
-			const char *s = !v ? "-" :
-				json_object_is_type(v, json_type_string) ?
-					     json_object_get_string(v) :
-					     json_object_to_json_string(v);
+			const char *s =
+				!v ? "-"
+				: json_object_is_type(v, json_type_string)
+					? json_object_get_string(v)
+					: json_object_to_json_string(v);
 
 			if (strlen(s) > width[c])
 				width[c] = strlen(s);
@@ -209,10 +211,11 @@ void smtctl_text_table(FILE *f, json_object *arr, const char *const *cols)
 
 		for (c = 0; c < ncol; c++) {
 			json_object *v = get_path(e, cols[c]);
-			const char *s = !v ? "-" :
-				json_object_is_type(v, json_type_string) ?
-					     json_object_get_string(v) :
-					     json_object_to_json_string(v);
+			const char *s =
+				!v ? "-"
+				: json_object_is_type(v, json_type_string)
+					? json_object_get_string(v)
+					: json_object_to_json_string(v);
 
 			fprintf(f, "%-*s%s", (int)width[c], s,
 				c + 1 < ncol ? "  " : "\n");
@@ -240,10 +243,9 @@ int smtctl_parse_kv(struct smtctl_ctx *ctx, int argc, char **argv,
 	return 0;
 }
 
-int smtctl_request(struct smtctl_ctx *ctx, json_object *req,
-		   json_object **resp)
+int smtctl_request(struct smtctl_ctx *ctx, json_object *req, json_object **resp)
 {
-	struct smt_ctl_buf b = { 0 };
+	struct smt_ctl_buf b = {0};
 	const char *path = smt_ctl_path(ctx->sock_path);
 	int fd, err;
 
@@ -293,8 +295,10 @@ static void usage_objects(FILE *f, const char *prog)
 	fprintf(f, "\n");
 	for (o = objects; o; o = o->next)
 		fprintf(f, "  %-10s %s\n", o->name, o->help);
-	fprintf(f, "Names match by unique prefix; `%s OBJECT help` lists the "
-		   "commands of an object.\n", prog);
+	fprintf(f,
+		"Names match by unique prefix; `%s OBJECT help` lists the "
+		"commands of an object.\n",
+		prog);
 }
 
 static void usage_object(FILE *f, const char *prog,
@@ -313,8 +317,7 @@ static void usage_object(FILE *f, const char *prog,
 }
 
 /* Unique-prefix lookup in a name list; an exact name always wins. */
-static int match(const char *word, const char *const *names, int n,
-		 int *found)
+static int match(const char *word, const char *const *names, int n, int *found)
 {
 	int i, hits = 0;
 
@@ -331,8 +334,8 @@ static int match(const char *word, const char *const *names, int n,
 	return hits;
 }
 
-static int run_object(struct smtctl_ctx *ctx, struct smtctl_object *o,
-		      int argc, char **argv)
+static int run_object(struct smtctl_ctx *ctx, struct smtctl_object *o, int argc,
+		      char **argv)
 {
 	const char *names[64];
 	int n = 0, idx, hits;
@@ -349,21 +352,22 @@ static int run_object(struct smtctl_ctx *ctx, struct smtctl_object *o,
 		usage_object(stdout, ctx->prog, o);
 		return 0;
 	}
-	while (o->cmds[n].name && n < 64) {
+	while (n < 64 && o->cmds[n].name) {
 		names[n] = o->cmds[n].name;
 		n++;
 	}
 	hits = match(argv[0], names, n, &idx);
 	if (hits == 0)
-		return smtctl_err(ctx, "%s: unknown command '%s'; try '%s %s help'",
+		return smtctl_err(ctx,
+				  "%s: unknown command '%s'; try '%s %s help'",
 				  o->name, argv[0], ctx->prog, o->name);
 	if (hits > 1)
-		return smtctl_err(ctx, "%s: command '%s' is ambiguous; try '%s %s help'",
-				  o->name, argv[0], ctx->prog, o->name);
+		return smtctl_err(
+			ctx, "%s: command '%s' is ambiguous; try '%s %s help'",
+			o->name, argv[0], ctx->prog, o->name);
 	if (argc > 1 && !strcmp(argv[argc - 1], "help")) {
 		printf("Usage: %s %s %s %s\n  %s\n", ctx->prog, o->name,
-		       o->cmds[idx].name, o->cmds[idx].args,
-		       o->cmds[idx].help);
+		       o->cmds[idx].name, o->cmds[idx].args, o->cmds[idx].help);
 		return 0;
 	}
 	return o->cmds[idx].fn(ctx, argc - 1, argv + 1);
@@ -372,14 +376,13 @@ static int run_object(struct smtctl_ctx *ctx, struct smtctl_object *o,
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pretty", no_argument, NULL, 'p' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
-	struct smtctl_ctx ctx = { .prog = "smtctl" };
+		{"json", no_argument, NULL, 'j'},
+		{"pretty", no_argument, NULL, 'p'},
+		{"socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0}};
+	struct smtctl_ctx ctx = {.prog = "smtctl"};
 	struct smtctl_object *o, *hit = NULL;
 	int c, hits = 0;
 

@@ -56,15 +56,19 @@ struct smtctl_object {
 
 void smtctl_register(struct smtctl_object *obj);
 
-#define SMTCTL_OBJECT_DFLT(id, help_, cmds_, dflt_)                          \
-	static struct smtctl_object smtctl_obj_##id = {                      \
-		.name = #id, .help = help_, .cmds = cmds_, .dflt = dflt_,    \
-	};                                                                   \
-	__attribute__((constructor)) static void smtctl_reg_##id(void)       \
-	{                                                                    \
-		smtctl_register(&smtctl_obj_##id);                           \
+#define SMTCTL_OBJECT_DFLT(id, help_, cmds_, dflt_)                    \
+	static struct smtctl_object smtctl_obj_##id = {                \
+		.name = #id,                                           \
+		.help = help_,                                         \
+		.cmds = cmds_,                                         \
+		.dflt = dflt_,                                         \
+	};                                                             \
+	__attribute__((constructor)) static void smtctl_reg_##id(void) \
+	{                                                              \
+		smtctl_register(&smtctl_obj_##id);                     \
 	}
-#define SMTCTL_OBJECT(id, help_, cmds_) SMTCTL_OBJECT_DFLT(id, help_, cmds_, NULL)
+#define SMTCTL_OBJECT(id, help_, cmds_) \
+	SMTCTL_OBJECT_DFLT(id, help_, cmds_, NULL)
 
 /*
  * Text printer for one result: prints obj (the tree given to smtctl_emit)
@@ -128,13 +132,14 @@ struct smtctl_stats_provider {
 };
 void smtctl_register_stats(struct smtctl_stats_provider *p);
 
-#define SMTCTL_STATS_PROVIDER(id, fn_)                                       \
-	static struct smtctl_stats_provider smtctl_stats_##id = {            \
-		.name = #id, .fn = fn_,                                      \
-	};                                                                   \
-	__attribute__((constructor)) static void smtctl_sreg_##id(void)      \
-	{                                                                    \
-		smtctl_register_stats(&smtctl_stats_##id);                   \
+#define SMTCTL_STATS_PROVIDER(id, fn_)                                  \
+	static struct smtctl_stats_provider smtctl_stats_##id = {       \
+		.name = #id,                                            \
+		.fn = fn_,                                              \
+	};                                                              \
+	__attribute__((constructor)) static void smtctl_sreg_##id(void) \
+	{                                                               \
+		smtctl_register_stats(&smtctl_stats_##id);              \
 	}
 
 #endif /* SMTCTL_H */

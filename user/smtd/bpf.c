@@ -24,7 +24,7 @@ struct smtd_bpf {
 
 int smtd_bpf_start(struct smtd *d)
 {
-	struct smt_bpf_host_opts o = { 0 };
+	struct smt_bpf_host_opts o = {0};
 	char msg[SMT_BPF_MSG_LEN] = "";
 	struct smtd_bpf *b;
 	int err;
@@ -36,9 +36,9 @@ int smtd_bpf_start(struct smtd *d)
 		return -ENOMEM;
 	snprintf(b->ifname, sizeof(b->ifname), "%s", d->cfg.bpf_iface);
 	o.ifname = b->ifname;
-	o.mode = !strcmp(d->cfg.bpf_xdp_mode, "native")	 ? SMT_BPF_XDP_NATIVE :
-		 !strcmp(d->cfg.bpf_xdp_mode, "generic") ? SMT_BPF_XDP_GENERIC :
-							   SMT_BPF_XDP_AUTO;
+	o.mode = !strcmp(d->cfg.bpf_xdp_mode, "native")	   ? SMT_BPF_XDP_NATIVE
+		 : !strcmp(d->cfg.bpf_xdp_mode, "generic") ? SMT_BPF_XDP_GENERIC
+							   : SMT_BPF_XDP_AUTO;
 	o.ipproto = d->cfg.ipproto;
 	o.no_filter = !d->cfg.bpf_session_filter;
 	err = smt_bpf_mount();
@@ -93,11 +93,10 @@ static void session_key(const struct smt_ctl_session *s,
 	k->local_port = htons(smt_ctl_port(&s->local));
 }
 
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
-		      bool add)
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add)
 {
 	struct smt_session_key k;
-	struct smt_session_val v = { 0 };
+	struct smt_session_val v = {0};
 	uint64_t recs = ((uint64_t)s->max_msg + 8 + 4095) / 4096;
 	int err;
 
@@ -126,8 +125,8 @@ void smtd_bpf_stats(struct smtd *d, json_object *stats)
 	struct smtd_bpf *b = d->bpf;
 
 	json_object_object_add(stats, "bpf_attached",
-			       b ? json_object_new_string(b->ifname) :
-				   json_object_new_boolean(false));
+			       b ? json_object_new_string(b->ifname)
+				 : json_object_new_boolean(false));
 }
 
 #else /* no smt_bpf.h in this tree */
@@ -145,8 +144,7 @@ void smtd_bpf_stop(struct smtd *d)
 {
 }
 
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
-		      bool add)
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add)
 {
 }
 

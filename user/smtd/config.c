@@ -163,8 +163,9 @@ static const struct {
 	const char *name;
 	int level;
 } log_levels[] = {
-	{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "info", LOG_INFO },
-	{ "debug", LOG_DEBUG }, { NULL, 0 },
+	{"error", LOG_ERR}, {"warning", LOG_WARNING},
+	{"info", LOG_INFO}, {"debug", LOG_DEBUG},
+	{NULL, 0},
 };
 
 /* Returns 1 when the key was known (even with a bad value), 0 otherwise. */
@@ -299,7 +300,8 @@ static int key_defaults(struct parse_state *ps, const char *k, const char *v)
 	if (!strcmp(k, "B")) {
 		if (!parse_uint(v, SMT_B_MIN, SMT_B_MAX, &u))
 			cfg_error(ps, ps->line,
-				  "B: '%s' is not a message-ID width 40..56", v);
+				  "B: '%s' is not a message-ID width 40..56",
+				  v);
 		else
 			c->B = u;
 	} else if (!strcmp(k, "max_msg")) {
@@ -317,7 +319,8 @@ static int key_defaults(struct parse_state *ps, const char *k, const char *v)
 	} else if (!strcmp(k, "lifetime")) {
 		if (!parse_uint(v, 10, 7UL * 24 * 3600, &u))
 			cfg_error(ps, ps->line,
-				  "lifetime: '%s' is not 10..604800 seconds", v);
+				  "lifetime: '%s' is not 10..604800 seconds",
+				  v);
 		else
 			c->lifetime_s = u;
 	} else if (!strcmp(k, "rekey_margin")) {
@@ -485,8 +488,9 @@ static int handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	if (!known)
-		cfg_error(ps, ps->line, "unknown key '%s' in [%s]; see smt.conf(5)",
-			  name, section);
+		cfg_error(ps, ps->line,
+			  "unknown key '%s' in [%s]; see smt.conf(5)", name,
+			  section);
 	return 1;
 }
 
@@ -529,7 +533,7 @@ static void check_file(struct parse_state *ps, const char *what,
 int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 		     size_t errlen)
 {
-	struct parse_state ps = { .cfg = cfg, .err = err, .errlen = errlen };
+	struct parse_state ps = {.cfg = cfg, .err = err, .errlen = errlen};
 	const char *why;
 	int r;
 
@@ -550,8 +554,9 @@ int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 	r = ini_parse_stream(line_reader, &ps, handler, &ps);
 	fclose(ps.f);
 	if (r > 0)
-		cfg_error(&ps, r, "syntax error: expected [section] or "
-				  "key = value");
+		cfg_error(&ps, r,
+			  "syntax error: expected [section] or "
+			  "key = value");
 	else if (r < 0)
 		cfg_error(&ps, 0, "cannot parse (out of memory)");
 	check_file(&ps, "cert", cfg->cert, true);

@@ -181,7 +181,7 @@ void smtd_table_tick(struct smtd *d)
 }
 
 struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
-					   uint16_t *port)
+					  uint16_t *port)
 {
 	struct smtd_ctl_conn *c;
 	int i;
@@ -211,7 +211,8 @@ int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
 		return -EBUSY;
 	o = json_object_new_object();
 	json_object_object_add(o, "event", json_object_new_string("session"));
-	json_object_object_add(o, "push", json_object_new_int64(++c->next_push));
+	json_object_object_add(o, "push",
+			       json_object_new_int64(++c->next_push));
 	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
 	c->pending[i].push_id = c->next_push;
 	c->pending[i].hs = hs;
@@ -261,9 +262,9 @@ void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
 /* ---- requests -------------------------------------------------------- */
 
 /* The uid policy: the service must be configured and allow c's uid. */
-static const struct smtd_service *
-policy(struct smtd *d, struct smtd_ctl_conn *c, int64_t id, const char *svc,
-       bool must_exist)
+static const struct smtd_service *policy(struct smtd *d,
+					 struct smtd_ctl_conn *c, int64_t id,
+					 const char *svc, bool must_exist)
 {
 	const struct smtd_service *s;
 
@@ -357,8 +358,8 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	}
 	snprintf(c->served[i].name, sizeof(c->served[i].name), "%s", svc);
 	c->served[i].port = port;
-	LOG_I("pid %d (uid %u) serves %s on SMT port %lld", (int)c->pid,
-	      c->uid, svc, (long long)port);
+	LOG_I("pid %d (uid %u) serves %s on SMT port %lld", (int)c->pid, c->uid,
+	      svc, (long long)port);
 	o = reply(id, true);
 	json_object_object_add(o, "port", json_object_new_int64(port));
 	send_msg(d, c, o);
@@ -399,8 +400,8 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			   why);
 		return;
 	}
-	OPENSSL_cleanse(&s.keys.c_key, sizeof(s.keys) -
-					       offsetof(struct smt_keys, c_key));
+	OPENSSL_cleanse(&s.keys.c_key,
+			sizeof(s.keys) - offsetof(struct smt_keys, c_key));
 	if (!policy(d, c, id, s.service, false))
 		return;
 	old = table_find(d, s.sid);
@@ -554,7 +555,8 @@ static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
 
 		json_object_object_add(e, "name",
 				       json_object_new_string(sv->name));
-		json_object_object_add(e, "port", json_object_new_int(sv->port));
+		json_object_object_add(e, "port",
+				       json_object_new_int(sv->port));
 		if (sv->any_uid) {
 			u = json_object_new_string("any");
 		} else {
@@ -566,8 +568,8 @@ static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
 		json_object_object_add(e, "uids", u);
 		for (cc = d->conns; cc; cc = cc->next)
 			for (j = 0; j < cc->nserved; j++)
-				servers += !strcmp(cc->served[j].name,
-						   sv->name);
+				servers +=
+					!strcmp(cc->served[j].name, sv->name);
 		for (s = d->sessions; s; s = s->next)
 			sessions += !strcmp(s->s.service, sv->name);
 		json_object_object_add(e, "servers",
@@ -611,22 +613,23 @@ static json_object *apps_stats(struct smtd *d)
 					json_object_object_add(
 						sub, k2,
 						json_object_new_int64(
-							smt_ctl_int(sub, k2, 0) +
+							smt_ctl_int(sub, k2,
+								    0) +
 							json_object_get_int64(
 								v2)));
 				}
 			}
 		}
 	}
-	json_object_object_add(sum, "reporting",
-			       json_object_new_int(napps));
+	json_object_object_add(sum, "reporting", json_object_new_int(napps));
 	return sum;
 }
 
 static void req_stats(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
 {
 	json_object *o = reply(id, true), *st = json_object_new_object();
-	json_object *sd = json_object_new_object(), *rf = json_object_new_object();
+	json_object *sd = json_object_new_object(),
+		    *rf = json_object_new_object();
 
 #define X(n, desc) \
 	json_object_object_add(sd, #n, json_object_new_int64(d->st.n));
@@ -636,7 +639,8 @@ static void req_stats(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
 	json_object_object_add(rf, #n, json_object_new_int64(d->st.refused.n));
 	SMTD_REFUSALS(X)
 #undef X
-	json_object_object_add(sd, "sessions", json_object_new_int(d->nsessions));
+	json_object_object_add(sd, "sessions",
+			       json_object_new_int(d->nsessions));
 	json_object_object_add(sd, "refused", rf);
 	json_object_object_add(st, "smtd", sd);
 	json_object_object_add(st, "apps", apps_stats(d));
@@ -788,7 +792,7 @@ static void on_ctl_accept(struct smtd *d, void *obj, uint32_t events)
 		}
 		c->uid = cr.uid;
 		c->pid = cr.pid;
-		c->io = (struct smtd_io){ .fd = fd, .cb = on_conn, .obj = c };
+		c->io = (struct smtd_io){.fd = fd, .cb = on_conn, .obj = c};
 		if (smtd_io_add(d, &c->io, EPOLLIN)) {
 			close(fd);
 			free(c);
@@ -802,7 +806,7 @@ static void on_ctl_accept(struct smtd *d, void *obj, uint32_t events)
 
 int smtd_ctl_listen(struct smtd *d)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *path = d->cfg.ctl_path;
 	char dir[sizeof(sun.sun_path)], *slash;
 	int fd, probe, err;
@@ -835,7 +839,7 @@ int smtd_ctl_listen(struct smtd *d)
 	}
 	/* everyone may connect; the uid policy is per request */
 	chmod(path, 0666);
-	d->ctl_io = (struct smtd_io){ .fd = fd, .cb = on_ctl_accept };
+	d->ctl_io = (struct smtd_io){.fd = fd, .cb = on_ctl_accept};
 	return smtd_io_add(d, &d->ctl_io, EPOLLIN);
 }
 

@@ -29,9 +29,9 @@ bool smtd_log_syslog;
 
 void smtd_log(int level, const char *fmt, ...)
 {
-	static const char *const names[] = { "emerg", "alert", "crit",
-					     "error", "warning", "notice",
-					     "info", "debug" };
+	static const char *const names[] = {"emerg", "alert",	"crit",
+					    "error", "warning", "notice",
+					    "info",  "debug"};
 	va_list ap;
 
 	if (level > smtd_log_level)
@@ -40,7 +40,8 @@ void smtd_log(int level, const char *fmt, ...)
 	if (smtd_log_syslog) {
 		vsyslog(level, fmt, ap);
 	} else {
-		fprintf(stderr, "smtd[%d]: %s: ", (int)getpid(), names[level & 7]);
+		fprintf(stderr, "smtd[%d]: %s: ", (int)getpid(),
+			names[level & 7]);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}
@@ -59,14 +60,14 @@ static struct smtd *the_smtd;
 
 int smtd_io_add(struct smtd *d, struct smtd_io *io, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = io };
+	struct epoll_event ev = {.events = events, .data.ptr = io};
 
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, io->fd, &ev) ? -errno : 0;
 }
 
 int smtd_io_mod(struct smtd *d, struct smtd_io *io, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = io };
+	struct epoll_event ev = {.events = events, .data.ptr = io};
 
 	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, io->fd, &ev) ? -errno : 0;
 }
@@ -78,7 +79,7 @@ void smtd_io_del(struct smtd *d, struct smtd_io *io)
 
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s)
 {
-	struct smt_keylog kl = { 0 };
+	struct smt_keylog kl = {0};
 	char line[512];
 	int n;
 
@@ -192,7 +193,7 @@ static int setup_signals(struct smtd *d)
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	d->sig_io = (struct smtd_io){ .fd = fd, .cb = on_signal };
+	d->sig_io = (struct smtd_io){.fd = fd, .cb = on_signal};
 	return smtd_io_add(d, &d->sig_io, EPOLLIN);
 }
 
@@ -233,12 +234,14 @@ static int check_config(struct smtd *d)
 
 	if (r) {
 		fputs(err, stderr);
-		fprintf(stderr, "%s: configuration is NOT valid\n", d->cfg_path);
+		fprintf(stderr, "%s: configuration is NOT valid\n",
+			d->cfg_path);
 		return 1;
 	}
 	if (smtd_tls_init(d, err, sizeof(err))) {
 		fprintf(stderr, "%s: [tls]: %s\n", d->cfg_path, err);
-		fprintf(stderr, "%s: configuration is NOT valid\n", d->cfg_path);
+		fprintf(stderr, "%s: configuration is NOT valid\n",
+			d->cfg_path);
 		return 1;
 	}
 	smtd_tls_free(d);
@@ -252,15 +255,14 @@ static int check_config(struct smtd *d)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "syslog", no_argument, NULL, 's' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "check-config", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"syslog", no_argument, NULL, 's'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"pidfile", required_argument, NULL, 'p'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
 	static struct smtd d;
 	bool fg = false, check = false, use_syslog = false;
 	const char *pidfile = NULL;

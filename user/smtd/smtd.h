@@ -34,7 +34,11 @@ struct smtd_service {
 	int line; /* where it was defined, for messages */
 };
 
-enum smtd_client_auth { SMTD_CAUTH_NONE, SMTD_CAUTH_OPTIONAL, SMTD_CAUTH_REQUIRE };
+enum smtd_client_auth {
+	SMTD_CAUTH_NONE,
+	SMTD_CAUTH_OPTIONAL,
+	SMTD_CAUTH_REQUIRE
+};
 
 struct smtd_config {
 	char path[256];
@@ -105,28 +109,28 @@ int64_t smtd_now_ms(void);
 /* ---- counters (smtctl stats) ------------------------------------------- */
 
 #define SMTD_COUNTERS(X)                                                     \
-	X(handshakes_ok, "TLS handshakes and parameter exchanges completed")  \
+	X(handshakes_ok, "TLS handshakes and parameter exchanges completed") \
 	X(handshakes_failed, "handshakes that failed (see refusals)")        \
 	X(handshakes_in, "handshakes accepted on the listen port")           \
 	X(handshakes_out, "handshakes started for smt_connect")              \
-	X(sessions_added, "sessions handed to applications")                \
-	X(sessions_reregistered, "sessions re-registered after a restart")    \
+	X(sessions_added, "sessions handed to applications")                 \
+	X(sessions_reregistered, "sessions re-registered after a restart")   \
 	X(sessions_removed, "sessions removed")                              \
 	X(ctl_requests, "control-socket requests")                           \
-	X(ctl_bad_requests, "malformed control-socket requests")              \
+	X(ctl_bad_requests, "malformed control-socket requests")             \
 	X(ctl_denied, "control requests refused by uid policy")              \
 	X(rekeys_due, "sessions whose lifetime ended (rekey needed)")        \
 	X(reloads, "configuration reloads (SIGHUP)")
 
-#define SMTD_REFUSALS(X)                                                     \
-	X(tls_failed, "TLS handshake failed (certificate, CA, version)")      \
-	X(alpn, "peer did not offer ALPN smt/1")                             \
-	X(unknown_service, "SNI names no configured service")                 \
-	X(not_served, "no application serves the service")                    \
-	X(params, "parameter exchange refused")                              \
-	X(timeout, "handshake timed out")                                    \
-	X(connect_failed, "TCP connection to the peer smtd failed")           \
-	X(app_refused, "the serving application refused the session")         \
+#define SMTD_REFUSALS(X)                                                 \
+	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
+	X(alpn, "peer did not offer ALPN smt/1")                         \
+	X(unknown_service, "SNI names no configured service")            \
+	X(not_served, "no application serves the service")               \
+	X(params, "parameter exchange refused")                          \
+	X(timeout, "handshake timed out")                                \
+	X(connect_failed, "TCP connection to the peer smtd failed")      \
+	X(app_refused, "the serving application refused the session")    \
 	X(cert_name, "server certificate does not name the service")
 
 struct smtd_stats {
@@ -177,7 +181,7 @@ int smtd_ctl_listen(struct smtd *d);
 void smtd_ctl_close_all(struct smtd *d);
 /* Find a connection that serves service (first registered). */
 struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
-					   uint16_t *port);
+					  uint16_t *port);
 /*
  * Push a new server-side session to its serving application. done(hs, ok,
  * error) runs when the application acknowledged (or refused, or went

@@ -113,9 +113,8 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 	if (counter)
 		(*counter)++;
 	LOG_W("%s handshake %s %s (service %s): %s",
-	      hs->server ? "inbound" : "outbound",
-	      hs->server ? "from" : "to", hs->peer_str,
-	      *hs->service ? hs->service : "?", msg);
+	      hs->server ? "inbound" : "outbound", hs->server ? "from" : "to",
+	      hs->peer_str, *hs->service ? hs->service : "?", msg);
 	if (!hs->server && hs->conn)
 		smtd_ctl_connect_done(d, hs->conn, hs->req_id, NULL,
 				      -SMT_E_REFUSED, msg);
@@ -182,8 +181,8 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
 {
 	const struct smtd_config *c = &d->cfg;
-	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
-					    TLS_client_method());
+	SSL_CTX *ctx =
+		SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 
 	if (!ctx)
 		goto fail;
@@ -230,7 +229,7 @@ static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
 	return ctx;
 fail:
 	snprintf(err, errlen, "OpenSSL context set-up failed");
-fail_msg: {
+fail_msg : {
 	unsigned long e = ERR_get_error();
 	size_t n = strlen(err);
 
@@ -352,7 +351,7 @@ static void refuse(struct smtd *d, struct smtd_hs *hs, uint16_t code,
 static void refuse(struct smtd *d, struct smtd_hs *hs, uint16_t code,
 		   uint64_t *counter, const char *fmt, ...)
 {
-	struct smt_params r = { .type = SMT_PARAMS_REFUSE, .code = code };
+	struct smt_params r = {.type = SMT_PARAMS_REFUSE, .code = code};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -361,8 +360,8 @@ static void refuse(struct smtd *d, struct smtd_hs *hs, uint16_t code,
 	d->st.handshakes_failed++;
 	if (counter)
 		(*counter)++;
-	LOG_W("refused session from %s for %s: %s", hs->peer_str,
-	      hs->service, r.reason);
+	LOG_W("refused session from %s for %s: %s", hs->peer_str, hs->service,
+	      r.reason);
 	queue_msg(hs, &r);
 }
 
@@ -371,8 +370,8 @@ static int sock_addr(int fd, bool peer, struct sockaddr_storage *ss)
 	socklen_t sl = sizeof(*ss);
 
 	memset(ss, 0, sizeof(*ss));
-	return peer ? getpeername(fd, (struct sockaddr *)ss, &sl) :
-		      getsockname(fd, (struct sockaddr *)ss, &sl);
+	return peer ? getpeername(fd, (struct sockaddr *)ss, &sl)
+		    : getsockname(fd, (struct sockaddr *)ss, &sl);
 }
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port)
@@ -387,7 +386,7 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 static void unmap_v4(struct sockaddr_storage *ss)
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	struct sockaddr_in s4 = {.sin_family = AF_INET};
 
 	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
 		return;
@@ -444,8 +443,8 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	}
 	if (p->ipproto != c->ipproto) {
 		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
-		       "IP protocol %u differs from this host's %u",
-		       p->ipproto, c->ipproto);
+		       "IP protocol %u differs from this host's %u", p->ipproto,
+		       c->ipproto);
 		return;
 	}
 	if (!p->client_port) {
@@ -457,8 +456,8 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	a.server_port = port;
 	a.max_msg = p->max_msg < c->max_msg ? p->max_msg : c->max_msg;
 	a.max_pad = p->max_pad < c->max_pad ? p->max_pad : c->max_pad;
-	a.lifetime_s = p->lifetime_s < c->lifetime_s ? p->lifetime_s :
-						       c->lifetime_s;
+	a.lifetime_s = p->lifetime_s < c->lifetime_s ? p->lifetime_s
+						     : c->lifetime_s;
 	if (smt_params_check(a.B, a.max_msg, a.max_pad, &why)) {
 		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
 		       "B=%u M=%u P=%u: %s", a.B, a.max_msg, a.max_pad, why);
@@ -802,15 +801,14 @@ int smtd_tls_listen(struct smtd *d)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) ||
-	    listen(fd, 128)) {
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) || listen(fd, 128)) {
 		err = -errno;
 		LOG_E("cannot listen on %s port %u: %s", d->cfg.listen_addr,
 		      d->cfg.listen_port, strerror(-err));
 		close(fd);
 		return err;
 	}
-	d->listen_io = (struct smtd_io){ .fd = fd, .cb = on_accept };
+	d->listen_io = (struct smtd_io){.fd = fd, .cb = on_accept};
 	return smtd_io_add(d, &d->listen_io, EPOLLIN);
 }
 
@@ -859,8 +857,8 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
 		    uint16_t local_port, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV },
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV},
 			*ai = NULL;
 	char host[256], port[16], a[INET6_ADDRSTRLEN];
 	struct smtd_hs *hs;

@@ -327,8 +327,12 @@ void eng_drop(struct smt_engine *e, struct eng_session *s, int reason)
 {
 	if (reason <= 0 || reason >= SMT_DROP_MAX)
 		reason = SMT_DROP_NONE;
-	ENG_CNT(e, s, drops[reason], 1);
-	ENG_CNT(e, s, drops_total, 1);
+	e->st.drops[reason]++;
+	e->st.drops_total++;
+	if (s) { /* NULL before a session is known */
+		s->st.drops[reason]++;
+		s->st.drops_total++;
+	}
 }
 
 static struct eng_session *session_by_id(const struct smt_engine *e,

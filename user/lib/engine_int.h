@@ -172,11 +172,10 @@ struct smt_engine {
 /* ---- shared helpers (engine.c) ------------------------------------------- */
 
 /* Counter bump on the session and the engine. */
-#define ENG_CNT(e, s, field, v)               \
-	do {                                  \
-		(e)->st.field += (v);         \
-		if (s)                        \
-			(s)->st.field += (v); \
+#define ENG_CNT(e, s, field, v)       \
+	do {                          \
+		(e)->st.field += (v); \
+		(s)->st.field += (v); \
 	} while (0)
 
 void eng_drop(struct smt_engine *e, struct eng_session *s, int reason);

@@ -30,6 +30,8 @@
 #include "smt_tc.skel.h"
 #include "mtp_inspect.skel.h"
 
+/* Options structs are set up by hand, not with LIBBPF_OPTS, so that
+ * cppcheck (make check) can parse this file without libbpf's headers. */
 #define TC_HANDLE 1
 #define TC_PRIO 1
 #define CPUMAP_QSIZE 2048
@@ -234,11 +236,15 @@ int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 	if (!err)
 		err = smt_tc__load(ts);
 	if (!err) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-			    .attach_point = BPF_TC_EGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, topts, .handle = TC_HANDLE,
-			    .priority = TC_PRIO, .flags = BPF_TC_F_REPLACE,
-			    .prog_fd = bpf_program__fd(ts->progs.smt_tc));
+		struct bpf_tc_hook hook = {.sz = sizeof(struct bpf_tc_hook),
+					   .ifindex = ifindex,
+					   .attach_point = BPF_TC_EGRESS};
+		struct bpf_tc_opts topts = {
+			.sz = sizeof(struct bpf_tc_opts),
+			.handle = TC_HANDLE,
+			.priority = TC_PRIO,
+			.flags = BPF_TC_F_REPLACE,
+			.prog_fd = bpf_program__fd(ts->progs.smt_tc)};
 
 		err = bpf_tc_hook_create(&hook);
 		if (err == -EEXIST)
@@ -310,7 +316,7 @@ static bool smt_prog_name(const char *n)
 
 int smt_bpf_detach(const char *ifname)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_xdp_query_opts q = {.sz = sizeof(struct bpf_xdp_query_opts)};
 	char name[32];
 	int ifindex, err = 0;
 
@@ -329,10 +335,12 @@ int smt_bpf_detach(const char *ifname)
 			err = bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
 	}
 	{
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-			    .attach_point = BPF_TC_EGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, topts, .handle = TC_HANDLE,
-			    .priority = TC_PRIO);
+		struct bpf_tc_hook hook = {.sz = sizeof(struct bpf_tc_hook),
+					   .ifindex = ifindex,
+					   .attach_point = BPF_TC_EGRESS};
+		struct bpf_tc_opts topts = {.sz = sizeof(struct bpf_tc_opts),
+					    .handle = TC_HANDLE,
+					    .priority = TC_PRIO};
 
 		if (!bpf_tc_query(&hook, &topts) &&
 		    !prog_name_by_id(topts.prog_id, name, sizeof(name)) &&
@@ -376,11 +384,14 @@ int smt_bpf_list_attached(struct smt_bpf_attached *out, int max)
 	if (!ifs)
 		return -errno;
 	for (i = ifs; i->if_index; i++) {
-		LIBBPF_OPTS(bpf_xdp_query_opts, q);
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = i->if_index,
-			    .attach_point = BPF_TC_EGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, topts, .handle = TC_HANDLE,
-			    .priority = TC_PRIO);
+		struct bpf_xdp_query_opts q = {
+			.sz = sizeof(struct bpf_xdp_query_opts)};
+		struct bpf_tc_hook hook = {.sz = sizeof(struct bpf_tc_hook),
+					   .ifindex = i->if_index,
+					   .attach_point = BPF_TC_EGRESS};
+		struct bpf_tc_opts topts = {.sz = sizeof(struct bpf_tc_opts),
+					    .handle = TC_HANDLE,
+					    .priority = TC_PRIO};
 
 		if (!bpf_xdp_query(i->if_index, 0, &q)) {
 			n = add_attached(out, max, n, i->if_name, i->if_index,

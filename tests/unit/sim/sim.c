@@ -22,7 +22,7 @@ struct sim_pkt {
 	uint8_t data[];
 };
 
-enum { EV_ARRIVE = 1, EV_EGRESS, EV_SEND, EV_REPLY };
+enum { EV_ARRIVE = 1, EV_EGRESS, EV_SEND, EV_REPLY, EV_CANCEL };
 
 struct sim_ev {
 	uint64_t t, seq;
@@ -461,6 +461,25 @@ static void app_reply(struct sim *sim, int idx)
 	r->replied = true;
 }
 
+static void app_cancel(struct sim *sim, int idx)
+{
+	struct sim_rpc *r = &sim->rpc[idx];
+	struct sim_host *h = &sim->h[r->src];
+	int err;
+
+	if (r->state != SIM_RPC_PENDING)
+		return; /* not issued yet or ended already: nothing to do */
+	err = smt_engine_cancel(h->e, h->sid[r->dst], r->id, sim->now);
+	if (err)
+		fail(sim, "rpc %d: cancel of a pending rpc: %d", idx, err);
+	r->canceled = true;
+}
+
+void sim_rpc_cancel_at(struct sim *sim, int idx, uint64_t t)
+{
+	ev_push(sim, (struct sim_ev){.t = t, .type = EV_CANCEL, .idx = idx});
+}
+
 static void app_event(struct sim *sim, struct sim_host *h,
 		      struct smt_engine_event *ev)
 {
@@ -530,7 +549,13 @@ static void app_event(struct sim *sim, struct sim_host *h,
 		} else if (ev->error) {
 			r->state = SIM_RPC_FAILED;
 			r->error = ev->error;
-			sim->st.failed++;
+			if (ev->error == -ECANCELED && !r->canceled)
+				fail(sim, "rpc %d: canceled by nobody", idx);
+			if (r->canceled && ev->error != -ECANCELED)
+				fail(sim, "rpc %d: canceled, but error %d", idx,
+				     ev->error);
+			if (!r->canceled)
+				sim->st.failed++;
 		} else {
 			r->state = SIM_RPC_DONE; /* oneway ACKed */
 			if (r->req_delivered != 1)
@@ -771,6 +796,9 @@ static int step(struct sim *sim, uint64_t until)
 		case EV_REPLY:
 			app_reply(sim, ev.idx);
 			break;
+		case EV_CANCEL:
+			app_cancel(sim, ev.idx);
+			break;
 		}
 	} else {
 		for (i = 0; i < sim->cfg.nhosts; i++)
@@ -813,7 +841,8 @@ int sim_check(struct sim *sim, bool allow_fail)
 			     "ended",
 			     i, r->oneway ? "oneway" : "request", r->req_len,
 			     r->resp_len, r->src, r->dst);
-		else if (r->state == SIM_RPC_FAILED && !allow_fail)
+		else if (r->state == SIM_RPC_FAILED && !allow_fail &&
+			 !r->canceled)
 			fail(sim, "rpc %d (%s %u/%u B) failed: %d", i,
 			     r->oneway ? "oneway" : "request", r->req_len,
 			     r->resp_len, r->error);

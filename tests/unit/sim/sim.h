@@ -70,6 +70,7 @@ struct sim_rpc {
 	unsigned int req_delivered; /* at dst */
 	unsigned int resp_delivered; /* at src */
 	bool replied;
+	bool canceled; /* the application canceled it */
 	uint64_t service_ns;
 };
 
@@ -87,6 +88,9 @@ void sim_free(struct sim *sim);
 int sim_rpc_add(struct sim *sim, uint64_t start_ns, int src, int dst,
 		uint32_t req_len, uint32_t resp_len, bool oneway);
 struct sim_rpc *sim_rpc(struct sim *sim, int idx);
+/* The client cancels RPC idx at time t if it is still pending then; it
+ * must end with -ECANCELED (a canceled RPC counts as properly ended). */
+void sim_rpc_cancel_at(struct sim *sim, int idx, uint64_t t);
 int sim_rpc_count(const struct sim *sim);
 
 /* Runs until nothing is left to do (no packets, timers or workload) or

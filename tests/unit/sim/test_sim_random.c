@@ -125,8 +125,12 @@ static int run_seed(uint64_t seed, int *nmsgs)
 		uint32_t req = msg_size(&r, &large);
 		uint32_t resp = msg_size(&r, &large);
 
-		sim_rpc_add(sim, pick(&r, 2000000), src, dst, req, resp,
-			    pick(&r, 5) == 0);
+		uint64_t start = pick(&r, 2000000);
+		int idx = sim_rpc_add(sim, start, src, dst, req, resp,
+				      pick(&r, 5) == 0);
+
+		if (pick(&r, 20) == 0) /* the application gives up on some */
+			sim_rpc_cancel_at(sim, idx, start + pick(&r, 3000000));
 	}
 	rc = sim_run(sim);
 	if (!rc)

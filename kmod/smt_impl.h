@@ -172,6 +172,8 @@ u32 smt_max_payload(u32 mtu);
 struct sk_buff *smt_record_skb(struct smt_ksession *s,
 			       const struct smt_layout *l, u64 msg_id, u32 k,
 			       const u8 *content, u32 mss);
+bool smt_segment_here(const struct sk_buff *skb, netdev_features_t features);
+extern bool smt_gso_in_module;
 int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		 u8 *content, u32 len);
 

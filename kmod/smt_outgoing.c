@@ -174,13 +174,44 @@ struct sk_buff *smt_record_skb(struct smt_ksession *s,
 	return skb;
 }
 
+/* Set by the gso_in_module parameter (smt_plumbing.c). */
+bool smt_gso_in_module;
+
+/**
+ * smt_segment_here() - must the module segment a record itself?
+ * @skb:      the record's skb
+ * @features: the egress device's features
+ *
+ * SMT_GSO_TYPE is a type no software device segments, but a NIC with ESP
+ * segmentation offload (NETIF_F_GSO_ESP) would take the super-packet for an
+ * IPsec one; such records are segmented here, before the IP stack, as they
+ * are when the gso_in_module parameter asks for it.
+ *
+ * Return: true to segment in the module.
+ */
+bool smt_segment_here(const struct sk_buff *skb, netdev_features_t features)
+{
+	return skb_is_gso(skb) &&
+	       (smt_gso_in_module || (features & NETIF_F_GSO_ESP));
+}
+
 #ifndef SMT_KMOD_MOCK
-/* Push the IPv4 header and hand the skb to the IP stack. */
+/* Hand one packet or GSO skb (with its IPv4 header) to the IP stack. */
+static int smt_local_out(struct net *net, struct sk_buff *skb)
+{
+	int err = ip_local_out(net, NULL, skb);
+
+	return err > 0 ? net_xmit_errno(err) : err;
+}
+
+/* Push the IPv4 header and hand the skb to the IP stack, segmented here
+ * first when smt_segment_here() says so. */
 static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
 		       struct rtable *rt, const struct flowi4 *fl4)
 {
+	struct sk_buff *segs, *seg, *next;
 	struct iphdr *iph;
-	int err;
+	int err = 0;
 
 	BUILD_BUG_ON(sizeof(*iph) != SMT_IPV4_HDR_LEN);
 	iph = skb_push(skb, sizeof(*iph));
@@ -199,10 +230,29 @@ static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
 	skb->ip_summed = CHECKSUM_UNNECESSARY;
 	skb_dst_set(skb, dst_clone(&rt->dst));
 	ip_select_ident(s->net, skb, NULL);
-	if (skb_is_gso(skb))
-		smt_stat_add(SMT_CNT_GSO_SKBS, 1);
-	err = ip_local_out(s->net, NULL, skb);
-	return err > 0 ? net_xmit_errno(err) : err;
+	if (!skb_is_gso(skb))
+		return smt_local_out(s->net, skb);
+	smt_stat_add(SMT_CNT_GSO_SKBS, 1);
+	if (!smt_segment_here(skb, rt->dst.dev->features))
+		return smt_local_out(s->net, skb);
+
+	/* Through inet_gso_segment() and smt_gso_segment(), in software. */
+	segs = skb_gso_segment(skb, 0);
+	if (IS_ERR_OR_NULL(segs)) {
+		kfree_skb(skb);
+		return segs ? PTR_ERR(segs) : -EINVAL;
+	}
+	consume_skb(skb);
+	skb_list_walk_safe(segs, seg, next)
+	{
+		skb_mark_not_on_list(seg);
+		if (err) {
+			kfree_skb(seg);
+			continue;
+		}
+		err = smt_local_out(s->net, seg);
+	}
+	return err;
 }
 
 /**

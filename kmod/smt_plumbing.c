@@ -27,6 +27,11 @@ MODULE_PARM_DESC(tls_offload,
 		 "use NIC TLS TX offload contexts when the device has them "
 		 "(never run on hardware; default off)");
 
+module_param_named(gso_in_module, smt_gso_in_module, bool, 0644);
+MODULE_PARM_DESC(gso_in_module,
+		 "segment records in the module instead of at the device "
+		 "(always done for devices with ESP segmentation offload)");
+
 /* Received SMT packets: counted, header rules of section 2 checked. */
 static int smt_rcv(struct sk_buff *skb)
 {

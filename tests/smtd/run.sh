@@ -492,6 +492,43 @@ session_filter = yes"
 	sd_start srv "$NSS"
 }
 
+# ---- an independent exporter: openssl s_client's keying material gives the
+# ---- same direction keys as smtd's (protocol.md section 6 and 6.1) ----------------
+t_exporter() {
+	local out=$SD_TMP/exp.out line S ck want
+	sd_stop srv
+	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/srvkeys.log"
+	for _ in $(seq 1 30); do # the echo server re-registers
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+	# PROPOSE: v1, type 1, len 24, client port 9600, B 48, epoch 0,
+	# proto 253, M 1 MiB, P 0, lifetime 3600
+	(printf '\x01\x01\x00\x18\x25\x80\x00\x00\x30\x00\xfd\x00'
+	 printf '\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10'
+	 sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-ciphersuites TLS_AES_128_GCM_SHA256 \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -keymatexport "EXPORTER-SMT v1" \
+		-keymatexportlen 32 -ign_eof >"$out" 2>&1
+	S=$(sed -n 's/^ *Keying material: *//p' "$out" | tr -d ' \n')
+	line=$(grep " $CIP 9600 " "$SD_TMP/srvkeys.log" | tail -1)
+	ck=$(echo "$line" | awk '{print $11}')
+	# c_key = HKDF-Expand-Label(S, "smt c key", "", 16)
+	want=$(openssl kdf -keylen 16 -kdfopt digest:SHA256 \
+		-kdfopt mode:EXPAND_ONLY -kdfopt "hexkey:$S" \
+		-kdfopt hexinfo:00100f746c73313320736d742063206b657900 HKDF |
+		tr -d ':\n' | tr 'A-F' 'a-f')
+	if [ -n "$S" ] && [ -n "$ck" ] && [ "$ck" = "$want" ]; then
+		ok exporter_s_client_matches_smtd_keys
+	else
+		bad exporter_s_client_matches_smtd_keys "S=$S line=[$line] want=$want $(tail -3 "$out")"
+	fi
+	sd_stop srv
+	sd_start srv "$NSS"
+}
+
 t_smtctl() {
 	local out=$SD_TMP/ctl.out
 	if sd_ctl srv serv l >"$out" && grep -q "^echo.smt  *7000" "$out" &&
@@ -527,6 +564,7 @@ if start_hosts; then
 	t_smtctl
 	t_restart
 	t_keylog
+	t_exporter
 	t_bpf
 else
 	bad smtd_starts_on_both_hosts "$(tail -5 "$SD_TMP"/*.log)"

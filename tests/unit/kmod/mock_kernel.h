@@ -267,6 +267,7 @@ struct sk_buff *skb_segment(struct sk_buff *skb, netdev_features_t features);
 
 /* ---- devices and kTLS offload ---------------------------------------- */
 #define NETIF_F_HW_TLS_TX (1ull << 40)
+#define NETIF_F_GSO_ESP (1ull << 31)
 enum tls_offload_ctx_dir {
 	TLS_OFFLOAD_CTX_DIR_RX,
 	TLS_OFFLOAD_CTX_DIR_TX,

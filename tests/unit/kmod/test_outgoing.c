@@ -235,6 +235,21 @@ Test(kmod_outgoing, smt_record_skb__crypto_error_frees_skb)
 	fixture_fini(&f);
 }
 
+Test(kmod_outgoing, smt_segment_here__esp_gso_devices_and_parameter)
+{
+	struct sk_buff *skb = alloc_skb(64, GFP_KERNEL);
+
+	cr_expect_not(smt_segment_here(skb, NETIF_F_GSO_ESP), "not GSO");
+	skb_shinfo(skb)->gso_size = 1440;
+	cr_expect_not(smt_segment_here(skb, NETIF_F_HW_TLS_TX));
+	cr_expect(smt_segment_here(skb, NETIF_F_GSO_ESP | NETIF_F_HW_TLS_TX),
+		  "a device with ESP GSO would take it for IPsec");
+	smt_gso_in_module = true;
+	cr_expect(smt_segment_here(skb, 0), "parameter forces it");
+	smt_gso_in_module = false;
+	kfree_skb(skb);
+}
+
 Test(kmod_outgoing, smt_gso_fix_hdr__offsets_per_packet)
 {
 	struct smt_hdr h = {0};

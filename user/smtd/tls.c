@@ -429,7 +429,7 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	uint16_t port = 0;
 
 	if (p->type != SMT_PARAMS_PROPOSE) {
-		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		refuse(d, hs, SMT_PREFUSE_VERSION, &d->st.refused.params,
 		       "expected PROPOSE");
 		return;
 	}

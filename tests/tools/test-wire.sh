@@ -333,6 +333,63 @@ for o in $(pkts "$T/x.pcap" | cut -d' ' -f1); do
 done
 expect_drop "truncation" "$T/x.pcap" truncated --keylog "$T/kl"
 
+# --- control packets (section 5) ------------------------------------------------
+# The server grants and acknowledges (s_key), the client asks for a resend
+# (c_key); each verifies under its sender's direction key.
+ctl() { # OUT DIRECTION(c|s) encode-args...
+	local out=$1 d=$2
+	shift 2
+	if [ "$d" = s ]; then
+		"$W" encode --key "${KS:0:32}" --iv "$IS" --src "$SRV:7000" \
+			--dst "$CLI:40000" --out "$out" "$@" 2>/dev/null
+	else
+		enc --out "$out" "$@"
+	fi
+}
+# cat_pcap OUT IN...: one capture of the packets of several
+cat_pcap() {
+	local out=$1
+	shift
+	head -c 24 "$1" >"$out"
+	for f in "$@"; do tail -c +25 "$f" >>"$out"; done
+}
+ctl "$T/g1.pcap" s --type grant --msg-id 2 --offset 50000 --prio 5 --ctl-seq 1
+ctl "$T/a2.pcap" s --type ack --ids 3,5,7 --ctl-seq 2
+ctl "$T/r1.pcap" c --type resend --msg-id 9 --offset 10 --length 20 --ctl-seq 1
+ctl "$T/n3.pcap" s --type need_ack --msg-id 11 --ctl-seq 3
+ctl "$T/b4.pcap" s --type busy --msg-id 4 --ctl-seq 4
+ctl "$T/u5.pcap" s --type unknown --msg-id 6 --ctl-seq 5
+cat_pcap "$T/c.pcap" "$T/p.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/r1.pcap" \
+	"$T/n3.pcap" "$T/b4.pcap" "$T/u5.pcap"
+"$W" decode "$T/c.pcap" --keylog "$T/kl" >"$T/c.out" &&
+	[ "$(grep -c '^ctl .* status ok$' "$T/c.out")" = 6 ] &&
+	grep -q "GRANT msg_id 2 ctl_seq 1 offset 50000 prio 5 status ok" \
+		"$T/c.out" &&
+	grep -q "ACK msg_id 0 ctl_seq 2 ids 3,5,7 status ok" "$T/c.out" &&
+	grep -q "RESEND msg_id 9 ctl_seq 1 offset 10 prio 0 length 20" \
+		"$T/c.out" && ok || bad "control packets verify" "$(cat "$T/c.out")"
+"$W" decode "$T/c.pcap" >"$T/c.out" &&
+	[ "$(grep -c ' status unverified$' "$T/c.out")" = 6 ] && ok ||
+	bad "control packets without keys" "$(head -3 "$T/c.out")"
+cat_pcap "$T/x.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/g1.pcap"
+expect_drop "replayed control packet" "$T/x.pcap" control_replay \
+	--keylog "$T/kl"
+cp "$T/g1.pcap" "$T/x.pcap" && flip "$T/x.pcap" $((24 + 16 + 20 + 71))
+expect_drop "forged control tag" "$T/x.pcap" control_auth_failed \
+	--keylog "$T/kl"
+cp "$T/g1.pcap" "$T/x.pcap" && poke "$T/x.pcap" $((24 + 16 + 20 + 40)) 0000ffff
+expect_drop "GRANT offset changed" "$T/x.pcap" control_auth_failed \
+	--keylog "$T/kl"
+"$W" encode --key "${KC:0:32}" --iv "$IC" --src "$SRV:7000" \
+	--dst "$CLI:40000" --type grant --msg-id 2 --out "$T/x.pcap" 2>/dev/null
+expect_drop "GRANT under the other direction's key" "$T/x.pcap" \
+	control_auth_failed --keylog "$T/kl"
+cp "$T/a2.pcap" "$T/x.pcap" && poke "$T/x.pcap" $((24 + 16 + 20 + 40)) 0004
+expect_drop "ACK count does not match its length" "$T/x.pcap" \
+	bad_control_length
+cp "$T/a2.pcap" "$T/x.pcap" && poke "$T/x.pcap" $((24 + 16 + 20 + 40)) 0000
+expect_drop "ACK count 0" "$T/x.pcap" bad_ack_count
+
 # --- bad arguments ------------------------------------------------------------
 # badarg NAME EXPECTED-TEXT ARGS...: exit 2, the text on stderr, no output
 badarg() {
@@ -421,6 +478,15 @@ badarg "bad keylog line" "--keylog: $T/klbad line 1: bad" \
 	decode "$T/p.pcap" --keylog "$T/klbad"
 badarg "dump dir" "--dump: '$T/nodir' is not a directory" \
 	decode "$T/p.pcap" --dump "$T/nodir"
+badarg "control type" "--type: unknown packet type 'nack'" \
+	encode --type nack --out "$T/bad.pcap" --key "${KC:0:32}" --iv "$IC"
+badarg "ACK without ids" "--ids: an ACK lists 1..32 msg_ids" \
+	encode --type ack --out "$T/bad.pcap" --key "${KC:0:32}" --iv "$IC"
+badarg "ACK with 33 ids" "--ids: at most 32 msg_ids fit in one ACK" \
+	encode --type ack --ids "$(seq -s, 2 2 66)" --out "$T/bad.pcap" \
+	--key "${KC:0:32}" --iv "$IC"
+badarg "control with --size" "--in/--size: a GRANT packet carries no" \
+	"${E[@]}" --type grant --key "${KC:0:32}" --iv "$IC"
 badarg "no pcap" "decode: give the pcap file" decode
 badarg "unknown command" "unknown command 'frobnicate'" frobnicate
 "$W" decode -j "$T/nonexistent" >"$T/b.out" 2>/dev/null

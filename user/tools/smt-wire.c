@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -53,6 +54,9 @@ static void usage(FILE *f)
 		"                       [--msg-id N] [--record-size R] [--mtu M]\n"
 		"                       [--src A:P --dst A:P] [--proto N] [--epoch E]\n"
 		"                       [--oneway] (--in FILE | --size N) --out PCAP\n"
+		"       smt-wire encode --type T --key HEX --iv HEX [--msg-id N]\n"
+		"                       [--ctl-seq S] [--offset O] [--length L] [--prio P]\n"
+		"                       [--ids N,...] [--src A:P --dst A:P] --out PCAP\n"
 		"       smt-wire decode PCAP [--keylog FILE] [-j] [--proto N] [--bits B]\n"
 		"                       [--max-msg M] [--max-pad P] [--dump DIR]\n"
 		"       smt-wire help\n"
@@ -75,6 +79,10 @@ static void usage(FILE *f)
 		"  --oneway   set the ONEWAY inner flag (even msg-id only)\n"
 		"  --in       application bytes from FILE ('-' for stdin)\n"
 		"  --size     N bytes (K/M suffix) where byte i is i mod 251\n"
+		"  --type     data (default) or one control packet: grant, resend,\n"
+		"             unknown, busy, need_ack, ack; with --ctl-seq (default 1),\n"
+		"             --offset and --prio (grant, resend), --length (resend),\n"
+		"             --ids (ack, 1..32 msg_ids)\n"
 		"\n"
 		"decode: check every SMT packet of a capture against the spec, print\n"
 		"  messages and drop reasons; exit 1 on any violation.\n"
@@ -149,6 +157,27 @@ static int parse_cipher(const char *s, enum smt_cipher *c)
 	return 0;
 }
 
+static const char *type_name(uint8_t t)
+{
+	switch (t) {
+	case SMT_TYPE_DATA:
+		return "DATA";
+	case SMT_TYPE_GRANT:
+		return "GRANT";
+	case SMT_TYPE_RESEND:
+		return "RESEND";
+	case SMT_TYPE_UNKNOWN:
+		return "UNKNOWN";
+	case SMT_TYPE_BUSY:
+		return "BUSY";
+	case SMT_TYPE_NEED_ACK:
+		return "NEED_ACK";
+	case SMT_TYPE_ACK:
+		return "ACK";
+	}
+	return "reserved";
+}
+
 /* ---- encode ---------------------------------------------------------- */
 
 struct enc_opts {
@@ -164,6 +193,9 @@ struct enc_opts {
 	const char *in, *out;
 	bool have_size;
 	uint64_t size;
+	/* --type other than data: one control packet (section 5) */
+	struct smt_ctl ctl;
+	bool have_msg_id;
 };
 
 static void fill_pattern(uint8_t *p, size_t n)
@@ -253,6 +285,98 @@ out:
 	return rc;
 }
 
+/* One control packet (section 5), tagged under the given key. */
+static int encode_control(struct enc_opts *o)
+{
+	uint8_t pkt[40 + SMT_ACK_LEN(SMT_ACK_MAX)];
+	size_t iph = ip_hdr_len(o->src.ss_family);
+	struct pcap_writer w = {0};
+	struct smt_aead *tx;
+	int n, ret;
+
+	tx = smt_aead_new(o->cipher, o->key, smt_cipher_key_len(o->cipher),
+			  o->iv);
+	if (!tx)
+		return die("cannot set up %s with the given key: %s",
+			   smt_cipher_name(o->cipher), strerror(errno));
+	o->ctl.sport = util_addr_port(&o->src);
+	o->ctl.dport = util_addr_port(&o->dst);
+	o->ctl.epoch = o->epoch;
+	o->ctl.msg_id = o->msg_id;
+	n = smt_ctl_build(tx, &o->ctl, pkt + iph, sizeof(pkt) - iph);
+	smt_aead_free(tx);
+	if (n < 0)
+		return die(
+			"cannot build the %s packet: %s (check --ctl-seq, --ids)",
+			type_name(o->ctl.type), strerror(-n));
+	ip_build(pkt, &o->src, &o->dst, o->proto, (size_t)n, 0);
+	ret = pcap_writer_open(&w, o->out);
+	if (ret)
+		return die("--out: cannot create '%s': %s", o->out,
+			   strerror(-ret));
+	ret = pcap_write(&w, pkt, iph + (size_t)n, 0, 0);
+	if (!ret)
+		ret = pcap_writer_close(&w);
+	else
+		pcap_writer_close(&w);
+	if (ret)
+		return die("--out: cannot write '%s': %s", o->out,
+			   strerror(-ret));
+	if (!json_mode)
+		fprintf(stderr,
+			"smt-wire: wrote one %s packet of %d bytes to %s\n",
+			type_name(o->ctl.type), n, o->out);
+	return 0;
+}
+
+static int parse_type(const char *s, uint8_t *type)
+{
+	static const struct {
+		const char *name;
+		uint8_t type;
+	} t[] = {
+		{"data", SMT_TYPE_DATA},
+		{"grant", SMT_TYPE_GRANT},
+		{"resend", SMT_TYPE_RESEND},
+		{"unknown", SMT_TYPE_UNKNOWN},
+		{"busy", SMT_TYPE_BUSY},
+		{"need_ack", SMT_TYPE_NEED_ACK},
+		{"need-ack", SMT_TYPE_NEED_ACK},
+		{"ack", SMT_TYPE_ACK},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcasecmp(s, t[i].name)) {
+			*type = t[i].type;
+			return 0;
+		}
+	return die(
+		"--type: unknown packet type '%s'; use data, grant, resend, unknown, busy, need_ack or ack",
+		s);
+}
+
+static int parse_ids(const char *s, struct smt_ctl *c)
+{
+	char buf[1024], *tok, *save, err[UTIL_ERR_LEN];
+	uint64_t v;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	c->count = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (c->count == SMT_ACK_MAX)
+			return die("--ids: at most %d msg_ids fit in one ACK",
+				   SMT_ACK_MAX);
+		if (util_parse_u64(tok, 0, UINT64_MAX, &v, err, sizeof(err)))
+			return die(
+				"--ids: %s; give msg_ids separated by commas",
+				err);
+		c->ids[c->count++] = v;
+	}
+	return 0;
+}
+
 static int encode_check(struct enc_opts *o)
 {
 	char err[UTIL_ERR_LEN];
@@ -275,7 +399,16 @@ static int encode_check(struct enc_opts *o)
 	if (util_parse_hex(o->iv_hex, o->iv, sizeof(o->iv), SMT_IV_LEN, NULL,
 			   err, sizeof(err)))
 		return die("--iv: %s; the IV is 12 bytes (24 hex digits)", err);
-	if (o->msg_id < SMT_MSG_ID_MIN || o->msg_id >= 1ULL << (o->B - 1))
+	if (o->ctl.type == SMT_TYPE_ACK) {
+		if (!o->ctl.count)
+			return die(
+				"--ids: an ACK lists 1..32 msg_ids; give --ids N[,N...]");
+		if (o->have_msg_id && o->msg_id)
+			return die(
+				"--msg-id: an ACK carries msg_id 0; list the acknowledged messages with --ids");
+		o->msg_id = 0;
+	} else if (o->msg_id < SMT_MSG_ID_MIN ||
+		   o->msg_id >= 1ULL << (o->B - 1))
 		return die("--msg-id: %" PRIu64
 			   " is out of range for B = %u; use 2 <= N < 2^%u",
 			   o->msg_id, o->B, o->B - 1);
@@ -286,7 +419,11 @@ static int encode_check(struct enc_opts *o)
 			o->msg_id);
 	if (!o->out)
 		return die("encode: --out PCAP is required");
-	if (!o->in == !o->have_size)
+	if (o->ctl.type != SMT_TYPE_DATA && (o->in || o->have_size))
+		return die(
+			"--in/--size: a %s packet carries no message bytes; drop them or use --type data",
+			type_name(o->ctl.type));
+	if (o->ctl.type == SMT_TYPE_DATA && !o->in == !o->have_size)
 		return die(
 			"encode: give exactly one of --in FILE and --size N");
 	if (o->src.ss_family != o->dst.ss_family)
@@ -335,6 +472,12 @@ static int cmd_encode(int argc, char **argv)
 		{"in", required_argument, NULL, 'I'},
 		{"size", required_argument, NULL, 'S'},
 		{"out", required_argument, NULL, 'o'},
+		{"type", required_argument, NULL, 'T'},
+		{"ctl-seq", required_argument, NULL, 'Q'},
+		{"offset", required_argument, NULL, 'F'},
+		{"length", required_argument, NULL, 'L'},
+		{"prio", required_argument, NULL, 'R'},
+		{"ids", required_argument, NULL, 'A'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -346,6 +489,7 @@ static int cmd_encode(int argc, char **argv)
 		.rec_size = SMT_REC_MAX_CONTENT,
 		.mtu = 1500,
 		.proto = SMT_IPPROTO_DEFAULT,
+		.ctl = {.type = SMT_TYPE_DATA, .ctl_seq = 1},
 	};
 	const char *src_s = NULL, *dst_s = NULL;
 	char err[UTIL_ERR_LEN];
@@ -375,6 +519,7 @@ static int cmd_encode(int argc, char **argv)
 			if (parse_num("--msg-id", optarg, 0, UINT64_MAX,
 				      &o.msg_id))
 				return EXIT_USAGE;
+			o.have_msg_id = true;
 			break;
 		case 'r':
 			if (util_parse_size(optarg, UINT32_MAX, &v, err,
@@ -421,6 +566,34 @@ static int cmd_encode(int argc, char **argv)
 		case 'o':
 			o.out = optarg;
 			break;
+		case 'T':
+			if (parse_type(optarg, &o.ctl.type))
+				return EXIT_USAGE;
+			break;
+		case 'Q':
+			if (parse_num("--ctl-seq", optarg, 0, UINT64_MAX,
+				      &o.ctl.ctl_seq))
+				return EXIT_USAGE;
+			break;
+		case 'F':
+			if (parse_num("--offset", optarg, 0, UINT32_MAX, &v))
+				return EXIT_USAGE;
+			o.ctl.offset = (uint32_t)v;
+			break;
+		case 'L':
+			if (parse_num("--length", optarg, 0, UINT32_MAX, &v))
+				return EXIT_USAGE;
+			o.ctl.length = (uint32_t)v;
+			break;
+		case 'R':
+			if (parse_num("--prio", optarg, 0, SMT_PRIO_MAX, &v))
+				return EXIT_USAGE;
+			o.ctl.prio = (uint8_t)v;
+			break;
+		case 'A':
+			if (parse_ids(optarg, &o.ctl))
+				return EXIT_USAGE;
+			break;
 		case 'j':
 			json_mode = true;
 			break;
@@ -447,6 +620,10 @@ static int cmd_encode(int argc, char **argv)
 	ret = encode_check(&o);
 	if (ret)
 		goto out;
+	if (o.ctl.type != SMT_TYPE_DATA) {
+		ret = encode_control(&o);
+		goto out;
+	}
 	if (o.in) {
 		ret = util_read_file(o.in, SMT_M_MAX, &app, &len);
 		if (ret == -EFBIG) {
@@ -1061,57 +1238,34 @@ static void data_packet(struct decoder *d, struct dir *dir,
 		m->dups++;
 }
 
-static const char *type_name(uint8_t t)
-{
-	switch (t) {
-	case SMT_TYPE_DATA:
-		return "DATA";
-	case SMT_TYPE_GRANT:
-		return "GRANT";
-	case SMT_TYPE_RESEND:
-		return "RESEND";
-	case SMT_TYPE_UNKNOWN:
-		return "UNKNOWN";
-	case SMT_TYPE_BUSY:
-		return "BUSY";
-	case SMT_TYPE_NEED_ACK:
-		return "NEED_ACK";
-	case SMT_TYPE_ACK:
-		return "ACK";
-	}
-	return "reserved";
-}
-
 static void control_packet(struct decoder *d, struct dir *dir,
 			   const struct smt_pkt *p)
 {
 	struct smt_ctl c = {0};
 	const char *status = "unverified";
+	uint64_t seq;
 	int r = 0;
 	uint16_t i;
 
 	d->control++;
+	c.type = p->type;
+	c.msg_id = p->msg_id;
+	seq = (uint64_t)be32_at(p->raw + p->raw_len - 24) << 32 |
+	      be32_at(p->raw + p->raw_len - 20);
+	c.ctl_seq = seq;
 	if (dir->rx) {
-		r = smt_ctl_verify(dir->rx, p, &c);
+		/* As the engine does: window, then tag; mark only verified. */
+		r = smt_ctl_window_check(&dir->ctl, seq);
 		if (!r)
-			r = smt_ctl_window_check(&dir->ctl, c.ctl_seq);
+			r = smt_ctl_verify(dir->rx, p, &c);
 		if (!r) {
-			smt_ctl_window_mark(&dir->ctl, c.ctl_seq);
+			smt_ctl_window_mark(&dir->ctl, seq);
 			status = "ok";
 		} else {
 			status = smt_drop_name((unsigned)r);
 			report_drop(d, dir->name, p->msg_id, true, r, true,
 				    NULL);
 		}
-	} else {
-		c.type = p->type;
-		c.msg_id = p->msg_id;
-		c.ctl_seq =
-			p->raw_len >= SMT_CTL_TRAILER_LEN
-				? (uint64_t)be32_at(p->raw + p->raw_len - 24)
-						  << 32 |
-					  be32_at(p->raw + p->raw_len - 20)
-				: 0;
 	}
 	if (json_mode) {
 		json_object *o = json_object_new_object();
@@ -1127,7 +1281,7 @@ static void control_packet(struct decoder *d, struct dir *dir,
 		json_object_object_add(o, "msg_id",
 				       json_object_new_uint64(p->msg_id));
 		json_object_object_add(o, "ctl_seq",
-				       json_object_new_uint64(c.ctl_seq));
+				       json_object_new_uint64(seq));
 		if (!r && dir->rx &&
 		    (c.type == SMT_TYPE_GRANT || c.type == SMT_TYPE_RESEND)) {
 			json_object_object_add(o, "offset",
@@ -1153,10 +1307,10 @@ static void control_packet(struct decoder *d, struct dir *dir,
 		return;
 	}
 	printf("ctl %s epoch %u %s msg_id %" PRIu64 " ctl_seq %" PRIu64,
-	       dir->name, dir->epoch, type_name(p->type), p->msg_id, c.ctl_seq);
+	       dir->name, dir->epoch, type_name(p->type), p->msg_id, seq);
 	if (!r && dir->rx &&
 	    (c.type == SMT_TYPE_GRANT || c.type == SMT_TYPE_RESEND))
-		printf(" offset %u", c.offset);
+		printf(" offset %u prio %u", c.offset, c.prio);
 	if (!r && dir->rx && c.type == SMT_TYPE_RESEND)
 		printf(" length %u", c.length);
 	if (!r && dir->rx && c.type == SMT_TYPE_ACK)

@@ -16,6 +16,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TC_ACT_OK_ 0
+/* Ethernet + VLAN + IPv6 + SMT header + record header */
+#define SMT_TC_PULL (14 + 4 + 40 + SMT_HDR_LEN + SMT_REC_HDR_LEN)
 
 const volatile __u8 smt_ipproto = SMT_IPPROTO_BUILD;
 /* Built-in classes: <= 1500, <= 16 KiB, <= 256 KiB, rest. */
@@ -163,11 +165,13 @@ int smt_tc(struct __sk_buff *skb)
 	struct smt_session_key sk = {};
 	struct smt_pkt p = {};
 	void *data, *data_end;
-	__u32 key = 0, cls = 0;
+	__u32 key = 0, cls = 0, want;
 
-	/* Headers may sit in paged data: pull what the parser reads. */
-	if (skb->data_end - skb->data < 14 + 4 + 40 + SMT_HDR_LEN + 5)
-		bpf_skb_pull_data(skb, 14 + 4 + 40 + SMT_HDR_LEN + 5);
+	/* Headers may sit in paged data: pull what the parser reads (never
+	 * more than the packet holds, or the pull fails). */
+	want = skb->len < SMT_TC_PULL ? skb->len : SMT_TC_PULL;
+	if (skb->data_end - skb->data < want)
+		bpf_skb_pull_data(skb, want);
 	/*
 	 * Verifier: without this barrier clang keeps skb + offsetof(data_end)
 	 * in a register across the call and loads through the modified ctx

@@ -142,6 +142,14 @@ check "filter on by default: unknown session dropped" eq "$(counter unknown_sess
 bpftool map update pinned "$SMT_BPF_PIN_DIR/maps/sessions" key hex $SKEY value hex $SVAL
 send 1000 2000 100 40
 check "session added by map update: message completed" eq "$(counter msg_done)" 1
+# count 2: the completion of msg 40 above is still in the ring buffer.
+b "$SMTCTL" -j flow watch count 2 timeout 5 evict 300 >"$out/evict" &
+wpid=$!
+sleep 0.3
+send 1000 2000 5000:2 50
+wait $wpid
+check "incomplete message swept and reported as evicted (2 packets)" \
+	grep -q '"event": *"evicted".*"msg_id": *50,.*"packets": *2,' "$out/evict"
 check "smtctl prog detach" b "$SMTCTL" prog detach dev vb
 check "prog show empty after detach" \
 	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL prog show | grep -q 'no SMT programs'"

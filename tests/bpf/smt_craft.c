@@ -6,7 +6,8 @@
  *	sends one message per SIZE (application bytes) over a raw IPv4
  *	socket, laid out by the deterministic sender rule (16384-byte
  *	records, 1440-byte packets), and prints one line per message:
- *	"msg ID app_len L msg_len W records R packets P".
+ *	"msg ID app_len L msg_len W records R packets P". SIZE:K sends only
+ *	the first K packets of that message (an incomplete message).
  *   smt_craft recv SECONDS [PROTO]
  *	counts SMT DATA packets per (msg_id, receiving interface) for SECONDS
  *	and prints "msg ID ifindex I packets P" lines, then "total N".
@@ -47,16 +48,20 @@ static int do_send(int argc, char **argv)
 	inet_pton(AF_INET, argv[1], &dst.sin_addr);
 	for (tok = strtok_r(sizes, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save), id += 2) {
+		char *colon = strchr(tok, ':');
 		uint32_t app = strtoul(tok, NULL, 0), wire, recs;
 		int n = pkt_layout(app, SMT_REC_MAX_CONTENT, 1440, slots,
 				   MAX_PKTS, &wire, &recs),
-		    i;
+		    i, last;
 
 		if (n > MAX_PKTS) {
 			fprintf(stderr, "smt_craft: message too large\n");
 			return 1;
 		}
-		for (i = 0; i < n; i++) {
+		last = colon ? atoi(colon + 1) : n;
+		if (last > n)
+			last = n;
+		for (i = 0; i < last; i++) {
 			struct pkt_spec s = {
 				.proto = proto,
 				.sport = atoi(argv[2]),

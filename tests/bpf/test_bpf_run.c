@@ -45,6 +45,7 @@ struct fix {
 	int msg_start, msg_done, events, ctl, dups;
 	int filter_off;
 	int steer_cpumap;
+	int steer_xsk;
 	/* TC only */
 	int tc_dscp; /* expected DSCP in data_out, -1: unchecked */
 	int tc_prio;
@@ -292,6 +293,9 @@ static struct fix xdp_fixtures[] = {
 	  .drop = SMT_DROP_BAD_CTL_LEN },
 	{ "steer_cpumap_redirect", { { FIRST, XDP_REDIRECT } },
 	  .steer_cpumap = 1, .msg_start = 1 },
+	/* No socket bound to the queue: the redirect falls back to the stack. */
+	{ "steer_xsk_without_socket_passes", { { FIRST, P } },
+	  .steer_xsk = 1, .msg_start = 1 },
 };
 /* clang-format on */
 
@@ -309,12 +313,14 @@ static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
 	sess_add(sfd, "10.0.0.1", 0, 1000, 0, 1);
 	sess_add(sfd, "fd00::1", 1, 1000, 0, 0);
 	sess_add(sfd, "10.0.0.1", 0, 1001, 56, 0);
-	if (f->filter_off || f->steer_cpumap) {
+	if (f->filter_off || f->steer_cpumap || f->steer_xsk) {
 		struct smt_xdp_config c = {.flags = SMT_XDP_CFG_VALID};
 		uint32_t zero = 0, i;
 
 		if (!f->filter_off)
 			c.flags |= SMT_XDP_CFG_FILTER;
+		if (f->steer_xsk)
+			c.steer = SMT_STEER_XSK;
 		if (f->steer_cpumap) {
 			c.steer = SMT_STEER_CPUMAP;
 			c.n_cpus = 1;
@@ -384,6 +390,10 @@ ParameterizedTest(struct fix *f, smt_xdp, fixture, .init = init)
 		     "%s: msg_done", f->name);
 	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_RX_CTL), f->ctl, "%s: ctl",
 		     f->name);
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_REDIR_XSK), f->steer_xsk,
+		     "%s: redirect_xsk", f->name);
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_REDIR_CPU), f->steer_cpumap,
+		     "%s: redirect_cpu", f->name);
 	cr_expect_eq(drain_events(bpf_map__fd(skel->maps.events), &ev),
 		     f->events, "%s: events", f->name);
 	if (f->events) {

@@ -301,11 +301,11 @@ static int emit_event(const struct smt_msg_event *ev, void *p)
 {
 	struct watch_state *w = p;
 
+	/* One poll may hand over several events: print no more than asked. */
+	if (w->count && w->seen >= w->count)
+		return 0;
 	smtctl_emit(w->ctx, event_json(ev), event_line);
-	if (!w->ctx->json)
-		fflush(stdout);
-	else
-		fflush(stdout);
+	fflush(stdout);
 	w->seen++;
 	if (w->count && w->seen >= w->count)
 		watch_stop = true;

@@ -317,8 +317,11 @@ int smt_cpumap(struct xdp_md *ctx)
 	struct smt_pkt p = {};
 
 	smt_count(&xdp_stats, SMT_XS_CPUMAP_RX);
+	/* Under IPID_OFF every packet of the first segment has pkt_off 0:
+	 * only IPv4 ID 0 starts the message. */
 	if (smt_parse(data, data_end, &p, smt_ipproto) == SMT_NH_SMT && p.smt &&
-	    p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0)
+	    p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0 &&
+	    (!(p.smt->flags & bpf_htons(SMT_F_IPID_OFF)) || p.ipv4_id == 0))
 		smt_count(&xdp_stats, SMT_XS_CPUMAP_MSGS);
 	return XDP_PASS;
 }

@@ -19,6 +19,7 @@
 #include <linux/atomic.h>
 #include <linux/skbuff.h>
 #include <linux/netdevice.h>
+#include <linux/in6.h>
 #include <crypto/aead.h>
 #include <net/net_namespace.h>
 #endif
@@ -102,8 +103,11 @@ int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen);
  * @dport:    peer SMT port (host order)
  * @rec_size: R
  * @mtu:      packet size cap, 0 = route MTU
+ * @family:   AF_INET or AF_INET6
  * @saddr:    local IPv4 address or 0
  * @daddr:    peer IPv4 address
+ * @saddr6:   local IPv6 address or ::
+ * @daddr6:   peer IPv6 address
  * @tx:       sending key
  * @crypto:   the key as given, kept for device offload contexts (wiped)
  */
@@ -118,8 +122,11 @@ struct smt_ksession {
 	u16 dport;
 	u32 rec_size;
 	u32 mtu;
+	u16 family;
 	__be32 saddr;
 	__be32 daddr;
+	struct in6_addr saddr6;
+	struct in6_addr daddr6;
 	struct smt_kaead tx;
 	union smt_kmod_crypto crypto;
 };
@@ -145,7 +152,9 @@ void smt_ksession_table_destroy(struct smt_ksession_table *t);
 
 /* ---- smt_outgoing.c --------------------------------------------------- */
 
-#define SMT_IPV4_HDR_LEN 20 /* the module sends IPv4 headers without options */
+/* The module sends IP headers without options or extension headers. */
+#define SMT_IPV4_HDR_LEN 20
+#define SMT_IPV6_HDR_LEN 40
 
 /**
  * struct smt_layout - a message's records under the deterministic rule.
@@ -168,7 +177,7 @@ u32 smt_layout_rec_off(const struct smt_layout *l, u32 k);
 bool smt_msg_id_ok(u64 msg_id, unsigned int B);
 void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 		       const struct smt_layout *l, u64 msg_id, u32 k);
-u32 smt_max_payload(u32 mtu);
+u32 smt_max_payload(u32 mtu, u32 iphlen);
 struct sk_buff *smt_record_skb(struct smt_ksession *s,
 			       const struct smt_layout *l, u64 msg_id, u32 k,
 			       const u8 *content, u32 mss);

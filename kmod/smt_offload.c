@@ -7,7 +7,8 @@
  * validate_xmit_skb() calls smt_gso_segment(), which cuts the payload into
  * gso_size pieces with skb_segment() and fixes each packet's pkt_off and
  * pkt_idx (docs/protocol.md sections 2 and 3); inet_gso_segment() then fixes
- * each IPv4 header's length, ID and checksum.
+ * each IPv4 header's length, ID and checksum, ipv6_gso_segment() each IPv6
+ * payload length. The same handler serves both families.
  */
 #include "smt_impl.h"
 
@@ -73,14 +74,21 @@ static const struct net_offload smt_net_offload = {
 };
 
 /**
- * smt_offload_init() - register the segmentation handler for @proto.
+ * smt_offload_init() - register the segmentation handler for @proto, for
+ * IPv4 and IPv6.
  * @proto: SMT's IP protocol number
  *
  * Return: 0, or -EBUSY when another offload owns the number.
  */
 int smt_offload_init(u8 proto)
 {
-	return inet_add_offload(&smt_net_offload, proto) ? -EBUSY : 0;
+	if (inet_add_offload(&smt_net_offload, proto))
+		return -EBUSY;
+	if (inet6_add_offload(&smt_net_offload, proto)) {
+		inet_del_offload(&smt_net_offload, proto);
+		return -EBUSY;
+	}
+	return 0;
 }
 
 /**
@@ -89,6 +97,7 @@ int smt_offload_init(u8 proto)
  */
 void smt_offload_exit(u8 proto)
 {
+	inet6_del_offload(&smt_net_offload, proto);
 	inet_del_offload(&smt_net_offload, proto);
 }
 #endif

@@ -4,18 +4,21 @@
  * the application bytes), cut into records of R content bytes by the
  * deterministic sender rule (docs/protocol.md section 3); each record is
  * sealed in place in its own skb, gets the 40-byte SMT DATA header of the
- * record's first packet and an IPv4 header, and leaves through
- * ip_local_out() after a route lookup, so netfilter, routing and the egress
+ * record's first packet and an IP header, and leaves through
+ * ip_local_out() or ip6_local_out() after a route lookup, so netfilter, routing and the egress
  * device see a normal packet. A record longer than one packet's payload is
- * one GSO skb (gso_size = MTU - 20 - 40), segmented by smt_offload.c or by
- * the device.
+ * one GSO skb (gso_size = MTU - IP header - 40), segmented by smt_offload.c
+ * or by the device. IPv4 (ip_local_out) and IPv6 (ip6_local_out).
  */
 #include "smt_impl.h"
 
 #ifndef SMT_KMOD_MOCK
 #include <linux/ip.h>
 #include <linux/slab.h>
+#include <linux/ipv6.h>
 #include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/ip6_route.h>
 #include <net/route.h>
 #include <net/dst.h>
 #endif
@@ -88,14 +91,15 @@ u32 smt_layout_rec_off(const struct smt_layout *l, u32 k)
 }
 
 /**
- * smt_max_payload() - payload bytes of one IPv4 packet.
- * @mtu: packet size cap including the IPv4 header
+ * smt_max_payload() - payload bytes of one packet.
+ * @mtu:    packet size cap including the IP header
+ * @iphlen: 20 (IPv4) or 40 (IPv6)
  *
- * Return: mtu - 20 - 40.
+ * Return: mtu - iphlen - 40 (1440 for IPv4, 1420 for IPv6 at MTU 1500).
  */
-u32 smt_max_payload(u32 mtu)
+u32 smt_max_payload(u32 mtu, u32 iphlen)
 {
-	return mtu - SMT_IPV4_HDR_LEN - SMT_HDR_LEN;
+	return mtu - iphlen - SMT_HDR_LEN;
 }
 
 /**
@@ -126,7 +130,7 @@ void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 	h->epoch = s->epoch;
 }
 
-#define SMT_SKB_HEADROOM (MAX_HEADER + SMT_IPV4_HDR_LEN + SMT_HDR_LEN)
+#define SMT_SKB_HEADROOM (MAX_HEADER + SMT_IPV6_HDR_LEN + SMT_HDR_LEN)
 
 /**
  * smt_record_skb() - one sealed record with its SMT header, as an skb whose
@@ -196,22 +200,52 @@ bool smt_segment_here(const struct sk_buff *skb, netdev_features_t features)
 }
 
 #ifndef SMT_KMOD_MOCK
-/* Hand one packet or GSO skb (with its IPv4 header) to the IP stack. */
-static int smt_local_out(struct net *net, struct sk_buff *skb)
+/* A route to a session's peer, either family. */
+struct smt_route {
+	struct dst_entry *dst;
+	union {
+		struct flowi4 fl4;
+		struct flowi6 fl6;
+	};
+};
+
+static int smt_route_lookup(struct smt_ksession *s, struct smt_route *r)
 {
-	int err = ip_local_out(net, NULL, skb);
+	struct rtable *rt;
+
+	memset(r, 0, sizeof(*r));
+	if (s->family == AF_INET6) {
+		r->fl6.daddr = s->daddr6;
+		r->fl6.saddr = s->saddr6;
+		r->fl6.flowi6_proto = s->ipproto;
+		r->dst = ip6_dst_lookup_flow(s->net, NULL, &r->fl6, NULL);
+		if (IS_ERR(r->dst))
+			return PTR_ERR(r->dst);
+		return 0;
+	}
+	r->fl4.daddr = s->daddr;
+	r->fl4.saddr = s->saddr;
+	r->fl4.flowi4_proto = s->ipproto;
+	rt = ip_route_output_key(s->net, &r->fl4);
+	if (IS_ERR(rt))
+		return PTR_ERR(rt);
+	r->dst = &rt->dst;
+	return 0;
+}
+
+/* Hand one packet or GSO skb (with its IP header) to the IP stack. */
+static int smt_local_out(struct smt_ksession *s, struct sk_buff *skb)
+{
+	int err = s->family == AF_INET6 ? ip6_local_out(s->net, NULL, skb)
+					: ip_local_out(s->net, NULL, skb);
 
 	return err > 0 ? net_xmit_errno(err) : err;
 }
 
-/* Push the IPv4 header and hand the skb to the IP stack, segmented here
- * first when smt_segment_here() says so. */
-static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
-		       struct rtable *rt, const struct flowi4 *fl4)
+static void smt_push_ipv4(struct smt_ksession *s, struct sk_buff *skb,
+			  const struct smt_route *r)
 {
-	struct sk_buff *segs, *seg, *next;
 	struct iphdr *iph;
-	int err = 0;
 
 	BUILD_BUG_ON(sizeof(*iph) != SMT_IPV4_HDR_LEN);
 	iph = skb_push(skb, sizeof(*iph));
@@ -220,23 +254,55 @@ static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
 	iph->ihl = 5;
 	iph->tos = 0;
 	iph->frag_off = htons(IP_DF);
-	iph->ttl = ip4_dst_hoplimit(&rt->dst);
+	iph->ttl = ip4_dst_hoplimit(r->dst);
 	iph->protocol = s->ipproto;
-	iph->saddr = fl4->saddr;
-	iph->daddr = fl4->daddr;
+	iph->saddr = r->fl4.saddr;
+	iph->daddr = r->fl4.daddr;
 	iph->tot_len = htons(skb->len);
 	skb->protocol = htons(ETH_P_IP);
+	skb_dst_set(skb, dst_clone(r->dst));
+	ip_select_ident(s->net, skb, NULL);
+}
+
+static void smt_push_ipv6(struct smt_ksession *s, struct sk_buff *skb,
+			  const struct smt_route *r)
+{
+	struct ipv6hdr *ip6h;
+
+	BUILD_BUG_ON(sizeof(*ip6h) != SMT_IPV6_HDR_LEN);
+	ip6h = skb_push(skb, sizeof(*ip6h));
+	skb_reset_network_header(skb);
+	ip6_flow_hdr(ip6h, 0, 0);
+	ip6h->payload_len = htons(skb->len - sizeof(*ip6h));
+	ip6h->nexthdr = s->ipproto;
+	ip6h->hop_limit = ip6_dst_hoplimit(r->dst);
+	ip6h->saddr = r->fl6.saddr;
+	ip6h->daddr = r->fl6.daddr;
+	skb->protocol = htons(ETH_P_IPV6);
+	skb_dst_set(skb, dst_clone(r->dst));
+}
+
+/* Push the IP header and hand the skb to the IP stack, segmented here
+ * first when smt_segment_here() says so. */
+static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
+		       const struct smt_route *r)
+{
+	struct sk_buff *segs, *seg, *next;
+	int err = 0;
+
+	if (s->family == AF_INET6)
+		smt_push_ipv6(s, skb, r);
+	else
+		smt_push_ipv4(s, skb, r);
 	/* No L4 checksum: csum stays 0 (section 2), and this tells GSO so. */
 	skb->ip_summed = CHECKSUM_UNNECESSARY;
-	skb_dst_set(skb, dst_clone(&rt->dst));
-	ip_select_ident(s->net, skb, NULL);
 	if (!skb_is_gso(skb))
-		return smt_local_out(s->net, skb);
+		return smt_local_out(s, skb);
 	smt_stat_add(SMT_CNT_GSO_SKBS, 1);
-	if (!smt_segment_here(skb, rt->dst.dev->features))
-		return smt_local_out(s->net, skb);
+	if (!smt_segment_here(skb, r->dst->dev->features))
+		return smt_local_out(s, skb);
 
-	/* Through inet_gso_segment() and smt_gso_segment(), in software. */
+	/* Through inet(6)_gso_segment() and smt_gso_segment(), in software. */
 	segs = skb_gso_segment(skb, 0);
 	if (IS_ERR_OR_NULL(segs)) {
 		kfree_skb(skb);
@@ -250,7 +316,7 @@ static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
 			kfree_skb(seg);
 			continue;
 		}
-		err = smt_local_out(s->net, seg);
+		err = smt_local_out(s, seg);
 	}
 	return err;
 }
@@ -270,9 +336,10 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		 u8 *content, u32 len)
 {
 	struct smt_inner_hdr *ih = (struct smt_inner_hdr *)content;
+	u32 iphlen = s->family == AF_INET6 ? SMT_IPV6_HDR_LEN
+					   : SMT_IPV4_HDR_LEN;
 	struct smt_layout l;
-	struct flowi4 fl4;
-	struct rtable *rt;
+	struct smt_route r;
 	u32 mtu, mss, k;
 	int err;
 
@@ -285,23 +352,20 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 	ih->app_len = cpu_to_be32(len);
 	ih->inner_flags = cpu_to_be32(inner_flags);
 
-	memset(&fl4, 0, sizeof(fl4));
-	fl4.daddr = s->daddr;
-	fl4.saddr = s->saddr;
-	fl4.flowi4_proto = s->ipproto;
-	rt = ip_route_output_key(s->net, &fl4);
-	if (IS_ERR(rt)) {
+	err = smt_route_lookup(s, &r);
+	if (err) {
 		smt_stat_add(SMT_CNT_ROUTE_ERRORS, 1);
-		return PTR_ERR(rt);
+		smt_stat_add(SMT_CNT_SEND_ERRORS, 1);
+		return err;
 	}
-	mtu = dst_mtu(&rt->dst);
+	mtu = dst_mtu(r.dst);
 	if (s->mtu && s->mtu < mtu)
 		mtu = s->mtu;
-	if (mtu < SMT_IPV4_HDR_LEN + SMT_HDR_LEN + SMT_REC_START_MIN) {
+	if (mtu < iphlen + SMT_HDR_LEN + SMT_REC_START_MIN) {
 		err = -EMSGSIZE;
 		goto out;
 	}
-	mss = smt_max_payload(mtu);
+	mss = smt_max_payload(mtu, iphlen);
 
 	for (k = 0; k < l.nrec; k++) {
 		struct sk_buff *skb;
@@ -311,7 +375,7 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 			err = PTR_ERR(skb);
 			goto out;
 		}
-		err = smt_ip_xmit(s, skb, rt, &fl4);
+		err = smt_ip_xmit(s, skb, &r);
 		if (err)
 			goto out;
 		smt_stat_add(SMT_CNT_RECORDS_SENT, 1);
@@ -321,7 +385,7 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 	smt_stat_add(SMT_CNT_MSGS_SENT, 1);
 	smt_stat_add(SMT_CNT_WIRE_BYTES_SENT, l.wire_len);
 out:
-	ip_rt_put(rt);
+	dst_release(r.dst);
 	if (err)
 		smt_stat_add(SMT_CNT_SEND_ERRORS, 1);
 	return err;

@@ -59,6 +59,11 @@ static const struct net_protocol smt_net_protocol = {
 	.no_policy = 1,
 };
 
+static const struct inet6_protocol smt_inet6_protocol = {
+	.handler = smt_rcv,
+	.flags = INET6_PROTO_NOPOLICY | INET6_PROTO_FINAL,
+};
+
 static int smt_dev_open(struct inode *inode, struct file *file)
 {
 	struct smt_ksession_table *t = kzalloc(sizeof(*t), GFP_KERNEL);
@@ -189,6 +194,12 @@ static int __init smt_init(void)
 		       ipproto);
 		goto fail_proto;
 	}
+	err = inet6_add_protocol(&smt_inet6_protocol, (u8)ipproto) ? -EBUSY : 0;
+	if (err) {
+		pr_err("smt: IPv6 protocol %u is taken; load with ipproto=N\n",
+		       ipproto);
+		goto fail_proto6;
+	}
 	err = misc_register(&smt_miscdev);
 	if (err)
 		goto fail_misc;
@@ -197,6 +208,8 @@ static int __init smt_init(void)
 	return 0;
 
 fail_misc:
+	inet6_del_protocol(&smt_inet6_protocol, (u8)ipproto);
+fail_proto6:
 	inet_del_protocol(&smt_net_protocol, (u8)ipproto);
 fail_proto:
 	smt_offload_exit((u8)ipproto);
@@ -208,6 +221,7 @@ fail_offload:
 static void __exit smt_exit(void)
 {
 	misc_deregister(&smt_miscdev);
+	inet6_del_protocol(&smt_inet6_protocol, (u8)ipproto);
 	inet_del_protocol(&smt_net_protocol, (u8)ipproto);
 	smt_offload_exit((u8)ipproto);
 	smt_stats_exit();

@@ -29,7 +29,8 @@ static bool smt_all_zero(const u8 *p, size_t n)
  * @p:             parameters from userspace (defaults not yet applied)
  * @default_proto: module's protocol number, used when p->ipproto is 0
  *
- * Return: 0, -EAFNOSUPPORT for a family other than AF_INET, or -EINVAL.
+ * Return: 0, -EAFNOSUPPORT for a family other than AF_INET and AF_INET6,
+ * or -EINVAL.
  */
 int smt_ksession_params_check(const struct smt_kmod_session *p,
 			      u8 default_proto)
@@ -37,8 +38,10 @@ int smt_ksession_params_check(const struct smt_kmod_session *p,
 	unsigned int B = p->B ? p->B : SMT_B_DEFAULT;
 	u32 R = p->rec_size ? p->rec_size : SMT_REC_MAX_CONTENT;
 	u64 recs = SMT_MAX_RECORDS(SMT_KMOD_MAX_MSG);
+	u32 iphlen = p->family == AF_INET6 ? SMT_IPV6_HDR_LEN
+					   : SMT_IPV4_HDR_LEN;
 
-	if (p->family != AF_INET)
+	if (p->family != AF_INET && p->family != AF_INET6)
 		return -EAFNOSUPPORT;
 	if (p->pad0 || p->pad1)
 		return -EINVAL;
@@ -49,12 +52,11 @@ int smt_ksession_params_check(const struct smt_kmod_session *p,
 		return -EINVAL;
 	if (R < SMT_REC_MIN_CONTENT || R > SMT_REC_MAX_CONTENT)
 		return -EINVAL;
-	if (p->mtu &&
-	    p->mtu < SMT_IPV4_HDR_LEN + SMT_HDR_LEN + SMT_REC_START_MIN)
+	if (p->mtu && p->mtu < iphlen + SMT_HDR_LEN + SMT_REC_START_MIN)
 		return -EINVAL;
 	if (!p->local_port || !p->peer_port)
 		return -EINVAL;
-	if (smt_all_zero(p->peer_addr, 4))
+	if (smt_all_zero(p->peer_addr, p->family == AF_INET6 ? 16 : 4))
 		return -EINVAL;
 	if (!p->ipproto && !default_proto)
 		return -EINVAL;
@@ -111,8 +113,14 @@ int smt_ksession_add(struct smt_ksession_table *t, struct net *net,
 	s->dport = p->peer_port;
 	s->rec_size = p->rec_size ? p->rec_size : SMT_REC_MAX_CONTENT;
 	s->mtu = p->mtu;
-	memcpy(&s->saddr, p->local_addr, 4);
-	memcpy(&s->daddr, p->peer_addr, 4);
+	s->family = p->family;
+	if (p->family == AF_INET6) {
+		memcpy(&s->saddr6, p->local_addr, 16);
+		memcpy(&s->daddr6, p->peer_addr, 16);
+	} else {
+		memcpy(&s->saddr, p->local_addr, 4);
+		memcpy(&s->daddr, p->peer_addr, 4);
+	}
 	memcpy(&s->crypto, &p->crypto, sizeof(s->crypto));
 	err = smt_kaead_init(&s->tx, &s->crypto);
 	if (err) {

@@ -32,7 +32,7 @@ union smt_kmod_crypto {
 /**
  * struct smt_kmod_session - SMT_IOC_SESSION_ADD argument.
  * @id:         out: session id for later calls (> 0)
- * @family:     AF_INET (AF_INET6 is reserved: -EAFNOSUPPORT for now)
+ * @family:     AF_INET or AF_INET6
  * @ipproto:    IP protocol number of the session's packets (0: module's)
  * @B:          message-ID width, 40..56 (0: 48)
  * @epoch:      key epoch written in every packet
@@ -40,8 +40,8 @@ union smt_kmod_crypto {
  * @peer_port:  SMT port of the peer (host order)
  * @rec_size:   R, content bytes per record, 4096..16384 (0: 16384)
  * @mtu:        packet size cap incl. IP header (0: the route's MTU)
- * @local_addr: this side's address (IPv4 in the first 4 bytes, network
- *              order); all-zero lets the route choose
+ * @local_addr: this side's address, network order: IPv4 in the first 4
+ *              bytes, or 16 bytes of IPv6; all-zero lets the route choose
  * @peer_addr:  peer's address, same form
  * @crypto:     the sending direction's key
  */

@@ -58,21 +58,24 @@ $IP netns add a && $IP netns add b &&
 	$IP link add va netns a type veth peer name vb netns b &&
 	$IP -n a addr add 10.99.0.1/24 dev va && $IP -n a link set va up &&
 	$IP -n b addr add 10.99.0.2/24 dev vb && $IP -n b link set vb up &&
-	$IP -n a link set lo up && $IP -n b link set lo up
+	$IP -n a link set lo up && $IP -n b link set lo up &&
+	$IP -n a addr add fd00:99::1/64 dev va nodad &&
+	$IP -n b addr add fd00:99::2/64 dev vb nodad
 check "netns a/b with veth" test $? -eq 0
 check "/proc/net/smt_stat in netns b" $IP netns exec b test -r /proc/net/smt_stat
 
-# Kernel sender in netns a, libsmt receiver in netns b; $1 names the pass.
+# Kernel sender in netns a, libsmt receiver in netns b; $1 names the pass,
+# $2 is the receiver's address, $3 "6" for IPv6.
 kernel_to_libsmt() {
 	t0=$(date +%s)
 	rm -f /tmp/ready
-	$IP netns exec b /smt/smt-vm-test recv /tmp/ready >/tmp/recv.log 2>&1 &
+	$IP netns exec b /smt/smt-vm-test recv /tmp/ready $3 >/tmp/recv.log 2>&1 &
 	rpid=$!
 	for _ in $(seq 100); do
 		[ -e /tmp/ready ] && break
 		sleep 0.1
 	done
-	$IP netns exec a /smt/smt-vm-test ksend 10.99.0.2 >/tmp/ksend.log 2>&1
+	$IP netns exec a /smt/smt-vm-test ksend $2 >/tmp/ksend.log 2>&1
 	krc=$?
 	wait $rpid
 	rrc=$?
@@ -83,10 +86,11 @@ kernel_to_libsmt() {
 	echo "SMT-VM: kernel->libsmt [$1] took $(($(date +%s) - t0)) s"
 }
 
-kernel_to_libsmt "GSO at veth"
+kernel_to_libsmt "GSO at veth" 10.99.0.2
+kernel_to_libsmt "IPv6" fd00:99::2 6
 echo 1 >/sys/module/smt/parameters/gso_in_module
 seg0=$(stat_of gso_segments)
-kernel_to_libsmt "GSO in module"
+kernel_to_libsmt "GSO in module" 10.99.0.2
 check "gso_in_module segmented records" test "$(stat_of gso_segments)" -gt "$seg0"
 echo 0 >/sys/module/smt/parameters/gso_in_module
 

@@ -4,7 +4,8 @@
  * QEMU, linked statically against libsmt's record layer and codec):
  *
  *   smt-vm-test ksend DADDR   send every test message through /dev/smt
- *   smt-vm-test recv  SADDR   receive them on a raw socket with libsmt,
+ *   smt-vm-test recv READY [6]  receive them on a raw socket with libsmt
+ *                             (IPv6 with "6"),
  *                             check each message byte-exact and each packet
  *                             identical to the one libsmt builds itself
  *   smt-vm-test bad DADDR     send malformed SMT packets on a raw socket
@@ -52,7 +53,8 @@
 #define DPORT 4002
 #define RSIZE 16384
 #define MTU 1500
-#define MAX_PAYLOAD (MTU - 20 - SMT_HDR_LEN)
+/* Payload per packet: MTU - IP header - 40; IPv6 when the address says so. */
+static uint32_t max_payload = MTU - 20 - SMT_HDR_LEN;
 #define B_BITS 48
 
 static const enum smt_cipher ciphers[] = {SMT_CIPHER_AES_128_GCM,
@@ -166,10 +168,10 @@ static int cmd_ksend(const char *daddr)
 	}
 	for (unsigned int c = 0; c < NCIPH; c++) {
 		memset(&s, 0, sizeof(s));
-		s.family = AF_INET;
+		s.family = strchr(daddr, ':') ? AF_INET6 : AF_INET;
 		s.local_port = SPORT;
 		s.peer_port = DPORT;
-		if (inet_pton(AF_INET, daddr, s.peer_addr) != 1) {
+		if (inet_pton(s.family, daddr, s.peer_addr) != 1) {
 			fail("ksend", "bad address");
 			return 1;
 		}
@@ -247,7 +249,7 @@ static uint32_t packets_of(const struct smt_wire_msg *m)
 	for (uint32_t k = 0; k < m->nrec; k++) {
 		uint32_t len = m->rec_off[k + 1] - m->rec_off[k];
 
-		n += (len + MAX_PAYLOAD - 1) / MAX_PAYLOAD;
+		n += (len + max_payload - 1) / max_payload;
 	}
 	return n;
 }
@@ -287,7 +289,7 @@ static void check_done(unsigned int i, struct rx_state *st)
 	free(app);
 }
 
-static int cmd_recv(const char *ready_file)
+static int cmd_recv(const char *ready_file, bool v6)
 {
 	struct smt_limits lim = {.B = B_BITS, .max_msg = SMT_KMOD_MAX_MSG};
 	struct smt_aead *aead[NCIPH];
@@ -309,7 +311,7 @@ static int cmd_recv(const char *ready_file)
 		st[i].expect_pkts = packets_of(&st[i].ref);
 		st[i].seen = calloc(st[i].ref.wire_len + 1, 1);
 	}
-	fd = socket(AF_INET, SOCK_RAW, SMT_IPPROTO_DEFAULT);
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW, SMT_IPPROTO_DEFAULT);
 	if (fd < 0) {
 		fail("recv raw socket", strerror(errno));
 		return 1;
@@ -336,10 +338,15 @@ static int cmd_recv(const char *ready_file)
 		if (poll(&pfd, 1, 1000) <= 0)
 			continue;
 		got = recv(fd, pkt, sizeof(pkt), 0);
-		if (got < (ssize_t)sizeof(*iph) || got < iph->ihl * 4)
+		if (v6) /* IPv6 raw sockets deliver the payload only */
+			r = got > 0 ? smt_pkt_parse(pkt, got, &lim, -1, &p)
+				    : SMT_DROP_SHORT_HEADER;
+		else if (got < (ssize_t)sizeof(*iph) || got < iph->ihl * 4)
 			continue;
-		r = smt_pkt_parse(pkt + iph->ihl * 4, got - iph->ihl * 4, &lim,
-				  ntohs(iph->id), &p);
+		else
+			r = smt_pkt_parse(pkt + iph->ihl * 4,
+					  got - iph->ihl * 4, &lim,
+					  ntohs(iph->id), &p);
 		if (r) {
 			fail("recv packet parse", smt_drop_name(r));
 			continue;
@@ -351,7 +358,7 @@ static int cmd_recv(const char *ready_file)
 			continue;
 		/* The same packet from libsmt: byte for byte. */
 		n = smt_data_build(
-			&st[i].ref, p.pkt_off, MAX_PAYLOAD,
+			&st[i].ref, p.pkt_off, max_payload,
 			&(struct smt_data_tmpl){.sport = SPORT,
 						.dport = DPORT,
 						.granted = st[i].ref.wire_len},
@@ -573,14 +580,21 @@ int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "ksend"))
 		return cmd_ksend(argv[2]);
-	if (argc >= 2 && !strcmp(argv[1], "recv"))
-		return cmd_recv(argc >= 3 ? argv[2] : NULL);
+	if (argc >= 2 && !strcmp(argv[1], "recv")) {
+		bool v6 = argc >= 4 && !strcmp(argv[3], "6");
+
+		if (v6)
+			max_payload = MTU - 40 - SMT_HDR_LEN;
+		return cmd_recv(argc >= 3 ? argv[2] : NULL, v6);
+	}
+	if (argc >= 3 && !strcmp(argv[1], "ksend") && strchr(argv[2], ':'))
+		max_payload = MTU - 40 - SMT_HDR_LEN;
 	if (argc >= 3 && !strcmp(argv[1], "bad"))
 		return cmd_bad(argv[2]);
 	if (argc >= 2 && !strcmp(argv[1], "ktls"))
 		return cmd_ktls();
 	fprintf(stderr,
-		"usage: %s ksend DADDR | recv [READY_FILE] | bad DADDR | ktls\n",
+		"usage: %s ksend DADDR | recv [READY_FILE [6]] | bad DADDR | ktls\n",
 		argv[0]);
 	return 2;
 }

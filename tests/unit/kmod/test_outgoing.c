@@ -79,9 +79,10 @@ Test(kmod_outgoing, smt_msg_id_ok__bounds)
 	cr_expect_not(smt_msg_id_ok(1ull << 47, 48));
 }
 
-Test(kmod_outgoing, smt_max_payload__ipv4_mtu_1500)
+Test(kmod_outgoing, smt_max_payload__mtu_1500)
 {
-	cr_expect_eq(smt_max_payload(1500), 1440);
+	cr_expect_eq(smt_max_payload(1500, SMT_IPV4_HDR_LEN), 1440);
+	cr_expect_eq(smt_max_payload(1500, SMT_IPV6_HDR_LEN), 1420);
 }
 
 /* A session as SMT_IOC_SESSION_ADD makes it, plus libsmt's view. */
@@ -125,10 +126,9 @@ static u8 *make_content(u32 len)
 
 /* Every packet of the module (after software segmentation) equals
  * libsmt's packet at the same offset. */
-static void packets_vs_libsmt(u16 cipher, u32 len, u8 epoch)
+static void packets_vs_libsmt(u16 cipher, u32 len, u8 epoch, u32 mss)
 {
 	struct smt_data_tmpl t = {.sport = 4001, .dport = 4002, .epoch = epoch};
-	const u32 mss = 1440;
 	struct smt_wire_msg m;
 	struct smt_layout l;
 	struct fixture f;
@@ -193,7 +193,13 @@ Test(kmod_outgoing, smt_record_skb__packets_match_libsmt_every_cipher)
 
 	for (unsigned int c = 0; c < 3; c++)
 		for (unsigned int i = 0; i < 7; i++)
-			packets_vs_libsmt(kt_ciphers[c], lens[i], 3);
+			packets_vs_libsmt(kt_ciphers[c], lens[i], 3, 1440);
+}
+
+Test(kmod_outgoing, smt_record_skb__ipv6_packets_match_libsmt)
+{
+	packets_vs_libsmt(TLS_CIPHER_AES_GCM_128, 50000, 0,
+			  smt_max_payload(1500, SMT_IPV6_HDR_LEN));
 }
 
 Test(kmod_outgoing, smt_data_hdr_init__record_template_fields)

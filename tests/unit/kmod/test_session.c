@@ -24,6 +24,27 @@ static void m_inet6(struct smt_kmod_session *p)
 {
 	p->family = AF_INET6;
 }
+static void m_packet(struct smt_kmod_session *p)
+{
+	p->family = AF_PACKET;
+}
+static void m_inet6_mtu84(struct smt_kmod_session *p)
+{
+	p->family = AF_INET6;
+	p->mtu = 84;
+}
+static void m_inet6_mtu85(struct smt_kmod_session *p)
+{
+	p->family = AF_INET6;
+	p->mtu = 85;
+}
+static void m_inet6_peer_v4_part_zero(struct smt_kmod_session *p)
+{
+	/* An IPv6 peer is all 16 bytes: ::a00:2 style tail still counts. */
+	p->family = AF_INET6;
+	memset(p->peer_addr, 0, 4);
+	p->peer_addr[15] = 1;
+}
 static void m_b39(struct smt_kmod_session *p)
 {
 	p->B = 39;
@@ -75,7 +96,11 @@ static void m_pad(struct smt_kmod_session *p)
 
 static const struct param_case param_cases[] = {
 	{"defaults", m_none, 0},
-	{"AF_INET6", m_inet6, -EAFNOSUPPORT},
+	{"AF_INET6", m_inet6, 0},
+	{"AF_PACKET", m_packet, -EAFNOSUPPORT},
+	{"IPv6 mtu 84", m_inet6_mtu84, -EINVAL},
+	{"IPv6 mtu 85", m_inet6_mtu85, 0},
+	{"IPv6 peer ::1", m_inet6_peer_v4_part_zero, 0},
 	{"B 39", m_b39, -EINVAL},
 	{"B 57", m_b57, -EINVAL},
 	{"B 56 with M 1 MiB", m_b56, -EINVAL},

@@ -24,7 +24,7 @@ sd_conf() {
 	shift 2
 	local ciphers="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 	local ca=$SD_TMP/certs/ca.crt port=${SD_PORT:-7443} cauth=require
-	local level=info extra=""
+	local level=info extra="" lifetime=3600 margin=60
 	for kv in "$@"; do
 		case "$kv" in
 		ciphers=*) ciphers=${kv#*=} ;;
@@ -32,6 +32,8 @@ sd_conf() {
 		port=*) port=${kv#*=} ;;
 		client_cert=*) cauth=${kv#*=} ;;
 		log_level=*) level=${kv#*=} ;;
+		lifetime=*) lifetime=${kv#*=} ;;
+		rekey_margin=*) margin=${kv#*=} ;;
 		*) extra="$extra$kv
 " ;;
 		esac
@@ -55,7 +57,8 @@ ciphersuites = $ciphers
 [defaults]
 B = 48
 max_msg = 1M
-lifetime = 3600
+lifetime = $lifetime
+rekey_margin = $margin
 
 [service echo.smt]
 port = 7000

@@ -374,6 +374,9 @@ json_object *smt_ctl_session_to_json(const struct smt_ctl_session *s,
 	json_object_object_add(o, "lifetime",
 			       json_object_new_int64(s->lifetime_s));
 	json_object_object_add(o, "created", json_object_new_int64(s->created));
+	if (s->handshake[0])
+		json_object_object_add(o, "handshake",
+				       json_object_new_string(s->handshake));
 	if (with_keys) {
 		size_t kl = s->keys.key_len;
 		json_object *k = json_object_new_object();
@@ -476,6 +479,8 @@ int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 		BAD("lifetime");
 	s->lifetime_s = v;
 	s->created = smt_ctl_int(o, "created", 0);
+	snprintf(s->handshake, sizeof(s->handshake), "%s",
+		 smt_ctl_str(o, "handshake", ""));
 	if (json_object_object_get_ex(o, "keys", &k)) {
 		size_t kl = s->keys.key_len;
 
@@ -524,6 +529,15 @@ struct ctl_state {
 	unsigned int backoff_ms;
 	int64_t next_id;
 };
+
+/*
+ * Installs the next epoch's keys in a live session (api.c). Weak: when this
+ * libsmt has no such call, a re-key pushed by smtd is answered "not
+ * supported" and the session stays in its epoch.
+ */
+int smt_ep_session_rekey(struct smt_endpoint *ep, uint32_t id,
+			 const struct smt_session_params *p)
+	__attribute__((weak));
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctl_state *ctl_states;
@@ -673,6 +687,31 @@ static int install(struct ctl_state *st, struct smt_ctl_session *s,
 	return 0;
 }
 
+/* New epoch keys for a session smtd handed us earlier. */
+static int rekey(struct ctl_state *st, struct smt_ctl_session *s)
+{
+	struct smt_session_params p;
+	size_t i;
+	int err;
+
+	for (i = 0; i < st->nsess; i++)
+		if (st->sess[i].meta.sid == s->sid)
+			break;
+	if (i == st->nsess)
+		return -SMT_E_NOSESSION;
+	if (!smt_ep_session_rekey)
+		return -EOPNOTSUPP;
+	params_from(s, &p);
+	err = smt_ep_session_rekey(st->ep, st->sess[i].handle, &p);
+	smt_session_params_wipe(&p);
+	if (err)
+		return err;
+	st->sess[i].meta.epoch = s->epoch;
+	st->sess[i].meta.created = s->created;
+	st->sess[i].meta.lifetime_s = s->lifetime_s;
+	return 0;
+}
+
 static void tell_closed(struct ctl_state *st, uint32_t sid)
 {
 	json_object *o = new_req(st, "closed");
@@ -706,11 +745,15 @@ static void on_push(json_object *m, void *arg)
 			}
 		return;
 	}
-	if (strcmp(ev, "session"))
+	if (strcmp(ev, "session") && strcmp(ev, "rekey"))
 		return;
 	if (json_object_object_get_ex(m, "session", &js) &&
-	    !smt_ctl_session_from_json(js, &s, true, &why))
-		err = install(st, &s, &handle);
+	    !smt_ctl_session_from_json(js, &s, true, &why)) {
+		if (!strcmp(ev, "rekey"))
+			err = rekey(st, &s);
+		else
+			err = install(st, &s, &handle);
+	}
 	OPENSSL_cleanse(&s, sizeof(s));
 	ack = json_object_new_object();
 	json_object_object_add(ack, "op", json_object_new_string("ack"));
@@ -724,7 +767,7 @@ static void on_push(json_object *m, void *arg)
 	if (st->fd >= 0 && smt_ctl_send(st->fd, ack, 1000))
 		disconnect(st);
 	json_object_put(ack);
-	if (!err)
+	if (!err && handle)
 		smt_ep_notify_session_up(st->ep, handle);
 }
 

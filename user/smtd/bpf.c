@@ -93,7 +93,8 @@ static void session_key(const struct smt_ctl_session *s,
 	k->local_port = htons(smt_ctl_port(&s->local));
 }
 
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add)
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
+		      int prev_epoch)
 {
 	struct smt_session_key k;
 	struct smt_session_val v = {0};
@@ -113,6 +114,8 @@ void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add)
 	v.b = s->B;
 	v.flags = SMT_SESS_F_EPOCHS;
 	v.epochs[s->epoch / 64] |= 1ull << (s->epoch % 64);
+	if (prev_epoch >= 0 && prev_epoch < 256)
+		v.epochs[prev_epoch / 64] |= 1ull << (prev_epoch % 64);
 	err = smt_bpf_session_add(&k, &v);
 	if (err)
 		LOG_W("session %u: cannot add it to the BPF sessions map: %s; "
@@ -144,7 +147,8 @@ void smtd_bpf_stop(struct smtd *d)
 {
 }
 
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add)
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
+		      int prev_epoch)
 {
 }
 

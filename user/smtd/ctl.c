@@ -109,7 +109,7 @@ uint32_t smtd_new_sid(struct smtd *d)
 	}
 }
 
-static struct smtd_session *table_find(struct smtd *d, uint32_t sid)
+struct smtd_session *smtd_table_find(struct smtd *d, uint32_t sid)
 {
 	struct smtd_session *s;
 
@@ -137,7 +137,7 @@ struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
 	d->sessions = s;
 	d->nsessions++;
 	d->st.sessions_added++;
-	smtd_bpf_session(d, &s->s, true);
+	smtd_bpf_session(d, &s->s, true, -1);
 	return s;
 }
 
@@ -151,7 +151,7 @@ static void table_del(struct smtd *d, struct smtd_session *victim)
 			d->nsessions--;
 			d->st.sessions_removed++;
 			if (!d->stop) /* restart: the pinned map keeps it */
-				smtd_bpf_session(d, &victim->s, false);
+				smtd_bpf_session(d, &victim->s, false, -1);
 			free(victim);
 			return;
 		}
@@ -165,19 +165,119 @@ void smtd_table_tick(struct smtd *d)
 	for (s = d->sessions; s; s = s->next) {
 		int64_t end = s->s.created + s->s.lifetime_s;
 
-		if (s->rekey_logged || !s->s.lifetime_s ||
+		if (!s->s.lifetime_s ||
 		    now < end - (int64_t)d->cfg.rekey_margin_s)
 			continue;
-		s->rekey_logged = true;
-		d->st.rekeys_due++;
-		/* libsmt has no API to add an epoch's keys to a live session
-		 * yet (smt_session_add refuses a second session for the same
-		 * peer), so smtd cannot push new keys; see docs/smtd.md. */
-		LOG_W("session %u (%s): lifetime of %u s ends at %lld; "
-		      "re-keying needs a libsmt epoch API that does not exist "
-		      "yet, the application should reconnect",
-		      s->s.sid, s->s.service, s->s.lifetime_s, (long long)end);
+		if (!s->rekey_retry) {
+			d->st.rekeys_due++;
+			s->rekey_retry = now;
+			LOG_I("session %u (%s): epoch %u reaches its lifetime "
+			      "at %lld; %s",
+			      s->s.sid, s->s.service, s->s.epoch,
+			      (long long)end,
+			      s->s.tls_client ? "re-keying" :
+						"the client side re-keys");
+		}
+		/* the TLS client drives the re-key, like the first set-up */
+		if (!s->s.tls_client || s->rekey_busy || now < s->rekey_retry ||
+		    !s->owner || s->owner->dead)
+			continue;
+		if (!s->s.handshake[0]) {
+			s->rekey_retry = now + 3600;
+			LOG_W("session %u: cannot re-key: the peer smtd's "
+			      "address is unknown (registered by an old "
+			      "libsmt)",
+			      s->s.sid);
+			continue;
+		}
+		s->rekey_busy = true;
+		if (smtd_hs_rekey(d, s)) {
+			s->rekey_busy = false;
+			s->rekey_retry = now + 5;
+			d->st.rekeys_failed++;
+		}
 	}
+}
+
+void smtd_table_rekeyed(struct smtd *d, const struct smt_ctl_session *n)
+{
+	struct smtd_session *s = smtd_table_find(d, n->sid);
+	unsigned int prev;
+
+	if (!s)
+		return;
+	prev = s->s.epoch;
+	s->s.epoch = n->epoch;
+	s->s.created = n->created;
+	s->s.lifetime_s = n->lifetime_s;
+	s->rekey_busy = false;
+	s->rekey_retry = 0;
+	d->st.rekeys_ok++;
+	/* the previous epoch stays valid in XDP while messages drain */
+	smtd_bpf_session(d, &s->s, true, prev);
+}
+
+static bool same_addr(const struct sockaddr_storage *a,
+		      const struct sockaddr_storage *b)
+{
+	char x[INET6_ADDRSTRLEN], y[INET6_ADDRSTRLEN];
+
+	return a->ss_family == b->ss_family &&
+	       smt_ctl_port(a) == smt_ctl_port(b) &&
+	       !strcmp(smt_ctl_addr_str(a, x, sizeof(x)),
+		       smt_ctl_addr_str(b, y, sizeof(y)));
+}
+
+struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
+				      const struct sockaddr_storage *local,
+				      const struct sockaddr_storage *peer)
+{
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		if (!s->s.tls_client && !strcmp(s->s.service, service) &&
+		    smt_ctl_port(&s->s.local) == smt_ctl_port(local) &&
+		    same_addr(&s->s.peer, peer))
+			return s;
+	return NULL;
+}
+
+int smtd_ctl_push_rekey(struct smtd *d, struct smtd_hs *hs,
+			const struct smt_ctl_session *sess)
+{
+	struct smtd_session *s = smtd_table_find(d, sess->sid);
+	struct smtd_ctl_conn *c = s ? s->owner : NULL;
+	json_object *o;
+	int i;
+
+	if (!c || c->dead)
+		return -ENOENT;
+	for (i = 0; i < MAX_PENDING; i++)
+		if (!c->pending[i].hs)
+			break;
+	if (i == MAX_PENDING)
+		return -EBUSY;
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("rekey"));
+	json_object_object_add(o, "push", json_object_new_int64(++c->next_push));
+	json_object_object_add(o, "session",
+			       smt_ctl_session_to_json(sess, true));
+	c->pending[i].push_id = c->next_push;
+	c->pending[i].hs = hs;
+	send_msg(d, c, o);
+	if (c->dead) {
+		c->pending[i].hs = NULL;
+		return -EPIPE;
+	}
+	return 0;
+}
+
+/* The owner connection of session sid (for a re-key's pending push). */
+struct smtd_ctl_conn *smtd_session_owner(struct smtd *d, uint32_t sid)
+{
+	struct smtd_session *s = smtd_table_find(d, sid);
+
+	return s ? s->owner : NULL;
 }
 
 struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
@@ -404,7 +504,7 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			sizeof(s.keys) - offsetof(struct smt_keys, c_key));
 	if (!policy(d, c, id, s.service, false))
 		return;
-	old = table_find(d, s.sid);
+	old = smtd_table_find(d, s.sid);
 	if (old && old->owner != c) {
 		send_error(d, c, id, EEXIST,
 			   "session id %u is held by another application",
@@ -427,7 +527,7 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 static void req_closed(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 		       json_object *req)
 {
-	struct smtd_session *s = table_find(d, smt_ctl_int(req, "sid", -1));
+	struct smtd_session *s = smtd_table_find(d, smt_ctl_int(req, "sid", -1));
 
 	if (!s || s->owner != c) {
 		send_error(d, c, id, ENOENT, "no such session of yours");
@@ -466,7 +566,7 @@ static void req_session_show(struct smtd *d, struct smtd_ctl_conn *c,
 			     int64_t id, json_object *req, bool del)
 {
 	int64_t sid = smt_ctl_int(req, "sid", -1);
-	struct smtd_session *s = sid >= 0 ? table_find(d, sid) : NULL;
+	struct smtd_session *s = sid >= 0 ? smtd_table_find(d, sid) : NULL;
 	json_object *o;
 
 	if (!s) {

@@ -10,7 +10,7 @@
  *   2 length (2) = 24                        2 length (2) = 6 + n
  *   4 client_port (2)  6 server_port (2)     4 code (2)
  *   8 B (1)   9 epoch (1)                    6 reason (n bytes, UTF-8)
- *  10 ipproto (1)  11 flags (1) = 0
+ *  10 ipproto (1)  11 flags (1): REKEY 0x01
  *  12 max_msg M (4)
  *  16 max_pad P (2)  18 reserved (2) = 0
  *  20 lifetime seconds (4)
@@ -118,7 +118,7 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 	p->max_msg = get32(buf + 12);
 	p->max_pad = get16(buf + 16);
 	p->lifetime_s = get32(buf + 20);
-	if (p->flags || get16(buf + 18)) {
+	if ((p->flags & ~SMT_PARAMS_F_REKEY) || get16(buf + 18)) {
 		*why = "reserved bits set";
 		return -EPROTO;
 	}

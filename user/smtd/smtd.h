@@ -119,7 +119,9 @@ int64_t smtd_now_ms(void);
 	X(ctl_requests, "control-socket requests")                           \
 	X(ctl_bad_requests, "malformed control-socket requests")             \
 	X(ctl_denied, "control requests refused by uid policy")              \
-	X(rekeys_due, "sessions whose lifetime ended (rekey needed)")        \
+	X(rekeys_due, "sessions that reached lifetime - rekey_margin")      \
+	X(rekeys_ok, "re-keys completed (new epoch handed over)")            \
+	X(rekeys_failed, "re-keys that failed (retried every 5 s)")          \
 	X(reloads, "configuration reloads (SIGHUP)")
 
 #define SMTD_REFUSALS(X)                                                 \
@@ -155,7 +157,8 @@ struct smtd_session {
 	pid_t owner_pid;
 	uid_t owner_uid;
 	bool reregistered;
-	bool rekey_logged;
+	bool rekey_busy; /* a re-key handshake is running */
+	int64_t rekey_retry; /* unix time of the next attempt */
 };
 
 struct smtd_hs; /* one handshake in progress (tls.c) */
@@ -194,6 +197,18 @@ int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
 void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
 			   int64_t req_id, const struct smt_ctl_session *s,
 			   int err, const char *msg);
+/* Push new epoch keys of session sid to its owner; the ack reaches hs
+ * through smtd_hs_app_done like a pushed session. 0 or -errno. */
+int smtd_ctl_push_rekey(struct smtd *d, struct smtd_hs *hs,
+			const struct smt_ctl_session *s);
+struct smtd_session *smtd_table_find(struct smtd *d, uint32_t sid);
+struct smtd_ctl_conn *smtd_session_owner(struct smtd *d, uint32_t sid);
+/* The session re-keyed: new epoch, lifetime and creation time. */
+void smtd_table_rekeyed(struct smtd *d, const struct smt_ctl_session *s);
+/* Server side: the table entry a REKEY proposal names, or NULL. */
+struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
+				      const struct sockaddr_storage *local,
+				      const struct sockaddr_storage *peer);
 /* Add the hand-off result to the table, owned by c. */
 struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
 				    const struct smt_ctl_session *s);
@@ -213,6 +228,8 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 /* The serving application answered a pushed session. */
 void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		      const char *msg);
+/* Start the epoch + 1 handshake for a client-role session. 0 or -errno. */
+int smtd_hs_rekey(struct smtd *d, struct smtd_session *s);
 /* A control connection went away: forget it in pending handshakes. */
 void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_hs_tick(struct smtd *d);
@@ -224,6 +241,7 @@ void smtd_hs_free_all(struct smtd *d);
 #define SMT_PARAMS_ACCEPT 2
 #define SMT_PARAMS_REFUSE 3
 #define SMT_PARAMS_LEN 24
+#define SMT_PARAMS_F_REKEY 0x01 /* new epoch for the session of these ports */
 #define SMT_PARAMS_REFUSE_MAX (6 + 200)
 
 struct smt_params {
@@ -255,8 +273,9 @@ int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
 /* bpf.c (compiled to stubs without user/tools/common/smt_bpf.h) */
 int smtd_bpf_start(struct smtd *d);
 void smtd_bpf_stop(struct smtd *d);
+/* prev_epoch >= 0 keeps that epoch valid too (drain after a re-key). */
 void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
-		      bool add);
+		      bool add, int prev_epoch);
 void smtd_bpf_stats(struct smtd *d, json_object *stats);
 
 /* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */

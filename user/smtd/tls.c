@@ -60,6 +60,9 @@ struct smtd_hs {
 	size_t in_len;
 	bool dead;
 	const char *sni_refused; /* why sni_cb refused, for the log */
+	char address[80]; /* client: the peer smtd as given */
+	uint32_t rekey_sid; /* a re-key of this session (0: a new one) */
+	struct smt_ctl_session old; /* re-key: the session as it was */
 };
 
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
@@ -71,6 +74,7 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 			*p = hs->next;
 			break;
 		}
+	smtd_ctl_hs_gone(d, hs);
 	if (hs->io.fd >= 0) {
 		smtd_io_del(d, &hs->io);
 		close(hs->io.fd);
@@ -98,6 +102,19 @@ static void ssl_why(SSL *ssl, char *buf, size_t len)
 		snprintf(buf, len, "%s", *ebuf ? ebuf : "connection closed");
 }
 
+/* Client side: a re-key did not happen; try again in 5 s. */
+static void rekey_failed(struct smtd *d, struct smtd_hs *hs)
+{
+	struct smtd_session *s = smtd_table_find(d, hs->rekey_sid);
+
+	d->st.rekeys_failed++;
+	if (s) {
+		s->rekey_busy = false;
+		s->rekey_retry = time(NULL) + 5;
+	}
+	hs->rekey_sid = 0;
+}
+
 static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
@@ -115,10 +132,12 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 	LOG_W("%s handshake %s %s (service %s): %s",
 	      hs->server ? "inbound" : "outbound", hs->server ? "from" : "to",
 	      hs->peer_str, *hs->service ? hs->service : "?", msg);
-	if (!hs->server && hs->conn)
+	if (!hs->server && hs->conn && !hs->rekey_sid)
 		smtd_ctl_connect_done(d, hs->conn, hs->req_id, NULL,
 				      -SMT_E_REFUSED, msg);
-	if (hs->server && hs->state == HS_WAIT_APP)
+	if (!hs->server && hs->rekey_sid)
+		rekey_failed(d, hs);
+	if (hs->state == HS_WAIT_APP)
 		smtd_ctl_hs_gone(d, hs);
 	if (hs->server && hs->io.fd >= 0 && hs->state != HS_DRAIN) {
 		/*
@@ -418,6 +437,53 @@ static void fill_session(struct smtd *d, struct smtd_hs *hs,
 	s->created = time(NULL);
 }
 
+/*
+ * Server: a REKEY proposal names an existing session by the TCP peer's
+ * address, client_port and server_port; the new epoch must follow the
+ * current one and B, M and P stay as agreed.
+ */
+static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
+			     const struct smt_params *p)
+{
+	struct smtd_session *old;
+	struct smt_params a = *p;
+	struct smtd_ctl_conn *owner;
+
+	a.type = SMT_PARAMS_ACCEPT;
+	a.lifetime_s = p->lifetime_s < d->cfg.lifetime_s ? p->lifetime_s :
+							   d->cfg.lifetime_s;
+	fill_session(d, hs, &a);
+	old = smtd_table_match(d, hs->service, &hs->sess.local,
+			       &hs->sess.peer);
+	if (!old) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "no session of %s with client port %u and server "
+		       "port %u to re-key",
+		       hs->service, p->client_port, p->server_port);
+		return;
+	}
+	if (p->epoch != ((old->s.epoch + 1) & 255) || p->B != old->s.B ||
+	    p->max_msg != old->s.max_msg || p->max_pad != old->s.max_pad) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "re-key of session %u: epoch %u after %u, or B, M, P "
+		       "changed",
+		       old->s.sid, p->epoch, old->s.epoch);
+		return;
+	}
+	hs->prop = a;
+	hs->sess.sid = old->s.sid;
+	hs->rekey_sid = old->s.sid;
+	owner = smtd_session_owner(d, old->s.sid);
+	if (smtd_ctl_push_rekey(d, hs, &hs->sess)) {
+		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
+		       "cannot hand the new keys to the application");
+		return;
+	}
+	hs->conn = owner;
+	hs->state = HS_WAIT_APP;
+	smtd_io_mod(d, &hs->io, 0);
+}
+
 /* Server: a PROPOSE arrived. */
 static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
@@ -452,6 +518,10 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "client SMT port 0");
 		return;
 	}
+	if (p->flags & SMT_PARAMS_F_REKEY) {
+		on_rekey_propose(d, hs, p);
+		return;
+	}
 	a.type = SMT_PARAMS_ACCEPT;
 	a.server_port = port;
 	a.max_msg = p->max_msg < c->max_msg ? p->max_msg : c->max_msg;
@@ -481,13 +551,41 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 {
 	if (hs->state != HS_WAIT_APP)
 		return;
-	if (!ok) {
+	if (!hs->server) { /* a client-side re-key */
+		if (ok) {
+			smtd_table_rekeyed(d, &hs->sess);
+			smtd_keylog(d, &hs->sess);
+			LOG_I("session %u re-keyed: epoch %u, cipher %s",
+			      hs->sess.sid, hs->sess.epoch,
+			      smt_cipher_name(hs->sess.keys.cipher));
+		} else {
+			LOG_W("session %u: the application did not take the "
+			      "epoch %u keys: %s",
+			      hs->sess.sid, hs->sess.epoch, msg ? msg : "gone");
+			rekey_failed(d, hs);
+		}
+		hs->conn = NULL;
+		hs_free(d, hs);
+		return;
+	}
+	if (!ok && hs->rekey_sid) {
+		d->st.rekeys_failed++;
+		hs->conn = NULL;
+		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
+		       "the application serving %s did not take the epoch %u "
+		       "keys of session %u: %s",
+		       hs->service, hs->sess.epoch, hs->rekey_sid,
+		       msg ? msg : "gone");
+	} else if (!ok) {
 		hs->conn = NULL;
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "the application serving %s refused the session: %s",
 		       hs->service, msg ? msg : "gone");
 	} else {
-		smtd_table_add(d, hs->conn, &hs->sess);
+		if (hs->rekey_sid)
+			smtd_table_rekeyed(d, &hs->sess);
+		else
+			smtd_table_add(d, hs->conn, &hs->sess);
 		smtd_keylog(d, &hs->sess);
 		d->st.handshakes_ok++;
 		LOG_I("session %u: %s from %s, cipher %s, epoch %u",
@@ -517,6 +615,8 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	    a->B != p->B || a->epoch != p->epoch || a->ipproto != p->ipproto ||
 	    a->max_msg > p->max_msg || a->max_pad > p->max_pad ||
 	    a->lifetime_s > p->lifetime_s || !a->server_port ||
+	    a->flags != p->flags ||
+	    (hs->rekey_sid && a->server_port != p->server_port) ||
 	    smt_params_check(a->B, a->max_msg, a->max_pad, &why)) {
 		hs_fail(d, hs, &d->st.refused.params,
 			"peer smtd answered parameters that do not match the "
@@ -524,8 +624,26 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 		return;
 	}
 	fill_session(d, hs, a);
-	hs->sess.sid = smtd_new_sid(d);
+	snprintf(hs->sess.handshake, sizeof(hs->sess.handshake), "%s",
+		 hs->address);
 	d->st.handshakes_ok++;
+	if (hs->rekey_sid) {
+		/* hand the new epoch to the owner; smtd_hs_app_done ends it */
+		hs->sess.sid = hs->rekey_sid;
+		hs->conn = smtd_session_owner(d, hs->rekey_sid);
+		if (smtd_ctl_push_rekey(d, hs, &hs->sess)) {
+			hs->conn = NULL;
+			hs_fail(d, hs, NULL,
+				"session %u: its application is gone",
+				hs->rekey_sid);
+			return;
+		}
+		/* the TLS connection has done its job */
+		hs->state = HS_WAIT_APP;
+		smtd_io_del(d, &hs->io);
+		return;
+	}
+	hs->sess.sid = smtd_new_sid(d);
 	LOG_I("session %u: %s to %s, cipher %s, epoch %u", hs->sess.sid,
 	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher),
 	      hs->sess.epoch);
@@ -574,6 +692,15 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		.max_pad = d->cfg.max_pad,
 		.lifetime_s = d->cfg.lifetime_s,
 	};
+	if (hs->rekey_sid) { /* same session, next epoch */
+		hs->prop.flags = SMT_PARAMS_F_REKEY;
+		hs->prop.server_port = smt_ctl_port(&hs->old.peer);
+		hs->prop.B = hs->old.B;
+		hs->prop.epoch = (hs->old.epoch + 1) & 255;
+		hs->prop.ipproto = hs->old.ipproto;
+		hs->prop.max_msg = hs->old.max_msg;
+		hs->prop.max_pad = hs->old.max_pad;
+	}
 	queue_msg(hs, &hs->prop);
 }
 
@@ -708,6 +835,12 @@ static void hs_event(struct smtd *d, void *obj, uint32_t events)
 {
 	struct smtd_hs *hs = obj;
 
+	if (hs->state == HS_WAIT_APP) {
+		/* epoll reports a hang-up even with no events asked for */
+		if (events & (EPOLLHUP | EPOLLERR))
+			smtd_io_del(d, &hs->io);
+		return;
+	}
 	if (hs->state == HS_TCP_CONNECT) {
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
@@ -853,9 +986,10 @@ static int split_address(const char *address, uint16_t dflt, char *host,
 	return 0;
 }
 
-int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
+static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
-		    uint16_t local_port, char *err, size_t errlen)
+		    uint16_t local_port, const struct smtd_session *rekey,
+		    char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_NUMERICSERV},
@@ -900,6 +1034,11 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	hs->conn = c;
 	hs->req_id = req_id;
 	hs->local_port = local_port;
+	snprintf(hs->address, sizeof(hs->address), "%s", address);
+	if (rekey) {
+		hs->rekey_sid = rekey->s.sid;
+		hs->old = rekey->s;
+	}
 	SSL_set_connect_state(hs->ssl);
 	SSL_set_tlsext_host_name(hs->ssl, service);
 	/* the server certificate must name the service (SAN DNS) */
@@ -930,6 +1069,27 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	if (hs->dead)
 		hs_free(d, hs);
 	return 0;
+}
+
+int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
+		    const char *service, const char *address,
+		    uint16_t local_port, char *err, size_t errlen)
+{
+	return hs_start(d, c, req_id, service, address, local_port, NULL, err,
+			errlen);
+}
+
+int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
+{
+	char err[300];
+	int r;
+
+	r = hs_start(d, NULL, 0, s->s.service, s->s.handshake,
+		     smt_ctl_port(&s->s.local), s, err, sizeof(err));
+	if (r)
+		LOG_W("session %u: cannot start the re-key: %s", s->s.sid,
+		      err);
+	return r;
 }
 
 void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)

@@ -22,6 +22,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$CACHE/debs" "$CACHE/root"
 CACHE=$(cd "$CACHE" && pwd)
 
+# One fetch at a time per cache (parallel builds share it).
+if command -v flock >/dev/null; then
+	exec 9>"$CACHE/.lock"
+	flock 9
+fi
+
 if [ -s "$CACHE/KVER" ] && [ -s "$CACHE/vmlinux" ] && [ -s "$CACHE/KDIR" ] &&
 	[ -d "$(cat "$CACHE/KDIR")" ]; then
 	cat "$CACHE/KVER"

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Tests of the public libsmt API (libsmt.h) and its internal event-loop
+ * hooks (endpoint.h): error strings, extensible options, two endpoints of
+ * one process talking over loopback through the shared raw socket pair
+ * (requests both ways, oneway, cancel), port reservation, watched fds,
+ * key log parsing and counters. Tests that need raw sockets skip loudly
+ * without CAP_NET_RAW, and fail under CI=true.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <smt/drop.h>
+
+#include "endpoint.h"
+#include "libsmt.h"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Opens an endpoint or skips (fails under CI) without CAP_NET_RAW. */
+static struct smt_endpoint *ep_open(uint16_t port)
+{
+	struct smt_endpoint_opts o = { .sz = sizeof(o), .port = port };
+	struct smt_endpoint *ep = NULL;
+	const char *ci = getenv("CI");
+	int err;
+
+	err = smt_endpoint_open(&o, &ep);
+	if (err == -SMT_E_NOCAP) {
+		cr_assert(!(ci && !strcmp(ci, "true")),
+			  "CI=true but no CAP_NET_RAW: %s", smt_strerror(err));
+		cr_skip_test("SKIP: %s", smt_strerror(err));
+	}
+	cr_assert_eq(err, 0, "smt_endpoint_open: %s", smt_strerror(err));
+	return ep;
+}
+
+static void params_for(struct smt_session_params *p, uint16_t peer_port,
+		       bool tls_client, uint8_t key_seed)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&p->peer;
+	unsigned int i;
+
+	memset(p, 0, sizeof(*p));
+	p->sz = sizeof(*p);
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(peer_port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->tls_client = tls_client;
+	p->suite = SMT_TLS_AES_128_GCM_SHA256;
+	for (i = 0; i < 16; i++) {
+		p->c_key[i] = key_seed + i;
+		p->s_key[i] = key_seed + 0x40 + i;
+	}
+	for (i = 0; i < 12; i++) {
+		p->c_iv[i] = key_seed + 0x80 + i;
+		p->s_iv[i] = key_seed + 0xc0 + i;
+	}
+}
+
+/* Two endpoints with one session between them (a is the TLS client). */
+struct pair {
+	struct smt_endpoint *a, *b;
+	uint32_t sa, sb;
+};
+
+static void pair_open(struct pair *pr, uint8_t seed)
+{
+	struct smt_session_params p;
+
+	pr->a = ep_open(0);
+	pr->b = ep_open(0);
+	cr_assert_neq(smt_endpoint_port(pr->a), smt_endpoint_port(pr->b));
+	params_for(&p, smt_endpoint_port(pr->b), true, seed);
+	cr_assert_eq(smt_session_add(pr->a, &p, &pr->sa), 0);
+	params_for(&p, smt_endpoint_port(pr->a), false, seed);
+	cr_assert_eq(smt_session_add(pr->b, &p, &pr->sb), 0);
+	smt_session_params_wipe(&p);
+}
+
+static void pair_close(struct pair *pr)
+{
+	smt_endpoint_close(pr->a);
+	smt_endpoint_close(pr->b);
+}
+
+/* Runs both endpoints until *a_msg (from a) is filled; b echoes requests
+ * XOR 0x5a. Fails after 5 s. */
+static void pump_until(struct pair *pr, struct smt_msg *a_msg)
+{
+	uint64_t end = mono_ms() + 5000;
+	struct smt_msg m;
+
+	while (mono_ms() < end) {
+		smt_wait(pr->a, 1);
+		smt_wait(pr->b, 1);
+		while (smt_recv(pr->b, &m) == 0) {
+			if (m.kind == SMT_MSG_REQUEST) {
+				for (size_t i = 0; i < m.len; i++)
+					m.data[i] ^= 0x5a;
+				cr_assert_eq(smt_reply(pr->b, m.session, m.id,
+						       m.data, m.len),
+					     0);
+			}
+			smt_msg_release(&m);
+		}
+		if (smt_recv(pr->a, a_msg) == 0)
+			return;
+	}
+	cr_assert_fail("no message on endpoint a within 5 s");
+}
+
+Test(smt_strerror, names_smt_and_errno_codes)
+{
+	cr_assert(strstr(smt_strerror(-SMT_E_NOCAP), "CAP_NET_RAW"));
+	cr_assert_str_eq(smt_strerror(-ENOMEM), strerror(ENOMEM));
+	cr_assert_str_eq(smt_strerror(0), "success");
+	cr_assert_not_null(smt_strerror(-SMT_E_MAX - 5));
+}
+
+Test(smt_drop_reason_name, matches_drop_h)
+{
+	cr_assert_str_eq(smt_drop_reason_name(SMT_DROP_RECORD_AUTH),
+			 "record_auth_failed");
+	cr_assert_str_eq(smt_drop_reason_name(SMT_DROP_UNKNOWN_SESSION),
+			 "unknown_session");
+	cr_assert_null(smt_drop_reason_name(SMT_DROP_MAX));
+}
+
+Test(smt_endpoint_open, rejects_unknown_nonzero_trailing_options)
+{
+	struct {
+		struct smt_endpoint_opts o;
+		uint64_t future;
+	} big = { .o = { .sz = sizeof(big) }, .future = 1 };
+	struct smt_endpoint *ep = NULL;
+
+	cr_assert_eq(smt_endpoint_open(&big.o, &ep), -E2BIG);
+	cr_assert_null(ep);
+}
+
+Test(smt_endpoint_open, rejects_unknown_backend)
+{
+	struct smt_endpoint_opts o = { .sz = sizeof(o), .backend = 77 };
+	struct smt_endpoint *ep = NULL;
+
+	cr_assert_eq(smt_endpoint_open(&o, &ep), -SMT_E_BACKEND);
+}
+
+Test(smt_endpoint_open, port_in_use_in_same_process)
+{
+	struct smt_endpoint *a = ep_open(0), *b = NULL;
+	struct smt_endpoint_opts o = { .sz = sizeof(o) };
+
+	o.port = smt_endpoint_port(a);
+	cr_assert_eq(smt_endpoint_open(&o, &b), -SMT_E_PORT_IN_USE);
+	smt_endpoint_close(a);
+	/* released with its endpoint */
+	cr_assert_eq(smt_endpoint_open(&o, &b), 0);
+	smt_endpoint_close(b);
+}
+
+Test(smt_session_add, duplicate_peer_is_eexist)
+{
+	struct smt_endpoint *a = ep_open(0);
+	struct smt_session_params p;
+	uint32_t id;
+
+	params_for(&p, 7000, true, 1);
+	cr_assert_eq(smt_session_add(a, &p, &id), 0);
+	cr_assert_neq(id, 0);
+	cr_assert_eq(smt_session_add(a, &p, &id), -EEXIST);
+	p.key_len = 32; /* AES-128 takes 16 */
+	((struct sockaddr_in *)&p.peer)->sin_port = htons(7001);
+	cr_assert_eq(smt_session_add(a, &p, &id), -EINVAL);
+	smt_endpoint_close(a);
+}
+
+Test(smt_api, two_endpoints_one_process_requests_both_ways)
+{
+	static const size_t sizes[] = { 0, 1, 100, 1441, 50000, 300000 };
+	struct pair pr;
+	struct smt_msg m;
+	struct smt_stats st = { .sz = sizeof(st) };
+	uint8_t *buf = malloc(300000);
+	uint64_t id;
+	size_t i, k;
+
+	cr_assert_not_null(buf);
+	pair_open(&pr, 7);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (k = 0; k < sizes[i]; k++)
+			buf[k] = (uint8_t)(k * 7 + i);
+		cr_assert_eq(smt_send_request(pr.a, pr.sa, buf, sizes[i],
+					      100 + i, &id),
+			     0);
+		pump_until(&pr, &m);
+		cr_assert_eq(m.kind, SMT_MSG_RESPONSE, "kind %d error %s",
+			     m.kind, smt_strerror(m.error));
+		cr_assert_eq(m.id, id);
+		cr_assert_eq(m.cookie, 100 + i);
+		cr_assert_eq(m.session, pr.sa);
+		cr_assert_eq(m.len, sizes[i]);
+		for (k = 0; k < sizes[i]; k++)
+			cr_assert_eq(m.data[k], (uint8_t)(buf[k] ^ 0x5a));
+		cr_assert_eq(ntohs(((struct sockaddr_in *)&m.peer)->sin_port),
+			     smt_endpoint_port(pr.b));
+		smt_msg_release(&m);
+	}
+	/* the TLS server side may send requests too */
+	memcpy(buf, "hello", 5);
+	cr_assert_eq(smt_send_request(pr.b, pr.sb, buf, 5, 9, &id), 0);
+	{
+		uint64_t end = mono_ms() + 5000;
+		bool got = false;
+
+		while (!got && mono_ms() < end) {
+			smt_wait(pr.a, 1);
+			smt_wait(pr.b, 1);
+			while (smt_recv(pr.a, &m) == 0) {
+				if (m.kind == SMT_MSG_REQUEST) {
+					cr_assert_eq(m.len, 5);
+					cr_assert_eq(smt_reply(pr.a, m.session,
+							       m.id, "world", 5),
+						     0);
+				}
+				smt_msg_release(&m);
+			}
+			while (smt_recv(pr.b, &m) == 0) {
+				if (m.kind == SMT_MSG_RESPONSE) {
+					cr_assert_eq(m.id, id);
+					cr_assert_eq(memcmp(m.data, "world", 5),
+						     0);
+					got = true;
+				}
+				smt_msg_release(&m);
+			}
+		}
+		cr_assert(got, "no response to b's request");
+	}
+	cr_assert_eq(smt_stats_get(pr.a, pr.sa, &st), 0);
+	cr_assert_geq(st.rx_msgs, 6);
+	cr_assert_eq(st.drops[SMT_DROP_RECORD_AUTH], 0);
+	cr_assert_eq(smt_stats_get(pr.a, 999999, &st), -SMT_E_NOSESSION);
+	pair_close(&pr);
+	free(buf);
+}
+
+Test(smt_api, oneway_is_delivered_and_acknowledged)
+{
+	struct pair pr;
+	struct smt_msg m;
+	uint64_t id, end;
+	bool delivered = false, sent = false;
+
+	pair_open(&pr, 9);
+	cr_assert_eq(smt_send_oneway(pr.a, pr.sa, "note", 4, 55, &id), 0);
+	end = mono_ms() + 5000;
+	while (!(delivered && sent) && mono_ms() < end) {
+		smt_wait(pr.a, 1);
+		smt_wait(pr.b, 1);
+		while (smt_recv(pr.b, &m) == 0) {
+			cr_assert_eq(m.kind, SMT_MSG_ONEWAY);
+			cr_assert_eq(m.len, 4);
+			cr_assert_eq(memcmp(m.data, "note", 4), 0);
+			/* a oneway takes no reply */
+			cr_assert_eq(smt_reply(pr.b, m.session, m.id, "x", 1),
+				     -SMT_E_NORPC);
+			delivered = true;
+			smt_msg_release(&m);
+		}
+		while (smt_recv(pr.a, &m) == 0) {
+			cr_assert_eq(m.kind, SMT_MSG_SENT);
+			cr_assert_eq(m.id, id);
+			cr_assert_eq(m.cookie, 55);
+			cr_assert_eq(m.error, 0);
+			sent = true;
+			smt_msg_release(&m);
+		}
+	}
+	cr_assert(delivered && sent, "delivered %d acked %d", delivered, sent);
+	pair_close(&pr);
+}
+
+Test(smt_cancel, outstanding_request_fails_canceled)
+{
+	struct pair pr;
+	struct smt_msg m;
+	uint64_t id;
+
+	pair_open(&pr, 11);
+	cr_assert_eq(smt_send_request(pr.a, pr.sa, "q", 1, 1, &id), 0);
+	cr_assert_eq(smt_cancel(pr.a, pr.sa, id), 0);
+	cr_assert_eq(smt_recv(pr.a, &m), 0);
+	cr_assert_eq(m.kind, SMT_MSG_FAILED);
+	cr_assert_eq(m.id, id);
+	cr_assert_eq(m.error, -SMT_E_CANCELED);
+	smt_msg_release(&m);
+	cr_assert_eq(smt_cancel(pr.a, pr.sa, id), -SMT_E_NORPC);
+	cr_assert_eq(smt_cancel(pr.a, 12345, id), -SMT_E_NOSESSION);
+	pair_close(&pr);
+}
+
+Test(smt_session_remove, fails_outstanding_requests)
+{
+	struct pair pr;
+	struct smt_msg m;
+	uint64_t id;
+
+	pair_open(&pr, 13);
+	cr_assert_eq(smt_send_request(pr.a, pr.sa, "q", 1, 3, &id), 0);
+	cr_assert_eq(smt_session_remove(pr.a, pr.sa), 0);
+	cr_assert_eq(smt_recv(pr.a, &m), 0);
+	cr_assert_eq(m.kind, SMT_MSG_FAILED);
+	cr_assert_eq(m.error, -SMT_E_SESSION_GONE);
+	smt_msg_release(&m);
+	cr_assert_eq(smt_send_request(pr.a, pr.sa, "q", 1, 3, &id),
+		     -SMT_E_NOSESSION);
+	cr_assert_eq(smt_session_remove(pr.a, pr.sa), -SMT_E_NOSESSION);
+	pair_close(&pr);
+}
+
+static void on_pipe(struct smt_endpoint *ep, int fd, void *arg)
+{
+	char c;
+
+	cr_assert_eq(read(fd, &c, 1), 1);
+	(*(int *)arg)++;
+	smt_ep_unwatch_fd(ep, fd); /* allowed from its own callback */
+}
+
+Test(smt_ep_watch_fd, callback_runs_from_smt_process)
+{
+	struct smt_endpoint *ep = ep_open(0);
+	uint32_t ids[4];
+	int fds[2], calls = 0;
+
+	cr_assert_eq(pipe(fds), 0);
+	cr_assert_eq(smt_ep_watch_fd(ep, fds[0], on_pipe, &calls), 0);
+	cr_assert_eq(smt_ep_watch_fd(ep, fds[0], on_pipe, &calls), -EEXIST);
+	cr_assert_eq(write(fds[1], "x", 1), 1);
+	smt_wait(ep, 1000);
+	cr_assert_eq(calls, 1);
+	cr_assert_eq(smt_ep_unwatch_fd(ep, fds[0]), -ENOENT);
+	cr_assert_eq(smt_ep_sessions(ep, ids, 4), 0);
+	close(fds[0]);
+	close(fds[1]);
+	smt_endpoint_close(ep);
+}
+
+Test(smt_session_params_from_keylog, picks_the_peer_by_side)
+{
+	static const char line[] =
+		"SMT_SESSION 10.0.0.1 4000 10.0.0.2 5000 "
+		"TLS_AES_128_GCM_SHA256 48 3 1048576 0 "
+		"000102030405060708090a0b0c0d0e0f 101112131415161718191a1b "
+		"202122232425262728292a2b2c2d2e2f 303132333435363738393a3b\n";
+	struct smt_session_params p;
+	const char *err = NULL;
+
+	cr_assert_eq(smt_session_params_from_keylog(line, true, &p, &err), 0);
+	cr_assert_eq(ntohs(((struct sockaddr_in *)&p.peer)->sin_port), 5000);
+	cr_assert_eq(p.suite, SMT_TLS_AES_128_GCM_SHA256);
+	cr_assert_eq(p.epoch, 3);
+	cr_assert_eq(p.key_len, 16);
+	cr_assert_eq(p.c_key[15], 0x0f);
+	cr_assert_eq(p.s_iv[0], 0x30);
+	cr_assert(p.tls_client);
+	cr_assert_eq(smt_session_params_from_keylog(line, false, &p, &err), 0);
+	cr_assert_eq(ntohs(((struct sockaddr_in *)&p.peer)->sin_port), 4000);
+	cr_assert_eq(smt_session_params_from_keylog("SMT_SESSION 1 2", true,
+						    &p, &err),
+		     -EINVAL);
+	smt_session_params_wipe(&p);
+}

@@ -38,6 +38,8 @@ net_cleanup() {
 	done
 	for p in $NET_PREFIXES; do
 		netns_down --prefix "$p"
+		# injector pins of interfaces that went away with the netns
+		rm -rf /sys/fs/bpf/smt/fault/"$p"-* 2>/dev/null
 	done
 	[ -n "${NET_KEEP_TMP:-}" ] || rm -rf "$NET_TMP"
 }

@@ -46,7 +46,7 @@ client() {
 	local name=$1 line=$2 count=$3 rc okn badn failn p50 p99 t0 t1
 	shift 3
 	t0=$(date +%s.%N)
-	timeout 150 ip netns exec "$SMT_NS_CLIENT" ${NET_CLIENT_WRAP:-} \
+	timeout -k 5 150 ip netns exec "$SMT_NS_CLIENT" ${NET_CLIENT_WRAP:-} \
 		"${NET_CLIENT_BIN:-$NET_ECHO}" client --keylog "$NET_KL" \
 		--line "$line" --count "$count" -j -q --stats "$@" \
 		>"$NET_TMP/$name.json" 2>"$NET_TMP/$name.err"
@@ -81,7 +81,7 @@ want sizes && run_client sizes_0B_to_1MiB 1 32 -c 4 \
 want big && run_client size_8MiB_raised_M 16 4 -c 2 --size 8M,3M
 want big && {
 	# over M is refused at the sender, before anything is sent
-	if timeout 30 ip netns exec "$SMT_NS_CLIENT" "$NET_ECHO" client \
+	if timeout -k 5 30 ip netns exec "$SMT_NS_CLIENT" "$NET_ECHO" client \
 		--keylog "$NET_KL" --line 2 --count 1 --size 1048577 -q \
 		>"$NET_TMP/over_m.out" 2>&1; then
 		bad over_M_refused "a 1 MiB + 1 request was accepted"

@@ -45,16 +45,31 @@ void smt_stat_drop(enum smt_drop_reason r)
 		atomic64_inc(&smt_drops[r]);
 }
 
+/**
+ * smt_stat_get() - current value of counter @c.
+ * @c: counter
+ *
+ * Return: the value, 0 for an unknown counter.
+ */
 u64 smt_stat_get(enum smt_kmod_counter c)
 {
 	return c < SMT_CNT_MAX ? atomic64_read(&smt_counters[c]) : 0;
 }
 
+/**
+ * smt_stat_drop_get() - drops counted for reason @r.
+ * @r: drop reason
+ *
+ * Return: the count, 0 for an unknown reason.
+ */
 u64 smt_stat_drop_get(enum smt_drop_reason r)
 {
 	return r < SMT_DROP_MAX ? atomic64_read(&smt_drops[r]) : 0;
 }
 
+/**
+ * smt_stat_reset() - zero every counter (unit tests).
+ */
 void smt_stat_reset(void)
 {
 	int i;

@@ -54,15 +54,17 @@ if [ -z "$img" ] || [ -z "$hdr" ]; then
 	img=$(dep_of linux-image-amd64 'linux-image-[0-9].*-amd64')
 	hdr=$(dep_of linux-headers-amd64 'linux-headers-[0-9].*-amd64')
 fi
-[ -n "$img" ] && [ -n "$hdr" ] ||
+if [ -z "$img" ] || [ -z "$hdr" ]; then
 	die "cannot resolve linux-image-amd64/linux-headers-amd64 (apt-get update?)"
+fi
 kver=${img#linux-image-}
 [ "$kver" = "${hdr#linux-headers-}" ] ||
 	die "image $img and headers $hdr differ in version"
 common=$(dep_of "$hdr" 'linux-headers-.*-common')
 kbuild=$(dep_of "$hdr" 'linux-kbuild-.*')
-[ -n "$common" ] && [ -n "$kbuild" ] ||
+if [ -z "$common" ] || [ -z "$kbuild" ]; then
 	die "cannot resolve the dependencies of $hdr"
+fi
 
 echo "vm-fetch: kernel $kver into $CACHE" >&2
 cd "$CACHE/debs"
@@ -74,7 +76,7 @@ for p in "$img" "$hdr" "$common" "$kbuild"; do
 	fi
 done
 for p in "$img" "$hdr" "$common" "$kbuild"; do
-	deb=$(ls "${p}"_*.deb | tail -1)
+	deb=$(find . -maxdepth 1 -name "${p}_*.deb" | sort | tail -1)
 	dpkg -x "$deb" "$CACHE/root"
 done
 

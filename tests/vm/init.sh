@@ -69,13 +69,13 @@ check "/proc/net/smt_stat in netns b" $IP netns exec b test -r /proc/net/smt_sta
 kernel_to_libsmt() {
 	t0=$(date +%s)
 	rm -f /tmp/ready
-	$IP netns exec b /smt/smt-vm-test recv /tmp/ready $3 >/tmp/recv.log 2>&1 &
+	$IP netns exec b /smt/smt-vm-test recv /tmp/ready "$3" >/tmp/recv.log 2>&1 &
 	rpid=$!
 	for _ in $(seq 100); do
 		[ -e /tmp/ready ] && break
 		sleep 0.1
 	done
-	$IP netns exec a /smt/smt-vm-test ksend $2 >/tmp/ksend.log 2>&1
+	$IP netns exec a /smt/smt-vm-test ksend "$2" >/tmp/ksend.log 2>&1
 	krc=$?
 	wait $rpid
 	rrc=$?

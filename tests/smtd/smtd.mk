@@ -1,13 +1,26 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# test-smtd: smtd, smtctl and libsmt's smtd client with real processes in
-# network namespaces (root). `make demo` runs scripts/demo.sh.
+# test-smtd: unit tests of smtd's pure parts (Criterion, no root), then
+# smtd, smtctl and libsmt's smtd client with real processes in network
+# namespaces (root). `make demo` runs scripts/demo.sh.
 TEST_TIERS += test-smtd
-HELP += '  test-smtd  smtd/smtctl in netns: ciphers, refusals, restart, keylog'
+HELP += '  test-smtd  smtd/smtctl: unit tests, then netns (ciphers, refusals, restart, re-key, keylog, BPF)'
+
+SMTD_UNIT := $(BUILD)/smtd-unit/test_smtd_unit
+SMTD_UNIT_OBJS := $(BUILD)/obj/smtd/params.o $(BUILD)/obj/smtd/config.o
+
+$(SMTD_UNIT): tests/smtd/test_smtd_unit.c $(SMTD_UNIT_OBJS) $(LIB_A)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/smtd -o $@ $^ -lcriterion -linih \
+		$(LDLIBS_TOOLS)
 
 .PHONY: test-smtd demo-smtd
-test-smtd: $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-echo \
-		$(if $(wildcard user/tools/smt-wire.c),$(BUILD)/bin/smt-wire)
+test-smtd: $(SMTD_UNIT) $(BUILD)/bin/smtd $(BUILD)/bin/smtctl \
+		$(BUILD)/bin/smt-echo \
+		$(if $(wildcard user/tools/smt-wire.c),$(BUILD)/bin/smt-wire) \
+		$(filter %/smt_xdp.bpf.o %/smt_tc.bpf.o,$(BPF_OBJS))
+	$(Q)$(SMTD_UNIT) --short-filename
 	$(Q)BUILD=$(BUILD) tests/smtd/run.sh
 
 demo: demo-smtd

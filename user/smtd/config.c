@@ -462,6 +462,12 @@ static void section_line(struct parse_state *ps, const char *line)
 	if (!strncmp(sec, "service", 7) &&
 	    (sec[7] == ' ' || sec[7] == '\t' || !sec[7]))
 		ps->cur_svc = new_service(ps, sec);
+	else if (strcmp(sec, "smtd") && strcmp(sec, "tls") &&
+		 strcmp(sec, "defaults") && strcmp(sec, "bpf"))
+		cfg_error(ps, ps->line,
+			  "unknown section [%s]; sections are [smtd], [tls], "
+			  "[defaults], [bpf] and [service NAME]",
+			  sec);
 }
 
 static int handler(void *user, const char *section, const char *name,
@@ -480,13 +486,8 @@ static int handler(void *user, const char *section, const char *name,
 		known = key_bpf(ps, name, value);
 	else if (!strncmp(section, "service", 7))
 		known = key_service(ps, name, value);
-	else {
-		cfg_error(ps, ps->line,
-			  "unknown section [%s]; sections are [smtd], [tls], "
-			  "[defaults], [bpf] and [service NAME]",
-			  section);
-		return 1;
-	}
+	else
+		return 1; /* reported by section_line() */
 	if (!known)
 		cfg_error(ps, ps->line,
 			  "unknown key '%s' in [%s]; see smt.conf(5)", name,

@@ -175,8 +175,8 @@ void smtd_table_tick(struct smtd *d)
 			      "at %lld; %s",
 			      s->s.sid, s->s.service, s->s.epoch,
 			      (long long)end,
-			      s->s.tls_client ? "re-keying" :
-						"the client side re-keys");
+			      s->s.tls_client ? "re-keying"
+					      : "the client side re-keys");
 		}
 		/* the TLS client drives the re-key, like the first set-up */
 		if (!s->s.tls_client || s->rekey_busy || now < s->rekey_retry ||
@@ -259,7 +259,8 @@ int smtd_ctl_push_rekey(struct smtd *d, struct smtd_hs *hs,
 		return -EBUSY;
 	o = json_object_new_object();
 	json_object_object_add(o, "event", json_object_new_string("rekey"));
-	json_object_object_add(o, "push", json_object_new_int64(++c->next_push));
+	json_object_object_add(o, "push",
+			       json_object_new_int64(++c->next_push));
 	json_object_object_add(o, "session",
 			       smt_ctl_session_to_json(sess, true));
 	c->pending[i].push_id = c->next_push;
@@ -527,7 +528,8 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 static void req_closed(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 		       json_object *req)
 {
-	struct smtd_session *s = smtd_table_find(d, smt_ctl_int(req, "sid", -1));
+	struct smtd_session *s =
+		smtd_table_find(d, smt_ctl_int(req, "sid", -1));
 
 	if (!s || s->owner != c) {
 		send_error(d, c, id, ENOENT, "no such session of yours");

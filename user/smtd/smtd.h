@@ -119,7 +119,7 @@ int64_t smtd_now_ms(void);
 	X(ctl_requests, "control-socket requests")                           \
 	X(ctl_bad_requests, "malformed control-socket requests")             \
 	X(ctl_denied, "control requests refused by uid policy")              \
-	X(rekeys_due, "sessions that reached lifetime - rekey_margin")      \
+	X(rekeys_due, "sessions that reached lifetime - rekey_margin")       \
 	X(rekeys_ok, "re-keys completed (new epoch handed over)")            \
 	X(rekeys_failed, "re-keys that failed (retried every 5 s)")          \
 	X(reloads, "configuration reloads (SIGHUP)")
@@ -274,8 +274,8 @@ int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
 int smtd_bpf_start(struct smtd *d);
 void smtd_bpf_stop(struct smtd *d);
 /* prev_epoch >= 0 keeps that epoch valid too (drain after a re-key). */
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s,
-		      bool add, int prev_epoch);
+void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
+		      int prev_epoch);
 void smtd_bpf_stats(struct smtd *d, json_object *stats);
 
 /* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */

@@ -450,11 +450,10 @@ static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
 	struct smtd_ctl_conn *owner;
 
 	a.type = SMT_PARAMS_ACCEPT;
-	a.lifetime_s = p->lifetime_s < d->cfg.lifetime_s ? p->lifetime_s :
-							   d->cfg.lifetime_s;
+	a.lifetime_s = p->lifetime_s < d->cfg.lifetime_s ? p->lifetime_s
+							 : d->cfg.lifetime_s;
 	fill_session(d, hs, &a);
-	old = smtd_table_match(d, hs->service, &hs->sess.local,
-			       &hs->sess.peer);
+	old = smtd_table_match(d, hs->service, &hs->sess.local, &hs->sess.peer);
 	if (!old) {
 		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
 		       "no session of %s with client port %u and server "
@@ -1087,8 +1086,7 @@ int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
 	r = hs_start(d, NULL, 0, s->s.service, s->s.handshake,
 		     smt_ctl_port(&s->s.local), s, err, sizeof(err));
 	if (r)
-		LOG_W("session %u: cannot start the re-key: %s", s->s.sid,
-		      err);
+		LOG_W("session %u: cannot start the re-key: %s", s->s.sid, err);
 	return r;
 }
 

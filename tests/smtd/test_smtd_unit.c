@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Unit tests of smtd's pure parts: the session-parameter message of
+ * docs/protocol.md 6.1 (params.c: encoding, decoding, the set-up rule of
+ * section 6) and the configuration loader (config.c: values, defaults and
+ * errors with file:line). Run by `make test-smtd`, no root needed.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smtd.h"
+
+/* config.c logs nothing, but smtd.h declares the logger; main.c is not
+ * linked here */
+int smtd_log_level;
+bool smtd_log_syslog;
+void smtd_log(int level, const char *fmt, ...)
+{
+}
+
+static const struct {
+	unsigned int B;
+	uint32_t M;
+	bool ok;
+} rule[] = {
+	{56, 1048568, true}, /* 256 records: the largest M at B = 56 */
+	{56, 1048569, false},
+	{52, 16777208, true}, /* 2^12 records */
+	{52, 16777209, false},
+	{48, 64u << 20, true}, /* 16385 records < 2^16 */
+	{40, 64u << 20, true},
+	{39, 1024, false}, /* B out of range */
+	{57, 1024, false},
+	{48, 0, false},
+	{48, (64u << 20) + 1, false},
+};
+
+Test(smt_params_check, rule_table)
+{
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(rule) / sizeof(rule[0]); i++) {
+		int r = smt_params_check(rule[i].B, rule[i].M, 0, &why);
+
+		cr_expect_eq(r == 0, rule[i].ok, "B=%u M=%u: got %d", rule[i].B,
+			     rule[i].M, r);
+	}
+	cr_expect_neq(smt_params_check(48, 1024, 16384, &why), 0,
+		      "P must be <= 16383");
+}
+
+Test(smt_params_encode, propose_layout)
+{
+	struct smt_params p = {
+		.type = SMT_PARAMS_PROPOSE,
+		.client_port = 9000,
+		.B = 48,
+		.epoch = 3,
+		.ipproto = 253,
+		.flags = SMT_PARAMS_F_REKEY,
+		.server_port = 7000,
+		.max_msg = 1 << 20,
+		.max_pad = 255,
+		.lifetime_s = 3600,
+	};
+	static const uint8_t want[24] = {
+		0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
+		0x30, 0x03, 0xfd, 0x01, 0x00, 0x10, 0x00, 0x00,
+		0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x0e, 0x10,
+	};
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+
+	cr_assert_eq(smt_params_encode(&p, buf), 24);
+	cr_expect_arr_eq(buf, want, 24);
+}
+
+Test(smt_params_decode, roundtrip)
+{
+	struct smt_params p = {.type = SMT_PARAMS_ACCEPT,
+			       .client_port = 1,
+			       .server_port = 65535,
+			       .B = 40,
+			       .ipproto = 17,
+			       .max_msg = 123456,
+			       .lifetime_s = 0xfffffff0},
+			  q;
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+	const char *why = NULL;
+	size_t n = smt_params_encode(&p, buf), used = 0;
+
+	cr_assert_eq(smt_params_decode(buf, n, &q, &used, &why), 0);
+	cr_expect_eq(used, n);
+	cr_expect_eq(q.type, p.type);
+	cr_expect_eq(q.client_port, 1);
+	cr_expect_eq(q.server_port, 65535);
+	cr_expect_eq(q.B, 40);
+	cr_expect_eq(q.max_msg, 123456);
+	cr_expect_eq(q.lifetime_s, 0xfffffff0);
+}
+
+Test(smt_params_decode, refuse_with_reason)
+{
+	struct smt_params p = {.type = SMT_PARAMS_REFUSE, .code = 2}, q;
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+	const char *why = NULL;
+	size_t n, used;
+
+	strcpy(p.reason, "service echo.smt is not served");
+	n = smt_params_encode(&p, buf);
+	cr_assert_eq(n, 6 + strlen(p.reason));
+	cr_assert_eq(smt_params_decode(buf, n, &q, &used, &why), 0);
+	cr_expect_eq(q.code, 2);
+	cr_expect_str_eq(q.reason, p.reason);
+}
+
+Test(smt_params_decode, partial_needs_more)
+{
+	struct smt_params p = {.type = SMT_PARAMS_PROPOSE}, q;
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+	const char *why = NULL;
+	size_t used, k;
+
+	smt_params_encode(&p, buf);
+	for (k = 0; k < 24; k++)
+		cr_expect_eq(smt_params_decode(buf, k, &q, &used, &why),
+			     -EAGAIN, "%zu bytes", k);
+}
+
+Test(smt_params_decode, malformed_rejected)
+{
+	struct smt_params p = {.type = SMT_PARAMS_PROPOSE}, q;
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX], bad[SMT_PARAMS_REFUSE_MAX];
+	const char *why = NULL;
+	size_t used;
+	static const struct {
+		int off;
+		uint8_t val;
+	} cases[] = {
+		{0, 2}, /* version */
+		{1, 9}, /* type */
+		{3, 23}, /* length */
+		{11, 0x02}, /* unknown flag */
+		{19, 1}, /* reserved */
+	};
+	size_t i;
+
+	smt_params_encode(&p, buf);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, buf, 24);
+		bad[cases[i].off] = cases[i].val;
+		why = NULL;
+		cr_expect_eq(smt_params_decode(bad, 24, &q, &used, &why),
+			     -EPROTO, "byte %d = %u", cases[i].off,
+			     cases[i].val);
+		cr_expect_not_null(why);
+	}
+	bad[0] = 1;
+	bad[1] = SMT_PARAMS_REFUSE;
+	bad[2] = 0;
+	bad[3] = 5; /* shorter than its header */
+	cr_expect_eq(smt_params_decode(bad, 24, &q, &used, &why), -EPROTO);
+}
+
+/* Writes text to a temporary file; returns its path (static). */
+static const char *conf_file(const char *text)
+{
+	static char path[64];
+	FILE *f;
+	int fd;
+
+	strcpy(path, "/tmp/smtd-unit-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+Test(smtd_config_load, defaults_and_values)
+{
+	static struct smtd_config c;
+	char err[2048];
+	const char *p = conf_file("[tls]\ncert = /dev/null\nkey = /dev/null\n"
+				  "ca = /dev/null\n[service echo.smt]\n"
+				  "uids = 0, root, 4242\n[service kv.smt]\n"
+				  "port = 7001\n");
+
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	cr_expect_eq(c.listen_port, 7443);
+	cr_expect_eq(c.ipproto, 253);
+	cr_expect_eq(c.B, 48);
+	cr_expect_eq(c.max_msg, 1u << 20);
+	cr_expect_str_eq(c.ctl_path, "/run/smt/smtd.sock");
+	cr_assert_eq(c.nservices, 2);
+	cr_expect_eq(c.services[0].nuids, 3);
+	cr_expect_eq(c.services[0].uids[2], 4242);
+	cr_expect(smtd_service_uid_ok(&c.services[0], 4242));
+	cr_expect_not(smtd_service_uid_ok(&c.services[0], 4243));
+	cr_expect(smtd_service_uid_ok(&c.services[1], 0), "root always");
+	cr_expect_eq(smtd_service_find(&c, "kv.smt")->port, 7001);
+	cr_expect_null(smtd_service_find(&c, "nope.smt"));
+}
+
+Test(smtd_config_load, errors_name_file_and_line)
+{
+	static struct smtd_config c;
+	char err[4096], want[256];
+	const char *p = conf_file("[smtd]\nport = 0\n[tls]\ncert = /dev/null\n"
+				  "key = /dev/null\nca = /dev/null\n"
+				  "[defaults]\nB = 56\nmax_msg = 2M\n"
+				  "[service Upper]\n[bogus]\n");
+
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL);
+	unlink(p);
+	snprintf(want, sizeof(want), "%s:2: port: '0' is not a TCP port", p);
+	cr_expect(strstr(err, want) != NULL, "missing [%s] in:\n%s", want, err);
+	snprintf(want, sizeof(want), "%s:10: [service Upper]", p);
+	cr_expect(strstr(err, want) != NULL, "missing [%s] in:\n%s", want, err);
+	snprintf(want, sizeof(want), "%s:11: unknown section [bogus]", p);
+	cr_expect(strstr(err, want) != NULL, "missing [%s] in:\n%s", want, err);
+	cr_expect(strstr(err, "B = 56 with max_msg = 2097152") != NULL, "%s",
+		  err);
+}

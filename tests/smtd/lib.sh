@@ -41,7 +41,7 @@ sd_conf() {
 	cat >"$SD_TMP/$name.conf" <<EOF
 # smtd test configuration $name (written by tests/smtd/lib.sh)
 [smtd]
-listen = 0.0.0.0
+listen = ::
 port = $port
 control_socket = $SD_TMP/$name.sock
 log_level = $level

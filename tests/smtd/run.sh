@@ -187,6 +187,15 @@ t_ciphers() {
 			bad "echo_over_smtd_$c" "rc=$rc $(head -c 600 "$out") seen=$seen"
 		fi
 	done
+	# IPv6: handshake and SMT packets over the v6 addresses
+	echo_client cli "$out" "[$SMT_SERVER_IP6]" echo.smt -n 200 \
+		-s 64,30000 --port 9101
+	if rpcs_ok "$out" && sd_ctl srv -j session list |
+		grep -q "\"peer\":{\"addr\":\"$SMT_CLIENT_IP6\",\"port\":9101}"; then
+		ok echo_over_smtd_ipv6
+	else
+		bad echo_over_smtd_ipv6 "$(tail -3 "$out")"
+	fi
 	if sd_ctl cli -j stats | grep -q '"reloads":3'; then
 		ok sighup_reload_counted
 	else

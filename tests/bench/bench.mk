@@ -7,7 +7,9 @@
 # any transport fails. Both need root (network namespaces, raw IP, XDP).
 
 BENCH_BIN = $(BUILD)/bin/smt-bench
-BENCH_DEPS = $(BENCH_BIN) $(BUILD)/bpf/bench_loss.bpf.o
+# smtd and smtctl, when the tree has them: set-up through smtd is timed too.
+BENCH_DEPS = $(BENCH_BIN) $(BUILD)/bpf/bench_loss.bpf.o \
+	$(filter $(BUILD)/bin/smtd $(BUILD)/bin/smtctl,$(PROGS))
 
 # SMT joins when libsmt's public API and key schedule are in the tree.
 BENCH_SMT_SRCS := $(shell grep -ls '^int smt_endpoint_open' user/lib/*.c 2>/dev/null)

@@ -155,6 +155,8 @@ struct bench_target {
 	struct sockaddr_in addr; /* server address, port 0 */
 	uint16_t base_port;
 	SSL_CTX *tls; /* client context for TLS and SMT keying */
+	const char *smtd_service; /* SMT sessions through smtd, if set */
+	bool via_smtd; /* this connection's SMT session comes from smtd */
 };
 
 struct cconn {
@@ -185,6 +187,12 @@ int cconn_input(struct cconn *c, resp_fn fn, void *ctx);
 /* SMT: sends the client SMT port and reads the server's (set-up). */
 int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 		 size_t err_len);
+/* SMT session from the local smtd (smt_connect to t->smtd_service). */
+int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
+		      size_t err_len);
+/* Server: register the endpoint with the local smtd for service. */
+int smt_srv_serve(struct smt_endpoint *ep, const char *service, char *err,
+		  size_t err_len);
 int smt_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
 int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx);
 int smt_cli_timeout_ms(const struct cconn *c);
@@ -200,6 +208,7 @@ enum bench_test {
 	TEST_HOL, /* small RPCs beside 1 MiB RPCs, with loss */
 	TEST_SETUP, /* session / connection set-up */
 	TEST_GOODPUT, /* 1 MiB requests, small responses */
+	TEST_SETUP_SMTD, /* SMT session set-up through smtd */
 	TEST_COUNT
 };
 const char *test_name(enum bench_test t);

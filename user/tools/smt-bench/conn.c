@@ -106,6 +106,18 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 		c->t_ready = now_ns();
 		return 0;
 	}
+	if (tp == TP_SMT && t->via_smtd) {
+		c->txbuf = malloc(BENCH_MAX_MSG);
+		if (!c->txbuf) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = smt_cli_open_smtd(c, t, err, err_len);
+		if (ret)
+			goto fail;
+		c->t_ready = now_ns();
+		return 0;
+	}
 	ret = tcp_connect(t, t->base_port + port[tp], err, err_len);
 	if (ret < 0)
 		goto fail;

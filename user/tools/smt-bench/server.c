@@ -309,6 +309,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: smt-bench server --cert FILE --key FILE [--addr A]\n"
 		"                        [--no-smt] [--ktls] [--smt-opt K=V]...\n"
+		"                        [--smtd-service NAME]\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
 		"SMT keying over TLS (P+4), SMT (port P+5) and a control port\n"
 		"(P), with P = %d.\n",
@@ -324,9 +325,11 @@ int server_main(int argc, char **argv)
 		{"no-smt", no_argument, NULL, 'n'},
 		{"ktls", no_argument, NULL, 'K'},
 		{"smt-opt", required_argument, NULL, 'o'},
+		{"smtd-service", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	const char *cert = NULL, *key = NULL, *addr = "0.0.0.0";
+	const char *service = NULL;
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	static const enum sconn_kind lk[] = {SK_CTL, SK_UDP, SK_TCP, SK_TLS,
 					     SK_KEYS};
@@ -351,6 +354,9 @@ int server_main(int argc, char **argv)
 			break;
 		case 'K':
 			ktls = true;
+			break;
+		case 's':
+			service = optarg;
 			break;
 		case 'o':
 			if (smt_opt_parse(optarg)) {
@@ -423,6 +429,11 @@ int server_main(int argc, char **argv)
 
 		if (!l || smt_srv_open(BENCH_BASE_PORT + PORT_SMT, &s->ep, err,
 				       sizeof(err))) {
+			fprintf(stderr, "smt-bench server: %s\n", err);
+			return 1;
+		}
+		if (service &&
+		    smt_srv_serve(s->ep, service, err, sizeof(err))) {
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
 		}

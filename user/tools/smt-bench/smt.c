@@ -71,6 +71,7 @@ const char *smt_opts_str(void)
 #ifdef BENCH_HAVE_SMT
 #include "libsmt.h"
 #include "keys.h"
+#include "ctlproto.h" /* smt_ctl_last_error() */
 
 const bool bench_have_smt = true;
 
@@ -262,6 +263,47 @@ int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 	return 0;
 }
 
+int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
+		      size_t err_len)
+{
+	char addr[INET_ADDRSTRLEN];
+	int ret;
+
+	ret = ep_open(0, &c->ep, err, err_len);
+	if (ret)
+		return ret;
+	inet_ntop(AF_INET, &t->addr.sin_addr, addr, sizeof(addr));
+	ret = smt_connect(c->ep, t->smtd_service, addr, &c->sess);
+	if (ret) {
+		const char *why = smt_ctl_last_error();
+
+		snprintf(err, err_len,
+			 "SMT session for %s at %s through smtd failed: "
+			 "%s%s%s (is smtd running? $SMT_CTL_SOCKET?)",
+			 t->smtd_service, addr, smt_strerror(ret),
+			 *why ? ": " : "", why);
+		return ret;
+	}
+	c->fd = smt_fd(c->ep);
+	return 0;
+}
+
+int smt_srv_serve(struct smt_endpoint *ep, const char *service, char *err,
+		  size_t err_len)
+{
+	int ret = smt_serve(ep, service);
+
+	if (ret) {
+		const char *why = smt_ctl_last_error();
+
+		snprintf(err, err_len,
+			 "cannot serve %s through smtd: %s%s%s (is smtd "
+			 "running? $SMT_CTL_SOCKET?)",
+			 service, smt_strerror(ret), *why ? ": " : "", why);
+	}
+	return ret;
+}
+
 int smt_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
 {
 	struct bench_hdr h = {.id = id, .resp_len = (uint32_t)resp_len};
@@ -380,6 +422,18 @@ void smt_ep_close(struct smt_endpoint *ep)
 
 int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 		 size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
+		      size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+int smt_srv_serve(struct smt_endpoint *ep, const char *service, char *err,
+		  size_t err_len)
 {
 	return no_smt(err, err_len);
 }

@@ -106,12 +106,14 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 		c->t_ready = now_ns();
 		return 0;
 	}
-	if (tp == TP_SMT && t->via_smtd) {
+	if (tp == TP_SMT) {
 		c->txbuf = malloc(BENCH_MAX_MSG);
 		if (!c->txbuf) {
 			ret = -ENOMEM;
 			goto fail;
 		}
+	}
+	if (tp == TP_SMT && t->via_smtd) {
 		ret = smt_cli_open_smtd(c, t, err, err_len);
 		if (ret)
 			goto fail;
@@ -132,11 +134,6 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 		goto fail;
 	}
 	if (tp == TP_SMT) {
-		c->txbuf = malloc(BENCH_MAX_MSG);
-		if (!c->txbuf) {
-			ret = -ENOMEM;
-			goto fail;
-		}
 		ret = smt_cli_open(c, t, err, err_len);
 		if (ret)
 			goto fail;

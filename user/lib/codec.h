@@ -103,6 +103,13 @@ struct smt_pkt {
  * Check every stateless receive rule of section 2 on the SMT bytes of one
  * packet (from the common header to the end of the IP payload). ipv4_id is
  * the IPv4 ID (for IPID_OFF) or -1 on IPv6. Returns 0 or a drop reason.
+ * Under IPID_OFF, out->pkt_off is the real offset seg_off + ID * G and
+ * out->pkt_idx the ID. Beyond the list of section 2, a record-starting DATA
+ * packet must carry a valid record header (17 03 03, length 17..16401,
+ * ending within msg_len: else BAD_RECORD_HDR) and stay inside that record
+ * (PAST_RECORD), and rec_idx must fit seg_off (record k starts between
+ * k * 4118 and k * 16406, k below min(2^(64-B), 2^16): else BAD_REC_IDX).
+ * For control packets, payload is the body (between header and ctl_seq).
  */
 int smt_pkt_parse(const uint8_t *buf, size_t len, const struct smt_limits *l,
 		  int ipv4_id, struct smt_pkt *out);
@@ -126,7 +133,14 @@ void smt_rx_msg_free(struct smt_rx_msg *m); /* wipes plaintext */
  * Decrypts records under rx as they complete. *progress is set when new
  * bytes were placed or a record verified. Returns SMT_RX_MORE, SMT_RX_DONE
  * or a drop reason (a record that failed to verify is discarded, counted by
- * smt_rx_msg_record_failures() and its range is then missing again).
+ * smt_rx_msg_max_record_failures() and its range is then missing again).
+ * Failures: RECORD_AUTH, BAD_INNER (tag fine, inner type not 0x17),
+ * BAD_RECORD_HDR and PAST_RECORD (held bytes overrun the header's length),
+ * SEG_OFF_MISMATCH (a verified record that does not tile after the verified
+ * records before it). Plain drops: MSG_LEN_MISMATCH, SEG_OFF_MISMATCH,
+ * BYTES_MISMATCH, PAST_RECORD, NO_MEMORY. Packets for a record that already
+ * verified are exact duplicates (SMT_RX_MORE, no progress); after
+ * SMT_RX_DONE every packet returns SMT_DROP_DUPLICATE.
  */
 int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
 		   struct smt_aead *rx, bool *progress);
@@ -147,6 +161,8 @@ void smt_rx_msg_discard_provisional(struct smt_rx_msg *m);
 uint32_t smt_rx_msg_len(const struct smt_rx_msg *m); /* 0 if unknown */
 uint32_t smt_rx_msg_received(const struct smt_rx_msg *m); /* bytes held */
 unsigned int smt_rx_msg_max_record_failures(const struct smt_rx_msg *m);
+/* At this many failures of one record the caller frees the message. */
+#define SMT_RX_RECORD_FAILURES_MAX 3
 bool smt_rx_msg_any_verified(const struct smt_rx_msg *m);
 size_t smt_rx_msg_mem(const struct smt_rx_msg *m); /* bytes allocated */
 
@@ -154,7 +170,8 @@ size_t smt_rx_msg_mem(const struct smt_rx_msg *m); /* bytes allocated */
  * After SMT_RX_DONE: check the inner header (app_len == content - 8, known
  * inner flags) and hand the application bytes to the caller (*app is
  * malloc'd, caller frees; may be NULL when *len == 0). Returns 0 or
- * SMT_DROP_TRUNCATED / SMT_DROP_BAD_INNER (nothing handed out).
+ * SMT_DROP_TRUNCATED / SMT_DROP_BAD_INNER (also for ONEWAY on a response),
+ * SMT_DROP_NO_MEMORY (nothing handed out), or -EINVAL before SMT_RX_DONE.
  */
 int smt_rx_msg_take(struct smt_rx_msg *m, uint8_t **app, uint32_t *len,
 		    uint32_t *inner_flags);

@@ -24,6 +24,14 @@ for bin in "$@"; do
 	rc=$?
 	# strip colours, keep the last summary line
 	line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep 'Synthesis:' | tail -n 1)
+	# Criterion ignores how a test's child exits after it reported its
+	# result, so a leak found at exit only shows in the output.
+	san=$(grep -c -e 'ERROR: LeakSanitizer' -e 'ERROR: AddressSanitizer' \
+		-e 'runtime error:' "$log")
+	if [ "$san" -ne 0 ]; then
+		echo "---- $name: $san sanitizer report(s)"
+		[ "$rc" -ne 0 ] || rc=1
+	fi
 	if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
 		echo "---- $name (exit $rc) output:"
 		sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -v '^\[----\] *$' | tail -n 80

@@ -196,6 +196,17 @@ t_ciphers() {
 	else
 		bad echo_over_smtd_ipv6 "$(tail -3 "$out")"
 	fi
+	# endpoints opened and closed in turn: each gets its own session
+	if [ -x "$BUILD/smtd-unit/reopen" ]; then
+		SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
+			"$BUILD/smtd-unit/reopen" echo.smt "$SIP" 9102 5 \
+			>"$out" 2>&1
+		if grep -q "reopen: 5 rounds ok" "$out"; then
+			ok connect_after_endpoint_reopen
+		else
+			bad connect_after_endpoint_reopen "$(tail -3 "$out")"
+		fi
+	fi
 	if sd_ctl cli -j stats | grep -q '"reloads":3'; then
 		ok sighup_reload_counted
 	else
@@ -599,6 +610,23 @@ t_smtctl() {
 		ok smtctl_ambiguous_prefix
 	else
 		bad smtctl_ambiguous_prefix "$(cat "$out")"
+	fi
+	local sid
+	sid=$(sd_ctl srv -j session list | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["sid"])' 2>/dev/null)
+	if [ -z "$sid" ]; then
+		bad smtctl_session_del "no session to delete"
+	elif setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$SD_BIN/smtctl" -s "$SD_TMP/srv.sock" session del "$sid" \
+		>/dev/null 2>"$out"; then
+		bad smtctl_session_del "uid 65534 deleted a root session"
+	elif ! grep -q "only root or uid 0 may delete session $sid" "$out"; then
+		bad smtctl_session_del "$(cat "$out")"
+	elif sd_ctl srv session del "$sid" &&
+		! sd_ctl srv session show "$sid" >/dev/null 2>&1 &&
+		sd_ctl srv -j stats | grep -q '"sessions_removed":[1-9]'; then
+		ok smtctl_session_del
+	else
+		bad smtctl_session_del "$(sd_ctl srv session list)"
 	fi
 	if sd_ctl srv -p stats | python3 -c 'import json,sys; d=json.load(sys.stdin); assert "smtd" in d and "refused" in d["smtd"]'; then
 		ok smtctl_stats_pretty_json

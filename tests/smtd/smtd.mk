@@ -15,8 +15,14 @@ $(SMTD_UNIT): tests/smtd/test_smtd_unit.c $(SMTD_UNIT_OBJS) $(LIB_A)
 	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/smtd -o $@ $^ -lcriterion -linih \
 		$(LDLIBS_TOOLS)
 
+SMTD_REOPEN := $(BUILD)/smtd-unit/reopen
+$(SMTD_REOPEN): tests/smtd/reopen.c $(LIB_A)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SMT_CFLAGS) -o $@ $^ $(LDLIBS_TOOLS)
+
 .PHONY: test-smtd demo-smtd
-test-smtd: $(SMTD_UNIT) $(BUILD)/bin/smtd $(BUILD)/bin/smtctl \
+test-smtd: $(SMTD_UNIT) $(SMTD_REOPEN) $(BUILD)/bin/smtd $(BUILD)/bin/smtctl \
 		$(BUILD)/bin/smt-echo \
 		$(if $(wildcard user/tools/smt-wire.c),$(BUILD)/bin/smt-wire) \
 		$(filter %/smt_xdp.bpf.o %/smt_tc.bpf.o,$(BPF_OBJS))

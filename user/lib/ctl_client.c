@@ -958,6 +958,24 @@ static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 	for (st = ctl_states; st; st = st->next)
 		if (st->ep == ep)
 			break;
+	/*
+	 * A state whose timer fd this endpoint does not watch belongs to an
+	 * endpoint that was closed (without smt_ctl_endpoint_closed) and
+	 * whose memory ep now reuses: start over.
+	 */
+	if (st && smt_ep_watch_fd(ep, st->tfd, on_timer, st) != -EEXIST) {
+		smt_ep_unwatch_fd(ep, st->tfd);
+		if (st->fd >= 0)
+			close(st->fd);
+		st->fd = -1;
+		st->buf.len = 0;
+		st->nserv = 0;
+		st->nsess = 0;
+		if (smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
+			pthread_mutex_unlock(&ctl_lock);
+			return -EIO;
+		}
+	}
 	if (!st) {
 		st = calloc(1, sizeof(*st));
 		if (!st) {

@@ -154,6 +154,63 @@ static void kcrypto_of(enum smt_cipher c, union smt_kmod_crypto *ci)
 
 /* ---- ksend -------------------------------------------------------------- */
 
+static void expect_errno(const char *name, int fd, unsigned long cmd, void *arg,
+			 int want)
+{
+	char why[64];
+
+	if (ioctl(fd, cmd, arg) == 0) {
+		fail(name, "accepted");
+	} else if (errno != want) {
+		snprintf(why, sizeof(why), "errno %d, want %d", errno, want);
+		fail(name, why);
+	} else {
+		pass(name);
+	}
+}
+
+/* Bad requests are refused with their errno, and nothing is sent. */
+static void bad_requests(int fd, uint32_t session, const char *daddr)
+{
+	struct smt_kmod_send m = {.session = session, .msg_id = 1};
+	struct smt_kmod_session s = {
+		.family = AF_INET, .local_port = SPORT, .peer_port = DPORT};
+
+	expect_errno("ksend msg_id 1 refused", fd, SMT_IOC_SEND, &m, EINVAL);
+	m.msg_id = 1ull << (B_BITS - 1);
+	expect_errno("ksend msg_id 2^(B-1) refused", fd, SMT_IOC_SEND, &m,
+		     EINVAL);
+	m.msg_id = 2;
+	m.inner_flags = 2;
+	expect_errno("ksend unknown inner flag refused", fd, SMT_IOC_SEND, &m,
+		     EINVAL);
+	m.inner_flags = 0;
+	m.len = SMT_KMOD_MAX_MSG + 1;
+	expect_errno("ksend 1 MiB + 1 refused", fd, SMT_IOC_SEND, &m, EMSGSIZE);
+	m.len = 0;
+	m.session = 999;
+	expect_errno("ksend unknown session refused", fd, SMT_IOC_SEND, &m,
+		     ENOENT);
+
+	inet_pton(AF_INET, strchr(daddr, ':') ? "10.99.0.2" : daddr,
+		  s.peer_addr);
+	kcrypto_of(SMT_CIPHER_AES_128_GCM, &s.crypto);
+	s.B = 57;
+	expect_errno("session B 57 refused", fd, SMT_IOC_SESSION_ADD, &s,
+		     EINVAL);
+	s.B = 0;
+	s.crypto.info.version = TLS_1_2_VERSION;
+	expect_errno("session TLS 1.2 key refused", fd, SMT_IOC_SESSION_ADD, &s,
+		     EINVAL);
+	s.crypto.info.version = TLS_1_3_VERSION;
+	s.family = AF_PACKET;
+	expect_errno("session AF_PACKET refused", fd, SMT_IOC_SESSION_ADD, &s,
+		     EAFNOSUPPORT);
+	explicit_bzero(&s.crypto, sizeof(s.crypto));
+	expect_errno("unknown ioctl refused", fd, _IO(SMT_IOC_MAGIC, 99), NULL,
+		     ENOTTY);
+}
+
 static int cmd_ksend(const char *daddr)
 {
 	struct smt_kmod_session s;
@@ -201,26 +258,7 @@ static int cmd_ksend(const char *daddr)
 		free(app);
 		usleep(20000); /* let the receiver drain its socket */
 	}
-	/* Bad requests are refused, not sent. */
-	{
-		struct smt_kmod_send m = {.session = ids[0], .msg_id = 1};
-
-		if (ioctl(fd, SMT_IOC_SEND, &m) == 0 || errno != EINVAL)
-			fail("ksend msg_id 1 refused", "accepted");
-		else
-			pass("ksend msg_id 1 refused");
-		m.msg_id = 1ull << (B_BITS - 1);
-		if (ioctl(fd, SMT_IOC_SEND, &m) == 0 || errno != EINVAL)
-			fail("ksend msg_id 2^(B-1) refused", "accepted");
-		else
-			pass("ksend msg_id 2^(B-1) refused");
-		m.session = 999;
-		m.msg_id = 2;
-		if (ioctl(fd, SMT_IOC_SEND, &m) == 0 || errno != ENOENT)
-			fail("ksend unknown session refused", "accepted");
-		else
-			pass("ksend unknown session refused");
-	}
+	bad_requests(fd, ids[0], daddr);
 	for (unsigned int c = 0; c < NCIPH; c++)
 		if (ioctl(fd, SMT_IOC_SESSION_DEL, &ids[c]) < 0)
 			fail("ksend del session", strerror(errno));

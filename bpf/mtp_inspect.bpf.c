@@ -254,6 +254,10 @@ int mtp_inspect(struct xdp_md *ctx)
 	mk.msg_id = p.msg_id;
 	mk.epoch = p.smt->epoch;
 	m = bpf_map_lookup_elem(&mtp_msgs, &mk);
+	if (m && smt_msg_reused(m, &p, now)) {
+		bpf_map_delete_elem(&mtp_msgs, &mk);
+		m = NULL;
+	}
 	if (!m) {
 		struct smt_mtp_msg init = {
 			.first_ns = now,

@@ -186,6 +186,10 @@ static __always_inline void smt_track_msg(struct smt_pkt *p,
 	mk.msg_id = p->msg_id;
 	mk.epoch = p->smt->epoch;
 	m = bpf_map_lookup_elem(&messages, &mk);
+	if (m && smt_msg_reused(m, p, now)) {
+		bpf_map_delete_elem(&messages, &mk);
+		m = NULL;
+	}
 	if (!m) {
 		struct smt_msg_state init = {
 			.first_ns = now,

@@ -48,6 +48,20 @@
 		ret_;                                                    \
 	})
 
+/*
+ * A message key (session or flow, msg_id, epoch) can come back for a new
+ * message: a new session between the same ports starting again at epoch 0,
+ * or a test tool restarted. Treat the entry as a new message when the
+ * packet's msg_len differs, or when the entry is done, idle for over a
+ * second and the packet starts the wire stream. (A late duplicate of a first
+ * packet then opens an entry that the sweep later reports.)
+ */
+#define SMT_MSG_REUSE_NS 1000000000ULL
+#define smt_msg_reused(m, p, now)                        \
+	((m)->msg_len != (p)->msg_len ||                 \
+	 ((m)->state == SMT_MSG_DONE && (p)->off == 0 && \
+	  (now) - (m)->last_ns > SMT_MSG_REUSE_NS))
+
 /* Add one to a per-CPU u64 array slot. */
 static __always_inline void smt_count(void *map, __u32 idx)
 {

@@ -592,6 +592,78 @@ t_rekey() {
 	sd_start srv "$NSS" && sd_start cli "$NSC"
 }
 
+# ---- daemon mode, pid file, sd_notify, SIGHUP with a broken file, SIGTERM ----------
+t_daemon() {
+	local out=$SD_TMP/daemon.out pid
+	SD_PORT=7449 sd_conf dmn host
+	rm -f "$SD_TMP/notify.out"
+	# a stand-in for systemd's notify socket
+	python3 - "$SD_TMP/notify.sock" "$SD_TMP/notify.out" <<'EOF2' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(10)
+with open(sys.argv[2], "w") as f:
+    try:
+        while True:
+            f.write(s.recv(4096).decode() + "\n")
+            f.flush()
+    except socket.timeout:
+        pass
+EOF2
+	local npid=$!
+	TEST_PIDS="$TEST_PIDS $npid"
+	for _ in $(seq 1 50); do
+		[ -S "$SD_TMP/notify.sock" ] && break
+		sleep 0.1
+	done
+	NOTIFY_SOCKET=$SD_TMP/notify.sock nsenter --net="/var/run/netns/$NSS" \
+		"$SD_BIN/smtd" -c "$SD_TMP/dmn.conf" -p "$SD_TMP/dmn.pid" \
+		>"$out" 2>&1
+	for _ in $(seq 1 30); do
+		[ -s "$SD_TMP/dmn.pid" ] && sd_ctl dmn stats >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	pid=$(cat "$SD_TMP/dmn.pid" 2>/dev/null)
+	if [ -n "$pid" ] && kill -0 "$pid" && sd_ctl dmn stats >/dev/null &&
+		[ "$(ps -o ppid= -p "$pid" | tr -d ' ')" = 1 ]; then
+		ok daemonizes_with_pidfile
+	else
+		bad daemonizes_with_pidfile "pid=$pid $(cat "$out")"
+		return
+	fi
+	sleep 0.3
+	if grep -q "READY=1" "$SD_TMP/notify.out"; then
+		ok sd_notify_ready
+	else
+		bad sd_notify_ready "$(cat "$SD_TMP/notify.out" 2>/dev/null)"
+	fi
+	# a broken file on SIGHUP: the running configuration stays
+	echo "[smtd]
+port = banana" >>"$SD_TMP/dmn.conf"
+	kill -HUP "$pid"
+	sleep 0.5
+	if kill -0 "$pid" && sd_ctl dmn -j stats | grep -q '"reloads":0' &&
+		sd_ctl dmn service list | grep -q echo.smt; then
+		ok sighup_bad_file_keeps_running_config
+	else
+		bad sighup_bad_file_keeps_running_config "$(sd_ctl dmn -j stats)"
+	fi
+	kill -TERM "$pid"
+	for _ in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! kill -0 "$pid" 2>/dev/null && [ ! -e "$SD_TMP/dmn.sock" ] &&
+		[ ! -e "$SD_TMP/dmn.pid" ]; then
+		ok sigterm_clean_shutdown
+	else
+		bad sigterm_clean_shutdown "still running or files left"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	kill $npid 2>/dev/null
+}
+
 t_smtctl() {
 	local out=$SD_TMP/ctl.out
 	if sd_ctl srv serv l >"$out" && grep -q "^echo.smt  *7000" "$out" &&
@@ -645,6 +717,7 @@ if start_hosts; then
 	t_restart
 	t_keylog
 	t_exporter
+	t_daemon
 	t_rekey
 	t_bpf
 else

@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 		}
 		printf("%-12s %-32s %10.1f %8.2f\n", r[i].prog, r[i].what,
 		       r[i].ns, r[i].ns / base);
-		fprintf(csv, "%s,%s,%.1f,%.3f,%u\n", r[i].prog, r[i].what,
+		fprintf(csv, "%s,\"%s\",%.1f,%.3f,%u\n", r[i].prog, r[i].what,
 			r[i].ns, r[i].ns / base, repeat);
 	}
 	fclose(csv);

@@ -169,11 +169,13 @@ static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (msg[0])
 		fprintf(stderr, "Note: %s\n", msg);
 	if (err)
-		return smtctl_err(ctx, "cannot attach SMT programs to %s: %s%s",
-				  o.ifname, strerror(-err),
-				  o.mode == SMT_BPF_XDP_NATIVE
-					  ? "; try mode generic"
-					  : "");
+		return smtctl_err(
+			ctx, "cannot attach SMT programs to %s: %s%s", o.ifname,
+			strerror(-err),
+			o.mode == SMT_BPF_XDP_NATIVE ? "; try mode generic"
+			: err == -EINVAL
+				? "; if maps pinned by an older build differ, remove them (scripts/smt-bpf.sh purge)"
+				: "");
 	if (ctx->json) {
 		json_object *r = json_object_new_object();
 

@@ -24,6 +24,9 @@ set -eu
 
 PIN=${SMT_BPF_PIN_DIR:-/sys/fs/bpf/smt}
 BPFTOOL=${BPFTOOL:-bpftool}
+# Egress filter priority and handle, as smt_bpf.c uses them (0x5354, 0x534d54).
+TC_PREF=21332
+TC_HANDLE=0x534d54
 
 die() {
 	echo "smt-bpf: $*" >&2
@@ -107,7 +110,7 @@ cmd_attach_tc() {
 	prog="$PIN/smt_tc/smt_tc"
 	[ -e "$prog" ] || die "$prog is not pinned; run: $0 load build/bpf/smt_tc.bpf.o"
 	tc qdisc add dev "$dev" clsact 2>/dev/null || true
-	tc filter replace dev "$dev" egress pref 1 handle 1 bpf da pinned "$prog" ||
+	tc filter replace dev "$dev" egress pref $TC_PREF handle $TC_HANDLE bpf da pinned "$prog" ||
 		die "cannot attach smt_tc to $dev egress"
 	echo "smt-bpf: smt_tc attached to $dev egress"
 }
@@ -116,7 +119,7 @@ cmd_detach() {
 	dev=$1
 	$BPFTOOL net detach xdpdrv dev "$dev" 2>/dev/null || true
 	$BPFTOOL net detach xdpgeneric dev "$dev" 2>/dev/null || true
-	tc filter del dev "$dev" egress pref 1 2>/dev/null || true
+	tc filter del dev "$dev" egress pref $TC_PREF 2>/dev/null || true
 	echo "smt-bpf: detached XDP and the egress filter from $dev"
 }
 

@@ -32,8 +32,11 @@
 
 /* Options structs are set up by hand, not with LIBBPF_OPTS, so that
  * cppcheck (make check) can parse this file without libbpf's headers. */
-#define TC_HANDLE 1
-#define TC_PRIO 1
+/* The egress filter's handle and priority: distinctive ("SMT", "ST") so that
+ * attaching never replaces an operator's filter; scripts/smt-bpf.sh uses the
+ * same pair. */
+#define TC_HANDLE 0x534d54
+#define TC_PRIO 0x5354
 #define CPUMAP_QSIZE 2048
 
 /* Libraries do not print: libbpf's messages only with SMT_BPF_DEBUG set. */

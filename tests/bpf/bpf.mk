@@ -38,9 +38,13 @@ $(TB_OUT)/smt_craft: tests/bpf/smt_craft.c tests/bpf/pkt.c tests/bpf/pkt.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/smt_craft.c tests/bpf/pkt.c
 
+$(TB_OUT)/xsk_rx: tests/bpf/xsk_rx.c include/smt/maps.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/xsk_rx.c -lxdp $(TB_LIBS)
+
 TB_BINS := $(TB_OUT)/test_bpf_run $(TB_OUT)/xdp_pass.bpf.o \
-	$(TB_OUT)/bench_bpf \
-	$(TB_OUT)/smt_craft
+	$(TB_OUT)/bench_bpf $(TB_OUT)/smt_craft $(TB_OUT)/xsk_rx
 ALL_TARGETS += $(TB_BINS)
 
 TEST_TIERS += test-bpf

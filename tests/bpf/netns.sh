@@ -15,12 +15,14 @@
 #      sees every message on exactly one interface, and both are used.
 #   5. cpumap steering (C -> D, smt_xdp on D): one session's messages
 #      land on both CPUs, per the per-CPU counters of the cpumap program.
+#   6. XSK steering: an AF_XDP socket (copy mode) on D receives them all.
 # Pins go under a private SMT_BPF_PIN_DIR; namespaces are removed on exit.
 set -u
 BUILD=${BUILD:-build}
 CRAFT=$BUILD/tests/bpf/smt_craft
 SMTCTL=$BUILD/bin/smtctl
 PASSOBJ=$BUILD/tests/bpf/xdp_pass.bpf.o
+XSKRX=$BUILD/tests/bpf/xsk_rx
 p=bpfns$$
 NA=${p}a NM=${p}m NB=${p}b NC=${p}c ND=${p}d
 export SMT_BPF_PIN_DIR=/sys/fs/bpf/smt-test-ns$$
@@ -54,7 +56,7 @@ check() {
 eq() { [ "$1" -eq "$2" ] || { echo "     got $1, want $2"; return 1; }; }
 jnum() { grep -o "\"$1\": *[0-9]*" | grep -o '[0-9]*$'; }
 
-for f in "$CRAFT" "$SMTCTL" "$PASSOBJ"; do
+for f in "$CRAFT" "$SMTCTL" "$PASSOBJ" "$XSKRX"; do
 	[ -e "$f" ] || { echo "FAIL missing $f (run make)"; exit 1; }
 done
 [ "$(nproc)" -ge 2 ] || echo "note: one CPU online; the cpumap check needs two"
@@ -219,6 +221,21 @@ check "40 messages started on the cpumap CPUs" eq $((${c0:-0} + ${c1:-0})) 40
 check "both CPUs got messages" sh -c "[ ${c0:-0} -gt 0 ] && [ ${c1:-0} -gt 0 ]"
 check "40 messages completed" \
 	eq "$(ns "$ND" "$SMTCTL" -j flow stats | jnum msg_done)" 40
+ns "$ND" "$SMTCTL" prog detach dev d0
+
+echo "-- 6. XSK steering: an AF_XDP socket receives the SMT packets"
+check "smtctl prog attach steer xsk filter off" \
+	ns "$ND" "$SMTCTL" prog attach dev d0 steer xsk filter off tc off
+ns "$ND" "$XSKRX" d0 3 >"$out/xsk" 2>&1 &
+xpid=$!
+sleep 0.5
+ns "$NC" "$CRAFT" send 10.85.0.1 10.85.0.2 1000 2000 100,5000,20000 200 >"$out/sent"
+wait $xpid
+want=$(awk '{ s += $10 } END { print s }' "$out/sent")
+got=$(grep -o 'smt_data [0-9]*' "$out/xsk" | cut -d' ' -f2)
+check "AF_XDP socket got all $want DATA packets" eq "${got:-0}" "$want"
+check "redirect_xsk counted them" \
+	eq "$(ns "$ND" "$SMTCTL" -j flow stats | jnum redirect_xsk)" "$want"
 ns "$ND" "$SMTCTL" prog detach dev d0
 
 if [ "$fail" -ne 0 ]; then

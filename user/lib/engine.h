@@ -69,12 +69,16 @@ struct smt_engine_cfg {
 	uint64_t epoch_drain_ns; /* old epoch kept after a rekey
 				    [(max_silent + 2) * resend timeout] */
 	uint32_t max_sessions; /* [1024] */
-	uint32_t max_tx_msgs; /* messages being sent or kept for ACK [8192] */
+	uint32_t max_tx_msgs; /* our requests and oneways in flight [8192] */
 	uint64_t max_tx_bytes; /* wire bytes of those [256 MiB] */
-	uint32_t max_rx_msgs; /* in reassembly, awaiting a reply, or queued
-				 for the application [8192] */
+	/* Peer requests and oneways held: in reassembly, queued for the
+	 * application, delivered and awaiting our reply, and our responses
+	 * awaiting their ACK [8192]. So a reply never waits for tx room: it
+	 * keeps the slot of its request. Responses to our own requests are
+	 * always accepted (bounded by max_tx_msgs instead). */
+	uint32_t max_rx_msgs;
 	uint64_t max_rx_bytes; /* wire bytes in reassembly + bytes queued for
-				  the application [256 MiB] */
+				  the application, same rules [256 MiB] */
 	uint32_t max_rx_msgs_session; /* per-session cap; 0 = max_rx_msgs */
 };
 
@@ -182,7 +186,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 /*
  * Replies to request id (from an SMT_ENGINE_EV_REQUEST) of session sid.
  * 0, -ENOENT (no session, or no such request awaiting a reply),
- * -EMSGSIZE, -EAGAIN, -ENOMEM.
+ * -EMSGSIZE, -ENOMEM. Never -EAGAIN: see max_rx_msgs.
  */
 int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 		     const void *data, uint32_t len, uint64_t now_ns);

@@ -98,6 +98,7 @@ struct eng_session {
 	struct eng_timer ack_t, drain_t;
 	struct eng_htab tx, rx; /* by handle smt_engine_id_make(epoch, id) */
 	uint32_t rx_msgs; /* for max_rx_msgs_session */
+	uint32_t nresp; /* our responses not yet ACKed */
 	struct smt_engine_stats st;
 };
 
@@ -165,6 +166,9 @@ struct smt_engine {
 	struct eng_event *ev_head, *ev_tail;
 	struct eng_rx *g_head, *g_tail; /* SRPT order, fewest bytes left */
 	uint64_t granted_out; /* sum over rx of max(0, g - rcvd) */
+	uint32_t nresp; /* our responses not yet ACKed (an rx slot each) */
+	uint32_t own_msgs; /* our requests and oneways (max_tx_msgs) */
+	uint64_t own_bytes; /* their wire bytes (max_tx_bytes) */
 	struct smt_engine_stats st;
 	uint8_t pktbuf[SMT_HDR_LEN + ENG_MAX_PAYLOAD];
 };

@@ -318,8 +318,13 @@ static int rx_admit(struct smt_engine *e, struct eng_session *s,
 				       : SMT_DROP_UNEXPECTED_RESPONSE;
 		*req = t;
 	}
-	if (e->st.rx_msgs >= e->cfg.max_rx_msgs ||
-	    s->rx_msgs >= e->cfg.max_rx_msgs_session ||
+	/* Responses to our outstanding requests are always taken: they are
+	 * bounded by max_tx_msgs, and refusing them could leave two hosts
+	 * each waiting for the other's ACK to free a slot. */
+	if (*req)
+		return 0;
+	if (e->st.rx_msgs + e->nresp >= e->cfg.max_rx_msgs ||
+	    s->rx_msgs + s->nresp >= e->cfg.max_rx_msgs_session ||
 	    e->st.rx_bytes + p->msg_len > e->cfg.max_rx_bytes) {
 		if (!p->pkt_off) /* once per message start: alive, full */
 			eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, mid, 0, 0, 0);

@@ -194,6 +194,13 @@ static void account_tx(struct smt_engine *e, struct eng_tx *t, int sign)
 	s->st.tx_msgs += sign;
 	e->st.tx_bytes += sign * (int64_t)t->w.wire_len;
 	s->st.tx_bytes += sign * (int64_t)t->w.wire_len;
+	if (t->kind == ENG_TX_RESPONSE) {
+		e->nresp += sign;
+		s->nresp += sign;
+	} else {
+		e->own_msgs += sign;
+		e->own_bytes += sign * (int64_t)t->w.wire_len;
+	}
 }
 
 void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
@@ -304,11 +311,17 @@ static uint64_t wire_estimate(const struct smt_engine *e, uint32_t len)
 	return content + SMT_REC_OVERHEAD * nrec;
 }
 
+/*
+ * Room for one more request or oneway message. Responses are not checked
+ * here: each answers a request admitted under max_rx_msgs and keeps that
+ * slot until ACKed, so a host whose own requests fill max_tx_msgs can
+ * still answer its peers (else two such hosts would wait on each other).
+ */
 static int tx_room(const struct smt_engine *e, uint32_t len)
 {
-	if (e->st.tx_msgs >= e->cfg.max_tx_msgs)
+	if (e->own_msgs >= e->cfg.max_tx_msgs)
 		return -EAGAIN;
-	if (e->st.tx_bytes + wire_estimate(e, len) > e->cfg.max_tx_bytes)
+	if (e->own_bytes + wire_estimate(e, len) > e->cfg.max_tx_bytes)
 		return -EAGAIN;
 	return 0;
 }
@@ -407,9 +420,6 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 		return -ENOENT;
 	if (len > s->lim.max_msg)
 		return -EMSGSIZE;
-	err = tx_room(e, len);
-	if (err)
-		return err;
 	/* The placeholder becomes the response: same table slot. */
 	account_tx(e, t, -1);
 	t->kind = ENG_TX_RESPONSE;

@@ -714,3 +714,45 @@ Test(engine, many_rpcs__1000_concurrent)
 	assert_empty(&p);
 	pair_fini(&p);
 }
+
+/* Two hosts whose own requests fill their limits must still answer each
+ * other: replies take no tx room and responses are always accepted. */
+Test(engine, limits__full_hosts_still_answer_each_other)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	uint8_t b[100] = {0};
+	struct pair p;
+	uint64_t id1;
+	int i, got = 0;
+
+	c.max_tx_msgs = 1;
+	c.max_rx_msgs = 1;
+	pair_init(&p, &c, &c);
+	send_req(&p, 100, 0, 1);
+	cr_assert_eq(smt_engine_send(p.s[1].e, p.s[1].sid, b, 100, 0, 2, &id1,
+				     p.now),
+		     0);
+	flow(&p);
+	for (i = 0; i < 2; i++) {
+		cr_assert(next_ev(&p, i, &ev));
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+		cr_assert_eq(smt_engine_reply(p.s[i].e, ev.session, ev.id, b,
+					      100, p.now),
+			     0, "a reply must not wait for tx room");
+		smt_engine_event_free(&ev);
+	}
+	flow(&p);
+	for (i = 0; i < 2; i++) {
+		while (next_ev(&p, i, &ev)) {
+			cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+			got++;
+			smt_engine_event_free(&ev);
+		}
+	}
+	cr_assert_eq(got, 2, "each side must accept its response");
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	pair_fini(&p);
+}

@@ -422,7 +422,7 @@ static void app_send(struct sim *sim, int idx)
 			      &r->id, sim->now);
 	free(buf);
 	if (err == -EAGAIN) { /* a limit: try again a little later */
-		ev_push(sim, (struct sim_ev){.t = sim->now + 10000,
+		ev_push(sim, (struct sim_ev){.t = sim->now + 100000,
 					     .type = EV_SEND,
 					     .idx = idx});
 		return;
@@ -449,13 +449,7 @@ static void app_reply(struct sim *sim, int idx)
 	err = smt_engine_reply(h->e, h->sid[r->src], r->id, buf, r->resp_len,
 			       sim->now);
 	free(buf);
-	if (err == -EAGAIN) {
-		ev_push(sim, (struct sim_ev){.t = sim->now + 10000,
-					     .type = EV_REPLY,
-					     .idx = idx});
-		return;
-	}
-	/* -ENOENT: the client gave up and the request state is gone */
+	/* -ENOENT: the request's epoch was drained; never -EAGAIN */
 	if (err && err != -ENOENT)
 		fail(sim, "rpc %d: smt_engine_reply: %d", idx, err);
 	r->replied = true;

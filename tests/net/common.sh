@@ -9,6 +9,12 @@ NET_BUILD=${BUILD:-build}
 NET_ECHO=${NET_ECHO:-$NET_BUILD/bin/smt-echo}
 NET_FAULT=$NET_BUILD/bin/smt-fault
 NET_TMP=$(mktemp -d "${TMPDIR:-/tmp}/smt-net.XXXXXX")
+# Options for every smt-echo (server and client) of the tier. The RESEND
+# timeout is raised from the engine's 2 ms because these machines are
+# shared and heavily loaded: a process that does not run for a few ms makes
+# the peer's timers fire, and the engine's retransmissions then feed a
+# collapse (an engine issue, reported). Override: NET_RESEND_US=2000.
+NET_ECHO_OPTS="--resend-us ${NET_RESEND_US:-10000}"
 NET_PREFIXES=""
 NET_PIDS=""
 
@@ -79,7 +85,8 @@ net_hp() { # IP PORT -> IP:PORT or [IP6]:PORT
 net_server() {
 	local ns=$1 kl=$2 out=$3 i
 	shift 3
-	ip netns exec "$ns" "$NET_ECHO" server --keylog "$kl" -j --stats "$@" \
+	ip netns exec "$ns" "$NET_ECHO" server --keylog "$kl" -j --stats \
+		$NET_ECHO_OPTS "$@" \
 		>"$out" 2>"$out.err" &
 	NET_SERVER_PID=$!
 	NET_PIDS="$NET_PIDS $NET_SERVER_PID"

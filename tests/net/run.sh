@@ -48,7 +48,7 @@ client() {
 	t0=$(date +%s.%N)
 	timeout -k 5 150 ip netns exec "$SMT_NS_CLIENT" ${NET_CLIENT_WRAP:-} \
 		"${NET_CLIENT_BIN:-$NET_ECHO}" client --keylog "$NET_KL" \
-		--line "$line" --count "$count" -j -q --stats "$@" \
+		--line "$line" --count "$count" -j -q --stats $NET_ECHO_OPTS "$@" \
 		>"$NET_TMP/$name.json" 2>"$NET_TMP/$name.err"
 	rc=$?
 	t1=$(date +%s.%N)
@@ -185,9 +185,9 @@ if want capture; then
 			>"$NET_TMP/decode.out" 2>&1
 		drc=$?
 		# 12 requests and their 12 responses, every one decrypted
-		msgs=$(tail -1 "$NET_TMP/decode.out" | grep -o ' ok [0-9]*' | cut -d' ' -f3)
+		msgs=$(grep '^summary:' "$NET_TMP/decode.out" | grep -o ' ok [0-9]*' | cut -d' ' -f3)
 		if [ $crc = 0 ] && [ $drc = 0 ] && [ "${msgs:-0}" = 24 ]; then
-			ok capture_decode "$CLIENT_DETAIL; smt-wire decode exit 0, $(tail -1 "$NET_TMP/decode.out")"
+			ok capture_decode "$CLIENT_DETAIL; smt-wire decode exit 0, $(grep '^summary:' "$NET_TMP/decode.out")"
 		else
 			tail -20 "$NET_TMP/decode.out" >>"$NET_TMP/capture_decode.err"
 			bad capture_decode "$CLIENT_DETAIL; smt-wire decode exit $drc, ${msgs:-?}/24 messages ok"

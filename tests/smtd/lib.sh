@@ -13,7 +13,8 @@ SD_PIDS=""
 # sd_certs DIR: test CA, one host certificate per host, the broken ones.
 sd_certs() {
 	scripts/mkcerts.sh "$1" echo.smt kv.smt >/dev/null &&
-		CERT=host2 scripts/mkcerts.sh "$1" echo.smt kv.smt >/dev/null
+		CERT=host2 scripts/mkcerts.sh "$1" echo.smt kv.smt >/dev/null &&
+		CERT=host3 scripts/mkcerts.sh "$1" echo.smt kv.smt >/dev/null
 }
 
 # sd_conf NAME CERT [key = value lines for [smtd] and [tls] ...]: writes

@@ -295,6 +295,14 @@ t_refusals() {
 	expect_refusal refuse_client_cert_wrong_ca "$out" "unknown ca"
 	sd_stop cli2
 
+	# another valid identity on the client host claims the SMT port of a
+	# session that host2's smtd set up: the server refuses to replace it
+	sd_conf cli3 host3 port=7450
+	sd_start cli3 "$NSC"
+	echo_client cli3 "$out" "$SIP:7443" echo.smt -n 5 --port 9100
+	expect_refusal refuse_port_of_another_identity "$out" "client port 9100 has a session of another client identity"
+	sd_stop cli3
+
 	# a uid the service does not allow (nobody keeps CAP_NET_RAW for its
 	# raw socket so that only smtd's policy can refuse it)
 	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" setpriv \

@@ -377,6 +377,9 @@ json_object *smt_ctl_session_to_json(const struct smt_ctl_session *s,
 	if (s->handshake[0])
 		json_object_object_add(o, "handshake",
 				       json_object_new_string(s->handshake));
+	if (s->peer_cert[0])
+		json_object_object_add(o, "peer_cert",
+				       json_object_new_string(s->peer_cert));
 	if (with_keys) {
 		size_t kl = s->keys.key_len;
 		json_object *k = json_object_new_object();
@@ -481,6 +484,8 @@ int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 	s->created = smt_ctl_int(o, "created", 0);
 	snprintf(s->handshake, sizeof(s->handshake), "%s",
 		 smt_ctl_str(o, "handshake", ""));
+	snprintf(s->peer_cert, sizeof(s->peer_cert), "%s",
+		 smt_ctl_str(o, "peer_cert", ""));
 	if (json_object_object_get_ex(o, "keys", &k)) {
 		size_t kl = s->keys.key_len;
 

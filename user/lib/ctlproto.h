@@ -72,6 +72,8 @@ struct smt_ctl_session {
 	unsigned int ipproto, B, epoch;
 	uint32_t max_msg, max_pad, lifetime_s;
 	int64_t created; /* unix time of the epoch's handshake */
+	char peer_cert[65]; /* SHA-256 of the peer's certificate, hex; ""
+			     * when it sent none */
 	char handshake[80]; /* client role: the peer smtd's address, for
 			     * re-keying; "" when unknown */
 	struct smt_keys keys;

@@ -357,6 +357,13 @@ int main(int argc, char **argv)
 	if (smtd_tls_listen(&d))
 		goto out;
 	smtd_bpf_start(&d);
+	if (d.cfg.client_auth != SMTD_CAUTH_REQUIRE)
+		LOG_W("[tls] client_cert = %s: clients are not all "
+		      "authenticated, so a session's re-key or replacement "
+		      "is not bound to the identity that set it up; use "
+		      "client_cert = require between hosts",
+		      d.cfg.client_auth == SMTD_CAUTH_NONE ? "none"
+							   : "optional");
 	LOG_I("ready: handshakes on %s:%u, control socket %s, %d services, "
 	      "IP protocol %u",
 	      d.cfg.listen_addr, d.cfg.listen_port, d.cfg.ctl_path,

@@ -415,6 +415,20 @@ static void unmap_v4(struct sockaddr_storage *ss)
 	memcpy(ss, &s4, sizeof(s4));
 }
 
+/* SHA-256 of the peer's certificate in hex, "" when it sent none. */
+static void peer_cert_id(SSL *ssl, char *out, size_t len)
+{
+	X509 *c = SSL_get0_peer_certificate(ssl);
+	unsigned char md[32];
+	unsigned int n = 0, i;
+
+	out[0] = 0;
+	if (!c || !X509_digest(c, EVP_sha256(), md, &n) || 2 * n + 1 > len)
+		return;
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 static void fill_session(struct smtd *d, struct smtd_hs *hs,
 			 const struct smt_params *p)
 {
@@ -435,6 +449,7 @@ static void fill_session(struct smtd *d, struct smtd_hs *hs,
 	s->max_pad = p->max_pad;
 	s->lifetime_s = p->lifetime_s;
 	s->created = time(NULL);
+	peer_cert_id(hs->ssl, s->peer_cert, sizeof(s->peer_cert));
 }
 
 /*
@@ -459,6 +474,14 @@ static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
 		       "no session of %s with client port %u and server "
 		       "port %u to re-key",
 		       hs->service, p->client_port, p->server_port);
+		return;
+	}
+	/* only the peer that set the session up may re-key it */
+	if (strcmp(old->s.peer_cert, hs->sess.peer_cert)) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "re-key of session %u from another client identity "
+		       "(certificate) than the one that set it up",
+		       old->s.sid);
 		return;
 	}
 	if (p->epoch != ((old->s.epoch + 1) & 255) || p->B != old->s.B ||
@@ -490,6 +513,7 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	const struct smtd_config *c = &d->cfg;
 	struct smt_params a = *p;
 	struct smtd_ctl_conn *srv;
+	struct smtd_session *old;
 	const char *why;
 	uint16_t port = 0;
 
@@ -534,6 +558,16 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	}
 	hs->prop = a;
 	fill_session(d, hs, &a);
+	/* a new set-up replaces a session with the same ports (the peer
+	 * started over), but only from the identity that set that one up */
+	old = smtd_table_match(d, hs->service, &hs->sess.local, &hs->sess.peer);
+	if (old && strcmp(old->s.peer_cert, hs->sess.peer_cert)) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "client port %u has a session of another client "
+		       "identity (certificate); use another SMT port",
+		       p->client_port);
+		return;
+	}
 	hs->sess.sid = smtd_new_sid(d);
 	if (smtd_ctl_push_session(d, srv, hs, &hs->sess)) {
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,

@@ -141,11 +141,13 @@ int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
 /* After the TLS handshake on a keying connection: exchange ports, derive
  * keys, add the session. *sess receives the session id. */
 int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
-		const struct sockaddr_storage *peer, uint32_t *sess, char *err,
-		size_t err_len);
+		const struct sockaddr_storage *peer, uint32_t *sess,
+		const void *owner, char *err, size_t err_len);
 /* Serves every ready message of ep (echo). */
 int smt_srv_process(struct smt_endpoint *ep);
-void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess);
+/* Removes the session keyed by owner, unless a newer set-up from the same
+ * peer replaced it. */
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner);
 int smt_ep_fd(struct smt_endpoint *ep);
 void smt_ep_close(struct smt_endpoint *ep);
 

@@ -79,6 +79,7 @@ struct run {
 	uint64_t failed, badlen; /* errors: RPCs failed, wrong length */
 	int first_err;
 	uint64_t warm_done; /* class 0 completions before the window */
+	uint64_t min_n; /* a timed window also waits for this many RPCs */
 	int err;
 };
 
@@ -225,7 +226,8 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 				cpu_s0 = server_cpu_ns();
 			}
 		}
-		if (r->measuring && ((dur_ns && now - t_meas >= dur_ns) ||
+		if (r->measuring && ((dur_ns && now - t_meas >= dur_ns &&
+				      r->cls[0].done >= r->min_n) ||
 				     (stop_n && r->cls[0].done >= stop_n))) {
 			uint64_t n = r->cls[0].done;
 			double secs = (now - t_meas) / 1e9;
@@ -384,6 +386,9 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 	r->ncls = ncls;
 	r->next_id = 1;
 	memcpy(r->cls, cls, ncls * sizeof(*cls));
+	/* 1 MiB RPCs may take longer than the window: wait for a few. */
+	if (res->test == TEST_GOODPUT)
+		r->min_n = 2 * (uint64_t)cls[0].load;
 	ret = drive(r, warm_ns, warm_n, dur_ns, stop_n, res);
 	if (ret) {
 		fail(x, res, test_name(res->test),

@@ -147,10 +147,34 @@ fail:
 	return ret;
 }
 
+/* Ends the SMT keying connection and waits (up to 1 s) until the server
+ * closed its side, which it does after removing the session: the next
+ * endpoint may get the same ephemeral port, and its set-up must not meet
+ * the old session. */
+static void keys_close(struct stream *st)
+{
+	uint64_t end = now_ns() + 1000000000ull;
+
+	if (st->fd < 0)
+		return;
+	if (st->ssl)
+		SSL_shutdown(st->ssl);
+	shutdown(st->fd, SHUT_WR);
+	while (!st->eof && now_ns() < end) {
+		struct pollfd pfd = {.fd = st->fd, .events = POLLIN};
+
+		if (poll(&pfd, 1, 100) < 0 || stream_read(st))
+			break;
+		bbuf_consume(&st->in, bbuf_len(&st->in));
+	}
+}
+
 void cconn_close(struct cconn *c)
 {
-	if (c->tp == TP_SMT)
+	if (c->tp == TP_SMT) {
 		smt_cli_close(c);
+		keys_close(&c->st);
+	}
 	if (c->tp == TP_UDP && c->fd >= 0)
 		close(c->fd);
 	stream_close(&c->st);

@@ -88,7 +88,7 @@ static void sconn_free(struct server *s, struct sconn *c)
 {
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->st.fd, NULL);
 	if (c->kind == SK_KEYS && c->keyed)
-		smt_srv_drop(s->ep, c->sess);
+		smt_srv_drop(s->ep, c->sess, c);
 	stream_close(&c->st);
 	free(c);
 }
@@ -200,7 +200,7 @@ static int handle_keys(struct server *s, struct sconn *c)
 	memcpy(&port, c->st.in.data + c->st.in.head, 2);
 	bbuf_consume(&c->st.in, 2);
 	((struct sockaddr_in *)&c->peer)->sin_port = port;
-	ret = smt_srv_key(s->ep, c->st.ssl, &c->peer, &c->sess, err,
+	ret = smt_srv_key(s->ep, c->st.ssl, &c->peer, &c->sess, c, err,
 			  sizeof(err));
 	if (ret) {
 		fprintf(stderr, "smt-bench server: SMT keying failed: %s\n",

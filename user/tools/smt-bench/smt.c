@@ -132,21 +132,73 @@ int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
 	return ep_open(port, ep, err, err_len);
 }
 
+/*
+ * The server's sessions by peer (address and SMT port): the client's
+ * ephemeral SMT port comes round again, and a new set-up from a peer can
+ * arrive before the close of its previous keying connection (or while smtd
+ * still holds the previous session), so a new set-up replaces the old
+ * session, as smtd does. owner is the keying connection, NULL for sessions
+ * that smtd added.
+ */
+#define SRV_SESS_MAX 1024
+
+static struct srv_sess {
+	struct sockaddr_in peer;
+	uint32_t sess;
+	const void *owner;
+	bool used;
+} srv_sess[SRV_SESS_MAX];
+
+static struct srv_sess *srv_sess_find(const struct sockaddr_in *peer)
+{
+	for (int i = 0; i < SRV_SESS_MAX; i++)
+		if (srv_sess[i].used &&
+		    srv_sess[i].peer.sin_addr.s_addr == peer->sin_addr.s_addr &&
+		    srv_sess[i].peer.sin_port == peer->sin_port)
+			return &srv_sess[i];
+	return NULL;
+}
+
+static void srv_sess_note(const struct sockaddr_storage *peer, uint32_t sess,
+			  const void *owner)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+	struct srv_sess *e = srv_sess_find(in);
+
+	for (int i = 0; !e && i < SRV_SESS_MAX; i++)
+		if (!srv_sess[i].used)
+			e = &srv_sess[i];
+	if (!e)
+		return; /* full: replacement just will not happen */
+	e->peer = *in;
+	e->sess = sess;
+	e->owner = owner;
+	e->used = true;
+}
+
 int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
-		const struct sockaddr_storage *peer, uint32_t *sess, char *err,
-		size_t err_len)
+		const struct sockaddr_storage *peer, uint32_t *sess,
+		const void *owner, char *err, size_t err_len)
 {
 	struct smt_session_params p = {0};
+	struct srv_sess *old;
 	int ret = derive(ssl, false, &p, err, err_len);
 
 	if (ret)
 		return ret;
 	p.peer = *peer;
+	old = srv_sess_find((const struct sockaddr_in *)peer);
+	if (old) {
+		smt_session_remove(ep, old->sess);
+		old->used = false;
+	}
 	ret = smt_session_add(ep, &p, sess);
 	smt_session_params_wipe(&p);
 	if (ret)
 		snprintf(err, err_len, "cannot add SMT session: %s",
 			 smt_strerror(ret));
+	else
+		srv_sess_note(peer, *sess, owner);
 	return ret;
 }
 
@@ -161,6 +213,8 @@ int smt_srv_process(struct smt_endpoint *ep)
 	while (!smt_recv(ep, &m)) {
 		struct bench_hdr h;
 
+		if (m.kind == SMT_MSG_SESSION_UP)
+			srv_sess_note(&m.peer, m.session, NULL);
 		if (m.kind == SMT_MSG_REQUEST && msg_hdr(m.data, m.len, &h) &&
 		    h.resp_len >= BENCH_HDR_LEN &&
 		    h.resp_len <= BENCH_MAX_MSG) {
@@ -177,9 +231,16 @@ int smt_srv_process(struct smt_endpoint *ep)
 	return 0;
 }
 
-void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess)
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner)
 {
-	smt_session_remove(ep, sess);
+	for (int i = 0; i < SRV_SESS_MAX; i++) {
+		if (srv_sess[i].used && srv_sess[i].owner == owner &&
+		    srv_sess[i].sess == sess) {
+			smt_session_remove(ep, sess);
+			srv_sess[i].used = false;
+			return;
+		}
+	}
 }
 
 int smt_ep_fd(struct smt_endpoint *ep)
@@ -396,8 +457,8 @@ int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
 }
 
 int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
-		const struct sockaddr_storage *peer, uint32_t *sess, char *err,
-		size_t err_len)
+		const struct sockaddr_storage *peer, uint32_t *sess,
+		const void *owner, char *err, size_t err_len)
 {
 	return no_smt(err, err_len);
 }
@@ -407,7 +468,7 @@ int smt_srv_process(struct smt_endpoint *ep)
 	return -ENOSYS;
 }
 
-void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess)
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner)
 {
 }
 

@@ -70,6 +70,7 @@ struct smt_endpoint {
 	int epfd, tfd;
 	uint16_t port;
 	uint64_t armed; /* deadline the timerfd is set to, 0 = none */
+	bool in_process; /* defer engine flushes to the end of the batch */
 	struct ep_session *sess[EP_SESS_BUCKETS];
 	uint32_t nsess;
 	struct ep_watch *watch;
@@ -157,7 +158,10 @@ static void ep_flush(void *ctx)
 {
 	struct smt_endpoint *ep = ctx;
 
-	smt_raw_flush(ep->raw);
+	/* inside smt_process, what a whole batch of input produced goes out
+	 * in one sendmmsg at its end */
+	if (!ep->in_process)
+		smt_raw_flush(ep->raw);
 }
 
 static const struct smt_engine_ops ep_ops = {
@@ -782,8 +786,10 @@ int smt_process(struct smt_endpoint *ep)
 	/* One bounded batch: under a packet storm the caller still gets
 	 * control back (the fd stays readable for the rest). */
 	c.now = now_ns();
+	ep->in_process = true;
 	r = smt_raw_rx(ep->raw, ep_rx, &c, EP_RX_BUDGET);
 	smt_engine_advance(ep->eng, now_ns());
+	ep->in_process = false;
 	smt_raw_flush(ep->raw);
 	ep_arm(ep);
 	if (r < 0)

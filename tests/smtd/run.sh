@@ -509,7 +509,11 @@ session_filter = yes"
 	fi
 	ok bpf_attached_by_smtd
 	kill $ECHO_SRV 2>/dev/null
-	echo_server srv "$SD_TMP/echo-srv2.out" -d 60
+	wait $ECHO_SRV 2>/dev/null # it holds SMT port 7000 until it exits
+	if ! echo_server srv "$SD_TMP/echo-srv2.out" -d 60; then
+		bad bpf_session_filter_passes_smtd_sessions "echo server did not start"
+		return
+	fi
 	echo_client cli "$out" "$SIP" echo.smt -n 200 -s 64,20000 --port 9500
 	if rpcs_ok "$out"; then
 		ok bpf_session_filter_passes_smtd_sessions

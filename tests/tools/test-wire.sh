@@ -324,6 +324,13 @@ keep "$T/p.pcap" "$T/x.pcap" $(seq 0 72)
 [ $? = 1 ] && grep -q "status incomplete" "$T/t.out" && ok ||
 	bad "lost last packet, no keys" "$(head -2 "$T/t.out")"
 
+# A capture cut off inside a pcap record: what precedes is checked, exit 1.
+head -c 5000 "$T/p.pcap" >"$T/x.pcap"
+"$W" decode "$T/x.pcap" >"$T/t.out" 2>"$T/t.err"
+[ $? = 1 ] && grep -q "file ends inside the record after packet 3" \
+	"$T/t.err" && grep -q "^summary: packets 3 " "$T/t.out" && ok ||
+	bad "capture cut short" "$(cat "$T/t.err" "$T/t.out" | head -3)"
+
 # Truncation (section 3): last record dropped, msg_len lowered to where
 # record 5 ends. Every remaining record verifies; app_len does not match.
 keep "$T/p.pcap" "$T/x.pcap" $(seq 0 71)

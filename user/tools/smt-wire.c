@@ -1433,10 +1433,16 @@ static int read_pcap(struct decoder *d)
 			       d->pkt_no, rec.caplen, rec.origlen);
 	}
 	pcap_reader_close(&r);
-	if (ret < 0)
-		return die("'%s': corrupt pcap record after packet %" PRIu64
-			   " (%s)",
-			   d->pcap, d->pkt_no, strerror(-ret));
+	if (ret < 0) {
+		/* A capture cut off mid-record (tcpdump killed): report what
+		 * was read, and fail. */
+		d->truncated++;
+		d->violations++;
+		fprintf(stderr,
+			"smt-wire: '%s': file ends inside the record after packet %" PRIu64
+			" (%s); checked the packets before it\n",
+			d->pcap, d->pkt_no, strerror(-ret));
+	}
 	return 0;
 }
 

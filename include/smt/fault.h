@@ -19,7 +19,7 @@
 #define SMT_FAULT_MARK 0x534d5446u /* "SMTF": our own duplicate, let it by */
 
 /* Bit of packet type t in type_mask; 0 as a mask means every type. */
-#define SMT_FAULT_TYPE_BIT(t) (1u << ((t) & 0x1f))
+#define SMT_FAULT_TYPE_BIT(t) (1u << ((t)&0x1f))
 
 struct smt_fault_cfg {
 	__u32 drop_ppm; /* drop this share of matching SMT packets */

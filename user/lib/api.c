@@ -129,7 +129,7 @@ static uint64_t now_ns(void)
 static void ep_arm(struct smt_endpoint *ep)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng);
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	if (d == UINT64_MAX)
 		d = 0;
@@ -217,7 +217,7 @@ static uint8_t default_ipproto(void)
 
 static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
 
 	if (fd < 0)
 		return 0;
@@ -227,7 +227,7 @@ static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag)
 int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		      struct smt_endpoint **out)
 {
-	struct smt_engine_cfg cfg = { 0 };
+	struct smt_engine_cfg cfg = {0};
 	struct smt_endpoint *ep;
 	int fds[3], err, i;
 
@@ -401,10 +401,10 @@ static uint16_t sa_port(const struct sockaddr_storage *ss)
 	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
-int smt_session_add(struct smt_endpoint *ep,
-		    const struct smt_session_params *p, uint32_t *id)
+int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
+		    uint32_t *id)
 {
-	struct smt_engine_session es = { 0 };
+	struct smt_engine_session es = {0};
 	struct ep_session *s;
 	uint32_t iphdr;
 	int err;
@@ -595,14 +595,14 @@ static int send_common(struct smt_endpoint *ep, uint32_t session,
 	return map_send_err(err);
 }
 
-int smt_send_request(struct smt_endpoint *ep, uint32_t session,
-		     const void *buf, size_t len, uint64_t cookie, uint64_t *id)
+int smt_send_request(struct smt_endpoint *ep, uint32_t session, const void *buf,
+		     size_t len, uint64_t cookie, uint64_t *id)
 {
 	return send_common(ep, session, buf, len, 0, cookie, id);
 }
 
-int smt_send_oneway(struct smt_endpoint *ep, uint32_t session,
-		    const void *buf, size_t len, uint64_t cookie, uint64_t *id)
+int smt_send_oneway(struct smt_endpoint *ep, uint32_t session, const void *buf,
+		    size_t len, uint64_t cookie, uint64_t *id)
 {
 	return send_common(ep, session, buf, len, SMT_ENGINE_ONEWAY, cookie,
 			   id);
@@ -744,7 +744,7 @@ int smt_ep_watch_fd(struct smt_endpoint *ep, int fd, smt_ep_watch_cb cb,
 	err = ep_epoll_add(ep, fd, TAG_WATCH | (uint32_t)fd);
 	if (err)
 		return err;
-	ep->watch[ep->nwatch++] = (struct ep_watch){ fd, cb, arg };
+	ep->watch[ep->nwatch++] = (struct ep_watch){fd, cb, arg};
 	return 0;
 }
 
@@ -762,7 +762,7 @@ int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
 int smt_process(struct smt_endpoint *ep)
 {
 	struct epoll_event evs[16];
-	struct rx_ctx c = { .ep = ep };
+	struct rx_ctx c = {.ep = ep};
 	uint64_t ticks;
 	int n, i, r;
 
@@ -794,8 +794,7 @@ int smt_process(struct smt_endpoint *ep)
 	ep_arm(ep);
 	if (r < 0)
 		return r;
-	return (int)smt_engine_events_pending(ep->eng) +
-	       (ep->notes ? 1 : 0);
+	return (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
 }
 
 int smt_next_timeout_ms(const struct smt_endpoint *ep)
@@ -812,7 +811,7 @@ int smt_next_timeout_ms(const struct smt_endpoint *ep)
 
 int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = ep->epfd, .events = POLLIN };
+	struct pollfd pfd = {.fd = ep->epfd, .events = POLLIN};
 
 	if (ep->notes || smt_engine_events_pending(ep->eng))
 		timeout_ms = 0;
@@ -828,7 +827,7 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 {
 	struct smt_engine_stats es;
 	struct smt_raw_stats rs;
-	struct smt_stats st = { .sz = sizeof(st) };
+	struct smt_stats st = {.sz = sizeof(st)};
 	size_t sz = stats->sz;
 	unsigned int i;
 

@@ -220,7 +220,7 @@ static bool port_taken(const struct raw_shared *sh, uint16_t port)
 /* Reserves proto/port in this network namespace; fd or -errno. */
 static int port_reserve(uint8_t proto, uint16_t port)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	socklen_t len;
 	int fd, n;
 
@@ -272,8 +272,8 @@ static int port_pick(struct smt_raw_port *p, uint16_t want)
 	return -EADDRNOTAVAIL;
 }
 
-int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu,
-		 uint32_t rcvbuf, uint8_t priority, struct smt_raw_port **out)
+int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
+		 uint8_t priority, struct smt_raw_port **out)
 {
 	struct smt_raw_port *p;
 	uint32_t bufsz;

@@ -62,16 +62,15 @@ struct smt_raw_stats {
 
 /* Called for every packet of the port: smt points at the SMT header. */
 typedef void (*smt_raw_rx_cb)(void *arg, const uint8_t *smt, size_t len,
-			      const struct sockaddr_storage *peer,
-			      int ipv4_id);
+			      const struct sockaddr_storage *peer, int ipv4_id);
 
 /*
  * Holds SMT port `port` (0 = ephemeral) for protocol ipproto. mtu sizes the
  * buffers. Returns 0, -SMT_E_NOCAP without CAP_NET_RAW,
  * -SMT_E_PORT_IN_USE, or -errno.
  */
-int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu,
-		 uint32_t rcvbuf, uint8_t priority, struct smt_raw_port **out);
+int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
+		 uint8_t priority, struct smt_raw_port **out);
 void smt_raw_close(struct smt_raw_port *p);
 uint16_t smt_raw_port_num(const struct smt_raw_port *p);
 /* File descriptors to poll: raw IPv4, raw IPv6 (-1 if IPv6 is off) and the

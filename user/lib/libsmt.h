@@ -142,8 +142,8 @@ struct smt_session_params {
  * max_sessions is reached, -EINVAL for bad parameters. The library copies
  * the keys; the caller should wipe its copy (smt_session_params_wipe).
  */
-int smt_session_add(struct smt_endpoint *ep,
-		    const struct smt_session_params *p, uint32_t *id);
+int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
+		    uint32_t *id);
 /* Removes a session: its outstanding RPCs are dropped, keys wiped. */
 int smt_session_remove(struct smt_endpoint *ep, uint32_t id);
 /* Wipes the key material in p (explicit_bzero). */
@@ -210,13 +210,12 @@ struct smt_msg {
  * -EAGAIN (a send limit is full: process events and retry) or -errno.
  * The library copies buf.
  */
-int smt_send_request(struct smt_endpoint *ep, uint32_t session,
-		     const void *buf, size_t len, uint64_t cookie, uint64_t *id);
+int smt_send_request(struct smt_endpoint *ep, uint32_t session, const void *buf,
+		     size_t len, uint64_t cookie, uint64_t *id);
 /* Sends a oneway message (no response; delivered at most once). Its
  * outcome arrives as SMT_MSG_SENT with the same id and cookie. */
-int smt_send_oneway(struct smt_endpoint *ep, uint32_t session,
-		    const void *buf, size_t len, uint64_t cookie,
-		    uint64_t *id);
+int smt_send_oneway(struct smt_endpoint *ep, uint32_t session, const void *buf,
+		    size_t len, uint64_t cookie, uint64_t *id);
 /* Replies to request id of session (from an SMT_MSG_REQUEST). */
 int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
 	      const void *buf, size_t len);

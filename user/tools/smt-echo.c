@@ -181,31 +181,30 @@ static void usage(FILE *f)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "keylog", required_argument, NULL, 'k' },
-		{ "session", required_argument, NULL, 'S' },
-		{ "line", required_argument, NULL, 'L' },
-		{ "service", required_argument, NULL, 'V' },
-		{ "connect", required_argument, NULL, 'C' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "ipproto", required_argument, NULL, 'P' },
-		{ "mtu", required_argument, NULL, 'M' },
-		{ "size", required_argument, NULL, 's' },
-		{ "sizes", required_argument, NULL, 's' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "concurrency", required_argument, NULL, 'c' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "oneway", no_argument, NULL, 'o' },
-		{ "bg-size", required_argument, NULL, 'b' },
-		{ "bg-concurrency", required_argument, NULL, 'B' },
-		{ "seed", required_argument, NULL, 'e' },
-		{ "rpc-timeouts", required_argument, NULL, 'T' },
-		{ "resend-us", required_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "stats", no_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+		{"keylog", required_argument, NULL, 'k'},
+		{"session", required_argument, NULL, 'S'},
+		{"line", required_argument, NULL, 'L'},
+		{"service", required_argument, NULL, 'V'},
+		{"connect", required_argument, NULL, 'C'},
+		{"port", required_argument, NULL, 'p'},
+		{"ipproto", required_argument, NULL, 'P'},
+		{"mtu", required_argument, NULL, 'M'},
+		{"size", required_argument, NULL, 's'},
+		{"sizes", required_argument, NULL, 's'},
+		{"count", required_argument, NULL, 'n'},
+		{"concurrency", required_argument, NULL, 'c'},
+		{"duration", required_argument, NULL, 'd'},
+		{"oneway", no_argument, NULL, 'o'},
+		{"bg-size", required_argument, NULL, 'b'},
+		{"bg-concurrency", required_argument, NULL, 'B'},
+		{"seed", required_argument, NULL, 'e'},
+		{"rpc-timeouts", required_argument, NULL, 'T'},
+		{"resend-us", required_argument, NULL, 'R'},
+		{"json", no_argument, NULL, 'j'},
+		{"stats", no_argument, NULL, 't'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "k:p:s:n:c:d:jqh", lo, NULL)) !=
@@ -334,8 +333,8 @@ static const char *sa_str(const struct sockaddr_storage *ss, char *buf,
 		inet_ntop(AF_INET6,
 			  &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
 			  sizeof(a));
-	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 a, sa_port(ss));
+	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
+		 sa_port(ss));
 	return buf;
 }
 
@@ -348,7 +347,7 @@ static int open_keylog(const struct opts *o, bool client,
 		       struct smt_endpoint **ep, uint32_t *sid)
 {
 	static char lines[MAX_LINES][1024];
-	struct smt_endpoint_opts eo = { .sz = sizeof(eo) };
+	struct smt_endpoint_opts eo = {.sz = sizeof(eo)};
 	struct smt_session_params p;
 	struct smt_keylog kl;
 	const char *what = NULL;
@@ -367,8 +366,9 @@ static int open_keylog(const struct opts *o, bool client,
 	if (client) {
 		first = last = o->line > 0 ? o->line - 1 : 0;
 		if (first >= n) {
-			fprintf(stderr, "smt-echo: key log has %d lines, no "
-					"line %d\n",
+			fprintf(stderr,
+				"smt-echo: key log has %d lines, no "
+				"line %d\n",
 				n, o->line);
 			return -1;
 		}
@@ -379,16 +379,16 @@ static int open_keylog(const struct opts *o, bool client,
 		return -1;
 	}
 	smt_keys_wipe(&kl.keys);
-	eo.port = o->port ? o->port
-			  : sa_port(client ? &kl.client : &kl.server);
+	eo.port = o->port ? o->port : sa_port(client ? &kl.client : &kl.server);
 	eo.ipproto = o->ipproto;
 	eo.mtu = o->mtu;
 	eo.rpc_timeouts = o->rpc_timeouts;
 	eo.resend_timeout_us = o->resend_us;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
-		fprintf(stderr, "smt-echo: cannot open SMT endpoint on port "
-				"%u: %s\n",
+		fprintf(stderr,
+			"smt-echo: cannot open SMT endpoint on port "
+			"%u: %s\n",
 			eo.port, smt_strerror(err));
 		return -1;
 	}
@@ -424,7 +424,7 @@ static int open_keylog(const struct opts *o, bool client,
 static int open_smtd(const struct opts *o, bool client,
 		     struct smt_endpoint **ep, uint32_t *sid)
 {
-	struct smt_endpoint_opts eo = { .sz = sizeof(eo) };
+	struct smt_endpoint_opts eo = {.sz = sizeof(eo)};
 	const char *why;
 	int err;
 
@@ -440,8 +440,9 @@ static int open_smtd(const struct opts *o, bool client,
 	eo.resend_timeout_us = o->resend_us;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
-		fprintf(stderr, "smt-echo: cannot open SMT endpoint on port "
-				"%u: %s\n",
+		fprintf(stderr,
+			"smt-echo: cannot open SMT endpoint on port "
+			"%u: %s\n",
 			eo.port, smt_strerror(err));
 		return -1;
 	}
@@ -479,7 +480,7 @@ static int open_session(const struct opts *o, bool client,
 
 static void print_stats(struct smt_endpoint *ep, bool json)
 {
-	struct smt_stats st = { .sz = sizeof(st) };
+	struct smt_stats st = {.sz = sizeof(st)};
 	const char *sep = "";
 	unsigned int i;
 
@@ -503,15 +504,15 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 		return;
 	}
 	printf("smt-echo: packets tx %" PRIu64 " rx %" PRIu64
-		", retransmits %" PRIu64 ", ctl tx %" PRIu64 " rx %" PRIu64
-		", not ours %" PRIu64 ", tx errors %" PRIu64 ", drops %" PRIu64
-		"\n",
-		st.tx_packets, st.rx_packets, st.tx_retransmits, st.tx_ctl,
-		st.rx_ctl, st.rx_no_endpoint, st.tx_errors, st.drops_total);
+	       ", retransmits %" PRIu64 ", ctl tx %" PRIu64 " rx %" PRIu64
+	       ", not ours %" PRIu64 ", tx errors %" PRIu64 ", drops %" PRIu64
+	       "\n",
+	       st.tx_packets, st.rx_packets, st.tx_retransmits, st.tx_ctl,
+	       st.rx_ctl, st.rx_no_endpoint, st.tx_errors, st.drops_total);
 	for (i = 0; smt_drop_reason_name(i); i++)
 		if (st.drops[i])
 			printf("smt-echo:   drop %-24s %" PRIu64 "\n",
-				smt_drop_reason_name(i), st.drops[i]);
+			       smt_drop_reason_name(i), st.drops[i]);
 }
 
 /* ---- server -------------------------------------------------------------- */
@@ -682,8 +683,7 @@ static int client_send(struct client *c, unsigned int si, bool bg)
 	if (c->o->oneway && !bg)
 		err = smt_send_oneway(c->ep, c->sid, c->buf, size, si, &s->id);
 	else
-		err = smt_send_request(c->ep, c->sid, c->buf, size, si,
-				       &s->id);
+		err = smt_send_request(c->ep, c->sid, c->buf, size, si, &s->id);
 	if (err) {
 		c->last_err = err;
 		return err;
@@ -737,8 +737,9 @@ static void client_complete(struct client *c, struct smt_msg *m)
 		else
 			c->failed++;
 		if (!c->o->quiet)
-			fprintf(stderr, "smt-echo: RPC %#" PRIx64
-					" (%u bytes) failed: %s\n",
+			fprintf(stderr,
+				"smt-echo: RPC %#" PRIx64
+				" (%u bytes) failed: %s\n",
 				m->id, s->size, smt_strerror(m->error));
 		return;
 	}
@@ -834,7 +835,7 @@ static void client_report(struct client *c, double secs)
 
 static int run_client(struct opts *o)
 {
-	struct client c = { .o = o };
+	struct client c = {.o = o};
 	uint64_t t0, deadline = 0, drain_end;
 	uint32_t maxsz = o->bg_size;
 	struct smt_msg m;
@@ -859,13 +860,18 @@ static int run_client(struct opts *o)
 	c.buf = malloc(maxsz ? maxsz : 1);
 	if (!c.slots || !c.buf) {
 		fprintf(stderr, "smt-echo: out of memory\n");
+		free(c.slots);
+		free(c.buf);
 		return 1;
 	}
 	if (!o->seed && getrandom(&o->seed, sizeof(o->seed), 0) < 0)
 		o->seed = (uint64_t)time(NULL);
 	c.next_seed = o->seed;
-	if (open_session(o, true, &c.ep, &c.sid) < 0)
+	if (open_session(o, true, &c.ep, &c.sid) < 0) {
+		free(c.slots);
+		free(c.buf);
 		return 1;
+	}
 
 	t0 = now_ns();
 	if (o->duration > 0)
@@ -977,15 +983,14 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss)
 static int run_keygen(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "client", required_argument, NULL, 'c' },
-		{ "server", required_argument, NULL, 's' },
-		{ "cipher", required_argument, NULL, 'C' },
-		{ "max-msg", required_argument, NULL, 'M' },
-		{ "b", required_argument, NULL, 'B' },
-		{ "epoch", required_argument, NULL, 'e' },
-		{ 0 }
-	};
-	struct smt_keylog kl = { .B = 48, .max_msg = 1u << 20 };
+		{"client", required_argument, NULL, 'c'},
+		{"server", required_argument, NULL, 's'},
+		{"cipher", required_argument, NULL, 'C'},
+		{"max-msg", required_argument, NULL, 'M'},
+		{"b", required_argument, NULL, 'B'},
+		{"epoch", required_argument, NULL, 'e'},
+		{0}};
+	struct smt_keylog kl = {.B = 48, .max_msg = 1u << 20};
 	enum smt_cipher cipher = SMT_CIPHER_AES_128_GCM;
 	bool have_c = false, have_s = false;
 	char line[1024];
@@ -1045,8 +1050,8 @@ static int run_keygen(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { 0 };
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct opts o = {0};
+	struct sigaction sa = {.sa_handler = on_signal};
 	const char *mode;
 
 	if (argc < 2) {
@@ -1062,8 +1067,9 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "keygen"))
 		return run_keygen(argc - 1, argv + 1);
 	if (strcmp(mode, "server") && strcmp(mode, "client")) {
-		fprintf(stderr, "smt-echo: unknown mode '%s' (server, client, "
-				"keygen)\n",
+		fprintf(stderr,
+			"smt-echo: unknown mode '%s' (server, client, "
+			"keygen)\n",
 			mode);
 		return 2;
 	}

@@ -57,10 +57,10 @@ static const struct {
 	const char *name;
 	__u8 type;
 } type_names[] = {
-	{ "data", SMT_TYPE_DATA },	   { "grant", SMT_TYPE_GRANT },
-	{ "resend", SMT_TYPE_RESEND },	   { "unknown", SMT_TYPE_UNKNOWN },
-	{ "busy", SMT_TYPE_BUSY },	   { "need_ack", SMT_TYPE_NEED_ACK },
-	{ "ack", SMT_TYPE_ACK },
+	{"data", SMT_TYPE_DATA},     {"grant", SMT_TYPE_GRANT},
+	{"resend", SMT_TYPE_RESEND}, {"unknown", SMT_TYPE_UNKNOWN},
+	{"busy", SMT_TYPE_BUSY},     {"need_ack", SMT_TYPE_NEED_ACK},
+	{"ack", SMT_TYPE_ACK},
 };
 
 static void usage(FILE *f)
@@ -78,7 +78,8 @@ static void usage(FILE *f)
 		"settings: --drop PCT --dup PCT (percent of SMT packets, e.g. 0.5)\n"
 		"          --types data,grant,resend,unknown,busy,need_ack,ack\n"
 		"-n NETNS runs in /var/run/netns/NETNS (keeps this bpffs).\n"
-		"Pins live in " PIN_ROOT "/DEV. TC duplicates; XDP only drops.\n");
+		"Pins live in " PIN_ROOT
+		"/DEV. TC duplicates; XDP only drops.\n");
 }
 
 static int parse_type(const char *s, __u8 *t)
@@ -189,7 +190,7 @@ static int open_pinned(const char *dev, const char *obj)
 
 static int apply_settings(int cfg_fd, const struct args *a, bool fresh)
 {
-	struct smt_fault_cfg cfg = { 0 };
+	struct smt_fault_cfg cfg = {0};
 	__u32 zero = 0;
 
 	if (!fresh && bpf_map_lookup_elem(cfg_fd, &zero, &cfg) < 0)
@@ -239,7 +240,7 @@ static int cmd_attach(struct args *a, int ifindex)
 			strerror(-err));
 		goto fail_unpin;
 	}
-	prog = a->mode == MODE_XDP	      ? skel->progs.smt_fault_xdp
+	prog = a->mode == MODE_XDP	    ? skel->progs.smt_fault_xdp
 	       : a->mode == MODE_TC_INGRESS ? skel->progs.smt_fault_tc_ingress
 					    : skel->progs.smt_fault_tc_egress;
 	pin_path(path, sizeof(path), a->dev, "cfg");
@@ -264,10 +265,13 @@ static int cmd_attach(struct args *a, int ifindex)
 				"mode: %s; try --tc\n",
 				a->dev, strerror(-err));
 	} else {
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
-				    .priority = TC_PRIO,
-				    .prog_fd = bpf_program__fd(prog));
+		/* what DECLARE_LIBBPF_OPTS expands to, spelled out */
+		struct bpf_tc_hook hook = {.sz = sizeof(hook),
+					   .ifindex = ifindex};
+		struct bpf_tc_opts opts = {.sz = sizeof(opts),
+					   .handle = TC_HANDLE,
+					   .priority = TC_PRIO,
+					   .prog_fd = bpf_program__fd(prog)};
 
 		hook.attach_point = a->mode == MODE_TC_INGRESS ? BPF_TC_INGRESS
 							       : BPF_TC_EGRESS;
@@ -284,7 +288,7 @@ static int cmd_attach(struct args *a, int ifindex)
 		goto fail_unpin;
 	printf("smt-fault: attached to %s (%s), drop %.4g%% dup %.4g%%\n",
 	       a->dev,
-	       a->mode == MODE_XDP	       ? "xdp"
+	       a->mode == MODE_XDP	    ? "xdp"
 	       : a->mode == MODE_TC_INGRESS ? "tc ingress"
 					    : "tc egress",
 	       a->drop > 0 ? a->drop : 0, a->dup > 0 ? a->dup : 0);
@@ -304,10 +308,10 @@ out:
 static int cmd_detach(struct args *a, int ifindex)
 {
 	char path[256];
-	struct bpf_prog_info info = { 0 };
+	struct bpf_prog_info info = {0};
 	__u32 len = sizeof(info), id = 0;
 	int fd, i, rc = 0;
-	static const char *const objs[] = { "cfg", "rules", "stats", "prog" };
+	static const char *const objs[] = {"cfg", "rules", "stats", "prog"};
 
 	fd = open_pinned(a->dev, "prog");
 	if (fd < 0)
@@ -318,12 +322,15 @@ static int cmd_detach(struct args *a, int ifindex)
 	if (bpf_xdp_query_id(ifindex, 0, &id) == 0 && id && id == info.id)
 		bpf_xdp_detach(ifindex, 0, NULL);
 	for (i = 0; i < 2; i++) {
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
-				    .priority = TC_PRIO);
+		struct bpf_tc_hook hook = {.sz = sizeof(hook),
+					   .ifindex = ifindex};
+		struct bpf_tc_opts opts = {.sz = sizeof(opts),
+					   .handle = TC_HANDLE,
+					   .priority = TC_PRIO};
 
 		hook.attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS;
-		if (bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == info.id) {
+		if (bpf_tc_query(&hook, &opts) == 0 &&
+		    opts.prog_id == info.id) {
 			opts.prog_id = 0;
 			opts.prog_fd = 0;
 			opts.flags = 0;
@@ -376,15 +383,16 @@ static int cmd_rule(struct args *a)
 		return 0;
 	}
 	close(fd);
-	fprintf(stderr, "smt-fault: no free rule slot on %s (max %d); run "
-			"`smt-fault clear %s`\n",
+	fprintf(stderr,
+		"smt-fault: no free rule slot on %s (max %d); run "
+		"`smt-fault clear %s`\n",
 		a->dev, SMT_FAULT_MAX_RULES, a->dev);
 	return 1;
 }
 
 static int cmd_clear(struct args *a)
 {
-	struct smt_fault_rule r = { 0 };
+	struct smt_fault_rule r = {0};
 	__u32 i;
 	int fd = open_pinned(a->dev, "rules");
 
@@ -402,8 +410,8 @@ static int cmd_clear(struct args *a)
 
 static int cmd_stats(struct args *a)
 {
-	struct smt_fault_stats st = { 0 };
-	struct smt_fault_cfg cfg = { 0 };
+	struct smt_fault_stats st = {0};
+	struct smt_fault_cfg cfg = {0};
 	__u32 zero = 0;
 	int fd, cfd;
 
@@ -443,27 +451,25 @@ static int cmd_stats(struct args *a)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct args *a,
-		      const char **cmd)
+static int parse_args(int argc, char **argv, struct args *a, const char **cmd)
 {
 	static const struct option lo[] = {
-		{ "netns", required_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "tc", no_argument, NULL, 'T' },
-		{ "tc-egress", no_argument, NULL, 'E' },
-		{ "xdp", no_argument, NULL, 'X' },
-		{ "ipproto", required_argument, NULL, 'p' },
-		{ "drop", required_argument, NULL, 'd' },
-		{ "dup", required_argument, NULL, 'u' },
-		{ "types", required_argument, NULL, 't' },
-		{ "type", required_argument, NULL, 'y' },
-		{ "msg-id", required_argument, NULL, 'm' },
-		{ "pkt-off", required_argument, NULL, 'o' },
-		{ "nth", required_argument, NULL, 'N' },
-		{ "count", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+		{"netns", required_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"tc", no_argument, NULL, 'T'},
+		{"tc-egress", no_argument, NULL, 'E'},
+		{"xdp", no_argument, NULL, 'X'},
+		{"ipproto", required_argument, NULL, 'p'},
+		{"drop", required_argument, NULL, 'd'},
+		{"dup", required_argument, NULL, 'u'},
+		{"types", required_argument, NULL, 't'},
+		{"type", required_argument, NULL, 'y'},
+		{"msg-id", required_argument, NULL, 'm'},
+		{"pkt-off", required_argument, NULL, 'o'},
+		{"nth", required_argument, NULL, 'N'},
+		{"count", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+n:jh", lo, NULL)) != -1) {
@@ -529,7 +535,7 @@ static int parse_args(int argc, char **argv, struct args *a,
 
 int main(int argc, char **argv)
 {
-	struct args a = { .ipproto = -1, .drop = -1, .dup = -1 };
+	struct args a = {.ipproto = -1, .drop = -1, .dup = -1};
 	const char *cmd = NULL;
 	int ifindex, argi;
 
@@ -552,8 +558,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[argi], "dup"))
 			a.rule.action = SMT_FAULT_DUP;
 		else {
-			fprintf(stderr, "smt-fault: rule action must be drop "
-					"or dup, not '%s'\n",
+			fprintf(stderr,
+				"smt-fault: rule action must be drop "
+				"or dup, not '%s'\n",
 				argv[argi]);
 			return 2;
 		}

@@ -32,7 +32,7 @@ static uint64_t mono_ms(void)
 /* Opens an endpoint or skips (fails under CI) without CAP_NET_RAW. */
 static struct smt_endpoint *ep_open(uint16_t port)
 {
-	struct smt_endpoint_opts o = { .sz = sizeof(o), .port = port };
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .port = port};
 	struct smt_endpoint *ep = NULL;
 	const char *ci = getenv("CI");
 	int err;
@@ -144,7 +144,7 @@ Test(smt_endpoint_open, rejects_unknown_nonzero_trailing_options)
 	struct {
 		struct smt_endpoint_opts o;
 		uint64_t future;
-	} big = { .o = { .sz = sizeof(big) }, .future = 1 };
+	} big = {.o = {.sz = sizeof(big)}, .future = 1};
 	struct smt_endpoint *ep = NULL;
 
 	cr_assert_eq(smt_endpoint_open(&big.o, &ep), -E2BIG);
@@ -153,7 +153,7 @@ Test(smt_endpoint_open, rejects_unknown_nonzero_trailing_options)
 
 Test(smt_endpoint_open, rejects_unknown_backend)
 {
-	struct smt_endpoint_opts o = { .sz = sizeof(o), .backend = 77 };
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .backend = 77};
 	struct smt_endpoint *ep = NULL;
 
 	cr_assert_eq(smt_endpoint_open(&o, &ep), -SMT_E_BACKEND);
@@ -162,7 +162,7 @@ Test(smt_endpoint_open, rejects_unknown_backend)
 Test(smt_endpoint_open, port_in_use_in_same_process)
 {
 	struct smt_endpoint *a = ep_open(0), *b = NULL;
-	struct smt_endpoint_opts o = { .sz = sizeof(o) };
+	struct smt_endpoint_opts o = {.sz = sizeof(o)};
 
 	o.port = smt_endpoint_port(a);
 	cr_assert_eq(smt_endpoint_open(&o, &b), -SMT_E_PORT_IN_USE);
@@ -190,10 +190,10 @@ Test(smt_session_add, duplicate_peer_is_eexist)
 
 Test(smt_api, two_endpoints_one_process_requests_both_ways)
 {
-	static const size_t sizes[] = { 0, 1, 100, 1441, 50000, 300000 };
+	static const size_t sizes[] = {0, 1, 100, 1441, 50000, 300000};
 	struct pair pr;
 	struct smt_msg m;
-	struct smt_stats st = { .sz = sizeof(st) };
+	struct smt_stats st = {.sz = sizeof(st)};
 	uint8_t *buf = malloc(300000);
 	uint64_t id;
 	size_t i, k;
@@ -233,7 +233,8 @@ Test(smt_api, two_endpoints_one_process_requests_both_ways)
 				if (m.kind == SMT_MSG_REQUEST) {
 					cr_assert_eq(m.len, 5);
 					cr_assert_eq(smt_reply(pr.a, m.session,
-							       m.id, "world", 5),
+							       m.id, "world",
+							       5),
 						     0);
 				}
 				smt_msg_release(&m);
@@ -380,8 +381,8 @@ Test(smt_session_params_from_keylog, picks_the_peer_by_side)
 	cr_assert(p.tls_client);
 	cr_assert_eq(smt_session_params_from_keylog(line, false, &p, &err), 0);
 	cr_assert_eq(ntohs(((struct sockaddr_in *)&p.peer)->sin_port), 4000);
-	cr_assert_eq(smt_session_params_from_keylog("SMT_SESSION 1 2", true,
-						    &p, &err),
+	cr_assert_eq(smt_session_params_from_keylog("SMT_SESSION 1 2", true, &p,
+						    &err),
 		     -EINVAL);
 	smt_session_params_wipe(&p);
 }

@@ -756,3 +756,45 @@ Test(engine, limits__full_hosts_still_answer_each_other)
 	assert_empty(&p);
 	pair_fini(&p);
 }
+
+Test(engine, record_failures__third_frees_state_sender_restarts_it)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct smt_engine_stats st;
+	struct cpkt real[3], bad;
+	struct pair p;
+	int round, rc = 0;
+	size_t i;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 3000, 0, 1);
+	cr_assert_eq(p.s[0].nout, 3);
+	memcpy(real, p.s[0].out, sizeof(real));
+	bad = real[0];
+	bad.data[60] ^= 0x20; /* a forged byte in record 0 */
+	for (round = 0; round < 3; round++) {
+		p.s[0].out[0] = bad;
+		p.s[0].out[1] = real[1];
+		p.s[0].out[2] = real[2];
+		p.s[0].nout = 3;
+		for (i = 0; i < 3; i++)
+			rc = deliver(&p, 0, i);
+		clear(&p, 0);
+		clear(&p, 1);
+	}
+	cr_assert_eq(rc, SMT_DROP_RECORD_FAILED);
+	cr_assert_eq(drops(&p, 1, SMT_DROP_RECORD_AUTH), 3);
+	cr_assert_eq(drops(&p, 1, SMT_DROP_RECORD_FAILED), 1);
+	smt_engine_get_stats(p.s[1].e, 0, &st);
+	cr_assert_eq(st.rx_msgs + st.rx_bytes, 0, "message state not freed");
+	/* the msg_id is not remembered as failed: the real one gets in */
+	memcpy(p.s[0].out, real, sizeof(real));
+	p.s[0].nout = 3;
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(deliver(&p, 0, i), 0);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.len, 3000);
+	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}

@@ -277,7 +277,7 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	}
 
 	err = smt_raw_open(ep->o.ipproto, ep->o.port, ep->o.mtu, ep->o.rcvbuf,
-			   ep->o.priority, &ep->raw);
+			   ep->o.priority, ep->o.prio_tos, &ep->raw);
 	if (err)
 		goto fail;
 	ep->port = smt_raw_port_num(ep->raw);

@@ -38,6 +38,11 @@ struct raw_batch {
 	struct sockaddr_storage name[RAW_BATCH];
 	uint8_t *buf; /* RAW_BATCH * bufsz */
 	unsigned int n;
+	/* tx: IP_TOS / IPV6_TCLASS per packet (prio_tos) */
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(int))];
+	} ctl[RAW_BATCH];
 };
 
 struct raw_qpkt {
@@ -56,6 +61,7 @@ struct smt_raw_port {
 	int efd; /* wake-up for packets queued by other endpoints */
 	int resv_fd; /* abstract Unix socket reserving the port */
 	uint32_t bufsz;
+	bool prio_tos;
 	struct raw_qpkt **q; /* ring of RAW_QUEUE_MAX */
 	unsigned int qhead, qlen;
 	struct raw_batch tx4, tx6;
@@ -273,7 +279,7 @@ static int port_pick(struct smt_raw_port *p, uint16_t want)
 }
 
 int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
-		 uint8_t priority, struct smt_raw_port **out)
+		 uint8_t priority, bool prio_tos, struct smt_raw_port **out)
 {
 	struct smt_raw_port *p;
 	uint32_t bufsz;
@@ -288,6 +294,7 @@ int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
 	p->efd = -1;
 	p->resv_fd = -1;
 	p->bufsz = bufsz;
+	p->prio_tos = prio_tos;
 	p->q = calloc(RAW_QUEUE_MAX, sizeof(*p->q));
 	if (!p->q) {
 		free(p);
@@ -616,6 +623,21 @@ int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
 				 : sizeof(struct sockaddr_in6);
 	h->msg_iov = &b->iov[i];
 	h->msg_iovlen = 1;
-	(void)prio;
+	if (p->prio_tos) {
+		struct cmsghdr *c = (struct cmsghdr *)b->ctl[i].b;
+		int tos = (prio & 7) << 5; /* IP precedence = SMT priority */
+
+		h->msg_control = b->ctl[i].b;
+		h->msg_controllen = sizeof(b->ctl[i].b);
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		if (peer->ss_family == AF_INET) {
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_TOS;
+		} else {
+			c->cmsg_level = IPPROTO_IPV6;
+			c->cmsg_type = IPV6_TCLASS;
+		}
+		memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+	}
 	return err;
 }

@@ -8,6 +8,7 @@
 #ifndef SMT_ENDPOINT_H
 #define SMT_ENDPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -66,11 +67,13 @@ typedef void (*smt_raw_rx_cb)(void *arg, const uint8_t *smt, size_t len,
 
 /*
  * Holds SMT port `port` (0 = ephemeral) for protocol ipproto. mtu sizes the
- * buffers. Returns 0, -SMT_E_NOCAP without CAP_NET_RAW,
+ * buffers; priority (0..7) sets the sockets' SO_PRIORITY and TOS when they
+ * are created; prio_tos marks every packet's TOS / traffic class with its
+ * own SMT priority. Returns 0, -SMT_E_NOCAP without CAP_NET_RAW,
  * -SMT_E_PORT_IN_USE, or -errno.
  */
 int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
-		 uint8_t priority, struct smt_raw_port **out);
+		 uint8_t priority, bool prio_tos, struct smt_raw_port **out);
 void smt_raw_close(struct smt_raw_port *p);
 uint16_t smt_raw_port_num(const struct smt_raw_port *p);
 /* File descriptors to poll: raw IPv4, raw IPv6 (-1 if IPv6 is off) and the

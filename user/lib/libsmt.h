@@ -94,6 +94,8 @@ struct smt_endpoint_opts {
 	uint64_t max_rx_bytes; /* 0 = 256 MiB */
 	uint32_t max_sessions; /* 0 = 1024 */
 	uint32_t rcvbuf; /* socket buffer bytes; 0 = 8 MiB */
+	bool prio_tos; /* mark each packet's IP TOS / IPv6 traffic class
+			  with its SMT priority (prio << 5) */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */

@@ -47,7 +47,7 @@ struct opts {
 	uint64_t count;
 	unsigned int conc;
 	double duration;
-	bool oneway, json, stats, quiet;
+	bool oneway, json, stats, quiet, prio_tos;
 	uint32_t rpc_timeouts, resend_us;
 	uint64_t seed;
 };
@@ -169,7 +169,7 @@ static void usage(FILE *f)
 		"  --session LINE     one SMT_SESSION line given directly\n"
 		"  --service NAME [--connect ADDR]   session through smtd\n"
 		"endpoint: --port N  --ipproto N  --mtu N  --rpc-timeouts N "
-		"--resend-us N\n"
+		"--resend-us N --prio-tos\n"
 		"client:   --size LIST (e.g. 64,4K,1M: used in turn) --count N "
 		"--concurrency C\n"
 		"          --duration SEC --oneway --bg-size SIZE "
@@ -200,6 +200,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"seed", required_argument, NULL, 'e'},
 		{"rpc-timeouts", required_argument, NULL, 'T'},
 		{"resend-us", required_argument, NULL, 'R'},
+		{"prio-tos", no_argument, NULL, 'Q'},
 		{"json", no_argument, NULL, 'j'},
 		{"stats", no_argument, NULL, 't'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -268,6 +269,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'R':
 			o->resend_us = (uint32_t)atoi(optarg);
+			break;
+		case 'Q':
+			o->prio_tos = true;
 			break;
 		case 'j':
 			o->json = true;
@@ -384,6 +388,7 @@ static int open_keylog(const struct opts *o, bool client,
 	eo.mtu = o->mtu;
 	eo.rpc_timeouts = o->rpc_timeouts;
 	eo.resend_timeout_us = o->resend_us;
+	eo.prio_tos = o->prio_tos;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
 		fprintf(stderr,
@@ -438,6 +443,7 @@ static int open_smtd(const struct opts *o, bool client,
 	eo.mtu = o->mtu;
 	eo.rpc_timeouts = o->rpc_timeouts;
 	eo.resend_timeout_us = o->resend_us;
+	eo.prio_tos = o->prio_tos;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
 		fprintf(stderr,

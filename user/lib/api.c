@@ -21,6 +21,7 @@
 #include <smt/drop.h>
 #include <smt/wire.h>
 
+#include "ctlproto.h"
 #include "endpoint.h"
 #include "engine.h"
 #include "keys.h"
@@ -315,6 +316,8 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 
 	if (!ep)
 		return;
+	/* smtd client state (smt_connect/smt_serve) of this endpoint */
+	smt_ctl_endpoint_closed(ep);
 	if (ep->eng)
 		smt_engine_free(ep->eng);
 	smt_raw_close(ep->raw);

@@ -33,6 +33,8 @@
 _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 	       "grow SMT_STATS_DROP_SLOTS (ABI: append a second array)");
 
+#pragma weak smt_ctl_endpoint_closed
+
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
 #define EP_RX_BUDGET 1024
@@ -316,8 +318,11 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 
 	if (!ep)
 		return;
-	/* smtd client state (smt_connect/smt_serve) of this endpoint */
-	smt_ctl_endpoint_closed(ep);
+	/* smtd client state (smt_connect/smt_serve) of this endpoint; weak:
+	 * a static link pulls ctl_client.c (and json-c) in only for programs
+	 * that use smtd, and then this resolves */
+	if (smt_ctl_endpoint_closed)
+		smt_ctl_endpoint_closed(ep);
 	if (ep->eng)
 		smt_engine_free(ep->eng);
 	smt_raw_close(ep->raw);

@@ -79,7 +79,7 @@ $(LIB_SO): $(LIB_OBJS) user/lib/libsmt.map
 
 $(LIB_PC): Makefile
 	$(Q)mkdir -p $(@D)
-	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libsmt\nDescription: Secure Message Transport: encrypted RPC messages over a Homa-like transport\nVersion: %s\nRequires.private: libssl libcrypto\nLibs: -L$${libdir} -lsmt\nCflags: -I$${includedir}\n' \
+	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libsmt\nDescription: Secure Message Transport: encrypted RPC messages over a Homa-like transport\nVersion: %s\nRequires.private: libssl libcrypto json-c\nLibs: -L$${libdir} -lsmt\nCflags: -I$${includedir}\n' \
 		'$(PREFIX)' '$(SMT_VERSION)' > $@
 
 ALL_TARGETS += $(LIB_A) $(LIB_SO) $(LIB_PC)

@@ -29,7 +29,7 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS ?= -O2 -g
 SMT_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -D_GNU_SOURCE \
 	-DSMT_IPPROTO_BUILD=$(SMT_IPPROTO) -Iinclude -Iuser/lib -I$(BUILD)/bpf
-LDLIBS_SMT := -lssl -lcrypto
+LDLIBS_SMT := -lssl -lcrypto -ljson-c
 LDLIBS_TOOLS := $(LDLIBS_SMT) -lbpf -lelf -lz -lpthread -lm
 
 ALL_TARGETS :=

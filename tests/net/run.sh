@@ -195,6 +195,29 @@ if want capture; then
 	fi
 fi
 
+# The client's check can fail: a server that flips one bit in every 4th
+# response must make the client report exactly those as bad and exit 1.
+if want corrupt; then
+	CKL=$NET_TMP/corrupt-keys.log
+	NET_SPORT=5002 net_keys "$CKL" 1 "$SMT_CLIENT_IP4" "$SMT_SERVER_IP4"
+	net_server "$SMT_NS_SERVER" "$CKL" "$NET_TMP/corrupt-server.json" \
+		--corrupt-every 4
+	CSERVER=$NET_SERVER_PID
+	NET_KL_SAVE=$NET_KL
+	NET_KL=$CKL
+	client corrupt_detected 1 40 -c 1 --size 1,64,5000,70000
+	crc=$?
+	NET_KL=$NET_KL_SAVE
+	net_server_stop "$CSERVER"
+	cbad=$(json_num "$NET_TMP/corrupt_detected.json" bad)
+	cok=$(json_num "$NET_TMP/corrupt_detected.json" ok)
+	if [ $crc != 0 ] && [ "${cbad:-x}" = 10 ] && [ "${cok:-x}" = 30 ]; then
+		ok corrupt_detected "client exit nonzero, bad ${cbad} ok ${cok} (1 in 4 corrupted)"
+	else
+		bad corrupt_detected "client bad ${cbad:-?} ok ${cok:-?} (want 10 and 30)"
+	fi
+fi
+
 net_server_stop "$SERVER"
 src=$?
 bo=$(json_num "$NET_TMP/server.json" bad_oneways)

@@ -50,6 +50,7 @@ struct opts {
 	bool oneway, json, stats, quiet, prio_tos;
 	uint32_t rpc_timeouts, resend_us;
 	uint64_t seed;
+	uint64_t corrupt; /* server: flip a bit in every Nth response */
 };
 
 static volatile sig_atomic_t stop;
@@ -170,6 +171,8 @@ static void usage(FILE *f)
 		"  --service NAME [--connect ADDR]   session through smtd\n"
 		"endpoint: --port N  --ipproto N  --mtu N  --rpc-timeouts N "
 		"--resend-us N --prio-tos\n"
+		"server:   --corrupt-every N (flip a bit in every Nth response: "
+		"tests the client's check)\n"
 		"client:   --size LIST (e.g. 64,4K,1M: used in turn) --count N "
 		"--concurrency C\n"
 		"          --duration SEC --oneway --bg-size SIZE "
@@ -201,6 +204,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"rpc-timeouts", required_argument, NULL, 'T'},
 		{"resend-us", required_argument, NULL, 'R'},
 		{"prio-tos", no_argument, NULL, 'Q'},
+		{"corrupt-every", required_argument, NULL, 'X'},
 		{"json", no_argument, NULL, 'j'},
 		{"stats", no_argument, NULL, 't'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -272,6 +276,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'Q':
 			o->prio_tos = true;
+			break;
+		case 'X':
+			o->corrupt = strtoull(optarg, NULL, 0);
 			break;
 		case 'j':
 			o->json = true;
@@ -550,6 +557,10 @@ static int run_server(const struct opts *o)
 			if (m.kind == SMT_MSG_REQUEST) {
 				for (size_t i = 0; i < m.len; i++)
 					m.data[i] ^= RESP_XOR;
+				/* --corrupt-every: a test of the client's check */
+				if (o->corrupt && m.len &&
+				    (reqs + 1) % o->corrupt == 0)
+					m.data[m.len / 2] ^= 1;
 				err = smt_reply(ep, m.session, m.id, m.data,
 						m.len);
 				if (err) {

@@ -37,7 +37,8 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
-#define EP_RX_BUDGET 1024
+#define EP_RX_BATCH 64 /* packets per recvmmsg round */
+#define EP_RX_ROUNDS 16 /* rounds per smt_process call */
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
  * about 20 ms) suits a simulator; real hosts see scheduling stalls and
@@ -791,11 +792,21 @@ int smt_process(struct smt_endpoint *ep)
 				w->cb(ep, w->fd, w->arg);
 		}
 	}
-	/* One bounded batch: under a packet storm the caller still gets
-	 * control back (the fd stays readable for the rest). */
-	c.now = now_ns();
+	/*
+	 * Bounded work: under a packet storm the caller still gets control
+	 * back (the fd stays readable for the rest). What one recvmmsg batch
+	 * produced goes out in one sendmmsg before the next batch is read,
+	 * so answers (GRANTs, small responses) do not wait for the whole
+	 * budget.
+	 */
 	ep->in_process = true;
-	r = smt_raw_rx(ep->raw, ep_rx, &c, EP_RX_BUDGET);
+	for (n = 0; n < EP_RX_ROUNDS; n++) {
+		c.now = now_ns();
+		r = smt_raw_rx(ep->raw, ep_rx, &c, EP_RX_BATCH);
+		smt_raw_flush(ep->raw);
+		if (r < EP_RX_BATCH)
+			break;
+	}
 	smt_engine_advance(ep->eng, now_ns());
 	ep->in_process = false;
 	smt_raw_flush(ep->raw);

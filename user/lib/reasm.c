@@ -241,6 +241,17 @@ static uint32_t rec_hdr_len(uint32_t msg_len, uint32_t seg_off,
 	return SMT_REC_HDR_LEN + l;
 }
 
+static bool any_verified(const struct smt_rx_msg *m)
+{
+	for (uint32_t k = 0; k < rec_end(m); k++) {
+		const struct rx_rec *r = rec_peek(m, k);
+
+		if (r && r->state == REC_VERIFIED)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Extend the confirmed prefix over verified records that tile from 0. A
  * verified record at the wrong place was moved: it fails. A provisional
@@ -254,11 +265,14 @@ static int confirm_chain(struct smt_rx_msg *m)
 		if (!r || r->state == REC_EMPTY)
 			return 0;
 		if (r->seg_off != m->conf_end) {
-			if (r->state == REC_VERIFIED)
-				return rec_fail(m, r,
-						SMT_DROP_SEG_OFF_MISMATCH);
-			rec_clear(m, r);
-			return 0;
+			if (r->state != REC_VERIFIED) {
+				rec_clear(m, r);
+				return 0;
+			}
+			rec_fail(m, r, SMT_DROP_SEG_OFF_MISMATCH);
+			/* msg_len stays confirmed only by a record in place */
+			m->any_verified = m->nconf > 0 || any_verified(m);
+			return SMT_DROP_SEG_OFF_MISMATCH;
 		}
 		if (r->state != REC_VERIFIED)
 			return 0;

@@ -225,6 +225,29 @@ static void msg_seeds(struct smt_aead *a)
 	put("fuzz_msg_decode", "discard_then_again", s.buf, s.len);
 	smt_wire_msg_free(&m);
 
+	/* one record with 200 bytes of zero padding, as a padding sender
+	 * would make it */
+	{
+		uint8_t content[8 + 50] = {0, 0, 0, 50};
+		uint32_t off[2] = {0, 0};
+		int n;
+
+		m.msg_id = 10;
+		m.nrec = 1;
+		m.rec_off = off;
+		m.wire = malloc(sizeof(content) + 22 + 200);
+		n = smt_record_seal(a, smt_record_seq(10, FUZZ_B, 0), content,
+				    sizeof(content), 200, m.wire);
+		if (!m.wire || n < 0)
+			exit(1);
+		m.wire_len = off[1] = (uint32_t)n;
+		s.len = 0;
+		packets(&m, 100, &s, 1, 1);
+		check_stream(a, &s, 0);
+		put("fuzz_msg_decode", "padded_record", s.buf, s.len);
+		free(m.wire);
+	}
+
 	/* ONEWAY response (rejected at take), empty message */
 	encode(a, 7, 10, SMT_INNER_ONEWAY, 16384, &m);
 	s.len = 0;

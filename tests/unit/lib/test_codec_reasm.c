@@ -603,3 +603,95 @@ Test(smt_rx_msg, take_before_done_is_einval)
 	cr_assert_null(smt_rx_msg_new(1, &lim));
 	cr_assert_null(smt_rx_msg_new(1ull << 47, &lim));
 }
+
+/* A stream of records sealed with padding (the deterministic encoder never
+ * pads; other senders may, up to P bytes per record). */
+static void padded_msg(struct smt_wire_msg *m, uint64_t id, const uint8_t *app,
+		       uint32_t len, uint32_t R, uint32_t pad)
+{
+	uint8_t *content = malloc(len + 8);
+	uint32_t clen = len + 8, nrec = (clen + R - 1) / R, off = 0;
+
+	cr_assert_not_null(content);
+	content[0] = (uint8_t)(len >> 24);
+	content[1] = (uint8_t)(len >> 16);
+	content[2] = (uint8_t)(len >> 8);
+	content[3] = (uint8_t)len;
+	memset(content + 4, 0, 4);
+	memcpy(content + 8, app, len);
+	m->msg_id = id;
+	m->nrec = nrec;
+	m->wire = malloc(clen + nrec * (22 + pad));
+	m->rec_off = malloc((nrec + 1) * sizeof(*m->rec_off));
+	cr_assert(m->wire && m->rec_off);
+	for (uint32_t k = 0; k < nrec; k++) {
+		uint32_t c = clen - k * R < R ? clen - k * R : R;
+		int n;
+
+		m->rec_off[k] = off;
+		n = smt_record_seal(key1, smt_record_seq(id, lim.B, k),
+				    content + k * R, c, pad, m->wire + off);
+		cr_assert_gt(n, 0);
+		off += (uint32_t)n;
+	}
+	m->rec_off[nrec] = off;
+	m->wire_len = off;
+	free(content);
+}
+
+Test(smt_rx_msg, padded_records)
+{
+	static const struct smt_limits plim = {48, 1 << 20, 300};
+	static uint8_t app[9000];
+	struct smt_wire_msg m;
+	struct th_pkts p;
+	struct smt_rx_msg *rm;
+	uint8_t *out;
+	uint32_t olen;
+
+	th_fill(app, sizeof(app), 11);
+	padded_msg(&m, 2, app, sizeof(app), 4096, 300);
+	cr_assert_eq(m.wire_len, 9008 + 3 * (22 + 300));
+	cr_assert_eq(smt_wire_msg_record_at(&m, 0), 0);
+	cr_assert_eq(smt_wire_msg_record_at(&m, m.rec_off[1] - 1), 0);
+	cr_assert_eq(smt_wire_msg_record_at(&m, m.rec_off[1]), 1);
+	cr_assert_eq(smt_wire_msg_record_at(&m, m.wire_len - 1), 2);
+	th_packetize(&m, 1200, NULL, &p);
+	th_shuffle_dup(&p, 5, 3);
+	rm = smt_rx_msg_new(2, &plim);
+	cr_assert_eq(th_feed(rm, key1, &plim, &p, NULL), SMT_RX_DONE);
+	cr_assert_eq(smt_rx_msg_take(rm, &out, &olen, NULL), 0);
+	cr_assert_eq(olen, sizeof(app));
+	cr_assert_arr_eq(out, app, olen);
+	free(out);
+	smt_rx_msg_free(rm);
+	th_pkts_free(&p);
+	smt_wire_msg_free(&m);
+}
+
+Test(smt_rx_msg, discard_keeps_verified_records)
+{
+	struct msg x;
+	struct smt_rx_msg *rm;
+	struct smt_range r[4];
+	size_t s1 = 0, s2;
+
+	msg_make(&x, 2, 10000, 0, 1);
+	s1 = pkt_at(&x, x.m.rec_off[1]);
+	s2 = pkt_at(&x, x.m.rec_off[2]);
+	rm = smt_rx_msg_new(2, &lim);
+	/* record 1 complete (verified out of order), record 2 partial */
+	cr_assert_eq(feed_range(rm, &x, s1, s2 + 1), SMT_RX_MORE);
+	cr_assert(smt_rx_msg_any_verified(rm));
+	smt_rx_msg_discard_provisional(rm);
+	cr_assert_eq(smt_rx_msg_received(rm), x.m.rec_off[2] - x.m.rec_off[1]);
+	cr_assert_eq(smt_rx_msg_missing(rm, r, 4), 2);
+	cr_assert_eq(r[0].off, 0);
+	cr_assert_eq(r[0].len, x.m.rec_off[1]);
+	cr_assert_eq(r[1].off, x.m.rec_off[2]);
+	cr_assert_eq(r[1].len, x.m.wire_len - x.m.rec_off[2]);
+	cr_assert_eq(feed_range(rm, &x, 0, x.p.n), SMT_RX_DONE);
+	expect_app(rm, &x);
+	smt_rx_msg_free(rm);
+	msg_free(&x);
+}

@@ -110,6 +110,36 @@ static size_t pkt_at(const struct msg *x, uint32_t off)
 	return x->p.n;
 }
 
+/*
+ * Copies of packets [from, to) of x with their record moved: seg_off and
+ * pkt_off shifted by delta, rec_idx set to k (k < 0: kept), msg_len set to
+ * msg_len (0: kept). The bytes stay genuine.
+ */
+static void moved_copy(const struct msg *x, size_t from, size_t to,
+		       int64_t delta, int k, uint32_t msg_len,
+		       struct th_pkts *out)
+{
+	out->n = to - from;
+	out->pkt = calloc(out->n, sizeof(*out->pkt));
+	out->len = calloc(out->n, sizeof(*out->len));
+	cr_assert(out->pkt && out->len);
+	for (size_t i = 0; i < out->n; i++) {
+		struct smt_hdr *h;
+
+		out->len[i] = x->p.len[from + i];
+		out->pkt[i] = malloc(out->len[i]);
+		cr_assert_not_null(out->pkt[i]);
+		memcpy(out->pkt[i], x->p.pkt[from + i], out->len[i]);
+		h = (struct smt_hdr *)out->pkt[i];
+		h->seg_off = htobe32((uint32_t)(be32toh(h->seg_off) + delta));
+		h->pkt_off = htobe32((uint32_t)(be32toh(h->pkt_off) + delta));
+		if (k >= 0)
+			h->rec_idx = htobe16((uint16_t)k);
+		if (msg_len)
+			h->msg_len = htobe32(msg_len);
+	}
+}
+
 Test(smt_rx_msg, in_order_completes_once)
 {
 	struct msg x;
@@ -215,20 +245,7 @@ Test(smt_rx_msg, record_moved_to_another_index)
 	 * record 0 belongs, as record 0 */
 	s1 = pkt_at(&x, x.m.rec_off[1]);
 	e1 = pkt_at(&x, x.m.rec_off[2]);
-	p.n = e1 - s1;
-	p.pkt = calloc(p.n, sizeof(*p.pkt));
-	p.len = calloc(p.n, sizeof(*p.len));
-	for (size_t i = 0; i < p.n; i++) {
-		struct smt_hdr *h;
-
-		p.pkt[i] = malloc(x.p.len[s1 + i]);
-		p.len[i] = x.p.len[s1 + i];
-		memcpy(p.pkt[i], x.p.pkt[s1 + i], p.len[i]);
-		h = (struct smt_hdr *)p.pkt[i];
-		h->rec_idx = 0;
-		h->seg_off = 0;
-		h->pkt_off = htobe32(be32toh(h->pkt_off) - x.m.rec_off[1]);
-	}
+	moved_copy(&x, s1, e1, -(int64_t)x.m.rec_off[1], 0, 0, &p);
 	rm = smt_rx_msg_new(2, &lim);
 	cr_assert_eq(th_feed(rm, key1, &lim, &p, drops), SMT_DROP_RECORD_AUTH);
 	cr_assert_eq(drops[SMT_DROP_RECORD_AUTH], 1);
@@ -476,20 +493,7 @@ Test(smt_rx_msg, verified_record_at_wrong_offset_fails)
 	s2 = pkt_at(&x, x.m.rec_off[2]);
 	e2 = x.p.n;
 	/* record 2's genuine bytes, announced 100 bytes further on */
-	moved.n = e2 - s2;
-	moved.pkt = calloc(moved.n, sizeof(*moved.pkt));
-	moved.len = calloc(moved.n, sizeof(*moved.len));
-	for (size_t i = 0; i < moved.n; i++) {
-		struct smt_hdr *h;
-
-		moved.len[i] = x.p.len[s2 + i];
-		moved.pkt[i] = malloc(moved.len[i]);
-		memcpy(moved.pkt[i], x.p.pkt[s2 + i], moved.len[i]);
-		h = (struct smt_hdr *)moved.pkt[i];
-		h->seg_off = htobe32(be32toh(h->seg_off) + shift);
-		h->pkt_off = htobe32(be32toh(h->pkt_off) + shift);
-		h->msg_len = htobe32(x.m.wire_len + shift);
-	}
+	moved_copy(&x, s2, e2, shift, -1, x.m.wire_len + shift, &moved);
 	/* it verifies (the bytes are authentic) before records 0, 1 */
 	rm = smt_rx_msg_new(2, &lim);
 	{
@@ -511,19 +515,7 @@ Test(smt_rx_msg, verified_record_at_wrong_offset_fails)
 	 * and fails, and the honest record 1 is then accepted */
 	s1 = pkt_at(&x, x.m.rec_off[1]);
 	e1 = pkt_at(&x, x.m.rec_off[2]);
-	moved.n = e1 - s1;
-	moved.pkt = calloc(moved.n, sizeof(*moved.pkt));
-	moved.len = calloc(moved.n, sizeof(*moved.len));
-	for (size_t i = 0; i < moved.n; i++) {
-		struct smt_hdr *h;
-
-		moved.len[i] = x.p.len[s1 + i];
-		moved.pkt[i] = malloc(moved.len[i]);
-		memcpy(moved.pkt[i], x.p.pkt[s1 + i], moved.len[i]);
-		h = (struct smt_hdr *)moved.pkt[i];
-		h->seg_off = htobe32(be32toh(h->seg_off) + shift);
-		h->pkt_off = htobe32(be32toh(h->pkt_off) + shift);
-	}
+	moved_copy(&x, s1, e1, shift, -1, 0, &moved);
 	rm = smt_rx_msg_new(2, &lim);
 	cr_assert_eq(th_feed(rm, key1, &lim, &moved, NULL), SMT_RX_MORE);
 	cr_assert(smt_rx_msg_any_verified(rm));

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -385,4 +386,66 @@ Test(smt_session_params_from_keylog, picks_the_peer_by_side)
 						    &err),
 		     -EINVAL);
 	smt_session_params_wipe(&p);
+}
+
+/* One thread's worth of traffic on its own pair of endpoints. */
+struct thr_arg {
+	struct pair pr;
+	int ok;
+};
+
+static void *thr_run(void *p)
+{
+	struct thr_arg *a = p;
+	uint64_t end = mono_ms() + 10000;
+	uint8_t buf[3000];
+	struct smt_msg m;
+	int sent = 0;
+
+	while (a->ok < 200 && mono_ms() < end) {
+		if (sent == a->ok) {
+			memset(buf, sent & 0xff, sizeof(buf));
+			if (smt_send_request(a->pr.a, a->pr.sa, buf,
+					     (size_t)(sent * 13) % sizeof(buf),
+					     sent, NULL) == 0)
+				sent++;
+		}
+		smt_wait(a->pr.a, 1);
+		smt_wait(a->pr.b, 1);
+		while (smt_recv(a->pr.b, &m) == 0) {
+			if (m.kind == SMT_MSG_REQUEST)
+				smt_reply(a->pr.b, m.session, m.id, m.data,
+					  m.len);
+			smt_msg_release(&m);
+		}
+		while (smt_recv(a->pr.a, &m) == 0) {
+			if (m.kind == SMT_MSG_RESPONSE &&
+			    m.cookie == (uint64_t)a->ok &&
+			    m.len == (size_t)(a->ok * 13) % sizeof(buf) &&
+			    (!m.len || m.data[0] == (a->ok & 0xff)))
+				a->ok++;
+			smt_msg_release(&m);
+		}
+	}
+	return NULL;
+}
+
+Test(smt_api, endpoints_in_different_threads_share_the_sockets)
+{
+	struct thr_arg t[2];
+	pthread_t th[2];
+	int i;
+
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 2; i++)
+		pair_open(&t[i].pr, (uint8_t)(20 + i));
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, thr_run, &t[i]), 0);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(t[i].ok, 200, "thread %d: %d of 200 RPCs", i,
+			     t[i].ok);
+		pair_close(&t[i].pr);
+	}
 }

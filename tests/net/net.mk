@@ -19,7 +19,7 @@ $(NET_ASAN_ECHO): $(NET_ASAN_SRCS) $(wildcard user/lib/*.h include/smt/*.h) | $(
 		-o $@ $(NET_ASAN_SRCS) $(LDLIBS_TOOLS)
 
 NET_DEPS := $(BUILD)/bin/smt-echo $(BUILD)/bin/smt-fault $(BUILD)/bin/smt-wire \
-	$(BPF_OBJS) $(NET_ASAN_ECHO)
+	$(BUILD)/bpf/smt_fault.bpf.o $(NET_ASAN_ECHO)
 
 TEST_TIERS += test-net
 HELP += '  test-net   smt-echo in netns: sizes to 8 MiB, loss/dup, 1000 RPCs, ASan, pcap (root)'
@@ -30,5 +30,5 @@ test-net: $(NET_DEPS)
 	$(Q)BUILD=$(BUILD) NET_ASAN_ECHO=$(NET_ASAN_ECHO) tests/net/run.sh
 
 bench: bench-echo
-bench-echo: $(BUILD)/bin/smt-echo $(BUILD)/bin/smt-fault $(BPF_OBJS)
+bench-echo: $(BUILD)/bin/smt-echo $(BUILD)/bin/smt-fault
 	$(Q)BUILD=$(BUILD) tests/net/bench-echo.sh

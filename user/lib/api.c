@@ -410,6 +410,23 @@ static uint16_t sa_port(const struct sockaddr_storage *ss)
 	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+/* Fills an engine key set from p's suite and key/IV values. */
+static int keys_from(const struct smt_session_params *p, struct smt_keys *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->cipher = suite_cipher(p->suite);
+	if (k->cipher == SMT_CIPHER_NONE)
+		return -EINVAL;
+	k->key_len = p->key_len ? p->key_len : smt_cipher_key_len(k->cipher);
+	if (k->key_len != smt_cipher_key_len(k->cipher))
+		return -EINVAL;
+	memcpy(k->c_key, p->c_key, k->key_len);
+	memcpy(k->s_key, p->s_key, k->key_len);
+	memcpy(k->c_iv, p->c_iv, SMT_IV_LEN);
+	memcpy(k->s_iv, p->s_iv, SMT_IV_LEN);
+	return 0;
+}
+
 int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		    uint32_t *id)
 {
@@ -432,21 +449,12 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		iphdr = 40;
 	else
 		goto fail;
-	es.keys.cipher = suite_cipher(s->p.suite);
-	if (es.keys.cipher == SMT_CIPHER_NONE)
+	err = keys_from(&s->p, &es.keys);
+	if (err || !sa_port(&s->p.peer))
 		goto fail;
 	if (!s->p.suite)
 		s->p.suite = SMT_TLS_AES_128_GCM_SHA256;
-	if (!s->p.key_len)
-		s->p.key_len = smt_cipher_key_len(es.keys.cipher);
-	if (s->p.key_len != smt_cipher_key_len(es.keys.cipher) ||
-	    !sa_port(&s->p.peer))
-		goto fail;
-	es.keys.key_len = s->p.key_len;
-	memcpy(es.keys.c_key, s->p.c_key, s->p.key_len);
-	memcpy(es.keys.s_key, s->p.s_key, s->p.key_len);
-	memcpy(es.keys.c_iv, s->p.c_iv, SMT_IV_LEN);
-	memcpy(es.keys.s_iv, s->p.s_iv, SMT_IV_LEN);
+	s->p.key_len = es.keys.key_len;
 	es.peer = s->p.peer;
 	es.local_port = ep->port;
 	es.peer_port = sa_port(&s->p.peer);
@@ -474,8 +482,48 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		*id = s->id;
 	return 0;
 fail:
+	smt_keys_wipe(&es.keys);
 	sess_free(s);
 	return err ? err : -EINVAL;
+}
+
+int smt_session_rekey(struct smt_endpoint *ep, uint32_t id,
+		      const struct smt_session_params *p)
+{
+	struct smt_session_params np;
+	struct ep_session *s = sess_find(ep, id);
+	struct smt_keys k;
+	int err;
+
+	if (!s)
+		return -SMT_E_NOSESSION;
+	err = copy_ext(&np, sizeof(np), p, p ? p->sz : 0);
+	if (err || !p)
+		return err ? err : -EINVAL;
+	err = keys_from(&np, &k);
+	if (!err)
+		err = smt_engine_session_rekey(ep->eng, id, np.epoch, &k,
+					       now_ns());
+	smt_keys_wipe(&k);
+	if (!err) {
+		/* what smt_ep_session_params reports from now on */
+		s->p.suite = np.suite ? np.suite : SMT_TLS_AES_128_GCM_SHA256;
+		s->p.epoch = np.epoch;
+		s->p.key_len = smt_cipher_key_len(suite_cipher(s->p.suite));
+		memcpy(s->p.c_key, np.c_key, sizeof(s->p.c_key));
+		memcpy(s->p.s_key, np.s_key, sizeof(s->p.s_key));
+		memcpy(s->p.c_iv, np.c_iv, sizeof(s->p.c_iv));
+		memcpy(s->p.s_iv, np.s_iv, sizeof(s->p.s_iv));
+	}
+	smt_session_params_wipe(&np);
+	ep_arm(ep);
+	return err == -ENOENT ? -SMT_E_NOSESSION : err;
+}
+
+int smt_ep_session_rekey(struct smt_endpoint *ep, uint32_t id,
+			 const struct smt_session_params *p)
+{
+	return smt_session_rekey(ep, id, p);
 }
 
 int smt_session_remove(struct smt_endpoint *ep, uint32_t id)

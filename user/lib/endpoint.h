@@ -37,6 +37,9 @@ int smt_ep_sessions(struct smt_endpoint *ep, uint32_t *ids, size_t max);
 /* Copies a session's parameters, keys included (wipe them after use). */
 int smt_ep_session_params(struct smt_endpoint *ep, uint32_t id,
 			  struct smt_session_params *out);
+/* smt_session_rekey() under the name ctl_client.c looks up (weakly). */
+int smt_ep_session_rekey(struct smt_endpoint *ep, uint32_t id,
+			 const struct smt_session_params *p);
 /* Queues an SMT_MSG_SESSION_UP message for the application. */
 int smt_ep_notify_session_up(struct smt_endpoint *ep, uint32_t id);
 /* The IP protocol number the endpoint uses. */

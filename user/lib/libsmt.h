@@ -146,6 +146,15 @@ struct smt_session_params {
  */
 int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		    uint32_t *id);
+/*
+ * Installs the keys of a new epoch (p->epoch, with p's suite and four
+ * key/IV values; its other fields are ignored): new messages use them, the
+ * previous epoch's keys stay for a drain time so that messages in flight
+ * finish, then they are wiped. 0, -SMT_E_NOSESSION, -EINVAL (same epoch as
+ * now, bad keys) or -ENOMEM.
+ */
+int smt_session_rekey(struct smt_endpoint *ep, uint32_t id,
+		      const struct smt_session_params *p);
 /* Removes a session: its outstanding RPCs are dropped, keys wiped. */
 int smt_session_remove(struct smt_endpoint *ep, uint32_t id);
 /* Wipes the key material in p (explicit_bzero). */

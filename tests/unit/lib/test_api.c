@@ -449,3 +449,35 @@ Test(smt_api, endpoints_in_different_threads_share_the_sockets)
 		pair_close(&t[i].pr);
 	}
 }
+
+Test(smt_session_rekey, new_epoch_keys_carry_rpcs)
+{
+	struct smt_session_params p, q;
+	struct pair pr;
+	struct smt_msg m;
+	uint64_t id;
+
+	pair_open(&pr, 31);
+	params_for(&p, smt_endpoint_port(pr.b), true, 77);
+	p.epoch = 1;
+	cr_assert_eq(smt_session_rekey(pr.a, pr.sa, &p), 0);
+	params_for(&p, smt_endpoint_port(pr.a), false, 77);
+	p.epoch = 1;
+	cr_assert_eq(smt_session_rekey(pr.b, pr.sb, &p), 0);
+	/* the same epoch again is refused */
+	cr_assert_eq(smt_session_rekey(pr.b, pr.sb, &p), -EINVAL);
+	cr_assert_eq(smt_session_rekey(pr.b, 4242, &p), -SMT_E_NOSESSION);
+	cr_assert_eq(smt_ep_session_params(pr.a, pr.sa, &q), 0);
+	cr_assert_eq(q.epoch, 1);
+	cr_assert_eq(q.c_key[0], 77);
+	smt_session_params_wipe(&q);
+	cr_assert_eq(smt_send_request(pr.a, pr.sa, "epoch1", 6, 5, &id), 0);
+	cr_assert_eq(id >> 56, 1, "handle carries epoch 1");
+	pump_until(&pr, &m);
+	cr_assert_eq(m.kind, SMT_MSG_RESPONSE);
+	cr_assert_eq(m.len, 6);
+	cr_assert_eq(m.data[0], (uint8_t)('e' ^ 0x5a));
+	smt_msg_release(&m);
+	smt_session_params_wipe(&p);
+	pair_close(&pr);
+}

@@ -65,16 +65,25 @@ pkts() {
 # pkt_at FILE I: file offset of packet I's data (0-based)
 pkt_at() { pkts "$1" | sed -n "$(($2 + 1))p" | cut -d' ' -f1; }
 
+# hex2bin HEX: the bytes (coreutils and the shell only, no xxd)
+hex2bin() {
+	# shellcheck disable=SC2059
+	printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"
+}
+
+# hexdump FILE OFFSET COUNT: the bytes as one lowercase hex string
+hexdump() { od -An -v -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n'; }
+
 # poke FILE OFFSET HEX: overwrite bytes
 poke() {
-	printf '%s' "$3" | xxd -r -p | dd of="$1" bs=1 seek="$2" conv=notrunc \
+	hex2bin "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc \
 		status=none
 }
 
 # flip FILE OFFSET: invert one byte
 flip() {
 	local b
-	b=$(xxd -p -s "$2" -l 1 "$1")
+	b=$(hexdump "$1" "$2" 1)
 	poke "$1" "$2" "$(printf '%02x' $((0x$b ^ 0xff)))"
 }
 
@@ -88,12 +97,10 @@ relink() {
 	local in=$1 out=$2 lt=$3 hdr=$4 hl=$((${#4} / 2)) o l
 	{
 		head -c 20 "$in"
-		le32hex "$lt" | xxd -r -p
+		hex2bin "$(le32hex "$lt")"
 		pkts "$in" | while read -r o l; do
-			printf '%s%s%s%s' 00000000 00000000 \
-				"$(le32hex $((l + hl)))" "$(le32hex $((l + hl)))" |
-				xxd -r -p
-			printf '%s' "$hdr" | xxd -r -p
+			hex2bin "0000000000000000$(le32hex $((l + hl)))$(le32hex $((l + hl)))"
+			hex2bin "$hdr"
 			tail -c +$((o + 1)) "$in" | head -c "$l"
 		done
 	} >"$out"
@@ -521,7 +528,7 @@ badarg "unknown command" "unknown command 'frobnicate'" frobnicate
 GOLDEN_SHA=82f8f4446e82150dd33de73b584031650e616fa3a5676cc488e662d85bc47684
 enc --size 20000 --out "$T/g.pcap"
 hdr() { # packet I, first N bytes, as hex
-	xxd -p -s "$(pkt_at "$T/g.pcap" "$1")" -l "$2" "$T/g.pcap" | tr -d '\n'
+	hexdump "$T/g.pcap" "$(pkt_at "$T/g.pcap" "$1")" "$2"
 }
 check_hdr() { # packet I, expected hex (spaces ignored)
 	local i=$1 want

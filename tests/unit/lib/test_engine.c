@@ -798,3 +798,32 @@ Test(engine, record_failures__third_frees_state_sender_restarts_it)
 	smt_engine_event_free(&ev);
 	pair_fini(&p);
 }
+
+/* Section 4: request m may not start while request m - 2W is outstanding,
+ * so the peer's replay window never passes an honest request. */
+Test(engine, send__never_runs_past_the_peer_replay_window)
+{
+	struct smt_engine_cfg c = cfg_default();
+	uint8_t b[1] = {0};
+	struct pair p;
+	uint64_t id;
+	int i;
+
+	pair_init(&p, &c, &c);
+	for (i = 0; i < SMT_REPLAY_WINDOW; i++) {
+		cr_assert_eq(smt_engine_send(p.s[0].e, p.s[0].sid, b, 1, 0, 0,
+					     &id, p.now),
+			     0);
+		clear(&p, 0);
+	}
+	cr_assert_eq(
+		smt_engine_send(p.s[0].e, p.s[0].sid, b, 1, 0, 0, &id, p.now),
+		-EAGAIN);
+	/* once the oldest ends, the next one may start */
+	cr_assert_eq(smt_engine_cancel(p.s[0].e, p.s[0].sid, 2, p.now), 0);
+	cr_assert_eq(
+		smt_engine_send(p.s[0].e, p.s[0].sid, b, 1, 0, 0, &id, p.now),
+		0);
+	cr_assert_eq(smt_engine_id_msg(id), 2 + 2 * SMT_REPLAY_WINDOW);
+	pair_fini(&p);
+}

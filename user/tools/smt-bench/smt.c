@@ -126,6 +126,26 @@ static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
 	return ret;
 }
 
+/*
+ * Client endpoints take their SMT ports in turn from a range rather than an
+ * ephemeral one: a port that comes back soon after its last session would
+ * meet that session still on the server (or in smtd), since a set-up can
+ * overtake the previous session's teardown.
+ */
+#define CLI_PORT_FIRST 20000
+#define CLI_PORT_COUNT 20000
+
+static int cli_ep_open(struct smt_endpoint **ep, char *err, size_t err_len)
+{
+	static unsigned int next;
+	int ret = -SMT_E_PORT_IN_USE;
+
+	for (int i = 0; i < 64 && ret == -SMT_E_PORT_IN_USE; i++)
+		ret = ep_open(CLI_PORT_FIRST + next++ % CLI_PORT_COUNT, ep, err,
+			      err_len);
+	return ret;
+}
+
 int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
 		 size_t err_len)
 {
@@ -300,7 +320,7 @@ int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 	int ret;
 
 	/* c->st holds the keying TLS connection, handshake done. */
-	ret = ep_open(0, &c->ep, err, err_len);
+	ret = cli_ep_open(&c->ep, err, err_len);
 	if (ret)
 		return ret;
 	mine = htons(smt_endpoint_port(c->ep));
@@ -330,7 +350,7 @@ int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
 	char addr[INET_ADDRSTRLEN];
 	int ret;
 
-	ret = ep_open(0, &c->ep, err, err_len);
+	ret = cli_ep_open(&c->ep, err, err_len);
 	if (ret)
 		return ret;
 	inet_ntop(AF_INET, &t->addr.sin_addr, addr, sizeof(addr));

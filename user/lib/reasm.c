@@ -326,8 +326,10 @@ int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
 	if (p->msg_len != msg_len)
 		return SMT_DROP_MSG_LEN_MISMATCH;
 	/* Defensive repeats of the stateless rules smt_pkt_parse applied. */
-	if (!p->payload_len || p->seg_off > p->pkt_off)
+	if (!p->payload_len)
 		return SMT_DROP_EMPTY_PAYLOAD;
+	if (p->seg_off > p->pkt_off)
+		return SMT_DROP_SEG_AFTER_PKT;
 	if ((uint64_t)p->pkt_off + p->payload_len > msg_len ||
 	    msg_len > smt_max_wire(&m->lim))
 		return SMT_DROP_PAST_MSG_LEN;

@@ -461,7 +461,7 @@ badarg "mtu too small" "--mtu: 64 is too small" \
 	"${E[@]}" --mtu 64 --key "${KC:0:32}" --iv "$IC"
 badarg "bad address" "--src: '300.1.1.1' is not an IPv4 or IPv6 address" \
 	"${E[@]}" --src 300.1.1.1:5 --dst "$SRV:1" --key "${KC:0:32}" --iv "$IC"
-badarg "v6 without brackets" "--dst: '2001:db8::1:5' looks like IPv6" \
+badarg "v6 without brackets" "--dst: '2001:db8::1:5' has no port; write IPv6 addresses with brackets" \
 	"${E[@]}" --src "$CLI:5" --dst 2001:db8::1:5 --key "${KC:0:32}" \
 	--iv "$IC"
 badarg "missing port" "--src: '192.0.2.1' has no port" \

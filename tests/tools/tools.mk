@@ -7,11 +7,22 @@
 LDLIBS_smt-wire := -ljson-c
 
 TEST_TIERS += test-wire
-HELP += '  test-wire  smt-wire round trips, tamper, bad-argument and golden checks'
+HELP += '  test-wire  smt-wire round trips, tamper, bad-argument and golden checks; util/pcap unit tests'
 HELP += '  bench-record  record seal/open MB/s per cipher next to openssl speed'
 
+# Criterion tests of the tools' shared helpers (util.c, pcap.c).
+WIRE_UNIT := $(BUILD)/tests/tools/test_util_pcap
+WIRE_UNIT_SRCS := tests/tools/test_util_pcap.c user/tools/common/util.c \
+	user/tools/common/pcap.c
+$(WIRE_UNIT): $(WIRE_UNIT_SRCS) $(wildcard user/tools/common/*.h) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/common -o $@ $(WIRE_UNIT_SRCS) \
+		-lcriterion
+
 .PHONY: test-wire bench-record
-test-wire: $(BUILD)/bin/smt-wire
+test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT)
+	$(Q)$(WIRE_UNIT) --short-filename
 	$(Q)SMT_WIRE=$(BUILD)/bin/smt-wire tests/tools/test-wire.sh
 
 bench: bench-record

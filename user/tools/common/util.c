@@ -119,11 +119,22 @@ int util_parse_addr_port(const char *s, struct sockaddr_storage *ss,
 				end + 1);
 	} else {
 		end = strrchr(s, ':');
-		if (end && strchr(s, ':') != end)
-			return fail(
-				err, err_len,
-				"'%s' looks like IPv6; write it as [ADDR]:PORT",
-				s);
+		/* Two colons or more: a bare IPv6 address, or a mistake. */
+		if (end && strchr(s, ':') != end) {
+			if (inet_pton(AF_INET6, s, &sin6->sin6_addr) != 1)
+				return fail(
+					err, err_len,
+					"'%s' looks like IPv6; write it as [ADDR]:PORT",
+					s);
+			if (!port_optional) {
+				memset(ss, 0, sizeof(*ss));
+				return fail(
+					err, err_len,
+					"'%s' has no port; write IPv6 addresses with brackets: [ADDR]:PORT",
+					s);
+			}
+			end = NULL;
+		}
 		hl = end ? (size_t)(end - s) : strlen(s);
 		if (end)
 			port_s = end + 1;

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Unit tests of the tools' shared helpers (user/tools/common): util.c (hex,
+ * address:port, sizes) and pcap.c (file round trip, foreign byte order and
+ * nanosecond files, link layers, IPv4/IPv6 header build and parse).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "pcap.h"
+#include "util.h"
+
+static char err[UTIL_ERR_LEN];
+
+Test(util_parse_hex, accepts_prefix_and_either_case)
+{
+	uint8_t b[4];
+	size_t n = 0;
+
+	cr_assert_eq(
+		util_parse_hex("0xA0b1", b, sizeof(b), 0, &n, err, sizeof(err)),
+		0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(b[0], 0xa0);
+	cr_assert_eq(b[1], 0xb1);
+}
+
+Test(util_parse_hex, names_the_bad_digit_and_its_position)
+{
+	uint8_t b[4];
+
+	cr_assert_eq(
+		util_parse_hex("00g1", b, sizeof(b), 0, NULL, err, sizeof(err)),
+		-EINVAL);
+	cr_assert_str_eq(err, "'g' at position 3 is not a hex digit");
+}
+
+Test(util_parse_hex, rejects_odd_length)
+{
+	uint8_t b[4];
+
+	cr_assert_eq(
+		util_parse_hex("abc", b, sizeof(b), 0, NULL, err, sizeof(err)),
+		-EINVAL);
+	cr_assert(strstr(err, "odd number of hex digits (3)"), "%s", err);
+}
+
+Test(util_parse_hex, wrong_length_says_what_is_needed)
+{
+	uint8_t b[16];
+
+	cr_assert_eq(util_parse_hex("0011", b, sizeof(b), 12, NULL, err,
+				    sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(err, "2 bytes given, 12 bytes (24 hex digits) needed");
+	cr_assert_eq(util_parse_hex("001122", b, 2, 0, NULL, err, sizeof(err)),
+		     -EINVAL);
+}
+
+Test(util_parse_addr_port, ipv4)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+	cr_assert_eq(util_parse_addr_port("192.0.2.1:40000", &ss, 0, err,
+					  sizeof(err)),
+		     0);
+	cr_assert_eq(ss.ss_family, AF_INET);
+	cr_assert_eq(ntohl(sin->sin_addr.s_addr), 0xc0000201);
+	cr_assert_eq(util_addr_port(&ss), 40000);
+}
+
+Test(util_parse_addr_port, ipv6_in_brackets_round_trips)
+{
+	struct sockaddr_storage ss;
+	char buf[UTIL_ADDR_LEN];
+
+	cr_assert_eq(util_parse_addr_port("[2001:db8::1]:5000", &ss, 0, err,
+					  sizeof(err)),
+		     0);
+	cr_assert_eq(ss.ss_family, AF_INET6);
+	cr_assert_str_eq(util_format_addr(&ss, 1, buf, sizeof(buf)),
+			 "[2001:db8::1]:5000");
+	cr_assert_str_eq(util_format_addr(&ss, 0, buf, sizeof(buf)),
+			 "2001:db8::1");
+}
+
+Test(util_parse_addr_port, ipv6_without_brackets_is_refused)
+{
+	struct sockaddr_storage ss;
+
+	cr_assert_eq(
+		util_parse_addr_port("2001:db8::1:5", &ss, 0, err, sizeof(err)),
+		-EINVAL);
+	cr_assert(strstr(err, "[ADDR]:PORT"), "%s", err);
+	cr_assert_eq(util_parse_addr_port("2001:db8::zz:5", &ss, 0, err,
+					  sizeof(err)),
+		     -EINVAL);
+	cr_assert(strstr(err, "looks like IPv6"), "%s", err);
+}
+
+Test(util_parse_addr_port, bare_ipv6_needs_brackets_for_a_port)
+{
+	struct sockaddr_storage ss;
+
+	cr_assert_eq(
+		util_parse_addr_port("2001:db8::1", &ss, 1, err, sizeof(err)),
+		0);
+	cr_assert_eq(ss.ss_family, AF_INET6);
+	cr_assert_eq(
+		util_parse_addr_port("2001:db8::1", &ss, 0, err, sizeof(err)),
+		-EINVAL);
+	cr_assert_str_eq(err, "'2001:db8::1' has no port; write IPv6 "
+			      "addresses with brackets: [ADDR]:PORT");
+}
+
+Test(util_parse_addr_port, port_required_unless_optional)
+{
+	struct sockaddr_storage ss;
+
+	cr_assert_eq(
+		util_parse_addr_port("192.0.2.1", &ss, 0, err, sizeof(err)),
+		-EINVAL);
+	cr_assert(strstr(err, "has no port"), "%s", err);
+	cr_assert_eq(
+		util_parse_addr_port("192.0.2.1", &ss, 1, err, sizeof(err)), 0);
+	cr_assert_eq(util_addr_port(&ss), 0);
+}
+
+Test(util_parse_addr_port, bad_port_and_bad_address)
+{
+	struct sockaddr_storage ss;
+
+	cr_assert_eq(util_parse_addr_port("192.0.2.1:65536", &ss, 0, err,
+					  sizeof(err)),
+		     -EINVAL);
+	cr_assert(strstr(err, "port '65536'"), "%s", err);
+	cr_assert_eq(
+		util_parse_addr_port("300.0.0.1:1", &ss, 0, err, sizeof(err)),
+		-EINVAL);
+	cr_assert(strstr(err, "not an IPv4 or IPv6 address"), "%s", err);
+	cr_assert_eq(util_parse_addr_port("[::1", &ss, 0, err, sizeof(err)),
+		     -EINVAL);
+}
+
+Test(util_parse_size, suffixes_are_powers_of_1024)
+{
+	uint64_t v;
+
+	cr_assert_eq(util_parse_size("10", 1 << 30, &v, err, sizeof(err)), 0);
+	cr_assert_eq(v, 10);
+	cr_assert_eq(util_parse_size("4K", 1 << 30, &v, err, sizeof(err)), 0);
+	cr_assert_eq(v, 4096);
+	cr_assert_eq(util_parse_size("2MiB", 1 << 30, &v, err, sizeof(err)), 0);
+	cr_assert_eq(v, 2 << 20);
+	cr_assert_eq(util_parse_size("1G", 1ULL << 30, &v, err, sizeof(err)),
+		     0);
+	cr_assert_eq(v, 1 << 30);
+}
+
+Test(util_parse_size, rejects_junk_negative_and_too_large)
+{
+	uint64_t v;
+
+	cr_assert_eq(util_parse_size("10X", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size("1Kx", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size("-1", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size("65M", 64 << 20, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert(strstr(err, "more than the limit"), "%s", err);
+}
+
+Test(util_parse_u64, range_and_hex)
+{
+	uint64_t v;
+
+	cr_assert_eq(util_parse_u64("0x10", 0, 100, &v, err, sizeof(err)), 0);
+	cr_assert_eq(v, 16);
+	cr_assert_eq(util_parse_u64("101", 0, 100, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(err, "101 is out of range 0..100");
+	cr_assert_eq(util_parse_u64("1x", 0, 100, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_u64("", 0, 100, &v, err, sizeof(err)), -EINVAL);
+}
+
+static struct sockaddr_storage addr(const char *s)
+{
+	struct sockaddr_storage ss;
+
+	cr_assert_eq(util_parse_addr_port(s, &ss, 1, err, sizeof(err)), 0, "%s",
+		     err);
+	return ss;
+}
+
+/* The first 20 bytes of the golden packet of tests/tools/test-wire.sh,
+ * checksum worked out by hand. */
+Test(ip_build, ipv4_header_and_checksum)
+{
+	static const uint8_t want[20] = {
+		0x45, 0x00, 0x05, 0xdc, 0x00, 0x00, 0x40, 0x00, 0x40, 0xfd,
+		0xb0, 0x21, 0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+	};
+	struct sockaddr_storage s = addr("192.0.2.1"), d = addr("192.0.2.2");
+	uint8_t h[20];
+
+	cr_assert_eq(ip_build(h, &s, &d, 253, 1480, 0), 20);
+	cr_assert_arr_eq(h, want, 20);
+}
+
+Test(ip_build, mixed_families_refused)
+{
+	struct sockaddr_storage s = addr("192.0.2.1"), d = addr("::1");
+	uint8_t h[40];
+
+	cr_assert_eq(ip_build(h, &s, &d, 253, 10, 0), 0);
+}
+
+Test(ip_parse, ipv4_round_trip_cuts_link_padding)
+{
+	struct sockaddr_storage s = addr("192.0.2.1"), d = addr("192.0.2.2");
+	uint8_t p[64] = {0};
+	struct ip_info ip;
+
+	ip_build(p, &s, &d, 253, 10, 7);
+	cr_assert_eq(ip_parse(p, sizeof(p), &ip), 0);
+	cr_assert_eq(ip.family, AF_INET);
+	cr_assert_eq(ip.proto, 253);
+	cr_assert_eq(ip.ipv4_id, 7);
+	cr_assert_not(ip.fragment);
+	cr_assert_eq(ip.l4, p + 20);
+	cr_assert_eq(ip.l4_len, 10);
+}
+
+Test(ip_parse, ipv4_fragment_and_bad_length)
+{
+	struct sockaddr_storage s = addr("192.0.2.1"), d = addr("192.0.2.2");
+	uint8_t p[64] = {0};
+	struct ip_info ip;
+
+	ip_build(p, &s, &d, 253, 10, 0);
+	p[6] = 0x20; /* MF */
+	cr_assert_eq(ip_parse(p, 30, &ip), 0);
+	cr_assert(ip.fragment);
+	p[6] = 0x40;
+	p[7] = 0x01; /* offset 8 */
+	cr_assert_eq(ip_parse(p, 30, &ip), 0);
+	cr_assert(ip.fragment);
+	cr_assert_eq(ip_parse(p, 29, &ip), -EBADMSG); /* total 30 > 29 */
+	p[0] = 0x44; /* IHL 16 bytes */
+	cr_assert_eq(ip_parse(p, 30, &ip), -EBADMSG);
+}
+
+Test(ip_parse, ipv6_extension_headers_and_fragment)
+{
+	struct sockaddr_storage s = addr("2001:db8::1"),
+				d = addr("2001:db8::2");
+	uint8_t p[40 + 8 + 8 + 12] = {0};
+	struct ip_info ip;
+
+	ip_build(p, &s, &d, 0 /* hop-by-hop */, 28, 0);
+	p[40] = 60; /* hop-by-hop -> destination options */
+	p[48] = 253; /* destination options -> SMT */
+	cr_assert_eq(ip_parse(p, sizeof(p), &ip), 0);
+	cr_assert_eq(ip.family, AF_INET6);
+	cr_assert_eq(ip.proto, 253);
+	cr_assert_eq(ip.ipv4_id, -1);
+	cr_assert_eq(ip.l4, p + 56);
+	cr_assert_eq(ip.l4_len, 12);
+	cr_assert_not(ip.fragment);
+	p[40] = 44; /* -> fragment header */
+	p[48] = 253;
+	cr_assert_eq(ip_parse(p, sizeof(p), &ip), 0);
+	cr_assert(ip.fragment);
+	p[41] = 9; /* hop-by-hop longer than the packet */
+	p[40] = 60;
+	cr_assert_eq(ip_parse(p, sizeof(p), &ip), -EBADMSG);
+}
+
+Test(pcap_frame_ip, link_layers)
+{
+	static const uint8_t eth_vlan[18 + 1] = {[12] = 0x81,
+						 [13] = 0x00,
+						 [16] = 0x86,
+						 [17] = 0xdd,
+						 [18] = 0x60};
+	static const uint8_t eth_arp[14] = {[12] = 0x08, [13] = 0x06};
+	static const uint8_t sll[16 + 1] = {
+		[14] = 0x08, [15] = 0x00, [16] = 0x45};
+	static const uint8_t sll2[20 + 1] = {
+		[0] = 0x86, [1] = 0xdd, [20] = 0x60};
+	const uint8_t *ip;
+	size_t len;
+
+	cr_assert_eq(pcap_frame_ip(PCAP_LINKTYPE_EN10MB, eth_vlan,
+				   sizeof(eth_vlan), &ip, &len),
+		     0);
+	cr_assert_eq(ip, eth_vlan + 18);
+	cr_assert_eq(len, 1);
+	cr_assert_eq(pcap_frame_ip(PCAP_LINKTYPE_EN10MB, eth_arp,
+				   sizeof(eth_arp), &ip, &len),
+		     -ENOENT);
+	cr_assert_eq(pcap_frame_ip(PCAP_LINKTYPE_LINUX_SLL, sll, sizeof(sll),
+				   &ip, &len),
+		     0);
+	cr_assert_eq(ip, sll + 16);
+	cr_assert_eq(pcap_frame_ip(PCAP_LINKTYPE_LINUX_SLL2, sll2, sizeof(sll2),
+				   &ip, &len),
+		     0);
+	cr_assert_eq(ip, sll2 + 20);
+	cr_assert_eq(
+		pcap_frame_ip(PCAP_LINKTYPE_LINUX_SLL2, sll2, 19, &ip, &len),
+		-EBADMSG);
+}
+
+static char *tmp_path(const char *name)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "/tmp/smt-test-pcap-%d-%s", getpid(),
+		 name);
+	return path;
+}
+
+Test(pcap_write, reads_back_in_order)
+{
+	char *path = tmp_path("rt.pcap");
+	struct pcap_writer w;
+	struct pcap_reader r;
+	struct pcap_rec rec;
+	uint8_t a[3] = {1, 2, 3}, b[1] = {9};
+
+	cr_assert_eq(pcap_writer_open(&w, path), 0);
+	cr_assert_eq(pcap_write(&w, a, sizeof(a), 5, 6), 0);
+	cr_assert_eq(pcap_write(&w, b, sizeof(b), 7, 8), 0);
+	cr_assert_eq(pcap_writer_close(&w), 0);
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(r.linktype, PCAP_LINKTYPE_RAW);
+	cr_assert_eq(pcap_next(&r, &rec), 1);
+	cr_assert_eq(rec.caplen, 3);
+	cr_assert_eq(rec.ts_sec, 5);
+	cr_assert_eq(rec.ts_nsec, 6000);
+	cr_assert_arr_eq(rec.data, a, 3);
+	cr_assert_eq(pcap_next(&r, &rec), 1);
+	cr_assert_eq(rec.data[0], 9);
+	cr_assert_eq(pcap_next(&r, &rec), 0);
+	pcap_reader_close(&r);
+	unlink(path);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+Test(pcap_reader_open, big_endian_nanosecond_sll2)
+{
+	/* magic a1b23c4d big-endian, v2.4, snaplen 65535, linktype 276 */
+	static const uint8_t f[] = {0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0,
+				    0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0x01,
+				    0x14,
+				    /* record: ts 1 s 500 ns, caplen 2, len 2 */
+				    0, 0, 0, 1, 0, 0, 0x01, 0xf4, 0, 0, 0, 2, 0,
+				    0, 0, 2, 0xaa, 0xbb};
+	char *path = tmp_path("be.pcap");
+	struct pcap_reader r;
+	struct pcap_rec rec;
+
+	write_bytes(path, f, sizeof(f));
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(r.linktype, PCAP_LINKTYPE_LINUX_SLL2);
+	cr_assert(r.nsec);
+	cr_assert_eq(pcap_next(&r, &rec), 1);
+	cr_assert_eq(rec.ts_sec, 1);
+	cr_assert_eq(rec.ts_nsec, 500);
+	cr_assert_eq(rec.caplen, 2);
+	cr_assert_eq(rec.data[1], 0xbb);
+	pcap_reader_close(&r);
+	unlink(path);
+}
+
+Test(pcap_reader_open, refuses_pcapng_garbage_and_unknown_links)
+{
+	static const uint8_t ng[24] = {0x0a, 0x0d, 0x0d, 0x0a};
+	static const uint8_t junk[24] = {1, 2, 3, 4};
+	static const uint8_t usb[24] = {
+		0xd4, 0xc3, 0xb2,	 0xa1,	      2,	 0,
+		4,    0,    [16] = 0xff, [17] = 0xff, [20] = 189};
+	char *path = tmp_path("bad.pcap");
+	struct pcap_reader r;
+
+	write_bytes(path, ng, sizeof(ng));
+	cr_assert_eq(pcap_reader_open(&r, path), -EPROTO);
+	write_bytes(path, junk, sizeof(junk));
+	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
+	write_bytes(path, junk, 10);
+	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
+	write_bytes(path, usb, sizeof(usb));
+	cr_assert_eq(pcap_reader_open(&r, path), -EPROTONOSUPPORT);
+	unlink(path);
+	cr_assert_eq(pcap_reader_open(&r, path), -ENOENT);
+}
+
+Test(pcap_next, record_cut_short_is_corrupt)
+{
+	char *path = tmp_path("cut.pcap");
+	struct pcap_writer w;
+	struct pcap_reader r;
+	struct pcap_rec rec;
+	uint8_t a[100] = {0};
+
+	cr_assert_eq(pcap_writer_open(&w, path), 0);
+	cr_assert_eq(pcap_write(&w, a, sizeof(a), 0, 0), 0);
+	cr_assert_eq(pcap_writer_close(&w), 0);
+	cr_assert_eq(truncate(path, 24 + 16 + 50), 0);
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
+	pcap_reader_close(&r);
+	unlink(path);
+}

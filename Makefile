@@ -158,7 +158,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 
 .PHONY: bpf-skels
 bpf-skels: $(BPF_SKELS)
-.SECONDARY:
+.SECONDARY: $(patsubst %,$(BUILD)/bpf/%.tmp.o,$(BPF_NAMES)) $(VMLINUX_H)
 ALL_TARGETS += $(BPF_OBJS) $(BPF_SKELS)
 
 # ---- fragments --------------------------------------------------------------

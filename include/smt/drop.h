@@ -9,6 +9,7 @@
 #ifndef SMT_DROP_H
 #define SMT_DROP_H
 
+/* clang-format off */
 #define SMT_DROP_REASONS(X)                                                   \
 	X(NONE, 0, "none", "not dropped")                                    \
 	X(SHORT_HEADER, 1, "short_header", "IP payload shorter than 40 bytes") \
@@ -71,14 +72,15 @@ enum smt_drop_reason {
 #undef SMT_DROP_ENUM
 	SMT_DROP_MAX /* one past the highest number; arrays are this long */
 };
+/* clang-format on */
 
 #ifndef __BPF__
 /* Printable name of a drop reason, or "unknown" for a number not listed. */
 static inline const char *smt_drop_name(unsigned int reason)
 {
 	switch (reason) {
-#define SMT_DROP_CASE(name, num, str, desc)                                  \
-	case num:                                                            \
+#define SMT_DROP_CASE(name, num, str, desc) \
+	case num:                           \
 		return str;
 		SMT_DROP_REASONS(SMT_DROP_CASE)
 #undef SMT_DROP_CASE
@@ -90,8 +92,8 @@ static inline const char *smt_drop_name(unsigned int reason)
 static inline const char *smt_drop_desc(unsigned int reason)
 {
 	switch (reason) {
-#define SMT_DROP_CASE(name, num, str, desc)                                  \
-	case num:                                                            \
+#define SMT_DROP_CASE(name, num, str, desc) \
+	case num:                           \
 		return desc;
 		SMT_DROP_REASONS(SMT_DROP_CASE)
 #undef SMT_DROP_CASE

@@ -71,8 +71,8 @@ struct smt_hdr {
 	__be16 pkt_idx;
 } __attribute__((packed));
 
-#define SMT_CHECK_OFF(type, field, off)                                      \
-	_Static_assert(__builtin_offsetof(struct type, field) == (off),      \
+#define SMT_CHECK_OFF(type, field, off)                                 \
+	_Static_assert(__builtin_offsetof(struct type, field) == (off), \
 		       #type "." #field " must sit at offset " #off)
 
 _Static_assert(sizeof(struct smt_hdr) == SMT_HDR_LEN, "smt_hdr is 40 bytes");
@@ -139,7 +139,8 @@ SMT_CHECK_OFF(smt_ctl_trailer, tag, 8);
 #define SMT_CTL_WINDOW 1024
 
 _Static_assert(SMT_HDR_LEN + 8 + SMT_CTL_TRAILER_LEN == SMT_GRANT_LEN, "GRANT");
-_Static_assert(SMT_HDR_LEN + 12 + SMT_CTL_TRAILER_LEN == SMT_RESEND_LEN, "RESEND");
+_Static_assert(SMT_HDR_LEN + 12 + SMT_CTL_TRAILER_LEN == SMT_RESEND_LEN,
+	       "RESEND");
 _Static_assert(SMT_HDR_LEN + SMT_CTL_TRAILER_LEN == SMT_EMPTY_CTL_LEN, "empty");
 _Static_assert(SMT_HDR_LEN + 2 + SMT_CTL_TRAILER_LEN == SMT_ACK_LEN(0), "ACK");
 
@@ -180,7 +181,7 @@ _Static_assert(sizeof(struct smt_inner_hdr) == 8, "inner header is 8 bytes");
 /* Records needed for M application bytes in the worst case (4096-byte records). */
 #define SMT_MAX_RECORDS(M) (((__u64)(M) + 8 + 4095) / 4096)
 /* Section 7: the largest wire stream a sender can produce for M and P. */
-#define SMT_MAX_WIRE(M, P)                                                   \
+#define SMT_MAX_WIRE(M, P) \
 	((__u64)(M) + 8 + (22 + (__u64)(P)) * SMT_MAX_RECORDS(M))
 
 #endif /* SMT_WIRE_H */

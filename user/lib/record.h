@@ -67,8 +67,7 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
  * (1 << 63) | ctl_seq, AAD = aad. verify returns 0 or -SMT_DROP_CTL_AUTH. */
 int smt_ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,
 		size_t aad_len, uint8_t tag[16]);
-int smt_ctl_tag_verify(struct smt_aead *a, uint64_t ctl_seq,
-		       const uint8_t *aad, size_t aad_len,
-		       const uint8_t tag[16]);
+int smt_ctl_tag_verify(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,
+		       size_t aad_len, const uint8_t tag[16]);
 
 #endif /* SMT_RECORD_H */

@@ -711,7 +711,7 @@ static void plan_defaults(struct plan *p, int mode)
 		p->lat_warm = 50;
 		p->tput_secs = 0.4;
 		p->warm_secs = 0.1;
-		p->hol_secs = 2.0;
+		p->hol_secs = 3.0;
 		p->setup_n = 100;
 		p->goodput_secs = 1.0;
 	} else if (mode == 1) { /* quick */
@@ -762,7 +762,7 @@ static void usage(FILE *f)
 		"  --tput-secs S        seconds per throughput point (0.4)\n"
 		"  --hol-loss LIST      loss in %% for the head-of-line test (0,1,2);\n"
 		"                       \"none\" skips the test\n"
-		"  --hol-secs S         seconds per head-of-line point (2)\n"
+		"  --hol-secs S         seconds per head-of-line point (3)\n"
 		"  --setup-count N      set-ups per transport and round (100; 0 skips)\n"
 		"  --goodput-secs S     seconds of 1 MiB requests (1; 0 skips)\n"
 		"  --loss-if IF[@NETNS] interface for the XDP loss injector; repeat it for\n"

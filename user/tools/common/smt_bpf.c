@@ -78,6 +78,46 @@ int smt_bpf_mount(void)
 	return 0;
 }
 
+static bool is_devmap(const struct bpf_map *m)
+{
+	enum bpf_map_type t = bpf_map__type(m);
+
+	return t == BPF_MAP_TYPE_DEVMAP || t == BPF_MAP_TYPE_DEVMAP_HASH;
+}
+
+/*
+ * Reuse a pinned devmap by hand. The kernel adds BPF_F_RDONLY_PROG to every
+ * devmap it creates, so the pin's flags never equal the definition's and
+ * libbpf before 1.3 refuses the pin ("parameter mismatch", -EINVAL): the
+ * second load of mtp_inspect (its second interface) failed that way. The
+ * other parameters must still match. Returns 1 when reused, 0 when there is
+ * no pin (libbpf then creates and pins the map), or -errno.
+ */
+static int devmap_reuse(struct bpf_map *m, const char *path)
+{
+	struct bpf_map_info info = {0};
+	uint32_t len = sizeof(info);
+	int fd, err;
+
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+	} else if (info.type != bpf_map__type(m) ||
+		   info.key_size != bpf_map__key_size(m) ||
+		   info.value_size != bpf_map__value_size(m) ||
+		   info.max_entries != bpf_map__max_entries(m) ||
+		   (info.map_flags & ~BPF_F_RDONLY_PROG) !=
+			   (bpf_map__map_flags(m) & ~BPF_F_RDONLY_PROG)) {
+		err = -EINVAL; /* an incompatible pin: remove it to reload */
+	} else {
+		err = bpf_map__reuse_fd(m, fd);
+	}
+	close(fd); /* reuse_fd holds its own duplicate */
+	return err ? err : 1;
+}
+
 /* Point every non-internal map of obj at its pin under SMT_PIN_MAPS. */
 static int pin_maps_setup(struct bpf_object *obj)
 {
@@ -91,6 +131,13 @@ static int pin_maps_setup(struct bpf_object *obj)
 			continue;
 		snprintf(path, sizeof(path), "%s/maps/%s", pin_root(),
 			 bpf_map__name(m));
+		if (is_devmap(m)) {
+			err = devmap_reuse(m, path);
+			if (err < 0)
+				return err;
+			if (err > 0)
+				continue; /* reused; already pinned */
+		}
 		err = bpf_map__set_pin_path(m, path);
 		if (err)
 			return err;

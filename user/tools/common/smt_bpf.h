@@ -51,7 +51,10 @@ struct smt_bpf_host_opts {
 int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 			size_t msg_len);
 
-/* Load mtp_inspect (pinned maps) and attach it to ifname. */
+/*
+ * Load mtp_inspect (pinned maps) and attach it to ifname. Call it once per
+ * ingress interface of the box: every instance shares the pinned maps.
+ */
 int smt_bpf_mb_attach(const char *ifname, enum smt_bpf_xdp_mode mode,
 		      uint8_t ipproto, char *msg, size_t msg_len);
 

@@ -271,6 +271,10 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	cfg.max_granted = ep->o.max_granted;
 	cfg.resend_timeout_ns = (uint64_t)ep->o.resend_timeout_us * 1000;
 	cfg.max_silent_timeouts = ep->o.rpc_timeouts;
+	/* the same patience for a peer's message as for its answers: a
+	 * stalled host must not lose a half-received request (the client
+	 * would only start it again) */
+	cfg.reasm_timeouts = ep->o.rpc_timeouts;
 	cfg.rpc_timeout_ns = (uint64_t)ep->o.rpc_timeout_ms * 1000000;
 	cfg.max_sessions = ep->o.max_sessions;
 	cfg.max_tx_msgs = ep->o.max_tx_msgs;

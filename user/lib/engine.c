@@ -788,6 +788,7 @@ int smt_engine_session_rekey(struct smt_engine *e, uint32_t id,
 		return -ENOENT;
 	if (s->ep[s->cur].num == new_epoch)
 		return -EINVAL;
+	e->now = now_ns;
 	err = epoch_init(&fresh, new_epoch, keys, s->tls_client);
 	if (err)
 		return err;
@@ -830,8 +831,15 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		return;
 	}
 	if (t) {
+		uint32_t k = eng_tx_resend(e, t, c->offset, c->length, c->prio);
+
 		eng_tx_heard(t, now);
-		eng_tx_resend(e, t, c->offset, c->length, c->prio);
+		ENG_CNT(e, s, rtx_resend, k);
+		/* Nothing went again (all of it on its way, or not sent
+		 * yet): tell the receiver we are alive and working on it. */
+		if (!k)
+			eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0,
+				     0);
 		return;
 	}
 	/* A response we have not started: BUSY while its request is still
@@ -872,15 +880,21 @@ static void ctl_busy(struct smt_engine *e, struct eng_session *s,
 	struct eng_rx *r = eng_rx_find(s, ep->num, id);
 	struct eng_tx *t;
 
-	if (r) {
-		r->noprog = 0;
+	/* The sender has what we asked for on its way: wait another
+	 * timeout before asking again. */
+	if (r)
 		r->action_at = now;
-	}
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
 		if (t && t->kind == ENG_TX_REQUEST)
 			eng_tx_heard(t, now);
 	}
+	/* Our own message being received (answer to NEED_ACK, or a
+	 * receiver over its limits): alive. When the peer meant its own
+	 * message of the same number, this only delays our next probe. */
+	t = eng_tx_find(s, ep->num, id);
+	if (t && (t->kind == ENG_TX_ONEWAY || t->kind == ENG_TX_RESPONSE))
+		eng_tx_heard(t, now);
 }
 
 static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
@@ -891,7 +905,10 @@ static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
 	bool done;
 
 	if (r) {
-		eng_rx_ask(e, r);
+		/* Still arriving: its own no-progress timer asks for what
+		 * is missing; asking now as well would fetch again what is
+		 * merely on its way. Tell the sender we hold it. */
+		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, id, 0, 0, 0);
 		return;
 	}
 	if (id & 1) {
@@ -902,8 +919,10 @@ static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
 	} else {
 		done = smt_req_window_check(&ep->req_win, id) != 0;
 	}
-	if (req) /* still waiting for it: all of it, please */
+	if (req) { /* still waiting for it: all of it, please */
 		eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, id, 0, 0, SMT_PRIO_MAX);
+		ENG_CNT(e, s, resends_need_ack, 1);
+	}
 	else if (done)
 		eng_ack_queue(e, s, ep, id, now);
 	else
@@ -998,6 +1017,7 @@ int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 	struct smt_pkt p;
 	int rc;
 
+	e->now = now_ns;
 	e->st.pkts_in++;
 	e->st.bytes_in += len;
 	if (len < SMT_HDR_LEN) {
@@ -1040,6 +1060,7 @@ void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 {
 	struct eng_heap *h = &e->timers;
 
+	e->now = now_ns;
 	while (h->n && h->a[0]->when <= now_ns) {
 		struct eng_timer *t = h->a[0];
 

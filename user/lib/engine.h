@@ -253,6 +253,14 @@ struct smt_engine_stats {
 	uint64_t rpc_timeouts; /* sender/client silent timeouts */
 	uint64_t discards; /* provisional state discarded */
 	uint64_t tx_errors; /* send callback failures */
+	/* RESEND packets we sent, by reason */
+	uint64_t resends_timer; /* reassembly made no progress */
+	uint64_t resends_record; /* a record failed to verify */
+	uint64_t resends_need_ack; /* the sender asked (NEED_ACK) */
+	uint64_t resends_response; /* client: asks for a response */
+	/* DATA retransmitted, by reason */
+	uint64_t rtx_resend; /* answering a RESEND */
+	uint64_t rtx_restart; /* started again after UNKNOWN */
 	uint64_t drops_total;
 	uint64_t drops[SMT_DROP_MAX];
 	/* gauges: what is held now */

@@ -99,6 +99,7 @@ struct eng_session {
 	struct eng_htab tx, rx; /* by handle smt_engine_id_make(epoch, id) */
 	uint32_t rx_msgs; /* for max_rx_msgs_session */
 	uint32_t nresp; /* our responses not yet ACKed */
+	uint64_t rx_progress_at; /* last DATA from the peer with new bytes */
 	struct smt_engine_stats st;
 };
 
@@ -123,6 +124,8 @@ struct eng_tx {
 	uint64_t msg_id, cookie;
 	struct smt_wire_msg w;
 	uint32_t granted, next_off, sent_hi, unsched;
+	uint32_t *sent_us; /* per packet slot: when it last went out, in us
+			      since created, plus 1; 0 = never */
 	uint32_t silent;
 	uint64_t created, last_heard;
 	struct eng_tx *oprev, *onext; /* outstanding request list */
@@ -135,6 +138,7 @@ struct eng_rx {
 	struct eng_session *s;
 	uint8_t epoch;
 	bool in_glist;
+	bool stuck; /* DATA came without progress since the last progress */
 	uint8_t noprog;
 	uint64_t msg_id;
 	struct smt_rx_msg *m;
@@ -159,6 +163,7 @@ struct smt_engine {
 	struct smt_engine_ops ops;
 	void *ctx;
 	bool sent; /* packets went out since the last flush */
+	uint64_t now; /* time of the current engine call */
 	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
 	uint32_t next_sid;
 	struct eng_htab by_id, by_addr;
@@ -176,10 +181,11 @@ struct smt_engine {
 /* ---- shared helpers (engine.c) ------------------------------------------- */
 
 /* Counter bump on the session and the engine. */
-#define ENG_CNT(e, s, field, v)       \
-	do {                          \
-		(e)->st.field += (v); \
-		(s)->st.field += (v); \
+#define ENG_CNT(e, s, field, v)          \
+	do {                             \
+		uint64_t eng_cnt_v_ = (v); \
+		(e)->st.field += eng_cnt_v_; \
+		(s)->st.field += eng_cnt_v_; \
 	} while (0)
 
 void eng_drop(struct smt_engine *e, struct eng_session *s, int reason);
@@ -213,8 +219,9 @@ struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id);
 /* Sends fresh packets up to the granted offset. */
 void eng_tx_pump(struct smt_engine *e, struct eng_tx *t);
-void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
-		   uint32_t len, uint8_t prio);
+/* Returns the number of DATA packets sent again. */
+uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
+		       uint32_t len, uint8_t prio);
 /* Starts the message again from offset 0 (after UNKNOWN). */
 void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now);
 /* Frees t; for REQUEST/ONEWAY emits FAILED/SENT with err unless err is 1
@@ -233,8 +240,8 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		const struct smt_pkt *p, uint64_t now);
 void eng_rx_free(struct smt_engine *e, struct eng_rx *r);
 void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now);
-/* Asks the sender for what is missing (RESEND packets). */
-void eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
+/* Asks the sender for what is missing; returns the RESENDs sent. */
+unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
 void eng_grant_pass(struct smt_engine *e);
 
 #endif /* SMT_ENGINE_INT_H */

@@ -176,8 +176,11 @@ static int missing_granted(const struct eng_rx *r, struct smt_range *rg)
 {
 	int n = smt_rx_msg_missing(r->m, rg, ENG_MAX_RANGES), i, k = 0;
 
-	if (n == 1 && !rg[0].off && !rg[0].len)
-		return 1; /* the whole message */
+	if (n == 1 && !rg[0].off && !rg[0].len) {
+		/* msg_len unknown (discarded): what the sender may send */
+		rg[0].len = r->g;
+		return 1; /* 0/0: the whole message */
+	}
 	for (i = 0; i < n; i++) {
 		if (rg[i].off >= r->g)
 			continue;
@@ -189,7 +192,7 @@ static int missing_granted(const struct eng_rx *r, struct smt_range *rg)
 	return k;
 }
 
-void eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
+unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 {
 	struct eng_epoch *ep = eng_epoch_find(r->s, r->epoch);
 	struct smt_range rg[ENG_MAX_RANGES];
@@ -197,7 +200,7 @@ void eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 	int n, i;
 
 	if (!ep)
-		return;
+		return 0;
 	n = missing_granted(r, rg);
 	/* At most a grant window of retransmission per timeout: asking for
 	 * more while the sender's queue still holds the last answer only
@@ -210,35 +213,63 @@ void eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 		eng_send_ctl(e, r->s, ep, SMT_TYPE_RESEND, r->msg_id, rg[i].off,
 			     len, resend_prio(e, r));
 	}
+	return (unsigned int)i;
 }
+
+#define ENG_RX_PATIENCE 4
 
 void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 {
 	struct eng_session *s = r->s;
 	struct smt_range rg[ENG_MAX_RANGES];
 	uint64_t rto = eng_rto(e);
-	uint64_t base = r->verified_at ? r->verified_at : r->first_at;
-	uint64_t dead = base + e->cfg.reasm_timeouts * rto;
-	uint64_t since = r->progress_at > r->action_at ? r->progress_at
-						       : r->action_at;
+	uint64_t base, dead, since;
+	bool waiting = !missing_granted(r, rg);
 
+	/* Everything granted is in: the message waits for our grants
+	 * (others go first by SRPT), not for its sender. A message with a
+	 * verified record is not timed out for that. */
+	if (waiting && r->verified_at)
+		r->verified_at = now;
+	/* Nor is a response that waits for our grants silence about the
+	 * request. */
+	if (waiting && r->req)
+		eng_tx_heard(r->req, now);
+	base = r->verified_at ? r->verified_at : r->first_at;
+	dead = base + e->cfg.reasm_timeouts * rto;
+	since = r->progress_at > r->action_at ? r->progress_at : r->action_at;
 	if (now >= dead) {
 		eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
 		eng_rx_free(e, r);
 		eng_grant_pass(e);
 		return;
 	}
+	/* The peer's packets keep coming and none of this message's was
+	 * refused: its own are most likely queued behind them (a link or a
+	 * host slower than the timeout), so it waits, up to
+	 * ENG_RX_PATIENCE timeouts, before asking. */
+	if (now >= since + rto && !waiting && !r->stuck &&
+	    now < s->rx_progress_at + rto &&
+	    now < since + ENG_RX_PATIENCE * rto) {
+		eng_timer_arm(e, &r->t, now + rto < dead ? now + rto : dead);
+		return;
+	}
 	if (now >= since + rto) {
 		r->action_at = now;
-		if (missing_granted(r, rg)) {
+		if (!waiting) {
 			ENG_CNT(e, s, resend_timeouts, 1);
-			if (++r->noprog >= 2) {
+			/* Discard only when DATA came that did not fit (a
+			 * forged packet may block the real bytes): when
+			 * nothing came, the sender or the path is only slow
+			 * and what we hold is good. */
+			if (++r->noprog >= 2 && r->stuck) {
 				smt_rx_msg_discard_provisional(r->m);
 				ENG_CNT(e, s, discards, 1);
 				r->noprog = 0;
 				rx_update(e, r, 0);
+				r->stuck = false;
 			}
-			eng_rx_ask(e, r);
+			ENG_CNT(e, s, resends_timer, eng_rx_ask(e, r));
 		}
 		since = now;
 	}
@@ -391,8 +422,10 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	}
 	fails = smt_rx_msg_max_record_failures(r->m);
 	rc = smt_rx_msg_add(r->m, p, ep->rx, &progress);
+	r->stuck = !progress;
 	if (progress) {
 		r->progress_at = now;
+		s->rx_progress_at = now;
 		r->noprog = 0;
 		if (r->req)
 			eng_tx_heard(r->req, now);
@@ -414,7 +447,8 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 			eng_grant_pass(e);
 			return SMT_DROP_RECORD_FAILED;
 		}
-		eng_rx_ask(e, r); /* that record's range, again */
+		/* that record's range, again */
+		ENG_CNT(e, s, resends_record, eng_rx_ask(e, r));
 	}
 	eng_grant_pass(e);
 	return rc > 0 ? rc : 0;

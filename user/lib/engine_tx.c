@@ -37,6 +37,29 @@ static uint8_t unsched_prio(uint32_t wire_len, uint32_t maxp)
 	return SMT_PRIO_MAX - 3;
 }
 
+/* Slot of the deterministic packet that starts at off: in order, and no
+ * two packets share one (each record adds at most one packet). */
+static uint32_t pkt_slot(const struct eng_tx *t, uint32_t off)
+{
+	return off / t->s->max_payload + smt_wire_msg_record_at(&t->w, off);
+}
+
+static uint32_t pkt_slots(const struct eng_tx *t)
+{
+	return t->w.wire_len / t->s->max_payload + t->w.nrec + 1;
+}
+
+/* The packet at off went out less than a RESEND timeout ago: it may
+ * still be on its way (or waiting at a busy receiver). */
+static bool sent_recently(const struct smt_engine *e, const struct eng_tx *t,
+			  uint32_t off)
+{
+	uint32_t v = t->sent_us ? t->sent_us[pkt_slot(t, off)] : 0;
+
+	return v && e->now < t->created + (uint64_t)(v - 1) * 1000 +
+				     eng_rto(e);
+}
+
 static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 			 uint8_t prio, uint16_t flags)
 {
@@ -54,6 +77,11 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 
 	if (!n)
 		return 0;
+	if (t->sent_us) {
+		uint64_t us = (e->now - t->created) / 1000 + 1;
+
+		t->sent_us[pkt_slot(t, off)] = us < UINT32_MAX ? us : UINT32_MAX;
+	}
 	ENG_CNT(e, s, data_out, 1);
 	if (flags & SMT_F_RETRANSMIT)
 		ENG_CNT(e, s, retransmits, 1);
@@ -80,6 +108,8 @@ void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 
 		if (!n)
 			break;
+		if (fl)
+			ENG_CNT(e, s, rtx_restart, 1);
 		t->next_off += n;
 	}
 	if (t->next_off > t->sent_hi)
@@ -96,18 +126,23 @@ static uint32_t pkt_start(const struct eng_tx *t, uint32_t off)
 	return rs + (off - rs) / maxp * maxp;
 }
 
-void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
-		   uint32_t len, uint8_t prio)
+uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
+		       uint32_t len, uint8_t prio)
 {
-	uint32_t wl = t->w.wire_len, end, cur;
+	uint32_t wl = t->w.wire_len, end, cur, k = 0;
 
 	if (t->kind == ENG_TX_AWAIT || !wl)
-		return;
+		return 0;
 	if (!off && !len) {
-		end = t->sent_hi;
+		/* "The whole message": the receiver holds nothing of it.
+		 * What we sent may still be on its way (a requester whose
+		 * response is late asks just the same), so only the first
+		 * packet goes again: it tells msg_len, and the receiver
+		 * then asks for what it misses by range. */
+		end = t->sent_hi < 1 ? t->sent_hi : 1;
 	} else {
 		if (off >= wl)
-			return;
+			return 0;
 		end = len > wl - off ? wl : off + len;
 	}
 	if (prio > SMT_PRIO_MAX)
@@ -116,13 +151,25 @@ void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 	if (end > t->granted)
 		t->granted = end;
 	for (cur = pkt_start(t, off); cur < end && cur < t->sent_hi;) {
-		uint32_t n = send_one(e, t, cur, prio, SMT_F_RETRANSMIT);
+		uint32_t n, rend;
 
+		/* Asked again before it could have arrived: skip it. */
+		if (sent_recently(e, t, cur)) {
+			rend = t->w.rec_off[smt_wire_msg_record_at(&t->w, cur) +
+					    1];
+			cur = rend - cur > t->s->max_payload
+				      ? cur + t->s->max_payload
+				      : rend;
+			continue;
+		}
+		n = send_one(e, t, cur, prio, SMT_F_RETRANSMIT);
 		if (!n)
 			break;
 		cur += n;
+		k++;
 	}
 	eng_tx_pump(e, t);
+	return k;
 }
 
 void eng_tx_heard(struct eng_tx *t, uint64_t now)
@@ -228,6 +275,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 	}
 	account_tx(e, t, -1);
 	smt_wire_msg_free(&t->w);
+	free(t->sent_us);
 	free(t);
 }
 
@@ -254,17 +302,16 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		eng_tx_end(e, t, -ETIMEDOUT);
 		return;
 	}
-	/* Never heard of: what we sent may all be lost, so send it again
-	 * now rather than after a RESEND/UNKNOWN round trip; a receiver that
-	 * has it drops the copy. */
-	if (!t->heard)
-		eng_tx_resend(e, t, 0, 0,
-			      unsched_prio(t->w.wire_len, s->max_payload));
+	/* Nothing goes again here: what we sent may only be waiting at a
+	 * busy receiver. The probe below finds out: a receiver that lost
+	 * everything answers UNKNOWN (we start again) or, for a response,
+	 * asks for it with RESEND. */
 	if (t->kind == ENG_TX_REQUEST) {
 		/* The response's own timers ask while it arrives. */
 		if (!t->resp) {
 			eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, t->msg_id + 1,
 				     0, 0, SMT_PRIO_MAX);
+			ENG_CNT(e, s, resends_response, 1);
 			t->asked = true;
 		}
 	} else {
@@ -338,6 +385,11 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t,
 			     e->cfg.rec_size, &t->w);
 	if (err)
 		return err;
+	t->sent_us = calloc(pkt_slots(t), sizeof(*t->sent_us));
+	if (!t->sent_us) {
+		smt_wire_msg_free(&t->w);
+		return -ENOMEM;
+	}
 	t->unsched = initial_grant(e, t->w.wire_len);
 	t->granted = t->unsched;
 	t->created = t->last_heard = now;
@@ -368,6 +420,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 
 	if (!s)
 		return -ENOENT;
+	e->now = now_ns;
 	if (flags & ~SMT_ENGINE_ONEWAY)
 		return -EINVAL;
 	if (len > s->lim.max_msg)
@@ -412,6 +465,7 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 
 	if (!s)
 		return -ENOENT;
+	e->now = now_ns;
 	ep = eng_epoch_find(s, smt_engine_id_epoch(id));
 	if (!ep || (mid & 1))
 		return -ENOENT;
@@ -443,6 +497,7 @@ int smt_engine_cancel(struct smt_engine *e, uint32_t sid, uint64_t id,
 
 	if (!s)
 		return -ENOENT;
+	e->now = now_ns;
 	t = eng_tx_find(s, epoch, mid);
 	if (t && (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)) {
 		eng_tx_end(e, t, -ECANCELED);

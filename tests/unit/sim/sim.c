@@ -41,6 +41,7 @@ struct sim_host {
 	struct sim_pkt *qh[SMT_PRIO_MAX + 1], *qt[SMT_PRIO_MAX + 1];
 	uint64_t qbytes;
 	bool busy;
+	uint64_t cpu_free; /* the host's CPU is busy until then */
 };
 
 struct rpc_key {
@@ -739,18 +740,41 @@ int sim_rpc_count(const struct sim *sim)
 
 /* ---- running ------------------------------------------------------------------------- */
 
+/* When host h runs its timers next: not before its CPU is free. */
+static uint64_t host_deadline(const struct sim_host *h)
+{
+	uint64_t d = smt_engine_next_deadline(h->e);
+
+	return d != UINT64_MAX && d < h->cpu_free ? h->cpu_free : d;
+}
+
 static uint64_t next_engine(const struct sim *sim)
 {
 	uint64_t t = UINT64_MAX;
 	int i;
 
 	for (i = 0; i < sim->cfg.nhosts; i++) {
-		uint64_t d = smt_engine_next_deadline(sim->h[i].e);
+		uint64_t d = host_deadline(&sim->h[i]);
 
 		if (d < t)
 			t = d;
 	}
 	return t;
+}
+
+/* CPU model: a busy host's event waits; else the host works for cost. */
+static bool cpu_take(struct sim *sim, struct sim_host *h, struct sim_ev *ev,
+		     uint64_t pkts, uint64_t bytes)
+{
+	if (h->cpu_free > sim->now) {
+		ev->t = h->cpu_free;
+		ev_push(sim, *ev);
+		return false;
+	}
+	if (sim->cfg.cpu_pkt_ns || sim->cfg.cpu_byte_ps)
+		h->cpu_free = sim->now + pkts * sim->cfg.cpu_pkt_ns +
+			      bytes * sim->cfg.cpu_byte_ps / 1000;
+	return true;
 }
 
 static int step(struct sim *sim, uint64_t until)
@@ -772,6 +796,8 @@ static int step(struct sim *sim, uint64_t until)
 
 		switch (ev.type) {
 		case EV_ARRIVE:
+			if (!cpu_take(sim, h, &ev, 1, ev.pkt->len))
+				return 1;
 			trace_pkt(sim, "IN", ev.pkt);
 			smt_engine_input(
 				h->e,
@@ -785,10 +811,14 @@ static int step(struct sim *sim, uint64_t until)
 			egress(sim, h);
 			break;
 		case EV_SEND:
-			app_send(sim, ev.idx);
+			if (cpu_take(sim, &sim->h[sim->rpc[ev.idx].src], &ev, 0,
+				     sim->rpc[ev.idx].req_len))
+				app_send(sim, ev.idx);
 			break;
 		case EV_REPLY:
-			app_reply(sim, ev.idx);
+			if (cpu_take(sim, &sim->h[sim->rpc[ev.idx].dst], &ev, 0,
+				     sim->rpc[ev.idx].resp_len))
+				app_reply(sim, ev.idx);
 			break;
 		case EV_CANCEL:
 			app_cancel(sim, ev.idx);
@@ -796,7 +826,7 @@ static int step(struct sim *sim, uint64_t until)
 		}
 	} else {
 		for (i = 0; i < sim->cfg.nhosts; i++)
-			if (smt_engine_next_deadline(sim->h[i].e) <= sim->now)
+			if (host_deadline(&sim->h[i]) <= sim->now)
 				smt_engine_advance(sim->h[i].e, sim->now);
 	}
 	app_drain(sim);

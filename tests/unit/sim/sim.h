@@ -48,6 +48,15 @@ struct sim_cfg {
 	uint32_t max_payload; /* 0 = engine default */
 	uint64_t time_limit_ns; /* 0 = 20 s virtual */
 	uint64_t service_max_ns; /* server think time, uniform 0..max */
+	/*
+	 * Host CPU, 0 = free: every packet a host takes in costs cpu_pkt_ns
+	 * plus cpu_byte_ps per byte, and sending or replying costs
+	 * cpu_byte_ps per message byte (encryption). While busy, a host
+	 * leaves its packets queued and its timers and application calls
+	 * waiting, like a real event loop that reads its socket between
+	 * engine calls.
+	 */
+	uint64_t cpu_pkt_ns, cpu_byte_ps;
 	sim_tap_fn tap;
 	void *tap_arg;
 };

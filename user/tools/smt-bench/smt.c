@@ -115,7 +115,15 @@ static int derive(SSL *ssl, bool client, struct smt_session_params *p,
 static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
 		   size_t err_len)
 {
-	struct smt_endpoint_opts o = {.sz = sizeof(o), .port = port};
+	struct smt_endpoint_opts o = {
+		.sz = sizeof(o),
+		.port = port,
+		/* --smt-opt values, in the order of smt_opts[] */
+		.rpc_timeouts = smt_opts[0].val,
+		.resend_timeout_us = smt_opts[1].val,
+		.unsched_bytes = smt_opts[2].val,
+		.max_granted = smt_opts[3].val,
+	};
 	int ret = smt_endpoint_open(&o, ep);
 
 	if (ret)

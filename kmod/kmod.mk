@@ -102,7 +102,8 @@ HELP += '  vm-test    boot Debian'"'"'s kernel in QEMU and run the kernel-module
 # reference implementation, under ASan and UBSan.
 KUNIT_OUT := $(BUILD)/test-kmod
 KUNIT_BIN := $(KUNIT_OUT)/test_kmod
-KUNIT_KSRCS := $(filter-out kmod/smt_plumbing.c,$(wildcard kmod/*.c))
+KUNIT_KSRCS := $(filter-out kmod/smt_plumbing.c kmod/smt_ip.c,\
+	$(wildcard kmod/*.c))
 KUNIT_SRCS := $(KUNIT_KSRCS) $(wildcard tests/unit/kmod/*.c)
 KUNIT_LIBSRCS := $(filter-out %/api.c %/backend_%.c %/ctl_client.c \
 	%/engine%.c,$(wildcard user/lib/*.c))

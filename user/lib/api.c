@@ -38,10 +38,21 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
 #define EP_RX_BATCH 64 /* packets per recvmmsg round */
-/* Rounds per smt_process call. Fewer (2, 8) cut the small-RPC latency next
- * to large transfers but made the 1000-concurrent-RPC scenario fail under
- * load (RESEND storms); 16 passed every run. */
-#define EP_RX_ROUNDS 16
+/*
+ * Received packets wait in userspace queues, one per SMT priority, between
+ * reading and processing: smt_process() first drains the socket (cheap:
+ * a copy per packet), then processes the highest priority first, so a
+ * small message's packets (and control packets) do not wait behind the
+ * backlog of a large transfer in the socket's FIFO. Up to EP_RXQ_SLOTS
+ * packets are held (bounded again by EP_RXQ_BYTES for large MTUs).
+ */
+#define EP_RXQ_SLOTS 512
+#define EP_RXQ_BYTES (4u << 20)
+#define EP_RXQ_MIN_SLOTS 64
+#define EP_NPRIO (SMT_PRIO_MAX + 1)
+/* Packets processed between two sends of what they produced (GRANTs,
+ * answers). */
+#define EP_RX_CHUNK 16
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
  * about 20 ms) suits a simulator; real hosts see scheduling stalls and
@@ -70,6 +81,24 @@ struct ep_note { /* messages the library makes itself (SESSION_UP) */
 	struct smt_msg msg;
 };
 
+/* One received packet waiting to be processed. */
+struct ep_pkt {
+	int next; /* next in its priority list or the free list, -1 */
+	int ipv4_id;
+	uint32_t len;
+	struct sockaddr_storage peer;
+	uint8_t *data;
+};
+
+/* Received packets by priority (FIFO within one), see EP_RXQ_SLOTS. */
+struct ep_rxq {
+	struct ep_pkt *pkt;
+	uint8_t *mem;
+	unsigned int nslots, slot_sz, n;
+	int free;
+	int head[EP_NPRIO], tail[EP_NPRIO];
+};
+
 struct smt_endpoint {
 	struct smt_endpoint_opts o;
 	struct smt_engine *eng;
@@ -83,6 +112,7 @@ struct smt_endpoint {
 	struct ep_watch *watch;
 	size_t nwatch, capwatch;
 	struct ep_note *notes, **notes_tail;
+	struct ep_rxq rxq;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -176,18 +206,104 @@ static const struct smt_engine_ops ep_ops = {
 	.flush = ep_flush,
 };
 
+/* ---- receive queues ------------------------------------------------------ */
+
+static int rxq_init(struct ep_rxq *q, uint32_t mtu)
+{
+	unsigned int i;
+
+	q->slot_sz = mtu;
+	q->nslots = EP_RXQ_BYTES / mtu;
+	if (q->nslots > EP_RXQ_SLOTS)
+		q->nslots = EP_RXQ_SLOTS;
+	if (q->nslots < EP_RXQ_MIN_SLOTS)
+		q->nslots = EP_RXQ_MIN_SLOTS;
+	q->pkt = calloc(q->nslots, sizeof(*q->pkt));
+	q->mem = malloc((size_t)q->nslots * q->slot_sz);
+	if (!q->pkt || !q->mem)
+		return -ENOMEM;
+	for (i = 0; i < q->nslots; i++) {
+		q->pkt[i].data = q->mem + (size_t)i * q->slot_sz;
+		q->pkt[i].next = i + 1 < q->nslots ? (int)i + 1 : -1;
+	}
+	q->free = 0;
+	for (i = 0; i < EP_NPRIO; i++)
+		q->head[i] = q->tail[i] = -1;
+	return 0;
+}
+
+static void rxq_fini(struct ep_rxq *q)
+{
+	free(q->pkt);
+	free(q->mem);
+	memset(q, 0, sizeof(*q));
+}
+
+static unsigned int rxq_room(const struct ep_rxq *q)
+{
+	return q->nslots - q->n;
+}
+
+/* Takes the oldest packet of the highest priority, -1 when empty. */
+static int rxq_pop(struct ep_rxq *q)
+{
+	int p, i;
+
+	for (p = EP_NPRIO - 1; p >= 0; p--) {
+		i = q->head[p];
+		if (i < 0)
+			continue;
+		q->head[p] = q->pkt[i].next;
+		if (q->head[p] < 0)
+			q->tail[p] = -1;
+		q->n--;
+		return i;
+	}
+	return -1;
+}
+
+static void rxq_release(struct ep_rxq *q, int i)
+{
+	q->pkt[i].next = q->free;
+	q->free = i;
+}
+
 struct rx_ctx {
 	struct smt_endpoint *ep;
-	uint64_t now;
 };
 
+/* Backend callback: queue the packet by the priority in its header (the
+ * engine checks everything else), or process it at once when full. */
 static void ep_rx(void *arg, const uint8_t *smt, size_t len,
 		  const struct sockaddr_storage *peer, int ipv4_id)
 {
-	struct rx_ctx *c = arg;
+	struct smt_endpoint *ep = ((struct rx_ctx *)arg)->ep;
+	struct ep_rxq *q = &ep->rxq;
+	struct ep_pkt *k;
+	unsigned int prio;
+	int i = q->free;
 
-	smt_engine_input(c->ep->eng, (const struct sockaddr *)peer, smt, len,
-			 ipv4_id, c->now);
+	if (i < 0 || len > q->slot_sz) {
+		smt_engine_input(ep->eng, (const struct sockaddr *)peer, smt,
+				 len, ipv4_id, now_ns());
+		return;
+	}
+	k = &q->pkt[i];
+	q->free = k->next;
+	memcpy(k->data, smt, len);
+	k->len = (uint32_t)len;
+	k->peer = *peer;
+	k->ipv4_id = ipv4_id;
+	k->next = -1;
+	prio = len >= SMT_HDR_LEN ? ((const struct smt_hdr *)smt)->prio : 0;
+	if (prio > SMT_PRIO_MAX)
+		prio = 0;
+	if (q->tail[prio] >= 0)
+		q->pkt[q->tail[prio]].next = i;
+	else
+		q->head[prio] = i;
+	q->tail[prio] = i;
+	q->n++;
 }
 
 /* Normalises an extensible struct: copies min(sz, ours) bytes; the rest of
@@ -283,6 +399,9 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		goto fail;
 	}
 
+	err = rxq_init(&ep->rxq, ep->o.mtu);
+	if (err)
+		goto fail;
 	err = smt_raw_open(ep->o.ipproto, ep->o.port, ep->o.mtu, ep->o.rcvbuf,
 			   ep->o.priority, ep->o.prio_tos, &ep->raw);
 	if (err)
@@ -330,6 +449,7 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 	if (ep->eng)
 		smt_engine_free(ep->eng);
 	smt_raw_close(ep->raw);
+	rxq_fini(&ep->rxq);
 	for (b = 0; b < EP_SESS_BUCKETS; b++) {
 		for (s = ep->sess[b]; s; s = n) {
 			n = s->next;
@@ -819,11 +939,62 @@ int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
 	return 0;
 }
 
+/* Drains the sockets into the receive queues while they have room; the
+ * backend's result (packets or -errno) of the last read. */
+static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
+{
+	unsigned int room, total = 0;
+	int r = 0;
+
+	while ((room = rxq_room(&ep->rxq)) > 0 && total < ep->rxq.nslots) {
+		if (room > EP_RX_BATCH)
+			room = EP_RX_BATCH;
+		r = smt_raw_rx(ep->raw, ep_rx, c, room);
+		if (r <= 0)
+			break;
+		total += (unsigned int)r;
+		if ((unsigned int)r < room)
+			break;
+	}
+	return r;
+}
+
+/* Processes up to EP_RX_CHUNK queued packets, highest priority first, and
+ * sends what they produced. Returns how many. */
+static unsigned int ep_run_chunk(struct smt_endpoint *ep)
+{
+	struct ep_rxq *q = &ep->rxq;
+	uint64_t now = now_ns();
+	unsigned int n;
+	int i;
+
+	size_t ev0 = smt_engine_events_pending(ep->eng);
+
+	smt_engine_batch_begin(ep->eng);
+	/* a message that became ready ends the chunk: its reader comes
+	 * first */
+	for (n = 0;
+	     n < EP_RX_CHUNK && smt_engine_events_pending(ep->eng) == ev0 &&
+	     (i = rxq_pop(q)) >= 0;
+	     n++) {
+		struct ep_pkt *k = &q->pkt[i];
+
+		smt_engine_input(ep->eng, (const struct sockaddr *)&k->peer,
+				 k->data, k->len, k->ipv4_id, now);
+		rxq_release(q, i);
+	}
+	smt_engine_batch_end(ep->eng);
+	smt_raw_flush(ep->raw);
+	return n;
+}
+
 int smt_process(struct smt_endpoint *ep)
 {
 	struct epoll_event evs[16];
 	struct rx_ctx c = {.ep = ep};
+	unsigned int work;
 	uint64_t ticks;
+	size_t ev0;
 	int n, i, r;
 
 	n = epoll_wait(ep->epfd, evs, 16, 0);
@@ -845,22 +1016,32 @@ int smt_process(struct smt_endpoint *ep)
 	}
 	/*
 	 * Bounded work: under a packet storm the caller still gets control
-	 * back (the fd stays readable for the rest). What one recvmmsg batch
-	 * produced goes out in one sendmmsg before the next batch is read,
-	 * so answers (GRANTs, small responses) do not wait for the whole
-	 * budget.
+	 * back (the fd stays readable for the rest). First the socket is
+	 * drained into the priority queues (as far as they have room), then
+	 * packets are processed highest priority first, in chunks whose
+	 * output (GRANTs, answers) is sent before the next chunk. Once
+	 * messages are ready for the application, the call returns and
+	 * leaves lower-priority packets queued for the next one (the wake-up
+	 * eventfd keeps smt_fd() readable), so a small RPC's reply does not
+	 * wait for a large transfer's backlog to be decrypted.
 	 */
 	ep->in_process = true;
-	for (n = 0; n < EP_RX_ROUNDS; n++) {
-		c.now = now_ns();
-		r = smt_raw_rx(ep->raw, ep_rx, &c, EP_RX_BATCH);
-		smt_raw_flush(ep->raw);
-		if (r < EP_RX_BATCH)
+	r = ep_read(ep, &c);
+	work = 0;
+	ev0 = smt_engine_events_pending(ep->eng);
+	while (ep->rxq.n && work < ep->rxq.nslots) {
+		work += ep_run_chunk(ep);
+		if (smt_engine_events_pending(ep->eng) > ev0)
+			break;
+		/* what arrived meanwhile may outrank what is queued */
+		if (ep->rxq.n && ep_read(ep, &c) < 0)
 			break;
 	}
 	smt_engine_advance(ep->eng, now_ns());
 	ep->in_process = false;
 	smt_raw_flush(ep->raw);
+	if (ep->rxq.n)
+		smt_raw_kick(ep->raw);
 	ep_arm(ep);
 	if (r < 0)
 		return r;
@@ -883,7 +1064,7 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = ep->epfd, .events = POLLIN};
 
-	if (ep->notes || smt_engine_events_pending(ep->eng))
+	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n)
 		timeout_ms = 0;
 	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;

@@ -288,13 +288,38 @@ void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c)
 	*c = e->cfg;
 }
 
-uint64_t eng_rto(const struct smt_engine *e)
+#define ENG_RTO_MAX_MULT 16
+
+uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
 {
-	return e->cfg.resend_timeout_ns;
+	uint64_t lo = e->cfg.resend_timeout_ns, rto = s->srtt + 4 * s->rttvar;
+
+	if (rto < lo)
+		return lo;
+	return rto < lo * ENG_RTO_MAX_MULT ? rto : lo * ENG_RTO_MAX_MULT;
+}
+
+/* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4. */
+void eng_rtt_sample(struct eng_session *s, uint64_t rtt)
+{
+	uint64_t d;
+
+	if (!s->srtt) {
+		s->srtt = rtt ? rtt : 1;
+		s->rttvar = rtt / 2;
+		return;
+	}
+	d = rtt > s->srtt ? rtt - s->srtt : s->srtt - rtt;
+	s->rttvar = s->rttvar - s->rttvar / 4 + d / 4;
+	s->srtt = s->srtt - s->srtt / 8 + rtt / 8;
+	if (!s->srtt)
+		s->srtt = 1;
 }
 
 static void flush_out(struct smt_engine *e)
 {
+	if (e->batch)
+		return; /* smt_engine_batch_end() does it */
 	if (e->sent && e->ops.flush)
 		e->ops.flush(e->ctx);
 	e->sent = false;
@@ -911,7 +936,7 @@ static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
 }
 
 static void ctl_ack(struct smt_engine *e, struct eng_session *s,
-		    struct eng_epoch *ep, const struct smt_ctl *c)
+		    struct eng_epoch *ep, const struct smt_ctl *c, uint64_t now)
 {
 	unsigned int i;
 
@@ -920,6 +945,11 @@ static void ctl_ack(struct smt_engine *e, struct eng_session *s,
 
 		if (!t)
 			continue;
+		/* a one-packet message sent once: its ACK closes a round trip
+		 * (plus the peer's ACK delay) */
+		if ((t->kind == ENG_TX_ONEWAY || t->kind == ENG_TX_RESPONSE) &&
+		    !t->retx && t->w.wire_len <= s->max_payload)
+			eng_rtt_sample(s, now - t->created);
 		if (t->kind == ENG_TX_ONEWAY) {
 			ENG_CNT(e, s, oneways_acked, 1);
 			eng_tx_end(e, t, 0);
@@ -982,7 +1012,7 @@ static int input_ctl(struct smt_engine *e, struct eng_session *s,
 		break;
 	case SMT_TYPE_ACK:
 		ENG_CNT(e, s, acks_in, 1);
-		ctl_ack(e, s, ep, &c);
+		ctl_ack(e, s, ep, &c, now);
 		break;
 	}
 	return 0;
@@ -1068,5 +1098,20 @@ void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 
 void eng_app_done(struct smt_engine *e)
 {
+	flush_out(e);
+}
+
+void smt_engine_batch_begin(struct smt_engine *e)
+{
+	e->batch = true;
+}
+
+void smt_engine_batch_end(struct smt_engine *e)
+{
+	e->batch = false;
+	if (e->grant_due) {
+		e->grant_due = false;
+		eng_grant_pass(e);
+	}
 	flush_out(e);
 }

@@ -163,6 +163,16 @@ void *smt_engine_session_user(const struct smt_engine *e, uint32_t id);
 int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 		     const uint8_t *smt, size_t len, int ipv4_id,
 		     uint64_t now_ns);
+/*
+ * Input batching: between smt_engine_batch_begin() and
+ * smt_engine_batch_end() the SRPT grant pass that every DATA packet may
+ * trigger is deferred to the end, so a burst of packets read together
+ * costs one GRANT per message instead of one per packet, and the flush
+ * callback is not called until the end. Nothing else changes: packets are
+ * still sent through ops.send as they are made. Calls do not nest.
+ */
+void smt_engine_batch_begin(struct smt_engine *e);
+void smt_engine_batch_end(struct smt_engine *e);
 /* Runs every timer due at now_ns (RESEND, NEED_ACK, ACK flush, RPC
  * failures, reassembly timeouts, epoch drain). */
 void smt_engine_advance(struct smt_engine *e, uint64_t now_ns);

@@ -99,6 +99,7 @@ struct eng_session {
 	struct eng_htab tx, rx; /* by handle smt_engine_id_make(epoch, id) */
 	uint32_t rx_msgs; /* for max_rx_msgs_session */
 	uint32_t nresp; /* our responses not yet ACKed */
+	uint64_t srtt, rttvar; /* ns; 0: no sample yet (see eng_rto) */
 	struct smt_engine_stats st;
 };
 
@@ -119,9 +120,12 @@ struct eng_tx {
 	bool asked; /* we sent NEED_ACK (ONEWAY/RESPONSE) or a RESEND for
 		       the response (REQUEST): an UNKNOWN may answer it */
 	bool heard; /* the peer said something about this message */
+	bool retx; /* some of it went out twice (no RTT sample from it) */
 	uint8_t sched_prio;
 	uint64_t msg_id, cookie;
-	struct smt_wire_msg w;
+	struct smt_wire_msg w; /* records [0, sealed) are sealed; the others
+				  still hold their plaintext content */
+	uint32_t sealed;
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t silent;
 	uint64_t created, last_heard;
@@ -160,6 +164,8 @@ struct smt_engine {
 	void *ctx;
 	bool sent; /* packets went out since the last flush */
 	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
+	bool batch; /* smt_engine_batch_begin: defer grants and the flush */
+	bool grant_due; /* a grant pass was deferred */
 	uint32_t next_sid;
 	struct eng_htab by_id, by_addr;
 	struct eng_heap timers;
@@ -203,7 +209,11 @@ void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
 		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now);
 void eng_ack_flush(struct smt_engine *e, struct eng_session *s);
-uint64_t eng_rto(const struct smt_engine *e);
+/* The session's RESEND timeout: its RTT estimate (srtt + 4 rttvar)
+ * clamped to [resend_timeout_ns, 16 x resend_timeout_ns]. */
+uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
+/* One round-trip sample (request sent -> first response packet). */
+void eng_rtt_sample(struct eng_session *s, uint64_t rtt);
 /* Application calls end here so a backend can send its batch. */
 void eng_app_done(struct smt_engine *e);
 
@@ -236,5 +246,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now);
 /* Asks the sender for what is missing (RESEND packets). */
 void eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
 void eng_grant_pass(struct smt_engine *e);
+/* A grant pass now, or at smt_engine_batch_end() inside a batch. */
+void eng_grant_soon(struct smt_engine *e);
 
 #endif /* SMT_ENGINE_INT_H */

@@ -83,6 +83,23 @@ static uint8_t grant_prio(unsigned int rank)
 	return rank < 3 ? (uint8_t)(3 - rank) : 0;
 }
 
+/* Smallest grant worth a packet: an eighth of the window, at least one
+ * full DATA packet. */
+static uint32_t grant_step(const struct smt_engine *e, const struct eng_rx *r)
+{
+	uint32_t step = e->cfg.grant_window / 8;
+
+	return step > r->s->max_payload ? step : r->s->max_payload;
+}
+
+void eng_grant_soon(struct smt_engine *e)
+{
+	if (e->batch)
+		e->grant_due = true;
+	else
+		eng_grant_pass(e);
+}
+
 void eng_grant_pass(struct smt_engine *e)
 {
 	struct eng_rx *r, *next;
@@ -107,8 +124,9 @@ void eng_grant_pass(struct smt_engine *e)
 		room = e->cfg.max_granted - e->granted_out;
 		if (add > room)
 			add = room;
-		/* Not worth a packet yet. */
-		if (r->g + add < r->msg_len && add < r->s->max_payload)
+		/* Not worth a GRANT yet: one per packet received would double
+		 * the packets on the path (and their per-packet cost). */
+		if (r->g + add < r->msg_len && add < grant_step(e, r))
 			continue;
 		old = outstanding(r);
 		r->g += (uint32_t)add;
@@ -216,7 +234,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 {
 	struct eng_session *s = r->s;
 	struct smt_range rg[ENG_MAX_RANGES];
-	uint64_t rto = eng_rto(e);
+	uint64_t rto = eng_rto(e, s);
 	uint64_t base = r->verified_at ? r->verified_at : r->first_at;
 	uint64_t dead = base + e->cfg.reasm_timeouts * rto;
 	uint64_t since = r->progress_at > r->action_at ? r->progress_at
@@ -225,7 +243,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 	if (now >= dead) {
 		eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
 		eng_rx_free(e, r);
-		eng_grant_pass(e);
+		eng_grant_soon(e);
 		return;
 	}
 	if (now >= since + rto) {
@@ -362,8 +380,13 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 	if (req) {
 		r->req = req;
 		req->resp = r;
+		/* Karn: only requests that went out once, and only one-packet
+		 * ones (the sample is then a round trip plus the peer's
+		 * service time, not a transfer time) */
+		if (!req->retx && req->w.wire_len <= s->max_payload)
+			eng_rtt_sample(s, now - req->created);
 	}
-	eng_timer_arm(e, &r->t, now + eng_rto(e));
+	eng_timer_arm(e, &r->t, now + eng_rto(e, s));
 	return r;
 }
 
@@ -401,7 +424,7 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	}
 	if (rc == SMT_RX_DONE) {
 		rx_deliver(e, s, ep, r, now);
-		eng_grant_pass(e);
+		eng_grant_soon(e);
 		return 0;
 	}
 	/* The sender's granted field is a hint of what it may send. */
@@ -411,11 +434,11 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		if (smt_rx_msg_max_record_failures(r->m) >= 3) {
 			eng_drop(e, s, rc);
 			eng_rx_free(e, r);
-			eng_grant_pass(e);
+			eng_grant_soon(e);
 			return SMT_DROP_RECORD_FAILED;
 		}
 		eng_rx_ask(e, r); /* that record's range, again */
 	}
-	eng_grant_pass(e);
+	eng_grant_soon(e);
 	return rc > 0 ? rc : 0;
 }

@@ -10,6 +10,7 @@
  * asks for its ACK with NEED_ACK, and after max_silent_timeouts the message
  * fails.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,103 @@ static uint8_t unsched_prio(uint32_t wire_len, uint32_t maxp)
 	return SMT_PRIO_MAX - 3;
 }
 
+/*
+ * Lays a message out as smt_msg_encode() does (the deterministic rule:
+ * records of rec_size content bytes, a shorter last one, no padding) with
+ * each record's plaintext content already at the place of its ciphertext,
+ * but seals nothing: records are sealed in place by seal_upto() when their
+ * first packet goes out. A 1 MiB reply then costs no encryption before its
+ * first packet, and the encryption of what waits for GRANTs is spread over
+ * the transfer instead of stalling the caller (and every other message)
+ * for its whole length. Sealed bytes are kept, so retransmissions stay
+ * byte-identical. 0 or -errno.
+ */
+static int wire_layout(struct eng_tx *t, const void *app, uint32_t len,
+		       uint32_t inner, uint32_t rec_size)
+{
+	struct smt_wire_msg *m = &t->w;
+	struct smt_inner_hdr ih = {
+		.app_len = htobe32(len),
+		.inner_flags = htobe32(inner),
+	};
+	unsigned int B = t->s->lim.B;
+	uint64_t content = (uint64_t)len + SMT_INNER_HDR_LEN, done = 0;
+	uint64_t nrec = (content + rec_size - 1) / rec_size;
+	uint64_t wl = content + nrec * SMT_REC_OVERHEAD;
+	uint64_t kmax = 64 - B >= 16 ? SMT_REC_IDX_LIMIT : 1ULL << (64 - B);
+	const uint8_t *src = app;
+	uint32_t k, off = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (wl > UINT32_MAX || nrec > kmax)
+		return -EINVAL;
+	m->wire = malloc(wl);
+	m->rec_off = malloc((nrec + 1) * sizeof(*m->rec_off));
+	if (!m->wire || !m->rec_off) {
+		smt_wire_msg_free(m);
+		return -ENOMEM;
+	}
+	for (k = 0; k < nrec; k++) {
+		uint64_t clen = content - done < rec_size ? content - done
+							  : rec_size;
+		uint8_t *p = m->wire + off + SMT_REC_HDR_LEN;
+		uint64_t h = 0;
+
+		if (done < SMT_INNER_HDR_LEN) { /* the inner header first */
+			h = SMT_INNER_HDR_LEN - done < clen
+				    ? SMT_INNER_HDR_LEN - done
+				    : clen;
+			memcpy(p, (const uint8_t *)&ih + done, h);
+		}
+		if (clen > h)
+			memcpy(p + h, src + (done + h - SMT_INNER_HDR_LEN),
+			       clen - h);
+		m->rec_off[k] = off;
+		off += (uint32_t)(clen + SMT_REC_OVERHEAD);
+		done += clen;
+	}
+	m->rec_off[nrec] = off;
+	m->msg_id = t->msg_id;
+	m->wire_len = (uint32_t)wl;
+	m->nrec = (uint32_t)nrec;
+	t->sealed = 0;
+	return 0;
+}
+
+/* Seals records up to and including record k. 0 or -errno. */
+static int seal_upto(struct eng_tx *t, uint32_t k)
+{
+	struct eng_epoch *ep = eng_epoch_find(t->s, t->epoch);
+	struct smt_wire_msg *m = &t->w;
+
+	if (!ep)
+		return -ENOKEY;
+	for (; t->sealed <= k && t->sealed < m->nrec; t->sealed++) {
+		uint32_t ro = m->rec_off[t->sealed];
+		uint32_t clen =
+			m->rec_off[t->sealed + 1] - ro - SMT_REC_OVERHEAD;
+		int n = smt_record_seal(
+			ep->tx,
+			smt_record_seq(t->msg_id, t->s->lim.B, t->sealed),
+			m->wire + ro + SMT_REC_HDR_LEN, clen, 0, m->wire + ro);
+
+		if (n < 0)
+			return n;
+	}
+	return 0;
+}
+
+/* Frees the wire stream, wiping plaintext not sealed yet. */
+static void wire_free(struct eng_tx *t)
+{
+	struct smt_wire_msg *m = &t->w;
+
+	if (m->wire && t->sealed < m->nrec)
+		explicit_bzero(m->wire + m->rec_off[t->sealed],
+			       m->wire_len - m->rec_off[t->sealed]);
+	smt_wire_msg_free(m);
+}
+
 static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 			 uint8_t prio, uint16_t flags)
 {
@@ -50,13 +148,22 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		.flags = flags,
 	};
 	uint8_t *buf = e->pktbuf;
-	uint32_t n = smt_data_build(&t->w, off, s->max_payload, &tm, buf);
+	uint32_t n;
 
+	if (off >= t->w.wire_len)
+		return 0;
+	if (seal_upto(t, smt_wire_msg_record_at(&t->w, off)) < 0) {
+		ENG_CNT(e, s, tx_errors, 1);
+		return 0;
+	}
+	n = smt_data_build(&t->w, off, s->max_payload, &tm, buf);
 	if (!n)
 		return 0;
 	ENG_CNT(e, s, data_out, 1);
-	if (flags & SMT_F_RETRANSMIT)
+	if (flags & SMT_F_RETRANSMIT) {
 		ENG_CNT(e, s, retransmits, 1);
+		t->retx = true;
+	}
 	eng_send_raw(e, s, buf, SMT_HDR_LEN + n, prio);
 	return n;
 }
@@ -110,12 +217,19 @@ void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 			return;
 		end = len > wl - off ? wl : off + len;
 	}
+	off = pkt_start(t, off);
+	/* At most a grant window per RESEND: "all you sent" of a large
+	 * message, asked by a receiver that lost track or whose timer fired
+	 * during a scheduling stall, must not put the whole message on the
+	 * path again; the receiver asks for the rest as it goes. */
+	if (end - off > e->cfg.grant_window)
+		end = off + e->cfg.grant_window;
 	if (prio > SMT_PRIO_MAX)
 		prio = SMT_PRIO_MAX;
 	/* A receiver asking for bytes also allows them. */
 	if (end > t->granted)
 		t->granted = end;
-	for (cur = pkt_start(t, off); cur < end && cur < t->sent_hi;) {
+	for (cur = off; cur < end && cur < t->sent_hi;) {
 		uint32_t n = send_one(e, t, cur, prio, SMT_F_RETRANSMIT);
 
 		if (!n)
@@ -149,7 +263,7 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	t->granted = initial_grant(e, t->w.wire_len);
 	eng_tx_pump(e, t);
 	if (t->t.idx == ENG_T_IDLE)
-		eng_timer_arm(e, &t->t, now + eng_rto(e));
+		eng_timer_arm(e, &t->t, now + eng_rto(e, t->s));
 }
 
 static void out_unlink(struct eng_session *s, struct eng_tx *t)
@@ -227,7 +341,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 		ENG_CNT(e, s, responses_expired, 1);
 	}
 	account_tx(e, t, -1);
-	smt_wire_msg_free(&t->w);
+	wire_free(t);
 	free(t);
 }
 
@@ -235,7 +349,7 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
-	uint64_t rto = eng_rto(e);
+	uint64_t rto = eng_rto(e, s);
 
 	if (t->kind == ENG_TX_AWAIT || !ep)
 		return;
@@ -327,15 +441,13 @@ static int tx_room(const struct smt_engine *e, uint32_t len)
 }
 
 /* Encodes and starts t (kind, epoch, msg_id set). */
-static int tx_start(struct smt_engine *e, struct eng_tx *t,
-		    struct eng_epoch *ep, const void *data, uint32_t len,
-		    uint32_t inner, uint64_t now)
+static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
+		    uint32_t len, uint32_t inner, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	int err;
 
-	err = smt_msg_encode(ep->tx, s->lim.B, t->msg_id, data, len, inner,
-			     e->cfg.rec_size, &t->w);
+	err = wire_layout(t, data, len, inner, e->cfg.rec_size);
 	if (err)
 		return err;
 	t->unsched = initial_grant(e, t->w.wire_len);
@@ -343,7 +455,7 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t,
 	t->created = t->last_heard = now;
 	ENG_CNT(e, s, msgs_out, 1);
 	account_tx(e, t, 1);
-	eng_timer_arm(e, &t->t, now + eng_rto(e));
+	eng_timer_arm(e, &t->t, now + eng_rto(e, t->s));
 	eng_tx_pump(e, t);
 	return 0;
 }
@@ -386,8 +498,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	if (!t)
 		return -ENOMEM;
 	t->cookie = cookie;
-	err = tx_start(e, t, ep, data, len, oneway ? SMT_INNER_ONEWAY : 0,
-		       now_ns);
+	err = tx_start(e, t, data, len, oneway ? SMT_INNER_ONEWAY : 0, now_ns);
 	if (err) {
 		free(t);
 		return err;
@@ -423,7 +534,7 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 	/* The placeholder becomes the response: same table slot. */
 	account_tx(e, t, -1);
 	t->kind = ENG_TX_RESPONSE;
-	err = tx_start(e, t, ep, data, len, 0, now_ns);
+	err = tx_start(e, t, data, len, 0, now_ns);
 	if (err) {
 		t->kind = ENG_TX_AWAIT;
 		account_tx(e, t, 1);

@@ -51,8 +51,11 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 #define EP_RXQ_MIN_SLOTS 64
 #define EP_NPRIO (SMT_PRIO_MAX + 1)
 /* Packets processed between two sends of what they produced (GRANTs,
- * answers). */
+ * answers); DATA packets sent from the engine's send queue per turn (the
+ * engine runs with tx_pull); packets (both) per smt_process() call. */
 #define EP_RX_CHUNK 16
+#define EP_TX_CHUNK 16
+#define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
  * about 20 ms) suits a simulator; real hosts see scheduling stalls and
@@ -244,6 +247,17 @@ static unsigned int rxq_room(const struct ep_rxq *q)
 	return q->nslots - q->n;
 }
 
+/* Highest priority with a packet queued, -1 when empty. */
+static int rxq_top(const struct ep_rxq *q)
+{
+	int p;
+
+	for (p = EP_NPRIO - 1; p >= 0; p--)
+		if (q->head[p] >= 0)
+			return p;
+	return -1;
+}
+
 /* Takes the oldest packet of the highest priority, -1 when empty. */
 static int rxq_pop(struct ep_rxq *q)
 {
@@ -393,6 +407,7 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	cfg.max_tx_bytes = ep->o.max_tx_bytes;
 	cfg.max_rx_msgs = ep->o.max_rx_msgs;
 	cfg.max_rx_bytes = ep->o.max_rx_bytes;
+	cfg.tx_pull = 1; /* smt_process() interleaves sending and reading */
 	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
 	if (!ep->eng) {
 		err = -errno;
@@ -758,6 +773,17 @@ static int map_send_err(int err)
 	}
 }
 
+/* After a send or reply: the first chunk of the send queue (all of a
+ * small message, which comes first) goes out now, the rest from
+ * smt_process(). */
+static void ep_sent(struct smt_endpoint *ep)
+{
+	smt_engine_pull(ep->eng, EP_TX_CHUNK);
+	if (smt_engine_tx_pending(ep->eng))
+		smt_raw_kick(ep->raw);
+	ep_arm(ep);
+}
+
 static int send_common(struct smt_endpoint *ep, uint32_t session,
 		       const void *buf, size_t len, uint32_t flags,
 		       uint64_t cookie, uint64_t *id)
@@ -771,7 +797,7 @@ static int send_common(struct smt_endpoint *ep, uint32_t session,
 		return -EINVAL;
 	err = smt_engine_send(ep->eng, session, buf, (uint32_t)len, flags,
 			      cookie, id ? id : &tmp, now_ns());
-	ep_arm(ep);
+	ep_sent(ep);
 	return map_send_err(err);
 }
 
@@ -801,7 +827,7 @@ int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
 		return -EINVAL;
 	err = smt_engine_reply(ep->eng, session, id, buf, (uint32_t)len,
 			       now_ns());
-	ep_arm(ep);
+	ep_sent(ep);
 	return err == -ENOENT ? -SMT_E_NORPC : map_send_err(err);
 }
 
@@ -959,23 +985,20 @@ static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
 	return r;
 }
 
-/* Processes up to EP_RX_CHUNK queued packets, highest priority first, and
- * sends what they produced. Returns how many. */
-static unsigned int ep_run_chunk(struct smt_endpoint *ep)
+/* Processes up to EP_RX_CHUNK queued packets of the highest priority
+ * queued (*prio, -1 when none), and sends what they produced. Returns how
+ * many. */
+static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
 {
 	struct ep_rxq *q = &ep->rxq;
 	uint64_t now = now_ns();
 	unsigned int n;
 	int i;
 
-	size_t ev0 = smt_engine_events_pending(ep->eng);
-
+	*prio = rxq_top(q);
 	smt_engine_batch_begin(ep->eng);
-	/* a message that became ready ends the chunk: its reader comes
-	 * first */
 	for (n = 0;
-	     n < EP_RX_CHUNK && smt_engine_events_pending(ep->eng) == ev0 &&
-	     (i = rxq_pop(q)) >= 0;
+	     n < EP_RX_CHUNK && rxq_top(q) == *prio && (i = rxq_pop(q)) >= 0;
 	     n++) {
 		struct ep_pkt *k = &q->pkt[i];
 
@@ -1015,32 +1038,45 @@ int smt_process(struct smt_endpoint *ep)
 		}
 	}
 	/*
-	 * Bounded work: under a packet storm the caller still gets control
-	 * back (the fd stays readable for the rest). First the socket is
-	 * drained into the priority queues (as far as they have room), then
-	 * packets are processed highest priority first, in chunks whose
-	 * output (GRANTs, answers) is sent before the next chunk. Once
-	 * messages are ready for the application, the call returns and
-	 * leaves lower-priority packets queued for the next one (the wake-up
-	 * eventfd keeps smt_fd() readable), so a small RPC's reply does not
-	 * wait for a large transfer's backlog to be decrypted.
+	 * Bounded work: under a packet storm or a long transfer the caller
+	 * still gets control back (the fd stays readable for the rest).
+	 * First the socket is drained into the priority queues (as far as
+	 * they have room); then, in turns, a chunk of received packets is
+	 * processed (highest priority first) and a chunk of the engine's
+	 * send queue (fewest unsent bytes first) goes out, and the socket is
+	 * read again. Once a message is ready for the application and no
+	 * more packets of its priority are queued, the call returns, leaving
+	 * the rest queued (the wake-up eventfd keeps
+	 * smt_fd() readable): a small RPC's reply does not wait for a large
+	 * transfer's backlog to be decrypted or its burst to be sent.
 	 */
 	ep->in_process = true;
 	r = ep_read(ep, &c);
 	work = 0;
 	ev0 = smt_engine_events_pending(ep->eng);
-	while (ep->rxq.n && work < ep->rxq.nslots) {
-		work += ep_run_chunk(ep);
-		if (smt_engine_events_pending(ep->eng) > ev0)
+	while (work < EP_WORK_MAX) {
+		int prio;
+		unsigned int did = ep_run_chunk(ep, &prio);
+
+		/* ready messages wait only for packets of their priority */
+		if (smt_engine_events_pending(ep->eng) > ev0 &&
+		    rxq_top(&ep->rxq) < prio)
 			break;
+		did += smt_engine_pull(ep->eng, EP_TX_CHUNK);
+		smt_raw_flush(ep->raw);
+		if (!did)
+			break;
+		work += did;
 		/* what arrived meanwhile may outrank what is queued */
-		if (ep->rxq.n && ep_read(ep, &c) < 0)
+		if (ep_read(ep, &c) < 0)
 			break;
 	}
 	smt_engine_advance(ep->eng, now_ns());
+	if (smt_engine_events_pending(ep->eng) == ev0)
+		smt_engine_pull(ep->eng, EP_TX_CHUNK);
 	ep->in_process = false;
 	smt_raw_flush(ep->raw);
-	if (ep->rxq.n)
+	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
 		smt_raw_kick(ep->raw);
 	ep_arm(ep);
 	if (r < 0)
@@ -1064,7 +1100,8 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = ep->epfd, .events = POLLIN};
 
-	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n)
+	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n ||
+	    smt_engine_tx_pending(ep->eng))
 		timeout_ms = 0;
 	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;

@@ -7,6 +7,7 @@
  * SRPT grants in engine_rx.c. No clocks, sockets or randomness here.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -320,6 +321,8 @@ static void flush_out(struct smt_engine *e)
 {
 	if (e->batch)
 		return; /* smt_engine_batch_end() does it */
+	if (!e->cfg.tx_pull)
+		eng_tx_pull(e, UINT_MAX);
 	if (e->sent && e->ops.flush)
 		e->ops.flush(e->ctx);
 	e->sent = false;
@@ -1099,6 +1102,19 @@ void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 void eng_app_done(struct smt_engine *e)
 {
 	flush_out(e);
+}
+
+unsigned int smt_engine_pull(struct smt_engine *e, unsigned int max)
+{
+	unsigned int n = eng_tx_pull(e, max);
+
+	flush_out(e);
+	return n;
+}
+
+bool smt_engine_tx_pending(const struct smt_engine *e)
+{
+	return e->txq_head != NULL;
 }
 
 void smt_engine_batch_begin(struct smt_engine *e)

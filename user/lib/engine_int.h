@@ -130,6 +130,8 @@ struct eng_tx {
 	uint32_t silent;
 	uint64_t created, last_heard;
 	struct eng_tx *oprev, *onext; /* outstanding request list */
+	struct eng_tx *qprev, *qnext; /* send queue (in_txq) */
+	bool in_txq;
 	struct eng_rx *resp; /* REQUEST: response in reassembly */
 };
 
@@ -171,6 +173,9 @@ struct smt_engine {
 	struct eng_heap timers;
 	struct eng_event *ev_head, *ev_tail;
 	struct eng_rx *g_head, *g_tail; /* SRPT order, fewest bytes left */
+	/* messages with DATA packets they may send now, fewest unsent
+	 * bytes first; drained by flush_out() or smt_engine_pull() */
+	struct eng_tx *txq_head, *txq_tail;
 	uint64_t granted_out; /* sum over rx of max(0, g - rcvd) */
 	uint32_t nresp; /* our responses not yet ACKed (an rx slot each) */
 	uint32_t own_msgs; /* our requests and oneways (max_tx_msgs) */
@@ -221,8 +226,11 @@ void eng_app_done(struct smt_engine *e);
 
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id);
-/* Sends fresh packets up to the granted offset. */
+/* Queues t for sending its fresh packets up to the granted offset. */
 void eng_tx_pump(struct smt_engine *e, struct eng_tx *t);
+/* Sends up to max queued DATA packets, SRPT order; returns how many. */
+unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max);
+void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t);
 void eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		   uint32_t len, uint8_t prio);
 /* Starts the message again from offset 0 (after UNKNOWN). */

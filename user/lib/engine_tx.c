@@ -168,19 +168,77 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 	return n;
 }
 
+/* ---- send queue: messages with packets they may send, SRPT order ---- */
+
+static bool sendable(const struct eng_tx *t)
+{
+	return t->kind != ENG_TX_AWAIT && t->next_off < t->w.wire_len &&
+	       t->next_off < t->granted;
+}
+
+static uint32_t unsent(const struct eng_tx *t)
+{
+	return t->w.wire_len - t->next_off;
+}
+
+void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t)
+{
+	if (!t->in_txq)
+		return;
+	if (t->qprev)
+		t->qprev->qnext = t->qnext;
+	else
+		e->txq_head = t->qnext;
+	if (t->qnext)
+		t->qnext->qprev = t->qprev;
+	else
+		e->txq_tail = t->qprev;
+	t->qprev = t->qnext = NULL;
+	t->in_txq = false;
+}
+
+/* Queues t behind the messages with fewer bytes left to send. A queued
+ * message only moves forward (it sends from the head), so it stays. */
+static void txq_add(struct smt_engine *e, struct eng_tx *t)
+{
+	struct eng_tx *p = e->txq_tail;
+	uint32_t left = unsent(t);
+
+	if (t->in_txq)
+		return;
+	while (p && unsent(p) > left)
+		p = p->qprev;
+	t->qprev = p;
+	t->qnext = p ? p->qnext : e->txq_head;
+	if (t->qnext)
+		t->qnext->qprev = t;
+	else
+		e->txq_tail = t;
+	if (p)
+		p->qnext = t;
+	else
+		e->txq_head = t;
+	t->in_txq = true;
+}
+
 void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 {
-	struct eng_session *s = t->s;
-	uint32_t wl = t->w.wire_len;
-	uint8_t up = unsched_prio(wl, s->max_payload);
+	if (sendable(t))
+		txq_add(e, t);
+}
 
-	if (t->kind == ENG_TX_AWAIT || t->next_off >= wl ||
-	    t->next_off >= t->granted)
-		return;
+/* Sends up to max packets of t from next_off; returns how many. */
+static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
+			    unsigned int max)
+{
+	struct eng_session *s = t->s;
+	uint8_t up = unsched_prio(t->w.wire_len, s->max_payload);
+	unsigned int k = 0;
+
 	/* ACKs ride along with the data we send anyway. */
 	if (s->ep[0].nacks || s->ep[1].nacks)
 		eng_ack_flush(e, s);
-	while (t->next_off < t->granted && t->next_off < wl) {
+	while (k < max && sendable(t)) {
 		uint16_t fl = t->next_off < t->sent_hi ? SMT_F_RETRANSMIT : 0;
 		uint8_t prio = t->next_off < t->unsched ? up : t->sched_prio;
 		uint32_t n = send_one(e, t, t->next_off, prio, fl);
@@ -188,9 +246,27 @@ void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 		if (!n)
 			break;
 		t->next_off += n;
+		k++;
 	}
 	if (t->next_off > t->sent_hi)
 		t->sent_hi = t->next_off;
+	return k;
+}
+
+unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max)
+{
+	unsigned int sent = 0, k;
+	struct eng_tx *t;
+
+	while (sent < max && (t = e->txq_head)) {
+		k = tx_send(e, t, max - sent);
+		sent += k;
+		/* done, or a packet could not be built: off the queue (a
+		 * GRANT, RESEND or timer queues it again) */
+		if (!sendable(t) || sent < max)
+			eng_txq_unlink(e, t);
+	}
+	return sent;
 }
 
 /* Start of the deterministic packet that holds offset off. */
@@ -323,6 +399,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 	uint64_t id = smt_engine_id_make(t->epoch, t->msg_id);
 
 	eng_timer_cancel(e, &t->t);
+	eng_txq_unlink(e, t);
 	eng_htab_del(&s->tx, &t->node);
 	if (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)
 		out_unlink(s, t);

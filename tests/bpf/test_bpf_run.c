@@ -779,6 +779,32 @@ ParameterizedTest(struct fix *f, mtp_inspect, fixture, .init = init)
 
 /* Path choice: over many messages both next hops are used, and the
  * per-next-hop message counters add up to the messages sent. */
+Test(mtp_inspect, counters__data_control_pass, .init = init)
+{
+	struct mtp_inspect *skel = mtp_inspect__open_and_load();
+	struct pkt_spec data = ONE(),
+			ctl = {.type = SMT_TYPE_GRANT, .msg_id = 2},
+			other = {.not_smt = 1};
+	uint8_t pkt[FRAME], out[FRAME];
+	uint32_t olen;
+	int sfd, fd;
+
+	cr_assert_not_null(skel, "load mtp_inspect: %s", strerror(errno));
+	fd = bpf_program__fd(skel->progs.mtp_inspect);
+	sfd = bpf_map__fd(skel->maps.mtp_stats);
+	run_prog(fd, pkt, pkt_build(&data, pkt, sizeof(pkt)), out, &olen, NULL);
+	run_prog(fd, pkt, pkt_build(&ctl, pkt, sizeof(pkt)), out, &olen, NULL);
+	run_prog(fd, pkt, pkt_build(&ctl, pkt, sizeof(pkt)), out, &olen, NULL);
+	run_prog(fd, pkt, pkt_build(&other, pkt, sizeof(pkt)), out, &olen,
+		 NULL);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_RX_SMT), 3);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_RX_DATA), 1);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_RX_CTL), 2);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_PASS), 3);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_NON_SMT), 1);
+	mtp_inspect__destroy(skel);
+}
+
 Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
 {
 	struct mtp_inspect *skel = mtp_inspect__open_and_load();

@@ -111,7 +111,7 @@ echo "client $SMT_CLIENT_IP4 ($SMT_DEV_CLIENT)   server $SMT_SERVER_IP4" \
 
 step "certificates: test CA, host certificates naming echo.smt and kv.smt"
 sd_certs "$SD_TMP/certs" || die "scripts/mkcerts.sh failed"
-ls "$SD_TMP/certs"/*.crt | xargs -n1 basename | tr '\n' ' '
+for c in "$SD_TMP/certs"/*.crt; do printf '%s ' "${c##*/}"; done
 echo
 
 BPF=0

@@ -116,6 +116,8 @@ struct smt_endpoint {
 	size_t nwatch, capwatch;
 	struct ep_note *notes, **notes_tail;
 	struct ep_rxq rxq;
+	uint64_t timers_held; /* since when ep_timers() held them, 0 = not */
+	uint64_t hold_max; /* the engine's resend_timeout_ns */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -413,6 +415,8 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		err = -errno;
 		goto fail;
 	}
+	smt_engine_get_cfg(ep->eng, &cfg);
+	ep->hold_max = cfg.resend_timeout_ns;
 
 	err = rxq_init(&ep->rxq, ep->o.mtu);
 	if (err)
@@ -965,6 +969,27 @@ int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
 	return 0;
 }
 
+/*
+ * Runs the engine's timers, unless received packets are still waiting to
+ * be processed (the work bound of one call was reached): their timers
+ * would fire for silence that is only ours (a process that did not run
+ * for a while finds every timer due and its socket full of the answers),
+ * and each would ask the peer for what is already here, feeding a
+ * retransmission storm on a loaded host. Timers wait at most one RESEND
+ * timeout that way, so a flood cannot stop them.
+ */
+static void ep_timers(struct smt_endpoint *ep)
+{
+	uint64_t now = now_ns();
+
+	if (ep->rxq.n && !ep->timers_held)
+		ep->timers_held = now;
+	if (ep->rxq.n && now - ep->timers_held < ep->hold_max)
+		return;
+	ep->timers_held = 0;
+	smt_engine_advance(ep->eng, now);
+}
+
 /* Drains the sockets into the receive queues while they have room; the
  * backend's result (packets or -errno) of the last read. */
 static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
@@ -1071,7 +1096,7 @@ int smt_process(struct smt_endpoint *ep)
 		if (ep_read(ep, &c) < 0)
 			break;
 	}
-	smt_engine_advance(ep->eng, now_ns());
+	ep_timers(ep);
 	if (smt_engine_events_pending(ep->eng) == ev0)
 		smt_engine_pull(ep->eng, EP_TX_CHUNK);
 	ep->in_process = false;

@@ -181,6 +181,13 @@ int smt_session_params_from_keylog(const char *line, bool tls_client,
 int smt_connect(struct smt_endpoint *ep, const char *service,
 		const char *address, uint32_t *session_out);
 int smt_serve(struct smt_endpoint *ep, const char *service);
+/*
+ * Why the last smt_connect() or smt_serve() on ep failed, in smtd's or the
+ * peer's words ("the application serving x refused the session: ...",
+ * "cannot resolve 'h': ..."); "" after a success. Valid until the next
+ * call on ep; never NULL.
+ */
+const char *smt_last_error(const struct smt_endpoint *ep);
 
 /* ---- messages --------------------------------------------------------- */
 

@@ -847,21 +847,18 @@ t_replace() {
 }
 
 # ---- a session ended on one side ends on the other --------------------------------------
-wait_gone() { # NAME PORT: the session with that port leaves NAME's table
-	for _ in $(seq 1 40); do
-		sd_ctl "$1" -j session list | grep -q "\"port\":$2[,}]" || return 0
+wait_session() { # NAME PORT listed|gone: until the session with that port is
+	local i here
+	for i in $(seq 1 40); do
+		here=gone
+		sd_ctl "$1" -j session list | grep -q "\"port\":$2[,}]" && here=listed
+		[ "$here" = "$3" ] && return 0
 		sleep 0.1
 	done
 	return 1
 }
-
-wait_listed() { # NAME PORT
-	for _ in $(seq 1 40); do
-		sd_ctl "$1" -j session list | grep -q "\"port\":$2[,}]" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_listed() { wait_session "$1" "$2" listed; }
+wait_gone() { wait_session "$1" "$2" gone; }
 
 sid_of() { # NAME PORT: the sid of the session with that port
 	sd_ctl "$1" -j session list | python3 -c '
@@ -882,6 +879,24 @@ t_close() {
 	else
 		bad close_client_exit_ends_server_session "$(sd_ctl srv session list) $(tail -3 "$SD_TMP/srv.log")"
 	fi
+	# ... in the serving application too: after a restart of the server
+	# smtd, the application re-registers its live sessions, not that one
+	echo_client cli "$out" "$SIP" echo.smt -d 4 --port 9804 &
+	cpid=$!
+	wait_listed srv 9804
+	sd_stop srv
+	sd_start srv "$NSS"
+	for _ in $(seq 1 40); do
+		sd_ctl srv -j session list | grep -q '"port":9804' && break
+		sleep 0.1
+	done
+	if sd_ctl srv -j session list | grep -q '"port":9804' &&
+		! sd_ctl srv -j session list | grep -q '"port":9800[,}]'; then
+		ok close_removed_from_serving_application
+	else
+		bad close_removed_from_serving_application "$(sd_ctl srv session list)"
+	fi
+	wait $cpid
 	# smtctl session del on the server: the client side goes too
 	echo_client cli "$out" "$SIP" echo.smt -d 3 --port 9801 &
 	cpid=$!

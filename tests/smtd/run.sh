@@ -553,6 +553,26 @@ session_filter = yes"
 	else
 		bad bpf_session_filter_passes_smtd_sessions "$(tail -3 "$out")"
 	fi
+	# a stale session (its client died while the client smtd was down)
+	# replaced by a new set-up on the same port: the BPF entry is the new
+	# session's, so its packets pass the filter
+	SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
+		"$SD_BIN/smt-echo" client --service echo.smt --connect "$SIP" \
+		-d 30 --port 9510 >"$out" 2>&1 &
+	local spid=$! before
+	wait_listed srv 9510
+	sd_stop cli
+	kill -KILL $spid
+	wait $spid 2>/dev/null
+	sd_start cli "$NSC"
+	before=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["sessions_replaced"])')
+	echo_client cli "$out" "$SIP" echo.smt -n 100 -s 64,20000 --port 9510
+	if rpcs_ok "$out" && sd_ctl srv -j stats |
+		grep -q "\"sessions_replaced\":$((before + 1))[,}]"; then
+		ok bpf_replaced_session_passes_filter
+	else
+		bad bpf_replaced_session_passes_filter "$(tail -3 "$out")"
+	fi
 	# a test-mode session that smtd never set up: XDP drops its packets
 	"$SD_BIN/smt-echo" keygen --client "$CIP:9501" --server "$SIP:7003" \
 		>"$SD_TMP/rogue.key"

@@ -566,6 +566,8 @@ static json_object *session_json(const struct smtd_session *s)
 {
 	json_object *o = smt_ctl_session_to_json(&s->s, false);
 
+	/* only the two ends of the set-up know the tag; a CLOSE needs it */
+	json_object_object_del(o, "tag");
 	json_object_object_add(o, "owner_pid",
 			       json_object_new_int(s->owner_pid));
 	json_object_object_add(o, "owner_uid",

@@ -1031,6 +1031,7 @@ int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 	struct smt_pkt p;
 	int rc;
 
+	e->now = now_ns;
 	e->st.pkts_in++;
 	e->st.bytes_in += len;
 	if (len < SMT_HDR_LEN) {
@@ -1073,6 +1074,7 @@ void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 {
 	struct eng_heap *h = &e->timers;
 
+	e->now = now_ns;
 	while (h->n && h->a[0]->when <= now_ns) {
 		struct eng_timer *t = h->a[0];
 

@@ -147,6 +147,10 @@ struct eng_rx {
 	uint32_t g; /* offset granted to the sender */
 	uint32_t msg_len; /* known msg_len, 0 if none */
 	uint32_t rcvd; /* bytes held, as of the last update */
+	/* RTT probe: when our GRANT that first allowed byte gprobe_off went
+	 * out (0 = none pending); its first packet closes the round trip */
+	uint64_t gprobe_at;
+	uint32_t gprobe_off;
 	uint64_t reserved; /* rx_bytes charged */
 	uint64_t first_at, verified_at, progress_at, action_at;
 	struct eng_rx *gprev, *gnext; /* engine-wide SRPT grant list */
@@ -167,6 +171,7 @@ struct smt_engine {
 	bool sent; /* packets went out since the last flush */
 	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
 	bool batch; /* smt_engine_batch_begin: defer grants and the flush */
+	uint64_t now; /* time of the latest input or advance call */
 	bool grant_due; /* a grant pass was deferred */
 	uint32_t next_sid;
 	struct eng_htab by_id, by_addr;
@@ -217,7 +222,9 @@ void eng_ack_flush(struct smt_engine *e, struct eng_session *s);
 /* The session's RESEND timeout: its RTT estimate (srtt + 4 rttvar)
  * clamped to [resend_timeout_ns, 16 x resend_timeout_ns]. */
 uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
-/* One round-trip sample (request sent -> first response packet). */
+/* One round-trip sample: one-packet request -> first response packet,
+ * one-packet response or oneway -> its ACK, GRANT -> first packet it
+ * allowed. */
 void eng_rtt_sample(struct eng_session *s, uint64_t rtt);
 /* Application calls end here so a backend can send its batch. */
 void eng_app_done(struct smt_engine *e);

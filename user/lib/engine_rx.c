@@ -122,13 +122,22 @@ void eng_grant_pass(struct smt_engine *e)
 			break;
 		add = want - r->g;
 		room = e->cfg.max_granted - e->granted_out;
-		if (add > room)
-			add = room;
 		/* Not worth a GRANT yet: one per packet received would double
-		 * the packets on the path (and their per-packet cost). */
-		if (r->g + add < r->msg_len && add < grant_step(e, r))
+		 * the packets on the path (and their per-packet cost). When
+		 * the max_granted budget is what limits, a packet's worth is
+		 * enough (waiting for more could wait forever). */
+		if (add > room) {
+			add = room;
+			if (r->g + add < r->msg_len && add < r->s->max_payload)
+				continue;
+		} else if (r->g + add < r->msg_len && add < grant_step(e, r)) {
 			continue;
+		}
 		old = outstanding(r);
+		if (!r->gprobe_at) {
+			r->gprobe_at = e->now ? e->now : 1;
+			r->gprobe_off = r->g;
+		}
 		r->g += (uint32_t)add;
 		e->granted_out += outstanding(r) - old;
 		eng_send_ctl(e, r->s, ep, SMT_TYPE_GRANT, r->msg_id, r->g, 0,
@@ -216,6 +225,7 @@ void eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 
 	if (!ep)
 		return;
+	r->gprobe_at = 0; /* what comes next may answer this, not a GRANT */
 	n = missing_granted(r, rg);
 	/* At most a grant window of retransmission per timeout: asking for
 	 * more while the sender's queue still holds the last answer only
@@ -411,6 +421,13 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		r = rx_new(e, s, ep, p, req, now);
 		if (!r)
 			return SMT_DROP_NO_MEMORY;
+	}
+	/* The first packet a GRANT allowed closes a round trip (Karn: not
+	 * from a retransmission, which may answer an older request). */
+	if (r->gprobe_at && p->pkt_off >= r->gprobe_off) {
+		if (!(p->flags & SMT_F_RETRANSMIT) && now > r->gprobe_at)
+			eng_rtt_sample(s, now - r->gprobe_at);
+		r->gprobe_at = 0;
 	}
 	fails = smt_rx_msg_max_record_failures(r->m);
 	rc = smt_rx_msg_add(r->m, p, ep->rx, &progress);

@@ -57,13 +57,21 @@ module_param(refuse_add, bool, 0644);
 MODULE_PARM_DESC(refuse_add, "tls_dev_add refuses every context (-EOPNOTSUPP)");
 static bool resync_test;
 module_param(resync_test, bool, 0644);
-MODULE_PARM_DESC(resync_test,
-		 "after each context's first record, forget the stream position and ask for a TX resync");
+MODULE_PARM_DESC(
+	resync_test,
+	"after each context's first record, forget the stream position and ask for a TX resync");
 
-#define TLSDEV_COUNTERS(X)                                                \
-	X(ctx_added) X(ctx_deleted) X(ctx_refused) X(records)             \
-	X(packets_encrypted) X(packets_plain) X(resync_requests) X(resyncs) \
-	X(resync_bad) X(errors)
+#define TLSDEV_COUNTERS(X)   \
+	X(ctx_added)         \
+	X(ctx_deleted)       \
+	X(ctx_refused)       \
+	X(records)           \
+	X(packets_encrypted) \
+	X(packets_plain)     \
+	X(resync_requests)   \
+	X(resyncs)           \
+	X(resync_bad)        \
+	X(errors)
 
 static struct {
 #define TLSDEV_CNT_FIELD(n) atomic64_t n;
@@ -253,7 +261,8 @@ static int tlsdev_take(struct tlsdev_ctx *c, struct sk_buff *skb,
 		__skb_unlink(skb, &c->pending);
 		return err;
 	}
-	skb_queue_walk(&c->pending, p) {
+	skb_queue_walk(&c->pending, p)
+	{
 		struct tlsdev_cb *cb = tlsdev_cb(p);
 
 		memcpy(p->data + cb->poff, c->buf + (cb->seq - c->rec_start),
@@ -483,7 +492,7 @@ static int tlsdev_stop(struct net_device *dev)
 	unsigned int n = 0;
 
 	spin_lock_bh(&p->lock);
-	list_for_each_entry(c, &p->ctxs, link)
+	list_for_each_entry (c, &p->ctxs, link)
 		n += tlsdev_ctx_flush(c);
 	spin_unlock_bh(&p->lock);
 	atomic64_add(n, &cnt.errors);
@@ -529,7 +538,7 @@ DEFINE_SHOW_ATTRIBUTE(tlsdev_stats);
 
 static int __init tlsdev_init(void)
 {
-	static const char *const names[2] = { "tlsa", "tlsb" };
+	static const char *const names[2] = {"tlsa", "tlsb"};
 	int i, err;
 
 	for (i = 0; i < 2; i++) {
@@ -578,4 +587,5 @@ static void __exit tlsdev_exit(void)
 module_init(tlsdev_init);
 module_exit(tlsdev_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("smt test-only: virtual device pair with software TLS TX offload");
+MODULE_DESCRIPTION(
+	"smt test-only: virtual device pair with software TLS TX offload");

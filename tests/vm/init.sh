@@ -148,7 +148,7 @@ for _ in $(seq 50); do
 		[ "$(delta tls_offload_ctx_freed)" = "$(dev_of ctx_added)" ] && break
 	sleep 0.1
 done
-echo "SMT-VM: smt_tlsdev:" $(tr '\n' ' ' <$TLSDEV)
+echo "SMT-VM: smt_tlsdev: $(tr '\n' ' ' <$TLSDEV)"
 echo "SMT-VM: smt offload deltas: ctx_added $(delta tls_offload_ctx_added)" \
 	"ctx_freed $(delta tls_offload_ctx_freed)" \
 	"records $(delta tls_offload_records)" \

@@ -340,7 +340,7 @@ static int cmd_recv(const char *ready_file, bool v6)
 	static uint8_t pkt[65536], ref[MTU];
 	unsigned int ndone = 0;
 	int fd, big = 64 << 20;
-	double deadline;
+	double deadline, idle_until;
 	char name[96];
 
 	for (unsigned int c = 0; c < NCIPH; c++)
@@ -367,8 +367,12 @@ static int cmd_recv(const char *ready_file, bool v6)
 		if (f)
 			fclose(f);
 	}
+	/* At most 120 s in all, and 15 s without a packet (a broken sender
+	 * fails the tier quickly instead of running into its timeout). */
 	deadline = now_s() + 120;
-	while (ndone < msg_hi - msg_lo && now_s() < deadline) {
+	idle_until = now_s() + 15;
+	while (ndone < msg_hi - msg_lo && now_s() < deadline &&
+	       now_s() < idle_until) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		struct smt_pkt p;
 		const struct iphdr *iph = (const struct iphdr *)pkt;
@@ -381,6 +385,7 @@ static int cmd_recv(const char *ready_file, bool v6)
 		if (poll(&pfd, 1, 1000) <= 0)
 			continue;
 		got = recv(fd, pkt, sizeof(pkt), 0);
+		idle_until = now_s() + 15;
 		if (v6) /* IPv6 raw sockets deliver the payload only */
 			r = got > 0 ? smt_pkt_parse(pkt, got, &lim, -1, &p)
 				    : SMT_DROP_SHORT_HEADER;

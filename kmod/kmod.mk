@@ -71,6 +71,9 @@ VM_PROG := $(VM_OUT)/smt-vm-test
 # smt_tlsdev.ko: test-only device pair with software TLS TX offload, for
 # the offload pass of the VM tier only (kmod/test/smt_tlsdev.c).
 KMOD_TEST_SRCS := $(wildcard kmod/test/*.c) kmod/test/Kbuild
+VM_TEST_KO_OUT := $(VM_OUT)/kmod-test
+# The fetched Debian headers (read when the recipe runs, after vm-fetch.sh).
+VM_KDIR = $$(cat '$(SMT_VM_CACHE)/KDIR')
 VM_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser/lib
 
 $(VM_PROG): tests/vm/smt_vm_test.c $(LIB_A) $(KMOD_HDRS)
@@ -83,11 +86,10 @@ $(VM_PROG): tests/vm/smt_vm_test.c $(LIB_A) $(KMOD_HDRS)
 # Always Debian's headers here: the module must match the guest kernel.
 vm-test: $(VM_PROG)
 	$(Q)scripts/vm-fetch.sh '$(SMT_VM_CACHE)' >/dev/null
-	$(call kmod_build,$$(cat '$(SMT_VM_CACHE)/KDIR'),$(VM_OUT)/kmod)
-	$(call kbuild_module,$$(cat '$(SMT_VM_CACHE)/KDIR'),$(VM_OUT)/kmod-test,\
-		$(KMOD_TEST_SRCS),smt_tlsdev)
+	$(call kmod_build,$(VM_KDIR),$(VM_OUT)/kmod)
+	$(call kbuild_module,$(VM_KDIR),$(VM_TEST_KO_OUT),$(KMOD_TEST_SRCS),smt_tlsdev)
 	$(Q)scripts/vm-run.sh '$(SMT_VM_CACHE)' $(VM_OUT)/kmod/smt.ko \
-		$(VM_PROG) $(VM_OUT) $(VM_OUT)/kmod-test/smt_tlsdev.ko
+		$(VM_PROG) $(VM_OUT) $(VM_TEST_KO_OUT)/smt_tlsdev.ko
 
 test-vm:
 	@if ! command -v qemu-system-x86_64 >/dev/null || \

@@ -25,8 +25,9 @@
  * resync (tls_offload_tx_resync_request()), then check the position and
  * sequence number tls_dev_resync() gives it.
  *
- * Counters are in debugfs: /sys/kernel/debug/smt_tlsdev/stats. Never meant
- * for anything but the VM tier; no real NIC was involved.
+ * Counters are in debugfs: /sys/kernel/debug/smt_tlsdev/stats (ctx_live_max:
+ * most contexts alive at once). Never meant for anything but the VM tier;
+ * no real NIC was involved.
  */
 #include <linux/module.h>
 #include <linux/netdevice.h>
@@ -65,6 +66,7 @@ MODULE_PARM_DESC(
 	X(ctx_added)         \
 	X(ctx_deleted)       \
 	X(ctx_refused)       \
+	X(ctx_live_max)      \
 	X(records)           \
 	X(packets_encrypted) \
 	X(packets_plain)     \
@@ -335,6 +337,22 @@ static netdev_tx_t tlsdev_xmit(struct sk_buff *skb, struct net_device *dev)
 	return NETDEV_TX_OK;
 }
 
+/* Highest number of contexts alive at once so far. */
+static void tlsdev_live_max(void)
+{
+	s64 live =
+		atomic64_read(&cnt.ctx_added) - atomic64_read(&cnt.ctx_deleted);
+	s64 max = atomic64_read(&cnt.ctx_live_max);
+
+	while (live > max) {
+		s64 old = atomic64_cmpxchg(&cnt.ctx_live_max, max, live);
+
+		if (old == max)
+			break;
+		max = old;
+	}
+}
+
 static int tlsdev_add(struct net_device *dev, struct sock *sk,
 		      enum tls_offload_ctx_dir dir, struct tls_crypto_info *ci,
 		      u32 start_offload_tcp_sn)
@@ -397,6 +415,7 @@ static int tlsdev_add(struct net_device *dev, struct sock *sk,
 	list_add(&c->link, &p->ctxs);
 	spin_unlock_bh(&p->lock);
 	CNT_INC(ctx_added);
+	tlsdev_live_max();
 	return 0;
 
 fail:

@@ -73,18 +73,36 @@ check "netns a/b with veth" test $? -eq 0
 check "/proc/net/smt_stat in netns b" $IP netns exec b test -r /proc/net/smt_stat
 
 # Kernel sender in netns a, libsmt receiver in netns b; $1 names the pass,
-# $2 is the receiver's address, $3 "6" for IPv6.
+# $2 is the receiver's address, $3 "6" for IPv6. With KSEND_SPLIT="F:N ..."
+# one sender per message range runs at the same time (the receiver takes
+# SMT_VM_MSGS, which should cover them all).
 kernel_to_libsmt() {
 	t0=$(date +%s)
-	rm -f /tmp/ready
+	rm -f /tmp/ready /tmp/ksend.log
 	$IP netns exec b /smt/smt-vm-test recv /tmp/ready "$3" >/tmp/recv.log 2>&1 &
 	rpid=$!
 	for _ in $(seq 100); do
 		[ -e /tmp/ready ] && break
 		sleep 0.1
 	done
-	$IP netns exec a /smt/smt-vm-test ksend "$2" >/tmp/ksend.log 2>&1
-	krc=$?
+	if [ -n "${KSEND_SPLIT:-}" ]; then
+		kpids=
+		for r in $KSEND_SPLIT; do
+			SMT_VM_MSGS=$r $IP netns exec a /smt/smt-vm-test ksend \
+				"$2" >"/tmp/ksend.$r.log" 2>&1 &
+			kpids="$kpids $!"
+		done
+		krc=0
+		for p in $kpids; do
+			wait "$p" || krc=1
+		done
+		for r in $KSEND_SPLIT; do
+			cat "/tmp/ksend.$r.log" >>/tmp/ksend.log
+		done
+	else
+		$IP netns exec a /smt/smt-vm-test ksend "$2" >/tmp/ksend.log 2>&1
+		krc=$?
+	fi
 	wait $rpid
 	rrc=$?
 	sed "s/^\(PASS\|FAIL\) /\1 [$1] /" /tmp/ksend.log /tmp/recv.log
@@ -177,6 +195,24 @@ check "resyncs served ($(delta tls_offload_resyncs) = device $(dev_of resyncs)),
 	test "$(dev_of resyncs)" -gt 0 -a "$(dev_of resync_bad)" = 0 -a \
 	"$(delta tls_offload_resyncs)" = "$(dev_of resyncs)"
 check "device stream errors 0" test "$(dev_of errors)" = 0
+
+# Two senders at once, AES-GCM-128 and AES-GCM-256 messages: contexts of
+# both live on the device together, their records interleaved.
+snap_smt
+add0=$(dev_of ctx_added)
+export SMT_VM_MSGS=0:20 KSEND_SPLIT="0:10 10:10"
+kernel_to_libsmt "TLS offload, 2 senders" 10.98.0.2
+unset SMT_VM_MSGS KSEND_SPLIT
+for _ in $(seq 50); do
+	[ "$(dev_of ctx_deleted)" = "$(dev_of ctx_added)" ] && break
+	sleep 0.1
+done
+echo "SMT-VM: smt_tlsdev: $(tr '\n' ' ' <$TLSDEV)"
+check "2 senders: 20 contexts ($(($(dev_of ctx_added) - add0))), all deleted, no stream error" \
+	test $(($(dev_of ctx_added) - add0)) = 20 -a \
+	"$(delta tls_offload_ctx_added)" = 20 -a \
+	"$(delta tls_offload_ctx_freed)" = 20 -a \
+	"$(dev_of ctx_deleted)" = "$(dev_of ctx_added)" -a "$(dev_of errors)" = 0
 
 # A device that refuses the context: software for that message, offload
 # turned off. Message 6 of the table is AES-GCM-128, 40000 B.

@@ -249,10 +249,13 @@ void smt_msg_release(struct smt_msg *msg);
 /* ---- event loop ------------------------------------------------------- */
 
 /* A file descriptor that becomes readable (POLLIN) when smt_process() has
- * work: packets arrived, a timer expired or a watched fd is ready. */
+ * work: packets arrived, a timer expired, a watched fd is ready, or work is
+ * left over (packets to process or to send: one call does a bounded
+ * amount and returns early once a message is ready). */
 int smt_fd(const struct smt_endpoint *ep);
-/* Reads pending packets, runs due timers, flushes packets to send. Never
- * blocks. Returns the number of messages ready for smt_recv() or -err. */
+/* Reads pending packets (highest SMT priority processed first), sends
+ * queued packets (smallest message first), runs due timers. Never blocks.
+ * Returns the number of messages ready for smt_recv() or -err. */
 int smt_process(struct smt_endpoint *ep);
 /* Convenience: waits up to timeout_ms (-1 = forever) for smt_fd(), then
  * smt_process(). Returns what smt_process() returns (0 on timeout). */

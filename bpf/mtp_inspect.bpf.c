@@ -246,10 +246,13 @@ int mtp_inspect(struct xdp_md *ctx)
 
 	if (p.smt->type != SMT_TYPE_DATA) {
 		/* Control packets follow the hash too; nothing to decide. */
+		smt_count(&mtp_stats, SMT_XS_RX_CTL);
 		if (cfg && n_nh)
 			return mtp_forward(ctx, cfg, nh, 0);
+		smt_count(&mtp_stats, SMT_XS_PASS);
 		return XDP_PASS;
 	}
+	smt_count(&mtp_stats, SMT_XS_RX_DATA);
 
 	mk.msg_id = p.msg_id;
 	mk.epoch = p.smt->epoch;

@@ -25,19 +25,22 @@ KDIR_CACHE := $(shell d=$$(cat $(SMT_VM_CACHE)/KDIR 2>/dev/null) && \
 	[ -f "$$d/Makefile" ] && echo "$$d")
 KDIR ?= $(firstword $(patsubst %/Makefile,%,$(KDIR_RUNNING)) $(KDIR_CACHE))
 
-# $(1): kernel build tree, $(2): output directory (gets src/ and smt.ko).
+# $(1): kernel build tree, $(2): output directory (gets src/, kbuild.log
+# and the module), $(3): source files, $(4): module name.
 # MAKEFLAGS is cleared so that our command-line variables (BUILD, CFLAGS,
 # ...) do not leak into kbuild.
-define kmod_build
-	$(call msg,KBUILD,$(2)/smt.ko)
+define kbuild_module
+	$(call msg,KBUILD,$(2)/$(4).ko)
 	$(Q)rm -rf $(2)/src && mkdir -p $(2)/src
-	$(Q)cp $(KMOD_SRCS) $(2)/src/
+	$(Q)cp $(3) $(2)/src/
 	$(Q)env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -s -C $(1) \
 		M=$(abspath $(2)/src) SMT_INCLUDE=$(abspath include) modules \
 		$(if $(filter 1,$(V)),V=1,) >$(2)/kbuild.log 2>&1 || \
 		{ cat $(2)/kbuild.log; exit 1; }
-	$(Q)cp $(2)/src/smt.ko $(2)/smt.ko
+	$(Q)cp $(2)/src/$(4).ko $(2)/$(4).ko
 endef
+# $(1): kernel build tree, $(2): output directory (gets src/ and smt.ko).
+kmod_build = $(call kbuild_module,$(1),$(2),$(KMOD_SRCS),smt)
 
 $(KMOD_KO): $(KMOD_SRCS) $(KMOD_HDRS)
 	$(if $(KDIR),,$(error no kernel headers: run `make kmod`, or give KDIR=))
@@ -65,6 +68,12 @@ endif
 # ---- VM tier ----------------------------------------------------------------
 VM_OUT := $(BUILD)/vm
 VM_PROG := $(VM_OUT)/smt-vm-test
+# smt_tlsdev.ko: test-only device pair with software TLS TX offload, for
+# the offload pass of the VM tier only (kmod/test/smt_tlsdev.c).
+KMOD_TEST_SRCS := $(wildcard kmod/test/*.c) kmod/test/Kbuild
+VM_TEST_KO_OUT := $(VM_OUT)/kmod-test
+# The fetched Debian headers (read when the recipe runs, after vm-fetch.sh).
+VM_KDIR = $$(cat '$(SMT_VM_CACHE)/KDIR')
 VM_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser/lib
 
 $(VM_PROG): tests/vm/smt_vm_test.c $(LIB_A) $(KMOD_HDRS)
@@ -77,9 +86,10 @@ $(VM_PROG): tests/vm/smt_vm_test.c $(LIB_A) $(KMOD_HDRS)
 # Always Debian's headers here: the module must match the guest kernel.
 vm-test: $(VM_PROG)
 	$(Q)scripts/vm-fetch.sh '$(SMT_VM_CACHE)' >/dev/null
-	$(call kmod_build,$$(cat '$(SMT_VM_CACHE)/KDIR'),$(VM_OUT)/kmod)
+	$(call kmod_build,$(VM_KDIR),$(VM_OUT)/kmod)
+	$(call kbuild_module,$(VM_KDIR),$(VM_TEST_KO_OUT),$(KMOD_TEST_SRCS),smt_tlsdev)
 	$(Q)scripts/vm-run.sh '$(SMT_VM_CACHE)' $(VM_OUT)/kmod/smt.ko \
-		$(VM_PROG) $(VM_OUT)
+		$(VM_PROG) $(VM_OUT) $(VM_TEST_KO_OUT)/smt_tlsdev.ko
 
 test-vm:
 	@if ! command -v qemu-system-x86_64 >/dev/null || \
@@ -102,7 +112,8 @@ HELP += '  vm-test    boot Debian'"'"'s kernel in QEMU and run the kernel-module
 # reference implementation, under ASan and UBSan.
 KUNIT_OUT := $(BUILD)/test-kmod
 KUNIT_BIN := $(KUNIT_OUT)/test_kmod
-KUNIT_KSRCS := $(filter-out kmod/smt_plumbing.c,$(wildcard kmod/*.c))
+KUNIT_KSRCS := $(filter-out kmod/smt_plumbing.c kmod/smt_ip.c,\
+	$(wildcard kmod/*.c))
 KUNIT_SRCS := $(KUNIT_KSRCS) $(wildcard tests/unit/kmod/*.c)
 KUNIT_LIBSRCS := $(filter-out %/api.c %/backend_%.c %/ctl_client.c \
 	%/engine%.c,$(wildcard user/lib/*.c))

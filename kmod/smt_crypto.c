@@ -120,6 +120,28 @@ void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq, u8 nonce[SMT_AEAD_IV_LEN])
 }
 
 /**
+ * smt_krecord_frame() - the plaintext frame of one record, in place.
+ * @rec:  buffer of clen + 22 bytes; the content sits at rec + 5
+ * @clen: content bytes (<= 16384)
+ *
+ * Writes the header 17 03 03 len and the inner type 0x17 after the content
+ * and zeroes the 16 bytes of room for the tag: the record as a TLS TX
+ * offload device takes it, and the input of smt_krecord_seal().
+ */
+void smt_krecord_frame(u8 *rec, u32 clen)
+{
+	u32 len = clen + 1 + SMT_TAG_LEN;
+
+	rec[0] = SMT_REC_TYPE;
+	rec[1] = SMT_REC_VER_HI;
+	rec[2] = SMT_REC_VER_LO;
+	rec[3] = len >> 8;
+	rec[4] = len & 0xff;
+	rec[SMT_REC_HDR_LEN + clen] = SMT_INNER_TYPE;
+	memset(rec + SMT_REC_HDR_LEN + clen + 1, 0, SMT_TAG_LEN);
+}
+
+/**
  * smt_krecord_seal() - seal one record in place.
  * @a:    sending key
  * @seq:  record sequence number
@@ -127,14 +149,13 @@ void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq, u8 nonce[SMT_AEAD_IV_LEN])
  *        at rec + 5 on entry; on return it holds the whole TLS record
  * @clen: content bytes (<= 16384)
  *
- * Writes the header 17 03 03 len, the inner type 0x17 after the content,
- * then encrypts content || 0x17 and appends the tag, with the header as AAD.
+ * Frames the record (smt_krecord_frame()), then encrypts content || 0x17
+ * and writes the tag, with the header as AAD.
  *
  * Return: 0 or the crypto API's negative error.
  */
 int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen)
 {
-	u32 len = clen + 1 + SMT_TAG_LEN;
 	u8 nonce[SMT_AEAD_IV_LEN];
 	struct aead_request *req;
 	struct scatterlist sg;
@@ -143,18 +164,13 @@ int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen)
 
 	if (clen > SMT_REC_MAX_CONTENT)
 		return -EINVAL;
-	rec[0] = SMT_REC_TYPE;
-	rec[1] = SMT_REC_VER_HI;
-	rec[2] = SMT_REC_VER_LO;
-	rec[3] = len >> 8;
-	rec[4] = len & 0xff;
-	rec[SMT_REC_HDR_LEN + clen] = SMT_INNER_TYPE;
+	smt_krecord_frame(rec, clen);
 
 	req = aead_request_alloc(a->tfm, GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
 	smt_nonce(a->iv, seq, nonce);
-	sg_init_one(&sg, rec, SMT_REC_HDR_LEN + len);
+	sg_init_one(&sg, rec, SMT_REC_HDR_LEN + clen + 1 + SMT_TAG_LEN);
 	aead_request_set_callback(
 		req, CRYPTO_TFM_REQ_MAY_BACKLOG | CRYPTO_TFM_REQ_MAY_SLEEP,
 		crypto_req_done, &wait);

@@ -22,6 +22,7 @@
 #include <linux/in6.h>
 #include <crypto/aead.h>
 #include <net/net_namespace.h>
+#include <net/flow.h>
 #endif
 
 #include <smt/wire.h>
@@ -43,6 +44,9 @@
 	X(CRYPTO_ERRORS, "crypto_errors")                 \
 	X(TLS_OFFLOAD_CTX_ADDED, "tls_offload_ctx_added") \
 	X(TLS_OFFLOAD_CTX_FREED, "tls_offload_ctx_freed") \
+	X(TLS_OFFLOAD_RECORDS, "tls_offload_records")     \
+	X(TLS_OFFLOAD_FALLBACKS, "tls_offload_fallbacks") \
+	X(TLS_OFFLOAD_RESYNCS, "tls_offload_resyncs")     \
 	X(RX_PACKETS, "rx_packets")                       \
 	X(RX_BYTES, "rx_bytes")
 
@@ -87,6 +91,7 @@ int smt_kaead_init(struct smt_kaead *a, const union smt_kmod_crypto *ci);
 void smt_kaead_destroy(struct smt_kaead *a);
 void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq,
 	       u8 nonce[SMT_AEAD_IV_LEN]);
+void smt_krecord_frame(u8 *rec, u32 clen);
 int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen);
 
 /* ---- smt_session.c ---------------------------------------------------- */
@@ -180,11 +185,38 @@ void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 u32 smt_max_payload(u32 mtu, u32 iphlen);
 struct sk_buff *smt_record_skb(struct smt_ksession *s,
 			       const struct smt_layout *l, u64 msg_id, u32 k,
-			       const u8 *content, u32 mss);
+			       const u8 *content, u32 mss, bool plain);
 bool smt_segment_here(const struct sk_buff *skb, netdev_features_t features);
 extern bool smt_gso_in_module;
 int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		 u8 *content, u32 len);
+
+/* ---- smt_ip.c (kernel only; tests/unit/kmod/mock_ip.c in the tests) --- */
+
+/**
+ * struct smt_route - a route to a session's peer, either family.
+ * @dst: the route (held until smt_route_put())
+ * @dev: its egress device
+ * @mtu: the route's MTU
+ * @fl4: IPv4 flow (addresses chosen by the lookup)
+ * @fl6: IPv6 flow
+ */
+struct smt_route {
+	struct dst_entry *dst;
+	struct net_device *dev;
+	u32 mtu;
+	union {
+		struct flowi4 fl4;
+		struct flowi6 fl6;
+	};
+};
+
+int smt_route_lookup(struct smt_ksession *s, struct smt_route *r);
+void smt_route_put(struct smt_route *r);
+void smt_ip_push(struct smt_ksession *s, struct sk_buff *skb,
+		 const struct smt_route *r);
+struct sk_buff *smt_ip_segment(struct sk_buff *skb);
+int smt_ip_local_out(struct smt_ksession *s, struct sk_buff *skb);
 
 /* ---- smt_offload.c ---------------------------------------------------- */
 
@@ -192,6 +224,16 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
  * type that no software device (veth, loopback, virtio) claims to segment,
  * so validate_xmit_skb() calls our handler. */
 #define SMT_GSO_TYPE SKB_GSO_ESP
+
+/* A plaintext record packet for a TLS offload device (skb->decrypted). */
+static inline bool smt_skb_plaintext(const struct sk_buff *skb)
+{
+#if IS_ENABLED(CONFIG_TLS_DEVICE)
+	return skb->decrypted;
+#else
+	return false;
+#endif
+}
 
 void smt_gso_fix_hdr(struct smt_hdr *h, u32 idx, u32 mss);
 struct sk_buff *smt_gso_segment(struct sk_buff *skb,
@@ -201,23 +243,17 @@ void smt_offload_exit(u8 proto);
 
 /* ---- smt_tls_offload.c ------------------------------------------------ */
 
-/**
- * struct smt_tls_tx_ctx - one device TLS TX context, for one message.
- * @dev:    the device that holds it
- * @sk:     carrier socket the device keys its state by
- * @msg_id: the message it encrypts
- */
-struct smt_tls_tx_ctx {
-	struct net_device *dev;
-	struct sock *sk;
-	u64 msg_id;
-};
+/* One message's device TLS TX context; defined in smt_tls_offload.c. */
+struct smt_tls_tx_ctx;
 
 bool smt_tls_offload_capable(const struct net_device *dev);
-int smt_tls_offload_begin(struct smt_tls_tx_ctx *ctx, struct net_device *dev,
-			  struct sock *carrier, struct smt_ksession *s,
-			  u64 msg_id);
+int smt_tls_offload_begin(struct smt_tls_tx_ctx **ctx, struct net_device *dev,
+			  struct smt_ksession *s, u64 msg_id);
+void smt_tls_offload_own(struct smt_tls_tx_ctx *ctx, struct sk_buff *skb);
+int smt_tls_offload_resync(struct smt_tls_tx_ctx *ctx, u32 rec_off, u32 k);
 void smt_tls_offload_end(struct smt_tls_tx_ctx *ctx);
+int smt_tls_offload_init(void);
+void smt_tls_offload_exit(void);
 extern bool smt_tls_offload_enabled;
 
 #endif /* SMT_IMPL_H */

@@ -37,7 +37,8 @@ void smt_gso_fix_hdr(struct smt_hdr *h, u32 idx, u32 mss)
  * @skb:      GSO skb, data at the SMT header (IP header already pulled)
  * @features: what the egress device can do
  *
- * Return: the list of segments, or an ERR_PTR.
+ * Return: the list of segments, or an ERR_PTR (-EINVAL for a header that
+ * is not a record template, or for a plaintext record).
  */
 struct sk_buff *smt_gso_segment(struct sk_buff *skb, netdev_features_t features)
 {
@@ -45,7 +46,9 @@ struct sk_buff *smt_gso_segment(struct sk_buff *skb, netdev_features_t features)
 	struct smt_hdr *h;
 	u32 mss, idx = 0;
 
-	if (!pskb_may_pull(skb, SMT_HDR_LEN))
+	/* Plaintext for a TLS offload device is segmented by the module, each
+	 * packet given the message's socket; one arriving here lost it. */
+	if (smt_skb_plaintext(skb) || !pskb_may_pull(skb, SMT_HDR_LEN))
 		return ERR_PTR(-EINVAL);
 	h = (struct smt_hdr *)skb->data;
 	mss = skb_shinfo(skb)->gso_size;

@@ -4,23 +4,20 @@
  * the application bytes), cut into records of R content bytes by the
  * deterministic sender rule (docs/protocol.md section 3); each record is
  * sealed in place in its own skb, gets the 40-byte SMT DATA header of the
- * record's first packet and an IP header, and leaves through
- * ip_local_out() or ip6_local_out() after a route lookup, so netfilter, routing and the egress
+ * record's first packet and an IP header, and leaves through the IP stack
+ * (smt_ip.c) after a route lookup, so netfilter, routing and the egress
  * device see a normal packet. A record longer than one packet's payload is
  * one GSO skb (gso_size = MTU - IP header - 40), segmented by smt_offload.c
- * or by the device. IPv4 (ip_local_out) and IPv6 (ip6_local_out).
+ * or by the device. When the egress device offers TLS TX offload and the
+ * tls_offload parameter allows it, the records stay plaintext and are
+ * handed to the device under one offload context for the message
+ * (smt_tls_offload.c), segmented here, one packet per skb.
  */
 #include "smt_impl.h"
 
 #ifndef SMT_KMOD_MOCK
-#include <linux/ip.h>
 #include <linux/slab.h>
-#include <linux/ipv6.h>
-#include <net/ip.h>
-#include <net/ipv6.h>
-#include <net/ip6_route.h>
-#include <net/route.h>
-#include <net/dst.h>
+#include <linux/sched.h>
 #endif
 
 /**
@@ -133,20 +130,22 @@ void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 #define SMT_SKB_HEADROOM (MAX_HEADER + SMT_IPV6_HDR_LEN + SMT_HDR_LEN)
 
 /**
- * smt_record_skb() - one sealed record with its SMT header, as an skb whose
- * data starts at the SMT header; a GSO skb when it needs more than one packet.
+ * smt_record_skb() - one record with its SMT header, as an skb whose data
+ * starts at the SMT header; a GSO skb when it needs more than one packet.
  * @s:       session
  * @l:       layout
  * @msg_id:  message id
  * @k:       record index
  * @content: the message content (inner header first)
  * @mss:     payload bytes per packet
+ * @plain:   leave the record plaintext with room for the tag, for a TLS TX
+ *           offload device (smt_krecord_frame()); else seal it
  *
  * Return: the skb or an ERR_PTR.
  */
 struct sk_buff *smt_record_skb(struct smt_ksession *s,
 			       const struct smt_layout *l, u64 msg_id, u32 k,
-			       const u8 *content, u32 mss)
+			       const u8 *content, u32 mss, bool plain)
 {
 	u32 clen = smt_layout_rec_clen(l, k);
 	u32 rlen = clen + SMT_REC_OVERHEAD;
@@ -161,11 +160,16 @@ struct sk_buff *smt_record_skb(struct smt_ksession *s,
 	skb_reserve(skb, SMT_SKB_HEADROOM);
 	rec = skb_put(skb, rlen);
 	memcpy(rec + SMT_REC_HDR_LEN, content + (size_t)k * l->rec_size, clen);
-	err = smt_krecord_seal(&s->tx, (msg_id << (64 - s->B)) | k, rec, clen);
-	if (err) {
-		smt_stat_add(SMT_CNT_CRYPTO_ERRORS, 1);
-		kfree_skb(skb);
-		return ERR_PTR(err);
+	if (plain) {
+		smt_krecord_frame(rec, clen);
+	} else {
+		err = smt_krecord_seal(&s->tx, (msg_id << (64 - s->B)) | k, rec,
+				       clen);
+		if (err) {
+			smt_stat_add(SMT_CNT_CRYPTO_ERRORS, 1);
+			kfree_skb(skb);
+			return ERR_PTR(err);
+		}
 	}
 	h = skb_push(skb, SMT_HDR_LEN);
 	skb_reset_transport_header(skb);
@@ -199,111 +203,32 @@ bool smt_segment_here(const struct sk_buff *skb, netdev_features_t features)
 	       (smt_gso_in_module || (features & NETIF_F_GSO_ESP));
 }
 
-#ifndef SMT_KMOD_MOCK
-/* A route to a session's peer, either family. */
-struct smt_route {
-	struct dst_entry *dst;
-	union {
-		struct flowi4 fl4;
-		struct flowi6 fl6;
-	};
-};
-
-static int smt_route_lookup(struct smt_ksession *s, struct smt_route *r)
-{
-	struct rtable *rt;
-
-	memset(r, 0, sizeof(*r));
-	if (s->family == AF_INET6) {
-		r->fl6.daddr = s->daddr6;
-		r->fl6.saddr = s->saddr6;
-		r->fl6.flowi6_proto = s->ipproto;
-		r->dst = ip6_dst_lookup_flow(s->net, NULL, &r->fl6, NULL);
-		if (IS_ERR(r->dst))
-			return PTR_ERR(r->dst);
-		return 0;
-	}
-	r->fl4.daddr = s->daddr;
-	r->fl4.saddr = s->saddr;
-	r->fl4.flowi4_proto = s->ipproto;
-	rt = ip_route_output_key(s->net, &r->fl4);
-	if (IS_ERR(rt))
-		return PTR_ERR(rt);
-	r->dst = &rt->dst;
-	return 0;
-}
-
-/* Hand one packet or GSO skb (with its IP header) to the IP stack. */
-static int smt_local_out(struct smt_ksession *s, struct sk_buff *skb)
-{
-	int err = s->family == AF_INET6 ? ip6_local_out(s->net, NULL, skb)
-					: ip_local_out(s->net, NULL, skb);
-
-	return err > 0 ? net_xmit_errno(err) : err;
-}
-
-static void smt_push_ipv4(struct smt_ksession *s, struct sk_buff *skb,
-			  const struct smt_route *r)
-{
-	struct iphdr *iph;
-
-	BUILD_BUG_ON(sizeof(*iph) != SMT_IPV4_HDR_LEN);
-	iph = skb_push(skb, sizeof(*iph));
-	skb_reset_network_header(skb);
-	iph->version = 4;
-	iph->ihl = 5;
-	iph->tos = 0;
-	iph->frag_off = htons(IP_DF);
-	iph->ttl = ip4_dst_hoplimit(r->dst);
-	iph->protocol = s->ipproto;
-	iph->saddr = r->fl4.saddr;
-	iph->daddr = r->fl4.daddr;
-	iph->tot_len = htons(skb->len);
-	skb->protocol = htons(ETH_P_IP);
-	skb_dst_set(skb, dst_clone(r->dst));
-	ip_select_ident(s->net, skb, NULL);
-}
-
-static void smt_push_ipv6(struct smt_ksession *s, struct sk_buff *skb,
-			  const struct smt_route *r)
-{
-	struct ipv6hdr *ip6h;
-
-	BUILD_BUG_ON(sizeof(*ip6h) != SMT_IPV6_HDR_LEN);
-	ip6h = skb_push(skb, sizeof(*ip6h));
-	skb_reset_network_header(skb);
-	ip6_flow_hdr(ip6h, 0, 0);
-	ip6h->payload_len = htons(skb->len - sizeof(*ip6h));
-	ip6h->nexthdr = s->ipproto;
-	ip6h->hop_limit = ip6_dst_hoplimit(r->dst);
-	ip6h->saddr = r->fl6.saddr;
-	ip6h->daddr = r->fl6.daddr;
-	skb->protocol = htons(ETH_P_IPV6);
-	skb_dst_set(skb, dst_clone(r->dst));
-}
-
-/* Push the IP header and hand the skb to the IP stack, segmented here
- * first when smt_segment_here() says so. */
-static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
-		       const struct smt_route *r)
+/*
+ * Push the IP header and hand the record to the IP stack, segmented here
+ * first when smt_segment_here() says so or when it goes to a TLS offload
+ * device (@tx): then every packet is owned by the message's carrier socket
+ * and marked plaintext, so that the device finds the context and the core
+ * drops it should it lose the socket on the way.
+ */
+static int smt_xmit_record(struct smt_ksession *s, struct sk_buff *skb,
+			   const struct smt_route *r, struct smt_tls_tx_ctx *tx)
 {
 	struct sk_buff *segs, *seg, *next;
 	int err = 0;
 
-	if (s->family == AF_INET6)
-		smt_push_ipv6(s, skb, r);
-	else
-		smt_push_ipv4(s, skb, r);
+	smt_ip_push(s, skb, r);
 	/* No L4 checksum: csum stays 0 (section 2), and this tells GSO so. */
 	skb->ip_summed = CHECKSUM_UNNECESSARY;
-	if (!skb_is_gso(skb))
-		return smt_local_out(s, skb);
-	smt_stat_add(SMT_CNT_GSO_SKBS, 1);
-	if (!smt_segment_here(skb, r->dst->dev->features))
-		return smt_local_out(s, skb);
+	if (skb_is_gso(skb))
+		smt_stat_add(SMT_CNT_GSO_SKBS, 1);
+	if (!skb_is_gso(skb) ||
+	    !(tx || smt_segment_here(skb, r->dev->features))) {
+		if (tx)
+			smt_tls_offload_own(tx, skb);
+		return smt_ip_local_out(s, skb);
+	}
 
-	/* Through inet(6)_gso_segment() and smt_gso_segment(), in software. */
-	segs = skb_gso_segment(skb, 0);
+	segs = smt_ip_segment(skb);
 	if (IS_ERR_OR_NULL(segs)) {
 		kfree_skb(skb);
 		return segs ? PTR_ERR(segs) : -EINVAL;
@@ -316,13 +241,33 @@ static int smt_ip_xmit(struct smt_ksession *s, struct sk_buff *skb,
 			kfree_skb(seg);
 			continue;
 		}
-		err = smt_local_out(s, seg);
+		if (tx)
+			smt_tls_offload_own(tx, seg);
+		err = smt_ip_local_out(s, seg);
 	}
 	return err;
 }
 
+/*
+ * A device TLS TX context for the message when the route's device can take
+ * one; NULL (software encryption) otherwise or when the device refuses.
+ */
+static struct smt_tls_tx_ctx *
+smt_msg_offload(struct smt_ksession *s, const struct smt_route *r, u64 msg_id)
+{
+	struct smt_tls_tx_ctx *tx;
+
+	if (!smt_tls_offload_capable(r->dev))
+		return NULL;
+	if (smt_tls_offload_begin(&tx, r->dev, s, msg_id)) {
+		smt_stat_add(SMT_CNT_TLS_OFFLOAD_FALLBACKS, 1);
+		return NULL;
+	}
+	return tx;
+}
+
 /**
- * smt_send_msg() - encrypt and send one message.
+ * smt_send_msg() - encrypt (or have the device encrypt) and send a message.
  * @s:           session
  * @msg_id:      message id, 2 <= msg_id < 2^(B-1)
  * @inner_flags: SMT_INNER_ONEWAY or 0
@@ -338,6 +283,7 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 	struct smt_inner_hdr *ih = (struct smt_inner_hdr *)content;
 	u32 iphlen = s->family == AF_INET6 ? SMT_IPV6_HDR_LEN
 					   : SMT_IPV4_HDR_LEN;
+	struct smt_tls_tx_ctx *tx = NULL;
 	struct smt_layout l;
 	struct smt_route r;
 	u32 mtu, mss, k;
@@ -358,7 +304,7 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		smt_stat_add(SMT_CNT_SEND_ERRORS, 1);
 		return err;
 	}
-	mtu = dst_mtu(r.dst);
+	mtu = r.mtu;
 	if (s->mtu && s->mtu < mtu)
 		mtu = s->mtu;
 	if (mtu < iphlen + SMT_HDR_LEN + SMT_REC_START_MIN) {
@@ -366,28 +312,37 @@ int smt_send_msg(struct smt_ksession *s, u64 msg_id, u32 inner_flags,
 		goto out;
 	}
 	mss = smt_max_payload(mtu, iphlen);
+	tx = smt_msg_offload(s, &r, msg_id);
 
 	for (k = 0; k < l.nrec; k++) {
 		struct sk_buff *skb;
 
-		skb = smt_record_skb(s, &l, msg_id, k, content, mss);
+		if (tx && smt_tls_offload_resync(tx, smt_layout_rec_off(&l, k),
+						 k) > 0)
+			smt_stat_add(SMT_CNT_TLS_OFFLOAD_RESYNCS, 1);
+		skb = smt_record_skb(s, &l, msg_id, k, content, mss,
+				     tx != NULL);
 		if (IS_ERR(skb)) {
 			err = PTR_ERR(skb);
 			goto out;
 		}
-		err = smt_ip_xmit(s, skb, &r);
+		err = smt_xmit_record(s, skb, &r, tx);
 		if (err)
 			goto out;
 		smt_stat_add(SMT_CNT_RECORDS_SENT, 1);
 		smt_stat_add(SMT_CNT_SKBS_SENT, 1);
+		if (tx)
+			smt_stat_add(SMT_CNT_TLS_OFFLOAD_RECORDS, 1);
 		cond_resched();
 	}
 	smt_stat_add(SMT_CNT_MSGS_SENT, 1);
 	smt_stat_add(SMT_CNT_WIRE_BYTES_SENT, l.wire_len);
 out:
-	dst_release(r.dst);
+	/* The device context lives on until the last packet is freed. */
+	if (tx)
+		smt_tls_offload_end(tx);
+	smt_route_put(&r);
 	if (err)
 		smt_stat_add(SMT_CNT_SEND_ERRORS, 1);
 	return err;
 }
-#endif

@@ -182,6 +182,9 @@ static int __init smt_init(void)
 	err = smt_stats_init();
 	if (err)
 		return err;
+	err = smt_tls_offload_init();
+	if (err)
+		goto fail_tls;
 	err = smt_offload_init((u8)ipproto);
 	if (err) {
 		pr_err("smt: protocol %u already has a GSO offload; load with ipproto=N\n",
@@ -214,6 +217,8 @@ fail_proto6:
 fail_proto:
 	smt_offload_exit((u8)ipproto);
 fail_offload:
+	smt_tls_offload_exit();
+fail_tls:
 	smt_stats_exit();
 	return err;
 }
@@ -224,6 +229,7 @@ static void __exit smt_exit(void)
 	inet6_del_protocol(&smt_inet6_protocol, (u8)ipproto);
 	inet_del_protocol(&smt_net_protocol, (u8)ipproto);
 	smt_offload_exit((u8)ipproto);
+	smt_tls_offload_exit();
 	smt_stats_exit();
 	pr_info("smt: unloaded\n");
 }

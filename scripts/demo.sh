@@ -3,12 +3,17 @@
 #
 # The smt demo (`make demo`): a client host, a middlebox and a server host
 # in network namespaces (scripts/netns.sh). smtd runs on both hosts with
-# test certificates (scripts/mkcerts.sh); the server's smtd attaches the
-# host BPF programs and fills their session filter; the middlebox runs
-# mtp_inspect, which sees message boundaries without keys. smt-echo then
-# runs RPCs over a session that the two smtds set up with TLS 1.3, and the
-# demo prints what smtctl shows on each box and the RPC latency summary.
-# Everything is torn down at the end, also on failure or Ctrl-C.
+# test certificates (scripts/mkcerts.sh) and attaches the host BPF programs
+# (smt_xdp on ingress, smt_tc on egress) to its interface, filling their
+# session filter as sessions come and go. The middlebox forwards and runs
+# mtp_inspect on both of its interfaces: it holds no keys, yet sees every
+# message start to end in both directions. smt-echo runs encrypted RPCs
+# over a session that the two smtds set up with TLS 1.3, while
+# `smtctl flow watch` (both hosts) and `smtctl mtp watch` (middlebox)
+# record message events. A few crafted packets of a session nobody set up
+# show the session filter. Then the demo prints what smtctl shows on each
+# box, the events and the RPC latency summary. Everything is torn down at
+# the end, also on failure or Ctrl-C.
 # Usage: BUILD=dir scripts/demo.sh [RPC count]   (root; run `make` first)
 set -u
 
@@ -19,6 +24,7 @@ chmod 755 "$SD_TMP"
 P=demo$$
 P=${P:0:12}
 . tests/smtd/lib.sh
+CRAFT=$BUILD/tests/bpf/smt_craft
 
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: needs root (network namespaces, raw sockets, BPF)" >&2
@@ -31,105 +37,211 @@ for b in smtd smtctl smt-echo; do
 	fi
 done
 
-ECHO_PID=""
+BG_PIDS=""
 cleanup() {
-	[ -n "$ECHO_PID" ] && kill "$ECHO_PID" 2>/dev/null
-	sd_cleanup
+	local p
+	for p in $BG_PIDS; do
+		kill "$p" 2>/dev/null
+	done
+	sd_cleanup # smtd detaches its programs when it stops
 	if [ -n "${MB_ATTACHED:-}" ]; then
 		for dev in $SMT_DEV_MB_CLIENT $SMT_DEV_MB_SERVER; do
-			SMT_BPF_PIN_DIR=/sys/fs/bpf/$P-mb nsenter \
-				--net="/var/run/netns/$SMT_NS_MB" \
-				"$SD_BIN/smtctl" prog detach dev "$dev" \
+			on mb "$SD_BIN/smtctl" mtp detach dev "$dev" \
 				>/dev/null 2>&1
 		done
 	fi
-	rm -rf "/sys/fs/bpf/$P-srv" "/sys/fs/bpf/$P-mb"
+	rm -rf "/sys/fs/bpf/$P-client" "/sys/fs/bpf/$P-server" \
+		"/sys/fs/bpf/$P-mb"
 	netns_down --prefix "$P"
 	rm -rf "$SD_TMP"
-	echo "== torn down: namespaces $P-*, smtd processes, BPF pins"
+	echo "== torn down: namespaces $P-*, smtd and smtctl processes," \
+		"BPF programs and pins"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 step() { printf '\n== %s\n' "$*"; }
+die() {
+	echo "demo: $*" >&2
+	exit 1
+}
+# on HOST CMD...: run CMD in HOST's namespace with HOST's BPF pin dir.
+# nsenter, not `ip netns exec`, which hides bpffs by remounting /sys.
+on() {
+	local host=$1
+	shift
+	SMT_BPF_PIN_DIR=/sys/fs/bpf/$P-$host \
+		nsenter --net="/var/run/netns/$P-$host" "$@"
+}
+ctl() { # HOST smtctl arguments...: smtctl of that host's smtd and BPF maps
+	local host=$1
+	shift
+	on "$host" "$SD_BIN/smtctl" -s "$SD_TMP/$host.sock" "$@"
+}
+indent() { sed 's/^/  /'; }
+# jfield NAME: the values of NAME in JSON lines on stdin, one per line
+jfield() { grep -o "\"$1\": *[^,}]*" | sed 's/^[^:]*: *//; s/"//g'; }
+# summary FILE: count, directions and sizes of the events in FILE
+summary() {
+	local f=$1
+	echo "  $(grep -c '"event"' "$f") events:" \
+		"$(jfield event <"$f" | sort | uniq -c | awk '{ printf "%s %s  ", $1, $2 }')"
+	if grep -q '"src"' "$f"; then
+		paste -d' ' <(jfield src <"$f") <(jfield dst <"$f") \
+			<(jfield msg_len <"$f") <(jfield records <"$f") \
+			<(jfield duration_us <"$f") |
+			awk '{ k = $1 " -> " $2; n[k]++; b[k] += $3; r[k] += $4;
+			       if ($3 > mx[k]) mx[k] = $3; d[k] += $5 }
+			     END { for (k in n) printf "  %s: %d messages, %d bytes " \
+				"(largest %d), %d records, mean %.0f us first to last packet\n",
+				k, n[k], b[k], mx[k], r[k], d[k] / n[k] }' | sort
+	else
+		jfield msg_len <"$f" | sort -n | uniq -c |
+			awk '{ printf "  msg_len %7d: %5d messages\n", $2, $1 }'
+	fi
+	echo "  the first 3:"
+	head -3 "$f" | indent
+}
 
 step "topology: $P-client -- $P-mb (middlebox, forwarding) -- $P-server"
-netns_up --prefix "$P" --middlebox >/dev/null || exit 1
+netns_up --prefix "$P" --middlebox >/dev/null || die "cannot build the topology"
 sleep 0.3
-echo "client $SMT_CLIENT_IP4   server $SMT_SERVER_IP4   middlebox $SMT_NS_MB"
+echo "client $SMT_CLIENT_IP4 ($SMT_DEV_CLIENT)   server $SMT_SERVER_IP4" \
+	"($SMT_DEV_SERVER)   middlebox $SMT_DEV_MB_CLIENT | $SMT_DEV_MB_SERVER"
 
 step "certificates: test CA, host certificates naming echo.smt and kv.smt"
-sd_certs "$SD_TMP/certs" || exit 1
-ls "$SD_TMP/certs"/*.crt | xargs -n1 basename | tr '\n' ' '
+sd_certs "$SD_TMP/certs" || die "scripts/mkcerts.sh failed"
+for c in "$SD_TMP/certs"/*.crt; do printf '%s ' "${c##*/}"; done
 echo
 
 BPF=0
 if [ -r "$BUILD/bpf/smt_xdp.bpf.o" ] && "$SD_BIN/smtctl" help 2>/dev/null |
 	grep -q "prog"; then
 	BPF=1
+else
+	echo "demo: no BPF objects in $BUILD/bpf; the demo runs without them"
 fi
 
 step "smtd on the server host and on the client host"
-if [ $BPF = 1 ]; then
-	sd_conf server host "[bpf]
-interface = $SMT_DEV_SERVER
-xdp_mode = auto
-session_filter = yes"
-else
-	sd_conf server host
-fi
-sd_conf client host2
-sd_start server "$SMT_NS_SERVER" SMT_BPF_PIN_DIR="/sys/fs/bpf/$P-srv" || exit 1
-sd_start client "$SMT_NS_CLIENT" || exit 1
-grep -h "ready:\|BPF:" "$SD_TMP/server.log" "$SD_TMP/client.log" | sed 's/^/  /'
+bpf_conf() { # DEV: the [bpf] section of that host's smtd
+	[ $BPF = 1 ] || return 0
+	printf '[bpf]\ninterface = %s\nxdp_mode = auto\nsession_filter = yes\n' "$1"
+}
+sd_conf server host "$(bpf_conf "$SMT_DEV_SERVER")"
+sd_conf client host2 "$(bpf_conf "$SMT_DEV_CLIENT")"
+sd_start server "$SMT_NS_SERVER" SMT_BPF_PIN_DIR="/sys/fs/bpf/$P-server" ||
+	die "smtd did not start on the server host"
+sd_start client "$SMT_NS_CLIENT" SMT_BPF_PIN_DIR="/sys/fs/bpf/$P-client" ||
+	die "smtd did not start on the client host"
+grep -h "ready:\|BPF:\|generic" "$SD_TMP/server.log" "$SD_TMP/client.log" |
+	indent
 
 if [ $BPF = 1 ]; then
-	# one interface: the client-to-server direction (requests); the
-	# responses could be watched on the other one the same way
-	step "middlebox: mtp_inspect on $SMT_DEV_MB_CLIENT (it holds no keys)"
-	for dev in $SMT_DEV_MB_CLIENT; do
-		if SMT_BPF_PIN_DIR=/sys/fs/bpf/$P-mb nsenter \
-			--net="/var/run/netns/$SMT_NS_MB" "$SD_BIN/smtctl" \
-			mtp attach dev "$dev"; then
-			MB_ATTACHED=1
-		else
-			echo "  (mtp_inspect not attached to $dev)"
-		fi
+	for h in server client; do
+		step "smtctl prog show ($h host: attached by smtd)"
+		ctl $h prog show | indent
 	done
+
+	step "middlebox: mtp_inspect on $SMT_DEV_MB_CLIENT and" \
+		"$SMT_DEV_MB_SERVER (requests and responses; it holds no keys)"
+	for dev in $SMT_DEV_MB_CLIENT $SMT_DEV_MB_SERVER; do
+		on mb "$SD_BIN/smtctl" mtp attach dev "$dev" ||
+			die "cannot attach mtp_inspect to $dev"
+		MB_ATTACHED=1
+	done
+	on mb "$SD_BIN/smtctl" prog show | indent
+
+	# One reader per ring buffer; each watcher flushes every line. No
+	# shell function in between: $! must be smtctl itself (nsenter
+	# execs it), so that SIGTERM reaches the watcher.
+	step "event watchers: smtctl -j flow watch (both hosts)," \
+		"smtctl -j mtp watch (middlebox), for the whole run"
+	WATCH_PIDS=""
+	for h in server client mb; do
+		obj=flow
+		[ $h = mb ] && obj=mtp
+		SMT_BPF_PIN_DIR=/sys/fs/bpf/$P-$h \
+			nsenter --net="/var/run/netns/$P-$h" \
+			"$SD_BIN/smtctl" -j $obj watch >"$SD_TMP/watch-$h.json" \
+			2>"$SD_TMP/watch-$h.err" &
+		WATCH_PIDS="$WATCH_PIDS $!"
+	done
+	BG_PIDS="$BG_PIDS$WATCH_PIDS"
+	sleep 0.3
+	echo "  running: pids$WATCH_PIDS"
 fi
 
 step "smt-echo server registers for echo.smt with the server's smtd"
 SMT_CTL_SOCKET=$SD_TMP/server.sock ip netns exec "$SMT_NS_SERVER" \
 	"$SD_BIN/smt-echo" server --service echo.smt --port 7000 \
 	>"$SD_TMP/echo-server.out" 2>&1 &
-ECHO_PID=$!
+BG_PIDS="$BG_PIDS $!"
 sleep 0.5
-cat "$SD_TMP/echo-server.out" | sed 's/^/  /'
+indent <"$SD_TMP/echo-server.out"
 
 step "smt-echo client: $COUNT RPCs (64 B, 4 KiB, 64 KiB) over an smtd session"
 SMT_CTL_SOCKET=$SD_TMP/client.sock ip netns exec "$SMT_NS_CLIENT" \
 	"$SD_BIN/smt-echo" client --service echo.smt \
 	--connect "$SMT_SERVER_IP4" --port 9000 -n "$COUNT" \
-	-s 64,4K,64K -c 4 --rpc-timeouts 500 &
+	-s 64,4K,64K -c 4 --rpc-timeouts 500 >"$SD_TMP/echo-client.out" 2>&1 &
 CLIENT=$!
+BG_PIDS="$BG_PIDS $CLIENT"
 sleep 0.3
 
 step "smtctl session list (client host; the RPCs are running)"
-sd_ctl client session list
+ctl client session list | indent
 step "smtctl session list (server host)"
-sd_ctl server session list
-step "smtctl peer list (server host)"
-sd_ctl server peer list
+ctl server session list | indent
+if [ $BPF = 1 ]; then
+	step "smtctl flow list (server host, from the BPF maps, mid-run)"
+	ctl server flow list | indent
+fi
 wait $CLIENT
 RC=$?
+echo
+[ $RC = 0 ] || echo "demo: the smt-echo client failed (exit $RC)"
 
-step "smtctl stats (server host: smtd, the applications, BPF drops by reason)"
-SMT_BPF_PIN_DIR=/sys/fs/bpf/$P-srv sd_ctl server stats
-if [ -n "${MB_ATTACHED:-}" ]; then
-	step "smtctl mtp stats (middlebox: messages seen without keys)"
-	SMT_BPF_PIN_DIR=/sys/fs/bpf/$P-mb nsenter \
-		--net="/var/run/netns/$SMT_NS_MB" "$SD_BIN/smtctl" mtp stats
+if [ $BPF = 1 ] && [ -x "$CRAFT" ]; then
+	step "a stranger: 3 crafted SMT messages to the server from port 5555," \
+		"a session nobody set up"
+	on client "$CRAFT" send "$SMT_CLIENT_IP4" "$SMT_SERVER_IP4" 5555 7000 \
+		1000,3000,100 900 | indent
+	sleep 0.3
+	echo "  (the middlebox forwards them: they are well formed; the" \
+		"server's smt_xdp drops them: unknown_session)"
 fi
+
+step "smtctl peer list (server host)"
+ctl server peer list | indent
 step "smtctl service list (server host)"
-sd_ctl server service list
+ctl server service list | indent
+for h in server client; do
+	step "smtctl stats ($h host: smtd, the applications, BPF drops by reason)"
+	ctl $h stats | indent
+done
+
+if [ $BPF = 1 ]; then
+	step "smtctl flow list (server host, after the run)"
+	ctl server flow list | indent
+	step "smtctl mtp stats (middlebox: flows seen without keys)"
+	on mb "$SD_BIN/smtctl" mtp stats | indent
+
+	sleep 0.3 # the last events
+	for p in $WATCH_PIDS; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	step "events: smtctl -j flow watch on the server host" \
+		"(requests complete, seen by smt_xdp)"
+	summary "$SD_TMP/watch-server.json"
+	step "events: smtctl -j flow watch on the client host" \
+		"(responses complete)"
+	summary "$SD_TMP/watch-client.json"
+	step "events: smtctl -j mtp watch on the middlebox (both directions)"
+	summary "$SD_TMP/watch-mb.json"
+	cat "$SD_TMP"/watch-*.err | indent
+fi
+
+step "RPC latency (smt-echo client)"
+indent <"$SD_TMP/echo-client.out"
 exit $RC

@@ -13,7 +13,7 @@ libssl-dev openssl
 libbpf-dev bpftool libelf-dev zlib1g-dev libxdp-dev xdp-tools
 libcriterion-dev libinih-dev libjson-c-dev libsystemd-dev libcap-dev
 libclang-rt-14-dev
-iproute2 tcpdump ethtool util-linux procps psmisc
+iproute2 tcpdump ethtool util-linux procps psmisc python3 perl coreutils
 clang-format cppcheck
 gnuplot-nox linux-perf
 qemu-system-x86 busybox-static cpio kmod xz-utils zstd

@@ -68,7 +68,7 @@ cmd_load() {
 	scratch="$PIN/loadtmp_$$"
 	# shellcheck disable=SC2086
 	$BPFTOOL prog loadall "$obj" "$PIN/$name" $reuse pinmaps "$scratch" ||
-		die "bpftool could not load $obj (run with bpftool -d for the verifier log)"
+		die "bpftool could not load $obj (run with bpftool -d for the verifier log; a pinned map of an older layout is not reused: 'purge' removes the pins)"
 	for f in "$scratch"/*; do
 		[ -e "$f" ] || continue
 		m=$(basename "$f")

@@ -3,25 +3,27 @@
 #
 # Boot Debian's kernel in QEMU (TCG) with an initramfs holding busybox,
 # iproute2's ip, the kernel modules the tests need (from the cached Debian
-# image package, with a modules.dep made by depmod), smt.ko and the guest
-# test program, run tests/vm/init.sh as /init, and read the verdict from the
-# serial console.
+# image package, with a modules.dep made by depmod), smt.ko, the test-only
+# TLS offload device smt_tlsdev.ko and the guest test program, run
+# tests/vm/init.sh as /init, and read the verdict from the serial console.
 #
-# Usage: scripts/vm-run.sh CACHE_DIR SMT_KO GUEST_PROG OUT_DIR
+# Usage: scripts/vm-run.sh CACHE_DIR SMT_KO GUEST_PROG OUT_DIR TLSDEV_KO
 #   CACHE_DIR  made by scripts/vm-fetch.sh (vmlinux, root/lib/modules)
 #   OUT_DIR    receives initramfs.cpio and console.log
+#   TLSDEV_KO  kmod/test/smt_tlsdev.c built against the same kernel
 # Environment: SMT_VM_TIMEOUT (seconds, default 280), SMT_VM_MEM (1G).
 # Exit status: 0 when the guest printed "SMT-VM-RESULT: PASS".
 set -eu
 
-[ $# -eq 4 ] || {
-	echo "usage: $0 CACHE_DIR SMT_KO GUEST_PROG OUT_DIR" >&2
+[ $# -eq 5 ] || {
+	echo "usage: $0 CACHE_DIR SMT_KO GUEST_PROG OUT_DIR TLSDEV_KO" >&2
 	exit 2
 }
 cache=$1
 ko=$2
 prog=$3
 out=$4
+tlsdev=$5
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 kver=$(cat "$cache/KVER")
@@ -36,6 +38,7 @@ for t in qemu-system-x86_64 busybox cpio depmod modprobe; do
 done
 [ -s "$cache/vmlinux" ] || die "no $cache/vmlinux (run scripts/vm-fetch.sh)"
 [ -f "$ko" ] || die "no module $ko"
+[ -f "$tlsdev" ] || die "no module $tlsdev"
 [ -x "$prog" ] || die "no guest program $prog"
 
 mkdir -p "$out"
@@ -71,6 +74,7 @@ cp "$modroot/lib/modules/$kver/modules.order" \
 depmod -b "$ir" "$kver"
 
 cp "$ko" "$ir/smt/smt.ko"
+cp "$tlsdev" "$ir/smt/smt_tlsdev.ko"
 cp "$prog" "$ir/smt/smt-vm-test"
 cp "$top/tests/vm/init.sh" "$ir/init"
 chmod +x "$ir/init"

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Per-message byte accounting shared by the XDP, TC and middlebox programs,
- * plus the per-CPU counter helpers. A message counts as complete when its
- * payload bytes reach msg_len. Duplicates are handled approximately: a DATA
- * packet that lies wholly inside the contiguous prefix already covered from
- * offset 0, or arrives after completion, is a duplicate and adds no bytes;
- * a duplicate of an out-of-order packet beyond that prefix is counted again
- * and may complete a message early. Exact tracking would need a per-message
- * bitmap that does not fit a map value for 1 MiB messages. Updates are not
- * atomic: packets of one message arriving on two CPUs at once may lose a
- * count (the same trade-off as every non-atomic BPF counter).
+ * plus the per-CPU counter helpers. Each message keeps the contiguous prefix
+ * covered from offset 0 and up to SMT_MSG_ISLANDS covered ranges beyond it
+ * (include/smt/maps.h). A DATA packet whose bytes are all covered already,
+ * or that arrives after completion, is a duplicate and adds nothing; a
+ * message is complete when the prefix reaches msg_len. This is exact for
+ * any packet layout and any reordering that leaves at most SMT_MSG_ISLANDS
+ * separate ranges beyond the prefix at a time. Beyond that it loses exact
+ * tracking (cover_lost): it then completes when its counted bytes reach
+ * msg_len, and a duplicate of an untracked range is counted again and can
+ * complete it early. Updates are not atomic: packets of one message
+ * arriving on two CPUs at once may lose a count (the same trade-off as every
+ * non-atomic BPF counter).
  */
 #ifndef SMT_MSG_BPF_H
 #define SMT_MSG_BPF_H
@@ -22,30 +25,100 @@
 #define SMT_ACC_DONE 2 /* this packet completed the message */
 
 /*
- * Account DATA packet p (checked by smt_check_hdr) in message m; m is any
- * struct with the fields of struct smt_msg_state's accounting part.
+ * The coverage functions are global BPF functions: the verifier checks each
+ * once, on its own, instead of every path of its loops at every call site
+ * (inlined, they pushed smt_tc past the verifier's complexity limit).
+ * A global function's pointer argument may be NULL for the verifier.
  */
-#define smt_msg_account(m, p, now)                                       \
-	({                                                               \
-		__u32 end_ = (p)->off + (p)->len;                        \
-		int ret_ = SMT_ACC_NEW_BYTES;                            \
-		(m)->packets++;                                          \
-		(m)->last_ns = (now);                                    \
-		if ((m)->state == SMT_MSG_DONE || end_ <= (m)->contig) { \
-			ret_ = SMT_ACC_DUP;                              \
-		} else {                                                 \
-			(m)->bytes += (p)->len;                          \
-			if ((p)->off <= (m)->contig)                     \
-				(m)->contig = end_;                      \
-			if ((p)->off == (p)->seg_off)                    \
-				(m)->records++;                          \
-			if ((m)->contig >= (m)->msg_len ||               \
-			    (m)->bytes >= (m)->msg_len) {                \
-				(m)->state = SMT_MSG_DONE;               \
-				ret_ = SMT_ACC_DONE;                     \
-			}                                                \
-		}                                                        \
-		ret_;                                                    \
+
+/* Is [s, e) covered by the prefix (contig) or by one island of c? */
+__noinline int smt_cover_has(const struct smt_msg_cover *c, __u32 contig,
+			     __u32 s, __u32 e)
+{
+	int i;
+
+	if (e <= contig)
+		return 1;
+	if (!c)
+		return 0;
+	for (i = 0; i < SMT_MSG_ISLANDS; i++)
+		if (c->isl[i].end && s >= c->isl[i].start && e <= c->isl[i].end)
+			return 1;
+	return 0;
+}
+
+/*
+ * Add [s, e) to the coverage: merge every island it overlaps or touches
+ * (islands never touch each other, so one pass finds them all), then extend
+ * the prefix or take a free island. Returns the new prefix end, plus
+ * SMT_COVER_LOST when no island was free and the range is not tracked.
+ */
+#define SMT_COVER_LOST (1ULL << 32)
+__noinline __u64 smt_cover_add(struct smt_msg_cover *c, __u32 contig, __u32 s,
+			       __u32 e)
+{
+	int i;
+
+	if (!c)
+		return contig | SMT_COVER_LOST;
+	for (i = 0; i < SMT_MSG_ISLANDS; i++) {
+		struct smt_msg_island *is = &c->isl[i];
+
+		if (!is->end || is->start > e || is->end < s)
+			continue;
+		if (is->start < s)
+			s = is->start;
+		if (is->end > e)
+			e = is->end;
+		is->start = 0;
+		is->end = 0;
+	}
+	if (s <= contig) {
+		/* Islands start after the old prefix and the ones that
+		 * touched [s, e) are merged: none is inside the new one. */
+		return e > contig ? e : contig;
+	}
+	for (i = 0; i < SMT_MSG_ISLANDS; i++) {
+		if (!c->isl[i].end) {
+			c->isl[i].start = s;
+			c->isl[i].end = e;
+			return contig;
+		}
+	}
+	return contig | SMT_COVER_LOST;
+}
+
+/*
+ * Account DATA packet p (checked by smt_check_hdr) in message m; m is any
+ * struct with the fields of struct smt_msg_state's accounting part (msg_len,
+ * bytes, contig, packets, records, state, last_ns, cover_lost, cover).
+ */
+#define smt_msg_account(m, p, now)                                             \
+	({                                                                     \
+		__u32 end_ = (p)->off + (p)->len;                              \
+		int ret_ = SMT_ACC_NEW_BYTES;                                  \
+		__u64 c_;                                                      \
+		(m)->packets++;                                                \
+		(m)->last_ns = (now);                                          \
+		if ((m)->state == SMT_MSG_DONE ||                              \
+		    smt_cover_has(&(m)->cover, (m)->contig, (p)->off, end_))   \
+			ret_ = SMT_ACC_DUP;                                    \
+		if (ret_ != SMT_ACC_DUP) {                                     \
+			(m)->bytes += (p)->len;                                \
+			c_ = smt_cover_add(&(m)->cover, (m)->contig, (p)->off, \
+					   end_);                              \
+			(m)->contig = (__u32)c_;                               \
+			if (c_ & SMT_COVER_LOST)                               \
+				(m)->cover_lost = 1;                           \
+			if ((p)->off == (p)->seg_off)                          \
+				(m)->records++;                                \
+			if ((m)->contig >= (m)->msg_len ||                     \
+			    ((m)->cover_lost && (m)->bytes >= (m)->msg_len)) { \
+				(m)->state = SMT_MSG_DONE;                     \
+				ret_ = SMT_ACC_DONE;                           \
+			}                                                      \
+		}                                                              \
+		ret_;                                                          \
 	})
 
 /*

@@ -106,7 +106,7 @@ struct smt_sess_stats {
 	__u64 msgs_started;
 	__u64 msgs_completed;
 	__u64 drops;
-	__u64 dup_packets; /* DATA wholly inside the covered prefix */
+	__u64 dup_packets; /* DATA whose bytes were all covered already */
 	__u64 pad;
 };
 
@@ -127,12 +127,30 @@ struct smt_msg_key {
 #define SMT_MSG_OPEN 0
 #define SMT_MSG_DONE 1
 
+/*
+ * Byte ranges covered beyond the contiguous prefix, per message: a packet
+ * inside the prefix or inside an island is a duplicate. A message whose
+ * covered bytes need more than SMT_MSG_ISLANDS separate ranges loses exact
+ * tracking (cover_lost) and completes when its counted bytes reach msg_len.
+ */
+#define SMT_MSG_ISLANDS 4
+
+/* [start, end) of the wire stream; end == 0: unused */
+struct smt_msg_island {
+	__u32 start;
+	__u32 end;
+};
+
+struct smt_msg_cover {
+	struct smt_msg_island isl[SMT_MSG_ISLANDS];
+};
+
 /**
  * struct smt_msg_state - value of `messages` (LRU) and `tx_messages`.
  * @first_ns: bpf_ktime_get_ns() of the first packet
  * @last_ns:  ... of the latest packet
  * @msg_len:  wire-stream length from the first packet
- * @bytes:    payload bytes counted (duplicates of the covered prefix skipped)
+ * @bytes:    payload bytes counted (duplicates of covered bytes skipped)
  * @contig:   end of the contiguous prefix covered from offset 0
  * @packets:  DATA packets, duplicates included
  * @records:  record-starting packets counted (not duplicates)
@@ -140,6 +158,8 @@ struct smt_msg_key {
  * @cpu:      egress: size class; ingress: the steering target index
  * @dups:     duplicate packets
  * @sess_id:  from `sessions`, 0 when unknown
+ * @cover_lost: more separate ranges than islands were seen (see above)
+ * @cover:    covered ranges beyond @contig
  */
 struct smt_msg_state {
 	__u64 first_ns;
@@ -153,7 +173,9 @@ struct smt_msg_state {
 	__u8 cpu;
 	__u32 dups;
 	__u32 sess_id;
-	__u32 pad;
+	__u8 cover_lost;
+	__u8 pad[3];
+	struct smt_msg_cover cover;
 };
 
 /* smt_msg_event.kind */
@@ -340,7 +362,9 @@ struct smt_mtp_msg {
 	__u8 verdict; /* SMT_MB_* */
 	__u8 nh; /* next-hop index */
 	__u8 state; /* SMT_MSG_* */
-	__u8 pad[5];
+	__u8 cover_lost; /* as in smt_msg_state */
+	__u8 pad[4];
+	struct smt_msg_cover cover;
 };
 
 #define SMT_MTP_MAX_NH 4
@@ -401,7 +425,8 @@ SMT_MAPS_SIZE(smt_sess_stats, 64);
 SMT_MAPS_SIZE(smt_msg_key, 40);
 SMT_MAPS_OFF(smt_msg_key, msg_id, 24);
 SMT_MAPS_OFF(smt_msg_key, epoch, 32);
-SMT_MAPS_SIZE(smt_msg_state, 48);
+SMT_MAPS_SIZE(smt_msg_state, 80);
+SMT_MAPS_OFF(smt_msg_state, cover, 48);
 SMT_MAPS_SIZE(smt_msg_event, 96);
 SMT_MAPS_OFF(smt_msg_event, saddr, 8);
 SMT_MAPS_OFF(smt_msg_event, msg_id, 48);
@@ -414,7 +439,8 @@ SMT_MAPS_OFF(smt_flow_key, sport, 34);
 SMT_MAPS_SIZE(smt_mtp_flow, 72);
 SMT_MAPS_SIZE(smt_mtp_msg_key, 56);
 SMT_MAPS_OFF(smt_mtp_msg_key, msg_id, 40);
-SMT_MAPS_SIZE(smt_mtp_msg, 48);
+SMT_MAPS_SIZE(smt_mtp_msg, 80);
+SMT_MAPS_OFF(smt_mtp_msg, cover, 48);
 SMT_MAPS_SIZE(smt_mtp_nexthop, 16);
 SMT_MAPS_SIZE(smt_mtp_config, 88);
 SMT_MAPS_SIZE(smt_mtp_nh_stats, 16);

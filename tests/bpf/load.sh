@@ -153,8 +153,26 @@ check "incomplete message swept and reported as evicted (2 packets)" \
 check "smtctl prog detach" b "$SMTCTL" prog detach dev vb
 check "prog show empty after detach" \
 	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL prog show | grep -q 'no SMT programs'"
+# map_ids: the ids of the pinned maps, in name order
+map_ids() {
+	for f in "$SMT_BPF_PIN_DIR"/maps/*; do
+		bpftool -j map show pinned "$f" | grep -o '"id":[0-9]*'
+	done | tr '\n' ' '
+}
+ids=$(map_ids)
 check "reattach reuses pinned maps (counter kept)" \
 	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL prog attach dev vb tc off && [ \$(nsenter --net=/var/run/netns/$NB $SMTCTL -j flow stats | grep -o '\"msg_done\": *[0-9]*' | grep -o '[0-9]*\$') -eq 1 ]"
+same_ids() { [ -n "$ids" ] && [ "$ids" = "$(map_ids)" ]; }
+check "reattach reuses every pinned map (same ids)" same_ids
+b "$SMTCTL" prog detach dev vb
+# A pin left by a build with another value layout is replaced, not fatal.
+rm "$SMT_BPF_PIN_DIR/maps/messages"
+bpftool map create "$SMT_BPF_PIN_DIR/maps/messages" type lru_hash key 40 \
+	value 48 entries 16 name messages
+check "a pinned map of an older layout is replaced on attach" \
+	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL prog attach dev vb tc off &&
+	       bpftool -j map show pinned $SMT_BPF_PIN_DIR/maps/messages |
+	       grep -q '\"bytes_value\":80,'"
 b "$SMTCTL" prog detach dev vb
 # Loopback has no native XDP (and this kernel has no dummy module).
 b "$SMTCTL" prog attach dev lo tc off 2>"$out/note"

@@ -118,7 +118,7 @@ send 2 $SIZES
 wait $wpid
 check "exactly $N message events" eq "$(grep -c '"event"' "$out/events")" $N
 ok=0
-while read -r _ id _ app _ wire _ recs _ pk; do
+while read -r _ id _ _ _ wire _ recs _ pk; do
 	grep "\"msg_id\": *$id," "$out/events" | grep "\"msg_len\": *$wire," |
 		grep "\"packets\": *$pk," | grep "\"records\": *$recs," |
 		grep -q '"verdict": *"forward"' && ok=$((ok + 1)) ||
@@ -148,7 +148,7 @@ dir_ok() { # SRC ID LEN: an event of that direction, msg_id and size
 		grep -q "\"msg_len\": *$3,"
 }
 ok=0
-while read -r _ id _ app _ wire _ recs _ pk; do
+while read -r _ id _ _ _ wire _; do
 	if [ "$id" -lt 60 ]; then src=10.81.0.1; else src=10.89.0.1; fi
 	dir_ok $src "$id" "$wire" && ok=$((ok + 1)) ||
 		echo "     no event from $src for msg $id (len $wire)"

@@ -28,7 +28,7 @@
 #include "mtp_inspect.skel.h"
 #include "pkt.h"
 
-#define MAX_STEPS 6
+#define MAX_STEPS 12
 #define FRAME 4096
 
 struct step {
@@ -179,6 +179,12 @@ static void init(void)
 	{                                                                \
 		.msg_id = 4, .msg_len = 100, .payload = 100, __VA_ARGS__ \
 	}
+/* Packet k of an 11-packet message of one record (15840 bytes). */
+#define W(k)                                                           \
+	{                                                              \
+		.msg_id = 10, .msg_len = 15840, .pkt_off = 1440 * (k), \
+		.payload = 1440                                        \
+	}
 #define P XDP_PASS
 #define D XDP_DROP
 
@@ -195,6 +201,27 @@ static struct fix xdp_fixtures[] = {
 	{ "data_duplicate_after_done",
 	  { { FIRST, P }, { MIDDLE, P }, { LAST, P }, { MIDDLE, P } },
 	  .msg_start = 1, .msg_done = 1, .events = 1, .dups = 1 },
+	/* Byte coverage: duplicates beyond the prefix are recognised. */
+	{ "data_duplicate_out_of_order_not_complete",
+	  { { MIDDLE, P }, { MIDDLE, P }, { LAST, P } },
+	  .msg_start = 1, .dups = 1 },
+	{ "data_duplicate_out_of_order_then_first_completes",
+	  { { MIDDLE, P }, { MIDDLE, P }, { LAST, P }, { FIRST, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .dups = 1 },
+	{ "data_four_islands_exact",
+	  { { W(1), P }, { W(3), P }, { W(5), P }, { W(7), P }, { W(7), P },
+	    { W(0), P }, { W(2), P }, { W(4), P }, { W(6), P }, { W(8), P },
+	    { W(9), P }, { W(10), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .dups = 1 },
+	{ "data_five_islands_complete_by_bytes",
+	  { { W(1), P }, { W(3), P }, { W(5), P }, { W(7), P }, { W(9), P },
+	    { W(0), P }, { W(2), P }, { W(4), P }, { W(6), P }, { W(8), P },
+	    { W(10), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "data_five_islands_not_done_early",
+	  { { W(1), P }, { W(3), P }, { W(5), P }, { W(7), P }, { W(9), P },
+	    { W(0), P }, { W(2), P }, { W(4), P }, { W(6), P }, { W(8), P } },
+	  .msg_start = 1 },
 	{ "msg_id_reused_other_msg_len_new_message",
 	  { { ONE(.msg_id = 2), P }, { FIRST, P }, { MIDDLE, P }, { LAST, P } },
 	  .msg_start = 2, .msg_done = 2, .events = 2 },
@@ -632,6 +659,12 @@ static struct fix mb_fixtures[] = {
 	  .mb_max = 2000, .drop = SMT_DROP_MB_OVERSIZE, .ndrop = 2,
 	  .msg_start = 2, .msg_done = 1, .events = 1, .ev_records = 1,
 	  .ev_packets = 1 },
+	{ "duplicate_out_of_order_not_reported",
+	  { { MIDDLE, P }, { MIDDLE, P }, { LAST, P } }, .msg_start = 1 },
+	{ "duplicate_out_of_order_then_first_reported",
+	  { { MIDDLE, P }, { MIDDLE, P }, { LAST, P }, { FIRST, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 4 },
 	{ "at_size_limit_forwarded", { { FIRST, P }, { MIDDLE, P } },
 	  .mb_max = 3000, .msg_start = 1 },
 	{ "rate_limit_whole_messages",
@@ -746,6 +779,32 @@ ParameterizedTest(struct fix *f, mtp_inspect, fixture, .init = init)
 
 /* Path choice: over many messages both next hops are used, and the
  * per-next-hop message counters add up to the messages sent. */
+Test(mtp_inspect, counters__data_control_pass, .init = init)
+{
+	struct mtp_inspect *skel = mtp_inspect__open_and_load();
+	struct pkt_spec data = ONE(),
+			ctl = {.type = SMT_TYPE_GRANT, .msg_id = 2},
+			other = {.not_smt = 1};
+	uint8_t pkt[FRAME], out[FRAME];
+	uint32_t olen;
+	int sfd, fd;
+
+	cr_assert_not_null(skel, "load mtp_inspect: %s", strerror(errno));
+	fd = bpf_program__fd(skel->progs.mtp_inspect);
+	sfd = bpf_map__fd(skel->maps.mtp_stats);
+	run_prog(fd, pkt, pkt_build(&data, pkt, sizeof(pkt)), out, &olen, NULL);
+	run_prog(fd, pkt, pkt_build(&ctl, pkt, sizeof(pkt)), out, &olen, NULL);
+	run_prog(fd, pkt, pkt_build(&ctl, pkt, sizeof(pkt)), out, &olen, NULL);
+	run_prog(fd, pkt, pkt_build(&other, pkt, sizeof(pkt)), out, &olen,
+		 NULL);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_RX_SMT), 3);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_RX_DATA), 1);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_RX_CTL), 2);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_PASS), 3);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_NON_SMT), 1);
+	mtp_inspect__destroy(skel);
+}
+
 Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
 {
 	struct mtp_inspect *skel = mtp_inspect__open_and_load();

@@ -5,12 +5,19 @@
  * does it all again ROUNDS times, so that libsmt's smtd client meets
  * endpoints that reuse a closed one's memory. Prints "reopen: N rounds ok"
  * and exits 0 when every RPC got its echo.
- * Usage: reopen SERVICE ADDRESS PORT ROUNDS
+ * "spread": round i uses port PORT + i (many sessions, each closed in turn).
+ * "hold": opens ROUNDS endpoints on ports PORT .. PORT + ROUNDS - 1, gets a
+ * session for each, prints "hold: N sessions" and waits to be killed (the
+ * server then holds N sessions that nobody will close).
+ * Usage: reopen SERVICE ADDRESS PORT ROUNDS [spread|hold]
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "libsmt.h"
 
@@ -45,22 +52,60 @@ static int one_round(const char *svc, const char *addr, uint16_t port)
 		}
 	}
 	if (err)
-		fprintf(stderr, "reopen: %s\n", smt_strerror(err));
+		fprintf(stderr, "reopen: port %u: %s: %s\n", port,
+			smt_strerror(err), smt_last_error(ep));
 	smt_endpoint_close(ep);
 	return got ? 0 : -1;
+}
+
+static int hold(const char *svc, const char *addr, uint16_t port, int n)
+{
+	struct rlimit rl;
+	int i, err;
+
+	/* a few descriptors per endpoint */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (i = 0; i < n; i++) {
+		struct smt_endpoint_opts o = {.sz = sizeof(o),
+					      .port = port + i};
+		struct smt_endpoint *ep = NULL;
+		uint32_t sid;
+
+		err = smt_endpoint_open(&o, &ep);
+		if (!err)
+			err = smt_connect(ep, svc, addr, &sid);
+		if (err) {
+			fprintf(stderr, "reopen: hold %d (port %u): %s: %s\n",
+				i, port + i, smt_strerror(err),
+				smt_last_error(ep));
+			return 1;
+		}
+	}
+	printf("hold: %d sessions\n", n);
+	fflush(stdout);
+	for (;;)
+		pause();
 }
 
 int main(int argc, char **argv)
 {
 	int rounds, i;
+	bool spread = argc == 6 && !strcmp(argv[5], "spread");
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: reopen SERVICE ADDRESS PORT ROUNDS\n");
+	if (argc != 5 && !(argc == 6 && (spread || !strcmp(argv[5], "hold")))) {
+		fprintf(stderr, "usage: reopen SERVICE ADDRESS PORT ROUNDS "
+				"[spread|hold]\n");
 		return 2;
 	}
 	rounds = atoi(argv[4]);
+	if (argc == 6 && !spread)
+		return hold(argv[1], argv[2], atoi(argv[3]), rounds);
 	for (i = 0; i < rounds; i++)
-		if (one_round(argv[1], argv[2], atoi(argv[3]))) {
+		if (one_round(argv[1], argv[2],
+			      atoi(argv[3]) + (spread ? i : 0))) {
 			fprintf(stderr, "reopen: round %d failed\n", i + 1);
 			return 1;
 		}

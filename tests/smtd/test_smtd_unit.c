@@ -66,12 +66,13 @@ Test(smt_params_encode, propose_layout)
 		.server_port = 7000,
 		.max_msg = 1 << 20,
 		.max_pad = 255,
+		.hs_port = 7443,
 		.lifetime_s = 3600,
 	};
 	static const uint8_t want[24] = {
 		0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
 		0x30, 0x03, 0xfd, 0x01, 0x00, 0x10, 0x00, 0x00,
-		0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x0e, 0x10,
+		0x00, 0xff, 0x1d, 0x13, 0x00, 0x00, 0x0e, 0x10,
 	};
 	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
 
@@ -101,6 +102,37 @@ Test(smt_params_decode, roundtrip)
 	cr_expect_eq(q.B, 40);
 	cr_expect_eq(q.max_msg, 123456);
 	cr_expect_eq(q.lifetime_s, 0xfffffff0);
+}
+
+Test(smt_params_encode, close_layout)
+{
+	struct smt_params p = {.type = SMT_PARAMS_CLOSE,
+			       .client_port = 9000,
+			       .server_port = 7000,
+			       .B = 48, /* not part of a CLOSE */
+			       .tag = {1, 2, 3, 4, 5, 6, 7, 0xff}},
+			  q;
+	static const uint8_t want[24] = {
+		0x01, 0x04, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
+		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xff,
+	};
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+	const char *why = NULL;
+	size_t used = 0;
+
+	cr_assert_eq(smt_params_encode(&p, buf), 24);
+	cr_expect_arr_eq(buf, want, 24);
+	cr_assert_eq(smt_params_decode(buf, 24, &q, &used, &why), 0);
+	cr_expect_eq(used, 24);
+	cr_expect_eq(q.type, SMT_PARAMS_CLOSE);
+	cr_expect_eq(q.client_port, 9000);
+	cr_expect_eq(q.server_port, 7000);
+	cr_expect_arr_eq(q.tag, p.tag, 8);
+	buf[20] = 1; /* reserved */
+	cr_expect_eq(smt_params_decode(buf, 24, &q, &used, &why), -EPROTO);
+	buf[20] = 0;
+	buf[3] = 23;
+	cr_expect_eq(smt_params_decode(buf, 24, &q, &used, &why), -EPROTO);
 }
 
 Test(smt_params_decode, refuse_with_reason)
@@ -145,7 +177,7 @@ Test(smt_params_decode, malformed_rejected)
 		{1, 9}, /* type */
 		{3, 23}, /* length */
 		{11, 0x02}, /* unknown flag */
-		{19, 1}, /* reserved */
+		{1, 5}, /* type after CLOSE */
 	};
 	size_t i;
 

@@ -38,10 +38,24 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
 #define EP_RX_BATCH 64 /* packets per recvmmsg round */
-/* Rounds per smt_process call. Fewer (2, 8) cut the small-RPC latency next
- * to large transfers but made the 1000-concurrent-RPC scenario fail under
- * load (RESEND storms); 16 passed every run. */
-#define EP_RX_ROUNDS 16
+/*
+ * Received packets wait in userspace queues, one per SMT priority, between
+ * reading and processing: smt_process() first drains the socket (cheap:
+ * a copy per packet), then processes the highest priority first, so a
+ * small message's packets (and control packets) do not wait behind the
+ * backlog of a large transfer in the socket's FIFO. Up to EP_RXQ_SLOTS
+ * packets are held (bounded again by EP_RXQ_BYTES for large MTUs).
+ */
+#define EP_RXQ_SLOTS 512
+#define EP_RXQ_BYTES (4u << 20)
+#define EP_RXQ_MIN_SLOTS 64
+#define EP_NPRIO (SMT_PRIO_MAX + 1)
+/* Packets processed between two sends of what they produced (GRANTs,
+ * answers); DATA packets sent from the engine's send queue per turn (the
+ * engine runs with tx_pull); packets (both) per smt_process() call. */
+#define EP_RX_CHUNK 16
+#define EP_TX_CHUNK 16
+#define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
  * about 20 ms) suits a simulator; real hosts see scheduling stalls and
@@ -70,6 +84,24 @@ struct ep_note { /* messages the library makes itself (SESSION_UP) */
 	struct smt_msg msg;
 };
 
+/* One received packet waiting to be processed. */
+struct ep_pkt {
+	int next; /* next in its priority list or the free list, -1 */
+	int ipv4_id;
+	uint32_t len;
+	struct sockaddr_storage peer;
+	uint8_t *data;
+};
+
+/* Received packets by priority (FIFO within one), see EP_RXQ_SLOTS. */
+struct ep_rxq {
+	struct ep_pkt *pkt;
+	uint8_t *mem;
+	unsigned int nslots, slot_sz, n;
+	int free;
+	int head[EP_NPRIO], tail[EP_NPRIO];
+};
+
 struct smt_endpoint {
 	struct smt_endpoint_opts o;
 	struct smt_engine *eng;
@@ -83,6 +115,9 @@ struct smt_endpoint {
 	struct ep_watch *watch;
 	size_t nwatch, capwatch;
 	struct ep_note *notes, **notes_tail;
+	struct ep_rxq rxq;
+	uint64_t timers_held; /* since when ep_timers() held them, 0 = not */
+	uint64_t hold_max; /* the engine's resend_timeout_ns */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -176,18 +211,115 @@ static const struct smt_engine_ops ep_ops = {
 	.flush = ep_flush,
 };
 
+/* ---- receive queues ------------------------------------------------------ */
+
+static int rxq_init(struct ep_rxq *q, uint32_t mtu)
+{
+	unsigned int i;
+
+	q->slot_sz = mtu;
+	q->nslots = EP_RXQ_BYTES / mtu;
+	if (q->nslots > EP_RXQ_SLOTS)
+		q->nslots = EP_RXQ_SLOTS;
+	if (q->nslots < EP_RXQ_MIN_SLOTS)
+		q->nslots = EP_RXQ_MIN_SLOTS;
+	q->pkt = calloc(q->nslots, sizeof(*q->pkt));
+	q->mem = malloc((size_t)q->nslots * q->slot_sz);
+	if (!q->pkt || !q->mem)
+		return -ENOMEM;
+	for (i = 0; i < q->nslots; i++) {
+		q->pkt[i].data = q->mem + (size_t)i * q->slot_sz;
+		q->pkt[i].next = i + 1 < q->nslots ? (int)i + 1 : -1;
+	}
+	q->free = 0;
+	for (i = 0; i < EP_NPRIO; i++)
+		q->head[i] = q->tail[i] = -1;
+	return 0;
+}
+
+static void rxq_fini(struct ep_rxq *q)
+{
+	free(q->pkt);
+	free(q->mem);
+	memset(q, 0, sizeof(*q));
+}
+
+static unsigned int rxq_room(const struct ep_rxq *q)
+{
+	return q->nslots - q->n;
+}
+
+/* Highest priority with a packet queued, -1 when empty. */
+static int rxq_top(const struct ep_rxq *q)
+{
+	int p;
+
+	for (p = EP_NPRIO - 1; p >= 0; p--)
+		if (q->head[p] >= 0)
+			return p;
+	return -1;
+}
+
+/* Takes the oldest packet of the highest priority, -1 when empty. */
+static int rxq_pop(struct ep_rxq *q)
+{
+	int p, i;
+
+	for (p = EP_NPRIO - 1; p >= 0; p--) {
+		i = q->head[p];
+		if (i < 0)
+			continue;
+		q->head[p] = q->pkt[i].next;
+		if (q->head[p] < 0)
+			q->tail[p] = -1;
+		q->n--;
+		return i;
+	}
+	return -1;
+}
+
+static void rxq_release(struct ep_rxq *q, int i)
+{
+	q->pkt[i].next = q->free;
+	q->free = i;
+}
+
 struct rx_ctx {
 	struct smt_endpoint *ep;
-	uint64_t now;
 };
 
+/* Backend callback: queue the packet by the priority in its header (the
+ * engine checks everything else), or process it at once when full. */
 static void ep_rx(void *arg, const uint8_t *smt, size_t len,
 		  const struct sockaddr_storage *peer, int ipv4_id)
 {
-	struct rx_ctx *c = arg;
+	struct smt_endpoint *ep = ((struct rx_ctx *)arg)->ep;
+	struct ep_rxq *q = &ep->rxq;
+	struct ep_pkt *k;
+	unsigned int prio;
+	int i = q->free;
 
-	smt_engine_input(c->ep->eng, (const struct sockaddr *)peer, smt, len,
-			 ipv4_id, c->now);
+	if (i < 0 || len > q->slot_sz) {
+		smt_engine_input(ep->eng, (const struct sockaddr *)peer, smt,
+				 len, ipv4_id, now_ns());
+		return;
+	}
+	k = &q->pkt[i];
+	q->free = k->next;
+	memcpy(k->data, smt, len);
+	k->len = (uint32_t)len;
+	k->peer = *peer;
+	k->ipv4_id = ipv4_id;
+	k->next = -1;
+	prio = len >= SMT_HDR_LEN ? ((const struct smt_hdr *)smt)->prio : 0;
+	if (prio > SMT_PRIO_MAX)
+		prio = 0;
+	if (q->tail[prio] >= 0)
+		q->pkt[q->tail[prio]].next = i;
+	else
+		q->head[prio] = i;
+	q->tail[prio] = i;
+	q->n++;
 }
 
 /* Normalises an extensible struct: copies min(sz, ours) bytes; the rest of
@@ -281,12 +413,18 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	cfg.max_tx_bytes = ep->o.max_tx_bytes;
 	cfg.max_rx_msgs = ep->o.max_rx_msgs;
 	cfg.max_rx_bytes = ep->o.max_rx_bytes;
+	cfg.tx_pull = 1; /* smt_process() interleaves sending and reading */
 	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
 	if (!ep->eng) {
 		err = -errno;
 		goto fail;
 	}
+	smt_engine_get_cfg(ep->eng, &cfg);
+	ep->hold_max = cfg.resend_timeout_ns;
 
+	err = rxq_init(&ep->rxq, ep->o.mtu);
+	if (err)
+		goto fail;
 	err = smt_raw_open(ep->o.ipproto, ep->o.port, ep->o.mtu, ep->o.rcvbuf,
 			   ep->o.priority, ep->o.prio_tos, &ep->raw);
 	if (err)
@@ -334,6 +472,7 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 	if (ep->eng)
 		smt_engine_free(ep->eng);
 	smt_raw_close(ep->raw);
+	rxq_fini(&ep->rxq);
 	for (b = 0; b < EP_SESS_BUCKETS; b++) {
 		for (s = ep->sess[b]; s; s = n) {
 			n = s->next;
@@ -642,6 +781,17 @@ static int map_send_err(int err)
 	}
 }
 
+/* After a send or reply: the first chunk of the send queue (all of a
+ * small message, which comes first) goes out now, the rest from
+ * smt_process(). */
+static void ep_sent(struct smt_endpoint *ep)
+{
+	smt_engine_pull(ep->eng, EP_TX_CHUNK);
+	if (smt_engine_tx_pending(ep->eng))
+		smt_raw_kick(ep->raw);
+	ep_arm(ep);
+}
+
 static int send_common(struct smt_endpoint *ep, uint32_t session,
 		       const void *buf, size_t len, uint32_t flags,
 		       uint64_t cookie, uint64_t *id)
@@ -655,7 +805,7 @@ static int send_common(struct smt_endpoint *ep, uint32_t session,
 		return -EINVAL;
 	err = smt_engine_send(ep->eng, session, buf, (uint32_t)len, flags,
 			      cookie, id ? id : &tmp, now_ns());
-	ep_arm(ep);
+	ep_sent(ep);
 	return map_send_err(err);
 }
 
@@ -685,7 +835,7 @@ int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
 		return -EINVAL;
 	err = smt_engine_reply(ep->eng, session, id, buf, (uint32_t)len,
 			       now_ns());
-	ep_arm(ep);
+	ep_sent(ep);
 	return err == -ENOENT ? -SMT_E_NORPC : map_send_err(err);
 }
 
@@ -823,11 +973,80 @@ int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
 	return 0;
 }
 
+/*
+ * Runs the engine's timers, unless received packets are still waiting to
+ * be processed (the work bound of one call was reached): their timers
+ * would fire for silence that is only ours (a process that did not run
+ * for a while finds every timer due and its socket full of the answers),
+ * and each would ask the peer for what is already here, feeding a
+ * retransmission storm on a loaded host. Timers wait at most one RESEND
+ * timeout that way, so a flood cannot stop them.
+ */
+static void ep_timers(struct smt_endpoint *ep)
+{
+	uint64_t now = now_ns();
+
+	if (ep->rxq.n && !ep->timers_held)
+		ep->timers_held = now;
+	if (ep->rxq.n && now - ep->timers_held < ep->hold_max)
+		return;
+	ep->timers_held = 0;
+	smt_engine_advance(ep->eng, now);
+}
+
+/* Drains the sockets into the receive queues while they have room; the
+ * backend's result (packets or -errno) of the last read. */
+static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
+{
+	unsigned int room, total = 0;
+	int r = 0;
+
+	while ((room = rxq_room(&ep->rxq)) > 0 && total < ep->rxq.nslots) {
+		if (room > EP_RX_BATCH)
+			room = EP_RX_BATCH;
+		r = smt_raw_rx(ep->raw, ep_rx, c, room);
+		if (r <= 0)
+			break;
+		total += (unsigned int)r;
+		if ((unsigned int)r < room)
+			break;
+	}
+	return r;
+}
+
+/* Processes up to EP_RX_CHUNK queued packets of the highest priority
+ * queued (*prio, -1 when none), and sends what they produced. Returns how
+ * many. */
+static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
+{
+	struct ep_rxq *q = &ep->rxq;
+	uint64_t now = now_ns();
+	unsigned int n;
+	int i;
+
+	*prio = rxq_top(q);
+	smt_engine_batch_begin(ep->eng);
+	for (n = 0;
+	     n < EP_RX_CHUNK && rxq_top(q) == *prio && (i = rxq_pop(q)) >= 0;
+	     n++) {
+		struct ep_pkt *k = &q->pkt[i];
+
+		smt_engine_input(ep->eng, (const struct sockaddr *)&k->peer,
+				 k->data, k->len, k->ipv4_id, now);
+		rxq_release(q, i);
+	}
+	smt_engine_batch_end(ep->eng);
+	smt_raw_flush(ep->raw);
+	return n;
+}
+
 int smt_process(struct smt_endpoint *ep)
 {
 	struct epoll_event evs[16];
 	struct rx_ctx c = {.ep = ep};
+	unsigned int work;
 	uint64_t ticks;
+	size_t ev0;
 	int n, i, r;
 
 	n = epoll_wait(ep->epfd, evs, 16, 0);
@@ -848,23 +1067,46 @@ int smt_process(struct smt_endpoint *ep)
 		}
 	}
 	/*
-	 * Bounded work: under a packet storm the caller still gets control
-	 * back (the fd stays readable for the rest). What one recvmmsg batch
-	 * produced goes out in one sendmmsg before the next batch is read,
-	 * so answers (GRANTs, small responses) do not wait for the whole
-	 * budget.
+	 * Bounded work: under a packet storm or a long transfer the caller
+	 * still gets control back (the fd stays readable for the rest).
+	 * First the socket is drained into the priority queues (as far as
+	 * they have room); then, in turns, a chunk of received packets is
+	 * processed (highest priority first) and a chunk of the engine's
+	 * send queue (fewest unsent bytes first) goes out, and the socket is
+	 * read again. Once a message is ready for the application and no
+	 * more packets of its priority are queued, the call returns, leaving
+	 * the rest queued (the wake-up eventfd keeps
+	 * smt_fd() readable): a small RPC's reply does not wait for a large
+	 * transfer's backlog to be decrypted or its burst to be sent.
 	 */
 	ep->in_process = true;
-	for (n = 0; n < EP_RX_ROUNDS; n++) {
-		c.now = now_ns();
-		r = smt_raw_rx(ep->raw, ep_rx, &c, EP_RX_BATCH);
+	r = ep_read(ep, &c);
+	work = 0;
+	ev0 = smt_engine_events_pending(ep->eng);
+	while (work < EP_WORK_MAX) {
+		int prio;
+		unsigned int did = ep_run_chunk(ep, &prio);
+
+		/* ready messages wait only for packets of their priority */
+		if (smt_engine_events_pending(ep->eng) > ev0 &&
+		    rxq_top(&ep->rxq) < prio)
+			break;
+		did += smt_engine_pull(ep->eng, EP_TX_CHUNK);
 		smt_raw_flush(ep->raw);
-		if (r < EP_RX_BATCH)
+		if (!did)
+			break;
+		work += did;
+		/* what arrived meanwhile may outrank what is queued */
+		if (ep_read(ep, &c) < 0)
 			break;
 	}
-	smt_engine_advance(ep->eng, now_ns());
+	ep_timers(ep);
+	if (smt_engine_events_pending(ep->eng) == ev0)
+		smt_engine_pull(ep->eng, EP_TX_CHUNK);
 	ep->in_process = false;
 	smt_raw_flush(ep->raw);
+	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
+		smt_raw_kick(ep->raw);
 	ep_arm(ep);
 	if (r < 0)
 		return r;
@@ -887,7 +1129,8 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = ep->epfd, .events = POLLIN};
 
-	if (ep->notes || smt_engine_events_pending(ep->eng))
+	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n ||
+	    smt_engine_tx_pending(ep->eng))
 		timeout_ms = 0;
 	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;

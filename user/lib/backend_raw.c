@@ -38,6 +38,7 @@ struct raw_batch {
 	struct sockaddr_storage name[RAW_BATCH];
 	uint8_t *buf; /* RAW_BATCH * bufsz */
 	unsigned int n;
+	uint8_t prio[RAW_BATCH]; /* tx: SMT priority of msg[i] */
 	/* tx: IP_TOS / IPV6_TCLASS per packet (prio_tos) */
 	union {
 		struct cmsghdr align;
@@ -402,11 +403,19 @@ static struct smt_raw_port *port_find(struct raw_shared *sh, uint16_t port)
 	return NULL;
 }
 
+void smt_raw_kick(struct smt_raw_port *p)
+{
+	static const uint64_t one = 1;
+
+	if (write(p->efd, &one, sizeof(one)) < 0) {
+		/* counter saturated: it is readable anyway */
+	}
+}
+
 static void port_enqueue(struct smt_raw_port *to, const uint8_t *smt,
 			 size_t len, const struct sockaddr_storage *peer,
 			 int ipv4_id)
 {
-	static const uint64_t one = 1;
 	struct raw_qpkt *q;
 
 	if (to->qlen >= RAW_QUEUE_MAX) {
@@ -424,9 +433,7 @@ static void port_enqueue(struct smt_raw_port *to, const uint8_t *smt,
 	memcpy(q->data, smt, len);
 	to->q[(to->qhead + to->qlen) % RAW_QUEUE_MAX] = q;
 	to->qlen++;
-	if (write(to->efd, &one, sizeof(one)) < 0) {
-		/* counter saturated: the endpoint is awake anyway */
-	}
+	smt_raw_kick(to);
 }
 
 /*
@@ -461,7 +468,8 @@ static int raw_payload(int family, uint8_t *buf, size_t len,
 
 /* Caller holds sh->lock. Returns packets read, 0 when drained, -errno. */
 static int rx_batch(struct smt_raw_port *self, int fd, int family,
-		    smt_raw_rx_cb cb, void *arg, unsigned int *mine)
+		    unsigned int max, smt_raw_rx_cb cb, void *arg,
+		    unsigned int *mine)
 {
 	struct raw_shared *sh = self->sh;
 	struct smt_raw_port *to;
@@ -471,7 +479,8 @@ static int rx_batch(struct smt_raw_port *self, int fd, int family,
 	uint16_t dport;
 
 	batch_prepare_rx(&sh->rx, sh->bufsz);
-	n = recvmmsg(fd, sh->rx.msg, RAW_BATCH, MSG_DONTWAIT, NULL);
+	n = recvmmsg(fd, sh->rx.msg, max < RAW_BATCH ? max : RAW_BATCH,
+		     MSG_DONTWAIT, NULL);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
 	for (i = 0; i < n; i++) {
@@ -528,16 +537,20 @@ int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
 		free(q);
 		mine++;
 	}
-	while (nread < budget && (n4 > 0 || n6 > 0)) {
+	/* never more of our own packets than budget: each read is bounded
+	 * by what is left of it */
+	while (mine < budget && nread < budget && (n4 > 0 || n6 > 0)) {
 		if (n4 > 0) {
-			n4 = rx_batch(p, sh->fd4, AF_INET, cb, arg, &mine);
+			n4 = rx_batch(p, sh->fd4, AF_INET, budget - mine, cb,
+				      arg, &mine);
 			if (n4 < 0)
 				err = n4;
 			else
 				nread += n4;
 		}
-		if (n6 > 0 && sh->fd6 >= 0) {
-			n6 = rx_batch(p, sh->fd6, AF_INET6, cb, arg, &mine);
+		if (n6 > 0 && sh->fd6 >= 0 && mine < budget) {
+			n6 = rx_batch(p, sh->fd6, AF_INET6, budget - mine, cb,
+				      arg, &mine);
 			if (n6 < 0)
 				err = n6;
 			else
@@ -546,8 +559,31 @@ int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
 			n6 = 0;
 		}
 	}
+	if (p->qlen) /* left for the next call: stay readable */
+		smt_raw_kick(p);
 	pthread_mutex_unlock(&sh->lock);
 	return err && !mine ? err : (int)mine;
+}
+
+/* Highest SMT priority first, in order within one priority (insertion
+ * sort of at most RAW_BATCH entries): a veth or NIC queue is FIFO, so a
+ * small message's packet or a GRANT made after a large message's burst
+ * still leaves before it. */
+static void batch_sort(struct raw_batch *b)
+{
+	unsigned int i, j;
+
+	for (i = 1; i < b->n; i++) {
+		struct mmsghdr m = b->msg[i];
+		uint8_t pr = b->prio[i];
+
+		for (j = i; j > 0 && b->prio[j - 1] < pr; j--) {
+			b->msg[j] = b->msg[j - 1];
+			b->prio[j] = b->prio[j - 1];
+		}
+		b->msg[j] = m;
+		b->prio[j] = pr;
+	}
 }
 
 static int batch_send(struct smt_raw_port *p, struct raw_batch *b, int fd)
@@ -555,6 +591,7 @@ static int batch_send(struct smt_raw_port *p, struct raw_batch *b, int fd)
 	unsigned int done = 0;
 	int n, err = 0;
 
+	batch_sort(b);
 	while (done < b->n) {
 		n = sendmmsg(fd, b->msg + done, b->n - done, 0);
 		if (n < 0) {
@@ -623,6 +660,7 @@ int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
 				 : sizeof(struct sockaddr_in6);
 	h->msg_iov = &b->iov[i];
 	h->msg_iovlen = 1;
+	b->prio[i] = prio;
 	if (p->prio_tos) {
 		struct cmsghdr *c = (struct cmsghdr *)b->ctl[i].b;
 		int tos = (prio & 7) << 5; /* IP precedence = SMT priority */

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,6 +322,80 @@ int smt_ctl_addr_parse(const char *addr, uint16_t port,
 	return -EINVAL;
 }
 
+int smt_ctl_split_address(const char *address, char *host, size_t hlen,
+			  char *port, size_t plen)
+{
+	const char *colon = strrchr(address, ':');
+	size_t n;
+
+	port[0] = 0;
+	if (address[0] == '[') {
+		const char *end = strchr(address, ']');
+
+		if (!end)
+			return -EINVAL;
+		n = end - address - 1;
+		if (n >= hlen)
+			return -EINVAL;
+		memcpy(host, address + 1, n);
+		host[n] = 0;
+		if (end[1] == ':')
+			snprintf(port, plen, "%s", end + 2);
+		else if (end[1])
+			return -EINVAL;
+		return 0;
+	}
+	if (colon && colon == strchr(address, ':')) { /* exactly one ':' */
+		n = colon - address;
+		if (n >= hlen)
+			return -EINVAL;
+		memcpy(host, address, n);
+		host[n] = 0;
+		snprintf(port, plen, "%s", colon + 1);
+		return 0;
+	}
+	if (strlen(address) >= hlen)
+		return -EINVAL;
+	strcpy(host, address);
+	return 0;
+}
+
+int smt_ctl_resolve(const char *address, char *out, size_t len, char *err,
+		    size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct sockaddr_storage ss;
+	char host[256], port[16], a[INET6_ADDRSTRLEN];
+	int r;
+
+	if (smt_ctl_split_address(address, host, sizeof(host), port,
+				  sizeof(port))) {
+		snprintf(err, errlen,
+			 "address '%s' is not host, host:port or [ipv6]:port",
+			 address);
+		return -EINVAL;
+	}
+	if (!smt_ctl_addr_parse(host, 0, &ss)) {
+		snprintf(out, len, "%s", address);
+		return 0;
+	}
+	r = getaddrinfo(host, NULL, &hints, &ai);
+	if (r || !ai) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", host,
+			 r ? gai_strerror(r) : "no address");
+		return -ENOENT;
+	}
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	smt_ctl_addr_str(&ss, a, sizeof(a));
+	if (ss.ss_family == AF_INET6)
+		snprintf(out, len, "[%s]%s%s", a, *port ? ":" : "", port);
+	else
+		snprintf(out, len, "%s%s%s", a, *port ? ":" : "", port);
+	return 0;
+}
+
 static json_object *hex_json(const uint8_t *p, size_t n)
 {
 	char buf[2 * SMT_KEY_MAX + 1];
@@ -380,6 +455,9 @@ json_object *smt_ctl_session_to_json(const struct smt_ctl_session *s,
 	if (s->peer_cert[0])
 		json_object_object_add(o, "peer_cert",
 				       json_object_new_string(s->peer_cert));
+	if (s->tag[0])
+		json_object_object_add(o, "tag",
+				       json_object_new_string(s->tag));
 	if (with_keys) {
 		size_t kl = s->keys.key_len;
 		json_object *k = json_object_new_object();
@@ -486,6 +564,7 @@ int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 		 smt_ctl_str(o, "handshake", ""));
 	snprintf(s->peer_cert, sizeof(s->peer_cert), "%s",
 		 smt_ctl_str(o, "peer_cert", ""));
+	snprintf(s->tag, sizeof(s->tag), "%s", smt_ctl_str(o, "tag", ""));
 	if (json_object_object_get_ex(o, "keys", &k)) {
 		size_t kl = s->keys.key_len;
 
@@ -533,6 +612,7 @@ struct ctl_state {
 	size_t nsess, capsess;
 	unsigned int backoff_ms;
 	int64_t next_id;
+	char err[512]; /* smt_last_error() */
 };
 
 /*
@@ -551,6 +631,36 @@ static __thread char ctl_errbuf[512];
 const char *smt_ctl_last_error(void)
 {
 	return ctl_errbuf;
+}
+
+/* The calling thread's last error becomes ep's (smt_last_error); returns
+ * err. */
+static int keep_error(struct smt_endpoint *ep, int err)
+{
+	struct ctl_state *st;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (st = ctl_states; st; st = st->next)
+		if (st->ep == ep)
+			snprintf(st->err, sizeof(st->err), "%s",
+				 err ? ctl_errbuf : "");
+	pthread_mutex_unlock(&ctl_lock);
+	return err;
+}
+
+const char *smt_last_error(const struct smt_endpoint *ep)
+{
+	struct ctl_state *st;
+	const char *e = NULL;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (st = ctl_states; st; st = st->next)
+		if (st->ep == ep)
+			e = st->err;
+	pthread_mutex_unlock(&ctl_lock);
+	/* no state yet: the failure came before smtd was asked, in this
+	 * thread */
+	return e ? e : ctl_errbuf;
 }
 
 static void set_error(const char *msg)
@@ -629,32 +739,43 @@ static bool same_peer(const struct sockaddr_storage *a,
 		       smt_ctl_addr_str(b, y, sizeof(y)));
 }
 
-/* Removes the endpoint's session with peer, and tells smtd if it was ours. */
+/*
+ * Removes the endpoint's session with peer, and tells smtd if it was ours.
+ * smtd normally removed it already (session_del before the new session);
+ * this covers sessions the application added itself. Every session is
+ * looked at, however many the endpoint holds.
+ */
 static void replace_peer(struct ctl_state *st,
 			 const struct sockaddr_storage *peer)
 {
 	struct smt_session_params p;
-	uint32_t ids[256];
+	uint32_t *ids;
 	size_t i;
-	int n, k;
+	int n, m, k;
 
-	n = smt_ep_sessions(st->ep, ids, 256);
-	for (k = 0; k < n && k < 256; k++) {
+	for (i = 0; i < st->nsess; i++)
+		if (same_peer(&st->sess[i].meta.peer, peer)) {
+			smt_session_remove(st->ep, st->sess[i].handle);
+			tell_closed(st, st->sess[i].meta.sid);
+			st->sess[i] = st->sess[--st->nsess];
+			return;
+		}
+	n = smt_ep_sessions(st->ep, NULL, 0);
+	ids = n > 0 ? calloc(n, sizeof(*ids)) : NULL;
+	if (!ids)
+		return;
+	m = smt_ep_sessions(st->ep, ids, n);
+	for (k = 0; k < n && k < m; k++) {
 		p.sz = sizeof(p);
 		if (smt_ep_session_params(st->ep, ids[k], &p))
 			continue;
 		smt_session_params_wipe(&p);
-		if (!same_peer(&p.peer, peer))
-			continue;
-		smt_session_remove(st->ep, ids[k]);
-		for (i = 0; i < st->nsess; i++)
-			if (st->sess[i].handle == ids[k]) {
-				tell_closed(st, st->sess[i].meta.sid);
-				st->sess[i] = st->sess[--st->nsess];
-				break;
-			}
-		return;
+		if (same_peer(&p.peer, peer)) {
+			smt_session_remove(st->ep, ids[k]);
+			break;
+		}
 	}
+	free(ids);
 }
 
 /* Adds the session smtd handed over to the endpoint and remembers it. */
@@ -1044,23 +1165,30 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	struct ctl_state *st;
 	json_object *req, *resp, *js;
 	const char *why = "";
+	char numeric[300];
 	uint32_t handle;
 	int err;
 
 	set_error(NULL);
 	if (!ep || !service || !address)
 		return -EINVAL;
+	/* smtd takes IP addresses only (its loop must not block on DNS):
+	 * names are resolved here, in the application's thread */
+	err = smt_ctl_resolve(address, numeric, sizeof(numeric), ctl_errbuf,
+			      sizeof(ctl_errbuf));
+	if (err)
+		return keep_error(ep, err == -ENOENT ? -SMT_E_REFUSED : err);
 	err = get_state(ep, &st);
 	if (err)
-		return err;
+		return keep_error(ep, err);
 	req = new_req(st, "connect");
 	json_object_object_add(req, "service", json_object_new_string(service));
-	json_object_object_add(req, "address", json_object_new_string(address));
+	json_object_object_add(req, "address", json_object_new_string(numeric));
 	json_object_object_add(req, "port",
 			       json_object_new_int(smt_endpoint_port(ep)));
 	err = call(st, req, &resp);
 	if (err)
-		return err;
+		return keep_error(ep, err);
 	err = -EPROTO;
 	if (json_object_object_get_ex(resp, "session", &js) &&
 	    !smt_ctl_session_from_json(js, &s, true, &why)) {
@@ -1079,7 +1207,7 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	json_object_put(resp);
 	if (!err && session_out)
 		*session_out = handle;
-	return err;
+	return keep_error(ep, err);
 }
 
 int smt_serve(struct smt_endpoint *ep, const char *service)
@@ -1093,15 +1221,16 @@ int smt_serve(struct smt_endpoint *ep, const char *service)
 		return -EINVAL;
 	err = get_state(ep, &st);
 	if (err)
-		return err;
+		return keep_error(ep, err);
 	req = new_req(st, "serve");
 	json_object_object_add(req, "service", json_object_new_string(service));
 	json_object_object_add(req, "port",
 			       json_object_new_int(smt_endpoint_port(ep)));
 	err = call(st, req, &resp);
 	if (err)
-		return err;
+		return keep_error(ep, err);
 	json_object_put(resp);
+	keep_error(ep, 0);
 	for (k = 0; k < st->nserv; k++)
 		if (!strcmp(st->serv[k], service))
 			return 0;

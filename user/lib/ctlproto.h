@@ -74,8 +74,12 @@ struct smt_ctl_session {
 	int64_t created; /* unix time of the epoch's handshake */
 	char peer_cert[65]; /* SHA-256 of the peer's certificate, hex; ""
 			     * when it sent none */
-	char handshake[80]; /* client role: the peer smtd's address, for
-			     * re-keying; "" when unknown */
+	char handshake[80]; /* the peer smtd's handshake address (client
+			     * role: as given to connect, for re-keying;
+			     * server role: the client smtd's, for CLOSE);
+			     * "" when unknown */
+	char tag[17]; /* hex of the set-up's exporter tag that names the
+		       * session in a CLOSE; "" when unknown */
 	struct smt_keys keys;
 };
 
@@ -86,6 +90,20 @@ json_object *smt_ctl_session_to_json(const struct smt_ctl_session *s,
 int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 			      bool need_keys, const char **err);
 
+/*
+ * Split "host", "host:port", "[v6]:port" or a bare IPv6 address into host
+ * and port ("" when absent). 0 or -EINVAL.
+ */
+int smt_ctl_split_address(const char *address, char *host, size_t hlen,
+			  char *port, size_t plen);
+/*
+ * The same address with the host resolved (getaddrinfo, blocking) when it
+ * is a name: "a.b.c.d[:port]" or "[v6][:port]" into out. 0, -EINVAL for a
+ * malformed address, -ENOENT (with a sentence in err) when the name does
+ * not resolve.
+ */
+int smt_ctl_resolve(const char *address, char *out, size_t len, char *err,
+		    size_t errlen);
 /* "addr" text of sa without port (RFC 5952 for IPv6); returns buf. */
 const char *smt_ctl_addr_str(const struct sockaddr_storage *sa, char *buf,
 			     size_t len);

@@ -90,6 +90,9 @@ int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
  * the batch when it is full. 0 or -errno (-EMSGSIZE over the MTU). */
 int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
 	       const uint8_t *pkt, size_t len, uint8_t prio);
+/* Makes the port's wake-up eventfd readable (work is left for the next
+ * smt_raw_rx call). */
+void smt_raw_kick(struct smt_raw_port *p);
 /* Sends every queued packet (sendmmsg). 0 or -errno. */
 int smt_raw_flush(struct smt_raw_port *p);
 void smt_raw_get_stats(const struct smt_raw_port *p, struct smt_raw_stats *s);

@@ -7,6 +7,7 @@
  * SRPT grants in engine_rx.c. No clocks, sockets or randomness here.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -288,13 +289,40 @@ void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c)
 	*c = e->cfg;
 }
 
-uint64_t eng_rto(const struct smt_engine *e)
+#define ENG_RTO_MAX_MULT 16
+
+uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
 {
-	return e->cfg.resend_timeout_ns;
+	uint64_t lo = e->cfg.resend_timeout_ns, rto = s->srtt + 4 * s->rttvar;
+
+	if (rto < lo)
+		return lo;
+	return rto < lo * ENG_RTO_MAX_MULT ? rto : lo * ENG_RTO_MAX_MULT;
+}
+
+/* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4. */
+void eng_rtt_sample(struct eng_session *s, uint64_t rtt)
+{
+	uint64_t d;
+
+	if (!s->srtt) {
+		s->srtt = rtt ? rtt : 1;
+		s->rttvar = rtt / 2;
+		return;
+	}
+	d = rtt > s->srtt ? rtt - s->srtt : s->srtt - rtt;
+	s->rttvar = s->rttvar - s->rttvar / 4 + d / 4;
+	s->srtt = s->srtt - s->srtt / 8 + rtt / 8;
+	if (!s->srtt)
+		s->srtt = 1;
 }
 
 static void flush_out(struct smt_engine *e)
 {
+	if (e->batch)
+		return; /* smt_engine_batch_end() does it */
+	if (!e->cfg.tx_pull)
+		eng_tx_pull(e, UINT_MAX);
 	if (e->sent && e->ops.flush)
 		e->ops.flush(e->ctx);
 	e->sent = false;
@@ -825,6 +853,7 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		       uint64_t now)
 {
 	struct eng_tx *t = eng_tx_find(s, ep->num, c->msg_id);
+	struct eng_rx *r;
 
 	if (t && t->kind == ENG_TX_AWAIT) {
 		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
@@ -843,9 +872,20 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		return;
 	}
 	/* A response we have not started: BUSY while its request is still
-	 * arriving, else we know nothing of it. */
-	if ((c->msg_id & 1) && eng_rx_find(s, ep->num, c->msg_id - 1)) {
+	 * arriving, else we know nothing of it. The client waits for it:
+	 * when the request has not progressed for two base RESEND timeouts,
+	 * ask for its missing part now rather than at our own (adaptive)
+	 * timeout. */
+	r = (c->msg_id & 1) ? eng_rx_find(s, ep->num, c->msg_id - 1) : NULL;
+	if (r) {
+		uint64_t wait = 2 * e->cfg.resend_timeout_ns;
+
 		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
+		if (now >= r->progress_at + wait &&
+		    now >= r->action_at + wait) {
+			r->action_at = now;
+			ENG_CNT(e, s, resends_probe, eng_rx_ask(e, r));
+		}
 		return;
 	}
 	eng_send_ctl(e, s, ep, SMT_TYPE_UNKNOWN, c->msg_id, 0, 0, 0);
@@ -881,9 +921,13 @@ static void ctl_busy(struct smt_engine *e, struct eng_session *s,
 	struct eng_tx *t;
 
 	/* The sender has what we asked for on its way: wait another
-	 * timeout before asking again. */
-	if (r)
+	 * timeout before asking again, and do not count the wait against
+	 * the reassembly timeout (the peer, authenticated, is alive). */
+	if (r) {
 		r->action_at = now;
+		if (r->verified_at)
+			r->verified_at = now;
+	}
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
 		if (t && t->kind == ENG_TX_REQUEST)
@@ -930,7 +974,7 @@ static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
 }
 
 static void ctl_ack(struct smt_engine *e, struct eng_session *s,
-		    struct eng_epoch *ep, const struct smt_ctl *c)
+		    struct eng_epoch *ep, const struct smt_ctl *c, uint64_t now)
 {
 	unsigned int i;
 
@@ -939,6 +983,11 @@ static void ctl_ack(struct smt_engine *e, struct eng_session *s,
 
 		if (!t)
 			continue;
+		/* a one-packet message sent once: its ACK closes a round trip
+		 * (plus the peer's ACK delay) */
+		if ((t->kind == ENG_TX_ONEWAY || t->kind == ENG_TX_RESPONSE) &&
+		    !t->retx && t->w.wire_len <= s->max_payload)
+			eng_rtt_sample(s, now - t->created);
 		if (t->kind == ENG_TX_ONEWAY) {
 			ENG_CNT(e, s, oneways_acked, 1);
 			eng_tx_end(e, t, 0);
@@ -1001,7 +1050,7 @@ static int input_ctl(struct smt_engine *e, struct eng_session *s,
 		break;
 	case SMT_TYPE_ACK:
 		ENG_CNT(e, s, acks_in, 1);
-		ctl_ack(e, s, ep, &c);
+		ctl_ack(e, s, ep, &c, now);
 		break;
 	}
 	return 0;
@@ -1089,5 +1138,33 @@ void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 
 void eng_app_done(struct smt_engine *e)
 {
+	flush_out(e);
+}
+
+unsigned int smt_engine_pull(struct smt_engine *e, unsigned int max)
+{
+	unsigned int n = eng_tx_pull(e, max);
+
+	flush_out(e);
+	return n;
+}
+
+bool smt_engine_tx_pending(const struct smt_engine *e)
+{
+	return e->txq_head != NULL;
+}
+
+void smt_engine_batch_begin(struct smt_engine *e)
+{
+	e->batch = true;
+}
+
+void smt_engine_batch_end(struct smt_engine *e)
+{
+	e->batch = false;
+	if (e->grant_due) {
+		e->grant_due = false;
+		eng_grant_pass(e);
+	}
 	flush_out(e);
 }

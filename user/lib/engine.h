@@ -80,6 +80,13 @@ struct smt_engine_cfg {
 	uint64_t max_rx_bytes; /* wire bytes in reassembly + bytes queued for
 				  the application, same rules [256 MiB] */
 	uint32_t max_rx_msgs_session; /* per-session cap; 0 = max_rx_msgs */
+	/* Nonzero: fresh DATA packets (a new message's unscheduled bytes,
+	 * what GRANTs allow) wait in the engine's send queue, fewest unsent
+	 * bytes first, until smt_engine_pull() sends them; the caller then
+	 * decides how much goes out between reading packets. Zero [0]: every
+	 * engine call sends all it can before it returns. Control packets and
+	 * RESEND answers always go out at once. */
+	uint32_t tx_pull;
 };
 
 /* One packet handed to the backend. */
@@ -163,6 +170,21 @@ void *smt_engine_session_user(const struct smt_engine *e, uint32_t id);
 int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 		     const uint8_t *smt, size_t len, int ipv4_id,
 		     uint64_t now_ns);
+/*
+ * Input batching: between smt_engine_batch_begin() and
+ * smt_engine_batch_end() the SRPT grant pass that every DATA packet may
+ * trigger is deferred to the end, so a burst of packets read together
+ * costs one GRANT per message instead of one per packet, and the flush
+ * callback is not called until the end. Nothing else changes: packets are
+ * still sent through ops.send as they are made. Calls do not nest.
+ */
+void smt_engine_batch_begin(struct smt_engine *e);
+void smt_engine_batch_end(struct smt_engine *e);
+/* With cfg.tx_pull: sends up to max queued DATA packets (messages with
+ * the fewest unsent bytes first) and calls ops.flush; returns how many. */
+unsigned int smt_engine_pull(struct smt_engine *e, unsigned int max);
+/* True when DATA packets wait in the send queue (only with tx_pull). */
+bool smt_engine_tx_pending(const struct smt_engine *e);
 /* Runs every timer due at now_ns (RESEND, NEED_ACK, ACK flush, RPC
  * failures, reassembly timeouts, epoch drain). */
 void smt_engine_advance(struct smt_engine *e, uint64_t now_ns);
@@ -258,6 +280,8 @@ struct smt_engine_stats {
 	uint64_t resends_record; /* a record failed to verify */
 	uint64_t resends_need_ack; /* the sender asked (NEED_ACK) */
 	uint64_t resends_response; /* client: asks for a response */
+	uint64_t resends_probe; /* server: that client waits for a request
+				   that stalled */
 	/* DATA retransmitted, by reason */
 	uint64_t rtx_resend; /* answering a RESEND */
 	uint64_t rtx_restart; /* started again after UNKNOWN */

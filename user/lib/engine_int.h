@@ -99,7 +99,7 @@ struct eng_session {
 	struct eng_htab tx, rx; /* by handle smt_engine_id_make(epoch, id) */
 	uint32_t rx_msgs; /* for max_rx_msgs_session */
 	uint32_t nresp; /* our responses not yet ACKed */
-	uint64_t rx_progress_at; /* last DATA from the peer with new bytes */
+	uint64_t srtt, rttvar; /* ns; 0: no sample yet (see eng_rto) */
 	struct smt_engine_stats st;
 };
 
@@ -120,15 +120,20 @@ struct eng_tx {
 	bool asked; /* we sent NEED_ACK (ONEWAY/RESPONSE) or a RESEND for
 		       the response (REQUEST): an UNKNOWN may answer it */
 	bool heard; /* the peer said something about this message */
+	bool retx; /* some of it went out twice (no RTT sample from it) */
 	uint8_t sched_prio;
 	uint64_t msg_id, cookie;
-	struct smt_wire_msg w;
+	struct smt_wire_msg w; /* records [0, sealed) are sealed; the others
+				  still hold their plaintext content */
+	uint32_t sealed;
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t *sent_us; /* per packet slot: when it last went out, in us
 			      since created, plus 1; 0 = never */
 	uint32_t silent;
 	uint64_t created, last_heard;
 	struct eng_tx *oprev, *onext; /* outstanding request list */
+	struct eng_tx *qprev, *qnext; /* send queue (in_txq) */
+	bool in_txq;
 	struct eng_rx *resp; /* REQUEST: response in reassembly */
 };
 
@@ -145,8 +150,13 @@ struct eng_rx {
 	uint32_t g; /* offset granted to the sender */
 	uint32_t msg_len; /* known msg_len, 0 if none */
 	uint32_t rcvd; /* bytes held, as of the last update */
+	/* RTT probe: when our GRANT that first allowed byte gprobe_off went
+	 * out (0 = none pending); its first packet closes the round trip */
+	uint64_t gprobe_at;
+	uint32_t gprobe_off;
 	uint64_t reserved; /* rx_bytes charged */
 	uint64_t first_at, verified_at, progress_at, action_at;
+	uint64_t rto_hi; /* largest RESEND timeout its timer has seen */
 	struct eng_rx *gprev, *gnext; /* engine-wide SRPT grant list */
 	struct eng_tx *req; /* response: our request */
 };
@@ -163,13 +173,18 @@ struct smt_engine {
 	struct smt_engine_ops ops;
 	void *ctx;
 	bool sent; /* packets went out since the last flush */
-	uint64_t now; /* time of the current engine call */
 	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
+	bool batch; /* smt_engine_batch_begin: defer grants and the flush */
+	uint64_t now; /* time of the latest engine call that had one */
+	bool grant_due; /* a grant pass was deferred */
 	uint32_t next_sid;
 	struct eng_htab by_id, by_addr;
 	struct eng_heap timers;
 	struct eng_event *ev_head, *ev_tail;
 	struct eng_rx *g_head, *g_tail; /* SRPT order, fewest bytes left */
+	/* messages with DATA packets they may send now, fewest unsent
+	 * bytes first; drained by flush_out() or smt_engine_pull() */
+	struct eng_tx *txq_head, *txq_tail;
 	uint64_t granted_out; /* sum over rx of max(0, g - rcvd) */
 	uint32_t nresp; /* our responses not yet ACKed (an rx slot each) */
 	uint32_t own_msgs; /* our requests and oneways (max_tx_msgs) */
@@ -209,7 +224,13 @@ void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
 		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now);
 void eng_ack_flush(struct smt_engine *e, struct eng_session *s);
-uint64_t eng_rto(const struct smt_engine *e);
+/* The session's RESEND timeout: its RTT estimate (srtt + 4 rttvar)
+ * clamped to [resend_timeout_ns, 16 x resend_timeout_ns]. */
+uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
+/* One round-trip sample: one-packet request -> first response packet,
+ * one-packet response or oneway -> its ACK, GRANT -> first packet it
+ * allowed. */
+void eng_rtt_sample(struct eng_session *s, uint64_t rtt);
 /* Application calls end here so a backend can send its batch. */
 void eng_app_done(struct smt_engine *e);
 
@@ -217,8 +238,11 @@ void eng_app_done(struct smt_engine *e);
 
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id);
-/* Sends fresh packets up to the granted offset. */
+/* Queues t for sending its fresh packets up to the granted offset. */
 void eng_tx_pump(struct smt_engine *e, struct eng_tx *t);
+/* Sends up to max queued DATA packets, SRPT order; returns how many. */
+unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max);
+void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t);
 /* Returns the number of DATA packets sent again. */
 uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		       uint32_t len, uint8_t prio);
@@ -243,5 +267,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now);
 /* Asks the sender for what is missing; returns the RESENDs sent. */
 unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
 void eng_grant_pass(struct smt_engine *e);
+/* A grant pass now, or at smt_engine_batch_end() inside a batch. */
+void eng_grant_soon(struct smt_engine *e);
 
 #endif /* SMT_ENGINE_INT_H */

@@ -83,6 +83,23 @@ static uint8_t grant_prio(unsigned int rank)
 	return rank < 3 ? (uint8_t)(3 - rank) : 0;
 }
 
+/* Smallest grant worth a packet: an eighth of the window, at least one
+ * full DATA packet. */
+static uint32_t grant_step(const struct smt_engine *e, const struct eng_rx *r)
+{
+	uint32_t step = e->cfg.grant_window / 8;
+
+	return step > r->s->max_payload ? step : r->s->max_payload;
+}
+
+void eng_grant_soon(struct smt_engine *e)
+{
+	if (e->batch)
+		e->grant_due = true;
+	else
+		eng_grant_pass(e);
+}
+
 void eng_grant_pass(struct smt_engine *e)
 {
 	struct eng_rx *r, *next;
@@ -105,12 +122,22 @@ void eng_grant_pass(struct smt_engine *e)
 			break;
 		add = want - r->g;
 		room = e->cfg.max_granted - e->granted_out;
-		if (add > room)
+		/* Not worth a GRANT yet: one per packet received would double
+		 * the packets on the path (and their per-packet cost). When
+		 * the max_granted budget is what limits, a packet's worth is
+		 * enough (waiting for more could wait forever). */
+		if (add > room) {
 			add = room;
-		/* Not worth a packet yet. */
-		if (r->g + add < r->msg_len && add < r->s->max_payload)
+			if (r->g + add < r->msg_len && add < r->s->max_payload)
+				continue;
+		} else if (r->g + add < r->msg_len && add < grant_step(e, r)) {
 			continue;
+		}
 		old = outstanding(r);
+		if (!r->gprobe_at) {
+			r->gprobe_at = e->now ? e->now : 1;
+			r->gprobe_off = r->g;
+		}
 		r->g += (uint32_t)add;
 		e->granted_out += outstanding(r) - old;
 		eng_send_ctl(e, r->s, ep, SMT_TYPE_GRANT, r->msg_id, r->g, 0,
@@ -201,6 +228,7 @@ unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 
 	if (!ep)
 		return 0;
+	r->gprobe_at = 0; /* what comes next may answer this, not a GRANT */
 	n = missing_granted(r, rg);
 	/* At most a grant window of retransmission per timeout: asking for
 	 * more while the sender's queue still holds the last answer only
@@ -216,13 +244,11 @@ unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 	return (unsigned int)i;
 }
 
-#define ENG_RX_PATIENCE 4
-
 void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 {
 	struct eng_session *s = r->s;
 	struct smt_range rg[ENG_MAX_RANGES];
-	uint64_t rto = eng_rto(e);
+	uint64_t rto = eng_rto(e, s);
 	uint64_t base, dead, since;
 	bool waiting = !missing_granted(r, rg);
 
@@ -235,23 +261,17 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 	 * request. */
 	if (waiting && r->req)
 		eng_tx_heard(r->req, now);
+	/* The session's timeout adapts to its RTT: the deadline never
+	 * shrinks below what the timer was armed with. */
+	if (rto > r->rto_hi)
+		r->rto_hi = rto;
 	base = r->verified_at ? r->verified_at : r->first_at;
-	dead = base + e->cfg.reasm_timeouts * rto;
+	dead = base + e->cfg.reasm_timeouts * r->rto_hi;
 	since = r->progress_at > r->action_at ? r->progress_at : r->action_at;
 	if (now >= dead) {
 		eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
 		eng_rx_free(e, r);
-		eng_grant_pass(e);
-		return;
-	}
-	/* The peer's packets keep coming and none of this message's was
-	 * refused: its own are most likely queued behind them (a link or a
-	 * host slower than the timeout), so it waits, up to
-	 * ENG_RX_PATIENCE timeouts, before asking. */
-	if (now >= since + rto && !waiting && !r->stuck &&
-	    now < s->rx_progress_at + rto &&
-	    now < since + ENG_RX_PATIENCE * rto) {
-		eng_timer_arm(e, &r->t, now + rto < dead ? now + rto : dead);
+		eng_grant_soon(e);
 		return;
 	}
 	if (now >= since + rto) {
@@ -393,8 +413,14 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 	if (req) {
 		r->req = req;
 		req->resp = r;
+		/* Karn: only requests that went out once, and only one-packet
+		 * ones (the sample is then a round trip plus the peer's
+		 * service time, not a transfer time) */
+		if (!req->retx && req->w.wire_len <= s->max_payload)
+			eng_rtt_sample(s, now - req->created);
 	}
-	eng_timer_arm(e, &r->t, now + eng_rto(e));
+	r->rto_hi = eng_rto(e, s);
+	eng_timer_arm(e, &r->t, now + r->rto_hi);
 	return r;
 }
 
@@ -420,12 +446,18 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		if (!r)
 			return SMT_DROP_NO_MEMORY;
 	}
+	/* The first packet a GRANT allowed closes a round trip (Karn: not
+	 * from a retransmission, which may answer an older request). */
+	if (r->gprobe_at && p->pkt_off >= r->gprobe_off) {
+		if (!(p->flags & SMT_F_RETRANSMIT) && now > r->gprobe_at)
+			eng_rtt_sample(s, now - r->gprobe_at);
+		r->gprobe_at = 0;
+	}
 	fails = smt_rx_msg_max_record_failures(r->m);
 	rc = smt_rx_msg_add(r->m, p, ep->rx, &progress);
 	r->stuck = !progress;
 	if (progress) {
 		r->progress_at = now;
-		s->rx_progress_at = now;
 		r->noprog = 0;
 		if (r->req)
 			eng_tx_heard(r->req, now);
@@ -434,7 +466,7 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	}
 	if (rc == SMT_RX_DONE) {
 		rx_deliver(e, s, ep, r, now);
-		eng_grant_pass(e);
+		eng_grant_soon(e);
 		return 0;
 	}
 	/* The sender's granted field is a hint of what it may send. */
@@ -444,12 +476,12 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		if (smt_rx_msg_max_record_failures(r->m) >= 3) {
 			eng_drop(e, s, rc);
 			eng_rx_free(e, r);
-			eng_grant_pass(e);
+			eng_grant_soon(e);
 			return SMT_DROP_RECORD_FAILED;
 		}
 		/* that record's range, again */
 		ENG_CNT(e, s, resends_record, eng_rx_ask(e, r));
 	}
-	eng_grant_pass(e);
+	eng_grant_soon(e);
 	return rc > 0 ? rc : 0;
 }

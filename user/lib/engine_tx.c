@@ -10,6 +10,7 @@
  * asks for its ACK with NEED_ACK, and after max_silent_timeouts the message
  * fails.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,103 @@ static uint8_t unsched_prio(uint32_t wire_len, uint32_t maxp)
 	return SMT_PRIO_MAX - 3;
 }
 
+/*
+ * Lays a message out as smt_msg_encode() does (the deterministic rule:
+ * records of rec_size content bytes, a shorter last one, no padding) with
+ * each record's plaintext content already at the place of its ciphertext,
+ * but seals nothing: records are sealed in place by seal_upto() when their
+ * first packet goes out. A 1 MiB reply then costs no encryption before its
+ * first packet, and the encryption of what waits for GRANTs is spread over
+ * the transfer instead of stalling the caller (and every other message)
+ * for its whole length. Sealed bytes are kept, so retransmissions stay
+ * byte-identical. 0 or -errno.
+ */
+static int wire_layout(struct eng_tx *t, const void *app, uint32_t len,
+		       uint32_t inner, uint32_t rec_size)
+{
+	struct smt_wire_msg *m = &t->w;
+	struct smt_inner_hdr ih = {
+		.app_len = htobe32(len),
+		.inner_flags = htobe32(inner),
+	};
+	unsigned int B = t->s->lim.B;
+	uint64_t content = (uint64_t)len + SMT_INNER_HDR_LEN, done = 0;
+	uint64_t nrec = (content + rec_size - 1) / rec_size;
+	uint64_t wl = content + nrec * SMT_REC_OVERHEAD;
+	uint64_t kmax = 64 - B >= 16 ? SMT_REC_IDX_LIMIT : 1ULL << (64 - B);
+	const uint8_t *src = app;
+	uint32_t k, off = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (wl > UINT32_MAX || nrec > kmax)
+		return -EINVAL;
+	m->wire = malloc(wl);
+	m->rec_off = malloc((nrec + 1) * sizeof(*m->rec_off));
+	if (!m->wire || !m->rec_off) {
+		smt_wire_msg_free(m);
+		return -ENOMEM;
+	}
+	for (k = 0; k < nrec; k++) {
+		uint64_t clen = content - done < rec_size ? content - done
+							  : rec_size;
+		uint8_t *p = m->wire + off + SMT_REC_HDR_LEN;
+		uint64_t h = 0;
+
+		if (done < SMT_INNER_HDR_LEN) { /* the inner header first */
+			h = SMT_INNER_HDR_LEN - done < clen
+				    ? SMT_INNER_HDR_LEN - done
+				    : clen;
+			memcpy(p, (const uint8_t *)&ih + done, h);
+		}
+		if (clen > h)
+			memcpy(p + h, src + (done + h - SMT_INNER_HDR_LEN),
+			       clen - h);
+		m->rec_off[k] = off;
+		off += (uint32_t)(clen + SMT_REC_OVERHEAD);
+		done += clen;
+	}
+	m->rec_off[nrec] = off;
+	m->msg_id = t->msg_id;
+	m->wire_len = (uint32_t)wl;
+	m->nrec = (uint32_t)nrec;
+	t->sealed = 0;
+	return 0;
+}
+
+/* Seals records up to and including record k. 0 or -errno. */
+static int seal_upto(struct eng_tx *t, uint32_t k)
+{
+	struct eng_epoch *ep = eng_epoch_find(t->s, t->epoch);
+	struct smt_wire_msg *m = &t->w;
+
+	if (!ep)
+		return -ENOKEY;
+	for (; t->sealed <= k && t->sealed < m->nrec; t->sealed++) {
+		uint32_t ro = m->rec_off[t->sealed];
+		uint32_t clen =
+			m->rec_off[t->sealed + 1] - ro - SMT_REC_OVERHEAD;
+		int n = smt_record_seal(
+			ep->tx,
+			smt_record_seq(t->msg_id, t->s->lim.B, t->sealed),
+			m->wire + ro + SMT_REC_HDR_LEN, clen, 0, m->wire + ro);
+
+		if (n < 0)
+			return n;
+	}
+	return 0;
+}
+
+/* Frees the wire stream, wiping plaintext not sealed yet. */
+static void wire_free(struct eng_tx *t)
+{
+	struct smt_wire_msg *m = &t->w;
+
+	if (m->wire && t->sealed < m->nrec)
+		explicit_bzero(m->wire + m->rec_off[t->sealed],
+			       m->wire_len - m->rec_off[t->sealed]);
+	smt_wire_msg_free(m);
+}
+
 /* Slot of the deterministic packet that starts at off: in order, and no
  * two packets share one (each record adds at most one packet). */
 static uint32_t pkt_slot(const struct eng_tx *t, uint32_t off)
@@ -57,7 +155,7 @@ static bool sent_recently(const struct smt_engine *e, const struct eng_tx *t,
 	uint32_t v = t->sent_us ? t->sent_us[pkt_slot(t, off)] : 0;
 
 	return v && e->now < t->created + (uint64_t)(v - 1) * 1000 +
-				     eng_rto(e);
+				     eng_rto(e, t->s);
 }
 
 static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
@@ -73,8 +171,15 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		.flags = flags,
 	};
 	uint8_t *buf = e->pktbuf;
-	uint32_t n = smt_data_build(&t->w, off, s->max_payload, &tm, buf);
+	uint32_t n;
 
+	if (off >= t->w.wire_len)
+		return 0;
+	if (seal_upto(t, smt_wire_msg_record_at(&t->w, off)) < 0) {
+		ENG_CNT(e, s, tx_errors, 1);
+		return 0;
+	}
+	n = smt_data_build(&t->w, off, s->max_payload, &tm, buf);
 	if (!n)
 		return 0;
 	if (t->sent_us) {
@@ -83,25 +188,85 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		t->sent_us[pkt_slot(t, off)] = us < UINT32_MAX ? us : UINT32_MAX;
 	}
 	ENG_CNT(e, s, data_out, 1);
-	if (flags & SMT_F_RETRANSMIT)
+	if (flags & SMT_F_RETRANSMIT) {
 		ENG_CNT(e, s, retransmits, 1);
+		t->retx = true;
+	}
 	eng_send_raw(e, s, buf, SMT_HDR_LEN + n, prio);
 	return n;
 }
 
+/* ---- send queue: messages with packets they may send, SRPT order ---- */
+
+static bool sendable(const struct eng_tx *t)
+{
+	return t->kind != ENG_TX_AWAIT && t->next_off < t->w.wire_len &&
+	       t->next_off < t->granted;
+}
+
+static uint32_t unsent(const struct eng_tx *t)
+{
+	return t->w.wire_len - t->next_off;
+}
+
+void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t)
+{
+	if (!t->in_txq)
+		return;
+	if (t->qprev)
+		t->qprev->qnext = t->qnext;
+	else
+		e->txq_head = t->qnext;
+	if (t->qnext)
+		t->qnext->qprev = t->qprev;
+	else
+		e->txq_tail = t->qprev;
+	t->qprev = t->qnext = NULL;
+	t->in_txq = false;
+}
+
+/* Queues t behind the messages with fewer bytes left to send. A queued
+ * message only moves forward (it sends from the head), so it stays. */
+static void txq_add(struct smt_engine *e, struct eng_tx *t)
+{
+	struct eng_tx *p = e->txq_tail;
+	uint32_t left = unsent(t);
+
+	if (t->in_txq)
+		return;
+	while (p && unsent(p) > left)
+		p = p->qprev;
+	t->qprev = p;
+	t->qnext = p ? p->qnext : e->txq_head;
+	if (t->qnext)
+		t->qnext->qprev = t;
+	else
+		e->txq_tail = t;
+	if (p)
+		p->qnext = t;
+	else
+		e->txq_head = t;
+	t->in_txq = true;
+}
+
 void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 {
-	struct eng_session *s = t->s;
-	uint32_t wl = t->w.wire_len;
-	uint8_t up = unsched_prio(wl, s->max_payload);
+	if (sendable(t))
+		txq_add(e, t);
+}
 
-	if (t->kind == ENG_TX_AWAIT || t->next_off >= wl ||
-	    t->next_off >= t->granted)
-		return;
+/* Sends up to max packets of t from next_off; returns how many. */
+static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
+			    unsigned int max)
+{
+	struct eng_session *s = t->s;
+	uint8_t up = unsched_prio(t->w.wire_len, s->max_payload);
+	unsigned int k = 0;
+
 	/* ACKs ride along with the data we send anyway. */
 	if (s->ep[0].nacks || s->ep[1].nacks)
 		eng_ack_flush(e, s);
-	while (t->next_off < t->granted && t->next_off < wl) {
+	while (k < max && sendable(t)) {
 		uint16_t fl = t->next_off < t->sent_hi ? SMT_F_RETRANSMIT : 0;
 		uint8_t prio = t->next_off < t->unsched ? up : t->sched_prio;
 		uint32_t n = send_one(e, t, t->next_off, prio, fl);
@@ -111,9 +276,27 @@ void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 		if (fl)
 			ENG_CNT(e, s, rtx_restart, 1);
 		t->next_off += n;
+		k++;
 	}
 	if (t->next_off > t->sent_hi)
 		t->sent_hi = t->next_off;
+	return k;
+}
+
+unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max)
+{
+	unsigned int sent = 0, k;
+	struct eng_tx *t;
+
+	while (sent < max && (t = e->txq_head)) {
+		k = tx_send(e, t, max - sent);
+		sent += k;
+		/* done, or a packet could not be built: off the queue (a
+		 * GRANT, RESEND or timer queues it again) */
+		if (!sendable(t) || sent < max)
+			eng_txq_unlink(e, t);
+	}
+	return sent;
 }
 
 /* Start of the deterministic packet that holds offset off. */
@@ -145,12 +328,19 @@ uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 			return 0;
 		end = len > wl - off ? wl : off + len;
 	}
+	off = pkt_start(t, off);
+	/* At most a grant window per RESEND: "all you sent" of a large
+	 * message, asked by a receiver that lost track or whose timer fired
+	 * during a scheduling stall, must not put the whole message on the
+	 * path again; the receiver asks for the rest as it goes. */
+	if (end - off > e->cfg.grant_window)
+		end = off + e->cfg.grant_window;
 	if (prio > SMT_PRIO_MAX)
 		prio = SMT_PRIO_MAX;
 	/* A receiver asking for bytes also allows them. */
 	if (end > t->granted)
 		t->granted = end;
-	for (cur = pkt_start(t, off); cur < end && cur < t->sent_hi;) {
+	for (cur = off; cur < end && cur < t->sent_hi;) {
 		uint32_t n, rend;
 
 		/* Asked again before it could have arrived: skip it. */
@@ -196,7 +386,7 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	t->granted = initial_grant(e, t->w.wire_len);
 	eng_tx_pump(e, t);
 	if (t->t.idx == ENG_T_IDLE)
-		eng_timer_arm(e, &t->t, now + eng_rto(e));
+		eng_timer_arm(e, &t->t, now + eng_rto(e, t->s));
 }
 
 static void out_unlink(struct eng_session *s, struct eng_tx *t)
@@ -256,6 +446,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 	uint64_t id = smt_engine_id_make(t->epoch, t->msg_id);
 
 	eng_timer_cancel(e, &t->t);
+	eng_txq_unlink(e, t);
 	eng_htab_del(&s->tx, &t->node);
 	if (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)
 		out_unlink(s, t);
@@ -274,7 +465,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 		ENG_CNT(e, s, responses_expired, 1);
 	}
 	account_tx(e, t, -1);
-	smt_wire_msg_free(&t->w);
+	wire_free(t);
 	free(t->sent_us);
 	free(t);
 }
@@ -283,7 +474,7 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
-	uint64_t rto = eng_rto(e);
+	uint64_t rto = eng_rto(e, s);
 
 	if (t->kind == ENG_TX_AWAIT || !ep)
 		return;
@@ -305,7 +496,8 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	/* Nothing goes again here: what we sent may only be waiting at a
 	 * busy receiver. The probe below finds out: a receiver that lost
 	 * everything answers UNKNOWN (we start again) or, for a response,
-	 * asks for it with RESEND. */
+	 * asks for it with RESEND; a server still receiving our request
+	 * asks for what it misses. */
 	if (t->kind == ENG_TX_REQUEST) {
 		/* The response's own timers ask while it arrives. */
 		if (!t->resp) {
@@ -374,20 +566,18 @@ static int tx_room(const struct smt_engine *e, uint32_t len)
 }
 
 /* Encodes and starts t (kind, epoch, msg_id set). */
-static int tx_start(struct smt_engine *e, struct eng_tx *t,
-		    struct eng_epoch *ep, const void *data, uint32_t len,
-		    uint32_t inner, uint64_t now)
+static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
+		    uint32_t len, uint32_t inner, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	int err;
 
-	err = smt_msg_encode(ep->tx, s->lim.B, t->msg_id, data, len, inner,
-			     e->cfg.rec_size, &t->w);
+	err = wire_layout(t, data, len, inner, e->cfg.rec_size);
 	if (err)
 		return err;
 	t->sent_us = calloc(pkt_slots(t), sizeof(*t->sent_us));
 	if (!t->sent_us) {
-		smt_wire_msg_free(&t->w);
+		wire_free(t);
 		return -ENOMEM;
 	}
 	t->unsched = initial_grant(e, t->w.wire_len);
@@ -395,7 +585,7 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t,
 	t->created = t->last_heard = now;
 	ENG_CNT(e, s, msgs_out, 1);
 	account_tx(e, t, 1);
-	eng_timer_arm(e, &t->t, now + eng_rto(e));
+	eng_timer_arm(e, &t->t, now + eng_rto(e, t->s));
 	eng_tx_pump(e, t);
 	return 0;
 }
@@ -439,8 +629,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	if (!t)
 		return -ENOMEM;
 	t->cookie = cookie;
-	err = tx_start(e, t, ep, data, len, oneway ? SMT_INNER_ONEWAY : 0,
-		       now_ns);
+	err = tx_start(e, t, data, len, oneway ? SMT_INNER_ONEWAY : 0, now_ns);
 	if (err) {
 		free(t);
 		return err;
@@ -477,7 +666,7 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 	/* The placeholder becomes the response: same table slot. */
 	account_tx(e, t, -1);
 	t->kind = ENG_TX_RESPONSE;
-	err = tx_start(e, t, ep, data, len, 0, now_ns);
+	err = tx_start(e, t, data, len, 0, now_ns);
 	if (err) {
 		t->kind = ENG_TX_AWAIT;
 		account_tx(e, t, 1);

@@ -181,6 +181,13 @@ int smt_session_params_from_keylog(const char *line, bool tls_client,
 int smt_connect(struct smt_endpoint *ep, const char *service,
 		const char *address, uint32_t *session_out);
 int smt_serve(struct smt_endpoint *ep, const char *service);
+/*
+ * Why the last smt_connect() or smt_serve() on ep failed, in smtd's or the
+ * peer's words ("the application serving x refused the session: ...",
+ * "cannot resolve 'h': ..."); "" after a success. Valid until the next
+ * call on ep; never NULL.
+ */
+const char *smt_last_error(const struct smt_endpoint *ep);
 
 /* ---- messages --------------------------------------------------------- */
 
@@ -242,10 +249,13 @@ void smt_msg_release(struct smt_msg *msg);
 /* ---- event loop ------------------------------------------------------- */
 
 /* A file descriptor that becomes readable (POLLIN) when smt_process() has
- * work: packets arrived, a timer expired or a watched fd is ready. */
+ * work: packets arrived, a timer expired, a watched fd is ready, or work is
+ * left over (packets to process or to send: one call does a bounded
+ * amount and returns early once a message is ready). */
 int smt_fd(const struct smt_endpoint *ep);
-/* Reads pending packets, runs due timers, flushes packets to send. Never
- * blocks. Returns the number of messages ready for smt_recv() or -err. */
+/* Reads pending packets (highest SMT priority processed first), sends
+ * queued packets (smallest message first), runs due timers. Never blocks.
+ * Returns the number of messages ready for smt_recv() or -err. */
 int smt_process(struct smt_endpoint *ep);
 /* Convenience: waits up to timeout_ms (-1 = forever) for smt_fd(), then
  * smt_process(). Returns what smt_process() returns (0 on timeout). */

@@ -72,13 +72,32 @@ static void session_table(FILE *f, json_object *arr)
 
 static int do_session_list(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	json_object *resp;
+	json_object *resp, *all = json_object_new_array(), *page, *req;
+	int64_t from = 0;
+	size_t i;
 
-	if (argc)
+	if (argc) {
+		json_object_put(all);
 		return smtctl_err(ctx, "session list takes no arguments");
-	if (smtctl_request(ctx, op("session_list"), &resp))
-		return 1;
-	smtctl_emit(ctx, take(resp, "sessions"), session_table);
+	}
+	/* smtd answers in pages that each fit in one control line */
+	do {
+		req = op("session_list");
+		json_object_object_add(req, "from",
+				       json_object_new_int64(from));
+		if (smtctl_request(ctx, req, &resp)) {
+			json_object_put(all);
+			return 1;
+		}
+		from = smt_ctl_int(resp, "next", -1);
+		page = take(resp, "sessions");
+		for (i = 0; i < json_object_array_length(page); i++)
+			json_object_array_add(
+				all, json_object_get(json_object_array_get_idx(
+					     page, i)));
+		json_object_put(page);
+	} while (from > 0);
+	smtctl_emit(ctx, all, session_table);
 	return 0;
 }
 

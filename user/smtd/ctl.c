@@ -157,6 +157,27 @@ static void table_del(struct smtd *d, struct smtd_session *victim)
 		}
 }
 
+void smtd_table_remove(struct smtd *d, struct smtd_session *s, bool tell_owner,
+		       bool tell_peer, const char *why)
+{
+	json_object *o;
+
+	LOG_I("session %u (%s, %s): %s", s->s.sid, s->s.service,
+	      s->s.tls_client ? "client" : "server", why);
+	if (tell_owner && s->owner && !s->owner->dead) {
+		o = json_object_new_object();
+		json_object_object_add(o, "event",
+				       json_object_new_string("session_del"));
+		json_object_object_add(o, "sid",
+				       json_object_new_int64(s->s.sid));
+		send_msg(d, s->owner, o);
+	}
+	/* sessions outlive smtd: a stopping smtd tells nobody */
+	if (tell_peer && !d->stop && !smtd_hs_close(d, &s->s))
+		d->st.closes_sent++;
+	table_del(d, s);
+}
+
 void smtd_table_tick(struct smtd *d)
 {
 	int64_t now = time(NULL);
@@ -235,7 +256,8 @@ struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
 	struct smtd_session *s;
 
 	for (s = d->sessions; s; s = s->next)
-		if (!s->s.tls_client && !strcmp(s->s.service, service) &&
+		if (!s->s.tls_client &&
+		    (!service || !strcmp(s->s.service, service)) &&
 		    smt_ctl_port(&s->s.local) == smt_ctl_port(local) &&
 		    same_addr(&s->s.peer, peer))
 			return s;
@@ -513,7 +535,7 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 		return;
 	}
 	if (old)
-		table_del(d, old);
+		table_del(d, old); /* the same session again */
 	n = smtd_table_add(d, c, &s);
 	if (n) {
 		n->reregistered = true;
@@ -535,7 +557,8 @@ static void req_closed(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 		send_error(d, c, id, ENOENT, "no such session of yours");
 		return;
 	}
-	table_del(d, s);
+	smtd_table_remove(d, s, false, true,
+			  "the application removed it; telling the peer");
 	send_msg(d, c, reply(id, true));
 }
 
@@ -543,6 +566,8 @@ static json_object *session_json(const struct smtd_session *s)
 {
 	json_object *o = smt_ctl_session_to_json(&s->s, false);
 
+	/* only the two ends of the set-up know the tag; a CLOSE needs it */
+	json_object_object_del(o, "tag");
 	json_object_object_add(o, "owner_pid",
 			       json_object_new_int(s->owner_pid));
 	json_object_object_add(o, "owner_uid",
@@ -552,14 +577,33 @@ static json_object *session_json(const struct smtd_session *s)
 	return o;
 }
 
+/* Sessions from index "from" on, as many as fit well within one line;
+ * "next" is where the following page starts when there are more. */
+#define SESSION_PAGE_BYTES (SMT_CTL_MAX_LINE / 2)
+
 static void req_session_list(struct smtd *d, struct smtd_ctl_conn *c,
-			     int64_t id)
+			     int64_t id, json_object *req)
 {
 	json_object *o = reply(id, true), *arr = json_object_new_array();
+	int64_t from = smt_ctl_int(req, "from", 0), i = 0;
 	struct smtd_session *s;
+	size_t bytes = 0;
 
-	for (s = d->sessions; s; s = s->next)
-		json_object_array_add(arr, session_json(s));
+	for (s = d->sessions; s; s = s->next, i++) {
+		json_object *e;
+
+		if (i < from)
+			continue;
+		if (bytes > SESSION_PAGE_BYTES) {
+			json_object_object_add(o, "next",
+					       json_object_new_int64(i));
+			break;
+		}
+		e = session_json(s);
+		bytes += strlen(json_object_to_json_string_ext(
+			e, JSON_C_TO_STRING_PLAIN));
+		json_object_array_add(arr, e);
+	}
 	json_object_object_add(o, "sessions", arr);
 	send_msg(d, c, o);
 }
@@ -569,6 +613,7 @@ static void req_session_show(struct smtd *d, struct smtd_ctl_conn *c,
 {
 	int64_t sid = smt_ctl_int(req, "sid", -1);
 	struct smtd_session *s = sid >= 0 ? smtd_table_find(d, sid) : NULL;
+	char why[80];
 	json_object *o;
 
 	if (!s) {
@@ -589,15 +634,9 @@ static void req_session_show(struct smtd *d, struct smtd_ctl_conn *c,
 			   s->owner_uid, (long long)sid);
 		return;
 	}
-	if (s->owner && !s->owner->dead) {
-		o = json_object_new_object();
-		json_object_object_add(o, "event",
-				       json_object_new_string("session_del"));
-		json_object_object_add(o, "sid", json_object_new_int64(sid));
-		send_msg(d, s->owner, o);
-	}
-	LOG_I("session %lld deleted by uid %u", (long long)sid, c->uid);
-	table_del(d, s);
+	snprintf(why, sizeof(why), "deleted by uid %u; telling the peer",
+		 c->uid);
+	smtd_table_remove(d, s, true, true, why);
 	send_msg(d, c, reply(id, true));
 }
 
@@ -785,7 +824,7 @@ static void handle(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 	else if (!strcmp(op, "closed"))
 		req_closed(d, c, id, req);
 	else if (!strcmp(op, "session_list"))
-		req_session_list(d, c, id);
+		req_session_list(d, c, id, req);
 	else if (!strcmp(op, "session_show"))
 		req_session_show(d, c, id, req, false);
 	else if (!strcmp(op, "session_del"))
@@ -819,9 +858,12 @@ static void conn_free(struct smtd *d, struct smtd_ctl_conn *c)
 	for (s = d->sessions; s; s = next) {
 		next = s->next;
 		if (s->owner == c) {
-			LOG_I("session %u (%s): application pid %d went away",
-			      s->s.sid, s->s.service, (int)c->pid);
-			table_del(d, s);
+			char why[80];
+
+			snprintf(why, sizeof(why),
+				 "application pid %d went away%s", (int)c->pid,
+				 d->stop ? "" : "; telling the peer");
+			smtd_table_remove(d, s, false, true, why);
 		}
 	}
 	smtd_io_del(d, &c->io);

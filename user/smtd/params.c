@@ -3,7 +3,8 @@
  * The session-parameter message (docs/protocol.md section 6.1), exchanged
  * over the TLS connection right after the handshake: the client PROPOSEs,
  * the server ACCEPTs (with its SMT port and the values it agreed to) or
- * REFUSEs with a code and a reason. All integers big-endian.
+ * REFUSEs with a code and a reason. Later, either smtd may end the session
+ * with a CLOSE over a new TLS connection. All integers big-endian.
  *
  *  PROPOSE / ACCEPT (24 bytes)              REFUSE (6 + n bytes, n <= 200)
  *   0 version (1)   1 type (1)               0 version  1 type = 3
@@ -11,9 +12,11 @@
  *   4 client_port (2)  6 server_port (2)     4 code (2)
  *   8 B (1)   9 epoch (1)                    6 reason (n bytes, UTF-8)
  *  10 ipproto (1)  11 flags (1): REKEY 0x01
- *  12 max_msg M (4)
- *  16 max_pad P (2)  18 reserved (2) = 0
- *  20 lifetime seconds (4)
+ *  12 max_msg M (4)                         CLOSE (24 bytes)
+ *  16 max_pad P (2)  18 hs_port (2)          0 version  1 type = 4
+ *  20 lifetime seconds (4)                   2 length (2) = 24
+ *                                            4 client_port  6 server_port
+ *                                            8 tag (8)  16 reserved (8) = 0
  */
 #include <errno.h>
 #include <string.h>
@@ -59,13 +62,18 @@ size_t smt_params_encode(const struct smt_params *p, uint8_t *buf)
 	put16(buf + 2, SMT_PARAMS_LEN);
 	put16(buf + 4, p->client_port);
 	put16(buf + 6, p->server_port);
+	if (p->type == SMT_PARAMS_CLOSE) {
+		memcpy(buf + 8, p->tag, sizeof(p->tag));
+		memset(buf + 16, 0, 8);
+		return SMT_PARAMS_LEN;
+	}
 	buf[8] = p->B;
 	buf[9] = p->epoch;
 	buf[10] = p->ipproto;
 	buf[11] = p->flags;
 	put32(buf + 12, p->max_msg);
 	put16(buf + 16, p->max_pad);
-	put16(buf + 18, 0);
+	put16(buf + 18, p->hs_port);
 	put32(buf + 20, p->lifetime_s);
 	return SMT_PARAMS_LEN;
 }
@@ -90,9 +98,10 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 			return -EPROTO;
 		}
 	} else if (p->type == SMT_PARAMS_PROPOSE ||
-		   p->type == SMT_PARAMS_ACCEPT) {
+		   p->type == SMT_PARAMS_ACCEPT ||
+		   p->type == SMT_PARAMS_CLOSE) {
 		if (mlen != SMT_PARAMS_LEN) {
-			*why = "bad PROPOSE/ACCEPT length";
+			*why = "bad PROPOSE/ACCEPT/CLOSE length";
 			return -EPROTO;
 		}
 	} else {
@@ -111,14 +120,25 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 	}
 	p->client_port = get16(buf + 4);
 	p->server_port = get16(buf + 6);
+	if (p->type == SMT_PARAMS_CLOSE) {
+		static const uint8_t zero[8];
+
+		memcpy(p->tag, buf + 8, sizeof(p->tag));
+		if (memcmp(buf + 16, zero, 8)) {
+			*why = "reserved bytes set";
+			return -EPROTO;
+		}
+		return 0;
+	}
 	p->B = buf[8];
 	p->epoch = buf[9];
 	p->ipproto = buf[10];
 	p->flags = buf[11];
 	p->max_msg = get32(buf + 12);
 	p->max_pad = get16(buf + 16);
+	p->hs_port = get16(buf + 18);
 	p->lifetime_s = get32(buf + 20);
-	if ((p->flags & ~SMT_PARAMS_F_REKEY) || get16(buf + 18)) {
+	if (p->flags & ~SMT_PARAMS_F_REKEY) {
 		*why = "reserved bits set";
 		return -EPROTO;
 	}

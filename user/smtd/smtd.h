@@ -122,7 +122,11 @@ int64_t smtd_now_ms(void);
 	X(rekeys_due, "sessions that reached lifetime - rekey_margin")       \
 	X(rekeys_ok, "re-keys completed (new epoch handed over)")            \
 	X(rekeys_failed, "re-keys that failed (retried every 5 s)")          \
-	X(reloads, "configuration reloads (SIGHUP)")
+	X(reloads, "configuration reloads (SIGHUP)")                         \
+	X(closes_sent, "sessions ended here and told to the peer smtd")      \
+	X(closes_received, "sessions the peer smtd ended (CLOSE)")           \
+	X(closes_failed, "CLOSEs not delivered or refused by the peer")      \
+	X(sessions_replaced, "stale sessions replaced by a new set-up")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -205,13 +209,22 @@ struct smtd_session *smtd_table_find(struct smtd *d, uint32_t sid);
 struct smtd_ctl_conn *smtd_session_owner(struct smtd *d, uint32_t sid);
 /* The session re-keyed: new epoch, lifetime and creation time. */
 void smtd_table_rekeyed(struct smtd *d, const struct smt_ctl_session *s);
-/* Server side: the table entry a REKEY proposal names, or NULL. */
+/* Server side: the table entry a REKEY proposal names (service NULL: any
+ * service, as a new set-up on those ports conflicts whatever its service),
+ * or NULL. */
 struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
 				      const struct sockaddr_storage *local,
 				      const struct sockaddr_storage *peer);
 /* Add the hand-off result to the table, owned by c. */
 struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
 				    const struct smt_ctl_session *s);
+/*
+ * Remove s from the table and the BPF sessions map. tell_owner: push
+ * session_del to its application; tell_peer: send the peer smtd a CLOSE
+ * (not while smtd stops: sessions outlive smtd). why goes to the log.
+ */
+void smtd_table_remove(struct smtd *d, struct smtd_session *s, bool tell_owner,
+		       bool tell_peer, const char *why);
 void smtd_table_tick(struct smtd *d);
 uint32_t smtd_new_sid(struct smtd *d);
 void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs);
@@ -230,6 +243,9 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		      const char *msg);
 /* Start the epoch + 1 handshake for a client-role session. 0 or -errno. */
 int smtd_hs_rekey(struct smtd *d, struct smtd_session *s);
+/* Tell the peer smtd that session s ended here (a CLOSE over a new TLS
+ * connection, docs/protocol.md 6.1). 0 or -errno (nothing started). */
+int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s);
 /* A control connection went away: forget it in pending handshakes. */
 void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_hs_tick(struct smtd *d);
@@ -240,6 +256,7 @@ void smtd_hs_free_all(struct smtd *d);
 #define SMT_PARAMS_PROPOSE 1
 #define SMT_PARAMS_ACCEPT 2
 #define SMT_PARAMS_REFUSE 3
+#define SMT_PARAMS_CLOSE 4 /* end the session of these ports and tag */
 #define SMT_PARAMS_LEN 24
 #define SMT_PARAMS_F_REKEY 0x01 /* new epoch for the session of these ports */
 #define SMT_PARAMS_REFUSE_MAX (6 + 200)
@@ -250,7 +267,10 @@ struct smt_params {
 	uint8_t B, epoch, ipproto, flags;
 	uint32_t max_msg;
 	uint16_t max_pad;
+	uint16_t hs_port; /* the sender smtd's handshake port, 0: none */
 	uint32_t lifetime_s;
+	/* CLOSE */
+	uint8_t tag[8];
 	/* REFUSE */
 	uint16_t code;
 	char reason[201];

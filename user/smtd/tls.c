@@ -29,6 +29,8 @@
 
 #define SMT_ALPN "smt/1"
 #define SMT_EXPORTER_LABEL "EXPORTER-SMT v1"
+/* 8 bytes that name a session in a CLOSE (docs/protocol.md 6.1) */
+#define SMT_TAG_LABEL "EXPORTER-SMT session tag"
 
 enum hs_state {
 	HS_TCP_CONNECT,
@@ -62,7 +64,8 @@ struct smtd_hs {
 	const char *sni_refused; /* why sni_cb refused, for the log */
 	char address[80]; /* client: the peer smtd as given */
 	uint32_t rekey_sid; /* a re-key of this session (0: a new one) */
-	struct smt_ctl_session old; /* re-key: the session as it was */
+	struct smt_ctl_session old; /* re-key, close: the session as it was */
+	bool closing; /* client: sends a CLOSE for old */
 };
 
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
@@ -126,6 +129,13 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (hs->closing) {
+		d->st.closes_failed++;
+		LOG_W("session %u: cannot tell smtd at %s that it ended: %s",
+		      hs->old.sid, hs->peer_str, msg);
+		hs->dead = true;
+		return;
+	}
 	d->st.handshakes_failed++;
 	if (counter)
 		(*counter)++;
@@ -168,7 +178,22 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* SNI must name a configured service that our certificate carries. */
+/* A session of service that this host set up as the TLS client. */
+static bool has_client_session(struct smtd *d, const char *service)
+{
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		if (s->s.tls_client && !strcmp(s->s.service, service))
+			return true;
+	return false;
+}
+
+/*
+ * SNI must name a configured service that our certificate carries, or a
+ * service this host holds client sessions of: the server of such a session
+ * may connect to end it (CLOSE), and it checks our certificate by its hash.
+ */
 static int sni_cb(SSL *ssl, int *al, void *arg)
 {
 	struct smtd *d = arg;
@@ -178,6 +203,8 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 	struct smtd_hs *hs = SSL_get_app_data(ssl);
 	const char *why = NULL;
 
+	if (name && has_client_session(d, name))
+		return SSL_TLSEXT_ERR_OK; /* maybe a CLOSE from its server */
 	if (!name)
 		why = "the client sent no server name (SNI); it must name the "
 		      "service";
@@ -429,6 +456,30 @@ static void peer_cert_id(SSL *ssl, char *out, size_t len)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	out[2 * n] = 0;
+}
+
+/* The set-up's exporter tag in hex ("" when the exporter fails). It names
+ * the session in a later CLOSE, so a CLOSE meant for an older session on
+ * the same ports cannot end a newer one. */
+static void session_tag(SSL *ssl, char *out, size_t len)
+{
+	uint8_t t[8];
+
+	out[0] = 0;
+	if (len < 2 * sizeof(t) + 1 ||
+	    SSL_export_keying_material(ssl, t, sizeof(t), SMT_TAG_LABEL,
+				       strlen(SMT_TAG_LABEL), NULL, 0, 1) != 1)
+		return;
+	hex(t, sizeof(t), out);
+}
+
 static void fill_session(struct smtd *d, struct smtd_hs *hs,
 			 const struct smt_params *p)
 {
@@ -450,6 +501,7 @@ static void fill_session(struct smtd *d, struct smtd_hs *hs,
 	s->lifetime_s = p->lifetime_s;
 	s->created = time(NULL);
 	peer_cert_id(hs->ssl, s->peer_cert, sizeof(s->peer_cert));
+	session_tag(hs->ssl, s->tag, sizeof(s->tag));
 }
 
 /*
@@ -506,7 +558,77 @@ static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
 	smtd_io_mod(d, &hs->io, 0);
 }
 
-/* Server: a PROPOSE arrived. */
+/* "addr:port" or "[v6]:port" of ss's address with port. */
+static void hs_addr(const struct sockaddr_storage *ss, uint16_t port, char *out,
+		    size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	smt_ctl_addr_str(ss, a, sizeof(a));
+	if (ss->ss_family == AF_INET6)
+		snprintf(out, len, "[%s]:%u", a, port);
+	else
+		snprintf(out, len, "%s:%u", a, port);
+}
+
+static bool same_ip(const struct sockaddr_storage *a,
+		    const struct sockaddr_storage *b)
+{
+	char x[INET6_ADDRSTRLEN], y[INET6_ADDRSTRLEN];
+
+	return a->ss_family == b->ss_family &&
+	       !strcmp(smt_ctl_addr_str(a, x, sizeof(x)),
+		       smt_ctl_addr_str(b, y, sizeof(y)));
+}
+
+/*
+ * Either role: the peer smtd ended a session (CLOSE). It is the session of
+ * this service whose peer is the TCP peer's address, whose ports are the
+ * CLOSE's, whose set-up had this tag, and whose peer certificate is the
+ * one this connection presented; anything else is refused and changes
+ * nothing.
+ */
+static void on_close(struct smtd *d, struct smtd_hs *hs,
+		     const struct smt_params *p)
+{
+	struct sockaddr_storage peer;
+	struct smtd_session *s;
+	char cert[65], tag[17];
+
+	sock_addr(hs->io.fd, true, &peer);
+	unmap_v4(&peer);
+	peer_cert_id(hs->ssl, cert, sizeof(cert));
+	hex(p->tag, sizeof(p->tag), tag);
+	for (s = d->sessions; s; s = s->next) {
+		uint16_t lp = s->s.tls_client ? p->client_port : p->server_port;
+		uint16_t pp = s->s.tls_client ? p->server_port : p->client_port;
+
+		if (!strcmp(s->s.service, hs->service) &&
+		    !strcmp(s->s.tag, tag) && smt_ctl_port(&s->s.local) == lp &&
+		    smt_ctl_port(&s->s.peer) == pp &&
+		    same_ip(&s->s.peer, &peer))
+			break;
+	}
+	if (!s) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.closes_failed,
+		       "CLOSE: no session of %s with client port %u, server "
+		       "port %u and this tag",
+		       hs->service, p->client_port, p->server_port);
+		return;
+	}
+	if (strcmp(s->s.peer_cert, cert)) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.closes_failed,
+		       "CLOSE of session %u from another identity "
+		       "(certificate) than its peer's",
+		       s->s.sid);
+		return;
+	}
+	d->st.closes_received++;
+	smtd_table_remove(d, s, true, false, "the peer smtd ended it (CLOSE)");
+	queue_msg(hs, p); /* the same CLOSE back: done */
+}
+
+/* Server: a PROPOSE (or a CLOSE) arrived. */
 static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
 {
@@ -517,6 +639,10 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	const char *why;
 	uint16_t port = 0;
 
+	if (p->type == SMT_PARAMS_CLOSE) {
+		on_close(d, hs, p);
+		return;
+	}
 	if (p->type != SMT_PARAMS_PROPOSE) {
 		refuse(d, hs, SMT_PREFUSE_VERSION, &d->st.refused.params,
 		       "expected PROPOSE");
@@ -556,17 +682,33 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "B=%u M=%u P=%u: %s", a.B, a.max_msg, a.max_pad, why);
 		return;
 	}
+	a.hs_port = d->cfg.listen_port;
 	hs->prop = a;
 	fill_session(d, hs, &a);
-	/* a new set-up replaces a session with the same ports (the peer
-	 * started over), but only from the identity that set that one up */
-	old = smtd_table_match(d, hs->service, &hs->sess.local, &hs->sess.peer);
+	if (p->hs_port) /* where to send a CLOSE later */
+		hs_addr(&hs->sess.peer, p->hs_port, hs->sess.handshake,
+			sizeof(hs->sess.handshake));
+	/*
+	 * A new set-up replaces a session with the same address and ports,
+	 * whatever its service (the peer started over: its host or smtd
+	 * restarted, or the close never arrived), but only from the identity
+	 * that set that one up. The old one goes first, keys wiped in its
+	 * application (session_del before the new session on the same
+	 * connection) and out of the BPF map; the peer is not told.
+	 */
+	old = smtd_table_match(d, NULL, &hs->sess.local, &hs->sess.peer);
 	if (old && strcmp(old->s.peer_cert, hs->sess.peer_cert)) {
 		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
 		       "client port %u has a session of another client "
 		       "identity (certificate); use another SMT port",
 		       p->client_port);
 		return;
+	}
+	if (old) {
+		d->st.sessions_replaced++;
+		smtd_table_remove(d, old, true, false,
+				  "replaced by a new set-up from the same peer "
+				  "address, port and identity");
 	}
 	hs->sess.sid = smtd_new_sid(d);
 	if (smtd_ctl_push_session(d, srv, hs, &hs->sess)) {
@@ -639,6 +781,15 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	const struct smt_params *p = &hs->prop;
 	const char *why;
 
+	if (hs->closing && a->type == SMT_PARAMS_CLOSE &&
+	    a->client_port == p->client_port &&
+	    a->server_port == p->server_port &&
+	    !memcmp(a->tag, p->tag, sizeof(p->tag))) {
+		LOG_I("session %u (%s): smtd at %s ended it too", hs->old.sid,
+		      hs->service, hs->peer_str);
+		hs->dead = true;
+		return;
+	}
 	if (a->type == SMT_PARAMS_REFUSE) {
 		hs_fail(d, hs, &d->st.refused.params,
 			"peer smtd refused: %s (code %u)", a->reason, a->code);
@@ -688,6 +839,38 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	hs->dead = true;
 }
 
+/* Client of a CLOSE: the session's ports and tag. When this host was the
+ * session's TLS server, the peer is the session's client smtd, whose
+ * certificate must be the one that set the session up. */
+static void send_close(struct smtd *d, struct smtd_hs *hs)
+{
+	const struct smt_ctl_session *o = &hs->old;
+	char cert[65];
+	size_t i;
+
+	if (!o->tls_client) {
+		peer_cert_id(hs->ssl, cert, sizeof(cert));
+		if (strcmp(cert, o->peer_cert)) {
+			hs_fail(d, hs, NULL,
+				"its certificate is not the one that set "
+				"the session up");
+			return;
+		}
+	}
+	hs->prop = (struct smt_params){.type = SMT_PARAMS_CLOSE};
+	hs->prop.client_port =
+		smt_ctl_port(o->tls_client ? &o->local : &o->peer);
+	hs->prop.server_port =
+		smt_ctl_port(o->tls_client ? &o->peer : &o->local);
+	for (i = 0; i < sizeof(hs->prop.tag); i++) {
+		unsigned int v = 0;
+
+		sscanf(o->tag + 2 * i, "%2x", &v);
+		hs->prop.tag[i] = v;
+	}
+	queue_msg(hs, &hs->prop);
+}
+
 static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 {
 	const unsigned char *alpn = NULL;
@@ -705,6 +888,10 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		sni = SSL_get_servername(hs->ssl, TLSEXT_NAMETYPE_host_name);
 		snprintf(hs->service, sizeof(hs->service), "%s",
 			 sni ? sni : "");
+	}
+	if (hs->closing) {
+		send_close(d, hs);
+		return;
 	}
 	if (derive(hs->ssl, &hs->sess.keys, why, sizeof(why))) {
 		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
@@ -724,6 +911,7 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		.max_msg = d->cfg.max_msg,
 		.max_pad = d->cfg.max_pad,
 		.lifetime_s = d->cfg.lifetime_s,
+		.hs_port = d->cfg.listen_port,
 	};
 	if (hs->rekey_sid) { /* same session, next epoch */
 		hs->prop.flags = SMT_PARAMS_F_REKEY;
@@ -978,69 +1166,42 @@ int smtd_tls_listen(struct smtd *d)
 	return smtd_io_add(d, &d->listen_io, EPOLLIN);
 }
 
-/* "host", "host:port", "[v6]:port" or a bare IPv6 address. */
-static int split_address(const char *address, uint16_t dflt, char *host,
-			 size_t hlen, char *port, size_t plen)
-{
-	const char *colon = strrchr(address, ':');
-	size_t n;
-
-	if (address[0] == '[') {
-		const char *end = strchr(address, ']');
-
-		if (!end)
-			return -EINVAL;
-		n = end - address - 1;
-		if (n >= hlen)
-			return -EINVAL;
-		memcpy(host, address + 1, n);
-		host[n] = 0;
-		if (end[1] == ':')
-			snprintf(port, plen, "%s", end + 2);
-		else if (!end[1])
-			snprintf(port, plen, "%u", dflt);
-		else
-			return -EINVAL;
-		return 0;
-	}
-	if (colon && colon == strchr(address, ':')) { /* exactly one ':' */
-		n = colon - address;
-		if (n >= hlen)
-			return -EINVAL;
-		memcpy(host, address, n);
-		host[n] = 0;
-		snprintf(port, plen, "%s", colon + 1);
-		return 0;
-	}
-	if (strlen(address) >= hlen)
-		return -EINVAL;
-	strcpy(host, address);
-	snprintf(port, plen, "%u", dflt);
-	return 0;
-}
+enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
 static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
-		    uint16_t local_port, const struct smtd_session *rekey,
-		    char *err, size_t errlen)
+		    uint16_t local_port, const struct smt_ctl_session *old,
+		    enum hs_kind kind, char *err, size_t errlen)
 {
+	/* numeric only: a name lookup would block the main loop, so libsmt
+	 * resolves names in the application (smt_ctl_resolve) */
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV},
+				 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST},
 			*ai = NULL;
 	char host[256], port[16], a[INET6_ADDRSTRLEN];
 	struct smtd_hs *hs;
 	int fd, r, one = 1;
 
-	if (split_address(address, d->cfg.listen_port, host, sizeof(host), port,
-			  sizeof(port))) {
+	if (smt_ctl_split_address(address, host, sizeof(host), port,
+				  sizeof(port))) {
 		snprintf(err, errlen,
 			 "address '%s' is not host, host:port or [ipv6]:port",
 			 address);
 		return -EINVAL;
 	}
+	if (!port[0])
+		snprintf(port, sizeof(port), "%u", d->cfg.listen_port);
 	r = getaddrinfo(host, port, &hints, &ai);
+	if (r == EAI_NONAME) {
+		snprintf(err, errlen,
+			 "address '%s' is not a numeric IP address: smtd takes "
+			 "addresses only (libsmt's smt_connect resolves host "
+			 "names in the application first)",
+			 address);
+		return -EINVAL;
+	}
 	if (r) {
-		snprintf(err, errlen, "cannot resolve '%s': %s", address,
+		snprintf(err, errlen, "bad address '%s': %s", address,
 			 gai_strerror(r));
 		return -EINVAL;
 	}
@@ -1068,24 +1229,32 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	hs->req_id = req_id;
 	hs->local_port = local_port;
 	snprintf(hs->address, sizeof(hs->address), "%s", address);
-	if (rekey) {
-		hs->rekey_sid = rekey->s.sid;
-		hs->old = rekey->s;
-	}
+	if (old)
+		hs->old = *old;
+	if (kind == HS_REKEY)
+		hs->rekey_sid = old->sid;
+	hs->closing = kind == HS_CLOSE_SESSION;
 	SSL_set_connect_state(hs->ssl);
 	SSL_set_tlsext_host_name(hs->ssl, service);
-	/* the server certificate must name the service (SAN DNS) */
-	SSL_set_hostflags(hs->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	SSL_set1_host(hs->ssl, service);
-	d->st.handshakes_out++;
+	/* the server certificate must name the service (SAN DNS); a CLOSE
+	 * to a session's client smtd checks its certificate's hash instead */
+	if (!hs->closing || old->tls_client) {
+		SSL_set_hostflags(hs->ssl,
+				  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		SSL_set1_host(hs->ssl, service);
+	}
+	if (!hs->closing)
+		d->st.handshakes_out++;
 	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
 	if (r && errno != EINPROGRESS) {
 		r = -errno;
 		snprintf(err, errlen, "cannot connect to smtd at %s: %s",
 			 address, strerror(-r));
-		d->st.refused.connect_failed++;
-		d->st.handshakes_failed++;
+		if (!hs->closing) {
+			d->st.refused.connect_failed++;
+			d->st.handshakes_failed++;
+		}
 		hs->conn = NULL;
 		hs_free(d, hs);
 		return r;
@@ -1108,8 +1277,33 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
 		    uint16_t local_port, char *err, size_t errlen)
 {
-	return hs_start(d, c, req_id, service, address, local_port, NULL, err,
-			errlen);
+	return hs_start(d, c, req_id, service, address, local_port, NULL,
+			HS_NEW, err, errlen);
+}
+
+int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
+{
+	char err[300];
+	int r;
+
+	/* a server-role session needs the client smtd's address and the
+	 * client's certificate to check; both sides need the tag */
+	if (!s->handshake[0] || !s->tag[0] ||
+	    (!s->tls_client && !s->peer_cert[0])) {
+		LOG_D("session %u: the peer smtd cannot be told it ended "
+		      "(address, tag or certificate unknown)",
+		      s->sid);
+		return -ENOENT;
+	}
+	r = hs_start(d, NULL, 0, s->service, s->handshake,
+		     smt_ctl_port(&s->local), s, HS_CLOSE_SESSION, err,
+		     sizeof(err));
+	if (r) {
+		d->st.closes_failed++;
+		LOG_W("session %u: cannot tell the peer smtd it ended: %s",
+		      s->sid, err);
+	}
+	return r;
 }
 
 int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
@@ -1118,7 +1312,8 @@ int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
 	int r;
 
 	r = hs_start(d, NULL, 0, s->s.service, s->s.handshake,
-		     smt_ctl_port(&s->s.local), s, err, sizeof(err));
+		     smt_ctl_port(&s->s.local), &s->s, HS_REKEY, err,
+		     sizeof(err));
 	if (r)
 		LOG_W("session %u: cannot start the re-key: %s", s->s.sid, err);
 	return r;

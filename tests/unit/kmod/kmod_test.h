@@ -77,12 +77,39 @@ static inline void kt_params(struct smt_kmod_session *p, u16 cipher)
 	kt_crypto(&p->crypto, cipher, 7);
 }
 
+/* The IP layer of mock_ip.c: one route, and the packets that reached the
+ * device (kt_ip.wire, in order; freeing them runs their destructors). */
+struct kt_ip {
+	struct net_device *dev; /* the route's device */
+	struct net_device *xmit_dev; /* where packets really go, if not dev */
+	u32 mtu;
+	int route_err;
+	int xmit_err; /* returned by the local out after xmit_ok packets */
+	unsigned int xmit_ok;
+	void (*on_xmit)(struct sk_buff *skb);
+	struct dst_entry dst;
+	int routes_held;
+	long core_drops, segmented;
+	struct sk_buff *wire, **wire_tail;
+	unsigned int nwire;
+};
+extern struct kt_ip kt_ip;
+void kt_ip_reset(struct net_device *dev, u32 mtu);
+void kt_wire_free(void);
+
 /* Suite fini: nothing allocated or keyed is left, failure flags reset. */
 static inline void kt_leak_check(void)
 {
+	kt_wire_free();
 	cr_expect_eq(mock_allocs, 0, "%ld blocks leaked", mock_allocs);
 	cr_expect_eq(mock_tfms, 0, "%ld transforms leaked", mock_tfms);
+	cr_expect_eq(kt_ip.routes_held, 0, "routes held");
+	cr_expect_eq(mock_socks, 0, "%ld sockets leaked", mock_socks);
+	cr_expect_eq(mock_module_refs, 0, "module references left");
+	cr_expect_eq(mock_symbol_refs, 0, "tls.ko references left");
 	mock_fail_alloc_aead = mock_fail_encrypt = mock_fail_segment = false;
+	mock_fail_sock_create = false;
+	mock_tls_module_loaded = true;
 	smt_tls_offload_enabled = false;
 	smt_stat_reset();
 }

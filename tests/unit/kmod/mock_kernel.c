@@ -3,8 +3,10 @@
  * Implementation of the userspace kernel mock (mock_kernel.h): allocation
  * counters for leak checks, mutexes that assert balanced use, an AEAD that
  * does what the kernel's "gcm(aes)" and "rfc7539(chacha20,poly1305)" do
- * (in-place, AAD first, tag appended) through OpenSSL, and linear sk_buffs
- * with a skb_segment() that copies headers in front of each piece.
+ * (in-place, AAD first, tag appended) through OpenSSL, linear sk_buffs
+ * with a skb_segment() that copies headers in front of each piece, sockets
+ * that live while they own packets, a work queue run by flushing, and
+ * kTLS's tls_validate_xmit_skb() as it treats a context without records.
  */
 #include <assert.h>
 #include <openssl/evp.h>
@@ -15,6 +17,11 @@ long mock_allocs;
 long mock_tfms;
 bool mock_fail_kmalloc, mock_fail_alloc_aead, mock_fail_encrypt;
 bool mock_fail_segment;
+long mock_module_refs, mock_symbol_refs, mock_warns;
+bool mock_tls_module_loaded = true;
+long mock_socks;
+bool mock_fail_sock_create, mock_fail_alloc_wq;
+long mock_tls_fallback_drops;
 
 void *kmalloc(size_t n, int gfp)
 {
@@ -184,6 +191,8 @@ void kfree_skb(struct sk_buff *skb)
 {
 	if (!skb)
 		return;
+	if (skb->destructor)
+		skb->destructor(skb);
 	kfree(skb->head);
 	kfree(skb);
 }
@@ -253,4 +262,129 @@ struct sk_buff *skb_segment(struct sk_buff *skb, netdev_features_t features)
 		tail = &seg->next;
 	}
 	return first;
+}
+
+static void sock_put_wmem(struct sock *sk, long n)
+{
+	assert(sk->sk_wmem_alloc >= n);
+	sk->sk_wmem_alloc -= n;
+	if (sk->sk_wmem_alloc)
+		return;
+	if (sk->sk_destruct)
+		sk->sk_destruct(sk);
+	mock_socks--;
+	kfree(sk);
+}
+
+static void mock_inet_sock_destruct(struct sock *sk)
+{
+	assert(sk->sk_wmem_alloc == 0);
+}
+
+int sock_create_kern(struct net *net, int family, int type, int proto,
+		     struct socket **res)
+{
+	struct socket *sock;
+
+	if (mock_fail_sock_create)
+		return -EAFNOSUPPORT;
+	sock = kzalloc(sizeof(*sock), GFP_KERNEL);
+	if (!sock)
+		return -ENOMEM;
+	sock->sk = kzalloc(sizeof(*sock->sk), GFP_KERNEL);
+	if (!sock->sk) {
+		kfree(sock);
+		return -ENOMEM;
+	}
+	sock->sk->net = net;
+	sock->sk->family = family;
+	sock->sk->sk_wmem_alloc = 1;
+	sock->sk->sk_destruct = mock_inet_sock_destruct;
+	mock_socks++;
+	*res = sock;
+	return 0;
+}
+
+void sock_release(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	/* tcp_close() of a never-connected socket: no ULP ops to clean up. */
+	kfree(sock);
+	sock_put_wmem(sk, 1);
+}
+
+static void sock_wfree(struct sk_buff *skb)
+{
+	struct sock *sk = skb->sk;
+
+	skb->sk = NULL;
+	sock_put_wmem(sk, 1);
+}
+
+void skb_set_owner_w(struct sk_buff *skb, struct sock *sk)
+{
+	assert(!skb->destructor);
+	skb->sk = sk;
+	skb->destructor = sock_wfree;
+	sk->sk_wmem_alloc++;
+}
+
+struct sk_buff *tls_validate_xmit_skb(struct sock *sk, struct net_device *dev,
+				      struct sk_buff *skb)
+{
+	if (dev == tls_get_ctx(sk)->netdev)
+		return skb;
+	{
+		struct list_head *r =
+			&tls_offload_ctx_tx(tls_get_ctx(sk))->records_list;
+
+		assert(r->next == r); /* no record: nothing to encrypt */
+	}
+	mock_tls_fallback_drops++;
+	kfree_skb(skb);
+	return NULL;
+}
+
+struct workqueue_struct *alloc_workqueue(const char *fmt, unsigned int flags,
+					 int max_active, ...)
+{
+	struct workqueue_struct *wq;
+
+	if (mock_fail_alloc_wq)
+		return NULL;
+	wq = kzalloc(sizeof(*wq), GFP_KERNEL);
+	if (wq)
+		wq->tail = &wq->head;
+	return wq;
+}
+
+bool queue_work(struct workqueue_struct *wq, struct work_struct *w)
+{
+	if (w->queued)
+		return false;
+	w->queued = true;
+	w->next = NULL;
+	*wq->tail = w;
+	wq->tail = &w->next;
+	return true;
+}
+
+void flush_workqueue(struct workqueue_struct *wq)
+{
+	while (wq->head) {
+		struct work_struct *w = wq->head;
+
+		wq->head = w->next;
+		if (!wq->head)
+			wq->tail = &wq->head;
+		w->queued = false;
+		w->func(w); /* may free w */
+	}
+}
+
+void destroy_workqueue(struct workqueue_struct *wq)
+{
+	flush_workqueue(wq);
+	kfree(wq);
 }

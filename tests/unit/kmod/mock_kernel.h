@@ -5,7 +5,10 @@
  * kernel headers when SMT_KMOD_MOCK is defined, so the unit tests compile the
  * module's own .c files. Linear sk_buffs, an AEAD backed by OpenSSL, a
  * net_device with tlsdev_ops, and counters (mock_*) that tests inspect for
- * leaks and calls. Failure injection through mock_fail_* flags.
+ * leaks and calls. Failure injection through mock_fail_* flags. Sockets
+ * (only what carries a TLS offload context: owner accounting, destructor,
+ * sk_validate_xmit_skb), a work queue that runs when the test flushes it,
+ * module and symbol reference counters.
  */
 #ifndef SMT_MOCK_KERNEL_H
 #define SMT_MOCK_KERNEL_H
@@ -36,7 +39,29 @@ typedef uint64_t netdev_features_t;
 #define __net_init
 #define __net_exit
 #define IS_ENABLED(x) (x)
+#ifndef SMT_MOCK_NO_TLS_DEVICE
 #define CONFIG_TLS_DEVICE 1
+#else
+#define CONFIG_TLS_DEVICE 0
+#endif
+
+#define THIS_MODULE NULL
+extern long mock_module_refs, mock_symbol_refs, mock_warns;
+extern bool mock_tls_module_loaded;
+static inline bool try_module_get(void *m)
+{
+	mock_module_refs++;
+	return true;
+}
+static inline void module_put(void *m)
+{
+	mock_module_refs--;
+}
+/* symbol_get() of an exported symbol of a module: NULL when not loaded. */
+#define symbol_get(x) \
+	(mock_tls_module_loaded ? (mock_symbol_refs++, &(x)) : NULL)
+#define symbol_put(x) (mock_symbol_refs--)
+#define pr_warn(...) (mock_warns++)
 
 #define cpu_to_be16(x) htobe16(x)
 #define cpu_to_be32(x) htobe32(x)
@@ -146,6 +171,51 @@ static inline void atomic64_set(atomic64_t *a, long long v)
 	a->counter = v;
 }
 
+#define rcu_assign_pointer(p, v) ((p) = (v))
+#define RCU_INIT_POINTER(p, v) ((p) = (v))
+#define smp_store_release(p, v) (*(p) = (v))
+static inline bool test_bit(int nr, const unsigned long *addr)
+{
+	return *addr & (1ul << nr);
+}
+static inline void set_bit(int nr, unsigned long *addr)
+{
+	*addr |= 1ul << nr;
+}
+static inline void clear_bit_unlock(int nr, unsigned long *addr)
+{
+	*addr &= ~(1ul << nr);
+}
+typedef struct {
+	int locked;
+} spinlock_t;
+static inline void spin_lock_init(spinlock_t *l)
+{
+	l->locked = 0;
+}
+
+/* ---- work queues: queued work runs when the test flushes ------------ */
+struct work_struct {
+	void (*func)(struct work_struct *w);
+	struct work_struct *next;
+	bool queued;
+};
+struct workqueue_struct {
+	struct work_struct *head, **tail;
+};
+#define INIT_WORK(w, f)              \
+	do {                         \
+		(w)->func = (f);     \
+		(w)->next = NULL;    \
+		(w)->queued = false; \
+	} while (0)
+extern bool mock_fail_alloc_wq;
+struct workqueue_struct *alloc_workqueue(const char *fmt, unsigned int flags,
+					 int max_active, ...);
+bool queue_work(struct workqueue_struct *wq, struct work_struct *w);
+void flush_workqueue(struct workqueue_struct *wq);
+void destroy_workqueue(struct workqueue_struct *wq);
+
 /* ---- network namespaces ---------------------------------------------- */
 struct net {
 	int refs;
@@ -226,17 +296,35 @@ struct skb_shared_info {
 	unsigned short gso_size, gso_segs;
 	unsigned int gso_type;
 };
+#define CHECKSUM_UNNECESSARY 1
+struct sock;
 struct sk_buff {
 	struct sk_buff *next;
 	u8 *head, *data;
 	unsigned int len, size;
 	unsigned int transport_header; /* offset from head */
+	unsigned int network_header;
+	struct sock *sk;
+	void (*destructor)(struct sk_buff *skb);
+	u8 decrypted : 1;
+	u8 ip_summed;
 	struct skb_shared_info shinfo;
 };
 #define skb_shinfo(skb) (&(skb)->shinfo)
 struct sk_buff *alloc_skb(unsigned int size, int gfp);
 void kfree_skb(struct sk_buff *skb);
 void kfree_skb_list(struct sk_buff *skb);
+static inline void consume_skb(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+#define skb_list_walk_safe(first, skb, next_skb)                              \
+	for ((skb) = (first), (next_skb) = (skb) ? (skb)->next : NULL; (skb); \
+	     (skb) = (next_skb), (next_skb) = (skb) ? (skb)->next : NULL)
+static inline void skb_mark_not_on_list(struct sk_buff *skb)
+{
+	skb->next = NULL;
+}
 void skb_reserve(struct sk_buff *skb, unsigned int n);
 void *skb_put(struct sk_buff *skb, unsigned int n);
 void *skb_push(struct sk_buff *skb, unsigned int n);
@@ -248,6 +336,10 @@ void *__skb_pull(struct sk_buff *skb, unsigned int n);
 static inline bool pskb_may_pull(struct sk_buff *skb, unsigned int n)
 {
 	return skb->len >= n;
+}
+static inline void skb_reset_network_header(struct sk_buff *skb)
+{
+	skb->network_header = (unsigned int)(skb->data - skb->head);
 }
 static inline void skb_reset_transport_header(struct sk_buff *skb)
 {
@@ -266,20 +358,78 @@ static inline bool skb_is_gso(const struct sk_buff *skb)
 extern bool mock_fail_segment;
 struct sk_buff *skb_segment(struct sk_buff *skb, netdev_features_t features);
 
-/* ---- devices and kTLS offload ---------------------------------------- */
+/* ---- devices, sockets and kTLS offload ------------------------------- */
 #define NETIF_F_HW_TLS_TX (1ull << 40)
 #define NETIF_F_GSO_ESP (1ull << 31)
 enum tls_offload_ctx_dir {
 	TLS_OFFLOAD_CTX_DIR_RX,
 	TLS_OFFLOAD_CTX_DIR_TX,
 };
+enum { TLS_BASE, TLS_SW, TLS_HW, TLS_HW_RECORD };
+enum { TLS_RX_DEV_DEGRADED, TLS_TX_SYNC_SCHED };
 struct net_device;
+struct tls_prot_info {
+	u16 version, cipher_type, prepend_size, tag_size, overhead_size;
+	u16 iv_size, salt_size, rec_seq_size, aad_size, tail_size;
+};
+union tls_crypto_context {
+	struct tls_crypto_info info;
+	union {
+		struct tls12_crypto_info_aes_gcm_128 aes_gcm_128;
+		struct tls12_crypto_info_aes_gcm_256 aes_gcm_256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha20_poly1305;
+	};
+};
+/* The fields of include/net/tls.h's tls_context that drivers use. */
 struct tls_context {
-	int dummy;
+	struct tls_prot_info prot_info;
+	u8 tx_conf : 3;
+	void *priv_ctx_tx;
+	struct net_device *netdev;
+	unsigned long flags;
+	struct sock *sk;
+	union tls_crypto_context crypto_send;
 };
+struct tls_offload_context_tx {
+	spinlock_t lock;
+	struct list_head records_list;
+	void *retransmit_hint;
+	struct tls_context *ctx;
+	u8 driver_state[] __attribute__((aligned(8)));
+};
+#define TLS_DRIVER_STATE_SIZE_TX 16
+#define TLS_OFFLOAD_CONTEXT_SIZE_TX \
+	(sizeof(struct tls_offload_context_tx) + TLS_DRIVER_STATE_SIZE_TX)
+static inline struct tls_offload_context_tx *
+tls_offload_ctx_tx(const struct tls_context *c)
+{
+	return c->priv_ctx_tx;
+}
+
+/* A socket: inet_csk(sk) is the sock itself here. sk_wmem_alloc starts at
+ * 1 for the socket's own reference, as in the kernel; the sock is freed
+ * (sk_destruct called) when it drops to 0. */
 struct sock {
-	struct tls_context *ulp;
+	void *icsk_ulp_data;
+	void (*sk_destruct)(struct sock *sk);
+	struct sk_buff *(*sk_validate_xmit_skb)(struct sock *sk,
+						struct net_device *dev,
+						struct sk_buff *skb);
+	long sk_wmem_alloc;
+	struct net *net;
+	int family;
 };
+struct socket {
+	struct sock *sk;
+};
+#define inet_csk(sk) (sk)
+extern long mock_socks; /* live struct sock */
+extern bool mock_fail_sock_create;
+int sock_create_kern(struct net *net, int family, int type, int proto,
+		     struct socket **res);
+void sock_release(struct socket *sock);
+void skb_set_owner_w(struct sk_buff *skb, struct sock *sk);
+
 struct tlsdev_ops {
 	int (*tls_dev_add)(struct net_device *netdev, struct sock *sk,
 			   enum tls_offload_ctx_dir direction,
@@ -287,8 +437,12 @@ struct tlsdev_ops {
 			   u32 start_offload_tcp_sn);
 	void (*tls_dev_del)(struct net_device *netdev, struct tls_context *ctx,
 			    enum tls_offload_ctx_dir direction);
+	int (*tls_dev_resync)(struct net_device *netdev, struct sock *sk,
+			      u32 seq, u8 *rcd_sn,
+			      enum tls_offload_ctx_dir direction);
 };
 struct net_device {
+	char name[16];
 	netdev_features_t features;
 	const struct tlsdev_ops *tlsdev_ops;
 	int refcnt;
@@ -303,7 +457,23 @@ static inline void dev_put(struct net_device *d)
 }
 static inline struct tls_context *tls_get_ctx(const struct sock *sk)
 {
-	return sk->ulp;
+	return sk->icsk_ulp_data;
 }
+/* kTLS's: pass to the context's device; elsewhere its software fallback,
+ * which drops a packet whose record it does not know (ours: no records). */
+extern long mock_tls_fallback_drops;
+struct sk_buff *tls_validate_xmit_skb(struct sock *sk, struct net_device *dev,
+				      struct sk_buff *skb);
+
+/* ---- IP routes: only what smt_route holds ----------------------------- */
+struct dst_entry {
+	struct net_device *dev;
+};
+struct flowi4 {
+	u32 saddr, daddr;
+};
+struct flowi6 {
+	struct in6_addr saddr, daddr;
+};
 
 #endif /* SMT_MOCK_KERNEL_H */

@@ -147,7 +147,7 @@ static void packets_vs_libsmt(u16 cipher, u32 len, u8 epoch, u32 mss)
 		struct sk_buff *skb, *segs, *seg;
 		u32 rlen = smt_layout_rec_clen(&l, k) + 22;
 
-		skb = smt_record_skb(&f.s, &l, 1000, k, content, mss);
+		skb = smt_record_skb(&f.s, &l, 1000, k, content, mss, false);
 		cr_assert(!IS_ERR(skb));
 		cr_assert_eq(skb->len, 40 + rlen);
 		if (rlen <= mss) {
@@ -234,7 +234,7 @@ Test(kmod_outgoing, smt_record_skb__crypto_error_frees_skb)
 	fixture_init(&f, TLS_CIPHER_AES_GCM_128, 0);
 	cr_assert_eq(smt_layout_init(&l, 100, 16384, 48), 0);
 	mock_fail_encrypt = true;
-	skb = smt_record_skb(&f.s, &l, 2, 0, content, 1440);
+	skb = smt_record_skb(&f.s, &l, 2, 0, content, 1440, false);
 	cr_expect(IS_ERR(skb));
 	cr_expect_eq(PTR_ERR(skb), -EIO);
 	free(content);
@@ -294,6 +294,20 @@ Test(kmod_outgoing, smt_gso_segment__rejects_non_template_header)
 	kfree_skb(skb);
 	skb = template_skb(0xB1, 0, 0);
 	cr_expect_eq(PTR_ERR(smt_gso_segment(skb, 0)), -EINVAL);
+	kfree_skb(skb);
+}
+
+Test(kmod_outgoing, smt_gso_segment__refuses_plaintext_record)
+{
+	struct sk_buff *skb = template_skb(0xA1, 0, 0), *segs;
+
+	/* Plaintext for a TLS offload device must not lose its socket. */
+	skb->decrypted = 1;
+	cr_expect_eq(PTR_ERR(smt_gso_segment(skb, 0)), -EINVAL);
+	skb->decrypted = 0;
+	segs = smt_gso_segment(skb, 0);
+	cr_expect(!IS_ERR_OR_NULL(segs));
+	kfree_skb_list(segs);
 	kfree_skb(skb);
 }
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * kmod/smt_session.c, smt_stats.c and smt_tls_offload.c against the mock:
+ * kmod/smt_session.c and smt_stats.c against the mock:
  * parameter checks as a table, the per-file session table (ids, removal,
- * teardown that frees every key and namespace reference), the
- * /proc/net/smt_stat text, and device TLS offload contexts on a mock device.
+ * teardown that frees every key and namespace reference) and the
+ * /proc/net/smt_stat text. Device TLS offload: test_tls_offload.c.
  */
 #include <criterion/criterion.h>
 
@@ -217,131 +217,4 @@ Test(kmod_session, smt_stats_format__short_buffer_is_enospc)
 	char buf[64];
 
 	cr_expect_eq(smt_stats_format(buf, sizeof(buf)), -ENOSPC);
-}
-
-/* ---- device TLS offload on a mock device ---------------------------- */
-
-static struct {
-	int adds, dels;
-	struct net_device *dev;
-	struct sock *sk;
-	enum tls_offload_ctx_dir dir;
-	union smt_kmod_crypto ci;
-	int fail;
-} md;
-
-static int md_add(struct net_device *dev, struct sock *sk,
-		  enum tls_offload_ctx_dir dir, struct tls_crypto_info *ci,
-		  u32 start_sn)
-{
-	md.adds++;
-	md.dev = dev;
-	md.sk = sk;
-	md.dir = dir;
-	memcpy(&md.ci, ci, sizeof(md.ci));
-	return md.fail;
-}
-
-static void md_del(struct net_device *dev, struct tls_context *ctx,
-		   enum tls_offload_ctx_dir dir)
-{
-	md.dels++;
-}
-
-static const struct tlsdev_ops md_ops = {.tls_dev_add = md_add,
-					 .tls_dev_del = md_del};
-
-Test(kmod_session, smt_tls_offload_capable__needs_feature_ops_and_param)
-{
-	struct net_device dev = {.features = NETIF_F_HW_TLS_TX,
-				 .tlsdev_ops = &md_ops};
-
-	cr_expect_not(smt_tls_offload_capable(&dev), "param off");
-	smt_tls_offload_enabled = true;
-	cr_expect(smt_tls_offload_capable(&dev));
-	dev.features = 0;
-	cr_expect_not(smt_tls_offload_capable(&dev), "no NETIF_F_HW_TLS_TX");
-	dev.features = NETIF_F_HW_TLS_TX;
-	dev.tlsdev_ops = NULL;
-	cr_expect_not(smt_tls_offload_capable(&dev), "no tlsdev_ops");
-}
-
-static void offload_one(u16 cipher, const u8 *key_in_ci, size_t key_off)
-{
-	struct net_device dev = {.features = NETIF_F_HW_TLS_TX,
-				 .tlsdev_ops = &md_ops};
-	struct tls_context tctx;
-	struct sock sk = {.ulp = &tctx};
-	struct smt_ksession s = {.B = 48};
-	struct smt_tls_tx_ctx ctx = {0};
-	const u8 *rs;
-	u64 want = 0x1234ull << 16;
-
-	memset(&md, 0, sizeof(md));
-	kt_crypto(&s.crypto, cipher, 5);
-	smt_tls_offload_enabled = true;
-	cr_assert_eq(smt_tls_offload_begin(&ctx, &dev, &sk, &s, 0x1234), 0);
-	cr_expect_eq(md.adds, 1);
-	cr_expect_eq(md.dir, TLS_OFFLOAD_CTX_DIR_TX);
-	cr_expect_eq(md.sk, &sk);
-	cr_expect_eq(dev.refcnt, 1);
-	rs = cipher == TLS_CIPHER_AES_GCM_128 ? md.ci.aes_gcm_128.rec_seq
-	     : cipher == TLS_CIPHER_AES_GCM_256
-		     ? md.ci.aes_gcm_256.rec_seq
-		     : md.ci.chacha20_poly1305.rec_seq;
-	for (int i = 0; i < 8; i++)
-		cr_expect_eq(rs[i], (u8)(want >> (56 - 8 * i)),
-			     "rec_seq byte %d cipher %u", i, cipher);
-	/* The key reaches the device unchanged. */
-	cr_expect_arr_eq((const u8 *)&md.ci + key_off,
-			 (const u8 *)&s.crypto + key_off,
-			 cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32);
-	smt_tls_offload_end(&ctx);
-	cr_expect_eq(md.dels, 1);
-	cr_expect_eq(dev.refcnt, 0);
-	cr_expect_null(ctx.dev);
-	smt_tls_offload_end(&ctx); /* idempotent */
-	cr_expect_eq(md.dels, 1);
-	(void)key_in_ci;
-}
-
-Test(kmod_session, smt_tls_offload_begin__rec_seq_of_record_0_every_cipher)
-{
-	offload_one(TLS_CIPHER_AES_GCM_128, NULL,
-		    offsetof(struct tls12_crypto_info_aes_gcm_128, key));
-	offload_one(TLS_CIPHER_AES_GCM_256, NULL,
-		    offsetof(struct tls12_crypto_info_aes_gcm_256, key));
-	offload_one(TLS_CIPHER_CHACHA20_POLY1305, NULL,
-		    offsetof(struct tls12_crypto_info_chacha20_poly1305, key));
-}
-
-Test(kmod_session, smt_tls_offload_begin__driver_error_holds_nothing)
-{
-	struct net_device dev = {.features = NETIF_F_HW_TLS_TX,
-				 .tlsdev_ops = &md_ops};
-	struct sock sk = {0};
-	struct smt_ksession s = {.B = 48};
-	struct smt_tls_tx_ctx ctx = {0};
-
-	memset(&md, 0, sizeof(md));
-	md.fail = -ENOSPC;
-	kt_crypto(&s.crypto, TLS_CIPHER_AES_GCM_128, 5);
-	smt_tls_offload_enabled = true;
-	cr_expect_eq(smt_tls_offload_begin(&ctx, &dev, &sk, &s, 2), -ENOSPC);
-	cr_expect_eq(dev.refcnt, 0);
-	cr_expect_null(ctx.dev);
-	smt_tls_offload_end(&ctx);
-	cr_expect_eq(md.dels, 0);
-}
-
-Test(kmod_session, smt_tls_offload_begin__not_capable_is_eopnotsupp)
-{
-	struct net_device dev = {0};
-	struct sock sk = {0};
-	struct smt_ksession s = {.B = 48};
-	struct smt_tls_tx_ctx ctx = {0};
-
-	smt_tls_offload_enabled = true;
-	cr_expect_eq(smt_tls_offload_begin(&ctx, &dev, &sk, &s, 2),
-		     -EOPNOTSUPP);
 }

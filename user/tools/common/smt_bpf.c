@@ -86,18 +86,22 @@ static bool is_devmap(const struct bpf_map *m)
 }
 
 /*
- * Reuse a pinned devmap by hand. The kernel adds BPF_F_RDONLY_PROG to every
- * devmap it creates, so the pin's flags never equal the definition's and
- * libbpf before 1.3 refuses the pin ("parameter mismatch", -EINVAL): the
- * second load of mtp_inspect (its second interface) failed that way. The
- * other parameters must still match. Returns 1 when reused, 0 when there is
- * no pin (libbpf then creates and pins the map), or -errno.
+ * Look at the pin of map m before libbpf does. A pin of another layout (an
+ * older build: type, key, value, size or flags differ) is removed, so that
+ * libbpf creates and pins a new map instead of failing the load; that
+ * map's counters start again. A compatible devmap is reused by hand: the
+ * kernel adds BPF_F_RDONLY_PROG to every devmap it creates, so the pin's
+ * flags never equal the definition's and libbpf before 1.3 refuses it
+ * ("parameter mismatch", -EINVAL): the second load of mtp_inspect (its
+ * second interface) failed that way. Returns 1 when reused here, 0 when
+ * libbpf should reuse or create the map, or -errno.
  */
-static int devmap_reuse(struct bpf_map *m, const char *path)
+static int pin_check(struct bpf_map *m, const char *path)
 {
+	uint32_t mask = is_devmap(m) ? ~(uint32_t)BPF_F_RDONLY_PROG : ~0u;
 	struct bpf_map_info info = {0};
 	uint32_t len = sizeof(info);
-	int fd, err;
+	int fd, err = 0;
 
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -108,14 +112,16 @@ static int devmap_reuse(struct bpf_map *m, const char *path)
 		   info.key_size != bpf_map__key_size(m) ||
 		   info.value_size != bpf_map__value_size(m) ||
 		   info.max_entries != bpf_map__max_entries(m) ||
-		   (info.map_flags & ~BPF_F_RDONLY_PROG) !=
-			   (bpf_map__map_flags(m) & ~BPF_F_RDONLY_PROG)) {
-		err = -EINVAL; /* an incompatible pin: remove it to reload */
-	} else {
+		   (info.map_flags & mask) != (bpf_map__map_flags(m) & mask)) {
+		if (unlink(path))
+			err = -errno;
+	} else if (is_devmap(m)) {
 		err = bpf_map__reuse_fd(m, fd);
+		if (!err)
+			err = 1;
 	}
 	close(fd); /* reuse_fd holds its own duplicate */
-	return err ? err : 1;
+	return err;
 }
 
 /* Point every non-internal map of obj at its pin under SMT_PIN_MAPS. */
@@ -131,13 +137,11 @@ static int pin_maps_setup(struct bpf_object *obj)
 			continue;
 		snprintf(path, sizeof(path), "%s/maps/%s", pin_root(),
 			 bpf_map__name(m));
-		if (is_devmap(m)) {
-			err = devmap_reuse(m, path);
-			if (err < 0)
-				return err;
-			if (err > 0)
-				continue; /* reused; already pinned */
-		}
+		err = pin_check(m, path);
+		if (err < 0)
+			return err;
+		if (err > 0)
+			continue; /* reused; already pinned */
 		err = bpf_map__set_pin_path(m, path);
 		if (err)
 			return err;

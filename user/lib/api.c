@@ -58,8 +58,9 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 #define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
- * about 20 ms) suits a simulator; real hosts see scheduling stalls and
- * neighbour discovery longer than that, so endpoints wait about 100 ms. */
+ * at least 20 ms) suits a simulator; real hosts see scheduling stalls and
+ * neighbour discovery longer than that, so endpoints wait at least 100 ms
+ * (more where the measured round trips raised the RESEND timeout). */
 #define EP_RPC_TIMEOUTS_DEFAULT 50
 
 /* epoll tags: the low 32 bits carry the fd for watched fds */

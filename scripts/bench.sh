@@ -32,6 +32,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+# Absolute, because paths under it go into smtd's config (control_socket
+# must be absolute) and into processes started in other directories.
+[ -d "$BUILD" ] || { echo "bench.sh: build directory $BUILD missing; run make BUILD=$BUILD first" >&2; exit 1; }
+BUILD=$(cd "$BUILD" && pwd)
 BIN=$BUILD/bin/smt-bench
 GP=scripts/bench-plot.gp
 if [ "$MODE" = smoke ]; then OUT=$BUILD/bench-smoke; else OUT=$BUILD/bench; fi

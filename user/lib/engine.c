@@ -892,21 +892,20 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 }
 
 /*
- * UNKNOWN names a message without saying which direction it travels: both
- * sides number their own requests from 2, so "9" may be the peer's answer
- * to our NEED_ACK for our response 9 or to our RESEND for its response 9.
- * Only actions that are harmless when the guess is wrong are taken: a
- * oneway or request that we asked about starts again (a receiver that has
- * it already drops the copy); responses and partial receptions are left to
- * their own timeouts.
+ * UNKNOWN only ever names a message its sender would send (it answers a
+ * GRANT or RESEND; NEED_ACK is answered with ACK or RESEND, never UNKNOWN:
+ * docs/protocol.md 8.7), so here it is about a message we receive. For
+ * the response to our request, the request itself was lost: start it
+ * again (a receiver that has it drops the copy). Partial receptions of
+ * other messages are left to their own timeouts.
  */
 static void ctl_unknown(struct smt_engine *e, struct eng_session *s,
 			struct eng_epoch *ep, uint64_t id, uint64_t now)
 {
-	struct eng_tx *t = eng_tx_find(s, ep->num, id);
+	struct eng_tx *t;
 
-	if (t && t->asked && t->kind == ENG_TX_ONEWAY)
-		eng_tx_restart(e, t, now);
+	/* The peer holds no outgoing message id (docs/protocol.md 8.7):
+	 * if it is the response to our request, the request was lost. */
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
 		if (t && t->kind == ENG_TX_REQUEST && t->asked && !t->resp)
@@ -967,10 +966,17 @@ static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
 		eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, id, 0, 0, SMT_PRIO_MAX);
 		ENG_CNT(e, s, resends_need_ack, 1);
 	}
-	else if (done)
+	else if (done || (id & 1))
+		/* delivered, or a response to a request no longer
+		 * outstanding (cancelled or failed): it may be dropped */
 		eng_ack_queue(e, s, ep, id, now);
-	else
-		eng_send_ctl(e, s, ep, SMT_TYPE_UNKNOWN, id, 0, 0, 0);
+	else {
+		/* a oneway never received: ask for all of it. Never UNKNOWN
+		 * here: UNKNOWN names its sender's own message
+		 * (docs/protocol.md 8.7) */
+		eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, id, 0, 0, SMT_PRIO_MAX);
+		ENG_CNT(e, s, resends_need_ack, 1);
+	}
 }
 
 static void ctl_ack(struct smt_engine *e, struct eng_session *s,

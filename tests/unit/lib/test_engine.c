@@ -121,6 +121,32 @@ static void clear(struct pair *p, int side)
 	p->s[side].nout = 0;
 }
 
+/* Delivers what both sides hold now; returns whether there was any. */
+static bool flow_once(struct pair *p)
+{
+	bool any = false;
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		size_t n = p->s[side].nout, i;
+		struct cpkt *batch;
+
+		if (!n)
+			continue;
+		batch = malloc(n * sizeof(*batch));
+		memcpy(batch, p->s[side].out, n * sizeof(*batch));
+		clear(p, side);
+		for (i = 0; i < n; i++)
+			smt_engine_input(
+				p->s[!side].e,
+				(const struct sockaddr *)&p->s[side].addr,
+				batch[i].data, batch[i].len, 0, p->now);
+		free(batch);
+		any = true;
+	}
+	return any;
+}
+
 /* Delivers everything both ways until nothing is left. */
 static void flow(struct pair *p)
 {
@@ -825,5 +851,72 @@ Test(engine, send__never_runs_past_the_peer_replay_window)
 		smt_engine_send(p.s[0].e, p.s[0].sid, b, 1, 0, 0, &id, p.now),
 		0);
 	cr_assert_eq(smt_engine_id_msg(id), 2 + 2 * SMT_REPLAY_WINDOW);
+	pair_fini(&p);
+}
+
+/* ---- UNKNOWN names only its sender's own message (docs/protocol.md 8.7) ---- */
+
+/* flow(), but fails if side `quiet` ever sends UNKNOWN. */
+static void flow_no_unknown(struct pair *p, int quiet)
+{
+	size_t i;
+
+	while (p->s[0].nout || p->s[1].nout) {
+		for (i = 0; i < p->s[quiet].nout; i++)
+			cr_assert_neq(ptype(&p->s[quiet].out[i]),
+				      SMT_TYPE_UNKNOWN,
+				      "side %d answered with UNKNOWN", quiet);
+		flow_once(p);
+	}
+}
+
+Test(engine, need_ack__response_of_cancelled_request_is_acked)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev, req;
+	struct smt_engine_stats st;
+	struct pair p;
+	uint64_t id;
+	int i;
+
+	pair_init(&p, &c, &c);
+	id = send_req(&p, 10, 0, 3);
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &req));
+	cr_assert_eq(smt_engine_cancel(p.s[0].e, p.s[0].sid, id, p.now), 0);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_FAILED);
+	smt_engine_reply(p.s[1].e, req.session, req.id, "x", 1, p.now);
+	smt_engine_event_free(&req);
+	clear(&p, 1); /* the response is lost; side 1 must ask, not guess */
+	for (i = 0; i < 6; i++) {
+		advance(&p, RTO);
+		flow_no_unknown(&p, 0);
+		advance(&p, ACK_DELAY);
+		flow_no_unknown(&p, 0);
+	}
+	smt_engine_get_stats(p.s[1].e, 0, &st);
+	cr_assert_eq(st.tx_msgs, 0, "the response was not released by an ACK");
+	pair_fini(&p);
+}
+
+Test(engine, need_ack__lost_oneway_is_asked_for_not_unknown)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	int i;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 100, SMT_ENGINE_ONEWAY, 5);
+	clear(&p, 0); /* every packet of the oneway is lost */
+	for (i = 0; i < 6 && !smt_engine_events_pending(p.s[1].e); i++) {
+		advance(&p, RTO);
+		flow_no_unknown(&p, 1);
+	}
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_ONEWAY);
+	cr_assert_eq(ev.len, 100);
+	smt_engine_event_free(&ev);
 	pair_fini(&p);
 }

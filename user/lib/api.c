@@ -62,10 +62,11 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
  * neighbour discovery longer than that, so endpoints wait at least 100 ms
  * (more where the measured round trips raised the RESEND timeout). */
 #define EP_RPC_TIMEOUTS_DEFAULT 50
+#define EP_RESEND_US_DEFAULT 2000 /* the engine's resend_timeout_ns */
 
 /* epoll tags: the low 32 bits carry the fd for watched fds */
-#define TAG_BACKEND 1ULL
 #define TAG_TIMER 2ULL
+#define TAG_RAW 8ULL /* | SMT_RAW_RX_* bit of the backend fd */
 #define TAG_WATCH (1ULL << 32)
 
 struct ep_session {
@@ -110,6 +111,8 @@ struct smt_endpoint {
 	int epfd, tfd;
 	uint16_t port;
 	uint64_t armed; /* deadline the timerfd is set to, 0 = none */
+	bool fired; /* the timerfd expired and was not reset since */
+	unsigned int rx_ready; /* SMT_RAW_RX_* sources worth reading */
 	bool in_process; /* defer engine flushes to the end of the batch */
 	struct ep_session *sess[EP_SESS_BUCKETS];
 	uint32_t nsess;
@@ -168,7 +171,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* Sets the timerfd to the engine's next deadline (absolute, monotonic). */
+/*
+ * Keeps the timerfd at or before the engine's next deadline (absolute,
+ * monotonic). A system call is spent only when the deadline moved earlier
+ * than what is armed, or after the timer fired (timerfd_settime also
+ * resets its expiry count, so the timerfd is never read). A deadline that
+ * moved later (a RESEND timer pushed back by every RPC, a cancelled ACK
+ * timer) leaves the timer where it is: it fires early at most once and is
+ * then set to the real deadline, instead of two timerfd_settime calls per
+ * RPC. A deadline that moved earlier may fire up to twice as late as it
+ * asked (timers are timeouts; this bounds how late).
+ */
 static void ep_arm(struct smt_endpoint *ep)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng);
@@ -176,8 +189,20 @@ static void ep_arm(struct smt_endpoint *ep)
 
 	if (d == UINT64_MAX)
 		d = 0;
-	if (d == ep->armed)
+	if (!ep->fired &&
+	    (d == ep->armed || (ep->armed && (!d || d > ep->armed))))
 		return;
+	/* earlier, but the armed expiry is at most twice as far away as the
+	 * new deadline: let it fire late rather than spend a system call
+	 * (the ACK timer of every response, against the RESEND timer of the
+	 * request just answered) */
+	if (!ep->fired && ep->armed && d) {
+		uint64_t now = now_ns();
+
+		if (d > now && ep->armed - now <= 2 * (d - now))
+			return;
+	}
+	ep->fired = false;
 	ep->armed = d;
 	if (d) {
 		its.it_value.tv_sec = d / 1000000000ULL;
@@ -409,6 +434,15 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	 * would only start it again) */
 	cfg.reasm_timeouts = ep->o.rpc_timeouts;
 	cfg.rpc_timeout_ns = (uint64_t)ep->o.rpc_timeout_ms * 1000000;
+	/* The ACK of a response waits for the next request to the peer (it
+	 * rides in the same sendmmsg) for half the RESEND timeout (the
+	 * least the peer's NEED_ACK timeout can be; with ep_arm()'s slack it
+	 * leaves within one): an RPC costs no ACK packet and no timer
+	 * system call while RPCs keep coming. */
+	cfg.ack_delay_ns = (uint64_t)(ep->o.resend_timeout_us
+					      ? ep->o.resend_timeout_us
+					      : EP_RESEND_US_DEFAULT) *
+			   1000 / 2;
 	cfg.max_sessions = ep->o.max_sessions;
 	cfg.max_tx_msgs = ep->o.max_tx_msgs;
 	cfg.max_tx_bytes = ep->o.max_tx_bytes;
@@ -440,7 +474,7 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	}
 	smt_raw_fds(ep->raw, fds);
 	for (i = 0; i < 3 && !err; i++)
-		err = ep_epoll_add(ep, fds[i], TAG_BACKEND);
+		err = ep_epoll_add(ep, fds[i], TAG_RAW | 1u << i);
 	err = err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER);
 	if (err)
 		goto fail;
@@ -1005,7 +1039,7 @@ static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
 	while ((room = rxq_room(&ep->rxq)) > 0 && total < ep->rxq.nslots) {
 		if (room > EP_RX_BATCH)
 			room = EP_RX_BATCH;
-		r = smt_raw_rx(ep->raw, ep_rx, c, room);
+		r = smt_raw_rx(ep->raw, ep_rx, c, room, &ep->rx_ready);
 		if (r <= 0)
 			break;
 		total += (unsigned int)r;
@@ -1046,7 +1080,6 @@ int smt_process(struct smt_endpoint *ep)
 	struct epoll_event evs[16];
 	struct rx_ctx c = {.ep = ep};
 	unsigned int work;
-	uint64_t ticks;
 	size_t ev0;
 	int n, i, r;
 
@@ -1056,15 +1089,16 @@ int smt_process(struct smt_endpoint *ep)
 		struct ep_watch *w;
 
 		if (tag == TAG_TIMER) {
-			if (read(ep->tfd, &ticks, sizeof(ticks)) < 0) {
-				/* EAGAIN: raced with a re-arm */
-			}
+			/* ep_arm() below resets it: no read needed */
+			ep->fired = true;
 			ep->armed = 0;
 		} else if (tag & TAG_WATCH) {
 			/* look up again: an earlier callback may unwatch */
 			w = watch_find(ep, (int)(uint32_t)tag);
 			if (w)
 				w->cb(ep, w->fd, w->arg);
+		} else if (tag & TAG_RAW) {
+			ep->rx_ready |= (unsigned int)tag & SMT_RAW_RX_ALL;
 		}
 	}
 	/*
@@ -1097,7 +1131,11 @@ int smt_process(struct smt_endpoint *ep)
 		if (!did)
 			break;
 		work += did;
-		/* what arrived meanwhile may outrank what is queued */
+		/* what arrived meanwhile may outrank what is queued: while a
+		 * transfer keeps us busy, ask every socket again (poll was
+		 * not asked); an idle exchange saw its sockets empty */
+		if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
+			ep->rx_ready |= SMT_RAW_RX_V4 | SMT_RAW_RX_V6;
 		if (ep_read(ep, &c) < 0)
 			break;
 	}

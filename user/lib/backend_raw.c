@@ -98,12 +98,14 @@ static int batch_init(struct raw_batch *b, uint32_t bufsz)
 	return 0;
 }
 
-static void batch_prepare_rx(struct raw_batch *b, uint32_t bufsz)
+/* Sets up the first n (<= RAW_BATCH) slots for recvmmsg. */
+static void batch_prepare_rx(struct raw_batch *b, uint32_t bufsz,
+			     unsigned int n)
 {
 	unsigned int i;
 
-	memset(b->msg, 0, sizeof(b->msg));
-	for (i = 0; i < RAW_BATCH; i++) {
+	memset(b->msg, 0, n * sizeof(b->msg[0]));
+	for (i = 0; i < n; i++) {
 		b->iov[i].iov_len = bufsz;
 		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
 		b->msg[i].msg_hdr.msg_iovlen = 1;
@@ -466,21 +468,24 @@ static int raw_payload(int family, uint8_t *buf, size_t len,
 	return 0;
 }
 
-/* Caller holds sh->lock. Returns packets read, 0 when drained, -errno. */
+/* Caller holds sh->lock. Returns packets read, 0 when drained, -errno;
+ * *short_read tells that the socket gave fewer than asked (it is empty:
+ * asking again would only cost a system call). */
 static int rx_batch(struct smt_raw_port *self, int fd, int family,
 		    unsigned int max, smt_raw_rx_cb cb, void *arg,
-		    unsigned int *mine)
+		    unsigned int *mine, bool *short_read)
 {
 	struct raw_shared *sh = self->sh;
+	unsigned int want = max < RAW_BATCH ? max : RAW_BATCH;
 	struct smt_raw_port *to;
 	int n, i, ipv4_id;
 	const uint8_t *smt;
 	size_t smt_len;
 	uint16_t dport;
 
-	batch_prepare_rx(&sh->rx, sh->bufsz);
-	n = recvmmsg(fd, sh->rx.msg, max < RAW_BATCH ? max : RAW_BATCH,
-		     MSG_DONTWAIT, NULL);
+	batch_prepare_rx(&sh->rx, sh->bufsz, want);
+	n = recvmmsg(fd, sh->rx.msg, want, MSG_DONTWAIT, NULL);
+	*short_read = n < (int)want;
 	if (n < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
 	for (i = 0; i < n; i++) {
@@ -516,17 +521,43 @@ static int rx_batch(struct smt_raw_port *self, int fd, int family,
 	return n;
 }
 
+/* One socket's turn in smt_raw_rx: reads when its bit is in *ready and
+ * clears the bit once the socket is empty. */
+static int rx_source(struct smt_raw_port *p, int fd, int family,
+		     unsigned int bit, unsigned int *ready, unsigned int left,
+		     smt_raw_rx_cb cb, void *arg, unsigned int *mine)
+{
+	bool empty;
+	int n;
+
+	if (fd < 0 || !(*ready & bit) || !left) {
+		if (fd < 0)
+			*ready &= ~bit;
+		return 0;
+	}
+	n = rx_batch(p, fd, family, left, cb, arg, mine, &empty);
+	if (empty)
+		*ready &= ~bit;
+	return n;
+}
+
 int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
-	       unsigned int budget)
+	       unsigned int budget, unsigned int *ready)
 {
 	struct raw_shared *sh = p->sh;
-	unsigned int mine = 0, nread = 0;
+	unsigned int mine = 0, nread = 0, all = SMT_RAW_RX_ALL;
 	uint64_t ev;
-	int n4 = 1, n6 = 1, err = 0;
+	int n, err = 0;
 
-	/* clear the wake-up; the queue below is the truth */
-	if (read(p->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
-		err = -errno;
+	if (!ready)
+		ready = &all;
+	/* clear the wake-up (only when poll saw it: reading an idle eventfd
+	 * is a wasted system call); the queue below is the truth */
+	if (*ready & SMT_RAW_RX_QUEUE) {
+		if (read(p->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
+			err = -errno;
+		*ready &= ~SMT_RAW_RX_QUEUE;
+	}
 	pthread_mutex_lock(&sh->lock);
 	while (p->qlen && mine < budget) {
 		struct raw_qpkt *q = p->q[p->qhead];
@@ -539,24 +570,23 @@ int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
 	}
 	/* never more of our own packets than budget: each read is bounded
 	 * by what is left of it */
-	while (mine < budget && nread < budget && (n4 > 0 || n6 > 0)) {
-		if (n4 > 0) {
-			n4 = rx_batch(p, sh->fd4, AF_INET, budget - mine, cb,
-				      arg, &mine);
-			if (n4 < 0)
-				err = n4;
-			else
-				nread += n4;
-		}
-		if (n6 > 0 && sh->fd6 >= 0 && mine < budget) {
-			n6 = rx_batch(p, sh->fd6, AF_INET6, budget - mine, cb,
-				      arg, &mine);
-			if (n6 < 0)
-				err = n6;
-			else
-				nread += n6;
+	while (mine < budget && nread < budget &&
+	       (*ready & (SMT_RAW_RX_V4 | SMT_RAW_RX_V6))) {
+		n = rx_source(p, sh->fd4, AF_INET, SMT_RAW_RX_V4, ready,
+			      budget - mine, cb, arg, &mine);
+		if (n < 0) {
+			err = n;
+			*ready &= ~SMT_RAW_RX_V4;
 		} else {
-			n6 = 0;
+			nread += n;
+		}
+		n = rx_source(p, sh->fd6, AF_INET6, SMT_RAW_RX_V6, ready,
+			      budget - mine, cb, arg, &mine);
+		if (n < 0) {
+			err = n;
+			*ready &= ~SMT_RAW_RX_V6;
+		} else {
+			nread += n;
 		}
 	}
 	if (p->qlen) /* left for the next call: stay readable */

@@ -82,10 +82,21 @@ uint16_t smt_raw_port_num(const struct smt_raw_port *p);
 /* File descriptors to poll: raw IPv4, raw IPv6 (-1 if IPv6 is off) and the
  * wake-up eventfd. */
 void smt_raw_fds(const struct smt_raw_port *p, int fds[3]);
-/* Reads up to budget packets (from the sockets and this port's queue) and
- * hands this port's to cb. Returns how many were handed, or -errno. */
+/* Sources of smt_raw_rx, in the order of smt_raw_fds(). */
+#define SMT_RAW_RX_V4 0x1u
+#define SMT_RAW_RX_V6 0x2u
+#define SMT_RAW_RX_QUEUE 0x4u /* the wake-up eventfd */
+#define SMT_RAW_RX_ALL 0x7u
+/*
+ * Reads up to budget packets and hands this port's to cb. *ready (NULL:
+ * all) names the sources worth a system call (those the caller's poll
+ * found readable); a source found empty (a short recvmmsg batch, or the
+ * eventfd read) has its bit cleared, so the caller does not ask it again
+ * until poll says so. Packets queued by other endpoints are always taken.
+ * Returns how many were handed, or -errno.
+ */
 int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
-	       unsigned int budget);
+	       unsigned int budget, unsigned int *ready);
 /* Queues one packet to peer (address; the port field is ignored); sends
  * the batch when it is full. 0 or -errno (-EMSGSIZE over the MTU). */
 int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,

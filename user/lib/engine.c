@@ -965,8 +965,7 @@ static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
 	if (req) { /* still waiting for it: all of it, please */
 		eng_send_ctl(e, s, ep, SMT_TYPE_RESEND, id, 0, 0, SMT_PRIO_MAX);
 		ENG_CNT(e, s, resends_need_ack, 1);
-	}
-	else if (done || (id & 1))
+	} else if (done || (id & 1))
 		/* delivered, or a response to a request no longer
 		 * outstanding (cancelled or failed): it may be dropped */
 		eng_ack_queue(e, s, ep, id, now);

@@ -196,9 +196,9 @@ struct smt_engine {
 /* ---- shared helpers (engine.c) ------------------------------------------- */
 
 /* Counter bump on the session and the engine. */
-#define ENG_CNT(e, s, field, v)          \
-	do {                             \
-		uint64_t eng_cnt_v_ = (v); \
+#define ENG_CNT(e, s, field, v)              \
+	do {                                 \
+		uint64_t eng_cnt_v_ = (v);   \
 		(e)->st.field += eng_cnt_v_; \
 		(s)->st.field += eng_cnt_v_; \
 	} while (0)

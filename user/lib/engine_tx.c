@@ -185,7 +185,8 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 	if (t->sent_us) {
 		uint64_t us = (e->now - t->created) / 1000 + 1;
 
-		t->sent_us[pkt_slot(t, off)] = us < UINT32_MAX ? us : UINT32_MAX;
+		t->sent_us[pkt_slot(t, off)] = us < UINT32_MAX ? us
+							       : UINT32_MAX;
 	}
 	ENG_CNT(e, s, data_out, 1);
 	if (flags & SMT_F_RETRANSMIT) {

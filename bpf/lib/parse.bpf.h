@@ -186,23 +186,6 @@ static __always_inline void smt_addr_copy(__u8 *dst, const __u8 *src,
 #define SMT_CHK_MSG_ID 0x01 /* check msg_id against B */
 #define SMT_CHK_MAX_WIRE 0x02 /* check msg_len against max_wire */
 
-static __always_inline int smt_ctl_len(__u8 type)
-{
-	switch (type) {
-	case SMT_TYPE_GRANT:
-		return SMT_GRANT_LEN;
-	case SMT_TYPE_RESEND:
-		return SMT_RESEND_LEN;
-	case SMT_TYPE_UNKNOWN:
-	case SMT_TYPE_BUSY:
-	case SMT_TYPE_NEED_ACK:
-		return SMT_EMPTY_CTL_LEN;
-	case SMT_TYPE_ACK:
-		return 0; /* depends on count */
-	}
-	return -1;
-}
-
 /*
  * Header-level rules every SMT packet must pass: version and known type.
  * Returns 0 or a drop reason.
@@ -211,7 +194,8 @@ static __always_inline int smt_check_common(const struct smt_pkt *p)
 {
 	if (p->smt->doff_ver != SMT_DOFF_VER)
 		return SMT_DROP_BAD_VERSION;
-	if (p->smt->type != SMT_TYPE_DATA && smt_ctl_len(p->smt->type) < 0)
+	if (p->smt->type != SMT_TYPE_DATA &&
+	    smt_ctl_fixed_len(p->smt->type) < 0)
 		return SMT_DROP_UNKNOWN_TYPE;
 	return 0;
 }
@@ -232,7 +216,7 @@ static __always_inline int smt_check_hdr(struct smt_pkt *p, void *data_end,
 	int want;
 
 	if (h->type != SMT_TYPE_DATA) {
-		want = smt_ctl_len(h->type);
+		want = smt_ctl_fixed_len(h->type);
 		if (want == 0) { /* ACK: 66 + 8 * count, count 1..32 */
 			struct smt_ack_body *ack = (void *)payload;
 			__u16 count;

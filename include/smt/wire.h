@@ -144,6 +144,28 @@ _Static_assert(SMT_HDR_LEN + 12 + SMT_CTL_TRAILER_LEN == SMT_RESEND_LEN,
 _Static_assert(SMT_HDR_LEN + SMT_CTL_TRAILER_LEN == SMT_EMPTY_CTL_LEN, "empty");
 _Static_assert(SMT_HDR_LEN + 2 + SMT_CTL_TRAILER_LEN == SMT_ACK_LEN(0), "ACK");
 
+/*
+ * Exact length of a control packet of the given type (section 5): 0 for
+ * ACK, whose length depends on its count (SMT_ACK_LEN), -1 for a type
+ * that is not a control type. Shared by libsmt and the BPF parsers.
+ */
+static inline __attribute__((always_inline)) int smt_ctl_fixed_len(__u8 type)
+{
+	switch (type) {
+	case SMT_TYPE_GRANT:
+		return SMT_GRANT_LEN;
+	case SMT_TYPE_RESEND:
+		return SMT_RESEND_LEN;
+	case SMT_TYPE_UNKNOWN:
+	case SMT_TYPE_BUSY:
+	case SMT_TYPE_NEED_ACK:
+		return SMT_EMPTY_CTL_LEN;
+	case SMT_TYPE_ACK:
+		return 0;
+	}
+	return -1;
+}
+
 /* Records (section 3): standard TLS 1.3 records around the message content. */
 #define SMT_REC_HDR_LEN 5
 #define SMT_REC_TYPE 0x17 /* outer opaque_type, application_data */

@@ -160,35 +160,13 @@ uint32_t smt_data_build(const struct smt_wire_msg *m, uint32_t off,
 	return n;
 }
 
-static bool is_ctl_type(uint8_t type)
-{
-	switch (type) {
-	case SMT_TYPE_GRANT:
-	case SMT_TYPE_RESEND:
-	case SMT_TYPE_UNKNOWN:
-	case SMT_TYPE_BUSY:
-	case SMT_TYPE_NEED_ACK:
-	case SMT_TYPE_ACK:
-		return true;
-	}
-	return false;
-}
-
-/* Exact length of a control packet, or a drop reason (negated). */
+/* Exact length of a control packet of a control type: 0 or a drop reason. */
 static int ctl_len_check(uint8_t type, const uint8_t *buf, size_t len)
 {
-	size_t want;
+	int want = smt_ctl_fixed_len(type);
+	uint16_t count;
 
-	switch (type) {
-	case SMT_TYPE_GRANT:
-		want = SMT_GRANT_LEN;
-		break;
-	case SMT_TYPE_RESEND:
-		want = SMT_RESEND_LEN;
-		break;
-	case SMT_TYPE_ACK: {
-		uint16_t count;
-
+	if (want == 0) { /* ACK: its count decides */
 		if (len < SMT_ACK_LEN(0))
 			return SMT_DROP_BAD_CTL_LEN;
 		count = (uint16_t)(buf[SMT_HDR_LEN] << 8 |
@@ -196,12 +174,8 @@ static int ctl_len_check(uint8_t type, const uint8_t *buf, size_t len)
 		if (count < 1 || count > SMT_ACK_MAX)
 			return SMT_DROP_BAD_ACK_COUNT;
 		want = SMT_ACK_LEN(count);
-		break;
 	}
-	default:
-		want = SMT_EMPTY_CTL_LEN;
-	}
-	return len == want ? 0 : SMT_DROP_BAD_CTL_LEN;
+	return len == (size_t)want ? 0 : SMT_DROP_BAD_CTL_LEN;
 }
 
 static void hdr_decode(const struct smt_hdr *h, struct smt_pkt *out)
@@ -305,7 +279,7 @@ int smt_pkt_parse(const uint8_t *buf, size_t len, const struct smt_limits *l,
 			return SMT_DROP_BAD_MSG_ID;
 		return data_check(l, ipv4_id, out);
 	}
-	if (!is_ctl_type(h->type))
+	if (smt_ctl_fixed_len(h->type) < 0)
 		return SMT_DROP_UNKNOWN_TYPE;
 	ret = ctl_len_check(h->type, buf, len);
 	if (ret)

@@ -18,21 +18,13 @@
 
 static size_t ctl_len(const struct smt_ctl *c)
 {
-	switch (c->type) {
-	case SMT_TYPE_GRANT:
-		return SMT_GRANT_LEN;
-	case SMT_TYPE_RESEND:
-		return SMT_RESEND_LEN;
-	case SMT_TYPE_UNKNOWN:
-	case SMT_TYPE_BUSY:
-	case SMT_TYPE_NEED_ACK:
-		return SMT_EMPTY_CTL_LEN;
-	case SMT_TYPE_ACK:
-		if (c->count < 1 || c->count > SMT_ACK_MAX)
-			return 0;
-		return SMT_ACK_LEN(c->count);
-	}
-	return 0;
+	int len = smt_ctl_fixed_len(c->type);
+
+	if (len != 0)
+		return len < 0 ? 0 : (size_t)len;
+	if (c->count < 1 || c->count > SMT_ACK_MAX)
+		return 0;
+	return SMT_ACK_LEN(c->count);
 }
 
 int smt_ctl_build(struct smt_aead *tx, const struct smt_ctl *c, uint8_t *out,

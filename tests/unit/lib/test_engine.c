@@ -150,32 +150,8 @@ static bool flow_once(struct pair *p)
 /* Delivers everything both ways until nothing is left. */
 static void flow(struct pair *p)
 {
-	bool any = true;
-
-	while (any) {
-		int side;
-
-		any = false;
-		for (side = 0; side < 2; side++) {
-			size_t n = p->s[side].nout, i;
-			struct cpkt *batch;
-
-			if (!n)
-				continue;
-			batch = malloc(n * sizeof(*batch));
-
-			memcpy(batch, p->s[side].out, n * sizeof(*batch));
-			clear(p, side);
-			for (i = 0; i < n; i++)
-				smt_engine_input(
-					p->s[!side].e,
-					(const struct sockaddr *)&p->s[side]
-						.addr,
-					batch[i].data, batch[i].len, 0, p->now);
-			free(batch);
-			any = true;
-		}
-	}
+	while (flow_once(p))
+		;
 }
 
 static void advance(struct pair *p, uint64_t dt)

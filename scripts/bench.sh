@@ -99,8 +99,10 @@ ip link set "$IF_S" netns "$NS_S"
 ip -n "$NS_C" addr add $ADDR_C/24 dev "$IF_C"
 ip -n "$NS_S" addr add $ADDR_S/24 dev "$IF_S"
 for ns in "$NS_C" "$NS_S"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_C" link set "$IF_C" up
-ip -n "$NS_S" link set "$IF_S" up
+# BENCH_MTU: the veth MTU (default 1500); SMT sizes its packets to it.
+MTU=${BENCH_MTU:-1500}
+ip -n "$NS_C" link set "$IF_C" mtu "$MTU" up
+ip -n "$NS_S" link set "$IF_S" mtu "$MTU" up
 
 # A self-signed P-256 certificate for the TLS baseline and SMT keying.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -203,6 +205,7 @@ fi
 
 SMT_OPTS=
 for o in ${BENCH_SMT_OPTS-rpc_timeouts=5000}; do SMT_OPTS="$SMT_OPTS --smt-opt $o"; done
+[ "$MTU" = 1500 ] || SMT_OPTS="$SMT_OPTS --smt-opt mtu=$MTU"
 
 # shellcheck disable=SC2086
 nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS \

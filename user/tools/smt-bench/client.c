@@ -773,7 +773,7 @@ static void usage(FILE *f)
 		"  --smtd-service NAME  also time SMT sessions set up through smtd (local\n"
 		"                       smtd at $SMT_CTL_SOCKET) for service NAME\n"
 		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
-		"                       max_granted (the server takes the same option)\n"
+		"                       max_granted, mtu (the server takes the same option)\n"
 		"  -v                   print every point as it completes\n");
 }
 
@@ -953,8 +953,8 @@ int client_main(int argc, char **argv)
 			if (smt_opt_parse(optarg)) {
 				fprintf(stderr,
 					"smt-bench: --smt-opt %s: want "
-					"rpc_timeouts, resend_us, unsched or "
-					"max_granted =NUMBER\n",
+					"rpc_timeouts, resend_us, unsched, "
+					"max_granted or mtu =NUMBER\n",
 					optarg);
 				return 2;
 			}

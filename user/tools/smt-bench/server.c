@@ -362,8 +362,8 @@ int server_main(int argc, char **argv)
 			if (smt_opt_parse(optarg)) {
 				fprintf(stderr,
 					"smt-bench server: --smt-opt %s: want "
-					"rpc_timeouts, resend_us, unsched or "
-					"max_granted =NUMBER\n",
+					"rpc_timeouts, resend_us, unsched, "
+					"max_granted or mtu =NUMBER\n",
 					optarg);
 				return 2;
 			}

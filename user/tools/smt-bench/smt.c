@@ -30,6 +30,7 @@ static struct {
 	{"resend_us", 0},
 	{"unsched", 0},
 	{"max_granted", 0},
+	{"mtu", 0},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 
@@ -123,6 +124,7 @@ static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
 		.resend_timeout_us = smt_opts[1].val,
 		.unsched_bytes = smt_opts[2].val,
 		.max_granted = smt_opts[3].val,
+		.mtu = smt_opts[4].val,
 	};
 	int ret = smt_endpoint_open(&o, ep);
 

@@ -114,6 +114,8 @@ struct smt_endpoint {
 	bool fired; /* the timerfd expired and was not reset since */
 	unsigned int rx_ready; /* SMT_RAW_RX_* sources worth reading */
 	bool in_process; /* defer engine flushes to the end of the batch */
+	bool draining; /* smt_recv() has more ready: hold sends for a batch */
+	bool tx_held; /* packets held while draining (see ep_flush) */
 	struct ep_session *sess[EP_SESS_BUCKETS];
 	uint32_t nsess;
 	struct ep_watch *watch;
@@ -215,6 +217,13 @@ static void ep_arm(struct smt_endpoint *ep)
 
 /* ---- engine glue --------------------------------------------------------- */
 
+/* Sends what ep_flush() held (and anything else queued). */
+static void ep_tx_release(struct smt_endpoint *ep)
+{
+	ep->tx_held = false;
+	smt_raw_flush(ep->raw);
+}
+
 static int ep_send(void *ctx, const struct smt_engine_tx *tx)
 {
 	struct smt_endpoint *ep = ctx;
@@ -228,8 +237,19 @@ static void ep_flush(void *ctx)
 
 	/* inside smt_process, what a whole batch of input produced goes out
 	 * in one sendmmsg at its end */
-	if (!ep->in_process)
-		smt_raw_flush(ep->raw);
+	if (ep->in_process)
+		return;
+	/* While the application drains a batch of ready messages (smt_recv
+	 * has more), what it sends in answer waits for the batch's end: one
+	 * sendmmsg for all the replies instead of one per reply. They leave
+	 * with the answer to the batch's last message, at the smt_recv that
+	 * finds no more, or at the next smt_process (smt_wait and
+	 * smt_next_timeout_ms do not wait while any are held). */
+	if (ep->draining) {
+		ep->tx_held = true;
+		return;
+	}
+	ep_tx_release(ep);
 }
 
 static const struct smt_engine_ops ep_ops = {
@@ -499,6 +519,8 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 
 	if (!ep)
 		return;
+	if (ep->tx_held) /* replies the application made: they still go */
+		ep_tx_release(ep);
 	/* smtd client state (smt_connect/smt_serve) of this endpoint; weak:
 	 * a static link pulls ctl_client.c (and json-c) in only for programs
 	 * that use smtd, and then this resolves */
@@ -906,6 +928,10 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
 	struct ep_note *n;
 
 	memset(msg, 0, sizeof(*msg));
+	/* replies to this message wait if more are ready (see ep_flush);
+	 * replies held so far go with those to the last one, or now */
+	ep->draining =
+		smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0) > 1;
 	n = ep->notes;
 	if (n) {
 		ep->notes = n->next;
@@ -915,8 +941,11 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
 		free(n);
 		return 0;
 	}
-	if (smt_engine_next_event(ep->eng, &ev) != 1)
+	if (smt_engine_next_event(ep->eng, &ev) != 1) {
+		if (ep->tx_held)
+			ep_tx_release(ep);
 		return -EAGAIN;
+	}
 	switch (ev.type) {
 	case SMT_ENGINE_EV_REQUEST:
 		msg->kind = SMT_MSG_REQUEST;
@@ -1143,7 +1172,7 @@ int smt_process(struct smt_endpoint *ep)
 	if (smt_engine_events_pending(ep->eng) == ev0)
 		smt_engine_pull(ep->eng, EP_TX_CHUNK);
 	ep->in_process = false;
-	smt_raw_flush(ep->raw);
+	ep_tx_release(ep);
 	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
 		smt_raw_kick(ep->raw);
 	ep_arm(ep);
@@ -1156,10 +1185,10 @@ int smt_next_timeout_ms(const struct smt_endpoint *ep)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = now_ns();
 
+	if (ep->tx_held || d <= now)
+		return 0;
 	if (d == UINT64_MAX)
 		return -1;
-	if (d <= now)
-		return 0;
 	d = (d - now + 999999) / 1000000;
 	return d > INT32_MAX ? INT32_MAX : (int)d;
 }
@@ -1169,7 +1198,7 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 	struct pollfd pfd = {.fd = ep->epfd, .events = POLLIN};
 
 	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n ||
-	    smt_engine_tx_pending(ep->eng))
+	    smt_engine_tx_pending(ep->eng) || ep->tx_held)
 		timeout_ms = 0;
 	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;

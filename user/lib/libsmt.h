@@ -241,7 +241,9 @@ int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
  * -SMT_E_CANCELED; a late response is dropped. -SMT_E_NORPC if unknown. */
 int smt_cancel(struct smt_endpoint *ep, uint32_t session, uint64_t id);
 
-/* Next received message into *msg: 0, or -EAGAIN when none is ready. */
+/* Next received message into *msg: 0, or -EAGAIN when none is ready.
+ * Call it until -EAGAIN: what is sent while more messages are ready is
+ * held and leaves in one batch with the answer to the last (docs/api.md). */
 int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg);
 /* Frees msg->data and clears msg. */
 void smt_msg_release(struct smt_msg *msg);

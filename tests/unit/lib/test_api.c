@@ -481,3 +481,91 @@ Test(smt_session_rekey, new_epoch_keys_carry_rpcs)
 	smt_session_params_wipe(&p);
 	pair_close(&pr);
 }
+
+/* Sends n requests from a and runs b until all n are ready there. */
+static void ready_n(struct pair *pr, int n)
+{
+	uint64_t end = mono_ms() + 5000, id;
+	int ready = 0;
+
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(smt_send_request(pr->a, pr->sa, "q", 1, i, &id),
+			     0);
+	while (ready < n && mono_ms() < end) {
+		smt_wait(pr->a, 1);
+		ready = smt_wait(pr->b, 1);
+	}
+	cr_assert_geq(ready, n, "only %d of %d requests ready on b", ready, n);
+}
+
+/* Responses that reached a within ms milliseconds. */
+static int responses_within(struct pair *pr, unsigned int ms)
+{
+	uint64_t end = mono_ms() + ms;
+	struct smt_msg m;
+	int got = 0;
+
+	while (mono_ms() < end) {
+		smt_wait(pr->a, 1);
+		while (smt_recv(pr->a, &m) == 0) {
+			got += m.kind == SMT_MSG_RESPONSE;
+			smt_msg_release(&m);
+		}
+	}
+	return got;
+}
+
+static void recv_reply(struct pair *pr)
+{
+	struct smt_msg m;
+
+	cr_assert_eq(smt_recv(pr->b, &m), 0);
+	cr_assert_eq(m.kind, SMT_MSG_REQUEST);
+	cr_assert_eq(smt_reply(pr->b, m.session, m.id, "r", 1), 0);
+	smt_msg_release(&m);
+}
+
+Test(smt_reply, replies_to_a_ready_batch_leave_together)
+{
+	struct pair pr;
+
+	pair_open(&pr, 11);
+	ready_n(&pr, 3);
+	recv_reply(&pr); /* two more ready: held */
+	recv_reply(&pr); /* one more ready: held */
+	cr_assert_eq(smt_next_timeout_ms(pr.b), 0,
+		     "held replies must keep the caller from sleeping");
+	cr_assert_eq(responses_within(&pr, 30), 0,
+		     "a reply left before the batch ended");
+	recv_reply(&pr); /* the last: all three go now */
+	cr_assert_eq(responses_within(&pr, 500), 3);
+	pair_close(&pr);
+}
+
+Test(smt_reply, held_replies_leave_when_the_caller_stops_draining)
+{
+	struct pair pr;
+
+	pair_open(&pr, 12);
+	ready_n(&pr, 2);
+	recv_reply(&pr); /* one more ready: held */
+	/* the application goes back to its poll loop instead of smt_recv */
+	smt_wait(pr.b, 1000);
+	cr_assert_eq(responses_within(&pr, 500), 1);
+	pair_close(&pr);
+}
+
+Test(smt_reply, held_replies_leave_when_the_endpoint_closes)
+{
+	struct pair pr;
+	struct smt_endpoint *b;
+
+	pair_open(&pr, 13);
+	ready_n(&pr, 2);
+	recv_reply(&pr); /* held */
+	b = pr.b;
+	smt_endpoint_close(b);
+	pr.b = ep_open(0); /* pair_close closes something */
+	cr_assert_eq(responses_within(&pr, 500), 1);
+	pair_close(&pr);
+}

@@ -37,7 +37,7 @@ TEST_TIERS :=
 CLEAN_EXTRA :=
 HELP :=
 # Test tiers run in this order when present; fragments add theirs.
-TEST_ORDER := test-unit test-asan test-fuzz test-bpf test-kmod-unit test-net \
+TEST_ORDER := test-check test-unit test-asan test-fuzz test-bpf test-kmod-unit test-net \
 	test-smtd test-vm
 
 .PHONY: all test check install uninstall clean help deps bench demo fuzz
@@ -185,6 +185,11 @@ check: $(DEPS_STAMP)
 	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem \
 		-Iinclude -Iuser/lib user/ include/
+
+# make test runs it first: style and static analysis are part of passing.
+.PHONY: test-check
+TEST_TIERS += test-check
+test-check: check
 
 # ---- install ----------------------------------------------------------------
 install: all

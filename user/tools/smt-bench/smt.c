@@ -26,11 +26,8 @@ static struct {
 	const char *name;
 	uint32_t val;
 } smt_opts[] = {
-	{"rpc_timeouts", 0},
-	{"resend_us", 0},
-	{"unsched", 0},
-	{"max_granted", 0},
-	{"mtu", 0},
+	{"rpc_timeouts", 0}, {"resend_us", 0}, {"unsched", 0},
+	{"max_granted", 0},  {"mtu", 0},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 

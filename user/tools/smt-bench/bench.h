@@ -242,6 +242,7 @@ struct report_info {
 	double aes_MBps; /* openssl speed, single core; 0 if unknown */
 	const char *ktls; /* what the TLS runs used */
 	int rounds;
+	bool tp_on[TP_COUNT]; /* transports asked for (--transports) */
 };
 
 /* Writes summary.csv, bench.json, summary.md, plot data files and prints

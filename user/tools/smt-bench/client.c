@@ -1032,6 +1032,7 @@ int client_main(int argc, char **argv)
 	report_raw_close();
 	info.out_dir = out;
 	info.rounds = x->p.rounds;
+	memcpy(info.tp_on, x->p.tp_on, sizeof(info.tp_on));
 	info.ktls = ktls_seen ? ktls_seen : "not measured (no TLS run)";
 	ret = report_write(x->res, x->nres, &info);
 	if (ret)

@@ -535,6 +535,16 @@ static void hol_pooled(const uint32_t *loss, int nloss)
 	}
 }
 
+/* Whether the run measured test at all: a section without rows is left
+ * out rather than printed empty. */
+static bool measured(const struct srow *s, size_t n, enum bench_test test)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].key.test == test && s[i].rounds)
+			return true;
+	return false;
+}
+
 static void tables(const struct srow *s, size_t n,
 		   const struct report_info *info)
 {
@@ -543,152 +553,166 @@ static void tables(const struct srow *s, size_t n,
 	int nv, nl;
 	double v[TP_COUNT];
 
-	out("### Unloaded latency (one RPC outstanding), median of rounds\n\n"
-	    "p50 and p99 in microseconds; ratios of p50 (below 1: SMT "
-	    "faster).\n\n");
-	head("size", "p50 / p99", true);
-	nv = distinct(s, n, TEST_LAT, 0, vals, 64);
-	for (int i = 0; i < nv; i++) {
-		out("| %s", size_str(vals[i], b));
-		for (int t = 0; t < NSHOW; t++) {
-			double p50 = get(s, n, TEST_LAT, show[t], vals[i], 1, 0,
-					 M_P50);
-			double p99 = get(s, n, TEST_LAT, show[t], vals[i], 1, 0,
-					 M_P99);
-
-			pair(p50, p99, 1);
-			v[show[t]] = p50;
-		}
-		ratios(v, true);
-	}
-
-	out("\n### Throughput by outstanding RPCs, median of rounds\n\n"
-	    "Thousands of RPCs per second (request and response of the "
-	    "size); ratios above 1: SMT faster.\n\n");
-	head("size, outstanding", "kRPC/s", true);
-	nv = distinct(s, n, TEST_TPUT, 0, vals, 64);
-	nl = distinct(s, n, TEST_TPUT, 1, loads, 64);
-	for (int i = 0; i < nv; i++) {
-		for (int l = 0; l < nl; l++) {
-			out("| %s, %u", size_str(vals[i], b), loads[l]);
+	if (measured(s, n, TEST_LAT)) {
+		out("### Unloaded latency (one RPC outstanding), median of rounds\n\n"
+		    "p50 and p99 in microseconds; ratios of p50 (below 1: SMT "
+		    "faster).\n\n");
+		head("size", "p50 / p99", true);
+		nv = distinct(s, n, TEST_LAT, 0, vals, 64);
+		for (int i = 0; i < nv; i++) {
+			out("| %s", size_str(vals[i], b));
 			for (int t = 0; t < NSHOW; t++) {
-				v[show[t]] = get(s, n, TEST_TPUT, show[t],
-						 vals[i], loads[l], 0, M_RPS);
-				num(v[show[t]] / 1e3, 1);
+				double p50 = get(s, n, TEST_LAT, show[t],
+						 vals[i], 1, 0, M_P50);
+				double p99 = get(s, n, TEST_LAT, show[t],
+						 vals[i], 1, 0, M_P99);
+
+				pair(p50, p99, 1);
+				v[show[t]] = p50;
 			}
 			ratios(v, true);
 		}
 	}
-
-	out("\n### CPU time per RPC (throughput test), median of rounds\n\n"
-	    "Microseconds of CPU (user + system) per RPC, client / server "
-	    "process; softirq work is charged to whichever process the "
-	    "kernel ran it in. Ratios of the sum.\n\n");
-	head("size, outstanding", "cli / srv", true);
-	for (int i = 0; i < nv; i++) {
-		for (int l = 0; l < nl; l++) {
-			if (loads[l] != 1 && loads[l] != 32 && nl > 2)
-				continue;
-			out("| %s, %u", size_str(vals[i], b), loads[l]);
-			for (int t = 0; t < NSHOW; t++) {
-				double c = get(s, n, TEST_TPUT, show[t],
-					       vals[i], loads[l], 0, M_CPU_CLI);
-				double sv = get(s, n, TEST_TPUT, show[t],
-						vals[i], loads[l], 0,
-						M_CPU_SRV);
-
-				pair(c, sv, 1);
-				v[show[t]] = c + sv;
+	if (measured(s, n, TEST_TPUT)) {
+		out("\n### Throughput by outstanding RPCs, median of rounds\n\n"
+		    "Thousands of RPCs per second (request and response of the "
+		    "size); ratios above 1: SMT faster.\n\n");
+		head("size, outstanding", "kRPC/s", true);
+		nv = distinct(s, n, TEST_TPUT, 0, vals, 64);
+		nl = distinct(s, n, TEST_TPUT, 1, loads, 64);
+		for (int i = 0; i < nv; i++) {
+			for (int l = 0; l < nl; l++) {
+				out("| %s, %u", size_str(vals[i], b), loads[l]);
+				for (int t = 0; t < NSHOW; t++) {
+					v[show[t]] = get(s, n, TEST_TPUT,
+							 show[t], vals[i],
+							 loads[l], 0, M_RPS);
+					num(v[show[t]] / 1e3, 1);
+				}
+				ratios(v, true);
 			}
-			ratios(v, true);
+		}
+
+		out("\n### CPU time per RPC (throughput test), median of rounds\n\n"
+		    "Microseconds of CPU (user + system) per RPC, client / server "
+		    "process; softirq work is charged to whichever process the "
+		    "kernel ran it in. Ratios of the sum.\n\n");
+		head("size, outstanding", "cli / srv", true);
+		for (int i = 0; i < nv; i++) {
+			for (int l = 0; l < nl; l++) {
+				if (loads[l] != 1 && loads[l] != 32 && nl > 2)
+					continue;
+				out("| %s, %u", size_str(vals[i], b), loads[l]);
+				for (int t = 0; t < NSHOW; t++) {
+					double c = get(s, n, TEST_TPUT, show[t],
+						       vals[i], loads[l], 0,
+						       M_CPU_CLI);
+					double sv = get(s, n, TEST_TPUT,
+							show[t], vals[i],
+							loads[l], 0, M_CPU_SRV);
+
+					pair(c, sv, 1);
+					v[show[t]] = c + sv;
+				}
+				ratios(v, true);
+			}
 		}
 	}
+	if (measured(s, n, TEST_HOL)) {
+		out("\n### Head-of-line blocking: 64 B RPCs sharing one "
+		    "connection or session with 1 MiB RPCs, median of rounds\n\n"
+		    "Small-RPC p50 / p99 in microseconds under random loss on "
+		    "both hosts (UDP has no reliability and does not run); "
+		    "ratios of p99.\n\n");
+		head("loss", "p50 / p99", false);
+		nv = distinct(s, n, TEST_HOL, 2, vals, 64);
+		for (int i = 0; i < nv; i++) {
+			out("| %.0f %%", vals[i] / 1e4);
+			for (int t = 0; t < NSHOW; t++) {
+				double p50 = get(s, n, TEST_HOL, show[t], 64, 1,
+						 vals[i], M_P50);
+				double p99 = get(s, n, TEST_HOL, show[t], 64, 1,
+						 vals[i], M_P99);
 
-	out("\n### Head-of-line blocking: 64 B RPCs sharing one "
-	    "connection or session with 1 MiB RPCs, median of rounds\n\n"
-	    "Small-RPC p50 / p99 in microseconds under random loss on "
-	    "both hosts (UDP has no reliability and does not run); "
-	    "ratios of p99.\n\n");
-	head("loss", "p50 / p99", false);
-	nv = distinct(s, n, TEST_HOL, 2, vals, 64);
-	for (int i = 0; i < nv; i++) {
-		out("| %.0f %%", vals[i] / 1e4);
-		for (int t = 0; t < NSHOW; t++) {
-			double p50 = get(s, n, TEST_HOL, show[t], 64, 1,
-					 vals[i], M_P50);
-			double p99 = get(s, n, TEST_HOL, show[t], 64, 1,
-					 vals[i], M_P99);
-
-			pair(p50, p99, 0);
-			v[show[t]] = p99;
+				pair(p50, p99, 0);
+				v[show[t]] = p99;
+			}
+			ratios(v, false);
 		}
-		ratios(v, false);
+		hol_pooled(vals, nv);
+		out("\n1 MiB RPCs completed per head-of-line point (median): ");
+		for (int i = 0; i < nv; i++)
+			for (int t = 0; t < NSHOW; t++) {
+				double l = get(s, n, TEST_HOL, show[t], 64, 1,
+					       vals[i], M_LARGE);
+
+				if (!isnan(l))
+					out("%s %.0f%% %.0f; ",
+					    tp_name(show[t]), vals[i] / 1e4, l);
+			}
+		out("\n");
 	}
-	hol_pooled(vals, nv);
-	out("\n1 MiB RPCs completed per head-of-line point (median): ");
-	for (int i = 0; i < nv; i++)
-		for (int t = 0; t < NSHOW; t++) {
-			double l = get(s, n, TEST_HOL, show[t], 64, 1, vals[i],
-				       M_LARGE);
+	if (measured(s, n, TEST_SETUP) || measured(s, n, TEST_SETUP_SMTD)) {
+		out("\n### Session set-up, median of rounds\n\n"
+		    "Microseconds from nothing to a usable session (TCP connect; "
+		    "TLS: connect + TLS 1.3 handshake; SMT: connect + TLS 1.3 "
+		    "handshake + exporter keys + SMT session on both sides) and to "
+		    "the first 64 B RPC answered, with CPU per set-up (smt via "
+		    "smtd: smt_connect() asks the local smtd, which runs the TLS "
+		    "handshake with the server's smtd and hands both endpoints "
+		    "the keys; the smtds' CPU is not counted).\n\n"
+		    "| transport | ready p50 | first RPC p50 | first RPC p99 | "
+		    "cpu cli / srv |\n|---|---|---|---|---|\n");
+		for (int t = -1; t < NSHOW; t++) {
+			const struct srow *r = t < 0 ? find(s, n,
+							    TEST_SETUP_SMTD,
+							    TP_SMT, 64, 1, 0)
+						     : find(s, n, TEST_SETUP,
+							    show[t], 64, 1, 0);
 
-			if (!isnan(l))
-				out("%s %.0f%% %.0f; ", tp_name(show[t]),
-				    vals[i] / 1e4, l);
-		}
-	out("\n");
-
-	out("\n### Session set-up, median of rounds\n\n"
-	    "Microseconds from nothing to a usable session (TCP connect; "
-	    "TLS: connect + TLS 1.3 handshake; SMT: connect + TLS 1.3 "
-	    "handshake + exporter keys + SMT session on both sides) and to "
-	    "the first 64 B RPC answered, with CPU per set-up (smt via "
-	    "smtd: smt_connect() asks the local smtd, which runs the TLS "
-	    "handshake with the server's smtd and hands both endpoints "
-	    "the keys; the smtds' CPU is not counted).\n\n"
-	    "| transport | ready p50 | first RPC p50 | first RPC p99 | "
-	    "cpu cli / srv |\n|---|---|---|---|---|\n");
-	for (int t = -1; t < NSHOW; t++) {
-		const struct srow *r =
-			t < 0 ? find(s, n, TEST_SETUP_SMTD, TP_SMT, 64, 1, 0)
-			      : find(s, n, TEST_SETUP, show[t], 64, 1, 0);
-
-		if (!r)
-			continue;
-		out("| %s | %.0f | %.0f | %.0f | %.0f / %.0f |\n",
-		    t < 0 ? "smt via smtd" : tp_name(show[t]), r->med[M_READY],
-		    r->med[M_P50], r->med[M_P99], r->med[M_CPU_CLI],
-		    r->med[M_CPU_SRV]);
-	}
-	for (int t = 0; t < TP_COUNT; t++)
-		v[t] = get(s, n, TEST_SETUP, t, 64, 1, 0, M_P50);
-	if (!isnan(v[TP_SMT]) && v[TP_TLS] > 0 && v[TP_TCP] > 0)
-		out("\nRatios of first-RPC p50: SMT/TLS %.2f, SMT/TCP %.2f\n",
-		    v[TP_SMT] / v[TP_TLS], v[TP_SMT] / v[TP_TCP]);
-	v[TP_SMT] = get(s, n, TEST_SETUP_SMTD, TP_SMT, 64, 1, 0, M_P50);
-	if (!isnan(v[TP_SMT]) && v[TP_TLS] > 0)
-		out("SMT through smtd / TLS: %.2f\n", v[TP_SMT] / v[TP_TLS]);
-	out("\n### 1 MiB requests (64 B responses), median of rounds\n\n");
-	if (info->aes_MBps > 0)
-		out("Single-core AES-128-GCM (openssl speed, 16 KiB blocks): "
-		    "%.0f MB/s.\n\n",
-		    info->aes_MBps);
-	out("| transport | goodput MB/s | vs AES-GCM core | p50 us | "
-	    "cpu cli / srv us per MiB |\n|---|---|---|---|---|\n");
-	for (int t = 0; t < NSHOW; t++) {
-		const struct srow *r;
-
-		for (size_t i = 0; i < n; i++) {
-			r = &s[i];
-			if (r->key.test != TEST_GOODPUT ||
-			    r->key.tp != show[t] || !r->rounds)
+			if (!r)
 				continue;
-			out("| %s | %.0f", tp_name(show[t]), r->med[M_MBPS]);
-			if (info->aes_MBps > 0)
-				out(" | %.2f", r->med[M_MBPS] / info->aes_MBps);
-			else
-				out(" | -");
-			out(" | %.0f | %.0f / %.0f |\n", r->med[M_P50],
+			out("| %s | %.0f | %.0f | %.0f | %.0f / %.0f |\n",
+			    t < 0 ? "smt via smtd" : tp_name(show[t]),
+			    r->med[M_READY], r->med[M_P50], r->med[M_P99],
 			    r->med[M_CPU_CLI], r->med[M_CPU_SRV]);
+		}
+		for (int t = 0; t < TP_COUNT; t++)
+			v[t] = get(s, n, TEST_SETUP, t, 64, 1, 0, M_P50);
+		if (!isnan(v[TP_SMT]) && v[TP_TLS] > 0 && v[TP_TCP] > 0)
+			out("\nRatios of first-RPC p50: SMT/TLS %.2f, SMT/TCP %.2f\n",
+			    v[TP_SMT] / v[TP_TLS], v[TP_SMT] / v[TP_TCP]);
+		v[TP_SMT] = get(s, n, TEST_SETUP_SMTD, TP_SMT, 64, 1, 0, M_P50);
+		if (!isnan(v[TP_SMT]) && v[TP_TLS] > 0)
+			out("SMT through smtd / TLS: %.2f\n",
+			    v[TP_SMT] / v[TP_TLS]);
+	}
+	if (measured(s, n, TEST_GOODPUT)) {
+		out("\n### 1 MiB requests (64 B responses), median of rounds\n\n");
+		if (info->aes_MBps > 0)
+			out("Single-core AES-128-GCM (openssl speed, 16 KiB blocks): "
+			    "%.0f MB/s.\n\n",
+			    info->aes_MBps);
+		out("| transport | goodput MB/s | vs AES-GCM core | p50 us | "
+		    "cpu cli / srv us per MiB |\n|---|---|---|---|---|\n");
+		for (int t = 0; t < NSHOW; t++) {
+			const struct srow *r;
+
+			for (size_t i = 0; i < n; i++) {
+				r = &s[i];
+				if (r->key.test != TEST_GOODPUT ||
+				    r->key.tp != show[t] || !r->rounds)
+					continue;
+				out("| %s | %.0f", tp_name(show[t]),
+				    r->med[M_MBPS]);
+				if (info->aes_MBps > 0)
+					out(" | %.2f",
+					    r->med[M_MBPS] / info->aes_MBps);
+				else
+					out(" | -");
+				out(" | %.0f | %.0f / %.0f |\n", r->med[M_P50],
+				    r->med[M_CPU_CLI], r->med[M_CPU_SRV]);
+			}
 		}
 	}
 	targets(s, n, info);
@@ -915,7 +939,7 @@ int report_write(const struct result *r, size_t n,
 	md = fopen(path, "w");
 	out("\n");
 	for (int t = 0; t < NSHOW; t++)
-		if (!have_tp(s, ns, show[t]))
+		if (info->tp_on[show[t]] && !have_tp(s, ns, show[t]))
 			out("(%s: no successful run)\n", tp_name(show[t]));
 	tables(s, ns, info);
 	failures(r, n);

@@ -167,6 +167,11 @@ include $(sort $(wildcard user/*/*.mk bpf/*.mk kmod/*.mk tests/*/*.mk scripts/*.
 all: $(ALL_TARGETS)
 
 # ---- tests ------------------------------------------------------------------
+# make test runs check first: style and static analysis are part of passing.
+.PHONY: test-check
+TEST_TIERS += test-check
+test-check: check
+
 RUN_TIERS := $(filter $(TEST_TIERS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TIERS))
 test: all
 	@fail=; for t in $(RUN_TIERS); do \
@@ -185,11 +190,6 @@ check: $(DEPS_STAMP)
 	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem \
 		-Iinclude -Iuser/lib user/ include/
-
-# make test runs it first: style and static analysis are part of passing.
-.PHONY: test-check
-TEST_TIERS += test-check
-test-check: check
 
 # ---- install ----------------------------------------------------------------
 install: all

@@ -124,13 +124,9 @@ static __always_inline void mtp_emit(struct smt_mtp_msg_key *mk,
 {
 	struct smt_msg_event *ev;
 
-	ev = bpf_ringbuf_reserve(&mtp_events, sizeof(*ev), 0);
-	if (!ev) {
-		smt_count(&mtp_stats, SMT_XS_EV_LOST);
+	ev = smt_ev_reserve(&mtp_events, &mtp_stats, SMT_EV_MB_DONE);
+	if (!ev)
 		return;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->kind = SMT_EV_MB_DONE;
 	ev->family = mk->flow.family;
 	ev->verdict = m->verdict;
 	ev->path = m->nh;
@@ -138,17 +134,8 @@ static __always_inline void mtp_emit(struct smt_mtp_msg_key *mk,
 	__builtin_memcpy(ev->daddr, mk->flow.daddr, 16);
 	ev->sport = mk->flow.sport;
 	ev->dport = mk->flow.dport;
-	ev->epoch = mk->epoch;
-	ev->msg_id = mk->msg_id;
-	ev->msg_len = m->msg_len;
-	ev->bytes = m->bytes;
-	ev->packets = m->packets;
-	ev->records = m->records;
 	ev->drops = m->drops;
-	ev->first_ns = m->first_ns;
-	ev->last_ns = m->last_ns;
-	ev->cpu = bpf_get_smp_processor_id();
-	bpf_ringbuf_submit(ev, 0);
+	smt_ev_submit_msg(ev, mk, m);
 }
 
 /* Send the packet to next hop nh: its MACs, then the devmap slot. */
@@ -199,12 +186,9 @@ int mtp_inspect(struct xdp_md *ctx)
 	int nhdr, reason, acc, new_msg = 0;
 	__u64 now, h;
 
-	nhdr = smt_parse(data, data_end, &p, smt_ipproto);
-	if (nhdr == SMT_NH_OTHER) {
-		smt_count(&mtp_stats, SMT_XS_NON_SMT);
+	nhdr = smt_parse_count(data, data_end, &p, smt_ipproto, &mtp_stats);
+	if (nhdr == SMT_NH_OTHER)
 		return XDP_PASS;
-	}
-	smt_count(&mtp_stats, SMT_XS_RX_SMT);
 	if (nhdr < 0)
 		return mtp_drop(NULL, -nhdr);
 	if (!p.smt) /* Verifier: non-NULL only on SMT_NH_SMT. */
@@ -222,8 +206,7 @@ int mtp_inspect(struct xdp_md *ctx)
 		fzero.refill_ns = now;
 		fzero.tokens = cfg && cfg->burst ? (__u64)cfg->burst * 1000
 						 : 1000;
-		bpf_map_update_elem(&mtp_flows, &mk.flow, &fzero, BPF_NOEXIST);
-		fl = bpf_map_lookup_elem(&mtp_flows, &mk.flow);
+		fl = smt_map_insert(&mtp_flows, &mk.flow, &fzero);
 	}
 	reason = smt_check_common(&p);
 	if (!reason)
@@ -238,10 +221,10 @@ int mtp_inspect(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&mtp_config, &zero);
 	if (cfg && (cfg->flags & SMT_MTP_CFG_VALID))
 		n_nh = cfg->n_nh > SMT_MTP_MAX_NH ? SMT_MTP_MAX_NH : cfg->n_nh;
-	h = smt_mix64(
-		p.msg_id ^ ((__u64)mk.flow.sport << 48) ^
-		((__u64)mk.flow.dport << 32) ^ *(__u32 *)&mk.flow.saddr[12] ^
-		*(__u32 *)&mk.flow.saddr[0] ^ *(__u32 *)&mk.flow.daddr[0]);
+	h = smt_msg_hash(p.msg_id, mk.flow.sport, mk.flow.dport,
+			 *(__u32 *)&mk.flow.saddr[12] ^
+				 *(__u32 *)&mk.flow.saddr[0] ^
+				 *(__u32 *)&mk.flow.daddr[0]);
 	nh = n_nh ? h % n_nh : 0;
 
 	if (p.smt->type != SMT_TYPE_DATA) {
@@ -256,11 +239,7 @@ int mtp_inspect(struct xdp_md *ctx)
 
 	mk.msg_id = p.msg_id;
 	mk.epoch = p.smt->epoch;
-	m = bpf_map_lookup_elem(&mtp_msgs, &mk);
-	if (m && smt_msg_reused(m, &p, now)) {
-		bpf_map_delete_elem(&mtp_msgs, &mk);
-		m = NULL;
-	}
+	smt_msg_find(m, &mtp_msgs, &mk, &p, now);
 	if (!m) {
 		struct smt_mtp_msg init = {
 			.first_ns = now,
@@ -277,8 +256,7 @@ int mtp_inspect(struct xdp_md *ctx)
 				 !mtp_rate_admit(fl, cfg, now))
 				init.verdict = SMT_MB_DROP_RATE;
 		}
-		bpf_map_update_elem(&mtp_msgs, &mk, &init, BPF_NOEXIST);
-		m = bpf_map_lookup_elem(&mtp_msgs, &mk);
+		m = smt_map_insert(&mtp_msgs, &mk, &init);
 		if (!m)
 			return mtp_drop(fl, SMT_DROP_NO_MEMORY);
 		new_msg = 1;

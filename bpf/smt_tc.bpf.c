@@ -11,7 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "lib/msg.bpf.h"
+#include "lib/host.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -113,49 +113,6 @@ static __always_inline int smt_tc_set_dscp(struct __sk_buff *skb,
 	}
 }
 
-static __always_inline void smt_tc_track(struct smt_pkt *p,
-					 struct smt_session_key *sk,
-					 struct smt_sess_stats *st, __u32 cls)
-{
-	struct smt_msg_key mk = {};
-	struct smt_msg_state *m;
-	__u64 now = bpf_ktime_get_ns();
-
-	mk.sess = *sk;
-	mk.msg_id = p->msg_id;
-	mk.epoch = p->smt->epoch;
-	m = bpf_map_lookup_elem(&tx_messages, &mk);
-	if (m && smt_msg_reused(m, p, now)) {
-		bpf_map_delete_elem(&tx_messages, &mk);
-		m = NULL;
-	}
-	if (!m) {
-		struct smt_msg_state init = {
-			.first_ns = now,
-			.msg_len = p->msg_len,
-			.cpu = cls,
-		};
-
-		bpf_map_update_elem(&tx_messages, &mk, &init, BPF_NOEXIST);
-		m = bpf_map_lookup_elem(&tx_messages, &mk);
-		if (!m)
-			return;
-		if (st)
-			st->msgs_started++;
-	}
-	switch (smt_msg_account(m, p, now)) {
-	case SMT_ACC_DUP:
-		m->dups++;
-		if (st)
-			st->dup_packets++;
-		break;
-	case SMT_ACC_DONE:
-		if (st)
-			st->msgs_completed++;
-		break;
-	}
-}
-
 /*
  * Section "classifier", not "tc": iproute2's `tc filter ... bpf obj FILE`
  * without `sec` looks for "classifier", and libbpf (1.1 and later) still
@@ -167,6 +124,7 @@ int smt_tc(struct __sk_buff *skb)
 	struct smt_sess_stats *st, zero = {};
 	const struct smt_tc_config *cfg;
 	struct smt_session_key sk = {};
+	struct smt_msg_key mk;
 	struct smt_pkt p = {};
 	void *data, *data_end;
 	__u32 key = 0, cls = 0, want;
@@ -196,23 +154,12 @@ int smt_tc(struct __sk_buff *skb)
 	if (p.smt->type == SMT_TYPE_DATA)
 		cls = smt_tc_class(cfg, p.msg_len);
 
-	smt_addr_copy(sk.addr, p.daddr, p.family);
-	sk.family = p.family;
-	sk.peer_port = p.smt->dport;
-	sk.local_port = p.smt->sport;
-	st = bpf_map_lookup_elem(&tx_sess_stats, &sk);
-	if (!st) {
-		bpf_map_update_elem(&tx_sess_stats, &sk, &zero, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&tx_sess_stats, &sk);
-	}
-	if (st) {
-		st->packets++;
-		st->bytes += p.ip_len;
-		if (p.smt->type != SMT_TYPE_DATA)
-			st->ctl_packets++;
-	}
+	smt_session_key_of(&sk, &p, SMT_DIR_EGRESS);
+	st = smt_map_get_or_add(&tx_sess_stats, &sk, &zero);
+	smt_sess_count(st, &p);
+	/* Egress keeps no SMT_XS_MSG_* counts and sends no events. */
 	if (p.smt->type == SMT_TYPE_DATA)
-		smt_tc_track(&p, &sk, st, cls);
+		smt_host_track(&tx_messages, NULL, &mk, &sk, &p, st, 0, cls);
 
 	/* Verifier: cls < SMT_TC_CLASSES by construction; mask for proof. */
 	cls &= SMT_TC_CLASSES - 1;

@@ -19,7 +19,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "lib/msg.bpf.h"
+#include "lib/host.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -130,95 +130,22 @@ static __always_inline int smt_drop(struct smt_sess_stats *st, int reason)
 	return XDP_DROP;
 }
 
-static __always_inline struct smt_sess_stats *
-smt_sess_stats_get(struct smt_session_key *key)
-{
-	struct smt_sess_stats *st, zero = {};
-
-	st = bpf_map_lookup_elem(&sess_stats, key);
-	if (st)
-		return st;
-	bpf_map_update_elem(&sess_stats, key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&sess_stats, key);
-}
-
+/* Report message mk (entry m), which the current packet completed. */
 static __always_inline void smt_emit_done(struct smt_msg_key *mk,
 					  struct smt_msg_state *m)
 {
 	struct smt_msg_event *ev;
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		smt_count(&xdp_stats, SMT_XS_EV_LOST);
+	ev = smt_ev_reserve(&events, &xdp_stats, SMT_EV_COMPLETE);
+	if (!ev)
 		return;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->kind = SMT_EV_COMPLETE;
 	ev->family = mk->sess.family;
 	ev->path = m->cpu;
 	ev->sess_id = m->sess_id;
 	__builtin_memcpy(ev->saddr, mk->sess.addr, 16);
 	ev->sport = mk->sess.peer_port;
 	ev->dport = mk->sess.local_port;
-	ev->epoch = mk->epoch;
-	ev->msg_id = mk->msg_id;
-	ev->msg_len = m->msg_len;
-	ev->bytes = m->bytes;
-	ev->packets = m->packets;
-	ev->records = m->records;
-	ev->first_ns = m->first_ns;
-	ev->last_ns = m->last_ns;
-	ev->cpu = bpf_get_smp_processor_id();
-	bpf_ringbuf_submit(ev, 0);
-}
-
-/* Account a DATA packet in its message; returns the message's state. */
-static __always_inline void smt_track_msg(struct smt_pkt *p,
-					  struct smt_session_key *sk,
-					  struct smt_sess_stats *st,
-					  __u32 sess_id, __u32 target)
-{
-	struct smt_msg_key mk = {};
-	struct smt_msg_state *m;
-	__u64 now = bpf_ktime_get_ns();
-
-	mk.sess = *sk;
-	mk.msg_id = p->msg_id;
-	mk.epoch = p->smt->epoch;
-	m = bpf_map_lookup_elem(&messages, &mk);
-	if (m && smt_msg_reused(m, p, now)) {
-		bpf_map_delete_elem(&messages, &mk);
-		m = NULL;
-	}
-	if (!m) {
-		struct smt_msg_state init = {
-			.first_ns = now,
-			.msg_len = p->msg_len,
-			.sess_id = sess_id,
-			.cpu = target,
-		};
-
-		bpf_map_update_elem(&messages, &mk, &init, BPF_NOEXIST);
-		m = bpf_map_lookup_elem(&messages, &mk);
-		if (!m)
-			return;
-		if (st)
-			st->msgs_started++;
-		smt_count(&xdp_stats, SMT_XS_MSG_START);
-	}
-	switch (smt_msg_account(m, p, now)) {
-	case SMT_ACC_DUP:
-		m->dups++;
-		if (st)
-			st->dup_packets++;
-		break;
-	case SMT_ACC_DONE:
-		if (st)
-			st->msgs_completed++;
-		smt_count(&xdp_stats, SMT_XS_MSG_DONE);
-		smt_emit_done(&mk, m);
-		break;
-	}
+	smt_ev_submit_msg(ev, mk, m);
 }
 
 SEC("xdp")
@@ -228,19 +155,18 @@ int smt_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct smt_session_key sk = {};
 	struct smt_session_val *sv;
-	struct smt_sess_stats *st = NULL;
+	struct smt_sess_stats *st = NULL, st_zero = {};
+	struct smt_msg_key mk;
+	struct smt_msg_state *m;
 	struct smt_xdp_rt rt;
 	struct smt_pkt p = {};
 	__u32 b, max_wire, target = 0;
 	__u8 epoch;
 	int nh, reason;
 
-	nh = smt_parse(data, data_end, &p, smt_ipproto);
-	if (nh == SMT_NH_OTHER) {
-		smt_count(&xdp_stats, SMT_XS_NON_SMT);
+	nh = smt_parse_count(data, data_end, &p, smt_ipproto, &xdp_stats);
+	if (nh == SMT_NH_OTHER)
 		return XDP_PASS;
-	}
-	smt_count(&xdp_stats, SMT_XS_RX_SMT);
 	if (nh < 0)
 		return smt_drop(NULL, -nh);
 	/* Verifier: p.smt is only known non-NULL on SMT_NH_SMT. */
@@ -251,14 +177,11 @@ int smt_xdp(struct xdp_md *ctx)
 		return smt_drop(NULL, reason);
 
 	smt_xdp_runtime(&rt);
-	smt_addr_copy(sk.addr, p.saddr, p.family);
-	sk.family = p.family;
-	sk.peer_port = p.smt->sport;
-	sk.local_port = p.smt->dport;
+	smt_session_key_of(&sk, &p, SMT_DIR_INGRESS);
 	sv = bpf_map_lookup_elem(&sessions, &sk);
 	if (!sv && rt.filter)
 		return smt_drop(NULL, SMT_DROP_UNKNOWN_SESSION);
-	st = smt_sess_stats_get(&sk);
+	st = smt_map_get_or_add(&sess_stats, &sk, &st_zero);
 	b = rt.b;
 	max_wire = rt.max_wire;
 	if (sv) {
@@ -277,23 +200,20 @@ int smt_xdp(struct xdp_md *ctx)
 	if (reason)
 		return smt_drop(st, reason);
 
-	if (st) {
-		st->packets++;
-		st->bytes += p.ip_len;
-	}
+	smt_sess_count(st, &p);
 	if (rt.steer == SMT_STEER_CPUMAP && rt.n_cpus)
-		target = smt_mix64(p.msg_id ^ ((__u64)sk.peer_port << 48) ^
-				   ((__u64)sk.local_port << 32) ^
-				   *(__u32 *)&sk.addr[12] ^
-				   *(__u32 *)&sk.addr[0]) %
+		target = smt_msg_hash(p.msg_id, sk.peer_port, sk.local_port,
+				      *(__u32 *)&sk.addr[12] ^
+					      *(__u32 *)&sk.addr[0]) %
 			 rt.n_cpus;
 	if (p.smt->type == SMT_TYPE_DATA) {
 		smt_count(&xdp_stats, SMT_XS_RX_DATA);
-		smt_track_msg(&p, &sk, st, sv ? sv->sess_id : 0, target);
+		m = smt_host_track(&messages, &xdp_stats, &mk, &sk, &p, st,
+				   sv ? sv->sess_id : 0, target);
+		if (m)
+			smt_emit_done(&mk, m);
 	} else {
 		smt_count(&xdp_stats, SMT_XS_RX_CTL);
-		if (st)
-			st->ctl_packets++;
 	}
 
 	if (rt.steer == SMT_STEER_CPUMAP && rt.n_cpus) {

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Per-message byte accounting shared by the XDP, TC and middlebox programs,
- * plus the per-CPU counter helpers. Each message keeps the contiguous prefix
- * covered from offset 0 and up to SMT_MSG_ISLANDS covered ranges beyond it
- * (include/smt/maps.h). A DATA packet whose bytes are all covered already,
- * or that arrives after completion, is a duplicate and adds nothing; a
- * message is complete when the prefix reaches msg_len. This is exact for
- * any packet layout and any reordering that leaves at most SMT_MSG_ISLANDS
- * separate ranges beyond the prefix at a time. Beyond that it loses exact
- * tracking (cover_lost): it then completes when its counted bytes reach
- * msg_len, and a duplicate of an untracked range is counted again and can
- * complete it early. Updates are not atomic: packets of one message
- * arriving on two CPUs at once may lose a count (the same trade-off as every
- * non-atomic BPF counter).
+ * plus finding a message's entry and filling its ring-buffer event. Each
+ * message keeps the contiguous prefix covered from offset 0 and up to
+ * SMT_MSG_ISLANDS covered ranges beyond it (include/smt/maps.h). A DATA
+ * packet whose bytes are all covered already, or that arrives after
+ * completion, is a duplicate and adds nothing; a message is complete when
+ * the prefix reaches msg_len. This is exact for any packet layout and any
+ * reordering that leaves at most SMT_MSG_ISLANDS separate ranges beyond the
+ * prefix at a time. Beyond that it loses exact tracking (cover_lost): it
+ * then completes when its counted bytes reach msg_len, and a duplicate of an
+ * untracked range is counted again and can complete it early. Updates are
+ * not atomic: packets of one message arriving on two CPUs at once may lose
+ * a count (the same trade-off as every non-atomic BPF counter).
  */
 #ifndef SMT_MSG_BPF_H
 #define SMT_MSG_BPF_H
@@ -135,13 +135,58 @@ __noinline __u64 smt_cover_add(struct smt_msg_cover *c, __u32 contig, __u32 s,
 	 ((m)->state == SMT_MSG_DONE && (p)->off == 0 && \
 	  (now) - (m)->last_ns > SMT_MSG_REUSE_NS))
 
-/* Add one to a per-CPU u64 array slot. */
-static __always_inline void smt_count(void *map, __u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(map, &idx);
+/*
+ * Set m (a pointer to the value type of map, an LRU hash of message states)
+ * to the entry of message key mk, or to NULL when there is none or when
+ * packet p starts a new message under a reused key (smt_msg_reused), whose
+ * old entry is then deleted.
+ */
+#define smt_msg_find(m, map, mk, p, now)                \
+	do {                                            \
+		(m) = bpf_map_lookup_elem(map, mk);     \
+		if ((m) && smt_msg_reused(m, p, now)) { \
+			bpf_map_delete_elem(map, mk);   \
+			(m) = NULL;                     \
+		}                                       \
+	} while (0)
 
-	if (v)
-		*v += 1;
+/*
+ * Reserve a zeroed event of kind in ring buffer rb. When it is full: NULL,
+ * and SMT_XS_EV_LOST counted in the per-CPU array stats.
+ */
+static __always_inline struct smt_msg_event *
+smt_ev_reserve(void *rb, void *stats, __u8 kind)
+{
+	struct smt_msg_event *ev;
+
+	ev = bpf_ringbuf_reserve(rb, sizeof(*ev), 0);
+	if (!ev) {
+		smt_count(stats, SMT_XS_EV_LOST);
+		return NULL;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	return ev;
 }
+
+/*
+ * Complete event ev from message key mk (msg_id, epoch) and message m (the
+ * accounting part, as for smt_msg_account), stamp the CPU and submit it.
+ * The caller has filled the rest: family, addresses, ports and whatever its
+ * kind of event carries.
+ */
+#define smt_ev_submit_msg(ev, mk, m)                    \
+	do {                                            \
+		(ev)->epoch = (mk)->epoch;              \
+		(ev)->msg_id = (mk)->msg_id;            \
+		(ev)->msg_len = (m)->msg_len;           \
+		(ev)->bytes = (m)->bytes;               \
+		(ev)->packets = (m)->packets;           \
+		(ev)->records = (m)->records;           \
+		(ev)->first_ns = (m)->first_ns;         \
+		(ev)->last_ns = (m)->last_ns;           \
+		(ev)->cpu = bpf_get_smp_processor_id(); \
+		bpf_ringbuf_submit(ev, 0);              \
+	} while (0)
 
 #endif /* SMT_MSG_BPF_H */

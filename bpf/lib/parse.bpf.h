@@ -13,6 +13,7 @@
 #include <smt/wire.h>
 #include <smt/drop.h>
 #include <smt/maps.h>
+#include "maps.bpf.h"
 
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD
@@ -170,6 +171,25 @@ static __always_inline int smt_parse(void *data, void *data_end,
 	return SMT_NH_SMT;
 }
 
+/*
+ * smt_parse() for the XDP entry programs, which count every packet in their
+ * per-CPU `stats` array: SMT_XS_NON_SMT for SMT_NH_OTHER, else SMT_XS_RX_SMT
+ * (malformed SMT packets included). Returns what smt_parse() returned.
+ */
+static __always_inline int smt_parse_count(void *data, void *data_end,
+					   struct smt_pkt *p, __u8 ipproto,
+					   void *stats)
+{
+	int nh = smt_parse(data, data_end, p, ipproto);
+
+	if (nh == SMT_NH_OTHER) {
+		smt_count(stats, SMT_XS_NON_SMT);
+		return SMT_NH_OTHER;
+	}
+	smt_count(stats, SMT_XS_RX_SMT);
+	return nh;
+}
+
 /* Copy an address into a 16-byte key field (IPv4: 4 bytes, rest zero). */
 static __always_inline void smt_addr_copy(__u8 *dst, const __u8 *src,
 					  __u8 family)
@@ -300,6 +320,18 @@ static __always_inline __u64 smt_mix64(__u64 x)
 	x *= 0x94d049bb133111ebULL;
 	x ^= x >> 31;
 	return x;
+}
+
+/*
+ * The hash that spreads a flow's messages (cpumap CPU on hosts, next hop
+ * on the middlebox): msg_id, the two SMT ports and addr, 32 bits mixed from
+ * the addresses by the caller.
+ */
+static __always_inline __u64 smt_msg_hash(__u64 msg_id, __be16 port_hi,
+					  __be16 port_lo, __u32 addr)
+{
+	return smt_mix64(msg_id ^ ((__u64)port_hi << 48) ^
+			 ((__u64)port_lo << 32) ^ addr);
 }
 
 #endif /* SMT_PARSE_BPF_H */

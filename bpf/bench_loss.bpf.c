@@ -12,9 +12,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "lib/l4.bpf.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
 #define IPPROTO_TCP_NUM 6
 #define IPPROTO_UDP_NUM 17
 
@@ -24,40 +23,13 @@ __u32 drop_ppm; /* written by smt-bench between test points */
 __u16 keep_port; /* host order; 0 = none */
 __u64 seen, dropped; /* packets of the matched protocols */
 
-/* Returns the L4 protocol and sets *l4 to its header, or -1. */
-static __always_inline int l4_of(void *data, void *data_end, void **l4)
-{
-	struct ethhdr *eth = data;
-
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = (void *)(eth + 1);
-
-		if ((void *)(ip + 1) > data_end || ip->ihl < 5)
-			return -1;
-		/* Masked so the verifier sees a bounded offset. */
-		*l4 = (void *)ip + ((__u32)ip->ihl & 0xf) * 4;
-		return ip->protocol;
-	}
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
-
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		*l4 = ip6 + 1;
-		return ip6->nexthdr;
-	}
-	return -1;
-}
-
 SEC("xdp")
 int bench_loss(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	void *l4 = NULL;
-	int proto = l4_of(data, data_end, &l4);
+	int proto = smt_l4_find(data, data_end, &l4);
 
 	if (proto != IPPROTO_TCP_NUM && proto != IPPROTO_UDP_NUM &&
 	    proto != smt_proto)

@@ -6,7 +6,8 @@
  * direction and marked so that it passes the second time. What to do comes
  * from the maps of include/smt/fault.h: random drop/duplicate shares by
  * packet type, and exact rules (the nth packets matching a type, msg_id and
- * wire offset). Self-contained on purpose: it parses only what it needs.
+ * wire offset). It parses only what it needs (lib/l4.bpf.h), not the
+ * checked parser of the other programs: malformed SMT packets get faults too.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,9 +15,8 @@
 
 #include <smt/wire.h>
 #include <smt/fault.h>
+#include "lib/l4.bpf.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define BPF_F_INGRESS_FLAG 1
@@ -54,34 +54,12 @@ struct smt_view {
 static __always_inline int parse(void *data, void *data_end, __u8 proto,
 				 struct smt_view *v)
 {
-	struct ethhdr *eth = data;
 	struct smt_hdr *smt;
-	__u8 l4;
+	void *l4;
 
-	if ((void *)(eth + 1) > data_end)
+	if (smt_l4_find(data, data_end, &l4) != proto)
 		return -1;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = (void *)(eth + 1);
-
-		if ((void *)(ip + 1) > data_end)
-			return -1;
-		l4 = ip->protocol;
-		/* ihl is variable: bound it so the verifier sees the range */
-		if (ip->ihl < 5)
-			return -1;
-		smt = (void *)ip + ((__u32)ip->ihl & 0xf) * 4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
-
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		l4 = ip6->nexthdr;
-		smt = (void *)(ip6 + 1);
-	} else {
-		return -1;
-	}
-	if (l4 != proto)
-		return -1;
+	smt = l4;
 	if ((void *)(smt + 1) > data_end)
 		return -1;
 	v->type = smt->type;

@@ -14,9 +14,8 @@
 #include <smt/drop.h>
 #include <smt/maps.h>
 #include "maps.bpf.h"
+#include "l4.bpf.h"
 
-#define ETH_P_IP_ 0x0800
-#define ETH_P_IPV6_ 0x86DD
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
 #define IP_MF_ 0x2000

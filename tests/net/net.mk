@@ -10,9 +10,9 @@ NET_ASAN_DIR := $(BUILD)/net-asan
 NET_ASAN_ECHO := $(NET_ASAN_DIR)/smt-echo
 NET_ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
-NET_ASAN_SRCS := $(LIB_SRCS) user/tools/smt-echo.c
+NET_ASAN_SRCS := $(LIB_SRCS) $(TOOL_COMMON_SRCS) user/tools/smt-echo.c
 
-$(NET_ASAN_ECHO): $(NET_ASAN_SRCS) $(wildcard user/lib/*.h include/smt/*.h) | $(DEPS_STAMP) bpf-skels
+$(NET_ASAN_ECHO): $(NET_ASAN_SRCS) $(wildcard user/lib/*.h include/smt/*.h user/tools/common/*.h) | $(DEPS_STAMP) bpf-skels
 	$(call msg,ASAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -O2,$(SMT_CFLAGS)) $(NET_ASAN_FLAGS) -Iuser/tools/common \

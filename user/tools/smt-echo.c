@@ -26,6 +26,8 @@
 #include "libsmt.h"
 #include "ctlproto.h"
 #include "keys.h"
+#include "opts.h"
+#include "util.h"
 
 #define RESP_XOR 0xA5
 #define MAX_SIZES 64
@@ -142,19 +144,33 @@ static int parse_size(const char *s, uint32_t *out)
 	return 0;
 }
 
-static int parse_sizes(char *s, struct opts *o)
+/* --size LIST: comma-separated sizes, used in turn; dst is the opts. */
+static int opt_sizes(const struct tool_opt *opt, char *arg, char *err,
+		     size_t err_len)
 {
+	struct opts *o = opt->dst;
 	char *tok, *save = NULL;
 
 	o->nsizes = 0;
-	for (tok = strtok_r(s, ",", &save); tok;
+	for (tok = strtok_r(arg, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (o->nsizes == MAX_SIZES ||
 		    parse_size(tok, &o->sizes[o->nsizes]) < 0)
-			return -1;
+			break;
 		o->nsizes++;
 	}
-	return o->nsizes ? 0 : -1;
+	if (tok || !o->nsizes) {
+		snprintf(err, err_len, "bad --size list (e.g. 0,64,4K,1M)");
+		return -1;
+	}
+	return 0;
+}
+
+/* One size into the uint32_t at dst; a bad one fails without a message. */
+static int opt_size(const struct tool_opt *opt, char *arg, char *err,
+		    size_t err_len)
+{
+	return parse_size(arg, opt->dst);
 }
 
 static void usage(FILE *f)
@@ -183,118 +199,46 @@ static void usage(FILE *f)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = {
-		{"keylog", required_argument, NULL, 'k'},
-		{"session", required_argument, NULL, 'S'},
-		{"line", required_argument, NULL, 'L'},
-		{"service", required_argument, NULL, 'V'},
-		{"connect", required_argument, NULL, 'C'},
-		{"port", required_argument, NULL, 'p'},
-		{"ipproto", required_argument, NULL, 'P'},
-		{"mtu", required_argument, NULL, 'M'},
-		{"size", required_argument, NULL, 's'},
-		{"sizes", required_argument, NULL, 's'},
-		{"count", required_argument, NULL, 'n'},
-		{"concurrency", required_argument, NULL, 'c'},
-		{"duration", required_argument, NULL, 'd'},
-		{"oneway", no_argument, NULL, 'o'},
-		{"bg-size", required_argument, NULL, 'b'},
-		{"bg-concurrency", required_argument, NULL, 'B'},
-		{"seed", required_argument, NULL, 'e'},
-		{"rpc-timeouts", required_argument, NULL, 'T'},
-		{"resend-us", required_argument, NULL, 'R'},
-		{"prio-tos", no_argument, NULL, 'Q'},
-		{"corrupt-every", required_argument, NULL, 'X'},
-		{"json", no_argument, NULL, 'j'},
-		{"stats", no_argument, NULL, 't'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{0}};
-	int c;
+	const struct tool_opt opts[] = {
+		OPT_STR("keylog", 'k', &o->keylog),
+		OPT_STR("session", 'S', &o->session_line),
+		OPT_ATOI("line", 'L', &o->line),
+		OPT_STR("service", 'V', &o->service),
+		OPT_STR("connect", 'C', &o->connect),
+		OPT_ATOI("port", 'p', &o->port),
+		OPT_ATOI("ipproto", 'P', &o->ipproto),
+		OPT_ATOI("mtu", 'M', &o->mtu),
+		OPT_FN("size", 's', o, opt_sizes),
+		OPT_FN("sizes", 's', o, opt_sizes),
+		OPT_STRTOU("count", 'n', &o->count),
+		OPT_ATOI("concurrency", 'c', &o->conc),
+		OPT_DOUBLE("duration", 'd', &o->duration),
+		OPT_FLAG("oneway", 'o', &o->oneway),
+		OPT_FN("bg-size", 'b', &o->bg_size, opt_size),
+		OPT_ATOI("bg-concurrency", 'B', &o->bg_conc),
+		OPT_STRTOU("seed", 'e', &o->seed),
+		OPT_ATOI("rpc-timeouts", 'T', &o->rpc_timeouts),
+		OPT_ATOI("resend-us", 'R', &o->resend_us),
+		OPT_FLAG("prio-tos", 'Q', &o->prio_tos),
+		OPT_STRTOU("corrupt-every", 'X', &o->corrupt),
+		OPT_FLAG("json", 'j', &o->json),
+		OPT_FLAG("stats", 't', &o->stats),
+		OPT_FLAG("quiet", 'q', &o->quiet),
+		OPT_HELP("help", 'h'),
+	};
+	char err[TOOL_OPTS_ERR_LEN];
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "k:p:s:n:c:d:jqh", lo, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'k':
-			o->keylog = optarg;
-			break;
-		case 'S':
-			o->session_line = optarg;
-			break;
-		case 'L':
-			o->line = atoi(optarg);
-			break;
-		case 'V':
-			o->service = optarg;
-			break;
-		case 'C':
-			o->connect = optarg;
-			break;
-		case 'p':
-			o->port = (uint16_t)atoi(optarg);
-			break;
-		case 'P':
-			o->ipproto = (uint8_t)atoi(optarg);
-			break;
-		case 'M':
-			o->mtu = (uint32_t)atoi(optarg);
-			break;
-		case 's':
-			if (parse_sizes(optarg, o) < 0) {
-				fprintf(stderr, "smt-echo: bad --size list "
-						"(e.g. 0,64,4K,1M)\n");
-				return -1;
-			}
-			break;
-		case 'n':
-			o->count = strtoull(optarg, NULL, 0);
-			break;
-		case 'c':
-			o->conc = (unsigned int)atoi(optarg);
-			break;
-		case 'd':
-			o->duration = atof(optarg);
-			break;
-		case 'o':
-			o->oneway = true;
-			break;
-		case 'b':
-			if (parse_size(optarg, &o->bg_size) < 0)
-				return -1;
-			break;
-		case 'B':
-			o->bg_conc = (unsigned int)atoi(optarg);
-			break;
-		case 'e':
-			o->seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'T':
-			o->rpc_timeouts = (uint32_t)atoi(optarg);
-			break;
-		case 'R':
-			o->resend_us = (uint32_t)atoi(optarg);
-			break;
-		case 'Q':
-			o->prio_tos = true;
-			break;
-		case 'X':
-			o->corrupt = strtoull(optarg, NULL, 0);
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 't':
-			o->stats = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			return -1;
-		}
+	ret = tool_opts_parse(argc, argv, "k:p:s:n:c:d:jqh", opts,
+			      TOOL_OPTS_N(opts), err, sizeof(err));
+	if (ret == TOOL_OPTS_HELP) {
+		usage(stdout);
+		exit(0);
+	}
+	if (ret) {
+		if (*err)
+			fprintf(stderr, "smt-echo: %s\n", err);
+		return -1;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "smt-echo: unexpected argument '%s'\n",
@@ -325,28 +269,28 @@ static int read_lines(const char *path, char lines[][1024], int max)
 	return n ? n : -1;
 }
 
-static uint16_t sa_port(const struct sockaddr_storage *ss)
+/* Opens the endpoint on port with the endpoint options of o. */
+static int open_endpoint(const struct opts *o, uint16_t port,
+			 struct smt_endpoint **ep)
 {
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-}
+	struct smt_endpoint_opts eo = {.sz = sizeof(eo)};
+	int err;
 
-static const char *sa_str(const struct sockaddr_storage *ss, char *buf,
-			  size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
-			  a, sizeof(a));
-	else
-		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
-			  sizeof(a));
-	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
-		 sa_port(ss));
-	return buf;
+	eo.port = port;
+	eo.ipproto = o->ipproto;
+	eo.mtu = o->mtu;
+	eo.rpc_timeouts = o->rpc_timeouts;
+	eo.resend_timeout_us = o->resend_us;
+	eo.prio_tos = o->prio_tos;
+	err = smt_endpoint_open(&eo, ep);
+	if (err) {
+		fprintf(stderr,
+			"smt-echo: cannot open SMT endpoint on port "
+			"%u: %s\n",
+			eo.port, smt_strerror(err));
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -358,11 +302,11 @@ static int open_keylog(const struct opts *o, bool client,
 		       struct smt_endpoint **ep, uint32_t *sid)
 {
 	static char lines[MAX_LINES][1024];
-	struct smt_endpoint_opts eo = {.sz = sizeof(eo)};
 	struct smt_session_params p;
 	struct smt_keylog kl;
 	const char *what = NULL;
 	int n, i, first, last, err;
+	uint16_t port;
 
 	if (o->session_line) {
 		snprintf(lines[0], sizeof(lines[0]), "%s", o->session_line);
@@ -390,20 +334,10 @@ static int open_keylog(const struct opts *o, bool client,
 		return -1;
 	}
 	smt_keys_wipe(&kl.keys);
-	eo.port = o->port ? o->port : sa_port(client ? &kl.client : &kl.server);
-	eo.ipproto = o->ipproto;
-	eo.mtu = o->mtu;
-	eo.rpc_timeouts = o->rpc_timeouts;
-	eo.resend_timeout_us = o->resend_us;
-	eo.prio_tos = o->prio_tos;
-	err = smt_endpoint_open(&eo, ep);
-	if (err) {
-		fprintf(stderr,
-			"smt-echo: cannot open SMT endpoint on port "
-			"%u: %s\n",
-			eo.port, smt_strerror(err));
+	port = o->port ? o->port
+		       : util_addr_port(client ? &kl.client : &kl.server);
+	if (open_endpoint(o, port, ep) < 0)
 		return -1;
-	}
 	for (i = first; i <= last; i++) {
 		char buf[80];
 
@@ -421,7 +355,7 @@ static int open_keylog(const struct opts *o, bool client,
 		}
 		if (!o->quiet && !o->json)
 			fprintf(stderr, "smt-echo: session %u with %s\n", *sid,
-				sa_str(&p.peer, buf, sizeof(buf)));
+				util_format_addr(&p.peer, 1, buf, sizeof(buf)));
 		smt_session_params_wipe(&p);
 	}
 	explicit_bzero(lines, sizeof(lines));
@@ -436,7 +370,6 @@ static int open_keylog(const struct opts *o, bool client,
 static int open_smtd(const struct opts *o, bool client,
 		     struct smt_endpoint **ep, uint32_t *sid)
 {
-	struct smt_endpoint_opts eo = {.sz = sizeof(eo)};
 	const char *why;
 	int err;
 
@@ -445,20 +378,8 @@ static int open_smtd(const struct opts *o, bool client,
 				"--connect ADDR (the server host's smtd)\n");
 		return -1;
 	}
-	eo.port = o->port;
-	eo.ipproto = o->ipproto;
-	eo.mtu = o->mtu;
-	eo.rpc_timeouts = o->rpc_timeouts;
-	eo.resend_timeout_us = o->resend_us;
-	eo.prio_tos = o->prio_tos;
-	err = smt_endpoint_open(&eo, ep);
-	if (err) {
-		fprintf(stderr,
-			"smt-echo: cannot open SMT endpoint on port "
-			"%u: %s\n",
-			eo.port, smt_strerror(err));
+	if (open_endpoint(o, o->port, ep) < 0)
 		return -1;
-	}
 	if (client)
 		err = smt_connect(*ep, o->service, o->connect, sid);
 	else
@@ -787,6 +708,19 @@ static void client_complete(struct client *c, struct smt_msg *m)
 	lat_add(&c->per[size_index(c->o, s->size)], lat);
 }
 
+/* Completes the RPCs of every message the endpoint has for us. */
+static void client_recv(struct client *c)
+{
+	struct smt_msg m;
+
+	while (smt_recv(c->ep, &m) == 0) {
+		if (m.kind == SMT_MSG_RESPONSE || m.kind == SMT_MSG_FAILED ||
+		    m.kind == SMT_MSG_SENT)
+			client_complete(c, &m);
+		smt_msg_release(&m);
+	}
+}
+
 static void client_report(struct client *c, double secs)
 {
 	const struct opts *o = c->o;
@@ -855,7 +789,6 @@ static int run_client(struct opts *o)
 	struct client c = {.o = o};
 	uint64_t t0, deadline = 0, drain_end;
 	uint32_t maxsz = o->bg_size;
-	struct smt_msg m;
 	unsigned int i;
 	bool more;
 	double secs;
@@ -922,12 +855,7 @@ static int run_client(struct opts *o)
 				smt_strerror(rc));
 			break;
 		}
-		while (smt_recv(c.ep, &m) == 0) {
-			if (m.kind == SMT_MSG_RESPONSE ||
-			    m.kind == SMT_MSG_FAILED || m.kind == SMT_MSG_SENT)
-				client_complete(&c, &m);
-			smt_msg_release(&m);
-		}
+		client_recv(&c);
 	}
 	secs = (now_ns() - t0) / 1e9;
 	/* stop the background transfers; give ACKs a moment to go out */
@@ -937,12 +865,7 @@ static int run_client(struct opts *o)
 	drain_end = now_ns() + 50000000ULL;
 	while (now_ns() < drain_end) {
 		smt_wait(c.ep, 5);
-		while (smt_recv(c.ep, &m) == 0) {
-			if (m.kind == SMT_MSG_RESPONSE ||
-			    m.kind == SMT_MSG_FAILED || m.kind == SMT_MSG_SENT)
-				client_complete(&c, &m);
-			smt_msg_release(&m);
-		}
+		client_recv(&c);
 	}
 	client_report(&c, secs);
 	rc = (c.failed || c.bad || c.bg_bad || c.busy_fg ||
@@ -999,46 +922,33 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss)
 
 static int run_keygen(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"client", required_argument, NULL, 'c'},
-		{"server", required_argument, NULL, 's'},
-		{"cipher", required_argument, NULL, 'C'},
-		{"max-msg", required_argument, NULL, 'M'},
-		{"b", required_argument, NULL, 'B'},
-		{"epoch", required_argument, NULL, 'e'},
-		{0}};
 	struct smt_keylog kl = {.B = 48, .max_msg = 1u << 20};
+	const char *client = NULL, *server = NULL, *cipher_s = NULL;
+	const struct tool_opt opts[] = {
+		OPT_STR("client", 'c', &client),
+		OPT_STR("server", 's', &server),
+		OPT_STR("cipher", 'C', &cipher_s),
+		OPT_FN("max-msg", 'M', &kl.max_msg, opt_size),
+		OPT_ATOI("b", 'B', &kl.B),
+		OPT_ATOI("epoch", 'e', &kl.epoch),
+	};
 	enum smt_cipher cipher = SMT_CIPHER_AES_128_GCM;
-	bool have_c = false, have_s = false;
-	char line[1024];
-	int c, n;
+	bool have_c, have_s;
+	char line[1024], err[TOOL_OPTS_ERR_LEN];
+	int n;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			have_c = parse_hostport(optarg, &kl.client) == 0;
-			break;
-		case 's':
-			have_s = parse_hostport(optarg, &kl.server) == 0;
-			break;
-		case 'C':
-			cipher = smt_cipher_from_name(optarg);
-			break;
-		case 'M':
-			if (parse_size(optarg, &kl.max_msg) < 0)
-				return 2;
-			break;
-		case 'B':
-			kl.B = (unsigned int)atoi(optarg);
-			break;
-		case 'e':
-			kl.epoch = (unsigned int)atoi(optarg);
-			break;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	n = tool_opts_parse(argc, argv, "", opts, TOOL_OPTS_N(opts), err,
+			    sizeof(err));
+	if (n == TOOL_OPTS_BAD)
+		return 2;
+	if (n) {
+		usage(stderr);
+		return 2;
 	}
+	if (cipher_s)
+		cipher = smt_cipher_from_name(cipher_s);
+	have_c = client && parse_hostport(client, &kl.client) == 0;
+	have_s = server && parse_hostport(server, &kl.server) == 0;
 	if (!have_c || !have_s || cipher == SMT_CIPHER_NONE) {
 		fprintf(stderr, "smt-echo keygen: need --client IP:PORT and "
 				"--server IP:PORT (and a known --cipher)\n");

@@ -32,6 +32,7 @@
 #include <smt/fault.h>
 #include <smt/wire.h>
 
+#include "opts.h"
 #include "smt_fault.skel.h"
 
 #define PIN_ROOT "/sys/fs/bpf/smt/fault"
@@ -48,7 +49,7 @@ struct args {
 	bool json;
 	int ipproto;
 	double drop, dup; /* percent, < 0 = leave as is */
-	int types_set;
+	bool types_set;
 	__u32 type_mask;
 	struct smt_fault_rule rule;
 };
@@ -101,13 +102,26 @@ static int parse_type(const char *s, __u8 *t)
 	return 0;
 }
 
-static int parse_types(char *s, __u32 *mask)
+/*
+ * Option callbacks (see opts.h). A bad value fails without a message: the
+ * usage text follows.
+ */
+static int opt_type(const struct tool_opt *opt, char *arg, char *err,
+		    size_t err_len)
+{
+	return parse_type(arg, opt->dst);
+}
+
+/* --types LIST: names or numbers, comma-separated, into a __u32 mask */
+static int opt_types(const struct tool_opt *opt, char *arg, char *err,
+		     size_t err_len)
 {
 	char *tok, *save = NULL;
+	__u32 *mask = opt->dst;
 	__u8 t;
 
 	*mask = 0;
-	for (tok = strtok_r(s, ",", &save); tok;
+	for (tok = strtok_r(arg, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (parse_type(tok, &t) < 0)
 			return -1;
@@ -116,15 +130,27 @@ static int parse_types(char *s, __u32 *mask)
 	return 0;
 }
 
-static int parse_pct(const char *s, double *out)
+/* A percentage 0..100 (optionally with '%') into a double. */
+static int opt_pct(const struct tool_opt *opt, char *arg, char *err,
+		   size_t err_len)
 {
 	char *end;
-	double v = strtod(s, &end);
+	double v = strtod(arg, &end);
 
-	if (end == s || (*end && strcmp(end, "%")) || v < 0 || v > 100)
+	if (end == arg || (*end && strcmp(end, "%")) || v < 0 || v > 100)
 		return -1;
-	*out = v;
+	*(double *)opt->dst = v;
 	return 0;
+}
+
+/* An IP protocol number 1..255 into an int. */
+static int opt_ipproto(const struct tool_opt *opt, char *arg, char *err,
+		       size_t err_len)
+{
+	int *p = opt->dst;
+
+	*p = atoi(arg);
+	return *p < 1 || *p > 255 ? -1 : 0;
 }
 
 static int enter_netns(const char *name)
@@ -403,7 +429,7 @@ static int cmd_clear(struct args *a)
 	close(fd);
 	a->drop = 0;
 	a->dup = 0;
-	a->types_set = 1;
+	a->types_set = true;
 	a->type_mask = 0;
 	return cmd_set(a);
 }
@@ -451,86 +477,36 @@ static int cmd_stats(struct args *a)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct args *a, const char **cmd)
+static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option lo[] = {
-		{"netns", required_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'j'},
-		{"tc", no_argument, NULL, 'T'},
-		{"tc-egress", no_argument, NULL, 'E'},
-		{"xdp", no_argument, NULL, 'X'},
-		{"ipproto", required_argument, NULL, 'p'},
-		{"drop", required_argument, NULL, 'd'},
-		{"dup", required_argument, NULL, 'u'},
-		{"types", required_argument, NULL, 't'},
-		{"type", required_argument, NULL, 'y'},
-		{"msg-id", required_argument, NULL, 'm'},
-		{"pkt-off", required_argument, NULL, 'o'},
-		{"nth", required_argument, NULL, 'N'},
-		{"count", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{0}};
-	int c;
+	const struct tool_opt opts[] = {
+		OPT_STR("netns", 'n', &a->netns),
+		OPT_FLAG("json", 'j', &a->json),
+		OPT_SET("tc", 'T', &a->mode, MODE_TC_INGRESS),
+		OPT_SET("tc-egress", 'E', &a->mode, MODE_TC_EGRESS),
+		OPT_SET("xdp", 'X', &a->mode, MODE_XDP),
+		OPT_FN("ipproto", 'p', &a->ipproto, opt_ipproto),
+		OPT_FN("drop", 'd', &a->drop, opt_pct),
+		OPT_FN("dup", 'u', &a->dup, opt_pct),
+		OPT_FN("types", 't', &a->type_mask, opt_types,
+		       .seen = &a->types_set),
+		OPT_FN("type", 'y', &a->rule.type, opt_type),
+		OPT_STRTOU("msg-id", 'm', &a->rule.msg_id),
+		OPT_STRTOU("pkt-off", 'o', &a->rule.pkt_off),
+		OPT_STRTOU("nth", 'N', &a->rule.nth),
+		OPT_STRTOU("count", 'c', &a->rule.count),
+		OPT_HELP("help", 'h'),
+	};
+	char err[TOOL_OPTS_ERR_LEN];
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "+n:jh", lo, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			a->netns = optarg;
-			break;
-		case 'j':
-			a->json = true;
-			break;
-		case 'T':
-			a->mode = MODE_TC_INGRESS;
-			break;
-		case 'E':
-			a->mode = MODE_TC_EGRESS;
-			break;
-		case 'X':
-			a->mode = MODE_XDP;
-			break;
-		case 'p':
-			a->ipproto = atoi(optarg);
-			if (a->ipproto < 1 || a->ipproto > 255)
-				return -1;
-			break;
-		case 'd':
-			if (parse_pct(optarg, &a->drop) < 0)
-				return -1;
-			break;
-		case 'u':
-			if (parse_pct(optarg, &a->dup) < 0)
-				return -1;
-			break;
-		case 't':
-			if (parse_types(optarg, &a->type_mask) < 0)
-				return -1;
-			a->types_set = 1;
-			break;
-		case 'y':
-			if (parse_type(optarg, &a->rule.type) < 0)
-				return -1;
-			break;
-		case 'm':
-			a->rule.msg_id = strtoull(optarg, NULL, 0);
-			break;
-		case 'o':
-			a->rule.pkt_off = strtoul(optarg, NULL, 0);
-			break;
-		case 'N':
-			a->rule.nth = strtoul(optarg, NULL, 0);
-			break;
-		case 'c':
-			a->rule.count = strtoul(optarg, NULL, 0);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			return -1;
-		}
+	ret = tool_opts_parse(argc, argv, "+n:jh", opts, TOOL_OPTS_N(opts), err,
+			      sizeof(err));
+	if (ret == TOOL_OPTS_HELP) {
+		usage(stdout);
+		exit(0);
 	}
-	return 0;
+	return ret ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -541,7 +517,7 @@ int main(int argc, char **argv)
 
 	a.rule.pkt_off = SMT_FAULT_ANY_OFF;
 	/* global options, then COMMAND DEV, then command options */
-	if (parse_args(argc, argv, &a, &cmd) < 0 || optind + 2 > argc) {
+	if (parse_args(argc, argv, &a) < 0 || optind + 2 > argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -567,7 +543,7 @@ int main(int argc, char **argv)
 		argi++;
 	}
 	optind = 1;
-	if (parse_args(argc - argi + 1, argv + argi - 1, &a, &cmd) < 0 ||
+	if (parse_args(argc - argi + 1, argv + argi - 1, &a) < 0 ||
 	    optind != argc - argi + 1) {
 		usage(stderr);
 		return 2;

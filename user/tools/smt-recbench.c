@@ -26,6 +26,7 @@
 
 #include <smt/wire.h>
 
+#include "opts.h"
 #include "record.h"
 #include "util.h"
 
@@ -191,86 +192,94 @@ static void usage(FILE *f)
 		"  <cipher> <seal|open> <size> <content bytes per second>\n");
 }
 
+/* Sizes of records to try, from --sizes. */
+struct size_list {
+	size_t v[MAX_SIZES];
+	int n;
+};
+
+/* Option callbacks (opts.h): they print what is wrong themselves. */
+static int opt_cipher(const struct tool_opt *opt, char *arg, char *err,
+		      size_t err_len)
+{
+	enum smt_cipher *c = opt->dst;
+
+	*c = smt_cipher_from_name(arg);
+	if (*c != SMT_CIPHER_NONE)
+		return 0;
+	fprintf(stderr,
+		"smt-recbench: --cipher: unknown cipher '%s'; use aes128gcm, aes256gcm or chacha20poly1305\n",
+		arg);
+	return -1;
+}
+
+static int opt_sizes(const struct tool_opt *opt, char *arg, char *err,
+		     size_t err_len)
+{
+	struct size_list *l = opt->dst;
+	char why[UTIL_ERR_LEN], *tok, *save;
+	uint64_t v;
+
+	l->n = 0;
+	for (tok = strtok_r(arg, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (l->n == MAX_SIZES ||
+		    util_parse_size(tok, SMT_REC_MAX_CONTENT, &v, why,
+				    sizeof(why)) ||
+		    !v) {
+			fprintf(stderr,
+				"smt-recbench: --sizes: '%s' is not a record size in 1..16384 (at most %d sizes)\n",
+				tok, MAX_SIZES);
+			return -1;
+		}
+		l->v[l->n++] = (size_t)v;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"cipher", required_argument, NULL, 'c'},
-		{"sizes", required_argument, NULL, 's'},
-		{"runs", required_argument, NULL, 'r'},
-		{"ms", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	static const enum smt_cipher all[] = {SMT_CIPHER_AES_128_GCM,
 					      SMT_CIPHER_AES_256_GCM,
 					      SMT_CIPHER_CHACHA20_POLY1305};
-	size_t sizes[MAX_SIZES] = {64, 1024, 16384};
+	struct size_list sizes = {.v = {64, 1024, 16384}, .n = 3};
 	enum smt_cipher one = SMT_CIPHER_NONE;
-	char err[UTIL_ERR_LEN], *tok, *save;
-	int nsizes = 3, runs = 5, c;
-	uint64_t v, ms = 200;
+	uint64_t runs = 5, ms = 200;
+	const struct tool_opt opts[] = {
+		OPT_FN("cipher", 'c', &one, opt_cipher),
+		OPT_FN("sizes", 's', &sizes, opt_sizes),
+		OPT_U64("runs", 'r', &runs, 1, 31),
+		OPT_U64("ms", 't', &ms, 1, 60000),
+		OPT_HELP("help", 'h'),
+	};
+	char err[TOOL_OPTS_ERR_LEN];
 	unsigned int i;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			one = smt_cipher_from_name(optarg);
-			if (one == SMT_CIPHER_NONE) {
-				fprintf(stderr,
-					"smt-recbench: --cipher: unknown cipher '%s'; use aes128gcm, aes256gcm or chacha20poly1305\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 's':
-			nsizes = 0;
-			for (tok = strtok_r(optarg, ",", &save); tok;
-			     tok = strtok_r(NULL, ",", &save)) {
-				if (nsizes == MAX_SIZES ||
-				    util_parse_size(tok, SMT_REC_MAX_CONTENT,
-						    &v, err, sizeof(err)) ||
-				    !v) {
-					fprintf(stderr,
-						"smt-recbench: --sizes: '%s' is not a record size in 1..16384 (at most %d sizes)\n",
-						tok, MAX_SIZES);
-					return 2;
-				}
-				sizes[nsizes++] = (size_t)v;
-			}
-			break;
-		case 'r':
-			if (util_parse_u64(optarg, 1, 31, &v, err,
-					   sizeof(err))) {
-				fprintf(stderr, "smt-recbench: --runs: %s\n",
-					err);
-				return 2;
-			}
-			runs = (int)v;
-			break;
-		case 't':
-			if (util_parse_u64(optarg, 1, 60000, &ms, err,
-					   sizeof(err))) {
-				fprintf(stderr, "smt-recbench: --ms: %s\n",
-					err);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	ret = tool_opts_parse(argc, argv, "h", opts, TOOL_OPTS_N(opts), err,
+			      sizeof(err));
+	if (ret == TOOL_OPTS_HELP) {
+		usage(stdout);
+		return 0;
 	}
-	if (!nsizes) {
+	if (ret == TOOL_OPTS_UNKNOWN) {
+		usage(stderr);
+		return 2;
+	}
+	if (ret) {
+		if (*err)
+			fprintf(stderr, "smt-recbench: %s\n", err);
+		return 2;
+	}
+	if (!sizes.n) {
 		fprintf(stderr, "smt-recbench: --sizes: no size given\n");
 		return 2;
 	}
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (one != SMT_CIPHER_NONE && all[i] != one)
 			continue;
-		if (bench(all[i], sizes, nsizes, runs, (double)ms / 1000.0))
+		if (bench(all[i], sizes.v, sizes.n, (int)runs,
+			  (double)ms / 1000.0))
 			return 1;
 	}
 	return 0;

@@ -34,6 +34,7 @@
 
 #include "codec.h"
 #include "keys.h"
+#include "opts.h"
 #include "pcap.h"
 #include "record.h"
 #include "util.h"
@@ -120,41 +121,77 @@ static int die(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static int parse_num(const char *opt, const char *s, uint64_t lo, uint64_t hi,
-		     uint64_t *out)
+/*
+ * Option callbacks (opts.h): each reports a bad value with die() and returns
+ * EXIT_USAGE.
+ */
+static int opt_bits(const struct tool_opt *opt, char *arg, char *err,
+		    size_t err_len)
 {
-	char err[UTIL_ERR_LEN];
-
-	if (util_parse_u64(s, lo, hi, out, err, sizeof(err)))
-		return die("%s: %s", opt, err);
-	return 0;
-}
-
-static int parse_bits(const char *s, unsigned int *B)
-{
+	char why[UTIL_ERR_LEN];
 	uint64_t v;
-	char err[UTIL_ERR_LEN];
 
-	if (util_parse_u64(s, 0, UINT32_MAX, &v, err, sizeof(err)))
+	if (util_parse_u64(arg, 0, UINT32_MAX, &v, why, sizeof(why)))
 		return die("--bits: %s; give the message-ID width B in %d..%d",
-			   err, SMT_B_MIN, SMT_B_MAX);
+			   why, SMT_B_MIN, SMT_B_MAX);
 	if (v < SMT_B_MIN || v > SMT_B_MAX)
 		return die(
 			"--bits: B = %" PRIu64
 			" is out of range; the message-ID width B must be in %d..%d (default %d)",
 			v, SMT_B_MIN, SMT_B_MAX, SMT_B_DEFAULT);
-	*B = (unsigned int)v;
+	*(unsigned int *)opt->dst = (unsigned int)v;
 	return 0;
 }
 
-static int parse_cipher(const char *s, enum smt_cipher *c)
+static int opt_cipher(const struct tool_opt *opt, char *arg, char *err,
+		      size_t err_len)
 {
-	*c = smt_cipher_from_name(s);
+	enum smt_cipher *c = opt->dst;
+
+	*c = smt_cipher_from_name(arg);
 	if (*c == SMT_CIPHER_NONE)
 		return die(
 			"--cipher: unknown cipher '%s'; use TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256",
-			s);
+			arg);
 	return 0;
+}
+
+/* A message size (--size, --max-msg): K/M suffixes, at most SMT_M_MAX. */
+static int opt_msg_size(const struct tool_opt *opt, char *arg, char *err,
+			size_t err_len)
+{
+	char why[UTIL_ERR_LEN];
+	uint64_t v;
+
+	if (util_parse_size(arg, SMT_M_MAX, &v, why, sizeof(why)))
+		return die("--%s: %s (at most 64M)", opt->name, why);
+	tool_opt_store(opt, v);
+	return 0;
+}
+
+/*
+ * Read the options of cmd (encode or decode) as opts says. True when cmd
+ * is to end now with *exit_code: after --help (0) or a bad option.
+ */
+static bool read_opts(const char *cmd, int argc, char **argv,
+		      const struct tool_opt *opts, size_t n, int *exit_code)
+{
+	char err[TOOL_OPTS_ERR_LEN];
+	int ret;
+
+	optind = 1;
+	ret = tool_opts_parse(argc, argv, "jh", opts, n, err, sizeof(err));
+	if (ret == TOOL_OPTS_HELP) {
+		usage(stdout);
+		*exit_code = 0;
+	} else if (ret == TOOL_OPTS_UNKNOWN) {
+		*exit_code = die(
+			"%s: unknown or incomplete option; see 'smt-wire help'",
+			cmd);
+	} else if (ret) {
+		*exit_code = *err ? die("%s", err) : EXIT_USAGE;
+	}
+	return ret != 0;
 }
 
 static const char *type_name(uint8_t t)
@@ -329,8 +366,10 @@ static int encode_control(struct enc_opts *o)
 	return 0;
 }
 
-static int parse_type(const char *s, uint8_t *type)
+static int opt_type(const struct tool_opt *opt, char *arg, char *err,
+		    size_t err_len)
 {
+	uint8_t *type = opt->dst;
 	static const struct {
 		const char *name;
 		uint8_t type;
@@ -347,31 +386,34 @@ static int parse_type(const char *s, uint8_t *type)
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (!strcasecmp(s, t[i].name)) {
+		if (!strcasecmp(arg, t[i].name)) {
 			*type = t[i].type;
 			return 0;
 		}
 	return die(
 		"--type: unknown packet type '%s'; use data, grant, resend, unknown, busy, need_ack or ack",
-		s);
+		arg);
 }
 
-static int parse_ids(const char *s, struct smt_ctl *c)
+/* --ids N,...: the msg_ids of an ACK, into the struct smt_ctl at dst */
+static int opt_ids(const struct tool_opt *opt, char *arg, char *err,
+		   size_t err_len)
 {
-	char buf[1024], *tok, *save, err[UTIL_ERR_LEN];
+	char buf[1024], *tok, *save, why[UTIL_ERR_LEN];
+	struct smt_ctl *c = opt->dst;
 	uint64_t v;
 
-	snprintf(buf, sizeof(buf), "%s", s);
+	snprintf(buf, sizeof(buf), "%s", arg);
 	c->count = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (c->count == SMT_ACK_MAX)
 			return die("--ids: at most %d msg_ids fit in one ACK",
 				   SMT_ACK_MAX);
-		if (util_parse_u64(tok, 0, UINT64_MAX, &v, err, sizeof(err)))
+		if (util_parse_u64(tok, 0, UINT64_MAX, &v, why, sizeof(why)))
 			return die(
 				"--ids: %s; give msg_ids separated by commas",
-				err);
+				why);
 		c->ids[c->count++] = v;
 	}
 	return 0;
@@ -454,34 +496,23 @@ static int encode_check_records(const struct enc_opts *o, uint64_t len)
 	return 0;
 }
 
+static int opt_rec_size(const struct tool_opt *opt, char *arg, char *err,
+			size_t err_len)
+{
+	char why[UTIL_ERR_LEN];
+	uint64_t v;
+
+	if (util_parse_size(arg, UINT32_MAX, &v, why, sizeof(why)) ||
+	    v < SMT_REC_MIN_CONTENT || v > SMT_REC_MAX_CONTENT)
+		return die(
+			"--record-size: '%s' is not in 4096..16384 content bytes per record",
+			arg);
+	*(uint32_t *)opt->dst = (uint32_t)v;
+	return 0;
+}
+
 static int cmd_encode(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"cipher", required_argument, NULL, 'c'},
-		{"key", required_argument, NULL, 'k'},
-		{"iv", required_argument, NULL, 'i'},
-		{"bits", required_argument, NULL, 'b'},
-		{"msg-id", required_argument, NULL, 'm'},
-		{"record-size", required_argument, NULL, 'r'},
-		{"mtu", required_argument, NULL, 'M'},
-		{"src", required_argument, NULL, 's'},
-		{"dst", required_argument, NULL, 'd'},
-		{"proto", required_argument, NULL, 'p'},
-		{"epoch", required_argument, NULL, 'e'},
-		{"oneway", no_argument, NULL, 'O'},
-		{"in", required_argument, NULL, 'I'},
-		{"size", required_argument, NULL, 'S'},
-		{"out", required_argument, NULL, 'o'},
-		{"type", required_argument, NULL, 'T'},
-		{"ctl-seq", required_argument, NULL, 'Q'},
-		{"offset", required_argument, NULL, 'F'},
-		{"length", required_argument, NULL, 'L'},
-		{"prio", required_argument, NULL, 'R'},
-		{"ids", required_argument, NULL, 'A'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct enc_opts o = {
 		.cipher = SMT_CIPHER_AES_128_GCM,
 		.B = SMT_B_DEFAULT,
@@ -492,119 +523,40 @@ static int cmd_encode(int argc, char **argv)
 		.ctl = {.type = SMT_TYPE_DATA, .ctl_seq = 1},
 	};
 	const char *src_s = NULL, *dst_s = NULL;
+	const struct tool_opt opts[] = {
+		OPT_FN("cipher", 'c', &o.cipher, opt_cipher),
+		OPT_STR("key", 'k', &o.key_hex),
+		OPT_STR("iv", 'i', &o.iv_hex),
+		OPT_FN("bits", 'b', &o.B, opt_bits),
+		OPT_U64("msg-id", 'm', &o.msg_id, 0, UINT64_MAX,
+			.seen = &o.have_msg_id),
+		OPT_FN("record-size", 'r', &o.rec_size, opt_rec_size),
+		OPT_U64("mtu", 'M', &o.mtu, 1, 65535),
+		OPT_STR("src", 's', &src_s),
+		OPT_STR("dst", 'd', &dst_s),
+		OPT_U64("proto", 'p', &o.proto, 0, 255),
+		OPT_U64("epoch", 'e', &o.epoch, 0, 255),
+		OPT_FLAG("oneway", 'O', &o.oneway),
+		OPT_STR("in", 'I', &o.in),
+		OPT_FN("size", 'S', &o.size, opt_msg_size,
+		       .seen = &o.have_size),
+		OPT_STR("out", 'o', &o.out),
+		OPT_FN("type", 'T', &o.ctl.type, opt_type),
+		OPT_U64("ctl-seq", 'Q', &o.ctl.ctl_seq, 0, UINT64_MAX),
+		OPT_U64("offset", 'F', &o.ctl.offset, 0, UINT32_MAX),
+		OPT_U64("length", 'L', &o.ctl.length, 0, UINT32_MAX),
+		OPT_U64("prio", 'R', &o.ctl.prio, 0, SMT_PRIO_MAX),
+		OPT_FN("ids", 'A', &o.ctl, opt_ids),
+		OPT_FLAG("json", 'j', &json_mode),
+		OPT_HELP("help", 'h'),
+	};
 	char err[UTIL_ERR_LEN];
 	uint8_t *app = NULL;
 	size_t len = 0;
-	uint64_t v;
-	int c, ret;
+	int ret;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			if (parse_cipher(optarg, &o.cipher))
-				return EXIT_USAGE;
-			break;
-		case 'k':
-			o.key_hex = optarg;
-			break;
-		case 'i':
-			o.iv_hex = optarg;
-			break;
-		case 'b':
-			if (parse_bits(optarg, &o.B))
-				return EXIT_USAGE;
-			break;
-		case 'm':
-			if (parse_num("--msg-id", optarg, 0, UINT64_MAX,
-				      &o.msg_id))
-				return EXIT_USAGE;
-			o.have_msg_id = true;
-			break;
-		case 'r':
-			if (util_parse_size(optarg, UINT32_MAX, &v, err,
-					    sizeof(err)) ||
-			    v < SMT_REC_MIN_CONTENT || v > SMT_REC_MAX_CONTENT)
-				return die(
-					"--record-size: '%s' is not in 4096..16384 content bytes per record",
-					optarg);
-			o.rec_size = (uint32_t)v;
-			break;
-		case 'M':
-			if (parse_num("--mtu", optarg, 1, 65535, &v))
-				return EXIT_USAGE;
-			o.mtu = (uint32_t)v;
-			break;
-		case 's':
-			src_s = optarg;
-			break;
-		case 'd':
-			dst_s = optarg;
-			break;
-		case 'p':
-			if (parse_num("--proto", optarg, 0, 255, &v))
-				return EXIT_USAGE;
-			o.proto = (uint8_t)v;
-			break;
-		case 'e':
-			if (parse_num("--epoch", optarg, 0, 255, &v))
-				return EXIT_USAGE;
-			o.epoch = (uint8_t)v;
-			break;
-		case 'O':
-			o.oneway = true;
-			break;
-		case 'I':
-			o.in = optarg;
-			break;
-		case 'S':
-			if (util_parse_size(optarg, SMT_M_MAX, &o.size, err,
-					    sizeof(err)))
-				return die("--size: %s (at most 64M)", err);
-			o.have_size = true;
-			break;
-		case 'o':
-			o.out = optarg;
-			break;
-		case 'T':
-			if (parse_type(optarg, &o.ctl.type))
-				return EXIT_USAGE;
-			break;
-		case 'Q':
-			if (parse_num("--ctl-seq", optarg, 0, UINT64_MAX,
-				      &o.ctl.ctl_seq))
-				return EXIT_USAGE;
-			break;
-		case 'F':
-			if (parse_num("--offset", optarg, 0, UINT32_MAX, &v))
-				return EXIT_USAGE;
-			o.ctl.offset = (uint32_t)v;
-			break;
-		case 'L':
-			if (parse_num("--length", optarg, 0, UINT32_MAX, &v))
-				return EXIT_USAGE;
-			o.ctl.length = (uint32_t)v;
-			break;
-		case 'R':
-			if (parse_num("--prio", optarg, 0, SMT_PRIO_MAX, &v))
-				return EXIT_USAGE;
-			o.ctl.prio = (uint8_t)v;
-			break;
-		case 'A':
-			if (parse_ids(optarg, &o.ctl))
-				return EXIT_USAGE;
-			break;
-		case 'j':
-			json_mode = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return die(
-				"encode: unknown or incomplete option; see 'smt-wire help'");
-		}
-	}
+	if (read_opts("encode", argc, argv, opts, TOOL_OPTS_N(opts), &ret))
+		return ret;
 	if (optind < argc)
 		return die(
 			"encode: unexpected argument '%s'; see 'smt-wire help'",
@@ -1650,67 +1602,26 @@ static void decoder_free(struct decoder *d)
 
 static int cmd_decode(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"keylog", required_argument, NULL, 'k'},
-		{"json", no_argument, NULL, 'j'},
-		{"proto", required_argument, NULL, 'p'},
-		{"bits", required_argument, NULL, 'b'},
-		{"max-msg", required_argument, NULL, 'M'},
-		{"max-pad", required_argument, NULL, 'P'},
-		{"dump", required_argument, NULL, 'D'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct decoder d = {
 		.proto = SMT_IPPROTO_DEFAULT,
 		.lim = {.B = SMT_B_DEFAULT, .max_msg = SMT_M_DEFAULT},
 	};
-	char err[UTIL_ERR_LEN];
+	const struct tool_opt opts[] = {
+		OPT_STR("keylog", 'k', &d.keylog),
+		OPT_FLAG("json", 'j', &json_mode),
+		OPT_U64("proto", 'p', &d.proto, 0, 255),
+		OPT_FN("bits", 'b', &d.lim.B, opt_bits),
+		OPT_FN("max-msg", 'M', &d.lim.max_msg, opt_msg_size),
+		OPT_U64("max-pad", 'P', &d.lim.max_pad, 0, SMT_PAD_MAX),
+		OPT_STR("dump", 'D', &d.dump),
+		OPT_HELP("help", 'h'),
+	};
 	struct stat st;
-	uint64_t v;
-	int c, ret;
+	int ret;
 
 	d.msgs_tail = &d.msgs;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			d.keylog = optarg;
-			break;
-		case 'j':
-			json_mode = true;
-			break;
-		case 'p':
-			if (parse_num("--proto", optarg, 0, 255, &v))
-				return EXIT_USAGE;
-			d.proto = (uint8_t)v;
-			break;
-		case 'b':
-			if (parse_bits(optarg, &d.lim.B))
-				return EXIT_USAGE;
-			break;
-		case 'M':
-			if (util_parse_size(optarg, SMT_M_MAX, &v, err,
-					    sizeof(err)))
-				return die("--max-msg: %s (at most 64M)", err);
-			d.lim.max_msg = (uint32_t)v;
-			break;
-		case 'P':
-			if (parse_num("--max-pad", optarg, 0, SMT_PAD_MAX, &v))
-				return EXIT_USAGE;
-			d.lim.max_pad = (uint32_t)v;
-			break;
-		case 'D':
-			d.dump = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return die(
-				"decode: unknown or incomplete option; see 'smt-wire help'");
-		}
-	}
+	if (read_opts("decode", argc, argv, opts, TOOL_OPTS_N(opts), &ret))
+		return ret;
 	if (optind >= argc)
 		return die(
 			"decode: give the pcap file to read: smt-wire decode PCAP");

@@ -187,9 +187,9 @@ check: $(DEPS_STAMP)
 	$(call msg,FORMAT,kernel style)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(call msg,CPPCHECK,user/ include/)
-	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability -D__CPPCHECK__ --force \
 		--inline-suppr --suppress=missingIncludeSystem \
-		-Iinclude -Iuser/lib user/ include/
+		-Iinclude -Iuser/lib -Iuser/tools/common user/ include/
 
 # ---- install ----------------------------------------------------------------
 install: all

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# libFuzzer targets for the packet parser and the message decoder.
+# libFuzzer targets for the packet parser, the message decoder and the
+# set-up inputs (session-parameter messages, key log lines).
 #   test-fuzz   each target for FUZZ_SECONDS (default 30); fails on a finding
 #   fuzz        the same for longer (FUZZ_SECONDS default 600)
 #   fuzz-seeds  regenerate the committed seed corpus (tests/fuzz/corpus/)
@@ -10,18 +11,18 @@
 # committed corpus is never modified); a crashing input is saved as
 # $(BUILD)/fuzz/artifacts/<target>-crash-* and printed for reproduction.
 
-FUZZ_TARGETS := fuzz_pkt_parse fuzz_msg_decode
+FUZZ_TARGETS := fuzz_pkt_parse fuzz_msg_decode fuzz_setup_parse
 FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
-	user/lib/codec_ctl.c user/lib/reasm.c
+	user/lib/codec_ctl.c user/lib/reasm.c user/smtd/params.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
-	-Wstrict-prototypes -Iinclude -Iuser/lib -Itests/fuzz
-FUZZ_LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/fuzz/obj/lib/%.o,$(FUZZ_LIB_SRCS))
+	-Wstrict-prototypes -Iinclude -Iuser/lib -Iuser/smtd -Itests/fuzz
+FUZZ_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
 FUZZ_GEN := $(BUILD)/fuzz/bin/gen_seeds
 
-$(BUILD)/fuzz/obj/lib/%.o: user/lib/%.c | $(DEPS_STAMP)
+$(BUILD)/fuzz/obj/%.o: user/%.c | $(DEPS_STAMP)
 	$(call msg,CLANG-FZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
@@ -41,6 +42,8 @@ $(FUZZ_GEN): tests/fuzz/gen_seeds.c tests/fuzz/fuzz_common.h $(LIB_A)
 .PHONY: fuzz-build fuzz-seeds test-fuzz fuzz-run
 fuzz-build: $(FUZZ_BINS)
 
+# fuzz_setup_parse's seeds (tests/fuzz/corpus/fuzz_setup_parse) are
+# written by hand: one of each parameter message and a key log line.
 fuzz-seeds: $(FUZZ_GEN)
 	$(Q)rm -rf tests/fuzz/corpus/fuzz_pkt_parse tests/fuzz/corpus/fuzz_msg_decode
 	$(Q)$(FUZZ_GEN) tests/fuzz/corpus
@@ -59,3 +62,5 @@ TEST_TIERS += test-fuzz
 HELP += '  test-fuzz  libFuzzer targets, FUZZ_SECONDS (30) each; fuzz-seeds regenerates the corpus'
 
 -include $(shell find $(BUILD)/fuzz -name '*.d' 2>/dev/null)
+# kept between runs (pattern-rule prerequisites would be deleted)
+.SECONDARY: $(FUZZ_LIB_OBJS)

@@ -150,6 +150,22 @@ Test(smt_params_decode, refuse_with_reason)
 	cr_expect_str_eq(q.reason, p.reason);
 }
 
+Test(smt_params_decode, refuse_reason_control_bytes_replaced)
+{
+	/* a REFUSE whose reason would forge a log line, hide text behind a
+	 * NUL and send a terminal escape; UTF-8 (é) passes */
+	static const uint8_t msg[] = {1,   3,	 0,    6 + 12, 0,      3,
+				      'a', '\n', 'F',  0,      '\x1b', '[',
+				      '2', 'J',	 0xc3, 0xa9,   0x7f,   'z'};
+	struct smt_params q;
+	const char *why = NULL;
+	size_t used;
+
+	cr_assert_eq(smt_params_decode(msg, sizeof(msg), &q, &used, &why), 0);
+	cr_expect_eq(used, sizeof(msg));
+	cr_expect_str_eq(q.reason, "a?F??[2J\xc3\xa9?z");
+}
+
 Test(smt_params_decode, partial_needs_more)
 {
 	struct smt_params p = {.type = SMT_PARAMS_PROPOSE}, q;

@@ -116,6 +116,13 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 		n = mlen - 6;
 		memcpy(p->reason, buf + 6, n);
 		p->reason[n] = 0;
+		/* The peer's words reach our logs and applications: control
+		 * bytes (a NUL, a newline forging a log line, a terminal
+		 * escape) become '?'; UTF-8 passes. */
+		for (size_t i = 0; i < n; i++)
+			if ((uint8_t)p->reason[i] < 0x20 ||
+			    (uint8_t)p->reason[i] == 0x7f)
+				p->reason[i] = '?';
 		return 0;
 	}
 	p->client_port = get16(buf + 4);

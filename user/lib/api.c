@@ -165,6 +165,8 @@ const char *smt_drop_reason_name(unsigned int i)
 
 /* ---- time ---------------------------------------------------------------- */
 
+#define EP_BUSY_POLL_MAX_US 100000 /* a tenth of a second of spinning */
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -439,7 +441,7 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	if (!ep->o.rpc_timeouts)
 		ep->o.rpc_timeouts = EP_RPC_TIMEOUTS_DEFAULT;
 	if (ep->o.priority > SMT_PRIO_MAX || ep->o.mtu < 1280 ||
-	    ep->o.mtu > 65535) {
+	    ep->o.mtu > 65535 || ep->o.busy_poll_us > EP_BUSY_POLL_MAX_US) {
 		err = -EINVAL;
 		goto fail;
 	}
@@ -1104,6 +1106,33 @@ static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
 	return n;
 }
 
+/*
+ * Busy polling (opts.busy_poll_us): while a message is arriving and nothing
+ * new is ready for the caller, waits for its next packet by polling the
+ * sockets instead of returning to sleep. Every packet of a message that
+ * spans many packets would otherwise cost a sleep and a wake-up on this
+ * side and a cross-CPU wake-up on the sender's. true when packets came.
+ */
+static bool ep_spin(struct smt_endpoint *ep, struct rx_ctx *c, size_t ev0)
+{
+	uint64_t until;
+	unsigned int had = ep->rxq.n;
+
+	if (!ep->o.busy_poll_us || ep->notes ||
+	    smt_engine_events_pending(ep->eng) != ev0 ||
+	    !smt_engine_rx_active(ep->eng))
+		return false;
+	until = now_ns() + (uint64_t)ep->o.busy_poll_us * 1000;
+	do {
+		ep->rx_ready |= SMT_RAW_RX_V4 | SMT_RAW_RX_V6;
+		if (ep_read(ep, c) < 0)
+			return false;
+		if (ep->rxq.n > had)
+			return true;
+	} while (now_ns() < until);
+	return false;
+}
+
 int smt_process(struct smt_endpoint *ep)
 {
 	struct epoll_event evs[16];
@@ -1147,6 +1176,7 @@ int smt_process(struct smt_endpoint *ep)
 	r = ep_read(ep, &c);
 	work = 0;
 	ev0 = smt_engine_events_pending(ep->eng);
+spin:
 	while (work < EP_WORK_MAX) {
 		int prio;
 		unsigned int did = ep_run_chunk(ep, &prio);
@@ -1168,6 +1198,8 @@ int smt_process(struct smt_endpoint *ep)
 		if (ep_read(ep, &c) < 0)
 			break;
 	}
+	if (work < EP_WORK_MAX && ep_spin(ep, &c, ev0))
+		goto spin;
 	ep_timers(ep);
 	if (smt_engine_events_pending(ep->eng) == ev0)
 		smt_engine_pull(ep->eng, EP_TX_CHUNK);

@@ -439,6 +439,11 @@ static void event_unlink(struct smt_engine *e, struct eng_event *v)
 		e->st.rx_msgs--;
 }
 
+unsigned int smt_engine_rx_active(const struct smt_engine *e)
+{
+	return e->rx_active;
+}
+
 int smt_engine_next_event(struct smt_engine *e, struct smt_engine_event *ev)
 {
 	struct eng_event *v = e->ev_head;

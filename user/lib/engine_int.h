@@ -188,6 +188,7 @@ struct smt_engine {
 	uint64_t granted_out; /* sum over rx of max(0, g - rcvd) */
 	uint32_t nresp; /* our responses not yet ACKed (an rx slot each) */
 	uint32_t own_msgs; /* our requests and oneways (max_tx_msgs) */
+	uint32_t rx_active; /* inbound messages in reassembly */
 	uint64_t own_bytes; /* their wire bytes (max_tx_bytes) */
 	struct smt_engine_stats st;
 	uint8_t pktbuf[SMT_HDR_LEN + ENG_MAX_PAYLOAD];

@@ -182,6 +182,7 @@ void eng_rx_free(struct smt_engine *e, struct eng_rx *r)
 	e->st.rx_msgs--;
 	s->st.rx_msgs--;
 	s->rx_msgs--;
+	e->rx_active--;
 	e->st.rx_bytes -= r->reserved;
 	s->st.rx_bytes -= r->reserved;
 	if (r->req)
@@ -406,6 +407,7 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 	r->reserved = p->msg_len;
 	e->st.rx_msgs++;
 	s->st.rx_msgs++;
+	e->rx_active++;
 	s->rx_msgs++;
 	e->st.rx_bytes += r->reserved;
 	s->st.rx_bytes += r->reserved;

@@ -96,6 +96,10 @@ struct smt_endpoint_opts {
 	uint32_t rcvbuf; /* socket buffer bytes; 0 = 8 MiB */
 	bool prio_tos; /* mark each packet's IP TOS / IPv6 traffic class
 			  with its SMT priority (prio << 5) */
+	uint32_t busy_poll_us; /* while a message is arriving, smt_process
+				  polls its sockets this long for the next
+				  packet before it returns to let the caller
+				  sleep (as Homa does); 0 = never */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */

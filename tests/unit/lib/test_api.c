@@ -569,3 +569,94 @@ Test(smt_reply, held_replies_leave_when_the_endpoint_closes)
 	cr_assert_eq(responses_within(&pr, 500), 1);
 	pair_close(&pr);
 }
+
+Test(smt_endpoint_open, rejects_busy_poll_over_a_tenth_of_a_second)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .busy_poll_us = 100001};
+	struct smt_endpoint *ep = NULL;
+
+	cr_assert_eq(smt_endpoint_open(&o, &ep), -EINVAL);
+	cr_assert_null(ep);
+}
+
+/* The client side of busy_poll_receives_messages_whole: sends requests of
+ * many packets from its own thread while the main thread's endpoint spins. */
+struct spin_arg {
+	struct pair *pr;
+	int ok;
+};
+
+static void *spin_client(void *p)
+{
+	struct spin_arg *a = p;
+	uint64_t end = mono_ms() + 10000;
+	static uint8_t buf[50000];
+	struct smt_msg m;
+	int sent = 0;
+
+	while (a->ok < 20 && mono_ms() < end) {
+		if (sent == a->ok) {
+			memset(buf, sent, sizeof(buf));
+			if (!smt_send_request(a->pr->a, a->pr->sa, buf,
+					      sizeof(buf), sent, NULL))
+				sent++;
+		}
+		smt_wait(a->pr->a, 1);
+		while (smt_recv(a->pr->a, &m) == 0) {
+			if (m.kind == SMT_MSG_RESPONSE && m.len == 1 &&
+			    m.data[0] == (uint8_t)a->ok)
+				a->ok++;
+			smt_msg_release(&m);
+		}
+	}
+	return NULL;
+}
+
+/* With busy polling, a server that answers 50 000-byte requests (35
+ * packets each, all unscheduled) gets every byte right and answers each. */
+Test(smt_api, busy_poll_receives_messages_whole)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .busy_poll_us = 2000};
+	struct smt_session_params p;
+	struct spin_arg arg = {0};
+	struct smt_msg m;
+	struct pair pr;
+	pthread_t th;
+	uint64_t end;
+	int answered = 0, err;
+
+	pr.a = ep_open(0);
+	err = smt_endpoint_open(&o, &pr.b);
+	cr_assert_eq(err, 0, "smt_endpoint_open: %s", smt_strerror(err));
+	params_for(&p, smt_endpoint_port(pr.b), true, 41);
+	cr_assert_eq(smt_session_add(pr.a, &p, &pr.sa), 0);
+	params_for(&p, smt_endpoint_port(pr.a), false, 41);
+	cr_assert_eq(smt_session_add(pr.b, &p, &pr.sb), 0);
+	smt_session_params_wipe(&p);
+	arg.pr = &pr;
+	cr_assert_eq(pthread_create(&th, NULL, spin_client, &arg), 0);
+	end = mono_ms() + 10000;
+	while (answered < 20 && mono_ms() < end) {
+		smt_wait(pr.b, 1);
+		while (smt_recv(pr.b, &m) == 0) {
+			if (m.kind == SMT_MSG_REQUEST) {
+				uint8_t v = m.data[0];
+				size_t k = 0;
+
+				while (k < m.len && m.data[k] == v)
+					k++;
+				cr_assert_eq(m.len, 50000);
+				cr_assert_eq(k, m.len, "byte %zu differs", k);
+				cr_assert_eq(
+					smt_reply(pr.b, m.session, m.id, &v, 1),
+					0);
+				answered++;
+			}
+			smt_msg_release(&m);
+		}
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(answered, 20);
+	cr_assert_eq(arg.ok, 20);
+	pair_close(&pr);
+}

@@ -366,6 +366,44 @@ CMD="make bench"
 		sed '/^### Targets/,$d' "$OUT/jumbo/summary.md"
 		echo
 	fi
+	cat <<'EOT'
+## Where SMT misses a target, and why
+
+Profiles (`BENCH_CLIENT_WRAP="perf record -g -o cli.data"`,
+`BENCH_SERVER_WRAP=...`, `scripts/bench.sh --quick -- ...`) put 70-80 % of
+both processes' CPU in the kernel whenever SMT loses, and it is the cost
+of packets, not of SMT's own work (engine, AEAD, copies: the other
+20-30 %):
+
+- Every SMT packet goes through the kernel's whole per-packet path on both
+  sides: raw `sendmsg` (route lookup, IP output), the veth, IP input,
+  delivery to the raw socket (a clone), a wake-up, `recvmmsg`. On a veth
+  the receive half runs on the sender's CPU. `make bench-pktcost`
+  measures that path at about 5.4 us of CPU per packet in all, at 64 B
+  and at 1440 B alike. TCP
+  puts a 64 KiB GSO segment through the same path once, and UDP has the
+  same per-packet path, so the floor of the small-RPC tests is UDP's, and
+  SMT stays near it (64 B: SMT/UDP about 1.0).
+- So what costs SMT most is packet count: a 16 KiB RPC is 24 packets and
+  a 64 KiB one 90 (1440 bytes of payload at MTU 1500); 1 MiB is 728
+  packets, about 3.7 ms of sender CPU per MiB against TCP's 0.3. At MTU
+  9000 (the table above) the same tests need a sixth of the packets and
+  SMT's large-message numbers move most of the way to TLS's.
+- Loaded small RPCs: two packets per RPC (ACKs ride along), each paying
+  the path above; TLS pipelines 32 requests in one TCP stream. SMT keeps
+  level with TLS but not 1.4 times above it.
+
+What would close it, in the order this project would do it: an AF_XDP
+backend for libsmt (`make bench-pktcost`: about 2.1 times less CPU per
+64 B packet and 1.6 times less per 1440 B packet than raw sockets on this
+veth; sending through AF_XDP alone gives 1.9 and 1.75 times, receiving
+through it alone nothing, so the sending side comes first); the kernel
+module's GSO path
+(one super-packet per 16 KiB record, segmented in software or by a TSO
+NIC; built and tested in the QEMU tier, since this host cannot load
+modules); jumbo frames where the network has them.
+
+EOT
 	echo "## Plots"
 	echo
 	echo "Written by scripts/bench-plot.gp to \$(BUILD)/bench/ (not committed):"

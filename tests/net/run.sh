@@ -9,7 +9,8 @@
 # directions (smt_fault BPF on both veth ends); 1000 concurrent RPCs;
 # oneway messages; an ASan build of smt-echo under loss next to the normal
 # server on the same host; IPv6 through a forwarding middlebox with loss
-# injected there; a tcpdump capture decoded by `smt-wire decode --keylog`.
+# injected there; a tcpdump capture decoded by `smt-wire decode --keylog`;
+# AF_XDP transmit (--xsk-tx), 1000 RPCs, and an ASan client with it.
 # Usage: BUILD=build tests/net/run.sh [SCENARIO...]   (NET_KEEP_TMP=1 keeps
 # the logs). Needs root; under CI=true its absence is a failure.
 set -u
@@ -215,6 +216,57 @@ if want corrupt; then
 		ok corrupt_detected "client exit nonzero, bad ${cbad} ok ${cok} (1 in 4 corrupted)"
 	else
 		bad corrupt_detected "client bad ${cbad:-?} ok ${cok:-?} (want 10 and 30)"
+	fi
+fi
+
+# AF_XDP transmit (--xsk-tx) on both sides: a server of its own (one XSK
+# per interface queue host-wide, so only it uses one on the server side),
+# 1000 RPCs of mixed sizes up to 1 MiB from the plain client, then an ASan
+# client (the XSK, its UMEM and rings closed without a leak). Each side must
+# have sent through the XSK (its counter > 0), and nothing may be lost.
+if want xsk; then
+	XKL=$NET_TMP/xsk-keys.log
+	NET_SPORT=5003 net_keys "$XKL" 2 "$SMT_CLIENT_IP4" "$SMT_SERVER_IP4"
+	net_server "$SMT_NS_SERVER" "$XKL" "$NET_TMP/xsk-server.json" --xsk-tx
+	XSERVER=$NET_SERVER_PID
+	NET_KL_SAVE=$NET_KL
+	NET_KL=$XKL
+	client xsk_tx_1000 1 1000 -c 8 --xsk-tx \
+		--size 0,1,64,1439,1441,4096,16385,65536,300000,1048576
+	crc=$?
+	xc=$(json_num "$NET_TMP/xsk_tx_1000.json" tx_xsk_packets)
+	xf=$(json_num "$NET_TMP/xsk_tx_1000.json" tx_xsk_fallback)
+	if [ $crc = 0 ] && [ "${xc:-0}" -gt 0 ]; then
+		ok xsk_tx_1000 "$CLIENT_DETAIL; client xsk packets $xc, raw fallback ${xf:-?}"
+	else
+		bad xsk_tx_1000 "$CLIENT_DETAIL; client xsk packets ${xc:-?}, raw fallback ${xf:-?}"
+	fi
+	if [ -x "$NET_ASAN_ECHO" ]; then
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
+		NET_CLIENT_BIN=$NET_ASAN_ECHO client xsk_tx_asan 2 60 -c 4 \
+			--xsk-tx --size 0,64,20K,300K,1M
+		crc=$?
+		unset ASAN_OPTIONS
+		xc=$(json_num "$NET_TMP/xsk_tx_asan.json" tx_xsk_packets)
+		if [ $crc = 0 ] && [ "${xc:-0}" -gt 0 ] &&
+			! grep -q "ERROR: AddressSanitizer\|LeakSanitizer" \
+				"$NET_TMP/xsk_tx_asan.err"; then
+			ok xsk_tx_asan "$CLIENT_DETAIL; client xsk packets $xc"
+		else
+			bad xsk_tx_asan "$CLIENT_DETAIL; client xsk packets ${xc:-?}"
+		fi
+	else
+		bad xsk_tx_asan "no ASan build at $NET_ASAN_ECHO"
+	fi
+	NET_KL=$NET_KL_SAVE
+	net_server_stop "$XSERVER"
+	src=$?
+	xs=$(json_num "$NET_TMP/xsk-server.json" tx_xsk_packets)
+	if [ $src = 0 ] && [ "${xs:-0}" -gt 0 ]; then
+		ok xsk_tx_server "exit 0, requests $(json_num "$NET_TMP/xsk-server.json" requests), xsk packets $xs, raw fallback $(json_num "$NET_TMP/xsk-server.json" tx_xsk_fallback)"
+	else
+		cat "$NET_TMP/xsk-server.json.err" >"$NET_TMP/xsk_tx_server.err"
+		bad xsk_tx_server "exit $src, xsk packets ${xs:-?}"
 	fi
 fi
 

@@ -483,7 +483,8 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	if (err)
 		goto fail;
 	err = smt_raw_open(ep->o.ipproto, ep->o.port, ep->o.mtu, ep->o.rcvbuf,
-			   ep->o.priority, ep->o.prio_tos, &ep->raw);
+			   ep->o.priority, ep->o.prio_tos, ep->o.xsk_tx,
+			   &ep->raw);
 	if (err)
 		goto fail;
 	ep->port = smt_raw_port_num(ep->raw);
@@ -1271,6 +1272,8 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		smt_raw_get_stats(ep->raw, &rs);
 		st.rx_no_endpoint = rs.rx_no_endpoint;
 		st.tx_errors += rs.tx_errors;
+		st.tx_xsk_packets = rs.tx_xsk_packets;
+		st.tx_xsk_fallback = rs.tx_xsk_fallback;
 		st.drops[SMT_DROP_BAD_IP] += rs.rx_bad_ip;
 		st.drops[SMT_DROP_NO_MEMORY] += rs.rx_queue_full;
 		st.drops_total += rs.rx_bad_ip + rs.rx_queue_full;

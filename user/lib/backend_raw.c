@@ -8,7 +8,9 @@
  * through a bounded queue and an eventfd to the endpoint that holds the
  * port. Packets for ports nobody here holds are counted and ignored. A port
  * is also reserved host-wide (per network namespace) with an abstract Unix
- * socket, so two processes do not pick the same port.
+ * socket, so two processes do not pick the same port. With xsk_tx, IPv4
+ * packets leave through an AF_XDP socket instead where they can
+ * (xsk_tx.c); the rest still goes through the raw socket.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +25,11 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "xsk_tx.h"
 
 #define RAW_BATCH 64
 #define RAW_QUEUE_MAX 8192 /* packets queued for another endpoint */
@@ -63,15 +67,18 @@ struct smt_raw_port {
 	int resv_fd; /* abstract Unix socket reserving the port */
 	uint32_t bufsz;
 	bool prio_tos;
+	bool xsk_tx;
 	struct raw_qpkt **q; /* ring of RAW_QUEUE_MAX */
 	unsigned int qhead, qlen;
 	struct raw_batch tx4, tx6;
 	struct smt_raw_stats st;
+	struct smt_xsk_port xp; /* with xsk_tx: peers' routes */
 };
 
 struct raw_shared {
 	struct raw_shared *next;
 	uint8_t proto;
+	uint8_t priority; /* of the sockets: their TOS class */
 	int fd4, fd6;
 	int refs;
 	pthread_mutex_t lock; /* rx buffers, port list, queues */
@@ -183,6 +190,7 @@ static int shared_get(uint8_t proto, uint32_t bufsz, uint32_t rcvbuf,
 	if (!sh)
 		return -ENOMEM;
 	sh->proto = proto;
+	sh->priority = priority;
 	sh->refs = 1;
 	sh->bufsz = bufsz;
 	sh->fd6 = -1;
@@ -282,7 +290,8 @@ static int port_pick(struct smt_raw_port *p, uint16_t want)
 }
 
 int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
-		 uint8_t priority, bool prio_tos, struct smt_raw_port **out)
+		 uint8_t priority, bool prio_tos, bool xsk_tx,
+		 struct smt_raw_port **out)
 {
 	struct smt_raw_port *p;
 	uint32_t bufsz;
@@ -298,6 +307,7 @@ int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
 	p->resv_fd = -1;
 	p->bufsz = bufsz;
 	p->prio_tos = prio_tos;
+	smt_xsk_port_init(&p->xp);
 	p->q = calloc(RAW_QUEUE_MAX, sizeof(*p->q));
 	if (!p->q) {
 		free(p);
@@ -331,6 +341,12 @@ int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
 	pthread_mutex_unlock(&raw_global);
 	if (err)
 		goto fail_free;
+	if (xsk_tx) {
+		p->xsk_tx = true;
+		smt_xsk_get();
+		if (getrandom(&p->xp.ip_id, sizeof(p->xp.ip_id), 0) < 0)
+			p->xp.ip_id = (uint16_t)p->port;
+	}
 	*out = p;
 	return 0;
 
@@ -372,6 +388,9 @@ void smt_raw_close(struct smt_raw_port *p)
 	close(p->efd);
 	if (p->resv_fd >= 0)
 		close(p->resv_fd);
+	smt_xsk_port_fini(&p->xp);
+	if (p->xsk_tx)
+		smt_xsk_put();
 	free(p->tx4.buf);
 	free(p->tx6.buf);
 	free(p->q);
@@ -616,12 +635,93 @@ static void batch_sort(struct raw_batch *b)
 	}
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Frames packet i of b for the XSK of route r; false if it cannot go. */
+static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
+		    const struct smt_xsk_route *r, struct raw_batch *b,
+		    unsigned int i)
+{
+	const struct iovec *v = b->msg[i].msg_hdr.msg_iov;
+	struct smt_xsk_ip ip = {.proto = p->sh->proto, .id = p->xp.ip_id};
+	uint8_t *frame;
+	size_t len;
+
+	/* the TOS the raw socket would give it */
+	ip.tos = p->prio_tos ? (b->prio[i] & 7) << 5 : p->sh->priority << 5;
+	if (!smt_xsk_reserve(s, &frame))
+		return false;
+	len = smt_xsk_build_frame(frame, SMT_XSK_FRAME, r, &ip, v->iov_base,
+				  v->iov_len);
+	if (!len) {
+		smt_xsk_cancel(s);
+		return false;
+	}
+	smt_xsk_commit(s, (uint32_t)len);
+	p->xp.ip_id++;
+	p->st.tx_xsk_packets++;
+	p->st.tx_packets++;
+	p->st.tx_bytes += v->iov_len;
+	return true;
+}
+
+/*
+ * Sends what it can of the sorted IPv4 batch b through AF_XDP sockets (in
+ * b's order, one kick per socket) and leaves the rest in b, in order, for
+ * the raw socket.
+ */
+static void batch_xsk(struct smt_raw_port *p, struct raw_batch *b)
+{
+	const struct smt_xsk_route *r;
+	struct smt_xsk *s = NULL;
+	unsigned int i, keep = 0;
+	uint64_t now = mono_ns();
+	int ifindex = 0;
+
+	for (i = 0; i < b->n; i++) {
+		const struct sockaddr_in *sin = b->msg[i].msg_hdr.msg_name;
+
+		r = smt_xsk_route(&p->xp, sin->sin_addr, now);
+		if (r && r->ifindex != ifindex) {
+			if (s) {
+				smt_xsk_kick(s);
+				smt_xsk_unlock(s);
+			}
+			ifindex = r->ifindex;
+			s = smt_xsk_for(ifindex, p->sh->priority, now);
+			if (s)
+				smt_xsk_lock(s);
+		}
+		if (r && s && xsk_put(p, s, r, b, i))
+			continue;
+		p->st.tx_xsk_fallback++;
+		b->msg[keep] = b->msg[i];
+		b->prio[keep] = b->prio[i];
+		keep++;
+	}
+	if (s) {
+		smt_xsk_kick(s);
+		smt_xsk_unlock(s);
+	}
+	b->n = keep;
+}
+
 static int batch_send(struct smt_raw_port *p, struct raw_batch *b, int fd)
 {
 	unsigned int done = 0;
 	int n, err = 0;
 
 	batch_sort(b);
+	if (p->xsk_tx && b == &p->tx4)
+		batch_xsk(p, b);
+	else if (p->xsk_tx)
+		p->st.tx_xsk_fallback += b->n; /* IPv6 */
 	while (done < b->n) {
 		n = sendmmsg(fd, b->msg + done, b->n - done, 0);
 		if (n < 0) {

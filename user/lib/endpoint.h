@@ -61,7 +61,9 @@ struct smt_raw_stats {
 	uint64_t rx_bad_ip; /* malformed IP header or too short for ports */
 	uint64_t rx_queue_full; /* dropped: another endpoint's queue full */
 	uint64_t tx_errors; /* sendmmsg failures (packets) */
-	uint64_t tx_packets, tx_bytes;
+	uint64_t tx_packets, tx_bytes; /* both paths */
+	uint64_t tx_xsk_packets; /* sent through an AF_XDP socket (xsk_tx) */
+	uint64_t tx_xsk_fallback; /* xsk_tx on, sent by the raw socket */
 };
 
 /* Called for every packet of the port: smt points at the SMT header. */
@@ -72,11 +74,13 @@ typedef void (*smt_raw_rx_cb)(void *arg, const uint8_t *smt, size_t len,
  * Holds SMT port `port` (0 = ephemeral) for protocol ipproto. mtu sizes the
  * buffers; priority (0..7) sets the sockets' SO_PRIORITY and TOS when they
  * are created; prio_tos marks every packet's TOS / traffic class with its
- * own SMT priority. Returns 0, -SMT_E_NOCAP without CAP_NET_RAW,
+ * own SMT priority; xsk_tx sends IPv4 packets through AF_XDP sockets where
+ * it can (xsk_tx.h). Returns 0, -SMT_E_NOCAP without CAP_NET_RAW,
  * -SMT_E_PORT_IN_USE, or -errno.
  */
 int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
-		 uint8_t priority, bool prio_tos, struct smt_raw_port **out);
+		 uint8_t priority, bool prio_tos, bool xsk_tx,
+		 struct smt_raw_port **out);
 void smt_raw_close(struct smt_raw_port *p);
 uint16_t smt_raw_port_num(const struct smt_raw_port *p);
 /* File descriptors to poll: raw IPv4, raw IPv6 (-1 if IPv6 is off) and the

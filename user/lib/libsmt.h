@@ -100,6 +100,11 @@ struct smt_endpoint_opts {
 				  polls its sockets this long for the next
 				  packet before it returns to let the caller
 				  sleep (as Homa does); 0 = never */
+	bool xsk_tx; /* send IPv4 packets through an AF_XDP socket (copy
+			mode, queue 0 of the route's interface) with headers
+			libsmt writes; per packet, the raw socket when that
+			cannot be done. Bypasses netfilter OUTPUT and
+			POSTROUTING and qdiscs: see docs/api.md */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
@@ -286,6 +291,8 @@ struct smt_stats {
 	uint64_t tx_errors; /* packets the backend could not send */
 	uint64_t drops_total;
 	uint64_t drops[SMT_STATS_DROP_SLOTS]; /* by enum smt_drop_reason */
+	uint64_t tx_xsk_packets; /* session 0, xsk_tx: sent by AF_XDP */
+	uint64_t tx_xsk_fallback; /* session 0, xsk_tx: sent by raw socket */
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

@@ -49,7 +49,7 @@ struct opts {
 	uint64_t count;
 	unsigned int conc;
 	double duration;
-	bool oneway, json, stats, quiet, prio_tos;
+	bool oneway, json, stats, quiet, prio_tos, xsk_tx;
 	uint32_t rpc_timeouts, resend_us;
 	uint64_t seed;
 	uint64_t corrupt; /* server: flip a bit in every Nth response */
@@ -187,6 +187,7 @@ static void usage(FILE *f)
 		"  --service NAME [--connect ADDR]   session through smtd\n"
 		"endpoint: --port N  --ipproto N  --mtu N  --rpc-timeouts N "
 		"--resend-us N --prio-tos\n"
+		"          --xsk-tx (send IPv4 through AF_XDP, docs/api.md)\n"
 		"server:   --corrupt-every N (flip a bit in every Nth response: "
 		"tests the client's check)\n"
 		"client:   --size LIST (e.g. 64,4K,1M: used in turn) --count N "
@@ -220,6 +221,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_ATOI("rpc-timeouts", 'T', &o->rpc_timeouts),
 		OPT_ATOI("resend-us", 'R', &o->resend_us),
 		OPT_FLAG("prio-tos", 'Q', &o->prio_tos),
+		OPT_FLAG("xsk-tx", 'x', &o->xsk_tx),
 		OPT_STRTOU("corrupt-every", 'X', &o->corrupt),
 		OPT_FLAG("json", 'j', &o->json),
 		OPT_FLAG("stats", 't', &o->stats),
@@ -282,6 +284,7 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 	eo.rpc_timeouts = o->rpc_timeouts;
 	eo.resend_timeout_us = o->resend_us;
 	eo.prio_tos = o->prio_tos;
+	eo.xsk_tx = o->xsk_tx;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
 		fprintf(stderr,
@@ -424,9 +427,12 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 		printf("\"stats\":{\"tx_packets\":%" PRIu64
 		       ",\"rx_packets\":%" PRIu64 ",\"tx_retransmits\":%" PRIu64
 		       ",\"rx_no_endpoint\":%" PRIu64 ",\"tx_errors\":%" PRIu64
+		       ",\"tx_xsk_packets\":%" PRIu64
+		       ",\"tx_xsk_fallback\":%" PRIu64
 		       ",\"drops_total\":%" PRIu64 ",\"drops\":{",
 		       st.tx_packets, st.rx_packets, st.tx_retransmits,
-		       st.rx_no_endpoint, st.tx_errors, st.drops_total);
+		       st.rx_no_endpoint, st.tx_errors, st.tx_xsk_packets,
+		       st.tx_xsk_fallback, st.drops_total);
 		for (i = 0; smt_drop_reason_name(i); i++) {
 			if (!st.drops[i])
 				continue;
@@ -447,6 +453,10 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 		if (st.drops[i])
 			printf("smt-echo:   drop %-24s %" PRIu64 "\n",
 			       smt_drop_reason_name(i), st.drops[i]);
+	if (st.tx_xsk_packets || st.tx_xsk_fallback)
+		printf("smt-echo: xsk tx %" PRIu64 ", raw fallback %" PRIu64
+		       "\n",
+		       st.tx_xsk_packets, st.tx_xsk_fallback);
 }
 
 /* ---- server -------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Shared unit-test helpers (see smt_test.h): hex, RNG, packets of a message.
+ * Shared unit-test helpers (see smt_test.h): hex, RNG, packets of a message,
+ * endpoints that skip without CAP_NET_RAW.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -160,4 +161,20 @@ int th_feed(struct smt_rx_msg *m, struct smt_aead *rx,
 	if (last == SMT_RX_DONE)
 		return SMT_RX_DONE;
 	return first_drop ? first_drop : SMT_RX_MORE;
+}
+
+struct smt_endpoint *th_ep_open(const struct smt_endpoint_opts *o)
+{
+	struct smt_endpoint *ep = NULL;
+	const char *ci = getenv("CI");
+	int err;
+
+	err = smt_endpoint_open(o, &ep);
+	if (err == -SMT_E_NOCAP) {
+		cr_assert(!(ci && !strcmp(ci, "true")),
+			  "CI=true but no CAP_NET_RAW: %s", smt_strerror(err));
+		cr_skip_test("SKIP: %s", smt_strerror(err));
+	}
+	cr_assert_eq(err, 0, "smt_endpoint_open: %s", smt_strerror(err));
+	return ep;
 }

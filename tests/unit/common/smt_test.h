@@ -2,7 +2,8 @@
 /*
  * Helpers shared by the unit tests: hex decoding for inline known-answer
  * vectors, a seeded deterministic RNG, and turning an encoded message into
- * its DATA packets (optionally shuffled and duplicated) and back.
+ * its DATA packets (optionally shuffled and duplicated) and back, opening
+ * an endpoint or skipping without CAP_NET_RAW.
  */
 #ifndef SMT_TEST_H
 #define SMT_TEST_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "libsmt.h"
 
 /* Decode hex (whitespace ignored) into out; aborts the test on bad input or
  * overflow. Returns the byte count. */
@@ -46,5 +48,9 @@ struct smt_aead *th_aead(enum smt_cipher c, uint8_t seed);
 int th_feed(struct smt_rx_msg *m, struct smt_aead *rx,
 	    const struct smt_limits *l, const struct th_pkts *p,
 	    unsigned int *drops);
+
+/* Opens an endpoint with o; without CAP_NET_RAW skips the test loudly, or
+ * fails it under CI=true. */
+struct smt_endpoint *th_ep_open(const struct smt_endpoint_opts *o);
 
 #endif /* SMT_TEST_H */

@@ -21,6 +21,7 @@
 
 #include "endpoint.h"
 #include "libsmt.h"
+#include "smt_test.h"
 
 static uint64_t mono_ms(void)
 {
@@ -34,18 +35,8 @@ static uint64_t mono_ms(void)
 static struct smt_endpoint *ep_open(uint16_t port)
 {
 	struct smt_endpoint_opts o = {.sz = sizeof(o), .port = port};
-	struct smt_endpoint *ep = NULL;
-	const char *ci = getenv("CI");
-	int err;
 
-	err = smt_endpoint_open(&o, &ep);
-	if (err == -SMT_E_NOCAP) {
-		cr_assert(!(ci && !strcmp(ci, "true")),
-			  "CI=true but no CAP_NET_RAW: %s", smt_strerror(err));
-		cr_skip_test("SKIP: %s", smt_strerror(err));
-	}
-	cr_assert_eq(err, 0, "smt_endpoint_open: %s", smt_strerror(err));
-	return ep;
+	return th_ep_open(&o);
 }
 
 static void params_for(struct smt_session_params *p, uint16_t peer_port,

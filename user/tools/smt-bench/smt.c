@@ -28,6 +28,7 @@ static struct {
 } smt_opts[] = {
 	{"rpc_timeouts", 0}, {"resend_us", 0}, {"unsched", 0},
 	{"max_granted", 0},  {"mtu", 0},       {"busy_poll_us", 0},
+	{"xsk_tx", 0},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 
@@ -123,6 +124,7 @@ static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
 		.max_granted = smt_opts[3].val,
 		.mtu = smt_opts[4].val,
 		.busy_poll_us = smt_opts[5].val,
+		.xsk_tx = smt_opts[6].val != 0,
 	};
 	int ret = smt_endpoint_open(&o, ep);
 

@@ -655,6 +655,9 @@ static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
 
 	/* the TOS the raw socket would give it */
 	ip.tos = p->prio_tos ? (b->prio[i] & 7) << 5 : p->sh->priority << 5;
+	if (SMT_XSK_HDRS + v->iov_len > SMT_XSK_FRAME ||
+	    SMT_XSK_IP_LEN + v->iov_len > r->mtu)
+		return false; /* the builder would refuse it */
 	if (!smt_xsk_reserve(s, &frame))
 		return false;
 	len = smt_xsk_build_frame(frame, SMT_XSK_FRAME, r, &ip, v->iov_base,

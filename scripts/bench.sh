@@ -239,33 +239,53 @@ if ! kill -0 "$SRV_PID" 2>/dev/null; then
 	rc=1
 fi
 
-# Jumbo frames (full runs; BENCH_JUMBO=0 leaves it out): the large-message
-# tests again at MTU 9000, SMT against TLS and TCP. At MTU 1500 SMT pays the
-# kernel's per-packet cost of a raw socket about 45 times per 64 KiB, where
-# TCP sends one GSO segment; this shows how much of the gap that is.
-JUMBO=${BENCH_JUMBO:-9000}
-[ "$MODE" = full ] || JUMBO=0
-[ "$TRANSPORTS" = udp,tcp,tls ] && JUMBO=0
-if [ "$JUMBO" != 0 ] && [ "$rc" = 0 ]; then
+# Extra passes of a full run, after the main tables, each with its own
+# smt-bench server: extra_pass NAME MTU "SMT OPTIONS" "CLIENT ARGS".
+# Sets PASS_ARGS (the client's arguments, for the report).
+extra_pass() {
 	kill "$SRV_PID" 2>/dev/null || true
 	wait "$SRV_PID" 2>/dev/null || true
-	ip -n "$NS_C" link set "$IF_C" mtu "$JUMBO"
-	ip -n "$NS_S" link set "$IF_S" mtu "$JUMBO"
-	J_OPTS="$SMT_OPTS --smt-opt mtu=$JUMBO"
+	ip -n "$NS_C" link set "$IF_C" mtu "$2"
+	ip -n "$NS_S" link set "$IF_S" mtu "$2"
 	# shellcheck disable=SC2086
-	nsenter --net=/var/run/netns/"$NS_S" $PIN_S "$BIN" server $J_OPTS \
+	nsenter --net=/var/run/netns/"$NS_S" $PIN_S "$BIN" server $3 \
 		--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
-		2>"$OUT/server-jumbo.log" &
+		2>"$OUT/server-$1.log" &
 	SRV_PID=$!
-	mkdir -p "$OUT/jumbo"
-	JUMBO_ARGS="$J_OPTS --server $ADDR_S --ca $OUT/cert.pem --out $OUT/jumbo --transports smt,tls,tcp --aes-MBps $AES_MBPS --lat-sizes 4K,16K,64K --tput-sizes 8K --loads 8 --hol-loss none --setup-count 0"
-	echo "bench.sh: the large-message tests again at MTU $JUMBO"
+	mkdir -p "$OUT/$1"
+	PASS_ARGS="$3 --server $ADDR_S --ca $OUT/cert.pem --out $OUT/$1 --aes-MBps $AES_MBPS --hol-loss none --setup-count 0 $4"
 	# shellcheck disable=SC2086
-	if ! nsenter --net=/var/run/netns/"$NS_C" $PIN_C "$BIN" client $JUMBO_ARGS >"$OUT/jumbo/summary.txt"; then
-		echo "bench.sh: WARNING: the MTU $JUMBO pass failed; see $OUT/jumbo/summary.txt" >&2
+	if ! nsenter --net=/var/run/netns/"$NS_C" $PIN_C "$BIN" client $PASS_ARGS >"$OUT/$1/summary.txt"; then
+		echo "bench.sh: WARNING: the $1 pass failed; see $OUT/$1/summary.txt" >&2
 		rc=1
 	fi
 	ELAPSED=$(( $(date +%s) - T0 ))
+}
+
+# SMT sending through AF_XDP (libsmt's xsk_tx option; full runs,
+# BENCH_XSK=0 leaves it out): the targets' loaded and large-message tests
+# again, SMT against TLS, at MTU 1500.
+XSK=${BENCH_XSK:-1}
+# Jumbo frames (BENCH_JUMBO=0 leaves it out): the large-message tests again
+# at MTU 9000, SMT against TLS and TCP. At MTU 1500 SMT pays the kernel's
+# per-packet cost of a raw socket about 45 times per 64 KiB, where TCP
+# sends one GSO segment; this shows how much of the gap that is.
+JUMBO=${BENCH_JUMBO:-9000}
+if [ "$MODE" != full ] || [ "$TRANSPORTS" = udp,tcp,tls ]; then
+	XSK=0
+	JUMBO=0
+fi
+if [ "$XSK" != 0 ] && [ "$rc" = 0 ]; then
+	echo "bench.sh: the loaded and large-message tests again, SMT sending through AF_XDP"
+	extra_pass xsk "$MTU" "$SMT_OPTS --smt-opt xsk_tx=1" \
+		"--transports smt,tls --lat-sizes 64,16K,64K --tput-sizes 64,1K --loads 32"
+	XSK_ARGS=$PASS_ARGS
+fi
+if [ "$JUMBO" != 0 ] && [ "$rc" = 0 ]; then
+	echo "bench.sh: the large-message tests again at MTU $JUMBO"
+	extra_pass jumbo "$JUMBO" "$SMT_OPTS --smt-opt mtu=$JUMBO" \
+		"--transports smt,tls,tcp --lat-sizes 4K,16K,64K --tput-sizes 8K --loads 8"
+	JUMBO_ARGS=$PASS_ARGS
 fi
 
 if [ -f "$OUT/latency.dat" ] && command -v gnuplot >/dev/null; then
@@ -350,6 +370,22 @@ CMD="make bench"
 	echo "## Results"
 	cat "$OUT/summary.md"
 	echo
+	if [ "$XSK" != 0 ] && [ -f "$OUT/xsk/summary.md" ]; then
+		echo "## SMT sending through AF_XDP (xsk_tx)"
+		echo
+		echo "Same run, at MTU 1500: SMT's endpoints with libsmt's opt-in AF_XDP"
+		echo "transmit path (docs/api.md: copy mode, Ethernet and IP headers"
+		echo "written by libsmt, past the kernel's routing, netfilter and"
+		echo "qdiscs; receiving stays on the raw socket), SMT against TLS. The"
+		echo "targets above are judged on the default raw-socket path; its own"
+		echo "targets table follows for comparison."
+		echo
+		echo '```'
+		echo "smt-bench client $XSK_ARGS" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g"
+		echo '```'
+		sed 's/^### Targets (issue 7), from the medians above/### The targets, on this pass/' "$OUT/xsk/summary.md"
+		echo
+	fi
 	if [ "$JUMBO" != 0 ] && [ -f "$OUT/jumbo/summary.md" ]; then
 		echo "## The large-message tests at MTU $JUMBO (jumbo frames)"
 		echo

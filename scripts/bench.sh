@@ -429,15 +429,18 @@ of packets, not of SMT's own work (engine, AEAD, copies: the other
   the path above; TLS pipelines 32 requests in one TCP stream. SMT keeps
   level with TLS but not 1.4 times above it.
 
-What would close it, in the order this project would do it: an AF_XDP
-backend for libsmt (`make bench-pktcost`: about 2.1 times less CPU per
-64 B packet and 1.6 times less per 1440 B packet than raw sockets on this
-veth; sending through AF_XDP alone gives 1.9 and 1.75 times, receiving
-through it alone nothing, so the sending side comes first); the kernel
-module's GSO path
-(one super-packet per 16 KiB record, segmented in software or by a TSO
-NIC; built and tested in the QEMU tier, since this host cannot load
-modules); jumbo frames where the network has them.
+What closes part of it, and what would close the rest:
+- Sending through AF_XDP: `make bench-pktcost` measures about 1.9 times
+  less CPU per 64 B packet and 1.75 times less per 1440 B packet when
+  only the sending side uses it (receiving through AF_XDP in copy mode
+  gains nothing on a veth). libsmt has it as the opt-in `xsk_tx` option;
+  the AF_XDP section above runs the same tests with it. It is opt-in
+  because its packets pass by the kernel's routing, netfilter and qdiscs.
+- The kernel module's GSO path: one super-packet per 16 KiB record,
+  segmented in software or by a TSO NIC, which is what TCP gets. Built
+  and tested in the QEMU tier, since this host cannot load modules.
+- Jumbo frames where the network has them (the MTU 9000 section).
+- Zero-copy AF_XDP on a NIC that supports it (none here).
 
 EOT
 	echo "## Plots"

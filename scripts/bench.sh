@@ -7,10 +7,12 @@
 # same run, then writes CSV, JSON, the summary and PNG plots under
 # BUILD/bench/ and, for a full run, regenerates docs/performance.md.
 #
-# Usage: scripts/bench.sh [--build DIR] [--quick | --smoke] [-- CLIENT-OPTS]
+# Usage: scripts/bench.sh [--build DIR] [--quick | --smoke] [--pktcost MD]
+#                         [-- CLIENT-OPTS]
 #   --quick   a short plan for development (docs/performance.md untouched)
 #   --smoke   every transport runs a few RPCs of each workload; exits
 #             nonzero if any transport fails (make test-bench)
+#   --pktcost the tables of `make bench-pktcost` to put in the report
 # Needs root. Without it: SKIP (exit 0), or FAIL when CI=true.
 # BENCH_SMT_OPTS: SMT endpoint options for both roles (default
 # "rpc_timeouts=5000 busy_poll_us=50": an RPC fails after ~10 s of silence,
@@ -23,13 +25,15 @@ set -eu
 
 BUILD=build
 MODE=full
+PKTCOST=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) BUILD=$2; shift 2 ;;
 	--quick) MODE=quick; shift ;;
 	--smoke) MODE=smoke; shift ;;
+	--pktcost) PKTCOST=$2; shift 2 ;;
 	--) shift; break ;;
-	-h|--help) sed -n "3,21p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n "3,23p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -400,6 +404,13 @@ CMD="make bench"
 		echo '```'
 		# its own targets table would judge MTU $JUMBO: left out
 		sed '/^### Targets/,$d' "$OUT/jumbo/summary.md"
+		echo
+	fi
+	if [ -n "$PKTCOST" ] && [ -f "$PKTCOST" ]; then
+		echo "## CPU per packet by socket type (make bench-pktcost)"
+		echo
+		echo "Measured just before the tables above, on the same machine."
+		sed '1,/^$/d' "$PKTCOST"
 		echo
 	fi
 	cat <<'EOT'

@@ -19,10 +19,14 @@ $(BUILD)/obj/tools/smt-bench/smt.o: SMT_CFLAGS += -DBENCH_HAVE_SMT
 $(BUILD)/obj/tools/smt-bench/smt.o: $(BENCH_SMT_SRCS) $(BENCH_SMT_KEYS)
 endif
 
+# A full run measures the per-packet cost of the backends first (make
+# bench-pktcost, tests/bench/pktcost.mk); docs/performance.md includes it.
+BENCH_PKTCOST = $(if $(filter 1,$(QUICK)),,bench-pktcost)
+
 .PHONY: bench-main test-bench
 bench: bench-main
-bench-main: $(BENCH_DEPS)
-	$(Q)scripts/bench.sh --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick)
+bench-main: $(BENCH_DEPS) $(BENCH_PKTCOST)
+	$(Q)scripts/bench.sh --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick,--pktcost $(BUILD)/bench/pktcost.md)
 
 test-bench: $(BENCH_DEPS)
 	$(Q)scripts/bench.sh --build $(BUILD) --smoke

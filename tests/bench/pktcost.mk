@@ -4,9 +4,9 @@
 # packets between two network namespaces over a veth (raw IP sockets,
 # AF_XDP in copy mode, AF_PACKET), and a 64 B ping-pong; sources and the
 # runner in tests/bench/pktcost/. `make bench-pktcost` (root) runs it and
-# writes $(BUILD)/bench/pktcost.md; `make pktcost` only builds it. Neither
-# is part of `make`, `make test` or `make bench`, so a host without libxdp
-# still builds everything else.
+# writes $(BUILD)/bench/pktcost.md; `make pktcost` only builds it. A full
+# `make bench` runs it first and puts its tables in docs/performance.md;
+# neither `make` nor `make test` builds it.
 
 PKTCOST_OUT := $(BUILD)/tests/bench/pktcost
 PKTCOST_BIN := $(PKTCOST_OUT)/pktcost

@@ -167,14 +167,6 @@ const char *smt_drop_reason_name(unsigned int i)
 
 #define EP_BUSY_POLL_MAX_US 100000 /* a tenth of a second of spinning */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /*
  * Keeps the timerfd at or before the engine's next deadline (absolute,
  * monotonic). A system call is spent only when the deadline moved earlier
@@ -201,7 +193,7 @@ static void ep_arm(struct smt_endpoint *ep)
 	 * (the ACK timer of every response, against the RESEND timer of the
 	 * request just answered) */
 	if (!ep->fired && ep->armed && d) {
-		uint64_t now = now_ns();
+		uint64_t now = smt_mono_ns();
 
 		if (d > now && ep->armed - now <= 2 * (d - now))
 			return;
@@ -349,7 +341,7 @@ static void ep_rx(void *arg, const uint8_t *smt, size_t len,
 
 	if (i < 0 || len > q->slot_sz) {
 		smt_engine_input(ep->eng, (const struct sockaddr *)peer, smt,
-				 len, ipv4_id, now_ns());
+				 len, ipv4_id, smt_mono_ns());
 		return;
 	}
 	k = &q->pkt[i];
@@ -709,7 +701,7 @@ int smt_session_rekey(struct smt_endpoint *ep, uint32_t id,
 	err = keys_from(&np, &k);
 	if (!err)
 		err = smt_engine_session_rekey(ep->eng, id, np.epoch, &k,
-					       now_ns());
+					       smt_mono_ns());
 	smt_keys_wipe(&k);
 	if (!err) {
 		/* what smt_ep_session_params reports from now on */
@@ -864,7 +856,7 @@ static int send_common(struct smt_endpoint *ep, uint32_t session,
 	if (len && !buf)
 		return -EINVAL;
 	err = smt_engine_send(ep->eng, session, buf, (uint32_t)len, flags,
-			      cookie, id ? id : &tmp, now_ns());
+			      cookie, id ? id : &tmp, smt_mono_ns());
 	ep_sent(ep);
 	return map_send_err(err);
 }
@@ -894,7 +886,7 @@ int smt_reply(struct smt_endpoint *ep, uint32_t session, uint64_t id,
 	if (len && !buf)
 		return -EINVAL;
 	err = smt_engine_reply(ep->eng, session, id, buf, (uint32_t)len,
-			       now_ns());
+			       smt_mono_ns());
 	ep_sent(ep);
 	return err == -ENOENT ? -SMT_E_NORPC : map_send_err(err);
 }
@@ -905,7 +897,7 @@ int smt_cancel(struct smt_endpoint *ep, uint32_t session, uint64_t id)
 
 	if (!sess_find(ep, session))
 		return -SMT_E_NOSESSION;
-	err = smt_engine_cancel(ep->eng, session, id, now_ns());
+	err = smt_engine_cancel(ep->eng, session, id, smt_mono_ns());
 	ep_arm(ep);
 	return err == -ENOENT ? -SMT_E_NORPC : err;
 }
@@ -1051,7 +1043,7 @@ int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
  */
 static void ep_timers(struct smt_endpoint *ep)
 {
-	uint64_t now = now_ns();
+	uint64_t now = smt_mono_ns();
 
 	if (ep->rxq.n && !ep->timers_held)
 		ep->timers_held = now;
@@ -1087,7 +1079,7 @@ static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
 static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
 {
 	struct ep_rxq *q = &ep->rxq;
-	uint64_t now = now_ns();
+	uint64_t now = smt_mono_ns();
 	unsigned int n;
 	int i;
 
@@ -1123,14 +1115,14 @@ static bool ep_spin(struct smt_endpoint *ep, struct rx_ctx *c, size_t ev0)
 	    smt_engine_events_pending(ep->eng) != ev0 ||
 	    !smt_engine_rx_active(ep->eng))
 		return false;
-	until = now_ns() + (uint64_t)ep->o.busy_poll_us * 1000;
+	until = smt_mono_ns() + (uint64_t)ep->o.busy_poll_us * 1000;
 	do {
 		ep->rx_ready |= SMT_RAW_RX_V4 | SMT_RAW_RX_V6;
 		if (ep_read(ep, c) < 0)
 			return false;
 		if (ep->rxq.n > had)
 			return true;
-	} while (now_ns() < until);
+	} while (smt_mono_ns() < until);
 	return false;
 }
 
@@ -1216,7 +1208,7 @@ spin:
 
 int smt_next_timeout_ms(const struct smt_endpoint *ep)
 {
-	uint64_t d = smt_engine_next_deadline(ep->eng), now = now_ns();
+	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
 
 	if (ep->tx_held || d <= now)
 		return 0;

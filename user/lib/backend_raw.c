@@ -635,14 +635,6 @@ static void batch_sort(struct raw_batch *b)
 	}
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Frames packet i of b for the XSK of route r; false if it cannot go. */
 static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
 		    const struct smt_xsk_route *r, struct raw_batch *b,
@@ -684,7 +676,7 @@ static void batch_xsk(struct smt_raw_port *p, struct raw_batch *b)
 	const struct smt_xsk_route *r;
 	struct smt_xsk *s = NULL;
 	unsigned int i, keep = 0;
-	uint64_t now = mono_ns();
+	uint64_t now = smt_mono_ns();
 	int ifindex = 0;
 
 	for (i = 0; i < b->n; i++) {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "libsmt.h"
 
@@ -54,6 +55,15 @@ uint8_t smt_ep_ipproto(const struct smt_endpoint *ep);
  * their destination SMT port names (queued, with an eventfd wake-up, when
  * it belongs to another endpoint).
  */
+/* CLOCK_MONOTONIC in nanoseconds: the endpoint's and the backend's clock. */
+static inline uint64_t smt_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 struct smt_raw_port;
 
 struct smt_raw_stats {

@@ -3,6 +3,7 @@
  * Shared unit-test helpers (see smt_test.h): hex, RNG, packets of a message,
  * endpoints that skip without CAP_NET_RAW.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,4 +178,40 @@ struct smt_endpoint *th_ep_open(const struct smt_endpoint_opts *o)
 	}
 	cr_assert_eq(err, 0, "smt_endpoint_open: %s", smt_strerror(err));
 	return ep;
+}
+
+void th_loopback_params(struct smt_session_params *p, uint16_t peer_port,
+			bool tls_client, uint8_t key_seed)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&p->peer;
+	unsigned int i;
+
+	memset(p, 0, sizeof(*p));
+	p->sz = sizeof(*p);
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(peer_port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->tls_client = tls_client;
+	p->suite = SMT_TLS_AES_128_GCM_SHA256;
+	for (i = 0; i < 16; i++) {
+		p->c_key[i] = key_seed + i;
+		p->s_key[i] = key_seed + 0x40 + i;
+	}
+	for (i = 0; i < 12; i++) {
+		p->c_iv[i] = key_seed + 0x80 + i;
+		p->s_iv[i] = key_seed + 0xc0 + i;
+	}
+}
+
+void th_join(struct smt_endpoint *a, struct smt_endpoint *b, uint8_t key_seed,
+	     uint32_t *sa, uint32_t *sb)
+{
+	struct smt_session_params p;
+
+	cr_assert_neq(smt_endpoint_port(a), smt_endpoint_port(b));
+	th_loopback_params(&p, smt_endpoint_port(b), true, key_seed);
+	cr_assert_eq(smt_session_add(a, &p, sa), 0);
+	th_loopback_params(&p, smt_endpoint_port(a), false, key_seed);
+	cr_assert_eq(smt_session_add(b, &p, sb), 0);
+	smt_session_params_wipe(&p);
 }

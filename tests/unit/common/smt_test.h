@@ -8,6 +8,7 @@
 #ifndef SMT_TEST_H
 #define SMT_TEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,5 +53,13 @@ int th_feed(struct smt_rx_msg *m, struct smt_aead *rx,
 /* Opens an endpoint with o; without CAP_NET_RAW skips the test loudly, or
  * fails it under CI=true. */
 struct smt_endpoint *th_ep_open(const struct smt_endpoint_opts *o);
+
+/* Session parameters for a peer at 127.0.0.1:peer_port, AES-128-GCM, keys
+ * and IVs derived from key_seed (both sides of a session use one seed). */
+void th_loopback_params(struct smt_session_params *p, uint16_t peer_port,
+			bool tls_client, uint8_t key_seed);
+/* Joins endpoints a (the TLS client) and b with one session each way. */
+void th_join(struct smt_endpoint *a, struct smt_endpoint *b, uint8_t key_seed,
+	     uint32_t *sa, uint32_t *sb);
 
 #endif /* SMT_TEST_H */

@@ -39,29 +39,6 @@ static struct smt_endpoint *ep_open(uint16_t port)
 	return th_ep_open(&o);
 }
 
-static void params_for(struct smt_session_params *p, uint16_t peer_port,
-		       bool tls_client, uint8_t key_seed)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)&p->peer;
-	unsigned int i;
-
-	memset(p, 0, sizeof(*p));
-	p->sz = sizeof(*p);
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(peer_port);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	p->tls_client = tls_client;
-	p->suite = SMT_TLS_AES_128_GCM_SHA256;
-	for (i = 0; i < 16; i++) {
-		p->c_key[i] = key_seed + i;
-		p->s_key[i] = key_seed + 0x40 + i;
-	}
-	for (i = 0; i < 12; i++) {
-		p->c_iv[i] = key_seed + 0x80 + i;
-		p->s_iv[i] = key_seed + 0xc0 + i;
-	}
-}
-
 /* Two endpoints with one session between them (a is the TLS client). */
 struct pair {
 	struct smt_endpoint *a, *b;
@@ -70,16 +47,9 @@ struct pair {
 
 static void pair_open(struct pair *pr, uint8_t seed)
 {
-	struct smt_session_params p;
-
 	pr->a = ep_open(0);
 	pr->b = ep_open(0);
-	cr_assert_neq(smt_endpoint_port(pr->a), smt_endpoint_port(pr->b));
-	params_for(&p, smt_endpoint_port(pr->b), true, seed);
-	cr_assert_eq(smt_session_add(pr->a, &p, &pr->sa), 0);
-	params_for(&p, smt_endpoint_port(pr->a), false, seed);
-	cr_assert_eq(smt_session_add(pr->b, &p, &pr->sb), 0);
-	smt_session_params_wipe(&p);
+	th_join(pr->a, pr->b, seed, &pr->sa, &pr->sb);
 }
 
 static void pair_close(struct pair *pr)
@@ -170,7 +140,7 @@ Test(smt_session_add, duplicate_peer_is_eexist)
 	struct smt_session_params p;
 	uint32_t id;
 
-	params_for(&p, 7000, true, 1);
+	th_loopback_params(&p, 7000, true, 1);
 	cr_assert_eq(smt_session_add(a, &p, &id), 0);
 	cr_assert_neq(id, 0);
 	cr_assert_eq(smt_session_add(a, &p, &id), -EEXIST);
@@ -449,10 +419,10 @@ Test(smt_session_rekey, new_epoch_keys_carry_rpcs)
 	uint64_t id;
 
 	pair_open(&pr, 31);
-	params_for(&p, smt_endpoint_port(pr.b), true, 77);
+	th_loopback_params(&p, smt_endpoint_port(pr.b), true, 77);
 	p.epoch = 1;
 	cr_assert_eq(smt_session_rekey(pr.a, pr.sa, &p), 0);
-	params_for(&p, smt_endpoint_port(pr.a), false, 77);
+	th_loopback_params(&p, smt_endpoint_port(pr.a), false, 77);
 	p.epoch = 1;
 	cr_assert_eq(smt_session_rekey(pr.b, pr.sb, &p), 0);
 	/* the same epoch again is refused */
@@ -608,22 +578,16 @@ static void *spin_client(void *p)
 Test(smt_api, busy_poll_receives_messages_whole)
 {
 	struct smt_endpoint_opts o = {.sz = sizeof(o), .busy_poll_us = 2000};
-	struct smt_session_params p;
 	struct spin_arg arg = {0};
 	struct smt_msg m;
 	struct pair pr;
 	pthread_t th;
 	uint64_t end;
-	int answered = 0, err;
+	int answered = 0;
 
 	pr.a = ep_open(0);
-	err = smt_endpoint_open(&o, &pr.b);
-	cr_assert_eq(err, 0, "smt_endpoint_open: %s", smt_strerror(err));
-	params_for(&p, smt_endpoint_port(pr.b), true, 41);
-	cr_assert_eq(smt_session_add(pr.a, &p, &pr.sa), 0);
-	params_for(&p, smt_endpoint_port(pr.a), false, 41);
-	cr_assert_eq(smt_session_add(pr.b, &p, &pr.sb), 0);
-	smt_session_params_wipe(&p);
+	pr.b = th_ep_open(&o);
+	th_join(pr.a, pr.b, 41, &pr.sa, &pr.sb);
 	arg.pr = &pr;
 	cr_assert_eq(pthread_create(&th, NULL, spin_client, &arg), 0);
 	end = mono_ms() + 10000;

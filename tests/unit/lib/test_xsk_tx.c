@@ -129,27 +129,10 @@ static struct smt_endpoint *xsk_ep(void)
 	return th_ep_open(&o);
 }
 
-static void xsk_params(struct smt_session_params *p, uint16_t port, bool cl)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)&p->peer;
-
-	memset(p, 0, sizeof(*p));
-	p->sz = sizeof(*p);
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(port);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	p->tls_client = cl;
-	memset(p->c_key, 0x31, 16);
-	memset(p->s_key, 0x32, 16);
-	memset(p->c_iv, 0x33, 12);
-	memset(p->s_iv, 0x34, 12);
-}
-
 Test(smt_xsk_tx, loopback_falls_back_to_raw_without_loss)
 {
 	struct smt_endpoint *a = xsk_ep(), *b = xsk_ep();
 	struct smt_stats st = {.sz = sizeof(st)};
-	struct smt_session_params p;
 	uint8_t *buf = malloc(200000);
 	struct smt_msg m = {0};
 	uint32_t sa, sb;
@@ -159,10 +142,7 @@ Test(smt_xsk_tx, loopback_falls_back_to_raw_without_loss)
 
 	for (i = 0; i < 200000; i++)
 		buf[i] = (uint8_t)(i * 13);
-	xsk_params(&p, smt_endpoint_port(b), true);
-	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
-	xsk_params(&p, smt_endpoint_port(a), false);
-	cr_assert_eq(smt_session_add(b, &p, &sb), 0);
+	th_join(a, b, 0x31, &sa, &sb);
 	cr_assert_eq(smt_send_request(a, sa, buf, 200000, 9, NULL), 0);
 	end = time(NULL) + 5;
 	while (!got && time(NULL) < end) {

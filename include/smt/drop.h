@@ -64,7 +64,9 @@
 	X(FAULT, 36, "fault_injected", "dropped by the fault injector")      \
 	X(BAD_CTL_FIELDS, 37, "bad_control_fields",                          \
 	  "control packet with a bad body (reserved bytes, ranges)")         \
-	X(NO_MEMORY, 38, "no_memory", "no memory to hold the packet")
+	X(NO_MEMORY, 38, "no_memory", "no memory to hold the packet")      \
+	X(UDP_PORT_MISMATCH, 39, "udp_port_mismatch",                        \
+	  "SMT over UDP: SMT header ports differ from the UDP ports")
 
 enum smt_drop_reason {
 #define SMT_DROP_ENUM(name, num, str, desc) SMT_DROP_##name = num,

@@ -56,7 +56,8 @@
  * struct smt_session_key - key of `sessions`, `sess_stats`, `tx_sess_stats`.
  * @addr:       peer address; IPv4 in the first 4 bytes, the rest zero
  * @family:     SMT_FAM_IPV4 or SMT_FAM_IPV6
- * @pad:        zero
+ * @encap:      SMT_KEY_ENCAP_IP (native IP) or SMT_KEY_ENCAP_UDP (SMT over
+ *              UDP): a session lives in one encapsulation (protocol.md 1.1)
  * @peer_port:  the peer's SMT port (network order)
  * @local_port: our SMT port (network order)
  * @pad2:       zero
@@ -67,10 +68,27 @@
 struct smt_session_key {
 	__u8 addr[16];
 	__u8 family;
-	__u8 pad;
+	__u8 encap;
 	__be16 peer_port;
 	__be16 local_port;
 	__u16 pad2;
+};
+
+/* smt_session_key.encap */
+#define SMT_KEY_ENCAP_IP 0
+#define SMT_KEY_ENCAP_UDP 1
+
+/*
+ * `udp_ports` (array, SMT_UDP_PORT_RANGES entries): the UDP port ranges on
+ * which a BPF program looks for SMT over UDP (protocol.md 1.1). Entry i
+ * covers ports lo..hi (host order, inclusive); the first entry with lo == 0
+ * ends the list, so an all-zero map recognises no UDP at all.
+ */
+#define SMT_MAP_UDP_PORTS "udp_ports"
+#define SMT_UDP_PORT_RANGES 16
+struct smt_udp_port_range {
+	__u16 lo;
+	__u16 hi;
 };
 
 /* smt_session_val.flags */
@@ -416,6 +434,8 @@ struct smt_mtp_nh_stats {
 
 SMT_MAPS_SIZE(smt_session_key, 24);
 SMT_MAPS_OFF(smt_session_key, family, 16);
+SMT_MAPS_OFF(smt_session_key, encap, 17);
+SMT_MAPS_SIZE(smt_udp_port_range, 4);
 SMT_MAPS_OFF(smt_session_key, peer_port, 18);
 SMT_MAPS_OFF(smt_session_key, local_port, 20);
 SMT_MAPS_SIZE(smt_session_val, 48);

@@ -20,6 +20,21 @@
 #define SMT_DOFF_VER 0xA1 /* header length 40 / 4 = 10, version 1 */
 #define SMT_HDR_LEN 40
 
+/*
+ * SMT over UDP (docs/protocol.md section 1.1): IP protocol 17, a UDP header
+ * whose ports are the SMT ports, then the unchanged 40-byte SMT header. A
+ * session's encapsulation is agreed at set-up: the session parameter
+ * message's ipproto is SMT_IPPROTO_UDP for UDP, the native number else.
+ */
+#define SMT_IPPROTO_UDP 17
+#define SMT_UDP_HDR_LEN 8
+#define SMT_IPV4_HDR_LEN 20 /* senders write no options */
+#define SMT_IPV6_HDR_LEN 40 /* senders write no extension headers */
+/* Payload bytes per packet (section 3.3): mtu - IP - UDP (if any) - 40. */
+#define SMT_PKT_PAYLOAD(mtu, ipv6, udp)                                  \
+	((mtu) - ((ipv6) ? SMT_IPV6_HDR_LEN : SMT_IPV4_HDR_LEN) -         \
+	 ((udp) ? SMT_UDP_HDR_LEN : 0) - SMT_HDR_LEN)
+
 /* Packet types, in TCP's flag byte. */
 #define SMT_TYPE_DATA 0x10
 #define SMT_TYPE_GRANT 0x11

@@ -33,12 +33,12 @@ $(TB_OUT)/bench_bpf: tests/bpf/bench_bpf.c tests/bpf/pkt.c tests/bpf/pkt.h \
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/bench_bpf.c tests/bpf/pkt.c $(TB_LIBS)
 
-$(TB_OUT)/smt_craft: tests/bpf/smt_craft.c tests/bpf/pkt.c tests/bpf/pkt.h
+$(TB_OUT)/smt_craft: tests/bpf/smt_craft.c tests/bpf/pkt.c tests/bpf/pkt.h | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/smt_craft.c tests/bpf/pkt.c
 
-$(TB_OUT)/xsk_rx: tests/bpf/xsk_rx.c include/smt/maps.h
+$(TB_OUT)/xsk_rx: tests/bpf/xsk_rx.c include/smt/maps.h | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/xsk_rx.c -lxdp $(TB_LIBS)

@@ -52,6 +52,8 @@ enum smt_error {
 	SMT_E_SESSION_GONE = 4106, /* the session was removed */
 	SMT_E_NOSMTD = 4107, /* cannot reach smtd's control socket */
 	SMT_E_REFUSED = 4108, /* smtd or the peer refused the session */
+	SMT_E_UNREACHABLE = 4109, /* RPC timed out and ICMP reported the
+				     peer's port or host unreachable */
 	SMT_E_MAX
 };
 
@@ -63,8 +65,21 @@ const char *smt_strerror(int err);
 struct smt_endpoint;
 
 enum smt_backend {
-	SMT_BACKEND_DEFAULT = 0, /* raw IP */
+	SMT_BACKEND_DEFAULT = 0, /* the one the encapsulation needs */
 	SMT_BACKEND_RAW = 1, /* raw IPv4/IPv6 sockets, needs CAP_NET_RAW */
+	SMT_BACKEND_UDP = 2, /* UDP sockets (encap udp), no capability */
+};
+
+/*
+ * How the endpoint's packets travel (docs/protocol.md section 1.1): natively
+ * on IP with protocol number ipproto (raw sockets, CAP_NET_RAW), or over UDP
+ * with the UDP ports as the SMT ports (no capability). Every session of an
+ * endpoint uses the endpoint's encapsulation; smtd agrees it with the peer.
+ */
+enum smt_encap {
+	SMT_ENCAP_DEFAULT = 0, /* $SMT_ENCAP ("ip" or "udp"), else ip */
+	SMT_ENCAP_IP = 1,
+	SMT_ENCAP_UDP = 2,
 };
 
 /*
@@ -105,6 +120,7 @@ struct smt_endpoint_opts {
 			libsmt writes; per packet, the raw socket when that
 			cannot be done. Bypasses netfilter OUTPUT and
 			POSTROUTING and qdiscs: see docs/api.md */
+	enum smt_encap encap; /* native IP or UDP, see enum smt_encap */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
@@ -114,6 +130,12 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 void smt_endpoint_close(struct smt_endpoint *ep);
 /* The endpoint's local SMT port (useful after asking for port 0). */
 uint16_t smt_endpoint_port(const struct smt_endpoint *ep);
+/* The endpoint's encapsulation, SMT_ENCAP_IP or SMT_ENCAP_UDP (resolved). */
+enum smt_encap smt_endpoint_encap(const struct smt_endpoint *ep);
+/* "ip" or "udp"; NULL for another value. */
+const char *smt_encap_name(enum smt_encap e);
+/* Parses "ip" or "udp" into *out: 0 or -EINVAL. */
+int smt_encap_parse(const char *s, enum smt_encap *out);
 
 /* ---- sessions --------------------------------------------------------- */
 
@@ -293,6 +315,8 @@ struct smt_stats {
 	uint64_t drops[SMT_STATS_DROP_SLOTS]; /* by enum smt_drop_reason */
 	uint64_t tx_xsk_packets; /* session 0, xsk_tx: sent by AF_XDP */
 	uint64_t tx_xsk_fallback; /* session 0, xsk_tx: sent by raw socket */
+	uint64_t rx_icmp_errors; /* session 0, encap udp: ICMP errors (port
+				    or host unreachable) for sent packets */
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

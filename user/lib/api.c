@@ -145,6 +145,9 @@ static const char *const smt_errs[] = {
 	[SMT_E_NOSMTD - SMT_E_BASE] = "cannot reach smtd's control socket "
 				      "(is smtd running?)",
 	[SMT_E_REFUSED - SMT_E_BASE] = "session refused by smtd or the peer",
+	[SMT_E_UNREACHABLE - SMT_E_BASE] =
+		"RPC timed out: ICMP reported the peer's SMT port (or host) "
+		"unreachable; is its application running?",
 };
 
 const char *smt_strerror(int err)
@@ -394,6 +397,40 @@ static uint8_t default_ipproto(void)
 	return SMT_IPPROTO_BUILD;
 }
 
+const char *smt_encap_name(enum smt_encap e)
+{
+	switch (e) {
+	case SMT_ENCAP_IP:
+		return "ip";
+	case SMT_ENCAP_UDP:
+		return "udp";
+	default:
+		return NULL;
+	}
+}
+
+int smt_encap_parse(const char *s, enum smt_encap *out)
+{
+	if (s && !strcmp(s, "ip"))
+		*out = SMT_ENCAP_IP;
+	else if (s && !strcmp(s, "udp"))
+		*out = SMT_ENCAP_UDP;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* $SMT_ENCAP, then the build default (native IP). */
+static int default_encap(enum smt_encap *out)
+{
+	const char *env = getenv("SMT_ENCAP");
+
+	if (env && *env)
+		return smt_encap_parse(env, out);
+	*out = SMT_ENCAP_IP;
+	return 0;
+}
+
 static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
@@ -419,8 +456,13 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	if (err)
 		goto fail;
 	ep->o.sz = sizeof(ep->o);
-	if (ep->o.backend != SMT_BACKEND_DEFAULT &&
-	    ep->o.backend != SMT_BACKEND_RAW) {
+	if (!ep->o.encap)
+		err = default_encap(&ep->o.encap);
+	if (err || !smt_encap_name(ep->o.encap))
+		goto fail_inval;
+	if (ep->o.encap == SMT_ENCAP_UDP ||
+	    (ep->o.backend != SMT_BACKEND_DEFAULT &&
+	     ep->o.backend != SMT_BACKEND_RAW)) {
 		err = -SMT_E_BACKEND;
 		goto fail;
 	}
@@ -495,6 +537,8 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		goto fail;
 	*out = ep;
 	return 0;
+fail_inval:
+	err = -EINVAL;
 fail:
 	smt_endpoint_close(ep);
 	return err;
@@ -550,7 +594,12 @@ uint16_t smt_endpoint_port(const struct smt_endpoint *ep)
 
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep)
 {
-	return ep->o.ipproto;
+	return ep->o.encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP : ep->o.ipproto;
+}
+
+enum smt_encap smt_endpoint_encap(const struct smt_endpoint *ep)
+{
+	return ep->o.encap;
 }
 
 /* ---- sessions ------------------------------------------------------------ */

@@ -2,11 +2,13 @@
 /*
  * bench_loss: random loss for smt-bench's head-of-line test, applied alike
  * to every transport it compares. An XDP program on each host's veth drops
- * IPv4/IPv6 packets whose protocol is TCP, UDP or SMT with probability
- * drop_ppm / 10^6, except TCP/UDP packets to or from keep_port (the
- * benchmark's control connection, which must not perturb the measurement).
- * smt_fault matches SMT packets only, which is why this exists: TLS/TCP must
- * see the same loss. Configuration lives in .bss, which userspace writes
+ * IPv4/IPv6 packets whose protocol is TCP, UDP or native SMT with
+ * probability drop_ppm / 10^6, except TCP/UDP packets to or from keep_port
+ * (the benchmark's control connection, which must not perturb the
+ * measurement). SMT over UDP (protocol.md 1.1) is UDP, so it sees the same
+ * loss as plain UDP without port ranges of its own: only keep_port must not
+ * be an SMT port. smt_fault matches SMT packets only, which is why this
+ * exists: TLS/TCP must see the same loss. Configuration lives in .bss, which userspace writes
  * through the skeleton's memory-mapped view while the program runs.
  */
 #include "vmlinux.h"
@@ -29,7 +31,7 @@ int bench_loss(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	void *l4 = NULL;
-	int proto = smt_l4_find(data, data_end, &l4);
+	int proto = smt_l4_find(data, data_end, &l4, NULL);
 
 	if (proto != IPPROTO_TCP_NUM && proto != IPPROTO_UDP_NUM &&
 	    proto != smt_proto)

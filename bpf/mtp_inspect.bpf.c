@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * mtp_inspect: XDP on the ingress interfaces of a forwarding box that holds
- * no keys. From the plaintext SMT header it finds message starts, ends and
+ * no keys. SMT comes natively or over UDP on the port ranges of
+ * `mtp_udp_ports` (the box's own, apart from a host's `udp_ports`). From
+ * the plaintext SMT header it finds message starts, ends and
  * record boundaries (pkt_off == seg_off, real offsets under IPID_OFF), keeps
  * per-flow (`mtp_flows`) and per-message (`mtp_msgs`) counters and emits an
  * `mtp_events` record when it has seen every byte of a message: size,
@@ -84,6 +86,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct smt_mtp_nh_stats);
 } mtp_nh_stats SEC(".maps");
+
+/* UDP port ranges that carry SMT through this box (protocol.md 1.1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SMT_UDP_PORT_RANGES);
+	__type(key, __u32);
+	__type(value, struct smt_udp_port_range);
+} mtp_udp_ports SEC(".maps");
 
 static __always_inline int mtp_drop(struct smt_mtp_flow *fl, int reason)
 {
@@ -186,7 +196,8 @@ int mtp_inspect(struct xdp_md *ctx)
 	int nhdr, reason, acc, new_msg = 0;
 	__u64 now, h;
 
-	nhdr = smt_parse_count(data, data_end, &p, smt_ipproto, &mtp_stats);
+	nhdr = smt_parse_count(data, data_end, &p, smt_ipproto, &mtp_udp_ports,
+			       &mtp_stats);
 	if (nhdr == SMT_NH_OTHER)
 		return XDP_PASS;
 	if (nhdr < 0)

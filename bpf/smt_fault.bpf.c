@@ -6,8 +6,11 @@
  * direction and marked so that it passes the second time. What to do comes
  * from the maps of include/smt/fault.h: random drop/duplicate shares by
  * packet type, and exact rules (the nth packets matching a type, msg_id and
- * wire offset). It parses only what it needs (lib/l4.bpf.h), not the
- * checked parser of the other programs: malformed SMT packets get faults too.
+ * wire offset). SMT is native (the configured protocol) or over UDP on the
+ * port ranges of `smt_fault_ports` (protocol.md 1.1, all four checks; the
+ * smt-fault tool fills it, by default with every port). It parses only
+ * what it needs (lib/l4.bpf.h), not the checked parser of the other
+ * programs: malformed SMT packets get faults too.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -42,6 +45,14 @@ struct {
 	__type(value, struct smt_fault_stats);
 } smt_fault_stats SEC(".maps");
 
+/* UDP port ranges on which SMT over UDP is recognised (include/smt/maps.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SMT_UDP_PORT_RANGES);
+	__type(key, __u32);
+	__type(value, struct smt_udp_port_range);
+} smt_fault_ports SEC(".maps");
+
 enum verdict { V_PASS, V_DROP, V_DUP, V_NOT_SMT };
 
 struct smt_view {
@@ -50,17 +61,18 @@ struct smt_view {
 	__u32 pkt_off;
 };
 
-/* Finds the SMT header behind Ethernet + IPv4/IPv6; 0 or -1 (not SMT). */
+/*
+ * Finds the SMT header behind Ethernet + IPv4/IPv6, native or over UDP;
+ * 0 or -1 (not SMT).
+ */
 static __always_inline int parse(void *data, void *data_end, __u8 proto,
 				 struct smt_view *v)
 {
 	struct smt_hdr *smt;
-	void *l4;
+	__u8 encap;
 
-	if (smt_l4_find(data, data_end, &l4) != proto)
-		return -1;
-	smt = l4;
-	if ((void *)(smt + 1) > data_end)
+	smt = smt_l4_smt(data, data_end, proto, &smt_fault_ports, &encap);
+	if (!smt)
 		return -1;
 	v->type = smt->type;
 	v->msg_id = bpf_be64_to_cpu(smt->msg_id);
@@ -171,7 +183,7 @@ static __always_inline int tc_run(struct __sk_buff *skb, __u64 flags)
 		return TC_ACT_OK;
 	}
 	/* make the headers we read linear (no-op for small veth frames) */
-	bpf_skb_pull_data(skb, 14 + 40 + SMT_HDR_LEN);
+	bpf_skb_pull_data(skb, 14 + 40 + SMT_UDP_HDR_LEN + SMT_HDR_LEN);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	v = decide(data, data_end);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * smt_tc: host egress on clsact. Counts SMT packets per session and per
+ * smt_tc: host egress on clsact. Counts SMT packets (native, or over UDP on
+ * the port ranges of `udp_ports`, shared with smt_xdp) per session and per
  * message (`tx_sess_stats`, `tx_messages`) and sets skb->priority and the
  * DSCP (IPv4 TOS with the header checksum fixed, IPv6 traffic class) from
  * the message's size class: msg_len against the class bounds of
@@ -16,8 +17,9 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TC_ACT_OK_ 0
-/* Ethernet + VLAN + IPv6 + SMT header + record header */
-#define SMT_TC_PULL (14 + 4 + 40 + SMT_HDR_LEN + SMT_REC_HDR_LEN)
+/* Ethernet + VLAN + IPv6 + UDP + SMT header + record header */
+#define SMT_TC_PULL \
+	(14 + 4 + 40 + SMT_UDP_HDR_LEN + SMT_HDR_LEN + SMT_REC_HDR_LEN)
 
 const volatile __u8 smt_ipproto = SMT_IPPROTO_BUILD;
 /* Built-in classes: <= 1500, <= 16 KiB, <= 256 KiB, rest. */
@@ -50,6 +52,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } tc_stats SEC(".maps");
+
+/* UDP port ranges that carry SMT (protocol.md 1.1); shared with smt_xdp. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SMT_UDP_PORT_RANGES);
+	__type(key, __u32);
+	__type(value, struct smt_udp_port_range);
+} udp_ports SEC(".maps");
 
 static const struct smt_tc_config smt_tc_default = {
 	.flags = SMT_TC_CFG_VALID | SMT_TC_CFG_DSCP,
@@ -142,7 +152,9 @@ int smt_tc(struct __sk_buff *skb)
 	asm volatile("" : "+r"(skb));
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	if (smt_parse(data, data_end, &p, smt_ipproto) != SMT_NH_SMT || !p.smt)
+	if (smt_parse(data, data_end, &p, smt_ipproto, &udp_ports) !=
+		    SMT_NH_SMT ||
+	    !p.smt)
 		return TC_ACT_OK_;
 	if (smt_check_common(&p) || smt_check_hdr(&p, data_end, 0, 0, 0))
 		return TC_ACT_OK_; /* not ours to judge on the way out */

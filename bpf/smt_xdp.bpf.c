@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * smt_xdp: host ingress. Parses Ethernet (+ one VLAN tag), IPv4/IPv6 and
- * the SMT header, drops packets that break a per-packet receive rule of
+ * the SMT header, native or over UDP on the port ranges of `udp_ports`
+ * (shared with smt_tc through its pin), drops packets that break a per-packet receive rule of
  * protocol.md section 2 (counted per CPU in `drops` by reason), drops
  * packets of unknown sessions (the `sessions` filter, on by default), keeps
  * per-session and per-message counters, emits a ring-buffer event when a
@@ -92,6 +93,14 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
+/* UDP port ranges that carry SMT (protocol.md 1.1); shared with smt_tc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SMT_UDP_PORT_RANGES);
+	__type(key, __u32);
+	__type(value, struct smt_udp_port_range);
+} udp_ports SEC(".maps");
+
 struct smt_xdp_rt {
 	__u32 filter;
 	__u32 steer;
@@ -164,7 +173,8 @@ int smt_xdp(struct xdp_md *ctx)
 	__u8 epoch;
 	int nh, reason;
 
-	nh = smt_parse_count(data, data_end, &p, smt_ipproto, &xdp_stats);
+	nh = smt_parse_count(data, data_end, &p, smt_ipproto, &udp_ports,
+			     &xdp_stats);
 	if (nh == SMT_NH_OTHER)
 		return XDP_PASS;
 	if (nh < 0)
@@ -243,7 +253,9 @@ int smt_cpumap(struct xdp_md *ctx)
 	smt_count(&xdp_stats, SMT_XS_CPUMAP_RX);
 	/* Under IPID_OFF every packet of the first segment has pkt_off 0:
 	 * only IPv4 ID 0 starts the message. */
-	if (smt_parse(data, data_end, &p, smt_ipproto) == SMT_NH_SMT && p.smt &&
+	if (smt_parse(data, data_end, &p, smt_ipproto, &udp_ports) ==
+		    SMT_NH_SMT &&
+	    p.smt &&
 	    p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0 &&
 	    (!(p.smt->flags & bpf_htons(SMT_F_IPID_OFF)) || p.ipv4_id == 0))
 		smt_count(&xdp_stats, SMT_XS_CPUMAP_MSGS);

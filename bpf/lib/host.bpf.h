@@ -18,7 +18,8 @@
 /*
  * The session of packet p (parsed by smt_parse) in direction dir
  * (SMT_DIR_*): the peer is the IP source and sport on ingress, the
- * destination and dport on egress. sk's padding is left as it is.
+ * destination and dport on egress; the encapsulation is part of it, so a
+ * native packet never matches a UDP session. sk's padding is left as it is.
  */
 static __always_inline void smt_session_key_of(struct smt_session_key *sk,
 					       const struct smt_pkt *p, int dir)
@@ -27,6 +28,7 @@ static __always_inline void smt_session_key_of(struct smt_session_key *sk,
 
 	smt_addr_copy(sk->addr, egress ? p->daddr : p->saddr, p->family);
 	sk->family = p->family;
+	sk->encap = p->encap;
 	sk->peer_port = egress ? p->smt->dport : p->smt->sport;
 	sk->local_port = egress ? p->smt->sport : p->smt->dport;
 }

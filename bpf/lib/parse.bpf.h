@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Packet parsing for the SMT BPF programs: a cursor walks Ethernet (with one
- * VLAN tag), IPv4 or IPv6 and the SMT common header. Each step returns the
- * next header type (SMT_NH_*) or a negative drop reason (-SMT_DROP_*), so the
- * callers read as a chain of "what comes next". smt_check_hdr() then applies
- * the stateless receive rules of protocol.md section 2. Works on XDP and on
- * TC (direct packet access) alike: only data/data_end pointers are used.
+ * VLAN tag), IPv4 or IPv6 and the SMT common header, natively (protocol
+ * ipproto) or over UDP (protocol.md 1.1: recognised on the port ranges of a
+ * `udp_ports` map, then the UDP ports checked against the SMT ports). Each
+ * step returns the next header type (SMT_NH_*) or a negative drop reason
+ * (-SMT_DROP_*), so the callers read as a chain of "what comes next".
+ * smt_check_hdr() then applies the stateless receive rules of protocol.md
+ * section 2, the same for both encapsulations. Works on XDP and on TC
+ * (direct packet access) alike: only data/data_end pointers are used.
  */
 #ifndef SMT_PARSE_BPF_H
 #define SMT_PARSE_BPF_H
@@ -18,8 +21,6 @@
 
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define IP_MF_ 0x2000
-#define IP_OFFMASK_ 0x1fff
 
 /* Next header types returned by the parse steps. */
 enum smt_nh {
@@ -27,6 +28,7 @@ enum smt_nh {
 	SMT_NH_IPV4,
 	SMT_NH_IPV6,
 	SMT_NH_SMT,
+	SMT_NH_UDP, /* UDP, maybe SMT: smt_parse_udp() decides */
 };
 
 struct smt_cursor {
@@ -41,10 +43,11 @@ struct smt_pkt {
 	__u8 *saddr; /* in the packet */
 	__u8 *daddr;
 	__u32 l3_off; /* offset of the IP header from the frame start */
-	__u32 ip_len; /* IP payload length per the IP header (SMT bytes) */
+	__u32 ip_len; /* SMT bytes: the IP payload per the IP header, or
+		       * over UDP the UDP payload per the UDP header */
 	__u16 ipv4_id; /* host order; IPv4 only */
 	__u8 family; /* SMT_FAM_* */
-	__u8 pad;
+	__u8 encap; /* SMT_KEY_ENCAP_* */
 	/* Filled by smt_check_hdr() for DATA. */
 	__u32 off; /* real payload offset (IPID_OFF applied) */
 	__u32 len; /* payload length */
@@ -81,31 +84,34 @@ static __always_inline int smt_parse_eth(struct smt_cursor *c, __u32 *l3_off)
 }
 
 /*
- * IPv4: returns SMT_NH_SMT when the protocol is ipproto, SMT_NH_OTHER for
- * anything else, or a negative drop reason for a malformed or fragmented
- * SMT packet. A header too short to read is not ours to judge: pass.
+ * IPv4: returns SMT_NH_SMT when the protocol is ipproto, SMT_NH_UDP for a
+ * well-formed unfragmented UDP packet (check 1 of protocol.md 1.1),
+ * SMT_NH_OTHER for anything else, or a negative drop reason for a malformed
+ * or fragmented native SMT packet. A header too short to read is not ours
+ * to judge: pass. So is a malformed or fragmented UDP packet: nothing says
+ * it is SMT (protocol.md 1.1), and the stack judges it.
  */
 static __always_inline int smt_parse_ipv4(struct smt_cursor *c,
 					  struct smt_pkt *p, __u8 ipproto)
 {
 	struct iphdr *ip = c->pos;
 	__u32 ihl, tot;
+	int udp;
 
 	if ((void *)(ip + 1) > c->end)
 		return SMT_NH_OTHER;
-	if (ip->protocol != ipproto)
+	udp = ip->protocol == SMT_IPPROTO_UDP;
+	if (ip->protocol != ipproto && !udp)
 		return SMT_NH_OTHER;
 	ihl = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
 	if (ip->version != 4 || ihl < sizeof(*ip) || tot < ihl)
-		return -SMT_DROP_BAD_IP;
+		return udp ? SMT_NH_OTHER : -SMT_DROP_BAD_IP;
 	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFMASK_))
-		return -SMT_DROP_IP_FRAGMENT;
+		return udp ? SMT_NH_OTHER : -SMT_DROP_IP_FRAGMENT;
 	/* Verifier: ihl is 20..60, a bounded variable offset from pos. */
-	if (ihl > 60)
-		return -SMT_DROP_BAD_IP;
-	if (c->pos + ihl > c->end)
-		return -SMT_DROP_BAD_IP;
+	if (ihl > 60 || c->pos + ihl > c->end)
+		return udp ? SMT_NH_OTHER : -SMT_DROP_BAD_IP;
 	p->l3 = ip;
 	p->saddr = (__u8 *)&ip->saddr;
 	p->daddr = (__u8 *)&ip->daddr;
@@ -113,44 +119,76 @@ static __always_inline int smt_parse_ipv4(struct smt_cursor *c,
 	p->ipv4_id = bpf_ntohs(ip->id);
 	p->family = SMT_FAM_IPV4;
 	c->pos += ihl;
-	return SMT_NH_SMT;
+	return udp ? SMT_NH_UDP : SMT_NH_SMT;
 }
 
 /*
- * IPv6 without extension headers: SMT must be the first next header. A
- * packet with extension headers in front of SMT is passed, not parsed.
+ * IPv6 without extension headers: SMT (or UDP, check 1 of protocol.md 1.1)
+ * must be the first next header. A packet with extension headers in front
+ * of SMT is passed, not parsed. Returns as smt_parse_ipv4().
  */
 static __always_inline int smt_parse_ipv6(struct smt_cursor *c,
 					  struct smt_pkt *p, __u8 ipproto)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	int udp;
 
 	if ((void *)(ip6 + 1) > c->end)
 		return SMT_NH_OTHER;
-	if (ip6->nexthdr != ipproto)
+	udp = ip6->nexthdr == SMT_IPPROTO_UDP;
+	if (ip6->nexthdr != ipproto && !udp)
 		return SMT_NH_OTHER;
 	if (ip6->version != 6)
-		return -SMT_DROP_BAD_IP;
+		return udp ? SMT_NH_OTHER : -SMT_DROP_BAD_IP;
 	p->l3 = ip6;
 	p->saddr = (__u8 *)&ip6->saddr;
 	p->daddr = (__u8 *)&ip6->daddr;
 	p->ip_len = bpf_ntohs(ip6->payload_len);
 	p->family = SMT_FAM_IPV6;
 	c->pos = ip6 + 1;
+	return udp ? SMT_NH_UDP : SMT_NH_SMT;
+}
+
+/*
+ * UDP (after check 1): checks 2 to 4 of protocol.md 1.1 on the port ranges
+ * of `ranges`. SMT_NH_SMT with the cursor on the SMT header and p->ip_len
+ * the UDP payload length, or SMT_NH_OTHER: not SMT, pass untouched. A UDP
+ * length beyond the IP payload is a broken datagram, not SMT: the stack
+ * drops it.
+ */
+static __always_inline int smt_parse_udp(struct smt_cursor *c,
+					 struct smt_pkt *p, void *ranges)
+{
+	struct smt_hdr *h;
+	__u32 len;
+
+	h = smt_udp_recognise(ranges, c->pos, c->end, &len);
+	if (!h || len + SMT_UDP_HDR_LEN > p->ip_len)
+		return SMT_NH_OTHER;
+	p->ip_len = len;
+	p->encap = SMT_KEY_ENCAP_UDP;
+	c->pos = h;
 	return SMT_NH_SMT;
 }
 
 /*
- * Ethernet through the SMT header. Returns SMT_NH_SMT with p->smt set,
- * SMT_NH_OTHER for packets that are not SMT, or a negative drop reason.
+ * Ethernet through the SMT header, native or over UDP on the port ranges
+ * of `ranges` (the program's `udp_ports` map). Returns SMT_NH_SMT with
+ * p->smt and p->encap set, SMT_NH_OTHER for packets that are not SMT, or a
+ * negative drop reason. Over UDP the SMT ports must equal the UDP ports,
+ * checked right after the length (protocol.md 1.1).
  */
 static __always_inline int smt_parse(void *data, void *data_end,
-				     struct smt_pkt *p, __u8 ipproto)
+				     struct smt_pkt *p, __u8 ipproto,
+				     void *ranges)
 {
 	struct smt_cursor c = {.pos = data, .end = data_end};
+	struct udphdr *uh = NULL;
+	struct smt_hdr *h;
 	__u32 avail;
 	int nh;
 
+	p->encap = SMT_KEY_ENCAP_IP;
 	nh = smt_parse_eth(&c, &p->l3_off);
 	if (nh == SMT_NH_IPV4)
 		nh = smt_parse_ipv4(&c, p, ipproto);
@@ -158,28 +196,39 @@ static __always_inline int smt_parse(void *data, void *data_end,
 		nh = smt_parse_ipv6(&c, p, ipproto);
 	else
 		return SMT_NH_OTHER;
+	if (nh == SMT_NH_UDP) {
+		uh = c.pos;
+		nh = smt_parse_udp(&c, p, ranges);
+	}
 	if (nh != SMT_NH_SMT)
 		return nh;
 	avail = c.end - c.pos;
 	/* Trailing link-layer padding may follow; fewer bytes may not. */
 	if (p->ip_len > avail)
 		return -SMT_DROP_BAD_IP;
-	if (p->ip_len < SMT_HDR_LEN || c.pos + SMT_HDR_LEN > c.end)
+	h = c.pos;
+	if (p->ip_len < SMT_HDR_LEN || (void *)(h + 1) > c.end)
 		return -SMT_DROP_SHORT_HEADER;
-	p->smt = c.pos;
+	/* Verifier: the bounds check inside smt_udp_recognise() was made on
+	 * another copy of the pointer; repeat it on this one. */
+	if (uh && (void *)(uh + 1) <= c.end &&
+	    (h->sport != uh->source || h->dport != uh->dest))
+		return -SMT_DROP_UDP_PORT_MISMATCH;
+	p->smt = h;
 	return SMT_NH_SMT;
 }
 
 /*
  * smt_parse() for the XDP entry programs, which count every packet in their
- * per-CPU `stats` array: SMT_XS_NON_SMT for SMT_NH_OTHER, else SMT_XS_RX_SMT
- * (malformed SMT packets included). Returns what smt_parse() returned.
+ * per-CPU `stats` array: SMT_XS_NON_SMT for SMT_NH_OTHER (non-SMT UDP
+ * included), else SMT_XS_RX_SMT (malformed SMT packets included). Returns
+ * what smt_parse() returned.
  */
 static __always_inline int smt_parse_count(void *data, void *data_end,
 					   struct smt_pkt *p, __u8 ipproto,
-					   void *stats)
+					   void *ranges, void *stats)
 {
-	int nh = smt_parse(data, data_end, p, ipproto);
+	int nh = smt_parse(data, data_end, p, ipproto, ranges);
 
 	if (nh == SMT_NH_OTHER) {
 		smt_count(stats, SMT_XS_NON_SMT);

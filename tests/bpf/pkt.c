@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Test packet builder (see pkt.h): frames for BPF_PROG_TEST_RUN fixtures and
- * IP packets for the netns traffic sender. Payload bytes are a fixed pattern:
+ * IP packets for the netns traffic sender, native or SMT over UDP. Payload bytes are a fixed pattern:
  * the BPF programs never look past the record header.
  */
 #include <arpa/inet.h>
@@ -87,13 +87,51 @@ static int smt_part(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 	return len;
 }
 
+/* Sum of 16-bit big-endian words, not folded (checksum building block). */
+static uint32_t sum16(const void *p, size_t n, uint32_t s)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += (b[i] << 8) | b[i + 1];
+	if (n & 1)
+		s += b[n - 1] << 8;
+	return s;
+}
+
+/*
+ * The UDP header of an SMT-over-UDP packet in front of the n SMT bytes at
+ * u + 8, with its checksum over the pseudo-header of the IP addresses at
+ * src and dst (alen bytes each): receivers let their stack verify it.
+ */
+static void udp_part(const struct pkt_spec *s, struct udphdr *u, int n,
+		     const void *src, const void *dst, size_t alen)
+{
+	uint16_t sp = s->sport ? s->sport : 1000, dp = s->dport ? s->dport : 2000;
+	uint32_t sum;
+
+	u->source = htons(s->udp_sport ? s->udp_sport : sp);
+	u->dest = htons(s->udp_dport ? s->udp_dport : dp);
+	u->len = htons(s->udp_len ? s->udp_len : 8 + n);
+	u->check = 0;
+	sum = sum16(src, alen, 0);
+	sum = sum16(dst, alen, sum);
+	sum += 17 + 8 + n;
+	sum = sum16(u, 8 + n, sum);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	u->check = htons(~sum & 0xffff) ? htons(~sum & 0xffff) : 0xffff;
+}
+
 int pkt_build_ip(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 {
 	size_t l3 = s->v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	size_t l4 = s->udp ? sizeof(struct udphdr) : 0;
 	uint8_t proto = s->proto ? s->proto : SMT_IPPROTO_DEFAULT;
 	int n;
 
-	if (cap < l3 + 8)
+	if (cap < l3 + l4 + 8)
 		return -1;
 	if (s->not_smt) {
 		struct udphdr *u = (void *)(buf + l3);
@@ -106,12 +144,16 @@ int pkt_build_ip(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		u->check = 0;
 		proto = 17;
 	} else {
-		n = smt_part(s, buf + l3, cap - l3);
+		n = smt_part(s, buf + l3 + l4, cap - l3 - l4);
 		if (n < 0)
 			return -1;
 	}
 	if (s->smt_len) /* truncate: the tests of short headers */
 		n = s->smt_len;
+	if (s->udp) { /* the UDP header goes in once the addresses are set */
+		n += l4;
+		proto = 17;
+	}
 	if (s->v6) {
 		struct ipv6hdr *ip6 = (void *)buf;
 
@@ -126,6 +168,9 @@ int pkt_build_ip(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 			  &ip6->saddr);
 		inet_pton(AF_INET6, s->daddr[0] ? s->daddr : "fd00::2",
 			  &ip6->daddr);
+		if (s->udp)
+			udp_part(s, (void *)(buf + l3), n - l4, &ip6->saddr,
+				 &ip6->daddr, 16);
 	} else {
 		struct iphdr *ip = (void *)buf;
 
@@ -143,6 +188,9 @@ int pkt_build_ip(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		inet_pton(AF_INET, s->daddr[0] ? s->daddr : "10.0.0.2",
 			  &ip->daddr);
 		ip->check = ip_csum(ip, sizeof(*ip));
+		if (s->udp)
+			udp_part(s, (void *)(buf + l3), n - l4, &ip->saddr,
+				 &ip->daddr, 4);
 	}
 	return l3 + n;
 }

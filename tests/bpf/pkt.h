@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Test packet builder for the BPF tests: describe an SMT packet by its
- * fields (struct pkt_spec), get Ethernet (+ VLAN) + IPv4/IPv6 + SMT header
- * + payload bytes built from include/smt/wire.h. Also lays out messages by
+ * fields (struct pkt_spec), get Ethernet (+ VLAN) + IPv4/IPv6 (+ UDP for
+ * SMT over UDP) + SMT header + payload bytes built from include/smt/wire.h. Also lays out messages by
  * the deterministic sender rule of protocol.md section 3 (record and packet
  * boundaries), which the traffic sender of the netns tests uses.
  */
@@ -37,7 +37,12 @@ struct pkt_spec {
 	int bad_rec_hdr; /* record header type byte wrong */
 	int ctl_len; /* control: total SMT length; 0: the type's */
 	int ack_count; /* ACK count field; 0: 1 unless ctl_len is set */
-	int smt_len; /* force the IP payload length (short header tests) */
+	int smt_len; /* force the SMT length: IP payload, over UDP the UDP
+		      * payload (short header tests) */
+	/* SMT over UDP (protocol.md 1.1): IP protocol 17, UDP header, SMT */
+	int udp;
+	uint16_t udp_sport, udp_dport; /* 0: the SMT sport / dport */
+	uint16_t udp_len; /* UDP length field; 0: 8 + the SMT length */
 };
 
 /* Build into buf (size cap). Returns the frame length or -1. */

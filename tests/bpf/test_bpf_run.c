@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * BPF_PROG_TEST_RUN fixtures for smt_xdp, smt_tc and mtp_inspect. Each
- * fixture is a row: a few packets (built from include/smt/wire.h structs by
- * pkt.c), the verdict expected for each, and the counter deltas expected
- * afterwards (drop reason, messages started/completed, ring-buffer events,
+ * BPF_PROG_TEST_RUN fixtures for smt_xdp, smt_tc, mtp_inspect and
+ * smt_fault. Each fixture is a row: a few packets (built from
+ * include/smt/wire.h structs by pkt.c, native or SMT over UDP), the verdict
+ * expected for each, and the counter deltas expected afterwards (drop
+ * reason, non-SMT packets, messages started/completed, ring-buffer events,
  * per-session counters). Every row loads a fresh skeleton, so rows do not
- * share map state. Needs root (CAP_BPF + CAP_NET_ADMIN).
+ * share map state. UDP port ranges are the same in every program
+ * (udp_ranges below). Needs root (CAP_BPF + CAP_NET_ADMIN).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +28,8 @@
 #include "smt_xdp.skel.h"
 #include "smt_tc.skel.h"
 #include "mtp_inspect.skel.h"
+#include "smt_fault.skel.h"
+#include <smt/fault.h>
 #include "pkt.h"
 
 #define MAX_STEPS 12
@@ -43,6 +47,7 @@ struct fix {
 	int drop; /* expected drop reason (count = ndrop, default 1) */
 	int ndrop;
 	int msg_start, msg_done, events, ctl, dups;
+	int non_smt; /* packets counted as not SMT (XDP programs) */
 	int filter_off;
 	int steer_cpumap;
 	int steer_xsk;
@@ -57,6 +62,24 @@ struct fix {
 };
 
 static int ncpus;
+
+/*
+ * The UDP port ranges every program gets: the local port 2000 (and 2001,
+ * for dport mismatches inside a range) and 40000-40100; entry 2 is empty,
+ * so entry 3 (5000) must be ignored.
+ */
+static const struct smt_udp_port_range udp_ranges[SMT_UDP_PORT_RANGES] = {
+	{2000, 2001}, {40000, 40100}, {0, 0}, {5000, 5000}};
+
+static void set_udp_ranges(int fd)
+{
+	uint32_t i;
+
+	for (i = 0; i < SMT_UDP_PORT_RANGES; i++)
+		cr_assert_eq(bpf_map_update_elem(fd, &i, &udp_ranges[i],
+						 BPF_ANY),
+			     0, "udp ranges: %s", strerror(errno));
+}
 
 static int step_used(const struct step *st)
 {
@@ -118,13 +141,14 @@ static int drain_events(int map_fd, struct smt_msg_event *last)
 }
 
 static void sess_add(int fd, const char *addr, int v6, uint16_t peer_port,
-		     uint8_t b, int epochs)
+		     uint8_t b, int epochs, int udp)
 {
 	struct smt_session_key k = {0};
 	struct smt_session_val v = {0};
 
 	inet_pton(v6 ? AF_INET6 : AF_INET, addr, k.addr);
 	k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
+	k.encap = udp ? SMT_KEY_ENCAP_UDP : SMT_KEY_ENCAP_IP;
 	k.peer_port = htons(peer_port);
 	k.local_port = htons(2000);
 	v.sess_id = peer_port;
@@ -136,7 +160,8 @@ static void sess_add(int fd, const char *addr, int v6, uint16_t peer_port,
 	cr_assert_eq(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
 }
 
-static struct smt_sess_stats sess_get(int fd, uint16_t peer_port, int v6)
+static struct smt_sess_stats sess_get(int fd, uint16_t peer_port, int v6,
+				      int udp)
 {
 	struct smt_sess_stats v[256], s = {0};
 	struct smt_session_key k = {0};
@@ -144,6 +169,7 @@ static struct smt_sess_stats sess_get(int fd, uint16_t peer_port, int v6)
 
 	inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00::1" : "10.0.0.1", k.addr);
 	k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
+	k.encap = udp ? SMT_KEY_ENCAP_UDP : SMT_KEY_ENCAP_IP;
 	k.peer_port = htons(peer_port);
 	k.local_port = htons(2000);
 	if (bpf_map_lookup_elem(fd, &k, v))
@@ -175,6 +201,10 @@ static void init(void)
 #define FIRST M3(0, 1440)
 #define MIDDLE M3(1440, 1440)
 #define LAST M3(2880, 120)
+/* The same message over UDP, packets of 1432 bytes (IPv4, MTU 1500). */
+#define FIRST_U M3(0, 1432, .udp = 1)
+#define MIDDLE_U M3(1432, 1432, .udp = 1)
+#define LAST_U M3(2864, 136, .udp = 1)
 #define ONE(...)                                                         \
 	{                                                                \
 		.msg_id = 4, .msg_len = 100, .payload = 100, __VA_ARGS__ \
@@ -231,8 +261,9 @@ static struct fix xdp_fixtures[] = {
 	  .msg_start = 1, .msg_done = 1, .events = 1 },
 	{ "vlan_ipv6_message", { { ONE(.vlan = 1, .v6 = 1), P } },
 	  .msg_start = 1, .msg_done = 1, .events = 1 },
-	{ "non_smt_udp_untouched", { { { .not_smt = 1 }, P } } },
-	{ "other_ip_protocol_untouched", { { ONE(.proto = 254), P } } },
+	{ "non_smt_udp_untouched", { { { .not_smt = 1 }, P } }, .non_smt = 1 },
+	{ "other_ip_protocol_untouched", { { ONE(.proto = 254), P } },
+	  .non_smt = 1 },
 	{ "ctl_grant", { { { .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } }, .ctl = 1 },
 	{ "ctl_resend", { { { .type = SMT_TYPE_RESEND, .msg_id = 2 }, P } }, .ctl = 1 },
 	{ "ctl_unknown", { { { .type = SMT_TYPE_UNKNOWN, .msg_id = 2 }, P } }, .ctl = 1 },
@@ -326,6 +357,101 @@ static struct fix xdp_fixtures[] = {
 	/* No socket bound to the queue: the redirect falls back to the stack. */
 	{ "steer_xsk_without_socket_passes", { { FIRST, P } },
 	  .steer_xsk = 1, .msg_start = 1 },
+
+	/* SMT over UDP (protocol.md 1.1): the same rules, own sessions. */
+	{ "udp_first_middle_last",
+	  { { FIRST_U, P }, { MIDDLE_U, P }, { LAST_U, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "udp_last_middle_first_duplicate",
+	  { { LAST_U, P }, { MIDDLE_U, P }, { MIDDLE_U, P }, { FIRST_U, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .dups = 1 },
+	{ "udp_ipv6_message", { { ONE(.udp = 1, .v6 = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "udp_vlan_ipv6_message", { { ONE(.udp = 1, .vlan = 1, .v6 = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "udp_ctl_grant", { { { .udp = 1, .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } },
+	  .ctl = 1 },
+	{ "udp_ctl_resend", { { { .udp = 1, .type = SMT_TYPE_RESEND, .msg_id = 2 }, P } },
+	  .ctl = 1 },
+	{ "udp_ctl_unknown", { { { .udp = 1, .type = SMT_TYPE_UNKNOWN, .msg_id = 2 }, P } },
+	  .ctl = 1 },
+	{ "udp_ctl_busy", { { { .udp = 1, .type = SMT_TYPE_BUSY, .msg_id = 2 }, P } },
+	  .ctl = 1 },
+	{ "udp_ctl_need_ack", { { { .udp = 1, .type = SMT_TYPE_NEED_ACK, .msg_id = 3 }, P } },
+	  .ctl = 1 },
+	{ "udp_ctl_ack_3", { { { .udp = 1, .type = SMT_TYPE_ACK, .ack_count = 3 }, P } },
+	  .ctl = 1 },
+	{ "udp_ctl_ipv6_ack_32",
+	  { { { .udp = 1, .v6 = 1, .type = SMT_TYPE_ACK, .ack_count = 32 }, P } },
+	  .ctl = 1 },
+	{ "udp_drop_sport_mismatch", { { ONE(.udp = 1, .udp_sport = 1001), D } },
+	  .drop = SMT_DROP_UDP_PORT_MISMATCH },
+	{ "udp_drop_dport_mismatch", { { ONE(.udp = 1, .udp_dport = 2001), D } },
+	  .drop = SMT_DROP_UDP_PORT_MISMATCH },
+	{ "udp_drop_port_mismatch_v6",
+	  { { ONE(.udp = 1, .v6 = 1, .udp_sport = 40001), D } },
+	  .drop = SMT_DROP_UDP_PORT_MISMATCH },
+	/* The port check comes before every rule after the length. */
+	{ "udp_port_mismatch_before_unknown_type",
+	  { { { .udp = 1, .type = 0x15, .msg_id = 2, .udp_sport = 1001 }, D } },
+	  .drop = SMT_DROP_UDP_PORT_MISMATCH },
+	{ "udp_short_payload_not_smt", { { ONE(.udp = 1, .smt_len = 39), P } },
+	  .non_smt = 1 },
+	{ "udp_short_payload_v6_not_smt",
+	  { { ONE(.udp = 1, .v6 = 1, .smt_len = 39), P } }, .non_smt = 1 },
+	{ "udp_payload_40_is_smt", { { ONE(.udp = 1, .smt_len = 40), D } },
+	  .drop = SMT_DROP_EMPTY_PAYLOAD },
+	{ "udp_other_doff_ver_not_smt", { { ONE(.udp = 1, .doff_ver = 0xA2), P } },
+	  .non_smt = 1 },
+	{ "udp_ports_out_of_range_not_smt",
+	  { { ONE(.udp = 1, .sport = 3000, .dport = 3001), P } }, .non_smt = 1 },
+	{ "udp_v6_ports_out_of_range_not_smt",
+	  { { ONE(.udp = 1, .v6 = 1, .sport = 3000, .dport = 1999), P } },
+	  .non_smt = 1 },
+	{ "udp_ranges_end_at_empty_entry",
+	  { { ONE(.udp = 1, .sport = 5000, .dport = 5000), P } }, .non_smt = 1 },
+	{ "udp_fragment_not_smt", { { ONE(.udp = 1, .frag = 1), P } },
+	  .non_smt = 1 },
+	{ "udp_length_past_ip_payload_not_smt",
+	  { { ONE(.udp = 1, .udp_len = 200), P } }, .non_smt = 1 },
+	{ "udp_source_port_in_range", { { ONE(.udp = 1, .sport = 40050, .dport = 3000), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	{ "udp_second_range_filter_off",
+	  { { ONE(.udp = 1, .sport = 3000, .dport = 40100), P } },
+	  .filter_off = 1, .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "udp_drop_unknown_session", { { ONE(.udp = 1, .sport = 999), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	{ "udp_drop_unknown_session_v6",
+	  { { ONE(.udp = 1, .v6 = 1, .saddr = "fd00::9"), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	/* Peer port 1100 has a UDP session only, 1001 a native one only. */
+	{ "native_packet_misses_udp_session", { { ONE(.sport = 1100), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	{ "udp_packet_misses_native_session", { { ONE(.udp = 1, .sport = 1001), D } },
+	  .drop = SMT_DROP_UNKNOWN_SESSION },
+	{ "udp_session_only_udp_packet_passes", { { ONE(.udp = 1, .sport = 1100), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "udp_pass_unknown_session_filter_off", { { ONE(.udp = 1, .sport = 999), P } },
+	  .filter_off = 1, .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "udp_drop_epoch_without_keys", { { ONE(.udp = 1, .epoch = 5), D } },
+	  .drop = SMT_DROP_NO_EPOCH_KEYS },
+	{ "udp_drop_msg_id_1", { { ONE(.udp = 1, .msg_id = 1), D } },
+	  .drop = SMT_DROP_BAD_MSG_ID },
+	{ "udp_drop_past_msg_len", { { M3(2880, 121, .udp = 1), D } },
+	  .drop = SMT_DROP_PAST_MSG_LEN },
+	{ "udp_drop_bad_record_header", { { M3(0, 1432, .udp = 1, .bad_rec_hdr = 1), D } },
+	  .drop = SMT_DROP_BAD_RECORD_HDR },
+	{ "udp_drop_grant_wrong_length",
+	  { { { .udp = 1, .type = SMT_TYPE_GRANT, .msg_id = 2, .ctl_len = 70 }, D } },
+	  .drop = SMT_DROP_BAD_CTL_LEN },
+	{ "udp_drop_ack_count_33",
+	  { { { .udp = 1, .type = SMT_TYPE_ACK, .ack_count = 33 }, D } },
+	  .drop = SMT_DROP_BAD_ACK_COUNT },
+	{ "udp_drop_ipid_off_on_ipv6",
+	  { { M3(0, 1412, .udp = 1, .v6 = 1, .flags = SMT_F_IPID_OFF, .pkt_idx = 1412), D } },
+	  .drop = SMT_DROP_IPID_OFF_V6 },
+	{ "udp_steer_cpumap_redirect", { { FIRST_U, XDP_REDIRECT } },
+	  .steer_cpumap = 1, .msg_start = 1 },
 };
 /* clang-format on */
 
@@ -340,9 +466,13 @@ static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
 {
 	int sfd = bpf_map__fd(skel->maps.sessions);
 
-	sess_add(sfd, "10.0.0.1", 0, 1000, 0, 1);
-	sess_add(sfd, "fd00::1", 1, 1000, 0, 0);
-	sess_add(sfd, "10.0.0.1", 0, 1001, 56, 0);
+	sess_add(sfd, "10.0.0.1", 0, 1000, 0, 1, 0);
+	sess_add(sfd, "fd00::1", 1, 1000, 0, 0, 0);
+	sess_add(sfd, "10.0.0.1", 0, 1001, 56, 0, 0);
+	sess_add(sfd, "10.0.0.1", 0, 1000, 0, 1, 1);
+	sess_add(sfd, "fd00::1", 1, 1000, 0, 0, 1);
+	sess_add(sfd, "10.0.0.1", 0, 1100, 0, 0, 1);
+	set_udp_ranges(bpf_map__fd(skel->maps.udp_ports));
 	if (f->filter_off || f->steer_cpumap || f->steer_xsk) {
 		struct smt_xdp_config c = {.flags = SMT_XDP_CFG_VALID};
 		uint32_t zero = 0, i;
@@ -420,6 +550,8 @@ ParameterizedTest(struct fix *f, smt_xdp, fixture, .init = init)
 		     "%s: msg_done", f->name);
 	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_RX_CTL), f->ctl, "%s: ctl",
 		     f->name);
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_NON_SMT), f->non_smt,
+		     "%s: non_smt", f->name);
 	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_REDIR_XSK), f->steer_xsk,
 		     "%s: redirect_xsk", f->name);
 	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_REDIR_CPU), f->steer_cpumap,
@@ -431,7 +563,7 @@ ParameterizedTest(struct fix *f, smt_xdp, fixture, .init = init)
 		cr_expect_eq(ev.bytes, ev.msg_len, "%s: event bytes", f->name);
 	}
 	ss = sess_get(bpf_map__fd(skel->maps.sess_stats), 1000,
-		      f->steps[0].s.v6);
+		      f->steps[0].s.v6, f->steps[0].s.udp);
 	cr_expect_eq(ss.dup_packets, f->dups, "%s: dups", f->name);
 	if (f->msg_done && f->steps[0].s.sport == 0)
 		cr_expect_eq(ss.msgs_completed, f->msg_done,
@@ -519,6 +651,28 @@ static struct fix tc_fixtures[] = {
 	  { { FIRST, TC_ACT_OK }, { MIDDLE, TC_ACT_OK }, { LAST, TC_ACT_OK } },
 	  .tc_dscp = 34, .tc_prio = 4, .msg_start = 1, .msg_done = 1 },
 	{ "non_smt_untouched", { { { .not_smt = 1 }, TC_ACT_OK } }, .tc_dscp = -1 },
+	/* SMT over UDP: egress local port 2000 is in udp_ranges. */
+	{ "udp_small_ipv4_ef",
+	  { { ONE(.udp = 1, .daddr = "10.0.0.1", .sport = 2000, .dport = 1000), TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .msg_start = 1, .msg_done = 1 },
+	{ "udp_large_ipv6_best_effort",
+	  { { { .udp = 1, .v6 = 1, .msg_id = 2, .msg_len = 1000000, .payload = 1412 },
+	      TC_ACT_OK } },
+	  .tc_dscp = 0, .tc_prio = 0, .msg_start = 1 },
+	{ "udp_vlan_small_ef", { { ONE(.udp = 1, .vlan = 1), TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .msg_start = 1, .msg_done = 1 },
+	{ "udp_grant_smallest_class",
+	  { { { .udp = 1, .type = SMT_TYPE_GRANT, .msg_id = 2 }, TC_ACT_OK } },
+	  .tc_dscp = 46, .tc_prio = 6, .ctl = 1 },
+	{ "udp_message_in_three_packets",
+	  { { FIRST_U, TC_ACT_OK }, { MIDDLE_U, TC_ACT_OK }, { LAST_U, TC_ACT_OK } },
+	  .tc_dscp = 34, .tc_prio = 4, .msg_start = 1, .msg_done = 1 },
+	{ "udp_out_of_range_untouched",
+	  { { ONE(.udp = 1, .sport = 3000, .dport = 3001), TC_ACT_OK } }, .tc_dscp = -1 },
+	{ "udp_short_untouched", { { ONE(.udp = 1, .smt_len = 39), TC_ACT_OK } },
+	  .tc_dscp = -1 },
+	{ "udp_port_mismatch_untouched",
+	  { { ONE(.udp = 1, .udp_sport = 1001), TC_ACT_OK } }, .tc_dscp = -1 },
 };
 /* clang-format on */
 
@@ -537,6 +691,7 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 	struct smt_sess_stats ss;
 
 	cr_assert_not_null(skel, "load smt_tc: %s", strerror(errno));
+	set_udp_ranges(bpf_map__fd(skel->maps.udp_ports));
 	if (f->tc_classes) {
 		struct smt_tc_config c = {
 			.flags = SMT_TC_CFG_VALID | SMT_TC_CFG_DSCP,
@@ -602,6 +757,8 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 						 : "10.0.0.2",
 			  k.addr);
 		k.family = v6 ? SMT_FAM_IPV6 : SMT_FAM_IPV4;
+		k.encap = f->steps[0].s.udp ? SMT_KEY_ENCAP_UDP
+					    : SMT_KEY_ENCAP_IP;
 		k.peer_port = htons(peer);
 		k.local_port =
 			htons(f->steps[0].s.sport ? f->steps[0].s.sport : 1000);
@@ -637,6 +794,13 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 		.seg_off = (seg), .payload = (len), .rec_idx = (k) \
 	}
 #define MSG_B(off, len) M3(off, len, .msg_id = 8)
+/* R2 over UDP, packets of 1432 bytes. */
+#define R2U(off, len, seg, k)                                      \
+	{                                                          \
+		.msg_id = 6, .msg_len = 4318, .pkt_off = (off),    \
+		.seg_off = (seg), .payload = (len), .rec_idx = (k), \
+		.udp = 1                                           \
+	}
 
 /* clang-format off */
 static struct fix mb_fixtures[] = {
@@ -675,7 +839,7 @@ static struct fix mb_fixtures[] = {
 	{ "malformed_dropped", { { ONE(.doff_ver = 0x51), D } },
 	  .drop = SMT_DROP_BAD_VERSION },
 	{ "control_passed", { { { .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } } },
-	{ "non_smt_passed", { { { .not_smt = 1 }, P } } },
+	{ "non_smt_passed", { { { .not_smt = 1 }, P } }, .non_smt = 1 },
 	{ "ipv6_vlan_message", { { ONE(.v6 = 1, .vlan = 1), P } },
 	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
 	  .ev_packets = 1 },
@@ -683,6 +847,48 @@ static struct fix mb_fixtures[] = {
 	  { { FIRST, P }, { MIDDLE, P }, { LAST, P } }, .mb_nh = 2,
 	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
 	  .ev_packets = 3 },
+	/* SMT over UDP: message boundaries, actions and drops as natively. */
+	{ "udp_three_packet_message_reported",
+	  { { FIRST_U, P }, { MIDDLE_U, P }, { LAST_U, P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 3 },
+	{ "udp_two_records_counted",
+	  { { R2U(0, 1432, 0, 0), P }, { R2U(1432, 1432, 0, 0), P },
+	    { R2U(2864, 1254, 0, 0), P }, { R2U(4118, 200, 4118, 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 2,
+	  .ev_packets = 4 },
+	{ "udp_ipv6_vlan_message", { { ONE(.udp = 1, .v6 = 1, .vlan = 1), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 1 },
+	{ "udp_oversize_dropped_whole",
+	  { { MIDDLE_U, D }, { FIRST_U, D }, { LAST_U, D } }, .mb_max = 2000,
+	  .drop = SMT_DROP_MB_OVERSIZE, .ndrop = 3, .msg_start = 1,
+	  .msg_done = 1, .events = 1, .ev_verdict = SMT_MB_DROP_SIZE,
+	  .ev_records = 1, .ev_packets = 3, .ev_drops = 3 },
+	{ "udp_rate_limit_whole_messages",
+	  { { FIRST_U, P }, { M3(0, 1432, .udp = 1, .msg_id = 8), D },
+	    { MIDDLE_U, P }, { LAST_U, P } },
+	  .mb_rate = 1, .drop = SMT_DROP_MB_RATE, .ndrop = 1, .msg_start = 2,
+	  .msg_done = 1, .events = 1, .ev_records = 1, .ev_packets = 3 },
+	{ "udp_path_one_next_hop_per_message",
+	  { { FIRST_U, P }, { MIDDLE_U, P }, { LAST_U, P } }, .mb_nh = 2,
+	  .msg_start = 1, .msg_done = 1, .events = 1, .ev_records = 1,
+	  .ev_packets = 3 },
+	{ "udp_port_mismatch_dropped", { { ONE(.udp = 1, .udp_sport = 1001), D } },
+	  .drop = SMT_DROP_UDP_PORT_MISMATCH },
+	{ "udp_malformed_dropped", { { ONE(.udp = 1, .v6 = 1, .msg_len = 50), D } },
+	  .drop = SMT_DROP_PAST_MSG_LEN },
+	{ "udp_control_passed",
+	  { { { .udp = 1, .type = SMT_TYPE_GRANT, .msg_id = 2 }, P } } },
+	{ "udp_short_not_smt", { { ONE(.udp = 1, .smt_len = 39), P } },
+	  .non_smt = 1 },
+	{ "udp_other_doff_ver_not_smt", { { ONE(.udp = 1, .doff_ver = 0x51), P } },
+	  .non_smt = 1 },
+	{ "udp_out_of_range_not_smt",
+	  { { ONE(.udp = 1, .v6 = 1, .sport = 3000, .dport = 3001), P } },
+	  .non_smt = 1 },
+	{ "udp_fragment_not_smt", { { ONE(.udp = 1, .frag = 1), P } },
+	  .non_smt = 1 },
 };
 /* clang-format on */
 
@@ -725,6 +931,7 @@ ParameterizedTest(struct fix *f, mtp_inspect, fixture, .init = init)
 	struct smt_msg_event ev;
 
 	cr_assert_not_null(skel, "load mtp_inspect: %s", strerror(errno));
+	set_udp_ranges(bpf_map__fd(skel->maps.mtp_udp_ports));
 	if (f->mb_max || f->mb_rate || f->mb_nh)
 		mb_config(skel, f->mb_max, f->mb_rate, f->mb_nh);
 	dfd = bpf_map__fd(skel->maps.mtp_drops);
@@ -760,6 +967,8 @@ ParameterizedTest(struct fix *f, mtp_inspect, fixture, .init = init)
 		     "%s: msg_start", f->name);
 	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_MSG_DONE), f->msg_done,
 		     "%s: msg_done", f->name);
+	cr_expect_eq(sum_percpu_u64(sfd, SMT_XS_NON_SMT), f->non_smt,
+		     "%s: non_smt", f->name);
 	cr_expect_eq(drain_events(bpf_map__fd(skel->maps.mtp_events), &ev),
 		     f->events, "%s: events", f->name);
 	if (f->events == 1) {
@@ -847,4 +1056,95 @@ Test(mtp_inspect, path__messages_spread_over_next_hops, .init = init)
 	cr_expect(msgs[0] > 4 && msgs[1] > 4, "spread %lu/%lu",
 		  (unsigned long)msgs[0], (unsigned long)msgs[1]);
 	mtp_inspect__destroy(skel);
+}
+
+/* ---- smt_fault ------------------------------------------------------- */
+
+/* One smt_fault row: packets and whether the injector drops each. */
+struct fault_fix {
+	char name[48];
+	struct step steps[MAX_STEPS];
+	uint32_t drop_ppm; /* random share (1000000: all) */
+	int rule; /* one exact rule: drop DATA of msg_id 4, the 2nd match on */
+	int seen; /* expected smt_fault_stats.seen */
+};
+
+/* clang-format off */
+static struct fault_fix fault_fixtures[] = {
+	{ "native_dropped", { { ONE(), D } }, .drop_ppm = 1000000, .seen = 1 },
+	{ "udp_dropped", { { ONE(.udp = 1), D } }, .drop_ppm = 1000000, .seen = 1 },
+	{ "udp_v6_control_dropped",
+	  { { { .udp = 1, .v6 = 1, .type = SMT_TYPE_ACK, .ack_count = 2 }, D } },
+	  .drop_ppm = 1000000, .seen = 1 },
+	{ "udp_source_port_in_range_dropped",
+	  { { ONE(.udp = 1, .sport = 40000, .dport = 9), D } },
+	  .drop_ppm = 1000000, .seen = 1 },
+	{ "udp_out_of_range_passed",
+	  { { ONE(.udp = 1, .sport = 3000, .dport = 3001), P } },
+	  .drop_ppm = 1000000 },
+	{ "udp_short_passed", { { ONE(.udp = 1, .smt_len = 39), P } },
+	  .drop_ppm = 1000000 },
+	{ "udp_other_doff_ver_passed", { { ONE(.udp = 1, .doff_ver = 0xA2), P } },
+	  .drop_ppm = 1000000 },
+	{ "udp_fragment_passed", { { ONE(.udp = 1, .frag = 1), P } },
+	  .drop_ppm = 1000000 },
+	{ "non_smt_udp_passed", { { { .not_smt = 1 }, P } }, .drop_ppm = 1000000 },
+	{ "udp_rule_drops_second_match",
+	  { { ONE(.udp = 1), P }, { ONE(.udp = 1, .msg_id = 6), P },
+	    { ONE(.udp = 1), D }, { ONE(.udp = 1, .v6 = 1), D } },
+	  .rule = 1, .seen = 4 },
+	{ "udp_rule_mixed_with_native",
+	  { { ONE(), P }, { ONE(.udp = 1), D }, { ONE(.udp = 1, .sport = 3000, .dport = 3001), P } },
+	  .rule = 1, .seen = 2 },
+};
+/* clang-format on */
+
+ParameterizedTestParameters(smt_fault, fixture)
+{
+	return cr_make_param_array(struct fault_fix, fault_fixtures,
+				   sizeof(fault_fixtures) /
+					   sizeof(fault_fixtures[0]));
+}
+
+ParameterizedTest(struct fault_fix *f, smt_fault, fixture, .init = init)
+{
+	struct smt_fault *skel = smt_fault__open_and_load();
+	struct smt_fault_cfg cfg = {.drop_ppm = f->drop_ppm,
+				    .ipproto = SMT_IPPROTO_DEFAULT};
+	struct smt_fault_stats st = {0};
+	uint8_t pkt[FRAME], out[FRAME];
+	uint32_t zero = 0, olen;
+	int i;
+
+	cr_assert_not_null(skel, "load smt_fault: %s", strerror(errno));
+	set_udp_ranges(bpf_map__fd(skel->maps.smt_fault_ports));
+	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.smt_fault_cfg),
+					 &zero, &cfg, BPF_ANY),
+		     0);
+	if (f->rule) {
+		struct smt_fault_rule r = {.action = SMT_FAULT_DROP,
+					   .type = SMT_TYPE_DATA,
+					   .pkt_off = SMT_FAULT_ANY_OFF,
+					   .msg_id = 4,
+					   .nth = 1};
+
+		cr_assert_eq(bpf_map_update_elem(
+				     bpf_map__fd(skel->maps.smt_fault_rules),
+				     &zero, &r, BPF_ANY),
+			     0);
+	}
+	for (i = 0; i < MAX_STEPS && step_used(&f->steps[i]); i++) {
+		int len = pkt_build(&f->steps[i].s, pkt, sizeof(pkt)), v;
+
+		v = run_prog(bpf_program__fd(skel->progs.smt_fault_xdp), pkt,
+			     len, out, &olen, NULL);
+		cr_expect_eq(v, f->steps[i].verdict,
+			     "%s: packet %d: verdict %d, want %d", f->name, i,
+			     v, f->steps[i].verdict);
+	}
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.smt_fault_stats), &zero,
+			    &st);
+	cr_expect_eq(st.seen, (uint64_t)f->seen, "%s: seen %llu", f->name,
+		     (unsigned long long)st.seen);
+	smt_fault__destroy(skel);
 }

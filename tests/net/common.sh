@@ -16,6 +16,12 @@ NET_TMP=$(mktemp -d "${TMPDIR:-/tmp}/smt-net.XXXXXX")
 # snowball into a collapse. The tier checks correctness, not timer tuning;
 # NET_RESEND_US=2000 runs it with the engine's default (passes at load 5).
 NET_ECHO_OPTS="--resend-us ${NET_RESEND_US:-10000}"
+# SMT over UDP (docs/protocol.md 1.1): the UDP ports of the tier's sessions
+# (client ports 4001.., server ports 5000..), which the injector and the
+# capture decoder are told when they must recognise SMT over UDP.
+NET_UDP_PORTS=${NET_UDP_PORTS:-4000-5999}
+# Extra options of every `smt-fault attach` (run.sh sets them per pass).
+NET_FAULT_OPTS=""
 NET_PREFIXES=""
 NET_PIDS=""
 
@@ -86,7 +92,8 @@ net_hp() { # IP PORT -> IP:PORT or [IP6]:PORT
 net_server() {
 	local ns=$1 kl=$2 out=$3 i
 	shift 3
-	ip netns exec "$ns" "$NET_ECHO" server --keylog "$kl" -j --stats \
+	ip netns exec "$ns" ${NET_SERVER_WRAP:-} "$NET_ECHO" server \
+		--keylog "$kl" -j --stats \
 		$NET_ECHO_OPTS "$@" \
 		>"$out" 2>"$out.err" &
 	NET_SERVER_PID=$!
@@ -107,10 +114,13 @@ net_server_stop() {
 	wait "$1"
 }
 
-# net_fault NS DEV DROP DUP: injector on one interface (percent).
+# net_fault NS DEV DROP DUP: injector on one interface (percent), with
+# $NET_FAULT_OPTS (e.g. the UDP ports of SMT over UDP).
 net_fault() {
 	"$NET_FAULT" -n "$1" detach "$2" >/dev/null 2>&1
-	"$NET_FAULT" -n "$1" attach "$2" --drop "$3" --dup "$4" >/dev/null
+	# shellcheck disable=SC2086
+	"$NET_FAULT" -n "$1" attach "$2" --drop "$3" --dup "$4" \
+		$NET_FAULT_OPTS >/dev/null
 }
 
 net_fault_off() { # NS DEV
@@ -121,4 +131,9 @@ net_fault_off() { # NS DEV
 # json_num FILE KEY: first numeric value of "KEY": in a JSON line.
 json_num() {
 	grep -o "\"$2\":[0-9.]*" "$1" | head -1 | cut -d: -f2
+}
+
+# json_str FILE KEY: first string value of "KEY": in a JSON line.
+json_str() {
+	grep -o "\"$2\":\"[^\"]*\"" "$1" | head -1 | cut -d'"' -f4
 }

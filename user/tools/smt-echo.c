@@ -7,7 +7,9 @@
  * and differs from it; the client regenerates what it sent from the seed in
  * the first 8 bytes and checks the answer. Sessions come from an
  * SMT_SESSION key log line (test mode, docs/protocol.md section 7), made by
- * `smt-echo keygen`, or from smtd (--service). See smt-echo(1).
+ * `smt-echo keygen`, or from smtd (--service). Packets travel natively on IP
+ * (raw sockets, CAP_NET_RAW) or over UDP (--encap udp, no capability; docs/
+ * protocol.md section 1.1). See smt-echo(1).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +43,7 @@ struct opts {
 	int line;
 	uint16_t port;
 	uint8_t ipproto;
+	enum smt_encap encap; /* SMT_ENCAP_DEFAULT: $SMT_ENCAP, else ip */
 	uint32_t mtu;
 	uint32_t sizes[MAX_SIZES];
 	int nsizes;
@@ -166,6 +169,20 @@ static int opt_sizes(const struct tool_opt *opt, char *arg, char *err,
 	return 0;
 }
 
+/* --encap ip|udp into the enum smt_encap at dst. */
+static int opt_encap(const struct tool_opt *opt, char *arg, char *err,
+		     size_t err_len)
+{
+	if (smt_encap_parse(arg, opt->dst)) {
+		snprintf(err, err_len,
+			 "--encap %s: want ip (native IP, raw sockets) or udp "
+			 "(SMT over UDP, no capability)",
+			 arg);
+		return -1;
+	}
+	return 0;
+}
+
 /* One size into the uint32_t at dst; a bad one fails without a message. */
 static int opt_size(const struct tool_opt *opt, char *arg, char *err,
 		    size_t err_len)
@@ -185,8 +202,11 @@ static void usage(FILE *f)
 		"client: --line N, default 1)\n"
 		"  --session LINE     one SMT_SESSION line given directly\n"
 		"  --service NAME [--connect ADDR]   session through smtd\n"
-		"endpoint: --port N  --ipproto N  --mtu N  --rpc-timeouts N "
-		"--resend-us N --prio-tos\n"
+		"endpoint: --encap ip|udp (default $SMT_ENCAP, else ip: native "
+		"IP needs CAP_NET_RAW,\n"
+		"          udp needs no capability)  --port N  --ipproto N  "
+		"--mtu N\n"
+		"          --rpc-timeouts N --resend-us N --prio-tos\n"
 		"          --xsk-tx (send IPv4 through AF_XDP, docs/api.md)\n"
 		"server:   --corrupt-every N (flip a bit in every Nth response: "
 		"tests the client's check)\n"
@@ -208,6 +228,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_STR("connect", 'C', &o->connect),
 		OPT_ATOI("port", 'p', &o->port),
 		OPT_ATOI("ipproto", 'P', &o->ipproto),
+		OPT_FN("encap", 'E', &o->encap, opt_encap),
 		OPT_ATOI("mtu", 'M', &o->mtu),
 		OPT_FN("size", 's', o, opt_sizes),
 		OPT_FN("sizes", 's', o, opt_sizes),
@@ -285,15 +306,31 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 	eo.resend_timeout_us = o->resend_us;
 	eo.prio_tos = o->prio_tos;
 	eo.xsk_tx = o->xsk_tx;
+	eo.encap = o->encap;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
+		const char *e = o->encap ? smt_encap_name(o->encap) : NULL;
+
 		fprintf(stderr,
 			"smt-echo: cannot open SMT endpoint on port "
-			"%u: %s\n",
-			eo.port, smt_strerror(err));
+			"%u (encap %s): %s%s\n",
+			eo.port,
+			e ? e : (getenv("SMT_ENCAP") ? "$SMT_ENCAP" : "ip"),
+			smt_strerror(err),
+			err == -SMT_E_NOCAP ? "; or use --encap udp, which "
+					      "needs no capability"
+					    : "");
 		return -1;
 	}
 	return 0;
+}
+
+/* "ip" or "udp": the encapsulation the endpoint resolved to. */
+static const char *ep_encap(const struct smt_endpoint *ep)
+{
+	const char *n = smt_encap_name(smt_endpoint_encap(ep));
+
+	return n ? n : "?";
 }
 
 /*
@@ -357,8 +394,11 @@ static int open_keylog(const struct opts *o, bool client,
 			return -1;
 		}
 		if (!o->quiet && !o->json)
-			fprintf(stderr, "smt-echo: session %u with %s\n", *sid,
-				util_format_addr(&p.peer, 1, buf, sizeof(buf)));
+			fprintf(stderr,
+				"smt-echo: session %u with %s, encap %s\n",
+				*sid,
+				util_format_addr(&p.peer, 1, buf, sizeof(buf)),
+				ep_encap(*ep));
 		smt_session_params_wipe(&p);
 	}
 	explicit_bzero(lines, sizeof(lines));
@@ -397,8 +437,9 @@ static int open_smtd(const struct opts *o, bool client,
 		return -1;
 	}
 	if (!o->quiet && !o->json)
-		fprintf(stderr, "smt-echo: %s %s through smtd\n",
-			client ? "session for" : "serving", o->service);
+		fprintf(stderr, "smt-echo: %s %s through smtd, encap %s\n",
+			client ? "session for" : "serving", o->service,
+			ep_encap(*ep));
 	return 0;
 }
 
@@ -429,10 +470,11 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 		       ",\"rx_no_endpoint\":%" PRIu64 ",\"tx_errors\":%" PRIu64
 		       ",\"tx_xsk_packets\":%" PRIu64
 		       ",\"tx_xsk_fallback\":%" PRIu64
+		       ",\"rx_icmp_errors\":%" PRIu64
 		       ",\"drops_total\":%" PRIu64 ",\"drops\":{",
 		       st.tx_packets, st.rx_packets, st.tx_retransmits,
 		       st.rx_no_endpoint, st.tx_errors, st.tx_xsk_packets,
-		       st.tx_xsk_fallback, st.drops_total);
+		       st.tx_xsk_fallback, st.rx_icmp_errors, st.drops_total);
 		for (i = 0; smt_drop_reason_name(i); i++) {
 			if (!st.drops[i])
 				continue;
@@ -445,10 +487,11 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 	}
 	printf("smt-echo: packets tx %" PRIu64 " rx %" PRIu64
 	       ", retransmits %" PRIu64 ", ctl tx %" PRIu64 " rx %" PRIu64
-	       ", not ours %" PRIu64 ", tx errors %" PRIu64 ", drops %" PRIu64
-	       "\n",
+	       ", not ours %" PRIu64 ", tx errors %" PRIu64
+	       ", ICMP errors %" PRIu64 ", drops %" PRIu64 "\n",
 	       st.tx_packets, st.rx_packets, st.tx_retransmits, st.tx_ctl,
-	       st.rx_ctl, st.rx_no_endpoint, st.tx_errors, st.drops_total);
+	       st.rx_ctl, st.rx_no_endpoint, st.tx_errors, st.rx_icmp_errors,
+	       st.drops_total);
 	for (i = 0; smt_drop_reason_name(i); i++)
 		if (st.drops[i])
 			printf("smt-echo:   drop %-24s %" PRIu64 "\n",
@@ -474,7 +517,8 @@ static int run_server(const struct opts *o)
 		return 1;
 	if (o->duration > 0)
 		deadline = now_ns() + (uint64_t)(o->duration * 1e9);
-	printf("smt-echo: server on SMT port %u\n", smt_endpoint_port(ep));
+	printf("smt-echo: server on SMT port %u, encap %s\n",
+	       smt_endpoint_port(ep), ep_encap(ep));
 	fflush(stdout);
 	while (!stop && (!deadline || now_ns() < deadline) &&
 	       (!o->count || reqs + oneways < o->count)) {
@@ -521,10 +565,12 @@ static int run_server(const struct opts *o)
 	while (!stop && now_ns() < deadline)
 		smt_wait(ep, 10);
 	if (o->json) {
-		printf("{\"role\":\"server\",\"requests\":%" PRIu64
-		       ",\"oneways\":%" PRIu64 ",\"bad_oneways\":%" PRIu64
-		       ",\"bytes\":%" PRIu64 ",\"reply_errors\":%" PRIu64,
-		       reqs, oneways, bad_oneways, bytes, reply_err);
+		printf("{\"role\":\"server\",\"encap\":\"%s\","
+		       "\"requests\":%" PRIu64 ",\"oneways\":%" PRIu64
+		       ",\"bad_oneways\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"reply_errors\":%" PRIu64,
+		       ep_encap(ep), reqs, oneways, bad_oneways, bytes,
+		       reply_err);
 		if (o->stats) {
 			printf(",");
 			print_stats(ep, true);
@@ -532,8 +578,9 @@ static int run_server(const struct opts *o)
 		printf("}\n");
 	} else {
 		printf("smt-echo: server handled %" PRIu64 " requests, %" PRIu64
-		       " oneways (%" PRIu64 " bad), %" PRIu64 " bytes\n",
-		       reqs, oneways, bad_oneways, bytes);
+		       " oneways (%" PRIu64 " bad), %" PRIu64
+		       " bytes, encap %s\n",
+		       reqs, oneways, bad_oneways, bytes, ep_encap(ep));
 		if (o->stats)
 			print_stats(ep, false);
 	}
@@ -616,6 +663,8 @@ struct client {
 	uint64_t next_seed;
 	struct lat all, per[MAX_SIZES], bg;
 	int last_err;
+	int first_fail; /* error of the first failed RPC, 0 if none */
+	uint64_t first_fail_ns; /* how long that RPC lived */
 };
 
 static int client_send(struct client *c, unsigned int si, bool bg)
@@ -684,6 +733,10 @@ static void client_complete(struct client *c, struct smt_msg *m)
 			c->bg_failed++;
 		else
 			c->failed++;
+		if (!c->first_fail) {
+			c->first_fail = m->error ? m->error : -EIO;
+			c->first_fail_ns = lat;
+		}
 		if (!c->o->quiet)
 			fprintf(stderr,
 				"smt-echo: RPC %#" PRIx64
@@ -740,13 +793,21 @@ static void client_report(struct client *c, double secs)
 	int i;
 
 	if (o->json) {
-		printf("{\"role\":\"client\",\"mode\":\"%s\",\"sent\":%" PRIu64
-		       ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
-		       ",\"bad\":%" PRIu64 ",\"seconds\":%.3f,"
+		printf("{\"role\":\"client\",\"mode\":\"%s\","
+		       "\"encap\":\"%s\",\"sent\":%" PRIu64 ",\"ok\":%" PRIu64
+		       ",\"failed\":%" PRIu64 ",\"bad\":%" PRIu64
+		       ",\"seconds\":%.3f,"
 		       "\"rpc_per_s\":%.1f,\"mbit_per_s\":%.2f,"
 		       "\"concurrency\":%u,",
-		       o->oneway ? "oneway" : "rpc", c->sent, c->ok, c->failed,
-		       c->bad, secs, rate, mbps, o->conc);
+		       o->oneway ? "oneway" : "rpc", ep_encap(c->ep), c->sent,
+		       c->ok, c->failed, c->bad, secs, rate, mbps, o->conc);
+		/* the first failure: its code (positive: errno or SMT_E_*),
+		 * text and how long the RPC lived until it failed */
+		if (c->first_fail)
+			printf("\"first_error\":%d,\"first_error_str\":\"%s\","
+			       "\"first_error_ms\":%.1f,",
+			       -c->first_fail, smt_strerror(c->first_fail),
+			       c->first_fail_ns / 1e6);
 		lat_print("lat_us", &c->all, true, "");
 		printf(",\"sizes\":[");
 		for (i = 0; i < o->nsizes; i++) {
@@ -773,9 +834,12 @@ static void client_report(struct client *c, double secs)
 	}
 	printf("smt-echo: %" PRIu64 " %s ok, %" PRIu64 " failed, %" PRIu64
 	       " bad, %.3f s, %.0f msg/s, %.1f Mbit/s (application bytes, "
-	       "both directions), concurrency %u\n",
+	       "both directions), concurrency %u, encap %s\n",
 	       c->ok, o->oneway ? "oneways" : "RPCs", c->failed, c->bad, secs,
-	       rate, mbps, o->conc);
+	       rate, mbps, o->conc, ep_encap(c->ep));
+	if (c->first_fail)
+		printf("smt-echo: first failure after %.1f ms: %s\n",
+		       c->first_fail_ns / 1e6, smt_strerror(c->first_fail));
 	lat_print("all", &c->all, false, "");
 	if (o->nsizes > 1) {
 		for (i = 0; i < o->nsizes; i++) {

@@ -31,8 +31,8 @@
 #define SMT_IPV4_HDR_LEN 20 /* senders write no options */
 #define SMT_IPV6_HDR_LEN 40 /* senders write no extension headers */
 /* Payload bytes per packet (section 3.3): mtu - IP - UDP (if any) - 40. */
-#define SMT_PKT_PAYLOAD(mtu, ipv6, udp)                                  \
-	((mtu) - ((ipv6) ? SMT_IPV6_HDR_LEN : SMT_IPV4_HDR_LEN) -         \
+#define SMT_PKT_PAYLOAD(mtu, ipv6, udp)                           \
+	((mtu) - ((ipv6) ? SMT_IPV6_HDR_LEN : SMT_IPV4_HDR_LEN) - \
 	 ((udp) ? SMT_UDP_HDR_LEN : 0) - SMT_HDR_LEN)
 
 /* Packet types, in TCP's flag byte. */

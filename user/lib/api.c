@@ -10,6 +10,7 @@
  * key log helper.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,8 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 
 /* epoll tags: the low 32 bits carry the fd for watched fds */
 #define TAG_TIMER 2ULL
-#define TAG_RAW 8ULL /* | SMT_RAW_RX_* bit of the backend fd */
+#define TAG_BK (1ULL << 8) /* | bit i of the backend's fds[i] */
+#define TAG_BK_BITS ((1u << SMT_BK_FDS) - 1)
 #define TAG_WATCH (1ULL << 32)
 
 struct ep_session {
@@ -107,12 +109,12 @@ struct ep_rxq {
 struct smt_endpoint {
 	struct smt_endpoint_opts o;
 	struct smt_engine *eng;
-	struct smt_raw_port *raw;
+	struct smt_bk *bk;
 	int epfd, tfd;
 	uint16_t port;
 	uint64_t armed; /* deadline the timerfd is set to, 0 = none */
 	bool fired; /* the timerfd expired and was not reset since */
-	unsigned int rx_ready; /* SMT_RAW_RX_* sources worth reading */
+	unsigned int rx_ready; /* backend sources worth reading (fd bits) */
 	bool in_process; /* defer engine flushes to the end of the batch */
 	bool draining; /* smt_recv() has more ready: hold sends for a batch */
 	bool tx_held; /* packets held while draining (see ep_flush) */
@@ -124,6 +126,7 @@ struct smt_endpoint {
 	struct ep_rxq rxq;
 	uint64_t timers_held; /* since when ep_timers() held them, 0 = not */
 	uint64_t hold_max; /* the engine's resend_timeout_ns */
+	uint64_t silent_max; /* how long an RPC may go unanswered */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -218,14 +221,14 @@ static void ep_arm(struct smt_endpoint *ep)
 static void ep_tx_release(struct smt_endpoint *ep)
 {
 	ep->tx_held = false;
-	smt_raw_flush(ep->raw);
+	ep->bk->ops->flush(ep->bk);
 }
 
 static int ep_send(void *ctx, const struct smt_engine_tx *tx)
 {
 	struct smt_endpoint *ep = ctx;
 
-	return smt_raw_tx(ep->raw, tx->peer, tx->pkt, tx->len, tx->prio);
+	return ep->bk->ops->tx(ep->bk, tx->peer, tx->pkt, tx->len, tx->prio);
 }
 
 static void ep_flush(void *ctx)
@@ -440,32 +443,30 @@ static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag)
 	return epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int smt_endpoint_open(const struct smt_endpoint_opts *opts,
-		      struct smt_endpoint **out)
+/* Checks and completes the options (defaults filled in). */
+static int ep_opts(struct smt_endpoint *ep,
+		   const struct smt_endpoint_opts *opts)
 {
-	struct smt_engine_cfg cfg = {0};
-	struct smt_endpoint *ep;
-	int fds[3], err, i;
+	int err;
 
-	ep = calloc(1, sizeof(*ep));
-	if (!ep)
-		return -ENOMEM;
-	ep->epfd = ep->tfd = -1;
-	ep->notes_tail = &ep->notes;
 	err = copy_ext(&ep->o, sizeof(ep->o), opts, opts ? opts->sz : 0);
 	if (err)
-		goto fail;
+		return err;
 	ep->o.sz = sizeof(ep->o);
-	if (!ep->o.encap)
-		err = default_encap(&ep->o.encap);
-	if (err || !smt_encap_name(ep->o.encap))
-		goto fail_inval;
-	if (ep->o.encap == SMT_ENCAP_UDP ||
-	    (ep->o.backend != SMT_BACKEND_DEFAULT &&
-	     ep->o.backend != SMT_BACKEND_RAW)) {
-		err = -SMT_E_BACKEND;
-		goto fail;
-	}
+	if (!ep->o.encap && default_encap(&ep->o.encap))
+		return -EINVAL;
+	if (!smt_encap_name(ep->o.encap))
+		return -EINVAL;
+	if (ep->o.backend == SMT_BACKEND_DEFAULT)
+		ep->o.backend = ep->o.encap == SMT_ENCAP_UDP ? SMT_BACKEND_UDP
+							     : SMT_BACKEND_RAW;
+	if (ep->o.backend != SMT_BACKEND_RAW &&
+	    ep->o.backend != SMT_BACKEND_UDP)
+		return -SMT_E_BACKEND;
+	/* a backend carries one encapsulation */
+	if ((ep->o.backend == SMT_BACKEND_UDP) !=
+	    (ep->o.encap == SMT_ENCAP_UDP))
+		return -EINVAL;
 	if (!ep->o.ipproto)
 		ep->o.ipproto = default_ipproto();
 	if (!ep->o.mtu)
@@ -474,12 +475,25 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		ep->o.rcvbuf = EP_RCVBUF_DEFAULT;
 	if (!ep->o.rpc_timeouts)
 		ep->o.rpc_timeouts = EP_RPC_TIMEOUTS_DEFAULT;
+	/* a native number that is another transport's would mix SMT into
+	 * its traffic (protocol.md section 1) */
+	if (ep->o.ipproto == IPPROTO_UDP || ep->o.ipproto == IPPROTO_TCP)
+		return -EINVAL;
 	if (ep->o.priority > SMT_PRIO_MAX || ep->o.mtu < 1280 ||
-	    ep->o.mtu > 65535 || ep->o.busy_poll_us > EP_BUSY_POLL_MAX_US) {
-		err = -EINVAL;
-		goto fail;
-	}
+	    ep->o.mtu > 65535 || ep->o.busy_poll_us > EP_BUSY_POLL_MAX_US)
+		return -EINVAL;
+	if (ep->o.xsk_tx && ep->o.backend != SMT_BACKEND_RAW)
+		return -EINVAL;
+	return 0;
+}
 
+/* The engine, queues and epoll set around backend ep->bk. */
+static int ep_setup(struct smt_endpoint *ep)
+{
+	struct smt_engine_cfg cfg = {0};
+	int fds[SMT_BK_FDS], err = 0, i;
+
+	ep->port = ep->bk->port;
 	cfg.rec_size = ep->o.rec_size;
 	cfg.unsched_bytes = ep->o.unsched_bytes;
 	cfg.max_granted = ep->o.max_granted;
@@ -506,42 +520,91 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	cfg.max_rx_bytes = ep->o.max_rx_bytes;
 	cfg.tx_pull = 1; /* smt_process() interleaves sending and reading */
 	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
-	if (!ep->eng) {
-		err = -errno;
-		goto fail;
-	}
+	if (!ep->eng)
+		return -errno;
 	smt_engine_get_cfg(ep->eng, &cfg);
 	ep->hold_max = cfg.resend_timeout_ns;
+	/* how long an RPC may stay silent before it fails: the window in
+	 * which an ICMP error explains its failure */
+	ep->silent_max = cfg.resend_timeout_ns * cfg.max_silent_timeouts;
 
 	err = rxq_init(&ep->rxq, ep->o.mtu);
 	if (err)
-		goto fail;
-	err = smt_raw_open(ep->o.ipproto, ep->o.port, ep->o.mtu, ep->o.rcvbuf,
-			   ep->o.priority, ep->o.prio_tos, ep->o.xsk_tx,
-			   &ep->raw);
-	if (err)
-		goto fail;
-	ep->port = smt_raw_port_num(ep->raw);
-
+		return err;
 	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
 	ep->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (ep->epfd < 0 || ep->tfd < 0) {
-		err = -errno;
-		goto fail;
+	if (ep->epfd < 0 || ep->tfd < 0)
+		return -errno;
+	ep->bk->ops->fds(ep->bk, fds);
+	for (i = 0; i < SMT_BK_FDS && !err; i++)
+		err = ep_epoll_add(ep, fds[i], TAG_BK | 1u << i);
+	return err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER);
+}
+
+static struct smt_endpoint *ep_alloc(void)
+{
+	struct smt_endpoint *ep = calloc(1, sizeof(*ep));
+
+	if (ep) {
+		ep->epfd = ep->tfd = -1;
+		ep->notes_tail = &ep->notes;
 	}
-	smt_raw_fds(ep->raw, fds);
-	for (i = 0; i < 3 && !err; i++)
-		err = ep_epoll_add(ep, fds[i], TAG_RAW | 1u << i);
-	err = err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER);
+	return ep;
+}
+
+int smt_endpoint_open(const struct smt_endpoint_opts *opts,
+		      struct smt_endpoint **out)
+{
+	struct smt_bk_cfg bc = {0};
+	struct smt_endpoint *ep;
+	int err;
+
+	ep = ep_alloc();
+	if (!ep)
+		return -ENOMEM;
+	err = ep_opts(ep, opts);
+	if (err)
+		goto fail;
+	bc.ipproto = ep->o.ipproto;
+	bc.port = ep->o.port;
+	bc.mtu = ep->o.mtu;
+	bc.rcvbuf = ep->o.rcvbuf;
+	bc.priority = ep->o.priority;
+	bc.prio_tos = ep->o.prio_tos;
+	bc.xsk_tx = ep->o.xsk_tx;
+	if (ep->o.backend == SMT_BACKEND_UDP)
+		err = smt_udp_open(&bc, &ep->bk);
+	else
+		err = smt_raw_open(&bc, &ep->bk);
+	err = err ?: ep_setup(ep);
 	if (err)
 		goto fail;
 	*out = ep;
 	return 0;
-fail_inval:
-	err = -EINVAL;
 fail:
 	smt_endpoint_close(ep);
 	return err;
+}
+
+int smt_endpoint_open_on(const struct smt_endpoint_opts *opts, struct smt_bk *b,
+			 struct smt_endpoint **out)
+{
+	struct smt_endpoint *ep = ep_alloc();
+	int err;
+
+	if (!ep) {
+		b->ops->close(b);
+		return -ENOMEM;
+	}
+	ep->bk = b;
+	err = ep_opts(ep, opts);
+	err = err ?: ep_setup(ep);
+	if (err) {
+		smt_endpoint_close(ep);
+		return err;
+	}
+	*out = ep;
+	return 0;
 }
 
 static void sess_free(struct ep_session *s)
@@ -567,7 +630,8 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 		smt_ctl_endpoint_closed(ep);
 	if (ep->eng)
 		smt_engine_free(ep->eng);
-	smt_raw_close(ep->raw);
+	if (ep->bk)
+		ep->bk->ops->close(ep->bk);
 	rxq_fini(&ep->rxq);
 	for (b = 0; b < EP_SESS_BUCKETS; b++) {
 		for (s = ep->sess[b]; s; s = n) {
@@ -679,7 +743,6 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 {
 	struct smt_engine_session es = {0};
 	struct ep_session *s;
-	uint32_t iphdr;
 	int err;
 
 	s = calloc(1, sizeof(*s));
@@ -690,11 +753,7 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		goto fail;
 	s->p.sz = sizeof(s->p);
 	err = -EINVAL;
-	if (s->p.peer.ss_family == AF_INET)
-		iphdr = 20;
-	else if (s->p.peer.ss_family == AF_INET6)
-		iphdr = 40;
-	else
+	if (s->p.peer.ss_family != AF_INET && s->p.peer.ss_family != AF_INET6)
 		goto fail;
 	err = keys_from(&s->p, &es.keys);
 	if (err || !sa_port(&s->p.peer))
@@ -710,7 +769,10 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 	es.limits.B = s->p.B;
 	es.limits.max_msg = s->p.max_msg;
 	es.limits.max_pad = s->p.max_pad;
-	es.max_payload = ep->o.mtu - iphdr - SMT_HDR_LEN;
+	/* protocol.md 1.1 and 3.3: what fits the MTU in this encapsulation */
+	es.max_payload =
+		SMT_PKT_PAYLOAD(ep->o.mtu, s->p.peer.ss_family == AF_INET6, 0) -
+		ep->bk->ops->encap_hdr;
 	es.user = s;
 	err = smt_engine_session_add(ep->eng, &es, &s->id);
 	smt_keys_wipe(&es.keys);
@@ -889,7 +951,7 @@ static void ep_sent(struct smt_endpoint *ep)
 {
 	smt_engine_pull(ep->eng, EP_TX_CHUNK);
 	if (smt_engine_tx_pending(ep->eng))
-		smt_raw_kick(ep->raw);
+		ep->bk->ops->kick(ep->bk);
 	ep_arm(ep);
 }
 
@@ -949,6 +1011,14 @@ int smt_cancel(struct smt_endpoint *ep, uint32_t session, uint64_t id)
 	err = smt_engine_cancel(ep->eng, session, id, smt_mono_ns());
 	ep_arm(ep);
 	return err == -ENOENT ? -SMT_E_NORPC : err;
+}
+
+/* Start of the window in which an RPC that failed now stayed silent. */
+static uint64_t ep_since(const struct smt_endpoint *ep)
+{
+	uint64_t now = smt_mono_ns();
+
+	return now > ep->silent_max ? now - ep->silent_max : 0;
 }
 
 static int map_ev_err(int err)
@@ -1018,6 +1088,11 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
 	s = sess_find(ep, ev.session);
 	if (s)
 		msg->peer = s->p.peer;
+	/* a silent peer whose host said "port unreachable" meanwhile: say so
+	 * (the RPC still ran its whole timeout; ICMP can be forged) */
+	if (s && msg->error == -SMT_E_RPC_TIMEOUT && ep->bk->ops->unreachable &&
+	    ep->bk->ops->unreachable(ep->bk, &s->p.peer, ep_since(ep)))
+		msg->error = -SMT_E_UNREACHABLE;
 	return 0;
 }
 
@@ -1112,7 +1187,7 @@ static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
 	while ((room = rxq_room(&ep->rxq)) > 0 && total < ep->rxq.nslots) {
 		if (room > EP_RX_BATCH)
 			room = EP_RX_BATCH;
-		r = smt_raw_rx(ep->raw, ep_rx, c, room, &ep->rx_ready);
+		r = ep->bk->ops->rx(ep->bk, ep_rx, c, room, &ep->rx_ready);
 		if (r <= 0)
 			break;
 		total += (unsigned int)r;
@@ -1144,7 +1219,7 @@ static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
 		rxq_release(q, i);
 	}
 	smt_engine_batch_end(ep->eng);
-	smt_raw_flush(ep->raw);
+	ep->bk->ops->flush(ep->bk);
 	return n;
 }
 
@@ -1166,7 +1241,7 @@ static bool ep_spin(struct smt_endpoint *ep, struct rx_ctx *c, size_t ev0)
 		return false;
 	until = smt_mono_ns() + (uint64_t)ep->o.busy_poll_us * 1000;
 	do {
-		ep->rx_ready |= SMT_RAW_RX_V4 | SMT_RAW_RX_V6;
+		ep->rx_ready |= ep->bk->sock_bits;
 		if (ep_read(ep, c) < 0)
 			return false;
 		if (ep->rxq.n > had)
@@ -1197,8 +1272,12 @@ int smt_process(struct smt_endpoint *ep)
 			w = watch_find(ep, (int)(uint32_t)tag);
 			if (w)
 				w->cb(ep, w->fd, w->arg);
-		} else if (tag & TAG_RAW) {
-			ep->rx_ready |= (unsigned int)tag & SMT_RAW_RX_ALL;
+		} else if (tag & TAG_BK) {
+			unsigned int bit = (unsigned int)tag & TAG_BK_BITS;
+
+			ep->rx_ready |= bit;
+			if (evs[i].events & EPOLLERR) /* see smt_bk_ops */
+				ep->rx_ready |= bit << SMT_BK_FDS;
 		}
 	}
 	/*
@@ -1228,7 +1307,7 @@ spin:
 		    rxq_top(&ep->rxq) < prio)
 			break;
 		did += smt_engine_pull(ep->eng, EP_TX_CHUNK);
-		smt_raw_flush(ep->raw);
+		ep->bk->ops->flush(ep->bk);
 		if (!did)
 			break;
 		work += did;
@@ -1236,7 +1315,7 @@ spin:
 		 * transfer keeps us busy, ask every socket again (poll was
 		 * not asked); an idle exchange saw its sockets empty */
 		if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
-			ep->rx_ready |= SMT_RAW_RX_V4 | SMT_RAW_RX_V6;
+			ep->rx_ready |= ep->bk->sock_bits;
 		if (ep_read(ep, &c) < 0)
 			break;
 	}
@@ -1248,7 +1327,7 @@ spin:
 	ep->in_process = false;
 	ep_tx_release(ep);
 	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
-		smt_raw_kick(ep->raw);
+		ep->bk->ops->kick(ep->bk);
 	ep_arm(ep);
 	if (r < 0)
 		return r;
@@ -1285,7 +1364,7 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		  struct smt_stats *stats)
 {
 	struct smt_engine_stats es;
-	struct smt_raw_stats rs;
+	struct smt_bk_stats bs;
 	struct smt_stats st = {.sz = sizeof(st)};
 	size_t sz = stats->sz;
 	unsigned int i;
@@ -1310,14 +1389,17 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 	for (i = 0; i < SMT_DROP_MAX; i++)
 		st.drops[i] = es.drops[i];
 	if (!session) {
-		smt_raw_get_stats(ep->raw, &rs);
-		st.rx_no_endpoint = rs.rx_no_endpoint;
-		st.tx_errors += rs.tx_errors;
-		st.tx_xsk_packets = rs.tx_xsk_packets;
-		st.tx_xsk_fallback = rs.tx_xsk_fallback;
-		st.drops[SMT_DROP_BAD_IP] += rs.rx_bad_ip;
-		st.drops[SMT_DROP_NO_MEMORY] += rs.rx_queue_full;
-		st.drops_total += rs.rx_bad_ip + rs.rx_queue_full;
+		ep->bk->ops->stats(ep->bk, &bs);
+		st.rx_no_endpoint = bs.rx_no_endpoint;
+		st.tx_errors += bs.tx_errors;
+		st.tx_xsk_packets = bs.tx_xsk_packets;
+		st.tx_xsk_fallback = bs.tx_xsk_fallback;
+		st.rx_icmp_errors = bs.rx_icmp_errors;
+		st.drops[SMT_DROP_BAD_IP] += bs.rx_bad_ip;
+		st.drops[SMT_DROP_NO_MEMORY] += bs.rx_queue_full;
+		st.drops[SMT_DROP_UDP_PORT_MISMATCH] += bs.rx_port_mismatch;
+		st.drops_total +=
+			bs.rx_bad_ip + bs.rx_queue_full + bs.rx_port_mismatch;
 	}
 	memcpy(stats, &st, sz < sizeof(st) ? sz : sizeof(st));
 	stats->sz = sz;

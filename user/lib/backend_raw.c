@@ -29,26 +29,12 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "sockbatch.h"
 #include "xsk_tx.h"
 
-#define RAW_BATCH 64
 #define RAW_QUEUE_MAX 8192 /* packets queued for another endpoint */
 #define RAW_EPHEMERAL_LO 49152
 #define RAW_BUF_EXTRA 64 /* an IPv4 header with options */
-
-struct raw_batch {
-	struct mmsghdr msg[RAW_BATCH];
-	struct iovec iov[RAW_BATCH];
-	struct sockaddr_storage name[RAW_BATCH];
-	uint8_t *buf; /* RAW_BATCH * bufsz */
-	unsigned int n;
-	uint8_t prio[RAW_BATCH]; /* tx: SMT priority of msg[i] */
-	/* tx: IP_TOS / IPV6_TCLASS per packet (prio_tos) */
-	union {
-		struct cmsghdr align;
-		uint8_t b[CMSG_SPACE(sizeof(int))];
-	} ctl[RAW_BATCH];
-};
 
 struct raw_qpkt {
 	struct sockaddr_storage peer;
@@ -59,7 +45,14 @@ struct raw_qpkt {
 
 struct raw_shared;
 
+/* Readiness bits of raw_rx, in the order of raw_fds(). */
+#define RAW_RX_V4 0x1u
+#define RAW_RX_V6 0x2u
+#define RAW_RX_QUEUE 0x4u /* the wake-up eventfd */
+#define RAW_RX_ALL 0x7u
+
 struct smt_raw_port {
+	struct smt_bk bk; /* first: the endpoint holds &bk */
 	struct raw_shared *sh;
 	struct smt_raw_port *next;
 	uint16_t port;
@@ -70,8 +63,8 @@ struct smt_raw_port {
 	bool xsk_tx;
 	struct raw_qpkt **q; /* ring of RAW_QUEUE_MAX */
 	unsigned int qhead, qlen;
-	struct raw_batch tx4, tx6;
-	struct smt_raw_stats st;
+	struct smt_sock_batch tx4, tx6;
+	struct smt_bk_stats st;
 	struct smt_xsk_port xp; /* with xsk_tx: peers' routes */
 };
 
@@ -84,70 +77,22 @@ struct raw_shared {
 	pthread_mutex_t lock; /* rx buffers, port list, queues */
 	struct smt_raw_port *ports;
 	uint32_t bufsz;
-	struct raw_batch rx;
+	struct smt_sock_batch rx;
 };
 
 static pthread_mutex_t raw_global = PTHREAD_MUTEX_INITIALIZER;
 static struct raw_shared *raw_list;
 
-static int batch_init(struct raw_batch *b, uint32_t bufsz)
-{
-	unsigned int i;
-
-	b->buf = malloc((size_t)RAW_BATCH * bufsz);
-	if (!b->buf)
-		return -ENOMEM;
-	for (i = 0; i < RAW_BATCH; i++) {
-		b->iov[i].iov_base = b->buf + (size_t)i * bufsz;
-		b->iov[i].iov_len = bufsz;
-	}
-	b->n = 0;
-	return 0;
-}
-
-/* Sets up the first n (<= RAW_BATCH) slots for recvmmsg. */
-static void batch_prepare_rx(struct raw_batch *b, uint32_t bufsz,
-			     unsigned int n)
-{
-	unsigned int i;
-
-	memset(b->msg, 0, n * sizeof(b->msg[0]));
-	for (i = 0; i < n; i++) {
-		b->iov[i].iov_len = bufsz;
-		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
-		b->msg[i].msg_hdr.msg_iovlen = 1;
-		b->msg[i].msg_hdr.msg_name = &b->name[i];
-		b->msg[i].msg_hdr.msg_namelen = sizeof(b->name[i]);
-	}
-}
-
 static int raw_socket(int family, uint8_t proto, uint32_t rcvbuf,
 		      uint8_t priority)
 {
-	int fd, one = 1, v;
+	int fd;
 
 	fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, proto);
 	if (fd < 0)
 		return (errno == EPERM || errno == EACCES) ? -SMT_E_NOCAP
 							   : -errno;
-	v = (int)rcvbuf;
-	/* FORCE works past rmem_max with CAP_NET_ADMIN; else best effort. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-	if (priority) {
-		v = priority;
-		setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v));
-		v = priority << 5; /* IP precedence / traffic class */
-		if (family == AF_INET)
-			setsockopt(fd, IPPROTO_IP, IP_TOS, &v, sizeof(v));
-		else
-			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v,
-				   sizeof(v));
-	}
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	smt_sock_setup(fd, family, rcvbuf, priority);
 	return fd;
 }
 
@@ -209,7 +154,7 @@ static int shared_get(uint8_t proto, uint32_t bufsz, uint32_t rcvbuf,
 	}
 	if (sh->fd6 < 0)
 		sh->fd6 = -1;
-	err = batch_init(&sh->rx, bufsz);
+	err = smt_batch_init(&sh->rx, bufsz);
 	if (err)
 		goto fail;
 	sh->next = raw_list;
@@ -289,31 +234,33 @@ static int port_pick(struct smt_raw_port *p, uint16_t want)
 	return -EADDRNOTAVAIL;
 }
 
-int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
-		 uint8_t priority, bool prio_tos, bool xsk_tx,
-		 struct smt_raw_port **out)
+static const struct smt_bk_ops raw_ops;
+
+int smt_raw_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 {
 	struct smt_raw_port *p;
 	uint32_t bufsz;
 	int err;
 
-	if (mtu < 1280 || mtu > 65535)
+	if (cfg->mtu < 1280 || cfg->mtu > 65535)
 		return -EINVAL;
-	bufsz = mtu + RAW_BUF_EXTRA;
+	bufsz = cfg->mtu + RAW_BUF_EXTRA;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->bk.ops = &raw_ops;
+	p->bk.sock_bits = RAW_RX_V4 | RAW_RX_V6;
 	p->efd = -1;
 	p->resv_fd = -1;
 	p->bufsz = bufsz;
-	p->prio_tos = prio_tos;
+	p->prio_tos = cfg->prio_tos;
 	smt_xsk_port_init(&p->xp);
 	p->q = calloc(RAW_QUEUE_MAX, sizeof(*p->q));
 	if (!p->q) {
 		free(p);
 		return -ENOMEM;
 	}
-	if (batch_init(&p->tx4, bufsz) || batch_init(&p->tx6, bufsz)) {
+	if (smt_batch_init(&p->tx4, bufsz) || smt_batch_init(&p->tx6, bufsz)) {
 		err = -ENOMEM;
 		goto fail_free;
 	}
@@ -324,13 +271,14 @@ int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
 	}
 
 	pthread_mutex_lock(&raw_global);
-	err = shared_get(ipproto, bufsz, rcvbuf, priority, &p->sh);
+	err = shared_get(cfg->ipproto, bufsz, cfg->rcvbuf, cfg->priority,
+			 &p->sh);
 	if (err) {
 		pthread_mutex_unlock(&raw_global);
 		goto fail_free;
 	}
 	pthread_mutex_lock(&p->sh->lock);
-	err = port_pick(p, port);
+	err = port_pick(p, cfg->port);
 	if (!err) {
 		p->next = p->sh->ports;
 		p->sh->ports = p;
@@ -341,13 +289,14 @@ int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
 	pthread_mutex_unlock(&raw_global);
 	if (err)
 		goto fail_free;
-	if (xsk_tx) {
+	if (cfg->xsk_tx) {
 		p->xsk_tx = true;
 		smt_xsk_get();
 		if (getrandom(&p->xp.ip_id, sizeof(p->xp.ip_id), 0) < 0)
 			p->xp.ip_id = (uint16_t)p->port;
 	}
-	*out = p;
+	p->bk.port = p->port;
+	*out = &p->bk;
 	return 0;
 
 fail_free:
@@ -360,14 +309,14 @@ fail_free:
 	return err;
 }
 
-void smt_raw_close(struct smt_raw_port *p)
+static int raw_flush(struct smt_bk *b);
+
+static void raw_close(struct smt_bk *b)
 {
-	struct smt_raw_port **pp;
+	struct smt_raw_port *p = (struct smt_raw_port *)b, **pp;
 	struct raw_shared *sh;
 
-	if (!p)
-		return;
-	smt_raw_flush(p);
+	raw_flush(b);
 	sh = p->sh;
 	pthread_mutex_lock(&raw_global);
 	pthread_mutex_lock(&sh->lock);
@@ -397,21 +346,19 @@ void smt_raw_close(struct smt_raw_port *p)
 	free(p);
 }
 
-uint16_t smt_raw_port_num(const struct smt_raw_port *p)
+static void raw_fds(const struct smt_bk *b, int fds[SMT_BK_FDS])
 {
-	return p->port;
-}
+	const struct smt_raw_port *p = (const struct smt_raw_port *)b;
 
-void smt_raw_fds(const struct smt_raw_port *p, int fds[3])
-{
 	fds[0] = p->sh->fd4;
 	fds[1] = p->sh->fd6;
 	fds[2] = p->efd;
+	fds[3] = -1;
 }
 
-void smt_raw_get_stats(const struct smt_raw_port *p, struct smt_raw_stats *s)
+static void raw_stats(const struct smt_bk *b, struct smt_bk_stats *s)
 {
-	*s = p->st;
+	*s = ((const struct smt_raw_port *)b)->st;
 }
 
 static struct smt_raw_port *port_find(struct raw_shared *sh, uint16_t port)
@@ -424,7 +371,7 @@ static struct smt_raw_port *port_find(struct raw_shared *sh, uint16_t port)
 	return NULL;
 }
 
-void smt_raw_kick(struct smt_raw_port *p)
+static void port_kick(struct smt_raw_port *p)
 {
 	static const uint64_t one = 1;
 
@@ -454,7 +401,7 @@ static void port_enqueue(struct smt_raw_port *to, const uint8_t *smt,
 	memcpy(q->data, smt, len);
 	to->q[(to->qhead + to->qlen) % RAW_QUEUE_MAX] = q;
 	to->qlen++;
-	smt_raw_kick(to);
+	port_kick(to);
 }
 
 /*
@@ -491,18 +438,18 @@ static int raw_payload(int family, uint8_t *buf, size_t len,
  * *short_read tells that the socket gave fewer than asked (it is empty:
  * asking again would only cost a system call). */
 static int rx_batch(struct smt_raw_port *self, int fd, int family,
-		    unsigned int max, smt_raw_rx_cb cb, void *arg,
+		    unsigned int max, smt_bk_rx_cb cb, void *arg,
 		    unsigned int *mine, bool *short_read)
 {
 	struct raw_shared *sh = self->sh;
-	unsigned int want = max < RAW_BATCH ? max : RAW_BATCH;
+	unsigned int want = max < SMT_BATCH ? max : SMT_BATCH;
 	struct smt_raw_port *to;
 	int n, i, ipv4_id;
 	const uint8_t *smt;
 	size_t smt_len;
 	uint16_t dport;
 
-	batch_prepare_rx(&sh->rx, sh->bufsz, want);
+	smt_batch_prepare_rx(&sh->rx, want);
 	n = recvmmsg(fd, sh->rx.msg, want, MSG_DONTWAIT, NULL);
 	*short_read = n < (int)want;
 	if (n < 0)
@@ -544,7 +491,7 @@ static int rx_batch(struct smt_raw_port *self, int fd, int family,
  * clears the bit once the socket is empty. */
 static int rx_source(struct smt_raw_port *p, int fd, int family,
 		     unsigned int bit, unsigned int *ready, unsigned int left,
-		     smt_raw_rx_cb cb, void *arg, unsigned int *mine)
+		     smt_bk_rx_cb cb, void *arg, unsigned int *mine)
 {
 	bool empty;
 	int n;
@@ -560,11 +507,12 @@ static int rx_source(struct smt_raw_port *p, int fd, int family,
 	return n;
 }
 
-int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
-	       unsigned int budget, unsigned int *ready)
+static int raw_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
+		  unsigned int budget, unsigned int *ready)
 {
+	struct smt_raw_port *p = (struct smt_raw_port *)b;
 	struct raw_shared *sh = p->sh;
-	unsigned int mine = 0, nread = 0, all = SMT_RAW_RX_ALL;
+	unsigned int mine = 0, nread = 0, all = RAW_RX_ALL;
 	uint64_t ev;
 	int n, err = 0;
 
@@ -572,10 +520,10 @@ int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
 		ready = &all;
 	/* clear the wake-up (only when poll saw it: reading an idle eventfd
 	 * is a wasted system call); the queue below is the truth */
-	if (*ready & SMT_RAW_RX_QUEUE) {
+	if (*ready & RAW_RX_QUEUE) {
 		if (read(p->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
 			err = -errno;
-		*ready &= ~SMT_RAW_RX_QUEUE;
+		*ready &= ~RAW_RX_QUEUE;
 	}
 	pthread_mutex_lock(&sh->lock);
 	while (p->qlen && mine < budget) {
@@ -590,54 +538,33 @@ int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
 	/* never more of our own packets than budget: each read is bounded
 	 * by what is left of it */
 	while (mine < budget && nread < budget &&
-	       (*ready & (SMT_RAW_RX_V4 | SMT_RAW_RX_V6))) {
-		n = rx_source(p, sh->fd4, AF_INET, SMT_RAW_RX_V4, ready,
+	       (*ready & (RAW_RX_V4 | RAW_RX_V6))) {
+		n = rx_source(p, sh->fd4, AF_INET, RAW_RX_V4, ready,
 			      budget - mine, cb, arg, &mine);
 		if (n < 0) {
 			err = n;
-			*ready &= ~SMT_RAW_RX_V4;
+			*ready &= ~RAW_RX_V4;
 		} else {
 			nread += n;
 		}
-		n = rx_source(p, sh->fd6, AF_INET6, SMT_RAW_RX_V6, ready,
+		n = rx_source(p, sh->fd6, AF_INET6, RAW_RX_V6, ready,
 			      budget - mine, cb, arg, &mine);
 		if (n < 0) {
 			err = n;
-			*ready &= ~SMT_RAW_RX_V6;
+			*ready &= ~RAW_RX_V6;
 		} else {
 			nread += n;
 		}
 	}
 	if (p->qlen) /* left for the next call: stay readable */
-		smt_raw_kick(p);
+		port_kick(p);
 	pthread_mutex_unlock(&sh->lock);
 	return err && !mine ? err : (int)mine;
 }
 
-/* Highest SMT priority first, in order within one priority (insertion
- * sort of at most RAW_BATCH entries): a veth or NIC queue is FIFO, so a
- * small message's packet or a GRANT made after a large message's burst
- * still leaves before it. */
-static void batch_sort(struct raw_batch *b)
-{
-	unsigned int i, j;
-
-	for (i = 1; i < b->n; i++) {
-		struct mmsghdr m = b->msg[i];
-		uint8_t pr = b->prio[i];
-
-		for (j = i; j > 0 && b->prio[j - 1] < pr; j--) {
-			b->msg[j] = b->msg[j - 1];
-			b->prio[j] = b->prio[j - 1];
-		}
-		b->msg[j] = m;
-		b->prio[j] = pr;
-	}
-}
-
 /* Frames packet i of b for the XSK of route r; false if it cannot go. */
 static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
-		    const struct smt_xsk_route *r, struct raw_batch *b,
+		    const struct smt_xsk_route *r, struct smt_sock_batch *b,
 		    unsigned int i)
 {
 	const struct iovec *v = b->msg[i].msg_hdr.msg_iov;
@@ -671,7 +598,7 @@ static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
  * b's order, one kick per socket) and leaves the rest in b, in order, for
  * the raw socket.
  */
-static void batch_xsk(struct smt_raw_port *p, struct raw_batch *b)
+static void batch_xsk(struct smt_raw_port *p, struct smt_sock_batch *b)
 {
 	const struct smt_xsk_route *r;
 	struct smt_xsk *s = NULL;
@@ -707,39 +634,22 @@ static void batch_xsk(struct smt_raw_port *p, struct raw_batch *b)
 	b->n = keep;
 }
 
-static int batch_send(struct smt_raw_port *p, struct raw_batch *b, int fd)
+static int batch_send(struct smt_raw_port *p, struct smt_sock_batch *b, int fd)
 {
-	unsigned int done = 0;
-	int n, err = 0;
+	const struct smt_batch_tx_stats st = {
+		&p->st.tx_packets, &p->st.tx_bytes, &p->st.tx_errors};
 
-	batch_sort(b);
+	smt_batch_sort(b);
 	if (p->xsk_tx && b == &p->tx4)
 		batch_xsk(p, b);
 	else if (p->xsk_tx)
 		p->st.tx_xsk_fallback += b->n; /* IPv6 */
-	while (done < b->n) {
-		n = sendmmsg(fd, b->msg + done, b->n - done, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			/* skip the packet that failed, keep the rest going */
-			p->st.tx_errors++;
-			done++;
-			continue;
-		}
-		for (int i = 0; i < n; i++) {
-			p->st.tx_packets++;
-			p->st.tx_bytes += b->msg[done + i].msg_len;
-		}
-		done += n;
-	}
-	b->n = 0;
-	return err;
+	return smt_batch_send(b, fd, &st);
 }
 
-int smt_raw_flush(struct smt_raw_port *p)
+static int raw_flush(struct smt_bk *bk)
 {
+	struct smt_raw_port *p = (struct smt_raw_port *)bk;
 	int e4 = 0, e6 = 0;
 
 	if (p->tx4.n)
@@ -750,12 +660,11 @@ int smt_raw_flush(struct smt_raw_port *p)
 	return e4 ? e4 : e6;
 }
 
-int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
-	       const uint8_t *pkt, size_t len, uint8_t prio)
+static int raw_tx(struct smt_bk *bk, const struct sockaddr_storage *peer,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
 {
-	struct raw_batch *b;
-	struct msghdr *h;
-	unsigned int i;
+	struct smt_raw_port *p = (struct smt_raw_port *)bk;
+	struct smt_sock_batch *b;
 	int err = 0;
 
 	if (len > p->bufsz - RAW_BUF_EXTRA)
@@ -766,41 +675,25 @@ int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
 		b = &p->tx6;
 	else
 		return -EAFNOSUPPORT;
-	if (b->n == RAW_BATCH)
-		err = smt_raw_flush(p);
-	i = b->n++;
-	memcpy(b->iov[i].iov_base, pkt, len);
-	b->iov[i].iov_len = len;
-	b->name[i] = *peer;
-	/* raw sockets take no port: IPv4 ignores it, IPv6 wants 0 or proto */
-	if (peer->ss_family == AF_INET)
-		((struct sockaddr_in *)&b->name[i])->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&b->name[i])->sin6_port = 0;
-	h = &b->msg[i].msg_hdr;
-	memset(h, 0, sizeof(*h));
-	h->msg_name = &b->name[i];
-	h->msg_namelen = peer->ss_family == AF_INET
-				 ? sizeof(struct sockaddr_in)
-				 : sizeof(struct sockaddr_in6);
-	h->msg_iov = &b->iov[i];
-	h->msg_iovlen = 1;
-	b->prio[i] = prio;
-	if (p->prio_tos) {
-		struct cmsghdr *c = (struct cmsghdr *)b->ctl[i].b;
-		int tos = (prio & 7) << 5; /* IP precedence = SMT priority */
-
-		h->msg_control = b->ctl[i].b;
-		h->msg_controllen = sizeof(b->ctl[i].b);
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		if (peer->ss_family == AF_INET) {
-			c->cmsg_level = IPPROTO_IP;
-			c->cmsg_type = IP_TOS;
-		} else {
-			c->cmsg_level = IPPROTO_IPV6;
-			c->cmsg_type = IPV6_TCLASS;
-		}
-		memcpy(CMSG_DATA(c), &tos, sizeof(tos));
-	}
+	if (b->n == SMT_BATCH)
+		err = raw_flush(bk);
+	smt_batch_add(b, peer, false, pkt, len, prio, p->prio_tos);
 	return err;
 }
+
+static void raw_kick(struct smt_bk *b)
+{
+	port_kick((struct smt_raw_port *)b);
+}
+
+static const struct smt_bk_ops raw_ops = {
+	.name = "raw",
+	.encap_hdr = 0,
+	.fds = raw_fds,
+	.rx = raw_rx,
+	.tx = raw_tx,
+	.flush = raw_flush,
+	.kick = raw_kick,
+	.stats = raw_stats,
+	.close = raw_close,
+};

@@ -2,8 +2,8 @@
 /*
  * libsmt internals shared by api.c, the backends and ctl_client.c: hooks
  * into an endpoint's event loop (watched file descriptors), enumeration of
- * its sessions (smtd re-registers them after a restart), and the raw IP
- * backend's interface. Not installed; applications use libsmt.h.
+ * its sessions (smtd re-registers them after a restart), and the backend
+ * interface. Not installed; applications use libsmt.h.
  */
 #ifndef SMT_ENDPOINT_H
 #define SMT_ENDPOINT_H
@@ -46,16 +46,7 @@ int smt_ep_notify_session_up(struct smt_endpoint *ep, uint32_t id);
 /* The IP protocol number the endpoint uses. */
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep);
 
-/* ---- raw IP backend (backend_raw.c) ----------------------------------- */
-
-/*
- * One SMT port held by one endpoint on the process-wide raw socket pair of
- * one IP protocol number. The sockets are opened by the first port and
- * closed with the last; packets read by any port are handed to the port
- * their destination SMT port names (queued, with an eventfd wake-up, when
- * it belongs to another endpoint).
- */
-/* CLOCK_MONOTONIC in nanoseconds: the endpoint's and the backend's clock. */
+/* CLOCK_MONOTONIC in nanoseconds: the endpoint's and the backends' clock. */
 static inline uint64_t smt_mono_ns(void)
 {
 	struct timespec ts;
@@ -64,62 +55,118 @@ static inline uint64_t smt_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-struct smt_raw_port;
+/* ---- backends -------------------------------------------------------- */
 
-struct smt_raw_stats {
+/*
+ * A backend moves an endpoint's SMT packets (header first, no IP or UDP
+ * header) to and from the network for one local SMT port. api.c reaches
+ * every backend through struct smt_bk_ops only: the raw IP backend
+ * (backend_raw.c, native IP, with its opt-in AF_XDP transmit path), the UDP
+ * backend (backend_udp.c, SMT over UDP) and, in unit tests, in-memory
+ * backends. The engine above never learns the encapsulation; the
+ * endpoint only sizes packets by the backend's encap_hdr.
+ */
+#define SMT_BK_FDS 4 /* file descriptors a backend asks to be polled */
+
+struct smt_bk_stats {
 	uint64_t rx_no_endpoint; /* dport held by nobody in this process */
 	uint64_t rx_bad_ip; /* malformed IP header or too short for ports */
 	uint64_t rx_queue_full; /* dropped: another endpoint's queue full */
-	uint64_t tx_errors; /* sendmmsg failures (packets) */
-	uint64_t tx_packets, tx_bytes; /* both paths */
-	uint64_t tx_xsk_packets; /* sent through an AF_XDP socket (xsk_tx) */
-	uint64_t tx_xsk_fallback; /* xsk_tx on, sent by the raw socket */
+	uint64_t rx_port_mismatch; /* UDP: SMT ports are not the UDP ports */
+	uint64_t rx_icmp_errors; /* UDP: ICMP errors for packets sent */
+	uint64_t tx_errors; /* packets the kernel refused */
+	uint64_t tx_packets, tx_bytes;
+	uint64_t tx_xsk_packets; /* raw, xsk_tx: sent through AF_XDP */
+	uint64_t tx_xsk_fallback; /* raw, xsk_tx: sent by the raw socket */
 };
 
-/* Called for every packet of the port: smt points at the SMT header. */
-typedef void (*smt_raw_rx_cb)(void *arg, const uint8_t *smt, size_t len,
-			      const struct sockaddr_storage *peer, int ipv4_id);
+/* What an endpoint asks of its backend (smt_endpoint_opts, resolved). */
+struct smt_bk_cfg {
+	uint8_t ipproto; /* native IP protocol number (raw backend) */
+	uint16_t port; /* 0 = an ephemeral port, 49152..65535 */
+	uint32_t mtu; /* sizes the buffers; packets never exceed it */
+	uint32_t rcvbuf; /* socket buffer bytes */
+	uint8_t priority; /* 0..7: SO_PRIORITY and TOS of the sockets */
+	bool prio_tos; /* TOS / traffic class per packet from its prio */
+	bool xsk_tx; /* raw backend: AF_XDP transmit path (xsk_tx.h) */
+};
 
 /*
- * Holds SMT port `port` (0 = ephemeral) for protocol ipproto. mtu sizes the
- * buffers; priority (0..7) sets the sockets' SO_PRIORITY and TOS when they
- * are created; prio_tos marks every packet's TOS / traffic class with its
- * own SMT priority; xsk_tx sends IPv4 packets through AF_XDP sockets where
- * it can (xsk_tx.h). Returns 0, -SMT_E_NOCAP without CAP_NET_RAW,
+ * Called for every received packet of the backend's port: smt points at
+ * the SMT header, peer holds the peer's address and SMT port, ipv4_id is
+ * the IPv4 ID (IPID_OFF) or -1 when the backend cannot see it.
+ */
+typedef void (*smt_bk_rx_cb)(void *arg, const uint8_t *smt, size_t len,
+			     const struct sockaddr_storage *peer, int ipv4_id);
+
+struct smt_bk;
+
+struct smt_bk_ops {
+	const char *name;
+	/* Bytes of encapsulation between the IP header and the SMT header
+	 * (0 native, 8 UDP): payload per packet shrinks by as much. */
+	uint32_t encap_hdr;
+	/* File descriptors to poll for POLLIN, -1 for unused slots. Bit i of
+	 * the rx() readiness mask stands for fds[i]. */
+	void (*fds)(const struct smt_bk *b, int fds[SMT_BK_FDS]);
+	/*
+	 * Reads up to budget packets of this port and hands them to cb.
+	 * *ready names the sources worth a system call (those poll found
+	 * readable, or that the caller wants asked again); a source found
+	 * empty has its bit cleared. Bit i << SMT_BK_FDS says that fds[i]
+	 * polled EPOLLERR (its error queue is worth reading); rx clears it.
+	 * Returns packets handed, or -errno.
+	 */
+	int (*rx)(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
+		  unsigned int budget, unsigned int *ready);
+	/* Queues one packet to peer (address and SMT port); may send a
+	 * full batch. 0 or -errno (-EMSGSIZE over the MTU). */
+	int (*tx)(struct smt_bk *b, const struct sockaddr_storage *peer,
+		  const uint8_t *pkt, size_t len, uint8_t prio);
+	/* Sends every queued packet. 0 or -errno. */
+	int (*flush)(struct smt_bk *b);
+	/* Makes one of fds() readable, so that the caller comes back to rx()
+	 * for work left over (the bit of that fd in wake_bit). */
+	void (*kick)(struct smt_bk *b);
+	void (*stats)(const struct smt_bk *b, struct smt_bk_stats *s);
+	/* Optional: true when an ICMP error reported peer (address and
+	 * port) unreachable at or after since_ns. Only explains a failure
+	 * (ICMP is not authenticated): it never ends an RPC by itself. */
+	bool (*unreachable)(const struct smt_bk *b,
+			    const struct sockaddr_storage *peer,
+			    uint64_t since_ns);
+	/* Flushes, releases the port and frees b. */
+	void (*close)(struct smt_bk *b);
+};
+
+/* Every backend's state starts with this. */
+struct smt_bk {
+	const struct smt_bk_ops *ops;
+	uint16_t port; /* the SMT port held */
+	/* rx() readiness bits of the sockets that packets arrive on (asked
+	 * again while a transfer keeps the endpoint busy) */
+	unsigned int sock_bits;
+};
+
+/*
+ * Opens the raw IP backend (native IP, protocol cfg->ipproto; one raw
+ * socket pair per protocol shared by the process's endpoints). 0,
+ * -SMT_E_NOCAP without CAP_NET_RAW, -SMT_E_PORT_IN_USE, or -errno.
+ */
+int smt_raw_open(const struct smt_bk_cfg *cfg, struct smt_bk **out);
+/*
+ * Opens the UDP backend (SMT over UDP, docs/protocol.md 1.1): a UDP socket
+ * per address family bound to the SMT port. Needs no capability. 0,
  * -SMT_E_PORT_IN_USE, or -errno.
  */
-int smt_raw_open(uint8_t ipproto, uint16_t port, uint32_t mtu, uint32_t rcvbuf,
-		 uint8_t priority, bool prio_tos, bool xsk_tx,
-		 struct smt_raw_port **out);
-void smt_raw_close(struct smt_raw_port *p);
-uint16_t smt_raw_port_num(const struct smt_raw_port *p);
-/* File descriptors to poll: raw IPv4, raw IPv6 (-1 if IPv6 is off) and the
- * wake-up eventfd. */
-void smt_raw_fds(const struct smt_raw_port *p, int fds[3]);
-/* Sources of smt_raw_rx, in the order of smt_raw_fds(). */
-#define SMT_RAW_RX_V4 0x1u
-#define SMT_RAW_RX_V6 0x2u
-#define SMT_RAW_RX_QUEUE 0x4u /* the wake-up eventfd */
-#define SMT_RAW_RX_ALL 0x7u
+int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out);
+
 /*
- * Reads up to budget packets and hands this port's to cb. *ready (NULL:
- * all) names the sources worth a system call (those the caller's poll
- * found readable); a source found empty (a short recvmmsg batch, or the
- * eventfd read) has its bit cleared, so the caller does not ask it again
- * until poll says so. Packets queued by other endpoints are always taken.
- * Returns how many were handed, or -errno.
+ * Opens an endpoint on a backend the caller made (unit tests: in-memory
+ * backends). The endpoint owns b from then on, also on failure; opts'
+ * port, ipproto, backend and socket options are ignored.
  */
-int smt_raw_rx(struct smt_raw_port *p, smt_raw_rx_cb cb, void *arg,
-	       unsigned int budget, unsigned int *ready);
-/* Queues one packet to peer (address; the port field is ignored); sends
- * the batch when it is full. 0 or -errno (-EMSGSIZE over the MTU). */
-int smt_raw_tx(struct smt_raw_port *p, const struct sockaddr_storage *peer,
-	       const uint8_t *pkt, size_t len, uint8_t prio);
-/* Makes the port's wake-up eventfd readable (work is left for the next
- * smt_raw_rx call). */
-void smt_raw_kick(struct smt_raw_port *p);
-/* Sends every queued packet (sendmmsg). 0 or -errno. */
-int smt_raw_flush(struct smt_raw_port *p);
-void smt_raw_get_stats(const struct smt_raw_port *p, struct smt_raw_stats *s);
+int smt_endpoint_open_on(const struct smt_endpoint_opts *opts, struct smt_bk *b,
+			 struct smt_endpoint **out);
 
 #endif /* SMT_ENDPOINT_H */

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -214,4 +215,37 @@ void th_join(struct smt_endpoint *a, struct smt_endpoint *b, uint8_t key_seed,
 	th_loopback_params(&p, smt_endpoint_port(a), false, key_seed);
 	cr_assert_eq(smt_session_add(b, &p, sb), 0);
 	smt_session_params_wipe(&p);
+}
+
+uint64_t th_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
+		   struct smt_msg *a_msg, unsigned int ms)
+{
+	uint64_t end = th_mono_ms() + ms;
+	struct smt_msg m;
+
+	while (th_mono_ms() < end) {
+		smt_wait(a, 1);
+		smt_wait(b, 1);
+		while (smt_recv(b, &m) == 0) {
+			if (m.kind == SMT_MSG_REQUEST) {
+				for (size_t i = 0; i < m.len; i++)
+					m.data[i] ^= 0x5a;
+				cr_assert_eq(smt_reply(b, m.session, m.id,
+						       m.data, m.len),
+					     0);
+			}
+			smt_msg_release(&m);
+		}
+		if (smt_recv(a, a_msg) == 0)
+			return;
+	}
+	cr_assert_fail("no message on endpoint a within %u ms", ms);
 }

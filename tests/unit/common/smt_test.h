@@ -62,4 +62,14 @@ void th_loopback_params(struct smt_session_params *p, uint16_t peer_port,
 void th_join(struct smt_endpoint *a, struct smt_endpoint *b, uint8_t key_seed,
 	     uint32_t *sa, uint32_t *sb);
 
+/*
+ * Runs endpoints a and b (smt_wait 1 ms each) until a has a message for
+ * smt_recv, which fills *a_msg; b answers every request with its bytes
+ * XOR 0x5a. Fails the test after ms milliseconds.
+ */
+void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
+		   struct smt_msg *a_msg, unsigned int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t th_mono_ms(void);
+
 #endif /* SMT_TEST_H */

@@ -23,14 +23,6 @@
 #include "libsmt.h"
 #include "smt_test.h"
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Opens an endpoint or skips (fails under CI) without CAP_NET_RAW. */
 static struct smt_endpoint *ep_open(uint16_t port)
 {
@@ -62,26 +54,7 @@ static void pair_close(struct pair *pr)
  * XOR 0x5a. Fails after 5 s. */
 static void pump_until(struct pair *pr, struct smt_msg *a_msg)
 {
-	uint64_t end = mono_ms() + 5000;
-	struct smt_msg m;
-
-	while (mono_ms() < end) {
-		smt_wait(pr->a, 1);
-		smt_wait(pr->b, 1);
-		while (smt_recv(pr->b, &m) == 0) {
-			if (m.kind == SMT_MSG_REQUEST) {
-				for (size_t i = 0; i < m.len; i++)
-					m.data[i] ^= 0x5a;
-				cr_assert_eq(smt_reply(pr->b, m.session, m.id,
-						       m.data, m.len),
-					     0);
-			}
-			smt_msg_release(&m);
-		}
-		if (smt_recv(pr->a, a_msg) == 0)
-			return;
-	}
-	cr_assert_fail("no message on endpoint a within 5 s");
+	th_pump_until(pr->a, pr->b, a_msg, 5000);
 }
 
 Test(smt_strerror, names_smt_and_errno_codes)
@@ -185,10 +158,10 @@ Test(smt_api, two_endpoints_one_process_requests_both_ways)
 	memcpy(buf, "hello", 5);
 	cr_assert_eq(smt_send_request(pr.b, pr.sb, buf, 5, 9, &id), 0);
 	{
-		uint64_t end = mono_ms() + 5000;
+		uint64_t end = th_mono_ms() + 5000;
 		bool got = false;
 
-		while (!got && mono_ms() < end) {
+		while (!got && th_mono_ms() < end) {
 			smt_wait(pr.a, 1);
 			smt_wait(pr.b, 1);
 			while (smt_recv(pr.a, &m) == 0) {
@@ -230,8 +203,8 @@ Test(smt_api, oneway_is_delivered_and_acknowledged)
 
 	pair_open(&pr, 9);
 	cr_assert_eq(smt_send_oneway(pr.a, pr.sa, "note", 4, 55, &id), 0);
-	end = mono_ms() + 5000;
-	while (!(delivered && sent) && mono_ms() < end) {
+	end = th_mono_ms() + 5000;
+	while (!(delivered && sent) && th_mono_ms() < end) {
 		smt_wait(pr.a, 1);
 		smt_wait(pr.b, 1);
 		while (smt_recv(pr.b, &m) == 0) {
@@ -358,12 +331,12 @@ struct thr_arg {
 static void *thr_run(void *p)
 {
 	struct thr_arg *a = p;
-	uint64_t end = mono_ms() + 10000;
+	uint64_t end = th_mono_ms() + 10000;
 	uint8_t buf[3000];
 	struct smt_msg m;
 	int sent = 0;
 
-	while (a->ok < 200 && mono_ms() < end) {
+	while (a->ok < 200 && th_mono_ms() < end) {
 		if (sent == a->ok) {
 			memset(buf, sent & 0xff, sizeof(buf));
 			if (smt_send_request(a->pr.a, a->pr.sa, buf,
@@ -446,13 +419,13 @@ Test(smt_session_rekey, new_epoch_keys_carry_rpcs)
 /* Sends n requests from a and runs b until all n are ready there. */
 static void ready_n(struct pair *pr, int n)
 {
-	uint64_t end = mono_ms() + 5000, id;
+	uint64_t end = th_mono_ms() + 5000, id;
 	int ready = 0;
 
 	for (int i = 0; i < n; i++)
 		cr_assert_eq(smt_send_request(pr->a, pr->sa, "q", 1, i, &id),
 			     0);
-	while (ready < n && mono_ms() < end) {
+	while (ready < n && th_mono_ms() < end) {
 		smt_wait(pr->a, 1);
 		ready = smt_wait(pr->b, 1);
 	}
@@ -462,11 +435,11 @@ static void ready_n(struct pair *pr, int n)
 /* Responses that reached a within ms milliseconds. */
 static int responses_within(struct pair *pr, unsigned int ms)
 {
-	uint64_t end = mono_ms() + ms;
+	uint64_t end = th_mono_ms() + ms;
 	struct smt_msg m;
 	int got = 0;
 
-	while (mono_ms() < end) {
+	while (th_mono_ms() < end) {
 		smt_wait(pr->a, 1);
 		while (smt_recv(pr->a, &m) == 0) {
 			got += m.kind == SMT_MSG_RESPONSE;
@@ -550,12 +523,12 @@ struct spin_arg {
 static void *spin_client(void *p)
 {
 	struct spin_arg *a = p;
-	uint64_t end = mono_ms() + 10000;
+	uint64_t end = th_mono_ms() + 10000;
 	static uint8_t buf[50000];
 	struct smt_msg m;
 	int sent = 0;
 
-	while (a->ok < 20 && mono_ms() < end) {
+	while (a->ok < 20 && th_mono_ms() < end) {
 		if (sent == a->ok) {
 			memset(buf, sent, sizeof(buf));
 			if (!smt_send_request(a->pr->a, a->pr->sa, buf,
@@ -590,8 +563,8 @@ Test(smt_api, busy_poll_receives_messages_whole)
 	th_join(pr.a, pr.b, 41, &pr.sa, &pr.sb);
 	arg.pr = &pr;
 	cr_assert_eq(pthread_create(&th, NULL, spin_client, &arg), 0);
-	end = mono_ms() + 10000;
-	while (answered < 20 && mono_ms() < end) {
+	end = th_mono_ms() + 10000;
+	while (answered < 20 && th_mono_ms() < end) {
 		smt_wait(pr.b, 1);
 		while (smt_recv(pr.b, &m) == 0) {
 			if (m.kind == SMT_MSG_REQUEST) {

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The public API over an in-memory backend (endpoint.h's smt_bk_ops): no
+ * sockets, no root. A "wire" joins the ports of the test; a packet sent to
+ * a peer port is copied into that port's queue, unless the wire's fault
+ * rules drop or duplicate it; each port has an eventfd for the endpoint's
+ * poll. This checks that api.c reaches its backend only through the
+ * interface (open_on, fds, rx budget and readiness, tx, flush, kick,
+ * stats, close) and that packets are sized by the backend's encapsulation.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <smt/wire.h>
+
+#include "endpoint.h"
+#include "libsmt.h"
+#include "smt_test.h"
+
+#define MEM_PORTS 4
+#define MEM_QUEUE 4096
+
+struct mem_pkt {
+	struct sockaddr_storage from;
+	uint32_t len;
+	uint8_t *data;
+};
+
+struct mem_wire;
+
+struct mem_port {
+	struct smt_bk bk;
+	struct mem_wire *w;
+	int efd;
+	struct mem_pkt q[MEM_QUEUE];
+	unsigned int head, n;
+	struct smt_bk_stats st;
+	unsigned int flushes;
+	bool closed;
+};
+
+struct mem_wire {
+	struct mem_port *port[MEM_PORTS];
+	unsigned int nports;
+	uint32_t mtu, encap_hdr;
+	unsigned int drop_every, dup_every; /* 0: never */
+	unsigned int sent, max_len;
+};
+
+static struct mem_port *wire_find(struct mem_wire *w, uint16_t port)
+{
+	for (unsigned int i = 0; i < w->nports; i++)
+		if (w->port[i] && !w->port[i]->closed &&
+		    w->port[i]->bk.port == port)
+			return w->port[i];
+	return NULL;
+}
+
+static void mem_fds(const struct smt_bk *b, int fds[SMT_BK_FDS])
+{
+	fds[0] = ((const struct mem_port *)b)->efd;
+	fds[1] = fds[2] = fds[3] = -1;
+}
+
+static void mem_deliver(struct mem_port *to, const struct sockaddr_storage *f,
+			const uint8_t *pkt, size_t len)
+{
+	struct mem_pkt *k;
+	uint64_t one = 1;
+
+	if (to->n == MEM_QUEUE) {
+		to->st.rx_queue_full++;
+		return;
+	}
+	k = &to->q[(to->head + to->n++) % MEM_QUEUE];
+	k->from = *f;
+	k->len = (uint32_t)len;
+	k->data = malloc(len);
+	cr_assert_not_null(k->data);
+	memcpy(k->data, pkt, len);
+	cr_assert_eq(write(to->efd, &one, sizeof(one)), sizeof(one));
+}
+
+static int mem_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	struct mem_port *p = (struct mem_port *)b;
+	struct mem_wire *w = p->w;
+	struct sockaddr_in from = {.sin_family = AF_INET,
+				   .sin_port = htons(b->port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct mem_port *to;
+
+	/* protocol.md 1.1 / 3.3: IPv4 header + encapsulation + packet fit */
+	cr_assert_leq(SMT_IPV4_HDR_LEN + w->encap_hdr + len, w->mtu,
+		      "packet of %zu bytes over MTU %u with %u bytes of "
+		      "encapsulation",
+		      len, w->mtu, w->encap_hdr);
+	if (len > w->max_len)
+		w->max_len = (unsigned int)len;
+	p->st.tx_packets++;
+	p->st.tx_bytes += len;
+	w->sent++;
+	if (w->drop_every && w->sent % w->drop_every == 0)
+		return 0;
+	to = wire_find(w, ntohs(((const struct sockaddr_in *)peer)->sin_port));
+	if (!to)
+		return 0; /* nobody there: the packet is lost */
+	mem_deliver(to, (const struct sockaddr_storage *)&from, pkt, len);
+	if (w->dup_every && w->sent % w->dup_every == 0)
+		mem_deliver(to, (const struct sockaddr_storage *)&from, pkt,
+			    len);
+	return 0;
+}
+
+static int mem_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
+		  unsigned int budget, unsigned int *ready)
+{
+	struct mem_port *p = (struct mem_port *)b;
+	unsigned int got = 0;
+	uint64_t v;
+
+	if (*ready & 1) {
+		if (read(p->efd, &v, sizeof(v)) < 0)
+			cr_assert_eq(errno, EAGAIN);
+	}
+	while (got < budget && p->n) {
+		struct mem_pkt *k = &p->q[p->head];
+
+		p->head = (p->head + 1) % MEM_QUEUE;
+		p->n--;
+		cb(arg, k->data, k->len, &k->from, -1);
+		free(k->data);
+		got++;
+	}
+	*ready &= ~1u;
+	if (p->n) { /* left over: stay readable */
+		v = 1;
+		cr_assert_eq(write(p->efd, &v, sizeof(v)), sizeof(v));
+	}
+	return (int)got;
+}
+
+static int mem_flush(struct smt_bk *b)
+{
+	((struct mem_port *)b)->flushes++;
+	return 0;
+}
+
+static void mem_kick(struct smt_bk *b)
+{
+	uint64_t one = 1;
+
+	cr_assert_eq(write(((struct mem_port *)b)->efd, &one, sizeof(one)),
+		     sizeof(one));
+}
+
+static void mem_stats(const struct smt_bk *b, struct smt_bk_stats *s)
+{
+	*s = ((const struct mem_port *)b)->st;
+}
+
+static void mem_close(struct smt_bk *b)
+{
+	struct mem_port *p = (struct mem_port *)b;
+
+	while (p->n) {
+		free(p->q[p->head].data);
+		p->head = (p->head + 1) % MEM_QUEUE;
+		p->n--;
+	}
+	close(p->efd);
+	p->closed = true; /* the wire frees it */
+}
+
+static struct smt_bk_ops mem_ops = {
+	.name = "mem",
+	.fds = mem_fds,
+	.rx = mem_rx,
+	.tx = mem_tx,
+	.flush = mem_flush,
+	.kick = mem_kick,
+	.stats = mem_stats,
+	.close = mem_close,
+};
+
+static struct mem_port *mem_port_new(struct mem_wire *w, uint16_t port)
+{
+	struct mem_port *p = calloc(1, sizeof(*p));
+
+	cr_assert_not_null(p);
+	cr_assert_lt(w->nports, MEM_PORTS);
+	p->bk.ops = &mem_ops;
+	p->bk.port = port;
+	p->bk.sock_bits = 1;
+	p->w = w;
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	cr_assert_geq(p->efd, 0);
+	w->port[w->nports++] = p;
+	return p;
+}
+
+static void wire_free(struct mem_wire *w)
+{
+	for (unsigned int i = 0; i < w->nports; i++)
+		free(w->port[i]);
+}
+
+/* Two endpoints on ports 1000 and 2000 of wire w, joined by a session. */
+struct mem_pair {
+	struct mem_wire w;
+	struct mem_port *pa, *pb;
+	struct smt_endpoint *a, *b;
+	uint32_t sa, sb;
+};
+
+static void mem_pair_open(struct mem_pair *m, uint32_t encap_hdr)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o)};
+
+	memset(m, 0, sizeof(*m));
+	m->w.mtu = 1500;
+	m->w.encap_hdr = encap_hdr;
+	mem_ops.encap_hdr = encap_hdr;
+	m->pa = mem_port_new(&m->w, 1000);
+	m->pb = mem_port_new(&m->w, 2000);
+	cr_assert_eq(smt_endpoint_open_on(&o, &m->pa->bk, &m->a), 0);
+	cr_assert_eq(smt_endpoint_open_on(&o, &m->pb->bk, &m->b), 0);
+	cr_assert_eq(smt_endpoint_port(m->a), 1000);
+	th_join(m->a, m->b, 3, &m->sa, &m->sb);
+}
+
+static void mem_pair_close(struct mem_pair *m)
+{
+	smt_endpoint_close(m->a);
+	smt_endpoint_close(m->b);
+	cr_assert(m->pa->closed && m->pb->closed,
+		  "closing the endpoint closes its backend");
+	wire_free(&m->w);
+}
+
+/* One RPC of n bytes from a to b and back, checked byte for byte. */
+static void mem_rpc(struct mem_pair *m, size_t n, uint64_t seed)
+{
+	uint8_t *buf = malloc(n ? n : 1);
+	struct smt_msg r;
+	uint64_t id;
+
+	cr_assert_not_null(buf);
+	th_fill(buf, n, seed);
+	cr_assert_eq(smt_send_request(m->a, m->sa, buf, n, seed, &id), 0);
+	th_pump_until(m->a, m->b, &r, 10000);
+	cr_assert_eq(r.kind, SMT_MSG_RESPONSE, "kind %d: %s", r.kind,
+		     smt_strerror(r.error));
+	cr_assert_eq(r.id, id);
+	cr_assert_eq(r.len, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(r.data[i], (uint8_t)(buf[i] ^ 0x5a), "byte %zu",
+			     i);
+	smt_msg_release(&r);
+	free(buf);
+}
+
+Test(api_mem, rpcs_of_every_size_without_sockets)
+{
+	static const size_t sizes[] = {0, 1, 1431, 1432, 1433, 16377, 300000};
+	struct smt_stats st = {.sz = sizeof(st)};
+	struct mem_pair m;
+
+	mem_pair_open(&m, 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		mem_rpc(&m, sizes[i], i + 1);
+	/* the endpoint's counters include the backend's */
+	cr_assert_eq(smt_stats_get(m.a, 0, &st), 0);
+	cr_assert_eq(st.tx_packets, m.pa->st.tx_packets);
+	cr_assert_gt(m.pa->flushes, 0, "sends are flushed through the ops");
+	/* native sizing: 1500 - 20 - 40 payload bytes per packet */
+	cr_assert_eq(m.w.max_len, 1500 - 20, "largest packet %u", m.w.max_len);
+	mem_pair_close(&m);
+}
+
+Test(api_mem, packets_shrink_by_the_encapsulation)
+{
+	struct mem_pair m;
+
+	mem_pair_open(&m, SMT_UDP_HDR_LEN);
+	mem_rpc(&m, 100000, 9);
+	/* SMT over UDP: 1500 - 20 - 8 bytes of SMT per datagram, and never
+	 * more (mem_tx asserts every packet) */
+	cr_assert_eq(m.w.max_len, 1500 - 20 - 8, "largest packet %u",
+		     m.w.max_len);
+	mem_pair_close(&m);
+}
+
+Test(api_mem, loss_and_duplication_recovered)
+{
+	struct smt_stats st = {.sz = sizeof(st)};
+	struct mem_pair m;
+
+	mem_pair_open(&m, SMT_UDP_HDR_LEN);
+	m.w.drop_every = 7;
+	m.w.dup_every = 5;
+	for (unsigned int i = 0; i < 5; i++)
+		mem_rpc(&m, 40000 + i * 777, 20 + i);
+	cr_assert_eq(smt_stats_get(m.a, m.sa, &st), 0);
+	cr_assert_gt(st.tx_retransmits + st.rx_ctl, 0);
+	mem_pair_close(&m);
+}
+
+Test(api_mem, failed_open_on_closes_the_backend)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .mtu = 100};
+	struct mem_wire w = {.mtu = 1500};
+	struct mem_port *p = mem_port_new(&w, 1000);
+	struct smt_endpoint *ep = NULL;
+
+	cr_assert_eq(smt_endpoint_open_on(&o, &p->bk, &ep), -EINVAL);
+	cr_assert_null(ep);
+	cr_assert(p->closed);
+	wire_free(&w);
+}

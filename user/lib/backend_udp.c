@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * UDP backend: SMT over UDP (docs/protocol.md section 1.1). Each endpoint
+ * has its own UDP socket per address family, bound to its SMT port (the
+ * UDP port is the SMT port), so the kernel hands it exactly its own
+ * datagrams: no sharing between endpoints, no capability needed. Batched
+ * with recvmmsg/sendmmsg (sockbatch.c). The kernel computes the UDP
+ * checksum (IPv4 and IPv6) and never fragments (IP_PMTUDISC_PROBE: DF set,
+ * sizes are the endpoint's MTU, not what an ICMP message claims).
+ * ICMP errors for packets sent (port or host unreachable) arrive on the
+ * socket's error queue (IP_RECVERR): they are counted and remembered per
+ * peer so that an RPC that times out can say why, but they end nothing
+ * themselves, because anybody can forge them.
+ */
+#include <errno.h>
+#include <time.h> /* before linux/errqueue.h */
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <smt/wire.h>
+
+#include "endpoint.h"
+#include "sockbatch.h"
+
+#define UDP_EPHEMERAL_LO 49152 /* as the raw backend: BPF ranges know it */
+#define UDP_UNREACH_SLOTS 16 /* peers remembered with an ICMP error */
+#define UDP_ERRQ_MAX 64 /* error-queue entries read per turn */
+
+/* Readiness bits, in the order of udp_fds(); the error bits are set by the
+ * endpoint for fds that polled EPOLLERR (bit << SMT_BK_FDS). */
+#define UDP_RX_V4 0x1u
+#define UDP_RX_V6 0x2u
+#define UDP_RX_WAKE 0x4u
+#define UDP_ERR(bit) ((bit) << SMT_BK_FDS)
+
+struct udp_unreach {
+	struct sockaddr_storage peer;
+	uint64_t at; /* 0: empty */
+};
+
+struct udp_port {
+	struct smt_bk bk; /* first: the endpoint holds &bk */
+	int fd4, fd6, efd;
+	bool prio_tos;
+	struct smt_sock_batch rx, tx4, tx6;
+	struct smt_bk_stats st;
+	struct udp_unreach unr[UDP_UNREACH_SLOTS];
+	unsigned int unr_next;
+};
+
+static const struct smt_bk_ops udp_ops;
+
+static uint16_t ss_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	return ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+/* Same family, address and port. */
+static bool ss_equal(const struct sockaddr_storage *a,
+		     const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family || ss_port(a) != ss_port(b))
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		       &((const struct sockaddr_in6 *)b)->sin6_addr,
+		       sizeof(struct in6_addr));
+}
+
+static int udp_socket(int family, const struct smt_bk_cfg *cfg)
+{
+	int fd, v;
+
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	smt_sock_setup(fd, family, cfg->rcvbuf, cfg->priority);
+	v = 1;
+	if (family == AF_INET) {
+		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &v, sizeof(v));
+		v = IP_PMTUDISC_PROBE;
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
+	} else {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &v, sizeof(v));
+		v = IPV6_PMTUDISC_PROBE;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
+	}
+	return fd;
+}
+
+static int udp_bind(int fd, int family, uint16_t port)
+{
+	struct sockaddr_storage ss = {.ss_family = (sa_family_t)family};
+	socklen_t len;
+
+	if (family == AF_INET) {
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+		len = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		len = sizeof(struct sockaddr_in6);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return errno == EADDRINUSE ? -SMT_E_PORT_IN_USE : -errno;
+	return 0;
+}
+
+static void udp_close_fds(struct udp_port *u)
+{
+	if (u->fd4 >= 0)
+		close(u->fd4);
+	if (u->fd6 >= 0)
+		close(u->fd6);
+	u->fd4 = u->fd6 = -1;
+}
+
+/* Opens both sockets on one port; IPv6 may be missing on the host. */
+static int udp_open_port(struct udp_port *u, const struct smt_bk_cfg *cfg,
+			 uint16_t port)
+{
+	int err;
+
+	u->fd4 = udp_socket(AF_INET, cfg);
+	if (u->fd4 < 0)
+		return u->fd4;
+	err = udp_bind(u->fd4, AF_INET, port);
+	if (err)
+		goto fail;
+	u->fd6 = udp_socket(AF_INET6, cfg);
+	if (u->fd6 == -EAFNOSUPPORT) {
+		u->fd6 = -1;
+		return 0;
+	}
+	if (u->fd6 < 0) {
+		err = u->fd6;
+		goto fail;
+	}
+	err = udp_bind(u->fd6, AF_INET6, port);
+	if (!err)
+		return 0;
+fail:
+	udp_close_fds(u);
+	return err;
+}
+
+static int udp_pick_port(struct udp_port *u, const struct smt_bk_cfg *cfg)
+{
+	unsigned int tries;
+	uint16_t r;
+	int err;
+
+	if (cfg->port) {
+		err = udp_open_port(u, cfg, cfg->port);
+		if (!err)
+			u->bk.port = cfg->port;
+		return err;
+	}
+	for (tries = 0; tries < 256; tries++) {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			return -EIO;
+		r = UDP_EPHEMERAL_LO + r % (65536 - UDP_EPHEMERAL_LO);
+		err = udp_open_port(u, cfg, r);
+		if (err == -SMT_E_PORT_IN_USE)
+			continue;
+		if (!err)
+			u->bk.port = r;
+		return err;
+	}
+	return -EADDRNOTAVAIL;
+}
+
+static void udp_free(struct udp_port *u)
+{
+	udp_close_fds(u);
+	if (u->efd >= 0)
+		close(u->efd);
+	smt_batch_free(&u->rx);
+	smt_batch_free(&u->tx4);
+	smt_batch_free(&u->tx6);
+	free(u);
+}
+
+int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
+{
+	struct udp_port *u;
+	int err;
+
+	if (cfg->mtu < 1280 || cfg->mtu > 65535)
+		return -EINVAL;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->bk.ops = &udp_ops;
+	u->bk.sock_bits = UDP_RX_V4 | UDP_RX_V6;
+	u->fd4 = u->fd6 = -1;
+	u->prio_tos = cfg->prio_tos;
+	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (u->efd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/* a datagram holds at most the MTU's worth of SMT bytes; one byte
+	 * more tells an oversized one (MSG_TRUNC) */
+	err = smt_batch_init(&u->rx, cfg->mtu + 1);
+	err = err ?: smt_batch_init(&u->tx4, cfg->mtu);
+	err = err ?: smt_batch_init(&u->tx6, cfg->mtu);
+	err = err ?: udp_pick_port(u, cfg);
+	if (err)
+		goto fail;
+	*out = &u->bk;
+	return 0;
+fail:
+	udp_free(u);
+	return err;
+}
+
+static void udp_fds(const struct smt_bk *b, int fds[SMT_BK_FDS])
+{
+	const struct udp_port *u = (const struct udp_port *)b;
+
+	fds[0] = u->fd4;
+	fds[1] = u->fd6;
+	fds[2] = u->efd;
+	fds[3] = -1;
+}
+
+static void udp_stats(const struct smt_bk *b, struct smt_bk_stats *s)
+{
+	*s = ((const struct udp_port *)b)->st;
+}
+
+static void udp_kick(struct smt_bk *b)
+{
+	static const uint64_t one = 1;
+
+	if (write(((struct udp_port *)b)->efd, &one, sizeof(one)) < 0) {
+		/* counter saturated: it is readable anyway */
+	}
+}
+
+static void unreach_note(struct udp_port *u,
+			 const struct sockaddr_storage *peer)
+{
+	unsigned int i;
+
+	for (i = 0; i < UDP_UNREACH_SLOTS; i++)
+		if (u->unr[i].at && ss_equal(&u->unr[i].peer, peer))
+			break;
+	if (i == UDP_UNREACH_SLOTS) {
+		i = u->unr_next;
+		u->unr_next = (u->unr_next + 1) % UDP_UNREACH_SLOTS;
+	}
+	u->unr[i].peer = *peer;
+	u->unr[i].at = smt_mono_ns();
+}
+
+static bool udp_unreachable(const struct smt_bk *b,
+			    const struct sockaddr_storage *peer,
+			    uint64_t since_ns)
+{
+	const struct udp_port *u = (const struct udp_port *)b;
+	unsigned int i;
+
+	for (i = 0; i < UDP_UNREACH_SLOTS; i++)
+		if (u->unr[i].at && u->unr[i].at >= since_ns &&
+		    ss_equal(&u->unr[i].peer, peer))
+			return true;
+	return false;
+}
+
+/*
+ * Reads the socket's error queue: each entry is an ICMP error about a
+ * datagram we sent, msg_name its destination (the peer).
+ */
+static void errq_drain(struct udp_port *u, int fd)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(struct sock_extended_err) +
+				     sizeof(struct sockaddr_in6))];
+	} ctl;
+	struct sockaddr_storage peer;
+	uint8_t data[64];
+	struct iovec iov = {data, sizeof(data)};
+	unsigned int i;
+
+	for (i = 0; i < UDP_ERRQ_MAX; i++) {
+		struct msghdr h = {.msg_name = &peer,
+				   .msg_namelen = sizeof(peer),
+				   .msg_iov = &iov,
+				   .msg_iovlen = 1,
+				   .msg_control = ctl.b,
+				   .msg_controllen = sizeof(ctl.b)};
+		const struct sock_extended_err *ee = NULL;
+		struct cmsghdr *c;
+
+		memset(&peer, 0, sizeof(peer));
+		if (recvmsg(fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+		for (c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
+			if ((c->cmsg_level == IPPROTO_IP &&
+			     c->cmsg_type == IP_RECVERR) ||
+			    (c->cmsg_level == IPPROTO_IPV6 &&
+			     c->cmsg_type == IPV6_RECVERR))
+				ee = (const struct sock_extended_err *)
+					CMSG_DATA(c);
+		if (!ee || (ee->ee_origin != SO_EE_ORIGIN_ICMP &&
+			    ee->ee_origin != SO_EE_ORIGIN_ICMP6))
+			continue;
+		u->st.rx_icmp_errors++;
+		if (h.msg_namelen && peer.ss_family)
+			unreach_note(u, &peer);
+	}
+}
+
+/* recvmmsg reports a pending ICMP error (sk_err) as one of these. */
+static bool icmp_errno(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	       e == EHOSTDOWN || e == EPROTO || e == EMSGSIZE ||
+	       e == ENOPROTOOPT;
+}
+
+/* Reads up to max datagrams from fd and hands the SMT ones on. Returns
+ * datagrams read, 0 when empty, -errno; *empty when fewer came than
+ * asked for. */
+static int rx_batch(struct udp_port *u, int fd, unsigned int max,
+		    smt_bk_rx_cb cb, void *arg, bool *empty)
+{
+	unsigned int want = max < SMT_BATCH ? max : SMT_BATCH;
+	int n, i, tries = 0;
+
+again:
+	smt_batch_prepare_rx(&u->rx, want);
+	n = recvmmsg(fd, u->rx.msg, want, MSG_DONTWAIT, NULL);
+	*empty = n < (int)want;
+	if (n < 0) {
+		if (icmp_errno(errno) && tries++ < 2) {
+			errq_drain(u, fd);
+			goto again;
+		}
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+	}
+	for (i = 0; i < n; i++) {
+		const struct msghdr *h = &u->rx.msg[i].msg_hdr;
+		const struct sockaddr_storage *peer = h->msg_name;
+		const uint8_t *smt = h->msg_iov->iov_base;
+		size_t len = u->rx.msg[i].msg_len;
+
+		if (h->msg_flags & MSG_TRUNC) { /* larger than our MTU */
+			u->st.rx_bad_ip++;
+			continue;
+		}
+		/* protocol.md 1.1: the UDP ports are the SMT ports. Shorter
+		 * than a header: the engine counts short_header first. */
+		if (len >= SMT_HDR_LEN &&
+		    ((uint16_t)(smt[0] << 8 | smt[1]) != ntohs(ss_port(peer)) ||
+		     (uint16_t)(smt[2] << 8 | smt[3]) != u->bk.port)) {
+			u->st.rx_port_mismatch++;
+			continue;
+		}
+		cb(arg, smt, len, peer, -1);
+	}
+	return n;
+}
+
+static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
+		  unsigned int budget, unsigned int *ready)
+{
+	static const unsigned int bits[2] = {UDP_RX_V4, UDP_RX_V6};
+	struct udp_port *u = (struct udp_port *)b;
+	int fds[2] = {u->fd4, u->fd6};
+	unsigned int got = 0, all = UDP_RX_V4 | UDP_RX_V6 | UDP_RX_WAKE, i;
+	uint64_t ev;
+	bool empty;
+	int n, err = 0;
+
+	if (!ready)
+		ready = &all;
+	if (*ready & UDP_RX_WAKE) {
+		if (read(u->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
+			err = -errno;
+		*ready &= ~UDP_RX_WAKE;
+	}
+	for (i = 0; i < 2; i++) {
+		if (fds[i] >= 0 && (*ready & UDP_ERR(bits[i])))
+			errq_drain(u, fds[i]);
+		*ready &= ~UDP_ERR(bits[i]);
+	}
+	while (got < budget && (*ready & (UDP_RX_V4 | UDP_RX_V6))) {
+		for (i = 0; i < 2; i++) {
+			if (fds[i] < 0 || !(*ready & bits[i]) ||
+			    got >= budget) {
+				if (fds[i] < 0)
+					*ready &= ~bits[i];
+				continue;
+			}
+			n = rx_batch(u, fds[i], budget - got, cb, arg, &empty);
+			if (n < 0) {
+				err = n;
+				empty = true;
+			} else {
+				got += (unsigned int)n;
+			}
+			if (empty)
+				*ready &= ~bits[i];
+		}
+	}
+	return err && !got ? err : (int)got;
+}
+
+static int udp_flush(struct smt_bk *b)
+{
+	struct udp_port *u = (struct udp_port *)b;
+	const struct smt_batch_tx_stats st = {
+		&u->st.tx_packets, &u->st.tx_bytes, &u->st.tx_errors};
+	int e4 = 0, e6 = 0;
+
+	if (u->tx4.n) {
+		smt_batch_sort(&u->tx4);
+		e4 = smt_batch_send(&u->tx4, u->fd4, &st);
+	}
+	if (u->tx6.n) {
+		smt_batch_sort(&u->tx6);
+		e6 = u->fd6 >= 0 ? smt_batch_send(&u->tx6, u->fd6, &st)
+				 : -EAFNOSUPPORT;
+		u->tx6.n = 0;
+	}
+	return e4 ? e4 : e6;
+}
+
+static int udp_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	struct udp_port *u = (struct udp_port *)b;
+	struct smt_sock_batch *q;
+	int err = 0;
+
+	if (peer->ss_family == AF_INET)
+		q = &u->tx4;
+	else if (peer->ss_family == AF_INET6)
+		q = &u->tx6;
+	else
+		return -EAFNOSUPPORT;
+	if (len > q->bufsz)
+		return -EMSGSIZE;
+	if (q->n == SMT_BATCH)
+		err = udp_flush(b);
+	/* the peer's SMT port is its UDP port */
+	smt_batch_add(q, peer, true, pkt, len, prio, u->prio_tos);
+	return err;
+}
+
+static void udp_close(struct smt_bk *b)
+{
+	udp_flush(b);
+	udp_free((struct udp_port *)b);
+}
+
+static const struct smt_bk_ops udp_ops = {
+	.name = "udp",
+	.encap_hdr = SMT_UDP_HDR_LEN,
+	.fds = udp_fds,
+	.rx = udp_rx,
+	.tx = udp_tx,
+	.flush = udp_flush,
+	.kick = udp_kick,
+	.stats = udp_stats,
+	.unreachable = udp_unreachable,
+	.close = udp_close,
+};

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Datagram batches for the socket backends (sockbatch.h): slot set-up for
+ * recvmmsg, appending, priority order and sendmmsg for sending, and the
+ * socket options the raw and UDP backends share.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sockbatch.h"
+
+int smt_batch_init(struct smt_sock_batch *b, uint32_t bufsz)
+{
+	unsigned int i;
+
+	b->buf = malloc((size_t)SMT_BATCH * bufsz);
+	if (!b->buf)
+		return -ENOMEM;
+	b->bufsz = bufsz;
+	for (i = 0; i < SMT_BATCH; i++) {
+		b->iov[i].iov_base = b->buf + (size_t)i * bufsz;
+		b->iov[i].iov_len = bufsz;
+	}
+	b->n = 0;
+	return 0;
+}
+
+void smt_batch_free(struct smt_sock_batch *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+}
+
+void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n)
+{
+	unsigned int i;
+
+	memset(b->msg, 0, n * sizeof(b->msg[0]));
+	for (i = 0; i < n; i++) {
+		b->iov[i].iov_len = b->bufsz;
+		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
+		b->msg[i].msg_hdr.msg_iovlen = 1;
+		b->msg[i].msg_hdr.msg_name = &b->name[i];
+		b->msg[i].msg_hdr.msg_namelen = sizeof(b->name[i]);
+	}
+}
+
+void smt_batch_add(struct smt_sock_batch *b,
+		   const struct sockaddr_storage *peer, bool keep_port,
+		   const uint8_t *pkt, size_t len, uint8_t prio, bool prio_tos)
+{
+	unsigned int i = b->n++;
+	struct msghdr *h = &b->msg[i].msg_hdr;
+	bool v4 = peer->ss_family == AF_INET;
+
+	memcpy(b->iov[i].iov_base, pkt, len);
+	b->iov[i].iov_len = len;
+	b->name[i] = *peer;
+	/* raw sockets take no port: IPv4 ignores it, IPv6 wants 0 or proto */
+	if (!keep_port && v4)
+		((struct sockaddr_in *)&b->name[i])->sin_port = 0;
+	else if (!keep_port)
+		((struct sockaddr_in6 *)&b->name[i])->sin6_port = 0;
+	memset(h, 0, sizeof(*h));
+	h->msg_name = &b->name[i];
+	h->msg_namelen = v4 ? sizeof(struct sockaddr_in)
+			    : sizeof(struct sockaddr_in6);
+	h->msg_iov = &b->iov[i];
+	h->msg_iovlen = 1;
+	b->prio[i] = prio;
+	if (prio_tos) {
+		struct cmsghdr *c = (struct cmsghdr *)b->ctl[i].b;
+		int tos = (prio & 7) << 5; /* IP precedence = SMT priority */
+
+		h->msg_control = b->ctl[i].b;
+		h->msg_controllen = sizeof(b->ctl[i].b);
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+		c->cmsg_type = v4 ? IP_TOS : IPV6_TCLASS;
+		memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+	}
+}
+
+/* Insertion sort of at most SMT_BATCH entries: stable, so FIFO within one
+ * priority. */
+void smt_batch_sort(struct smt_sock_batch *b)
+{
+	unsigned int i, j;
+
+	for (i = 1; i < b->n; i++) {
+		struct mmsghdr m = b->msg[i];
+		uint8_t pr = b->prio[i];
+
+		for (j = i; j > 0 && b->prio[j - 1] < pr; j--) {
+			b->msg[j] = b->msg[j - 1];
+			b->prio[j] = b->prio[j - 1];
+		}
+		b->msg[j] = m;
+		b->prio[j] = pr;
+	}
+}
+
+int smt_batch_send(struct smt_sock_batch *b, int fd,
+		   const struct smt_batch_tx_stats *st)
+{
+	unsigned int done = 0;
+	int n, i, err = 0;
+
+	while (done < b->n) {
+		n = sendmmsg(fd, b->msg + done, b->n - done, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			/* skip the packet that failed, keep the rest going */
+			(*st->errors)++;
+			done++;
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			(*st->packets)++;
+			*st->bytes += b->msg[done + i].msg_len;
+		}
+		done += n;
+	}
+	b->n = 0;
+	return err;
+}
+
+void smt_sock_setup(int fd, int family, uint32_t bufsz, uint8_t priority)
+{
+	int one = 1, v = (int)bufsz;
+
+	/* FORCE works past rmem_max with CAP_NET_ADMIN; else best effort. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	if (priority) {
+		v = priority;
+		setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof(v));
+		v = priority << 5; /* IP precedence / traffic class */
+		if (family == AF_INET)
+			setsockopt(fd, IPPROTO_IP, IP_TOS, &v, sizeof(v));
+		else
+			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v,
+				   sizeof(v));
+	}
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Batches of datagrams for recvmmsg/sendmmsg, shared by the socket
+ * backends (backend_raw.c, backend_udp.c): fixed slots with their own
+ * buffers, addresses and a TOS/traffic-class cmsg each, sorted by SMT
+ * priority before they leave. Also the socket options both backends set.
+ * Internal to libsmt.
+ */
+#ifndef SMT_SOCKBATCH_H
+#define SMT_SOCKBATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SMT_BATCH 64
+
+struct smt_sock_batch {
+	struct mmsghdr msg[SMT_BATCH];
+	struct iovec iov[SMT_BATCH];
+	struct sockaddr_storage name[SMT_BATCH];
+	uint8_t *buf; /* SMT_BATCH * bufsz */
+	uint32_t bufsz;
+	unsigned int n;
+	uint8_t prio[SMT_BATCH]; /* tx: SMT priority of msg[i] */
+	/* tx: IP_TOS / IPV6_TCLASS per packet (prio_tos) */
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(int))];
+	} ctl[SMT_BATCH];
+};
+
+/* Counters a send updates. */
+struct smt_batch_tx_stats {
+	uint64_t *packets, *bytes, *errors;
+};
+
+int smt_batch_init(struct smt_sock_batch *b, uint32_t bufsz);
+void smt_batch_free(struct smt_sock_batch *b);
+/* Sets up the first n (<= SMT_BATCH) slots for recvmmsg. */
+void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n);
+/*
+ * Appends one datagram to peer (copied; len <= bufsz, the caller checks);
+ * with prio_tos its TOS / traffic class is prio << 5. keep_port false
+ * sends to port 0 (raw sockets take none). The batch must have room.
+ */
+void smt_batch_add(struct smt_sock_batch *b,
+		   const struct sockaddr_storage *peer, bool keep_port,
+		   const uint8_t *pkt, size_t len, uint8_t prio, bool prio_tos);
+/* Highest SMT priority first, FIFO within one (a link queue is FIFO, so
+ * a small message's packet made after a large burst still leaves first). */
+void smt_batch_sort(struct smt_sock_batch *b);
+/* sendmmsg of the whole batch (a packet the kernel refuses is skipped and
+ * counted); empties it. 0 or the last -errno. */
+int smt_batch_send(struct smt_sock_batch *b, int fd,
+		   const struct smt_batch_tx_stats *st);
+
+/*
+ * Buffer sizes (FORCE past rmem_max with CAP_NET_ADMIN, else best
+ * effort), SO_PRIORITY and TOS class from priority, IPV6_V6ONLY.
+ */
+void smt_sock_setup(int fd, int family, uint32_t bufsz, uint8_t priority);
+
+#endif /* SMT_SOCKBATCH_H */

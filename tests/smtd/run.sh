@@ -775,7 +775,7 @@ t_smtctl() {
 		bad smtctl_ambiguous_prefix "$(cat "$out")"
 	fi
 	local sid cpid
-	echo_client cli "$SD_TMP/del.out" "$SIP" echo.smt -d 3 --port 9900 &
+	echo_client cli "$SD_TMP/del.out" "$SIP" echo.smt -d 8 --port 9900 &
 	cpid=$!
 	wait_listed srv 9900
 	sid=$(sid_of srv 9900)

@@ -276,3 +276,131 @@ Test(smtd_config_load, errors_name_file_and_line)
 	cr_expect(strstr(err, "B = 56 with max_msg = 2097152") != NULL, "%s",
 		  err);
 }
+
+#define TLS_OK "[tls]\ncert = /dev/null\nkey = /dev/null\nca = /dev/null\n"
+
+Test(smtd_config_load, encap_per_service_and_global)
+{
+	static struct smtd_config c;
+	char err[2048];
+	/* [smtd] encap after the services still sets their default */
+	const char *p = conf_file(TLS_OK "[service a.smt]\nencap = udp\n"
+					 "[service b.smt]\n"
+					 "[service c.smt]\nencap = ip udp\n"
+					 "[service d.smt]\nencap = udp,ip\n"
+					 "[smtd]\nencap = ip\n");
+
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	cr_expect_eq(c.encaps, SMTD_ENCAPS_IP);
+	cr_expect_eq(smtd_service_find(&c, "a.smt")->encaps, SMTD_ENCAPS_UDP);
+	cr_expect_eq(smtd_service_find(&c, "b.smt")->encaps, SMTD_ENCAPS_IP,
+		     "a service without encap takes [smtd] encap");
+	cr_expect_eq(smtd_service_find(&c, "c.smt")->encaps, SMTD_ENCAPS_ALL);
+	cr_expect_eq(smtd_service_find(&c, "d.smt")->encaps, SMTD_ENCAPS_ALL);
+	cr_expect_str_eq(smtd_encaps_str(SMTD_ENCAPS_ALL), "ip,udp");
+	cr_expect_str_eq(smtd_encaps_str(SMTD_ENCAPS_UDP), "udp");
+
+	p = conf_file(TLS_OK "[service a.smt]\n");
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	cr_expect_eq(c.encaps, SMTD_ENCAPS_ALL, "default: both");
+	cr_expect_eq(c.services[0].encaps, SMTD_ENCAPS_ALL);
+}
+
+Test(smtd_config_load, encap_and_ipproto_errors_say_what_to_write)
+{
+	static struct smtd_config c;
+	char err[4096], want[256];
+	static const char *const bad_encap[] = {"tcp", ",", "udp,quic", "IP"};
+	static const char *const bad_proto[] = {"17", "6", "0"};
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_encap) / sizeof(bad_encap[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text),
+			 TLS_OK "[service a.smt]\nencap = %s\n", bad_encap[i]);
+		p = conf_file(text);
+		cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL,
+			     "encap = %s accepted", bad_encap[i]);
+		unlink(p);
+		snprintf(want, sizeof(want),
+			 "%s:6: encap: '%s' is not a list of encapsulations; "
+			 "write ip (native IP), udp (SMT over UDP) or ip,udp",
+			 p, bad_encap[i]);
+		cr_expect(strstr(err, want) != NULL, "missing [%s] in:\n%s",
+			  want, err);
+	}
+	for (i = 0; i < sizeof(bad_proto) / sizeof(bad_proto[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), TLS_OK "[smtd]\nipproto = %s\n",
+			 bad_proto[i]);
+		p = conf_file(text);
+		cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL,
+			     "ipproto = %s accepted", bad_proto[i]);
+		unlink(p);
+		cr_expect(strstr(err, "for SMT over UDP write encap = udp") !=
+				  NULL,
+			  "ipproto = %s: %s", bad_proto[i], err);
+	}
+}
+
+/* smtd_encap_check: what a server answers a PROPOSE's ipproto */
+Test(smtd_encap_check, accept_only_what_is_allowed_and_served)
+{
+	static const struct {
+		uint8_t ipproto;
+		unsigned int allowed, served;
+		int ok;
+		const char *why; /* expected reason (substring) when refused */
+	} t[] = {
+		{253, SMTD_ENCAPS_ALL, SMTD_ENCAPS_IP, 1, NULL},
+		{17, SMTD_ENCAPS_ALL, SMTD_ENCAPS_UDP, 1, NULL},
+		{17, SMTD_ENCAPS_ALL, SMTD_ENCAPS_ALL, 1, NULL},
+		{253, SMTD_ENCAPS_ALL, SMTD_ENCAPS_ALL, 1, NULL},
+		{17, SMTD_ENCAPS_ALL, SMTD_ENCAPS_IP, 0,
+		 "service echo.smt is served over native IP (protocol 253) "
+		 "only"},
+		{253, SMTD_ENCAPS_ALL, SMTD_ENCAPS_UDP, 0,
+		 "service echo.smt is served over UDP only"},
+		{17, SMTD_ENCAPS_IP, SMTD_ENCAPS_ALL, 0,
+		 "service echo.smt is not served over UDP: smt.conf allows ip"},
+		{253, SMTD_ENCAPS_UDP, SMTD_ENCAPS_ALL, 0,
+		 "service echo.smt is not served over native IP (protocol 253): "
+		 "smt.conf allows udp"},
+		{17, SMTD_ENCAPS_ALL, SMTD_ENCAPS_IP, 0, "over native IP"},
+		/* an application in an encapsulation the file no longer allows
+		 * (after a reload) serves nothing */
+		{253, SMTD_ENCAPS_IP, SMTD_ENCAPS_UDP, 0,
+		 "its applications use udp, which smt.conf does not allow"},
+		{254, SMTD_ENCAPS_ALL, SMTD_ENCAPS_ALL, 0,
+		 "IP protocol 254 is neither this host's native protocol 253 "
+		 "nor 17"},
+		{6, SMTD_ENCAPS_ALL, SMTD_ENCAPS_ALL, 0, "IP protocol 6"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		enum smt_encap e = SMT_ENCAP_DEFAULT;
+		char why[200] = "";
+		int r = smtd_encap_check("echo.smt", t[i].ipproto, 253,
+					 t[i].allowed, t[i].served, &e, why,
+					 sizeof(why));
+
+		if (t[i].ok) {
+			cr_expect_eq(r, 0, "case %zu: %s", i, why);
+			cr_expect_eq(e,
+				     t[i].ipproto == 17 ? SMT_ENCAP_UDP
+							: SMT_ENCAP_IP,
+				     "case %zu", i);
+		} else {
+			cr_expect_eq(r, -EPROTONOSUPPORT, "case %zu", i);
+			cr_expect(strstr(why, t[i].why) != NULL,
+				  "case %zu: [%s] not in [%s]", i, t[i].why,
+				  why);
+		}
+	}
+}

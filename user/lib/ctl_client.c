@@ -27,6 +27,7 @@
 
 #include "ctlproto.h"
 #include "endpoint.h"
+#include "smt/wire.h"
 
 const char *smt_ctl_path(const char *path)
 {
@@ -442,6 +443,10 @@ json_object *smt_ctl_session_to_json(const struct smt_ctl_session *s,
 		o, "cipher",
 		json_object_new_string(smt_cipher_name(s->keys.cipher)));
 	json_object_object_add(o, "ipproto", json_object_new_int(s->ipproto));
+	json_object_object_add(
+		o, "encap",
+		json_object_new_string(s->ipproto == SMT_IPPROTO_UDP ? "udp"
+								     : "ip"));
 	json_object_object_add(o, "B", json_object_new_int(s->B));
 	json_object_object_add(o, "epoch", json_object_new_int(s->epoch));
 	json_object_object_add(o, "max_msg", json_object_new_int64(s->max_msg));
@@ -539,6 +544,11 @@ int smt_ctl_session_from_json(json_object *o, struct smt_ctl_session *s,
 	if (v < 1 || v > 255)
 		BAD("ipproto");
 	s->ipproto = v;
+	/* absent from old smtds; when there, it must agree with ipproto */
+	if (json_object_object_get_ex(o, "encap", NULL) &&
+	    strcmp(smt_ctl_str(o, "encap", ""),
+		   v == SMT_IPPROTO_UDP ? "udp" : "ip"))
+		BAD("encap");
 	v = smt_ctl_int(o, "B", -1);
 	if (v < 40 || v > 56)
 		BAD("B");
@@ -813,6 +823,39 @@ static int install(struct ctl_state *st, struct smt_ctl_session *s,
 	return 0;
 }
 
+static const char *encap_words(unsigned int ipproto)
+{
+	return ipproto == SMT_IPPROTO_UDP ? "UDP" : "native IP";
+}
+
+/*
+ * A session smtd hands over must travel as the endpoint's packets do
+ * (docs/protocol.md 6.1): in its encapsulation and, natively, with its
+ * protocol number. 0, or -EPROTO with a sentence in msg.
+ */
+static int session_fits(struct smt_endpoint *ep,
+			const struct smt_ctl_session *s, char *msg, size_t len)
+{
+	unsigned int want = smt_ep_ipproto(ep);
+
+	if (s->ipproto == want)
+		return 0;
+	if (s->ipproto == SMT_IPPROTO_UDP || want == SMT_IPPROTO_UDP)
+		snprintf(msg, len,
+			 "smtd set up session %u of %s over %s, but this "
+			 "endpoint uses %s (every session of an endpoint "
+			 "uses the endpoint's encapsulation)",
+			 s->sid, s->service, encap_words(s->ipproto),
+			 encap_words(want));
+	else
+		snprintf(msg, len,
+			 "smtd set up session %u of %s on IP protocol %u, but "
+			 "this endpoint uses protocol %u; make smtd's ipproto "
+			 "(smt.conf) and the endpoint's ($SMT_IPPROTO) agree",
+			 s->sid, s->service, s->ipproto, want);
+	return -EPROTO;
+}
+
 /* New epoch keys for a session smtd handed us earlier. */
 static int rekey(struct ctl_state *st, struct smt_ctl_session *s)
 {
@@ -857,6 +900,7 @@ static void on_push(json_object *m, void *arg)
 	const char *why = "";
 	json_object *js, *ack;
 	uint32_t handle = 0;
+	char msg[300] = "";
 	size_t i;
 	int err = -EINVAL;
 
@@ -875,7 +919,10 @@ static void on_push(json_object *m, void *arg)
 		return;
 	if (json_object_object_get_ex(m, "session", &js) &&
 	    !smt_ctl_session_from_json(js, &s, true, &why)) {
-		if (!strcmp(ev, "rekey"))
+		err = session_fits(st->ep, &s, msg, sizeof(msg));
+		if (err)
+			; /* refused below with msg */
+		else if (!strcmp(ev, "rekey"))
 			err = rekey(st, &s);
 		else
 			err = install(st, &s, &handle);
@@ -889,7 +936,7 @@ static void on_push(json_object *m, void *arg)
 	if (err)
 		json_object_object_add(
 			ack, "error",
-			json_object_new_string(smt_strerror(err)));
+			json_object_new_string(*msg ? msg : smt_strerror(err)));
 	if (st->fd >= 0 && smt_ctl_send(st->fd, ack, 1000))
 		disconnect(st);
 	json_object_put(ack);
@@ -958,6 +1005,26 @@ static int do_connect(struct ctl_state *st)
 	return 0;
 }
 
+/* The endpoint's encapsulation, as requests name it. */
+static json_object *encap_json(struct smt_endpoint *ep)
+{
+	const char *e = smt_encap_name(smt_endpoint_encap(ep));
+
+	return json_object_new_string(e ? e : "ip");
+}
+
+/* A serve request: the service, the endpoint's SMT port and encap. */
+static json_object *serve_req(struct ctl_state *st, const char *service)
+{
+	json_object *req = new_req(st, "serve");
+
+	json_object_object_add(req, "service", json_object_new_string(service));
+	json_object_object_add(req, "port",
+			       json_object_new_int(smt_endpoint_port(st->ep)));
+	json_object_object_add(req, "encap", encap_json(st->ep));
+	return req;
+}
+
 /* After a reconnect: serve again, register every live session again. */
 static void reregister(struct ctl_state *st)
 {
@@ -967,12 +1034,7 @@ static void reregister(struct ctl_state *st)
 	int k;
 
 	for (k = 0; k < st->nserv && st->fd >= 0; k++) {
-		req = new_req(st, "serve");
-		json_object_object_add(req, "service",
-				       json_object_new_string(st->serv[k]));
-		json_object_object_add(
-			req, "port",
-			json_object_new_int(smt_endpoint_port(st->ep)));
+		req = serve_req(st, st->serv[k]);
 		if (!call(st, req, &resp))
 			json_object_put(resp);
 	}
@@ -1186,18 +1248,25 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	json_object_object_add(req, "address", json_object_new_string(numeric));
 	json_object_object_add(req, "port",
 			       json_object_new_int(smt_endpoint_port(ep)));
+	json_object_object_add(req, "encap", encap_json(ep));
 	err = call(st, req, &resp);
 	if (err)
 		return keep_error(ep, err);
 	err = -EPROTO;
 	if (json_object_object_get_ex(resp, "session", &js) &&
 	    !smt_ctl_session_from_json(js, &s, true, &why)) {
-		err = install(st, &s, &handle);
+		err = session_fits(ep, &s, ctl_errbuf, sizeof(ctl_errbuf));
 		if (err) {
-			snprintf(ctl_errbuf, sizeof(ctl_errbuf),
-				 "cannot add the session to the endpoint: %s",
-				 smt_strerror(err));
-			tell_closed(st, s.sid);
+			tell_closed(st, s.sid); /* smtd and the peer drop it */
+		} else {
+			err = install(st, &s, &handle);
+			if (err) {
+				snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+					 "cannot add the session to the "
+					 "endpoint: %s",
+					 smt_strerror(err));
+				tell_closed(st, s.sid);
+			}
 		}
 	} else {
 		snprintf(ctl_errbuf, sizeof(ctl_errbuf),
@@ -1222,10 +1291,7 @@ int smt_serve(struct smt_endpoint *ep, const char *service)
 	err = get_state(ep, &st);
 	if (err)
 		return keep_error(ep, err);
-	req = new_req(st, "serve");
-	json_object_object_add(req, "service", json_object_new_string(service));
-	json_object_object_add(req, "port",
-			       json_object_new_int(smt_endpoint_port(ep)));
+	req = serve_req(st, service);
 	err = call(st, req, &resp);
 	if (err)
 		return keep_error(ep, err);

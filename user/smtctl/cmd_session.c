@@ -54,9 +54,9 @@ static int parse_sid(struct smtctl_ctx *ctx, int argc, char **argv,
 static void session_table(FILE *f, json_object *arr)
 {
 	static const char *const cols[] = {
-		"sid",	      "service",   "role",	"local.addr",
-		"local.port", "peer.addr", "peer.port", "cipher",
-		"epoch",      "age",	   "owner_pid", NULL};
+		"sid",	     "service",	  "role",  "local.addr", "local.port",
+		"peer.addr", "peer.port", "encap", "cipher",	 "epoch",
+		"age",	     "owner_pid", NULL};
 	size_t i, n = json_object_array_length(arr);
 	time_t now = time(NULL);
 
@@ -169,8 +169,9 @@ SMTCTL_OBJECT_DFLT(peer, "remote hosts with sessions", peer_cmds, do_peer_list);
 
 static void service_table(FILE *f, json_object *arr)
 {
-	static const char *const cols[] = {"name",    "port",	  "uids",
-					   "servers", "sessions", NULL};
+	static const char *const cols[] = {"name",	   "port",     "uids",
+					   "servers",	   "sessions", "encap",
+					   "served_encap", NULL};
 
 	smtctl_text_table(f, arr, cols);
 }
@@ -189,7 +190,8 @@ static int do_service_list(struct smtctl_ctx *ctx, int argc, char **argv)
 
 static const struct smtctl_cmd service_cmds[] = {
 	{"list", do_service_list, "",
-	 "configured services, their SMT ports, allowed uids, servers"},
+	 "configured services, their SMT ports, allowed uids, servers, "
+	 "encapsulations allowed and served"},
 	{0}};
 SMTCTL_OBJECT_DFLT(service, "services configured in smtd", service_cmds,
 		   do_service_list);

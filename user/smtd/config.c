@@ -159,6 +159,49 @@ static int parse_uids(struct parse_state *ps, struct smtd_service *s,
 	return 1;
 }
 
+/* "ip", "udp", "ip,udp" or "ip udp" into a SMTD_ENCAPS_* mask. */
+static void parse_encaps(struct parse_state *ps, const char *v,
+			 unsigned int *out)
+{
+	char buf[64], *tok, *save = NULL;
+	unsigned int m = 0;
+	enum smt_encap e;
+
+	if (!copy_str(buf, sizeof(buf), v))
+		goto bad;
+	for (tok = strtok_r(buf, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (smt_encap_parse(tok, &e))
+			goto bad;
+		m |= 1u << e;
+	}
+	if (!m)
+		goto bad;
+	*out = m;
+	return;
+bad:
+	cfg_error(ps, ps->line,
+		  "encap: '%s' is not a list of encapsulations; write ip "
+		  "(native IP), udp (SMT over UDP) or ip,udp (both, the "
+		  "default)",
+		  v);
+}
+
+/* "ip", "udp" or "ip,udp" for a SMTD_ENCAPS_* mask. */
+const char *smtd_encaps_str(unsigned int m)
+{
+	switch (m & SMTD_ENCAPS_ALL) {
+	case SMTD_ENCAPS_IP:
+		return "ip";
+	case SMTD_ENCAPS_UDP:
+		return "udp";
+	case SMTD_ENCAPS_ALL:
+		return "ip,udp";
+	default:
+		return "none";
+	}
+}
+
 static const struct {
 	const char *name;
 	int level;
@@ -191,14 +234,19 @@ static int key_smtd(struct parse_state *ps, const char *k, const char *v)
 				  "shorter than %zu bytes",
 				  sizeof(c->ctl_path));
 	} else if (!strcmp(k, "ipproto")) {
-		if (!parse_uint(v, 1, 254, &u) || u == 6 || u == 17)
+		/* the native number; 17 in a PROPOSE means SMT over UDP */
+		if (!parse_uint(v, 1, 254, &u) || u == 6 ||
+		    u == SMT_IPPROTO_UDP)
 			cfg_error(ps, ps->line,
-				  "ipproto: '%s' is not a usable IP protocol "
-				  "number (1..254, not TCP or UDP; 253 is the "
-				  "default)",
+				  "ipproto: '%s' is not a usable native IP "
+				  "protocol number (1..254, not 0, 6 (TCP) or "
+				  "17 (UDP); 253 is the default); for SMT over "
+				  "UDP write encap = udp instead",
 				  v);
 		else
 			c->ipproto = u;
+	} else if (!strcmp(k, "encap")) {
+		parse_encaps(ps, v, &c->encaps);
 	} else if (!strcmp(k, "log_level")) {
 		for (i = 0; log_levels[i].name; i++)
 			if (!strcmp(v, log_levels[i].name))
@@ -377,6 +425,8 @@ static int key_service(struct parse_state *ps, const char *k, const char *v)
 			s->port = u;
 	} else if (!strcmp(k, "uids")) {
 		parse_uids(ps, s, v);
+	} else if (!strcmp(k, "encap")) {
+		parse_encaps(ps, v, &s->encaps);
 	} else {
 		return 0;
 	}
@@ -502,6 +552,7 @@ static void defaults(struct smtd_config *c)
 	c->listen_port = 7443;
 	strcpy(c->ctl_path, SMT_CTL_SOCK_DEFAULT);
 	c->ipproto = 253;
+	c->encaps = SMTD_ENCAPS_ALL;
 	c->log_level = LOG_INFO;
 	c->handshake_timeout_s = 5;
 	c->max_sessions = 4096;
@@ -560,6 +611,11 @@ int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 			  "key = value");
 	else if (r < 0)
 		cfg_error(&ps, 0, "cannot parse (out of memory)");
+	/* a service without its own encap takes [smtd] encap, wherever
+	 * in the file that is */
+	for (int i = 0; i < cfg->nservices; i++)
+		if (!cfg->services[i].encaps)
+			cfg->services[i].encaps = cfg->encaps;
 	check_file(&ps, "cert", cfg->cert, true);
 	check_file(&ps, "key", cfg->key, true);
 	check_file(&ps, "ca", cfg->ca, true);

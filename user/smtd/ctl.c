@@ -43,6 +43,7 @@ struct smtd_ctl_conn {
 	struct {
 		char name[SMTD_NAME_MAX];
 		uint16_t port;
+		enum smt_encap encap; /* the serving endpoint's */
 	} served[MAX_SERVED];
 	struct pending_push pending[MAX_PENDING];
 	int64_t next_push;
@@ -303,8 +304,22 @@ struct smtd_ctl_conn *smtd_session_owner(struct smtd *d, uint32_t sid)
 	return s ? s->owner : NULL;
 }
 
+/* SMTD_ENCAPS_* of the live applications that serve service. */
+unsigned int smtd_ctl_served_encaps(struct smtd *d, const char *service)
+{
+	struct smtd_ctl_conn *c;
+	unsigned int m = 0;
+	int i;
+
+	for (c = d->conns; c; c = c->next)
+		for (i = 0; !c->dead && i < c->nserved; i++)
+			if (!strcmp(c->served[i].name, service))
+				m |= 1u << c->served[i].encap;
+	return m;
+}
+
 struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
-					  uint16_t *port)
+					  enum smt_encap encap, uint16_t *port)
 {
 	struct smtd_ctl_conn *c;
 	int i;
@@ -313,7 +328,8 @@ struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
 		if (c->dead)
 			continue;
 		for (i = 0; i < c->nserved; i++)
-			if (!strcmp(c->served[i].name, service)) {
+			if (!strcmp(c->served[i].name, service) &&
+			    c->served[i].encap == encap) {
 				*port = c->served[i].port;
 				return c;
 			}
@@ -420,16 +436,37 @@ static const struct smtd_service *policy(struct smtd *d,
 	return s;
 }
 
+/* The request's "encap": "ip" when absent (libsmt before SMT over UDP).
+ * false when malformed (answered). */
+static bool req_encap(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		      json_object *req, enum smt_encap *out)
+{
+	const char *e = smt_ctl_str(req, "encap", NULL);
+
+	*out = SMT_ENCAP_IP;
+	if (!json_object_object_get_ex(req, "encap", NULL) ||
+	    (e && !smt_encap_parse(e, out)))
+		return true;
+	d->st.ctl_bad_requests++;
+	send_error(d, c, id, EINVAL,
+		   "malformed request: \"encap\" must be \"ip\" or \"udp\"");
+	return false;
+}
+
 static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			json_object *req)
 {
 	const char *svc = smt_ctl_str(req, "service", NULL);
 	const char *addr = smt_ctl_str(req, "address", NULL);
 	int64_t port = smt_ctl_int(req, "port", -1);
+	const struct smtd_service *s;
+	unsigned int allowed = d->cfg.encaps;
+	enum smt_encap encap;
 	char err[300];
 	int r;
 
-	if (!policy(d, c, id, svc, false))
+	s = policy(d, c, id, svc, false);
+	if (!s)
 		return;
 	if (!addr || port < 1 || port > 65535) {
 		d->st.ctl_bad_requests++;
@@ -438,7 +475,28 @@ static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			   "\"port\" (the application's SMT port, 1..65535)");
 		return;
 	}
-	r = smtd_hs_connect(d, c, id, svc, addr, port, err, sizeof(err));
+	if (!req_encap(d, c, id, req, &encap))
+		return;
+	/* a service configured here has its own encap, others [smtd]'s */
+	if (s != (const struct smtd_service *)-1)
+		allowed = s->encaps;
+	if (!(allowed & (1u << encap))) {
+		send_error(d, c, id, EPROTONOSUPPORT,
+			   "service %s: %s allows encap %s only, but the "
+			   "endpoint uses %s; add %s to 'encap' in %s of %s, "
+			   "or open the endpoint with encap %s",
+			   svc, d->cfg.path, smtd_encaps_str(allowed),
+			   smt_encap_name(encap), smt_encap_name(encap),
+			   s != (const struct smtd_service *)-1
+				   ? "its [service] section"
+				   : "[smtd]",
+			   d->cfg.path, smtd_encaps_str(allowed));
+		return;
+	}
+	r = smtd_hs_connect(d, c, id, svc, addr, port,
+			    encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
+						   : d->cfg.ipproto,
+			    err, sizeof(err));
 	if (r)
 		send_error(d, c, id, -r, "%s", err);
 }
@@ -449,6 +507,7 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	const char *svc = smt_ctl_str(req, "service", NULL);
 	int64_t port = smt_ctl_int(req, "port", -1);
 	const struct smtd_service *s = policy(d, c, id, svc, true);
+	enum smt_encap encap;
 	json_object *o;
 	int i;
 
@@ -459,6 +518,21 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 		send_error(d, c, id, EINVAL,
 			   "malformed request: serve needs \"port\" (the "
 			   "application's SMT port, 1..65535)");
+		return;
+	}
+	if (!req_encap(d, c, id, req, &encap))
+		return;
+	/* it would never get a session: say so now, not at each PROPOSE */
+	if (!(s->encaps & (1u << encap))) {
+		send_error(
+			d, c, id, EPROTONOSUPPORT,
+			"service %s allows encap %s only (smt.conf), but the "
+			"endpoint uses %s; add %s to 'encap' in its "
+			"[service %s] section of %s, or open the endpoint "
+			"with encap %s",
+			svc, smtd_encaps_str(s->encaps), smt_encap_name(encap),
+			smt_encap_name(encap), svc, d->cfg.path,
+			smtd_encaps_str(s->encaps));
 		return;
 	}
 	if (s->port && s->port != port) {
@@ -481,8 +555,10 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	}
 	snprintf(c->served[i].name, sizeof(c->served[i].name), "%s", svc);
 	c->served[i].port = port;
-	LOG_I("pid %d (uid %u) serves %s on SMT port %lld", (int)c->pid, c->uid,
-	      svc, (long long)port);
+	c->served[i].encap = encap;
+	LOG_I("pid %d (uid %u) serves %s on SMT port %lld over %s", (int)c->pid,
+	      c->uid, svc, (long long)port,
+	      encap == SMT_ENCAP_UDP ? "UDP" : "native IP");
 	o = reply(id, true);
 	json_object_object_add(o, "port", json_object_new_int64(port));
 	send_msg(d, c, o);
@@ -715,6 +791,13 @@ static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
 			sessions += !strcmp(s->s.service, sv->name);
 		json_object_object_add(e, "servers",
 				       json_object_new_int(servers));
+		json_object_object_add(
+			e, "encap",
+			json_object_new_string(smtd_encaps_str(sv->encaps)));
+		json_object_object_add(
+			e, "served_encap",
+			json_object_new_string(smtd_encaps_str(
+				smtd_ctl_served_encaps(d, sv->name))));
 		json_object_object_add(e, "sessions",
 				       json_object_new_int(sessions));
 		json_object_array_add(arr, e);

@@ -19,6 +19,7 @@
  *                                            8 tag (8)  16 reserved (8) = 0
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "smt/wire.h"
@@ -177,4 +178,60 @@ int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
 		return -ERANGE;
 	}
 	return 0;
+}
+
+/* "native IP (protocol 253)" or "UDP", for REFUSE reasons. */
+static const char *encap_words(enum smt_encap e, unsigned int native, char *buf,
+			       size_t len)
+{
+	if (e == SMT_ENCAP_UDP)
+		return "UDP";
+	snprintf(buf, len, "native IP (protocol %u)", native);
+	return buf;
+}
+
+int smtd_encap_check(const char *service, uint8_t ipproto, unsigned int native,
+		     unsigned int allowed, unsigned int served,
+		     enum smt_encap *encap, char *why, size_t len)
+{
+	unsigned int usable = allowed & served;
+	enum smt_encap want;
+	char w[40];
+
+	/* the client's application opened its endpoint in one encapsulation:
+	 * never accept it in another, say what is served instead */
+	if (ipproto != SMT_IPPROTO_UDP && ipproto != native) {
+		snprintf(why, len,
+			 "IP protocol %u is neither this host's native "
+			 "protocol %u nor 17 (SMT over UDP)",
+			 ipproto, native);
+		return -EPROTONOSUPPORT;
+	}
+	want = smtd_encap_of(ipproto);
+	*encap = want;
+	if (!(allowed & (1u << want))) {
+		snprintf(why, len,
+			 "service %s is not served over %s: smt.conf "
+			 "allows %s",
+			 service, encap_words(want, native, w, sizeof(w)),
+			 smtd_encaps_str(allowed));
+		return -EPROTONOSUPPORT;
+	}
+	if (served & (1u << want))
+		return 0;
+	if (usable == SMTD_ENCAPS_IP)
+		snprintf(why, len,
+			 "service %s is served over native IP (protocol %u) "
+			 "only",
+			 service, native);
+	else if (usable == SMTD_ENCAPS_UDP)
+		snprintf(why, len, "service %s is served over UDP only",
+			 service);
+	else
+		snprintf(why, len,
+			 "service %s is not served over %s: its applications "
+			 "use %s, which smt.conf does not allow",
+			 service, encap_words(want, native, w, sizeof(w)),
+			 smtd_encaps_str(served));
+	return -EPROTONOSUPPORT;
 }

@@ -18,6 +18,8 @@
 #include <openssl/ssl.h>
 
 #include "ctlproto.h"
+#include "libsmt.h"
+#include "smt/wire.h"
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -31,8 +33,15 @@ struct smtd_service {
 	bool any_uid;
 	int nuids;
 	uid_t uids[SMTD_MAX_UIDS];
+	unsigned int encaps; /* SMTD_ENCAPS_*: encapsulations allowed */
 	int line; /* where it was defined, for messages */
 };
+
+/* Bit masks of encapsulations (enum smt_encap values as bits): what smt.conf
+ * allows a service, what its serving applications use. */
+#define SMTD_ENCAPS_IP (1u << SMT_ENCAP_IP)
+#define SMTD_ENCAPS_UDP (1u << SMT_ENCAP_UDP)
+#define SMTD_ENCAPS_ALL (SMTD_ENCAPS_IP | SMTD_ENCAPS_UDP)
 
 enum smtd_client_auth {
 	SMTD_CAUTH_NONE,
@@ -47,6 +56,7 @@ struct smtd_config {
 	uint16_t listen_port;
 	char ctl_path[108];
 	unsigned int ipproto;
+	unsigned int encaps; /* SMTD_ENCAPS_*: default of every service */
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
 	unsigned int handshake_timeout_s;
 	unsigned int max_sessions;
@@ -77,6 +87,8 @@ int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 const struct smtd_service *smtd_service_find(const struct smtd_config *cfg,
 					     const char *name);
 bool smtd_service_uid_ok(const struct smtd_service *s, uid_t uid);
+/* "ip", "udp" or "ip,udp" for a SMTD_ENCAPS_* mask ("none" for 0). */
+const char *smtd_encaps_str(unsigned int m);
 
 /* ---- logging ----------------------------------------------------------- */
 
@@ -186,9 +198,12 @@ struct smtd {
 /* ctl.c */
 int smtd_ctl_listen(struct smtd *d);
 void smtd_ctl_close_all(struct smtd *d);
-/* Find a connection that serves service (first registered). */
+/* Find a connection that serves service in encap (first registered). */
 struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
-					  uint16_t *port);
+					  enum smt_encap encap, uint16_t *port);
+/* SMTD_ENCAPS_* mask of what the applications serving service use (0:
+ * none serves it). */
+unsigned int smtd_ctl_served_encaps(struct smtd *d, const char *service);
 /*
  * Push a new server-side session to its serving application. done(hs, ok,
  * error) runs when the application acknowledged (or refused, or went
@@ -233,11 +248,13 @@ void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs);
 int smtd_tls_init(struct smtd *d, char *err, size_t errlen);
 void smtd_tls_free(struct smtd *d);
 int smtd_tls_listen(struct smtd *d);
-/* Start a client handshake for a connect request of c. 0 or -errno (then
- * nothing was started and the caller answers the request). */
+/* Start a client handshake for a connect request of c, proposing ipproto
+ * (17: SMT over UDP). 0 or -errno (then nothing was started and the caller
+ * answers the request). */
 int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
-		    uint16_t local_port, char *err, size_t errlen);
+		    uint16_t local_port, uint8_t ipproto, char *err,
+		    size_t errlen);
 /* The serving application answered a pushed session. */
 void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		      const char *msg);
@@ -289,6 +306,22 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 /* The set-up rule of section 6: 0, or -ERANGE with *why. */
 int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
 		     const char **why);
+/*
+ * Server side, "Encapsulation" of section 6.1: may a new session of service
+ * in the encapsulation a PROPOSE's ipproto names be accepted? native is
+ * this host's native protocol number, allowed the service's encap setting
+ * and served the encapsulations its serving applications use (SMTD_ENCAPS_*
+ * masks). 0 and *encap, or -EPROTONOSUPPORT with a reason for REFUSE 3 that
+ * names what this host does serve the service in.
+ */
+int smtd_encap_check(const char *service, uint8_t ipproto, unsigned int native,
+		     unsigned int allowed, unsigned int served,
+		     enum smt_encap *encap, char *why, size_t len);
+/* The encapsulation a session's ipproto means. */
+static inline enum smt_encap smtd_encap_of(unsigned int ipproto)
+{
+	return ipproto == SMT_IPPROTO_UDP ? SMT_ENCAP_UDP : SMT_ENCAP_IP;
+}
 
 /* bpf.c (compiled to stubs without user/tools/common/smt_bpf.h) */
 int smtd_bpf_start(struct smtd *d);

@@ -54,6 +54,7 @@ struct smtd_hs {
 	char service[SMTD_NAME_MAX];
 	char peer_str[INET6_ADDRSTRLEN + 8];
 	uint16_t local_port; /* client: the app's SMT port */
+	uint8_t ipproto; /* client: proposed (17: over UDP); 0: native */
 	struct smt_params prop;
 	struct smt_ctl_session sess; /* keys wiped when freed */
 	uint8_t out[SMT_PARAMS_REFUSE_MAX];
@@ -536,6 +537,16 @@ static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
 		       old->s.sid);
 		return;
 	}
+	/* one encapsulation for every epoch: its endpoints cannot switch */
+	if (p->ipproto != old->s.ipproto) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+		       "re-key of session %u must keep its encapsulation "
+		       "(ipproto %u, %s), not change it to ipproto %u",
+		       old->s.sid, old->s.ipproto,
+		       smt_encap_name(smtd_encap_of(old->s.ipproto)),
+		       p->ipproto);
+		return;
+	}
 	if (p->epoch != ((old->s.epoch + 1) & 255) || p->B != old->s.B ||
 	    p->max_msg != old->s.max_msg || p->max_pad != old->s.max_pad) {
 		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
@@ -633,10 +644,14 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
 {
 	const struct smtd_config *c = &d->cfg;
+	const struct smtd_service *svc;
 	struct smt_params a = *p;
 	struct smtd_ctl_conn *srv;
 	struct smtd_session *old;
+	enum smt_encap encap;
+	unsigned int served;
 	const char *why;
+	char reason[200];
 	uint16_t port = 0;
 
 	if (p->type == SMT_PARAMS_CLOSE) {
@@ -648,18 +663,12 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "expected PROPOSE");
 		return;
 	}
-	srv = smtd_ctl_server_for(d, hs->service, &port);
-	if (!srv) {
+	served = smtd_ctl_served_encaps(d, hs->service);
+	if (!served) {
 		refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
 		       "service %s is not served on this host (no "
 		       "application called smt_serve for it)",
 		       hs->service);
-		return;
-	}
-	if (p->ipproto != c->ipproto) {
-		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
-		       "IP protocol %u differs from this host's %u", p->ipproto,
-		       c->ipproto);
 		return;
 	}
 	if (!p->client_port) {
@@ -667,8 +676,26 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "client SMT port 0");
 		return;
 	}
+	/* a re-key keeps the session's encapsulation, whatever the
+	 * configuration says now */
 	if (p->flags & SMT_PARAMS_F_REKEY) {
 		on_rekey_propose(d, hs, p);
+		return;
+	}
+	/* sni_cb let only configured services through */
+	svc = smtd_service_find(c, hs->service);
+	if (smtd_encap_check(hs->service, p->ipproto, c->ipproto,
+			     svc ? svc->encaps : c->encaps, served, &encap,
+			     reason, sizeof(reason))) {
+		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params, "%s",
+		       reason);
+		return;
+	}
+	srv = smtd_ctl_server_for(d, hs->service, encap, &port);
+	if (!srv) { /* cannot happen: served says one does */
+		refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
+		       "service %s has no application serving it over %s",
+		       hs->service, smt_encap_name(encap));
 		return;
 	}
 	a.type = SMT_PARAMS_ACCEPT;
@@ -907,7 +934,7 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		.client_port = hs->local_port,
 		.B = d->cfg.B,
 		.epoch = 0,
-		.ipproto = d->cfg.ipproto,
+		.ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto,
 		.max_msg = d->cfg.max_msg,
 		.max_pad = d->cfg.max_pad,
 		.lifetime_s = d->cfg.lifetime_s,
@@ -1170,8 +1197,9 @@ enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
 static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
-		    uint16_t local_port, const struct smt_ctl_session *old,
-		    enum hs_kind kind, char *err, size_t errlen)
+		    uint16_t local_port, uint8_t ipproto,
+		    const struct smt_ctl_session *old, enum hs_kind kind,
+		    char *err, size_t errlen)
 {
 	/* numeric only: a name lookup would block the main loop, so libsmt
 	 * resolves names in the application (smt_ctl_resolve) */
@@ -1228,6 +1256,7 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	hs->conn = c;
 	hs->req_id = req_id;
 	hs->local_port = local_port;
+	hs->ipproto = ipproto;
 	snprintf(hs->address, sizeof(hs->address), "%s", address);
 	if (old)
 		hs->old = *old;
@@ -1275,10 +1304,11 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 
 int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
-		    uint16_t local_port, char *err, size_t errlen)
+		    uint16_t local_port, uint8_t ipproto, char *err,
+		    size_t errlen)
 {
-	return hs_start(d, c, req_id, service, address, local_port, NULL,
-			HS_NEW, err, errlen);
+	return hs_start(d, c, req_id, service, address, local_port, ipproto,
+			NULL, HS_NEW, err, errlen);
 }
 
 int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
@@ -1296,7 +1326,7 @@ int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
 		return -ENOENT;
 	}
 	r = hs_start(d, NULL, 0, s->service, s->handshake,
-		     smt_ctl_port(&s->local), s, HS_CLOSE_SESSION, err,
+		     smt_ctl_port(&s->local), 0, s, HS_CLOSE_SESSION, err,
 		     sizeof(err));
 	if (r) {
 		d->st.closes_failed++;
@@ -1312,7 +1342,7 @@ int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
 	int r;
 
 	r = hs_start(d, NULL, 0, s->s.service, s->s.handshake,
-		     smt_ctl_port(&s->s.local), &s->s, HS_REKEY, err,
+		     smt_ctl_port(&s->s.local), 0, &s->s, HS_REKEY, err,
 		     sizeof(err));
 	if (r)
 		LOG_W("session %u: cannot start the re-key: %s", s->s.sid, err);

@@ -23,10 +23,26 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 
-enum bench_tp { TP_SMT = 0, TP_UDP = 1, TP_TCP = 2, TP_TLS = 3, TP_COUNT };
+/* TP_SMT is SMT natively on IP ("smt"), TP_SMTU SMT over UDP ("smt-udp",
+ * docs/protocol.md 1.1); TP_UDP is the plain UDP baseline. */
+enum bench_tp {
+	TP_SMT = 0,
+	TP_UDP = 1,
+	TP_TCP = 2,
+	TP_TLS = 3,
+	TP_SMTU = 4,
+	TP_COUNT
+};
 
 const char *tp_name(enum bench_tp t);
+/* The name in tables: "smt-ip" and "smt-udp" for the two SMTs. */
+const char *tp_label(enum bench_tp t);
 int tp_from_name(const char *s); /* enum bench_tp or -1 */
+
+static inline bool tp_is_smt(enum bench_tp t)
+{
+	return t == TP_SMT || t == TP_SMTU;
+}
 
 /* Server ports: base + offset. */
 enum {
@@ -35,7 +51,9 @@ enum {
 	PORT_TCP = 2,
 	PORT_TLS = 3,
 	PORT_SMT_KEYS = 4, /* TLS 1.3 handshake that keys an SMT session */
-	PORT_SMT = 5, /* the server's SMT port */
+	PORT_SMT = 5, /* the server's SMT port (native IP) */
+	PORT_SMTU_KEYS = 6, /* the same, for a session over UDP */
+	PORT_SMTU = 7, /* the server's SMT port over UDP (a UDP port) */
 };
 #define BENCH_BASE_PORT 7700
 
@@ -130,13 +148,19 @@ extern const bool bench_have_smt;
 struct smt_endpoint;
 
 /* "--smt-opt KEY=VALUE": endpoint options for both roles (rpc_timeouts,
- * resend_us, unsched, max_granted); 0 or -EINVAL. smt_opts_str() lists
- * what is set, for the report. */
+ * resend_us, unsched, max_granted, mtu, busy_poll_us, xsk_tx); 0 or
+ * -EINVAL. smt_opts_str() lists what is set, for the report. */
 int smt_opt_parse(const char *kv);
 const char *smt_opts_str(void);
 
-/* Server side: the endpoint, and one keying connection's session. */
-int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
+/* "--encap LIST" (also "--smt-opt encap=LIST"): ip, udp or ip,udp: which
+ * SMT encapsulations run (client: the transports smt and smt-udp; server:
+ * the endpoints it opens). Sets on[TP_SMT] and on[TP_SMTU]; 0 or -EINVAL. */
+int smt_encaps_parse(const char *list, bool on[TP_COUNT]);
+
+/* Server side: the endpoint (udp: SMT over UDP), and one keying
+ * connection's session. */
+int smt_srv_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		 size_t err_len);
 /* After the TLS handshake on a keying connection: exchange ports, derive
  * keys, add the session. *sess receives the session id. */
@@ -158,6 +182,7 @@ struct bench_target {
 	uint16_t base_port;
 	SSL_CTX *tls; /* client context for TLS and SMT keying */
 	const char *smtd_service; /* SMT sessions through smtd, if set */
+	const char *smtd_service_udp; /* the same for SMT over UDP */
 	bool via_smtd; /* this connection's SMT session comes from smtd */
 };
 
@@ -186,10 +211,12 @@ int cconn_timeout_ms(const struct cconn *c);
 typedef void (*resp_fn)(void *ctx, uint64_t id, size_t len, int err);
 /* Handles readiness: reads responses and calls fn for each; flushes. */
 int cconn_input(struct cconn *c, resp_fn fn, void *ctx);
-/* SMT: sends the client SMT port and reads the server's (set-up). */
+/* SMT (c->tp TP_SMT or TP_SMTU): sends the client SMT port and reads the
+ * server's (set-up). */
 int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 		 size_t err_len);
-/* SMT session from the local smtd (smt_connect to t->smtd_service). */
+/* SMT session from the local smtd (smt_connect to t->smtd_service, or
+ * t->smtd_service_udp over UDP). */
 int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
 		      size_t err_len);
 /* Server: register the endpoint with the local smtd for service. */

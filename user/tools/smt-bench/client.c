@@ -437,11 +437,11 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 			"dropped\n",
 			(unsigned long long)seen, (unsigned long long)dropped);
 	}
-	if (res->tp == TP_SMT && x->verbose) {
+	if (tp_is_smt(res->tp) && x->verbose) {
 		char st[512];
 
 		smt_cli_stats(&c, st, sizeof(st));
-		fprintf(stderr, "  smt client: %s\n", st);
+		fprintf(stderr, "  %s client: %s\n", tp_label(res->tp), st);
 	}
 	if (res->test == TEST_HOL && r->cls[0].nlat)
 		report_add_hol_samples(res->tp, res->loss_ppm, r->cls[0].lat,
@@ -622,7 +622,8 @@ static void run_round(struct ctx *x, int round)
 					    .load = 1};
 		struct bench_target via = x->t;
 		struct result res = base, rs = base;
-		bool smtd = tps[i] == TP_SMT && x->t.smtd_service;
+		bool smtd = (tps[i] == TP_SMT && x->t.smtd_service) ||
+			    (tps[i] == TP_SMTU && x->t.smtd_service_udp);
 
 		if (tps[i] == TP_UDP)
 			continue; /* connectionless: nothing to set up */
@@ -754,7 +755,10 @@ static void usage(FILE *f)
 		"                       and plot data there (default .)\n"
 		"  --quick | --smoke    shorter plans (development; harness check)\n"
 		"  --rounds N           repetitions of the whole plan (default 5)\n"
-		"  --transports LIST    subset of smt,udp,tcp,tls (default all)\n"
+		"  --transports LIST    subset of smt,smt-udp,udp,tcp,tls (default all;\n"
+		"                       smt is SMT natively on IP, also called smt-ip)\n"
+		"  --encap LIST         ip, udp or ip,udp: the encapsulations SMT runs in\n"
+		"                       when --transports has SMT (smt, smt-ip or smt-udp)\n"
 		"  --lat-sizes LIST     unloaded latency sizes (64,256,1K,4K,16K,64K)\n"
 		"  --lat-count N        RPCs per latency point (1000)\n"
 		"  --tput-sizes LIST    throughput sizes (64,1K,8K)\n"
@@ -772,8 +776,10 @@ static void usage(FILE *f)
 		"  --ktls               ask OpenSSL for kTLS (used when the kernel has it)\n"
 		"  --smtd-service NAME  also time SMT sessions set up through smtd (local\n"
 		"                       smtd at $SMT_CTL_SOCKET) for service NAME\n"
+		"  --smtd-service-udp NAME  the same for SMT over UDP\n"
 		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
-		"                       max_granted, mtu (the server takes the same option)\n"
+		"                       max_granted, mtu, busy_poll_us, xsk_tx (the server\n"
+		"                       takes the same option); encap=LIST as --encap\n"
 		"  -v                   print every point as it completes\n");
 }
 
@@ -800,7 +806,9 @@ int client_main(int argc, char **argv)
 		O_AES,
 		O_KTLS,
 		O_SMTOPT,
-		O_SMTD
+		O_SMTD,
+		O_SMTDU,
+		O_ENCAP
 	};
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
@@ -824,13 +832,15 @@ int client_main(int argc, char **argv)
 		{"ktls", no_argument, NULL, O_KTLS},
 		{"smt-opt", required_argument, NULL, O_SMTOPT},
 		{"smtd-service", required_argument, NULL, O_SMTD},
+		{"smtd-service-udp", required_argument, NULL, O_SMTDU},
+		{"encap", required_argument, NULL, O_ENCAP},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	struct ctx *x = calloc(1, sizeof(*x));
 	const char *server = NULL, *ca = NULL, *out = ".";
 	struct report_info info = {0};
-	bool ktls = false;
+	bool ktls = false, encaps[TP_COUNT] = {0}, encaps_set = false;
 	char err[256];
 	int mode = 0, o, ret;
 
@@ -879,7 +889,8 @@ int client_main(int argc, char **argv)
 					fprintf(stderr,
 						"smt-bench: --transports: "
 						"unknown transport %s "
-						"(smt, udp, tcp, tls)\n",
+						"(smt, smt-udp, udp, tcp, "
+						"tls)\n",
 						tok);
 					return 2;
 				}
@@ -949,12 +960,36 @@ int client_main(int argc, char **argv)
 		case O_SMTD:
 			x->t.smtd_service = optarg;
 			break;
+		case O_SMTDU:
+			x->t.smtd_service_udp = optarg;
+			break;
+		case O_ENCAP:
+			if (smt_encaps_parse(optarg, encaps)) {
+				fprintf(stderr,
+					"smt-bench: --encap %s: want ip, udp "
+					"or ip,udp\n",
+					optarg);
+				return 2;
+			}
+			encaps_set = true;
+			break;
 		case O_SMTOPT:
-			if (smt_opt_parse(optarg)) {
+			if (!strncmp(optarg, "encap=", 6)) {
+				if (smt_encaps_parse(optarg + 6, encaps)) {
+					fprintf(stderr,
+						"smt-bench: --smt-opt %s: "
+						"want encap=ip, udp or "
+						"ip,udp\n",
+						optarg);
+					return 2;
+				}
+				encaps_set = true;
+			} else if (smt_opt_parse(optarg)) {
 				fprintf(stderr,
 					"smt-bench: --smt-opt %s: want "
 					"rpc_timeouts, resend_us, unsched, "
-					"max_granted or mtu =NUMBER\n",
+					"max_granted, mtu, busy_poll_us or "
+					"xsk_tx =NUMBER, or encap=LIST\n",
 					optarg);
 				return 2;
 			}
@@ -974,7 +1009,16 @@ int client_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (x->p.tp_on[TP_SMT] && !bench_have_smt) {
+	/* With --encap, SMT in --transports (smt or smt-udp) runs in the
+	 * encapsulations --encap names: --transports smt,tls --encap udp is
+	 * SMT over UDP against TLS. */
+	if (encaps_set) {
+		bool smt = x->p.tp_on[TP_SMT] || x->p.tp_on[TP_SMTU];
+
+		x->p.tp_on[TP_SMT] = smt && encaps[TP_SMT];
+		x->p.tp_on[TP_SMTU] = smt && encaps[TP_SMTU];
+	}
+	if ((x->p.tp_on[TP_SMT] || x->p.tp_on[TP_SMTU]) && !bench_have_smt) {
 		fprintf(stderr,
 			"smt-bench: SMT requested but this build has no SMT "
 			"(libsmt's engine missing); use --transports "

@@ -6,8 +6,8 @@
  * polls cconn_events() on c->fd, and cconn_input() reads every response
  * that arrived and hands it to a callback. TCP and TLS keep one connection
  * and pipeline requests on it (responses come back in order); UDP sends one
- * datagram per request on a connected socket; SMT sends one message per
- * request on one session.
+ * datagram per request on a connected socket; SMT (natively on IP or over
+ * UDP) sends one message per request on one session.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,9 +71,8 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 	       char *err, size_t err_len)
 {
 	static const uint16_t port[TP_COUNT] = {
-		[TP_SMT] = PORT_SMT_KEYS,
-		[TP_UDP] = PORT_UDP,
-		[TP_TCP] = PORT_TCP,
+		[TP_SMT] = PORT_SMT_KEYS, [TP_SMTU] = PORT_SMTU_KEYS,
+		[TP_UDP] = PORT_UDP,	  [TP_TCP] = PORT_TCP,
 		[TP_TLS] = PORT_TLS,
 	};
 	int ret;
@@ -106,14 +105,14 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 		c->t_ready = now_ns();
 		return 0;
 	}
-	if (tp == TP_SMT) {
+	if (tp_is_smt(tp)) {
 		c->txbuf = malloc(BENCH_MAX_MSG);
 		if (!c->txbuf) {
 			ret = -ENOMEM;
 			goto fail;
 		}
 	}
-	if (tp == TP_SMT && t->via_smtd) {
+	if (tp_is_smt(tp) && t->via_smtd) {
 		ret = smt_cli_open_smtd(c, t, err, err_len);
 		if (ret)
 			goto fail;
@@ -124,7 +123,7 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 	if (ret < 0)
 		goto fail;
 	c->st.fd = ret;
-	if (tp == TP_TLS || tp == TP_SMT) {
+	if (tp == TP_TLS || tp_is_smt(tp)) {
 		ret = tls_handshake(&c->st, t->tls, err, err_len);
 		if (ret)
 			goto fail;
@@ -133,7 +132,7 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 		ret = -errno;
 		goto fail;
 	}
-	if (tp == TP_SMT) {
+	if (tp_is_smt(tp)) {
 		ret = smt_cli_open(c, t, err, err_len);
 		if (ret)
 			goto fail;
@@ -171,7 +170,7 @@ static void keys_close(struct stream *st)
 
 void cconn_close(struct cconn *c)
 {
-	if (c->tp == TP_SMT) {
+	if (tp_is_smt(c->tp)) {
 		smt_cli_close(c);
 		keys_close(&c->st);
 	}
@@ -191,6 +190,7 @@ int cconn_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
 
 	switch (c->tp) {
 	case TP_SMT:
+	case TP_SMTU:
 		return smt_cli_send(c, id, len, resp_len);
 	case TP_UDP:
 		msg_fill(c->txbuf, len, &h);
@@ -216,7 +216,7 @@ short cconn_events(const struct cconn *c)
 
 int cconn_timeout_ms(const struct cconn *c)
 {
-	return c->tp == TP_SMT ? smt_cli_timeout_ms(c) : -1;
+	return tp_is_smt(c->tp) ? smt_cli_timeout_ms(c) : -1;
 }
 
 int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
@@ -226,6 +226,7 @@ int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
 
 	switch (c->tp) {
 	case TP_SMT:
+	case TP_SMTU:
 		return smt_cli_input(c, fn, ctx);
 	case TP_UDP:
 		for (;;) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * smt-bench server: one thread, one epoll loop, serving the echo RPC on
- * every transport at once (UDP, TCP, TLS 1.3 over TCP and SMT), plus the
- * TLS listener that keys SMT sessions and a line-based control port the
+ * every transport at once (UDP, TCP, TLS 1.3 over TCP, SMT natively on IP
+ * and SMT over UDP, each SMT on an endpoint of its own), plus the TLS
+ * listeners that key SMT sessions and a line-based control port the
  * client asks for the server's CPU time. Only one benchmark runs at a time,
  * so the CPU the process used between two control queries is the server's
  * cost of that run.
@@ -30,6 +31,7 @@ enum sconn_kind { SK_LISTEN, SK_CTL, SK_TCP, SK_TLS, SK_KEYS, SK_UDP, SK_SMT };
 struct sconn {
 	enum sconn_kind kind;
 	enum sconn_kind listen_for; /* SK_LISTEN: what accepted sockets are */
+	bool udp; /* SK_KEYS, SK_SMT and their listener: SMT over UDP */
 	struct stream st;
 	bool handshaking;
 	bool keyed;
@@ -41,7 +43,7 @@ struct sconn {
 struct server {
 	int epfd;
 	SSL_CTX *tls;
-	struct smt_endpoint *ep;
+	struct smt_endpoint *ep, *ep_udp; /* SMT natively on IP, over UDP */
 	int udp;
 	uint8_t udp_buf[65536], udp_tx[65536];
 	bool quit;
@@ -88,7 +90,7 @@ static void sconn_free(struct server *s, struct sconn *c)
 {
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->st.fd, NULL);
 	if (c->kind == SK_KEYS && c->keyed)
-		smt_srv_drop(s->ep, c->sess, c);
+		smt_srv_drop(c->udp ? s->ep_udp : s->ep, c->sess, c);
 	stream_close(&c->st);
 	free(c);
 }
@@ -112,6 +114,7 @@ static void do_accept(struct server *s, struct sconn *l)
 			return;
 		}
 		c->kind = l->listen_for;
+		c->udp = l->udp;
 		c->st.fd = fd;
 		c->peer = peer;
 		if (c->kind == SK_TLS || c->kind == SK_KEYS) {
@@ -183,7 +186,7 @@ static int handle_ctl(struct sconn *c)
 
 /* Keying connection after its handshake: the client's SMT port (2 bytes,
  * big endian) in, the server's out; the session lives as long as the TCP
- * connection does. */
+ * connection does. Connections to PORT_SMTU_KEYS key sessions over UDP. */
 static int handle_keys(struct server *s, struct sconn *c)
 {
 	char err[256];
@@ -200,15 +203,15 @@ static int handle_keys(struct server *s, struct sconn *c)
 	memcpy(&port, c->st.in.data + c->st.in.head, 2);
 	bbuf_consume(&c->st.in, 2);
 	((struct sockaddr_in *)&c->peer)->sin_port = port;
-	ret = smt_srv_key(s->ep, c->st.ssl, &c->peer, &c->sess, c, err,
-			  sizeof(err));
+	ret = smt_srv_key(c->udp ? s->ep_udp : s->ep, c->st.ssl, &c->peer,
+			  &c->sess, c, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "smt-bench server: SMT keying failed: %s\n",
 			err);
 		return ret;
 	}
 	c->keyed = true;
-	port = htons(BENCH_BASE_PORT + PORT_SMT);
+	port = htons(BENCH_BASE_PORT + (c->udp ? PORT_SMTU : PORT_SMT));
 	return bbuf_put(&c->st.out, &port, 2);
 }
 
@@ -308,11 +311,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smt-bench server --cert FILE --key FILE [--addr A]\n"
-		"                        [--no-smt] [--ktls] [--smt-opt K=V]...\n"
-		"                        [--smtd-service NAME]\n"
+		"                        [--no-smt] [--encap ip|udp|ip,udp] [--ktls]\n"
+		"                        [--smt-opt K=V]... [--smtd-service NAME]\n"
+		"                        [--smtd-service-udp NAME]\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
-		"SMT keying over TLS (P+4), SMT (port P+5) and a control port\n"
-		"(P), with P = %d.\n",
+		"SMT keying over TLS (P+4), SMT natively on IP (SMT port P+5),\n"
+		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7)\n"
+		"and a control port (P), with P = %d. --encap picks the SMT\n"
+		"endpoints (default both).\n",
 		BENCH_BASE_PORT);
 }
 
@@ -326,14 +332,28 @@ int server_main(int argc, char **argv)
 		{"ktls", no_argument, NULL, 'K'},
 		{"smt-opt", required_argument, NULL, 'o'},
 		{"smtd-service", required_argument, NULL, 's'},
+		{"smtd-service-udp", required_argument, NULL, 'S'},
+		{"encap", required_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	const char *cert = NULL, *key = NULL, *addr = "0.0.0.0";
-	const char *service = NULL;
+	const char *service = NULL, *service_udp = NULL;
 	struct sockaddr_in a = {.sin_family = AF_INET};
-	static const enum sconn_kind lk[] = {SK_CTL, SK_UDP, SK_TCP, SK_TLS,
-					     SK_KEYS};
+	/* listeners: port offset, kind, SMT over UDP */
+	static const struct {
+		uint16_t off;
+		enum sconn_kind kind;
+		bool udp;
+	} lk[] = {
+		{PORT_CTL, SK_CTL, false},
+		{PORT_UDP, SK_UDP, false},
+		{PORT_TCP, SK_TCP, false},
+		{PORT_TLS, SK_TLS, false},
+		{PORT_SMT_KEYS, SK_KEYS, false},
+		{PORT_SMTU_KEYS, SK_KEYS, true},
+	};
 	bool use_smt = bench_have_smt, ktls = false;
+	bool encaps[TP_COUNT] = {[TP_SMT] = true, [TP_SMTU] = true};
 	struct server *s;
 	char err[256];
 	int o;
@@ -358,12 +378,34 @@ int server_main(int argc, char **argv)
 		case 's':
 			service = optarg;
 			break;
+		case 'S':
+			service_udp = optarg;
+			break;
+		case 'e':
+			if (smt_encaps_parse(optarg, encaps)) {
+				fprintf(stderr,
+					"smt-bench server: --encap %s: want "
+					"ip, udp or ip,udp\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'o':
-			if (smt_opt_parse(optarg)) {
+			if (!strncmp(optarg, "encap=", 6)) {
+				if (smt_encaps_parse(optarg + 6, encaps)) {
+					fprintf(stderr,
+						"smt-bench server: --smt-opt "
+						"%s: want encap=ip, udp or "
+						"ip,udp\n",
+						optarg);
+					return 2;
+				}
+			} else if (smt_opt_parse(optarg)) {
 				fprintf(stderr,
 					"smt-bench server: --smt-opt %s: want "
 					"rpc_timeouts, resend_us, unsched, "
-					"max_granted or mtu =NUMBER\n",
+					"max_granted, mtu, busy_poll_us or "
+					"xsk_tx =NUMBER, or encap=LIST\n",
 					optarg);
 				return 2;
 			}
@@ -399,23 +441,29 @@ int server_main(int argc, char **argv)
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof(lk) / sizeof(lk[0]); i++) {
-		struct sconn *l = calloc(1, sizeof(*l));
+		struct sconn *l;
 		int fd;
 
-		a.sin_port = htons(BENCH_BASE_PORT + i);
-		fd = listen_on(&a, lk[i] == SK_UDP ? SOCK_DGRAM : SOCK_STREAM);
+		if (lk[i].kind == SK_KEYS &&
+		    (!use_smt || !encaps[lk[i].udp ? TP_SMTU : TP_SMT]))
+			continue;
+		l = calloc(1, sizeof(*l));
+		a.sin_port = htons(BENCH_BASE_PORT + lk[i].off);
+		fd = listen_on(&a,
+			       lk[i].kind == SK_UDP ? SOCK_DGRAM : SOCK_STREAM);
 		if (fd < 0 || !l) {
 			fprintf(stderr,
 				"smt-bench server: cannot listen on %s port "
 				"%u: %s (is another server running?)\n",
-				addr, BENCH_BASE_PORT + (unsigned int)i,
+				addr, BENCH_BASE_PORT + (unsigned int)lk[i].off,
 				strerror(-fd));
 			return 1;
 		}
-		l->kind = lk[i] == SK_UDP ? SK_UDP : SK_LISTEN;
-		l->listen_for = lk[i];
+		l->kind = lk[i].kind == SK_UDP ? SK_UDP : SK_LISTEN;
+		l->listen_for = lk[i].kind;
+		l->udp = lk[i].udp;
 		l->st.fd = fd;
-		if (lk[i] == SK_UDP) {
+		if (lk[i].kind == SK_UDP) {
 			int sz = 4 << 20;
 
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
@@ -424,26 +472,34 @@ int server_main(int argc, char **argv)
 		}
 		watch(s, fd, l, EPOLLIN);
 	}
-	if (use_smt) {
-		struct sconn *l = calloc(1, sizeof(*l));
+	for (int u = 0; use_smt && u < 2; u++) {
+		struct smt_endpoint **ep = u ? &s->ep_udp : &s->ep;
+		const char *svc = u ? service_udp : service;
+		struct sconn *l;
 
-		if (!l || smt_srv_open(BENCH_BASE_PORT + PORT_SMT, &s->ep, err,
-				       sizeof(err))) {
+		if (!encaps[u ? TP_SMTU : TP_SMT])
+			continue;
+		l = calloc(1, sizeof(*l));
+		if (!l ||
+		    smt_srv_open(BENCH_BASE_PORT + (u ? PORT_SMTU : PORT_SMT),
+				 u, ep, err, sizeof(err))) {
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
 		}
-		if (service &&
-		    smt_srv_serve(s->ep, service, err, sizeof(err))) {
+		if (svc && smt_srv_serve(*ep, svc, err, sizeof(err))) {
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
 		}
 		l->kind = SK_SMT;
-		l->st.fd = smt_ep_fd(s->ep);
+		l->udp = u;
+		l->st.fd = smt_ep_fd(*ep);
 		watch(s, l->st.fd, l, EPOLLIN);
 	}
-	fprintf(stderr, "smt-bench server: serving on %s ports %d..%d%s\n",
-		addr, BENCH_BASE_PORT, BENCH_BASE_PORT + PORT_SMT,
-		use_smt ? "" : " (without SMT)");
+	fprintf(stderr, "smt-bench server: serving on %s ports %d..%d%s%s%s\n",
+		addr, BENCH_BASE_PORT, BENCH_BASE_PORT + PORT_SMTU,
+		use_smt ? "" : " (without SMT)",
+		use_smt && !encaps[TP_SMT] ? " (no SMT natively on IP)" : "",
+		use_smt && !encaps[TP_SMTU] ? " (no SMT over UDP)" : "");
 	while (!s->quit) {
 		struct epoll_event ev[64];
 		int n = epoll_wait(s->epfd, ev, 64, -1);
@@ -463,7 +519,7 @@ int server_main(int argc, char **argv)
 				handle_udp(s);
 				break;
 			case SK_SMT:
-				smt_srv_process(s->ep);
+				smt_srv_process(c->udp ? s->ep_udp : s->ep);
 				break;
 			default:
 				handle_stream(s, c, ev[i].events);

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * The SMT transport of smt-bench, on libsmt's raw IP backend. Sessions are
+ * The SMT transports of smt-bench: SMT natively on IP (libsmt's raw IP
+ * backend, transport "smt") and SMT over UDP (its UDP backend, "smt-udp"),
+ * each on an endpoint of its own on the server. Sessions are
  * keyed the way docs/protocol.md section 6 allows an application to do it
  * itself: a TLS 1.3 handshake over TCP (the same OpenSSL contexts as the TLS
  * baseline), then both sides take S from the TLS exporter ("EXPORTER-SMT
  * v1"), derive the direction keys and add the session to their endpoint.
  * The two SMT ports travel over that TLS connection (2 bytes each way); the
- * session lives as long as the connection. smtd is not involved, so the
+ * session lives as long as the connection. Sessions over UDP are keyed on a
+ * keying port of their own (PORT_SMTU_KEYS). smtd is not involved, so the
  * set-up test measures what the protocol costs, not a daemon round trip.
  *
  * Built without SMT (BENCH_HAVE_SMT undefined: libsmt's engine not in the
@@ -51,6 +54,29 @@ int smt_opt_parse(const char *kv)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int smt_encaps_parse(const char *list, bool on[TP_COUNT])
+{
+	char buf[64], *tok, *save = NULL;
+	bool ip = false, udp = false;
+
+	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+		return -EINVAL;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "ip"))
+			ip = true;
+		else if (!strcmp(tok, "udp"))
+			udp = true;
+		else
+			return -EINVAL;
+	}
+	if (!ip && !udp)
+		return -EINVAL;
+	on[TP_SMT] = ip;
+	on[TP_SMTU] = udp;
+	return 0;
 }
 
 const char *smt_opts_str(void)
@@ -111,12 +137,13 @@ static int derive(SSL *ssl, bool client, struct smt_session_params *p,
 	return 0;
 }
 
-static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
+static int ep_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		   size_t err_len)
 {
 	struct smt_endpoint_opts o = {
 		.sz = sizeof(o),
 		.port = port,
+		.encap = udp ? SMT_ENCAP_UDP : SMT_ENCAP_IP,
 		/* --smt-opt values, in the order of smt_opts[] */
 		.rpc_timeouts = smt_opts[0].val,
 		.resend_timeout_us = smt_opts[1].val,
@@ -130,9 +157,9 @@ static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
 
 	if (ret)
 		snprintf(err, err_len,
-			 "cannot open SMT endpoint on port %u: "
+			 "cannot open SMT endpoint (encap %s) on port %u: "
 			 "%s",
-			 port, smt_strerror(ret));
+			 udp ? "udp" : "ip", port, smt_strerror(ret));
 	return ret;
 }
 
@@ -140,26 +167,33 @@ static int ep_open(uint16_t port, struct smt_endpoint **ep, char *err,
  * Client endpoints take their SMT ports in turn from a range rather than an
  * ephemeral one: a port that comes back soon after its last session would
  * meet that session still on the server (or in smtd), since a set-up can
- * overtake the previous session's teardown.
+ * overtake the previous session's teardown. Over UDP the range lies below
+ * the kernel's ephemeral UDP ports (32768..), where the UDP baseline's
+ * sockets and smtd's live, and apart from native IP's.
  */
 #define CLI_PORT_FIRST 20000
-#define CLI_PORT_COUNT 20000
+#define CLI_PORT_COUNT 12000
+#define CLI_UDP_PORT_FIRST 8000
+#define CLI_UDP_PORT_COUNT 12000
 
-static int cli_ep_open(struct smt_endpoint **ep, char *err, size_t err_len)
+static int cli_ep_open(bool udp, struct smt_endpoint **ep, char *err,
+		       size_t err_len)
 {
-	static unsigned int next;
+	static unsigned int next[2];
 	int ret = -SMT_E_PORT_IN_USE;
 
 	for (int i = 0; i < 64 && ret == -SMT_E_PORT_IN_USE; i++)
-		ret = ep_open(CLI_PORT_FIRST + next++ % CLI_PORT_COUNT, ep, err,
-			      err_len);
+		ret = ep_open(udp ? CLI_UDP_PORT_FIRST +
+					      next[1]++ % CLI_UDP_PORT_COUNT
+				  : CLI_PORT_FIRST + next[0]++ % CLI_PORT_COUNT,
+			      udp, ep, err, err_len);
 	return ret;
 }
 
-int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
+int smt_srv_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		 size_t err_len)
 {
-	return ep_open(port, ep, err, err_len);
+	return ep_open(port, udp, ep, err, err_len);
 }
 
 /*
@@ -173,33 +207,37 @@ int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
 #define SRV_SESS_MAX 1024
 
 static struct srv_sess {
+	const struct smt_endpoint *ep; /* its endpoint (encapsulation) */
 	struct sockaddr_in peer;
 	uint32_t sess;
 	const void *owner;
 	bool used;
 } srv_sess[SRV_SESS_MAX];
 
-static struct srv_sess *srv_sess_find(const struct sockaddr_in *peer)
+static struct srv_sess *srv_sess_find(const struct smt_endpoint *ep,
+				      const struct sockaddr_in *peer)
 {
 	for (int i = 0; i < SRV_SESS_MAX; i++)
-		if (srv_sess[i].used &&
+		if (srv_sess[i].used && srv_sess[i].ep == ep &&
 		    srv_sess[i].peer.sin_addr.s_addr == peer->sin_addr.s_addr &&
 		    srv_sess[i].peer.sin_port == peer->sin_port)
 			return &srv_sess[i];
 	return NULL;
 }
 
-static void srv_sess_note(const struct sockaddr_storage *peer, uint32_t sess,
+static void srv_sess_note(const struct smt_endpoint *ep,
+			  const struct sockaddr_storage *peer, uint32_t sess,
 			  const void *owner)
 {
 	const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
-	struct srv_sess *e = srv_sess_find(in);
+	struct srv_sess *e = srv_sess_find(ep, in);
 
 	for (int i = 0; !e && i < SRV_SESS_MAX; i++)
 		if (!srv_sess[i].used)
 			e = &srv_sess[i];
 	if (!e)
 		return; /* full: replacement just will not happen */
+	e->ep = ep;
 	e->peer = *in;
 	e->sess = sess;
 	e->owner = owner;
@@ -217,7 +255,7 @@ int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
 	if (ret)
 		return ret;
 	p.peer = *peer;
-	old = srv_sess_find((const struct sockaddr_in *)peer);
+	old = srv_sess_find(ep, (const struct sockaddr_in *)peer);
 	if (old) {
 		smt_session_remove(ep, old->sess);
 		old->used = false;
@@ -228,7 +266,7 @@ int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
 		snprintf(err, err_len, "cannot add SMT session: %s",
 			 smt_strerror(ret));
 	else
-		srv_sess_note(peer, *sess, owner);
+		srv_sess_note(ep, peer, *sess, owner);
 	return ret;
 }
 
@@ -244,7 +282,7 @@ int smt_srv_process(struct smt_endpoint *ep)
 		struct bench_hdr h;
 
 		if (m.kind == SMT_MSG_SESSION_UP)
-			srv_sess_note(&m.peer, m.session, NULL);
+			srv_sess_note(ep, &m.peer, m.session, NULL);
 		if (m.kind == SMT_MSG_REQUEST && msg_hdr(m.data, m.len, &h) &&
 		    h.resp_len >= BENCH_HDR_LEN &&
 		    h.resp_len <= BENCH_MAX_MSG) {
@@ -264,8 +302,8 @@ int smt_srv_process(struct smt_endpoint *ep)
 void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner)
 {
 	for (int i = 0; i < SRV_SESS_MAX; i++) {
-		if (srv_sess[i].used && srv_sess[i].owner == owner &&
-		    srv_sess[i].sess == sess) {
+		if (srv_sess[i].used && srv_sess[i].ep == ep &&
+		    srv_sess[i].owner == owner && srv_sess[i].sess == sess) {
 			smt_session_remove(ep, sess);
 			srv_sess[i].used = false;
 			return;
@@ -330,7 +368,7 @@ int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 	int ret;
 
 	/* c->st holds the keying TLS connection, handshake done. */
-	ret = cli_ep_open(&c->ep, err, err_len);
+	ret = cli_ep_open(c->tp == TP_SMTU, &c->ep, err, err_len);
 	if (ret)
 		return ret;
 	mine = htons(smt_endpoint_port(c->ep));
@@ -357,22 +395,24 @@ int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
 		      size_t err_len)
 {
+	const char *service = c->tp == TP_SMTU ? t->smtd_service_udp
+					       : t->smtd_service;
 	char addr[INET_ADDRSTRLEN];
 	int ret;
 
-	ret = cli_ep_open(&c->ep, err, err_len);
+	ret = cli_ep_open(c->tp == TP_SMTU, &c->ep, err, err_len);
 	if (ret)
 		return ret;
 	inet_ntop(AF_INET, &t->addr.sin_addr, addr, sizeof(addr));
-	ret = smt_connect(c->ep, t->smtd_service, addr, &c->sess);
+	ret = smt_connect(c->ep, service, addr, &c->sess);
 	if (ret) {
 		const char *why = smt_ctl_last_error();
 
 		snprintf(err, err_len,
-			 "SMT session for %s at %s through smtd failed: "
-			 "%s%s%s (is smtd running? $SMT_CTL_SOCKET?)",
-			 t->smtd_service, addr, smt_strerror(ret),
-			 *why ? ": " : "", why);
+			 "SMT session (encap %s) for %s at %s through smtd "
+			 "failed: %s%s%s (is smtd running? $SMT_CTL_SOCKET?)",
+			 c->tp == TP_SMTU ? "udp" : "ip", service, addr,
+			 smt_strerror(ret), *why ? ": " : "", why);
 		return ret;
 	}
 	c->fd = smt_fd(c->ep);
@@ -443,8 +483,10 @@ void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 	if (!c->ep || smt_stats_get(c->ep, 0, &st))
 		return;
 	n = snprintf(buf, len,
-		     "tx %llu pkts, rx %llu pkts, retransmits %llu, ctl "
-		     "%llu/%llu, rpcs ok %llu failed %llu, drops %llu",
+		     "encap %s, tx %llu pkts, rx %llu pkts, retransmits %llu, "
+		     "ctl %llu/%llu, rpcs ok %llu failed %llu, ICMP errors "
+		     "%llu, drops %llu",
+		     smt_encap_name(smt_endpoint_encap(c->ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
 		     (unsigned long long)st.tx_retransmits,
@@ -452,6 +494,7 @@ void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 		     (unsigned long long)st.rx_ctl,
 		     (unsigned long long)st.rpcs_ok,
 		     (unsigned long long)st.rpcs_failed,
+		     (unsigned long long)st.rx_icmp_errors,
 		     (unsigned long long)st.drops_total);
 	for (unsigned int i = 0; i < SMT_STATS_DROP_SLOTS && n < len; i++)
 		if (st.drops[i] && smt_drop_reason_name(i))
@@ -480,7 +523,7 @@ static int no_smt(char *err, size_t err_len)
 	return -ENOSYS;
 }
 
-int smt_srv_open(uint16_t port, struct smt_endpoint **ep, char *err,
+int smt_srv_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		 size_t err_len)
 {
 	return no_smt(err, err_len);

@@ -16,11 +16,17 @@
 
 #include "bench.h"
 
-static const char *const tp_names[TP_COUNT] = {"smt", "udp", "tcp", "tls"};
+static const char *const tp_names[TP_COUNT] = {"smt", "udp", "tcp", "tls",
+					       "smt-udp"};
 
 const char *tp_name(enum bench_tp t)
 {
 	return t < TP_COUNT ? tp_names[t] : "?";
+}
+
+const char *tp_label(enum bench_tp t)
+{
+	return t == TP_SMT ? "smt-ip" : tp_name(t);
 }
 
 int tp_from_name(const char *s)
@@ -28,6 +34,8 @@ int tp_from_name(const char *s)
 	for (int i = 0; i < TP_COUNT; i++)
 		if (!strcmp(s, tp_names[i]))
 			return i;
+	if (!strcmp(s, "smt-ip"))
+		return TP_SMT;
 	return -1;
 }
 

@@ -424,6 +424,7 @@ scenario_nobody() {
 	NET_CLIENT_WRAP=$NOBODY client nobody_udp 1 200 -c 4 \
 		--size 0,1,64,1432,1433,4096,65536,1048576
 	crc=$?
+	local detail=$CLIENT_DETAIL
 	NET_CLIENT_WRAP=$NOBODY client nobody_udp_oneway 2 40 -c 4 --oneway \
 		--size 0,64,5000,300K
 	local orc=$?
@@ -432,10 +433,10 @@ scenario_nobody() {
 	src=$?
 	if [ $crc = 0 ] && [ $src = 0 ] && [ "$uid" = 65534/65534 ] &&
 		[ "$cap" = 0000000000000000 ]; then
-		ok nobody_udp "$CLIENT_DETAIL; server uid $uid, CapEff $cap, exit 0"
+		ok nobody_udp "$detail; server uid $uid, CapEff $cap, exit 0"
 	else
 		cat "$NET_TMP/nobody-server.json.err" >>"$NET_TMP/nobody_udp.err" 2>/dev/null
-		bad nobody_udp "client exit $crc; server uid ${uid:-?} CapEff ${cap:-?} exit $src"
+		bad nobody_udp "$detail; server uid ${uid:-?} CapEff ${cap:-?} exit $src"
 	fi
 	if [ $orc = 0 ] && [ "$(json_num "$NET_TMP/nobody-server.json" bad_oneways)" = 0 ] &&
 		[ "$(json_num "$NET_TMP/nobody-server.json" oneways)" = 40 ]; then

@@ -19,13 +19,16 @@ sd_certs() {
 
 # sd_conf NAME CERT [key = value lines for [smtd] and [tls] ...]: writes
 # $SD_TMP/NAME.conf (control socket $SD_TMP/NAME.sock, handshake port
-# $SD_PORT or 7443). Extra "section.key=value" arguments override.
+# $SD_PORT or 7443). Extra "section.key=value" arguments override;
+# encap=LIST sets [smtd] encap, echo_encap= and kv_encap= a service's,
+# echo_uids= the uids of echo.smt (default 0).
 sd_conf() {
 	local name=$1 cert=$2 kv sec key val
 	shift 2
 	local ciphers="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 	local ca=$SD_TMP/certs/ca.crt port=${SD_PORT:-7443} cauth=require
 	local level=info extra="" lifetime=3600 margin=60
+	local encap="ip,udp" echo_encap="" kv_encap="" echo_uids=0
 	for kv in "$@"; do
 		case "$kv" in
 		ciphers=*) ciphers=${kv#*=} ;;
@@ -35,6 +38,10 @@ sd_conf() {
 		log_level=*) level=${kv#*=} ;;
 		lifetime=*) lifetime=${kv#*=} ;;
 		rekey_margin=*) margin=${kv#*=} ;;
+		encap=*) encap=${kv#*=} ;;
+		echo_encap=*) echo_encap="encap = ${kv#*=}" ;;
+		kv_encap=*) kv_encap="encap = ${kv#*=}" ;;
+		echo_uids=*) echo_uids=${kv#*=} ;;
 		*) extra="$extra$kv
 " ;;
 		esac
@@ -47,6 +54,7 @@ port = $port
 control_socket = $SD_TMP/$name.sock
 log_level = $level
 handshake_timeout = 5
+encap = $encap
 
 [tls]
 cert = $SD_TMP/certs/$cert.crt
@@ -63,11 +71,13 @@ rekey_margin = $margin
 
 [service echo.smt]
 port = 7000
-uids = 0
+uids = $echo_uids
+$echo_encap
 
 [service kv.smt]
 port = 7001
 uids = root
+$kv_encap
 $extra
 EOF
 }

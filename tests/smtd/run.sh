@@ -14,6 +14,11 @@
 #   restart       both smtds killed during a long smt-echo run: no RPC
 #                 fails, and the restarted smtds list the session again
 #   keylog        a capture decodes with smt-wire decode --keylog
+#   encap         SMT over UDP beside native IP: sessions and RPCs over UDP,
+#                 REFUSE 3 reasons (native-only server, encap = ip on
+#                 either side, a re-key that changes the encapsulation),
+#                 smtctl's encap columns, re-keying over UDP, and client
+#                 and server as nobody without any capability
 # Usage: BUILD=dir tests/smtd/run.sh [t_NAME...]   (run from the repo root)
 set -u
 
@@ -1027,10 +1032,219 @@ EOF
 	fi
 }
 
+# ---- SMT over UDP beside native IP (docs/protocol.md 1.1, 6.1) ----------------------
+hup() { # NAME: reload its configuration, wait until it took it
+	local n
+	n=$(sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["reloads"])')
+	kill -HUP "$(eval echo \$SD_PID_$1)"
+	for _ in $(seq 1 30); do
+		sd_ctl "$1" -j stats | grep -q "\"reloads\":$((n + 1))[,}]" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The session of PORT in smtd NAME's table as "encap ipproto owner_uid"
+# (python after smtctl: it starts slowly on a loaded host, while the
+# session may end soon)
+session_encap() { # NAME PORT
+	local js
+	js=$(sd_ctl "$1" -j session list)
+	echo "$js" | python3 -c '
+import json, sys
+for s in json.load(sys.stdin):
+    if int(sys.argv[1]) in (s["local"]["port"], s["peer"]["port"]):
+        print(s.get("encap"), s["ipproto"], s["owner_uid"])' "$2"
+}
+
+# A REKEY PROPOSE for the session of client port PORT with ipproto PROTO,
+# sent by hand as the client host's identity (host2)
+forged_rekey() { # PORT PROTO
+	local port=$1 proto=$2
+	(printf '\x01\x01\x00\x18'
+	 printf "\\x$(printf %02x $((port >> 8)))\\x$(printf %02x $((port & 255)))"
+	 printf '\x1b\x58\x30\x01'
+	 printf "\\x$(printf %02x "$proto")"
+	 printf '\x01\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10'
+	 sleep 1) | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -ign_eof >"$SD_TMP/forged-rekey.out" 2>&1
+}
+
+t_encap() {
+	local out=$SD_TMP/encap.out main=$ECHO_SRV usrv nsrv cpid txt js caps
+	# only the native IP server serves echo.smt: REFUSE 3 says so, and the
+	# client's error shows the server's reason
+	echo_client cli "$out" "$SIP" echo.smt -n 5 --port 9950 --encap udp
+	expect_refusal encap_udp_refused_by_native_only_server "$out" \
+		"peer smtd refused: service echo.smt is served over native IP (protocol 253) only (code 3)"
+	# a UDP server beside it, on the same SMT port
+	if ! echo_server srv "$SD_TMP/echo-udp.out" --encap udp; then
+		ECHO_SRV=$main
+		bad encap_udp_server_serves "$(tail -3 "$SD_TMP/echo-udp.out")"
+		return
+	fi
+	usrv=$ECHO_SRV
+	ECHO_SRV=$main
+	if sd_ctl srv -j service list | python3 -c '
+import json, sys
+s = [x for x in json.load(sys.stdin) if x["name"] == "echo.smt"][0]
+assert s["encap"] == "ip,udp" and s["served_encap"] == "ip,udp" and s["servers"] == 2, s' &&
+		sd_ctl srv service list | grep -Eq "^echo.smt .* ip,udp +ip,udp *$"; then
+		ok smtctl_service_list_encap
+	else
+		bad smtctl_service_list_encap "$(sd_ctl srv service list)"
+	fi
+	# a session over UDP through smtd: RPCs flow, both tables say udp
+	echo_client cli "$out" "$SIP" echo.smt -d 8 -s 64,5000,100000 -c 4 \
+		--port 9951 --encap udp &
+	cpid=$!
+	wait_listed srv 9951 && wait_listed cli 9951
+	txt=$(sd_ctl cli session list)
+	js="$(session_encap srv 9951) / $(session_encap cli 9951)"
+	wait $cpid
+	if rpcs_ok "$out" && grep -q "through smtd, encap udp" "$out" &&
+		[ "$js" = "udp 17 0 / udp 17 0" ]; then
+		ok encap_udp_session_rpcs_over_smtd
+	else
+		bad encap_udp_session_rpcs_over_smtd "sessions: $js; $(tail -3 "$out")"
+	fi
+	if echo "$txt" | head -1 | grep -q " encap " &&
+		echo "$txt" | grep -Eq " 9951 .* 7000 +udp +TLS_"; then
+		ok smtctl_session_list_shows_encap
+	else
+		bad smtctl_session_list_shows_encap "$txt"
+	fi
+	# native IP beside it still picks the native server
+	echo_client cli "$out" "$SIP" echo.smt -d 5 --port 9952 &
+	cpid=$!
+	wait_listed srv 9952
+	js=$(session_encap srv 9952)
+	wait $cpid
+	if rpcs_ok "$out" && [ "$js" = "ip 253 0" ]; then
+		ok encap_ip_beside_udp
+	else
+		bad encap_ip_beside_udp "session: $js; $(tail -3 "$out")"
+	fi
+
+	# encap = ip on the server (reload): UDP refused with the setting
+	sd_conf srv host encap=ip
+	hup srv
+	echo_client cli "$out" "$SIP" echo.smt -n 5 --port 9953 --encap udp
+	expect_refusal encap_config_ip_refuses_udp "$out" \
+		"peer smtd refused: service echo.smt is not served over UDP: smt.conf allows ip (code 3)"
+	# ... and an application asking to serve over UDP is told at once
+	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" \
+		"$SD_BIN/smt-echo" server --service kv.smt --port 7001 \
+		--encap udp -d 1 >"$out" 2>&1
+	expect_refusal encap_config_ip_refuses_udp_serve "$out" \
+		"service kv.smt allows encap ip only (smt.conf), but the endpoint uses udp; add udp to 'encap'"
+	sd_conf srv host
+	hup srv
+	# encap = ip for echo.smt on the client host: connect fails locally
+	sd_conf cli host2 echo_encap=ip
+	hup cli
+	echo_client cli "$out" "$SIP" echo.smt -n 5 --port 9953 --encap udp
+	expect_refusal encap_client_config_refuses_udp "$out" \
+		"service echo.smt: .*cli.conf allows encap ip only, but the endpoint uses udp; add udp to 'encap' in its \[service\] section"
+	sd_conf cli host2
+	hup cli
+
+	# a re-key must keep the session's encapsulation: a hand-made REKEY
+	# of a UDP session asking for native IP is refused, the session lives
+	echo_client cli "$out" "$SIP" echo.smt -d 6 --port 9954 --encap udp &
+	cpid=$!
+	if wait_listed srv 9954; then
+		forged_rekey 9954 253
+		sleep 0.3
+		if grep -q "re-key of session [0-9]* must keep its encapsulation (ipproto 17, udp), not change it to ipproto 253" \
+			"$SD_TMP/srv.log" && [ "$(session_encap srv 9954)" = "udp 17 0" ]; then
+			ok encap_rekey_cannot_change_encap
+		else
+			bad encap_rekey_cannot_change_encap "$(tail -3 "$SD_TMP/srv.log")"
+		fi
+	else
+		bad encap_rekey_cannot_change_encap "session 9954 not set up: $(tail -3 "$out")"
+	fi
+	wait $cpid
+	if rpcs_ok "$out"; then
+		ok encap_forged_rekey_left_session_working
+	else
+		bad encap_forged_rekey_left_session_working "$(tail -3 "$out")"
+	fi
+
+	# re-keying over UDP: lifetime 10 s, margin 8 s
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host lifetime=10 rekey_margin=8
+	sd_conf cli host2 lifetime=10 rekey_margin=8
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+	for _ in $(seq 1 30); do
+		sd_ctl srv -j service list | grep -q '"servers":2' && break
+		sleep 0.1
+	done
+	echo_client cli "$out" "$SIP" echo.smt -d 5 -s 64,20000 -c 2 \
+		--port 9955 --encap udp
+	if rpcs_ok "$out" && sd_ctl cli -j stats | grep -q '"rekeys_ok":[1-9]' &&
+		sd_ctl srv -j stats | grep -q '"rekeys_ok":[1-9]'; then
+		ok encap_udp_rekeyed
+	else
+		bad encap_udp_rekeyed "$(sd_ctl cli -j stats | head -c 300) $(tail -2 "$out")"
+	fi
+
+	# unprivileged: client and server as nobody, no capability at all,
+	# over UDP through smtd (echo.smt allows uid nobody)
+	kill "$usrv"
+	wait "$usrv" 2>/dev/null # it holds UDP port 7000 until it exits
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host echo_uids="0, nobody"
+	sd_conf cli host2 echo_uids="0, nobody"
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		--inh-caps=-all "$SD_BIN/smt-echo" server --service echo.smt \
+		--port 7000 --encap udp >"$SD_TMP/echo-nobody.out" 2>&1 &
+	nsrv=$!
+	TEST_PIDS="$TEST_PIDS $nsrv"
+	for _ in $(seq 1 50); do
+		grep -q "server on SMT port" "$SD_TMP/echo-nobody.out" && break
+		sleep 0.1
+	done
+	caps=$(grep -E "^(Uid|CapPrm|CapEff|CapAmb):" "/proc/$nsrv/status" 2>/dev/null | tr -s '\t ' ' ')
+	SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		--inh-caps=-all "$SD_BIN/smt-echo" client --service echo.smt \
+		--connect "$SIP" --encap udp -d 8 -s 64,5000,100000 -c 4 \
+		--port 9956 --rpc-timeouts 500 >"$out" 2>&1 &
+	cpid=$!
+	wait_listed srv 9956
+	js="$(session_encap srv 9956) / $(session_encap cli 9956)"
+	wait $cpid
+	if rpcs_ok "$out" && [ "$js" = "udp 17 65534 / udp 17 65534" ] &&
+		echo "$caps" | grep -q "Uid: 65534 " &&
+		echo "$caps" | grep -q "CapPrm: 0000000000000000" &&
+		echo "$caps" | grep -q "CapEff: 0000000000000000" &&
+		echo "$caps" | grep -q "CapAmb: 0000000000000000"; then
+		ok encap_udp_client_and_server_as_nobody_without_capabilities
+	else
+		bad encap_udp_client_and_server_as_nobody_without_capabilities \
+			"sessions: $js; server: $caps $(tail -2 "$SD_TMP/echo-nobody.out"); client: $(tail -3 "$out")"
+	fi
+	kill "$nsrv"
+	wait "$nsrv" 2>/dev/null
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host
+	sd_conf cli host2
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_replace t_close t_names t_s_client t_refusals t_smtctl t_restart
-	t_keylog t_exporter t_daemon t_rekey t_bpf"
+	t_keylog t_exporter t_daemon t_encap t_rekey t_bpf"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 if start_hosts; then

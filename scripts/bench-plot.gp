@@ -4,7 +4,8 @@
 # scripts/bench-plot.gp reads OUT/latency.dat, throughput.dat and
 # hol_cdf_<loss>.dat (written by smt-bench client) and writes latency.png,
 # throughput.png and hol_cdf.png next to them. Transports keep one colour
-# everywhere: SMT red, UDP grey, TCP blue, TLS green.
+# everywhere: SMT natively on IP red, SMT over UDP orange, UDP grey, TCP
+# blue, TLS green.
 
 if (!exists("dir")) dir = "build/bench"
 if (!exists("losses")) losses = "0 1 2"
@@ -17,7 +18,9 @@ set style line 1 lc rgb "#d62728" lw 2 pt 7
 set style line 2 lc rgb "#7f7f7f" lw 2 pt 5
 set style line 3 lc rgb "#1f77b4" lw 2 pt 9
 set style line 4 lc rgb "#2ca02c" lw 2 pt 11
-names = "SMT UDP TCP TLS"
+set style line 5 lc rgb "#ff7f0e" lw 2 pt 13
+# in the order of smt-bench's data files (enum bench_tp)
+names = "SMT/IP UDP TCP TLS SMT/UDP"
 
 # ---- latency by size: p50 solid, p99 dashed ----
 set output dir."/latency.png"
@@ -25,9 +28,9 @@ set title "Unloaded RPC latency by size (one outstanding; median of rounds)"
 set logscale xy
 set xlabel "request = response size (bytes)"
 set ylabel "latency (us)"
-plot for [t=1:4] dir."/latency.dat" using 1:(column(2*t)) with linespoints \
+plot for [t=1:5] dir."/latency.dat" using 1:(column(2*t)) with linespoints \
 	ls t title word(names, t)." p50", \
-     for [t=1:4] dir."/latency.dat" using 1:(column(2*t+1)) with linespoints \
+     for [t=1:5] dir."/latency.dat" using 1:(column(2*t+1)) with linespoints \
 	ls t dt 2 title word(names, t)." p99"
 unset logscale
 
@@ -42,7 +45,7 @@ if (nsz > 0) {
 	set ylabel "kRPC/s"
 	do for [i=1:nsz] {
 		set title word(sizes, i)." B"
-		plot for [t=1:4] dir."/throughput.dat" index (i-1) \
+		plot for [t=1:5] dir."/throughput.dat" index (i-1) \
 			using 1:(column(t+1)) with linespoints ls t \
 			title word(names, t)
 	}
@@ -63,8 +66,8 @@ if (nl > 0) {
 	do for [i=1:nl] {
 		set title word(losses, i)." % loss"
 		f = dir."/hol_cdf_".word(losses, i).".dat"
-		# blocks in file order: smt udp tcp tls; UDP does not run
-		plot for [t=1:4] f index (t-1) using 1:2 with lines ls t \
+		# blocks in file order: smt udp tcp tls smt-udp; UDP does not run
+		plot for [t=1:5] f index (t-1) using 1:2 with lines ls t \
 			title word(names, t)
 	}
 	unset multiplot

@@ -3,9 +3,12 @@
 #
 # Runs smt-bench between two network namespaces joined by a veth pair: the
 # server in one, the client in the other, each pinned to its own core when
-# there are two. Measures single-core AES-128-GCM with `openssl speed` in the
-# same run, then writes CSV, JSON, the summary and PNG plots under
-# BUILD/bench/ and, for a full run, regenerates docs/performance.md.
+# there are two. SMT runs in both encapsulations side by side, natively on
+# IP (transport smt, shown as smt-ip) and over UDP (smt-udp), against TLS
+# 1.3 over TCP, TCP and UDP. Measures single-core AES-128-GCM with
+# `openssl speed` in the same run, then writes CSV, JSON, the summary and
+# PNG plots under BUILD/bench/ and, for a full run, regenerates
+# docs/performance.md.
 #
 # Usage: scripts/bench.sh [--build DIR] [--quick | --smoke] [--pktcost MD]
 #                         [-- CLIENT-OPTS]
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
 	--smoke) MODE=smoke; shift ;;
 	--pktcost) PKTCOST=$2; shift 2 ;;
 	--) shift; break ;;
-	-h|--help) sed -n "3,23p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n "3,26p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -61,7 +64,7 @@ command -v ip >/dev/null || skip_or_fail "needs iproute2 (ip)"
 [ -x "$BIN" ] || { echo "bench.sh: $BIN missing; run make BUILD=$BUILD first" >&2; exit 1; }
 [ -e "$BUILD/bpf/bench_loss.bpf.o" ] || { echo "bench.sh: $BUILD/bpf/bench_loss.bpf.o missing; run make" >&2; exit 1; }
 
-TRANSPORTS=smt,udp,tcp,tls
+TRANSPORTS=smt,smt-udp,udp,tcp,tls
 if ! "$BIN" help | grep -q 'SMT is included'; then
 	if [ "$MODE" = smoke ]; then
 		echo "FAIL $TAG: $BIN was built without SMT (libsmt's engine missing)" >&2
@@ -146,8 +149,8 @@ if [ "${BENCH_SMTD:-1}" != 0 ] && [ "$TRANSPORTS" != udp,tcp,tls ] &&
 	SD=$OUT/smtd
 	rm -rf "$SD"
 	mkdir -p "$SD"
-	scripts/mkcerts.sh "$SD/certs" bench.smt >/dev/null
-	CERT=host2 scripts/mkcerts.sh "$SD/certs" bench.smt >/dev/null
+	scripts/mkcerts.sh "$SD/certs" bench.smt bench.smt-udp >/dev/null
+	CERT=host2 scripts/mkcerts.sh "$SD/certs" bench.smt bench.smt-udp >/dev/null
 	for h in srv cli; do
 		cert=host
 		[ $h = cli ] && cert=host2
@@ -175,6 +178,12 @@ lifetime = 3600
 [service bench.smt]
 port = 7705
 uids = 0
+encap = ip
+
+[service bench.smt-udp]
+port = 7707
+uids = 0
+encap = udp
 EOF
 	done
 	sd_ok=1
@@ -200,7 +209,7 @@ EOF
 	done
 	if [ $sd_ok = 1 ]; then
 		SMTD_SRV_ENV="SMT_CTL_SOCKET=$SD/srv.sock"
-		SMTD_ARGS="--smtd-service bench.smt"
+		SMTD_ARGS="--smtd-service bench.smt --smtd-service-udp bench.smt-udp"
 	elif [ "$MODE" = smoke ]; then
 		echo "FAIL $TAG: smtd is built but does not start" >&2
 		exit 1
@@ -279,6 +288,7 @@ if [ "$MODE" != full ] || [ "$TRANSPORTS" = udp,tcp,tls ]; then
 	XSK=0
 	JUMBO=0
 fi
+# AF_XDP transmit writes native IP packets: SMT natively on IP only.
 if [ "$XSK" != 0 ] && [ "$rc" = 0 ]; then
 	echo "bench.sh: the loaded and large-message tests again, SMT sending through AF_XDP"
 	extra_pass xsk "$MTU" "$SMT_OPTS --smt-opt xsk_tx=1" \
@@ -288,7 +298,7 @@ fi
 if [ "$JUMBO" != 0 ] && [ "$rc" = 0 ]; then
 	echo "bench.sh: the large-message tests again at MTU $JUMBO"
 	extra_pass jumbo "$JUMBO" "$SMT_OPTS --smt-opt mtu=$JUMBO" \
-		"--transports smt,tls,tcp --lat-sizes 4K,16K,64K --tput-sizes 8K --loads 8"
+		"--transports smt,smt-udp,tls,tcp --lat-sizes 4K,16K,64K --tput-sizes 8K --loads 8"
 	JUMBO_ARGS=$PASS_ARGS
 fi
 
@@ -338,7 +348,12 @@ CMD="make bench"
 	echo "- Two network namespaces joined by one veth pair (MTU 1500); the server"
 	echo "  pinned to CPU 1, the client to CPU 0, both at nice ${BENCH_NICE:--10}. One client"
 	echo "  thread, one server thread."
-	echo "- Transports: SMT (libsmt, raw IP backend, protocol 253; sessions keyed by"
+	echo "- Transports: SMT in both encapsulations, side by side in the same run:"
+	echo "  smt-ip natively on IP (libsmt's raw IP backend, protocol 253) and"
+	echo "  smt-udp over UDP (libsmt's UDP backend, docs/protocol.md 1.1: the UDP"
+	echo "  ports are the SMT ports, 48 bytes of headers after IP instead of 40, so"
+	echo "  8 bytes less payload per packet), each on an endpoint of its own on the"
+	echo "  server; sessions keyed by"
 	echo "  a TLS 1.3 handshake and the TLS exporter that the benchmark does itself;"
 	echo "  the set-up test also times sessions from smtd when it is built), UDP (one datagram per message, no reliability beyond a 50 ms"
 	echo "  resend of unanswered requests; runs only sizes that fit one datagram,"
@@ -350,7 +365,7 @@ CMD="make bench"
 	echo "  thread; N outstanding RPCs means N requests pipelined on that connection,"
 	echo "  answered in order. SMT keeps N requests outstanding on one session."
 	echo "- Loss: bpf/bench_loss.bpf.c (XDP on both veth ends) drops TCP, UDP and"
-	echo "  SMT packets alike with the given probability, only during the"
+	echo "  SMT packets alike (SMT over UDP among the UDP ones) with the given probability, only during the"
 	echo "  head-of-line test. Attaching XDP to a veth turns off TSO/GSO on the"
 	echo "  peer, so in that test TCP sends MTU-sized packets, as SMT always does."
 	echo "- Interleaving: each round runs every test point once per transport, the"
@@ -380,7 +395,8 @@ CMD="make bench"
 		echo "Same run, at MTU 1500: SMT's endpoints with libsmt's opt-in AF_XDP"
 		echo "transmit path (docs/api.md: copy mode, Ethernet and IP headers"
 		echo "written by libsmt, past the kernel's routing, netfilter and"
-		echo "qdiscs; receiving stays on the raw socket), SMT against TLS. The"
+		echo "qdiscs; receiving stays on the raw socket), SMT natively on IP"
+		echo "(the path writes IP packets itself) against TLS. The"
 		echo "targets above are judged on the default raw-socket path; its own"
 		echo "targets table follows for comparison."
 		echo
@@ -394,7 +410,7 @@ CMD="make bench"
 		echo "## The large-message tests at MTU $JUMBO (jumbo frames)"
 		echo
 		echo "Same run, same machine, after the tables above: both veth ends at"
-		echo "MTU $JUMBO, SMT packets sized to it, SMT against TLS and TCP. The"
+		echo "MTU $JUMBO, SMT packets sized to it, SMT in both encapsulations against TLS and TCP. The"
 		echo "targets are judged at MTU 1500 above; this shows how much of SMT's"
 		echo "large-message gap is the per-packet cost of raw sockets (TCP hands"
 		echo "the stack one 64 KiB GSO segment at either MTU)."

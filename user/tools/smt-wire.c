@@ -30,10 +30,12 @@
 #include <openssl/crypto.h>
 
 #include <smt/drop.h>
+#include <smt/maps.h>
 #include <smt/wire.h>
 
 #include "codec.h"
 #include "keys.h"
+#include "libsmt.h"
 #include "opts.h"
 #include "pcap.h"
 #include "record.h"
@@ -53,17 +55,22 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: smt-wire encode --key HEX --iv HEX [--cipher C] [--bits B]\n"
 		"                       [--msg-id N] [--record-size R] [--mtu M]\n"
-		"                       [--src A:P --dst A:P] [--proto N] [--epoch E]\n"
-		"                       [--oneway] (--in FILE | --size N) --out PCAP\n"
+		"                       [--src A:P --dst A:P] [--encap ip|udp] [--proto N]\n"
+		"                       [--epoch E] [--oneway] (--in FILE | --size N)\n"
+		"                       --out PCAP\n"
 		"       smt-wire encode --type T --key HEX --iv HEX [--msg-id N]\n"
 		"                       [--ctl-seq S] [--offset O] [--length L] [--prio P]\n"
-		"                       [--ids N,...] [--src A:P --dst A:P] --out PCAP\n"
-		"       smt-wire decode PCAP [--keylog FILE] [-j] [--proto N] [--bits B]\n"
+		"                       [--ids N,...] [--src A:P --dst A:P] [--encap E]\n"
+		"                       --out PCAP\n"
+		"       smt-wire decode PCAP [--keylog FILE] [-j] [--proto N]\n"
+		"                       [--udp-ports RANGES|none] [--bits B]\n"
 		"                       [--max-msg M] [--max-pad P] [--dump DIR]\n"
 		"       smt-wire help\n"
 		"\n"
 		"encode: write one message's SMT DATA packets (deterministic sender rule\n"
 		"  of docs/protocol.md section 3) as raw IP packets into a pcap file.\n"
+		"  --encap    ip: native, IP protocol --proto (default); udp: SMT over\n"
+		"             UDP (section 1.1), UDP ports = SMT ports, checksum set\n"
 		"  --cipher   TLS_AES_128_GCM_SHA256 (default), TLS_AES_256_GCM_SHA384,\n"
 		"             TLS_CHACHA20_POLY1305_SHA256 (or aes128gcm, aes256gcm,\n"
 		"             chacha20poly1305)\n"
@@ -72,10 +79,11 @@ static void usage(FILE *f)
 		"  --bits     message-ID width B, 40..56 (default 48)\n"
 		"  --msg-id   message ID, 2 <= N < 2^(B-1) (default 2)\n"
 		"  --record-size  content bytes per record, 4096..16384 (default 16384)\n"
-		"  --mtu      IP MTU (default 1500)\n"
+		"  --mtu      IP MTU (default 1500; payload MTU - IP - 40, - 8 more\n"
+		"             over UDP)\n"
 		"  --src/--dst  A.B.C.D:PORT or [V6]:PORT (default " DEF_SRC
 		" > " DEF_DST ")\n"
-		"  --proto    IP protocol number (default %d)\n"
+		"  --proto    native IP protocol number (default %d)\n"
 		"  --epoch    key epoch, 0..255 (default 0)\n"
 		"  --oneway   set the ONEWAY inner flag (even msg-id only)\n"
 		"  --in       application bytes from FILE ('-' for stdin)\n"
@@ -85,8 +93,13 @@ static void usage(FILE *f)
 		"             --offset and --prio (grant, resend), --length (resend),\n"
 		"             --ids (ack, 1..32 msg_ids)\n"
 		"\n"
-		"decode: check every SMT packet of a capture against the spec, print\n"
-		"  messages and drop reasons; exit 1 on any violation.\n"
+		"decode: check every SMT packet of a capture (pcap or pcapng), native\n"
+		"  and over UDP, against the spec, print messages and drop reasons;\n"
+		"  exit 1 on any violation.\n"
+		"  --udp-ports  SMT over UDP on these ports (7000,9000-9099): every\n"
+		"             datagram from or to them is checked; default: any port,\n"
+		"             datagrams of >= 40 payload bytes with doff_ver 0xA1;\n"
+		"             none: native only\n"
 		"  --keylog   SMT_SESSION lines (docs/protocol.md section 7): decrypt\n"
 		"             and verify records and control packets\n"
 		"  -j, --json JSON output\n"
@@ -226,6 +239,8 @@ struct enc_opts {
 	uint32_t rec_size, mtu;
 	struct sockaddr_storage src, dst;
 	uint8_t proto, epoch;
+	bool have_proto;
+	enum smt_encap encap; /* SMT_ENCAP_IP or SMT_ENCAP_UDP */
 	bool oneway;
 	const char *in, *out;
 	bool have_size;
@@ -244,6 +259,31 @@ static void fill_pattern(uint8_t *p, size_t n)
 		p[i] = (uint8_t)(i % 251);
 }
 
+/* Bytes in front of the SMT header: IP, and UDP over UDP. */
+static size_t enc_hdr_len(const struct enc_opts *o)
+{
+	return ip_hdr_len(o->src.ss_family) +
+	       (o->encap == SMT_ENCAP_UDP ? UDP_HDR_LEN : 0);
+}
+
+/*
+ * Put the IP header (and the UDP header over UDP) in front of the smt_len
+ * SMT bytes at pkt + enc_hdr_len(); returns the packet's length.
+ */
+static size_t enc_frame(const struct enc_opts *o, uint8_t *pkt, size_t smt_len)
+{
+	size_t iph = ip_hdr_len(o->src.ss_family);
+
+	if (o->encap != SMT_ENCAP_UDP) {
+		ip_build(pkt, &o->src, &o->dst, o->proto, smt_len, 0);
+		return iph + smt_len;
+	}
+	udp_build(pkt + iph, &o->src, &o->dst, smt_len);
+	ip_build(pkt, &o->src, &o->dst, SMT_IPPROTO_UDP, UDP_HDR_LEN + smt_len,
+		 0);
+	return iph + UDP_HDR_LEN + smt_len;
+}
+
 static int encode_write(const struct enc_opts *o, const uint8_t *app,
 			size_t len)
 {
@@ -251,8 +291,11 @@ static int encode_write(const struct enc_opts *o, const uint8_t *app,
 	struct pcap_writer w = {0};
 	struct smt_data_tmpl t = {0};
 	struct smt_aead *tx = NULL;
-	size_t iph = ip_hdr_len(o->src.ss_family);
-	uint32_t max_payload = o->mtu - (uint32_t)iph - SMT_HDR_LEN;
+	size_t hl = enc_hdr_len(o), plen;
+	/* section 3.3: MTU - IP header - (8 over UDP) - 40 */
+	uint32_t max_payload = SMT_PKT_PAYLOAD(o->mtu,
+					       o->src.ss_family == AF_INET6,
+					       o->encap == SMT_ENCAP_UDP);
 	uint32_t off = 0, n, npkt = 0;
 	uint8_t *pkt = NULL;
 	int ret, rc = EXIT_USAGE;
@@ -271,7 +314,7 @@ static int encode_write(const struct enc_opts *o, const uint8_t *app,
 		die("cannot encode the message: %s", strerror(-ret));
 		goto out;
 	}
-	pkt = malloc(iph + SMT_HDR_LEN + max_payload);
+	pkt = malloc(hl + SMT_HDR_LEN + max_payload);
 	if (!pkt) {
 		die("out of memory");
 		goto out;
@@ -286,14 +329,13 @@ static int encode_write(const struct enc_opts *o, const uint8_t *app,
 	t.granted = wm.wire_len;
 	t.epoch = o->epoch;
 	while (off < wm.wire_len) {
-		n = smt_data_build(&wm, off, max_payload, &t, pkt + iph);
+		n = smt_data_build(&wm, off, max_payload, &t, pkt + hl);
 		if (!n) {
 			die("internal error: no packet at wire offset %u", off);
 			goto out;
 		}
-		ip_build(pkt, &o->src, &o->dst, o->proto, SMT_HDR_LEN + n, 0);
-		ret = pcap_write(&w, pkt, iph + SMT_HDR_LEN + n, npkt / 1000000,
-				 npkt % 1000000);
+		plen = enc_frame(o, pkt, SMT_HDR_LEN + n);
+		ret = pcap_write(&w, pkt, plen, npkt / 1000000, npkt % 1000000);
 		if (ret) {
 			die("--out: cannot write '%s': %s", o->out,
 			    strerror(-ret));
@@ -325,8 +367,8 @@ out:
 /* One control packet (section 5), tagged under the given key. */
 static int encode_control(struct enc_opts *o)
 {
-	uint8_t pkt[40 + SMT_ACK_LEN(SMT_ACK_MAX)];
-	size_t iph = ip_hdr_len(o->src.ss_family);
+	uint8_t pkt[40 + UDP_HDR_LEN + SMT_ACK_LEN(SMT_ACK_MAX)];
+	size_t hl = enc_hdr_len(o), plen;
 	struct pcap_writer w = {0};
 	struct smt_aead *tx;
 	int n, ret;
@@ -340,18 +382,18 @@ static int encode_control(struct enc_opts *o)
 	o->ctl.dport = util_addr_port(&o->dst);
 	o->ctl.epoch = o->epoch;
 	o->ctl.msg_id = o->msg_id;
-	n = smt_ctl_build(tx, &o->ctl, pkt + iph, sizeof(pkt) - iph);
+	n = smt_ctl_build(tx, &o->ctl, pkt + hl, sizeof(pkt) - hl);
 	smt_aead_free(tx);
 	if (n < 0)
 		return die(
 			"cannot build the %s packet: %s (check --ctl-seq, --ids)",
 			type_name(o->ctl.type), strerror(-n));
-	ip_build(pkt, &o->src, &o->dst, o->proto, (size_t)n, 0);
+	plen = enc_frame(o, pkt, (size_t)n);
 	ret = pcap_writer_open(&w, o->out);
 	if (ret)
 		return die("--out: cannot create '%s': %s", o->out,
 			   strerror(-ret));
-	ret = pcap_write(&w, pkt, iph + (size_t)n, 0, 0);
+	ret = pcap_write(&w, pkt, plen, 0, 0);
 	if (!ret)
 		ret = pcap_writer_close(&w);
 	else
@@ -363,6 +405,18 @@ static int encode_control(struct enc_opts *o)
 		fprintf(stderr,
 			"smt-wire: wrote one %s packet of %d bytes to %s\n",
 			type_name(o->ctl.type), n, o->out);
+	return 0;
+}
+
+/* --encap ip|udp; not taken from $SMT_ENCAP: the same arguments must
+ * give the same bytes everywhere. */
+static int opt_encap(const struct tool_opt *opt, char *arg, char *err,
+		     size_t err_len)
+{
+	if (smt_encap_parse(arg, opt->dst))
+		return die(
+			"--encap: '%s' is not an encapsulation; use ip (native, the default) or udp",
+			arg);
 	return 0;
 }
 
@@ -471,11 +525,18 @@ static int encode_check(struct enc_opts *o)
 	if (o->src.ss_family != o->dst.ss_family)
 		return die(
 			"--src/--dst: both addresses must be IPv4 or both IPv6");
-	if (o->mtu <
-	    ip_hdr_len(o->src.ss_family) + SMT_HDR_LEN + SMT_REC_START_MIN)
+	if (o->encap == SMT_ENCAP_UDP && o->have_proto)
 		return die(
-			"--mtu: %u is too small: an IP header, the 40-byte SMT header and at least 5 payload bytes must fit",
-			o->mtu);
+			"--proto: SMT over UDP is always IP protocol 17; give --proto only with --encap ip");
+	if (o->proto == SMT_IPPROTO_UDP)
+		return die(
+			"--proto: 17 is UDP; for SMT over UDP use --encap udp");
+	if (o->mtu < enc_hdr_len(o) + SMT_HDR_LEN + SMT_REC_START_MIN)
+		return die(
+			"--mtu: %u is too small: an IP header,%s the 40-byte SMT header and at least 5 payload bytes must fit",
+			o->mtu,
+			o->encap == SMT_ENCAP_UDP ? " the 8-byte UDP header,"
+						  : "");
 	return 0;
 }
 
@@ -520,6 +581,7 @@ static int cmd_encode(int argc, char **argv)
 		.rec_size = SMT_REC_MAX_CONTENT,
 		.mtu = 1500,
 		.proto = SMT_IPPROTO_DEFAULT,
+		.encap = SMT_ENCAP_IP,
 		.ctl = {.type = SMT_TYPE_DATA, .ctl_seq = 1},
 	};
 	const char *src_s = NULL, *dst_s = NULL;
@@ -534,7 +596,8 @@ static int cmd_encode(int argc, char **argv)
 		OPT_U64("mtu", 'M', &o.mtu, 1, 65535),
 		OPT_STR("src", 's', &src_s),
 		OPT_STR("dst", 'd', &dst_s),
-		OPT_U64("proto", 'p', &o.proto, 0, 255),
+		OPT_U64("proto", 'p', &o.proto, 0, 255, .seen = &o.have_proto),
+		OPT_FN("encap", 'E', &o.encap, opt_encap),
 		OPT_U64("epoch", 'e', &o.epoch, 0, 255),
 		OPT_FLAG("oneway", 'O', &o.oneway),
 		OPT_STR("in", 'I', &o.in),
@@ -621,6 +684,7 @@ struct dir {
 	struct dir *next;
 	struct sockaddr_storage src, dst; /* with ports */
 	unsigned int epoch;
+	enum smt_encap encap; /* a session keeps one for its life (1.1) */
 	struct session *sess; /* NULL without keys */
 	struct smt_aead *rx; /* the sender's direction key */
 	struct smt_limits lim;
@@ -657,11 +721,21 @@ struct msg {
 
 #define MSG_HASH 4096
 
+/* Which UDP datagrams decode takes for SMT (docs/protocol.md 8.6). */
+enum udp_mode {
+	UDP_AUTO, /* any port: UDP payload >= 40 bytes, doff_ver 0xA1 */
+	UDP_RANGES, /* every datagram from or to a port of --udp-ports */
+	UDP_OFF, /* --udp-ports none */
+};
+
 struct decoder {
 	/* options */
 	const char *pcap, *keylog, *dump;
 	uint8_t proto;
 	struct smt_limits lim;
+	enum udp_mode udp_mode;
+	struct util_port_range udp_ports[SMT_UDP_PORT_RANGES];
+	size_t n_udp_ports;
 	/* state */
 	struct session *sess;
 	size_t nsess;
@@ -670,8 +744,11 @@ struct decoder {
 	struct msg *msgs, **msgs_tail;
 	uint64_t pkt_no; /* 1-based record number in the file */
 	uint64_t packets, smt_packets, ignored, control, truncated;
+	uint64_t smt_ip, smt_udp; /* SMT packets per encapsulation */
+	uint64_t csum_bad, csum_absent, csum_partial; /* UDP checksums */
 	uint64_t drops[SMT_DROP_MAX];
 	uint64_t violations;
+	enum smt_encap cur_encap; /* of the packet being checked */
 	json_object *jdrops, *jctl; /* arrays, JSON mode */
 };
 
@@ -795,15 +872,15 @@ static struct smt_aead *session_aead(struct session *s, bool from_client)
 static struct dir *get_dir(struct decoder *d,
 			   const struct sockaddr_storage *src,
 			   const struct sockaddr_storage *dst,
-			   unsigned int epoch, struct session *s,
-			   bool from_client)
+			   unsigned int epoch, enum smt_encap encap,
+			   struct session *s, bool from_client)
 {
 	char a[UTIL_ADDR_LEN], b[UTIL_ADDR_LEN];
 	struct dir *x;
 
 	for (x = d->dirs; x; x = x->next)
-		if (x->epoch == epoch && addr_eq(&x->src, src) &&
-		    addr_eq(&x->dst, dst))
+		if (x->epoch == epoch && x->encap == encap &&
+		    addr_eq(&x->src, src) && addr_eq(&x->dst, dst))
 			return x;
 	x = calloc(1, sizeof(*x));
 	if (!x)
@@ -811,6 +888,7 @@ static struct dir *get_dir(struct decoder *d,
 	x->src = *src;
 	x->dst = *dst;
 	x->epoch = epoch;
+	x->encap = encap;
 	x->sess = s;
 	x->lim = d->lim;
 	if (s) {
@@ -889,9 +967,14 @@ static void report_drop(struct decoder *d, const char *flow, uint64_t msg_id,
 
 		json_object_object_add(
 			o, "packet", json_object_new_int64((int64_t)d->pkt_no));
-		if (flow)
+		if (flow) {
 			json_object_object_add(o, "flow",
 					       json_object_new_string(flow));
+			json_object_object_add(
+				o, "encap",
+				json_object_new_string(
+					smt_encap_name(d->cur_encap)));
+		}
 		if (has_id)
 			json_object_object_add(o, "msg_id",
 					       json_object_new_uint64(msg_id));
@@ -908,6 +991,8 @@ static void report_drop(struct decoder *d, const char *flow, uint64_t msg_id,
 	}
 	printf("drop packet %" PRIu64 "%s%s", d->pkt_no, flow ? " " : "",
 	       flow ? flow : "");
+	if (flow)
+		printf(" encap %s", smt_encap_name(d->cur_encap));
 	if (has_id)
 		printf(" msg_id %" PRIu64, msg_id);
 	printf(": %s (%s)%s%s\n", smt_drop_name((unsigned)reason),
@@ -1229,6 +1314,9 @@ static void control_packet(struct decoder *d, struct dir *dir,
 		json_object_object_add(o, "epoch",
 				       json_object_new_int((int)dir->epoch));
 		json_object_object_add(
+			o, "encap",
+			json_object_new_string(smt_encap_name(dir->encap)));
+		json_object_object_add(
 			o, "type", json_object_new_string(type_name(p->type)));
 		json_object_object_add(o, "msg_id",
 				       json_object_new_uint64(p->msg_id));
@@ -1258,8 +1346,10 @@ static void control_packet(struct decoder *d, struct dir *dir,
 		json_object_array_add(d->jctl, o);
 		return;
 	}
-	printf("ctl %s epoch %u %s msg_id %" PRIu64 " ctl_seq %" PRIu64,
-	       dir->name, dir->epoch, type_name(p->type), p->msg_id, seq);
+	printf("ctl %s epoch %u encap %s %s msg_id %" PRIu64
+	       " ctl_seq %" PRIu64,
+	       dir->name, dir->epoch, smt_encap_name(dir->encap),
+	       type_name(p->type), p->msg_id, seq);
 	if (!r && dir->rx &&
 	    (c.type == SMT_TYPE_GRANT || c.type == SMT_TYPE_RESEND))
 		printf(" offset %u prio %u", c.offset, c.prio);
@@ -1271,10 +1361,15 @@ static void control_packet(struct decoder *d, struct dir *dir,
 	printf(" status %s\n", status);
 }
 
-static void smt_packet(struct decoder *d, const struct ip_info *ip)
+/*
+ * One SMT packet, native or the payload of a UDP datagram: the stateless
+ * rules of section 2.1 through libsmt, then the session, then the message.
+ * src and dst carry the ports (the SMT ones natively, the UDP ones over UDP).
+ */
+static void smt_packet(struct decoder *d, const struct sockaddr_storage *src,
+		       const struct sockaddr_storage *dst, const char *flow,
+		       const uint8_t *smt, size_t len, int ipv4_id)
 {
-	struct sockaddr_storage src = ip->src, dst = ip->dst;
-	char a[UTIL_ADDR_LEN], b[UTIL_ADDR_LEN], flow[2 * UTIL_ADDR_LEN + 4];
 	struct smt_limits lim = d->lim;
 	struct session *s = NULL;
 	bool from_client = false;
@@ -1282,40 +1377,27 @@ static void smt_packet(struct decoder *d, const struct ip_info *ip)
 	struct dir *dir;
 	int r;
 
-	d->smt_packets++;
-	if (ip->fragment) {
-		report_drop(d, NULL, 0, false, SMT_DROP_IP_FRAGMENT, true,
-			    NULL);
-		return;
-	}
-	if (ip->l4_len >= 4) {
-		set_port(&src, (uint16_t)(ip->l4[0] << 8 | ip->l4[1]));
-		set_port(&dst, (uint16_t)(ip->l4[2] << 8 | ip->l4[3]));
-	}
-	snprintf(flow, sizeof(flow), "%s > %s",
-		 util_format_addr(&src, 1, a, sizeof(a)),
-		 util_format_addr(&dst, 1, b, sizeof(b)));
 	/* The session's limits apply to its packets; any epoch's line has
 	 * them, and the epoch is only known after parsing. */
-	if (d->nsess && !find_session(d, &src, &dst, -1, &s, &from_client)) {
+	if (d->nsess && !find_session(d, src, dst, -1, &s, &from_client)) {
 		lim.B = s->kl.B;
 		lim.max_msg = s->kl.max_msg;
 		lim.max_pad = s->kl.max_pad;
 	}
-	r = smt_pkt_parse(ip->l4, ip->l4_len, &lim, ip->ipv4_id, &p);
+	r = smt_pkt_parse(smt, len, &lim, ipv4_id, &p);
 	if (r) {
 		report_drop(d, flow, 0, false, r, true, NULL);
 		return;
 	}
 	s = NULL;
 	if (d->nsess) {
-		r = find_session(d, &src, &dst, p.epoch, &s, &from_client);
+		r = find_session(d, src, dst, p.epoch, &s, &from_client);
 		if (r) {
 			report_drop(d, flow, p.msg_id, true, r, true, NULL);
 			return;
 		}
 	}
-	dir = get_dir(d, &src, &dst, p.epoch, s, from_client);
+	dir = get_dir(d, src, dst, p.epoch, d->cur_encap, s, from_client);
 	if (!dir) {
 		report_drop(d, flow, p.msg_id, true, SMT_DROP_NO_MEMORY, true,
 			    "cannot set up the direction's keys");
@@ -1327,6 +1409,158 @@ static void smt_packet(struct decoder *d, const struct ip_info *ip)
 		control_packet(d, dir, &p);
 }
 
+static void flow_name(const struct sockaddr_storage *src,
+		      const struct sockaddr_storage *dst, char *flow,
+		      size_t len)
+{
+	char a[UTIL_ADDR_LEN], b[UTIL_ADDR_LEN];
+
+	snprintf(flow, len, "%s > %s", util_format_addr(src, 1, a, sizeof(a)),
+		 util_format_addr(dst, 1, b, sizeof(b)));
+}
+
+/* A packet of IP protocol --proto: native SMT (section 1). */
+static void native_packet(struct decoder *d, const struct ip_info *ip)
+{
+	struct sockaddr_storage src = ip->src, dst = ip->dst;
+	char flow[2 * UTIL_ADDR_LEN + 4];
+
+	d->smt_packets++;
+	d->smt_ip++;
+	d->cur_encap = SMT_ENCAP_IP;
+	if (ip->fragment) {
+		report_drop(d, NULL, 0, false, SMT_DROP_IP_FRAGMENT, true,
+			    NULL);
+		return;
+	}
+	if (ip->l4_len >= 4) {
+		set_port(&src, (uint16_t)(ip->l4[0] << 8 | ip->l4[1]));
+		set_port(&dst, (uint16_t)(ip->l4[2] << 8 | ip->l4[3]));
+	}
+	flow_name(&src, &dst, flow, sizeof(flow));
+	smt_packet(d, &src, &dst, flow, ip->l4, ip->l4_len, ip->ipv4_id);
+}
+
+static uint16_t be16_at(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/*
+ * Is this UDP datagram SMT? By its ports when --udp-ports gave ranges (as an
+ * endpoint on those ports sees it: everything is checked), else by the
+ * first 40 bytes after the UDP header (section 1.1 checks 3 and 4), so that
+ * other UDP traffic in a capture is left alone. A later fragment has no
+ * UDP header to look at and is never SMT.
+ */
+static bool udp_is_smt(const struct decoder *d, const struct ip_info *ip)
+{
+	const uint8_t *u = ip->l4;
+
+	if (d->udp_mode == UDP_OFF || ip->frag_off || ip->l4_len < 4)
+		return false;
+	if (d->udp_mode == UDP_RANGES)
+		return util_port_in_ranges(d->udp_ports, d->n_udp_ports,
+					   be16_at(u)) ||
+		       util_port_in_ranges(d->udp_ports, d->n_udp_ports,
+					   be16_at(u + 2));
+	return ip->l4_len >= UDP_HDR_LEN + SMT_HDR_LEN &&
+	       u[UDP_HDR_LEN + 12] == SMT_DOFF_VER;
+}
+
+/* A datagram whose UDP checksum does not verify: its receiver's UDP stack
+ * discards it before SMT sees it, so it is no SMT drop reason. */
+static void report_bad_csum(struct decoder *d, const char *flow,
+			    const struct udp_info *u)
+{
+	char detail[96];
+
+	d->csum_bad++;
+	d->violations++;
+	snprintf(
+		detail, sizeof(detail),
+		"UDP checksum 0x%04x, computed 0x%04x; the receiver's UDP stack discards it",
+		u->csum, u->want);
+	if (json_mode) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(
+			o, "packet", json_object_new_int64((int64_t)d->pkt_no));
+		json_object_object_add(o, "flow", json_object_new_string(flow));
+		json_object_object_add(o, "encap",
+				       json_object_new_string("udp"));
+		json_object_object_add(
+			o, "reason",
+			json_object_new_string("bad_udp_checksum"));
+		json_object_object_add(o, "violation",
+				       json_object_new_boolean(true));
+		json_object_object_add(o, "detail",
+				       json_object_new_string(detail));
+		json_object_array_add(d->jdrops, o);
+		return;
+	}
+	printf("drop packet %" PRIu64 " %s encap udp: bad_udp_checksum (%s)\n",
+	       d->pkt_no, flow, detail);
+}
+
+/* A UDP datagram that udp_is_smt() took: section 1.1, then smt_packet(). */
+static void udp_packet(struct decoder *d, const struct ip_info *ip)
+{
+	struct sockaddr_storage src = ip->src, dst = ip->dst;
+	char flow[2 * UTIL_ADDR_LEN + 4], detail[96];
+	const uint8_t *smt;
+	struct udp_info u;
+
+	d->smt_packets++;
+	d->smt_udp++;
+	d->cur_encap = SMT_ENCAP_UDP;
+	set_port(&src, be16_at(ip->l4));
+	set_port(&dst, be16_at(ip->l4 + 2));
+	flow_name(&src, &dst, flow, sizeof(flow));
+	if (ip->fragment) {
+		report_drop(d, flow, 0, false, SMT_DROP_IP_FRAGMENT, true,
+			    NULL);
+		return;
+	}
+	if (udp_parse(ip, &u)) {
+		snprintf(
+			detail, sizeof(detail),
+			"malformed UDP header: length field %u, %zu bytes after the IP header",
+			ip->l4_len >= 6 ? be16_at(ip->l4 + 4) : 0, ip->l4_len);
+		report_drop(d, flow, 0, false, SMT_DROP_BAD_IP, true, detail);
+		return;
+	}
+	if (u.csum_state == UDP_CSUM_BAD) {
+		report_bad_csum(d, flow, &u);
+		return;
+	}
+	if (u.csum_state == UDP_CSUM_PARTIAL)
+		d->csum_partial++; /* captured on the sender, before offload */
+	if (u.csum_state == UDP_CSUM_ABSENT) {
+		/* Receivers take it; section 1.1 forbids sending it. */
+		d->csum_absent++;
+		d->violations++;
+		if (!json_mode)
+			printf("packet %" PRIu64
+			       " %s encap udp: UDP checksum 0 (not computed); section 1.1 requires senders to compute it\n",
+			       d->pkt_no, flow);
+	}
+	/* Section 1.1: right after rule 1, the SMT ports must be the UDP
+	 * ones. */
+	smt = u.payload;
+	if (u.payload_len >= SMT_HDR_LEN &&
+	    (be16_at(smt) != u.sport || be16_at(smt + 2) != u.dport)) {
+		snprintf(detail, sizeof(detail),
+			 "SMT ports %u > %u, UDP ports %u > %u", be16_at(smt),
+			 be16_at(smt + 2), u.sport, u.dport);
+		report_drop(d, flow, 0, false, SMT_DROP_UDP_PORT_MISMATCH, true,
+			    detail);
+		return;
+	}
+	/* No IPv4 ID over UDP: IPID_OFF is dropped as on IPv6 (1.1). */
+	smt_packet(d, &src, &dst, flow, smt, u.payload_len, -1);
+}
+
 static int read_pcap(struct decoder *d)
 {
 	struct pcap_reader r;
@@ -1334,15 +1568,12 @@ static int read_pcap(struct decoder *d)
 	struct ip_info ip;
 	const uint8_t *pkt;
 	size_t len;
+	bool udp;
 	int ret;
 
 	ret = pcap_reader_open(&r, d->pcap);
-	if (ret == -EPROTO)
-		return die(
-			"'%s' is pcapng; convert it with 'tcpdump -r %s -w out.pcap' and decode out.pcap",
-			d->pcap, d->pcap);
 	if (ret == -EBADMSG)
-		return die("'%s' is not a pcap file", d->pcap);
+		return die("'%s' is not a pcap or pcapng file", d->pcap);
 	if (ret == -EPROTONOSUPPORT)
 		return die(
 			"'%s' has a link type this tool does not read; capture raw IP, Ethernet or 'tcpdump -i any'",
@@ -1352,9 +1583,11 @@ static int read_pcap(struct decoder *d)
 	while ((ret = pcap_next(&r, &rec)) > 0) {
 		d->pkt_no = r.count;
 		d->packets++;
-		ret = pcap_frame_ip(r.linktype, rec.data, rec.caplen, &pkt,
+		ret = pcap_frame_ip(rec.linktype, rec.data, rec.caplen, &pkt,
 				    &len);
-		if (ret == -ENOENT) {
+		/* Not IP, or (pcapng) an interface of a link type we do not
+		 * read. */
+		if (ret == -ENOENT || ret == -EPROTONOSUPPORT) {
 			d->ignored++;
 			continue;
 		}
@@ -1367,13 +1600,17 @@ static int read_pcap(struct decoder *d)
 				    NULL);
 			continue;
 		}
-		if (ip.proto != d->proto) {
+		udp = ip.proto == SMT_IPPROTO_UDP && udp_is_smt(d, &ip);
+		if (ip.proto != d->proto && !udp) {
 			d->ignored++;
 			continue;
 		}
 		if (rec.caplen < rec.origlen)
 			goto truncated;
-		smt_packet(d, &ip);
+		if (udp)
+			udp_packet(d, &ip);
+		else
+			native_packet(d, &ip);
 		continue;
 	truncated:
 		/* Cannot check what was not captured: fail loudly. */
@@ -1449,6 +1686,9 @@ static json_object *msg_json(const struct msg *m, uint32_t nrec)
 	json_object_object_add(o, "msg_id", json_object_new_uint64(m->msg_id));
 	json_object_object_add(o, "epoch",
 			       json_object_new_int((int)m->dir->epoch));
+	json_object_object_add(
+		o, "encap",
+		json_object_new_string(smt_encap_name(m->dir->encap)));
 	json_object_object_add(o, "msg_len", json_object_new_int64(m->msg_len));
 	json_object_object_add(o, "records", json_object_new_int64(nrec));
 	json_object_object_add(o, "packets",
@@ -1475,9 +1715,9 @@ static json_object *msg_json(const struct msg *m, uint32_t nrec)
 static void print_msg(const struct msg *m, uint32_t nrec)
 {
 	printf("msg %s msg_id %" PRIu64
-	       " epoch %u msg_len %u records %u packets %" PRIu64,
-	       m->dir->name, m->msg_id, m->dir->epoch, m->msg_len, nrec,
-	       m->packets);
+	       " epoch %u encap %s msg_len %u records %u packets %" PRIu64,
+	       m->dir->name, m->msg_id, m->dir->epoch,
+	       smt_encap_name(m->dir->encap), m->msg_len, nrec, m->packets);
 	if (m->dups)
 		printf(" duplicates %" PRIu64, m->dups);
 	printf(" status %s", status_name(m));
@@ -1492,7 +1732,7 @@ static void print_msg(const struct msg *m, uint32_t nrec)
 static int report(struct decoder *d)
 {
 	uint64_t n_ok = 0, n_complete = 0, n_bad = 0, total_drops = 0;
-	json_object *root = NULL, *jm = NULL, *jc = NULL;
+	json_object *root = NULL, *jm = NULL, *jc = NULL, *jc2;
 	struct msg *m;
 	uint32_t nrec;
 	int i;
@@ -1540,6 +1780,23 @@ static int report(struct decoder *d)
 		json_object_object_add(
 			root, "truncated",
 			json_object_new_int64((int64_t)d->truncated));
+		jc2 = json_object_new_object();
+		json_object_object_add(
+			jc2, "ip", json_object_new_int64((int64_t)d->smt_ip));
+		json_object_object_add(
+			jc2, "udp", json_object_new_int64((int64_t)d->smt_udp));
+		json_object_object_add(root, "encap", jc2);
+		jc2 = json_object_new_object();
+		json_object_object_add(
+			jc2, "bad",
+			json_object_new_int64((int64_t)d->csum_bad));
+		json_object_object_add(
+			jc2, "absent",
+			json_object_new_int64((int64_t)d->csum_absent));
+		json_object_object_add(
+			jc2, "offloaded",
+			json_object_new_int64((int64_t)d->csum_partial));
+		json_object_object_add(root, "udp_checksum", jc2);
 		json_object_object_add(root, "messages", jm);
 		json_object_object_add(root, "control", d->jctl);
 		json_object_object_add(root, "drops", d->jdrops);
@@ -1566,6 +1823,11 @@ static int report(struct decoder *d)
 		       n_ok + n_complete + n_bad, n_ok, n_complete, n_bad,
 		       total_drops, d->violations,
 		       d->nsess ? "" : " (no keylog: records not decrypted)");
+		printf("encap: ip %" PRIu64 " udp %" PRIu64
+		       " udp_checksum bad %" PRIu64 " absent %" PRIu64
+		       " offloaded %" PRIu64 "\n",
+		       d->smt_ip, d->smt_udp, d->csum_bad, d->csum_absent,
+		       d->csum_partial);
 		for (i = 1; i < SMT_DROP_MAX; i++)
 			if (d->drops[i])
 				printf("drops %s %" PRIu64 "\n",
@@ -1600,6 +1862,27 @@ static void decoder_free(struct decoder *d)
 		json_object_put(d->jdrops);
 }
 
+/* --udp-ports RANGES | none */
+static int opt_udp_ports(const struct tool_opt *opt, char *arg, char *err,
+			 size_t err_len)
+{
+	struct decoder *d = opt->dst;
+	char why[UTIL_ERR_LEN];
+
+	if (!strcmp(arg, "none")) {
+		d->udp_mode = UDP_OFF;
+		d->n_udp_ports = 0;
+		return 0;
+	}
+	if (util_parse_port_ranges(arg, d->udp_ports, SMT_UDP_PORT_RANGES,
+				   &d->n_udp_ports, why, sizeof(why)))
+		return die(
+			"--udp-ports: %s; give ports and LO-HI ranges separated by commas (at most %d), or none",
+			why, SMT_UDP_PORT_RANGES);
+	d->udp_mode = UDP_RANGES;
+	return 0;
+}
+
 static int cmd_decode(int argc, char **argv)
 {
 	struct decoder d = {
@@ -1610,6 +1893,7 @@ static int cmd_decode(int argc, char **argv)
 		OPT_STR("keylog", 'k', &d.keylog),
 		OPT_FLAG("json", 'j', &json_mode),
 		OPT_U64("proto", 'p', &d.proto, 0, 255),
+		OPT_FN("udp-ports", 'U', &d, opt_udp_ports),
 		OPT_FN("bits", 'b', &d.lim.B, opt_bits),
 		OPT_FN("max-msg", 'M', &d.lim.max_msg, opt_msg_size),
 		OPT_U64("max-pad", 'P', &d.lim.max_pad, 0, SMT_PAD_MAX),
@@ -1629,6 +1913,9 @@ static int cmd_decode(int argc, char **argv)
 		return die("decode: one pcap file at a time ('%s' is extra)",
 			   argv[optind + 1]);
 	d.pcap = argv[optind];
+	if (d.proto == SMT_IPPROTO_UDP)
+		return die(
+			"--proto: 17 is UDP; SMT over UDP is decoded by default, and --udp-ports says on which ports");
 	if (smt_limits_check(&d.lim))
 		return die(
 			"--bits/--max-msg/--max-pad: a message of %u bytes needs more records than B = %u allows; lower --max-msg or --bits",

@@ -5,8 +5,9 @@
  * file header, microsecond timestamps. Reading accepts both byte orders,
  * micro- and nanosecond files, and the link types a capture of SMT traffic
  * usually has: RAW (and its IPv4/IPv6 variants), Ethernet with at most one
- * VLAN tag, and Linux cooked captures SLL and SLL2 (`tcpdump -i any`).
- * pcapng is refused with a hint on how to convert it.
+ * VLAN tag, and Linux cooked captures SLL and SLL2 (`tcpdump -i any`),
+ * in classic pcap or in pcapng (every section and interface of the file;
+ * each packet carries its interface's link type).
  */
 #ifndef SMT_TOOLS_PCAP_H
 #define SMT_TOOLS_PCAP_H
@@ -38,10 +39,19 @@ int pcap_write(struct pcap_writer *w, const void *pkt, size_t len,
 /* Flush and close; 0 or -errno (a failed flush means a short file). */
 int pcap_writer_close(struct pcap_writer *w);
 
+/* One pcapng interface: link type and timestamp units per second. */
+struct pcapng_if {
+	uint32_t linktype, snaplen;
+	uint8_t tsresol; /* if_tsresol: 10^-n, or 2^-n with the top bit */
+};
+
 struct pcap_reader {
 	FILE *f;
 	bool swap, nsec;
-	uint32_t linktype, snaplen;
+	bool ng; /* pcapng: swap is the current section's byte order */
+	uint32_t linktype, snaplen; /* pcapng: of the first interface */
+	struct pcapng_if *ifs;
+	size_t nifs;
 	uint8_t *buf;
 	size_t cap;
 	uint64_t count; /* records read so far */
@@ -51,15 +61,21 @@ struct pcap_rec {
 	const uint8_t *data; /* valid until the next pcap_next() */
 	uint32_t caplen, origlen;
 	uint32_t ts_sec, ts_nsec;
+	uint32_t linktype; /* pcapng: may be one pcap_frame_ip does not know */
 };
 
 /*
- * Open a pcap file and check its header. Returns 0, -errno for I/O errors,
- * -EPROTO for a pcapng file, -EBADMSG for anything else that is not pcap,
- * -EPROTONOSUPPORT for a link type this reader does not know.
+ * Open a pcap or pcapng file and check its header. Returns 0, -errno for
+ * I/O errors, -EBADMSG for anything that is not pcap, -EPROTONOSUPPORT for
+ * a classic file of a link type this reader does not know (pcapng link
+ * types are per interface: see pcap_rec.linktype).
  */
 int pcap_reader_open(struct pcap_reader *r, const char *path);
-/* 1 with *rec filled, 0 at the end, -EBADMSG for a corrupt record. */
+/*
+ * 1 with *rec filled, 0 at the end, -EBADMSG for a corrupt or cut record.
+ * pcapng blocks other than packets (statistics, name resolution...) are
+ * skipped.
+ */
 int pcap_next(struct pcap_reader *r, struct pcap_rec *rec);
 void pcap_reader_close(struct pcap_reader *r);
 const char *pcap_linktype_name(uint32_t linktype);
@@ -79,6 +95,7 @@ struct ip_info {
 	uint8_t proto; /* upper-layer protocol after IPv6 extension headers */
 	int ipv4_id; /* IPv4 ID, or -1 for IPv6 */
 	bool fragment; /* IPv4 MF/offset, or an IPv6 fragment header */
+	uint32_t frag_off; /* fragment offset in bytes (0: first or whole) */
 	const uint8_t *l4; /* upper-layer bytes (trailing link padding cut) */
 	size_t l4_len;
 };
@@ -99,5 +116,49 @@ static inline size_t ip_hdr_len(int family)
 {
 	return family == AF_INET6 ? 40 : 20;
 }
+
+/*
+ * RFC 1071 internet checksum: add len bytes at p to a running sum (only the
+ * last piece may have an odd length), then fold to 16 bits (not inverted).
+ */
+uint32_t inet_csum_add(uint32_t sum, const void *p, size_t len);
+uint16_t inet_csum_fold(uint32_t sum);
+
+#define UDP_HDR_LEN 8
+
+/*
+ * Write a UDP header at out in front of the payload_len bytes already at
+ * out + 8: ports from src and dst, length, and the checksum over the IPv4 or
+ * IPv6 pseudo-header (0 is sent as 0xffff). Returns 8, or 0 when the
+ * families differ or the datagram would be too long.
+ */
+size_t udp_build(uint8_t *out, const struct sockaddr_storage *src,
+		 const struct sockaddr_storage *dst, size_t payload_len);
+
+enum udp_csum {
+	UDP_CSUM_OK,
+	UDP_CSUM_BAD,
+	UDP_CSUM_ABSENT, /* 0 over IPv4: "not computed" */
+	/* does not verify, but holds the pseudo-header sum that checksum
+	 * offload leaves in packets captured on the sending host */
+	UDP_CSUM_PARTIAL,
+};
+
+/* One UDP header inside an IP packet. */
+struct udp_info {
+	uint16_t sport, dport, len; /* len from the header, >= 8 */
+	uint16_t csum, want; /* as sent; what it should be */
+	enum udp_csum csum_state;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/*
+ * Parse and verify the UDP datagram that is ip's payload (ip->proto 17):
+ * 0, or -EBADMSG when it is shorter than 8 bytes or its length field is
+ * below 8 or beyond the IP payload. Bytes after the UDP length are cut, as
+ * receivers do.
+ */
+int udp_parse(const struct ip_info *ip, struct udp_info *out);
 
 #endif /* SMT_TOOLS_PCAP_H */

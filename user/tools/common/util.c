@@ -215,6 +215,58 @@ int util_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
 	return 0;
 }
 
+int util_parse_port_ranges(const char *s, struct util_port_range *out,
+			   size_t max, size_t *n, char *err, size_t err_len)
+{
+	char buf[1024], *tok, *save, *dash;
+	uint64_t lo, hi;
+
+	*n = 0;
+	if (!s || !*s)
+		return fail(err, err_len, "no port range given");
+	if (strlen(s) >= sizeof(buf))
+		return fail(err, err_len, "port range list too long");
+	memcpy(buf, s, strlen(s) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		dash = strchr(tok, '-');
+		if (dash)
+			*dash = '\0';
+		if (util_parse_u64(tok, 1, 65535, &lo, NULL, 0) ||
+		    util_parse_u64(dash ? dash + 1 : tok, 1, 65535, &hi, NULL,
+				   0))
+			return fail(
+				err, err_len,
+				"'%s%s%s' is not a port or LO-HI range in 1..65535",
+				tok, dash ? "-" : "", dash ? dash + 1 : "");
+		if (lo > hi)
+			return fail(err, err_len,
+				    "range %llu-%llu ends before it starts",
+				    (unsigned long long)lo,
+				    (unsigned long long)hi);
+		if (*n == max)
+			return fail(err, err_len, "more than %zu port ranges",
+				    max);
+		out[*n].lo = (uint16_t)lo;
+		out[*n].hi = (uint16_t)hi;
+		(*n)++;
+	}
+	if (!*n)
+		return fail(err, err_len, "no port range in '%s'", s);
+	return 0;
+}
+
+int util_port_in_ranges(const struct util_port_range *r, size_t n,
+			uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (port >= r[i].lo && port <= r[i].hi)
+			return 1;
+	return 0;
+}
+
 int util_parse_size(const char *s, uint64_t max, uint64_t *out, char *err,
 		    size_t err_len)
 {

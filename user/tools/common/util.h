@@ -41,6 +41,21 @@ uint16_t util_addr_port(const struct sockaddr_storage *ss);
 const char *util_format_addr(const struct sockaddr_storage *ss, int with_port,
 			     char *buf, size_t len);
 
+/*
+ * UDP port ranges "P" or "LO-HI", separated by commas ("7000,9000-9099"),
+ * ports 1..65535, at most max ranges; *n receives the count. The same
+ * shape as the BPF map udp_ports (include/smt/maps.h) so callers can copy
+ * the ranges into it.
+ */
+struct util_port_range {
+	uint16_t lo, hi;
+};
+int util_parse_port_ranges(const char *s, struct util_port_range *out,
+			   size_t max, size_t *n, char *err, size_t err_len);
+/* True when port lies in one of the n ranges. */
+int util_port_in_ranges(const struct util_port_range *r, size_t n,
+			uint16_t port);
+
 /* Unsigned decimal (or 0x hex) in lo..hi. */
 int util_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
 		   char *err, size_t err_len);

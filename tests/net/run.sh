@@ -225,7 +225,7 @@ scenario_asan() {
 
 # A capture on the server's veth decodes cleanly with the key log.
 scenario_capture() {
-	local n=capture_decode_$E pcap filter tcpd crc drc msgs
+	local n=capture_decode_$E pcap filter tcpd crc drc msgs smtp encp
 	if [ ! -x "$NET_WIRE" ]; then
 		bad "$n" "no $NET_WIRE"
 		return
@@ -251,13 +251,17 @@ scenario_capture() {
 	"$NET_WIRE" decode "$pcap" --keylog "$NET_KL" $NET_WIRE_OPTS \
 		>"$NET_TMP/decode-$E.out" 2>&1
 	drc=$?
-	# 12 requests and their 12 responses, every one decrypted
+	# 12 requests and their 12 responses, every one decrypted, and every
+	# SMT packet seen in the encapsulation of the pass ("encap: ip N udp M")
 	msgs=$(grep '^summary:' "$NET_TMP/decode-$E.out" | grep -o ' ok [0-9]*' | cut -d' ' -f3)
-	if [ $crc = 0 ] && [ $drc = 0 ] && [ "${msgs:-0}" = 24 ]; then
-		ok "$n" "$CLIENT_DETAIL; smt-wire decode exit 0, $(grep '^summary:' "$NET_TMP/decode-$E.out")"
+	smtp=$(grep '^summary:' "$NET_TMP/decode-$E.out" | grep -o ' smt [0-9]*' | cut -d' ' -f3)
+	encp=$(grep '^encap:' "$NET_TMP/decode-$E.out" | grep -o " $E [0-9]*" | cut -d' ' -f3)
+	if [ $crc = 0 ] && [ $drc = 0 ] && [ "${msgs:-0}" = 24 ] &&
+		[ "${smtp:-0}" -gt 0 ] && [ "${encp:-x}" = "$smtp" ]; then
+		ok "$n" "$CLIENT_DETAIL; smt-wire decode exit 0, $(grep '^summary:' "$NET_TMP/decode-$E.out"); $(grep '^encap:' "$NET_TMP/decode-$E.out")"
 	else
 		tail -20 "$NET_TMP/decode-$E.out" >>"$NET_TMP/$n.err"
-		bad "$n" "$CLIENT_DETAIL; smt-wire decode${NET_WIRE_OPTS:+ $NET_WIRE_OPTS} exit $drc, ${msgs:-?}/24 messages ok"
+		bad "$n" "$CLIENT_DETAIL; smt-wire decode${NET_WIRE_OPTS:+ $NET_WIRE_OPTS} exit $drc, ${msgs:-?}/24 messages ok, ${encp:-?} of ${smtp:-?} SMT packets in encap $E"
 	fi
 }
 

@@ -8,7 +8,9 @@
 # session filter as sessions come and go. The middlebox forwards and runs
 # mtp_inspect on both of its interfaces: it holds no keys, yet sees every
 # message start to end in both directions. smt-echo runs encrypted RPCs
-# over a session that the two smtds set up with TLS 1.3, while
+# over two sessions that the two smtds set up with TLS 1.3, one per
+# encapsulation: service echo.smt natively on IP (protocol 253) and service
+# kv.smt over UDP (docs/protocol.md 1.1), while
 # `smtctl flow watch` (both hosts) and `smtctl mtp watch` (middlebox)
 # record message events. A few crafted packets of a session nobody set up
 # show the session filter. Then the demo prints what smtctl shows on each
@@ -114,6 +116,9 @@ sd_certs "$SD_TMP/certs" || die "scripts/mkcerts.sh failed"
 for c in "$SD_TMP/certs"/*.crt; do printf '%s ' "${c##*/}"; done
 echo
 
+# the UDP service (kv.smt) and its client's SMT port, both UDP ports
+UDP_PORTS=7001,9001
+
 BPF=0
 if [ -r "$BUILD/bpf/smt_xdp.bpf.o" ] && "$SD_BIN/smtctl" help 2>/dev/null |
 	grep -q "prog"; then
@@ -127,8 +132,9 @@ bpf_conf() { # DEV: the [bpf] section of that host's smtd
 	[ $BPF = 1 ] || return 0
 	printf '[bpf]\ninterface = %s\nxdp_mode = auto\nsession_filter = yes\n' "$1"
 }
-sd_conf server host "$(bpf_conf "$SMT_DEV_SERVER")"
-sd_conf client host2 "$(bpf_conf "$SMT_DEV_CLIENT")"
+# echo.smt natively on IP, kv.smt over UDP (smt.conf encap per service)
+sd_conf server host echo_encap=ip kv_encap=udp "$(bpf_conf "$SMT_DEV_SERVER")"
+sd_conf client host2 echo_encap=ip kv_encap=udp "$(bpf_conf "$SMT_DEV_CLIENT")"
 sd_start server "$SMT_NS_SERVER" SMT_BPF_PIN_DIR="/sys/fs/bpf/$P-server" ||
 	die "smtd did not start on the server host"
 sd_start client "$SMT_NS_CLIENT" SMT_BPF_PIN_DIR="/sys/fs/bpf/$P-client" ||
@@ -144,9 +150,21 @@ if [ $BPF = 1 ]; then
 
 	step "middlebox: mtp_inspect on $SMT_DEV_MB_CLIENT and" \
 		"$SMT_DEV_MB_SERVER (requests and responses; it holds no keys)"
+	# SMT over UDP is recognised on configured UDP port ranges
+	# (docs/protocol.md 1.1): the UDP service's port and its client's
+	MB_UDP=""
+	udp_kw=$(on mb "$SD_BIN/smtctl" mtp help 2>&1 | grep -o 'udp[_-]ports' | head -1)
+	if [ -n "$udp_kw" ]; then
+		MB_UDP="$udp_kw $UDP_PORTS"
+		echo "  SMT over UDP on UDP ports $UDP_PORTS ($udp_kw)"
+	else
+		echo "  (this smtctl has no mtp attach udp_ports option: the" \
+			"middlebox sees the native IP service only)"
+	fi
 	for dev in $SMT_DEV_MB_CLIENT $SMT_DEV_MB_SERVER; do
-		on mb "$SD_BIN/smtctl" mtp attach dev "$dev" ||
-			die "cannot attach mtp_inspect to $dev"
+		# shellcheck disable=SC2086
+		on mb "$SD_BIN/smtctl" mtp attach dev "$dev" $MB_UDP ||
+			die "cannot attach mtp_inspect to $dev${MB_UDP:+ ($MB_UDP)}"
 		MB_ATTACHED=1
 	done
 	on mb "$SD_BIN/smtctl" prog show | indent
@@ -171,21 +189,33 @@ if [ $BPF = 1 ]; then
 	echo "  running: pids$WATCH_PIDS"
 fi
 
-step "smt-echo server registers for echo.smt with the server's smtd"
+step "smt-echo servers register with the server's smtd: echo.smt natively" \
+	"on IP (SMT port 7000), kv.smt over UDP (UDP port 7001)"
 SMT_CTL_SOCKET=$SD_TMP/server.sock ip netns exec "$SMT_NS_SERVER" \
-	"$SD_BIN/smt-echo" server --service echo.smt --port 7000 \
+	"$SD_BIN/smt-echo" server --service echo.smt --port 7000 --encap ip \
 	>"$SD_TMP/echo-server.out" 2>&1 &
+BG_PIDS="$BG_PIDS $!"
+SMT_CTL_SOCKET=$SD_TMP/server.sock ip netns exec "$SMT_NS_SERVER" \
+	"$SD_BIN/smt-echo" server --service kv.smt --port 7001 --encap udp \
+	>"$SD_TMP/kv-server.out" 2>&1 &
 BG_PIDS="$BG_PIDS $!"
 sleep 0.5
 indent <"$SD_TMP/echo-server.out"
+indent <"$SD_TMP/kv-server.out"
 
-step "smt-echo client: $COUNT RPCs (64 B, 4 KiB, 64 KiB) over an smtd session"
+step "smt-echo clients: $COUNT RPCs (64 B, 4 KiB, 64 KiB) each over two smtd" \
+	"sessions at once, echo.smt natively on IP and kv.smt over UDP"
 SMT_CTL_SOCKET=$SD_TMP/client.sock ip netns exec "$SMT_NS_CLIENT" \
-	"$SD_BIN/smt-echo" client --service echo.smt \
+	"$SD_BIN/smt-echo" client --service echo.smt --encap ip \
 	--connect "$SMT_SERVER_IP4" --port 9000 -n "$COUNT" \
 	-s 64,4K,64K -c 4 --rpc-timeouts 500 >"$SD_TMP/echo-client.out" 2>&1 &
 CLIENT=$!
-BG_PIDS="$BG_PIDS $CLIENT"
+SMT_CTL_SOCKET=$SD_TMP/client.sock ip netns exec "$SMT_NS_CLIENT" \
+	"$SD_BIN/smt-echo" client --service kv.smt --encap udp \
+	--connect "$SMT_SERVER_IP4" --port 9001 -n "$COUNT" \
+	-s 64,4K,64K -c 4 --rpc-timeouts 500 >"$SD_TMP/kv-client.out" 2>&1 &
+CLIENT_UDP=$!
+BG_PIDS="$BG_PIDS $CLIENT $CLIENT_UDP"
 sleep 0.3
 
 step "smtctl session list (client host; the RPCs are running)"
@@ -198,8 +228,11 @@ if [ $BPF = 1 ]; then
 fi
 wait $CLIENT
 RC=$?
+wait $CLIENT_UDP
+RC_UDP=$?
 echo
-[ $RC = 0 ] || echo "demo: the smt-echo client failed (exit $RC)"
+[ $RC = 0 ] || echo "demo: the smt-echo client of echo.smt (native IP) failed (exit $RC)"
+[ $RC_UDP = 0 ] || echo "demo: the smt-echo client of kv.smt (over UDP) failed (exit $RC_UDP)"
 
 if [ $BPF = 1 ] && [ -x "$CRAFT" ]; then
 	step "a stranger: 3 crafted SMT messages to the server from port 5555," \
@@ -242,6 +275,15 @@ if [ $BPF = 1 ]; then
 	cat "$SD_TMP"/watch-*.err | indent
 fi
 
-step "RPC latency (smt-echo client)"
+step "RPC latency (smt-echo client of echo.smt, natively on IP)"
 indent <"$SD_TMP/echo-client.out"
-exit $RC
+step "RPC latency (smt-echo client of kv.smt, over UDP)"
+indent <"$SD_TMP/kv-client.out"
+# both encapsulations must have done their job, each in its own
+for f in echo-client:ip kv-client:udp; do
+	if ! grep -q "encap ${f#*:}\$" "$SD_TMP/${f%:*}.out"; then
+		echo "demo: ${f%:*} did not run over ${f#*:}" >&2
+		RC=1
+	fi
+done
+[ $RC = 0 ] && [ $RC_UDP = 0 ]

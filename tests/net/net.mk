@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# test-net: end-to-end scenarios with smt-echo in network namespaces
-# (tests/net/run.sh; root). bench-echo (under `make bench`): smt-echo
-# latency by size and the head-of-line test (tests/net/bench-echo.sh).
+# test-net: end-to-end scenarios with smt-echo in network namespaces, each
+# natively on IP and over UDP (tests/net/run.sh; root). bench-echo (under
+# `make bench`): smt-echo latency by size and the head-of-line test, in both
+# encapsulations (tests/net/bench-echo.sh).
 # Also builds smt-echo with ASan+UBSan into $(BUILD)/net-asan/ for the
 # scenario that runs under the sanitizers.
 
@@ -22,8 +23,8 @@ NET_DEPS := $(BUILD)/bin/smt-echo $(BUILD)/bin/smt-fault $(BUILD)/bin/smt-wire \
 	$(BUILD)/bpf/smt_fault.bpf.o $(NET_ASAN_ECHO)
 
 TEST_TIERS += test-net
-HELP += '  test-net   smt-echo in netns: sizes to 8 MiB, loss/dup, 1000 RPCs, ASan, pcap (root)'
-HELP += '  bench-echo smt-echo latency by size and head-of-line test (root)'
+HELP += '  test-net   smt-echo in netns, native IP and UDP: sizes to 8 MiB, loss/dup, 1000 RPCs, ASan, pcap, ICMP, nobody (root)'
+HELP += '  bench-echo smt-echo latency by size and head-of-line test, both encapsulations (root)'
 
 .PHONY: test-net bench-echo
 test-net: $(NET_DEPS)

@@ -17,6 +17,7 @@
 #             nonzero if any transport fails (make test-bench)
 #   --pktcost the tables of `make bench-pktcost` to put in the report
 # Needs root. Without it: SKIP (exit 0), or FAIL when CI=true.
+# BENCH_ENCAP: ip, udp or ip,udp (default): the encapsulations SMT runs in.
 # BENCH_SMT_OPTS: SMT endpoint options for both roles (default
 # "rpc_timeouts=5000 busy_poll_us=50": an RPC fails after ~10 s of silence,
 # not ~100 ms, so that a loaded shared host does not fail RPCs that TCP
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
 	--smoke) MODE=smoke; shift ;;
 	--pktcost) PKTCOST=$2; shift 2 ;;
 	--) shift; break ;;
-	-h|--help) sed -n "3,26p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n "3,27p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -64,7 +65,15 @@ command -v ip >/dev/null || skip_or_fail "needs iproute2 (ip)"
 [ -x "$BIN" ] || { echo "bench.sh: $BIN missing; run make BUILD=$BUILD first" >&2; exit 1; }
 [ -e "$BUILD/bpf/bench_loss.bpf.o" ] || { echo "bench.sh: $BUILD/bpf/bench_loss.bpf.o missing; run make" >&2; exit 1; }
 
-TRANSPORTS=smt,smt-udp,udp,tcp,tls
+# BENCH_ENCAP: the encapsulations SMT runs in (ip, udp or ip,udp; default
+# both, side by side): smt-bench --encap on both roles.
+ENCAP=${BENCH_ENCAP:-ip,udp}
+case "$ENCAP" in
+ip) TRANSPORTS=smt,udp,tcp,tls ;;
+udp) TRANSPORTS=smt-udp,udp,tcp,tls ;;
+ip,udp | udp,ip) TRANSPORTS=smt,smt-udp,udp,tcp,tls ;;
+*) echo "bench.sh: BENCH_ENCAP=$ENCAP: want ip, udp or ip,udp" >&2; exit 2 ;;
+esac
 if ! "$BIN" help | grep -q 'SMT is included'; then
 	if [ "$MODE" = smoke ]; then
 		echo "FAIL $TAG: $BIN was built without SMT (libsmt's engine missing)" >&2
@@ -221,6 +230,7 @@ fi
 SMT_OPTS=
 for o in ${BENCH_SMT_OPTS-rpc_timeouts=5000 busy_poll_us=50}; do SMT_OPTS="$SMT_OPTS --smt-opt $o"; done
 [ "$MTU" = 1500 ] || SMT_OPTS="$SMT_OPTS --smt-opt mtu=$MTU"
+[ "$TRANSPORTS" = udp,tcp,tls ] || SMT_OPTS="$SMT_OPTS --encap $ENCAP"
 
 # shellcheck disable=SC2086
 nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS \
@@ -288,10 +298,11 @@ if [ "$MODE" != full ] || [ "$TRANSPORTS" = udp,tcp,tls ]; then
 	XSK=0
 	JUMBO=0
 fi
+[ "$ENCAP" = udp ] && XSK=0
 # AF_XDP transmit writes native IP packets: SMT natively on IP only.
 if [ "$XSK" != 0 ] && [ "$rc" = 0 ]; then
 	echo "bench.sh: the loaded and large-message tests again, SMT sending through AF_XDP"
-	extra_pass xsk "$MTU" "$SMT_OPTS --smt-opt xsk_tx=1" \
+	extra_pass xsk "$MTU" "$SMT_OPTS --encap ip --smt-opt xsk_tx=1" \
 		"--transports smt,tls --lat-sizes 64,16K,64K --tput-sizes 64,1K --loads 32"
 	XSK_ARGS=$PASS_ARGS
 fi

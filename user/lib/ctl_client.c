@@ -966,12 +966,21 @@ static int call(struct ctl_state *st, json_object *req, json_object **resp)
 {
 	int err = smt_ctl_call(st->fd, &st->buf, req, resp, CTL_CALL_MS,
 			       on_push, st);
+	json_object *m;
+	int r;
 
 	json_object_put(req);
 	if (err) {
 		set_error("lost the connection to smtd");
 		disconnect(st);
 		return -SMT_E_NOSMTD;
+	}
+	/* pushes read together with the response: epoll will not report
+	 * those bytes again, so handle them now */
+	while (st->fd >= 0 && (r = smt_ctl_next(&st->buf, &m)) != 0) {
+		if (r == 1)
+			on_push(m, st);
+		json_object_put(m);
 	}
 	if (!smt_ctl_bool(*resp, "ok", false)) {
 		int64_t code = smt_ctl_int(*resp, "code", 0);

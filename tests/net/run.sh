@@ -13,7 +13,7 @@
 # same host; IPv6 through a forwarding middlebox with loss injected there;
 # a tcpdump capture decoded by `smt-wire decode --keylog`; a server that
 # corrupts responses. Native IP only: AF_XDP transmit (--xsk-tx), 1000 RPCs,
-# and an ASan client with it. UDP only: a server killed mid-run (the
+# and an ASan client with it (over UDP, --xsk-tx must be refused). UDP only: a server killed mid-run (the
 # client's RPCs must fail within their timeout with SMT_E_UNREACHABLE, seen
 # through ICMP port unreachable), and smt-echo server and client as the
 # user nobody without any capability (byte-exact echo over UDP; native IP
@@ -167,8 +167,10 @@ v4_scenarios() {
 	want asan && scenario_asan
 	want capture && scenario_capture
 	want corrupt && scenario_corrupt
-	# AF_XDP transmit writes native IP headers itself: native IP only
+	# AF_XDP transmit writes native IP packets itself: native IP only, and
+	# over UDP it must be refused, and say why
 	[ "$E" = ip ] && want xsk && scenario_xsk
+	[ "$E" = udp ] && want xsk && scenario_xsk_refused
 	[ "$E" = udp ] && want icmp && scenario_icmp
 	[ "$E" = udp ] && want nobody && scenario_nobody
 
@@ -342,6 +344,21 @@ scenario_xsk() {
 	else
 		cat "$NET_TMP/xsk-server.json.err" >"$NET_TMP/xsk_tx_server.err"
 		bad xsk_tx_server "exit $src, xsk packets ${xs:-?}"
+	fi
+}
+
+# --xsk-tx with --encap udp: the endpoint is refused (EINVAL) with a reason.
+scenario_xsk_refused() {
+	local rc
+	timeout -k 5 30 ip netns exec "$SMT_NS_SERVER" "$NET_ECHO" server \
+		--keylog "$NET_KL" --port 5009 --xsk-tx -n 1 $NET_ECHO_OPTS \
+		>"$NET_TMP/xsk_tx_refused_udp.err" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "Invalid argument; --xsk-tx sends native IP" \
+		"$NET_TMP/xsk_tx_refused_udp.err"; then
+		ok xsk_tx_refused_udp "exit 1: $(head -1 "$NET_TMP/xsk_tx_refused_udp.err")"
+	else
+		bad xsk_tx_refused_udp "exit $rc"
 	fi
 }
 

@@ -309,17 +309,23 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 	eo.encap = o->encap;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {
-		const char *e = o->encap ? smt_encap_name(o->encap) : NULL;
+		/* the encapsulation asked for: --encap, else $SMT_ENCAP */
+		const char *e = o->encap ? smt_encap_name(o->encap)
+					 : getenv("SMT_ENCAP");
+		const char *hint = "";
 
+		if (!e || !*e)
+			e = "ip";
+		if (err == -SMT_E_NOCAP)
+			hint = "; or use --encap udp, which needs no "
+			       "capability";
+		else if (err == -EINVAL && o->xsk_tx && strcmp(e, "ip"))
+			hint = "; --xsk-tx sends native IP packets, not SMT "
+			       "over UDP";
 		fprintf(stderr,
 			"smt-echo: cannot open SMT endpoint on port "
 			"%u (encap %s): %s%s\n",
-			eo.port,
-			e ? e : (getenv("SMT_ENCAP") ? "$SMT_ENCAP" : "ip"),
-			smt_strerror(err),
-			err == -SMT_E_NOCAP ? "; or use --encap udp, which "
-					      "needs no capability"
-					    : "");
+			eo.port, e, smt_strerror(err), hint);
 		return -1;
 	}
 	return 0;

@@ -7,10 +7,13 @@
  *	socket, laid out by the deterministic sender rule (16384-byte
  *	records, 1440-byte packets), and prints one line per message:
  *	"msg ID app_len L msg_len W records R packets P". SIZE:K sends only
- *	the first K packets of that message (an incomplete message).
+ *	the first K packets of that message (an incomplete message). PROTO
+ *	"udp" (or 17) sends SMT over UDP (protocol.md 1.1: UDP ports = SMT
+ *	ports, checksum set, 1432-byte packets) through the same raw socket.
  *   smt_craft recv SECONDS [PROTO]
  *	counts SMT DATA packets per (msg_id, receiving interface) for SECONDS
- *	and prints "msg ID ifindex I packets P" lines, then "total N".
+ *	and prints "msg ID ifindex I packets P" lines, then "total N". PROTO
+ *	"udp" counts SMT-over-UDP datagrams (any UDP with 0xA1 at byte 12).
  *
  * Record bodies are filler: only a BPF program reads these packets.
  */
@@ -29,12 +32,22 @@
 
 #define MAX_PKTS 4096
 
+/* PROTO argument: "udp" or 17 is SMT over UDP, else a native number. */
+static int parse_proto(const char *s)
+{
+	if (!strcmp(s, "udp"))
+		return 17;
+	return atoi(s);
+}
+
 static int do_send(int argc, char **argv)
 {
 	struct sockaddr_in dst = {.sin_family = AF_INET};
 	static struct pkt_slot slots[MAX_PKTS];
 	uint64_t id = argc > 5 ? strtoull(argv[5], NULL, 0) : 2;
-	int proto = argc > 6 ? atoi(argv[6]) : SMT_IPPROTO_DEFAULT;
+	int proto = argc > 6 ? parse_proto(argv[6]) : SMT_IPPROTO_DEFAULT;
+	int udp = proto == 17;
+	uint32_t mss = udp ? 1432 : 1440;
 	char *sizes = argv[4], *tok, *save = NULL;
 	uint8_t buf[2048];
 	int fd, one = 1;
@@ -50,7 +63,7 @@ static int do_send(int argc, char **argv)
 	     tok = strtok_r(NULL, ",", &save), id += 2) {
 		char *colon = strchr(tok, ':');
 		uint32_t app = strtoul(tok, NULL, 0), wire, recs;
-		int n = pkt_layout(app, SMT_REC_MAX_CONTENT, 1440, slots,
+		int n = pkt_layout(app, SMT_REC_MAX_CONTENT, mss, slots,
 				   MAX_PKTS, &wire, &recs),
 		    i, last;
 
@@ -63,7 +76,8 @@ static int do_send(int argc, char **argv)
 			last = n;
 		for (i = 0; i < last; i++) {
 			struct pkt_spec s = {
-				.proto = proto,
+				.proto = udp ? 0 : proto,
+				.udp = udp,
 				.sport = atoi(argv[2]),
 				.dport = atoi(argv[3]),
 				.msg_id = id,
@@ -106,7 +120,8 @@ struct cnt {
 static int do_recv(int argc, char **argv)
 {
 	static struct cnt c[8192];
-	int proto = argc > 1 ? atoi(argv[1]) : SMT_IPPROTO_DEFAULT;
+	int proto = argc > 1 ? parse_proto(argv[1]) : SMT_IPPROTO_DEFAULT;
+	int l4 = proto == 17 ? 8 : 0; /* the UDP header before SMT */
 	int fd, one = 1, n = 0, i, rcv = 8 << 20;
 	struct timespec t0, t;
 	unsigned long total = 0;
@@ -144,15 +159,15 @@ static int do_recv(int argc, char **argv)
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
 		len = recvmsg(fd, &mh, 0);
-		if (len < 20 + SMT_HDR_LEN)
+		if (len < (buf[0] & 0xf) * 4 + l4 + SMT_HDR_LEN)
 			continue;
 		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
 			if (cm->cmsg_level == IPPROTO_IP &&
 			    cm->cmsg_type == IP_PKTINFO)
 				ifindex = ((struct in_pktinfo *)CMSG_DATA(cm))
 						  ->ipi_ifindex;
-		h = (struct smt_hdr *)(buf + (buf[0] & 0xf) * 4);
-		if (h->type != SMT_TYPE_DATA)
+		h = (struct smt_hdr *)(buf + (buf[0] & 0xf) * 4 + l4);
+		if (h->doff_ver != SMT_DOFF_VER || h->type != SMT_TYPE_DATA)
 			continue;
 		id = be64toh(h->msg_id);
 		total++;

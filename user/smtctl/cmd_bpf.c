@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * smtctl objects read straight from the BPF programs and their maps, without
- * smtd: `prog` (show|attach|detach), `flow` (list|watch|stats), `mtp`
- * (attach|detach|config|stats|watch), and the "bpf" section of
+ * smtd: `prog` (show|attach|detach|udp-ports), `flow` (list|watch|stats),
+ * `mtp` (attach|detach|config|udp-ports|stats|watch), and the "bpf" section of
  * `smtctl stats` (drop reasons by name and the XDP counters). Maps are found
  * by their pins under /sys/fs/bpf/smt/maps, or by name among loaded maps
  * when a program was loaded by ip or tc.
@@ -87,6 +87,64 @@ static int parse_mode(struct smtctl_ctx *ctx, const char *s,
 	return 0;
 }
 
+/*
+ * The UDP port ranges of SMT over UDP from a list (protocol.md 1.1), fitted
+ * into the map's entries; says so on stderr when that had to widen them.
+ */
+static int parse_udp_ports(struct smtctl_ctx *ctx, const char *s,
+			   struct smt_udp_port_range *r, unsigned int *n)
+{
+	struct smt_udp_port_range all[256];
+	unsigned int added;
+	int err;
+
+	*n = 0;
+	err = smt_bpf_udp_ports_parse(s, all, 256, n);
+	if (err)
+		return smtctl_err(
+			ctx,
+			"udp-ports: '%s' is not a list of ports and ranges like 7000-7999,49152-65535 (or none)%s",
+			s, err == -E2BIG ? ": too many" : "");
+	added = smt_bpf_udp_ports_fit(all, n);
+	if (added)
+		fprintf(stderr,
+			"Note: more than %d ranges; joined the closest, which adds %u ports\n",
+			SMT_UDP_PORT_RANGES, added);
+	memcpy(r, all, *n * sizeof(*r));
+	return 0;
+}
+
+/* udp-ports [LIST|none] on map: show the ranges, or replace them. */
+static int udp_ports_cmd(struct smtctl_ctx *ctx, int argc, char **argv,
+			 const char *map, const char *attach_hint)
+{
+	struct smt_udp_port_range r[SMT_UDP_PORT_RANGES];
+	unsigned int n = 0;
+	char buf[SMT_UDP_PORT_RANGES * 12 + 8];
+	int err;
+
+	if (argc > 1)
+		return smtctl_err(ctx, "udp-ports: usage: [LIST|none]");
+	if (argc && parse_udp_ports(ctx, argv[0], r, &n))
+		return 1;
+	err = argc ? smt_bpf_udp_ports_set(map, r, n)
+		   : smt_bpf_udp_ports_get(map, r, &n);
+	if (err)
+		return smtctl_err(ctx, "cannot %s map %s: %s; %s",
+				  argc ? "write" : "read", map, strerror(-err),
+				  attach_hint);
+	smt_bpf_udp_ports_format(r, n, buf, sizeof(buf));
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+
+		jadd(o, "udp_ports", jstr(buf));
+		smtctl_emit(ctx, o, NULL);
+	} else {
+		printf("%s\n", buf);
+	}
+	return 0;
+}
+
 /* ---- prog --------------------------------------------------------------- */
 
 static int do_prog_show(struct smtctl_ctx *ctx, int argc, char **argv)
@@ -128,9 +186,11 @@ static int do_prog_show(struct smtctl_ctx *ctx, int argc, char **argv)
 
 static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = {"dev",  "mode",  "filter", "steer",
-					    "cpus", "proto", "tc",     NULL};
-	const char *v[8] = {0};
+	static const char *const names[] = {
+		"dev", "mode", "filter", "steer", "cpus", "proto", "tc",
+		"udp-ports", NULL};
+	const char *v[9] = {0};
+	struct smt_udp_port_range ur[SMT_UDP_PORT_RANGES];
 	struct smt_bpf_host_opts o = {0};
 	char msg[SMT_BPF_MSG_LEN];
 	uint32_t n;
@@ -141,7 +201,7 @@ static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (!v[0])
 		return smtctl_err(
 			ctx,
-			"prog attach: usage: dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off]");
+			"prog attach: usage: dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off] [udp-ports LIST]");
 	o.ifname = v[0];
 	if (parse_mode(ctx, v[1], &o.mode))
 		return 1;
@@ -165,6 +225,11 @@ static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 		o.ipproto = n;
 	}
 	o.no_tc = v[6] && !strcmp(v[6], "off");
+	if (v[7]) {
+		if (parse_udp_ports(ctx, v[7], ur, &o.n_udp_ports))
+			return 1;
+		o.udp_ports = ur;
+	}
 	err = smt_bpf_host_attach(&o, msg, sizeof(msg));
 	if (msg[0])
 		fprintf(stderr, "Note: %s\n", msg);
@@ -203,13 +268,21 @@ static int do_prog_detach(struct smtctl_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+static int do_prog_udp_ports(struct smtctl_ctx *ctx, int argc, char **argv)
+{
+	return udp_ports_cmd(ctx, argc, argv, SMT_MAP_UDP_PORTS,
+			     "attach the programs first (smtctl prog attach dev IF)");
+}
+
 static const struct smtctl_cmd prog_cmds[] = {
 	{"show", do_prog_show, "", "SMT programs attached to interfaces"},
 	{"attach", do_prog_attach,
-	 "dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off]",
+	 "dev IF [mode auto|native|generic] [filter on|off] [steer pass|cpumap|xsk] [cpus N] [proto N] [tc on|off] [udp-ports LIST]",
 	 "load smt_xdp (+ smt_tc egress) with pinned maps and attach"},
 	{"detach", do_prog_detach, "dev IF",
 	 "detach SMT XDP and TC programs (pinned maps stay)"},
+	{"udp-ports", do_prog_udp_ports, "[LIST|none]",
+	 "UDP port ranges carrying SMT over UDP (udp_ports): show or set"},
 	{0}};
 SMTCTL_OBJECT_DFLT(prog, "BPF programs of smt on this host", prog_cmds,
 		   do_prog_show);
@@ -366,6 +439,11 @@ struct list_ctx {
 	const char *dir;
 };
 
+static const char *encap_name(uint8_t e)
+{
+	return e == SMT_KEY_ENCAP_UDP ? "udp" : e == SMT_KEY_ENCAP_IP ? "ip" : "?";
+}
+
 static int sess_to_json(const struct smt_session_key *k,
 			const struct smt_sess_stats *s, void *p)
 {
@@ -374,6 +452,7 @@ static int sess_to_json(const struct smt_session_key *k,
 	char a[INET6_ADDRSTRLEN];
 
 	jadd(o, "dir", jstr(l->dir));
+	jadd(o, "encap", jstr(encap_name(k->encap)));
 	jadd(o, "peer", jstr(fmt_addr(k->addr, k->family, a, sizeof(a))));
 	jadd(o, "peer_port", json_object_new_int(ntohs(k->peer_port)));
 	jadd(o, "local_port", json_object_new_int(ntohs(k->local_port)));
@@ -399,6 +478,7 @@ static int msg_to_json(const struct smt_msg_key *k,
 		return 0; /* in flight only */
 	o = json_object_new_object();
 	jadd(o, "dir", jstr(l->dir));
+	jadd(o, "encap", jstr(encap_name(k->sess.encap)));
 	jadd(o, "peer",
 	     jstr(fmt_addr(k->sess.addr, k->sess.family, a, sizeof(a))));
 	jadd(o, "peer_port", json_object_new_int(ntohs(k->sess.peer_port)));
@@ -416,12 +496,12 @@ static int msg_to_json(const struct smt_msg_key *k,
 static int do_flow_list(struct smtctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const scols[] = {
-		"dir",	 "peer",    "peer_port",    "local_port",     "packets",
-		"bytes", "control", "msgs_started", "msgs_completed", "drops",
-		NULL};
+		"dir",	   "encap",   "peer",	 "peer_port",	 "local_port",
+		"packets", "bytes",   "control", "msgs_started", "msgs_completed",
+		"drops",   NULL};
 	static const char *const mcols[] = {
-		"dir",	   "peer",  "peer_port", "msg_id",  "epoch",
-		"msg_len", "bytes", "packets",	 "records", NULL};
+		"dir",	   "encap",   "peer",  "peer_port", "msg_id", "epoch",
+		"msg_len", "bytes",   "packets", "records", NULL};
 	struct list_ctx ls = {json_object_new_array(), "rx"};
 	struct list_ctx lm = {json_object_new_array(), "rx"};
 	json_object *r;
@@ -581,11 +661,14 @@ SMTCTL_OBJECT_DFLT(flow, "message flows seen by the host BPF programs",
 
 static int do_mtp_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = {"dev", "mode", "proto", NULL};
-	const char *v[4] = {0};
+	static const char *const names[] = {"dev", "mode", "proto", "udp-ports",
+					    NULL};
+	const char *v[5] = {0};
+	struct smt_udp_port_range r[SMT_UDP_PORT_RANGES];
 	enum smt_bpf_xdp_mode mode;
 	char msg[SMT_BPF_MSG_LEN];
 	uint32_t proto = 0;
+	unsigned int n = 0;
 	int err;
 
 	if (smtctl_parse_kv(ctx, argc, argv, names, v))
@@ -593,10 +676,12 @@ static int do_mtp_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (!v[0])
 		return smtctl_err(
 			ctx,
-			"mtp attach: usage: dev IF [mode auto|native|generic] [proto N]");
+			"mtp attach: usage: dev IF [mode auto|native|generic] [proto N] [udp-ports LIST]");
 	if (parse_mode(ctx, v[1], &mode))
 		return 1;
 	if (v[2] && (parse_u32(ctx, "proto", v[2], &proto) || proto > 255))
+		return 1;
+	if (v[3] && parse_udp_ports(ctx, v[3], r, &n))
 		return 1;
 	err = smt_bpf_mb_attach(v[0], mode, proto, msg, sizeof(msg));
 	if (msg[0])
@@ -604,6 +689,13 @@ static int do_mtp_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 	if (err)
 		return smtctl_err(ctx, "cannot attach mtp_inspect to %s: %s",
 				  v[0], strerror(-err));
+	if (v[3]) {
+		err = smt_bpf_udp_ports_set(SMT_MAP_MTP_UDP_PORTS, r, n);
+		if (err)
+			return smtctl_err(ctx, "cannot write %s: %s",
+					  SMT_MAP_MTP_UDP_PORTS,
+					  strerror(-err));
+	}
 	return 0;
 }
 
@@ -810,13 +902,22 @@ static int do_mtp_detach(struct smtctl_ctx *ctx, int argc, char **argv)
 	return do_prog_detach(ctx, argc, argv);
 }
 
+static int do_mtp_udp_ports(struct smtctl_ctx *ctx, int argc, char **argv)
+{
+	return udp_ports_cmd(ctx, argc, argv, SMT_MAP_MTP_UDP_PORTS,
+			     "attach it first (smtctl mtp attach dev IF)");
+}
+
 static const struct smtctl_cmd mtp_cmds[] = {
-	{"attach", do_mtp_attach, "dev IF [mode auto|native|generic] [proto N]",
+	{"attach", do_mtp_attach,
+	 "dev IF [mode auto|native|generic] [proto N] [udp-ports LIST]",
 	 "attach the keyless middlebox inspector"},
 	{"detach", do_mtp_detach, "dev IF", "detach it"},
 	{"config", do_mtp_config,
 	 "[max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...",
 	 "whole-message size/rate limits and per-message path choice"},
+	{"udp-ports", do_mtp_udp_ports, "[LIST|none]",
+	 "UDP port ranges carrying SMT over UDP through the box: show or set"},
 	{"stats", do_mtp_stats, "", "flows, counters, drops, next hops"},
 	{"watch", do_mtp_watch, "[count N] [timeout SECS]",
 	 "one event per message seen start to end"},

@@ -4,7 +4,12 @@
  * smt_tc) on start, keep the pinned `sessions` map in step with the session
  * table so that the XDP session filter passes exactly the sessions smtd set
  * up, and detach on stop. The pinned maps stay across restarts; re-registered
- * sessions are written again. The programs' counters reach `smtctl stats`
+ * sessions are written again. The UDP port ranges on which the programs
+ * recognise SMT over UDP (`udp_ports`) are every configured service port
+ * plus [bpf] udp_ports (default: libsmt's ephemeral ports), and a session
+ * over UDP (ipproto 17) gets a key of its own encapsulation, so that the
+ * filter never lets a native packet through for it, nor the reverse. The
+ * programs' counters reach `smtctl stats`
  * through smtctl's own BPF provider, not through smtd. Built on
  * user/tools/common/smt_bpf.h; a tree without it gets no-ops.
  */
@@ -22,8 +27,54 @@ struct smtd_bpf {
 	char ifname[32];
 };
 
+/* Room for every service port plus a long [bpf] udp_ports list. */
+#define UDP_LIST_MAX (SMTD_MAX_SERVICES + 64)
+
+int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen)
+{
+	struct smt_udp_port_range r[UDP_LIST_MAX - SMTD_MAX_SERVICES];
+	unsigned int n = 0;
+	int e = smt_bpf_udp_ports_parse(list, r, UDP_LIST_MAX - SMTD_MAX_SERVICES,
+					&n);
+
+	if (e)
+		snprintf(err, errlen,
+			 "'%s' is not a list of ports and ranges like "
+			 "7000-7999,49152-65535 (or none)%s",
+			 list, e == -E2BIG ? ": too many" : "");
+	return e ? -EINVAL : 0;
+}
+
+/* The services' ports and [bpf] udp_ports, fitted into the map. */
+static void udp_ranges(const struct smtd_config *c,
+		       struct smt_udp_port_range *r, unsigned int *n)
+{
+	unsigned int i, added;
+	char buf[SMT_UDP_PORT_RANGES * 12 + 8];
+
+	*n = 0;
+	for (i = 0; i < (unsigned int)c->nservices; i++) {
+		if (!c->services[i].port)
+			continue;
+		r[*n].lo = c->services[i].port;
+		r[*n].hi = c->services[i].port;
+		(*n)++;
+	}
+	/* Checked when the configuration was loaded. */
+	smt_bpf_udp_ports_parse(c->bpf_udp_ports, r, UDP_LIST_MAX, n);
+	added = smt_bpf_udp_ports_fit(r, n);
+	smt_bpf_udp_ports_format(r, *n, buf, sizeof(buf));
+	if (added)
+		LOG_W("BPF: more than %d UDP port ranges; joined the closest, "
+		      "so %u ports more are taken for SMT over UDP: %s",
+		      SMT_UDP_PORT_RANGES, added, buf);
+	else
+		LOG_I("BPF: SMT over UDP recognised on UDP ports %s", buf);
+}
+
 int smtd_bpf_start(struct smtd *d)
 {
+	struct smt_udp_port_range ranges[UDP_LIST_MAX];
 	struct smt_bpf_host_opts o = {0};
 	char msg[SMT_BPF_MSG_LEN] = "";
 	struct smtd_bpf *b;
@@ -31,6 +82,8 @@ int smtd_bpf_start(struct smtd *d)
 
 	if (!d->cfg.bpf_iface[0])
 		return 0;
+	udp_ranges(&d->cfg, ranges, &o.n_udp_ports);
+	o.udp_ports = ranges;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -89,6 +142,8 @@ static void session_key(const struct smt_ctl_session *s,
 		memcpy(k->addr, &a->sin_addr, 4);
 		k->family = SMT_FAM_IPV4;
 	}
+	k->encap = s->ipproto == SMT_IPPROTO_UDP ? SMT_KEY_ENCAP_UDP
+						 : SMT_KEY_ENCAP_IP;
 	k->peer_port = htons(smt_ctl_port(&s->peer));
 	k->local_port = htons(smt_ctl_port(&s->local));
 }
@@ -154,6 +209,11 @@ void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
 
 void smtd_bpf_stats(struct smtd *d, json_object *stats)
 {
+}
+
+int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen)
+{
+	return 0; /* nothing uses it without BPF support */
 }
 
 #endif

@@ -404,6 +404,14 @@ static int key_bpf(struct parse_state *ps, const char *k, const char *v)
 		if (!parse_bool(v, &c->bpf_session_filter))
 			cfg_error(ps, ps->line,
 				  "session_filter: '%s' is not yes or no", v);
+	} else if (!strcmp(k, "udp_ports")) {
+		char why[128];
+
+		if (smtd_bpf_check_udp_ports(v, why, sizeof(why)))
+			cfg_error(ps, ps->line, "udp_ports: %s", why);
+		else if (!copy_str(c->bpf_udp_ports, sizeof(c->bpf_udp_ports),
+				   v))
+			cfg_error(ps, ps->line, "udp_ports: list too long");
 	} else {
 		return 0;
 	}
@@ -566,6 +574,7 @@ static void defaults(struct smtd_config *c)
 	c->rekey_margin_s = 60;
 	strcpy(c->bpf_xdp_mode, "auto");
 	c->bpf_session_filter = true;
+	strcpy(c->bpf_udp_ports, "49152-65535"); /* libsmt's ephemeral ports */
 }
 
 static void check_file(struct parse_state *ps, const char *what,

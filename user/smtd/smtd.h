@@ -72,6 +72,7 @@ struct smtd_config {
 	char bpf_iface[32];
 	char bpf_xdp_mode[16]; /* native, generic, auto */
 	bool bpf_session_filter;
+	char bpf_udp_ports[256]; /* SMT-over-UDP ranges besides the services' */
 	/* [service NAME] */
 	int nservices;
 	struct smtd_service services[SMTD_MAX_SERVICES];
@@ -330,6 +331,8 @@ void smtd_bpf_stop(struct smtd *d);
 void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
 		      int prev_epoch);
 void smtd_bpf_stats(struct smtd *d, json_object *stats);
+/* [bpf] udp_ports: 0, or -EINVAL with what is wrong in err. */
+int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen);
 
 /* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s);

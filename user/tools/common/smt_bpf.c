@@ -6,6 +6,8 @@
  * libbpf when a compatible pin exists, so sessions and counters survive a
  * daemon restart. XDP attaches through netlink and stays attached after the
  * process exits; programs are pinned too so that bpftool can find them.
+ * The UDP port ranges of SMT over UDP are parsed, fitted into the
+ * SMT_UDP_PORT_RANGES entries of their array map and written here too.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -205,6 +207,26 @@ static int xdp_attach(int ifindex, int fd, enum smt_bpf_xdp_mode mode,
 	return bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL);
 }
 
+static int udp_ports_write(int fd, const struct smt_udp_port_range *r,
+			   unsigned int n)
+{
+	uint32_t i;
+
+	if (n > SMT_UDP_PORT_RANGES)
+		return -E2BIG;
+	/* Entries past the new end first, so a shorter list never shows a
+	 * stale tail; a packet in between may see old and new ranges mixed. */
+	for (i = SMT_UDP_PORT_RANGES; i-- > 0;) {
+		struct smt_udp_port_range v = {0, 0};
+
+		if (i < n)
+			v = r[i];
+		if (bpf_map_update_elem(fd, &i, &v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 static int online_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -258,6 +280,12 @@ int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 				  BPF_ANY);
 	if (err)
 		goto out;
+	if (o->udp_ports) {
+		err = udp_ports_write(bpf_map__fd(xs->maps.udp_ports),
+				      o->udp_ports, o->n_udp_ports);
+		if (err)
+			goto out;
+	}
 	if (o->steer == SMT_STEER_CPUMAP) {
 		for (i = 0; i < n_cpus; i++) {
 			struct bpf_cpumap_val v = {.qsize = CPUMAP_QSIZE};
@@ -752,4 +780,147 @@ const char *smt_bpf_stat_name(unsigned int idx)
 #undef SMT_BPF_STAT_CASE
 	}
 	return "unknown";
+}
+
+int smt_bpf_udp_ports_parse(const char *s, struct smt_udp_port_range *r,
+			    unsigned int max, unsigned int *n)
+{
+	const char *p = s;
+
+	if (!strcmp(s, "none"))
+		return 0;
+	while (*p) {
+		unsigned long lo, hi;
+		char *end;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		errno = 0;
+		lo = strtoul(p, &end, 10);
+		if (end == p || errno)
+			return -EINVAL;
+		hi = lo;
+		p = end;
+		if (*p == '-') {
+			hi = strtoul(++p, &end, 10);
+			if (end == p || errno)
+				return -EINVAL;
+			p = end;
+		}
+		if (*p && *p != ',' && *p != ' ')
+			return -EINVAL;
+		if (!lo || lo > hi || hi > 65535)
+			return -EINVAL;
+		if (*n >= max)
+			return -E2BIG;
+		r[*n].lo = lo;
+		r[*n].hi = hi;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct smt_udp_port_range *x = a, *y = b;
+
+	return (int)x->lo - (int)y->lo;
+}
+
+unsigned int smt_bpf_udp_ports_fit(struct smt_udp_port_range *r,
+				   unsigned int *n)
+{
+	unsigned int i, k, added = 0;
+
+	if (!*n)
+		return 0;
+	qsort(r, *n, sizeof(*r), range_cmp);
+	for (i = 1, k = 0; i < *n; i++) {
+		if ((uint32_t)r[i].lo <= (uint32_t)r[k].hi + 1) {
+			if (r[i].hi > r[k].hi)
+				r[k].hi = r[i].hi;
+		} else {
+			r[++k] = r[i];
+		}
+	}
+	*n = k + 1;
+	while (*n > SMT_UDP_PORT_RANGES) {
+		unsigned int best = 0, gap, bgap = UINT32_MAX;
+
+		for (i = 0; i + 1 < *n; i++) {
+			gap = r[i + 1].lo - r[i].hi - 1;
+			if (gap < bgap) {
+				bgap = gap;
+				best = i;
+			}
+		}
+		added += bgap;
+		r[best].hi = r[best + 1].hi;
+		memmove(&r[best + 1], &r[best + 2],
+			(*n - best - 2) * sizeof(*r));
+		(*n)--;
+	}
+	return added;
+}
+
+void smt_bpf_udp_ports_format(const struct smt_udp_port_range *r,
+			      unsigned int n, char *buf, size_t len)
+{
+	size_t off = 0;
+	unsigned int i;
+
+	if (!len)
+		return;
+	buf[0] = 0;
+	if (!n) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	for (i = 0; i < n && off < len; i++) {
+		int w;
+
+		if (r[i].lo == r[i].hi)
+			w = snprintf(buf + off, len - off, "%s%u", i ? "," : "",
+				     r[i].lo);
+		else
+			w = snprintf(buf + off, len - off, "%s%u-%u",
+				     i ? "," : "", r[i].lo, r[i].hi);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+int smt_bpf_udp_ports_set(const char *map, const struct smt_udp_port_range *r,
+			  unsigned int n)
+{
+	int fd = smt_bpf_map_fd(map), err;
+
+	if (fd < 0)
+		return fd;
+	err = udp_ports_write(fd, r, n);
+	close(fd);
+	return err;
+}
+
+int smt_bpf_udp_ports_get(const char *map, struct smt_udp_port_range *r,
+			  unsigned int *n)
+{
+	int fd = smt_bpf_map_fd(map);
+	uint32_t i;
+
+	if (fd < 0)
+		return fd;
+	*n = 0;
+	for (i = 0; i < SMT_UDP_PORT_RANGES; i++) {
+		struct smt_udp_port_range v;
+
+		if (bpf_map_lookup_elem(fd, &i, &v) || !v.lo)
+			break;
+		r[(*n)++] = v;
+	}
+	close(fd);
+	return 0;
 }

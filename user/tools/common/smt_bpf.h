@@ -6,7 +6,8 @@
  * so counters and sessions survive restarts), attach XDP (native first,
  * generic as a fallback, and say so) and TC clsact egress, detach, edit the
  * `sessions` map, read counters, walk messages, consume ring-buffer events
- * and configure the middlebox. Functions return 0 or -errno and never print;
+ * and configure the middlebox, and set the UDP port ranges on which the
+ * programs recognise SMT over UDP. Functions return 0 or -errno and never print;
  * where a caller should tell the operator something (a fallback), they fill
  * a message buffer. The environment variable SMT_BPF_PIN_DIR moves the pin
  * root (default SMT_PIN_DIR; maps under ROOT/maps), for tests.
@@ -40,6 +41,10 @@ struct smt_bpf_host_opts {
 	uint32_t steer; /* SMT_STEER_* */
 	uint32_t n_cpus; /* SMT_STEER_CPUMAP: CPUs 0..n-1; 0: all online */
 	bool no_tc; /* skip the TC egress program */
+	/* `udp_ports` to write (at most SMT_UDP_PORT_RANGES, see
+	 * smt_bpf_udp_ports_fit); NULL: keep what the map holds */
+	const struct smt_udp_port_range *udp_ports;
+	unsigned int n_udp_ports;
 };
 
 /*
@@ -124,6 +129,45 @@ int smt_bpf_watch(const char *map, smt_bpf_event_cb cb, void *ctx,
 
 /* Middlebox configuration: the config entry and the devmap slots. */
 int smt_bpf_mb_configure(const struct smt_mtp_config *cfg);
+
+/*
+ * UDP port ranges (protocol.md 1.1): the hosts' `udp_ports` map
+ * (SMT_MAP_UDP_PORTS, shared by smt_xdp and smt_tc) and the middlebox's
+ * own SMT_MAP_MTP_UDP_PORTS. smtd's default besides its service ports is
+ * SMT_BPF_UDP_PORTS_DEFAULT, libsmt's ephemeral ports.
+ */
+#define SMT_MAP_MTP_UDP_PORTS "mtp_udp_ports"
+#define SMT_BPF_UDP_PORTS_DEFAULT "49152-65535"
+
+/*
+ * Append the ranges of s ("7000-7999,8443,49152-65535"; "none" or "" for
+ * none) to r[*n..max-1]. Ports are 1..65535, lo <= hi. 0, -EINVAL for a
+ * bad list or -E2BIG when more than max ranges in all.
+ */
+int smt_bpf_udp_ports_parse(const char *s, struct smt_udp_port_range *r,
+			    unsigned int max, unsigned int *n);
+
+/*
+ * Sort r[0..*n-1], merge overlapping and adjacent ranges, and, while more
+ * than SMT_UDP_PORT_RANGES remain, join the two closest (the ports between
+ * them are then recognised too). Returns how many ports were added by
+ * joining (0: the ranges are exact).
+ */
+unsigned int smt_bpf_udp_ports_fit(struct smt_udp_port_range *r,
+				   unsigned int *n);
+
+/* "lo-hi,port,..." of r[0..n-1], or "none". */
+void smt_bpf_udp_ports_format(const struct smt_udp_port_range *r,
+			      unsigned int n, char *buf, size_t len);
+
+/*
+ * Write n (<= SMT_UDP_PORT_RANGES) ranges into map (SMT_MAP_UDP_PORTS or
+ * SMT_MAP_MTP_UDP_PORTS) and clear the other entries; read them back.
+ */
+int smt_bpf_udp_ports_set(const char *map, const struct smt_udp_port_range *r,
+			  unsigned int n);
+int smt_bpf_udp_ports_get(const char *map, struct smt_udp_port_range *r,
+			  unsigned int *n);
 
 /* Names of counter slots. */
 const char *smt_bpf_stat_name(unsigned int idx);

@@ -16,10 +16,14 @@
 #   smt-bpf.sh unload NAME                 remove NAME's program pins (maps stay)
 #   smt-bpf.sh purge                       remove every pin under $PIN (maps too)
 #   smt-bpf.sh status [DEV]                what is loaded and attached
+#   smt-bpf.sh udp-ports [MAP] [LIST|none] show or set the UDP port ranges of
+#                                          SMT over UDP (MAP udp_ports, or
+#                                          mtp_udp_ports on a middlebox)
 # Examples:
 #   scripts/smt-bpf.sh load build/bpf/smt_xdp.bpf.o
 #   scripts/smt-bpf.sh attach smt_xdp eth0
 #   scripts/smt-bpf.sh load build/bpf/smt_tc.bpf.o && scripts/smt-bpf.sh attach-tc eth0
+#   scripts/smt-bpf.sh udp-ports 7000-7999,49152-65535
 set -eu
 
 PIN=${SMT_BPF_PIN_DIR:-/sys/fs/bpf/smt}
@@ -130,6 +134,54 @@ cmd_unload() {
 	echo "smt-bpf: unloaded $1 (maps stay in $PIN/maps)"
 }
 
+# Bytes of a 16- or 32-bit number in this machine's order, for bpftool.
+le=$(printf '\001\000' | od -An -tu2 | tr -d ' ')
+u16() {
+	if [ "$le" = 1 ]; then echo "$(($1 & 255)) $(($1 >> 8))"; else echo "$(($1 >> 8)) $(($1 & 255))"; fi
+}
+u32() {
+	if [ "$le" = 1 ]; then echo "$1 0 0 0"; else echo "0 0 0 $1"; fi
+}
+
+# udp-ports [MAP] [LIST]: the SMT_UDP_PORT_RANGES (16) entries of struct
+# smt_udp_port_range {u16 lo, hi} (host order); lo == 0 ends the list.
+cmd_udp_ports() {
+	map=udp_ports
+	case ${1:-} in udp_ports | mtp_udp_ports) map=$1; shift ;; esac
+	path="$PIN/maps/$map"
+	[ -e "$path" ] || die "$path is not pinned; load smt_xdp (or mtp_inspect) first"
+	if [ $# -eq 0 ]; then
+		$BPFTOOL map dump pinned "$path"
+		return
+	fi
+	n=0 ranges=
+	for r in $(echo "$1" | tr ',' ' '); do
+		[ "$r" = none ] && continue
+		lo=${r%-*} hi=${r#*-}
+		case $lo$hi in *[!0-9]* | '') die "udp-ports: '$r' is not PORT or LO-HI" ;; esac
+		if [ "$lo" -lt 1 ] || [ "$lo" -gt "$hi" ] || [ "$hi" -gt 65535 ]; then
+			die "udp-ports: '$r' is not a range in 1..65535"
+		fi
+		n=$((n + 1))
+		[ $n -le 16 ] || die "udp-ports: at most 16 ranges"
+		ranges="$ranges $lo-$hi"
+	done
+	# The unused tail first, so that a shorter list never shows stale ranges.
+	i=15
+	while [ $i -ge $n ]; do
+		# shellcheck disable=SC2046
+		$BPFTOOL map update pinned "$path" key $(u32 $i) value 0 0 0 0
+		i=$((i - 1))
+	done
+	i=0
+	for r in $ranges; do
+		# shellcheck disable=SC2046
+		$BPFTOOL map update pinned "$path" key $(u32 $i) value $(u16 "${r%-*}") $(u16 "${r#*-}")
+		i=$((i + 1))
+	done
+	echo "smt-bpf: $map = $1"
+}
+
 cmd_status() {
 	echo "pinned programs:"
 	for d in "$PIN"/*/; do
@@ -155,6 +207,7 @@ detach) [ $# -eq 1 ] || usage; cmd_detach "$1" ;;
 unload) [ $# -eq 1 ] || usage; cmd_unload "$1" ;;
 purge) rm -rf "$PIN"; echo "smt-bpf: removed $PIN" ;;
 status) cmd_status "$@" ;;
+udp-ports) cmd_udp_ports "$@" ;;
 help | -h | --help) usage 0 ;;
 *) usage ;;
 esac

@@ -10,6 +10,8 @@
 #      by name;
 #   3. the skeleton library through `smtctl prog attach|show|detach`,
 #      including the generic-mode fallback on a device without native XDP.
+# SMT over UDP: the `udp_ports` map filled by smt-bpf.sh (bpftool) and by
+# smtctl, a UDP session added by bpftool, crafted UDP traffic counted.
 # Pins go under a private SMT_BPF_PIN_DIR; namespaces are removed on exit.
 set -u
 BUILD=${BUILD:-build}
@@ -71,6 +73,9 @@ b ip link set lo up
 # with sess_id 7 (struct smt_session_key / smt_session_val, maps.h).
 SKEY="0a 4d 00 01 00 00 00 00 00 00 00 00 00 00 00 00 04 00 03 e8 07 d0 00 00"
 SVAL="07 00 00 00 $(printf '00 %.0s' $(seq 44))"
+# The same session over UDP (encap byte 17 = SMT_KEY_ENCAP_UDP), sess_id 8.
+SKEY_UDP="0a 4d 00 01 00 00 00 00 00 00 00 00 00 00 00 00 04 01 03 e8 07 d0 00 00"
+SVAL_UDP="08 00 00 00 $(printf '00 %.0s' $(seq 44))"
 
 echo "-- 1. bpftool via scripts/smt-bpf.sh"
 check "smt-bpf.sh load smt_xdp" $SCRIPT load "$OBJ/smt_xdp.bpf.o"
@@ -99,6 +104,26 @@ check "reattach" b $SCRIPT attach smt_xdp vb
 check "counters survived the reload" eq "$(counter msg_done)" 2
 send 1000 2000 300 6
 check "session still known after reload" eq "$(counter msg_done)" 3
+check "smt-bpf.sh udp-ports 40000-40100,2000" \
+	$SCRIPT udp-ports 40000-40100,2000
+check "smtctl prog udp-ports reads them back" \
+	test "$("$SMTCTL" prog udp-ports)" = 40000-40100,2000
+u0=$(counter unknown_session)
+send 1000 2000 100,5000 70 udp
+check "SMT over UDP misses the native session (1 + 4 packets dropped)" \
+	eq "$(counter unknown_session)" $((u0 + 5))
+# shellcheck disable=SC2086
+check "bpftool map update sessions (UDP session)" \
+	bpftool map update pinned "$SMT_BPF_PIN_DIR/maps/sessions" key hex $SKEY_UDP value hex $SVAL_UDP
+send 1000 2000 100,5000 72 udp
+check "two messages over UDP completed" eq "$(counter msg_done)" 5
+check "flow list shows the UDP session" \
+	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL -j flow list | grep -q '\"encap\": *\"udp\", *\"peer\": *\"10.77.0.1\"'"
+n0=$(counter non_smt)
+check "smt-bpf.sh udp-ports none" $SCRIPT udp-ports none
+send 1000 2000 100 74 udp
+check "no ranges: SMT over UDP not parsed" eq "$(counter msg_done)" 5
+check "no ranges: SMT over UDP counted as non-SMT" ge "$(counter non_smt)" $((n0 + 1))
 check "smt-bpf.sh detach" b $SCRIPT detach vb
 check "no XDP left on vb" \
 	sh -c "! nsenter --net=/var/run/netns/$NB ip link show vb | grep -q prog/xdp"
@@ -173,6 +198,10 @@ check "a pinned map of an older layout is replaced on attach" \
 	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL prog attach dev vb tc off &&
 	       bpftool -j map show pinned $SMT_BPF_PIN_DIR/maps/messages |
 	       grep -q '\"bytes_value\":80,'"
+b "$SMTCTL" prog detach dev vb
+check "smtctl prog attach udp-ports writes udp_ports (sorted, merged)" \
+	sh -c "nsenter --net=/var/run/netns/$NB $SMTCTL prog attach dev vb tc off udp-ports 7000-7999,2000,8000 &&
+	       [ \"\$($SMTCTL prog udp-ports)\" = 2000,7000-8000 ]"
 b "$SMTCTL" prog detach dev vb
 # Loopback has no native XDP (and this kernel has no dummy module).
 b "$SMTCTL" prog attach dev lo tc off 2>"$out/note"

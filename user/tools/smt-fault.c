@@ -9,7 +9,10 @@
  * Maps and program are pinned under /sys/fs/bpf/smt/fault/DEV/, so later
  * `set`, `rule`, `stats` and `detach` commands find them. TC (clsact
  * ingress, the default) can drop and duplicate; XDP only drops. The map
- * layout is include/smt/fault.h. See docs/api.md ("Fault injection").
+ * layout is include/smt/fault.h. SMT over UDP (protocol.md 1.1) is matched
+ * on the UDP port ranges of --udp-ports (map udp_ports; every port unless
+ * told otherwise) as well as native SMT. See docs/api.md ("Fault
+ * injection").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,12 +36,16 @@
 #include <smt/wire.h>
 
 #include "opts.h"
+#include "smt_bpf.h"
 #include "smt_fault.skel.h"
 
 #define PIN_ROOT "/sys/fs/bpf/smt/fault"
 #define BPF_FS_MAGIC_NUM 0xcafe4a11
 #define TC_HANDLE 0x534d
 #define TC_PRIO 0x534d
+/* By default every UDP datagram that passes checks 3 and 4 of protocol.md
+ * 1.1 is SMT: a test netns carries no other UDP with 0xA1 at byte 12. */
+#define UDP_PORTS_DEFAULT "1-65535"
 
 enum mode { MODE_TC_INGRESS, MODE_TC_EGRESS, MODE_XDP };
 
@@ -51,6 +58,7 @@ struct args {
 	double drop, dup; /* percent, < 0 = leave as is */
 	bool types_set;
 	__u32 type_mask;
+	const char *udp_ports; /* NULL: leave as is (attach: the default) */
 	struct smt_fault_rule rule;
 };
 
@@ -78,6 +86,8 @@ static void usage(FILE *f)
 		"  detach DEV              detach and unpin\n"
 		"settings: --drop PCT --dup PCT (percent of SMT packets, e.g. 0.5)\n"
 		"          --types data,grant,resend,unknown,busy,need_ack,ack\n"
+		"          --udp-ports LIST  UDP ports of SMT over UDP, e.g.\n"
+		"                  7000-7999,49152-65535, or none (default " UDP_PORTS_DEFAULT ")\n"
 		"-n NETNS runs in /var/run/netns/NETNS (keeps this bpffs).\n"
 		"Pins live in " PIN_ROOT
 		"/DEV. TC duplicates; XDP only drops.\n");
@@ -214,6 +224,33 @@ static int open_pinned(const char *dev, const char *obj)
 	return fd;
 }
 
+/* Write --udp-ports (or on attach the default) into the ports map fd. */
+static int apply_udp_ports(int fd, const struct args *a, bool fresh)
+{
+	struct smt_udp_port_range r[128];
+	unsigned int n = 0;
+	__u32 i;
+	int err;
+
+	if (!a->udp_ports && !fresh)
+		return 0;
+	err = smt_bpf_udp_ports_parse(a->udp_ports ? a->udp_ports
+						   : UDP_PORTS_DEFAULT,
+				      r, 128, &n);
+	if (err)
+		return err;
+	smt_bpf_udp_ports_fit(r, &n);
+	for (i = 0; i < SMT_UDP_PORT_RANGES; i++) {
+		struct smt_udp_port_range v = {0, 0};
+
+		if (i < n)
+			v = r[i];
+		if (bpf_map_update_elem(fd, &i, &v, 0) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 static int apply_settings(int cfg_fd, const struct args *a, bool fresh)
 {
 	struct smt_fault_cfg cfg = {0};
@@ -261,6 +298,9 @@ static int cmd_attach(struct args *a, int ifindex)
 		goto out;
 	}
 	err = apply_settings(bpf_map__fd(skel->maps.smt_fault_cfg), a, true);
+	if (!err)
+		err = apply_udp_ports(bpf_map__fd(skel->maps.smt_fault_ports), a,
+				      true);
 	if (err) {
 		fprintf(stderr, "smt-fault: cannot write settings: %s\n",
 			strerror(-err));
@@ -275,6 +315,8 @@ static int cmd_attach(struct args *a, int ifindex)
 	err = err ?: bpf_map__pin(skel->maps.smt_fault_rules, path);
 	pin_path(path, sizeof(path), a->dev, "stats");
 	err = err ?: bpf_map__pin(skel->maps.smt_fault_stats, path);
+	pin_path(path, sizeof(path), a->dev, "udp_ports");
+	err = err ?: bpf_map__pin(skel->maps.smt_fault_ports, path);
 	pin_path(path, sizeof(path), a->dev, "prog");
 	err = err ?: bpf_program__pin(prog, path);
 	if (err) {
@@ -337,7 +379,8 @@ static int cmd_detach(struct args *a, int ifindex)
 	struct bpf_prog_info info = {0};
 	__u32 len = sizeof(info), id = 0;
 	int fd, i, rc = 0;
-	static const char *const objs[] = {"cfg", "rules", "stats", "prog"};
+	static const char *const objs[] = {"cfg", "rules", "stats", "udp_ports",
+					   "prog"};
 
 	fd = open_pinned(a->dev, "prog");
 	if (fd < 0)
@@ -364,7 +407,7 @@ static int cmd_detach(struct args *a, int ifindex)
 				rc = 1;
 		}
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		pin_path(path, sizeof(path), a->dev, objs[i]);
 		unlink(path);
 	}
@@ -383,6 +426,13 @@ static int cmd_set(struct args *a)
 		return 1;
 	err = apply_settings(fd, a, false);
 	close(fd);
+	if (!err && a->udp_ports) {
+		fd = open_pinned(a->dev, "udp_ports");
+		if (fd < 0)
+			return 1;
+		err = apply_udp_ports(fd, a, false);
+		close(fd);
+	}
 	if (err) {
 		fprintf(stderr, "smt-fault: cannot update settings: %s\n",
 			strerror(-err));
@@ -438,7 +488,10 @@ static int cmd_stats(struct args *a)
 {
 	struct smt_fault_stats st = {0};
 	struct smt_fault_cfg cfg = {0};
-	__u32 zero = 0;
+	struct smt_udp_port_range r[SMT_UDP_PORT_RANGES];
+	char ports[SMT_UDP_PORT_RANGES * 12 + 8];
+	unsigned int n = 0;
+	__u32 zero = 0, i;
 	int fd, cfd;
 
 	fd = open_pinned(a->dev, "stats");
@@ -453,25 +506,36 @@ static int cmd_stats(struct args *a)
 	bpf_map_lookup_elem(cfd, &zero, &cfg);
 	close(fd);
 	close(cfd);
+	/* An injector pinned by an older build has no ports map: none. */
+	pin_path(ports, sizeof(ports), a->dev, "udp_ports");
+	fd = bpf_obj_get(ports);
+	for (i = 0; fd >= 0 && i < SMT_UDP_PORT_RANGES; i++) {
+		if (bpf_map_lookup_elem(fd, &i, &r[n]) < 0 || !r[n].lo)
+			break;
+		n++;
+	}
+	if (fd >= 0)
+		close(fd);
+	smt_bpf_udp_ports_format(r, n, ports, sizeof(ports));
 	if (a->json) {
 		printf("{\"dev\":\"%s\",\"drop_pct\":%.4f,\"dup_pct\":%.4f,"
-		       "\"seen\":%llu,\"passed\":%llu,\"dropped_random\":%llu,"
+		       "\"udp_ports\":\"%s\",\"seen\":%llu,\"passed\":%llu,\"dropped_random\":%llu,"
 		       "\"duplicated_random\":%llu,\"dropped_rule\":%llu,"
 		       "\"duplicated_rule\":%llu,\"dup_failed\":%llu,"
 		       "\"dup_unsupported\":%llu}\n",
 		       a->dev, cfg.drop_ppm / 10000.0, cfg.dup_ppm / 10000.0,
-		       st.seen, st.passed, st.dropped_random,
+		       ports, st.seen, st.passed, st.dropped_random,
 		       st.duplicated_random, st.dropped_rule,
 		       st.duplicated_rule, st.dup_failed, st.dup_unsupported);
 		return 0;
 	}
-	printf("%s: drop %.4g%% dup %.4g%%\n"
+	printf("%s: drop %.4g%% dup %.4g%% udp ports %s\n"
 	       "  seen %llu passed %llu\n"
 	       "  dropped random %llu rule %llu\n"
 	       "  duplicated random %llu rule %llu (failed %llu, "
 	       "unsupported under xdp %llu)\n",
-	       a->dev, cfg.drop_ppm / 10000.0, cfg.dup_ppm / 10000.0, st.seen,
-	       st.passed, st.dropped_random, st.dropped_rule,
+	       a->dev, cfg.drop_ppm / 10000.0, cfg.dup_ppm / 10000.0, ports,
+	       st.seen, st.passed, st.dropped_random, st.dropped_rule,
 	       st.duplicated_random, st.duplicated_rule, st.dup_failed,
 	       st.dup_unsupported);
 	return 0;
@@ -490,6 +554,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		OPT_FN("dup", 'u', &a->dup, opt_pct),
 		OPT_FN("types", 't', &a->type_mask, opt_types,
 		       .seen = &a->types_set),
+		OPT_STR("udp-ports", 'U', &a->udp_ports),
 		OPT_FN("type", 'y', &a->rule.type, opt_type),
 		OPT_STRTOU("msg-id", 'm', &a->rule.msg_id),
 		OPT_STRTOU("pkt-off", 'o', &a->rule.pkt_off),
@@ -547,6 +612,19 @@ int main(int argc, char **argv)
 	    optind != argc - argi + 1) {
 		usage(stderr);
 		return 2;
+	}
+	if (a.udp_ports) {
+		struct smt_udp_port_range r[128];
+		unsigned int n = 0;
+
+		if (smt_bpf_udp_ports_parse(a.udp_ports, r, 128, &n)) {
+			fprintf(stderr,
+				"smt-fault: --udp-ports '%s' is not a list of "
+				"ports and ranges like 7000-7999,49152-65535 "
+				"(or none)\n",
+				a.udp_ports);
+			return 2;
+		}
 	}
 	if (a.netns && enter_netns(a.netns) < 0)
 		return 1;

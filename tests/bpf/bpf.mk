@@ -48,7 +48,7 @@ TB_BINS := $(TB_OUT)/test_bpf_run $(TB_OUT)/xdp_pass.bpf.o \
 ALL_TARGETS += $(TB_BINS)
 
 TEST_TIERS += test-bpf
-HELP += '  test-bpf   BPF test-run fixtures, bpftool/ip/skeleton loading, netns middlebox and cpumap scenarios (root)'
+HELP += '  test-bpf   BPF test-run fixtures, bpftool/ip/skeleton loading, netns middlebox, cpumap and SMT-over-UDP scenarios (root)'
 HELP += '  bench-bpf  ns per packet of each BPF program vs an XDP_PASS program'
 
 .PHONY: test-bpf bench-bpf

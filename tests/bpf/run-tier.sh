@@ -29,7 +29,7 @@ fi
 fail=
 echo "== test-bpf: BPF_PROG_TEST_RUN fixtures"
 "$BUILD/tests/bpf/test_bpf_run" || fail="$fail fixtures"
-for t in load netns; do
+for t in load netns netns-udp; do
 	if [ -x "$here/$t.sh" ]; then
 		echo "== test-bpf: $t.sh"
 		BUILD=$BUILD "$here/$t.sh" || fail="$fail $t"

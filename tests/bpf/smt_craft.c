@@ -4,7 +4,7 @@
  *
  *   smt_craft send SRC DST SPORT DPORT SIZE[,SIZE...] [FIRST_MSG_ID] [PROTO]
  *	sends one message per SIZE (application bytes) over a raw IPv4
- *	socket, laid out by the deterministic sender rule (16384-byte
+ *	socket (IPv6 when DST has a colon), laid out by the deterministic sender rule (16384-byte
  *	records, 1440-byte packets), and prints one line per message:
  *	"msg ID app_len L msg_len W records R packets P". SIZE:K sends only
  *	the first K packets of that message (an incomplete message). PROTO
@@ -43,22 +43,29 @@ static int parse_proto(const char *s)
 static int do_send(int argc, char **argv)
 {
 	struct sockaddr_in dst = {.sin_family = AF_INET};
+	struct sockaddr_in6 dst6 = {.sin6_family = AF_INET6};
+	int v6 = strchr(argv[1], ':') != NULL;
 	static struct pkt_slot slots[MAX_PKTS];
 	uint64_t id = argc > 5 ? strtoull(argv[5], NULL, 0) : 2;
 	int proto = argc > 6 ? parse_proto(argv[6]) : SMT_IPPROTO_DEFAULT;
 	int udp = proto == 17;
-	uint32_t mss = udp ? 1432 : 1440;
+	/* MTU 1500 less IP, UDP and the SMT header (protocol.md 1.1). */
+	uint32_t mss = 1500 - (v6 ? 40 : 20) - (udp ? 8 : 0) - SMT_HDR_LEN;
 	char *sizes = argv[4], *tok, *save = NULL;
 	uint8_t buf[2048];
 	int fd, one = 1;
 
-	fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-	if (fd < 0 ||
-	    setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+	/* IPv6 IPPROTO_RAW sockets take the header as given (IPV6_HDRINCL). */
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW, IPPROTO_RAW);
+	if (fd < 0 || (!v6 && setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one,
+					 sizeof(one)))) {
 		perror("smt_craft: raw socket (needs CAP_NET_RAW)");
 		return 1;
 	}
-	inet_pton(AF_INET, argv[1], &dst.sin_addr);
+	if (v6)
+		inet_pton(AF_INET6, argv[1], &dst6.sin6_addr);
+	else
+		inet_pton(AF_INET, argv[1], &dst.sin_addr);
 	for (tok = strtok_r(sizes, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save), id += 2) {
 		char *colon = strchr(tok, ':');
@@ -76,6 +83,7 @@ static int do_send(int argc, char **argv)
 			last = n;
 		for (i = 0; i < last; i++) {
 			struct pkt_spec s = {
+				.v6 = v6,
 				.proto = udp ? 0 : proto,
 				.udp = udp,
 				.sport = atoi(argv[2]),
@@ -95,8 +103,11 @@ static int do_send(int argc, char **argv)
 			snprintf(s.daddr, sizeof(s.daddr), "%s", argv[1]);
 			len = pkt_build_ip(&s, buf, sizeof(buf));
 			if (len < 0 ||
-			    sendto(fd, buf, len, 0, (struct sockaddr *)&dst,
-				   sizeof(dst)) != len) {
+			    (v6 ? sendto(fd, buf, len, 0,
+					 (struct sockaddr *)&dst6, sizeof(dst6))
+				: sendto(fd, buf, len, 0,
+					 (struct sockaddr *)&dst,
+					 sizeof(dst))) != len) {
 				perror("smt_craft: sendto");
 				return 1;
 			}

@@ -255,8 +255,7 @@ int smt_cpumap(struct xdp_md *ctx)
 	 * only IPv4 ID 0 starts the message. */
 	if (smt_parse(data, data_end, &p, smt_ipproto, &udp_ports) ==
 		    SMT_NH_SMT &&
-	    p.smt &&
-	    p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0 &&
+	    p.smt && p.smt->type == SMT_TYPE_DATA && p.smt->pkt_off == 0 &&
 	    (!(p.smt->flags & bpf_htons(SMT_F_IPID_OFF)) || p.ipv4_id == 0))
 		smt_count(&xdp_stats, SMT_XS_CPUMAP_MSGS);
 	return XDP_PASS;

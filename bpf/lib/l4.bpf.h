@@ -42,7 +42,8 @@ static __always_inline int smt_l4_find(void *data, void *data_end, void **l4,
 		/* Verifier: masked so that it sees a bounded offset. */
 		*l4 = (void *)ip + ((__u32)ip->ihl & 0xf) * 4;
 		if (frag)
-			*frag = !!(ip->frag_off & bpf_htons(IP_MF_ | IP_OFFMASK_));
+			*frag = !!(ip->frag_off &
+				   bpf_htons(IP_MF_ | IP_OFFMASK_));
 		return ip->protocol;
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6_)) {
@@ -92,9 +93,10 @@ static __always_inline int smt_udp_port_match(void *ranges, __u16 sport,
  * length, or NULL when the datagram is not SMT and must pass untouched.
  * The SMT header may end past data_end: the caller checks what it reads.
  */
-static __always_inline struct smt_hdr *
-smt_udp_recognise(void *ranges, struct udphdr *uh, void *data_end,
-		  __u32 *smt_len)
+static __always_inline struct smt_hdr *smt_udp_recognise(void *ranges,
+							 struct udphdr *uh,
+							 void *data_end,
+							 __u32 *smt_len)
 {
 	struct smt_hdr *h = (void *)(uh + 1);
 	__u32 ulen;

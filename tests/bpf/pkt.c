@@ -108,7 +108,8 @@ static uint32_t sum16(const void *p, size_t n, uint32_t s)
 static void udp_part(const struct pkt_spec *s, struct udphdr *u, int n,
 		     const void *src, const void *dst, size_t alen)
 {
-	uint16_t sp = s->sport ? s->sport : 1000, dp = s->dport ? s->dport : 2000;
+	uint16_t sp = s->sport ? s->sport : 1000,
+		 dp = s->dport ? s->dport : 2000;
 	uint32_t sum;
 
 	u->source = htons(s->udp_sport ? s->udp_sport : sp);

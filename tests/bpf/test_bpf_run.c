@@ -76,9 +76,9 @@ static void set_udp_ranges(int fd)
 	uint32_t i;
 
 	for (i = 0; i < SMT_UDP_PORT_RANGES; i++)
-		cr_assert_eq(bpf_map_update_elem(fd, &i, &udp_ranges[i],
-						 BPF_ANY),
-			     0, "udp ranges: %s", strerror(errno));
+		cr_assert_eq(
+			bpf_map_update_elem(fd, &i, &udp_ranges[i], BPF_ANY), 0,
+			"udp ranges: %s", strerror(errno));
 }
 
 static int step_used(const struct step *st)
@@ -797,11 +797,10 @@ ParameterizedTest(struct fix *f, smt_tc, fixture, .init = init)
 	}
 #define MSG_B(off, len) M3(off, len, .msg_id = 8)
 /* R2 over UDP, packets of 1432 bytes. */
-#define R2U(off, len, seg, k)                                      \
-	{                                                          \
-		.msg_id = 6, .msg_len = 4318, .pkt_off = (off),    \
-		.seg_off = (seg), .payload = (len), .rec_idx = (k), \
-		.udp = 1                                           \
+#define R2U(off, len, seg, k)                                                \
+	{                                                                    \
+		.msg_id = 6, .msg_len = 4318, .pkt_off = (off),              \
+		.seg_off = (seg), .payload = (len), .rec_idx = (k), .udp = 1 \
 	}
 
 /* clang-format off */

@@ -186,9 +186,9 @@ static int do_prog_show(struct smtctl_ctx *ctx, int argc, char **argv)
 
 static int do_prog_attach(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = {
-		"dev", "mode", "filter", "steer", "cpus", "proto", "tc",
-		"udp-ports", NULL};
+	static const char *const names[] = {"dev",   "mode",	  "filter",
+					    "steer", "cpus",	  "proto",
+					    "tc",    "udp-ports", NULL};
 	const char *v[9] = {0};
 	struct smt_udp_port_range ur[SMT_UDP_PORT_RANGES];
 	struct smt_bpf_host_opts o = {0};
@@ -270,8 +270,9 @@ static int do_prog_detach(struct smtctl_ctx *ctx, int argc, char **argv)
 
 static int do_prog_udp_ports(struct smtctl_ctx *ctx, int argc, char **argv)
 {
-	return udp_ports_cmd(ctx, argc, argv, SMT_MAP_UDP_PORTS,
-			     "attach the programs first (smtctl prog attach dev IF)");
+	return udp_ports_cmd(
+		ctx, argc, argv, SMT_MAP_UDP_PORTS,
+		"attach the programs first (smtctl prog attach dev IF)");
 }
 
 static const struct smtctl_cmd prog_cmds[] = {
@@ -441,7 +442,9 @@ struct list_ctx {
 
 static const char *encap_name(uint8_t e)
 {
-	return e == SMT_KEY_ENCAP_UDP ? "udp" : e == SMT_KEY_ENCAP_IP ? "ip" : "?";
+	return e == SMT_KEY_ENCAP_UDP  ? "udp"
+	       : e == SMT_KEY_ENCAP_IP ? "ip"
+				       : "?";
 }
 
 static int sess_to_json(const struct smt_session_key *k,
@@ -496,12 +499,12 @@ static int msg_to_json(const struct smt_msg_key *k,
 static int do_flow_list(struct smtctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const scols[] = {
-		"dir",	   "encap",   "peer",	 "peer_port",	 "local_port",
-		"packets", "bytes",   "control", "msgs_started", "msgs_completed",
-		"drops",   NULL};
+		"dir",		"encap",	  "peer",  "peer_port",
+		"local_port",	"packets",	  "bytes", "control",
+		"msgs_started", "msgs_completed", "drops", NULL};
 	static const char *const mcols[] = {
-		"dir",	   "encap",   "peer",  "peer_port", "msg_id", "epoch",
-		"msg_len", "bytes",   "packets", "records", NULL};
+		"dir",	   "encap", "peer",    "peer_port", "msg_id", "epoch",
+		"msg_len", "bytes", "packets", "records",   NULL};
 	struct list_ctx ls = {json_object_new_array(), "rx"};
 	struct list_ctx lm = {json_object_new_array(), "rx"};
 	json_object *r;

@@ -34,8 +34,8 @@ int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen)
 {
 	struct smt_udp_port_range r[UDP_LIST_MAX - SMTD_MAX_SERVICES];
 	unsigned int n = 0;
-	int e = smt_bpf_udp_ports_parse(list, r, UDP_LIST_MAX - SMTD_MAX_SERVICES,
-					&n);
+	int e = smt_bpf_udp_ports_parse(list, r,
+					UDP_LIST_MAX - SMTD_MAX_SERVICES, &n);
 
 	if (e)
 		snprintf(err, errlen,

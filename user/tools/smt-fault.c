@@ -87,7 +87,8 @@ static void usage(FILE *f)
 		"settings: --drop PCT --dup PCT (percent of SMT packets, e.g. 0.5)\n"
 		"          --types data,grant,resend,unknown,busy,need_ack,ack\n"
 		"          --udp-ports LIST  UDP ports of SMT over UDP, e.g.\n"
-		"                  7000-7999,49152-65535, or none (default " UDP_PORTS_DEFAULT ")\n"
+		"                  7000-7999,49152-65535, or none (default " UDP_PORTS_DEFAULT
+		")\n"
 		"-n NETNS runs in /var/run/netns/NETNS (keeps this bpffs).\n"
 		"Pins live in " PIN_ROOT
 		"/DEV. TC duplicates; XDP only drops.\n");
@@ -234,9 +235,8 @@ static int apply_udp_ports(int fd, const struct args *a, bool fresh)
 
 	if (!a->udp_ports && !fresh)
 		return 0;
-	err = smt_bpf_udp_ports_parse(a->udp_ports ? a->udp_ports
-						   : UDP_PORTS_DEFAULT,
-				      r, 128, &n);
+	err = smt_bpf_udp_ports_parse(
+		a->udp_ports ? a->udp_ports : UDP_PORTS_DEFAULT, r, 128, &n);
 	if (err)
 		return err;
 	smt_bpf_udp_ports_fit(r, &n);
@@ -299,8 +299,8 @@ static int cmd_attach(struct args *a, int ifindex)
 	}
 	err = apply_settings(bpf_map__fd(skel->maps.smt_fault_cfg), a, true);
 	if (!err)
-		err = apply_udp_ports(bpf_map__fd(skel->maps.smt_fault_ports), a,
-				      true);
+		err = apply_udp_ports(bpf_map__fd(skel->maps.smt_fault_ports),
+				      a, true);
 	if (err) {
 		fprintf(stderr, "smt-fault: cannot write settings: %s\n",
 			strerror(-err));

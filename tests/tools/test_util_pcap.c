@@ -393,9 +393,11 @@ Test(pcap_reader_open, big_endian_nanosecond_sll2)
 	unlink(path);
 }
 
-Test(pcap_reader_open, refuses_pcapng_garbage_and_unknown_links)
+Test(pcap_reader_open, refuses_garbage_and_unknown_links)
 {
-	static const uint8_t ng[24] = {0x0a, 0x0d, 0x0d, 0x0a};
+	/* pcapng section header with a byte-order magic that is neither */
+	static const uint8_t ng[28] = {0x0a, 0x0d, 0x0d, 0x0a, 28, 0,
+				       0,    0,	   1,	 2,    3,  4};
 	static const uint8_t junk[24] = {1, 2, 3, 4};
 	static const uint8_t usb[24] = {
 		0xd4, 0xc3, 0xb2,	 0xa1,	      2,	 0,
@@ -404,7 +406,7 @@ Test(pcap_reader_open, refuses_pcapng_garbage_and_unknown_links)
 	struct pcap_reader r;
 
 	write_bytes(path, ng, sizeof(ng));
-	cr_assert_eq(pcap_reader_open(&r, path), -EPROTO);
+	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
 	write_bytes(path, junk, sizeof(junk));
 	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
 	write_bytes(path, junk, 10);
@@ -413,6 +415,225 @@ Test(pcap_reader_open, refuses_pcapng_garbage_and_unknown_links)
 	cr_assert_eq(pcap_reader_open(&r, path), -EPROTONOSUPPORT);
 	unlink(path);
 	cr_assert_eq(pcap_reader_open(&r, path), -ENOENT);
+}
+
+/* Little-endian pcapng: section, RAW interface in ns, a skipped block,
+ * an enhanced and a simple packet, then a big-endian section whose
+ * interface is Ethernet in 2^-10 s. */
+static const uint8_t ng_file[] = {
+	/* SHB, 28 bytes, LE */
+	0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+	/* IDB RAW, snaplen 3, if_tsresol 9, end of options: 32 bytes */
+	1, 0, 0, 0, 32, 0, 0, 0, 101, 0, 0, 0, 3, 0, 0, 0, 9, 0, 1, 0, 9, 0, 0,
+	0, 0, 0, 0, 0, 32, 0, 0, 0,
+	/* unknown block 0x99, 16 bytes */
+	0x99, 0, 0, 0, 16, 0, 0, 0, 1, 2, 3, 4, 16, 0, 0, 0,
+	/* EPB if 0, ts 1000000005 ns (0x3b9aca05), 2 of 4 bytes, 36 bytes */
+	6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0xca, 0x9a, 0x3b,
+	2, 0, 0, 0, 4, 0, 0, 0, 0xaa, 0xbb, 0, 0, 36, 0, 0, 0,
+	/* SPB of 5 bytes, cut to the snap length 3: 24 bytes */
+	3, 0, 0, 0, 24, 0, 0, 0, 5, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0, 24, 0, 0,
+	0,
+	/* SHB, BE */
+	0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b, 0x3c, 0x4d, 0, 1, 0, 0,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28,
+	/* IDB Ethernet, if_tsresol 0x8a (2^-10 s): 32 bytes */
+	0, 0, 0, 1, 0, 0, 0, 32, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0, 9, 0, 1, 0x8a,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32,
+	/* EPB if 0, ts 1536 units = 1.5 s, 1 byte: 36 bytes */
+	0, 0, 0, 6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x06, 0, 0, 0, 0,
+	1, 0, 0, 0, 1, 0xcc, 0, 0, 0, 0, 0, 0, 36};
+
+Test(pcap_next, pcapng_sections_interfaces_and_blocks)
+{
+	char *path = tmp_path("ng.pcapng");
+	struct pcap_reader r;
+	struct pcap_rec rec;
+
+	write_bytes(path, ng_file, sizeof(ng_file));
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(pcap_next(&r, &rec), 1);
+	cr_assert_eq(rec.linktype, PCAP_LINKTYPE_RAW);
+	cr_assert_eq(rec.caplen, 2);
+	cr_assert_eq(rec.origlen, 4);
+	cr_assert_eq(rec.ts_sec, 1);
+	cr_assert_eq(rec.ts_nsec, 5);
+	cr_assert_eq(rec.data[1], 0xbb);
+	cr_assert_eq(pcap_next(&r, &rec), 1);
+	cr_assert_eq(rec.caplen, 3);
+	cr_assert_eq(rec.origlen, 5);
+	cr_assert_eq(rec.data[2], 3);
+	cr_assert_eq(pcap_next(&r, &rec), 1);
+	cr_assert_eq(rec.linktype, PCAP_LINKTYPE_EN10MB);
+	cr_assert_eq(rec.ts_sec, 1);
+	cr_assert_eq(rec.ts_nsec, 500000000);
+	cr_assert_eq(rec.caplen, 1);
+	cr_assert_eq(rec.data[0], 0xcc);
+	cr_assert_eq(pcap_next(&r, &rec), 0);
+	cr_assert_eq(r.count, 3);
+	pcap_reader_close(&r);
+	unlink(path);
+}
+
+Test(pcap_next, pcapng_corrupt_blocks)
+{
+	char *path = tmp_path("ngbad.pcapng");
+	uint8_t f[sizeof(ng_file)];
+	struct pcap_reader r;
+	struct pcap_rec rec;
+
+	/* trailing length of the EPB differs from its leading one */
+	memcpy(f, ng_file, sizeof(f));
+	f[28 + 32 + 16 + 32] = 40;
+	write_bytes(path, f, sizeof(f));
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
+	pcap_reader_close(&r);
+	/* EPB of an interface that was never described */
+	memcpy(f, ng_file, sizeof(f));
+	f[28 + 32 + 16 + 8] = 1;
+	write_bytes(path, f, sizeof(f));
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
+	pcap_reader_close(&r);
+	/* file cut inside a block */
+	write_bytes(path, ng_file, 28 + 32 + 16 + 20);
+	cr_assert_eq(pcap_reader_open(&r, path), 0);
+	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
+	pcap_reader_close(&r);
+	unlink(path);
+}
+
+Test(inet_csum, odd_length_and_fold)
+{
+	static const uint8_t b[3] = {0xff, 0xff, 0x01};
+
+	/* ffff + 0100 = 100ff, folded 0100 */
+	cr_assert_eq(inet_csum_fold(inet_csum_add(0, b, 3)), 0x0100);
+	cr_assert_eq(inet_csum_fold(inet_csum_add(0xffff, b, 2)), 0xffff);
+}
+
+/* UDP 192.0.2.1:40000 > 192.0.2.2:7000 carrying "ab", checksums worked out
+ * by hand: pseudo-header c000 0201 c000 0202 0011 000a, header 9c40 1b58
+ * 000a, data 6162: sum 9d24, checksum 62db. */
+static size_t udp_pkt(uint8_t *p, const char *src, const char *dst,
+		      const char *data, struct ip_info *ip)
+{
+	struct sockaddr_storage s, d;
+	size_t n = strlen(data), ih;
+
+	cr_assert_eq(util_parse_addr_port(src, &s, 0, err, sizeof(err)), 0);
+	cr_assert_eq(util_parse_addr_port(dst, &d, 0, err, sizeof(err)), 0);
+	ih = ip_hdr_len(s.ss_family);
+	memcpy(p + ih + UDP_HDR_LEN, data, n);
+	cr_assert_eq(udp_build(p + ih, &s, &d, n), UDP_HDR_LEN);
+	cr_assert_eq(ip_build(p, &s, &d, 17, UDP_HDR_LEN + n, 0), ih);
+	cr_assert_eq(ip_parse(p, ih + UDP_HDR_LEN + n, ip), 0);
+	return ih;
+}
+
+Test(udp_build, ipv4_checksum_by_hand)
+{
+	static const uint8_t want[10] = {0x9c, 0x40, 0x1b, 0x58, 0x00,
+					 0x0a, 0x62, 0xdb, 'a',	 'b'};
+	struct ip_info ip;
+	struct udp_info u;
+	uint8_t p[64];
+
+	udp_pkt(p, "192.0.2.1:40000", "192.0.2.2:7000", "ab", &ip);
+	cr_assert_arr_eq(p + 20, want, sizeof(want));
+	cr_assert_eq(udp_parse(&ip, &u), 0);
+	cr_assert_eq(u.csum_state, UDP_CSUM_OK);
+	cr_assert_eq(u.sport, 40000);
+	cr_assert_eq(u.dport, 7000);
+	cr_assert_eq(u.payload, p + 28);
+	cr_assert_eq(u.payload_len, 2);
+	cr_assert_eq(u.want, 0x62db);
+}
+
+/* Same over IPv6 2001:db8::1 > 2001:db8::2: checksum 8b6a by hand; an odd
+ * length ("abc" over IPv4: ffd8) is padded with a zero byte. */
+Test(udp_build, ipv6_and_odd_length_by_hand)
+{
+	struct ip_info ip;
+	struct udp_info u;
+	uint8_t p[96];
+
+	udp_pkt(p, "[2001:db8::1]:40000", "[2001:db8::2]:7000", "ab", &ip);
+	cr_assert_eq(p[46], 0x8b);
+	cr_assert_eq(p[47], 0x6a);
+	cr_assert_eq(udp_parse(&ip, &u), 0);
+	cr_assert_eq(u.csum_state, UDP_CSUM_OK);
+	udp_pkt(p, "192.0.2.1:40000", "192.0.2.2:7000", "abc", &ip);
+	cr_assert_eq(p[26], 0xff);
+	cr_assert_eq(p[27], 0xd8);
+}
+
+Test(udp_parse, bad_absent_offloaded_and_malformed)
+{
+	struct ip_info ip;
+	struct udp_info u;
+	uint8_t p[96];
+
+	udp_pkt(p, "192.0.2.1:40000", "192.0.2.2:7000", "ab", &ip);
+	p[29] ^= 1; /* data changed */
+	cr_assert_eq(udp_parse(&ip, &u), 0);
+	cr_assert_eq(u.csum_state, UDP_CSUM_BAD);
+	cr_assert_eq(u.csum, 0x62db);
+	cr_assert_eq(u.want, 0x62da);
+	p[26] = p[27] = 0;
+	cr_assert_eq(udp_parse(&ip, &u), 0);
+	cr_assert_eq(u.csum_state, UDP_CSUM_ABSENT);
+	/* the pseudo-header sum alone: c000+0201+c000+0202+0011+000a */
+	p[26] = 0x84;
+	p[27] = 0x1f;
+	cr_assert_eq(udp_parse(&ip, &u), 0);
+	cr_assert_eq(u.csum_state, UDP_CSUM_PARTIAL);
+	p[25] = 11; /* UDP length beyond the IP payload */
+	cr_assert_eq(udp_parse(&ip, &u), -EBADMSG);
+	p[25] = 7;
+	cr_assert_eq(udp_parse(&ip, &u), -EBADMSG);
+	ip.l4_len = 7;
+	cr_assert_eq(udp_parse(&ip, &u), -EBADMSG);
+	/* zero over IPv6 is no "absent": it is wrong */
+	udp_pkt(p, "[2001:db8::1]:40000", "[2001:db8::2]:7000", "ab", &ip);
+	p[46] = p[47] = 0;
+	cr_assert_eq(udp_parse(&ip, &u), 0);
+	cr_assert_eq(u.csum_state, UDP_CSUM_BAD);
+}
+
+Test(util_parse_port_ranges, lists_ranges_and_errors)
+{
+	struct util_port_range r[3];
+	size_t n;
+
+	cr_assert_eq(util_parse_port_ranges("7000,9000-9099", r, 3, &n, err,
+					    sizeof(err)),
+		     0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(r[0].lo, 7000);
+	cr_assert_eq(r[0].hi, 7000);
+	cr_assert_eq(r[1].lo, 9000);
+	cr_assert_eq(r[1].hi, 9099);
+	cr_assert(util_port_in_ranges(r, n, 9099));
+	cr_assert_not(util_port_in_ranges(r, n, 9100));
+	cr_assert_not(util_port_in_ranges(r, n, 6999));
+	cr_assert_eq(
+		util_parse_port_ranges("1,2,3,4", r, 3, &n, err, sizeof(err)),
+		-EINVAL);
+	cr_assert_str_eq(err, "more than 3 port ranges");
+	cr_assert_eq(util_parse_port_ranges("9-8", r, 3, &n, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_port_ranges("0", r, 3, &n, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(
+		util_parse_port_ranges("70000", r, 3, &n, err, sizeof(err)),
+		-EINVAL);
+	cr_assert_eq(util_parse_port_ranges(",", r, 3, &n, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_port_ranges("1-", r, 3, &n, err, sizeof(err)),
+		     -EINVAL);
 }
 
 Test(pcap_next, record_cut_short_is_corrupt)

@@ -89,15 +89,25 @@ summary() {
 	echo "  $(grep -c '"event"' "$f") events:" \
 		"$(jfield event <"$f" | sort | uniq -c | awk '{ printf "%s %s  ", $1, $2 }')"
 	if grep -q '"src"' "$f"; then
-		paste -d' ' <(jfield src <"$f") <(jfield dst <"$f") \
+		# by flow: port 7000 is echo.smt (native IP), 7001 kv.smt (UDP)
+		paste -d' ' <(jfield src <"$f") <(jfield sport <"$f") \
+			<(jfield dst <"$f") <(jfield dport <"$f") \
 			<(jfield msg_len <"$f") <(jfield records <"$f") \
 			<(jfield duration_us <"$f") |
-			awk '{ k = $1 " -> " $2; n[k]++; b[k] += $3; r[k] += $4;
-			       if ($3 > mx[k]) mx[k] = $3; d[k] += $5 }
-			     END { for (k in n) printf "  %s: %d messages, %d bytes " \
+			awk '{ k = $1 ":" $2 " -> " $3 ":" $4; n[k]++; b[k] += $5;
+			       r[k] += $6; if ($5 > mx[k]) mx[k] = $5; d[k] += $7
+			       l[k] = "no service"
+			       if ($2 == 7000 || $4 == 7000) l[k] = "echo.smt, native IP"
+			       if ($2 == 7001 || $4 == 7001) l[k] = "kv.smt, over UDP" }
+			     END { for (k in n) printf "  %s (%s): %d messages, %d bytes " \
 				"(largest %d), %d records, mean %.0f us first to last packet\n",
-				k, n[k], b[k], mx[k], r[k], d[k] / n[k] }' | sort
+				k, l[k], n[k], b[k], mx[k], r[k], d[k] / n[k] }' | sort
 	else
+		jfield local_port <"$f" | sort -n | uniq -c |
+			awk '{ l = "?"
+			       if ($2 == 7000 || $2 == 9000) l = "echo.smt, native IP"
+			       if ($2 == 7001 || $2 == 9001) l = "kv.smt, over UDP"
+			       printf "  local port %5d: %5d messages (%s)\n", $2, $1, l }'
 		jfield msg_len <"$f" | sort -n | uniq -c |
 			awk '{ printf "  msg_len %7d: %5d messages\n", $2, $1 }'
 	fi
@@ -279,11 +289,27 @@ step "RPC latency (smt-echo client of echo.smt, natively on IP)"
 indent <"$SD_TMP/echo-client.out"
 step "RPC latency (smt-echo client of kv.smt, over UDP)"
 indent <"$SD_TMP/kv-client.out"
-# both encapsulations must have done their job, each in its own
+# both encapsulations must have done their job, each in its own, and the
+# BPF programs (hosts and middlebox) must have seen the messages of both
 for f in echo-client:ip kv-client:udp; do
 	if ! grep -q "encap ${f#*:}\$" "$SD_TMP/${f%:*}.out"; then
 		echo "demo: ${f%:*} did not run over ${f#*:}" >&2
 		RC=1
 	fi
 done
+if [ $BPF = 1 ]; then
+	for port in 7000 7001; do
+		if ! grep -q "\"local_port\":$port," "$SD_TMP/watch-server.json"; then
+			echo "demo: smt_xdp on the server saw no message on port $port" >&2
+			RC=1
+		fi
+		if [ $port = 7001 ] && [ -z "$MB_UDP" ]; then
+			continue # this smtctl cannot give the box UDP ports
+		fi
+		if ! grep -q "\"dport\":$port," "$SD_TMP/watch-mb.json"; then
+			echo "demo: mtp_inspect saw no message to port $port" >&2
+			RC=1
+		fi
+	done
+fi
 [ $RC = 0 ] && [ $RC_UDP = 0 ]

@@ -138,6 +138,7 @@ static __always_inline void mtp_emit(struct smt_mtp_msg_key *mk,
 	if (!ev)
 		return;
 	ev->family = mk->flow.family;
+	ev->encap = mk->flow.encap;
 	ev->verdict = m->verdict;
 	ev->path = m->nh;
 	__builtin_memcpy(ev->saddr, mk->flow.saddr, 16);
@@ -208,6 +209,7 @@ int mtp_inspect(struct xdp_md *ctx)
 	smt_addr_copy(mk.flow.saddr, p.saddr, p.family);
 	smt_addr_copy(mk.flow.daddr, p.daddr, p.family);
 	mk.flow.family = p.family;
+	mk.flow.encap = p.encap;
 	mk.flow.sport = p.smt->sport;
 	mk.flow.dport = p.smt->dport;
 	now = bpf_ktime_get_ns();

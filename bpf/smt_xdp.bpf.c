@@ -149,6 +149,7 @@ static __always_inline void smt_emit_done(struct smt_msg_key *mk,
 	if (!ev)
 		return;
 	ev->family = mk->sess.family;
+	ev->encap = mk->sess.encap;
 	ev->path = m->cpu;
 	ev->sess_id = m->sess_id;
 	__builtin_memcpy(ev->saddr, mk->sess.addr, 16);

@@ -239,7 +239,8 @@ struct smt_msg_event {
 	__be16 sport;
 	__be16 dport;
 	__u8 epoch;
-	__u8 pad[3];
+	__u8 encap; /* SMT_KEY_ENCAP_* */
+	__u8 pad[2];
 	__u64 msg_id;
 	__u32 msg_len;
 	__u32 bytes;
@@ -334,7 +335,7 @@ struct smt_flow_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u8 family;
-	__u8 pad;
+	__u8 encap; /* SMT_KEY_ENCAP_*: a native and a UDP flow differ */
 	__be16 sport;
 	__be16 dport;
 	__u16 pad2;
@@ -456,6 +457,8 @@ SMT_MAPS_SIZE(smt_tc_config, 44);
 SMT_MAPS_SIZE(smt_flow_key, 40);
 SMT_MAPS_OFF(smt_flow_key, family, 32);
 SMT_MAPS_OFF(smt_flow_key, sport, 34);
+SMT_MAPS_OFF(smt_flow_key, encap, 33);
+SMT_MAPS_OFF(smt_msg_event, encap, 45);
 SMT_MAPS_SIZE(smt_mtp_flow, 72);
 SMT_MAPS_SIZE(smt_mtp_msg_key, 56);
 SMT_MAPS_OFF(smt_mtp_msg_key, msg_id, 40);

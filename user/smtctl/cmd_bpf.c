@@ -316,6 +316,13 @@ static const char *mb_verdict(uint8_t v)
 	return "unknown";
 }
 
+static const char *encap_name(uint8_t e)
+{
+	return e == SMT_KEY_ENCAP_UDP  ? "udp"
+	       : e == SMT_KEY_ENCAP_IP ? "ip"
+				       : "?";
+}
+
 static json_object *event_json(const struct smt_msg_event *ev)
 {
 	json_object *o = json_object_new_object();
@@ -324,6 +331,7 @@ static json_object *event_json(const struct smt_msg_event *ev)
 	jadd(o, "event", jstr(ev_kind(ev->kind)));
 	jadd(o, "msg_id", ju64(ev->msg_id));
 	jadd(o, "epoch", json_object_new_int(ev->epoch));
+	jadd(o, "encap", jstr(encap_name(ev->encap)));
 	if (ev->kind == SMT_EV_MB_DONE) {
 		jadd(o, "src",
 		     jstr(fmt_addr(ev->saddr, ev->family, a, sizeof(a))));
@@ -439,13 +447,6 @@ struct list_ctx {
 	json_object *arr;
 	const char *dir;
 };
-
-static const char *encap_name(uint8_t e)
-{
-	return e == SMT_KEY_ENCAP_UDP  ? "udp"
-	       : e == SMT_KEY_ENCAP_IP ? "ip"
-				       : "?";
-}
 
 static int sess_to_json(const struct smt_session_key *k,
 			const struct smt_sess_stats *s, void *p)
@@ -793,6 +794,7 @@ static int flow_to_json(json_object *arr, const struct smt_flow_key *k,
 	json_object *o = json_object_new_object();
 	char a[INET6_ADDRSTRLEN];
 
+	jadd(o, "encap", jstr(encap_name(k->encap)));
 	jadd(o, "src", jstr(fmt_addr(k->saddr, k->family, a, sizeof(a))));
 	jadd(o, "sport", json_object_new_int(ntohs(k->sport)));
 	jadd(o, "dst", jstr(fmt_addr(k->daddr, k->family, a, sizeof(a))));
@@ -811,9 +813,9 @@ static int flow_to_json(json_object *arr, const struct smt_flow_key *k,
 static int do_mtp_stats(struct smtctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const cols[] = {
-		"src",		"sport",   "dst",	"dport",
-		"packets",	"msgs",	   "msgs_done", "msgs_dropped",
-		"pkts_dropped", "records", NULL};
+		"encap",	"src",		"sport",   "dst",
+		"dport",	"packets",	"msgs",	   "msgs_done",
+		"msgs_dropped", "pkts_dropped", "records", NULL};
 	json_object *r, *flows = json_object_new_array();
 	json_object *d = json_object_new_object(), *x, *nh;
 	struct smt_flow_key k, *prev = NULL;

@@ -671,6 +671,7 @@ int smt_bpf_sweep_messages(uint64_t max_age_ns, smt_bpf_event_cb cb, void *ctx)
 		    bpf_map_delete_elem(fd, &stale[i]))
 			continue;
 		ev.family = stale[i].sess.family;
+		ev.encap = stale[i].sess.encap;
 		ev.path = m.cpu;
 		ev.sess_id = m.sess_id;
 		memcpy(ev.saddr, stale[i].sess.addr, 16);

@@ -558,6 +558,27 @@ session_filter = yes"
 	else
 		bad bpf_session_filter_passes_smtd_sessions "$(tail -3 "$out")"
 	fi
+	# SMT over UDP through the filter: smtd writes the session's key with
+	# encap udp, so its packets pass and smt_xdp accounts them as UDP
+	local ipsrv=$ECHO_SRV flows
+	if echo_server srv "$SD_TMP/echo-srv-udp.out" -d 30 --encap udp; then
+		echo_client cli "$out" "$SIP" echo.smt -n 100 -s 64,20000 \
+			--port 9520 --encap udp
+		flows=$(SMT_BPF_PIN_DIR=$pin ip netns exec "$NSS" \
+			"$SD_BIN/smtctl" -j flow list 2>&1)
+		if rpcs_ok "$out" &&
+			echo "$flows" | grep -q '"encap":"udp","peer":"'"$CIP"'","peer_port":9520'; then
+			ok bpf_session_filter_passes_udp_sessions
+		else
+			bad bpf_session_filter_passes_udp_sessions \
+				"$(tail -2 "$out") flows: ${flows:0:300}"
+		fi
+		kill $ECHO_SRV 2>/dev/null
+		wait $ECHO_SRV 2>/dev/null
+	else
+		bad bpf_session_filter_passes_udp_sessions "UDP echo server did not start"
+	fi
+	ECHO_SRV=$ipsrv
 	# a stale session (its client died while the client smtd was down)
 	# replaced by a new set-up on the same port: the BPF entry is the new
 	# session's, so its packets pass the filter

@@ -489,7 +489,7 @@ badarg "unwritable output" "--out: cannot create '$T/no/dir/x.pcap'" \
 	encode --size 1 --out "$T/no/dir/x.pcap" --key "${KC:0:32}" --iv "$IC"
 badarg "unreadable pcap" "cannot read '$T/nonexistent'" \
 	decode "$T/nonexistent"
-badarg "not a pcap" "'$T/in.1391' is not a pcap file" decode "$T/in.1391"
+badarg "not a pcap" "'$T/in.1391' is not a pcap or pcapng file" decode "$T/in.1391"
 badarg "unreadable keylog" "--keylog: cannot read '$T/nonexistent'" \
 	decode "$T/p.pcap" --keylog "$T/nonexistent"
 echo "SMT_SESSION 192.0.2.1 40000 192.0.2.2 7000 TLS_AES_128_GCM_SHA256 48 0 1048576 0 00 $IC 00 $IS" >"$T/klbad"

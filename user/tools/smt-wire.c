@@ -1526,7 +1526,9 @@ static void udp_packet(struct decoder *d, const struct ip_info *ip)
 		snprintf(
 			detail, sizeof(detail),
 			"malformed UDP header: length field %u, %zu bytes after the IP header",
-			ip->l4_len >= 6 ? be16_at(ip->l4 + 4) : 0, ip->l4_len);
+			ip->l4_len >= 6 ? (unsigned int)be16_at(ip->l4 + 4)
+					: 0u,
+			ip->l4_len);
 		report_drop(d, flow, 0, false, SMT_DROP_BAD_IP, true, detail);
 		return;
 	}
@@ -1729,6 +1731,11 @@ static void print_msg(const struct msg *m, uint32_t nrec)
 	printf("\n");
 }
 
+static void jadd_count(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
 static int report(struct decoder *d)
 {
 	uint64_t n_ok = 0, n_complete = 0, n_bad = 0, total_drops = 0;
@@ -1768,34 +1775,18 @@ static int report(struct decoder *d)
 				       json_object_new_string(d->pcap));
 		json_object_object_add(root, "decrypted",
 				       json_object_new_boolean(d->nsess > 0));
-		json_object_object_add(
-			root, "packets",
-			json_object_new_int64((int64_t)d->packets));
-		json_object_object_add(
-			root, "smt_packets",
-			json_object_new_int64((int64_t)d->smt_packets));
-		json_object_object_add(
-			root, "ignored",
-			json_object_new_int64((int64_t)d->ignored));
-		json_object_object_add(
-			root, "truncated",
-			json_object_new_int64((int64_t)d->truncated));
+		jadd_count(root, "packets", d->packets);
+		jadd_count(root, "smt_packets", d->smt_packets);
+		jadd_count(root, "ignored", d->ignored);
+		jadd_count(root, "truncated", d->truncated);
 		jc2 = json_object_new_object();
-		json_object_object_add(
-			jc2, "ip", json_object_new_int64((int64_t)d->smt_ip));
-		json_object_object_add(
-			jc2, "udp", json_object_new_int64((int64_t)d->smt_udp));
+		jadd_count(jc2, "ip", d->smt_ip);
+		jadd_count(jc2, "udp", d->smt_udp);
 		json_object_object_add(root, "encap", jc2);
 		jc2 = json_object_new_object();
-		json_object_object_add(
-			jc2, "bad",
-			json_object_new_int64((int64_t)d->csum_bad));
-		json_object_object_add(
-			jc2, "absent",
-			json_object_new_int64((int64_t)d->csum_absent));
-		json_object_object_add(
-			jc2, "offloaded",
-			json_object_new_int64((int64_t)d->csum_partial));
+		jadd_count(jc2, "bad", d->csum_bad);
+		jadd_count(jc2, "absent", d->csum_absent);
+		jadd_count(jc2, "offloaded", d->csum_partial);
 		json_object_object_add(root, "udp_checksum", jc2);
 		json_object_object_add(root, "messages", jm);
 		json_object_object_add(root, "control", d->jctl);

@@ -572,6 +572,7 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	bc.priority = ep->o.priority;
 	bc.prio_tos = ep->o.prio_tos;
 	bc.xsk_tx = ep->o.xsk_tx;
+	bc.no_offload = ep->o.no_udp_offload;
 	if (ep->o.backend == SMT_BACKEND_UDP)
 		err = smt_udp_open(&bc, &ep->bk);
 	else
@@ -1395,6 +1396,15 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		st.tx_xsk_packets = bs.tx_xsk_packets;
 		st.tx_xsk_fallback = bs.tx_xsk_fallback;
 		st.rx_icmp_errors = bs.rx_icmp_errors;
+		st.tx_calls = bs.tx_calls;
+		st.rx_calls = bs.rx_calls;
+		st.tx_gso_sends = bs.tx_gso_sends;
+		st.tx_gso_segments = bs.tx_gso_segments;
+		st.tx_gso_fallback = bs.tx_gso_fallback;
+		st.rx_gro_bufs = bs.rx_gro_bufs;
+		st.rx_gro_segments = bs.rx_gro_segments;
+		st.udp_gso = bs.udp_gso;
+		st.udp_gro = bs.udp_gro;
 		st.drops[SMT_DROP_BAD_IP] += bs.rx_bad_ip;
 		st.drops[SMT_DROP_NO_MEMORY] += bs.rx_queue_full;
 		st.drops[SMT_DROP_UDP_PORT_MISMATCH] += bs.rx_port_mismatch;

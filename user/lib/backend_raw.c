@@ -450,6 +450,7 @@ static int rx_batch(struct smt_raw_port *self, int fd, int family,
 	uint16_t dport;
 
 	smt_batch_prepare_rx(&sh->rx, want);
+	self->st.rx_calls++;
 	n = recvmmsg(fd, sh->rx.msg, want, MSG_DONTWAIT, NULL);
 	*short_read = n < (int)want;
 	if (n < 0)
@@ -636,8 +637,9 @@ static void batch_xsk(struct smt_raw_port *p, struct smt_sock_batch *b)
 
 static int batch_send(struct smt_raw_port *p, struct smt_sock_batch *b, int fd)
 {
-	const struct smt_batch_tx_stats st = {
-		&p->st.tx_packets, &p->st.tx_bytes, &p->st.tx_errors};
+	const struct smt_batch_tx_stats st = {&p->st.tx_packets,
+					      &p->st.tx_bytes, &p->st.tx_errors,
+					      &p->st.tx_calls};
 
 	smt_batch_sort(b);
 	if (p->xsk_tx && b == &p->tx4)

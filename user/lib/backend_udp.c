@@ -7,6 +7,13 @@
  * with recvmmsg/sendmmsg (sockbatch.c). The kernel computes the UDP
  * checksum (IPv4 and IPv6) and never fragments (IP_PMTUDISC_PROBE: DF set,
  * sizes are the endpoint's MTU, not what an ICMP message claims).
+ * With the kernel's UDP offloads (on unless cfg->no_offload): a run of
+ * datagrams to one peer at one priority, all of one size but a shorter
+ * last, leaves as one UDP_SEGMENT (GSO) message, and the sockets set
+ * UDP_GRO, so a coalesced buffer arrives in one receive and is split here
+ * by its segment size. A device that cannot checksum GSO packets makes the
+ * send fail with EIO: GSO is then off for the endpoint (counted), and the
+ * datagrams go one by one.
  * ICMP errors for packets sent (port or host unreachable) arrive on the
  * socket's error queue (IP_RECVERR): they are counted and remembered per
  * peer so that an RPC that times out can say why, but they end nothing
@@ -16,6 +23,7 @@
 #include <time.h> /* before linux/errqueue.h */
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h> /* SOL_UDP */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +40,9 @@
 #define UDP_EPHEMERAL_LO 49152 /* as the raw backend: BPF ranges know it */
 #define UDP_UNREACH_SLOTS 16 /* peers remembered with an ICMP error */
 #define UDP_ERRQ_MAX 64 /* error-queue entries read per turn */
+#define UDP_GSO_SEGS 64 /* the kernel's UDP_MAX_SEGMENTS */
+#define UDP_GSO_BYTES 65000 /* a GSO message's payload: below 64 KiB */
+#define UDP_GRO_BUF 65536 /* a coalesced receive buffer */
 
 /* Readiness bits, in the order of udp_fds(); the error bits are set by the
  * endpoint for fds that polled EPOLLERR (bit << SMT_BK_FDS). */
@@ -45,11 +56,25 @@ struct udp_unreach {
 	uint64_t at; /* 0: empty */
 };
 
+/* A batch regrouped into GSO messages (segments[i] datagrams each). */
+struct udp_gso {
+	struct mmsghdr msg[SMT_BATCH];
+	struct iovec iov[SMT_BATCH];
+	unsigned int segments[SMT_BATCH];
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(uint16_t)) +
+			  CMSG_SPACE(sizeof(int))];
+	} ctl[SMT_BATCH];
+};
+
 struct udp_port {
 	struct smt_bk bk; /* first: the endpoint holds &bk */
 	int fd4, fd6, efd;
 	bool prio_tos;
+	bool gso, gro; /* the kernel's UDP offloads in use */
 	struct smt_sock_batch rx, tx4, tx6;
+	struct udp_gso g;
 	struct smt_bk_stats st;
 	struct udp_unreach unr[UDP_UNREACH_SLOTS];
 	unsigned int unr_next;
@@ -78,7 +103,7 @@ static bool ss_equal(const struct sockaddr_storage *a,
 		       sizeof(struct in6_addr));
 }
 
-static int udp_socket(int family, const struct smt_bk_cfg *cfg)
+static int udp_socket(int family, const struct smt_bk_cfg *cfg, bool *gro)
 {
 	int fd, v;
 
@@ -96,6 +121,9 @@ static int udp_socket(int family, const struct smt_bk_cfg *cfg)
 		v = IPV6_PMTUDISC_PROBE;
 		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
 	}
+	v = 1;
+	if (*gro && setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) < 0)
+		*gro = false; /* a kernel before 5.0 */
 	return fd;
 }
 
@@ -131,13 +159,13 @@ static int udp_open_port(struct udp_port *u, const struct smt_bk_cfg *cfg,
 {
 	int err;
 
-	u->fd4 = udp_socket(AF_INET, cfg);
+	u->fd4 = udp_socket(AF_INET, cfg, &u->gro);
 	if (u->fd4 < 0)
 		return u->fd4;
 	err = udp_bind(u->fd4, AF_INET, port);
 	if (err)
 		goto fail;
-	u->fd6 = udp_socket(AF_INET6, cfg);
+	u->fd6 = udp_socket(AF_INET6, cfg, &u->gro);
 	if (u->fd6 == -EAFNOSUPPORT) {
 		u->fd6 = -1;
 		return 0;
@@ -205,6 +233,7 @@ int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 	u->bk.sock_bits = UDP_RX_V4 | UDP_RX_V6;
 	u->fd4 = u->fd6 = -1;
 	u->prio_tos = cfg->prio_tos;
+	u->gso = u->gro = !cfg->no_offload;
 	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (u->efd < 0) {
 		err = -errno;
@@ -212,12 +241,17 @@ int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 	}
 	/* a datagram holds at most the MTU's worth of SMT bytes; one byte
 	 * more tells an oversized one (MSG_TRUNC) */
-	err = smt_batch_init(&u->rx, cfg->mtu + 1);
-	err = err ?: smt_batch_init(&u->tx4, cfg->mtu);
+	err = smt_batch_init(&u->tx4, cfg->mtu);
 	err = err ?: smt_batch_init(&u->tx6, cfg->mtu);
 	err = err ?: udp_pick_port(u, cfg);
+	/* with GRO a buffer holds up to 64 KiB of segments */
+	err = err
+		      ?: smt_batch_init(&u->rx,
+					u->gro ? UDP_GRO_BUF : cfg->mtu + 1);
 	if (err)
 		goto fail;
+	u->st.udp_gso = u->gso;
+	u->st.udp_gro = u->gro;
 	*out = &u->bk;
 	return 0;
 fail:
@@ -332,17 +366,48 @@ static bool icmp_errno(int e)
 	       e == ENOPROTOOPT;
 }
 
-/* Reads up to max datagrams from fd and hands the SMT ones on. Returns
- * datagrams read, 0 when empty, -errno; *empty when fewer came than
- * asked for. */
+/* Hands one datagram (one segment of a coalesced buffer) on. */
+static void rx_one(struct udp_port *u, const uint8_t *smt, size_t len,
+		   const struct sockaddr_storage *peer, smt_bk_rx_cb cb,
+		   void *arg)
+{
+	/* protocol.md 1.1: the UDP ports are the SMT ports. Shorter than a
+	 * header: the engine counts short_header first. */
+	if (len >= SMT_HDR_LEN &&
+	    ((uint16_t)(smt[0] << 8 | smt[1]) != ntohs(ss_port(peer)) ||
+	     (uint16_t)(smt[2] << 8 | smt[3]) != u->bk.port)) {
+		u->st.rx_port_mismatch++;
+		return;
+	}
+	cb(arg, smt, len, peer, -1);
+}
+
+/* The segment size of a GRO buffer (UDP_GRO cmsg), 0 for a datagram. */
+static size_t gro_size(struct msghdr *h)
+{
+	struct cmsghdr *c;
+	int v;
+
+	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return v > 0 ? (size_t)v : 0;
+		}
+	return 0;
+}
+
+/* Reads up to max buffers from fd and hands the SMT datagrams on (a GRO
+ * buffer is split into its segments). Returns datagrams handed, 0 when
+ * empty, -errno; *empty when fewer buffers came than asked for. */
 static int rx_batch(struct udp_port *u, int fd, unsigned int max,
 		    smt_bk_rx_cb cb, void *arg, bool *empty)
 {
-	unsigned int want = max < SMT_BATCH ? max : SMT_BATCH;
+	unsigned int want = max < SMT_BATCH ? max : SMT_BATCH, got = 0;
 	int n, i, tries = 0;
 
 again:
 	smt_batch_prepare_rx(&u->rx, want);
+	u->st.rx_calls++;
 	n = recvmmsg(fd, u->rx.msg, want, MSG_DONTWAIT, NULL);
 	*empty = n < (int)want;
 	if (n < 0) {
@@ -353,26 +418,28 @@ again:
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
 	}
 	for (i = 0; i < n; i++) {
-		const struct msghdr *h = &u->rx.msg[i].msg_hdr;
+		struct msghdr *h = &u->rx.msg[i].msg_hdr;
 		const struct sockaddr_storage *peer = h->msg_name;
 		const uint8_t *smt = h->msg_iov->iov_base;
-		size_t len = u->rx.msg[i].msg_len;
+		size_t len = u->rx.msg[i].msg_len, seg = gro_size(h), off;
 
-		if (h->msg_flags & MSG_TRUNC) { /* larger than our MTU */
+		if (h->msg_flags & MSG_TRUNC) { /* larger than our buffer */
 			u->st.rx_bad_ip++;
 			continue;
 		}
-		/* protocol.md 1.1: the UDP ports are the SMT ports. Shorter
-		 * than a header: the engine counts short_header first. */
-		if (len >= SMT_HDR_LEN &&
-		    ((uint16_t)(smt[0] << 8 | smt[1]) != ntohs(ss_port(peer)) ||
-		     (uint16_t)(smt[2] << 8 | smt[3]) != u->bk.port)) {
-			u->st.rx_port_mismatch++;
+		if (!seg || seg >= len) {
+			rx_one(u, smt, len, peer, cb, arg);
+			got++;
 			continue;
 		}
-		cb(arg, smt, len, peer, -1);
+		u->st.rx_gro_bufs++;
+		for (off = 0; off < len; off += seg, got++) {
+			rx_one(u, smt + off, len - off < seg ? len - off : seg,
+			       peer, cb, arg);
+			u->st.rx_gro_segments++;
+		}
 	}
-	return n;
+	return (int)got;
 }
 
 static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
@@ -420,21 +487,138 @@ static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
 	return err && !got ? err : (int)got;
 }
 
+/*
+ * Groups the sorted batch q from datagram `from` on into GSO messages in
+ * u->g: a run of datagrams to one peer at one priority, all of the run's
+ * first size but a shorter last one, at most UDP_GSO_SEGS and
+ * UDP_GSO_BYTES, is one message with a UDP_SEGMENT cmsg (without GSO,
+ * every datagram is a message of its own). Returns the message count.
+ */
+static unsigned int gso_group(struct udp_port *u, struct smt_sock_batch *q,
+			      unsigned int from)
+{
+	struct udp_gso *g = &u->g;
+	unsigned int i = from, j, k = 0;
+
+	while (i < q->n) {
+		const struct msghdr *h = &q->msg[i].msg_hdr;
+		size_t size = h->msg_iov->iov_len, total = size;
+		struct msghdr *m = &g->msg[k].msg_hdr;
+		struct cmsghdr *c;
+		size_t clen = 0;
+
+		g->iov[i] = *h->msg_iov;
+		for (j = i + 1; u->gso && j < q->n && j - i < UDP_GSO_SEGS;
+		     j++) {
+			const struct msghdr *hj = &q->msg[j].msg_hdr;
+			size_t len = hj->msg_iov->iov_len;
+
+			if (q->prio[j] != q->prio[i] || len > size ||
+			    total + len > UDP_GSO_BYTES ||
+			    !ss_equal(hj->msg_name, h->msg_name))
+				break;
+			g->iov[j] = *hj->msg_iov;
+			total += len;
+			if (len < size) { /* a shorter one ends the run */
+				j++;
+				break;
+			}
+		}
+		memset(m, 0, sizeof(*m));
+		m->msg_name = h->msg_name;
+		m->msg_namelen = h->msg_namelen;
+		m->msg_iov = &g->iov[i];
+		m->msg_iovlen = j - i;
+		m->msg_control = g->ctl[k].b;
+		m->msg_controllen = sizeof(g->ctl[k].b);
+		c = CMSG_FIRSTHDR(m);
+		if (j - i > 1) {
+			uint16_t seg = (uint16_t)size;
+
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+			clen += CMSG_SPACE(sizeof(seg));
+			c = CMSG_NXTHDR(m, c);
+		}
+		if (u->prio_tos) {
+			int tos = (q->prio[i] & 7) << 5;
+			bool v4 = ((const struct sockaddr *)h->msg_name)
+					  ->sa_family == AF_INET;
+
+			c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+			c->cmsg_type = v4 ? IP_TOS : IPV6_TCLASS;
+			c->cmsg_len = CMSG_LEN(sizeof(tos));
+			memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+			clen += CMSG_SPACE(sizeof(tos));
+		}
+		m->msg_controllen = clen;
+		if (!clen)
+			m->msg_control = NULL;
+		g->segments[k++] = j - i;
+		i = j;
+	}
+	return k;
+}
+
+/* Sends the sorted batch q on fd, in GSO messages where it can; empties
+ * q. 0 or the last -errno. */
+static int gso_send(struct udp_port *u, struct smt_sock_batch *q, int fd)
+{
+	struct udp_gso *g = &u->g;
+	unsigned int from = 0, k, done, m, s;
+	int n, err = 0;
+
+	while (from < q->n) {
+		k = gso_group(u, q, from);
+		u->st.tx_calls++;
+		n = sendmmsg(fd, g->msg, k, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		done = n > 0 ? (unsigned int)n : 0;
+		for (m = 0; m < done; m++) {
+			s = g->segments[m];
+			from += s;
+			u->st.tx_packets += s;
+			u->st.tx_bytes += g->msg[m].msg_len;
+			if (s > 1) {
+				u->st.tx_gso_sends++;
+				u->st.tx_gso_segments += s;
+			}
+		}
+		if (n >= 0 && done == k)
+			continue;
+		if (n >= 0) /* stopped at message `done`: ask why */
+			continue;
+		/* message 0 failed. EIO: the route's device cannot checksum
+		 * GSO packets; send one by one from now on and retry. */
+		if (errno == EIO && u->gso && g->segments[0] > 1) {
+			u->gso = false;
+			u->st.udp_gso = 0;
+			u->st.tx_gso_fallback++;
+			continue;
+		}
+		err = -errno;
+		u->st.tx_errors += g->segments[0];
+		from += g->segments[0];
+	}
+	q->n = 0;
+	return err;
+}
+
 static int udp_flush(struct smt_bk *b)
 {
 	struct udp_port *u = (struct udp_port *)b;
-	const struct smt_batch_tx_stats st = {
-		&u->st.tx_packets, &u->st.tx_bytes, &u->st.tx_errors};
 	int e4 = 0, e6 = 0;
 
 	if (u->tx4.n) {
 		smt_batch_sort(&u->tx4);
-		e4 = smt_batch_send(&u->tx4, u->fd4, &st);
+		e4 = gso_send(u, &u->tx4, u->fd4);
 	}
 	if (u->tx6.n) {
 		smt_batch_sort(&u->tx6);
-		e6 = u->fd6 >= 0 ? smt_batch_send(&u->tx6, u->fd6, &st)
-				 : -EAFNOSUPPORT;
+		e6 = u->fd6 >= 0 ? gso_send(u, &u->tx6, u->fd6) : -EAFNOSUPPORT;
 		u->tx6.n = 0;
 	}
 	return e4 ? e4 : e6;

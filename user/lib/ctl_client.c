@@ -1086,6 +1086,14 @@ static json_object *stats_json(struct smt_endpoint *ep)
 	F(rpcs_ok);
 	F(rpcs_failed);
 	F(drops_total);
+	F(rx_icmp_errors);
+	F(tx_calls);
+	F(rx_calls);
+	F(tx_gso_sends);
+	F(tx_gso_segments);
+	F(tx_gso_fallback);
+	F(rx_gro_bufs);
+	F(rx_gro_segments);
 #undef F
 	drops = json_object_new_object();
 	for (i = 0; i < SMT_STATS_DROP_SLOTS; i++) {

@@ -78,6 +78,12 @@ struct smt_bk_stats {
 	uint64_t tx_packets, tx_bytes;
 	uint64_t tx_xsk_packets; /* raw, xsk_tx: sent through AF_XDP */
 	uint64_t tx_xsk_fallback; /* raw, xsk_tx: sent by the raw socket */
+	uint64_t tx_calls, rx_calls; /* send and receive system calls */
+	uint64_t tx_gso_sends, tx_gso_segments; /* UDP GSO messages, their
+						   datagrams */
+	uint64_t tx_gso_fallback; /* GSO refused (EIO): off from then on */
+	uint64_t rx_gro_bufs, rx_gro_segments; /* coalesced receives */
+	uint64_t udp_gso, udp_gro; /* 1: the offload is in use */
 };
 
 /* What an endpoint asks of its backend (smt_endpoint_opts, resolved). */
@@ -89,6 +95,7 @@ struct smt_bk_cfg {
 	uint8_t priority; /* 0..7: SO_PRIORITY and TOS of the sockets */
 	bool prio_tos; /* TOS / traffic class per packet from its prio */
 	bool xsk_tx; /* raw backend: AF_XDP transmit path (xsk_tx.h) */
+	bool no_offload; /* UDP backend: no GSO/GRO */
 };
 
 /*

@@ -121,6 +121,8 @@ struct smt_endpoint_opts {
 			cannot be done. Bypasses netfilter OUTPUT and
 			POSTROUTING and qdiscs: see docs/api.md */
 	enum smt_encap encap; /* native IP or UDP, see enum smt_encap */
+	bool no_udp_offload; /* encap udp: no UDP GSO/GRO (default: both
+				where the kernel has them) */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
@@ -317,6 +319,16 @@ struct smt_stats {
 	uint64_t tx_xsk_fallback; /* session 0, xsk_tx: sent by raw socket */
 	uint64_t rx_icmp_errors; /* session 0, encap udp: ICMP errors (port
 				    or host unreachable) for sent packets */
+	/* session 0: the backend's system calls (sendmmsg/sendmsg and
+	 * recvmmsg/recvmsg; with tx_msgs and rx_msgs: calls per RPC) */
+	uint64_t tx_calls, rx_calls;
+	/* session 0, encap udp: GSO messages sent and the datagrams in them
+	 * (their ratio: segments per GSO send), GSO refused by a device
+	 * (then off), coalesced (GRO) buffers received and their datagrams;
+	 * udp_gso / udp_gro are 1 while the offload is in use */
+	uint64_t tx_gso_sends, tx_gso_segments, tx_gso_fallback;
+	uint64_t rx_gro_bufs, rx_gro_segments;
+	uint64_t udp_gso, udp_gro;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

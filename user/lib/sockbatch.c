@@ -44,6 +44,9 @@ void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n)
 		b->msg[i].msg_hdr.msg_iovlen = 1;
 		b->msg[i].msg_hdr.msg_name = &b->name[i];
 		b->msg[i].msg_hdr.msg_namelen = sizeof(b->name[i]);
+		/* room for one int-sized cmsg (UDP_GRO's segment size) */
+		b->msg[i].msg_hdr.msg_control = b->ctl[i].b;
+		b->msg[i].msg_hdr.msg_controllen = sizeof(b->ctl[i].b);
 	}
 }
 
@@ -109,6 +112,7 @@ int smt_batch_send(struct smt_sock_batch *b, int fd,
 	int n, i, err = 0;
 
 	while (done < b->n) {
+		(*st->calls)++;
 		n = sendmmsg(fd, b->msg + done, b->n - done, 0);
 		if (n < 0) {
 			if (errno == EINTR)

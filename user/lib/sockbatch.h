@@ -32,12 +32,13 @@ struct smt_sock_batch {
 
 /* Counters a send updates. */
 struct smt_batch_tx_stats {
-	uint64_t *packets, *bytes, *errors;
+	uint64_t *packets, *bytes, *errors, *calls;
 };
 
 int smt_batch_init(struct smt_sock_batch *b, uint32_t bufsz);
 void smt_batch_free(struct smt_sock_batch *b);
-/* Sets up the first n (<= SMT_BATCH) slots for recvmmsg. */
+/* Sets up the first n (<= SMT_BATCH) slots for recvmmsg, each with room
+ * for one int-sized control message. */
 void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n);
 /*
  * Appends one datagram to peer (copied; len <= bufsz, the caller checks);

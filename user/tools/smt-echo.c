@@ -476,11 +476,19 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 		       ",\"rx_no_endpoint\":%" PRIu64 ",\"tx_errors\":%" PRIu64
 		       ",\"tx_xsk_packets\":%" PRIu64
 		       ",\"tx_xsk_fallback\":%" PRIu64
-		       ",\"rx_icmp_errors\":%" PRIu64
+		       ",\"rx_icmp_errors\":%" PRIu64 ",\"tx_calls\":%" PRIu64
+		       ",\"rx_calls\":%" PRIu64 ",\"tx_gso_sends\":%" PRIu64
+		       ",\"tx_gso_segments\":%" PRIu64
+		       ",\"tx_gso_fallback\":%" PRIu64
+		       ",\"rx_gro_bufs\":%" PRIu64
+		       ",\"rx_gro_segments\":%" PRIu64
 		       ",\"drops_total\":%" PRIu64 ",\"drops\":{",
 		       st.tx_packets, st.rx_packets, st.tx_retransmits,
 		       st.rx_no_endpoint, st.tx_errors, st.tx_xsk_packets,
-		       st.tx_xsk_fallback, st.rx_icmp_errors, st.drops_total);
+		       st.tx_xsk_fallback, st.rx_icmp_errors, st.tx_calls,
+		       st.rx_calls, st.tx_gso_sends, st.tx_gso_segments,
+		       st.tx_gso_fallback, st.rx_gro_bufs, st.rx_gro_segments,
+		       st.drops_total);
 		for (i = 0; smt_drop_reason_name(i); i++) {
 			if (!st.drops[i])
 				continue;
@@ -502,6 +510,19 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 		if (st.drops[i])
 			printf("smt-echo:   drop %-24s %" PRIu64 "\n",
 			       smt_drop_reason_name(i), st.drops[i]);
+	printf("smt-echo: system calls tx %" PRIu64 " rx %" PRIu64 "\n",
+	       st.tx_calls, st.rx_calls);
+	if (st.udp_gso || st.udp_gro || st.tx_gso_fallback)
+		printf("smt-echo: UDP GSO %s: %" PRIu64 " sends of %" PRIu64
+		       " datagrams%s; GRO %s: %" PRIu64 " buffers of %" PRIu64
+		       " datagrams\n",
+		       st.udp_gso ? "on" : "off", st.tx_gso_sends,
+		       st.tx_gso_segments,
+		       st.tx_gso_fallback ? " (refused by the device: "
+					    "sending one by one)"
+					  : "",
+		       st.udp_gro ? "on" : "off", st.rx_gro_bufs,
+		       st.rx_gro_segments);
 	if (st.tx_xsk_packets || st.tx_xsk_fallback)
 		printf("smt-echo: xsk tx %" PRIu64 ", raw fallback %" PRIu64
 		       "\n",

@@ -6,7 +6,9 @@
  * datagrams, and ICMP port-unreachable explaining a failed RPC.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,33 @@
 #include "endpoint.h"
 #include "libsmt.h"
 #include "smt_test.h"
+
+/*
+ * sendmmsg as libsmt sees it in this binary: with gso_eio set, a message
+ * that asks for UDP GSO fails with EIO, as the kernel answers for a device
+ * that cannot checksum GSO packets (no such device here).
+ */
+static bool gso_eio;
+
+int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	static int (*real)(int, struct mmsghdr *, unsigned int, int);
+	struct cmsghdr *c;
+
+	if (!real)
+		real = (int (*)(int, struct mmsghdr *, unsigned int, int))dlsym(
+			RTLD_NEXT, "sendmmsg");
+	if (gso_eio && n) {
+		for (c = CMSG_FIRSTHDR(&v[0].msg_hdr); c;
+		     c = CMSG_NXTHDR(&v[0].msg_hdr, c))
+			if (c->cmsg_level == SOL_UDP &&
+			    c->cmsg_type == UDP_SEGMENT) {
+				errno = EIO;
+				return -1;
+			}
+	}
+	return real(fd, v, n, flags);
+}
 
 static struct smt_endpoint *udp_ep(uint16_t port)
 {
@@ -273,4 +302,201 @@ Test(udp_backend, icmp_port_unreachable_explains_the_timeout)
 	cr_assert_gt(st.rx_icmp_errors, 0);
 	cr_assert(strstr(smt_strerror(-SMT_E_UNREACHABLE), "unreachable"));
 	smt_endpoint_close(a);
+}
+
+static void stats_of(struct smt_endpoint *ep, struct smt_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->sz = sizeof(*st);
+	cr_assert_eq(smt_stats_get(ep, 0, st), 0);
+}
+
+/* One 300 KB RPC from a to b; a's and b's endpoint counters after it. */
+static void one_rpc(struct smt_endpoint *a, struct smt_endpoint *b,
+		    struct smt_stats *sa_st, struct smt_stats *sb_st)
+{
+	uint8_t *buf = malloc(300000);
+	struct smt_msg m;
+	uint32_t sa, sb;
+	uint64_t id;
+
+	cr_assert_not_null(buf);
+	th_fill(buf, 300000, 77);
+	th_join(a, b, 9, &sa, &sb);
+	cr_assert_eq(smt_send_request(a, sa, buf, 300000, 0, &id), 0);
+	th_pump_until(a, b, &m, 10000);
+	cr_assert_eq(m.kind, SMT_MSG_RESPONSE);
+	cr_assert_eq(m.len, 300000);
+	for (size_t k = 0; k < m.len; k++)
+		cr_assert_eq(m.data[k], (uint8_t)(buf[k] ^ 0x5a));
+	smt_msg_release(&m);
+	stats_of(a, sa_st);
+	stats_of(b, sb_st);
+	free(buf);
+}
+
+/* Loopback keeps a UDP GSO message whole up to a UDP_GRO socket: the
+ * sender's runs leave as GSO sends, the receiver splits the buffers. */
+Test(udp_backend, gso_and_gro_on_loopback)
+{
+	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_stats x, y;
+
+	one_rpc(a, b, &x, &y);
+	cr_assert_eq(x.udp_gso, 1);
+	cr_assert_eq(y.udp_gro, 1);
+	cr_assert_gt(x.tx_gso_sends, 0);
+	cr_assert_gt(x.tx_gso_segments, 2 * x.tx_gso_sends,
+		     "%llu datagrams in %llu GSO sends",
+		     (unsigned long long)x.tx_gso_segments,
+		     (unsigned long long)x.tx_gso_sends);
+	cr_assert_gt(y.rx_gro_bufs, 0);
+	cr_assert_gt(y.rx_gro_segments, y.rx_gro_bufs);
+	/* fewer system calls than packets each way */
+	cr_assert_lt(x.tx_calls, x.tx_packets);
+	cr_assert_lt(y.rx_calls, y.rx_packets);
+	cr_assert_eq(x.tx_gso_fallback, 0);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/* Without the offloads: plain datagrams, and a GSO sender still reaches a
+ * receiver without GRO (the kernel cuts the message for it). */
+Test(udp_backend, without_offloads)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o),
+				      .encap = SMT_ENCAP_UDP,
+				      .no_udp_offload = true};
+	struct smt_endpoint *a = udp_ep(0), *b = NULL;
+	struct smt_stats x, y;
+
+	cr_assert_eq(smt_endpoint_open(&o, &b), 0);
+	one_rpc(a, b, &x, &y);
+	cr_assert_eq(y.udp_gso, 0);
+	cr_assert_eq(y.udp_gro, 0);
+	cr_assert_eq(y.tx_gso_sends, 0);
+	cr_assert_eq(y.rx_gro_bufs, 0);
+	cr_assert_gt(x.tx_gso_sends, 0);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/* Both address families: an endpoint holds the port on IPv4 and IPv6. */
+Test(udp_backend, ipv6_loopback)
+{
+	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_session_params p;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&p.peer;
+	uint8_t buf[5000];
+	struct smt_msg m;
+	uint32_t sa, sb;
+	uint64_t id;
+
+	th_loopback_params(&p, 0, true, 4);
+	memset(&p.peer, 0, sizeof(p.peer));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_addr = in6addr_loopback;
+	s6->sin6_port = htons(smt_endpoint_port(b));
+	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
+	p.tls_client = false;
+	s6->sin6_port = htons(smt_endpoint_port(a));
+	cr_assert_eq(smt_session_add(b, &p, &sb), 0);
+	th_fill(buf, sizeof(buf), 3);
+	cr_assert_eq(smt_send_request(a, sa, buf, sizeof(buf), 0, &id), 0);
+	th_pump_until(a, b, &m, 5000);
+	cr_assert_eq(m.kind, SMT_MSG_RESPONSE, "%s", smt_strerror(m.error));
+	cr_assert_eq(m.len, sizeof(buf));
+	cr_assert_eq(m.peer.ss_family, AF_INET6);
+	smt_msg_release(&m);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/* The UDP backend alone: datagrams queued in one flush reach a plain
+ * socket with their boundaries, contents and order (by priority) intact,
+ * however the backend groups them into GSO messages. */
+Test(udp_backend, gso_keeps_datagram_boundaries)
+{
+	static const size_t sizes[] = {100,  1472, 1472, 500, 1472, 1472,
+				       1472, 1472, 200,	 64,  64,   1472};
+	static const uint8_t prios[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3};
+	struct smt_bk_cfg cfg = {.mtu = 1500, .rcvbuf = 1 << 20};
+	struct sockaddr_storage peer = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&peer;
+	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	struct smt_bk_stats st;
+	struct smt_bk *bk = NULL;
+	uint8_t pkt[1500], got[2048];
+	uint16_t port;
+	size_t i, want;
+	int fd = plain_udp(&port);
+	ssize_t r;
+
+	cr_assert_eq(smt_udp_open(&cfg, &bk), 0);
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < n; i++) {
+		memset(pkt, (int)i + 1, sizes[i]);
+		cr_assert_eq(bk->ops->tx(bk, &peer, pkt, sizes[i], prios[i]),
+			     0);
+	}
+	cr_assert_eq(bk->ops->flush(bk), 0);
+	/* priority 3 first (in their order), then priority 0 in order */
+	for (i = 0; i < n; i++) {
+		want = i < 3 ? 9 + i : i - 3;
+		r = recv(fd, got, sizeof(got), MSG_DONTWAIT);
+		cr_assert_eq(r, (ssize_t)sizes[want], "datagram %zu: %zd bytes",
+			     i, r);
+		cr_assert_eq(got[0], want + 1);
+		cr_assert_eq(got[r - 1], want + 1);
+	}
+	cr_assert_eq(recv(fd, got, sizeof(got), MSG_DONTWAIT), -1);
+	bk->ops->stats(bk, &st);
+	cr_assert_eq(st.tx_packets, n);
+	cr_assert_gt(st.tx_gso_sends, 0, "runs of equal sizes use GSO");
+	bk->ops->close(bk);
+	close(fd);
+}
+
+/* A device that refuses GSO (EIO): the backend turns GSO off, counts it
+ * once, and the same datagrams go one by one. */
+Test(udp_backend, gso_refused_falls_back_to_datagrams)
+{
+	struct smt_bk_cfg cfg = {.mtu = 1500, .rcvbuf = 1 << 20};
+	struct sockaddr_storage peer = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&peer;
+	struct smt_bk_stats st;
+	struct smt_bk *bk = NULL;
+	uint8_t pkt[1472], got[2048];
+	uint16_t port;
+	int fd = plain_udp(&port), i, round;
+
+	cr_assert_eq(smt_udp_open(&cfg, &bk), 0);
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	gso_eio = true;
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 5; i++) {
+			memset(pkt, i + 10 * round, sizeof(pkt));
+			cr_assert_eq(
+				bk->ops->tx(bk, &peer, pkt, sizeof(pkt), 0), 0);
+		}
+		cr_assert_eq(bk->ops->flush(bk), 0);
+		for (i = 0; i < 5; i++) {
+			cr_assert_eq(recv(fd, got, sizeof(got), MSG_DONTWAIT),
+				     (ssize_t)sizeof(pkt));
+			cr_assert_eq(got[0], i + 10 * round);
+		}
+	}
+	gso_eio = false;
+	bk->ops->stats(bk, &st);
+	cr_assert_eq(st.tx_gso_fallback, 1);
+	cr_assert_eq(st.udp_gso, 0);
+	cr_assert_eq(st.tx_gso_sends, 0);
+	cr_assert_eq(st.tx_packets, 10);
+	cr_assert_eq(st.tx_errors, 0);
+	bk->ops->close(bk);
+	close(fd);
 }

@@ -187,21 +187,6 @@ bad:
 		  v);
 }
 
-/* "ip", "udp" or "ip,udp" for a SMTD_ENCAPS_* mask. */
-const char *smtd_encaps_str(unsigned int m)
-{
-	switch (m & SMTD_ENCAPS_ALL) {
-	case SMTD_ENCAPS_IP:
-		return "ip";
-	case SMTD_ENCAPS_UDP:
-		return "udp";
-	case SMTD_ENCAPS_ALL:
-		return "ip,udp";
-	default:
-		return "none";
-	}
-}
-
 static const struct {
 	const char *name;
 	int level;

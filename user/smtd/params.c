@@ -25,6 +25,22 @@
 #include "smt/wire.h"
 #include "smtd.h"
 
+/* "ip", "udp" or "ip,udp" for a SMTD_ENCAPS_* mask (here: the fuzzer
+ * links params.c without the config parser). */
+const char *smtd_encaps_str(unsigned int m)
+{
+	switch (m & SMTD_ENCAPS_ALL) {
+	case SMTD_ENCAPS_IP:
+		return "ip";
+	case SMTD_ENCAPS_UDP:
+		return "udp";
+	case SMTD_ENCAPS_ALL:
+		return "ip,udp";
+	default:
+		return "none";
+	}
+}
+
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = v >> 8;

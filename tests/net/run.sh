@@ -239,6 +239,13 @@ scenario_capture() {
 	filter="ip proto 253 or ip6 proto 253"
 	# the capture client's session: line 9, client port 4009, server 5000
 	[ "$E" = udp ] && filter="udp port 5000"
+	# A host capture sees a UDP GSO message before it is cut into
+	# datagrams (as with TSO): turn segmentation offload off on both ends
+	# so that the capture holds the datagrams a NIC would put on the wire.
+	if [ "$E" = udp ]; then
+		ip netns exec "$SMT_NS_CLIENT" ethtool -K "$SMT_DEV_CLIENT" tx-udp-segmentation off >/dev/null 2>&1
+		ip netns exec "$SMT_NS_SERVER" ethtool -K "$SMT_DEV_SERVER" tx-udp-segmentation off >/dev/null 2>&1
+	fi
 	ip netns exec "$SMT_NS_SERVER" tcpdump -i "$SMT_DEV_SERVER" -B 32768 -U --immediate-mode \
 		-w "$pcap" "$filter" >"$NET_TMP/tcpdump-$E.out" 2>&1 &
 	tcpd=$!
@@ -249,6 +256,10 @@ scenario_capture() {
 	sleep 1
 	kill -INT $tcpd
 	wait $tcpd 2>/dev/null
+	if [ "$E" = udp ]; then
+		ip netns exec "$SMT_NS_CLIENT" ethtool -K "$SMT_DEV_CLIENT" tx-udp-segmentation on >/dev/null 2>&1
+		ip netns exec "$SMT_NS_SERVER" ethtool -K "$SMT_DEV_SERVER" tx-udp-segmentation on >/dev/null 2>&1
+	fi
 	# shellcheck disable=SC2086
 	"$NET_WIRE" decode "$pcap" --keylog "$NET_KL" $NET_WIRE_OPTS \
 		>"$NET_TMP/decode-$E.out" 2>&1

@@ -52,7 +52,7 @@ struct opts {
 	uint64_t count;
 	unsigned int conc;
 	double duration;
-	bool oneway, json, stats, quiet, prio_tos, xsk_tx;
+	bool oneway, json, stats, quiet, prio_tos, xsk_tx, no_offload;
 	uint32_t rpc_timeouts, resend_us;
 	uint64_t seed;
 	uint64_t corrupt; /* server: flip a bit in every Nth response */
@@ -208,6 +208,7 @@ static void usage(FILE *f)
 		"--mtu N\n"
 		"          --rpc-timeouts N --resend-us N --prio-tos\n"
 		"          --xsk-tx (send IPv4 through AF_XDP, docs/api.md)\n"
+		"          --no-udp-offload (encap udp: no UDP GSO/GRO)\n"
 		"server:   --corrupt-every N (flip a bit in every Nth response: "
 		"tests the client's check)\n"
 		"client:   --size LIST (e.g. 64,4K,1M: used in turn) --count N "
@@ -243,6 +244,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_ATOI("resend-us", 'R', &o->resend_us),
 		OPT_FLAG("prio-tos", 'Q', &o->prio_tos),
 		OPT_FLAG("xsk-tx", 'x', &o->xsk_tx),
+		OPT_FLAG("no-udp-offload", 'O', &o->no_offload),
 		OPT_STRTOU("corrupt-every", 'X', &o->corrupt),
 		OPT_FLAG("json", 'j', &o->json),
 		OPT_FLAG("stats", 't', &o->stats),
@@ -306,6 +308,7 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 	eo.resend_timeout_us = o->resend_us;
 	eo.prio_tos = o->prio_tos;
 	eo.xsk_tx = o->xsk_tx;
+	eo.no_udp_offload = o->no_offload;
 	eo.encap = o->encap;
 	err = smt_endpoint_open(&eo, ep);
 	if (err) {

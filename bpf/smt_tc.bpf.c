@@ -53,14 +53,6 @@ struct {
 	__type(value, __u64);
 } tc_stats SEC(".maps");
 
-/* UDP port ranges that carry SMT (protocol.md 1.1); shared with smt_xdp. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SMT_UDP_PORT_RANGES);
-	__type(key, __u32);
-	__type(value, struct smt_udp_port_range);
-} udp_ports SEC(".maps");
-
 static const struct smt_tc_config smt_tc_default = {
 	.flags = SMT_TC_CFG_VALID | SMT_TC_CFG_DSCP,
 	.n_classes = 4,

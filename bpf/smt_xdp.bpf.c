@@ -93,14 +93,6 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-/* UDP port ranges that carry SMT (protocol.md 1.1); shared with smt_tc. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SMT_UDP_PORT_RANGES);
-	__type(key, __u32);
-	__type(value, struct smt_udp_port_range);
-} udp_ports SEC(".maps");
-
 struct smt_xdp_rt {
 	__u32 filter;
 	__u32 steer;

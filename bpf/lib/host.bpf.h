@@ -11,6 +11,15 @@
 
 #include "msg.bpf.h"
 
+/* UDP port ranges that carry SMT (protocol.md 1.1): one map, pinned by
+ * name, shared by smt_xdp and smt_tc on a host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SMT_UDP_PORT_RANGES);
+	__type(key, __u32);
+	__type(value, struct smt_udp_port_range);
+} udp_ports SEC(".maps");
+
 /* Direction of a packet, for smt_session_key_of(). */
 #define SMT_DIR_INGRESS 0
 #define SMT_DIR_EGRESS 1

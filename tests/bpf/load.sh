@@ -35,16 +35,8 @@ trap 'exit 1' INT TERM
 
 a() { nsenter --net=/var/run/netns/"$NA" "$@"; }
 b() { nsenter --net=/var/run/netns/"$NB" "$@"; }
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		echo "ok   $desc"
-	else
-		echo "FAIL $desc"
-		fail=$((fail + 1))
-	fi
-}
+# shellcheck source=tests/bpf/lib.sh
+. "$(dirname "$0")/lib.sh"
 # Value of a counter by name from `smtctl -j flow stats` in B (0 if absent).
 counter() {
 	v=$(b "$SMTCTL" -j flow stats 2>/dev/null | grep -o "\"$1\": *[0-9]*" |

@@ -40,23 +40,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ns() {
-	n=$1
-	shift
-	nsenter --net=/var/run/netns/"$n" "$@"
-}
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		echo "ok   $desc"
-	else
-		echo "FAIL $desc"
-		fail=$((fail + 1))
-	fi
-}
-eq() { [ "$1" -eq "$2" ] || { echo "     got $1, want $2"; return 1; }; }
-jnum() { grep -o "\"$1\": *[0-9]*" | grep -o '[0-9]*$'; }
+# shellcheck source=tests/bpf/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 for f in "$CRAFT" "$SMTCTL" "$FAULT"; do
 	[ -e "$f" ] || { echo "FAIL missing $f (run make)"; exit 1; }

@@ -25,10 +25,13 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
 
+# The release version: libsmt's smt_version(), libsmt.pc and every --version.
+SMT_VERSION := 0.1.0
+
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS ?= -O2 -g
 SMT_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -D_GNU_SOURCE \
-	-DSMT_IPPROTO_BUILD=$(SMT_IPPROTO) -Iinclude -Iuser/lib -I$(BUILD)/bpf
+	-DSMT_IPPROTO_BUILD=$(SMT_IPPROTO) -DSMT_VERSION_STRING='"$(SMT_VERSION)"' -Iinclude -Iuser/lib -I$(BUILD)/bpf
 LDLIBS_SMT := -lssl -lcrypto -ljson-c
 LDLIBS_TOOLS := $(LDLIBS_SMT) -lbpf -lelf -lz -lpthread -lm
 
@@ -58,7 +61,6 @@ LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/obj/lib/%.o,$(LIB_SRCS))
 LIB_A := $(BUILD)/lib/libsmt.a
 LIB_SO := $(BUILD)/lib/libsmt.so
 LIB_PC := $(BUILD)/lib/libsmt.pc
-SMT_VERSION := 0.1.0
 
 $(BUILD)/obj/lib/%.o: user/lib/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
@@ -77,10 +79,17 @@ $(LIB_SO): $(LIB_OBJS) user/lib/libsmt.map
 		-Wl,-soname,libsmt.so.0 -o $@.0 $(LIB_OBJS) $(LDLIBS_SMT)
 	$(Q)ln -sf libsmt.so.0 $@
 
-$(LIB_PC): Makefile
+# SMT_VERSION is used by version.c alone; that object and libsmt.pc follow
+# the Makefile. libsmt.pc is rewritten when PREFIX or the version differ from
+# what it says (a `make install PREFIX=/usr` after a plain `make`).
+$(BUILD)/obj/lib/version.o: Makefile
+
+.PHONY: FORCE
+$(LIB_PC): FORCE
 	$(Q)mkdir -p $(@D)
 	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libsmt\nDescription: Secure Message Transport: encrypted RPC messages over a Homa-like transport\nVersion: %s\nRequires.private: libssl libcrypto json-c\nLibs: -L$${libdir} -lsmt\nCflags: -I$${includedir}\n' \
-		'$(PREFIX)' '$(SMT_VERSION)' > $@
+		'$(PREFIX)' '$(SMT_VERSION)' > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 ALL_TARGETS += $(LIB_A) $(LIB_SO) $(LIB_PC)
 

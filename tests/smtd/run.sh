@@ -687,18 +687,10 @@ t_rekey() {
 	else
 		bad rekey_no_failed_rpcs "$(grep -m3 failed "$out")"
 	fi
-	# the handshakes ran end to end; whether the application could take
-	# the keys depends on libsmt having smt_ep_session_rekey()
+	# the handshakes ran end to end and both applications took the keys
 	if echo "$cs" | grep -q '"rekeys_ok":[1-9]' &&
 		echo "$ss" | grep -q '"rekeys_ok":[1-9]'; then
 		ok rekey_epoch_advanced
-	elif grep -q "did not take the epoch 1 keys of session .*: Operation not supported" \
-		"$SD_TMP/cli.log" &&
-		grep -q "did not take the epoch 1 keys of session .*: Operation not supported" \
-			"$SD_TMP/srv.log"; then
-		echo "SKIP rekey_epoch_advanced: handshakes ran, but this" \
-			"libsmt has no smt_ep_session_rekey(); NOT passed"
-		skip=$((skip + 1))
 	else
 		bad rekey_epoch_advanced "cli=$cs srv=$ss $(grep -i re-key "$SD_TMP/cli.log" | tail -2)"
 	fi

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # smt-wire and smt-recbench: the test tier `test-wire` (encode/decode round
-# trips, tampered captures, bad arguments, a byte-exact golden pcap) and the
+# trips, tampered captures, bad arguments, a byte-exact golden pcap; every
+# program's --version and libsmt.pc against an install) and the
 # record-layer benchmark `bench-record`, which `make bench` runs.
 
 LDLIBS_smt-wire := -ljson-c
@@ -13,6 +14,7 @@ HELP += '  bench-record  record seal/open MB/s per cipher next to openssl speed'
 # Criterion tests of the tools' shared helpers (util.c, pcap.c).
 WIRE_UNIT := $(BUILD)/tests/tools/test_util_pcap
 WIRE_UNIT_SRCS := tests/tools/test_util_pcap.c user/tools/common/util.c \
+	user/lib/version.c \
 	user/tools/common/pcap.c
 $(WIRE_UNIT): $(WIRE_UNIT_SRCS) $(wildcard user/tools/common/*.h) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
@@ -21,9 +23,10 @@ $(WIRE_UNIT): $(WIRE_UNIT_SRCS) $(wildcard user/tools/common/*.h) | $(DEPS_STAMP
 		-lcriterion
 
 .PHONY: test-wire bench-record
-test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT)
+test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT) $(PROGS) $(LIB_PC)
 	$(Q)$(WIRE_UNIT) --short-filename
 	$(Q)SMT_WIRE=$(BUILD)/bin/smt-wire tests/tools/test-wire.sh
+	$(Q)tests/tools/test-version.sh $(BUILD)
 
 bench: bench-record
 bench-record: $(BUILD)/bin/smt-recbench

@@ -625,15 +625,6 @@ struct ctl_state {
 	char err[512]; /* smt_last_error() */
 };
 
-/*
- * Installs the next epoch's keys in a live session (api.c). Weak: when this
- * libsmt has no such call, a re-key pushed by smtd is answered "not
- * supported" and the session stays in its epoch.
- */
-int smt_ep_session_rekey(struct smt_endpoint *ep, uint32_t id,
-			 const struct smt_session_params *p)
-	__attribute__((weak));
-
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctl_state *ctl_states;
 static __thread char ctl_errbuf[512];
@@ -868,8 +859,6 @@ static int rekey(struct ctl_state *st, struct smt_ctl_session *s)
 			break;
 	if (i == st->nsess)
 		return -SMT_E_NOSESSION;
-	if (!smt_ep_session_rekey)
-		return -EOPNOTSUPP;
 	params_from(s, &p);
 	err = smt_ep_session_rekey(st->ep, st->sess[i].handle, &p);
 	smt_session_params_wipe(&p);

@@ -58,6 +58,9 @@ enum smt_error {
 };
 
 /* Description of err (a negative errno or -SMT_E_*); never NULL. */
+/* The version of this libsmt build, e.g. "0.3.0" (the same as libsmt.pc's). */
+const char *smt_version(void);
+
 const char *smt_strerror(int err);
 
 /* ---- endpoints -------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctlproto.h"
+#include "libsmt.h"
 #include "smtctl.h"
 
 static struct smtctl_object *objects;
@@ -401,8 +402,8 @@ int main(int argc, char **argv)
 			usage_objects(stdout, ctx.prog);
 			return 0;
 		case 'V':
-			printf("smtctl (smt) control protocol v%d\n",
-			       SMT_CTL_VERSION);
+			printf("smtctl (smt) %s, control protocol v%d\n",
+			       smt_version(), SMT_CTL_VERSION);
 			return 0;
 		default:
 			usage_objects(stderr, ctx.prog);

@@ -21,6 +21,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "smtd.h"
+#include "util.h"
 
 #define SMTD_DEFAULT_CONFIG "/etc/smt/smt.conf"
 
@@ -269,6 +270,8 @@ int main(int argc, char **argv)
 	int level = -1, c, r, ret = 1;
 	char err[8192];
 
+	if (util_version_arg(argc, argv, "smtd"))
+		return 0;
 	d.cfg_path = SMTD_DEFAULT_CONFIG;
 	d.epfd = -1;
 	d.ctl_io.fd = d.listen_io.fd = d.sig_io.fd = -1;

@@ -1085,6 +1085,8 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	const char *mode;
 
+	if (util_version_arg(argc, argv, "smt-echo"))
+		return 0;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

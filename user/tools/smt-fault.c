@@ -36,6 +36,7 @@
 #include <smt/wire.h>
 
 #include "opts.h"
+#include "util.h"
 #include "smt_bpf.h"
 #include "smt_fault.skel.h"
 
@@ -580,6 +581,8 @@ int main(int argc, char **argv)
 	const char *cmd = NULL;
 	int ifindex, argi;
 
+	if (util_version_arg(argc, argv, "smt-fault"))
+		return 0;
 	a.rule.pkt_off = SMT_FAULT_ANY_OFF;
 	/* global options, then COMMAND DEV, then command options */
 	if (parse_args(argc, argv, &a) < 0 || optind + 2 > argc) {

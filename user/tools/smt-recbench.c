@@ -256,6 +256,8 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int ret;
 
+	if (util_version_arg(argc, argv, "smt-recbench"))
+		return 0;
 	ret = tool_opts_parse(argc, argv, "h", opts, TOOL_OPTS_N(opts), err,
 			      sizeof(err));
 	if (ret == TOOL_OPTS_HELP) {

@@ -1936,6 +1936,8 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 	size_t n;
 
+	if (util_version_arg(argc, argv, "smt-wire"))
+		return 0;
 	if (!cmd) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libsmt.h"
 #include "util.h"
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
@@ -390,4 +391,12 @@ int util_write_file(const char *path, const void *buf, size_t len)
 	if (close(fd) && !ret)
 		ret = -errno;
 	return ret;
+}
+
+int util_version_arg(int argc, char **argv, const char *prog)
+{
+	if (argc < 2 || (strcmp(argv[1], "--version") && strcmp(argv[1], "-V")))
+		return 0;
+	printf("%s (smt) %s\n", prog, smt_version());
+	return 1;
 }

@@ -73,4 +73,11 @@ int util_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
 /* Write all of buf to path (created or truncated, mode 0644); 0 or -errno. */
 int util_write_file(const char *path, const void *buf, size_t len);
 
+/*
+ * Every program's --version (or -V) as its first argument: prints
+ * "PROG (smt) VERSION" with libsmt's smt_version() and returns 1, so that
+ * main() returns 0; returns 0 for any other command line.
+ */
+int util_version_arg(int argc, char **argv, const char *prog);
+
 #endif /* SMT_TOOLS_UTIL_H */

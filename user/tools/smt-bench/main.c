@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -23,6 +24,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	if (util_version_arg(argc, argv, "smt-bench"))
+		return 0;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -205,7 +205,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/smt $(DESTDIR)$(PREFIX)/lib/smt/bpf \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/systemd/system
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/systemd/system \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/
@@ -213,6 +214,8 @@ install: all
 	install -m 0644 $(LIB_PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 0644 include/smt/*.h $(DESTDIR)$(PREFIX)/include/smt/
 	install -m 0644 user/lib/libsmt.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 scripts/smtctl.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/smtctl
 	sed 's|/usr/local|$(PREFIX)|g' scripts/smtd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smtd.service
 	$(if $(BPF_OBJS),install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/smt/bpf/)
 	for s in 1 5 8; do for f in docs/man/*.$$s; do [ -e "$$f" ] && \
@@ -224,6 +227,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/smt $(DESTDIR)$(PREFIX)/lib/smt
 	rm -f $(DESTDIR)$(PREFIX)/include/libsmt.h
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/smtd.service
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/smtctl
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/,$(foreach f,$(wildcard docs/man/*.[158]),man$(subst .,,$(suffix $(f)))/$(notdir $(f))))
 
 clean:

@@ -2,7 +2,8 @@
 #
 # smt-wire and smt-recbench: the test tier `test-wire` (encode/decode round
 # trips, tampered captures, bad arguments, a byte-exact golden pcap; every
-# program's --version and libsmt.pc against an install) and the
+# program's --version and libsmt.pc against an install; smtctl's command
+# line and bash completion) and the
 # record-layer benchmark `bench-record`, which `make bench` runs.
 
 LDLIBS_smt-wire := -ljson-c
@@ -27,6 +28,7 @@ test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT) $(PROGS) $(LIB_PC)
 	$(Q)$(WIRE_UNIT) --short-filename
 	$(Q)SMT_WIRE=$(BUILD)/bin/smt-wire tests/tools/test-wire.sh
 	$(Q)tests/tools/test-version.sh $(BUILD)
+	$(Q)tests/tools/test-smtctl-cli.sh $(BUILD)/bin/smtctl
 
 bench: bench-record
 bench-record: $(BUILD)/bin/smt-recbench

@@ -22,6 +22,7 @@
 
 #include "smt_bpf.h"
 #include "smtctl.h"
+#include "util.h"
 
 static volatile bool watch_stop;
 
@@ -66,6 +67,19 @@ static int parse_u32(struct smtctl_ctx *ctx, const char *what, const char *s,
 	if (errno || *end || !*s || v > UINT32_MAX)
 		return smtctl_err(ctx, "%s: '%s' is not a number in 0..%u",
 				  what, s, UINT32_MAX);
+	*out = v;
+	return 0;
+}
+
+/* A byte count with the tree's K/M/G suffixes (util_parse_size). */
+static int parse_size32(struct smtctl_ctx *ctx, const char *what, const char *s,
+			uint32_t *out)
+{
+	char err[UTIL_ERR_LEN];
+	uint64_t v;
+
+	if (util_parse_size(s, UINT32_MAX, &v, err, sizeof(err)))
+		return smtctl_err(ctx, "%s: %s", what, err);
 	*out = v;
 	return 0;
 }
@@ -428,9 +442,15 @@ static int watch(struct smtctl_ctx *ctx, int argc, char **argv, const char *map,
 		err = smt_bpf_watch(map, emit_event, &w, 200, &watch_stop);
 		if (err)
 			return smtctl_err(
-				ctx,
-				"cannot read events from map %s: %s (is the program loaded? try smtctl prog attach or scripts/smt-bpf.sh)",
-				map, strerror(-err));
+				ctx, "cannot read events from map %s: %s (%s)",
+				map, strerror(-err),
+				host ? "no smt_xdp on this host: smtd attaches "
+				       "it only when smt.conf's [bpf] sets "
+				       "interface=IF; or run smtctl prog "
+				       "attach dev IF"
+				     : "no mtp_inspect here: attach it with "
+				       "scripts/smt-bpf.sh (see smtctl(8), "
+				       "mtp)");
 		if (evict)
 			smt_bpf_sweep_messages((uint64_t)evict * 1000000ull,
 					       emit_event, &w);
@@ -763,7 +783,7 @@ static int do_mtp_config(struct smtctl_ctx *ctx, int argc, char **argv)
 			c.n_nh++;
 			i += 2;
 		} else if (i + 1 < argc && smtctl_is_prefix(argv[i], "max")) {
-			if (parse_u32(ctx, "max", argv[++i], &c.max_msg_len))
+			if (parse_size32(ctx, "max", argv[++i], &c.max_msg_len))
 				return 1;
 		} else if (i + 1 < argc && smtctl_is_prefix(argv[i], "rate")) {
 			if (parse_u32(ctx, "rate", argv[++i], &c.rate))
@@ -774,7 +794,7 @@ static int do_mtp_config(struct smtctl_ctx *ctx, int argc, char **argv)
 		} else {
 			return smtctl_err(
 				ctx,
-				"mtp config: usage: [max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...");
+				"mtp config: usage: [max SIZE (bytes, K, M, G)] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...");
 		}
 	}
 	if (c.rate && !c.burst)
@@ -919,7 +939,7 @@ static const struct smtctl_cmd mtp_cmds[] = {
 	 "attach the keyless middlebox inspector"},
 	{"detach", do_mtp_detach, "dev IF", "detach it"},
 	{"config", do_mtp_config,
-	 "[max BYTES] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...",
+	 "[max SIZE] [rate MSGS_PER_SEC] [burst MSGS] [nexthop IF MAC]...",
 	 "whole-message size/rate limits and per-message path choice"},
 	{"udp-ports", do_mtp_udp_ports, "[LIST|none]",
 	 "UDP port ranges carrying SMT over UDP through the box: show or set"},

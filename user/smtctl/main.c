@@ -335,6 +335,21 @@ static int match(const char *word, const char *const *names, int n, int *found)
 	return hits;
 }
 
+/* "a, b, c": the names that word is a prefix of (for an ambiguity error). */
+static const char *candidates(const char *word, const char *const *names, int n,
+			      char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+	buf[0] = 0;
+	for (i = 0; i < n && off < len; i++)
+		if (smtctl_is_prefix(word, names[i]))
+			off += snprintf(buf + off, len - off, "%s%s",
+					off ? ", " : "", names[i]);
+	return buf;
+}
+
 static int run_object(struct smtctl_ctx *ctx, struct smtctl_object *o, int argc,
 		      char **argv)
 {
@@ -362,10 +377,17 @@ static int run_object(struct smtctl_ctx *ctx, struct smtctl_object *o, int argc,
 		return smtctl_err(ctx,
 				  "%s: unknown command '%s'; try '%s %s help'",
 				  o->name, argv[0], ctx->prog, o->name);
-	if (hits > 1)
+	if (hits > 1) {
+		char cand[512];
+
 		return smtctl_err(
-			ctx, "%s: command '%s' is ambiguous; try '%s %s help'",
-			o->name, argv[0], ctx->prog, o->name);
+			ctx,
+			"%s: command '%s' is ambiguous (%s); try '%s "
+			"%s help'",
+			o->name, argv[0],
+			candidates(argv[0], names, n, cand, sizeof(cand)),
+			ctx->prog, o->name);
+	}
 	if (argc > 1 && !strcmp(argv[argc - 1], "help")) {
 		printf("Usage: %s %s %s %s\n  %s\n", ctx->prog, o->name,
 		       o->cmds[idx].name, o->cmds[idx].args, o->cmds[idx].help);
@@ -385,9 +407,18 @@ int main(int argc, char **argv)
 		{0}};
 	struct smtctl_ctx ctx = {.prog = "smtctl"};
 	struct smtctl_object *o, *hit = NULL;
-	int c, hits = 0;
+	const char *names[64];
+	bool want_help = false;
+	char *words[64];
+	int c, hits = 0, n = 0;
 
-	while ((c = getopt_long(argc, argv, "+jps:hV", opts, NULL)) != -1) {
+	/*
+	 * Options go anywhere, as with bpftool: `smtctl prog show -j` is
+	 * `smtctl -j prog show` (GNU getopt permutes; no command takes an
+	 * argument that starts with '-'). -h after an object or a command asks
+	 * for that object's or command's help.
+	 */
+	while ((c = getopt_long(argc, argv, "jps:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			ctx.json = true;
@@ -399,8 +430,8 @@ int main(int argc, char **argv)
 			ctx.sock_path = optarg;
 			break;
 		case 'h':
-			usage_objects(stdout, ctx.prog);
-			return 0;
+			want_help = true;
+			break;
 		case 'V':
 			printf("smtctl (smt) %s, control protocol v%d\n",
 			       smt_version(), SMT_CTL_VERSION);
@@ -412,14 +443,28 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (want_help && argc == 0) {
+		usage_objects(stdout, ctx.prog);
+		return 0;
+	}
 	if (argc == 0) {
 		usage_objects(stderr, ctx.prog);
 		return 1;
+	}
+	if (want_help) {
+		if (argc + 2 > (int)(sizeof(words) / sizeof(words[0])))
+			return smtctl_err(&ctx, "too many arguments");
+		memcpy(words, argv, argc * sizeof(*argv));
+		words[argc++] = "help";
+		words[argc] = NULL;
+		argv = words;
 	}
 	if (!strcmp(argv[0], "help")) {
 		usage_objects(stdout, ctx.prog);
 		return 0;
 	}
+	for (o = objects; o && n < 64; o = o->next)
+		names[n++] = o->name;
 	for (o = objects; o; o = o->next) {
 		if (!strcmp(argv[0], o->name)) {
 			hit = o;
@@ -431,9 +476,17 @@ int main(int argc, char **argv)
 			hits++;
 		}
 	}
-	if (hits != 1)
-		return smtctl_err(&ctx, "object '%s' is %s; try '%s help'",
-				  argv[0], hits ? "ambiguous" : "unknown",
-				  ctx.prog);
+	if (hits > 1) {
+		char cand[512];
+
+		return smtctl_err(
+			&ctx, "object '%s' is ambiguous (%s); try '%s help'",
+			argv[0],
+			candidates(argv[0], names, n, cand, sizeof(cand)),
+			ctx.prog);
+	}
+	if (hits == 0)
+		return smtctl_err(&ctx, "object '%s' is unknown; try '%s help'",
+				  argv[0], ctx.prog);
 	return run_object(&ctx, hit, argc - 1, argv + 1) ? 1 : 0;
 }

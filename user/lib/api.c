@@ -24,6 +24,7 @@
 
 #include "ctlproto.h"
 #include "endpoint.h"
+#include "rpgroup.h"
 #include "engine.h"
 #include "keys.h"
 
@@ -75,6 +76,7 @@ struct ep_session {
 	struct ep_session *next; /* hash chain */
 	uint32_t id;
 	struct smt_session_params p;
+	struct smt_engine_share *share; /* reuseport group, else NULL */
 };
 
 struct ep_watch {
@@ -127,6 +129,8 @@ struct smt_endpoint {
 	uint64_t timers_held; /* since when ep_timers() held them, 0 = not */
 	uint64_t hold_max; /* the engine's resend_timeout_ns */
 	uint64_t silent_max; /* how long an RPC may go unanswered */
+	struct smt_rpg *g; /* reuseport group (smt_endpoint_open_group) */
+	unsigned int lane; /* our member index in g */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -519,6 +523,10 @@ static int ep_setup(struct smt_endpoint *ep)
 	cfg.max_rx_msgs = ep->o.max_rx_msgs;
 	cfg.max_rx_bytes = ep->o.max_rx_bytes;
 	cfg.tx_pull = 1; /* smt_process() interleaves sending and reading */
+	if (ep->g) {
+		cfg.lane = (uint16_t)ep->lane;
+		cfg.lanes = (uint16_t)smt_rpg_size(ep->g);
+	}
 	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
 	if (!ep->eng)
 		return -errno;
@@ -552,8 +560,10 @@ static struct smt_endpoint *ep_alloc(void)
 	return ep;
 }
 
-int smt_endpoint_open(const struct smt_endpoint_opts *opts,
-		      struct smt_endpoint **out)
+/* Opens an endpoint; with g, member lane of that reuseport group on port
+ * (0: opts' port). */
+static int ep_open(const struct smt_endpoint_opts *opts, struct smt_rpg *g,
+		   unsigned int lane, uint16_t port, struct smt_endpoint **out)
 {
 	struct smt_bk_cfg bc = {0};
 	struct smt_endpoint *ep;
@@ -566,17 +576,24 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 	if (err)
 		goto fail;
 	bc.ipproto = ep->o.ipproto;
-	bc.port = ep->o.port;
+	bc.port = port ? port : ep->o.port;
 	bc.mtu = ep->o.mtu;
 	bc.rcvbuf = ep->o.rcvbuf;
 	bc.priority = ep->o.priority;
 	bc.prio_tos = ep->o.prio_tos;
 	bc.xsk_tx = ep->o.xsk_tx;
 	bc.no_offload = ep->o.no_udp_offload;
+	if (g) {
+		smt_rpg_get(g);
+		ep->g = g;
+		ep->lane = lane;
+		bc.group = g;
+		bc.lane = lane;
+	}
 	if (ep->o.backend == SMT_BACKEND_UDP)
 		err = smt_udp_open(&bc, &ep->bk);
 	else
-		err = smt_raw_open(&bc, &ep->bk);
+		err = g ? -EINVAL : smt_raw_open(&bc, &ep->bk);
 	err = err ?: ep_setup(ep);
 	if (err)
 		goto fail;
@@ -585,6 +602,52 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 fail:
 	smt_endpoint_close(ep);
 	return err;
+}
+
+int smt_endpoint_open(const struct smt_endpoint_opts *opts,
+		      struct smt_endpoint **out)
+{
+	return ep_open(opts, NULL, 0, 0, out);
+}
+
+int smt_endpoint_open_group(const struct smt_endpoint_opts *opts,
+			    unsigned int n, struct smt_endpoint **eps)
+{
+	struct smt_endpoint *probe;
+	struct smt_rpg *g;
+	unsigned int i;
+	uint16_t port = 0;
+	int err;
+
+	if (!eps || n < 1 || n > SMT_GROUP_MAX)
+		return -EINVAL;
+	if (n == 1)
+		return smt_endpoint_open(opts, eps);
+	/* the options as the members will have them: encapsulation, MTU */
+	probe = ep_alloc();
+	if (!probe)
+		return -ENOMEM;
+	err = ep_opts(probe, opts);
+	if (!err && probe->o.backend != SMT_BACKEND_UDP)
+		err = -EINVAL; /* only UDP ports have reuseport groups */
+	g = err ? NULL : smt_rpg_new(n, probe->o.mtu);
+	if (!err && !g)
+		err = -errno;
+	free(probe);
+	if (err)
+		return err;
+	for (i = 0; i < n && !err; i++) {
+		err = ep_open(opts, g, i, port, &eps[i]);
+		if (!err)
+			port = eps[i]->port;
+	}
+	smt_rpg_put(g); /* the members hold it */
+	if (err) {
+		while (i-- > 1)
+			smt_endpoint_close(eps[i - 1]);
+		return err;
+	}
+	return 0;
 }
 
 int smt_endpoint_open_on(const struct smt_endpoint_opts *opts, struct smt_bk *b,
@@ -608,8 +671,10 @@ int smt_endpoint_open_on(const struct smt_endpoint_opts *opts, struct smt_bk *b,
 	return 0;
 }
 
-static void sess_free(struct ep_session *s)
+static void sess_free(struct smt_endpoint *ep, struct ep_session *s)
 {
+	if (s->share)
+		smt_rpg_share_put(ep->g, s->share);
 	smt_session_params_wipe(&s->p);
 	free(s);
 }
@@ -637,7 +702,7 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 	for (b = 0; b < EP_SESS_BUCKETS; b++) {
 		for (s = ep->sess[b]; s; s = n) {
 			n = s->next;
-			sess_free(s);
+			sess_free(ep, s);
 		}
 	}
 	while ((no = ep->notes)) {
@@ -648,6 +713,7 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 		close(ep->epfd);
 	if (ep->tfd >= 0)
 		close(ep->tfd);
+	smt_rpg_put(ep->g);
 	free(ep->watch);
 	free(ep);
 }
@@ -655,6 +721,11 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 uint16_t smt_endpoint_port(const struct smt_endpoint *ep)
 {
 	return ep->port;
+}
+
+unsigned int smt_ep_lanes(const struct smt_endpoint *ep)
+{
+	return ep->g ? smt_rpg_size(ep->g) : 1;
 }
 
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep)
@@ -775,6 +846,13 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		SMT_PKT_PAYLOAD(ep->o.mtu, s->p.peer.ss_family == AF_INET6, 0) -
 		ep->bk->ops->encap_hdr;
 	es.user = s;
+	if (ep->g) { /* nonce and ordering counters of the whole group */
+		s->share = smt_rpg_share_get(ep->g, &s->p.peer);
+		es.share = s->share;
+		err = -ENOMEM;
+		if (!s->share)
+			goto fail;
+	}
 	err = smt_engine_session_add(ep->eng, &es, &s->id);
 	smt_keys_wipe(&es.keys);
 	if (err == -EAGAIN)
@@ -793,7 +871,7 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 	return 0;
 fail:
 	smt_keys_wipe(&es.keys);
-	sess_free(s);
+	sess_free(ep, s);
 	return err ? err : -EINVAL;
 }
 
@@ -848,7 +926,7 @@ int smt_session_remove(struct smt_endpoint *ep, uint32_t id)
 		*pp = s->next;
 		ep->nsess--;
 		smt_engine_session_del(ep->eng, id);
-		sess_free(s);
+		sess_free(ep, s);
 		ep_arm(ep);
 		return 0;
 	}
@@ -1405,11 +1483,16 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		st.rx_gro_segments = bs.rx_gro_segments;
 		st.udp_gso = bs.udp_gso;
 		st.udp_gro = bs.udp_gro;
+		st.rx_steered_out = bs.rx_steered_out;
+		st.rx_steered_in = bs.rx_steered_in;
+		st.rx_steer_drops = bs.rx_steer_drops;
+		st.rx_ack_copies = bs.rx_ack_copies;
 		st.drops[SMT_DROP_BAD_IP] += bs.rx_bad_ip;
-		st.drops[SMT_DROP_NO_MEMORY] += bs.rx_queue_full;
+		st.drops[SMT_DROP_NO_MEMORY] +=
+			bs.rx_queue_full + bs.rx_steer_drops;
 		st.drops[SMT_DROP_UDP_PORT_MISMATCH] += bs.rx_port_mismatch;
-		st.drops_total +=
-			bs.rx_bad_ip + bs.rx_queue_full + bs.rx_port_mismatch;
+		st.drops_total += bs.rx_bad_ip + bs.rx_queue_full +
+				  bs.rx_port_mismatch + bs.rx_steer_drops;
 	}
 	memcpy(stats, &st, sz < sizeof(st) ? sz : sizeof(st));
 	stats->sz = sz;

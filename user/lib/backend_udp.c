@@ -35,6 +35,7 @@
 #include <smt/wire.h>
 
 #include "endpoint.h"
+#include "rpgroup.h"
 #include "sockbatch.h"
 
 #define UDP_EPHEMERAL_LO 49152 /* as the raw backend: BPF ranges know it */
@@ -78,6 +79,8 @@ struct udp_port {
 	struct smt_bk_stats st;
 	struct udp_unreach unr[UDP_UNREACH_SLOTS];
 	unsigned int unr_next;
+	struct smt_rpg *grp; /* reuseport group, or NULL */
+	unsigned int lane; /* our member index in grp */
 };
 
 static const struct smt_bk_ops udp_ops;
@@ -127,7 +130,8 @@ static int udp_socket(int family, const struct smt_bk_cfg *cfg, bool *gro)
 	return fd;
 }
 
-static int udp_bind(int fd, int family, uint16_t port)
+static int udp_bind(int fd, int family, uint16_t port,
+		    const struct smt_bk_cfg *cfg)
 {
 	struct sockaddr_storage ss = {.ss_family = (sa_family_t)family};
 	socklen_t len;
@@ -139,9 +143,17 @@ static int udp_bind(int fd, int family, uint16_t port)
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
 		len = sizeof(struct sockaddr_in6);
 	}
+	/* a group's members bind in lane order: the kernel's index of a
+	 * socket in the reuseport group is its lane */
+	if (cfg->group) {
+		int err = smt_rpg_sock_prebind(fd);
+
+		if (err)
+			return err;
+	}
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		return errno == EADDRINUSE ? -SMT_E_PORT_IN_USE : -errno;
-	return 0;
+	return cfg->group ? smt_rpg_sock_attach(cfg->group, fd) : 0;
 }
 
 static void udp_close_fds(struct udp_port *u)
@@ -162,7 +174,7 @@ static int udp_open_port(struct udp_port *u, const struct smt_bk_cfg *cfg,
 	u->fd4 = udp_socket(AF_INET, cfg, &u->gro);
 	if (u->fd4 < 0)
 		return u->fd4;
-	err = udp_bind(u->fd4, AF_INET, port);
+	err = udp_bind(u->fd4, AF_INET, port, cfg);
 	if (err)
 		goto fail;
 	u->fd6 = udp_socket(AF_INET6, cfg, &u->gro);
@@ -174,7 +186,7 @@ static int udp_open_port(struct udp_port *u, const struct smt_bk_cfg *cfg,
 		err = u->fd6;
 		goto fail;
 	}
-	err = udp_bind(u->fd6, AF_INET6, port);
+	err = udp_bind(u->fd6, AF_INET6, port, cfg);
 	if (!err)
 		return 0;
 fail:
@@ -210,6 +222,10 @@ static int udp_pick_port(struct udp_port *u, const struct smt_bk_cfg *cfg)
 
 static void udp_free(struct udp_port *u)
 {
+	if (u->grp) {
+		smt_rpg_leave(u->grp, u->lane);
+		smt_rpg_put(u->grp);
+	}
 	udp_close_fds(u);
 	if (u->efd >= 0)
 		close(u->efd);
@@ -250,6 +266,12 @@ int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 					u->gro ? UDP_GRO_BUF : cfg->mtu + 1);
 	if (err)
 		goto fail;
+	if (cfg->group) {
+		u->grp = cfg->group;
+		u->lane = cfg->lane;
+		smt_rpg_get(u->grp);
+		smt_rpg_join(u->grp, u->lane, u->efd);
+	}
 	u->st.udp_gso = u->gso;
 	u->st.udp_gro = u->gro;
 	*out = &u->bk;
@@ -366,6 +388,52 @@ static bool icmp_errno(int e)
 	       e == ENOPROTOOPT;
 }
 
+/*
+ * A group member steers each datagram again (the kernel program saw only
+ * the first datagram of a coalesced buffer): what belongs to another
+ * member goes to its queue. True when the datagram is ours too.
+ */
+static bool udp_steer(struct udp_port *u, const uint8_t *smt, size_t len,
+		      const struct sockaddr_storage *peer)
+{
+	unsigned int to[SMT_ACK_MAX], n, i;
+	bool ours = false;
+
+	n = smt_rpg_targets(u->grp, smt, len, to);
+	if (!n)
+		return true; /* not SMT: the engine drops and counts it */
+	for (i = 0; i < n; i++)
+		ours |= to[i] == u->lane;
+	for (i = 0; i < n; i++) {
+		if (to[i] == u->lane)
+			continue;
+		if (ours) /* an ACK that names others' messages too */
+			u->st.rx_ack_copies +=
+				smt_rpg_forward(u->grp, to[i], smt, len, peer);
+		else if (smt_rpg_forward(u->grp, to[i], smt, len, peer))
+			u->st.rx_steered_out++;
+		else
+			u->st.rx_steer_drops++;
+	}
+	return ours;
+}
+
+/* A datagram another member steered to us. */
+struct udp_fwd_ctx {
+	struct udp_port *u;
+	smt_bk_rx_cb cb;
+	void *arg;
+};
+
+static void udp_fwd_in(void *arg, const uint8_t *smt, size_t len,
+		       const struct sockaddr_storage *peer)
+{
+	struct udp_fwd_ctx *c = arg;
+
+	c->u->st.rx_steered_in++;
+	c->cb(c->arg, smt, len, peer, -1);
+}
+
 /* Hands one datagram (one segment of a coalesced buffer) on. */
 static void rx_one(struct udp_port *u, const uint8_t *smt, size_t len,
 		   const struct sockaddr_storage *peer, smt_bk_rx_cb cb,
@@ -379,6 +447,8 @@ static void rx_one(struct udp_port *u, const uint8_t *smt, size_t len,
 		u->st.rx_port_mismatch++;
 		return;
 	}
+	if (u->grp && !udp_steer(u, smt, len, peer))
+		return;
 	cb(arg, smt, len, peer, -1);
 }
 
@@ -459,6 +529,11 @@ static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
 		if (read(u->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
 			err = -errno;
 		*ready &= ~UDP_RX_WAKE;
+		if (u->grp) {
+			struct udp_fwd_ctx c = {u, cb, arg};
+
+			got += smt_rpg_drain(u->grp, u->lane, udp_fwd_in, &c);
+		}
 	}
 	for (i = 0; i < 2; i++) {
 		if (fds[i] >= 0 && (*ready & UDP_ERR(bits[i])))

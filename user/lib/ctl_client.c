@@ -1240,6 +1240,8 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	set_error(NULL);
 	if (!ep || !service || !address)
 		return -EINVAL;
+	if (smt_ep_lanes(ep) > 1) /* smtd keys one endpoint per session */
+		return -EOPNOTSUPP;
 	/* smtd takes IP addresses only (its loop must not block on DNS):
 	 * names are resolved here, in the application's thread */
 	err = smt_ctl_resolve(address, numeric, sizeof(numeric), ctl_errbuf,
@@ -1294,6 +1296,8 @@ int smt_serve(struct smt_endpoint *ep, const char *service)
 	set_error(NULL);
 	if (!ep || !service || strlen(service) >= sizeof(st->serv[0]))
 		return -EINVAL;
+	if (smt_ep_lanes(ep) > 1) /* smtd keys one endpoint per session */
+		return -EOPNOTSUPP;
 	err = get_state(ep, &st);
 	if (err)
 		return keep_error(ep, err);

@@ -43,6 +43,8 @@ int smt_ep_session_rekey(struct smt_endpoint *ep, uint32_t id,
 			 const struct smt_session_params *p);
 /* Queues an SMT_MSG_SESSION_UP message for the application. */
 int smt_ep_notify_session_up(struct smt_endpoint *ep, uint32_t id);
+/* Endpoints in the endpoint's reuseport group (1: alone on its port). */
+unsigned int smt_ep_lanes(const struct smt_endpoint *ep);
 /* The IP protocol number the endpoint uses. */
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep);
 
@@ -84,6 +86,11 @@ struct smt_bk_stats {
 	uint64_t tx_gso_fallback; /* GSO refused (EIO): off from then on */
 	uint64_t rx_gro_bufs, rx_gro_segments; /* coalesced receives */
 	uint64_t udp_gso, udp_gro; /* 1: the offload is in use */
+	uint64_t rx_steered_out; /* UDP group: handed to another member */
+	uint64_t rx_steered_in; /* UDP group: received from another member */
+	uint64_t rx_steer_drops; /* UDP group: that member's queue full */
+	uint64_t rx_ack_copies; /* UDP group: copies of an ACK of ours
+				   handed to other members it names */
 };
 
 /* What an endpoint asks of its backend (smt_endpoint_opts, resolved). */
@@ -96,6 +103,8 @@ struct smt_bk_cfg {
 	bool prio_tos; /* TOS / traffic class per packet from its prio */
 	bool xsk_tx; /* raw backend: AF_XDP transmit path (xsk_tx.h) */
 	bool no_offload; /* UDP backend: no GSO/GRO */
+	struct smt_rpg *group; /* UDP backend: reuseport group (rpgroup.h) */
+	unsigned int lane; /* this member's lane in group */
 };
 
 /*

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -245,6 +246,9 @@ static int cfg_fill(struct smt_engine_cfg *c)
 	DEF(max_rx_msgs, 8192);
 	DEF(max_rx_bytes, 256ULL << 20);
 	DEF(max_rx_msgs_session, c->max_rx_msgs);
+	DEF(lanes, 1);
+	if (c->lane >= c->lanes || c->lanes > SMT_ENGINE_LANES_MAX)
+		return -EINVAL;
 	if (c->rec_size < SMT_REC_MIN_CONTENT ||
 	    c->rec_size > SMT_REC_MAX_CONTENT)
 		return -EINVAL;
@@ -500,6 +504,60 @@ void eng_send_raw(struct smt_engine *e, struct eng_session *s,
 	ENG_CNT(e, s, bytes_out, len);
 }
 
+/* Raises a shared counter to v (never lowers it). */
+static void share_raise(_Atomic uint64_t *a, uint64_t v)
+{
+	uint64_t old = atomic_load_explicit(a, memory_order_relaxed);
+
+	while (old < v &&
+	       !atomic_compare_exchange_weak_explicit(
+		       a, &old, v, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Our next ctl_seq: above our last and the group's (when the session is
+ * shared), in our lane (ctl_seq % lanes == lane); never 0. */
+static uint64_t eng_next_ctl_seq(const struct smt_engine *e,
+				 const struct eng_session *s,
+				 const struct eng_epoch *ep)
+{
+	uint64_t v = ep->ctl_seq + 1, g, n = e->cfg.lanes;
+
+	if (s->share) {
+		g = atomic_load_explicit(&s->share->ctl_seq[ep->num],
+					 memory_order_relaxed);
+		if (g >= v)
+			v = g + 1;
+	}
+	if (n > 1)
+		v += (e->cfg.lane + n - v % n) % n;
+	return v;
+}
+
+uint64_t eng_next_req(const struct smt_engine *e, const struct eng_session *s,
+		      const struct eng_epoch *ep)
+{
+	uint64_t mid = ep->next_req, g;
+
+	if (s->share) {
+		g = atomic_load_explicit(&s->share->next_req[ep->num],
+					 memory_order_relaxed);
+		if (g > mid)
+			mid = g;
+	}
+	/* at most lanes steps (the lane of bits 1..31 can jump at 2^32) */
+	while (smt_msg_lane(mid, e->cfg.lanes) != e->cfg.lane)
+		mid += 2;
+	return mid;
+}
+
+void eng_req_used(struct eng_session *s, struct eng_epoch *ep, uint64_t mid)
+{
+	ep->next_req = mid + 2;
+	if (s->share)
+		share_raise(&s->share->next_req[ep->num], mid + 2);
+}
+
 void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 		  struct eng_epoch *ep, uint8_t type, uint64_t msg_id,
 		  uint32_t off, uint32_t len, uint8_t prio)
@@ -518,9 +576,12 @@ void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 	uint8_t buf[SMT_ACK_LEN(SMT_ACK_MAX)];
 	int n;
 
-	if (ep->ctl_seq >= SMT_CTL_SEQ_MAX)
+	c.ctl_seq = eng_next_ctl_seq(e, s, ep);
+	if (c.ctl_seq > SMT_CTL_SEQ_MAX)
 		return; /* epoch exhausted: the owner must rekey */
-	c.ctl_seq = ++ep->ctl_seq;
+	ep->ctl_seq = c.ctl_seq;
+	if (s->share)
+		share_raise(&s->share->ctl_seq[ep->num], c.ctl_seq);
 	if (type == SMT_TYPE_ACK) {
 		c.msg_id = 0;
 		c.count = ep->nacks;
@@ -752,6 +813,7 @@ int smt_engine_session_add(struct smt_engine *e,
 	s->pport = p->peer_port;
 	s->tls_client = p->tls_client;
 	s->user = p->user;
+	s->share = p->share;
 	s->lim = p->limits;
 	if (!s->lim.B)
 		s->lim.B = SMT_B_DEFAULT;

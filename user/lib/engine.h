@@ -87,6 +87,37 @@ struct smt_engine_cfg {
 	 * engine call sends all it can before it returns. Control packets and
 	 * RESEND answers always go out at once. */
 	uint32_t tx_pull;
+	/* One of several engines serving one SMT port (a reuseport group,
+	 * docs/engine.md "Several engines on one port"): this engine is
+	 * lane `lane` of `lanes` and takes only request msg_ids and ctl_seq
+	 * values of its lane (smt_msg_lane(), ctl_seq % lanes == lane), so
+	 * the engines that hold one session never use one nonce twice and
+	 * the peer's responses and control packets steer back to it.
+	 * lanes 0 or 1 [0]: alone on its port. */
+	uint16_t lane, lanes;
+};
+
+#define SMT_ENGINE_LANES_MAX 256 /* engines on one port */
+
+/* The lane of a msg_id among n (docs/protocol.md 8.8): what the reuseport
+ * steering program computes from the header (bits 1..31 of msg_id mod n),
+ * so a request and its response (msg_id + 1) share a lane. */
+static inline unsigned int smt_msg_lane(uint64_t msg_id, unsigned int n)
+{
+	return n > 1 ? (unsigned int)(((uint32_t)msg_id >> 1) % n) : 0;
+}
+
+/*
+ * Counters shared by the engines of one reuseport group that hold the same
+ * session (smt_engine_session.share): per epoch, the highest request
+ * msg_id + 2 and the highest ctl_seq any of them used. An engine starts
+ * above them (in its own lane), so what the peer receives from the group
+ * rises as from one engine and stays inside its replay windows. Only
+ * ordering depends on them; uniqueness comes from the lanes.
+ */
+struct smt_engine_share {
+	_Atomic uint64_t next_req[256];
+	_Atomic uint64_t ctl_seq[256];
 };
 
 /* One packet handed to the backend. */
@@ -129,6 +160,9 @@ struct smt_engine_session {
 	uint32_t max_payload; /* DATA payload bytes per packet: MTU - IP
 				 header - 40; 0 = 1440 (v4) / 1420 (v6) */
 	void *user; /* handed back in smt_engine_tx and events */
+	/* NULL, or counters shared with the other engines of a reuseport
+	 * group that hold this session (outlives the session) */
+	struct smt_engine_share *share;
 };
 
 /*

@@ -100,6 +100,7 @@ struct eng_session {
 	uint32_t rx_msgs; /* for max_rx_msgs_session */
 	uint32_t nresp; /* our responses not yet ACKed */
 	uint64_t srtt, rttvar; /* ns; 0: no sample yet (see eng_rto) */
+	struct smt_engine_share *share; /* reuseport group, or NULL */
 	struct smt_engine_stats st;
 };
 
@@ -219,6 +220,11 @@ void eng_send_raw(struct smt_engine *e, struct eng_session *s,
 		  const uint8_t *pkt, size_t len, uint8_t prio);
 /* Control packet of type about msg_id in epoch ep (RESEND: off/len/prio;
  * GRANT: off/prio). */
+/* Our next request msg_id in session s, epoch ep (this engine's lane,
+ * above what the group used); eng_req_used() once it is taken. */
+uint64_t eng_next_req(const struct smt_engine *e, const struct eng_session *s,
+		      const struct eng_epoch *ep);
+void eng_req_used(struct eng_session *s, struct eng_epoch *ep, uint64_t mid);
 void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 		  struct eng_epoch *ep, uint8_t type, uint64_t msg_id,
 		  uint32_t off, uint32_t len, uint8_t prio);

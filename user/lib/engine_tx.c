@@ -620,7 +620,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	if (err)
 		return err;
 	ep = &s->ep[s->cur];
-	mid = ep->next_req;
+	mid = eng_next_req(e, s, ep);
 	if (mid >= 1ULL << (s->lim.B - 1))
 		return -ENOSPC; /* request IDs of this epoch used up: rekey */
 	/* Section 4: never run past the peer's replay window. */
@@ -635,7 +635,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 		free(t);
 		return err;
 	}
-	ep->next_req += 2;
+	eng_req_used(s, ep, mid);
 	eng_htab_add(&s->tx, &t->node, smt_engine_id_make(ep->num, mid));
 	out_append(ep, t);
 	if (id)

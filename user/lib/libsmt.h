@@ -131,6 +131,21 @@ struct smt_endpoint_opts {
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
 int smt_endpoint_open(const struct smt_endpoint_opts *opts,
 		      struct smt_endpoint **out);
+/*
+ * Opens n endpoints (encap udp) that share one SMT port, one per thread:
+ * their UDP sockets form an SO_REUSEPORT group whose steering program
+ * hands every packet of a message to one member, the member whose lane
+ * (docs/protocol.md 8.8) is the message's; each member's requests and
+ * control packets use its own lane. opts->port 0 picks an ephemeral port
+ * for all. Add each session to every member (smt_session_add() from each
+ * member's thread, same parameters); smt_connect() and smt_serve() refuse
+ * members (-EOPNOTSUPP). Close each with smt_endpoint_close(). eps[0..n),
+ * n at most SMT_GROUP_MAX (n == 1 is smt_endpoint_open()). 0, -EINVAL
+ * (not UDP), -SMT_E_PORT_IN_USE, or -errno.
+ */
+#define SMT_GROUP_MAX 256
+int smt_endpoint_open_group(const struct smt_endpoint_opts *opts,
+			    unsigned int n, struct smt_endpoint **eps);
 /* Closes it: every outstanding RPC is dropped silently, keys are wiped. */
 void smt_endpoint_close(struct smt_endpoint *ep);
 /* The endpoint's local SMT port (useful after asking for port 0). */
@@ -332,6 +347,13 @@ struct smt_stats {
 	uint64_t tx_gso_sends, tx_gso_segments, tx_gso_fallback;
 	uint64_t rx_gro_bufs, rx_gro_segments;
 	uint64_t udp_gso, udp_gro;
+	/* session 0, a member of smt_endpoint_open_group(): datagrams it
+	 * handed to the member of their lane, received from another member,
+	 * and dropped because that member's queue was full (also counted
+	 * as drops[no_memory]); copies of ACKs it handed to the other
+	 * members whose messages they list (rx_steered_in counts them) */
+	uint64_t rx_steered_out, rx_steered_in, rx_steer_drops;
+	uint64_t rx_ack_copies;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

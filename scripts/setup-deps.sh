@@ -16,6 +16,7 @@ libclang-rt-14-dev
 iproute2 tcpdump ethtool util-linux procps psmisc python3 perl coreutils
 clang-format cppcheck
 gnuplot-nox linux-perf
+tshark
 qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 
@@ -40,6 +41,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "setup-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# tshark's wireshark-common asks whether non-root users may capture: no
+# (test-wireshark only reads files), answered here so nothing prompts.
+echo "wireshark-common wireshark-common/install-setuid boolean false" |
+	debconf-set-selections
 # Refresh the index once if it is missing or older than a day.
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
 	apt-get update -qq

@@ -617,7 +617,7 @@ end
 -- The dissector
 ---------------------------------------------------------------------------
 
-SMT_LUA = { crypto = crypto } -- for tests/wireshark/vectors.lua
+_G.SMT_LUA = { crypto = crypto } -- for tests/wireshark/vectors.lua
 
 local smt = Proto("smt", "Secure Message Transport")
 
@@ -691,6 +691,7 @@ local pf = {
 	epoch = ProtoField.uint8("smt.epoch", "Epoch"),
 	pkt_idx = ProtoField.uint16("smt.pkt_idx", "Packet index in record"),
 	encap = ProtoField.string("smt.encap", "Encapsulation"),
+	flow = ProtoField.string("smt.flow", "Flow"),
 	payload_len = ProtoField.uint32("smt.payload_len", "Payload length"),
 	real_off = ProtoField.uint32("smt.real_off", "Real offset (IPID_OFF)"),
 	payload = ProtoField.bytes("smt.payload", "Payload"),
@@ -1450,6 +1451,7 @@ end
 
 local function add_analysis(t, tvb, pinfo, res)
 	t:add(pf.encap, res.encap):set_generated()
+	t:add(pf.flow, res.flow):set_generated()
 	if res.session then
 		t:add(pf.session, res.session):set_generated()
 	elseif #sessions == 0 then

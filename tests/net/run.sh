@@ -19,7 +19,8 @@
 # user nobody without any capability (byte-exact echo over UDP; native IP
 # must be refused with the CAP_NET_RAW error).
 # Usage: BUILD=build tests/net/run.sh [SCENARIO...]   (NET_KEEP_TMP=1 keeps
-# the logs; NET_ENCAPS="ip udp" picks the encapsulations, in that order).
+# the logs; NET_ENCAPS="ip udp" picks the encapsulations, in that order;
+# NET_CAPTURE_DIR=DIR keeps the capture scenario's pcaps and key logs there).
 # Scenarios: sizes big loss conc oneway asan capture corrupt xsk v6 icmp
 # nobody. Needs root; under CI=true its absence is a failure.
 set -u
@@ -264,6 +265,11 @@ scenario_capture() {
 	"$NET_WIRE" decode "$pcap" --keylog "$NET_KL" $NET_WIRE_OPTS \
 		>"$NET_TMP/decode-$E.out" 2>&1
 	drc=$?
+	# test-wireshark dissects the same capture (tests/wireshark/run.sh)
+	if [ -n "${NET_CAPTURE_DIR:-}" ]; then
+		cp "$pcap" "$NET_CAPTURE_DIR/capture-$E.pcap"
+		cp "$NET_KL" "$NET_CAPTURE_DIR/keys-$E.log"
+	fi
 	# 12 requests and their 12 responses, every one decrypted, and every
 	# SMT packet seen in the encapsulation of the pass ("encap: ip N udp M")
 	msgs=$(grep '^summary:' "$NET_TMP/decode-$E.out" | grep -o ' ok [0-9]*' | cut -d' ' -f3)

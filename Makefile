@@ -9,6 +9,8 @@
 
 BUILD ?= build
 PREFIX ?= /usr/local
+# smt.conf goes to $(SYSCONFDIR)/smt (an existing one is kept)
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 SMT_IPPROTO ?= 253
 
@@ -133,7 +135,14 @@ $(BUILD)/bin/$(1): $(patsubst user/%.c,$(BUILD)/obj/%.o,$(wildcard user/tools/$(
 endef
 $(foreach d,$(sort $(TOOL_DIRS)),$(eval $(call tooldir_rule,$(d))))
 
-ALL_TARGETS += $(PROGS)
+# Shell programs for operators, versioned like the others (@VERSION@).
+SCRIPT_PROGS := $(BUILD)/bin/smt-certs
+$(BUILD)/bin/smt-certs: scripts/smt-certs Makefile
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed 's|@VERSION@|$(SMT_VERSION)|' $< > $@ && chmod 0755 $@
+
+ALL_TARGETS += $(PROGS) $(SCRIPT_PROGS)
 
 # ---- BPF objects and skeletons ----------------------------------------------
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
@@ -207,7 +216,10 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/systemd/system \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
-	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(PROGS) $(SCRIPT_PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(SYSCONFDIR)/smt
+	[ -e $(DESTDIR)$(SYSCONFDIR)/smt/smt.conf ] || \
+		install -m 0644 scripts/smt.conf.example $(DESTDIR)$(SYSCONFDIR)/smt/smt.conf
 	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIB_SO).0 $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libsmt.so.0 $(DESTDIR)$(PREFIX)/lib/libsmt.so
@@ -222,7 +234,7 @@ install: all
 		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGS) $(SCRIPT_PROGS)))
 	rm -f $(DESTDIR)$(PREFIX)/lib/libsmt.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/libsmt.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/smt $(DESTDIR)$(PREFIX)/lib/smt
 	rm -f $(DESTDIR)$(PREFIX)/include/libsmt.h

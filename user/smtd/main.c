@@ -6,6 +6,7 @@
  * epoll main loop, sd_notify readiness, and the opt-in SMT_KEYLOGFILE.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +28,8 @@
 
 int smtd_log_level = LOG_INFO;
 bool smtd_log_syslog;
+/* a daemon's messages also go to the starting terminal until it is ready */
+static bool log_tee_stderr;
 
 void smtd_log(int level, const char *fmt, ...)
 {
@@ -39,8 +42,13 @@ void smtd_log(int level, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	if (smtd_log_syslog) {
-		vsyslog(level, fmt, ap);
-	} else {
+		va_list ap2;
+
+		va_copy(ap2, ap);
+		vsyslog(level, fmt, ap2);
+		va_end(ap2);
+	}
+	if (!smtd_log_syslog || log_tee_stderr) {
 		fprintf(stderr, "smtd[%d]: %s: ", (int)getpid(),
 			names[level & 7]);
 		vfprintf(stderr, fmt, ap);
@@ -253,6 +261,59 @@ static int check_config(struct smtd *d)
 	return 0;
 }
 
+/*
+ * Daemon mode: the starting process returns only when smtd is ready (its
+ * control socket and handshake port are open) with 0, or with 1 when it
+ * failed first, so that `smtd && smt-echo ...` works and errors reach the
+ * terminal. Returns the pipe end the daemon writes "ready" to, or -1.
+ */
+static int daemon_start(void)
+{
+	int p[2], null_fd;
+	char c;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c == 'R' ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/"))
+		return -1;
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd >= 0) {
+		dup2(null_fd, STDIN_FILENO);
+		dup2(null_fd, STDOUT_FILENO);
+		close(null_fd);
+	}
+	log_tee_stderr = true;
+	return p[1];
+}
+
+static void daemon_ready(int fd)
+{
+	int null_fd;
+
+	if (fd < 0)
+		return;
+	if (write(fd, "R", 1) != 1)
+		LOG_W("could not tell the starting process that smtd is ready");
+	close(fd);
+	log_tee_stderr = false;
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd >= 0) {
+		dup2(null_fd, STDERR_FILENO);
+		close(null_fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -267,7 +328,7 @@ int main(int argc, char **argv)
 	static struct smtd d;
 	bool fg = false, check = false, use_syslog = false;
 	const char *pidfile = NULL;
-	int level = -1, c, r, ret = 1;
+	int level = -1, c, r, ret = 1, ready_fd = -1;
 	char err[8192];
 
 	if (util_version_arg(argc, argv, "smtd"))
@@ -329,7 +390,8 @@ int main(int argc, char **argv)
 	if (level >= 0)
 		d.cfg.log_level = level;
 	if (!fg) {
-		if (daemon(0, 0)) {
+		ready_fd = daemon_start();
+		if (ready_fd < 0) {
 			perror("smtd: daemon");
 			return 1;
 		}
@@ -372,6 +434,8 @@ int main(int argc, char **argv)
 	      d.cfg.listen_addr, d.cfg.listen_port, d.cfg.ctl_path,
 	      d.cfg.nservices, d.cfg.ipproto);
 	sd_notify(0, "READY=1\nSTATUS=serving");
+	daemon_ready(ready_fd);
+	ready_fd = -1;
 
 	while (!d.stop) {
 		struct epoll_event ev[32];

@@ -232,8 +232,12 @@ for o in ${BENCH_SMT_OPTS-rpc_timeouts=5000 busy_poll_us=50}; do SMT_OPTS="$SMT_
 [ "$MTU" = 1500 ] || SMT_OPTS="$SMT_OPTS --smt-opt mtu=$MTU"
 [ "$TRANSPORTS" = udp,tcp,tls ] || SMT_OPTS="$SMT_OPTS --encap $ENCAP"
 
+# The smoke run has the threads test too (2 threads per side; a full run
+# runs it in a pass of its own, unpinned, below).
+SRV_MT=
+[ "$MODE" = smoke ] && [ "$TRANSPORTS" != udp,tcp,tls ] && SRV_MT="--threads 2"
 # shellcheck disable=SC2086
-nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS \
+nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS $SRV_MT \
 	--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
 	2>"$OUT/server.log" &
 SRV_PID=$!
@@ -241,7 +245,7 @@ SRV_PID=$!
 CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
 case "$MODE" in
 quick) CLIENT_ARGS="$CLIENT_ARGS --quick" ;;
-smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke -v" ;;
+smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke -v ${SRV_MT}" ;;
 esac
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -271,14 +275,14 @@ extra_pass() {
 	ip -n "$NS_C" link set "$IF_C" mtu "$2"
 	ip -n "$NS_S" link set "$IF_S" mtu "$2"
 	# shellcheck disable=SC2086
-	nsenter --net=/var/run/netns/"$NS_S" $PIN_S "$BIN" server $3 \
+	nsenter --net=/var/run/netns/"$NS_S" ${PASS_PIN_S-$PIN_S} "$BIN" server $3 ${PASS_SERVER_ARGS:-} \
 		--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
 		2>"$OUT/server-$1.log" &
 	SRV_PID=$!
 	mkdir -p "$OUT/$1"
 	PASS_ARGS="$3 --server $ADDR_S --ca $OUT/cert.pem --out $OUT/$1 --aes-MBps $AES_MBPS --hol-loss none --setup-count 0 $4"
 	# shellcheck disable=SC2086
-	if ! nsenter --net=/var/run/netns/"$NS_C" $PIN_C "$BIN" client $PASS_ARGS >"$OUT/$1/summary.txt"; then
+	if ! nsenter --net=/var/run/netns/"$NS_C" ${PASS_PIN_C-$PIN_C} "$BIN" client $PASS_ARGS >"$OUT/$1/summary.txt"; then
 		echo "bench.sh: WARNING: the $1 pass failed; see $OUT/$1/summary.txt" >&2
 		rc=1
 	fi
@@ -294,9 +298,15 @@ XSK=${BENCH_XSK:-1}
 # per-packet cost of a raw socket about 45 times per 64 KiB, where TCP
 # sends one GSO segment; this shows how much of the gap that is.
 JUMBO=${BENCH_JUMBO:-9000}
+# More than one core (BENCH_THREADS=0 leaves it out; default 2): 64 B
+# RPCs, 32 outstanding per client thread, with 1 and with N threads per
+# side (smt-bench --threads), both processes unpinned and at the same nice,
+# so that N server and N client threads share the machine's cores.
+THREADS=${BENCH_THREADS:-2}
 if [ "$MODE" != full ] || [ "$TRANSPORTS" = udp,tcp,tls ]; then
 	XSK=0
 	JUMBO=0
+	THREADS=0
 fi
 [ "$ENCAP" = udp ] && XSK=0
 # AF_XDP transmit writes native IP packets: SMT natively on IP only.
@@ -311,6 +321,14 @@ if [ "$JUMBO" != 0 ] && [ "$rc" = 0 ]; then
 	extra_pass jumbo "$JUMBO" "$SMT_OPTS --smt-opt mtu=$JUMBO" \
 		"--transports smt,smt-udp,tls,tcp --lat-sizes 4K,16K,64K --tput-sizes 8K --loads 8"
 	JUMBO_ARGS=$PASS_ARGS
+fi
+
+if [ "$THREADS" -gt 1 ] && [ "$rc" = 0 ]; then
+	echo "bench.sh: the threads test, 1 and $THREADS threads per side (unpinned)"
+	PASS_PIN_S=$NICE PASS_PIN_C=$NICE PASS_SERVER_ARGS="--threads $THREADS" \
+		extra_pass threads "$MTU" "$SMT_OPTS" \
+		"--transports $(echo "$TRANSPORTS" | sed 's/,udp//') --threads $THREADS --threads-only"
+	THREADS_ARGS=$PASS_ARGS
 fi
 
 if [ -f "$OUT/latency.dat" ] && command -v gnuplot >/dev/null; then
@@ -358,7 +376,7 @@ CMD="make bench"
 	echo "- Load average before the run: $LOAD_BEFORE (the cores are shared with other work, so expect noise)."
 	echo "- Two network namespaces joined by one veth pair (MTU 1500); the server"
 	echo "  pinned to CPU 1, the client to CPU 0, both at nice ${BENCH_NICE:--10}. One client"
-	echo "  thread, one server thread."
+	echo "  thread, one server thread (but in the section on more than one core)."
 	echo "- Transports: SMT in both encapsulations, side by side in the same run:"
 	echo "  smt-ip natively on IP (libsmt's raw IP backend, protocol 253) and"
 	echo "  smt-udp over UDP (libsmt's UDP backend, docs/protocol.md 1.1: the UDP"
@@ -432,6 +450,69 @@ CMD="make bench"
 		# its own targets table would judge MTU $JUMBO: left out
 		sed '/^### Targets/,$d' "$OUT/jumbo/summary.md"
 		echo
+	fi
+	if [ "$THREADS" -gt 1 ] && [ -f "$OUT/threads/summary.md" ]; then
+		echo "## More than one core: 1 and $THREADS threads per side"
+		echo
+		echo "Same run, after the tables above, at MTU $MTU: 64 B RPCs, 32"
+		echo "outstanding per client thread. Unlike the tables above, neither"
+		echo "process is pinned: the client's and the server's threads share"
+		echo "the machine's $(nproc) cores. 1 thread per side runs against the"
+		echo "server's single-threaded service; $THREADS threads per side against"
+		echo "\`smt-bench server --threads $THREADS\`: TLS and TCP with a connection"
+		echo "per client thread and a server thread per connection, SMT with a"
+		echo "session per client thread, natively on IP a server endpoint (and"
+		echo "thread) per session, over UDP one reuseport group of $THREADS endpoints"
+		echo "on one port (smt_endpoint_open_group, docs/api.md), every session on"
+		echo "every member, each member serving the messages of its lane."
+		echo
+		echo '```'
+		echo "smt-bench server$SMT_OPTS --threads $THREADS --cert cert.pem --key key.pem --addr $ADDR_S"
+		echo "smt-bench client $THREADS_ARGS" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g"
+		echo '```'
+		sed '/^### Targets/,$d' "$OUT/threads/summary.md"
+		echo
+		cat <<'EOT'
+How to read it on this machine: with two cores and both processes on
+them, 2 threads per side means four busy threads (plus softirq work,
+which a veth runs on the sending CPU) on two cores, against two threads
+on two cores with 1 thread per side. The 1-thread figure already uses
+both cores (client on one, server on the other, each mostly busy), so
+the ideal 2-thread figure here is well below 2x: what more threads can
+add is the idle time of each core while its one thread waits for the
+other side. A figure near 1.6x or above says the steering adds little
+and the cores had idle time to fill; below that, the cores were full
+(compare the CPU per RPC columns: at a constant CPU per RPC, rate scales
+only with cores added). The issue's target (2 threads >= 1.6x 1 thread)
+needs two cores per side, four in all; see "How it scales" below for
+16 or more.
+
+### How it scales on paper, 16 cores and more
+
+Per RPC, an SMT-over-UDP group member does the work of a single endpoint
+plus a classic BPF run in the kernel (a dozen instructions per datagram)
+and the lane computation again in user space; it shares no lock and no
+cache line with the other members on the fast path, only two counters
+per session raised once per request and per control packet. Datagrams
+the kernel steered to the wrong member (a GRO or GSO buffer holding
+several messages is steered by its first) cost a copy into the right
+member's queue and at most one eventfd write per turn: with N members
+and a sender that packs small messages of one size into one GSO buffer,
+up to (N-1)/N of such a buffer moves once more, so GRO's saving shrinks
+as N grows but the work stays per datagram, not per member. So the
+group's rate should grow with members until a shared resource is full:
+the NIC's receive queues and their interrupts (spread them with RSS so
+that each member's core takes its own queue's softirq), the peer, or
+memory bandwidth for 1 MiB messages (one copy in, one AEAD pass and one
+copy out per byte). The per-session counters are the one shared write:
+with 16 or more members hammering one session they become a contended
+cache line per request; sessions spread over many peers do not share
+them. TLS and TCP scale by connections, one per thread, which is what
+smt-bench compares against; a single TCP connection cannot use two
+cores for its byte stream, while one SMT session's messages spread over
+all members of the group.
+
+EOT
 	fi
 	if [ -n "$PKTCOST" ] && [ -f "$PKTCOST" ]; then
 		echo "## CPU per packet by socket type (make bench-pktcost)"

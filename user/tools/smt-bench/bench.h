@@ -56,6 +56,10 @@ enum {
 	PORT_SMTU = 7, /* the server's SMT port over UDP (a UDP port) */
 };
 #define BENCH_BASE_PORT 7700
+/* `server --threads N`: the multi-threaded service's ports are the usual
+ * ones plus this (TCP, TLS, SMT keying, SMT over UDP) */
+#define BENCH_MT_PORT_OFF 10
+#define BENCH_MT_MAX 8
 
 #define BENCH_HDR_LEN 16
 #define BENCH_MAX_MSG (1u << 20) /* 1 MiB: the head-of-line test's size */
@@ -167,6 +171,21 @@ int smt_srv_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
 		const struct sockaddr_storage *peer, uint32_t *sess,
 		const void *owner, char *err, size_t err_len);
+/* --threads: n SMT-over-UDP endpoints sharing port (a reuseport group,
+ * smt_endpoint_open_group), one per server thread. */
+int smt_srv_open_group(uint16_t port, unsigned int n, struct smt_endpoint **eps,
+		       char *err, size_t err_len);
+/* smt_srv_key in two steps, for sessions every thread's endpoint holds:
+ * the keys of a keying connection (NULL on failure, err filled), then one
+ * smt_srv_add per endpoint (from the endpoint's thread). */
+void *smt_srv_derive(SSL *ssl, const struct sockaddr_storage *peer, char *err,
+		     size_t err_len);
+int smt_srv_add(struct smt_endpoint *ep, const void *keys, uint32_t *sess,
+		const void *owner, char *err, size_t err_len);
+void smt_srv_keys_free(void *keys);
+/* Removes ep's session keyed by owner (whatever its id). */
+void smt_srv_drop_owner(struct smt_endpoint *ep, const void *owner);
+uint16_t smt_ep_port(struct smt_endpoint *ep);
 /* Serves every ready message of ep (echo). */
 int smt_srv_process(struct smt_endpoint *ep);
 /* Removes the session keyed by owner, unless a newer set-up from the same
@@ -238,6 +257,7 @@ enum bench_test {
 	TEST_SETUP, /* session / connection set-up */
 	TEST_GOODPUT, /* 1 MiB requests, small responses */
 	TEST_SETUP_SMTD, /* SMT session set-up through smtd */
+	TEST_THREADS, /* throughput with N client and N server threads */
 	TEST_COUNT
 };
 const char *test_name(enum bench_test t);
@@ -257,6 +277,7 @@ struct result {
 	uint64_t rpc_failed; /* RPCs the transport gave up on */
 	uint64_t large_n; /* HOL: 1 MiB RPCs completed */
 	double ready_p50; /* set-up: us until the session was usable */
+	uint32_t threads; /* threads per side (TEST_THREADS; else 1) */
 };
 
 /* Percentile q (0..1) of sorted samples (ns), in us. */

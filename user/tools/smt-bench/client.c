@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,8 @@ struct plan {
 	int setup_n;
 	double goodput_secs;
 	int goodput_load;
+	int threads; /* > 1: the threads test, 1 and this many per side */
+	uint32_t mt_size, mt_load; /* its size and outstanding per thread */
 	bool tp_on[TP_COUNT];
 };
 
@@ -79,6 +82,7 @@ struct run {
 	uint64_t failed, badlen; /* errors: RPCs failed, wrong length */
 	int first_err;
 	uint64_t warm_done; /* class 0 completions before the window */
+	uint64_t all_done; /* every RPC answered (the threads test's CPU) */
 	uint64_t min_n; /* a timed window also waits for this many RPCs */
 	int err;
 };
@@ -173,6 +177,7 @@ static void on_resp(void *ctx, uint64_t id, size_t len, int err)
 			r->err = -ENOMEM;
 		return;
 	}
+	r->all_done++;
 	if (!r->measuring && kl == &r->cls[0])
 		r->warm_done++;
 	if (r->measuring)
@@ -451,6 +456,124 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 	run_free(r);
 }
 
+/* The threads test: res->threads client threads, each with a connection
+ * (session) of its own and the class's load, run at once against the
+ * server's single-threaded service (1 thread) or its multi-threaded one
+ * (`server --threads`, ports + BENCH_MT_PORT_OFF). Rates add up,
+ * latencies are pooled; CPU is the processes' over the whole run (warm-up
+ * included) per RPC answered. */
+struct mt_run {
+	struct run *r;
+	struct cconn c;
+	const struct klass *cls;
+	uint64_t warm_ns, dur_ns;
+	pthread_barrier_t *go;
+	struct result res;
+	int ret;
+	bool open;
+};
+
+static void *mt_main(void *arg)
+{
+	struct mt_run *m = arg;
+
+	pthread_barrier_wait(m->go);
+	m->ret = drive(m->r, m->warm_ns, 0, m->dur_ns, 0, &m->res);
+	return NULL;
+}
+
+static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
+		     uint64_t warm_ns, uint64_t dur_ns)
+{
+	unsigned int n = res->threads, i, ok = 0;
+	struct bench_target t = x->t;
+	struct mt_run m[BENCH_MT_MAX] = {0};
+	pthread_t th[BENCH_MT_MAX];
+	pthread_barrier_t go;
+	uint64_t cpu_c0, cpu_s0, all = 0, lat_n = 0;
+	struct klass pool = *cls;
+	char err[256];
+	int ret = 0;
+
+	if (n > 1)
+		t.base_port += BENCH_MT_PORT_OFF;
+	for (i = 0; i < n && !ret; i++) {
+		m[i].r = calloc(1, sizeof(*m[i].r));
+		if (!m[i].r) {
+			ret = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+			break;
+		}
+		ret = cconn_open(&m[i].c, res->tp, &t, err, sizeof(err));
+		m[i].open = !ret;
+		if (!ret && res->tp == TP_TLS && !ktls_seen)
+			ktls_seen = tls_ktls_state(m[i].c.st.ssl);
+		m[i].r->c = &m[i].c;
+		m[i].r->ncls = 1;
+		m[i].r->next_id = 1;
+		m[i].r->no_cpu = true;
+		m[i].r->cls[0] = *cls;
+		m[i].warm_ns = warm_ns;
+		m[i].dur_ns = dur_ns;
+		m[i].go = &go;
+		m[i].res = *res;
+	}
+	if (!ret) {
+		pthread_barrier_init(&go, NULL, n + 1);
+		for (i = 0; i < n; i++)
+			pthread_create(&th[i], NULL, mt_main, &m[i]);
+		cpu_c0 = cpu_ns_self();
+		cpu_s0 = server_cpu_ns();
+		pthread_barrier_wait(&go);
+		for (i = 0; i < n; i++)
+			pthread_join(th[i], NULL);
+		res->cpu_cli = (double)(cpu_ns_self() - cpu_c0);
+		res->cpu_srv = (double)(server_cpu_ns() - cpu_s0);
+		pthread_barrier_destroy(&go);
+		pool.lat = NULL;
+		pool.nlat = pool.cap = 0;
+		for (i = 0; i < n; i++) {
+			struct klass *k = &m[i].r->cls[0];
+
+			if (m[i].ret) {
+				ret = m[i].ret;
+				snprintf(err, sizeof(err), "%s",
+					 ret == -ETIMEDOUT
+						 ? "no response for 15 s: "
+						   "stalled"
+						 : strerror(-ret));
+				continue;
+			}
+			ok++;
+			res->n += m[i].res.n;
+			res->rps += m[i].res.rps;
+			if (m[i].res.secs > res->secs)
+				res->secs = m[i].res.secs;
+			res->rpc_failed += m[i].r->failed;
+			res->errors += m[i].r->errors;
+			all += m[i].r->all_done;
+			for (size_t j = 0;
+			     j < k->nlat && !klass_record(&pool, k->lat[j]);
+			     j++)
+				lat_n++;
+		}
+		fill_lat(res, &pool);
+		free(pool.lat);
+		res->cpu_cli = all ? res->cpu_cli / 1e3 / all : 0;
+		res->cpu_srv = all ? res->cpu_srv / 1e3 / all : 0;
+		res->goodput_MBps = res->rps * res->size / 1e6;
+	}
+	if (ret || ok < n || !lat_n)
+		fail(x, res, test_name(res->test), ret ? err : "no RPC");
+	for (i = 0; i < n; i++) {
+		if (m[i].open)
+			cconn_close(&m[i].c);
+		if (m[i].r)
+			run_free(m[i].r);
+	}
+	emit(x, res);
+}
+
 static void setup_point(struct ctx *x, const struct bench_target *t,
 			struct result *res, int n)
 {
@@ -637,6 +760,26 @@ static void run_round(struct ctx *x, int round)
 		if (smtd && !(round % 2))
 			setup_point(x, &via, &rs, p->setup_n);
 	}
+	for (int th = 1; p->threads > 1 && th <= p->threads;
+	     th = th < p->threads ? p->threads : th + 1) {
+		for (int i = 0; i < ntp; i++) {
+			struct result res = {.round = round,
+					     .test = TEST_THREADS,
+					     .tp = tps[i],
+					     .size = p->mt_size,
+					     .resp_size = p->mt_size,
+					     .load = p->mt_load,
+					     .threads = (uint32_t)th};
+			struct klass k = {.size = p->mt_size,
+					  .resp = p->mt_size,
+					  .load = (int)p->mt_load};
+
+			if (tps[i] == TP_UDP)
+				continue; /* no multi-threaded UDP server */
+			point_mt(x, &res, &k, warm_ns,
+				 (uint64_t)(p->tput_secs * 1e9));
+		}
+	}
 	for (int i = 0; p->goodput_secs > 0 && i < ntp; i++) {
 		struct result res = {.round = round,
 				     .test = TEST_GOODPUT,
@@ -706,6 +849,8 @@ static void plan_defaults(struct plan *p, int mode)
 	memcpy(p->hol_loss_ppm, hol, sizeof(hol));
 	p->n_hol = 3;
 	p->goodput_load = 4;
+	p->mt_size = 64;
+	p->mt_load = 32;
 	if (mode == 0) { /* full */
 		p->rounds = 5;
 		p->lat_n = 1000;
@@ -769,6 +914,11 @@ static void usage(FILE *f)
 		"  --hol-secs S         seconds per head-of-line point (3)\n"
 		"  --setup-count N      set-ups per transport and round (100; 0 skips)\n"
 		"  --goodput-secs S     seconds of 1 MiB requests (1; 0 skips)\n"
+		"  --threads N          also the threads test: 64 B RPCs, 32 outstanding\n"
+		"                       per thread, with 1 and with N (2..8) client threads\n"
+		"                       against a server started with --threads N\n"
+		"  --threads-size S     its RPC size (64); --threads-load N per thread (32)\n"
+		"  --threads-only       run the threads test alone\n"
 		"  --loss-if IF[@NETNS] interface for the XDP loss injector; repeat it for\n"
 		"                       both hosts (NETNS: a path like /var/run/netns/X)\n"
 		"  --aes-MBps X         single-core AES-128-GCM speed (openssl speed) for\n"
@@ -808,7 +958,11 @@ int client_main(int argc, char **argv)
 		O_SMTOPT,
 		O_SMTD,
 		O_SMTDU,
-		O_ENCAP
+		O_ENCAP,
+		O_THREADS,
+		O_MTSIZE,
+		O_MTLOAD,
+		O_MTONLY
 	};
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
@@ -827,6 +981,10 @@ int client_main(int argc, char **argv)
 		{"hol-secs", required_argument, NULL, O_HOLSECS},
 		{"setup-count", required_argument, NULL, O_SETUP},
 		{"goodput-secs", required_argument, NULL, O_GOODPUT},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-size", required_argument, NULL, O_MTSIZE},
+		{"threads-load", required_argument, NULL, O_MTLOAD},
+		{"threads-only", no_argument, NULL, O_MTONLY},
 		{"loss-if", required_argument, NULL, O_LOSSIF},
 		{"aes-MBps", required_argument, NULL, O_AES},
 		{"ktls", no_argument, NULL, O_KTLS},
@@ -947,6 +1105,31 @@ int client_main(int argc, char **argv)
 			break;
 		case O_GOODPUT:
 			p->goodput_secs = atof(optarg);
+			break;
+		case O_THREADS:
+			p->threads = atoi(optarg);
+			if (p->threads < 1 || p->threads > BENCH_MT_MAX) {
+				fprintf(stderr,
+					"smt-bench: --threads %s: want 1..%d\n",
+					optarg, BENCH_MT_MAX);
+				return 2;
+			}
+			break;
+		case O_MTSIZE:
+			if (parse_list(optarg, tmp, 1, true, BENCH_HDR_LEN,
+				       "--threads-size") != 1)
+				return 2;
+			p->mt_size = tmp[0];
+			break;
+		case O_MTONLY: /* the threads test alone */
+			p->n_lat_sizes = p->n_tput_sizes = p->n_hol = 0;
+			p->setup_n = 0;
+			p->goodput_secs = 0;
+			break;
+		case O_MTLOAD:
+			p->mt_load = (uint32_t)atoi(optarg);
+			if (p->mt_load < 1 || p->mt_load > SLOTS / 2)
+				return 2;
 			break;
 		case O_LOSSIF:
 			x->loss_if[x->n_loss_if++] = optarg;

@@ -17,7 +17,8 @@
 #include "bench.h"
 
 static const char *const test_names[TEST_COUNT] = {
-	"latency", "throughput", "hol", "setup", "goodput", "setup-smtd"};
+	"latency", "throughput", "hol",	   "setup",
+	"goodput", "setup-smtd", "threads"};
 
 const char *test_name(enum bench_test t)
 {
@@ -72,6 +73,7 @@ enum metric {
 	M_LARGE,
 	M_READY,
 	M_FAILED,
+	M_THREADS,
 	M_COUNT
 };
 
@@ -89,7 +91,8 @@ static const char *const metric_names[M_COUNT] = {"n",
 						  "errors",
 						  "large_rpcs",
 						  "ready_p50_us",
-						  "rpcs_failed"};
+						  "rpcs_failed",
+						  "threads"};
 
 static double metric(const struct result *r, enum metric m)
 {
@@ -124,6 +127,8 @@ static double metric(const struct result *r, enum metric m)
 		return r->ready_p50;
 	case M_FAILED:
 		return r->rpc_failed;
+	case M_THREADS:
+		return r->threads ? r->threads : 1;
 	default:
 		return 0;
 	}
@@ -246,7 +251,7 @@ static bool same_key(const struct result *a, const struct result *b)
 {
 	return a->test == b->test && a->tp == b->tp && a->size == b->size &&
 	       a->resp_size == b->resp_size && a->load == b->load &&
-	       a->loss_ppm == b->loss_ppm;
+	       a->loss_ppm == b->loss_ppm && a->threads == b->threads;
 }
 
 /* A point that ran: no hard error, and RPCs completed (or, in the
@@ -613,6 +618,60 @@ static bool measured(const struct srow *s, size_t n, enum bench_test test)
 	return false;
 }
 
+/* The threads test: total RPC rate with 1 and with N threads per side,
+ * their ratio, and CPU per RPC. */
+static void threads_table(const struct srow *s, size_t n)
+{
+	uint32_t nth = 1, size = 0, load = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].key.test != TEST_THREADS || !s[i].rounds)
+			continue;
+		size = s[i].key.size;
+		load = s[i].key.load;
+		if (s[i].key.threads > nth)
+			nth = s[i].key.threads;
+	}
+	if (nth < 2)
+		return;
+	out("\n### Threads: %u B RPCs, %u outstanding per client thread, "
+	    "median of rounds\n\n"
+	    "1 thread per side: one client thread against the server's "
+	    "single-threaded service; %u: %u client threads (a connection or "
+	    "session each) against %u server threads (SMT over UDP: a "
+	    "reuseport group of %u endpoints on one port). Total thousands of "
+	    "RPCs per second; CPU per RPC of both processes, warm-up "
+	    "included.\n\n"
+	    "| transport | 1 thread kRPC/s | %u threads kRPC/s | %u / 1 | "
+	    "cpu cli / srv us, 1 | cpu cli / srv us, %u |\n"
+	    "|---|---|---|---|---|---|\n",
+	    size, load, nth, nth, nth, nth, nth, nth, nth);
+	for (int t = 0; t < NSHOW; t++) {
+		const struct srow *a = NULL, *b = NULL;
+
+		for (size_t i = 0; i < n; i++) {
+			if (s[i].key.test != TEST_THREADS ||
+			    s[i].key.tp != show[t] || !s[i].rounds)
+				continue;
+			if (s[i].key.threads == 1)
+				a = &s[i];
+			else if (s[i].key.threads == nth)
+				b = &s[i];
+		}
+		if (!a && !b)
+			continue;
+		out("| %s", tp_label(show[t]));
+		num(a ? a->med[M_RPS] / 1e3 : NAN, 1);
+		num(b ? b->med[M_RPS] / 1e3 : NAN, 1);
+		ratio(b ? b->med[M_RPS] : NAN, a ? a->med[M_RPS] : NAN);
+		pair(a ? a->med[M_CPU_CLI] : NAN, a ? a->med[M_CPU_SRV] : NAN,
+		     1);
+		pair(b ? b->med[M_CPU_CLI] : NAN, b ? b->med[M_CPU_SRV] : NAN,
+		     1);
+		out(" |\n");
+	}
+}
+
 static void tables(const struct srow *s, size_t n,
 		   const struct report_info *info)
 {
@@ -799,6 +858,7 @@ static void tables(const struct srow *s, size_t n,
 			}
 		}
 	}
+	threads_table(s, n);
 	targets(s, n, info);
 	out("\nTLS: %s. SMT endpoint options: %s. Rounds: %d.\n", info->ktls,
 	    smt_opts_str(), info->rounds);

@@ -6,13 +6,15 @@
  * listeners that key SMT sessions and a line-based control port the
  * client asks for the server's CPU time. Only one benchmark runs at a time,
  * so the CPU the process used between two control queries is the server's
- * cost of that run.
+ * cost of that run. With --threads N, worker threads also serve a
+ * multi-threaded service on ports + MT_PORT_OFF (see below).
  *
  * A request's header names the size of its response: the server echoes the
  * request's bytes when the response is not longer, else fills the pattern.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +24,38 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "bench.h"
 
-enum sconn_kind { SK_LISTEN, SK_CTL, SK_TCP, SK_TLS, SK_KEYS, SK_UDP, SK_SMT };
+enum sconn_kind {
+	SK_LISTEN,
+	SK_CTL,
+	SK_TCP,
+	SK_TLS,
+	SK_KEYS,
+	SK_UDP,
+	SK_SMT,
+	SK_INBOX /* a worker's queue of operations (--threads) */
+};
+
+/* --threads N: the multi-threaded service on ports P + MT_PORT_OFF + the
+ * usual offsets (TCP, TLS, both SMT keying ports, SMT over UDP), served by
+ * N worker threads: TCP and TLS connections go to the workers in turn,
+ * each worker has an SMT endpoint natively on IP of its own (sessions go
+ * to the workers in turn) and one member of a reuseport group on the SMT
+ * over UDP port (every session goes to every member). The single-threaded
+ * service on the usual ports is unchanged. */
+#define MT_PORT_OFF BENCH_MT_PORT_OFF
+#define MT_MAX BENCH_MT_MAX
 
 struct sconn {
 	enum sconn_kind kind;
 	enum sconn_kind listen_for; /* SK_LISTEN: what accepted sockets are */
 	bool udp; /* SK_KEYS, SK_SMT and their listener: SMT over UDP */
+	bool mt; /* the multi-threaded service's (listener, keying) */
+	int worker; /* SK_KEYS, mt, native IP: the worker holding it */
 	struct stream st;
 	bool handshaking;
 	bool keyed;
@@ -48,6 +72,39 @@ struct server {
 	uint8_t udp_buf[65536], udp_tx[65536];
 	bool quit;
 	bool verbose;
+	struct mt *mt; /* the main thread's: workers (--threads) */
+};
+
+struct worker;
+
+/* An operation a worker runs on its own thread (its endpoints are its
+ * own): add the session of keys, or drop the one of owner. */
+struct wop {
+	struct wop *next;
+	bool add, udp;
+	const void *keys, *owner;
+	struct mt_wait *wait; /* add: the keying handler waits for it */
+};
+
+struct mt_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int left, err;
+	uint32_t sess;
+};
+
+struct worker {
+	struct server sv; /* its own epoll set and endpoints */
+	pthread_t t;
+	struct sconn inbox;
+	pthread_mutex_t lock;
+	struct wop *head, **tail;
+};
+
+struct mt {
+	int n;
+	unsigned int next; /* round robin for connections and sessions */
+	struct worker w[MT_MAX];
 };
 
 static int listen_on(const struct sockaddr_in *a, int type)
@@ -86,10 +143,127 @@ static void rewatch(struct server *s, struct sconn *c, uint32_t ev)
 	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->st.fd, &e);
 }
 
+static void wop_post(struct worker *w, struct wop *op)
+{
+	static const uint64_t one = 1;
+
+	pthread_mutex_lock(&w->lock);
+	*w->tail = op;
+	w->tail = &op->next;
+	pthread_mutex_unlock(&w->lock);
+	if (write(w->inbox.st.fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: readable anyway */
+	}
+}
+
+/* The workers that hold keying connection c's session. */
+static void mt_targets(struct mt *m, const struct sconn *c, int *first,
+		       int *last)
+{
+	*first = c->udp ? 0 : c->worker;
+	*last = c->udp ? m->n - 1 : c->worker;
+}
+
+static void mt_drop(struct mt *m, const struct sconn *c)
+{
+	int i, first, last;
+
+	mt_targets(m, c, &first, &last);
+	for (i = first; i <= last; i++) {
+		struct wop *op = calloc(1, sizeof(*op));
+
+		if (!op)
+			continue; /* the session stays until its port recurs */
+		op->udp = c->udp;
+		op->owner = c;
+		wop_post(&m->w[i], op);
+	}
+}
+
+/* Adds keying connection c's session to its workers' endpoints and waits
+ * until they all did. 0 or -errno. */
+static int mt_add(struct mt *m, struct sconn *c, const void *keys)
+{
+	struct mt_wait wt = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			     .cond = PTHREAD_COND_INITIALIZER};
+	int i, first, last;
+
+	if (!c->udp)
+		c->worker = (int)(m->next++ % (unsigned int)m->n);
+	mt_targets(m, c, &first, &last);
+	wt.left = last - first + 1;
+	for (i = first; i <= last; i++) {
+		struct wop *op = calloc(1, sizeof(*op));
+
+		if (!op) {
+			pthread_mutex_lock(&wt.lock);
+			wt.left--;
+			wt.err = -ENOMEM;
+			pthread_mutex_unlock(&wt.lock);
+			continue;
+		}
+		op->add = true;
+		op->udp = c->udp;
+		op->keys = keys;
+		op->owner = c;
+		op->wait = &wt;
+		wop_post(&m->w[i], op);
+	}
+	pthread_mutex_lock(&wt.lock);
+	while (wt.left)
+		pthread_cond_wait(&wt.cond, &wt.lock);
+	pthread_mutex_unlock(&wt.lock);
+	c->sess = wt.sess;
+	return wt.err;
+}
+
+/* A worker runs its queued operations. */
+static void wop_run(struct worker *w)
+{
+	struct wop *op, *next;
+	uint64_t v;
+	char err[256];
+
+	if (read(w->inbox.st.fd, &v, sizeof(v)) < 0) {
+		/* nothing new: run what is there */
+	}
+	pthread_mutex_lock(&w->lock);
+	op = w->head;
+	w->head = NULL;
+	w->tail = &w->head;
+	pthread_mutex_unlock(&w->lock);
+	for (; op; op = next) {
+		struct smt_endpoint *ep = op->udp ? w->sv.ep_udp : w->sv.ep;
+		uint32_t sess = 0;
+		int ret;
+
+		next = op->next;
+		if (!op->add) {
+			smt_srv_drop_owner(ep, op->owner);
+			free(op);
+			continue;
+		}
+		ret = smt_srv_add(ep, op->keys, &sess, op->owner, err,
+				  sizeof(err));
+		if (ret)
+			fprintf(stderr, "smt-bench server: %s\n", err);
+		pthread_mutex_lock(&op->wait->lock);
+		if (ret)
+			op->wait->err = ret;
+		op->wait->sess = sess;
+		if (!--op->wait->left)
+			pthread_cond_signal(&op->wait->cond);
+		pthread_mutex_unlock(&op->wait->lock);
+		free(op);
+	}
+}
+
 static void sconn_free(struct server *s, struct sconn *c)
 {
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->st.fd, NULL);
-	if (c->kind == SK_KEYS && c->keyed)
+	if (c->kind == SK_KEYS && c->keyed && c->mt)
+		mt_drop(s->mt, c);
+	else if (c->kind == SK_KEYS && c->keyed)
 		smt_srv_drop(c->udp ? s->ep_udp : s->ep, c->sess, c);
 	stream_close(&c->st);
 	free(c);
@@ -100,6 +274,7 @@ static void do_accept(struct server *s, struct sconn *l)
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
+		struct server *target = s;
 		int one = 1;
 		struct sconn *c;
 		int fd = accept4(l->st.fd, (struct sockaddr *)&peer, &plen,
@@ -115,6 +290,7 @@ static void do_accept(struct server *s, struct sconn *l)
 		}
 		c->kind = l->listen_for;
 		c->udp = l->udp;
+		c->mt = l->mt;
 		c->st.fd = fd;
 		c->peer = peer;
 		if (c->kind == SK_TLS || c->kind == SK_KEYS) {
@@ -127,7 +303,11 @@ static void do_accept(struct server *s, struct sconn *l)
 			SSL_set_accept_state(c->st.ssl);
 			c->handshaking = true;
 		}
-		if (watch(s, fd, c, EPOLLIN)) {
+		/* the multi-threaded service's streams: a worker each, in
+		 * turn (keying stays here) */
+		if (c->mt && c->kind != SK_KEYS)
+			target = &s->mt->w[s->mt->next++ % s->mt->n].sv;
+		if (watch(target, fd, c, EPOLLIN)) {
 			stream_close(&c->st);
 			free(c);
 		}
@@ -203,6 +383,23 @@ static int handle_keys(struct server *s, struct sconn *c)
 	memcpy(&port, c->st.in.data + c->st.in.head, 2);
 	bbuf_consume(&c->st.in, 2);
 	((struct sockaddr_in *)&c->peer)->sin_port = port;
+	if (c->mt) {
+		void *keys =
+			smt_srv_derive(c->st.ssl, &c->peer, err, sizeof(err));
+
+		ret = keys ? mt_add(s->mt, c, keys) : -EPROTO;
+		smt_srv_keys_free(keys);
+		if (ret) {
+			fprintf(stderr,
+				"smt-bench server: SMT keying failed: %s\n",
+				keys ? strerror(-ret) : err);
+			return ret;
+		}
+		c->keyed = true;
+		port = htons(c->udp ? BENCH_BASE_PORT + MT_PORT_OFF + PORT_SMTU
+				    : smt_ep_port(s->mt->w[c->worker].sv.ep));
+		return bbuf_put(&c->st.out, &port, 2);
+	}
 	ret = smt_srv_key(c->udp ? s->ep_udp : s->ep, c->st.ssl, &c->peer,
 			  &c->sess, c, err, sizeof(err));
 	if (ret) {
@@ -307,19 +504,158 @@ static void handle_udp(struct server *s)
 	}
 }
 
+static void dispatch(struct server *s, const struct epoll_event *ev)
+{
+	struct sconn *c = ev->data.ptr;
+
+	switch (c->kind) {
+	case SK_LISTEN:
+		do_accept(s, c);
+		break;
+	case SK_UDP:
+		handle_udp(s);
+		break;
+	case SK_SMT:
+		smt_srv_process(c->udp ? s->ep_udp : s->ep);
+		break;
+	case SK_INBOX:
+		wop_run((struct worker *)((char *)c -
+					  offsetof(struct worker, inbox)));
+		break;
+	default:
+		handle_stream(s, c, ev->events);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(w->sv.epfd, ev, 64, -1);
+
+		for (int i = 0; i < n; i++)
+			dispatch(&w->sv, &ev[i]);
+	}
+	return NULL;
+}
+
+/* Watches an SMT endpoint of s (its SK_SMT entry). */
+static int watch_smt(struct server *s, struct smt_endpoint *ep, bool udp)
+{
+	struct sconn *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->kind = SK_SMT;
+	l->udp = udp;
+	l->st.fd = smt_ep_fd(ep);
+	return watch(s, l->st.fd, l, EPOLLIN);
+}
+
+/* --threads n: the workers, their endpoints and the listeners of the
+ * multi-threaded service. 0 or -errno with err filled. */
+static int mt_start(struct server *s, int n, bool smt_ip, bool smt_udp,
+		    struct sockaddr_in a, char *err, size_t err_len)
+{
+	static const struct {
+		uint16_t off;
+		enum sconn_kind kind;
+		bool udp, smt;
+	} lk[] = {
+		{PORT_TCP, SK_TCP, false, false},
+		{PORT_TLS, SK_TLS, false, false},
+		{PORT_SMT_KEYS, SK_KEYS, false, true},
+		{PORT_SMTU_KEYS, SK_KEYS, true, true},
+	};
+	struct smt_endpoint *eps[MT_MAX];
+	struct mt *m = calloc(1, sizeof(*m));
+	int i, ret;
+
+	if (!m)
+		return -ENOMEM;
+	m->n = n;
+	s->mt = m;
+	if (smt_udp &&
+	    smt_srv_open_group(BENCH_BASE_PORT + MT_PORT_OFF + PORT_SMTU,
+			       (unsigned int)n, eps, err, err_len))
+		return -EIO;
+	for (i = 0; i < n; i++) {
+		struct worker *w = &m->w[i];
+
+		w->sv.epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->sv.tls = s->tls;
+		w->sv.udp = -1;
+		w->tail = &w->head;
+		pthread_mutex_init(&w->lock, NULL);
+		w->inbox.kind = SK_INBOX;
+		w->inbox.st.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->sv.epfd < 0 || w->inbox.st.fd < 0 ||
+		    watch(&w->sv, w->inbox.st.fd, &w->inbox, EPOLLIN))
+			return -errno;
+		if (smt_udp) {
+			w->sv.ep_udp = eps[i];
+			ret = watch_smt(&w->sv, eps[i], true);
+			if (ret)
+				return ret;
+		}
+		if (smt_ip) {
+			if (smt_srv_open(0, false, &w->sv.ep, err, err_len))
+				return -EIO;
+			ret = watch_smt(&w->sv, w->sv.ep, false);
+			if (ret)
+				return ret;
+		}
+	}
+	for (size_t k = 0; k < sizeof(lk) / sizeof(lk[0]); k++) {
+		struct sconn *l;
+		int fd;
+
+		if (lk[k].smt && !(lk[k].udp ? smt_udp : smt_ip))
+			continue;
+		a.sin_port = htons(BENCH_BASE_PORT + MT_PORT_OFF + lk[k].off);
+		fd = listen_on(&a, SOCK_STREAM);
+		l = calloc(1, sizeof(*l));
+		if (fd < 0 || !l) {
+			snprintf(err, err_len, "cannot listen on port %d: %s",
+				 BENCH_BASE_PORT + MT_PORT_OFF + lk[k].off,
+				 strerror(fd < 0 ? -fd : ENOMEM));
+			return -EIO;
+		}
+		l->kind = SK_LISTEN;
+		l->listen_for = lk[k].kind;
+		l->udp = lk[k].udp;
+		l->mt = true;
+		l->st.fd = fd;
+		watch(s, fd, l, EPOLLIN);
+	}
+	for (i = 0; i < n; i++) {
+		ret = pthread_create(&m->w[i].t, NULL, worker_main, &m->w[i]);
+		if (ret) {
+			snprintf(err, err_len, "pthread_create: %s",
+				 strerror(ret));
+			return -ret;
+		}
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smt-bench server --cert FILE --key FILE [--addr A]\n"
 		"                        [--no-smt] [--encap ip|udp|ip,udp] [--ktls]\n"
 		"                        [--smt-opt K=V]... [--smtd-service NAME]\n"
-		"                        [--smtd-service-udp NAME]\n"
+		"                        [--smtd-service-udp NAME] [--threads N]\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
 		"SMT keying over TLS (P+4), SMT natively on IP (SMT port P+5),\n"
 		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7)\n"
 		"and a control port (P), with P = %d. --encap picks the SMT\n"
-		"endpoints (default both).\n",
-		BENCH_BASE_PORT);
+		"endpoints (default both). --threads N (2..%d) also serves TCP,\n"
+		"TLS, SMT keying and SMT over UDP on P+%d+offset with N threads\n"
+		"(SMT over UDP: N endpoints on one port, a reuseport group).\n",
+		BENCH_BASE_PORT, MT_MAX, MT_PORT_OFF);
 }
 
 int server_main(int argc, char **argv)
@@ -334,6 +670,7 @@ int server_main(int argc, char **argv)
 		{"smtd-service", required_argument, NULL, 's'},
 		{"smtd-service-udp", required_argument, NULL, 'S'},
 		{"encap", required_argument, NULL, 'e'},
+		{"threads", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	const char *cert = NULL, *key = NULL, *addr = "0.0.0.0";
@@ -356,7 +693,7 @@ int server_main(int argc, char **argv)
 	bool encaps[TP_COUNT] = {[TP_SMT] = true, [TP_SMTU] = true};
 	struct server *s;
 	char err[256];
-	int o;
+	int o, threads = 1;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -407,6 +744,16 @@ int server_main(int argc, char **argv)
 					"max_granted, mtu, busy_poll_us or "
 					"xsk_tx =NUMBER, or encap=LIST\n",
 					optarg);
+				return 2;
+			}
+			break;
+		case 't':
+			threads = atoi(optarg);
+			if (threads < 1 || threads > MT_MAX) {
+				fprintf(stderr,
+					"smt-bench server: --threads %s: want "
+					"1..%d\n",
+					optarg, MT_MAX);
 				return 2;
 			}
 			break;
@@ -475,13 +822,10 @@ int server_main(int argc, char **argv)
 	for (int u = 0; use_smt && u < 2; u++) {
 		struct smt_endpoint **ep = u ? &s->ep_udp : &s->ep;
 		const char *svc = u ? service_udp : service;
-		struct sconn *l;
 
 		if (!encaps[u ? TP_SMTU : TP_SMT])
 			continue;
-		l = calloc(1, sizeof(*l));
-		if (!l ||
-		    smt_srv_open(BENCH_BASE_PORT + (u ? PORT_SMTU : PORT_SMT),
+		if (smt_srv_open(BENCH_BASE_PORT + (u ? PORT_SMTU : PORT_SMT),
 				 u, ep, err, sizeof(err))) {
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
@@ -490,10 +834,14 @@ int server_main(int argc, char **argv)
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
 		}
-		l->kind = SK_SMT;
-		l->udp = u;
-		l->st.fd = smt_ep_fd(*ep);
-		watch(s, l->st.fd, l, EPOLLIN);
+		if (watch_smt(s, *ep, u))
+			return 1;
+	}
+	if (threads > 1 &&
+	    mt_start(s, threads, use_smt && encaps[TP_SMT],
+		     use_smt && encaps[TP_SMTU], a, err, sizeof(err))) {
+		fprintf(stderr, "smt-bench server: --threads: %s\n", err);
+		return 1;
 	}
 	fprintf(stderr, "smt-bench server: serving on %s ports %d..%d%s%s%s\n",
 		addr, BENCH_BASE_PORT, BENCH_BASE_PORT + PORT_SMTU,
@@ -508,23 +856,8 @@ int server_main(int argc, char **argv)
 			perror("smt-bench server: epoll_wait");
 			return 1;
 		}
-		for (int i = 0; i < n; i++) {
-			struct sconn *c = ev[i].data.ptr;
-
-			switch (c->kind) {
-			case SK_LISTEN:
-				do_accept(s, c);
-				break;
-			case SK_UDP:
-				handle_udp(s);
-				break;
-			case SK_SMT:
-				smt_srv_process(c->udp ? s->ep_udp : s->ep);
-				break;
-			default:
-				handle_stream(s, c, ev[i].events);
-			}
-		}
+		for (int i = 0; i < n; i++)
+			dispatch(s, &ev[i]);
 	}
 	return 0;
 }

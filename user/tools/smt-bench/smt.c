@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +138,9 @@ static int derive(SSL *ssl, bool client, struct smt_session_params *p,
 	return 0;
 }
 
-static int ep_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
-		   size_t err_len)
+/* Opens n endpoints (n > 1: a reuseport group over UDP) on port. */
+static int ep_open_n(uint16_t port, bool udp, unsigned int n,
+		     struct smt_endpoint **ep, char *err, size_t err_len)
 {
 	struct smt_endpoint_opts o = {
 		.sz = sizeof(o),
@@ -153,14 +155,21 @@ static int ep_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		.busy_poll_us = smt_opts[5].val,
 		.xsk_tx = smt_opts[6].val != 0,
 	};
-	int ret = smt_endpoint_open(&o, ep);
+	int ret = n > 1 ? smt_endpoint_open_group(&o, n, ep)
+			: smt_endpoint_open(&o, ep);
 
 	if (ret)
 		snprintf(err, err_len,
-			 "cannot open SMT endpoint (encap %s) on port %u: "
-			 "%s",
-			 udp ? "udp" : "ip", port, smt_strerror(ret));
+			 "cannot open %u SMT endpoint(s) (encap %s) on port "
+			 "%u: %s",
+			 n, udp ? "udp" : "ip", port, smt_strerror(ret));
 	return ret;
+}
+
+static int ep_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
+		   size_t err_len)
+{
+	return ep_open_n(port, udp, 1, ep, err, err_len);
 }
 
 /*
@@ -179,14 +188,17 @@ static int ep_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 static int cli_ep_open(bool udp, struct smt_endpoint **ep, char *err,
 		       size_t err_len)
 {
-	static unsigned int next[2];
+	static unsigned int next[2]; /* client threads take ports too */
 	int ret = -SMT_E_PORT_IN_USE;
 
-	for (int i = 0; i < 64 && ret == -SMT_E_PORT_IN_USE; i++)
-		ret = ep_open(udp ? CLI_UDP_PORT_FIRST +
-					      next[1]++ % CLI_UDP_PORT_COUNT
-				  : CLI_PORT_FIRST + next[0]++ % CLI_PORT_COUNT,
+	for (int i = 0; i < 64 && ret == -SMT_E_PORT_IN_USE; i++) {
+		unsigned int k =
+			__atomic_fetch_add(&next[udp], 1, __ATOMIC_RELAXED);
+
+		ret = ep_open(udp ? CLI_UDP_PORT_FIRST + k % CLI_UDP_PORT_COUNT
+				  : CLI_PORT_FIRST + k % CLI_PORT_COUNT,
 			      udp, ep, err, err_len);
+	}
 	return ret;
 }
 
@@ -194,6 +206,17 @@ int smt_srv_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		 size_t err_len)
 {
 	return ep_open(port, udp, ep, err, err_len);
+}
+
+int smt_srv_open_group(uint16_t port, unsigned int n, struct smt_endpoint **eps,
+		       char *err, size_t err_len)
+{
+	return ep_open_n(port, true, n, eps, err, err_len);
+}
+
+uint16_t smt_ep_port(struct smt_endpoint *ep)
+{
+	return smt_endpoint_port(ep);
 }
 
 /*
@@ -213,6 +236,8 @@ static struct srv_sess {
 	const void *owner;
 	bool used;
 } srv_sess[SRV_SESS_MAX];
+/* server threads (--threads) add and drop their members' sessions */
+static pthread_mutex_t srv_sess_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct srv_sess *srv_sess_find(const struct smt_endpoint *ep,
 				      const struct sockaddr_in *peer)
@@ -244,35 +269,71 @@ static void srv_sess_note(const struct smt_endpoint *ep,
 	e->used = true;
 }
 
-int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
-		const struct sockaddr_storage *peer, uint32_t *sess,
+void *smt_srv_derive(SSL *ssl, const struct sockaddr_storage *peer, char *err,
+		     size_t err_len)
+{
+	struct smt_session_params *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	if (derive(ssl, false, p, err, err_len)) {
+		free(p);
+		return NULL;
+	}
+	p->peer = *peer;
+	return p;
+}
+
+void smt_srv_keys_free(void *keys)
+{
+	if (keys) {
+		smt_session_params_wipe(keys);
+		free(keys);
+	}
+}
+
+int smt_srv_add(struct smt_endpoint *ep, const void *keys, uint32_t *sess,
 		const void *owner, char *err, size_t err_len)
 {
-	struct smt_session_params p = {0};
+	const struct smt_session_params *p = keys;
 	struct srv_sess *old;
-	int ret = derive(ssl, false, &p, err, err_len);
+	int ret;
 
-	if (ret)
-		return ret;
-	p.peer = *peer;
-	old = srv_sess_find(ep, (const struct sockaddr_in *)peer);
+	pthread_mutex_lock(&srv_sess_lock);
+	old = srv_sess_find(ep, (const struct sockaddr_in *)&p->peer);
 	if (old) {
 		smt_session_remove(ep, old->sess);
 		old->used = false;
 	}
-	ret = smt_session_add(ep, &p, sess);
-	smt_session_params_wipe(&p);
+	ret = smt_session_add(ep, p, sess);
 	if (ret)
 		snprintf(err, err_len, "cannot add SMT session: %s",
 			 smt_strerror(ret));
 	else
-		srv_sess_note(ep, peer, *sess, owner);
+		srv_sess_note(ep, &p->peer, *sess, owner);
+	pthread_mutex_unlock(&srv_sess_lock);
+	return ret;
+}
+
+int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
+		const struct sockaddr_storage *peer, uint32_t *sess,
+		const void *owner, char *err, size_t err_len)
+{
+	void *keys = smt_srv_derive(ssl, peer, err, err_len);
+	int ret;
+
+	if (!keys)
+		return -EPROTO;
+	ret = smt_srv_add(ep, keys, sess, owner, err, err_len);
+	smt_srv_keys_free(keys);
 	return ret;
 }
 
 int smt_srv_process(struct smt_endpoint *ep)
 {
-	static uint8_t tx[BENCH_MAX_MSG];
+	static __thread uint8_t tx[BENCH_MAX_MSG]; /* per server thread */
 	struct smt_msg m;
 	int ret = smt_process(ep);
 
@@ -281,8 +342,11 @@ int smt_srv_process(struct smt_endpoint *ep)
 	while (!smt_recv(ep, &m)) {
 		struct bench_hdr h;
 
-		if (m.kind == SMT_MSG_SESSION_UP)
+		if (m.kind == SMT_MSG_SESSION_UP) {
+			pthread_mutex_lock(&srv_sess_lock);
 			srv_sess_note(ep, &m.peer, m.session, NULL);
+			pthread_mutex_unlock(&srv_sess_lock);
+		}
 		if (m.kind == SMT_MSG_REQUEST && msg_hdr(m.data, m.len, &h) &&
 		    h.resp_len >= BENCH_HDR_LEN &&
 		    h.resp_len <= BENCH_MAX_MSG) {
@@ -299,16 +363,31 @@ int smt_srv_process(struct smt_endpoint *ep)
 	return 0;
 }
 
-void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner)
+/* Removes the session of ep keyed by owner (any id when all_ids). */
+static void srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner,
+		     bool all_ids)
 {
+	pthread_mutex_lock(&srv_sess_lock);
 	for (int i = 0; i < SRV_SESS_MAX; i++) {
 		if (srv_sess[i].used && srv_sess[i].ep == ep &&
-		    srv_sess[i].owner == owner && srv_sess[i].sess == sess) {
-			smt_session_remove(ep, sess);
+		    srv_sess[i].owner == owner &&
+		    (all_ids || srv_sess[i].sess == sess)) {
+			smt_session_remove(ep, srv_sess[i].sess);
 			srv_sess[i].used = false;
-			return;
+			break;
 		}
 	}
+	pthread_mutex_unlock(&srv_sess_lock);
+}
+
+void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner)
+{
+	srv_drop(ep, sess, owner, false);
+}
+
+void smt_srv_drop_owner(struct smt_endpoint *ep, const void *owner)
+{
+	srv_drop(ep, 0, owner, true);
 }
 
 int smt_ep_fd(struct smt_endpoint *ep)
@@ -534,6 +613,38 @@ int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
 		const void *owner, char *err, size_t err_len)
 {
 	return no_smt(err, err_len);
+}
+
+int smt_srv_open_group(uint16_t port, unsigned int n, struct smt_endpoint **eps,
+		       char *err, size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+void *smt_srv_derive(SSL *ssl, const struct sockaddr_storage *peer, char *err,
+		     size_t err_len)
+{
+	no_smt(err, err_len);
+	return NULL;
+}
+
+void smt_srv_keys_free(void *keys)
+{
+}
+
+int smt_srv_add(struct smt_endpoint *ep, const void *keys, uint32_t *sess,
+		const void *owner, char *err, size_t err_len)
+{
+	return no_smt(err, err_len);
+}
+
+void smt_srv_drop_owner(struct smt_endpoint *ep, const void *owner)
+{
+}
+
+uint16_t smt_ep_port(struct smt_endpoint *ep)
+{
+	return 0;
 }
 
 int smt_srv_process(struct smt_endpoint *ep)

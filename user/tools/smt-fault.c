@@ -35,6 +35,8 @@
 #include <smt/fault.h>
 #include <smt/wire.h>
 
+#include <json-c/json.h>
+
 #include "opts.h"
 #include "util.h"
 #include "smt_bpf.h"
@@ -519,15 +521,32 @@ static int cmd_stats(struct args *a)
 		close(fd);
 	smt_bpf_udp_ports_format(r, n, ports, sizeof(ports));
 	if (a->json) {
-		printf("{\"dev\":\"%s\",\"drop_pct\":%.4f,\"dup_pct\":%.4f,"
-		       "\"udp_ports\":\"%s\",\"seen\":%llu,\"passed\":%llu,\"dropped_random\":%llu,"
-		       "\"duplicated_random\":%llu,\"dropped_rule\":%llu,"
-		       "\"duplicated_rule\":%llu,\"dup_failed\":%llu,"
-		       "\"dup_unsupported\":%llu}\n",
-		       a->dev, cfg.drop_ppm / 10000.0, cfg.dup_ppm / 10000.0,
-		       ports, st.seen, st.passed, st.dropped_random,
-		       st.duplicated_random, st.dropped_rule,
-		       st.duplicated_rule, st.dup_failed, st.dup_unsupported);
+		json_object *o = json_object_new_object();
+
+		/* json-c escapes the device name (any bytes an interface has) */
+		json_object_object_add(o, "dev",
+				       json_object_new_string(a->dev));
+		json_object_object_add(
+			o, "drop_pct",
+			json_object_new_double(cfg.drop_ppm / 10000.0));
+		json_object_object_add(
+			o, "dup_pct",
+			json_object_new_double(cfg.dup_ppm / 10000.0));
+		json_object_object_add(o, "udp_ports",
+				       json_object_new_string(ports));
+#define FAULT_JSON_U64(f) \
+	json_object_object_add(o, #f, json_object_new_uint64(st.f))
+		FAULT_JSON_U64(seen);
+		FAULT_JSON_U64(passed);
+		FAULT_JSON_U64(dropped_random);
+		FAULT_JSON_U64(duplicated_random);
+		FAULT_JSON_U64(dropped_rule);
+		FAULT_JSON_U64(duplicated_rule);
+		FAULT_JSON_U64(dup_failed);
+		FAULT_JSON_U64(dup_unsupported);
+#undef FAULT_JSON_U64
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
 		return 0;
 	}
 	printf("%s: drop %.4g%% dup %.4g%% udp ports %s\n"

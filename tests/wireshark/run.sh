@@ -12,9 +12,9 @@
 #     boundaries, ONEWAY, both directions' keys, every control type;
 #     decoded with and without the key log;
 #   - tampered: one capture per encapsulation with packets broken on
-#     purpose, so that the dissector must name the drop reason smt-wire
-#     names at the same packet (31 reasons of drop.h can come from a
-#     capture; the tier expects 25 of them);
+#     purpose, and one with authentic packets of wrong content sealed
+#     again by forge.lua, so that the dissector must name the drop reason
+#     smt-wire names at the same packet (the tier expects 28 reasons);
 #   - netns: the capture_decode scenario of test-net (smt-echo over veth,
 #     tcpdump, both encapsulations), decoded with its key log, the UDP one
 #     with the port-range preference instead of the heuristic.
@@ -245,6 +245,31 @@ check tampered_ip "$T/tampered-ip.pcap" "$KL" "" "" \
 	--expect drop:bad_record_header=1 --expect drop:unknown_session=1 \
 	--expect drop:no_epoch_keys=1 --expect drop:bad_control_length=1 \
 	--expect drop:bad_ack_count=1 --expect drop:past_msg_len=1
+
+# authentic packets with wrong contents, sealed again by forge.lua
+PCAPS=()
+session aes128gcm 48 0 192.0.2.1 41000 192.0.2.2 7000 ip
+enc c --msg-id 14 --size 10 # 1: app_len 5
+enc c --msg-id 16 --size 10 # 2: inner flags 2
+enc c --msg-id 18 --size 10 # 3: inner content type 0x16
+enc c --type grant --msg-id 3 --ctl-seq 5 --offset 9 --prio 1 # 4: prio 9
+enc c --msg-id 20 --size 10 # 5: nothing changed
+mergecap -F pcap -a -w "$T/base-forge.pcap" "${PCAPS[@]}"
+out=$(tshark -n -r "$T/base-forge.pcap" -X lua_script:"$LUA" \
+	-X lua_script:"$PWD/$HERE/forge.lua" \
+	-X "lua_script2:$T/base-forge.pcap" -X "lua_script2:$T/forged.pcap" \
+	-X lua_script2:TLS_AES_128_GCM_SHA256 -X "lua_script2:${KC:0:32}" \
+	-X "lua_script2:$IC" -X lua_script2:48 \
+	-X lua_script2:rec:1:0=00000005 -X lua_script2:rec:2:4=00000002 \
+	-X lua_script2:rec:3:18=16 -X lua_script2:ctl:4:44=09 2>&1 |
+	grep -a '^forge:')
+if [ "$out" = "forge: 4 packets rewritten" ]; then
+	check forged "$T/forged.pcap" "$KL" "" "" --expect ok=1 \
+		--expect drop:truncated=1 --expect drop:bad_inner=2 \
+		--expect drop:bad_control_fields=1
+else
+	bad forged "forge.lua: ${out:-no output}"
+fi
 
 PCAPS=()
 session aes256gcm 48 0 192.0.2.1 41001 192.0.2.2 7000 udp

@@ -938,7 +938,8 @@ local function stateless(tvb, len, lim, ipv4_id)
 		end
 		pkt_off = seg_off + ipv4_id * pkt_idx
 	end
-	if (hi == 0 and lo < 2) or hi >= 2 ^ (lim.B - 33) then
+	if lim.B < 40 or lim.B > 56 or (hi == 0 and lo < 2) or
+		hi >= 2 ^ (lim.B - 33) then
 		return "bad_msg_id"
 	end
 	if msg_len > max_wire(lim.M, lim.P) then
@@ -1136,9 +1137,9 @@ local function msg_finish(d, m, res, pnum, content)
 	for _, f in ipairs(r.frames) do
 		frames[f].msg_in = pnum
 	end
-	if not d.aead then
-		m.status = "complete"
-		r.status = "complete"
+	if not d.aead then -- as smt-wire: any drop of its packets fails it
+		m.status = m.reason and "failed" or "complete"
+		r.status = m.status
 		return nil
 	end
 	local reason
@@ -1169,7 +1170,20 @@ local function msg_finish(d, m, res, pnum, content)
 	return nil
 end
 
+local data_packet_held
+
+-- a DATA packet against what its message holds; a drop that is not benign
+-- marks the message (without keys, smt-wire then reports it failed)
 local function data_packet(d, p, res, pnum)
+	local reason, violation = data_packet_held(d, p, res, pnum)
+	local m = d.msgs[tostring(p.msg_id)]
+	if reason and violation ~= false and m then
+		m.reason = reason
+	end
+	return reason, violation
+end
+
+function data_packet_held(d, p, res, pnum)
 	local key = tostring(p.msg_id)
 	local m = d.msgs[key]
 	if not m then
@@ -1178,11 +1192,15 @@ local function data_packet(d, p, res, pnum)
 		d.msgs[key] = m
 	end
 	m.packets = m.packets + 1
-	if m.status == "ok" or m.status == "complete" then
+	if m.status == "ok" then
 		return "duplicate", false
 	end
-	if m.status == "failed" then
-		return "duplicate", false
+	if not d.aead and m.status ~= "incomplete" then
+		res.dup = true -- no key: bytes held, nothing to drop
+		return nil
+	end
+	if m.status == "failed" then -- as libsmt: start the message afresh
+		m.recs, m.msg_len, m.status = {}, nil, "incomplete"
 	end
 	if d.aead and p.lo % 2 == 0 and not win_check(d.req, p.msg_id, 8192) then
 		return "request_replay"
@@ -1237,7 +1255,12 @@ local function data_packet(d, p, res, pnum)
 		return reason
 	end
 	local content, why = msg_chain(d, m)
-	if why then
+	if why and not d.aead then -- a layout, not a packet, is wrong
+		m.status = "failed"
+		res.msg = { status = "failed", records = 0, packets = m.packets,
+			frames = frame_list(m.frames) }
+		return nil
+	elseif why then
 		m.status = "failed"
 		return why
 	end

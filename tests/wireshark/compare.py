@@ -233,15 +233,18 @@ def main():
                                                       c["ids"]))
 
     # 4. messages: status, lengths, counts and the application bytes
+    # smt-wire counts a message's packets to the end of the capture, the
+    # dissector when it completes: add the later ones that reached it
     tm = {}
     dups = {}
     for no, r in rows.items():
         key = (r["smt.flow"], num(r["smt.msg_id"]), num(r["smt.epoch"]),
                r["smt.encap"])
-        if r["smt.drop"] == "duplicate":
+        if key in tm and num(r["smt.type"]) == 0x10 and \
+                r["smt.drop"] in ("", "duplicate"):
             dups[key] = dups.get(key, 0) + 1
         if r["smt.msg.status"]:
-            if key in tm:
+            if key in tm and tm[key]["smt.msg.status"] != "failed":
                 err("frame %d: message %s completes twice" % (no, key))
             tm[key] = r
     dumps = {}

@@ -245,6 +245,10 @@ check tampered_ip "$T/tampered-ip.pcap" "$KL" "" "" \
 	--expect drop:bad_record_header=1 --expect drop:unknown_session=1 \
 	--expect drop:no_epoch_keys=1 --expect drop:bad_control_length=1 \
 	--expect drop:bad_ack_count=1 --expect drop:past_msg_len=1
+# without keys: what a keyless receiver can check
+check tampered_ip_nokeys "$T/tampered-ip.pcap" - "" "" \
+	--expect drop:bytes_mismatch=1 --expect drop:msg_len_mismatch=1 \
+	--expect drop:past_record=1
 
 # authentic packets with wrong contents, sealed again by forge.lua
 PCAPS=()
@@ -263,10 +267,13 @@ out=$(tshark -n -r "$T/base-forge.pcap" -X lua_script:"$LUA" \
 	-X lua_script2:rec:1:0=00000005 -X lua_script2:rec:2:4=00000002 \
 	-X lua_script2:rec:3:18=16 -X lua_script2:ctl:4:44=09 2>&1 |
 	grep -a '^forge:')
-if [ "$out" = "forge: 4 packets rewritten" ]; then
-	check forged "$T/forged.pcap" "$KL" "" "" --expect ok=1 \
-		--expect drop:truncated=1 --expect drop:bad_inner=2 \
-		--expect drop:bad_control_fields=1
+# then the failed message again (reassembled afresh, fails again) and the
+# good one again (a duplicate)
+if [ "$out" = "forge: 4 packets rewritten" ] &&
+	python3 $HERE/tamper.py "$T/forged.pcap" "$T/forged2.pcap" app:1 app:5; then
+	check forged "$T/forged2.pcap" "$KL" "" "" --expect ok=1 \
+		--expect drop:truncated=2 --expect drop:bad_inner=2 \
+		--expect drop:bad_control_fields=1 --expect drop:duplicate=1
 else
 	bad forged "forge.lua: ${out:-no output}"
 fi

@@ -617,7 +617,13 @@ end
 -- The dissector
 ---------------------------------------------------------------------------
 
-_G.SMT_LUA = { crypto = crypto } -- for tests/wireshark/vectors.lua
+if _G.SMT_LUA then -- a second copy (installed and -X lua_script): inert
+	print("smt.lua: already loaded from " .. _G.SMT_LUA.source ..
+		"; this copy is not used")
+	return
+end
+_G.SMT_LUA = { crypto = crypto, -- for tests/wireshark/vectors.lua
+	source = debug.getinfo(1, "S").source:gsub("^@", "") }
 
 local smt = Proto("smt", "Secure Message Transport")
 

@@ -88,8 +88,12 @@ on() { # HOST CMD...: run in that host (both namespaces), repo as cwd
 	nsenter -t "${HOLDER[$h]}" -m -n --wd="$REPO" \
 		env -i HOME=/root TERM=dumb \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		BUILD="${BUILD:-build}" "$@"
+		BUILD="${BUILD:-build}" \
+		WIRESHARK_LUA_DIR=/usr/local/lib/wireshark/plugins "$@"
 }
+# (make install puts the Wireshark dissector in Wireshark's Lua plugin
+# folder under /usr/lib, outside the overlays: WIRESHARK_LUA_DIR keeps it
+# in this host's /usr/local)
 for h in server client; do
 	on "$h" sh -c "
 		mount -t overlay overlay -o lowerdir=/etc,upperdir=$T/$h/etc,workdir=$T/$h/etc.work /etc &&

@@ -56,6 +56,25 @@ bad() {
 	printf 'FAIL  %-22s %s\n' "$1" "$2"
 }
 
+# tshark for the tier: its own HOME (no personal preferences or plugins),
+# and when `make install` put a copy of smt.lua into the global Lua plugin
+# folder, that copy hidden (a private mount namespace binds /dev/null over
+# it), so that the tree's smt.lua is what runs (a second copy is inert)
+GLOBAL_LUA=$(tshark -G folders 2>/dev/null | sed -n 's/^Global Lua Plugins:[[:space:]]*//p')
+HIDE=()
+if [ -n "$GLOBAL_LUA" ] && [ -e "$GLOBAL_LUA/smt.lua" ]; then
+	if [ "$(id -u)" = 0 ]; then
+		# shellcheck disable=SC2016
+		HIDE=(unshare -m sh -c 'mount --bind /dev/null "$0" && exec "$@"'
+			"$GLOBAL_LUA/smt.lua")
+		echo "NOTE  $GLOBAL_LUA/smt.lua is installed; hidden from this tier's tshark"
+	else
+		bad installed_copy "$GLOBAL_LUA/smt.lua would be tested instead of the tree's (run as root, or remove it)"
+	fi
+fi
+mkdir -p "$T/home"
+tsh() { HOME=$T/home XDG_CONFIG_HOME=$T/home/.config "${HIDE[@]}" tshark "$@"; }
+
 FIELDS=$(python3 -c "import sys; sys.path.insert(0, '$HERE'); import compare; print(' '.join('-e ' + f for f in compare.FIELDS))")
 
 # ts PCAP OUT [tshark options]: the dissector's fields, one line per frame
@@ -63,7 +82,7 @@ ts() {
 	local pcap=$1 out=$2
 	shift 2
 	# shellcheck disable=SC2086
-	tshark -n -r "$pcap" -X lua_script:"$LUA" \
+	tsh -n -r "$pcap" -X lua_script:"$LUA" \
 		-o udp.try_heuristic_first:TRUE "$@" -T fields \
 		-E separator=/t -E occurrence=a -E aggregator=, $FIELDS \
 		>"$out" 2>"$out.err"
@@ -105,7 +124,7 @@ check() {
 # ---- vectors ------------------------------------------------------------
 "$W" encode --key 000102030405060708090a0b0c0d0e0f --iv a0a1a2a3a4a5a6a7a8a9aaab \
 	--size 1 --out "$T/one.pcap" 2>/dev/null
-out=$(tshark -n -r "$T/one.pcap" -X lua_script:"$LUA" \
+out=$(tsh -n -r "$T/one.pcap" -X lua_script:"$LUA" \
 	-X lua_script:"$PWD/$HERE/vectors.lua" 2>&1 | grep -a '^FAIL\|^vectors:')
 if echo "$out" | grep -q '^vectors: [1-9][0-9]* passed, 0 failed'; then
 	ok vectors "$out"
@@ -114,10 +133,10 @@ else
 fi
 
 # ---- make install-wireshark: loaded as a plugin, without -X --------------
-H=$T/home
+H=$T/plugin-home
 make --no-print-directory -s install-wireshark \
 	WIRESHARK_LUA_DIR="$H/.local/lib/wireshark/plugins" >/dev/null 2>&1
-out=$(HOME=$H XDG_CONFIG_HOME=$H/.config tshark -n -r "$T/one.pcap" 2>&1 |
+out=$(HOME=$H XDG_CONFIG_HOME=$H/.config "${HIDE[@]}" tshark -n -r "$T/one.pcap" 2>&1 |
 	grep -a 'SMT.*DATA msg_id=2')
 if [ -n "$out" ]; then
 	ok plugin "installed as $H/.local/lib/wireshark/plugins/smt.lua:$out"
@@ -259,7 +278,7 @@ enc c --msg-id 18 --size 10 # 3: inner content type 0x16
 enc c --type grant --msg-id 3 --ctl-seq 5 --offset 9 --prio 1 # 4: prio 9
 enc c --msg-id 20 --size 10 # 5: nothing changed
 mergecap -F pcap -a -w "$T/base-forge.pcap" "${PCAPS[@]}"
-out=$(tshark -n -r "$T/base-forge.pcap" -X lua_script:"$LUA" \
+out=$(tsh -n -r "$T/base-forge.pcap" -X lua_script:"$LUA" \
 	-X lua_script:"$PWD/$HERE/forge.lua" \
 	-X "lua_script2:$T/base-forge.pcap" -X "lua_script2:$T/forged.pcap" \
 	-X lua_script2:TLS_AES_128_GCM_SHA256 -X "lua_script2:${KC:0:32}" \

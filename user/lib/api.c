@@ -57,6 +57,10 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
  * engine runs with tx_pull); packets (both) per smt_process() call. */
 #define EP_RX_CHUNK 16
 #define EP_TX_CHUNK 16
+/* Over UDP a turn sends what one UDP GSO buffer holds (64 KB, at most 64
+ * datagrams): the packets of a turn leave in one send. */
+#define EP_TX_CHUNK_UDP_BYTES 65000
+#define EP_TX_CHUNK_UDP_MAX 64
 #define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
@@ -131,6 +135,7 @@ struct smt_endpoint {
 	uint64_t silent_max; /* how long an RPC may go unanswered */
 	struct smt_rpg *g; /* reuseport group (smt_endpoint_open_group) */
 	unsigned int lane; /* our member index in g */
+	unsigned int tx_chunk; /* EP_TX_CHUNK, or a GSO buffer's worth */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -256,9 +261,21 @@ static void ep_flush(void *ctx)
 	ep_tx_release(ep);
 }
 
+/* DATA packets are built in the backend's send batch (no copy there). */
+static uint8_t *ep_pkt_buf(void *ctx, const struct sockaddr_storage *peer,
+			   size_t len)
+{
+	struct smt_endpoint *ep = ctx;
+
+	if (!ep->bk->ops->tx_buf)
+		return NULL;
+	return ep->bk->ops->tx_buf(ep->bk, peer, len);
+}
+
 static const struct smt_engine_ops ep_ops = {
 	.send = ep_send,
 	.flush = ep_flush,
+	.pkt_buf = ep_pkt_buf,
 };
 
 /* ---- receive queues ------------------------------------------------------ */
@@ -526,6 +543,18 @@ static int ep_setup(struct smt_endpoint *ep)
 	if (ep->g) {
 		cfg.lane = (uint16_t)ep->lane;
 		cfg.lanes = (uint16_t)smt_rpg_size(ep->g);
+	}
+	/* over UDP, records end on packet boundaries unless the application
+	 * sized them (docs/protocol.md 8.5): one GSO run per message */
+	cfg.rec_align = ep->o.encap == SMT_ENCAP_UDP && !ep->o.rec_size;
+	ep->tx_chunk = EP_TX_CHUNK;
+	if (ep->o.encap == SMT_ENCAP_UDP) {
+		ep->tx_chunk = EP_TX_CHUNK_UDP_BYTES /
+			       (ep->o.mtu - SMT_IPV4_HDR_LEN - SMT_UDP_HDR_LEN);
+		if (ep->tx_chunk > EP_TX_CHUNK_UDP_MAX)
+			ep->tx_chunk = EP_TX_CHUNK_UDP_MAX;
+		if (ep->tx_chunk < EP_TX_CHUNK)
+			ep->tx_chunk = EP_TX_CHUNK;
 	}
 	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
 	if (!ep->eng)
@@ -1028,7 +1057,7 @@ static int map_send_err(int err)
  * smt_process(). */
 static void ep_sent(struct smt_endpoint *ep)
 {
-	smt_engine_pull(ep->eng, EP_TX_CHUNK);
+	smt_engine_pull(ep->eng, ep->tx_chunk);
 	if (smt_engine_tx_pending(ep->eng))
 		ep->bk->ops->kick(ep->bk);
 	ep_arm(ep);
@@ -1385,7 +1414,7 @@ spin:
 		if (smt_engine_events_pending(ep->eng) > ev0 &&
 		    rxq_top(&ep->rxq) < prio)
 			break;
-		did += smt_engine_pull(ep->eng, EP_TX_CHUNK);
+		did += smt_engine_pull(ep->eng, ep->tx_chunk);
 		ep->bk->ops->flush(ep->bk);
 		if (!did)
 			break;
@@ -1402,7 +1431,7 @@ spin:
 		goto spin;
 	ep_timers(ep);
 	if (smt_engine_events_pending(ep->eng) == ev0)
-		smt_engine_pull(ep->eng, EP_TX_CHUNK);
+		smt_engine_pull(ep->eng, ep->tx_chunk);
 	ep->in_process = false;
 	ep_tx_release(ep);
 	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))

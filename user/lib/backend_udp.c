@@ -699,18 +699,38 @@ static int udp_flush(struct smt_bk *b)
 	return e4 ? e4 : e6;
 }
 
+static struct smt_sock_batch *tx_queue(struct udp_port *u,
+				       const struct sockaddr_storage *peer)
+{
+	if (peer->ss_family == AF_INET)
+		return &u->tx4;
+	if (peer->ss_family == AF_INET6)
+		return &u->tx6;
+	return NULL;
+}
+
+/* The engine builds DATA packets in the send batch itself. */
+static uint8_t *udp_tx_buf(struct smt_bk *b,
+			   const struct sockaddr_storage *peer, size_t len)
+{
+	struct udp_port *u = (struct udp_port *)b;
+	struct smt_sock_batch *q = tx_queue(u, peer);
+
+	if (!q || len > q->bufsz)
+		return NULL;
+	if (q->n == SMT_BATCH)
+		udp_flush(b);
+	return smt_batch_slot(q);
+}
+
 static int udp_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
 		  const uint8_t *pkt, size_t len, uint8_t prio)
 {
 	struct udp_port *u = (struct udp_port *)b;
-	struct smt_sock_batch *q;
+	struct smt_sock_batch *q = tx_queue(u, peer);
 	int err = 0;
 
-	if (peer->ss_family == AF_INET)
-		q = &u->tx4;
-	else if (peer->ss_family == AF_INET6)
-		q = &u->tx6;
-	else
+	if (!q)
 		return -EAFNOSUPPORT;
 	if (len > q->bufsz)
 		return -EMSGSIZE;
@@ -734,6 +754,7 @@ static const struct smt_bk_ops udp_ops = {
 	.rx = udp_rx,
 	.tx = udp_tx,
 	.flush = udp_flush,
+	.tx_buf = udp_tx_buf,
 	.kick = udp_kick,
 	.stats = udp_stats,
 	.unreachable = udp_unreachable,

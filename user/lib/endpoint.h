@@ -141,6 +141,11 @@ struct smt_bk_ops {
 		  const uint8_t *pkt, size_t len, uint8_t prio);
 	/* Sends every queued packet. 0 or -errno. */
 	int (*flush)(struct smt_bk *b);
+	/* Optional: the buffer the next tx() to peer queues (room for len
+	 * bytes; a full batch is sent first), or NULL. A packet built there
+	 * and handed to tx() is queued without a copy. */
+	uint8_t *(*tx_buf)(struct smt_bk *b,
+			   const struct sockaddr_storage *peer, size_t len);
 	/* Makes one of fds() readable, so that the caller comes back to rx()
 	 * for work left over (the bit of that fd in wake_bit). */
 	void (*kick)(struct smt_bk *b);

@@ -95,6 +95,14 @@ struct smt_engine_cfg {
 	 * the peer's responses and control packets steer back to it.
 	 * lanes 0 or 1 [0]: alone on its port. */
 	uint16_t lane, lanes;
+	/* Nonzero: records end on packet boundaries (docs/protocol.md 8.5):
+	 * a session's records hold the most content <= rec_size that fills
+	 * whole packets of its max_payload, and the last record of a message
+	 * of more than one packet is padded up to a whole packet where the
+	 * session's P allows it and that adds at most an eighth of the
+	 * message. Every packet of a message but its last then has one size
+	 * (one UDP GSO run), and so do the messages that follow. [0] */
+	uint32_t rec_align;
 };
 
 #define SMT_ENGINE_LANES_MAX 256 /* engines on one port */
@@ -137,6 +145,12 @@ struct smt_engine_ops {
 	/* Optional: called once at the end of every engine call that sent
 	 * packets, so the backend can send its batch. */
 	void (*flush)(void *ctx);
+	/* Optional: where the next DATA packet to peer (at most len bytes)
+	 * is built: the backend's own send buffer, so that send() with pkt
+	 * equal to it queues the packet without copying it. NULL: the
+	 * engine's buffer. */
+	uint8_t *(*pkt_buf)(void *ctx, const struct sockaddr_storage *peer,
+			    size_t len);
 };
 
 /* Returns NULL with errno set (EINVAL for a bad cfg, ENOMEM). cfg may be

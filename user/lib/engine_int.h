@@ -93,6 +93,7 @@ struct eng_session {
 	bool tls_client;
 	struct smt_limits lim;
 	uint32_t max_payload;
+	uint32_t rec_size; /* content bytes per record (8.5 when aligned) */
 	struct eng_epoch ep[2];
 	int cur; /* ep[cur] is current, ep[!cur] the previous (if valid) */
 	struct eng_timer ack_t, drain_t;
@@ -127,6 +128,7 @@ struct eng_tx {
 	struct smt_wire_msg w; /* records [0, sealed) are sealed; the others
 				  still hold their plaintext content */
 	uint32_t sealed;
+	uint32_t last_pad; /* zero bytes padding the last record */
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t *sent_us; /* per packet slot: when it last went out, in us
 			      since created, plus 1; 0 = never */
@@ -262,6 +264,8 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now);
 void eng_tx_heard(struct eng_tx *t, uint64_t now);
 int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 		     uint64_t req_id);
+/* Record content size of a session (docs/protocol.md 8.5). */
+uint32_t eng_rec_size(const struct smt_engine *e, uint32_t max_payload);
 
 /* ---- receiver (engine_rx.c) ----------------------------------------------- */
 

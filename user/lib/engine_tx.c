@@ -38,36 +38,84 @@ static uint8_t unsched_prio(uint32_t wire_len, uint32_t maxp)
 	return SMT_PRIO_MAX - 3;
 }
 
+uint32_t eng_rec_size(const struct smt_engine *e, uint32_t maxp)
+{
+	uint32_t r = e->cfg.rec_size, w = r + SMT_REC_OVERHEAD;
+
+	/* records of whole packets: the most that fits under rec_size */
+	if (e->cfg.rec_align && maxp < w &&
+	    w / maxp * maxp - SMT_REC_OVERHEAD >= SMT_REC_MIN_CONTENT)
+		r = w / maxp * maxp - SMT_REC_OVERHEAD;
+	return r;
+}
+
+/* Padding of a message's last record (lastc content bytes) up to a whole
+ * packet, docs/protocol.md 8.5; 0 when not. wl: the unpadded wire bytes. */
+static uint32_t last_pad(const struct smt_engine *e,
+			 const struct eng_session *s, uint64_t lastc,
+			 uint64_t wl)
+{
+	uint64_t maxp = s->max_payload, part, pad;
+
+	if (!e->cfg.rec_align || wl <= maxp)
+		return 0;
+	part = (lastc + SMT_REC_OVERHEAD) % maxp;
+	pad = part ? maxp - part : 0;
+	if (pad > s->lim.max_pad || lastc + pad > SMT_REC_MAX_CONTENT ||
+	    pad * 8 > wl)
+		return 0;
+	return (uint32_t)pad;
+}
+
+/* Seals record k from its content's pieces into place. 0 or -errno. */
+static int seal_rec(struct eng_tx *t, struct smt_aead *a, uint32_t k,
+		    const struct iovec *v, unsigned int nv, uint32_t pad)
+{
+	int n = smt_record_sealv(a, smt_record_seq(t->msg_id, t->s->lim.B, k),
+				 v, nv, pad, t->w.wire + t->w.rec_off[k]);
+
+	return n < 0 ? n : 0;
+}
+
 /*
- * Lays a message out as smt_msg_encode() does (the deterministic rule:
- * records of rec_size content bytes, a shorter last one, no padding) with
- * each record's plaintext content already at the place of its ciphertext,
- * but seals nothing: records are sealed in place by seal_upto() when their
- * first packet goes out. A 1 MiB reply then costs no encryption before its
- * first packet, and the encryption of what waits for GRANTs is spread over
- * the transfer instead of stalling the caller (and every other message)
- * for its whole length. Sealed bytes are kept, so retransmissions stay
- * byte-identical. 0 or -errno.
+ * Lays a message out (records of the session's rec_size content bytes, a
+ * shorter last one, padded by last_pad()): record 0 is sealed at once, out
+ * of place from the inner header and the application's buffer (it goes
+ * out in this call: a message of one record is never copied); the other
+ * records get their plaintext content at the place of their ciphertext and
+ * are sealed in place by seal_upto() when their first packet goes out. A
+ * 1 MiB reply then costs one record's encryption before its first packet,
+ * and the encryption of what waits for GRANTs is spread over the transfer
+ * instead of stalling the caller (and every other message) for its whole
+ * length. Sealed bytes are kept, so retransmissions stay byte-identical.
+ * 0 or -errno.
  */
-static int wire_layout(struct eng_tx *t, const void *app, uint32_t len,
-		       uint32_t inner, uint32_t rec_size)
+static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
+		       uint32_t len, uint32_t inner)
 {
 	struct smt_wire_msg *m = &t->w;
 	struct smt_inner_hdr ih = {
 		.app_len = htobe32(len),
 		.inner_flags = htobe32(inner),
 	};
+	struct eng_epoch *ep = eng_epoch_find(t->s, t->epoch);
 	unsigned int B = t->s->lim.B;
+	uint32_t rec_size = t->s->rec_size;
 	uint64_t content = (uint64_t)len + SMT_INNER_HDR_LEN, done = 0;
 	uint64_t nrec = (content + rec_size - 1) / rec_size;
 	uint64_t wl = content + nrec * SMT_REC_OVERHEAD;
 	uint64_t kmax = 64 - B >= 16 ? SMT_REC_IDX_LIMIT : 1ULL << (64 - B);
 	const uint8_t *src = app;
-	uint32_t k, off = 0;
+	uint32_t k, off = 0, pad;
+	int err;
 
 	memset(m, 0, sizeof(*m));
+	if (!ep)
+		return -ENOKEY;
 	if (wl > UINT32_MAX || nrec > kmax)
 		return -EINVAL;
+	pad = last_pad(e, t->s, content - (nrec - 1) * rec_size, wl);
+	wl += pad;
 	m->wire = malloc(wl);
 	m->rec_off = malloc((nrec + 1) * sizeof(*m->rec_off));
 	if (!m->wire || !m->rec_off) {
@@ -80,24 +128,41 @@ static int wire_layout(struct eng_tx *t, const void *app, uint32_t len,
 		uint8_t *p = m->wire + off + SMT_REC_HDR_LEN;
 		uint64_t h = 0;
 
-		if (done < SMT_INNER_HDR_LEN) { /* the inner header first */
+		m->rec_off[k] = off;
+		off += (uint32_t)(clen + SMT_REC_OVERHEAD);
+		if (k + 1 == nrec)
+			off += pad;
+		if (done < SMT_INNER_HDR_LEN) /* the inner header first */
 			h = SMT_INNER_HDR_LEN - done < clen
 				    ? SMT_INNER_HDR_LEN - done
 				    : clen;
-			memcpy(p, (const uint8_t *)&ih + done, h);
+		if (!k) {
+			struct iovec v[2] = {
+				{.iov_base = &ih, .iov_len = h},
+				{.iov_base = (void *)src, .iov_len = clen - h},
+			};
+
+			err = seal_rec(t, ep->tx, 0, v, 2, nrec == 1 ? pad : 0);
+			if (err) {
+				smt_wire_msg_free(m);
+				return err;
+			}
+		} else {
+			if (h)
+				memcpy(p, (const uint8_t *)&ih + done, h);
+			if (clen > h)
+				memcpy(p + h,
+				       src + (done + h - SMT_INNER_HDR_LEN),
+				       clen - h);
 		}
-		if (clen > h)
-			memcpy(p + h, src + (done + h - SMT_INNER_HDR_LEN),
-			       clen - h);
-		m->rec_off[k] = off;
-		off += (uint32_t)(clen + SMT_REC_OVERHEAD);
 		done += clen;
 	}
 	m->rec_off[nrec] = off;
 	m->msg_id = t->msg_id;
 	m->wire_len = (uint32_t)wl;
 	m->nrec = (uint32_t)nrec;
-	t->sealed = 0;
+	t->last_pad = pad;
+	t->sealed = 1;
 	return 0;
 }
 
@@ -111,12 +176,13 @@ static int seal_upto(struct eng_tx *t, uint32_t k)
 		return -ENOKEY;
 	for (; t->sealed <= k && t->sealed < m->nrec; t->sealed++) {
 		uint32_t ro = m->rec_off[t->sealed];
-		uint32_t clen =
-			m->rec_off[t->sealed + 1] - ro - SMT_REC_OVERHEAD;
-		int n = smt_record_seal(
-			ep->tx,
-			smt_record_seq(t->msg_id, t->s->lim.B, t->sealed),
-			m->wire + ro + SMT_REC_HDR_LEN, clen, 0, m->wire + ro);
+		uint32_t pad = t->sealed + 1 == m->nrec ? t->last_pad : 0;
+		struct iovec v = {
+			.iov_base = m->wire + ro + SMT_REC_HDR_LEN,
+			.iov_len = m->rec_off[t->sealed + 1] - ro -
+				   SMT_REC_OVERHEAD - pad,
+		};
+		int n = seal_rec(t, ep->tx, t->sealed, &v, 1, pad);
 
 		if (n < 0)
 			return n;
@@ -170,11 +236,17 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		.epoch = t->epoch,
 		.flags = flags,
 	};
-	uint8_t *buf = e->pktbuf;
+	uint8_t *buf = NULL;
 	uint32_t n;
 
 	if (off >= t->w.wire_len)
 		return 0;
+	/* built where the backend sends it from: no copy after this */
+	if (e->ops.pkt_buf && !e->closing)
+		buf = e->ops.pkt_buf(e->ctx, &s->peer,
+				     SMT_HDR_LEN + s->max_payload);
+	if (!buf)
+		buf = e->pktbuf;
 	if (seal_upto(t, smt_wire_msg_record_at(&t->w, off)) < 0) {
 		ENG_CNT(e, s, tx_errors, 1);
 		return 0;
@@ -542,7 +614,8 @@ int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 	return 0;
 }
 
-/* Wire bytes a message of len bytes takes (deterministic rule). */
+/* Wire bytes a message of len bytes takes (records of rec_size; aligned
+ * records and padding make it a little more). */
 static uint64_t wire_estimate(const struct smt_engine *e, uint32_t len)
 {
 	uint64_t content = (uint64_t)len + SMT_INNER_HDR_LEN;
@@ -573,7 +646,7 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
 	struct eng_session *s = t->s;
 	int err;
 
-	err = wire_layout(t, data, len, inner, e->cfg.rec_size);
+	err = wire_layout(e, t, data, len, inner);
 	if (err)
 		return err;
 	t->sent_us = calloc(pkt_slots(t), sizeof(*t->sent_us));

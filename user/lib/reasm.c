@@ -11,7 +11,14 @@
  * once every record before it is verified and they tile the stream from 0;
  * a verified record that does not fit that tiling was moved and fails. The
  * message is done when the confirmed records end exactly at msg_len.
- * Plaintext leaves only through smt_rx_msg_take(), whole or not at all.
+ * Confirmed content goes to the message's application buffer (its inner
+ * header aside): a record completing in order, the usual case, is
+ * decrypted straight into it from its wire bytes (a message of one record
+ * into a buffer of its size); a record verified ahead of a gap is
+ * decrypted in place and copied there once confirmed, and a message's
+ * first record of several too (the buffer, msg_len bytes, is allocated
+ * only after a record verified). Plaintext leaves only through
+ * smt_rx_msg_take(), whole or not at all: it hands that buffer over.
  */
 #include <endian.h>
 #include <errno.h>
@@ -43,6 +50,7 @@ struct rx_rec {
 	uint16_t niv, civ;
 	uint8_t state;
 	uint8_t failures;
+	bool in_app; /* confirmed: its content is in the app buffer */
 };
 
 struct smt_rx_msg {
@@ -57,6 +65,11 @@ struct smt_rx_msg {
 	uint32_t nchunk;
 	size_t mem;
 	unsigned int max_fail;
+	/* confirmed content: the inner header, then the application bytes */
+	uint8_t ih[SMT_INNER_HDR_LEN];
+	uint32_t ih_len;
+	uint8_t *app;
+	uint32_t app_len, app_cap;
 };
 
 struct smt_rx_msg *smt_rx_msg_new(uint64_t msg_id, const struct smt_limits *l)
@@ -95,6 +108,18 @@ static void rec_clear(struct smt_rx_msg *m, struct rx_rec *r)
 	r->seg_off = r->len = r->cap = r->held = r->content_len = 0;
 	r->niv = r->civ = 0;
 	r->state = REC_EMPTY;
+	r->in_app = false;
+}
+
+static void app_free(struct smt_rx_msg *m)
+{
+	if (m->app) {
+		OPENSSL_cleanse(m->app, m->app_cap);
+		free(m->app);
+		m->mem -= m->app_cap;
+	}
+	m->app = NULL;
+	m->app_len = m->app_cap = 0;
 }
 
 void smt_rx_msg_free(struct smt_rx_msg *m)
@@ -109,6 +134,8 @@ void smt_rx_msg_free(struct smt_rx_msg *m)
 		free(m->chunk[c]);
 	}
 	free(m->chunk);
+	app_free(m);
+	OPENSSL_cleanse(m->ih, sizeof(m->ih));
 	free(m);
 }
 
@@ -252,6 +279,97 @@ static bool any_verified(const struct smt_rx_msg *m)
 	return false;
 }
 
+/* Appends n content bytes: the inner header first, then the app buffer
+ * (which has room). */
+static void content_put(struct smt_rx_msg *m, const uint8_t *src, uint32_t n)
+{
+	uint32_t h = SMT_INNER_HDR_LEN - m->ih_len;
+
+	if (h > n)
+		h = n;
+	memcpy(m->ih + m->ih_len, src, h);
+	m->ih_len += h;
+	if (n > h) {
+		memcpy(m->app + m->app_len, src + h, n - h);
+		m->app_len += n - h;
+	}
+}
+
+/* The app buffer: msg_len bytes bound the content (allocated once a
+ * record verified, so msg_len is no forger's word alone). */
+static int app_alloc(struct smt_rx_msg *m)
+{
+	if (m->app)
+		return 0;
+	m->app = malloc(m->msg_len);
+	if (!m->app)
+		return -ENOMEM;
+	m->app_cap = m->msg_len;
+	m->mem += m->app_cap;
+	return 0;
+}
+
+/* A verified record decrypted in place is confirmed: its content moves to
+ * the app buffer and its own buffer goes. 0 or -ENOMEM. */
+static int app_put(struct smt_rx_msg *m, struct rx_rec *r)
+{
+	if (app_alloc(m))
+		return -ENOMEM;
+	content_put(m, r->buf + SMT_REC_HDR_LEN, r->content_len);
+	OPENSSL_cleanse(r->buf, r->cap);
+	free(r->buf);
+	m->mem -= r->cap;
+	r->buf = NULL;
+	r->cap = 0;
+	r->in_app = true;
+	return 0;
+}
+
+/*
+ * Opens record k (complete, next in the confirmed order) straight into
+ * the app buffer: a message of one record into one of its size, a later
+ * record after the content confirmed before it. 1 when done (n: content
+ * length or -reason), 0 when it must go in place instead.
+ */
+static int open_to_app(struct smt_rx_msg *m, uint32_t k, struct rx_rec *r,
+		       struct smt_aead *rx, int *n)
+{
+	uint64_t seq = smt_record_seq(m->msg_id, m->lim.B, k);
+	uint32_t plain = r->len - SMT_REC_OVERHEAD; /* content + pad */
+
+	if (k != m->nconf || r->seg_off != m->conf_end)
+		return 0;
+	if (k == 0 && r->len == m->msg_len && !m->app) {
+		m->app_cap = plain > SMT_INNER_HDR_LEN
+				     ? plain - SMT_INNER_HDR_LEN
+				     : 1;
+		m->app = malloc(m->app_cap);
+		if (!m->app) {
+			m->app_cap = 0;
+			return 0;
+		}
+		m->mem += m->app_cap;
+		*n = smt_record_open_split(rx, seq, r->buf, r->len, m->ih,
+					   SMT_INNER_HDR_LEN, m->app);
+		if (*n < 0) {
+			app_free(m);
+			return 1;
+		}
+		m->ih_len = (uint32_t)*n < SMT_INNER_HDR_LEN
+				    ? (uint32_t)*n
+				    : SMT_INNER_HDR_LEN;
+		m->app_len = (uint32_t)*n - m->ih_len;
+		return 1;
+	}
+	if (!m->app || m->ih_len < SMT_INNER_HDR_LEN ||
+	    m->app_cap - m->app_len < plain)
+		return 0;
+	*n = smt_record_open(rx, seq, r->buf, r->len, m->app + m->app_len);
+	if (*n >= 0)
+		m->app_len += (uint32_t)*n;
+	return 1;
+}
+
 /*
  * Extend the confirmed prefix over verified records that tile from 0. A
  * verified record at the wrong place was moved: it fails. A provisional
@@ -276,6 +394,8 @@ static int confirm_chain(struct smt_rx_msg *m)
 		}
 		if (r->state != REC_VERIFIED)
 			return 0;
+		if (!r->in_app && app_put(m, r))
+			return SMT_DROP_NO_MEMORY;
 		m->conf_end += r->len;
 		m->nconf++;
 		if (m->conf_end == m->msg_len) {
@@ -289,13 +409,23 @@ static int confirm_chain(struct smt_rx_msg *m)
 static int rec_verify(struct smt_rx_msg *m, uint32_t k, struct smt_aead *rx)
 {
 	struct rx_rec *r = rec_at(m, k, false);
+	bool direct;
 	int n;
 
-	n = smt_record_open(rx, smt_record_seq(m->msg_id, m->lim.B, k), r->buf,
-			    r->len, r->buf + SMT_REC_HDR_LEN);
+	direct = open_to_app(m, k, r, rx, &n);
+	if (!direct)
+		n = smt_record_open(rx, smt_record_seq(m->msg_id, m->lim.B, k),
+				    r->buf, r->len, r->buf + SMT_REC_HDR_LEN);
 	if (n < 0)
 		return rec_fail(m, r, -n);
 	r->content_len = (uint32_t)n;
+	if (direct) { /* its wire bytes are not needed any more */
+		free(r->buf);
+		m->mem -= r->cap;
+		r->buf = NULL;
+		r->cap = 0;
+		r->in_app = true;
+	}
 	r->state = REC_VERIFIED;
 	free(r->iv);
 	m->mem -= (size_t)r->civ * sizeof(*r->iv);
@@ -541,59 +671,32 @@ size_t smt_rx_msg_mem(const struct smt_rx_msg *m)
 	return m ? m->mem : 0;
 }
 
-/* Copy n content bytes from content offset off, across records. */
-static void content_copy(const struct smt_rx_msg *m, uint64_t off, uint8_t *dst,
-			 uint64_t n)
-{
-	for (uint32_t k = 0; k < m->nconf && n; k++) {
-		const struct rx_rec *r = rec_peek(m, k);
-		uint64_t c;
-
-		if (off >= r->content_len) {
-			off -= r->content_len;
-			continue;
-		}
-		c = r->content_len - off;
-		if (c > n)
-			c = n;
-		memcpy(dst, r->buf + SMT_REC_HDR_LEN + off, c);
-		dst += c;
-		n -= c;
-		off = 0;
-	}
-}
-
 int smt_rx_msg_take(struct smt_rx_msg *m, uint8_t **app, uint32_t *len,
 		    uint32_t *inner_flags)
 {
 	struct smt_inner_hdr ih;
-	uint64_t total = 0;
 	uint32_t alen, flags;
-	uint8_t *buf = NULL;
 
 	if (!m || !app || !len || !m->done)
 		return -EINVAL;
 	*app = NULL;
 	*len = 0;
-	for (uint32_t k = 0; k < m->nconf; k++)
-		total += rec_peek(m, k)->content_len;
-	if (total < SMT_INNER_HDR_LEN)
+	if (m->ih_len < SMT_INNER_HDR_LEN)
 		return SMT_DROP_TRUNCATED;
-	content_copy(m, 0, (uint8_t *)&ih, sizeof(ih));
+	memcpy(&ih, m->ih, sizeof(ih));
 	alen = be32toh(ih.app_len);
 	flags = be32toh(ih.inner_flags);
-	if (alen != total - SMT_INNER_HDR_LEN)
+	if (alen != m->app_len)
 		return SMT_DROP_TRUNCATED;
 	if ((flags & ~SMT_INNER_KNOWN_FLAGS) ||
 	    ((flags & SMT_INNER_ONEWAY) && (m->msg_id & 1)))
 		return SMT_DROP_BAD_INNER;
-	if (alen) {
-		buf = malloc(alen);
-		if (!buf)
-			return SMT_DROP_NO_MEMORY;
-		content_copy(m, SMT_INNER_HDR_LEN, buf, alen);
+	if (alen) { /* the buffer the records were opened into */
+		*app = m->app;
+		m->mem -= m->app_cap;
+		m->app = NULL;
+		m->app_len = m->app_cap = 0;
 	}
-	*app = buf;
 	*len = alen;
 	if (inner_flags)
 		*inner_flags = flags;

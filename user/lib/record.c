@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -182,17 +183,27 @@ static int set_nonce(EVP_CIPHER_CTX *ctx, const struct smt_aead *a,
 
 static const uint8_t zeros[256];
 
-int smt_record_seal(struct smt_aead *a, uint64_t seq, const uint8_t *content,
-		    size_t len, size_t pad, uint8_t *out)
+int smt_record_sealv(struct smt_aead *a, uint64_t seq,
+		     const struct iovec *content, unsigned int niov, size_t pad,
+		     uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx;
 	uint8_t inner = SMT_INNER_TYPE;
-	size_t clen = len + 1 + pad, done = 0;
+	size_t len = 0, clen, done = 0;
+	unsigned int i;
 	uint8_t *p;
 	int n;
 
-	if (!a || !out || (len && !content) || len + pad > SMT_REC_MAX_CONTENT)
+	if (!a || !out || (niov && !content))
 		return -EINVAL;
+	for (i = 0; i < niov; i++) {
+		if (content[i].iov_len && !content[i].iov_base)
+			return -EINVAL;
+		len += content[i].iov_len;
+	}
+	if (len + pad > SMT_REC_MAX_CONTENT)
+		return -EINVAL;
+	clen = len + 1 + pad;
 	ctx = a->enc;
 	out[0] = SMT_REC_TYPE;
 	out[1] = SMT_REC_VER_HI;
@@ -205,9 +216,12 @@ int smt_record_seal(struct smt_aead *a, uint64_t seq, const uint8_t *content,
 		return -EIO;
 	if (EVP_EncryptUpdate(ctx, NULL, &n, out, SMT_REC_HDR_LEN) != 1)
 		return -EIO;
-	/* content may already sit at out + 5 (in place) */
-	if (len) {
-		if (EVP_EncryptUpdate(ctx, p, &n, content, (int)len) != 1)
+	/* one piece may already sit at its place in out (in place) */
+	for (i = 0; i < niov; i++) {
+		if (!content[i].iov_len)
+			continue;
+		if (EVP_EncryptUpdate(ctx, p + done, &n, content[i].iov_base,
+				      (int)content[i].iov_len) != 1)
 			return -EIO;
 		done += (size_t)n;
 	}
@@ -234,12 +248,30 @@ int smt_record_seal(struct smt_aead *a, uint64_t seq, const uint8_t *content,
 	return (int)(SMT_REC_HDR_LEN + clen + SMT_TAG_LEN);
 }
 
-int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
-		    size_t rec_len, uint8_t *out)
+int smt_record_seal(struct smt_aead *a, uint64_t seq, const uint8_t *content,
+		    size_t len, size_t pad, uint8_t *out)
+{
+	struct iovec v = {.iov_base = (void *)content, .iov_len = len};
+
+	if (len && !content)
+		return -EINVAL;
+	return smt_record_sealv(a, seq, &v, len ? 1 : 0, pad, out);
+}
+
+/* Byte j of the plaintext opened to hdr[0..h) then out. */
+static uint8_t split_at(const uint8_t *hdr, size_t h, const uint8_t *out,
+			size_t j)
+{
+	return j < h ? hdr[j] : out[j - h];
+}
+
+int smt_record_open_split(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
+			  size_t rec_len, uint8_t *hdr, size_t hdr_len,
+			  uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx;
 	uint8_t tag[SMT_TAG_LEN], last;
-	size_t hlen, plen, n;
+	size_t hlen, plen, n, h;
 	int m, ret = -SMT_DROP_RECORD_AUTH;
 
 	if (!a || !rec || rec_len < SMT_REC_HDR_LEN + SMT_REC_MIN_LEN ||
@@ -252,6 +284,7 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 	ctx = a->dec;
 	plen = hlen - SMT_TAG_LEN; /* content + inner type + pad, >= 1 */
 	n = plen - 1;
+	h = hdr && hdr_len < n ? hdr_len : hdr ? n : 0;
 	/* The tag may be overwritten by in-place output: keep a copy. */
 	memcpy(tag, rec + rec_len - SMT_TAG_LEN, SMT_TAG_LEN);
 
@@ -259,9 +292,13 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 		goto fail;
 	if (EVP_DecryptUpdate(ctx, NULL, &m, rec, SMT_REC_HDR_LEN) != 1)
 		goto fail;
-	/* out has room for plen - 1 bytes; the last byte goes to `last` */
-	if (n &&
-	    EVP_DecryptUpdate(ctx, out, &m, rec + SMT_REC_HDR_LEN, (int)n) != 1)
+	/* hdr gets the first h bytes, out room for the other plen - 1 - h;
+	 * the last byte goes to `last` */
+	if (h &&
+	    EVP_DecryptUpdate(ctx, hdr, &m, rec + SMT_REC_HDR_LEN, (int)h) != 1)
+		goto fail;
+	if (n > h && EVP_DecryptUpdate(ctx, out, &m, rec + SMT_REC_HDR_LEN + h,
+				       (int)(n - h)) != 1)
 		goto fail;
 	if (EVP_DecryptUpdate(ctx, &last, &m, rec + SMT_REC_HDR_LEN + n, 1) !=
 	    1)
@@ -269,7 +306,7 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SMT_TAG_LEN, tag) !=
 	    1)
 		goto fail;
-	if (EVP_DecryptFinal_ex(ctx, out + n, &m) != 1)
+	if (EVP_DecryptFinal_ex(ctx, out + (n - h), &m) != 1)
 		goto fail;
 
 	/* Strip zero padding; the last non-zero byte is the inner type. */
@@ -277,16 +314,24 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 		if (last == SMT_INNER_TYPE)
 			return (int)n;
 	} else {
-		while (n > 0 && out[n - 1] == 0)
+		while (n > 0 && !split_at(hdr, h, out, n - 1))
 			n--;
-		if (n > 0 && out[n - 1] == SMT_INNER_TYPE)
+		if (n > 0 && split_at(hdr, h, out, n - 1) == SMT_INNER_TYPE)
 			return (int)(n - 1);
 	}
 	ret = -SMT_DROP_BAD_INNER;
 fail:
-	OPENSSL_cleanse(out, plen - 1);
+	if (h)
+		OPENSSL_cleanse(hdr, h);
+	OPENSSL_cleanse(out, plen - 1 - h);
 	last = 0;
 	return ret;
+}
+
+int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
+		    size_t rec_len, uint8_t *out)
+{
+	return smt_record_open_split(a, seq, rec, rec_len, NULL, 0, out);
 }
 
 static int ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 enum smt_cipher {
 	SMT_CIPHER_NONE = 0,
@@ -50,6 +51,14 @@ static inline uint64_t smt_record_seq(uint64_t msg_id, unsigned int B,
  */
 int smt_record_seal(struct smt_aead *a, uint64_t seq, const uint8_t *content,
 		    size_t len, size_t pad, uint8_t *out);
+/*
+ * The same with the content gathered from niov pieces (the inner header
+ * and the application's buffer: sealed out of place, no copy first). A
+ * piece may sit at its place in out (in place).
+ */
+int smt_record_sealv(struct smt_aead *a, uint64_t seq,
+		     const struct iovec *content, unsigned int niov, size_t pad,
+		     uint8_t *out);
 
 /*
  * Open one record of rec_len bytes (header included). Checks the header
@@ -62,6 +71,16 @@ int smt_record_seal(struct smt_aead *a, uint64_t seq, const uint8_t *content,
  */
 int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 		    size_t rec_len, uint8_t *out);
+/*
+ * The same, out of place in two parts: the first min(hdr_len, plaintext)
+ * bytes of the plaintext go to hdr, the rest to out (room for rec_len - 22
+ * - hdr_len bytes), so a message's inner header and its application bytes
+ * land in separate buffers. Returns the content length counted over both;
+ * on failure both are cleared.
+ */
+int smt_record_open_split(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
+			  size_t rec_len, uint8_t *hdr, size_t hdr_len,
+			  uint8_t *out);
 
 /* Control tag (section 5): AEAD tag of an empty plaintext, seq =
  * (1 << 63) | ctl_seq, AAD = aad. verify returns 0 or -SMT_DROP_CTL_AUTH. */

@@ -58,7 +58,8 @@ void smt_batch_add(struct smt_sock_batch *b,
 	struct msghdr *h = &b->msg[i].msg_hdr;
 	bool v4 = peer->ss_family == AF_INET;
 
-	memcpy(b->iov[i].iov_base, pkt, len);
+	if (pkt != b->iov[i].iov_base)
+		memcpy(b->iov[i].iov_base, pkt, len);
 	b->iov[i].iov_len = len;
 	b->name[i] = *peer;
 	/* raw sockets take no port: IPv4 ignores it, IPv6 wants 0 or proto */

@@ -40,8 +40,15 @@ void smt_batch_free(struct smt_sock_batch *b);
 /* Sets up the first n (<= SMT_BATCH) slots for recvmmsg, each with room
  * for one int-sized control message. */
 void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n);
+/* The buffer of the next slot (the batch must have room): a packet built
+ * there is not copied by smt_batch_add(). */
+static inline uint8_t *smt_batch_slot(struct smt_sock_batch *b)
+{
+	return b->iov[b->n].iov_base;
+}
 /*
- * Appends one datagram to peer (copied; len <= bufsz, the caller checks);
+ * Appends one datagram to peer (copied unless it was built in
+ * smt_batch_slot(); len <= bufsz, the caller checks);
  * with prio_tos its TOS / traffic class is prio << 5. keep_port false
  * sends to port 0 (raw sockets take none). The batch must have room.
  */

@@ -196,6 +196,43 @@ static const struct smtctl_cmd service_cmds[] = {
 SMTCTL_OBJECT_DFLT(service, "services configured in smtd", service_cmds,
 		   do_service_list);
 
+/* a / b of two counters of o, or nothing when b is 0 */
+static void ratio(json_object *o, const char *name, const char *a,
+		  const char *b)
+{
+	json_object *va, *vb;
+	double den;
+
+	if (!json_object_object_get_ex(o, a, &va) ||
+	    !json_object_object_get_ex(o, b, &vb))
+		return;
+	den = (double)json_object_get_int64(vb);
+	if (den > 0)
+		json_object_object_add(
+			o, name,
+			json_object_new_double(
+				(double)json_object_get_int64(va) / den));
+}
+
+/* What the applications' counters say about the cost of their I/O:
+ * datagrams per UDP GSO send and per receive call, and send plus receive
+ * system calls per message received (an RPC's worth on either side). */
+static void apps_ratios(json_object *stats)
+{
+	json_object *apps, *calls;
+
+	if (!json_object_object_get_ex(stats, "apps", &apps) ||
+	    !json_object_object_get_ex(apps, "tx_calls", &calls))
+		return;
+	ratio(apps, "gso_segments_per_send", "tx_gso_segments", "tx_gso_sends");
+	ratio(apps, "datagrams_per_rx_call", "rx_packets", "rx_calls");
+	json_object_object_add(
+		apps, "syscalls",
+		json_object_new_int64(json_object_get_int64(calls) +
+				      smt_ctl_int(apps, "rx_calls", 0)));
+	ratio(apps, "syscalls_per_rpc", "syscalls", "rx_msgs");
+}
+
 static int do_stats_show(struct smtctl_ctx *ctx, int argc, char **argv)
 {
 	struct smtctl_stats_provider *p;
@@ -209,6 +246,7 @@ static int do_stats_show(struct smtctl_ctx *ctx, int argc, char **argv)
 		return 1;
 	}
 	stats = take(resp, "stats");
+	apps_ratios(stats);
 	for (p = smtctl_stats_providers(); p; p = p->next) {
 		int err = p->fn(ctx, stats);
 

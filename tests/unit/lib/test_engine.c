@@ -57,8 +57,9 @@ static int cap_send(void *ctx, const struct smt_engine_tx *tx)
 	return 0;
 }
 
-static void pair_init(struct pair *p, const struct smt_engine_cfg *c0,
-		      const struct smt_engine_cfg *c1)
+static void pair_init_lim(struct pair *p, const struct smt_engine_cfg *c0,
+			  const struct smt_engine_cfg *c1,
+			  const struct smt_limits *lim)
 {
 	struct smt_engine_ops ops = {.send = cap_send};
 	int i;
@@ -91,9 +92,17 @@ static void pair_init(struct pair *p, const struct smt_engine_cfg *c0,
 			.keys = p->keys,
 		};
 
+		if (lim)
+			s.limits = *lim;
 		cr_assert_eq(
 			smt_engine_session_add(p->s[i].e, &s, &p->s[i].sid), 0);
 	}
+}
+
+static void pair_init(struct pair *p, const struct smt_engine_cfg *c0,
+		      const struct smt_engine_cfg *c1)
+{
+	pair_init_lim(p, c0, c1, NULL);
 }
 
 static void pair_fini(struct pair *p)
@@ -894,5 +903,100 @@ Test(engine, need_ack__lost_oneway_is_asked_for_not_unknown)
 	cr_assert_eq(ev.type, SMT_ENGINE_EV_ONEWAY);
 	cr_assert_eq(ev.len, 100);
 	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}
+
+/* ---- records on packet boundaries (docs/protocol.md 8.5) ------------------ */
+
+/* Sends len bytes from side 0 with everything flowing and checks what
+ * arrives; *sizes receives the DATA packet sizes of the first flight. */
+static void aligned_rpc(struct pair *p, uint32_t len, uint32_t *sizes,
+			size_t *n)
+{
+	struct smt_engine_event ev;
+	uint64_t id = send_req(p, len, 0, 5);
+	size_t i;
+
+	*n = 0;
+	for (i = 0; i < p->s[0].nout; i++)
+		if (ptype(&p->s[0].out[i]) == SMT_TYPE_DATA)
+			sizes[(*n)++] = p->s[0].out[i].len;
+	flow(p);
+	cr_assert(next_ev(p, 1, &ev));
+	cr_assert_eq(ev.id, id);
+	cr_assert_eq(ev.len, len);
+	for (i = 0; i < len; i++)
+		cr_assert_eq(ev.data[i], (uint8_t)(i * 7 + 5), "byte %zu", i);
+	cr_assert_eq(
+		smt_engine_reply(p->s[1].e, ev.session, ev.id, "ok", 2, p->now),
+		0);
+	smt_engine_event_free(&ev);
+	flow(p);
+	cr_assert(next_ev(p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+	smt_engine_event_free(&ev);
+	advance(p, ACK_DELAY);
+	flow(p);
+}
+
+Test(engine, rec_align__packets_are_whole_and_last_records_padded)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_limits lim = {.max_pad = 2000};
+	uint32_t sizes[64];
+	struct pair p;
+	size_t n, i;
+
+	c.rec_align = 1;
+	c.unsched_bytes = 70000; /* a 64 KiB message in one flight */
+	pair_init_lim(&p, &c, &c, &lim);
+	/* 64 KiB: records of 11 x 1440 - 22 = 15818 content bytes, the
+	 * last (2272) padded by 586 to two whole packets: 46 of 1440 */
+	aligned_rpc(&p, 65536, sizes, &n);
+	cr_assert_eq(n, 46);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(sizes[i], SMT_HDR_LEN + 1440, "packet %zu", i);
+	/* 8 KiB: one record of 8200, padded by 418: six whole packets */
+	aligned_rpc(&p, 8192, sizes, &n);
+	cr_assert_eq(n, 6);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(sizes[i], SMT_HDR_LEN + 1440, "packet %zu", i);
+	/* one packet: never padded (equal small messages batch anyway) */
+	aligned_rpc(&p, 64, sizes, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(sizes[0], SMT_HDR_LEN + 64 + 8 + 22);
+	/* padding above an eighth of the message: not worth it. 3000 B:
+	 * 3030 wire, 3 packets, 1290 to pad */
+	aligned_rpc(&p, 3000, sizes, &n);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(sizes[2], SMT_HDR_LEN + 3030 - 2880);
+	assert_empty(&p);
+	pair_fini(&p);
+}
+
+Test(engine, rec_align__without_p_only_the_last_packet_is_short)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_cfg plain = cfg_default();
+	uint32_t sizes[64];
+	struct pair p;
+	size_t n, i;
+
+	c.rec_align = 1;
+	c.unsched_bytes = plain.unsched_bytes = 70000;
+	pair_init(&p, &c, &plain); /* the receiver needs no setting */
+	aligned_rpc(&p, 65536, sizes, &n);
+	/* 65544 content in 5 records: 65654 wire bytes, 45 whole packets
+	 * and one of 854 */
+	cr_assert_eq(n, 46);
+	for (i = 0; i + 1 < n; i++)
+		cr_assert_eq(sizes[i], SMT_HDR_LEN + 1440, "packet %zu", i);
+	cr_assert_eq(sizes[n - 1], SMT_HDR_LEN + 854);
+	assert_empty(&p);
+	pair_fini(&p);
+	/* not aligned: a 16406-byte record is 11 whole packets and 566 */
+	pair_init(&p, &plain, &plain);
+	aligned_rpc(&p, 65536, sizes, &n);
+	cr_assert_eq(sizes[11], SMT_HDR_LEN + 16406 - 11 * 1440);
 	pair_fini(&p);
 }

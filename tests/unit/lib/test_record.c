@@ -139,8 +139,23 @@ Test(smt_record_seal, rfc8448_client_record_seq0)
 	size_t wlen =
 		th_hex(RFC8448_CLIENT_APP_RECORD_SEQ0, want, sizeof(want));
 
+	static const size_t cuts[] = {0, 1, 8, 49, 50};
+
 	cr_assert_eq(smt_record_seal(a, 0, app, alen, 0, out), (int)wlen);
 	cr_assert_arr_eq(out, want, wlen);
+	/* out of place from pieces (the inner header and the application's
+	 * buffer): the same record */
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		struct iovec v[3] = {
+			{.iov_base = app, .iov_len = cuts[i]},
+			{.iov_base = NULL, .iov_len = 0},
+			{.iov_base = app + cuts[i], .iov_len = alen - cuts[i]},
+		};
+
+		memset(out, 0, sizeof(out));
+		cr_assert_eq(smt_record_sealv(a, 0, v, 3, 0, out), (int)wlen);
+		cr_assert_arr_eq(out, want, wlen, "cut at %zu", cuts[i]);
+	}
 	smt_aead_free(a);
 }
 
@@ -406,4 +421,88 @@ Test(smt_ctl_tag, differs_from_record_seq_space)
 	cr_assert_eq(smt_ctl_tag(a, SMT_CTL_SEQ_BIT | 1, aad, 8, t1), -EINVAL);
 	cr_assert_gt(smt_record_seal(a, 1, aad, 8, 0, rec), 0);
 	smt_aead_free(a);
+}
+
+Test(smt_record_sealv, padding_and_limits)
+{
+	static uint8_t in[16384], rec[16384 + 22], out[16384 + 22];
+	struct smt_aead *a = th_aead(SMT_CIPHER_AES_256_GCM, 6);
+	struct iovec v[2] = {{.iov_base = in, .iov_len = 8},
+			     {.iov_base = in + 8, .iov_len = 1000}};
+	struct iovec bad = {.iov_base = NULL, .iov_len = 1};
+	int n;
+
+	th_fill(in, sizeof(in), 3);
+	n = smt_record_sealv(a, 9, v, 2, 418, rec);
+	cr_assert_eq(n, 1008 + 418 + 22);
+	cr_assert_eq(smt_record_open(a, 9, rec, (size_t)n, out), 1008);
+	cr_assert_arr_eq(out, in, 1008);
+	v[1].iov_len = 16384 - 8;
+	cr_assert_eq(smt_record_sealv(a, 9, v, 2, 1, rec), -EINVAL);
+	cr_assert_eq(smt_record_sealv(a, 9, &bad, 1, 0, rec), -EINVAL);
+	smt_aead_free(a);
+}
+
+/* Opened in two parts (the message's inner header and its application
+ * buffer): the same content as in one, the known answers too; a failure
+ * clears both parts. */
+Test(smt_record_open_split, two_parts_and_failures_clear_both)
+{
+	static const size_t lens[] = {0, 3, 8, 9, 600};
+	static const size_t pads[] = {0, 1, 300};
+	uint8_t in[600], rec[600 + 300 + 22], hdr[8], out[600 + 300 + 22];
+
+	th_fill(in, sizeof(in), 7);
+	for (size_t c = 0; c < 3; c++) {
+		struct smt_aead *a = th_aead(all_ciphers[c], 5);
+
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			for (size_t j = 0; j < sizeof(pads) / sizeof(pads[0]);
+			     j++) {
+				size_t len = lens[i], h = len < 8 ? len : 8;
+				int n = smt_record_seal(a, 3, in, len, pads[j],
+							rec);
+
+				memset(hdr, 0xee, sizeof(hdr));
+				cr_assert_eq(smt_record_open_split(
+						     a, 3, rec, (size_t)n, hdr,
+						     sizeof(hdr), out),
+					     (int)len,
+					     "cipher %zu len %zu pad %zu", c,
+					     len, pads[j]);
+				cr_assert_arr_eq(hdr, in, h);
+				if (len > 8)
+					cr_assert_arr_eq(out, in + 8, len - 8);
+				/* a flipped tag bit: nothing left behind */
+				rec[n - 1] ^= 0x10;
+				memset(hdr, 0xee, sizeof(hdr));
+				memset(out, 0xee, sizeof(out));
+				cr_assert_eq(smt_record_open_split(
+						     a, 3, rec, (size_t)n, hdr,
+						     sizeof(hdr), out),
+					     -SMT_DROP_RECORD_AUTH);
+				/* hdr took the first 8 bytes of content,
+				 * type and padding */
+				h = len + pads[j] < 8 ? len + pads[j] : 8;
+				for (size_t k = 0; k < h; k++)
+					cr_assert_eq(hdr[k], 0);
+				for (size_t k = 0; k + 22 < (size_t)n - h; k++)
+					cr_assert_eq(out[k], 0);
+			}
+		}
+		smt_aead_free(a);
+	}
+	for (size_t i = 0; i < sizeof(ap_vecs) / sizeof(ap_vecs[0]); i++) {
+		struct smt_aead *a = vec_aead(&ap_vecs[i]);
+		uint8_t r[128], want[64];
+		size_t rlen = th_hex(ap_vecs[i].record, r, sizeof(r));
+		size_t wlen = th_hex(RFC8448_APP_PAYLOAD, want, sizeof(want));
+
+		cr_assert_eq(smt_record_open_split(a, ap_vecs[i].seq, r, rlen,
+						   hdr, sizeof(hdr), out),
+			     (int)wlen);
+		cr_assert_arr_eq(hdr, want, 8);
+		cr_assert_arr_eq(out, want + 8, wlen - 8);
+		smt_aead_free(a);
+	}
 }

@@ -56,6 +56,7 @@ static bool scenario(uint64_t seed, struct sim_cfg *c, uint64_t *r)
 	static const double gbps[] = {1, 10, 25, 100};
 	static const uint32_t payload[] = {0, 0, 512, 1000, 8960};
 	static const uint32_t unsched[] = {0, 0, 3000, 20000};
+	uint64_t r2;
 
 	*r = seed * 0x9e3779b97f4a7c15ULL + 1;
 	memset(c, 0, sizeof(*c));
@@ -81,6 +82,12 @@ static bool scenario(uint64_t seed, struct sim_cfg *c, uint64_t *r)
 	c->eng.rec_size = pick(r, 2) ? 0 : 4096 + (uint32_t)pick(r, 12289);
 	c->eng.max_granted = pick(r, 2) ? 0 : 20000 + (uint32_t)pick(r, 400000);
 	c->limits.B = 40 + (unsigned int)pick(r, 13);
+	/* records on packet boundaries, last records padded where P allows
+	 * (UDP mode, docs/protocol.md 8.5), from a stream of their own so
+	 * the other draws of a seed stay as they were */
+	r2 = seed * 0xd1b54a32d192ed03ULL + 7;
+	c->eng.rec_align = pick(&r2, 2) == 0;
+	c->limits.max_pad = pick(&r2, 2) ? 0 : (uint32_t)pick(&r2, 3000);
 	if (pick(r, 8) == 0) { /* tight limits: refusals, BUSY, -EAGAIN */
 		c->eng.max_rx_msgs = 2 + (uint32_t)pick(r, 7);
 		c->eng.max_tx_msgs = 2 + (uint32_t)pick(r, 7);

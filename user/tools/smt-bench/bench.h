@@ -248,6 +248,15 @@ void smt_cli_close(struct cconn *c);
 /* One line of the endpoint's counters (retransmits, drops by reason). */
 void smt_cli_stats(struct cconn *c, char *buf, size_t len);
 
+/* System calls and offload counters of an SMT client endpoint. */
+struct bench_io {
+	uint64_t tx_calls, rx_calls; /* sendmmsg / recvmmsg */
+	uint64_t gso_sends, gso_segments; /* UDP GSO messages, datagrams */
+	uint64_t rx_packets; /* datagrams received */
+};
+/* 0, or -ENOTSUP when c is no SMT connection. */
+int smt_cli_io(const struct cconn *c, struct bench_io *io);
+
 /* ---- results ------------------------------------------------------------ */
 
 enum bench_test {
@@ -278,6 +287,11 @@ struct result {
 	uint64_t large_n; /* HOL: 1 MiB RPCs completed */
 	double ready_p50; /* set-up: us until the session was usable */
 	uint32_t threads; /* threads per side (TEST_THREADS; else 1) */
+	/* SMT client endpoint, over the measured window (io set): send and
+	 * receive system calls per RPC, datagrams per UDP GSO send,
+	 * datagrams per receive call */
+	bool io;
+	double syscalls_cli, gso_segs, rx_per_call;
 };
 
 /* Percentile q (0..1) of sorted samples (ns), in us. */

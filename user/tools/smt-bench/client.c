@@ -205,6 +205,23 @@ static void udp_retry(struct run *r, uint64_t now)
 	}
 }
 
+/* The SMT client's system calls and offload use over a window of n RPCs. */
+static void io_result(const struct bench_io *a, const struct bench_io *b,
+		      uint64_t n, struct result *res)
+{
+	uint64_t gs = b->gso_sends - a->gso_sends;
+	uint64_t rc = b->rx_calls - a->rx_calls;
+
+	res->io = true;
+	res->syscalls_cli =
+		(double)(b->tx_calls - a->tx_calls + rc) / (double)n;
+	res->gso_segs =
+		gs ? (double)(b->gso_segments - a->gso_segments) / (double)gs
+		   : 0;
+	res->rx_per_call =
+		rc ? (double)(b->rx_packets - a->rx_packets) / (double)rc : 0;
+}
+
 /* Runs until stop_ns (absolute) or until class 0 completed stop_n RPCs in
  * the measured window; the window opens after warm_ns or warm_n. */
 static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
@@ -212,7 +229,8 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 {
 	uint64_t t_start = now_ns(), t_meas = 0, cpu_c0 = 0, cpu_s0 = 0;
 	uint64_t last_retry = t_start;
-	bool draining = false;
+	struct bench_io io0 = {0}, io1;
+	bool draining = false, io = false;
 
 	for (int i = 0; i < SLOTS; i++)
 		r->slot[i].k = -1;
@@ -229,6 +247,7 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 			if (!r->no_cpu) {
 				cpu_c0 = cpu_ns_thread();
 				cpu_s0 = server_cpu_ns();
+				io = !smt_cli_io(r->c, &io0);
 			}
 		}
 		if (r->measuring && ((dur_ns && now - t_meas >= dur_ns &&
@@ -246,6 +265,8 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 				res->cpu_srv =
 					(server_cpu_ns() - cpu_s0) / 1e3 / n;
 			}
+			if (n && io && !smt_cli_io(r->c, &io1))
+				io_result(&io0, &io1, n, res);
 			r->measuring = false;
 			draining = true;
 		}

@@ -74,6 +74,9 @@ enum metric {
 	M_READY,
 	M_FAILED,
 	M_THREADS,
+	M_SYSCALLS,
+	M_GSO_SEGS,
+	M_RX_PER_CALL,
 	M_COUNT
 };
 
@@ -92,7 +95,10 @@ static const char *const metric_names[M_COUNT] = {"n",
 						  "large_rpcs",
 						  "ready_p50_us",
 						  "rpcs_failed",
-						  "threads"};
+						  "threads",
+						  "syscalls_client_per_rpc",
+						  "gso_segments_per_send",
+						  "datagrams_per_rx_call"};
 
 static double metric(const struct result *r, enum metric m)
 {
@@ -129,6 +135,12 @@ static double metric(const struct result *r, enum metric m)
 		return r->rpc_failed;
 	case M_THREADS:
 		return r->threads ? r->threads : 1;
+	case M_SYSCALLS:
+		return r->io ? r->syscalls_cli : NAN;
+	case M_GSO_SEGS:
+		return r->io ? r->gso_segs : NAN;
+	case M_RX_PER_CALL:
+		return r->io ? r->rx_per_call : NAN;
 	default:
 		return 0;
 	}

@@ -553,6 +553,20 @@ const char *smt_errstr(int err)
 	return smt_strerror(err);
 }
 
+int smt_cli_io(const struct cconn *c, struct bench_io *io)
+{
+	struct smt_stats st = {.sz = sizeof(st)};
+
+	if (!c->ep || smt_stats_get(c->ep, 0, &st))
+		return -ENOTSUP;
+	io->tx_calls = st.tx_calls;
+	io->rx_calls = st.rx_calls;
+	io->gso_sends = st.tx_gso_sends;
+	io->gso_segments = st.tx_gso_segments;
+	io->rx_packets = st.rx_packets;
+	return 0;
+}
+
 void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 {
 	struct smt_stats st = {.sz = sizeof(st)};
@@ -710,6 +724,11 @@ void smt_cli_close(struct cconn *c)
 void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 {
 	buf[0] = 0;
+}
+
+int smt_cli_io(const struct cconn *c, struct bench_io *io)
+{
+	return -ENOTSUP;
 }
 
 #endif /* BENCH_HAVE_SMT */

@@ -241,6 +241,7 @@ enc c --msg-id 12 --size 1       # 36: below it now
 enc c --type grant --msg-id 3 --ctl-seq 1 --offset 9 --prio 1 # 37, replayed
 enc c --type resend --msg-id 3 --ctl-seq 2 --offset 9 --length 9 --prio 1 # 38
 enc c --type ack --ctl-seq 3 --ids 5 # 39
+enc c --msg-id 10002 --size 3000 # 40-42: 41 and 42 as IPID_OFF templates
 mergecap -F pcap -a -w "$T/base-ip.pcap" "${PCAPS[@]}"
 python3 $HERE/tamper.py "$T/base-ip.pcap" "$T/tampered-ip.pcap" \
 	set:3:xor=100 ins:17:xor=60 app:31 set:33:28=00000bb9 \
@@ -250,8 +251,10 @@ python3 $HERE/tamper.py "$T/base-ip.pcap" "$T/tampered-ip.pcap" \
 	app:31:len=30 app:31:len=40 app:31:len=43 app:31:40=16 \
 	app:31:0=a411 app:31:37=05 app:37:len=70 app:39:40=0000 \
 	app:31:14=0002 app:2:28=000007d0 \
+	set:41:4=00000000:14=0002:38=05a0:ipid=1 \
+	set:42:4=00000000:14=0002:38=05a0:ipid=2 \
 	|| bad tamper "tamper.py failed"
-check tampered_ip "$T/tampered-ip.pcap" "$KL" "" "" \
+check tampered_ip "$T/tampered-ip.pcap" "$KL" "" "" --expect ok=4 \
 	--expect drop:record_auth_failed=1 --expect drop:bytes_mismatch=1 \
 	--expect drop:duplicate=1 --expect drop:msg_len_mismatch=1 \
 	--expect drop:request_replay=1 --expect drop:control_replay=1 \

@@ -8,7 +8,8 @@
 #   app:N:MODS   append a changed copy of packet N at the end
 # MODS, separated by ':', apply to the SMT bytes (after the IP and UDP
 # headers): OFF=HEX writes bytes at offset OFF, xor=OFF flips the low bit
-# of byte OFF (negative: from the end), len=L cuts the SMT bytes to L.
+# of byte OFF (negative: from the end), len=L cuts the SMT bytes to L,
+# ipid=N sets the IPv4 ID (for IPID_OFF, docs/protocol.md 2.2).
 # IP lengths, the IPv4 header checksum and the UDP length and checksum are
 # recomputed, so only what was asked for changes.
 import struct
@@ -62,7 +63,9 @@ def change(pkt, mods):
     smt = bytearray(smt)
     for m in mods:
         k, v = m.split("=")
-        if k == "len":
+        if k == "ipid":
+            ip = ip[:4] + struct.pack("!H", int(v)) + ip[6:]
+        elif k == "len":
             del smt[int(v):]
         elif k == "xor":
             smt[int(v)] ^= 1

@@ -223,7 +223,7 @@ int mtp_inspect(struct xdp_md *ctx)
 	}
 	reason = smt_check_common(&p);
 	if (!reason)
-		reason = smt_check_hdr(&p, data_end, 0, 0, 0);
+		reason = smt_check_hdr(&p, data_end, 0, 0);
 	if (reason)
 		return mtp_drop(fl, reason);
 	if (fl) {

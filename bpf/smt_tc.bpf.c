@@ -148,7 +148,7 @@ int smt_tc(struct __sk_buff *skb)
 		    SMT_NH_SMT ||
 	    !p.smt)
 		return TC_ACT_OK_;
-	if (smt_check_common(&p) || smt_check_hdr(&p, data_end, 0, 0, 0))
+	if (smt_check_common(&p) || smt_check_hdr(&p, data_end, 0, 0))
 		return TC_ACT_OK_; /* not ours to judge on the way out */
 	smt_count(&tc_stats, SMT_XS_TX_SMT);
 

@@ -175,16 +175,18 @@ int smt_xdp(struct xdp_md *ctx)
 	/* Verifier: p.smt is only known non-NULL on SMT_NH_SMT. */
 	if (!p.smt)
 		return XDP_PASS;
-	reason = smt_check_common(&p);
-	if (reason)
-		return smt_drop(NULL, reason);
 
+	/* The session first, so that a malformed packet of a known session
+	 * counts in that session's drops too (docs/bpf.md). */
 	smt_xdp_runtime(&rt);
 	smt_session_key_of(&sk, &p, SMT_DIR_INGRESS);
 	sv = bpf_map_lookup_elem(&sessions, &sk);
 	if (!sv && rt.filter)
 		return smt_drop(NULL, SMT_DROP_UNKNOWN_SESSION);
 	st = smt_map_get_or_add(&sess_stats, &sk, &st_zero);
+	reason = smt_check_common(&p);
+	if (reason)
+		return smt_drop(st, reason);
 	b = rt.b;
 	max_wire = rt.max_wire;
 	if (sv) {
@@ -198,8 +200,9 @@ int smt_xdp(struct xdp_md *ctx)
 		    !(sv->epochs[(epoch >> 6) & 3] & (1ULL << (epoch & 63))))
 			return smt_drop(st, SMT_DROP_NO_EPOCH_KEYS);
 	}
-	reason = smt_check_hdr(&p, data_end, b, max_wire,
-			       SMT_CHK_MSG_ID | SMT_CHK_MAX_WIRE);
+	if (!smt_rule_b(b)) /* a session always has a B: never "unknown" */
+		b = SMT_B_DEFAULT;
+	reason = smt_check_hdr(&p, data_end, b, max_wire);
 	if (reason)
 		return smt_drop(st, reason);
 

@@ -121,8 +121,12 @@ KUNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -DSMT_KMOD_MOCK \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
 	-Itests/unit/kmod -Ikmod -Iinclude -Iuser/lib
 
+# Every header the binary compiles: the module's, the mock's, libsmt's
+# (record.h, codec.h, ...) and include/smt (rules.h): a change to any of
+# them rebuilds it.
 $(KUNIT_BIN): $(KUNIT_SRCS) $(KUNIT_LIBSRCS) $(wildcard tests/unit/kmod/*.h) \
-		kmod/smt_impl.h $(KMOD_HDRS) | $(DEPS_STAMP)
+		$(wildcard kmod/*.h) $(wildcard user/lib/*.h) \
+		$(wildcard tests/unit/common/*.h) $(KMOD_HDRS) | $(DEPS_STAMP)
 	$(call msg,CCASAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(KUNIT_CFLAGS) -o $@ $(KUNIT_SRCS) $(KUNIT_LIBSRCS) \

@@ -105,21 +105,6 @@ void smt_kaead_destroy(struct smt_kaead *a)
 }
 
 /**
- * smt_nonce() - TLS 1.3 per-record nonce: IV XOR (4 zero bytes || seq).
- * @iv:    static IV
- * @seq:   record sequence number, (msg_id << (64 - B)) | k
- * @nonce: out
- */
-void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq, u8 nonce[SMT_AEAD_IV_LEN])
-{
-	int i;
-
-	memcpy(nonce, iv, SMT_AEAD_IV_LEN);
-	for (i = 0; i < 8; i++)
-		nonce[SMT_AEAD_IV_LEN - 1 - i] ^= (u8)(seq >> (8 * i));
-}
-
-/**
  * smt_krecord_frame() - the plaintext frame of one record, in place.
  * @rec:  buffer of clen + 22 bytes; the content sits at rec + 5
  * @clen: content bytes (<= 16384)
@@ -169,7 +154,7 @@ int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen)
 	req = aead_request_alloc(a->tfm, GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
-	smt_nonce(a->iv, seq, nonce);
+	smt_record_nonce(a->iv, seq, nonce); /* include/smt/rules.h */
 	sg_init_one(&sg, rec, SMT_REC_HDR_LEN + clen + 1 + SMT_TAG_LEN);
 	aead_request_set_callback(
 		req, CRYPTO_TFM_REQ_MAY_BACKLOG | CRYPTO_TFM_REQ_MAY_SLEEP,

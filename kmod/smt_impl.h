@@ -27,6 +27,7 @@
 
 #include <smt/wire.h>
 #include <smt/drop.h>
+#include <smt/rules.h>
 #include <smt/kmod_uapi.h>
 
 /* Counters of /proc/net/smt_stat besides the drop reasons of drop.h. */
@@ -67,6 +68,9 @@ int smt_stats_format(char *buf, size_t len);
 int smt_stats_init(void);
 void smt_stats_exit(void);
 
+/* ---- smt_rx.c --------------------------------------------------------- */
+int smt_rx_verdict(const u8 *smt, u32 avail, u32 len, int ipv4_id);
+
 /* ---- smt_crypto.c ----------------------------------------------------- */
 
 #define SMT_AEAD_IV_LEN 12
@@ -89,8 +93,6 @@ int smt_crypto_info_check(const union smt_kmod_crypto *ci, const u8 **key,
 			  u8 *key_len, u8 iv[SMT_AEAD_IV_LEN]);
 int smt_kaead_init(struct smt_kaead *a, const union smt_kmod_crypto *ci);
 void smt_kaead_destroy(struct smt_kaead *a);
-void smt_nonce(const u8 iv[SMT_AEAD_IV_LEN], u64 seq,
-	       u8 nonce[SMT_AEAD_IV_LEN]);
 void smt_krecord_frame(u8 *rec, u32 clen);
 int smt_krecord_seal(struct smt_kaead *a, u64 seq, u8 *rec, u32 clen);
 
@@ -179,7 +181,6 @@ int smt_layout_init(struct smt_layout *l, u32 app_len, u32 rec_size,
 		    unsigned int B);
 u32 smt_layout_rec_clen(const struct smt_layout *l, u32 k);
 u32 smt_layout_rec_off(const struct smt_layout *l, u32 k);
-bool smt_msg_id_ok(u64 msg_id, unsigned int B);
 void smt_data_hdr_init(struct smt_hdr *h, const struct smt_ksession *s,
 		       const struct smt_layout *l, u64 msg_id, u32 k);
 u32 smt_max_payload(u32 mtu, u32 iphlen);

@@ -21,18 +21,6 @@
 #endif
 
 /**
- * smt_msg_id_ok() - 2 <= msg_id < 2^(B-1) (section 4).
- * @msg_id: message id
- * @B:      message-ID width
- *
- * Return: true when valid.
- */
-bool smt_msg_id_ok(u64 msg_id, unsigned int B)
-{
-	return msg_id >= SMT_MSG_ID_MIN && msg_id < (1ull << (B - 1));
-}
-
-/**
  * smt_layout_init() - records of a message of @app_len bytes.
  * @l:        out
  * @app_len:  application bytes
@@ -52,7 +40,7 @@ int smt_layout_init(struct smt_layout *l, u32 app_len, u32 rec_size,
 	if (app_len > SMT_KMOD_MAX_MSG)
 		return -EMSGSIZE;
 	nrec = (content + rec_size - 1) / rec_size;
-	if (nrec > SMT_REC_IDX_LIMIT || nrec > (1ull << (64 - B)))
+	if (nrec > smt_rec_idx_limit(B))
 		return -EINVAL;
 	l->content_len = (u32)content;
 	l->rec_size = rec_size;
@@ -163,8 +151,8 @@ struct sk_buff *smt_record_skb(struct smt_ksession *s,
 	if (plain) {
 		smt_krecord_frame(rec, clen);
 	} else {
-		err = smt_krecord_seal(&s->tx, (msg_id << (64 - s->B)) | k, rec,
-				       clen);
+		err = smt_krecord_seal(&s->tx, smt_record_seq(msg_id, s->B, k),
+				       rec, clen);
 		if (err) {
 			smt_stat_add(SMT_CNT_CRYPTO_ERRORS, 1);
 			kfree_skb(skb);

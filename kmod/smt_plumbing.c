@@ -13,6 +13,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/nsproxy.h>
+#include <linux/ip.h>
 #include <linux/sched.h>
 #include <net/protocol.h>
 
@@ -32,24 +33,27 @@ MODULE_PARM_DESC(gso_in_module,
 		 "segment records in the module instead of at the device "
 		 "(always done for devices with ESP segmentation offload)");
 
-/* Received SMT packets: counted, header rules of section 2 checked. */
+/*
+ * Received SMT packets: counted, the stateless rules of section 2.1 and
+ * 8.2 checked (smt_rx_verdict(), include/smt/rules.h), drops counted by
+ * reason.
+ */
 static int smt_rcv(struct sk_buff *skb)
 {
-	const struct smt_hdr *h;
+	u32 want = min_t(u32, skb->len, SMT_HDR_LEN + SMT_REC_HDR_LEN);
+	int ipv4_id = -1, reason;
 
 	smt_stat_add(SMT_CNT_RX_PACKETS, 1);
 	smt_stat_add(SMT_CNT_RX_BYTES, skb->len);
-	if (!pskb_may_pull(skb, SMT_HDR_LEN)) {
-		smt_stat_drop(SMT_DROP_SHORT_HEADER);
-	} else {
-		h = (const struct smt_hdr *)skb->data;
-		if (h->doff_ver != SMT_DOFF_VER)
-			smt_stat_drop(SMT_DROP_BAD_VERSION);
-		else if (h->type != SMT_TYPE_DATA &&
-			 (h->type < SMT_TYPE_GRANT || h->type > SMT_TYPE_ACK ||
-			  h->type == 0x15 || h->type == 0x16))
-			smt_stat_drop(SMT_DROP_UNKNOWN_TYPE);
-	}
+	if (skb->protocol == htons(ETH_P_IP))
+		ipv4_id = ntohs(ip_hdr(skb)->id);
+	if (!pskb_may_pull(skb, want))
+		reason = SMT_DROP_SHORT_HEADER;
+	else
+		reason = smt_rx_verdict(skb->data, skb_headlen(skb), skb->len,
+					ipv4_id);
+	if (reason)
+		smt_stat_drop(reason);
 	consume_skb(skb);
 	return 0;
 }

@@ -48,7 +48,7 @@ int smt_ksession_params_check(const struct smt_kmod_session *p,
 	if (B < SMT_B_MIN || B > SMT_B_MAX)
 		return -EINVAL;
 	/* Section 6: M must fit in the record indexes B leaves. */
-	if (recs > (1ull << (64 - B)) || recs > SMT_REC_IDX_LIMIT)
+	if (recs > smt_rec_idx_limit(B))
 		return -EINVAL;
 	if (R < SMT_REC_MIN_CONTENT || R > SMT_REC_MAX_CONTENT)
 		return -EINVAL;

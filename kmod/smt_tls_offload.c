@@ -53,7 +53,8 @@ bool smt_tls_offload_enabled;
  * @dev:         the device holding the context (held)
  * @sk_destruct: the carrier's own destructor, chained
  * @del_work:    tls_dev_del() and freeing, after the last packet
- * @seq0:        record sequence number of record 0: msg_id << (64 - B)
+ * @msg_id:      the message; record k has seq smt_record_seq(msg_id, B, k)
+ * @B:           the session's message-ID width
  */
 struct smt_tls_tx_ctx {
 	struct tls_context tls;
@@ -62,7 +63,8 @@ struct smt_tls_tx_ctx {
 	struct net_device *dev;
 	void (*sk_destruct)(struct sock *sk);
 	struct work_struct del_work;
-	u64 seq0;
+	u64 msg_id;
+	unsigned int B;
 };
 
 /* Runs tls_dev_del(); destroyed at unload, when no context is left. */
@@ -131,8 +133,9 @@ static void smt_tls_ctx_fill(struct smt_tls_tx_ctx *c, struct smt_ksession *s,
 
 	BUILD_BUG_ON(sizeof(s->crypto) > sizeof(c->tls.crypto_send));
 	memcpy(&c->tls.crypto_send, &s->crypto, sizeof(s->crypto));
-	c->seq0 = msg_id << (64 - s->B);
-	seq = cpu_to_be64(c->seq0);
+	c->msg_id = msg_id;
+	c->B = s->B;
+	seq = cpu_to_be64(smt_record_seq(msg_id, s->B, 0));
 	rec_seq = s->crypto.info.cipher_type == TLS_CIPHER_AES_GCM_128
 			  ? c->tls.crypto_send.aes_gcm_128.rec_seq
 			  : c->tls.crypto_send.aes_gcm_256.rec_seq;
@@ -279,7 +282,7 @@ int smt_tls_offload_resync(struct smt_tls_tx_ctx *c, u32 rec_off, u32 k)
 		return 0;
 	if (!ops->tls_dev_resync)
 		return -EOPNOTSUPP;
-	rcd_sn = cpu_to_be64(c->seq0 | k);
+	rcd_sn = cpu_to_be64(smt_record_seq(c->msg_id, c->B, k));
 	err = ops->tls_dev_resync(c->dev, c->carrier->sk, rec_off,
 				  (u8 *)&rcd_sn, TLS_OFFLOAD_CTX_DIR_TX);
 	if (err)

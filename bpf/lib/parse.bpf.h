@@ -15,6 +15,7 @@
 
 #include <smt/wire.h>
 #include <smt/drop.h>
+#include <smt/rules.h>
 #include <smt/maps.h>
 #include "maps.bpf.h"
 #include "l4.bpf.h"
@@ -250,113 +251,61 @@ static __always_inline void smt_addr_copy(__u8 *dst, const __u8 *src,
 	}
 }
 
-/* Options of smt_check_hdr(). */
-#define SMT_CHK_MSG_ID 0x01 /* check msg_id against B */
-#define SMT_CHK_MAX_WIRE 0x02 /* check msg_len against max_wire */
-
 /*
- * Header-level rules every SMT packet must pass: version and known type.
- * Returns 0 or a drop reason.
+ * Header-level rules every SMT packet must pass: version and known type
+ * (include/smt/rules.h). Returns 0 or a drop reason.
  */
 static __always_inline int smt_check_common(const struct smt_pkt *p)
 {
-	if (p->smt->doff_ver != SMT_DOFF_VER)
-		return SMT_DROP_BAD_VERSION;
-	if (p->smt->type != SMT_TYPE_DATA &&
-	    smt_ctl_fixed_len(p->smt->type) < 0)
-		return SMT_DROP_UNKNOWN_TYPE;
-	return 0;
+	return smt_rule_hdr(p->smt->doff_ver, p->smt->type);
 }
 
 /*
  * The per-packet rules of protocol.md section 2 for DATA and control
- * packets (after smt_check_common). b and max_wire apply when the matching
- * SMT_CHK_* option is given. On success fills p->off/len/seg_off/msg_len/
- * msg_id for DATA and returns 0; otherwise returns the drop reason.
+ * packets (after smt_check_common), from include/smt/rules.h in the order
+ * of protocol.md 8.2. b: the session's B, 0 when not known (the loosest
+ * bounds, msg_id 0 and 1 still dropped); max_wire: 0 when not known. On
+ * success fills p->off/len/seg_off/msg_len/msg_id for DATA and returns 0;
+ * otherwise returns the drop reason.
  */
 static __always_inline int smt_check_hdr(struct smt_pkt *p, void *data_end,
-					 __u32 b, __u32 max_wire, __u32 opts)
+					 __u32 b, __u32 max_wire)
 {
 	struct smt_hdr *h = p->smt;
 	__u8 *payload = (__u8 *)(h + 1);
-	__u32 pkt_off, rec_len;
-	__u64 off, id_lim;
-	int want;
-
-	if (h->type != SMT_TYPE_DATA) {
-		want = smt_ctl_fixed_len(h->type);
-		if (want == 0) { /* ACK: 66 + 8 * count, count 1..32 */
-			struct smt_ack_body *ack = (void *)payload;
-			__u16 count;
-
-			if (p->ip_len < SMT_ACK_LEN(0) ||
-			    (void *)(ack + 1) > data_end)
-				return SMT_DROP_BAD_CTL_LEN;
-			count = bpf_ntohs(ack->count);
-			if (count < 1 || count > SMT_ACK_MAX)
-				return SMT_DROP_BAD_ACK_COUNT;
-			want = SMT_ACK_LEN(count);
-		}
-		if (p->ip_len != (__u32)want)
-			return SMT_DROP_BAD_CTL_LEN;
-		p->msg_id = bpf_be64_to_cpu(h->msg_id);
-		return 0;
-	}
+	struct smt_data_view d = {};
+	int reason;
 
 	p->msg_id = bpf_be64_to_cpu(h->msg_id);
-	if (opts & SMT_CHK_MSG_ID) {
-		/* B is 40..56 here; the shift stays in range. */
-		if (b < SMT_B_MIN || b > SMT_B_MAX)
-			b = SMT_B_DEFAULT;
-		id_lim = 1ULL << (b - 1);
-		if (p->msg_id < SMT_MSG_ID_MIN || p->msg_id >= id_lim)
-			return SMT_DROP_BAD_MSG_ID;
-		/* k < 2^(64-B); k < 2^16 holds by the field's width. */
-		if (64 - b < 16 && bpf_ntohs(h->rec_idx) >= (1U << (64 - b)))
-			return SMT_DROP_BAD_REC_IDX;
-	}
-	p->msg_len = bpf_ntohl(h->msg_len);
-	if ((opts & SMT_CHK_MAX_WIRE) && p->msg_len > max_wire)
-		return SMT_DROP_MSG_TOO_LONG;
-	p->len = p->ip_len - SMT_HDR_LEN;
-	if (p->len == 0)
-		return SMT_DROP_EMPTY_PAYLOAD;
-	p->seg_off = bpf_ntohl(h->seg_off);
-	pkt_off = bpf_ntohl(h->pkt_off);
-	off = pkt_off;
-	if (h->flags & bpf_htons(SMT_F_IPID_OFF)) {
-		if (p->family != SMT_FAM_IPV4)
-			return SMT_DROP_IPID_OFF_V6;
-		/* Real offset = seg_off + IPv4 ID * G, G in pkt_idx. */
-		off = (__u64)p->seg_off +
-		      (__u64)p->ipv4_id * bpf_ntohs(h->pkt_idx);
-	}
-	if (p->seg_off > off)
-		return SMT_DROP_SEG_AFTER_PKT;
-	if (off + p->len > p->msg_len)
-		return SMT_DROP_PAST_MSG_LEN;
-	p->off = off;
-	if (off == p->seg_off) {
-		struct {
-			__u8 type, vhi, vlo;
-			__be16 len;
-		} __attribute__((packed)) *rh = (void *)payload;
+	if (h->type != SMT_TYPE_DATA) {
+		struct smt_ack_body *ack = (void *)payload;
+		__u16 count = 0;
 
-		if (p->len < SMT_REC_START_MIN)
-			return SMT_DROP_SHORT_REC_START;
-		/* Verifier: the record header must be inside the packet. */
-		if ((void *)(rh + 1) > data_end)
-			return SMT_DROP_SHORT_REC_START;
-		rec_len = bpf_ntohs(rh->len);
-		if (rh->type != SMT_REC_TYPE || rh->vhi != SMT_REC_VER_HI ||
-		    rh->vlo != SMT_REC_VER_LO || rec_len < SMT_REC_MIN_LEN ||
-		    rec_len > SMT_REC_MAX_LEN ||
-		    off + SMT_REC_HDR_LEN + rec_len > p->msg_len)
-			return SMT_DROP_BAD_RECORD_HDR;
-		if (p->len > SMT_REC_HDR_LEN + rec_len)
-			return SMT_DROP_PAST_RECORD;
+		if (p->ip_len >= SMT_ACK_LEN(0) &&
+		    (void *)(ack + 1) <= data_end)
+			count = bpf_ntohs(ack->count);
+		return smt_rule_ctl_len(h->type, p->ip_len, count);
 	}
-	return 0;
+
+	d.msg_id = p->msg_id;
+	d.pkt_off = bpf_ntohl(h->pkt_off);
+	d.seg_off = bpf_ntohl(h->seg_off);
+	d.msg_len = bpf_ntohl(h->msg_len);
+	d.len = p->ip_len - SMT_HDR_LEN;
+	d.ipv4_id = p->family == SMT_FAM_IPV4 ? p->ipv4_id : -1;
+	d.flags = bpf_ntohs(h->flags);
+	d.rec_idx = bpf_ntohs(h->rec_idx);
+	d.pkt_idx = bpf_ntohs(h->pkt_idx);
+	/* Verifier: the record header must be inside the packet; a shorter
+	 * payload is judged by its length before these bytes are read. */
+	if (payload + SMT_REC_HDR_LEN <= (__u8 *)data_end)
+		__builtin_memcpy(d.rec, payload, SMT_REC_HDR_LEN);
+	reason = smt_rule_data(&d, b, max_wire);
+	p->msg_len = d.msg_len;
+	p->len = d.len;
+	p->seg_off = d.seg_off;
+	p->off = d.off;
+	return reason;
 }
 
 /* splitmix64 finaliser: spreads consecutive msg_ids over all buckets. */

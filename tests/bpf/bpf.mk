@@ -21,7 +21,8 @@ $(TB_OUT)/xdp_pass.skel.h: $(TB_OUT)/xdp_pass.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name xdp_pass > $@.tmp && mv $@.tmp $@
 
 $(TB_OUT)/test_bpf_run: tests/bpf/test_bpf_run.c tests/bpf/pkt.c tests/bpf/pkt.h \
-		$(BPF_SKELS) include/smt/maps.h include/smt/wire.h
+		$(BPF_SKELS) $(wildcard include/smt/*.h) \
+		tests/unit/common/rule_table.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TB_CFLAGS) -o $@ tests/bpf/test_bpf_run.c tests/bpf/pkt.c \

@@ -32,6 +32,12 @@ static int smt_part(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 	uint8_t type = s->type ? s->type : SMT_TYPE_DATA;
 	size_t len;
 
+	if (s->smt_raw) {
+		if (s->smt_raw_len > cap)
+			return -1;
+		memcpy(buf, s->smt_raw, s->smt_raw_len);
+		return s->smt_raw_len;
+	}
 	if (type == SMT_TYPE_DATA)
 		len = SMT_HDR_LEN + s->payload;
 	else if (s->ctl_len)

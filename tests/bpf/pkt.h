@@ -43,6 +43,10 @@ struct pkt_spec {
 	int udp;
 	uint16_t udp_sport, udp_dport; /* 0: the SMT sport / dport */
 	uint16_t udp_len; /* UDP length field; 0: 8 + the SMT length */
+	/* Given SMT bytes instead of the fields above (not in fixtures that
+	 * Criterion copies: a pointer) */
+	const uint8_t *smt_raw;
+	uint32_t smt_raw_len;
 };
 
 /* Build into buf (size cap). Returns the frame length or -1. */

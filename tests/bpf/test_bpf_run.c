@@ -31,6 +31,7 @@
 #include "smt_fault.skel.h"
 #include <smt/fault.h>
 #include "pkt.h"
+#include "../unit/common/rule_table.h"
 
 #define MAX_STEPS 12
 #define FRAME 4096
@@ -1150,4 +1151,115 @@ ParameterizedTest(struct fault_fix *f, smt_fault, fixture, .init = init)
 	cr_expect_eq(st.seen, (uint64_t)f->seen, "%s: seen %llu", f->name,
 		     (unsigned long long)st.seen);
 	smt_fault__destroy(skel);
+}
+
+/*
+ * The shared verdict table (tests/unit/common/rule_table.h), the same rows
+ * libsmt and the kernel module judge: smt_xdp with a session of the row's B
+ * (peer port 3000 + B) gives the row's verdict, counts the drop by reason
+ * and, once the SMT header is there to name the session, in that session's
+ * drops (docs/bpf.md); mtp_inspect, which knows no session, gives the
+ * verdict without B and max_wire.
+ */
+static int rt_frame(const struct rule_row *r, uint8_t *smt, uint8_t *pkt)
+{
+	uint32_t n = rt_build(r, smt, 2048);
+	struct pkt_spec s = {.v6 = r->v6, .ipid = r->ipid};
+
+	cr_assert_gt(n, 0, "%s: does not fit", r->name);
+	smt[0] = (3000 + rt_b(r)) >> 8; /* sport: the session of B */
+	smt[1] = (3000 + rt_b(r)) & 0xff;
+	s.smt_raw = smt;
+	s.smt_raw_len = n;
+	return pkt_build(&s, pkt, FRAME);
+}
+
+/* Drops judged before the SMT header can name a session. */
+static int rt_before_session(int reason)
+{
+	return reason == SMT_DROP_SHORT_HEADER || reason == SMT_DROP_BAD_IP ||
+	       reason == SMT_DROP_IP_FRAGMENT ||
+	       reason == SMT_DROP_UDP_PORT_MISMATCH;
+}
+
+Test(rule_table, smt_xdp, .init = init)
+{
+	struct smt_xdp *skel = smt_xdp__open_and_load();
+	static const uint8_t bs[] = {40, 48, 56};
+	uint8_t smt[2048], pkt[FRAME], out[FRAME];
+	unsigned int i, j, bad = 0;
+	int dfd, sfd;
+
+	cr_assert_not_null(skel, "load smt_xdp: %s", strerror(errno));
+	sfd = bpf_map__fd(skel->maps.sess_stats);
+	for (j = 0; j < sizeof(bs); j++) {
+		sess_add(bpf_map__fd(skel->maps.sessions), "10.0.0.1", 0,
+			 3000 + bs[j], bs[j], 0, 0);
+		sess_add(bpf_map__fd(skel->maps.sessions), "fd00::1", 1,
+			 3000 + bs[j], bs[j], 0, 0);
+	}
+	dfd = bpf_map__fd(skel->maps.drops);
+	for (i = 0; i < RULE_ROWS; i++) {
+		const struct rule_row *r = &rule_rows[i];
+		uint16_t port = 3000 + rt_b(r);
+		uint64_t before = sum_percpu_u64(dfd, r->reason);
+		uint64_t sdrops = sess_get(sfd, port, r->v6, 0).drops;
+		int want = r->reason ? XDP_DROP : XDP_PASS, len, v;
+		uint64_t sd;
+		uint32_t olen;
+
+		len = rt_frame(r, smt, pkt);
+		v = run_prog(bpf_program__fd(skel->progs.smt_xdp), pkt, len,
+			     out, &olen, NULL);
+		sd = sess_get(sfd, port, r->v6, 0).drops - sdrops;
+		if (v != want ||
+		    (r->reason &&
+		     sum_percpu_u64(dfd, r->reason) != before + 1) ||
+		    sd != (r->reason && !rt_before_session(r->reason))) {
+			cr_log_error(
+				"smt_xdp %s: verdict %d (want %d), "
+				"drops[%s] +%lu, session drops +%lu",
+				r->name, v, want, smt_drop_name(r->reason),
+				(unsigned long)(sum_percpu_u64(dfd, r->reason) -
+						before),
+				(unsigned long)sd);
+			bad++;
+		}
+	}
+	cr_expect_eq(bad, 0, "%u of %zu rows wrong", bad, RULE_ROWS);
+	smt_xdp__destroy(skel);
+}
+
+Test(rule_table, mtp_inspect, .init = init)
+{
+	struct mtp_inspect *skel = mtp_inspect__open_and_load();
+	uint8_t smt[2048], pkt[FRAME], out[FRAME];
+	unsigned int i, bad = 0;
+	int dfd;
+
+	cr_assert_not_null(skel, "load mtp_inspect: %s", strerror(errno));
+	dfd = bpf_map__fd(skel->maps.mtp_drops);
+	for (i = 0; i < RULE_ROWS; i++) {
+		const struct rule_row *r = &rule_rows[i];
+		int reason = rt_reason_nob(r);
+		uint64_t before = sum_percpu_u64(dfd, reason);
+		int want = reason ? XDP_DROP : XDP_PASS, len, v;
+		uint32_t olen;
+
+		len = rt_frame(r, smt, pkt);
+		v = run_prog(bpf_program__fd(skel->progs.mtp_inspect), pkt, len,
+			     out, &olen, NULL);
+		if (v != want ||
+		    (reason && sum_percpu_u64(dfd, reason) != before + 1)) {
+			cr_log_error(
+				"mtp_inspect %s: verdict %d (want %d), "
+				"mtp_drops[%s] +%lu",
+				r->name, v, want, smt_drop_name(reason),
+				(unsigned long)(sum_percpu_u64(dfd, reason) -
+						before));
+			bad++;
+		}
+	}
+	cr_expect_eq(bad, 0, "%u of %zu rows wrong", bad, RULE_ROWS);
+	mtp_inspect__destroy(skel);
 }

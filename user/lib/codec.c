@@ -13,20 +13,12 @@
 
 #include "codec.h"
 
-/* k < min(2^(64-B), 2^16) */
-static uint32_t rec_limit(unsigned int B)
-{
-	if (64 - B >= 16)
-		return SMT_REC_IDX_LIMIT;
-	return 1u << (64 - B);
-}
-
 int smt_limits_check(const struct smt_limits *l)
 {
 	if (!l || l->B < SMT_B_MIN || l->B > SMT_B_MAX ||
 	    l->max_msg > SMT_M_MAX || l->max_pad > SMT_PAD_MAX)
 		return -EINVAL;
-	if (SMT_MAX_RECORDS(l->max_msg) > rec_limit(l->B))
+	if (SMT_MAX_RECORDS(l->max_msg) > smt_rec_idx_limit(l->B))
 		return -EINVAL;
 	return 0;
 }
@@ -44,14 +36,14 @@ int smt_msg_encode(struct smt_aead *tx, unsigned int B, uint64_t msg_id,
 	if (!out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (!tx || B < SMT_B_MIN || B > SMT_B_MAX || msg_id < SMT_MSG_ID_MIN ||
-	    msg_id >= (1ull << (B - 1)) || rec_size < SMT_REC_MIN_CONTENT ||
-	    rec_size > SMT_REC_MAX_CONTENT || (len && !app))
+	if (!tx || !smt_rule_b(B) || !smt_msg_id_ok(msg_id, B) ||
+	    rec_size < SMT_REC_MIN_CONTENT || rec_size > SMT_REC_MAX_CONTENT ||
+	    (len && !app))
 		return -EINVAL;
 	content = (uint64_t)len + SMT_INNER_HDR_LEN;
 	nrec = (content + rec_size - 1) / rec_size;
 	wire_len = content + nrec * SMT_REC_OVERHEAD;
-	if (nrec > rec_limit(B) || wire_len > UINT32_MAX)
+	if (nrec > smt_rec_idx_limit(B) || wire_len > UINT32_MAX)
 		return -EINVAL;
 
 	out->wire = malloc(wire_len);
@@ -163,19 +155,13 @@ uint32_t smt_data_build(const struct smt_wire_msg *m, uint32_t off,
 /* Exact length of a control packet of a control type: 0 or a drop reason. */
 static int ctl_len_check(uint8_t type, const uint8_t *buf, size_t len)
 {
-	int want = smt_ctl_fixed_len(type);
-	uint16_t count;
+	uint16_t count = 0;
 
-	if (want == 0) { /* ACK: its count decides */
-		if (len < SMT_ACK_LEN(0))
-			return SMT_DROP_BAD_CTL_LEN;
+	if (len >= SMT_ACK_LEN(0))
 		count = (uint16_t)(buf[SMT_HDR_LEN] << 8 |
 				   buf[SMT_HDR_LEN + 1]);
-		if (count < 1 || count > SMT_ACK_MAX)
-			return SMT_DROP_BAD_ACK_COUNT;
-		want = SMT_ACK_LEN(count);
-	}
-	return len == (size_t)want ? 0 : SMT_DROP_BAD_CTL_LEN;
+	return smt_rule_ctl_len(type, len > UINT32_MAX ? 0 : (uint32_t)len,
+				count);
 }
 
 static void hdr_decode(const struct smt_hdr *h, struct smt_pkt *out)
@@ -195,62 +181,32 @@ static void hdr_decode(const struct smt_hdr *h, struct smt_pkt *out)
 	out->epoch = h->epoch;
 }
 
-/* DATA rules of section 2, in the order the section lists them. */
+/* DATA rules of section 2, in the order of section 8.2 (include/smt/rules.h). */
 static int data_check(const struct smt_limits *l, int ipv4_id,
 		      struct smt_pkt *p)
 {
-	uint64_t pkt_off = p->pkt_off, end, rec_min, rec_max;
-	const uint8_t *r = p->payload;
+	struct smt_data_view d = {
+		.msg_id = p->msg_id,
+		.pkt_off = p->pkt_off,
+		.seg_off = p->seg_off,
+		.msg_len = p->msg_len,
+		.len = p->payload_len,
+		.ipv4_id = ipv4_id < 0 ? -1 : ipv4_id & 0xffff,
+		.flags = p->flags,
+		.rec_idx = p->rec_idx,
+		.pkt_idx = p->pkt_idx,
+	};
+	int ret;
 
-	if (p->flags & SMT_F_IPID_OFF) {
-		/* Template header: pkt_off = seg_off, pkt_idx carries G. */
-		if (ipv4_id < 0)
-			return SMT_DROP_IPID_OFF_V6;
-		pkt_off = (uint64_t)p->seg_off +
-			  (uint64_t)(ipv4_id & 0xffff) * p->pkt_idx;
+	memcpy(d.rec, p->payload,
+	       p->payload_len < SMT_REC_HDR_LEN ? p->payload_len
+						: SMT_REC_HDR_LEN);
+	ret = smt_rule_data(&d, l->B, smt_max_wire(l));
+	/* Template header: pkt_idx carries G, the packet's index is the ID. */
+	if (p->flags & SMT_F_IPID_OFF && ipv4_id >= 0)
 		p->pkt_idx = (uint16_t)ipv4_id;
-	}
-	if (p->msg_id < SMT_MSG_ID_MIN || p->msg_id >= (1ull << (l->B - 1)))
-		return SMT_DROP_BAD_MSG_ID;
-	if (p->msg_len > smt_max_wire(l))
-		return SMT_DROP_MSG_TOO_LONG;
-	if (!p->payload_len)
-		return SMT_DROP_EMPTY_PAYLOAD;
-	end = pkt_off + p->payload_len;
-	if (end > p->msg_len)
-		return SMT_DROP_PAST_MSG_LEN;
-	p->pkt_off = (uint32_t)pkt_off;
-	if (p->seg_off > p->pkt_off)
-		return SMT_DROP_SEG_AFTER_PKT;
-	/* No record is longer than 16406 bytes on the wire. */
-	if (end > (uint64_t)p->seg_off + SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
-		return SMT_DROP_PAST_RECORD;
-	if (p->pkt_off == p->seg_off) {
-		uint32_t rlen;
-
-		if (p->payload_len < SMT_REC_START_MIN)
-			return SMT_DROP_SHORT_REC_START;
-		rlen = (uint32_t)r[3] << 8 | r[4];
-		if (r[0] != SMT_REC_TYPE || r[1] != SMT_REC_VER_HI ||
-		    r[2] != SMT_REC_VER_LO || rlen < SMT_REC_MIN_LEN ||
-		    rlen > SMT_REC_MAX_LEN ||
-		    (uint64_t)p->seg_off + SMT_REC_HDR_LEN + rlen > p->msg_len)
-			return SMT_DROP_BAD_RECORD_HDR;
-		if (end > (uint64_t)p->seg_off + SMT_REC_HDR_LEN + rlen)
-			return SMT_DROP_PAST_RECORD;
-	}
-	/*
-	 * Record k starts after k records of 4096..16384 content bytes each
-	 * (every record but the last), so rec_idx and seg_off must agree.
-	 */
-	rec_min =
-		(uint64_t)p->rec_idx * (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD);
-	rec_max =
-		(uint64_t)p->rec_idx * (SMT_REC_MAX_CONTENT + SMT_REC_OVERHEAD);
-	if (p->rec_idx >= rec_limit(l->B) || p->seg_off < rec_min ||
-	    p->seg_off > rec_max)
-		return SMT_DROP_BAD_REC_IDX;
-	return 0;
+	p->pkt_off = (uint32_t)d.off;
+	return ret;
 }
 
 int smt_pkt_parse(const uint8_t *buf, size_t len, const struct smt_limits *l,
@@ -264,8 +220,9 @@ int smt_pkt_parse(const uint8_t *buf, size_t len, const struct smt_limits *l,
 	memset(out, 0, sizeof(*out));
 	if (!buf || len < SMT_HDR_LEN)
 		return SMT_DROP_SHORT_HEADER;
-	if (h->doff_ver != SMT_DOFF_VER)
-		return SMT_DROP_BAD_VERSION;
+	ret = smt_rule_hdr(h->doff_ver, h->type);
+	if (ret == SMT_DROP_BAD_VERSION)
+		return ret;
 	if (len > UINT32_MAX)
 		return SMT_DROP_PAST_MSG_LEN;
 	hdr_decode(h, out);
@@ -275,12 +232,12 @@ int smt_pkt_parse(const uint8_t *buf, size_t len, const struct smt_limits *l,
 	out->payload_len = (uint32_t)(len - SMT_HDR_LEN);
 
 	if (h->type == SMT_TYPE_DATA) {
-		if (!l || l->B < SMT_B_MIN || l->B > SMT_B_MAX)
+		if (!l || !smt_rule_b(l->B))
 			return SMT_DROP_BAD_MSG_ID;
 		return data_check(l, ipv4_id, out);
 	}
-	if (smt_ctl_fixed_len(h->type) < 0)
-		return SMT_DROP_UNKNOWN_TYPE;
+	if (ret)
+		return ret;
 	ret = ctl_len_check(h->type, buf, len);
 	if (ret)
 		return ret;

@@ -76,8 +76,7 @@ struct smt_rx_msg *smt_rx_msg_new(uint64_t msg_id, const struct smt_limits *l)
 {
 	struct smt_rx_msg *m;
 
-	if (!l || l->B < SMT_B_MIN || l->B > SMT_B_MAX ||
-	    msg_id < SMT_MSG_ID_MIN || msg_id >= (1ull << (l->B - 1))) {
+	if (!l || !smt_rule_b(l->B) || !smt_msg_id_ok(msg_id, l->B)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -142,8 +141,7 @@ void smt_rx_msg_free(struct smt_rx_msg *m)
 /* Records a stream of msg_len bytes can hold: k < this. */
 static uint32_t rec_limit(const struct smt_rx_msg *m, uint32_t msg_len)
 {
-	uint32_t lim = m->lim.B <= 48 ? SMT_REC_IDX_LIMIT
-				      : 1u << (64 - m->lim.B);
+	uint32_t lim = smt_rec_idx_limit(m->lim.B);
 	uint32_t by_len = msg_len / REC_WIRE_MIN + 1;
 
 	return by_len < lim ? by_len : lim;

@@ -160,22 +160,13 @@ enum smt_cipher smt_aead_cipher(const struct smt_aead *a)
 	return a ? a->cipher : SMT_CIPHER_NONE;
 }
 
-/* TLS 1.3 section 5.3: nonce = IV xor (4 zero bytes || seq). */
-static void make_nonce(const struct smt_aead *a, uint64_t seq,
-		       uint8_t nonce[SMT_IV_LEN])
-{
-	memcpy(nonce, a->iv, SMT_IV_LEN);
-	for (int i = 0; i < 8; i++)
-		nonce[SMT_IV_LEN - 1 - i] ^= (uint8_t)(seq >> (8 * i));
-}
-
 static int set_nonce(EVP_CIPHER_CTX *ctx, const struct smt_aead *a,
 		     uint64_t seq)
 {
 	uint8_t nonce[SMT_IV_LEN];
 	int ret;
 
-	make_nonce(a, seq, nonce);
+	smt_record_nonce(a->iv, seq, nonce); /* TLS 1.3 section 5.3 */
 	ret = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, -1);
 	OPENSSL_cleanse(nonce, sizeof(nonce));
 	return ret == 1 ? 0 : -EIO;

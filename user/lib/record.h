@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <linux/types.h>
+#include <smt/rules.h>
+
 enum smt_cipher {
 	SMT_CIPHER_NONE = 0,
 	SMT_CIPHER_AES_128_GCM = 1, /* TLS_AES_128_GCM_SHA256 (default) */
@@ -20,7 +23,7 @@ enum smt_cipher {
 };
 
 #define SMT_KEY_MAX 32
-#define SMT_IV_LEN 12
+#define SMT_IV_LEN SMT_NONCE_LEN
 
 /* IANA name ("TLS_AES_128_GCM_SHA256") or short name ("aes128gcm",
  * "aes256gcm", "chacha20poly1305"); returns SMT_CIPHER_NONE when unknown. */
@@ -37,12 +40,7 @@ struct smt_aead *smt_aead_new(enum smt_cipher c, const uint8_t *key,
 void smt_aead_free(struct smt_aead *a); /* wipes key and IV */
 enum smt_cipher smt_aead_cipher(const struct smt_aead *a);
 
-/* seq = (msg_id << (64 - B)) | k */
-static inline uint64_t smt_record_seq(uint64_t msg_id, unsigned int B,
-				      uint32_t k)
-{
-	return (msg_id << (64 - B)) | k;
-}
+/* smt_record_seq(msg_id, B, k) and the nonce: include/smt/rules.h */
 
 /*
  * Seal one record: out receives 5-byte header + ciphertext of

@@ -9,7 +9,7 @@
 
 TestSuite(kmod_crypto, .fini = kt_leak_check);
 
-Test(kmod_crypto, smt_nonce__xors_seq_into_last_8_bytes)
+Test(kmod_crypto, smt_record_nonce__xors_seq_into_last_8_bytes)
 {
 	const u8 iv[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
 	const u8 want[12] = {0,	       1,	 2,	    3,
@@ -17,7 +17,7 @@ Test(kmod_crypto, smt_nonce__xors_seq_into_last_8_bytes)
 			     8 ^ 0x89, 9 ^ 0xab, 10 ^ 0xcd, 11 ^ 0xef};
 	u8 nonce[12];
 
-	smt_nonce(iv, 0x0123456789abcdefull, nonce);
+	smt_record_nonce(iv, 0x0123456789abcdefull, nonce);
 	cr_assert_arr_eq(nonce, want, 12);
 }
 

@@ -73,7 +73,18 @@ static uint32_t m_hdr_only(uint8_t *p, uint32_t len)
 {
 	return 40;
 }
+/* doff is the high nibble of doff_ver (10 words), the version the low one. */
 static uint32_t m_doff(uint8_t *p, uint32_t len)
+{
+	H(p)->doff_ver = 0xB1;
+	return len;
+}
+static uint32_t m_doff9(uint8_t *p, uint32_t len)
+{
+	H(p)->doff_ver = 0x91;
+	return len;
+}
+static uint32_t m_ver0(uint8_t *p, uint32_t len)
 {
 	H(p)->doff_ver = 0xA0;
 	return len;
@@ -216,7 +227,9 @@ static const struct {
 	{"valid middle", MID, m_none, 0},
 	{"valid record 1", REC1, m_none, 0},
 	{"39 bytes", START, m_short, SMT_DROP_SHORT_HEADER},
-	{"doff 0xA0", START, m_doff, SMT_DROP_BAD_VERSION},
+	{"doff 11 (0xB1)", START, m_doff, SMT_DROP_BAD_VERSION},
+	{"doff 9 (0x91)", MID, m_doff9, SMT_DROP_BAD_VERSION},
+	{"version 0 (0xA0)", START, m_ver0, SMT_DROP_BAD_VERSION},
 	{"version 2", MID, m_ver2, SMT_DROP_BAD_VERSION},
 	{"type 0x15", START, m_type_15, SMT_DROP_UNKNOWN_TYPE},
 	{"type 0x00", START, m_type_00, SMT_DROP_UNKNOWN_TYPE},

@@ -76,7 +76,8 @@ VM_TEST_KO_OUT := $(VM_OUT)/kmod-test
 VM_KDIR = $$(cat '$(SMT_VM_CACHE)/KDIR')
 VM_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser/lib
 
-$(VM_PROG): tests/vm/smt_vm_test.c $(LIB_A) $(KMOD_HDRS)
+$(VM_PROG): tests/vm/smt_vm_test.c $(LIB_A) $(KMOD_HDRS) \
+		tests/unit/common/seq_vectors.h
 	$(call msg,CCSTATIC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) -static -o $@ $< $(LIB_A) -lssl -lcrypto \

@@ -161,6 +161,24 @@ static void sess_add(int fd, const char *addr, int v6, uint16_t peer_port,
 	cr_assert_eq(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
 }
 
+/* A native IPv4 session of peer port peer_port with keys for the epochs
+ * of the bitmap ep (bit e of ep[e / 64]). */
+static void sess_add_epochs(int fd, uint16_t peer_port, const uint64_t ep[4])
+{
+	struct smt_session_key k = {0};
+	struct smt_session_val v = {0};
+
+	inet_pton(AF_INET, "10.0.0.1", k.addr);
+	k.family = SMT_FAM_IPV4;
+	k.encap = SMT_KEY_ENCAP_IP;
+	k.peer_port = htons(peer_port);
+	k.local_port = htons(2000);
+	v.sess_id = peer_port;
+	v.flags = SMT_SESS_F_EPOCHS;
+	memcpy(v.epochs, ep, sizeof(v.epochs));
+	cr_assert_eq(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
+}
+
 static struct smt_sess_stats sess_get(int fd, uint16_t peer_port, int v6,
 				      int udp)
 {
@@ -290,6 +308,26 @@ static struct fix xdp_fixtures[] = {
 	  .drop = SMT_DROP_NO_EPOCH_KEYS },
 	{ "pass_epoch_with_keys", { { ONE(.epoch = 1), P } },
 	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	/* Peer port 1200: keys for epochs 0, 64, 127 and 255 (a re-key
+	 * across the wrap 255 -> 0): every word of epochs[] is read. */
+	{ "pass_epoch_64_word_1", { { ONE(.sport = 1200, .epoch = 64), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_epoch_65", { { ONE(.sport = 1200, .epoch = 65), D } },
+	  .drop = SMT_DROP_NO_EPOCH_KEYS },
+	{ "pass_epoch_127_word_1_bit_63",
+	  { { ONE(.sport = 1200, .epoch = 127), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_epoch_128", { { ONE(.sport = 1200, .epoch = 128), D } },
+	  .drop = SMT_DROP_NO_EPOCH_KEYS },
+	{ "drop_epoch_192", { { ONE(.sport = 1200, .epoch = 192), D } },
+	  .drop = SMT_DROP_NO_EPOCH_KEYS },
+	{ "pass_epoch_255_before_wrap",
+	  { { ONE(.sport = 1200, .epoch = 255), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "pass_epoch_0_after_wrap", { { ONE(.sport = 1200, .epoch = 0), P } },
+	  .msg_start = 1, .msg_done = 1, .events = 1 },
+	{ "drop_epoch_1_after_wrap", { { ONE(.sport = 1200, .epoch = 1), D } },
+	  .drop = SMT_DROP_NO_EPOCH_KEYS },
 	{ "drop_msg_id_0", { { ONE(.msg_id = 0), D } }, .drop = SMT_DROP_BAD_MSG_ID },
 	{ "drop_msg_id_1", { { ONE(.msg_id = 1), D } }, .drop = SMT_DROP_BAD_MSG_ID },
 	{ "drop_msg_id_2pow47", { { ONE(.msg_id = 1ULL << 47), D } },
@@ -475,6 +513,8 @@ static void xdp_setup(struct smt_xdp *skel, const struct fix *f)
 	sess_add(sfd, "10.0.0.1", 0, 1000, 0, 1, 1);
 	sess_add(sfd, "fd00::1", 1, 1000, 0, 0, 1);
 	sess_add(sfd, "10.0.0.1", 0, 1100, 0, 0, 1);
+	sess_add_epochs(sfd, 1200,
+			(const uint64_t[4]){1, 1 | 1ULL << 63, 0, 1ULL << 63});
 	set_udp_ranges(bpf_map__fd(skel->maps.udp_ports));
 	if (f->filter_off || f->steer_cpumap || f->steer_xsk) {
 		struct smt_xdp_config c = {.flags = SMT_XDP_CFG_VALID};

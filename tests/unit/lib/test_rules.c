@@ -10,6 +10,8 @@
 
 #include "codec.h"
 #include "rule_table.h"
+#include "seq_vectors.h"
+#include "smt_test.h"
 
 Test(rule_table, smt_pkt_parse)
 {
@@ -77,4 +79,59 @@ Test(rule_table, rules_h_nonce_all_64_bits)
 
 	smt_record_nonce(iv, 0x7ffffffffe000005ULL, nonce);
 	cr_expect_arr_eq(nonce, want, 12);
+}
+
+/*
+ * msg_id near 2^(B-1), records k > 0, every cipher, B 40/48/56: libsmt's
+ * seq and its sealed records (smt_record_seal and the whole encoder) match
+ * the hand-written seq and the independent sealer of seq_vectors.h.
+ */
+Test(seq_vectors, libsmt_records_at_top_msg_ids)
+{
+	static const enum smt_cipher ciphers[] = {SMT_CIPHER_AES_128_GCM,
+						  SMT_CIPHER_AES_256_GCM,
+						  SMT_CIPHER_CHACHA20_POLY1305};
+	static uint8_t app[9000], want[4200], key[32], iv[12];
+	unsigned int v, c, k;
+
+	for (size_t i = 0; i < sizeof(app); i++)
+		app[i] = (uint8_t)(i * 13 + 5);
+	for (size_t i = 0; i < sizeof(key); i++) /* th_aead(c, 5)'s key */
+		key[i] = (uint8_t)(5 + i);
+	for (size_t i = 0; i < sizeof(iv); i++)
+		iv[i] = (uint8_t)(5 * 7 + i);
+	for (v = 0; v < SEQ_VECTORS; v++) {
+		const struct seq_vector *sv = &seq_vectors[v];
+
+		for (k = 0; k < 3; k++)
+			cr_expect_eq(smt_record_seq(sv->msg_id, sv->B, k),
+				     sv->seq0 | k, "B %u k %u", sv->B, k);
+		for (c = 0; c < 3; c++) {
+			struct smt_aead *a = th_aead(ciphers[c], 5);
+			struct smt_wire_msg m;
+
+			/* 9008 content bytes in records of 4096: k = 0..2 */
+			cr_assert_eq(smt_msg_encode(a, sv->B, sv->msg_id, app,
+						    sizeof(app), 0, 4096, &m),
+				     0);
+			cr_assert_eq(m.nrec, 3);
+			for (k = 1; k < 3; k++) {
+				uint32_t off = m.rec_off[k];
+				uint32_t rl = m.rec_off[k + 1] - off;
+				/* content of record k: app bytes after the
+				 * 8-byte inner header */
+				const uint8_t *ct = app + k * 4096 - 8;
+				int n = ref_record_seal((int)ciphers[c], key,
+							iv, sv->seq0 | k, ct,
+							rl - 22, want);
+
+				cr_assert_eq(n, (int)rl);
+				cr_expect_arr_eq(m.wire + off, want, rl,
+						 "B %u cipher %d record %u",
+						 sv->B, ciphers[c], k);
+			}
+			smt_wire_msg_free(&m);
+			smt_aead_free(a);
+		}
+	}
 }

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include "sim.h"
+#include "sim_props.h"
 
 struct sim_pkt {
 	struct sim_pkt *next;
@@ -64,6 +65,10 @@ struct sim {
 	struct sim_stats st;
 	bool trace;
 	char err[512];
+	/* wire properties and caps (sim_props.c) */
+	struct sim_props *props;
+	uint32_t grant_window;
+	uint64_t steps;
 };
 
 /* SMT_SIM_TRACE=1: one line per packet event on stderr, for debugging. */
@@ -276,6 +281,10 @@ static int sim_send(void *ctx, const struct smt_engine_tx *tx)
 	uint8_t prio = tx->prio > SMT_PRIO_MAX ? SMT_PRIO_MAX : tx->prio;
 
 	sim->st.pkts++;
+	if (!sim->err[0])
+		sim_props_ctl_out(sim->props, h->idx, dst, tx->pkt, tx->len,
+				  sim->grant_window, sim->err,
+				  sizeof(sim->err));
 	if (sim->cfg.tap && sim->cfg.tap(sim, sim->cfg.tap_arg, h->idx, dst,
 					 tx->pkt, tx->len)) {
 		sim->st.dropped_tap++;
@@ -613,6 +622,15 @@ struct sim *sim_new(const struct sim_cfg *cfg)
 		sim->cfg.cipher = SMT_CIPHER_AES_128_GCM;
 	if (!sim->cfg.time_limit_ns)
 		sim->cfg.time_limit_ns = 20000000000ULL;
+	if (!sim->cfg.max_pkts)
+		sim->cfg.max_pkts = SIM_MAX_PKTS_DEFAULT;
+	if (!sim->cfg.max_rss)
+		sim->cfg.max_rss = SIM_MAX_RSS_DEFAULT;
+	sim->props = sim_props_new();
+	if (!sim->props) {
+		free(sim);
+		return NULL;
+	}
 	sim->rng = cfg->seed ^ 0x5eed5eed5eedULL;
 	sim->trace = getenv("SMT_SIM_TRACE") != NULL;
 	for (i = 0; i < cfg->nhosts; i++) {
@@ -670,6 +688,12 @@ struct sim *sim_new(const struct sim_cfg *cfg)
 			sim->h[i].peer_of_sid[sim->h[i].sid[j]] = j;
 		}
 	}
+	{
+		struct smt_engine_cfg ec;
+
+		smt_engine_get_cfg(sim->h[0].e, &ec);
+		sim->grant_window = ec.grant_window;
+	}
 	return sim;
 }
 
@@ -698,6 +722,7 @@ void sim_free(struct sim *sim)
 	free(sim->ev);
 	free(sim->rpc);
 	free(sim->map);
+	sim_props_free(sim->props);
 	explicit_bzero(sim->keys, sizeof(sim->keys));
 	free(sim);
 }
@@ -799,6 +824,8 @@ static int step(struct sim *sim, uint64_t until)
 			if (!cpu_take(sim, h, &ev, 1, ev.pkt->len))
 				return 1;
 			trace_pkt(sim, "IN", ev.pkt);
+			sim_props_data_in(sim->props, ev.pkt->src, ev.host,
+					  ev.pkt->data, ev.pkt->len);
 			smt_engine_input(
 				h->e,
 				(const struct sockaddr *)&sim->h[ev.pkt->src]
@@ -830,6 +857,9 @@ static int step(struct sim *sim, uint64_t until)
 				smt_engine_advance(sim->h[i].e, sim->now);
 	}
 	app_drain(sim);
+	if (!sim->err[0])
+		sim_props_caps(++sim->steps, sim->st.pkts, sim->cfg.max_pkts,
+			       sim->cfg.max_rss, sim->err, sizeof(sim->err));
 	return 1;
 }
 

@@ -59,6 +59,10 @@ struct sim_cfg {
 	uint64_t cpu_pkt_ns, cpu_byte_ps;
 	sim_tap_fn tap;
 	void *tap_arg;
+	/* The scenario fails when it sends more packets or the process's
+	 * resident memory grows past these (0 = SIM_MAX_PKTS_DEFAULT,
+	 * SIM_MAX_RSS_DEFAULT of sim_props.h). */
+	uint64_t max_pkts, max_rss;
 };
 
 enum sim_rpc_state {

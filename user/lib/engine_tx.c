@@ -104,7 +104,7 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	uint64_t content = (uint64_t)len + SMT_INNER_HDR_LEN, done = 0;
 	uint64_t nrec = (content + rec_size - 1) / rec_size;
 	uint64_t wl = content + nrec * SMT_REC_OVERHEAD;
-	uint64_t kmax = 64 - B >= 16 ? SMT_REC_IDX_LIMIT : 1ULL << (64 - B);
+	uint64_t kmax = smt_rec_idx_limit(B);
 	const uint8_t *src = app;
 	uint32_t k, off = 0, pad;
 	int err;
@@ -694,7 +694,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 		return err;
 	ep = &s->ep[s->cur];
 	mid = eng_next_req(e, s, ep);
-	if (mid >= 1ULL << (s->lim.B - 1))
+	if (!smt_msg_id_ok(mid, s->lim.B))
 		return -ENOSPC; /* request IDs of this epoch used up: rekey */
 	/* Section 4: never run past the peer's replay window. */
 	if (ep->out_head && ep->out_head->msg_id + 2 * SMT_REPLAY_WINDOW <= mid)

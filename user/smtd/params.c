@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "smt/wire.h"
+#include "smt/rules.h"
 #include "smtd.h"
 
 /* "ip", "udp" or "ip,udp" for a SMTD_ENCAPS_* mask (here: the fuzzer
@@ -187,7 +188,7 @@ int smt_params_check(unsigned int B, uint32_t max_msg, uint32_t max_pad,
 		return -ERANGE;
 	}
 	records = ((uint64_t)max_msg + 8 + 4095) / 4096;
-	klimit = 64 - B >= 16 ? 65536 : 1ull << (64 - B);
+	klimit = smt_rec_idx_limit(B);
 	if (records > klimit) {
 		*why = "a message of M bytes could need more records than "
 		       "k < min(2^(64-B), 2^16) allows; lower M or B";

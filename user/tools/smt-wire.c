@@ -503,8 +503,7 @@ static int encode_check(struct enc_opts *o)
 			return die(
 				"--msg-id: an ACK carries msg_id 0; list the acknowledged messages with --ids");
 		o->msg_id = 0;
-	} else if (o->msg_id < SMT_MSG_ID_MIN ||
-		   o->msg_id >= 1ULL << (o->B - 1))
+	} else if (!smt_msg_id_ok(o->msg_id, o->B))
 		return die("--msg-id: %" PRIu64
 			   " is out of range for B = %u; use 2 <= N < 2^%u",
 			   o->msg_id, o->B, o->B - 1);
@@ -545,8 +544,7 @@ static int encode_check_records(const struct enc_opts *o, uint64_t len)
 {
 	uint64_t recs =
 		(len + SMT_INNER_HDR_LEN + o->rec_size - 1) / o->rec_size;
-	uint64_t lim = 64 - o->B >= 16 ? SMT_REC_IDX_LIMIT
-				       : 1ULL << (64 - o->B);
+	uint64_t lim = smt_rec_idx_limit(o->B);
 
 	if (recs > lim)
 		return die(

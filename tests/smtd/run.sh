@@ -79,6 +79,9 @@ netns_up --prefix "$P" >/dev/null || {
 sleep 0.2
 NSC=$SMT_NS_CLIENT
 NSS=$SMT_NS_SERVER
+# where nobody can read it (t_access, t_slow_clients, t_limits)
+cp tests/smtd/ctlclient.py "$SD_TMP/ctlclient.py"
+chmod 644 "$SD_TMP/ctlclient.py"
 SIP=$SMT_SERVER_IP4
 CIP=$SMT_CLIENT_IP4
 
@@ -151,6 +154,63 @@ EOF
 		ok config_invalid_explained
 	else
 		bad config_invalid_explained "$(cat "$out")"
+	fi
+}
+
+# --check-config: certificate against the services, line numbers of long
+# lines, duplicate keys, files that are no configuration
+config_refused() { # TEST CONF PATTERN: --check-config fails, says PATTERN
+	local out=$SD_TMP/check2.out
+	if "$SD_BIN/smtd" --check-config -c "$SD_TMP/$2.conf" >"$out" 2>&1; then
+		bad "$1" "accepted: $(cat "$out")"
+	elif grep -q "$3" "$out"; then
+		ok "$1"
+	else
+		bad "$1" "$(cat "$out")"
+	fi
+}
+
+t_config_strict() {
+	local out=$SD_TMP/check2.out long t0 rz rd
+	sd_conf exp expired
+	config_refused config_expired_certificate exp \
+		"cert = .*expired.crt has expired"
+	sd_conf noname host "[service other.smt]
+port = 7009"
+	config_refused config_service_not_in_certificate noname \
+		"noname.conf:[0-9]*: \[service other.smt\]: the certificate .* does not name other.smt"
+	long=$(printf '#%.0s' $(seq 1 400))
+	cat >"$SD_TMP/long.conf" <<EOF
+[smtd]
+$long
+port = 70000
+log_level = info
+log_level = debug
+[tls]
+cert = $SD_TMP/certs/host.crt
+key = $SD_TMP/certs/host.key
+ca = $SD_TMP/certs/ca.crt
+EOF
+	"$SD_BIN/smtd" --check-config -c "$SD_TMP/long.conf" >"$out" 2>&1
+	if grep -q "long.conf:2: line too long (400 bytes" "$out" &&
+		grep -q "long.conf:3: port: '70000'" "$out" &&
+		grep -q "long.conf:5: 'log_level' is set twice in \[smtd\] (first at line 4)" "$out"; then
+		ok config_long_line_numbers_and_duplicate_keys
+	else
+		bad config_long_line_numbers_and_duplicate_keys "$(cat "$out")"
+	fi
+	t0=$(date +%s%N)
+	timeout 5 "$SD_BIN/smtd" --check-config -c /dev/zero >"$out" 2>&1
+	rz=$?
+	timeout 5 "$SD_BIN/smtd" --check-config -c "$SD_TMP" >>"$out" 2>&1
+	rd=$?
+	if [ $rz = 1 ] && [ $rd = 1 ] &&
+		grep -q "/dev/zero: not a regular file" "$out" &&
+		grep -q "$SD_TMP: is a directory" "$out" &&
+		[ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ]; then
+		ok config_dev_zero_and_directory
+	else
+		bad config_dev_zero_and_directory "rc $rz $rd: $(cat "$out")"
 	fi
 }
 
@@ -616,6 +676,48 @@ session_filter = yes"
 		ok bpf_session_filter_drops_unknown_session
 	else
 		bad bpf_session_filter_drops_unknown_session "drops=$drops $(tail -2 "$out")"
+	fi
+	# entries of sessions whose application died while smtd was down are
+	# removed a few seconds after the start; re-registered ones stay
+	local map=$pin/maps/sessions live bogus cpid n
+	echo_client cli "$out" "$SIP" echo.smt -d 12 -s 64,5000 --port 9530 &
+	cpid=$!
+	wait_listed srv 9530
+	sd_stop srv
+	# peer 10.9.9.9 port 9999, local port 7000 (0x1b58), native IPv4
+	local runs
+	runs=$(grep -c "sessions map reconciled" "$SD_TMP/srv.log")
+	bogus="0a 09 09 09 $(printf '00 %.0s' $(seq 1 12))04 00 27 0f 1b 58 00 00"
+	live="$(echo "$CIP" | tr . ' ' | xargs printf '%02x ')$(printf '00 %.0s' $(seq 1 12))04 00 $(printf '%02x %02x' $((9530 >> 8)) $((9530 & 255))) 1b 58 00 00"
+	n=$(bpftool -j map show pinned "$map" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_value"])')
+	bpftool map update pinned "$map" key hex $bogus value hex $(printf '00 %.0s' $(seq 1 "$n"))
+	sd_start srv "$NSS" SMT_BPF_PIN_DIR="$pin"
+	for _ in $(seq 1 80); do # this start's reconciliation
+		[ "$(grep -c "sessions map reconciled" "$SD_TMP/srv.log")" -gt "$runs" ] && break
+		sleep 0.1
+	done
+	if ! bpftool map lookup pinned "$map" key hex $bogus >/dev/null 2>&1 &&
+		bpftool map lookup pinned "$map" key hex $live >/dev/null 2>&1 &&
+		sd_ctl srv -j stats | grep -q '"bpf_reconciled":[1-9]'; then
+		ok bpf_stale_entries_reconciled_at_start
+	else
+		bad bpf_stale_entries_reconciled_at_start "$(grep -i reconcil "$SD_TMP/srv.log") bogus: $(bpftool map lookup pinned "$map" key hex $bogus 2>&1 | head -c 200)"
+	fi
+	wait $cpid
+	if rpcs_ok "$out"; then
+		ok bpf_live_session_kept_through_restart
+	else
+		bad bpf_live_session_kept_through_restart "$(tail -2 "$out")"
+	fi
+	# a full sessions map: the set-up is refused with the reason, not
+	# handed to applications whose packets XDP would drop
+	n=$(python3 tests/smtd/bpffill.py "$map" 24 "$n" 2>&1)
+	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9540
+	if ! rpcs_ok "$out" && grep -q "BPF sessions map refused the entry: Argument list too long" "$out" &&
+		grep -q "cannot add it to the BPF sessions map: Argument list too long (the map is full)" "$SD_TMP/srv.log"; then
+		ok bpf_map_full_session_refused_with_reason
+	else
+		bad bpf_map_full_session_refused_with_reason "filled $n; $(tail -3 "$out")"
 	fi
 	sd_stop srv
 	if ip -n "$NSS" link show "$SMT_DEV_SERVER" | grep -q xdp; then
@@ -1254,12 +1356,202 @@ assert s["encap"] == "ip,udp" and s["served_encap"] == "ip,udp" and s["servers"]
 	sd_start srv "$NSS" && sd_start cli "$NSC"
 }
 
+# ---- the access model (docs/smtd.md "Who may do what"), as nobody ------------
+NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+# the system's python: one under /root (pyenv) is not nobody's to run
+PY_ANY=$(command -v /usr/bin/python3 || command -v python3)
+ctl_as() { # USER(root|nobody) NAME ARGS...: tests/smtd/ctlclient.py on NAME's socket
+	local who=$1 name=$2
+	shift 2
+	if [ "$who" = nobody ]; then
+		$NOBODY "$PY_ANY" "$SD_TMP/ctlclient.py" "$SD_TMP/$name.sock" "$@"
+	else
+		python3 "$SD_TMP/ctlclient.py" "$SD_TMP/$name.sock" "$@"
+	fi
+}
+sess_json() { # SID SERVICE ROLE LOCAL_PORT PEER_ADDR PEER_PORT
+	echo '{"sid":'"$1"',"service":"'"$2"'","role":"'"$3"'","local":{"addr":"0.0.0.0","port":'"$4"'},"peer":{"addr":"'"$5"'","port":'"$6"'},"cipher":"TLS_AES_128_GCM_SHA256","ipproto":253,"encap":"ip","B":48,"epoch":0,"max_msg":65536,"max_pad":0,"lifetime":3600,"created":1}'
+}
+reg() { echo '{"op":"register","session":'"$(sess_json "$@")"'}'; }
+expect_lines() { # NAME OUT EXPECTED (one word per response: ok or a code)
+	local got
+	got=$(awk '{print $1}' "$2" | tr '\n' ' ')
+	if [ "$got" = "$3" ]; then
+		ok "$1"
+	else
+		bad "$1" "expected '$3', got: $(cat "$2")"
+	fi
+}
+
+t_access() {
+	local out=$SD_TMP/acc.out eout=$SD_TMP/acc-echo.out cpid sid
+	sd_stop srv
+	sd_stop cli
+	sd_conf srv host echo_uids="0, nobody" "[smtd]
+max_sessions_per_uid = 3"
+	sd_conf cli host2 echo_uids="0, nobody"
+	sd_start srv "$NSS" && sd_start cli "$NSC" || {
+		bad access_setup "smtd did not start"
+		return
+	}
+	# root's echo server, for this test and the next ones
+	kill $ECHO_SRV 2>/dev/null
+	wait $ECHO_SRV 2>/dev/null
+	echo_server srv "$SD_TMP/echo-acc-srv.out" || {
+		bad access_setup "echo server did not start"
+		return
+	}
+	# a live session of root's, RPCs running through all that follows
+	echo_client cli "$eout" "$SIP" echo.smt -d 15 -s 64,5000 --port 9600 &
+	cpid=$!
+	wait_listed srv 9600
+	sid=$(sid_of srv 9600)
+	ctl_as nobody srv req \
+		"$(reg 11 evil.smt server 7000 "$CIP" 9600)" \
+		"$(reg 12 echo.smt server 7000 "$CIP" 9600)" \
+		"$(reg "$sid" echo.smt server 7000 "$CIP" 9600)" \
+		'{"op":"session_del","sid":'"$sid"'}' \
+		'{"op":"closed","sid":'"$sid"'}' \
+		'{"op":"serve","service":"kv.smt","port":7001}' \
+		"$(reg 13 echo.smt client 9701 10.9.9.9 7000)" \
+		"$(reg 14 echo.smt client 9702 10.9.9.9 7000)" \
+		"$(reg 15 echo.smt client 9703 10.9.9.9 7000)" \
+		"$(reg 16 echo.smt client 9704 10.9.9.9 7000)" \
+		"$(reg 17 echo.smt client 9600 10.9.9.9 7000)" \
+		>"$out" 2>&1
+	# unconfigured service; server role without serving; another's sid;
+	# delete and close another's; a service of root's; 3 sessions of its
+	# own, the 4th over max_sessions_per_uid (SMT_E_LIMIT)
+	expect_lines access_nobody_register_serve_del_denied "$out" \
+		"2 13 17 1 2 13 ok ok ok 4100 4100 "
+	# reads: no keys, no tags
+	ctl_as nobody srv req -b '{"op":"session_list"}' \
+		'{"op":"session_show","sid":'"$sid"'}' >"$out" 2>&1
+	if grep -q '^ok .*"sessions":\[{' "$out" && ! grep -q '"keys"\|"tag"\|c_key' "$out"; then
+		ok access_nobody_reads_without_keys_or_tags
+	else
+		bad access_nobody_reads_without_keys_or_tags "$(head -c 400 "$out")"
+	fi
+	# client host: nobody may connect (echo.smt allows it) on its own
+	# port, not on the SMT port of root's live session
+	echo_client cli "$eout.2" "$SIP" echo.smt -d 8 -s 64,5000 --port 9601 &
+	local cpid2=$!
+	wait_listed cli 9601
+	ip netns exec "$NSC" $NOBODY "$PY_ANY" "$SD_TMP/ctlclient.py" \
+		"$SD_TMP/cli.sock" req \
+		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9601}' \
+		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9602}' \
+		>"$out" 2>&1
+	expect_lines access_nobody_connect_not_on_roots_port "$out" "98 ok "
+	wait $cpid
+	local r1=$?
+	wait $cpid2
+	if [ $r1 = 0 ] && rpcs_ok "$eout" && rpcs_ok "$eout.2"; then
+		ok access_roots_sessions_unharmed
+	else
+		bad access_roots_sessions_unharmed "$(tail -2 "$eout") / $(tail -2 "$eout.2")"
+	fi
+}
+
+# ---- a control client that never reads does not stall smtd -------------------
+t_slow_clients() {
+	local out=$SD_TMP/slow.out eout=$SD_TMP/slow-echo.out fpid n
+	ctl_as nobody srv flood 8 6 >"$out" 2>&1 &
+	fpid=$!
+	sleep 1
+	# set-ups and RPCs while 8 clients write and never read
+	echo_client cli "$eout" "$SIP" echo.smt -n 50 -s 64,5000 --port 9610
+	local r=$?
+	wait $fpid
+	n=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["ctl_overflows"])')
+	if [ $r = 0 ] && rpcs_ok "$eout" && [ "${n:-0}" -ge 8 ] 2>/dev/null &&
+		grep -q "closed 8 of 8" "$out"; then
+		ok slow_control_clients_dropped_setups_unharmed
+	else
+		bad slow_control_clients_dropped_setups_unharmed \
+			"rc=$r overflows=$n $(cat "$out") $(tail -2 "$eout")"
+	fi
+}
+
+cpu_ticks() { # PID: utime + stime in clock ticks
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# ---- connection limits and accept back-off -------------------------------------
+t_limits() {
+	local out=$SD_TMP/lim.out eout=$SD_TMP/lim-echo.out t0 t1 hz pid n
+	hz=$(getconf CLK_TCK)
+	# control connections of one non-root uid: at most a quarter of
+	# max_control_clients (1024); smtd answers root meanwhile
+	ctl_as nobody srv conns 600 3 >"$out" 2>&1 &
+	pid=$!
+	sleep 1.5
+	if sd_ctl srv stats >/dev/null 2>&1; then :; else
+		bad control_connection_limit "smtd did not answer root"
+	fi
+	wait $pid
+	if grep -q "opened 600" "$out" && grep -q "closed-by-smtd 344" "$out"; then
+		ok control_connection_limit_per_uid
+	else
+		bad control_connection_limit_per_uid "$(cat "$out")"
+	fi
+	# out of descriptors: smtd pauses accepting instead of spinning
+	# the soft limit only: raising a hard limit again needs CAP_SYS_RESOURCE
+	local soft
+	soft=$(prlimit --pid "$SD_PID_srv" --nofile --output SOFT --noheadings | tr -d ' ')
+	prlimit --pid "$SD_PID_srv" --nofile=64:
+	ctl_as root srv conns 300 3 >"$out" 2>&1 &
+	pid=$!
+	sleep 0.5
+	t0=$(cpu_ticks "$SD_PID_srv")
+	sleep 2
+	t1=$(cpu_ticks "$SD_PID_srv")
+	wait $pid
+	prlimit --pid "$SD_PID_srv" --nofile="$soft":
+	sleep 0.3
+	n=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["accept_paused"])')
+	# a busy loop burns ~2 s of CPU in these 2 s; pausing, a few ticks
+	if [ $((t1 - t0)) -lt $((hz / 2)) ] && [ "${n:-0}" -gt 0 ] 2>/dev/null; then
+		ok emfile_accept_backoff_no_busy_loop
+	else
+		bad emfile_accept_backoff_no_busy_loop "cpu $((t1 - t0)) ticks of $hz/s in 2 s, paused=$n"
+	fi
+	echo_client cli "$eout" "$SIP" echo.smt -n 20 -s 64 --port 9620
+	if rpcs_ok "$eout"; then
+		ok setup_after_descriptor_exhaustion
+	else
+		bad setup_after_descriptor_exhaustion "$(tail -2 "$eout")"
+	fi
+	# 3000 idle TCP connections to the handshake port from one address
+	# (the client host's IPv6 one): a set-up over IPv4 still succeeds
+	ip netns exec "$NSC" python3 "$SD_TMP/ctlclient.py" tcp \
+		"$SMT_SERVER_IP6" 7443 3000 6 >"$out" 2>&1 &
+	pid=$!
+	sleep 2
+	echo_client cli "$eout" "$SIP" echo.smt -n 20 -s 64 --port 9621
+	local r=$?
+	n=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["hs_conns_refused"])')
+	wait $pid
+	if [ $r = 0 ] && rpcs_ok "$eout" && [ "${n:-0}" -gt 100 ] 2>/dev/null; then
+		ok handshake_port_idle_connections_limited
+	else
+		bad handshake_port_idle_connections_limited "rc=$r refused=$n $(cat "$out") $(tail -2 "$eout")"
+	fi
+	if grep -q '^LimitNOFILE=[0-9]' scripts/smtd.service; then
+		ok unit_sets_limitnofile
+	else
+		bad unit_sets_limitnofile "scripts/smtd.service has no LimitNOFILE"
+	fi
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_replace t_close t_names t_s_client t_refusals t_smtctl t_restart
-	t_keylog t_exporter t_daemon t_encap t_rekey t_bpf"
+	t_keylog t_exporter t_daemon t_encap t_rekey t_bpf t_access t_slow_clients
+	t_limits"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
+t_config_strict
 if start_hosts; then
 	ok smtd_starts_on_both_hosts
 	t_ciphers

@@ -981,6 +981,8 @@ static int call(struct ctl_state *st, json_object *req, json_object **resp)
 			return -EACCES;
 		if (code == EINVAL)
 			return -EINVAL;
+		if (code == SMT_E_LIMIT)
+			return -SMT_E_LIMIT;
 		return -SMT_E_REFUSED;
 	}
 	return 0;

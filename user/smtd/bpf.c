@@ -22,10 +22,20 @@
 
 #if __has_include("smt_bpf.h")
 #include "smt_bpf.h"
+#include <bpf/bpf.h>
+#include <time.h>
+#include <unistd.h>
 
 struct smtd_bpf {
 	char ifname[32];
+	int sess_fd; /* the pinned sessions map, open while attached */
+	time_t reconcile_at; /* 0 when done */
 };
+
+/* Applications reconnect within about 1 s of smtd's start (libsmt's
+ * back-off) and register their sessions again; entries nobody registered
+ * by then belong to applications that died while smtd was down. */
+#define RECONCILE_AFTER_S 4
 
 /* Room for every service port plus a long [bpf] udp_ports list. */
 #define UDP_LIST_MAX (SMTD_MAX_SERVICES + 64)
@@ -105,6 +115,16 @@ int smtd_bpf_start(struct smtd *d)
 		free(b);
 		return err;
 	}
+	b->sess_fd = smt_bpf_map_fd(SMT_MAP_SESSIONS);
+	if (b->sess_fd < 0) {
+		LOG_E("BPF: cannot open the sessions map: %s; running without "
+		      "the programs",
+		      strerror(-b->sess_fd));
+		smt_bpf_detach(b->ifname);
+		free(b);
+		return -EIO;
+	}
+	b->reconcile_at = time(NULL) + RECONCILE_AFTER_S;
 	if (*msg)
 		LOG_W("%s", msg);
 	LOG_I("BPF: smt_xdp and smt_tc attached to %s (%s mode), session "
@@ -123,6 +143,7 @@ void smtd_bpf_stop(struct smtd *d)
 		return;
 	smt_bpf_detach(b->ifname);
 	LOG_I("BPF: programs detached from %s; pinned maps kept", b->ifname);
+	close(b->sess_fd);
 	free(b);
 	d->bpf = NULL;
 }
@@ -148,20 +169,21 @@ static void session_key(const struct smt_ctl_session *s,
 	k->local_port = htons(smt_ctl_port(&s->local));
 }
 
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
-		      int prev_epoch)
+int smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
+		     int prev_epoch)
 {
+	struct smtd_bpf *b = d->bpf;
 	struct smt_session_key k;
 	struct smt_session_val v = {0};
 	uint64_t recs = ((uint64_t)s->max_msg + 8 + 4095) / 4096;
 	int err;
 
-	if (!d->bpf)
-		return;
+	if (!b)
+		return 0;
 	session_key(s, &k);
 	if (!add) {
-		smt_bpf_session_del(&k);
-		return;
+		err = bpf_map_delete_elem(b->sess_fd, &k) ? -errno : 0;
+		return err == -ENOENT ? 0 : err;
 	}
 	v.sess_id = s->sid;
 	/* max_wire of protocol.md section 7 */
@@ -171,11 +193,65 @@ void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
 	v.epochs[s->epoch / 64] |= 1ull << (s->epoch % 64);
 	if (prev_epoch >= 0 && prev_epoch < 256)
 		v.epochs[prev_epoch / 64] |= 1ull << (prev_epoch % 64);
-	err = smt_bpf_session_add(&k, &v);
+	err = bpf_map_update_elem(b->sess_fd, &k, &v, BPF_ANY) ? -errno : 0;
 	if (err)
-		LOG_W("session %u: cannot add it to the BPF sessions map: %s; "
-		      "with the session filter on, its packets are dropped",
-		      s->sid, strerror(-err));
+		LOG_W("session %u: cannot add it to the BPF sessions map: %s%s",
+		      s->sid, strerror(-err),
+		      err == -E2BIG ? " (the map is full)" : "");
+	return err;
+}
+
+bool smtd_bpf_same_key(const struct smt_ctl_session *a,
+		       const struct smt_ctl_session *b)
+{
+	struct smt_session_key x, y;
+
+	session_key(a, &x);
+	session_key(b, &y);
+	return !memcmp(&x, &y, sizeof(x));
+}
+
+/* Is k the key of a session in the table? */
+static bool key_live(struct smtd *d, const struct smt_session_key *k)
+{
+	struct smt_session_key x;
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next) {
+		session_key(&s->s, &x);
+		if (!memcmp(&x, k, sizeof(x)))
+			return true;
+	}
+	return false;
+}
+
+void smtd_bpf_tick(struct smtd *d)
+{
+	struct smtd_bpf *b = d->bpf;
+	struct smt_session_key *keys, *prev = NULL;
+	unsigned int n = 0, i, removed = 0;
+
+	if (!b || !b->reconcile_at || time(NULL) < b->reconcile_at)
+		return;
+	b->reconcile_at = 0;
+	keys = calloc(SMT_MAX_SESSIONS, sizeof(*keys));
+	if (!keys)
+		return;
+	/* all keys first: deleting while walking restarts the walk */
+	while (n < SMT_MAX_SESSIONS &&
+	       !bpf_map_get_next_key(b->sess_fd, prev, &keys[n])) {
+		prev = &keys[n];
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		if (!key_live(d, &keys[i]) &&
+		    !bpf_map_delete_elem(b->sess_fd, &keys[i]))
+			removed++;
+	free(keys);
+	d->st.bpf_reconciled += removed;
+	LOG_I("BPF: sessions map reconciled with the table: %u entries of "
+	      "sessions no application registered again removed, %u kept",
+	      removed, n - removed);
 }
 
 void smtd_bpf_stats(struct smtd *d, json_object *stats)
@@ -202,8 +278,19 @@ void smtd_bpf_stop(struct smtd *d)
 {
 }
 
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
-		      int prev_epoch)
+int smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
+		     int prev_epoch)
+{
+	return 0;
+}
+
+bool smtd_bpf_same_key(const struct smt_ctl_session *a,
+		       const struct smt_ctl_session *b)
+{
+	return false;
+}
+
+void smtd_bpf_tick(struct smtd *d)
 {
 }
 

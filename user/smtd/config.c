@@ -7,23 +7,35 @@
  * lines itself.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "smt/wire.h"
 #include "smtd.h"
 
+struct seen_key {
+	char section[SMTD_NAME_MAX + 16];
+	char key[32];
+	int line;
+};
+
 struct parse_state {
 	struct smtd_config *cfg;
-	FILE *f;
+	const char *buf; /* the whole file */
+	size_t len, pos;
 	int line;
+	struct seen_key *seen; /* keys so far, for duplicates */
+	int nseen;
 	char *err;
 	size_t errlen, errused;
 	int nerr;
@@ -63,16 +75,89 @@ static void cfg_error(struct parse_state *ps, int line, const char *fmt, ...)
 
 static void section_line(struct parse_state *ps, const char *line);
 
+/* An indented line that is not a key = value: libinih would append it to
+ * the previous value (a continuation), which smt.conf(5) does not have. */
+static bool continuation(const char *l, size_t n)
+{
+	size_t i = 0;
+
+	if (!n || (l[0] != ' ' && l[0] != '\t'))
+		return false;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	if (i == n || l[i] == '\n' || l[i] == '\r' || l[i] == ';' ||
+	    l[i] == '#' || l[i] == '[')
+		return false;
+	return !memchr(l + i, '=', n - i) && !memchr(l + i, ':', n - i);
+}
+
+/*
+ * libinih's reader: one whole line of the file per call, so that line
+ * numbers stay right. A line that does not fit libinih's buffer (num, with
+ * its newline and terminator), holds a NUL byte or continues the previous
+ * value is reported here and handed on as an empty line.
+ */
 static char *line_reader(char *str, int num, void *stream)
 {
 	struct parse_state *ps = stream;
-	char *r = fgets(str, num, ps->f);
+	const char *p = ps->buf + ps->pos, *nl;
+	size_t n, body;
 
-	if (r) {
-		ps->line++;
-		section_line(ps, r);
+	if (ps->pos >= ps->len || num < 3)
+		return NULL;
+	nl = memchr(p, '\n', ps->len - ps->pos);
+	n = nl ? (size_t)(nl - p) + 1 : ps->len - ps->pos;
+	body = nl ? n - 1 : n;
+	ps->pos += n;
+	ps->line++;
+	if (body + 2 > (size_t)num) {
+		cfg_error(ps, ps->line,
+			  "line too long (%zu bytes; at most %d): shorten it",
+			  body, num - 2);
+	} else if (memchr(p, 0, n)) {
+		cfg_error(ps, ps->line, "a NUL byte in the line");
+	} else if (continuation(p, body)) {
+		cfg_error(ps, ps->line,
+			  "an indented line without '=' (smt.conf has no "
+			  "continuation lines): put the value on the key's "
+			  "line");
+	} else {
+		memcpy(str, p, n);
+		str[n] = 0;
+		section_line(ps, str);
+		return str;
 	}
-	return r;
+	strcpy(str, "\n");
+	return str;
+}
+
+/* A key given twice in one section is an error, not "the last wins". */
+static bool duplicate_key(struct parse_state *ps, const char *section,
+			  const char *key)
+{
+	struct seen_key *k;
+	int i;
+
+	for (i = 0; i < ps->nseen; i++)
+		if (!strcmp(ps->seen[i].section, section) &&
+		    !strcmp(ps->seen[i].key, key)) {
+			cfg_error(ps, ps->line,
+				  "'%s' is set twice in [%s] (first at line "
+				  "%d); keep one",
+				  key, section, ps->seen[i].line);
+			return true;
+		}
+	if (!(ps->nseen & 63)) {
+		k = realloc(ps->seen, (ps->nseen + 64) * sizeof(*k));
+		if (!k)
+			return false;
+		ps->seen = k;
+	}
+	k = &ps->seen[ps->nseen++];
+	snprintf(k->section, sizeof(k->section), "%s", section);
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->line = ps->line;
+	return false;
 }
 
 static bool parse_uint(const char *v, unsigned long min, unsigned long max,
@@ -197,6 +282,41 @@ static const struct {
 };
 
 /* Returns 1 when the key was known (even with a bad value), 0 otherwise. */
+/* [smtd]'s limits: count keys of 1..max. */
+static const struct {
+	const char *key;
+	unsigned long max;
+	size_t off;
+} limit_keys[] = {
+	{"max_sessions", 1000000, offsetof(struct smtd_config, max_sessions)},
+	{"max_sessions_per_uid", 1000000,
+	 offsetof(struct smtd_config, max_sessions_uid)},
+	{"max_control_clients", 100000,
+	 offsetof(struct smtd_config, max_ctl_clients)},
+	{"max_handshakes", 100000,
+	 offsetof(struct smtd_config, max_handshakes)},
+};
+
+/* One of limit_keys: set (or reported) and true; else false. */
+static bool limit_key(struct parse_state *ps, const char *k, const char *v)
+{
+	unsigned long u;
+	size_t i;
+
+	for (i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++) {
+		if (strcmp(k, limit_keys[i].key))
+			continue;
+		if (!parse_uint(v, 1, limit_keys[i].max, &u))
+			cfg_error(ps, ps->line, "%s: '%s' is not 1..%lu", k, v,
+				  limit_keys[i].max);
+		else
+			*(unsigned int *)((char *)ps->cfg + limit_keys[i].off) =
+				u;
+		return true;
+	}
+	return false;
+}
+
 static int key_smtd(struct parse_state *ps, const char *k, const char *v)
 {
 	struct smtd_config *c = ps->cfg;
@@ -251,12 +371,8 @@ static int key_smtd(struct parse_state *ps, const char *k, const char *v)
 				  v);
 		else
 			c->handshake_timeout_s = u;
-	} else if (!strcmp(k, "max_sessions")) {
-		if (!parse_uint(v, 1, 1000000, &u))
-			cfg_error(ps, ps->line,
-				  "max_sessions: '%s' is not 1..1000000", v);
-		else
-			c->max_sessions = u;
+	} else if (limit_key(ps, k, v)) {
+		/* the counts of [smtd] */
 	} else {
 		return 0;
 	}
@@ -519,6 +635,8 @@ static int handler(void *user, const char *section, const char *name,
 	struct parse_state *ps = user;
 	int known;
 
+	if (duplicate_key(ps, section, name))
+		return 1;
 	if (!strcmp(section, "smtd"))
 		known = key_smtd(ps, name, value);
 	else if (!strcmp(section, "tls"))
@@ -549,6 +667,9 @@ static void defaults(struct smtd_config *c)
 	c->log_level = LOG_INFO;
 	c->handshake_timeout_s = 5;
 	c->max_sessions = 4096;
+	c->max_sessions_uid = 1024;
+	c->max_ctl_clients = 1024;
+	c->max_handshakes = 256;
 	c->client_auth = SMTD_CAUTH_NONE;
 	strcpy(c->ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
 				"TLS_CHACHA20_POLY1305_SHA256");
@@ -576,8 +697,11 @@ static void check_file(struct parse_state *ps, const char *what,
 			  path, strerror(errno));
 }
 
-int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
-		     size_t errlen)
+/* The largest smt.conf read: far above any real one. */
+#define CONFIG_MAX_BYTES (1 << 20)
+
+int smtd_config_parse(const char *path, const char *buf, size_t len,
+		      struct smtd_config *cfg, char *err, size_t errlen)
 {
 	struct parse_state ps = {.cfg = cfg, .err = err, .errlen = errlen};
 	const char *why;
@@ -590,15 +714,10 @@ int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 		snprintf(err, errlen, "%s: path too long\n", path);
 		return -ENAMETOOLONG;
 	}
-	ps.f = fopen(path, "r");
-	if (!ps.f) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s\n", path,
-			 strerror(errno));
-		return r;
-	}
+	ps.buf = buf;
+	ps.len = len;
 	r = ini_parse_stream(line_reader, &ps, handler, &ps);
-	fclose(ps.f);
+	free(ps.seen);
 	if (r > 0)
 		cfg_error(&ps, r,
 			  "syntax error: expected [section] or "
@@ -622,6 +741,56 @@ int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 			  "lifetime (%u s)",
 			  cfg->rekey_margin_s, cfg->lifetime_s);
 	return ps.nerr ? -EINVAL : 0;
+}
+
+int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
+		     size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, r;
+
+	/* O_NONBLOCK: a FIFO must not hang the open */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s\n", path,
+			 strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONFIG_MAX_BYTES) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		snprintf(err, errlen,
+			 "%s: %s; the configuration is a regular file of at "
+			 "most %d bytes\n",
+			 path,
+			 S_ISDIR(st.st_mode)   ? "is a directory"
+			 : S_ISREG(st.st_mode) ? "too large"
+					       : "not a regular file",
+			 CONFIG_MAX_BYTES);
+		close(fd);
+		return r;
+	}
+	buf = malloc(st.st_size + 1);
+	while (buf && len < (size_t)st.st_size) {
+		n = read(fd, buf + len, st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory\n", path);
+		return -ENOMEM;
+	}
+	r = smtd_config_parse(path, buf, len, cfg, err, errlen);
+	free(buf);
+	return r;
 }
 
 const struct smtd_service *smtd_service_find(const struct smtd_config *cfg,

@@ -27,6 +27,9 @@
 
 #define MAX_SERVED 16
 #define MAX_PENDING 64
+/* Answers and events waiting for a client that does not read: four
+ * longest lines. A client that lets more pile up is disconnected. */
+#define CTL_OUT_MAX (4 * SMT_CTL_MAX_LINE)
 
 struct pending_push {
 	int64_t push_id;
@@ -48,8 +51,82 @@ struct smtd_ctl_conn {
 	struct pending_push pending[MAX_PENDING];
 	int64_t next_push;
 	json_object *app_stats; /* latest counters the application sent */
+	char *out; /* what the client has not taken yet (may hold keys) */
+	size_t out_len, out_cap;
+	bool want_out; /* EPOLLOUT asked for */
 	bool dead;
 };
+
+/* Drop c: it is freed by on_conn, which the shutdown wakes. */
+static void conn_kill(struct smtd_ctl_conn *c)
+{
+	c->dead = true;
+	shutdown(c->io.fd, SHUT_RDWR);
+}
+
+/* Write what is queued for c without waiting; wipe what left. */
+static void conn_flush(struct smtd *d, struct smtd_ctl_conn *c)
+{
+	ssize_t n;
+	bool want;
+
+	while (c->out_len && !c->dead) {
+		n = send(c->io.fd, c->out, c->out_len,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			conn_kill(c);
+			break;
+		}
+		memmove(c->out, c->out + n, c->out_len - n);
+		OPENSSL_cleanse(c->out + c->out_len - n, n);
+		c->out_len -= n;
+	}
+	want = c->out_len && !c->dead;
+	if (want != c->want_out) {
+		c->want_out = want;
+		smtd_io_mod(d, &c->io, want ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	}
+}
+
+/* Queue one line for c; never waits. A client whose queue would pass
+ * CTL_OUT_MAX does not read its answers: it is disconnected. */
+static void conn_queue(struct smtd *d, struct smtd_ctl_conn *c, const char *s,
+		       size_t len)
+{
+	size_t need = c->out_len + len + 1;
+	char *n;
+
+	if (need > CTL_OUT_MAX) {
+		d->st.ctl_overflows++;
+		LOG_W("control client pid %d (uid %u) does not read its "
+		      "answers (%zu bytes waiting); dropping it",
+		      (int)c->pid, c->uid, c->out_len);
+		conn_kill(c);
+		return;
+	}
+	if (need > c->out_cap) {
+		n = malloc(need * 2 > CTL_OUT_MAX ? CTL_OUT_MAX : need * 2);
+		if (!n) {
+			conn_kill(c);
+			return;
+		}
+		if (c->out_len)
+			memcpy(n, c->out, c->out_len);
+		if (c->out)
+			OPENSSL_cleanse(c->out, c->out_cap);
+		free(c->out);
+		c->out = n;
+		c->out_cap = need * 2 > CTL_OUT_MAX ? CTL_OUT_MAX : need * 2;
+	}
+	memcpy(c->out + c->out_len, s, len);
+	c->out[c->out_len + len] = '\n';
+	c->out_len += len + 1;
+	conn_flush(d, c);
+}
 
 static json_object *reply(int64_t id, bool ok)
 {
@@ -60,14 +137,23 @@ static json_object *reply(int64_t id, bool ok)
 	return o;
 }
 
+/* One message to c, queued (smtd never waits for a client). The JSON
+ * text may hold keys: json-c's copy is wiped before o is put. */
 static void send_msg(struct smtd *d, struct smtd_ctl_conn *c, json_object *o)
 {
-	/* a client too slow to take a line within 1 s is dropped */
-	if (!c->dead && smt_ctl_send(c->io.fd, o, 1000)) {
-		LOG_W("control client pid %d: write failed; dropping it",
-		      (int)c->pid);
-		c->dead = true;
-	}
+	const char *s;
+	size_t len;
+
+	json_object_object_add(o, "v", json_object_new_int(SMT_CTL_VERSION));
+	s = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	len = s ? strlen(s) : 0;
+	if (!c->dead && s && len < SMT_CTL_MAX_LINE)
+		conn_queue(d, c, s, len);
+	else if (!c->dead)
+		conn_kill(c);
+	if (s)
+		OPENSSL_cleanse((char *)s, len);
 	json_object_put(o);
 }
 
@@ -120,17 +206,28 @@ struct smtd_session *smtd_table_find(struct smtd *d, uint32_t sid)
 	return NULL;
 }
 
-struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
-				    const struct smt_ctl_session *sess)
+int smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
+		   const struct smt_ctl_session *sess,
+		   struct smtd_session **out)
 {
 	struct smtd_session *s = calloc(1, sizeof(*s));
+	int err;
 
+	if (out)
+		*out = NULL;
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	s->s = *sess;
 	OPENSSL_cleanse(&s->s.keys, sizeof(s->s.keys));
 	s->s.keys.cipher = sess->keys.cipher;
 	s->s.keys.key_len = sess->keys.key_len;
+	/* no map entry, no packets: such a session is no session */
+	err = smtd_bpf_session(d, &s->s, true, -1);
+	if (err) {
+		d->st.sessions_denied++;
+		free(s);
+		return err;
+	}
 	s->owner = c;
 	s->owner_pid = c ? c->pid : 0;
 	s->owner_uid = c ? c->uid : 0;
@@ -138,24 +235,32 @@ struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
 	d->sessions = s;
 	d->nsessions++;
 	d->st.sessions_added++;
-	smtd_bpf_session(d, &s->s, true, -1);
-	return s;
+	if (out)
+		*out = s;
+	return 0;
 }
 
 static void table_del(struct smtd *d, struct smtd_session *victim)
 {
-	struct smtd_session **p;
+	struct smtd_session **p, *o;
 
-	for (p = &d->sessions; *p; p = &(*p)->next)
-		if (*p == victim) {
-			*p = victim->next;
-			d->nsessions--;
-			d->st.sessions_removed++;
-			if (!d->stop) /* restart: the pinned map keeps it */
-				smtd_bpf_session(d, &victim->s, false, -1);
-			free(victim);
-			return;
-		}
+	for (p = &d->sessions; *p && *p != victim; p = &(*p)->next)
+		;
+	if (!*p)
+		return;
+	*p = victim->next;
+	d->nsessions--;
+	d->st.sessions_removed++;
+	/* a stopping smtd keeps the entry (the pinned map outlives it); an
+	 * entry that is another live session's too stays, as that one's */
+	for (o = d->sessions; o && !d->stop; o = o->next)
+		if (smtd_bpf_same_key(&o->s, &victim->s))
+			break;
+	if (o && !d->stop)
+		smtd_bpf_session(d, &o->s, true, -1);
+	else if (!d->stop)
+		smtd_bpf_session(d, &victim->s, false, -1);
+	free(victim);
 }
 
 void smtd_table_remove(struct smtd *d, struct smtd_session *s, bool tell_owner,
@@ -355,7 +460,7 @@ int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
 	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
 	c->pending[i].push_id = c->next_push;
 	c->pending[i].hs = hs;
-	send_msg(d, c, o); /* the line was wiped by smt_ctl_send */
+	send_msg(d, c, o); /* the line was wiped by send_msg */
 	if (c->dead) {
 		c->pending[i].hs = NULL;
 		return -EPIPE;
@@ -374,10 +479,85 @@ void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs)
 				c->pending[i].hs = NULL;
 }
 
+/* ---- the access model (docs/smtd.md, "Who may do what") -------------- */
+
+/* A session of another uid than uid that uses SMT port port here in
+ * encapsulation e: the port is that uid's while the session lives. */
+static struct smtd_session *port_owner(struct smtd *d, enum smt_encap e,
+				       uint16_t port, uid_t uid)
+{
+	struct smtd_session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		if (s->owner_uid != uid && smtd_encap_of(s->s.ipproto) == e &&
+		    smt_ctl_port(&s->s.local) == port)
+			return s;
+	return NULL;
+}
+
+int smtd_ctl_room(struct smtd *d, struct smtd_ctl_conn *c, char *why,
+		  size_t len)
+{
+	struct smtd_session *s;
+	unsigned int mine = 0;
+
+	if (d->nsessions >= d->cfg.max_sessions) {
+		snprintf(why, len,
+			 "smtd holds max_sessions = %u sessions already",
+			 d->cfg.max_sessions);
+		return -SMT_E_LIMIT;
+	}
+	if (!c || !c->uid)
+		return 0;
+	for (s = d->sessions; s; s = s->next)
+		mine += s->owner_uid == c->uid;
+	if (mine >= d->cfg.max_sessions_uid) {
+		snprintf(why, len,
+			 "uid %u holds max_sessions_per_uid = %u sessions "
+			 "already",
+			 c->uid, d->cfg.max_sessions_uid);
+		return -SMT_E_LIMIT;
+	}
+	return 0;
+}
+
+/* May c hold a new session on SMT port port in e? 0, or -errno and
+ * the reason in why. */
+static int may_hold(struct smtd *d, struct smtd_ctl_conn *c, enum smt_encap e,
+		    uint16_t port, char *why, size_t len)
+{
+	struct smtd_session *o = port_owner(d, e, port, c->uid);
+
+	if (o) {
+		snprintf(why, len,
+			 "SMT port %u (%s) belongs to uid %u while its "
+			 "session %u lives; use another port",
+			 port, smt_encap_name(e), o->owner_uid, o->s.sid);
+		return -EADDRINUSE;
+	}
+	return smtd_ctl_room(d, c, why, len);
+}
+
+/* Refuse a request with may_hold's answer; true when refused. */
+static bool deny_hold(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		      enum smt_encap e, uint16_t port)
+{
+	char why[200];
+	int r = may_hold(d, c, e, port, why, sizeof(why));
+
+	if (!r)
+		return false;
+	d->st.sessions_denied++;
+	LOG_W("uid %u (pid %d): %s", c->uid, (int)c->pid, why);
+	send_error(d, c, id, -r, "%s", why);
+	return true;
+}
+
 void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
 			   int64_t req_id, const struct smt_ctl_session *s,
 			   int err, const char *msg)
 {
+	struct smtd_session *n;
 	json_object *o;
 
 	if (err || !s) {
@@ -385,17 +565,24 @@ void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
 			   msg ? msg : "handshake failed");
 		return;
 	}
-	if (d->nsessions >= d->cfg.max_sessions) {
-		send_error(d, c, req_id, ENOSPC,
-			   "smtd holds max_sessions = %u sessions already",
-			   d->cfg.max_sessions);
+	/* checked at the request too; the table may have changed since */
+	if (deny_hold(d, c, req_id, smtd_encap_of(s->ipproto),
+		      smt_ctl_port(&s->local)))
+		return;
+	err = smtd_table_add(d, c, s, &n);
+	if (err) {
+		send_error(d, c, req_id, -err,
+			   "the session cannot enter the BPF sessions map "
+			   "(%s), so XDP would drop its packets; see smtd's "
+			   "log",
+			   strerror(-err));
 		return;
 	}
 	o = reply(req_id, true);
 	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
 	send_msg(d, c, o);
-	if (!c->dead)
-		smtd_table_add(d, c, s);
+	if (c->dead)
+		table_del(d, n);
 }
 
 /* ---- requests -------------------------------------------------------- */
@@ -493,6 +680,8 @@ static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			   d->cfg.path, smtd_encaps_str(allowed));
 		return;
 	}
+	if (deny_hold(d, c, id, encap, port))
+		return;
 	r = smtd_hs_connect(d, c, id, svc, addr, port,
 			    encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
 						   : d->cfg.ipproto,
@@ -583,6 +772,19 @@ static void req_ack(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 			 smt_ctl_str(req, "error", "refused"));
 }
 
+/* Does c serve service on SMT port port in e? */
+static bool serves(const struct smtd_ctl_conn *c, const char *service,
+		   enum smt_encap e, uint16_t port)
+{
+	int i;
+
+	for (i = 0; i < c->nserved; i++)
+		if (!strcmp(c->served[i].name, service) &&
+		    c->served[i].encap == e && c->served[i].port == port)
+			return true;
+	return false;
+}
+
 static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			 json_object *req)
 {
@@ -590,6 +792,7 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	struct smtd_session *old, *n;
 	json_object *js;
 	const char *why = "session";
+	int err;
 
 	if (!json_object_object_get_ex(req, "session", &js) ||
 	    smt_ctl_session_from_json(js, &s, false, &why)) {
@@ -601,25 +804,46 @@ static void req_register(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	}
 	OPENSSL_cleanse(&s.keys.c_key,
 			sizeof(s.keys) - offsetof(struct smt_keys, c_key));
-	if (!policy(d, c, id, s.service, false))
+	/* root may register anything; others only sessions of a service
+	 * configured for their uid, of a port no other uid holds */
+	if (!policy(d, c, id, s.service, c->uid != 0))
 		return;
 	old = smtd_table_find(d, s.sid);
 	if (old && old->owner != c) {
+		d->st.ctl_denied++;
 		send_error(d, c, id, EEXIST,
 			   "session id %u is held by another application",
 			   s.sid);
 		return;
 	}
+	if (c->uid && !s.tls_client &&
+	    !serves(c, s.service, smtd_encap_of(s.ipproto),
+		    smt_ctl_port(&s.local))) {
+		d->st.ctl_denied++;
+		send_error(d, c, id, EACCES,
+			   "register: a server-role session of %s on SMT "
+			   "port %u needs this connection to serve it there "
+			   "(serve first)",
+			   s.service, smt_ctl_port(&s.local));
+		return;
+	}
 	if (old)
 		table_del(d, old); /* the same session again */
-	n = smtd_table_add(d, c, &s);
-	if (n) {
-		n->reregistered = true;
-		d->st.sessions_added--;
-		d->st.sessions_reregistered++;
-		LOG_I("session %u (%s) re-registered by pid %d", s.sid,
-		      s.service, (int)c->pid);
+	if (deny_hold(d, c, id, smtd_encap_of(s.ipproto),
+		      smt_ctl_port(&s.local)))
+		return;
+	err = smtd_table_add(d, c, &s, &n);
+	if (err) {
+		send_error(d, c, id, -err,
+			   "the session cannot enter the BPF sessions map: %s",
+			   strerror(-err));
+		return;
 	}
+	n->reregistered = true;
+	d->st.sessions_added--;
+	d->st.sessions_reregistered++;
+	LOG_I("session %u (%s) re-registered by pid %d", s.sid, s.service,
+	      (int)c->pid);
 	send_msg(d, c, reply(id, true));
 }
 
@@ -951,6 +1175,10 @@ static void conn_free(struct smtd *d, struct smtd_ctl_conn *c)
 	}
 	smtd_io_del(d, &c->io);
 	close(c->io.fd);
+	d->nconns--;
+	if (c->out)
+		OPENSSL_cleanse(c->out, c->out_cap);
+	free(c->out);
 	smt_ctl_buf_free(&c->buf);
 	json_object_put(c->app_stats);
 	free(c);
@@ -962,6 +1190,10 @@ static void on_conn(struct smtd *d, void *obj, uint32_t events)
 	json_object *m;
 	int r;
 
+	if (events & EPOLLOUT)
+		conn_flush(d, c);
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->dead)
+		return;
 	r = smt_ctl_fill(&c->buf, c->io.fd);
 	if (r == 0 || (r < 0 && r != -EAGAIN)) {
 		if (r == -EMSGSIZE) {
@@ -999,21 +1231,69 @@ static void on_conn(struct smtd *d, void *obj, uint32_t events)
 		conn_free(d, c);
 }
 
+/* Control connections of uid now. */
+static unsigned int conns_of(struct smtd *d, uid_t uid)
+{
+	struct smtd_ctl_conn *c;
+	unsigned int n = 0;
+
+	for (c = d->conns; c; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+/*
+ * Limits for uids other than 0: max_control_clients connections of all
+ * of them together, a quarter of that per uid. Root is never refused (it
+ * could raise the limit anyway); fds run out first (accept back-off).
+ */
+static const char *conn_refusal(struct smtd *d, uid_t uid)
+{
+	unsigned int all = d->nconns - conns_of(d, 0);
+	unsigned int per = d->cfg.max_ctl_clients / 4;
+
+	if (!uid)
+		return NULL;
+	if (all >= d->cfg.max_ctl_clients)
+		return "max_control_clients connections of non-root users";
+	if (conns_of(d, uid) >= (per ? per : 1))
+		return "a quarter of max_control_clients for one uid";
+	return NULL;
+}
+
 static void on_ctl_accept(struct smtd *d, void *obj, uint32_t events)
 {
 	struct smtd_ctl_conn *c;
 	struct ucred cr;
 	socklen_t sl = sizeof(cr);
+	const char *why;
 	int fd;
 
 	for (;;) {
-		fd = accept4(d->ctl_io.fd, NULL, NULL,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = smtd_accept(d, &d->ctl_io, NULL);
 		if (fd < 0)
 			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl)) {
+			close(fd);
+			continue;
+		}
+		why = conn_refusal(d, cr.uid);
+		if (why) {
+			static const char line[] =
+				"{\"id\":0,\"ok\":false,\"code\":24,"
+				"\"error\":\"smtd: too many control "
+				"connections\",\"v\":1}\n";
+
+			d->st.ctl_conns_refused++;
+			LOG_D("control client pid %d uid %u refused: %s",
+			      (int)cr.pid, cr.uid, why);
+			send(fd, line, sizeof(line) - 1,
+			     MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
-		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl)) {
-			free(c);
+		if (!c) {
 			close(fd);
 			continue;
 		}
@@ -1027,6 +1307,7 @@ static void on_ctl_accept(struct smtd *d, void *obj, uint32_t events)
 		}
 		c->next = d->conns;
 		d->conns = c;
+		d->nconns++;
 		LOG_D("control client pid %d uid %u", (int)c->pid, c->uid);
 	}
 }

@@ -86,6 +86,56 @@ void smtd_io_del(struct smtd *d, struct smtd_io *io)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
 
+#define ACCEPT_PAUSE_MS 100
+
+int smtd_accept(struct smtd *d, struct smtd_io *lio,
+		struct sockaddr_storage *ss)
+{
+	socklen_t sl = sizeof(*ss);
+	int fd, e;
+
+	if (lio->paused_until)
+		return -1;
+	fd = accept4(lio->fd, (struct sockaddr *)ss, ss ? &sl : NULL,
+		     SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0 || (errno != EMFILE && errno != ENFILE &&
+			errno != ENOBUFS && errno != ENOMEM))
+		return fd;
+	e = errno;
+	/* take the one waiting so that its client sees a close, not a hang */
+	if (d->reserve_fd >= 0) {
+		close(d->reserve_fd);
+		fd = accept4(lio->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (!(d->st.accept_paused++ % 100))
+		LOG_W("cannot accept connections: %s; pausing %d ms (raise "
+		      "LimitNOFILE, or lower max_control_clients or "
+		      "max_handshakes)",
+		      strerror(e), ACCEPT_PAUSE_MS);
+	lio->paused_until = smtd_now_ms() + ACCEPT_PAUSE_MS;
+	smtd_io_mod(d, lio, 0);
+	return -1;
+}
+
+void smtd_accept_tick(struct smtd *d)
+{
+	struct smtd_io *l[] = {&d->ctl_io, &d->listen_io};
+	int64_t now = smtd_now_ms();
+	size_t i;
+
+	if (d->reserve_fd < 0)
+		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++)
+		if (l[i]->paused_until && now >= l[i]->paused_until &&
+		    l[i]->fd >= 0) {
+			l[i]->paused_until = 0;
+			smtd_io_mod(d, l[i], EPOLLIN);
+		}
+}
+
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s)
 {
 	struct smt_keylog kl = {0};
@@ -253,6 +303,13 @@ static int check_config(struct smtd *d)
 			d->cfg_path);
 		return 1;
 	}
+	if (smtd_tls_check_cert(d, err, sizeof(err))) {
+		fputs(err, stderr);
+		fprintf(stderr, "%s: configuration is NOT valid\n",
+			d->cfg_path);
+		smtd_tls_free(d);
+		return 1;
+	}
 	smtd_tls_free(d);
 	printf("%s: configuration is valid: %d service%s, handshake port %s:%u, "
 	       "control socket %s\n",
@@ -413,6 +470,9 @@ int main(int argc, char **argv)
 		LOG_E("%s: [tls]: %s", d.cfg_path, err);
 		return 1;
 	}
+	if (smtd_tls_check_cert(&d, err, sizeof(err)))
+		LOG_W("%s(smtd --check-config says NOT valid)", err);
+	d.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d.epfd < 0 || setup_signals(&d))
 		goto out;
@@ -450,7 +510,9 @@ int main(int argc, char **argv)
 
 			io->cb(&d, io->obj, ev[i].events);
 		}
+		smtd_accept_tick(&d);
 		smtd_hs_tick(&d);
+		smtd_bpf_tick(&d);
 		smtd_table_tick(&d);
 		if (d.reload) {
 			d.reload = false;

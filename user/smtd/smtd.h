@@ -60,6 +60,9 @@ struct smtd_config {
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
 	unsigned int handshake_timeout_s;
 	unsigned int max_sessions;
+	unsigned int max_sessions_uid; /* per non-root uid */
+	unsigned int max_ctl_clients; /* non-root control connections */
+	unsigned int max_handshakes; /* inbound handshakes at once */
 	/* [tls] */
 	char cert[256], key[256], ca[256];
 	enum smtd_client_auth client_auth;
@@ -85,6 +88,9 @@ struct smtd_config {
  */
 int smtd_config_load(const char *path, struct smtd_config *cfg, char *err,
 		     size_t errlen);
+/* The same for the file's text buf (len bytes; path names it in messages). */
+int smtd_config_parse(const char *path, const char *buf, size_t len,
+		      struct smtd_config *cfg, char *err, size_t errlen);
 const struct smtd_service *smtd_service_find(const struct smtd_config *cfg,
 					     const char *name);
 bool smtd_service_uid_ok(const struct smtd_service *s, uid_t uid);
@@ -112,12 +118,23 @@ struct smtd_io {
 	int fd;
 	smtd_io_cb cb;
 	void *obj;
+	int64_t paused_until; /* listening socket: accept paused (ms) */
 };
 
 int smtd_io_add(struct smtd *d, struct smtd_io *io, uint32_t events);
 int smtd_io_mod(struct smtd *d, struct smtd_io *io, uint32_t events);
 void smtd_io_del(struct smtd *d, struct smtd_io *io);
 int64_t smtd_now_ms(void);
+/*
+ * accept4() on the listening socket lio, non-blocking and close-on-exec;
+ * ss (may be NULL) gets the peer. -1 when there is nothing (more) to take.
+ * Out of file descriptors, the one waiting connection is taken with the
+ * reserve descriptor and closed, and accepting pauses for 100 ms, so that
+ * a full table never turns into a busy loop (smtd_accept_tick resumes).
+ */
+int smtd_accept(struct smtd *d, struct smtd_io *lio,
+		struct sockaddr_storage *ss);
+void smtd_accept_tick(struct smtd *d);
 
 /* ---- counters (smtctl stats) ------------------------------------------- */
 
@@ -139,7 +156,13 @@ int64_t smtd_now_ms(void);
 	X(closes_sent, "sessions ended here and told to the peer smtd")      \
 	X(closes_received, "sessions the peer smtd ended (CLOSE)")           \
 	X(closes_failed, "CLOSEs not delivered or refused by the peer")      \
-	X(sessions_replaced, "stale sessions replaced by a new set-up")
+	X(sessions_replaced, "stale sessions replaced by a new set-up")      \
+	X(ctl_overflows, "control clients dropped: answers not read")        \
+	X(ctl_conns_refused, "control connections over the limits")          \
+	X(hs_conns_refused, "handshake connections over the limits")         \
+	X(accept_paused, "accepts paused: out of file descriptors")          \
+	X(sessions_denied, "sessions refused: limits, ports, BPF map")       \
+	X(bpf_reconciled, "stale BPF session entries removed at start")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -188,9 +211,12 @@ struct smtd {
 	SSL_CTX *srv_ctx, *cli_ctx;
 	struct smtd_io listen_io, ctl_io, sig_io;
 	struct smtd_ctl_conn *conns;
+	unsigned int nconns;
+	int reserve_fd; /* spent to take one connection at EMFILE */
 	struct smtd_session *sessions;
 	unsigned int nsessions;
 	struct smtd_hs *hs_list;
+	unsigned int nhs_in; /* inbound handshakes in hs_list */
 	struct smtd_stats st;
 	FILE *keylog;
 	void *bpf; /* bpf.c state, NULL when not attached */
@@ -231,9 +257,15 @@ void smtd_table_rekeyed(struct smtd *d, const struct smt_ctl_session *s);
 struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
 				      const struct sockaddr_storage *local,
 				      const struct sockaddr_storage *peer);
-/* Add the hand-off result to the table, owned by c. */
-struct smtd_session *smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
-				    const struct smt_ctl_session *s);
+/* Add the hand-off result to the table, owned by c, and to the BPF
+ * sessions map. 0 and *out (may be NULL), or -errno of the map (nothing
+ * added). */
+int smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
+		   const struct smt_ctl_session *s, struct smtd_session **out);
+/* May c (NULL: nobody in particular) hold one more session (max_sessions,
+ * max_sessions_per_uid)? 0, or -SMT_E_LIMIT and why. */
+int smtd_ctl_room(struct smtd *d, struct smtd_ctl_conn *c, char *why,
+		  size_t len);
 /*
  * Remove s from the table and the BPF sessions map. tell_owner: push
  * session_del to its application; tell_peer: send the peer smtd a CLOSE
@@ -248,6 +280,10 @@ void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs);
 /* tls.c */
 int smtd_tls_init(struct smtd *d, char *err, size_t errlen);
 void smtd_tls_free(struct smtd *d);
+/* The loaded host certificate against the configuration: expired, not yet
+ * valid, services it does not name. The number of problems, each a line
+ * "FILE[:LINE]: ..." in err. */
+int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen);
 int smtd_tls_listen(struct smtd *d);
 /* Start a client handshake for a connect request of c, proposing ipproto
  * (17: SMT over UDP). 0 or -errno (then nothing was started and the caller
@@ -327,9 +363,16 @@ static inline enum smt_encap smtd_encap_of(unsigned int ipproto)
 /* bpf.c (compiled to stubs without user/tools/common/smt_bpf.h) */
 int smtd_bpf_start(struct smtd *d);
 void smtd_bpf_stop(struct smtd *d);
-/* prev_epoch >= 0 keeps that epoch valid too (drain after a re-key). */
-void smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
-		      int prev_epoch);
+/* prev_epoch >= 0 keeps that epoch valid too (drain after a re-key).
+ * 0, or -errno of the map update (logged). */
+int smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
+		     int prev_epoch);
+/* Do a and b have the same sessions-map key (peer, ports, encap)? */
+bool smtd_bpf_same_key(const struct smt_ctl_session *a,
+		       const struct smt_ctl_session *b);
+/* Once, a few seconds after start: remove the map entries of sessions
+ * that no application registered again (they died while smtd was down). */
+void smtd_bpf_tick(struct smtd *d);
 void smtd_bpf_stats(struct smtd *d, json_object *stats);
 /* [bpf] udp_ports: 0, or -EINVAL with what is wrong in err. */
 int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen);

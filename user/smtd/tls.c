@@ -67,6 +67,7 @@ struct smtd_hs {
 	uint32_t rekey_sid; /* a re-key of this session (0: a new one) */
 	struct smt_ctl_session old; /* re-key, close: the session as it was */
 	bool closing; /* client: sends a CLOSE for old */
+	bool evicted; /* server: closed for a newer connection (hs_admit) */
 };
 
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
@@ -76,6 +77,7 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 	for (p = &d->hs_list; *p; p = &(*p)->next)
 		if (*p == hs) {
 			*p = hs->next;
+			d->nhs_in -= hs->server && !hs->evicted;
 			break;
 		}
 	smtd_ctl_hs_gone(d, hs);
@@ -308,6 +310,49 @@ int smtd_tls_init(struct smtd *d, char *err, size_t errlen)
 	d->srv_ctx = s;
 	d->cli_ctx = c;
 	return 0;
+}
+
+int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen)
+{
+	X509 *cert = d->srv_ctx ? SSL_CTX_get0_certificate(d->srv_ctx) : NULL;
+	size_t used = 0;
+	int i, n = 0;
+
+	err[0] = 0;
+#define ADD(...)                                                    \
+	do {                                                        \
+		n++;                                                \
+		if (used < errlen)                                  \
+			used += snprintf(err + used, errlen - used, \
+					 __VA_ARGS__);              \
+	} while (0)
+	if (!cert) {
+		ADD("%s: [tls] cert = %s: no certificate loaded\n", d->cfg.path,
+		    d->cfg.cert);
+		return n;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
+		ADD("%s: [tls] cert = %s has expired: peers refuse it; renew "
+		    "it\n",
+		    d->cfg.path, d->cfg.cert);
+	if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0)
+		ADD("%s: [tls] cert = %s is not valid yet (notBefore in the "
+		    "future); check the clock or the certificate\n",
+		    d->cfg.path, d->cfg.cert);
+	for (i = 0; i < d->cfg.nservices; i++) {
+		const struct smtd_service *s = &d->cfg.services[i];
+
+		if (X509_check_host(cert, s->name, 0,
+				    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+				    NULL) != 1)
+			ADD("%s:%d: [service %s]: the certificate %s does not "
+			    "name %s (subjectAltName DNS): handshakes for it "
+			    "are refused; add the name to the certificate\n",
+			    d->cfg.path, s->line, s->name, d->cfg.cert,
+			    s->name);
+	}
+#undef ADD
+	return n;
 }
 
 void smtd_tls_free(struct smtd *d)
@@ -639,6 +684,34 @@ static void on_close(struct smtd *d, struct smtd_hs *hs,
 	queue_msg(hs, p); /* the same CLOSE back: done */
 }
 
+/*
+ * Server: room for the session (max_sessions, the serving application's
+ * max_sessions_per_uid) and its BPF sessions-map entry, written now so
+ * that the application never gets a session whose packets XDP drops.
+ * false: refused (REFUSE 2 with the reason).
+ */
+static bool admit_session(struct smtd *d, struct smtd_hs *hs,
+			  struct smtd_ctl_conn *srv)
+{
+	char why[160];
+	int err = smtd_ctl_room(d, srv, why, sizeof(why));
+
+	if (!err) {
+		err = smtd_bpf_session(d, &hs->sess, true, -1);
+		if (err)
+			snprintf(why, sizeof(why),
+				 "the BPF sessions map refused the entry: "
+				 "%s",
+				 strerror(-err));
+	}
+	if (!err)
+		return true;
+	d->st.sessions_denied++;
+	refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
+	       "host cannot take a session of %s now: %s", hs->service, why);
+	return false;
+}
+
 /* Server: a PROPOSE (or a CLOSE) arrived. */
 static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
@@ -738,7 +811,10 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 				  "address, port and identity");
 	}
 	hs->sess.sid = smtd_new_sid(d);
+	if (!admit_session(d, hs, srv))
+		return;
 	if (smtd_ctl_push_session(d, srv, hs, &hs->sess)) {
+		smtd_bpf_session(d, &hs->sess, false, -1);
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "cannot hand the session to the application");
 		return;
@@ -780,14 +856,17 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		       msg ? msg : "gone");
 	} else if (!ok) {
 		hs->conn = NULL;
+		smtd_bpf_session(d, &hs->sess, false, -1); /* admit_session's */
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "the application serving %s refused the session: %s",
 		       hs->service, msg ? msg : "gone");
 	} else {
 		if (hs->rekey_sid)
 			smtd_table_rekeyed(d, &hs->sess);
-		else
-			smtd_table_add(d, hs->conn, &hs->sess);
+		else if (smtd_table_add(d, hs->conn, &hs->sess, NULL))
+			LOG_W("session %u: its BPF entry went missing and "
+			      "cannot be written again",
+			      hs->sess.sid);
 		smtd_keylog(d, &hs->sess);
 		d->st.handshakes_ok++;
 		LOG_I("session %u: %s from %s, cipher %s, epoch %u",
@@ -1083,6 +1162,8 @@ static void hs_event(struct smtd *d, void *obj, uint32_t events)
 {
 	struct smtd_hs *hs = obj;
 
+	if (hs->evicted)
+		return;
 	if (hs->state == HS_WAIT_APP) {
 		/* epoll reports a hang-up even with no events asked for */
 		if (events & (EPOLLHUP | EPOLLERR))
@@ -1129,22 +1210,85 @@ static struct smtd_hs *hs_new(struct smtd *d, int fd, bool server)
 	}
 	hs->next = d->hs_list;
 	d->hs_list = hs;
+	d->nhs_in += server;
 	return hs;
+}
+
+/* Inbound handshakes from the address peer_str. */
+static unsigned int hs_from(struct smtd *d, const char *peer_str)
+{
+	struct smtd_hs *hs;
+	unsigned int n = 0;
+
+	for (hs = d->hs_list; hs; hs = hs->next)
+		n += hs->server && !hs->evicted &&
+		     !strcmp(hs->peer_str, peer_str);
+	return n;
+}
+
+/* The oldest inbound connection that has not finished TLS yet (the list
+ * is newest first), or NULL. */
+static struct smtd_hs *hs_oldest_unauth(struct smtd *d)
+{
+	struct smtd_hs *hs, *old = NULL;
+
+	for (hs = d->hs_list; hs; hs = hs->next)
+		if (hs->server && hs->state == HS_TLS && !hs->evicted)
+			old = hs;
+	return old;
+}
+
+/*
+ * Limits of the handshake port: max_handshakes inbound connections at
+ * once, an eighth of them (at least 4) from one address. A connection over
+ * the per-address limit is closed; over the total, the oldest one still in
+ * its TLS handshake makes room (idle connections cannot hold the port:
+ * genuine handshakes finish in milliseconds). false: close the new one.
+ */
+static bool hs_admit(struct smtd *d, const char *peer_str)
+{
+	unsigned int per = d->cfg.max_handshakes / 8;
+	struct smtd_hs *old;
+
+	if (hs_from(d, peer_str) >= (per < 4 ? 4 : per)) {
+		d->st.hs_conns_refused++;
+		LOG_D("handshake connection from %s refused: too many from "
+		      "that address",
+		      peer_str);
+		return false;
+	}
+	if (d->nhs_in < d->cfg.max_handshakes)
+		return true;
+	old = hs_oldest_unauth(d);
+	d->st.hs_conns_refused++;
+	if (!old)
+		return false;
+	LOG_D("handshake connection from %s closed: max_handshakes reached",
+	      old->peer_str);
+	/* freed by smtd_hs_tick: an event for it may wait in this round */
+	old->evicted = true;
+	d->nhs_in--;
+	shutdown(old->io.fd, SHUT_RDWR);
+	return true;
 }
 
 static void on_accept(struct smtd *d, void *obj, uint32_t events)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct smtd_hs *hs;
 	char a[INET6_ADDRSTRLEN];
 	int fd, one = 1;
 
 	for (;;) {
-		fd = accept4(d->listen_io.fd, (struct sockaddr *)&ss, &sl,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = smtd_accept(d, &d->listen_io, &ss);
 		if (fd < 0)
 			return;
+		unmap_v4(&ss);
+		smt_ctl_addr_str(&ss, a, sizeof(a));
+		if (!hs_admit(d, a)) {
+			close(fd);
+			continue;
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		d->st.handshakes_in++;
 		hs = hs_new(d, fd, true);
@@ -1152,9 +1296,7 @@ static void on_accept(struct smtd *d, void *obj, uint32_t events)
 			close(fd);
 			continue;
 		}
-		unmap_v4(&ss);
-		snprintf(hs->peer_str, sizeof(hs->peer_str), "%s",
-			 smt_ctl_addr_str(&ss, a, sizeof(a)));
+		snprintf(hs->peer_str, sizeof(hs->peer_str), "%s", a);
 		SSL_set_accept_state(hs->ssl);
 		hs->state = HS_TLS;
 		if (smtd_io_add(d, &hs->io, EPOLLIN)) {
@@ -1375,6 +1517,10 @@ void smtd_hs_tick(struct smtd *d)
 
 	for (hs = d->hs_list; hs; hs = next) {
 		next = hs->next;
+		if (hs->evicted) {
+			hs_free(d, hs);
+			continue;
+		}
 		if (now < hs->deadline)
 			continue;
 		if (hs->state == HS_DRAIN) {

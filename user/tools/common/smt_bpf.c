@@ -499,6 +499,9 @@ int smt_bpf_map_fd(const char *name)
 	fd = bpf_obj_get(path);
 	if (fd >= 0)
 		return fd;
+	/* out of descriptors, no permission...: say so, not "no such map" */
+	if (errno != ENOENT)
+		return -errno;
 	while (!bpf_map_get_next_id(id, &id)) {
 		struct bpf_map_info info = {0};
 		uint32_t len = sizeof(info);

@@ -22,6 +22,8 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wstrict-prototypes -Iinclude -Iuser/lib -Iuser/smtd -Itests/fuzz
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
+FUZZ_GEN := $(BUILD)/fuzz/bin/gen_seeds
 # smtd's targets: smtd's own files (bpf.c as its stubs: smt_bpf.h is not
 # on the include path), and the rest of libsmt as an archive, from which
 # the linker takes what they need

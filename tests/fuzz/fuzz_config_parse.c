@@ -30,6 +30,8 @@ static void check_messages(const char *err, size_t lines)
 		const char *nl = strchr(p, '\n');
 		long line = 0;
 
+		if (!nl)
+			break; /* cut where the buffer ended */
 		if (strncmp(p, "fuzz.conf:", 10) &&
 		    strncmp(p, "fuzz.conf: ", 11))
 			abort();
@@ -38,8 +40,6 @@ static void check_messages(const char *err, size_t lines)
 			if (line < 1 || (size_t)line > lines)
 				abort();
 		}
-		if (!nl)
-			break; /* the buffer ended */
 		p = nl + 1;
 	}
 }

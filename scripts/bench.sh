@@ -473,19 +473,17 @@ CMD="make bench"
 		sed '/^### Targets/,$d' "$OUT/threads/summary.md"
 		echo
 		cat <<'EOT'
-How to read it on this machine: with two cores and both processes on
-them, 2 threads per side means four busy threads (plus softirq work,
-which a veth runs on the sending CPU) on two cores, against two threads
-on two cores with 1 thread per side. The 1-thread figure already uses
-both cores (client on one, server on the other, each mostly busy), so
-the ideal 2-thread figure here is well below 2x: what more threads can
-add is the idle time of each core while its one thread waits for the
-other side. A figure near 1.6x or above says the steering adds little
-and the cores had idle time to fill; below that, the cores were full
-(compare the CPU per RPC columns: at a constant CPU per RPC, rate scales
-only with cores added). The issue's target (2 threads >= 1.6x 1 thread)
-needs two cores per side, four in all; see "How it scales" below for
-16 or more.
+How to read it on this machine: 1 thread per side is two busy threads
+on two cores (plus softirq work, which a veth runs on the sending CPU);
+2 threads per side is four on the same two. The second thread per side
+can only add what the first one leaves: the time each thread waits for
+the other side, and whatever other work on the machine leaves idle. At
+a constant CPU per RPC the rate grows only with the CPU the benchmark
+gets, so read the rate ratio together with the CPU per RPC columns
+(what the group and its steering cost) and with the machine's idle
+time. The issue's target (2 threads >= 1.6x 1 thread) needs two cores
+per side, four in all, otherwise idle; "How it scales on paper" below
+goes to 16 cores and more.
 
 ### How it scales on paper, 16 cores and more
 

@@ -720,7 +720,6 @@ local pf = {
 	drop = ProtoField.string("smt.drop", "Drop reason"),
 	violation = ProtoField.bool("smt.drop.violation", "Violation"),
 	session = ProtoField.string("smt.session", "Key log session"),
-	direction = ProtoField.string("smt.direction", "Direction key"),
 	-- records
 	record = ProtoField.uint16("smt.record", "Record"),
 	rec_status = ProtoField.string("smt.record.status", "Record status"),
@@ -783,7 +782,6 @@ smt.prefs.max_pad = Pref.uint("Maximum padding P", 0,
 local f_ip_id = Field.new("ip.id")
 local f_ip_mf = Field.new("ip.flags.mf")
 local f_ip_frag = Field.new("ip.frag_offset")
-local f_ip_version = Field.new("ip.version")
 
 local function hex2bin(h)
 	return (h:gsub("..", function(x)

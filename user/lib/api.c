@@ -99,6 +99,7 @@ struct ep_pkt {
 	int next; /* next in its priority list or the free list, -1 */
 	int ipv4_id;
 	uint32_t len;
+	uint64_t at; /* when it was read */
 	struct sockaddr_storage peer;
 	uint8_t *data;
 };
@@ -353,6 +354,7 @@ static void rxq_release(struct ep_rxq *q, int i)
 
 struct rx_ctx {
 	struct smt_endpoint *ep;
+	uint64_t now; /* when this read started */
 };
 
 /* Backend callback: queue the packet by the priority in its header (the
@@ -377,6 +379,7 @@ static void ep_rx(void *arg, const uint8_t *smt, size_t len,
 	k->len = (uint32_t)len;
 	k->peer = *peer;
 	k->ipv4_id = ipv4_id;
+	k->at = ((struct rx_ctx *)arg)->now;
 	k->next = -1;
 	prio = len >= SMT_HDR_LEN ? ((const struct smt_hdr *)smt)->prio : 0;
 	if (prio > SMT_PRIO_MAX)
@@ -519,6 +522,7 @@ static int ep_setup(struct smt_endpoint *ep)
 	cfg.unsched_bytes = ep->o.unsched_bytes;
 	cfg.max_granted = ep->o.max_granted;
 	cfg.resend_timeout_ns = (uint64_t)ep->o.resend_timeout_us * 1000;
+	cfg.rto_min_ns = (uint64_t)ep->o.rto_min_us * 1000;
 	cfg.max_silent_timeouts = ep->o.rpc_timeouts;
 	/* the same patience for a peer's message as for its answers: a
 	 * stalled host must not lose a half-received request (the client
@@ -1265,24 +1269,32 @@ int smt_ep_unwatch_fd(struct smt_endpoint *ep, int fd)
 }
 
 /*
- * Runs the engine's timers, unless received packets are still waiting to
- * be processed (the work bound of one call was reached): their timers
- * would fire for silence that is only ours (a process that did not run
- * for a while finds every timer due and its socket full of the answers),
- * and each would ask the peer for what is already here, feeding a
- * retransmission storm on a loaded host. Timers wait at most one RESEND
- * timeout that way, so a flood cannot stop them.
+ * Runs the engine's timers, but while received packets wait to be
+ * processed (the work bound of one call was reached, or a ready message
+ * returned the call before packets of lower priority) only those due
+ * before the oldest of them was read: a later one would fire for silence
+ * that is only ours (a process that did not run for a while finds every
+ * timer due and its socket full of the answers), and would ask the peer
+ * for what is already here, feeding a retransmission storm on a loaded
+ * host. Timers wait at most one base RESEND timeout that way, so a flood
+ * cannot stop them.
  */
 static void ep_timers(struct smt_endpoint *ep)
 {
-	uint64_t now = smt_mono_ns();
+	uint64_t now = smt_mono_ns(), oldest = now;
+	struct ep_rxq *q = &ep->rxq;
+	int p;
 
-	if (ep->rxq.n && !ep->timers_held)
+	for (p = 0; q->n && p < EP_NPRIO; p++)
+		if (q->head[p] >= 0 && q->pkt[q->head[p]].at < oldest)
+			oldest = q->pkt[q->head[p]].at;
+	if (q->n && !ep->timers_held)
 		ep->timers_held = now;
-	if (ep->rxq.n && now - ep->timers_held < ep->hold_max)
-		return;
-	ep->timers_held = 0;
-	smt_engine_advance(ep->eng, now);
+	if (!q->n || now - ep->timers_held >= ep->hold_max) {
+		ep->timers_held = 0;
+		oldest = now;
+	}
+	smt_engine_advance_due(ep->eng, now, oldest);
 }
 
 /* Drains the sockets into the receive queues while they have room; the
@@ -1292,6 +1304,7 @@ static int ep_read(struct smt_endpoint *ep, struct rx_ctx *c)
 	unsigned int room, total = 0;
 	int r = 0;
 
+	c->now = smt_mono_ns();
 	while ((room = rxq_room(&ep->rxq)) > 0 && total < ep->rxq.nslots) {
 		if (room > EP_RX_BATCH)
 			room = EP_RX_BATCH;
@@ -1493,6 +1506,11 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 	st.rpcs_ok = es.rpcs_ok;
 	st.rpcs_failed = es.rpcs_failed;
 	st.tx_errors = es.tx_errors;
+	st.rx_dup_data = es.dup_data_in;
+	st.rx_spurious_rtx = es.spurious_rtx_in;
+	st.rtt_samples = es.rtt_samples;
+	st.srtt_us = es.srtt_ns / 1000;
+	st.rto_us = es.rto_ns / 1000;
 	st.drops_total = es.drops_total;
 	for (i = 0; i < SMT_DROP_MAX; i++)
 		st.drops[i] = es.drops[i];

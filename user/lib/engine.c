@@ -221,6 +221,8 @@ uint64_t smt_engine_next_deadline(const struct smt_engine *e)
 
 /* ---- configuration and life cycle ----------------------------------------- */
 
+#define ENG_RTO_MIN_DEFAULT 100000 /* 100 us: two veth round trips */
+
 #define DEF(field, v)                   \
 	do {                            \
 		if (!c->field)          \
@@ -235,6 +237,9 @@ static int cfg_fill(struct smt_engine_cfg *c)
 	DEF(max_granted, 4 * c->grant_window);
 	DEF(max_grant_msgs, 8);
 	DEF(resend_timeout_ns, 2000000);
+	DEF(rto_min_ns, c->resend_timeout_ns < ENG_RTO_MIN_DEFAULT
+				? c->resend_timeout_ns
+				: ENG_RTO_MIN_DEFAULT);
 	DEF(max_silent_timeouts, 10);
 	DEF(reasm_timeouts, 10);
 	DEF(ack_delay_ns, 20000);
@@ -250,7 +255,8 @@ static int cfg_fill(struct smt_engine_cfg *c)
 	if (c->lane >= c->lanes || c->lanes > SMT_ENGINE_LANES_MAX)
 		return -EINVAL;
 	if (c->rec_size < SMT_REC_MIN_CONTENT ||
-	    c->rec_size > SMT_REC_MAX_CONTENT)
+	    c->rec_size > SMT_REC_MAX_CONTENT ||
+	    c->rto_min_ns > c->resend_timeout_ns)
 		return -EINVAL;
 	return 0;
 }
@@ -294,21 +300,72 @@ void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c)
 }
 
 #define ENG_RTO_MAX_MULT 16
+#define ENG_BACKOFF_MAX 16 /* doublings (then resend_timeout_ns caps) */
+
+static uint64_t rto_clamp(const struct smt_engine *e, uint64_t v)
+{
+	uint64_t lo = e->cfg.rto_min_ns;
+	uint64_t hi = e->cfg.resend_timeout_ns * ENG_RTO_MAX_MULT;
+
+	if (v < lo)
+		return lo;
+	return v < hi ? v : hi;
+}
 
 uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
 {
-	uint64_t lo = e->cfg.resend_timeout_ns, rto = s->srtt + 4 * s->rttvar;
+	if (!s->srtt)
+		return rto_clamp(e, e->cfg.resend_timeout_ns);
+	return rto_clamp(e, s->srtt + 4 * s->rttvar);
+}
 
-	if (rto < lo)
-		return lo;
-	return rto < lo * ENG_RTO_MAX_MULT ? rto : lo * ENG_RTO_MAX_MULT;
+uint64_t eng_rto_backoff(const struct smt_engine *e,
+			 const struct eng_session *s, unsigned int n)
+{
+	uint64_t rto = eng_rto(e, s), hi = e->cfg.resend_timeout_ns;
+
+	if (rto >= hi)
+		return rto;
+	rto <<= n < ENG_BACKOFF_MAX ? n : ENG_BACKOFF_MAX;
+	return rto < hi ? rto : hi;
+}
+
+uint64_t eng_rtt_guard(const struct smt_engine *e, const struct eng_session *s)
+{
+	uint64_t g = s->rtt_min + s->rtt_min / 2, rto = eng_rto(e, s);
+
+	if (!s->srtt)
+		return rto; /* nothing measured: the base timeout */
+	if (g < e->cfg.rto_min_ns / 2)
+		g = e->cfg.rto_min_ns / 2;
+	return g < rto ? g : rto;
+}
+
+uint64_t eng_silence_limit(const struct smt_engine *e,
+			   const struct eng_session *s)
+{
+	uint64_t rto = eng_rto(e, s);
+
+	if (rto < e->cfg.resend_timeout_ns)
+		rto = e->cfg.resend_timeout_ns;
+	return (e->cfg.max_silent_timeouts + 1) * rto;
 }
 
 /* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4. */
-void eng_rtt_sample(struct eng_session *s, uint64_t rtt)
+void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
+		    uint64_t delay)
 {
-	uint64_t d;
+	uint64_t d, m = rtt > delay ? rtt - delay : 1;
 
+	ENG_CNT(e, s, rtt_samples, 1);
+	/* The path's round trip without queueing: the smallest sample less
+	 * the peer's delay (samples after a busy peer only come longer),
+	 * drifting up by 1/64 of the difference so that a changed path is
+	 * learnt again. */
+	if (!s->rtt_min || m < s->rtt_min)
+		s->rtt_min = m;
+	else
+		s->rtt_min += (m - s->rtt_min) / 64;
 	if (!s->srtt) {
 		s->srtt = rtt ? rtt : 1;
 		s->rttvar = rtt / 2;
@@ -388,6 +445,9 @@ int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
 	if (!s)
 		return -ENOENT;
 	*out = s->st;
+	out->srtt_ns = s->srtt;
+	out->rttvar_ns = s->rttvar;
+	out->rto_ns = s->srtt ? eng_rto(e, s) : 0;
 	return 0;
 }
 
@@ -941,12 +1001,13 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 	}
 	/* A response we have not started: BUSY while its request is still
 	 * arriving, else we know nothing of it. The client waits for it:
-	 * when the request has not progressed for two base RESEND timeouts,
-	 * ask for its missing part now rather than at our own (adaptive)
-	 * timeout. */
+	 * when the request has not progressed for a round trip (what is
+	 * missing would have come), ask for its missing part now rather than
+	 * at our own timeout: the client's probe is the tail-loss probe of
+	 * its request, and the client has measured the round trip. */
 	r = (c->msg_id & 1) ? eng_rx_find(s, ep->num, c->msg_id - 1) : NULL;
 	if (r) {
-		uint64_t wait = 2 * e->cfg.resend_timeout_ns;
+		uint64_t wait = eng_rtt_guard(e, s);
 
 		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
 		if (now >= r->progress_at + wait &&
@@ -998,14 +1059,14 @@ static void ctl_busy(struct smt_engine *e, struct eng_session *s,
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
 		if (t && t->kind == ENG_TX_REQUEST)
-			eng_tx_heard(t, now);
+			eng_tx_alive(t, now);
 	}
 	/* Our own message being received (answer to NEED_ACK, or a
 	 * receiver over its limits): alive. When the peer meant its own
 	 * message of the same number, this only delays our next probe. */
 	t = eng_tx_find(s, ep->num, id);
 	if (t && (t->kind == ENG_TX_ONEWAY || t->kind == ENG_TX_RESPONSE))
-		eng_tx_heard(t, now);
+		eng_tx_alive(t, now);
 }
 
 static void ctl_need_ack(struct smt_engine *e, struct eng_session *s,
@@ -1057,10 +1118,12 @@ static void ctl_ack(struct smt_engine *e, struct eng_session *s,
 		if (!t)
 			continue;
 		/* a one-packet message sent once: its ACK closes a round trip
-		 * (plus the peer's ACK delay) */
+		 * (plus the peer's ACK delay: an estimate on the long side,
+		 * which is the safe side for the sender's timers) */
 		if ((t->kind == ENG_TX_ONEWAY || t->kind == ENG_TX_RESPONSE) &&
 		    !t->retx && t->w.wire_len <= s->max_payload)
-			eng_rtt_sample(s, now - t->created);
+			eng_rtt_sample(e, s, now - t->created,
+				       e->cfg.ack_delay_ns);
 		if (t->kind == ENG_TX_ONEWAY) {
 			ENG_CNT(e, s, oneways_acked, 1);
 			eng_tx_end(e, t, 0);
@@ -1090,6 +1153,7 @@ static int input_ctl(struct smt_engine *e, struct eng_session *s,
 	if (rc)
 		return rc;
 	smt_ctl_window_mark(&ep->ctl_win, seq);
+	s->heard_at = now;
 	ENG_CNT(e, s, ctl_in, 1);
 	switch (c.type) {
 	case SMT_TYPE_GRANT:
@@ -1180,10 +1244,18 @@ static void session_drain(struct smt_engine *e, struct eng_session *s)
 
 void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 {
+	smt_engine_advance_due(e, now_ns, now_ns);
+}
+
+void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
+			    uint64_t due_ns)
+{
 	struct eng_heap *h = &e->timers;
 
 	e->now = now_ns;
-	while (h->n && h->a[0]->when <= now_ns) {
+	if (due_ns > now_ns)
+		due_ns = now_ns;
+	while (h->n && h->a[0]->when <= due_ns) {
 		struct eng_timer *t = h->a[0];
 
 		eng_timer_cancel(e, t);

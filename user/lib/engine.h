@@ -60,7 +60,9 @@ struct smt_engine_cfg {
 		max_granted; /* granted-not-received bytes, all msgs [240000] */
 	uint32_t grant_window; /* per message granted-not-received [60000] */
 	uint32_t max_grant_msgs; /* messages granted at once (SRPT top) [8] */
-	uint64_t resend_timeout_ns; /* no progress -> RESEND [2 ms] */
+	/* The RESEND timeout before a round trip is measured, and 1/16 of
+	 * the largest adaptive one [2 ms] (see rto_min_ns) */
+	uint64_t resend_timeout_ns;
 	uint32_t max_silent_timeouts; /* silent timeouts -> RPC fails [10] */
 	uint32_t
 		reasm_timeouts; /* reassembly timeout, in resend timeouts [10] */
@@ -103,6 +105,10 @@ struct smt_engine_cfg {
 	 * message. Every packet of a message but its last then has one size
 	 * (one UDP GSO run), and so do the messages that follow. [0] */
 	uint32_t rec_align;
+	/* Floor of the adaptive RESEND timeout, which otherwise follows the
+	 * measured round trip (srtt + 4 rttvar); at most resend_timeout_ns
+	 * [100 us, or resend_timeout_ns when that is smaller]. */
+	uint64_t rto_min_ns;
 };
 
 #define SMT_ENGINE_LANES_MAX 256 /* engines on one port */
@@ -236,6 +242,11 @@ bool smt_engine_tx_pending(const struct smt_engine *e);
 /* Runs every timer due at now_ns (RESEND, NEED_ACK, ACK flush, RPC
  * failures, reassembly timeouts, epoch drain). */
 void smt_engine_advance(struct smt_engine *e, uint64_t now_ns);
+/* The same for the timers due at or before due_ns (<= now_ns) only: a
+ * caller whose received packets up to a time are not all processed yet
+ * runs only the timers whose silence it has seen. */
+void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
+			    uint64_t due_ns);
 /* The time of the next timer, or UINT64_MAX when none is armed. */
 uint64_t smt_engine_next_deadline(const struct smt_engine *e);
 
@@ -335,6 +346,15 @@ struct smt_engine_stats {
 	/* DATA retransmitted, by reason */
 	uint64_t rtx_resend; /* answering a RESEND */
 	uint64_t rtx_restart; /* started again after UNKNOWN */
+	/* Receiver: DATA that brought nothing new (held already, or of a
+	 * message already delivered), and of those the ones flagged
+	 * RETRANSMIT: retransmissions whose original (or an earlier copy)
+	 * had arrived, i.e. spurious ones */
+	uint64_t dup_data_in, spurious_rtx_in;
+	uint64_t rtt_samples; /* round trips measured */
+	/* gauges, session stats only: smoothed round trip, its variation
+	 * and the RESEND timeout now (ns; 0 before the first sample) */
+	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint64_t drops_total;
 	uint64_t drops[SMT_DROP_MAX];
 	/* gauges: what is held now */

@@ -102,6 +102,9 @@ struct eng_session {
 	uint32_t nresp; /* our responses not yet ACKed */
 	uint64_t srtt, rttvar; /* ns; 0: no sample yet (see eng_rto) */
 	struct smt_engine_share *share; /* reuseport group, or NULL */
+	uint64_t rtt_min; /* smallest sample, drifting up slowly */
+	uint64_t heard_at; /* last authenticated news from the peer: a
+			      verified control packet or a message in full */
 	struct smt_engine_stats st;
 };
 
@@ -132,8 +135,8 @@ struct eng_tx {
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t *sent_us; /* per packet slot: when it last went out, in us
 			      since created, plus 1; 0 = never */
-	uint32_t silent;
-	uint64_t created, last_heard;
+	uint32_t silent; /* probes since we last heard of it */
+	uint64_t created, last_heard, probe_at; /* probe_at: last probe */
 	struct eng_tx *oprev, *onext; /* outstanding request list */
 	struct eng_tx *qprev, *qnext; /* send queue (in_txq) */
 	bool in_txq;
@@ -148,6 +151,7 @@ struct eng_rx {
 	bool in_glist;
 	bool stuck; /* DATA came without progress since the last progress */
 	uint8_t noprog;
+	uint8_t backoff; /* RESENDs since the last progress */
 	uint64_t msg_id;
 	struct smt_rx_msg *m;
 	uint32_t g; /* offset granted to the sender */
@@ -233,13 +237,32 @@ void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
 		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now);
 void eng_ack_flush(struct smt_engine *e, struct eng_session *s);
-/* The session's RESEND timeout: its RTT estimate (srtt + 4 rttvar)
- * clamped to [resend_timeout_ns, 16 x resend_timeout_ns]. */
+/* The session's RESEND timeout: its RTT estimate (srtt + 4 rttvar), or
+ * resend_timeout_ns before the first sample, clamped to [rto_min_ns,
+ * 16 x resend_timeout_ns]. */
 uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
+/* eng_rto() doubled n times (consecutive timeouts without news), up to
+ * resend_timeout_ns (or eng_rto() when that is longer): under loss the
+ * probes slow down to one per base timeout, as without an RTT estimate,
+ * so max_silent_timeouts of them fit in the silence limit. */
+uint64_t eng_rto_backoff(const struct smt_engine *e,
+			 const struct eng_session *s, unsigned int n);
+/* How long a packet we sent may still be on its way (a RESEND that asks
+ * for it may have crossed it): 1.5 of the smallest round trip measured,
+ * at least rto_min_ns / 2, at most eng_rto(), which it is before the
+ * first sample. */
+uint64_t eng_rtt_guard(const struct smt_engine *e, const struct eng_session *s);
+/* How long a peer may stay silent about our message before it fails:
+ * max_silent_timeouts + 1 RESEND timeouts of at least resend_timeout_ns
+ * each (as many as when every probe waited one such timeout). */
+uint64_t eng_silence_limit(const struct smt_engine *e,
+			   const struct eng_session *s);
 /* One round-trip sample: one-packet request -> first response packet,
  * one-packet response or oneway -> its ACK, GRANT -> first packet it
- * allowed. */
-void eng_rtt_sample(struct eng_session *s, uint64_t rtt);
+ * allowed. delay: how long the peer may have held its answer (its ACK
+ * delay, taken to be ours), left out of the smallest round trip. */
+void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
+		    uint64_t delay);
 /* Application calls end here so a backend can send its batch. */
 void eng_app_done(struct smt_engine *e);
 
@@ -261,7 +284,12 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now);
  * (completed without an event). */
 void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err);
 void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now);
+/* News of t from its peer: not silent, and its probes start again from
+ * the shortest wait. */
 void eng_tx_heard(struct eng_tx *t, uint64_t now);
+/* The peer is alive but t made no progress (BUSY): not silent, but the
+ * probes keep backing off. */
+void eng_tx_alive(struct eng_tx *t, uint64_t now);
 int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 		     uint64_t req_id);
 /* Record content size of a session (docs/protocol.md 8.5). */

@@ -249,7 +249,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 {
 	struct eng_session *s = r->s;
 	struct smt_range rg[ENG_MAX_RANGES];
-	uint64_t rto = eng_rto(e, s);
+	uint64_t rto = eng_rto(e, s), wait;
 	uint64_t base, dead, since;
 	bool waiting = !missing_granted(r, rg);
 
@@ -262,12 +262,16 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 	 * request. */
 	if (waiting && r->req)
 		eng_tx_heard(r->req, now);
-	/* The session's timeout adapts to its RTT: the deadline never
-	 * shrinks below what the timer was armed with. */
+	/* The reassembly deadline counts in base timeouts (or the largest
+	 * adaptive one the timer has seen): a timeout that follows a short
+	 * round trip asks sooner, it does not give up sooner. */
 	if (rto > r->rto_hi)
 		r->rto_hi = rto;
 	base = r->verified_at ? r->verified_at : r->first_at;
-	dead = base + e->cfg.reasm_timeouts * r->rto_hi;
+	dead = base +
+	       e->cfg.reasm_timeouts * (r->rto_hi > e->cfg.resend_timeout_ns
+						? r->rto_hi
+						: e->cfg.resend_timeout_ns);
 	since = r->progress_at > r->action_at ? r->progress_at : r->action_at;
 	if (now >= dead) {
 		eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
@@ -275,7 +279,9 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 		eng_grant_soon(e);
 		return;
 	}
-	if (now >= since + rto) {
+	/* Each RESEND without progress doubles the wait for the next. */
+	wait = eng_rto_backoff(e, s, r->backoff);
+	if (now >= since + wait) {
 		r->action_at = now;
 		if (!waiting) {
 			ENG_CNT(e, s, resend_timeouts, 1);
@@ -291,10 +297,13 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 				r->stuck = false;
 			}
 			ENG_CNT(e, s, resends_timer, eng_rx_ask(e, r));
+			if (r->backoff < UINT8_MAX)
+				r->backoff++;
 		}
 		since = now;
+		wait = eng_rto_backoff(e, s, r->backoff);
 	}
-	eng_timer_arm(e, &r->t, since + rto < dead ? since + rto : dead);
+	eng_timer_arm(e, &r->t, since + wait < dead ? since + wait : dead);
 }
 
 /* ---- delivery ------------------------------------------------------------------ */
@@ -308,6 +317,7 @@ static void rx_deliver(struct smt_engine *e, struct eng_session *s,
 	uint8_t *app = NULL;
 	int rc;
 
+	s->heard_at = now;
 	rc = smt_rx_msg_take(r->m, &app, &len, &inner);
 	if (!rc && (mid & 1) && (inner & SMT_INNER_ONEWAY))
 		rc = SMT_DROP_BAD_INNER; /* a response is never ONEWAY */
@@ -346,6 +356,16 @@ static void rx_deliver(struct smt_engine *e, struct eng_session *s,
 }
 
 /* ---- DATA in ------------------------------------------------------------------- */
+
+/* DATA that brought nothing new; flagged RETRANSMIT, it was a spurious
+ * retransmission (an earlier copy had arrived). */
+static void rx_dup(struct smt_engine *e, struct eng_session *s,
+		   const struct smt_pkt *p)
+{
+	ENG_CNT(e, s, dup_data_in, 1);
+	if (p->flags & SMT_F_RETRANSMIT)
+		ENG_CNT(e, s, spurious_rtx_in, 1);
+}
 
 /* Checks whether a first packet of msg_id may open reassembly state. */
 static int rx_admit(struct smt_engine *e, struct eng_session *s,
@@ -415,11 +435,13 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 	if (req) {
 		r->req = req;
 		req->resp = r;
-		/* Karn: only requests that went out once, and only one-packet
-		 * ones (the sample is then a round trip plus the peer's
-		 * service time, not a transfer time) */
-		if (!req->retx && req->w.wire_len <= s->max_payload)
-			eng_rtt_sample(s, now - req->created);
+		/* Karn: only requests that went out once answered by a
+		 * response packet sent once (not one our probe asked for),
+		 * and only one-packet ones (the sample is then a round trip
+		 * plus the peer's service time, not a transfer time) */
+		if (!req->retx && !(p->flags & SMT_F_RETRANSMIT) &&
+		    req->w.wire_len <= s->max_payload)
+			eng_rtt_sample(e, s, now - req->created, 0);
 	}
 	r->rto_hi = eng_rto(e, s);
 	eng_timer_arm(e, &r->t, now + r->rto_hi);
@@ -442,6 +464,8 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	r = eng_rx_find(s, ep->num, p->msg_id);
 	if (!r) {
 		rc = rx_admit(e, s, ep, p, &req);
+		if (rc == SMT_DROP_DUPLICATE)
+			rx_dup(e, s, p); /* of a message delivered */
 		if (rc)
 			return rc;
 		r = rx_new(e, s, ep, p, req, now);
@@ -452,15 +476,18 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	 * from a retransmission, which may answer an older request). */
 	if (r->gprobe_at && p->pkt_off >= r->gprobe_off) {
 		if (!(p->flags & SMT_F_RETRANSMIT) && now > r->gprobe_at)
-			eng_rtt_sample(s, now - r->gprobe_at);
+			eng_rtt_sample(e, s, now - r->gprobe_at, 0);
 		r->gprobe_at = 0;
 	}
 	fails = smt_rx_msg_max_record_failures(r->m);
 	rc = smt_rx_msg_add(r->m, p, ep->rx, &progress);
 	r->stuck = !progress;
+	if (rc == SMT_RX_MORE && !progress)
+		rx_dup(e, s, p); /* held already */
 	if (progress) {
 		r->progress_at = now;
 		r->noprog = 0;
+		r->backoff = 0;
 		if (r->req)
 			eng_tx_heard(r->req, now);
 		if (smt_rx_msg_any_verified(r->m))

@@ -213,15 +213,16 @@ static uint32_t pkt_slots(const struct eng_tx *t)
 	return t->w.wire_len / t->s->max_payload + t->w.nrec + 1;
 }
 
-/* The packet at off went out less than a RESEND timeout ago: it may
- * still be on its way (or waiting at a busy receiver). */
+/* The packet at off went out less than a round trip ago (eng_rtt_guard):
+ * it may still be on its way, the RESEND crossed it. Older than that, the
+ * receiver that asks has waited its own timeout for it: send it. */
 static bool sent_recently(const struct smt_engine *e, const struct eng_tx *t,
 			  uint32_t off)
 {
 	uint32_t v = t->sent_us ? t->sent_us[pkt_slot(t, off)] : 0;
 
 	return v && e->now < t->created + (uint64_t)(v - 1) * 1000 +
-				     eng_rto(e, t->s);
+				     eng_rtt_guard(e, t->s);
 }
 
 static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
@@ -435,10 +436,43 @@ uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 	return k;
 }
 
+/*
+ * How long after we last heard of t (or probed) its next probe waits: the
+ * RESEND timeout doubled per probe without an answer. The first probe of
+ * a request is its tail-loss probe: two smoothed round trips (the round
+ * trip a one-packet request measures holds the server's service time),
+ * at least rto_min_ns, at most resend_timeout_ns (it may come before
+ * the RTO, which holds 4 rttvar). A response or oneway
+ * waits for its ACK: the peer delays ACKs (up to its ack_delay, taken to
+ * be ours, and one more for a timer that fires late).
+ */
+static uint64_t tx_probe_wait(const struct smt_engine *e,
+			      const struct eng_tx *t)
+{
+	const struct eng_session *s = t->s;
+	uint64_t w = eng_rto_backoff(e, s, t->silent), pto;
+
+	if (t->kind != ENG_TX_REQUEST)
+		return w + 2 * e->cfg.ack_delay_ns;
+	if (!t->silent && s->srtt) {
+		pto = 2 * s->srtt;
+		if (pto < e->cfg.rto_min_ns)
+			pto = e->cfg.rto_min_ns;
+		w = pto < e->cfg.resend_timeout_ns ? pto
+						   : e->cfg.resend_timeout_ns;
+	}
+	return w;
+}
+
 void eng_tx_heard(struct eng_tx *t, uint64_t now)
 {
-	t->heard = true;
+	eng_tx_alive(t, now);
 	t->silent = 0;
+}
+
+void eng_tx_alive(struct eng_tx *t, uint64_t now)
+{
+	t->heard = true;
 	t->last_heard = now;
 }
 
@@ -459,7 +493,7 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	t->granted = initial_grant(e, t->w.wire_len);
 	eng_tx_pump(e, t);
 	if (t->t.idx == ENG_T_IDLE)
-		eng_timer_arm(e, &t->t, now + eng_rto(e, t->s));
+		eng_timer_arm(e, &t->t, now + tx_probe_wait(e, t));
 }
 
 static void out_unlink(struct eng_session *s, struct eng_tx *t)
@@ -547,7 +581,8 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
-	uint64_t rto = eng_rto(e, s);
+	uint64_t due, dead;
+	bool probed;
 
 	if (t->kind == ENG_TX_AWAIT || !ep)
 		return;
@@ -556,16 +591,29 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		eng_tx_end(e, t, -ETIMEDOUT);
 		return;
 	}
-	if (now < t->last_heard + rto) {
-		eng_timer_arm(e, &t->t, t->last_heard + rto);
-		return;
-	}
-	t->silent++;
-	ENG_CNT(e, s, rpc_timeouts, 1);
-	if (t->silent > e->cfg.max_silent_timeouts) {
+	/* Silence is counted in time, not in probes: probes follow the
+	 * round trip, failure waits for the silence limit. While the peer
+	 * is heard on the session (authenticated), it is alive: a message
+	 * that waits behind others is not failed for that. */
+	dead = (t->last_heard > s->heard_at ? t->last_heard : s->heard_at) +
+	       eng_silence_limit(e, s);
+	due = (t->silent && t->probe_at > t->last_heard ? t->probe_at
+							: t->last_heard) +
+	      tx_probe_wait(e, t);
+	/* ...and only after a probe went unanswered: a host that did not
+	 * run for a while asks once before it gives up */
+	probed = t->silent && t->probe_at > t->last_heard;
+	if (now >= dead && probed && now >= due) {
 		eng_tx_end(e, t, -ETIMEDOUT);
 		return;
 	}
+	if (now < due && (now < dead || probed)) {
+		eng_timer_arm(e, &t->t, due < dead || now >= dead ? due : dead);
+		return;
+	}
+	t->silent++;
+	t->probe_at = now;
+	ENG_CNT(e, s, rpc_timeouts, 1);
 	/* Nothing goes again here: what we sent may only be waiting at a
 	 * busy receiver. The probe below finds out: a receiver that lost
 	 * everything answers UNKNOWN (we start again) or, for a response,
@@ -583,7 +631,8 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		eng_send_ctl(e, s, ep, SMT_TYPE_NEED_ACK, t->msg_id, 0, 0, 0);
 		t->asked = true;
 	}
-	eng_timer_arm(e, &t->t, now + rto);
+	due = now + tx_probe_wait(e, t);
+	eng_timer_arm(e, &t->t, due < dead || dead <= now ? due : dead);
 }
 
 static struct eng_tx *tx_alloc(struct eng_session *s, uint8_t kind,
@@ -659,7 +708,7 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
 	t->created = t->last_heard = now;
 	ENG_CNT(e, s, msgs_out, 1);
 	account_tx(e, t, 1);
-	eng_timer_arm(e, &t->t, now + eng_rto(e, t->s));
+	eng_timer_arm(e, &t->t, now + tx_probe_wait(e, t));
 	eng_tx_pump(e, t);
 	return 0;
 }

@@ -126,6 +126,10 @@ struct smt_endpoint_opts {
 	enum smt_encap encap; /* native IP or UDP, see enum smt_encap */
 	bool no_udp_offload; /* encap udp: no UDP GSO/GRO (default: both
 				where the kernel has them) */
+	uint32_t rto_min_us; /* floor of the RESEND timeout, which follows
+				the measured round trip; at most
+				resend_timeout_us; 0 = 100 (or
+				resend_timeout_us when smaller) */
 };
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
@@ -354,6 +358,14 @@ struct smt_stats {
 	 * members whose messages they list (rx_steered_in counts them) */
 	uint64_t rx_steered_out, rx_steered_in, rx_steer_drops;
 	uint64_t rx_ack_copies;
+	/* DATA received that brought nothing new, and of those the
+	 * retransmissions (flag RETRANSMIT) whose original had arrived:
+	 * spurious retransmissions of the peer */
+	uint64_t rx_dup_data, rx_spurious_rtx;
+	uint64_t rtt_samples; /* round trips measured */
+	/* sessions only: smoothed round trip and RESEND timeout now, in
+	 * microseconds (0 before the first sample) */
+	uint64_t srtt_us, rto_us;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

@@ -449,7 +449,10 @@ Test(engine, need_ack__recovers_a_lost_ack)
 	cr_assert_eq(p.s[1].nout, 1);
 	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_ACK);
 	clear(&p, 1); /* the ACK is lost */
+	/* NEED_ACK waits a RESEND timeout plus twice the peer's ACK delay */
 	advance(&p, RTO);
+	cr_assert_eq(p.s[0].nout, 0, "NEED_ACK before the peer's ACK delay");
+	advance(&p, 2 * ACK_DELAY);
 	cr_assert_eq(ptype(&p.s[0].out[p.s[0].nout - 1]), SMT_TYPE_NEED_ACK);
 	cr_assert_eq(pid(&p.s[0].out[p.s[0].nout - 1]), id);
 	flow(&p);

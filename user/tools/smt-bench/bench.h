@@ -247,6 +247,9 @@ int smt_cli_timeout_ms(const struct cconn *c);
 void smt_cli_close(struct cconn *c);
 /* One line of the endpoint's counters (retransmits, drops by reason). */
 void smt_cli_stats(struct cconn *c, char *buf, size_t len);
+/* The retransmission counters of the point into res (smt_* fields). */
+struct result;
+void smt_cli_counters(struct cconn *c, struct result *res);
 
 /* System calls and offload counters of an SMT client endpoint. */
 struct bench_io {
@@ -292,6 +295,11 @@ struct result {
 	 * datagrams per receive call */
 	bool io;
 	double syscalls_cli, gso_segs, rx_per_call;
+	/* SMT, the client's endpoint over the point: DATA it sent again,
+	 * DATA it received twice, of those the server's spurious
+	 * retransmissions; its session's RESEND timeout at the end (us) */
+	uint64_t smt_rtx, smt_dup_in, smt_spurious_in;
+	double smt_rto_us;
 };
 
 /* Percentile q (0..1) of sorted samples (ns), in us. */

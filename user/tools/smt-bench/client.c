@@ -463,6 +463,8 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 			"dropped\n",
 			(unsigned long long)seen, (unsigned long long)dropped);
 	}
+	if (tp_is_smt(res->tp))
+		smt_cli_counters(&c, res);
 	if (tp_is_smt(res->tp) && x->verbose) {
 		char st[512];
 

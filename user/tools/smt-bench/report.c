@@ -77,6 +77,10 @@ enum metric {
 	M_SYSCALLS,
 	M_GSO_SEGS,
 	M_RX_PER_CALL,
+	M_RTX,
+	M_DUP_IN,
+	M_SPURIOUS_IN,
+	M_RTO,
 	M_COUNT
 };
 
@@ -98,7 +102,11 @@ static const char *const metric_names[M_COUNT] = {"n",
 						  "threads",
 						  "syscalls_client_per_rpc",
 						  "gso_segments_per_send",
-						  "datagrams_per_rx_call"};
+						  "datagrams_per_rx_call",
+						  "smt_retransmits",
+						  "smt_dup_data_in",
+						  "smt_spurious_rtx_in",
+						  "smt_rto_us"};
 
 static double metric(const struct result *r, enum metric m)
 {
@@ -141,6 +149,14 @@ static double metric(const struct result *r, enum metric m)
 		return r->io ? r->gso_segs : NAN;
 	case M_RX_PER_CALL:
 		return r->io ? r->rx_per_call : NAN;
+	case M_RTX:
+		return r->smt_rtx;
+	case M_DUP_IN:
+		return r->smt_dup_in;
+	case M_SPURIOUS_IN:
+		return r->smt_spurious_in;
+	case M_RTO:
+		return r->smt_rto_us;
 	default:
 		return 0;
 	}

@@ -30,9 +30,9 @@ static struct {
 	const char *name;
 	uint32_t val;
 } smt_opts[] = {
-	{"rpc_timeouts", 0}, {"resend_us", 0}, {"unsched", 0},
-	{"max_granted", 0},  {"mtu", 0},       {"busy_poll_us", 0},
-	{"xsk_tx", 0},
+	{"rpc_timeouts", 0}, {"resend_us", 0},	{"unsched", 0},
+	{"max_granted", 0},  {"mtu", 0},	{"busy_poll_us", 0},
+	{"xsk_tx", 0},	     {"rto_min_us", 0},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 
@@ -154,6 +154,7 @@ static int ep_open_n(uint16_t port, bool udp, unsigned int n,
 		.mtu = smt_opts[4].val,
 		.busy_poll_us = smt_opts[5].val,
 		.xsk_tx = smt_opts[6].val != 0,
+		.rto_min_us = smt_opts[7].val,
 	};
 	int ret = n > 1 ? smt_endpoint_open_group(&o, n, ep)
 			: smt_endpoint_open(&o, ep);
@@ -577,12 +578,15 @@ void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 		return;
 	n = snprintf(buf, len,
 		     "encap %s, tx %llu pkts, rx %llu pkts, retransmits %llu, "
+		     "received twice %llu (spurious retransmissions %llu), "
 		     "ctl %llu/%llu, rpcs ok %llu failed %llu, ICMP errors "
 		     "%llu, drops %llu",
 		     smt_encap_name(smt_endpoint_encap(c->ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
 		     (unsigned long long)st.tx_retransmits,
+		     (unsigned long long)st.rx_dup_data,
+		     (unsigned long long)st.rx_spurious_rtx,
 		     (unsigned long long)st.tx_ctl,
 		     (unsigned long long)st.rx_ctl,
 		     (unsigned long long)st.rpcs_ok,
@@ -594,6 +598,20 @@ void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 			n += snprintf(buf + n, len - n, " %s=%llu",
 				      smt_drop_reason_name(i),
 				      (unsigned long long)st.drops[i]);
+}
+
+void smt_cli_counters(struct cconn *c, struct result *res)
+{
+	struct smt_stats st = {.sz = sizeof(st)};
+
+	if (!c->ep || smt_stats_get(c->ep, 0, &st))
+		return;
+	res->smt_rtx = st.tx_retransmits;
+	res->smt_dup_in = st.rx_dup_data;
+	res->smt_spurious_in = st.rx_spurious_rtx;
+	st.sz = sizeof(st);
+	if (c->sess && !smt_stats_get(c->ep, c->sess, &st))
+		res->smt_rto_us = st.rto_us;
 }
 
 void smt_cli_close(struct cconn *c)
@@ -729,6 +747,10 @@ void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 int smt_cli_io(const struct cconn *c, struct bench_io *io)
 {
 	return -ENOTSUP;
+}
+
+void smt_cli_counters(struct cconn *c, struct result *res)
+{
 }
 
 #endif /* BENCH_HAVE_SMT */

@@ -951,7 +951,8 @@ static void usage(FILE *f)
 		"                       smtd at $SMT_CTL_SOCKET) for service NAME\n"
 		"  --smtd-service-udp NAME  the same for SMT over UDP\n"
 		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
-		"                       max_granted, mtu, busy_poll_us, xsk_tx (the server\n"
+		"                       max_granted, mtu, busy_poll_us, xsk_tx, rto_min_us,\n"
+		"                       max_pad (session padding P; the server\n"
 		"                       takes the same option); encap=LIST as --encap\n"
 		"  -v                   print every point as it completes\n");
 }
@@ -1194,8 +1195,9 @@ int client_main(int argc, char **argv)
 				fprintf(stderr,
 					"smt-bench: --smt-opt %s: want "
 					"rpc_timeouts, resend_us, unsched, "
-					"max_granted, mtu, busy_poll_us or "
-					"xsk_tx =NUMBER, or encap=LIST\n",
+					"max_granted, mtu, busy_poll_us, "
+					"xsk_tx, rto_min_us or max_pad =NUMBER, or "
+					"encap=LIST\n",
 					optarg);
 				return 2;
 			}

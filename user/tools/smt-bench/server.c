@@ -741,8 +741,9 @@ int server_main(int argc, char **argv)
 				fprintf(stderr,
 					"smt-bench server: --smt-opt %s: want "
 					"rpc_timeouts, resend_us, unsched, "
-					"max_granted, mtu, busy_poll_us or "
-					"xsk_tx =NUMBER, or encap=LIST\n",
+					"max_granted, mtu, busy_poll_us, "
+					"xsk_tx, rto_min_us or max_pad =NUMBER, or "
+					"encap=LIST\n",
 					optarg);
 				return 2;
 			}

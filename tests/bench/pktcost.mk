@@ -2,7 +2,8 @@
 #
 # pktcost: CPU time per packet of the ways an SMT backend could move its
 # packets between two network namespaces over a veth (raw IP sockets,
-# AF_XDP in copy mode, AF_PACKET), and a 64 B ping-pong; sources and the
+# AF_XDP in copy mode, AF_PACKET, UDP sockets without and with UDP GSO/GRO),
+# and a 64 B ping-pong; sources and the
 # runner in tests/bench/pktcost/. `make bench-pktcost` (root) runs it and
 # writes $(BUILD)/bench/pktcost.md; `make pktcost` only builds it. A full
 # `make bench` runs it first and puts its tables in docs/performance.md;
@@ -36,4 +37,4 @@ bench-pktcost: $(PKTCOST_BIN)
 		--out $(BUILD)/bench/pktcost.md
 
 HELP += '  pktcost    build the pktcost benchmark only (needs libxdp; not part of all)'
-HELP += '  bench-pktcost  CPU ns per packet over veth: raw IP sockets vs AF_XDP vs AF_PACKET, and a ping-pong (root, ~2 min)'
+HELP += '  bench-pktcost  CPU ns per packet over veth: raw IP sockets vs AF_XDP vs AF_PACKET vs UDP (plain, GSO/GRO), and a ping-pong (root, ~2 min)'

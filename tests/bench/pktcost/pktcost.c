@@ -10,6 +10,13 @@
  *        pktcost_redir XDP program steers the protocol's frames to it;
  *   pkt  (send only) an AF_PACKET socket with PACKET_QDISC_BYPASS, whole
  *        Ethernet frames by sendmmsg.
+ *   udp  a UDP socket (SMT over UDP, libsmt's UDP backend without its
+ *        offloads), datagrams of --size bytes, batches of 64 by sendmmsg /
+ *        recvmmsg;
+ *   udp-gso  the same with the kernel's UDP offloads, as libsmt uses them:
+ *        each message a UDP_SEGMENT (GSO) buffer of up to 64 datagrams and
+ *        65000 bytes, enough per sendmmsg for 64 datagrams; the receiver
+ *        sets UDP_GRO and splits coalesced buffers by their segment size.
  *
  * `tx` sends as fast as it can; `rx` receives, checks the sequence numbers
  * for losses and, over a window that opens --warm seconds after the first
@@ -43,6 +50,8 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/ip.h>
@@ -69,6 +78,10 @@
 #define TX_TAIL_S 0.5
 #define RX_FIRST_TIMEOUT_S 15.0
 #define XSK_BIND_RETRY_S 10.0
+#define UDP_PORT 7999
+#define GSO_SEGS_MAX 64
+#define GSO_BYTES 65000
+#define GRO_BUF 65536
 
 struct opts {
 	const char *mode, *dev, *src, *dst, *dst_mac;
@@ -725,6 +738,177 @@ static int rx_raw(const struct opts *o, struct window *w)
 	return done < 0 ? done : 0;
 }
 
+/* ---- UDP, with and without the kernel's offloads ------------------------ */
+
+static int udp_socket(bool gro)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), buf = 8 << 20, one = 1;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf));
+	if (gro && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* GSO messages for sendmmsg: segs datagrams of size bytes each. */
+struct gso_msgs {
+	struct mmsghdr m[BATCH];
+	struct iovec iov[BATCH];
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+	} ctl[BATCH];
+	uint8_t buf[BATCH][GSO_BYTES];
+};
+
+static int tx_udp(const struct opts *o, struct window *w, bool gso)
+{
+	static struct msgs v;
+	static struct gso_msgs g;
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons(UDP_PORT)};
+	int segs = GSO_BYTES / o->size, nmsg, fd, i, k, n;
+	uint32_t seq = 0;
+
+	if (inet_pton(AF_INET, o->dst, &sin.sin_addr) != 1)
+		return -EINVAL;
+	fd = udp_socket(false);
+	if (fd < 0)
+		return fd;
+	if (!gso) {
+		msgs_init(&v, &sin, sizeof(sin), o->size);
+		for (i = 0; i < BATCH; i++)
+			memset(v.buf[i], 0x5a, o->size);
+		n = tx_mmsg(fd, &v, 0, w);
+		close(fd);
+		return n;
+	}
+	if (segs > GSO_SEGS_MAX)
+		segs = GSO_SEGS_MAX;
+	nmsg = (BATCH + segs - 1) / segs;
+	memset(&g, 0x5a, sizeof(g));
+	for (i = 0; i < nmsg; i++) {
+		struct msghdr *h = &g.m[i].msg_hdr;
+		struct cmsghdr *c;
+		uint16_t sz = (uint16_t)o->size;
+
+		memset(h, 0, sizeof(*h));
+		g.iov[i].iov_base = g.buf[i];
+		g.iov[i].iov_len = (size_t)segs * o->size;
+		h->msg_iov = &g.iov[i];
+		h->msg_iovlen = 1;
+		h->msg_name = &sin;
+		h->msg_namelen = sizeof(sin);
+		h->msg_control = g.ctl[i].b;
+		h->msg_controllen = sizeof(g.ctl[i].b);
+		c = CMSG_FIRSTHDR(h);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(sz));
+		memcpy(CMSG_DATA(c), &sz, sizeof(sz));
+	}
+	w->origin = now_s();
+	while (!tx_done(w)) {
+		for (i = 0; i < nmsg; i++)
+			for (k = 0; k < segs; k++)
+				put_seq(g.buf[i] + k * o->size,
+					seq + (uint32_t)(i * segs + k));
+		n = sendmmsg(fd, g.m, nmsg, 0);
+		if (n < 0 && errno != ENOBUFS && errno != EAGAIN) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		n = n < 0 ? 0 : n;
+		seq += (uint32_t)(n * segs);
+		window_tick(w, (unsigned long)n * segs);
+	}
+	close(fd);
+	return 0;
+}
+
+/* The segment size of a coalesced buffer (UDP_GRO cmsg), 0 for one
+ * datagram. */
+static int gro_seg(struct msghdr *h)
+{
+	struct cmsghdr *c;
+	int v;
+
+	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return v;
+		}
+	return 0;
+}
+
+static int rx_udp(const struct opts *o, struct window *w, bool gro)
+{
+	static struct mmsghdr m[BATCH];
+	static struct iovec iov[BATCH];
+	static union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(int))];
+	} ctl[BATCH];
+	static uint8_t buf[BATCH][GRO_BUF];
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons(UDP_PORT)};
+	struct seqcheck c = {0}, warmup = {0}, *cw;
+	struct pollfd p = {.events = POLLIN};
+	double started = now_s();
+	int n, i, done = 0;
+
+	p.fd = udp_socket(gro);
+	if (p.fd < 0)
+		return p.fd;
+	if (bind(p.fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		n = -errno;
+		close(p.fd);
+		return n;
+	}
+	ready();
+	while (!done) {
+		unsigned long pkts = 0;
+
+		n = 0;
+		for (i = 0; i < BATCH; i++) {
+			memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
+			iov[i].iov_base = buf[i];
+			iov[i].iov_len = gro ? GRO_BUF : BUF_SIZE;
+			m[i].msg_hdr.msg_iov = &iov[i];
+			m[i].msg_hdr.msg_iovlen = 1;
+			m[i].msg_hdr.msg_control = ctl[i].b;
+			m[i].msg_hdr.msg_controllen = sizeof(ctl[i].b);
+		}
+		if (poll(&p, 1, 100) > 0) {
+			n = recvmmsg(p.fd, m, BATCH, MSG_DONTWAIT, NULL);
+			n = n < 0 ? 0 : n;
+		}
+		cw = w->state == 1 ? &c : &warmup;
+		for (i = 0; i < n; i++) {
+			uint32_t len = m[i].msg_len, off;
+			int seg = gro_seg(&m[i].msg_hdr);
+
+			if (seg <= 0 || (uint32_t)seg > len)
+				seg = (int)len;
+			for (off = 0; off + 4 <= len; off += (uint32_t)seg) {
+				seq_seen(cw, get_seq(buf[i] + off));
+				pkts++;
+			}
+		}
+		done = rx_tick(o, w, &c, pkts, started);
+	}
+	close(p.fd);
+	return done < 0 ? done : 0;
+}
+
 static int rx_xsk(const struct opts *o, struct window *w)
 {
 	static struct xsk x;
@@ -989,9 +1173,9 @@ static int do_pong(const struct opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pktcost tx   --mode raw|xsk|pkt --dev IF --src IP --dst IP --dst-mac MAC\n"
+		"usage: pktcost tx   --mode raw|xsk|pkt|udp|udp-gso --dev IF --src IP --dst IP --dst-mac MAC\n"
 		"                    [--size BYTES] [--warm S] [--secs S]\n"
-		"       pktcost rx   --mode raw|xsk --dev IF [--warm S] [--secs S]\n"
+		"       pktcost rx   --mode raw|xsk|udp|udp-gso --dev IF [--warm S] [--secs S]\n"
 		"       pktcost ping --mode raw|xsk --dev IF --src IP --dst IP --dst-mac MAC [--count N]\n"
 		"       pktcost pong --mode raw|xsk --dev IF\n"
 		"Run it from tests/bench/pktcost/run.sh (make bench-pktcost), which sets up\n"
@@ -1094,7 +1278,18 @@ static const char *hint(int err)
 static int run_role(const char *role, const struct opts *o, struct window *w)
 {
 	bool raw = !strcmp(o->mode, "raw"), xsk = !strcmp(o->mode, "xsk");
+	bool udp = !strcmp(o->mode, "udp"), gso = !strcmp(o->mode, "udp-gso");
 
+	if (udp || gso) {
+		if (!strcmp(role, "tx"))
+			return tx_udp(o, w, gso);
+		if (!strcmp(role, "rx")) {
+			w->system = true;
+			find_ksoftirqd();
+			return rx_udp(o, w, gso);
+		}
+		return -EOPNOTSUPP;
+	}
 	if (!strcmp(role, "tx")) {
 		if (raw)
 			return tx_raw(o, w);
@@ -1131,7 +1326,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	need_dev = strcmp(o.mode, "raw") != 0;
+	need_dev = strcmp(o.mode, "raw") && strcmp(o.mode, "udp") &&
+		   strcmp(o.mode, "udp-gso");
 	need_addr = !strcmp(role, "tx") || !strcmp(role, "ping");
 	if ((need_dev && !o.dev) ||
 	    (need_addr && (!o.dst || (need_dev && (!o.src || !o.dst_mac))))) {

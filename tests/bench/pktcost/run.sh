@@ -11,7 +11,7 @@
 #
 # Usage: run.sh --bin PKTCOST --out FILE.md
 # Environment (defaults): PKTCOST_CASES ("raw:raw xsk:xsk raw:xsk xsk:raw
-# pkt:raw"), PKTCOST_SIZES ("64 1440"), PKTCOST_REPS (3), PKTCOST_SECS (2),
+# pkt:raw udp:udp udp-gso:udp-gso"), PKTCOST_SIZES ("64 1440"), PKTCOST_REPS (3), PKTCOST_SECS (2),
 # PKTCOST_WARM (0.5), PKTCOST_PINGS (10000, 0 for none).
 set -u
 
@@ -44,7 +44,7 @@ if [ ! -x "$bin" ]; then
 	exit 1
 fi
 
-CASES=${PKTCOST_CASES:-raw:raw xsk:xsk raw:xsk xsk:raw pkt:raw}
+CASES=${PKTCOST_CASES:-raw:raw xsk:xsk raw:xsk xsk:raw pkt:raw udp:udp udp-gso:udp-gso}
 SIZES=${PKTCOST_SIZES:-64 1440}
 REPS=${PKTCOST_REPS:-3}
 SECS=${PKTCOST_SECS:-2}

@@ -16,7 +16,8 @@ import statistics
 import sys
 import time
 
-ORDER = ["raw:raw", "xsk:xsk", "raw:xsk", "xsk:raw", "pkt:raw"]
+ORDER = ["raw:raw", "xsk:xsk", "raw:xsk", "xsk:raw", "pkt:raw", "udp:udp",
+         "udp-gso:udp-gso"]
 
 
 def fields(line):

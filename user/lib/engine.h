@@ -132,6 +132,10 @@ static inline unsigned int smt_msg_lane(uint64_t msg_id, unsigned int n)
 struct smt_engine_share {
 	_Atomic uint64_t next_req[256];
 	_Atomic uint64_t ctl_seq[256];
+	/* per lane and epoch parity: the oldest outstanding request, as
+	 * epoch << 56 | 1 << 55 | msg_id, 0 when none (protocol.md 4: no
+	 * engine of the group starts a request 2W past it) */
+	_Atomic uint64_t oldest[SMT_ENGINE_LANES_MAX][2];
 };
 
 /* One packet handed to the backend. */

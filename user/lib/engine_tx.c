@@ -12,6 +12,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -496,7 +497,49 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		eng_timer_arm(e, &t->t, now + tx_probe_wait(e, t));
 }
 
-static void out_unlink(struct eng_session *s, struct eng_tx *t)
+#define OUT_PUB_SET (1ULL << 55) /* smt_engine_share.oldest: in use */
+
+/* In a reuseport group: publishes the oldest outstanding request of ep for
+ * the group's other engines (group_behind()). */
+static void out_publish(const struct smt_engine *e, struct eng_session *s,
+			const struct eng_epoch *ep)
+{
+	uint64_t v = 0;
+
+	if (!s->share || e->cfg.lanes < 2)
+		return;
+	if (ep->out_head)
+		v = (uint64_t)ep->num << 56 | OUT_PUB_SET |
+		    ep->out_head->msg_id;
+	atomic_store_explicit(&s->share->oldest[e->cfg.lane][ep->num & 1], v,
+			      memory_order_relaxed);
+}
+
+/* Whether request mid would run 2W past a request another engine of the
+ * group still has outstanding in this epoch (protocol.md 4 and 8.8). */
+static bool group_behind(const struct smt_engine *e,
+			 const struct eng_session *s,
+			 const struct eng_epoch *ep, uint64_t mid)
+{
+	unsigned int l;
+	uint64_t v;
+
+	if (!s->share || e->cfg.lanes < 2)
+		return false;
+	for (l = 0; l < e->cfg.lanes; l++) {
+		if (l == e->cfg.lane)
+			continue;
+		v = atomic_load_explicit(&s->share->oldest[l][ep->num & 1],
+					 memory_order_relaxed);
+		if ((v & OUT_PUB_SET) && v >> 56 == ep->num &&
+		    (v & (OUT_PUB_SET - 1)) + 2 * SMT_REPLAY_WINDOW <= mid)
+			return true;
+	}
+	return false;
+}
+
+static void out_unlink(struct smt_engine *e, struct eng_session *s,
+		       struct eng_tx *t)
 {
 	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
 
@@ -511,6 +554,7 @@ static void out_unlink(struct eng_session *s, struct eng_tx *t)
 	else if (ep->out_tail == t)
 		ep->out_tail = t->oprev;
 	t->oprev = t->onext = NULL;
+	out_publish(e, s, ep);
 }
 
 static void out_append(struct eng_epoch *ep, struct eng_tx *t)
@@ -556,7 +600,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 	eng_txq_unlink(e, t);
 	eng_htab_del(&s->tx, &t->node);
 	if (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)
-		out_unlink(s, t);
+		out_unlink(e, s, t);
 	if (t->resp)
 		eng_rx_free(e, t->resp);
 	if (t->kind == ENG_TX_REQUEST && err != 1) {
@@ -746,7 +790,9 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	if (!smt_msg_id_ok(mid, s->lim.B))
 		return -ENOSPC; /* request IDs of this epoch used up: rekey */
 	/* Section 4: never run past the peer's replay window. */
-	if (ep->out_head && ep->out_head->msg_id + 2 * SMT_REPLAY_WINDOW <= mid)
+	if ((ep->out_head &&
+	     ep->out_head->msg_id + 2 * SMT_REPLAY_WINDOW <= mid) ||
+	    group_behind(e, s, ep, mid))
 		return -EAGAIN;
 	t = tx_alloc(s, oneway ? ENG_TX_ONEWAY : ENG_TX_REQUEST, ep->num, mid);
 	if (!t)
@@ -760,6 +806,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	eng_req_used(s, ep, mid);
 	eng_htab_add(&s->tx, &t->node, smt_engine_id_make(ep->num, mid));
 	out_append(ep, t);
+	out_publish(e, s, ep);
 	if (id)
 		*id = smt_engine_id_make(ep->num, mid);
 	eng_app_done(e);

@@ -566,3 +566,57 @@ Test(rpgroup, engine_lanes_and_shared_counters)
 		smt_engine_free(e[i]);
 	free(sh);
 }
+
+/* protocol.md 4 across a group: no engine starts a request 2W past one
+ * that another engine of the group still has outstanding (a peer with one
+ * window for all lanes would drop it as a replay). */
+Test(rpgroup, engine_group_replay_window)
+{
+	static const struct smt_engine_ops ops = {.send = cap_send};
+	struct smt_engine_share *sh = calloc(1, sizeof(*sh));
+	struct smt_engine_cfg c = {.lanes = 2};
+	struct smt_engine *e[2];
+	struct smt_engine_session s = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&s.peer;
+	struct cap cap[2] = {0};
+	uint32_t sid[2];
+	uint64_t old, id, last = 0;
+	unsigned int i, n = 0;
+	int ret;
+
+	cr_assert_not_null(sh);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s.local_port = 1000;
+	s.peer_port = 2000;
+	s.keys.cipher = SMT_CIPHER_AES_128_GCM;
+	s.keys.key_len = 16;
+	s.share = sh;
+	for (i = 0; i < 2; i++) {
+		c.lane = (uint16_t)i;
+		e[i] = smt_engine_new(&c, &ops, &cap[i]);
+		cr_assert_not_null(e[i]);
+		cr_assert_eq(smt_engine_session_add(e[i], &s, &sid[i]), 0);
+	}
+	cr_assert_eq(smt_engine_send(e[0], sid[0], "x", 1, 0, 0, &old, 1), 0);
+	old = smt_engine_id_msg(old);
+	/* engine 1's own requests end at once: only engine 0's holds it */
+	while ((ret = smt_engine_send(e[1], sid[1], "y", 1, 0, 0, &id, 1)) ==
+	       0) {
+		last = smt_engine_id_msg(id);
+		cr_assert_eq(smt_engine_cancel(e[1], sid[1], id, 1), 0);
+		n++;
+		cr_assert_lt(n, 5000);
+	}
+	cr_assert_eq(ret, -EAGAIN);
+	cr_assert_lt(last, old + 2 * SMT_REPLAY_WINDOW);
+	cr_assert_geq(last + 4, old + 2 * SMT_REPLAY_WINDOW - 4,
+		      "stopped at %llu, old %llu", (unsigned long long)last,
+		      (unsigned long long)old);
+	/* the old request ends: engine 1 may go on */
+	cr_assert_eq(smt_engine_cancel(e[0], sid[0], old, 2), 0);
+	cr_assert_eq(smt_engine_send(e[1], sid[1], "y", 1, 0, 0, &id, 3), 0);
+	for (i = 0; i < 2; i++)
+		smt_engine_free(e[i]);
+	free(sh);
+}

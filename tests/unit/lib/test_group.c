@@ -511,18 +511,17 @@ static int cap_send(void *ctx, const struct smt_engine_tx *tx)
 	return 0;
 }
 
-Test(rpgroup, engine_lanes_and_shared_counters)
+static const struct smt_engine_ops cap_ops = {.send = cap_send};
+
+/* Two engines, lanes 0 and 1 of a group of two, holding one session with
+ * shared counters sh; sid[i] is the session on e[i]. */
+static void engine_pair(struct smt_engine *e[2], struct cap cap[2],
+			struct smt_engine_share *sh, uint32_t sid[2])
 {
-	static const struct smt_engine_ops ops = {.send = cap_send};
-	struct smt_engine_share *sh = calloc(1, sizeof(*sh));
 	struct smt_engine_cfg c = {.lanes = 2};
-	struct smt_engine *e[2];
-	struct cap cap[2] = {0};
 	struct smt_engine_session s = {0};
 	struct sockaddr_in *sin = (struct sockaddr_in *)&s.peer;
-	uint32_t sid[2];
-	uint64_t id, last = 0;
-	unsigned int i, k;
+	unsigned int i;
 
 	cr_assert_not_null(sh);
 	sin->sin_family = AF_INET;
@@ -534,12 +533,24 @@ Test(rpgroup, engine_lanes_and_shared_counters)
 	s.share = sh;
 	for (i = 0; i < 2; i++) {
 		c.lane = (uint16_t)i;
-		e[i] = smt_engine_new(&c, &ops, &cap[i]);
+		e[i] = smt_engine_new(&c, &cap_ops, &cap[i]);
 		cr_assert_not_null(e[i]);
 		cr_assert_eq(smt_engine_session_add(e[i], &s, &sid[i]), 0);
 	}
 	c.lane = 2; /* past the group */
-	cr_assert_null(smt_engine_new(&c, &ops, NULL));
+	cr_assert_null(smt_engine_new(&c, &cap_ops, NULL));
+}
+
+Test(rpgroup, engine_lanes_and_shared_counters)
+{
+	struct smt_engine_share *sh = calloc(1, sizeof(*sh));
+	struct smt_engine *e[2];
+	struct cap cap[2] = {0};
+	uint32_t sid[2];
+	uint64_t id, last = 0;
+	unsigned int i, k;
+
+	engine_pair(e, cap, sh, sid);
 	/* engine 0 sends 5, then engine 1 one: above all of engine 0's */
 	for (k = 0; k < 6; k++) {
 		i = k < 5 ? 0 : 1;
@@ -572,32 +583,15 @@ Test(rpgroup, engine_lanes_and_shared_counters)
  * window for all lanes would drop it as a replay). */
 Test(rpgroup, engine_group_replay_window)
 {
-	static const struct smt_engine_ops ops = {.send = cap_send};
 	struct smt_engine_share *sh = calloc(1, sizeof(*sh));
-	struct smt_engine_cfg c = {.lanes = 2};
 	struct smt_engine *e[2];
-	struct smt_engine_session s = {0};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&s.peer;
 	struct cap cap[2] = {0};
 	uint32_t sid[2];
 	uint64_t old, id, last = 0;
 	unsigned int i, n = 0;
 	int ret;
 
-	cr_assert_not_null(sh);
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	s.local_port = 1000;
-	s.peer_port = 2000;
-	s.keys.cipher = SMT_CIPHER_AES_128_GCM;
-	s.keys.key_len = 16;
-	s.share = sh;
-	for (i = 0; i < 2; i++) {
-		c.lane = (uint16_t)i;
-		e[i] = smt_engine_new(&c, &ops, &cap[i]);
-		cr_assert_not_null(e[i]);
-		cr_assert_eq(smt_engine_session_add(e[i], &s, &sid[i]), 0);
-	}
+	engine_pair(e, cap, sh, sid);
 	cr_assert_eq(smt_engine_send(e[0], sid[0], "x", 1, 0, 0, &old, 1), 0);
 	old = smt_engine_id_msg(old);
 	/* engine 1's own requests end at once: only engine 0's holds it */

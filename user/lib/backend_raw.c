@@ -662,20 +662,40 @@ static int raw_flush(struct smt_bk *bk)
 	return e4 ? e4 : e6;
 }
 
+static struct smt_sock_batch *tx_queue(struct smt_raw_port *p,
+				       const struct sockaddr_storage *peer)
+{
+	if (peer->ss_family == AF_INET)
+		return &p->tx4;
+	if (peer->ss_family == AF_INET6)
+		return &p->tx6;
+	return NULL;
+}
+
+/* The engine builds DATA packets in the send batch itself. */
+static uint8_t *raw_tx_buf(struct smt_bk *bk,
+			   const struct sockaddr_storage *peer, size_t len)
+{
+	struct smt_raw_port *p = (struct smt_raw_port *)bk;
+	struct smt_sock_batch *b = tx_queue(p, peer);
+
+	if (!b || len > p->bufsz - RAW_BUF_EXTRA)
+		return NULL;
+	if (b->n == SMT_BATCH)
+		raw_flush(bk);
+	return smt_batch_slot(b);
+}
+
 static int raw_tx(struct smt_bk *bk, const struct sockaddr_storage *peer,
 		  const uint8_t *pkt, size_t len, uint8_t prio)
 {
 	struct smt_raw_port *p = (struct smt_raw_port *)bk;
-	struct smt_sock_batch *b;
+	struct smt_sock_batch *b = tx_queue(p, peer);
 	int err = 0;
 
 	if (len > p->bufsz - RAW_BUF_EXTRA)
 		return -EMSGSIZE;
-	if (peer->ss_family == AF_INET)
-		b = &p->tx4;
-	else if (peer->ss_family == AF_INET6)
-		b = &p->tx6;
-	else
+	if (!b)
 		return -EAFNOSUPPORT;
 	if (b->n == SMT_BATCH)
 		err = raw_flush(bk);
@@ -695,6 +715,7 @@ static const struct smt_bk_ops raw_ops = {
 	.rx = raw_rx,
 	.tx = raw_tx,
 	.flush = raw_flush,
+	.tx_buf = raw_tx_buf,
 	.kick = raw_kick,
 	.stats = raw_stats,
 	.close = raw_close,

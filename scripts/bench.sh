@@ -11,11 +11,14 @@
 # docs/performance.md.
 #
 # Usage: scripts/bench.sh [--build DIR] [--quick | --smoke] [--pktcost MD]
-#                         [-- CLIENT-OPTS]
+#                         [--hog] [-- CLIENT-OPTS]
 #   --quick   a short plan for development (docs/performance.md untouched)
 #   --smoke   every transport runs a few RPCs of each workload; exits
 #             nonzero if any transport fails (make test-bench)
 #   --pktcost the tables of `make bench-pktcost` to put in the report
+#   --hog     a competing CPU hog (a shell busy loop) pinned to every CPU
+#             at the roles' nice level for the whole run (BENCH_HOG=1 too):
+#             how SMT's busy polling fares under CPU contention
 # Needs root. Without it: SKIP (exit 0), or FAIL when CI=true.
 # BENCH_ENCAP: ip, udp or ip,udp (default): the encapsulations SMT runs in.
 # BENCH_SMT_OPTS: SMT endpoint options for both roles (default
@@ -36,8 +39,9 @@ while [ $# -gt 0 ]; do
 	--quick) MODE=quick; shift ;;
 	--smoke) MODE=smoke; shift ;;
 	--pktcost) PKTCOST=$2; shift 2 ;;
+	--hog) BENCH_HOG=1; shift ;;
 	--) shift; break ;;
-	-h|--help) sed -n "3,27p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n "3,30p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -95,8 +99,10 @@ ADDR_C=10.201.0.1
 ADDR_S=10.201.0.2
 SRV_PID=
 SD_PIDS=
+HOG_PIDS=
 
 cleanup() {
+	for p in $HOG_PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $SD_PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $SD_PIDS; do wait "$p" 2>/dev/null || true; done
 	if [ -n "$SRV_PID" ]; then
@@ -139,6 +145,14 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 fi
 PIN_C="$NICE $PIN_C"
 PIN_S="$NICE $PIN_S"
+# --hog: one busy loop per CPU, as nice as the roles, for the whole run.
+if [ "${BENCH_HOG:-0}" != 0 ]; then
+	for cpu in $(seq 0 $(($(nproc) - 1))); do
+		$NICE taskset -c "$cpu" sh -c 'while :; do :; done' &
+		HOG_PIDS="$HOG_PIDS $!"
+	done
+	echo "bench.sh: CPU hogs on $(nproc) CPUs (pids$HOG_PIDS)"
+fi
 
 # Single-core AES-128-GCM, 16 KiB blocks (the record size), same run.
 AES_KBPS=0
@@ -374,6 +388,7 @@ CMD="make bench"
 	echo
 	echo "- $(nproc) CPUs ($CPU), kernel $(uname -r), $OS, $(openssl version)."
 	echo "- Load average before the run: $LOAD_BEFORE (the cores are shared with other work, so expect noise)."
+	[ "${BENCH_HOG:-0}" = 0 ] || echo "- A CPU hog (shell busy loop) on every CPU at the roles' nice level for the whole run (--hog)."
 	echo "- Two network namespaces joined by one veth pair (MTU 1500); the server"
 	echo "  pinned to CPU 1, the client to CPU 0, both at nice ${BENCH_NICE:--10}. One client"
 	echo "  thread, one server thread (but in the section on more than one core)."

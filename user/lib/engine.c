@@ -222,6 +222,10 @@ uint64_t smt_engine_next_deadline(const struct smt_engine *e)
 /* ---- configuration and life cycle ----------------------------------------- */
 
 #define ENG_RTO_MIN_DEFAULT 100000 /* 100 us: two veth round trips */
+/* A 64 KiB message whole, with no GRANT round trip (docs/engine.md): its
+ * longest wire stream is 65918 bytes (records of 4096) plus at most an
+ * eighth of the message of rec_align padding, 74110 <= 74 KiB. */
+#define ENG_UNSCHED_DEFAULT 75776
 
 #define DEF(field, v)                   \
 	do {                            \
@@ -232,7 +236,7 @@ uint64_t smt_engine_next_deadline(const struct smt_engine *e)
 static int cfg_fill(struct smt_engine_cfg *c)
 {
 	DEF(rec_size, SMT_REC_MAX_CONTENT);
-	DEF(unsched_bytes, 60000);
+	DEF(unsched_bytes, ENG_UNSCHED_DEFAULT);
 	DEF(grant_window, 60000);
 	DEF(max_granted, 4 * c->grant_window);
 	DEF(max_grant_msgs, 8);

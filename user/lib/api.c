@@ -134,6 +134,8 @@ struct smt_endpoint {
 	uint64_t timers_held; /* since when ep_timers() held them, 0 = not */
 	uint64_t hold_max; /* the engine's resend_timeout_ns */
 	uint64_t silent_max; /* how long an RPC may go unanswered */
+	uint64_t spin_ns; /* busy-poll budget now (adaptive, see ep_spin) */
+	unsigned int spin_pause; /* spins to skip: the CPU was contended */
 	struct smt_rpg *g; /* reuseport group (smt_endpoint_open_group) */
 	unsigned int lane; /* our member index in g */
 	unsigned int tx_chunk; /* EP_TX_CHUNK, or a GSO buffer's worth */
@@ -182,6 +184,11 @@ const char *smt_drop_reason_name(unsigned int i)
 /* ---- time ---------------------------------------------------------------- */
 
 #define EP_BUSY_POLL_MAX_US 100000 /* a tenth of a second of spinning */
+/* A gap this long between two polls of one spin: the thread was
+ * descheduled, the CPU is contended; the next EP_SPIN_PAUSE spins are
+ * skipped. */
+#define EP_SPIN_STALL_NS 50000
+#define EP_SPIN_PAUSE 64
 
 /*
  * Keeps the timerfd at or before the engine's next deadline (absolute,
@@ -1350,24 +1357,49 @@ static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
  * sockets instead of returning to sleep. Every packet of a message that
  * spans many packets would otherwise cost a sleep and a wake-up on this
  * side and a cross-CPU wake-up on the sender's. true when packets came.
+ * Only where it pays: a spin that found nothing halves the next one's
+ * budget (down to a sixteenth of busy_poll_us) and one that did restores
+ * it; a spin that sees it was descheduled (another task wants this CPU)
+ * stops, and the next EP_SPIN_PAUSE spins are skipped.
  */
 static bool ep_spin(struct smt_endpoint *ep, struct rx_ctx *c, size_t ev0)
 {
-	uint64_t until;
+	uint64_t max = (uint64_t)ep->o.busy_poll_us * 1000, now, prev, until;
 	unsigned int had = ep->rxq.n;
 
-	if (!ep->o.busy_poll_us || ep->notes ||
-	    smt_engine_events_pending(ep->eng) != ev0 ||
+	if (!max || ep->notes || smt_engine_events_pending(ep->eng) != ev0 ||
 	    !smt_engine_rx_active(ep->eng))
 		return false;
-	until = smt_mono_ns() + (uint64_t)ep->o.busy_poll_us * 1000;
+	if (ep->spin_pause) {
+		ep->spin_pause--;
+		return false;
+	}
+	if (!ep->spin_ns || ep->spin_ns > max)
+		ep->spin_ns = max;
+	prev = smt_mono_ns();
+	until = prev + ep->spin_ns;
 	do {
 		ep->rx_ready |= ep->bk->sock_bits;
 		if (ep_read(ep, c) < 0)
 			return false;
-		if (ep->rxq.n > had)
+		if (ep->rxq.n > had) {
+			/* it paid: the full budget again */
+			ep->spin_ns = ep->spin_ns * 2 < max ? ep->spin_ns * 2
+							    : max;
 			return true;
-	} while (smt_mono_ns() < until);
+		}
+		now = smt_mono_ns();
+		if (now - prev > EP_SPIN_STALL_NS) {
+			/* another task ran on this CPU meanwhile: spinning
+			 * only takes its time (and the peer's, when it
+			 * shares the CPU); sleep for the next few */
+			ep->spin_pause = EP_SPIN_PAUSE;
+			return false;
+		}
+		prev = now;
+	} while (now < until);
+	/* nothing came: spin half as long next time (down to a sixteenth) */
+	ep->spin_ns = ep->spin_ns / 2 > max / 16 ? ep->spin_ns / 2 : max / 16;
 	return false;
 }
 

@@ -55,7 +55,8 @@ static inline uint8_t smt_engine_id_epoch(uint64_t id)
  */
 struct smt_engine_cfg {
 	uint32_t rec_size; /* record content bytes, 4096..16384 [16384] */
-	uint32_t unsched_bytes; /* sent before any GRANT [75776: 64 KiB whole] */
+	uint32_t
+		unsched_bytes; /* sent before any GRANT [75776: 64 KiB whole] */
 	uint32_t
 		max_granted; /* granted-not-received bytes, all msgs [240000] */
 	uint32_t grant_window; /* per message granted-not-received [60000] */

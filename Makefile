@@ -229,6 +229,7 @@ install: all
 	install -m 0644 scripts/smtctl.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/smtctl
 	sed 's|/usr/local|$(PREFIX)|g' scripts/smtd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smtd.service
+	sed 's|/usr/local|$(PREFIX)|g' scripts/smt-proxy.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/smt-proxy.service
 	$(if $(BPF_OBJS),install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/smt/bpf/)
 	for s in 1 5 8; do for f in docs/man/*.$$s; do [ -e "$$f" ] && \
 		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
@@ -239,6 +240,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/smt $(DESTDIR)$(PREFIX)/lib/smt
 	rm -f $(DESTDIR)$(PREFIX)/include/libsmt.h
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/smtd.service
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/smt-proxy.service
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/smtctl
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/,$(foreach f,$(wildcard docs/man/*.[158]),man$(subst .,,$(suffix $(f)))/$(notdir $(f))))
 

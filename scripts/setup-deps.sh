@@ -17,6 +17,7 @@ iproute2 tcpdump ethtool util-linux procps psmisc python3 perl coreutils
 clang-format cppcheck
 gnuplot-nox linux-perf
 tshark
+redis-server redis-tools stunnel4
 qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test-proxy: smt-proxy's framers (Criterion unit tests), then real Redis
+# (redis-server, redis-cli, redis-benchmark) through smt-proxy over SMT in
+# network namespaces, both encapsulations (tests/proxy/run.sh, root).
+TEST_TIERS += test-proxy
+HELP += '  test-proxy smt-proxy: framer unit tests, then redis-cli/redis-benchmark over SMT (netns)'
+
+PROXY_UNIT := $(BUILD)/proxy-unit/test_framer
+$(PROXY_UNIT): tests/proxy/test_framer.c user/tools/smt-proxy/framer.c \
+		user/tools/smt-proxy/framer.h | $(DEPS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/smt-proxy -o $@ \
+		tests/proxy/test_framer.c user/tools/smt-proxy/framer.c -lcriterion
+
+.PHONY: test-proxy test-proxy-unit
+test-proxy-unit: $(PROXY_UNIT)
+	$(Q)$(PROXY_UNIT) --short-filename
+test-proxy: test-proxy-unit $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy
+	$(Q)BUILD=$(BUILD) tests/proxy/run.sh
+
+# the framers' libFuzzer target runs in test-fuzz with the others
+FUZZ_TARGETS += fuzz_proxy_framer
+$(BUILD)/fuzz/bin/fuzz_proxy_framer: tests/fuzz/fuzz_proxy_framer.c \
+		user/tools/smt-proxy/framer.c user/tools/smt-proxy/framer.h | $(DEPS_STAMP)
+	$(call msg,CLANG-FZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Iuser/tools/smt-proxy $(FUZZ_SAN) \
+		-fsanitize=fuzzer -o $@ tests/fuzz/fuzz_proxy_framer.c \
+		user/tools/smt-proxy/framer.c
+test-fuzz fuzz-run: $(BUILD)/fuzz/bin/fuzz_proxy_framer

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""RESP helper for test-proxy (tests/proxy/run.sh).
+
+  resp.py gen SEED FILE         writes a pipeline of mixed commands (random
+                                binary values up to 512 KiB, RESP3 replies
+                                after HELLO 3, inline commands); prints the
+                                number of replies it expects
+  resp.py run ADDR N [FILE]     sends FILE (or stdin) on one connection to
+                                ADDR (HOST:PORT or a Unix socket path), reads
+                                N whole replies (or until EOF with N = -1),
+                                writes the reply bytes to stdout, and
+                                "EOF" on stderr when the server closed
+
+Replies are cut by a RESP2/RESP3 parser of its own, written for this test
+from the protocol description, independent of smt-proxy's framer.
+"""
+import os
+import random
+import re
+import socket
+import sys
+import time
+
+
+def connect(addr):
+    if "/" in addr:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(addr)
+    else:
+        host, port = addr.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)))
+    s.settimeout(20)
+    return s
+
+
+def reply_end(b, off):
+    """End offset of the reply at off, or None when incomplete."""
+    need = 1
+    while need:
+        if off >= len(b):
+            return None
+        need -= 1
+        t = chr(b[off])
+        nl = b.find(b"\r\n", off)
+        if nl < 0:
+            return None
+        head = b[off + 1:nl]
+        off = nl + 2
+        if t in "+-:,#(_":
+            continue
+        n = int(head)
+        if t in "$!=":
+            if n < 0:
+                continue
+            if off + n + 2 > len(b):
+                return None
+            off += n + 2
+        elif t in "*~>%|":
+            if n < 0:
+                continue
+            need += n * (2 if t in "%|" else 1) + (1 if t == "|" else 0)
+        else:
+            raise ValueError("bad reply type %r" % t)
+    return off
+
+
+def cmd(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def gen(seed, path):
+    rnd = random.Random(seed)
+    out = [cmd("FLUSHALL")]
+    sizes = [0, 1, 2, 13, 100, 1000, 4095, 16384, 65536, 200000, 524288]
+    for i, n in enumerate(sizes):
+        v = bytes(rnd.getrandbits(8) for _ in range(min(n, 4096)))
+        v = (v * (n // max(len(v), 1) + 1))[:n]
+        out.append(cmd("SET", "k%d" % i, v))
+        out.append(cmd("GET", "k%d" % i))
+        out.append(cmd("STRLEN", "k%d" % i))
+    out.append(b"PING\r\n")  # inline
+    out.append(b"ECHO  inline-words \r\n")
+    out.append(cmd("MGET", "k1", "nokey", "k3"))
+    out.append(cmd("INCRBY", "ctr", "-9223372036854775807"))
+    out.append(cmd("INCR", "ctr"))
+    out.append(cmd("RPUSH", "l", "a", "b\r\nc", ""))
+    out.append(cmd("LRANGE", "l", "0", "-1"))
+    out.append(cmd("HSET", "h", "f1", "v1", "f2", "v2"))
+    out.append(cmd("SADD", "s", "x", "y"))
+    out.append(cmd("ZADD", "z", "1.5", "m"))
+    out.append(cmd("GET", "nokey"))
+    out.append(cmd("NOSUCHCOMMAND", "x"))
+    out.append(cmd("MULTI"))
+    out.append(cmd("INCR", "ctr"))
+    out.append(cmd("EXEC"))
+    out.append(cmd("HELLO", "3"))
+    out.append(cmd("HGETALL", "h"))  # map
+    out.append(cmd("SMEMBERS", "s"))  # set
+    out.append(cmd("ZSCORE", "z", "m"))  # double
+    out.append(cmd("GET", "nokey"))  # RESP3 null
+    out.append(cmd("EXISTS", "k1"))
+    out.append(cmd("HELLO", "2"))
+    out.append(cmd("DEL", "k0", "k1", "l"))
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+    # HELLO replies name the server's connection id: the caller strips them
+    print(len(out))
+
+
+def run(addr, n, path):
+    data = open(path, "rb").read() if path else sys.stdin.buffer.read()
+    s = connect(addr)
+    pause = float(os.environ.get("RESP_PAUSE", "0"))
+    if pause:  # first line, a pause with the connection open, the rest
+        nl = data.index(b"\n") + 1
+        s.sendall(data[:nl])
+        time.sleep(pause)
+        data = data[nl:]
+    s.sendall(data)
+    buf = b""
+    off = 0
+    got = 0
+    eof = False
+    while n < 0 or got < n:
+        e = reply_end(buf, off)
+        if e is not None:
+            off = e
+            got += 1
+            continue
+        try:
+            d = s.recv(1 << 20)
+        except socket.timeout:
+            sys.stderr.write("TIMEOUT after %d replies\n" % got)
+            break
+        if not d:
+            eof = True
+            break
+        buf += d
+    if not eof and n >= 0:
+        # a closing server: see whether EOF follows promptly
+        s.settimeout(0.5)
+        try:
+            eof = s.recv(1) == b""
+        except socket.timeout:
+            pass
+    # HELLO's map names the connection id, which differs per connection
+    buf = re.sub(rb"\$2\r\nid\r\n:\d+\r\n", b"$2\r\nid\r\n:X\r\n", buf)
+    sys.stdout.buffer.write(buf)
+    if eof:
+        sys.stderr.write("EOF\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "gen":
+        gen(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "run":
+        run(sys.argv[2], int(sys.argv[3]),
+            sys.argv[4] if len(sys.argv) > 4 else None)
+    else:
+        sys.exit("usage: resp.py gen SEED FILE | run ADDR N [FILE]")

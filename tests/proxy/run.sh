@@ -1,0 +1,293 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test-proxy: real Redis over SMT through smt-proxy, in network namespaces.
+# A client host and a server host (scripts/netns.sh), smtd on each
+# (tests/smtd/lib.sh), redis-server on the server host behind a server
+# smt-proxy, a client smt-proxy on the client host; then, for each
+# encapsulation (ip, udp):
+#   pipeline   a pipeline of mixed commands (random binary values from 0 B
+#              to 512 KiB, inline commands, MULTI/EXEC, RESP3 maps, sets,
+#              doubles and nulls after HELLO 3, an error reply) through
+#              the proxy, byte-exact against the same pipeline sent to
+#              redis-server directly; also over the client's Unix socket
+#   cli        redis-cli SET/GET of a random binary value (-x), PING
+#   refused    SUBSCRIBE gets the documented RESP error, the connection
+#              stays usable
+#   malformed  a malformed and an oversized frame: a protocol error to that
+#              client, then EOF; another connection open meanwhile is
+#              unaffected
+#   bench      redis-benchmark SET/GET 64 B, 8 clients, pipelined by 4:
+#              completes; the proxy's counters agree (--stats)
+#   sigterm    a request in progress (DEBUG SLEEP) when the client proxy
+#              gets SIGTERM is answered, and the proxy exits 0
+# Usage: BUILD=dir tests/proxy/run.sh   (from the repo root, as root)
+set -u
+
+BUILD=${BUILD:-build}
+SD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/proxy-test.XXXXXX")
+chmod 755 "$SD_TMP"
+P=px$$
+P=${P:0:12}
+. tests/smtd/lib.sh
+RESP="python3 tests/proxy/resp.py"
+
+pass=0
+fail=0
+ok() { echo "PASS $1"; pass=$((pass + 1)); }
+bad() {
+	echo "FAIL $1: $2"
+	fail=$((fail + 1))
+}
+
+TEST_PIDS=""
+cleanup() {
+	for p in $TEST_PIDS; do kill -KILL "$p" 2>/dev/null; done
+	sd_cleanup
+	netns_down --prefix "$P"
+	[ -n "${SD_KEEP_TMP:-}" ] || rm -rf "$SD_TMP"
+}
+trap cleanup EXIT
+
+missing() {
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: test-proxy: $1 (CI=true: a missing capability fails)"
+		exit 1
+	fi
+	echo "SKIP: test-proxy: $1; NOT run, NOT passed"
+	exit 0
+}
+[ "$(id -u)" = 0 ] && ip netns list >/dev/null 2>&1 ||
+	missing "needs root (network namespaces, raw sockets)"
+for b in redis-server redis-cli redis-benchmark python3; do
+	command -v $b >/dev/null || missing "$b is not installed (scripts/setup-deps.sh)"
+done
+for b in smtd smtctl smt-proxy; do
+	[ -x "$SD_BIN/$b" ] || {
+		echo "FAIL: $SD_BIN/$b is missing; build first"
+		exit 1
+	}
+done
+
+sd_certs "$SD_TMP/certs" || {
+	echo "FAIL: scripts/mkcerts.sh"
+	exit 1
+}
+netns_up --prefix "$P" >/dev/null || {
+	echo "FAIL: scripts/netns.sh up"
+	exit 1
+}
+NSC=$SMT_NS_CLIENT
+NSS=$SMT_NS_SERVER
+SIP=$SMT_SERVER_IP4
+inc() { nsenter --net="/var/run/netns/$NSC" "$@"; }
+ins() { nsenter --net="/var/run/netns/$NSS" "$@"; }
+
+# redis.smt: a service of its own on both smtds
+sd_conf client host2 "[service redis.smt]" "port = 7002" "uids = root"
+sd_conf server host "[service redis.smt]" "port = 7002" "uids = root"
+sd_start client "$NSC" || exit 1
+sd_start server "$NSS" || exit 1
+
+ins redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
+	--protected-mode no --enable-debug-command yes \
+	>"$SD_TMP/redis.log" 2>&1 &
+TEST_PIDS="$TEST_PIDS $!"
+for i in $(seq 50); do
+	ins redis-cli -p 6379 PING >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+# proxy_conf NAME ROLE ENCAP: $SD_TMP/NAME.pconf
+proxy_conf() {
+	if [ "$2" = client ]; then
+		cat >"$SD_TMP/$1.pconf" <<EOF
+[proxy redis]
+role = client
+service = redis.smt
+connect = $SIP
+listen = 127.0.0.1:6380
+unix = $SD_TMP/redis-proxy.sock
+encap = $3
+framer = resp
+smtd_socket = $SD_TMP/client.sock
+stats_file = $SD_TMP/$1.json
+EOF
+	else
+		cat >"$SD_TMP/$1.pconf" <<EOF
+[proxy redis]
+role = server
+service = redis.smt
+port = 7002
+backend = 127.0.0.1:6379
+encap = $3
+smtd_socket = $SD_TMP/server.sock
+stats_file = $SD_TMP/$1.json
+EOF
+	fi
+}
+
+# proxy_start NAME NS-runner: starts smt-proxy, waits for its listener
+proxy_start() {
+	local name=$1 run=$2
+	$run "$SD_BIN/smt-proxy" -v -c "$SD_TMP/$name.pconf" \
+		>>"$SD_TMP/$name.log" 2>&1 &
+	eval "PX_$name=$!"
+	TEST_PIDS="$TEST_PIDS $!"
+	for i in $(seq 50); do
+		grep -q "encap" "$SD_TMP/$name.log" 2>/dev/null && return 0
+		kill -0 "$(eval echo \$PX_"$name")" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "smt-proxy $name did not start:" >&2
+	tail -5 "$SD_TMP/$name.log" >&2
+	return 1
+}
+
+proxy_stop() { # NAME: SIGTERM and the exit status
+	local pid
+	pid=$(eval echo "\$PX_$1")
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+}
+
+check_pipeline() { # ENCAP
+	local n e
+	n=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
+	ins $RESP run 127.0.0.1:6379 "$n" "$SD_TMP/pipe.in" \
+		>"$SD_TMP/pipe.direct" 2>/dev/null
+	inc $RESP run 127.0.0.1:6380 "$n" "$SD_TMP/pipe.in" \
+		>"$SD_TMP/pipe.proxy" 2>"$SD_TMP/pipe.err"
+	if [ -s "$SD_TMP/pipe.direct" ] &&
+		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"; then
+		ok "pipeline $1 ($n replies, $(stat -c %s "$SD_TMP/pipe.proxy") bytes, byte-exact)"
+	else
+		bad "pipeline $1" "replies differ from redis-server's own: $(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+	fi
+	inc $RESP run "$SD_TMP/redis-proxy.sock" "$n" "$SD_TMP/pipe.in" \
+		>"$SD_TMP/pipe.unix" 2>/dev/null
+	if cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.unix"; then
+		ok "pipeline $1 over the Unix socket"
+	else
+		bad "pipeline $1 unix" "replies differ"
+	fi
+}
+
+check_cli() {
+	local v got
+	head -c 3000 /dev/urandom >"$SD_TMP/val"
+	got=$(inc redis-cli -p 6380 -x SET bin <"$SD_TMP/val")
+	inc redis-cli -p 6380 --raw GET bin | head -c 3000 >"$SD_TMP/val.got"
+	v=$(inc redis-cli -p 6380 PING)
+	if [ "$got" = OK ] && [ "$v" = PONG ] &&
+		cmp -s "$SD_TMP/val" "$SD_TMP/val.got"; then
+		ok "redis-cli $1: SET -x / GET of 3000 random bytes, PING"
+	else
+		bad "redis-cli $1" "SET said '$got', PING '$v', value cmp: $(cmp "$SD_TMP/val" "$SD_TMP/val.got" 2>&1)"
+	fi
+}
+
+check_refused() {
+	local out want
+	printf '*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\nPING\r\n' >"$SD_TMP/sub.in"
+	out=$(inc $RESP run 127.0.0.1:6380 2 "$SD_TMP/sub.in" 2>&1 | od -c | tr -s ' ')
+	want=$(printf -- '-ERR smt-proxy: SUBSCRIBE has no single reply or blocks without bound\r\n+PONG\r\n' | od -c | tr -s ' ')
+	if [ "$out" = "$want" ]; then
+		ok "SUBSCRIBE $1 refused with a RESP error, connection usable"
+	else
+		bad "SUBSCRIBE $1" "got: $out"
+	fi
+}
+
+check_malformed() {
+	local out err other
+	# a second client keeps a connection open meanwhile
+	printf 'PING\r\nECHO still-here\r\n' >"$SD_TMP/other.in"
+	RESP_PAUSE=1.5 inc $RESP run 127.0.0.1:6380 2 "$SD_TMP/other.in" \
+		>"$SD_TMP/other.out" 2>/dev/null &
+	sleep 0.3
+	printf '*1\r\n$4\r\nPING\r\n*1\r\n%%4\r\nPING\r\n' >"$SD_TMP/bad.in"
+	out=$(inc $RESP run 127.0.0.1:6380 -1 "$SD_TMP/bad.in" 2>"$SD_TMP/bad.err" | tr -d '\r')
+	err=$(cat "$SD_TMP/bad.err")
+	printf '*2\r\n$3\r\nGET\r\n$9999999\r\n' >"$SD_TMP/big.in"
+	big=$(inc $RESP run 127.0.0.1:6380 -1 "$SD_TMP/big.in" 2>&1 | tr -d '\r')
+	wait $!
+	other=$(tr -d '\r' <"$SD_TMP/other.out")
+	if [ "$out" = "+PONG
+-ERR smt-proxy: Protocol error: malformed request" ] && [ "$err" = EOF ] &&
+		[ "$big" = "-ERR smt-proxy: Protocol error: request larger than max_frame
+EOF" ] && [ "$other" = '+PONG
+$10
+still-here' ]; then
+		ok "malformed/oversized frame $1: error to that client, then closed; another client unaffected"
+	else
+		bad "malformed $1" "got '$out' '$err' / '$big' / other '$other'"
+	fi
+}
+
+check_bench() {
+	local out
+	out=$(inc redis-benchmark -p 6380 -t set,get -n 4000 -c 8 -P 4 -d 64 -q 2>&1)
+	if echo "$out" | grep -q '^SET: ' && echo "$out" | grep -q '^GET: '; then
+		ok "redis-benchmark $1: $(echo "$out" | tr -s '\r\n ' '  ' | sed 's/  */ /g' | cut -c1-120)"
+	else
+		bad "redis-benchmark $1" "$out"
+	fi
+}
+
+check_stats() {
+	local s
+	sleep 1.2
+	s=$("$SD_BIN/smt-proxy" -c "$SD_TMP/c-$1.pconf" --stats)
+	if echo "$s" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+ok = d["requests"] >= 8000 and d["responses"] == d["requests"] and \
+    d["rpc_failed"] == 0 and d["refused"] >= 1 and d["protocol_errors"] >= 2
+sys.exit(0 if ok else 1)'; then
+		ok "counters $1: $s"
+	else
+		bad "counters $1" "$s"
+	fi
+}
+
+check_sigterm() {
+	local rc out
+	printf 'DEBUG SLEEP 0.8\r\n' | inc $RESP run 127.0.0.1:6380 1 \
+		>"$SD_TMP/slow.out" 2>/dev/null &
+	local cpid=$!
+	sleep 0.3
+	proxy_stop "c-$1"
+	rc=$?
+	wait $cpid
+	out=$(tr -d '\r' <"$SD_TMP/slow.out")
+	if [ "$rc" = 0 ] && [ "$out" = "+OK" ]; then
+		ok "SIGTERM $1: the request in progress was answered, exit 0"
+	else
+		bad "SIGTERM $1" "exit $rc, reply '$out'"
+	fi
+}
+
+for encap in ip udp; do
+	proxy_conf "s-$encap" server "$encap"
+	proxy_conf "c-$encap" client "$encap"
+	proxy_start "s-$encap" ins || {
+		bad "start $encap" "server proxy"
+		continue
+	}
+	proxy_start "c-$encap" inc || {
+		bad "start $encap" "client proxy"
+		continue
+	}
+	check_pipeline "$encap"
+	check_cli "$encap"
+	check_refused "$encap"
+	check_malformed "$encap"
+	check_bench "$encap"
+	check_stats "$encap"
+	check_sigterm "$encap"
+	proxy_stop "s-$encap" || bad "server proxy $encap" "exit status $?"
+done
+
+echo "test-proxy: $pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,1351 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * smt-proxy: unmodified request-response applications over SMT.
+ *
+ * Client role: accepts TCP (and Unix socket) connections, cuts each
+ * connection's byte stream into requests with a framer and sends each as
+ * one SMT request on the section's one session (smt_connect through the
+ * local smtd); responses are written back in each connection's request
+ * order. Server role: smt_serve; each client connection gets its own TCP
+ * connection to the backend (so per-connection state such as SELECT,
+ * MULTI/EXEC or AUTH behaves as with a direct connection); requests are
+ * written to it in the client's order (SMT may deliver them in any order),
+ * and the framer cuts the backend's byte stream into responses, each the
+ * SMT response of its request.
+ *
+ * One thread, one epoll set: listeners, client connections, backend
+ * connections, each endpoint's smt_fd, a signalfd and a 1 s timerfd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy.h"
+#include "util.h"
+
+enum ev_type { EV_LISTEN, EV_CONN, EV_SMT, EV_BACKEND, EV_SIGNAL, EV_TIMER };
+
+struct ev {
+	enum ev_type type;
+	void *obj;
+	int fd;
+	uint32_t mask; /* what epoll watches now */
+};
+
+struct buf {
+	uint8_t *d;
+	size_t off, len, cap; /* data is d[off..len) */
+};
+
+struct counters {
+	uint64_t conns_total, conns, requests, responses, refused;
+	uint64_t protocol_errors, rpc_failed, backend_errors;
+	uint64_t backend_connects, bytes_in, bytes_out;
+};
+
+struct proxy;
+
+/* ---- client side ---------------------------------------------------------- */
+
+struct creq {
+	struct creq *next;
+	struct cconn *c; /* NULL once the connection is gone */
+	struct proxy *p;
+	int done, close_after, local;
+	uint8_t *data; /* the reply bytes, or a local error text */
+	size_t len;
+	uint8_t *raw; /* the SMT message data (freed with the request) */
+};
+
+struct cconn {
+	struct ev ev;
+	struct proxy *p;
+	struct cconn *prev, *next;
+	struct buf in, out;
+	struct creq *head, *tail;
+	uint64_t npend;
+	uint32_t id, seq;
+	int eof; /* no more input will be read */
+	int sent_any;
+};
+
+/* ---- server side ---------------------------------------------------------- */
+
+struct sreq {
+	struct sreq *next;
+	uint64_t id;
+	uint32_t seq;
+	int type;
+	uint8_t *data; /* the whole SMT message; payload after the header */
+	size_t len;
+};
+
+#define STREAM_BUCKETS 1024
+
+struct stream {
+	struct ev ev;
+	struct proxy *p;
+	struct stream *hnext;
+	uint32_t sid, conn;
+	int connected, dead, closing;
+	struct buf in, out;
+	uint32_t next_seq;
+	struct sreq *held; /* out of order, sorted by seq */
+	uint64_t nheld;
+	uint64_t *ifl; /* request ids written to the backend, FIFO ring */
+	size_t ifl_head, ifl_n, ifl_cap;
+	time_t last_active;
+};
+
+struct proxy {
+	struct proxy_cfg *cfg;
+	struct smt_endpoint *ep;
+	uint32_t sid; /* client: the session */
+	struct ev smt_ev, tcp_ev, unix_ev;
+	struct cconn *conns;
+	uint32_t next_conn_id;
+	uint64_t outstanding; /* client: requests sent, not answered */
+	struct stream *streams[STREAM_BUCKETS];
+	uint64_t nstreams;
+	struct counters ct;
+};
+
+static int epfd = -1;
+static int stopping;
+static int verbose;
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("smt-proxy: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ---- buffers -------------------------------------------------------------- */
+
+static int buf_reserve(struct buf *b, size_t more)
+{
+	uint8_t *n;
+	size_t cap;
+
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + more <= b->cap)
+		return 0;
+	if (b->off) {
+		memmove(b->d, b->d + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+		if (b->len + more <= b->cap)
+			return 0;
+	}
+	cap = b->cap ? b->cap : 16384;
+	while (cap < b->len + more)
+		cap *= 2;
+	n = realloc(b->d, cap);
+	if (!n)
+		return -1;
+	b->d = n;
+	b->cap = cap;
+	return 0;
+}
+
+static int buf_add(struct buf *b, const void *d, size_t n)
+{
+	if (buf_reserve(b, n))
+		return -1;
+	memcpy(b->d + b->len, d, n);
+	b->len += n;
+	return 0;
+}
+
+static size_t buf_used(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+static void buf_free(struct buf *b)
+{
+	free(b->d);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Reads what fd has (up to 256 KiB a call): >0 bytes, 0 at EOF, -1 error,
+ * -2 nothing now. */
+static ssize_t buf_read(struct buf *b, int fd)
+{
+	ssize_t r;
+
+	if (buf_reserve(b, 65536))
+		return -1;
+	r = read(fd, b->d + b->len, b->cap - b->len);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? -2 : -1;
+	b->len += (size_t)r;
+	return r;
+}
+
+/* Writes what it can: 0, or -1 on an error. */
+static int buf_write(struct buf *b, int fd, uint64_t *bytes)
+{
+	ssize_t r;
+
+	while (buf_used(b)) {
+		r = send(fd, b->d + b->off, buf_used(b), MSG_NOSIGNAL);
+		if (r < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		b->off += (size_t)r;
+		*bytes += (uint64_t)r;
+	}
+	b->off = b->len = 0;
+	return 0;
+}
+
+/* ---- epoll ---------------------------------------------------------------- */
+
+static int ev_set(struct ev *e, uint32_t mask)
+{
+	struct epoll_event ee = {.events = mask, .data.ptr = e};
+	int op = e->mask == (uint32_t)-1 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+
+	if (e->mask == mask)
+		return 0;
+	if (epoll_ctl(epfd, op, e->fd, &ee))
+		return -1;
+	e->mask = mask;
+	return 0;
+}
+
+static void ev_init(struct ev *e, enum ev_type t, void *obj, int fd)
+{
+	e->type = t;
+	e->obj = obj;
+	e->fd = fd;
+	e->mask = (uint32_t)-1;
+}
+
+static void ev_close(struct ev *e)
+{
+	if (e->fd >= 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, e->fd, NULL);
+		close(e->fd);
+	}
+	e->fd = -1;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---- client side ---------------------------------------------------------- */
+
+static void creq_free(struct creq *r)
+{
+	free(r->data);
+	free(r);
+}
+
+/* Sends one request message (header + frame) with r as its cookie. */
+static int send_req(struct proxy *p, struct cconn *c, int type,
+		    const uint8_t *frame, size_t n, struct creq *r)
+{
+	uint8_t *m = malloc(PROXY_HDR_LEN + n);
+	uint64_t id;
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	memset(m, 0, 4);
+	m[0] = (uint8_t)type;
+	put32(m + 4, c->id);
+	put32(m + 8, c->seq);
+	if (n)
+		memcpy(m + PROXY_HDR_LEN, frame, n);
+	err = smt_send_request(p->ep, p->sid, m, PROXY_HDR_LEN + n,
+			       (uint64_t)(uintptr_t)r, &id);
+	free(m);
+	if (err)
+		return err;
+	c->seq++;
+	c->sent_any = 1;
+	p->outstanding++;
+	return 0;
+}
+
+static void conn_append(struct cconn *c, struct creq *r)
+{
+	r->c = c;
+	r->p = c->p;
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	c->npend++;
+}
+
+static const char *errprefix(const struct proxy *p)
+{
+	return p->cfg->framer == FRAMER_RESP ? "-ERR smt-proxy: " : "";
+}
+
+/* A locally answered request (an error text), in order with the others. */
+static void conn_local(struct cconn *c, const char *text, int close_after)
+{
+	struct creq *r = calloc(1, sizeof(*r));
+	char line[256];
+	int n;
+
+	if (!r) {
+		c->eof = 1;
+		return;
+	}
+	if (c->p->cfg->framer == FRAMER_LEN32)
+		n = 0; /* no error text a len32 peer would parse: close */
+	else
+		n = snprintf(line, sizeof(line), "%s%s\r\n", errprefix(c->p),
+			     text);
+	r->data = n > 0 ? (uint8_t *)strdup(line) : NULL;
+	r->len = r->data ? strlen(line) : 0;
+	r->done = 1;
+	r->local = 1;
+	r->close_after = close_after;
+	conn_append(c, r);
+	if (close_after)
+		c->eof = 1;
+}
+
+static void conn_free(struct cconn *c)
+{
+	struct proxy *p = c->p;
+	struct creq *r, *nx;
+
+	/* tell the server side to close its backend connection */
+	if (c->sent_any) {
+		r = calloc(1, sizeof(*r));
+		if (r) {
+			r->p = p;
+			if (send_req(p, c, PROXY_REQ_CLOSE, NULL, 0, r))
+				free(r);
+		}
+	}
+	for (r = c->head; r; r = nx) {
+		nx = r->next;
+		r->next = NULL;
+		if (r->done)
+			creq_free(r);
+		else
+			r->c = NULL; /* freed when its response arrives */
+	}
+	ev_close(&c->ev);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	p->ct.conns--;
+	free(c);
+}
+
+/* Moves finished replies, in request order, to the output and writes.
+ * Returns -1 when the connection was freed. */
+static int conn_flush(struct cconn *c)
+{
+	struct proxy *p = c->p;
+	struct creq *r;
+	int close_now = 0;
+
+	while ((r = c->head) && r->done && !close_now) {
+		if (r->len && buf_add(&c->out, r->data, r->len))
+			close_now = 1;
+		if (r->close_after)
+			close_now = 1;
+		c->head = r->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->npend--;
+		creq_free(r);
+	}
+	if (buf_write(&c->out, c->ev.fd, &p->ct.bytes_out)) {
+		conn_free(c);
+		return -1;
+	}
+	if (close_now) {
+		/* what the error line needs, then close; the rest is lost */
+		c->eof = 1;
+		while ((r = c->head)) {
+			c->head = r->next;
+			c->npend--;
+			if (r->done)
+				creq_free(r);
+			else
+				r->c = NULL, r->next = NULL;
+		}
+		c->tail = NULL;
+	}
+	if (c->eof && !c->head && !buf_used(&c->out)) {
+		conn_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Cuts requests out of the input and sends them. */
+static void conn_parse(struct cconn *c)
+{
+	struct proxy *p = c->p;
+	struct framer_req info;
+	const char *why;
+	char text[128];
+	ssize_t n;
+	int err;
+
+	while (!c->eof && buf_used(&c->in) && c->npend < p->cfg->max_pipeline) {
+		struct creq *r;
+		const uint8_t *f = c->in.d + c->in.off;
+
+		n = framer_request(p->cfg->framer, f, buf_used(&c->in),
+				   p->cfg->max_frame, &info);
+		if (n == 0)
+			return;
+		if (n < 0) {
+			p->ct.protocol_errors++;
+			conn_local(
+				c,
+				n == FRAMER_ERR_BIG
+					? "Protocol error: request larger "
+					  "than max_frame"
+					: "Protocol error: malformed request",
+				1);
+			return;
+		}
+		if (p->cfg->framer == FRAMER_RESP && info.nargs == 0) {
+			c->in.off += (size_t)n; /* Redis ignores empty lines */
+			continue;
+		}
+		if (p->cfg->framer == FRAMER_RESP &&
+		    (why = framer_resp_refusal(&info))) {
+			p->ct.refused++;
+			snprintf(text, sizeof(text), "%s %s", info.name, why);
+			conn_local(c, text, 0);
+			c->in.off += (size_t)n;
+			continue;
+		}
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return;
+		r->p = p;
+		err = send_req(p, c, PROXY_REQ_DATA, f, (size_t)n, r);
+		if (err == -EAGAIN) {
+			free(r); /* send window full: retried after events */
+			return;
+		}
+		if (err) {
+			free(r);
+			p->ct.rpc_failed++;
+			snprintf(text, sizeof(text), "cannot send: %s",
+				 smt_strerror(err));
+			conn_local(c, text, 1);
+			return;
+		}
+		conn_append(c, r);
+		p->ct.requests++;
+		c->in.off += (size_t)n;
+	}
+}
+
+static void conn_update(struct cconn *c)
+{
+	uint32_t m = 0;
+
+	if (!c->eof && c->npend < c->p->cfg->max_pipeline &&
+	    buf_used(&c->in) <= c->p->cfg->max_frame)
+		m |= EPOLLIN;
+	if (buf_used(&c->out))
+		m |= EPOLLOUT;
+	ev_set(&c->ev, m);
+}
+
+static void conn_event(struct cconn *c, uint32_t events)
+{
+	struct proxy *p = c->p;
+	ssize_t r;
+
+	if (events & EPOLLIN) {
+		r = buf_read(&c->in, c->ev.fd);
+		if (r > 0)
+			p->ct.bytes_in += (uint64_t)r;
+		else if (r == 0)
+			c->eof = 1;
+		else if (r == -1) {
+			conn_free(c);
+			return;
+		}
+		conn_parse(c);
+	} else if (events & (EPOLLHUP | EPOLLERR)) {
+		conn_free(c); /* reset: nothing can be written any more */
+		return;
+	}
+	if (conn_flush(c) < 0)
+		return;
+	conn_update(c);
+}
+
+static void accept_conns(struct proxy *p, int lfd)
+{
+	struct cconn *c;
+	int fd, one = 1;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
+	       0) {
+		if (p->ct.conns >= p->cfg->max_conns || stopping) {
+			close(fd);
+			p->ct.refused++;
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->p = p;
+		c->id = p->next_conn_id++;
+		ev_init(&c->ev, EV_CONN, c, fd);
+		c->next = p->conns;
+		if (p->conns)
+			p->conns->prev = c;
+		p->conns = c;
+		p->ct.conns++;
+		p->ct.conns_total++;
+		conn_update(c);
+	}
+}
+
+/* A response or a failure for one of our requests. */
+static void client_msg(struct proxy *p, struct smt_msg *m)
+{
+	struct creq *r = (struct creq *)(uintptr_t)m->cookie;
+	struct cconn *c;
+	char text[160];
+
+	if (!r)
+		return;
+	p->outstanding--;
+	c = r->c;
+	if (!c) { /* its connection is gone */
+		creq_free(r);
+		return;
+	}
+	if (m->kind == SMT_MSG_FAILED) {
+		p->ct.rpc_failed++;
+		snprintf(text, sizeof(text), "request failed: %s",
+			 smt_strerror(m->error));
+		r->data = (uint8_t *)strdup(text);
+		r->close_after = 1;
+	} else if (m->len < 1 || m->data[0] != PROXY_RESP_OK) {
+		p->ct.backend_errors++;
+		snprintf(text, sizeof(text), "%s%.*s\r\n", errprefix(p),
+			 m->len > 1 ? (int)(m->len - 1 > 100 ? 100 : m->len - 1)
+				    : 0,
+			 m->len > 1 ? (const char *)m->data + 1 : "");
+		r->data = p->cfg->framer == FRAMER_LEN32
+				  ? NULL
+				  : (uint8_t *)strdup(text);
+		r->close_after = 1;
+	} else {
+		p->ct.responses++;
+		/* take the message's buffer: smt_msg_release() frees it */
+		memmove(m->data, m->data + 1, m->len - 1);
+		r->data = m->data;
+		m->data = NULL;
+		r->len = m->len - 1;
+	}
+	if (r->close_after && p->cfg->framer == FRAMER_LEN32) {
+		free(r->data); /* a len32 peer gets no text: closed */
+		r->data = NULL;
+	}
+	if (r->close_after) {
+		if (r->data && r->data[strlen((char *)r->data) - 1] != '\n') {
+			char *t = NULL;
+
+			if (asprintf(&t, "%s%s\r\n", errprefix(p),
+				     (char *)r->data) < 0)
+				t = NULL;
+			free(r->data);
+			r->data = (uint8_t *)t;
+		}
+		r->len = r->data ? strlen((char *)r->data) : 0;
+	}
+	r->done = 1;
+	if (conn_flush(c) == 0)
+		conn_update(c);
+}
+
+/* ---- server side ---------------------------------------------------------- */
+
+static struct stream **stream_slot(struct proxy *p, uint32_t sid, uint32_t conn)
+{
+	struct stream **s = &p->streams[(sid * 31 + conn) % STREAM_BUCKETS];
+
+	while (*s && ((*s)->sid != sid || (*s)->conn != conn))
+		s = &(*s)->hnext;
+	return s;
+}
+
+static void reply(struct proxy *p, uint32_t sid, uint64_t id, int status,
+		  const void *d, size_t n)
+{
+	uint8_t *m = malloc(n + 1);
+	int err;
+
+	if (!m)
+		return;
+	m[0] = (uint8_t)status;
+	if (n)
+		memcpy(m + 1, d, n);
+	err = smt_reply(p->ep, sid, id, m, n + 1);
+	free(m);
+	if (err == -SMT_E_TOOBIG) {
+		static const char t[] = "response larger than the session's M";
+
+		p->ct.protocol_errors++;
+		reply(p, sid, id, PROXY_RESP_ERROR, t, sizeof(t) - 1);
+		return;
+	}
+	if (err) {
+		p->ct.rpc_failed++;
+		if (verbose)
+			logf_("%s: reply: %s", p->cfg->name, smt_strerror(err));
+		return;
+	}
+	if (status == PROXY_RESP_OK)
+		p->ct.responses++;
+}
+
+static void stream_fail_all(struct stream *s, const char *why)
+{
+	while (s->ifl_n) {
+		reply(s->p, s->sid, s->ifl[s->ifl_head], PROXY_RESP_ERROR, why,
+		      strlen(why));
+		s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
+		s->ifl_n--;
+	}
+}
+
+static void stream_kill(struct stream *s, const char *why)
+{
+	if (!s->dead) {
+		s->p->ct.backend_errors++;
+		if (verbose)
+			logf_("%s: backend connection %u/%u: %s",
+			      s->p->cfg->name, s->sid, s->conn, why);
+	}
+	s->dead = 1;
+	stream_fail_all(s, why);
+	ev_close(&s->ev);
+}
+
+static void stream_free(struct stream *s)
+{
+	struct proxy *p = s->p;
+	struct stream **slot = stream_slot(p, s->sid, s->conn);
+	struct sreq *r;
+
+	*slot = s->hnext;
+	stream_fail_all(s, "connection closed");
+	while ((r = s->held)) {
+		s->held = r->next;
+		reply(p, s->sid, r->id, PROXY_RESP_ERROR, "connection closed",
+		      17);
+		free(r->data);
+		free(r);
+	}
+	ev_close(&s->ev);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s->ifl);
+	p->nstreams--;
+	p->ct.conns--;
+	free(s);
+}
+
+static struct stream *stream_new(struct proxy *p, uint32_t sid, uint32_t conn)
+{
+	const struct sockaddr_storage *a = &p->cfg->backend_addr;
+	struct stream *s;
+	int fd, one = 1;
+
+	if (p->nstreams >= p->cfg->max_conns)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->p = p;
+	s->sid = sid;
+	s->conn = conn;
+	s->last_active = time(NULL);
+	fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	ev_init(&s->ev, EV_BACKEND, s, fd);
+	if (fd < 0) {
+		s->dead = 1;
+	} else {
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, (const struct sockaddr *)a,
+			    a->ss_family == AF_INET6
+				    ? sizeof(struct sockaddr_in6)
+				    : sizeof(struct sockaddr_in)) == 0)
+			s->connected = 1;
+		else if (errno != EINPROGRESS)
+			s->dead = 1;
+		if (s->dead)
+			ev_close(&s->ev);
+		else
+			ev_set(&s->ev, EPOLLIN | EPOLLOUT);
+	}
+	if (s->dead)
+		p->ct.backend_errors++;
+	p->ct.backend_connects++;
+	p->ct.conns++;
+	p->ct.conns_total++;
+	s->hnext = NULL;
+	*stream_slot(p, sid, conn) = s;
+	p->nstreams++;
+	return s;
+}
+
+static int ifl_push(struct stream *s, uint64_t id)
+{
+	if (s->ifl_n == s->ifl_cap) {
+		size_t cap = s->ifl_cap ? s->ifl_cap * 2 : 64, i;
+		uint64_t *n = malloc(cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		for (i = 0; i < s->ifl_n; i++)
+			n[i] = s->ifl[(s->ifl_head + i) % s->ifl_cap];
+		free(s->ifl);
+		s->ifl = n;
+		s->ifl_cap = cap;
+		s->ifl_head = 0;
+	}
+	s->ifl[(s->ifl_head + s->ifl_n) % s->ifl_cap] = id;
+	s->ifl_n++;
+	return 0;
+}
+
+static void stream_update(struct stream *s)
+{
+	if (s->dead)
+		return;
+	ev_set(&s->ev,
+	       EPOLLIN | (buf_used(&s->out) || !s->connected ? EPOLLOUT : 0));
+}
+
+/* Returns -1 when the stream was freed. */
+static int stream_settle(struct stream *s)
+{
+	if (!s->dead && s->connected &&
+	    buf_write(&s->out, s->ev.fd, &s->p->ct.bytes_out))
+		stream_kill(s, "backend write failed");
+	if (s->closing && !s->ifl_n && !s->held) {
+		stream_free(s);
+		return -1;
+	}
+	stream_update(s);
+	return 0;
+}
+
+/* Writes the requests that are next in the client's order. */
+static void stream_pump(struct stream *s)
+{
+	struct sreq *r;
+
+	while ((r = s->held) && r->seq == s->next_seq) {
+		s->held = r->next;
+		s->nheld--;
+		s->next_seq++;
+		if (r->type == PROXY_REQ_CLOSE) {
+			reply(s->p, s->sid, r->id, PROXY_RESP_OK, NULL, 0);
+			s->closing = 1;
+		} else if (s->dead) {
+			reply(s->p, s->sid, r->id, PROXY_RESP_ERROR,
+			      "backend connection failed", 25);
+		} else if (buf_add(&s->out, r->data + PROXY_HDR_LEN,
+				   r->len - PROXY_HDR_LEN) ||
+			   ifl_push(s, r->id)) {
+			reply(s->p, s->sid, r->id, PROXY_RESP_ERROR,
+			      "out of memory", 13);
+		}
+		free(r->data);
+		free(r);
+	}
+}
+
+static void server_request(struct proxy *p, struct smt_msg *m)
+{
+	struct sreq *r, **pp;
+	struct stream *s;
+	uint32_t conn, seq;
+
+	if (m->len < PROXY_HDR_LEN || m->data[0] > PROXY_REQ_CLOSE) {
+		p->ct.protocol_errors++;
+		reply(p, m->session, m->id, PROXY_RESP_ERROR,
+		      "bad smt-proxy header", 20);
+		return;
+	}
+	conn = get32(m->data + 4);
+	seq = get32(m->data + 8);
+	s = *stream_slot(p, m->session, conn);
+	if (!s && m->data[0] == PROXY_REQ_CLOSE) {
+		reply(p, m->session, m->id, PROXY_RESP_OK, NULL, 0);
+		return;
+	}
+	if (!s && !(s = stream_new(p, m->session, conn))) {
+		p->ct.refused++;
+		reply(p, m->session, m->id, PROXY_RESP_ERROR,
+		      "too many backend connections", 28);
+		return;
+	}
+	if (s->nheld >= p->cfg->max_pipeline ||
+	    (int32_t)(seq - s->next_seq) < 0) {
+		p->ct.protocol_errors++;
+		reply(p, m->session, m->id, PROXY_RESP_ERROR,
+		      "request out of window", 21);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		reply(p, m->session, m->id, PROXY_RESP_ERROR, "out of memory",
+		      13);
+		return;
+	}
+	if (m->data[0] == PROXY_REQ_DATA)
+		p->ct.requests++;
+	r->id = m->id;
+	r->seq = seq;
+	r->type = m->data[0];
+	r->data = m->data; /* taken: smt_msg_release() frees it otherwise */
+	r->len = m->len;
+	m->data = NULL;
+	for (pp = &s->held; *pp && (int32_t)((*pp)->seq - seq) < 0;
+	     pp = &(*pp)->next)
+		;
+	r->next = *pp;
+	*pp = r;
+	s->nheld++;
+	s->last_active = time(NULL);
+	stream_pump(s);
+	stream_settle(s);
+}
+
+static void backend_event(struct stream *s, uint32_t events)
+{
+	struct proxy *p = s->p;
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	ssize_t n;
+
+	if (!s->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		getsockopt(s->ev.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr) {
+			stream_kill(s, strerror(soerr));
+			stream_settle(s);
+			return;
+		}
+		s->connected = 1;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		n = buf_read(&s->in, s->ev.fd);
+		if (n == 0 || n == -1) {
+			stream_kill(s, n ? "backend read failed"
+					 : "backend closed the connection");
+			stream_settle(s);
+			return;
+		}
+		while (buf_used(&s->in)) {
+			n = framer_response(p->cfg->framer, s->in.d + s->in.off,
+					    buf_used(&s->in),
+					    p->cfg->max_frame);
+			if (n == 0)
+				break;
+			if (n < 0 || !s->ifl_n) {
+				p->ct.protocol_errors++;
+				stream_kill(s,
+					    n == FRAMER_ERR_BIG
+						    ? "backend response larger "
+						      "than max_frame"
+						    : "backend response "
+						      "malformed or "
+						      "unsolicited");
+				break;
+			}
+			reply(p, s->sid, s->ifl[s->ifl_head], PROXY_RESP_OK,
+			      s->in.d + s->in.off, (size_t)n);
+			s->in.off += (size_t)n;
+			s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
+			s->ifl_n--;
+		}
+		s->last_active = time(NULL);
+	}
+	stream_settle(s);
+}
+
+static void server_idle(struct proxy *p, time_t now)
+{
+	struct stream *s, *nx;
+	unsigned int i;
+
+	for (i = 0; i < STREAM_BUCKETS; i++)
+		for (s = p->streams[i]; s; s = nx) {
+			nx = s->hnext;
+			if (!s->ifl_n && !s->held &&
+			    (s->dead || now - s->last_active >=
+						(time_t)p->cfg->idle_timeout))
+				stream_free(s);
+		}
+}
+
+/* ---- SMT events ----------------------------------------------------------- */
+
+static void smt_event(struct proxy *p)
+{
+	struct smt_msg m;
+	struct cconn *c, *nx;
+	int err = smt_process(p->ep);
+
+	if (err < 0 && err != -EAGAIN && err != -EINTR && verbose)
+		logf_("%s: smt_process: %s", p->cfg->name, smt_strerror(err));
+	while (smt_recv(p->ep, &m) == 0) {
+		if (m.kind == SMT_MSG_REQUEST && p->cfg->role == ROLE_SERVER)
+			server_request(p, &m);
+		else if ((m.kind == SMT_MSG_RESPONSE ||
+			  m.kind == SMT_MSG_FAILED) &&
+			 p->cfg->role == ROLE_CLIENT)
+			client_msg(p, &m);
+		smt_msg_release(&m);
+	}
+	/* connections that waited for room in the send window */
+	if (p->cfg->role == ROLE_CLIENT)
+		for (c = p->conns; c; c = nx) {
+			nx = c->next;
+			if (buf_used(&c->in) && !c->eof) {
+				conn_parse(c);
+				if (conn_flush(c) == 0)
+					conn_update(c);
+			}
+		}
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+/* A listening socket on sa, registered as ev. */
+static int listen_one(struct proxy *p, struct ev *ev, const void *sa,
+		      socklen_t salen, const char *what)
+{
+	int family = ((const struct sockaddr *)sa)->sa_family, one = 1;
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 ||
+	    (family != AF_UNIX &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) ||
+	    bind(fd, sa, salen) || listen(fd, 512)) {
+		logf_("%s: listen on %s: %s", p->cfg->name, what,
+		      strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ev_init(ev, EV_LISTEN, p, fd);
+	return ev_set(ev, EPOLLIN);
+}
+
+static int listen_on(struct proxy *p)
+{
+	const struct proxy_cfg *cf = p->cfg;
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+
+	if (cf->listen[0] && listen_one(p, &p->tcp_ev, &cf->listen_addr,
+					cf->listen_addr.ss_family == AF_INET6
+						? sizeof(struct sockaddr_in6)
+						: sizeof(struct sockaddr_in),
+					cf->listen))
+		return -1;
+	if (cf->unix_path[0]) {
+		if (strlen(cf->unix_path) >= sizeof(un.sun_path)) {
+			logf_("%s: unix path too long", cf->name);
+			return -1;
+		}
+		strcpy(un.sun_path, cf->unix_path);
+		unlink(cf->unix_path);
+		if (listen_one(p, &p->unix_ev, &un, sizeof(un), cf->unix_path))
+			return -1;
+	}
+	return 0;
+}
+
+static int proxy_open(struct proxy *p)
+{
+	const struct proxy_cfg *cf = p->cfg;
+	struct smt_endpoint_opts o = {.sz = sizeof(o),
+				      .port = cf->role == ROLE_SERVER ? cf->port
+								      : 0,
+				      .encap = cf->encap};
+	const char *why;
+	int err;
+
+	ev_init(&p->tcp_ev, EV_LISTEN, p, -1);
+	ev_init(&p->unix_ev, EV_LISTEN, p, -1);
+	err = smt_endpoint_open(&o, &p->ep);
+	if (err) {
+		logf_("%s: SMT endpoint: %s", cf->name, smt_strerror(err));
+		return -1;
+	}
+	if (cf->smtd_socket[0])
+		setenv("SMT_CTL_SOCKET", cf->smtd_socket, 1);
+	if (cf->role == ROLE_CLIENT)
+		err = smt_connect(p->ep, cf->service, cf->connect, &p->sid);
+	else
+		err = smt_serve(p->ep, cf->service);
+	if (err) {
+		why = smt_last_error(p->ep);
+		logf_("%s: %s %s through smtd: %s%s%s", cf->name,
+		      cf->role == ROLE_CLIENT ? "connecting to" : "serving",
+		      cf->service, smt_strerror(err), why && *why ? ": " : "",
+		      why ? why : "");
+		return -1;
+	}
+	ev_init(&p->smt_ev, EV_SMT, p, smt_fd(p->ep));
+	if (ev_set(&p->smt_ev, EPOLLIN))
+		return -1;
+	if (cf->role == ROLE_CLIENT && listen_on(p))
+		return -1;
+	logf_("%s: %s, service %s, encap %s, framer %s", cf->name,
+	      cf->role == ROLE_CLIENT ? "client" : "server", cf->service,
+	      smt_encap_name(smt_endpoint_encap(p->ep)),
+	      framer_name(cf->framer));
+	return 0;
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+static int stats_json(const struct proxy *p, char *out, size_t n)
+{
+	const struct counters *c = &p->ct;
+
+	return snprintf(
+		out, n,
+		"{\"name\":\"%s\",\"role\":\"%s\",\"service\":\"%s\","
+		"\"framer\":\"%s\",\"connections\":%" PRIu64
+		",\"connections_total\":%" PRIu64 ",\"requests\":%" PRIu64
+		",\"responses\":%" PRIu64 ",\"refused\":%" PRIu64
+		",\"protocol_errors\":%" PRIu64 ",\"rpc_failed\":%" PRIu64
+		",\"backend_errors\":%" PRIu64 ",\"backend_connects\":%" PRIu64
+		",\"outstanding\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+		",\"bytes_out\":%" PRIu64 "}\n",
+		p->cfg->name, p->cfg->role == ROLE_CLIENT ? "client" : "server",
+		p->cfg->service, framer_name(p->cfg->framer), c->conns,
+		c->conns_total, c->requests, c->responses, c->refused,
+		c->protocol_errors, c->rpc_failed, c->backend_errors,
+		c->backend_connects, p->outstanding, c->bytes_in, c->bytes_out);
+}
+
+static void stats_write(const struct proxy *p)
+{
+	char js[1024], tmp[PROXY_PATH_MAX + 8];
+	int n = stats_json(p, js, sizeof(js));
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p->cfg->stats_file);
+	if (n > 0 && util_write_file(tmp, js, (size_t)n) == 0)
+		rename(tmp, p->cfg->stats_file);
+}
+
+static int show_stats(const struct proxy_cfg *cfg, unsigned int n)
+{
+	uint8_t *d;
+	size_t len;
+	unsigned int i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (util_read_file(cfg[i].stats_file, 1 << 16, &d, &len)) {
+			fprintf(stderr,
+				"smt-proxy: %s: no counters in %s (not "
+				"running?)\n",
+				cfg[i].name, cfg[i].stats_file);
+			rc = 1;
+			continue;
+		}
+		fwrite(d, 1, len, stdout);
+		free(d);
+	}
+	return rc;
+}
+
+/* ---- main loop ------------------------------------------------------------ */
+
+static int busy_streams(const struct proxy *p)
+{
+	const struct stream *s;
+	unsigned int i;
+
+	for (i = 0; i < STREAM_BUCKETS; i++)
+		for (s = p->streams[i]; s; s = s->hnext)
+			if (s->ifl_n || s->held)
+				return 1;
+	return 0;
+}
+
+static int drained(struct proxy *ps, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (ps[i].cfg->role == ROLE_CLIENT &&
+		    (ps[i].conns || ps[i].outstanding))
+			return 0;
+		if (ps[i].cfg->role == ROLE_SERVER && busy_streams(&ps[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* SIGTERM: stop accepting and reading; answer what was sent. */
+static void begin_stop(struct proxy *ps, unsigned int n)
+{
+	struct cconn *c, *nx;
+	unsigned int i;
+
+	stopping = 1;
+	for (i = 0; i < n; i++) {
+		ev_close(&ps[i].tcp_ev);
+		ev_close(&ps[i].unix_ev);
+		for (c = ps[i].conns; c; c = nx) {
+			nx = c->next;
+			c->eof = 1;
+			if (conn_flush(c) == 0)
+				conn_update(c);
+		}
+	}
+}
+
+static void handle(struct ev *e, uint32_t events, struct proxy *ps,
+		   unsigned int n)
+{
+	struct signalfd_siginfo si;
+	uint64_t ticks;
+	unsigned int i;
+
+	switch (e->type) {
+	case EV_LISTEN:
+		accept_conns(e->obj, e->fd);
+		break;
+	case EV_CONN:
+		conn_event(e->obj, events);
+		break;
+	case EV_SMT:
+		smt_event(e->obj);
+		break;
+	case EV_BACKEND:
+		backend_event(e->obj, events);
+		break;
+	case EV_SIGNAL:
+		if (read(e->fd, &si, sizeof(si)) == sizeof(si) && !stopping) {
+			logf_("signal %u: answering what was sent, then "
+			      "exiting",
+			      si.ssi_signo);
+			begin_stop(ps, n);
+		}
+		break;
+	case EV_TIMER:
+		if (read(e->fd, &ticks, sizeof(ticks)) < 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (ps[i].cfg->role == ROLE_SERVER)
+				server_idle(&ps[i], time(NULL));
+			stats_write(&ps[i]);
+		}
+		break;
+	}
+}
+
+static int run(struct proxy_cfg *cfg, unsigned int n)
+{
+	struct proxy ps[PROXY_MAX];
+	struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
+	struct epoll_event evs[64];
+	struct ev sig_ev, tim_ev;
+	struct timespec t0 = {0}, t;
+	uint64_t drain = 0;
+	unsigned int i;
+	sigset_t ss;
+	int k, nev, timeout, rc = 0;
+
+	memset(ps, 0, sizeof(ps));
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ev_init(&sig_ev, EV_SIGNAL, NULL, signalfd(-1, &ss, SFD_CLOEXEC));
+	ev_init(&tim_ev, EV_TIMER, NULL,
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
+	timerfd_settime(tim_ev.fd, 0, &its, NULL);
+	if (epfd < 0 || ev_set(&sig_ev, EPOLLIN) || ev_set(&tim_ev, EPOLLIN)) {
+		logf_("epoll/signalfd: %s", strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		ps[i].cfg = &cfg[i];
+		ps[i].next_conn_id = 1;
+		if (proxy_open(&ps[i]))
+			return 1;
+	}
+	for (;;) {
+		timeout = 1000;
+		for (i = 0; i < n; i++) {
+			k = smt_next_timeout_ms(ps[i].ep);
+			if (k >= 0 && k < timeout)
+				timeout = k;
+		}
+		if (stopping) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (!t0.tv_sec) {
+				t0 = t;
+				for (i = 0; i < n; i++)
+					if (cfg[i].drain_timeout > drain)
+						drain = cfg[i].drain_timeout;
+			}
+			/* the server side lingers 300 ms for late requests
+			 * and the ACKs of its last responses */
+			if ((drained(ps, n) &&
+			     t.tv_sec * 1000 + t.tv_nsec / 1000000 -
+					     (t0.tv_sec * 1000 +
+					      t0.tv_nsec / 1000000) >=
+				     300) ||
+			    (uint64_t)(t.tv_sec - t0.tv_sec) >= drain) {
+				rc = drained(ps, n) ? 0 : 1;
+				if (rc)
+					logf_("drain timeout: requests left "
+					      "unanswered");
+				break;
+			}
+			if (timeout > 50)
+				timeout = 50;
+		}
+		nev = epoll_wait(epfd, evs, 64, timeout);
+		if (nev < 0 && errno != EINTR) {
+			logf_("epoll_wait: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		for (k = 0; k < nev; k++)
+			handle(evs[k].data.ptr, evs[k].events, ps, n);
+		/* timers and held sends of endpoints without a ready fd */
+		for (i = 0; i < n; i++)
+			if (smt_next_timeout_ms(ps[i].ep) == 0)
+				smt_event(&ps[i]);
+	}
+	for (i = 0; i < n; i++) {
+		stats_write(&ps[i]);
+		smt_endpoint_close(ps[i].ep);
+		if (cfg[i].unix_path[0])
+			unlink(cfg[i].unix_path);
+	}
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: smt-proxy -c FILE [-n NAME] [-v]   run the [proxy] "
+		   "sections of FILE\n"
+		   "       smt-proxy -c FILE [-n NAME] --check-config\n"
+		   "       smt-proxy -c FILE [-n NAME] --stats\n"
+		   "See smt-proxy(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct proxy_cfg cfg[PROXY_MAX];
+	const char *conf = "/etc/smt/smt-proxy.conf", *only = NULL;
+	int check = 0, stats = 0, i;
+	unsigned int n = 0, k, m = 0;
+	char err[512];
+
+	if (util_version_arg(argc, argv, "smt-proxy"))
+		return 0;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") && i + 1 < argc)
+			conf = argv[++i];
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			only = argv[++i];
+		else if (!strcmp(argv[i], "--check-config"))
+			check = 1;
+		else if (!strcmp(argv[i], "--stats"))
+			stats = 1;
+		else if (!strcmp(argv[i], "-v"))
+			verbose = 1;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (proxy_config_load(conf, cfg, &n, err, sizeof(err))) {
+		fprintf(stderr, "smt-proxy: %s\n", err);
+		return 1;
+	}
+	for (k = 0; k < n; k++)
+		if (!only || !strcmp(cfg[k].name, only)) {
+			if (m != k)
+				cfg[m] = cfg[k];
+			m++;
+		}
+	if (!m) {
+		fprintf(stderr, "smt-proxy: %s: no [proxy %s]\n", conf, only);
+		return 1;
+	}
+	if (check) {
+		printf("smt-proxy: %s: %u proxies, configuration OK\n", conf,
+		       m);
+		return 0;
+	}
+	if (stats)
+		return show_stats(cfg, m);
+	return run(cfg, m);
+}

@@ -30,3 +30,10 @@ $(BUILD)/fuzz/bin/fuzz_proxy_framer: tests/fuzz/fuzz_proxy_framer.c \
 		-fsanitize=fuzzer -o $@ tests/fuzz/fuzz_proxy_framer.c \
 		user/tools/smt-proxy/framer.c
 test-fuzz fuzz-run: $(BUILD)/fuzz/bin/fuzz_proxy_framer
+
+# Redis over plain TCP, Redis's TLS, stunnel and smt-proxy (ip, udp) side by
+# side (scripts/bench-redis.sh; not part of make test; needs the lock).
+.PHONY: bench-redis
+HELP += '  bench-redis redis-benchmark: TCP, Redis TLS, stunnel, smt-proxy ip/udp'
+bench-redis: $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy
+	$(Q)BUILD=$(BUILD) scripts/bench-redis.sh

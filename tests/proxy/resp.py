@@ -152,6 +152,7 @@ def run(addr, n, path):
     # HELLO's map names the connection id, which differs per connection
     buf = re.sub(rb"\$2\r\nid\r\n:\d+\r\n", b"$2\r\nid\r\n:X\r\n", buf)
     sys.stdout.buffer.write(buf)
+    sys.stdout.flush()
     if eof:
         sys.stderr.write("EOF\n")
 

@@ -83,9 +83,10 @@ SIP=$SMT_SERVER_IP4
 inc() { nsenter --net="/var/run/netns/$NSC" "$@"; }
 ins() { nsenter --net="/var/run/netns/$NSS" "$@"; }
 
-# redis.smt: a service of its own on both smtds
-sd_conf client host2 "[service redis.smt]" "port = 7002" "uids = root"
-sd_conf server host "[service redis.smt]" "port = 7002" "uids = root"
+# Redis is service kv.smt (SMT port 7001) of lib.sh's configuration,
+# which the test certificates name
+sd_conf client host2
+sd_conf server host
 sd_start client "$NSC" || exit 1
 sd_start server "$NSS" || exit 1
 
@@ -104,7 +105,7 @@ proxy_conf() {
 		cat >"$SD_TMP/$1.pconf" <<EOF
 [proxy redis]
 role = client
-service = redis.smt
+service = kv.smt
 connect = $SIP
 listen = 127.0.0.1:6380
 unix = $SD_TMP/redis-proxy.sock
@@ -117,8 +118,8 @@ EOF
 		cat >"$SD_TMP/$1.pconf" <<EOF
 [proxy redis]
 role = server
-service = redis.smt
-port = 7002
+service = kv.smt
+port = 7001
 backend = 127.0.0.1:6379
 encap = $3
 smtd_socket = $SD_TMP/server.sock
@@ -132,11 +133,11 @@ proxy_start() {
 	local name=$1 run=$2
 	$run "$SD_BIN/smt-proxy" -v -c "$SD_TMP/$name.pconf" \
 		>>"$SD_TMP/$name.log" 2>&1 &
-	eval "PX_$name=$!"
+	eval "PX_${name//-/_}=$!"
 	TEST_PIDS="$TEST_PIDS $!"
 	for i in $(seq 50); do
 		grep -q "encap" "$SD_TMP/$name.log" 2>/dev/null && return 0
-		kill -0 "$(eval echo \$PX_"$name")" 2>/dev/null || break
+		kill -0 "$(eval echo "\$PX_${name//-/_}")" 2>/dev/null || break
 		sleep 0.1
 	done
 	echo "smt-proxy $name did not start:" >&2
@@ -146,7 +147,7 @@ proxy_start() {
 
 proxy_stop() { # NAME: SIGTERM and the exit status
 	local pid
-	pid=$(eval echo "\$PX_$1")
+	pid=$(eval echo "\$PX_${1//-/_}")
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
 }

@@ -28,6 +28,11 @@ cleanup() {
 	sleep 0.3
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
 	sd_cleanup
+	# whatever still runs in our namespaces was started here: no process
+	# may outlive the test holding the netns lock's file descriptor
+	for ns in "$P-client" "$P-server"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	done
 	netns_down --prefix "$P"
 	rm -rf "$SD_TMP"
 }
@@ -46,8 +51,11 @@ NSS=$SMT_NS_SERVER
 SIP=$SMT_SERVER_IP4
 inc() { nsenter --net="/var/run/netns/$NSC" "$@"; }
 ins() { nsenter --net="/var/run/netns/$NSS" "$@"; }
-bg() { # runs "$@" in the background, remembered for cleanup
-	"$@" &
+bg() { # NETNS CMD...: in the background, remembered for cleanup ($! is
+	# the program itself: nsenter execs it)
+	local ns=$1
+	shift
+	nsenter --net="/var/run/netns/$ns" "$@" &
 	PIDS="$PIDS $!"
 }
 C=$SD_TMP/certs
@@ -58,7 +66,7 @@ sd_start client "$NSC" || exit 1
 sd_start server "$NSS" || exit 1
 
 # Redis: plain TCP on SIP:6379 and localhost, TLS 1.3 on SIP:6390
-bg ins redis-server --port 6379 --bind "$SIP" 127.0.0.1 --save '' \
+bg "$NSS" redis-server --port 6379 --bind "$SIP" 127.0.0.1 --save '' \
 	--appendonly no --protected-mode no --tls-port 6390 \
 	--tls-cert-file "$C/host.crt" --tls-key-file "$C/host.key" \
 	--tls-ca-cert-file "$C/ca.crt" --tls-auth-clients no \
@@ -86,8 +94,8 @@ verifyChain = yes
 checkHost = kv.smt
 sslVersionMin = TLSv1.3
 EOF
-bg ins stunnel4 "$SD_TMP/st-s.conf" >"$SD_TMP/st-s.log" 2>&1
-bg inc stunnel4 "$SD_TMP/st-c.conf" >"$SD_TMP/st-c.log" 2>&1
+bg "$NSS" stunnel4 "$SD_TMP/st-s.conf" >"$SD_TMP/st-s.log" 2>&1
+bg "$NSC" stunnel4 "$SD_TMP/st-c.conf" >"$SD_TMP/st-c.log" 2>&1
 
 proxy_pair() { # ENCAP PORT: smt-proxy client on 127.0.0.1:PORT
 	cat >"$SD_TMP/s-$1.conf" <<EOF
@@ -110,10 +118,12 @@ encap = $1
 smtd_socket = $SD_TMP/client.sock
 stats_file = $SD_TMP/c-$1.json
 EOF
-	ins "$SD_BIN/smt-proxy" -c "$SD_TMP/s-$1.conf" >"$SD_TMP/s-$1.log" 2>&1 &
+	nsenter --net="/var/run/netns/$NSS" "$SD_BIN/smt-proxy" \
+		-c "$SD_TMP/s-$1.conf" >"$SD_TMP/s-$1.log" 2>&1 &
 	SPID=$!
 	sleep 0.3
-	inc "$SD_BIN/smt-proxy" -c "$SD_TMP/c-$1.conf" >"$SD_TMP/c-$1.log" 2>&1 &
+	nsenter --net="/var/run/netns/$NSC" "$SD_BIN/smt-proxy" \
+		-c "$SD_TMP/c-$1.conf" >"$SD_TMP/c-$1.log" 2>&1 &
 	CPID=$!
 	PIDS="$PIDS $SPID $CPID"
 	sleep 0.5

@@ -44,6 +44,11 @@ TEST_PIDS=""
 cleanup() {
 	for p in $TEST_PIDS; do kill -KILL "$p" 2>/dev/null; done
 	sd_cleanup
+	# whatever still runs in our namespaces was started here: no process
+	# may outlive the test holding the netns lock's file descriptor
+	for ns in "$P-client" "$P-server"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	done
 	netns_down --prefix "$P"
 	[ -n "${SD_KEEP_TMP:-}" ] || rm -rf "$SD_TMP"
 }
@@ -90,7 +95,9 @@ sd_conf server host
 sd_start client "$NSC" || exit 1
 sd_start server "$NSS" || exit 1
 
-ins redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
+# started with nsenter directly (not through a shell function) so that $!
+# is the server itself, which cleanup kills
+nsenter --net="/var/run/netns/$NSS" redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
 	--protected-mode no --enable-debug-command yes \
 	>"$SD_TMP/redis.log" 2>&1 &
 TEST_PIDS="$TEST_PIDS $!"
@@ -128,11 +135,11 @@ EOF
 	fi
 }
 
-# proxy_start NAME NS-runner: starts smt-proxy, waits for its listener
+# proxy_start NAME NETNS: starts smt-proxy, waits for its listener
 proxy_start() {
-	local name=$1 run=$2
-	$run "$SD_BIN/smt-proxy" -v -c "$SD_TMP/$name.pconf" \
-		>>"$SD_TMP/$name.log" 2>&1 &
+	local name=$1
+	nsenter --net="/var/run/netns/$2" "$SD_BIN/smt-proxy" -v \
+		-c "$SD_TMP/$name.pconf" >>"$SD_TMP/$name.log" 2>&1 &
 	eval "PX_${name//-/_}=$!"
 	TEST_PIDS="$TEST_PIDS $!"
 	for i in $(seq 50); do
@@ -272,11 +279,11 @@ check_sigterm() {
 for encap in ip udp; do
 	proxy_conf "s-$encap" server "$encap"
 	proxy_conf "c-$encap" client "$encap"
-	proxy_start "s-$encap" ins || {
+	proxy_start "s-$encap" "$NSS" || {
 		bad "start $encap" "server proxy"
 		continue
 	}
-	proxy_start "c-$encap" inc || {
+	proxy_start "c-$encap" "$NSC" || {
 		bad "start $encap" "client proxy"
 		continue
 	}

@@ -235,9 +235,11 @@ still-here' ]; then
 
 check_bench() {
 	local out
-	out=$(inc redis-benchmark -p 6380 -t set,get -n 4000 -c 8 -P 4 -d 64 -q 2>&1)
-	if echo "$out" | grep -q '^SET: ' && echo "$out" | grep -q '^GET: '; then
-		ok "redis-benchmark $1: $(echo "$out" | tr -s '\r\n ' '  ' | sed 's/  */ /g' | cut -c1-120)"
+	# -q prints progress lines ending in \r, then one result line each
+	out=$(inc redis-benchmark -p 6380 -t set,get -n 4000 -c 8 -P 4 -d 64 -q 2>&1 |
+		tr '\r' '\n' | grep -E '(SET|GET): [0-9.]+ requests per second')
+	if echo "$out" | grep -q 'SET: ' && echo "$out" | grep -q 'GET: '; then
+		ok "redis-benchmark $1: $(echo $out)"
 	else
 		bad "redis-benchmark $1" "$out"
 	fi
@@ -261,10 +263,15 @@ sys.exit(0 if ok else 1)'; then
 
 check_sigterm() {
 	local rc out
-	printf 'DEBUG SLEEP 0.8\r\n' | inc $RESP run 127.0.0.1:6380 1 \
+	printf 'DEBUG SLEEP 2.5\r\n' | inc $RESP run 127.0.0.1:6380 1 \
 		>"$SD_TMP/slow.out" 2>/dev/null &
-	local cpid=$!
-	sleep 0.3
+	local cpid=$! i
+	# SIGTERM once the request is in flight (the counters, written every
+	# second, say so): a request not yet read would be refused by design
+	for i in $(seq 40); do
+		grep -q '"outstanding":1,' "$SD_TMP/c-$1.json" && break
+		sleep 0.05
+	done
 	proxy_stop "c-$1"
 	rc=$?
 	wait $cpid

@@ -575,6 +575,8 @@ What closes part of it, and what would close the rest:
 - Zero-copy AF_XDP on a NIC that supports it (none here).
 
 EOT
+	# make bench-redis's section (scripts/bench-redis.sh), kept as it is
+	[ -f docs/performance-redis.md ] && cat docs/performance-redis.md && echo
 	echo "## Plots"
 	echo
 	echo "Written by scripts/bench-plot.gp to \$(BUILD)/bench/ (not committed):"

@@ -182,4 +182,7 @@ mkdir -p "$BUILD/bench"
 } >"$BUILD/bench/redis.md"
 cat "$BUILD/bench/redis.md"
 # docs/performance-redis.md: make bench's docs/performance.md includes it
-[ "${BENCH_REDIS_DOC:-1}" = 1 ] && cp "$BUILD/bench/redis.md" docs/performance-redis.md
+if [ "${BENCH_REDIS_DOC:-1}" = 1 ]; then
+	cp "$BUILD/bench/redis.md" docs/performance-redis.md
+fi
+exit 0

@@ -389,7 +389,17 @@ cat_pcap "$T/c.pcap" "$T/p.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/r1.pcap" \
 "$W" decode "$T/c.pcap" >"$T/c.out" &&
 	[ "$(grep -c ' status unverified$' "$T/c.out")" = 6 ] && ok ||
 	bad "control packets without keys" "$(head -3 "$T/c.out")"
+# An exact network duplicate of a control packet is a counted late
+# duplicate, as for DATA (protocol.md 3.4), not a violation: exit 0.
 cat_pcap "$T/x.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/g1.pcap"
+"$W" decode "$T/x.pcap" --keylog "$T/kl" >"$T/t.out" 2>&1 &&
+	grep -q "drops duplicate 1" "$T/t.out" &&
+	grep -q "violations 0" "$T/t.out" &&
+	grep -q "GRANT msg_id 2 ctl_seq 1 .*status duplicate$" "$T/t.out" &&
+	ok || bad "duplicate control packet" "$(tail -4 "$T/t.out")"
+# The same ctl_seq with other bytes is a replay (a violation).
+cp "$T/g1.pcap" "$T/x1.pcap" && poke "$T/x1.pcap" $((24 + 16 + 20 + 40)) 0000ffff
+cat_pcap "$T/x.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/x1.pcap"
 expect_drop "replayed control packet" "$T/x.pcap" control_replay \
 	--keylog "$T/kl"
 cp "$T/g1.pcap" "$T/x.pcap" && flip "$T/x.pcap" $((24 + 16 + 20 + 71))
@@ -909,6 +919,13 @@ cp "$T/uc4.pcap" "$T/x.pcap" && flip "$T/x.pcap" $((24 + 16 + 28 + 71)) &&
 expect_drop "udp forged control tag" "$T/x.pcap" control_auth_failed \
 	--keylog "$T/kl"
 cat_pcap "$T/x.pcap" "$T/uc4.pcap" "$T/uc-grant-4.pcap"
+"$W" decode "$T/x.pcap" --keylog "$T/kl" >"$T/t.out" 2>&1 &&
+	grep -q "drops duplicate 1" "$T/t.out" &&
+	grep -q "violations 0" "$T/t.out" && ok ||
+	bad "udp duplicate control packet" "$(tail -4 "$T/t.out")"
+cp "$T/uc4.pcap" "$T/x1.pcap" && poke "$T/x1.pcap" $((24 + 16 + 28 + 40)) 0000ffff &&
+	udp_fix "$T/x1.pcap"
+cat_pcap "$T/x.pcap" "$T/uc4.pcap" "$T/x1.pcap"
 expect_drop "udp replayed control packet" "$T/x.pcap" control_replay \
 	--keylog "$T/kl"
 # IPID_OFF: no IP ID over UDP, dropped as on IPv6 (1.1).

@@ -167,10 +167,11 @@ bool smt_rx_msg_any_verified(const struct smt_rx_msg *m);
 size_t smt_rx_msg_mem(const struct smt_rx_msg *m); /* bytes allocated */
 
 /*
- * After SMT_RX_DONE: check the inner header (app_len == content - 8, known
- * inner flags) and hand the application bytes to the caller (*app is
+ * After SMT_RX_DONE: check the inner header (app_len <= M, app_len ==
+ * content - 8, known inner flags) and hand the application bytes to the caller (*app is
  * malloc'd, caller frees; may be NULL when *len == 0). Returns 0 or
- * SMT_DROP_TRUNCATED / SMT_DROP_BAD_INNER (also for ONEWAY on a response),
+ * SMT_DROP_TRUNCATED / SMT_DROP_BAD_INNER (also for ONEWAY on a response
+ * and app_len > M),
  * SMT_DROP_NO_MEMORY (nothing handed out), or -EINVAL before SMT_RX_DONE.
  */
 int smt_rx_msg_take(struct smt_rx_msg *m, uint8_t **app, uint32_t *len,

@@ -1035,7 +1035,17 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 static void ctl_unknown(struct smt_engine *e, struct eng_session *s,
 			struct eng_epoch *ep, uint64_t id, uint64_t now)
 {
+	struct eng_rx *r = eng_rx_find(s, ep->num, id);
 	struct eng_tx *t;
+
+	/* Its sender holds no message id: what we hold of it without a
+	 * verified record came from someone else (docs/protocol.md 3.4,
+	 * "Amplification"). Free it now rather than ask again. */
+	if (r && !r->authed) {
+		ENG_CNT(e, s, prov_freed, 1);
+		eng_rx_free(e, r);
+		eng_grant_soon(e);
+	}
 
 	/* The peer holds no outgoing message id (docs/protocol.md 8.7):
 	 * if it is the response to our request, the request was lost. */
@@ -1057,6 +1067,7 @@ static void ctl_busy(struct smt_engine *e, struct eng_session *s,
 	 * the reassembly timeout (the peer, authenticated, is alive). */
 	if (r) {
 		r->action_at = now;
+		r->prov_asks = 0; /* its sender holds it: not forged */
 		if (r->verified_at)
 			r->verified_at = now;
 	}

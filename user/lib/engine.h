@@ -360,6 +360,9 @@ struct smt_engine_stats {
 	/* gauges, session stats only: smoothed round trip, its variation
 	 * and the RESEND timeout now (ns; 0 before the first sample) */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
+	/* provisional messages (no record verified) freed: their sender
+	 * answered UNKNOWN, or ENG_PROV_ASKS RESENDs went unanswered */
+	uint64_t prov_freed;
 	uint64_t drops_total;
 	uint64_t drops[SMT_DROP_MAX];
 	/* gauges: what is held now */

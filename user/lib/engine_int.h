@@ -51,6 +51,12 @@ enum eng_timer_kind {
 };
 
 #define ENG_T_IDLE UINT32_MAX
+/* Provisional messages (no record verified, docs/protocol.md 3.4): RESEND
+ * packets sent for one without progress in between before it is freed,
+ * and the most it is granted and charged (the longest record on the wire,
+ * so that record 0 can always arrive and verify). */
+#define ENG_PROV_ASKS 2
+#define ENG_PROV_BYTES (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
 #define ENG_MAX_PAYLOAD 65495 /* 64 KiB IP packet less IPv4 and SMT headers */
 
 struct eng_timer {
@@ -150,8 +156,14 @@ struct eng_rx {
 	uint8_t epoch;
 	bool in_glist;
 	bool stuck; /* DATA came without progress since the last progress */
+	/* A record of it verified (as of the last rx_update): until then all
+	 * of it is provisional and may be one forged packet, so it gets no
+	 * grant budget, a small charge and a bounded number of RESENDs
+	 * (docs/protocol.md 3.4, "Amplification") */
+	bool authed;
 	uint8_t noprog;
 	uint8_t backoff; /* RESENDs since the last progress */
+	uint8_t prov_asks; /* RESENDs sent while provisional, no progress */
 	uint64_t msg_id;
 	struct smt_rx_msg *m;
 	uint32_t g; /* offset granted to the sender */

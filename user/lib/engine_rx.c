@@ -23,9 +23,21 @@ struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
 
 /* ---- SRPT grant list -------------------------------------------------------- */
 
+/* Granted-not-received bytes, counted against max_granted once the
+ * message is authenticated: before that its g is what its first packets
+ * claim (the sender's own unscheduled allowance), and a forged claim must
+ * not use up the budget of every genuine message. */
 static uint64_t outstanding(const struct eng_rx *r)
 {
-	return r->g > r->rcvd ? r->g - r->rcvd : 0;
+	return r->authed && r->g > r->rcvd ? r->g - r->rcvd : 0;
+}
+
+/* What a message is charged against max_rx_bytes: msg_len once a record
+ * verified, before that at most one record (the buffers it can hold
+ * without a verified record are allocated per packet received). */
+static uint64_t charge(const struct eng_rx *r, uint64_t msg_len)
+{
+	return r->authed || msg_len < ENG_PROV_BYTES ? msg_len : ENG_PROV_BYTES;
 }
 
 static uint32_t remaining(const struct eng_rx *r)
@@ -108,13 +120,22 @@ void eng_grant_pass(struct smt_engine *e)
 	for (r = e->g_head; r && rank < e->cfg.max_grant_msgs; r = next) {
 		struct eng_epoch *ep = eng_epoch_find(r->s, r->epoch);
 		uint64_t want, add, room, old;
+		bool capped;
 
 		next = r->gnext;
 		if (!ep)
 			continue;
 		want = (uint64_t)r->rcvd + e->cfg.grant_window;
+		/* Provisional: at most up to the end of the longest first
+		 * record, at once, so it can verify (its sender's unscheduled
+		 * bytes usually cover that); no SRPT rank when it has that. */
+		capped = !r->authed && want > ENG_PROV_BYTES;
+		if (capped)
+			want = ENG_PROV_BYTES;
 		if (want > r->msg_len)
 			want = r->msg_len;
+		if (!r->authed && want <= r->g)
+			continue;
 		rank++;
 		if (want <= r->g)
 			continue;
@@ -130,7 +151,8 @@ void eng_grant_pass(struct smt_engine *e)
 			add = room;
 			if (r->g + add < r->msg_len && add < r->s->max_payload)
 				continue;
-		} else if (r->g + add < r->msg_len && add < grant_step(e, r)) {
+		} else if (r->g + add < r->msg_len && add < grant_step(e, r) &&
+			   !capped) {
 			continue;
 		}
 		old = outstanding(r);
@@ -157,12 +179,13 @@ static void rx_update(struct smt_engine *e, struct eng_rx *r, uint32_t hint_g)
 
 	r->rcvd = smt_rx_msg_received(r->m);
 	r->msg_len = smt_rx_msg_len(r->m);
+	r->authed = smt_rx_msg_any_verified(r->m);
 	if (hint_g > r->g)
 		r->g = hint_g;
 	if (r->msg_len && r->g > r->msg_len)
 		r->g = r->msg_len;
 	e->granted_out = e->granted_out - old + outstanding(r);
-	want = r->msg_len ? r->msg_len : r->reserved;
+	want = r->msg_len ? charge(r, r->msg_len) : r->reserved;
 	if (want != r->reserved) {
 		e->st.rx_bytes += want - r->reserved;
 		s->st.rx_bytes += want - r->reserved;
@@ -229,8 +252,20 @@ unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 
 	if (!ep)
 		return 0;
+	/* Provisional: one RESEND per ask (spanning its holes; the sender
+	 * skips what it sent less than a timeout ago) and ENG_PROV_ASKS without
+	 * progress in all, then eng_rx_timer() frees it (a forged first
+	 * packet costs its victim a constant number of packets). */
+	if (!r->authed && r->prov_asks >= ENG_PROV_ASKS)
+		return 0;
 	r->gprobe_at = 0; /* what comes next may answer this, not a GRANT */
 	n = missing_granted(r, rg);
+	if (!r->authed && n > 1) { /* one RESEND spanning every hole */
+		rg[0].len = rg[n - 1].off + rg[n - 1].len - rg[0].off;
+		n = 1;
+	}
+	if (!r->authed && n)
+		r->prov_asks++;
 	/* At most a grant window of retransmission per timeout: asking for
 	 * more while the sender's queue still holds the last answer only
 	 * feeds a congestion collapse. */
@@ -283,6 +318,14 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 	wait = eng_rto_backoff(e, s, r->backoff);
 	if (now >= since + wait) {
 		r->action_at = now;
+		if (!r->authed && r->prov_asks >= ENG_PROV_ASKS) {
+			/* provisional, and its RESENDs brought nothing */
+			ENG_CNT(e, s, prov_freed, 1);
+			eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
+			eng_rx_free(e, r);
+			eng_grant_soon(e);
+			return;
+		}
 		if (!waiting) {
 			ENG_CNT(e, s, resend_timeouts, 1);
 			/* Discard only when DATA came that did not fit (a
@@ -299,6 +342,8 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 			ENG_CNT(e, s, resends_timer, eng_rx_ask(e, r));
 			if (r->backoff < UINT8_MAX)
 				r->backoff++;
+		} else if (!r->authed) {
+			r->prov_asks++; /* waits for a grant: no news either */
 		}
 		since = now;
 		wait = eng_rto_backoff(e, s, r->backoff);
@@ -424,7 +469,7 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 	r->t.idx = ENG_T_IDLE;
 	r->t.kind = ENG_T_RX;
 	r->first_at = r->progress_at = r->action_at = now;
-	r->reserved = p->msg_len;
+	r->reserved = charge(r, p->msg_len);
 	e->st.rx_msgs++;
 	s->st.rx_msgs++;
 	e->rx_active++;
@@ -488,6 +533,7 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		r->progress_at = now;
 		r->noprog = 0;
 		r->backoff = 0;
+		r->prov_asks = 0;
 		if (r->req)
 			eng_tx_heard(r->req, now);
 		if (smt_rx_msg_any_verified(r->m))

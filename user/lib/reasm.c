@@ -684,6 +684,10 @@ int smt_rx_msg_take(struct smt_rx_msg *m, uint8_t **app, uint32_t *len,
 	memcpy(&ih, m->ih, sizeof(ih));
 	alen = be32toh(ih.app_len);
 	flags = be32toh(ih.inner_flags);
+	/* never more than the session's M, even when padding let msg_len
+	 * carry it within max_wire (docs/protocol.md 3.4) */
+	if (alen > m->lim.max_msg)
+		return SMT_DROP_BAD_INNER;
 	if (alen != m->app_len)
 		return SMT_DROP_TRUNCATED;
 	if ((flags & ~SMT_INNER_KNOWN_FLAGS) ||

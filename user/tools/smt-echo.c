@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "libsmt.h"
+#include "codec.h"
 #include "ctlproto.h"
 #include "keys.h"
 #include "opts.h"
@@ -1056,6 +1057,31 @@ static int run_keygen(int argc, char **argv)
 	if (!have_c || !have_s || cipher == SMT_CIPHER_NONE) {
 		fprintf(stderr, "smt-echo keygen: need --client IP:PORT and "
 				"--server IP:PORT (and a known --cipher)\n");
+		return 2;
+	}
+	/* the limits a receiver checks when it reads the line
+	 * (docs/protocol.md 6.1 and 7): refused here, not by the server */
+	if (kl.max_msg < 1 || kl.max_msg > SMT_M_MAX) {
+		fprintf(stderr,
+			"smt-echo keygen: --max-msg %" PRIu32
+			": M must be 1 .. %u bytes (64 MiB, the protocol's "
+			"largest message)\n",
+			kl.max_msg, SMT_M_MAX);
+		return 2;
+	}
+	if (kl.B < SMT_B_MIN || kl.B > SMT_B_MAX || kl.epoch > 255) {
+		fprintf(stderr,
+			"smt-echo keygen: --b must be %u .. %u and "
+			"--epoch 0 .. 255\n",
+			(unsigned int)SMT_B_MIN, (unsigned int)SMT_B_MAX);
+		return 2;
+	}
+	if (smt_limits_check(&(struct smt_limits){kl.B, kl.max_msg, 0})) {
+		fprintf(stderr,
+			"smt-echo keygen: --max-msg %" PRIu32
+			": a message of M bytes needs more records than "
+			"B = %u can number (docs/protocol.md 6)\n",
+			kl.max_msg, kl.B);
 		return 2;
 	}
 	kl.keys.cipher = cipher;

@@ -1296,6 +1296,16 @@ static void control_packet(struct decoder *d, struct dir *dir,
 		if (!r) {
 			smt_ctl_window_mark(&dir->ctl, seq);
 			status = "ok";
+		} else if (r == SMT_DROP_CTL_REPLAY &&
+			   !smt_ctl_verify(dir->rx, p, &c)) {
+			/* The sender's own packet again (its tag covers all
+			 * but csum, and a ctl_seq is never reused): a
+			 * network duplicate, counted like a late DATA
+			 * duplicate, not a violation (protocol.md 3.4). */
+			r = SMT_DROP_DUPLICATE;
+			status = smt_drop_name((unsigned)r);
+			report_drop(d, dir->name, p->msg_id, true, r, false,
+				    "duplicate of an accepted control packet");
 		} else {
 			status = smt_drop_name((unsigned)r);
 			report_drop(d, dir->name, p->msg_id, true, r, true,

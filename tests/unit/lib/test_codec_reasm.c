@@ -726,3 +726,46 @@ Test(smt_rx_msg, records_open_into_the_app_buffer_in_any_order)
 		msg_free(&x);
 	}
 }
+
+/*
+ * docs/protocol.md 3.4: app_len above the session's M is refused even when
+ * msg_len stays within max_wire. With P = 16383 the room for padding lets
+ * an unpadded stream carry 17 times M = 1000 here; exactly M is delivered.
+ */
+Test(smt_rx_msg, app_len_over_m_is_bad_inner)
+{
+	static const struct smt_limits mlim = {48, 1000, 16383};
+	static uint8_t app[17000];
+	static const uint32_t lens[] = {17000, 1001, 1000};
+	unsigned int i;
+
+	th_fill(app, sizeof(app), 12);
+	for (i = 0; i < 3; i++) {
+		struct smt_wire_msg m;
+		struct th_pkts p;
+		struct smt_rx_msg *rm;
+		uint8_t *out = NULL;
+		uint32_t olen = 0;
+		int rc;
+
+		padded_msg(&m, 2, app, lens[i], 16384, 0);
+		cr_assert_leq(m.wire_len, SMT_MAX_WIRE(1000, 16383));
+		th_packetize(&m, 1200, NULL, &p);
+		rm = smt_rx_msg_new(2, &mlim);
+		cr_assert_eq(th_feed(rm, key1, &mlim, &p, NULL), SMT_RX_DONE);
+		rc = smt_rx_msg_take(rm, &out, &olen, NULL);
+		if (lens[i] > mlim.max_msg) {
+			cr_assert_eq(rc, SMT_DROP_BAD_INNER,
+				     "app_len %u > M delivered", lens[i]);
+			cr_assert_null(out);
+			cr_assert_eq(olen, 0);
+		} else {
+			cr_assert_eq(rc, 0);
+			cr_assert_eq(olen, lens[i]);
+			free(out);
+		}
+		smt_rx_msg_free(rm);
+		th_pkts_free(&p);
+		smt_wire_msg_free(&m);
+	}
+}

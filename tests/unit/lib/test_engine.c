@@ -1003,3 +1003,52 @@ Test(engine, rec_align__without_p_only_the_last_packet_is_short)
 	cr_assert_eq(sizes[11], SMT_HDR_LEN + 16406 - 11 * 1440);
 	pair_fini(&p);
 }
+
+/*
+ * docs/protocol.md 3.4 and 8.7: RESEND offset 0 length 0 gets the first
+ * packet of the message (the asker cannot tell lost from still on its
+ * way), and the receiver then asks for the rest by range. Every packet of
+ * a 4-packet oneway is lost; the sender's NEED_ACK makes the receiver ask
+ * with RESEND 0/0.
+ */
+Test(engine, resend__zero_zero_gets_the_first_packet_then_ranges)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	size_t i, data = 0;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 5000, SMT_ENGINE_ONEWAY, 5);
+	cr_assert_eq(p.s[0].nout, 4);
+	clear(&p, 0); /* all of it lost */
+	advance(&p, RTO);
+	cr_assert_eq(p.s[0].nout, 1);
+	cr_assert_eq(ptype(&p.s[0].out[0]), SMT_TYPE_NEED_ACK);
+	deliver(&p, 0, 0);
+	clear(&p, 0);
+	cr_assert_eq(p.s[1].nout, 1);
+	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_RESEND);
+	cr_assert_eq(be32at(&p.s[1].out[0], 40), 0);
+	cr_assert_eq(be32at(&p.s[1].out[0], 44), 0);
+	deliver(&p, 1, 0);
+	clear(&p, 1);
+	for (i = 0; i < p.s[0].nout; i++)
+		data += ptype(&p.s[0].out[i]) == SMT_TYPE_DATA;
+	cr_assert_eq(data, 1, "RESEND 0/0 brought %zu packets, not the first",
+		     data);
+	cr_assert_eq(be32at(&p.s[0].out[0], 4), 0, "not the first packet");
+	flow(&p);
+	cr_assert_not(next_ev(&p, 1, &ev));
+	/* the receiver asks for the rest by range at its timeout */
+	advance(&p, RTO);
+	cr_assert_geq(p.s[1].nout, 1);
+	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_RESEND);
+	cr_assert_gt(be32at(&p.s[1].out[0], 40), 0);
+	flow(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_ONEWAY);
+	cr_assert_eq(ev.len, 5000);
+	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}

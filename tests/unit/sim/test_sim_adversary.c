@@ -405,3 +405,165 @@ Test(sim_adversary, garbage_headers__dropped_by_reason)
 	cr_assert_gt(drops(sim, 1, SMT_DROP_UNKNOWN_SESSION), 0);
 	sim_free(sim);
 }
+
+/* ---- amplification ------------------------------------------------------------ */
+
+/*
+ * docs/protocol.md 3.4, "Amplification": a forged DATA packet (anyone can
+ * send one with the session's addresses and ports) may cost its victim at
+ * most AMP_MAX packets (one GRANT and two RESENDs), and the genuine peer
+ * at most one answer per RESEND.
+ */
+#define AMP_FORGED 300
+#define AMP_MAX 3
+
+struct amp {
+	uint64_t id[AMP_FORGED];
+	int n;
+	unsigned int victim[AMP_FORGED]; /* host 1 -> 0 about forged id i */
+	unsigned int peer[AMP_FORGED]; /* host 0 -> 1 about forged id i */
+	bool drop_answers; /* the peer's answers are lost */
+};
+
+static int amp_find(const struct amp *a, uint64_t id)
+{
+	int i;
+
+	for (i = 0; i < a->n; i++)
+		if (a->id[i] == id)
+			return i;
+	return -1;
+}
+
+static bool amp_tap(struct sim *sim, void *arg, int src, int dst,
+		    const uint8_t *pkt, size_t len)
+{
+	struct amp *a = arg;
+	int i;
+
+	(void)sim;
+	(void)dst;
+	if (len < 40)
+		return false;
+	i = amp_find(a, be64(pkt + 20));
+	if (i < 0)
+		return false;
+	if (src == 1) {
+		a->victim[i]++;
+		return false;
+	}
+	a->peer[i]++;
+	return a->drop_answers;
+}
+
+/*
+ * AMP_FORGED forged first packets from "host 0" to host 1 with random
+ * msg_ids, each its own message: half the first packet of a large message
+ * (msg_len up to max_wire, granted either small or all of it), half a
+ * whole one-packet message that fails its tag at once. Genuine RPCs (one
+ * of 300 KB that needs grants) run alongside.
+ */
+static void amp_run(struct amp *a, uint64_t *lat_max)
+{
+	struct smt_aead *k = wrong_key();
+	struct sim *sim = two_hosts(amp_tap, a, 0);
+	struct smt_data_tmpl t = {.sport = sim_port(sim, 0),
+				  .dport = sim_port(sim, 1)};
+	struct smt_wire_msg big, small;
+	uint8_t app[20000] = {0}, first[1500], one[1500];
+	uint32_t nbig, nsmall, max_wire = SMT_MAX_WIRE(1u << 20, 0);
+	int i;
+
+	cr_assert_not_null(k);
+	cr_assert_eq(smt_msg_encode(k, 48, 2, app, sizeof(app), 0, 16384, &big),
+		     0);
+	cr_assert_eq(smt_msg_encode(k, 48, 2, app, 500, 0, 16384, &small), 0);
+	t.granted = big.wire_len;
+	nbig = 40 + smt_data_build(&big, 0, 1440, &t, first);
+	t.granted = small.wire_len;
+	nsmall = 40 + smt_data_build(&small, 0, 1440, &t, one);
+	for (i = 0; i < 12; i++)
+		sim_rpc_add(sim, (uint64_t)i * 200000, i & 1, !(i & 1),
+			    i == 4 ? 300000 : 100 + (uint32_t)i * 700, 500,
+			    false);
+	for (i = 0; i < AMP_FORGED; i++) {
+		uint8_t pkt[1500];
+		bool whole = i & 1;
+		uint32_t n = whole ? nsmall : nbig, mlen;
+		uint64_t id;
+
+		do
+			id = (sim_rand(sim) % (1ULL << 46)) & ~1ULL;
+		while (id < 1000 || amp_find(a, id) >= 0);
+		a->id[a->n++] = id;
+		memcpy(pkt, whole ? one : first, n);
+		pkt[20] = (uint8_t)(id >> 56);
+		pkt[21] = (uint8_t)(id >> 48);
+		put32(pkt + 22, (uint32_t)(id >> 16));
+		pkt[26] = (uint8_t)(id >> 8);
+		pkt[27] = (uint8_t)id;
+		if (!whole) {
+			mlen = 16406 + (uint32_t)(sim_rand(sim) %
+						  (max_wire - 16406 + 1));
+			put32(pkt + 28, mlen);
+			put32(pkt + 32, (i & 2) ? mlen : 1440);
+		}
+		sim_inject(sim, 0, 1, pkt, n, (uint64_t)i * 7919);
+	}
+	cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
+	cr_assert_eq(sim_check(sim, false), 0, "%s", sim_error(sim));
+	*lat_max = 0;
+	for (i = 0; i < sim_rpc_count(sim); i++) {
+		struct sim_rpc *r = sim_rpc(sim, i);
+
+		if (r->done_ns - r->start_ns > *lat_max)
+			*lat_max = r->done_ns - r->start_ns;
+	}
+	smt_wire_msg_free(&big);
+	smt_wire_msg_free(&small);
+	smt_aead_free(k);
+	sim_free(sim);
+}
+
+static void amp_check(const struct amp *a, const char *what)
+{
+	unsigned int vmax = 0, vsum = 0, psum = 0;
+	int i;
+
+	for (i = 0; i < a->n; i++) {
+		vsum += a->victim[i];
+		psum += a->peer[i];
+		if (a->victim[i] > vmax)
+			vmax = a->victim[i];
+	}
+	cr_log_info("%s: %d forged packets cost the victim %u packets (at "
+		    "most %u for one) and the peer %u",
+		    what, a->n, vsum, vmax, psum);
+	cr_assert_leq(vmax, AMP_MAX,
+		      "%s: one forged packet cost the victim %u packets (bound "
+		      "%d)",
+		      what, vmax, AMP_MAX);
+	cr_assert_leq(psum, vsum, "%s: the peer answered more than asked",
+		      what);
+}
+
+Test(sim_adversary, forged_first_packets__bounded_amplification)
+{
+	static struct amp a;
+	uint64_t lat;
+
+	amp_run(&a, &lat);
+	amp_check(&a, "peer answers");
+	/* 300 KB at 10 Gbps with 5 us links takes ~0.3 ms: forged claims
+	 * must not hold up its grants (nor anything else) for long */
+	cr_assert_lt(lat, 2 * RTO_NS, "an RPC took %" PRIu64 " ns", lat);
+}
+
+Test(sim_adversary, forged_first_packets__bounded_when_peer_is_silent)
+{
+	static struct amp a = {.drop_answers = true};
+	uint64_t lat;
+
+	amp_run(&a, &lat);
+	amp_check(&a, "answers lost");
+}

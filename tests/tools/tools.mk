@@ -3,7 +3,7 @@
 # smt-wire and smt-recbench: the test tier `test-wire` (encode/decode round
 # trips, tampered captures, bad arguments, a byte-exact golden pcap; every
 # program's --version and libsmt.pc against an install; smtctl's command
-# line and bash completion) and the
+# line and bash completion; smt-echo keygen's limits) and the
 # record-layer benchmark `bench-record`, which `make bench` runs.
 
 LDLIBS_smt-wire := -ljson-c
@@ -29,6 +29,7 @@ test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT) $(PROGS) $(LIB_PC)
 	$(Q)SMT_WIRE=$(BUILD)/bin/smt-wire tests/tools/test-wire.sh
 	$(Q)tests/tools/test-version.sh $(BUILD)
 	$(Q)tests/tools/test-smtctl-cli.sh $(BUILD)/bin/smtctl
+	$(Q)tests/tools/test-echo-keygen.sh $(BUILD)/bin/smt-echo
 
 bench: bench-record
 bench-record: $(BUILD)/bin/smt-recbench

@@ -1282,16 +1282,27 @@ local function control_packet(d, tvb, len, res)
 	end
 	local seq = tvb(len - 24, 8):uint64()
 	if seq_hi >= 0x80000000 or (seq_hi == 0 and tvb(len - 20, 4):uint() == 0)
-		or not win_check(d.ctl, seq, 1024) then
+		then
 		res.ctl_status = "control_replay"
 		return "control_replay"
 	end
+	local taken = not win_check(d.ctl, seq, 1024)
 	-- AEAD of nothing, seq = 2^63 | ctl_seq, AD = header .. ctl_seq, csum 0
 	local raw = tvb:raw(0, len)
 	local aad = raw:sub(1, 16) .. "\0\0" .. raw:sub(19, len - 16)
 	local seq8 = schar(bor(rshift(seq_hi, 24), 0x80)) .. raw:sub(len - 22,
 		len - 16)
-	if not d.aead:open(nonce_of(d.iv, seq8), aad, "", raw:sub(len - 15)) then
+	local genuine = d.aead:open(nonce_of(d.iv, seq8), aad, "",
+		raw:sub(len - 15))
+	if taken and genuine then
+		-- the sender's own packet again (a ctl_seq is never reused): a
+		-- network duplicate, counted, not a violation (protocol.md 3.4)
+		res.ctl_status = "duplicate"
+		return "duplicate"
+	elseif taken then
+		res.ctl_status = "control_replay"
+		return "control_replay"
+	elseif not genuine then
 		res.ctl_status = "control_auth_failed"
 		return "control_auth_failed"
 	end
@@ -1385,6 +1396,7 @@ local function analyze(tvb, pinfo, encap)
 	local d = get_dir(key, s, from_client, lim)
 	if tvb(13, 1):uint() ~= 0x10 then
 		res.drop = control_packet(d, tvb, len, res)
+		res.benign = res.drop == "duplicate"
 		return res
 	end
 	local p = {

@@ -238,14 +238,14 @@ enc c --msg-id 6 --size 100      # 31: then sent again
 enc c --msg-id 8 --size 3000     # 32-34: another msg_len in 33
 enc c --msg-id 10000 --size 1    # 35: moves the request window
 enc c --msg-id 12 --size 1       # 36: below it now
-enc c --type grant --msg-id 3 --ctl-seq 1 --offset 9 --prio 1 # 37, replayed
+enc c --type grant --msg-id 3 --ctl-seq 1 --offset 9 --prio 1 # 37, duplicated, replayed
 enc c --type resend --msg-id 3 --ctl-seq 2 --offset 9 --length 9 --prio 1 # 38
 enc c --type ack --ctl-seq 3 --ids 5 # 39
 enc c --msg-id 10002 --size 3000 # 40-42: 41 and 42 as IPID_OFF templates
 mergecap -F pcap -a -w "$T/base-ip.pcap" "${PCAPS[@]}"
 python3 $HERE/tamper.py "$T/base-ip.pcap" "$T/tampered-ip.pcap" \
 	set:3:xor=100 ins:17:xor=60 app:31 set:33:28=00000bb9 \
-	app:37 set:38:xor=-1 \
+	app:37 app:37:40=0000ffff set:38:xor=-1 \
 	app:31:12=a2 app:31:13=15 app:31:20=0000000000000000 \
 	app:31:28=ffffffff app:2:8=000007d0 app:2:18=0001 app:12:4=00003dE1 \
 	app:31:len=30 app:31:len=40 app:31:len=43 app:31:40=16 \
@@ -256,7 +256,7 @@ python3 $HERE/tamper.py "$T/base-ip.pcap" "$T/tampered-ip.pcap" \
 	|| bad tamper "tamper.py failed"
 check tampered_ip "$T/tampered-ip.pcap" "$KL" "" "" --expect ok=4 \
 	--expect drop:record_auth_failed=1 --expect drop:bytes_mismatch=1 \
-	--expect drop:duplicate=1 --expect drop:msg_len_mismatch=1 \
+	--expect drop:duplicate=2 --expect drop:msg_len_mismatch=1 \
 	--expect drop:request_replay=1 --expect drop:control_replay=1 \
 	--expect drop:control_auth_failed=1 \
 	--expect drop:bad_doff_ver=1 --expect drop:unknown_type=1 \

@@ -53,8 +53,8 @@ enum eng_timer_kind {
 #define ENG_T_IDLE UINT32_MAX
 /* Provisional messages (no record verified, docs/protocol.md 3.4): RESEND
  * packets sent for one without progress in between before it is freed,
- * and the most it is granted and charged (the longest record on the wire,
- * so that record 0 can always arrive and verify). */
+ * and the most it is charged against max_rx_bytes (the longest record on
+ * the wire). */
 #define ENG_PROV_ASKS 2
 #define ENG_PROV_BYTES (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
 #define ENG_MAX_PAYLOAD 65495 /* 64 KiB IP packet less IPv4 and SMT headers */
@@ -167,6 +167,8 @@ struct eng_rx {
 	uint64_t msg_id;
 	struct smt_rx_msg *m;
 	uint32_t g; /* offset granted to the sender */
+	uint32_t gg; /* the part of it our GRANTs allowed */
+	uint32_t gg_rcvd; /* rcvd when we last granted */
 	uint32_t msg_len; /* known msg_len, 0 if none */
 	uint32_t rcvd; /* bytes held, as of the last update */
 	/* RTT probe: when our GRANT that first allowed byte gprobe_off went

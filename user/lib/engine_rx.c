@@ -23,13 +23,15 @@ struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
 
 /* ---- SRPT grant list -------------------------------------------------------- */
 
-/* Granted-not-received bytes, counted against max_granted once the
- * message is authenticated: before that its g is what its first packets
- * claim (the sender's own unscheduled allowance), and a forged claim must
- * not use up the budget of every genuine message. */
+/* Granted-not-received bytes, counted against max_granted. Before the
+ * message is authenticated only what we granted counts, not what its
+ * packets claim the sender may send (granted): a forged claim must not use
+ * up the budget of every genuine message. */
 static uint64_t outstanding(const struct eng_rx *r)
 {
-	return r->authed && r->g > r->rcvd ? r->g - r->rcvd : 0;
+	uint32_t g = r->authed ? r->g : r->gg;
+
+	return g > r->rcvd ? g - r->rcvd : 0;
 }
 
 /* What a message is charged against max_rx_bytes: msg_len once a record
@@ -120,21 +122,18 @@ void eng_grant_pass(struct smt_engine *e)
 	for (r = e->g_head; r && rank < e->cfg.max_grant_msgs; r = next) {
 		struct eng_epoch *ep = eng_epoch_find(r->s, r->epoch);
 		uint64_t want, add, room, old;
-		bool capped;
 
 		next = r->gnext;
 		if (!ep)
 			continue;
 		want = (uint64_t)r->rcvd + e->cfg.grant_window;
-		/* Provisional: at most up to the end of the longest first
-		 * record, at once, so it can verify (its sender's unscheduled
-		 * bytes usually cover that); no SRPT rank when it has that. */
-		capped = !r->authed && want > ENG_PROV_BYTES;
-		if (capped)
-			want = ENG_PROV_BYTES;
 		if (want > r->msg_len)
 			want = r->msg_len;
-		if (!r->authed && want <= r->g)
+		/* Provisional (maybe forged): no SRPT rank while it needs no
+		 * grant, and a GRANT only when bytes came since our last one
+		 * (at most one per DATA packet, docs/protocol.md 3.4). */
+		if (!r->authed &&
+		    (want <= r->g || (r->gg && r->rcvd <= r->gg_rcvd)))
 			continue;
 		rank++;
 		if (want <= r->g)
@@ -151,8 +150,7 @@ void eng_grant_pass(struct smt_engine *e)
 			add = room;
 			if (r->g + add < r->msg_len && add < r->s->max_payload)
 				continue;
-		} else if (r->g + add < r->msg_len && add < grant_step(e, r) &&
-			   !capped) {
+		} else if (r->g + add < r->msg_len && add < grant_step(e, r)) {
 			continue;
 		}
 		old = outstanding(r);
@@ -161,6 +159,8 @@ void eng_grant_pass(struct smt_engine *e)
 			r->gprobe_off = r->g;
 		}
 		r->g += (uint32_t)add;
+		r->gg = r->g;
+		r->gg_rcvd = r->rcvd;
 		e->granted_out += outstanding(r) - old;
 		eng_send_ctl(e, r->s, ep, SMT_TYPE_GRANT, r->msg_id, r->g, 0,
 			     grant_prio(rank - 1));

@@ -17,7 +17,8 @@ $(PROXY_UNIT): tests/proxy/test_framer.c user/tools/smt-proxy/framer.c \
 .PHONY: test-proxy test-proxy-unit
 test-proxy-unit: $(PROXY_UNIT)
 	$(Q)$(PROXY_UNIT) --short-filename
-test-proxy: test-proxy-unit $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy
+test-proxy: test-proxy-unit $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy \
+		$(BUILD)/bin/smt-fault $(filter %/smt_fault.bpf.o,$(BPF_OBJS))
 	$(Q)BUILD=$(BUILD) tests/proxy/run.sh
 
 # the framers' libFuzzer target runs in test-fuzz with the others

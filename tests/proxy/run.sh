@@ -11,6 +11,8 @@
 #              doubles and nulls after HELLO 3, an error reply) through
 #              the proxy, byte-exact against the same pipeline sent to
 #              redis-server directly; also over the client's Unix socket
+#   lossy      the pipeline again with 3 % of SMT packets dropped and 1 %
+#              duplicated (smt_fault on both hosts): still byte-exact
 #   cli        redis-cli SET/GET of a random binary value (-x), PING
 #   refused    SUBSCRIBE gets the documented RESP error, the connection
 #              stays usable
@@ -67,7 +69,7 @@ missing() {
 for b in redis-server redis-cli redis-benchmark python3; do
 	command -v $b >/dev/null || missing "$b is not installed (scripts/setup-deps.sh)"
 done
-for b in smtd smtctl smt-proxy; do
+for b in smtd smtctl smt-proxy smt-fault; do
 	[ -x "$SD_BIN/$b" ] || {
 		echo "FAIL: $SD_BIN/$b is missing; build first"
 		exit 1
@@ -178,6 +180,38 @@ check_pipeline() { # ENCAP
 		ok "pipeline $1 over the Unix socket"
 	else
 		bad "pipeline $1 unix" "replies differ"
+	fi
+}
+
+# The same pipeline with 3 % of SMT packets dropped and 1 % duplicated on
+# both hosts' ingress (smt_fault): requests and responses are retransmitted
+# and delivered out of order, so the server proxy's per-connection ordering
+# and the client proxy's reply order are what keep the bytes exact.
+check_lossy() {
+	local n d1 d2 dev ns
+	n=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
+	ins $RESP run 127.0.0.1:6379 "$n" "$SD_TMP/pipe.in" \
+		>"$SD_TMP/pipe.direct" 2>/dev/null
+	for ns in "$NSC:$SMT_DEV_CLIENT" "$NSS:$SMT_DEV_SERVER"; do
+		"$SD_BIN/smt-fault" -n "${ns%%:*}" attach "${ns#*:}" --drop 3 \
+			--dup 1 >/dev/null || {
+			bad "lossy pipeline $1" "cannot attach smt_fault"
+			return
+		}
+	done
+	inc $RESP run 127.0.0.1:6380 "$n" "$SD_TMP/pipe.in" \
+		>"$SD_TMP/pipe.proxy" 2>"$SD_TMP/pipe.err"
+	d1=$("$SD_BIN/smt-fault" -n "$NSC" stats "$SMT_DEV_CLIENT" -j |
+		grep -o '"dropped_random":[0-9]*' | cut -d: -f2)
+	d2=$("$SD_BIN/smt-fault" -n "$NSS" stats "$SMT_DEV_SERVER" -j |
+		grep -o '"dropped_random":[0-9]*' | cut -d: -f2)
+	"$SD_BIN/smt-fault" -n "$NSC" detach "$SMT_DEV_CLIENT" >/dev/null 2>&1
+	"$SD_BIN/smt-fault" -n "$NSS" detach "$SMT_DEV_SERVER" >/dev/null 2>&1
+	if [ $((${d1:-0} + ${d2:-0})) -gt 0 ] &&
+		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"; then
+		ok "lossy pipeline $1 (3 % drop, 1 % dup; dropped $d1 + $d2 packets): byte-exact"
+	else
+		bad "lossy pipeline $1" "dropped ${d1:-?} + ${d2:-?}; $(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
 	fi
 }
 
@@ -295,6 +329,7 @@ for encap in ip udp; do
 		continue
 	}
 	check_pipeline "$encap"
+	check_lossy "$encap"
 	check_cli "$encap"
 	check_refused "$encap"
 	check_malformed "$encap"

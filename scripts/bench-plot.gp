@@ -9,6 +9,12 @@
 
 if (!exists("dir")) dir = "build/bench"
 if (!exists("losses")) losses = "0 1 2"
+# bench.sh passes what the plots are: the run (meta), how rows were
+# aggregated (agg) and the SMT/TLS ratios the latency and rate plots show
+if (!exists("meta")) meta = "smt-bench results in ".dir
+if (!exists("agg")) agg = "median of rounds"
+if (!exists("latratio")) latratio = ""
+if (!exists("thrratio")) thrratio = ""
 
 set terminal pngcairo size 1000,650 font ",10" noenhanced
 set datafile missing "?"
@@ -24,7 +30,12 @@ names = "SMT/IP UDP TCP TLS SMT/UDP"
 
 # ---- latency by size: p50 solid, p99 dashed ----
 set output dir."/latency.png"
-set title "Unloaded RPC latency by size (one outstanding; median of rounds)"
+set title "Unloaded RPC latency by size (one outstanding; ".agg.")"
+set label 1 meta at screen 0.01, 0.015 font ",8"
+if (strlen(latratio) > 0) {
+	set label 2 "p50 SMT/UDP / TLS and SMT/IP / TLS: ".latratio at screen 0.01, 0.045 font ",8"
+}
+set bmargin 6
 set logscale xy
 set xlabel "request = response size (bytes)"
 set ylabel "latency (us)"
@@ -33,13 +44,17 @@ plot for [t=1:5] dir."/latency.dat" using 1:(column(2*t)) with linespoints \
      for [t=1:5] dir."/latency.dat" using 1:(column(2*t+1)) with linespoints \
 	ls t dt 2 title word(names, t)." p99"
 unset logscale
+unset label 2
 
 # ---- throughput by outstanding RPCs, one panel per size ----
 sizes = system("cat ".dir."/throughput.sizes 2>/dev/null | tr '\\n' ' '")
 nsz = words(sizes)
 if (nsz > 0) {
 	set output dir."/throughput.png"
-	set multiplot layout 1, nsz title "RPC rate by outstanding RPCs (median of rounds)"
+	set multiplot layout 1, nsz title "RPC rate by outstanding RPCs (".agg.")"
+	if (strlen(thrratio) > 0) {
+		set label 2 "rate SMT/UDP / TLS: ".thrratio at screen 0.01, 0.045 font ",8"
+	}
 	set logscale x 2
 	set xlabel "outstanding RPCs"
 	set ylabel "kRPC/s"
@@ -51,13 +66,14 @@ if (nsz > 0) {
 	}
 	unset multiplot
 	unset logscale
+	unset label 2
 }
 
 # ---- head-of-line: CDF of the small RPCs, one panel per loss rate ----
 nl = words(losses)
 if (nl > 0) {
 	set output dir."/hol_cdf.png"
-	set multiplot layout 1, nl title "64 B RPCs sharing a connection/session with 1 MiB RPCs: latency CDF"
+	set multiplot layout 1, nl title "64 B RPCs sharing a connection/session with 1 MiB RPCs: latency CDF (rounds pooled)"
 	set logscale x
 	set xlabel "small-RPC latency (us)"
 	set ylabel "fraction of RPCs"

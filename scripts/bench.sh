@@ -347,7 +347,22 @@ fi
 
 if [ -f "$OUT/latency.dat" ] && command -v gnuplot >/dev/null; then
 	LOSSES=$(cd "$OUT" && ls hol_cdf_*.dat 2>/dev/null | sed 's/hol_cdf_\(.*\)\.dat/\1/' | sort -n | tr '\n' ' ')
-	if ! gnuplot -e "dir='$OUT'; losses='$LOSSES'" "$GP" 2>"$OUT/gnuplot.log"; then
+	# What each plot is: run, rounds, and the SMT/TLS ratios it shows
+	NROUNDS=$(awk -F, 'NR > 1 { r[$1] = 1 } END { print length(r) }' "$OUT/raw.csv")
+	if [ "${NROUNDS:-0}" -gt 1 ]; then AGG="median of $NROUNDS rounds"; else AGG="1 round, no median"; fi
+	META="make bench ($MODE), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M') UTC, host $(hostname), $AGG"
+	# p50 SMT/UDP / TLS and SMT/IP / TLS per size (latency.dat: 2t = p50)
+	LATR=$(awk '!/^#/ && $8 != "?" && $8 > 0 {
+		u = ($10 != "?") ? sprintf("%.2f", $10 / $8) : "-"
+		i = ($2 != "?") ? sprintf("%.2f", $2 / $8) : "-"
+		printf "%s%s B: %s/%s", sep, $1, u, i; sep = ", " }' "$OUT/latency.dat")
+	# rate SMT/UDP / TLS at the most outstanding RPCs of each size
+	THRR=$(awk '/^# size/ { sz = $3 } !/^#/ && NF { last[sz] = $0; if (!(sz in seen)) { seen[sz] = 1; order[++n] = sz } }
+		END { for (k = 1; k <= n; k++) { split(last[order[k]], f, " ");
+			r = (f[6] != "?" && f[5] != "?" && f[5] > 0) ? sprintf("%.2f", f[6] / f[5]) : "-"
+			printf "%s%s B x%s: %s", sep, order[k], f[1], r; sep = ", " } }' "$OUT/throughput.dat")
+	if ! gnuplot -e "dir='$OUT'; losses='$LOSSES'; meta='$META'; agg='$AGG'; latratio='$LATR'; thrratio='$THRR'" \
+		"$GP" 2>"$OUT/gnuplot.log"; then
 		echo "bench.sh: gnuplot failed; see $OUT/gnuplot.log" >&2
 		[ "$MODE" = smoke ] && rc=1
 	fi

@@ -56,6 +56,9 @@ enum eng_timer_kind {
  * and the most it is charged against max_rx_bytes (the longest record on
  * the wire). */
 #define ENG_PROV_ASKS 2
+/* A peer's processing time per byte of a message, added to the silence
+ * limit of our messages (10 ns: 100 MB/s to decrypt, copy and answer). */
+#define ENG_PEER_PS_PER_BYTE 10000
 #define ENG_PROV_BYTES (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
 #define ENG_MAX_PAYLOAD 65495 /* 64 KiB IP packet less IPv4 and SMT headers */
 

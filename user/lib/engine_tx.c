@@ -641,6 +641,12 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	 * that waits behind others is not failed for that. */
 	dead = (t->last_heard > s->heard_at ? t->last_heard : s->heard_at) +
 	       eng_silence_limit(e, s);
+	/* ...plus what the peer needs to take in a message this large
+	 * (decrypt, copy, answer: 10 ns a byte, in whole base timeouts):
+	 * after the last byte of a 64 MiB request the server is busy, not
+	 * silent, for a while */
+	dead += (uint64_t)t->w.wire_len * ENG_PEER_PS_PER_BYTE / 1000 /
+		e->cfg.resend_timeout_ns * e->cfg.resend_timeout_ns;
 	due = (t->silent && t->probe_at > t->last_heard ? t->probe_at
 							: t->last_heard) +
 	      tx_probe_wait(e, t);

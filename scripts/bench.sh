@@ -552,42 +552,45 @@ EOT
 	cat <<'EOT'
 ## Where SMT misses a target, and why
 
-Profiles (`BENCH_CLIENT_WRAP="perf record -g -o cli.data"`,
-`BENCH_SERVER_WRAP=...`, `scripts/bench.sh --quick -- ...`) put 70-80 % of
-both processes' CPU in the kernel whenever SMT loses, and it is the cost
-of packets, not of SMT's own work (engine, AEAD, copies: the other
-20-30 %):
+The tables above judge SMT over UDP (the mode issue 12 is steered by);
+native IP is reported beside it. What the counters in bench.json and
+`make bench-pktcost` say about the misses (profiles: run the bench with
+`BENCH_CLIENT_WRAP="perf record -g -o cli.data"` and
+`BENCH_SERVER_WRAP=...`; the figures in the commits of 2026-12-05 were
+taken on a loaded machine and are not repeated here):
 
-- Every SMT packet goes through the kernel's whole per-packet path on both
-  sides: raw `sendmsg` (route lookup, IP output), the veth, IP input,
-  delivery to the raw socket (a clone), a wake-up, `recvmmsg`. On a veth
-  the receive half runs on the sender's CPU. `make bench-pktcost`
-  measures that path at about 5.4 us of CPU per packet in all, at 64 B
-  and at 1440 B alike. TCP
-  puts a 64 KiB GSO segment through the same path once, and UDP has the
-  same per-packet path, so the floor of the small-RPC tests is UDP's, and
-  SMT stays near it (64 B: SMT/UDP about 1.0).
-- So what costs SMT most is packet count: a 16 KiB RPC is 24 packets and
-  a 64 KiB one 90 (1440 bytes of payload at MTU 1500); 1 MiB is 728
-  packets, about 3.7 ms of sender CPU per MiB against TCP's 0.3. At MTU
-  9000 (the table above) the same tests need a sixth of the packets and
-  SMT's large-message numbers move most of the way to TLS's.
-- Loaded small RPCs: two packets per RPC (ACKs ride along), each paying
-  the path above; TLS pipelines 32 requests in one TCP stream. SMT keeps
-  level with TLS but not 1.4 times above it.
+- Per-packet kernel cost is still the floor of every small-RPC test. One
+  UDP datagram costs about as much CPU as one raw IP packet
+  (`udp:udp` against `raw:raw` in the pktcost table), and a GSO buffer
+  spreads that cost over its segments (`udp-gso`: more than 10 times less
+  per packet). Loaded 64 B RPCs over UDP take about 1.1 system calls per
+  RPC on the client and put 2 to 7 datagrams in a GSO buffer, so they run
+  level with TLS (which pipelines 32 requests into one TCP stream), not
+  1.4 times above it; what is left is the per-message work on both sides
+  (engine, AEAD per record, wake-ups).
+- Large messages: over UDP a 1 MiB request leaves in GSO buffers of about
+  18 datagrams and 60 system calls, where TLS/TCP writes 64 KiB segments;
+  goodput is 0.8 to 0.85 times TLS's, and AES-GCM itself is a small part
+  (0.2 of one core's AES-GCM rate). Natively on IP every packet still pays
+  the raw path (about 140 system calls per 1 MiB RPC), so smt-ip stays
+  far behind; the kernel module's GSO path is what would change that.
+- Unloaded 16 and 64 KiB: one RPC is 12 or 45 datagrams each way, sealed
+  and sent record by record; TCP sends it as one or two segments.
+- Head-of-line: the small RPCs' p99 under loss follows the RTT-based
+  RESEND timeouts and tail-loss probes (docs/engine.md); natively on IP
+  the 1 MiB transfers' packets delay the small ones more than over UDP.
+- Set-up through smtd: every `smt_connect()` is a full TLS 1.3 handshake
+  between the two smtds plus the control-socket round trips (no
+  resumption or 0-RTT yet).
 
-What closes part of it, and what would close the rest:
-- Sending through AF_XDP: `make bench-pktcost` measures about 1.9 times
-  less CPU per 64 B packet and 1.75 times less per 1440 B packet when
-  only the sending side uses it (receiving through AF_XDP in copy mode
-  gains nothing on a veth). libsmt has it as the opt-in `xsk_tx` option;
-  the AF_XDP section above runs the same tests with it. It is opt-in
-  because its packets pass by the kernel's routing, netfilter and qdiscs.
+What would close more of it:
 - The kernel module's GSO path: one super-packet per 16 KiB record,
   segmented in software or by a TSO NIC, which is what TCP gets. Built
   and tested in the QEMU tier, since this host cannot load modules.
-- Jumbo frames where the network has them (the MTU 9000 section).
-- Zero-copy AF_XDP on a NIC that supports it (none here).
+- Sending through AF_XDP (`xsk_tx`, the section above), zero-copy AF_XDP
+  on a NIC that supports it (none here), jumbo frames where the network
+  has them (the MTU 9000 section).
+- Resumption and 0-RTT for set-up (issue 13).
 
 EOT
 	# make bench-redis's section (scripts/bench-redis.sh), kept as it is

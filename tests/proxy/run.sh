@@ -46,11 +46,7 @@ TEST_PIDS=""
 cleanup() {
 	for p in $TEST_PIDS; do kill -KILL "$p" 2>/dev/null; done
 	sd_cleanup
-	# whatever still runs in our namespaces was started here: no process
-	# may outlive the test holding the netns lock's file descriptor
-	for ns in "$P-client" "$P-server"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-	done
+	sd_kill_netns "$P"
 	netns_down --prefix "$P"
 	[ -n "${SD_KEEP_TMP:-}" ] || rm -rf "$SD_TMP"
 }

@@ -124,6 +124,16 @@ sd_ctl() { # NAME smtctl arguments...
 	"$SD_BIN/smtctl" -s "$SD_TMP/$name.sock" "$@"
 }
 
+# sd_kill_netns PREFIX: kills whatever still runs in PREFIX-client and
+# PREFIX-server. Everything there was started by the caller, and no process
+# may outlive a test holding the netns lock's file descriptor.
+sd_kill_netns() {
+	local ns
+	for ns in "$1-client" "$1-server"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	done
+}
+
 sd_cleanup() {
 	local p
 	for p in $SD_PIDS; do

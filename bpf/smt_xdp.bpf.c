@@ -195,9 +195,8 @@ int smt_xdp(struct xdp_md *ctx)
 		if (sv->max_wire)
 			max_wire = sv->max_wire;
 		epoch = p.smt->epoch;
-		/* Verifier: epoch / 64 is 0..3, inside epochs[4]. */
 		if ((sv->flags & SMT_SESS_F_EPOCHS) &&
-		    !(sv->epochs[(epoch >> 6) & 3] & (1ULL << (epoch & 63))))
+		    !smt_epoch_has(sv->epochs, epoch))
 			return smt_drop(st, SMT_DROP_NO_EPOCH_KEYS);
 	}
 	if (!smt_rule_b(b)) /* a session always has a B: never "unknown" */

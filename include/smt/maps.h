@@ -101,7 +101,8 @@ struct smt_udp_port_range {
  * @b:        message-ID width B; 0: the default (48)
  * @flags:    SMT_SESS_F_*
  * @pad:      zero
- * @epochs:   bitmap of the epochs with keys (bit e of epochs[e / 64])
+ * @epochs:   bitmap of the epochs with keys (bit e of epochs[e / 64]:
+ *            smt_epoch_set/smt_epoch_has, include/smt/rules.h)
  */
 struct smt_session_val {
 	__u32 sess_id;

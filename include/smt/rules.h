@@ -83,6 +83,23 @@ SMT_RULE_FN void smt_record_nonce(const __u8 iv[SMT_NONCE_LEN], __u64 seq,
 		nonce[SMT_NONCE_LEN - 1 - i] ^= (__u8)(seq >> (8 * i));
 }
 
+/*
+ * Epoch bitmap of a session (struct smt_session_val.epochs, include/smt/
+ * maps.h): bit e % 64 of word e / 64 says epoch e has keys. smtd sets the
+ * bits, smt_xdp tests them (the word index masked for the verifier).
+ */
+#define SMT_EPOCH_WORDS 4 /* 256 epochs (section 6) */
+SMT_RULE_FN void smt_epoch_set(__u64 ep[SMT_EPOCH_WORDS], unsigned int epoch)
+{
+	ep[(epoch >> 6) & 3] |= 1ULL << (epoch & 63);
+}
+
+SMT_RULE_FN int smt_epoch_has(const __u64 ep[SMT_EPOCH_WORDS],
+			      unsigned int epoch)
+{
+	return !!(ep[(epoch >> 6) & 3] & (1ULL << (epoch & 63)));
+}
+
 /* Rules 2 and 3 of section 2.1: doff_ver, then a type that is not reserved. */
 SMT_RULE_FN int smt_rule_hdr(__u8 doff_ver, __u8 type)
 {

@@ -22,6 +22,7 @@
 
 #if __has_include("smt_bpf.h")
 #include "smt_bpf.h"
+#include <smt/rules.h>
 #include <bpf/bpf.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,9 +191,9 @@ int smtd_bpf_session(struct smtd *d, const struct smt_ctl_session *s, bool add,
 	v.max_wire = s->max_msg + 8 + 22 * recs + s->max_pad * recs;
 	v.b = s->B;
 	v.flags = SMT_SESS_F_EPOCHS;
-	v.epochs[s->epoch / 64] |= 1ull << (s->epoch % 64);
+	smt_epoch_set(v.epochs, s->epoch);
 	if (prev_epoch >= 0 && prev_epoch < 256)
-		v.epochs[prev_epoch / 64] |= 1ull << (prev_epoch % 64);
+		smt_epoch_set(v.epochs, prev_epoch);
 	err = bpf_map_update_elem(b->sess_fd, &k, &v, BPF_ANY) ? -errno : 0;
 	if (err)
 		LOG_W("session %u: cannot add it to the BPF sessions map: %s%s",

@@ -55,6 +55,26 @@ Test(rule_table, rules_h_bounds)
 	cr_expect_eq(smt_rec_idx_limit(0), 65536);
 }
 
+/* The epoch bitmap smtd writes and smt_xdp reads, written out by hand:
+ * every word, bit 63, the wrap 255 -> 0 (tests/bpf has the XDP side). */
+Test(rule_table, rules_h_epoch_bitmap)
+{
+	__u64 ep[SMT_EPOCH_WORDS] = {0};
+	static const unsigned int on[] = {0, 64, 127, 255};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++)
+		smt_epoch_set(ep, on[i]);
+	cr_expect_eq(ep[0], 1);
+	cr_expect_eq(ep[1], 1 | 1ULL << 63);
+	cr_expect_eq(ep[2], 0);
+	cr_expect_eq(ep[3], 1ULL << 63);
+	for (i = 0; i < 256; i++)
+		cr_expect_eq(smt_epoch_has(ep, i),
+			     i == 0 || i == 64 || i == 127 || i == 255,
+			     "epoch %u", i);
+}
+
 /* seq = msg_id << (64 - B) | k: written out for B 40, 48, 56. */
 Test(rule_table, rules_h_record_seq)
 {

@@ -14,7 +14,7 @@
 # $(BUILD)/fuzz/artifacts/<target>-crash-* and printed for reproduction.
 
 FUZZ_TARGETS := fuzz_pkt_parse fuzz_msg_decode fuzz_setup_parse \
-	fuzz_ctl_request fuzz_config_parse
+	fuzz_ctl_request fuzz_config_parse fuzz_ticket_parse
 FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
 	user/lib/codec_ctl.c user/lib/reasm.c user/smtd/params.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -37,6 +37,8 @@ $(FUZZ_REST_A): $(FUZZ_REST_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 # NLMSG_OK compares signed with unsigned (clang's -Wextra says so)
 $(BUILD)/fuzz/obj/lib/xsk_tx.o: FUZZ_CFLAGS += -Wno-sign-compare
+$(BUILD)/fuzz/bin/fuzz_ticket_parse: $(BUILD)/fuzz/obj/smtd/ticket.o
+$(BUILD)/fuzz/bin/fuzz_ticket_parse: FUZZ_EXTRA = $(BUILD)/fuzz/obj/smtd/ticket.o
 $(BUILD)/fuzz/bin/fuzz_config_parse: $(FUZZ_CFG_OBJS) $(FUZZ_REST_A)
 $(BUILD)/fuzz/bin/fuzz_config_parse: FUZZ_EXTRA = $(FUZZ_CFG_OBJS) \
 	$(FUZZ_REST_A) -linih

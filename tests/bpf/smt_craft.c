@@ -10,6 +10,9 @@
  *	the first K packets of that message (an incomplete message). PROTO
  *	"udp" (or 17) sends SMT over UDP (protocol.md 1.1: UDP ports = SMT
  *	ports, checksum set, 1432-byte packets) through the same raw socket.
+ *   smt_craft flood SRC DST SPORT DPORT PPS SECONDS [PROTO]
+ *	forged first packets of 1 MiB requests with random msg_ids at PPS
+ *	per second (test-net's flood scenario).
  *   smt_craft recv SECONDS [PROTO]
  *	counts SMT DATA packets per (msg_id, receiving interface) for SECONDS
  *	and prints "msg ID ifindex I packets P" lines, then "total N". PROTO
@@ -122,6 +125,84 @@ static int do_send(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * flood SRC DST SPORT DPORT PPS SECONDS [PROTO]: forged first packets of
+ * 1 MiB requests with random even msg_ids (docs/protocol.md 3.4,
+ * "Amplification"), PPS per second for SECONDS, paced in bursts of 10;
+ * prints "flood sent N seconds S pps R".
+ */
+static int do_flood(int argc, char **argv)
+{
+	struct sockaddr_in dst = {.sin_family = AF_INET};
+	int proto = argc > 6 ? parse_proto(argv[6]) : SMT_IPPROTO_DEFAULT;
+	int udp = proto == 17, fd, one = 1, i;
+	uint32_t mss = 1500 - 20 - (udp ? 8 : 0) - SMT_HDR_LEN, wire, recs;
+	double pps = atof(argv[4]), secs = atof(argv[5]), el;
+	static struct pkt_slot slots[MAX_PKTS];
+	struct timespec t0, next, now;
+	uint64_t sent = 0, rnd = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
+	uint8_t buf[2048];
+
+	if (pps <= 0 || secs <= 0 || strchr(argv[1], ':')) {
+		fprintf(stderr, "smt_craft flood: IPv4, PPS and SECONDS > 0\n");
+		return 2;
+	}
+	fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	if (fd < 0 ||
+	    setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+		perror("smt_craft: raw socket (needs CAP_NET_RAW)");
+		return 1;
+	}
+	inet_pton(AF_INET, argv[1], &dst.sin_addr);
+	pkt_layout(1u << 20, SMT_REC_MAX_CONTENT, mss, slots, MAX_PKTS, &wire,
+		   &recs);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	next = t0;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		el = (double)(now.tv_sec - t0.tv_sec) +
+		     (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+		if (el >= secs)
+			break;
+		for (i = 0; i < 10; i++) {
+			struct pkt_spec s = {
+				.proto = udp ? 0 : proto,
+				.udp = udp,
+				.sport = atoi(argv[2]),
+				.dport = atoi(argv[3]),
+				.msg_len = wire,
+				.payload = slots[0].len,
+				.rec_len = slots[0].rec_len,
+			};
+			int len;
+
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 7;
+			rnd ^= rnd << 17;
+			/* even, 2^20 .. 2^40: above any genuine request */
+			s.msg_id = ((rnd % (1ULL << 40)) | (1ULL << 20)) &
+				   ~1ULL;
+			snprintf(s.saddr, sizeof(s.saddr), "%s", argv[0]);
+			snprintf(s.daddr, sizeof(s.daddr), "%s", argv[1]);
+			len = pkt_build_ip(&s, buf, sizeof(buf));
+			if (len > 0 &&
+			    sendto(fd, buf, len, 0, (struct sockaddr *)&dst,
+				   sizeof(dst)) == len)
+				sent++;
+		}
+		next.tv_nsec += (long)(10 * 1e9 / pps);
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	printf("flood sent %llu seconds %.2f pps %.0f\n",
+	       (unsigned long long)sent, el, (double)sent / el);
+	close(fd);
+	return 0;
+}
+
 struct cnt {
 	uint64_t id;
 	int ifindex;
@@ -207,8 +288,11 @@ int main(int argc, char **argv)
 		return do_send(argc - 2, argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "recv"))
 		return do_recv(argc - 2, argv + 2);
+	if (argc >= 8 && !strcmp(argv[1], "flood"))
+		return do_flood(argc - 2, argv + 2);
 	fprintf(stderr,
 		"usage: smt_craft send SRC DST SPORT DPORT SIZE[,SIZE...] [FIRST_MSG_ID] [PROTO]\n"
-		"       smt_craft recv SECONDS [PROTO]\n");
+		"       smt_craft recv SECONDS [PROTO]\n"
+		"       smt_craft flood SRC DST SPORT DPORT PPS SECONDS [PROTO]\n");
 	return 2;
 }

@@ -20,7 +20,7 @@ $(NET_ASAN_ECHO): $(NET_ASAN_SRCS) $(wildcard user/lib/*.h include/smt/*.h user/
 		-o $@ $(NET_ASAN_SRCS) $(LDLIBS_TOOLS)
 
 NET_DEPS := $(BUILD)/bin/smt-echo $(BUILD)/bin/smt-fault $(BUILD)/bin/smt-wire \
-	$(BUILD)/bpf/smt_fault.bpf.o $(NET_ASAN_ECHO)
+	$(BUILD)/bpf/smt_fault.bpf.o $(NET_ASAN_ECHO) $(BUILD)/tests/bpf/smt_craft
 
 TEST_TIERS += test-net
 HELP += '  test-net   smt-echo in netns, native IP and UDP: sizes to 8 MiB, loss/dup, 1000 RPCs, ASan, pcap, ICMP, nobody (root)'

@@ -895,6 +895,7 @@ int smt_engine_session_add(struct smt_engine *e,
 		goto fail;
 	}
 	s->rec_size = eng_rec_size(e, s->max_payload);
+	s->prov_credit = ENG_PROV_BURST;
 	s->ack_t.idx = s->drain_t.idx = ENG_T_IDLE;
 	s->ack_t.kind = ENG_T_ACK;
 	s->drain_t.kind = ENG_T_DRAIN;

@@ -363,6 +363,9 @@ struct smt_engine_stats {
 	/* provisional messages (no record verified) freed: their sender
 	 * answered UNKNOWN, or ENG_PROV_ASKS RESENDs went unanswered */
 	uint64_t prov_freed;
+	/* GRANTs and RESENDs for provisional messages not sent: the
+	 * session's budget for them was used up (a flood of forged packets) */
+	uint64_t prov_withheld;
 	uint64_t drops_total;
 	uint64_t drops[SMT_DROP_MAX];
 	/* gauges: what is held now */

@@ -60,6 +60,13 @@ enum eng_timer_kind {
  * limit of our messages (10 ns: 100 MB/s to decrypt, copy and answer). */
 #define ENG_PEER_PS_PER_BYTE 10000
 #define ENG_PROV_BYTES (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
+/* A session's budget of GRANTs and RESENDs for provisional messages
+ * (docs/protocol.md 3.4): ENG_PROV_BURST at once, then one per
+ * ENG_PROV_REFILL_NS; a message authenticated later gives back what it
+ * took. A flood of forged first packets then makes us send at most about
+ * 1000 packets a second per session, whatever its rate. */
+#define ENG_PROV_BURST 64
+#define ENG_PROV_REFILL_NS 1000000
 #define ENG_MAX_PAYLOAD 65495 /* 64 KiB IP packet less IPv4 and SMT headers */
 
 struct eng_timer {
@@ -114,6 +121,8 @@ struct eng_session {
 	uint64_t rtt_min; /* smallest sample, drifting up slowly */
 	uint64_t heard_at; /* last authenticated news from the peer: a
 			      verified control packet or a message in full */
+	uint32_t prov_credit; /* answers to provisional messages left */
+	uint64_t prov_at; /* when prov_credit was last topped up */
 	struct smt_engine_stats st;
 };
 
@@ -167,6 +176,8 @@ struct eng_rx {
 	uint8_t noprog;
 	uint8_t backoff; /* RESENDs since the last progress */
 	uint8_t prov_asks; /* RESENDs sent while provisional, no progress */
+	uint8_t prov_taken; /* answers it took from prov_credit */
+	bool prov_held; /* a GRANT was withheld at rcvd == gg_rcvd */
 	uint64_t msg_id;
 	struct smt_rx_msg *m;
 	uint32_t g; /* offset granted to the sender */

@@ -42,6 +42,52 @@ static uint64_t charge(const struct eng_rx *r, uint64_t msg_len)
 	return r->authed || msg_len < ENG_PROV_BYTES ? msg_len : ENG_PROV_BYTES;
 }
 
+/*
+ * The session's budget of answers (GRANTs and RESENDs) to provisional
+ * messages (docs/protocol.md 3.4, "Amplification"), topped up for the
+ * time passed; false, counted, when it is used up.
+ */
+static bool prov_budget(struct smt_engine *e, struct eng_session *s)
+{
+	uint64_t n = e->now > s->prov_at
+			     ? (e->now - s->prov_at) / ENG_PROV_REFILL_NS
+			     : 0;
+
+	if (n) {
+		s->prov_at += n * ENG_PROV_REFILL_NS;
+		s->prov_credit = n < ENG_PROV_BURST - s->prov_credit
+					 ? s->prov_credit + (uint32_t)n
+					 : ENG_PROV_BURST;
+	}
+	if (!s->prov_credit)
+		ENG_CNT(e, s, prov_withheld, 1);
+	return s->prov_credit > 0;
+}
+
+/* Takes one answer for provisional r from the budget. */
+static bool prov_take(struct smt_engine *e, struct eng_rx *r)
+{
+	struct eng_session *s = r->s;
+
+	if (!prov_budget(e, s))
+		return false;
+	s->prov_credit--;
+	if (r->prov_taken < UINT8_MAX)
+		r->prov_taken++;
+	return true;
+}
+
+/* r was authenticated: what it took from the budget goes back. */
+static void prov_give_back(struct eng_rx *r)
+{
+	struct eng_session *s = r->s;
+
+	s->prov_credit = r->prov_taken < ENG_PROV_BURST - s->prov_credit
+				 ? s->prov_credit + r->prov_taken
+				 : ENG_PROV_BURST;
+	r->prov_taken = 0;
+}
+
 static uint32_t remaining(const struct eng_rx *r)
 {
 	return r->msg_len > r->rcvd ? r->msg_len - r->rcvd : 0;
@@ -132,8 +178,8 @@ void eng_grant_pass(struct smt_engine *e)
 		/* Provisional (maybe forged): no SRPT rank while it needs no
 		 * grant, and a GRANT only when bytes came since our last one
 		 * (at most one per DATA packet, docs/protocol.md 3.4). */
-		if (!r->authed &&
-		    (want <= r->g || (r->gg && r->rcvd <= r->gg_rcvd)))
+		if (!r->authed && (want <= r->g || ((r->gg || r->prov_held) &&
+						    r->rcvd <= r->gg_rcvd)))
 			continue;
 		rank++;
 		if (want <= r->g)
@@ -151,6 +197,12 @@ void eng_grant_pass(struct smt_engine *e)
 			if (r->g + add < r->msg_len && add < r->s->max_payload)
 				continue;
 		} else if (r->g + add < r->msg_len && add < grant_step(e, r)) {
+			continue;
+		}
+		if (!r->authed && !prov_take(e, r)) {
+			/* none until bytes come again */
+			r->prov_held = true;
+			r->gg_rcvd = r->rcvd;
 			continue;
 		}
 		old = outstanding(r);
@@ -180,6 +232,8 @@ static void rx_update(struct smt_engine *e, struct eng_rx *r, uint32_t hint_g)
 	r->rcvd = smt_rx_msg_received(r->m);
 	r->msg_len = smt_rx_msg_len(r->m);
 	r->authed = smt_rx_msg_any_verified(r->m);
+	if (r->authed && r->prov_taken)
+		prov_give_back(r);
 	if (hint_g > r->g)
 		r->g = hint_g;
 	if (r->msg_len && r->g > r->msg_len)
@@ -264,8 +318,11 @@ unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r)
 		rg[0].len = rg[n - 1].off + rg[n - 1].len - rg[0].off;
 		n = 1;
 	}
-	if (!r->authed && n)
+	if (!r->authed && n) {
+		if (!prov_take(e, r))
+			return 0; /* eng_rx_timer() frees it */
 		r->prov_asks++;
+	}
 	/* At most a grant window of retransmission per timeout: asking for
 	 * more while the sender's queue still holds the last answer only
 	 * feeds a congestion collapse. */
@@ -318,8 +375,11 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 	wait = eng_rto_backoff(e, s, r->backoff);
 	if (now >= since + wait) {
 		r->action_at = now;
-		if (!r->authed && r->prov_asks >= ENG_PROV_ASKS) {
-			/* provisional, and its RESENDs brought nothing */
+		/* provisional, and its RESENDs brought nothing, or the
+		 * budget allows none (then its UNKNOWN would have freed
+		 * it: a flood cannot make forged state live longer) */
+		if (!r->authed &&
+		    (r->prov_asks >= ENG_PROV_ASKS || !prov_budget(e, s))) {
 			ENG_CNT(e, s, prov_freed, 1);
 			eng_drop(e, s, SMT_DROP_REASSEMBLY_TIMEOUT);
 			eng_rx_free(e, r);

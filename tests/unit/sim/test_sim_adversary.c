@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "engine_int.h"
 #include "sim.h"
 
 #define RTO_NS 1000000
@@ -415,14 +416,18 @@ Test(sim_adversary, garbage_headers__dropped_by_reason)
  * at most one answer per RESEND.
  */
 #define AMP_FORGED 300
+#define AMP_FLOOD 3000 /* the flood case: 3000 in 6 ms */
 #define AMP_MAX 3
 
 struct amp {
-	uint64_t id[AMP_FORGED];
+	uint64_t id[AMP_FLOOD];
 	int n;
-	unsigned int victim[AMP_FORGED]; /* host 1 -> 0 about forged id i */
-	unsigned int peer[AMP_FORGED]; /* host 0 -> 1 about forged id i */
+	unsigned int victim[AMP_FLOOD]; /* host 1 -> 0 about forged id i */
+	unsigned int peer[AMP_FLOOD]; /* host 0 -> 1 about forged id i */
 	bool drop_answers; /* the peer's answers are lost */
+	int count; /* forged packets; 0: AMP_FORGED */
+	uint64_t gap_ns; /* between them; 0: 7919 */
+	uint64_t end_ns; /* when the simulation went quiet */
 };
 
 static int amp_find(const struct amp *a, uint64_t id)
@@ -486,7 +491,7 @@ static void amp_run(struct amp *a, uint64_t *lat_max)
 		sim_rpc_add(sim, (uint64_t)i * 200000, i & 1, !(i & 1),
 			    i == 4 ? 300000 : 100 + (uint32_t)i * 700, 500,
 			    false);
-	for (i = 0; i < AMP_FORGED; i++) {
+	for (i = 0; i < (a->count ? a->count : AMP_FORGED); i++) {
 		uint8_t pkt[1500];
 		bool whole = i & 1;
 		uint32_t n = whole ? nsmall : nbig, mlen;
@@ -508,9 +513,11 @@ static void amp_run(struct amp *a, uint64_t *lat_max)
 			put32(pkt + 28, mlen);
 			put32(pkt + 32, (i & 2) ? mlen : 1440);
 		}
-		sim_inject(sim, 0, 1, pkt, n, (uint64_t)i * 7919);
+		sim_inject(sim, 0, 1, pkt, n,
+			   (uint64_t)i * (a->gap_ns ? a->gap_ns : 7919));
 	}
 	cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
+	a->end_ns = sim_now(sim);
 	cr_assert_eq(sim_check(sim, false), 0, "%s", sim_error(sim));
 	*lat_max = 0;
 	for (i = 0; i < sim_rpc_count(sim); i++) {
@@ -566,4 +573,33 @@ Test(sim_adversary, forged_first_packets__bounded_when_peer_is_silent)
 
 	amp_run(&a, &lat);
 	amp_check(&a, "answers lost");
+}
+
+/*
+ * A flood: 3000 forged packets in 6 ms (500,000 a second), half of them
+ * first packets of large messages. Each still costs at most AMP_MAX, and
+ * all of them together at most the session's budget for provisional
+ * messages (docs/protocol.md 3.4): ENG_PROV_BURST, then one per
+ * ENG_PROV_REFILL_NS of the run. Genuine RPCs are not slowed down.
+ */
+Test(sim_adversary, forged_flood__answers_bounded_by_the_budget)
+{
+	static struct amp a = {.count = AMP_FLOOD, .gap_ns = 2000};
+	unsigned int vsum = 0, bound;
+	uint64_t lat;
+	int i;
+
+	amp_run(&a, &lat);
+	amp_check(&a, "flood");
+	for (i = 0; i < a.n; i++)
+		vsum += a.victim[i];
+	bound = ENG_PROV_BURST + (unsigned int)(a.end_ns / ENG_PROV_REFILL_NS) +
+		1;
+	cr_log_info("flood: %u answers in %" PRIu64 " ns, budget %u", vsum,
+		    a.end_ns, bound);
+	cr_assert_leq(vsum, bound,
+		      "%d forged packets in %" PRIu64 " ns cost %u answers, "
+		      "budget %u",
+		      a.n, a.end_ns, vsum, bound);
+	cr_assert_lt(lat, 2 * RTO_NS, "an RPC took %" PRIu64 " ns", lat);
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Protocol engine core: configuration, sessions and their key epochs, the
- * demultiplexing of received packets to sessions, control packets (verified
- * and replay-checked before anything acts on them), timers, the event queue
- * and counters. The sender side lives in engine_tx.c, the receiver side and
- * SRPT grants in engine_rx.c. No clocks, sockets or randomness here.
+ * Protocol engine, top layer: configuration, sessions and their key
+ * epochs, the demultiplexing of received packets to sessions, control
+ * packets (verified and replay-checked before anything acts on them),
+ * timer dispatch, the event queue's pull side, counters and the rest of
+ * the public API. Below it (engine_int.h has the layering): the receiver
+ * side and SRPT grants (engine_rx.c), the sender side (engine_tx.c) and
+ * the bottom layer (engine_core.c). No clocks, sockets or randomness here.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,205 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "engine_int.h"
-
-/* ---- hash table ----------------------------------------------------------- */
-
-static size_t eng_hash(uint64_t k, size_t nb)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return (size_t)k & (nb - 1);
-}
-
-int eng_htab_init(struct eng_htab *t, size_t nb)
-{
-	t->b = calloc(nb, sizeof(*t->b));
-	if (!t->b)
-		return -ENOMEM;
-	t->nb = nb;
-	t->n = 0;
-	return 0;
-}
-
-void eng_htab_fini(struct eng_htab *t)
-{
-	free(t->b);
-	t->b = NULL;
-	t->nb = t->n = 0;
-}
-
-static void eng_htab_grow(struct eng_htab *t)
-{
-	size_t nb = t->nb * 2, i;
-	struct eng_hnode **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return;
-	for (i = 0; i < t->nb; i++) {
-		struct eng_hnode *n = t->b[i], *next;
-
-		for (; n; n = next) {
-			size_t h = eng_hash(n->key, nb);
-
-			next = n->next;
-			n->next = b[h];
-			b[h] = n;
-		}
-	}
-	free(t->b);
-	t->b = b;
-	t->nb = nb;
-}
-
-void eng_htab_add(struct eng_htab *t, struct eng_hnode *n, uint64_t key)
-{
-	size_t h;
-
-	if (t->n >= t->nb)
-		eng_htab_grow(t);
-	h = eng_hash(key, t->nb);
-	n->key = key;
-	n->next = t->b[h];
-	t->b[h] = n;
-	t->n++;
-}
-
-void eng_htab_del(struct eng_htab *t, struct eng_hnode *n)
-{
-	struct eng_hnode **pp = &t->b[eng_hash(n->key, t->nb)];
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == n) {
-			*pp = n->next;
-			n->next = NULL;
-			t->n--;
-			return;
-		}
-	}
-}
-
-struct eng_hnode *eng_htab_find(const struct eng_htab *t, uint64_t key)
-{
-	struct eng_hnode *n = t->b[eng_hash(key, t->nb)];
-
-	while (n && n->key != key)
-		n = n->next;
-	return n;
-}
-
-struct eng_hnode *eng_htab_next(const struct eng_hnode *n)
-{
-	struct eng_hnode *m = n->next;
-
-	while (m && m->key != n->key)
-		m = m->next;
-	return m;
-}
-
-struct eng_hnode *eng_htab_any(const struct eng_htab *t)
-{
-	size_t i;
-
-	if (!t->n)
-		return NULL;
-	for (i = 0; i < t->nb; i++)
-		if (t->b[i])
-			return t->b[i];
-	return NULL;
-}
-
-/* ---- timer heap ----------------------------------------------------------- */
-
-static void heap_set(struct eng_heap *h, size_t i, struct eng_timer *t)
-{
-	h->a[i] = t;
-	t->idx = (uint32_t)i;
-}
-
-static void heap_up(struct eng_heap *h, size_t i)
-{
-	struct eng_timer *t = h->a[i];
-
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-
-		if (h->a[p]->when <= t->when)
-			break;
-		heap_set(h, i, h->a[p]);
-		i = p;
-	}
-	heap_set(h, i, t);
-}
-
-static void heap_down(struct eng_heap *h, size_t i)
-{
-	struct eng_timer *t = h->a[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && h->a[c + 1]->when < h->a[c]->when)
-			c++;
-		if (h->a[c]->when >= t->when)
-			break;
-		heap_set(h, i, h->a[c]);
-		i = c;
-	}
-	heap_set(h, i, t);
-}
-
-void eng_timer_cancel(struct smt_engine *e, struct eng_timer *t)
-{
-	struct eng_heap *h = &e->timers;
-	struct eng_timer *moved;
-	size_t i = t->idx;
-
-	if (i == ENG_T_IDLE)
-		return;
-	t->idx = ENG_T_IDLE;
-	h->n--;
-	if (i == h->n)
-		return;
-	moved = h->a[h->n];
-	heap_set(h, i, moved);
-	heap_down(h, i);
-	heap_up(h, moved->idx);
-}
-
-void eng_timer_arm(struct smt_engine *e, struct eng_timer *t, uint64_t when)
-{
-	struct eng_heap *h = &e->timers;
-
-	if (t->idx != ENG_T_IDLE) {
-		uint64_t old = t->when;
-
-		t->when = when;
-		if (when < old)
-			heap_up(h, t->idx);
-		else
-			heap_down(h, t->idx);
-		return;
-	}
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct eng_timer **a = realloc(h->a, cap * sizeof(*a));
-
-		if (!a)
-			return; /* the object stays without a timer: its
-				   limits and the peer's timers still act */
-		h->a = a;
-		h->cap = cap;
-	}
-	t->when = when;
-	heap_set(h, h->n++, t);
-	heap_up(h, h->n - 1);
-}
+#include "engine_rx.h"
 
 uint64_t smt_engine_next_deadline(const struct smt_engine *e)
 {
@@ -303,96 +107,6 @@ void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c)
 	*c = e->cfg;
 }
 
-#define ENG_RTO_MAX_MULT 16
-#define ENG_BACKOFF_MAX 16 /* doublings (then resend_timeout_ns caps) */
-
-static uint64_t rto_clamp(const struct smt_engine *e, uint64_t v)
-{
-	uint64_t lo = e->cfg.rto_min_ns;
-	uint64_t hi = e->cfg.resend_timeout_ns * ENG_RTO_MAX_MULT;
-
-	if (v < lo)
-		return lo;
-	return v < hi ? v : hi;
-}
-
-uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
-{
-	if (!s->srtt)
-		return rto_clamp(e, e->cfg.resend_timeout_ns);
-	return rto_clamp(e, s->srtt + 4 * s->rttvar);
-}
-
-uint64_t eng_rto_backoff(const struct smt_engine *e,
-			 const struct eng_session *s, unsigned int n)
-{
-	uint64_t rto = eng_rto(e, s), hi = e->cfg.resend_timeout_ns;
-
-	if (rto >= hi)
-		return rto;
-	rto <<= n < ENG_BACKOFF_MAX ? n : ENG_BACKOFF_MAX;
-	return rto < hi ? rto : hi;
-}
-
-uint64_t eng_rtt_guard(const struct smt_engine *e, const struct eng_session *s)
-{
-	uint64_t g = s->rtt_min + s->rtt_min / 2, rto = eng_rto(e, s);
-
-	if (!s->srtt)
-		return rto; /* nothing measured: the base timeout */
-	if (g < e->cfg.rto_min_ns / 2)
-		g = e->cfg.rto_min_ns / 2;
-	return g < rto ? g : rto;
-}
-
-uint64_t eng_silence_limit(const struct smt_engine *e,
-			   const struct eng_session *s)
-{
-	uint64_t rto = eng_rto(e, s);
-
-	if (rto < e->cfg.resend_timeout_ns)
-		rto = e->cfg.resend_timeout_ns;
-	return (e->cfg.max_silent_timeouts + 1) * rto;
-}
-
-/* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4. */
-void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
-		    uint64_t delay)
-{
-	uint64_t d, m = rtt > delay ? rtt - delay : 1;
-
-	ENG_CNT(e, s, rtt_samples, 1);
-	/* The path's round trip without queueing: the smallest sample less
-	 * the peer's delay (samples after a busy peer only come longer),
-	 * drifting up by 1/64 of the difference so that a changed path is
-	 * learnt again. */
-	if (!s->rtt_min || m < s->rtt_min)
-		s->rtt_min = m;
-	else
-		s->rtt_min += (m - s->rtt_min) / 64;
-	if (!s->srtt) {
-		s->srtt = rtt ? rtt : 1;
-		s->rttvar = rtt / 2;
-		return;
-	}
-	d = rtt > s->srtt ? rtt - s->srtt : s->srtt - rtt;
-	s->rttvar = s->rttvar - s->rttvar / 4 + d / 4;
-	s->srtt = s->srtt - s->srtt / 8 + rtt / 8;
-	if (!s->srtt)
-		s->srtt = 1;
-}
-
-static void flush_out(struct smt_engine *e)
-{
-	if (e->batch)
-		return; /* smt_engine_batch_end() does it */
-	if (!e->cfg.tx_pull)
-		eng_tx_pull(e, UINT_MAX);
-	if (e->sent && e->ops.flush)
-		e->ops.flush(e->ctx);
-	e->sent = false;
-}
-
 static void event_free_all(struct smt_engine *e);
 static void session_free(struct smt_engine *e, struct eng_session *s, int err);
 
@@ -414,28 +128,6 @@ void smt_engine_free(struct smt_engine *e)
 	free(e);
 }
 
-/* ---- counters --------------------------------------------------------------- */
-
-void eng_drop(struct smt_engine *e, struct eng_session *s, int reason)
-{
-	if (reason <= 0 || reason >= SMT_DROP_MAX)
-		reason = SMT_DROP_NONE;
-	e->st.drops[reason]++;
-	e->st.drops_total++;
-	if (s) { /* NULL before a session is known */
-		s->st.drops[reason]++;
-		s->st.drops_total++;
-	}
-}
-
-static struct eng_session *session_by_id(const struct smt_engine *e,
-					 uint32_t id)
-{
-	struct eng_hnode *n = eng_htab_find(&e->by_id, id);
-
-	return n ? eng_container_of(n, struct eng_session, id_node) : NULL;
-}
-
 int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
 			 struct smt_engine_stats *out)
 {
@@ -445,7 +137,7 @@ int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
 		*out = e->st;
 		return 0;
 	}
-	s = session_by_id(e, sid);
+	s = eng_session_find(e, sid);
 	if (!s)
 		return -ENOENT;
 	*out = s->st;
@@ -457,42 +149,9 @@ int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
 
 /* ---- events ------------------------------------------------------------------ */
 
-int eng_event_push(struct smt_engine *e, struct eng_session *s,
-		   enum smt_engine_ev_type type, uint64_t id, uint64_t cookie,
-		   int error, uint8_t *data, uint32_t len, bool charge)
-{
-	struct eng_event *v = calloc(1, sizeof(*v));
-
-	if (!v) {
-		free(data);
-		return -ENOMEM;
-	}
-	v->ev.type = type;
-	v->ev.session = s->id;
-	v->ev.session_user = s->user;
-	v->ev.id = id;
-	v->ev.cookie = cookie;
-	v->ev.error = error;
-	v->ev.data = data;
-	v->ev.len = len;
-	if (charge) {
-		v->charged = len;
-		v->charged_msg = true;
-		ENG_CNT(e, s, rx_bytes, len);
-		e->st.rx_msgs++; /* the session's own cap counts reassembly */
-	}
-	if (e->ev_tail)
-		e->ev_tail->next = v;
-	else
-		e->ev_head = v;
-	e->ev_tail = v;
-	ENG_CNT(e, s, events, 1);
-	return 0;
-}
-
 static void event_unlink(struct smt_engine *e, struct eng_event *v)
 {
-	struct eng_session *s = session_by_id(e, v->ev.session);
+	struct eng_session *s = eng_session_find(e, v->ev.session);
 
 	e->ev_head = v->next;
 	if (!e->ev_head)
@@ -541,174 +200,6 @@ static void event_free_all(struct smt_engine *e)
 
 	while (smt_engine_next_event(e, &ev))
 		smt_engine_event_free(&ev);
-}
-
-/* ---- output -------------------------------------------------------------------- */
-
-void eng_send_raw(struct smt_engine *e, struct eng_session *s,
-		  const uint8_t *pkt, size_t len, uint8_t prio)
-{
-	struct smt_engine_tx tx = {
-		.session = s->id,
-		.session_user = s->user,
-		.peer = &s->peer,
-		.pkt = pkt,
-		.len = len,
-		.prio = prio,
-	};
-
-	if (e->closing)
-		return;
-	e->sent = true;
-	if (e->ops.send(e->ctx, &tx) < 0) {
-		ENG_CNT(e, s, tx_errors, 1);
-		return;
-	}
-	ENG_CNT(e, s, pkts_out, 1);
-	ENG_CNT(e, s, bytes_out, len);
-}
-
-/* Raises a shared counter to v (never lowers it). */
-static void share_raise(_Atomic uint64_t *a, uint64_t v)
-{
-	uint64_t old = atomic_load_explicit(a, memory_order_relaxed);
-
-	while (old < v &&
-	       !atomic_compare_exchange_weak_explicit(
-		       a, &old, v, memory_order_relaxed, memory_order_relaxed))
-		;
-}
-
-/* Our next ctl_seq: above our last and the group's (when the session is
- * shared), in our lane (ctl_seq % lanes == lane); never 0. */
-static uint64_t eng_next_ctl_seq(const struct smt_engine *e,
-				 const struct eng_session *s,
-				 const struct eng_epoch *ep)
-{
-	uint64_t v = ep->ctl_seq + 1, g, n = e->cfg.lanes;
-
-	if (s->share) {
-		g = atomic_load_explicit(&s->share->ctl_seq[ep->num],
-					 memory_order_relaxed);
-		if (g >= v)
-			v = g + 1;
-	}
-	if (n > 1)
-		v += (e->cfg.lane + n - v % n) % n;
-	return v;
-}
-
-uint64_t eng_next_req(const struct smt_engine *e, const struct eng_session *s,
-		      const struct eng_epoch *ep)
-{
-	uint64_t mid = ep->next_req, g;
-
-	if (s->share) {
-		g = atomic_load_explicit(&s->share->next_req[ep->num],
-					 memory_order_relaxed);
-		if (g > mid)
-			mid = g;
-	}
-	/* at most lanes steps (the lane of bits 1..31 can jump at 2^32) */
-	while (smt_msg_lane(mid, e->cfg.lanes) != e->cfg.lane)
-		mid += 2;
-	return mid;
-}
-
-void eng_req_used(struct eng_session *s, struct eng_epoch *ep, uint64_t mid)
-{
-	ep->next_req = mid + 2;
-	if (s->share)
-		share_raise(&s->share->next_req[ep->num], mid + 2);
-}
-
-void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
-		  struct eng_epoch *ep, uint8_t type, uint64_t msg_id,
-		  uint32_t off, uint32_t len, uint8_t prio)
-{
-	struct smt_ctl c = {
-		.type = type,
-		.sport = s->lport,
-		.dport = s->pport,
-		.hdr_prio = SMT_PRIO_MAX,
-		.epoch = ep->num,
-		.msg_id = msg_id,
-		.offset = off,
-		.length = len,
-		.prio = prio,
-	};
-	uint8_t buf[SMT_ACK_LEN(SMT_ACK_MAX)];
-	int n;
-
-	c.ctl_seq = eng_next_ctl_seq(e, s, ep);
-	if (c.ctl_seq > SMT_CTL_SEQ_MAX)
-		return; /* epoch exhausted: the owner must rekey */
-	ep->ctl_seq = c.ctl_seq;
-	if (s->share)
-		share_raise(&s->share->ctl_seq[ep->num], c.ctl_seq);
-	if (type == SMT_TYPE_ACK) {
-		c.msg_id = 0;
-		c.count = ep->nacks;
-		memcpy(c.ids, ep->acks, ep->nacks * sizeof(ep->acks[0]));
-	}
-	n = smt_ctl_build(ep->tx, &c, buf, sizeof(buf));
-	if (n < 0) {
-		ENG_CNT(e, s, tx_errors, 1);
-		return;
-	}
-	ENG_CNT(e, s, ctl_out, 1);
-	switch (type) {
-	case SMT_TYPE_GRANT:
-		ENG_CNT(e, s, grants_out, 1);
-		break;
-	case SMT_TYPE_RESEND:
-		ENG_CNT(e, s, resends_out, 1);
-		break;
-	case SMT_TYPE_BUSY:
-		ENG_CNT(e, s, busy_out, 1);
-		break;
-	case SMT_TYPE_UNKNOWN:
-		ENG_CNT(e, s, unknown_out, 1);
-		break;
-	case SMT_TYPE_NEED_ACK:
-		ENG_CNT(e, s, need_acks_out, 1);
-		break;
-	case SMT_TYPE_ACK:
-		ENG_CNT(e, s, acks_out, 1);
-		break;
-	}
-	eng_send_raw(e, s, buf, (size_t)n, SMT_PRIO_MAX);
-}
-
-static void ack_flush_epoch(struct smt_engine *e, struct eng_session *s,
-			    struct eng_epoch *ep)
-{
-	if (!ep->valid || !ep->nacks)
-		return;
-	eng_send_ctl(e, s, ep, SMT_TYPE_ACK, 0, 0, 0, 0);
-	ep->nacks = 0;
-}
-
-void eng_ack_flush(struct smt_engine *e, struct eng_session *s)
-{
-	ack_flush_epoch(e, s, &s->ep[0]);
-	ack_flush_epoch(e, s, &s->ep[1]);
-	eng_timer_cancel(e, &s->ack_t);
-}
-
-void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
-		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now)
-{
-	unsigned int i;
-
-	for (i = 0; i < ep->nacks; i++)
-		if (ep->acks[i] == msg_id)
-			return;
-	ep->acks[ep->nacks++] = msg_id;
-	if (ep->nacks == SMT_ACK_MAX)
-		ack_flush_epoch(e, s, ep);
-	else if (s->ack_t.idx == ENG_T_IDLE)
-		eng_timer_arm(e, &s->ack_t, now + e->cfg.ack_delay_ns);
 }
 
 /* ---- sessions ------------------------------------------------------------------- */
@@ -763,16 +254,6 @@ static struct eng_session *session_by_addr(const struct smt_engine *e,
 	return NULL;
 }
 
-struct eng_epoch *eng_epoch_find(struct eng_session *s, uint8_t num)
-{
-	int i;
-
-	for (i = 0; i < 2; i++)
-		if (s->ep[i].valid && s->ep[i].num == num)
-			return &s->ep[i];
-	return NULL;
-}
-
 static int epoch_init(struct eng_epoch *ep, uint8_t num,
 		      const struct smt_keys *k, bool tls_client)
 {
@@ -822,7 +303,7 @@ static void session_end_msgs(struct smt_engine *e, struct eng_session *s,
 
 			next = n->next;
 			if (all || t->epoch == num)
-				eng_tx_end(e, t, err);
+				eng_msg_end(e, t, ENG_TX_FAILED, err);
 		}
 	}
 }
@@ -832,7 +313,7 @@ static void epoch_wipe(struct smt_engine *e, struct eng_session *s,
 {
 	if (!ep->valid)
 		return;
-	ack_flush_epoch(e, s, ep);
+	eng_ack_flush_epoch(e, s, ep);
 	session_end_msgs(e, s, false, ep->num, err);
 	smt_aead_free(ep->tx);
 	smt_aead_free(ep->rx);
@@ -911,7 +392,7 @@ int smt_engine_session_add(struct smt_engine *e,
 		s->id = e->next_sid++;
 		if (!s->id)
 			s->id = e->next_sid++;
-	} while (session_by_id(e, s->id));
+	} while (eng_session_find(e, s->id));
 	eng_htab_add(&e->by_id, &s->id_node, s->id);
 	eng_htab_add(&e->by_addr, &s->addr_node,
 		     addr_key((const struct sockaddr *)&s->peer, s->pport,
@@ -928,12 +409,12 @@ fail:
 
 int smt_engine_session_del(struct smt_engine *e, uint32_t id)
 {
-	struct eng_session *s = session_by_id(e, id);
+	struct eng_session *s = eng_session_find(e, id);
 
 	if (!s)
 		return -ENOENT;
 	session_free(e, s, -ECONNABORTED);
-	flush_out(e);
+	eng_tx_flush(e);
 	return 0;
 }
 
@@ -941,7 +422,7 @@ int smt_engine_session_rekey(struct smt_engine *e, uint32_t id,
 			     uint8_t new_epoch, const struct smt_keys *keys,
 			     uint64_t now_ns)
 {
-	struct eng_session *s = session_by_id(e, id);
+	struct eng_session *s = eng_session_find(e, id);
 	struct eng_epoch fresh;
 	int old, err;
 
@@ -958,13 +439,13 @@ int smt_engine_session_rekey(struct smt_engine *e, uint32_t id,
 	s->ep[old] = fresh;
 	s->cur = old;
 	eng_timer_arm(e, &s->drain_t, now_ns + e->cfg.epoch_drain_ns);
-	flush_out(e);
+	eng_tx_flush(e);
 	return 0;
 }
 
 void *smt_engine_session_user(const struct smt_engine *e, uint32_t id)
 {
-	struct eng_session *s = session_by_id(e, id);
+	struct eng_session *s = eng_session_find(e, id);
 
 	return s ? s->user : NULL;
 }
@@ -1142,10 +623,10 @@ static void ctl_ack(struct smt_engine *e, struct eng_session *s,
 				       e->cfg.ack_delay_ns);
 		if (t->kind == ENG_TX_ONEWAY) {
 			ENG_CNT(e, s, oneways_acked, 1);
-			eng_tx_end(e, t, 0);
+			eng_tx_end(e, t, ENG_TX_DONE, 0);
 		} else if (t->kind == ENG_TX_RESPONSE) {
 			ENG_CNT(e, s, responses_acked, 1);
-			eng_tx_end(e, t, 1);
+			eng_tx_end(e, t, ENG_TX_DONE, 0);
 		}
 	}
 }
@@ -1247,7 +728,7 @@ int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 		eng_drop(e, s, rc);
 	else
 		rc = 0;
-	flush_out(e);
+	eng_tx_flush(e);
 	return rc;
 }
 
@@ -1276,10 +757,15 @@ void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
 
 		eng_timer_cancel(e, t);
 		switch (t->kind) {
-		case ENG_T_TX:
-			eng_tx_timer(e, eng_container_of(t, struct eng_tx, t),
-				     now_ns);
+		case ENG_T_TX: {
+			struct eng_tx *x =
+				eng_container_of(t, struct eng_tx, t);
+			int err = eng_tx_timer(e, x, now_ns);
+
+			if (err)
+				eng_msg_end(e, x, ENG_TX_FAILED, err);
 			break;
+		}
 		case ENG_T_RX:
 			eng_rx_timer(e, eng_container_of(t, struct eng_rx, t),
 				     now_ns);
@@ -1294,19 +780,14 @@ void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
 			break;
 		}
 	}
-	flush_out(e);
-}
-
-void eng_app_done(struct smt_engine *e)
-{
-	flush_out(e);
+	eng_tx_flush(e);
 }
 
 unsigned int smt_engine_pull(struct smt_engine *e, unsigned int max)
 {
 	unsigned int n = eng_tx_pull(e, max);
 
-	flush_out(e);
+	eng_tx_flush(e);
 	return n;
 }
 
@@ -1327,5 +808,30 @@ void smt_engine_batch_end(struct smt_engine *e)
 		e->grant_due = false;
 		eng_grant_pass(e);
 	}
-	flush_out(e);
+	eng_tx_flush(e);
+}
+
+int smt_engine_cancel(struct smt_engine *e, uint32_t sid, uint64_t id,
+		      uint64_t now_ns)
+{
+	struct eng_session *s = eng_session_find(e, sid);
+	uint8_t epoch = smt_engine_id_epoch(id);
+	uint64_t mid = smt_engine_id_msg(id);
+	struct eng_tx *t;
+
+	if (!s)
+		return -ENOENT;
+	e->now = now_ns;
+	t = eng_tx_find(s, epoch, mid);
+	if (t && (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)) {
+		eng_msg_end(e, t, ENG_TX_FAILED, -ECANCELED);
+		eng_tx_flush(e);
+		return 0;
+	}
+	t = eng_tx_find(s, epoch, mid + 1);
+	if (t && (t->kind == ENG_TX_AWAIT || t->kind == ENG_TX_RESPONSE)) {
+		eng_tx_end(e, t, ENG_TX_DONE, 0);
+		return 0;
+	}
+	return -ENOENT;
 }

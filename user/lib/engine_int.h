@@ -1,10 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Internals of the protocol engine shared by engine.c (sessions, demux,
- * timers, events, counters), engine_tx.c (sender side) and engine_rx.c
- * (receiver side and SRPT grants): the object layouts, an intrusive hash
- * table keyed by 64-bit values and a binary min-heap of timers. Not for use
- * outside the engine.
+ * Internals of the protocol engine: the object layouts, an intrusive hash
+ * table keyed by 64-bit values, a binary min-heap of timers and the
+ * helpers of the bottom layer (engine_core.c). Not for use outside the
+ * engine.
+ *
+ * The engine is built in layers; each file calls only the layers below it
+ * and includes only the header of the layer right below:
+ *   engine_core.c  this header: tables, timers, counters, events in,
+ *                  packets out, ACK batching, round-trip estimate
+ *   engine_tx.c    engine_tx.h: the sender side
+ *   engine_rx.c    engine_rx.h: the receiver side and SRPT grants (it ends
+ *                  our request when its response is delivered)
+ *   engine.c       sessions, epochs, demultiplexing, control packets in,
+ *                  timer dispatch, the rest of the public API
+ * A lower layer reports upwards by its return values (eng_tx_timer()
+ * returns the error a message failed with; its caller ends it).
  */
 #ifndef SMT_ENGINE_INT_H
 #define SMT_ENGINE_INT_H
@@ -229,7 +240,7 @@ struct smt_engine {
 	uint8_t pktbuf[SMT_HDR_LEN + ENG_MAX_PAYLOAD];
 };
 
-/* ---- shared helpers (engine.c) ------------------------------------------- */
+/* ---- bottom layer (engine_core.c) ---------------------------------------- */
 
 /* Counter bump on the session and the engine. */
 #define ENG_CNT(e, s, field, v)              \
@@ -240,6 +251,7 @@ struct smt_engine {
 	} while (0)
 
 void eng_drop(struct smt_engine *e, struct eng_session *s, int reason);
+struct eng_session *eng_session_find(const struct smt_engine *e, uint32_t id);
 void eng_timer_arm(struct smt_engine *e, struct eng_timer *t, uint64_t when);
 void eng_timer_cancel(struct smt_engine *e, struct eng_timer *t);
 struct eng_epoch *eng_epoch_find(struct eng_session *s, uint8_t num);
@@ -265,6 +277,9 @@ void eng_send_ctl(struct smt_engine *e, struct eng_session *s,
 void eng_ack_queue(struct smt_engine *e, struct eng_session *s,
 		   struct eng_epoch *ep, uint64_t msg_id, uint64_t now);
 void eng_ack_flush(struct smt_engine *e, struct eng_session *s);
+/* Sends the ACKs queued in one epoch now. */
+void eng_ack_flush_epoch(struct smt_engine *e, struct eng_session *s,
+			 struct eng_epoch *ep);
 /* The session's RESEND timeout: its RTT estimate (srtt + 4 rttvar), or
  * resend_timeout_ns before the first sample, clamped to [rto_min_ns,
  * 16 x resend_timeout_ns]. */
@@ -291,50 +306,5 @@ uint64_t eng_silence_limit(const struct smt_engine *e,
  * delay, taken to be ours), left out of the smallest round trip. */
 void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
 		    uint64_t delay);
-/* Application calls end here so a backend can send its batch. */
-void eng_app_done(struct smt_engine *e);
-
-/* ---- sender (engine_tx.c) ------------------------------------------------- */
-
-struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
-			   uint64_t msg_id);
-/* Queues t for sending its fresh packets up to the granted offset. */
-void eng_tx_pump(struct smt_engine *e, struct eng_tx *t);
-/* Sends up to max queued DATA packets, SRPT order; returns how many. */
-unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max);
-void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t);
-/* Returns the number of DATA packets sent again. */
-uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
-		       uint32_t len, uint8_t prio);
-/* Starts the message again from offset 0 (after UNKNOWN). */
-void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now);
-/* Frees t; for REQUEST/ONEWAY emits FAILED/SENT with err unless err is 1
- * (completed without an event). */
-void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err);
-void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now);
-/* News of t from its peer: not silent, and its probes start again from
- * the shortest wait. */
-void eng_tx_heard(struct eng_tx *t, uint64_t now);
-/* The peer is alive but t made no progress (BUSY): not silent, but the
- * probes keep backing off. */
-void eng_tx_alive(struct eng_tx *t, uint64_t now);
-int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
-		     uint64_t req_id);
-/* Record content size of a session (docs/protocol.md 8.5). */
-uint32_t eng_rec_size(const struct smt_engine *e, uint32_t max_payload);
-
-/* ---- receiver (engine_rx.c) ----------------------------------------------- */
-
-struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
-			   uint64_t msg_id);
-int eng_rx_data(struct smt_engine *e, struct eng_session *s,
-		const struct smt_pkt *p, uint64_t now);
-void eng_rx_free(struct smt_engine *e, struct eng_rx *r);
-void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now);
-/* Asks the sender for what is missing; returns the RESENDs sent. */
-unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
-void eng_grant_pass(struct smt_engine *e);
-/* A grant pass now, or at smt_engine_batch_end() inside a batch. */
-void eng_grant_soon(struct smt_engine *e);
 
 #endif /* SMT_ENGINE_INT_H */

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine_int.h"
+#include "engine_rx.h"
 
 struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id)
@@ -219,6 +219,14 @@ void eng_grant_pass(struct smt_engine *e)
 		if (r->g >= r->msg_len)
 			glist_unlink(e, r);
 	}
+}
+
+void eng_msg_end(struct smt_engine *e, struct eng_tx *t,
+		 enum eng_tx_outcome how, int err)
+{
+	if (t->resp)
+		eng_rx_free(e, t->resp);
+	eng_tx_end(e, t, how, err);
 }
 
 /* ---- state ----------------------------------------------------------------- */
@@ -442,7 +450,7 @@ static void rx_deliver(struct smt_engine *e, struct eng_session *s,
 			       smt_engine_id_make(ep->num, mid - 1),
 			       req ? req->cookie : 0, 0, app, len, true);
 		if (req)
-			eng_tx_end(e, req, 1);
+			eng_tx_end(e, req, ENG_TX_DONE, 0);
 		eng_ack_queue(e, s, ep, mid, now);
 		return;
 	}

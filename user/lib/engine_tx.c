@@ -12,11 +12,12 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_int.h"
+#include "engine_tx.h"
 
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id)
@@ -488,8 +489,6 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		return;
 	ENG_CNT(e, t->s, restarts, 1);
 	t->asked = false;
-	if (t->resp)
-		eng_rx_free(e, t->resp);
 	t->next_off = 0;
 	t->granted = initial_grant(e, t->w.wire_len);
 	eng_tx_pump(e, t);
@@ -591,7 +590,8 @@ static void account_tx(struct smt_engine *e, struct eng_tx *t, int sign)
 	}
 }
 
-void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
+void eng_tx_end(struct smt_engine *e, struct eng_tx *t, enum eng_tx_outcome how,
+		int err)
 {
 	struct eng_session *s = t->s;
 	uint64_t id = smt_engine_id_make(t->epoch, t->msg_id);
@@ -601,18 +601,18 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 	eng_htab_del(&s->tx, &t->node);
 	if (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)
 		out_unlink(e, s, t);
-	if (t->resp)
-		eng_rx_free(e, t->resp);
-	if (t->kind == ENG_TX_REQUEST && err != 1) {
+	if (t->kind == ENG_TX_REQUEST && how == ENG_TX_FAILED) {
 		ENG_CNT(e, s, rpcs_failed, 1);
 		eng_event_push(e, s, SMT_ENGINE_EV_FAILED, id, t->cookie, err,
 			       NULL, 0, false);
-	} else if (t->kind == ENG_TX_ONEWAY && err != 1) {
-		if (err)
+	} else if (t->kind == ENG_TX_ONEWAY) {
+		if (how == ENG_TX_FAILED)
 			ENG_CNT(e, s, oneways_failed, 1);
+		else
+			err = 0;
 		eng_event_push(e, s, SMT_ENGINE_EV_SENT, id, t->cookie, err,
 			       NULL, 0, false);
-	} else if (t->kind == ENG_TX_RESPONSE && err < 0) {
+	} else if (t->kind == ENG_TX_RESPONSE && how == ENG_TX_FAILED) {
 		ENG_CNT(e, s, responses_expired, 1);
 	}
 	account_tx(e, t, -1);
@@ -621,7 +621,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, int err)
 	free(t);
 }
 
-void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
+int eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
@@ -629,11 +629,10 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	bool probed;
 
 	if (t->kind == ENG_TX_AWAIT || !ep)
-		return;
+		return 0;
 	if (t->kind == ENG_TX_REQUEST && e->cfg.rpc_timeout_ns &&
 	    now - t->created >= e->cfg.rpc_timeout_ns) {
-		eng_tx_end(e, t, -ETIMEDOUT);
-		return;
+		return -ETIMEDOUT;
 	}
 	/* Silence is counted in time, not in probes: probes follow the
 	 * round trip, failure waits for the silence limit. While the peer
@@ -654,12 +653,11 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	 * run for a while asks once before it gives up */
 	probed = t->silent && t->probe_at > t->last_heard;
 	if (now >= dead && probed && now >= due) {
-		eng_tx_end(e, t, -ETIMEDOUT);
-		return;
+		return -ETIMEDOUT;
 	}
 	if (now < due && (now < dead || probed)) {
 		eng_timer_arm(e, &t->t, due < dead || now >= dead ? due : dead);
-		return;
+		return 0;
 	}
 	t->silent++;
 	t->probe_at = now;
@@ -683,6 +681,7 @@ void eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	}
 	due = now + tx_probe_wait(e, t);
 	eng_timer_arm(e, &t->t, due < dead || dead <= now ? due : dead);
+	return 0;
 }
 
 static struct eng_tx *tx_alloc(struct eng_session *s, uint8_t kind,
@@ -763,18 +762,11 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
 	return 0;
 }
 
-static struct eng_session *sess(struct smt_engine *e, uint32_t sid)
-{
-	struct eng_hnode *n = eng_htab_find(&e->by_id, sid);
-
-	return n ? eng_container_of(n, struct eng_session, id_node) : NULL;
-}
-
 int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 		    uint32_t len, uint32_t flags, uint64_t cookie, uint64_t *id,
 		    uint64_t now_ns)
 {
-	struct eng_session *s = sess(e, sid);
+	struct eng_session *s = eng_session_find(e, sid);
 	struct eng_epoch *ep;
 	struct eng_tx *t;
 	uint64_t mid;
@@ -815,14 +807,14 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	out_publish(e, s, ep);
 	if (id)
 		*id = smt_engine_id_make(ep->num, mid);
-	eng_app_done(e);
+	eng_tx_flush(e);
 	return 0;
 }
 
 int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 		     const void *data, uint32_t len, uint64_t now_ns)
 {
-	struct eng_session *s = sess(e, sid);
+	struct eng_session *s = eng_session_find(e, sid);
 	struct eng_epoch *ep;
 	struct eng_tx *t;
 	uint64_t mid = smt_engine_id_msg(id);
@@ -848,31 +840,20 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 		account_tx(e, t, 1);
 		return err;
 	}
-	eng_app_done(e);
+	eng_tx_flush(e);
 	return 0;
 }
 
-int smt_engine_cancel(struct smt_engine *e, uint32_t sid, uint64_t id,
-		      uint64_t now_ns)
+/* The end of an engine call: queued DATA out (unless the backend pulls),
+ * then the backend's flush, unless inside a batch
+ * (smt_engine_batch_end() does it). */
+void eng_tx_flush(struct smt_engine *e)
 {
-	struct eng_session *s = sess(e, sid);
-	uint8_t epoch = smt_engine_id_epoch(id);
-	uint64_t mid = smt_engine_id_msg(id);
-	struct eng_tx *t;
-
-	if (!s)
-		return -ENOENT;
-	e->now = now_ns;
-	t = eng_tx_find(s, epoch, mid);
-	if (t && (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)) {
-		eng_tx_end(e, t, -ECANCELED);
-		eng_app_done(e);
-		return 0;
-	}
-	t = eng_tx_find(s, epoch, mid + 1);
-	if (t && (t->kind == ENG_TX_AWAIT || t->kind == ENG_TX_RESPONSE)) {
-		eng_tx_end(e, t, 1);
-		return 0;
-	}
-	return -ENOENT;
+	if (e->batch)
+		return;
+	if (!e->cfg.tx_pull)
+		eng_tx_pull(e, UINT_MAX);
+	if (e->sent && e->ops.flush)
+		e->ops.flush(e->ctx);
+	e->sent = false;
 }

@@ -73,9 +73,9 @@ command -v ip >/dev/null || skip_or_fail "needs iproute2 (ip)"
 # both, side by side): smt-bench --encap on both roles.
 ENCAP=${BENCH_ENCAP:-ip,udp}
 case "$ENCAP" in
-ip) TRANSPORTS=smt,udp,tcp,tls ;;
-udp) TRANSPORTS=smt-udp,udp,tcp,tls ;;
-ip,udp | udp,ip) TRANSPORTS=smt,smt-udp,udp,tcp,tls ;;
+ip) TRANSPORTS=smt,quic,udp,tcp,tls ;;
+udp) TRANSPORTS=smt-udp,quic,udp,tcp,tls ;;
+ip,udp | udp,ip) TRANSPORTS=smt,smt-udp,quic,udp,tcp,tls ;;
 *) echo "bench.sh: BENCH_ENCAP=$ENCAP: want ip, udp or ip,udp" >&2; exit 2 ;;
 esac
 if ! "$BIN" help | grep -q 'SMT is included'; then
@@ -84,7 +84,7 @@ if ! "$BIN" help | grep -q 'SMT is included'; then
 		exit 1
 	fi
 	echo "bench.sh: WARNING: $BIN has no SMT; running the baselines only" >&2
-	TRANSPORTS=udp,tcp,tls
+	TRANSPORTS=quic,udp,tcp,tls
 fi
 
 mkdir -p "$OUT"
@@ -167,7 +167,7 @@ AES_MBPS=$(awk -v k="$AES_KBPS" 'BEGIN { printf "%.1f", k / 1000 }')
 # that smtd sets up (smt_connect / smt_serve). BENCH_SMTD=0 leaves it out.
 SMTD_SRV_ENV=
 SMTD_ARGS=
-if [ "${BENCH_SMTD:-1}" != 0 ] && [ "$TRANSPORTS" != udp,tcp,tls ] &&
+if [ "${BENCH_SMTD:-1}" != 0 ] && [ "$TRANSPORTS" != quic,udp,tcp,tls ] &&
 	[ -x "$BUILD/bin/smtd" ] && [ -x "$BUILD/bin/smtctl" ]; then
 	SD=$OUT/smtd
 	rm -rf "$SD"
@@ -244,12 +244,12 @@ fi
 SMT_OPTS=
 for o in ${BENCH_SMT_OPTS-rpc_timeouts=5000 busy_poll_us=50}; do SMT_OPTS="$SMT_OPTS --smt-opt $o"; done
 [ "$MTU" = 1500 ] || SMT_OPTS="$SMT_OPTS --smt-opt mtu=$MTU"
-[ "$TRANSPORTS" = udp,tcp,tls ] || SMT_OPTS="$SMT_OPTS --encap $ENCAP"
+[ "$TRANSPORTS" = quic,udp,tcp,tls ] || SMT_OPTS="$SMT_OPTS --encap $ENCAP"
 
 # The smoke run has the threads test too (2 threads per side; a full run
 # runs it in a pass of its own, unpinned, below).
 SRV_MT=
-[ "$MODE" = smoke ] && [ "$TRANSPORTS" != udp,tcp,tls ] && SRV_MT="--threads 2"
+[ "$MODE" = smoke ] && [ "$TRANSPORTS" != quic,udp,tcp,tls ] && SRV_MT="--threads 2"
 # shellcheck disable=SC2086
 nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS $SRV_MT \
 	--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
@@ -259,7 +259,7 @@ SRV_PID=$!
 CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
 case "$MODE" in
 quick) CLIENT_ARGS="$CLIENT_ARGS --quick" ;;
-smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke -v ${SRV_MT}" ;;
+smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke --verify -v ${SRV_MT}" ;;
 esac
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -317,7 +317,7 @@ JUMBO=${BENCH_JUMBO:-9000}
 # side (smt-bench --threads), both processes unpinned and at the same nice,
 # so that N server and N client threads share the machine's cores.
 THREADS=${BENCH_THREADS:-2}
-if [ "$MODE" != full ] || [ "$TRANSPORTS" = udp,tcp,tls ]; then
+if [ "$MODE" != full ] || [ "$TRANSPORTS" = quic,udp,tcp,tls ]; then
 	XSK=0
 	JUMBO=0
 	THREADS=0
@@ -341,7 +341,7 @@ if [ "$THREADS" -gt 1 ] && [ "$rc" = 0 ]; then
 	echo "bench.sh: the threads test, 1 and $THREADS threads per side (unpinned)"
 	PASS_PIN_S=$NICE PASS_PIN_C=$NICE PASS_SERVER_ARGS="--threads $THREADS" \
 		extra_pass threads "$MTU" "$SMT_OPTS" \
-		"--transports $(echo "$TRANSPORTS" | sed 's/,udp//') --threads $THREADS --threads-only"
+		"--transports $(echo "$TRANSPORTS" | sed 's/,udp//; s/,quic//') --threads $THREADS --threads-only"
 	THREADS_ARGS=$PASS_ARGS
 fi
 
@@ -355,12 +355,14 @@ if [ -f "$OUT/latency.dat" ] && command -v gnuplot >/dev/null; then
 	LATR=$(awk '!/^#/ && $8 != "?" && $8 > 0 {
 		u = ($10 != "?") ? sprintf("%.2f", $10 / $8) : "-"
 		i = ($2 != "?") ? sprintf("%.2f", $2 / $8) : "-"
-		printf "%s%s B: %s/%s", sep, $1, u, i; sep = ", " }' "$OUT/latency.dat")
+		q = ($10 != "?" && NF >= 12 && $12 != "?" && $12 > 0) ? sprintf("; %.2f", $10 / $12) : ""
+		printf "%s%s B: %s/%s%s", sep, $1, u, i, q; sep = ", " }' "$OUT/latency.dat")
 	# rate SMT/UDP / TLS at the most outstanding RPCs of each size
 	THRR=$(awk '/^# size/ { sz = $3 } !/^#/ && NF { last[sz] = $0; if (!(sz in seen)) { seen[sz] = 1; order[++n] = sz } }
 		END { for (k = 1; k <= n; k++) { split(last[order[k]], f, " ");
 			r = (f[6] != "?" && f[5] != "?" && f[5] > 0) ? sprintf("%.2f", f[6] / f[5]) : "-"
-			printf "%s%s B x%s: %s", sep, order[k], f[1], r; sep = ", " } }' "$OUT/throughput.dat")
+			q = (f[6] != "?" && f[7] != "" && f[7] != "?" && f[7] > 0) ? sprintf("; %.2f", f[6] / f[7]) : ""
+			printf "%s%s B x%s: %s%s", sep, order[k], f[1], r, q; sep = ", " } }' "$OUT/throughput.dat")
 	if ! gnuplot -e "dir='$OUT'; losses='$LOSSES'; meta='$META'; agg='$AGG'; latratio='$LATR'; thrratio='$THRR'" \
 		"$GP" 2>"$OUT/gnuplot.log"; then
 		echo "bench.sh: gnuplot failed; see $OUT/gnuplot.log" >&2
@@ -417,14 +419,18 @@ CMD="make bench"
 	echo "  the set-up test also times sessions from smtd when it is built), UDP (one datagram per message, no reliability beyond a 50 ms"
 	echo "  resend of unanswered requests; runs only sizes that fit one datagram,"
 	echo "  so not 1 MiB and not the head-of-line test), TCP (4-byte length"
-	echo "  prefix, TCP_NODELAY) and TLS 1.3 over TCP (OpenSSL, TLS_AES_128_GCM_SHA256,"
-	echo "  P-256 certificate checked by name, same framing inside TLS)."
+	echo "  prefix, TCP_NODELAY), TLS 1.3 over TCP (OpenSSL, TLS_AES_128_GCM_SHA256,"
+	echo "  P-256 certificate checked by name, same framing inside TLS) and QUIC"
+	echo "  (ngtcp2 $(pkg-config --modversion libngtcp2 2>/dev/null || echo '?') with GnuTLS $(pkg-config --modversion gnutls 2>/dev/null || echo '?'), the same suite and certificate, one"
+	echo "  bidirectional stream per RPC: what it does and does not do is in"
+	echo "  \"The QUIC baseline\" below)."
 	echo "- Every request starts with a 16-byte header (ID, response size); the"
 	echo "  server echoes the request. TCP and TLS use one connection per client"
 	echo "  thread; N outstanding RPCs means N requests pipelined on that connection,"
-	echo "  answered in order. SMT keeps N requests outstanding on one session."
+	echo "  answered in order. SMT keeps N requests outstanding on one session,"
+	echo "  QUIC N streams on one connection."
 	echo "- Loss: bpf/bench_loss.bpf.c (XDP on both veth ends) drops TCP, UDP and"
-	echo "  SMT packets alike (SMT over UDP among the UDP ones) with the given probability, only during the"
+	echo "  SMT packets alike (SMT over UDP and QUIC among the UDP ones) with the given probability, only during the"
 	echo "  head-of-line test. Attaching XDP to a veth turns off TSO/GSO on the"
 	echo "  peer, so in that test TCP sends MTU-sized packets, as SMT always does."
 	echo "- Interleaving: each round runs every test point once per transport, the"
@@ -448,6 +454,59 @@ CMD="make bench"
 	echo "## Results"
 	cat "$OUT/summary.md"
 	echo
+	cat <<'EOT'
+## The QUIC baseline: what it does and does not do
+
+`smt-bench`'s `quic` transport (user/tools/smt-bench/quic.c) is written
+on ngtcp2 0.12 with GnuTLS, the QUIC stack Debian 12 ships, as a QUIC
+application would use it; nothing in it is slowed down on purpose, and
+what it leaves out is listed here, so that the SMT/QUIC columns can be
+judged.
+
+What it does:
+- TLS 1.3 inside QUIC v1, TLS_AES_128_GCM_SHA256 only, X25519 (then
+  P-256) key exchange, the same P-256 certificate as TLS and SMT, checked
+  by name ("smt-bench"); ALPN "smt-bench". Every packet is sealed with
+  AES-128-GCM and its header protected (AES-ECB mask), as QUIC requires.
+- One bidirectional stream per RPC: the request (the 16-byte header and
+  the payload) with FIN, the echo back on the same stream. As many
+  streams open at once as RPCs outstanding (1024 allowed, one more
+  granted with MAX_STREAMS as each closes), on one connection.
+- Flow control never limits: 4 MiB per stream, 64 MiB per connection,
+  credit returned as soon as the data is read.
+- Congestion control: ngtcp2's CUBIC, with its pacing (cwnd / smoothed
+  RTT x 1.25, released in bursts of the send quantum, 1 ms slack for the
+  event loop) and RFC 9002 loss recovery (packet and time thresholds,
+  PTO); no tuning of the library's defaults.
+- Packets: 1472-byte UDP payloads (MTU 1500, path MTU discovery off);
+  small streams' frames packed together into one packet; streams sent
+  round robin, a packet's worth each in turn, so that a 1 MiB stream
+  does not starve a 64 B one behind it.
+- System calls: each flush builds every packet the congestion window and
+  pacing allow (up to 64) and sends them in one `sendmmsg`, cut into UDP
+  GSO messages (`UDP_SEGMENT`, up to 44 packets each); receiving uses
+  `recvmmsg` of 16 buffers with `UDP_GRO`, a coalesced buffer split by
+  its segment size. bench.json's syscalls_client_per_rpc,
+  gso_segments_per_send and datagrams_per_rx_call count them for QUIC as
+  for SMT.
+- Set-up: a full 1-RTT handshake per connection in the set-up test;
+  "quic resumed" resumes the previous connection's session with its
+  ticket and sends the first request as 0-RTT beside the Initial; the
+  server checks it against replay (GnuTLS anti-replay, a table of the
+  ClientHellos seen) and answers it in its first flight.
+
+What it does not do:
+- No ACK_FREQUENCY frames (not in ngtcp2 0.12): ACKs follow ngtcp2's
+  defaults, one per two ack-eliciting packets, max_ack_delay 25 ms.
+- No hardware offload of QUIC's crypto (none exists here) and no
+  kernel bypass; one thread per side, like every other transport here.
+- No multi-threaded QUIC server: the threads test leaves QUIC out.
+- No ECN, no connection migration, no address validation (Retry), no
+  stream priorities beyond round robin.
+- BBR is not used (ngtcp2 0.12 has BBR and BBRv2; CUBIC is its default
+  and the common choice).
+
+EOT
 	if [ "$XSK" != 0 ] && [ -f "$OUT/xsk/summary.md" ]; then
 		echo "## SMT sending through AF_XDP (xsk_tx)"
 		echo

@@ -10,6 +10,7 @@ set -eu
 PKGS="
 build-essential pkg-config make gcc clang llvm
 libssl-dev openssl
+libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libbpf-dev bpftool libelf-dev zlib1g-dev libxdp-dev xdp-tools
 libcriterion-dev libinih-dev libjson-c-dev libsystemd-dev libcap-dev
 libclang-rt-14-dev

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # smt-bench: `make bench` runs the whole comparison (SMT, UDP, TCP, TLS 1.3
-# over TCP) in two network namespaces and regenerates docs/performance.md;
+# over TCP, QUIC) in two network namespaces and regenerates docs/performance.md;
 # QUICK=1 runs a short plan for development. `make test-bench` is the smoke
 # tier: every transport runs a few RPCs of every workload, and it fails if
 # any transport fails. Both need root (network namespaces, raw IP, XDP).
@@ -18,6 +18,9 @@ ifneq ($(and $(BENCH_SMT_SRCS),$(BENCH_SMT_KEYS)),)
 $(BUILD)/obj/tools/smt-bench/smt.o: SMT_CFLAGS += -DBENCH_HAVE_SMT
 $(BUILD)/obj/tools/smt-bench/smt.o: $(BENCH_SMT_SRCS) $(BENCH_SMT_KEYS)
 endif
+
+# The QUIC baseline (user/tools/smt-bench/quic.c): ngtcp2 with GnuTLS.
+LDLIBS_smt-bench += -lngtcp2_crypto_gnutls -lngtcp2 -lgnutls
 
 # A full run measures the per-packet cost of the backends first (make
 # bench-pktcost, tests/bench/pktcost.mk); docs/performance.md includes it.

@@ -31,6 +31,7 @@ enum bench_tp {
 	TP_TCP = 2,
 	TP_TLS = 3,
 	TP_SMTU = 4,
+	TP_QUIC = 5, /* QUIC (ngtcp2 + GnuTLS), user/tools/smt-bench/quic.c */
 	TP_COUNT
 };
 
@@ -54,6 +55,7 @@ enum {
 	PORT_SMT = 5, /* the server's SMT port (native IP) */
 	PORT_SMTU_KEYS = 6, /* the same, for a session over UDP */
 	PORT_SMTU = 7, /* the server's SMT port over UDP (a UDP port) */
+	PORT_QUIC = 8, /* QUIC (UDP) */
 };
 #define BENCH_BASE_PORT 7700
 /* `server --threads N`: the multi-threaded service's ports are the usual
@@ -141,6 +143,12 @@ void stream_close(struct stream *s);
 
 /* Fills buf (len >= BENCH_HDR_LEN) with h and the pattern. */
 void msg_fill(uint8_t *buf, size_t len, const struct bench_hdr *h);
+/* Whether buf is exactly the response to RPC id of len bytes: its header
+ * (id, len) and the pattern (client --verify). */
+bool msg_check(const uint8_t *buf, size_t len, uint64_t id);
+/* client --verify: every response is checked byte for byte (TCP, TLS,
+ * UDP, QUIC); one that differs counts as a response of the wrong length */
+extern bool bench_verify;
 /* Parses the header; false when len < BENCH_HDR_LEN. */
 bool msg_hdr(const uint8_t *buf, size_t len, struct bench_hdr *h);
 
@@ -203,6 +211,8 @@ struct bench_target {
 	const char *smtd_service; /* SMT sessions through smtd, if set */
 	const char *smtd_service_udp; /* the same for SMT over UDP */
 	bool via_smtd; /* this connection's SMT session comes from smtd */
+	const char *ca_file; /* the CA (QUIC: GnuTLS loads it itself) */
+	struct quic_resume *quic_resume; /* QUIC: resume with its ticket */
 };
 
 struct cconn {
@@ -213,6 +223,7 @@ struct cconn {
 	uint32_t sess;
 	uint8_t *txbuf, *rxbuf; /* UDP and SMT message buffers */
 	uint64_t t_ready; /* when the session became usable (set-up test) */
+	struct quic_conn *q; /* QUIC */
 };
 
 /* Opens the connection (TCP connect, TLS handshake, SMT keying). Blocking
@@ -259,6 +270,44 @@ struct bench_io {
 };
 /* 0, or -ENOTSUP when c is no SMT connection. */
 int smt_cli_io(const struct cconn *c, struct bench_io *io);
+/* The same for any connection: SMT and QUIC count, others -ENOTSUP. */
+int cconn_io(const struct cconn *c, struct bench_io *io);
+
+/* ---- QUIC (user/tools/smt-bench/quic.c) -------------------------------- */
+
+struct quic_conn;
+struct quic_server;
+/* Session tickets and server transport parameters kept from one QUIC
+ * connection to the next (resumption with 0-RTT), and how 0-RTT fared. */
+struct quic_resume;
+
+/* Client: the handshake (blocking), or with a ticket in t->quic_resume
+ * nothing yet: the first flush sends the Initial with 0-RTT requests. */
+int quic_cli_open(struct cconn *c, const struct bench_target *t, char *err,
+		  size_t err_len);
+void quic_cli_close(struct cconn *c);
+/* One RPC on a new stream; -EAGAIN when the server's stream limit is
+ * reached (MAX_STREAMS raises it). */
+int quic_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
+short quic_cli_events(const struct cconn *c);
+int quic_cli_timeout_ms(const struct cconn *c);
+int quic_cli_input(struct cconn *c, resp_fn fn, void *ctx);
+struct bench_io;
+int quic_cli_io(const struct cconn *c, struct bench_io *io);
+struct quic_resume *quic_resume_new(void);
+void quic_resume_stats(const struct quic_resume *r, uint64_t *early_ok,
+		       uint64_t *early_rejected);
+void quic_resume_free(struct quic_resume *r);
+
+/* Server: one UDP socket at addr (its port) and a timerfd; both go into
+ * the server's epoll set, quic_srv_input / quic_srv_timer serve them. */
+int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
+		  const char *key, struct quic_server **qs, char *err,
+		  size_t err_len);
+int quic_srv_fd(const struct quic_server *qs);
+int quic_srv_timer_fd(const struct quic_server *qs);
+void quic_srv_input(struct quic_server *qs);
+void quic_srv_timer(struct quic_server *qs);
 
 /* ---- results ------------------------------------------------------------ */
 
@@ -270,6 +319,7 @@ enum bench_test {
 	TEST_GOODPUT, /* 1 MiB requests, small responses */
 	TEST_SETUP_SMTD, /* SMT session set-up through smtd */
 	TEST_THREADS, /* throughput with N client and N server threads */
+	TEST_SETUP_RESUME, /* set-up resuming a session (QUIC: 0-RTT) */
 	TEST_COUNT
 };
 const char *test_name(enum bench_test t);

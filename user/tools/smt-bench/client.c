@@ -247,7 +247,7 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 			if (!r->no_cpu) {
 				cpu_c0 = cpu_ns_thread();
 				cpu_s0 = server_cpu_ns();
-				io = !smt_cli_io(r->c, &io0);
+				io = !cconn_io(r->c, &io0);
 			}
 		}
 		if (r->measuring && ((dur_ns && now - t_meas >= dur_ns &&
@@ -265,7 +265,7 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 				res->cpu_srv =
 					(server_cpu_ns() - cpu_s0) / 1e3 / n;
 			}
-			if (n && io && !smt_cli_io(r->c, &io1))
+			if (n && io && !cconn_io(r->c, &io1))
 				io_result(&io0, &io1, n, res);
 			r->measuring = false;
 			draining = true;
@@ -604,17 +604,24 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 	uint64_t cpu0 = cpu_ns_thread(), scpu0 = server_cpu_ns();
 	uint64_t t_all = now_ns();
 	char err[256];
-	int i;
+	/* resumption: one untimed full set-up first, for the ticket */
+	int i = t->quic_resume ? -1 : 0;
 
-	for (i = 0; tot && rdy && i < n; i++) {
+	for (; tot && rdy && i < n; i++) {
 		struct run *r = calloc(1, sizeof(*r));
 		struct result tmp = {0};
 		struct cconn c;
-		uint64_t t0 = now_ns();
+		uint64_t t0;
 		int ret;
 
 		if (!r)
 			break;
+		if (!i && t->quic_resume) {
+			cpu0 = cpu_ns_thread();
+			scpu0 = server_cpu_ns();
+			t_all = now_ns();
+		}
+		t0 = now_ns();
 		ret = cconn_open(&c, res->tp, t, err, sizeof(err));
 		if (ret) {
 			fail(x, res, "set-up", err);
@@ -627,8 +634,10 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 		r->no_cpu = true;
 		r->cls[0] = (struct klass){.size = 64, .resp = 64, .load = 1};
 		ret = drive(r, 0, 0, 0, 1, &tmp);
-		rdy[i] = c.t_ready - t0;
-		tot[i] = now_ns() - t0;
+		if (i >= 0) {
+			rdy[i] = c.t_ready - t0;
+			tot[i] = now_ns() - t0;
+		}
 		cconn_close(&c);
 		if (ret || r->errors || !r->cls[0].done) {
 			fail(x, res, "set-up",
@@ -658,7 +667,40 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 	}
 	free(tot);
 	free(rdy);
+	if (t->quic_resume) {
+		uint64_t ok;
+
+		quic_resume_stats(t->quic_resume, &ok, &res->retries);
+	}
 	emit(x, res);
+}
+
+/* QUIC's set-up again, resuming the previous connection's session: a
+ * session ticket and 0-RTT, the first request in the first flight.
+ * retries: the set-ups whose 0-RTT the server rejected (answered after
+ * the handshake instead). */
+static void setup_resume(struct ctx *x, const struct result *base, int n)
+{
+	struct bench_target t = x->t;
+	struct result res = *base;
+	uint64_t ok, rejected;
+
+	res.test = TEST_SETUP_RESUME;
+	t.quic_resume = quic_resume_new();
+	if (!t.quic_resume) {
+		fail(x, &res, "set-up", "out of memory");
+		emit(x, &res);
+		return;
+	}
+	setup_point(x, &t, &res, n);
+	quic_resume_stats(t.quic_resume, &ok, &rejected);
+	if (x->verbose || ok != (uint64_t)n)
+		fprintf(stderr,
+			"  %s resumed set-ups: 0-RTT accepted %llu, rejected "
+			"%llu of %d\n",
+			tp_label(res.tp), (unsigned long long)ok,
+			(unsigned long long)rejected, n);
+	quic_resume_free(t.quic_resume);
 }
 
 /* The transports of this run in round r's order. */
@@ -782,6 +824,8 @@ static void run_round(struct ctx *x, int round)
 		setup_point(x, &x->t, &res, p->setup_n);
 		if (smtd && !(round % 2))
 			setup_point(x, &via, &rs, p->setup_n);
+		if (tps[i] == TP_QUIC)
+			setup_resume(x, &base, p->setup_n);
 	}
 	for (int th = 1; p->threads > 1 && th <= p->threads;
 	     th = th < p->threads ? p->threads : th + 1) {
@@ -797,8 +841,8 @@ static void run_round(struct ctx *x, int round)
 					  .resp = p->mt_size,
 					  .load = (int)p->mt_load};
 
-			if (tps[i] == TP_UDP)
-				continue; /* no multi-threaded UDP server */
+			if (tps[i] == TP_UDP || tps[i] == TP_QUIC)
+				continue; /* no multi-threaded server */
 			point_mt(x, &res, &k, warm_ns,
 				 (uint64_t)(p->tput_secs * 1e9));
 		}
@@ -896,9 +940,12 @@ static void plan_defaults(struct plan *p, int mode)
 		p->goodput_secs = 0.5;
 	} else { /* smoke: every transport, a few RPCs each */
 		p->rounds = 1;
-		p->lat_sizes[0] = 64;
-		p->lat_sizes[1] = 8192;
-		p->n_lat_sizes = 2;
+		/* no payload after the header, one packet's, 1 MiB */
+		p->lat_sizes[0] = BENCH_HDR_LEN;
+		p->lat_sizes[1] = 1400;
+		p->lat_sizes[2] = 8192;
+		p->lat_sizes[3] = BENCH_MAX_MSG;
+		p->n_lat_sizes = 4;
 		p->lat_n = 20;
 		p->lat_warm = 2;
 		p->tput_sizes[0] = 1024;
@@ -923,8 +970,8 @@ static void usage(FILE *f)
 		"                       and plot data there (default .)\n"
 		"  --quick | --smoke    shorter plans (development; harness check)\n"
 		"  --rounds N           repetitions of the whole plan (default 5)\n"
-		"  --transports LIST    subset of smt,smt-udp,udp,tcp,tls (default all;\n"
-		"                       smt is SMT natively on IP, also called smt-ip)\n"
+		"  --transports LIST    subset of smt,smt-udp,udp,tcp,tls,quic (default\n"
+		"                       all; smt is SMT natively on IP, also smt-ip)\n"
 		"  --encap LIST         ip, udp or ip,udp: the encapsulations SMT runs in\n"
 		"                       when --transports has SMT (smt, smt-ip or smt-udp)\n"
 		"  --lat-sizes LIST     unloaded latency sizes (64,256,1K,4K,16K,64K)\n"
@@ -954,6 +1001,8 @@ static void usage(FILE *f)
 		"                       max_granted, mtu, busy_poll_us, xsk_tx, rto_min_us,\n"
 		"                       max_pad (session padding P; the server\n"
 		"                       takes the same option); encap=LIST as --encap\n"
+		"  --verify             check every response byte for byte (TCP, TLS,\n"
+		"                       UDP, QUIC); one that differs fails the point\n"
 		"  -v                   print every point as it completes\n");
 }
 
@@ -986,7 +1035,8 @@ int client_main(int argc, char **argv)
 		O_THREADS,
 		O_MTSIZE,
 		O_MTLOAD,
-		O_MTONLY
+		O_MTONLY,
+		O_VERIFY
 	};
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
@@ -1010,6 +1060,7 @@ int client_main(int argc, char **argv)
 		{"threads-load", required_argument, NULL, O_MTLOAD},
 		{"threads-only", no_argument, NULL, O_MTONLY},
 		{"loss-if", required_argument, NULL, O_LOSSIF},
+		{"verify", no_argument, NULL, O_VERIFY},
 		{"aes-MBps", required_argument, NULL, O_AES},
 		{"ktls", no_argument, NULL, O_KTLS},
 		{"smt-opt", required_argument, NULL, O_SMTOPT},
@@ -1072,7 +1123,7 @@ int client_main(int argc, char **argv)
 						"smt-bench: --transports: "
 						"unknown transport %s "
 						"(smt, smt-udp, udp, tcp, "
-						"tls)\n",
+						"tls, quic)\n",
 						tok);
 					return 2;
 				}
@@ -1157,6 +1208,9 @@ int client_main(int argc, char **argv)
 			break;
 		case O_LOSSIF:
 			x->loss_if[x->n_loss_if++] = optarg;
+			break;
+		case O_VERIFY:
+			bench_verify = true;
 			break;
 		case O_AES:
 			info.aes_MBps = atof(optarg);
@@ -1245,6 +1299,7 @@ int client_main(int argc, char **argv)
 		return 2;
 	}
 	x->t.base_port = BENCH_BASE_PORT;
+	x->t.ca_file = ca;
 	x->t.tls = tls_client_ctx(ca, ktls, err, sizeof(err));
 	if (!x->t.tls) {
 		fprintf(stderr, "smt-bench: %s\n", err);

@@ -25,6 +25,8 @@
 
 #define BENCH_TLS_NAME "smt-bench" /* the name in the bench certificate */
 
+bool bench_verify;
+
 static int tcp_connect(const struct bench_target *t, uint16_t port, char *err,
 		       size_t err_len)
 {
@@ -81,6 +83,13 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 	c->tp = tp;
 	c->fd = -1;
 	c->st.fd = -1;
+	if (tp == TP_QUIC) {
+		ret = quic_cli_open(c, t, err, err_len);
+		if (ret)
+			goto fail;
+		c->t_ready = now_ns();
+		return 0;
+	}
 	if (tp == TP_UDP) {
 		struct sockaddr_in a = t->addr;
 		int sz = 4 << 20;
@@ -170,6 +179,7 @@ static void keys_close(struct stream *st)
 
 void cconn_close(struct cconn *c)
 {
+	quic_cli_close(c);
 	if (tp_is_smt(c->tp)) {
 		smt_cli_close(c);
 		keys_close(&c->st);
@@ -192,6 +202,8 @@ int cconn_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
 	case TP_SMT:
 	case TP_SMTU:
 		return smt_cli_send(c, id, len, resp_len);
+	case TP_QUIC:
+		return quic_cli_send(c, id, len, resp_len);
 	case TP_UDP:
 		msg_fill(c->txbuf, len, &h);
 		if (send(c->fd, c->txbuf, len, 0) < 0)
@@ -209,6 +221,8 @@ int cconn_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
 
 short cconn_events(const struct cconn *c)
 {
+	if (c->tp == TP_QUIC)
+		return quic_cli_events(c);
 	if ((c->tp == TP_TCP || c->tp == TP_TLS) && bbuf_len(&c->st.out))
 		return POLLIN | POLLOUT;
 	return POLLIN;
@@ -216,7 +230,14 @@ short cconn_events(const struct cconn *c)
 
 int cconn_timeout_ms(const struct cconn *c)
 {
+	if (c->tp == TP_QUIC)
+		return quic_cli_timeout_ms(c);
 	return tp_is_smt(c->tp) ? smt_cli_timeout_ms(c) : -1;
+}
+
+int cconn_io(const struct cconn *c, struct bench_io *io)
+{
+	return c->tp == TP_QUIC ? quic_cli_io(c, io) : smt_cli_io(c, io);
 }
 
 int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
@@ -228,14 +249,19 @@ int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
 	case TP_SMT:
 	case TP_SMTU:
 		return smt_cli_input(c, fn, ctx);
+	case TP_QUIC:
+		return quic_cli_input(c, fn, ctx);
 	case TP_UDP:
 		for (;;) {
 			ssize_t n = recv(c->fd, c->rxbuf, 65536, MSG_DONTWAIT);
 
 			if (n < 0)
 				return errno == EAGAIN ? 0 : -errno;
-			if (msg_hdr(c->rxbuf, n, &h))
-				fn(ctx, h.id, n, 0);
+			if (!msg_hdr(c->rxbuf, n, &h))
+				continue;
+			if (bench_verify && !msg_check(c->rxbuf, n, h.id))
+				n = 0; /* counted as the wrong length */
+			fn(ctx, h.id, n, 0);
 		}
 	default:
 		ret = stream_read(&c->st);
@@ -249,9 +275,13 @@ int cconn_input(struct cconn *c, resp_fn fn, void *ctx)
 				break;
 			if (len < 0)
 				return (int)len;
-			msg_hdr(p, len, &h);
+			bool have = msg_hdr(p, len, &h);
+			bool ok = have &&
+				  (!bench_verify || msg_check(p, len, h.id));
+
 			bbuf_consume(&c->st.in, BENCH_FRAME_LEN + len);
-			fn(ctx, h.id, len, 0);
+			/* a bad one counts as the wrong length */
+			fn(ctx, have ? h.id : 0, ok ? (size_t)len : 0, 0);
 		}
 		if (c->st.eof)
 			return -ECONNRESET;

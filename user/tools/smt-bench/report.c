@@ -17,8 +17,8 @@
 #include "bench.h"
 
 static const char *const test_names[TEST_COUNT] = {
-	"latency", "throughput", "hol",	   "setup",
-	"goodput", "setup-smtd", "threads"};
+	"latency",    "throughput", "hol",	   "setup",
+	"goodput",    "setup-smtd", "threads", "setup-resume"};
 
 const char *test_name(enum bench_test t)
 {
@@ -391,8 +391,9 @@ static void ratio(double a, double b)
 		out(" | %.2f", a / b);
 }
 
-static const enum bench_tp show[] = {TP_SMT, TP_SMTU, TP_TLS, TP_TCP, TP_UDP};
-#define NSHOW 5
+static const enum bench_tp show[] = {TP_SMT, TP_SMTU, TP_QUIC,
+				     TP_TLS, TP_TCP,  TP_UDP};
+#define NSHOW 6
 
 static bool have_tp(const struct srow *s, size_t n, enum bench_tp tp)
 {
@@ -439,8 +440,8 @@ static int distinct(const struct srow *s, size_t n, enum bench_test t,
 
 /*
  * Columns: every transport, then the ratios of each SMT (smt-ip natively on
- * IP, smt-udp over UDP) to TLS, TCP and (ratios_udp) the UDP baseline, and
- * of SMT over UDP to SMT natively on IP.
+ * IP, smt-udp over UDP) to QUIC, TLS, TCP and (ratios_udp) the UDP
+ * baseline, and of SMT over UDP to SMT natively on IP.
  */
 static void head(const char *first, const char *per, bool ratios_udp)
 {
@@ -449,16 +450,18 @@ static void head(const char *first, const char *per, bool ratios_udp)
 	out("| %s", first);
 	for (int i = 0; i < NSHOW; i++, cols++)
 		out(" | %s %s", tp_label(show[i]), per);
-	out(" | smt-ip/tls | smt-udp/tls | smt-ip/tcp | smt-udp/tcp%s | "
-	    "smt-udp/smt-ip |\n|---",
+	out(" | smt-ip/quic | smt-udp/quic | smt-ip/tls | smt-udp/tls | "
+	    "smt-ip/tcp | smt-udp/tcp%s | smt-udp/smt-ip |\n|---",
 	    ratios_udp ? " | smt-ip/udp | smt-udp/udp" : "");
-	for (int i = 0; i < cols + 5 + 2 * ratios_udp; i++)
+	for (int i = 0; i < cols + 7 + 2 * ratios_udp; i++)
 		out("|---");
 	out("|\n");
 }
 
 static void ratios(const double *v, bool udp)
 {
+	ratio(v[TP_SMT], v[TP_QUIC]);
+	ratio(v[TP_SMTU], v[TP_QUIC]);
 	ratio(v[TP_SMT], v[TP_TLS]);
 	ratio(v[TP_SMTU], v[TP_TLS]);
 	ratio(v[TP_SMT], v[TP_TCP]);
@@ -542,11 +545,12 @@ static double rel(const struct srow *s, size_t n, enum bench_test t,
 	       get(s, n, t, base, size, load, loss, m);
 }
 
-/* p99 of the pooled HOL samples of tp over TLS's, at loss. */
-static double hol_pool_ratio(enum bench_tp tp, uint32_t loss)
+/* p99 of the pooled HOL samples of tp over base's, at loss. */
+static double hol_pool_ratio(enum bench_tp tp, enum bench_tp base,
+			     uint32_t loss)
 {
 	struct hol_pool *ps = hol_find(tp, loss);
-	struct hol_pool *pt = hol_find(TP_TLS, loss);
+	struct hol_pool *pt = hol_find(base, loss);
 
 	/* Pools are sorted by now (hol_pooled). */
 	return ps && pt && ps->n && pt->n ? pct_us(ps->ns, ps->n, 0.99) /
@@ -600,11 +604,79 @@ static void targets(const struct srow *s, size_t n,
 	       rel(s, n, TEST_HOL, TP_SMTU, TP_TLS, 64, 1, 10000, M_P99),
 	       "<=", 0.1);
 	target("head-of-line, 1 % loss, pooled rounds: p99 SMT/TLS",
-	       hol_pool_ratio(TP_SMT, 10000), hol_pool_ratio(TP_SMTU, 10000),
-	       "<=", 0.1);
+	       hol_pool_ratio(TP_SMT, TP_TLS, 10000),
+	       hol_pool_ratio(TP_SMTU, TP_TLS, 10000), "<=", 0.1);
 	target("1 MiB goodput, SMT / single-core AES-GCM",
 	       goodput_core(s, n, TP_SMT, info),
 	       goodput_core(s, n, TP_SMTU, info), ">=", 0.6);
+}
+
+/* "k of n rows ahead[; not at ...]": SMT (tp) against QUIC at every row
+ * of the loaded tests (throughput with more than one RPC outstanding) and
+ * the large-message one (1 MiB goodput). */
+static void ahead_of_quic(const struct srow *s, size_t n, enum bench_tp tp,
+			  char *cell, size_t len, const char **verdict)
+{
+	int behind = 0, measured = 0;
+	char list[256] = "", b[32];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct result *k = &s[i].key;
+		enum metric m = k->test == TEST_GOODPUT ? M_MBPS : M_RPS;
+		double a, q;
+
+		if (k->tp != TP_QUIC || !s[i].rounds ||
+		    !((k->test == TEST_TPUT && k->load > 1) ||
+		      k->test == TEST_GOODPUT))
+			continue;
+		a = get(s, n, k->test, tp, k->size, k->load, 0, m);
+		q = s[i].med[m];
+		if (isnan(a) || isnan(q))
+			continue;
+		measured++;
+		if (a > q)
+			continue;
+		if (behind++ < 6)
+			snprintf(list + strlen(list),
+				 sizeof(list) - strlen(list), "%s%s%s x%u",
+				 behind > 1 ? ", " : "",
+				 k->test == TEST_GOODPUT ? "goodput " : "",
+				 size_str(k->size, b), k->load);
+	}
+	if (!measured) {
+		snprintf(cell, len, "not measured");
+		*verdict = "-";
+		return;
+	}
+	snprintf(cell, len, "%d of %d rows ahead%s%s%s", measured - behind,
+		 measured, behind ? "; not at " : "", list,
+		 behind > 6 ? ", ..." : "");
+	*verdict = behind ? "MISSED" : "met";
+}
+
+/* The goals of issue 15: SMT against the QUIC baseline. */
+static void targets_quic(const struct srow *s, size_t n)
+{
+	char cell[2][320];
+	const char *verdict[2];
+
+	if (!have_tp(s, n, TP_QUIC))
+		return;
+	out("\n### Against QUIC (issue 15), from the medians above\n\n"
+	    "| goal | smt-ip | smt-udp | goal | verdict smt-ip | verdict "
+	    "smt-udp |\n|---|---|---|---|---|---|\n");
+	ahead_of_quic(s, n, TP_SMT, cell[0], sizeof(cell[0]), &verdict[0]);
+	ahead_of_quic(s, n, TP_SMTU, cell[1], sizeof(cell[1]), &verdict[1]);
+	out("| loaded and 1 MiB rows: SMT ahead of QUIC | %s | %s | all | %s "
+	    "| %s |\n",
+	    cell[0], cell[1], verdict[0], verdict[1]);
+	target("head-of-line, 1 % loss: small-RPC p99 SMT/QUIC",
+	       rel(s, n, TEST_HOL, TP_SMT, TP_QUIC, 64, 1, 10000, M_P99),
+	       rel(s, n, TEST_HOL, TP_SMTU, TP_QUIC, 64, 1, 10000, M_P99),
+	       "<=", 1.5);
+	target("head-of-line, 1 % loss, pooled rounds: p99 SMT/QUIC",
+	       hol_pool_ratio(TP_SMT, TP_QUIC, 10000),
+	       hol_pool_ratio(TP_SMTU, TP_QUIC, 10000), "<=", 1.5);
 }
 
 /* The head-of-line samples of all rounds together: a round has a few
@@ -816,7 +888,10 @@ static void tables(const struct srow *s, size_t n,
 		    "the first 64 B RPC answered, with CPU per set-up (smt via "
 		    "smtd: smt_connect() asks the local smtd, which runs the TLS "
 		    "handshake with the server's smtd and hands both endpoints "
-		    "the keys; the smtds' CPU is not counted).\n\n"
+		    "the keys; the smtds' CPU is not counted; QUIC: the 1-RTT "
+		    "handshake; quic resumed: a session ticket from the previous "
+		    "connection and 0-RTT, usable at once, the first request in "
+		    "0-RTT packets beside the Initial).\n\n"
 		    "| transport | ready p50 | first RPC p50 | first RPC p99 | "
 		    "cpu cli / srv |\n|---|---|---|---|---|\n");
 		for (int t = -2; t < NSHOW; t++) {
@@ -836,6 +911,19 @@ static void tables(const struct srow *s, size_t n,
 			    r->med[M_READY], r->med[M_P50], r->med[M_P99],
 			    r->med[M_CPU_CLI], r->med[M_CPU_SRV]);
 		}
+		{
+			const struct srow *r = find(s, n, TEST_SETUP_RESUME,
+						    TP_QUIC, 64, 1, 0);
+
+			if (r)
+				out("| quic resumed, 0-RTT (rejected: %.0f of "
+				    "%.0f) | %.0f | %.0f | %.0f | %.0f / %.0f "
+				    "|\n",
+				    r->med[M_RETRIES], r->med[M_N],
+				    r->med[M_READY], r->med[M_P50],
+				    r->med[M_P99], r->med[M_CPU_CLI],
+				    r->med[M_CPU_SRV]);
+		}
 		for (int t = 0; t < TP_COUNT; t++)
 			v[t] = get(s, n, TEST_SETUP, t, 64, 1, 0, M_P50);
 		for (int u = 0; u < 2; u++) {
@@ -843,10 +931,15 @@ static void tables(const struct srow *s, size_t n,
 
 			if (!isnan(v[tp]) && v[TP_TLS] > 0 && v[TP_TCP] > 0)
 				out("%sRatios of first-RPC p50: %s/tls %.2f, "
-				    "%s/tcp %.2f\n",
+				    "%s/tcp %.2f",
 				    u ? "" : "\n", tp_label(tp),
 				    v[tp] / v[TP_TLS], tp_label(tp),
 				    v[tp] / v[TP_TCP]);
+			if (!isnan(v[tp]) && v[TP_QUIC] > 0)
+				out(", %s/quic %.2f", tp_label(tp),
+				    v[tp] / v[TP_QUIC]);
+			if (!isnan(v[tp]))
+				out("\n");
 		}
 		for (int u = 0; u < 2; u++) {
 			enum bench_tp tp = u ? TP_SMTU : TP_SMT;
@@ -888,6 +981,7 @@ static void tables(const struct srow *s, size_t n,
 	}
 	threads_table(s, n);
 	targets(s, n, info);
+	targets_quic(s, n);
 	out("\nTLS: %s. SMT endpoint options: %s. Rounds: %d.\n", info->ktls,
 	    smt_opts_str(), info->rounds);
 }
@@ -976,7 +1070,8 @@ static int write_plot_data(const char *dir, const struct srow *s, size_t n)
 	if (!f)
 		return -errno;
 	fprintf(f, "# size smt_p50 smt_p99 udp_p50 udp_p99 tcp_p50 tcp_p99 "
-		   "tls_p50 tls_p99 smt-udp_p50 smt-udp_p99 (us)\n");
+		   "tls_p50 tls_p99 smt-udp_p50 smt-udp_p99 quic_p50 quic_p99 "
+		   "(us)\n");
 	nv = distinct(s, n, TEST_LAT, 0, vals, 64);
 	for (int i = 0; i < nv; i++) {
 		fprintf(f, "%u", vals[i]);
@@ -997,7 +1092,7 @@ static int write_plot_data(const char *dir, const struct srow *s, size_t n)
 	if (!f)
 		return -errno;
 	fprintf(f, "# blocks by size (index 0, 1, ...): outstanding smt udp "
-		   "tcp tls smt-udp (kRPC/s)\n");
+		   "tcp tls smt-udp quic (kRPC/s)\n");
 	for (int i = 0; i < nv; i++) {
 		fprintf(f, "# size %u\n", vals[i]);
 		for (int l = 0; l < nl; l++) {

@@ -2,7 +2,7 @@
 /*
  * smt-bench server: one thread, one epoll loop, serving the echo RPC on
  * every transport at once (UDP, TCP, TLS 1.3 over TCP, SMT natively on IP
- * and SMT over UDP, each SMT on an endpoint of its own), plus the TLS
+ * and SMT over UDP, each SMT on an endpoint of its own, QUIC), plus the TLS
  * listeners that key SMT sessions and a line-based control port the
  * client asks for the server's CPU time. Only one benchmark runs at a time,
  * so the CPU the process used between two control queries is the server's
@@ -37,7 +37,9 @@ enum sconn_kind {
 	SK_KEYS,
 	SK_UDP,
 	SK_SMT,
-	SK_INBOX /* a worker's queue of operations (--threads) */
+	SK_INBOX, /* a worker's queue of operations (--threads) */
+	SK_QUIC, /* the QUIC server's UDP socket */
+	SK_QUIC_TIMER /* its timerfd */
 };
 
 /* --threads N: the multi-threaded service on ports P + MT_PORT_OFF + the
@@ -73,6 +75,7 @@ struct server {
 	bool quit;
 	bool verbose;
 	struct mt *mt; /* the main thread's: workers (--threads) */
+	struct quic_server *quic;
 };
 
 struct worker;
@@ -522,6 +525,12 @@ static void dispatch(struct server *s, const struct epoll_event *ev)
 		wop_run((struct worker *)((char *)c -
 					  offsetof(struct worker, inbox)));
 		break;
+	case SK_QUIC:
+		quic_srv_input(s->quic);
+		break;
+	case SK_QUIC_TIMER:
+		quic_srv_timer(s->quic);
+		break;
 	default:
 		handle_stream(s, c, ev->events);
 	}
@@ -552,6 +561,28 @@ static int watch_smt(struct server *s, struct smt_endpoint *ep, bool udp)
 	l->udp = udp;
 	l->st.fd = smt_ep_fd(ep);
 	return watch(s, l->st.fd, l, EPOLLIN);
+}
+
+/* The QUIC server on port P + PORT_QUIC: its socket and its timer. */
+static int quic_start(struct server *s, struct sockaddr_in a, const char *cert,
+		      const char *key, char *err, size_t err_len)
+{
+	struct sconn *l[2];
+
+	a.sin_port = htons(BENCH_BASE_PORT + PORT_QUIC);
+	if (quic_srv_open(&a, cert, key, &s->quic, err, err_len))
+		return -EIO;
+	for (int i = 0; i < 2; i++) {
+		l[i] = calloc(1, sizeof(*l[i]));
+		if (!l[i])
+			return -ENOMEM;
+		l[i]->kind = i ? SK_QUIC_TIMER : SK_QUIC;
+		l[i]->st.fd = i ? quic_srv_timer_fd(s->quic)
+				: quic_srv_fd(s->quic);
+		if (watch(s, l[i]->st.fd, l[i], EPOLLIN))
+			return -errno;
+	}
+	return 0;
 }
 
 /* --threads n: the workers, their endpoints and the listeners of the
@@ -650,8 +681,8 @@ static void usage(FILE *f)
 		"                        [--smtd-service-udp NAME] [--threads N]\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
 		"SMT keying over TLS (P+4), SMT natively on IP (SMT port P+5),\n"
-		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7)\n"
-		"and a control port (P), with P = %d. --encap picks the SMT\n"
+		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7),\n"
+		"QUIC (UDP port P+8) and a control port (P), with P = %d. --encap picks the SMT\n"
 		"endpoints (default both). --threads N (2..%d) also serves TCP,\n"
 		"TLS, SMT keying and SMT over UDP on P+%d+offset with N threads\n"
 		"(SMT over UDP: N endpoints on one port, a reuseport group).\n",
@@ -838,6 +869,10 @@ int server_main(int argc, char **argv)
 		if (watch_smt(s, *ep, u))
 			return 1;
 	}
+	if (quic_start(s, a, cert, key, err, sizeof(err))) {
+		fprintf(stderr, "smt-bench server: %s\n", err);
+		return 1;
+	}
 	if (threads > 1 &&
 	    mt_start(s, threads, use_smt && encaps[TP_SMT],
 		     use_smt && encaps[TP_SMTU], a, err, sizeof(err))) {
@@ -845,7 +880,7 @@ int server_main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "smt-bench server: serving on %s ports %d..%d%s%s%s\n",
-		addr, BENCH_BASE_PORT, BENCH_BASE_PORT + PORT_SMTU,
+		addr, BENCH_BASE_PORT, BENCH_BASE_PORT + PORT_QUIC,
 		use_smt ? "" : " (without SMT)",
 		use_smt && !encaps[TP_SMT] ? " (no SMT natively on IP)" : "",
 		use_smt && !encaps[TP_SMTU] ? " (no SMT over UDP)" : "");

@@ -17,7 +17,7 @@
 #include "bench.h"
 
 static const char *const tp_names[TP_COUNT] = {"smt", "udp", "tcp", "tls",
-					       "smt-udp"};
+					       "smt-udp", "quic"};
 
 const char *tp_name(enum bench_tp t)
 {
@@ -131,6 +131,22 @@ void msg_fill(uint8_t *buf, size_t len, const struct bench_hdr *h)
 	memcpy(buf, h, sizeof(*h));
 	memcpy(buf + BENCH_HDR_LEN, pattern + BENCH_HDR_LEN,
 	       len - BENCH_HDR_LEN);
+}
+
+bool msg_check(const uint8_t *buf, size_t len, uint64_t id)
+{
+	struct bench_hdr h = {.id = id, .resp_len = (uint32_t)len};
+
+	if (len < BENCH_HDR_LEN || len > BENCH_MAX_MSG ||
+	    memcmp(buf, &h, sizeof(h)))
+		return false;
+	if (!pattern_made) {
+		uint8_t tmp[BENCH_HDR_LEN];
+
+		msg_fill(tmp, BENCH_HDR_LEN, &h);
+	}
+	return !memcmp(buf + BENCH_HDR_LEN, pattern + BENCH_HDR_LEN,
+		       len - BENCH_HDR_LEN);
 }
 
 bool msg_hdr(const uint8_t *buf, size_t len, struct bench_hdr *h)

@@ -5,9 +5,9 @@
  * IPv4/IPv6 packets whose protocol is TCP, UDP or native SMT with
  * probability drop_ppm / 10^6, except TCP/UDP packets to or from keep_port
  * (the benchmark's control connection, which must not perturb the
- * measurement). SMT over UDP (protocol.md 1.1) is UDP, so it sees the same
- * loss as plain UDP without port ranges of its own: only keep_port must not
- * be an SMT port. smt_fault matches SMT packets only, which is why this
+ * measurement). SMT over UDP (protocol.md 1.1) and smt-bench's QUIC are
+ * UDP, so they see the same loss as plain UDP without port ranges of their
+ * own: only keep_port must not be an SMT or QUIC port. smt_fault matches SMT packets only, which is why this
  * exists: TLS/TCP must see the same loss. Configuration lives in .bss, which userspace writes
  * through the skeleton's memory-mapped view while the program runs.
  */

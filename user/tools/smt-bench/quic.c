@@ -397,7 +397,9 @@ static int qc_flush(struct quic_conn *qc)
 		size_t off = 0;
 
 		quantum = ngtcp2_conn_get_send_quantum(qc->conn) / QC_PKT;
-		max = quantum < 1 ? 1 : quantum > QC_TX_PKTS ? QC_TX_PKTS : quantum;
+		max = quantum < 1	     ? 1
+		      : quantum > QC_TX_PKTS ? QC_TX_PKTS
+					     : quantum;
 		while ((size_t)n < max) {
 			struct qstream *s = qc->txh;
 			ngtcp2_vec v[2];
@@ -610,7 +612,7 @@ static size_t gro_size(struct msghdr *m)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
 		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
-			return (size_t)*(int *)CMSG_DATA(c);
+			return (size_t) * (int *)CMSG_DATA(c);
 	return 0;
 }
 
@@ -775,7 +777,8 @@ static int sv_replay_add(void *arg, time_t exp, const gnutls_datum_t *key,
 	(void)exp;
 	(void)data;
 	for (unsigned int i = 0; i < QC_REPLAY_SLOTS; i++)
-		if (sv->seen[i].len == n && !memcmp(sv->seen[i].key, key->data, n))
+		if (sv->seen[i].len == n &&
+		    !memcmp(sv->seen[i].key, key->data, n))
 			return GNUTLS_E_DB_ENTRY_EXISTS;
 	memcpy(sv->seen[sv->seen_next].key, key->data, n);
 	sv->seen[sv->seen_next].len = (uint8_t)n;
@@ -804,7 +807,8 @@ static const ngtcp2_callbacks sv_cbs = {
 
 static struct quic_conn *sv_new_conn(struct quic_server *sv,
 				     const ngtcp2_pkt_hd *hd,
-				     const struct sockaddr *from, socklen_t flen)
+				     const struct sockaddr *from,
+				     socklen_t flen)
 {
 	struct quic_conn *qc = calloc(1, sizeof(*qc));
 	ngtcp2_settings st;
@@ -994,9 +998,15 @@ int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
 	sv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (sv->fd < 0 || sv->tfd < 0 ||
 	    bind(sv->fd, (const struct sockaddr *)addr, sizeof(*addr))) {
+		r = -errno;
 		snprintf(err, err_len, "QUIC: cannot bind UDP port %u: %s",
-			 ntohs(addr->sin_port), strerror(errno));
-		return -errno;
+			 ntohs(addr->sin_port), strerror(-r));
+		if (sv->fd >= 0)
+			close(sv->fd);
+		if (sv->tfd >= 0)
+			close(sv->tfd);
+		free(sv);
+		return r;
 	}
 	sv->gso = sock_setup(sv->fd);
 	sv->local_len = sizeof(sv->local);
@@ -1038,7 +1048,7 @@ static int cl_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 		/* byte-exact: the request's header, then the pattern */
 		for (size_t i = 0; i < len; i++) {
 			uint64_t at = offset + i;
-			uint8_t want = at < BENCH_HDR_LEN ? s->hdr[at]
+			uint8_t want = at < BENCH_HDR_LEN   ? s->hdr[at]
 				       : at < BENCH_MAX_MSG ? qpat[at]
 							    : 0;
 
@@ -1091,8 +1101,9 @@ static int cl_handshake_done(ngtcp2_conn *conn, void *user)
 		return 0;
 	}
 	qc->res->early_rejected++;
-	return ngtcp2_conn_early_data_rejected(conn) ? NGTCP2_ERR_CALLBACK_FAILURE
-						     : 0;
+	return ngtcp2_conn_early_data_rejected(conn)
+		       ? NGTCP2_ERR_CALLBACK_FAILURE
+		       : 0;
 }
 
 /* ngtcp2 dropped the 0-RTT streams: send their RPCs again after the

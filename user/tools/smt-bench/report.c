@@ -17,8 +17,8 @@
 #include "bench.h"
 
 static const char *const test_names[TEST_COUNT] = {
-	"latency",    "throughput", "hol",	   "setup",
-	"goodput",    "setup-smtd", "threads", "setup-resume"};
+	"latency", "throughput", "hol",	    "setup",
+	"goodput", "setup-smtd", "threads", "setup-resume"};
 
 const char *test_name(enum bench_test t)
 {

@@ -16,8 +16,8 @@
 
 #include "bench.h"
 
-static const char *const tp_names[TP_COUNT] = {"smt", "udp", "tcp", "tls",
-					       "smt-udp", "quic"};
+static const char *const tp_names[TP_COUNT] = {"smt", "udp",	 "tcp",
+					       "tls", "smt-udp", "quic"};
 
 const char *tp_name(enum bench_tp t)
 {

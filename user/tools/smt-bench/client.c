@@ -310,6 +310,10 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 			return ret;
 		if (r->err)
 			return r->err;
+		/* a wrong response fails the point at once (a warm-up that
+		 * counts only right ones would otherwise never end) */
+		if (r->badlen)
+			return -EBADMSG;
 	}
 }
 
@@ -419,7 +423,9 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 	if (ret) {
 		fail(x, res, test_name(res->test),
 		     ret == -ETIMEDOUT ? "no response for 15 s: stalled"
-				       : strerror(-ret));
+		     : ret == -EBADMSG
+			     ? "a response of the wrong length or content"
+			     : strerror(-ret));
 	} else {
 		fill_lat(res, &r->cls[0]);
 		if (ncls > 1)

@@ -16,7 +16,9 @@
  *   discovery off), several small streams' frames packed into one packet
  *   (NGTCP2_WRITE_STREAM_FLAG_MORE), streams written round robin, one
  *   packet each in turn, so that a 1 MiB stream does not starve a 64 B one.
- * - Sending: every packet a flush produces is built into one buffer, cut
+ * - Sending: a request with no other RPC in flight is flushed at once;
+ *   else it waits for the event loop's next flush with whatever else was
+ *   issued. Every packet a flush produces is built into one buffer, cut
  *   into UDP GSO messages (UDP_SEGMENT: runs of equal-size packets, a
  *   shorter one last) and handed to the kernel in one sendmmsg.
  * - Receiving: recvmmsg of up to QC_RX_BATCH buffers with UDP_GRO on, a
@@ -134,6 +136,7 @@ struct quic_conn {
 	resp_fn fn;
 	void *ctx;
 	bool want_flush, early, reopen;
+	size_t waiting; /* RPCs sent and not answered */
 	struct quic_resume *res;
 };
 
@@ -1066,6 +1069,7 @@ static int cl_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 	s->got = offset + len;
 	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
 		s->done = true;
+		qc->waiting--;
 		if (qc->fn)
 			qc->fn(qc->ctx, s->rpc, s->bad ? 0 : s->got, 0);
 	}
@@ -1084,8 +1088,11 @@ static int cl_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 	(void)id;
 	if (!s)
 		return 0;
-	if (!s->done && qc->fn)
-		qc->fn(qc->ctx, s->rpc, 0, -ECONNRESET);
+	if (!s->done) {
+		qc->waiting--;
+		if (qc->fn)
+			qc->fn(qc->ctx, s->rpc, 0, -ECONNRESET);
+	}
 	qs_free(qc, s);
 	return 0;
 }
@@ -1389,6 +1396,15 @@ int quic_cli_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len)
 	s->v[1].len = len - BENCH_HDR_LEN;
 	s->nv = len > BENCH_HDR_LEN ? 2 : 1;
 	s->total = len;
+	/* The only RPC in flight (unloaded): sent at once. With others in
+	 * flight: sent by the next flush with whatever else the caller
+	 * issues meanwhile (cconn_events asks for POLLOUT), several
+	 * streams' frames per packet. */
+	if (!qc->waiting++ && !qc->want_flush &&
+	    ngtcp2_conn_get_handshake_completed(qc->conn)) {
+		txq_push(qc, s);
+		return qc_flush(qc);
+	}
 	txq_push(qc, s);
 	qc->want_flush = true;
 	return 0;

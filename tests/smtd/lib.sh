@@ -42,6 +42,8 @@ sd_conf() {
 		echo_encap=*) echo_encap="encap = ${kv#*=}" ;;
 		kv_encap=*) kv_encap="encap = ${kv#*=}" ;;
 		echo_uids=*) echo_uids=${kv#*=} ;;
+		echo_extra=*) echo_encap="$echo_encap
+${kv#*=}" ;;
 		*) extra="$extra$kv
 " ;;
 		esac

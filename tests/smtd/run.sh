@@ -1548,11 +1548,136 @@ t_limits() {
 	fi
 }
 
+# ---- SMT-tickets (docs/protocol.md 6.3) ------------------------------------
+stat_of() { # NAME COUNTER: smtd's counter
+	sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"][sys.argv[1]])' "$2"
+}
+
+# keylog lines of PORT's session, as "epoch keys" (fields 8 and 11-14)
+keylog_of() { # FILE PORT
+	awk -v p="$2" '$1 == "SMT_SESSION" && ($3 == p || $5 == p) {
+		print $8, $11, $12, $13, $14 }' "$1" | sort -u
+}
+
+t_ticket() {
+	local out=$SD_TMP/tkt.out tdir=$SD_TMP/tickets pcap=$SD_TMP/tkt.pcap
+	local tpid ck sk r
+	rm -rf "$tdir"
+	mkdir -p "$tdir"
+	openssl genpkey -algorithm X25519 -out "$SD_TMP/echo.tkey" 2>/dev/null
+	sd_stop cli
+	sd_stop srv
+	rm -f "$SD_TMP/tkt-cli.keys" "$SD_TMP/tkt-srv.keys"
+	sd_conf srv host "echo_extra=ticket_key = $SD_TMP/echo.tkey"
+	sd_conf cli host2 "[tickets]" "dir = $tdir"
+	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/tkt-srv.keys" || {
+		bad ticket_smtd_starts "$(tail -3 "$SD_TMP/srv.log")"
+		return
+	}
+	for _ in $(seq 1 50); do
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+	if sd_ctl srv ticket export echo.smt >"$tdir/echo.ticket" &&
+		head -1 "$tdir/echo.ticket" | grep -q "^-----BEGIN SMT TICKET-----$" &&
+		! sd_ctl srv ticket export kv.smt >/dev/null 2>"$SD_TMP/tkt.err" &&
+		grep -q "no ticket_key" "$SD_TMP/tkt.err"; then
+		ok ticket_export
+	else
+		bad ticket_export "$(cat "$SD_TMP/tkt.err") $(head -2 "$tdir/echo.ticket")"
+	fi
+	sd_start cli "$NSC" SMT_KEYLOGFILE="$SD_TMP/tkt-cli.keys" || {
+		bad ticket_smtd_starts "$(tail -3 "$SD_TMP/cli.log")"
+		return
+	}
+	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
+		"tcp port 7443" >/dev/null 2>&1 &
+	tpid=$!
+	TEST_PIDS="$TEST_PIDS $tpid"
+	sleep 1
+	# 0-RTT: epoch 0 at once, epoch 1 after the ACCEPT, every RPC right
+	echo_client cli "$out" "$SIP" echo.smt -n 200 -s 64,5000,70000 -c 4 \
+		--port 9800
+	if rpcs_ok "$out" && [ "$(stat_of cli tickets_ok)" = 1 ] &&
+		[ "$(stat_of srv tickets_ok)" = 1 ] &&
+		[ "$(stat_of cli handshakes_out)" = 0 ] &&
+		grep -q "with an SMT-ticket, epoch 0 (0-RTT)" "$SD_TMP/cli.log"; then
+		ok ticket_0rtt_rpcs_no_tls_handshake
+	else
+		bad ticket_0rtt_rpcs_no_tls_handshake "$(tail -2 "$out") $(grep -i ticket "$SD_TMP/cli.log" "$SD_TMP/srv.log" | tail -4)"
+	fi
+	# both hosts derived the same keys for epochs 0 and 1, and they differ
+	ck=$(keylog_of "$SD_TMP/tkt-cli.keys" 9800)
+	sk=$(keylog_of "$SD_TMP/tkt-srv.keys" 9800)
+	if [ -n "$ck" ] && [ "$ck" = "$sk" ] &&
+		[ "$(echo "$ck" | cut -d' ' -f1 | tr '\n' ' ')" = "0 1 " ] &&
+		[ "$(echo "$ck" | cut -d' ' -f2 | sort -u | wc -l)" = 2 ]; then
+		ok ticket_epoch_keys_agree
+	else
+		bad ticket_epoch_keys_agree "client: $ck / server: $sk"
+	fi
+	# a recorded HELLO sent again: refused as a replay, nothing handed over
+	sleep 0.5
+	kill -INT $tpid
+	wait $tpid 2>/dev/null
+	r=$(ip netns exec "$NSC" python3 tests/smtd/tkt_replay.py "$pcap" "$SIP" 7443 2>&1)
+	if echo "$r" | grep -q "REFUSE code 6: HELLO replayed" &&
+		[ "$(stat_of srv tickets_ok)" = 1 ] &&
+		[ "$(stat_of srv tickets_refused)" = 1 ]; then
+		ok ticket_replayed_hello_refused
+	else
+		bad ticket_replayed_hello_refused "$r; refused=$(stat_of srv tickets_refused)"
+	fi
+	# the server's key rotated: the old ticket is refused (REFUSE 5), that
+	# set-up's RPCs fail, and the client uses TLS from then on
+	cp "$tdir/echo.ticket" "$SD_TMP/echo.ticket.good"
+	openssl genpkey -algorithm X25519 -out "$SD_TMP/echo.tkey" 2>/dev/null
+	hup srv
+	echo_client cli "$out" "$SIP" echo.smt -n 3 -s 64 --port 9802 \
+		--rpc-timeouts 300
+	echo_client cli "$SD_TMP/tkt2.out" "$SIP" echo.smt -n 20 -s 64 \
+		--port 9803
+	if ! rpcs_ok "$out" && rpcs_ok "$SD_TMP/tkt2.out" &&
+		grep -q "refused the echo.smt ticket" "$SD_TMP/cli.log" &&
+		grep -q "ticket names no long-term key this host holds" "$SD_TMP/srv.log" &&
+		[ "$(stat_of cli handshakes_out)" = 1 ]; then
+		ok ticket_rotated_key_refused_then_tls
+	else
+		bad ticket_rotated_key_refused_then_tls "$(tail -1 "$out") / $(tail -1 "$SD_TMP/tkt2.out") $(grep -i ticket "$SD_TMP/cli.log" | tail -2)"
+	fi
+	cp "$SD_TMP/echo.ticket.good" "$tdir/echo.ticket"
+	# a forged ticket (one base64 character changed) is not used: the
+	# client falls back to a TLS handshake and the RPCs still work
+	python3 - "$tdir/echo.ticket" <<'PY'
+import sys
+p = sys.argv[1]
+lines = open(p).read().split("\n")
+l = list(lines[3])
+l[10] = "A" if l[10] != "A" else "B"
+lines[3] = "".join(l)
+open(p, "w").write("\n".join(lines))
+PY
+	hup cli
+	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
+	if rpcs_ok "$out" && grep -q "echo.ticket is not used" "$SD_TMP/cli.log" &&
+		[ "$(stat_of cli tickets_out)" = 2 ] &&
+		[ "$(stat_of cli handshakes_out)" = 2 ]; then
+		ok ticket_forged_not_used_tls_instead
+	else
+		bad ticket_forged_not_used_tls_instead "$(tail -2 "$out") $(grep "not used" "$SD_TMP/cli.log")"
+	fi
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host
+	sd_conf cli host2
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_replace t_close t_names t_s_client t_refusals t_smtctl t_restart
 	t_keylog t_exporter t_daemon t_encap t_rekey t_bpf t_access t_slow_clients
-	t_limits"
+	t_limits t_ticket"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

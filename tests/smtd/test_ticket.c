@@ -37,8 +37,8 @@ static size_t kat(const char *name, uint8_t *out, size_t cap)
 		if (sscanf(line, "%63s %399s", key, hex) == 2 &&
 		    !strcmp(key, name)) {
 			for (n = 0; hex[2 * n] && n < cap; n++)
-				cr_assert(sscanf(hex + 2 * n, "%2hhx", &out[n]) ==
-					  1);
+				cr_assert(sscanf(hex + 2 * n, "%2hhx",
+						 &out[n]) == 1);
 			break;
 		}
 	}
@@ -94,7 +94,7 @@ Test(ticket_kat, x25519_and_schedule)
 		cr_assert_eq(smt_tkt_fs(suites[i].suite, es, dh_eph, T, tl, CH,
 					chl, SH, shl, s1, fin, tag),
 			     0);
-#define K(field, buf, len)                                              \
+#define K(field, buf, len)                                       \
 	snprintf(name, sizeof(name), "%s." field, suites[i].md); \
 	expect_kat(name, buf, len)
 		K("es", es, suites[i].hl);
@@ -141,7 +141,7 @@ static EVP_PKEY *load_key(const char *name)
 	return k;
 }
 
-static STACK_OF(X509) *load_chain(const char *name)
+static STACK_OF(X509) * load_chain(const char *name)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
 	char path[512];
@@ -172,8 +172,7 @@ static X509_STORE *store(void)
 static uint8_t tkt[SMT_TKT_MAX];
 static size_t tkt_len;
 
-static struct smt_ticket fields(const char *service, int64_t nb,
-				uint64_t life)
+static struct smt_ticket fields(const char *service, int64_t nb, uint64_t life)
 {
 	struct smt_ticket t = {
 		.suite = 0x1301,
@@ -354,15 +353,20 @@ Test(ticket, unarmor_errors)
 
 /* ---- HELLO --------------------------------------------------------------- */
 
+/* A HELLO with a 5-byte ticket and a chain of chain_len bytes */
 static size_t hello(uint8_t *b, size_t chain_len)
 {
-	size_t len = SMT_TKT_HELLO_MIN + chain_len;
+	size_t len = SMT_TKT_HELLO_MIN + 5 + chain_len;
+	uint8_t *c = b + SMT_TKT_TICKET_OFF + 3 + 5;
 
 	memset(b, 0x5a, len);
 	smt_tkt_put_hdr(b, SMT_TKT_HELLO, len);
-	b[120] = chain_len >> 16;
-	b[121] = chain_len >> 8;
-	b[122] = chain_len;
+	b[SMT_TKT_TICKET_OFF] = 0;
+	b[SMT_TKT_TICKET_OFF + 1] = 0;
+	b[SMT_TKT_TICKET_OFF + 2] = 5;
+	c[0] = chain_len >> 16;
+	c[1] = chain_len >> 8;
+	c[2] = chain_len;
 	return len;
 }
 
@@ -377,6 +381,8 @@ Test(ticket_hello, layout_and_errors)
 	cr_expect_eq(smt_tkt_msg_len(b, 7, &why), 0, "needs more");
 	cr_assert_eq(smt_tkt_hello_parse(b, len, &h, &why), 0, "%s", why);
 	cr_expect_eq(h.chain_len, 0);
+	cr_expect_eq(h.ticket_len, 5);
+	cr_expect(h.ticket == b + SMT_TKT_TICKET_OFF + 3);
 	cr_expect_eq(h.time_ms, 0x5a5a5a5a5a5a5a5aull);
 	for (n = 0; n < len; n++)
 		cr_expect_neq(smt_tkt_hello_parse(b, n, &h, &why), 0);
@@ -387,11 +393,18 @@ Test(ticket_hello, layout_and_errors)
 	cr_expect_lt(smt_tkt_msg_len(b, len, &why), 0);
 	/* a chain without its signature, a malformed chain */
 	len = hello(b, 10);
-	b[123] = 0;
-	b[124] = 0;
-	b[125] = 7;
+	n = SMT_TKT_HELLO_MIN + 5;
+	b[n] = 0;
+	b[n + 1] = 0;
+	b[n + 2] = 7;
 	cr_expect_neq(smt_tkt_hello_parse(b, len, &h, &why), 0);
 	len = hello(b, 10);
+	cr_expect_neq(smt_tkt_hello_parse(b, len, &h, &why), 0);
+	/* an empty ticket, a ticket longer than the HELLO */
+	len = hello(b, 0);
+	b[SMT_TKT_TICKET_OFF + 2] = 0;
+	cr_expect_neq(smt_tkt_hello_parse(b, len, &h, &why), 0);
+	b[SMT_TKT_TICKET_OFF + 2] = 6;
 	cr_expect_neq(smt_tkt_hello_parse(b, len, &h, &why), 0);
 }
 
@@ -402,8 +415,7 @@ Test(ticket_hello, client_signature)
 	uint16_t scheme;
 	size_t sl;
 
-	cr_assert_eq(smt_tkt_sign(k, "client", hash, 32, &scheme, sig, &sl),
-		     0);
+	cr_assert_eq(smt_tkt_sign(k, "client", hash, 32, &scheme, sig, &sl), 0);
 	cr_expect(smt_tkt_sig_ok(k, "client", hash, 32, scheme, sig, sl));
 	/* the role is part of the content: a server signature does not
 	 * pass for a client's */

@@ -196,6 +196,33 @@ static const struct smtctl_cmd service_cmds[] = {
 SMTCTL_OBJECT_DFLT(service, "services configured in smtd", service_cmds,
 		   do_service_list);
 
+/* smtctl ticket export SERVICE: the ticket text on stdout, for a file that
+ * clients put in their [tickets] dir (docs/protocol.md 6.3) */
+static int do_ticket_export(struct smtctl_ctx *ctx, int argc, char **argv)
+{
+	json_object *req, *resp;
+
+	if (argc != 1)
+		return smtctl_err(ctx, "usage: ticket export SERVICE");
+	req = op("ticket_export");
+	json_object_object_add(req, "service", json_object_new_string(argv[0]));
+	if (smtctl_request(ctx, req, &resp))
+		return 1;
+	if (ctx->json)
+		smtctl_emit(ctx, resp, NULL);
+	else {
+		fputs(smt_ctl_str(resp, "ticket", ""), stdout);
+		json_object_put(resp);
+	}
+	return 0;
+}
+
+static const struct smtctl_cmd ticket_cmds[] = {
+	{"export", do_ticket_export, "SERVICE",
+	 "print a new SMT-ticket of SERVICE (0-RTT for clients that hold it)"},
+	{0}};
+SMTCTL_OBJECT(ticket, "SMT-tickets this smtd issues", ticket_cmds);
+
 /* a / b of two counters of o, or nothing when b is 0 */
 static void ratio(json_object *o, const char *name, const char *a,
 		  const char *b)

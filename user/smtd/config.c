@@ -536,6 +536,45 @@ static int key_service(struct parse_state *ps, const char *k, const char *v)
 		parse_uids(ps, s, v);
 	} else if (!strcmp(k, "encap")) {
 		parse_encaps(ps, v, &s->encaps);
+	} else if (!strcmp(k, "ticket_key")) {
+		if (!copy_str(s->ticket_key, sizeof(s->ticket_key), v))
+			cfg_error(ps, ps->line, "ticket_key: path too long");
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* [tickets]: SMT-tickets (docs/protocol.md 6.3) */
+static int key_tickets(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+	unsigned long u;
+
+	if (!strcmp(k, "lifetime")) {
+		if (!parse_uint(v, 60, 604800, &u))
+			cfg_error(ps, ps->line,
+				  "lifetime: '%s' is not 60..604800 seconds "
+				  "(RFC 8446 bounds tickets to 7 days)",
+				  v);
+		else
+			c->ticket_lifetime_s = u;
+	} else if (!strcmp(k, "replay_window")) {
+		if (!parse_uint(v, 1, 600, &u))
+			cfg_error(ps, ps->line,
+				  "replay_window: '%s' is not 1..600 seconds",
+				  v);
+		else
+			c->ticket_window_s = u;
+	} else if (!strcmp(k, "replay_max")) {
+		if (!parse_uint(v, 16, 10000000, &u))
+			cfg_error(ps, ps->line,
+				  "replay_max: '%s' is not 16..10000000", v);
+		else
+			c->ticket_replay_max = u;
+	} else if (!strcmp(k, "dir")) {
+		if (!copy_str(c->ticket_dir, sizeof(c->ticket_dir), v))
+			cfg_error(ps, ps->line, "dir: path too long");
 	} else {
 		return 0;
 	}
@@ -622,10 +661,11 @@ static void section_line(struct parse_state *ps, const char *line)
 	    (sec[7] == ' ' || sec[7] == '\t' || !sec[7]))
 		ps->cur_svc = new_service(ps, sec);
 	else if (strcmp(sec, "smtd") && strcmp(sec, "tls") &&
-		 strcmp(sec, "defaults") && strcmp(sec, "bpf"))
+		 strcmp(sec, "defaults") && strcmp(sec, "bpf") &&
+		 strcmp(sec, "tickets"))
 		cfg_error(ps, ps->line,
 			  "unknown section [%s]; sections are [smtd], [tls], "
-			  "[defaults], [bpf] and [service NAME]",
+			  "[defaults], [bpf], [tickets] and [service NAME]",
 			  sec);
 }
 
@@ -645,6 +685,8 @@ static int handler(void *user, const char *section, const char *name,
 		known = key_defaults(ps, name, value);
 	else if (!strcmp(section, "bpf"))
 		known = key_bpf(ps, name, value);
+	else if (!strcmp(section, "tickets"))
+		known = key_tickets(ps, name, value);
 	else if (!strncmp(section, "service", 7))
 		known = key_service(ps, name, value);
 	else
@@ -681,6 +723,9 @@ static void defaults(struct smtd_config *c)
 	strcpy(c->bpf_xdp_mode, "auto");
 	c->bpf_session_filter = true;
 	strcpy(c->bpf_udp_ports, "49152-65535"); /* libsmt's ephemeral ports */
+	c->ticket_lifetime_s = 3600;
+	c->ticket_window_s = 10;
+	c->ticket_replay_max = 65536;
 }
 
 static void check_file(struct parse_state *ps, const char *what,
@@ -732,6 +777,18 @@ int smtd_config_parse(const char *path, const char *buf, size_t len,
 	check_file(&ps, "cert", cfg->cert, true);
 	check_file(&ps, "key", cfg->key, true);
 	check_file(&ps, "ca", cfg->ca, true);
+	for (int i = 0; i < cfg->nservices; i++) {
+		const struct smtd_service *sv = &cfg->services[i];
+
+		if (sv->ticket_key[0] && access(sv->ticket_key, R_OK))
+			cfg_error(&ps, sv->line,
+				  "[service %s] ticket_key = %s: cannot read "
+				  "it: %s",
+				  sv->name, sv->ticket_key, strerror(errno));
+	}
+	if (cfg->ticket_dir[0] && access(cfg->ticket_dir, R_OK | X_OK))
+		cfg_error(&ps, 0, "[tickets] dir = %s: cannot read it: %s",
+			  cfg->ticket_dir, strerror(errno));
 	if (smt_params_check(cfg->B, cfg->max_msg, cfg->max_pad, &why))
 		cfg_error(&ps, 0, "[defaults] B = %u with max_msg = %u: %s",
 			  cfg->B, cfg->max_msg, why);

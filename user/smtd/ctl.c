@@ -682,6 +682,16 @@ static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	}
 	if (deny_hold(d, c, id, encap, port))
 		return;
+	/* an SMT-ticket for the service: epoch 0 without a round trip */
+	r = smtd_tkt_connect(d, c, id, svc, addr, port,
+			     encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
+						    : d->cfg.ipproto,
+			     err, sizeof(err));
+	if (r <= 0) {
+		if (r)
+			send_error(d, c, id, -r, "%s", err);
+		return;
+	}
 	r = smtd_hs_connect(d, c, id, svc, addr, port,
 			    encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
 						   : d->cfg.ipproto,
@@ -1097,6 +1107,32 @@ static void req_stats(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
 	send_msg(d, c, o);
 }
 
+/* An SMT-ticket of a service (public: anyone may ask). */
+static void req_ticket_export(struct smtd *d, struct smtd_ctl_conn *c,
+			      int64_t id, json_object *req)
+{
+	const char *svc = smt_ctl_str(req, "service", NULL);
+	static char text[SMT_CTL_MAX_LINE / 2]; /* a line must hold it */
+	char err[300];
+	json_object *o;
+	int r;
+
+	if (!svc || !*svc) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: \"service\" is missing");
+		return;
+	}
+	r = smtd_tkt_export(d, svc, text, sizeof(text), err, sizeof(err));
+	if (r) {
+		send_error(d, c, id, -r, "%s", err);
+		return;
+	}
+	o = reply(id, true);
+	json_object_object_add(o, "ticket", json_object_new_string(text));
+	send_msg(d, c, o);
+}
+
 static void handle(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 {
 	const char *op = smt_ctl_str(req, "op", NULL);
@@ -1142,6 +1178,8 @@ static void handle(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 		req_service_list(d, c, id);
 	else if (!strcmp(op, "stats"))
 		req_stats(d, c, id);
+	else if (!strcmp(op, "ticket_export"))
+		req_ticket_export(d, c, id, req);
 	else if (!strcmp(op, "ping"))
 		send_msg(d, c, reply(id, true));
 	else {

@@ -220,11 +220,13 @@ static void reload(struct smtd *d)
 	tmp.cfg = nc;
 	if (smtd_tls_init(&tmp, err, sizeof(err))) {
 		LOG_E("reload: %s; keeping the running certificates", err);
+		smtd_tls_free(&tmp);
 		goto out;
 	}
 	smtd_tls_free(d);
 	d->srv_ctx = tmp.srv_ctx;
 	d->cli_ctx = tmp.cli_ctx;
+	d->tkt_cfg = tmp.tkt_cfg;
 	snprintf(nc.ctl_path, sizeof(nc.ctl_path), "%s", d->cfg.ctl_path);
 	snprintf(nc.listen_addr, sizeof(nc.listen_addr), "%s",
 		 d->cfg.listen_addr);
@@ -512,6 +514,7 @@ int main(int argc, char **argv)
 		}
 		smtd_accept_tick(&d);
 		smtd_hs_tick(&d);
+		smtd_tkt_tick(&d);
 		smtd_bpf_tick(&d);
 		smtd_table_tick(&d);
 		if (d.reload) {
@@ -526,6 +529,7 @@ int main(int argc, char **argv)
 out:
 	d.stop = true;
 	smtd_hs_free_all(&d);
+	smtd_tkt_free_all(&d);
 	smtd_ctl_close_all(&d);
 	smtd_bpf_stop(&d);
 	if (d.listen_io.fd >= 0)

@@ -34,6 +34,7 @@ struct smtd_service {
 	int nuids;
 	uid_t uids[SMTD_MAX_UIDS];
 	unsigned int encaps; /* SMTD_ENCAPS_*: encapsulations allowed */
+	char ticket_key[256]; /* X25519 key of its SMT-tickets ("": none) */
 	int line; /* where it was defined, for messages */
 };
 
@@ -76,6 +77,11 @@ struct smtd_config {
 	char bpf_xdp_mode[16]; /* native, generic, auto */
 	bool bpf_session_filter;
 	char bpf_udp_ports[256]; /* SMT-over-UDP ranges besides the services' */
+	/* [tickets] (SMT-tickets, docs/protocol.md 6.3) */
+	unsigned int ticket_lifetime_s; /* of the tickets this smtd issues */
+	unsigned int ticket_window_s; /* W: HELLO freshness */
+	unsigned int ticket_replay_max; /* HELLO randoms remembered */
+	char ticket_dir[256]; /* client: servers' tickets ("": none) */
 	/* [service NAME] */
 	int nservices;
 	struct smtd_service services[SMTD_MAX_SERVICES];
@@ -162,7 +168,13 @@ void smtd_accept_tick(struct smtd *d);
 	X(hs_conns_refused, "handshake connections over the limits")         \
 	X(accept_paused, "accepts paused: out of file descriptors")          \
 	X(sessions_denied, "sessions refused: limits, ports, BPF map")       \
-	X(bpf_reconciled, "stale BPF session entries removed at start")
+	X(bpf_reconciled, "stale BPF session entries removed at start")      \
+	X(tickets_out, "SMT-ticket set-ups started (0-RTT)")                 \
+	X(tickets_in, "SMT-ticket HELLOs received")                          \
+	X(tickets_ok, "SMT-ticket set-ups confirmed (epoch 1)")              \
+	X(tickets_failed, "SMT-ticket set-ups that failed")                  \
+	X(tickets_refused, "SMT-ticket HELLOs refused")                      \
+	X(tickets_bad_finished, "ticket ACCEPTs whose finished failed")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -220,6 +232,8 @@ struct smtd {
 	struct smtd_stats st;
 	FILE *keylog;
 	void *bpf; /* bpf.c state, NULL when not attached */
+	void *tkt; /* tkt.c: SMT-ticket set-ups and replay record */
+	struct smtd_tkt_cfg *tkt_cfg; /* tkt.c: keys and tickets loaded */
 };
 
 /* ctl.c */
@@ -304,6 +318,31 @@ int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s);
 void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_hs_tick(struct smtd *d);
 void smtd_hs_free_all(struct smtd *d);
+
+/* tkt.c: SMT-tickets (docs/protocol.md 6.3) */
+struct smtd_tkt_cfg;
+/* Load the services' ticket keys and [tickets] dir (bad tickets are
+ * skipped with a warning). 0, or -errno with err. */
+int smtd_tkt_load(struct smtd *d, char *err, size_t errlen);
+void smtd_tkt_cfg_free(struct smtd *d);
+/* The text of a new ticket for service into out. 0 or -errno with err. */
+int smtd_tkt_export(struct smtd *d, const char *service, char *out, size_t cap,
+		    char *err, size_t errlen);
+/* smt_connect with a ticket: 1 when none applies (use TLS), 0 when
+ * started (the request is answered), -errno with err. */
+int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
+		     const char *service, const char *address,
+		     uint16_t local_port, uint8_t ipproto, char *err,
+		     size_t errlen);
+/* An accepted connection that starts with "SMT0": a ticket HELLO. */
+void smtd_tkt_take(struct smtd *d, int fd, const char *peer_str);
+/* An application acknowledged a push; false when hs is not a ticket
+ * set-up's. */
+bool smtd_tkt_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
+		       const char *msg);
+void smtd_tkt_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
+void smtd_tkt_tick(struct smtd *d);
+void smtd_tkt_free_all(struct smtd *d);
 
 /* params.c: the session-parameter message (docs/protocol.md 6.1) */
 #define SMT_PARAMS_VERSION 1

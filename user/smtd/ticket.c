@@ -20,27 +20,6 @@
 #define BEGIN_LINE "-----BEGIN SMT TICKET-----"
 #define END_LINE "-----END SMT TICKET-----"
 
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put24(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 16;
-	p[1] = v >> 8;
-	p[2] = v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = v;
-}
-
 static uint32_t get16(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 8 | p[1];
@@ -103,9 +82,8 @@ static bool chain_well_formed(const uint8_t *c, size_t len)
 }
 
 /* sig_scheme, sig_len, sig at b[off..len) exactly. */
-static int parse_sig(const uint8_t *b, size_t off, size_t len,
-		     uint16_t *scheme, const uint8_t **sig, size_t *sig_len,
-		     const char **why)
+static int parse_sig(const uint8_t *b, size_t off, size_t len, uint16_t *scheme,
+		     const uint8_t **sig, size_t *sig_len, const char **why)
 {
 	if (len - off < 4)
 		return fail(why, "truncated before its signature");
@@ -176,8 +154,7 @@ static int sha256(const uint8_t *b, size_t len, uint8_t out[32])
 {
 	unsigned int n = 32;
 
-	return EVP_Digest(b, len, out, &n, EVP_sha256(), NULL) == 1 ? 0
-								    : -EIO;
+	return EVP_Digest(b, len, out, &n, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
 }
 
 /* The signature's content: 64 spaces, the context string, 0, hash. */
@@ -280,14 +257,13 @@ int smt_tkt_sig_ok(EVP_PKEY *key, const char *role, const uint8_t *hash,
 }
 
 int smt_ticket_build(const struct smt_ticket *t, EVP_PKEY *key,
-		     STACK_OF(X509) *chain, uint8_t *out, size_t cap,
+		     STACK_OF(X509) * chain, uint8_t *out, size_t cap,
 		     size_t *len, const char **why)
 {
 	size_t n = strlen(t->service), off, hl;
-	uint8_t hash[32], *p;
+	uint8_t hash[32];
 	uint16_t scheme;
-	size_t sig_len;
-	int i;
+	size_t sig_len, cl;
 
 	if (!n || n > SMT_TKT_NAME_MAX || cap < 77 + n)
 		return fail(why, "service name too long");
@@ -298,32 +274,19 @@ int smt_ticket_build(const struct smt_ticket *t, EVP_PKEY *key,
 		return fail(why, "ticket lifetime is not within 7 days");
 	out[0] = SMT_TKT_VERSION;
 	out[1] = t->flags;
-	put16(out + 2, t->suite);
-	put64(out + 4, t->not_before);
-	put64(out + 12, t->not_after);
+	smt_tkt_put16(out + 2, t->suite);
+	smt_tkt_put64(out + 4, t->not_before);
+	smt_tkt_put64(out + 12, t->not_after);
 	memcpy(out + 20, t->id, SMT_TKT_ID_LEN);
-	put16(out + 36, t->hs_port);
-	put16(out + 38, t->smt_port);
+	smt_tkt_put16(out + 36, t->hs_port);
+	smt_tkt_put16(out + 38, t->smt_port);
 	out[40] = t->ipproto;
 	out[41] = n;
 	memcpy(out + 42, t->service, n);
 	memcpy(out + 42 + n, t->share, SMT_TKT_SHARE_LEN);
-	off = 77 + n;
-	for (i = 0; i < sk_X509_num(chain); i++) {
-		X509 *x = sk_X509_value(chain, i);
-		int dl = i2d_X509(x, NULL);
-
-		if (dl <= 0 || off + 3 + (size_t)dl > cap ||
-		    off + 3 + (size_t)dl - (77 + n) > SMT_TKT_CHAIN_MAX)
-			return fail(why, "certificate chain too large");
-		put24(out + off, dl);
-		p = out + off + 3;
-		i2d_X509(x, &p);
-		off += 3 + dl;
-	}
-	if (off == 77 + n)
-		return fail(why, "no certificate");
-	put24(out + 74 + n, off - (77 + n));
+	if (smt_tkt_put_chain(chain, out + 74 + n, cap - (74 + n), &cl))
+		return fail(why, "certificate chain too large or empty");
+	off = 77 + n + cl;
 	if (off + 4 + SMT_TKT_SIG_MAX > cap)
 		return fail(why, "no room for the signature");
 	if (sha256(out, off, hash) ||
@@ -331,14 +294,39 @@ int smt_ticket_build(const struct smt_ticket *t, EVP_PKEY *key,
 			 out + off + 4, &sig_len))
 		return fail(why, "cannot sign with this key (P-256, RSA or "
 				 "Ed25519 keys can sign tickets)");
-	put16(out + off, scheme);
-	put16(out + off + 2, sig_len);
+	smt_tkt_put16(out + off, scheme);
+	smt_tkt_put16(out + off + 2, sig_len);
 	*len = off + 4 + sig_len;
 	return 0;
 }
 
-X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len,
-			   X509_STORE *store, int purpose, const char **why)
+int smt_tkt_put_chain(STACK_OF(X509) * chain, uint8_t *out, size_t cap,
+		      size_t *len)
+{
+	size_t off = 3;
+	uint8_t *p;
+	int i;
+
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		int dl = i2d_X509(sk_X509_value(chain, i), NULL);
+
+		if (dl <= 0 || off + 3 + (size_t)dl > cap ||
+		    off + (size_t)dl > SMT_TKT_CHAIN_MAX)
+			return -ENOSPC;
+		smt_tkt_put24(out + off, dl);
+		p = out + off + 3;
+		i2d_X509(sk_X509_value(chain, i), &p);
+		off += 3 + dl;
+	}
+	if (off == 3)
+		return -EINVAL;
+	smt_tkt_put24(out, off - 3);
+	*len = off - 3;
+	return 0;
+}
+
+X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
+			   int purpose, const char **why)
 {
 	STACK_OF(X509) *rest = sk_X509_new_null();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -487,7 +475,7 @@ void smt_tkt_put_hdr(uint8_t *b, enum smt_tkt_type type, size_t len)
 	memcpy(b, SMT_TKT_MAGIC, 4);
 	b[4] = SMT_TKT_VERSION;
 	b[5] = type;
-	put16(b + 6, len);
+	smt_tkt_put16(b + 6, len);
 }
 
 int smt_tkt_msg_len(const uint8_t *b, size_t have, const char **why)
@@ -518,14 +506,20 @@ int smt_tkt_hello_parse(const uint8_t *b, size_t len, struct smt_tkt_hello *h,
 	    b[4] != SMT_TKT_VERSION || b[5] != SMT_TKT_HELLO ||
 	    get16(b + 6) != len)
 		return fail(why, "malformed HELLO");
-	memcpy(h->ticket_id, b + 8, SMT_TKT_ID_LEN);
-	memcpy(h->random, b + 24, SMT_TKT_RANDOM_LEN);
-	h->time_ms = get64(b + 56);
-	memcpy(h->share, b + 64, SMT_TKT_SHARE_LEN);
+	memcpy(h->random, b + 8, SMT_TKT_RANDOM_LEN);
+	h->time_ms = get64(b + 40);
+	memcpy(h->share, b + 48, SMT_TKT_SHARE_LEN);
 	memcpy(h->propose, b + SMT_TKT_PROPOSE_OFF, sizeof(h->propose));
-	h->chain_len = get24(b + 120);
-	off = SMT_TKT_HELLO_MIN;
-	if (h->chain_len > len - off)
+	h->ticket_len = get24(b + SMT_TKT_TICKET_OFF);
+	off = SMT_TKT_TICKET_OFF + 3;
+	if (!h->ticket_len || h->ticket_len > len - off - 3 ||
+	    h->ticket_len > SMT_TKT_MAX)
+		return fail(why, "HELLO ticket length out of range");
+	h->ticket = b + off;
+	off += h->ticket_len;
+	h->chain_len = get24(b + off);
+	off += 3;
+	if (h->chain_len > len - off || h->chain_len > SMT_TKT_CHAIN_MAX)
 		return fail(why, "HELLO chain length out of range");
 	h->chain = h->chain_len ? b + off : NULL;
 	off += h->chain_len;
@@ -563,8 +557,7 @@ int smt_x25519_keygen(uint8_t priv[32], uint8_t pub[32])
 	return smt_x25519_public(priv, pub);
 }
 
-int smt_x25519(const uint8_t priv[32], const uint8_t peer[32],
-	       uint8_t out[32])
+int smt_x25519(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
 {
 	static const uint8_t zero[32];
 	EVP_PKEY *k =
@@ -593,16 +586,16 @@ int smt_x25519(const uint8_t priv[32], const uint8_t peer[32],
 /* ---- key schedule -------------------------------------------------------- */
 
 /* Hash(a || b || c) with the suite's hash. */
-static int thash(const char *md, const uint8_t *a, size_t al,
-		 const uint8_t *b, size_t bl, const uint8_t *c, size_t cl,
-		 uint8_t *out)
+static int thash(const char *md, const uint8_t *a, size_t al, const uint8_t *b,
+		 size_t bl, const uint8_t *c, size_t cl, uint8_t *out)
 {
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
 	const EVP_MD *d = EVP_get_digestbyname(md);
 	int err = -EIO;
 
 	if (m && d && EVP_DigestInit_ex(m, d, NULL) == 1 &&
-	    EVP_DigestUpdate(m, a, al) == 1 && EVP_DigestUpdate(m, b, bl) == 1 &&
+	    EVP_DigestUpdate(m, a, al) == 1 &&
+	    EVP_DigestUpdate(m, b, bl) == 1 &&
 	    (!cl || EVP_DigestUpdate(m, c, cl) == 1) &&
 	    EVP_DigestFinal_ex(m, out, NULL) == 1)
 		err = 0;
@@ -633,8 +626,8 @@ int smt_tkt_early(uint16_t suite, const uint8_t dh_lt[32], const uint8_t *T,
 
 int smt_tkt_fs(uint16_t suite, const uint8_t *es, const uint8_t dh_eph[32],
 	       const uint8_t *T, size_t t_len, const uint8_t *CH, size_t ch_len,
-	       const uint8_t *SH, size_t sh_len, uint8_t *s1,
-	       uint8_t *finished, uint8_t tag[8])
+	       const uint8_t *SH, size_t sh_len, uint8_t *s1, uint8_t *finished,
+	       uint8_t tag[8])
 {
 	uint8_t des[SMT_TKT_HASH_MAX], hs[SMT_TKT_HASH_MAX];
 	uint8_t fk[SMT_TKT_HASH_MAX], th[SMT_TKT_HASH_MAX];

@@ -21,10 +21,10 @@
 #define SMT_TKT_SHARE_LEN 32
 #define SMT_TKT_RANDOM_LEN 32
 #define SMT_TKT_NAME_MAX 63
-#define SMT_TKT_CHAIN_MAX 65535
+#define SMT_TKT_CHAIN_MAX 16384
 #define SMT_TKT_SIG_MAX 1024
-#define SMT_TKT_MAX (77 + SMT_TKT_NAME_MAX + SMT_TKT_CHAIN_MAX + 4 + \
-		     SMT_TKT_SIG_MAX)
+#define SMT_TKT_MAX \
+	(77 + SMT_TKT_NAME_MAX + SMT_TKT_CHAIN_MAX + 4 + SMT_TKT_SIG_MAX)
 #define SMT_TKT_LIFETIME_MAX 604800u /* 7 days (RFC 8446 4.6.1) */
 #define SMT_TKT_LIFETIME_DEFAULT 3600u
 #define SMT_TKT_SKEW_S 60 /* not_before may be this far in the future */
@@ -32,10 +32,12 @@
 
 #define SMT_TKT_MAGIC "SMT0"
 #define SMT_TKT_HDR_LEN 8
-#define SMT_TKT_PROPOSE_OFF 96
-#define SMT_TKT_HELLO_MIN 123 /* with an empty chain */
-#define SMT_TKT_MSG_MAX (SMT_TKT_HELLO_MIN + SMT_TKT_CHAIN_MAX + 4 + \
-			 SMT_TKT_SIG_MAX)
+#define SMT_TKT_PROPOSE_OFF 80
+#define SMT_TKT_TICKET_OFF 104
+#define SMT_TKT_HELLO_MIN 110 /* fixed part, empty ticket and chain */
+#define SMT_TKT_MSG_MAX                                            \
+	(SMT_TKT_HELLO_MIN + SMT_TKT_MAX + SMT_TKT_CHAIN_MAX + 4 + \
+	 SMT_TKT_SIG_MAX)
 #define SMT_TKT_HASH_MAX 48
 
 enum smt_tkt_type {
@@ -48,6 +50,28 @@ enum smt_tkt_type {
 #define SMT_TKT_REFUSE_TICKET 5 /* unknown or expired ticket */
 #define SMT_TKT_REFUSE_REPLAY 6 /* stale or replayed HELLO */
 #define SMT_TKT_REFUSE_OFF 7 /* 0-RTT is off for the service */
+
+/* Big-endian stores of the ticket formats */
+static inline void smt_tkt_put16(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static inline void smt_tkt_put24(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 16;
+	p[1] = v >> 8;
+	p[2] = v;
+}
+
+static inline void smt_tkt_put64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = v;
+}
 
 /* A parsed ticket. chain, sig and raw point into the parsed buffer. */
 struct smt_ticket {
@@ -69,13 +93,15 @@ struct smt_ticket {
 	size_t signed_len; /* bytes covered by the signature's hash */
 };
 
-/* A parsed HELLO; chain and sig point into the parsed buffer. */
+/* A parsed HELLO; ticket, chain and sig point into the parsed buffer
+ * (the ticket is only framed here: smt_ticket_parse it). */
 struct smt_tkt_hello {
-	uint8_t ticket_id[SMT_TKT_ID_LEN];
 	uint8_t random[SMT_TKT_RANDOM_LEN];
 	uint64_t time_ms;
 	uint8_t share[SMT_TKT_SHARE_LEN];
 	uint8_t propose[24];
+	const uint8_t *ticket;
+	size_t ticket_len;
 	const uint8_t *chain;
 	size_t chain_len;
 	uint16_t sig_scheme;
@@ -97,7 +123,7 @@ int smt_ticket_parse(const uint8_t *b, size_t len, struct smt_ticket *t,
  * is chain. Writes out (cap bytes) and *len. 0 or -errno with *why.
  */
 int smt_ticket_build(const struct smt_ticket *t, EVP_PKEY *key,
-		     STACK_OF(X509) *chain, uint8_t *out, size_t cap,
+		     STACK_OF(X509) * chain, uint8_t *out, size_t cap,
 		     size_t *len, const char **why);
 
 /*
@@ -136,15 +162,18 @@ int smt_tkt_sign(EVP_PKEY *key, const char *role, const uint8_t *hash,
 int smt_tkt_sig_ok(EVP_PKEY *key, const char *role, const uint8_t *hash,
 		   size_t hash_len, uint16_t scheme, const uint8_t *sig,
 		   size_t sig_len);
+/* A chain (leaf first) as 3-byte chain_len then each certificate with its
+ * 3-byte length, into out (cap bytes); *len gets chain_len. 0 or -errno. */
+int smt_tkt_put_chain(STACK_OF(X509) * chain, uint8_t *out, size_t cap,
+		      size_t *len);
 /* The leaf of an encoded chain, verified against store for purpose
  * (X509_PURPOSE_SSL_SERVER / _CLIENT). Caller frees. NULL with *why. */
-X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len,
-			   X509_STORE *store, int purpose, const char **why);
+X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
+			   int purpose, const char **why);
 
 /* X25519 (RFC 7748). 0 or -errno. */
 int smt_x25519_keygen(uint8_t priv[32], uint8_t pub[32]);
-int smt_x25519(const uint8_t priv[32], const uint8_t peer[32],
-	       uint8_t out[32]);
+int smt_x25519(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32]);
 int smt_x25519_public(const uint8_t priv[32], uint8_t pub[32]);
 
 /* Hash name and length of a TLS 1.3 suite; NULL for others. */
@@ -161,7 +190,7 @@ int smt_tkt_early(uint16_t suite, const uint8_t dh_lt[32], const uint8_t *T,
 		  uint8_t *s0);
 int smt_tkt_fs(uint16_t suite, const uint8_t *es, const uint8_t dh_eph[32],
 	       const uint8_t *T, size_t t_len, const uint8_t *CH, size_t ch_len,
-	       const uint8_t *SH, size_t sh_len, uint8_t *s1,
-	       uint8_t *finished, uint8_t tag[8]);
+	       const uint8_t *SH, size_t sh_len, uint8_t *s1, uint8_t *finished,
+	       uint8_t tag[8]);
 
 #endif /* SMTD_TICKET_H */

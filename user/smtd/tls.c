@@ -26,6 +26,7 @@
 
 #include "libsmt.h"
 #include "smtd.h"
+#include "ticket.h"
 
 #define SMT_ALPN "smt/1"
 #define SMT_EXPORTER_LABEL "EXPORTER-SMT v1"
@@ -68,6 +69,7 @@ struct smtd_hs {
 	struct smt_ctl_session old; /* re-key, close: the session as it was */
 	bool closing; /* client: sends a CLOSE for old */
 	bool evicted; /* server: closed for a newer connection (hs_admit) */
+	bool peeked; /* server: first byte seen, not a ticket HELLO */
 };
 
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
@@ -309,7 +311,7 @@ int smtd_tls_init(struct smtd *d, char *err, size_t errlen)
 	SSL_CTX_free(d->cli_ctx);
 	d->srv_ctx = s;
 	d->cli_ctx = c;
-	return 0;
+	return smtd_tkt_load(d, err, errlen);
 }
 
 int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen)
@@ -360,6 +362,7 @@ void smtd_tls_free(struct smtd *d)
 	SSL_CTX_free(d->srv_ctx);
 	SSL_CTX_free(d->cli_ctx);
 	d->srv_ctx = d->cli_ctx = NULL;
+	smtd_tkt_cfg_free(d);
 }
 
 static enum smt_cipher cipher_of(SSL *ssl)
@@ -827,6 +830,8 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		      const char *msg)
 {
+	if (smtd_tkt_app_done(d, hs, ok, msg))
+		return;
 	if (hs->state != HS_WAIT_APP)
 		return;
 	if (!hs->server) { /* a client-side re-key */
@@ -1041,6 +1046,28 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 		case HS_TCP_CONNECT:
 			return;
 		case HS_TLS:
+			if (hs->server && !hs->peeked) {
+				/* an SMT-ticket HELLO starts with "SMT0", a
+				 * TLS record never with 'S' (tkt.c) */
+				uint8_t b0;
+				ssize_t n = recv(hs->io.fd, &b0, 1,
+						 MSG_PEEK | MSG_DONTWAIT);
+
+				if (n < 0 && errno == EAGAIN) {
+					smtd_io_mod(d, &hs->io, EPOLLIN);
+					return;
+				}
+				hs->peeked = true;
+				if (n == 1 && b0 == SMT_TKT_MAGIC[0]) {
+					int fd = hs->io.fd;
+
+					smtd_io_del(d, &hs->io);
+					hs->io.fd = -1;
+					hs->dead = true;
+					smtd_tkt_take(d, fd, hs->peer_str);
+					return;
+				}
+			}
 			r = SSL_do_handshake(hs->ssl);
 			if (r == 1) {
 				after_handshake(d, hs);
@@ -1495,6 +1522,7 @@ void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)
 {
 	struct smtd_hs *hs, *next;
 
+	smtd_tkt_conn_gone(d, c);
 	for (hs = d->hs_list; hs; hs = next) {
 		next = hs->next;
 		if (hs->conn != c)

@@ -19,6 +19,10 @@
 #                 either side, a re-key that changes the encapsulation),
 #                 smtctl's encap columns, re-keying over UDP, and client
 #                 and server as nobody without any capability
+#   group         an endpoint group (smt-echo server --group 2) serves
+#                 echo.smt through smtd over UDP: both members answer,
+#                 byte-exact, through re-keys; one member exits mid-run
+#                 and the other answers its lane
 # Usage: BUILD=dir tests/smtd/run.sh [t_NAME...]   (run from the repo root)
 set -u
 
@@ -1673,11 +1677,88 @@ PY
 	sd_start srv "$NSS" && sd_start cli "$NSC"
 }
 
+# ---- endpoint groups: smtd hands sessions to every member ------------------
+t_group() {
+	local out=$SD_TMP/group.out sout=$SD_TMP/group-srv.out sj n0 n1
+	sd_stop cli
+	sd_stop srv
+	# lifetime 10 s, margin 8 s: a re-key about every 2 s
+	sd_conf srv host lifetime=10 rekey_margin=8
+	sd_conf cli host2 lifetime=10 rekey_margin=8
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" \
+		"$SD_BIN/smt-echo" server --service echo.smt --port 7000 \
+		--encap udp --group 2 --group-exit 4.5 -d 11 -j >"$sout" 2>&1 &
+	local gsrv=$!
+	TEST_PIDS="$TEST_PIDS $gsrv"
+	for _ in $(seq 1 50); do
+		grep -q "server on SMT port" "$sout" && break
+		sleep 0.1
+	done
+	# the native echo server (t_ciphers) and the group's one registration
+	for _ in $(seq 1 30); do
+		sj=$(sd_ctl srv -j service list)
+		echo "$sj" | grep -q '"name":"echo.smt","port":7000[^}]*"servers":2,"endpoints":3' && break
+		sleep 0.1
+	done
+	if echo "$sj" | grep -q '"name":"echo.smt","port":7000[^}]*"servers":2,"endpoints":3'; then
+		ok group_one_registration_two_members
+	else
+		bad group_one_registration_two_members "$sj $(cat "$sout")"
+	fi
+	# A: both members open; B: across member 1's exit (4.5 s after the
+	# server started); C: after it
+	echo_client cli "$out" "$SIP" echo.smt -d 2.5 -s 64,1K,20000,200K \
+		-c 8 --port 9760 --encap udp
+	echo_client cli "$out.b" "$SIP" echo.smt -d 3 -s 64,1K,20000,200K \
+		-c 8 --port 9761 --encap udp
+	echo_client cli "$out.c" "$SIP" echo.smt -d 1.5 -s 64,1K,20000,200K \
+		-c 8 --port 9762 --encap udp
+	sj=$(sd_ctl srv -j service list)
+	wait "$gsrv"
+	n0=$(grep -o '"members":\[[0-9]*,[0-9]*\]' "$sout" | grep -o '[0-9]*,' | tr -d ,)
+	n1=$(grep -o '"members":\[[0-9]*,[0-9]*\]' "$sout" | grep -o ',[0-9]*' | tr -d ,)
+	if rpcs_ok "$out" && [ "${n0:-0}" -gt 0 ] && [ "${n1:-0}" -gt 0 ]; then
+		ok group_both_members_answer_byte_exact
+	else
+		bad group_both_members_answer_byte_exact "members $n0 $n1: $(tail -3 "$out") $(cat "$sout")"
+	fi
+	# across the exit: what fails is at most what was in flight, in the
+	# exited member's lane (docs/smtd.md), nothing answered wrongly
+	local nf lanes
+	nf=$(grep -Eo '[0-9]+ failed, 0 bad' "$out.b" | grep -Eo '^[0-9]+')
+	lanes=$(grep -Eo 'RPC 0x[0-9a-f]+ .*failed' "$out.b" | grep -Eo '0x[0-9a-f]+' |
+		while read -r id; do echo $(((id & 0xffffffff) >> 1 & 1)); done | sort -u | tr -d '\n')
+	if grep -q "member 1 exits after" "$sout" && [ -n "$nf" ] &&
+		[ "$nf" -le 8 ] && { [ "$nf" = 0 ] || [ "$lanes" = 1 ]; }; then
+		ok group_member_exit_fails_only_its_inflight
+	else
+		bad group_member_exit_fails_only_its_inflight "failed $nf lanes $lanes: $(grep -v '^ ' "$out.b" | tail -4)"
+	fi
+	if rpcs_ok "$out.c" &&
+		echo "$sj" | grep -q '"name":"echo.smt","port":7000[^}]*"endpoints":2'; then
+		ok group_member_exit_others_serve
+	else
+		bad group_member_exit_others_serve "$sj $(tail -2 "$out.c")"
+	fi
+	if sd_ctl cli -j stats | grep -q '"rekeys_ok":[2-9]' &&
+		sd_ctl srv -j stats | grep -q '"rekeys_ok":[2-9]'; then
+		ok group_rekeyed
+	else
+		bad group_rekeyed "$(sd_ctl srv -j stats | head -c 400)"
+	fi
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host
+	sd_conf cli host2
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_replace t_close t_names t_s_client t_refusals t_smtctl t_restart
-	t_keylog t_exporter t_daemon t_encap t_rekey t_bpf t_access t_slow_clients
-	t_limits t_ticket"
+	t_keylog t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access
+	t_slow_clients t_limits t_ticket"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

@@ -36,6 +36,7 @@ _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 	       "grow SMT_STATS_DROP_SLOTS (ABI: append a second array)");
 
 #pragma weak smt_ctl_endpoint_closed
+#pragma weak smt_ctl_group_work
 
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
@@ -768,6 +769,16 @@ unsigned int smt_ep_lanes(const struct smt_endpoint *ep)
 	return ep->g ? smt_rpg_size(ep->g) : 1;
 }
 
+struct smt_rpg *smt_ep_group(const struct smt_endpoint *ep)
+{
+	return ep->g;
+}
+
+unsigned int smt_ep_lane(const struct smt_endpoint *ep)
+{
+	return ep->lane;
+}
+
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep)
 {
 	return ep->o.encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP : ep->o.ipproto;
@@ -1433,6 +1444,9 @@ int smt_process(struct smt_endpoint *ep)
 				ep->rx_ready |= bit << SMT_BK_FDS;
 		}
 	}
+	/* sessions smtd handed the group: this member's share (ctl_client) */
+	if (ep->g && smt_rpg_ctl_take(ep->g, ep->lane) && smt_ctl_group_work)
+		smt_ctl_group_work(ep);
 	/*
 	 * Bounded work: under a packet storm or a long transfer the caller
 	 * still gets control back (the fd stays readable for the rest).

@@ -21,12 +21,14 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 
 #include <openssl/crypto.h>
 
 #include "ctlproto.h"
 #include "endpoint.h"
+#include "rpgroup.h"
 #include "smt/wire.h"
 
 const char *smt_ctl_path(const char *path)
@@ -669,7 +671,7 @@ static void set_error(const char *msg)
 	snprintf(ctl_errbuf, sizeof(ctl_errbuf), "%s", msg ? msg : "");
 }
 
-static void arm(struct ctl_state *st, unsigned int ms, bool periodic)
+static void arm_fd(int tfd, unsigned int ms, bool periodic)
 {
 	struct itimerspec its = {0};
 
@@ -677,7 +679,12 @@ static void arm(struct ctl_state *st, unsigned int ms, bool periodic)
 	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
 	if (periodic)
 		its.it_interval = its.it_value;
-	timerfd_settime(st->tfd, 0, &its, NULL);
+	timerfd_settime(tfd, 0, &its, NULL);
+}
+
+static void arm(struct ctl_state *st, unsigned int ms, bool periodic)
+{
+	arm_fd(st->tfd, ms, periodic);
 }
 
 static json_object *new_req(struct ctl_state *st, const char *op)
@@ -740,6 +747,32 @@ static bool same_peer(const struct sockaddr_storage *a,
 		       smt_ctl_addr_str(b, y, sizeof(y)));
 }
 
+/* Removes ep's session with peer, whoever added it. */
+static void remove_ep_peer(struct smt_endpoint *ep,
+			   const struct sockaddr_storage *peer)
+{
+	struct smt_session_params p;
+	uint32_t *ids;
+	int n, m, k;
+
+	n = smt_ep_sessions(ep, NULL, 0);
+	ids = n > 0 ? calloc(n, sizeof(*ids)) : NULL;
+	if (!ids)
+		return;
+	m = smt_ep_sessions(ep, ids, n);
+	for (k = 0; k < n && k < m; k++) {
+		p.sz = sizeof(p);
+		if (smt_ep_session_params(ep, ids[k], &p))
+			continue;
+		smt_session_params_wipe(&p);
+		if (same_peer(&p.peer, peer)) {
+			smt_session_remove(ep, ids[k]);
+			break;
+		}
+	}
+	free(ids);
+}
+
 /*
  * Removes the endpoint's session with peer, and tells smtd if it was ours.
  * smtd normally removed it already (session_del before the new session);
@@ -749,10 +782,7 @@ static bool same_peer(const struct sockaddr_storage *a,
 static void replace_peer(struct ctl_state *st,
 			 const struct sockaddr_storage *peer)
 {
-	struct smt_session_params p;
-	uint32_t *ids;
 	size_t i;
-	int n, m, k;
 
 	for (i = 0; i < st->nsess; i++)
 		if (same_peer(&st->sess[i].meta.peer, peer)) {
@@ -761,22 +791,7 @@ static void replace_peer(struct ctl_state *st,
 			st->sess[i] = st->sess[--st->nsess];
 			return;
 		}
-	n = smt_ep_sessions(st->ep, NULL, 0);
-	ids = n > 0 ? calloc(n, sizeof(*ids)) : NULL;
-	if (!ids)
-		return;
-	m = smt_ep_sessions(st->ep, ids, n);
-	for (k = 0; k < n && k < m; k++) {
-		p.sz = sizeof(p);
-		if (smt_ep_session_params(st->ep, ids[k], &p))
-			continue;
-		smt_session_params_wipe(&p);
-		if (same_peer(&p.peer, peer)) {
-			smt_session_remove(st->ep, ids[k]);
-			break;
-		}
-	}
-	free(ids);
+	remove_ep_peer(st->ep, peer);
 }
 
 /* Adds the session smtd handed over to the endpoint and remembers it. */
@@ -824,11 +839,9 @@ static const char *encap_words(unsigned int ipproto)
  * (docs/protocol.md 6.1): in its encapsulation and, natively, with its
  * protocol number. 0, or -EPROTO with a sentence in msg.
  */
-static int session_fits(struct smt_endpoint *ep,
-			const struct smt_ctl_session *s, char *msg, size_t len)
+static int session_fits(unsigned int want, const struct smt_ctl_session *s,
+			char *msg, size_t len)
 {
-	unsigned int want = smt_ep_ipproto(ep);
-
 	if (s->ipproto == want)
 		return 0;
 	if (s->ipproto == SMT_IPPROTO_UDP || want == SMT_IPPROTO_UDP)
@@ -908,7 +921,8 @@ static void on_push(json_object *m, void *arg)
 		return;
 	if (json_object_object_get_ex(m, "session", &js) &&
 	    !smt_ctl_session_from_json(js, &s, true, &why)) {
-		err = session_fits(st->ep, &s, msg, sizeof(msg));
+		err = session_fits(smt_ep_ipproto(st->ep), &s, msg,
+				   sizeof(msg));
 		if (err)
 			; /* refused below with msg */
 		else if (!strcmp(ev, "rekey"))
@@ -951,6 +965,27 @@ static void on_readable(struct smt_endpoint *ep, int fd, void *arg)
 	}
 }
 
+/* An answer with ok false: its error becomes this thread's last error,
+ * *resp is dropped and the code mapped (docs/control-protocol.md). */
+static int resp_error(json_object **resp)
+{
+	int64_t code;
+
+	if (smt_ctl_bool(*resp, "ok", false))
+		return 0;
+	code = smt_ctl_int(*resp, "code", 0);
+	set_error(smt_ctl_str(*resp, "error", "refused by smtd"));
+	json_object_put(*resp);
+	*resp = NULL;
+	if (code == EACCES || code == EPERM)
+		return -EACCES;
+	if (code == EINVAL)
+		return -EINVAL;
+	if (code == SMT_E_LIMIT)
+		return -SMT_E_LIMIT;
+	return -SMT_E_REFUSED;
+}
+
 static int call(struct ctl_state *st, json_object *req, json_object **resp)
 {
 	int err = smt_ctl_call(st->fd, &st->buf, req, resp, CTL_CALL_MS,
@@ -971,21 +1006,7 @@ static int call(struct ctl_state *st, json_object *req, json_object **resp)
 			on_push(m, st);
 		json_object_put(m);
 	}
-	if (!smt_ctl_bool(*resp, "ok", false)) {
-		int64_t code = smt_ctl_int(*resp, "code", 0);
-
-		set_error(smt_ctl_str(*resp, "error", "refused by smtd"));
-		json_object_put(*resp);
-		*resp = NULL;
-		if (code == EACCES || code == EPERM)
-			return -EACCES;
-		if (code == EINVAL)
-			return -EINVAL;
-		if (code == SMT_E_LIMIT)
-			return -SMT_E_LIMIT;
-		return -SMT_E_REFUSED;
-	}
-	return 0;
+	return resp_error(resp);
 }
 
 static int do_connect(struct ctl_state *st)
@@ -1056,47 +1077,58 @@ static void reregister(struct ctl_state *st)
 	}
 }
 
-static json_object *stats_json(struct smt_endpoint *ep)
+/* The counters app_stats carries (docs/control-protocol.md). */
+#define APP_STATS(F)        \
+	F(tx_packets);      \
+	F(tx_bytes);        \
+	F(rx_packets);      \
+	F(rx_bytes);        \
+	F(tx_msgs);         \
+	F(rx_msgs);         \
+	F(tx_retransmits);  \
+	F(rpcs_ok);         \
+	F(rpcs_failed);     \
+	F(drops_total);     \
+	F(rx_icmp_errors);  \
+	F(tx_calls);        \
+	F(rx_calls);        \
+	F(tx_gso_sends);    \
+	F(tx_gso_segments); \
+	F(tx_gso_fallback); \
+	F(rx_gro_bufs);     \
+	F(rx_gro_segments)
+
+static json_object *stats_json_of(const struct smt_stats *s)
 {
-	struct smt_stats s = {.sz = sizeof(s)};
 	json_object *o, *drops;
 	const char *name;
 	unsigned int i;
 
-	if (smt_stats_get(ep, 0, &s))
-		return NULL;
 	o = json_object_new_object();
-#define F(f) json_object_object_add(o, #f, json_object_new_int64(s.f))
-	F(tx_packets);
-	F(tx_bytes);
-	F(rx_packets);
-	F(rx_bytes);
-	F(tx_msgs);
-	F(rx_msgs);
-	F(tx_retransmits);
-	F(rpcs_ok);
-	F(rpcs_failed);
-	F(drops_total);
-	F(rx_icmp_errors);
-	F(tx_calls);
-	F(rx_calls);
-	F(tx_gso_sends);
-	F(tx_gso_segments);
-	F(tx_gso_fallback);
-	F(rx_gro_bufs);
-	F(rx_gro_segments);
+#define F(f) json_object_object_add(o, #f, json_object_new_int64(s->f))
+	APP_STATS(F);
 #undef F
 	drops = json_object_new_object();
 	for (i = 0; i < SMT_STATS_DROP_SLOTS; i++) {
 		name = smt_drop_reason_name(i);
 		if (!name)
 			break;
-		if (i && s.drops[i])
+		if (i && s->drops[i])
 			json_object_object_add(
-				drops, name, json_object_new_int64(s.drops[i]));
+				drops, name,
+				json_object_new_int64(s->drops[i]));
 	}
 	json_object_object_add(o, "drops", drops);
 	return o;
+}
+
+static json_object *stats_json(struct smt_endpoint *ep)
+{
+	struct smt_stats s = {.sz = sizeof(s)};
+
+	if (smt_stats_get(ep, 0, &s))
+		return NULL;
+	return stats_json_of(&s);
 }
 
 static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
@@ -1206,9 +1238,16 @@ static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 	return 0;
 }
 
+static void group_member_closed(struct smt_endpoint *ep);
+
 void smt_ctl_endpoint_closed(struct smt_endpoint *ep)
 {
 	struct ctl_state **p, *st;
+
+	if (smt_ep_lanes(ep) > 1) {
+		group_member_closed(ep);
+		return;
+	}
 
 	pthread_mutex_lock(&ctl_lock);
 	for (p = &ctl_states; (st = *p) != NULL; p = &st->next)
@@ -1228,6 +1267,849 @@ void smt_ctl_endpoint_closed(struct smt_endpoint *ep)
 	free(st);
 }
 
+/* ---- endpoint groups ---------------------------------------------------- */
+
+/*
+ * The endpoints of one reuseport group (smt_endpoint_open_group) share one
+ * control connection, owned by the group: one `serve` or `connect` names
+ * the group's port, and smtd sees one application (docs/smtd.md, "Endpoint
+ * groups"). A thread of the group's own reads the connection; every
+ * session smtd hands over (or a member's smt_connect() got) goes to every
+ * open member as an item in the member's inbox, which the member applies
+ * in its own thread (smt_process, woken by smt_rpg_ctl_kick): endpoints
+ * are not thread-safe, so nobody else touches them. A pushed session or
+ * re-key is acknowledged to smtd when every open member applied it. The
+ * connection lives until the group's last member closes.
+ */
+
+enum gitem_kind { GI_ADD, GI_REKEY, GI_DEL };
+
+/* A push smtd waits an ack for: done when every member applied it. */
+struct gpush {
+	int64_t push;
+	unsigned int left;
+	int err;
+	char msg[300];
+};
+
+/* A session of the group: what smtd knows, the members' handles. */
+struct gsess {
+	struct gsess *next;
+	struct smt_ctl_session meta; /* keys wiped */
+	unsigned int refs; /* the list's and the items' */
+	bool listed;
+	bool quiet_lane_set; /* no SESSION_UP for quiet_lane (its connect) */
+	unsigned int quiet_lane;
+	uint32_t handle[]; /* per lane, 0: none */
+};
+
+struct gitem {
+	struct gitem *next;
+	enum gitem_kind kind;
+	struct gsess *gs;
+	struct gpush *gp; /* NULL: nothing to acknowledge */
+	struct smt_ctl_session s; /* ADD, REKEY: with keys */
+};
+
+struct ctl_group {
+	struct ctl_group *next;
+	struct smt_rpg *g;
+	unsigned int n; /* lanes */
+	uint16_t port; /* the group's SMT port */
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond; /* a call's answer, a call slot free */
+	pthread_t thread;
+	bool stop;
+	int fd; /* -1 while smtd is away */
+	int tfd; /* reconnect backoff, then the 1 s period */
+	int wfd; /* wakes the thread */
+	struct smt_ctl_buf buf;
+	int64_t next_id;
+	unsigned int backoff_ms;
+	int nserv;
+	char serv[CTL_MAX_SERVICES][64];
+	struct gsess *sess;
+	bool call_busy;
+	int64_t want_id;
+	json_object *resp;
+	unsigned int nalive;
+	bool *alive;
+	struct gitem **inbox;
+	bool *scan; /* the member checks its sessions, reports counters */
+	struct smt_stats *stats; /* each member's last counters */
+};
+
+static struct ctl_group *ctl_groups; /* under ctl_lock */
+
+static void gs_put(struct ctl_group *cg, struct gsess *gs)
+{
+	if (--gs->refs)
+		return;
+	OPENSSL_cleanse(&gs->meta, sizeof(gs->meta));
+	free(gs);
+	(void)cg;
+}
+
+static void gs_unlist(struct ctl_group *cg, struct gsess *gs)
+{
+	struct gsess **pp;
+
+	for (pp = &cg->sess; *pp; pp = &(*pp)->next)
+		if (*pp == gs) {
+			*pp = gs->next;
+			gs->listed = false;
+			gs_put(cg, gs);
+			return;
+		}
+}
+
+static struct gsess *gs_find(struct ctl_group *cg, int64_t sid)
+{
+	struct gsess *gs;
+
+	for (gs = cg->sess; gs; gs = gs->next)
+		if (gs->meta.sid == sid)
+			return gs;
+	return NULL;
+}
+
+static void gdisconnect(struct ctl_group *cg)
+{
+	static const uint64_t one = 1;
+
+	if (cg->fd < 0)
+		return;
+	close(cg->fd);
+	cg->fd = -1;
+	cg->buf.len = 0;
+	cg->backoff_ms = CTL_BACKOFF_MIN_MS;
+	arm_fd(cg->tfd, cg->backoff_ms, false);
+	pthread_cond_broadcast(&cg->cond); /* a waiting call fails */
+	if (write(cg->wfd, &one, sizeof(one)) < 0) {
+		/* saturated: readable anyway */
+	}
+}
+
+/* Sends o on the group's connection (and drops it). */
+static void gsend(struct ctl_group *cg, json_object *o)
+{
+	if (cg->fd >= 0 && smt_ctl_send(cg->fd, o, 1000))
+		gdisconnect(cg);
+	json_object_put(o);
+}
+
+static json_object *greq(struct ctl_group *cg, const char *op)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string(op));
+	json_object_object_add(o, "id", json_object_new_int64(++cg->next_id));
+	return o;
+}
+
+/* {"size": n, "members": open ones}: the group in serve and connect. */
+static json_object *group_json(struct ctl_group *cg)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "size", json_object_new_int(cg->n));
+	json_object_object_add(o, "members", json_object_new_int(cg->nalive));
+	return o;
+}
+
+static json_object *gserve_req(struct ctl_group *cg, const char *service)
+{
+	json_object *req = greq(cg, "serve");
+
+	json_object_object_add(req, "service", json_object_new_string(service));
+	json_object_object_add(req, "port", json_object_new_int(cg->port));
+	json_object_object_add(req, "encap", json_object_new_string("udp"));
+	json_object_object_add(req, "group", group_json(cg));
+	return req;
+}
+
+static void gack(struct ctl_group *cg, int64_t push, int err, const char *msg)
+{
+	json_object *ack = json_object_new_object();
+
+	json_object_object_add(ack, "op", json_object_new_string("ack"));
+	json_object_object_add(ack, "push", json_object_new_int64(push));
+	json_object_object_add(ack, "ok", json_object_new_boolean(!err));
+	if (err)
+		json_object_object_add(
+			ack, "error",
+			json_object_new_string(*msg ? msg : smt_strerror(err)));
+	gsend(cg, ack);
+}
+
+static void gtell_closed(struct ctl_group *cg, uint32_t sid)
+{
+	json_object *o = greq(cg, "closed");
+
+	json_object_object_add(o, "sid", json_object_new_int64(sid));
+	gsend(cg, o);
+}
+
+/* Queues an item for every open member but `except` (n: none). */
+static int genqueue(struct ctl_group *cg, enum gitem_kind kind,
+		    struct gsess *gs, struct gpush *gp,
+		    const struct smt_ctl_session *s, unsigned int except)
+{
+	unsigned int lane, k = 0;
+	struct gitem *it, **pp;
+
+	for (lane = 0; lane < cg->n; lane++) {
+		if (!cg->alive[lane] || lane == except)
+			continue;
+		it = calloc(1, sizeof(*it));
+		if (!it)
+			continue; /* that member misses it: a gap, not a leak */
+		it->kind = kind;
+		it->gs = gs;
+		gs->refs++;
+		it->gp = gp;
+		if (s)
+			it->s = *s;
+		for (pp = &cg->inbox[lane]; *pp; pp = &(*pp)->next)
+			;
+		*pp = it;
+		k++;
+		smt_rpg_ctl_kick(cg->g, lane);
+	}
+	if (gp)
+		gp->left = k;
+	return (int)k;
+}
+
+/* One member applied (or dropped) an item of a push. */
+static void gpush_done(struct ctl_group *cg, struct gitem *it, int err,
+		       const char *msg)
+{
+	struct gpush *gp = it->gp;
+
+	if (!gp)
+		return;
+	if (err && !gp->err) {
+		gp->err = err;
+		snprintf(gp->msg, sizeof(gp->msg), "%s", msg);
+	}
+	if (--gp->left)
+		return;
+	gack(cg, gp->push, gp->err, gp->msg);
+	/* a session some member could not take: nobody keeps it (smtd
+	 * refuses the set-up, so it never uses it either) */
+	if (gp->err && it->kind == GI_ADD && it->gs->listed) {
+		genqueue(cg, GI_DEL, it->gs, NULL, NULL, cg->n);
+		gs_unlist(cg, it->gs);
+	}
+	free(gp);
+}
+
+static void gitem_free(struct ctl_group *cg, struct gitem *it)
+{
+	OPENSSL_cleanse(&it->s, sizeof(it->s));
+	gs_put(cg, it->gs);
+	free(it);
+}
+
+/* Member ep (lane) applies one item; in ep's thread, cg locked. */
+static void gapply(struct ctl_group *cg, struct smt_endpoint *ep,
+		   unsigned int lane, struct gitem *it)
+{
+	struct smt_session_params p;
+	uint32_t *h = &it->gs->handle[lane];
+	char msg[300] = "";
+	int err = 0;
+
+	switch (it->kind) {
+	case GI_ADD:
+		params_from(&it->s, &p);
+		err = smt_session_add(ep, &p, h);
+		if (err == -EEXIST) {
+			/* the peer started over on these ports */
+			remove_ep_peer(ep, &it->s.peer);
+			err = smt_session_add(ep, &p, h);
+		}
+		smt_session_params_wipe(&p);
+		if (err) {
+			*h = 0;
+			snprintf(msg, sizeof(msg),
+				 "member %u of the endpoint group cannot add "
+				 "the session: %s",
+				 lane, smt_strerror(err));
+		} else if (!it->gs->quiet_lane_set ||
+			   it->gs->quiet_lane != lane) {
+			smt_ep_notify_session_up(ep, *h);
+		}
+		break;
+	case GI_REKEY:
+		params_from(&it->s, &p);
+		err = *h ? smt_ep_session_rekey(ep, *h, &p) : -SMT_E_NOSESSION;
+		smt_session_params_wipe(&p);
+		if (err)
+			snprintf(msg, sizeof(msg),
+				 "member %u of the endpoint group cannot "
+				 "re-key the session: %s",
+				 lane, smt_strerror(err));
+		break;
+	case GI_DEL:
+		if (*h)
+			smt_session_remove(ep, *h);
+		*h = 0;
+		break;
+	}
+	gpush_done(cg, it, err, msg);
+}
+
+/* Sessions the application removed from member ep: the group closes
+ * them (smtd, the peer and every other member). */
+static void gscan(struct ctl_group *cg, struct smt_endpoint *ep,
+		  unsigned int lane)
+{
+	struct smt_session_params p;
+	struct gsess *gs, *next;
+
+	for (gs = cg->sess; gs; gs = next) {
+		next = gs->next;
+		if (!gs->handle[lane])
+			continue;
+		p.sz = sizeof(p);
+		if (!smt_ep_session_params(ep, gs->handle[lane], &p)) {
+			smt_session_params_wipe(&p);
+			continue;
+		}
+		gs->handle[lane] = 0;
+		gtell_closed(cg, gs->meta.sid);
+		genqueue(cg, GI_DEL, gs, NULL, NULL, lane);
+		gs_unlist(cg, gs);
+	}
+	cg->stats[lane].sz = sizeof(cg->stats[lane]);
+	smt_stats_get(ep, 0, &cg->stats[lane]);
+}
+
+static struct ctl_group *group_of(struct smt_endpoint *ep)
+{
+	struct smt_rpg *g = smt_ep_group(ep);
+	struct ctl_group *cg;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (cg = ctl_groups; cg && cg->g != g; cg = cg->next)
+		;
+	pthread_mutex_unlock(&ctl_lock);
+	return cg;
+}
+
+/* Member ep's inbox (and the periodic check), cg locked. */
+static void gwork(struct ctl_group *cg, struct smt_endpoint *ep)
+{
+	unsigned int lane = smt_ep_lane(ep);
+	struct gitem *it;
+
+	while ((it = cg->inbox[lane])) {
+		cg->inbox[lane] = it->next;
+		gapply(cg, ep, lane, it);
+		gitem_free(cg, it);
+	}
+	if (cg->scan[lane]) {
+		cg->scan[lane] = false;
+		gscan(cg, ep, lane);
+	}
+}
+
+void smt_ctl_group_work(struct smt_endpoint *ep)
+{
+	struct ctl_group *cg = group_of(ep);
+
+	if (!cg)
+		return;
+	pthread_mutex_lock(&cg->lock);
+	gwork(cg, ep);
+	pthread_mutex_unlock(&cg->lock);
+}
+
+/* A session or re-key smtd pushed: to every open member. */
+static void gpush_session(struct ctl_group *cg, json_object *m, bool rekey)
+{
+	struct smt_ctl_session s;
+	struct gsess *gs = NULL, *old;
+	struct gpush *gp;
+	const char *why = "";
+	json_object *js;
+	char msg[300] = "";
+	int64_t push = smt_ctl_int(m, "push", -1);
+	int err = -EINVAL;
+
+	if (!json_object_object_get_ex(m, "session", &js) ||
+	    smt_ctl_session_from_json(js, &s, true, &why)) {
+		gack(cg, push, err, "");
+		return;
+	}
+	err = session_fits(SMT_IPPROTO_UDP, &s, msg, sizeof(msg));
+	if (!err && rekey) {
+		gs = gs_find(cg, s.sid);
+		if (!gs)
+			err = -SMT_E_NOSESSION;
+	} else if (!err) {
+		/* a new set-up from the same peer address and port replaces
+		 * the old one (smtd sent session_del before, normally) */
+		for (old = cg->sess; old; old = old->next)
+			if (same_peer(&old->meta.peer, &s.peer))
+				break;
+		if (old) {
+			genqueue(cg, GI_DEL, old, NULL, NULL, cg->n);
+			gs_unlist(cg, old);
+		}
+		gs = calloc(1, sizeof(*gs) + cg->n * sizeof(gs->handle[0]));
+		err = gs ? 0 : -ENOMEM;
+	}
+	gp = err ? NULL : calloc(1, sizeof(*gp));
+	if (!err && !gp)
+		err = -ENOMEM;
+	if (!err && !rekey) {
+		gs->meta = s;
+		OPENSSL_cleanse(&gs->meta.keys, sizeof(gs->meta.keys));
+		gs->refs = 1;
+		gs->listed = true;
+		gs->next = cg->sess;
+		cg->sess = gs;
+	} else if (!rekey) {
+		free(gs);
+	}
+	if (!err) {
+		gp->push = push;
+		if (!genqueue(cg, rekey ? GI_REKEY : GI_ADD, gs, gp, &s,
+			      cg->n)) {
+			free(gp);
+			err = -ENOMEM;
+			if (!rekey)
+				gs_unlist(cg, gs);
+		} else if (rekey) {
+			gs->meta.epoch = s.epoch;
+			gs->meta.created = s.created;
+			gs->meta.lifetime_s = s.lifetime_s;
+		}
+	}
+	OPENSSL_cleanse(&s, sizeof(s));
+	if (err)
+		gack(cg, push, err, msg);
+}
+
+static void gpush(struct ctl_group *cg, json_object *m)
+{
+	const char *ev = smt_ctl_str(m, "event", "");
+	struct gsess *gs;
+
+	if (!strcmp(ev, "session_del")) {
+		gs = gs_find(cg, smt_ctl_int(m, "sid", -1));
+		if (gs) {
+			genqueue(cg, GI_DEL, gs, NULL, NULL, cg->n);
+			gs_unlist(cg, gs);
+		}
+	} else if (!strcmp(ev, "session") || !strcmp(ev, "rekey")) {
+		gpush_session(cg, m, !strcmp(ev, "rekey"));
+	}
+}
+
+/* Reads what smtd sent: answers go to the waiting call, pushes out. */
+static void greadable(struct ctl_group *cg)
+{
+	json_object *m;
+	int r;
+
+	r = smt_ctl_fill(&cg->buf, cg->fd);
+	if (r == 0 || (r < 0 && r != -EAGAIN)) {
+		gdisconnect(cg);
+		return;
+	}
+	while (cg->fd >= 0 && (r = smt_ctl_next(&cg->buf, &m)) != 0) {
+		if (r == 1 && json_object_object_get_ex(m, "id", NULL)) {
+			if (cg->call_busy && !cg->resp &&
+			    smt_ctl_int(m, "id", -2) == cg->want_id) {
+				cg->resp = json_object_get(m);
+				pthread_cond_broadcast(&cg->cond);
+			}
+		} else if (r == 1) {
+			gpush(cg, m);
+		}
+		json_object_put(m);
+	}
+}
+
+static void gconnected(struct ctl_group *cg)
+{
+	json_object *req;
+	struct gsess *gs;
+	int k;
+
+	/* after smtd came back: serve again, register every session (the
+	 * answers are not waited for) */
+	for (k = 0; k < cg->nserv; k++)
+		gsend(cg, gserve_req(cg, cg->serv[k]));
+	for (gs = cg->sess; gs && cg->fd >= 0; gs = gs->next) {
+		req = greq(cg, "register");
+		json_object_object_add(
+			req, "session",
+			smt_ctl_session_to_json(&gs->meta, false));
+		gsend(cg, req);
+	}
+}
+
+static void gtimer(struct ctl_group *cg)
+{
+	struct smt_stats sum = {.sz = sizeof(sum)};
+	json_object *o;
+	unsigned int lane, i;
+	uint64_t n;
+
+	if (read(cg->tfd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return;
+	if (cg->fd < 0) {
+		cg->fd = smt_ctl_open(NULL, false);
+		if (cg->fd < 0) {
+			cg->fd = -1;
+			cg->backoff_ms *= 2;
+			if (cg->backoff_ms > CTL_BACKOFF_MAX_MS)
+				cg->backoff_ms = CTL_BACKOFF_MAX_MS;
+			arm_fd(cg->tfd, cg->backoff_ms, false);
+			return;
+		}
+		cg->buf.len = 0;
+		arm_fd(cg->tfd, CTL_STATS_MS, true);
+		gconnected(cg);
+		return;
+	}
+	/* every member checks its sessions; counters of the last period */
+	for (lane = 0; lane < cg->n; lane++) {
+		if (!cg->alive[lane])
+			continue;
+#define F(f) sum.f += cg->stats[lane].f
+		APP_STATS(F);
+#undef F
+		for (i = 0; i < SMT_STATS_DROP_SLOTS; i++)
+			sum.drops[i] += cg->stats[lane].drops[i];
+		cg->scan[lane] = true;
+		smt_rpg_ctl_kick(cg->g, lane);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("app_stats"));
+	json_object_object_add(o, "stats", stats_json_of(&sum));
+	gsend(cg, o);
+}
+
+static void *gthread(void *arg)
+{
+	struct ctl_group *cg = arg;
+	struct pollfd p[3];
+	uint64_t n;
+
+	pthread_mutex_lock(&cg->lock);
+	while (!cg->stop) {
+		p[0] = (struct pollfd){.fd = cg->wfd, .events = POLLIN};
+		p[1] = (struct pollfd){.fd = cg->tfd, .events = POLLIN};
+		p[2] = (struct pollfd){.fd = cg->fd, .events = POLLIN};
+		pthread_mutex_unlock(&cg->lock);
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			usleep(10000);
+		pthread_mutex_lock(&cg->lock);
+		if (p[0].revents && read(cg->wfd, &n, sizeof(n)) < 0) {
+			/* nothing to take */
+		}
+		if (cg->stop)
+			break;
+		if (p[1].revents)
+			gtimer(cg);
+		/* the fd polled may have been closed meanwhile */
+		if (p[2].revents && p[2].fd >= 0 && p[2].fd == cg->fd)
+			greadable(cg);
+	}
+	pthread_mutex_unlock(&cg->lock);
+	return NULL;
+}
+
+static void gfree(struct ctl_group *cg)
+{
+	struct gitem *it;
+	struct gsess *gs;
+	unsigned int lane;
+
+	for (lane = 0; lane < cg->n; lane++)
+		while ((it = cg->inbox[lane])) {
+			cg->inbox[lane] = it->next;
+			free(it->gp && !--it->gp->left ? it->gp : NULL);
+			gitem_free(cg, it);
+		}
+	while ((gs = cg->sess))
+		gs_unlist(cg, gs);
+	if (cg->fd >= 0)
+		close(cg->fd);
+	if (cg->tfd >= 0)
+		close(cg->tfd);
+	if (cg->wfd >= 0)
+		close(cg->wfd);
+	smt_ctl_buf_free(&cg->buf);
+	json_object_put(cg->resp);
+	free(cg->alive);
+	free(cg->inbox);
+	free(cg->scan);
+	free(cg->stats);
+	pthread_cond_destroy(&cg->cond);
+	pthread_mutex_destroy(&cg->lock);
+	smt_rpg_put(cg->g);
+	free(cg);
+}
+
+/* The group's control state, connected to smtd; made on first use. */
+static int group_get(struct smt_endpoint *ep, struct ctl_group **out)
+{
+	struct smt_rpg *g = smt_ep_group(ep);
+	struct ctl_group *cg;
+	unsigned int lane;
+	int err = -ENOMEM;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (cg = ctl_groups; cg && cg->g != g; cg = cg->next)
+		;
+	if (cg) {
+		pthread_mutex_unlock(&ctl_lock);
+		*out = cg;
+		return 0;
+	}
+	cg = calloc(1, sizeof(*cg));
+	if (!cg)
+		goto fail_unlock;
+	cg->g = g;
+	smt_rpg_get(g);
+	cg->n = smt_ep_lanes(ep);
+	cg->port = smt_endpoint_port(ep);
+	cg->fd = cg->tfd = cg->wfd = -1;
+	pthread_mutex_init(&cg->lock, NULL);
+	pthread_cond_init(&cg->cond, NULL);
+	cg->alive = calloc(cg->n, sizeof(*cg->alive));
+	cg->inbox = calloc(cg->n, sizeof(*cg->inbox));
+	cg->scan = calloc(cg->n, sizeof(*cg->scan));
+	cg->stats = calloc(cg->n, sizeof(*cg->stats));
+	if (!cg->alive || !cg->inbox || !cg->scan || !cg->stats)
+		goto fail;
+	for (lane = 0; lane < cg->n; lane++) {
+		cg->alive[lane] = smt_rpg_alive(g, lane);
+		cg->nalive += cg->alive[lane];
+	}
+	cg->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	cg->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	err = -EIO;
+	if (cg->tfd < 0 || cg->wfd < 0)
+		goto fail;
+	cg->fd = smt_ctl_open(NULL, false);
+	if (cg->fd < 0) {
+		err = cg->fd;
+		cg->fd = -1;
+		snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+			 "cannot reach smtd at %s: %s", smt_ctl_path(NULL),
+			 strerror(-err));
+		err = -SMT_E_NOSMTD;
+		goto fail;
+	}
+	arm_fd(cg->tfd, CTL_STATS_MS, true);
+	err = -pthread_create(&cg->thread, NULL, gthread, cg);
+	if (err)
+		goto fail;
+	cg->next = ctl_groups;
+	ctl_groups = cg;
+	pthread_mutex_unlock(&ctl_lock);
+	*out = cg;
+	return 0;
+fail:
+	gfree(cg);
+fail_unlock:
+	pthread_mutex_unlock(&ctl_lock);
+	return err;
+}
+
+/* One request, its answer; cg locked (released while waiting). */
+static int gcall(struct ctl_group *cg, json_object *req, json_object **resp)
+{
+	struct timespec dl;
+	int err = 0;
+
+	*resp = NULL;
+	while (cg->call_busy)
+		pthread_cond_wait(&cg->cond, &cg->lock);
+	if (cg->fd < 0) {
+		json_object_put(req);
+		set_error("lost the connection to smtd");
+		return -SMT_E_NOSMTD;
+	}
+	cg->call_busy = true;
+	cg->want_id = smt_ctl_int(req, "id", -1);
+	gsend(cg, req);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += CTL_CALL_MS / 1000;
+	while (!cg->resp && cg->fd >= 0 && err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&cg->cond, &cg->lock, &dl);
+	*resp = cg->resp;
+	cg->resp = NULL;
+	cg->call_busy = false;
+	pthread_cond_broadcast(&cg->cond);
+	if (!*resp) {
+		set_error("lost the connection to smtd");
+		return -SMT_E_NOSMTD;
+	}
+	return resp_error(resp);
+}
+
+static int group_serve(struct smt_endpoint *ep, const char *service)
+{
+	struct ctl_group *cg;
+	json_object *resp;
+	int err, k;
+
+	err = group_get(ep, &cg);
+	if (err)
+		return err;
+	pthread_mutex_lock(&cg->lock);
+	for (k = 0; k < cg->nserv; k++)
+		if (!strcmp(cg->serv[k], service))
+			break;
+	if (k < cg->nserv) { /* another member asked already */
+		pthread_mutex_unlock(&cg->lock);
+		return 0;
+	}
+	err = cg->nserv == CTL_MAX_SERVICES ? -ENOSPC : 0;
+	err = err ?: gcall(cg, gserve_req(cg, service), &resp);
+	if (!err) {
+		json_object_put(resp);
+		strcpy(cg->serv[cg->nserv++], service);
+	}
+	pthread_mutex_unlock(&cg->lock);
+	return err;
+}
+
+static int group_connect(struct smt_endpoint *ep, const char *service,
+			 const char *numeric, uint32_t *session_out)
+{
+	unsigned int lane = smt_ep_lane(ep);
+	struct smt_ctl_session s;
+	struct ctl_group *cg;
+	struct gsess *gs;
+	json_object *req, *resp, *js;
+	const char *why = "";
+	int err;
+
+	err = group_get(ep, &cg);
+	if (err)
+		return err;
+	pthread_mutex_lock(&cg->lock);
+	req = greq(cg, "connect");
+	json_object_object_add(req, "service", json_object_new_string(service));
+	json_object_object_add(req, "address", json_object_new_string(numeric));
+	json_object_object_add(req, "port",
+			       json_object_new_int(smt_endpoint_port(ep)));
+	json_object_object_add(req, "encap", json_object_new_string("udp"));
+	json_object_object_add(req, "group", group_json(cg));
+	err = gcall(cg, req, &resp);
+	if (err)
+		goto out;
+	err = -EPROTO;
+	if (!json_object_object_get_ex(resp, "session", &js) ||
+	    smt_ctl_session_from_json(js, &s, true, &why)) {
+		snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+			 "smtd answered a bad session (field %s)", why);
+		json_object_put(resp);
+		goto out;
+	}
+	json_object_put(resp);
+	err = session_fits(SMT_IPPROTO_UDP, &s, ctl_errbuf, sizeof(ctl_errbuf));
+	gs = err ? NULL
+		 : calloc(1, sizeof(*gs) + cg->n * sizeof(gs->handle[0]));
+	if (!err && !gs)
+		err = -ENOMEM;
+	if (err) {
+		gtell_closed(cg, s.sid); /* smtd and the peer drop it */
+		OPENSSL_cleanse(&s, sizeof(s));
+		goto out;
+	}
+	gs->meta = s;
+	OPENSSL_cleanse(&gs->meta.keys, sizeof(gs->meta.keys));
+	gs->refs = 1;
+	gs->listed = true;
+	gs->quiet_lane_set = true; /* the caller gets the handle instead */
+	gs->quiet_lane = lane;
+	gs->next = cg->sess;
+	cg->sess = gs;
+	/* every member, this one now (what waits in its inbox first) */
+	genqueue(cg, GI_ADD, gs, NULL, &s, cg->n);
+	OPENSSL_cleanse(&s, sizeof(s));
+	gwork(cg, ep);
+	err = gs->handle[lane] ? 0 : -ENOMEM;
+	if (err) {
+		snprintf(ctl_errbuf, sizeof(ctl_errbuf),
+			 "cannot add the session to the endpoint");
+		gtell_closed(cg, gs->meta.sid);
+		genqueue(cg, GI_DEL, gs, NULL, NULL, cg->n);
+		gs_unlist(cg, gs);
+	} else if (session_out) {
+		*session_out = gs->handle[lane];
+	}
+out:
+	pthread_mutex_unlock(&cg->lock);
+	return err;
+}
+
+/* A member closes: the others keep the group's sessions; the last one
+ * closes the connection (smtd ends the sessions). */
+static void group_member_closed(struct smt_endpoint *ep)
+{
+	struct ctl_group *cg = group_of(ep), **pp;
+	unsigned int lane = smt_ep_lane(ep);
+	struct gitem *it;
+	struct gsess *gs;
+	json_object *o;
+	bool last;
+
+	if (!cg)
+		return;
+	pthread_mutex_lock(&cg->lock);
+	if (cg->alive[lane]) {
+		cg->alive[lane] = false;
+		cg->nalive--;
+	}
+	while ((it = cg->inbox[lane])) {
+		cg->inbox[lane] = it->next;
+		gpush_done(cg, it, 0, "");
+		gitem_free(cg, it);
+	}
+	for (gs = cg->sess; gs; gs = gs->next)
+		gs->handle[lane] = 0;
+	last = !cg->nalive;
+	if (!last) {
+		o = json_object_new_object();
+		json_object_object_add(o, "event",
+				       json_object_new_string("group"));
+		json_object_object_add(o, "members",
+				       json_object_new_int(cg->nalive));
+		gsend(cg, o);
+	} else {
+		static const uint64_t one = 1;
+
+		cg->stop = true;
+		if (write(cg->wfd, &one, sizeof(one)) < 0) {
+			/* saturated: readable anyway */
+		}
+	}
+	pthread_mutex_unlock(&cg->lock);
+	if (!last)
+		return;
+	pthread_join(cg->thread, NULL);
+	pthread_mutex_lock(&ctl_lock);
+	for (pp = &ctl_groups; *pp; pp = &(*pp)->next)
+		if (*pp == cg) {
+			*pp = cg->next;
+			break;
+		}
+	pthread_mutex_unlock(&ctl_lock);
+	gfree(cg);
+}
+
 int smt_connect(struct smt_endpoint *ep, const char *service,
 		const char *address, uint32_t *session_out)
 {
@@ -1242,14 +2124,14 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	set_error(NULL);
 	if (!ep || !service || !address)
 		return -EINVAL;
-	if (smt_ep_lanes(ep) > 1) /* smtd keys one endpoint per session */
-		return -EOPNOTSUPP;
 	/* smtd takes IP addresses only (its loop must not block on DNS):
 	 * names are resolved here, in the application's thread */
 	err = smt_ctl_resolve(address, numeric, sizeof(numeric), ctl_errbuf,
 			      sizeof(ctl_errbuf));
 	if (err)
 		return keep_error(ep, err == -ENOENT ? -SMT_E_REFUSED : err);
+	if (smt_ep_lanes(ep) > 1) /* for every member of the group */
+		return group_connect(ep, service, numeric, session_out);
 	err = get_state(ep, &st);
 	if (err)
 		return keep_error(ep, err);
@@ -1265,7 +2147,8 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	err = -EPROTO;
 	if (json_object_object_get_ex(resp, "session", &js) &&
 	    !smt_ctl_session_from_json(js, &s, true, &why)) {
-		err = session_fits(ep, &s, ctl_errbuf, sizeof(ctl_errbuf));
+		err = session_fits(smt_ep_ipproto(ep), &s, ctl_errbuf,
+				   sizeof(ctl_errbuf));
 		if (err) {
 			tell_closed(st, s.sid); /* smtd and the peer drop it */
 		} else {
@@ -1298,8 +2181,8 @@ int smt_serve(struct smt_endpoint *ep, const char *service)
 	set_error(NULL);
 	if (!ep || !service || strlen(service) >= sizeof(st->serv[0]))
 		return -EINVAL;
-	if (smt_ep_lanes(ep) > 1) /* smtd keys one endpoint per session */
-		return -EOPNOTSUPP;
+	if (smt_ep_lanes(ep) > 1) /* for every member of the group */
+		return group_serve(ep, service);
 	err = get_state(ep, &st);
 	if (err)
 		return keep_error(ep, err);

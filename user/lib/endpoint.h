@@ -45,6 +45,13 @@ int smt_ep_session_rekey(struct smt_endpoint *ep, uint32_t id,
 int smt_ep_notify_session_up(struct smt_endpoint *ep, uint32_t id);
 /* Endpoints in the endpoint's reuseport group (1: alone on its port). */
 unsigned int smt_ep_lanes(const struct smt_endpoint *ep);
+/* The endpoint's reuseport group (NULL: alone on its port) and its lane
+ * (member index) in it. */
+struct smt_rpg *smt_ep_group(const struct smt_endpoint *ep);
+unsigned int smt_ep_lane(const struct smt_endpoint *ep);
+/* ctl_client.c (weak in api.c): a group member's control work, in the
+ * member's thread (smt_process, once per smt_rpg_ctl_kick). */
+void smt_ctl_group_work(struct smt_endpoint *ep);
 /* The IP protocol number the endpoint uses. */
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep);
 

@@ -142,9 +142,11 @@ int smt_endpoint_open(const struct smt_endpoint_opts *opts,
  * hands every packet of a message to one member, the member whose lane
  * (docs/protocol.md 8.8) is the message's; each member's requests and
  * control packets use its own lane. opts->port 0 picks an ephemeral port
- * for all. Add each session to every member (smt_session_add() from each
- * member's thread, same parameters); smt_connect() and smt_serve() refuse
- * members (-EOPNOTSUPP). Close each with smt_endpoint_close(). eps[0..n),
+ * for all. In test mode add each session to every member (smt_session_add()
+ * from each member's thread, same parameters); smt_serve() or smt_connect()
+ * on any member does it for the whole group through smtd (each member gets
+ * SMT_MSG_SESSION_UP with its own handle, but the caller of smt_connect()).
+ * Close each with smt_endpoint_close(). eps[0..n),
  * n at most SMT_GROUP_MAX (n == 1 is smt_endpoint_open()). 0, -EINVAL
  * (not UDP), -SMT_E_PORT_IN_USE, or -errno.
  */

@@ -37,6 +37,7 @@ struct rpg_set {
 struct rpg_member {
 	pthread_mutex_t lock;
 	bool alive;
+	_Atomic bool ctl; /* smt_rpg_ctl_kick: the control hook has work */
 	int kick_fd;
 	struct rpg_set set[2];
 	unsigned int fill; /* set[fill] takes new datagrams */
@@ -212,6 +213,33 @@ void smt_rpg_leave(struct smt_rpg *g, unsigned int lane)
 	m->kick_fd = -1;
 	m->set[0].n = m->set[1].n = 0;
 	pthread_mutex_unlock(&m->lock);
+}
+
+bool smt_rpg_alive(struct smt_rpg *g, unsigned int lane)
+{
+	return lane < g->n &&
+	       __atomic_load_n(&g->m[lane].alive, __ATOMIC_RELAXED);
+}
+
+void smt_rpg_ctl_kick(struct smt_rpg *g, unsigned int lane)
+{
+	static const uint64_t one = 1;
+	struct rpg_member *m = &g->m[lane];
+	int fd;
+
+	atomic_store(&m->ctl, true);
+	pthread_mutex_lock(&m->lock);
+	fd = m->kick_fd;
+	pthread_mutex_unlock(&m->lock);
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: readable anyway */
+	}
+}
+
+bool smt_rpg_ctl_take(struct smt_rpg *g, unsigned int lane)
+{
+	return atomic_load_explicit(&g->m[lane].ctl, memory_order_relaxed) &&
+	       atomic_exchange(&g->m[lane].ctl, false);
 }
 
 static unsigned int rpg_owner(struct smt_rpg *g, unsigned int to)

@@ -52,6 +52,13 @@ void smt_rpg_join(struct smt_rpg *g, unsigned int lane, int kick_fd);
 /* Member `lane` leaves: its queue is dropped, its lane goes to the lowest
  * member still there. */
 void smt_rpg_leave(struct smt_rpg *g, unsigned int lane);
+/* Is member `lane` open (joined and not left)? */
+bool smt_rpg_alive(struct smt_rpg *g, unsigned int lane);
+/* Work for member `lane`'s control hook (ctl_client.c: sessions smtd
+ * handed the group): flag it and wake the member's thread. */
+void smt_rpg_ctl_kick(struct smt_rpg *g, unsigned int lane);
+/* Takes member `lane`'s flag: true once after each kick. */
+bool smt_rpg_ctl_take(struct smt_rpg *g, unsigned int lane);
 
 /*
  * The members a datagram goes to, in out[0..] (distinct; room for

@@ -47,7 +47,9 @@ struct smtd_ctl_conn {
 		char name[SMTD_NAME_MAX];
 		uint16_t port;
 		enum smt_encap encap; /* the serving endpoint's */
+		uint16_t group; /* endpoint group size (0: one endpoint) */
 	} served[MAX_SERVED];
+	uint16_t members; /* a group's members still open (event group) */
 	struct pending_push pending[MAX_PENDING];
 	int64_t next_push;
 	json_object *app_stats; /* latest counters the application sent */
@@ -640,9 +642,49 @@ static bool req_encap(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	return false;
 }
 
+/*
+ * The request's "group": {"size": n, "members": m} when the application's
+ * endpoint is one of n that share its SMT port (libsmt's endpoint groups,
+ * docs/smtd.md "Endpoint groups"); absent for one endpoint. A group is
+ * one application: one control connection, one uid, SMT over UDP only.
+ * false when malformed (answered).
+ */
+static bool req_group(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+		      json_object *req, enum smt_encap encap, uint16_t *size)
+{
+	json_object *g;
+	int64_t n, m;
+
+	*size = 0;
+	if (!json_object_object_get_ex(req, "group", &g))
+		return true;
+	n = smt_ctl_int(g, "size", -1);
+	m = smt_ctl_int(g, "members", -1);
+	if (!json_object_is_type(g, json_type_object) || n < 2 ||
+	    n > SMT_GROUP_MAX || m < 1 || m > n) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: \"group\" must be {\"size\": "
+			   "2..%d, \"members\": 1..size}",
+			   SMT_GROUP_MAX);
+		return false;
+	}
+	if (encap != SMT_ENCAP_UDP) {
+		send_error(d, c, id, EPROTONOSUPPORT,
+			   "an endpoint group shares its SMT port over UDP "
+			   "only, but the endpoint uses encap %s",
+			   smt_encap_name(encap));
+		return false;
+	}
+	*size = (uint16_t)n;
+	c->members = (uint16_t)m;
+	return true;
+}
+
 static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			json_object *req)
 {
+	uint16_t group;
 	const char *svc = smt_ctl_str(req, "service", NULL);
 	const char *addr = smt_ctl_str(req, "address", NULL);
 	int64_t port = smt_ctl_int(req, "port", -1);
@@ -662,7 +704,8 @@ static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			   "\"port\" (the application's SMT port, 1..65535)");
 		return;
 	}
-	if (!req_encap(d, c, id, req, &encap))
+	if (!req_encap(d, c, id, req, &encap) ||
+	    !req_group(d, c, id, req, encap, &group))
 		return;
 	/* a service configured here has its own encap, others [smtd]'s */
 	if (s != (const struct smtd_service *)-1)
@@ -707,6 +750,7 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	int64_t port = smt_ctl_int(req, "port", -1);
 	const struct smtd_service *s = policy(d, c, id, svc, true);
 	enum smt_encap encap;
+	uint16_t group;
 	json_object *o;
 	int i;
 
@@ -719,7 +763,8 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 			   "application's SMT port, 1..65535)");
 		return;
 	}
-	if (!req_encap(d, c, id, req, &encap))
+	if (!req_encap(d, c, id, req, &encap) ||
+	    !req_group(d, c, id, req, encap, &group))
 		return;
 	/* it would never get a session: say so now, not at each PROPOSE */
 	if (!(s->encaps & (1u << encap))) {
@@ -755,9 +800,11 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	snprintf(c->served[i].name, sizeof(c->served[i].name), "%s", svc);
 	c->served[i].port = port;
 	c->served[i].encap = encap;
-	LOG_I("pid %d (uid %u) serves %s on SMT port %lld over %s", (int)c->pid,
-	      c->uid, svc, (long long)port,
-	      encap == SMT_ENCAP_UDP ? "UDP" : "native IP");
+	c->served[i].group = group;
+	LOG_I("pid %d (uid %u) serves %s on SMT port %lld over %s%s",
+	      (int)c->pid, c->uid, svc, (long long)port,
+	      encap == SMT_ENCAP_UDP ? "UDP" : "native IP",
+	      group ? " with an endpoint group" : "");
 	o = reply(id, true);
 	json_object_object_add(o, "port", json_object_new_int64(port));
 	send_msg(d, c, o);
@@ -1002,7 +1049,7 @@ static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
 		json_object *e = json_object_new_object(), *u;
 		struct smtd_ctl_conn *cc;
 		struct smtd_session *s;
-		int servers = 0, sessions = 0;
+		int servers = 0, sessions = 0, members = 0;
 
 		json_object_object_add(e, "name",
 				       json_object_new_string(sv->name));
@@ -1018,13 +1065,19 @@ static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
 		}
 		json_object_object_add(e, "uids", u);
 		for (cc = d->conns; cc; cc = cc->next)
-			for (j = 0; j < cc->nserved; j++)
-				servers +=
-					!strcmp(cc->served[j].name, sv->name);
+			for (j = 0; j < cc->nserved; j++) {
+				if (strcmp(cc->served[j].name, sv->name))
+					continue;
+				servers++;
+				members += cc->served[j].group ? cc->members
+							       : 1;
+			}
 		for (s = d->sessions; s; s = s->next)
 			sessions += !strcmp(s->s.service, sv->name);
 		json_object_object_add(e, "servers",
 				       json_object_new_int(servers));
+		json_object_object_add(e, "endpoints",
+				       json_object_new_int(members));
 		json_object_object_add(
 			e, "encap",
 			json_object_new_string(smtd_encaps_str(sv->encaps)));
@@ -1149,6 +1202,15 @@ static void handle(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 			json_object_put(c->app_stats);
 			c->app_stats = json_object_get(ev);
 			return;
+		}
+		/* an endpoint group's member closed: how many are left */
+		if (!strcmp(smt_ctl_str(req, "event", ""), "group")) {
+			int64_t m = smt_ctl_int(req, "members", -1);
+
+			if (m >= 1 && m <= SMT_GROUP_MAX) {
+				c->members = (uint16_t)m;
+				return;
+			}
 		}
 		d->st.ctl_bad_requests++;
 		send_error(d, c, id, EINVAL,

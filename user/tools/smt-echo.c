@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #define MAX_SIZES 64
 #define MAX_LINES 64
 #define DEFAULT_COUNT 1000
+#define MAX_GROUP 16 /* --group */
 
 struct opts {
 	const char *keylog;
@@ -57,6 +59,8 @@ struct opts {
 	uint32_t rpc_timeouts, resend_us;
 	uint64_t seed;
 	uint64_t corrupt; /* server: flip a bit in every Nth response */
+	unsigned int group; /* server: endpoints sharing the port (--group) */
+	double group_exit; /* server: the last member exits after this */
 };
 
 static volatile sig_atomic_t stop;
@@ -212,6 +216,10 @@ static void usage(FILE *f)
 		"          --no-udp-offload (encap udp: no UDP GSO/GRO)\n"
 		"server:   --corrupt-every N (flip a bit in every Nth response: "
 		"tests the client's check)\n"
+		"          --group N (2..16 endpoints share the port, a thread "
+		"each; --service,\n"
+		"          --encap udp)  --group-exit SEC (the last member "
+		"closes after SEC)\n"
 		"client:   --size LIST (e.g. 64,4K,1M: used in turn) --count N "
 		"--concurrency C\n"
 		"          --duration SEC --oneway --bg-size SIZE "
@@ -247,6 +255,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_FLAG("xsk-tx", 'x', &o->xsk_tx),
 		OPT_FLAG("no-udp-offload", 'O', &o->no_offload),
 		OPT_STRTOU("corrupt-every", 'X', &o->corrupt),
+		OPT_ATOI("group", 'G', &o->group),
+		OPT_DOUBLE("group-exit", 'Y', &o->group_exit),
 		OPT_FLAG("json", 'j', &o->json),
 		OPT_FLAG("stats", 't', &o->stats),
 		OPT_FLAG("quiet", 'q', &o->quiet),
@@ -269,6 +279,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	if (optind != argc) {
 		fprintf(stderr, "smt-echo: unexpected argument '%s'\n",
 			argv[optind]);
+		return -1;
+	}
+	if (o->group > MAX_GROUP) {
+		fprintf(stderr, "smt-echo: --group %u: want 1..%d\n", o->group,
+			MAX_GROUP);
 		return -1;
 	}
 	return 0;
@@ -295,9 +310,10 @@ static int read_lines(const char *path, char lines[][1024], int max)
 	return n ? n : -1;
 }
 
-/* Opens the endpoint on port with the endpoint options of o. */
-static int open_endpoint(const struct opts *o, uint16_t port,
-			 struct smt_endpoint **ep)
+/* Opens n endpoints (n > 1: a group sharing the port) on port with the
+ * endpoint options of o. */
+static int open_endpoints(const struct opts *o, uint16_t port, unsigned int n,
+			  struct smt_endpoint **ep)
 {
 	struct smt_endpoint_opts eo = {.sz = sizeof(eo)};
 	int err;
@@ -311,7 +327,7 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 	eo.xsk_tx = o->xsk_tx;
 	eo.no_udp_offload = o->no_offload;
 	eo.encap = o->encap;
-	err = smt_endpoint_open(&eo, ep);
+	err = smt_endpoint_open_group(&eo, n, ep);
 	if (err) {
 		/* the encapsulation asked for: --encap, else $SMT_ENCAP */
 		const char *e = o->encap ? smt_encap_name(o->encap)
@@ -323,6 +339,8 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 		if (err == -SMT_E_NOCAP)
 			hint = "; or use --encap udp, which needs no "
 			       "capability";
+		else if (err == -EINVAL && n > 1 && strcmp(e, "udp"))
+			hint = "; an endpoint group (--group) needs --encap udp";
 		else if (err == -EINVAL && o->xsk_tx && strcmp(e, "ip"))
 			hint = "; --xsk-tx sends native IP packets, not SMT "
 			       "over UDP";
@@ -333,6 +351,12 @@ static int open_endpoint(const struct opts *o, uint16_t port,
 		return -1;
 	}
 	return 0;
+}
+
+static int open_endpoint(const struct opts *o, uint16_t port,
+			 struct smt_endpoint **ep)
+{
+	return open_endpoints(o, port, 1, ep);
 }
 
 /* "ip" or "udp": the encapsulation the endpoint resolved to. */
@@ -535,24 +559,28 @@ static void print_stats(struct smt_endpoint *ep, bool json)
 
 /* ---- server -------------------------------------------------------------- */
 
-static int run_server(const struct opts *o)
+/* One endpoint's serving loop (a thread per member with --group). */
+struct srv {
+	const struct opts *o;
+	struct smt_endpoint *ep;
+	unsigned int member;
+	uint64_t deadline, exit_at; /* exit_at: --group-exit, 0: none */
+	uint64_t reqs, oneways, bad_oneways, bytes, reply_err;
+	pthread_t thread;
+};
+
+static void *serve_loop(void *arg)
 {
-	struct smt_endpoint *ep = NULL;
-	uint64_t reqs = 0, oneways = 0, bad_oneways = 0, bytes = 0;
-	uint64_t reply_err = 0, deadline = 0;
+	struct srv *v = arg;
+	const struct opts *o = v->o;
+	struct smt_endpoint *ep = v->ep;
 	struct smt_msg m;
-	uint32_t sid;
+	uint64_t deadline;
 	int err;
 
-	if (open_session(o, false, &ep, &sid) < 0)
-		return 1;
-	if (o->duration > 0)
-		deadline = now_ns() + (uint64_t)(o->duration * 1e9);
-	printf("smt-echo: server on SMT port %u, encap %s\n",
-	       smt_endpoint_port(ep), ep_encap(ep));
-	fflush(stdout);
-	while (!stop && (!deadline || now_ns() < deadline) &&
-	       (!o->count || reqs + oneways < o->count)) {
+	while (!stop && (!v->deadline || now_ns() < v->deadline) &&
+	       (!v->exit_at || now_ns() < v->exit_at) &&
+	       (!o->count || v->reqs + v->oneways < o->count)) {
 		err = smt_wait(ep, 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "smt-echo: event loop: %s\n",
@@ -565,58 +593,165 @@ static int run_server(const struct opts *o)
 					m.data[i] ^= RESP_XOR;
 				/* --corrupt-every: a test of the client's check */
 				if (o->corrupt && m.len &&
-				    (reqs + 1) % o->corrupt == 0)
+				    (v->reqs + 1) % o->corrupt == 0)
 					m.data[m.len / 2] ^= 1;
 				err = smt_reply(ep, m.session, m.id, m.data,
 						m.len);
 				if (err) {
-					reply_err++;
+					v->reply_err++;
 					if (!o->quiet)
 						fprintf(stderr,
 							"smt-echo: reply: %s\n",
 							smt_strerror(err));
 				}
-				reqs++;
-				bytes += m.len;
+				v->reqs++;
+				v->bytes += m.len;
 			} else if (m.kind == SMT_MSG_ONEWAY) {
 				uint64_t seed = 0;
 
 				memcpy(&seed, m.data, m.len < 8 ? m.len : 8);
 				if (m.len >= 8 &&
 				    !pattern_check(m.data, m.len, seed, 0))
-					bad_oneways++;
-				oneways++;
-				bytes += m.len;
+					v->bad_oneways++;
+				v->oneways++;
+				v->bytes += m.len;
 			}
 			smt_msg_release(&m);
 		}
+	}
+	if (v->exit_at && now_ns() >= v->exit_at) {
+		/* --group-exit: this member goes, the others serve on */
+		fprintf(stderr,
+			"smt-echo: member %u exits after %" PRIu64
+			" requests\n",
+			v->member, v->reqs);
+		smt_endpoint_close(ep);
+		v->ep = NULL;
+		return NULL;
 	}
 	/* let the last responses reach the client (ACKs, resends) */
 	deadline = now_ns() + 200000000ULL;
 	while (!stop && now_ns() < deadline)
 		smt_wait(ep, 10);
+	return NULL;
+}
+
+/* --group N: N endpoints on one SMT-over-UDP port, a thread each; the
+ * group serves --service through smtd, every member gets its sessions. */
+static int open_group(const struct opts *o, struct smt_endpoint **eps)
+{
+	const char *why;
+	int err;
+
+	if (!o->service) {
+		fprintf(stderr, "smt-echo: --group serves through smtd: give "
+				"--service NAME\n");
+		return -1;
+	}
+	if (open_endpoints(o, o->port, o->group, eps) < 0)
+		return -1;
+	err = smt_serve(eps[0], o->service);
+	if (err) {
+		why = smt_ctl_last_error();
+		fprintf(stderr,
+			"smt-echo: serving %s through smtd failed: %s%s%s\n",
+			o->service, smt_strerror(err), *why ? ": " : "", why);
+		for (unsigned int i = 0; i < o->group; i++)
+			smt_endpoint_close(eps[i]);
+		return -1;
+	}
+	if (!o->quiet && !o->json)
+		fprintf(stderr,
+			"smt-echo: serving %s through smtd with %u endpoints, "
+			"encap %s\n",
+			o->service, o->group, ep_encap(eps[0]));
+	return 0;
+}
+
+static int run_server(const struct opts *o)
+{
+	struct smt_endpoint *eps[MAX_GROUP] = {NULL};
+	struct srv v[MAX_GROUP];
+	struct srv sum = {0};
+	unsigned int n = o->group > 1 ? o->group : 1, i;
+	const char *encap;
+	uint32_t sid;
+	int ret = 0;
+
+	if (n > 1 ? open_group(o, eps) < 0
+		  : open_session(o, false, &eps[0], &sid) < 0)
+		return 1;
+	encap = ep_encap(eps[0]);
+	printf("smt-echo: server on SMT port %u, encap %s\n",
+	       smt_endpoint_port(eps[0]), encap);
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		v[i] = (struct srv){.o = o, .ep = eps[i], .member = i};
+		if (o->duration > 0)
+			v[i].deadline =
+				now_ns() + (uint64_t)(o->duration * 1e9);
+		if (n > 1 && i == n - 1 && o->group_exit > 0)
+			v[i].exit_at =
+				now_ns() + (uint64_t)(o->group_exit * 1e9);
+	}
+	if (n == 1) {
+		serve_loop(&v[0]);
+	} else {
+		for (i = 0; i < n; i++)
+			if (pthread_create(&v[i].thread, NULL, serve_loop,
+					   &v[i])) {
+				fprintf(stderr, "smt-echo: cannot start a "
+						"thread\n");
+				exit(1);
+			}
+		for (i = 0; i < n; i++)
+			pthread_join(v[i].thread, NULL);
+	}
+	for (i = 0; i < n; i++) {
+		sum.reqs += v[i].reqs;
+		sum.oneways += v[i].oneways;
+		sum.bad_oneways += v[i].bad_oneways;
+		sum.bytes += v[i].bytes;
+		sum.reply_err += v[i].reply_err;
+	}
 	if (o->json) {
 		printf("{\"role\":\"server\",\"encap\":\"%s\","
 		       "\"requests\":%" PRIu64 ",\"oneways\":%" PRIu64
 		       ",\"bad_oneways\":%" PRIu64 ",\"bytes\":%" PRIu64
 		       ",\"reply_errors\":%" PRIu64,
-		       ep_encap(ep), reqs, oneways, bad_oneways, bytes,
-		       reply_err);
-		if (o->stats) {
+		       encap, sum.reqs, sum.oneways, sum.bad_oneways, sum.bytes,
+		       sum.reply_err);
+		if (n > 1) {
+			printf(",\"members\":[");
+			for (i = 0; i < n; i++)
+				printf("%s%" PRIu64, i ? "," : "",
+				       v[i].reqs + v[i].oneways);
+			printf("]");
+		}
+		if (o->stats && v[0].ep) {
 			printf(",");
-			print_stats(ep, true);
+			print_stats(v[0].ep, true);
 		}
 		printf("}\n");
 	} else {
 		printf("smt-echo: server handled %" PRIu64 " requests, %" PRIu64
 		       " oneways (%" PRIu64 " bad), %" PRIu64
 		       " bytes, encap %s\n",
-		       reqs, oneways, bad_oneways, bytes, ep_encap(ep));
-		if (o->stats)
-			print_stats(ep, false);
+		       sum.reqs, sum.oneways, sum.bad_oneways, sum.bytes,
+		       encap);
+		for (i = 0; n > 1 && i < n; i++)
+			printf("smt-echo: member %u handled %" PRIu64
+			       " requests, %" PRIu64 " oneways%s\n",
+			       i, v[i].reqs, v[i].oneways,
+			       v[i].ep ? "" : " (exited early)");
+		if (o->stats && v[0].ep)
+			print_stats(v[0].ep, false);
 	}
-	smt_endpoint_close(ep);
-	return bad_oneways || reply_err ? 1 : 0;
+	for (i = 0; i < n; i++)
+		smt_endpoint_close(v[i].ep);
+	if (sum.bad_oneways || sum.reply_err)
+		ret = 1;
+	return ret;
 }
 
 /* ---- client -------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #include <smt/wire.h>
 
 #include "ctlproto.h"
+#include "fake_sock.h"
 #include "libsmt.h"
 
 /* What the fake smtd does and what it saw. */
@@ -151,18 +152,9 @@ out:
 
 static pthread_t start_fake(struct fake *f)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	pthread_t t;
 
-	snprintf(f->path, sizeof(f->path), "/tmp/smt-ctl-unit-%d-%d.sock",
-		 (int)getpid(), rand());
-	unlink(f->path);
-	strcpy(sun.sun_path, f->path);
-	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(f->lfd, 0);
-	cr_assert_eq(bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	cr_assert_eq(listen(f->lfd, 4), 0);
-	setenv(SMT_CTL_SOCK_ENV, f->path, 1);
+	f->lfd = fake_listen("ctl-unit", f->path, sizeof(f->path));
 	cr_assert_eq(pthread_create(&t, NULL, fake_smtd, f), 0);
 	return t;
 }

@@ -1695,6 +1695,22 @@ t_group() {
 		grep -q "server on SMT port" "$sout" && break
 		sleep 0.1
 	done
+	# the "group" field as smtd checks it: UDP only, size 2..256,
+	# members 1..size; a group counts its members in endpoints
+	ctl_as root srv req \
+		'{"op":"serve","service":"kv.smt","port":7001,"encap":"ip","group":{"size":2,"members":2}}' \
+		'{"op":"serve","service":"kv.smt","port":7001,"encap":"udp","group":{"size":1,"members":1}}' \
+		'{"op":"serve","service":"kv.smt","port":7001,"encap":"udp","group":{"size":2,"members":3}}' \
+		'{"op":"serve","service":"kv.smt","port":7001,"encap":"udp","group":{"size":257,"members":1}}' \
+		'{"op":"connect","service":"kv.smt","address":"'"$SIP"'","port":9769,"encap":"udp","group":[2]}' \
+		'{"op":"serve","service":"kv.smt","port":7001,"encap":"udp","group":{"size":3,"members":3}}' \
+		-b '{"op":"service_list"}' >"$SD_TMP/group-ctl.out" 2>&1
+	if [ "$(awk '{print $1}' "$SD_TMP/group-ctl.out" | tr '\n' ' ')" = "93 22 22 22 22 ok ok " ] &&
+		grep -q '"name":"kv.smt","port":7001[^}]*"servers":1,"endpoints":3' "$SD_TMP/group-ctl.out"; then
+		ok group_control_fields_checked
+	else
+		bad group_control_fields_checked "$(cat "$SD_TMP/group-ctl.out")"
+	fi
 	# the native echo server (t_ciphers) and the group's one registration
 	for _ in $(seq 1 30); do
 		sj=$(sd_ctl srv -j service list)

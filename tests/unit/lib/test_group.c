@@ -379,8 +379,12 @@ Test(rpgroup, open_checks)
 	/* an endpoint outside the group cannot take the port */
 	o.port = smt_endpoint_port(eps[0]);
 	cr_assert_eq(smt_endpoint_open(&o, &one), -SMT_E_PORT_IN_USE);
-	/* smtd sets sessions up for one endpoint: members refuse */
-	cr_assert_eq(smt_serve(eps[0], "x"), -EOPNOTSUPP);
+	/* members go through smtd as a group (tests/unit/ctl/
+	 * test_ctl_group.c); with no smtd there, they say so */
+	setenv("SMT_CTL_SOCKET", "/nonexistent/smtd.sock", 1);
+	cr_assert_eq(smt_serve(eps[0], "x"), -SMT_E_NOSMTD);
+	cr_assert(strstr(smt_last_error(eps[1]), "cannot reach smtd") != NULL,
+		  "%s", smt_last_error(eps[1]));
 	smt_endpoint_close(eps[0]);
 	smt_endpoint_close(eps[1]);
 	smt_endpoint_close(eps[2]);

@@ -1353,6 +1353,12 @@ static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
 	     n++) {
 		struct ep_pkt *k = &q->pkt[i];
 
+		/* others wait behind it (for at most one base timeout, as
+		 * timers do: ep_timers) */
+		smt_engine_set_backlog(
+			ep->eng,
+			q->n && !(ep->timers_held &&
+				  now - ep->timers_held >= ep->hold_max));
 		smt_engine_input(ep->eng, (const struct sockaddr *)&k->peer,
 				 k->data, k->len, k->ipv4_id, now);
 		rxq_release(q, i);

@@ -496,14 +496,19 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		uint64_t wait = eng_rtt_guard(e, s);
 
 		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
-		if (now >= r->progress_at + wait &&
+		if (!e->backlog && now >= r->progress_at + wait &&
 		    now >= r->action_at + wait) {
 			r->action_at = now;
 			ENG_CNT(e, s, resends_probe, eng_rx_ask(e, r));
 		}
 		return;
 	}
-	eng_send_ctl(e, s, ep, SMT_TYPE_UNKNOWN, c->msg_id, 0, 0, 0);
+	/* Its first packets may wait in our own input queue, behind this
+	 * control packet: not known yet is not unknown. */
+	eng_send_ctl(e, s, ep,
+		     e->backlog && (c->msg_id & 1) ? SMT_TYPE_BUSY
+						   : SMT_TYPE_UNKNOWN,
+		     c->msg_id, 0, 0, 0);
 }
 
 /*
@@ -742,6 +747,11 @@ static void session_drain(struct smt_engine *e, struct eng_session *s)
 void smt_engine_advance(struct smt_engine *e, uint64_t now_ns)
 {
 	smt_engine_advance_due(e, now_ns, now_ns);
+}
+
+void smt_engine_set_backlog(struct smt_engine *e, bool pending)
+{
+	e->backlog = pending;
 }
 
 void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,

@@ -239,6 +239,18 @@ int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
  */
 void smt_engine_batch_begin(struct smt_engine *e);
 void smt_engine_batch_end(struct smt_engine *e);
+/*
+ * Input waits: the caller holds packets it read but has not given to
+ * smt_engine_input() yet (it processes control packets and high
+ * priorities first). While set, what the engine does not know may only be
+ * queued behind: a RESEND 0/0 for the response to a request it holds no
+ * state of is answered BUSY instead of UNKNOWN (which would make the
+ * client send all of it again), and a request still arriving does not
+ * ask for its missing part on a client's probe. The caller bounds how
+ * long it stays set (libsmt: one base RESEND timeout), so a flood cannot
+ * keep an UNKNOWN from ever going.
+ */
+void smt_engine_set_backlog(struct smt_engine *e, bool pending);
 /* With cfg.tx_pull: sends up to max queued DATA packets (messages with
  * the fewest unsent bytes first) and calls ops.flush; returns how many. */
 unsigned int smt_engine_pull(struct smt_engine *e, unsigned int max);

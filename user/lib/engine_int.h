@@ -166,6 +166,7 @@ struct eng_tx {
 			      since created, plus 1; 0 = never */
 	uint32_t silent; /* probes since we last heard of it */
 	uint64_t created, last_heard, probe_at; /* probe_at: last probe */
+	uint64_t last_sent; /* when a DATA packet of it last went out */
 	struct eng_tx *oprev, *onext; /* outstanding request list */
 	struct eng_tx *qprev, *qnext; /* send queue (in_txq) */
 	bool in_txq;
@@ -221,6 +222,7 @@ struct smt_engine {
 	bool sent; /* packets went out since the last flush */
 	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
 	bool batch; /* smt_engine_batch_begin: defer grants and the flush */
+	bool backlog; /* smt_engine_set_backlog: input waits unprocessed */
 	uint64_t now; /* time of the latest engine call that had one */
 	bool grant_due; /* a grant pass was deferred */
 	uint32_t next_sid;

@@ -263,6 +263,7 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		t->sent_us[pkt_slot(t, off)] = us < UINT32_MAX ? us
 							       : UINT32_MAX;
 	}
+	t->last_sent = e->now;
 	ENG_CNT(e, s, data_out, 1);
 	if (flags & SMT_F_RETRANSMIT) {
 		ENG_CNT(e, s, retransmits, 1);
@@ -625,7 +626,7 @@ int eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 {
 	struct eng_session *s = t->s;
 	struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
-	uint64_t due, dead;
+	uint64_t due, dead, quiet;
 	bool probed;
 
 	if (t->kind == ENG_TX_AWAIT || !ep)
@@ -646,12 +647,22 @@ int eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	 * silent, for a while */
 	dead += (uint64_t)t->w.wire_len * ENG_PEER_PS_PER_BYTE / 1000 /
 		e->cfg.resend_timeout_ns * e->cfg.resend_timeout_ns;
-	due = (t->silent && t->probe_at > t->last_heard ? t->probe_at
-							: t->last_heard) +
+	/* Our own silence is not the peer's: while granted bytes of t wait
+	 * in our send queue (SRPT sends other messages first) it is not
+	 * probed, and the wait counts from its last packet sent too. A
+	 * probe for a request whose packets are still ours to send only
+	 * found a receiver that knows nothing of it (UNKNOWN: started
+	 * again, all of it sent twice) or asked for what is on its way. */
+	probed = t->silent && t->probe_at > t->last_heard;
+	if (!probed && sendable(t)) {
+		eng_timer_arm(e, &t->t, now + tx_probe_wait(e, t));
+		return 0;
+	}
+	quiet = t->last_heard > t->last_sent ? t->last_heard : t->last_sent;
+	due = (t->silent && t->probe_at > quiet ? t->probe_at : quiet) +
 	      tx_probe_wait(e, t);
 	/* ...and only after a probe went unanswered: a host that did not
 	 * run for a while asks once before it gives up */
-	probed = t->silent && t->probe_at > t->last_heard;
 	if (now >= dead && probed && now >= due) {
 		return -ETIMEDOUT;
 	}

@@ -1054,3 +1054,102 @@ Test(engine, resend__zero_zero_gets_the_first_packet_then_ranges)
 	smt_engine_event_free(&ev);
 	pair_fini(&p);
 }
+
+/* ---- our own queue is not the peer's silence ------------------------------ */
+
+/* Counts the packets of type `type` side `side` holds now. */
+static size_t count_type(struct pair *p, int side, uint8_t type)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->s[side].nout; i++)
+		n += ptype(&p->s[side].out[i]) == type;
+	return n;
+}
+
+/* flow() with both sides' send queues pulled (cfg.tx_pull). */
+static void flow_pull(struct pair *p)
+{
+	do
+		flow(p);
+	while (smt_engine_pull(p->s[0].e, 64) + smt_engine_pull(p->s[1].e, 64));
+}
+
+/* A request whose granted packets wait in our own send queue (SRPT sends
+ * others first) is not probed: a RESEND 0/0 would find a server that knows
+ * nothing of it (UNKNOWN: all of it sent again). Once its packets went, the
+ * wait counts from the last one sent. */
+Test(engine, probe__request_in_own_send_queue_is_not_probed)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_stats st;
+	struct smt_engine_event ev;
+	struct pair p;
+	int i;
+
+	c.tx_pull = 1;
+	pair_init(&p, &c, &c);
+	send_req(&p, 20000, 0, 9);
+	cr_assert_eq(p.s[0].nout, 0, "tx_pull: nothing goes before a pull");
+	for (i = 0; i < 5; i++) {
+		advance(&p, RTO);
+		cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 0,
+			     "probed a request still in our send queue");
+	}
+	/* its packets go now: no probe within a timeout of the last one */
+	while (smt_engine_pull(p.s[0].e, 64))
+		;
+	advance(&p, RTO / 2);
+	cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 0,
+		     "probed half a timeout after the last packet went");
+	for (i = 0; i < 20 && !smt_engine_events_pending(p.s[1].e); i++)
+		flow_pull(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	smt_engine_reply(p.s[1].e, ev.session, ev.id, "ok", 2, p.now);
+	smt_engine_event_free(&ev);
+	flow_pull(&p);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+	smt_engine_event_free(&ev);
+	smt_engine_get_stats(p.s[0].e, 0, &st);
+	cr_assert_eq(st.restarts + st.retransmits, 0,
+		     "restarts %lu retransmits %lu", (unsigned long)st.restarts,
+		     (unsigned long)st.retransmits);
+	pair_fini(&p);
+}
+
+/* A client's RESEND 0/0 for the response to a request the server has not
+ * seen yet: while the server's own input queue still holds packets
+ * (smt_engine_set_backlog) the request may be among them, so it answers
+ * BUSY; with the queue empty, UNKNOWN (the client starts again). */
+Test(engine, backlog__unseen_request_is_busy_not_unknown)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	size_t i;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 100, 0, 4);
+	clear(&p, 0); /* the request waits in side 1's input queue */
+	advance(&p, RTO + 1);
+	cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 1, "no probe");
+	smt_engine_set_backlog(p.s[1].e, true);
+	for (i = 0; i < p.s[0].nout; i++)
+		deliver(&p, 0, i);
+	clear(&p, 0);
+	cr_assert_eq(count_type(&p, 1, SMT_TYPE_UNKNOWN), 0,
+		     "UNKNOWN while input waits");
+	cr_assert_eq(count_type(&p, 1, SMT_TYPE_BUSY), 1);
+	smt_engine_set_backlog(p.s[1].e, false);
+	flow(&p);
+	/* the request was lost after all: the next probe finds UNKNOWN */
+	for (i = 0; i < 6 && !smt_engine_events_pending(p.s[1].e); i++) {
+		advance(&p, RTO);
+		flow(&p);
+	}
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.len, 100);
+	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}

@@ -368,6 +368,8 @@ int smt_srv_process(struct smt_endpoint *ep)
 	return 0;
 }
 
+static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len);
+
 /* Removes the session of ep keyed by owner (any id when all_ids). */
 static void srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner,
 		     bool all_ids)
@@ -383,6 +385,12 @@ static void srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner,
 		}
 	}
 	pthread_mutex_unlock(&srv_sess_lock);
+	if (getenv("SMT_BENCH_STATS")) { /* the server's side, for profiling */
+		char line[2048];
+
+		ep_stats(ep, line, sizeof(line));
+		fprintf(stderr, "smt-bench server: session closed: %s\n", line);
+	}
 }
 
 void smt_srv_drop(struct smt_endpoint *ep, uint32_t sess, const void *owner)
@@ -572,20 +580,21 @@ int smt_cli_io(const struct cconn *c, struct bench_io *io)
 	return 0;
 }
 
-void smt_cli_stats(struct cconn *c, char *buf, size_t len)
+/* One line of an endpoint's counters (empty when there are none). */
+static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 {
 	struct smt_stats st = {.sz = sizeof(st)};
 	size_t n;
 
 	buf[0] = 0;
-	if (!c->ep || smt_stats_get(c->ep, 0, &st))
+	if (!ep || smt_stats_get(ep, 0, &st))
 		return;
 	n = snprintf(buf, len,
 		     "encap %s, tx %llu pkts, rx %llu pkts, retransmits %llu, "
 		     "received twice %llu (spurious retransmissions %llu), "
 		     "ctl %llu/%llu, rpcs ok %llu failed %llu, ICMP errors "
 		     "%llu, drops %llu",
-		     smt_encap_name(smt_endpoint_encap(c->ep)),
+		     smt_encap_name(smt_endpoint_encap(ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
 		     (unsigned long long)st.tx_retransmits,
@@ -602,6 +611,11 @@ void smt_cli_stats(struct cconn *c, char *buf, size_t len)
 			n += snprintf(buf + n, len - n, " %s=%llu",
 				      smt_drop_reason_name(i),
 				      (unsigned long long)st.drops[i]);
+}
+
+void smt_cli_stats(struct cconn *c, char *buf, size_t len)
+{
+	ep_stats(c->ep, buf, len);
 }
 
 void smt_cli_counters(struct cconn *c, struct result *res)

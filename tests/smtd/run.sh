@@ -1788,5 +1788,22 @@ else
 	bad smtd_starts_on_both_hosts "$(tail -5 "$SD_TMP"/*.log)"
 fi
 kill $ECHO_SRV 2>/dev/null
+# sanitized build (make test-smtd-asan): every smtd stopped and waited for,
+# so that LeakSanitizer ran at its exit, then no report in any smtd log
+if [ -n "${SMTD_SANITIZED:-}" ]; then
+	for p in $SD_PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for _ in $(seq 1 100); do
+		alive=0
+		for p in $SD_PIDS; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+		"$SD_TMP"/*.log >/dev/null 2>&1; then
+		bad smtd_sanitizers_clean "$(grep -hE -A8 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SD_TMP"/*.log | head -30)"
+	else
+		ok smtd_sanitizers_clean
+	fi
+fi
 echo "test-smtd: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]

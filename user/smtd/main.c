@@ -223,10 +223,7 @@ static void reload(struct smtd *d)
 		smtd_tls_free(&tmp);
 		goto out;
 	}
-	smtd_tls_free(d);
-	d->srv_ctx = tmp.srv_ctx;
-	d->cli_ctx = tmp.cli_ctx;
-	d->tkt_cfg = tmp.tkt_cfg;
+	smtd_tls_adopt(d, &tmp);
 	snprintf(nc.ctl_path, sizeof(nc.ctl_path), "%s", d->cfg.ctl_path);
 	snprintf(nc.listen_addr, sizeof(nc.listen_addr), "%s",
 		 d->cfg.listen_addr);

@@ -294,6 +294,9 @@ void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs);
 /* tls.c */
 int smtd_tls_init(struct smtd *d, char *err, size_t errlen);
 void smtd_tls_free(struct smtd *d);
+/* SIGHUP: take from's contexts and tickets (smtd_tls_init'ed on a
+ * temporary struct) into d, pointing their callbacks at d. */
+void smtd_tls_adopt(struct smtd *d, struct smtd *from);
 /* The loaded host certificate against the configuration: expired, not yet
  * valid, services it does not name. The number of problems, each a line
  * "FILE[:LINE]: ..." in err. */

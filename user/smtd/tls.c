@@ -314,6 +314,19 @@ int smtd_tls_init(struct smtd *d, char *err, size_t errlen)
 	return smtd_tkt_load(d, err, errlen);
 }
 
+void smtd_tls_adopt(struct smtd *d, struct smtd *from)
+{
+	smtd_tls_free(d);
+	d->srv_ctx = from->srv_ctx;
+	d->cli_ctx = from->cli_ctx;
+	d->tkt_cfg = from->tkt_cfg;
+	from->srv_ctx = from->cli_ctx = NULL;
+	from->tkt_cfg = NULL;
+	/* the callbacks were given from, which dies with the caller */
+	SSL_CTX_set_alpn_select_cb(d->srv_ctx, alpn_select, d);
+	SSL_CTX_set_tlsext_servername_arg(d->srv_ctx, d);
+}
+
 int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen)
 {
 	X509 *cert = d->srv_ctx ? SSL_CTX_get0_certificate(d->srv_ctx) : NULL;

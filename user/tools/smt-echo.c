@@ -804,7 +804,8 @@ static double pct_us(const struct lat *l, double p)
 static void lat_print(const char *name, struct lat *l, bool json,
 		      const char *sep)
 {
-	qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
+	if (l->n) /* no RPC: v may be NULL, which qsort may not get */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
 	if (json) {
 		printf("%s\"%s\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,"
 		       "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",

@@ -794,6 +794,13 @@ static void replace_peer(struct ctl_state *st,
 	remove_ep_peer(st->ep, peer);
 }
 
+/* Wipes a session's key material; its cipher stays (it is registered). */
+static void meta_wipe_keys(struct smt_ctl_session *s)
+{
+	OPENSSL_cleanse(&s->keys.c_key,
+			sizeof(s->keys) - offsetof(struct smt_keys, c_key));
+}
+
 /* Adds the session smtd handed over to the endpoint and remembers it. */
 static int install(struct ctl_state *st, struct smt_ctl_session *s,
 		   uint32_t *handle)
@@ -819,8 +826,7 @@ static int install(struct ctl_state *st, struct smt_ctl_session *s,
 		err = smt_session_add(st->ep, &p, handle);
 	}
 	smt_session_params_wipe(&p);
-	OPENSSL_cleanse(&s->keys.c_key,
-			sizeof(s->keys) - offsetof(struct smt_keys, c_key));
+	meta_wipe_keys(s);
 	if (err)
 		return err;
 	st->sess[st->nsess].handle = *handle;
@@ -1667,7 +1673,7 @@ static void gpush_session(struct ctl_group *cg, json_object *m, bool rekey)
 		err = -ENOMEM;
 	if (!err && !rekey) {
 		gs->meta = s;
-		OPENSSL_cleanse(&gs->meta.keys, sizeof(gs->meta.keys));
+		meta_wipe_keys(&gs->meta);
 		gs->refs = 1;
 		gs->listed = true;
 		gs->next = cg->sess;
@@ -2029,7 +2035,7 @@ static int group_connect(struct smt_endpoint *ep, const char *service,
 		goto out;
 	}
 	gs->meta = s;
-	OPENSSL_cleanse(&gs->meta.keys, sizeof(gs->meta.keys));
+	meta_wipe_keys(&gs->meta);
 	gs->refs = 1;
 	gs->listed = true;
 	gs->quiet_lane_set = true; /* the caller gets the handle instead */

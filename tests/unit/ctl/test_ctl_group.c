@@ -337,3 +337,33 @@ Test(ctl_group, connect_reaches_the_others_and_close_reaches_all, .timeout = 30)
 	cr_expect(f.eof);
 	gfake_stop(&f);
 }
+
+/* smtd restarts: the group serves again and registers its session once */
+Test(ctl_group, reconnect_serves_and_registers_again, .timeout = 30)
+{
+	struct smt_endpoint *eps[2];
+	struct gfake f, f2;
+	json_object *last = NULL, *js;
+	int ups[2] = {0, 0};
+
+	gfake_start(&f);
+	open_group(eps);
+	cr_assert_eq(smt_serve(eps[0], "echo.smt"), 0);
+	gfake_push(&f, "session", 1,
+		   gsession(80, 0, 3, smt_endpoint_port(eps[0]), 9000), -1);
+	drive(eps, 3, 300, ups);
+	cr_assert_eq(gfake_count(&f, "op", "ack", NULL), 1);
+	/* smtd goes away; a new one listens on another path */
+	gfake_stop(&f);
+	gfake_start(&f2);
+	for (int i = 0; i < 300 && gfake_count(&f2, "op", "register", NULL) < 1;
+	     i++)
+		drive(eps, 3, 10, NULL);
+	cr_expect_eq(gfake_count(&f2, "op", "serve", NULL), 1);
+	cr_assert_eq(gfake_count(&f2, "op", "register", &last), 1);
+	cr_assert(json_object_object_get_ex(last, "session", &js));
+	cr_expect_eq(smt_ctl_int(js, "sid", 0), 80);
+	smt_endpoint_close(eps[0]);
+	smt_endpoint_close(eps[1]);
+	gfake_stop(&f2);
+}

@@ -33,9 +33,8 @@ NET_ASAN_ECHO=${NET_ASAN_ECHO:-$NET_BUILD/net-asan/smt-echo}
 NET_WIRE=$NET_BUILD/bin/smt-wire
 NET_ECHO_BASE_OPTS=$NET_ECHO_OPTS
 P=net$$
-PASS=0
-FAIL=0
-FAILED=""
+REPORT_COLS=24
+. tests/lib/report.sh
 ONLY=" $* "
 E=ip # the encapsulation of the pass that runs
 # the unprivileged user of the nobody scenario, without any capability
@@ -43,15 +42,8 @@ NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --
 
 want() { [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; }
 
-ok() {
-	PASS=$((PASS + 1))
-	printf 'PASS  %-24s %s\n' "$1" "$2"
-}
-
-bad() {
-	FAIL=$((FAIL + 1))
-	FAILED="$FAILED $1"
-	printf 'FAIL  %-24s %s\n' "$1" "$2"
+# after a FAIL line: the check's log, when it has one
+report_on_bad() {
 	[ -f "$NET_TMP/$1.err" ] && sed 's/^/      | /' "$NET_TMP/$1.err" | tail -15
 }
 
@@ -689,5 +681,5 @@ for E in ${NET_ENCAPS:-ip udp}; do
 	echo "== $E: $(($(date +%s) - T0)) s"
 done
 
-echo "test-net: $PASS passed, $FAIL failed${FAILED:+ (failed:$FAILED)} in $(($(date +%s) - T_ALL)) s (encapsulations: ${NET_ENCAPS:-ip udp})"
-[ $FAIL = 0 ]
+echo "test-net: $pass passed, $fail failed${FAILED:+ (failed:$FAILED)} in $(($(date +%s) - T_ALL)) s (encapsulations: ${NET_ENCAPS:-ip udp})"
+[ "$fail" = 0 ]

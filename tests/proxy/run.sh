@@ -34,13 +34,7 @@ P=${P:0:12}
 . tests/smtd/lib.sh
 RESP="python3 tests/proxy/resp.py"
 
-pass=0
-fail=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-bad() {
-	echo "FAIL $1: $2"
-	fail=$((fail + 1))
-}
+. tests/lib/report.sh
 
 TEST_PIDS=""
 cleanup() {

@@ -18,26 +18,14 @@ net_need_root test-quickstart
 
 P=qs
 T=$(mktemp -d /tmp/smt-quickstart.XXXXXX)
-fail=0
+. tests/lib/report.sh
+. tests/smtd/lib.sh # sd_kill_netns
 declare -A HOLDER
-ok() { echo "PASS $1"; }
-bad() {
-	echo "FAIL $1: $2"
-	fail=$((fail + 1))
-}
 
 cleanup() {
-	local h p
+	local h
+	sd_kill_netns "$P" 0.3
 	for h in server client; do
-		for p in $(ip netns pids "$P-$h" 2>/dev/null); do
-			kill -TERM "$p" 2>/dev/null
-		done
-	done
-	sleep 0.3
-	for h in server client; do
-		for p in $(ip netns pids "$P-$h" 2>/dev/null); do
-			kill -KILL "$p" 2>/dev/null
-		done
 		ip netns del "$P-$h" 2>/dev/null
 	done
 	[ -n "${QS_KEEP_TMP:-}" ] || rm -rf "$T"

@@ -126,11 +126,19 @@ sd_ctl() { # NAME smtctl arguments...
 	"$SD_BIN/smtctl" -s "$SD_TMP/$name.sock" "$@"
 }
 
-# sd_kill_netns PREFIX: kills whatever still runs in PREFIX-client and
-# PREFIX-server. Everything there was started by the caller, and no process
-# may outlive a test holding the netns lock's file descriptor.
+# sd_kill_netns PREFIX [GRACE]: kills whatever still runs in PREFIX-client
+# and PREFIX-server. Everything there was started by the caller, and no
+# process may outlive a test holding the netns lock's file descriptor. With
+# GRACE (seconds), SIGTERM first and SIGKILL GRACE later for what is left
+# (an smtd that gets SIGTERM detaches its BPF programs and removes its pins).
 sd_kill_netns() {
 	local ns
+	if [ -n "${2:-}" ]; then
+		for ns in "$1-client" "$1-server"; do
+			ip netns pids "$ns" 2>/dev/null | xargs -r kill -TERM 2>/dev/null
+		done
+		sleep "$2"
+	fi
 	for ns in "$1-client" "$1-server"; do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
 	done

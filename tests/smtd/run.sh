@@ -33,14 +33,8 @@ P=sd$$
 P=${P:0:12}
 . tests/smtd/lib.sh
 
-pass=0
-fail=0
+. tests/lib/report.sh
 skip=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-bad() {
-	echo "FAIL $1: $2"
-	fail=$((fail + 1))
-}
 
 cleanup() {
 	sd_cleanup

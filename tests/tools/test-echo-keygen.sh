@@ -10,8 +10,8 @@ set -u
 E=${1:-build/bin/smt-echo}
 T=$(mktemp -d /tmp/smt-keygen-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
+REPORT_QUIET_OK=1
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 A="--client 192.0.2.1:4001 --server 192.0.2.2:5000"
 
 # refused ARGS... : exit 2, a message on stderr naming the option, no line
@@ -20,10 +20,9 @@ refused() {
 	"$E" keygen $A "$@" >"$T/out" 2>"$T/err"
 	local rc=$?
 	if [ "$rc" = 2 ] && [ ! -s "$T/out" ] && grep -q -- "--max-msg\|--b" "$T/err"; then
-		pass=$((pass + 1))
+		ok "keygen $*"
 	else
-		fail=$((fail + 1))
-		echo "FAIL keygen $*: exit $rc, stdout '$(head -c 80 "$T/out")', stderr '$(cat "$T/err")'"
+		bad "keygen $*" "exit $rc, stdout '$(head -c 80 "$T/out")', stderr '$(cat "$T/err")'"
 	fi
 }
 
@@ -34,10 +33,9 @@ accepted() {
 	# shellcheck disable=SC2086
 	if "$E" keygen $A "$@" >"$T/out" 2>"$T/err" &&
 		[ "$(cut -d' ' -f9 "$T/out")" = "$m" ]; then
-		pass=$((pass + 1))
+		ok "keygen $*"
 	else
-		fail=$((fail + 1))
-		echo "FAIL keygen $*: $(cat "$T/err") $(cut -d' ' -f1-10 "$T/out")"
+		bad "keygen $*" "$(cat "$T/err") $(cut -d' ' -f1-10 "$T/out")"
 	fi
 }
 

@@ -9,22 +9,8 @@
 set -u
 C=${1:?usage: test-smtctl-cli.sh SMTCTL}
 C=$(realpath "$C")
-fail=0
-ok() { echo "ok   $1"; }
-bad() {
-	echo "FAIL $1: $2"
-	fail=$((fail + 1))
-}
-expect() { # NAME PATTERN CMD...: CMD's stdout+stderr matches PATTERN
-	local name=$1 pat=$2 out
-	shift 2
-	out=$("$@" 2>&1)
-	if printf '%s\n' "$out" | grep -qE -- "$pat"; then
-		ok "$name"
-	else
-		bad "$name" "'$*' said: $(printf '%s' "$out" | head -3)"
-	fi
-}
+REPORT_OK_WORD="ok  "
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 S=$T/none.sock # no smtd there: requests fail, with -j as JSON

@@ -8,12 +8,8 @@
 # Usage: test-version.sh BUILD_DIR
 set -u
 B=${1:?usage: test-version.sh BUILD_DIR}
-fail=0
-ok() { echo "ok   $1"; }
-bad() {
-	echo "FAIL $1: $2"
-	fail=$((fail + 1))
-}
+REPORT_OK_WORD="ok  "
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 
 want=$(sed -n 's/^Version: //p' "$B/lib/libsmt.pc")
 [ -n "$want" ] || bad pc_version "no Version: line in $B/lib/libsmt.pc"

@@ -25,14 +25,8 @@ if [ ! -x "$W" ]; then
 fi
 T=$(mktemp -d /tmp/smt-wire-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() {
-	fail=$((fail + 1))
-	echo "FAIL $1: $2"
-}
+REPORT_QUIET_OK=1
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 
 KC=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 IC=a0a1a2a3a4a5a6a7a8a9aaab

@@ -41,20 +41,9 @@ if [ ! -x "$W" ]; then
 fi
 T=$(mktemp -d /tmp/smt-wireshark.XXXXXX)
 trap '[ -n "${WS_KEEP:-}" ] || rm -rf "$T"' EXIT
-PASS=0
-FAIL=0
-FAILED=""
+REPORT_COLS=22
+. tests/lib/report.sh
 T0=$(date +%s)
-
-ok() {
-	PASS=$((PASS + 1))
-	printf 'PASS  %-22s %s\n' "$1" "$2"
-}
-bad() {
-	FAIL=$((FAIL + 1))
-	FAILED="$FAILED $1"
-	printf 'FAIL  %-22s %s\n' "$1" "$2"
-}
 
 # tshark for the tier: its own HOME (no personal preferences or plugins),
 # and when `make install` put a copy of smt.lua into the global Lua plugin
@@ -341,5 +330,5 @@ if [ "${WS_NET:-1}" = 1 ]; then
 	fi
 fi
 
-echo "test-wireshark: $PASS passed, $FAIL failed${FAILED:+ (failed:$FAILED)} in $(($(date +%s) - T0)) s"
-[ "$FAIL" = 0 ]
+echo "test-wireshark: $pass passed, $fail failed${FAILED:+ (failed:$FAILED)} in $(($(date +%s) - T0)) s"
+[ "$fail" = 0 ]

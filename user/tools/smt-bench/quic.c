@@ -1132,6 +1132,17 @@ static int cl_early_rejected(ngtcp2_conn *conn, void *user)
 	return 0;
 }
 
+/* Frees the kept session (ticket and resumption secret), wiped. */
+static void ticket_wipe(struct quic_resume *res)
+{
+	if (res->ticket.data)
+		gnutls_memset(res->ticket.data, 0, res->ticket.size);
+	free(res->ticket.data);
+	res->ticket.data = NULL;
+	res->ticket.size = 0;
+	res->have = false;
+}
+
 /* The server's session ticket: kept for the next connection. */
 static int cl_ticket(gnutls_session_t tls, unsigned int htype, unsigned when,
 		     unsigned int incoming, const gnutls_datum_t *msg)
@@ -1149,11 +1160,12 @@ static int cl_ticket(gnutls_session_t tls, unsigned int htype, unsigned when,
 	if (htype != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !res || !tp ||
 	    gnutls_session_get_data2(tls, &d))
 		return 0;
-	free(res->ticket.data);
+	ticket_wipe(res);
 	res->ticket.data = malloc(d.size);
 	if (res->ticket.data)
 		memcpy(res->ticket.data, d.data, d.size);
 	res->ticket.size = res->ticket.data ? d.size : 0;
+	gnutls_memset(d.data, 0, d.size); /* it holds the resumption secret */
 	gnutls_free(d.data);
 	res->tp = *tp;
 	res->tp.version_info_present = 0;
@@ -1466,6 +1478,6 @@ void quic_resume_free(struct quic_resume *r)
 {
 	if (!r)
 		return;
-	free(r->ticket.data);
+	ticket_wipe(r);
 	free(r);
 }

@@ -167,6 +167,7 @@ AES_MBPS=$(awk -v k="$AES_KBPS" 'BEGIN { printf "%.1f", k / 1000 }')
 # that smtd sets up (smt_connect / smt_serve). BENCH_SMTD=0 leaves it out.
 SMTD_SRV_ENV=
 SMTD_ARGS=
+CLIENT_SMTD_ARGS=
 if [ "${BENCH_SMTD:-1}" != 0 ] && [ "$TRANSPORTS" != quic,udp,tcp,tls ] &&
 	[ -x "$BUILD/bin/smtd" ] && [ -x "$BUILD/bin/smtctl" ]; then
 	SD=$OUT/smtd
@@ -183,7 +184,7 @@ if [ "${BENCH_SMTD:-1}" != 0 ] && [ "$TRANSPORTS" != quic,udp,tcp,tls ] &&
 listen = 0.0.0.0
 port = 7443
 control_socket = $SD/$h.sock
-log_level = warning
+log_level = ${BENCH_SMTD_LOG:-warning}
 handshake_timeout = 5
 
 [tls]
@@ -210,12 +211,20 @@ encap = udp
 EOF
 	done
 	sd_ok=1
+	SD_PID_CLI=
+	SD_PID_SRV=
+	# Each smtd runs beside its host's role: pinned to the same CPU and
+	# at the same nice, as the TLS baseline's handshakes run inside the
+	# roles (nice, taskset and ip netns exec all exec: $! is smtd).
 	for h in srv cli; do
 		ns=$NS_S
-		[ $h = cli ] && ns=$NS_C
-		ip netns exec "$ns" "$BUILD/bin/smtd" -f -c "$SD/$h.conf" \
+		pin=$PIN_S
+		[ $h = cli ] && ns=$NS_C && pin=$PIN_C
+		# shellcheck disable=SC2086
+		$pin ip netns exec "$ns" "$BUILD/bin/smtd" -f -c "$SD/$h.conf" \
 			>"$SD/$h.log" 2>&1 &
 		SD_PIDS="$SD_PIDS $!"
+		if [ $h = cli ]; then SD_PID_CLI=$!; else SD_PID_SRV=$!; fi
 		up=0
 		for _ in $(seq 1 50); do
 			if "$BUILD/bin/smtctl" -s "$SD/$h.sock" stats >/dev/null 2>&1; then
@@ -233,6 +242,7 @@ EOF
 	if [ $sd_ok = 1 ]; then
 		SMTD_SRV_ENV="SMT_CTL_SOCKET=$SD/srv.sock"
 		SMTD_ARGS="--smtd-service bench.smt --smtd-service-udp bench.smt-udp"
+		CLIENT_SMTD_ARGS="--smtd-pids $SD_PID_CLI,$SD_PID_SRV"
 	elif [ "$MODE" = smoke ]; then
 		echo "FAIL $TAG: smtd is built but does not start" >&2
 		exit 1
@@ -256,7 +266,7 @@ nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRA
 	2>"$OUT/server.log" &
 SRV_PID=$!
 
-CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
+CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS $CLIENT_SMTD_ARGS --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
 case "$MODE" in
 quick) CLIENT_ARGS="$CLIENT_ARGS --quick" ;;
 smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke --verify -v ${SRV_MT}" ;;
@@ -448,7 +458,7 @@ CMD="make bench"
 	echo '```'
 	echo "$CMD"
 	echo "smt-bench server$SMT_OPTS${SMTD_ARGS:+ $SMTD_ARGS} --cert cert.pem --key key.pem --addr $ADDR_S"
-	echo "smt-bench client $CLIENT_ARGS $*" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g"
+	echo "smt-bench client $CLIENT_ARGS $*" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g; s|--smtd-pids [0-9,]*|--smtd-pids CLI,SRV|"
 	echo '```'
 	echo
 	echo "## Results"
@@ -645,9 +655,13 @@ taken on a loaded machine and are not repeated here):
 - Head-of-line: the small RPCs' p99 under loss follows the RTT-based
   RESEND timeouts and tail-loss probes (docs/engine.md); natively on IP
   the 1 MiB transfers' packets delay the small ones more than over UDP.
-- Set-up through smtd: every `smt_connect()` is a full TLS 1.3 handshake
-  between the two smtds plus the control-socket round trips (no
-  resumption or 0-RTT yet).
+- Set-up through smtd ("smtd full"): every `smt_connect()` is a full
+  mutual TLS 1.3 handshake between the two smtds (the client's
+  certificate too, which TLS's row does not check), one more round trip
+  for the parameter exchange and four process hops (docs/smtd.md, "Where
+  the time of a set-up goes"); the sessions' CLOSEs are batched per peer
+  (one handshake for those that end within 50 ms) and counted in the
+  smtds' CPU.
 - Against QUIC (issue 15; "The QUIC baseline" above says what it does;
   figures of the make bench of 2026-12-06 02:02 UTC): QUIC is ahead of
   SMT over UDP on 16 of the 19 loaded and 1 MiB rows (of SMT natively on

@@ -1083,7 +1083,7 @@ t_close() {
 			-connect "$SIP:7443" -tls1_3 -alpn smt/1 \
 			-servername echo.smt -CAfile "$SD_TMP/certs/ca.crt" \
 			-cert "$SD_TMP/certs/host3.crt" \
-			-key "$SD_TMP/certs/host3.key" -ign_eof \
+			-key "$SD_TMP/certs/host3.key" \
 			>"$SD_TMP/forged.out" 2>&1
 		sleep 0.3
 		if sd_ctl srv -j session list | grep -q '"port":9803' &&
@@ -1100,6 +1100,69 @@ t_close() {
 		ok close_forged_left_session_working
 	else
 		bad close_forged_left_session_working "$(tail -3 "$out")"
+	fi
+}
+
+smtd_stat() { # NAME COUNTER: one of smtd's counters (smtctl stats)
+	sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"][sys.argv[1]])' "$2"
+}
+
+# The sessions that end together go to the peer smtd as CLOSEs on one TLS
+# connection (docs/protocol.md 6.1): four sessions of one control
+# connection end when it closes; the server takes one handshake for them.
+t_close_batch() {
+	local out=$SD_TMP/closeb.out n0 n1 c0 c1 f0 p r=""
+	for p in 9820 9821 9822 9823; do
+		r="$r {\"op\":\"connect\",\"service\":\"echo.smt\",\"address\":\"$SIP\",\"port\":$p}"
+	done
+	sleep 0.5 # the CLOSEs of earlier tests are out
+	n0=$(smtd_stat cli close_conns)
+	c0=$(smtd_stat srv closes_received)
+	f0=$(smtd_stat cli closes_failed)
+	# shellcheck disable=SC2086
+	ctl_as root cli req $r >"$out" 2>&1
+	for p in 9820 9821 9822 9823; do wait_gone srv $p; done
+	n1=$(smtd_stat cli close_conns)
+	c1=$(smtd_stat srv closes_received)
+	if [ "$(grep -c '^ok' "$out")" = 4 ] && [ $((c1 - c0)) = 4 ] &&
+		[ $((n1 - n0)) = 1 ]; then
+		ok close_batched_on_one_connection
+	else
+		bad close_batched_on_one_connection "set-ups $(tr '\n' ' ' <"$out"); connections for CLOSEs +$((n1 - n0)) (want 1), closes received +$((c1 - c0)) (want 4)"
+	fi
+	if [ "$(smtd_stat cli closes_failed)" = "$f0" ]; then
+		ok close_batch_none_failed
+	else
+		bad close_batch_none_failed "$(grep -i close "$SD_TMP/cli.log" | tail -3)"
+	fi
+}
+
+# 200 applications set up sessions at once through one client smtd against
+# the server smtd: none fails (docs/smtd.md "Many set-ups at once"). The
+# server takes at most 32 handshakes at once from one address; the client
+# smtd queues what is over 16 per peer instead of being refused.
+t_concurrent() {
+	local dir=$SD_TMP/conc i p pids="" nok=0 r0 r1 w
+	mkdir -p "$dir"
+	r0=$(smtd_stat srv hs_conns_refused)
+	for i in $(seq 0 199); do
+		echo_client cli "$dir/$i.out" "$SIP" echo.smt -n 1 -s 64 \
+			--port $((11000 + i)) &
+		pids="$pids $!"
+	done
+	for p in $pids; do wait "$p"; done
+	for i in $(seq 0 199); do
+		if rpcs_ok "$dir/$i.out"; then
+			nok=$((nok + 1))
+		elif [ -z "${w:-}" ]; then
+			w=$(tail -2 "$dir/$i.out" | tr '\n' ' ')
+		fi
+	done
+	r1=$(smtd_stat srv hs_conns_refused)
+	if [ $nok = 200 ] && [ "$r1" = "$r0" ]; then
+		ok concurrent_200_setups_none_failed
+	else
+		bad concurrent_200_setups_none_failed "$nok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: ${w:-}"
 	fi
 }
 
@@ -1766,9 +1829,9 @@ t_group() {
 
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
-ALL_TESTS="t_replace t_close t_names t_s_client t_refusals t_smtctl t_restart
-	t_keylog t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access
-	t_slow_clients t_limits t_ticket"
+ALL_TESTS="t_replace t_close t_close_batch t_concurrent t_names t_s_client
+	t_refusals t_smtctl t_restart t_keylog t_exporter t_daemon t_encap t_rekey
+	t_group t_bpf t_access t_slow_clients t_limits t_ticket"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

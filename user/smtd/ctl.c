@@ -1438,7 +1438,9 @@ int smtd_ctl_listen(struct smtd *d)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 64)) {
+	/* a thousand applications may connect at once */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    listen(fd, SOMAXCONN)) {
 		err = -errno;
 		LOG_E("cannot listen on control socket %s: %s", path,
 		      strerror(-err));

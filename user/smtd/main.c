@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -235,6 +236,21 @@ static void reload(struct smtd *d)
 	      d->cfg.nservices, d->cfg.cert);
 out:
 	sd_notify(0, "READY=1");
+}
+
+/* Every control connection and handshake takes a descriptor: take the
+ * hard limit (LimitNOFILE, ulimit -Hn), not the soft 1024, so that a burst
+ * of a thousand set-ups does not run into accept back-off. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		LOG_W("cannot raise the descriptor limit to %llu: %s",
+		      (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 static int setup_signals(struct smtd *d)
@@ -471,6 +487,7 @@ int main(int argc, char **argv)
 	}
 	if (smtd_tls_check_cert(&d, err, sizeof(err)))
 		LOG_W("%s(smtd --check-config says NOT valid)", err);
+	raise_nofile();
 	d.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d.epfd < 0 || setup_signals(&d))
@@ -498,7 +515,7 @@ int main(int argc, char **argv)
 
 	while (!d.stop) {
 		struct epoll_event ev[32];
-		int i, n = epoll_wait(d.epfd, ev, 32, 250);
+		int i, n = epoll_wait(d.epfd, ev, 32, smtd_hs_next_ms(&d, 250));
 
 		if (n < 0 && errno != EINTR) {
 			LOG_E("epoll_wait: %s", strerror(errno));

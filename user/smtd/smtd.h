@@ -162,6 +162,7 @@ void smtd_accept_tick(struct smtd *d);
 	X(closes_sent, "sessions ended here and told to the peer smtd")      \
 	X(closes_received, "sessions the peer smtd ended (CLOSE)")           \
 	X(closes_failed, "CLOSEs not delivered or refused by the peer")      \
+	X(close_conns, "TLS connections opened to send CLOSEs")              \
 	X(sessions_replaced, "stale sessions replaced by a new set-up")      \
 	X(ctl_overflows, "control clients dropped: answers not read")        \
 	X(ctl_conns_refused, "control connections over the limits")          \
@@ -214,6 +215,7 @@ struct smtd_session {
 };
 
 struct smtd_hs; /* one handshake in progress (tls.c) */
+struct smtd_close; /* one CLOSE waiting to be sent (tls.c) */
 
 struct smtd {
 	struct smtd_config cfg;
@@ -228,6 +230,8 @@ struct smtd {
 	struct smtd_session *sessions;
 	unsigned int nsessions;
 	struct smtd_hs *hs_list;
+	struct smtd_close *close_q; /* CLOSEs waiting to be sent (tls.c) */
+	struct smtd_hs *hs_wait; /* outbound set-ups waiting for a slot */
 	unsigned int nhs_in; /* inbound handshakes in hs_list */
 	struct smtd_stats st;
 	FILE *keylog;
@@ -314,9 +318,12 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		      const char *msg);
 /* Start the epoch + 1 handshake for a client-role session. 0 or -errno. */
 int smtd_hs_rekey(struct smtd *d, struct smtd_session *s);
-/* Tell the peer smtd that session s ended here (a CLOSE over a new TLS
- * connection, docs/protocol.md 6.1). 0 or -errno (nothing started). */
+/* Tell the peer smtd that session s ended here (a CLOSE, docs/protocol.md
+ * 6.1): queued for up to 50 ms, then sent over one TLS connection with
+ * the other CLOSEs for that peer. 0 or -errno (nothing queued). */
 int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s);
+/* Milliseconds until smtd_hs_tick has queued work due, at most max. */
+int smtd_hs_next_ms(struct smtd *d, int max);
 /* A control connection went away: forget it in pending handshakes. */
 void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_hs_tick(struct smtd *d);

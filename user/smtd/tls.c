@@ -33,8 +33,34 @@
 /* 8 bytes that name a session in a CLOSE (docs/protocol.md 6.1) */
 #define SMT_TAG_LABEL "EXPORTER-SMT session tag"
 
+/*
+ * The set-up timeline (docs/smtd.md, "Where the time of a set-up goes"):
+ * CLOCK_MONOTONIC microseconds of each step of one handshake, logged as
+ * one line at log_level debug when it ends. Both smtds of a host pair
+ * read the same clock when they run on one machine, so their lines can
+ * be laid side by side (scripts/setup-timeline.py).
+ */
+enum hs_mark {
+	HM_START, /* client: connect request; server: accepted */
+	HM_TCP, /* client: TCP connected */
+	HM_FLIGHT, /* our first TLS flight written, waiting for the peer */
+	HM_TLS, /* TLS handshake complete */
+	HM_KEYS, /* exporter and SMT keys derived */
+	HM_SENT, /* our parameter message (PROPOSE / ACCEPT) written */
+	HM_RECV, /* the peer's parameter message decoded */
+	HM_PUSH, /* server: session pushed to the application */
+	HM_ACK, /* server: the application acknowledged */
+	HM_DONE, /* keys handed over (client: connect answered) */
+	HM_COUNT
+};
+
+static const char *const hm_names[HM_COUNT] = {
+	"start", "tcp",	 "flight", "tls", "keys",
+	"sent",	 "recv", "push",   "ack", "done"};
+
 enum hs_state {
 	HS_TCP_CONNECT,
+	HS_QUEUED, /* client: waits for a free slot to its peer (hs_wait) */
 	HS_TLS,
 	HS_WRITE, /* flushing out[] */
 	HS_READ, /* reading a parameter message */
@@ -68,9 +94,109 @@ struct smtd_hs {
 	uint32_t rekey_sid; /* a re-key of this session (0: a new one) */
 	struct smt_ctl_session old; /* re-key, close: the session as it was */
 	bool closing; /* client: sends a CLOSE for old */
+	struct smtd_close *more; /* client: the CLOSEs to send after old's */
+	unsigned int closes_answered; /* client: on this connection */
+	bool close_conn; /* server: the connection carries CLOSEs */
 	bool evicted; /* server: closed for a newer connection (hs_admit) */
 	bool peeked; /* server: first byte seen, not a ticket HELLO */
+	int64_t mark[HM_COUNT]; /* us, CLOCK_MONOTONIC; 0: not reached */
+	struct sockaddr_storage dst; /* client: the peer smtd */
+	socklen_t dstlen;
+	struct smtd_hs *wnext; /* HS_QUEUED: the next in d->hs_wait */
 };
+
+/*
+ * Outbound set-ups to one peer smtd run HS_OUT_PER_PEER at a time; more
+ * wait in d->hs_wait, oldest first, for at most HS_QUEUE_MS (then the
+ * handshake timeout starts). A burst of connects (1000 applications at
+ * once) then neither trips the peer's per-address limit (max_handshakes /
+ * 8, 32 by default) nor holds a thousand half-done handshakes: smtd does
+ * one handshake's crypto at a time anyway.
+ */
+#define HS_OUT_PER_PEER 16
+#define HS_QUEUE_MS 8000
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Step m of hs reached now (the first time only). */
+static void hs_mark(struct smtd_hs *hs, enum hs_mark m)
+{
+	if (!hs->mark[m])
+		hs->mark[m] = mono_us();
+}
+
+/* The timeline of a finished set-up: "timeline client 12.3.4.5 echo.smt
+ * t0=ABS tcp=+D ..." with each step in us after start. */
+static void hs_log_timeline(const struct smtd_hs *hs)
+{
+	char line[400];
+	size_t n;
+	int i;
+
+	if (smtd_log_level < LOG_DEBUG)
+		return;
+	n = snprintf(line, sizeof(line), "timeline %s %s %s t0=%lld",
+		     hs->server ? "server" : "client", hs->peer_str,
+		     *hs->service ? hs->service : "?",
+		     (long long)hs->mark[HM_START]);
+	for (i = 1; i < HM_COUNT && n < sizeof(line); i++)
+		if (hs->mark[i])
+			n += snprintf(
+				line + n, sizeof(line) - n, " %s=%lld",
+				hm_names[i],
+				(long long)(hs->mark[i] - hs->mark[HM_START]));
+	LOG_D("%s", line);
+}
+
+/*
+ * CLOSEs wait CLOSE_BATCH_MS in d->close_q so that the sessions that end
+ * together, with one peer smtd and service, are closed over one TLS
+ * connection (docs/protocol.md 6.1): one handshake instead of one each.
+ * One that could not be delivered is tried again CLOSE_TRIES times.
+ */
+#define CLOSE_BATCH_MS 50
+#define CLOSE_TRIES 3
+
+struct smtd_close {
+	struct smtd_close *next;
+	struct smt_ctl_session s; /* no keys */
+	int64_t due; /* ms */
+	int tries;
+};
+
+static void close_q_add(struct smtd *d, struct smtd_close *c, int64_t due)
+{
+	struct smtd_close **p;
+
+	c->due = due;
+	c->next = NULL;
+	for (p = &d->close_q; *p; p = &(*p)->next)
+		;
+	*p = c;
+}
+
+/* c was not delivered: queue it again, or give up on it. */
+static void close_retry(struct smtd *d, struct smtd_close *c)
+{
+	if (d->stop) { /* a stopping smtd sends no CLOSE */
+		free(c);
+		return;
+	}
+	if (++c->tries < CLOSE_TRIES && !d->stop) {
+		close_q_add(d, c, smtd_now_ms());
+		return;
+	}
+	d->st.closes_failed++;
+	LOG_W("session %u: gave up telling smtd at %s that it ended", c->s.sid,
+	      c->s.handshake);
+	free(c);
+}
 
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
 {
@@ -82,13 +208,27 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 			d->nhs_in -= hs->server && !hs->evicted;
 			break;
 		}
+	if (hs->state == HS_QUEUED)
+		for (p = &d->hs_wait; *p; p = &(*p)->wnext)
+			if (*p == hs) {
+				*p = hs->wnext;
+				break;
+			}
 	smtd_ctl_hs_gone(d, hs);
+	if (hs->mark[HM_DONE])
+		hs_log_timeline(hs);
 	if (hs->io.fd >= 0) {
 		smtd_io_del(d, &hs->io);
 		close(hs->io.fd);
 	}
 	SSL_free(hs->ssl);
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+	while (hs->more) { /* the CLOSEs this connection did not get to */
+		struct smtd_close *c = hs->more;
+
+		hs->more = c->next;
+		close_retry(d, c);
+	}
 	free(hs);
 }
 
@@ -135,10 +275,21 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (hs->closing) {
+		struct smtd_close *c;
+
+		hs->dead = true;
+		/* a peer that takes one CLOSE per connection (an older smtd)
+		 * ends it after the first answer: send the rest again */
+		c = hs->closes_answered ? calloc(1, sizeof(*c)) : NULL;
+		if (c) {
+			c->s = hs->old;
+			c->tries = 0;
+			close_retry(d, c);
+			return;
+		}
 		d->st.closes_failed++;
 		LOG_W("session %u: cannot tell smtd at %s that it ended: %s",
 		      hs->old.sid, hs->peer_str, msg);
-		hs->dead = true;
 		return;
 	}
 	d->st.handshakes_failed++;
@@ -207,6 +358,9 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 
 	struct smtd_hs *hs = SSL_get_app_data(ssl);
 	const char *why = NULL;
+
+	if (hs)
+		hs_mark(hs, HM_FLIGHT); /* the ClientHello is in */
 
 	if (name && has_client_session(d, name))
 		return SSL_TLSEXT_ERR_OK; /* maybe a CLOSE from its server */
@@ -744,7 +898,14 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	uint16_t port = 0;
 
 	if (p->type == SMT_PARAMS_CLOSE) {
+		hs->close_conn =
+			true; /* CLOSEs follow, until the client ends */
 		on_close(d, hs, p);
+		return;
+	}
+	if (hs->close_conn) {
+		refuse(d, hs, SMT_PREFUSE_VERSION, &d->st.refused.params,
+		       "only CLOSEs follow a CLOSE on one connection");
 		return;
 	}
 	if (p->type != SMT_PARAMS_PROPOSE) {
@@ -835,6 +996,7 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "cannot hand the session to the application");
 		return;
 	}
+	hs_mark(hs, HM_PUSH);
 	hs->conn = srv;
 	hs->state = HS_WAIT_APP;
 	smtd_io_mod(d, &hs->io, 0);
@@ -847,6 +1009,7 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		return;
 	if (hs->state != HS_WAIT_APP)
 		return;
+	hs_mark(hs, HM_ACK);
 	if (!hs->server) { /* a client-side re-key */
 		if (ok) {
 			smtd_table_rekeyed(d, &hs->sess);
@@ -898,6 +1061,25 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 	hs->io.cb(d, hs, EPOLLOUT);
 }
 
+static void send_close(struct smtd *d, struct smtd_hs *hs);
+
+/* Client of CLOSEs: the answer to one came; send the next, or end. */
+static void close_next(struct smtd *d, struct smtd_hs *hs)
+{
+	struct smtd_close *c = hs->more;
+
+	hs->closes_answered++;
+	if (!c) {
+		SSL_shutdown(hs->ssl); /* close_notify: the receiver is done */
+		hs->dead = true;
+		return;
+	}
+	hs->more = c->next;
+	hs->old = c->s;
+	free(c);
+	send_close(d, hs);
+}
+
 /* Client: the server answered. */
 static void on_answer(struct smtd *d, struct smtd_hs *hs,
 		      const struct smt_params *a)
@@ -911,7 +1093,14 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	    !memcmp(a->tag, p->tag, sizeof(p->tag))) {
 		LOG_I("session %u (%s): smtd at %s ended it too", hs->old.sid,
 		      hs->service, hs->peer_str);
-		hs->dead = true;
+		close_next(d, hs);
+		return;
+	}
+	if (hs->closing && a->type == SMT_PARAMS_REFUSE) {
+		d->st.closes_failed++;
+		LOG_W("session %u: smtd at %s refused its CLOSE: %s (code %u)",
+		      hs->old.sid, hs->peer_str, a->reason, a->code);
+		close_next(d, hs);
 		return;
 	}
 	if (a->type == SMT_PARAMS_REFUSE) {
@@ -959,6 +1148,7 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 		smtd_keylog(d, &hs->sess);
 		smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0,
 				      NULL);
+		hs_mark(hs, HM_DONE);
 	}
 	hs->dead = true;
 }
@@ -1021,6 +1211,7 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
 		return;
 	}
+	hs_mark(hs, HM_KEYS);
 	if (hs->server) {
 		hs->state = HS_READ;
 		hs->in_len = 0;
@@ -1057,6 +1248,7 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 	for (;;) {
 		switch (hs->state) {
 		case HS_TCP_CONNECT:
+		case HS_QUEUED:
 			return;
 		case HS_TLS:
 			if (hs->server && !hs->peeked) {
@@ -1083,6 +1275,7 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 			}
 			r = SSL_do_handshake(hs->ssl);
 			if (r == 1) {
+				hs_mark(hs, HM_TLS);
 				after_handshake(d, hs);
 				if (hs->dead)
 					return;
@@ -1091,6 +1284,8 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 			e = SSL_get_error(hs->ssl, r);
 			if (e == SSL_ERROR_WANT_READ ||
 			    e == SSL_ERROR_WANT_WRITE) {
+				if (!hs->server && e == SSL_ERROR_WANT_READ)
+					hs_mark(hs, HM_FLIGHT);
 				set_events(d, hs, e);
 				return;
 			}
@@ -1105,8 +1300,17 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 		case HS_WRITE:
 			r = SSL_write(hs->ssl, hs->out, hs->out_len);
 			if (r > 0) {
-				bool last = hs->server ||
-					    hs->out[1] == SMT_PARAMS_REFUSE;
+				/* a server answers once, except CLOSEs: each
+				 * gets its answer, then the next is read */
+				bool last = hs->server
+						    ? !hs->close_conn
+						    : hs->out[1] ==
+							      SMT_PARAMS_REFUSE;
+
+				hs_mark(hs, HM_SENT);
+				if (hs->server &&
+				    hs->out[1] == SMT_PARAMS_ACCEPT)
+					hs_mark(hs, HM_DONE);
 
 				hs->state = last ? HS_CLOSE : HS_READ;
 				continue;
@@ -1135,6 +1339,7 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 			r = smt_params_decode(hs->in, hs->in_len, &p, &used,
 					      &perr);
 			if (r == 0) {
+				hs_mark(hs, HM_RECV);
 				if (hs->server)
 					on_propose(d, hs, &p);
 				else
@@ -1168,6 +1373,14 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 			if (e == SSL_ERROR_WANT_READ ||
 			    e == SSL_ERROR_WANT_WRITE) {
 				set_events(d, hs, e);
+				return;
+			}
+			if (hs->close_conn && !hs->in_len &&
+			    (e == SSL_ERROR_ZERO_RETURN ||
+			     e == SSL_ERROR_SYSCALL)) {
+				/* the sender of CLOSEs is done */
+				ERR_clear_error();
+				hs->dead = true;
 				return;
 			}
 			ssl_why(hs->ssl, why, sizeof(why));
@@ -1223,6 +1436,7 @@ static void hs_event(struct smtd *d, void *obj, uint32_t events)
 			goto out;
 		}
 		hs->state = HS_TLS;
+		hs_mark(hs, HM_TCP);
 	}
 	hs_drive(d, hs);
 out:
@@ -1241,6 +1455,7 @@ static struct smtd_hs *hs_new(struct smtd *d, int fd, bool server)
 	hs->io.obj = hs;
 	hs->server = server;
 	hs->deadline = smtd_now_ms() + d->cfg.handshake_timeout_s * 1000;
+	hs_mark(hs, HM_START);
 	hs->ssl = SSL_new(server ? d->srv_ctx : d->cli_ctx);
 	if (!hs->ssl || !SSL_set_fd(hs->ssl, fd) ||
 	    !SSL_set_app_data(hs->ssl, hs)) {
@@ -1364,7 +1579,10 @@ int smtd_tls_listen(struct smtd *d)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) || listen(fd, 128)) {
+	/* a burst of set-ups from many hosts waits in the backlog, not in
+	 * SYN retries (the kernel caps it at net.core.somaxconn) */
+	if (bind(fd, (struct sockaddr *)&ss, sizeof(ss)) ||
+	    listen(fd, SOMAXCONN)) {
 		err = -errno;
 		LOG_E("cannot listen on %s port %u: %s", d->cfg.listen_addr,
 		      d->cfg.listen_port, strerror(-err));
@@ -1377,11 +1595,14 @@ int smtd_tls_listen(struct smtd *d)
 
 enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
+static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs);
+static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
+
 static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
 		    uint16_t local_port, uint8_t ipproto,
 		    const struct smt_ctl_session *old, enum hs_kind kind,
-		    char *err, size_t errlen)
+		    struct smtd_close *more, char *err, size_t errlen)
 {
 	/* numeric only: a name lookup would block the main loop, so libsmt
 	 * resolves names in the application (smt_ctl_resolve) */
@@ -1445,6 +1666,7 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	if (kind == HS_REKEY)
 		hs->rekey_sid = old->sid;
 	hs->closing = kind == HS_CLOSE_SESSION;
+	hs->more = more; /* hs_free queues the ones not sent */
 	SSL_set_connect_state(hs->ssl);
 	SSL_set_tlsext_host_name(hs->ssl, service);
 	/* the server certificate must name the service (SAN DNS); a CLOSE
@@ -1456,32 +1678,119 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	}
 	if (!hs->closing)
 		d->st.handshakes_out++;
-	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	memcpy(&hs->dst, ai->ai_addr, ai->ai_addrlen);
+	hs->dstlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
-	if (r && errno != EINPROGRESS) {
-		r = -errno;
-		snprintf(err, errlen, "cannot connect to smtd at %s: %s",
-			 address, strerror(-r));
+	if (kind == HS_NEW && hs_must_wait(d, hs)) {
+		struct smtd_hs **p;
+
+		hs->state = HS_QUEUED;
+		hs->deadline = smtd_now_ms() + HS_QUEUE_MS;
+		for (p = &d->hs_wait; *p; p = &(*p)->wnext)
+			;
+		*p = hs;
+		return 0;
+	}
+	r = hs_go(d, hs, err, errlen);
+	if (r) {
 		if (!hs->closing) {
 			d->st.refused.connect_failed++;
 			d->st.handshakes_failed++;
 		}
 		hs->conn = NULL;
+		hs->more = NULL; /* the caller still has them */
 		hs_free(d, hs);
 		return r;
 	}
-	hs->state = r ? HS_TCP_CONNECT : HS_TLS;
-	if (smtd_io_add(d, &hs->io, r ? EPOLLOUT : EPOLLIN)) {
-		hs->conn = NULL;
+	if (hs->dead)
 		hs_free(d, hs);
+	return 0;
+}
+
+/* The started outbound set-ups to peer (not queued ones), but for me. */
+static unsigned int hs_out_active(struct smtd *d, const char *peer,
+				  const struct smtd_hs *me)
+{
+	struct smtd_hs *hs;
+	unsigned int n = 0;
+
+	for (hs = d->hs_list; hs; hs = hs->next)
+		n += hs != me && !hs->server && !hs->closing && !hs->dead &&
+		     hs->state != HS_QUEUED && !strcmp(hs->peer_str, peer);
+	return n;
+}
+
+/* Must hs wait for a slot: the peer has HS_OUT_PER_PEER set-ups running,
+ * or older ones wait for it? */
+static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs)
+{
+	struct smtd_hs *w;
+
+	for (w = d->hs_wait; w; w = w->wnext)
+		if (!strcmp(w->peer_str, hs->peer_str))
+			return true;
+	return hs_out_active(d, hs->peer_str, hs) >= HS_OUT_PER_PEER;
+}
+
+/* Connect hs to its peer and start the handshake. 0, or -errno with why
+ * in err (nothing started; the caller frees hs). */
+static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen)
+{
+	int r = connect(hs->io.fd, (struct sockaddr *)&hs->dst, hs->dstlen);
+
+	if (r && errno != EINPROGRESS) {
+		r = -errno;
+		snprintf(err, errlen, "cannot connect to smtd at %s: %s",
+			 hs->address, strerror(-r));
+		return r;
+	}
+	hs->state = r ? HS_TCP_CONNECT : HS_TLS;
+	if (!r)
+		hs_mark(hs, HM_TCP);
+	if (smtd_io_add(d, &hs->io, r ? EPOLLOUT : EPOLLIN)) {
 		snprintf(err, errlen, "epoll failed");
 		return -EIO;
 	}
 	if (!r)
 		hs_drive(d, hs);
-	if (hs->dead)
-		hs_free(d, hs);
 	return 0;
+}
+
+/* Start the queued set-ups that have a free slot to their peer, oldest
+ * first; a peer found full is not counted again in this round. */
+static void hs_wait_run(struct smtd *d)
+{
+	char full[8][sizeof(((struct smtd_hs *)0)->peer_str)];
+	struct smtd_hs **p, *hs;
+	unsigned int nfull = 0, i;
+	char err[300];
+
+	for (p = &d->hs_wait; (hs = *p) != NULL;) {
+		for (i = 0; i < nfull && strcmp(full[i], hs->peer_str); i++)
+			;
+		if (i < nfull) {
+			p = &hs->wnext;
+			continue;
+		}
+		if (hs_out_active(d, hs->peer_str, hs) >= HS_OUT_PER_PEER) {
+			if (nfull == sizeof(full) / sizeof(full[0]))
+				return;
+			snprintf(full[nfull++], sizeof(full[0]), "%s",
+				 hs->peer_str);
+			p = &hs->wnext;
+			continue;
+		}
+		*p = hs->wnext;
+		hs->wnext = NULL;
+		hs->state = HS_TCP_CONNECT;
+		hs->deadline =
+			smtd_now_ms() + d->cfg.handshake_timeout_s * 1000;
+		if (hs_go(d, hs, err, sizeof(err)))
+			hs_fail(d, hs, &d->st.refused.connect_failed, "%s",
+				err);
+		if (hs->dead)
+			hs_free(d, hs);
+	}
 }
 
 int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
@@ -1490,13 +1799,12 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    size_t errlen)
 {
 	return hs_start(d, c, req_id, service, address, local_port, ipproto,
-			NULL, HS_NEW, err, errlen);
+			NULL, HS_NEW, NULL, err, errlen);
 }
 
 int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
 {
-	char err[300];
-	int r;
+	struct smtd_close *c;
 
 	/* a server-role session needs the client smtd's address and the
 	 * client's certificate to check; both sides need the tag */
@@ -1507,15 +1815,86 @@ int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
 		      s->sid);
 		return -ENOENT;
 	}
-	r = hs_start(d, NULL, 0, s->service, s->handshake,
-		     smt_ctl_port(&s->local), 0, s, HS_CLOSE_SESSION, err,
-		     sizeof(err));
-	if (r) {
-		d->st.closes_failed++;
-		LOG_W("session %u: cannot tell the peer smtd it ended: %s",
-		      s->sid, err);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->s = *s;
+	OPENSSL_cleanse(&c->s.keys, sizeof(c->s.keys));
+	close_q_add(d, c, smtd_now_ms() + CLOSE_BATCH_MS);
+	return 0;
+}
+
+/* Do a and b go to the same peer smtd, service and peer identity (one
+ * CLOSE connection)? */
+static bool close_same_conn(const struct smt_ctl_session *a,
+			    const struct smt_ctl_session *b)
+{
+	return !strcmp(a->handshake, b->handshake) &&
+	       !strcmp(a->service, b->service) &&
+	       a->tls_client == b->tls_client &&
+	       (a->tls_client || !strcmp(a->peer_cert, b->peer_cert));
+}
+
+/* The CLOSEs that are due, each with every queued CLOSE for the same
+ * peer, service and identity: one connection each. */
+static void close_q_run(struct smtd *d)
+{
+	int64_t now = smtd_now_ms();
+	struct smtd_close **p, **q, *c, *batch, **tail;
+	char err[300];
+	int r;
+
+	for (p = &d->close_q; (c = *p) != NULL;) {
+		if (c->due > now) {
+			p = &c->next;
+			continue;
+		}
+		*p = c->next;
+		batch = NULL;
+		tail = &batch;
+		for (q = p; *q;) {
+			struct smtd_close *o = *q;
+
+			if (!close_same_conn(&o->s, &c->s)) {
+				q = &o->next;
+				continue;
+			}
+			*q = o->next;
+			o->next = NULL;
+			*tail = o;
+			tail = &o->next;
+		}
+		d->st.close_conns++;
+		r = hs_start(d, NULL, 0, c->s.service, c->s.handshake,
+			     smt_ctl_port(&c->s.local), 0, &c->s,
+			     HS_CLOSE_SESSION, batch, err, sizeof(err));
+		if (r) {
+			LOG_W("session %u: cannot tell the peer smtd it "
+			      "ended: %s",
+			      c->s.sid, err);
+			while (batch) {
+				struct smtd_close *o = batch;
+
+				batch = o->next;
+				close_retry(d, o);
+			}
+			close_retry(d, c);
+		} else {
+			free(c);
+		}
+		/* p still points at the first entry not taken */
 	}
-	return r;
+}
+
+int smtd_hs_next_ms(struct smtd *d, int max)
+{
+	int64_t now = smtd_now_ms();
+	struct smtd_close *c;
+
+	for (c = d->close_q; c; c = c->next)
+		if (c->due - now < max)
+			max = c->due > now ? (int)(c->due - now) : 0;
+	return max;
 }
 
 int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
@@ -1524,7 +1903,7 @@ int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
 	int r;
 
 	r = hs_start(d, NULL, 0, s->s.service, s->s.handshake,
-		     smt_ctl_port(&s->s.local), 0, &s->s, HS_REKEY, err,
+		     smt_ctl_port(&s->s.local), 0, &s->s, HS_REKEY, NULL, err,
 		     sizeof(err));
 	if (r)
 		LOG_W("session %u: cannot start the re-key: %s", s->s.sid, err);
@@ -1556,6 +1935,8 @@ void smtd_hs_tick(struct smtd *d)
 	int64_t now = smtd_now_ms();
 	struct smtd_hs *hs, *next;
 
+	close_q_run(d);
+	hs_wait_run(d);
 	for (hs = d->hs_list; hs; hs = next) {
 		next = hs->next;
 		if (hs->evicted) {
@@ -1577,8 +1958,15 @@ void smtd_hs_tick(struct smtd *d)
 
 void smtd_hs_free_all(struct smtd *d)
 {
+	/* a stopping smtd sends no CLOSE: sessions outlive smtd */
 	while (d->hs_list) {
 		d->hs_list->conn = NULL;
 		hs_free(d, d->hs_list);
+	}
+	while (d->close_q) {
+		struct smtd_close *c = d->close_q;
+
+		d->close_q = c->next;
+		free(c);
 	}
 }

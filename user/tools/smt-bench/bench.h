@@ -85,6 +85,9 @@ static inline uint64_t now_ns(void)
 /* CPU time (user + system) of this process or thread, in ns. */
 uint64_t cpu_ns_self(void);
 uint64_t cpu_ns_thread(void);
+/* CPU time of process pid so far (ns; /proc/PID/schedstat, else the
+ * clock ticks of /proc/PID/stat), 0 when it cannot be read. */
+uint64_t cpu_ns_pid(int pid);
 
 /* ---- growable byte buffer -------------------------------------------- */
 
@@ -320,6 +323,7 @@ enum bench_test {
 	TEST_SETUP_SMTD, /* SMT session set-up through smtd */
 	TEST_THREADS, /* throughput with N client and N server threads */
 	TEST_SETUP_RESUME, /* set-up resuming a session (QUIC: 0-RTT) */
+	TEST_SETUP_CONC, /* many clients setting up sessions through smtd */
 	TEST_COUNT
 };
 const char *test_name(enum bench_test t);
@@ -339,6 +343,9 @@ struct result {
 	uint64_t rpc_failed; /* RPCs the transport gave up on */
 	uint64_t large_n; /* HOL: 1 MiB RPCs completed */
 	double ready_p50; /* set-up: us until the session was usable */
+	/* set-up through smtd: CPU of the client's and the server's smtd
+	 * per set-up (us; NAN when not measured: no --smtd-pids) */
+	double cpu_smtd_cli, cpu_smtd_srv;
 	uint32_t threads; /* threads per side (TEST_THREADS; else 1) */
 	/* SMT client endpoint, over the measured window (io set): send and
 	 * receive system calls per RPC, datagrams per UDP GSO send,

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "bench.h"
@@ -49,6 +51,7 @@ struct plan {
 	int n_hol;
 	double hol_secs;
 	int setup_n;
+	int conc_n; /* concurrent set-ups through smtd (0: not run) */
 	double goodput_secs;
 	int goodput_load;
 	int threads; /* > 1: the threads test, 1 and this many per side */
@@ -89,6 +92,13 @@ struct run {
 
 static int ctl_fd = -1;
 static const char *ktls_seen;
+/* --smtd-pids: the client's and the server's smtd, whose CPU the set-up
+ * test through smtd counts (0: not measured) */
+static int smtd_pid[2];
+/* After the last set-up through smtd, the smtds still send the CLOSEs of
+ * the last sessions (smtd batches them, docs/smtd.md): wait this long
+ * before their CPU is read, so that every set-up's close is counted. */
+#define SMTD_SETTLE_MS 300
 
 static uint64_t server_cpu_ns(void)
 {
@@ -607,6 +617,9 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 			struct result *res, int n)
 {
 	uint64_t *tot = calloc(n, sizeof(*tot)), *rdy = calloc(n, sizeof(*rdy));
+	bool sd = t->via_smtd && smtd_pid[0] && smtd_pid[1];
+	uint64_t sd0[2] = {sd ? cpu_ns_pid(smtd_pid[0]) : 0,
+			   sd ? cpu_ns_pid(smtd_pid[1]) : 0};
 	uint64_t cpu0 = cpu_ns_thread(), scpu0 = server_cpu_ns();
 	uint64_t t_all = now_ns();
 	char err[256];
@@ -662,7 +675,17 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 		res->secs = secs;
 		res->rps = n / secs;
 		res->cpu_cli = (cpu_ns_thread() - cpu0) / 1e3 / n;
+		if (sd) /* the closes of the last sessions too */
+			poll(NULL, 0, SMTD_SETTLE_MS);
 		res->cpu_srv = (server_cpu_ns() - scpu0) / 1e3 / n;
+		res->cpu_smtd_cli = NAN;
+		res->cpu_smtd_srv = NAN;
+		if (sd) {
+			res->cpu_smtd_cli =
+				(cpu_ns_pid(smtd_pid[0]) - sd0[0]) / 1e3 / n;
+			res->cpu_smtd_srv =
+				(cpu_ns_pid(smtd_pid[1]) - sd0[1]) / 1e3 / n;
+		}
 		qsort(tot, n, sizeof(*tot), cmp_u64);
 		qsort(rdy, n, sizeof(*rdy), cmp_u64);
 		res->p50 = pct_us(tot, n, 0.5);
@@ -707,6 +730,156 @@ static void setup_resume(struct ctx *x, const struct result *base, int n)
 			tp_label(res.tp), (unsigned long long)ok,
 			(unsigned long long)rejected, n);
 	quic_resume_free(t.quic_resume);
+}
+
+/* One of the concurrent set-ups: its own endpoint and thread. */
+struct conc_arg {
+	const struct bench_target *t;
+	enum bench_tp tp;
+	pthread_barrier_t *go, *hold;
+	uint64_t setup_ns, done_ns;
+	int err;
+	char msg[200];
+};
+
+static void *conc_thread(void *p)
+{
+	struct conc_arg *a = p;
+	struct run *r = calloc(1, sizeof(*r));
+	struct result tmp = {0};
+	struct cconn c;
+	uint64_t t0;
+	int ret;
+
+	pthread_barrier_wait(a->go);
+	t0 = now_ns();
+	ret = r ? cconn_open(&c, a->tp, a->t, a->msg, sizeof(a->msg)) : -ENOMEM;
+	if (ret) {
+		a->err = ret;
+		free(r);
+		pthread_barrier_wait(a->hold);
+		return NULL;
+	}
+	a->setup_ns = c.t_ready - t0;
+	r->c = &c;
+	r->ncls = 1;
+	r->next_id = 1;
+	r->no_cpu = true;
+	r->cls[0] = (struct klass){.size = 64, .resp = 64, .load = 1};
+	ret = drive(r, 0, 0, 0, 1, &tmp);
+	a->done_ns = now_ns();
+	if (ret || r->errors || !r->cls[0].done) {
+		a->err = ret ? ret : -EIO;
+		snprintf(a->msg, sizeof(a->msg), "first RPC failed: %s",
+			 ret ? strerror(-ret) : "no answer");
+	}
+	/* every session lives until all are set up: the server smtd and
+	 * application hold all of them at once */
+	pthread_barrier_wait(a->hold);
+	cconn_close(&c);
+	run_free(r);
+	return NULL;
+}
+
+/*
+ * n clients call smt_connect() at once through the local smtd, each from
+ * its own thread and endpoint, against the one server smtd; each answers
+ * a 64 B RPC. Set-ups per second over the burst, p50/p99 of the set-up
+ * (smt_connect), failed set-ups.
+ */
+static void setup_conc_point(struct ctx *x, const struct bench_target *t,
+			     struct result *res, int n)
+{
+	struct conc_arg *a = calloc(n, sizeof(*a));
+	pthread_t *th = calloc(n, sizeof(*th));
+	uint64_t *lat = calloc(n, sizeof(*lat));
+	bool sd = smtd_pid[0] && smtd_pid[1];
+	uint64_t sd0[2] = {sd ? cpu_ns_pid(smtd_pid[0]) : 0,
+			   sd ? cpu_ns_pid(smtd_pid[1]) : 0};
+	pthread_barrier_t go, hold;
+	pthread_attr_t attr;
+	struct rlimit rl;
+	uint64_t t0, end = 0;
+	int i, started = 0, failed = 0, ok = 0;
+	char first[256] = "";
+
+	/* an endpoint and its control connection take ~8 descriptors */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (!a || !th || !lat) {
+		fail(x, res, "set-up", "out of memory");
+		goto out;
+	}
+	pthread_barrier_init(&go, NULL, n + 1);
+	pthread_barrier_init(&hold, NULL, n);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (i = 0; i < n; i++) {
+		a[i] = (struct conc_arg){
+			.t = t, .tp = res->tp, .go = &go, .hold = &hold};
+		if (pthread_create(&th[i], &attr, conc_thread, &a[i]))
+			break;
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	if (started < n) {
+		/* the barriers cannot open: the run cannot be measured */
+		fprintf(stderr,
+			"smt-bench: only %d of %d set-up threads started\n",
+			started, n);
+		exit(1);
+	}
+	t0 = now_ns();
+	pthread_barrier_wait(&go);
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < n; i++) {
+		if (a[i].err) {
+			if (!failed++)
+				snprintf(first, sizeof(first), "%s",
+					 a[i].msg[0] ? a[i].msg
+						     : strerror(-a[i].err));
+			continue;
+		}
+		lat[ok++] = a[i].setup_ns;
+		if (a[i].done_ns > end)
+			end = a[i].done_ns;
+	}
+	pthread_barrier_destroy(&go);
+	pthread_barrier_destroy(&hold);
+	res->n = ok;
+	res->rpc_failed = failed;
+	if (ok) {
+		res->secs = (end - t0) / 1e9;
+		res->rps = ok / res->secs;
+		qsort(lat, ok, sizeof(*lat), cmp_u64);
+		res->p50 = pct_us(lat, ok, 0.5);
+		res->p90 = pct_us(lat, ok, 0.9);
+		res->p99 = pct_us(lat, ok, 0.99);
+		res->p999 = pct_us(lat, ok, 0.999);
+	}
+	res->cpu_smtd_cli = res->cpu_smtd_srv = NAN;
+	if (sd) {
+		poll(NULL, 0, SMTD_SETTLE_MS);
+		res->cpu_smtd_cli =
+			(cpu_ns_pid(smtd_pid[0]) - sd0[0]) / 1e3 / n;
+		res->cpu_smtd_srv =
+			(cpu_ns_pid(smtd_pid[1]) - sd0[1]) / 1e3 / n;
+	}
+	if (failed) {
+		char why[320];
+
+		snprintf(why, sizeof(why), "%d of %d failed, the first: %s",
+			 failed, n, first);
+		fail(x, res, "concurrent set-up", why);
+	}
+out:
+	free(a);
+	free(th);
+	free(lat);
+	emit(x, res);
 }
 
 /* The transports of this run in round r's order. */
@@ -833,6 +1006,21 @@ static void run_round(struct ctx *x, int round)
 		if (tps[i] == TP_QUIC)
 			setup_resume(x, &base, p->setup_n);
 	}
+	for (int i = 0; p->conc_n && i < ntp; i++) {
+		struct result res = {.round = round,
+				     .test = TEST_SETUP_CONC,
+				     .tp = tps[i],
+				     .size = 64,
+				     .resp_size = 64,
+				     .load = (uint32_t)p->conc_n};
+		struct bench_target via = x->t;
+
+		if (!((tps[i] == TP_SMT && x->t.smtd_service) ||
+		      (tps[i] == TP_SMTU && x->t.smtd_service_udp)))
+			continue;
+		via.via_smtd = true;
+		setup_conc_point(x, &via, &res, p->conc_n);
+	}
 	for (int th = 1; p->threads > 1 && th <= p->threads;
 	     th = th < p->threads ? p->threads : th + 1) {
 		for (int i = 0; i < ntp; i++) {
@@ -932,6 +1120,7 @@ static void plan_defaults(struct plan *p, int mode)
 		p->warm_secs = 0.1;
 		p->hol_secs = 3.0;
 		p->setup_n = 100;
+		p->conc_n = 1000;
 		p->goodput_secs = 1.0;
 	} else if (mode == 1) { /* quick */
 		p->rounds = 1;
@@ -995,6 +1184,9 @@ static void usage(FILE *f)
 		"                       against a server started with --threads N\n"
 		"  --threads-size S     its RPC size (64); --threads-load N per thread (32)\n"
 		"  --threads-only       run the threads test alone\n"
+		"  --setup-only         run the set-up tests alone\n"
+		"  --concurrent N       clients setting up sessions through smtd at\n"
+		"                       once (full plan 1000; 0 skips)\n"
 		"  --loss-if IF[@NETNS] interface for the XDP loss injector; repeat it for\n"
 		"                       both hosts (NETNS: a path like /var/run/netns/X)\n"
 		"  --aes-MBps X         single-core AES-128-GCM speed (openssl speed) for\n"
@@ -1003,6 +1195,8 @@ static void usage(FILE *f)
 		"  --smtd-service NAME  also time SMT sessions set up through smtd (local\n"
 		"                       smtd at $SMT_CTL_SOCKET) for service NAME\n"
 		"  --smtd-service-udp NAME  the same for SMT over UDP\n"
+		"  --smtd-pids CLI,SRV  the client's and the server's smtd: their CPU\n"
+		"                       per set-up is counted (from /proc)\n"
 		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
 		"                       max_granted, mtu, busy_poll_us, xsk_tx, rto_min_us,\n"
 		"                       max_pad (session padding P; the server\n"
@@ -1042,7 +1236,10 @@ int client_main(int argc, char **argv)
 		O_MTSIZE,
 		O_MTLOAD,
 		O_MTONLY,
-		O_VERIFY
+		O_VERIFY,
+		O_SETUPONLY,
+		O_SMTDPIDS,
+		O_CONC
 	};
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
@@ -1065,6 +1262,7 @@ int client_main(int argc, char **argv)
 		{"threads-size", required_argument, NULL, O_MTSIZE},
 		{"threads-load", required_argument, NULL, O_MTLOAD},
 		{"threads-only", no_argument, NULL, O_MTONLY},
+		{"setup-only", no_argument, NULL, O_SETUPONLY},
 		{"loss-if", required_argument, NULL, O_LOSSIF},
 		{"verify", no_argument, NULL, O_VERIFY},
 		{"aes-MBps", required_argument, NULL, O_AES},
@@ -1072,6 +1270,8 @@ int client_main(int argc, char **argv)
 		{"smt-opt", required_argument, NULL, O_SMTOPT},
 		{"smtd-service", required_argument, NULL, O_SMTD},
 		{"smtd-service-udp", required_argument, NULL, O_SMTDU},
+		{"smtd-pids", required_argument, NULL, O_SMTDPIDS},
+		{"concurrent", required_argument, NULL, O_CONC},
 		{"encap", required_argument, NULL, O_ENCAP},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -1184,6 +1384,16 @@ int client_main(int argc, char **argv)
 		case O_SETUP:
 			p->setup_n = atoi(optarg);
 			break;
+		case O_CONC:
+			p->conc_n = atoi(optarg);
+			if (p->conc_n < 0 || p->conc_n > 10000) {
+				fprintf(stderr,
+					"smt-bench: --concurrent %s: want "
+					"0..10000\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case O_GOODPUT:
 			p->goodput_secs = atof(optarg);
 			break;
@@ -1205,7 +1415,13 @@ int client_main(int argc, char **argv)
 		case O_MTONLY: /* the threads test alone */
 			p->n_lat_sizes = p->n_tput_sizes = p->n_hol = 0;
 			p->setup_n = 0;
+			p->conc_n = 0;
 			p->goodput_secs = 0;
+			break;
+		case O_SETUPONLY: /* the set-up test alone */
+			p->n_lat_sizes = p->n_tput_sizes = p->n_hol = 0;
+			p->goodput_secs = 0;
+			p->threads = 0;
 			break;
 		case O_MTLOAD:
 			p->mt_load = (uint32_t)atoi(optarg);
@@ -1229,6 +1445,19 @@ int client_main(int argc, char **argv)
 			break;
 		case O_SMTDU:
 			x->t.smtd_service_udp = optarg;
+			break;
+		case O_SMTDPIDS:
+			if (sscanf(optarg, "%d,%d", &smtd_pid[0],
+				   &smtd_pid[1]) != 2 ||
+			    !cpu_ns_pid(smtd_pid[0]) ||
+			    !cpu_ns_pid(smtd_pid[1])) {
+				fprintf(stderr,
+					"smt-bench: --smtd-pids %s: want "
+					"CLIENT_PID,SERVER_PID of running "
+					"smtds\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case O_ENCAP:
 			if (smt_encaps_parse(optarg, encaps)) {

@@ -142,13 +142,17 @@ static int derive(SSL *ssl, bool client, struct smt_session_params *p,
 	return 0;
 }
 
-/* Opens n endpoints (n > 1: a reuseport group over UDP) on port. */
-static int ep_open_n(uint16_t port, bool udp, unsigned int n,
+/* Opens n endpoints (n > 1: a reuseport group over UDP) on port; a server's
+ * hold up to SRV_MAX_SESSIONS sessions (the concurrent set-up test). */
+#define SRV_MAX_SESSIONS 4096
+
+static int ep_open_n(uint16_t port, bool udp, unsigned int n, bool server,
 		     struct smt_endpoint **ep, char *err, size_t err_len)
 {
 	struct smt_endpoint_opts o = {
 		.sz = sizeof(o),
 		.port = port,
+		.max_sessions = server ? SRV_MAX_SESSIONS : 0,
 		.encap = udp ? SMT_ENCAP_UDP : SMT_ENCAP_IP,
 		/* --smt-opt values, in the order of smt_opts[] */
 		.rpc_timeouts = smt_opts[0].val,
@@ -174,7 +178,7 @@ static int ep_open_n(uint16_t port, bool udp, unsigned int n,
 static int ep_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		   size_t err_len)
 {
-	return ep_open_n(port, udp, 1, ep, err, err_len);
+	return ep_open_n(port, udp, 1, false, ep, err, err_len);
 }
 
 /*
@@ -210,13 +214,13 @@ static int cli_ep_open(bool udp, struct smt_endpoint **ep, char *err,
 int smt_srv_open(uint16_t port, bool udp, struct smt_endpoint **ep, char *err,
 		 size_t err_len)
 {
-	return ep_open(port, udp, ep, err, err_len);
+	return ep_open_n(port, udp, 1, true, ep, err, err_len);
 }
 
 int smt_srv_open_group(uint16_t port, unsigned int n, struct smt_endpoint **eps,
 		       char *err, size_t err_len)
 {
-	return ep_open_n(port, true, n, eps, err, err_len);
+	return ep_open_n(port, true, n, true, eps, err, err_len);
 }
 
 uint16_t smt_ep_port(struct smt_endpoint *ep)
@@ -232,7 +236,7 @@ uint16_t smt_ep_port(struct smt_endpoint *ep)
  * session, as smtd does. owner is the keying connection, NULL for sessions
  * that smtd added.
  */
-#define SRV_SESS_MAX 1024
+#define SRV_SESS_MAX 4096
 
 static struct srv_sess {
 	const struct smt_endpoint *ep; /* its endpoint (encapsulation) */
@@ -338,12 +342,19 @@ int smt_srv_key(struct smt_endpoint *ep, SSL *ssl,
 
 int smt_srv_process(struct smt_endpoint *ep)
 {
-	static __thread uint8_t tx[BENCH_MAX_MSG]; /* per server thread */
+	/* per server thread, on the heap: 1 MiB of static TLS would go into
+	 * every thread of the process (the concurrent set-up test's too) */
+	static __thread uint8_t *tx;
 	struct smt_msg m;
 	int ret = smt_process(ep);
 
 	if (ret < 0)
 		return ret;
+	if (!tx) {
+		tx = malloc(BENCH_MAX_MSG);
+		if (!tx)
+			return -ENOMEM;
+	}
 	while (!smt_recv(ep, &m)) {
 		struct bench_hdr h;
 

@@ -7,6 +7,7 @@
  * buffer. Also small helpers every part of smt-bench uses (names, CPU time).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,6 +58,34 @@ uint64_t cpu_ns_self(void)
 uint64_t cpu_ns_thread(void)
 {
 	return ru_ns(RUSAGE_THREAD);
+}
+
+uint64_t cpu_ns_pid(int pid)
+{
+	unsigned long long run = 0, ut = 0, st = 0;
+	char path[64];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	f = fopen(path, "r");
+	if (f) { /* nanoseconds on the CPU */
+		ok = fscanf(f, "%llu", &run) == 1;
+		fclose(f);
+		if (ok)
+			return run;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	/* after "pid (comm) ": utime and stime are fields 14 and 15 */
+	ok = fscanf(f,
+		    "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+		    "%*u %llu %llu",
+		    &ut, &st) == 2;
+	fclose(f);
+	return ok ? (ut + st) * (1000000000ull / sysconf(_SC_CLK_TCK)) : 0;
 }
 
 int bbuf_reserve(struct bbuf *b, size_t n)

@@ -32,7 +32,8 @@ FUZZ_REST_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o, \
 FUZZ_REST_A := $(BUILD)/fuzz/libsmt-rest.a
 FUZZ_CFG_OBJS := $(BUILD)/fuzz/obj/smtd/config.o $(BUILD)/fuzz/obj/smtd/bpf.o
 FUZZ_CTL_OBJS := $(FUZZ_CFG_OBJS) $(BUILD)/fuzz/obj/smtd/ctl.o \
-	$(BUILD)/fuzz/obj/smtd/tls.o
+	$(BUILD)/fuzz/obj/smtd/tls.o $(BUILD)/fuzz/obj/smtd/tkt.o \
+	$(BUILD)/fuzz/obj/smtd/ticket.o
 $(FUZZ_REST_A): $(FUZZ_REST_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 # NLMSG_OK compares signed with unsigned (clang's -Wextra says so)

@@ -165,6 +165,9 @@ AES_MBPS=$(awk -v k="$AES_KBPS" 'BEGIN { printf "%.1f", k / 1000 }')
 
 # smtd on both hosts, when built: the set-up test also times SMT sessions
 # that smtd sets up (smt_connect / smt_serve). BENCH_SMTD=0 leaves it out.
+# BENCH_SMTD_TICKET=1: the client smtd holds SMT-tickets of both services
+# (docs/protocol.md 6.3), so every "smtd" set-up row times an SMT-ticket
+# 0-RTT set-up instead of a TLS handshake (summary.txt says so).
 SMTD_SRV_ENV=
 SMTD_ARGS=
 CLIENT_SMTD_ARGS=
@@ -209,6 +212,13 @@ port = 7707
 uids = 0
 encap = udp
 EOF
+		if [ "${BENCH_SMTD_TICKET:-0}" = 1 ] && [ $h = srv ]; then
+			openssl genpkey -algorithm X25519 -out "$SD/tkt.key" 2>/dev/null
+			sed -i "s|^encap = \(.*\)|encap = \1\nticket_key = $SD/tkt.key|" "$SD/srv.conf"
+		elif [ "${BENCH_SMTD_TICKET:-0}" = 1 ]; then
+			mkdir -p "$SD/tickets"
+			printf '[tickets]\ndir = %s/tickets\n' "$SD" >>"$SD/cli.conf"
+		fi
 	done
 	sd_ok=1
 	SD_PID_CLI=
@@ -275,6 +285,21 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T0=$(date +%s)
 rc=0
+if [ -n "$SMTD_ARGS" ] && [ "${BENCH_SMTD_TICKET:-0}" = 1 ]; then
+	# the tickets name the SMT ports the bench server holds: export them
+	# once it serves both services, then the client smtd loads them
+	for _ in $(seq 1 50); do
+		[ "$("$BUILD/bin/smtctl" -s "$SD/srv.sock" -j service list | grep -o '"servers":1' | wc -l)" = 2 ] && break
+		sleep 0.1
+	done
+	for s in bench.smt bench.smt-udp; do
+		"$BUILD/bin/smtctl" -s "$SD/srv.sock" ticket export $s >"$SD/tickets/$s.ticket" ||
+			echo "bench.sh: WARNING: no SMT-ticket for $s" >&2
+	done
+	kill -HUP "$SD_PID_CLI"
+	sleep 0.5
+	echo "bench.sh: BENCH_SMTD_TICKET=1: the smtd set-up rows are SMT-ticket 0-RTT set-ups"
+fi
 # shellcheck disable=SC2086
 [ -n "$SMTD_ARGS" ] && export SMT_CTL_SOCKET="$SD/cli.sock"
 {

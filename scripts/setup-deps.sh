@@ -19,6 +19,7 @@ clang-format cppcheck
 gnuplot-nox linux-perf
 tshark
 redis-server redis-tools stunnel4
+curl prometheus
 qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 

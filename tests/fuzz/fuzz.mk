@@ -14,7 +14,8 @@
 # $(BUILD)/fuzz/artifacts/<target>-crash-* and printed for reproduction.
 
 FUZZ_TARGETS := fuzz_pkt_parse fuzz_msg_decode fuzz_setup_parse \
-	fuzz_ctl_request fuzz_config_parse fuzz_ticket_parse
+	fuzz_ctl_request fuzz_config_parse fuzz_ticket_parse \
+	fuzz_metrics_request
 FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
 	user/lib/codec_ctl.c user/lib/reasm.c user/smtd/params.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -43,6 +44,9 @@ $(BUILD)/fuzz/bin/fuzz_ticket_parse: FUZZ_EXTRA = $(BUILD)/fuzz/obj/smtd/ticket.
 $(BUILD)/fuzz/bin/fuzz_config_parse: $(FUZZ_CFG_OBJS) $(FUZZ_REST_A)
 $(BUILD)/fuzz/bin/fuzz_config_parse: FUZZ_EXTRA = $(FUZZ_CFG_OBJS) \
 	$(FUZZ_REST_A) -linih
+$(BUILD)/fuzz/bin/fuzz_metrics_request: $(BUILD)/fuzz/obj/smtd/metrics_http.o
+$(BUILD)/fuzz/bin/fuzz_metrics_request: FUZZ_EXTRA = \
+	$(BUILD)/fuzz/obj/smtd/metrics_http.o
 $(BUILD)/fuzz/bin/fuzz_ctl_request: $(FUZZ_CTL_OBJS) $(FUZZ_REST_A)
 $(BUILD)/fuzz/bin/fuzz_ctl_request: FUZZ_EXTRA = $(FUZZ_CTL_OBJS) \
 	$(FUZZ_REST_A) -linih

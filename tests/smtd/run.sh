@@ -214,7 +214,9 @@ EOF
 
 # ---- start the two hosts' smtds ----------------------------------------------
 start_hosts() {
-	sd_conf srv host
+	# the server's metrics endpoint (t_metrics): one session's series
+	sd_conf srv host "[metrics]" "listen = 127.0.0.1:9470" \
+		"max_session_series = 1"
 	sd_conf cli host2
 	sd_start srv "$NSS" && sd_start cli "$NSC"
 }
@@ -598,7 +600,9 @@ t_bpf() {
 	sd_conf srv host "[bpf]
 interface = $SMT_DEV_SERVER
 xdp_mode = auto
-session_filter = yes"
+session_filter = yes
+[metrics]
+listen = 127.0.0.1:9470"
 	export SMT_BPF_PIN_DIR=$pin
 	sd_start srv "$NSS" SMT_BPF_PIN_DIR="$pin"
 	if ! grep -q "BPF: smt_xdp and smt_tc attached to $SMT_DEV_SERVER" \
@@ -705,6 +709,21 @@ session_filter = yes"
 	else
 		bad bpf_stale_entries_reconciled_at_start "$(grep -i reconcil "$SD_TMP/srv.log") bogus: $(bpftool map lookup pinned "$map" key hex $bogus 2>&1 | head -c 200)"
 	fi
+	# the metrics endpoint reads the same maps: drops by reason, and the
+	# live session's packets from sess_stats
+	local m=$SD_TMP/metrics-bpf.txt
+	ip netns exec "$NSS" curl -sS --max-time 5 -o "$m" http://127.0.0.1:9470/metrics
+	if [ "$(metric "$m" smtd_bpf_attached)" = 1 ] &&
+		[ "$(metric "$m" 'smtd_bpf_drops_total{reason="unknown_session"}')" -ge "${drops:-1}" ] &&
+		[ "$(metric "$m" 'smtd_bpf_xdp_stats_total{counter="rx_smt"}')" -gt 0 ] &&
+		grep -Eq '^smtd_session_rx_packets_total\{sid="[0-9]+",service="echo.smt",encap="ip",role="server"\} [1-9]' "$m" &&
+		grep -Eq '^smtd_session_tx_packets_total\{.*\} [1-9]' "$m" &&
+		{ ! command -v promtool >/dev/null || promtool check metrics <"$m" >/dev/null 2>&1; }; then
+		ok metrics_bpf_drops_and_session_counters
+	else
+		bad metrics_bpf_drops_and_session_counters "drops=$drops: $(grep -E '^smtd_(bpf_attached|bpf_drops_total.reason="unknown|session_(rx|tx)_packets)' "$m")"
+	fi
+	metrics_documented "$m" bpf
 	wait $cpid
 	if rpcs_ok "$out"; then
 		ok bpf_live_session_kept_through_restart
@@ -1827,11 +1846,113 @@ t_group() {
 	sd_start srv "$NSS" && sd_start cli "$NSC"
 }
 
+# ---- the metrics endpoint (docs/metrics.md) -----------------------------------
+metric() { # FILE NAME{LABELS}: the value of that sample ("" when absent)
+	awk -v n="$2" '$1 == n { print $2; exit }' "$1"
+}
+
+metrics_documented() { # FILE: every family of a scrape is in docs/metrics.md
+	local f missing=""
+	for f in $(awk '$1 == "#" && $2 == "TYPE" { print $3 }' "$1"); do
+		grep -qF "\`$f\`" docs/metrics.md || missing="$missing $f"
+	done
+	if [ -z "$missing" ]; then
+		ok "metrics_documented_$2"
+	else
+		bad "metrics_documented_$2" "not in docs/metrics.md (add them):$missing"
+	fi
+}
+
+t_metrics() {
+	local m=$SD_TMP/metrics.txt hdr=$SD_TMP/metrics.hdr o1=$SD_TMP/met1.out
+	local o2=$SD_TMP/met2.out p1 p2 js n v sids
+	local url=http://127.0.0.1:9470/metrics
+	# two sessions on the server, whose series stop at one
+	echo_client cli "$o1" "$SIP" echo.smt -d 4 -s 64 --port 9401 &
+	p1=$!
+	echo_client cli "$o2" "$SIP" echo.smt -d 4 -s 64 --port 9402 &
+	p2=$!
+	for _ in $(seq 1 40); do
+		js=$(sd_ctl srv -j session list)
+		case "$js" in *9401*9402* | *9402*9401*) break ;; esac
+		sleep 0.1
+	done
+	sleep 1.2 # the echo server reports its counters every second
+	if ! ip netns exec "$NSS" curl -sS --max-time 5 -D "$hdr" -o "$m" "$url"; then
+		bad metrics_scrape "curl failed: $(tail -3 "$SD_TMP/srv.log")"
+		wait $p1 $p2
+		return
+	fi
+	if grep -qi '^Content-Type: text/plain; version=0.0.4' "$hdr"; then
+		ok metrics_scrape_prometheus_text
+	else
+		bad metrics_scrape_prometheus_text "$(cat "$hdr")"
+	fi
+	if command -v promtool >/dev/null; then
+		if promtool check metrics <"$m" >"$SD_TMP/promtool.out" 2>&1; then
+			ok metrics_promtool_check_metrics
+		else
+			bad metrics_promtool_check_metrics "$(head -5 "$SD_TMP/promtool.out")"
+		fi
+	elif [ "${CI:-}" = true ]; then
+		bad metrics_promtool_check_metrics "promtool missing (Debian prometheus; scripts/setup-deps.sh)"
+	else
+		echo "SKIP metrics_promtool_check_metrics: no promtool (apt-get install prometheus)"
+		skip=$((skip + 1))
+	fi
+	n=$(srv_sessions)
+	v=$(metric "$m" smtd_sessions)
+	sids=$(grep -c '^smtd_session_epoch{' "$m")
+	if [ -n "$n" ] && [ "$v" = "$n" ] && [ "$n" -ge 2 ] && [ "$sids" = 1 ] &&
+		[ "$(metric "$m" smtd_metrics_sessions_omitted)" = $((n - 1)) ] &&
+		[ "$(metric "$m" smtd_metrics_session_series_limit)" = 1 ]; then
+		ok metrics_sessions_and_series_limit
+	else
+		bad metrics_sessions_and_series_limit "table $n, smtd_sessions $v, epoch series $sids: $(grep -E '^smtd_(metrics|session)' "$m")"
+	fi
+	metrics_documented "$m" smtd_apps_sessions
+	v=$(metric "$m" smtd_handshakes_ok_total)
+	if [ "${v:-0}" -ge 2 ] &&
+		[ "$(metric "$m" 'smtd_handshakes_refused_total{reason="unknown_service"}')" != "" ] &&
+		[ "$(metric "$m" smtd_apps_reporting)" -ge 1 ] &&
+		[ "$(metric "$m" smtd_apps_rx_msgs_total)" -gt 0 ] &&
+		[ "$(metric "$m" smtd_bpf_attached)" = 0 ]; then
+		ok metrics_counters_smtd_apps_bpf
+	else
+		bad metrics_counters_smtd_apps_bpf "$(grep -E '^smtd_(handshakes_ok|apps_reporting|apps_rx_msgs|bpf)' "$m")"
+	fi
+	ip netns exec "$NSS" curl -sS --max-time 5 -D "$hdr" -o "$m.om" \
+		-H 'Accept: application/openmetrics-text; version=1.0.0' "$url"
+	if grep -qi '^Content-Type: application/openmetrics-text' "$hdr" &&
+		[ "$(tail -1 "$m.om")" = "# EOF" ] &&
+		grep -q '^# TYPE smtd_handshakes_ok counter$' "$m.om" &&
+		grep -q '^smtd_handshakes_ok_total ' "$m.om"; then
+		ok metrics_openmetrics_negotiated
+	else
+		bad metrics_openmetrics_negotiated "$(cat "$hdr"; tail -2 "$m.om")"
+	fi
+	wait $p1 $p2
+	# hostile clients: malformed requests, a full house, silence
+	if ip netns exec "$NSS" python3 tests/smtd/httpprobe.py 127.0.0.1 9470 8 \
+		>"$SD_TMP/httpprobe.out" 2>&1 && kill -0 "$SD_PID_srv"; then
+		ok metrics_malformed_and_idle_requests
+	else
+		bad metrics_malformed_and_idle_requests "$(grep -v '^ok' "$SD_TMP/httpprobe.out" | head -5)"
+	fi
+	js=$(sd_ctl srv stats)
+	if echo "$js" | grep -Eq 'metrics_bad_requests: [1-9][0-9]' &&
+		echo "$js" | grep -Eq 'metrics_conns_refused: [1-9]'; then
+		ok metrics_refusals_counted
+	else
+		bad metrics_refusals_counted "$(echo "$js" | grep metrics_)"
+	fi
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
-ALL_TESTS="t_replace t_close t_close_batch t_concurrent t_names t_s_client
-	t_refusals t_smtctl t_restart t_keylog t_exporter t_daemon t_encap t_rekey
-	t_group t_bpf t_access t_slow_clients t_limits t_ticket"
+ALL_TESTS="t_metrics t_replace t_close t_close_batch t_concurrent t_names
+	t_s_client t_refusals t_smtctl t_restart t_keylog t_exporter t_daemon
+	t_encap t_rekey t_group t_bpf t_access t_slow_clients t_limits t_ticket"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

@@ -404,3 +404,133 @@ Test(smtd_encap_check, accept_only_what_is_allowed_and_served)
 		}
 	}
 }
+
+/* ---- the metrics endpoint's request parser (metrics_http.c) ---------- */
+
+static int mreq(const char *s, bool *om, bool *head)
+{
+	return smtd_metrics_request(s, strlen(s), om, head);
+}
+
+Test(smtd_metrics_request, statuses)
+{
+	static const struct {
+		const char *req;
+		int st;
+	} c[] = {
+		{"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 200},
+		{"GET /metrics HTTP/1.0\n\n", 200},
+		{"GET /metrics?name[]=x HTTP/1.1\r\n\r\n", 200},
+		{"HEAD /metrics HTTP/1.1\r\n\r\n", 200},
+		{"GET /metrics HTTP/1.1\r\n", 0}, /* read more */
+		{"GET /metr", 0},
+		{"", 0},
+		{"\r\n\r\n", 400},
+		{"POST /metrics HTTP/1.1\r\n\r\n", 405},
+		{"PUT /x HTTP/1.1\r\n\r\n", 405}, /* method before path */
+		{"GET / HTTP/1.1\r\n\r\n", 404},
+		{"GET /metrics/ HTTP/1.1\r\n\r\n", 404},
+		{"GET /metrics HTTP/2.0\r\n\r\n", 505},
+		{"GET /metrics HTTP/1.2\r\n\r\n", 505},
+		{"GET /metrics HTTP/1.10\r\n\r\n", 400},
+		{"GET /metrics HTTP/1.1 x\r\n\r\n", 400},
+		{"GET  /metrics HTTP/1.1\r\n\r\n", 400},
+		{"GET metrics HTTP/1.1\r\n\r\n", 400},
+		{"GET /metrics\r\n\r\n", 400},
+		{"GETTTTTTTTTTTTTTTT /metrics HTTP/1.1\r\n\r\n", 400},
+		{"GET /metrics HTTP/1.1\r\nNoColon\r\n\r\n", 400},
+		{"GET /metrics HTTP/1.1\r\n: empty name\r\n\r\n", 400},
+		{"GET /metrics HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", 400},
+		{"GET /m\x7f HTTP/1.1\r\n\r\n", 400},
+	};
+	bool om, head;
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		cr_expect_eq(mreq(c[i].req, &om, &head), c[i].st,
+			     "%zu: '%s' gives %d", i, c[i].req,
+			     mreq(c[i].req, &om, &head));
+	cr_expect_eq(mreq("HEAD /metrics HTTP/1.1\r\n\r\n", &om, &head), 200);
+	cr_expect(head);
+	cr_expect_eq(smtd_metrics_request("GET /m\0 HTTP/1.1\r\n\r\n", 21, &om,
+					  &head),
+		     400, "a NUL byte anywhere");
+}
+
+Test(smtd_metrics_request, accept_openmetrics)
+{
+	bool om, head;
+
+	cr_expect_eq(mreq("GET /metrics HTTP/1.1\r\nHost: x\r\nACCEPT: "
+			  "application/openmetrics-text;version=1.0.0,"
+			  "text/plain;q=0.5\r\n\r\n",
+			  &om, &head),
+		     200);
+	cr_expect(om);
+	cr_expect_eq(mreq("GET /metrics HTTP/1.1\r\nX-Accept: application/"
+			  "openmetrics-text\r\n\r\n",
+			  &om, &head),
+		     200);
+	cr_expect_not(om, "only the Accept field counts");
+	cr_expect_eq(mreq("GET /metrics HTTP/1.1\r\n\r\nAccept: application/"
+			  "openmetrics-text\r\n\r\n",
+			  &om, &head),
+		     200);
+	cr_expect_not(om, "nothing after the empty line counts");
+}
+
+Test(smtd_metrics_request, size_limit_edges)
+{
+	static char buf[SMTD_METRICS_REQ_MAX + 1];
+	const char *start = "GET /metrics HTTP/1.1\r\nX: ";
+	bool om, head;
+	size_t n = strlen(start);
+
+	memset(buf, 'a', sizeof(buf));
+	memcpy(buf, start, n);
+	/* the largest complete request fits exactly */
+	memcpy(buf + SMTD_METRICS_REQ_MAX - 4, "\r\n\r\n", 4);
+	cr_expect_eq(
+		smtd_metrics_request(buf, SMTD_METRICS_REQ_MAX, &om, &head),
+		200);
+	/* one byte short of its end: incomplete until the limit, then 431 */
+	memset(buf + SMTD_METRICS_REQ_MAX - 4, 'a', 4);
+	cr_expect_eq(
+		smtd_metrics_request(buf, SMTD_METRICS_REQ_MAX - 1, &om, &head),
+		0);
+	cr_expect_eq(
+		smtd_metrics_request(buf, SMTD_METRICS_REQ_MAX, &om, &head),
+		431);
+}
+
+Test(smtd_config_load, metrics_section)
+{
+	static struct smtd_config c;
+	char err[2048];
+	const char *p = conf_file(TLS_OK "[metrics]\nlisten = [::1]:9470\n"
+					 "max_session_series = 0\n");
+
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	cr_expect_str_eq(c.metrics_listen, "[::1]:9470");
+	cr_expect_eq(c.metrics_addr.ss_family, AF_INET6);
+	cr_expect_eq(c.metrics_max_sessions, 0);
+	cr_expect_eq(c.metrics_max_clients, 8);
+	p = conf_file(TLS_OK);
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	cr_expect_str_eq(c.metrics_listen, "", "off by default");
+	cr_expect_eq(c.metrics_max_sessions, 100);
+	p = conf_file(TLS_OK "[metrics]\nlisten = localhost:9470\n"
+			     "max_clients = 65\nmax_session_series = -1\n");
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL);
+	unlink(p);
+	cr_expect(strstr(err, "listen: 'localhost:9470' is not ADDRESS:PORT"),
+		  "%s", err);
+	cr_expect(strstr(err, "max_clients: '65' is not 1..64"), "%s", err);
+	cr_expect(strstr(err, "max_session_series: '-1'"), "%s", err);
+	p = conf_file(TLS_OK "[metrics]\nlisten = 127.0.0.1\n");
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL,
+		     "a port is needed");
+	unlink(p);
+}

@@ -264,7 +264,48 @@ void smtd_bpf_stats(struct smtd *d, json_object *stats)
 				 : json_object_new_boolean(false));
 }
 
+int smtd_bpf_counters(struct smtd *d, uint64_t *drops, uint64_t *xdp)
+{
+	int e;
+
+	if (!d->bpf)
+		return -ENODEV;
+	e = smt_bpf_read_counters(SMT_MAP_DROPS, drops, SMT_DROP_MAX, NULL,
+				  NULL);
+	return e ? e
+		 : smt_bpf_read_counters(SMT_MAP_XDP_STATS, xdp, SMT_XS_MAX,
+					 NULL, NULL);
+}
+
+int smtd_bpf_sess_counters(struct smtd *d, const struct smt_ctl_session *s,
+			   struct smt_sess_stats *rx, struct smt_sess_stats *tx)
+{
+	struct smt_session_key k;
+	int e;
+
+	if (!d->bpf)
+		return -ENODEV;
+	session_key(s, &k);
+	/* no entry yet: no packet seen, zeros */
+	e = smt_bpf_sess_stats_get(SMT_MAP_SESS_STATS, &k, rx);
+	if (e && e != -ENOENT)
+		return e;
+	e = smt_bpf_sess_stats_get(SMT_MAP_TX_STATS, &k, tx);
+	return e == -ENOENT ? 0 : e;
+}
+
 #else /* no smt_bpf.h in this tree */
+
+int smtd_bpf_counters(struct smtd *d, uint64_t *drops, uint64_t *xdp)
+{
+	return -ENODEV;
+}
+
+int smtd_bpf_sess_counters(struct smtd *d, const struct smt_ctl_session *s,
+			   struct smt_sess_stats *rx, struct smt_sess_stats *tx)
+{
+	return -ENODEV;
+}
 
 int smtd_bpf_start(struct smtd *d)
 {

@@ -519,6 +519,45 @@ static int key_bpf(struct parse_state *ps, const char *k, const char *v)
 	return 1;
 }
 
+static int key_metrics(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+	char host[64], port[16];
+	unsigned long u;
+
+	if (!strcmp(k, "listen")) {
+		c->metrics_listen[0] = 0;
+		if (!strcmp(v, "off") || !strcmp(v, "no") || !*v)
+			return 1;
+		if (smt_ctl_split_address(v, host, sizeof(host), port,
+					  sizeof(port)) ||
+		    !port[0] || !parse_uint(port, 1, 65535, &u) ||
+		    smt_ctl_addr_parse(host, u, &c->metrics_addr) ||
+		    !copy_str(c->metrics_listen, sizeof(c->metrics_listen), v))
+			cfg_error(ps, ps->line,
+				  "listen: '%s' is not ADDRESS:PORT with a "
+				  "numeric address, like 127.0.0.1:9470 or "
+				  "[::1]:9470 (or off)",
+				  v);
+	} else if (!strcmp(k, "max_session_series")) {
+		if (!parse_uint(v, 0, 100000, &u))
+			cfg_error(ps, ps->line,
+				  "max_session_series: '%s' is not 0..100000",
+				  v);
+		else
+			c->metrics_max_sessions = u;
+	} else if (!strcmp(k, "max_clients")) {
+		if (!parse_uint(v, 1, 64, &u))
+			cfg_error(ps, ps->line,
+				  "max_clients: '%s' is not 1..64", v);
+		else
+			c->metrics_max_clients = u;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static int key_service(struct parse_state *ps, const char *k, const char *v)
 {
 	struct smtd_service *s = ps->cur_svc;
@@ -662,10 +701,11 @@ static void section_line(struct parse_state *ps, const char *line)
 		ps->cur_svc = new_service(ps, sec);
 	else if (strcmp(sec, "smtd") && strcmp(sec, "tls") &&
 		 strcmp(sec, "defaults") && strcmp(sec, "bpf") &&
-		 strcmp(sec, "tickets"))
+		 strcmp(sec, "tickets") && strcmp(sec, "metrics"))
 		cfg_error(ps, ps->line,
 			  "unknown section [%s]; sections are [smtd], [tls], "
-			  "[defaults], [bpf], [tickets] and [service NAME]",
+			  "[defaults], [bpf], [tickets], [metrics] and "
+			  "[service NAME]",
 			  sec);
 }
 
@@ -687,6 +727,8 @@ static int handler(void *user, const char *section, const char *name,
 		known = key_bpf(ps, name, value);
 	else if (!strcmp(section, "tickets"))
 		known = key_tickets(ps, name, value);
+	else if (!strcmp(section, "metrics"))
+		known = key_metrics(ps, name, value);
 	else if (!strncmp(section, "service", 7))
 		known = key_service(ps, name, value);
 	else
@@ -726,6 +768,8 @@ static void defaults(struct smtd_config *c)
 	c->ticket_lifetime_s = 3600;
 	c->ticket_window_s = 10;
 	c->ticket_replay_max = 65536;
+	c->metrics_max_sessions = 100;
+	c->metrics_max_clients = 8;
 }
 
 static void check_file(struct parse_state *ps, const char *what,

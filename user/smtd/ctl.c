@@ -1136,6 +1136,11 @@ static json_object *apps_stats(struct smtd *d)
 	return sum;
 }
 
+json_object *smtd_ctl_apps_stats(struct smtd *d)
+{
+	return apps_stats(d);
+}
+
 static void req_stats(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
 {
 	json_object *o = reply(id, true), *st = json_object_new_object();

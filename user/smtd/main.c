@@ -123,7 +123,7 @@ int smtd_accept(struct smtd *d, struct smtd_io *lio,
 
 void smtd_accept_tick(struct smtd *d)
 {
-	struct smtd_io *l[] = {&d->ctl_io, &d->listen_io};
+	struct smtd_io *l[] = {&d->ctl_io, &d->listen_io, &d->metrics_io};
 	int64_t now = smtd_now_ms();
 	size_t i;
 
@@ -214,9 +214,10 @@ static void reload(struct smtd *d)
 	}
 	if (strcmp(nc.ctl_path, d->cfg.ctl_path) ||
 	    strcmp(nc.listen_addr, d->cfg.listen_addr) ||
-	    nc.listen_port != d->cfg.listen_port)
-		LOG_W("reload: control socket and listen address changes "
-		      "need a restart; keeping the old ones");
+	    nc.listen_port != d->cfg.listen_port ||
+	    strcmp(nc.metrics_listen, d->cfg.metrics_listen))
+		LOG_W("reload: control socket, listen and metrics address "
+		      "changes need a restart; keeping the old ones");
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.cfg = nc;
 	if (smtd_tls_init(&tmp, err, sizeof(err))) {
@@ -229,6 +230,9 @@ static void reload(struct smtd *d)
 	snprintf(nc.listen_addr, sizeof(nc.listen_addr), "%s",
 		 d->cfg.listen_addr);
 	nc.listen_port = d->cfg.listen_port;
+	snprintf(nc.metrics_listen, sizeof(nc.metrics_listen), "%s",
+		 d->cfg.metrics_listen);
+	nc.metrics_addr = d->cfg.metrics_addr;
 	d->cfg = nc;
 	smtd_log_level = d->cfg.log_level;
 	d->st.reloads++;
@@ -407,7 +411,7 @@ int main(int argc, char **argv)
 		return 0;
 	d.cfg_path = SMTD_DEFAULT_CONFIG;
 	d.epfd = -1;
-	d.ctl_io.fd = d.listen_io.fd = d.sig_io.fd = -1;
+	d.ctl_io.fd = d.listen_io.fd = d.sig_io.fd = d.metrics_io.fd = -1;
 	while ((c = getopt_long(argc, argv, "c:fsl:p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -449,6 +453,7 @@ int main(int argc, char **argv)
 		return check_config(&d);
 
 	the_smtd = &d;
+	d.started = time(NULL);
 	r = smtd_config_load(d.cfg_path, &d.cfg, err, sizeof(err));
 	if (r) {
 		fputs(err, stderr);
@@ -497,6 +502,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (smtd_tls_listen(&d))
 		goto out;
+	if (smtd_metrics_listen(&d))
+		goto out;
 	smtd_bpf_start(&d);
 	if (d.cfg.client_auth != SMTD_CAUTH_REQUIRE)
 		LOG_W("[tls] client_cert = %s: clients are not all "
@@ -531,6 +538,7 @@ int main(int argc, char **argv)
 		smtd_tkt_tick(&d);
 		smtd_bpf_tick(&d);
 		smtd_table_tick(&d);
+		smtd_metrics_tick(&d);
 		if (d.reload) {
 			d.reload = false;
 			reload(&d);
@@ -545,6 +553,7 @@ out:
 	smtd_hs_free_all(&d);
 	smtd_tkt_free_all(&d);
 	smtd_ctl_close_all(&d);
+	smtd_metrics_close(&d);
 	smtd_bpf_stop(&d);
 	if (d.listen_io.fd >= 0)
 		close(d.listen_io.fd);

@@ -82,6 +82,11 @@ struct smtd_config {
 	unsigned int ticket_window_s; /* W: HELLO freshness */
 	unsigned int ticket_replay_max; /* HELLO randoms remembered */
 	char ticket_dir[256]; /* client: servers' tickets ("": none) */
+	/* [metrics] */
+	char metrics_listen[80]; /* "addr:port"; "" = no metrics endpoint */
+	struct sockaddr_storage metrics_addr; /* metrics_listen, parsed */
+	unsigned int metrics_max_sessions; /* per-session series limit */
+	unsigned int metrics_max_clients; /* scrapes served at once */
 	/* [service NAME] */
 	int nservices;
 	struct smtd_service services[SMTD_MAX_SERVICES];
@@ -175,7 +180,10 @@ void smtd_accept_tick(struct smtd *d);
 	X(tickets_ok, "SMT-ticket set-ups confirmed (epoch 1)")              \
 	X(tickets_failed, "SMT-ticket set-ups that failed")                  \
 	X(tickets_refused, "SMT-ticket HELLOs refused")                      \
-	X(tickets_bad_finished, "ticket ACCEPTs whose finished failed")
+	X(tickets_bad_finished, "ticket ACCEPTs whose finished failed")      \
+	X(metrics_scrapes, "metrics requests answered with 200")             \
+	X(metrics_bad_requests, "metrics requests refused (4xx, timeout)")   \
+	X(metrics_conns_refused, "metrics connections over max_clients")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -238,6 +246,9 @@ struct smtd {
 	void *bpf; /* bpf.c state, NULL when not attached */
 	void *tkt; /* tkt.c: SMT-ticket set-ups and replay record */
 	struct smtd_tkt_cfg *tkt_cfg; /* tkt.c: keys and tickets loaded */
+	struct smtd_io metrics_io; /* [metrics] listen; fd -1 when off */
+	void *metrics; /* metrics.c state */
+	int64_t started; /* unix time smtd started */
 };
 
 /* ctl.c */
@@ -425,6 +436,32 @@ void smtd_bpf_tick(struct smtd *d);
 void smtd_bpf_stats(struct smtd *d, json_object *stats);
 /* [bpf] udp_ports: 0, or -EINVAL with what is wrong in err. */
 int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen);
+
+/* metrics.c: the OpenMetrics / Prometheus text endpoint (docs/metrics.md) */
+int smtd_metrics_listen(struct smtd *d);
+void smtd_metrics_tick(struct smtd *d);
+void smtd_metrics_close(struct smtd *d);
+/*
+ * Look at the len bytes of an HTTP request received so far. 0: incomplete,
+ * read more; else the status to answer: 200 (GET or HEAD of /metrics), 400,
+ * 404, 405, 431 (headers over SMTD_METRICS_REQ_MAX), 505. *om: the client
+ * accepts OpenMetrics text; *head: HEAD (no body).
+ */
+#define SMTD_METRICS_REQ_MAX 4096
+int smtd_metrics_request(const char *buf, size_t len, bool *om, bool *head);
+/* The exposition of d into a malloc'd buffer (*len bytes), NULL if out of
+ * memory. om: OpenMetrics 1.0 text, else Prometheus text 0.0.4. */
+char *smtd_metrics_render(struct smtd *d, bool om, size_t *len);
+/* ctl.c: the sum of the counters applications reported (caller puts it). */
+json_object *smtd_ctl_apps_stats(struct smtd *d);
+/* bpf.c: the drops (SMT_DROP_MAX) and xdp_stats (SMT_XS_MAX) counters,
+ * and one session's rx (sess_stats) and tx (tx_sess_stats) sums. 0 or
+ * -errno (-ENODEV when not attached). */
+struct smt_sess_stats;
+int smtd_bpf_counters(struct smtd *d, uint64_t *drops, uint64_t *xdp);
+int smtd_bpf_sess_counters(struct smtd *d, const struct smt_ctl_session *s,
+			   struct smt_sess_stats *rx,
+			   struct smt_sess_stats *tx);
 
 /* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s);

@@ -577,36 +577,76 @@ int smt_bpf_read_counters(const char *map, uint64_t *out, unsigned int n,
 	return 0;
 }
 
-int smt_bpf_walk_sess_stats(const char *map, smt_bpf_sess_cb cb, void *ctx)
+static void sess_stats_sum(const struct smt_sess_stats *v, int nc,
+			   struct smt_sess_stats *sum)
 {
-	int nc = libbpf_num_possible_cpus(), fd, c, err = 0;
-	struct smt_session_key k, *prev = NULL;
-	struct smt_sess_stats *v, sum;
+	int c;
 
-	if (nc <= 0)
+	memset(sum, 0, sizeof(*sum));
+	for (c = 0; c < nc; c++) {
+		sum->packets += v[c].packets;
+		sum->bytes += v[c].bytes;
+		sum->ctl_packets += v[c].ctl_packets;
+		sum->msgs_started += v[c].msgs_started;
+		sum->msgs_completed += v[c].msgs_completed;
+		sum->drops += v[c].drops;
+		sum->dup_packets += v[c].dup_packets;
+	}
+}
+
+/* Open map and allocate one per-CPU value of elem bytes a CPU into *v:
+ * the fd, or -errno (nothing to free then). */
+static int percpu_open(const char *map, size_t elem, int *nc, void **v)
+{
+	int fd;
+
+	*nc = libbpf_num_possible_cpus();
+	if (*nc <= 0)
 		return -EINVAL;
 	fd = smt_bpf_map_fd(map);
 	if (fd < 0)
 		return fd;
-	v = calloc(nc, sizeof(*v));
-	if (!v) {
+	*v = calloc(*nc, elem);
+	if (!*v) {
 		close(fd);
 		return -ENOMEM;
 	}
+	return fd;
+}
+
+int smt_bpf_sess_stats_get(const char *map, const struct smt_session_key *k,
+			   struct smt_sess_stats *sum)
+{
+	struct smt_sess_stats *v;
+	int nc, fd, err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	fd = percpu_open(map, sizeof(*v), &nc, (void **)&v);
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, k, v))
+		err = -errno;
+	else
+		sess_stats_sum(v, nc, sum);
+	free(v);
+	close(fd);
+	return err;
+}
+
+int smt_bpf_walk_sess_stats(const char *map, smt_bpf_sess_cb cb, void *ctx)
+{
+	struct smt_session_key k, *prev = NULL;
+	struct smt_sess_stats *v, sum;
+	int nc, fd, err = 0;
+
+	fd = percpu_open(map, sizeof(*v), &nc, (void **)&v);
+	if (fd < 0)
+		return fd;
 	while (!err && !bpf_map_get_next_key(fd, prev, &k)) {
 		prev = &k;
 		if (bpf_map_lookup_elem(fd, &k, v))
 			continue;
-		memset(&sum, 0, sizeof(sum));
-		for (c = 0; c < nc; c++) {
-			sum.packets += v[c].packets;
-			sum.bytes += v[c].bytes;
-			sum.ctl_packets += v[c].ctl_packets;
-			sum.msgs_started += v[c].msgs_started;
-			sum.msgs_completed += v[c].msgs_completed;
-			sum.drops += v[c].drops;
-			sum.dup_packets += v[c].dup_packets;
-		}
+		sess_stats_sum(v, nc, &sum);
 		err = cb(&k, &sum, ctx);
 	}
 	free(v);

@@ -105,6 +105,10 @@ typedef int (*smt_bpf_sess_cb)(const struct smt_session_key *k,
 			       const struct smt_sess_stats *sum, void *ctx);
 /* Walk a per-CPU session stats map (sess_stats / tx_sess_stats), summed. */
 int smt_bpf_walk_sess_stats(const char *map, smt_bpf_sess_cb cb, void *ctx);
+/* One key's value of such a map, summed over the CPUs; -ENOENT when the
+ * map has no entry for k (sum is zeroed then). */
+int smt_bpf_sess_stats_get(const char *map, const struct smt_session_key *k,
+			   struct smt_sess_stats *sum);
 
 typedef int (*smt_bpf_msg_cb)(const struct smt_msg_key *k,
 			      const struct smt_msg_state *m, void *ctx);

@@ -233,6 +233,9 @@ install: all
 	$(if $(BPF_OBJS),install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/smt/bpf/)
 	for s in 1 5 8; do for f in docs/man/*.$$s; do [ -e "$$f" ] && \
 		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
+	install -m 0755 scripts/smt-user.sh $(DESTDIR)$(PREFIX)/lib/smt/
+	# smtd's own user (smtd.service User=smt), on this machine only
+	[ -n "$(DESTDIR)" ] || [ "$$(id -u)" != 0 ] || scripts/smt-user.sh $(SYSCONFDIR)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGS) $(SCRIPT_PROGS)))

@@ -413,6 +413,15 @@ if [ "$MODE" = smoke ]; then
 			rc=1
 		fi
 	done
+	# bench.json (json-c) parses, with a median row per summary.csv row
+	if ! python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+n = sum(1 for _ in open(sys.argv[2])) - 1
+assert j["rounds"] >= 1 and len(j["medians"]) == n, (len(j["medians"]), n)' \
+		"$OUT/bench.json" "$OUT/summary.csv" 2>"$OUT/json.err"; then
+		echo "FAIL $TAG: bench.json: $(tail -1 "$OUT/json.err")" >&2
+		rc=1
+	fi
 	if [ $rc = 0 ]; then
 		echo "PASS $TAG: transports $TRANSPORTS ran every workload (${ELAPSED}s)"
 	else

@@ -21,7 +21,8 @@ FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
-	-Wstrict-prototypes -Iinclude -Iuser/lib -Iuser/smtd -Itests/fuzz
+	-Wstrict-prototypes -Iinclude -Iuser/lib -Iuser/smtd -Itests/fuzz \
+	-Iuser/tools/common
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
 FUZZ_GEN := $(BUILD)/fuzz/bin/gen_seeds
@@ -31,7 +32,8 @@ FUZZ_GEN := $(BUILD)/fuzz/bin/gen_seeds
 FUZZ_REST_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o, \
 	$(filter-out $(FUZZ_LIB_SRCS),$(wildcard user/lib/*.c)))
 FUZZ_REST_A := $(BUILD)/fuzz/libsmt-rest.a
-FUZZ_CFG_OBJS := $(BUILD)/fuzz/obj/smtd/config.o $(BUILD)/fuzz/obj/smtd/bpf.o
+FUZZ_CFG_OBJS := $(BUILD)/fuzz/obj/smtd/config.o $(BUILD)/fuzz/obj/smtd/bpf.o \
+	$(BUILD)/fuzz/obj/tools/common/util.o
 FUZZ_CTL_OBJS := $(FUZZ_CFG_OBJS) $(BUILD)/fuzz/obj/smtd/ctl.o \
 	$(BUILD)/fuzz/obj/smtd/tls.o $(BUILD)/fuzz/obj/smtd/tkt.o \
 	$(BUILD)/fuzz/obj/smtd/ticket.o

@@ -91,7 +91,8 @@ sd_start() {
 	shift 2
 	# nsenter, not `ip netns exec`: that one remounts /sys, and smtd's
 	# pinned BPF maps must live in the one bpffs that outlives smtd
-	env "$@" nsenter --net="/var/run/netns/$ns" "$SD_BIN/smtd" -f \
+	# SD_WRAP: a command smtd runs under, e.g. setpriv to another user
+	env "$@" nsenter --net="/var/run/netns/$ns" ${SD_WRAP:-} "$SD_BIN/smtd" -f \
 		-c "$SD_TMP/$name.conf" >>"$SD_TMP/$name.log" 2>&1 &
 	eval "SD_PID_$name=$!"
 	SD_PIDS="$SD_PIDS $!"

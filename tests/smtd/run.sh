@@ -119,7 +119,9 @@ rpcs_ok() { # OUT: "N RPCs ok, 0 failed, 0 bad" with N > 0
 t_config() {
 	local out=$SD_TMP/check.out
 	sd_conf good host
-	if "$SD_BIN/smtd" --check-config -c "$SD_TMP/good.conf" >"$out" 2>&1 &&
+	# in the server's namespace: --check-config also tries the ports
+	if ip netns exec "$NSS" "$SD_BIN/smtd" --check-config \
+		-c "$SD_TMP/good.conf" >"$out" 2>&1 &&
 		grep -q "configuration is valid" "$out"; then
 		ok config_valid
 	else
@@ -1256,6 +1258,29 @@ for s in json.load(sys.stdin):
         print(s.get("encap"), s["ipproto"], s["owner_uid"])' "$2"
 }
 
+# smt-echo as nobody without any capability, through the server's smtd
+# (NOBODY_SRV: its pid) or the client's
+nobody_echo_server() { # ENCAP OUT
+	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		--inh-caps=-all "$SD_BIN/smt-echo" server --service echo.smt \
+		--port 7000 --encap "$1" >"$2" 2>&1 &
+	NOBODY_SRV=$!
+	TEST_PIDS="$TEST_PIDS $NOBODY_SRV"
+	for _ in $(seq 1 50); do
+		grep -q "server on SMT port" "$2" && break
+		sleep 0.1
+	done
+}
+
+nobody_echo_client() { # ENCAP SECONDS PORT OUT
+	SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		--inh-caps=-all "$SD_BIN/smt-echo" client --service echo.smt \
+		--connect "$SIP" --encap "$1" -d "$2" -s 64,5000,100000 -c 4 \
+		--port "$3" --rpc-timeouts 500 >"$4" 2>&1
+}
+
 # A REKEY PROPOSE for the session of client port PORT with ipproto PROTO,
 # sent by hand as the client host's identity (host2)
 forged_rekey() { # PORT PROTO
@@ -1400,23 +1425,30 @@ assert s["encap"] == "ip,udp" and s["served_encap"] == "ip,udp" and s["servers"]
 	sd_stop srv
 	sd_conf srv host echo_uids="0, nobody"
 	sd_conf cli host2 echo_uids="0, nobody"
+	# both smtds as nobody too, without any capability (smtd(8)
+	# PRIVILEGES: without [bpf] it needs none); nobody reads the keys and
+	# creates the control sockets
+	chown nobody "$SD_TMP/certs/host.key" "$SD_TMP/certs/host2.key"
+	chmod 777 "$SD_TMP"
+	rm -f "$SD_TMP/srv.sock" "$SD_TMP/cli.sock"
+	# CAP_NET_RAW only: the raw sockets smtd hands to native-IP
+	# applications (SCM_RIGHTS); nothing else
+	SD_WRAP="setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw --bounding-set=-all,+net_raw"
 	sd_start srv "$NSS" && sd_start cli "$NSC"
-	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" \
-		setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		--inh-caps=-all "$SD_BIN/smt-echo" server --service echo.smt \
-		--port 7000 --encap udp >"$SD_TMP/echo-nobody.out" 2>&1 &
-	nsrv=$!
-	TEST_PIDS="$TEST_PIDS $nsrv"
-	for _ in $(seq 1 50); do
-		grep -q "server on SMT port" "$SD_TMP/echo-nobody.out" && break
-		sleep 0.1
-	done
+	SD_WRAP=
+	local dcaps
+	dcaps=$(grep -E "^(Uid|CapPrm|CapEff|CapBnd):" "/proc/$SD_PID_srv/status" 2>/dev/null | tr -s '\t ' ' ')
+	if echo "$dcaps" | grep -q "Uid: 65534 " &&
+		echo "$dcaps" | grep -q "CapEff: 0000000000002000" &&
+		echo "$dcaps" | grep -q "CapBnd: 0000000000002000"; then
+		ok smtd_runs_as_nobody_with_cap_net_raw_only
+	else
+		bad smtd_runs_as_nobody_with_cap_net_raw_only "$dcaps $(tail -3 "$SD_TMP/srv.log")"
+	fi
+	nobody_echo_server udp "$SD_TMP/echo-nobody.out"
+	nsrv=$NOBODY_SRV
 	caps=$(grep -E "^(Uid|CapPrm|CapEff|CapAmb):" "/proc/$nsrv/status" 2>/dev/null | tr -s '\t ' ' ')
-	SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
-		setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		--inh-caps=-all "$SD_BIN/smt-echo" client --service echo.smt \
-		--connect "$SIP" --encap udp -d 8 -s 64,5000,100000 -c 4 \
-		--port 9956 --rpc-timeouts 500 >"$out" 2>&1 &
+	nobody_echo_client udp 8 9956 "$out" &
 	cpid=$!
 	wait_listed srv 9956
 	js="$(session_encap srv 9956) / $(session_encap cli 9956)"
@@ -1431,13 +1463,40 @@ assert s["encap"] == "ip,udp" and s["served_encap"] == "ip,udp" and s["servers"]
 		bad encap_udp_client_and_server_as_nobody_without_capabilities \
 			"sessions: $js; server: $caps $(tail -2 "$SD_TMP/echo-nobody.out"); client: $(tail -3 "$out")"
 	fi
+	# native IP with no capability in either application: smtd hands
+	# each a raw socket over the control socket (SCM_RIGHTS); root's
+	# echo server gives up native IP port 7000 meanwhile
+	local isrv
+	kill $ECHO_SRV 2>/dev/null
+	wait $ECHO_SRV 2>/dev/null
+	nobody_echo_server ip "$SD_TMP/echo-nobody-ip.out"
+	isrv=$NOBODY_SRV
+	nobody_echo_client ip 3 9957 "$out" &
+	cpid=$!
+	wait_listed srv 9957
+	js="$(session_encap srv 9957) / $(session_encap cli 9957)"
+	wait $cpid
+	if rpcs_ok "$out" && [ "$js" = "ip 253 65534 / ip 253 65534" ] &&
+		sd_ctl srv -j stats | grep -q '"raw_sockets_handed":[1-9]' &&
+		sd_ctl cli -j stats | grep -q '"raw_sockets_handed":[1-9]'; then
+		ok encap_ip_client_and_server_as_nobody_raw_socket_from_smtd
+	else
+		bad encap_ip_client_and_server_as_nobody_raw_socket_from_smtd \
+			"sessions: $js; server: $(tail -2 "$SD_TMP/echo-nobody-ip.out"); client: $(tail -3 "$out")"
+	fi
+	kill "$isrv"
+	wait "$isrv" 2>/dev/null
 	kill "$nsrv"
 	wait "$nsrv" 2>/dev/null
 	sd_stop cli
 	sd_stop srv
+	chmod 755 "$SD_TMP"
+	rm -f "$SD_TMP/srv.sock" "$SD_TMP/cli.sock"
 	sd_conf srv host
 	sd_conf cli host2
 	sd_start srv "$NSS" && sd_start cli "$NSC"
+	echo_server srv "$SD_TMP/echo-srv-after-encap.out" ||
+		bad encap_echo_server_restarted "$(cat "$SD_TMP/echo-srv-after-encap.out")"
 }
 
 # ---- the access model (docs/smtd.md "Who may do what"), as nobody ------------
@@ -1948,11 +2007,67 @@ t_metrics() {
 	fi
 }
 
+# ---- raw sockets from smtd (SCM_RIGHTS): who may have one -------------------
+t_raw_socket() {
+	local out=$SD_TMP/raw.out
+	# echo.smt allows only root here (start_hosts' configuration)
+	ctl_as nobody srv req '{"op":"raw_socket","family":4}' >"$out" 2>&1
+	ctl_as root srv req '{"op":"raw_socket","family":6}' \
+		'{"op":"raw_socket","family":5}' >>"$out" 2>&1
+	expect_lines raw_socket_only_for_allowed_uids "$out" "13 ok 22 "
+}
+
+# ---- --check-config tries what a start would take -----------------------------
+t_config_ports() {
+	local out=$SD_TMP/check3.out
+	# the running server's own configuration: everything is taken
+	sd_conf busy host "[metrics]" "listen = 127.0.0.1:9470"
+	sed -i "s|$SD_TMP/busy.sock|$SD_TMP/srv.sock|" "$SD_TMP/busy.conf"
+	if ip netns exec "$NSS" "$SD_BIN/smtd" --check-config \
+		-c "$SD_TMP/busy.conf" >"$out" 2>&1; then
+		bad config_ports_in_use "accepted: $(cat "$out")"
+	elif grep -q "handshake port :: port 7443: cannot listen: Address already in use; another program" "$out" &&
+		grep -q "metrics address 127.0.0.1:9470: cannot listen: Address already in use" "$out" &&
+		grep -q "control socket $SD_TMP/srv.sock: a running smtd answers there" "$out" &&
+		grep -q "smtd cannot start with it now" "$out"; then
+		ok config_ports_in_use
+	else
+		bad config_ports_in_use "$(cat "$out")"
+	fi
+	# free ones, an address the host lacks, a file in the socket's place
+	SD_PORT=7444 sd_conf busy host "[metrics]" "listen = 10.255.0.1:9470"
+	: >"$SD_TMP/busy.sock"
+	if ip netns exec "$NSS" "$SD_BIN/smtd" --check-config \
+		-c "$SD_TMP/busy.conf" >"$out" 2>&1; then
+		bad config_address_missing_and_file_in_socket_place "accepted: $(cat "$out")"
+	elif ! grep -q "handshake port" "$out" &&
+		grep -q "metrics address 10.255.0.1:9470: cannot listen: Cannot assign requested address; this host has no such address" "$out" &&
+		grep -q "control socket $SD_TMP/busy.sock: a file that is not a socket" "$out"; then
+		ok config_address_missing_and_file_in_socket_place
+	else
+		bad config_address_missing_and_file_in_socket_place "$(cat "$out")"
+	fi
+	rm -f "$SD_TMP/busy.sock"
+	if ip netns exec "$NSS" "$SD_BIN/smtd" --check-config \
+		-c "$SD_TMP/busy.conf" >/dev/null 2>&1; then
+		bad config_ports_free_accepted "refused a free address after the fix"
+	else
+		SD_PORT=7444 sd_conf busy host
+		if ip netns exec "$NSS" "$SD_BIN/smtd" --check-config \
+			-c "$SD_TMP/busy.conf" >"$out" 2>&1; then
+			ok config_ports_free_accepted
+		else
+			bad config_ports_free_accepted "$(cat "$out")"
+		fi
+	fi
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
-ALL_TESTS="t_metrics t_replace t_close t_close_batch t_concurrent t_names
-	t_s_client t_refusals t_smtctl t_restart t_keylog t_exporter t_daemon
-	t_encap t_rekey t_group t_bpf t_access t_slow_clients t_limits t_ticket"
+ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_close_batch
+	t_concurrent t_names t_s_client t_refusals t_smtctl t_restart t_keylog
+	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
+	t_limits t_ticket"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

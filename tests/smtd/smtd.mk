@@ -9,7 +9,7 @@ HELP += '  test-smtd  smtd/smtctl: unit tests, then netns (ciphers, refusals, re
 SMTD_UNIT := $(BUILD)/smtd-unit/test_smtd_unit
 # bpf.o: config.c checks [bpf] udp_ports with it (smt_bpf.h's parser)
 SMTD_UNIT_OBJS := $(BUILD)/obj/smtd/params.o $(BUILD)/obj/smtd/config.o \
-	$(BUILD)/obj/smtd/metrics_http.o \
+	$(BUILD)/obj/smtd/metrics_http.o $(BUILD)/obj/smtd/check.o \
 	$(BUILD)/obj/smtd/bpf.o $(TOOL_COMMON_OBJS)
 
 $(SMTD_UNIT): tests/smtd/test_smtd_unit.c $(SMTD_UNIT_OBJS) $(LIB_A)

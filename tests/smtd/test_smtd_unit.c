@@ -534,3 +534,29 @@ Test(smtd_config_load, metrics_section)
 		     "a port is needed");
 	unlink(p);
 }
+
+/* smt.conf sizes go through util_parse_size: the bound is checked before
+ * the suffix multiplies, so 2^64 + 1M does not wrap to 1M */
+Test(smtd_config_load, size_suffix_does_not_wrap)
+{
+	static struct smtd_config c;
+	char err[2048];
+	const char *p = conf_file(TLS_OK "[defaults]\n"
+					 "max_msg = 17592186044417M\n");
+
+	cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL,
+		     "accepted as max_msg %u", c.max_msg);
+	unlink(p);
+	p = conf_file(TLS_OK "[defaults]\nmax_msg = 1.5M\nmax_pad = 1K\n");
+	cr_assert_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	cr_expect_eq(c.max_msg, 3u << 19);
+	cr_expect_eq(c.max_pad, 1024);
+	p = conf_file(TLS_OK "[defaults]\nmax_msg = 64M\n");
+	cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	unlink(p);
+	p = conf_file(TLS_OK "[defaults]\nmax_msg = 65537K\n");
+	cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL,
+		     "one K over 64M");
+	unlink(p);
+}

@@ -653,3 +653,79 @@ Test(pcap_next, record_cut_short_is_corrupt)
 	pcap_reader_close(&r);
 	unlink(path);
 }
+
+Test(util_parse_size, fractions_come_to_whole_bytes)
+{
+	uint64_t v;
+
+	cr_assert_eq(util_parse_size("1.5K", 1 << 30, &v, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(v, 1536);
+	cr_assert_eq(util_parse_size("0.5K", 1 << 30, &v, err, sizeof(err)), 0);
+	cr_assert_eq(v, 512);
+	cr_assert_eq(util_parse_size("2.25MiB", 1 << 30, &v, err, sizeof(err)),
+		     0);
+	cr_assert_eq(v, (2 << 20) + (1 << 18));
+	cr_assert_eq(util_parse_size("1.000000001G", 1ULL << 31, &v, err,
+				     sizeof(err)),
+		     -EINVAL, "not whole bytes");
+	cr_assert_eq(util_parse_size("0.1K", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert(strstr(err, "whole number of bytes"), "%s", err);
+	cr_assert_eq(util_parse_size("0.5", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size("1.K", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size(".5K", 1 << 30, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(
+		util_parse_size("1.0000000001K", 1 << 30, &v, err, sizeof(err)),
+		-EINVAL, "at most 9 digits after the point");
+	cr_assert_eq(
+		util_parse_size("1.500000000K", 1 << 30, &v, err, sizeof(err)),
+		0);
+	cr_assert_eq(v, 1536);
+}
+
+Test(util_parse_size, limits_at_the_edges_never_wrap)
+{
+	uint64_t v;
+
+	cr_assert_eq(
+		util_parse_size("4294967295", UINT32_MAX, &v, err, sizeof(err)),
+		0);
+	cr_assert_eq(v, UINT32_MAX);
+	cr_assert_eq(
+		util_parse_size("4294967296", UINT32_MAX, &v, err, sizeof(err)),
+		-EINVAL);
+	cr_assert_eq(util_parse_size("4G", 4ULL << 30, &v, err, sizeof(err)),
+		     0);
+	cr_assert_eq(
+		util_parse_size("4G", (4ULL << 30) - 1, &v, err, sizeof(err)),
+		-EINVAL);
+	cr_assert_eq(
+		util_parse_size("4194304K", UINT32_MAX, &v, err, sizeof(err)),
+		-EINVAL, "2^32 bytes");
+	cr_assert_eq(
+		util_parse_size("4194303.5K", UINT32_MAX, &v, err, sizeof(err)),
+		0);
+	cr_assert_eq(v, UINT32_MAX - 511);
+	/* a fraction alone above the limit */
+	cr_assert_eq(util_parse_size("0.5K", 100, &v, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size("18446744073709551615", UINT64_MAX, &v,
+				     err, sizeof(err)),
+		     0);
+	cr_assert_eq(v, UINT64_MAX);
+	cr_assert_eq(util_parse_size("18446744073709551616", UINT64_MAX, &v,
+				     err, sizeof(err)),
+		     -EINVAL);
+	/* 2^34 G = 2^64 bytes: would wrap to 0 if multiplied first */
+	cr_assert_eq(util_parse_size("17179869184G", UINT64_MAX, &v, err,
+				     sizeof(err)),
+		     -EINVAL);
+	cr_assert_eq(util_parse_size("17179869183.5G", UINT64_MAX, &v, err,
+				     sizeof(err)),
+		     0);
+	cr_assert_eq(v, UINT64_MAX - (1ULL << 29) + 1);
+}

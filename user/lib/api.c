@@ -145,8 +145,10 @@ struct smt_endpoint {
 /* ---- errors ------------------------------------------------------------ */
 
 static const char *const smt_errs[] = {
-	[SMT_E_NOCAP - SMT_E_BASE] = "raw IP sockets need CAP_NET_RAW (run "
-				     "as root or grant cap_net_raw)",
+	[SMT_E_NOCAP - SMT_E_BASE] = "raw IP sockets need CAP_NET_RAW, or "
+				     "smtd to hand them over (a uid that a "
+				     "service with encap ip lists, root, or "
+				     "cap_net_raw)",
 	[SMT_E_NOSESSION - SMT_E_BASE] = "no such session on this endpoint",
 	[SMT_E_TOOBIG - SMT_E_BASE] = "message larger than the session's "
 				      "maximum message size",

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctlproto.h"
 #include "endpoint.h"
 #include "sockbatch.h"
 #include "xsk_tx.h"
@@ -89,9 +90,15 @@ static int raw_socket(int family, uint8_t proto, uint32_t rcvbuf,
 	int fd;
 
 	fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, proto);
+	/* without CAP_NET_RAW: smtd hands one over (SCM_RIGHTS) to uids its
+	 * configuration allows native IP */
+	if (fd < 0 && (errno == EPERM || errno == EACCES)) {
+		fd = smt_ctl_raw_socket(family, proto);
+		if (fd < 0)
+			return -SMT_E_NOCAP;
+	}
 	if (fd < 0)
-		return (errno == EPERM || errno == EACCES) ? -SMT_E_NOCAP
-							   : -errno;
+		return -errno;
 	smt_sock_setup(fd, family, rcvbuf, priority);
 	return fd;
 }

@@ -636,6 +636,76 @@ const char *smt_ctl_last_error(void)
 	return ctl_errbuf;
 }
 
+/* Is fd a raw socket of family and proto? */
+static bool raw_of(int fd, int family, unsigned int proto)
+{
+	int v[3];
+	socklen_t l = sizeof(int);
+	const int opt[3] = {SO_DOMAIN, SO_TYPE, SO_PROTOCOL};
+
+	for (int i = 0; i < 3; i++)
+		if (getsockopt(fd, SOL_SOCKET, opt[i], &v[i], &l))
+			return false;
+	return v[0] == family && v[1] == SOCK_RAW && v[2] == (int)proto;
+}
+
+int smt_ctl_raw_socket(int family, unsigned int proto)
+{
+	char line[512], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = line, .iov_len = sizeof(line) - 1};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	json_object *req, *resp = NULL;
+	struct cmsghdr *cm;
+	int fd, rfd = -1, err;
+	ssize_t n;
+
+	fd = smt_ctl_open(NULL, false);
+	if (fd < 0)
+		return fd;
+	req = json_object_new_object();
+	json_object_object_add(req, "op", json_object_new_string("raw_socket"));
+	json_object_object_add(req, "id", json_object_new_int(1));
+	json_object_object_add(req, "family",
+			       json_object_new_int(family == AF_INET6 ? 6 : 4));
+	err = smt_ctl_send(fd, req, 1000);
+	json_object_put(req);
+	if (!err)
+		err = wait_fd(fd, POLLIN, 3000);
+	if (!err) {
+		do
+			n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		err = n > 0 ? 0 : n < 0 ? -errno : -EPIPE;
+	}
+	close(fd);
+	if (err)
+		return err;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
+	line[n] = 0;
+	resp = json_tokener_parse(line);
+	if (!smt_ctl_bool(resp, "ok", false)) {
+		snprintf(ctl_errbuf, sizeof(ctl_errbuf), "%s",
+			 smt_ctl_str(resp, "error", "smtd refused"));
+		err = -(int)smt_ctl_int(resp, "code", EACCES);
+	} else if (rfd < 0 || !raw_of(rfd, family, proto)) {
+		err = -EPROTO;
+	}
+	json_object_put(resp);
+	if (err) {
+		if (rfd >= 0)
+			close(rfd);
+		return err;
+	}
+	return rfd;
+}
+
 /* The calling thread's last error becomes ep's (smt_last_error); returns
  * err. */
 static int keep_error(struct smt_endpoint *ep, int err)
@@ -1135,6 +1205,11 @@ static json_object *stats_json(struct smt_endpoint *ep)
 	if (smt_stats_get(ep, 0, &s))
 		return NULL;
 	return stats_json_of(&s);
+}
+
+json_object *smt_ctl_stats_json(struct smt_endpoint *ep)
+{
+	return stats_json(ep);
 }
 
 static void on_timer(struct smt_endpoint *ep, int fd, void *arg)

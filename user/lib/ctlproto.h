@@ -122,5 +122,15 @@ int smt_ctl_addr_parse(const char *addr, uint16_t port,
 struct smt_endpoint;
 const char *smt_ctl_last_error(void);
 void smt_ctl_endpoint_closed(struct smt_endpoint *ep);
+/*
+ * A raw IP socket (family AF_INET or AF_INET6) of protocol proto from smtd
+ * (op raw_socket, passed with SCM_RIGHTS), for applications without
+ * CAP_NET_RAW. The fd (close-on-exec), or -errno: smtd unreachable, refused
+ * (its reason in smt_ctl_last_error), or another protocol than proto.
+ */
+int smt_ctl_raw_socket(int family, unsigned int proto);
+/* ep's counters and drops by reason name as libsmt reports them to smtd
+ * (app_stats); NULL when they cannot be read. */
+json_object *smt_ctl_stats_json(struct smt_endpoint *ep);
 
 #endif /* SMT_CTLPROTO_H */

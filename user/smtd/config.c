@@ -22,6 +22,7 @@
 
 #include "smt/wire.h"
 #include "smtd.h"
+#include "util.h"
 
 struct seen_key {
 	char section[SMTD_NAME_MAX + 16];
@@ -160,22 +161,16 @@ static bool duplicate_key(struct parse_state *ps, const char *section,
 	return false;
 }
 
+/* A number in min..max, with the size suffixes of byte counts (K, M, G,
+ * fractions like 1.5M): the tree's one size parser, which checks the bound
+ * before it multiplies. */
 static bool parse_uint(const char *v, unsigned long min, unsigned long max,
 		       unsigned long *out)
 {
-	char *end;
-	unsigned long x;
+	char why[128];
+	uint64_t x;
 
-	if (!*v || *v == '-')
-		return false;
-	errno = 0;
-	x = strtoul(v, &end, 0);
-	/* size suffixes for byte counts */
-	if (*end == 'K' || *end == 'k')
-		x *= 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		x *= 1024 * 1024, end++;
-	if (errno || *end || x < min || x > max)
+	if (util_parse_size(v, max, &x, why, sizeof(why)) || x < min)
 		return false;
 	*out = x;
 	return true;

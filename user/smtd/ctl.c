@@ -1038,6 +1038,97 @@ static void req_peer_list(struct smtd *d, struct smtd_ctl_conn *c, int64_t id)
 	send_msg(d, c, o);
 }
 
+/* May uid have a raw socket of the native protocol? Root, and the uids
+ * that a service open to native IP lets serve or call it. */
+static bool raw_allowed(struct smtd *d, uid_t uid)
+{
+	int i;
+
+	for (i = 0; i < d->cfg.nservices; i++)
+		if ((d->cfg.services[i].encaps & SMTD_ENCAPS_IP) &&
+		    smtd_service_uid_ok(&d->cfg.services[i], uid))
+			return true;
+	return uid == 0;
+}
+
+/*
+ * raw_socket: a raw IP socket of this host's native protocol, handed to
+ * the application over the control socket (SCM_RIGHTS) so that it needs
+ * no CAP_NET_RAW of its own (docs/control-protocol.md). The descriptor
+ * rides on the answer's first byte, so the connection must have nothing
+ * else queued (libsmt asks on a connection of its own).
+ */
+static void req_raw_socket(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
+			   json_object *req)
+{
+	int64_t fam = smt_ctl_int(req, "family", 0);
+	char line[128], cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = line};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	json_object *o;
+	int fd, n;
+
+	if (fam != 4 && fam != 6) {
+		d->st.ctl_bad_requests++;
+		send_error(d, c, id, EINVAL,
+			   "malformed request: \"family\" is 4 or 6");
+		return;
+	}
+	if (!(d->cfg.encaps & SMTD_ENCAPS_IP)) {
+		send_error(d, c, id, EPROTONOSUPPORT,
+			   "native IP is off on this host ([smtd] encap = "
+			   "%s); use SMT over UDP",
+			   smtd_encaps_str(d->cfg.encaps));
+		return;
+	}
+	if (!raw_allowed(d, c->uid)) {
+		d->st.ctl_denied++;
+		send_error(d, c, id, EACCES,
+			   "uid %u may not use native IP: no service with "
+			   "encap ip lists it in uids (smt.conf(5))",
+			   (unsigned int)c->uid);
+		return;
+	}
+	if (c->out_len) {
+		send_error(d, c, id, EBUSY,
+			   "ask for a raw socket on a connection without "
+			   "answers pending");
+		return;
+	}
+	fd = socket(fam == 6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC,
+		    d->cfg.ipproto);
+	if (fd < 0) {
+		send_error(d, c, id, errno,
+			   "smtd cannot open a raw socket of protocol %u: %s "
+			   "(smtd needs CAP_NET_RAW for native IP, smtd(8))",
+			   d->cfg.ipproto, strerror(errno));
+		return;
+	}
+	o = reply(id, true);
+	json_object_object_add(o, "family", json_object_new_int(fam));
+	json_object_object_add(o, "ipproto",
+			       json_object_new_int(d->cfg.ipproto));
+	json_object_object_add(o, "v", json_object_new_int(SMT_CTL_VERSION));
+	n = snprintf(line, sizeof(line), "%s\n",
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	iov.iov_len = n;
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+		conn_kill(c); /* a fresh connection takes 100 bytes */
+	else
+		d->st.raw_sockets_handed++;
+	close(fd);
+}
+
 static void req_service_list(struct smtd *d, struct smtd_ctl_conn *c,
 			     int64_t id)
 {
@@ -1247,6 +1338,8 @@ static void handle(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 		req_stats(d, c, id);
 	else if (!strcmp(op, "ticket_export"))
 		req_ticket_export(d, c, id, req);
+	else if (!strcmp(op, "raw_socket"))
+		req_raw_socket(d, c, id, req);
 	else if (!strcmp(op, "ping"))
 		send_msg(d, c, reply(id, true));
 	else {

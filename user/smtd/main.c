@@ -330,6 +330,14 @@ static int check_config(struct smtd *d)
 		return 1;
 	}
 	smtd_tls_free(d);
+	if (smtd_check_ports(&d->cfg, err, sizeof(err))) {
+		fputs(err, stderr);
+		fprintf(stderr,
+			"%s: configuration is valid, but smtd cannot start "
+			"with it now\n",
+			d->cfg_path);
+		return 1;
+	}
 	printf("%s: configuration is valid: %d service%s, handshake port %s:%u, "
 	       "control socket %s\n",
 	       d->cfg_path, d->cfg.nservices, d->cfg.nservices == 1 ? "" : "s",

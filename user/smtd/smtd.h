@@ -183,7 +183,8 @@ void smtd_accept_tick(struct smtd *d);
 	X(tickets_bad_finished, "ticket ACCEPTs whose finished failed")      \
 	X(metrics_scrapes, "metrics requests answered with 200")             \
 	X(metrics_bad_requests, "metrics requests refused (4xx, timeout)")   \
-	X(metrics_conns_refused, "metrics connections over max_clients")
+	X(metrics_conns_refused, "metrics connections over max_clients")     \
+	X(raw_sockets_handed, "raw IP sockets handed to applications")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -436,6 +437,11 @@ void smtd_bpf_tick(struct smtd *d);
 void smtd_bpf_stats(struct smtd *d, json_object *stats);
 /* [bpf] udp_ports: 0, or -EINVAL with what is wrong in err. */
 int smtd_bpf_check_udp_ports(const char *list, char *err, size_t errlen);
+
+/* check.c: for --check-config, can a start take the handshake port, the
+ * metrics address and the control socket? The number of problems, each a
+ * line "FILE: what; what to do" in err. */
+int smtd_check_ports(const struct smtd_config *c, char *err, size_t len);
 
 /* metrics.c: the OpenMetrics / Prometheus text endpoint (docs/metrics.md) */
 int smtd_metrics_listen(struct smtd *d);

@@ -130,25 +130,15 @@ static bool pattern_check(const uint8_t *buf, size_t len, uint64_t seed,
 
 /* ---- options ------------------------------------------------------------ */
 
+/* One size (64, 4K, 1.5M: util_parse_size, the tree's size parser). */
 static int parse_size(const char *s, uint32_t *out)
 {
-	char *end;
-	double v = strtod(s, &end);
-	uint64_t mul = 1;
+	char err[160];
+	uint64_t v;
 
-	if (end == s || v < 0)
+	if (util_parse_size(s, UINT32_MAX, &v, err, sizeof(err)))
 		return -1;
-	if (*end == 'k' || *end == 'K')
-		mul = 1024, end++;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1024 * 1024, end++;
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end || v * mul > UINT32_MAX)
-		return -1;
-	*out = (uint32_t)(v * mul);
+	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -490,43 +480,57 @@ static int open_session(const struct opts *o, bool client,
 	return open_keylog(o, client, ep, sid);
 }
 
-static void print_stats(struct smt_endpoint *ep, bool json)
+/* JSON output goes through json-c: one object per report, one line. */
+static json_object *jdbl(double v, const char *fmt)
+{
+	char b[64];
+
+	snprintf(b, sizeof(b), fmt, v);
+	return json_object_new_double_s(v, b);
+}
+
+static void jadd(json_object *o, const char *k, json_object *v)
+{
+	json_object_object_add(o, k, v);
+}
+
+static void jadd_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void jprint(json_object *o)
+{
+	puts(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* The endpoint's counters as a "stats" member of o: what libsmt reports
+ * to smtd, and the send-side errors and AF_XDP counters. */
+static void stats_json(struct smt_endpoint *ep, json_object *o)
 {
 	struct smt_stats st = {.sz = sizeof(st)};
-	const char *sep = "";
+	json_object *s = smt_ctl_stats_json(ep);
+
+	if (!s || smt_stats_get(ep, 0, &st)) {
+		json_object_put(s);
+		return;
+	}
+	jadd_u64(s, "rx_no_endpoint", st.rx_no_endpoint);
+	jadd_u64(s, "tx_errors", st.tx_errors);
+	jadd_u64(s, "tx_xsk_packets", st.tx_xsk_packets);
+	jadd_u64(s, "tx_xsk_fallback", st.tx_xsk_fallback);
+	jadd(o, "stats", s);
+}
+
+static void print_stats(struct smt_endpoint *ep)
+{
+	struct smt_stats st = {.sz = sizeof(st)};
 	unsigned int i;
 
 	if (smt_stats_get(ep, 0, &st))
 		return;
-	if (json) {
-		printf("\"stats\":{\"tx_packets\":%" PRIu64
-		       ",\"rx_packets\":%" PRIu64 ",\"tx_retransmits\":%" PRIu64
-		       ",\"rx_no_endpoint\":%" PRIu64 ",\"tx_errors\":%" PRIu64
-		       ",\"tx_xsk_packets\":%" PRIu64
-		       ",\"tx_xsk_fallback\":%" PRIu64
-		       ",\"rx_icmp_errors\":%" PRIu64 ",\"tx_calls\":%" PRIu64
-		       ",\"rx_calls\":%" PRIu64 ",\"tx_gso_sends\":%" PRIu64
-		       ",\"tx_gso_segments\":%" PRIu64
-		       ",\"tx_gso_fallback\":%" PRIu64
-		       ",\"rx_gro_bufs\":%" PRIu64
-		       ",\"rx_gro_segments\":%" PRIu64
-		       ",\"drops_total\":%" PRIu64 ",\"drops\":{",
-		       st.tx_packets, st.rx_packets, st.tx_retransmits,
-		       st.rx_no_endpoint, st.tx_errors, st.tx_xsk_packets,
-		       st.tx_xsk_fallback, st.rx_icmp_errors, st.tx_calls,
-		       st.rx_calls, st.tx_gso_sends, st.tx_gso_segments,
-		       st.tx_gso_fallback, st.rx_gro_bufs, st.rx_gro_segments,
-		       st.drops_total);
-		for (i = 0; smt_drop_reason_name(i); i++) {
-			if (!st.drops[i])
-				continue;
-			printf("%s\"%s\":%" PRIu64, sep,
-			       smt_drop_reason_name(i), st.drops[i]);
-			sep = ",";
-		}
-		printf("}}");
-		return;
-	}
 	printf("smt-echo: packets tx %" PRIu64 " rx %" PRIu64
 	       ", retransmits %" PRIu64 ", ctl tx %" PRIu64 " rx %" PRIu64
 	       ", not ours %" PRIu64 ", tx errors %" PRIu64
@@ -715,24 +719,26 @@ static int run_server(const struct opts *o)
 		sum.reply_err += v[i].reply_err;
 	}
 	if (o->json) {
-		printf("{\"role\":\"server\",\"encap\":\"%s\","
-		       "\"requests\":%" PRIu64 ",\"oneways\":%" PRIu64
-		       ",\"bad_oneways\":%" PRIu64 ",\"bytes\":%" PRIu64
-		       ",\"reply_errors\":%" PRIu64,
-		       encap, sum.reqs, sum.oneways, sum.bad_oneways, sum.bytes,
-		       sum.reply_err);
+		json_object *j = json_object_new_object(), *mem;
+
+		jadd(j, "role", json_object_new_string("server"));
+		jadd(j, "encap", json_object_new_string(encap));
+		jadd_u64(j, "requests", sum.reqs);
+		jadd_u64(j, "oneways", sum.oneways);
+		jadd_u64(j, "bad_oneways", sum.bad_oneways);
+		jadd_u64(j, "bytes", sum.bytes);
+		jadd_u64(j, "reply_errors", sum.reply_err);
 		if (n > 1) {
-			printf(",\"members\":[");
+			mem = json_object_new_array();
 			for (i = 0; i < n; i++)
-				printf("%s%" PRIu64, i ? "," : "",
-				       v[i].reqs + v[i].oneways);
-			printf("]");
+				json_object_array_add(
+					mem, json_object_new_uint64(
+						     v[i].reqs + v[i].oneways));
+			jadd(j, "members", mem);
 		}
-		if (o->stats && v[0].ep) {
-			printf(",");
-			print_stats(v[0].ep, true);
-		}
-		printf("}\n");
+		if (o->stats && v[0].ep)
+			stats_json(v[0].ep, j);
+		jprint(j);
 	} else {
 		printf("smt-echo: server handled %" PRIu64 " requests, %" PRIu64
 		       " oneways (%" PRIu64 " bad), %" PRIu64
@@ -745,7 +751,7 @@ static int run_server(const struct opts *o)
 			       i, v[i].reqs, v[i].oneways,
 			       v[i].ep ? "" : " (exited early)");
 		if (o->stats && v[0].ep)
-			print_stats(v[0].ep, false);
+			print_stats(v[0].ep);
 	}
 	for (i = 0; i < n; i++)
 		smt_endpoint_close(v[i].ep);
@@ -801,18 +807,26 @@ static double pct_us(const struct lat *l, double p)
 	return l->v[k - 1] / 1000.0;
 }
 
-static void lat_print(const char *name, struct lat *l, bool json,
-		      const char *sep)
+/* Percentiles of l (sorted here) as member "lat_us" of o. */
+static void lat_json(struct lat *l, json_object *o)
+{
+	json_object *j = json_object_new_object();
+
+	if (l->n) /* no RPC: v may be NULL, which qsort may not get */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
+	jadd_u64(j, "n", l->n);
+	jadd(j, "p50", jdbl(pct_us(l, 50), "%.1f"));
+	jadd(j, "p90", jdbl(pct_us(l, 90), "%.1f"));
+	jadd(j, "p99", jdbl(pct_us(l, 99), "%.1f"));
+	jadd(j, "p999", jdbl(pct_us(l, 99.9), "%.1f"));
+	jadd(j, "max", jdbl(pct_us(l, 100), "%.1f"));
+	jadd(o, "lat_us", j);
+}
+
+static void lat_print(const char *name, struct lat *l)
 {
 	if (l->n) /* no RPC: v may be NULL, which qsort may not get */
 		qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
-	if (json) {
-		printf("%s\"%s\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,"
-		       "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
-		       sep, name, l->n, pct_us(l, 50), pct_us(l, 90),
-		       pct_us(l, 99), pct_us(l, 99.9), pct_us(l, 100));
-		return;
-	}
 	printf("  %-10s n %-8zu p50 %9.1f  p90 %9.1f  p99 %9.1f  p99.9 "
 	       "%9.1f  max %9.1f us\n",
 	       name, l->n, pct_us(l, 50), pct_us(l, 90), pct_us(l, 99),
@@ -960,43 +974,53 @@ static void client_report(struct client *c, double secs)
 	int i;
 
 	if (o->json) {
-		printf("{\"role\":\"client\",\"mode\":\"%s\","
-		       "\"encap\":\"%s\",\"sent\":%" PRIu64 ",\"ok\":%" PRIu64
-		       ",\"failed\":%" PRIu64 ",\"bad\":%" PRIu64
-		       ",\"seconds\":%.3f,"
-		       "\"rpc_per_s\":%.1f,\"mbit_per_s\":%.2f,"
-		       "\"concurrency\":%u,",
-		       o->oneway ? "oneway" : "rpc", ep_encap(c->ep), c->sent,
-		       c->ok, c->failed, c->bad, secs, rate, mbps, o->conc);
+		json_object *j = json_object_new_object(), *arr, *e;
+
+		jadd(j, "role", json_object_new_string("client"));
+		jadd(j, "mode",
+		     json_object_new_string(o->oneway ? "oneway" : "rpc"));
+		jadd(j, "encap", json_object_new_string(ep_encap(c->ep)));
+		jadd_u64(j, "sent", c->sent);
+		jadd_u64(j, "ok", c->ok);
+		jadd_u64(j, "failed", c->failed);
+		jadd_u64(j, "bad", c->bad);
+		jadd(j, "seconds", jdbl(secs, "%.3f"));
+		jadd(j, "rpc_per_s", jdbl(rate, "%.1f"));
+		jadd(j, "mbit_per_s", jdbl(mbps, "%.2f"));
+		jadd_u64(j, "concurrency", o->conc);
 		/* the first failure: its code (positive: errno or SMT_E_*),
 		 * text and how long the RPC lived until it failed */
-		if (c->first_fail)
-			printf("\"first_error\":%d,\"first_error_str\":\"%s\","
-			       "\"first_error_ms\":%.1f,",
-			       -c->first_fail, smt_strerror(c->first_fail),
-			       c->first_fail_ns / 1e6);
-		lat_print("lat_us", &c->all, true, "");
-		printf(",\"sizes\":[");
+		if (c->first_fail) {
+			jadd(j, "first_error",
+			     json_object_new_int(-c->first_fail));
+			jadd(j, "first_error_str",
+			     json_object_new_string(
+				     smt_strerror(c->first_fail)));
+			jadd(j, "first_error_ms",
+			     jdbl(c->first_fail_ns / 1e6, "%.1f"));
+		}
+		lat_json(&c->all, j);
+		arr = json_object_new_array();
 		for (i = 0; i < o->nsizes; i++) {
-			printf("%s{\"size\":%u,", i ? "," : "", o->sizes[i]);
-			lat_print("lat_us", &c->per[i], true, "");
-			printf("}");
+			e = json_object_new_object();
+			jadd_u64(e, "size", o->sizes[i]);
+			lat_json(&c->per[i], e);
+			json_object_array_add(arr, e);
 		}
-		printf("]");
+		jadd(j, "sizes", arr);
 		if (o->bg_conc) {
-			printf(",\"bg\":{\"size\":%u,\"concurrency\":%u,"
-			       "\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
-			       ",\"bad\":%" PRIu64 ",",
-			       o->bg_size, o->bg_conc, c->bg_ok, c->bg_failed,
-			       c->bg_bad);
-			lat_print("lat_us", &c->bg, true, "");
-			printf("}");
+			e = json_object_new_object();
+			jadd_u64(e, "size", o->bg_size);
+			jadd_u64(e, "concurrency", o->bg_conc);
+			jadd_u64(e, "ok", c->bg_ok);
+			jadd_u64(e, "failed", c->bg_failed);
+			jadd_u64(e, "bad", c->bg_bad);
+			lat_json(&c->bg, e);
+			jadd(j, "bg", e);
 		}
-		if (o->stats) {
-			printf(",");
-			print_stats(c->ep, true);
-		}
-		printf("}\n");
+		if (o->stats)
+			stats_json(c->ep, j);
+		jprint(j);
 		return;
 	}
 	printf("smt-echo: %" PRIu64 " %s ok, %" PRIu64 " failed, %" PRIu64
@@ -1007,11 +1031,11 @@ static void client_report(struct client *c, double secs)
 	if (c->first_fail)
 		printf("smt-echo: first failure after %.1f ms: %s\n",
 		       c->first_fail_ns / 1e6, smt_strerror(c->first_fail));
-	lat_print("all", &c->all, false, "");
+	lat_print("all", &c->all);
 	if (o->nsizes > 1) {
 		for (i = 0; i < o->nsizes; i++) {
 			snprintf(name, sizeof(name), "%uB", o->sizes[i]);
-			lat_print(name, &c->per[i], false, "");
+			lat_print(name, &c->per[i]);
 		}
 	}
 	if (o->bg_conc) {
@@ -1019,10 +1043,10 @@ static void client_report(struct client *c, double secs)
 		       " ok, %" PRIu64 " failed, %" PRIu64 " bad\n",
 		       o->bg_conc, o->bg_size, c->bg_ok, c->bg_failed,
 		       c->bg_bad);
-		lat_print("background", &c->bg, false, "");
+		lat_print("background", &c->bg);
 	}
 	if (o->stats)
-		print_stats(c->ep, false);
+		print_stats(c->ep);
 }
 
 static int run_client(struct opts *o)

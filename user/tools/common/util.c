@@ -271,19 +271,34 @@ int util_port_in_ranges(const struct util_port_range *r, size_t n,
 int util_parse_size(const char *s, uint64_t max, uint64_t *out, char *err,
 		    size_t err_len)
 {
+	static const char what[] =
+		"'%s' is not a size (bytes, or with K, M, G suffix: 64, 4K, "
+		"1.5M)";
+	uint64_t frac = 0, scale = 1, fbytes = 0;
 	unsigned long long v;
 	unsigned int shift = 0;
 	char *end;
 
 	if (!s || !*s || *s == '-' || !isdigit((unsigned char)*s))
-		return fail(
-			err, err_len,
-			"'%s' is not a size (bytes, or with K, M, G suffix)",
-			s ? s : "");
+		return fail(err, err_len, what, s ? s : "");
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno)
 		return fail(err, err_len, "'%s' is too large", s);
+	if (*end == '.') {
+		/* a fraction: at most 9 digits, so frac << 30 fits */
+		for (end++; isdigit((unsigned char)*end); end++) {
+			if (scale == 1000000000)
+				return fail(err, err_len,
+					    "'%s': at most 9 digits after "
+					    "the point",
+					    s);
+			frac = frac * 10 + (*end - '0');
+			scale *= 10;
+		}
+		if (scale == 1)
+			return fail(err, err_len, what, s);
+	}
 	switch (*end) {
 	case 'k':
 	case 'K':
@@ -300,17 +315,23 @@ int util_parse_size(const char *s, uint64_t max, uint64_t *out, char *err,
 	case '\0':
 		break;
 	default:
-		return fail(
-			err, err_len,
-			"'%s' is not a size (bytes, or with K, M, G suffix)",
-			s);
+		return fail(err, err_len, what, s);
 	}
 	if (*end && end[1] && strcmp(end + 1, "B") && strcmp(end + 1, "iB"))
 		return fail(err, err_len, "'%s' has junk after the suffix", s);
-	if (v > (max >> shift))
+	/* the fraction must come to whole bytes: 1.5K, not 0.1K */
+	if (frac) {
+		fbytes = (frac << shift) / scale;
+		if (fbytes * scale != frac << shift)
+			return fail(err, err_len,
+				    "'%s' is not a whole number of bytes", s);
+	}
+	/* compare before shifting: v << shift must not wrap */
+	if (v > (max >> shift) || fbytes > max ||
+	    ((uint64_t)v << shift) > max - fbytes)
 		return fail(err, err_len, "'%s' is more than the limit %llu", s,
 			    (unsigned long long)max);
-	*out = (uint64_t)v << shift;
+	*out = ((uint64_t)v << shift) + fbytes;
 	return 0;
 }
 

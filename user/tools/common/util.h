@@ -60,7 +60,12 @@ int util_port_in_ranges(const struct util_port_range *r, size_t n,
 int util_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
 		   char *err, size_t err_len);
 
-/* Size in bytes with an optional K, M or G suffix (powers of 1024), <= max. */
+/*
+ * Size in bytes with an optional K, M or G suffix (powers of 1024, then an
+ * optional B or iB) and an optional fraction that comes to whole bytes
+ * ("1.5K" is 1536, "0.1K" is refused), <= max; nothing wraps. The one size
+ * parser of the tree: smt.conf (smtd), smtctl and the tools use it.
+ */
 int util_parse_size(const char *s, uint64_t max, uint64_t *out, char *err,
 		    size_t err_len);
 

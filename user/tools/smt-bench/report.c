@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "bench.h"
 
 static const char *const test_names[TEST_COUNT] = {
@@ -1079,46 +1081,67 @@ static void tables(const struct srow *s, size_t n,
 
 /* ---- machine-readable output ------------------------------------------- */
 
-static void json_num(FILE *f, double v)
+/* A number with 3 decimals, or null when there is none (NaN, inf). */
+static json_object *json_num(double v)
 {
+	char b[64];
+
 	if (isnan(v) || isinf(v))
-		fputs("null", f);
-	else
-		fprintf(f, "%.3f", v);
+		return NULL;
+	snprintf(b, sizeof(b), "%.3f", v);
+	return json_object_new_double_s(v, b);
 }
 
+/* bench.json through json-c (names and strings escaped by it). */
 static int write_json(const char *dir, const struct srow *s, size_t n,
 		      const struct report_info *info)
 {
+	json_object *o = json_object_new_object(), *arr, *e;
 	char path[4096];
-	FILE *f;
+	char b[32];
+	int ret;
 
-	snprintf(path, sizeof(path), "%s/bench.json", dir);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "{\n  \"rounds\": %d,\n  \"tls\": \"%s\",\n", info->rounds,
-		info->ktls);
-	fprintf(f, "  \"aes_128_gcm_MBps\": ");
-	json_num(f, info->aes_MBps > 0 ? info->aes_MBps : NAN);
-	fprintf(f, ",\n  \"medians\": [\n");
+	json_object_object_add(o, "rounds", json_object_new_int(info->rounds));
+	json_object_object_add(o, "tls", json_object_new_string(info->ktls));
+	json_object_object_add(
+		o, "aes_128_gcm_MBps",
+		json_num(info->aes_MBps > 0 ? info->aes_MBps : NAN));
+	arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		const struct result *k = &s[i].key;
 
-		fprintf(f,
-			"    {\"test\": \"%s\", \"transport\": \"%s\", "
-			"\"size\": %u, \"resp_size\": %u, \"outstanding\": "
-			"%u, \"loss_pct\": %.2f, \"rounds_ok\": %d",
-			test_name(k->test), tp_name(k->tp), k->size,
-			k->resp_size, k->load, k->loss_ppm / 1e4, s[i].rounds);
-		for (int m = 0; m < M_COUNT; m++) {
-			fprintf(f, ", \"%s\": ", metric_names[m]);
-			json_num(f, s[i].med[m]);
-		}
-		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+		e = json_object_new_object();
+		json_object_object_add(
+			e, "test", json_object_new_string(test_name(k->test)));
+		json_object_object_add(e, "transport",
+				       json_object_new_string(tp_name(k->tp)));
+		json_object_object_add(e, "size",
+				       json_object_new_int64(k->size));
+		json_object_object_add(e, "resp_size",
+				       json_object_new_int64(k->resp_size));
+		json_object_object_add(e, "outstanding",
+				       json_object_new_int64(k->load));
+		snprintf(b, sizeof(b), "%.2f", k->loss_ppm / 1e4);
+		json_object_object_add(
+			e, "loss_pct",
+			json_object_new_double_s(k->loss_ppm / 1e4, b));
+		json_object_object_add(e, "rounds_ok",
+				       json_object_new_int(s[i].rounds));
+		for (int m = 0; m < M_COUNT; m++)
+			json_object_object_add(e, metric_names[m],
+					       json_num(s[i].med[m]));
+		json_object_array_add(arr, e);
 	}
-	fprintf(f, "  ]\n}\n");
-	return fclose(f) ? -errno : 0;
+	json_object_object_add(o, "medians", arr);
+	snprintf(path, sizeof(path), "%s/bench.json", dir);
+	ret = json_object_to_file_ext(path, o,
+				      JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_SPACED |
+					      JSON_C_TO_STRING_NOSLASHESCAPE)
+		      ? -EIO
+		      : 0;
+	json_object_put(o);
+	return ret;
 }
 
 static int write_summary_csv(const char *dir, const struct srow *s, size_t n)

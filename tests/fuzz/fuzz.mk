@@ -21,8 +21,7 @@ FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
-	-Wstrict-prototypes -Iinclude -Iuser/lib -Iuser/smtd -Itests/fuzz \
-	-Iuser/tools/common
+	-Wstrict-prototypes -Iinclude -Iuser/lib -Iuser/smtd -Itests/fuzz
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
 FUZZ_GEN := $(BUILD)/fuzz/bin/gen_seeds
@@ -37,6 +36,9 @@ FUZZ_CFG_OBJS := $(BUILD)/fuzz/obj/smtd/config.o $(BUILD)/fuzz/obj/smtd/bpf.o \
 FUZZ_CTL_OBJS := $(FUZZ_CFG_OBJS) $(BUILD)/fuzz/obj/smtd/ctl.o \
 	$(BUILD)/fuzz/obj/smtd/tls.o $(BUILD)/fuzz/obj/smtd/tkt.o \
 	$(BUILD)/fuzz/obj/smtd/ticket.o
+# config.c parses sizes with util.h (not the whole tools dir: bpf.c must
+# not see smt_bpf.h)
+$(BUILD)/fuzz/obj/smtd/config.o: FUZZ_CFLAGS += -Iuser/tools/common
 $(FUZZ_REST_A): $(FUZZ_REST_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 # NLMSG_OK compares signed with unsigned (clang's -Wextra says so)

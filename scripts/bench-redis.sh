@@ -2,34 +2,50 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # make bench-redis: Debian's redis-server measured with redis-benchmark in
-# two network namespaces (scripts/netns.sh), over every path side by side:
+# two network namespaces (scripts/netns.sh), over every path in one run:
 #   tcp        plain TCP (the floor)
 #   redis-tls  Redis's own TLS 1.3 (tls-port)
 #   stunnel    stunnel on both hosts (TLS 1.3), Redis on localhost
 #   smt-ip     smt-proxy on both hosts, SMT natively on IP
 #   smt-udp    smt-proxy on both hosts, SMT over UDP
-# Workloads: GET and SET of 64 B values with 1 and 32 parallel clients
-# (redis-benchmark -c), not pipelined. Prints a Markdown table (requests
-# per second, p50 and p99 in ms) into $BUILD/bench/redis.md and
-# docs/performance-redis.md (which make bench's docs/performance.md
-# includes; BENCH_REDIS_DOC=0 leaves docs/ alone). Not part of make test.
-# Usage: BUILD=dir scripts/bench-redis.sh [-n N]  (N: requests per row,
-# default $BENCH_REDIS_N or 10000)
+# Workloads, each at 0 % and 1 % loss (bpf/bench_loss.bpf.c, XDP on both
+# veth ends, the program make bench uses; it drops TCP, UDP and SMT alike):
+#   SET and GET of 64 B values with 1, 32 and 256 parallel clients, and 32
+#   clients pipelining 16 requests each (redis-benchmark -c, -P);
+#   mixed: 4 clients of small GETs while 2 clients SET 1 MiB values on
+#   other connections (head-of-line), the GETs' latency distribution
+#   written as a CDF (redis_cdf_<loss>.dat, redis_cdf.png).
+# CPU per request: utime + stime (/proc/PID/stat) of redis-server and the
+# path's sidecars (stunnel, smt-proxy) during a run, divided by its
+# requests; redis-benchmark and smtd (not on the data path) are left out,
+# as is softirq time not charged to a process.
+# Writes $BUILD/bench/redis/{rows.tsv,redis.md,*.dat,redis_cdf.png} and
+# docs/performance-redis.md (+ docs/performance-redis-cdf.png), which make
+# bench's docs/performance.md includes; BENCH_REDIS_DOC=0 leaves docs/
+# alone. Not part of make test; run it under the netns lock.
+# Usage: BUILD=dir scripts/bench-redis.sh [-n N]  (N: requests per 64 B
+# run, default $BENCH_REDIS_N or 20000; 1 client under loss runs N/10)
 set -u
 
 BUILD=${BUILD:-build}
-N=${BENCH_REDIS_N:-10000}
+N=${BENCH_REDIS_N:-20000}
 [ "${1:-}" = -n ] && N=$2
+OUT=$BUILD/bench/redis
 SD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-redis.XXXXXX")
 chmod 755 "$SD_TMP"
 P=br$$
 P=${P:0:12}
+PIN=/sys/fs/bpf/$P-loss
 . tests/smtd/lib.sh
 PIDS=""
+T0=$(date +%s)
 cleanup() {
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
 	sleep 0.3
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
+	[ -n "${SMT_NS_CLIENT:-}" ] && ip -n "$SMT_NS_CLIENT" link set dev "$SMT_DEV_CLIENT" xdpgeneric off 2>/dev/null
+	[ -n "${SMT_NS_SERVER:-}" ] && ip -n "$SMT_NS_SERVER" link set dev "$SMT_DEV_SERVER" xdpgeneric off 2>/dev/null
+	rm -rf "$PIN" "$PIN-maps"
 	sd_cleanup
 	sd_kill_netns "$P"
 	netns_down --prefix "$P"
@@ -37,41 +53,85 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for b in redis-server redis-benchmark stunnel4; do
+for b in redis-server redis-benchmark stunnel4 bpftool python3; do
 	command -v $b >/dev/null || {
 		echo "bench-redis: $b missing (scripts/setup-deps.sh)" >&2
 		exit 1
 	}
 done
+[ -e "$BUILD/bpf/bench_loss.bpf.o" ] || {
+	echo "bench-redis: $BUILD/bpf/bench_loss.bpf.o missing; run make" >&2
+	exit 1
+}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.dat "$OUT"/rows.tsv "$OUT"/*.png
 sd_certs "$SD_TMP/certs" >/dev/null || exit 1
 netns_up --prefix "$P" >/dev/null || exit 1
 NSC=$SMT_NS_CLIENT
 NSS=$SMT_NS_SERVER
 SIP=$SMT_SERVER_IP4
 inc() { nsenter --net="/var/run/netns/$NSC" "$@"; }
-ins() { nsenter --net="/var/run/netns/$NSS" "$@"; }
-bg() { # NETNS CMD...: in the background, remembered for cleanup ($! is
-	# the program itself: nsenter execs it)
-	local ns=$1
-	shift
-	nsenter --net="/var/run/netns/$ns" "$@" &
-	PIDS="$PIDS $!"
-}
 C=$SD_TMP/certs
+
+# ---- loss: bench_loss on both veth ends, drop_ppm written into its .bss
+bpftool prog load "$BUILD/bpf/bench_loss.bpf.o" "$PIN" type xdp \
+	pinmaps "$PIN-maps" || exit 1
+inc ip link set dev "$SMT_DEV_CLIENT" xdpgeneric pinned "$PIN" || exit 1
+nsenter --net="/var/run/netns/$NSS" ip link set dev "$SMT_DEV_SERVER" xdpgeneric pinned "$PIN" || exit 1
+BSS=$PIN-maps/$(ls "$PIN-maps" | grep bss)
+BSS_SIZE=$(bpftool btf dump file "$BUILD/bpf/bench_loss.bpf.o" |
+	sed -n "s/.*DATASEC '.bss' size=\([0-9]*\).*/\1/p")
+PPM_OFF=$(bpftool btf dump file "$BUILD/bpf/bench_loss.bpf.o" |
+	sed -n "s/.*offset=\([0-9]*\) size=4 (VAR 'drop_ppm').*/\1/p")
+[ -n "$BSS_SIZE" ] && [ -n "$PPM_OFF" ] || {
+	echo "bench-redis: cannot find drop_ppm in bench_loss's BTF" >&2
+	exit 1
+}
+loss_set() { # PERCENT: the .bss rewritten (counters restart at 0)
+	local ppm=$(($1 * 10000)) i v=""
+	for i in $(seq 0 $((BSS_SIZE - 1))); do
+		if [ "$i" -ge "$PPM_OFF" ] && [ "$i" -lt $((PPM_OFF + 4)) ]; then
+			v="$v $(((ppm >> (8 * (i - PPM_OFF))) & 255))"
+		else
+			v="$v 0"
+		fi
+	done
+	bpftool map update pinned "$BSS" key 0 0 0 0 value $v
+}
+loss_counts() { # "seen dropped"
+	bpftool -j map dump pinned "$BSS" | python3 -c '
+import json, sys
+d = {}
+for e in json.load(sys.stdin)[0]["formatted"]["value"][".bss"]:
+    d.update(e)
+print(d["seen"], d["dropped"])'
+}
+loss_set 0 || exit 1
 
 sd_conf client host2
 sd_conf server host
+# M = 2 MiB: a 1 MiB SET (value plus RESP framing) is one SMT message
+sed -i 's/^max_msg = 1M$/max_msg = 2M/' "$SD_TMP/client.conf" "$SD_TMP/server.conf"
 sd_start client "$NSC" || exit 1
 sd_start server "$NSS" || exit 1
 
+bg() { # VAR NETNS CMD...: in the background, pid into VAR ($! is the
+	# program itself: nsenter execs it)
+	local var=$1 ns=$2
+	shift 2
+	nsenter --net="/var/run/netns/$ns" "$@" &
+	PIDS="$PIDS $!"
+	eval "$var=$!"
+}
+
 # Redis: plain TCP on SIP:6379 and localhost, TLS 1.3 on SIP:6390
-bg "$NSS" redis-server --port 6379 --bind "$SIP" 127.0.0.1 --save '' \
+bg REDIS "$NSS" redis-server --port 6379 --bind "$SIP" 127.0.0.1 --save '' \
 	--appendonly no --protected-mode no --tls-port 6390 \
 	--tls-cert-file "$C/host.crt" --tls-key-file "$C/host.key" \
 	--tls-ca-cert-file "$C/ca.crt" --tls-auth-clients no \
-	--tls-protocols TLSv1.3 >"$SD_TMP/redis.log" 2>&1
+	--tls-protocols TLSv1.3 --maxclients 2000 >"$SD_TMP/redis.log" 2>&1
 # stunnel: client 127.0.0.1:6392 -> SIP:6391 -> 127.0.0.1:6379
-cat >"$SD_TMP/st-s.conf" <<EOF
+cat >"$SD_TMP/st-s.conf" <<EOT
 foreground = yes
 pid =
 [redis]
@@ -80,8 +140,8 @@ connect = 127.0.0.1:6379
 cert = $C/host.crt
 key = $C/host.key
 sslVersionMin = TLSv1.3
-EOF
-cat >"$SD_TMP/st-c.conf" <<EOF
+EOT
+cat >"$SD_TMP/st-c.conf" <<EOT
 foreground = yes
 pid =
 [redis]
@@ -92,93 +152,252 @@ CAfile = $C/ca.crt
 verifyChain = yes
 checkHost = kv.smt
 sslVersionMin = TLSv1.3
-EOF
-bg "$NSS" stunnel4 "$SD_TMP/st-s.conf" >"$SD_TMP/st-s.log" 2>&1
-bg "$NSC" stunnel4 "$SD_TMP/st-c.conf" >"$SD_TMP/st-c.log" 2>&1
+EOT
+bg ST_S "$NSS" stunnel4 "$SD_TMP/st-s.conf" >"$SD_TMP/st-s.log" 2>&1
+bg ST_C "$NSC" stunnel4 "$SD_TMP/st-c.conf" >"$SD_TMP/st-c.log" 2>&1
 
 proxy_pair() { # ENCAP PORT: smt-proxy client on 127.0.0.1:PORT
-	cat >"$SD_TMP/s-$1.conf" <<EOF
+	cat >"$SD_TMP/s-$1.conf" <<EOT
 [proxy redis]
 role = server
 service = kv.smt
 port = 7001
 backend = 127.0.0.1:6379
 encap = $1
+max_frame = 2096000
 smtd_socket = $SD_TMP/server.sock
 stats_file = $SD_TMP/s-$1.json
-EOF
-	cat >"$SD_TMP/c-$1.conf" <<EOF
+EOT
+	cat >"$SD_TMP/c-$1.conf" <<EOT
 [proxy redis]
 role = client
 service = kv.smt
 connect = $SIP
 listen = 127.0.0.1:$2
 encap = $1
+max_conns = 2000
+max_frame = 2096000
 smtd_socket = $SD_TMP/client.sock
 stats_file = $SD_TMP/c-$1.json
-EOF
-	nsenter --net="/var/run/netns/$NSS" "$SD_BIN/smt-proxy" \
-		-c "$SD_TMP/s-$1.conf" >"$SD_TMP/s-$1.log" 2>&1 &
-	SPID=$!
+EOT
+	bg SPID "$NSS" "$SD_BIN/smt-proxy" -c "$SD_TMP/s-$1.conf" \
+		>"$SD_TMP/s-$1.log" 2>&1
 	sleep 0.3
-	nsenter --net="/var/run/netns/$NSC" "$SD_BIN/smt-proxy" \
-		-c "$SD_TMP/c-$1.conf" >"$SD_TMP/c-$1.log" 2>&1 &
-	CPID=$!
-	PIDS="$PIDS $SPID $CPID"
-	sleep 0.5
-}
-
-# run NAME ARGS...: one line per workload into $SD_TMP/rows
-run() {
-	local name=$1 c t out
-	shift
-	for c in 1 32; do
-		out=$(inc redis-benchmark "$@" -t get,set -d 64 -c "$c" \
-			-n "$N" --csv 2>/dev/null)
-		for t in SET GET; do
-			echo "$out" | tr -d '"' | awk -F, -v n="$name" -v c="$c" \
-				-v t="$t" '$1 == t {
-				printf "| %s | %s | %d | %.0f | %s | %s |\n",
-					n, t, c, $2, $5, $7 }' >>"$SD_TMP/rows"
-		done
+	bg CPID "$NSC" "$SD_BIN/smt-proxy" -c "$SD_TMP/c-$1.conf" \
+		>"$SD_TMP/c-$1.log" 2>&1
+	for i in $(seq 50); do
+		grep -q encap "$SD_TMP/c-$1.log" && return 0
+		sleep 0.1
 	done
+	echo "bench-redis: smt-proxy $1 did not start" >&2
+	cat "$SD_TMP/c-$1.log" "$SD_TMP/s-$1.log" >&2
+	exit 1
 }
 
-sleep 0.5
-run tcp -h "$SIP" -p 6379
-run redis-tls -h "$SIP" -p 6390 --tls --cacert "$C/ca.crt" --sni kv.smt
-run stunnel -h 127.0.0.1 -p 6392
-proxy_pair ip 6380
-run smt-ip -h 127.0.0.1 -p 6380
-kill -TERM $CPID $SPID
-wait $CPID $SPID 2>/dev/null
-proxy_pair udp 6381
-run smt-udp -h 127.0.0.1 -p 6381
+cpu_ticks() { # PID...: utime + stime, clock ticks
+	local p s=0
+	for p in "$@"; do
+		s=$((s + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $s
+}
+HZ=$(getconf CLK_TCK)
 
-mkdir -p "$BUILD/bench"
-{
-	echo "## Redis through smt-proxy (make bench-redis)"
-	echo
-	echo "Generated by \`make bench-redis\` (scripts/bench-redis.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'),"
-	echo "$(nproc) CPUs shared with other work (expect noise; one run, not a median)."
-	echo "Debian's redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') in the server namespace, redis-benchmark"
-	echo "(GET/SET, 64 B values, not pipelined, $N requests per row) in the client"
-	echo "namespace, one veth pair. tcp: plain TCP (the floor); redis-tls: Redis's"
-	echo "own TLS 1.3; stunnel: stunnel4 on both hosts (TLS 1.3); smt-ip / smt-udp:"
-	echo "smt-proxy on both hosts, SMT natively on IP / over UDP. The sidecar"
-	echo "paths (stunnel, smt-*) add two localhost hops."
-	echo
-	echo "| path | op | clients | requests/s | p50 ms | p99 ms |"
-	echo "|---|---|---|---|---|---|"
-	cat "$SD_TMP/rows"
-	echo
-	echo "Not measured yet (issue 16): 256 clients, pipelined runs, the mix of"
-	echo "small GETs with concurrent 1 MiB SETs, 1 % loss (bench_loss), CPU per"
-	echo "request, the CDF plot."
-} >"$BUILD/bench/redis.md"
-cat "$BUILD/bench/redis.md"
-# docs/performance-redis.md: make bench's docs/performance.md includes it
+# bench PATH LOSS OP CLIENTS PIPELINE N -- redis-benchmark ARGS...
+# One row into rows.tsv: path loss op clients pipeline size rps p50 p99
+# cpu_us_per_request
+bench() {
+	local path=$1 loss=$2 op=$3 c=$4 pl=$5 n=$6 t0 t1 out rps lat
+	shift 7
+	t0=$(cpu_ticks $CPU_PIDS)
+	out=$(inc redis-benchmark "$@" -t "$op" -d 64 -c "$c" -P "$pl" \
+		-n "$n" --precision 3 2>/dev/null | tr '\r' '\n')
+	t1=$(cpu_ticks $CPU_PIDS)
+	rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
+	lat=$(echo "$out" | awk '/latency summary/ { getline; getline; print $3, $5 }')
+	[ -n "$rps" ] || {
+		rps=0
+		lat="? ?"
+	}
+	printf '%s\t%s\t%s\t%s\t%s\t64\t%s\t%s\t%s\n' "$path" "$loss" \
+		"${op^^}" "$c" "$pl" "$rps" "${lat// /	}" \
+		"$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$n" \
+			'BEGIN { printf "%.1f", t * 1e6 / hz / n }')" >>"$OUT/rows.tsv"
+	echo "  $path loss $loss% ${op^^} c=$c P=$pl: $rps req/s, p50/p99 ${lat:-?} ms"
+}
+
+# mixed PATH LOSS -- ARGS: 4 clients GET 64 B while 2 clients SET 1 MiB
+mixed() {
+	local path=$1 loss=$2 big out rps lat sets
+	shift 3
+	nsenter --net="/var/run/netns/$NSC" redis-benchmark "$@" -t set \
+		-d 1048576 -c 2 -n 1000000 --precision 3 >"$SD_TMP/big.out" \
+		2>/dev/null &
+	big=$!
+	sleep 0.5
+	out=$(inc redis-benchmark "$@" -t get -d 64 -c 4 -n "$MIX_N" \
+		--precision 3 2>/dev/null | tr '\r' '\n')
+	kill -TERM $big 2>/dev/null
+	wait $big 2>/dev/null
+	sets=$(tr '\r' '\n' <"$SD_TMP/big.out" | sed -n 's/^SET: rps=\([0-9.]*\).*/\1/p' | tail -1)
+	rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
+	lat=$(echo "$out" | awk '/latency summary/ { getline; getline; print $3, $5 }')
+	echo "$out" | awk '/Latency by percentile/ { on = 1; next }
+		on && /%/ { sub(/%/, "", $1); print $3, $1 } on && !/%/ { on = 0 }' \
+		>"$OUT/redis_cdf_${loss}_$path.dat"
+	printf '%s\t%s\tGET+1MiB-SET\t4+2\t1\t64\t%s\t%s\t%s\n' "$path" \
+		"$loss" "${rps:-0}" "${lat// /	}" "${sets:-?}" >>"$OUT/mixed.tsv"
+	echo "  $path loss $loss% mixed: GET $rps req/s p50/p99 $lat ms; 1 MiB SETs ${sets:-?}/s"
+}
+
+MIX_N=$((N / 5))
+# all_runs PATH -- ARGS
+all_runs() {
+	local path=$1 loss c n
+	shift
+	for loss in 0 1; do
+		loss_set "$loss"
+		for c in 1 32 256; do
+			n=$N
+			[ "$loss" = 1 ] && [ "$c" = 1 ] && n=$((N / 10))
+			bench "$path" "$loss" set "$c" 1 "$n" -- "$@"
+			bench "$path" "$loss" get "$c" 1 "$n" -- "$@"
+		done
+		bench "$path" "$loss" set 32 16 $((N * 5)) -- "$@"
+		bench "$path" "$loss" get 32 16 $((N * 5)) -- "$@"
+		mixed "$path" "$loss" -- "$@"
+		echo "  $path loss $loss%: bench_loss seen/dropped $(loss_counts)"
+		echo "$path $loss $(loss_counts)" >>"$OUT/loss.txt"
+	done
+	loss_set 0
+}
+
+rm -f "$OUT"/mixed.tsv "$OUT"/loss.txt
+sleep 0.5
+CPU_PIDS=$REDIS
+echo "bench-redis: tcp"
+all_runs tcp -h "$SIP" -p 6379
+echo "bench-redis: redis-tls"
+all_runs redis-tls -h "$SIP" -p 6390 --tls --cacert "$C/ca.crt" --sni kv.smt
+echo "bench-redis: stunnel"
+CPU_PIDS="$REDIS $ST_S $ST_C"
+all_runs stunnel -h 127.0.0.1 -p 6392
+for e in ip:6380 udp:6381; do
+	proxy_pair "${e%:*}" "${e#*:}"
+	CPU_PIDS="$REDIS $SPID $CPID"
+	echo "bench-redis: smt-${e%:*}"
+	all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
+	kill -TERM "$CPID" "$SPID"
+	wait "$CPID" "$SPID" 2>/dev/null
+done
+ELAPSED=$(($(date +%s) - T0))
+
+# ---- report --------------------------------------------------------------
+cat >"$SD_TMP/cdf.gp" <<EOT
+set terminal pngcairo size 1000,500 font ",10" noenhanced
+set output "$OUT/redis_cdf.png"
+set multiplot layout 1,2 title "small GETs (4 clients) while 2 clients SET 1 MiB values: latency CDF (redis-benchmark)"
+set logscale x
+set xlabel "GET latency, ms"
+set ylabel "percent of GETs at or below"
+set grid
+set key bottom right
+set yrange [0:100]
+do for [loss in "0 1"] {
+	set title loss . " % loss (bench_loss, both veth ends)"
+	plot for [p in "tcp redis-tls stunnel smt-ip smt-udp"] \
+		"$OUT/redis_cdf_".loss."_".p.".dat" using 1:2 with steps lw 2 title p
+}
+unset multiplot
+EOT
+command -v gnuplot >/dev/null && gnuplot "$SD_TMP/cdf.gp"
+
+python3 - "$OUT" "$N" "$MIX_N" "$ELAPSED" "$(nproc)" \
+	"$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" \
+	"$(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\).*/\1/p' | head -1)" \
+	"$(date -u '+%Y-%m-%d %H:%M UTC')" "$(git rev-parse --short HEAD 2>/dev/null)" >"$OUT/redis.md" <<'PYEOF'
+import sys
+out, n, mix_n, elapsed, ncpu, rv, sv, when, rev = sys.argv[1:10]
+paths = ["tcp", "redis-tls", "stunnel", "smt-ip", "smt-udp"]
+rows = {}
+for line in open(out + "/rows.tsv"):
+    p, loss, op, c, pl, size, rps, p50, p99, cpu = line.rstrip("\n").split("\t")
+    rows[(p, loss, op, c, pl)] = (float(rps), p50, p99, cpu)
+mixed = {}
+for line in open(out + "/mixed.tsv"):
+    f = line.rstrip("\n").split("\t")
+    mixed[(f[0], f[1])] = (float(f[6]), f[7], f[8], f[9])
+losses = {}
+for line in open(out + "/loss.txt"):
+    p, loss, seen, dropped = line.split()
+    losses[(p, loss)] = (int(seen), int(dropped))
+def fl(x):
+    try:
+        return float(x)
+    except ValueError:
+        return None
+def ratio(a, b):
+    return "%.2f" % (a / b) if a is not None and b else "?"
+P = print
+P("## Redis through smt-proxy (make bench-redis)")
+P()
+P("Generated by `make bench-redis` (scripts/bench-redis.sh) on %s at %s, %s s," % (when, rev, elapsed))
+P("%s CPUs shared with other work (expect noise; one run, not a median)." % ncpu)
+P("Debian's redis-server %s in the server namespace, redis-benchmark in the client" % rv)
+P("namespace, one veth pair. tcp: plain TCP (the floor); redis-tls: Redis's own")
+P("TLS 1.3; stunnel: stunnel4 %s on both hosts (TLS 1.3); smt-ip / smt-udp:" % sv)
+P("smt-proxy on both hosts, SMT natively on IP / over UDP. The sidecar paths")
+P("(stunnel, smt-*) add two localhost hops and two processes. Loss:")
+P("bpf/bench_loss.bpf.c (XDP on both veth ends, as make bench) drops TCP, UDP")
+P("and SMT packets alike. %s requests per 64 B run (%s with 1 client under" % (n, int(n) // 10))
+P("loss, %s pipelined); cpu us/req: utime + stime of redis-server and the" % (int(n) * 5))
+P("path's sidecars over the run, per request (redis-benchmark, smtd and softirq")
+P("time not charged to a process are left out; 10 ms tick resolution).")
+P()
+for loss in ("0", "1"):
+    P("### %s %% loss: requests/s, p50 / p99 ms, CPU us per request" % loss)
+    P()
+    P("| op | clients | pipeline | " + " | ".join(paths) + " | smt-udp/stunnel rps | smt-udp/redis-tls rps | smt-ip/stunnel rps | smt-udp/stunnel p50 |")
+    P("|---|---|---|" + "---|" * (len(paths) + 4))
+    keys = sorted({k[2:] for k in rows if k[1] == loss}, key=lambda k: (int(k[2]), int(k[1]), k[0] != "SET"))
+    for op, c, pl in keys:
+        cells = []
+        for p in paths:
+            r = rows.get((p, loss, op, c, pl))
+            cells.append("%.0f<br>%s / %s<br>%s us" % r if r else "-")
+        g = lambda p: rows.get((p, loss, op, c, pl))
+        su, st, rt, si = g("smt-udp"), g("stunnel"), g("redis-tls"), g("smt-ip")
+        P("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            op, c, pl, " | ".join(cells),
+            ratio(su and su[0], st and st[0]), ratio(su and su[0], rt and rt[0]),
+            ratio(si and si[0], st and st[0]),
+            ratio(su and fl(su[1]), st and fl(st[1]))))
+    P()
+P("### Head of line: small GETs while 1 MiB SETs run (4 GET clients, %s GETs; 2 SET clients)" % mix_n)
+P()
+P("| loss | path | GET/s | GET p50 ms | GET p99 ms | 1 MiB SET/s | GET p99 / this path's (smt-udp) | (smt-ip) | packets seen / dropped |")
+P("|---|---|---|---|---|---|---|---|---|")
+for loss in ("0", "1"):
+    for p in paths:
+        m = mixed.get((p, loss))
+        if not m:
+            continue
+        su, si = mixed.get(("smt-udp", loss)), mixed.get(("smt-ip", loss))
+        P("| %s %% | %s | %.0f | %s | %s | %s | %s | %s | %s / %s |" % (
+            loss, p, m[0], m[1], m[2], m[3],
+            ratio(su and fl(su[2]), fl(m[2])), ratio(si and fl(si[2]), fl(m[2])),
+            *losses.get((p, loss), ("?", "?"))))
+P()
+P("The CDF of those GETs' latencies (redis-benchmark's percentile")
+P("distribution) is docs/performance-redis-cdf.png (from")
+P("build/bench/redis/redis_cdf.png):")
+P()
+P("![GET latency CDF with concurrent 1 MiB SETs](performance-redis-cdf.png)")
+PYEOF
+cat "$OUT/redis.md"
 if [ "${BENCH_REDIS_DOC:-1}" = 1 ]; then
-	cp "$BUILD/bench/redis.md" docs/performance-redis.md
+	cp "$OUT/redis.md" docs/performance-redis.md
+	[ -f "$OUT/redis_cdf.png" ] && cp "$OUT/redis_cdf.png" docs/performance-redis-cdf.png
 fi
+echo "bench-redis: ${ELAPSED}s, wrote $OUT/redis.md"
 exit 0

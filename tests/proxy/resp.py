@@ -11,10 +11,21 @@
                                 N whole replies (or until EOF with N = -1),
                                 writes the reply bytes to stdout, and
                                 "EOF" on stderr when the server closed
+  resp.py loop ADDR SECS MODE OUT
+                                for SECS seconds, over one connection at a
+                                time (a new one when the proxy closed it):
+                                MODE set: SET k:i v:i, then GET k:i, one at
+                                a time; MODE get: pipelines of 32 GETs of a
+                                key set first. Every reply must be the
+                                right one, or smt-proxy's session-lost
+                                error (then that connection ends). Writes
+                                the acknowledged keys to OUT and prints a
+                                JSON summary
 
 Replies are cut by a RESP2/RESP3 parser of its own, written for this test
 from the protocol description, independent of smt-proxy's framer.
 """
+import json
 import os
 import random
 import re
@@ -157,11 +168,74 @@ def run(addr, n, path):
         sys.stderr.write("EOF\n")
 
 
+def read_reply(s, buf):
+    """One reply from s (buf: bytes already read): (reply, rest), or
+    (None, b"") at EOF."""
+    while True:
+        end = reply_end(buf, 0) if buf else None
+        if end is not None:
+            return buf[:end], buf[end:]
+        d = s.recv(1 << 16)
+        if not d:
+            return None, b""
+        buf += d
+
+
+def loop(addr, secs, mode, out):
+    lost = b"-ERR smt-proxy: SMT session lost"
+    st = {"ok": 0, "lost": 0, "bad": 0, "conns": 0, "eof": 0, "first_bad": ""}
+    acked = []
+    deadline = time.time() + secs
+    i = 0
+    if mode == "get":
+        s = connect(addr)
+        s.sendall(cmd("SET", "g:key", "g:value"))
+        read_reply(s, b"")
+        s.close()
+    while time.time() < deadline:
+        s = connect(addr)
+        st["conns"] += 1
+        buf = b""
+        alive = True
+        while alive and time.time() < deadline:
+            if mode == "set":
+                k, v = "k:%d" % i, "v:%d:%s" % (i, "x" * (i % 200))
+                i += 1
+                s.sendall(cmd("SET", k, v) + cmd("GET", k))
+                want = [b"+OK\r\n", b"$%d\r\n%s\r\n" % (len(v), v.encode())]
+            else:
+                s.sendall(cmd("GET", "g:key") * 32)
+                want = [b"$7\r\ng:value\r\n"] * 32
+            for j, w in enumerate(want):
+                r, buf = read_reply(s, buf)
+                if r is None:
+                    st["eof"] += 1
+                    alive = False
+                    break
+                if r == w:
+                    st["ok"] += 1
+                    if mode == "set" and j == 0:
+                        acked.append((k, v))
+                elif r.startswith(lost):
+                    st["lost"] += 1
+                else:
+                    st["bad"] += 1
+                    st["first_bad"] = st["first_bad"] or repr(r[:80])
+        s.close()
+    with open(out, "w") as f:
+        for k, v in acked:
+            f.write("%s %s\n" % (k, v))
+    print(json.dumps(st))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "gen":
         gen(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]),
             sys.argv[4] if len(sys.argv) > 4 else None)
+    elif sys.argv[1] == "loop":
+        loop(sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:
-        sys.exit("usage: resp.py gen SEED FILE | run ADDR N [FILE]")
+        sys.exit("usage: resp.py gen SEED FILE | run ADDR N [FILE] | "
+                 "loop ADDR SECS set|get OUT")

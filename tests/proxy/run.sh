@@ -21,8 +21,21 @@
 #              unaffected
 #   bench      redis-benchmark SET/GET 64 B, 8 clients, pipelined by 4:
 #              completes; the proxy's counters agree (--stats)
+#   smtctl     smtctl proxy show (both proxies' control sockets, -j and
+#              text): counters, the session, a connection held open listed
+#   refused    also MONITOR and a blocking pop (BLPOP) get their errors
 #   sigterm    a request in progress (DEBUG SLEEP) when the client proxy
 #              gets SIGTERM is answered, and the proxy exits 0
+# then, once (udp):
+#   smtd-restart  the server host's smtd restarted while two clients run
+#              (SET+GET one at a time; pipelines of 32 GETs): sessions
+#              survive smtd, so every reply is right and no session is lost
+#   session-lost  the server proxy killed (-9) and started again while the
+#              same clients run: the server smtd ends the session, the
+#              client proxy sets up a new one; in-flight GETs are sent
+#              again (retried > 0), in-flight SETs answered with the
+#              session-lost error, never a wrong reply, and every SET
+#              acknowledged before is in Redis
 # Usage: BUILD=dir tests/proxy/run.sh   (from the repo root, as root)
 set -u
 
@@ -112,6 +125,7 @@ encap = $3
 framer = resp
 smtd_socket = $SD_TMP/client.sock
 stats_file = $SD_TMP/$1.json
+control_socket = $SD_TMP/$1.sock
 EOF
 	else
 		cat >"$SD_TMP/$1.pconf" <<EOF
@@ -123,6 +137,7 @@ backend = 127.0.0.1:6379
 encap = $3
 smtd_socket = $SD_TMP/server.sock
 stats_file = $SD_TMP/$1.json
+control_socket = $SD_TMP/$1.sock
 EOF
 	fi
 }
@@ -220,14 +235,54 @@ check_cli() {
 }
 
 check_refused() {
-	local out want
+	local out want mon
 	printf '*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\nPING\r\n' >"$SD_TMP/sub.in"
 	out=$(inc $RESP run 127.0.0.1:6380 2 "$SD_TMP/sub.in" 2>&1 | od -c | tr -s ' ')
 	want=$(printf -- '-ERR smt-proxy: SUBSCRIBE has no single reply or blocks without bound\r\n+PONG\r\n' | od -c | tr -s ' ')
-	if [ "$out" = "$want" ]; then
-		ok "SUBSCRIBE $1 refused with a RESP error, connection usable"
+	printf 'MONITOR\r\nBLPOP l 0\r\nXREAD BLOCK 0 STREAMS s $\r\nPING\r\n' >"$SD_TMP/mon.in"
+	mon=$(inc $RESP run 127.0.0.1:6380 4 "$SD_TMP/mon.in" 2>&1 | tr -d '\r')
+	if [ "$out" = "$want" ] && [ "$mon" = '-ERR smt-proxy: MONITOR has no single reply or blocks without bound
+-ERR smt-proxy: BLPOP has no single reply or blocks without bound
+-ERR smt-proxy: XREAD with BLOCK may wait without bound
++PONG' ]; then
+		ok "SUBSCRIBE, MONITOR, BLPOP, XREAD BLOCK $1 refused with RESP errors, connection usable"
 	else
-		bad "SUBSCRIBE $1" "got: $out"
+		bad "refused $1" "got: $out / $mon"
+	fi
+}
+
+check_smtctl() {
+	local c s t
+	# a connection held open while smtctl looks
+	printf 'PING\r\nPING\r\n' >"$SD_TMP/hold.in"
+	RESP_PAUSE=3 inc $RESP run 127.0.0.1:6380 2 "$SD_TMP/hold.in" \
+		>/dev/null 2>&1 &
+	for i in $(seq 25); do
+		c=$("$SD_BIN/smtctl" -j proxy show "$SD_TMP/c-$1.sock")
+		echo "$c" | grep -q '"connection_list":\[{' && break
+		sleep 0.1
+	done
+	s=$("$SD_BIN/smtctl" -j proxy show "$SD_TMP/s-$1.sock")
+	t=$("$SD_BIN/smtctl" proxy show "$SD_TMP/c-$1.sock")
+	wait $!
+	if echo "$c" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())[0]
+l = d["connection_list"]
+ok = d["role"] == "client" and d["session_up"] and d["requests"] >= 8000 \
+    and d["session_setups"] == 1 and d["encap"] == sys.argv[1] and \
+    len(l) >= 1 and all(c["state"] == "open" for c in l) and \
+    l[0]["peer"].startswith("127.0.0.1:")
+sys.exit(0 if ok else 1)' "$1" && echo "$s" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())[0]
+ok = d["role"] == "server" and d["requests"] >= 8000 and \
+    len(d["connection_list"]) >= 1
+sys.exit(0 if ok else 1)' && echo "$t" | grep -q "^client connections:" &&
+		echo "$t" | grep -q "^session_up: true"; then
+		ok "smtctl proxy show $1: counters, session, connections (client and server)"
+	else
+		bad "smtctl proxy show $1" "client: $c server: $s text: $t"
 	fi
 }
 
@@ -307,7 +362,98 @@ check_sigterm() {
 	fi
 }
 
-for encap in ip udp; do
+# clients_start SECS: the set and get loops (resp.py loop) in the background
+clients_start() {
+	inc $RESP loop 127.0.0.1:6380 "$1" set "$SD_TMP/acked" >"$SD_TMP/loop-set" 2>&1 &
+	LOOP_SET=$!
+	inc $RESP loop 127.0.0.1:6380 "$1" get "$SD_TMP/acked-get" >"$SD_TMP/loop-get" 2>&1 &
+	LOOP_GET=$!
+}
+
+# acked_in_redis: every SET the set loop saw acknowledged, in Redis
+acked_in_redis() {
+	local n
+	n=$(wc -l <"$SD_TMP/acked")
+	[ "$n" -gt 0 ] || return 1
+	awk '{ print "GET", $1 }' "$SD_TMP/acked" | ins redis-cli -p 6379 >"$SD_TMP/acked.got"
+	awk '{ print $2 }' "$SD_TMP/acked" | cmp -s - "$SD_TMP/acked.got"
+}
+
+loop_field() { # FILE FIELD
+	python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read())[sys.argv[2]])' "$1" "$2" 2>/dev/null
+}
+
+check_sessions() {
+	local st
+	# 1. the server host's smtd restarts: sessions survive it
+	clients_start 4
+	sleep 1
+	sd_stop server
+	sd_start server "$NSS" || bad "smtd restart" "server smtd did not start again"
+	wait $LOOP_SET $LOOP_GET
+	st=$("$SD_BIN/smtctl" -j proxy show "$SD_TMP/c-udp.sock")
+	if [ "$(loop_field "$SD_TMP/loop-set" bad)" = 0 ] &&
+		[ "$(loop_field "$SD_TMP/loop-set" lost)" = 0 ] &&
+		[ "$(loop_field "$SD_TMP/loop-get" bad)" = 0 ] &&
+		[ "$(loop_field "$SD_TMP/loop-get" lost)" = 0 ] &&
+		echo "$st" | grep -q '"sessions_lost":0,' && acked_in_redis; then
+		ok "server smtd restarted mid-run: $(cat "$SD_TMP/loop-set") $(cat "$SD_TMP/loop-get"), no session lost, every acknowledged SET in Redis"
+	else
+		bad "server smtd restart" "set $(cat "$SD_TMP/loop-set") get $(cat "$SD_TMP/loop-get") proxy ${st:0:400}"
+	fi
+	# 2. the server proxy dies: a new session. Certainly in flight then:
+	# a DEBUG SLEEP (may have run: the session-lost error) and a GET on
+	# another connection that waits in Redis behind it (sent again)
+	clients_start 6
+	sleep 1.5
+	printf 'DEBUG SLEEP 4\r\n' >"$SD_TMP/sleep.in"
+	printf 'GET g:key\r\n' >"$SD_TMP/get.in"
+	inc $RESP run 127.0.0.1:6380 -1 "$SD_TMP/sleep.in" >"$SD_TMP/sleep.out" 2>&1 &
+	local sl=$!
+	sleep 0.3
+	inc $RESP run 127.0.0.1:6380 1 "$SD_TMP/get.in" >"$SD_TMP/get.out" 2>&1 &
+	local gt=$! i
+	# both in flight: two connections with one request each, unanswered
+	for i in $(seq 30); do
+		"$SD_BIN/smtctl" -j proxy show "$SD_TMP/c-udp.sock" | python3 -c '
+import json, sys
+l = json.loads(sys.stdin.read())[0]["connection_list"]
+sys.exit(0 if sum(c["requests"] == 1 and c["pending"] == 1 for c in l) == 2 else 1)' && break
+		sleep 0.1
+	done
+	kill -KILL "$PX_s_udp"
+	wait "$PX_s_udp" 2>/dev/null
+	sleep 0.5
+	mv "$SD_TMP/s-udp.log" "$SD_TMP/s-udp.log.1"
+	proxy_start s-udp "$NSS" || bad "session lost" "server proxy did not start again"
+	wait $LOOP_SET $LOOP_GET $sl $gt
+	st=$("$SD_BIN/smtctl" -j proxy show "$SD_TMP/c-udp.sock")
+	if [ "$(loop_field "$SD_TMP/loop-set" bad)" = 0 ] &&
+		[ "$(loop_field "$SD_TMP/loop-get" bad)" = 0 ] &&
+		[ "$(tr -d '\r' <"$SD_TMP/get.out")" = '$7
+g:value' ] &&
+		grep -q '^-ERR smt-proxy: SMT session lost (the session was removed) before the reply; the request may or may not have run' "$SD_TMP/sleep.out" &&
+		grep -q '^EOF' "$SD_TMP/sleep.out" &&
+		[ "$(loop_field "$SD_TMP/loop-get" ok)" -gt 0 ] &&
+		echo "$st" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())[0]
+sys.exit(0 if d["session_up"] and d["sessions_lost"] >= 1 and
+         d["session_setups"] >= 2 and d["retried"] >= 1 and
+         d["lost_in_flight"] >= 1 else 1)' &&
+		acked_in_redis; then
+		ok "server proxy killed mid-run: new session; DEBUG SLEEP in flight got the session-lost error, a GET behind it was sent again; set $(cat "$SD_TMP/loop-set") get $(cat "$SD_TMP/loop-get"); $(echo "$st" | grep -o '"session_setups":[0-9]*,"sessions_lost":[0-9]*,"retried":[0-9]*,"lost_in_flight":[0-9]*'); every acknowledged SET in Redis"
+	else
+		bad "session lost" "set $(cat "$SD_TMP/loop-set") get $(cat "$SD_TMP/loop-get") sleep: $(cat "$SD_TMP/sleep.out") get: $(cat "$SD_TMP/get.out") proxy ${st:0:700}"
+	fi
+}
+
+want() { [ -z "${PROXY_CHECKS:-}" ] || [[ " $PROXY_CHECKS " == *" $1 "* ]]; }
+
+# PROXY_ENCAPS (default "ip udp") and PROXY_CHECKS (default all: a list
+# of the check_ names above without the prefix) narrow a run down while
+# developing.
+for encap in ${PROXY_ENCAPS:-ip udp}; do
 	proxy_conf "s-$encap" server "$encap"
 	proxy_conf "c-$encap" client "$encap"
 	proxy_start "s-$encap" "$NSS" || {
@@ -318,14 +464,16 @@ for encap in ip udp; do
 		bad "start $encap" "client proxy"
 		continue
 	}
-	check_pipeline "$encap"
-	check_lossy "$encap"
-	check_cli "$encap"
-	check_refused "$encap"
-	check_malformed "$encap"
-	check_bench "$encap"
-	check_stats "$encap"
-	check_sigterm "$encap"
+	want pipeline && check_pipeline "$encap"
+	want lossy && check_lossy "$encap"
+	want cli && check_cli "$encap"
+	want refused && check_refused "$encap"
+	want malformed && check_malformed "$encap"
+	want bench && check_bench "$encap"
+	want stats && check_stats "$encap"
+	want smtctl && check_smtctl "$encap"
+	[ "$encap" = udp ] && want sessions && check_sessions
+	want sigterm && check_sigterm "$encap"
 	proxy_stop "s-$encap" || bad "server proxy $encap" "exit status $?"
 done
 

@@ -234,3 +234,35 @@ Test(framer, lines_and_len32)
 	cr_assert_eq(framer_parse("len32"), FRAMER_LEN32);
 	cr_assert_eq(framer_parse("http"), 0);
 }
+
+/* Which requests a new session may carry again (docs/man/smt-proxy.8,
+ * SESSIONS): reads yes, writes and connection state no. */
+Test(framer, resp_classes)
+{
+	static const struct {
+		const char *cmd;
+		enum framer_cmd_class c;
+	} t[] = {
+		{"GET a\n", FRAMER_CMD_READONLY},
+		{"*2\r\n$4\r\nmget\r\n$1\r\na\r\n", FRAMER_CMD_READONLY},
+		{"PING\n", FRAMER_CMD_READONLY},
+		{"SET a b\n", FRAMER_CMD_WRITE},
+		{"INCR a\n", FRAMER_CMD_WRITE},
+		{"GETDEL a\n", FRAMER_CMD_WRITE},
+		{"LPOP l\n", FRAMER_CMD_WRITE},
+		{"select 1\n", FRAMER_CMD_STATEFUL},
+		{"MULTI\n", FRAMER_CMD_STATEFUL},
+		{"HELLO 3\n", FRAMER_CMD_STATEFUL},
+		{"CLIENT SETNAME x\n", FRAMER_CMD_STATEFUL},
+	};
+	struct framer_req info;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		cr_assert_gt(framer_request(FRAMER_RESP,
+					    (const uint8_t *)t[i].cmd,
+					    strlen(t[i].cmd), BIG, &info),
+			     0, "%s", t[i].cmd);
+		cr_assert_eq(framer_resp_class(&info), t[i].c, "%s", t[i].cmd);
+	}
+}

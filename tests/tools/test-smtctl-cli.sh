@@ -28,6 +28,10 @@ expect ambiguous_object_names_candidates \
 	"object 's' is ambiguous \(service, session, stats\)" "$C" s
 expect ambiguous_object_json '^\{"error":"object .se. is ambiguous \(service, session\)' \
 	"$C" se -j
+expect proxy_show_no_socket_json '^\{"error":"proxy: cannot connect to .*/nope.sock: No such file' \
+	"$C" -j proxy show "$T/nope.sock"
+expect proxy_show_name_in_dir 'cannot connect to '"$T"'/smt-proxy-web.sock' \
+	env SMT_PROXY_DIR="$T" "$C" proxy show web
 expect mtp_max_size_suffix_rejected "max: '1Q' is not a size" \
 	"$C" mtp config max 1Q
 expect mtp_max_too_large "max: .8G. is more than the limit 4294967295" "$C" mtp config max 8G
@@ -48,6 +52,12 @@ got=$(comp smtctl -j prog a | tr '\n' ' ')
 got=$(comp smtctl --ve | tr '\n' ' ')
 [ "$got" = "--version " ] && ok completion_options ||
 	bad completion_options "'$got'"
+
+: >"$T/smt-proxy-redis.sock"
+: >"$T/smt-proxy-web.sock"
+got=$(SMT_PROXY_DIR=$T comp smtctl proxy show r | tr '\n' ' ')
+[ "$got" = "redis " ] && ok completion_proxy_names ||
+	bad completion_proxy_names "'$got'"
 
 echo "test-smtctl-cli: $fail failed"
 [ "$fail" -eq 0 ]

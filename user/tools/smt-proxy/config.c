@@ -73,6 +73,9 @@ static int set_key(struct proxy_cfg *c, const char *k, const char *v, char *e,
 			       el);
 	if (!strcmp(k, "stats_file"))
 		return set_str(c->stats_file, v, sizeof(c->stats_file), e, el);
+	if (!strcmp(k, "control_socket"))
+		return set_str(c->control_socket, v, sizeof(c->control_socket),
+			       e, el);
 	if (!strcmp(k, "encap")) {
 		if (smt_encap_parse(v, &c->encap)) {
 			snprintf(e, el, "encap must be ip or udp");
@@ -193,6 +196,9 @@ static int check(struct proxy_cfg *c, char *e, size_t el)
 	if (!c->stats_file[0])
 		snprintf(c->stats_file, sizeof(c->stats_file),
 			 "/run/smt/smt-proxy-%.64s.json", c->name);
+	if (!c->control_socket[0])
+		snprintf(c->control_socket, sizeof(c->control_socket),
+			 "/run/smt/smt-proxy-%.64s.sock", c->name);
 	return 0;
 }
 

@@ -367,3 +367,41 @@ const char *framer_resp_refusal(const struct framer_req *info)
 		return "changes how many replies follow";
 	return NULL;
 }
+
+static int in_list(const char *name, const char *const *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(name, l[i]))
+			return 1;
+	return 0;
+}
+
+/* Commands that only read: sent again on a new session when the first
+ * one's fate is unknown. */
+static const char *const readonly[] = {
+	"GET",	    "MGET",	 "EXISTS", "STRLEN", "GETRANGE", "TTL",
+	"PTTL",	    "TYPE",	 "HGET",   "HMGET",  "HGETALL",	 "HEXISTS",
+	"HLEN",	    "HKEYS",	 "HVALS",  "LRANGE", "LLEN",	 "LINDEX",
+	"SMEMBERS", "SISMEMBER", "SCARD",  "ZRANGE", "ZSCORE",	 "ZCARD",
+	"ZRANK",    "XRANGE",	 "XLEN",   "PING",   "ECHO",	 "DBSIZE",
+};
+/* Commands whose effect lives in the connection (the server proxy's
+ * backend connection of this client connection). */
+static const char *const stateful[] = {
+	"SELECT", "AUTH",    "HELLO",	 "MULTI",     "WATCH",
+	"CLIENT", "RESET",   "READONLY", "READWRITE", "ASKING",
+	"EXEC",	  "DISCARD", "UNWATCH",
+};
+
+enum framer_cmd_class framer_resp_class(const struct framer_req *info)
+{
+	if (in_list(info->name, readonly,
+		    sizeof(readonly) / sizeof(readonly[0])))
+		return FRAMER_CMD_READONLY;
+	if (in_list(info->name, stateful,
+		    sizeof(stateful) / sizeof(stateful[0])))
+		return FRAMER_CMD_STATEFUL;
+	return FRAMER_CMD_WRITE;
+}

@@ -62,4 +62,18 @@ ssize_t framer_response(enum framer_kind k, const uint8_t *buf, size_t len,
  */
 const char *framer_resp_refusal(const struct framer_req *info);
 
+/*
+ * What a resp command does, for a request whose SMT session died before
+ * its reply: READONLY ones (GET, MGET, EXISTS, PING, ...) are sent again
+ * on the new session; STATEFUL ones (SELECT, AUTH, HELLO, MULTI, WATCH,
+ * CLIENT, ...) tie the connection to its backend connection, which a new
+ * session does not have; every other command may write (WRITE).
+ */
+enum framer_cmd_class {
+	FRAMER_CMD_WRITE = 0,
+	FRAMER_CMD_READONLY = 1,
+	FRAMER_CMD_STATEFUL = 2,
+};
+enum framer_cmd_class framer_resp_class(const struct framer_req *info);
+
 #endif

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -36,7 +37,16 @@
 #include "proxy.h"
 #include "util.h"
 
-enum ev_type { EV_LISTEN, EV_CONN, EV_SMT, EV_BACKEND, EV_SIGNAL, EV_TIMER };
+enum ev_type {
+	EV_LISTEN,
+	EV_CONN,
+	EV_SMT,
+	EV_BACKEND,
+	EV_SIGNAL,
+	EV_TIMER,
+	EV_CTL_LISTEN,
+	EV_CTL,
+};
 
 struct ev {
 	enum ev_type type;
@@ -54,6 +64,9 @@ struct counters {
 	uint64_t conns_total, conns, requests, responses, refused;
 	uint64_t protocol_errors, rpc_failed, backend_errors;
 	uint64_t backend_connects, bytes_in, bytes_out;
+	/* client: sessions set up, lost; in-flight requests sent again on a
+	 * new session, or answered with an error because they may have run */
+	uint64_t session_setups, sessions_lost, retried, lost_in_flight;
 };
 
 struct proxy;
@@ -65,9 +78,12 @@ struct creq {
 	struct cconn *c; /* NULL once the connection is gone */
 	struct proxy *p;
 	int done, close_after, local;
+	int unsent; /* waits to be sent again on a new session */
+	uint32_t gen; /* the session generation it was sent in */
 	uint8_t *data; /* the reply bytes, or a local error text */
 	size_t len;
-	uint8_t *raw; /* the SMT message data (freed with the request) */
+	uint8_t *frame; /* a read-only request's bytes, kept for a resend */
+	size_t flen;
 };
 
 struct cconn {
@@ -80,6 +96,13 @@ struct cconn {
 	uint32_t id, seq;
 	int eof; /* no more input will be read */
 	int sent_any;
+	uint32_t gen; /* the session generation seq counts in */
+	int stateful; /* sent a command that keeps state in its backend
+			 connection (SELECT, AUTH, MULTI, ...) */
+	int lost; /* that state was lost with a session */
+	uint64_t nreq, nresp, bin, bout;
+	time_t since;
+	char peer[64];
 };
 
 /* ---- server side ---------------------------------------------------------- */
@@ -114,7 +137,12 @@ struct proxy {
 	struct proxy_cfg *cfg;
 	struct smt_endpoint *ep;
 	uint32_t sid; /* client: the session */
-	struct ev smt_ev, tcp_ev, unix_ev;
+	int up; /* client: sid is a live session */
+	uint32_t gen; /* client: sessions set up so far */
+	uint64_t retry_at, retry_ms; /* client: next set-up attempt (ms) */
+	uint64_t down_since; /* client: ms */
+	char why[160]; /* client: why the last session was lost or refused */
+	struct ev smt_ev, tcp_ev, unix_ev, ctl_ev;
 	struct cconn *conns;
 	uint32_t next_conn_id;
 	uint64_t outstanding; /* client: requests sent, not answered */
@@ -270,7 +298,27 @@ static uint32_t get32(const uint8_t *p)
 static void creq_free(struct creq *r)
 {
 	free(r->data);
+	free(r->frame);
 	free(r);
+}
+
+/* Its connection is going away: free it now, or when the SMT message
+ * for it arrives (a response or a failure). */
+static void creq_drop(struct creq *r)
+{
+	r->next = NULL;
+	if (r->done || r->unsent)
+		creq_free(r);
+	else
+		r->c = NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 /* Sends one request message (header + frame) with r as its cookie. */
@@ -283,6 +331,12 @@ static int send_req(struct proxy *p, struct cconn *c, int type,
 
 	if (!m)
 		return -ENOMEM;
+	if (c->gen != p->gen) {
+		/* a new session: a new backend connection, counted from 0 */
+		c->gen = p->gen;
+		c->seq = 0;
+		c->sent_any = 0;
+	}
 	memset(m, 0, 4);
 	m[0] = (uint8_t)type;
 	put32(m + 4, c->id);
@@ -294,6 +348,7 @@ static int send_req(struct proxy *p, struct cconn *c, int type,
 	free(m);
 	if (err)
 		return err;
+	r->gen = p->gen;
 	c->seq++;
 	c->sent_any = 1;
 	p->outstanding++;
@@ -317,25 +372,34 @@ static const char *errprefix(const struct proxy *p)
 	return p->cfg->framer == FRAMER_RESP ? "-ERR smt-proxy: " : "";
 }
 
+/* r answered with an error line (none for len32: a len32 peer would not
+ * parse it; the connection is closed). */
+static void creq_error(struct creq *r, const char *text)
+{
+	char line[320];
+
+	free(r->data);
+	r->data = NULL;
+	if (r->p->cfg->framer != FRAMER_LEN32 &&
+	    snprintf(line, sizeof(line), "%s%s\r\n", errprefix(r->p), text) > 0)
+		r->data = (uint8_t *)strdup(line);
+	r->len = r->data ? strlen((char *)r->data) : 0;
+	r->done = 1;
+	r->unsent = 0;
+	r->close_after = 1;
+}
+
 /* A locally answered request (an error text), in order with the others. */
 static void conn_local(struct cconn *c, const char *text, int close_after)
 {
 	struct creq *r = calloc(1, sizeof(*r));
-	char line[256];
-	int n;
 
 	if (!r) {
 		c->eof = 1;
 		return;
 	}
-	if (c->p->cfg->framer == FRAMER_LEN32)
-		n = 0; /* no error text a len32 peer would parse: close */
-	else
-		n = snprintf(line, sizeof(line), "%s%s\r\n", errprefix(c->p),
-			     text);
-	r->data = n > 0 ? (uint8_t *)strdup(line) : NULL;
-	r->len = r->data ? strlen(line) : 0;
-	r->done = 1;
+	r->p = c->p;
+	creq_error(r, text);
 	r->local = 1;
 	r->close_after = close_after;
 	conn_append(c, r);
@@ -359,11 +423,7 @@ static void conn_free(struct cconn *c)
 	}
 	for (r = c->head; r; r = nx) {
 		nx = r->next;
-		r->next = NULL;
-		if (r->done)
-			creq_free(r);
-		else
-			r->c = NULL; /* freed when its response arrives */
+		creq_drop(r);
 	}
 	ev_close(&c->ev);
 	buf_free(&c->in);
@@ -397,20 +457,19 @@ static int conn_flush(struct cconn *c)
 		c->npend--;
 		creq_free(r);
 	}
+	c->bout -= p->ct.bytes_out;
 	if (buf_write(&c->out, c->ev.fd, &p->ct.bytes_out)) {
 		conn_free(c);
 		return -1;
 	}
+	c->bout += p->ct.bytes_out;
 	if (close_now) {
 		/* what the error line needs, then close; the rest is lost */
 		c->eof = 1;
 		while ((r = c->head)) {
 			c->head = r->next;
 			c->npend--;
-			if (r->done)
-				creq_free(r);
-			else
-				r->c = NULL, r->next = NULL;
+			creq_drop(r);
 		}
 		c->tail = NULL;
 	}
@@ -419,6 +478,38 @@ static int conn_flush(struct cconn *c)
 		return -1;
 	}
 	return 0;
+}
+
+static void session_down(struct proxy *p, const char *why);
+
+/* Sends again, in order, the requests a lost session left unanswered
+ * that are safe to repeat. 1 when none waits any more. */
+static int conn_resend(struct cconn *c)
+{
+	struct proxy *p = c->p;
+	struct creq *r;
+	int err;
+
+	for (r = c->head; r; r = r->next) {
+		if (!r->unsent)
+			continue;
+		if (!p->up)
+			return 0;
+		err = send_req(p, c, PROXY_REQ_DATA, r->frame, r->flen, r);
+		if (err == -SMT_E_NOSESSION) {
+			session_down(p, "the session was removed");
+			return 0;
+		}
+		if (err == -EAGAIN)
+			return 0;
+		if (err) {
+			creq_error(r, "cannot send again");
+			continue;
+		}
+		r->unsent = 0;
+		p->ct.retried++;
+	}
+	return 1;
 }
 
 /* Cuts requests out of the input and sends them. */
@@ -431,7 +522,10 @@ static void conn_parse(struct cconn *c)
 	ssize_t n;
 	int err;
 
-	while (!c->eof && buf_used(&c->in) && c->npend < p->cfg->max_pipeline) {
+	if (!conn_resend(c))
+		return;
+	while (!c->eof && buf_used(&c->in) && c->npend < p->cfg->max_pipeline &&
+	       p->up) {
 		struct creq *r;
 		const uint8_t *f = c->in.d + c->in.off;
 
@@ -462,13 +556,33 @@ static void conn_parse(struct cconn *c)
 			c->in.off += (size_t)n;
 			continue;
 		}
+		if (c->lost) {
+			conn_local(c,
+				   "the SMT session was set up again and this "
+				   "connection's state (SELECT, AUTH, MULTI, "
+				   "...) is gone",
+				   1);
+			return;
+		}
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return;
 		r->p = p;
+		if (p->cfg->framer == FRAMER_RESP &&
+		    framer_resp_class(&info) == FRAMER_CMD_READONLY) {
+			r->frame = malloc((size_t)n);
+			if (r->frame) {
+				memcpy(r->frame, f, (size_t)n);
+				r->flen = (size_t)n;
+			}
+		}
 		err = send_req(p, c, PROXY_REQ_DATA, f, (size_t)n, r);
-		if (err == -EAGAIN) {
-			free(r); /* send window full: retried after events */
+		if (err == -EAGAIN || err == -SMT_E_NOSESSION) {
+			/* send window full: retried after events; or the
+			 * session is gone: sent on the next one */
+			creq_free(r);
+			if (err == -SMT_E_NOSESSION)
+				session_down(p, "the session was removed");
 			return;
 		}
 		if (err) {
@@ -481,6 +595,10 @@ static void conn_parse(struct cconn *c)
 		}
 		conn_append(c, r);
 		p->ct.requests++;
+		c->nreq++;
+		if (p->cfg->framer != FRAMER_RESP ||
+		    framer_resp_class(&info) == FRAMER_CMD_STATEFUL)
+			c->stateful = 1; /* lines, len32: unknown, kept */
 		c->in.off += (size_t)n;
 	}
 }
@@ -504,9 +622,10 @@ static void conn_event(struct cconn *c, uint32_t events)
 
 	if (events & EPOLLIN) {
 		r = buf_read(&c->in, c->ev.fd);
-		if (r > 0)
+		if (r > 0) {
 			p->ct.bytes_in += (uint64_t)r;
-		else if (r == 0)
+			c->bin += (uint64_t)r;
+		} else if (r == 0)
 			c->eof = 1;
 		else if (r == -1) {
 			conn_free(c);
@@ -524,11 +643,14 @@ static void conn_event(struct cconn *c, uint32_t events)
 
 static void accept_conns(struct proxy *p, int lfd)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 	struct cconn *c;
 	int fd, one = 1;
 
-	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
-	       0) {
+	while ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		sl = sizeof(ss);
 		if (p->ct.conns >= p->cfg->max_conns || stopping) {
 			close(fd);
 			p->ct.refused++;
@@ -542,6 +664,12 @@ static void accept_conns(struct proxy *p, int lfd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->p = p;
 		c->id = p->next_conn_id++;
+		c->gen = p->gen;
+		c->since = time(NULL);
+		if (ss.ss_family == AF_UNIX)
+			snprintf(c->peer, sizeof(c->peer), "unix");
+		else
+			util_format_addr(&ss, 1, c->peer, sizeof(c->peer));
 		ev_init(&c->ev, EV_CONN, c, fd);
 		c->next = p->conns;
 		if (p->conns)
@@ -563,8 +691,18 @@ static void client_msg(struct proxy *p, struct smt_msg *m)
 	if (!r)
 		return;
 	p->outstanding--;
+	if (r->c && m->kind == SMT_MSG_FAILED && r->gen == p->gen &&
+	    (m->error == -SMT_E_SESSION_GONE ||
+	     m->error == -SMT_E_RPC_TIMEOUT ||
+	     m->error == -SMT_E_UNREACHABLE)) {
+		/* the session is dead or its peer silent: each request in
+		 * flight is sent again on a new one or answered with an
+		 * error (session_down), this one too */
+		snprintf(text, sizeof(text), "%s", smt_strerror(m->error));
+		session_down(p, text);
+	}
 	c = r->c;
-	if (!c) { /* its connection is gone */
+	if (!c) { /* its connection is gone, or it was replaced */
 		creq_free(r);
 		return;
 	}
@@ -586,6 +724,7 @@ static void client_msg(struct proxy *p, struct smt_msg *m)
 		r->close_after = 1;
 	} else {
 		p->ct.responses++;
+		c->nresp++;
 		/* take the message's buffer: smt_msg_release() frees it */
 		memmove(m->data, m->data + 1, m->len - 1);
 		r->data = m->data;
@@ -611,6 +750,147 @@ static void client_msg(struct proxy *p, struct smt_msg *m)
 	r->done = 1;
 	if (conn_flush(c) == 0)
 		conn_update(c);
+}
+
+/* ---- client side: the session dies, a new one is set up ------------------- */
+
+/* The session died: every request of c still in flight is replaced, in
+ * its place in c's order, by one sent again on the next session (a
+ * read-only command of a connection without backend state) or by the
+ * error that it may have run, which ends the connection after the replies
+ * before it. The request itself is dropped: its SMT failure frees it. */
+static void conn_session_lost(struct cconn *c, const char *why)
+{
+	struct proxy *p = c->p;
+	struct creq **pp, *r, *n;
+	int bad = c->stateful;
+	char text[256];
+
+	if (c->stateful && c->sent_any)
+		c->lost = 1; /* its next request is refused */
+	for (pp = &c->head; (r = *pp); pp = &n->next) {
+		n = r;
+		if (r->done || r->unsent)
+			continue;
+		n = calloc(1, sizeof(*n));
+		if (!n) {
+			n = r;
+			c->eof = 1;
+			continue;
+		}
+		n->c = c;
+		n->p = p;
+		n->next = r->next;
+		if (!bad && r->frame) {
+			n->unsent = 1;
+			n->frame = r->frame;
+			n->flen = r->flen;
+			r->frame = NULL;
+		} else {
+			bad = 1;
+			p->ct.lost_in_flight++;
+			snprintf(text, sizeof(text),
+				 "SMT session lost (%s) before the reply; the "
+				 "request may or may not have run",
+				 why);
+			creq_error(n, text);
+		}
+		if (c->tail == r)
+			c->tail = n;
+		*pp = n;
+		r->c = NULL;
+		r->next = NULL;
+	}
+}
+
+static void session_down(struct proxy *p, const char *why)
+{
+	struct cconn *c, *nx;
+	uint64_t lost = p->ct.lost_in_flight, out = p->outstanding;
+
+	if (!p->up)
+		return;
+	p->up = 0;
+	p->ct.sessions_lost++;
+	p->down_since = p->retry_at = now_ms();
+	p->retry_ms = 100;
+	snprintf(p->why, sizeof(p->why), "%s", why);
+	logf_("%s: SMT session %u lost (%s): setting up a new one",
+	      p->cfg->name, p->sid, why);
+	for (c = p->conns; c; c = c->next)
+		conn_session_lost(c, why);
+	/* what is still outstanding on it fails now (SESSION_GONE): the
+	 * dropped requests, freed as their failures arrive */
+	smt_session_remove(p->ep, p->sid);
+	logf_("%s: %" PRIu64 " requests were in flight; %" PRIu64
+	      " answered with the session-lost error, the others wait to be "
+	      "sent again",
+	      p->cfg->name, out, p->ct.lost_in_flight - lost);
+	for (c = p->conns; c; c = nx) {
+		nx = c->next;
+		if (conn_flush(c) == 0)
+			conn_update(c);
+	}
+}
+
+/* Sets up a session through smtd (blocks for the handshake). 0 or -1. */
+static int session_connect(struct proxy *p)
+{
+	const char *why;
+	uint32_t sid;
+	int err = smt_connect(p->ep, p->cfg->service, p->cfg->connect, &sid);
+
+	if (err) {
+		why = smt_last_error(p->ep);
+		snprintf(p->why, sizeof(p->why), "%s%s%s", smt_strerror(err),
+			 why && *why ? ": " : "", why ? why : "");
+		return -1;
+	}
+	p->sid = sid;
+	p->up = 1;
+	p->gen++;
+	p->ct.session_setups++;
+	return 0;
+}
+
+/* While the session is down: a new one every retry_ms (100 ms doubling
+ * to 1 s); connections whose requests waited 10 s get an error. */
+static void session_retry(struct proxy *p)
+{
+	struct cconn *c, *nx;
+	struct creq *r;
+	uint64_t now = now_ms();
+
+	if (p->up || p->cfg->role != ROLE_CLIENT || now < p->retry_at)
+		return;
+	if (session_connect(p) == 0) {
+		logf_("%s: new SMT session %u after %" PRIu64 " ms",
+		      p->cfg->name, p->sid, now_ms() - p->down_since);
+	} else {
+		p->retry_at = now_ms() + p->retry_ms;
+		p->retry_ms = p->retry_ms * 2 > 1000 ? 1000 : p->retry_ms * 2;
+		if (verbose)
+			logf_("%s: no new session yet: %s", p->cfg->name,
+			      p->why);
+		if (now - p->down_since < 10000)
+			return;
+	}
+	for (c = p->conns; c; c = nx) {
+		nx = c->next;
+		if (!p->up && (buf_used(&c->in) || c->head)) {
+			for (r = c->head; r; r = r->next)
+				if (r->unsent) {
+					creq_error(r,
+						   "no SMT session for 10 s");
+					p->ct.lost_in_flight++;
+				}
+			c->in.off = c->in.len;
+			conn_local(c, "no SMT session for 10 s", 1);
+		}
+		conn_parse(c);
+		if (conn_flush(c) == 0)
+			conn_update(c);
+	}
 }
 
 /* ---- server side ---------------------------------------------------------- */
@@ -1016,6 +1296,203 @@ static int listen_on(struct proxy *p)
 	return 0;
 }
 
+/* ---- counters and the control socket (smtctl proxy show) ------------------- */
+
+static int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n + 1))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->d + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+/* s as a JSON string's contents: quotes and backslashes escaped, control
+ * characters left out. */
+static const char *json_esc(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (; *s && o + 3 < n; s++) {
+		if ((unsigned char)*s < 0x20)
+			continue;
+		if (*s == '"' || *s == '\\')
+			out[o++] = '\\';
+		out[o++] = *s;
+	}
+	out[o] = 0;
+	return out;
+}
+
+/* The section's counters as JSON object members (no braces). */
+static void counters_json(const struct proxy *p, struct buf *b)
+{
+	const struct counters *c = &p->ct;
+	char why[sizeof(p->why) * 2];
+
+	buf_printf(
+		b,
+		"\"name\":\"%s\",\"role\":\"%s\",\"service\":\"%s\","
+		"\"framer\":\"%s\",\"encap\":\"%s\",\"connections\":%" PRIu64
+		",\"connections_total\":%" PRIu64 ",\"requests\":%" PRIu64
+		",\"responses\":%" PRIu64 ",\"refused\":%" PRIu64
+		",\"protocol_errors\":%" PRIu64 ",\"rpc_failed\":%" PRIu64
+		",\"backend_errors\":%" PRIu64 ",\"backend_connects\":%" PRIu64
+		",\"outstanding\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+		",\"bytes_out\":%" PRIu64,
+		p->cfg->name, p->cfg->role == ROLE_CLIENT ? "client" : "server",
+		p->cfg->service, framer_name(p->cfg->framer),
+		smt_encap_name(smt_endpoint_encap(p->ep)), c->conns,
+		c->conns_total, c->requests, c->responses, c->refused,
+		c->protocol_errors, c->rpc_failed, c->backend_errors,
+		c->backend_connects, p->outstanding, c->bytes_in, c->bytes_out);
+	if (p->cfg->role == ROLE_CLIENT)
+		buf_printf(b,
+			   ",\"session\":%u,\"session_up\":%s"
+			   ",\"session_setups\":%" PRIu64
+			   ",\"sessions_lost\":%" PRIu64 ",\"retried\":%" PRIu64
+			   ",\"lost_in_flight\":%" PRIu64
+			   ",\"session_error\":\"%s\"",
+			   p->sid, p->up ? "true" : "false", c->session_setups,
+			   c->sessions_lost, c->retried, c->lost_in_flight,
+			   json_esc(p->why, why, sizeof(why)));
+}
+
+/* At most this many connections in one answer. */
+#define CTL_MAX_CONNS 1000
+
+/* Everything smtctl proxy show prints: the counters, then each client
+ * connection (client) or backend connection (server). */
+static void status_json(const struct proxy *p, struct buf *b)
+{
+	const struct cconn *c;
+	const struct stream *s;
+	unsigned int i, n = 0;
+	time_t now = time(NULL);
+
+	buf_printf(b, "{\"pid\":%d,", (int)getpid());
+	counters_json(p, b);
+	buf_printf(b, ",\"connection_list\":[");
+	for (c = p->conns; c && n < CTL_MAX_CONNS; c = c->next, n++)
+		buf_printf(b,
+			   "%s{\"id\":%u,\"peer\":\"%s\",\"age\":%lld,"
+			   "\"requests\":%" PRIu64 ",\"responses\":%" PRIu64
+			   ",\"pending\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+			   ",\"bytes_out\":%" PRIu64 ",\"state\":\"%s\"}",
+			   n ? "," : "", c->id, c->peer,
+			   (long long)(now - c->since), c->nreq, c->nresp,
+			   c->npend, c->bin, c->bout,
+			   c->lost  ? "lost"
+			   : c->eof ? "closing"
+				    : "open");
+	for (i = 0; i < STREAM_BUCKETS; i++)
+		for (s = p->streams[i]; s && n < CTL_MAX_CONNS;
+		     s = s->hnext, n++)
+			buf_printf(b,
+				   "%s{\"id\":%u,\"session\":%u,\"age\":%lld,"
+				   "\"in_flight\":%zu,\"held\":%" PRIu64
+				   ",\"state\":\"%s\"}",
+				   n ? "," : "", s->conn, s->sid,
+				   (long long)(now - s->last_active), s->ifl_n,
+				   s->nheld,
+				   s->dead	  ? "failed"
+				   : s->closing	  ? "closing"
+				   : s->connected ? "open"
+						  : "connecting");
+	buf_printf(b, "],\"connections_listed\":%u}\n", n);
+}
+
+static void stats_write(const struct proxy *p)
+{
+	struct buf b = {0};
+	char tmp[PROXY_PATH_MAX + 8];
+
+	buf_printf(&b, "{");
+	counters_json(p, &b);
+	buf_printf(&b, "}\n");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p->cfg->stats_file);
+	if (b.d && util_write_file(tmp, b.d, b.len) == 0)
+		rename(tmp, p->cfg->stats_file);
+	buf_free(&b);
+}
+
+struct ctlc {
+	struct ev ev;
+	struct buf out;
+};
+
+static void ctl_close(struct ctlc *k)
+{
+	ev_close(&k->ev);
+	buf_free(&k->out);
+	free(k);
+}
+
+/* Each connection gets the status, then EOF; it sends nothing. */
+static void ctl_accept(struct proxy *p)
+{
+	struct ctlc *k;
+	uint64_t ignored = 0;
+	int fd;
+
+	while ((fd = accept4(p->ctl_ev.fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		k = calloc(1, sizeof(*k));
+		if (!k) {
+			close(fd);
+			continue;
+		}
+		ev_init(&k->ev, EV_CTL, k, fd);
+		status_json(p, &k->out);
+		if (buf_write(&k->out, fd, &ignored) || !buf_used(&k->out) ||
+		    ev_set(&k->ev, EPOLLOUT))
+			ctl_close(k);
+	}
+}
+
+static void ctl_event(struct ctlc *k)
+{
+	uint64_t ignored = 0;
+
+	if (buf_write(&k->out, k->ev.fd, &ignored) || !buf_used(&k->out))
+		ctl_close(k);
+}
+
+/* The section's control socket; the proxy runs without it when it cannot
+ * be made (logged). */
+static void ctl_listen(struct proxy *p)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	const char *path = p->cfg->control_socket;
+
+	if (!strcmp(path, "none"))
+		return;
+	if (strlen(path) >= sizeof(un.sun_path)) {
+		logf_("%s: control_socket path too long", p->cfg->name);
+		return;
+	}
+	strcpy(un.sun_path, path);
+	unlink(path);
+	if (listen_one(p, &p->ctl_ev, &un, sizeof(un), path)) {
+		logf_("%s: running without a control socket (smtctl proxy "
+		      "show)",
+		      p->cfg->name);
+		return;
+	}
+	p->ctl_ev.type = EV_CTL_LISTEN;
+	chmod(path, 0660);
+}
+
 static int proxy_open(struct proxy *p)
 {
 	const struct proxy_cfg *cf = p->cfg;
@@ -1028,6 +1505,7 @@ static int proxy_open(struct proxy *p)
 
 	ev_init(&p->tcp_ev, EV_LISTEN, p, -1);
 	ev_init(&p->unix_ev, EV_LISTEN, p, -1);
+	ev_init(&p->ctl_ev, EV_CTL_LISTEN, p, -1);
 	err = smt_endpoint_open(&o, &p->ep);
 	if (err) {
 		logf_("%s: SMT endpoint: %s", cf->name, smt_strerror(err));
@@ -1035,61 +1513,33 @@ static int proxy_open(struct proxy *p)
 	}
 	if (cf->smtd_socket[0])
 		setenv("SMT_CTL_SOCKET", cf->smtd_socket, 1);
-	if (cf->role == ROLE_CLIENT)
-		err = smt_connect(p->ep, cf->service, cf->connect, &p->sid);
-	else
+	if (cf->role == ROLE_CLIENT) {
+		if (session_connect(p)) {
+			logf_("%s: connecting to %s through smtd: %s", cf->name,
+			      cf->service, p->why);
+			return -1;
+		}
+	} else {
 		err = smt_serve(p->ep, cf->service);
-	if (err) {
-		why = smt_last_error(p->ep);
-		logf_("%s: %s %s through smtd: %s%s%s", cf->name,
-		      cf->role == ROLE_CLIENT ? "connecting to" : "serving",
-		      cf->service, smt_strerror(err), why && *why ? ": " : "",
-		      why ? why : "");
-		return -1;
+		if (err) {
+			why = smt_last_error(p->ep);
+			logf_("%s: serving %s through smtd: %s%s%s", cf->name,
+			      cf->service, smt_strerror(err),
+			      why && *why ? ": " : "", why ? why : "");
+			return -1;
+		}
 	}
 	ev_init(&p->smt_ev, EV_SMT, p, smt_fd(p->ep));
 	if (ev_set(&p->smt_ev, EPOLLIN))
 		return -1;
 	if (cf->role == ROLE_CLIENT && listen_on(p))
 		return -1;
+	ctl_listen(p);
 	logf_("%s: %s, service %s, encap %s, framer %s", cf->name,
 	      cf->role == ROLE_CLIENT ? "client" : "server", cf->service,
 	      smt_encap_name(smt_endpoint_encap(p->ep)),
 	      framer_name(cf->framer));
 	return 0;
-}
-
-/* ---- counters ------------------------------------------------------------- */
-
-static int stats_json(const struct proxy *p, char *out, size_t n)
-{
-	const struct counters *c = &p->ct;
-
-	return snprintf(
-		out, n,
-		"{\"name\":\"%s\",\"role\":\"%s\",\"service\":\"%s\","
-		"\"framer\":\"%s\",\"connections\":%" PRIu64
-		",\"connections_total\":%" PRIu64 ",\"requests\":%" PRIu64
-		",\"responses\":%" PRIu64 ",\"refused\":%" PRIu64
-		",\"protocol_errors\":%" PRIu64 ",\"rpc_failed\":%" PRIu64
-		",\"backend_errors\":%" PRIu64 ",\"backend_connects\":%" PRIu64
-		",\"outstanding\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-		",\"bytes_out\":%" PRIu64 "}\n",
-		p->cfg->name, p->cfg->role == ROLE_CLIENT ? "client" : "server",
-		p->cfg->service, framer_name(p->cfg->framer), c->conns,
-		c->conns_total, c->requests, c->responses, c->refused,
-		c->protocol_errors, c->rpc_failed, c->backend_errors,
-		c->backend_connects, p->outstanding, c->bytes_in, c->bytes_out);
-}
-
-static void stats_write(const struct proxy *p)
-{
-	char js[1024], tmp[PROXY_PATH_MAX + 8];
-	int n = stats_json(p, js, sizeof(js));
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p->cfg->stats_file);
-	if (n > 0 && util_write_file(tmp, js, (size_t)n) == 0)
-		rename(tmp, p->cfg->stats_file);
 }
 
 static int show_stats(const struct proxy_cfg *cfg, unsigned int n)
@@ -1181,6 +1631,12 @@ static void handle(struct ev *e, uint32_t events, struct proxy *ps,
 	case EV_BACKEND:
 		backend_event(e->obj, events);
 		break;
+	case EV_CTL_LISTEN:
+		ctl_accept(e->obj);
+		break;
+	case EV_CTL:
+		ctl_event(e->obj);
+		break;
 	case EV_SIGNAL:
 		if (read(e->fd, &si, sizeof(si)) == sizeof(si) && !stopping) {
 			logf_("signal %u: answering what was sent, then "
@@ -1240,6 +1696,9 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			k = smt_next_timeout_ms(ps[i].ep);
 			if (k >= 0 && k < timeout)
 				timeout = k;
+			if (cfg[i].role == ROLE_CLIENT && !ps[i].up &&
+			    timeout > 100)
+				timeout = 100;
 		}
 		if (stopping) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
@@ -1274,16 +1733,21 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 		}
 		for (k = 0; k < nev; k++)
 			handle(evs[k].data.ptr, evs[k].events, ps, n);
-		/* timers and held sends of endpoints without a ready fd */
-		for (i = 0; i < n; i++)
+		/* timers and held sends of endpoints without a ready fd;
+		 * sessions to set up again */
+		for (i = 0; i < n; i++) {
 			if (smt_next_timeout_ms(ps[i].ep) == 0)
 				smt_event(&ps[i]);
+			session_retry(&ps[i]);
+		}
 	}
 	for (i = 0; i < n; i++) {
 		stats_write(&ps[i]);
 		smt_endpoint_close(ps[i].ep);
 		if (cfg[i].unix_path[0])
 			unlink(cfg[i].unix_path);
+		if (ps[i].ctl_ev.fd >= 0)
+			unlink(cfg[i].control_socket);
 	}
 	return rc;
 }

@@ -27,6 +27,7 @@ struct proxy_cfg {
 	char backend[PROXY_PATH_MAX]; /* server: the application address */
 	char smtd_socket[PROXY_PATH_MAX]; /* "" = $SMT_CTL_SOCKET / default */
 	char stats_file[PROXY_PATH_MAX];
+	char control_socket[PROXY_PATH_MAX]; /* "none": no socket */
 	uint16_t port; /* SMT port (server: the service's) */
 	enum smt_encap encap;
 	enum framer_kind framer;

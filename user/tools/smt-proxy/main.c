@@ -95,6 +95,7 @@ struct cconn {
 	uint64_t npend;
 	uint32_t id, seq;
 	int eof; /* no more input will be read */
+	int dead; /* closed: freed after this epoll batch (zombies) */
 	int sent_any;
 	uint32_t gen; /* the session generation seq counts in */
 	int stateful; /* sent a command that keeps state in its backend
@@ -138,6 +139,7 @@ struct proxy {
 	struct smt_endpoint *ep;
 	uint32_t sid; /* client: the session */
 	int up; /* client: sid is a live session */
+	int flush; /* client: flush_all() due */
 	uint32_t gen; /* client: sessions set up so far */
 	uint64_t retry_at, retry_ms; /* client: next set-up attempt (ms) */
 	uint64_t down_since; /* client: ms */
@@ -152,6 +154,7 @@ struct proxy {
 };
 
 static int epfd = -1;
+static struct cconn *zombies; /* closed connections, freed between batches */
 static int stopping;
 static int verbose;
 
@@ -435,7 +438,10 @@ static void conn_free(struct cconn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	p->ct.conns--;
-	free(c);
+	/* an event of this batch may still name it: freed after the batch */
+	c->dead = 1;
+	c->next = zombies;
+	zombies = c;
 }
 
 /* Moves finished replies, in request order, to the output and writes.
@@ -620,6 +626,8 @@ static void conn_event(struct cconn *c, uint32_t events)
 	struct proxy *p = c->p;
 	ssize_t r;
 
+	if (c->dead)
+		return;
 	if (events & EPOLLIN) {
 		r = buf_read(&c->in, c->ev.fd);
 		if (r > 0) {
@@ -805,7 +813,7 @@ static void conn_session_lost(struct cconn *c, const char *why)
 
 static void session_down(struct proxy *p, const char *why)
 {
-	struct cconn *c, *nx;
+	struct cconn *c;
 	uint64_t lost = p->ct.lost_in_flight, out = p->outstanding;
 
 	if (!p->up)
@@ -826,6 +834,19 @@ static void session_down(struct proxy *p, const char *why)
 	      " answered with the session-lost error, the others wait to be "
 	      "sent again",
 	      p->cfg->name, out, p->ct.lost_in_flight - lost);
+	/* written (and connections closed) by flush_all() from the main
+	 * loop: a caller may be in the middle of one of them */
+	p->flush = 1;
+}
+
+/* After session_down(): the error replies out, their connections closed. */
+static void flush_all(struct proxy *p)
+{
+	struct cconn *c, *nx;
+
+	if (!p->flush)
+		return;
+	p->flush = 0;
 	for (c = p->conns; c; c = nx) {
 		nx = c->next;
 		if (conn_flush(c) == 0)
@@ -1733,12 +1754,19 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 		}
 		for (k = 0; k < nev; k++)
 			handle(evs[k].data.ptr, evs[k].events, ps, n);
+		while (zombies) {
+			struct cconn *z = zombies;
+
+			zombies = z->next;
+			free(z);
+		}
 		/* timers and held sends of endpoints without a ready fd;
 		 * sessions to set up again */
 		for (i = 0; i < n; i++) {
 			if (smt_next_timeout_ms(ps[i].ep) == 0)
 				smt_event(&ps[i]);
 			session_retry(&ps[i]);
+			flush_all(&ps[i]);
 		}
 	}
 	for (i = 0; i < n; i++) {

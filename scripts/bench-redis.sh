@@ -375,7 +375,7 @@ for loss in ("0", "1"):
     P()
 P("### Head of line: small GETs while 1 MiB SETs run (4 GET clients, %s GETs; 2 SET clients)" % mix_n)
 P()
-P("| loss | path | GET/s | GET p50 ms | GET p99 ms | 1 MiB SET/s | GET p99 / this path's (smt-udp) | (smt-ip) | packets seen / dropped |")
+P("| loss | path | GET/s | GET p50 ms | GET p99 ms | 1 MiB SET/s | smt-udp GET p99 / this path's | smt-ip GET p99 / this path's | packets seen / dropped |")
 P("|---|---|---|---|---|---|---|---|---|")
 for loss in ("0", "1"):
     for p in paths:

@@ -12,6 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#include "keys.h"
 #include "smtd.h"
 
 /* config.c logs nothing, but smtd.h declares the logger; main.c is not
@@ -559,4 +564,113 @@ Test(smtd_config_load, size_suffix_does_not_wrap)
 	cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL,
 		     "one K over 64M");
 	unlink(p);
+}
+
+/* ---- docs/protocol.md 6.4: the 0-RTT and 1-RTT exporters' test vectors ---- */
+
+/* HKDF-Expand-Label (RFC 8446 7.1) with OpenSSL's HKDF in expand-only mode,
+ * the HkdfLabel built here rather than by libsmt */
+static void expand_label(const uint8_t *secret, const char *label,
+			 const uint8_t *ctx, size_t ctx_len, uint8_t *out,
+			 size_t n)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
+	uint8_t info[300];
+	size_t ll = 6 + strlen(label), il = 0;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+	OSSL_PARAM p[5];
+
+	info[il++] = n >> 8;
+	info[il++] = n;
+	info[il++] = ll;
+	memcpy(info + il, "tls13 ", 6);
+	memcpy(info + il + 6, label, ll - 6);
+	il += ll;
+	info[il++] = ctx_len;
+	memcpy(info + il, ctx, ctx_len);
+	il += ctx_len;
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256",
+						0);
+	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						 (void *)secret, 32);
+	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, il);
+	p[3] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	p[4] = OSSL_PARAM_construct_end();
+	cr_assert_eq(EVP_KDF_derive(k, out, n, p), 1);
+	EVP_KDF_CTX_free(k);
+	EVP_KDF_free(kdf);
+}
+
+/* TLS-Exporter(label, "", 32) of RFC 8446 7.5 on a given (early) exporter
+ * master secret */
+static void exporter(const uint8_t *ems, const char *label, uint8_t *out)
+{
+	uint8_t empty[32], derived[32];
+
+	cr_assert_eq(EVP_Digest("", 0, empty, NULL, EVP_sha256(), NULL), 1);
+	expand_label(ems, label, empty, 32, derived, 32);
+	expand_label(derived, "exporter", empty, 32, out, 32);
+}
+
+static void unhex(const char *h, uint8_t *out)
+{
+	size_t i;
+
+	for (i = 0; h[2 * i]; i++) {
+		unsigned int v;
+
+		sscanf(h + 2 * i, "%2x", &v);
+		out[i] = v;
+	}
+}
+
+static void expect_hex(const uint8_t *b, const char *want, const char *what)
+{
+	uint8_t w[64];
+	size_t n = strlen(want) / 2;
+
+	unhex(want, w);
+	cr_expect(!memcmp(b, w, n), "%s differs from docs/protocol.md 6.4",
+		  what);
+}
+
+Test(resumption, exporter_vectors)
+{
+	static const struct {
+		uint8_t first; /* the master secret is first, first + 1, ... */
+		const char *label, *S, *ck, *civ, *sk, *siv;
+	} v[] = {
+		{0, "EXPORTER-SMT early v1",
+		 "36a4c58170a0ce80ef62c2d14599503d9d56266192e7343b888c394a4dc654a8",
+		 "154dcfc6218206cf5c9217fa7316aef1", "db456c5808ea93bb9a531a38",
+		 "71e58ec736a7fd4ea520dc901e95200f",
+		 "d559655c7a7afb14326dbc6e"},
+		{32, "EXPORTER-SMT v1",
+		 "4cfc6d3f68a5860f324a4bea5371a0f89aa639f9737d5c5a1748b79bdc92deec",
+		 "8e7109fef5c4060044e9b1b61ae413c9", "990674f37fed3ac48fdba0ca",
+		 "65367fc2470bf1989820554601f47dee",
+		 "d234992513bfd8936b4690dc"},
+	};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint8_t ems[32], S[32];
+		struct smt_keys k;
+
+		for (j = 0; j < sizeof(ems); j++)
+			ems[j] = v[i].first + j;
+		exporter(ems, v[i].label, S);
+		expect_hex(S, v[i].S, v[i].label);
+		/* section 6's lines, once by libsmt, once here */
+		cr_assert_eq(smt_keys_derive(SMT_CIPHER_AES_128_GCM, S, 32, &k),
+			     0);
+		expect_hex(k.c_key, v[i].ck, "c_key");
+		expect_hex(k.c_iv, v[i].civ, "c_iv");
+		expect_hex(k.s_key, v[i].sk, "s_key");
+		expect_hex(k.s_iv, v[i].siv, "s_iv");
+		expand_label(S, "smt s iv", NULL, 0, ems, 12);
+		expect_hex(ems, v[i].siv, "s_iv (HKDF here)");
+		smt_keys_wipe(&k);
+	}
 }

@@ -21,7 +21,8 @@ sd_certs() {
 # $SD_TMP/NAME.conf (control socket $SD_TMP/NAME.sock, handshake port
 # $SD_PORT or 7443). Extra "section.key=value" arguments override;
 # encap=LIST sets [smtd] encap, echo_encap= and kv_encap= a service's,
-# echo_uids= the uids of echo.smt (default 0).
+# echo_uids= the uids of echo.smt (default 0), echo_resume= its
+# resumption policy (on, off, 0-rtt), tickets= [tls] lines for tickets.
 sd_conf() {
 	local name=$1 cert=$2 kv sec key val
 	shift 2
@@ -29,6 +30,7 @@ sd_conf() {
 	local ca=$SD_TMP/certs/ca.crt port=${SD_PORT:-7443} cauth=require
 	local level=info extra="" lifetime=3600 margin=60
 	local encap="ip,udp" echo_encap="" kv_encap="" echo_uids=0
+	local echo_resume="" tickets=""
 	for kv in "$@"; do
 		case "$kv" in
 		ciphers=*) ciphers=${kv#*=} ;;
@@ -44,6 +46,9 @@ sd_conf() {
 		echo_uids=*) echo_uids=${kv#*=} ;;
 		echo_extra=*) echo_encap="$echo_encap
 ${kv#*=}" ;;
+		echo_resume=*) echo_resume="resumption = ${kv#*=}" ;;
+		ticket_*=*) tickets="$tickets${kv%%=*} = ${kv#*=}
+" ;;
 		*) extra="$extra$kv
 " ;;
 		esac
@@ -64,7 +69,7 @@ key = $SD_TMP/certs/$cert.key
 ca = $ca
 client_cert = $cauth
 ciphersuites = $ciphers
-
+$tickets
 [defaults]
 B = 48
 max_msg = 1M
@@ -75,6 +80,7 @@ rekey_margin = $margin
 port = 7000
 uids = $echo_uids
 $echo_encap
+$echo_resume
 
 [service kv.smt]
 port = 7001

@@ -179,6 +179,19 @@ t_config_strict() {
 port = 7009"
 	config_refused config_service_not_in_certificate noname \
 		"noname.conf:[0-9]*: \[service other.smt\]: the certificate .* does not name other.smt"
+	# docs/protocol.md 6.3: tickets live at most 7 days; three policies
+	sd_conf tl host ticket_lifetime=604801
+	config_refused config_ticket_lifetime_over_7_days tl \
+		"tl.conf:[0-9]*: ticket_lifetime: 604801 s is above 604800 s (7 days)"
+	sd_conf rp host echo_resume=sometimes
+	config_refused config_resumption_policy_checked rp \
+		"rp.conf:[0-9]*: resumption: 'sometimes' is not one of on, off, 0-rtt"
+	sd_conf tl2 host ticket_lifetime=604800 ticket_cache=0 echo_resume=0-rtt
+	if "$SD_BIN/smtd" --check-config -c "$SD_TMP/tl2.conf" >"$out" 2>&1; then
+		ok config_ticket_lifetime_7_days_and_0rtt_accepted
+	else
+		bad config_ticket_lifetime_7_days_and_0rtt_accepted "$(cat "$out")"
+	fi
 	long=$(printf '#%.0s' $(seq 1 400))
 	cat >"$SD_TMP/long.conf" <<EOF
 [smtd]
@@ -1810,6 +1823,101 @@ PY
 	sd_conf srv host
 	sd_conf cli host2
 	sd_start srv "$NSS" && sd_start cli "$NSC"
+# ---- resumption and 0-RTT (docs/protocol.md 6.3) ----------------------------------
+# keylog lines of the session with client port PORT and EPOCH, without the
+# addresses: cipher B epoch M P c_key c_iv s_key s_iv
+keys_of() { # FILE PORT EPOCH
+	awk -v p="$2" -v e="$3" '$1 == "SMT_SESSION" && $3 == p && $8 == e {
+		print $6, $7, $8, $9, $10, $11, $12, $13, $14 }' "$1" | tail -1
+}
+
+# both smtds again with extra sd_conf settings for both, key logs on
+restart_hosts_with() { # sd_conf settings...
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host "$@"
+	sd_conf cli host2 "$@"
+	rm -f "$SD_TMP/ckeys.log" "$SD_TMP/skeys.log"
+	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/skeys.log" &&
+		sd_start cli "$NSC" SMT_KEYLOGFILE="$SD_TMP/ckeys.log"
+	for _ in $(seq 1 30); do # the echo server re-registers
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+}
+
+# the epoch 0 and epoch 1 keys of the session of client port PORT are the
+# same on both sides, and they differ from each other
+epochs_agree() { # TEST PORT
+	local c0 c1 s0 s1
+	c0=$(keys_of "$SD_TMP/ckeys.log" "$2" 0)
+	c1=$(keys_of "$SD_TMP/ckeys.log" "$2" 1)
+	s0=$(keys_of "$SD_TMP/skeys.log" "$2" 0)
+	s1=$(keys_of "$SD_TMP/skeys.log" "$2" 1)
+	if [ -n "$c0" ] && [ -n "$c1" ] && [ "$c0" = "$s0" ] &&
+		[ "$c1" = "$s1" ] && [ "${c0#* * * * * }" != "${c1#* * * * * }" ]; then
+		ok "$1"
+	else
+		bad "$1" "client 0=[$c0] 1=[$c1] server 0=[$s0] 1=[$s1]"
+	fi
+}
+
+t_resume() {
+	local out=$SD_TMP/resume.out r0 r1 a0 a1 s0
+	restart_hosts_with
+	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9800
+	r0=$(stat_of srv handshakes_resumed)
+	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
+	r1=$(stat_of srv handshakes_resumed)
+	if rpcs_ok "$out" && [ "$r1" -gt "$r0" ] &&
+		[ "$(stat_of cli handshakes_resumed)" -ge 1 ] &&
+		[ "$(stat_of cli early_sent)" = 0 ]; then
+		ok resumed_handshake_policy_on
+	else
+		bad resumed_handshake_policy_on "resumed $r0 -> $r1 $(tail -2 "$out")"
+	fi
+	# policy off on the client: no ticket offered, a full handshake
+	restart_hosts_with echo_resume=off
+	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9802
+	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9803
+	if rpcs_ok "$out" && [ "$(stat_of srv handshakes_resumed)" = 0 ] &&
+		[ "$(stat_of cli tickets_cached)" = 0 ]; then
+		ok resumption_off_full_handshakes
+	else
+		bad resumption_off_full_handshakes "$(sd_ctl srv -j stats)"
+	fi
+
+	# 0-RTT: a first set-up gets the ticket, the second sends early data
+	restart_hosts_with echo_resume=0-rtt
+	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9804
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 64,3000 --port 9805
+	a1=$(stat_of srv early_accepted)
+	if rpcs_ok "$out" && [ "$(stat_of cli early_sent)" = 1 ] &&
+		[ "$(stat_of cli early_accepted)" = 1 ] && [ "$a1" = 1 ] &&
+		[ "$(stat_of cli early_rejected)" = 0 ]; then
+		ok zero_rtt_early_data_accepted
+	else
+		bad zero_rtt_early_data_accepted "srv accepted $a1 $(sd_ctl cli -j stats | head -c 600) $(tail -2 "$out")"
+	fi
+	epochs_agree zero_rtt_epoch0_epoch1_keys_agree 9805
+
+	# a stale ticket (the server restarted: new ticket keys): early data
+	# rejected, PROPOSE again with E0, no error for the application
+	sd_stop srv
+	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/skeys.log"
+	for _ in $(seq 1 30); do
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 64,3000 --port 9806
+	if rpcs_ok "$out" && [ "$(stat_of cli early_rejected)" = 1 ] &&
+		[ "$(stat_of srv early_accepted)" = 0 ]; then
+		ok zero_rtt_rejected_retried_transparently
+	else
+		bad zero_rtt_rejected_retried_transparently "$(sd_ctl cli -j stats | head -c 800) $(tail -2 "$out")"
+	fi
+	epochs_agree zero_rtt_rejected_epoch_keys_agree 9806
+	restart_hosts_with
 }
 
 # ---- endpoint groups: smtd hands sessions to every member ------------------
@@ -2067,7 +2175,7 @@ t_config_ports() {
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_close_batch
 	t_concurrent t_names t_s_client t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_ticket"
+	t_limits t_ticket t_resume"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

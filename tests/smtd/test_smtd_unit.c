@@ -197,7 +197,8 @@ Test(smt_params_decode, malformed_rejected)
 		{0, 2}, /* version */
 		{1, 9}, /* type */
 		{3, 23}, /* length */
-		{11, 0x02}, /* unknown flag */
+		{11, 0x08}, /* unknown flag */
+		{11, 0x06}, /* EARLY_KEYS without E0 (length 24) */
 		{1, 5}, /* type after CLOSE */
 	};
 	size_t i;
@@ -217,6 +218,42 @@ Test(smt_params_decode, malformed_rejected)
 	bad[2] = 0;
 	bad[3] = 5; /* shorter than its header */
 	cr_expect_eq(smt_params_decode(bad, 24, &q, &used, &why), -EPROTO);
+}
+
+/* docs/protocol.md 6.3: a PROPOSE with EARLY_KEYS carries E0 */
+Test(smt_params_decode, early_keys_round_trip)
+{
+	struct smt_params p = {.type = SMT_PARAMS_PROPOSE,
+			       .client_port = 9,
+			       .server_port = 7000,
+			       .B = 48,
+			       .flags = SMT_PARAMS_F_EARLY |
+					SMT_PARAMS_F_EARLY_KEYS,
+			       .max_msg = 1024,
+			       .e0_len = 48},
+			  q;
+	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+	const char *why = NULL;
+	size_t n, used = 0, i;
+
+	for (i = 0; i < 48; i++)
+		p.e0[i] = i + 1;
+	n = smt_params_encode(&p, buf);
+	cr_assert_eq(n, 72);
+	cr_expect_eq(buf[3], 72);
+	cr_assert_eq(smt_params_decode(buf, n, &q, &used, &why), 0, "%s", why);
+	cr_expect_eq(used, 72);
+	cr_expect_eq(q.e0_len, 48);
+	cr_expect(!memcmp(q.e0, p.e0, 48));
+	cr_expect_eq(smt_params_decode(buf, 71, &q, &used, &why), -EAGAIN);
+	buf[11] = SMT_PARAMS_F_EARLY; /* E0 without EARLY_KEYS */
+	cr_expect_eq(smt_params_decode(buf, n, &q, &used, &why), -EPROTO);
+	buf[11] = SMT_PARAMS_F_EARLY | SMT_PARAMS_F_EARLY_KEYS;
+	buf[1] = SMT_PARAMS_ACCEPT; /* only a PROPOSE carries E0 */
+	cr_expect_eq(smt_params_decode(buf, n, &q, &used, &why), -EPROTO);
+	buf[1] = SMT_PARAMS_PROPOSE;
+	buf[3] = 24 + 40; /* neither 32 nor 48 */
+	cr_expect_eq(smt_params_decode(buf, n, &q, &used, &why), -EPROTO);
 }
 
 /* Writes text to a temporary file; returns its path (static). */

@@ -374,6 +374,33 @@ static int key_smtd(struct parse_state *ps, const char *k, const char *v)
 	return 1;
 }
 
+/* [tls] ticket_lifetime and ticket_cache (docs/protocol.md 6.3) */
+static int key_tls_tickets(struct parse_state *ps, const char *k, const char *v)
+{
+	struct smtd_config *c = ps->cfg;
+	unsigned long u;
+
+	if (!strcmp(k, "ticket_cache")) {
+		if (!parse_uint(v, 0, 65536, &u))
+			cfg_error(ps, ps->line,
+				  "ticket_cache: '%s' is not 0..65536 tickets",
+				  v);
+		else
+			c->tls_ticket_cache = u;
+	} else if (parse_uint(v, 1, ~0UL, &u) && u > SMTD_TICKET_LIFETIME_MAX) {
+		cfg_error(ps, ps->line,
+			  "ticket_lifetime: %lu s is above 604800 s (7 days), "
+			  "the longest RFC 8446 allows a TLS 1.3 ticket",
+			  u);
+	} else if (!parse_uint(v, 1, SMTD_TICKET_LIFETIME_MAX, &u)) {
+		cfg_error(ps, ps->line,
+			  "ticket_lifetime: '%s' is not 1..604800 seconds", v);
+	} else {
+		c->tls_ticket_lifetime_s = u;
+	}
+	return 1;
+}
+
 static int key_tls(struct parse_state *ps, const char *k, const char *v)
 {
 	struct smtd_config *c = ps->cfg;
@@ -404,6 +431,13 @@ static int key_tls(struct parse_state *ps, const char *k, const char *v)
 				  v);
 		return 1;
 	}
+	if (!strcmp(k, "ticket_keys")) {
+		if (!copy_str(c->tls_ticket_keys, sizeof(c->tls_ticket_keys), v))
+			cfg_error(ps, ps->line, "%s: path too long", k);
+		return 1;
+	}
+	if (!strcmp(k, "ticket_lifetime") || !strcmp(k, "ticket_cache"))
+		return key_tls_tickets(ps, k, v);
 	if (!strcmp(k, "ciphersuites")) {
 		char buf[256], *tok, *save = NULL;
 
@@ -573,6 +607,19 @@ static int key_service(struct parse_state *ps, const char *k, const char *v)
 	} else if (!strcmp(k, "ticket_key")) {
 		if (!copy_str(s->ticket_key, sizeof(s->ticket_key), v))
 			cfg_error(ps, ps->line, "ticket_key: path too long");
+	} else if (!strcmp(k, "resumption")) {
+		if (!strcmp(v, "on"))
+			s->resume = SMTD_RESUME_ON;
+		else if (!strcmp(v, "off"))
+			s->resume = SMTD_RESUME_OFF;
+		else if (!strcmp(v, "0-rtt"))
+			s->resume = SMTD_RESUME_0RTT;
+		else
+			cfg_error(ps, ps->line,
+				  "resumption: '%s' is not one of on, off, "
+				  "0-rtt (0-rtt only for services whose "
+				  "first request is idempotent)",
+				  v);
 	} else {
 		return 0;
 	}
@@ -752,6 +799,8 @@ static void defaults(struct smtd_config *c)
 	c->client_auth = SMTD_CAUTH_NONE;
 	strcpy(c->ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
 				"TLS_CHACHA20_POLY1305_SHA256");
+	c->tls_ticket_lifetime_s = 3600;
+	c->tls_ticket_cache = 1024;
 	c->B = 48;
 	c->max_msg = 1 << 20;
 	c->max_pad = 0;
@@ -828,6 +877,7 @@ int smtd_config_parse(const char *path, const char *buf, size_t len,
 	if (cfg->ticket_dir[0] && access(cfg->ticket_dir, R_OK | X_OK))
 		cfg_error(&ps, 0, "[tickets] dir = %s: cannot read it: %s",
 			  cfg->ticket_dir, strerror(errno));
+	check_file(&ps, "ticket_keys", cfg->tls_ticket_keys, false);
 	if (smt_params_check(cfg->B, cfg->max_msg, cfg->max_pad, &why))
 		cfg_error(&ps, 0, "[defaults] B = %u with max_msg = %u: %s",
 			  cfg->B, cfg->max_msg, why);

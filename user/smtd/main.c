@@ -570,6 +570,7 @@ out:
 	if (d.epfd >= 0)
 		close(d.epfd);
 	smtd_tls_free(&d);
+	smtd_resume_free(&d);
 	if (d.keylog)
 		fclose(d.keylog);
 	if (pidfile)

@@ -11,7 +11,8 @@
  *   2 length (2) = 24                        2 length (2) = 6 + n
  *   4 client_port (2)  6 server_port (2)     4 code (2)
  *   8 B (1)   9 epoch (1)                    6 reason (n bytes, UTF-8)
- *  10 ipproto (1)  11 flags (1): REKEY 0x01
+ *  10 ipproto (1)  11 flags (1): REKEY 0x01, EARLY 0x02, EARLY_KEYS 0x04
+ *  (a PROPOSE with EARLY_KEYS: E0, 32 or 48 bytes, from 24 on)
  *  12 max_msg M (4)                         CLOSE (24 bytes)
  *  16 max_pad P (2)  18 hs_port (2)          0 version  1 type = 4
  *  20 lifetime seconds (4)                   2 length (2) = 24
@@ -93,6 +94,12 @@ size_t smt_params_encode(const struct smt_params *p, uint8_t *buf)
 	put16(buf + 16, p->max_pad);
 	put16(buf + 18, p->hs_port);
 	put32(buf + 20, p->lifetime_s);
+	if (p->type == SMT_PARAMS_PROPOSE &&
+	    (p->flags & SMT_PARAMS_F_EARLY_KEYS)) {
+		put16(buf + 2, SMT_PARAMS_LEN + p->e0_len);
+		memcpy(buf + SMT_PARAMS_LEN, p->e0, p->e0_len);
+		return SMT_PARAMS_LEN + p->e0_len;
+	}
 	return SMT_PARAMS_LEN;
 }
 
@@ -115,6 +122,10 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 			*why = "bad REFUSE length";
 			return -EPROTO;
 		}
+	} else if (p->type == SMT_PARAMS_PROPOSE &&
+		   (mlen == SMT_PARAMS_LEN + 32 ||
+		    mlen == SMT_PARAMS_LEN + 48)) {
+		/* EARLY_KEYS: checked against the flags below */
 	} else if (p->type == SMT_PARAMS_PROPOSE ||
 		   p->type == SMT_PARAMS_ACCEPT ||
 		   p->type == SMT_PARAMS_CLOSE) {
@@ -163,9 +174,19 @@ int smt_params_decode(const uint8_t *buf, size_t len, struct smt_params *p,
 	p->max_pad = get16(buf + 16);
 	p->hs_port = get16(buf + 18);
 	p->lifetime_s = get32(buf + 20);
-	if (p->flags & ~SMT_PARAMS_F_REKEY) {
+	if (p->flags & ~SMT_PARAMS_F_ALL ||
+	    (p->type != SMT_PARAMS_PROPOSE &&
+	     p->flags & SMT_PARAMS_F_EARLY_KEYS)) {
 		*why = "reserved bits set";
 		return -EPROTO;
+	}
+	if (!(p->flags & SMT_PARAMS_F_EARLY_KEYS) != (mlen == SMT_PARAMS_LEN)) {
+		*why = "EARLY_KEYS and the PROPOSE length disagree";
+		return -EPROTO;
+	}
+	if (mlen > SMT_PARAMS_LEN) {
+		p->e0_len = mlen - SMT_PARAMS_LEN;
+		memcpy(p->e0, buf + SMT_PARAMS_LEN, p->e0_len);
 	}
 	return 0;
 }

@@ -27,6 +27,15 @@
 #define SMTD_MAX_UIDS 32
 #define SMTD_NAME_MAX 64
 
+/* resumption = on | off | 0-rtt (docs/protocol.md 6.3) */
+enum smtd_resume_policy {
+	SMTD_RESUME_ON, /* tickets, 1-RTT resumption (the default) */
+	SMTD_RESUME_OFF, /* no tickets: a full handshake every time */
+	SMTD_RESUME_0RTT, /* resumption and early data */
+};
+
+#define SMTD_TICKET_LIFETIME_MAX (7u * 24 * 3600) /* RFC 8446 4.6.1 */
+
 struct smtd_service {
 	char name[SMTD_NAME_MAX]; /* also the TLS SNI and certificate name */
 	uint16_t port; /* SMT port; 0 = whatever the serving app holds */
@@ -35,6 +44,7 @@ struct smtd_service {
 	uid_t uids[SMTD_MAX_UIDS];
 	unsigned int encaps; /* SMTD_ENCAPS_*: encapsulations allowed */
 	char ticket_key[256]; /* X25519 key of its SMT-tickets ("": none) */
+	enum smtd_resume_policy resume; /* docs/protocol.md 6.3 policy */
 	int line; /* where it was defined, for messages */
 };
 
@@ -68,6 +78,9 @@ struct smtd_config {
 	char cert[256], key[256], ca[256];
 	enum smtd_client_auth client_auth;
 	char ciphersuites[256];
+	unsigned int tls_ticket_lifetime_s; /* <= SMTD_TICKET_LIFETIME_MAX */
+	unsigned int tls_ticket_cache; /* client: tickets kept, 0: none */
+	char tls_ticket_keys[256]; /* STEK file, "" for smtd's own keys */
 	/* [defaults] */
 	unsigned int B;
 	uint32_t max_msg, max_pad, lifetime_s;
@@ -184,7 +197,16 @@ void smtd_accept_tick(struct smtd *d);
 	X(metrics_scrapes, "metrics requests answered with 200")             \
 	X(metrics_bad_requests, "metrics requests refused (4xx, timeout)")   \
 	X(metrics_conns_refused, "metrics connections over max_clients")     \
-	X(raw_sockets_handed, "raw IP sockets handed to applications")
+	X(raw_sockets_handed, "raw IP sockets handed to applications")       \
+	X(handshakes_resumed, "handshakes resumed with a ticket (PSK+DHE)")  \
+	X(tickets_cached, "tickets put in the client cache")                 \
+	X(tickets_expired, "cached tickets found expired when wanted")       \
+	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \
+	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
+	X(early_rejected, "0-RTT set-ups retried in 1-RTT (EARLY_KEYS)")     \
+	X(early_refused_policy, "early data refused: service not 0-rtt")     \
+	X(early_replays, "early data refused: ClientHello random seen")      \
+	X(early_record_full, "early data refused: replay record full")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -250,6 +272,7 @@ struct smtd {
 	struct smtd_io metrics_io; /* [metrics] listen; fd -1 when off */
 	void *metrics; /* metrics.c state */
 	int64_t started; /* unix time smtd started */
+	struct smtd_resume *resume; /* resume.c: tickets, replay record */
 };
 
 /* ctl.c */
@@ -374,6 +397,10 @@ void smtd_tkt_free_all(struct smtd *d);
 #define SMT_PARAMS_CLOSE 4 /* end the session of these ports and tag */
 #define SMT_PARAMS_LEN 24
 #define SMT_PARAMS_F_REKEY 0x01 /* new epoch for the session of these ports */
+#define SMT_PARAMS_F_EARLY 0x02 /* 0-RTT set-up (docs/protocol.md 6.3) */
+#define SMT_PARAMS_F_EARLY_KEYS 0x04 /* E0 follows: early data rejected */
+#define SMT_PARAMS_F_ALL \
+	(SMT_PARAMS_F_REKEY | SMT_PARAMS_F_EARLY | SMT_PARAMS_F_EARLY_KEYS)
 #define SMT_PARAMS_REFUSE_MAX (6 + 200)
 
 struct smt_params {
@@ -384,6 +411,9 @@ struct smt_params {
 	uint16_t max_pad;
 	uint16_t hs_port; /* the sender smtd's handshake port, 0: none */
 	uint32_t lifetime_s;
+	/* PROPOSE with EARLY_KEYS: the early exporter's E0 (wiped) */
+	uint8_t e0[48];
+	uint8_t e0_len; /* 32 or 48 */
 	/* CLOSE */
 	uint8_t tag[8];
 	/* REFUSE */
@@ -471,5 +501,19 @@ int smtd_bpf_sess_counters(struct smtd *d, const struct smt_ctl_session *s,
 
 /* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s);
+
+/* resume.c (docs/protocol.md 6.3) */
+#define SMTD_EARLY_MAX 64 /* early data a ticket allows: one PROPOSE */
+int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
+		    int (*new_ticket)(SSL *, SSL_SESSION *));
+void smtd_resume_attach(struct smtd *d);
+void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc);
+SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
+			      const char *address, struct smt_params *accept,
+			      bool *has_accept);
+void smtd_ticket_put(struct smtd *d, const char *service, const char *address,
+		     SSL_SESSION *sess, const struct smt_params *accept);
+unsigned int smtd_tickets_held(const struct smtd *d);
+void smtd_resume_free(struct smtd *d);
 
 #endif /* SMTD_H */

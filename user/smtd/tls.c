@@ -32,6 +32,8 @@
 #define SMT_EXPORTER_LABEL "EXPORTER-SMT v1"
 /* 8 bytes that name a session in a CLOSE (docs/protocol.md 6.1) */
 #define SMT_TAG_LABEL "EXPORTER-SMT session tag"
+/* epoch 0 of a 0-RTT set-up (docs/protocol.md 6.3) */
+#define SMT_EARLY_LABEL "EXPORTER-SMT early v1"
 
 /*
  * The set-up timeline (docs/smtd.md, "Where the time of a set-up goes"):
@@ -103,6 +105,15 @@ struct smtd_hs {
 	struct sockaddr_storage dst; /* client: the peer smtd */
 	socklen_t dstlen;
 	struct smtd_hs *wnext; /* HS_QUEUED: the next in d->hs_wait */
+	/* resumption and 0-RTT (docs/protocol.md 6.3) */
+	SSL_SESSION *ticket_new; /* client: the ticket this handshake got */
+	bool early; /* a 0-RTT set-up (EARLY PROPOSE) */
+	bool early_stage0; /* server: epoch 0 is with the application */
+	bool early_over; /* server: SSL_read_early_data said FINISH */
+	uint32_t early_sid; /* the session handed over in epoch 0 */
+	uint8_t e0[48]; /* client: E0, for EARLY_KEYS (wiped) */
+	size_t e0_len;
+	enum smt_cipher e0_cipher; /* the ticket's suite, epoch 0's */
 };
 
 /*
@@ -222,6 +233,7 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 		close(hs->io.fd);
 	}
 	SSL_free(hs->ssl);
+	SSL_SESSION_free(hs->ticket_new);
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
 	while (hs->more) { /* the CLOSEs this connection did not get to */
 		struct smtd_close *c = hs->more;
@@ -229,6 +241,10 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 		hs->more = c->next;
 		close_retry(d, c);
 	}
+	OPENSSL_cleanse(hs->e0, sizeof(hs->e0));
+	OPENSSL_cleanse(hs->in, sizeof(hs->in));
+	OPENSSL_cleanse(hs->out, sizeof(hs->out));
+	OPENSSL_cleanse(&hs->prop, sizeof(hs->prop));
 	free(hs);
 }
 
@@ -261,6 +277,20 @@ static void rekey_failed(struct smtd *d, struct smtd_hs *hs)
 		s->rekey_retry = time(NULL) + 5;
 	}
 	hs->rekey_sid = 0;
+}
+
+/* A 0-RTT set-up failed after epoch 0 went to the application: the
+ * session goes (the application's requests in it fail). */
+static void early_failed(struct smtd *d, struct smtd_hs *hs, const char *msg)
+{
+	struct smtd_session *s = smtd_table_find(d, hs->early_sid);
+	char why[300];
+
+	hs->early_sid = 0;
+	if (!s)
+		return;
+	snprintf(why, sizeof(why), "its 0-RTT set-up failed: %.250s", msg);
+	smtd_table_remove(d, s, true, false, why);
 }
 
 static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
@@ -301,8 +331,10 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 	if (!hs->server && hs->conn && !hs->rekey_sid)
 		smtd_ctl_connect_done(d, hs->conn, hs->req_id, NULL,
 				      -SMT_E_REFUSED, msg);
-	if (!hs->server && hs->rekey_sid)
+	if (!hs->server && hs->rekey_sid && !hs->early_sid)
 		rekey_failed(d, hs);
+	if (hs->early_sid)
+		early_failed(d, hs, msg);
 	if (hs->state == HS_WAIT_APP)
 		smtd_ctl_hs_gone(d, hs);
 	if (hs->server && hs->io.fd >= 0 && hs->state != HS_DRAIN) {
@@ -318,6 +350,20 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 		return;
 	}
 	hs->dead = true;
+}
+
+/* OpenSSL failed the TLS handshake of hs (hs_fail with the reason). */
+static void handshake_failed(struct smtd *d, struct smtd_hs *hs)
+{
+	char why[300];
+
+	ssl_why(hs->ssl, why, sizeof(why));
+	if (hs->sni_refused)
+		hs_fail(d, hs, &d->st.refused.unknown_service, "%s",
+			hs->sni_refused);
+	else
+		hs_fail(d, hs, &d->st.refused.tls_failed,
+			"TLS handshake failed: %s", why);
 }
 
 static int alpn_select(SSL *ssl, const unsigned char **out,
@@ -372,8 +418,10 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 	else if (!cert || X509_check_host(cert, name, 0, 0, NULL) != 1)
 		why = "this host's certificate does not name the requested "
 		      "service";
-	if (!why)
+	if (!why) {
+		smtd_resume_sni(d, ssl, smtd_service_find(&d->cfg, name));
 		return SSL_TLSEXT_ERR_OK;
+	}
 	if (hs) {
 		hs->sni_refused = why;
 		snprintf(hs->service, sizeof(hs->service), "%s",
@@ -381,6 +429,21 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 	}
 	*al = SSL_AD_UNRECOGNIZED_NAME;
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* Client: a NewSessionTicket for a new set-up; it enters the cache with
+ * the ACCEPT's values once the set-up succeeds (on_answer). A copy: the
+ * connection's own session object is marked not resumable when that
+ * connection ends without a close_notify. */
+static int new_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+	struct smtd_hs *hs = SSL_get_app_data(ssl);
+
+	if (!hs || hs->server || hs->closing || (hs->rekey_sid && !hs->early))
+		return 0;
+	SSL_SESSION_free(hs->ticket_new);
+	hs->ticket_new = SSL_SESSION_dup(sess);
+	return 0; /* OpenSSL keeps its reference */
 }
 
 static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
@@ -411,7 +474,7 @@ static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot load CA bundle %s", c->ca);
 		goto fail_msg;
 	}
-	SSL_CTX_set_num_tickets(ctx, 0); /* SMT has no resumption yet */
+	smtd_resume_ctx(d, ctx, server, new_ticket);
 	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
 	if (server) {
 		int mode = SSL_VERIFY_NONE;
@@ -479,6 +542,7 @@ void smtd_tls_adopt(struct smtd *d, struct smtd *from)
 	/* the callbacks were given from, which dies with the caller */
 	SSL_CTX_set_alpn_select_cb(d->srv_ctx, alpn_select, d);
 	SSL_CTX_set_tlsext_servername_arg(d->srv_ctx, d);
+	smtd_resume_attach(d);
 }
 
 int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen)
@@ -532,10 +596,8 @@ void smtd_tls_free(struct smtd *d)
 	smtd_tkt_cfg_free(d);
 }
 
-static enum smt_cipher cipher_of(SSL *ssl)
+static enum smt_cipher cipher_of_suite(const SSL_CIPHER *c)
 {
-	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
-
 	switch (c ? SSL_CIPHER_get_protocol_id(c) : 0) {
 	case 0x1301:
 		return SMT_CIPHER_AES_128_GCM;
@@ -546,6 +608,43 @@ static enum smt_cipher cipher_of(SSL *ssl)
 	default:
 		return SMT_CIPHER_NONE;
 	}
+}
+
+static enum smt_cipher cipher_of(SSL *ssl)
+{
+	return cipher_of_suite(SSL_get_current_cipher(ssl));
+}
+
+/*
+ * Epoch 0 of a 0-RTT set-up: E0 = TLS-Early-Exporter("EXPORTER-SMT early
+ * v1", "", Hash.length) with the ticket's suite, then section 6's keys.
+ * E0 is kept in e0 (the client may have to send it: EARLY_KEYS).
+ */
+static int derive_early(SSL *ssl, struct smt_keys *keys, uint8_t *e0,
+			size_t *e0_len, char *why, size_t len)
+{
+	SSL_SESSION *ss = SSL_get_session(ssl);
+	enum smt_cipher c =
+		cipher_of_suite(ss ? SSL_SESSION_get0_cipher(ss) : NULL);
+	size_t hl = c == SMT_CIPHER_AES_256_GCM ? 48 : 32;
+	int err;
+
+	if (c == SMT_CIPHER_NONE) {
+		snprintf(why, len,
+			 "the ticket's cipher suite is not an SMT one");
+		return -EPROTO;
+	}
+	if (SSL_export_keying_material_early(ssl, e0, hl, SMT_EARLY_LABEL,
+					     strlen(SMT_EARLY_LABEL), NULL,
+					     0) != 1) {
+		snprintf(why, len, "TLS early exporter failed");
+		return -EPROTO;
+	}
+	*e0_len = hl;
+	err = smt_keys_derive(c, e0, hl, keys);
+	if (err)
+		snprintf(why, len, "key derivation failed: %s", strerror(-err));
+	return err;
 }
 
 /*
@@ -882,6 +981,55 @@ static bool admit_session(struct smtd *d, struct smtd_hs *hs,
 	return false;
 }
 
+/*
+ * Server, EARLY PROPOSE (docs/protocol.md 6.3): in early data without
+ * EARLY_KEYS (srv_early derived epoch 0 from the early exporter), or after
+ * the handshake with EARLY_KEYS (epoch 0 from the client's E0). false:
+ * refused.
+ */
+static bool early_keys(struct smtd *d, struct smtd_hs *hs,
+		       const struct smt_params *p)
+{
+	bool in_early = !SSL_is_init_finished(hs->ssl);
+	enum smt_cipher c = cipher_of(hs->ssl);
+
+	if ((p->flags & SMT_PARAMS_F_REKEY) ||
+	    in_early == !!(p->flags & SMT_PARAMS_F_EARLY_KEYS)) {
+		refuse(d, hs, SMT_PREFUSE_VERSION, &d->st.refused.params,
+		       "an EARLY PROPOSE carries E0 (EARLY_KEYS) after the "
+		       "handshake and only there, and is no re-key");
+		return false;
+	}
+	if (in_early)
+		return true;
+	if (p->e0_len != (c == SMT_CIPHER_AES_256_GCM ? 48 : 32) ||
+	    smt_keys_derive(c, p->e0, p->e0_len, &hs->sess.keys)) {
+		refuse(d, hs, SMT_PREFUSE_VERSION, &d->st.refused.params,
+		       "EARLY_KEYS: E0 does not fit the cipher suite");
+		return false;
+	}
+	return true;
+}
+
+/* Server: the client already uses the parameters of its last ACCEPT;
+ * they must still hold exactly. */
+static bool early_accept(struct smtd *d, struct smtd_hs *hs,
+			 const struct smt_params *p, struct smt_params *a)
+{
+	a->flags = p->flags & ~SMT_PARAMS_F_EARLY_KEYS;
+	a->e0_len = 0;
+	OPENSSL_cleanse(a->e0, sizeof(a->e0));
+	if (a->server_port == p->server_port && a->max_msg == p->max_msg &&
+	    a->max_pad == p->max_pad && a->lifetime_s == p->lifetime_s)
+		return true;
+	refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
+	       "0-RTT set-up with the parameters of an old ticket: server "
+	       "port %u (now %u), M %u (%u), P %u (%u), lifetime %u (%u)",
+	       p->server_port, a->server_port, p->max_msg, a->max_msg,
+	       p->max_pad, a->max_pad, p->lifetime_s, a->lifetime_s);
+	return false;
+}
+
 /* Server: a PROPOSE (or a CLOSE) arrived. */
 static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
@@ -926,6 +1074,8 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "client SMT port 0");
 		return;
 	}
+	if ((p->flags & SMT_PARAMS_F_EARLY) && !early_keys(d, hs, p))
+		return;
 	/* a re-key keeps the session's encapsulation, whatever the
 	 * configuration says now */
 	if (p->flags & SMT_PARAMS_F_REKEY) {
@@ -960,6 +1110,8 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		return;
 	}
 	a.hs_port = d->cfg.listen_port;
+	if ((p->flags & SMT_PARAMS_F_EARLY) && !early_accept(d, hs, p, &a))
+		return;
 	hs->prop = a;
 	fill_session(d, hs, &a);
 	if (p->hs_port) /* where to send a CLOSE later */
@@ -990,6 +1142,12 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	hs->sess.sid = smtd_new_sid(d);
 	if (!admit_session(d, hs, srv))
 		return;
+	if (p->flags & SMT_PARAMS_F_EARLY) {
+		/* epoch 0 now; epoch 1 once the handshake completes */
+		hs->early_stage0 = true;
+		hs->early_sid = hs->sess.sid;
+		memset(hs->sess.tag, 0, sizeof(hs->sess.tag));
+	}
 	if (smtd_ctl_push_session(d, srv, hs, &hs->sess)) {
 		smtd_bpf_session(d, &hs->sess, false, -1);
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
@@ -1002,6 +1160,72 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 	smtd_io_mod(d, &hs->io, 0);
 }
 
+/* Either side of a 0-RTT set-up, epoch 1 in place: the session's tag
+ * (from the 1-RTT exporter) into the table; the set-up is complete. */
+static void early_done(struct smtd *d, struct smtd_hs *hs)
+{
+	struct smtd_session *s = smtd_table_find(d, hs->early_sid);
+
+	if (s)
+		snprintf(s->s.tag, sizeof(s->s.tag), "%s", hs->sess.tag);
+	hs->early_sid = 0;
+}
+
+/*
+ * Server, 0-RTT set-up: the handshake is complete and the application
+ * holds epoch 0; hand it epoch 1 from the 1-RTT exporter, then ACCEPT
+ * (smtd_hs_app_done).
+ */
+static void srv_epoch1(struct smtd *d, struct smtd_hs *hs)
+{
+	char why[256];
+
+	if (derive(hs->ssl, &hs->sess.keys, why, sizeof(why))) {
+		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
+		return;
+	}
+	hs->sess.epoch = (hs->prop.epoch + 1) & 255;
+	session_tag(hs->ssl, hs->sess.tag, sizeof(hs->sess.tag));
+	hs->rekey_sid = hs->early_sid;
+	hs->conn = smtd_session_owner(d, hs->early_sid);
+	if (!hs->conn || smtd_ctl_push_rekey(d, hs, &hs->sess)) {
+		hs->conn = NULL;
+		early_failed(d, hs, "its application is gone");
+		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
+		       "cannot hand epoch 1 to the application");
+		return;
+	}
+	hs->state = HS_WAIT_APP;
+	smtd_io_mod(d, &hs->io, 0);
+}
+
+/* Server, 0-RTT set-up: the application took epoch 0. */
+static void srv_stage0_done(struct smtd *d, struct smtd_hs *hs)
+{
+	hs->early_stage0 = false;
+	if (smtd_table_add(d, hs->conn, &hs->sess, NULL))
+		LOG_W("session %u: its BPF entry went missing and cannot be "
+		      "written again",
+		      hs->sess.sid);
+	smtd_keylog(d, &hs->sess);
+	LOG_I("session %u: %s from %s, 0-RTT epoch %u (%s), cipher %s",
+	      hs->sess.sid, hs->service, hs->peer_str, hs->sess.epoch,
+	      SSL_is_init_finished(hs->ssl) ? "E0 from the client"
+					    : "early exporter",
+	      smt_cipher_name(hs->sess.keys.cipher));
+	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+	hs->conn = NULL;
+	if (SSL_is_init_finished(hs->ssl)) { /* EARLY_KEYS */
+		srv_epoch1(d, hs);
+		if (hs->state == HS_WAIT_APP)
+			return;
+	} else {
+		hs->state = HS_TLS; /* finish the handshake */
+	}
+	smtd_io_mod(d, &hs->io, EPOLLIN);
+	hs->io.cb(d, hs, EPOLLIN);
+}
+
 void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		      const char *msg)
 {
@@ -1010,9 +1234,15 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 	if (hs->state != HS_WAIT_APP)
 		return;
 	hs_mark(hs, HM_ACK);
+	if (hs->server && ok && hs->early_stage0) {
+		srv_stage0_done(d, hs);
+		return;
+	}
 	if (!hs->server) { /* a client-side re-key */
 		if (ok) {
 			smtd_table_rekeyed(d, &hs->sess);
+			if (hs->early_sid)
+				early_done(d, hs);
 			smtd_keylog(d, &hs->sess);
 			LOG_I("session %u re-keyed: epoch %u, cipher %s",
 			      hs->sess.sid, hs->sess.epoch,
@@ -1021,7 +1251,10 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 			LOG_W("session %u: the application did not take the "
 			      "epoch %u keys: %s",
 			      hs->sess.sid, hs->sess.epoch, msg ? msg : "gone");
-			rekey_failed(d, hs);
+			if (hs->early_sid)
+				early_failed(d, hs, "epoch 1 not taken");
+			else
+				rekey_failed(d, hs);
 		}
 		hs->conn = NULL;
 		hs_free(d, hs);
@@ -1030,6 +1263,8 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 	if (!ok && hs->rekey_sid) {
 		d->st.rekeys_failed++;
 		hs->conn = NULL;
+		if (hs->early_sid)
+			early_failed(d, hs, "epoch 1 not taken");
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "the application serving %s did not take the epoch %u "
 		       "keys of session %u: %s",
@@ -1042,9 +1277,11 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		       "the application serving %s refused the session: %s",
 		       hs->service, msg ? msg : "gone");
 	} else {
-		if (hs->rekey_sid)
+		if (hs->rekey_sid) {
 			smtd_table_rekeyed(d, &hs->sess);
-		else if (smtd_table_add(d, hs->conn, &hs->sess, NULL))
+			if (hs->early_sid)
+				early_done(d, hs);
+		} else if (smtd_table_add(d, hs->conn, &hs->sess, NULL))
 			LOG_W("session %u: its BPF entry went missing and "
 			      "cannot be written again",
 			      hs->sess.sid);
@@ -1112,7 +1349,10 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	    a->B != p->B || a->epoch != p->epoch || a->ipproto != p->ipproto ||
 	    a->max_msg > p->max_msg || a->max_pad > p->max_pad ||
 	    a->lifetime_s > p->lifetime_s || !a->server_port ||
-	    a->flags != p->flags ||
+	    a->flags != (p->flags & ~SMT_PARAMS_F_EARLY_KEYS) ||
+	    (hs->early &&
+	     (a->server_port != p->server_port || a->max_msg != p->max_msg ||
+	      a->max_pad != p->max_pad || a->lifetime_s != p->lifetime_s)) ||
 	    (hs->rekey_sid && a->server_port != p->server_port) ||
 	    smt_params_check(a->B, a->max_msg, a->max_pad, &why)) {
 		hs_fail(d, hs, &d->st.refused.params,
@@ -1124,6 +1364,14 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	snprintf(hs->sess.handshake, sizeof(hs->sess.handshake), "%s",
 		 hs->address);
 	d->st.handshakes_ok++;
+	if (!hs->rekey_sid || hs->early) { /* a new set-up: its ticket */
+		smtd_ticket_put(d, hs->service, hs->address, hs->ticket_new, a);
+		hs->ticket_new = NULL;
+	}
+	if (hs->early) { /* 0-RTT: epoch 1 follows epoch 0 */
+		hs->sess.epoch = (a->epoch + 1) & 255;
+		hs->rekey_sid = hs->early_sid;
+	}
 	if (hs->rekey_sid) {
 		/* hand the new epoch to the owner; smtd_hs_app_done ends it */
 		hs->sess.sid = hs->rekey_sid;
@@ -1185,6 +1433,179 @@ static void send_close(struct smtd *d, struct smtd_hs *hs)
 	queue_msg(hs, &hs->prop);
 }
 
+/* r from an OpenSSL handshake call: 1 done, 0 wait (events set), -1 failed
+ * (hs_fail called). */
+static int hs_step(struct smtd *d, struct smtd_hs *hs, int r)
+{
+	int e;
+
+	if (r == 1)
+		return 1;
+	e = SSL_get_error(hs->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		set_events(d, hs, e);
+		return 0;
+	}
+	handshake_failed(d, hs);
+	return -1;
+}
+
+/*
+ * Client, 0-RTT set-up, handshake complete: the EARLY PROPOSE went as
+ * early data; if the server rejected that, send it again with E0
+ * (EARLY_KEYS) so that epoch 0, which the application already uses, is
+ * the server's too. Then wait for the ACCEPT.
+ */
+static void cli_early_result(struct smtd *d, struct smtd_hs *hs)
+{
+	if (SSL_get_early_data_status(hs->ssl) == SSL_EARLY_DATA_ACCEPTED) {
+		d->st.early_accepted++;
+		hs->state = HS_READ;
+		hs->in_len = 0;
+		return;
+	}
+	d->st.early_rejected++;
+	if (cipher_of(hs->ssl) != hs->e0_cipher) {
+		hs_fail(d, hs, &d->st.refused.params,
+			"early data rejected and the new handshake chose "
+			"another cipher suite than the ticket's, so epoch 0 "
+			"cannot be kept");
+		return;
+	}
+	LOG_I("session %u: %s rejected the early data (%s); sending the "
+	      "PROPOSE again with E0",
+	      hs->early_sid, hs->peer_str,
+	      SSL_session_reused(hs->ssl) ? "ticket accepted"
+					  : "ticket not accepted");
+	hs->prop.flags |= SMT_PARAMS_F_EARLY_KEYS;
+	memcpy(hs->prop.e0, hs->e0, hs->e0_len);
+	hs->prop.e0_len = hs->e0_len;
+	queue_msg(hs, &hs->prop);
+	OPENSSL_cleanse(hs->prop.e0, sizeof(hs->prop.e0));
+}
+
+/*
+ * Client, 0-RTT set-up: write the EARLY PROPOSE as early data (with the
+ * ClientHello), derive epoch 0 from the early exporter and hand the
+ * session to the application now. 1: done, 0: wait, -1: failed.
+ */
+static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
+{
+	char why[300];
+	size_t w = 0;
+	int r;
+
+	r = hs_step(d, hs,
+		    SSL_write_early_data(hs->ssl, hs->out, hs->out_len, &w));
+	if (r != 1)
+		return r;
+	d->st.early_sent++;
+	if (derive_early(hs->ssl, &hs->sess.keys, hs->e0, &hs->e0_len, why,
+			 sizeof(why))) {
+		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
+		return -1;
+	}
+	hs->e0_cipher = hs->sess.keys.cipher;
+	fill_session(d, hs, &hs->prop);
+	memset(hs->sess.tag, 0, sizeof(hs->sess.tag)); /* set by epoch 1 */
+	snprintf(hs->sess.handshake, sizeof(hs->sess.handshake), "%s",
+		 hs->address);
+	hs->sess.sid = hs->early_sid = smtd_new_sid(d);
+	LOG_I("session %u: %s to %s, 0-RTT epoch 0, cipher %s", hs->sess.sid,
+	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher));
+	smtd_keylog(d, &hs->sess);
+	smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0, NULL);
+	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+	hs->conn = NULL;
+	return 1;
+}
+
+/*
+ * Server: early data first (SSL_read_early_data also drives a handshake
+ * without any). An EARLY PROPOSE in it gets epoch 0 from the early
+ * exporter and goes to on_propose at once. 1: early data over, go on with
+ * the handshake; 2: on_propose moved on; 0: wait; -1: failed.
+ */
+static int srv_early(struct smtd *d, struct smtd_hs *hs)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alen = 0;
+	struct smt_params p;
+	const char *perr = "", *sni;
+	char why[300];
+	size_t n = 0, used = 0;
+	int r, e;
+
+	while (!hs->early_over) {
+		r = SSL_read_early_data(hs->ssl, hs->in + hs->in_len,
+					sizeof(hs->in) - hs->in_len, &n);
+		if (r == SSL_READ_EARLY_DATA_FINISH) {
+			hs->early_over = true;
+			break;
+		}
+		if (r == SSL_READ_EARLY_DATA_ERROR) {
+			e = SSL_get_error(hs->ssl, 0);
+			if (e == SSL_ERROR_WANT_READ ||
+			    e == SSL_ERROR_WANT_WRITE) {
+				set_events(d, hs, e);
+				return 0;
+			}
+			handshake_failed(d, hs);
+			return -1;
+		}
+		hs->in_len += n;
+		r = smt_params_decode(hs->in, hs->in_len, &p, &used, &perr);
+		if (r == -EAGAIN && !hs->early)
+			continue;
+		if (hs->early || r || used != hs->in_len ||
+		    p.type != SMT_PARAMS_PROPOSE ||
+		    (p.flags & ~SMT_PARAMS_F_EARLY) != 0 ||
+		    !(p.flags & SMT_PARAMS_F_EARLY)) {
+			hs_fail(d, hs, &d->st.refused.params,
+				"early data is not one EARLY PROPOSE");
+			return -1;
+		}
+		hs->early = true;
+		hs->in_len = 0;
+		SSL_get0_alpn_selected(hs->ssl, &alpn, &alen);
+		if (alen != strlen(SMT_ALPN) || memcmp(alpn, SMT_ALPN, alen)) {
+			hs_fail(d, hs, &d->st.refused.alpn,
+				"ALPN %s was not negotiated", SMT_ALPN);
+			return -1;
+		}
+		sni = SSL_get_servername(hs->ssl, TLSEXT_NAMETYPE_host_name);
+		snprintf(hs->service, sizeof(hs->service), "%s",
+			 sni ? sni : "");
+		if (derive_early(hs->ssl, &hs->sess.keys, hs->e0, &hs->e0_len,
+				 why, sizeof(why))) {
+			hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
+			return -1;
+		}
+		OPENSSL_cleanse(hs->e0, sizeof(hs->e0));
+		d->st.early_accepted++;
+		on_propose(d, hs, &p);
+		if (hs->dead)
+			return -1;
+		if (hs->state != HS_TLS)
+			return 2;
+	}
+	return 1;
+}
+
+/* Server: the rest of the handshake before a write (a REFUSE of an EARLY
+ * PROPOSE). 1: complete, 0: wait, -1: failed. */
+static int srv_finish(struct smtd *d, struct smtd_hs *hs)
+{
+	int r;
+
+	if (SSL_is_init_finished(hs->ssl))
+		return 1;
+	r = hs->early_over ? 1 : srv_early(d, hs);
+	if (r != 1)
+		return r == 2 ? 0 : r;
+	return hs_step(d, hs, SSL_do_handshake(hs->ssl));
+}
+
 static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 {
 	const unsigned char *alpn = NULL;
@@ -1207,11 +1628,21 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		send_close(d, hs);
 		return;
 	}
+	if (SSL_session_reused(hs->ssl))
+		d->st.handshakes_resumed++;
+	if (hs->server && hs->early_sid) { /* 0-RTT: epoch 0 is out */
+		srv_epoch1(d, hs);
+		return;
+	}
 	if (derive(hs->ssl, &hs->sess.keys, why, sizeof(why))) {
 		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
 		return;
 	}
 	hs_mark(hs, HM_KEYS);
+	if (!hs->server && hs->early) {
+		cli_early_result(d, hs);
+		return;
+	}
 	if (hs->server) {
 		hs->state = HS_READ;
 		hs->in_len = 0;
@@ -1273,6 +1704,16 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 					return;
 				}
 			}
+			if (!hs->server && hs->early && !hs->early_sid &&
+			    cli_early_write(d, hs) <= 0)
+				return;
+			if (hs->server && !hs->early_over) {
+				r = srv_early(d, hs);
+				if (r <= 0)
+					return;
+				if (r == 2)
+					continue;
+			}
 			r = SSL_do_handshake(hs->ssl);
 			if (r == 1) {
 				hs_mark(hs, HM_TLS);
@@ -1289,15 +1730,11 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 				set_events(d, hs, e);
 				return;
 			}
-			ssl_why(hs->ssl, why, sizeof(why));
-			if (hs->sni_refused)
-				hs_fail(d, hs, &d->st.refused.unknown_service,
-					"%s", hs->sni_refused);
-			else
-				hs_fail(d, hs, &d->st.refused.tls_failed,
-					"TLS handshake failed: %s", why);
+			handshake_failed(d, hs);
 			return;
 		case HS_WRITE:
+			if (hs->server && srv_finish(d, hs) <= 0)
+				return;
 			r = SSL_write(hs->ssl, hs->out, hs->out_len);
 			if (r > 0) {
 				/* a server answers once, except CLOSEs: each
@@ -1597,6 +2034,47 @@ enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
 static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs);
 static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
+/*
+ * Client, new set-up: offer the cached ticket of (service, address) (used
+ * once: it leaves the cache), and under the 0-rtt policy prepare the
+ * EARLY PROPOSE from the last ACCEPT of that server (docs/protocol.md 6.3).
+ */
+static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
+{
+	const struct smtd_service *svc =
+		smtd_service_find(&d->cfg, hs->service);
+	enum smtd_resume_policy pol = svc ? svc->resume : SMTD_RESUME_ON;
+	uint8_t ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto;
+	struct smt_params a;
+	SSL_SESSION *sess;
+	bool has_a;
+
+	if (pol == SMTD_RESUME_OFF)
+		return;
+	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a);
+	if (!sess)
+		return;
+	if (SSL_set_session(hs->ssl, sess) == 1 && pol == SMTD_RESUME_0RTT &&
+	    has_a && a.ipproto == ipproto &&
+	    SSL_SESSION_get_max_early_data(sess) >= SMT_PARAMS_LEN) {
+		hs->early = true;
+		hs->prop = (struct smt_params){
+			.type = SMT_PARAMS_PROPOSE,
+			.client_port = hs->local_port,
+			.server_port = a.server_port,
+			.B = a.B,
+			.epoch = 0,
+			.ipproto = a.ipproto,
+			.flags = SMT_PARAMS_F_EARLY,
+			.max_msg = a.max_msg,
+			.max_pad = a.max_pad,
+			.lifetime_s = a.lifetime_s,
+			.hs_port = d->cfg.listen_port,
+		};
+		hs->out_len = smt_params_encode(&hs->prop, hs->out);
+	}
+	SSL_SESSION_free(sess);
+}
 
 static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
@@ -1676,6 +2154,8 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 				  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		SSL_set1_host(hs->ssl, service);
 	}
+	if (kind == HS_NEW)
+		offer_ticket(d, hs);
 	if (!hs->closing)
 		d->st.handshakes_out++;
 	memcpy(&hs->dst, ai->ai_addr, ai->ai_addrlen);

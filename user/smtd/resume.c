@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * TLS 1.3 resumption and 0-RTT for smtd (docs/protocol.md 6.3): the
+ * server's ticket and early-data settings, its record of the ClientHello
+ * randoms of accepted early data (RFC 8446 8.2), and the client's ticket
+ * cache, one ticket per (service, server address), bounded in number.
+ * The handshake state machine that uses them is in tls.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+#include "smtd.h"
+
+/* an accepted ClientHello random is remembered this long: beyond the
+ * ticket-age allowance (10 s in OpenSSL), after which the ClientHello
+ * cannot get early data accepted again anyway */
+#define REPLAY_WINDOW_MS 20000
+#define REPLAY_SLOTS 4096
+
+struct ticket {
+	struct ticket *next;
+	char service[SMTD_NAME_MAX];
+	char address[80];
+	SSL_SESSION *sess;
+	int64_t expires; /* unix seconds */
+	struct smt_params accept; /* the last ACCEPT from that server */
+	bool has_accept;
+};
+
+struct replay_slot {
+	uint8_t random[32];
+	int64_t t_ms;
+};
+
+struct smtd_resume {
+	struct ticket *tickets; /* newest first */
+	unsigned int ntickets;
+	struct replay_slot *record; /* ring of REPLAY_SLOTS */
+	unsigned int rec_next; /* the slot written next (the oldest) */
+};
+
+static struct smtd_resume *rs_of(struct smtd *d)
+{
+	if (!d->resume)
+		d->resume = calloc(1, sizeof(*d->resume));
+	return d->resume;
+}
+
+/* ---- server ------------------------------------------------------------- */
+
+/*
+ * OpenSSL calls this for a ClientHello with a valid ticket of ours, fresh
+ * per its ticket-age check, and early data in it. Accept only under the
+ * service's 0-rtt policy and for a ClientHello random not seen within the
+ * window; a full record (all slots younger than the window) refuses too.
+ */
+static int allow_early(SSL *ssl, void *arg)
+{
+	struct smtd *d = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const struct smtd_service *svc = name ? smtd_service_find(&d->cfg, name)
+					      : NULL;
+	struct smtd_resume *rs = rs_of(d);
+	int64_t now = smtd_now_ms();
+	uint8_t rnd[32];
+	unsigned int i, k;
+
+	const char *was = SSL_SESSION_get0_hostname(SSL_get_session(ssl));
+
+	if (!svc || svc->resume != SMTD_RESUME_0RTT) {
+		d->st.early_refused_policy++;
+		return 0;
+	}
+	if (!was || strcmp(was, name))
+		return 0; /* a ticket of another service */
+	if (!rs || SSL_get_client_random(ssl, rnd, sizeof(rnd)) != sizeof(rnd))
+		return 0;
+	if (!rs->record) {
+		rs->record = calloc(REPLAY_SLOTS, sizeof(*rs->record));
+		if (!rs->record)
+			return 0;
+	}
+	/* newest first, until the window's end */
+	for (i = 1; i <= REPLAY_SLOTS; i++) {
+		k = (rs->rec_next + REPLAY_SLOTS - i) % REPLAY_SLOTS;
+		if (!rs->record[k].t_ms ||
+		    now - rs->record[k].t_ms > REPLAY_WINDOW_MS)
+			break;
+		if (!memcmp(rs->record[k].random, rnd, sizeof(rnd))) {
+			d->st.early_replays++;
+			LOG_W("early data refused: ClientHello random seen %lld "
+			      "ms ago (a replay), service %s",
+			      (long long)(now - rs->record[k].t_ms), name);
+			return 0;
+		}
+	}
+	k = rs->rec_next;
+	if (rs->record[k].t_ms &&
+	    now - rs->record[k].t_ms <= REPLAY_WINDOW_MS) {
+		d->st.early_record_full++;
+		return 0;
+	}
+	memcpy(rs->record[k].random, rnd, sizeof(rnd));
+	rs->record[k].t_ms = now;
+	rs->rec_next = (k + 1) % REPLAY_SLOTS;
+	return 1;
+}
+
+/* After a reload built the contexts with a temporary struct smtd
+ * (smtd_tls_adopt): the callback's argument is the running one. */
+void smtd_resume_attach(struct smtd *d)
+{
+	SSL_CTX_set_allow_early_data_cb(d->srv_ctx, allow_early, d);
+}
+
+void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc)
+{
+	enum smtd_resume_policy r = svc ? svc->resume : SMTD_RESUME_OFF;
+
+	SSL_set_num_tickets(ssl, r == SMTD_RESUME_OFF ? 0 : 1);
+	SSL_set_max_early_data(ssl, r == SMTD_RESUME_0RTT ? SMTD_EARLY_MAX : 0);
+}
+
+int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
+		    int (*new_ticket)(SSL *, SSL_SESSION *))
+{
+	if (!server) {
+		/* tickets go to our cache (new_ticket), not OpenSSL's */
+		SSL_CTX_set_session_cache_mode(
+			ctx, SSL_SESS_CACHE_CLIENT |
+				     SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, new_ticket);
+		return 0;
+	}
+	/*
+	 * Stateless tickets (OpenSSL makes them stateful for its own
+	 * anti-replay); the replay defence is allow_early's record.
+	 * Sessions are not kept server-side at all.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_ANTI_REPLAY);
+	/* needed to resume with client certificates; the service is bound by
+	 * the SNI check of allow_early and OpenSSL's own */
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smt/1", 5);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_timeout(ctx, d->cfg.tls_ticket_lifetime_s);
+	SSL_CTX_set_max_early_data(ctx, SMTD_EARLY_MAX);
+	SSL_CTX_set_recv_max_early_data(ctx, SMTD_EARLY_MAX);
+	SSL_CTX_set_allow_early_data_cb(ctx, allow_early, d);
+	return 0;
+}
+
+/* ---- client: the ticket cache ---------------------------------------------- */
+
+static void ticket_free(struct ticket *t)
+{
+	SSL_SESSION_free(t->sess);
+	OPENSSL_cleanse(t, sizeof(*t));
+	free(t);
+}
+
+/* Unlinks and returns the entry for (service, address), or NULL. */
+static struct ticket *ticket_unlink(struct smtd_resume *rs, const char *service,
+				    const char *address)
+{
+	struct ticket **p, *t;
+
+	for (p = &rs->tickets; (t = *p); p = &t->next)
+		if (!strcmp(t->service, service) &&
+		    !strcmp(t->address, address)) {
+			*p = t->next;
+			rs->ntickets--;
+			return t;
+		}
+	return NULL;
+}
+
+SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
+			      const char *address, struct smt_params *accept,
+			      bool *has_accept)
+{
+	struct smtd_resume *rs = d->resume;
+	struct ticket *t = rs ? ticket_unlink(rs, service, address) : NULL;
+	SSL_SESSION *s = NULL;
+
+	*has_accept = false;
+	if (!t)
+		return NULL;
+	if (time(NULL) < t->expires && SSL_SESSION_is_resumable(t->sess)) {
+		s = t->sess;
+		t->sess = NULL;
+		*accept = t->accept;
+		*has_accept = t->has_accept;
+	} else {
+		d->st.tickets_expired++;
+	}
+	ticket_free(t);
+	return s;
+}
+
+void smtd_ticket_put(struct smtd *d, const char *service, const char *address,
+		     SSL_SESSION *sess, const struct smt_params *accept)
+{
+	const struct smtd_service *svc = smtd_service_find(&d->cfg, service);
+	struct smtd_resume *rs = rs_of(d);
+	struct ticket *t, **p;
+	int64_t exp;
+
+	if (!sess)
+		return;
+	if (!rs || !d->cfg.tls_ticket_cache ||
+	    (svc && svc->resume == SMTD_RESUME_OFF)) {
+		SSL_SESSION_free(sess);
+		return;
+	}
+	t = ticket_unlink(rs, service, address);
+	if (t)
+		ticket_free(t);
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		SSL_SESSION_free(sess);
+		return;
+	}
+	/* our lifetime, or the server's hint when that is shorter */
+	exp = time(NULL) + d->cfg.tls_ticket_lifetime_s;
+	if (SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) < exp)
+		exp = SSL_SESSION_get_time(sess) +
+		      SSL_SESSION_get_timeout(sess);
+	snprintf(t->service, sizeof(t->service), "%s", service);
+	snprintf(t->address, sizeof(t->address), "%s", address);
+	t->sess = sess;
+	t->expires = exp;
+	if (accept) {
+		t->accept = *accept;
+		t->has_accept = true;
+	}
+	t->next = rs->tickets;
+	rs->tickets = t;
+	rs->ntickets++;
+	d->st.tickets_cached++;
+	/* over the bound: the oldest (last) goes */
+	while (rs->ntickets > d->cfg.tls_ticket_cache) {
+		for (p = &rs->tickets; (*p)->next; p = &(*p)->next)
+			;
+		ticket_free(*p);
+		*p = NULL;
+		rs->ntickets--;
+	}
+}
+
+unsigned int smtd_tickets_held(const struct smtd *d)
+{
+	return d->resume ? d->resume->ntickets : 0;
+}
+
+void smtd_resume_free(struct smtd *d)
+{
+	struct smtd_resume *rs = d->resume;
+	struct ticket *t;
+
+	if (!rs)
+		return;
+	while ((t = rs->tickets)) {
+		rs->tickets = t->next;
+		ticket_free(t);
+	}
+	free(rs->record);
+	free(rs);
+	d->resume = NULL;
+}

@@ -179,7 +179,7 @@ t_config_strict() {
 port = 7009"
 	config_refused config_service_not_in_certificate noname \
 		"noname.conf:[0-9]*: \[service other.smt\]: the certificate .* does not name other.smt"
-	# docs/protocol.md 6.3: tickets live at most 7 days; three policies
+	# docs/protocol.md 6.4: tickets live at most 7 days; three policies
 	sd_conf tl host ticket_lifetime=604801
 	config_refused config_ticket_lifetime_over_7_days tl \
 		"tl.conf:[0-9]*: ticket_lifetime: 604801 s is above 604800 s (7 days)"
@@ -1823,7 +1823,7 @@ PY
 	sd_conf srv host
 	sd_conf cli host2
 	sd_start srv "$NSS" && sd_start cli "$NSC"
-# ---- resumption and 0-RTT (docs/protocol.md 6.3) ----------------------------------
+# ---- resumption and 0-RTT (docs/protocol.md 6.4) ----------------------------------
 # keylog lines of the session with client port PORT and EPOCH, without the
 # addresses: cipher B epoch M P c_key c_iv s_key s_iv
 keys_of() { # FILE PORT EPOCH

@@ -374,7 +374,7 @@ static int key_smtd(struct parse_state *ps, const char *k, const char *v)
 	return 1;
 }
 
-/* [tls] ticket_lifetime and ticket_cache (docs/protocol.md 6.3) */
+/* [tls] ticket_lifetime and ticket_cache (docs/protocol.md 6.4) */
 static int key_tls_tickets(struct parse_state *ps, const char *k, const char *v)
 {
 	struct smtd_config *c = ps->cfg;

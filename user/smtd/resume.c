@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * TLS 1.3 resumption and 0-RTT for smtd (docs/protocol.md 6.3): the
+ * TLS 1.3 resumption and 0-RTT for smtd (docs/protocol.md 6.4): the
  * server's ticket and early-data settings, its record of the ClientHello
  * randoms of accepted early data (RFC 8446 8.2), and the client's ticket
  * cache, one ticket per (service, server address), bounded in number.

@@ -27,7 +27,7 @@
 #define SMTD_MAX_UIDS 32
 #define SMTD_NAME_MAX 64
 
-/* resumption = on | off | 0-rtt (docs/protocol.md 6.3) */
+/* resumption = on | off | 0-rtt (docs/protocol.md 6.4) */
 enum smtd_resume_policy {
 	SMTD_RESUME_ON, /* tickets, 1-RTT resumption (the default) */
 	SMTD_RESUME_OFF, /* no tickets: a full handshake every time */
@@ -44,7 +44,7 @@ struct smtd_service {
 	uid_t uids[SMTD_MAX_UIDS];
 	unsigned int encaps; /* SMTD_ENCAPS_*: encapsulations allowed */
 	char ticket_key[256]; /* X25519 key of its SMT-tickets ("": none) */
-	enum smtd_resume_policy resume; /* docs/protocol.md 6.3 policy */
+	enum smtd_resume_policy resume; /* docs/protocol.md 6.4 policy */
 	int line; /* where it was defined, for messages */
 };
 
@@ -397,7 +397,7 @@ void smtd_tkt_free_all(struct smtd *d);
 #define SMT_PARAMS_CLOSE 4 /* end the session of these ports and tag */
 #define SMT_PARAMS_LEN 24
 #define SMT_PARAMS_F_REKEY 0x01 /* new epoch for the session of these ports */
-#define SMT_PARAMS_F_EARLY 0x02 /* 0-RTT set-up (docs/protocol.md 6.3) */
+#define SMT_PARAMS_F_EARLY 0x02 /* 0-RTT set-up (docs/protocol.md 6.4) */
 #define SMT_PARAMS_F_EARLY_KEYS 0x04 /* E0 follows: early data rejected */
 #define SMT_PARAMS_F_ALL \
 	(SMT_PARAMS_F_REKEY | SMT_PARAMS_F_EARLY | SMT_PARAMS_F_EARLY_KEYS)
@@ -502,7 +502,7 @@ int smtd_bpf_sess_counters(struct smtd *d, const struct smt_ctl_session *s,
 /* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s);
 
-/* resume.c (docs/protocol.md 6.3) */
+/* resume.c (docs/protocol.md 6.4) */
 #define SMTD_EARLY_MAX 64 /* early data a ticket allows: one PROPOSE */
 int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 		    int (*new_ticket)(SSL *, SSL_SESSION *));

@@ -32,7 +32,7 @@
 #define SMT_EXPORTER_LABEL "EXPORTER-SMT v1"
 /* 8 bytes that name a session in a CLOSE (docs/protocol.md 6.1) */
 #define SMT_TAG_LABEL "EXPORTER-SMT session tag"
-/* epoch 0 of a 0-RTT set-up (docs/protocol.md 6.3) */
+/* epoch 0 of a 0-RTT set-up (docs/protocol.md 6.4) */
 #define SMT_EARLY_LABEL "EXPORTER-SMT early v1"
 
 /*
@@ -105,7 +105,7 @@ struct smtd_hs {
 	struct sockaddr_storage dst; /* client: the peer smtd */
 	socklen_t dstlen;
 	struct smtd_hs *wnext; /* HS_QUEUED: the next in d->hs_wait */
-	/* resumption and 0-RTT (docs/protocol.md 6.3) */
+	/* resumption and 0-RTT (docs/protocol.md 6.4) */
 	SSL_SESSION *ticket_new; /* client: the ticket this handshake got */
 	bool early; /* a 0-RTT set-up (EARLY PROPOSE) */
 	bool early_stage0; /* server: epoch 0 is with the application */
@@ -982,7 +982,7 @@ static bool admit_session(struct smtd *d, struct smtd_hs *hs,
 }
 
 /*
- * Server, EARLY PROPOSE (docs/protocol.md 6.3): in early data without
+ * Server, EARLY PROPOSE (docs/protocol.md 6.4): in early data without
  * EARLY_KEYS (srv_early derived epoch 0 from the early exporter), or after
  * the handshake with EARLY_KEYS (epoch 0 from the client's E0). false:
  * refused.
@@ -2037,7 +2037,7 @@ static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
 /*
  * Client, new set-up: offer the cached ticket of (service, address) (used
  * once: it leaves the cache), and under the 0-rtt policy prepare the
- * EARLY PROPOSE from the last ACCEPT of that server (docs/protocol.md 6.3).
+ * EARLY PROPOSE from the last ACCEPT of that server (docs/protocol.md 6.4).
  */
 static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 {

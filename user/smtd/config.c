@@ -432,7 +432,8 @@ static int key_tls(struct parse_state *ps, const char *k, const char *v)
 		return 1;
 	}
 	if (!strcmp(k, "ticket_keys")) {
-		if (!copy_str(c->tls_ticket_keys, sizeof(c->tls_ticket_keys), v))
+		if (!copy_str(c->tls_ticket_keys, sizeof(c->tls_ticket_keys),
+			      v))
 			cfg_error(ps, ps->line, "%s: path too long", k);
 		return 1;
 	}

@@ -1823,6 +1823,8 @@ PY
 	sd_conf srv host
 	sd_conf cli host2
 	sd_start srv "$NSS" && sd_start cli "$NSC"
+}
+
 # ---- resumption and 0-RTT (docs/protocol.md 6.4) ----------------------------------
 # keylog lines of the session with client port PORT and EPOCH, without the
 # addresses: cipher B epoch M P c_key c_iv s_key s_iv
@@ -2168,6 +2170,113 @@ t_config_ports() {
 			bad config_ports_free_accepted "$(cat "$out")"
 		fi
 	fi
+# openssl s_client: standard TLS 1.3 resumption and early data against
+# smtd, each epoch's keys derived here from OpenSSL's secrets, and the
+# recorded ClientHello with its early data sent again by a proxy
+early_exporter() { # SECRET_HEX LABEL: RFC 8446 7.5 exporter, 32 bytes
+	python3 - "$1" "$2" <<'PY'
+import hashlib, hmac, sys
+H = hashlib.sha256
+def el(sec, label, ctx, n):
+    lab = b"tls13 " + label
+    info = n.to_bytes(2, "big") + bytes([len(lab)]) + lab + bytes([len(ctx)]) + ctx
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = hmac.new(sec, t + info + bytes([i]), H).digest(); out += t; i += 1
+    return out[:n]
+e = H(b"").digest()
+ds = el(bytes.fromhex(sys.argv[1]), sys.argv[2].encode(), e, 32)
+print(el(ds, b"exporter", e, 32).hex())
+PY
+}
+
+c_key_of() { # S_HEX: HKDF-Expand-Label(S, "smt c key", "", 16) by openssl kdf
+	openssl kdf -keylen 16 -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY \
+		-kdfopt "hexkey:$1" \
+		-kdfopt hexinfo:00100f746c73313320736d742063206b657900 HKDF |
+		tr -d ':\n' | tr 'A-F' 'a-f'
+}
+
+s_client_0rtt() { # SESS_IN EARLY_FILE KEYLOG OUT [extra options]
+	local sin=$1 early=$2 kl=$3 out=$4
+	shift 4
+	sleep 2 | ip netns exec "$NSC" timeout 10 openssl s_client "$@" \
+		-tls1_3 -alpn smt/1 -servername echo.smt \
+		-ciphersuites TLS_AES_128_GCM_SHA256 \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -sess_in "$sin" -early_data "$early" \
+		-keylogfile "$kl" -keymatexport "EXPORTER-SMT v1" \
+		-keymatexportlen 32 -ign_eof >"$out" 2>&1
+}
+
+t_resume_s_client() {
+	local out=$SD_TMP/s0rtt.out sess=$SD_TMP/s.sess kl=$SD_TMP/s.keylog
+	local prop=$SD_TMP/early.bin full=$SD_TMP/full.bin sec e0 want0 got0
+	local S want1 got1 acc r r0 pid
+	restart_hosts_with echo_resume=0-rtt
+	# PROPOSE, client port 9810, B 48, proto 253, M 1 MiB, lifetime 3600;
+	# then the EARLY one for port 9811 with the server's port 7000
+	printf '\x01\x01\x00\x18\x26\x52\x00\x00\x30\x00\xfd\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$full"
+	printf '\x01\x01\x00\x18\x26\x53\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
+	(cat "$full"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-ciphersuites TLS_AES_128_GCM_SHA256 \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -sess_out "$sess" -ign_eof \
+		>"$out" 2>&1
+	rm -f "$kl"
+	s_client_0rtt "$sess" "$prop" "$kl" "$out" -connect "$SIP:7443"
+	sec=$(awk '$1 == "EARLY_EXPORTER_SECRET" {print $3}' "$kl" | tail -1)
+	e0=$(early_exporter "$sec" "EXPORTER-SMT early v1")
+	want0=$(c_key_of "$e0")
+	got0=$(keys_of "$SD_TMP/skeys.log" 9811 0 | awk '{print $6}')
+	S=$(sed -n 's/^ *Keying material: *//p' "$out" | tr -d ' \n')
+	want1=$(c_key_of "$S")
+	got1=$(keys_of "$SD_TMP/skeys.log" 9811 1 | awk '{print $6}')
+	if grep -q "Reused, TLSv1.3" "$out" &&
+		grep -q "Early data was accepted" "$out" &&
+		[ -n "$sec" ] && [ -n "$got0" ] && [ "$got0" = "$want0" ] &&
+		[ -n "$got1" ] && [ "$got1" = "$want1" ] && [ "$got0" != "$got1" ]; then
+		ok s_client_resumed_early_data_keys_match_smtd
+	else
+		bad s_client_resumed_early_data_keys_match_smtd "epoch0 $got0/$want0 epoch1 $got1/$want1 $(grep -E 'Reused|Early data|New,' "$out" | head -3)"
+	fi
+	# the ClientHello with its early data sent again: the replay record
+	# refuses the early data, the replayer cannot finish the handshake,
+	# and the application got the session of port 9812 once
+	printf '\x01\x01\x00\x18\x26\x54\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
+	cp "$sess" "$sess.2"
+	(cat "$full"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-ciphersuites TLS_AES_128_GCM_SHA256 \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -sess_out "$sess" -ign_eof \
+		>/dev/null 2>&1
+	acc=$(stat_of srv early_accepted)
+	r0=$(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log")
+	ip netns exec "$NSC" python3 tests/smtd/replay_proxy.py 7444 "$SIP" 7443 \
+		>"$SD_TMP/replay.out" 2>&1 &
+	pid=$!
+	TEST_PIDS="$TEST_PIDS $pid"
+	for _ in $(seq 1 30); do
+		grep -q listening "$SD_TMP/replay.out" && break
+		sleep 0.1
+	done
+	s_client_0rtt "$sess" "$prop" "$kl" "$out" -connect 127.0.0.1:7444
+	wait $pid
+	sleep 0.5
+	r=$(($(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log") - r0))
+	if grep -q "Early data was accepted" "$out" &&
+		grep -q "replayed [1-9][0-9]* bytes" "$SD_TMP/replay.out" &&
+		[ "$(stat_of srv early_replays)" = 1 ] &&
+		[ "$(stat_of srv early_accepted)" = $((acc + 1)) ] &&
+		[ "$(sd_ctl srv -j session list | grep -o '"port":9812' | wc -l)" -le 1 ] &&
+		[ "$r" = 1 ]; then
+		ok replayed_clienthello_early_data_refused
+	else
+		bad replayed_clienthello_early_data_refused "replays=$(stat_of srv early_replays) accepted $acc->$(stat_of srv early_accepted) r=$r $(cat "$SD_TMP/replay.out") $(grep -E 'Early data' "$out")"
+	fi
+	restart_hosts_with
 }
 
 # every test by default; with arguments only those (t_ciphers, which starts
@@ -2175,7 +2284,7 @@ t_config_ports() {
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_close_batch
 	t_concurrent t_names t_s_client t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_ticket t_resume"
+	t_limits t_ticket t_resume t_resume_s_client"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

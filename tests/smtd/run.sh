@@ -2170,6 +2170,8 @@ t_config_ports() {
 			bad config_ports_free_accepted "$(cat "$out")"
 		fi
 	fi
+}
+
 # openssl s_client: standard TLS 1.3 resumption and early data against
 # smtd, each epoch's keys derived here from OpenSSL's secrets, and the
 # recorded ClientHello with its early data sent again by a proxy

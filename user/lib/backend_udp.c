@@ -321,12 +321,21 @@ static void unreach_note(struct udp_port *u,
 	u->unr[i].at = smt_mono_ns();
 }
 
+static void errq_drain(struct udp_port *u, int fd);
+
 static bool udp_unreachable(const struct smt_bk *b,
 			    const struct sockaddr_storage *peer,
 			    uint64_t since_ns)
 {
-	const struct udp_port *u = (const struct udp_port *)b;
+	/* the port is not const: errors that arrived but were not read yet
+	 * (the event loop had not seen EPOLLERR before the timeout) count */
+	struct udp_port *u = (struct udp_port *)b;
 	unsigned int i;
+
+	if (u->fd4 >= 0)
+		errq_drain(u, u->fd4);
+	if (u->fd6 >= 0)
+		errq_drain(u, u->fd6);
 
 	for (i = 0; i < UDP_UNREACH_SLOTS; i++)
 		if (u->unr[i].at && u->unr[i].at >= since_ns &&

@@ -116,8 +116,10 @@ KUNIT_BIN := $(KUNIT_OUT)/test_kmod
 KUNIT_KSRCS := $(filter-out kmod/smt_plumbing.c kmod/smt_ip.c,\
 	$(wildcard kmod/*.c))
 KUNIT_SRCS := $(KUNIT_KSRCS) $(wildcard tests/unit/kmod/*.c)
-KUNIT_LIBSRCS := $(filter-out %/api.c %/backend_%.c %/ctl_client.c \
-	%/engine%.c,$(wildcard user/lib/*.c))
+# (filter-out takes one % per word: the backends and engine files by name)
+KUNIT_LIBSRCS := $(filter-out user/lib/api.c user/lib/ctl_client.c \
+	$(wildcard user/lib/backend_*.c user/lib/engine*.c), \
+	$(wildcard user/lib/*.c))
 KUNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -DSMT_KMOD_MOCK \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
 	-Itests/unit/kmod -Ikmod -Iinclude -Iuser/lib

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * smtd entry point: options, logging (stderr or syslog, with levels),
- * daemonizing, signals through a signalfd (SIGTERM/SIGINT stop cleanly,
- * SIGHUP reloads config and certificates without touching sessions), the
- * epoll main loop, sd_notify readiness, and the opt-in SMT_KEYLOGFILE.
+ * smtd entry point: options, daemonizing, signals through a signalfd
+ * (SIGTERM/SIGINT stop cleanly, SIGHUP reloads config and certificates
+ * without touching sessions), the epoll main loop, sd_notify readiness.
+ * What the modules share of the loop (logging, the clock, epoll
+ * registration, accept with back-off) is in loop.c, the opt-in
+ * SMT_KEYLOGFILE in keylog.c: ctl.c and tls.c do not call into this file.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,163 +28,7 @@
 
 #define SMTD_DEFAULT_CONFIG "/etc/smt/smt.conf"
 
-int smtd_log_level = LOG_INFO;
-bool smtd_log_syslog;
-/* a daemon's messages also go to the starting terminal until it is ready */
-static bool log_tee_stderr;
-
-void smtd_log(int level, const char *fmt, ...)
-{
-	static const char *const names[] = {"emerg", "alert",	"crit",
-					    "error", "warning", "notice",
-					    "info",  "debug"};
-	va_list ap;
-
-	if (level > smtd_log_level)
-		return;
-	va_start(ap, fmt);
-	if (smtd_log_syslog) {
-		va_list ap2;
-
-		va_copy(ap2, ap);
-		vsyslog(level, fmt, ap2);
-		va_end(ap2);
-	}
-	if (!smtd_log_syslog || log_tee_stderr) {
-		fprintf(stderr, "smtd[%d]: %s: ", (int)getpid(),
-			names[level & 7]);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
-}
-
-int64_t smtd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct smtd *the_smtd;
-
-int smtd_io_add(struct smtd *d, struct smtd_io *io, uint32_t events)
-{
-	struct epoll_event ev = {.events = events, .data.ptr = io};
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, io->fd, &ev) ? -errno : 0;
-}
-
-int smtd_io_mod(struct smtd *d, struct smtd_io *io, uint32_t events)
-{
-	struct epoll_event ev = {.events = events, .data.ptr = io};
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, io->fd, &ev) ? -errno : 0;
-}
-
-void smtd_io_del(struct smtd *d, struct smtd_io *io)
-{
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, io->fd, NULL);
-}
-
-#define ACCEPT_PAUSE_MS 100
-
-int smtd_accept(struct smtd *d, struct smtd_io *lio,
-		struct sockaddr_storage *ss)
-{
-	socklen_t sl = sizeof(*ss);
-	int fd, e;
-
-	if (lio->paused_until)
-		return -1;
-	fd = accept4(lio->fd, (struct sockaddr *)ss, ss ? &sl : NULL,
-		     SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd >= 0 || (errno != EMFILE && errno != ENFILE &&
-			errno != ENOBUFS && errno != ENOMEM))
-		return fd;
-	e = errno;
-	/* take the one waiting so that its client sees a close, not a hang */
-	if (d->reserve_fd >= 0) {
-		close(d->reserve_fd);
-		fd = accept4(lio->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			close(fd);
-		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	}
-	if (!(d->st.accept_paused++ % 100))
-		LOG_W("cannot accept connections: %s; pausing %d ms (raise "
-		      "LimitNOFILE, or lower max_control_clients or "
-		      "max_handshakes)",
-		      strerror(e), ACCEPT_PAUSE_MS);
-	lio->paused_until = smtd_now_ms() + ACCEPT_PAUSE_MS;
-	smtd_io_mod(d, lio, 0);
-	return -1;
-}
-
-void smtd_accept_tick(struct smtd *d)
-{
-	struct smtd_io *l[] = {&d->ctl_io, &d->listen_io, &d->metrics_io};
-	int64_t now = smtd_now_ms();
-	size_t i;
-
-	if (d->reserve_fd < 0)
-		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++)
-		if (l[i]->paused_until && now >= l[i]->paused_until &&
-		    l[i]->fd >= 0) {
-			l[i]->paused_until = 0;
-			smtd_io_mod(d, l[i], EPOLLIN);
-		}
-}
-
-void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s)
-{
-	struct smt_keylog kl = {0};
-	char line[512];
-	int n;
-
-	if (!d->keylog)
-		return;
-	kl.client = s->tls_client ? s->local : s->peer;
-	kl.server = s->tls_client ? s->peer : s->local;
-	kl.B = s->B;
-	kl.epoch = s->epoch;
-	kl.max_msg = s->max_msg;
-	kl.max_pad = s->max_pad;
-	kl.keys = s->keys;
-	n = smt_keylog_format(&kl, line, sizeof(line));
-	if (n > 0) {
-		fwrite(line, 1, n, d->keylog);
-		fflush(d->keylog);
-	}
-	OPENSSL_cleanse(&kl, sizeof(kl));
-	OPENSSL_cleanse(line, sizeof(line));
-}
-
-static void open_keylog(struct smtd *d)
-{
-	const char *path = getenv("SMT_KEYLOGFILE");
-
-	if (!path || !*path)
-		return;
-	d->keylog = fopen(path, "a");
-	if (!d->keylog) {
-		LOG_E("SMT_KEYLOGFILE=%s: cannot open: %s", path,
-		      strerror(errno));
-		return;
-	}
-	/* the keys of every session decrypt its traffic: say so loudly */
-	LOG_W("**********************************************************");
-	LOG_W("SMT_KEYLOGFILE is set: session keys are written to %s.", path);
-	LOG_W("Anyone who reads it can decrypt SMT traffic. Debug only!");
-	LOG_W("**********************************************************");
-	if (smtd_log_syslog)
-		fprintf(stderr,
-			"smtd: WARNING: SMT_KEYLOGFILE=%s: writing session "
-			"keys (debug only)\n",
-			path);
-}
 
 static void on_signal(struct smtd *d, void *obj, uint32_t events)
 {
@@ -377,7 +222,7 @@ static int daemon_start(void)
 		dup2(null_fd, STDOUT_FILENO);
 		close(null_fd);
 	}
-	log_tee_stderr = true;
+	smtd_log_tee = true;
 	return p[1];
 }
 
@@ -390,7 +235,7 @@ static void daemon_ready(int fd)
 	if (write(fd, "R", 1) != 1)
 		LOG_W("could not tell the starting process that smtd is ready");
 	close(fd);
-	log_tee_stderr = false;
+	smtd_log_tee = false;
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null_fd >= 0) {
 		dup2(null_fd, STDERR_FILENO);
@@ -505,7 +350,7 @@ int main(int argc, char **argv)
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d.epfd < 0 || setup_signals(&d))
 		goto out;
-	open_keylog(&d);
+	smtd_keylog_open(&d);
 	if (smtd_ctl_listen(&d))
 		goto out;
 	if (smtd_tls_listen(&d))

@@ -125,6 +125,7 @@ const char *smtd_encaps_str(unsigned int m);
 
 extern int smtd_log_level;
 extern bool smtd_log_syslog;
+extern bool smtd_log_tee; /* with syslog, to stderr too (until ready) */
 void smtd_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 #define LOG_E(...) smtd_log(LOG_ERR, __VA_ARGS__)
@@ -132,7 +133,7 @@ void smtd_log(int level, const char *fmt, ...)
 #define LOG_I(...) smtd_log(LOG_INFO, __VA_ARGS__)
 #define LOG_D(...) smtd_log(LOG_DEBUG, __VA_ARGS__)
 
-/* ---- main loop ----------------------------------------------------------- */
+/* ---- main loop (run by main.c; these in loop.c) ------------------------ */
 
 struct smtd;
 typedef void (*smtd_io_cb)(struct smtd *d, void *obj, uint32_t events);
@@ -499,8 +500,10 @@ int smtd_bpf_sess_counters(struct smtd *d, const struct smt_ctl_session *s,
 			   struct smt_sess_stats *rx,
 			   struct smt_sess_stats *tx);
 
-/* keylog (main.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
+/* keylog (keylog.c): one SMT_SESSION line when SMT_KEYLOGFILE is set */
 void smtd_keylog(struct smtd *d, const struct smt_ctl_session *s);
+/* Opens SMT_KEYLOGFILE, if set, with a warning (start and reload). */
+void smtd_keylog_open(struct smtd *d);
 
 /* resume.c (docs/protocol.md 6.4) */
 #define SMTD_EARLY_MAX 64 /* early data a ticket allows: one PROPOSE */

@@ -3,7 +3,7 @@
  * libFuzzer target: smtd's control socket (docs/control-protocol.md) as a
  * local user reaches it. The real ctl.c (framing, JSON, every request and
  * the access model), tls.c, config.c and libsmt's ctlproto code run on a
- * real Unix socket; only main.c's epoll glue is replaced by direct calls.
+ * real Unix socket; only loop.c's epoll glue is replaced by direct calls.
  * Byte 0 chooses the client's uid (odd: nobody, through seteuid around
  * connect(), so SO_PEERCRED says 65534; even: root); the rest is written to
  * the socket as the client's bytes, and smtd handles them until the
@@ -27,7 +27,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ---- main.c's part, without epoll ---------------------------------------- */
+/* ---- loop.c's part, without epoll ---------------------------------------- */
 
 int smtd_log_level = -1; /* quiet */
 bool smtd_log_syslog;

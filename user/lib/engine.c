@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "bytes.h"
 #include "engine_rx.h"
 
 uint64_t smt_engine_next_deadline(const struct smt_engine *e)
@@ -452,16 +453,6 @@ void *smt_engine_session_user(const struct smt_engine *e, uint32_t id)
 
 /* ---- control packets in ----------------------------------------------------------- */
 
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		       struct eng_epoch *ep, const struct smt_ctl *c,
 		       uint64_t now)
@@ -647,7 +638,7 @@ static int input_ctl(struct smt_engine *e, struct eng_session *s,
 
 	if (!ep)
 		return SMT_DROP_NO_EPOCH_KEYS;
-	seq = get_be64(p->raw + p->raw_len - SMT_CTL_TRAILER_LEN);
+	seq = smt_get_be64(p->raw + p->raw_len - SMT_CTL_TRAILER_LEN);
 	rc = smt_ctl_window_check(&ep->ctl_win, seq);
 	if (rc)
 		return rc;

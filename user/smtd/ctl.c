@@ -31,9 +31,11 @@
  * longest lines. A client that lets more pile up is disconnected. */
 #define CTL_OUT_MAX (4 * SMT_CTL_MAX_LINE)
 
+/* A push waiting for the application's ack; free when done is NULL. */
 struct pending_push {
 	int64_t push_id;
-	struct smtd_hs *hs;
+	smtd_push_done done;
+	void *arg;
 };
 
 struct smtd_ctl_conn {
@@ -372,35 +374,44 @@ struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
 	return NULL;
 }
 
-int smtd_ctl_push_rekey(struct smtd *d, struct smtd_hs *hs,
+/* Send c the event ("session" or "rekey") of s with keys, waiting for an
+ * ack that goes to done(arg). 0 or -errno (done will not run). */
+static int push(struct smtd *d, struct smtd_ctl_conn *c, const char *event,
+		smtd_push_done done, void *arg, const struct smt_ctl_session *s)
+{
+	json_object *o;
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (!c->pending[i].done)
+			break;
+	if (i == MAX_PENDING || c->dead)
+		return -EBUSY;
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string(event));
+	json_object_object_add(o, "push",
+			       json_object_new_int64(++c->next_push));
+	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
+	c->pending[i].push_id = c->next_push;
+	c->pending[i].done = done;
+	c->pending[i].arg = arg;
+	send_msg(d, c, o); /* the line was wiped by send_msg */
+	if (c->dead) {
+		c->pending[i].done = NULL;
+		return -EPIPE;
+	}
+	return 0;
+}
+
+int smtd_ctl_push_rekey(struct smtd *d, smtd_push_done done, void *arg,
 			const struct smt_ctl_session *sess)
 {
 	struct smtd_session *s = smtd_table_find(d, sess->sid);
 	struct smtd_ctl_conn *c = s ? s->owner : NULL;
-	json_object *o;
-	int i;
 
 	if (!c || c->dead)
 		return -ENOENT;
-	for (i = 0; i < MAX_PENDING; i++)
-		if (!c->pending[i].hs)
-			break;
-	if (i == MAX_PENDING)
-		return -EBUSY;
-	o = json_object_new_object();
-	json_object_object_add(o, "event", json_object_new_string("rekey"));
-	json_object_object_add(o, "push",
-			       json_object_new_int64(++c->next_push));
-	json_object_object_add(o, "session",
-			       smt_ctl_session_to_json(sess, true));
-	c->pending[i].push_id = c->next_push;
-	c->pending[i].hs = hs;
-	send_msg(d, c, o);
-	if (c->dead) {
-		c->pending[i].hs = NULL;
-		return -EPIPE;
-	}
-	return 0;
+	return push(d, c, "rekey", done, arg, sess);
 }
 
 /* The owner connection of session sid (for a re-key's pending push). */
@@ -445,40 +456,21 @@ struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
 }
 
 int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
-			  struct smtd_hs *hs, const struct smt_ctl_session *s)
+			  smtd_push_done done, void *arg,
+			  const struct smt_ctl_session *s)
 {
-	json_object *o;
-	int i;
-
-	for (i = 0; i < MAX_PENDING; i++)
-		if (!c->pending[i].hs)
-			break;
-	if (i == MAX_PENDING || c->dead)
-		return -EBUSY;
-	o = json_object_new_object();
-	json_object_object_add(o, "event", json_object_new_string("session"));
-	json_object_object_add(o, "push",
-			       json_object_new_int64(++c->next_push));
-	json_object_object_add(o, "session", smt_ctl_session_to_json(s, true));
-	c->pending[i].push_id = c->next_push;
-	c->pending[i].hs = hs;
-	send_msg(d, c, o); /* the line was wiped by send_msg */
-	if (c->dead) {
-		c->pending[i].hs = NULL;
-		return -EPIPE;
-	}
-	return 0;
+	return push(d, c, "session", done, arg, s);
 }
 
-void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs)
+void smtd_ctl_push_cancel(struct smtd *d, const void *arg)
 {
 	struct smtd_ctl_conn *c;
 	int i;
 
 	for (c = d->conns; c; c = c->next)
 		for (i = 0; i < MAX_PENDING; i++)
-			if (c->pending[i].hs == hs)
-				c->pending[i].hs = NULL;
+			if (c->pending[i].done && c->pending[i].arg == arg)
+				c->pending[i].done = NULL;
 }
 
 /* ---- the access model (docs/smtd.md, "Who may do what") -------------- */
@@ -813,20 +805,20 @@ static void req_serve(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 static void req_ack(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 {
 	int64_t push = smt_ctl_int(req, "push", -1);
-	struct smtd_hs *hs;
+	smtd_push_done done;
 	int i;
 
 	for (i = 0; i < MAX_PENDING; i++)
-		if (c->pending[i].hs && c->pending[i].push_id == push)
+		if (c->pending[i].done && c->pending[i].push_id == push)
 			break;
 	if (i == MAX_PENDING) {
 		d->st.ctl_bad_requests++;
 		return;
 	}
-	hs = c->pending[i].hs;
-	c->pending[i].hs = NULL;
-	smtd_hs_app_done(d, hs, smt_ctl_bool(req, "ok", false),
-			 smt_ctl_str(req, "error", "refused"));
+	done = c->pending[i].done;
+	c->pending[i].done = NULL;
+	done(d, c->pending[i].arg, smt_ctl_bool(req, "ok", false),
+	     smt_ctl_str(req, "error", "refused"));
 }
 
 /* Does c serve service on SMT port port in e? */

@@ -286,21 +286,29 @@ struct smtd_ctl_conn *smtd_ctl_server_for(struct smtd *d, const char *service,
  * none serves it). */
 unsigned int smtd_ctl_served_encaps(struct smtd *d, const char *service);
 /*
- * Push a new server-side session to its serving application. done(hs, ok,
- * error) runs when the application acknowledged (or refused, or went
- * away); until then hs stays pending. 0 or -errno.
+ * What a pushed session or epoch waits for: done(d, arg, ok, msg) runs
+ * once, when the application acknowledged it (ok) or refused it (msg).
+ * arg is the pusher's (a handshake of tls.c, a set-up of tkt.c); one that
+ * goes away before calls smtd_ctl_push_cancel(d, arg).
  */
+typedef void (*smtd_push_done)(struct smtd *d, void *arg, bool ok,
+			       const char *msg);
+/* Push a new server-side session to its serving application c; done runs
+ * with arg at its ack. 0 or -errno (done will not run). */
 int smtd_ctl_push_session(struct smtd *d, struct smtd_ctl_conn *c,
-			  struct smtd_hs *hs, const struct smt_ctl_session *s);
+			  smtd_push_done done, void *arg,
+			  const struct smt_ctl_session *s);
 /* Finish a connect request: reply to the application with s (keys
  * included) or with an error. */
 void smtd_ctl_connect_done(struct smtd *d, struct smtd_ctl_conn *c,
 			   int64_t req_id, const struct smt_ctl_session *s,
 			   int err, const char *msg);
-/* Push new epoch keys of session sid to its owner; the ack reaches hs
- * through smtd_hs_app_done like a pushed session. 0 or -errno. */
-int smtd_ctl_push_rekey(struct smtd *d, struct smtd_hs *hs,
+/* Push new epoch keys of session s->sid to its owner; done runs with arg
+ * at its ack, as for a pushed session. 0 or -errno (done will not run). */
+int smtd_ctl_push_rekey(struct smtd *d, smtd_push_done done, void *arg,
 			const struct smt_ctl_session *s);
+/* arg goes away: no push waits for it any more (its done will not run). */
+void smtd_ctl_push_cancel(struct smtd *d, const void *arg);
 struct smtd_session *smtd_table_find(struct smtd *d, uint32_t sid);
 struct smtd_ctl_conn *smtd_session_owner(struct smtd *d, uint32_t sid);
 /* The session re-keyed: new epoch, lifetime and creation time. */
@@ -329,7 +337,6 @@ void smtd_table_remove(struct smtd *d, struct smtd_session *s, bool tell_owner,
 		       bool tell_peer, const char *why);
 void smtd_table_tick(struct smtd *d);
 uint32_t smtd_new_sid(struct smtd *d);
-void smtd_ctl_hs_gone(struct smtd *d, struct smtd_hs *hs);
 
 /* tls.c */
 int smtd_tls_init(struct smtd *d, char *err, size_t errlen);
@@ -349,9 +356,6 @@ int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
 		    uint16_t local_port, uint8_t ipproto, char *err,
 		    size_t errlen);
-/* The serving application answered a pushed session. */
-void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
-		      const char *msg);
 /* Start the epoch + 1 handshake for a client-role session. 0 or -errno. */
 int smtd_hs_rekey(struct smtd *d, struct smtd_session *s);
 /* Tell the peer smtd that session s ended here (a CLOSE, docs/protocol.md
@@ -364,6 +368,52 @@ int smtd_hs_next_ms(struct smtd *d, int max);
 void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_hs_tick(struct smtd *d);
 void smtd_hs_free_all(struct smtd *d);
+
+/* session.c: what tls.c and tkt.c share */
+struct smt_params;
+/* A numeric "host", "host:port" or "[v6]:port" (default_port when none)
+ * into *ss. 0, or -EINVAL with what is wrong in err. */
+int smtd_address_parse(const char *address, uint16_t default_port,
+		       struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+		       size_t errlen);
+/* A non-blocking, close-on-exec TCP socket with TCP_NODELAY, to connect
+ * to a peer smtd. The fd, or -errno with err. */
+int smtd_connect_socket(int family, char *err, size_t errlen);
+void smtd_addr_set_port(struct sockaddr_storage *ss, uint16_t port);
+/* An IPv4 address seen through an IPv6 socket becomes plain IPv4. */
+void smtd_addr_unmap_v4(struct sockaddr_storage *ss);
+/* fd's local or peer address, IPv4-mapped as plain IPv4. 0 or -1. */
+int smtd_sock_addr(int fd, bool peer, struct sockaddr_storage *ss);
+/* "addr:port" or "[v6]:port" of ss's address with port. */
+void smtd_addr_port_str(const struct sockaddr_storage *ss, uint16_t port,
+			char *out, size_t len);
+/* A session set up over connection fd (server: the accepting side) with
+ * ACCEPT p: addresses with p's SMT ports, role, encapsulation, B, epoch,
+ * M, P, lifetime, creation time. The caller adds service, sid, keys,
+ * peer certificate and tag. */
+void smtd_session_fill(struct smt_ctl_session *s, int fd, bool server,
+		       const struct smt_params *p);
+/*
+ * Server, a PROPOSE p for a new session of service (docs/protocol.md 6.1):
+ * 0 with the ACCEPT in *a (each limit the minimum of p's and this host's)
+ * and the serving application in *srv, or the REFUSE code (2: not served,
+ * 3: encapsulation, client port, parameters) with the reason in why.
+ * rekey: only whether service is served and the client port (a re-key
+ * keeps its session's encapsulation and parameters; *a, *srv untouched).
+ */
+int smtd_propose_check(struct smtd *d, const char *service,
+		       const struct smt_params *p, bool rekey,
+		       struct smt_params *a, struct smtd_ctl_conn **srv,
+		       char *why, size_t len);
+/*
+ * Server, then the session s of that ACCEPT (filled, its service and peer
+ * certificate set): a session of the same address and ports from the same
+ * identity is replaced, one of another identity refuses (3); then its sid,
+ * room for it (max_sessions, srv's uid limit) and its BPF sessions-map
+ * entry (2 when either fails). 0, or the REFUSE code with why.
+ */
+int smtd_session_admit(struct smtd *d, struct smtd_ctl_conn *srv,
+		       struct smt_ctl_session *s, char *why, size_t len);
 
 /* tkt.c: SMT-tickets (docs/protocol.md 6.3) */
 struct smtd_tkt_cfg;
@@ -382,10 +432,6 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		     size_t errlen);
 /* An accepted connection that starts with "SMT0": a ticket HELLO. */
 void smtd_tkt_take(struct smtd *d, int fd, const char *peer_str);
-/* An application acknowledged a push; false when hs is not a ticket
- * set-up's. */
-bool smtd_tkt_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
-		       const char *msg);
 void smtd_tkt_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_tkt_tick(struct smtd *d);
 void smtd_tkt_free_all(struct smtd *d);

@@ -20,26 +20,6 @@
 #define BEGIN_LINE "-----BEGIN SMT TICKET-----"
 #define END_LINE "-----END SMT TICKET-----"
 
-static uint32_t get16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t get24(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int fail(const char **why, const char *msg)
 {
 	if (why)
@@ -72,7 +52,7 @@ static bool chain_well_formed(const uint8_t *c, size_t len)
 
 		if (len - off < 3)
 			return false;
-		n = get24(c + off);
+		n = smt_get_be24(c + off);
 		off += 3;
 		if (!n || n > len - off)
 			return false;
@@ -87,8 +67,8 @@ static int parse_sig(const uint8_t *b, size_t off, size_t len, uint16_t *scheme,
 {
 	if (len - off < 4)
 		return fail(why, "truncated before its signature");
-	*scheme = get16(b + off);
-	*sig_len = get16(b + off + 2);
+	*scheme = smt_get_be16(b + off);
+	*sig_len = smt_get_be16(b + off + 2);
 	if (!*sig_len || *sig_len > SMT_TKT_SIG_MAX)
 		return fail(why, "signature length out of range");
 	if (len - off - 4 != *sig_len)
@@ -110,17 +90,17 @@ int smt_ticket_parse(const uint8_t *b, size_t len, struct smt_ticket *t,
 	t->flags = b[1];
 	if (t->flags & ~SMT_TKT_F_CLIENT_CERT)
 		return fail(why, "unknown ticket flag set");
-	t->suite = get16(b + 2);
+	t->suite = smt_get_be16(b + 2);
 	if (!smt_tkt_md(t->suite, &hl))
 		return fail(why, "ticket names no SMT cipher suite");
-	t->not_before = get64(b + 4);
-	t->not_after = get64(b + 12);
+	t->not_before = smt_get_be64(b + 4);
+	t->not_after = smt_get_be64(b + 12);
 	if (t->not_after <= t->not_before ||
 	    t->not_after - t->not_before > SMT_TKT_LIFETIME_MAX)
 		return fail(why, "ticket lifetime is not within 7 days");
 	memcpy(t->id, b + 20, SMT_TKT_ID_LEN);
-	t->hs_port = get16(b + 36);
-	t->smt_port = get16(b + 38);
+	t->hs_port = smt_get_be16(b + 36);
+	t->smt_port = smt_get_be16(b + 38);
 	t->ipproto = b[40];
 	if (!t->hs_port || !t->smt_port)
 		return fail(why, "ticket has a zero port");
@@ -134,7 +114,7 @@ int smt_ticket_parse(const uint8_t *b, size_t len, struct smt_ticket *t,
 	if (strlen(t->service) != n)
 		return fail(why, "service name holds a NUL byte");
 	memcpy(t->share, b + 42 + n, SMT_TKT_SHARE_LEN);
-	t->chain_len = get24(b + 74 + n);
+	t->chain_len = smt_get_be24(b + 74 + n);
 	t->chain = b + 77 + n;
 	off = 77 + n;
 	if (t->chain_len > len - off || t->chain_len > SMT_TKT_CHAIN_MAX)
@@ -274,12 +254,12 @@ int smt_ticket_build(const struct smt_ticket *t, EVP_PKEY *key,
 		return fail(why, "ticket lifetime is not within 7 days");
 	out[0] = SMT_TKT_VERSION;
 	out[1] = t->flags;
-	smt_tkt_put16(out + 2, t->suite);
-	smt_tkt_put64(out + 4, t->not_before);
-	smt_tkt_put64(out + 12, t->not_after);
+	smt_put_be16(out + 2, t->suite);
+	smt_put_be64(out + 4, t->not_before);
+	smt_put_be64(out + 12, t->not_after);
 	memcpy(out + 20, t->id, SMT_TKT_ID_LEN);
-	smt_tkt_put16(out + 36, t->hs_port);
-	smt_tkt_put16(out + 38, t->smt_port);
+	smt_put_be16(out + 36, t->hs_port);
+	smt_put_be16(out + 38, t->smt_port);
 	out[40] = t->ipproto;
 	out[41] = n;
 	memcpy(out + 42, t->service, n);
@@ -294,8 +274,8 @@ int smt_ticket_build(const struct smt_ticket *t, EVP_PKEY *key,
 			 out + off + 4, &sig_len))
 		return fail(why, "cannot sign with this key (P-256, RSA or "
 				 "Ed25519 keys can sign tickets)");
-	smt_tkt_put16(out + off, scheme);
-	smt_tkt_put16(out + off + 2, sig_len);
+	smt_put_be16(out + off, scheme);
+	smt_put_be16(out + off + 2, sig_len);
 	*len = off + 4 + sig_len;
 	return 0;
 }
@@ -313,14 +293,14 @@ int smt_tkt_put_chain(STACK_OF(X509) * chain, uint8_t *out, size_t cap,
 		if (dl <= 0 || off + 3 + (size_t)dl > cap ||
 		    off + (size_t)dl > SMT_TKT_CHAIN_MAX)
 			return -ENOSPC;
-		smt_tkt_put24(out + off, dl);
+		smt_put_be24(out + off, dl);
 		p = out + off + 3;
 		i2d_X509(sk_X509_value(chain, i), &p);
 		off += 3 + dl;
 	}
 	if (off == 3)
 		return -EINVAL;
-	smt_tkt_put24(out, off - 3);
+	smt_put_be24(out, off - 3);
 	*len = off - 3;
 	return 0;
 }
@@ -337,7 +317,7 @@ X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
 	if (!rest || !ctx)
 		goto out;
 	while (off < len) {
-		size_t n = get24(chain + off);
+		size_t n = smt_get_be24(chain + off);
 		const uint8_t *p = chain + off + 3;
 		X509 *x = d2i_X509(NULL, &p, n);
 
@@ -475,7 +455,7 @@ void smt_tkt_put_hdr(uint8_t *b, enum smt_tkt_type type, size_t len)
 	memcpy(b, SMT_TKT_MAGIC, 4);
 	b[4] = SMT_TKT_VERSION;
 	b[5] = type;
-	smt_tkt_put16(b + 6, len);
+	smt_put_be16(b + 6, len);
 }
 
 int smt_tkt_msg_len(const uint8_t *b, size_t have, const char **why)
@@ -490,7 +470,7 @@ int smt_tkt_msg_len(const uint8_t *b, size_t have, const char **why)
 		return fail(why, "unknown SMT-ticket message version");
 	if (b[5] < SMT_TKT_HELLO || b[5] > SMT_TKT_REFUSE)
 		return fail(why, "unknown SMT-ticket message type");
-	n = get16(b + 6);
+	n = smt_get_be16(b + 6);
 	if (n < SMT_TKT_HDR_LEN)
 		return fail(why, "SMT-ticket message length too small");
 	return have >= n ? (int)n : 0;
@@ -504,20 +484,20 @@ int smt_tkt_hello_parse(const uint8_t *b, size_t len, struct smt_tkt_hello *h,
 	memset(h, 0, sizeof(*h));
 	if (len < SMT_TKT_HELLO_MIN || memcmp(b, SMT_TKT_MAGIC, 4) ||
 	    b[4] != SMT_TKT_VERSION || b[5] != SMT_TKT_HELLO ||
-	    get16(b + 6) != len)
+	    smt_get_be16(b + 6) != len)
 		return fail(why, "malformed HELLO");
 	memcpy(h->random, b + 8, SMT_TKT_RANDOM_LEN);
-	h->time_ms = get64(b + 40);
+	h->time_ms = smt_get_be64(b + 40);
 	memcpy(h->share, b + 48, SMT_TKT_SHARE_LEN);
 	memcpy(h->propose, b + SMT_TKT_PROPOSE_OFF, sizeof(h->propose));
-	h->ticket_len = get24(b + SMT_TKT_TICKET_OFF);
+	h->ticket_len = smt_get_be24(b + SMT_TKT_TICKET_OFF);
 	off = SMT_TKT_TICKET_OFF + 3;
 	if (!h->ticket_len || h->ticket_len > len - off - 3 ||
 	    h->ticket_len > SMT_TKT_MAX)
 		return fail(why, "HELLO ticket length out of range");
 	h->ticket = b + off;
 	off += h->ticket_len;
-	h->chain_len = get24(b + off);
+	h->chain_len = smt_get_be24(b + off);
 	off += 3;
 	if (h->chain_len > len - off || h->chain_len > SMT_TKT_CHAIN_MAX)
 		return fail(why, "HELLO chain length out of range");

@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "bytes.h" /* the formats' big-endian fields */
+
 #define SMT_TKT_VERSION 1
 #define SMT_TKT_ID_LEN 16
 #define SMT_TKT_SHARE_LEN 32
@@ -50,28 +52,6 @@ enum smt_tkt_type {
 #define SMT_TKT_REFUSE_TICKET 5 /* unknown or expired ticket */
 #define SMT_TKT_REFUSE_REPLAY 6 /* stale or replayed HELLO */
 #define SMT_TKT_REFUSE_OFF 7 /* 0-RTT is off for the service */
-
-/* Big-endian stores of the ticket formats */
-static inline void smt_tkt_put16(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static inline void smt_tkt_put24(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 16;
-	p[1] = v >> 8;
-	p[2] = v;
-}
-
-static inline void smt_tkt_put64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = v;
-}
 
 /* A parsed ticket. chain, sig and raw point into the parsed buffer. */
 struct smt_ticket {

@@ -17,9 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,7 +480,7 @@ static void conn_free(struct smtd *d, struct tkt_conn *k)
 			t->nconns--;
 			break;
 		}
-	smtd_ctl_hs_gone(d, (struct smtd_hs *)k);
+	smtd_ctl_push_cancel(d, k);
 	if (k->io.fd >= 0) {
 		smtd_io_del(d, &k->io);
 		close(k->io.fd);
@@ -497,6 +495,7 @@ static void conn_free(struct smtd *d, struct tkt_conn *k)
 }
 
 static void conn_event(struct smtd *d, void *obj, uint32_t events);
+static void app_done(struct smtd *d, void *arg, bool ok, const char *msg);
 
 static struct tkt_conn *conn_new(struct smtd *d, int fd, bool server)
 {
@@ -569,40 +568,6 @@ static void refuse(struct smtd *d, struct tkt_conn *k, uint16_t code,
 	k->out_off = 0;
 	k->state = TKT_WRITE;
 	smtd_io_mod(d, &k->io, EPOLLOUT);
-}
-
-static void addr_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-}
-
-/* local and peer of fd, IPv4-mapped addresses as plain IPv4 */
-static void fd_addrs(int fd, struct sockaddr_storage *local,
-		     struct sockaddr_storage *peer)
-{
-	struct sockaddr_storage *ss[2] = {local, peer};
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		socklen_t sl = sizeof(*ss[i]);
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss[i];
-		struct sockaddr_in s4 = {.sin_family = AF_INET};
-
-		memset(ss[i], 0, sizeof(*ss[i]));
-		if (i ? getpeername(fd, (struct sockaddr *)ss[i], &sl)
-		      : getsockname(fd, (struct sockaddr *)ss[i], &sl))
-			continue;
-		if (ss[i]->ss_family != AF_INET6 ||
-		    !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			continue;
-		s4.sin_port = s6->sin6_port;
-		memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-		memset(ss[i], 0, sizeof(*ss[i]));
-		memcpy(ss[i], &s4, sizeof(s4));
-	}
 }
 
 static enum smt_cipher suite_cipher(uint16_t suite)
@@ -714,14 +679,11 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	struct smt_ticket t;
 	struct smt_params p, a;
 	struct smtd_ctl_conn *srv;
-	struct smtd_session *old;
 	uint8_t dh[32], s_priv[32], s_pub[32], fin[SMT_TKT_HASH_MAX], tag[8];
 	uint8_t s0[SMT_TKT_HASH_MAX];
 	const char *why = NULL;
-	enum smt_encap encap;
 	char reason[200];
 	size_t used, hl, sh;
-	uint16_t port = 0;
 	int r;
 
 	if (smt_tkt_hello_parse(k->in, len, &h, &why) ||
@@ -743,37 +705,27 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	}
 	if (smt_params_decode(h.propose, sizeof(h.propose), &p, &used, &why) ||
 	    p.type != SMT_PARAMS_PROPOSE || p.flags || p.epoch ||
-	    !p.client_port || p.server_port != t.smt_port) {
+	    p.server_port != t.smt_port) {
 		refuse(d, k, SMT_PREFUSE_PARAMS,
 		       "the HELLO's PROPOSE is not one for a new session on "
 		       "the ticket's port");
 		return;
 	}
 	snprintf(k->sess.service, sizeof(k->sess.service), "%s", t.service);
-	if (smtd_encap_check(t.service, p.ipproto, c->ipproto,
-			     smtd_service_find(c, t.service)
-				     ? smtd_service_find(c, t.service)->encaps
-				     : c->encaps,
-			     smtd_ctl_served_encaps(d, t.service), &encap,
-			     reason, sizeof(reason))) {
-		refuse(d, k, SMT_PREFUSE_PARAMS, "%s", reason);
+	r = smtd_propose_check(d, t.service, &p, false, &a, &srv, reason,
+			       sizeof(reason));
+	if (r) {
+		refuse(d, k, r, "%s", reason);
 		return;
 	}
-	srv = smtd_ctl_server_for(d, t.service, encap, &port);
-	if (!srv || port != p.server_port) {
+	if (a.server_port != p.server_port) {
 		refuse(d, k, SMT_PREFUSE_SERVICE,
 		       "service %s is not served on SMT port %u here now",
 		       t.service, p.server_port);
 		return;
 	}
 	/* the client already uses its proposal: take it whole, or refuse */
-	a = p;
-	a.type = SMT_PARAMS_ACCEPT;
-	a.hs_port = c->listen_port;
-	a.lifetime_s = p.lifetime_s < c->lifetime_s ? p.lifetime_s
-						    : c->lifetime_s;
-	if (p.max_msg > c->max_msg || p.max_pad > c->max_pad ||
-	    smt_params_check(a.B, a.max_msg, a.max_pad, &why)) {
+	if (a.max_msg != p.max_msg || a.max_pad != p.max_pad) {
 		refuse(d, k, SMT_PREFUSE_PARAMS,
 		       "B=%u M=%u P=%u are not within this host's limits "
 		       "(M <= %u, P <= %u)",
@@ -808,52 +760,17 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	k->out_len = sh + hl;
 	k->out_off = 0;
 	k->prop = a;
-	/* the session, as tls.c's fill_session makes it */
-	fd_addrs(k->io.fd, &k->sess.local, &k->sess.peer);
-	addr_port(&k->sess.local, a.server_port);
-	addr_port(&k->sess.peer, a.client_port);
-	k->sess.tls_client = false;
-	k->sess.ipproto = a.ipproto;
-	k->sess.B = a.B;
-	k->sess.epoch = 0;
-	k->sess.max_msg = a.max_msg;
-	k->sess.max_pad = a.max_pad;
-	k->sess.lifetime_s = a.lifetime_s;
-	k->sess.created = time(NULL);
+	smtd_session_fill(&k->sess, k->io.fd, true, &a); /* epoch 0 */
 	hexs(tag, 8, k->sess.tag);
-	if (p.hs_port) {
-		char host[INET6_ADDRSTRLEN];
-		struct sockaddr_storage pa = k->sess.peer;
-
-		if (!getnameinfo((struct sockaddr *)&pa, sizeof(pa), host,
-				 sizeof(host), NULL, 0, NI_NUMERICHOST))
-			snprintf(k->sess.handshake, sizeof(k->sess.handshake),
-				 pa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-				 host, p.hs_port);
-	}
-	old = smtd_table_match(d, NULL, &k->sess.local, &k->sess.peer);
-	if (old && strcmp(old->s.peer_cert, k->sess.peer_cert)) {
-		refuse(d, k, SMT_PREFUSE_PARAMS,
-		       "client port %u has a session of another client "
-		       "identity; use another SMT port",
-		       p.client_port);
+	if (p.hs_port) /* where to send a CLOSE later */
+		smtd_addr_port_str(&k->sess.peer, p.hs_port, k->sess.handshake,
+				   sizeof(k->sess.handshake));
+	r = smtd_session_admit(d, srv, &k->sess, reason, sizeof(reason));
+	if (r) {
+		refuse(d, k, r, "%s", reason);
 		goto wipe;
 	}
-	if (old) {
-		d->st.sessions_replaced++;
-		smtd_table_remove(d, old, true, false,
-				  "replaced by an SMT-ticket set-up from the "
-				  "same peer address, port and identity");
-	}
-	k->sess.sid = smtd_new_sid(d);
-	if (smtd_ctl_room(d, srv, reason, sizeof(reason)) ||
-	    smtd_bpf_session(d, &k->sess, true, -1)) {
-		d->st.sessions_denied++;
-		refuse(d, k, SMT_PREFUSE_SERVICE,
-		       "host cannot take a session of %s now", t.service);
-		goto wipe;
-	}
-	if (smtd_ctl_push_session(d, srv, (struct smtd_hs *)k, &k->sess)) {
+	if (smtd_ctl_push_session(d, srv, app_done, k, &k->sess)) {
 		smtd_bpf_session(d, &k->sess, false, -1);
 		refuse(d, k, SMT_PREFUSE_APP,
 		       "cannot hand the session to the application");
@@ -962,7 +879,7 @@ static void on_accept(struct smtd *d, struct tkt_conn *k, size_t len)
 	k->sess.lifetime_s = a.lifetime_s;
 	k->sess.created = time(NULL);
 	if (keys_from(k->suite, k->s1, &k->sess.keys) ||
-	    smtd_ctl_push_rekey(d, (struct smtd_hs *)k, &k->sess)) {
+	    smtd_ctl_push_rekey(d, app_done, k, &k->sess)) {
 		fail(d, k,
 		     "session %u: cannot hand epoch 1 to its "
 		     "application",
@@ -1006,8 +923,8 @@ static int sign_hello(struct smtd *d, uint16_t suite, uint8_t *b, size_t *off,
 	r = smt_tkt_sign(pk, "client", th, hl, &scheme, b + *off + 4, &sl);
 	if (r)
 		goto out;
-	smt_tkt_put16(b + *off, scheme);
-	smt_tkt_put16(b + *off + 2, sl);
+	smt_put_be16(b + *off, scheme);
+	smt_put_be16(b + *off + 2, sl);
 	*off += 4 + sl;
 out:
 	if (r)
@@ -1031,36 +948,27 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		     size_t errlen)
 {
 	const struct tkt_held *t = held_for(d, service);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST},
-			*ai = NULL;
-	char host[256], port[16], ps[16];
 	uint8_t dh[32], pub[32], s0[SMT_TKT_HASH_MAX], *b;
+	struct sockaddr_storage dst;
 	struct tkt_conn *k;
 	struct smt_params p;
+	socklen_t dstlen;
 	size_t off;
-	int fd, r, one = 1;
+	int fd, r;
 
-	if (!t || t->t.ipproto != ipproto ||
-	    smt_ctl_split_address(address, host, sizeof(host), port,
-				  sizeof(port)))
+	if (!t || t->t.ipproto != ipproto)
 		return 1;
-	snprintf(ps, sizeof(ps), "%u", t->t.hs_port);
-	if (port[0] && strcmp(port, ps))
-		return 1; /* another smtd than the ticket's */
-	if (getaddrinfo(host, ps, &hints, &ai))
-		return 1; /* tls.c says what is wrong with the address */
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		r = -errno;
-		freeaddrinfo(ai);
-		snprintf(err, errlen, "socket: %s", strerror(-r));
-		return r;
+	/* tls.c says what is wrong with a bad address */
+	if (smtd_address_parse(address, t->t.hs_port, &dst, &dstlen, err,
+			       errlen) ||
+	    smt_ctl_port(&dst) != t->t.hs_port) {
+		*err = 0;
+		return 1; /* or another smtd than the ticket's */
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
+	fd = smtd_connect_socket(dst.ss_family, err, errlen);
+	if (fd < 0)
+		return fd;
+	r = connect(fd, (struct sockaddr *)&dst, dstlen);
 	if (r && errno != EINPROGRESS) {
 		close(fd);
 		return 1; /* let the TLS path fail with its message */
@@ -1091,10 +999,10 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	if (RAND_bytes(b + 8, SMT_TKT_RANDOM_LEN) != 1 ||
 	    smt_x25519_keygen(k->c_priv, pub))
 		goto fail;
-	smt_tkt_put64(b + 40, (uint64_t)time(NULL) * 1000);
+	smt_put_be64(b + 40, (uint64_t)time(NULL) * 1000);
 	memcpy(b + 48, pub, 32);
 	smt_params_encode(&p, b + SMT_TKT_PROPOSE_OFF);
-	smt_tkt_put24(b + SMT_TKT_TICKET_OFF, t->len);
+	smt_put_be24(b + SMT_TKT_TICKET_OFF, t->len);
 	k->ticket_off = SMT_TKT_TICKET_OFF + 3;
 	k->ticket_len = t->len;
 	memcpy(b + k->ticket_off, t->raw, t->len);
@@ -1103,7 +1011,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		if (sign_hello(d, k->suite, b, &off, err, errlen))
 			goto fail_err;
 	} else {
-		smt_tkt_put24(b + off, 0); /* no client certificate */
+		smt_put_be24(b + off, 0); /* no client certificate */
 		off += 3;
 	}
 	smt_tkt_put_hdr(b, SMT_TKT_HELLO, off);
@@ -1118,29 +1026,13 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	}
 	OPENSSL_cleanse(dh, sizeof(dh));
 	OPENSSL_cleanse(s0, sizeof(s0));
-	/* epoch 0's session, to the application at once */
-	fd_addrs(fd, &k->sess.local, &k->sess.peer);
-	{
-		struct addrinfo *pi = NULL;
-
-		if (getaddrinfo(host, ps, &hints, &pi))
-			goto fail;
-		memset(&k->sess.peer, 0, sizeof(k->sess.peer));
-		memcpy(&k->sess.peer, pi->ai_addr, pi->ai_addrlen);
-		freeaddrinfo(pi);
-	}
-	addr_port(&k->sess.local, local_port);
-	addr_port(&k->sess.peer, t->t.smt_port);
+	/* epoch 0's session, to the application at once; the peer is the
+	 * address connected to (the connection may not be up yet) */
+	smtd_session_fill(&k->sess, fd, false, &p);
+	k->sess.peer = dst;
+	smtd_addr_set_port(&k->sess.peer, t->t.smt_port);
 	snprintf(k->sess.service, sizeof(k->sess.service), "%s", service);
 	snprintf(k->sess.handshake, sizeof(k->sess.handshake), "%s", address);
-	k->sess.tls_client = true;
-	k->sess.ipproto = ipproto;
-	k->sess.B = p.B;
-	k->sess.epoch = 0;
-	k->sess.max_msg = p.max_msg;
-	k->sess.max_pad = p.max_pad;
-	k->sess.lifetime_s = p.lifetime_s;
-	k->sess.created = time(NULL);
 	k->sess.sid = smtd_new_sid(d);
 	d->st.tickets_out++;
 	smtd_keylog(d, &k->sess);
@@ -1296,20 +1188,13 @@ void smtd_tkt_take(struct smtd *d, int fd, const char *peer_str)
 		conn_free(d, k);
 }
 
-/* ctl.c: the application acknowledged a push of a ticket set-up. */
-bool smtd_tkt_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
-		       const char *msg)
+/* The application acknowledged (ok) or refused what set-up k pushed. */
+static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 {
-	struct smtd_tkt *t = d->tkt;
-	struct tkt_conn *k;
+	struct tkt_conn *k = arg;
 
-	for (k = t ? t->conns : NULL; k; k = k->next)
-		if ((struct smtd_hs *)k == hs)
-			break;
-	if (!k)
-		return false;
 	if (k->state != TKT_WAIT_APP)
-		return true;
+		return;
 	if (!ok) {
 		if (k->server && k->pushes == 2)
 			smtd_bpf_session(d, &k->sess, false, -1);
@@ -1354,7 +1239,7 @@ bool smtd_tkt_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		k->sess.epoch = 1;
 		k->sess.created = time(NULL);
 		if (keys_from(k->suite, k->s1, &k->sess.keys) ||
-		    smtd_ctl_push_rekey(d, (struct smtd_hs *)k, &k->sess)) {
+		    smtd_ctl_push_rekey(d, app_done, k, &k->sess)) {
 			struct smtd_session *s =
 				smtd_table_find(d, k->sess.sid);
 
@@ -1365,7 +1250,7 @@ bool smtd_tkt_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 			       "cannot hand epoch 1 to the application");
 			goto out;
 		}
-		return true;
+		return;
 	}
 	/* epoch 1 taken: now the ACCEPT may go */
 	smtd_table_rekeyed(d, &k->sess);
@@ -1381,7 +1266,6 @@ bool smtd_tkt_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 out:
 	if (k->dead)
 		conn_free(d, k);
-	return true;
 }
 
 void smtd_tkt_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)

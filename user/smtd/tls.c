@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -225,7 +224,7 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 				*p = hs->wnext;
 				break;
 			}
-	smtd_ctl_hs_gone(d, hs);
+	smtd_ctl_push_cancel(d, hs);
 	if (hs->mark[HM_DONE])
 		hs_log_timeline(hs);
 	if (hs->io.fd >= 0) {
@@ -336,7 +335,7 @@ static void hs_fail(struct smtd *d, struct smtd_hs *hs, uint64_t *counter,
 	if (hs->early_sid)
 		early_failed(d, hs, msg);
 	if (hs->state == HS_WAIT_APP)
-		smtd_ctl_hs_gone(d, hs);
+		smtd_ctl_push_cancel(d, hs);
 	if (hs->server && hs->io.fd >= 0 && hs->state != HS_DRAIN) {
 		/*
 		 * Closing with unread client bytes would send a RST that can
@@ -726,37 +725,6 @@ static void refuse(struct smtd *d, struct smtd_hs *hs, uint16_t code,
 	queue_msg(hs, &r);
 }
 
-static int sock_addr(int fd, bool peer, struct sockaddr_storage *ss)
-{
-	socklen_t sl = sizeof(*ss);
-
-	memset(ss, 0, sizeof(*ss));
-	return peer ? getpeername(fd, (struct sockaddr *)ss, &sl)
-		    : getsockname(fd, (struct sockaddr *)ss, &sl);
-}
-
-static void set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-}
-
-/* An IPv4 peer seen through an IPv6 socket becomes plain IPv4. */
-static void unmap_v4(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in s4 = {.sin_family = AF_INET};
-
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		return;
-	s4.sin_port = s6->sin6_port;
-	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &s4, sizeof(s4));
-}
-
 /* SHA-256 of the peer's certificate in hex, "" when it sent none. */
 static void peer_cert_id(SSL *ssl, char *out, size_t len)
 {
@@ -800,24 +768,13 @@ static void fill_session(struct smtd *d, struct smtd_hs *hs,
 {
 	struct smt_ctl_session *s = &hs->sess;
 
-	sock_addr(hs->io.fd, false, &s->local);
-	sock_addr(hs->io.fd, true, &s->peer);
-	unmap_v4(&s->local);
-	unmap_v4(&s->peer);
-	set_port(&s->local, hs->server ? p->server_port : p->client_port);
-	set_port(&s->peer, hs->server ? p->client_port : p->server_port);
+	smtd_session_fill(s, hs->io.fd, hs->server, p);
 	snprintf(s->service, sizeof(s->service), "%s", hs->service);
-	s->tls_client = !hs->server;
-	s->ipproto = p->ipproto;
-	s->B = p->B;
-	s->epoch = p->epoch;
-	s->max_msg = p->max_msg;
-	s->max_pad = p->max_pad;
-	s->lifetime_s = p->lifetime_s;
-	s->created = time(NULL);
 	peer_cert_id(hs->ssl, s->peer_cert, sizeof(s->peer_cert));
 	session_tag(hs->ssl, s->tag, sizeof(s->tag));
 }
+
+static void hs_app_done(struct smtd *d, void *arg, bool ok, const char *msg);
 
 /*
  * Server: a REKEY proposal names an existing session by the TCP peer's
@@ -873,7 +830,7 @@ static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
 	hs->sess.sid = old->s.sid;
 	hs->rekey_sid = old->s.sid;
 	owner = smtd_session_owner(d, old->s.sid);
-	if (smtd_ctl_push_rekey(d, hs, &hs->sess)) {
+	if (smtd_ctl_push_rekey(d, hs_app_done, hs, &hs->sess)) {
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "cannot hand the new keys to the application");
 		return;
@@ -881,19 +838,6 @@ static void on_rekey_propose(struct smtd *d, struct smtd_hs *hs,
 	hs->conn = owner;
 	hs->state = HS_WAIT_APP;
 	smtd_io_mod(d, &hs->io, 0);
-}
-
-/* "addr:port" or "[v6]:port" of ss's address with port. */
-static void hs_addr(const struct sockaddr_storage *ss, uint16_t port, char *out,
-		    size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	smt_ctl_addr_str(ss, a, sizeof(a));
-	if (ss->ss_family == AF_INET6)
-		snprintf(out, len, "[%s]:%u", a, port);
-	else
-		snprintf(out, len, "%s:%u", a, port);
 }
 
 static bool same_ip(const struct sockaddr_storage *a,
@@ -920,8 +864,7 @@ static void on_close(struct smtd *d, struct smtd_hs *hs,
 	struct smtd_session *s;
 	char cert[65], tag[17];
 
-	sock_addr(hs->io.fd, true, &peer);
-	unmap_v4(&peer);
+	smtd_sock_addr(hs->io.fd, true, &peer);
 	peer_cert_id(hs->ssl, cert, sizeof(cert));
 	hex(p->tag, sizeof(p->tag), tag);
 	for (s = d->sessions; s; s = s->next) {
@@ -951,34 +894,6 @@ static void on_close(struct smtd *d, struct smtd_hs *hs,
 	d->st.closes_received++;
 	smtd_table_remove(d, s, true, false, "the peer smtd ended it (CLOSE)");
 	queue_msg(hs, p); /* the same CLOSE back: done */
-}
-
-/*
- * Server: room for the session (max_sessions, the serving application's
- * max_sessions_per_uid) and its BPF sessions-map entry, written now so
- * that the application never gets a session whose packets XDP drops.
- * false: refused (REFUSE 2 with the reason).
- */
-static bool admit_session(struct smtd *d, struct smtd_hs *hs,
-			  struct smtd_ctl_conn *srv)
-{
-	char why[160];
-	int err = smtd_ctl_room(d, srv, why, sizeof(why));
-
-	if (!err) {
-		err = smtd_bpf_session(d, &hs->sess, true, -1);
-		if (err)
-			snprintf(why, sizeof(why),
-				 "the BPF sessions map refused the entry: "
-				 "%s",
-				 strerror(-err));
-	}
-	if (!err)
-		return true;
-	d->st.sessions_denied++;
-	refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
-	       "host cannot take a session of %s now: %s", hs->service, why);
-	return false;
 }
 
 /*
@@ -1030,20 +945,21 @@ static bool early_accept(struct smtd *d, struct smtd_hs *hs,
 	return false;
 }
 
+/* tls.c's counter of a REFUSE code of smtd_propose_check/session_admit */
+static uint64_t *refused_counter(struct smtd *d, int code)
+{
+	return code == SMT_PREFUSE_SERVICE ? &d->st.refused.not_served
+					   : &d->st.refused.params;
+}
+
 /* Server: a PROPOSE (or a CLOSE) arrived. */
 static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
 {
-	const struct smtd_config *c = &d->cfg;
-	const struct smtd_service *svc;
-	struct smt_params a = *p;
-	struct smtd_ctl_conn *srv;
-	struct smtd_session *old;
-	enum smt_encap encap;
-	unsigned int served;
-	const char *why;
+	struct smt_params a;
+	struct smtd_ctl_conn *srv = NULL;
 	char reason[200];
-	uint16_t port = 0;
+	int code;
 
 	if (p->type == SMT_PARAMS_CLOSE) {
 		hs->close_conn =
@@ -1061,94 +977,41 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "expected PROPOSE");
 		return;
 	}
-	served = smtd_ctl_served_encaps(d, hs->service);
-	if (!served) {
-		refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
-		       "service %s is not served on this host (no "
-		       "application called smt_serve for it)",
-		       hs->service);
-		return;
-	}
-	if (!p->client_port) {
-		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
-		       "client SMT port 0");
+	/* sni_cb let only configured services through; a re-key keeps the
+	 * session's encapsulation, whatever the configuration says now */
+	code = smtd_propose_check(d, hs->service, p,
+				  p->flags & SMT_PARAMS_F_REKEY, &a, &srv,
+				  reason, sizeof(reason));
+	if (code) {
+		refuse(d, hs, code, refused_counter(d, code), "%s", reason);
 		return;
 	}
 	if ((p->flags & SMT_PARAMS_F_EARLY) && !early_keys(d, hs, p))
 		return;
-	/* a re-key keeps the session's encapsulation, whatever the
-	 * configuration says now */
 	if (p->flags & SMT_PARAMS_F_REKEY) {
 		on_rekey_propose(d, hs, p);
 		return;
 	}
-	/* sni_cb let only configured services through */
-	svc = smtd_service_find(c, hs->service);
-	if (smtd_encap_check(hs->service, p->ipproto, c->ipproto,
-			     svc ? svc->encaps : c->encaps, served, &encap,
-			     reason, sizeof(reason))) {
-		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params, "%s",
-		       reason);
-		return;
-	}
-	srv = smtd_ctl_server_for(d, hs->service, encap, &port);
-	if (!srv) { /* cannot happen: served says one does */
-		refuse(d, hs, SMT_PREFUSE_SERVICE, &d->st.refused.not_served,
-		       "service %s has no application serving it over %s",
-		       hs->service, smt_encap_name(encap));
-		return;
-	}
-	a.type = SMT_PARAMS_ACCEPT;
-	a.server_port = port;
-	a.max_msg = p->max_msg < c->max_msg ? p->max_msg : c->max_msg;
-	a.max_pad = p->max_pad < c->max_pad ? p->max_pad : c->max_pad;
-	a.lifetime_s = p->lifetime_s < c->lifetime_s ? p->lifetime_s
-						     : c->lifetime_s;
-	if (smt_params_check(a.B, a.max_msg, a.max_pad, &why)) {
-		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
-		       "B=%u M=%u P=%u: %s", a.B, a.max_msg, a.max_pad, why);
-		return;
-	}
-	a.hs_port = d->cfg.listen_port;
 	if ((p->flags & SMT_PARAMS_F_EARLY) && !early_accept(d, hs, p, &a))
 		return;
 	hs->prop = a;
 	fill_session(d, hs, &a);
 	if (p->hs_port) /* where to send a CLOSE later */
-		hs_addr(&hs->sess.peer, p->hs_port, hs->sess.handshake,
-			sizeof(hs->sess.handshake));
-	/*
-	 * A new set-up replaces a session with the same address and ports,
-	 * whatever its service (the peer started over: its host or smtd
-	 * restarted, or the close never arrived), but only from the identity
-	 * that set that one up. The old one goes first, keys wiped in its
-	 * application (session_del before the new session on the same
-	 * connection) and out of the BPF map; the peer is not told.
-	 */
-	old = smtd_table_match(d, NULL, &hs->sess.local, &hs->sess.peer);
-	if (old && strcmp(old->s.peer_cert, hs->sess.peer_cert)) {
-		refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
-		       "client port %u has a session of another client "
-		       "identity (certificate); use another SMT port",
-		       p->client_port);
+		smtd_addr_port_str(&hs->sess.peer, p->hs_port,
+				   hs->sess.handshake,
+				   sizeof(hs->sess.handshake));
+	code = smtd_session_admit(d, srv, &hs->sess, reason, sizeof(reason));
+	if (code) {
+		refuse(d, hs, code, refused_counter(d, code), "%s", reason);
 		return;
 	}
-	if (old) {
-		d->st.sessions_replaced++;
-		smtd_table_remove(d, old, true, false,
-				  "replaced by a new set-up from the same peer "
-				  "address, port and identity");
-	}
-	hs->sess.sid = smtd_new_sid(d);
-	if (!admit_session(d, hs, srv))
-		return;
 	if (p->flags & SMT_PARAMS_F_EARLY) {
 		/* epoch 0 now; epoch 1 once the handshake completes */
 		hs->early_stage0 = true;
 		hs->early_sid = hs->sess.sid;
 		memset(hs->sess.tag, 0, sizeof(hs->sess.tag));
 	}
-	if (smtd_ctl_push_session(d, srv, hs, &hs->sess)) {
+	if (smtd_ctl_push_session(d, srv, hs_app_done, hs, &hs->sess)) {
 		smtd_bpf_session(d, &hs->sess, false, -1);
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "cannot hand the session to the application");
@@ -1174,7 +1037,7 @@ static void early_done(struct smtd *d, struct smtd_hs *hs)
 /*
  * Server, 0-RTT set-up: the handshake is complete and the application
  * holds epoch 0; hand it epoch 1 from the 1-RTT exporter, then ACCEPT
- * (smtd_hs_app_done).
+ * (hs_app_done).
  */
 static void srv_epoch1(struct smtd *d, struct smtd_hs *hs)
 {
@@ -1188,7 +1051,7 @@ static void srv_epoch1(struct smtd *d, struct smtd_hs *hs)
 	session_tag(hs->ssl, hs->sess.tag, sizeof(hs->sess.tag));
 	hs->rekey_sid = hs->early_sid;
 	hs->conn = smtd_session_owner(d, hs->early_sid);
-	if (!hs->conn || smtd_ctl_push_rekey(d, hs, &hs->sess)) {
+	if (!hs->conn || smtd_ctl_push_rekey(d, hs_app_done, hs, &hs->sess)) {
 		hs->conn = NULL;
 		early_failed(d, hs, "its application is gone");
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
@@ -1226,11 +1089,11 @@ static void srv_stage0_done(struct smtd *d, struct smtd_hs *hs)
 	hs->io.cb(d, hs, EPOLLIN);
 }
 
-void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
-		      const char *msg)
+/* The application acknowledged (ok) or refused what hs pushed to it. */
+static void hs_app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 {
-	if (smtd_tkt_app_done(d, hs, ok, msg))
-		return;
+	struct smtd_hs *hs = arg;
+
 	if (hs->state != HS_WAIT_APP)
 		return;
 	hs_mark(hs, HM_ACK);
@@ -1272,7 +1135,7 @@ void smtd_hs_app_done(struct smtd *d, struct smtd_hs *hs, bool ok,
 		       msg ? msg : "gone");
 	} else if (!ok) {
 		hs->conn = NULL;
-		smtd_bpf_session(d, &hs->sess, false, -1); /* admit_session's */
+		smtd_bpf_session(d, &hs->sess, false, -1); /* session_admit's */
 		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
 		       "the application serving %s refused the session: %s",
 		       hs->service, msg ? msg : "gone");
@@ -1373,10 +1236,10 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 		hs->rekey_sid = hs->early_sid;
 	}
 	if (hs->rekey_sid) {
-		/* hand the new epoch to the owner; smtd_hs_app_done ends it */
+		/* hand the new epoch to the owner; hs_app_done ends it */
 		hs->sess.sid = hs->rekey_sid;
 		hs->conn = smtd_session_owner(d, hs->rekey_sid);
-		if (smtd_ctl_push_rekey(d, hs, &hs->sess)) {
+		if (smtd_ctl_push_rekey(d, hs_app_done, hs, &hs->sess)) {
 			hs->conn = NULL;
 			hs_fail(d, hs, NULL,
 				"session %u: its application is gone",
@@ -1975,7 +1838,7 @@ static void on_accept(struct smtd *d, void *obj, uint32_t events)
 		fd = smtd_accept(d, &d->listen_io, &ss);
 		if (fd < 0)
 			return;
-		unmap_v4(&ss);
+		smtd_addr_unmap_v4(&ss);
 		smt_ctl_addr_str(&ss, a, sizeof(a));
 		if (!hs_admit(d, a)) {
 			close(fd);
@@ -2082,57 +1945,27 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const struct smt_ctl_session *old, enum hs_kind kind,
 		    struct smtd_close *more, char *err, size_t errlen)
 {
-	/* numeric only: a name lookup would block the main loop, so libsmt
-	 * resolves names in the application (smt_ctl_resolve) */
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST},
-			*ai = NULL;
-	char host[256], port[16], a[INET6_ADDRSTRLEN];
+	struct sockaddr_storage dst;
+	char a[INET6_ADDRSTRLEN];
 	struct smtd_hs *hs;
-	int fd, r, one = 1;
+	socklen_t dstlen;
+	int fd, r;
 
-	if (smt_ctl_split_address(address, host, sizeof(host), port,
-				  sizeof(port))) {
-		snprintf(err, errlen,
-			 "address '%s' is not host, host:port or [ipv6]:port",
-			 address);
-		return -EINVAL;
-	}
-	if (!port[0])
-		snprintf(port, sizeof(port), "%u", d->cfg.listen_port);
-	r = getaddrinfo(host, port, &hints, &ai);
-	if (r == EAI_NONAME) {
-		snprintf(err, errlen,
-			 "address '%s' is not a numeric IP address: smtd takes "
-			 "addresses only (libsmt's smt_connect resolves host "
-			 "names in the application first)",
-			 address);
-		return -EINVAL;
-	}
-	if (r) {
-		snprintf(err, errlen, "bad address '%s': %s", address,
-			 gai_strerror(r));
-		return -EINVAL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		r = -errno;
-		freeaddrinfo(ai);
-		snprintf(err, errlen, "socket: %s", strerror(-r));
+	r = smtd_address_parse(address, d->cfg.listen_port, &dst, &dstlen, err,
+			       errlen);
+	if (r)
 		return r;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	fd = smtd_connect_socket(dst.ss_family, err, errlen);
+	if (fd < 0)
+		return fd;
 	hs = hs_new(d, fd, false);
 	if (!hs) {
 		close(fd);
-		freeaddrinfo(ai);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	snprintf(hs->peer_str, sizeof(hs->peer_str), "%s",
-		 smt_ctl_addr_str((struct sockaddr_storage *)ai->ai_addr, a,
-				  sizeof(a)));
+		 smt_ctl_addr_str(&dst, a, sizeof(a)));
 	snprintf(hs->service, sizeof(hs->service), "%s", service);
 	hs->conn = c;
 	hs->req_id = req_id;
@@ -2158,9 +1991,8 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		offer_ticket(d, hs);
 	if (!hs->closing)
 		d->st.handshakes_out++;
-	memcpy(&hs->dst, ai->ai_addr, ai->ai_addrlen);
-	hs->dstlen = ai->ai_addrlen;
-	freeaddrinfo(ai);
+	hs->dst = dst;
+	hs->dstlen = dstlen;
 	if (kind == HS_NEW && hs_must_wait(d, hs)) {
 		struct smtd_hs **p;
 
@@ -2402,8 +2234,7 @@ void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)
 		hs->conn = NULL;
 		if (hs->server && hs->state == HS_WAIT_APP) {
 			/* may free hs */
-			smtd_hs_app_done(d, hs, false,
-					 "the application went away");
+			hs_app_done(d, hs, false, "the application went away");
 		} else if (!hs->server) {
 			hs_free(d, hs); /* nobody to hand the session to */
 		}

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,8 +36,13 @@
 _Static_assert(SMT_DROP_MAX <= SMT_STATS_DROP_SLOTS,
 	       "grow SMT_STATS_DROP_SLOTS (ABI: append a second array)");
 
-#pragma weak smt_ctl_endpoint_closed
-#pragma weak smt_ctl_group_work
+/* ctl_client.c's, once it was used (smt_ep_ctl_hooks) */
+static const struct smt_ctl_hooks *_Atomic ctl_hooks;
+
+void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h)
+{
+	atomic_store(&ctl_hooks, h);
+}
 
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
@@ -724,6 +730,7 @@ static void sess_free(struct smt_endpoint *ep, struct ep_session *s)
 
 void smt_endpoint_close(struct smt_endpoint *ep)
 {
+	const struct smt_ctl_hooks *hooks;
 	struct ep_session *s, *n;
 	struct ep_note *no;
 	unsigned int b;
@@ -732,11 +739,10 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 		return;
 	if (ep->tx_held) /* replies the application made: they still go */
 		ep_tx_release(ep);
-	/* smtd client state (smt_connect/smt_serve) of this endpoint; weak:
-	 * a static link pulls ctl_client.c (and json-c) in only for programs
-	 * that use smtd, and then this resolves */
-	if (smt_ctl_endpoint_closed)
-		smt_ctl_endpoint_closed(ep);
+	/* smtd client state (smt_connect/smt_serve) of this endpoint */
+	hooks = atomic_load(&ctl_hooks);
+	if (hooks)
+		hooks->endpoint_closed(ep);
 	if (ep->eng)
 		smt_engine_free(ep->eng);
 	if (ep->bk)
@@ -1453,8 +1459,12 @@ int smt_process(struct smt_endpoint *ep)
 		}
 	}
 	/* sessions smtd handed the group: this member's share (ctl_client) */
-	if (ep->g && smt_rpg_ctl_take(ep->g, ep->lane) && smt_ctl_group_work)
-		smt_ctl_group_work(ep);
+	if (ep->g && smt_rpg_ctl_take(ep->g, ep->lane)) {
+		const struct smt_ctl_hooks *hooks = atomic_load(&ctl_hooks);
+
+		if (hooks) /* always: only ctl_client.c kicks */
+			hooks->group_work(ep);
+	}
 	/*
 	 * Bounded work: under a packet storm or a long transfer the caller
 	 * still gets control back (the fd stays readable for the rest).

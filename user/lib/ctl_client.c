@@ -1257,19 +1257,29 @@ static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
 	json_object_put(o);
 }
 
+static void ctl_endpoint_closed(struct smt_endpoint *ep);
+static void ctl_group_work(struct smt_endpoint *ep);
+
+/* What api.c calls back once smtd is used (endpoint.h). */
+static const struct smt_ctl_hooks ctl_hooks = {
+	.endpoint_closed = ctl_endpoint_closed,
+	.group_work = ctl_group_work,
+};
+
 /* The endpoint's control state, connected; created on first use. */
 static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 {
 	struct ctl_state *st;
 	int err;
 
+	smt_ep_ctl_hooks(&ctl_hooks);
 	pthread_mutex_lock(&ctl_lock);
 	for (st = ctl_states; st; st = st->next)
 		if (st->ep == ep)
 			break;
 	/*
 	 * A state whose timer fd this endpoint does not watch belongs to an
-	 * endpoint that was closed (without smt_ctl_endpoint_closed) and
+	 * endpoint that was closed (without ctl_endpoint_closed) and
 	 * whose memory ep now reuses: start over.
 	 */
 	if (st && smt_ep_watch_fd(ep, st->tfd, on_timer, st) != -EEXIST) {
@@ -1321,7 +1331,8 @@ static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 
 static void group_member_closed(struct smt_endpoint *ep);
 
-void smt_ctl_endpoint_closed(struct smt_endpoint *ep)
+/* smt_endpoint_close (through hooks): forget ep's control state. */
+static void ctl_endpoint_closed(struct smt_endpoint *ep)
 {
 	struct ctl_state **p, *st;
 
@@ -1697,7 +1708,8 @@ static void gwork(struct ctl_group *cg, struct smt_endpoint *ep)
 	}
 }
 
-void smt_ctl_group_work(struct smt_endpoint *ep)
+/* smt_process of a group member (through hooks), after a kick. */
+static void ctl_group_work(struct smt_endpoint *ep)
 {
 	struct ctl_group *cg = group_of(ep);
 
@@ -1947,6 +1959,7 @@ static int group_get(struct smt_endpoint *ep, struct ctl_group **out)
 	unsigned int lane;
 	int err = -ENOMEM;
 
+	smt_ep_ctl_hooks(&ctl_hooks);
 	pthread_mutex_lock(&ctl_lock);
 	for (cg = ctl_groups; cg && cg->g != g; cg = cg->next)
 		;

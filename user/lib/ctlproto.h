@@ -116,12 +116,9 @@ int smt_ctl_addr_parse(const char *addr, uint16_t port,
  * libsmt side (ctl_client.c, besides smt_connect/smt_serve of libsmt.h).
  * smt_ctl_last_error: smtd's explanation of the calling thread's last
  * failed smt_connect/smt_serve ("" if none), for tools to print.
- * smt_ctl_endpoint_closed: forget ep's control state; smt_endpoint_close
- * should call it (the state otherwise stays until the process exits).
  */
 struct smt_endpoint;
 const char *smt_ctl_last_error(void);
-void smt_ctl_endpoint_closed(struct smt_endpoint *ep);
 /*
  * A raw IP socket (family AF_INET or AF_INET6) of protocol proto from smtd
  * (op raw_socket, passed with SCM_RIGHTS), for applications without

@@ -49,9 +49,19 @@ unsigned int smt_ep_lanes(const struct smt_endpoint *ep);
  * (member index) in it. */
 struct smt_rpg *smt_ep_group(const struct smt_endpoint *ep);
 unsigned int smt_ep_lane(const struct smt_endpoint *ep);
-/* ctl_client.c (weak in api.c): a group member's control work, in the
- * member's thread (smt_process, once per smt_rpg_ctl_kick). */
-void smt_ctl_group_work(struct smt_endpoint *ep);
+/*
+ * What ctl_client.c (smt_connect, smt_serve) needs done by api.c, which
+ * does not call into it: ctl_client.c registers these at its first use
+ * (a process that never uses smtd links and runs none of it).
+ * endpoint_closed: forget ep's control state, first thing in
+ * smt_endpoint_close; group_work: a group member's control work, in the
+ * member's thread (smt_process, once per smt_rpg_ctl_kick).
+ */
+struct smt_ctl_hooks {
+	void (*endpoint_closed)(struct smt_endpoint *ep);
+	void (*group_work)(struct smt_endpoint *ep);
+};
+void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h);
 /* The IP protocol number the endpoint uses. */
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep);
 

@@ -30,7 +30,7 @@ sd_conf() {
 	local ca=$SD_TMP/certs/ca.crt port=${SD_PORT:-7443} cauth=require
 	local level=info extra="" lifetime=3600 margin=60
 	local encap="ip,udp" echo_encap="" kv_encap="" echo_uids=0
-	local echo_resume="" tickets=""
+	local echo_resume="" tickets="" hto=5
 	for kv in "$@"; do
 		case "$kv" in
 		ciphers=*) ciphers=${kv#*=} ;;
@@ -40,6 +40,7 @@ sd_conf() {
 		log_level=*) level=${kv#*=} ;;
 		lifetime=*) lifetime=${kv#*=} ;;
 		rekey_margin=*) margin=${kv#*=} ;;
+		handshake_timeout=*) hto=${kv#*=} ;;
 		encap=*) encap=${kv#*=} ;;
 		echo_encap=*) echo_encap="encap = ${kv#*=}" ;;
 		kv_encap=*) kv_encap="encap = ${kv#*=}" ;;
@@ -60,7 +61,7 @@ listen = ::
 port = $port
 control_socket = $SD_TMP/$name.sock
 log_level = $level
-handshake_timeout = 5
+handshake_timeout = $hto
 encap = $encap
 
 [tls]

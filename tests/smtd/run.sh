@@ -1700,6 +1700,66 @@ t_limits() {
 	fi
 }
 
+# ---- max_sessions in both roles, handshake_timeout ------------------------------
+t_max_sessions() {
+	local out=$SD_TMP/maxs.out t n0 n1
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host handshake_timeout=1 "[smtd]" "max_sessions = 2"
+	sd_conf cli host2 "[smtd]" "max_sessions = 3"
+	sd_start srv "$NSS" && sd_start cli "$NSC" || {
+		bad max_sessions_setup "smtd did not start"
+		return
+	}
+	for _ in $(seq 1 30); do # the echo server serves again
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+	# server role: it holds 2, the third PROPOSE gets REFUSE 2; client
+	# role: 2 sessions and one registered make 3, then connect and
+	# register are refused with 4100 (SMT_E_LIMIT)
+	ctl_as root cli req \
+		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9631}' \
+		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9632}' \
+		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9633}' \
+		"$(reg 7634 echo.smt client 9634 10.9.9.9 7000)" \
+		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9635}' \
+		"$(reg 7636 echo.smt client 9636 10.9.9.9 7000)" \
+		>"$out" 2>&1
+	expect_lines max_sessions_both_roles "$out" "ok ok 4108 ok 4100 4100 "
+	expect_refusal max_sessions_server_refuse_2 "$out" \
+		"max_sessions = 2 sessions already (code 2)"
+	# an inbound connection that never starts its handshake is closed
+	# after handshake_timeout (1 s) and counted
+	n0=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["refused"]["timeout"])')
+	t=$(ip netns exec "$NSC" python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7443), 5)
+t0 = time.monotonic()
+s.settimeout(10)
+try:
+    eof = s.recv(1) == b""
+except OSError:
+    eof = False
+print("%.1f" % (time.monotonic() - t0) if eof else "open")' "$SIP")
+	n1=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["refused"]["timeout"])')
+	if [ "$t" != open ] && awk -v t="$t" 'BEGIN { exit !(t >= 0.5 && t < 4) }' &&
+		[ "$n1" = $((n0 + 1)) ]; then
+		ok handshake_timeout_closes_silent_connection
+	else
+		bad handshake_timeout_closes_silent_connection "closed after: $t s, timeouts $n0 -> $n1"
+	fi
+	sd_stop cli
+	sd_stop srv
+	sd_conf srv host
+	sd_conf cli host2
+	sd_start srv "$NSS" && sd_start cli "$NSC"
+	for _ in $(seq 1 30); do
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+}
+
 # ---- SMT-tickets (docs/protocol.md 6.3) ------------------------------------
 stat_of() { # NAME COUNTER: smtd's counter
 	sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"][sys.argv[1]])' "$2"
@@ -2281,15 +2341,49 @@ t_resume_s_client() {
 	restart_hosts_with
 }
 
+# ---- the error codes smtd answers with are in docs/control-protocol.md -----------
+t_ctl_codes() {
+	local miss
+	miss=$(python3 - user/smtd/*.c <<'PY'
+import errno, re, sys
+doc = open("docs/control-protocol.md").read()
+lib = open("user/lib/libsmt.h").read()
+names = set()
+for f in sys.argv[1:]:
+    src = open(f).read()
+    names |= set(re.findall(r"send_error\(\s*d,\s*c,\s*\w+,\s*(E[A-Z0-9]+)\b", src))
+    names |= set(re.findall(r"-(SMT_E_[A-Z]+)\b", src))
+    if f.endswith("/ctl.c"): # -errno answered as is, but for these
+        names |= set(re.findall(r"-(E[A-Z0-9]+)\b", src)) - \
+            {"EAGAIN", "ENOMEM", "EPIPE"}
+for n in sorted(names):
+    if n.startswith("SMT_E_"):
+        v = re.search(r"\b%s = (\d+)" % n, lib).group(1)
+        ok = re.search(r"\b%s\s+`%s`" % (v, n), doc)
+    else:
+        v = getattr(errno, n)
+        ok = re.search(r"\b%d\s+%s\b" % (v, n), doc)
+    if not ok:
+        print("%s (%s)" % (n, v))
+PY
+)
+	if [ -z "$miss" ]; then
+		ok ctl_error_codes_documented
+	else
+		bad ctl_error_codes_documented "not in docs/control-protocol.md: $miss"
+	fi
+}
+
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_close_batch
 	t_concurrent t_names t_s_client t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_ticket t_resume t_resume_s_client"
+	t_limits t_max_sessions t_ticket t_resume t_resume_s_client"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict
+t_ctl_codes
 if start_hosts; then
 	ok smtd_starts_on_both_hosts
 	t_ciphers

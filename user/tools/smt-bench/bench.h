@@ -216,6 +216,10 @@ struct bench_target {
 	bool via_smtd; /* this connection's SMT session comes from smtd */
 	const char *ca_file; /* the CA (QUIC: GnuTLS loads it itself) */
 	struct quic_resume *quic_resume; /* QUIC: resume with its ticket */
+	/* QUIC, the threads test: 1 + the server thread (member of the
+	 * server's reuseport group) the first byte of the client's first
+	 * DCID steers the connection to; 0: that byte is random too */
+	unsigned int quic_lane;
 };
 
 struct cconn {
@@ -307,6 +311,12 @@ void quic_resume_free(struct quic_resume *r);
 int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
 		  const char *key, struct quic_server **qs, char *err,
 		  size_t err_len);
+/* `server --threads n`: n servers, one per thread, whose sockets form a
+ * reuseport group at addr steered by connection ID (quic.c says how);
+ * out[i] is member i. */
+int quic_srv_open_group(const struct sockaddr_in *addr, const char *cert,
+			const char *key, unsigned int n,
+			struct quic_server **out, char *err, size_t err_len);
 int quic_srv_fd(const struct quic_server *qs);
 int quic_srv_timer_fd(const struct quic_server *qs);
 void quic_srv_input(struct quic_server *qs);
@@ -347,6 +357,12 @@ struct result {
 	 * per set-up (us; NAN when not measured: no --smtd-pids) */
 	double cpu_smtd_cli, cpu_smtd_srv;
 	uint32_t threads; /* threads per side (TEST_THREADS; else 1) */
+	/* client --hostbpf: 1 with smt_xdp and smt_tc attached on both
+	 * hosts, 0 without (and in every other run) */
+	uint32_t hostbpf;
+	/* client --pkts-if: the interface's packets, both ways, per RPC in
+	 * the measured window (0: not measured) */
+	double pkts_rpc;
 	/* SMT client endpoint, over the measured window (io set): send and
 	 * receive system calls per RPC, datagrams per UDP GSO send,
 	 * datagrams per receive call */

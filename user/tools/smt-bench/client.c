@@ -91,6 +91,9 @@ struct run {
 };
 
 static int ctl_fd = -1;
+/* --pkts-if: the client's interface whose packets (both ways) the
+ * throughput and goodput points count per RPC */
+static const char *pkts_if;
 static const char *ktls_seen;
 /* --smtd-pids: the client's and the server's smtd, whose CPU the set-up
  * test through smtd counts (0: not measured) */
@@ -232,6 +235,37 @@ static void io_result(const struct bench_io *a, const struct bench_io *b,
 		rc ? (double)(b->rx_packets - a->rx_packets) / (double)rc : 0;
 }
 
+/* Packets the interface named pkts_if received plus sent so far
+ * (/proc/net/dev of this network namespace); 0 or -ENOENT. */
+static int if_packets(uint64_t *pk)
+{
+	FILE *f = fopen("/proc/net/dev", "r");
+	size_t len = strlen(pkts_if);
+	char line[512];
+	int ret = -ENOENT;
+
+	while (f && ret && fgets(line, sizeof(line), f)) {
+		const char *p = line;
+		unsigned long long v[10];
+
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, pkts_if, len) || p[len] != ':')
+			continue;
+		/* rx bytes, packets, 6 more; tx bytes, packets */
+		if (sscanf(p + len + 1,
+			   "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+			   &v[7], &v[8], &v[9]) == 10) {
+			*pk = v[1] + v[9];
+			ret = 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	return ret;
+}
+
 /* Runs until stop_ns (absolute) or until class 0 completed stop_n RPCs in
  * the measured window; the window opens after warm_ns or warm_n. */
 static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
@@ -240,7 +274,8 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 	uint64_t t_start = now_ns(), t_meas = 0, cpu_c0 = 0, cpu_s0 = 0;
 	uint64_t last_retry = t_start;
 	struct bench_io io0 = {0}, io1;
-	bool draining = false, io = false;
+	bool draining = false, io = false, pk = false;
+	uint64_t pk0 = 0, pk1;
 
 	for (int i = 0; i < SLOTS; i++)
 		r->slot[i].k = -1;
@@ -258,6 +293,7 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 				cpu_c0 = cpu_ns_thread();
 				cpu_s0 = server_cpu_ns();
 				io = !cconn_io(r->c, &io0);
+				pk = pkts_if && !if_packets(&pk0);
 			}
 		}
 		if (r->measuring && ((dur_ns && now - t_meas >= dur_ns &&
@@ -277,6 +313,8 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 			}
 			if (n && io && !cconn_io(r->c, &io1))
 				io_result(&io0, &io1, n, res);
+			if (n && pk && !if_packets(&pk1))
+				res->pkts_rpc = (double)(pk1 - pk0) / (double)n;
 			r->measuring = false;
 			draining = true;
 		}
@@ -360,6 +398,7 @@ struct ctx {
 	int failures;
 	bool verbose;
 	bool strict; /* smoke: any failed RPC fails the point */
+	const char *hostbpf_cmd; /* --hostbpf: "CMD on|off" */
 	char **loss_if;
 	int n_loss_if;
 };
@@ -543,6 +582,7 @@ static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
 			snprintf(err, sizeof(err), "out of memory");
 			break;
 		}
+		t.quic_lane = i + 1; /* QUIC: connection i to server thread i */
 		ret = cconn_open(&m[i].c, res->tp, &t, err, sizeof(err));
 		m[i].open = !ret;
 		if (!ret && res->tp == TP_TLS && !ktls_seen)
@@ -604,6 +644,8 @@ static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
 	}
 	if (ret || ok < n || !lat_n)
 		fail(x, res, test_name(res->test), ret ? err : "no RPC");
+	else if (x->strict && res->rpc_failed)
+		fail(x, res, test_name(res->test), "RPCs failed");
 	for (i = 0; i < n; i++) {
 		if (m[i].open)
 			cconn_close(&m[i].c);
@@ -882,6 +924,99 @@ out:
 	emit(x, res);
 }
 
+/* The throughput points of a round (hostbpf: the host programs' state,
+ * 1 attached, for the hostbpf pass). */
+static void tput_points(struct ctx *x, int round, const enum bench_tp *tps,
+			int ntp, uint32_t hostbpf)
+{
+	const struct plan *p = &x->p;
+	uint64_t warm_ns = (uint64_t)(p->warm_secs * 1e9);
+
+	for (int s = 0; s < p->n_tput_sizes; s++) {
+		for (int l = 0; l < p->n_loads; l++) {
+			for (int i = 0; i < ntp; i++) {
+				struct result res = {.round = round,
+						     .test = TEST_TPUT,
+						     .tp = tps[i],
+						     .size = p->tput_sizes[s],
+						     .resp_size =
+							     p->tput_sizes[s],
+						     .load = p->loads[l],
+						     .hostbpf = hostbpf};
+				struct klass k = {.size = res.size,
+						  .resp = res.size,
+						  .load = res.load};
+
+				if (tps[i] == TP_UDP &&
+				    res.size > BENCH_UDP_MAX)
+					continue;
+				point(x, &res, &k, 1, warm_ns, 0,
+				      (uint64_t)(p->tput_secs * 1e9), 0);
+			}
+		}
+	}
+}
+
+/* The 1 MiB goodput points of a round. */
+static void goodput_points(struct ctx *x, int round, const enum bench_tp *tps,
+			   int ntp, uint32_t hostbpf)
+{
+	const struct plan *p = &x->p;
+	uint64_t warm_ns = (uint64_t)(p->warm_secs * 1e9);
+
+	for (int i = 0; p->goodput_secs > 0 && i < ntp; i++) {
+		struct result res = {.round = round,
+				     .test = TEST_GOODPUT,
+				     .tp = tps[i],
+				     .size = BENCH_MAX_MSG,
+				     .resp_size = 64,
+				     .load = p->goodput_load,
+				     .hostbpf = hostbpf};
+		struct klass k = {.size = BENCH_MAX_MSG,
+				  .resp = 64,
+				  .load = p->goodput_load};
+
+		if (tps[i] == TP_UDP)
+			continue;
+		point(x, &res, &k, 1, warm_ns, 0,
+		      (uint64_t)(p->goodput_secs * 1e9), 0);
+	}
+}
+
+/* --hostbpf CMD: the throughput and goodput points twice per round, with
+ * the host programs detached ("CMD off") and attached ("CMD on"), the
+ * order alternating from round to round; they end detached. */
+static void hostbpf_points(struct ctx *x, int round, const enum bench_tp *tps,
+			   int ntp)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		uint32_t on = (uint32_t)((round + pass) % 2);
+		char cmd[4200];
+		int rc;
+
+		snprintf(cmd, sizeof(cmd), "%s %s", x->hostbpf_cmd,
+			 on ? "on" : "off");
+		rc = system(cmd);
+		if (rc) {
+			struct result res = {.round = round,
+					     .test = TEST_TPUT,
+					     .hostbpf = on};
+
+			fail(x, &res, "host programs", cmd);
+			continue;
+		}
+		tput_points(x, round, tps, ntp, on);
+		goodput_points(x, round, tps, ntp, on);
+	}
+	if (round % 2 == 0) { /* the last pass had them attached */
+		char cmd[4200];
+
+		snprintf(cmd, sizeof(cmd), "%s off", x->hostbpf_cmd);
+		if (system(cmd))
+			fprintf(stderr, "smt-bench: %s failed\n", cmd);
+	}
+}
+
 /* The transports of this run in round r's order. */
 static int order(const struct ctx *x, int round, enum bench_tp *out)
 {
@@ -920,28 +1055,10 @@ static void run_round(struct ctx *x, int round)
 			point(x, &res, &k, 1, 0, p->lat_warm, 0, p->lat_n);
 		}
 	}
-	for (int s = 0; s < p->n_tput_sizes; s++) {
-		for (int l = 0; l < p->n_loads; l++) {
-			for (int i = 0; i < ntp; i++) {
-				struct result res = {.round = round,
-						     .test = TEST_TPUT,
-						     .tp = tps[i],
-						     .size = p->tput_sizes[s],
-						     .resp_size =
-							     p->tput_sizes[s],
-						     .load = p->loads[l]};
-				struct klass k = {.size = res.size,
-						  .resp = res.size,
-						  .load = res.load};
-
-				if (tps[i] == TP_UDP &&
-				    res.size > BENCH_UDP_MAX)
-					continue;
-				point(x, &res, &k, 1, warm_ns, 0,
-				      (uint64_t)(p->tput_secs * 1e9), 0);
-			}
-		}
-	}
+	if (x->hostbpf_cmd)
+		hostbpf_points(x, round, tps, ntp);
+	else
+		tput_points(x, round, tps, ntp, 0);
 	if (p->n_hol) {
 		char err[256];
 
@@ -1035,28 +1152,14 @@ static void run_round(struct ctx *x, int round)
 					  .resp = p->mt_size,
 					  .load = (int)p->mt_load};
 
-			if (tps[i] == TP_UDP || tps[i] == TP_QUIC)
+			if (tps[i] == TP_UDP)
 				continue; /* no multi-threaded server */
 			point_mt(x, &res, &k, warm_ns,
 				 (uint64_t)(p->tput_secs * 1e9));
 		}
 	}
-	for (int i = 0; p->goodput_secs > 0 && i < ntp; i++) {
-		struct result res = {.round = round,
-				     .test = TEST_GOODPUT,
-				     .tp = tps[i],
-				     .size = BENCH_MAX_MSG,
-				     .resp_size = 64,
-				     .load = p->goodput_load};
-		struct klass k = {.size = BENCH_MAX_MSG,
-				  .resp = 64,
-				  .load = p->goodput_load};
-
-		if (tps[i] == TP_UDP)
-			continue;
-		point(x, &res, &k, 1, warm_ns, 0,
-		      (uint64_t)(p->goodput_secs * 1e9), 0);
-	}
+	if (!x->hostbpf_cmd)
+		goodput_points(x, round, tps, ntp, 0);
 }
 
 /* ---- options ----------------------------------------------------------- */
@@ -1201,6 +1304,14 @@ static void usage(FILE *f)
 		"                       max_granted, mtu, busy_poll_us, xsk_tx, rto_min_us,\n"
 		"                       max_pad (session padding P; the server\n"
 		"                       takes the same option); encap=LIST as --encap\n"
+		"  --smtd-sessions      every SMT session from smtd (with --smtd-service\n"
+		"                       and --smtd-service-udp), not keyed by smt-bench\n"
+		"  --hostbpf CMD        the host programs pass: only the throughput and\n"
+		"                       goodput points, each twice per round, after\n"
+		"                       \"CMD off\" and after \"CMD on\" (smt_xdp and\n"
+		"                       smt_tc detached, attached), order alternating\n"
+		"  --pkts-if IF         count IF's packets (both ways, /proc/net/dev) per\n"
+		"                       RPC in the throughput and goodput points\n"
 		"  --verify             check every response byte for byte (TCP, TLS,\n"
 		"                       UDP, QUIC); one that differs fails the point\n"
 		"  -v                   print every point as it completes\n");
@@ -1237,6 +1348,9 @@ int client_main(int argc, char **argv)
 		O_MTLOAD,
 		O_MTONLY,
 		O_VERIFY,
+		O_SMTDALL,
+		O_HOSTBPF,
+		O_PKTSIF,
 		O_SETUPONLY,
 		O_SMTDPIDS,
 		O_CONC
@@ -1259,6 +1373,9 @@ int client_main(int argc, char **argv)
 		{"setup-count", required_argument, NULL, O_SETUP},
 		{"goodput-secs", required_argument, NULL, O_GOODPUT},
 		{"threads", required_argument, NULL, O_THREADS},
+		{"smtd-sessions", no_argument, NULL, O_SMTDALL},
+		{"hostbpf", required_argument, NULL, O_HOSTBPF},
+		{"pkts-if", required_argument, NULL, O_PKTSIF},
 		{"threads-size", required_argument, NULL, O_MTSIZE},
 		{"threads-load", required_argument, NULL, O_MTLOAD},
 		{"threads-only", no_argument, NULL, O_MTONLY},
@@ -1433,6 +1550,19 @@ int client_main(int argc, char **argv)
 			break;
 		case O_VERIFY:
 			bench_verify = true;
+			break;
+		case O_SMTDALL:
+			x->t.via_smtd = true;
+			break;
+		case O_HOSTBPF: /* throughput and goodput only */
+			x->hostbpf_cmd = optarg;
+			p->n_lat_sizes = p->n_hol = 0;
+			p->setup_n = 0;
+			p->conc_n = 0;
+			p->threads = 0;
+			break;
+		case O_PKTSIF:
+			pkts_if = optarg;
 			break;
 		case O_AES:
 			info.aes_MBps = atof(optarg);

@@ -34,8 +34,19 @@
  *   ticket with 0-RTT: the first request rides in 0-RTT packets with the
  *   Initial, the server checks it against replay (GnuTLS anti-replay with
  *   an in-memory table) and answers it with its first flight.
+ * - Threads (`server --threads N`, quic_srv_open_group): N servers, one
+ *   per server thread, whose UDP sockets form a reuseport group on one
+ *   port. A classic BPF program steers each datagram by the first byte of
+ *   its destination connection ID (modulo N), and server thread k issues
+ *   only connection IDs whose first byte is k modulo N, so every packet of
+ *   a connection reaches the thread that holds it (what QUIC-LB and the
+ *   eBPF steering of QUIC servers do). A client's first DCID is random but
+ *   for that byte, which the threads test sets to its thread's index: one
+ *   connection per server thread, as the TCP and TLS connections are
+ *   handed out in turn.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +54,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -140,8 +152,12 @@ struct quic_conn {
 	struct quic_resume *res;
 };
 
+struct qc_rx;
+
 struct quic_server {
 	int fd, tfd;
+	struct qc_rx *rx; /* its receive buffers (one server per thread) */
+	unsigned int lane, lanes; /* its place in a group (lanes > 1) */
 	struct sockaddr_storage local;
 	socklen_t local_len;
 	gnutls_certificate_credentials_t cred;
@@ -157,8 +173,8 @@ struct quic_server {
 	unsigned int seen_next;
 };
 
-/* Send and receive buffers, one set per role (the QUIC client runs on
- * one thread: the threads test leaves QUIC out). */
+/* Receive buffers: a server's own, and one set per client thread (the
+ * threads test drives a connection per thread); send buffer per thread. */
 struct qc_rx {
 	struct mmsghdr msg[QC_RX_BATCH];
 	struct iovec iov[QC_RX_BATCH];
@@ -166,8 +182,10 @@ struct qc_rx {
 	char cbuf[QC_RX_BATCH][CMSG_SPACE(sizeof(int))];
 	uint8_t buf[QC_RX_BATCH][QC_RX_BUF];
 };
-static struct qc_rx *rx_cli, *rx_srv;
-static uint8_t tx_buf[QC_TX_PKTS * QC_PKT];
+static __thread struct qc_rx *rx_cli;
+static __thread uint8_t tx_buf[QC_TX_PKTS * QC_PKT];
+static pthread_key_t rx_key; /* frees a client thread's rx_cli at exit */
+static pthread_once_t rx_once = PTHREAD_ONCE_INIT;
 static const uint8_t *qpat; /* msg_fill of BENCH_MAX_MSG bytes */
 static gnutls_certificate_credentials_t cli_cred;
 
@@ -209,6 +227,30 @@ static struct qc_rx *rx_alloc(struct qc_rx **slot)
 		*slot = r;
 	}
 	return *slot;
+}
+
+static void rx_key_make(void)
+{
+	pthread_key_create(&rx_key, free);
+}
+
+/* This thread's client receive buffers (freed when the thread ends). */
+static struct qc_rx *rx_cli_get(void)
+{
+	if (!rx_cli && rx_alloc(&rx_cli)) {
+		pthread_once(&rx_once, rx_key_make);
+		pthread_setspecific(rx_key, rx_cli);
+	}
+	return rx_cli;
+}
+
+/* A server in a group issues connection IDs whose first byte is its lane
+ * modulo the group's size: the steering program sends them to it. */
+static void cid_steer(const struct quic_server *sv, uint8_t *cid)
+{
+	if (sv && sv->lanes > 1)
+		cid[0] = (uint8_t)(sv->lane +
+				   sv->lanes * (cid[0] % (256 / sv->lanes)));
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -502,6 +544,7 @@ static int cb_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
 	    qc_rand(token, NGTCP2_STATELESS_RESET_TOKENLEN))
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	cid->datalen = cidlen;
+	cid_steer(qc->srv, cid->data);
 	if (qc->server) {
 		/* when full, the oldest issued one goes (long retired) */
 		if (qc->ncids < QC_MAX_CIDS)
@@ -833,6 +876,7 @@ static struct quic_conn *sv_new_conn(struct quic_server *sv,
 	qc->ref.user_data = qc;
 	if (qc_rand(scid.data, scid.datalen))
 		goto fail;
+	cid_steer(sv, scid.data);
 	qc_config(&st, &tp);
 	tp.initial_max_streams_bidi = QC_STREAMS;
 	tp.original_dcid = hd->dcid;
@@ -960,7 +1004,7 @@ void quic_srv_input(struct quic_server *sv)
 {
 	struct bench_io io = {0};
 
-	rx_drain(sv->fd, rx_srv, &io, sv_packet, sv);
+	rx_drain(sv->fd, sv->rx, &io, sv_packet, sv);
 	sv_service(sv);
 }
 
@@ -985,21 +1029,27 @@ int quic_srv_timer_fd(const struct quic_server *sv)
 	return sv->tfd;
 }
 
-int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
-		  const char *key, struct quic_server **out, char *err,
-		  size_t err_len)
+/* One server: its socket at addr (joining addr's reuseport group when
+ * reuse), timer, credentials, ticket key and anti-replay table. */
+static int sv_open(const struct sockaddr_in *addr, const char *cert,
+		   const char *key, bool reuse, struct quic_server **out,
+		   char *err, size_t err_len)
 {
 	struct quic_server *sv = calloc(1, sizeof(*sv));
-	int r;
+	int r, one = 1;
 
-	if (!sv || !rx_alloc(&rx_srv) || !pattern()) {
+	if (!sv || !rx_alloc(&sv->rx) || !pattern()) {
 		snprintf(err, err_len, "QUIC: out of memory");
+		if (sv)
+			free(sv->rx);
 		free(sv);
 		return -ENOMEM;
 	}
 	sv->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	sv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (sv->fd < 0 || sv->tfd < 0 ||
+	    (reuse &&
+	     setsockopt(sv->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    bind(sv->fd, (const struct sockaddr *)addr, sizeof(*addr))) {
 		r = -errno;
 		snprintf(err, err_len, "QUIC: cannot bind UDP port %u: %s",
@@ -1008,6 +1058,7 @@ int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
 			close(sv->fd);
 		if (sv->tfd >= 0)
 			close(sv->tfd);
+		free(sv->rx);
 		free(sv);
 		return r;
 	}
@@ -1028,10 +1079,68 @@ int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
 		return -EINVAL;
 	}
 	sv->timer_at = UINT64_MAX;
+	sv->lanes = 1;
 	gnutls_anti_replay_set_add_function(sv->ar, sv_replay_add);
 	gnutls_anti_replay_set_ptr(sv->ar, sv);
 	*out = sv;
 	return 0;
+}
+
+int quic_srv_open(const struct sockaddr_in *addr, const char *cert,
+		  const char *key, struct quic_server **out, char *err,
+		  size_t err_len)
+{
+	return sv_open(addr, cert, key, false, out, err, err_len);
+}
+
+/* The group's steering program. The kernel runs it with the UDP payload
+ * at offset 0: the destination connection ID starts at byte 6 of a long
+ * header (flags, version, DCID length), at byte 1 of a short one; its
+ * first byte modulo n is the member. A datagram too short to read makes
+ * the program return 0 (member 0, which drops it as no QUIC). */
+static int sv_steer(int fd, unsigned int n)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 0, 2),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
+		BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 1),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog p = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &p,
+			  sizeof(p))
+		       ? -errno
+		       : 0;
+}
+
+int quic_srv_open_group(const struct sockaddr_in *addr, const char *cert,
+			const char *key, unsigned int n,
+			struct quic_server **out, char *err, size_t err_len)
+{
+	int r;
+
+	if (n < 1 || n > 256) {
+		snprintf(err, err_len, "QUIC: a group of %u servers", n);
+		return -EINVAL;
+	}
+	/* members join the group in order: member i is socket i */
+	for (unsigned int i = 0; i < n; i++) {
+		r = sv_open(addr, cert, key, true, &out[i], err, err_len);
+		if (r)
+			return r;
+		out[i]->lane = i;
+		out[i]->lanes = n;
+	}
+	r = sv_steer(out[0]->fd, n);
+	if (r)
+		snprintf(err, err_len,
+			 "QUIC: cannot attach the steering program: %s",
+			 strerror(-r));
+	return r;
 }
 
 /* ---- client -------------------------------------------------------------- */
@@ -1206,7 +1315,7 @@ static void cl_packet(void *arg, const struct sockaddr *from, socklen_t flen,
 /* Reads what arrived, runs due timers, sends what is due. */
 static int cl_step(struct quic_conn *qc)
 {
-	if (!rx_alloc(&rx_cli))
+	if (!rx_cli_get())
 		return -ENOMEM;
 	rx_drain(qc->fd, rx_cli, &qc->io, cl_packet, qc);
 	if (!qc->err && ngtcp2_conn_get_expiry(qc->conn) <= ts_now()) {
@@ -1315,6 +1424,8 @@ int quic_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 	if (qc_rand(dcid.data, dcid.datalen) ||
 	    qc_rand(scid.data, scid.datalen))
 		return -EIO;
+	if (t->quic_lane) /* the threads test: its server thread */
+		dcid.data[0] = (uint8_t)(t->quic_lane - 1);
 	qc_config(&st, &tp);
 	path.local.addr = (struct sockaddr *)&qc->local;
 	path.local.addrlen = qc->local_len;

@@ -86,6 +86,8 @@ enum metric {
 	M_RTO,
 	M_CPU_SMTD_CLI,
 	M_CPU_SMTD_SRV,
+	M_HOSTBPF,
+	M_PKTS,
 	M_COUNT
 };
 
@@ -114,7 +116,9 @@ static const char *const metric_names[M_COUNT] = {
 	"smt_spurious_rtx_in",
 	"smt_rto_us",
 	"cpu_smtd_client_us_per_setup",
-	"cpu_smtd_server_us_per_setup"};
+	"cpu_smtd_server_us_per_setup",
+	"host_bpf",
+	"packets_per_rpc"};
 
 static double metric(const struct result *r, enum metric m)
 {
@@ -173,6 +177,10 @@ static double metric(const struct result *r, enum metric m)
 		return r->test == TEST_SETUP_SMTD || r->test == TEST_SETUP_CONC
 			       ? r->cpu_smtd_srv
 			       : NAN;
+	case M_HOSTBPF:
+		return r->hostbpf;
+	case M_PKTS:
+		return r->pkts_rpc > 0 ? r->pkts_rpc : NAN;
 	default:
 		return 0;
 	}
@@ -295,7 +303,8 @@ static bool same_key(const struct result *a, const struct result *b)
 {
 	return a->test == b->test && a->tp == b->tp && a->size == b->size &&
 	       a->resp_size == b->resp_size && a->load == b->load &&
-	       a->loss_ppm == b->loss_ppm && a->threads == b->threads;
+	       a->loss_ppm == b->loss_ppm && a->threads == b->threads &&
+	       a->hostbpf == b->hostbpf;
 }
 
 /* A point that ran: no hard error, and RPCs completed (or, in the
@@ -734,11 +743,23 @@ static bool measured(const struct srow *s, size_t n, enum bench_test test)
 	return false;
 }
 
+/* The threads test's row of transport tp with th threads per side. */
+static const struct srow *threads_row(const struct srow *s, size_t n,
+				      enum bench_tp tp, uint32_t th)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].key.test == TEST_THREADS && s[i].key.tp == tp &&
+		    s[i].rounds && s[i].key.threads == th)
+			return &s[i];
+	return NULL;
+}
+
 /* The threads test: total RPC rate with 1 and with N threads per side,
- * their ratio, and CPU per RPC. */
+ * their ratio, CPU per RPC, and each rate against QUIC's. */
 static void threads_table(const struct srow *s, size_t n)
 {
 	uint32_t nth = 1, size = 0, load = 0;
+	const struct srow *qa, *qb;
 
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].key.test != TEST_THREADS || !s[i].rounds)
@@ -755,25 +776,21 @@ static void threads_table(const struct srow *s, size_t n)
 	    "1 thread per side: one client thread against the server's "
 	    "single-threaded service; %u: %u client threads (a connection or "
 	    "session each) against %u server threads (SMT over UDP: a "
-	    "reuseport group of %u endpoints on one port). Total thousands of "
-	    "RPCs per second; CPU per RPC of both processes, warm-up "
-	    "included.\n\n"
+	    "reuseport group of %u endpoints on one port; QUIC: a reuseport "
+	    "group of %u sockets steered by connection ID, a connection per "
+	    "thread). Total thousands of RPCs per second; CPU per RPC of both "
+	    "processes, warm-up included; the rate against QUIC's.\n\n"
 	    "| transport | 1 thread kRPC/s | %u threads kRPC/s | %u / 1 | "
-	    "cpu cli / srv us, 1 | cpu cli / srv us, %u |\n"
-	    "|---|---|---|---|---|---|\n",
-	    size, load, nth, nth, nth, nth, nth, nth, nth);
+	    "cpu cli / srv us, 1 | cpu cli / srv us, %u | /quic, 1 | "
+	    "/quic, %u |\n"
+	    "|---|---|---|---|---|---|---|---|\n",
+	    size, load, nth, nth, nth, nth, nth, nth, nth, nth, nth);
+	qa = threads_row(s, n, TP_QUIC, 1);
+	qb = threads_row(s, n, TP_QUIC, nth);
 	for (int t = 0; t < NSHOW; t++) {
-		const struct srow *a = NULL, *b = NULL;
+		const struct srow *a = threads_row(s, n, show[t], 1);
+		const struct srow *b = threads_row(s, n, show[t], nth);
 
-		for (size_t i = 0; i < n; i++) {
-			if (s[i].key.test != TEST_THREADS ||
-			    s[i].key.tp != show[t] || !s[i].rounds)
-				continue;
-			if (s[i].key.threads == 1)
-				a = &s[i];
-			else if (s[i].key.threads == nth)
-				b = &s[i];
-		}
 		if (!a && !b)
 			continue;
 		out("| %s", tp_label(show[t]));
@@ -784,6 +801,8 @@ static void threads_table(const struct srow *s, size_t n)
 		     1);
 		pair(b ? b->med[M_CPU_CLI] : NAN, b ? b->med[M_CPU_SRV] : NAN,
 		     1);
+		ratio(a ? a->med[M_RPS] : NAN, qa ? qa->med[M_RPS] : NAN);
+		ratio(b ? b->med[M_RPS] : NAN, qb ? qb->med[M_RPS] : NAN);
 		out(" |\n");
 	}
 }
@@ -932,6 +951,74 @@ static void setup_conc_table(const struct srow *s, size_t n)
 	}
 }
 
+/* The row of the hostbpf pass that matches k with the programs in state
+ * on (1 attached). */
+static const struct srow *hostbpf_row(const struct srow *s, size_t n,
+				      const struct result *k, uint32_t on)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].key.test == k->test && s[i].key.tp == k->tp &&
+		    s[i].key.size == k->size && s[i].key.load == k->load &&
+		    s[i].key.hostbpf == on && s[i].rounds)
+			return &s[i];
+	return NULL;
+}
+
+/* client --hostbpf: each throughput and goodput point without and with
+ * smt_xdp and smt_tc on both hosts; what the programs cost per RPC and
+ * per packet. */
+static void hostbpf_table(const struct srow *s, size_t n)
+{
+	char b[32];
+
+	out("### Host programs: smt_xdp and smt_tc attached on both hosts, "
+	    "against none, median of rounds\n\n"
+	    "Each point runs twice per round, the programs detached (off) "
+	    "and attached (on), the order alternating by round. Rate: "
+	    "thousands of RPCs per second (1 MiB: MB/s of requests). CPU: "
+	    "client plus server process, us per RPC (1 MiB: per MiB). "
+	    "Packets: both ways on the client's veth per RPC. Added per "
+	    "packet: the CPU the programs add per RPC over the packets per "
+	    "RPC with them attached.\n\n"
+	    "| transport | point | rate off | rate on | on / off | cpu off | "
+	    "cpu on | added us per RPC | packets per RPC off / on | added ns "
+	    "per packet |\n|---|---|---|---|---|---|---|---|---|---|\n");
+	for (int t = 0; t < NSHOW; t++) {
+		for (size_t i = 0; i < n; i++) {
+			const struct result *k = &s[i].key;
+			const struct srow *a, *o;
+			enum metric m = k->test == TEST_GOODPUT ? M_MBPS
+								: M_RPS;
+			double div = k->test == TEST_GOODPUT ? 1 : 1e3;
+			double ca, co;
+
+			if (k->tp != show[t] || k->hostbpf ||
+			    (k->test != TEST_TPUT && k->test != TEST_GOODPUT))
+				continue;
+			a = hostbpf_row(s, n, k, 0);
+			o = hostbpf_row(s, n, k, 1);
+			ca = a ? a->med[M_CPU_CLI] + a->med[M_CPU_SRV] : NAN;
+			co = o ? o->med[M_CPU_CLI] + o->med[M_CPU_SRV] : NAN;
+			out("| %s | %s x%u%s", tp_label(show[t]),
+			    size_str(k->size, b), k->load,
+			    k->test == TEST_GOODPUT ? " (MB/s)" : "");
+			num(a ? a->med[m] / div : NAN, 1);
+			num(o ? o->med[m] / div : NAN, 1);
+			ratio(o ? o->med[m] : NAN, a ? a->med[m] : NAN);
+			num(ca, 1);
+			num(co, 1);
+			num(co - ca, 2);
+			pair(a ? a->med[M_PKTS] : NAN, o ? o->med[M_PKTS] : NAN,
+			     1);
+			num(o && o->med[M_PKTS] > 0
+				    ? (co - ca) * 1e3 / o->med[M_PKTS]
+				    : NAN,
+			    0);
+			out(" |\n");
+		}
+	}
+}
+
 static void tables(const struct srow *s, size_t n,
 		   const struct report_info *info)
 {
@@ -940,6 +1027,12 @@ static void tables(const struct srow *s, size_t n,
 	int nv, nl;
 	double v[TP_COUNT];
 
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].key.hostbpf) { /* the hostbpf pass: its table only */
+			hostbpf_table(s, n);
+			return;
+		}
+	}
 	if (measured(s, n, TEST_LAT)) {
 		out("### Unloaded latency (one RPC outstanding), median of rounds\n\n"
 		    "p50 and p99 in microseconds; ratios of p50 (below 1: SMT "
@@ -1050,8 +1143,16 @@ static void tables(const struct srow *s, size_t n,
 			out("Single-core AES-128-GCM (openssl speed, 16 KiB blocks): "
 			    "%.0f MB/s.\n\n",
 			    info->aes_MBps);
+		double q = NAN; /* QUIC's goodput, for the ratios */
+
+		for (size_t i = 0; i < n; i++)
+			if (s[i].key.test == TEST_GOODPUT &&
+			    s[i].key.tp == TP_QUIC && s[i].rounds)
+				q = s[i].med[M_MBPS];
+
 		out("| transport | goodput MB/s | vs AES-GCM core | p50 us | "
-		    "cpu cli / srv us per MiB |\n|---|---|---|---|---|\n");
+		    "cpu cli / srv us per MiB | /quic |\n"
+		    "|---|---|---|---|---|---|\n");
 		for (int t = 0; t < NSHOW; t++) {
 			const struct srow *r;
 
@@ -1067,8 +1168,10 @@ static void tables(const struct srow *s, size_t n,
 					    r->med[M_MBPS] / info->aes_MBps);
 				else
 					out(" | -");
-				out(" | %.0f | %.0f / %.0f |\n", r->med[M_P50],
+				out(" | %.0f | %.0f / %.0f", r->med[M_P50],
 				    r->med[M_CPU_CLI], r->med[M_CPU_SRV]);
+				ratio(r->med[M_MBPS], q);
+				out(" |\n");
 			}
 		}
 	}

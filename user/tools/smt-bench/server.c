@@ -46,9 +46,11 @@ enum sconn_kind {
  * usual offsets (TCP, TLS, both SMT keying ports, SMT over UDP), served by
  * N worker threads: TCP and TLS connections go to the workers in turn,
  * each worker has an SMT endpoint natively on IP of its own (sessions go
- * to the workers in turn) and one member of a reuseport group on the SMT
- * over UDP port (every session goes to every member). The single-threaded
- * service on the usual ports is unchanged. */
+ * to the workers in turn), one member of a reuseport group on the SMT
+ * over UDP port (every session goes to every member) and one QUIC server
+ * of a reuseport group on the QUIC port (steered by connection ID: a
+ * connection stays on one worker). The single-threaded service on the
+ * usual ports is unchanged. */
 #define MT_PORT_OFF BENCH_MT_PORT_OFF
 #define MT_MAX BENCH_MT_MAX
 
@@ -563,15 +565,11 @@ static int watch_smt(struct server *s, struct smt_endpoint *ep, bool udp)
 	return watch(s, l->st.fd, l, EPOLLIN);
 }
 
-/* The QUIC server on port P + PORT_QUIC: its socket and its timer. */
-static int quic_start(struct server *s, struct sockaddr_in a, const char *cert,
-		      const char *key, char *err, size_t err_len)
+/* Watches s->quic: its socket and its timer. */
+static int quic_watch(struct server *s)
 {
 	struct sconn *l[2];
 
-	a.sin_port = htons(BENCH_BASE_PORT + PORT_QUIC);
-	if (quic_srv_open(&a, cert, key, &s->quic, err, err_len))
-		return -EIO;
 	for (int i = 0; i < 2; i++) {
 		l[i] = calloc(1, sizeof(*l[i]));
 		if (!l[i])
@@ -585,10 +583,21 @@ static int quic_start(struct server *s, struct sockaddr_in a, const char *cert,
 	return 0;
 }
 
+/* The QUIC server on port P + PORT_QUIC. */
+static int quic_start(struct server *s, struct sockaddr_in a, const char *cert,
+		      const char *key, char *err, size_t err_len)
+{
+	a.sin_port = htons(BENCH_BASE_PORT + PORT_QUIC);
+	if (quic_srv_open(&a, cert, key, &s->quic, err, err_len))
+		return -EIO;
+	return quic_watch(s);
+}
+
 /* --threads n: the workers, their endpoints and the listeners of the
  * multi-threaded service. 0 or -errno with err filled. */
 static int mt_start(struct server *s, int n, bool smt_ip, bool smt_udp,
-		    struct sockaddr_in a, char *err, size_t err_len)
+		    struct sockaddr_in a, const char *cert, const char *key,
+		    char *err, size_t err_len)
 {
 	static const struct {
 		uint16_t off;
@@ -601,6 +610,7 @@ static int mt_start(struct server *s, int n, bool smt_ip, bool smt_udp,
 		{PORT_SMTU_KEYS, SK_KEYS, true, true},
 	};
 	struct smt_endpoint *eps[MT_MAX];
+	struct quic_server *qs[MT_MAX];
 	struct mt *m = calloc(1, sizeof(*m));
 	int i, ret;
 
@@ -608,6 +618,10 @@ static int mt_start(struct server *s, int n, bool smt_ip, bool smt_udp,
 		return -ENOMEM;
 	m->n = n;
 	s->mt = m;
+	a.sin_port = htons(BENCH_BASE_PORT + MT_PORT_OFF + PORT_QUIC);
+	if (quic_srv_open_group(&a, cert, key, (unsigned int)n, qs, err,
+				err_len))
+		return -EIO;
 	if (smt_udp &&
 	    smt_srv_open_group(BENCH_BASE_PORT + MT_PORT_OFF + PORT_SMTU,
 			       (unsigned int)n, eps, err, err_len))
@@ -625,6 +639,10 @@ static int mt_start(struct server *s, int n, bool smt_ip, bool smt_udp,
 		if (w->sv.epfd < 0 || w->inbox.st.fd < 0 ||
 		    watch(&w->sv, w->inbox.st.fd, &w->inbox, EPOLLIN))
 			return -errno;
+		w->sv.quic = qs[i];
+		ret = quic_watch(&w->sv);
+		if (ret)
+			return ret;
 		if (smt_udp) {
 			w->sv.ep_udp = eps[i];
 			ret = watch_smt(&w->sv, eps[i], true);
@@ -684,8 +702,9 @@ static void usage(FILE *f)
 		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7),\n"
 		"QUIC (UDP port P+8) and a control port (P), with P = %d. --encap picks the SMT\n"
 		"endpoints (default both). --threads N (2..%d) also serves TCP,\n"
-		"TLS, SMT keying and SMT over UDP on P+%d+offset with N threads\n"
-		"(SMT over UDP: N endpoints on one port, a reuseport group).\n",
+		"TLS, SMT keying, SMT over UDP and QUIC on P+%d+offset with N\n"
+		"threads (SMT over UDP and QUIC: N sockets on one port, a\n"
+		"reuseport group).\n",
 		BENCH_BASE_PORT, MT_MAX, MT_PORT_OFF);
 }
 
@@ -873,9 +892,9 @@ int server_main(int argc, char **argv)
 		fprintf(stderr, "smt-bench server: %s\n", err);
 		return 1;
 	}
-	if (threads > 1 &&
-	    mt_start(s, threads, use_smt && encaps[TP_SMT],
-		     use_smt && encaps[TP_SMTU], a, err, sizeof(err))) {
+	if (threads > 1 && mt_start(s, threads, use_smt && encaps[TP_SMT],
+				    use_smt && encaps[TP_SMTU], a, cert, key,
+				    err, sizeof(err))) {
 		fprintf(stderr, "smt-bench server: --threads: %s\n", err);
 		return 1;
 	}

@@ -1310,7 +1310,7 @@ forged_rekey() { # PORT PROTO
 }
 
 t_encap() {
-	local out=$SD_TMP/encap.out main=$ECHO_SRV usrv nsrv cpid txt js caps
+	local out=$SD_TMP/encap.out main=$ECHO_SRV usrv nsrv cpid txt js caps io
 	# only the native IP server serves echo.smt: REFUSE 3 says so, and the
 	# client's error shows the server's reason
 	echo_client cli "$out" "$SIP" echo.smt -n 5 --port 9950 --encap udp
@@ -1340,7 +1340,26 @@ assert s["encap"] == "ip,udp" and s["served_encap"] == "ip,udp" and s["servers"]
 	wait_listed srv 9951 && wait_listed cli 9951
 	txt=$(sd_ctl cli session list)
 	js="$(session_encap srv 9951) / $(session_encap cli 9951)"
+	# the I/O instruments (issue 12 item 7): smtctl stats derives GSO
+	# segments per send, datagrams per receive call and system calls per
+	# RPC from the application's counters (sent about once a second)
+	for _ in $(seq 1 30); do
+		io=$(sd_ctl cli -j stats)
+		echo "$io" | grep -q '"tx_gso_sends":[1-9]' && break
+		sleep 0.2
+	done
 	wait $cpid
+	if echo "$io" | python3 -c '
+import json, sys
+a = json.load(sys.stdin)["apps"]
+assert a["tx_gso_sends"] > 0 and a["gso_segments_per_send"] >= 2, a
+assert a["datagrams_per_rx_call"] > 0 and a["syscalls"] == a["tx_calls"] + a["rx_calls"], a
+r = a["syscalls"] / a["rx_msgs"]
+assert a["syscalls_per_rpc"] > 0 and abs(a["syscalls_per_rpc"] - r) < 1e-6 * r, a' 2>"$SD_TMP/io.err"; then
+		ok smtctl_stats_io_per_rpc
+	else
+		bad smtctl_stats_io_per_rpc "$(tail -1 "$SD_TMP/io.err")"
+	fi
 	if rpcs_ok "$out" && grep -q "through smtd, encap udp" "$out" &&
 		[ "$js" = "udp 17 0 / udp 17 0" ]; then
 		ok encap_udp_session_rpcs_over_smtd
@@ -1486,7 +1505,7 @@ assert s["encap"] == "ip,udp" and s["served_encap"] == "ip,udp" and s["servers"]
 	isrv=$NOBODY_SRV
 	nobody_echo_client ip 3 9957 "$out" &
 	cpid=$!
-	wait_listed srv 9957
+	wait_listed srv 9957 && wait_listed cli 9957
 	js="$(session_encap srv 9957) / $(session_encap cli 9957)"
 	wait $cpid
 	if rpcs_ok "$out" && [ "$js" = "ip 253 65534 / ip 253 65534" ] &&

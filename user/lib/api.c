@@ -132,6 +132,9 @@ struct smt_endpoint {
 	bool in_process; /* defer engine flushes to the end of the batch */
 	bool draining; /* smt_recv() has more ready: hold sends for a batch */
 	bool tx_held; /* packets held while draining (see ep_flush) */
+	bool cork; /* a send of a burst: hold its packets (see send_common) */
+	unsigned int sends; /* requests and oneways since smt_process */
+	uint64_t tx_batched; /* of them held for a batch (smt_stats) */
 	struct ep_session *sess[EP_SESS_BUCKETS];
 	uint32_t nsess;
 	struct ep_watch *watch;
@@ -272,6 +275,16 @@ static void ep_flush(void *ctx)
 	 * finds no more, or at the next smt_process (smt_wait and
 	 * smt_next_timeout_ms do not wait while any are held). */
 	if (ep->draining) {
+		ep->tx_held = true;
+		return;
+	}
+	/* A request or oneway of a burst (see send_common) waits for the
+	 * next smt_process(). The wake-up eventfd makes smt_fd readable at
+	 * once, so a loop that polls it without smt_next_timeout_ms() does
+	 * not sleep on held packets. */
+	if (ep->cork) {
+		if (!ep->tx_held)
+			ep->bk->ops->kick(ep->bk);
 		ep->tx_held = true;
 		return;
 	}
@@ -1104,9 +1117,19 @@ static int send_common(struct smt_endpoint *ep, uint32_t session,
 		return -SMT_E_TOOBIG;
 	if (len && !buf)
 		return -EINVAL;
+	/*
+	 * Batching under load: the first request or oneway after
+	 * smt_process() leaves at once (an unloaded RPC waits for nothing);
+	 * the ones sent after it before the next smt_process() are held and
+	 * leave together in that call's first sendmmsg, equal-size packets
+	 * to one peer in one UDP GSO buffer (docs/api.md "Event loop").
+	 */
+	ep->cork = ep->sends++ > 0;
+	ep->tx_batched += ep->cork;
 	err = smt_engine_send(ep->eng, session, buf, (uint32_t)len, flags,
 			      cookie, id ? id : &tmp, smt_mono_ns());
 	ep_sent(ep);
+	ep->cork = false;
 	return map_send_err(err);
 }
 
@@ -1511,6 +1534,7 @@ spin:
 		smt_engine_pull(ep->eng, ep->tx_chunk);
 	ep->in_process = false;
 	ep_tx_release(ep);
+	ep->sends = 0;
 	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
 		ep->bk->ops->kick(ep->bk);
 	ep_arm(ep);
@@ -1585,6 +1609,7 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		st.tx_xsk_packets = bs.tx_xsk_packets;
 		st.tx_xsk_fallback = bs.tx_xsk_fallback;
 		st.rx_icmp_errors = bs.rx_icmp_errors;
+		st.tx_batched = ep->tx_batched;
 		st.tx_calls = bs.tx_calls;
 		st.rx_calls = bs.rx_calls;
 		st.tx_gso_sends = bs.tx_gso_sends;

@@ -369,6 +369,10 @@ struct smt_stats {
 	/* sessions only: smoothed round trip and RESEND timeout now, in
 	 * microseconds (0 before the first sample) */
 	uint64_t srtt_us, rto_us;
+	/* session 0: requests and oneways held to leave with others sent
+	 * before the next smt_process() (batching under load, docs/api.md
+	 * "Event loop") */
+	uint64_t tx_batched;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

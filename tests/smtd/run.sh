@@ -22,7 +22,8 @@
 #   group         an endpoint group (smt-echo server --group 2) serves
 #                 echo.smt through smtd over UDP: both members answer,
 #                 byte-exact, through re-keys; one member exits mid-run
-#                 and the other answers its lane
+#                 and the other answers its lane; the server's smtd
+#                 restarts and the group registers its session again
 # Usage: BUILD=dir tests/smtd/run.sh [t_NAME...]   (run from the repo root)
 set -u
 
@@ -2012,7 +2013,7 @@ t_group() {
 	sd_start srv "$NSS" && sd_start cli "$NSC"
 	SMT_CTL_SOCKET=$SD_TMP/srv.sock ip netns exec "$NSS" \
 		"$SD_BIN/smt-echo" server --service echo.smt --port 7000 \
-		--encap udp --group 2 --group-exit 4.5 -d 11 -j >"$sout" 2>&1 &
+		--encap udp --group 2 --group-exit 4.5 -d 13 -j >"$sout" 2>&1 &
 	local gsrv=$!
 	TEST_PIDS="$TEST_PIDS $gsrv"
 	for _ in $(seq 1 50); do
@@ -2052,9 +2053,26 @@ t_group() {
 		-c 8 --port 9760 --encap udp
 	echo_client cli "$out.b" "$SIP" echo.smt -d 3 -s 64,1K,20000,200K \
 		-c 8 --port 9761 --encap udp
-	echo_client cli "$out.c" "$SIP" echo.smt -d 1.5 -s 64,1K,20000,200K \
-		-c 8 --port 9762 --encap udp
-	sj=$(sd_ctl srv -j service list)
+	# C runs while the server's smtd restarts: the group registers again
+	# (serve with the members left, the session once)
+	echo_client cli "$out.c" "$SIP" echo.smt -d 3 -s 64,1K,20000,200K \
+		-c 8 --port 9762 --encap udp &
+	local cpid=$! ssl srs
+	sleep 1
+	srs=$(sd_ctl srv -j stats) # its re-keys, before the restart resets them
+	sd_stop srv
+	sleep 0.3
+	sd_start srv "$NSS"
+	for _ in $(seq 1 30); do
+		ssl=$(sd_ctl srv -j session list)
+		sj=$(sd_ctl srv -j service list)
+		if echo "$ssl" | grep -q '"port":9762}' &&
+			echo "$sj" | grep -q '"endpoints":2'; then
+			break
+		fi
+		sleep 0.1
+	done
+	wait $cpid
 	wait "$gsrv"
 	n0=$(grep -o '"members":\[[0-9]*,[0-9]*\]' "$sout" | grep -o '[0-9]*,' | tr -d ,)
 	n1=$(grep -o '"members":\[[0-9]*,[0-9]*\]' "$sout" | grep -o ',[0-9]*' | tr -d ,)
@@ -2081,11 +2099,17 @@ t_group() {
 	else
 		bad group_member_exit_others_serve "$sj $(tail -2 "$out.c")"
 	fi
+	if echo "$ssl" | grep -q '"peer":{"addr":"'"$CIP"'","port":9762}' &&
+		echo "$ssl" | grep -q '"reregistered":true'; then
+		ok group_smtd_restart_reregistered
+	else
+		bad group_smtd_restart_reregistered "$ssl"
+	fi
 	if sd_ctl cli -j stats | grep -q '"rekeys_ok":[2-9]' &&
-		sd_ctl srv -j stats | grep -q '"rekeys_ok":[2-9]'; then
+		echo "$srs" | grep -q '"rekeys_ok":[2-9]'; then
 		ok group_rekeyed
 	else
-		bad group_rekeyed "$(sd_ctl srv -j stats | head -c 400)"
+		bad group_rekeyed "$(echo "$srs" | head -c 400)"
 	fi
 	sd_stop cli
 	sd_stop srv

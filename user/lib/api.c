@@ -487,9 +487,14 @@ static int default_encap(enum smt_encap *out)
 	return 0;
 }
 
-static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag)
+static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag,
+			bool shared)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+
+	/* a socket every endpoint of the process polls: one waiter wakes */
+	if (shared)
+		ev.events |= EPOLLEXCLUSIVE;
 
 	if (fd < 0)
 		return 0;
@@ -607,8 +612,9 @@ static int ep_setup(struct smt_endpoint *ep)
 		return -errno;
 	ep->bk->ops->fds(ep->bk, fds);
 	for (i = 0; i < SMT_BK_FDS && !err; i++)
-		err = ep_epoll_add(ep, fds[i], TAG_BK | 1u << i);
-	return err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER);
+		err = ep_epoll_add(ep, fds[i], TAG_BK | 1u << i,
+				   ep->bk->ops->shared_fds & 1u << i);
+	return err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER, false);
 }
 
 static struct smt_endpoint *ep_alloc(void)
@@ -1299,7 +1305,7 @@ int smt_ep_watch_fd(struct smt_endpoint *ep, int fd, smt_ep_watch_cb cb,
 		ep->watch = w;
 		ep->capwatch = cap;
 	}
-	err = ep_epoll_add(ep, fd, TAG_WATCH | (uint32_t)fd);
+	err = ep_epoll_add(ep, fd, TAG_WATCH | (uint32_t)fd, false);
 	if (err)
 		return err;
 	ep->watch[ep->nwatch++] = (struct ep_watch){fd, cb, arg};

@@ -719,6 +719,7 @@ static const struct smt_bk_ops raw_ops = {
 	.name = "raw",
 	.encap_hdr = 0,
 	.fds = raw_fds,
+	.shared_fds = RAW_RX_V4 | RAW_RX_V6,
 	.rx = raw_rx,
 	.tx = raw_tx,
 	.flush = raw_flush,

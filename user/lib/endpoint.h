@@ -142,6 +142,11 @@ struct smt_bk_ops {
 	/* File descriptors to poll for POLLIN, -1 for unused slots. Bit i of
 	 * the rx() readiness mask stands for fds[i]. */
 	void (*fds)(const struct smt_bk *b, int fds[SMT_BK_FDS]);
+	/* Bits of fds() shared by every endpoint of the process (the raw
+	 * backend's sockets): each endpoint polls them with EPOLLEXCLUSIVE,
+	 * so that a packet wakes one waiting endpoint, which hands the
+	 * others' packets over, instead of every endpoint at once. */
+	unsigned int shared_fds;
 	/*
 	 * Reads up to budget packets of this port and hands them to cb.
 	 * *ready names the sources worth a system call (those poll found

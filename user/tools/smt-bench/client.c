@@ -1255,6 +1255,8 @@ static void plan_defaults(struct plan *p, int mode)
 		p->n_hol = 2; /* 0 and 1 % */
 		p->hol_secs = 0.3;
 		p->setup_n = 3;
+		/* endpoints in threads of one process (raw: shared sockets) */
+		p->conc_n = 16;
 		p->goodput_secs = 0.2;
 		p->goodput_load = 1;
 	}

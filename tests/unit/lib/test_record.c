@@ -506,3 +506,41 @@ Test(smt_record_open_split, two_parts_and_failures_clear_both)
 		smt_aead_free(a);
 	}
 }
+
+/* Records around the size sealed in one call (record.c SMT_REC_GATHER):
+ * from pieces, in place (the content already at its place in the output)
+ * and padded, the same bytes each way, and they open to the content. */
+Test(smt_record_sealv, small_records_gathered_in_place_and_padded)
+{
+	static const size_t lens[] = {0,   1,	15,  16,  64,
+				      480, 510, 511, 512, 600};
+	static const size_t pads[] = {0, 1, 17, 300};
+	static uint8_t in[1024], a_out[2048], b_out[2048], got[2048];
+	struct smt_aead *a = th_aead(SMT_CIPHER_AES_128_GCM, 8);
+
+	th_fill(in, sizeof(in), 5);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (size_t j = 0; j < sizeof(pads) / sizeof(pads[0]); j++) {
+			size_t len = lens[i], pad = pads[j],
+			       h = len < 8 ? len : 8;
+			struct iovec v[2] = {
+				{.iov_base = in, .iov_len = h},
+				{.iov_base = in + h, .iov_len = len - h}};
+			struct iovec w = {.iov_base = b_out + 5,
+					  .iov_len = len};
+			int n = smt_record_sealv(a, 7, v, 2, pad, a_out);
+
+			cr_assert_eq(n, (int)(len + pad + 22),
+				     "len %zu pad %zu", len, pad);
+			memcpy(b_out + 5, in, len);
+			cr_assert_eq(smt_record_sealv(a, 7, &w, 1, pad, b_out),
+				     n);
+			cr_assert_arr_eq(a_out, b_out, (size_t)n,
+					 "len %zu pad %zu", len, pad);
+			cr_assert_eq(
+				smt_record_open(a, 7, a_out, (size_t)n, got),
+				(int)len);
+			cr_assert_arr_eq(got, in, len);
+		}
+	smt_aead_free(a);
+}

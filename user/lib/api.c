@@ -135,6 +135,7 @@ struct smt_endpoint {
 	bool cork; /* a send of a burst: hold its packets (see send_common) */
 	unsigned int sends; /* requests and oneways since smt_process */
 	uint64_t tx_batched; /* of them held for a batch (smt_stats) */
+	bool hold; /* smt_hold(): sends wait for smt_flush() */
 	struct ep_session *sess[EP_SESS_BUCKETS];
 	uint32_t nsess;
 	struct ep_watch *watch;
@@ -274,7 +275,7 @@ static void ep_flush(void *ctx)
 	 * with the answer to the batch's last message, at the smt_recv that
 	 * finds no more, or at the next smt_process (smt_wait and
 	 * smt_next_timeout_ms do not wait while any are held). */
-	if (ep->draining) {
+	if (ep->draining || ep->hold) {
 		ep->tx_held = true;
 		return;
 	}
@@ -289,6 +290,21 @@ static void ep_flush(void *ctx)
 		return;
 	}
 	ep_tx_release(ep);
+}
+
+/* The caller sends many messages in a row (a proxy cutting one read into
+ * requests, the replies of one event batch): they wait for smt_flush()
+ * and leave in one sendmmsg. A full send batch still goes by itself. */
+void smt_hold(struct smt_endpoint *ep)
+{
+	ep->hold = true;
+}
+
+void smt_flush(struct smt_endpoint *ep)
+{
+	ep->hold = false;
+	if (ep->tx_held && !ep->draining)
+		ep_tx_release(ep);
 }
 
 /* DATA packets are built in the backend's send batch (no copy there). */
@@ -1223,7 +1239,7 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
 		return 0;
 	}
 	if (smt_engine_next_event(ep->eng, &ev) != 1) {
-		if (ep->tx_held)
+		if (ep->tx_held && !ep->hold)
 			ep_tx_release(ep);
 		return -EAGAIN;
 	}

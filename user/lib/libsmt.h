@@ -306,6 +306,14 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg);
 /* Frees msg->data and clears msg. */
 void smt_msg_release(struct smt_msg *msg);
 
+/* Holds what is sent from now on (requests, replies, oneway messages)
+ * until smt_flush(), which sends it all in one sendmmsg: for a caller
+ * that sends many messages in a row. A full send batch still leaves by
+ * itself; smt_process() sends what is held; while anything is held,
+ * smt_next_timeout_ms() returns 0 (docs/api.md). */
+void smt_hold(struct smt_endpoint *ep);
+void smt_flush(struct smt_endpoint *ep);
+
 /* ---- event loop ------------------------------------------------------- */
 
 /* A file descriptor that becomes readable (POLLIN) when smt_process() has

@@ -504,6 +504,37 @@ Test(smt_reply, held_replies_leave_when_the_endpoint_closes)
 	pair_close(&pr);
 }
 
+/* Requests ready on b within ms milliseconds (a runs too). */
+static int requests_within(struct pair *pr, unsigned int ms)
+{
+	uint64_t end = th_mono_ms() + ms;
+	int ready = 0;
+
+	while (th_mono_ms() < end) {
+		smt_wait(pr->b, 1);
+		ready = smt_wait(pr->b, 0);
+	}
+	return ready;
+}
+
+Test(smt_hold, held_requests_leave_together_at_flush)
+{
+	struct pair pr;
+	uint64_t id;
+
+	pair_open(&pr, 14);
+	smt_hold(pr.a);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(smt_send_request(pr.a, pr.sa, "q", 1, i, &id), 0);
+	cr_assert_eq(smt_next_timeout_ms(pr.a), 0,
+		     "held requests must keep the caller from sleeping");
+	cr_assert_eq(requests_within(&pr, 30), 0,
+		     "a request left before smt_flush");
+	smt_flush(pr.a);
+	cr_assert_eq(requests_within(&pr, 300), 3);
+	pair_close(&pr);
+}
+
 Test(smt_endpoint_open, rejects_busy_poll_over_a_tenth_of_a_second)
 {
 	struct smt_endpoint_opts o = {.sz = sizeof(o), .busy_poll_us = 100001};

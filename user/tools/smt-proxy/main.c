@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "proxy.h"
 #include "util.h"
 
@@ -101,6 +103,8 @@ struct cconn {
 	int stateful; /* sent a command that keeps state in its backend
 			 connection (SELECT, AUTH, MULTI, ...) */
 	int lost; /* that state was lost with a session */
+	int dirty; /* on the proxy's dirty list: replies to write */
+	struct cconn *dnext;
 	uint64_t nreq, nresp, bin, bout;
 	time_t since;
 	char peer[64];
@@ -132,6 +136,8 @@ struct stream {
 	uint64_t *ifl; /* request ids written to the backend, FIFO ring */
 	size_t ifl_head, ifl_n, ifl_cap;
 	time_t last_active;
+	int dirty; /* on the proxy's dirty list: requests to write */
+	struct stream *dnext;
 };
 
 struct proxy {
@@ -150,6 +156,11 @@ struct proxy {
 	uint64_t outstanding; /* client: requests sent, not answered */
 	struct stream *streams[STREAM_BUCKETS];
 	uint64_t nstreams;
+	/* what a batch of SMT messages touched, written once after it:
+	 * client connections with replies, backend connections with
+	 * requests (one write each instead of one per message) */
+	struct cconn *dirty_conns;
+	struct stream *dirty_streams;
 	struct counters ct;
 };
 
@@ -756,8 +767,11 @@ static void client_msg(struct proxy *p, struct smt_msg *m)
 		r->len = r->data ? strlen((char *)r->data) : 0;
 	}
 	r->done = 1;
-	if (conn_flush(c) == 0)
-		conn_update(c);
+	if (!c->dirty) {
+		c->dirty = 1;
+		c->dnext = p->dirty_conns;
+		p->dirty_conns = c;
+	}
 }
 
 /* ---- client side: the session dies, a new one is set up ------------------- */
@@ -1169,7 +1183,31 @@ static void server_request(struct proxy *p, struct smt_msg *m)
 	s->nheld++;
 	s->last_active = time(NULL);
 	stream_pump(s);
-	stream_settle(s);
+	if (!s->dirty) {
+		s->dirty = 1;
+		s->dnext = p->dirty_streams;
+		p->dirty_streams = s;
+	}
+}
+
+/* After a batch of SMT messages: each connection it touched written once
+ * (the replies of a client connection, the requests of a backend one). */
+static void write_dirty(struct proxy *p)
+{
+	struct cconn *c;
+	struct stream *s;
+
+	while ((s = p->dirty_streams)) {
+		p->dirty_streams = s->dnext;
+		s->dirty = 0;
+		stream_settle(s);
+	}
+	while ((c = p->dirty_conns)) {
+		p->dirty_conns = c->dnext;
+		c->dirty = 0;
+		if (!c->dead && conn_flush(c) == 0)
+			conn_update(c);
+	}
 }
 
 static void backend_event(struct stream *s, uint32_t events)
@@ -1258,6 +1296,7 @@ static void smt_event(struct proxy *p)
 			client_msg(p, &m);
 		smt_msg_release(&m);
 	}
+	write_dirty(p);
 	/* connections that waited for room in the send window */
 	if (p->cfg->role == ROLE_CLIENT)
 		for (c = p->conns; c; c = nx) {
@@ -1319,128 +1358,125 @@ static int listen_on(struct proxy *p)
 
 /* ---- counters and the control socket (smtctl proxy show) ------------------- */
 
-static int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int buf_printf(struct buf *b, const char *fmt, ...)
+/* JSON through json-c: names, peers and error texts escaped by it. */
+static void jadd_u64(json_object *o, const char *k, uint64_t v)
 {
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n + 1))
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf((char *)b->d + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
+	json_object_object_add(o, k, json_object_new_uint64(v));
 }
 
-/* s as a JSON string's contents: quotes and backslashes escaped, control
- * characters left out. */
-static const char *json_esc(const char *s, char *out, size_t n)
+static void jadd_str(json_object *o, const char *k, const char *v)
 {
-	size_t o = 0;
-
-	for (; *s && o + 3 < n; s++) {
-		if ((unsigned char)*s < 0x20)
-			continue;
-		if (*s == '"' || *s == '\\')
-			out[o++] = '\\';
-		out[o++] = *s;
-	}
-	out[o] = 0;
-	return out;
+	json_object_object_add(o, k, json_object_new_string(v));
 }
 
-/* The section's counters as JSON object members (no braces). */
-static void counters_json(const struct proxy *p, struct buf *b)
+/* The section's counters, added to o. */
+static void counters_json(const struct proxy *p, json_object *o)
 {
 	const struct counters *c = &p->ct;
-	char why[sizeof(p->why) * 2];
 
-	buf_printf(
-		b,
-		"\"name\":\"%s\",\"role\":\"%s\",\"service\":\"%s\","
-		"\"framer\":\"%s\",\"encap\":\"%s\",\"connections\":%" PRIu64
-		",\"connections_total\":%" PRIu64 ",\"requests\":%" PRIu64
-		",\"responses\":%" PRIu64 ",\"refused\":%" PRIu64
-		",\"protocol_errors\":%" PRIu64 ",\"rpc_failed\":%" PRIu64
-		",\"backend_errors\":%" PRIu64 ",\"backend_connects\":%" PRIu64
-		",\"outstanding\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-		",\"bytes_out\":%" PRIu64,
-		p->cfg->name, p->cfg->role == ROLE_CLIENT ? "client" : "server",
-		p->cfg->service, framer_name(p->cfg->framer),
-		smt_encap_name(smt_endpoint_encap(p->ep)), c->conns,
-		c->conns_total, c->requests, c->responses, c->refused,
-		c->protocol_errors, c->rpc_failed, c->backend_errors,
-		c->backend_connects, p->outstanding, c->bytes_in, c->bytes_out);
-	if (p->cfg->role == ROLE_CLIENT)
-		buf_printf(b,
-			   ",\"session\":%u,\"session_up\":%s"
-			   ",\"session_setups\":%" PRIu64
-			   ",\"sessions_lost\":%" PRIu64 ",\"retried\":%" PRIu64
-			   ",\"lost_in_flight\":%" PRIu64
-			   ",\"session_error\":\"%s\"",
-			   p->sid, p->up ? "true" : "false", c->session_setups,
-			   c->sessions_lost, c->retried, c->lost_in_flight,
-			   json_esc(p->why, why, sizeof(why)));
+	jadd_str(o, "name", p->cfg->name);
+	jadd_str(o, "role", p->cfg->role == ROLE_CLIENT ? "client" : "server");
+	jadd_str(o, "service", p->cfg->service);
+	jadd_str(o, "framer", framer_name(p->cfg->framer));
+	jadd_str(o, "encap", smt_encap_name(smt_endpoint_encap(p->ep)));
+	jadd_u64(o, "connections", c->conns);
+	jadd_u64(o, "connections_total", c->conns_total);
+	jadd_u64(o, "requests", c->requests);
+	jadd_u64(o, "responses", c->responses);
+	jadd_u64(o, "refused", c->refused);
+	jadd_u64(o, "protocol_errors", c->protocol_errors);
+	jadd_u64(o, "rpc_failed", c->rpc_failed);
+	jadd_u64(o, "backend_errors", c->backend_errors);
+	jadd_u64(o, "backend_connects", c->backend_connects);
+	jadd_u64(o, "outstanding", p->outstanding);
+	jadd_u64(o, "bytes_in", c->bytes_in);
+	jadd_u64(o, "bytes_out", c->bytes_out);
+	if (p->cfg->role != ROLE_CLIENT)
+		return;
+	jadd_u64(o, "session", p->sid);
+	json_object_object_add(o, "session_up", json_object_new_boolean(p->up));
+	jadd_u64(o, "session_setups", c->session_setups);
+	jadd_u64(o, "sessions_lost", c->sessions_lost);
+	jadd_u64(o, "retried", c->retried);
+	jadd_u64(o, "lost_in_flight", c->lost_in_flight);
+	jadd_str(o, "session_error", p->why);
 }
 
 /* At most this many connections in one answer. */
 #define CTL_MAX_CONNS 1000
 
+/* o as one line of text into b. */
+static void json_to_buf(json_object *o, struct buf *b)
+{
+	const char *t = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (t && !buf_add(b, t, strlen(t)))
+		buf_add(b, "\n", 1);
+	json_object_put(o);
+}
+
 /* Everything smtctl proxy show prints: the counters, then each client
  * connection (client) or backend connection (server). */
 static void status_json(const struct proxy *p, struct buf *b)
 {
+	json_object *o = json_object_new_object(), *l, *e;
 	const struct cconn *c;
 	const struct stream *s;
 	unsigned int i, n = 0;
 	time_t now = time(NULL);
 
-	buf_printf(b, "{\"pid\":%d,", (int)getpid());
-	counters_json(p, b);
-	buf_printf(b, ",\"connection_list\":[");
-	for (c = p->conns; c && n < CTL_MAX_CONNS; c = c->next, n++)
-		buf_printf(b,
-			   "%s{\"id\":%u,\"peer\":\"%s\",\"age\":%lld,"
-			   "\"requests\":%" PRIu64 ",\"responses\":%" PRIu64
-			   ",\"pending\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-			   ",\"bytes_out\":%" PRIu64 ",\"state\":\"%s\"}",
-			   n ? "," : "", c->id, c->peer,
-			   (long long)(now - c->since), c->nreq, c->nresp,
-			   c->npend, c->bin, c->bout,
-			   c->lost  ? "lost"
-			   : c->eof ? "closing"
-				    : "open");
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	counters_json(p, o);
+	l = json_object_new_array();
+	for (c = p->conns; c && n < CTL_MAX_CONNS; c = c->next, n++) {
+		e = json_object_new_object();
+		jadd_u64(e, "id", c->id);
+		jadd_str(e, "peer", c->peer);
+		json_object_object_add(e, "age",
+				       json_object_new_int64(now - c->since));
+		jadd_u64(e, "requests", c->nreq);
+		jadd_u64(e, "responses", c->nresp);
+		jadd_u64(e, "pending", c->npend);
+		jadd_u64(e, "bytes_in", c->bin);
+		jadd_u64(e, "bytes_out", c->bout);
+		jadd_str(e, "state",
+			 c->lost  ? "lost"
+			 : c->eof ? "closing"
+				  : "open");
+		json_object_array_add(l, e);
+	}
 	for (i = 0; i < STREAM_BUCKETS; i++)
 		for (s = p->streams[i]; s && n < CTL_MAX_CONNS;
-		     s = s->hnext, n++)
-			buf_printf(b,
-				   "%s{\"id\":%u,\"session\":%u,\"age\":%lld,"
-				   "\"in_flight\":%zu,\"held\":%" PRIu64
-				   ",\"state\":\"%s\"}",
-				   n ? "," : "", s->conn, s->sid,
-				   (long long)(now - s->last_active), s->ifl_n,
-				   s->nheld,
-				   s->dead	  ? "failed"
-				   : s->closing	  ? "closing"
-				   : s->connected ? "open"
-						  : "connecting");
-	buf_printf(b, "],\"connections_listed\":%u}\n", n);
+		     s = s->hnext, n++) {
+			e = json_object_new_object();
+			jadd_u64(e, "id", s->conn);
+			jadd_u64(e, "session", s->sid);
+			json_object_object_add(
+				e, "age",
+				json_object_new_int64(now - s->last_active));
+			jadd_u64(e, "in_flight", s->ifl_n);
+			jadd_u64(e, "held", s->nheld);
+			jadd_str(e, "state",
+				 s->dead	? "failed"
+				 : s->closing	? "closing"
+				 : s->connected ? "open"
+						: "connecting");
+			json_object_array_add(l, e);
+		}
+	json_object_object_add(o, "connection_list", l);
+	jadd_u64(o, "connections_listed", n);
+	json_to_buf(o, b);
 }
 
 static void stats_write(const struct proxy *p)
 {
+	json_object *o = json_object_new_object();
 	struct buf b = {0};
 	char tmp[PROXY_PATH_MAX + 8];
 
-	buf_printf(&b, "{");
-	counters_json(p, &b);
-	buf_printf(&b, "}\n");
+	counters_json(p, o);
+	json_to_buf(o, &b);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", p->cfg->stats_file);
 	if (b.d && util_write_file(tmp, b.d, b.len) == 0)
 		rename(tmp, p->cfg->stats_file);
@@ -1752,8 +1788,15 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			rc = 1;
 			break;
 		}
+		/* what the batch sends (requests cut from the connections'
+		 * reads, replies read from backends) leaves in one sendmmsg
+		 * per endpoint at its end */
+		for (i = 0; i < n; i++)
+			smt_hold(ps[i].ep);
 		for (k = 0; k < nev; k++)
 			handle(evs[k].data.ptr, evs[k].events, ps, n);
+		for (i = 0; i < n; i++)
+			smt_flush(ps[i].ep);
 		while (zombies) {
 			struct cconn *z = zombies;
 

@@ -25,6 +25,13 @@
 # alone. Not part of make test; run it under the netns lock.
 # Usage: BUILD=dir scripts/bench-redis.sh [-n N]  (N: requests per 64 B
 # run, default $BENCH_REDIS_N or 20000; 1 client under loss runs N/10)
+# For work on one path (then BENCH_REDIS_DOC=0 keeps docs/ as it is):
+#   BENCH_REDIS_PATHS="smt-udp stunnel"  only these paths
+#   BENCH_REDIS_LOSS="0"                 only these loss rates (percent)
+#   BENCH_REDIS_PROFILE=DIR  each 32-client run of a sidecar path under
+#     perf: system calls per request of each sidecar (perf stat of
+#     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
+#     (call graphs) per sidecar and run into DIR/*.data
 set -u
 
 BUILD=${BUILD:-build}
@@ -33,6 +40,9 @@ N=${BENCH_REDIS_N:-20000}
 OUT=$BUILD/bench/redis
 SD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-redis.XXXXXX")
 chmod 755 "$SD_TMP"
+PATHS=${BENCH_REDIS_PATHS:-tcp redis-tls stunnel smt-ip smt-udp}
+LOSSES=${BENCH_REDIS_LOSS:-0 1}
+PROF=${BENCH_REDIS_PROFILE:-}
 P=br$$
 P=${P:0:12}
 PIN=/sys/fs/bpf/$P-loss
@@ -203,16 +213,52 @@ cpu_ticks() { # PID...: utime + stime, clock ticks
 }
 HZ=$(getconf CLK_TCK)
 
+# prof_start LABEL / prof_stop N: with BENCH_REDIS_PROFILE, perf on the
+# sidecars of this path (SIDECARS: "name:pid ...") while one run goes
+PROF_PIDS=""
+prof_start() {
+	local sc
+	PROF_LABEL=$1
+	PROF_PIDS=""
+	[ -n "$PROF" ] && [ -n "${SIDECARS:-}" ] || return 0
+	for sc in $SIDECARS; do
+		perf stat -x, -e raw_syscalls:sys_enter -p "${sc#*:}" \
+			-o "$PROF/$1-${sc%:*}.stat" 2>/dev/null &
+		PROF_PIDS="$PROF_PIDS $!"
+		perf record -q -F 499 -g -p "${sc#*:}" \
+			-o "$PROF/$1-${sc%:*}.data" >/dev/null 2>&1 &
+		PROF_PIDS="$PROF_PIDS $!"
+	done
+	sleep 0.5
+}
+prof_stop() { # N: requests of the run
+	local sc c
+	[ -n "$PROF_PIDS" ] || return 0
+	kill -INT $PROF_PIDS 2>/dev/null
+	wait $PROF_PIDS 2>/dev/null
+	PROF_PIDS=""
+	for sc in $SIDECARS; do
+		c=$(sed -n 's/^\([0-9]*\),.*sys_enter.*/\1/p' \
+			"$PROF/$PROF_LABEL-${sc%:*}.stat" 2>/dev/null)
+		printf '%s\t%s\t%s\t%s\n' "$PROF_LABEL" "${sc%:*}" "${c:-?}" \
+			"$(awk -v c="${c:-0}" -v n="$1" 'BEGIN { printf "%.2f", c / n }')" \
+			>>"$PROF/syscalls.tsv"
+		echo "    perf: ${sc%:*} ${c:-?} system calls, $(tail -1 "$PROF/syscalls.tsv" | cut -f4) per request"
+	done
+}
+
 # bench PATH LOSS OP CLIENTS PIPELINE N -- redis-benchmark ARGS...
 # One row into rows.tsv: path loss op clients pipeline size rps p50 p99
 # cpu_us_per_request
 bench() {
 	local path=$1 loss=$2 op=$3 c=$4 pl=$5 n=$6 t0 t1 out rps lat
 	shift 7
+	[ "$c" = 32 ] && prof_start "$path-$loss-${op^^}-$c-$pl"
 	t0=$(cpu_ticks $CPU_PIDS)
 	out=$(inc redis-benchmark "$@" -t "$op" -d 64 -c "$c" -P "$pl" \
 		-n "$n" --precision 3 2>/dev/null | tr '\r' '\n')
 	t1=$(cpu_ticks $CPU_PIDS)
+	prof_stop "$n"
 	rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
 	lat=$(echo "$out" | awk '/latency summary/ { getline; getline; print $3, $5 }')
 	[ -n "$rps" ] || {
@@ -255,7 +301,7 @@ MIX_N=$((N / 5))
 all_runs() {
 	local path=$1 loss c n
 	shift
-	for loss in 0 1; do
+	for loss in $LOSSES; do
 		loss_set "$loss"
 		for c in 1 32 256; do
 			n=$N
@@ -273,18 +319,31 @@ all_runs() {
 }
 
 rm -f "$OUT"/mixed.tsv "$OUT"/loss.txt
+touch "$OUT"/rows.tsv "$OUT"/mixed.tsv "$OUT"/loss.txt
+[ -n "$PROF" ] && mkdir -p "$PROF" && rm -f "$PROF"/syscalls.tsv
+want() { case " $PATHS " in *" $1 "*) return 0 ;; esac; return 1; }
 sleep 0.5
 CPU_PIDS=$REDIS
-echo "bench-redis: tcp"
-all_runs tcp -h "$SIP" -p 6379
-echo "bench-redis: redis-tls"
-all_runs redis-tls -h "$SIP" -p 6390 --tls --cacert "$C/ca.crt" --sni kv.smt
-echo "bench-redis: stunnel"
-CPU_PIDS="$REDIS $ST_S $ST_C"
-all_runs stunnel -h 127.0.0.1 -p 6392
+SIDECARS=""
+if want tcp; then
+	echo "bench-redis: tcp"
+	all_runs tcp -h "$SIP" -p 6379
+fi
+if want redis-tls; then
+	echo "bench-redis: redis-tls"
+	all_runs redis-tls -h "$SIP" -p 6390 --tls --cacert "$C/ca.crt" --sni kv.smt
+fi
+if want stunnel; then
+	echo "bench-redis: stunnel"
+	CPU_PIDS="$REDIS $ST_S $ST_C"
+	SIDECARS="server:$ST_S client:$ST_C"
+	all_runs stunnel -h 127.0.0.1 -p 6392
+fi
 for e in ip:6380 udp:6381; do
+	want "smt-${e%:*}" || continue
 	proxy_pair "${e%:*}" "${e#*:}"
 	CPU_PIDS="$REDIS $SPID $CPID"
+	SIDECARS="server:$SPID client:$CPID"
 	echo "bench-redis: smt-${e%:*}"
 	all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
 	kill -TERM "$CPID" "$SPID"
@@ -296,7 +355,7 @@ ELAPSED=$(($(date +%s) - T0))
 cat >"$SD_TMP/cdf.gp" <<EOT
 set terminal pngcairo size 1000,500 font ",10" noenhanced
 set output "$OUT/redis_cdf.png"
-set multiplot layout 1,2 title "small GETs (4 clients) while 2 clients SET 1 MiB values: latency CDF (redis-benchmark)"
+set multiplot layout 1,2 title "small GETs (4 clients) while 2 clients SET 1 MiB values: latency CDF (redis-benchmark, one run)\n$(git rev-parse --short HEAD 2>/dev/null), $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname), $(nproc) CPUs, $MIX_N GETs per path"
 set logscale x
 set xlabel "GET latency, ms"
 set ylabel "percent of GETs at or below"

@@ -19,7 +19,7 @@ clang-format cppcheck
 gnuplot-nox linux-perf
 tshark
 redis-server redis-tools stunnel4
-curl prometheus
+curl prometheus systemd
 qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 

@@ -136,8 +136,8 @@ endef
 $(foreach d,$(sort $(TOOL_DIRS)),$(eval $(call tooldir_rule,$(d))))
 
 # Shell programs for operators, versioned like the others (@VERSION@).
-SCRIPT_PROGS := $(BUILD)/bin/smt-certs
-$(BUILD)/bin/smt-certs: scripts/smt-certs Makefile
+SCRIPT_PROGS := $(BUILD)/bin/smt-certs $(BUILD)/bin/smt-rotate-stek
+$(SCRIPT_PROGS): $(BUILD)/bin/%: scripts/% Makefile
 	$(call msg,GEN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)sed 's|@VERSION@|$(SMT_VERSION)|' $< > $@ && chmod 0755 $@

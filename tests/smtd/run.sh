@@ -19,6 +19,12 @@
 #                 either side, a re-key that changes the encapsulation),
 #                 smtctl's encap columns, re-keying over UDP, and client
 #                 and server as nobody without any capability
+#   stek          two servers of one service share the ticket keys
+#                 ([tls] ticket_keys): a ticket from A resumes with 0-RTT
+#                 on B; rotation (scripts/smt-rotate-stek, SIGHUP or the
+#                 file change) keeps the previous key, and a ticket of a
+#                 key rotated out falls back to a full handshake; bad key
+#                 files refused at --check-config, start and reload
 #   group         an endpoint group (smt-echo server --group 2) serves
 #                 echo.smt through smtd over UDP: both members answer,
 #                 byte-exact, through re-keys; one member exits mid-run
@@ -41,6 +47,7 @@ cleanup() {
 	sd_cleanup
 	for p in $TEST_PIDS; do kill -KILL "$p" 2>/dev/null; done
 	netns_down --prefix "$P"
+	ip netns del "$P-b" 2>/dev/null # t_stek's server B
 	[ -n "${SMT_NS_CLIENT:-}" ] && rm -rf "/etc/netns/$SMT_NS_CLIENT"
 	[ -n "${SD_KEEP_TMP:-}" ] || rm -rf "$SD_TMP"
 }
@@ -2002,6 +2009,243 @@ t_resume() {
 	restart_hosts_with
 }
 
+# ---- shared ticket keys: servers A and B of one service (docs/smtd.md) ---------
+# Server B is a third host (namespace $NSB) with the server's address on
+# its own link to the client: the client's route to that address says
+# which server answers, as a failover address or anycast would. For the
+# client smtd it is one server address, so one cached ticket.
+NSB=$P-b
+
+stek_net_up() {
+	ip netns add "$NSB" && ip -n "$NSB" link set lo up &&
+		ip link add "$P-cb" netns "$NSC" type veth peer name "$P-sb" \
+			netns "$NSB" &&
+		ip -n "$NSC" link set "$P-cb" up && ip -n "$NSB" link set "$P-sb" up &&
+		ip -n "$NSB" addr add "$SIP/24" dev "$P-sb"
+}
+
+stek_via() { # a|b: the server the client's set-ups to $SIP reach
+	local dev=$SMT_DEV_CLIENT
+	[ "$1" = b ] && dev=$P-cb
+	ip -n "$NSC" route replace "$SIP/32" dev "$dev" src "$CIP"
+}
+
+stek_loads_reach() { # NAME N: wait (3 s at most) for N loads of the keys
+	for _ in $(seq 1 30); do
+		[ "$(stat_of "$1" stek_loads)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stek_log_says() { # NAME PATTERN: wait (3 s at most) for a log line
+	for _ in $(seq 1 30); do
+		grep -q "$2" "$SD_TMP/$1.log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stek_rotate() { # [--pid PID...]: rotate the shared file, wait for both loads
+	local la lb
+	la=$(stat_of srv stek_loads)
+	lb=$(stat_of srvb stek_loads)
+	scripts/smt-rotate-stek "$@" "$STEK_KEYS" >>"$SD_TMP/stek-rotate.out" 2>&1 &&
+		stek_loads_reach srv $((la + 1)) && stek_loads_reach srvb $((lb + 1))
+}
+
+# the file the way an operator's careless edit leaves it: written in one
+# step (rename), with MODE
+stek_write() { # MODE LINES...
+	local mode=$1
+	shift
+	printf '%s\n' "$@" >"$STEK_KEYS.tmp"
+	chmod "$mode" "$STEK_KEYS.tmp"
+	mv -f "$STEK_KEYS.tmp" "$STEK_KEYS"
+}
+
+t_stek_config() {
+	local k1 k2 out=$SD_TMP/stek-check.out
+	k1=$(openssl rand -hex 80)
+	k2=$(openssl rand -hex 80)
+	sd_conf stekbad host "ticket_keys=$STEK_KEYS"
+	stek_write 600 "# a comment" "$k1" "$(echo "$k2" | cut -c1-158)"
+	config_refused stek_config_short_key_line_refused stekbad \
+		"stekbad.conf: \[tls\] ticket_keys = $STEK_KEYS: line 3 has 158 characters, a key is 160 hex digits"
+	stek_write 600 "$k1" "$k2" "$k2"
+	config_refused stek_config_third_key_refused stekbad \
+		"ticket_keys = $STEK_KEYS: line 3: a third key"
+	stek_write 640 "$k1" "$k2"
+	config_refused stek_config_group_readable_refused stekbad \
+		"ticket_keys = $STEK_KEYS: mode 0640 lets group or others at it"
+	# at start: smtd does not run with such a file
+	ip netns exec "$NSB" timeout 5 "$SD_BIN/smtd" -f \
+		-c "$SD_TMP/stekbad.conf" >"$out" 2>&1
+	if [ $? = 1 ] && grep -q "mode 0640 lets group or others" "$out"; then
+		ok stek_bad_file_refused_at_start
+	else
+		bad stek_bad_file_refused_at_start "$(tail -3 "$out")"
+	fi
+	stek_write 600 "# current, previous" "$k1" "" "$k2"
+	# in B's namespace: --check-config also tries the ports
+	if ip netns exec "$NSB" "$SD_BIN/smtd" --check-config \
+		-c "$SD_TMP/stekbad.conf" >"$out" 2>&1; then
+		ok stek_config_two_keys_accepted
+	else
+		bad stek_config_two_keys_accepted "$(cat "$out")"
+	fi
+}
+
+t_stek() {
+	local out=$SD_TMP/stek.out bout=$SD_TMP/stek-echo-b.out k
+	local r0 e0 a0 lb bpid
+	STEK_KEYS=$SD_TMP/stek/ticket.keys
+	mkdir -p "$SD_TMP/stek"
+	chmod 700 "$SD_TMP/stek"
+	if ! stek_net_up; then
+		bad stek_third_host "namespace $NSB or its link"
+		return
+	fi
+	t_stek_config
+	rm -f "$STEK_KEYS"
+	if scripts/smt-rotate-stek "$STEK_KEYS" >"$SD_TMP/stek-rotate.out" 2>&1 &&
+		[ "$(stat -c %a "$STEK_KEYS")" = 600 ] &&
+		[ "$(grep -cE '^[0-9a-f]{160}$' "$STEK_KEYS")" = 1 ]; then
+		ok stek_rotate_script_creates_0600_file
+	else
+		bad stek_rotate_script_creates_0600_file "$(cat "$SD_TMP/stek-rotate.out") $(ls -l "$STEK_KEYS")"
+	fi
+	restart_hosts_with echo_resume=0-rtt "ticket_keys=$STEK_KEYS"
+	sd_conf srvb host3 echo_resume=0-rtt "ticket_keys=$STEK_KEYS"
+	if ! sd_start srvb "$NSB"; then
+		bad stek_server_b_starts "$(tail -3 "$SD_TMP/srvb.log")"
+		return
+	fi
+	SMT_CTL_SOCKET=$SD_TMP/srvb.sock ip netns exec "$NSB" \
+		"$SD_BIN/smt-echo" server --service echo.smt --port 7000 \
+		>"$bout" 2>&1 &
+	bpid=$!
+	TEST_PIDS="$TEST_PIDS $bpid"
+	for _ in $(seq 1 50); do
+		sd_ctl srvb -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+
+	# a full set-up with A gives the client a ticket; the next set-up
+	# reaches B, which takes A's ticket and its early data
+	stek_via a
+	echo_client cli "$out.a" "$SIP" echo.smt -n 20 -s 64 --port 9820
+	stek_via b
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 64,3000 --port 9821
+	if rpcs_ok "$out.a" && rpcs_ok "$out" &&
+		[ "$(stat_of srvb handshakes_resumed)" = 1 ] &&
+		[ "$(stat_of srvb early_accepted)" = 1 ] &&
+		[ "$(stat_of srvb stek_current)" = 1 ] &&
+		[ "$(stat_of cli early_accepted)" = 1 ] &&
+		[ "$(stat_of cli early_rejected)" = 0 ] &&
+		grep -q "echo.smt from .*, 0-RTT epoch 0 " "$SD_TMP/srvb.log"; then
+		ok stek_ticket_of_a_resumes_with_0rtt_on_b
+	else
+		bad stek_ticket_of_a_resumes_with_0rtt_on_b "B: $(sd_ctl srvb -j stats | head -c 900) client: $(tail -1 "$out.a") $(tail -2 "$out")"
+	fi
+
+	# one rotation (SIGHUP to both): B's ticket, now of the previous key,
+	# still resumes with 0-RTT, on A
+	if stek_rotate --pid "$SD_PID_srv" --pid "$SD_PID_srvb"; then
+		ok stek_rotation_sighup_both_reload
+	else
+		bad stek_rotation_sighup_both_reload "$(cat "$SD_TMP/stek-rotate.out")"
+	fi
+	stek_via a
+	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9822
+	if rpcs_ok "$out" && [ "$(stat_of srv stek_previous)" = 1 ] &&
+		[ "$(stat_of srv early_accepted)" = 1 ] &&
+		[ "$(stat_of cli early_accepted)" = 2 ]; then
+		ok stek_previous_key_resumes_after_one_rotation
+	else
+		bad stek_previous_key_resumes_after_one_rotation "A: $(sd_ctl srv -j stats | grep -o '"\(handshakes_resumed\|early_[a-z_]*\|stek_[a-z_]*\)":[0-9]*' | tr '\n' ' ') client: $(sd_ctl cli -j stats | grep -o '"\(handshakes_resumed\|tickets_[a-z_]*\|early_[a-z_]*\)":[0-9]*' | tr '\n' ' ') $(tail -1 "$out")"
+	fi
+
+	# two more: by SIGHUP, then by the file change alone. The client's
+	# ticket (A's, of the key now rotated out) is refused: a full
+	# handshake, early data retried as 1-RTT, no error for the application
+	stek_rotate --pid "$SD_PID_srv" --pid "$SD_PID_srvb"
+	if stek_rotate; then
+		ok stek_file_change_reloaded_without_signal
+	else
+		bad stek_file_change_reloaded_without_signal "loads A $(stat_of srv stek_loads) B $(stat_of srvb stek_loads)"
+	fi
+	stek_via b
+	r0=$(stat_of srvb handshakes_resumed)
+	e0=$(stat_of cli early_rejected)
+	a0=$(stat_of srvb early_accepted)
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 64,3000 --port 9823
+	if rpcs_ok "$out" && [ "$(stat_of srvb stek_unknown)" = 1 ] &&
+		[ "$(stat_of srvb handshakes_resumed)" = "$r0" ] &&
+		[ "$(stat_of srvb early_accepted)" = "$a0" ] &&
+		[ "$(stat_of cli early_rejected)" = $((e0 + 1)) ]; then
+		ok stek_rotated_out_full_handshake_no_app_error
+	else
+		bad stek_rotated_out_full_handshake_no_app_error "B: $(sd_ctl srvb -j stats | head -c 900) $(tail -2 "$out")"
+	fi
+
+	# SIGHUP alone reads the unchanged file again
+	lb=$(stat_of srvb stek_loads)
+	kill -HUP "$SD_PID_srvb"
+	if stek_loads_reach srvb $((lb + 1)); then
+		ok stek_sighup_reloads_keys
+	else
+		bad stek_sighup_reloads_keys "loads $lb -> $(stat_of srvb stek_loads)"
+	fi
+
+	# bad files while running: a short key, then a good one readable by
+	# the group; each refused with a log line (file check and SIGHUP), and
+	# the keys in use stay: the client's ticket from B still resumes
+	cp -p "$STEK_KEYS" "$STEK_KEYS.good"
+	k=$(grep -E '^[0-9a-f]{160}$' "$STEK_KEYS.good" | head -1)
+	stek_write 600 "$(echo "$k" | cut -c1-100)"
+	stek_log_says srvb "ticket_keys = $STEK_KEYS changed but is refused: line 1 has 100 characters.*keeping the ticket keys in use"
+	local bad1=$?
+	kill -HUP "$SD_PID_srvb"
+	stek_log_says srvb "reload: .*srvb.conf is invalid, keeping the running"
+	local bad2=$?
+	stek_write 644 "$k"
+	stek_log_says srvb "ticket_keys = $STEK_KEYS changed but is refused: mode 0644"
+	local bad3=$?
+	a0=$(stat_of srvb early_accepted)
+	k=$(stat_of srvb stek_current)
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 64,3000 --port 9824
+	if [ $bad1 = 0 ] && [ $bad2 = 0 ] && [ $bad3 = 0 ] && rpcs_ok "$out" &&
+		[ "$(stat_of srvb stek_load_failed)" = 2 ] &&
+		[ "$(stat_of srvb stek_current)" = $((k + 1)) ] &&
+		[ "$(stat_of srvb early_accepted)" = $((a0 + 1)) ]; then
+		ok stek_bad_file_at_reload_refused_old_keys_kept
+	else
+		bad stek_bad_file_at_reload_refused_old_keys_kept "logs $bad1 $bad2 $bad3 B: $(sd_ctl srvb -j stats | head -c 900) $(grep -i "ticket" "$SD_TMP/srvb.log" | tail -4)"
+	fi
+	# no part of a key (name, AES or HMAC key) in either server's log
+	local leak=""
+	for k in $(grep -hE '^[0-9a-f]{160}$' "$STEK_KEYS.good"); do
+		for part in "$(echo "$k" | cut -c1-32)" "$(echo "$k" | cut -c33-96)" \
+			"$(echo "$k" | cut -c97-160)"; do
+			grep -qiF "$part" "$SD_TMP/srvb.log" "$SD_TMP/srv.log" &&
+				leak="$leak ${part:0:8}"
+		done
+	done
+	if [ -z "$leak" ]; then
+		ok stek_keys_never_logged
+	else
+		bad stek_keys_never_logged "in a log:$leak"
+	fi
+
+	kill "$bpid" 2>/dev/null
+	wait "$bpid" 2>/dev/null
+	sd_stop srvb
+	ip netns del "$NSB" 2>/dev/null
+	ip -n "$NSC" route del "$SIP/32" 2>/dev/null
+	restart_hosts_with
+}
+
 # ---- endpoint groups: smtd hands sessions to every member ------------------
 t_group() {
 	local out=$SD_TMP/group.out sout=$SD_TMP/group-srv.out sj n0 n1
@@ -2422,7 +2666,7 @@ PY
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_close_batch
 	t_concurrent t_names t_s_client t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_max_sessions t_ticket t_resume t_resume_s_client"
+	t_limits t_max_sessions t_ticket t_resume t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

@@ -43,8 +43,9 @@ $(SMTD_REOPEN): tests/smtd/reopen.c $(LIB_A)
 
 # smtd, smtctl and smt-echo rebuilt with ASan+UBSan in their own build
 # directory, then the netns cases that exercise the most of smtd's state
-# (SMT-tickets, re-keys, daemon mode and SIGHUP); any sanitizer report in
-# an smtd log, leaks at exit included, fails the tier.
+# (SMT-tickets, re-keys, daemon mode and SIGHUP, shared ticket keys and
+# their reloads); any sanitizer report in an smtd log, leaks at exit
+# included, fails the tier.
 SMTD_ASAN := $(BUILD)/asan-smtd
 SMTD_ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined \
 	-fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -56,7 +57,7 @@ test-smtd-asan:
 		$(SMTD_ASAN)/bin/smtd $(SMTD_ASAN)/bin/smtctl $(SMTD_ASAN)/bin/smt-echo
 	$(Q)BUILD=$(SMTD_ASAN) SMTD_SANITIZED=1 \
 		ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
-		tests/smtd/run.sh t_ticket t_rekey t_daemon
+		tests/smtd/run.sh t_ticket t_rekey t_daemon t_stek
 
 .PHONY: test-smtd demo-smtd
 test-smtd: test-smtd-ticket $(SMTD_UNIT) $(SMTD_REOPEN) $(BUILD)/bin/smtd $(BUILD)/bin/smtctl \

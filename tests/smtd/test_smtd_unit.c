@@ -711,3 +711,168 @@ Test(resumption, exporter_vectors)
 		smt_keys_wipe(&k);
 	}
 }
+
+/* ---- [tls] ticket_keys: the shared ticket-key file (smt.conf(5)) ---- */
+
+/* A key line: byte i of the 80 is (seed + i) & 0xff, in lower case hex. */
+static void stek_hex(char *out, unsigned int seed)
+{
+	for (int i = 0; i < 80; i++)
+		sprintf(out + 2 * i, "%02x", (seed + i) & 0xff);
+}
+
+static int stek_parse_str(const char *text, struct smtd_stek_key *k, int *n,
+			  char *err, size_t len)
+{
+	return smtd_stek_parse(text, strlen(text), k, n, err, len);
+}
+
+Test(stek, one_or_two_keys_comments_and_case)
+{
+	struct smtd_stek_key k[SMTD_STEK_KEYS];
+	char a[161], b[161], text[512], err[256] = "";
+	int n = 0;
+
+	stek_hex(a, 1);
+	stek_hex(b, 0x90);
+	snprintf(text, sizeof(text), "%s", a); /* no newline at the end */
+	cr_assert_eq(stek_parse_str(text, k, &n, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_expect_eq(n, 1);
+	cr_expect_eq(k[0].name[0], 1);
+	cr_expect_eq(k[0].name[15], 16);
+	cr_expect_eq(k[0].aes[0], 17);
+	cr_expect_eq(k[0].hmac[31], 80);
+	for (char *p = b; *p; p++) /* upper case is hex too */
+		if (*p >= 'a')
+			*p -= 'a' - 'A';
+	snprintf(text, sizeof(text), "# current, previous\n\n%s\n#\n%s\n", a,
+		 b);
+	cr_assert_eq(stek_parse_str(text, k, &n, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_expect_eq(n, 2);
+	cr_expect_eq(k[0].name[0], 1, "the first key line is the current key");
+	cr_expect_eq(k[1].name[0], 0x90);
+	cr_expect_eq(k[1].hmac[31], (0x90 + 79) & 0xff);
+}
+
+/* text is refused with a message that contains want and no key digits;
+ * the keys are wiped */
+static void stek_refused(const char *text, const char *want)
+{
+	struct smtd_stek_key k[SMTD_STEK_KEYS];
+	static const struct smtd_stek_key zero[SMTD_STEK_KEYS];
+	char err[256] = "";
+	int n = -1;
+
+	memset(k, 0xa5, sizeof(k));
+	cr_expect_eq(stek_parse_str(text, k, &n, err, sizeof(err)), -EINVAL,
+		     "accepted: %s", want);
+	cr_expect(strstr(err, want) != NULL, "[%s] not in [%s]", want, err);
+	cr_expect(strstr(err, "0102030405") == NULL, "key digits in [%s]", err);
+	cr_expect(!memcmp(k, zero, sizeof(k)), "keys not wiped: %s", want);
+	cr_expect_eq(n, -1);
+}
+
+Test(stek, malformed_files_refused_with_reasons)
+{
+	char a[161], b[161], text[1024];
+
+	stek_hex(a, 1);
+	stek_hex(b, 0x90);
+	stek_refused("", "no key");
+	stek_refused("# only a comment\n\n", "no key");
+	snprintf(text, sizeof(text), "%.159s\n", a);
+	stek_refused(text, "line 1 has 159 characters, a key is 160 hex");
+	snprintf(text, sizeof(text), "#\n%s0\n", a);
+	stek_refused(text, "line 2 has 161 characters");
+	snprintf(text, sizeof(text), "%s\r\n", a);
+	stek_refused(text, "line 1 ends in a carriage return (CRLF)");
+	snprintf(text, sizeof(text), " %.159s\n", a);
+	stek_refused(text, "line 1: ' ' at position 1 is not a hex digit");
+	snprintf(text, sizeof(text), "%.40sg%s\n", a, a + 41);
+	stek_refused(text, "line 1: 'g' at position 41 is not a hex digit");
+	snprintf(text, sizeof(text), "0x%s\n", a + 2); /* no prefix either */
+	stek_refused(text, "line 1: 79 bytes given, 80 bytes");
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n", a, b, a);
+	stek_refused(text, "line 3: a third key");
+	memcpy(b, a, 32); /* the same name, other keys */
+	snprintf(text, sizeof(text), "%s\n%s\n", a, b);
+	stek_refused(text, "both keys have the same name");
+	memset(text, '0', 160);
+	text[160] = 0;
+	stek_refused(text, "line 1 is an all-zero key");
+}
+
+Test(stek, file_mode_type_and_size_checked)
+{
+	struct smtd_stek_key k[SMTD_STEK_KEYS];
+	char a[162], err[256];
+	struct stat st;
+	const char *p;
+	int n;
+
+	stek_hex(a, 1);
+	strcat(a, "\n");
+	p = conf_file(a); /* mkstemp: 0600 */
+	cr_assert_eq(smtd_stek_read(p, k, &n, &st, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_expect_eq(n, 1);
+	cr_expect_eq(st.st_size, 161);
+	cr_assert_eq(chmod(p, 0640), 0);
+	cr_expect_eq(smtd_stek_read(p, k, &n, NULL, err, sizeof(err)), -EPERM);
+	cr_expect(strstr(err, "mode 0640 lets group or others at it") != NULL,
+		  "%s", err);
+	cr_assert_eq(chmod(p, 0602), 0);
+	cr_expect_eq(smtd_stek_read(p, k, &n, NULL, err, sizeof(err)), -EPERM);
+	unlink(p);
+	cr_expect_eq(smtd_stek_read(p, k, &n, NULL, err, sizeof(err)), -ENOENT);
+	cr_expect(strstr(err, "cannot open it") != NULL, "%s", err);
+	cr_expect_eq(smtd_stek_read("/tmp", k, &n, NULL, err, sizeof(err)),
+		     -EINVAL);
+	cr_expect(strstr(err, "not a regular file") != NULL, "%s", err);
+	{
+		/* 4096 bytes: a comment line, then the key line */
+		static char big[4098];
+
+		memset(big, '#', 4096 - 162);
+		big[4096 - 162] = '\n';
+		memcpy(big + 4096 - 161, a, 161);
+		cr_assert_eq(strlen(big), 4096);
+		p = conf_file(big);
+		cr_expect_eq(smtd_stek_read(p, k, &n, NULL, err, sizeof(err)),
+			     0, "%s", err);
+		unlink(p);
+		memmove(big + 1, big, 4096); /* one byte more */
+		cr_assert_eq(strlen(big), 4097);
+		p = conf_file(big);
+		cr_expect_eq(smtd_stek_read(p, k, &n, NULL, err, sizeof(err)),
+			     -EINVAL);
+		cr_expect(strstr(err, "larger than 4096 bytes") != NULL, "%s",
+			  err);
+		unlink(p);
+	}
+}
+
+Test(smtd_config_load, ticket_keys_checked)
+{
+	static struct smtd_config c;
+	char err[2048], text[512], want[512], key[162], kp[64];
+	const char *p;
+
+	stek_hex(key, 7);
+	strcat(key, "\n");
+	snprintf(kp, sizeof(kp), "%s", conf_file(key));
+	cr_assert_eq(chmod(kp, 0644), 0);
+	snprintf(text, sizeof(text), TLS_OK "ticket_keys = %s\n", kp);
+	p = conf_file(text);
+	cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: [tls] ticket_keys = %s: mode 0644", p,
+		 kp);
+	cr_expect(strstr(err, want) != NULL, "missing [%s] in:\n%s", want, err);
+	cr_assert_eq(chmod(kp, 0600), 0);
+	cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(c.tls_ticket_keys, kp);
+	unlink(kp);
+	unlink(p);
+}

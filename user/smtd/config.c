@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "smt/wire.h"
 #include "smtd.h"
 #include "util.h"
@@ -831,6 +833,148 @@ static void check_file(struct parse_state *ps, const char *what,
 			  path, strerror(errno));
 }
 
+/* ---- [tls] ticket_keys: the shared ticket-key (STEK) file ------------------ */
+
+#define STEK_FILE_MAX 4096
+#define STEK_HEX (2 * sizeof(struct smtd_stek_key))
+
+/* One key line (n characters, no newline) into k; 0 or -EINVAL with why.
+ * Messages name positions and lengths, never the digits. */
+static int stek_line(const char *l, size_t n, int line, struct smtd_stek_key *k,
+		     char *err, size_t errlen)
+{
+	char hex[STEK_HEX + 1], why[UTIL_ERR_LEN];
+	const uint8_t *b = (const uint8_t *)k;
+	uint8_t any = 0;
+	size_t got, i;
+	int r = -EINVAL;
+
+	if (n && l[n - 1] == '\r') {
+		snprintf(err, errlen,
+			 "line %d ends in a carriage return (CRLF): write "
+			 "Unix line ends",
+			 line);
+	} else if (n != STEK_HEX) {
+		snprintf(err, errlen,
+			 "line %d has %zu characters, a key is %zu hex digits "
+			 "(16-byte name, 32-byte AES key, 32-byte HMAC key: "
+			 "openssl rand -hex 80)",
+			 line, n, STEK_HEX);
+	} else {
+		memcpy(hex, l, n);
+		hex[n] = 0;
+		if (util_parse_hex(hex, (uint8_t *)k, sizeof(*k), sizeof(*k),
+				   &got, why, sizeof(why))) {
+			snprintf(err, errlen, "line %d: %s", line, why);
+		} else {
+			for (i = 0; i < sizeof(*k); i++)
+				any |= b[i];
+			if (any)
+				r = 0;
+			else
+				snprintf(err, errlen,
+					 "line %d is an all-zero key", line);
+		}
+		OPENSSL_cleanse(hex, sizeof(hex));
+	}
+	return r;
+}
+
+int smtd_stek_parse(const char *buf, size_t len, struct smtd_stek_key *keys,
+		    int *n, char *err, size_t errlen)
+{
+	size_t pos = 0, ll;
+	int line = 0, nk = 0, r = 0;
+	const char *l, *nl;
+
+	while (!r && pos < len) {
+		l = buf + pos;
+		nl = memchr(l, '\n', len - pos);
+		ll = nl ? (size_t)(nl - l) : len - pos;
+		pos += ll + (nl ? 1 : 0);
+		line++;
+		if (!ll || l[0] == '#')
+			continue; /* empty line or comment */
+		if (nk == SMTD_STEK_KEYS) {
+			snprintf(err, errlen,
+				 "line %d: a third key; the file holds the "
+				 "current key and at most one previous key",
+				 line);
+			r = -EINVAL;
+		} else {
+			r = stek_line(l, ll, line, &keys[nk++], err, errlen);
+		}
+	}
+	if (!r && !nk) {
+		snprintf(err, errlen,
+			 "no key: write one line of 160 hex digits (the "
+			 "current key), then optionally the previous key");
+		r = -EINVAL;
+	}
+	if (!r && nk == 2 && !memcmp(keys[0].name, keys[1].name, 16)) {
+		snprintf(err, errlen,
+			 "both keys have the same name (their first 32 hex "
+			 "digits): a new key needs a new name");
+		r = -EINVAL;
+	}
+	if (r)
+		OPENSSL_cleanse(keys, SMTD_STEK_KEYS * sizeof(*keys));
+	else
+		*n = nk;
+	return r;
+}
+
+int smtd_stek_read(const char *path, struct smtd_stek_key *keys, int *n,
+		   struct stat *stp, char *err, size_t errlen)
+{
+	char buf[STEK_FILE_MAX + 1];
+	struct stat st;
+	size_t len = 0;
+	ssize_t got;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open it: %s", strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen,
+			 "mode %04o lets group or others at it; whoever reads "
+			 "it can decrypt every ticket it made: chmod 600 it "
+			 "(owned by the user smtd runs as)",
+			 (unsigned int)(st.st_mode & 07777));
+		close(fd);
+		return -EPERM;
+	}
+	while (len < sizeof(buf)) {
+		got = read(fd, buf + len, sizeof(buf) - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += got;
+	}
+	close(fd);
+	if (len > STEK_FILE_MAX) {
+		snprintf(err, errlen, "larger than %d bytes; it holds two keys",
+			 STEK_FILE_MAX);
+		r = -EINVAL;
+	} else {
+		r = smtd_stek_parse(buf, len, keys, n, err, errlen);
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (!r && stp)
+		*stp = st;
+	return r;
+}
+
 /* The largest smt.conf read: far above any real one. */
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -878,7 +1022,17 @@ int smtd_config_parse(const char *path, const char *buf, size_t len,
 	if (cfg->ticket_dir[0] && access(cfg->ticket_dir, R_OK | X_OK))
 		cfg_error(&ps, 0, "[tickets] dir = %s: cannot read it: %s",
 			  cfg->ticket_dir, strerror(errno));
-	check_file(&ps, "ticket_keys", cfg->tls_ticket_keys, false);
+	if (cfg->tls_ticket_keys[0]) {
+		struct smtd_stek_key k[SMTD_STEK_KEYS];
+		char msg[256];
+		int n;
+
+		if (smtd_stek_read(cfg->tls_ticket_keys, k, &n, NULL, msg,
+				   sizeof(msg)))
+			cfg_error(&ps, 0, "[tls] ticket_keys = %s: %s",
+				  cfg->tls_ticket_keys, msg);
+		OPENSSL_cleanse(k, sizeof(k));
+	}
 	if (smt_params_check(cfg->B, cfg->max_msg, cfg->max_pad, &why))
 		cfg_error(&ps, 0, "[defaults] B = %u with max_msg = %u: %s",
 			  cfg->B, cfg->max_msg, why);

@@ -389,6 +389,7 @@ int main(int argc, char **argv)
 		smtd_accept_tick(&d);
 		smtd_hs_tick(&d);
 		smtd_tkt_tick(&d);
+		smtd_resume_tick(&d);
 		smtd_bpf_tick(&d);
 		smtd_table_tick(&d);
 		smtd_metrics_tick(&d);

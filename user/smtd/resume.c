@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * TLS 1.3 resumption and 0-RTT for smtd (docs/protocol.md 6.4): the
- * server's ticket and early-data settings, its record of the ClientHello
- * randoms of accepted early data (RFC 8446 8.2), and the client's ticket
- * cache, one ticket per (service, server address), bounded in number.
- * The handshake state machine that uses them is in tls.c.
+ * server's ticket and early-data settings, its shared ticket keys ([tls]
+ * ticket_keys, reloaded on SIGHUP and when the file changes), its record
+ * of the ClientHello randoms of accepted early data (RFC 8446 8.2), and
+ * the client's ticket cache, one ticket per (service, server address),
+ * bounded in number. The handshake state machine that uses them is in
+ * tls.c; the ticket-key file's format is checked in config.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "smtd.h"
@@ -111,11 +116,213 @@ static int allow_early(SSL *ssl, void *arg)
 	return 1;
 }
 
+/* ---- server: shared ticket keys ([tls] ticket_keys) ------------------------ */
+
+/* the file is looked at this often for a change */
+#define STEK_CHECK_MS 1000
+
+/*
+ * The keys of one server context, in its ex_data: a SIGHUP makes a new
+ * context with the file read again, and the old context's keys are wiped
+ * when the last handshake that uses it ends (stek_free). A change of the
+ * file replaces the running context's keys in place (smtd_resume_tick).
+ */
+struct stek_set {
+	struct smtd *d; /* counters; the running smtd after attach */
+	struct smtd_stek_key key[SMTD_STEK_KEYS]; /* [0]: current */
+	int n;
+	char path[256]; /* as [tls] ticket_keys */
+	struct stat st; /* of the file loaded */
+	struct stat bad; /* of a version refused, when bad_set */
+	bool bad_set;
+	bool fresh; /* loaded, not counted and logged yet */
+	int64_t next_check;
+};
+
+static int stek_idx = -1;
+
+static void stek_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+		      long argl, void *argp)
+{
+	if (!ptr)
+		return;
+	OPENSSL_cleanse(ptr, sizeof(struct stek_set));
+	free(ptr);
+}
+
+static struct stek_set *stek_of(SSL_CTX *ctx)
+{
+	return ctx && stek_idx >= 0 ? SSL_CTX_get_ex_data(ctx, stek_idx) : NULL;
+}
+
+/*
+ * OpenSSL's ticket key callback (OpenSSL's own ticket layout: key name,
+ * IV, AES-256-CBC, HMAC-SHA256 over the three). A new ticket is made with
+ * the current key; one of the current or the previous key is taken and
+ * renewed; one of a key not loaded is not decrypted (0: a full handshake).
+ */
+static int stek_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+		   EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	static char sha256[] = "SHA256";
+	struct stek_set *ks = stek_of(SSL_get_SSL_CTX(ssl));
+	struct smtd_stek_key *k;
+	OSSL_PARAM p[3];
+	int i = 0, ok;
+
+	if (!ks || !ks->n) /* cannot happen: the callback comes with them */
+		return enc ? -1 : 0;
+	if (enc) {
+		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) /* AES-CBC: 16 */
+			return -1;
+		memcpy(name, ks->key[0].name, sizeof(ks->key[0].name));
+	} else {
+		while (i < ks->n && memcmp(name, ks->key[i].name, 16))
+			i++;
+		if (i == ks->n) {
+			ks->d->st.stek_unknown++;
+			return 0;
+		}
+		if (i)
+			ks->d->st.stek_previous++;
+		else
+			ks->d->st.stek_current++;
+	}
+	k = &ks->key[i];
+	p[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k->hmac,
+						 sizeof(k->hmac));
+	p[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha256,
+						0);
+	p[2] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_CTX_set_params(hctx, p))
+		return -1;
+	if (enc)
+		ok = EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
+					iv);
+	else
+		ok = EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
+					iv);
+	if (!ok)
+		return -1;
+	/*
+	 * 2, "renew", for every ticket taken: in TLS 1.3 OpenSSL sends a
+	 * NewSessionTicket after a resumption only then (its own keys always
+	 * renew), and a client uses each ticket once; the new ticket is of
+	 * the current key, so one of the previous key is replaced too.
+	 */
+	return 2;
+}
+
+static int stek_ctx(struct smtd *d, SSL_CTX *ctx, char *err, size_t errlen)
+{
+	struct stek_set *ks;
+	char why[256];
+	int r;
+
+	if (stek_idx < 0)
+		stek_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+						    stek_free);
+	ks = stek_idx >= 0 ? calloc(1, sizeof(*ks)) : NULL;
+	if (!ks) {
+		snprintf(err, errlen, "ticket_keys: out of memory");
+		return -ENOMEM;
+	}
+	snprintf(ks->path, sizeof(ks->path), "%s", d->cfg.tls_ticket_keys);
+	r = smtd_stek_read(ks->path, ks->key, &ks->n, &ks->st, why,
+			   sizeof(why));
+	if (r || !SSL_CTX_set_ex_data(ctx, stek_idx, ks)) {
+		if (r)
+			snprintf(err, errlen, "ticket_keys = %s: %s", ks->path,
+				 why);
+		else
+			snprintf(err, errlen, "ticket_keys: out of memory");
+		stek_free(NULL, ks, NULL, 0, 0, NULL);
+		return r ? r : -ENOMEM;
+	}
+	ks->d = d;
+	ks->fresh = true;
+	ks->next_check = smtd_now_ms() + STEK_CHECK_MS;
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, stek_cb) != 1) {
+		snprintf(err, errlen,
+			 "ticket_keys: OpenSSL refused the ticket "
+			 "key callback");
+		return -EINVAL; /* ks goes with ctx */
+	}
+	return 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static const char *stek_what(int n)
+{
+	return n == 2 ? "current and previous key" : "current key only";
+}
+
+void smtd_resume_tick(struct smtd *d)
+{
+	struct stek_set *ks = stek_of(d->srv_ctx);
+	struct smtd_stek_key k[SMTD_STEK_KEYS];
+	struct stat st, got;
+	char why[256];
+	int64_t now;
+	int n;
+
+	if (!ks)
+		return;
+	ks->d = d;
+	if (ks->fresh) { /* a start or SIGHUP made this context */
+		ks->fresh = false;
+		d->st.stek_loads++;
+		LOG_I("ticket keys loaded from %s (%s)", ks->path,
+		      stek_what(ks->n));
+	}
+	now = smtd_now_ms();
+	if (now < ks->next_check)
+		return;
+	ks->next_check = now + STEK_CHECK_MS;
+	if (stat(ks->path, &st))
+		memset(&st, 0, sizeof(st)); /* gone: refused once below */
+	if (same_file(&st, &ks->st) ||
+	    (ks->bad_set && same_file(&st, &ks->bad)))
+		return;
+	if (smtd_stek_read(ks->path, k, &n, &got, why, sizeof(why))) {
+		d->st.stek_load_failed++;
+		LOG_E("[tls] ticket_keys = %s changed but is refused: %s; "
+		      "keeping the ticket keys in use",
+		      ks->path, why);
+		ks->bad = st;
+		ks->bad_set = true;
+		return;
+	}
+	/* the keys rotated out are wiped here */
+	OPENSSL_cleanse(ks->key, sizeof(ks->key));
+	memcpy(ks->key, k, sizeof(k));
+	OPENSSL_cleanse(k, sizeof(k));
+	ks->n = n;
+	ks->st = got;
+	ks->bad_set = false;
+	d->st.stek_loads++;
+	LOG_I("ticket keys reloaded from %s: the file changed (%s)", ks->path,
+	      stek_what(n));
+}
+
 /* After a reload built the contexts with a temporary struct smtd
- * (smtd_tls_adopt): the callback's argument is the running one. */
+ * (smtd_tls_adopt): the callbacks' argument is the running one. */
 void smtd_resume_attach(struct smtd *d)
 {
+	struct stek_set *ks = stek_of(d->srv_ctx);
+
 	SSL_CTX_set_allow_early_data_cb(d->srv_ctx, allow_early, d);
+	if (ks)
+		ks->d = d;
 }
 
 void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc)
@@ -127,7 +334,8 @@ void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc)
 }
 
 int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
-		    int (*new_ticket)(SSL *, SSL_SESSION *))
+		    int (*new_ticket)(SSL *, SSL_SESSION *), char *err,
+		    size_t errlen)
 {
 	if (!server) {
 		/* tickets go to our cache (new_ticket), not OpenSSL's */
@@ -152,7 +360,8 @@ int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 	SSL_CTX_set_max_early_data(ctx, SMTD_EARLY_MAX);
 	SSL_CTX_set_recv_max_early_data(ctx, SMTD_EARLY_MAX);
 	SSL_CTX_set_allow_early_data_cb(ctx, allow_early, d);
-	return 0;
+	/* shared ticket keys; without, OpenSSL's own random ones per context */
+	return d->cfg.tls_ticket_keys[0] ? stek_ctx(d, ctx, err, errlen) : 0;
 }
 
 /* ---- client: the ticket cache ---------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <syslog.h>
 #include <json-c/json.h>
@@ -121,6 +122,30 @@ bool smtd_service_uid_ok(const struct smtd_service *s, uid_t uid);
 /* "ip", "udp" or "ip,udp" for a SMTD_ENCAPS_* mask ("none" for 0). */
 const char *smtd_encaps_str(unsigned int m);
 
+/*
+ * [tls] ticket_keys: the shared ticket-key (STEK) file, current key first,
+ * then at most one previous key (smt.conf(5)). Each key is a 16-byte name
+ * (sent in clear in the tickets it makes), an AES-256-CBC key and an
+ * HMAC-SHA256 key: one line of 160 hex digits.
+ */
+#define SMTD_STEK_KEYS 2
+struct smtd_stek_key {
+	uint8_t name[16];
+	uint8_t aes[32];
+	uint8_t hmac[32];
+};
+
+/* Read, check (a regular file of at most 4096 bytes that neither group nor
+ * others may access) and parse path into keys ([0] the current one) and
+ * *n. st (may be NULL) gets the file's fstat. 0, or -errno / -EINVAL with
+ * "what is wrong; what to do" in err (never key material); keys are wiped
+ * on failure. */
+int smtd_stek_read(const char *path, struct smtd_stek_key *keys, int *n,
+		   struct stat *st, char *err, size_t errlen);
+/* The same for the file's text (len bytes). */
+int smtd_stek_parse(const char *buf, size_t len, struct smtd_stek_key *keys,
+		    int *n, char *err, size_t errlen);
+
 /* ---- logging ----------------------------------------------------------- */
 
 extern int smtd_log_level;
@@ -207,7 +232,12 @@ void smtd_accept_tick(struct smtd *d);
 	X(early_rejected, "0-RTT set-ups retried in 1-RTT (EARLY_KEYS)")     \
 	X(early_refused_policy, "early data refused: service not 0-rtt")     \
 	X(early_replays, "early data refused: ClientHello random seen")      \
-	X(early_record_full, "early data refused: replay record full")
+	X(early_record_full, "early data refused: replay record full")       \
+	X(stek_current, "tickets decrypted with the current shared key")     \
+	X(stek_previous, "tickets decrypted with the previous key")          \
+	X(stek_unknown, "tickets of a ticket key not loaded (rotated out)")  \
+	X(stek_loads, "ticket-key file loads (start, SIGHUP, change)")       \
+	X(stek_load_failed, "ticket-key file changes refused, keys kept")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -553,9 +583,15 @@ void smtd_keylog_open(struct smtd *d);
 
 /* resume.c (docs/protocol.md 6.4) */
 #define SMTD_EARLY_MAX 64 /* early data a ticket allows: one PROPOSE */
+/* Server contexts with [tls] ticket_keys also get the shared ticket keys
+ * (loaded here; 0, or -errno with err). */
 int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
-		    int (*new_ticket)(SSL *, SSL_SESSION *));
+		    int (*new_ticket)(SSL *, SSL_SESSION *), char *err,
+		    size_t errlen);
 void smtd_resume_attach(struct smtd *d);
+/* From the main loop: count a new load, and reload the ticket-key file
+ * when it changed (checked every second). */
+void smtd_resume_tick(struct smtd *d);
 void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc);
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 			      const char *address, struct smt_params *accept,

@@ -473,7 +473,8 @@ static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot load CA bundle %s", c->ca);
 		goto fail_msg;
 	}
-	smtd_resume_ctx(d, ctx, server, new_ticket);
+	if (smtd_resume_ctx(d, ctx, server, new_ticket, err, errlen))
+		goto fail_msg;
 	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
 	if (server) {
 		int mode = SSL_VERIFY_NONE;

@@ -63,7 +63,7 @@ copy_bin() { # FILE [DEST]
 	local f=$1 d=${2:-$1} lib
 	mkdir -p "$ir$(dirname "$d")"
 	cp -L "$f" "$ir$d"
-	for lib in $(ldd "$f" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
+	for lib in $(ldd "$f" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
 		lib=/usr${lib#/usr} # the name the loader asks for, merged /usr
 		[ -e "$ir$lib" ] && continue
 		mkdir -p "$ir$(dirname "$lib")"

@@ -806,7 +806,9 @@ static void defaults(struct smtd_config *c)
 	c->tls_ticket_cache = 1024;
 	c->B = 48;
 	c->max_msg = 1 << 20;
-	c->max_pad = 0;
+	/* a message's last record may be padded to a whole packet over UDP
+	 * (docs/protocol.md 8.5), so messages continue one GSO run */
+	c->max_pad = 1500;
 	c->lifetime_s = 3600;
 	c->rekey_margin_s = 60;
 	strcpy(c->bpf_xdp_mode, "auto");

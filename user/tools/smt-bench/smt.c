@@ -25,14 +25,15 @@
 
 #include "bench.h"
 
-/* Endpoint options given with --smt-opt; 0 keeps libsmt's default. */
+/* Endpoint options given with --smt-opt; 0 keeps libsmt's default (but
+ * max_pad, the sessions' P: 1500 unless given, as smtd's default). */
 static struct {
 	const char *name;
 	uint32_t val;
 } smt_opts[] = {
 	{"rpc_timeouts", 0}, {"resend_us", 0},	{"unsched", 0},
 	{"max_granted", 0},  {"mtu", 0},	{"busy_poll_us", 0},
-	{"xsk_tx", 0},	     {"rto_min_us", 0}, {"max_pad", 0},
+	{"xsk_tx", 0},	     {"rto_min_us", 0}, {"max_pad", 1500},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 

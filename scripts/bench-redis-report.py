@@ -15,7 +15,10 @@ for line in open(out + "/rows.tsv"):
 mixed = {}
 for line in open(out + "/mixed.tsv"):
     f = line.rstrip("\n").split("\t")
-    mixed[(f[0], f[1])] = (float(f[6]), f[7], f[8], f[9])
+    f += ["?"] * (10 - len(f))  # a run that printed nothing
+    if not f[6] or f[6] == "?":
+        continue
+    mixed[(f[0], f[1])] = (float(f[6]), f[7] or "?", f[8] or "?", f[9] or "?")
 losses = {}
 for line in open(out + "/loss.txt"):
     p, loss, seen, dropped = line.split()

@@ -167,9 +167,11 @@ AES_MBPS=$(awk -v k="$AES_KBPS" 'BEGIN { printf "%.1f", k / 1000 }')
 
 # smtd on both hosts, when built: the set-up test also times SMT sessions
 # that smtd sets up (smt_connect / smt_serve). BENCH_SMTD=0 leaves it out.
-# BENCH_SMTD_TICKET=1: the client smtd holds SMT-tickets of both services
-# (docs/protocol.md 6.3), so every "smtd" set-up row times an SMT-ticket
-# 0-RTT set-up instead of a TLS handshake (summary.txt says so).
+# Four services per encapsulation, one per kind of set-up (smt-bench
+# --smtd-setups): bench.smt (resumption off: "smtd full"), bench.smt-resumed
+# (TLS 1.3 resumption), bench.smt-0rtt (resumption with early data) and
+# bench.smt-ticket (an SMT-ticket, docs/protocol.md 6.3, exported by the
+# server smtd once the bench server serves it); the same for bench.smt-udp.
 SMTD_SRV_ENV=
 SMTD_ARGS=
 CLIENT_SMTD_ARGS=
@@ -178,8 +180,16 @@ if [ "${BENCH_SMTD:-1}" != 0 ] && [ "$TRANSPORTS" != quic,udp,tcp,tls ] &&
 	SD=$OUT/smtd
 	rm -rf "$SD"
 	mkdir -p "$SD"
-	scripts/mkcerts.sh "$SD/certs" bench.smt bench.smt-udp >/dev/null
-	CERT=host2 scripts/mkcerts.sh "$SD/certs" bench.smt bench.smt-udp >/dev/null
+	SD_NAMES=
+	for b in bench.smt bench.smt-udp; do
+		SD_NAMES="$SD_NAMES $b $b-resumed $b-0rtt $b-ticket"
+	done
+	# shellcheck disable=SC2086
+	scripts/mkcerts.sh "$SD/certs" $SD_NAMES >/dev/null
+	# shellcheck disable=SC2086
+	CERT=host2 scripts/mkcerts.sh "$SD/certs" $SD_NAMES >/dev/null
+	openssl genpkey -algorithm X25519 -out "$SD/tkt.key" 2>/dev/null
+	mkdir -p "$SD/tickets"
 	for h in srv cli; do
 		cert=host
 		[ $h = cli ] && cert=host2
@@ -204,22 +214,21 @@ B = 48
 max_msg = 1M
 lifetime = 3600
 
-[service bench.smt]
-port = 7705
-uids = 0
-encap = ip
-
-[service bench.smt-udp]
-port = 7707
-uids = 0
-encap = udp
 EOF
-		if [ "${BENCH_SMTD_TICKET:-0}" = 1 ] && [ $h = srv ]; then
-			openssl genpkey -algorithm X25519 -out "$SD/tkt.key" 2>/dev/null
-			sed -i "s|^encap = \(.*\)|encap = \1\nticket_key = $SD/tkt.key|" "$SD/srv.conf"
-		elif [ "${BENCH_SMTD_TICKET:-0}" = 1 ]; then
-			mkdir -p "$SD/tickets"
-			printf '[tickets]\ndir = %s/tickets\n' "$SD" >>"$SD/cli.conf"
+		for b in bench.smt:7705:ip bench.smt-udp:7707:udp; do
+			svc=${b%%:*}
+			port=${b#*:}
+			port=${port%:*}
+			for k in :off -resumed:on -0rtt:0-rtt -ticket:off; do
+				printf '\n[service %s%s]\nport = %s\nuids = 0\nencap = %s\nresumption = %s\n' \
+					"$svc" "${k%:*}" "$port" "${b##*:}" "${k#*:}" >>"$SD/$h.conf"
+				if [ "${k%:*}" = -ticket ] && [ $h = srv ]; then
+					echo "ticket_key = $SD/tkt.key" >>"$SD/$h.conf"
+				fi
+			done
+		done
+		if [ $h = cli ]; then
+			printf '\n[tickets]\ndir = %s/tickets\n' "$SD" >>"$SD/cli.conf"
 		fi
 	done
 	sd_ok=1
@@ -253,7 +262,7 @@ EOF
 	done
 	if [ $sd_ok = 1 ]; then
 		SMTD_SRV_ENV="SMT_CTL_SOCKET=$SD/srv.sock"
-		SMTD_ARGS="--smtd-service bench.smt --smtd-service-udp bench.smt-udp"
+		SMTD_ARGS="--smtd-service bench.smt --smtd-service-udp bench.smt-udp --smtd-setups all"
 		CLIENT_SMTD_ARGS="--smtd-pids $SD_PID_CLI,$SD_PID_SRV"
 	elif [ "$MODE" = smoke ]; then
 		echo "FAIL $TAG: smtd is built but does not start" >&2
@@ -287,20 +296,23 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T0=$(date +%s)
 rc=0
-if [ -n "$SMTD_ARGS" ] && [ "${BENCH_SMTD_TICKET:-0}" = 1 ]; then
+if [ -n "$SMTD_ARGS" ]; then
 	# the tickets name the SMT ports the bench server holds: export them
-	# once it serves both services, then the client smtd loads them
+	# once it serves every service, then the client smtd loads them
+	want=4
+	[ "$ENCAP" = ip ] || [ "$ENCAP" = udp ] || want=8
 	for _ in $(seq 1 50); do
-		[ "$("$BUILD/bin/smtctl" -s "$SD/srv.sock" -j service list | grep -o '"servers":1' | wc -l)" = 2 ] && break
+		[ "$("$BUILD/bin/smtctl" -s "$SD/srv.sock" -j service list | grep -o '"servers":1' | wc -l)" = $want ] && break
 		sleep 0.1
 	done
-	for s in bench.smt bench.smt-udp; do
+	for s in bench.smt-ticket bench.smt-udp-ticket; do
+		[ "$ENCAP" = ip ] && [ $s = bench.smt-udp-ticket ] && continue
+		[ "$ENCAP" = udp ] && [ $s = bench.smt-ticket ] && continue
 		"$BUILD/bin/smtctl" -s "$SD/srv.sock" ticket export $s >"$SD/tickets/$s.ticket" ||
 			echo "bench.sh: WARNING: no SMT-ticket for $s" >&2
 	done
 	kill -HUP "$SD_PID_CLI"
 	sleep 0.5
-	echo "bench.sh: BENCH_SMTD_TICKET=1: the smtd set-up rows are SMT-ticket 0-RTT set-ups"
 fi
 # shellcheck disable=SC2086
 [ -n "$SMTD_ARGS" ] && export SMT_CTL_SOCKET="$SD/cli.sock"

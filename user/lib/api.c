@@ -46,6 +46,7 @@ void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h)
 
 #define EP_MTU_DEFAULT 1500
 #define EP_RCVBUF_DEFAULT (8u << 20)
+#define EP_HOLD_PKTS 64 /* packets held before their session (8.10) */
 #define EP_RX_BATCH 64 /* packets per recvmmsg round */
 /*
  * Received packets wait in userspace queues, one per SMT priority, between
@@ -594,6 +595,12 @@ static int ep_setup(struct smt_endpoint *ep)
 	cfg.max_rx_msgs = ep->o.max_rx_msgs;
 	cfg.max_rx_bytes = ep->o.max_rx_bytes;
 	cfg.tx_pull = 1; /* smt_process() interleaves sending and reading */
+	/* a 0-RTT request that arrives before its session is held for it
+	 * (docs/protocol.md 8.10) */
+	if (ep->o.hold_ms != SMT_HOLD_OFF) {
+		cfg.hold_pkts = EP_HOLD_PKTS;
+		cfg.hold_ns = (uint64_t)ep->o.hold_ms * 1000000;
+	}
 	if (ep->g) {
 		cfg.lane = (uint16_t)ep->lane;
 		cfg.lanes = (uint16_t)smt_rpg_size(ep->g);
@@ -940,6 +947,7 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		SMT_PKT_PAYLOAD(ep->o.mtu, s->p.peer.ss_family == AF_INET6, 0) -
 		ep->bk->ops->encap_hdr;
 	es.user = s;
+	es.now_ns = smt_mono_ns(); /* for the packets held for it */
 	if (ep->g) { /* nonce and ordering counters of the whole group */
 		s->share = smt_rpg_share_get(ep->g, &s->p.peer);
 		es.share = s->share;
@@ -1645,6 +1653,10 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		st.rx_steered_in = bs.rx_steered_in;
 		st.rx_steer_drops = bs.rx_steer_drops;
 		st.rx_ack_copies = bs.rx_ack_copies;
+		st.rx_held = es.held;
+		st.rx_held_replayed = es.hold_replayed;
+		st.rx_held_expired = es.hold_expired;
+		st.rx_held_overflow = es.hold_overflow;
 		st.drops[SMT_DROP_BAD_IP] += bs.rx_bad_ip;
 		st.drops[SMT_DROP_NO_MEMORY] +=
 			bs.rx_queue_full + bs.rx_steer_drops;

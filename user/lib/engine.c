@@ -17,11 +17,15 @@
 #include <netinet/in.h>
 
 #include "bytes.h"
+#include "engine_hold.h"
 #include "engine_rx.h"
 
 uint64_t smt_engine_next_deadline(const struct smt_engine *e)
 {
-	return e->timers.n ? e->timers.a[0]->when : UINT64_MAX;
+	uint64_t t = e->timers.n ? e->timers.a[0]->when : UINT64_MAX;
+	uint64_t h = eng_hold_deadline(e);
+
+	return h < t ? h : t;
 }
 
 /* ---- configuration and life cycle ----------------------------------------- */
@@ -123,6 +127,7 @@ void smt_engine_free(struct smt_engine *e)
 			     eng_container_of(n, struct eng_session, id_node),
 			     -ECONNABORTED);
 	event_free_all(e);
+	eng_hold_fini(e);
 	eng_htab_fini(&e->by_id);
 	eng_htab_fini(&e->by_addr);
 	free(e->timers.a);
@@ -336,6 +341,28 @@ static void session_free(struct smt_engine *e, struct eng_session *s, int err)
 	free(s);
 }
 
+static int input_session(struct smt_engine *e, struct eng_session *s,
+			 const uint8_t *smt, size_t len, int ipv4_id,
+			 uint64_t now_ns);
+
+/* The packets held for new session s (protocol.md 8.10), in arrival
+ * order, through the receive path as if they arrived at now (0: the
+ * engine's latest time). */
+static void hold_replay(struct smt_engine *e, struct eng_session *s,
+			uint64_t now)
+{
+	struct eng_held *h;
+
+	if (now > e->now)
+		e->now = now;
+	eng_hold_expire(e, e->now);
+	while ((h = eng_hold_take(e, &s->peer, s->pport, s->lport))) {
+		input_session(e, s, h->data, h->len, h->ipv4_id, e->now);
+		free(h);
+	}
+	eng_tx_flush(e);
+}
+
 int smt_engine_session_add(struct smt_engine *e,
 			   const struct smt_engine_session *p, uint32_t *id)
 {
@@ -400,6 +427,7 @@ int smt_engine_session_add(struct smt_engine *e,
 			      s->lport));
 	e->st.sessions++;
 	*id = s->id;
+	hold_replay(e, s, p->now_ns);
 	return 0;
 fail:
 	eng_htab_fini(&s->tx);
@@ -688,27 +716,15 @@ static int input_ctl(struct smt_engine *e, struct eng_session *s,
 
 /* ---- input ---------------------------------------------------------------------- */
 
-int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
-		     const uint8_t *smt, size_t len, int ipv4_id,
-		     uint64_t now_ns)
+/* A packet of session s: parsed, checked and acted on; 0 or the drop
+ * reason (counted). */
+static int input_session(struct smt_engine *e, struct eng_session *s,
+			 const uint8_t *smt, size_t len, int ipv4_id,
+			 uint64_t now_ns)
 {
-	struct eng_session *s;
 	struct smt_pkt p;
 	int rc;
 
-	e->now = now_ns;
-	e->st.pkts_in++;
-	e->st.bytes_in += len;
-	if (len < SMT_HDR_LEN) {
-		eng_drop(e, NULL, SMT_DROP_SHORT_HEADER);
-		return SMT_DROP_SHORT_HEADER;
-	}
-	s = session_by_addr(e, peer, (uint16_t)(smt[0] << 8 | smt[1]),
-			    (uint16_t)(smt[2] << 8 | smt[3]));
-	if (!s) {
-		eng_drop(e, NULL, SMT_DROP_UNKNOWN_SESSION);
-		return SMT_DROP_UNKNOWN_SESSION;
-	}
 	s->st.pkts_in++;
 	s->st.bytes_in += len;
 	rc = smt_pkt_parse(smt, len, &s->lim, ipv4_id, &p);
@@ -724,6 +740,28 @@ int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 		eng_drop(e, s, rc);
 	else
 		rc = 0;
+	return rc;
+}
+
+int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
+		     const uint8_t *smt, size_t len, int ipv4_id,
+		     uint64_t now_ns)
+{
+	struct eng_session *s;
+	int rc;
+
+	e->now = now_ns;
+	e->st.pkts_in++;
+	e->st.bytes_in += len;
+	if (len < SMT_HDR_LEN) {
+		eng_drop(e, NULL, SMT_DROP_SHORT_HEADER);
+		return SMT_DROP_SHORT_HEADER;
+	}
+	s = session_by_addr(e, peer, (uint16_t)(smt[0] << 8 | smt[1]),
+			    (uint16_t)(smt[2] << 8 | smt[3]));
+	if (!s) /* held for its session, or dropped (protocol.md 8.10) */
+		return eng_hold_add(e, peer, smt, len, ipv4_id, now_ns);
+	rc = input_session(e, s, smt, len, ipv4_id, now_ns);
 	eng_tx_flush(e);
 	return rc;
 }
@@ -751,6 +789,7 @@ void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
 	struct eng_heap *h = &e->timers;
 
 	e->now = now_ns;
+	eng_hold_expire(e, now_ns);
 	if (due_ns > now_ns)
 		due_ns = now_ns;
 	while (h->n && h->a[0]->when <= due_ns) {

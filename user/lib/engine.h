@@ -110,6 +110,14 @@ struct smt_engine_cfg {
 	 * measured round trip (srtt + 4 rttvar); at most resend_timeout_ns
 	 * [100 us, or resend_timeout_ns when that is smaller]. */
 	uint64_t rto_min_ns;
+	/* Packets that arrive before their session (docs/protocol.md 8.10):
+	 * DATA packets of no known session held, at most hold_pkts and
+	 * hold_bytes in all [0: none held, dropped at once; bytes
+	 * 64 KiB], hold_peer_pkts and hold_peer_bytes per peer address [8,
+	 * 16 KiB], each for hold_ns [10 ms]; smt_engine_session_add() runs
+	 * those of its session through the receive path. */
+	uint32_t hold_pkts, hold_bytes, hold_peer_pkts, hold_peer_bytes;
+	uint64_t hold_ns;
 };
 
 #define SMT_ENGINE_LANES_MAX 256 /* engines on one port */
@@ -188,12 +196,17 @@ struct smt_engine_session {
 	/* NULL, or counters shared with the other engines of a reuseport
 	 * group that hold this session (outlives the session) */
 	struct smt_engine_share *share;
+	/* the time of the add, for the held packets it takes in (cfg
+	 * hold_pkts); 0: the time of the engine's latest call */
+	uint64_t now_ns;
 };
 
 /*
  * Adds a session; *id receives its handle (never 0). -EEXIST for a session
  * with the same (peer address, peer port, local port), -EAGAIN at
- * max_sessions, -EINVAL for bad limits/keys/ports, -ENOMEM.
+ * max_sessions, -EINVAL for bad limits/keys/ports, -ENOMEM. Held packets
+ * of the session (cfg hold_pkts) are then processed as received at
+ * s->now_ns: events may be queued and packets sent by this call.
  */
 int smt_engine_session_add(struct smt_engine *e,
 			   const struct smt_engine_session *s, uint32_t *id);
@@ -223,8 +236,8 @@ void *smt_engine_session_user(const struct smt_engine *e, uint32_t id);
  * One received packet: smt points at the SMT common header, len runs to the
  * end of the IP payload; peer is the source address (port ignored);
  * ipv4_id is the IPv4 ID, or -1 for IPv6. Returns 0 when the packet was
- * used, or the positive SMT_DROP_* reason it was dropped for (also
- * counted).
+ * used (or held for a session not added yet: cfg hold_pkts), or the
+ * positive SMT_DROP_* reason it was dropped for (also counted).
  */
 int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 		     const uint8_t *smt, size_t len, int ipv4_id,
@@ -378,6 +391,11 @@ struct smt_engine_stats {
 	/* GRANTs and RESENDs for provisional messages not sent: the
 	 * session's budget for them was used up (a flood of forged packets) */
 	uint64_t prov_withheld;
+	/* engine stats only: DATA of no known session held (cfg
+	 * hold_pkts), processed when its session was added, dropped when it
+	 * expired, and not held because a bound was reached (the last two
+	 * also count drops[unknown_session]) */
+	uint64_t held, hold_replayed, hold_expired, hold_overflow;
 	uint64_t drops_total;
 	uint64_t drops[SMT_DROP_MAX];
 	/* gauges: what is held now */

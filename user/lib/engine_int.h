@@ -215,6 +215,13 @@ struct eng_event {
 	bool charged_msg; /* counts in rx_msgs while queued */
 };
 
+/* Packets of no known session held (engine_hold.c), oldest first. */
+struct eng_held;
+struct eng_hold {
+	struct eng_held *head, *tail;
+	uint32_t n, bytes;
+};
+
 struct smt_engine {
 	struct smt_engine_cfg cfg;
 	struct smt_engine_ops ops;
@@ -239,6 +246,7 @@ struct smt_engine {
 	uint32_t rx_active; /* inbound messages in reassembly */
 	uint64_t own_bytes; /* their wire bytes (max_tx_bytes) */
 	struct smt_engine_stats st;
+	struct eng_hold hold;
 	uint8_t pktbuf[SMT_HDR_LEN + ENG_MAX_PAYLOAD];
 };
 

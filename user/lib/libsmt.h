@@ -131,7 +131,12 @@ struct smt_endpoint_opts {
 				the measured round trip; at most
 				resend_timeout_us; 0 = 100 (or
 				resend_timeout_us when smaller) */
+	/* DATA packets of a session not added yet (a 0-RTT request that
+	 * outran smtd's hand-over, docs/protocol.md 8.10) are held this
+	 * long for it, a few per peer; 0 = 10, SMT_HOLD_OFF = dropped */
+	uint32_t hold_ms;
 };
+#define SMT_HOLD_OFF UINT32_MAX
 
 /* Opens an endpoint; opts may be NULL for all defaults. 0 or -err. */
 int smt_endpoint_open(const struct smt_endpoint_opts *opts,
@@ -381,6 +386,11 @@ struct smt_stats {
 	 * before the next smt_process() (batching under load, docs/api.md
 	 * "Event loop") */
 	uint64_t tx_batched;
+	/* session 0: DATA of a session not added yet held for it
+	 * (opts.hold_ms), processed when it was added, dropped when it
+	 * expired, not held because the bounds were reached (the last two
+	 * also count in drops[unknown_session]) */
+	uint64_t rx_held, rx_held_replayed, rx_held_expired, rx_held_overflow;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

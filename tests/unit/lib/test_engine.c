@@ -57,6 +57,24 @@ static int cap_send(void *ctx, const struct smt_engine_tx *tx)
 	return 0;
 }
 
+/* Side i's session with the other side (again, after a test removed it:
+ * at p->now). */
+static void side_add(struct pair *p, int i, const struct smt_limits *lim)
+{
+	struct smt_engine_session s = {
+		.peer = p->s[!i].addr,
+		.local_port = (uint16_t)(7000 + i),
+		.peer_port = (uint16_t)(7000 + !i),
+		.tls_client = i == 0,
+		.keys = p->keys,
+		.now_ns = p->now,
+	};
+
+	if (lim)
+		s.limits = *lim;
+	cr_assert_eq(smt_engine_session_add(p->s[i].e, &s, &p->s[i].sid), 0);
+}
+
 static void pair_init_lim(struct pair *p, const struct smt_engine_cfg *c0,
 			  const struct smt_engine_cfg *c1,
 			  const struct smt_limits *lim)
@@ -83,20 +101,8 @@ static void pair_init_lim(struct pair *p, const struct smt_engine_cfg *c0,
 		p->s[i].e = smt_engine_new(i ? c1 : c0, &ops, &p->s[i]);
 		cr_assert_not_null(p->s[i].e);
 	}
-	for (i = 0; i < 2; i++) {
-		struct smt_engine_session s = {
-			.peer = p->s[!i].addr,
-			.local_port = (uint16_t)(7000 + i),
-			.peer_port = (uint16_t)(7000 + !i),
-			.tls_client = i == 0,
-			.keys = p->keys,
-		};
-
-		if (lim)
-			s.limits = *lim;
-		cr_assert_eq(
-			smt_engine_session_add(p->s[i].e, &s, &p->s[i].sid), 0);
-	}
+	for (i = 0; i < 2; i++)
+		side_add(p, i, lim);
 }
 
 static void pair_init(struct pair *p, const struct smt_engine_cfg *c0,
@@ -1151,5 +1157,243 @@ Test(engine, backlog__unseen_request_is_busy_not_unknown)
 	cr_assert(next_ev(&p, 1, &ev));
 	cr_assert_eq(ev.len, 100);
 	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}
+
+/* ---- packets before their session (docs/protocol.md 8.10) ----------------- */
+
+static struct smt_engine_stats stats_of(struct pair *p, int side)
+{
+	struct smt_engine_stats st;
+
+	smt_engine_get_stats(p->s[side].e, 0, &st);
+	return st;
+}
+
+/* Side 1 with holding on (c1 filled in) and no session yet: side 0 is
+ * the 0-RTT client whose requests outrun the server's hand-over. */
+static void hold_pair(struct pair *p, struct smt_engine_cfg *c1)
+{
+	struct smt_engine_cfg c = cfg_default();
+
+	if (!c1->hold_pkts)
+		c1->hold_pkts = 64;
+	pair_init(p, &c, c1);
+	cr_assert_eq(smt_engine_session_del(p->s[1].e, p->s[1].sid), 0);
+}
+
+Test(engine, hold__request_before_its_session_runs_when_it_is_added)
+{
+	struct smt_engine_cfg c1 = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	uint64_t id;
+
+	hold_pair(&p, &c1);
+	p.now = 1000;
+	id = send_req(&p, 64, 0, 5);
+	cr_assert_eq(p.s[0].nout, 1);
+	cr_assert_eq(deliver(&p, 0, 0), 0, "held, not dropped");
+	clear(&p, 0);
+	cr_assert_eq(stats_of(&p, 1).held, 1);
+	cr_assert_eq(drops(&p, 1, SMT_DROP_UNKNOWN_SESSION), 0);
+	cr_assert(!next_ev(&p, 1, &ev));
+	cr_assert_eq(p.s[1].nout, 0, "nothing answers a held packet");
+	cr_assert_eq(smt_engine_next_deadline(p.s[1].e), 1000 + 10000000,
+		     "the default 10 ms bound is a deadline");
+	p.now += 300000; /* the hand-over, 0.3 ms later */
+	side_add(&p, 1, NULL);
+	cr_assert_eq(stats_of(&p, 1).hold_replayed, 1);
+	cr_assert(next_ev(&p, 1, &ev), "the held request was delivered");
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+	cr_assert_eq(ev.id, id);
+	cr_assert_eq(ev.len, 64);
+	cr_assert_eq(ev.data[63], (uint8_t)(63 * 7 + 5));
+	cr_assert_eq(
+		smt_engine_reply(p.s[1].e, ev.session, ev.id, "ok", 2, p.now),
+		0);
+	smt_engine_event_free(&ev);
+	flow(&p);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+	smt_engine_event_free(&ev);
+	cr_assert_eq(stats_of(&p, 0).resends_out + stats_of(&p, 0).retransmits,
+		     0, "answered without loss recovery");
+	pair_fini(&p);
+}
+
+Test(engine, hold__off_drops_at_once)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+
+	pair_init(&p, &c, &c);
+	smt_engine_session_del(p.s[1].e, p.s[1].sid);
+	send_req(&p, 64, 0, 1);
+	cr_assert_eq(deliver(&p, 0, 0), SMT_DROP_UNKNOWN_SESSION);
+	side_add(&p, 1, NULL);
+	cr_assert(!next_ev(&p, 1, &ev));
+	cr_assert_eq(stats_of(&p, 1).held, 0);
+	cr_assert_eq(drops(&p, 1, SMT_DROP_UNKNOWN_SESSION), 1);
+	pair_fini(&p);
+}
+
+/* Per peer address and in all, packets and bytes: what does not fit is
+ * dropped and counted, nothing held is evicted for it. */
+Test(engine, hold__bounded_per_peer_and_in_all)
+{
+	struct smt_engine_cfg c1 = cfg_default();
+	struct sockaddr_in b = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(0x0a0000b0)};
+	struct sockaddr_in d = b;
+	struct smt_engine_event ev;
+	struct smt_engine_stats st;
+	struct pair p;
+	int i, n = 0;
+
+	c1.hold_pkts = 4;
+	c1.hold_peer_pkts = 3;
+	hold_pair(&p, &c1);
+	d.sin_addr.s_addr = htonl(0x0a0000d0);
+	for (i = 0; i < 5; i++)
+		send_req(&p, 64, 0, (uint64_t)i);
+	cr_assert_eq(p.s[0].nout, 5);
+	for (i = 0; i < 5; i++)
+		cr_assert_eq(deliver(&p, 0, (size_t)i),
+			     i < 3 ? 0 : SMT_DROP_UNKNOWN_SESSION,
+			     "packet %d of one peer", i);
+	/* another address: its own per-peer bound, the same total */
+	cr_assert_eq(smt_engine_input(p.s[1].e, (struct sockaddr *)&b,
+				      p.s[0].out[3].data, p.s[0].out[3].len, 0,
+				      p.now),
+		     0);
+	cr_assert_eq(smt_engine_input(p.s[1].e, (struct sockaddr *)&d,
+				      p.s[0].out[4].data, p.s[0].out[4].len, 0,
+				      p.now),
+		     SMT_DROP_UNKNOWN_SESSION, "4 in all");
+	st = stats_of(&p, 1);
+	cr_assert_eq(st.held, 4);
+	cr_assert_eq(st.hold_overflow, 3);
+	cr_assert_eq(st.drops[SMT_DROP_UNKNOWN_SESSION], 3);
+	clear(&p, 0);
+	side_add(&p, 1, NULL);
+	while (next_ev(&p, 1, &ev)) {
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+		n++;
+		smt_engine_event_free(&ev);
+	}
+	cr_assert_eq(n, 3, "the session's three, not the other address's");
+	st = stats_of(&p, 1);
+	cr_assert_eq(st.hold_replayed, 3);
+	/* the other address's packet expires after 10 ms */
+	advance(&p, 10000000);
+	st = stats_of(&p, 1);
+	cr_assert_eq(st.hold_expired, 1);
+	cr_assert_eq(st.drops[SMT_DROP_UNKNOWN_SESSION], 4);
+	pair_fini(&p);
+}
+
+Test(engine, hold__bytes_bounded_per_peer)
+{
+	struct smt_engine_cfg c1 = cfg_default();
+	struct pair p;
+
+	c1.hold_peer_bytes = 2500; /* two 1480-byte packets do not fit */
+	hold_pair(&p, &c1);
+	send_req(&p, 4000, 0, 1);
+	cr_assert_geq(p.s[0].nout, 2);
+	cr_assert_eq(deliver(&p, 0, 0), 0);
+	cr_assert_eq(deliver(&p, 0, 1), SMT_DROP_UNKNOWN_SESSION);
+	cr_assert_eq(stats_of(&p, 1).hold_overflow, 1);
+	pair_fini(&p);
+}
+
+Test(engine, hold__expired_packet_is_dropped_not_delivered)
+{
+	struct smt_engine_cfg c1 = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+
+	c1.hold_ns = 1000000;
+	hold_pair(&p, &c1);
+	send_req(&p, 64, 0, 1);
+	cr_assert_eq(deliver(&p, 0, 0), 0);
+	clear(&p, 0);
+	cr_assert_eq(smt_engine_next_deadline(p.s[1].e), p.now + 1000000);
+	advance(&p, 999999);
+	cr_assert_eq(stats_of(&p, 1).hold_expired, 0);
+	advance(&p, 1);
+	cr_assert_eq(stats_of(&p, 1).hold_expired, 1);
+	cr_assert_eq(drops(&p, 1, SMT_DROP_UNKNOWN_SESSION), 1);
+	cr_assert_eq(smt_engine_next_deadline(p.s[1].e), UINT64_MAX);
+	side_add(&p, 1, NULL);
+	cr_assert(!next_ev(&p, 1, &ev), "an expired packet is gone");
+	cr_assert_eq(stats_of(&p, 1).hold_replayed, 0);
+	pair_fini(&p);
+}
+
+/* A held packet meets every receive check when it runs: a forged copy
+ * fails authentication, a replayed one is a duplicate, one of an epoch
+ * without keys is dropped; the application gets the request once. */
+Test(engine, hold__forged_and_replayed_held_packets_never_delivered)
+{
+	struct smt_engine_cfg c1 = cfg_default();
+	struct smt_engine_event ev;
+	struct smt_engine_stats st;
+	struct cpkt forged, epoch9;
+	struct pair p;
+	int n = 0;
+
+	hold_pair(&p, &c1);
+	send_req(&p, 64, 0, 3);
+	cr_assert_eq(p.s[0].nout, 1);
+	forged = p.s[0].out[0];
+	forged.data[forged.len - 1] ^= 0x5a; /* inside the tag */
+	epoch9 = p.s[0].out[0];
+	epoch9.data[37] = 9;
+	cr_assert_eq(smt_engine_input(p.s[1].e, (struct sockaddr *)&p.s[0].addr,
+				      forged.data, forged.len, 0, p.now),
+		     0);
+	cr_assert_eq(smt_engine_input(p.s[1].e, (struct sockaddr *)&p.s[0].addr,
+				      epoch9.data, epoch9.len, 0, p.now),
+		     0);
+	cr_assert_eq(deliver(&p, 0, 0), 0);
+	cr_assert_eq(deliver(&p, 0, 0), 0, "a replayed copy");
+	clear(&p, 0);
+	side_add(&p, 1, NULL);
+	while (next_ev(&p, 1, &ev)) {
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+		cr_assert_eq(ev.data[63], (uint8_t)(63 * 7 + 3));
+		n++;
+		smt_engine_event_free(&ev);
+	}
+	cr_assert_eq(n, 1, "delivered once, the genuine bytes");
+	st = stats_of(&p, 1);
+	cr_assert_eq(st.hold_replayed, 4);
+	cr_assert_eq(st.drops[SMT_DROP_RECORD_AUTH], 1);
+	cr_assert_eq(st.drops[SMT_DROP_NO_EPOCH_KEYS], 1);
+	cr_assert_eq(st.drops[SMT_DROP_DUPLICATE], 1);
+	pair_fini(&p);
+}
+
+/* Only DATA is held: a control packet's sender sends it again anyway. */
+Test(engine, hold__control_packets_are_not_held)
+{
+	struct smt_engine_cfg c1 = cfg_default();
+	struct smt_engine_event ev;
+	struct pair p;
+	size_t i;
+
+	hold_pair(&p, &c1);
+	send_req(&p, 64, 0, 1);
+	clear(&p, 0); /* lost */
+	advance(&p, RTO + 1); /* the client's probe: RESEND 0/0 */
+	cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 1);
+	for (i = 0; i < p.s[0].nout; i++)
+		cr_assert_eq(deliver(&p, 0, i), SMT_DROP_UNKNOWN_SESSION);
+	cr_assert_eq(stats_of(&p, 1).held, 0);
+	side_add(&p, 1, NULL);
+	cr_assert(!next_ev(&p, 1, &ev));
 	pair_fini(&p);
 }

@@ -214,6 +214,11 @@ struct bench_target {
 	const char *smtd_service; /* SMT sessions through smtd, if set */
 	const char *smtd_service_udp; /* the same for SMT over UDP */
 	bool via_smtd; /* this connection's SMT session comes from smtd */
+	/* through smtd: a set-up kind's service (the service name with
+	 * "-SUFFIX", smtd_kinds[]), NULL for the plain (full) one */
+	const char *smtd_kind;
+	/* one untimed set-up first (resumption needs a ticket from it) */
+	bool setup_warm;
 	const char *ca_file; /* the CA (QUIC: GnuTLS loads it itself) */
 	struct quic_resume *quic_resume; /* QUIC: resume with its ticket */
 	/* QUIC, the threads test: 1 + the server thread (member of the
@@ -334,9 +339,33 @@ enum bench_test {
 	TEST_THREADS, /* throughput with N client and N server threads */
 	TEST_SETUP_RESUME, /* set-up resuming a session (QUIC: 0-RTT) */
 	TEST_SETUP_CONC, /* many clients setting up sessions through smtd */
+	TEST_SETUP_SMTD_RES, /* through smtd, TLS 1.3 resumption */
+	TEST_SETUP_SMTD_0RTT, /* through smtd, resumption and early data */
+	TEST_SETUP_SMTD_TKT, /* through smtd, an SMT-ticket (0-RTT) */
 	TEST_COUNT
 };
 const char *test_name(enum bench_test t);
+/* Set-up through smtd (the smtds' CPU is measured). */
+bool test_via_smtd(enum bench_test t);
+
+/*
+ * Set-up kinds through smtd beside the full handshake (--smtd-setups):
+ * each uses the services named SERVICE-SUFFIX (and SERVICE_UDP-SUFFIX),
+ * which scripts/bench.sh configures with that policy on both smtds.
+ */
+struct smtd_kind {
+	const char *suffix;
+	enum bench_test test;
+	bool warm; /* needs a ticket from an earlier set-up */
+};
+#define SMTD_KINDS 3
+extern const struct smtd_kind smtd_kinds[SMTD_KINDS];
+/* "resumed,0rtt,ticket" (any of them, or "all") as a bit per
+ * smtd_kinds[] entry; -1 when a name is unknown. */
+int smtd_kinds_parse(const char *list);
+/* Serves SERVICE and SERVICE-SUFFIX of every kind in mask on ep. */
+int smt_srv_serve_kinds(struct smt_endpoint *ep, const char *service, int mask,
+			char *err, size_t err_len);
 
 struct result {
 	int round;

@@ -98,6 +98,8 @@ static const char *ktls_seen;
 /* --smtd-pids: the client's and the server's smtd, whose CPU the set-up
  * test through smtd counts (0: not measured) */
 static int smtd_pid[2];
+/* --smtd-setups: smtd_kinds[] measured beside the full set-up (bits) */
+static int smtd_setups;
 /* After the last set-up through smtd, the smtds still send the CLOSEs of
  * the last sessions (smtd batches them, docs/smtd.md): wait this long
  * before their CPU is read, so that every set-up's close is counted. */
@@ -666,7 +668,9 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 	uint64_t t_all = now_ns();
 	char err[256];
 	/* resumption: one untimed full set-up first, for the ticket */
-	int i = t->quic_resume ? -1 : 0;
+	bool warm = t->quic_resume || t->setup_warm;
+	int i = warm ? -1 : 0;
+	uint64_t rtx = 0; /* SMT: DATA the clients sent twice */
 
 	for (; tot && rdy && i < n; i++) {
 		struct run *r = calloc(1, sizeof(*r));
@@ -677,10 +681,15 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 
 		if (!r)
 			break;
-		if (!i && t->quic_resume) {
+		if (!i && warm) {
 			cpu0 = cpu_ns_thread();
 			scpu0 = server_cpu_ns();
 			t_all = now_ns();
+			if (sd) { /* the warm-up's CLOSE is not counted */
+				poll(NULL, 0, SMTD_SETTLE_MS);
+				sd0[0] = cpu_ns_pid(smtd_pid[0]);
+				sd0[1] = cpu_ns_pid(smtd_pid[1]);
+			}
 		}
 		t0 = now_ns();
 		ret = cconn_open(&c, res->tp, t, err, sizeof(err));
@@ -698,6 +707,10 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 		if (i >= 0) {
 			rdy[i] = c.t_ready - t0;
 			tot[i] = now_ns() - t0;
+			if (tp_is_smt(res->tp)) {
+				smt_cli_counters(&c, &tmp);
+				rtx += tmp.smt_rtx;
+			}
 		}
 		cconn_close(&c);
 		if (ret || r->errors || !r->cls[0].done) {
@@ -735,6 +748,7 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 		res->p99 = pct_us(tot, n, 0.99);
 		res->p999 = pct_us(tot, n, 0.999);
 		res->ready_p50 = pct_us(rdy, n, 0.5);
+		res->smt_rtx = rtx;
 	}
 	free(tot);
 	free(rdy);
@@ -1120,6 +1134,18 @@ static void run_round(struct ctx *x, int round)
 		setup_point(x, &x->t, &res, p->setup_n);
 		if (smtd && !(round % 2))
 			setup_point(x, &via, &rs, p->setup_n);
+		/* resumption, 0-RTT and SMT-tickets through smtd */
+		for (int k = 0; smtd && k < SMTD_KINDS; k++) {
+			struct bench_target vk = via;
+			struct result rk = base;
+
+			if (!(smtd_setups & 1 << k))
+				continue;
+			vk.smtd_kind = smtd_kinds[k].suffix;
+			vk.setup_warm = smtd_kinds[k].warm;
+			rk.test = smtd_kinds[k].test;
+			setup_point(x, &vk, &rk, p->setup_n);
+		}
 		if (tps[i] == TP_QUIC)
 			setup_resume(x, &base, p->setup_n);
 	}
@@ -1300,12 +1326,17 @@ static void usage(FILE *f)
 		"  --smtd-service NAME  also time SMT sessions set up through smtd (local\n"
 		"                       smtd at $SMT_CTL_SOCKET) for service NAME\n"
 		"  --smtd-service-udp NAME  the same for SMT over UDP\n"
+		"  --smtd-setups LIST   also set up through smtd with resumed, 0rtt,\n"
+		"                       ticket (or all): services NAME-resumed,\n"
+		"                       NAME-0rtt, NAME-ticket of each --smtd-service\n"
 		"  --smtd-pids CLI,SRV  the client's and the server's smtd: their CPU\n"
 		"                       per set-up is counted (from /proc)\n"
 		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
 		"                       max_granted, mtu, busy_poll_us, xsk_tx, rto_min_us,\n"
 		"                       max_pad (session padding P; the server\n"
-		"                       takes the same option); encap=LIST as --encap\n"
+		"                       takes the same option), hold_ms (4294967295:\n"
+		"                       packets before their session dropped);\n"
+		"                       encap=LIST as --encap\n"
 		"  --smtd-sessions      every SMT session from smtd (with --smtd-service\n"
 		"                       and --smtd-service-udp), not keyed by smt-bench\n"
 		"  --hostbpf CMD        the host programs pass: only the throughput and\n"
@@ -1355,6 +1386,7 @@ int client_main(int argc, char **argv)
 		O_PKTSIF,
 		O_SETUPONLY,
 		O_SMTDPIDS,
+		O_SMTDSETUPS,
 		O_CONC
 	};
 	static const struct option opts[] = {
@@ -1390,6 +1422,7 @@ int client_main(int argc, char **argv)
 		{"smtd-service", required_argument, NULL, O_SMTD},
 		{"smtd-service-udp", required_argument, NULL, O_SMTDU},
 		{"smtd-pids", required_argument, NULL, O_SMTDPIDS},
+		{"smtd-setups", required_argument, NULL, O_SMTDSETUPS},
 		{"concurrent", required_argument, NULL, O_CONC},
 		{"encap", required_argument, NULL, O_ENCAP},
 		{"verbose", no_argument, NULL, 'v'},
@@ -1578,6 +1611,16 @@ int client_main(int argc, char **argv)
 		case O_SMTDU:
 			x->t.smtd_service_udp = optarg;
 			break;
+		case O_SMTDSETUPS:
+			smtd_setups = smtd_kinds_parse(optarg);
+			if (smtd_setups < 0) {
+				fprintf(stderr,
+					"smt-bench: --smtd-setups %s: want a "
+					"list of resumed, 0rtt, ticket, all\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case O_SMTDPIDS:
 			if (sscanf(optarg, "%d,%d", &smtd_pid[0],
 				   &smtd_pid[1]) != 2 ||
@@ -1617,7 +1660,8 @@ int client_main(int argc, char **argv)
 					"smt-bench: --smt-opt %s: want "
 					"rpc_timeouts, resend_us, unsched, "
 					"max_granted, mtu, busy_poll_us, "
-					"xsk_tx, rto_min_us or max_pad =NUMBER, or "
+					"xsk_tx, rto_min_us, max_pad or hold_ms "
+					"=NUMBER, or "
 					"encap=LIST\n",
 					optarg);
 				return 2;

@@ -18,10 +18,25 @@
 
 #include "bench.h"
 
-static const char *const test_names[TEST_COUNT] = {
-	"latency", "throughput",   "hol",
-	"setup",   "goodput",	   "setup-smtd",
-	"threads", "setup-resume", "setup-concurrent"};
+static const char *const test_names[TEST_COUNT] = {"latency",
+						   "throughput",
+						   "hol",
+						   "setup",
+						   "goodput",
+						   "setup-smtd",
+						   "threads",
+						   "setup-resume",
+						   "setup-concurrent",
+						   "setup-smtd-resumed",
+						   "setup-smtd-0rtt",
+						   "setup-smt-ticket"};
+
+bool test_via_smtd(enum bench_test t)
+{
+	return t == TEST_SETUP_SMTD || t == TEST_SETUP_CONC ||
+	       t == TEST_SETUP_SMTD_RES || t == TEST_SETUP_SMTD_0RTT ||
+	       t == TEST_SETUP_SMTD_TKT;
+}
 
 const char *test_name(enum bench_test t)
 {
@@ -170,13 +185,9 @@ static double metric(const struct result *r, enum metric m)
 	case M_RTO:
 		return r->smt_rto_us;
 	case M_CPU_SMTD_CLI:
-		return r->test == TEST_SETUP_SMTD || r->test == TEST_SETUP_CONC
-			       ? r->cpu_smtd_cli
-			       : NAN;
+		return test_via_smtd(r->test) ? r->cpu_smtd_cli : NAN;
 	case M_CPU_SMTD_SRV:
-		return r->test == TEST_SETUP_SMTD || r->test == TEST_SETUP_CONC
-			       ? r->cpu_smtd_srv
-			       : NAN;
+		return test_via_smtd(r->test) ? r->cpu_smtd_srv : NAN;
 	case M_HOSTBPF:
 		return r->hostbpf;
 	case M_PKTS:
@@ -807,16 +818,15 @@ static void threads_table(const struct srow *s, size_t n)
 	}
 }
 
-/*
- * The set-up cases through smtd. Only the full handshake is measured so
- * far; the resumption and 0-RTT cases (issue 13 part 2) get their own
- * test ids and rows here, under these names.
- */
+/* The set-up cases through smtd (smt-bench --smtd-setups). */
 static const struct {
 	enum bench_test test;
 	const char *name;
 } setup_cases[] = {
 	{TEST_SETUP_SMTD, "smtd full"},
+	{TEST_SETUP_SMTD_RES, "smtd resumed"},
+	{TEST_SETUP_SMTD_0RTT, "smtd 0-RTT"},
+	{TEST_SETUP_SMTD_TKT, "SMT-ticket 0-RTT"},
 };
 
 /* CPU per set-up, client + server, smtds included (NAN: not measured). */
@@ -824,9 +834,15 @@ static double setup_cpu_total(const struct srow *r)
 {
 	double c = r->med[M_CPU_CLI] + r->med[M_CPU_SRV];
 
-	if (r->key.test == TEST_SETUP_SMTD)
+	if (test_via_smtd(r->key.test))
 		c += r->med[M_CPU_SMTD_CLI] + r->med[M_CPU_SMTD_SRV];
 	return c;
+}
+
+/* SMT DATA sent again per set-up (the clients'), median of rounds. */
+static double setup_rtx(const struct srow *r)
+{
+	return r->med[M_N] > 0 ? r->med[M_RTX] / r->med[M_N] : NAN;
 }
 
 static void setup_table(const struct srow *s, size_t n,
@@ -848,13 +864,24 @@ static void setup_table(const struct srow *s, size_t n,
 	    "the keys; \"smtd cpu\" is the two smtds' CPU per set-up "
 	    "(/proc/PID/schedstat deltas), the closes of the sessions "
 	    "included; \"cpu total\" adds the applications' and the smtds' "
-	    "of both sides. The other rows key SMT in the benchmark itself "
+	    "of both sides. \"smtd resumed\": a TLS 1.3 resumption with "
+	    "the ticket of the previous set-up (PSK with ECDHE); \"smtd "
+	    "0-RTT\": the same with the parameters in early data and the "
+	    "session handed to the application at once (docs/protocol.md "
+	    "6.4); \"SMT-ticket 0-RTT\": the client smtd holds the "
+	    "server's SMT-ticket and hands the session over at once "
+	    "(docs/protocol.md 6.3); in both 0-RTT cases the first request "
+	    "usually reaches the server before its session and is held for "
+	    "it there (docs/protocol.md 8.10). "
+	    "The other rows key SMT in the benchmark itself "
 	    "(no smtd); QUIC: the 1-RTT handshake; quic resumed: a session "
 	    "ticket from the previous connection and 0-RTT, usable at once, "
 	    "the first request in 0-RTT packets beside the Initial.\n\n"
+	    "\"rtx\": SMT DATA packets the clients sent again, per "
+	    "set-up (a first request lost to the hand-over costs one).\n\n"
 	    "| transport | ready p50 | first RPC p50 | first RPC p99 | "
-	    "cpu cli / srv | smtd cpu cli / srv | cpu total |\n"
-	    "|---|---|---|---|---|---|---|\n");
+	    "cpu cli / srv | smtd cpu cli / srv | cpu total | rtx |\n"
+	    "|---|---|---|---|---|---|---|---|\n");
 	for (size_t c = 0; c < ncases; c++)
 		for (int u = 0; u < 2; u++) {
 			const struct srow *r = find(s, n, setup_cases[c].test,
@@ -864,22 +891,25 @@ static void setup_table(const struct srow *s, size_t n,
 			if (!r)
 				continue;
 			out("| %s, %s | %.0f | %.0f | %.0f | %.0f / %.0f | "
-			    "%.0f / %.0f | %.0f |\n",
+			    "%.0f / %.0f | %.0f | %.2f |\n",
 			    tp_label(u ? TP_SMTU : TP_SMT), setup_cases[c].name,
 			    r->med[M_READY], r->med[M_P50], r->med[M_P99],
 			    r->med[M_CPU_CLI], r->med[M_CPU_SRV],
 			    r->med[M_CPU_SMTD_CLI], r->med[M_CPU_SMTD_SRV],
-			    setup_cpu_total(r));
+			    setup_cpu_total(r), setup_rtx(r));
 		}
 	for (int t = 0; t < NSHOW; t++) {
 		const struct srow *r = find(s, n, TEST_SETUP, tps[t], 64, 1, 0);
+		char rtx[16] = "-";
 
+		if (r && tp_is_smt(tps[t]))
+			snprintf(rtx, sizeof(rtx), "%.2f", setup_rtx(r));
 		if (r)
 			out("| %s | %.0f | %.0f | %.0f | %.0f / %.0f | - | "
-			    "%.0f |\n",
+			    "%.0f | %s |\n",
 			    tp_label(tps[t]), r->med[M_READY], r->med[M_P50],
 			    r->med[M_P99], r->med[M_CPU_CLI], r->med[M_CPU_SRV],
-			    setup_cpu_total(r));
+			    setup_cpu_total(r), rtx);
 	}
 	{
 		const struct srow *r =
@@ -887,7 +917,8 @@ static void setup_table(const struct srow *s, size_t n,
 
 		if (r)
 			out("| quic resumed, 0-RTT (rejected: %.0f of %.0f) | "
-			    "%.0f | %.0f | %.0f | %.0f / %.0f | - | %.0f |\n",
+			    "%.0f | %.0f | %.0f | %.0f / %.0f | - | %.0f | - "
+			    "|\n",
 			    r->med[M_RETRIES], r->med[M_N], r->med[M_READY],
 			    r->med[M_P50], r->med[M_P99], r->med[M_CPU_CLI],
 			    r->med[M_CPU_SRV], setup_cpu_total(r));

@@ -697,6 +697,7 @@ static void usage(FILE *f)
 		"                        [--no-smt] [--encap ip|udp|ip,udp] [--ktls]\n"
 		"                        [--smt-opt K=V]... [--smtd-service NAME]\n"
 		"                        [--smtd-service-udp NAME] [--threads N]\n"
+		"                        [--smtd-setups resumed,0rtt,ticket|all]\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
 		"SMT keying over TLS (P+4), SMT natively on IP (SMT port P+5),\n"
 		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7),\n"
@@ -704,7 +705,8 @@ static void usage(FILE *f)
 		"endpoints (default both). --threads N (2..%d) also serves TCP,\n"
 		"TLS, SMT keying, SMT over UDP and QUIC on P+%d+offset with N\n"
 		"threads (SMT over UDP and QUIC: N sockets on one port, a\n"
-		"reuseport group).\n",
+		"reuseport group).\n"
+		"--smtd-setups also serves NAME-KIND of each --smtd-service.\n",
 		BENCH_BASE_PORT, MT_MAX, MT_PORT_OFF);
 }
 
@@ -721,6 +723,7 @@ int server_main(int argc, char **argv)
 		{"smtd-service-udp", required_argument, NULL, 'S'},
 		{"encap", required_argument, NULL, 'e'},
 		{"threads", required_argument, NULL, 't'},
+		{"smtd-setups", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	const char *cert = NULL, *key = NULL, *addr = "0.0.0.0";
@@ -743,7 +746,7 @@ int server_main(int argc, char **argv)
 	bool encaps[TP_COUNT] = {[TP_SMT] = true, [TP_SMTU] = true};
 	struct server *s;
 	char err[256];
-	int o, threads = 1;
+	int o, threads = 1, kinds = 0;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -792,8 +795,19 @@ int server_main(int argc, char **argv)
 					"smt-bench server: --smt-opt %s: want "
 					"rpc_timeouts, resend_us, unsched, "
 					"max_granted, mtu, busy_poll_us, "
-					"xsk_tx, rto_min_us or max_pad =NUMBER, or "
+					"xsk_tx, rto_min_us, max_pad or hold_ms "
+					"=NUMBER, or "
 					"encap=LIST\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'T':
+			kinds = smtd_kinds_parse(optarg);
+			if (kinds < 0) {
+				fprintf(stderr,
+					"smt-bench server: --smtd-setups %s: "
+					"want resumed, 0rtt, ticket, all\n",
 					optarg);
 				return 2;
 			}
@@ -881,7 +895,8 @@ int server_main(int argc, char **argv)
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
 		}
-		if (svc && smt_srv_serve(*ep, svc, err, sizeof(err))) {
+		if (svc &&
+		    smt_srv_serve_kinds(*ep, svc, kinds, err, sizeof(err))) {
 			fprintf(stderr, "smt-bench server: %s\n", err);
 			return 1;
 		}

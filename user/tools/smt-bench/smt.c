@@ -34,6 +34,7 @@ static struct {
 	{"rpc_timeouts", 0}, {"resend_us", 0},	{"unsched", 0},
 	{"max_granted", 0},  {"mtu", 0},	{"busy_poll_us", 0},
 	{"xsk_tx", 0},	     {"rto_min_us", 0}, {"max_pad", 1500},
+	{"hold_ms", 0},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 
@@ -164,6 +165,7 @@ static int ep_open_n(uint16_t port, bool udp, unsigned int n, bool server,
 		.busy_poll_us = smt_opts[5].val,
 		.xsk_tx = smt_opts[6].val != 0,
 		.rto_min_us = smt_opts[7].val,
+		.hold_ms = smt_opts[9].val,
 	};
 	int ret = n > 1 ? smt_endpoint_open_group(&o, n, ep)
 			: smt_endpoint_open(&o, ep);
@@ -496,13 +498,53 @@ int smt_cli_open(struct cconn *c, const struct bench_target *t, char *err,
 	return 0;
 }
 
+const struct smtd_kind smtd_kinds[SMTD_KINDS] = {
+	{"resumed", TEST_SETUP_SMTD_RES, true},
+	{"0rtt", TEST_SETUP_SMTD_0RTT, true},
+	{"ticket", TEST_SETUP_SMTD_TKT, false},
+};
+
+int smtd_kinds_parse(const char *list)
+{
+	char buf[128], *save = NULL, *w;
+	int mask = 0, k;
+
+	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+		return -1;
+	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(w, "all")) {
+			mask |= (1 << SMTD_KINDS) - 1;
+			continue;
+		}
+		for (k = 0; k < SMTD_KINDS && strcmp(w, smtd_kinds[k].suffix);
+		     k++)
+			;
+		if (k == SMTD_KINDS)
+			return -1;
+		mask |= 1 << k;
+	}
+	return mask;
+}
+
+/* SERVICE, or SERVICE-KIND */
+static void kind_service(char *buf, size_t len, const char *service,
+			 const char *kind)
+{
+	if (kind)
+		snprintf(buf, len, "%s-%s", service, kind);
+	else
+		snprintf(buf, len, "%s", service);
+}
+
 int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
 		      size_t err_len)
 {
-	const char *service = c->tp == TP_SMTU ? t->smtd_service_udp
-					       : t->smtd_service;
-	char addr[INET_ADDRSTRLEN];
+	char service[128], addr[INET_ADDRSTRLEN];
 	int ret;
+
+	kind_service(service, sizeof(service),
+		     c->tp == TP_SMTU ? t->smtd_service_udp : t->smtd_service,
+		     t->smtd_kind);
 
 	ret = cli_ep_open(c->tp == TP_SMTU, &c->ep, err, err_len);
 	if (ret)
@@ -521,6 +563,21 @@ int smt_cli_open_smtd(struct cconn *c, const struct bench_target *t, char *err,
 	}
 	c->fd = smt_fd(c->ep);
 	return 0;
+}
+
+int smt_srv_serve_kinds(struct smt_endpoint *ep, const char *service, int mask,
+			char *err, size_t err_len)
+{
+	char name[128];
+	int ret = smt_srv_serve(ep, service, err, err_len);
+
+	for (int k = 0; !ret && k < SMTD_KINDS; k++) {
+		if (!(mask & 1 << k))
+			continue;
+		kind_service(name, sizeof(name), service, smtd_kinds[k].suffix);
+		ret = smt_srv_serve(ep, name, err, err_len);
+	}
+	return ret;
 }
 
 int smt_srv_serve(struct smt_endpoint *ep, const char *service, char *err,

@@ -1165,7 +1165,7 @@ smtd_stat() { # NAME COUNTER: one of smtd's counters (smtctl stats)
 # connection (docs/protocol.md 6.1): four sessions of one control
 # connection end when it closes; the server takes one handshake for them.
 t_close_batch() {
-	local out=$SD_TMP/closeb.out n0 n1 c0 c1 f0 p r=""
+	local out=$SD_TMP/closeb.out n0 n1 c0 c1 f0 r0 t0 p r=""
 	for p in 9820 9821 9822 9823; do
 		r="$r {\"op\":\"connect\",\"service\":\"echo.smt\",\"address\":\"$SIP\",\"port\":$p}"
 	done
@@ -1173,6 +1173,8 @@ t_close_batch() {
 	n0=$(smtd_stat cli close_conns)
 	c0=$(smtd_stat srv closes_received)
 	f0=$(smtd_stat cli closes_failed)
+	r0=$(smtd_stat cli closes_resumed)
+	t0=$(smtd_stat cli tickets_cached)
 	# shellcheck disable=SC2086
 	ctl_as root cli req $r >"$out" 2>&1
 	for p in 9820 9821 9822 9823; do wait_gone srv $p; done
@@ -1188,6 +1190,18 @@ t_close_batch() {
 		ok close_batch_none_failed
 	else
 		bad close_batch_none_failed "$(grep -i close "$SD_TMP/cli.log" | tail -3)"
+	fi
+	# the next CLOSE connection to that smtd resumes with the ticket of
+	# the one before (docs/protocol.md 6.1): no certificates, no signatures
+	ctl_as root cli req "{\"op\":\"connect\",\"service\":\"echo.smt\",\"address\":\"$SIP\",\"port\":9824}" >"$out" 2>&1
+	wait_gone srv 9824
+	if grep -q '^ok' "$out" &&
+		[ "$(smtd_stat cli closes_resumed)" -gt "$r0" ] &&
+		[ "$(smtd_stat cli closes_failed)" = "$f0" ] &&
+		[ "$(smtd_stat cli tickets_cached)" -gt "$t0" ]; then
+		ok close_connection_resumed
+	else
+		bad close_connection_resumed "closes_resumed $r0 -> $(smtd_stat cli closes_resumed), closes_failed $f0 -> $(smtd_stat cli closes_failed): $(tail -2 "$out" | tr '\n' ' ')"
 	fi
 }
 

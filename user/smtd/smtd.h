@@ -225,6 +225,7 @@ void smtd_accept_tick(struct smtd *d);
 	X(metrics_conns_refused, "metrics connections over max_clients")     \
 	X(raw_sockets_handed, "raw IP sockets handed to applications")       \
 	X(handshakes_resumed, "handshakes resumed with a ticket (PSK+DHE)")  \
+	X(closes_resumed, "CLOSE connections resumed with a ticket")         \
 	X(tickets_cached, "tickets put in the client cache")                 \
 	X(tickets_expired, "cached tickets found expired when wanted")       \
 	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \

@@ -728,8 +728,12 @@ Test(udp_backend, request_burst_leaves_in_one_send)
 	cr_assert_eq(poll(&pfd, 1, 0), 1, "held packets keep smt_fd readable");
 	cr_assert_geq(smt_process(a), 0);
 	stats_of(a, &x1);
-	cr_assert_eq(x1.tx_calls - x0.tx_calls, 2, "%llu sends",
-		     (unsigned long long)(x1.tx_calls - x0.tx_calls));
+	/* the first request and the held 15 (one more only when a timer of
+	 * the first request fired meanwhile: a loaded host paused us past
+	 * its RESEND timeout, b is not run here) */
+	cr_assert_geq(x1.tx_calls - x0.tx_calls, 2);
+	cr_assert_leq(x1.tx_calls - x0.tx_calls, 3, "%llu sends",
+		      (unsigned long long)(x1.tx_calls - x0.tx_calls));
 	cr_assert_eq(x1.tx_gso_sends - x0.tx_gso_sends, 1);
 	cr_assert_eq(x1.tx_gso_segments - x0.tx_gso_segments, 15);
 	for (i = 0; i < 16; i++) {

@@ -99,6 +99,7 @@ static void init(void)
 			  sizeof(err));
 	snprintf(d.cfg.ctl_path, sizeof(d.cfg.ctl_path),
 		 "/tmp/fuzz-smtd-%d.sock", (int)getpid());
+	d.setup = &smtd_setup_ops;
 	d.epfd = -1;
 	d.reserve_fd = -1;
 	d.listen_io.fd = -1;

@@ -283,7 +283,7 @@ void smtd_table_remove(struct smtd *d, struct smtd_session *s, bool tell_owner,
 		send_msg(d, s->owner, o);
 	}
 	/* sessions outlive smtd: a stopping smtd tells nobody */
-	if (tell_peer && !d->stop && !smtd_hs_close(d, &s->s))
+	if (tell_peer && !d->stop && !d->setup->close(d, &s->s))
 		d->st.closes_sent++;
 	table_del(d, s);
 }
@@ -322,7 +322,7 @@ void smtd_table_tick(struct smtd *d)
 			continue;
 		}
 		s->rekey_busy = true;
-		if (smtd_hs_rekey(d, s)) {
+		if (d->setup->rekey(d, s)) {
 			s->rekey_busy = false;
 			s->rekey_retry = now + 5;
 			d->st.rekeys_failed++;
@@ -717,20 +717,10 @@ static void req_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t id,
 	}
 	if (deny_hold(d, c, id, encap, port))
 		return;
-	/* an SMT-ticket for the service: epoch 0 without a round trip */
-	r = smtd_tkt_connect(d, c, id, svc, addr, port,
-			     encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
-						    : d->cfg.ipproto,
-			     err, sizeof(err));
-	if (r <= 0) {
-		if (r)
-			send_error(d, c, id, -r, "%s", err);
-		return;
-	}
-	r = smtd_hs_connect(d, c, id, svc, addr, port,
-			    encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
-						   : d->cfg.ipproto,
-			    err, sizeof(err));
+	r = d->setup->connect(d, c, id, svc, addr, port,
+			      encap == SMT_ENCAP_UDP ? SMT_IPPROTO_UDP
+						     : d->cfg.ipproto,
+			      err, sizeof(err));
 	if (r)
 		send_error(d, c, id, -r, "%s", err);
 }
@@ -1264,7 +1254,8 @@ static void req_ticket_export(struct smtd *d, struct smtd_ctl_conn *c,
 			   "malformed request: \"service\" is missing");
 		return;
 	}
-	r = smtd_tkt_export(d, svc, text, sizeof(text), err, sizeof(err));
+	r = d->setup->ticket_export(d, svc, text, sizeof(text), err,
+				    sizeof(err));
 	if (r) {
 		send_error(d, c, id, -r, "%s", err);
 		return;
@@ -1351,7 +1342,7 @@ static void conn_free(struct smtd *d, struct smtd_ctl_conn *c)
 			*p = c->next;
 			break;
 		}
-	smtd_hs_conn_gone(d, c);
+	d->setup->conn_gone(d, c);
 	for (s = d->sessions; s; s = next) {
 		next = s->next;
 		if (s->owner == c) {

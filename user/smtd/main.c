@@ -263,6 +263,7 @@ int main(int argc, char **argv)
 	if (util_version_arg(argc, argv, "smtd"))
 		return 0;
 	d.cfg_path = SMTD_DEFAULT_CONFIG;
+	d.setup = &smtd_setup_ops;
 	d.epfd = -1;
 	d.ctl_io.fd = d.listen_io.fd = d.sig_io.fd = d.metrics_io.fd = -1;
 	while ((c = getopt_long(argc, argv, "c:fsl:p:h", opts, NULL)) != -1) {

@@ -280,6 +280,30 @@ struct smtd_session {
 struct smtd_hs; /* one handshake in progress (tls.c) */
 struct smtd_close; /* one CLOSE waiting to be sent (tls.c) */
 
+/*
+ * The set-up side (tls.c, tkt.c) as the control socket (ctl.c) sees it.
+ * main.c puts smtd_setup_ops (tls.c) in struct smtd, so that ctl.c, which
+ * the set-up modules call for the session table and pushes, calls none of
+ * them directly.
+ */
+struct smtd_setup_ops {
+	/* a connect request of c: an SMT-ticket set-up when a ticket
+	 * applies, else TLS; 0 (answered later) or -errno with err */
+	int (*connect)(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
+		       const char *service, const char *address,
+		       uint16_t local_port, uint8_t ipproto, char *err,
+		       size_t errlen);
+	/* tell the peer smtd that session s ended here (smtd_hs_close) */
+	int (*close)(struct smtd *d, const struct smt_ctl_session *s);
+	/* start the epoch + 1 handshake of a client-role session */
+	int (*rekey)(struct smtd *d, struct smtd_session *s);
+	/* a control connection went away */
+	void (*conn_gone)(struct smtd *d, struct smtd_ctl_conn *c);
+	/* the text of a new SMT-ticket of service (smtd_tkt_export) */
+	int (*ticket_export)(struct smtd *d, const char *service, char *out,
+			     size_t cap, char *err, size_t errlen);
+};
+
 struct smtd {
 	struct smtd_config cfg;
 	const char *cfg_path;
@@ -305,6 +329,7 @@ struct smtd {
 	void *metrics; /* metrics.c state */
 	int64_t started; /* unix time smtd started */
 	struct smtd_resume *resume; /* resume.c: tickets, replay record */
+	const struct smtd_setup_ops *setup; /* &smtd_setup_ops (tls.c) */
 };
 
 /* ctl.c */
@@ -370,6 +395,7 @@ void smtd_table_tick(struct smtd *d);
 uint32_t smtd_new_sid(struct smtd *d);
 
 /* tls.c */
+extern const struct smtd_setup_ops smtd_setup_ops;
 int smtd_tls_init(struct smtd *d, char *err, size_t errlen);
 void smtd_tls_free(struct smtd *d);
 /* SIGHUP: take from's contexts and tickets (smtd_tls_init'ed on a
@@ -380,23 +406,8 @@ void smtd_tls_adopt(struct smtd *d, struct smtd *from);
  * "FILE[:LINE]: ..." in err. */
 int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen);
 int smtd_tls_listen(struct smtd *d);
-/* Start a client handshake for a connect request of c, proposing ipproto
- * (17: SMT over UDP). 0 or -errno (then nothing was started and the caller
- * answers the request). */
-int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
-		    const char *service, const char *address,
-		    uint16_t local_port, uint8_t ipproto, char *err,
-		    size_t errlen);
-/* Start the epoch + 1 handshake for a client-role session. 0 or -errno. */
-int smtd_hs_rekey(struct smtd *d, struct smtd_session *s);
-/* Tell the peer smtd that session s ended here (a CLOSE, docs/protocol.md
- * 6.1): queued for up to 50 ms, then sent over one TLS connection with
- * the other CLOSEs for that peer. 0 or -errno (nothing queued). */
-int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s);
 /* Milliseconds until smtd_hs_tick has queued work due, at most max. */
 int smtd_hs_next_ms(struct smtd *d, int max);
-/* A control connection went away: forget it in pending handshakes. */
-void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_hs_tick(struct smtd *d);
 void smtd_hs_free_all(struct smtd *d);
 

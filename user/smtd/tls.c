@@ -2149,16 +2149,22 @@ static void hs_wait_run(struct smtd *d)
 	}
 }
 
-int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
-		    const char *service, const char *address,
-		    uint16_t local_port, uint8_t ipproto, char *err,
-		    size_t errlen)
+/* Start a client handshake for a connect request of c, proposing ipproto
+ * (17: SMT over UDP). 0 or -errno (then nothing was started and the caller
+ * answers the request). */
+static int smtd_hs_connect(struct smtd *d, struct smtd_ctl_conn *c,
+			   int64_t req_id, const char *service,
+			   const char *address, uint16_t local_port,
+			   uint8_t ipproto, char *err, size_t errlen)
 {
 	return hs_start(d, c, req_id, service, address, local_port, ipproto,
 			NULL, HS_NEW, NULL, err, errlen);
 }
 
-int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
+/* Tell the peer smtd that session s ended here (a CLOSE, docs/protocol.md
+ * 6.1): queued for up to 50 ms, then sent over one TLS connection with
+ * the other CLOSEs for that peer. 0 or -errno (nothing queued). */
+static int smtd_hs_close(struct smtd *d, const struct smt_ctl_session *s)
 {
 	struct smtd_close *c;
 
@@ -2253,7 +2259,8 @@ int smtd_hs_next_ms(struct smtd *d, int max)
 	return max;
 }
 
-int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
+/* Start the epoch + 1 handshake for a client-role session. 0 or -errno. */
+static int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
 {
 	char err[300];
 	int r;
@@ -2266,7 +2273,8 @@ int smtd_hs_rekey(struct smtd *d, struct smtd_session *s)
 	return r;
 }
 
-void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)
+/* A control connection went away: forget it in pending handshakes. */
+static void smtd_hs_conn_gone(struct smtd *d, struct smtd_ctl_conn *c)
 {
 	struct smtd_hs *hs, *next;
 
@@ -2325,3 +2333,27 @@ void smtd_hs_free_all(struct smtd *d)
 		free(c);
 	}
 }
+
+/* A connect request: an SMT-ticket set-up when a ticket applies (epoch 0
+ * without a round trip), else the TLS handshake. */
+static int setup_connect(struct smtd *d, struct smtd_ctl_conn *c,
+			 int64_t req_id, const char *service,
+			 const char *address, uint16_t local_port,
+			 uint8_t ipproto, char *err, size_t errlen)
+{
+	int r = smtd_tkt_connect(d, c, req_id, service, address, local_port,
+				 ipproto, err, errlen);
+
+	if (r <= 0)
+		return r;
+	return smtd_hs_connect(d, c, req_id, service, address, local_port,
+			       ipproto, err, errlen);
+}
+
+const struct smtd_setup_ops smtd_setup_ops = {
+	.connect = setup_connect,
+	.close = smtd_hs_close,
+	.rekey = smtd_hs_rekey,
+	.conn_gone = smtd_hs_conn_gone,
+	.ticket_export = smtd_tkt_export,
+};

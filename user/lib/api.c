@@ -1279,10 +1279,14 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
 	s = sess_find(ep, ev.session);
 	if (s)
 		msg->peer = s->p.peer;
-	/* a silent peer whose host said "port unreachable" meanwhile: say so
-	 * (the RPC still ran its whole timeout; ICMP can be forged) */
+	/* a silent peer whose host said "port unreachable" while the message
+	 * was out: say so (the RPC still ran its whole timeout; ICMP can be
+	 * forged). The window is the message's life: its silence limit grows
+	 * with the round trip and its size, and the first probes that drew
+	 * the ICMP errors may have gone out just after it was sent. */
 	if (s && msg->error == -SMT_E_RPC_TIMEOUT && ep->bk->ops->unreachable &&
-	    ep->bk->ops->unreachable(ep->bk, &s->p.peer, ep_since(ep)))
+	    ep->bk->ops->unreachable(ep->bk, &s->p.peer,
+				     ev.since ? ev.since : ep_since(ep)))
 		msg->error = -SMT_E_UNREACHABLE;
 	return 0;
 }

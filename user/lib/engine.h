@@ -336,6 +336,10 @@ struct smt_engine_event {
 	int error;
 	uint8_t *data;
 	uint32_t len;
+	/* FAILED, SENT with an error: when the message was first queued (the
+	 * now of smt_engine_send), so an ICMP error from the peer since then
+	 * can be named as the reason; 0 otherwise */
+	uint64_t since;
 };
 
 /* Takes the oldest event: 1 when *ev was filled, 0 when none is queued. */

@@ -604,15 +604,17 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, enum eng_tx_outcome how,
 		out_unlink(e, s, t);
 	if (t->kind == ENG_TX_REQUEST && how == ENG_TX_FAILED) {
 		ENG_CNT(e, s, rpcs_failed, 1);
-		eng_event_push(e, s, SMT_ENGINE_EV_FAILED, id, t->cookie, err,
-			       NULL, 0, false);
+		if (!eng_event_push(e, s, SMT_ENGINE_EV_FAILED, id, t->cookie,
+				    err, NULL, 0, false))
+			e->ev_tail->ev.since = t->created;
 	} else if (t->kind == ENG_TX_ONEWAY) {
 		if (how == ENG_TX_FAILED)
 			ENG_CNT(e, s, oneways_failed, 1);
 		else
 			err = 0;
-		eng_event_push(e, s, SMT_ENGINE_EV_SENT, id, t->cookie, err,
-			       NULL, 0, false);
+		if (!eng_event_push(e, s, SMT_ENGINE_EV_SENT, id, t->cookie,
+				    err, NULL, 0, false) && err)
+			e->ev_tail->ev.since = t->created;
 	} else if (t->kind == ENG_TX_RESPONSE && how == ENG_TX_FAILED) {
 		ENG_CNT(e, s, responses_expired, 1);
 	}

@@ -414,6 +414,87 @@ Test(udp_backend, icmp_port_unreachable_explains_the_timeout)
 	smt_endpoint_close(a);
 }
 
+/* A fixed port on 127.0.0.1 that takes datagrams and answers nothing. */
+static int plain_udp_at(uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
+		     "bind 127.0.0.1:%u: %s", port, strerror(errno));
+	return fd;
+}
+
+/* One RPC to a port that bounces its first packets (ICMP port unreachable)
+ * and then takes the rest silently: it must fail naming the ICMP error.
+ * Returns how long before the failure the silence began, in ms. */
+static uint64_t early_icmp_attempt(void)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o),
+				      .encap = SMT_ENCAP_UDP,
+				      .resend_timeout_us = 2000,
+				      .rpc_timeouts = 10};
+	struct smt_stats st = {.sz = sizeof(st)};
+	struct smt_endpoint *a = NULL;
+	struct smt_session_params p;
+	struct smt_msg m;
+	uint64_t id, t0, t_icmp = 0, end;
+	uint16_t port;
+	uint32_t sa;
+	int fd = plain_udp(&port), sink = -1;
+	bool done = false;
+
+	close(fd);
+	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
+	th_loopback_params(&p, port, true, 1);
+	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
+	t0 = th_mono_ms();
+	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+	end = t0 + 5000;
+	while (!done && th_mono_ms() < end) {
+		smt_wait(a, 1);
+		if (sink < 0) {
+			cr_assert_eq(smt_stats_get(a, 0, &st), 0);
+			if (st.rx_icmp_errors) { /* from now on: silence */
+				sink = plain_udp_at(port);
+				t_icmp = th_mono_ms();
+			}
+		}
+		if (smt_recv(a, &m) == 0) {
+			done = true;
+			cr_assert_eq(m.kind, SMT_MSG_FAILED);
+			cr_assert_eq(m.error, -SMT_E_UNREACHABLE, "error %s",
+				     smt_strerror(m.error));
+			smt_msg_release(&m);
+		}
+	}
+	cr_assert(done, "the RPC did not fail within 5 s");
+	cr_assert_geq(sink, 0, "no ICMP error came back");
+	close(sink);
+	smt_endpoint_close(a);
+	return th_mono_ms() - t_icmp;
+}
+
+/* The peer's host said "port unreachable" only when the RPC was new (a
+ * server killed as the RPC left; the host's ICMP rate limit let only the
+ * first errors out): the RPC fails later than rpc_timeouts x
+ * resend_timeout_us after the last error and must still name it. A loaded
+ * host may notice the errors late (then the silence is shorter than the
+ * case needs): up to 10 attempts, each must name the error, one must have
+ * been the case. */
+Test(udp_backend, icmp_early_in_a_long_silence_still_explains_it)
+{
+	uint64_t gap = 0;
+	int i;
+
+	for (i = 0; i < 10 && gap <= 20; i++)
+		gap = early_icmp_attempt();
+	cr_assert_gt(gap, 20, "the last ICMP error was never 20 ms old");
+}
+
 static void stats_of(struct smt_endpoint *ep, struct smt_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -613,7 +613,8 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, enum eng_tx_outcome how,
 		else
 			err = 0;
 		if (!eng_event_push(e, s, SMT_ENGINE_EV_SENT, id, t->cookie,
-				    err, NULL, 0, false) && err)
+				    err, NULL, 0, false) &&
+		    err)
 			e->ev_tail->ev.since = t->created;
 	} else if (t->kind == ENG_TX_RESPONSE && how == ENG_TX_FAILED) {
 		ENG_CNT(e, s, responses_expired, 1);

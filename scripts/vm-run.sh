@@ -77,28 +77,13 @@ cp "$ko" "$ir/smt/smt.ko"
 cp "$tlsdev" "$ir/smt/smt_tlsdev.ko"
 cp "$prog" "$ir/smt/smt-vm-test"
 cp "$top/tests/vm/init.sh" "$ir/init"
+cp "$top/tests/vm/check.sh" "$ir/smt/check.sh"
 chmod +x "$ir/init"
 
 (cd "$ir" && find . | cpio -o -H newc --quiet) >"$out/initramfs.cpio"
 
-log="$out/console.log"
 timeout=${SMT_VM_TIMEOUT:-280}
-echo "vm-run: booting $kver under TCG (timeout ${timeout}s), console in $log"
-start=$(date +%s)
-set +e
-timeout --foreground -k 5 "$timeout" qemu-system-x86_64 -accel tcg \
-	-m "${SMT_VM_MEM:-1G}" -smp 1 -nographic -no-reboot \
-	-kernel "$cache/vmlinux" -initrd "$out/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=4" \
-	</dev/null >"$log" 2>&1
-qrc=$?
-set -e
-end=$(date +%s)
-grep -E '^(PASS|FAIL|SKIP|SMT-VM)' "$log" | tr -d '\r' || true
-echo "vm-run: guest ran $((end - start)) s (qemu exit $qrc)"
-if grep -q '^SMT-VM-RESULT: PASS' "$log"; then
-	exit 0
-fi
-[ "$qrc" = 124 ] && echo "vm-run: FAIL: guest timed out after ${timeout}s" >&2
-echo "vm-run: FAIL: see $log" >&2
-exit 1
+echo "vm-run: booting $kver under TCG (timeout ${timeout}s), console in $out/console.log"
+. "$here/vm-boot.sh"
+vm_boot vm-run "$cache" "$out" "$timeout" \
+	"console=ttyS0 panic=-1 quiet loglevel=4" '^(PASS|FAIL|SKIP|SMT-VM)'

@@ -132,29 +132,16 @@ StandardError=tty
 TTYPath=/dev/ttyS0
 EOT
 mkdir -p "$ir/smt"
-cp "$top/tests/vm/systemd-check.sh" "$ir/smt/"
+cp "$top/tests/vm/systemd-check.sh" "$top/tests/vm/check.sh" "$ir/smt/"
 
 # the key file group smt (gid 998) may read, as smt-user.sh leaves it
 chgrp 998 "$ir/etc/smt/host.key"
 chmod 0640 "$ir/etc/smt/host.key"
 (cd "$ir" && find . | cpio -o -H newc --quiet) >"$out/initramfs.cpio"
 
-log=$out/console.log
 timeout=${SMT_VM_TIMEOUT:-240}
-echo "vm-systemd: booting $(cat "$cache/KVER") with systemd $("$SYSTEMD" --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1 under TCG (timeout ${timeout}s), console in $log"
-start=$(date +%s)
-set +e
-timeout --foreground -k 5 "$timeout" qemu-system-x86_64 -accel tcg \
-	-m "${SMT_VM_MEM:-1G}" -smp 1 -nographic -no-reboot \
-	-kernel "$cache/vmlinux" -initrd "$out/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/usr/lib/systemd/systemd systemd.unit=smt-check.target systemd.show_status=0" \
-	</dev/null >"$log" 2>&1
-qrc=$?
-set -e
-end=$(date +%s)
-grep -aE '^(PASS|FAIL|SKIP|SMT-VM|  )' "$log" | tr -d '\r' || true
-echo "vm-systemd: guest ran $((end - start)) s (qemu exit $qrc)"
-grep -aq '^SMT-VM-RESULT: PASS' "$log" && exit 0
-[ "$qrc" = 124 ] && echo "vm-systemd: FAIL: guest timed out after ${timeout}s" >&2
-echo "vm-systemd: FAIL: see $log" >&2
-exit 1
+echo "vm-systemd: booting $(cat "$cache/KVER") with systemd $("$SYSTEMD" --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1 under TCG (timeout ${timeout}s), console in $out/console.log"
+. "$top/scripts/vm-boot.sh"
+vm_boot vm-systemd "$cache" "$out" "$timeout" \
+	"console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/usr/lib/systemd/systemd systemd.unit=smt-check.target systemd.show_status=0" \
+	'^(PASS|FAIL|SKIP|SMT-VM|  )'

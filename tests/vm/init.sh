@@ -33,17 +33,7 @@ mount -t tmpfs tmpfs /run
 mkdir -p /run/netns /var/run
 ln -sfn /run/netns /var/run/netns 2>/dev/null
 
-ok=1
-check() {
-	name=$1
-	shift
-	if "$@"; then
-		echo "PASS $name"
-	else
-		echo "FAIL $name"
-		ok=0
-	fi
-}
+. /smt/check.sh
 stat_of() {
 	sed -n "s/^$1 //p" /proc/net/smt_stat
 }

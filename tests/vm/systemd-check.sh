@@ -9,17 +9,7 @@ export PATH=/usr/local/bin:/usr/bin:/usr/sbin
 UNIT=/etc/systemd/system/smtd.service
 # CAP_NET_ADMIN (12), CAP_NET_RAW (13), CAP_PERFMON (38), CAP_BPF (39)
 CAPS_WANT=000000c000003000
-ok=1
-check() {
-	name=$1
-	shift
-	if "$@"; then
-		echo "PASS $name"
-	else
-		echo "FAIL $name"
-		ok=0
-	fi
-}
+. /smt/check.sh
 field() { # NAME: the value of NAME: in smtd's /proc status
 	sed -n "s/^$1:[[:space:]]*//p" "/proc/$pid/status" | tr -s '\t' ' '
 }

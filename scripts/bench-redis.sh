@@ -28,6 +28,11 @@
 # For work on one path (then BENCH_REDIS_DOC=0 keeps docs/ as it is):
 #   BENCH_REDIS_PATHS="smt-udp stunnel"  only these paths
 #   BENCH_REDIS_LOSS="0"                 only these loss rates (percent)
+#   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline)
+#   BENCH_REDIS_TIMEOUT=S  a redis-benchmark run still going after S
+#     seconds (default 300) is stopped: its row reads 0 req/s (a wedged
+#     path no longer hangs the run; SMT_PROXY_DUMP=1 in the environment
+#     makes smt-proxy log its engine's messages when it stops progressing)
 #   BENCH_REDIS_PROFILE=DIR  each 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
@@ -43,6 +48,8 @@ chmod 755 "$SD_TMP"
 PATHS=${BENCH_REDIS_PATHS:-tcp redis-tls stunnel smt-ip smt-udp}
 LOSSES=${BENCH_REDIS_LOSS:-0 1}
 PROF=${BENCH_REDIS_PROFILE:-}
+POINTS=${BENCH_REDIS_POINTS:-}
+RUN_TIMEOUT=${BENCH_REDIS_TIMEOUT:-300}
 P=br$$
 P=${P:0:12}
 PIN=/sys/fs/bpf/$P-loss
@@ -53,6 +60,8 @@ cleanup() {
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
 	sleep 0.3
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
+	# the sidecars' and smtd's logs, for a run that went wrong
+	mkdir -p "$OUT/logs" && cp "$SD_TMP"/*.log "$OUT/logs/" 2>/dev/null
 	[ -n "${SMT_NS_CLIENT:-}" ] && ip -n "$SMT_NS_CLIENT" link set dev "$SMT_DEV_CLIENT" xdpgeneric off 2>/dev/null
 	[ -n "${SMT_NS_SERVER:-}" ] && ip -n "$SMT_NS_SERVER" link set dev "$SMT_DEV_SERVER" xdpgeneric off 2>/dev/null
 	rm -rf "$PIN" "$PIN-maps"
@@ -255,8 +264,8 @@ bench() {
 	shift 7
 	[ "$c" = 32 ] && prof_start "$path-$loss-${op^^}-$c-$pl"
 	t0=$(cpu_ticks $CPU_PIDS)
-	out=$(inc redis-benchmark "$@" -t "$op" -d 64 -c "$c" -P "$pl" \
-		-n "$n" --precision 3 2>/dev/null | tr '\r' '\n')
+	out=$(inc timeout "$RUN_TIMEOUT" redis-benchmark "$@" -t "$op" -d 64 \
+		-c "$c" -P "$pl" -n "$n" --precision 3 2>/dev/null | tr '\r' '\n')
 	t1=$(cpu_ticks $CPU_PIDS)
 	prof_stop "$n"
 	rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
@@ -281,8 +290,8 @@ mixed() {
 		2>/dev/null &
 	big=$!
 	sleep 0.5
-	out=$(inc redis-benchmark "$@" -t get -d 64 -c 4 -n "$MIX_N" \
-		--precision 3 2>/dev/null | tr '\r' '\n')
+	out=$(inc timeout "$RUN_TIMEOUT" redis-benchmark "$@" -t get -d 64 \
+		-c 4 -n "$MIX_N" --precision 3 2>/dev/null | tr '\r' '\n')
 	kill -TERM $big 2>/dev/null
 	wait $big 2>/dev/null
 	sets=$(tr '\r' '\n' <"$SD_TMP/big.out" | sed -n 's/^SET: rps=\([0-9.]*\).*/\1/p' | tail -1)
@@ -297,6 +306,7 @@ mixed() {
 }
 
 MIX_N=$((N / 5))
+point() { [ -z "$POINTS" ] || case " $POINTS " in *" $1 "*) return 0 ;; esac; [ -z "$POINTS" ]; }
 # all_runs PATH -- ARGS
 all_runs() {
 	local path=$1 loss c n
@@ -306,12 +316,12 @@ all_runs() {
 		for c in 1 32 256; do
 			n=$N
 			[ "$loss" = 1 ] && [ "$c" = 1 ] && n=$((N / 10))
-			bench "$path" "$loss" set "$c" 1 "$n" -- "$@"
-			bench "$path" "$loss" get "$c" 1 "$n" -- "$@"
+			point set:$c:1 && bench "$path" "$loss" set "$c" 1 "$n" -- "$@"
+			point get:$c:1 && bench "$path" "$loss" get "$c" 1 "$n" -- "$@"
 		done
-		bench "$path" "$loss" set 32 16 $((N * 5)) -- "$@"
-		bench "$path" "$loss" get 32 16 $((N * 5)) -- "$@"
-		mixed "$path" "$loss" -- "$@"
+		point set:32:16 && bench "$path" "$loss" set 32 16 $((N * 5)) -- "$@"
+		point get:32:16 && bench "$path" "$loss" get 32 16 $((N * 5)) -- "$@"
+		point mixed && mixed "$path" "$loss" -- "$@"
 		echo "  $path loss $loss%: bench_loss seen/dropped $(loss_counts)"
 		echo "$path $loss $(loss_counts)" >>"$OUT/loss.txt"
 	done

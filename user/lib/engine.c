@@ -153,6 +153,38 @@ int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,
 	return 0;
 }
 
+unsigned int smt_engine_check(const struct smt_engine *e, FILE *f,
+			      uint64_t min_age_ns)
+{
+	unsigned int bad = 0;
+	size_t i, j;
+
+	for (i = 0; i < e->by_id.nb; i++) {
+		const struct eng_hnode *sn;
+
+		for (sn = e->by_id.b[i]; sn; sn = sn->next) {
+			const struct eng_session *s = eng_container_of(
+				sn, struct eng_session, id_node);
+
+			for (j = 0; j < s->tx.nb; j++) {
+				const struct eng_hnode *n;
+
+				for (n = s->tx.b[j]; n; n = n->next) {
+					const struct eng_tx *t =
+						eng_container_of(
+							n, struct eng_tx, node);
+
+					bad += eng_tx_invariant(t) != NULL;
+					if (f && t->kind != ENG_TX_AWAIT &&
+					    e->now - t->created >= min_age_ns)
+						eng_tx_dump(e, t, f);
+				}
+			}
+		}
+	}
+	return bad;
+}
+
 /* ---- events ------------------------------------------------------------------ */
 
 static void event_unlink(struct smt_engine *e, struct eng_event *v)
@@ -328,6 +360,12 @@ static void epoch_wipe(struct smt_engine *e, struct eng_session *s,
 
 static void session_free(struct smt_engine *e, struct eng_session *s, int err)
 {
+	unsigned int i, n = 0;
+
+	for (i = 0; i < e->nquery; i++) /* its probes go unanswered */
+		if (e->query[i].sid != s->id)
+			e->query[n++] = e->query[i];
+	e->nquery = n;
 	session_end_msgs(e, s, true, 0, err);
 	epoch_wipe(e, s, &s->ep[0], err);
 	epoch_wipe(e, s, &s->ep[1], err);
@@ -481,6 +519,30 @@ void *smt_engine_session_user(const struct smt_engine *e, uint32_t id)
 
 /* ---- control packets in ----------------------------------------------------------- */
 
+/* Keeps a RESEND 0/0 for an answer after the input that waits (once per
+ * message); false when ENG_QUERIES already wait. */
+static bool query_defer(struct smt_engine *e, const struct eng_session *s,
+			const struct eng_epoch *ep, const struct smt_ctl *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->nquery; i++)
+		if (e->query[i].msg_id == c->msg_id &&
+		    e->query[i].sid == s->id && e->query[i].epoch == ep->num)
+			return true;
+	if (e->nquery == ENG_QUERIES)
+		return false;
+	e->query[e->nquery++] = (struct eng_query){
+		.sid = s->id,
+		.epoch = ep->num,
+		.prio = c->prio,
+		.offset = c->offset,
+		.length = c->length,
+		.msg_id = c->msg_id,
+	};
+	return true;
+}
+
 static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		       struct eng_epoch *ep, const struct smt_ctl *c,
 		       uint64_t now)
@@ -523,11 +585,41 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 		return;
 	}
 	/* Its first packets may wait in our own input queue, behind this
-	 * control packet: not known yet is not unknown. */
-	eng_send_ctl(e, s, ep,
-		     e->backlog && (c->msg_id & 1) ? SMT_TYPE_BUSY
-						   : SMT_TYPE_UNKNOWN,
-		     c->msg_id, 0, 0, 0);
+	 * control packet: not known yet is not unknown. It is answered when
+	 * that input has been processed (queries_answer()), not with BUSY
+	 * now: a burst of probes is a backlog of its own, and a probe that
+	 * always came before the last of its burst would be answered BUSY
+	 * round after round while its request stayed lost (issue 16: a
+	 * pipelined Redis session wedged at 1 % loss). Past ENG_QUERIES
+	 * waiting, UNKNOWN at once: a request sent twice is dropped as a
+	 * duplicate, one never sent again never arrives. */
+	if (e->backlog && (c->msg_id & 1) && query_defer(e, s, ep, c))
+		return;
+	eng_send_ctl(e, s, ep, SMT_TYPE_UNKNOWN, c->msg_id, 0, 0, 0);
+}
+
+/* Answers the deferred probes (ctl_resend) now that the input before them
+ * was processed. */
+static void queries_answer(struct smt_engine *e)
+{
+	unsigned int i, n = e->nquery;
+
+	e->nquery = 0;
+	for (i = 0; i < n; i++) {
+		const struct eng_query *q = &e->query[i];
+		struct eng_session *s = eng_session_find(e, q->sid);
+		struct eng_epoch *ep = s ? eng_epoch_find(s, q->epoch) : NULL;
+		struct smt_ctl c = {
+			.type = SMT_TYPE_RESEND,
+			.msg_id = q->msg_id,
+			.offset = q->offset,
+			.length = q->length,
+			.prio = q->prio,
+		};
+
+		if (ep)
+			ctl_resend(e, s, ep, &c, e->now);
+	}
 }
 
 /*
@@ -762,6 +854,8 @@ int smt_engine_input(struct smt_engine *e, const struct sockaddr *peer,
 	if (!s) /* held for its session, or dropped (protocol.md 8.10) */
 		return eng_hold_add(e, peer, smt, len, ipv4_id, now_ns);
 	rc = input_session(e, s, smt, len, ipv4_id, now_ns);
+	if (e->nquery && !e->backlog)
+		queries_answer(e);
 	eng_tx_flush(e);
 	return rc;
 }
@@ -789,6 +883,8 @@ void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
 	struct eng_heap *h = &e->timers;
 
 	e->now = now_ns;
+	if (e->nquery && !e->backlog)
+		queries_answer(e);
 	eng_hold_expire(e, now_ns);
 	if (due_ns > now_ns)
 		due_ns = now_ns;

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <smt/drop.h>
@@ -257,8 +258,9 @@ void smt_engine_batch_end(struct smt_engine *e);
  * smt_engine_input() yet (it processes control packets and high
  * priorities first). While set, what the engine does not know may only be
  * queued behind: a RESEND 0/0 for the response to a request it holds no
- * state of is answered BUSY instead of UNKNOWN (which would make the
- * client send all of it again), and a request still arriving does not
+ * state of is not answered UNKNOWN (which would make the client send all
+ * of it again) but kept until the engine is called without the backlog,
+ * then answered from what it holds then, and a request still arriving does not
  * ask for its missing part on a client's probe. The caller bounds how
  * long it stays set (libsmt: one base RESEND timeout), so a flood cannot
  * keep an UNKNOWN from ever going.
@@ -406,6 +408,13 @@ struct smt_engine_stats {
 	uint64_t tx_msgs, tx_bytes, rx_msgs, rx_bytes, events;
 	uint64_t sessions; /* engine stats only */
 };
+
+/* Debugging and tests: how many of our messages break the send invariant
+ * (one with packets it may send is in the send queue; every one has its
+ * timer armed); with f, one line per message of ours at least min_age_ns
+ * old, its state. */
+unsigned int smt_engine_check(const struct smt_engine *e, FILE *f,
+			      uint64_t min_age_ns);
 
 /* Counters of the engine (sid 0) or of one session. 0 or -ENOENT. */
 int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,

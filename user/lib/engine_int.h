@@ -222,6 +222,10 @@ struct eng_hold {
 	uint32_t n, bytes;
 };
 
+/* Deferred answers to probes (struct smt_engine.query); more are
+ * answered at once. */
+#define ENG_QUERIES 64
+
 struct smt_engine {
 	struct smt_engine_cfg cfg;
 	struct smt_engine_ops ops;
@@ -230,6 +234,17 @@ struct smt_engine {
 	bool closing; /* smt_engine_free: the backend may be gone, send nothing */
 	bool batch; /* smt_engine_batch_begin: defer grants and the flush */
 	bool backlog; /* smt_engine_set_backlog: input waits unprocessed */
+	/* RESEND 0/0 for responses to requests we had not seen, received
+	 * while input waited: answered once it is processed (engine.c,
+	 * ctl_resend) */
+	struct eng_query {
+		uint32_t sid;
+		uint8_t epoch;
+		uint8_t prio;
+		uint32_t offset, length;
+		uint64_t msg_id;
+	} query[ENG_QUERIES];
+	unsigned int nquery;
 	uint64_t now; /* time of the latest engine call that had one */
 	bool grant_due; /* a grant pass was deferred */
 	uint32_t next_sid;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,7 +370,8 @@ unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max)
 		k = tx_send(e, t, max - sent);
 		sent += k;
 		/* done, or a packet could not be built: off the queue (a
-		 * GRANT, RESEND or timer queues it again) */
+		 * GRANT, RESEND or its timer, eng_tx_timer(), queues it
+		 * again) */
 		if (!sendable(t) || sent < max)
 			eng_txq_unlink(e, t);
 	}
@@ -465,6 +467,47 @@ static uint64_t tx_probe_wait(const struct smt_engine *e,
 						   : e->cfg.resend_timeout_ns;
 	}
 	return w;
+}
+
+/* The send invariant: a message with packets it may send is in the send
+ * queue, and every message of ours has its timer armed (it probes, ends
+ * or fails in time). 0, or a short name of what is wrong. */
+const char *eng_tx_invariant(const struct eng_tx *t)
+{
+	if (t->kind == ENG_TX_AWAIT)
+		return NULL;
+	if (sendable(t) && !t->in_txq)
+		return "sendable, not queued";
+	if (t->t.idx == ENG_T_IDLE)
+		return "no timer";
+	return NULL;
+}
+
+void eng_tx_dump(const struct smt_engine *e, const struct eng_tx *t, FILE *f)
+{
+	const char *bad = eng_tx_invariant(t);
+
+	fprintf(f,
+		"tx %s epoch %u id %llu len %u next %u granted %u sent_hi %u "
+		"queued %d timer %s%lld ms age %llu ms silent %u asked %d "
+		"heard %llu ms ago sent %llu ms ago resp %d%s%s\n",
+		t->kind == ENG_TX_REQUEST    ? "request"
+		: t->kind == ENG_TX_ONEWAY   ? "oneway"
+		: t->kind == ENG_TX_RESPONSE ? "response"
+					     : "await",
+		t->epoch, (unsigned long long)t->msg_id, t->w.wire_len,
+		t->next_off, t->granted, t->sent_hi, t->in_txq,
+		t->t.idx == ENG_T_IDLE ? "off " : "in ",
+		t->t.idx == ENG_T_IDLE
+			? 0LL
+			: (long long)((int64_t)(t->t.when - e->now) / 1000000),
+		(unsigned long long)((e->now - t->created) / 1000000),
+		t->silent, t->asked,
+		(unsigned long long)((e->now - t->last_heard) / 1000000),
+		t->last_sent ? (unsigned long long)((e->now - t->last_sent) /
+						    1000000)
+			     : 0ULL,
+		t->resp != NULL, bad ? " BROKEN: " : "", bad ? bad : "");
 }
 
 void eng_tx_heard(struct eng_tx *t, uint64_t now)
@@ -657,6 +700,12 @@ int eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	 * found a receiver that knows nothing of it (UNKNOWN: started
 	 * again, all of it sent twice) or asked for what is on its way. */
 	probed = t->silent && t->probe_at > t->last_heard;
+	/* Packets it may send and off the send queue (eng_tx_pull() took
+	 * it off when a packet could not be built): queued again here, or
+	 * it would wait for a GRANT or RESEND that never comes, its timer
+	 * re-armed forever below. */
+	if (sendable(t))
+		txq_add(e, t);
 	if (!probed && sendable(t)) {
 		eng_timer_arm(e, &t->t, now + tx_probe_wait(e, t));
 		return 0;

@@ -7,6 +7,8 @@
 #ifndef SMT_ENGINE_TX_H
 #define SMT_ENGINE_TX_H
 
+#include <stdio.h>
+
 #include "engine_int.h"
 
 /* How a message of ours ends (eng_tx_end). */
@@ -53,6 +55,11 @@ void eng_tx_heard(struct eng_tx *t, uint64_t now);
 void eng_tx_alive(struct eng_tx *t, uint64_t now);
 int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 		     uint64_t req_id);
+/* NULL when t keeps the send invariant (a message with packets it may send
+ * is queued, and its timer is armed), else what breaks it. */
+const char *eng_tx_invariant(const struct eng_tx *t);
+/* One line of t's state into f (smt_engine_dump). */
+void eng_tx_dump(const struct smt_engine *e, const struct eng_tx *t, FILE *f);
 /* Record content size of a session (docs/protocol.md 8.5). */
 uint32_t eng_rec_size(const struct smt_engine *e, uint32_t max_payload);
 

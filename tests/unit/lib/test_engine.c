@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "engine.h"
+#include "engine_tx.h"
 
 #define RTO 1000000ULL
 #define ACK_DELAY 20000ULL
@@ -1081,6 +1082,18 @@ static void flow_pull(struct pair *p)
 	while (smt_engine_pull(p->s[0].e, 64) + smt_engine_pull(p->s[1].e, 64));
 }
 
+/* Side 1 answers request ev "ok", fl carries it; side 0 gets it. */
+static void reply_ok(struct pair *p, struct smt_engine_event *ev,
+		     void (*fl)(struct pair *))
+{
+	smt_engine_reply(p->s[1].e, ev->session, ev->id, "ok", 2, p->now);
+	smt_engine_event_free(ev);
+	fl(p);
+	cr_assert(next_ev(p, 0, ev));
+	cr_assert_eq(ev->type, SMT_ENGINE_EV_RESPONSE);
+	smt_engine_event_free(ev);
+}
+
 /* A request whose granted packets wait in our own send queue (SRPT sends
  * others first) is not probed: a RESEND 0/0 would find a server that knows
  * nothing of it (UNKNOWN: all of it sent again). Once its packets went, the
@@ -1111,12 +1124,7 @@ Test(engine, probe__request_in_own_send_queue_is_not_probed)
 	for (i = 0; i < 20 && !smt_engine_events_pending(p.s[1].e); i++)
 		flow_pull(&p);
 	cr_assert(next_ev(&p, 1, &ev));
-	smt_engine_reply(p.s[1].e, ev.session, ev.id, "ok", 2, p.now);
-	smt_engine_event_free(&ev);
-	flow_pull(&p);
-	cr_assert(next_ev(&p, 0, &ev));
-	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
-	smt_engine_event_free(&ev);
+	reply_ok(&p, &ev, flow_pull);
 	smt_engine_get_stats(p.s[0].e, 0, &st);
 	cr_assert_eq(st.restarts + st.retransmits, 0,
 		     "restarts %lu retransmits %lu", (unsigned long)st.restarts,
@@ -1124,20 +1132,60 @@ Test(engine, probe__request_in_own_send_queue_is_not_probed)
 	pair_fini(&p);
 }
 
-/* A client's RESEND 0/0 for the response to a request the server has not
- * seen yet: while the server's own input queue still holds packets
- * (smt_engine_set_backlog) the request may be among them, so it answers
- * BUSY; with the queue empty, UNKNOWN (the client starts again). */
-Test(engine, backlog__unseen_request_is_busy_not_unknown)
+/* A message with packets it may send that left the send queue without
+ * sending them (eng_tx_pull() takes a message off when a packet of it
+ * could not be built, e.g. a record that failed to seal) is queued again
+ * by its timer: before, the timer saw it sendable, counted the wait as our
+ * own and re-armed, forever; nothing asked for it, nothing failed it. */
+Test(engine, invariant__sendable_message_off_the_queue_is_queued_again)
 {
 	struct smt_engine_cfg c = cfg_default();
 	struct smt_engine_event ev;
+	struct eng_tx *t;
+	struct pair p;
+	uint64_t id;
+	int i;
+
+	c.tx_pull = 1;
+	pair_init(&p, &c, &c);
+	id = send_req(&p, 100, 0, 3);
+	cr_assert_eq(smt_engine_check(p.s[0].e, NULL, 0), 0);
+	t = eng_tx_find(eng_session_find(p.s[0].e, p.s[0].sid),
+			smt_engine_id_epoch(id), smt_engine_id_msg(id));
+	cr_assert_not_null(t);
+	eng_txq_unlink(p.s[0].e, t); /* as eng_tx_pull() after a failure */
+	cr_assert_eq(smt_engine_check(p.s[0].e, NULL, 0), 1,
+		     "the check does not see a sendable message off the queue");
+	for (i = 0; i < 10 && !smt_engine_events_pending(p.s[1].e); i++) {
+		advance(&p, RTO);
+		flow_pull(&p);
+	}
+	cr_assert_eq(smt_engine_check(p.s[0].e, NULL, 0), 0);
+	cr_assert(next_ev(&p, 1, &ev), "the request never went");
+	cr_assert_eq(ev.len, 100);
+	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}
+
+/* A client's RESEND 0/0 for the response to a request the server has not
+ * seen yet: while the server's own input queue still holds packets
+ * (smt_engine_set_backlog) the request may be among them, so it is
+ * answered once they are processed: BUSY when the request was there after
+ * all, UNKNOWN when not (the client starts again). */
+Test(engine, backlog__unseen_request_is_answered_after_the_backlog)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct smt_engine_stats st;
+	struct cpkt req;
 	struct pair p;
 	size_t i;
 
 	pair_init(&p, &c, &c);
 	send_req(&p, 100, 0, 4);
-	clear(&p, 0); /* the request waits in side 1's input queue */
+	cr_assert_eq(p.s[0].nout, 1);
+	req = p.s[0].out[0]; /* waits in side 1's input queue */
+	clear(&p, 0);
 	advance(&p, RTO + 1);
 	cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 1, "no probe");
 	smt_engine_set_backlog(p.s[1].e, true);
@@ -1146,17 +1194,97 @@ Test(engine, backlog__unseen_request_is_busy_not_unknown)
 	clear(&p, 0);
 	cr_assert_eq(count_type(&p, 1, SMT_TYPE_UNKNOWN), 0,
 		     "UNKNOWN while input waits");
-	cr_assert_eq(count_type(&p, 1, SMT_TYPE_BUSY), 1);
+	/* the request was in the queue: BUSY once it is processed */
 	smt_engine_set_backlog(p.s[1].e, false);
+	smt_engine_input(p.s[1].e, (const struct sockaddr *)&p.s[0].addr,
+			 req.data, req.len, 0, p.now);
+	cr_assert_eq(count_type(&p, 1, SMT_TYPE_UNKNOWN), 0);
+	cr_assert_eq(count_type(&p, 1, SMT_TYPE_BUSY), 1);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.len, 100);
 	flow(&p);
-	/* the request was lost after all: the next probe finds UNKNOWN */
-	for (i = 0; i < 6 && !smt_engine_events_pending(p.s[1].e); i++) {
-		advance(&p, RTO);
-		flow(&p);
-	}
+	smt_engine_get_stats(p.s[0].e, 0, &st);
+	cr_assert_eq(st.restarts, 0);
+	reply_ok(&p, &ev, flow);
+
+	/* not there: UNKNOWN at the next engine call without a backlog */
+	send_req(&p, 100, 0, 5);
+	clear(&p, 0);
+	advance(&p, RTO + 1);
+	smt_engine_set_backlog(p.s[1].e, true);
+	for (i = 0; i < p.s[0].nout; i++)
+		deliver(&p, 0, i);
+	clear(&p, 0);
+	cr_assert_eq(count_type(&p, 1, SMT_TYPE_UNKNOWN) +
+			     count_type(&p, 1, SMT_TYPE_BUSY),
+		     0);
+	smt_engine_set_backlog(p.s[1].e, false);
+	smt_engine_advance(p.s[1].e, p.now);
+	cr_assert_eq(count_type(&p, 1, SMT_TYPE_UNKNOWN), 1);
+	flow(&p);
 	cr_assert(next_ev(&p, 1, &ev));
 	cr_assert_eq(ev.len, 100);
 	smt_engine_event_free(&ev);
+	pair_fini(&p);
+}
+
+/*
+ * Issue 16: pipelined requests, one lost, the others held unanswered by
+ * the server's application (smt-proxy keeps a connection's order). The
+ * client probes all of them at once; the server takes the burst as one
+ * batch of input (backlog set for every packet but the last). The lost
+ * request's probe, never the last of its burst, was answered BUSY round
+ * after round (its request might wait in the queue): never sent again,
+ * never failed (the server was heard), the session wedged.
+ */
+Test(engine, backlog__lost_request_in_a_probe_burst_is_recovered)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	uint64_t id[4], lost;
+	struct pair p;
+	size_t i, n, k;
+	int round, got = 0;
+
+	pair_init(&p, &c, &c);
+	for (i = 0; i < 4; i++)
+		id[i] = send_req(&p, 100, 0, 10 + i);
+	cr_assert_eq(p.s[0].nout, 4);
+	lost = smt_engine_id_msg(id[1]);
+	for (i = 0; i < 4; i++)
+		if (i != 1)
+			deliver(&p, 0, i);
+	clear(&p, 0);
+	for (i = 0; i < 3; i++) { /* held by the application */
+		cr_assert(next_ev(&p, 1, &ev));
+		smt_engine_event_free(&ev);
+	}
+	for (round = 0; round < 30 && !got; round++) {
+		advance(&p, RTO);
+		n = p.s[0].nout;
+		if (!n)
+			continue;
+		/* the lost request's probe first, then the others */
+		for (k = 0; k < n && pid(&p.s[0].out[k]) != lost + 1; k++)
+			;
+		for (i = 0; i < n; i++) {
+			size_t j = !i ? k : (i <= k ? i - 1 : i);
+
+			if (j >= n)
+				continue;
+			smt_engine_set_backlog(p.s[1].e, i + 1 < n);
+			deliver(&p, 0, j);
+		}
+		smt_engine_set_backlog(p.s[1].e, false);
+		clear(&p, 0);
+		flow(&p);
+		while (next_ev(&p, 1, &ev)) {
+			got |= smt_engine_id_msg(ev.id) == lost;
+			smt_engine_event_free(&ev);
+		}
+	}
+	cr_assert(got, "the lost request never reached the server (%d rounds)",
+		  round);
 	pair_fini(&p);
 }
 

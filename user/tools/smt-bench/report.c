@@ -514,14 +514,16 @@ static void ratios(const double *v, bool udp)
 static void target_cell(double v, const char *op, double goal, char *verdict,
 			size_t len)
 {
-	bool met = !strcmp(op, "<=") ? v <= goal : v >= goal;
+	bool met = !strcmp(op, "<=")  ? v <= goal
+		   : !strcmp(op, "<") ? v < goal
+				      : v >= goal;
 
 	if (isnan(v) || isinf(v)) {
 		out(" | not measured");
 		snprintf(verdict, len, "-");
 		return;
 	}
-	out(" | %.2f", v);
+	out(" | %.*f", goal >= 100 ? 0 : 2, v);
 	snprintf(verdict, len, "%s", met ? "met" : "MISSED");
 }
 
@@ -535,7 +537,7 @@ static void target(const char *what, double v, double vu, const char *op,
 	out("| %s", what);
 	target_cell(v, op, goal, a, sizeof(a));
 	target_cell(vu, op, goal, b, sizeof(b));
-	out(" | %s %.2f | %s | %s |\n", op, goal, a, b);
+	out(" | %s %.*f | %s | %s |\n", op, goal >= 100 ? 0 : 2, goal, a, b);
 }
 
 /* "k of n sizes below[; not at ...]" and its verdict: SMT (tp) below TLS in
@@ -606,35 +608,99 @@ static double goodput_core(const struct srow *s, size_t n, enum bench_tp tp,
 	return info->aes_MBps > 0 ? gp / info->aes_MBps : NAN;
 }
 
-/* The targets of issue 7, judged from this run's medians (reported, not
+static const struct srow *threads_row(const struct srow *s, size_t n,
+				      enum bench_tp tp, uint32_t th);
+
+/* CPU per RPC (client + server) of tp over TLS's, in the throughput test. */
+static double cpu_rel_tls(const struct srow *s, size_t n, enum bench_tp tp,
+			  uint32_t size, uint32_t load)
+{
+	const struct srow *a = find(s, n, TEST_TPUT, tp, size, load, 0);
+	const struct srow *t = find(s, n, TEST_TPUT, TP_TLS, size, load, 0);
+
+	return a && t ? (a->med[M_CPU_CLI] + a->med[M_CPU_SRV]) /
+				(t->med[M_CPU_CLI] + t->med[M_CPU_SRV])
+		      : NAN;
+}
+
+/* The pooled head-of-line p99 of tp at loss, in microseconds. */
+static double hol_pool_p99(enum bench_tp tp, uint32_t loss)
+{
+	struct hol_pool *p = hol_find(tp, loss);
+
+	/* Pools are sorted by now (hol_pooled). */
+	return p && p->n ? pct_us(p->ns, p->n, 0.99) : NAN;
+}
+
+/* The threads test's rate with the most threads per side over its rate
+ * with one (NAN when this run had no threads test). */
+static double threads_gain(const struct srow *s, size_t n, enum bench_tp tp)
+{
+	const struct srow *a = threads_row(s, n, tp, 1), *b = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i].key.test == TEST_THREADS && s[i].key.tp == tp &&
+		    s[i].rounds && s[i].key.threads > 1 &&
+		    (!b || s[i].key.threads > b->key.threads))
+			b = &s[i];
+	return a && b ? b->med[M_RPS] / a->med[M_RPS] : NAN;
+}
+
+/* The targets of issue 12, judged from this run's medians (reported, not
  * asserted: the closing note judges them), for SMT natively on IP and SMT
- * over UDP side by side ("SMT" in a target is the column's SMT). */
+ * over UDP side by side ("SMT" in a target is the column's SMT). The two
+ * that need another pass or run, 2 threads per side (the threads pass of
+ * a full run) and native IP against the previous docs/performance.md, are
+ * rows that scripts/bench-targets.py fills in when this run has no
+ * figure for them. */
 static void targets(const struct srow *s, size_t n,
 		    const struct report_info *info)
 {
-	char cell[2][320];
+	static const uint32_t tput_sizes[] = {64, 1024, 8192};
+	char cell[2][320], what[96], b[32];
 	const char *verdict[2];
 
-	out("\n### Targets (issue 7), from the medians above\n\n"
+	out("\n### Targets (issue 12), from the medians above\n\n"
 	    "| target | smt-ip | smt-udp | goal | verdict smt-ip | verdict "
 	    "smt-udp |\n|---|---|---|---|---|---|\n");
-	target("unloaded 64 B p50, SMT/UDP",
-	       rel(s, n, TEST_LAT, TP_SMT, TP_UDP, 64, 1, 0, M_P50),
-	       rel(s, n, TEST_LAT, TP_SMTU, TP_UDP, 64, 1, 0, M_P50),
-	       "<=", 1.1);
+	target("1 MiB goodput, SMT/TLS",
+	       rel(s, n, TEST_GOODPUT, TP_SMT, TP_TLS, 1048576, 1, 0, M_MBPS),
+	       rel(s, n, TEST_GOODPUT, TP_SMTU, TP_TLS, 1048576, 1, 0, M_MBPS),
+	       ">=", 1.4);
+	target("1 MiB goodput, SMT / single-core AES-GCM",
+	       goodput_core(s, n, TP_SMT, info),
+	       goodput_core(s, n, TP_SMTU, info), ">=", 0.6);
 	below_tls(s, n, TP_SMT, cell[0], sizeof(cell[0]), &verdict[0]);
 	below_tls(s, n, TP_SMTU, cell[1], sizeof(cell[1]), &verdict[1]);
 	out("| unloaded p50 SMT below TLS at every size | %s | %s | all | %s "
 	    "| %s |\n",
 	    cell[0], cell[1], verdict[0], verdict[1]);
-	target("64 B, 32 outstanding: RPC rate SMT/TLS",
-	       rel(s, n, TEST_TPUT, TP_SMT, TP_TLS, 64, 32, 0, M_RPS),
-	       rel(s, n, TEST_TPUT, TP_SMTU, TP_TLS, 64, 32, 0, M_RPS),
-	       ">=", 1.4);
-	target("1 KiB, 32 outstanding: RPC rate SMT/TLS",
-	       rel(s, n, TEST_TPUT, TP_SMT, TP_TLS, 1024, 32, 0, M_RPS),
-	       rel(s, n, TEST_TPUT, TP_SMTU, TP_TLS, 1024, 32, 0, M_RPS),
-	       ">=", 1.4);
+	target("unloaded 64 B p50, SMT/UDP",
+	       rel(s, n, TEST_LAT, TP_SMT, TP_UDP, 64, 1, 0, M_P50),
+	       rel(s, n, TEST_LAT, TP_SMTU, TP_UDP, 64, 1, 0, M_P50),
+	       "<=", 1.1);
+	for (size_t i = 0; i < sizeof(tput_sizes) / sizeof(*tput_sizes); i++) {
+		uint32_t sz = tput_sizes[i];
+
+		snprintf(what, sizeof(what),
+			 "%s, 32 outstanding: RPC rate SMT/TLS",
+			 size_str(sz, b));
+		target(what,
+		       rel(s, n, TEST_TPUT, TP_SMT, TP_TLS, sz, 32, 0, M_RPS),
+		       rel(s, n, TEST_TPUT, TP_SMTU, TP_TLS, sz, 32, 0, M_RPS),
+		       ">=", 1.4);
+		snprintf(what, sizeof(what),
+			 "%s, 32 outstanding: CPU per RPC SMT/TLS",
+			 size_str(sz, b));
+		target(what, cpu_rel_tls(s, n, TP_SMT, sz, 32),
+		       cpu_rel_tls(s, n, TP_SMTU, sz, 32), "<", 1.0);
+	}
+	target("head-of-line, 1 % loss: small-RPC p99, us",
+	       get(s, n, TEST_HOL, TP_SMT, 64, 1, 10000, M_P99),
+	       get(s, n, TEST_HOL, TP_SMTU, 64, 1, 10000, M_P99), "<=", 1000);
+	target("head-of-line, 1 % loss, pooled rounds: p99, us",
+	       hol_pool_p99(TP_SMT, 10000), hol_pool_p99(TP_SMTU, 10000),
+	       "<=", 1000);
 	target("head-of-line, 1 % loss: small-RPC p99 SMT/TLS",
 	       rel(s, n, TEST_HOL, TP_SMT, TP_TLS, 64, 1, 10000, M_P99),
 	       rel(s, n, TEST_HOL, TP_SMTU, TP_TLS, 64, 1, 10000, M_P99),
@@ -642,9 +708,12 @@ static void targets(const struct srow *s, size_t n,
 	target("head-of-line, 1 % loss, pooled rounds: p99 SMT/TLS",
 	       hol_pool_ratio(TP_SMT, TP_TLS, 10000),
 	       hol_pool_ratio(TP_SMTU, TP_TLS, 10000), "<=", 0.1);
-	target("1 MiB goodput, SMT / single-core AES-GCM",
-	       goodput_core(s, n, TP_SMT, info),
-	       goodput_core(s, n, TP_SMTU, info), ">=", 0.6);
+	target("2 threads per side: 64 B x32 RPC rate, 2 threads / 1",
+	       threads_gain(s, n, TP_SMT), threads_gain(s, n, TP_SMTU),
+	       ">=", 1.6);
+	out("| native IP (smt-ip): no regression against the previous "
+	    "docs/performance.md | not judged by smt-bench | - | no "
+	    "regression | - | - |\n");
 }
 
 /* "k of n rows ahead[; not at ...]": SMT (tp) against QUIC at every row

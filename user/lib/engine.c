@@ -649,8 +649,23 @@ static void ctl_unknown(struct smt_engine *e, struct eng_session *s,
 	 * if it is the response to our request, the request was lost. */
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
-		if (t && t->kind == ENG_TX_REQUEST && t->asked && !t->resp)
-			eng_tx_restart(e, t, now);
+		if (!t || t->kind != ENG_TX_REQUEST || !t->asked || t->resp)
+			return;
+		/* A server that answers every probe with UNKNOWN and drops
+		 * every copy sent again (it answered the request, then let
+		 * the response expire while the path was down: each copy is
+		 * a replay to it) would keep the request going round for
+		 * ever, the session's traffic keeping it alive. A loaded
+		 * server may also discard a partial request it cannot grant
+		 * yet, and take it on a later try: so not at the first
+		 * UNKNOWNs, but after ENG_QUIET_RESTARTS x max_silent_timeouts
+		 * restarts without news of it (docs/engine.md, Timeouts) */
+		if (t->quiet_restarts >=
+		    ENG_QUIET_RESTARTS * e->cfg.max_silent_timeouts) {
+			eng_msg_end(e, t, ENG_TX_FAILED, -ETIMEDOUT);
+			return;
+		}
+		eng_tx_restart(e, t, now);
 	}
 }
 

@@ -70,6 +70,10 @@ enum eng_timer_kind {
 /* A peer's processing time per byte of a message, added to the silence
  * limit of our messages (10 ns: 100 MB/s to decrypt, copy and answer). */
 #define ENG_PEER_PS_PER_BYTE 10000
+/* A request started again after UNKNOWN this many times max_silent_timeouts
+ * without news of it in between fails (-ETIMEDOUT): its server keeps
+ * dropping it (ctl_unknown()). */
+#define ENG_QUIET_RESTARTS 4
 #define ENG_PROV_BYTES (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
 /* A session's budget of GRANTs and RESENDs for provisional messages
  * (docs/protocol.md 3.4): ENG_PROV_BURST at once, then one per
@@ -155,6 +159,8 @@ struct eng_tx {
 		       the response (REQUEST): an UNKNOWN may answer it */
 	bool heard; /* the peer said something about this message */
 	bool retx; /* some of it went out twice (no RTT sample from it) */
+	/* times started again after UNKNOWN without news of it since */
+	uint16_t quiet_restarts;
 	uint8_t sched_prio;
 	uint64_t msg_id, cookie;
 	struct smt_wire_msg w; /* records [0, sealed) are sealed; the others

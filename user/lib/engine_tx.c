@@ -519,6 +519,7 @@ void eng_tx_heard(struct eng_tx *t, uint64_t now)
 void eng_tx_alive(struct eng_tx *t, uint64_t now)
 {
 	t->heard = true;
+	t->quiet_restarts = 0;
 	t->last_heard = now;
 }
 
@@ -532,6 +533,8 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	if (t->kind == ENG_TX_AWAIT)
 		return;
 	ENG_CNT(e, t->s, restarts, 1);
+	if (t->quiet_restarts < UINT16_MAX)
+		t->quiet_restarts++;
 	t->asked = false;
 	t->next_off = 0;
 	t->granted = initial_grant(e, t->w.wire_len);

@@ -525,6 +525,58 @@ Test(engine, rx_limit__refused_with_busy)
 	pair_fini(&p);
 }
 
+/* The server answered, its response was lost and expired while the path
+ * was down; once the path is back, every probe of the client gets UNKNOWN
+ * and every copy of the request it sends again is a replay to the server.
+ * The RPC must fail after 4 x max_silent_timeouts restarts without news,
+ * not go round forever on the UNKNOWNs (authenticated session traffic). */
+Test(engine, unknown__endless_restarts_without_news_fail_the_rpc)
+{
+	struct smt_engine_cfg c0 = cfg_default(), c1 = cfg_default();
+	struct smt_engine_stats st;
+	struct smt_engine_event ev;
+	struct pair p;
+	int steps = 0;
+	bool failed = false;
+
+	c0.max_silent_timeouts = 10;
+	c1.max_silent_timeouts = 3;
+	pair_init(&p, &c0, &c1);
+	send_req(&p, 100, 0, 7);
+	flow_once(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+	smt_engine_reply(p.s[1].e, ev.session, ev.id, "pong", 4, p.now);
+	smt_engine_event_free(&ev);
+	/* the path is down until the server gave its response up */
+	do {
+		clear(&p, 0);
+		clear(&p, 1);
+		advance(&p, RTO);
+		smt_engine_get_stats(p.s[1].e, 0, &st);
+		cr_assert_lt(++steps, 30, "the response never expired");
+	} while (!st.responses_expired);
+	/* the path is back */
+	for (steps = 0; steps < 400 && !failed; steps++) {
+		flow(&p);
+		if (next_ev(&p, 0, &ev)) {
+			cr_assert_eq(ev.type, SMT_ENGINE_EV_FAILED);
+			cr_assert_eq(ev.error, -ETIMEDOUT);
+			cr_assert_eq(ev.cookie, 7);
+			failed = true;
+		}
+		advance(&p, RTO / 4);
+	}
+	cr_assert(failed, "the RPC still runs after 100 timeouts");
+	smt_engine_get_stats(p.s[0].e, 0, &st);
+	cr_assert_eq(st.restarts, 40, "restarted %lu times, not 4 x 10",
+		     (unsigned long)st.restarts);
+	cr_assert_geq(drops(&p, 1, SMT_DROP_REQ_REPLAY), 1,
+		      "the case: its copy was a replay to the server");
+	flow(&p);
+	pair_fini(&p);
+}
+
 /* ---- replay ------------------------------------------------------------------------- */
 
 Test(engine, request_window__replayed_request_not_delivered)

@@ -13,6 +13,7 @@ libssl-dev openssl
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libbpf-dev bpftool libelf-dev zlib1g-dev libxdp-dev xdp-tools
 libcriterion-dev libinih-dev libjson-c-dev libsystemd-dev libcap-dev
+libpcap-dev
 libclang-rt-14-dev
 iproute2 tcpdump ethtool util-linux procps psmisc python3 perl coreutils
 clang-format cppcheck

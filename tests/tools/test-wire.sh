@@ -329,12 +329,18 @@ keep "$T/p.pcap" "$T/x.pcap" $(seq 0 72)
 [ $? = 1 ] && grep -q "status incomplete" "$T/t.out" && ok ||
 	bad "lost last packet, no keys" "$(head -2 "$T/t.out")"
 
-# A capture cut off inside a pcap record: what precedes is checked, exit 1.
+# A capture cut off inside a pcap record: what precedes is checked, the
+# message it cut is incomplete, exit 1; in JSON too.
 head -c 5000 "$T/p.pcap" >"$T/x.pcap"
 "$W" decode "$T/x.pcap" >"$T/t.out" 2>"$T/t.err"
-[ $? = 1 ] && grep -q "file ends inside the record after packet 3" \
-	"$T/t.err" && grep -q "^summary: packets 3 " "$T/t.out" && ok ||
+[ $? = 1 ] && grep -q "cannot read past packet 3: truncated dump file" \
+	"$T/t.err" && grep -q "^summary: packets 3 " "$T/t.out" &&
+	grep -q "msg_id 2 .* packets 3 status incomplete" "$T/t.out" && ok ||
 	bad "capture cut short" "$(cat "$T/t.err" "$T/t.out" | head -3)"
+"$W" decode -j "$T/x.pcap" >"$T/t.out" 2>/dev/null
+[ $? = 1 ] && grep -q '"read_error": "cannot read past packet 3: ' "$T/t.out" &&
+	grep -q '"status": "incomplete"' "$T/t.out" && ok ||
+	bad "capture cut short, JSON" "$(head -20 "$T/t.out")"
 
 # Truncation (section 3): last record dropped, msg_len lowered to where
 # record 5 ends. Every remaining record verifies; app_len does not match.
@@ -627,10 +633,12 @@ udp_csum() { perl -e "$UDP_PL" csum "$1"; }
 udp_fix() { perl -e "$UDP_PL" fix "$1"; }
 udp_cut() { perl -e "$UDP_PL" cut "$1" "$2" "$3"; }
 
-# to_pcapng IN OUT [be]: the same packets as pcapng (section header, one
-# RAW interface with if_tsresol 9, enhanced packet blocks; an unknown block
-# and a second interface of a link type smt-wire does not read, with one
-# packet of its own, which must be ignored), little- or big-endian.
+# to_pcapng IN OUT [be]: the same packets as pcapng (section header, an
+# interface of IN's link type with if_tsresol 9, enhanced packet blocks; an
+# unknown block and a TCP packet, which must be ignored), little- or
+# big-endian. Written here, not by libpcap, so that smt-wire's reading is
+# checked against it. (libpcap reads one link type and snap length per
+# file: a second interface that differs is an error.)
 NG_PL='
 use strict;
 my ($in, $out, $be) = @ARGV;
@@ -644,8 +652,9 @@ my $lt = unpack("V", substr($f, 20, 4));
 $o .= blk(1, pack("$S$S$L", $lt, 0, 262144) . pack("$S$S", 9, 1) . "\x09\0\0\0" .
 	pack("$L", 0));
 $o .= blk(0x0bad, "junk");
-$o .= blk(1, pack("$S$S$L", 189, 0, 65535));
-$o .= blk(6, pack("$L$L$L$L$L", 1, 0, 0, 4, 4) . "\x45\0\0\x04");
+my $tcp = pack("H*", "450000140000400040060000c0000201c0000202");
+$tcp = pack("H*", "0200000000020200000000010800") . $tcp if $lt == 1;
+$o .= blk(6, pack("$L$L$L$L$L", 0, 0, 0, length $tcp, length $tcp) . $tcp);
 my $off = 24;
 while ($off < length($f)) {
 	my ($s, $us, $cl, $ol) = unpack("VVVV", substr($f, $off, 16));
@@ -949,13 +958,13 @@ cp "$T/u.pcap" "$T/x.pcap" &&
 [ $? = 1 ] && grep -q "^packet 15: truncated by the capture (800 of 850 bytes)" \
 	"$T/t.out" && ok || bad "udp snap-length cut" "$(cat "$T/t.out")"
 
-# pcapng, little- and big-endian sections, a link type of another
-# interface ignored; and a pcapng of Ethernet frames.
+# pcapng, little- and big-endian, a TCP packet ignored; and a pcapng of
+# Ethernet frames.
 for e in "" be; do
 	to_pcapng "$T/mix.pcap" "$T/mix.pcapng" $e
 	"$W" decode "$T/mix.pcapng" --keylog "$T/kl" >"$T/ng.out" &&
 		[ "$(grep -c 'status ok app_len 20000' "$T/ng.out")" = 2 ] &&
-		grep -q "^summary: packets 37 smt 36 ignored 1 control 6 " \
+		grep -q "^summary: packets 37 smt 36 ignored 1 filtered 0 control 6 " \
 			"$T/ng.out" && ok ||
 		bad "pcapng ${e:-le}" "$(tail -4 "$T/ng.out")"
 done
@@ -966,8 +975,82 @@ to_pcapng "$T/eth6.pcap" "$T/eth6.pcapng"
 	bad "pcapng ethernet ipv6 udp" "$(tail -4 "$T/ng.out")"
 head -c $(($(stat -c %s "$T/mix.pcapng") - 10)) "$T/mix.pcapng" >"$T/x.pcapng"
 "$W" decode "$T/x.pcapng" >"$T/t.out" 2>"$T/t.err"
-[ $? = 1 ] && grep -q "file ends inside the record after packet 36" "$T/t.err" &&
-	ok || bad "pcapng cut short" "$(cat "$T/t.err")"
+[ $? = 1 ] && grep -q "cannot read past packet 36: " "$T/t.err" &&
+	grep -q "^summary: packets 36 smt 35 " "$T/t.out" && ok ||
+	bad "pcapng cut short" "$(cat "$T/t.err")"
+
+# The same capture as pcap, as pcapng written by editcap (Wireshark's
+# writer) and read from stdin decodes identically, JSON and text.
+if command -v editcap >/dev/null; then
+	editcap -F pcapng "$T/mix.pcap" "$T/ed.pcapng" &&
+		[ "$(head -c 4 "$T/ed.pcapng" | od -An -tx1 | tr -d ' ')" = 0a0d0d0a ]
+	for f in mix.pcap ed.pcapng; do
+		"$W" decode -j "$T/$f" --keylog "$T/kl" | grep -v '"file": ' >"$T/$f.j"
+		"$W" decode "$T/$f" --keylog "$T/kl" >"$T/$f.t"
+	done
+	"$W" decode - --keylog "$T/kl" <"$T/ed.pcapng" >"$T/stdin.t"
+	grep -q '"ok": true' "$T/mix.pcap.j" &&
+		cmp -s "$T/mix.pcap.j" "$T/ed.pcapng.j" &&
+		cmp -s "$T/mix.pcap.t" "$T/ed.pcapng.t" &&
+		cmp -s "$T/mix.pcap.t" "$T/stdin.t" && ok ||
+		bad "pcap and pcapng decode alike" \
+			"$(diff "$T/mix.pcap.j" "$T/ed.pcapng.j" | head -5; diff "$T/mix.pcap.t" "$T/stdin.t" | head -5)"
+elif [ "${CI:-}" = true ]; then
+	bad "pcap and pcapng decode alike" "no editcap (tshark's wireshark-common)"
+else
+	echo "test-wire: no editcap; pcapng checked with the script's own only"
+fi
+
+# A link type smt-wire does not read (USB): exit 2, named.
+relink "$T/n.pcap" "$T/usb.pcap" 189 ""
+badarg "link type" "has link type USB_LINUX (189), which this tool does not read" \
+	decode "$T/usb.pcap"
+
+# Capture filters (pcap-filter(7)): mix.pcap is the native message (15
+# packets), the same over UDP (15) and 6 UDP control packets from the server.
+# filter_counts NAME EXPR PACKETS SMT FILTERED CONTROL MESSAGES-OK: the
+# summary line and JSON counts decode gives with --filter EXPR.
+filter_counts() {
+	local name=$1 expr=$2
+	"$W" decode "$T/mix.pcap" --keylog "$T/kl" -f "$expr" >"$T/f.out" &&
+		grep -q "^summary: packets $3 smt $4 ignored 0 filtered $5 control $6 messages $7 ok $7 " \
+			"$T/f.out" &&
+		"$W" decode -j "$T/mix.pcap" --keylog "$T/kl" --filter "$expr" >"$T/f.j" &&
+		grep -q "\"filtered\": $5," "$T/f.j" &&
+		grep -q "\"smt_packets\": $4," "$T/f.j" &&
+		grep -qF "\"filter\": \"$expr\"" "$T/f.j" && ok ||
+		bad "filter $name" "$(tail -3 "$T/f.out")"
+}
+filter_counts "none taken" "ip" 36 36 0 6 2
+filter_counts "udp only" "udp" 36 21 15 6 1
+filter_counts "native only" "ip proto 253" 36 15 21 0 1
+filter_counts "one direction" "src host $CLI" 36 30 6 0 2
+filter_counts "one session's port, one way" "udp and dst port 7000" 36 15 21 0 1
+filter_counts "nothing" "tcp" 36 0 36 0 0
+"$W" decode "$T/mix.pcap" -f "udp and dst port 7000" >"$T/f.out" &&
+	grep -q "encap udp msg_len 20052 records 2 packets 15 status complete" \
+		"$T/f.out" && ! grep -q "encap ip" "$T/f.out" && ok ||
+	bad "filter keeps the UDP message" "$(cat "$T/f.out")"
+# Compiled against the capture's link type: the same filter on Ethernet
+# and SLL2 frames keeps the same packets.
+for f in eth sll2; do
+	v=""
+	[ $f = eth ] && v="vlan 42 and "
+	"$W" decode "$T/$f.pcap" -f "dst port 7000" >"$T/f.out" &&
+		grep -q "^summary: packets 74 smt 0 ignored 0 filtered 74 " \
+			"$T/f.out" &&
+		"$W" decode "$T/$f.pcap" -f "${v}ip proto 253 and dst host $SRV" \
+			>"$T/f.out" &&
+		grep -q "^summary: packets 74 smt 74 ignored 0 filtered 0 " \
+			"$T/f.out" && ok || bad "filter on $f frames" "$(cat "$T/f.out")"
+done
+badarg "bad filter" "--filter: 'udp prot 7000': can't parse filter expression: syntax error" \
+	decode "$T/mix.pcap" --filter "udp prot 7000"
+badarg "filter needs another link type" "--filter: 'ether host 02:00:00:00:00:01': " \
+	decode "$T/mix.pcap" -f "ether host 02:00:00:00:00:01"
+"$W" decode -j "$T/mix.pcap" -f "port x" >"$T/b.out" 2>/dev/null
+[ $? = 2 ] && grep -q '"error": *"--filter: ' "$T/b.out" && ok ||
+	bad "bad filter as JSON" "$(cat "$T/b.out")"
 
 # Bad arguments.
 badarg "encap name" "--encap: 'tcp' is not an encapsulation; use ip" \

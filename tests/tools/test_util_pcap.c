@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Unit tests of the tools' shared helpers (user/tools/common): util.c (hex,
- * address:port, sizes) and pcap.c (file round trip, foreign byte order and
- * nanosecond files, link layers, IPv4/IPv6 header build and parse).
+ * address:port, sizes) and pcap.c (files libpcap reads back, link layers,
+ * IPv4/IPv6 header build and parse).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <pcap/pcap.h>
 
 #include "pcap.h"
 #include "util.h"
@@ -332,177 +333,53 @@ static char *tmp_path(const char *name)
 	return path;
 }
 
-Test(pcap_write, reads_back_in_order)
+/* What pcap.c writes, libpcap reads: link type, times, bytes, the end. */
+Test(pcap_write, libpcap_reads_it_back_in_order)
 {
-	char *path = tmp_path("rt.pcap");
+	char *path = tmp_path("rt.pcap"), errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
 	struct pcap_writer w;
-	struct pcap_reader r;
-	struct pcap_rec rec;
 	uint8_t a[3] = {1, 2, 3}, b[1] = {9};
+	pcap_t *p;
 
 	cr_assert_eq(pcap_writer_open(&w, path), 0);
 	cr_assert_eq(pcap_write(&w, a, sizeof(a), 5, 6), 0);
 	cr_assert_eq(pcap_write(&w, b, sizeof(b), 7, 8), 0);
 	cr_assert_eq(pcap_writer_close(&w), 0);
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(r.linktype, PCAP_LINKTYPE_RAW);
-	cr_assert_eq(pcap_next(&r, &rec), 1);
-	cr_assert_eq(rec.caplen, 3);
-	cr_assert_eq(rec.ts_sec, 5);
-	cr_assert_eq(rec.ts_nsec, 6000);
-	cr_assert_arr_eq(rec.data, a, 3);
-	cr_assert_eq(pcap_next(&r, &rec), 1);
-	cr_assert_eq(rec.data[0], 9);
-	cr_assert_eq(pcap_next(&r, &rec), 0);
-	pcap_reader_close(&r);
+	p = pcap_open_offline(path, errbuf);
+	cr_assert_not_null(p, "%s", errbuf);
+	cr_assert_eq(pcap_datalink(p), DLT_RAW);
+	cr_assert_eq(pcap_snapshot(p), PCAP_SNAPLEN);
+	cr_assert_eq(pcap_next_ex(p, &h, &data), 1);
+	cr_assert_eq(h->caplen, 3);
+	cr_assert_eq(h->len, 3);
+	cr_assert_eq(h->ts.tv_sec, 5);
+	cr_assert_eq(h->ts.tv_usec, 6);
+	cr_assert_arr_eq(data, a, 3);
+	cr_assert_eq(pcap_next_ex(p, &h, &data), 1);
+	cr_assert_eq(h->ts.tv_sec, 7);
+	cr_assert_eq(data[0], 9);
+	cr_assert_eq(pcap_next_ex(p, &h, &data), PCAP_ERROR_BREAK);
+	pcap_close(p);
 	unlink(path);
 }
 
-static void write_bytes(const char *path, const void *p, size_t n)
+Test(pcap_linktype_known, the_link_types_pcap_frame_ip_reads)
 {
-	FILE *f = fopen(path, "wb");
+	static const uint8_t ip4[1] = {0x45};
+	static const uint32_t lt[] = {
+		PCAP_LINKTYPE_EN10MB,	 PCAP_LINKTYPE_RAW,
+		PCAP_LINKTYPE_IPV4,	 PCAP_LINKTYPE_IPV6,
+		PCAP_LINKTYPE_LINUX_SLL, PCAP_LINKTYPE_LINUX_SLL2};
+	const uint8_t *ip;
+	size_t i, len;
 
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
-Test(pcap_reader_open, big_endian_nanosecond_sll2)
-{
-	/* magic a1b23c4d big-endian, v2.4, snaplen 65535, linktype 276 */
-	static const uint8_t f[] = {0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0,
-				    0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0x01,
-				    0x14,
-				    /* record: ts 1 s 500 ns, caplen 2, len 2 */
-				    0, 0, 0, 1, 0, 0, 0x01, 0xf4, 0, 0, 0, 2, 0,
-				    0, 0, 2, 0xaa, 0xbb};
-	char *path = tmp_path("be.pcap");
-	struct pcap_reader r;
-	struct pcap_rec rec;
-
-	write_bytes(path, f, sizeof(f));
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(r.linktype, PCAP_LINKTYPE_LINUX_SLL2);
-	cr_assert(r.nsec);
-	cr_assert_eq(pcap_next(&r, &rec), 1);
-	cr_assert_eq(rec.ts_sec, 1);
-	cr_assert_eq(rec.ts_nsec, 500);
-	cr_assert_eq(rec.caplen, 2);
-	cr_assert_eq(rec.data[1], 0xbb);
-	pcap_reader_close(&r);
-	unlink(path);
-}
-
-Test(pcap_reader_open, refuses_garbage_and_unknown_links)
-{
-	/* pcapng section header with a byte-order magic that is neither */
-	static const uint8_t ng[28] = {0x0a, 0x0d, 0x0d, 0x0a, 28, 0,
-				       0,    0,	   1,	 2,    3,  4};
-	static const uint8_t junk[24] = {1, 2, 3, 4};
-	static const uint8_t usb[24] = {
-		0xd4, 0xc3, 0xb2,	 0xa1,	      2,	 0,
-		4,    0,    [16] = 0xff, [17] = 0xff, [20] = 189};
-	char *path = tmp_path("bad.pcap");
-	struct pcap_reader r;
-
-	write_bytes(path, ng, sizeof(ng));
-	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
-	write_bytes(path, junk, sizeof(junk));
-	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
-	write_bytes(path, junk, 10);
-	cr_assert_eq(pcap_reader_open(&r, path), -EBADMSG);
-	write_bytes(path, usb, sizeof(usb));
-	cr_assert_eq(pcap_reader_open(&r, path), -EPROTONOSUPPORT);
-	unlink(path);
-	cr_assert_eq(pcap_reader_open(&r, path), -ENOENT);
-}
-
-/* Little-endian pcapng: section, RAW interface in ns, a skipped block,
- * an enhanced and a simple packet, then a big-endian section whose
- * interface is Ethernet in 2^-10 s. */
-static const uint8_t ng_file[] = {
-	/* SHB, 28 bytes, LE */
-	0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
-	/* IDB RAW, snaplen 3, if_tsresol 9, end of options: 32 bytes */
-	1, 0, 0, 0, 32, 0, 0, 0, 101, 0, 0, 0, 3, 0, 0, 0, 9, 0, 1, 0, 9, 0, 0,
-	0, 0, 0, 0, 0, 32, 0, 0, 0,
-	/* unknown block 0x99, 16 bytes */
-	0x99, 0, 0, 0, 16, 0, 0, 0, 1, 2, 3, 4, 16, 0, 0, 0,
-	/* EPB if 0, ts 1000000005 ns (0x3b9aca05), 2 of 4 bytes, 36 bytes */
-	6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0xca, 0x9a, 0x3b,
-	2, 0, 0, 0, 4, 0, 0, 0, 0xaa, 0xbb, 0, 0, 36, 0, 0, 0,
-	/* SPB of 5 bytes, cut to the snap length 3: 24 bytes */
-	3, 0, 0, 0, 24, 0, 0, 0, 5, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0, 24, 0, 0,
-	0,
-	/* SHB, BE */
-	0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b, 0x3c, 0x4d, 0, 1, 0, 0,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28,
-	/* IDB Ethernet, if_tsresol 0x8a (2^-10 s): 32 bytes */
-	0, 0, 0, 1, 0, 0, 0, 32, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0, 9, 0, 1, 0x8a,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32,
-	/* EPB if 0, ts 1536 units = 1.5 s, 1 byte: 36 bytes */
-	0, 0, 0, 6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x06, 0, 0, 0, 0,
-	1, 0, 0, 0, 1, 0xcc, 0, 0, 0, 0, 0, 0, 36};
-
-Test(pcap_next, pcapng_sections_interfaces_and_blocks)
-{
-	char *path = tmp_path("ng.pcapng");
-	struct pcap_reader r;
-	struct pcap_rec rec;
-
-	write_bytes(path, ng_file, sizeof(ng_file));
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(pcap_next(&r, &rec), 1);
-	cr_assert_eq(rec.linktype, PCAP_LINKTYPE_RAW);
-	cr_assert_eq(rec.caplen, 2);
-	cr_assert_eq(rec.origlen, 4);
-	cr_assert_eq(rec.ts_sec, 1);
-	cr_assert_eq(rec.ts_nsec, 5);
-	cr_assert_eq(rec.data[1], 0xbb);
-	cr_assert_eq(pcap_next(&r, &rec), 1);
-	cr_assert_eq(rec.caplen, 3);
-	cr_assert_eq(rec.origlen, 5);
-	cr_assert_eq(rec.data[2], 3);
-	cr_assert_eq(pcap_next(&r, &rec), 1);
-	cr_assert_eq(rec.linktype, PCAP_LINKTYPE_EN10MB);
-	cr_assert_eq(rec.ts_sec, 1);
-	cr_assert_eq(rec.ts_nsec, 500000000);
-	cr_assert_eq(rec.caplen, 1);
-	cr_assert_eq(rec.data[0], 0xcc);
-	cr_assert_eq(pcap_next(&r, &rec), 0);
-	cr_assert_eq(r.count, 3);
-	pcap_reader_close(&r);
-	unlink(path);
-}
-
-Test(pcap_next, pcapng_corrupt_blocks)
-{
-	char *path = tmp_path("ngbad.pcapng");
-	uint8_t f[sizeof(ng_file)];
-	struct pcap_reader r;
-	struct pcap_rec rec;
-
-	/* trailing length of the EPB differs from its leading one */
-	memcpy(f, ng_file, sizeof(f));
-	f[28 + 32 + 16 + 32] = 40;
-	write_bytes(path, f, sizeof(f));
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
-	pcap_reader_close(&r);
-	/* EPB of an interface that was never described */
-	memcpy(f, ng_file, sizeof(f));
-	f[28 + 32 + 16 + 8] = 1;
-	write_bytes(path, f, sizeof(f));
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
-	pcap_reader_close(&r);
-	/* file cut inside a block */
-	write_bytes(path, ng_file, 28 + 32 + 16 + 20);
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
-	pcap_reader_close(&r);
-	unlink(path);
+	for (i = 0; i < sizeof(lt) / sizeof(lt[0]); i++)
+		cr_assert(pcap_linktype_known(lt[i]), "%u", lt[i]);
+	cr_assert_not(pcap_linktype_known(189)); /* USB */
+	cr_assert_eq(pcap_frame_ip(189, ip4, sizeof(ip4), &ip, &len),
+		     -EPROTONOSUPPORT);
 }
 
 Test(inet_csum, odd_length_and_fold)
@@ -634,24 +511,6 @@ Test(util_parse_port_ranges, lists_ranges_and_errors)
 		     -EINVAL);
 	cr_assert_eq(util_parse_port_ranges("1-", r, 3, &n, err, sizeof(err)),
 		     -EINVAL);
-}
-
-Test(pcap_next, record_cut_short_is_corrupt)
-{
-	char *path = tmp_path("cut.pcap");
-	struct pcap_writer w;
-	struct pcap_reader r;
-	struct pcap_rec rec;
-	uint8_t a[100] = {0};
-
-	cr_assert_eq(pcap_writer_open(&w, path), 0);
-	cr_assert_eq(pcap_write(&w, a, sizeof(a), 0, 0), 0);
-	cr_assert_eq(pcap_writer_close(&w), 0);
-	cr_assert_eq(truncate(path, 24 + 16 + 50), 0);
-	cr_assert_eq(pcap_reader_open(&r, path), 0);
-	cr_assert_eq(pcap_next(&r, &rec), -EBADMSG);
-	pcap_reader_close(&r);
-	unlink(path);
 }
 
 Test(util_parse_size, fractions_come_to_whole_bytes)

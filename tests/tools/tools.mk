@@ -6,13 +6,16 @@
 # line and bash completion; smt-echo keygen's limits) and the
 # record-layer benchmark `bench-record`, which `make bench` runs.
 
-LDLIBS_smt-wire := -ljson-c
+# smt-wire reads captures with libpcap (pcap, pcapng, capture filters).
+LIBPCAP_LIBS := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
+LDLIBS_smt-wire := -ljson-c $(LIBPCAP_LIBS)
 
 TEST_TIERS += test-wire
 HELP += '  test-wire  smt-wire round trips, tamper, bad-argument and golden checks; util/pcap unit tests'
 HELP += '  bench-record  record seal/open MB/s per cipher next to openssl speed'
 
-# Criterion tests of the tools' shared helpers (util.c, pcap.c).
+# Criterion tests of the tools' shared helpers (util.c, pcap.c); libpcap
+# reads back what pcap.c writes.
 WIRE_UNIT := $(BUILD)/tests/tools/test_util_pcap
 WIRE_UNIT_SRCS := tests/tools/test_util_pcap.c user/tools/common/util.c \
 	user/lib/version.c \
@@ -21,7 +24,7 @@ $(WIRE_UNIT): $(WIRE_UNIT_SRCS) $(wildcard user/tools/common/*.h) | $(DEPS_STAMP
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/common -o $@ $(WIRE_UNIT_SRCS) \
-		-lcriterion
+		-lcriterion $(LIBPCAP_LIBS)
 
 .PHONY: test-wire bench-record
 test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT) $(PROGS) $(LIB_PC)

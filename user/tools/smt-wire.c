@@ -28,6 +28,7 @@
 
 #include <json-c/json.h>
 #include <openssl/crypto.h>
+#include <pcap/pcap.h>
 
 #include <smt/drop.h>
 #include <smt/maps.h>
@@ -62,9 +63,10 @@ static void usage(FILE *f)
 		"                       [--ctl-seq S] [--offset O] [--length L] [--prio P]\n"
 		"                       [--ids N,...] [--src A:P --dst A:P] [--encap E]\n"
 		"                       --out PCAP\n"
-		"       smt-wire decode PCAP [--keylog FILE] [-j] [--proto N]\n"
+		"       smt-wire decode PCAP|- [--keylog FILE] [-j] [--proto N]\n"
 		"                       [--udp-ports RANGES|none] [--bits B]\n"
 		"                       [--max-msg M] [--max-pad P] [--dump DIR]\n"
+		"                       [-f|--filter EXPR]\n"
 		"       smt-wire help\n"
 		"\n"
 		"encode: write one message's SMT DATA packets (deterministic sender rule\n"
@@ -93,9 +95,12 @@ static void usage(FILE *f)
 		"             --offset and --prio (grant, resend), --length (resend),\n"
 		"             --ids (ack, 1..32 msg_ids)\n"
 		"\n"
-		"decode: check every SMT packet of a capture (pcap or pcapng), native\n"
-		"  and over UDP, against the spec, print messages and drop reasons;\n"
-		"  exit 1 on any violation.\n"
+		"decode: check every SMT packet of a capture (pcap or pcapng, read\n"
+		"  with libpcap; '-' for stdin), native and over UDP, against the\n"
+		"  spec, print messages and drop reasons; exit 1 on any violation.\n"
+		"  -f, --filter  a capture filter (pcap-filter(7), as tcpdump takes\n"
+		"             it): only the packets it keeps are checked; the others\n"
+		"             are counted as filtered\n"
 		"  --udp-ports  SMT over UDP on these ports (7000,9000-9099): every\n"
 		"             datagram from or to them is checked; default: any port,\n"
 		"             datagrams of >= 40 payload bytes with doff_ver 0xA1;\n"
@@ -186,14 +191,15 @@ static int opt_msg_size(const struct tool_opt *opt, char *arg, char *err,
  * Read the options of cmd (encode or decode) as opts says. True when cmd
  * is to end now with *exit_code: after --help (0) or a bad option.
  */
-static bool read_opts(const char *cmd, int argc, char **argv,
-		      const struct tool_opt *opts, size_t n, int *exit_code)
+static bool read_opts(const char *cmd, const char *shortopts, int argc,
+		      char **argv, const struct tool_opt *opts, size_t n,
+		      int *exit_code)
 {
 	char err[TOOL_OPTS_ERR_LEN];
 	int ret;
 
 	optind = 1;
-	ret = tool_opts_parse(argc, argv, "jh", opts, n, err, sizeof(err));
+	ret = tool_opts_parse(argc, argv, shortopts, opts, n, err, sizeof(err));
 	if (ret == TOOL_OPTS_HELP) {
 		usage(stdout);
 		*exit_code = 0;
@@ -616,7 +622,8 @@ static int cmd_encode(int argc, char **argv)
 	size_t len = 0;
 	int ret;
 
-	if (read_opts("encode", argc, argv, opts, TOOL_OPTS_N(opts), &ret))
+	if (read_opts("encode", "jh", argc, argv, opts, TOOL_OPTS_N(opts),
+		      &ret))
 		return ret;
 	if (optind < argc)
 		return die(
@@ -728,7 +735,7 @@ enum udp_mode {
 
 struct decoder {
 	/* options */
-	const char *pcap, *keylog, *dump;
+	const char *pcap, *keylog, *dump, *filter;
 	uint8_t proto;
 	struct smt_limits lim;
 	enum udp_mode udp_mode;
@@ -742,6 +749,8 @@ struct decoder {
 	struct msg *msgs, **msgs_tail;
 	uint64_t pkt_no; /* 1-based record number in the file */
 	uint64_t packets, smt_packets, ignored, control, truncated;
+	uint64_t filtered; /* packets --filter rejected */
+	char read_error[PCAP_ERRBUF_SIZE + 80]; /* why reading stopped early */
 	uint64_t smt_ip, smt_udp; /* SMT packets per encapsulation */
 	uint64_t csum_bad, csum_absent, csum_partial; /* UDP checksums */
 	uint64_t drops[SMT_DROP_MAX];
@@ -1571,40 +1580,95 @@ static void udp_packet(struct decoder *d, const struct ip_info *ip)
 	smt_packet(d, &src, &dst, flow, smt, u.payload_len, -1);
 }
 
+/*
+ * pcap.h's link type (LINKTYPE_ number) of what libpcap calls dlt: libpcap
+ * turns LINKTYPE_RAW into DLT_RAW, whose value differs between systems; the
+ * other link types smt-wire reads keep their number.
+ */
+static uint32_t capture_linktype(int dlt)
+{
+	return dlt == DLT_RAW ? PCAP_LINKTYPE_RAW : (uint32_t)dlt;
+}
+
+/*
+ * Open the capture (a pcap or pcapng file, or stdin for "-") and compile
+ * --filter against its link type. 0, or die()'s exit code.
+ */
+static int open_capture(struct decoder *d, pcap_t **pp,
+			struct bpf_program *prog)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	const char *lt_name;
+	FILE *f = stdin;
+	uint32_t lt;
+	pcap_t *p;
+	int ret;
+
+	if (strcmp(d->pcap, "-")) {
+		f = fopen(d->pcap, "rbe");
+		if (!f)
+			return die("cannot read '%s': %s", d->pcap,
+				   strerror(errno));
+	}
+	p = pcap_fopen_offline(f, errbuf);
+	if (!p) {
+		if (f != stdin)
+			fclose(f);
+		return die("'%s' is not a pcap or pcapng file (%s)", d->pcap,
+			   errbuf);
+	}
+	lt = capture_linktype(pcap_datalink(p));
+	if (!pcap_linktype_known(lt)) {
+		lt_name = pcap_datalink_val_to_name(pcap_datalink(p));
+		ret = die(
+			"'%s' has link type %s (%u), which this tool does not read; capture raw IP, Ethernet or 'tcpdump -i any'",
+			d->pcap, lt_name ? lt_name : "unknown", lt);
+		goto err;
+	}
+	if (d->filter &&
+	    pcap_compile(p, prog, d->filter, 1, PCAP_NETMASK_UNKNOWN)) {
+		ret = die("--filter: '%s': %s", d->filter, pcap_geterr(p));
+		goto err;
+	}
+	*pp = p;
+	return 0;
+err:
+	pcap_close(p);
+	return ret;
+}
+
 static int read_pcap(struct decoder *d)
 {
-	struct pcap_reader r;
-	struct pcap_rec rec;
+	struct bpf_program prog = {0};
+	struct pcap_pkthdr *h;
 	struct ip_info ip;
-	const uint8_t *pkt;
+	const uint8_t *pkt, *frame;
+	uint32_t linktype;
 	size_t len;
+	pcap_t *p = NULL;
 	bool udp;
 	int ret;
 
-	ret = pcap_reader_open(&r, d->pcap);
-	if (ret == -EBADMSG)
-		return die("'%s' is not a pcap or pcapng file", d->pcap);
-	if (ret == -EPROTONOSUPPORT)
-		return die(
-			"'%s' has a link type this tool does not read; capture raw IP, Ethernet or 'tcpdump -i any'",
-			d->pcap);
+	ret = open_capture(d, &p, &prog);
 	if (ret)
-		return die("cannot read '%s': %s", d->pcap, strerror(-ret));
-	while ((ret = pcap_next(&r, &rec)) > 0) {
-		d->pkt_no = r.count;
+		return ret;
+	linktype = capture_linktype(pcap_datalink(p));
+	while ((ret = pcap_next_ex(p, &h, &frame)) == 1) {
+		d->pkt_no++;
 		d->packets++;
-		ret = pcap_frame_ip(rec.linktype, rec.data, rec.caplen, &pkt,
-				    &len);
-		/* Not IP, or (pcapng) an interface of a link type we do not
-		 * read. */
-		if (ret == -ENOENT || ret == -EPROTONOSUPPORT) {
+		if (d->filter && !pcap_offline_filter(&prog, h, frame)) {
+			d->filtered++;
+			continue;
+		}
+		ret = pcap_frame_ip(linktype, frame, h->caplen, &pkt, &len);
+		if (ret == -ENOENT) { /* not IP */
 			d->ignored++;
 			continue;
 		}
 		if (!ret)
 			ret = ip_parse(pkt, len, &ip);
 		if (ret) {
-			if (rec.caplen < rec.origlen)
+			if (h->caplen < h->len)
 				goto truncated;
 			report_drop(d, NULL, 0, false, SMT_DROP_BAD_IP, true,
 				    NULL);
@@ -1615,7 +1679,7 @@ static int read_pcap(struct decoder *d)
 			d->ignored++;
 			continue;
 		}
-		if (rec.caplen < rec.origlen)
+		if (h->caplen < h->len)
 			goto truncated;
 		if (udp)
 			udp_packet(d, &ip);
@@ -1629,19 +1693,21 @@ static int read_pcap(struct decoder *d)
 		if (!json_mode)
 			printf("packet %" PRIu64
 			       ": truncated by the capture (%u of %u bytes); capture with -s 0\n",
-			       d->pkt_no, rec.caplen, rec.origlen);
+			       d->pkt_no, h->caplen, h->len);
 	}
-	pcap_reader_close(&r);
-	if (ret < 0) {
-		/* A capture cut off mid-record (tcpdump killed): report what
-		 * was read, and fail. */
+	if (ret == PCAP_ERROR) {
+		/* A capture cut off mid-record (tcpdump killed), or a pcapng
+		 * block libpcap refuses: report what was read, and fail. */
+		snprintf(d->read_error, sizeof(d->read_error),
+			 "cannot read past packet %" PRIu64
+			 ": %s; checked the packets before it",
+			 d->pkt_no, pcap_geterr(p));
 		d->truncated++;
 		d->violations++;
-		fprintf(stderr,
-			"smt-wire: '%s': file ends inside the record after packet %" PRIu64
-			" (%s); checked the packets before it\n",
-			d->pcap, d->pkt_no, strerror(-ret));
+		fprintf(stderr, "smt-wire: '%s': %s\n", d->pcap, d->read_error);
 	}
+	pcap_freecode(&prog);
+	pcap_close(p);
 	return 0;
 }
 
@@ -1786,7 +1852,16 @@ static int report(struct decoder *d)
 		jadd_count(root, "packets", d->packets);
 		jadd_count(root, "smt_packets", d->smt_packets);
 		jadd_count(root, "ignored", d->ignored);
+		jadd_count(root, "filtered", d->filtered);
 		jadd_count(root, "truncated", d->truncated);
+		if (d->filter)
+			json_object_object_add(
+				root, "filter",
+				json_object_new_string(d->filter));
+		if (d->read_error[0])
+			json_object_object_add(
+				root, "read_error",
+				json_object_new_string(d->read_error));
 		jc2 = json_object_new_object();
 		jadd_count(jc2, "ip", d->smt_ip);
 		jadd_count(jc2, "udp", d->smt_udp);
@@ -1814,13 +1889,13 @@ static int report(struct decoder *d)
 		json_object_put(root);
 	} else {
 		printf("summary: packets %" PRIu64 " smt %" PRIu64
-		       " ignored %" PRIu64 " control %" PRIu64
-		       " messages %" PRIu64 " ok %" PRIu64 " complete %" PRIu64
-		       " bad %" PRIu64 " drops %" PRIu64 " violations %" PRIu64
-		       "%s\n",
-		       d->packets, d->smt_packets, d->ignored, d->control,
-		       n_ok + n_complete + n_bad, n_ok, n_complete, n_bad,
-		       total_drops, d->violations,
+		       " ignored %" PRIu64 " filtered %" PRIu64
+		       " control %" PRIu64 " messages %" PRIu64 " ok %" PRIu64
+		       " complete %" PRIu64 " bad %" PRIu64 " drops %" PRIu64
+		       " violations %" PRIu64 "%s\n",
+		       d->packets, d->smt_packets, d->ignored, d->filtered,
+		       d->control, n_ok + n_complete + n_bad, n_ok, n_complete,
+		       n_bad, total_drops, d->violations,
 		       d->nsess ? "" : " (no keylog: records not decrypted)");
 		printf("encap: ip %" PRIu64 " udp %" PRIu64
 		       " udp_checksum bad %" PRIu64 " absent %" PRIu64
@@ -1897,13 +1972,15 @@ static int cmd_decode(int argc, char **argv)
 		OPT_FN("max-msg", 'M', &d.lim.max_msg, opt_msg_size),
 		OPT_U64("max-pad", 'P', &d.lim.max_pad, 0, SMT_PAD_MAX),
 		OPT_STR("dump", 'D', &d.dump),
+		OPT_STR("filter", 'f', &d.filter),
 		OPT_HELP("help", 'h'),
 	};
 	struct stat st;
 	int ret;
 
 	d.msgs_tail = &d.msgs;
-	if (read_opts("decode", argc, argv, opts, TOOL_OPTS_N(opts), &ret))
+	if (read_opts("decode", "jhf:", argc, argv, opts, TOOL_OPTS_N(opts),
+		      &ret))
 		return ret;
 	if (optind >= argc)
 		return die(

@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Classic pcap read/write and raw IPv4/IPv6 header build and parse for the
- * smt tools (see pcap.h). Files are written little-endian so that the same
- * input gives the same bytes on every host.
+ * Classic pcap writing, link-layer frames, and raw IPv4/IPv6 header build
+ * and parse for the smt tools (see pcap.h). Files are written little-endian
+ * so that the same input gives the same bytes on every host.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "pcap.h"
 
 #define PCAP_MAGIC_USEC 0xa1b2c3d4u
-#define PCAP_MAGIC_NSEC 0xa1b23c4du
-#define PCAPNG_MAGIC 0x0a0d0d0au
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -28,12 +25,6 @@ static void put_le16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
 }
 
 static uint16_t get_be16(const uint8_t *p)
@@ -96,316 +87,18 @@ int pcap_writer_close(struct pcap_writer *w)
 	return ret;
 }
 
-static uint32_t rd32(const struct pcap_reader *r, const uint8_t *p)
-{
-	uint32_t v = get_le32(p);
-
-	return r->swap ? __builtin_bswap32(v) : v;
-}
-
-static uint16_t rd16(const struct pcap_reader *r, const uint8_t *p)
-{
-	uint16_t v = (uint16_t)(p[0] | p[1] << 8);
-
-	return r->swap ? __builtin_bswap16(v) : v;
-}
-
-/* pcapng block types and the section header's byte-order magic */
-#define PCAPNG_IDB 1
-#define PCAPNG_PB 2 /* obsolete Packet Block */
-#define PCAPNG_SPB 3
-#define PCAPNG_EPB 6
-#define PCAPNG_BOM 0x1a2b3c4du
-#define PCAPNG_BLOCK_MAX (1u << 24) /* bounds what a corrupt file allocates */
-
-static int classic_open(struct pcap_reader *r, const uint8_t *h)
-{
-	uint32_t magic = get_le32(h);
-
-	if (magic == PCAP_MAGIC_USEC || magic == PCAP_MAGIC_NSEC) {
-		r->swap = false;
-	} else if (__builtin_bswap32(magic) == PCAP_MAGIC_USEC ||
-		   __builtin_bswap32(magic) == PCAP_MAGIC_NSEC) {
-		r->swap = true;
-		magic = __builtin_bswap32(magic);
-	} else {
-		return -EBADMSG;
-	}
-	r->nsec = magic == PCAP_MAGIC_NSEC;
-	r->snaplen = rd32(r, h + 16);
-	/* The upper bits of the link-type field carry FCS info; ignore. */
-	r->linktype = rd32(r, h + 20) & 0x0fffffff;
-	if (!strcmp(pcap_linktype_name(r->linktype), "unknown"))
-		return -EPROTONOSUPPORT;
-	return 0;
-}
-
-/* Make room for n bytes in r->buf. */
-static int reserve(struct pcap_reader *r, size_t n)
-{
-	uint8_t *nb;
-
-	if (n <= r->cap)
-		return 0;
-	nb = realloc(r->buf, n);
-	if (!nb)
-		return -ENOMEM;
-	r->buf = nb;
-	r->cap = n;
-	return 0;
-}
-
-/*
- * A section header block whose 8-byte head (type, length) is in h: take the
- * section's byte order and forget the previous section's interfaces.
- */
-static int ng_section(struct pcap_reader *r, const uint8_t *h)
-{
-	uint8_t bom[4];
-	uint32_t len, v = get_le32(h + 4);
-	size_t rest;
-
-	if (fread(bom, sizeof(bom), 1, r->f) != 1)
-		return -EBADMSG;
-	if (get_le32(bom) == PCAPNG_BOM)
-		r->swap = false;
-	else if (__builtin_bswap32(get_le32(bom)) == PCAPNG_BOM)
-		r->swap = true;
-	else
-		return -EBADMSG;
-	len = r->swap ? __builtin_bswap32(v) : v;
-	if (len < 28 || len % 4 || len > PCAPNG_BLOCK_MAX)
-		return -EBADMSG;
-	rest = len - 12; /* version, section length, options, length */
-	if (reserve(r, rest) || fread(r->buf, rest, 1, r->f) != 1)
-		return -EBADMSG;
-	if (rd32(r, r->buf + rest - 4) != len)
-		return -EBADMSG;
-	/* Major version 1 is the only one there is. */
-	if (rd16(r, r->buf) != 1)
-		return -EBADMSG;
-	r->nifs = 0;
-	return 0;
-}
-
-int pcap_reader_open(struct pcap_reader *r, const char *path)
-{
-	uint8_t h[24];
-	int ret;
-
-	memset(r, 0, sizeof(*r));
-	r->f = fopen(path, "rbe");
-	if (!r->f)
-		return -errno;
-	if (fread(h, 8, 1, r->f) != 1) {
-		ret = -EBADMSG;
-		goto err;
-	}
-	if (get_le32(h) == PCAPNG_MAGIC) {
-		r->ng = true;
-		ret = ng_section(r, h);
-	} else if (fread(h + 8, sizeof(h) - 8, 1, r->f) != 1) {
-		ret = -EBADMSG;
-	} else {
-		ret = classic_open(r, h);
-	}
-	if (!ret)
-		return 0;
-err:
-	pcap_reader_close(r);
-	return ret;
-}
-
-/* Interface description: link type, snap length and if_tsresol. */
-static int ng_interface(struct pcap_reader *r, const uint8_t *b, size_t len)
-{
-	struct pcapng_if *ni, *i;
-	size_t off = 8;
-	uint16_t code, olen;
-
-	if (len < 8)
-		return -EBADMSG;
-	ni = realloc(r->ifs, (r->nifs + 1) * sizeof(*ni));
-	if (!ni)
-		return -ENOMEM;
-	r->ifs = ni;
-	i = &ni[r->nifs];
-	i->linktype = rd16(r, b);
-	i->snaplen = rd32(r, b + 4);
-	i->tsresol = 6; /* microseconds unless an option says otherwise */
-	while (off + 4 <= len) {
-		code = rd16(r, b + off);
-		olen = rd16(r, b + off + 2);
-		if (!code || off + 4 + olen > len)
-			break;
-		if (code == 9 && olen == 1)
-			i->tsresol = b[off + 4];
-		off += 4 + ((olen + 3u) & ~3u);
-	}
-	if (!r->nifs)
-		r->linktype = i->linktype;
-	r->nifs++;
-	return 0;
-}
-
-/* A 64-bit timestamp in the interface's units as seconds and ns. */
-static void ng_time(const struct pcapng_if *i, uint64_t ts,
-		    struct pcap_rec *rec)
-{
-	unsigned int n = i->tsresol & 0x7f;
-	unsigned __int128 units = 1, frac;
-
-	if (i->tsresol & 0x80) {
-		if (n > 64)
-			n = 64;
-		units <<= n;
-	} else {
-		if (n > 19)
-			n = 19;
-		while (n--)
-			units *= 10;
-	}
-	frac = ts % units;
-	rec->ts_sec = (uint32_t)(ts / units);
-	rec->ts_nsec = (uint32_t)(frac * 1000000000u / units);
-}
-
-/* One packet block: the packet's bytes, lengths, time and link type. */
-static int ng_packet(struct pcap_reader *r, uint32_t type, const uint8_t *b,
-		     size_t len, struct pcap_rec *rec)
-{
-	const struct pcapng_if *i;
-	uint32_t ifx = 0;
-	size_t hl;
-
-	if (type == PCAPNG_SPB) {
-		if (len < 4 || !r->nifs)
-			return -EBADMSG;
-		rec->origlen = rd32(r, b);
-		rec->caplen = rec->origlen;
-		if (r->ifs[0].snaplen && rec->caplen > r->ifs[0].snaplen)
-			rec->caplen = r->ifs[0].snaplen;
-		hl = 4;
-		rec->ts_sec = rec->ts_nsec = 0;
-	} else {
-		if (len < 20)
-			return -EBADMSG;
-		ifx = type == PCAPNG_PB ? rd16(r, b) : rd32(r, b);
-		rec->caplen = rd32(r, b + 12);
-		rec->origlen = rd32(r, b + 16);
-		hl = 20;
-	}
-	if (ifx >= r->nifs || rec->caplen > len - hl)
-		return -EBADMSG;
-	i = &r->ifs[ifx];
-	if (type != PCAPNG_SPB)
-		ng_time(i, (uint64_t)rd32(r, b + 4) << 32 | rd32(r, b + 8),
-			rec);
-	rec->linktype = i->linktype;
-	rec->data = b + hl;
-	return 1;
-}
-
-static int ng_next(struct pcap_reader *r, struct pcap_rec *rec)
-{
-	uint8_t h[8];
-	uint32_t type, len;
-	size_t got, body;
-	int ret;
-
-	for (;;) {
-		got = fread(h, 1, sizeof(h), r->f);
-		if (got == 0 && feof(r->f))
-			return 0;
-		if (got != sizeof(h))
-			return -EBADMSG;
-		if (get_le32(h) == PCAPNG_MAGIC) {
-			ret = ng_section(r, h);
-			if (ret)
-				return ret;
-			continue;
-		}
-		type = rd32(r, h);
-		len = rd32(r, h + 4);
-		if (len < 12 || len % 4 || len > PCAPNG_BLOCK_MAX)
-			return -EBADMSG;
-		body = len - 12;
-		if (reserve(r, body + 4) ||
-		    fread(r->buf, body + 4, 1, r->f) != 1)
-			return -EBADMSG;
-		if (rd32(r, r->buf + body) != len)
-			return -EBADMSG;
-		if (type == PCAPNG_IDB) {
-			ret = ng_interface(r, r->buf, body);
-			if (ret)
-				return ret;
-		} else if (type == PCAPNG_EPB || type == PCAPNG_SPB ||
-			   type == PCAPNG_PB) {
-			ret = ng_packet(r, type, r->buf, body, rec);
-			if (ret > 0)
-				r->count++;
-			return ret;
-		}
-	}
-}
-
-int pcap_next(struct pcap_reader *r, struct pcap_rec *rec)
-{
-	uint8_t h[16];
-	size_t got;
-
-	if (r->ng)
-		return ng_next(r, rec);
-	got = fread(h, 1, sizeof(h), r->f);
-	if (got == 0 && feof(r->f))
-		return 0;
-	if (got != sizeof(h))
-		return -EBADMSG;
-	rec->ts_sec = rd32(r, h);
-	rec->ts_nsec = rd32(r, h + 4);
-	if (!r->nsec)
-		rec->ts_nsec *= 1000;
-	rec->caplen = rd32(r, h + 8);
-	rec->origlen = rd32(r, h + 12);
-	rec->linktype = r->linktype;
-	/* Bound what a corrupt file can make us allocate. */
-	if (rec->caplen > (1u << 24))
-		return -EBADMSG;
-	if (reserve(r, rec->caplen))
-		return -ENOMEM;
-	if (rec->caplen && fread(r->buf, rec->caplen, 1, r->f) != 1)
-		return -EBADMSG;
-	rec->data = r->buf;
-	r->count++;
-	return 1;
-}
-
-void pcap_reader_close(struct pcap_reader *r)
-{
-	if (r->f)
-		fclose(r->f);
-	free(r->buf);
-	free(r->ifs);
-	memset(r, 0, sizeof(*r));
-}
-
-const char *pcap_linktype_name(uint32_t linktype)
+bool pcap_linktype_known(uint32_t linktype)
 {
 	switch (linktype) {
 	case PCAP_LINKTYPE_EN10MB:
-		return "EN10MB";
 	case PCAP_LINKTYPE_RAW:
-		return "RAW";
 	case PCAP_LINKTYPE_IPV4:
-		return "IPV4";
 	case PCAP_LINKTYPE_IPV6:
-		return "IPV6";
 	case PCAP_LINKTYPE_LINUX_SLL:
-		return "LINUX_SLL";
 	case PCAP_LINKTYPE_LINUX_SLL2:
-		return "LINUX_SLL2";
+		return true;
 	}
-	return "unknown";
+	return false;
 }
 
 #define ETH_P_IP_ 0x0800

@@ -2,12 +2,11 @@
 /*
  * Classic pcap files and raw IP packets for the smt tools. Writing produces
  * linktype RAW (101): every record is one IPv4 or IPv6 packet, little-endian
- * file header, microsecond timestamps. Reading accepts both byte orders,
- * micro- and nanosecond files, and the link types a capture of SMT traffic
- * usually has: RAW (and its IPv4/IPv6 variants), Ethernet with at most one
- * VLAN tag, and Linux cooked captures SLL and SLL2 (`tcpdump -i any`),
- * in classic pcap or in pcapng (every section and interface of the file;
- * each packet carries its interface's link type).
+ * file header, microsecond timestamps. Captures are read with libpcap (pcap
+ * and pcapng); pcap_frame_ip() finds the IP packet in a frame of the link
+ * types a capture of SMT traffic usually has: RAW (and its IPv4/IPv6
+ * variants), Ethernet with at most one VLAN tag, and Linux cooked captures
+ * SLL and SLL2 (`tcpdump -i any`).
  */
 #ifndef SMT_TOOLS_PCAP_H
 #define SMT_TOOLS_PCAP_H
@@ -39,46 +38,8 @@ int pcap_write(struct pcap_writer *w, const void *pkt, size_t len,
 /* Flush and close; 0 or -errno (a failed flush means a short file). */
 int pcap_writer_close(struct pcap_writer *w);
 
-/* One pcapng interface: link type and timestamp units per second. */
-struct pcapng_if {
-	uint32_t linktype, snaplen;
-	uint8_t tsresol; /* if_tsresol: 10^-n, or 2^-n with the top bit */
-};
-
-struct pcap_reader {
-	FILE *f;
-	bool swap, nsec;
-	bool ng; /* pcapng: swap is the current section's byte order */
-	uint32_t linktype, snaplen; /* pcapng: of the first interface */
-	struct pcapng_if *ifs;
-	size_t nifs;
-	uint8_t *buf;
-	size_t cap;
-	uint64_t count; /* records read so far */
-};
-
-struct pcap_rec {
-	const uint8_t *data; /* valid until the next pcap_next() */
-	uint32_t caplen, origlen;
-	uint32_t ts_sec, ts_nsec;
-	uint32_t linktype; /* pcapng: may be one pcap_frame_ip does not know */
-};
-
-/*
- * Open a pcap or pcapng file and check its header. Returns 0, -errno for
- * I/O errors, -EBADMSG for anything that is not pcap, -EPROTONOSUPPORT for
- * a classic file of a link type this reader does not know (pcapng link
- * types are per interface: see pcap_rec.linktype).
- */
-int pcap_reader_open(struct pcap_reader *r, const char *path);
-/*
- * 1 with *rec filled, 0 at the end, -EBADMSG for a corrupt or cut record.
- * pcapng blocks other than packets (statistics, name resolution...) are
- * skipped.
- */
-int pcap_next(struct pcap_reader *r, struct pcap_rec *rec);
-void pcap_reader_close(struct pcap_reader *r);
-const char *pcap_linktype_name(uint32_t linktype);
+/* True for the link types pcap_frame_ip() reads. */
+bool pcap_linktype_known(uint32_t linktype);
 
 /*
  * Find the IP packet inside one link-layer frame. Returns 0, or -ENOENT

@@ -857,6 +857,13 @@ static int step(struct sim *sim, uint64_t until)
 				smt_engine_advance(sim->h[i].e, sim->now);
 	}
 	app_drain(sim);
+	/* the send invariant (docs/engine.md, Timeouts 8), every 64 steps:
+	 * a message with packets it may send is queued, each has a timer */
+	for (i = 0; !(sim->steps & 63) && !sim->err[0] && i < sim->cfg.nhosts;
+	     i++)
+		if (smt_engine_check(sim->h[i].e, NULL, 0))
+			fail(sim,
+			     "host %d: a message breaks the send invariant", i);
 	if (!sim->err[0])
 		sim_props_caps(++sim->steps, sim->st.pkts, sim->cfg.max_pkts,
 			       sim->cfg.max_rss, sim->err, sizeof(sim->err));

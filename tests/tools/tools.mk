@@ -11,7 +11,7 @@ LIBPCAP_LIBS := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 LDLIBS_smt-wire := -ljson-c $(LIBPCAP_LIBS)
 
 TEST_TIERS += test-wire
-HELP += '  test-wire  smt-wire round trips, tamper, bad-argument and golden checks; util/pcap unit tests'
+HELP += '  test-wire  smt-wire round trips, tamper, bad-argument and golden checks, pcapng, filters, --live; util/pcap unit tests'
 HELP += '  bench-record  record seal/open MB/s per cipher next to openssl speed'
 
 # Criterion tests of the tools' shared helpers (util.c, pcap.c); libpcap

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -67,6 +68,7 @@ static void usage(FILE *f)
 		"                       [--udp-ports RANGES|none] [--bits B]\n"
 		"                       [--max-msg M] [--max-pad P] [--dump DIR]\n"
 		"                       [-f|--filter EXPR]\n"
+		"       smt-wire decode --live IFACE [--count N] [options of decode]\n"
 		"       smt-wire help\n"
 		"\n"
 		"encode: write one message's SMT DATA packets (deterministic sender rule\n"
@@ -101,6 +103,9 @@ static void usage(FILE *f)
 		"  -f, --filter  a capture filter (pcap-filter(7), as tcpdump takes\n"
 		"             it): only the packets it keeps are checked; the others\n"
 		"             are counted as filtered\n"
+		"  --live     capture on IFACE (any: all) instead of reading a file,\n"
+		"             until --count N packets (after --filter) or SIGINT/SIGTERM;\n"
+		"             then report as for a file\n"
 		"  --udp-ports  SMT over UDP on these ports (7000,9000-9099): every\n"
 		"             datagram from or to them is checked; default: any port,\n"
 		"             datagrams of >= 40 payload bytes with doff_ver 0xA1;\n"
@@ -736,6 +741,8 @@ enum udp_mode {
 struct decoder {
 	/* options */
 	const char *pcap, *keylog, *dump, *filter;
+	const char *live; /* interface to capture on, or NULL */
+	uint64_t count; /* --live: stop after this many packets kept */
 	uint8_t proto;
 	struct smt_limits lim;
 	enum udp_mode udp_mode;
@@ -1590,33 +1597,14 @@ static uint32_t capture_linktype(int dlt)
 	return dlt == DLT_RAW ? PCAP_LINKTYPE_RAW : (uint32_t)dlt;
 }
 
-/*
- * Open the capture (a pcap or pcapng file, or stdin for "-") and compile
- * --filter against its link type. 0, or die()'s exit code.
- */
-static int open_capture(struct decoder *d, pcap_t **pp,
-			struct bpf_program *prog)
+/* The capture's link type is one decode reads; --filter compiles for it. */
+static int check_capture(struct decoder *d, pcap_t *p, pcap_t **pp,
+			 struct bpf_program *prog)
 {
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	const char *lt_name;
-	FILE *f = stdin;
 	uint32_t lt;
-	pcap_t *p;
 	int ret;
 
-	if (strcmp(d->pcap, "-")) {
-		f = fopen(d->pcap, "rbe");
-		if (!f)
-			return die("cannot read '%s': %s", d->pcap,
-				   strerror(errno));
-	}
-	p = pcap_fopen_offline(f, errbuf);
-	if (!p) {
-		if (f != stdin)
-			fclose(f);
-		return die("'%s' is not a pcap or pcapng file (%s)", d->pcap,
-			   errbuf);
-	}
 	lt = capture_linktype(pcap_datalink(p));
 	if (!pcap_linktype_known(lt)) {
 		lt_name = pcap_datalink_val_to_name(pcap_datalink(p));
@@ -1637,6 +1625,104 @@ err:
 	return ret;
 }
 
+/*
+ * --live IFACE: capture whole packets until --count or a signal. --filter
+ * runs in the kernel, so the packets it rejects are not counted.
+ */
+static pcap_t *live_pcap;
+#define LIVE_SNAPLEN (65535 + 64)
+#define LIVE_BUFFER (32 << 20)
+
+static void live_stop(int sig)
+{
+	if (live_pcap)
+		pcap_breakloop(live_pcap);
+}
+
+static int open_live(struct decoder *d, pcap_t **pp, struct bpf_program *prog)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct sigaction sa = {.sa_handler = live_stop};
+	pcap_t *p;
+	int ret;
+
+	p = pcap_create(d->live, errbuf);
+	if (!p)
+		return die("--live: '%s': %s", d->live, errbuf);
+	/* Whole IP packets behind any link header decode reads; immediate
+	 * mode makes each ring slot that large: room for bursts. */
+	pcap_set_snaplen(p, LIVE_SNAPLEN);
+	pcap_set_buffer_size(p, LIVE_BUFFER);
+	pcap_set_timeout(p, 100);
+	pcap_set_immediate_mode(p, 1);
+	ret = pcap_activate(p);
+	if (ret < 0) {
+		ret = die("--live: '%s': %s (%s)", d->live,
+			  pcap_statustostr(ret), pcap_geterr(p));
+		pcap_close(p);
+		return ret;
+	}
+	ret = check_capture(d, p, pp, prog);
+	if (ret)
+		return ret;
+	/* In the kernel: what it rejects never reaches the ring buffer. */
+	if (d->filter && pcap_setfilter(p, prog)) {
+		ret = die("--filter: '%s': %s", d->filter, pcap_geterr(p));
+		pcap_freecode(prog);
+		pcap_close(p);
+		return ret;
+	}
+	live_pcap = p;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	fprintf(stderr, "smt-wire: capturing on %s%s%s\n", d->live,
+		d->filter ? ", filter " : "", d->filter ? d->filter : "");
+	return 0;
+}
+
+/*
+ * Open the capture (a pcap or pcapng file, stdin for "-", or --live) and
+ * compile --filter against its link type. 0, or die()'s exit code.
+ */
+static int open_capture(struct decoder *d, pcap_t **pp,
+			struct bpf_program *prog)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	FILE *f = stdin;
+	pcap_t *p;
+
+	if (d->live)
+		return open_live(d, pp, prog);
+	if (strcmp(d->pcap, "-")) {
+		f = fopen(d->pcap, "rbe");
+		if (!f)
+			return die("cannot read '%s': %s", d->pcap,
+				   strerror(errno));
+	}
+	p = pcap_fopen_offline(f, errbuf);
+	if (!p) {
+		if (f != stdin)
+			fclose(f);
+		return die("'%s' is not a pcap or pcapng file (%s)", d->pcap,
+			   errbuf);
+	}
+	return check_capture(d, p, pp, prog);
+}
+
+/* --live: restore the signals; say what the kernel dropped. */
+static void live_end(struct decoder *d, pcap_t *p)
+{
+	struct pcap_stat st;
+
+	live_pcap = NULL;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (!pcap_stats(p, &st) && (st.ps_drop || st.ps_ifdrop))
+		fprintf(stderr,
+			"smt-wire: %s: %u packets dropped by the kernel, %u by the interface: the capture is incomplete\n",
+			d->live, st.ps_drop, st.ps_ifdrop);
+}
+
 static int read_pcap(struct decoder *d)
 {
 	struct bpf_program prog = {0};
@@ -1653,13 +1739,17 @@ static int read_pcap(struct decoder *d)
 	if (ret)
 		return ret;
 	linktype = capture_linktype(pcap_datalink(p));
-	while ((ret = pcap_next_ex(p, &h, &frame)) == 1) {
+	while ((ret = pcap_next_ex(p, &h, &frame)) >= 0) {
+		if (!ret) /* --live: no packet within the timeout */
+			continue;
 		d->pkt_no++;
 		d->packets++;
 		if (d->filter && !pcap_offline_filter(&prog, h, frame)) {
 			d->filtered++;
 			continue;
 		}
+		if (d->count && d->packets - d->filtered >= d->count)
+			pcap_breakloop(p); /* after this one */
 		ret = pcap_frame_ip(linktype, frame, h->caplen, &pkt, &len);
 		if (ret == -ENOENT) { /* not IP */
 			d->ignored++;
@@ -1706,6 +1796,8 @@ static int read_pcap(struct decoder *d)
 		d->violations++;
 		fprintf(stderr, "smt-wire: '%s': %s\n", d->pcap, d->read_error);
 	}
+	if (d->live)
+		live_end(d, p);
 	pcap_freecode(&prog);
 	pcap_close(p);
 	return 0;
@@ -1973,6 +2065,8 @@ static int cmd_decode(int argc, char **argv)
 		OPT_U64("max-pad", 'P', &d.lim.max_pad, 0, SMT_PAD_MAX),
 		OPT_STR("dump", 'D', &d.dump),
 		OPT_STR("filter", 'f', &d.filter),
+		OPT_STR("live", 'L', &d.live),
+		OPT_U64("count", 'c', &d.count, 1, UINT64_MAX),
 		OPT_HELP("help", 'h'),
 	};
 	struct stat st;
@@ -1982,13 +2076,19 @@ static int cmd_decode(int argc, char **argv)
 	if (read_opts("decode", "jhf:", argc, argv, opts, TOOL_OPTS_N(opts),
 		      &ret))
 		return ret;
-	if (optind >= argc)
+	if (d.live && optind < argc)
+		return die(
+			"decode: --live %s captures; '%s' is extra (give a pcap file or --live, not both)",
+			d.live, argv[optind]);
+	if (!d.live && optind >= argc)
 		return die(
 			"decode: give the pcap file to read: smt-wire decode PCAP");
 	if (optind + 1 < argc)
 		return die("decode: one pcap file at a time ('%s' is extra)",
 			   argv[optind + 1]);
-	d.pcap = argv[optind];
+	if (d.count && !d.live)
+		return die("--count: only with --live");
+	d.pcap = d.live ? d.live : argv[optind];
 	if (d.proto == SMT_IPPROTO_UDP)
 		return die(
 			"--proto: 17 is UDP; SMT over UDP is decoded by default, and --udp-ports says on which ports");

@@ -272,6 +272,9 @@ int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 		smt_rpg_get(u->grp);
 		smt_rpg_join(u->grp, u->lane, u->efd);
 	}
+	/* a group member's socket takes packets steered to it and hands
+	 * others on through the group (udp_steer): epoll says when */
+	u->bk.spec_rx = !u->grp;
 	u->st.udp_gso = u->gso;
 	u->st.udp_gro = u->gro;
 	*out = &u->bk;

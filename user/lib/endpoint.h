@@ -189,6 +189,9 @@ struct smt_bk {
 	/* rx() readiness bits of the sockets that packets arrive on (asked
 	 * again while a transfer keeps the endpoint busy) */
 	unsigned int sock_bits;
+	/* the sockets are this endpoint's alone: rx() may be tried before
+	 * epoll says they are readable (smt_process, ep_spec_read) */
+	bool spec_rx;
 };
 
 /*

@@ -391,6 +391,10 @@ struct smt_stats {
 	 * expired, not held because the bounds were reached (the last two
 	 * also count in drops[unknown_session]) */
 	uint64_t rx_held, rx_held_replayed, rx_held_expired, rx_held_overflow;
+	/* session 0: smt_process() calls that read the sockets without
+	 * asking epoll first, because packets kept coming (docs/api.md
+	 * "Event loop"; a system call saved each) */
+	uint64_t rx_epoll_skipped;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

@@ -264,6 +264,20 @@ uint64_t eng_silence_limit(const struct smt_engine *e,
 	return (e->cfg.max_silent_timeouts + 1) * rto;
 }
 
+/* A one-packet request's round trip to its response, smoothed apart from
+ * srtt: srtt also takes GRANT samples, which hold the time the peer's
+ * earlier granted packets take to leave before the one the GRANT allowed
+ * (a large transfer natively on IP: hundreds of us), so the tail-loss
+ * probe of a small request next to a transfer waited 2 srtt for a lost
+ * packet instead of a few round trips (Timeouts rule 3). */
+void eng_rpc_sample(struct eng_session *s, uint64_t rtt)
+{
+	s->rpc_srtt = s->rpc_srtt ? s->rpc_srtt - s->rpc_srtt / 8 + rtt / 8
+				  : rtt;
+	if (!s->rpc_srtt)
+		s->rpc_srtt = 1;
+}
+
 /* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4. */
 void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
 		    uint64_t delay)

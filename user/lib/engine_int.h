@@ -134,6 +134,8 @@ struct eng_session {
 	uint64_t srtt, rttvar; /* ns; 0: no sample yet (see eng_rto) */
 	struct smt_engine_share *share; /* reuseport group, or NULL */
 	uint64_t rtt_min; /* smallest sample, drifting up slowly */
+	uint64_t rpc_srtt; /* smoothed one-packet request to its response
+			      (service time included), for their probes */
 	uint64_t heard_at; /* last authenticated news from the peer: a
 			      verified control packet or a message in full */
 	uint32_t prov_credit; /* answers to provisional messages left */
@@ -335,6 +337,7 @@ uint64_t eng_silence_limit(const struct smt_engine *e,
  * one-packet response or oneway -> its ACK, GRANT -> first packet it
  * allowed. delay: how long the peer may have held its answer (its ACK
  * delay, taken to be ours), left out of the smallest round trip. */
+void eng_rpc_sample(struct eng_session *s, uint64_t rtt);
 void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
 		    uint64_t delay);
 

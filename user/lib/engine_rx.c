@@ -553,8 +553,10 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 		 * and only one-packet ones (the sample is then a round trip
 		 * plus the peer's service time, not a transfer time) */
 		if (!req->retx && !(p->flags & SMT_F_RETRANSMIT) &&
-		    req->w.wire_len <= s->max_payload)
+		    req->w.wire_len <= s->max_payload) {
 			eng_rtt_sample(e, s, now - req->created, 0);
+			eng_rpc_sample(s, now - req->created);
+		}
 	}
 	r->rto_hi = eng_rto(e, s);
 	eng_timer_arm(e, &r->t, now + r->rto_hi);

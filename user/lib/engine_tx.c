@@ -455,12 +455,15 @@ static uint64_t tx_probe_wait(const struct smt_engine *e,
 			      const struct eng_tx *t)
 {
 	const struct eng_session *s = t->s;
-	uint64_t w = eng_rto_backoff(e, s, t->silent), pto;
+	uint64_t w = eng_rto_backoff(e, s, t->silent), pto, rtt = s->srtt;
 
 	if (t->kind != ENG_TX_REQUEST)
 		return w + 2 * e->cfg.ack_delay_ns;
-	if (!t->silent && s->srtt) {
-		pto = 2 * s->srtt;
+	/* a one-packet request: the round trips of its kind (eng_rpc_sample) */
+	if (s->rpc_srtt && t->w.wire_len <= s->max_payload)
+		rtt = s->rpc_srtt;
+	if (!t->silent && rtt) {
+		pto = 2 * rtt;
 		if (pto < e->cfg.rto_min_ns)
 			pto = e->cfg.rto_min_ns;
 		w = pto < e->cfg.resend_timeout_ns ? pto

@@ -64,9 +64,9 @@ void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h)
  * engine runs with tx_pull); packets (both) per smt_process() call. */
 #define EP_RX_CHUNK 16
 #define EP_TX_CHUNK 16
-/* Over UDP a turn sends what one UDP GSO buffer holds (64 KB, at most 64
- * datagrams): the packets of a turn leave in one send. */
-#define EP_TX_CHUNK_UDP_BYTES 65000
+/* Over UDP a turn sends the unscheduled window's datagrams (a 64 KiB
+ * message whole, 53 datagrams of 1432 bytes at MTU 1500 by default), at
+ * most a send batch: the packets of a turn leave in one sendmmsg of GSO buffers. */
 #define EP_TX_CHUNK_UDP_MAX 64
 #define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
@@ -613,19 +613,24 @@ static int ep_setup(struct smt_endpoint *ep)
 	/* over UDP, records end on packet boundaries unless the application
 	 * sized them (docs/protocol.md 8.5): one GSO run per message */
 	cfg.rec_align = ep->o.encap == SMT_ENCAP_UDP && !ep->o.rec_size;
+	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
+	if (!ep->eng)
+		return -errno;
+	smt_engine_get_cfg(ep->eng, &cfg);
+	/* a message the unscheduled window covers leaves in the send's own
+	 * turn: without it, the last 2 datagrams of a 64 KiB message (46)
+	 * waited for a second turn (an eventfd kick, epoll_wait, one more
+	 * sendmmsg) on both sides of an RPC */
 	ep->tx_chunk = EP_TX_CHUNK;
 	if (ep->o.encap == SMT_ENCAP_UDP) {
-		ep->tx_chunk = EP_TX_CHUNK_UDP_BYTES /
-			       (ep->o.mtu - SMT_IPV4_HDR_LEN - SMT_UDP_HDR_LEN);
+		uint32_t per = SMT_PKT_PAYLOAD(ep->o.mtu, false, true);
+
+		ep->tx_chunk = (cfg.unsched_bytes + per - 1) / per;
 		if (ep->tx_chunk > EP_TX_CHUNK_UDP_MAX)
 			ep->tx_chunk = EP_TX_CHUNK_UDP_MAX;
 		if (ep->tx_chunk < EP_TX_CHUNK)
 			ep->tx_chunk = EP_TX_CHUNK;
 	}
-	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
-	if (!ep->eng)
-		return -errno;
-	smt_engine_get_cfg(ep->eng, &cfg);
 	ep->hold_max = cfg.resend_timeout_ns;
 	/* how long an RPC may stay silent before it fails: the window in
 	 * which an ICMP error explains its failure */

@@ -913,6 +913,43 @@ Test(udp_backend, request_burst_leaves_in_one_send)
 	smt_endpoint_close(b);
 }
 
+/* Defaults that fit (issue 12 item 4): a 64 KiB request, which the
+ * unscheduled window covers whole, leaves in the send's own turn, in one
+ * sendmmsg, all of its datagrams (before: 44 of its
+ * datagrams, then an eventfd kick and one more smt_process() and sendmmsg
+ * for the last ones, on both sides of the RPC). */
+Test(udp_backend, unscheduled_64k_request_leaves_in_one_send)
+{
+	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	static uint8_t buf[65536];
+	struct smt_stats x0, x1;
+	struct smt_msg m;
+	uint32_t sa, sb;
+	uint64_t id;
+
+	th_fill(buf, sizeof(buf), 64);
+	th_join(a, b, 13, &sa, &sb);
+	smt_process(a);
+	stats_of(a, &x0);
+	cr_assert_eq(smt_send_request(a, sa, buf, sizeof(buf), 0, &id), 0);
+	stats_of(a, &x1);
+	cr_assert_eq(x1.tx_calls - x0.tx_calls, 1);
+	/* 64 KiB in datagrams of at most 1472 bytes: at least 45 */
+	cr_assert_geq(x1.tx_packets - x0.tx_packets, 65536 / 1472 + 1,
+		      "%llu datagrams sent at once",
+		      (unsigned long long)(x1.tx_packets - x0.tx_packets));
+	/* answered whole: the echo server sends every byte XOR 0x5a */
+	th_pump_until(a, b, &m, 5000);
+	cr_assert_eq(m.kind, SMT_MSG_RESPONSE, "%s", smt_strerror(m.error));
+	cr_assert_eq(m.len, sizeof(buf));
+	for (size_t k = 0; k < sizeof(buf); k++)
+		buf[k] ^= 0x5a;
+	cr_assert_eq(memcmp(m.data, buf, sizeof(buf)), 0);
+	smt_msg_release(&m);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
 /* Serves every request ready on ep (the reply: the request XOR 0x5a). */
 static void serve_all(struct smt_endpoint *ep)
 {

@@ -887,11 +887,27 @@ taken on a loaded machine and are not repeated here):
   (0.2 of one core's AES-GCM rate). Natively on IP every packet still pays
   the raw path (about 140 system calls per 1 MiB RPC), so smt-ip stays
   far behind; the kernel module's GSO path is what would change that.
-- Unloaded 16 and 64 KiB: one RPC is 12 or 45 datagrams each way, sealed
-  and sent record by record; TCP sends it as one or two segments.
-- Head-of-line: the small RPCs' p99 under loss follows the RTT-based
-  RESEND timeouts and tail-loss probes (docs/engine.md); natively on IP
-  the 1 MiB transfers' packets delay the small ones more than over UDP.
+- Unloaded 16 and 64 KiB: one RPC is 12 or 46 datagrams each way, sealed
+  record by record; TCP sends it as one or two segments. The unscheduled
+  window (75776 bytes) covers a 64 KiB message whole, so no GRANT round
+  trip is in it, and over UDP each side sends it in one `sendmmsg` of GSO
+  buffers (it used to send 44 datagrams, then take a second turn with
+  an eventfd wake-up and one more `sendmmsg` for the last two; strace of
+  the 64 KiB client: 8.6 system calls per RPC besides recvmmsg, now 3.8).
+  Natively on IP the raw socket has no GSO: the 46 packets leave in
+  `sendmmsg` batches, but each pays the kernel's whole per-packet path on
+  both hosts (the pktcost table), which is what smt-ip's 64 KiB p50 is
+  made of, about twice smt-udp's; the kernel module's GSO path is what
+  removes it.
+- Head-of-line: a lost small request or response is recovered by the
+  client's tail-loss probe (docs/engine.md, Timeouts rule 3). It used to
+  wait two smoothed round trips, and the smoothed round trip also takes
+  GRANT samples, which in this test hold the time a grant window of
+  earlier granted packets of the 1 MiB echoes takes to leave (60000 bytes
+  at the transfers' rate: about 0.5 ms natively on IP, 0.35 ms over UDP),
+  so the probe came near 1 ms natively on IP (small-RPC p99 at 1 % loss:
+  1482 us, smt-udp 596, make bench of 2026-12-06 06:30). A one-packet
+  request's probe now follows the round trips of one-packet requests.
 - Set-up through smtd ("smtd full"): every `smt_connect()` is a full
   mutual TLS 1.3 handshake between the two smtds (the client's
   certificate too, which TLS's row does not check), one more round trip

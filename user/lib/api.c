@@ -253,17 +253,28 @@ static void ep_arm(struct smt_endpoint *ep)
 
 /* ---- engine glue --------------------------------------------------------- */
 
+/* Sends the backend's batch; the DATA payloads it pointed into (the
+ * engine's wire streams) may go from then on. */
+static void ep_bk_flush(struct smt_endpoint *ep)
+{
+	ep->bk->ops->flush(ep->bk);
+	smt_engine_tx_done(ep->eng);
+}
+
 /* Sends what ep_flush() held (and anything else queued). */
 static void ep_tx_release(struct smt_endpoint *ep)
 {
 	ep->tx_held = false;
-	ep->bk->ops->flush(ep->bk);
+	ep_bk_flush(ep);
 }
 
 static int ep_send(void *ctx, const struct smt_engine_tx *tx)
 {
 	struct smt_endpoint *ep = ctx;
 
+	if (tx->payload_len) /* only with ep_pkt_buf: the backend has txv */
+		return ep->bk->ops->txv(ep->bk, tx->peer, tx->pkt, tx->len,
+					tx->payload, tx->payload_len, tx->prio);
 	return ep->bk->ops->tx(ep->bk, tx->peer, tx->pkt, tx->len, tx->prio);
 }
 
@@ -313,13 +324,14 @@ void smt_flush(struct smt_endpoint *ep)
 		ep_tx_release(ep);
 }
 
-/* DATA packets are built in the backend's send batch (no copy there). */
+/* DATA packets' headers are built in the backend's send batch, their
+ * payloads sent from the wire stream by iovec (no copy there). */
 static uint8_t *ep_pkt_buf(void *ctx, const struct sockaddr_storage *peer,
 			   size_t len)
 {
 	struct smt_endpoint *ep = ctx;
 
-	if (!ep->bk->ops->tx_buf)
+	if (!ep->bk->ops->tx_buf || !ep->bk->ops->txv)
 		return NULL;
 	return ep->bk->ops->tx_buf(ep->bk, peer, len);
 }
@@ -795,6 +807,9 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 	hooks = atomic_load(&ctl_hooks);
 	if (hooks)
 		hooks->endpoint_closed(ep);
+	/* the batch leaves before the wire streams it points into go */
+	if (ep->bk && ep->eng)
+		ep_bk_flush(ep);
 	if (ep->eng)
 		smt_engine_free(ep->eng);
 	if (ep->bk)
@@ -1439,7 +1454,7 @@ static unsigned int ep_run_chunk(struct smt_endpoint *ep, int *prio)
 		rxq_release(q, i);
 	}
 	smt_engine_batch_end(ep->eng);
-	ep->bk->ops->flush(ep->bk);
+	ep_bk_flush(ep);
 	return n;
 }
 
@@ -1624,7 +1639,7 @@ spin:
 		    rxq_top(&ep->rxq) < prio)
 			break;
 		did += smt_engine_pull(ep->eng, ep->tx_chunk);
-		ep->bk->ops->flush(ep->bk);
+		ep_bk_flush(ep);
 		if (!did)
 			break;
 		work += did;

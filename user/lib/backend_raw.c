@@ -575,20 +575,20 @@ static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
 		    const struct smt_xsk_route *r, struct smt_sock_batch *b,
 		    unsigned int i)
 {
-	const struct iovec *v = b->msg[i].msg_hdr.msg_iov;
+	const struct msghdr *h = &b->msg[i].msg_hdr;
 	struct smt_xsk_ip ip = {.proto = p->sh->proto, .id = p->xp.ip_id};
+	size_t n = smt_batch_len(h), len;
 	uint8_t *frame;
-	size_t len;
 
 	/* the TOS the raw socket would give it */
 	ip.tos = p->prio_tos ? (b->prio[i] & 7) << 5 : p->sh->priority << 5;
-	if (SMT_XSK_HDRS + v->iov_len > SMT_XSK_FRAME ||
-	    SMT_XSK_IP_LEN + v->iov_len > r->mtu)
+	if (SMT_XSK_HDRS + n > SMT_XSK_FRAME || SMT_XSK_IP_LEN + n > r->mtu)
 		return false; /* the builder would refuse it */
 	if (!smt_xsk_reserve(s, &frame))
 		return false;
-	len = smt_xsk_build_frame(frame, SMT_XSK_FRAME, r, &ip, v->iov_base,
-				  v->iov_len);
+	/* the packet and its payload gathered into the UMEM frame */
+	len = smt_xsk_build_framev(frame, SMT_XSK_FRAME, r, &ip, h->msg_iov,
+				   h->msg_iovlen);
 	if (!len) {
 		smt_xsk_cancel(s);
 		return false;
@@ -597,7 +597,7 @@ static bool xsk_put(struct smt_raw_port *p, struct smt_xsk *s,
 	p->xp.ip_id++;
 	p->st.tx_xsk_packets++;
 	p->st.tx_packets++;
-	p->st.tx_bytes += v->iov_len;
+	p->st.tx_bytes += n;
 	return true;
 }
 
@@ -693,21 +693,29 @@ static uint8_t *raw_tx_buf(struct smt_bk *bk,
 	return smt_batch_slot(b);
 }
 
-static int raw_tx(struct smt_bk *bk, const struct sockaddr_storage *peer,
-		  const uint8_t *pkt, size_t len, uint8_t prio)
+static int raw_txv(struct smt_bk *bk, const struct sockaddr_storage *peer,
+		   const uint8_t *pkt, size_t len, const uint8_t *payload,
+		   size_t plen, uint8_t prio)
 {
 	struct smt_raw_port *p = (struct smt_raw_port *)bk;
 	struct smt_sock_batch *b = tx_queue(p, peer);
 	int err = 0;
 
-	if (len > p->bufsz - RAW_BUF_EXTRA)
+	if (len + plen > p->bufsz - RAW_BUF_EXTRA)
 		return -EMSGSIZE;
 	if (!b)
 		return -EAFNOSUPPORT;
 	if (b->n == SMT_BATCH)
 		err = raw_flush(bk);
-	smt_batch_add(b, peer, false, pkt, len, prio, p->prio_tos);
+	smt_batch_addv(b, peer, false, pkt, len, payload, plen, prio,
+		       p->prio_tos);
 	return err;
+}
+
+static int raw_tx(struct smt_bk *bk, const struct sockaddr_storage *peer,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	return raw_txv(bk, peer, pkt, len, NULL, 0, prio);
 }
 
 static void raw_kick(struct smt_bk *b)
@@ -724,6 +732,7 @@ static const struct smt_bk_ops raw_ops = {
 	.tx = raw_tx,
 	.flush = raw_flush,
 	.tx_buf = raw_tx_buf,
+	.txv = raw_txv,
 	.kick = raw_kick,
 	.stats = raw_stats,
 	.close = raw_close,

@@ -60,7 +60,7 @@ struct udp_unreach {
 /* A batch regrouped into GSO messages (segments[i] datagrams each). */
 struct udp_gso {
 	struct mmsghdr msg[SMT_BATCH];
-	struct iovec iov[SMT_BATCH];
+	struct iovec iov[2 * SMT_BATCH]; /* each datagram's header, payload */
 	unsigned int segments[SMT_BATCH];
 	union {
 		struct cmsghdr align;
@@ -574,6 +574,17 @@ static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
 	return err && !got ? err : (int)got;
 }
 
+/* Appends datagram h's iovecs at g->iov[at]; returns how many. */
+static unsigned int gso_iov(struct udp_gso *g, unsigned int at,
+			    const struct msghdr *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < h->msg_iovlen; i++)
+		g->iov[at + i] = h->msg_iov[i];
+	return i;
+}
+
 /*
  * Groups the sorted batch q from datagram `from` on into GSO messages in
  * u->g: a run of datagrams to one peer at one priority, all of the run's
@@ -585,26 +596,29 @@ static unsigned int gso_group(struct udp_port *u, struct smt_sock_batch *q,
 			      unsigned int from)
 {
 	struct udp_gso *g = &u->g;
-	unsigned int i = from, j, k = 0;
+	unsigned int i = from, j, k = 0, nv = 0;
 
 	while (i < q->n) {
 		const struct msghdr *h = &q->msg[i].msg_hdr;
-		size_t size = h->msg_iov->iov_len, total = size;
+		size_t size = smt_batch_len(h), total = size;
 		struct msghdr *m = &g->msg[k].msg_hdr;
+		struct iovec *v = &g->iov[nv];
 		struct cmsghdr *c;
 		size_t clen = 0;
 
-		g->iov[i] = *h->msg_iov;
+		/* a datagram's pieces (header, payload) go in a row: the
+		 * kernel cuts the concatenation into size-byte segments */
+		nv += gso_iov(g, nv, h);
 		for (j = i + 1; u->gso && j < q->n && j - i < UDP_GSO_SEGS;
 		     j++) {
 			const struct msghdr *hj = &q->msg[j].msg_hdr;
-			size_t len = hj->msg_iov->iov_len;
+			size_t len = smt_batch_len(hj);
 
 			if (q->prio[j] != q->prio[i] || len > size ||
 			    total + len > UDP_GSO_BYTES ||
 			    !ss_equal(hj->msg_name, h->msg_name))
 				break;
-			g->iov[j] = *hj->msg_iov;
+			nv += gso_iov(g, nv, hj);
 			total += len;
 			if (len < size) { /* a shorter one ends the run */
 				j++;
@@ -614,8 +628,8 @@ static unsigned int gso_group(struct udp_port *u, struct smt_sock_batch *q,
 		memset(m, 0, sizeof(*m));
 		m->msg_name = h->msg_name;
 		m->msg_namelen = h->msg_namelen;
-		m->msg_iov = &g->iov[i];
-		m->msg_iovlen = j - i;
+		m->msg_iov = v;
+		m->msg_iovlen = (size_t)(&g->iov[nv] - v);
 		m->msg_control = g->ctl[k].b;
 		m->msg_controllen = sizeof(g->ctl[k].b);
 		c = CMSG_FIRSTHDR(m);
@@ -735,8 +749,9 @@ static uint8_t *udp_tx_buf(struct smt_bk *b,
 	return smt_batch_slot(q);
 }
 
-static int udp_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
-		  const uint8_t *pkt, size_t len, uint8_t prio)
+static int udp_txv(struct smt_bk *b, const struct sockaddr_storage *peer,
+		   const uint8_t *pkt, size_t len, const uint8_t *payload,
+		   size_t plen, uint8_t prio)
 {
 	struct udp_port *u = (struct udp_port *)b;
 	struct smt_sock_batch *q = tx_queue(u, peer);
@@ -744,13 +759,20 @@ static int udp_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
 
 	if (!q)
 		return -EAFNOSUPPORT;
-	if (len > q->bufsz)
+	if (len + plen > q->bufsz)
 		return -EMSGSIZE;
 	if (q->n == SMT_BATCH)
 		err = udp_flush(b);
 	/* the peer's SMT port is its UDP port */
-	smt_batch_add(q, peer, true, pkt, len, prio, u->prio_tos);
+	smt_batch_addv(q, peer, true, pkt, len, payload, plen, prio,
+		       u->prio_tos);
 	return err;
+}
+
+static int udp_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	return udp_txv(b, peer, pkt, len, NULL, 0, prio);
 }
 
 static void udp_close(struct smt_bk *b)
@@ -767,6 +789,7 @@ static const struct smt_bk_ops udp_ops = {
 	.tx = udp_tx,
 	.flush = udp_flush,
 	.tx_buf = udp_tx_buf,
+	.txv = udp_txv,
 	.kick = udp_kick,
 	.stats = udp_stats,
 	.unreachable = udp_unreachable,

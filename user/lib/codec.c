@@ -118,6 +118,17 @@ uint32_t smt_data_build(const struct smt_wire_msg *m, uint32_t off,
 			uint32_t max_payload, const struct smt_data_tmpl *t,
 			uint8_t *pkt)
 {
+	uint32_t n = smt_data_hdr(m, off, max_payload, t, pkt);
+
+	if (n)
+		memcpy(pkt + SMT_HDR_LEN, m->wire + off, n);
+	return n;
+}
+
+uint32_t smt_data_hdr(const struct smt_wire_msg *m, uint32_t off,
+		      uint32_t max_payload, const struct smt_data_tmpl *t,
+		      uint8_t *pkt)
+{
 	struct smt_hdr *h = (struct smt_hdr *)pkt;
 	uint32_t k, seg, end, n;
 
@@ -148,7 +159,6 @@ uint32_t smt_data_build(const struct smt_wire_msg *m, uint32_t off,
 	} else {
 		h->granted = htobe32(m->wire_len);
 	}
-	memcpy(pkt + SMT_HDR_LEN, m->wire + off, n);
 	return n;
 }
 

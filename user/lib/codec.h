@@ -81,6 +81,11 @@ struct smt_data_tmpl {
 uint32_t smt_data_build(const struct smt_wire_msg *m, uint32_t off,
 			uint32_t max_payload, const struct smt_data_tmpl *t,
 			uint8_t *pkt);
+/* Only its 40-byte header: the payload is m->wire + off, the length
+ * returned (sent from there by iovec). */
+uint32_t smt_data_hdr(const struct smt_wire_msg *m, uint32_t off,
+		      uint32_t max_payload, const struct smt_data_tmpl *t,
+		      uint8_t *pkt);
 
 /* ---- Receiver: header rules ------------------------------------------- */
 

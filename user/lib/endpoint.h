@@ -168,6 +168,12 @@ struct smt_bk_ops {
 	 * and handed to tx() is queued without a copy. */
 	uint8_t *(*tx_buf)(struct smt_bk *b,
 			   const struct sockaddr_storage *peer, size_t len);
+	/* Optional, with tx_buf: tx() of a packet whose last plen bytes are
+	 * sent from payload, where they lie (their own iovec, no copy); they
+	 * must stay there until the next flush() returns. */
+	int (*txv)(struct smt_bk *b, const struct sockaddr_storage *peer,
+		   const uint8_t *pkt, size_t len, const uint8_t *payload,
+		   size_t plen, uint8_t prio);
 	/* Makes one of fds() readable, so that the caller comes back to rx()
 	 * for work left over (the bit of that fd in wake_bit). */
 	void (*kick)(struct smt_bk *b);

@@ -127,11 +127,18 @@ void smt_engine_free(struct smt_engine *e)
 			     eng_container_of(n, struct eng_session, id_node),
 			     -ECONNABORTED);
 	event_free_all(e);
+	eng_tx_reap(e);
 	eng_hold_fini(e);
 	eng_htab_fini(&e->by_id);
 	eng_htab_fini(&e->by_addr);
 	free(e->timers.a);
 	free(e);
+}
+
+void smt_engine_tx_done(struct smt_engine *e)
+{
+	if (e)
+		eng_tx_reap(e);
 }
 
 int smt_engine_get_stats(const struct smt_engine *e, uint32_t sid,

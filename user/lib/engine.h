@@ -155,12 +155,19 @@ struct smt_engine_tx {
 	const struct sockaddr_storage *peer; /* peer address (port unused) */
 	const uint8_t *pkt; /* SMT bytes: common header onward */
 	size_t len;
+	/* Only when pkt came from ops.pkt_buf: the DATA payload, which
+	 * follows pkt's len bytes on the wire, where it lies in the
+	 * message's wire stream (sent by iovec, not copied). It stays valid
+	 * until smt_engine_tx_done(). NULL / 0: pkt is the whole packet. */
+	const uint8_t *payload;
+	size_t payload_len;
 	uint8_t prio; /* 0 lowest .. 7 highest, as in the header */
 };
 
 struct smt_engine_ops {
-	/* Send one packet; the engine does not keep pkt after the call. A
-	 * negative return counts tx_errors (the protocol recovers the loss). */
+	/* Send one packet; the engine does not keep pkt after the call (nor
+	 * payload after smt_engine_tx_done()). A negative return counts
+	 * tx_errors (the protocol recovers the loss). */
 	int (*send)(void *ctx, const struct smt_engine_tx *tx);
 	/* Optional: called once at the end of every engine call that sent
 	 * packets, so the backend can send its batch. */
@@ -168,7 +175,10 @@ struct smt_engine_ops {
 	/* Optional: where the next DATA packet to peer (at most len bytes)
 	 * is built: the backend's own send buffer, so that send() with pkt
 	 * equal to it queues the packet without copying it. NULL: the
-	 * engine's buffer. */
+	 * engine's buffer. The engine writes only the header there and
+	 * hands the payload by reference (smt_engine_tx.payload): an owner
+	 * that gives pkt_buf calls smt_engine_tx_done() whenever everything
+	 * handed to send() has left (after its batch went out). */
 	uint8_t *(*pkt_buf)(void *ctx, const struct sockaddr_storage *peer,
 			    size_t len);
 };
@@ -177,8 +187,13 @@ struct smt_engine_ops {
  * NULL (all defaults). ctx is passed to the ops. */
 struct smt_engine *smt_engine_new(const struct smt_engine_cfg *cfg,
 				  const struct smt_engine_ops *ops, void *ctx);
-/* Frees everything (sessions, messages, queued events); wipes keys. */
+/* Frees everything (sessions, messages, queued events); wipes keys. With
+ * pkt_buf, what send() was handed must have left first. */
 void smt_engine_free(struct smt_engine *e);
+/* With ops.pkt_buf: every packet handed to send() has left (the backend's
+ * batch is sent), so the wire streams of messages that ended meanwhile,
+ * which their payloads pointed into, can be freed. */
+void smt_engine_tx_done(struct smt_engine *e);
 /* The effective configuration (defaults filled in). */
 void smt_engine_get_cfg(const struct smt_engine *e, struct smt_engine_cfg *c);
 

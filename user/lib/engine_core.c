@@ -363,8 +363,9 @@ int eng_event_push(struct smt_engine *e, struct eng_session *s,
 
 /* ---- output -------------------------------------------------------------------- */
 
-void eng_send_raw(struct smt_engine *e, struct eng_session *s,
-		  const uint8_t *pkt, size_t len, uint8_t prio)
+void eng_send_rawv(struct smt_engine *e, struct eng_session *s,
+		   const uint8_t *pkt, size_t len, const uint8_t *payload,
+		   size_t plen, uint8_t prio)
 {
 	struct smt_engine_tx tx = {
 		.session = s->id,
@@ -372,18 +373,28 @@ void eng_send_raw(struct smt_engine *e, struct eng_session *s,
 		.peer = &s->peer,
 		.pkt = pkt,
 		.len = len,
+		.payload = plen ? payload : NULL,
+		.payload_len = plen,
 		.prio = prio,
 	};
 
 	if (e->closing)
 		return;
 	e->sent = true;
+	if (plen) /* sent from where it lies: held until tx_done */
+		e->tx_refs = true;
 	if (e->ops.send(e->ctx, &tx) < 0) {
 		ENG_CNT(e, s, tx_errors, 1);
 		return;
 	}
 	ENG_CNT(e, s, pkts_out, 1);
-	ENG_CNT(e, s, bytes_out, len);
+	ENG_CNT(e, s, bytes_out, len + plen);
+}
+
+void eng_send_raw(struct smt_engine *e, struct eng_session *s,
+		  const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	eng_send_rawv(e, s, pkt, len, NULL, 0, prio);
 }
 
 /* Raises a shared counter to v (never lowers it). */

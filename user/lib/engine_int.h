@@ -165,6 +165,7 @@ struct eng_tx {
 	uint16_t quiet_restarts;
 	uint8_t sched_prio;
 	uint64_t msg_id, cookie;
+	struct eng_wbuf *wbuf; /* w.wire is its data */
 	struct smt_wire_msg w; /* records [0, sealed) are sealed; the others
 				  still hold their plaintext content */
 	uint32_t sealed;
@@ -270,7 +271,20 @@ struct smt_engine {
 	uint64_t own_bytes; /* their wire bytes (max_tx_bytes) */
 	struct smt_engine_stats st;
 	struct eng_hold hold;
+	/* DATA payloads were handed to ops.send by reference since the last
+	 * smt_engine_tx_done(): a wire stream freed meanwhile waits in
+	 * wdead, as the backend may still send from it */
+	bool tx_refs;
+	struct eng_wbuf *wdead;
 	uint8_t pktbuf[SMT_HDR_LEN + ENG_MAX_PAYLOAD];
+};
+
+/* A wire stream's buffer (smt_wire_msg.wire is data), so that a freed one
+ * can wait for the backend in a list without a node of its own. */
+struct eng_wbuf {
+	struct eng_wbuf *next;
+	uint64_t pad; /* data 16-byte aligned */
+	uint8_t data[];
 };
 
 /* ---- bottom layer (engine_core.c) ---------------------------------------- */
@@ -297,6 +311,11 @@ int eng_event_push(struct smt_engine *e, struct eng_session *s,
 /* Packet out through the backend, with counters. */
 void eng_send_raw(struct smt_engine *e, struct eng_session *s,
 		  const uint8_t *pkt, size_t len, uint8_t prio);
+/* The same with plen bytes of payload after pkt's len, sent by reference
+ * (smt_engine_tx.payload): they must outlive the backend's batch. */
+void eng_send_rawv(struct smt_engine *e, struct eng_session *s,
+		   const uint8_t *pkt, size_t len, const uint8_t *payload,
+		   size_t plen, uint8_t prio);
 /* Control packet of type about msg_id in epoch ep (RESEND: off/len/prio;
  * GRANT: off/prio). */
 /* Our next request msg_id in session s, epoch ep (this engine's lane,

@@ -80,18 +80,76 @@ static int seal_rec(struct eng_tx *t, struct smt_aead *a, uint32_t k,
 	return n < 0 ? n : 0;
 }
 
+/* t's wire stream buffer of n bytes (t->wbuf). 0 or -ENOMEM. */
+static int wire_alloc(struct eng_tx *t, size_t n)
+{
+	t->wbuf = malloc(sizeof(*t->wbuf) + n);
+	if (!t->wbuf)
+		return -ENOMEM;
+	t->w.wire = t->wbuf->data;
+	return 0;
+}
+
+/* Frees t's wire stream buffer now, or when the backend no longer sends
+ * from it (smt_engine_tx_done). */
+static void wire_release(struct smt_engine *e, struct eng_tx *t)
+{
+	struct eng_wbuf *w = t->wbuf;
+
+	t->wbuf = NULL;
+	if (!w)
+		return;
+	if (!e->tx_refs) {
+		free(w);
+		return;
+	}
+	w->next = e->wdead;
+	e->wdead = w;
+}
+
+void eng_tx_reap(struct smt_engine *e)
+{
+	struct eng_wbuf *w;
+
+	e->tx_refs = false;
+	while ((w = e->wdead)) {
+		e->wdead = w->next;
+		free(w);
+	}
+}
+
+/* Frees the wire stream, wiping plaintext not sealed yet. */
+static void wire_free(struct smt_engine *e, struct eng_tx *t)
+{
+	struct smt_wire_msg *m = &t->w;
+
+	if (m->wire && t->sealed < m->nrec)
+		explicit_bzero(m->wire + m->rec_off[t->sealed],
+			       m->wire_len - m->rec_off[t->sealed]);
+	wire_release(e, t);
+	free(m->rec_off);
+	memset(m, 0, sizeof(*m));
+}
+
+static uint32_t initial_grant(const struct smt_engine *e, uint32_t wl)
+{
+	return wl < e->cfg.unsched_bytes ? wl : e->cfg.unsched_bytes;
+}
+
 /*
  * Lays a message out (records of the session's rec_size content bytes, a
- * shorter last one, padded by last_pad()): record 0 is sealed at once, out
- * of place from the inner header and the application's buffer (it goes
- * out in this call: a message of one record is never copied); the other
- * records get their plaintext content at the place of their ciphertext and
- * are sealed in place by seal_upto() when their first packet goes out. A
- * 1 MiB reply then costs one record's encryption before its first packet,
+ * shorter last one, padded by last_pad()). The records that start within
+ * the unscheduled window go out in this call without waiting for a GRANT:
+ * they are sealed at once, out of place from the inner header and the
+ * application's buffer into the wire stream, from where their packets are
+ * sent (a message up to the window is never copied). The later records
+ * get their plaintext content at the place of their ciphertext and are
+ * sealed in place by seal_upto() when their first packet goes out: a
+ * 1 MiB reply then costs the window's encryption before its first packet,
  * and the encryption of what waits for GRANTs is spread over the transfer
  * instead of stalling the caller (and every other message) for its whole
- * length. Sealed bytes are kept, so retransmissions stay byte-identical.
- * 0 or -errno.
+ * length. Sealed bytes are kept, so retransmissions stay byte-identical
+ * (one nonce, one plaintext). 0 or -errno.
  */
 static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 		       uint32_t len, uint32_t inner)
@@ -109,7 +167,7 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	uint64_t wl = content + nrec * SMT_REC_OVERHEAD;
 	uint64_t kmax = smt_rec_idx_limit(B);
 	const uint8_t *src = app;
-	uint32_t k, off = 0, pad;
+	uint32_t k, off = 0, pad, unsched;
 	int err;
 
 	memset(m, 0, sizeof(*m));
@@ -119,53 +177,56 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 		return -EINVAL;
 	pad = last_pad(e, t->s, content - (nrec - 1) * rec_size, wl);
 	wl += pad;
-	m->wire = malloc(wl);
+	unsched = initial_grant(e, (uint32_t)wl);
+	err = wire_alloc(t, wl);
 	m->rec_off = malloc((nrec + 1) * sizeof(*m->rec_off));
-	if (!m->wire || !m->rec_off) {
-		smt_wire_msg_free(m);
+	m->nrec = (uint32_t)nrec;
+	t->sealed = m->nrec; /* nothing to wipe on failure */
+	if (err || !m->rec_off) {
+		wire_free(e, t);
 		return -ENOMEM;
 	}
+	t->sealed = 0;
+	m->wire_len = (uint32_t)wl;
 	for (k = 0; k < nrec; k++) {
 		uint64_t clen = content - done < rec_size ? content - done
 							  : rec_size;
 		uint8_t *p = m->wire + off + SMT_REC_HDR_LEN;
 		uint64_t h = 0;
+		struct iovec v[2];
 
 		m->rec_off[k] = off;
-		off += (uint32_t)(clen + SMT_REC_OVERHEAD);
-		if (k + 1 == nrec)
-			off += pad;
 		if (done < SMT_INNER_HDR_LEN) /* the inner header first */
 			h = SMT_INNER_HDR_LEN - done < clen
 				    ? SMT_INNER_HDR_LEN - done
 				    : clen;
-		if (!k) {
-			struct iovec v[2] = {
-				{.iov_base = &ih, .iov_len = h},
-				{.iov_base = (void *)src, .iov_len = clen - h},
-			};
-
-			err = seal_rec(t, ep->tx, 0, v, 2, nrec == 1 ? pad : 0);
+		v[0].iov_base = (uint8_t *)&ih + (h ? done : 0);
+		v[0].iov_len = h;
+		v[1].iov_base = (void *)(src + (done + h - SMT_INNER_HDR_LEN));
+		v[1].iov_len = clen - h;
+		if (!k || off < unsched) {
+			err = seal_rec(t, ep->tx, k, v, 2,
+				       k + 1 == nrec ? pad : 0);
 			if (err) {
-				smt_wire_msg_free(m);
+				t->sealed = k; /* wipes from record k on */
+				wire_free(e, t);
 				return err;
 			}
+			t->sealed = k + 1;
 		} else {
 			if (h)
-				memcpy(p, (const uint8_t *)&ih + done, h);
+				memcpy(p, v[0].iov_base, h);
 			if (clen > h)
-				memcpy(p + h,
-				       src + (done + h - SMT_INNER_HDR_LEN),
-				       clen - h);
+				memcpy(p + h, v[1].iov_base, clen - h);
 		}
+		off += (uint32_t)(clen + SMT_REC_OVERHEAD);
+		if (k + 1 == nrec)
+			off += pad;
 		done += clen;
 	}
 	m->rec_off[nrec] = off;
 	m->msg_id = t->msg_id;
-	m->wire_len = (uint32_t)wl;
-	m->nrec = (uint32_t)nrec;
 	t->last_pad = pad;
-	t->sealed = 1;
 	return 0;
 }
 
@@ -191,17 +252,6 @@ static int seal_upto(struct eng_tx *t, uint32_t k)
 			return n;
 	}
 	return 0;
-}
-
-/* Frees the wire stream, wiping plaintext not sealed yet. */
-static void wire_free(struct eng_tx *t)
-{
-	struct smt_wire_msg *m = &t->w;
-
-	if (m->wire && t->sealed < m->nrec)
-		explicit_bzero(m->wire + m->rec_off[t->sealed],
-			       m->wire_len - m->rec_off[t->sealed]);
-	smt_wire_msg_free(m);
 }
 
 /* Slot of the deterministic packet that starts at off: in order, and no
@@ -245,17 +295,19 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 
 	if (off >= t->w.wire_len)
 		return 0;
-	/* built where the backend sends it from: no copy after this */
+	/* the header built where the backend sends it from, the payload
+	 * sent from the wire stream by reference: no copy */
 	if (e->ops.pkt_buf && !e->closing)
 		buf = e->ops.pkt_buf(e->ctx, &s->peer,
 				     SMT_HDR_LEN + s->max_payload);
-	if (!buf)
-		buf = e->pktbuf;
 	if (seal_upto(t, smt_wire_msg_record_at(&t->w, off)) < 0) {
 		ENG_CNT(e, s, tx_errors, 1);
 		return 0;
 	}
-	n = smt_data_build(&t->w, off, s->max_payload, &tm, buf);
+	if (buf)
+		n = smt_data_hdr(&t->w, off, s->max_payload, &tm, buf);
+	else
+		n = smt_data_build(&t->w, off, s->max_payload, &tm, e->pktbuf);
 	if (!n)
 		return 0;
 	if (t->sent_us) {
@@ -270,7 +322,10 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		ENG_CNT(e, s, retransmits, 1);
 		t->retx = true;
 	}
-	eng_send_raw(e, s, buf, SMT_HDR_LEN + n, prio);
+	if (buf)
+		eng_send_rawv(e, s, buf, SMT_HDR_LEN, t->w.wire + off, n, prio);
+	else
+		eng_send_raw(e, s, e->pktbuf, SMT_HDR_LEN + n, prio);
 	return n;
 }
 
@@ -526,11 +581,6 @@ void eng_tx_alive(struct eng_tx *t, uint64_t now)
 	t->last_heard = now;
 }
 
-static uint32_t initial_grant(const struct smt_engine *e, uint32_t wl)
-{
-	return wl < e->cfg.unsched_bytes ? wl : e->cfg.unsched_bytes;
-}
-
 void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 {
 	if (t->kind == ENG_TX_AWAIT)
@@ -669,7 +719,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, enum eng_tx_outcome how,
 		ENG_CNT(e, s, responses_expired, 1);
 	}
 	account_tx(e, t, -1);
-	wire_free(t);
+	wire_free(e, t);
 	free(t->sent_us);
 	free(t);
 }
@@ -818,7 +868,7 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
 		return err;
 	t->sent_us = calloc(pkt_slots(t), sizeof(*t->sent_us));
 	if (!t->sent_us) {
-		wire_free(t);
+		wire_free(e, t);
 		return -ENOMEM;
 	}
 	t->unsched = initial_grant(e, t->w.wire_len);

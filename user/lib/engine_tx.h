@@ -33,6 +33,8 @@ unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max);
  * inside a batch. */
 void eng_tx_flush(struct smt_engine *e);
 void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t);
+/* Frees the wire streams that waited for the backend (smt_engine_tx_done). */
+void eng_tx_reap(struct smt_engine *e);
 /* Returns the number of DATA packets sent again. */
 uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		       uint32_t len, uint8_t prio);

@@ -54,13 +54,34 @@ void smt_batch_add(struct smt_sock_batch *b,
 		   const struct sockaddr_storage *peer, bool keep_port,
 		   const uint8_t *pkt, size_t len, uint8_t prio, bool prio_tos)
 {
+	smt_batch_addv(b, peer, keep_port, pkt, len, NULL, 0, prio, prio_tos);
+}
+
+size_t smt_batch_len(const struct msghdr *h)
+{
+	size_t n = 0, i;
+
+	for (i = 0; i < h->msg_iovlen; i++)
+		n += h->msg_iov[i].iov_len;
+	return n;
+}
+
+void smt_batch_addv(struct smt_sock_batch *b,
+		    const struct sockaddr_storage *peer, bool keep_port,
+		    const uint8_t *pkt, size_t len, const uint8_t *payload,
+		    size_t plen, uint8_t prio, bool prio_tos)
+{
 	unsigned int i = b->n++;
 	struct msghdr *h = &b->msg[i].msg_hdr;
+	struct iovec *v = b->tx_iov[i];
 	bool v4 = peer->ss_family == AF_INET;
 
 	if (pkt != b->iov[i].iov_base)
 		memcpy(b->iov[i].iov_base, pkt, len);
-	b->iov[i].iov_len = len;
+	v[0].iov_base = b->iov[i].iov_base;
+	v[0].iov_len = len;
+	v[1].iov_base = (void *)payload;
+	v[1].iov_len = plen;
 	b->name[i] = *peer;
 	/* raw sockets take no port: IPv4 ignores it, IPv6 wants 0 or proto */
 	if (!keep_port && v4)
@@ -71,8 +92,8 @@ void smt_batch_add(struct smt_sock_batch *b,
 	h->msg_name = &b->name[i];
 	h->msg_namelen = v4 ? sizeof(struct sockaddr_in)
 			    : sizeof(struct sockaddr_in6);
-	h->msg_iov = &b->iov[i];
-	h->msg_iovlen = 1;
+	h->msg_iov = v;
+	h->msg_iovlen = plen ? 2 : 1;
 	b->prio[i] = prio;
 	if (prio_tos) {
 		struct cmsghdr *c = (struct cmsghdr *)b->ctl[i].b;

@@ -17,7 +17,9 @@
 
 struct smt_sock_batch {
 	struct mmsghdr msg[SMT_BATCH];
-	struct iovec iov[SMT_BATCH];
+	struct iovec iov[SMT_BATCH]; /* the slots' own buffers */
+	/* tx: what msg[i] sends, the packet and the payload it points to */
+	struct iovec tx_iov[SMT_BATCH][2];
 	struct sockaddr_storage name[SMT_BATCH];
 	uint8_t *buf; /* SMT_BATCH * bufsz */
 	uint32_t bufsz;
@@ -55,6 +57,15 @@ static inline uint8_t *smt_batch_slot(struct smt_sock_batch *b)
 void smt_batch_add(struct smt_sock_batch *b,
 		   const struct sockaddr_storage *peer, bool keep_port,
 		   const uint8_t *pkt, size_t len, uint8_t prio, bool prio_tos);
+/* The same with plen bytes of payload after the packet's len: sent from
+ * where they lie (an iovec of their own), so they must stay put until the
+ * batch is sent (len + plen <= bufsz). */
+void smt_batch_addv(struct smt_sock_batch *b,
+		    const struct sockaddr_storage *peer, bool keep_port,
+		    const uint8_t *pkt, size_t len, const uint8_t *payload,
+		    size_t plen, uint8_t prio, bool prio_tos);
+/* Bytes of datagram h (the sum of its iovecs). */
+size_t smt_batch_len(const struct msghdr *h);
 /* Highest SMT priority first, FIFO within one (a link queue is FIFO, so
  * a small message's packet made after a large burst still leaves first). */
 void smt_batch_sort(struct smt_sock_batch *b);

@@ -57,10 +57,22 @@ size_t smt_xsk_build_frame(uint8_t *frame, size_t room,
 			   const struct smt_xsk_ip *ip, const uint8_t *pkt,
 			   size_t len)
 {
-	uint8_t *h = frame + SMT_XSK_ETH_LEN;
-	size_t tot = SMT_XSK_IP_LEN + len;
+	struct iovec v = {.iov_base = (void *)pkt, .iov_len = len};
+
+	return smt_xsk_build_framev(frame, room, r, ip, &v, 1);
+}
+
+size_t smt_xsk_build_framev(uint8_t *frame, size_t room,
+			    const struct smt_xsk_route *r,
+			    const struct smt_xsk_ip *ip, const struct iovec *pv,
+			    size_t n)
+{
+	uint8_t *h = frame + SMT_XSK_ETH_LEN, *d;
+	size_t tot = SMT_XSK_IP_LEN, i;
 	uint16_t v;
 
+	for (i = 0; i < n; i++)
+		tot += pv[i].iov_len;
 	if (SMT_XSK_ETH_LEN + tot > room || tot > r->mtu || tot > 0xffff)
 		return 0;
 	memcpy(frame, r->dmac, 6);
@@ -82,7 +94,11 @@ size_t smt_xsk_build_frame(uint8_t *frame, size_t room,
 	memcpy(h + 16, &r->dst, 4);
 	v = smt_xsk_ip_csum(h, SMT_XSK_IP_LEN);
 	memcpy(h + 10, &v, 2);
-	memcpy(h + SMT_XSK_IP_LEN, pkt, len);
+	d = h + SMT_XSK_IP_LEN;
+	for (i = 0; i < n; i++) {
+		memcpy(d, pv[i].iov_base, pv[i].iov_len);
+		d += pv[i].iov_len;
+	}
 	return SMT_XSK_ETH_LEN + tot;
 }
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 
 #define SMT_XSK_ETH_LEN 14
@@ -48,6 +49,12 @@ size_t smt_xsk_build_frame(uint8_t *frame, size_t room,
 			   const struct smt_xsk_route *r,
 			   const struct smt_xsk_ip *ip, const uint8_t *pkt,
 			   size_t len);
+/* The same with the SMT packet gathered from n pieces (its header and
+ * the payload where it lies). */
+size_t smt_xsk_build_framev(uint8_t *frame, size_t room,
+			    const struct smt_xsk_route *r,
+			    const struct smt_xsk_ip *ip, const struct iovec *v,
+			    size_t n);
 /* The Internet checksum of an IPv4 header (hlen bytes, check field 0). */
 uint16_t smt_xsk_ip_csum(const void *hdr, size_t hlen);
 

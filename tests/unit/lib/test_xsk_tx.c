@@ -84,6 +84,32 @@ Test(smt_xsk_build_frame, ethernet_and_ipv4_headers)
 	cr_assert_eq(frame[len], 0xcc, "nothing written past the frame");
 }
 
+/* A packet's header and its payload (sent by reference from the wire
+ * stream) gathered into the frame: the same frame as from one buffer;
+ * the MTU bounds the sum of the pieces. */
+Test(smt_xsk_build_frame, header_and_payload_gathered)
+{
+	struct smt_xsk_ip ip = {.proto = 253, .tos = 1 << 5, .id = 7};
+	static uint8_t pkt[1480], one[SMT_XSK_FRAME], two[SMT_XSK_FRAME];
+	struct iovec v[2] = {{pkt, 40}, {pkt + 40, 1000}};
+	struct smt_xsk_route r;
+	size_t i;
+
+	route_for(&r, 1500);
+	for (i = 0; i < sizeof(pkt); i++)
+		pkt[i] = (uint8_t)(i * 11 + 3);
+	cr_assert_eq(smt_xsk_build_frame(one, sizeof(one), &r, &ip, pkt, 1040),
+		     14 + 20 + 1040);
+	cr_assert_eq(smt_xsk_build_framev(two, sizeof(two), &r, &ip, v, 2),
+		     14 + 20 + 1040);
+	cr_assert_arr_eq(one, two, 14 + 20 + 1040);
+	v[1].iov_len = 1440;
+	cr_assert_eq(smt_xsk_build_framev(two, sizeof(two), &r, &ip, v, 2),
+		     14 + 1500);
+	v[1].iov_len = 1441;
+	cr_assert_eq(smt_xsk_build_framev(two, sizeof(two), &r, &ip, v, 2), 0);
+}
+
 Test(smt_xsk_build_frame, refuses_what_does_not_fit)
 {
 	struct smt_xsk_ip ip = {.proto = 253};

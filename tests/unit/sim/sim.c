@@ -43,6 +43,18 @@ struct sim_host {
 	uint64_t qbytes;
 	bool busy;
 	uint64_t cpu_free; /* the host's CPU is busy until then */
+	/* DATA headers are built here (ops.pkt_buf) and their payloads
+	 * handed by reference, as to api.c's backends, whose batch may wait
+	 * past several engine calls (held bursts, a batch of input): each
+	 * reference is checked when the host's link next takes a packet
+	 * (still there, same bytes), then smt_engine_tx_done() */
+	uint8_t hdr[SMT_HDR_LEN + 64];
+	struct sim_ref {
+		const uint8_t *ref;
+		struct sim_pkt *p;
+		uint32_t off, len;
+	} * refs;
+	size_t nrefs, caprefs;
 };
 
 struct rpc_key {
@@ -279,34 +291,50 @@ static int sim_send(void *ctx, const struct smt_engine_tx *tx)
 	int dst = h->peer_of_sid[tx->session];
 	struct sim_pkt *p;
 	uint8_t prio = tx->prio > SMT_PRIO_MAX ? SMT_PRIO_MAX : tx->prio;
+	size_t len = tx->len + tx->payload_len;
 
 	sim->st.pkts++;
-	if (!sim->err[0])
-		sim_props_ctl_out(sim->props, h->idx, dst, tx->pkt, tx->len,
-				  sim->grant_window, sim->err,
-				  sizeof(sim->err));
-	if (sim->cfg.tap && sim->cfg.tap(sim, sim->cfg.tap_arg, h->idx, dst,
-					 tx->pkt, tx->len)) {
-		sim->st.dropped_tap++;
-		return 0;
-	}
-	if (sim->cfg.link.qlimit &&
-	    h->qbytes + tx->len > sim->cfg.link.qlimit) {
-		if (sim->trace)
-			fprintf(stderr, "%10llu QDROP  %d->%d\n",
-				(unsigned long long)sim->now, h->idx, dst);
-		sim->st.dropped_queue++;
-		return 0;
-	}
-	p = malloc(sizeof(*p) + tx->len);
+	p = malloc(sizeof(*p) + len);
 	if (!p)
 		abort();
 	p->next = NULL;
 	p->src = h->idx;
 	p->dst = dst;
 	p->prio = prio;
-	p->len = (uint32_t)tx->len;
+	p->len = (uint32_t)len;
 	memcpy(p->data, tx->pkt, tx->len);
+	if (tx->payload_len)
+		memcpy(p->data + tx->len, tx->payload, tx->payload_len);
+	if (!sim->err[0])
+		sim_props_ctl_out(sim->props, h->idx, dst, p->data, len,
+				  sim->grant_window, sim->err,
+				  sizeof(sim->err));
+	if (sim->cfg.tap &&
+	    sim->cfg.tap(sim, sim->cfg.tap_arg, h->idx, dst, p->data, len)) {
+		sim->st.dropped_tap++;
+		free(p);
+		return 0;
+	}
+	if (sim->cfg.link.qlimit && h->qbytes + len > sim->cfg.link.qlimit) {
+		if (sim->trace)
+			fprintf(stderr, "%10llu QDROP  %d->%d\n",
+				(unsigned long long)sim->now, h->idx, dst);
+		sim->st.dropped_queue++;
+		free(p);
+		return 0;
+	}
+	if (tx->payload_len) {
+		if (h->nrefs == h->caprefs) {
+			h->caprefs = h->caprefs ? 2 * h->caprefs : 64;
+			h->refs =
+				realloc(h->refs, h->caprefs * sizeof(*h->refs));
+			if (!h->refs)
+				abort();
+		}
+		h->refs[h->nrefs++] =
+			(struct sim_ref){tx->payload, p, (uint32_t)tx->len,
+					 (uint32_t)tx->payload_len};
+	}
 	if (h->qt[prio])
 		h->qt[prio]->next = p;
 	else
@@ -315,6 +343,35 @@ static int sim_send(void *ctx, const struct smt_engine_tx *tx)
 	h->qbytes += p->len;
 	egress_kick(sim, h);
 	return 0;
+}
+
+/* The host's batch leaves: the payloads the engine handed by reference
+ * must still hold what they held (freed memory: ASan). */
+static void sim_batch_sent(struct sim_host *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nrefs; i++) {
+		const struct sim_ref *r = &h->refs[i];
+
+		if (memcmp(r->p->data + r->off, r->ref, r->len))
+			fail(h->sim,
+			     "host %d: a DATA payload changed before "
+			     "the flush",
+			     h->idx);
+	}
+	h->nrefs = 0;
+	smt_engine_tx_done(h->e);
+}
+
+static uint8_t *sim_pkt_buf(void *ctx, const struct sockaddr_storage *peer,
+			    size_t len)
+{
+	struct sim_host *h = ctx;
+
+	(void)peer;
+	(void)len;
+	return h->hdr;
 }
 
 static void arrive_at(struct sim *sim, struct sim_pkt *p, uint64_t t)
@@ -343,6 +400,7 @@ static void egress(struct sim *sim, struct sim_host *h)
 	uint64_t tx_ns = 0;
 	int prio;
 
+	sim_batch_sent(h);
 	for (prio = SMT_PRIO_MAX; prio >= 0 && !p; prio--) {
 		p = h->qh[prio];
 		if (p) {
@@ -606,7 +664,10 @@ static void host_addr(struct sim *sim, int i, struct sockaddr_storage *ss)
 
 struct sim *sim_new(const struct sim_cfg *cfg)
 {
-	struct smt_engine_ops ops = {.send = sim_send};
+	struct smt_engine_ops ops = {
+		.send = sim_send,
+		.pkt_buf = sim_pkt_buf,
+	};
 	struct sim *sim;
 	int i, j;
 
@@ -705,6 +766,7 @@ void sim_free(struct sim *sim)
 		return;
 	for (i = 0; i < SIM_MAX_HOSTS; i++) {
 		smt_engine_free(sim->h[i].e);
+		free(sim->h[i].refs);
 		for (p = 0; p <= SMT_PRIO_MAX; p++) {
 			while (sim->h[i].qh[p]) {
 				struct sim_pkt *n = sim->h[i].qh[p]->next;

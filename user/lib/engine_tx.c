@@ -202,7 +202,10 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 				    : clen;
 		v[0].iov_base = (uint8_t *)&ih + (h ? done : 0);
 		v[0].iov_len = h;
-		v[1].iov_base = (void *)(src + (done + h - SMT_INNER_HDR_LEN));
+		v[1].iov_base =
+			clen > h
+				? (void *)(src + (done + h - SMT_INNER_HDR_LEN))
+				: NULL;
 		v[1].iov_len = clen - h;
 		if (!k || off < unsched) {
 			err = seal_rec(t, ep->tx, k, v, 2,

@@ -31,8 +31,8 @@
 #   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline)
 #   BENCH_REDIS_TIMEOUT=S  a redis-benchmark run still going after S
 #     seconds (default 300) is stopped: its row reads 0 req/s (a wedged
-#     path no longer hangs the run; SMT_PROXY_DUMP=1 in the environment
-#     makes smt-proxy log its engine's messages when it stops progressing)
+#     path no longer hangs the run); the sidecars' and smtd's logs are
+#     kept in $BUILD/bench/redis/logs/
 #   BENCH_REDIS_PROFILE=DIR  each 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record

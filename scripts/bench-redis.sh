@@ -36,7 +36,8 @@
 #   BENCH_REDIS_PROFILE=DIR  each 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
-#     (call graphs) per sidecar and run into DIR/*.data
+#     (call graphs) per sidecar and run into DIR/*.data; for smt-proxy
+#     also the SMT packets (and control packets) it sent per request
 set -u
 
 BUILD=${BUILD:-build}
@@ -225,11 +226,16 @@ HZ=$(getconf CLK_TCK)
 # prof_start LABEL / prof_stop N: with BENCH_REDIS_PROFILE, perf on the
 # sidecars of this path (SIDECARS: "name:pid ...") while one run goes
 PROF_PIDS=""
+PROF_SMT="" # smt-proxy stats files: packets per request
 prof_start() {
 	local sc
 	PROF_LABEL=$1
 	PROF_PIDS=""
 	[ -n "$PROF" ] && [ -n "${SIDECARS:-}" ] || return 0
+	[ -n "$PROF_SMT" ] && sleep 1.2 # the last run's counters written
+	for f in $PROF_SMT; do
+		smt_pkts "$f" >"$f.0"
+	done
 	for sc in $SIDECARS; do
 		perf stat -x, -e raw_syscalls:sys_enter -p "${sc#*:}" \
 			-o "$PROF/$1-${sc%:*}.stat" 2>/dev/null &
@@ -240,12 +246,31 @@ prof_start() {
 	done
 	sleep 0.5
 }
+# smt_pkts FILE: "tx_packets tx_ctl" of an smt-proxy stats file (written
+# every second)
+smt_pkts() {
+	python3 -c 'import json, sys
+try:
+    d = json.load(open(sys.argv[1]))["smt"]
+    print(d["tx_packets"], d["tx_ctl"])
+except Exception:
+    print("0 0")' "$1"
+}
 prof_stop() { # N: requests of the run
-	local sc c
+	local sc c f a b a0 b0
 	[ -n "$PROF_PIDS" ] || return 0
 	kill -INT $PROF_PIDS 2>/dev/null
 	wait $PROF_PIDS 2>/dev/null
 	PROF_PIDS=""
+	# packets per request of each smt-proxy (its stats file is written
+	# every second: wait for the run's last one)
+	[ -n "$PROF_SMT" ] && sleep 1.2
+	for f in $PROF_SMT; do
+		read -r a b <<<"$(smt_pkts "$f")"
+		read -r a0 b0 <"$f.0"
+		echo "    smt: $(basename "$f" .json) $(awk -v a="$a" -v b="$b" -v a0="$a0" -v b0="$b0" -v n="$1" \
+			'BEGIN { printf "%.2f packets (%.2f control) sent per request", (a - a0) / n, (b - b0) / n }')"
+	done
 	for sc in $SIDECARS; do
 		c=$(sed -n 's/^\([0-9]*\),.*sys_enter.*/\1/p' \
 			"$PROF/$PROF_LABEL-${sc%:*}.stat" 2>/dev/null)
@@ -354,6 +379,7 @@ for e in ip:6380 udp:6381; do
 	proxy_pair "${e%:*}" "${e#*:}"
 	CPU_PIDS="$REDIS $SPID $CPID"
 	SIDECARS="server:$SPID client:$CPID"
+	PROF_SMT="$SD_TMP/c-${e%:*}.json $SD_TMP/s-${e%:*}.json"
 	echo "bench-redis: smt-${e%:*}"
 	all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
 	kill -TERM "$CPID" "$SPID"

@@ -1369,6 +1369,41 @@ static void jadd_str(json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, json_object_new_string(v));
 }
 
+/* The endpoint's SMT counters (client: its session's, server: all
+ * sessions'), as "smt": packets, control packets, retransmissions, drops:
+ * what to look at when requests stop being answered. */
+static void smt_json(const struct proxy *p, json_object *o)
+{
+	struct smt_stats st = {.sz = sizeof(st)};
+	const struct {
+		const char *k;
+		const uint64_t *v;
+	} f[] = {
+		{"tx_packets", &st.tx_packets},
+		{"rx_packets", &st.rx_packets},
+		{"tx_ctl", &st.tx_ctl},
+		{"rx_ctl", &st.rx_ctl},
+		{"tx_retransmits", &st.tx_retransmits},
+		{"rx_dup_data", &st.rx_dup_data},
+		{"rpcs_ok", &st.rpcs_ok},
+		{"rpcs_failed", &st.rpcs_failed},
+		{"tx_errors", &st.tx_errors},
+		{"drops_total", &st.drops_total},
+		{"srtt_us", &st.srtt_us},
+		{"rto_us", &st.rto_us},
+	};
+	json_object *m;
+	size_t i;
+
+	if (!p->ep ||
+	    smt_stats_get(p->ep, p->cfg->role == ROLE_CLIENT ? p->sid : 0, &st))
+		return;
+	m = json_object_new_object();
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		jadd_u64(m, f[i].k, *f[i].v);
+	json_object_object_add(o, "smt", m);
+}
+
 /* The section's counters, added to o. */
 static void counters_json(const struct proxy *p, json_object *o)
 {
@@ -1391,6 +1426,7 @@ static void counters_json(const struct proxy *p, json_object *o)
 	jadd_u64(o, "outstanding", p->outstanding);
 	jadd_u64(o, "bytes_in", c->bytes_in);
 	jadd_u64(o, "bytes_out", c->bytes_out);
+	smt_json(p, o);
 	if (p->cfg->role != ROLE_CLIENT)
 		return;
 	jadd_u64(o, "session", p->sid);

@@ -552,9 +552,12 @@ Test(udp_backend, steady_stream_skips_epoll_and_keeps_timers)
 		cr_assert_geq(smt_process(a), 0);
 		calls++;
 		stats_of(a, &st);
-		if (st.rx_epoll_skipped > skipped) {
-			/* this call skipped epoll_wait: nothing it left
-			 * behind may keep the fd readable */
+		if (st.rx_epoll_skipped > skipped &&
+		    smt_next_timeout_ms(a) >= 2) {
+			/* this call skipped epoll_wait and no timer is due
+			 * within a millisecond (a loaded host may not run
+			 * this thread again sooner): nothing it left behind
+			 * may keep the fd readable */
 			cr_assert(!fd_readable(a),
 				  "smt_fd readable after call %d", calls);
 			checked++;

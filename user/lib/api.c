@@ -1689,7 +1689,10 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 	    smt_engine_tx_pending(ep->eng) || ep->tx_held)
 		timeout_ms = 0;
 	/* the events it waited for are the ones smt_process() would ask
-	 * for at once: one system call, not two */
+	 * for at once: one system call, not two. epoll_wait, not poll: only
+	 * a thread waiting in the endpoint's own epoll set counts for
+	 * EPOLLEXCLUSIVE on the process's shared raw sockets; one in poll()
+	 * is woken by every packet (docs/api.md) */
 	n = epoll_wait(ep->epfd, evs, 16, timeout_ms);
 	if (n < 0) {
 		if (errno != EINTR)

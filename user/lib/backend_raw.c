@@ -36,6 +36,10 @@
 #define RAW_QUEUE_MAX 8192 /* packets queued for another endpoint */
 #define RAW_EPHEMERAL_LO 49152
 #define RAW_BUF_EXTRA 64 /* an IPv4 header with options */
+#define RAW_PORT_BUCKETS 256 /* the ports of a process, by port % 256 */
+/* Packets one call may read for other endpoints once its own budget has
+ * room: the endpoint woken for the shared socket empties it (see raw_rx). */
+#define RAW_DRAIN_MAX 1024
 
 struct raw_qpkt {
 	struct sockaddr_storage peer;
@@ -75,8 +79,8 @@ struct raw_shared {
 	uint8_t priority; /* of the sockets: their TOS class */
 	int fd4, fd6;
 	int refs;
-	pthread_mutex_t lock; /* rx buffers, port list, queues */
-	struct smt_raw_port *ports;
+	pthread_mutex_t lock; /* rx buffers, port table, queues */
+	struct smt_raw_port *ports[RAW_PORT_BUCKETS];
 	uint32_t bufsz;
 	struct smt_sock_batch rx;
 };
@@ -176,14 +180,17 @@ fail:
 	return err;
 }
 
-static bool port_taken(const struct raw_shared *sh, uint16_t port)
+/* The endpoint of the process that holds port, or NULL (under sh->lock,
+ * or raw_global for a port being picked). */
+static struct smt_raw_port *port_find(const struct raw_shared *sh,
+				      uint16_t port)
 {
-	const struct smt_raw_port *p;
+	struct smt_raw_port *p;
 
-	for (p = sh->ports; p; p = p->next)
+	for (p = sh->ports[port % RAW_PORT_BUCKETS]; p; p = p->next)
 		if (p->port == port)
-			return true;
-	return false;
+			return p;
+	return NULL;
 }
 
 /* Reserves proto/port in this network namespace; fd or -errno. */
@@ -214,7 +221,7 @@ static int port_pick(struct smt_raw_port *p, uint16_t want)
 	int fd;
 
 	if (want) {
-		if (port_taken(p->sh, want))
+		if (port_find(p->sh, want))
 			return -SMT_E_PORT_IN_USE;
 		fd = port_reserve(p->sh->proto, want);
 		if (fd < 0)
@@ -227,7 +234,7 @@ static int port_pick(struct smt_raw_port *p, uint16_t want)
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return -EIO;
 		r = RAW_EPHEMERAL_LO + r % (65536 - RAW_EPHEMERAL_LO);
-		if (port_taken(p->sh, r))
+		if (port_find(p->sh, r))
 			continue;
 		fd = port_reserve(p->sh->proto, r);
 		if (fd == -SMT_E_PORT_IN_USE)
@@ -287,8 +294,8 @@ int smt_raw_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 	pthread_mutex_lock(&p->sh->lock);
 	err = port_pick(p, cfg->port);
 	if (!err) {
-		p->next = p->sh->ports;
-		p->sh->ports = p;
+		p->next = p->sh->ports[p->port % RAW_PORT_BUCKETS];
+		p->sh->ports[p->port % RAW_PORT_BUCKETS] = p;
 	}
 	pthread_mutex_unlock(&p->sh->lock);
 	if (err)
@@ -327,7 +334,8 @@ static void raw_close(struct smt_bk *b)
 	sh = p->sh;
 	pthread_mutex_lock(&raw_global);
 	pthread_mutex_lock(&sh->lock);
-	for (pp = &sh->ports; *pp; pp = &(*pp)->next) {
+	for (pp = &sh->ports[p->port % RAW_PORT_BUCKETS]; *pp;
+	     pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
 			break;
@@ -366,16 +374,6 @@ static void raw_fds(const struct smt_bk *b, int fds[SMT_BK_FDS])
 static void raw_stats(const struct smt_bk *b, struct smt_bk_stats *s)
 {
 	*s = ((const struct smt_raw_port *)b)->st;
-}
-
-static struct smt_raw_port *port_find(struct raw_shared *sh, uint16_t port)
-{
-	struct smt_raw_port *p;
-
-	for (p = sh->ports; p; p = p->next)
-		if (p->port == port)
-			return p;
-	return NULL;
 }
 
 static void port_kick(struct smt_raw_port *p)
@@ -543,9 +541,14 @@ static int raw_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
 		free(q);
 		mine++;
 	}
-	/* never more of our own packets than budget: each read is bounded
-	 * by what is left of it */
-	while (mine < budget && nread < budget &&
+	/*
+	 * never more of our own packets than budget: each read is bounded
+	 * by what is left of it. Others' packets are read until the socket
+	 * is empty (up to RAW_DRAIN_MAX): a packet wakes one endpoint that
+	 * waits in epoll_wait (EPOLLEXCLUSIVE), and what it left in the
+	 * socket would wake nobody until the next packet arrives.
+	 */
+	while (mine < budget && nread < RAW_DRAIN_MAX &&
 	       (*ready & (RAW_RX_V4 | RAW_RX_V6))) {
 		n = rx_source(p, sh->fd4, AF_INET, RAW_RX_V4, ready,
 			      budget - mine, cb, arg, &mine);

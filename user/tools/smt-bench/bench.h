@@ -247,6 +247,8 @@ void cconn_close(struct cconn *c);
 int cconn_send(struct cconn *c, uint64_t id, size_t len, size_t resp_len);
 /* poll() events the connection waits for. */
 short cconn_events(const struct cconn *c);
+/* Waits up to timeout_ms for cconn_events() on c->fd: 0 or -errno. */
+int cconn_wait(const struct cconn *c, int timeout_ms);
 /* Upper bound for the poll timeout (ms), -1 for none. */
 int cconn_timeout_ms(const struct cconn *c);
 /* A response of len bytes, or (err < 0) the RPC failed with err. */
@@ -380,6 +382,7 @@ struct result {
 	double cpu_cli, cpu_srv; /* microseconds of CPU per RPC */
 	uint64_t retries, errors; /* errors: the point failed */
 	uint64_t rpc_failed; /* RPCs the transport gave up on */
+	uint64_t setup_failed; /* concurrent set-up: set-ups that failed */
 	uint64_t large_n; /* HOL: 1 MiB RPCs completed */
 	double ready_p50; /* set-up: us until the session was usable */
 	/* set-up through smtd: CPU of the client's and the server's smtd

@@ -284,7 +284,6 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 	r->last_done_ns = t_start;
 	for (;;) {
 		uint64_t now = now_ns();
-		struct pollfd pfd;
 		int tmo, ret;
 
 		if (!r->measuring && !draining &&
@@ -350,11 +349,9 @@ static int drive(struct run *r, uint64_t warm_ns, uint64_t warm_n,
 		}
 		if (tmo < 0 || tmo > 100)
 			tmo = 100;
-		pfd.fd = r->c->fd;
-		pfd.events = cconn_events(r->c);
-		ret = poll(&pfd, 1, tmo);
-		if (ret < 0 && errno != EINTR)
-			return -errno;
+		ret = cconn_wait(r->c, tmo);
+		if (ret)
+			return ret;
 		ret = cconn_input(r->c, on_resp, r);
 		if (ret)
 			return ret;
@@ -795,6 +792,7 @@ struct conc_arg {
 	pthread_barrier_t *go, *hold;
 	uint64_t setup_ns, done_ns;
 	int err;
+	bool rpc_err; /* set up, but its first RPC failed */
 	char msg[200];
 };
 
@@ -826,6 +824,7 @@ static void *conc_thread(void *p)
 	a->done_ns = now_ns();
 	if (ret || r->errors || !r->cls[0].done) {
 		a->err = ret ? ret : -EIO;
+		a->rpc_err = true;
 		snprintf(a->msg, sizeof(a->msg), "first RPC failed: %s",
 			 ret ? strerror(-ret) : "no answer");
 	}
@@ -856,8 +855,8 @@ static void setup_conc_point(struct ctx *x, const struct bench_target *t,
 	pthread_attr_t attr;
 	struct rlimit rl;
 	uint64_t t0, end = 0;
-	int i, started = 0, failed = 0, ok = 0;
-	char first[256] = "";
+	int i, started = 0, failed = 0, rpc_failed = 0, ok = 0;
+	char first[256] = "", first_rpc[256] = "";
 
 	/* an endpoint and its control connection take ~8 descriptors */
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
@@ -892,13 +891,16 @@ static void setup_conc_point(struct ctx *x, const struct bench_target *t,
 	for (i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	for (i = 0; i < n; i++) {
-		if (a[i].err) {
+		if (a[i].err && !a[i].rpc_err) {
 			if (!failed++)
 				snprintf(first, sizeof(first), "%s",
 					 a[i].msg[0] ? a[i].msg
 						     : strerror(-a[i].err));
 			continue;
 		}
+		if (a[i].err && !rpc_failed++)
+			snprintf(first_rpc, sizeof(first_rpc), "%s", a[i].msg);
+		/* a set-up whose first RPC failed was a set-up all the same */
 		lat[ok++] = a[i].setup_ns;
 		if (a[i].done_ns > end)
 			end = a[i].done_ns;
@@ -906,7 +908,8 @@ static void setup_conc_point(struct ctx *x, const struct bench_target *t,
 	pthread_barrier_destroy(&go);
 	pthread_barrier_destroy(&hold);
 	res->n = ok;
-	res->rpc_failed = failed;
+	res->setup_failed = failed;
+	res->rpc_failed = rpc_failed;
 	if (ok) {
 		res->secs = (end - t0) / 1e9;
 		res->rps = ok / res->secs;
@@ -924,11 +927,15 @@ static void setup_conc_point(struct ctx *x, const struct bench_target *t,
 		res->cpu_smtd_srv =
 			(cpu_ns_pid(smtd_pid[1]) - sd0[1]) / 1e3 / n;
 	}
-	if (failed) {
-		char why[320];
+	if (failed || rpc_failed) {
+		char why[600];
 
-		snprintf(why, sizeof(why), "%d of %d failed, the first: %s",
-			 failed, n, first);
+		snprintf(
+			why, sizeof(why),
+			"%d of %d set-ups failed%s%s; %d first RPCs failed%s%s",
+			failed, n, failed ? ", the first: " : "", first,
+			rpc_failed, rpc_failed ? ", the first: " : "",
+			first_rpc);
 		fail(x, res, "concurrent set-up", why);
 	}
 out:

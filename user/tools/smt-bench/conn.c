@@ -3,7 +3,7 @@
  * The client's connection to the server over one transport. Opening is
  * blocking (TCP connect, TLS handshake, SMT keying); after that everything
  * is non-blocking: cconn_send() queues or sends one request, the caller
- * polls cconn_events() on c->fd, and cconn_input() reads every response
+ * waits with cconn_wait() (cconn_events() on c->fd), and cconn_input() reads every response
  * that arrived and hands it to a callback. TCP and TLS keep one connection
  * and pipeline requests on it (responses come back in order); UDP sends one
  * datagram per request on a connected socket; SMT (natively on IP or over
@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "bench.h"
@@ -226,6 +227,22 @@ short cconn_events(const struct cconn *c)
 	if ((c->tp == TP_TCP || c->tp == TP_TLS) && bbuf_len(&c->st.out))
 		return POLLIN | POLLOUT;
 	return POLLIN;
+}
+
+int cconn_wait(const struct cconn *c, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = cconn_events(c)};
+	struct epoll_event ev;
+	int ret;
+
+	/* SMT's fd is the endpoint's epoll set: wait in it, as smt_wait()
+	 * does, so that a packet on the raw sockets the endpoints of this
+	 * process share wakes one of them, not all (docs/api.md) */
+	if (tp_is_smt(c->tp))
+		ret = epoll_wait(c->fd, &ev, 1, timeout_ms);
+	else
+		ret = poll(&pfd, 1, timeout_ms);
+	return ret < 0 && errno != EINTR ? -errno : 0;
 }
 
 int cconn_timeout_ms(const struct cconn *c)

@@ -2312,9 +2312,16 @@ void smtd_hs_tick(struct smtd *d)
 			hs_free(d, hs);
 			continue;
 		}
-		hs_fail(d, hs, &d->st.refused.timeout,
-			"handshake did not finish within %u s",
-			d->cfg.handshake_timeout_s);
+		if (hs->state == HS_QUEUED)
+			hs_fail(d, hs, &d->st.refused.timeout,
+				"waited %d s for one of the %d set-ups at once "
+				"to %s (never started)",
+				HS_QUEUE_MS / 1000, HS_OUT_PER_PEER,
+				hs->peer_str);
+		else
+			hs_fail(d, hs, &d->st.refused.timeout,
+				"handshake did not finish within %u s",
+				d->cfg.handshake_timeout_s);
 		hs_free(d, hs);
 	}
 }

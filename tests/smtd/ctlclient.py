@@ -15,6 +15,9 @@
 #       them SECS seconds; prints "opened K closed-by-smtd C"
 #   ctlclient.py tcp HOST PORT N SECS  N idle TCP connections to a handshake
 #       port, held SECS seconds; prints "opened K"
+#   ctlclient.py SOCK refuse SERVICE PORT SECS  serves SERVICE on SMT port
+#       PORT and answers every "session" event with ack ok false, for SECS
+#       seconds; prints "serving", then "refused N" at the end
 import json
 import os
 import resource
@@ -143,6 +146,37 @@ def tcp_connect(host, port):
     return s
 
 
+def refuse(path, service, port, secs):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    f = s.makefile("r")
+    o = {"op": "serve", "service": service, "port": port, "id": 1, "v": 1}
+    s.sendall((json.dumps(o) + "\n").encode())
+    m = json.loads(f.readline())
+    if not m.get("ok"):
+        print("%s %s" % (m.get("code"), m.get("error")))
+        return
+    print("serving")
+    sys.stdout.flush()
+    n = 0
+    end = time.time() + secs
+    s.settimeout(0.1)
+    while time.time() < end:
+        try:
+            line = f.readline()
+        except socket.timeout:
+            continue
+        if not line:
+            break
+        m = json.loads(line)
+        if m.get("event") == "session":
+            n += 1
+            a = {"op": "ack", "push": m["push"], "ok": False,
+                 "error": "this test refuses every session", "v": 1}
+            s.sendall((json.dumps(a) + "\n").encode())
+    print("refused %d" % n)
+
+
 def tcp(host, port, n, secs):
     hold(n, secs, lambda: tcp_connect(host, port))
 
@@ -157,3 +191,5 @@ if __name__ == "__main__":
         flood(a[1], int(a[3]), float(a[4]))
     elif a[2] == "conns":
         conns(a[1], int(a[3]), float(a[4]))
+    elif a[2] == "refuse":
+        refuse(a[1], a[3], int(a[4]), float(a[5]))

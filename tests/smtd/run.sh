@@ -1157,6 +1157,39 @@ t_close() {
 	fi
 }
 
+# The server smtd answers ACCEPT together with the push of a new session,
+# not after the application's ack (docs/protocol.md 6.1): an application
+# that refuses the session then has smtd end it with a CLOSE, so the
+# client's side goes as well and nothing stays half set up.
+t_accept_before_ack() {
+	local out=$SD_TMP/aba.out rout=$SD_TMP/aba-refuse.out rpid r0 r1
+	r0=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["refused"]["app_refused"])')
+	ctl_as root srv refuse kv.smt 7001 6 >"$rout" &
+	rpid=$!
+	for _ in $(seq 1 30); do grep -q serving "$rout" && break; sleep 0.1; done
+	HOLD=4 ctl_as root cli req '{"op":"connect","service":"kv.smt","address":"'"$SIP"'","port":9830,"encap":"ip"}' >"$out" &
+	if wait_listed cli 9830 && grep -q '^ok' "$out" && wait_gone cli 9830 &&
+		wait_gone srv 9830 &&
+		grep -q "did not take it (this test refuses every session); telling the peer" "$SD_TMP/srv.log" &&
+		grep -q "session .* (kv.smt, client): the peer smtd ended it (CLOSE)" "$SD_TMP/cli.log"; then
+		ok accept_before_ack_refused_session_closed_on_both
+	else
+		bad accept_before_ack_refused_session_closed_on_both "$(cat "$out") $(sd_ctl cli session list) $(grep kv.smt "$SD_TMP/srv.log" | tail -3)"
+	fi
+	r1=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["refused"]["app_refused"])')
+	if [ "$r1" -gt "$r0" ]; then
+		ok accept_before_ack_refusal_counted
+	else
+		bad accept_before_ack_refusal_counted "app_refused $r0 -> $r1"
+	fi
+	wait
+	if grep -q "refused 1" "$rout"; then
+		ok accept_before_ack_application_saw_one_session
+	else
+		bad accept_before_ack_application_saw_one_session "$(cat "$rout")"
+	fi
+}
+
 smtd_stat() { # NAME COUNTER: one of smtd's counters (smtctl stats)
 	sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"][sys.argv[1]])' "$2"
 }
@@ -2703,7 +2736,7 @@ PY
 
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
-ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_close_batch
+ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
 	t_concurrent t_names t_s_client t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
 	t_limits t_max_sessions t_ticket t_resume t_resume_s_client t_stek"

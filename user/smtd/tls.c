@@ -6,8 +6,9 @@
  * which the server certificate must carry), key derivation from the TLS
  * exporter, and the parameter exchange of section 6.1 (params.c). The server
  * side hands the session to the application serving the service and answers
- * ACCEPT only once the application has it, so the client's first request
- * never reaches a host that cannot decrypt it.
+ * ACCEPT at once (a first request that beats the install is held by the
+ * serving endpoint, docs/protocol.md 8.10); re-keys and the epochs of a
+ * 0-RTT set-up wait for the application's ack first.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -971,6 +972,71 @@ static uint64_t *refused_counter(struct smtd *d, int code)
 					   : &d->st.refused.params;
 }
 
+/* Server: the new session to the serving application; false: refused. */
+static bool push_new(struct smtd *d, struct smtd_hs *hs,
+		     struct smtd_ctl_conn *srv, smtd_push_done done, void *arg)
+{
+	if (smtd_ctl_push_session(d, srv, done, arg, &hs->sess)) {
+		smtd_bpf_session(d, &hs->sess, false, -1);
+		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
+		       "cannot hand the session to the application");
+		return false;
+	}
+	hs_mark(hs, HM_PUSH);
+	return true;
+}
+
+/*
+ * The serving application's answer to a new session that was ACCEPTed
+ * with the push (srv_accept_now). arg is the session's id: the handshake
+ * may be gone by now. A refusal ends the session with a CLOSE to the
+ * client's smtd, as if the application had ended it.
+ */
+static void srv_app_late(struct smtd *d, void *arg, bool ok, const char *msg)
+{
+	uint32_t sid = (uint32_t)(uintptr_t)arg;
+	struct smtd_session *s = smtd_table_find(d, sid);
+	char why[400];
+
+	if (ok || !s)
+		return;
+	d->st.refused.app_refused++;
+	snprintf(why, sizeof(why),
+		 "the application serving %s did not take it (%.120s); "
+		 "telling the peer",
+		 s->s.service, msg ? msg : "gone");
+	smtd_table_remove(d, s, false, true, why);
+}
+
+/*
+ * Server, a new session (not 0-RTT, not a re-key): hand it to the serving
+ * application and answer ACCEPT at once, without waiting for the
+ * application's ack (docs/protocol.md 6.1): the ACCEPT's flight to the
+ * client and the application's install overlap. A first request that
+ * reaches this host before the application holds the keys is held by its
+ * endpoint (section 8.10). The session enters the table now, so that a
+ * refusal, an application that goes away or a CLOSE from the client ends
+ * it as any session.
+ */
+static void srv_accept_now(struct smtd *d, struct smtd_hs *hs,
+			   struct smtd_ctl_conn *srv)
+{
+	if (!push_new(d, hs, srv, srv_app_late,
+		      (void *)(uintptr_t)hs->sess.sid))
+		return;
+	if (smtd_table_add(d, srv, &hs->sess, NULL))
+		LOG_W("session %u: its BPF entry went missing and cannot be "
+		      "written again",
+		      hs->sess.sid);
+	smtd_keylog(d, &hs->sess);
+	d->st.handshakes_ok++;
+	LOG_I("session %u: %s from %s, cipher %s, epoch %u", hs->sess.sid,
+	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher),
+	      hs->sess.epoch);
+	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+	queue_msg(hs, &hs->prop);
+}
+
 /* Server: a PROPOSE (or a CLOSE) arrived. */
 static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       const struct smt_params *p)
@@ -1030,13 +1096,12 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		hs->early_sid = hs->sess.sid;
 		memset(hs->sess.tag, 0, sizeof(hs->sess.tag));
 	}
-	if (smtd_ctl_push_session(d, srv, hs_app_done, hs, &hs->sess)) {
-		smtd_bpf_session(d, &hs->sess, false, -1);
-		refuse(d, hs, SMT_PREFUSE_APP, &d->st.refused.app_refused,
-		       "cannot hand the session to the application");
+	if (!hs->early_stage0) {
+		srv_accept_now(d, hs, srv);
 		return;
 	}
-	hs_mark(hs, HM_PUSH);
+	if (!push_new(d, hs, srv, hs_app_done, hs))
+		return;
 	hs->conn = srv;
 	hs->state = HS_WAIT_APP;
 	smtd_io_mod(d, &hs->io, 0);

@@ -7,7 +7,10 @@
 # paired with the server line of the same service that started during it,
 # and every step is printed as the median over all pairs, in microseconds
 # after the client smtd took the connect request, with the step's own share.
-# Usage: scripts/setup-timeline.py CLIENT_SMTD_LOG SERVER_SMTD_LOG
+# A 0-RTT set-up hands the keys over ("done") before its handshake ends; its
+# client line's later steps pair it all the same.
+# Usage: scripts/setup-timeline.py CLIENT_SMTD_LOG SERVER_SMTD_LOG [SERVICE]
+#   SERVICE: only the set-ups of that service (e.g. bench.smt-udp-0rtt)
 import re
 import statistics
 import sys
@@ -48,14 +51,17 @@ def parse(path):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: setup-timeline.py CLIENT_SMTD_LOG SERVER_SMTD_LOG")
-    cli = [c for c in parse(sys.argv[1]) if c["role"] == "client" and "done" in c]
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: setup-timeline.py CLIENT_SMTD_LOG SERVER_SMTD_LOG [SERVICE]")
+    svc = sys.argv[3] if len(sys.argv) == 4 else None
+    cli = [c for c in parse(sys.argv[1]) if c["role"] == "client" and "done" in c
+           and svc in (None, c["svc"])]
     srv = [s for s in parse(sys.argv[2]) if s["role"] == "server" and "done" in s]
     pairs = []
     for c in cli:
         for s in srv:
-            if s["svc"] == c["svc"] and c["t0"] <= s["t0"] <= c["t0"] + c["done"]:
+            end = max(v for k, v in c.items() if k not in ("role", "svc", "t0"))
+            if s["svc"] == c["svc"] and c["t0"] <= s["t0"] <= c["t0"] + end:
                 pairs.append((c, s))
                 break
     if not pairs:

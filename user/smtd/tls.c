@@ -1462,6 +1462,7 @@ static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
 	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher));
 	smtd_keylog(d, &hs->sess);
 	smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0, NULL);
+	hs_mark(hs, HM_DONE); /* epoch 0 handed over; the handshake goes on */
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
 	hs->conn = NULL;
 	return 1;

@@ -21,6 +21,7 @@
 import json
 import os
 import resource
+import select
 import socket
 import sys
 import time
@@ -160,21 +161,28 @@ def refuse(path, service, port, secs):
     sys.stdout.flush()
     n = 0
     end = time.time() + secs
-    s.settimeout(0.1)
+    buf = b""
     while time.time() < end:
-        try:
-            line = f.readline()
-        except socket.timeout:
+        if not select.select([s], [], [], 0.1)[0]:
             continue
-        if not line:
+        d = s.recv(65536)
+        if not d:
             break
-        m = json.loads(line)
-        if m.get("event") == "session":
-            n += 1
-            a = {"op": "ack", "push": m["push"], "ok": False,
-                 "error": "this test refuses every session", "v": 1}
-            s.sendall((json.dumps(a) + "\n").encode())
+        buf += d
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            n += answer(s, json.loads(line))
     print("refused %d" % n)
+
+
+def answer(s, m):
+    """refuse(): ack a "session" event with ok false; 1 if it was one"""
+    if m.get("event") != "session":
+        return 0
+    a = {"op": "ack", "push": m["push"], "ok": False,
+         "error": "this test refuses every session", "v": 1}
+    s.sendall((json.dumps(a) + "\n").encode())
+    return 1
 
 
 def tcp(host, port, n, secs):

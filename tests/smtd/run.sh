@@ -1162,12 +1162,13 @@ t_close() {
 # that refuses the session then has smtd end it with a CLOSE, so the
 # client's side goes as well and nothing stays half set up.
 t_accept_before_ack() {
-	local out=$SD_TMP/aba.out rout=$SD_TMP/aba-refuse.out rpid r0 r1
+	local out=$SD_TMP/aba.out rout=$SD_TMP/aba-refuse.out rpid hpid r0 r1
 	r0=$(sd_ctl srv -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["smtd"]["refused"]["app_refused"])')
 	ctl_as root srv refuse kv.smt 7001 6 >"$rout" &
 	rpid=$!
 	for _ in $(seq 1 30); do grep -q serving "$rout" && break; sleep 0.1; done
 	HOLD=4 ctl_as root cli req '{"op":"connect","service":"kv.smt","address":"'"$SIP"'","port":9830,"encap":"ip"}' >"$out" &
+	hpid=$!
 	if wait_listed cli 9830 && grep -q '^ok' "$out" && wait_gone cli 9830 &&
 		wait_gone srv 9830 &&
 		grep -q "did not take it (this test refuses every session); telling the peer" "$SD_TMP/srv.log" &&
@@ -1182,7 +1183,7 @@ t_accept_before_ack() {
 	else
 		bad accept_before_ack_refusal_counted "app_refused $r0 -> $r1"
 	fi
-	wait
+	wait $rpid $hpid
 	if grep -q "refused 1" "$rout"; then
 		ok accept_before_ack_application_saw_one_session
 	else

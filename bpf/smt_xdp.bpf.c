@@ -4,7 +4,9 @@
  * the SMT header, native or over UDP on the port ranges of `udp_ports`
  * (shared with smt_tc through its pin), drops packets that break a per-packet receive rule of
  * protocol.md section 2 (counted per CPU in `drops` by reason), drops
- * packets of unknown sessions (the `sessions` filter, on by default), keeps
+ * packets of unknown sessions (the `sessions` filter, on by default; DATA
+ * from an address that sent TCP to smtd's handshake port in the last
+ * SMT_PENDING_NS passes it, see `pending`), keeps
  * per-session and per-message counters, emits a ring-buffer event when a
  * message completes, and steers SMT packets: to a cpumap CPU chosen by a
  * hash of (session, msg_id), to an AF_XDP socket, or to the stack. Packets
@@ -45,6 +47,15 @@ struct {
 	__type(key, struct smt_session_key);
 	__type(value, struct smt_sess_stats);
 } sess_stats SEC(".maps");
+
+/* Addresses with a set-up under way: the time of their last TCP packet to
+ * smtd's handshake port (struct smt_pending_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SMT_MAX_PENDING);
+	__type(key, struct smt_pending_key);
+	__type(value, __u64);
+} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -99,6 +110,7 @@ struct smt_xdp_rt {
 	__u32 n_cpus;
 	__u32 b;
 	__u32 max_wire;
+	__u32 hs_port;
 };
 
 static __always_inline void smt_xdp_runtime(struct smt_xdp_rt *rt)
@@ -113,8 +125,10 @@ static __always_inline void smt_xdp_runtime(struct smt_xdp_rt *rt)
 		rt->b = cfg->b ? cfg->b : smt_b_default;
 		rt->max_wire = cfg->max_wire ? cfg->max_wire
 					     : smt_max_wire_default;
+		rt->hs_port = cfg->hs_port;
 		return;
 	}
+	rt->hs_port = 0;
 	rt->filter = smt_filter;
 	rt->steer = smt_steer;
 	rt->n_cpus = smt_n_cpus;
@@ -150,6 +164,65 @@ static __always_inline void smt_emit_done(struct smt_msg_key *mk,
 	smt_ev_submit_msg(ev, mk, m);
 }
 
+/*
+ * A packet that is not SMT: when it is TCP to smtd's handshake port (a
+ * set-up's SYN, ClientHello or HELLO), its source address goes into
+ * `pending` with the time. Only with the filter on and hs_port set.
+ */
+static __always_inline void smt_note_handshake(void *data, void *data_end,
+					       __u32 hs_port)
+{
+	struct smt_cursor c = {.pos = data, .end = data_end};
+	struct smt_pending_key k = {};
+	struct tcphdr *th;
+	__u64 now;
+	__u32 off;
+	int nh;
+
+	nh = smt_parse_eth(&c, &off);
+	if (nh == SMT_NH_IPV4) {
+		struct iphdr *ip = c.pos;
+		__u32 ihl;
+
+		if ((void *)(ip + 1) > c.end || ip->protocol != 6 /* TCP */ ||
+		    (ip->frag_off & bpf_htons(IP_OFFMASK_)))
+			return;
+		ihl = ip->ihl * 4;
+		if (ihl < sizeof(*ip) || ihl > 60)
+			return;
+		smt_addr_copy(k.addr, (__u8 *)&ip->saddr, SMT_FAM_IPV4);
+		k.family = SMT_FAM_IPV4;
+		th = c.pos + ihl;
+	} else if (nh == SMT_NH_IPV6) {
+		struct ipv6hdr *ip6 = c.pos;
+
+		if ((void *)(ip6 + 1) > c.end || ip6->nexthdr != 6)
+			return;
+		smt_addr_copy(k.addr, (__u8 *)&ip6->saddr, SMT_FAM_IPV6);
+		k.family = SMT_FAM_IPV6;
+		th = (void *)(ip6 + 1);
+	} else {
+		return;
+	}
+	if ((void *)(th + 1) > c.end || th->dest != bpf_htons(hs_port))
+		return;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&pending, &k, &now, BPF_ANY);
+}
+
+/* May DATA of no known session from p's source pass the filter: did that
+ * address send TCP to the handshake port in the last SMT_PENDING_NS? */
+static __always_inline int smt_pending(const struct smt_pkt *p)
+{
+	struct smt_pending_key k = {};
+	__u64 *at;
+
+	smt_addr_copy(k.addr, p->saddr, p->family);
+	k.family = p->family;
+	at = bpf_map_lookup_elem(&pending, &k);
+	return at && bpf_ktime_get_ns() - *at < SMT_PENDING_NS;
+}
+
 SEC("xdp")
 int smt_xdp(struct xdp_md *ctx)
 {
@@ -168,8 +241,12 @@ int smt_xdp(struct xdp_md *ctx)
 
 	nh = smt_parse_count(data, data_end, &p, smt_ipproto, &udp_ports,
 			     &xdp_stats);
-	if (nh == SMT_NH_OTHER)
+	if (nh == SMT_NH_OTHER) {
+		smt_xdp_runtime(&rt);
+		if (rt.filter && rt.hs_port)
+			smt_note_handshake(data, data_end, rt.hs_port);
 		return XDP_PASS;
+	}
 	if (nh < 0)
 		return smt_drop(NULL, -nh);
 	/* Verifier: p.smt is only known non-NULL on SMT_NH_SMT. */
@@ -181,8 +258,14 @@ int smt_xdp(struct xdp_md *ctx)
 	smt_xdp_runtime(&rt);
 	smt_session_key_of(&sk, &p, SMT_DIR_INGRESS);
 	sv = bpf_map_lookup_elem(&sessions, &sk);
-	if (!sv && rt.filter)
-		return smt_drop(NULL, SMT_DROP_UNKNOWN_SESSION);
+	if (!sv && rt.filter) {
+		/* a 0-RTT request may outrun smtd's entry: it goes on to
+		 * the endpoint's bounded hold (docs/protocol.md 8.10) */
+		if (!rt.hs_port || p.smt->type != SMT_TYPE_DATA ||
+		    !smt_pending(&p))
+			return smt_drop(NULL, SMT_DROP_UNKNOWN_SESSION);
+		smt_count(&xdp_stats, SMT_XS_PENDING_PASS);
+	}
 	st = smt_map_get_or_add(&sess_stats, &sk, &st_zero);
 	reason = smt_check_common(&p);
 	if (reason)

@@ -30,6 +30,7 @@
 #define SMT_MAP_CPU_MAP "cpu_map"
 #define SMT_MAP_XSKS "xsks"
 #define SMT_MAP_TX_STATS "tx_sess_stats"
+#define SMT_MAP_PENDING "pending"
 #define SMT_MAP_TX_MESSAGES "tx_messages"
 #define SMT_MAP_TC_CONFIG "tc_config"
 #define SMT_MAP_MTP_FLOWS "mtp_flows"
@@ -272,7 +273,9 @@ struct smt_msg_event {
 	X(TX_SMT, 13, "tx_smt", "SMT packets seen on egress")                \
 	X(TX_REMARK, 14, "tx_dscp_set", "egress packets whose DSCP was set") \
 	X(MB_REDIRECT, 15, "mb_redirect",                                    \
-	  "middlebox: packets sent to a configured next hop")
+	  "middlebox: packets sent to a configured next hop")                \
+	X(PENDING_PASS, 16, "pending_pass",                                  \
+	  "DATA of no session passed: a set-up from its address is under way")
 
 enum smt_xdp_stat {
 #define SMT_XDP_STAT_ENUM(name, num, str, desc) SMT_XS_##name = num,
@@ -284,6 +287,26 @@ enum smt_xdp_stat {
 /* smt_xdp_config.flags */
 #define SMT_XDP_CFG_VALID 0x01 /* this entry overrides the rodata defaults */
 #define SMT_XDP_CFG_FILTER 0x02 /* drop packets of unknown sessions */
+
+/*
+ * struct smt_pending_key - key of `pending` (smt_xdp): a peer address that
+ * sent TCP to smtd's handshake port (smt_xdp_config.hs_port); the value is
+ * the bpf_ktime_get_ns() of its last such packet. For SMT_PENDING_NS after
+ * it, DATA of a session not in `sessions` from that address passes the
+ * session filter (a 0-RTT request that outran smtd's map entry goes on to
+ * the endpoint's bounded hold, docs/protocol.md 8.10).
+ * @addr:   IPv4 in the first 4 bytes, the rest zero
+ * @family: SMT_FAM_IPV4 or SMT_FAM_IPV6
+ * @pad:    zero
+ */
+struct smt_pending_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+
+#define SMT_MAX_PENDING 4096
+#define SMT_PENDING_NS (100ULL * 1000 * 1000) /* 100 ms */
 
 /* smt_xdp_config.steer */
 #define SMT_STEER_PASS 0
@@ -297,7 +320,8 @@ enum smt_xdp_stat {
  * @n_cpus:   cpumap entries 0..n_cpus-1 in use (SMT_STEER_CPUMAP)
  * @b:        default B for packets of no known session (filter off)
  * @max_wire: default max_wire likewise
- * @pad:      zero
+ * @hs_port:  smtd's handshake TCP port (host order), 0: none. With the
+ *            filter on, TCP to it opens the `pending` window of its source
  */
 struct smt_xdp_config {
 	__u32 flags;
@@ -305,7 +329,7 @@ struct smt_xdp_config {
 	__u32 n_cpus;
 	__u32 b;
 	__u32 max_wire;
-	__u32 pad;
+	__u32 hs_port;
 };
 
 /* TC egress: message size classes, smallest first. */
@@ -454,6 +478,7 @@ SMT_MAPS_OFF(smt_msg_event, saddr, 8);
 SMT_MAPS_OFF(smt_msg_event, msg_id, 48);
 SMT_MAPS_OFF(smt_msg_event, first_ns, 80);
 SMT_MAPS_SIZE(smt_xdp_config, 24);
+SMT_MAPS_SIZE(smt_pending_key, 20);
 SMT_MAPS_SIZE(smt_tc_config, 44);
 SMT_MAPS_SIZE(smt_flow_key, 40);
 SMT_MAPS_OFF(smt_flow_key, family, 32);

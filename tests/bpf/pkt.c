@@ -10,6 +10,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
 #include <linux/udp.h>
 #include "pkt.h"
 
@@ -140,7 +141,21 @@ int pkt_build_ip(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 
 	if (cap < l3 + l4 + 8)
 		return -1;
-	if (s->not_smt) {
+	if (s->tcp_dport) { /* a SYN, no options; the checksum is unused */
+		struct tcphdr *t = (void *)(buf + l3);
+
+		if (cap < l3 + sizeof(*t))
+			return -1;
+		n = sizeof(*t);
+		memset(t, 0, n);
+		t->source = htons(s->sport ? s->sport : 40000);
+		t->dest = htons(s->tcp_dport);
+		t->seq = htonl(1);
+		t->doff = 5;
+		t->syn = 1;
+		t->window = htons(65535);
+		proto = 6;
+	} else if (s->not_smt) {
 		struct udphdr *u = (void *)(buf + l3);
 
 		n = 8 + 32;

@@ -17,6 +17,7 @@ struct pkt_spec {
 	int v6; /* IPv6 instead of IPv4 */
 	int vlan; /* one 802.1Q tag */
 	int not_smt; /* UDP instead of SMT */
+	uint16_t tcp_dport; /* not SMT: a TCP SYN to this port instead */
 	uint8_t proto; /* IP protocol; 0: SMT_IPPROTO_DEFAULT */
 	/* Arrays, not pointers: Criterion copies fixtures between processes. */
 	char saddr[40]; /* default 10.0.0.1 / fd00::1 */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -659,6 +660,90 @@ Test(smt_xdp, steer__message_stays_messages_spread, .init = init)
 		used[m.cpu]++;
 	}
 	cr_expect(used[0] > 4 && used[1] > 4, "spread %u/%u", used[0], used[1]);
+	smt_xdp__destroy(skel);
+}
+
+/* Runs packet s through skel's smt_xdp; its verdict. */
+static int xdp_run_one(struct smt_xdp *skel, const struct pkt_spec *s)
+{
+	uint8_t pkt[FRAME], out[FRAME];
+	uint32_t olen;
+	int len = pkt_build(s, pkt, sizeof(pkt));
+
+	cr_assert_gt(len, 0);
+	return run_prog(bpf_program__fd(skel->progs.smt_xdp), pkt, len, out,
+			&olen, NULL);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * The set-up window of the session filter (docs/bpf.md, `pending`): DATA
+ * of no session passes only from an address that sent TCP to the
+ * handshake port within SMT_PENDING_NS, only DATA, only with hs_port set.
+ */
+Test(smt_xdp, pending__handshake_opens_the_filter_for_data, .init = init)
+{
+	struct smt_xdp *skel = smt_xdp__open_and_load();
+	struct smt_xdp_config c = {.flags = SMT_XDP_CFG_VALID |
+					    SMT_XDP_CFG_FILTER,
+				   .hs_port = 7443};
+	/* port 999: no session of 10.0.0.1 (or fd00::1) has it */
+	struct pkt_spec data = ONE(.sport = 999),
+			data6 = ONE(.sport = 999, .v6 = 1),
+			resend = {.type = SMT_TYPE_RESEND,
+				  .msg_id = 4,
+				  .sport = 999},
+			syn = {.tcp_dport = 7443},
+			syn6 = {.tcp_dport = 7443, .v6 = 1},
+			syn_other = {.tcp_dport = 7443, .saddr = "10.0.0.9"},
+			web = {.tcp_dport = 80};
+	struct smt_pending_key k = {.family = SMT_FAM_IPV4};
+	int xfd, dfd, pfd;
+	uint32_t zero = 0;
+	uint64_t old;
+
+	cr_assert_not_null(skel);
+	xdp_setup(skel, &(struct fix){0});
+	xfd = bpf_map__fd(skel->maps.xdp_stats);
+	dfd = bpf_map__fd(skel->maps.drops);
+	pfd = bpf_map__fd(skel->maps.pending);
+	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.xdp_config),
+					 &zero, &c, BPF_ANY),
+		     0);
+	cr_expect_eq(xdp_run_one(skel, &data), XDP_DROP, "no set-up yet");
+	cr_expect_eq(xdp_run_one(skel, &syn_other), XDP_PASS);
+	cr_expect_eq(xdp_run_one(skel, &web), XDP_PASS);
+	cr_expect_eq(xdp_run_one(skel, &data), XDP_DROP,
+		     "a set-up from another address, TCP to another port");
+	cr_expect_eq(xdp_run_one(skel, &syn), XDP_PASS);
+	cr_expect_eq(xdp_run_one(skel, &data), XDP_PASS, "set-up under way");
+	cr_expect_eq(xdp_run_one(skel, &resend), XDP_DROP,
+		     "control packets of no session stay dropped");
+	cr_expect_eq(xdp_run_one(skel, &data6), XDP_DROP, "IPv6: not yet");
+	cr_expect_eq(xdp_run_one(skel, &syn6), XDP_PASS);
+	cr_expect_eq(xdp_run_one(skel, &data6), XDP_PASS, "IPv6 set-up");
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_PENDING_PASS), 2);
+	cr_expect_eq(sum_percpu_u64(dfd, SMT_DROP_UNKNOWN_SESSION), 4);
+	/* the window closes SMT_PENDING_NS after the last handshake packet */
+	inet_pton(AF_INET, "10.0.0.1", k.addr);
+	old = mono_ns() - SMT_PENDING_NS - 1000000;
+	cr_assert_eq(bpf_map_update_elem(pfd, &k, &old, BPF_EXIST), 0);
+	cr_expect_eq(xdp_run_one(skel, &data), XDP_DROP, "window over");
+	/* without hs_port (smtd's [bpf] before, or smt-bpf.sh) no window */
+	cr_expect_eq(xdp_run_one(skel, &syn), XDP_PASS);
+	c.hs_port = 0;
+	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.xdp_config),
+					 &zero, &c, BPF_ANY),
+		     0);
+	cr_expect_eq(xdp_run_one(skel, &data), XDP_DROP, "no hs_port");
+	cr_expect_eq(sum_percpu_u64(xfd, SMT_XS_PENDING_PASS), 2);
 	smt_xdp__destroy(skel);
 }
 

@@ -1172,7 +1172,9 @@ static void reregister(struct ctl_state *st)
 	F(tx_gso_segments); \
 	F(tx_gso_fallback); \
 	F(rx_gro_bufs);     \
-	F(rx_gro_segments)
+	F(rx_gro_segments); \
+	F(rx_held);         \
+	F(rx_held_replayed)
 
 static json_object *stats_json_of(const struct smt_stats *s)
 {

@@ -105,6 +105,9 @@ int smtd_bpf_start(struct smtd *d)
 							   : SMT_BPF_XDP_AUTO;
 	o.ipproto = d->cfg.ipproto;
 	o.no_filter = !d->cfg.bpf_session_filter;
+	/* a 0-RTT request that outruns the session's map entry passes on
+	 * to the application's hold (docs/protocol.md 8.10) */
+	o.hs_port = d->cfg.listen_port;
 	err = smt_bpf_mount();
 	if (!err)
 		err = smt_bpf_host_attach(&o, msg, sizeof(msg));

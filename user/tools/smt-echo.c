@@ -57,6 +57,7 @@ struct opts {
 	double duration;
 	bool oneway, json, stats, quiet, prio_tos, xsk_tx, no_offload;
 	uint32_t rpc_timeouts, resend_us;
+	uint32_t hold_ms; /* opts.hold_ms: early requests held this long */
 	uint64_t seed;
 	uint64_t corrupt; /* server: flip a bit in every Nth response */
 	unsigned int group; /* server: endpoints sharing the port (--group) */
@@ -202,6 +203,8 @@ static void usage(FILE *f)
 		"          udp needs no capability)  --port N  --ipproto N  "
 		"--mtu N\n"
 		"          --rpc-timeouts N --resend-us N --prio-tos\n"
+		"          --hold-ms N (DATA of sessions not added yet held this "
+		"long)\n"
 		"          --xsk-tx (send IPv4 through AF_XDP, docs/api.md)\n"
 		"          --no-udp-offload (encap udp: no UDP GSO/GRO)\n"
 		"server:   --corrupt-every N (flip a bit in every Nth response: "
@@ -241,6 +244,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_STRTOU("seed", 'e', &o->seed),
 		OPT_ATOI("rpc-timeouts", 'T', &o->rpc_timeouts),
 		OPT_ATOI("resend-us", 'R', &o->resend_us),
+		OPT_ATOI("hold-ms", 'H', &o->hold_ms),
 		OPT_FLAG("prio-tos", 'Q', &o->prio_tos),
 		OPT_FLAG("xsk-tx", 'x', &o->xsk_tx),
 		OPT_FLAG("no-udp-offload", 'O', &o->no_offload),
@@ -313,6 +317,7 @@ static int open_endpoints(const struct opts *o, uint16_t port, unsigned int n,
 	eo.mtu = o->mtu;
 	eo.rpc_timeouts = o->rpc_timeouts;
 	eo.resend_timeout_us = o->resend_us;
+	eo.hold_ms = o->hold_ms;
 	eo.prio_tos = o->prio_tos;
 	eo.xsk_tx = o->xsk_tx;
 	eo.no_udp_offload = o->no_offload;
@@ -544,6 +549,12 @@ static void print_stats(struct smt_endpoint *ep)
 			       smt_drop_reason_name(i), st.drops[i]);
 	printf("smt-echo: system calls tx %" PRIu64 " rx %" PRIu64 "\n",
 	       st.tx_calls, st.rx_calls);
+	if (st.rx_held || st.rx_held_overflow)
+		printf("smt-echo: early DATA held %" PRIu64
+		       ", replayed %" PRIu64 ", expired %" PRIu64
+		       ", over the bounds %" PRIu64 "\n",
+		       st.rx_held, st.rx_held_replayed, st.rx_held_expired,
+		       st.rx_held_overflow);
 	if (st.udp_gso || st.udp_gro || st.tx_gso_fallback)
 		printf("smt-echo: UDP GSO %s: %" PRIu64 " sends of %" PRIu64
 		       " datagrams%s; GRO %s: %" PRIu64 " buffers of %" PRIu64

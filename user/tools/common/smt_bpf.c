@@ -276,6 +276,7 @@ int smt_bpf_host_attach(const struct smt_bpf_host_opts *o, char *msg,
 		cfg.flags |= SMT_XDP_CFG_FILTER;
 	cfg.steer = o->steer;
 	cfg.n_cpus = n_cpus;
+	cfg.hs_port = o->hs_port;
 	err = bpf_map_update_elem(bpf_map__fd(xs->maps.xdp_config), &zero, &cfg,
 				  BPF_ANY);
 	if (err)

@@ -41,6 +41,10 @@ struct smt_bpf_host_opts {
 	uint32_t steer; /* SMT_STEER_* */
 	uint32_t n_cpus; /* SMT_STEER_CPUMAP: CPUs 0..n-1; 0: all online */
 	bool no_tc; /* skip the TC egress program */
+	/* smtd's handshake TCP port: with the filter on, DATA of no session
+	 * from an address that just sent TCP to it passes (`pending`,
+	 * docs/bpf.md); 0: none */
+	uint16_t hs_port;
 	/* `udp_ports` to write (at most SMT_UDP_PORT_RANGES, see
 	 * smt_bpf_udp_ports_fit); NULL: keep what the map holds */
 	const struct smt_udp_port_range *udp_ports;

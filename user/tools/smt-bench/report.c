@@ -600,8 +600,8 @@ static double hol_pool_ratio(enum bench_tp tp, enum bench_tp base,
 					  : NAN;
 }
 
-static double goodput_core(const struct srow *s, size_t n, enum bench_tp tp,
-			   const struct report_info *info)
+/* Median 1 MiB goodput of tp (the goodput test's only point), NAN if none. */
+static double goodput_of(const struct srow *s, size_t n, enum bench_tp tp)
 {
 	double gp = NAN;
 
@@ -609,7 +609,13 @@ static double goodput_core(const struct srow *s, size_t n, enum bench_tp tp,
 		if (s[i].key.test == TEST_GOODPUT && s[i].key.tp == tp &&
 		    s[i].rounds)
 			gp = s[i].med[M_MBPS];
-	return info->aes_MBps > 0 ? gp / info->aes_MBps : NAN;
+	return gp;
+}
+
+static double goodput_core(const struct srow *s, size_t n, enum bench_tp tp,
+			   const struct report_info *info)
+{
+	return info->aes_MBps > 0 ? goodput_of(s, n, tp) / info->aes_MBps : NAN;
 }
 
 static const struct srow *threads_row(const struct srow *s, size_t n,
@@ -667,10 +673,11 @@ static void targets(const struct srow *s, size_t n,
 	out("\n### Targets (issue 12), from the medians above\n\n"
 	    "| target | smt-ip | smt-udp | goal | verdict smt-ip | verdict "
 	    "smt-udp |\n|---|---|---|---|---|---|\n");
+	/* the goodput point's key is not (1 MiB, 1 outstanding): found by
+	 * test and transport, as the AES row does */
 	target("1 MiB goodput, SMT/TLS",
-	       rel(s, n, TEST_GOODPUT, TP_SMT, TP_TLS, 1048576, 1, 0, M_MBPS),
-	       rel(s, n, TEST_GOODPUT, TP_SMTU, TP_TLS, 1048576, 1, 0, M_MBPS),
-	       ">=", 1.4);
+	       goodput_of(s, n, TP_SMT) / goodput_of(s, n, TP_TLS),
+	       goodput_of(s, n, TP_SMTU) / goodput_of(s, n, TP_TLS), ">=", 1.4);
 	target("1 MiB goodput, SMT / single-core AES-GCM",
 	       goodput_core(s, n, TP_SMT, info),
 	       goodput_core(s, n, TP_SMTU, info), ">=", 0.6);

@@ -1912,10 +1912,13 @@ ticket_request_held() { # TEST OUT PORT [held-only]
 	sleep 0.1
 	kill -CONT "$SD_PID_srv"
 	wait $cpid
+	# replayed first: each app_stat is its own query of the counters the
+	# application reports now and then, and a packet is held before it
+	# is replayed, so held read after replayed is at least as new
 	for _ in $(seq 1 30); do
-		h1=$(app_stat srv rx_held)
 		r1=$(app_stat srv rx_held_replayed)
-		[ "$r1" -gt "$r0" ] && break
+		h1=$(app_stat srv rx_held)
+		[ "$r1" -gt "$r0" ] && [ "$h1" -gt "$h0" ] && break
 		sleep 0.2
 	done
 	if [ -n "$only" ] && [ "$h1" -gt "$h0" ]; then

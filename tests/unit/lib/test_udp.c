@@ -370,6 +370,20 @@ Test(udp_backend, smt_ports_must_be_the_udp_ports)
 	smt_endpoint_close(a);
 }
 
+/* Whether a's next message was there: the RPC failed naming ICMP. */
+static bool failed_unreachable(struct smt_endpoint *a)
+{
+	struct smt_msg m;
+
+	if (smt_recv(a, &m))
+		return false;
+	cr_assert_eq(m.kind, SMT_MSG_FAILED);
+	cr_assert_eq(m.error, -SMT_E_UNREACHABLE, "error %s",
+		     smt_strerror(m.error));
+	smt_msg_release(&m);
+	return true;
+}
+
 /* Nobody on the peer's port: the kernel's ICMP port unreachable is
  * counted, the RPC still runs its timeout, then fails saying why. */
 Test(udp_backend, icmp_port_unreachable_explains_the_timeout)
@@ -381,7 +395,6 @@ Test(udp_backend, icmp_port_unreachable_explains_the_timeout)
 	struct smt_stats st = {.sz = sizeof(st)};
 	struct smt_endpoint *a = NULL;
 	struct smt_session_params p;
-	struct smt_msg m;
 	uint64_t id, t0, end;
 	uint16_t port;
 	uint32_t sa;
@@ -397,13 +410,7 @@ Test(udp_backend, icmp_port_unreachable_explains_the_timeout)
 	end = t0 + 5000;
 	while (!done && th_mono_ms() < end) {
 		smt_wait(a, 5);
-		if (smt_recv(a, &m) == 0) {
-			done = true;
-			cr_assert_eq(m.kind, SMT_MSG_FAILED);
-			cr_assert_eq(m.error, -SMT_E_UNREACHABLE, "error %s",
-				     smt_strerror(m.error));
-			smt_msg_release(&m);
-		}
+		done = failed_unreachable(a);
 	}
 	cr_assert(done, "the RPC did not fail within 5 s");
 	/* not sooner than its silent timeouts: ICMP ends nothing itself */
@@ -440,7 +447,6 @@ static uint64_t early_icmp_attempt(void)
 	struct smt_stats st = {.sz = sizeof(st)};
 	struct smt_endpoint *a = NULL;
 	struct smt_session_params p;
-	struct smt_msg m;
 	uint64_t id, t0, t_icmp = 0, end;
 	uint16_t port;
 	uint32_t sa;
@@ -463,13 +469,7 @@ static uint64_t early_icmp_attempt(void)
 				t_icmp = th_mono_ms();
 			}
 		}
-		if (smt_recv(a, &m) == 0) {
-			done = true;
-			cr_assert_eq(m.kind, SMT_MSG_FAILED);
-			cr_assert_eq(m.error, -SMT_E_UNREACHABLE, "error %s",
-				     smt_strerror(m.error));
-			smt_msg_release(&m);
-		}
+		done = failed_unreachable(a);
 	}
 	cr_assert(done, "the RPC did not fail within 5 s");
 	cr_assert_geq(sink, 0, "no ICMP error came back");

@@ -110,6 +110,14 @@ cleanup() {
 		kill "$SRV_PID" 2>/dev/null || true
 		wait "$SRV_PID" 2>/dev/null || true
 	fi
+	# Whatever else still runs in the two hosts (an smtd or role started
+	# by a pass that failed before its pid was kept) goes with them:
+	# `ip netns del` alone leaves processes running, and a leftover smtd
+	# held the caller's lock for half an hour once.
+	for ns in "$NS_C" "$NS_S"; do
+		left=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+		[ -z "$left" ] || kill $left 2>/dev/null || true
+	done
 	ip netns del "$NS_C" 2>/dev/null || true
 	ip netns del "$NS_S" 2>/dev/null || true
 	[ -z "$HB_PIN" ] || rm -rf "$HB_PIN-srv" "$HB_PIN-cli"

@@ -585,7 +585,7 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 
 		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
 		if (!e->backlog && now >= r->progress_at + wait &&
-		    now >= r->action_at + wait) {
+		    now >= r->action_at + wait && !eng_rx_overtaken(e, r)) {
 			r->action_at = now;
 			ENG_CNT(e, s, resends_probe, eng_rx_ask(e, r));
 		}

@@ -140,6 +140,11 @@ struct eng_session {
 			      verified control packet or a message in full */
 	uint32_t prov_credit; /* answers to provisional messages left */
 	uint64_t prov_at; /* when prov_credit was last topped up */
+	/* New bytes of authenticated messages received, by the priority
+	 * their DATA came at: a message whose bytes travel at a lower
+	 * priority waits behind them in a strict priority queue
+	 * (eng_rx_timer) */
+	uint64_t prio_bytes[SMT_PRIO_MAX + 1];
 	struct smt_engine_stats st;
 };
 
@@ -213,6 +218,11 @@ struct eng_rx {
 	uint64_t reserved; /* rx_bytes charged */
 	uint64_t first_at, verified_at, progress_at, action_at;
 	uint64_t rto_hi; /* largest RESEND timeout its timer has seen */
+	/* Priority its missing bytes travel at (of its last DATA, or of
+	 * our last GRANT or RESEND for it), and the session's bytes at a
+	 * higher priority when its timer last looked */
+	uint8_t prio;
+	uint64_t above_seen;
 	struct eng_rx *gprev, *gnext; /* engine-wide SRPT grant list */
 	struct eng_tx *req; /* response: our request */
 };

@@ -152,6 +152,36 @@ static uint32_t grant_step(const struct smt_engine *e, const struct eng_rx *r)
 	return step > r->s->max_payload ? step : r->s->max_payload;
 }
 
+/* New bytes the session received at a priority our GRANTs give (0 to
+ * grant_prio(0)) above prio: scheduled traffic that we rank before a
+ * message granted at prio. Unscheduled bytes (higher priorities) do not
+ * count: a small message's loss must be asked for at once. */
+static uint64_t bytes_above(const struct eng_session *s, uint8_t prio)
+{
+	uint64_t n = 0;
+	unsigned int p;
+
+	for (p = prio + 1u; p <= grant_prio(0); p++)
+		n += s->prio_bytes[p];
+	return n;
+}
+
+/* Its missing bytes may now travel at prio: from here on, the traffic
+ * above that is what may hold them back. */
+static void lower_prio(struct eng_rx *r, uint8_t prio)
+{
+	if (prio < r->prio) {
+		r->prio = prio;
+		r->above_seen = bytes_above(r->s, prio);
+	}
+}
+
+bool eng_rx_overtaken(const struct smt_engine *e, const struct eng_rx *r)
+{
+	return r->authed &&
+	       bytes_above(r->s, r->prio) - r->above_seen >= grant_step(e, r);
+}
+
 void eng_grant_soon(struct smt_engine *e)
 {
 	if (e->batch)
@@ -214,6 +244,7 @@ void eng_grant_pass(struct smt_engine *e)
 		r->gg = r->g;
 		r->gg_rcvd = r->rcvd;
 		e->granted_out += outstanding(r) - old;
+		lower_prio(r, grant_prio(rank - 1));
 		eng_send_ctl(e, r->s, ep, SMT_TYPE_GRANT, r->msg_id, r->g, 0,
 			     grant_prio(rank - 1));
 		if (r->g >= r->msg_len)
@@ -350,7 +381,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 	struct eng_session *s = r->s;
 	struct smt_range rg[ENG_MAX_RANGES];
 	uint64_t rto = eng_rto(e, s), wait;
-	uint64_t base, dead, since;
+	uint64_t base, dead, since, above;
 	bool waiting = !missing_granted(r, rg);
 
 	/* Everything granted is in: the message waits for our grants
@@ -394,7 +425,20 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 			eng_grant_soon(e);
 			return;
 		}
-		if (!waiting) {
+		above = bytes_above(s, r->prio);
+		if (!waiting && eng_rx_overtaken(e, r)) {
+			/* Overtaken, not lost: since the timer last looked,
+			 * the peer's DATA at a higher priority than ours
+			 * (another message we rank first) kept coming, and in
+			 * a strict priority queue ours waits behind it.
+			 * Asking again would put a second copy on the path
+			 * ahead of the first, the storm a congested link
+			 * feeds on. Time it as a message waiting for us. */
+			if (r->verified_at)
+				r->verified_at = now;
+			if (r->req)
+				eng_tx_heard(r->req, now);
+		} else if (!waiting) {
 			ENG_CNT(e, s, resend_timeouts, 1);
 			/* Discard only when DATA came that did not fit (a
 			 * forged packet may block the real bytes): when
@@ -413,6 +457,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 		} else if (!r->authed) {
 			r->prov_asks++; /* waits for a grant: no news either */
 		}
+		r->above_seen = above;
 		since = now;
 		wait = eng_rto_backoff(e, s, r->backoff);
 	}
@@ -559,6 +604,8 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 		}
 	}
 	r->rto_hi = eng_rto(e, s);
+	r->prio = p->prio > SMT_PRIO_MAX ? SMT_PRIO_MAX : p->prio;
+	r->above_seen = bytes_above(s, r->prio);
 	eng_timer_arm(e, &r->t, now + r->rto_hi);
 	return r;
 }
@@ -572,6 +619,7 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	unsigned int fails;
 	bool progress = false;
 	uint32_t hint;
+	uint8_t prio;
 	int rc;
 
 	if (!ep)
@@ -606,8 +654,13 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		r->prov_asks = 0;
 		if (r->req)
 			eng_tx_heard(r->req, now);
-		if (smt_rx_msg_any_verified(r->m))
+		if (smt_rx_msg_any_verified(r->m)) {
 			r->verified_at = now;
+			prio = p->prio > SMT_PRIO_MAX ? SMT_PRIO_MAX : p->prio;
+			/* new bytes: the packet's, give or take an overlap */
+			s->prio_bytes[prio] += p->payload_len;
+			lower_prio(r, prio);
+		}
 	}
 	if (rc == SMT_RX_DONE) {
 		rx_deliver(e, s, ep, r, now);

@@ -15,6 +15,10 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 		const struct smt_pkt *p, uint64_t now);
 void eng_rx_free(struct smt_engine *e, struct eng_rx *r);
 void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now);
+/* Whether r's missing bytes are explained by the peer's DATA at a higher
+ * priority that kept arriving since r's timer last looked (a strict
+ * priority queue holds r's behind them): then they are not asked again. */
+bool eng_rx_overtaken(const struct smt_engine *e, const struct eng_rx *r);
 /* Asks the sender for what is missing; returns the RESENDs sent. */
 unsigned int eng_rx_ask(struct smt_engine *e, struct eng_rx *r);
 void eng_grant_pass(struct smt_engine *e);

@@ -1696,6 +1696,12 @@ max_sessions_per_uid = 3"
 		'{"op":"connect","service":"echo.smt","address":"'"$SIP"'","port":9602}' \
 		>"$out" 2>&1
 	expect_lines access_nobody_connect_not_on_roots_port "$out" "98 ok "
+	# nor register a session of its own on that port (its end would
+	# have removed the BPF entry of root's session: issue 17 item 1)
+	ip netns exec "$NSC" $NOBODY "$PY_ANY" "$SD_TMP/ctlclient.py" \
+		"$SD_TMP/cli.sock" req "$(reg 21 echo.smt client 9601 "$SIP" 7000)" \
+		>"$out" 2>&1
+	expect_lines access_nobody_register_not_on_roots_port "$out" "98 "
 	wait $cpid
 	local r1=$?
 	wait $cpid2

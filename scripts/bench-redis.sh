@@ -29,6 +29,8 @@
 #   BENCH_REDIS_PATHS="smt-udp stunnel"  only these paths
 #   BENCH_REDIS_LOSS="0"                 only these loss rates (percent)
 #   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline)
+#   BENCH_REDIS_OFFLOAD=off  the veth's TSO/GSO/GRO off, so bench_loss
+#     drops 1 % of wire packets on every path (default: of buffers)
 #   BENCH_REDIS_TIMEOUT=S  a redis-benchmark run still going after S
 #     seconds (default 300) is stopped: its row reads 0 req/s (a wedged
 #     path no longer hangs the run); the sidecars' and smtd's logs are
@@ -91,6 +93,18 @@ NSC=$SMT_NS_CLIENT
 NSS=$SMT_NS_SERVER
 SIP=$SMT_SERVER_IP4
 inc() { nsenter --net="/var/run/netns/$NSC" "$@"; }
+# The veth pair passes GSO/TSO buffers whole (a TCP or UDP-GSO buffer of up
+# to 64 KiB crosses as one packet), so bench_loss draws its 1 % per buffer
+# for tcp, redis-tls, stunnel and smt-udp, and per packet for smt-ip (raw
+# IP sockets send one packet at a time). BENCH_REDIS_OFFLOAD=off turns the
+# veth's segmentation offloads off: every path's buffers are cut into
+# wire packets before bench_loss, which then drops 1 % of packets on all.
+if [ "${BENCH_REDIS_OFFLOAD:-on}" = off ]; then
+	for ns in "$NSC:$SMT_DEV_CLIENT" "$NSS:$SMT_DEV_SERVER"; do
+		nsenter --net="/var/run/netns/${ns%%:*}" ethtool -K "${ns#*:}" \
+			tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1
+	done
+fi
 C=$SD_TMP/certs
 
 # ---- loss: bench_loss on both veth ends, drop_ppm written into its .bss
@@ -308,19 +322,34 @@ bench() {
 
 # mixed PATH LOSS -- ARGS: 4 clients GET 64 B while 2 clients SET 1 MiB
 mixed() {
-	local path=$1 loss=$2 big out rps lat sets
+	local path=$1 loss=$2 big out rps="" lat sets glen
 	shift 3
+	# The GETs read key:__rand_int__ (redis-benchmark's key without -r),
+	# set here to a 64 B value; the 1 MiB SETs write 4 other keys (-r 4:
+	# key:000000000000 to key:000000000003), so a GET's reply is 64 B.
+	# (Until 2026-12-06 both used key:__rand_int__: every GET after the
+	# first SET read a 1 MiB value, and the head-of-line rows measured
+	# 1 MiB GETs beside 1 MiB SETs.)
+	inc redis-benchmark "$@" -t set -d 64 -c 1 -n 1 >/dev/null 2>&1
 	nsenter --net="/var/run/netns/$NSC" redis-benchmark "$@" -t set \
-		-d 1048576 -c 2 -n 1000000 --precision 3 >"$SD_TMP/big.out" \
+		-d 1048576 -r 4 -c 2 -n 1000000 --precision 3 >"$SD_TMP/big.out" \
 		2>/dev/null &
 	big=$!
 	sleep 0.5
+	prof_start "$path-$loss-mixed"
 	out=$(inc timeout "$RUN_TIMEOUT" redis-benchmark "$@" -t get -d 64 \
 		-c 4 -n "$MIX_N" --precision 3 2>/dev/null | tr '\r' '\n')
+	prof_stop "$MIX_N"
+	# what the GETs read must still be the 64 B value
+	glen=$(inc redis-cli "$@" strlen key:__rand_int__ 2>/dev/null)
+	[ "$glen" = 64 ] || {
+		echo "bench-redis: $path mixed: the GETs' key holds ${glen:-?} bytes, not 64: row marked" >&2
+		rps=0
+	}
 	kill -TERM $big 2>/dev/null
 	wait $big 2>/dev/null
 	sets=$(tr '\r' '\n' <"$SD_TMP/big.out" | sed -n 's/^SET: rps=\([0-9.]*\).*/\1/p' | tail -1)
-	rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
+	[ "${rps:-}" = 0 ] || rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
 	lat=$(echo "$out" | awk '/latency summary/ { getline; getline; print $3, $5 }')
 	echo "$out" | awk '/Latency by percentile/ { on = 1; next }
 		on && /%/ { sub(/%/, "", $1); print $3, $1 } on && !/%/ { on = 0 }' \

@@ -135,7 +135,9 @@ void smt_rx_msg_free(struct smt_rx_msg *m); /* wipes plaintext */
 
 /*
  * Add one DATA packet (already through smt_pkt_parse, same msg_id).
- * Decrypts records under rx as they complete. *progress is set when new
+ * Decrypts each record under rx as its bytes come in order, straight from
+ * the packets (p's payload is not used after the call), and checks its tag
+ * when it completes (user/lib/reasm.c). *progress is set when new
  * bytes were placed or a record verified. Returns SMT_RX_MORE, SMT_RX_DONE
  * or a drop reason (a record that failed to verify is discarded, counted by
  * smt_rx_msg_max_record_failures() and its range is then missing again).
@@ -143,7 +145,8 @@ void smt_rx_msg_free(struct smt_rx_msg *m); /* wipes plaintext */
  * BAD_RECORD_HDR and PAST_RECORD (held bytes overrun the header's length),
  * SEG_OFF_MISMATCH (a verified record that does not tile after the verified
  * records before it). Plain drops: MSG_LEN_MISMATCH, SEG_OFF_MISMATCH,
- * BYTES_MISMATCH, PAST_RECORD, NO_MEMORY. Packets for a record that already
+ * BYTES_MISMATCH (against bytes held, not those decrypted already),
+ * PAST_RECORD, NO_MEMORY. Packets for a record that already
  * verified are exact duplicates (SMT_RX_MORE, no progress); after
  * SMT_RX_DONE every packet returns SMT_DROP_DUPLICATE.
  */

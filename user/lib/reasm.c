@@ -6,18 +6,23 @@
  * and never larger than one record (16406 bytes) or the rest of msg_len, so
  * one forged packet cannot make the receiver allocate a whole message. The
  * bytes of a record, its seg_off and the message's msg_len are provisional
- * until the record verifies; a record is decrypted in place as soon as all
- * its bytes are in, in any order. A verified record's position is confirmed
- * once every record before it is verified and they tile the stream from 0;
- * a verified record that does not fit that tiling was moved and fails. The
- * message is done when the confirmed records end exactly at msg_len.
- * Confirmed content goes to the message's application buffer (its inner
- * header aside): a record completing in order, the usual case, is
- * decrypted straight into it from its wire bytes (a message of one record
- * into a buffer of its size); a record verified ahead of a gap is
- * decrypted in place and copied there once confirmed, and a message's
- * first record of several too (the buffer, msg_len bytes, is allocated
- * only after a record verified). Plaintext leaves only through
+ * until the record verifies. A record is decrypted as its bytes come:
+ * from its first packet on (the header fixes its length) a reader of its
+ * own (smt_rec_rd) takes each packet's payload that continues the bytes
+ * it has taken straight from the packet, and bytes that come ahead of a
+ * gap are kept in the record's buffer until the gap fills; the tag is
+ * checked when the last byte is in. A verified record's position is
+ * confirmed once every record before it is verified and they tile the
+ * stream from 0; a verified record that does not fit that tiling was
+ * moved and fails. The message is done when the confirmed records end
+ * exactly at msg_len. Where the plaintext goes is chosen when the record
+ * starts: a message of one record into an application buffer of the
+ * record's size (inner header aside); the record next in the confirmed
+ * order into the message's application buffer after the content confirmed
+ * before it; any other (a message's first record of several, since the
+ * buffer of msg_len bytes is allocated only after a record verified, or a
+ * record ahead of a gap) into its own buffer, copied once confirmed. A
+ * failed tag wipes what the record wrote. Plaintext leaves only through
  * smt_rx_msg_take(), whole or not at all: it hands that buffer over.
  */
 #include <endian.h>
@@ -32,16 +37,28 @@
 #define REC_WIRE_MAX (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN) /* 16406 */
 #define REC_WIRE_MIN (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD) /* 4118 */
 #define REC_CHUNK 16 /* a forged rec_idx costs one chunk, not an array */
+#define RD_MEM 1024 /* what a record's reader costs, about */
 
 enum rec_state { REC_EMPTY, REC_PARTIAL, REC_VERIFIED };
+
+/* Where a record's plaintext goes (see the top). */
+enum rec_dest {
+	DEST_OWN, /* its own buffer, in place: buf + 5 */
+	DEST_ONLY, /* the message's only record: ih, then app */
+	DEST_NEXT, /* next in order: app + app_len */
+};
 
 struct ivl {
 	uint32_t s, e; /* [s, e) relative to seg_off */
 };
 
 struct rx_rec {
-	uint8_t *buf; /* wire bytes; content in place after verification */
+	/* wire bytes held ahead of the reader; DEST_OWN: the plaintext in
+	 * place before dec, the content after verification */
+	uint8_t *buf;
 	struct ivl *iv; /* received ranges, sorted, disjoint, not adjacent */
+	struct smt_rec_rd *rd; /* from the first packet to the tag */
+	uint32_t dec; /* bytes the reader took (0: none; then from 5) */
 	uint32_t seg_off;
 	uint32_t len; /* record bytes with header; 0 until the header is in */
 	uint32_t cap; /* bytes allocated in buf */
@@ -50,7 +67,8 @@ struct rx_rec {
 	uint16_t niv, civ;
 	uint8_t state;
 	uint8_t failures;
-	bool in_app; /* confirmed: its content is in the app buffer */
+	uint8_t dest; /* enum rec_dest */
+	bool in_app; /* its content is in the app buffer */
 };
 
 struct smt_rx_msg {
@@ -91,25 +109,6 @@ struct smt_rx_msg *smt_rx_msg_new(uint64_t msg_id, const struct smt_limits *l)
 	return m;
 }
 
-static void rec_clear(struct smt_rx_msg *m, struct rx_rec *r)
-{
-	if (r->buf) {
-		/* Verified records hold plaintext. */
-		if (r->state == REC_VERIFIED)
-			OPENSSL_cleanse(r->buf, r->cap);
-		free(r->buf);
-		m->mem -= r->cap;
-	}
-	free(r->iv);
-	m->mem -= (size_t)r->civ * sizeof(*r->iv);
-	r->buf = NULL;
-	r->iv = NULL;
-	r->seg_off = r->len = r->cap = r->held = r->content_len = 0;
-	r->niv = r->civ = 0;
-	r->state = REC_EMPTY;
-	r->in_app = false;
-}
-
 static void app_free(struct smt_rx_msg *m)
 {
 	if (m->app) {
@@ -119,6 +118,44 @@ static void app_free(struct smt_rx_msg *m)
 	}
 	m->app = NULL;
 	m->app_len = m->app_cap = 0;
+}
+
+/* The record's reader back to rx's pool (NULL: freed). */
+static void rd_drop(struct smt_rx_msg *m, struct rx_rec *r, struct smt_aead *rx)
+{
+	if (!r->rd)
+		return;
+	smt_rec_rd_put(rx, r->rd);
+	r->rd = NULL;
+	m->mem -= RD_MEM;
+}
+
+static void rec_clear(struct smt_rx_msg *m, struct rx_rec *r)
+{
+	/* what an unfinished reader wrote is not authentic */
+	smt_rec_rd_wipe(r->rd);
+	rd_drop(m, r, NULL);
+	if (r->state != REC_VERIFIED && r->dest == DEST_ONLY) {
+		app_free(m);
+		OPENSSL_cleanse(m->ih, sizeof(m->ih));
+		m->ih_len = 0;
+	}
+	if (r->buf) {
+		/* plaintext: verified, or a reader's in place */
+		OPENSSL_cleanse(r->buf, r->cap);
+		free(r->buf);
+		m->mem -= r->cap;
+	}
+	free(r->iv);
+	m->mem -= (size_t)r->civ * sizeof(*r->iv);
+	r->buf = NULL;
+	r->iv = NULL;
+	r->seg_off = r->len = r->cap = r->held = r->content_len = 0;
+	r->dec = 0;
+	r->niv = r->civ = 0;
+	r->state = REC_EMPTY;
+	r->dest = DEST_OWN;
+	r->in_app = false;
 }
 
 void smt_rx_msg_free(struct smt_rx_msg *m)
@@ -202,11 +239,12 @@ static int rec_fail(struct smt_rx_msg *m, struct rx_rec *r, int reason)
 	return reason;
 }
 
-/* Compare what overlaps, then copy and merge. *fresh = new bytes placed. */
-static int rec_place(struct smt_rx_msg *m, struct rx_rec *r, uint32_t a,
-		     uint32_t b, const uint8_t *data, uint32_t *fresh)
+/* Compares [a, b) where it overlaps bytes held, except those the reader
+ * took (they are gone; its tag decides); *fresh = bytes not held. */
+static int rec_check(const struct rx_rec *r, uint32_t a, uint32_t b,
+		     const uint8_t *data, uint32_t *fresh)
 {
-	uint32_t nb = b - a, i, j, ns = a, ne = b;
+	uint32_t nb = b - a, i;
 
 	for (i = 0; i < r->niv && r->iv[i].s < b; i++) {
 		uint32_t lo, hi;
@@ -215,27 +253,63 @@ static int rec_place(struct smt_rx_msg *m, struct rx_rec *r, uint32_t a,
 			continue;
 		lo = a > r->iv[i].s ? a : r->iv[i].s;
 		hi = b < r->iv[i].e ? b : r->iv[i].e;
-		if (memcmp(r->buf + lo, data + (lo - a), hi - lo))
-			return SMT_DROP_BYTES_MISMATCH;
 		nb -= hi - lo;
+		if (lo < r->dec)
+			lo = hi < r->dec ? hi : r->dec;
+		if (hi > lo && memcmp(r->buf + lo, data + (lo - a), hi - lo))
+			return SMT_DROP_BYTES_MISMATCH;
 	}
 	*fresh = nb;
-	if (!nb)
-		return 0;
-	if (r->niv == r->civ) {
-		uint16_t nc = r->civ ? r->civ * 2 : 4;
-		struct ivl *v;
+	return 0;
+}
 
-		if (r->civ >= 0x8000)
+/* Room for one more range. 0 or SMT_DROP_NO_MEMORY. */
+static int rec_iv_room(struct smt_rx_msg *m, struct rx_rec *r)
+{
+	uint16_t nc = r->civ ? r->civ * 2 : 4;
+	struct ivl *v;
+
+	if (r->niv < r->civ)
+		return 0;
+	if (r->civ >= 0x8000)
+		return SMT_DROP_NO_MEMORY;
+	v = realloc(r->iv, nc * sizeof(*v));
+	if (!v)
+		return SMT_DROP_NO_MEMORY;
+	m->mem += (size_t)(nc - r->civ) * sizeof(*v);
+	r->iv = v;
+	r->civ = nc;
+	return 0;
+}
+
+/* Takes [a, b) (nb new bytes in it, checked; room for a range made): the
+ * reader takes them straight from data when they continue what it took,
+ * else they are kept in buf (cap bytes, allocated here); then the reader
+ * takes what was kept and now follows. 0, SMT_DROP_NO_MEMORY (nothing
+ * changed; never for bytes the reader takes) or SMT_DROP_RECORD_AUTH (the
+ * reader failed). */
+static int rec_put(struct smt_rx_msg *m, struct rx_rec *r, uint32_t a,
+		   uint32_t b, const uint8_t *data, uint32_t nb, uint32_t cap)
+{
+	bool direct = r->rd && a <= r->dec;
+	uint32_t i, j, ns = a, ne = b;
+
+	if (!direct && !r->buf) {
+		r->buf = malloc(cap);
+		if (!r->buf)
 			return SMT_DROP_NO_MEMORY;
-		v = realloc(r->iv, nc * sizeof(*v));
-		if (!v)
-			return SMT_DROP_NO_MEMORY;
-		m->mem += (size_t)(nc - r->civ) * sizeof(*v);
-		r->iv = v;
-		r->civ = nc;
+		r->cap = cap;
+		m->mem += cap;
 	}
-	memcpy(r->buf + a, data, b - a);
+	if (direct) {
+		if (b > r->dec &&
+		    smt_rec_rd_feed(r->rd, data + (r->dec - a), b - r->dec))
+			return SMT_DROP_RECORD_AUTH;
+		if (b > r->dec)
+			r->dec = b;
+	} else {
+		memcpy(r->buf + a, data, b - a);
+	}
 	for (i = 0; i < r->niv && r->iv[i].e < a; i++)
 		;
 	for (j = i; j < r->niv && r->iv[j].s <= b; j++) {
@@ -249,6 +323,13 @@ static int rec_place(struct smt_rx_msg *m, struct rx_rec *r, uint32_t a,
 	r->iv[i].e = ne;
 	r->niv = (uint16_t)(r->niv - (j - i) + 1);
 	r->held += nb;
+	/* what was kept ahead of the gap this filled */
+	if (r->rd && r->iv[0].s == 0 && r->iv[0].e > r->dec) {
+		if (smt_rec_rd_feed(r->rd, r->buf + r->dec,
+				    r->iv[0].e - r->dec))
+			return SMT_DROP_RECORD_AUTH;
+		r->dec = r->iv[0].e;
+	}
 	return 0;
 }
 
@@ -324,48 +405,64 @@ static int app_put(struct smt_rx_msg *m, struct rx_rec *r)
 }
 
 /*
- * Opens record k (complete, next in the confirmed order) straight into
- * the app buffer: a message of one record into one of its size, a later
- * record after the content confirmed before it. 1 when done (n: content
- * length or -reason), 0 when it must go in place instead.
+ * Record k's first packet is in (hdr: its first bytes, r->len known): its
+ * reader starts, and where its plaintext goes is chosen. 0 or
+ * SMT_DROP_NO_MEMORY, with nothing changed.
  */
-static int open_to_app(struct smt_rx_msg *m, uint32_t k, struct rx_rec *r,
-		       struct smt_aead *rx, int *n)
+static int rec_start(struct smt_rx_msg *m, uint32_t k, struct rx_rec *r,
+		     uint32_t msg_len, const uint8_t *hdr, struct smt_aead *rx)
 {
 	uint64_t seq = smt_record_seq(m->msg_id, m->lim.B, k);
 	uint32_t plain = r->len - SMT_REC_OVERHEAD; /* content + pad */
+	uint8_t *ih = NULL, *out;
+	size_t ih_len = 0;
 
-	if (k != m->nconf || r->seg_off != m->conf_end)
-		return 0;
-	if (k == 0 && r->len == m->msg_len && !m->app) {
+	r->rd = smt_rec_rd_get(rx);
+	if (!r->rd)
+		return SMT_DROP_NO_MEMORY;
+	m->mem += RD_MEM;
+	if (k == 0 && r->len == msg_len && !m->app) {
+		/* one record: a buffer of its size, however forged */
 		m->app_cap = plain > SMT_INNER_HDR_LEN
 				     ? plain - SMT_INNER_HDR_LEN
 				     : 1;
 		m->app = malloc(m->app_cap);
 		if (!m->app) {
 			m->app_cap = 0;
-			return 0;
+			goto nomem;
 		}
 		m->mem += m->app_cap;
-		*n = smt_record_open_split(rx, seq, r->buf, r->len, m->ih,
-					   SMT_INNER_HDR_LEN, m->app);
-		if (*n < 0) {
-			app_free(m);
-			return 1;
+		r->dest = DEST_ONLY;
+		ih = m->ih;
+		ih_len = SMT_INNER_HDR_LEN;
+		out = m->app;
+	} else if (k == m->nconf && r->seg_off == m->conf_end && m->app &&
+		   m->ih_len == SMT_INNER_HDR_LEN &&
+		   m->app_cap - m->app_len >= plain) {
+		r->dest = DEST_NEXT;
+		out = m->app + m->app_len;
+	} else {
+		if (!r->buf) {
+			r->buf = malloc(r->len);
+			if (!r->buf)
+				goto nomem;
+			r->cap = r->len;
+			m->mem += r->cap;
 		}
-		m->ih_len = (uint32_t)*n < SMT_INNER_HDR_LEN
-				    ? (uint32_t)*n
-				    : SMT_INNER_HDR_LEN;
-		m->app_len = (uint32_t)*n - m->ih_len;
-		return 1;
+		r->dest = DEST_OWN;
+		out = r->buf + SMT_REC_HDR_LEN;
 	}
-	if (!m->app || m->ih_len < SMT_INNER_HDR_LEN ||
-	    m->app_cap - m->app_len < plain)
-		return 0;
-	*n = smt_record_open(rx, seq, r->buf, r->len, m->app + m->app_len);
-	if (*n >= 0)
-		m->app_len += (uint32_t)*n;
-	return 1;
+	if (smt_rec_rd_start(r->rd, rx, seq, hdr, r->len, ih, ih_len, out)) {
+		if (r->dest == DEST_ONLY)
+			app_free(m);
+		r->dest = DEST_OWN;
+		goto nomem;
+	}
+	r->dec = SMT_REC_HDR_LEN;
+	return 0;
+nomem:
+	rd_drop(m, r, rx);
+	return SMT_DROP_NO_MEMORY;
 }
 
 /*
@@ -404,20 +501,25 @@ static int confirm_chain(struct smt_rx_msg *m)
 	return 0;
 }
 
-static int rec_verify(struct smt_rx_msg *m, uint32_t k, struct smt_aead *rx)
+/* Every byte of record r is in and its reader took them: the tag. */
+static int rec_finish(struct smt_rx_msg *m, struct rx_rec *r,
+		      struct smt_aead *rx)
 {
-	struct rx_rec *r = rec_at(m, k, false);
-	bool direct;
-	int n;
+	int n = r->rd && r->dec == r->len ? smt_rec_rd_end(r->rd)
+					  : -SMT_DROP_RECORD_AUTH;
 
-	direct = open_to_app(m, k, r, rx, &n);
-	if (!direct)
-		n = smt_record_open(rx, smt_record_seq(m->msg_id, m->lim.B, k),
-				    r->buf, r->len, r->buf + SMT_REC_HDR_LEN);
+	rd_drop(m, r, rx);
 	if (n < 0)
-		return rec_fail(m, r, -n);
+		return rec_fail(m, r, -n); /* wiped by the reader, rec_clear */
 	r->content_len = (uint32_t)n;
-	if (direct) { /* its wire bytes are not needed any more */
+	if (r->dest == DEST_ONLY) {
+		m->ih_len = (uint32_t)n < SMT_INNER_HDR_LEN ? (uint32_t)n
+							    : SMT_INNER_HDR_LEN;
+		m->app_len = (uint32_t)n - m->ih_len;
+	} else if (r->dest == DEST_NEXT) {
+		m->app_len += (uint32_t)n;
+	}
+	if (r->dest != DEST_OWN) { /* buf held ciphertext only */
 		free(r->buf);
 		m->mem -= r->cap;
 		r->buf = NULL;
@@ -508,24 +610,19 @@ int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
 		if (r->niv && r->iv[r->niv - 1].e > new_len)
 			return rec_fail(m, r, SMT_DROP_PAST_RECORD);
 	}
-	if (!r->buf) {
-		uint32_t cap = new_len ? new_len : bound;
-
-		r->buf = malloc(cap);
-		if (!r->buf)
-			return SMT_DROP_NO_MEMORY;
-		r->cap = cap;
-		m->mem += cap;
-	}
-
-	ret = rec_place(m, r, rel, rend, p->payload, &fresh);
+	ret = rec_check(r, rel, rend, p->payload, &fresh);
+	if (!ret && fresh)
+		ret = rec_iv_room(m, r);
 	if (ret || !fresh) {
 		if (was_empty)
 			rec_clear(m, r);
 		return ret ? ret : SMT_RX_MORE;
 	}
+	r->seg_off = p->seg_off;
 	if (new_len) {
 		r->len = new_len;
+		bound = new_len;
+		/* before the reader may write into it */
 		if (r->cap > new_len) {
 			uint8_t *nb = realloc(r->buf, new_len);
 
@@ -535,14 +632,26 @@ int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
 				r->cap = new_len;
 			}
 		}
+		ret = rec_start(m, k, r, msg_len, p->payload, rx);
+		if (ret) { /* what it held goes too: buf may be shorter */
+			rec_clear(m, r);
+			return ret;
+		}
 	}
-	r->seg_off = p->seg_off;
 	r->state = REC_PARTIAL;
 	m->msg_len = msg_len;
+	ret = rec_put(m, r, rel, rend, p->payload, fresh, bound);
+	if (ret == SMT_DROP_NO_MEMORY) {
+		if (was_empty)
+			rec_clear(m, r);
+		return ret;
+	}
+	if (ret)
+		return rec_fail(m, r, ret);
 	*progress = true;
 
 	if (r->len && r->held == r->len) {
-		ret = rec_verify(m, k, rx);
+		ret = rec_finish(m, r, rx);
 		if (ret)
 			return ret;
 	} else {

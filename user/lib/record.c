@@ -26,7 +26,31 @@ struct smt_aead {
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
 	uint8_t iv[SMT_IV_LEN];
+	uint64_t gen; /* which key: a reader goes back to its own pool only */
+	struct smt_rec_rd *pool; /* spare readers, keyed as dec */
+	unsigned int npool;
 };
+
+/*
+ * A record opened as its bytes come, in order: the header as associated
+ * data at the start, then each piece of ciphertext decrypted to where its
+ * plaintext goes (the first h bytes to hdr, the rest but the last to out,
+ * the last, the inner type or padding, to `last`), the tag kept, checked
+ * at the end. ctx is the aead's own dec for a record opened in one call,
+ * else a copy of it from the pool.
+ */
+struct smt_rec_rd {
+	EVP_CIPHER_CTX *ctx;
+	struct smt_rec_rd *next; /* in the pool */
+	uint64_t gen;
+	uint8_t *hdr, *out;
+	size_t h, plen; /* plen: content + inner type + padding */
+	size_t len, pos; /* record bytes with header; bytes taken */
+	uint8_t tag[SMT_TAG_LEN];
+	uint8_t last;
+};
+
+#define SMT_RD_POOL 64 /* spare readers kept per key */
 
 static const struct {
 	enum smt_cipher c;
@@ -132,7 +156,10 @@ struct smt_aead *smt_aead_new(enum smt_cipher c, const uint8_t *key,
 		errno = ENOMEM;
 		return NULL;
 	}
+	static _Atomic uint64_t gens;
+
 	a->cipher = c;
+	a->gen = ++gens;
 	memcpy(a->iv, iv, SMT_IV_LEN);
 	a->enc = ctx_new(ev, key, 1);
 	a->dec = ctx_new(ev, key, 0);
@@ -148,6 +175,13 @@ void smt_aead_free(struct smt_aead *a)
 {
 	if (!a)
 		return;
+	while (a->pool) {
+		struct smt_rec_rd *r = a->pool;
+
+		a->pool = r->next;
+		EVP_CIPHER_CTX_free(r->ctx);
+		free(r);
+	}
 	/* EVP_CIPHER_CTX_free cleanses the key schedule it holds. */
 	EVP_CIPHER_CTX_free(a->enc);
 	EVP_CIPHER_CTX_free(a->dec);
@@ -280,67 +314,213 @@ static uint8_t split_at(const uint8_t *hdr, size_t h, const uint8_t *out,
 	return j < h ? hdr[j] : out[j - h];
 }
 
-int smt_record_open_split(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
-			  size_t rec_len, uint8_t *hdr, size_t hdr_len,
-			  uint8_t *out)
+static int rd_start(struct smt_rec_rd *r, struct smt_aead *a, uint64_t seq,
+		    const uint8_t *rec, size_t rec_len, uint8_t *hdr,
+		    size_t hdr_len, uint8_t *out)
 {
-	EVP_CIPHER_CTX *ctx;
-	uint8_t tag[SMT_TAG_LEN], last;
-	size_t hlen, plen, n, h;
-	int m, ret = -SMT_DROP_RECORD_AUTH;
+	size_t hlen, n;
+	int m;
 
-	if (!a || !rec || rec_len < SMT_REC_HDR_LEN + SMT_REC_MIN_LEN ||
+	r->hdr = r->out = NULL;
+	r->h = r->plen = r->len = r->pos = 0;
+	if (!rec || rec_len < SMT_REC_HDR_LEN + SMT_REC_MIN_LEN ||
 	    rec_len > SMT_REC_HDR_LEN + SMT_REC_MAX_LEN)
 		return -SMT_DROP_BAD_RECORD_HDR;
 	hlen = (size_t)rec[3] << 8 | rec[4];
 	if (rec[0] != SMT_REC_TYPE || rec[1] != SMT_REC_VER_HI ||
 	    rec[2] != SMT_REC_VER_LO || hlen != rec_len - SMT_REC_HDR_LEN)
 		return -SMT_DROP_BAD_RECORD_HDR;
-	ctx = a->dec;
-	plen = hlen - SMT_TAG_LEN; /* content + inner type + pad, >= 1 */
-	n = plen - 1;
-	h = hdr && hdr_len < n ? hdr_len : hdr ? n : 0;
-	/* The tag may be overwritten by in-place output: keep a copy. */
-	memcpy(tag, rec + rec_len - SMT_TAG_LEN, SMT_TAG_LEN);
+	r->plen = hlen - SMT_TAG_LEN; /* >= 1 */
+	n = r->plen - 1;
+	r->h = hdr && hdr_len < n ? hdr_len : hdr ? n : 0;
+	r->hdr = hdr;
+	r->out = out;
+	r->len = rec_len;
+	if (set_nonce(r->ctx, a, seq) ||
+	    EVP_DecryptUpdate(r->ctx, NULL, &m, rec, SMT_REC_HDR_LEN) != 1)
+		return -SMT_DROP_RECORD_AUTH;
+	r->pos = SMT_REC_HDR_LEN;
+	return 0;
+}
 
-	if (set_nonce(ctx, a, seq))
-		goto fail;
-	if (EVP_DecryptUpdate(ctx, NULL, &m, rec, SMT_REC_HDR_LEN) != 1)
-		goto fail;
-	/* hdr gets the first h bytes, out room for the other plen - 1 - h;
-	 * the last byte goes to `last` */
-	if (h &&
-	    EVP_DecryptUpdate(ctx, hdr, &m, rec + SMT_REC_HDR_LEN, (int)h) != 1)
-		goto fail;
-	if (n > h && EVP_DecryptUpdate(ctx, out, &m, rec + SMT_REC_HDR_LEN + h,
-				       (int)(n - h)) != 1)
-		goto fail;
-	if (EVP_DecryptUpdate(ctx, &last, &m, rec + SMT_REC_HDR_LEN + n, 1) !=
-	    1)
-		goto fail;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SMT_TAG_LEN, tag) !=
-	    1)
-		goto fail;
-	if (EVP_DecryptFinal_ex(ctx, out + (n - h), &m) != 1)
-		goto fail;
+/* The next n bytes of the record, from where the last piece ended. */
+static int rd_feed(struct smt_rec_rd *r, const uint8_t *in, size_t n)
+{
+	size_t ct_end = r->len - SMT_TAG_LEN;
 
+	if (!r->len || n > r->len - r->pos || (n && !in))
+		return -EINVAL;
+	while (n) {
+		size_t take, j = r->pos - SMT_REC_HDR_LEN;
+		uint8_t *dst;
+		int m;
+
+		if (r->pos >= ct_end) {
+			memcpy(r->tag + (r->pos - ct_end), in, n);
+			r->pos += n;
+			return 0;
+		}
+		if (j < r->h) {
+			dst = r->hdr + j;
+			take = r->h - j;
+		} else if (j < r->plen - 1) {
+			dst = r->out + (j - r->h);
+			take = r->plen - 1 - j;
+		} else {
+			dst = &r->last;
+			take = 1;
+		}
+		if (take > n)
+			take = n;
+		if (EVP_DecryptUpdate(r->ctx, dst, &m, in, (int)take) != 1 ||
+		    (size_t)m != take)
+			return -EIO;
+		in += take;
+		n -= take;
+		r->pos += take;
+	}
+	return 0;
+}
+
+static void rd_wipe(struct smt_rec_rd *r)
+{
+	if (r->h)
+		OPENSSL_cleanse(r->hdr, r->h);
+	if (r->out && r->plen > 1 + r->h)
+		OPENSSL_cleanse(r->out, r->plen - 1 - r->h);
+	r->last = 0;
+}
+
+/* Tag, then the padding stripped: the content length, or -reason with
+ * the output wiped. */
+static int rd_end(struct smt_rec_rd *r)
+{
+	size_t n = r->plen - 1;
+	uint8_t fin[32];
+	int m;
+
+	if (!r->len || r->pos != r->len)
+		goto fail;
+	if (EVP_CIPHER_CTX_ctrl(r->ctx, EVP_CTRL_AEAD_SET_TAG, SMT_TAG_LEN,
+				r->tag) != 1 ||
+	    EVP_DecryptFinal_ex(r->ctx, fin, &m) != 1)
+		goto fail;
 	/* Strip zero padding; the last non-zero byte is the inner type. */
-	if (last != 0) {
-		if (last == SMT_INNER_TYPE)
+	if (r->last != 0) {
+		if (r->last == SMT_INNER_TYPE)
 			return (int)n;
 	} else {
-		while (n > 0 && !split_at(hdr, h, out, n - 1))
+		while (n > 0 && !split_at(r->hdr, r->h, r->out, n - 1))
 			n--;
-		if (n > 0 && split_at(hdr, h, out, n - 1) == SMT_INNER_TYPE)
+		if (n > 0 &&
+		    split_at(r->hdr, r->h, r->out, n - 1) == SMT_INNER_TYPE)
 			return (int)(n - 1);
 	}
-	ret = -SMT_DROP_BAD_INNER;
+	rd_wipe(r);
+	return -SMT_DROP_BAD_INNER;
 fail:
-	if (h)
-		OPENSSL_cleanse(hdr, h);
-	OPENSSL_cleanse(out, plen - 1 - h);
-	last = 0;
+	rd_wipe(r);
+	return -SMT_DROP_RECORD_AUTH;
+}
+
+int smt_record_open_split(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
+			  size_t rec_len, uint8_t *hdr, size_t hdr_len,
+			  uint8_t *out)
+{
+	struct smt_rec_rd r = {0};
+	int ret;
+
+	if (!a)
+		return -SMT_DROP_BAD_RECORD_HDR;
+	r.ctx = a->dec;
+	ret = rd_start(&r, a, seq, rec, rec_len, hdr, hdr_len, out);
+	if (ret)
+		return ret;
+	/* In place (out == rec + 5), plaintext ends before the tag, which
+	 * rd_feed reads last. */
+	if (rd_feed(&r, rec + SMT_REC_HDR_LEN, rec_len - SMT_REC_HDR_LEN)) {
+		rd_wipe(&r);
+		return -SMT_DROP_RECORD_AUTH;
+	}
+	ret = rd_end(&r);
+	OPENSSL_cleanse(&r, sizeof(r));
 	return ret;
+}
+
+struct smt_rec_rd *smt_rec_rd_get(struct smt_aead *a)
+{
+	struct smt_rec_rd *r;
+
+	if (!a) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (a->pool) {
+		r = a->pool;
+		a->pool = r->next;
+		a->npool--;
+		r->next = NULL;
+		return r;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->ctx = EVP_CIPHER_CTX_new();
+	if (!r->ctx || EVP_CIPHER_CTX_copy(r->ctx, a->dec) != 1) {
+		EVP_CIPHER_CTX_free(r->ctx);
+		free(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->gen = a->gen;
+	return r;
+}
+
+void smt_rec_rd_put(struct smt_aead *a, struct smt_rec_rd *r)
+{
+	EVP_CIPHER_CTX *ctx;
+	uint64_t gen;
+
+	if (!r)
+		return;
+	ctx = r->ctx;
+	gen = r->gen;
+	OPENSSL_cleanse(r, sizeof(*r));
+	r->ctx = ctx;
+	r->gen = gen;
+	if (a && a->gen == gen && a->npool < SMT_RD_POOL) {
+		r->next = a->pool;
+		a->pool = r;
+		a->npool++;
+		return;
+	}
+	EVP_CIPHER_CTX_free(ctx);
+	free(r);
+}
+
+int smt_rec_rd_start(struct smt_rec_rd *r, struct smt_aead *a, uint64_t seq,
+		     const uint8_t *rec_hdr, size_t rec_len, uint8_t *hdr,
+		     size_t hdr_len, uint8_t *out)
+{
+	if (!r || !a || a->gen != r->gen)
+		return -EINVAL;
+	return rd_start(r, a, seq, rec_hdr, rec_len, hdr, hdr_len, out);
+}
+
+int smt_rec_rd_feed(struct smt_rec_rd *r, const uint8_t *wire, size_t n)
+{
+	return r ? rd_feed(r, wire, n) : -EINVAL;
+}
+
+int smt_rec_rd_end(struct smt_rec_rd *r)
+{
+	return r ? rd_end(r) : -SMT_DROP_RECORD_AUTH;
+}
+
+void smt_rec_rd_wipe(struct smt_rec_rd *r)
+{
+	if (r)
+		rd_wipe(r);
 }
 
 int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,

@@ -80,6 +80,28 @@ int smt_record_open_split(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 			  size_t rec_len, uint8_t *hdr, size_t hdr_len,
 			  uint8_t *out);
 
+/*
+ * Opening a record as its bytes come (docs/engine.md "Copies per
+ * message"): a reader is a decrypting context of its own, keyed as a's,
+ * so records of several messages may be in progress at once. start takes
+ * the record's 5-byte header (rec_len: the whole record's length) and
+ * where the plaintext goes, as smt_record_open_split; feed takes the next
+ * n bytes of the record, in order, from anywhere (the packets' payloads);
+ * end checks the tag and returns the content length, or -reason with the
+ * output wiped. Nothing written before end is authentic. put returns a
+ * reader to a's pool (a NULL, or another key: freed), wiping its state;
+ * wipe clears the output of a record abandoned before its end.
+ */
+struct smt_rec_rd;
+struct smt_rec_rd *smt_rec_rd_get(struct smt_aead *a);
+void smt_rec_rd_put(struct smt_aead *a, struct smt_rec_rd *r);
+int smt_rec_rd_start(struct smt_rec_rd *r, struct smt_aead *a, uint64_t seq,
+		     const uint8_t *rec_hdr, size_t rec_len, uint8_t *hdr,
+		     size_t hdr_len, uint8_t *out);
+int smt_rec_rd_feed(struct smt_rec_rd *r, const uint8_t *wire, size_t n);
+int smt_rec_rd_end(struct smt_rec_rd *r);
+void smt_rec_rd_wipe(struct smt_rec_rd *r);
+
 /* Control tag (section 5): AEAD tag of an empty plaintext, seq =
  * (1 << 63) | ctl_seq, AAD = aad. verify returns 0 or -SMT_DROP_CTL_AUTH. */
 int smt_ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,

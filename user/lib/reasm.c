@@ -639,13 +639,13 @@ int smt_rx_msg_add(struct smt_rx_msg *m, const struct smt_pkt *p,
 		}
 	}
 	r->state = REC_PARTIAL;
-	m->msg_len = msg_len;
 	ret = rec_put(m, r, rel, rend, p->payload, fresh, bound);
 	if (ret == SMT_DROP_NO_MEMORY) {
 		if (was_empty)
 			rec_clear(m, r);
 		return ret;
 	}
+	m->msg_len = msg_len;
 	if (ret)
 		return rec_fail(m, r, ret);
 	*progress = true;

@@ -352,7 +352,7 @@ mixed() {
 	[ "${rps:-}" = 0 ] || rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
 	lat=$(echo "$out" | awk '/latency summary/ { getline; getline; print $3, $5 }')
 	echo "$out" | awk '/Latency by percentile/ { on = 1; next }
-		on && /%/ { sub(/%/, "", $1); print $3, $1 } on && !/%/ { on = 0 }' \
+		on && /%/ { sub(/%/, "", $1); print $3, $1; next } on && !/%/ { on = 0 }' \
 		>"$OUT/redis_cdf_${loss}_$path.dat"
 	printf '%s\t%s\tGET+1MiB-SET\t4+2\t1\t64\t%s\t%s\t%s\n' "$path" \
 		"$loss" "${rps:-0}" "${lat// /	}" "${sets:-?}" >>"$OUT/mixed.tsv"

@@ -281,6 +281,7 @@ struct bench_io {
 	uint64_t tx_calls, rx_calls; /* sendmmsg / recvmmsg */
 	uint64_t gso_sends, gso_segments; /* UDP GSO messages, datagrams */
 	uint64_t rx_packets; /* datagrams received */
+	uint64_t tx_ctl; /* SMT control packets sent (ACK, RESEND, ...) */
 };
 /* 0, or -ENOTSUP when c is no SMT connection. */
 int smt_cli_io(const struct cconn *c, struct bench_io *io);

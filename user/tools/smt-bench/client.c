@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -790,17 +791,63 @@ struct conc_arg {
 	const struct bench_target *t;
 	enum bench_tp tp;
 	pthread_barrier_t *go, *hold;
+	atomic_int *done; /* threads past their set-up and first RPC */
+	int n; /* threads in all */
 	uint64_t setup_ns, done_ns;
 	int err;
 	bool rpc_err; /* set up, but its first RPC failed */
 	char msg[200];
 };
 
+static void conc_ignore(void *ctx, uint64_t id, size_t len, int err)
+{
+	(void)ctx;
+	(void)id;
+	(void)len;
+	(void)err;
+}
+
+/* Counts this thread done, then serves c until all n threads are (seen
+ * within CONC_LOOK_MS: a thousand threads waking more often would take
+ * the CPU the set-ups still running need) and c's ACK of its first
+ * response left: a control packet sent since ctl0, taken before the RPC.
+ * False when none left within CONC_ACK_WAIT_NS after all were done. */
+#define CONC_LOOK_MS 250
+#define CONC_ACK_WAIT_NS 2000000000ull
+static bool conc_serve(struct cconn *c, atomic_int *done, int n, uint64_t ctl0)
+{
+	uint64_t give_up = 0;
+	struct bench_io io;
+	bool acked = false;
+
+	atomic_fetch_add(done, 1);
+	for (;;) {
+		int tmo = cconn_timeout_ms(c);
+
+		if (!acked && !cconn_io(c, &io) && io.tx_ctl > ctl0)
+			acked = true;
+		if (atomic_load(done) >= n) {
+			if (acked)
+				break;
+			if (!give_up)
+				give_up = now_ns() + CONC_ACK_WAIT_NS;
+			else if (now_ns() > give_up)
+				break;
+		}
+		if (tmo < 0 || tmo > CONC_LOOK_MS)
+			tmo = CONC_LOOK_MS;
+		if (cconn_wait(c, tmo) || cconn_input(c, conc_ignore, NULL))
+			break;
+	}
+	return acked;
+}
+
 static void *conc_thread(void *p)
 {
 	struct conc_arg *a = p;
 	struct run *r = calloc(1, sizeof(*r));
 	struct result tmp = {0};
+	struct bench_io io0;
 	struct cconn c;
 	uint64_t t0;
 	int ret;
@@ -811,10 +858,15 @@ static void *conc_thread(void *p)
 	if (ret) {
 		a->err = ret;
 		free(r);
+		atomic_fetch_add(a->done, 1);
 		pthread_barrier_wait(a->hold);
 		return NULL;
 	}
 	a->setup_ns = c.t_ready - t0;
+	/* control packets so far: the ACK of the first response comes on
+	 * top (or a probe during the RPC: then the check below is weaker) */
+	if (cconn_io(&c, &io0))
+		io0.tx_ctl = UINT64_MAX; /* not counted: nothing to check */
 	r->c = &c;
 	r->ncls = 1;
 	r->next_id = 1;
@@ -829,7 +881,23 @@ static void *conc_thread(void *p)
 			 ret ? strerror(-ret) : "no answer");
 	}
 	/* every session lives until all are set up: the server smtd and
-	 * application hold all of them at once */
+	 * application hold all of them at once. Meanwhile the endpoint is
+	 * served, as an application serves the sessions it holds: its ACK of
+	 * the response leaves (after the ACK delay) and the server's NEED_ACKs
+	 * are answered. A thread that went to sleep here instead left each
+	 * server response unacknowledged, probed every RESEND timeout (2 ms)
+	 * for the whole burst: thousands of NEED_ACKs a second that the
+	 * client process read off its shared raw socket on the CPU the client
+	 * smtd needed for the set-ups still running. */
+	if (!conc_serve(&c, a->done, a->n, io0.tx_ctl) &&
+	    io0.tx_ctl != UINT64_MAX && !a->rpc_err) {
+		a->err = -EIO;
+		a->rpc_err = true;
+		snprintf(a->msg, sizeof(a->msg),
+			 "first response never acknowledged (no ACK left the "
+			 "endpoint within %llu s)",
+			 CONC_ACK_WAIT_NS / 1000000000ull);
+	}
 	pthread_barrier_wait(a->hold);
 	cconn_close(&c);
 	run_free(r);
@@ -852,6 +920,7 @@ static void setup_conc_point(struct ctx *x, const struct bench_target *t,
 	uint64_t sd0[2] = {sd ? cpu_ns_pid(smtd_pid[0]) : 0,
 			   sd ? cpu_ns_pid(smtd_pid[1]) : 0};
 	pthread_barrier_t go, hold;
+	atomic_int done = 0;
 	pthread_attr_t attr;
 	struct rlimit rl;
 	uint64_t t0, end = 0;
@@ -872,8 +941,12 @@ static void setup_conc_point(struct ctx *x, const struct bench_target *t,
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (i = 0; i < n; i++) {
-		a[i] = (struct conc_arg){
-			.t = t, .tp = res->tp, .go = &go, .hold = &hold};
+		a[i] = (struct conc_arg){.t = t,
+					 .tp = res->tp,
+					 .go = &go,
+					 .hold = &hold,
+					 .done = &done,
+					 .n = n};
 		if (pthread_create(&th[i], &attr, conc_thread, &a[i]))
 			break;
 		started++;

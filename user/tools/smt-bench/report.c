@@ -1048,7 +1048,7 @@ static void setup_conc_table(const struct srow *s, size_t n)
 	    "Set-ups per second over the whole burst, and the set-up time "
 	    "(smt_connect) of each client in microseconds; failed: set-ups "
 	    "that failed, and first RPCs (on a session that was set up) "
-	    "that failed.\n\n"
+	    "that failed or whose response was never acknowledged.\n\n"
 	    "| transport | clients | set-ups/s | p50 | p99 | failed set-ups "
 	    "| failed first RPCs | smtd cpu cli / srv per set-up |\n"
 	    "|---|---|---|---|---|---|---|---|\n");

@@ -646,6 +646,7 @@ int smt_cli_io(const struct cconn *c, struct bench_io *io)
 	io->gso_sends = st.tx_gso_sends;
 	io->gso_segments = st.tx_gso_segments;
 	io->rx_packets = st.rx_packets;
+	io->tx_ctl = st.tx_ctl;
 	return 0;
 }
 

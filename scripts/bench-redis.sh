@@ -75,7 +75,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for b in redis-server redis-benchmark stunnel4 bpftool python3; do
+for b in redis-server redis-benchmark redis-cli stunnel4 bpftool python3; do
 	command -v $b >/dev/null || {
 		echo "bench-redis: $b missing (scripts/setup-deps.sh)" >&2
 		exit 1
@@ -102,7 +102,10 @@ inc() { nsenter --net="/var/run/netns/$NSC" "$@"; }
 if [ "${BENCH_REDIS_OFFLOAD:-on}" = off ]; then
 	for ns in "$NSC:$SMT_DEV_CLIENT" "$NSS:$SMT_DEV_SERVER"; do
 		nsenter --net="/var/run/netns/${ns%%:*}" ethtool -K "${ns#*:}" \
-			tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1
+			tso off gso off gro off tx-udp-segmentation off >/dev/null || {
+			echo "bench-redis: BENCH_REDIS_OFFLOAD=off: ethtool -K ${ns#*:} failed" >&2
+			exit 1
+		}
 	done
 fi
 C=$SD_TMP/certs

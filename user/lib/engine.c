@@ -581,7 +581,8 @@ static void ctl_resend(struct smt_engine *e, struct eng_session *s,
 	 * its request, and the client has measured the round trip. */
 	r = (c->msg_id & 1) ? eng_rx_find(s, ep->num, c->msg_id - 1) : NULL;
 	if (r) {
-		uint64_t wait = eng_rtt_guard(e, s);
+		/* a round trip, longer when our asks came too early */
+		uint64_t wait = eng_rtt_guard(e, s) << s->spur;
 
 		eng_send_ctl(e, s, ep, SMT_TYPE_BUSY, c->msg_id, 0, 0, 0);
 		if (!e->backlog && now >= r->progress_at + wait &&

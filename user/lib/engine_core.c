@@ -228,8 +228,21 @@ static uint64_t rto_clamp(const struct smt_engine *e, uint64_t v)
 uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
 {
 	if (!s->srtt)
-		return rto_clamp(e, e->cfg.resend_timeout_ns);
-	return rto_clamp(e, s->srtt + 4 * s->rttvar);
+		return rto_clamp(e, e->cfg.resend_timeout_ns << s->spur);
+	return rto_clamp(e, (s->srtt + 4 * s->rttvar) << s->spur);
+}
+
+void eng_spurious(struct smt_engine *e, struct eng_session *s, bool early)
+{
+	if (e->now < s->spur_at + eng_rto(e, s))
+		return; /* one finding per RTO */
+	if (early && s->spur < ENG_SPUR_MAX)
+		s->spur++;
+	else if (!early && s->spur)
+		s->spur--;
+	else
+		return;
+	s->spur_at = e->now;
 }
 
 uint64_t eng_rto_backoff(const struct smt_engine *e,

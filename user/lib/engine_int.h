@@ -145,6 +145,12 @@ struct eng_session {
 	 * priority waits behind them in a strict priority queue
 	 * (eng_rx_timer) */
 	uint64_t prio_bytes[SMT_PRIO_MAX + 1];
+	/* Our asks came too early: DATA sent again arrived after an earlier
+	 * copy. Each such finding (at most one per RTO) doubles the RTO
+	 * (eng_rto), up to ENG_SPUR_MAX; a retransmission that brought new
+	 * bytes halves it again. */
+	uint8_t spur;
+	uint64_t spur_at;
 	struct smt_engine_stats st;
 };
 
@@ -346,6 +352,11 @@ void eng_ack_flush_epoch(struct smt_engine *e, struct eng_session *s,
  * resend_timeout_ns before the first sample, clamped to [rto_min_ns,
  * 16 x resend_timeout_ns]. */
 uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
+#define ENG_SPUR_MAX 6
+/* A retransmission of the peer's arrived after an earlier copy (early:
+ * we asked too soon: the RTO doubles) or brought new bytes (the RTO
+ * halves back); at most one change per RTO. */
+void eng_spurious(struct smt_engine *e, struct eng_session *s, bool early);
 /* eng_rto() doubled n times (consecutive timeouts without news), up to
  * resend_timeout_ns (or eng_rto() when that is longer): under loss the
  * probes slow down to one per base timeout, as without an RTT estimate,

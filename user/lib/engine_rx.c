@@ -521,8 +521,10 @@ static void rx_dup(struct smt_engine *e, struct eng_session *s,
 		   const struct smt_pkt *p)
 {
 	ENG_CNT(e, s, dup_data_in, 1);
-	if (p->flags & SMT_F_RETRANSMIT)
+	if (p->flags & SMT_F_RETRANSMIT) {
 		ENG_CNT(e, s, spurious_rtx_in, 1);
+		eng_spurious(e, s, true);
+	}
 }
 
 /* Checks whether a first packet of msg_id may open reassembly state. */
@@ -648,6 +650,8 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	if (rc == SMT_RX_MORE && !progress)
 		rx_dup(e, s, p); /* held already */
 	if (progress) {
+		if (p->flags & SMT_F_RETRANSMIT)
+			eng_spurious(e, s, false);
 		r->progress_at = now;
 		r->noprog = 0;
 		r->backoff = 0;

@@ -154,6 +154,9 @@ struct smt_endpoint {
 	 * ready: read first next time (ep_spec_read) */
 	unsigned int spec_bits, spec_run;
 	uint64_t spec_skipped; /* epoll_waits it saved (smt_stats) */
+	/* timerfd_settime calls; expiries seen, and of those the ones that
+	 * found no timer due (smt_stats) */
+	uint64_t timer_arms, timer_wakeups, timer_early;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -210,45 +213,71 @@ const char *smt_drop_reason_name(unsigned int i)
 #define EP_SPEC_RUN 8
 
 /*
- * Keeps the timerfd at or before the engine's next deadline (absolute,
- * monotonic). A system call is spent only when the deadline moved earlier
- * than what is armed, or after the timer fired (timerfd_settime also
- * resets its expiry count, so the timerfd is never read). A deadline that
- * moved later (a RESEND timer pushed back by every RPC, a cancelled ACK
- * timer) leaves the timer where it is: it fires early at most once and is
- * then set to the real deadline, instead of two timerfd_settime calls per
- * RPC. A deadline that moved earlier may fire up to twice as late as it
- * asked (timers are timeouts; this bounds how late).
+ * Keeps the timerfd within the lateness allowed for the engine's next
+ * deadline d (absolute, monotonic): it may fire from d up to twice as far
+ * from now as d is (a timer asked for T from now fires between T and 2T;
+ * timers are timeouts, this bounds how late). When it has to be set, it
+ * is set half a T late (T/2, at most EP_TIMER_SLACK_MAX), so that a
+ * deadline that moves later with every RPC (each request's tail-loss
+ * probe, about 100 us ahead) stays inside the window for the next RPC or
+ * two. A system call is spent only when the armed expiry is more than
+ * twice as far as d, when it fired (timerfd_settime also resets its
+ * expiry count, so the timerfd is never read; an expiry the clock shows
+ * counts too, so an expired timerfd never wakes the caller at once), or,
+ * when `sent` (after a send, before the caller sleeps: a request's probe
+ * moved past it), when it would fire before d: it would wake the caller
+ * for nothing. Otherwise (the end of smt_process, where the response's
+ * ACK timer, 1 ms ahead, replaces its request's probe until the next
+ * request is sent) an expiry before d stays: it fires early at most once
+ * and is set again, and no deadline left leaves it to fire once for
+ * nothing (docs/engine.md "Timers").
  */
-static void ep_arm(struct smt_endpoint *ep)
+#define EP_TIMER_SLACK_MAX 1000000 /* 1 ms */
+static void ep_arm(struct smt_endpoint *ep, bool sent)
 {
-	uint64_t d = smt_engine_next_deadline(ep->eng);
+	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
+	uint64_t a = 0;
 	struct itimerspec its = {0};
 
 	if (d == UINT64_MAX)
 		d = 0;
-	if (!ep->fired &&
-	    (d == ep->armed || (ep->armed && (!d || d > ep->armed))))
-		return;
-	/* earlier, but the armed expiry is at most twice as far away as the
-	 * new deadline: let it fire late rather than spend a system call
-	 * (the ACK timer of every response, against the RESEND timer of the
-	 * request just answered) */
-	if (!ep->fired && ep->armed && d) {
-		uint64_t now = smt_mono_ns();
-
-		if (d > now && ep->armed - now <= 2 * (d - now))
-			return;
+	if (ep->armed && now >= ep->armed) { /* expired: readable now */
+		ep->fired = true;
+		ep->armed = 0;
 	}
-	ep->fired = false;
-	ep->armed = d;
+	if (!ep->fired && (!d || (ep->armed && d > ep->armed && !sent) ||
+			   (ep->armed && d <= ep->armed && d > now &&
+			    ep->armed - now <= 2 * (d - now))))
+		return;
 	if (d) {
-		its.it_value.tv_sec = d / 1000000000ULL;
-		its.it_value.tv_nsec = d % 1000000000ULL;
+		a = d;
+		if (d > now) {
+			uint64_t slack = (d - now) / 2;
+
+			a += slack < EP_TIMER_SLACK_MAX ? slack
+							: EP_TIMER_SLACK_MAX;
+		}
+		its.it_value.tv_sec = a / 1000000000ULL;
+		its.it_value.tv_nsec = a % 1000000000ULL;
 		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
 			its.it_value.tv_nsec = 1;
 	}
+	ep->fired = false;
+	ep->armed = a;
+	ep->timer_arms++;
 	timerfd_settime(ep->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* epoll_wait reported the timerfd expired: ep_arm() sets it again, which
+ * resets it. Counted, and counted as early when no timer of the engine is
+ * due (a wake-up for nothing: a deadline moved later meanwhile). */
+static void ep_timer_fired(struct smt_endpoint *ep, uint64_t now)
+{
+	ep->fired = true;
+	ep->armed = 0;
+	ep->timer_wakeups++;
+	if (smt_engine_next_deadline(ep->eng) > now)
+		ep->timer_early++;
 }
 
 /* ---- engine glue --------------------------------------------------------- */
@@ -1031,7 +1060,7 @@ int smt_session_rekey(struct smt_endpoint *ep, uint32_t id,
 		memcpy(s->p.s_iv, np.s_iv, sizeof(s->p.s_iv));
 	}
 	smt_session_params_wipe(&np);
-	ep_arm(ep);
+	ep_arm(ep, false);
 	return err == -ENOENT ? -SMT_E_NOSESSION : err;
 }
 
@@ -1054,7 +1083,7 @@ int smt_session_remove(struct smt_endpoint *ep, uint32_t id)
 		ep->nsess--;
 		smt_engine_session_del(ep->eng, id);
 		sess_free(ep, s);
-		ep_arm(ep);
+		ep_arm(ep, false);
 		return 0;
 	}
 	return -SMT_E_NOSESSION;
@@ -1158,7 +1187,7 @@ static void ep_sent(struct smt_endpoint *ep)
 	smt_engine_pull(ep->eng, ep->tx_chunk);
 	if (smt_engine_tx_pending(ep->eng))
 		ep->bk->ops->kick(ep->bk);
-	ep_arm(ep);
+	ep_arm(ep, true);
 }
 
 static int send_common(struct smt_endpoint *ep, uint32_t session,
@@ -1225,7 +1254,7 @@ int smt_cancel(struct smt_endpoint *ep, uint32_t session, uint64_t id)
 	if (!sess_find(ep, session))
 		return -SMT_E_NOSESSION;
 	err = smt_engine_cancel(ep->eng, session, id, smt_mono_ns());
-	ep_arm(ep);
+	ep_arm(ep, false);
 	return err == -ENOENT ? -SMT_E_NORPC : err;
 }
 
@@ -1581,8 +1610,7 @@ static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 
 		if (tag == TAG_TIMER) {
 			/* ep_arm() below resets it: no read needed */
-			ep->fired = true;
-			ep->armed = 0;
+			ep_timer_fired(ep, smt_mono_ns());
 		} else if (tag & TAG_WATCH) {
 			/* look up again: an earlier callback may unwatch */
 			w = watch_find(ep, (int)(uint32_t)tag);
@@ -1661,7 +1689,7 @@ spin:
 	ep->sends = 0;
 	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
 		ep->bk->ops->kick(ep->bk);
-	ep_arm(ep);
+	ep_arm(ep, false);
 	if (r < 0)
 		return r;
 	return (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
@@ -1746,6 +1774,9 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 		st.rx_icmp_errors = bs.rx_icmp_errors;
 		st.tx_batched = ep->tx_batched;
 		st.rx_epoll_skipped = ep->spec_skipped;
+		st.timer_arms = ep->timer_arms;
+		st.timer_wakeups = ep->timer_wakeups;
+		st.timer_early = ep->timer_early;
 		st.tx_calls = bs.tx_calls;
 		st.rx_calls = bs.rx_calls;
 		st.tx_gso_sends = bs.tx_gso_sends;

@@ -395,6 +395,11 @@ struct smt_stats {
 	 * asking epoll first, because packets kept coming (docs/api.md
 	 * "Event loop"; a system call saved each) */
 	uint64_t rx_epoll_skipped;
+	/* session 0: timerfd_settime calls (the endpoint's timer set or
+	 * cleared); expiries of it that epoll_wait reported, and of those
+	 * the early ones: no timer was due (a wake-up for nothing). Per
+	 * RPC with rpcs_ok (docs/engine.md "Timers") */
+	uint64_t timer_arms, timer_wakeups, timer_early;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

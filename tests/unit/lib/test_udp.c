@@ -593,6 +593,146 @@ Test(udp_backend, steady_stream_skips_epoll_and_keeps_timers)
 	smt_endpoint_close(a);
 }
 
+/* Waits (in smt_wait, up to 2 s) until ep has a message of kind k. */
+static void wait_msg(struct smt_endpoint *ep, enum smt_msg_kind k,
+		     struct smt_msg *m)
+{
+	uint64_t end = th_mono_ms() + 2000;
+
+	while (th_mono_ms() < end) {
+		smt_wait(ep, 100);
+		if (smt_recv(ep, m) == 0) {
+			cr_assert_eq(m->kind, k, "kind %d: %s", m->kind,
+				     smt_strerror(m->error));
+			return;
+		}
+	}
+	cr_assert_fail("no message of kind %d in 2 s", k);
+}
+
+/*
+ * Unloaded small RPCs back to back (docs/engine.md "Timers"): every request
+ * moves the client's next deadline (its tail-loss probe, at least 100 us
+ * ahead) later, yet the client's timerfd is set for at most 3 in 4 RPCs
+ * (set with slack, not per RPC) and does not expire for nothing (an expiry
+ * left before a moved deadline would wake the caller early); the server's,
+ * whose deadlines lie milliseconds ahead, hardly moves.
+ */
+Test(udp_backend, unloaded_rpcs_spare_the_timer)
+{
+	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_stats a0, a1, b0, b1;
+	uint8_t buf[64];
+	struct smt_msg m;
+	uint32_t sa, sb;
+	uint64_t id, n = 400;
+
+	th_join(a, b, 7, &sa, &sb);
+	for (uint64_t i = 0; i < n + 20; i++) {
+		if (i == 20) { /* after a few round trips were measured */
+			stats_of(a, &a0);
+			stats_of(b, &b0);
+		}
+		th_fill(buf, sizeof(buf), i);
+		cr_assert_eq(smt_send_request(a, sa, buf, sizeof(buf), i, &id),
+			     0);
+		wait_msg(b, SMT_MSG_REQUEST, &m);
+		cr_assert_eq(smt_reply(b, m.session, m.id, m.data, m.len), 0);
+		smt_msg_release(&m);
+		wait_msg(a, SMT_MSG_RESPONSE, &m);
+		cr_assert_eq(m.cookie, i);
+		smt_msg_release(&m);
+	}
+	stats_of(a, &a1);
+	stats_of(b, &b1);
+	cr_log_info("%lu RPCs: client timerfd set %lu, expiries %lu (early "
+		    "%lu); server set %lu, expiries %lu (early %lu)",
+		    (unsigned long)n,
+		    (unsigned long)(a1.timer_arms - a0.timer_arms),
+		    (unsigned long)(a1.timer_wakeups - a0.timer_wakeups),
+		    (unsigned long)(a1.timer_early - a0.timer_early),
+		    (unsigned long)(b1.timer_arms - b0.timer_arms),
+		    (unsigned long)(b1.timer_wakeups - b0.timer_wakeups),
+		    (unsigned long)(b1.timer_early - b0.timer_early));
+	cr_assert_eq(a1.rpcs_ok - a0.rpcs_ok, n);
+	cr_assert_leq(a1.timer_arms - a0.timer_arms, n * 3 / 4,
+		      "client timerfd set %lu times in %lu RPCs",
+		      (unsigned long)(a1.timer_arms - a0.timer_arms),
+		      (unsigned long)n);
+	cr_assert_leq(a1.timer_early - a0.timer_early, n / 20,
+		      "client timer expired early %lu times in %lu RPCs",
+		      (unsigned long)(a1.timer_early - a0.timer_early),
+		      (unsigned long)n);
+	cr_assert_leq(b1.timer_arms - b0.timer_arms, n / 4,
+		      "server timerfd set %lu times in %lu RPCs",
+		      (unsigned long)(b1.timer_arms - b0.timer_arms),
+		      (unsigned long)n);
+	cr_assert_leq(b1.timer_early - b0.timer_early, n / 20);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/*
+ * The timerfd alone keeps time: a caller that sleeps in poll() on smt_fd
+ * with no timeout of its own is woken for each probe and RESEND of a
+ * request to a silent peer, never early (a timer is due at each wake-up)
+ * and not later than twice the time smt_next_timeout_ms() gave (plus
+ * 50 ms for a loaded host), until the RPC fails.
+ */
+Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o),
+				      .encap = SMT_ENCAP_UDP,
+				      .resend_timeout_us = 2000,
+				      .rpc_timeouts = 5};
+	struct smt_endpoint *a = NULL;
+	struct smt_session_params p;
+	struct smt_stats st;
+	uint16_t port;
+	uint32_t sa;
+	uint64_t id, t0 = th_mono_ms();
+	int silent = plain_udp(&port), wakes = 0;
+	struct smt_msg m;
+	bool failed = false;
+
+	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
+	th_loopback_params(&p, port, true, 1);
+	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
+	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+	while (!failed) {
+		struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
+		int t = smt_next_timeout_ms(a);
+		uint64_t w0 = th_mono_ms(), el;
+
+		cr_assert_gt(t, 0, "a timer due before the caller sleeps");
+		cr_assert_eq(poll(&pf, 1, 5000), 1,
+			     "not woken in 5 s (the next timer was %d ms "
+			     "ahead): a timer was lost",
+			     t);
+		el = th_mono_ms() - w0;
+		cr_assert_leq(el, 2 * (uint64_t)t + 50,
+			      "woken after %lu ms for a timer %d ms ahead",
+			      (unsigned long)el, t);
+		cr_assert_eq(smt_next_timeout_ms(a), 0,
+			     "woken %d ms before a timer was due",
+			     smt_next_timeout_ms(a));
+		wakes++;
+		cr_assert_geq(smt_process(a), 0);
+		while (smt_recv(a, &m) == 0) {
+			cr_assert_eq(m.kind, SMT_MSG_FAILED);
+			failed = true;
+			smt_msg_release(&m);
+		}
+		cr_assert_lt(th_mono_ms(), t0 + 10000, "no failure in 10 s");
+	}
+	stats_of(a, &st);
+	cr_assert_geq(wakes, 3, "only %d wake-ups", wakes);
+	cr_assert_geq(st.timer_wakeups, (uint64_t)wakes);
+	cr_assert_eq(st.timer_early, 0);
+	close(silent);
+	smt_endpoint_close(a);
+}
+
 /* One 300 KB RPC from a to b; a's and b's endpoint counters after it. */
 static void one_rpc(struct smt_endpoint *a, struct smt_endpoint *b,
 		    struct smt_stats *sa_st, struct smt_stats *sb_st)

@@ -521,7 +521,7 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 	if (tp_is_smt(res->tp))
 		smt_cli_counters(&c, res);
 	if (tp_is_smt(res->tp) && x->verbose) {
-		char st[512];
+		char st[1024];
 
 		smt_cli_stats(&c, st, sizeof(st));
 		fprintf(stderr, "  %s client: %s\n", tp_label(res->tp), st);

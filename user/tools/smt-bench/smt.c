@@ -663,7 +663,9 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     "encap %s, tx %llu pkts, rx %llu pkts, retransmits %llu, "
 		     "received twice %llu (spurious retransmissions %llu), "
 		     "ctl %llu/%llu, rpcs ok %llu failed %llu, ICMP errors "
-		     "%llu, drops %llu",
+		     "%llu, sendmmsg %llu, recvmmsg %llu, epoll_wait skipped "
+		     "%llu, timerfd set %llu, timer wake-ups %llu (early "
+		     "%llu), drops %llu",
 		     smt_encap_name(smt_endpoint_encap(ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
@@ -675,6 +677,12 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     (unsigned long long)st.rpcs_ok,
 		     (unsigned long long)st.rpcs_failed,
 		     (unsigned long long)st.rx_icmp_errors,
+		     (unsigned long long)st.tx_calls,
+		     (unsigned long long)st.rx_calls,
+		     (unsigned long long)st.rx_epoll_skipped,
+		     (unsigned long long)st.timer_arms,
+		     (unsigned long long)st.timer_wakeups,
+		     (unsigned long long)st.timer_early,
 		     (unsigned long long)st.drops_total);
 	for (unsigned int i = 0; i < SMT_STATS_DROP_SLOTS && n < len; i++)
 		if (st.drops[i] && smt_drop_reason_name(i))

@@ -217,10 +217,10 @@ const char *smt_drop_reason_name(unsigned int i)
  * deadline d (absolute, monotonic): it may fire from d up to twice as far
  * from now as d is (a timer asked for T from now fires between T and 2T;
  * timers are timeouts, this bounds how late). When it has to be set, it
- * is set half a T late (T/2, at most EP_TIMER_SLACK_MAX), so that a
- * deadline that moves later with every RPC (each request's tail-loss
- * probe, about 100 us ahead) stays inside the window for the next RPC or
- * two. A system call is spent only when the armed expiry is more than
+ * is set half a T late (T/2, at most EP_TIMER_SLACK_MAX), or a whole T
+ * when the deadline moved past it, so that a deadline that moves later
+ * with every RPC (each request's tail-loss probe, about 100 us ahead)
+ * stays inside the window for the next RPC or two. A system call is spent only when the armed expiry is more than
  * twice as far as d, when it fired (timerfd_settime also resets its
  * expiry count, so the timerfd is never read; an expiry the clock shows
  * counts too, so an expired timerfd never wakes the caller at once), or,
@@ -238,6 +238,7 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
 	uint64_t a = 0;
 	struct itimerspec its = {0};
+	bool later;
 
 	if (d == UINT64_MAX)
 		d = 0;
@@ -245,14 +246,16 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 		ep->fired = true;
 		ep->armed = 0;
 	}
-	if (!ep->fired && (!d || (ep->armed && d > ep->armed && !sent) ||
+	later = !ep->fired && ep->armed && d > ep->armed;
+	if (!ep->fired && (!d || (later && !sent) ||
 			   (ep->armed && d <= ep->armed && d > now &&
 			    ep->armed - now <= 2 * (d - now))))
 		return;
 	if (d) {
 		a = d;
 		if (d > now) {
-			uint64_t slack = (d - now) / 2;
+			/* the whole window when deadlines move later */
+			uint64_t slack = later ? d - now : (d - now) / 2;
 
 			a += slack < EP_TIMER_SLACK_MAX ? slack
 							: EP_TIMER_SLACK_MAX;

@@ -127,6 +127,7 @@ struct smt_endpoint {
 	int epfd, tfd;
 	uint16_t port;
 	uint64_t armed; /* deadline the timerfd is set to, 0 = none */
+	uint64_t armed_for; /* the engine's deadline it was set for */
 	bool fired; /* the timerfd expired and was not reset since */
 	unsigned int rx_ready; /* backend sources worth reading (fd bits) */
 	bool in_process; /* defer engine flushes to the end of the batch */
@@ -226,11 +227,13 @@ const char *smt_drop_reason_name(unsigned int i)
  * counts too, so an expired timerfd never wakes the caller at once), or,
  * when `sent` (after a send, before the caller sleeps: a request's probe
  * moved past it), when it would fire before d: it would wake the caller
- * for nothing. Otherwise (the end of smt_process, where the response's
- * ACK timer, 1 ms ahead, replaces its request's probe until the next
- * request is sent) an expiry before d stays: it fires early at most once
- * and is set again, and no deadline left leaves it to fire once for
- * nothing (docs/engine.md "Timers").
+ * for nothing; the same when the deadline it was set for has passed
+ * (that timer ran by the clock, in a call made before the timerfd's
+ * slack was over). Otherwise (the end of smt_process, where the
+ * response's ACK timer, 1 ms ahead, replaces its request's probe until
+ * the next request is sent) an expiry before d stays: it fires early at
+ * most once and is set again, and no deadline left leaves it to fire
+ * once for nothing (docs/engine.md "Timers").
  */
 #define EP_TIMER_SLACK_MAX 1000000 /* 1 ms */
 static void ep_arm(struct smt_endpoint *ep, bool sent)
@@ -247,9 +250,12 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 		ep->armed = 0;
 	}
 	later = !ep->fired && ep->armed && d > ep->armed;
-	if (!ep->fired && (!d || (later && !sent) ||
-			   (ep->armed && d <= ep->armed && d > now &&
-			    ep->armed - now <= 2 * (d - now))))
+	if (!ep->fired && ep->armed && d && d <= ep->armed && d > now &&
+	    ep->armed - now <= 2 * (d - now)) {
+		ep->armed_for = d; /* the armed expiry serves d now */
+		return;
+	}
+	if (!ep->fired && (!d || (later && !sent && ep->armed_for > now)))
 		return;
 	if (d) {
 		a = d;
@@ -267,6 +273,7 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 	}
 	ep->fired = false;
 	ep->armed = a;
+	ep->armed_for = d;
 	ep->timer_arms++;
 	timerfd_settime(ep->tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }

@@ -293,11 +293,6 @@ void smtd_table_tick(struct smtd *d)
 	int64_t now = time(NULL);
 	struct smtd_session *s;
 
-	/* lifetimes and retries are whole seconds: one scan a second, not
-	 * one per event (a thousand sessions, many events per set-up) */
-	if (now == d->table_checked)
-		return;
-	d->table_checked = now;
 	for (s = d->sessions; s; s = s->next) {
 		int64_t end = s->s.created + s->s.lifetime_s;
 
@@ -400,11 +395,9 @@ static int push(struct smtd *d, struct smtd_ctl_conn *c, const char *event,
 	c->pending[i].push_id = c->next_push;
 	c->pending[i].done = done;
 	c->pending[i].arg = arg;
-	d->npushes++;
 	send_msg(d, c, o); /* the line was wiped by send_msg */
 	if (c->dead) {
 		c->pending[i].done = NULL;
-		d->npushes--;
 		return -EPIPE;
 	}
 	return 0;
@@ -474,14 +467,10 @@ void smtd_ctl_push_cancel(struct smtd *d, const void *arg)
 	struct smtd_ctl_conn *c;
 	int i;
 
-	/* every set-up ends here: with a thousand application connections
-	 * and no push waiting (a client smtd) the scan is skipped */
-	for (c = d->npushes ? d->conns : NULL; c; c = c->next)
+	for (c = d->conns; c; c = c->next)
 		for (i = 0; i < MAX_PENDING; i++)
-			if (c->pending[i].done && c->pending[i].arg == arg) {
+			if (c->pending[i].done && c->pending[i].arg == arg)
 				c->pending[i].done = NULL;
-				d->npushes--;
-			}
 }
 
 /* ---- the access model (docs/smtd.md, "Who may do what") -------------- */
@@ -818,7 +807,6 @@ static void req_ack(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 	}
 	done = c->pending[i].done;
 	c->pending[i].done = NULL;
-	d->npushes--;
 	done(d, c->pending[i].arg, smt_ctl_bool(req, "ok", false),
 	     smt_ctl_str(req, "error", "refused"));
 }
@@ -1348,17 +1336,11 @@ static void conn_free(struct smtd *d, struct smtd_ctl_conn *c)
 {
 	struct smtd_ctl_conn **p;
 	struct smtd_session *s, *next;
-	int i;
 
 	for (p = &d->conns; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
 			break;
-		}
-	for (i = 0; i < MAX_PENDING; i++) /* die with c, unanswered */
-		if (c->pending[i].done) {
-			c->pending[i].done = NULL;
-			d->npushes--;
 		}
 	d->setup->conn_gone(d, c);
 	for (s = d->sessions; s; s = next) {

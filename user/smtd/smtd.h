@@ -313,8 +313,6 @@ struct smtd {
 	struct smtd_io listen_io, ctl_io, sig_io;
 	struct smtd_ctl_conn *conns;
 	unsigned int nconns;
-	unsigned int npushes; /* pushes waiting for their ack, all conns */
-	int64_t table_checked; /* unix time of smtd_table_tick's last scan */
 	int reserve_fd; /* spent to take one connection at EMFILE */
 	struct smtd_session *sessions;
 	unsigned int nsessions;

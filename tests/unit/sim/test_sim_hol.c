@@ -126,6 +126,22 @@ static bool small_loss(struct sim *sim, void *arg, int src, int dst,
 	return true;
 }
 
+/* Two 1 MiB echoes from host 0 to host 1 at once, 200 64 B RPCs beside
+ * them from 0.5 ms on, run to the end; every RPC must end well. */
+static void run_echoes_beside_small_rpcs(struct sim *sim)
+{
+	int i;
+
+	cr_assert_not_null(sim);
+	for (i = 0; i < 2; i++)
+		sim_rpc_add(sim, 0, 0, 1, 1 << 20, 1 << 20, false);
+	for (i = 0; i < 200; i++)
+		sim_rpc_add(sim, 500000 + (uint64_t)i * 20000, 0, 1, 64, 64,
+			    false);
+	cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
+	cr_assert_eq(sim_check(sim, false), 0, "%s", sim_error(sim));
+}
+
 /*
  * Timeouts rule 3 next to a transfer: 1 MiB echoes keep a 1 Gb/s link
  * busy, so every GRANT sample holds the time a grant window of earlier
@@ -154,14 +170,7 @@ Test(sim_hol, lost_small_packet__probe_follows_small_rpcs_round_trip)
 	uint64_t worst = 0;
 	int i, n;
 
-	cr_assert_not_null(sim);
-	for (i = 0; i < 2; i++)
-		sim_rpc_add(sim, 0, 0, 1, 1 << 20, 1 << 20, false);
-	for (i = 0; i < 200; i++)
-		sim_rpc_add(sim, 500000 + (uint64_t)i * 20000, 0, 1, 64, 64,
-			    false);
-	cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
-	cr_assert_eq(sim_check(sim, false), 0, "%s", sim_error(sim));
+	run_echoes_beside_small_rpcs(sim);
 	n = sim_rpc_count(sim);
 	for (i = 2; i < n; i++) {
 		struct sim_rpc *r = sim_rpc(sim, i);
@@ -204,16 +213,8 @@ Test(sim_hol, preempted_message__not_asked_again)
 	};
 	struct sim *sim = sim_new(&c);
 	struct smt_engine_stats cli, srv;
-	int i;
 
-	cr_assert_not_null(sim);
-	for (i = 0; i < 2; i++)
-		sim_rpc_add(sim, 0, 0, 1, 1 << 20, 1 << 20, false);
-	for (i = 0; i < 200; i++)
-		sim_rpc_add(sim, 500000 + (uint64_t)i * 20000, 0, 1, 64, 64,
-			    false);
-	cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
-	cr_assert_eq(sim_check(sim, false), 0, "%s", sim_error(sim));
+	run_echoes_beside_small_rpcs(sim);
 	cr_assert_eq(smt_engine_get_stats(sim_engine(sim, 0), 0, &cli), 0);
 	cr_assert_eq(smt_engine_get_stats(sim_engine(sim, 1), 0, &srv), 0);
 	cr_log_info("no loss: DATA sent again %" PRIu64 " / %" PRIu64

@@ -232,6 +232,14 @@ uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
 	return rto_clamp(e, (s->srtt + 4 * s->rttvar) << s->spur);
 }
 
+void eng_spur_decay(struct smt_engine *e, struct eng_session *s)
+{
+	if (s->spur && e->now >= s->spur_at + ENG_SPUR_DECAY * eng_rto(e, s)) {
+		s->spur--;
+		s->spur_at = e->now;
+	}
+}
+
 void eng_spurious(struct smt_engine *e, struct eng_session *s, bool early)
 {
 	if (e->now < s->spur_at + eng_rto(e, s))

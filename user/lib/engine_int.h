@@ -357,6 +357,10 @@ uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
  * we asked too soon: the RTO doubles) or brought new bytes (the RTO
  * halves back); at most one change per RTO. */
 void eng_spurious(struct smt_engine *e, struct eng_session *s, bool early);
+/* New bytes arrived: ENG_SPUR_DECAY RTOs without an early ask halve the
+ * RTO back (a lossless path would otherwise keep it long for good). */
+#define ENG_SPUR_DECAY 8
+void eng_spur_decay(struct smt_engine *e, struct eng_session *s);
 /* eng_rto() doubled n times (consecutive timeouts without news), up to
  * resend_timeout_ns (or eng_rto() when that is longer): under loss the
  * probes slow down to one per base timeout, as without an RTT estimate,

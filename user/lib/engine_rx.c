@@ -652,6 +652,8 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	if (progress) {
 		if (p->flags & SMT_F_RETRANSMIT)
 			eng_spurious(e, s, false);
+		else
+			eng_spur_decay(e, s);
 		r->progress_at = now;
 		r->noprog = 0;
 		r->backoff = 0;

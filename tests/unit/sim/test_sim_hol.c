@@ -287,6 +287,28 @@ Test(sim_hol, large_transfers_on_a_slow_link__no_retransmission_collapse)
 			      "%.0f Gb/s: %" PRIu64 " of %" PRIu64
 			      " packets sent again",
 			      gbps[k], rtx, pkts);
+		/* Then a quiet second of small RPCs: the RTOs the early asks
+		 * lengthened come back down (eng_spur_decay). */
+		for (i = 0; i < 500; i++)
+			sim_rpc_add(sim, sim_now(sim) + (uint64_t)i * 2000000,
+				    i % 3, (i + 1) % 3, 64, 64, false);
+		cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
+		for (i = 0; i < 3; i++) {
+			struct smt_engine_stats st;
+			int peer = (i + 1) % 3;
+
+			cr_assert_eq(smt_engine_get_stats(
+					     sim_engine(sim, i),
+					     sim_session(sim, i, peer), &st),
+				     0);
+			cr_log_info(
+				"host %d to %d: RTO %.0f us after the quiet "
+				"second",
+				i, peer, st.rto_ns / 1e3);
+			cr_assert_leq(st.rto_ns, 1000000,
+				      "host %d: RTO %" PRIu64 " ns", i,
+				      st.rto_ns);
+		}
 		sim_free(sim);
 	}
 }

@@ -1017,11 +1017,25 @@ local function rec_bytes(rec)
 	return concat(out)
 end
 
--- different bytes where a new segment overlaps held ones?
-local function rec_conflict(rec, off, data)
+-- how far a receiver that decrypts as bytes arrive has taken the record:
+-- the bytes that reach on from its first byte (protocol.md 3.4)
+local function rec_taken(rec)
+	local reach = rec.seg_off
+	for _, s in ipairs(rec.segs) do
+		if s.off > reach then
+			break
+		end
+		reach = math.max(reach, s.off + #s.data)
+	end
+	return reach
+end
+
+-- different bytes where a new segment overlaps held ones? Bytes below
+-- `from` were decrypted already, so no longer held: not compared (rule 9)
+local function rec_conflict(rec, off, data, from)
 	local e = off + #data
 	for _, s in ipairs(rec.segs) do
-		local a, b = math.max(off, s.off), math.min(e, s.off + #s.data)
+		local a, b = math.max(off, s.off, from), math.min(e, s.off + #s.data)
 		if a < b and data:sub(a - off + 1, b - off) ~=
 			s.data:sub(a - s.off + 1, b - s.off) then
 			return true
@@ -1226,7 +1240,11 @@ function data_packet_held(d, p, res, pnum)
 		return nil
 	end
 	local data = p.payload
-	if rec_conflict(rec, p.pkt_off, data) then
+	-- with keys, as libsmt: a record's bytes are decrypted as they come in
+	-- order, and only those ahead of a gap are held to compare
+	rec_cover(rec) -- sorts the segments
+	local from = d.aead and rec_taken(rec) or rec.seg_off
+	if rec_conflict(rec, p.pkt_off, data, from) then
 		return "bytes_mismatch"
 	end
 	if p.pkt_off == p.seg_off then

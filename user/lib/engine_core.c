@@ -232,24 +232,28 @@ uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s)
 	return rto_clamp(e, (s->srtt + 4 * s->rttvar) << s->spur);
 }
 
-void eng_spur_decay(struct smt_engine *e, struct eng_session *s)
+void eng_spur_step(struct smt_engine *e, struct eng_session *s,
+		   enum eng_spur ev)
 {
-	if (s->spur && e->now >= s->spur_at + ENG_SPUR_DECAY * eng_rto(e, s)) {
-		s->spur--;
-		s->spur_at = e->now;
-	}
-}
+	uint64_t rto = eng_rto(e, s);
 
-void eng_spurious(struct smt_engine *e, struct eng_session *s, bool early)
-{
-	if (e->now < s->spur_at + eng_rto(e, s))
-		return; /* one finding per RTO */
-	if (early && s->spur < ENG_SPUR_MAX)
+	switch (ev) {
+	case ENG_SPUR_EARLY: /* at most one finding per RTO */
+		if (s->spur >= ENG_SPUR_MAX || e->now < s->spur_at + rto)
+			return;
 		s->spur++;
-	else if (!early && s->spur)
+		break;
+	case ENG_SPUR_USEFUL:
+		if (!s->spur || e->now < s->spur_at + rto)
+			return;
 		s->spur--;
-	else
-		return;
+		break;
+	case ENG_SPUR_NEW:
+		if (!s->spur || e->now < s->spur_at + ENG_SPUR_DECAY * rto)
+			return;
+		s->spur--;
+		break;
+	}
 	s->spur_at = e->now;
 }
 

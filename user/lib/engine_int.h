@@ -353,14 +353,17 @@ void eng_ack_flush_epoch(struct smt_engine *e, struct eng_session *s,
  * 16 x resend_timeout_ns]. */
 uint64_t eng_rto(const struct smt_engine *e, const struct eng_session *s);
 #define ENG_SPUR_MAX 6
-/* A retransmission of the peer's arrived after an earlier copy (early:
- * we asked too soon: the RTO doubles) or brought new bytes (the RTO
- * halves back); at most one change per RTO. */
-void eng_spurious(struct smt_engine *e, struct eng_session *s, bool early);
-/* New bytes arrived: ENG_SPUR_DECAY RTOs without an early ask halve the
- * RTO back (a lossless path would otherwise keep it long for good). */
+/* What the peer's DATA says about the session's RTO (Timeouts rule 9 in
+ * docs/engine.md). EARLY: a retransmission arrived after an earlier copy,
+ * we asked too soon: the RTO doubles (up to ENG_SPUR_MAX times), at most
+ * once per RTO. USEFUL: a retransmission brought new bytes: it halves
+ * back, at most once per RTO. NEW: first-copy new bytes: ENG_SPUR_DECAY
+ * RTOs without a change halve it back (a lossless path would otherwise
+ * keep it long for good). */
 #define ENG_SPUR_DECAY 8
-void eng_spur_decay(struct smt_engine *e, struct eng_session *s);
+enum eng_spur { ENG_SPUR_EARLY, ENG_SPUR_USEFUL, ENG_SPUR_NEW };
+void eng_spur_step(struct smt_engine *e, struct eng_session *s,
+		   enum eng_spur ev);
 /* eng_rto() doubled n times (consecutive timeouts without news), up to
  * resend_timeout_ns (or eng_rto() when that is longer): under loss the
  * probes slow down to one per base timeout, as without an RTT estimate,

@@ -176,10 +176,16 @@ static void lower_prio(struct eng_rx *r, uint8_t prio)
 	}
 }
 
+/* above: bytes_above(r->s, r->prio) now. */
+static bool overtaken(const struct smt_engine *e, const struct eng_rx *r,
+		      uint64_t above)
+{
+	return r->authed && above - r->above_seen >= grant_step(e, r);
+}
+
 bool eng_rx_overtaken(const struct smt_engine *e, const struct eng_rx *r)
 {
-	return r->authed &&
-	       bytes_above(r->s, r->prio) - r->above_seen >= grant_step(e, r);
+	return overtaken(e, r, bytes_above(r->s, r->prio));
 }
 
 void eng_grant_soon(struct smt_engine *e)
@@ -426,7 +432,7 @@ void eng_rx_timer(struct smt_engine *e, struct eng_rx *r, uint64_t now)
 			return;
 		}
 		above = bytes_above(s, r->prio);
-		if (!waiting && eng_rx_overtaken(e, r)) {
+		if (!waiting && overtaken(e, r, above)) {
 			/* Overtaken, not lost: since the timer last looked,
 			 * the peer's DATA at a higher priority than ours
 			 * (another message we rank first) kept coming, and in
@@ -523,7 +529,7 @@ static void rx_dup(struct smt_engine *e, struct eng_session *s,
 	ENG_CNT(e, s, dup_data_in, 1);
 	if (p->flags & SMT_F_RETRANSMIT) {
 		ENG_CNT(e, s, spurious_rtx_in, 1);
-		eng_spurious(e, s, true);
+		eng_spur_step(e, s, ENG_SPUR_EARLY);
 	}
 }
 
@@ -650,10 +656,9 @@ int eng_rx_data(struct smt_engine *e, struct eng_session *s,
 	if (rc == SMT_RX_MORE && !progress)
 		rx_dup(e, s, p); /* held already */
 	if (progress) {
-		if (p->flags & SMT_F_RETRANSMIT)
-			eng_spurious(e, s, false);
-		else
-			eng_spur_decay(e, s);
+		eng_spur_step(e, s,
+			      p->flags & SMT_F_RETRANSMIT ? ENG_SPUR_USEFUL
+							  : ENG_SPUR_NEW);
 		r->progress_at = now;
 		r->noprog = 0;
 		r->backoff = 0;

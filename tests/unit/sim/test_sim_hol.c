@@ -235,7 +235,7 @@ Test(sim_hol, preempted_message__not_asked_again)
  * the small RPCs' 20 us round trip. Asks that come too early find their
  * answers arriving after the first copies (spurious retransmissions at
  * the receiver), and each such finding doubles the session's RTO
- * (eng_spurious). Without that, every late copy asked again: 3 hosts at
+ * (eng_spur_step). Without that, every late copy asked again: 3 hosts at
  * 1 Gb/s sent 367,000 DATA again and hit the packet cap; 1-3 Gb/s all
  * collapsed, 5 Gb/s and more did not.
  */
@@ -288,7 +288,7 @@ Test(sim_hol, large_transfers_on_a_slow_link__no_retransmission_collapse)
 			      " packets sent again",
 			      gbps[k], rtx, pkts);
 		/* Then a quiet second of small RPCs: the RTOs the early asks
-		 * lengthened come back down (eng_spur_decay). */
+		 * lengthened come back down (eng_spur_step, ENG_SPUR_NEW). */
 		for (i = 0; i < 500; i++)
 			sim_rpc_add(sim, sim_now(sim) + (uint64_t)i * 2000000,
 				    i % 3, (i + 1) % 3, 64, 64, false);

@@ -1951,6 +1951,48 @@ keylog_of() { # FILE PORT
 		print $8, $11, $12, $13, $14 }' "$1" | sort -u
 }
 
+# A 0-RTT client application that goes away before its set-up's
+# handshake ends, so before the session tag (what a CLOSE names a session
+# by) is known: the client smtd sends the CLOSE once the handshake ends,
+# and the server's session goes (it stayed for its lifetime, and the
+# server application probed the gone client). The server smtd is stopped
+# while the application takes epoch 0 (COUNTER of the client smtd goes up)
+# and is killed.
+early_gone_closed() { # TEST PORT COUNTER
+	local t=$1 port=$2 n0 c0 r0 cpid p
+	n0=$(stat_of cli "$3")
+	c0=$(stat_of cli closes_sent)
+	r0=$(stat_of srv closes_received)
+	kill -STOP "$SD_PID_srv"
+	echo_client cli "$SD_TMP/gone.out" "$SIP" echo.smt -n 1 -s 64 \
+		--port "$port" --rpc-timeouts 2000 &
+	cpid=$!
+	for _ in $(seq 1 50); do
+		[ "$(stat_of cli "$3")" -gt "$n0" ] && break
+		sleep 0.1
+	done
+	for p in $(ip netns pids "$NSC"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = smt-echo ] &&
+			kill -KILL "$p"
+	done
+	wait "$cpid" 2>/dev/null
+	sleep 0.2 # the client smtd sees the application go
+	kill -CONT "$SD_PID_srv"
+	for _ in $(seq 1 30); do
+		[ "$(stat_of srv closes_received)" -gt "$r0" ] && break
+		sleep 0.1
+	done
+	if [ "$(stat_of cli "$3")" -gt "$n0" ] &&
+		[ "$(stat_of cli closes_sent)" -gt "$c0" ] &&
+		[ "$(stat_of srv closes_received)" -gt "$r0" ] &&
+		grep -q "ended during its 0-RTT set-up; telling the peer" \
+			"$SD_TMP/cli.log"; then
+		ok "$t"
+	else
+		bad "$t" "$3 $n0 -> $(stat_of cli "$3"), closes sent $c0 -> $(stat_of cli closes_sent), received $r0 -> $(stat_of srv closes_received)"
+	fi
+}
+
 t_ticket() {
 	local out=$SD_TMP/tkt.out tdir=$SD_TMP/tickets pcap=$SD_TMP/tkt.pcap
 	local tpid ck sk r
@@ -2024,6 +2066,7 @@ t_ticket() {
 	echo_client cli "$SD_TMP/tkt1.out" "$SIP" echo.smt -n 1 -s 64 --stats \
 		--port 9804
 	first_rpc_not_resent ticket_first_rpc_held_not_resent "$SD_TMP/tkt1.out"
+	early_gone_closed ticket_app_gone_before_epoch1_closed 9811 tickets_out
 	# (the ticket set-ups of these checks, for the counts below)
 	local tk0 tk_more
 	tk0=$(stat_of cli tickets_out)
@@ -2097,7 +2140,7 @@ PY
 	hup cli
 	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
 	if rpcs_ok "$out" && grep -q "echo.ticket is not used" "$SD_TMP/cli.log" &&
-		[ "$(stat_of cli tickets_out)" = $((3 + tk_more)) ] &&
+		[ "$(stat_of cli tickets_out)" = $((4 + tk_more)) ] &&
 		[ "$(stat_of cli handshakes_out)" = 2 ]; then
 		ok ticket_forged_not_used_tls_instead
 	else
@@ -2188,8 +2231,36 @@ t_resume() {
 	fi
 	epochs_agree zero_rtt_epoch0_epoch1_keys_agree 9805
 	# its ticket (single use) again: one RPC only, right after the set-up
+	s0=$(stat_of cli tickets_cached)
 	echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats --port 9807
 	first_rpc_not_resent zero_rtt_first_rpc_held_not_resent "$out"
+
+	# each set-up leaves two tickets (docs/protocol.md 6.4): two set-ups
+	# at once, both with 0-RTT (with one ticket, the second would run a
+	# full handshake while the first waits for its new ticket)
+	for _ in $(seq 1 30); do
+		[ "$(stat_of cli tickets_cached)" -ge $((s0 + 2)) ] && break
+		sleep 0.1
+	done
+	a0=$(stat_of cli early_accepted)
+	r0=$(stat_of cli handshakes_ok)
+	echo_client cli "$out.1" "$SIP" echo.smt -n 1 -s 64 --port 9808 &
+	a1=$!
+	echo_client cli "$out.2" "$SIP" echo.smt -n 1 -s 64 --port 9809
+	wait $a1
+	for _ in $(seq 1 30); do
+		[ "$(stat_of cli handshakes_ok)" -ge $((r0 + 2)) ] && break
+		sleep 0.1
+	done
+	if rpcs_ok "$out.1" && rpcs_ok "$out.2" &&
+		[ "$(stat_of cli tickets_cached)" -ge $((s0 + 2)) ] &&
+		[ "$(stat_of cli early_accepted)" = $((a0 + 2)) ] &&
+		[ "$(stat_of cli early_rejected)" = 0 ]; then
+		ok zero_rtt_two_setups_at_once_both_early
+	else
+		bad zero_rtt_two_setups_at_once_both_early "cached $s0 -> $(stat_of cli tickets_cached), early accepted $a0 -> $(stat_of cli early_accepted), handshakes $r0 -> $(stat_of cli handshakes_ok) $(tail -1 "$out.1") $(tail -1 "$out.2")"
+	fi
+	early_gone_closed zero_rtt_app_gone_before_epoch1_closed 9810 early_sent
 
 	# a stale ticket (the server restarted: new ticket keys): early data
 	# rejected, PROPOSE again with E0, no error for the application

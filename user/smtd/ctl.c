@@ -288,6 +288,22 @@ void smtd_table_remove(struct smtd *d, struct smtd_session *s, bool tell_owner,
 	table_del(d, s);
 }
 
+bool smtd_early_tag(struct smtd *d, const struct smt_ctl_session *s)
+{
+	struct smtd_session *t = smtd_table_find(d, s->sid);
+
+	if (t) {
+		snprintf(t->s.tag, sizeof(t->s.tag), "%s", s->tag);
+		return true;
+	}
+	LOG_I("session %u (%s): ended during its 0-RTT set-up; telling the "
+	      "peer now that its tag is known",
+	      s->sid, s->service);
+	if (!d->stop && !d->setup->close(d, s))
+		d->st.closes_sent++;
+	return false;
+}
+
 void smtd_table_tick(struct smtd *d)
 {
 	int64_t now = time(NULL);

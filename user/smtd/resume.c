@@ -4,8 +4,8 @@
  * server's ticket and early-data settings, its shared ticket keys ([tls]
  * ticket_keys, reloaded on SIGHUP and when the file changes), its record
  * of the ClientHello randoms of accepted early data (RFC 8446 8.2), and
- * the client's ticket cache, one ticket per (service, server address),
- * bounded in number. The handshake state machine that uses them is in
+ * the client's ticket cache, SMTD_TICKETS_PER_PEER tickets per (service,
+ * server address), bounded in number. The handshake state machine that uses them is in
  * tls.c; the ticket-key file's format is checked in config.c.
  */
 #include <errno.h>
@@ -329,7 +329,8 @@ void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc)
 {
 	enum smtd_resume_policy r = svc ? svc->resume : SMTD_RESUME_OFF;
 
-	SSL_set_num_tickets(ssl, r == SMTD_RESUME_OFF ? 0 : 1);
+	SSL_set_num_tickets(ssl,
+			    r == SMTD_RESUME_OFF ? 0 : SMTD_TICKETS_PER_PEER);
 	SSL_set_max_early_data(ssl, r == SMTD_RESUME_0RTT ? SMTD_EARLY_MAX : 0);
 }
 
@@ -355,7 +356,7 @@ int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 	 * the SNI check of allow_early and OpenSSL's own */
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smt/1", 5);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_num_tickets(ctx, SMTD_TICKETS_PER_PEER);
 	SSL_CTX_set_timeout(ctx, d->cfg.tls_ticket_lifetime_s);
 	SSL_CTX_set_max_early_data(ctx, SMTD_EARLY_MAX);
 	SSL_CTX_set_recv_max_early_data(ctx, SMTD_EARLY_MAX);
@@ -373,7 +374,7 @@ static void ticket_free(struct ticket *t)
 	free(t);
 }
 
-/* Unlinks and returns the entry for (service, address), or NULL. */
+/* Unlinks and returns the newest entry for (service, address), or NULL. */
 static struct ticket *ticket_unlink(struct smtd_resume *rs, const char *service,
 				    const char *address)
 {
@@ -387,6 +388,27 @@ static struct ticket *ticket_unlink(struct smtd_resume *rs, const char *service,
 			return t;
 		}
 	return NULL;
+}
+
+/* Frees the entries for (service, address) after the newest keep. */
+static void ticket_trim(struct smtd_resume *rs, const char *service,
+			const char *address, unsigned int keep)
+{
+	struct ticket **p, *t;
+
+	for (p = &rs->tickets; (t = *p);) {
+		bool other = strcmp(t->service, service) ||
+			     strcmp(t->address, address);
+
+		if (other || keep) {
+			keep -= !other;
+			p = &t->next;
+			continue;
+		}
+		*p = t->next;
+		rs->ntickets--;
+		ticket_free(t);
+	}
 }
 
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
@@ -427,9 +449,8 @@ void smtd_ticket_put(struct smtd *d, const char *service, const char *address,
 		SSL_SESSION_free(sess);
 		return;
 	}
-	t = ticket_unlink(rs, service, address);
-	if (t)
-		ticket_free(t);
+	/* room for this one beside the newest others of that server */
+	ticket_trim(rs, service, address, SMTD_TICKETS_PER_PEER - 1);
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		SSL_SESSION_free(sess);

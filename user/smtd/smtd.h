@@ -385,6 +385,15 @@ int smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
 int smtd_ctl_room(struct smtd *d, struct smtd_ctl_conn *c, char *why,
 		  size_t len);
 /*
+ * Client role, 0-RTT set-up (TLS or SMT-ticket): the session tag that a
+ * CLOSE names s by is known now (s: sid, service, tag, handshake, ports).
+ * It goes into s's table entry, so that its end is told to the peer smtd;
+ * false when s is gone already (its application removed it or went away
+ * while the tag was unknown, and no CLOSE could go then): the CLOSE is
+ * queued now, and the set-up ends there.
+ */
+bool smtd_early_tag(struct smtd *d, const struct smt_ctl_session *s);
+/*
  * Remove s from the table and the BPF sessions map. tell_owner: push
  * session_del to its application; tell_peer: send the peer smtd a CLOSE
  * (not while smtd stops: sessions outlive smtd). why goes to the log.
@@ -595,6 +604,13 @@ void smtd_keylog_open(struct smtd *d);
 
 /* resume.c (docs/protocol.md 6.4) */
 #define SMTD_EARLY_MAX 64 /* early data a ticket allows: one PROPOSE */
+/*
+ * Tickets a server sends per handshake, and a client keeps per (service,
+ * server address): a set-up that starts while the previous one to that
+ * server is still in flight (its ticket taken, the new one not yet in)
+ * takes the spare one instead of falling back to a full handshake.
+ */
+#define SMTD_TICKETS_PER_PEER 2
 /* Server contexts with [tls] ticket_keys also get the shared ticket keys
  * (loaded here; 0, or -errno with err). */
 int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,

@@ -874,6 +874,10 @@ static void on_accept(struct smtd *d, struct tkt_conn *k, size_t len)
 	}
 	hexs(tag, 8, tags);
 	snprintf(k->sess.tag, sizeof(k->sess.tag), "%s", tags);
+	if (!smtd_early_tag(d, &k->sess)) {
+		k->state = TKT_DONE; /* gone, and now told */
+		return;
+	}
 	/* epoch 1, forward secret, to the application like a re-key */
 	k->sess.epoch = 1;
 	k->sess.lifetime_s = a.lifetime_s;

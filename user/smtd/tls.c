@@ -106,7 +106,8 @@ struct smtd_hs {
 	socklen_t dstlen;
 	struct smtd_hs *wnext; /* HS_QUEUED: the next in d->hs_wait */
 	/* resumption and 0-RTT (docs/protocol.md 6.4) */
-	SSL_SESSION *ticket_new; /* client: the ticket this handshake got */
+	/* client: the tickets this handshake got, oldest first */
+	SSL_SESSION *ticket_new[SMTD_TICKETS_PER_PEER];
 	bool early; /* a 0-RTT set-up (EARLY PROPOSE) */
 	bool early_stage0; /* server: epoch 0 is with the application */
 	bool early_over; /* server: SSL_read_early_data said FINISH */
@@ -219,6 +220,30 @@ static void close_ticket_key(const struct smtd_hs *hs, char *key, size_t len)
 	snprintf(key, len, "%s#close", hs->address);
 }
 
+/* Client: the tickets hs got go to the cache under key (the ACCEPT's
+ * values with them, or NULL), oldest first so that the newest is taken
+ * first. */
+static void tickets_put(struct smtd *d, struct smtd_hs *hs, const char *key,
+			const struct smt_params *a)
+{
+	size_t i;
+
+	for (i = 0; i < SMTD_TICKETS_PER_PEER; i++) {
+		smtd_ticket_put(d, hs->service, key, hs->ticket_new[i], a);
+		hs->ticket_new[i] = NULL;
+	}
+}
+
+static void tickets_free(struct smtd_hs *hs)
+{
+	size_t i;
+
+	for (i = 0; i < SMTD_TICKETS_PER_PEER; i++) {
+		SSL_SESSION_free(hs->ticket_new[i]);
+		hs->ticket_new[i] = NULL;
+	}
+}
+
 static void hs_free(struct smtd *d, struct smtd_hs *hs)
 {
 	struct smtd_hs **p;
@@ -243,15 +268,14 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 		close(hs->io.fd);
 	}
 	SSL_free(hs->ssl);
-	if (hs->closing && hs->closes_answered && hs->ticket_new) {
+	if (hs->closing && hs->closes_answered) {
 		char key[sizeof(hs->address) + 8];
 
 		/* the next CLOSE connection to that smtd resumes with it */
 		close_ticket_key(hs, key, sizeof(key));
-		smtd_ticket_put(d, hs->service, key, hs->ticket_new, NULL);
-		hs->ticket_new = NULL;
+		tickets_put(d, hs, key, NULL);
 	}
-	SSL_SESSION_free(hs->ticket_new);
+	tickets_free(hs);
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
 	while (hs->more) { /* the CLOSEs this connection did not get to */
 		struct smtd_close *c = hs->more;
@@ -449,7 +473,8 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-/* Client: a NewSessionTicket for a new set-up; it enters the cache with
+/* Client: a NewSessionTicket for a new set-up (a server sends
+ * SMTD_TICKETS_PER_PEER); it enters the cache with
  * the ACCEPT's values once the set-up succeeds (on_answer). A copy: the
  * connection's own session object is marked not resumable when that
  * connection ends without a close_notify. */
@@ -459,8 +484,11 @@ static int new_ticket(SSL *ssl, SSL_SESSION *sess)
 
 	if (!hs || hs->server || (hs->rekey_sid && !hs->early))
 		return 0;
-	SSL_SESSION_free(hs->ticket_new);
-	hs->ticket_new = SSL_SESSION_dup(sess);
+	/* the newest SMTD_TICKETS_PER_PEER, oldest first */
+	SSL_SESSION_free(hs->ticket_new[0]);
+	memmove(hs->ticket_new, hs->ticket_new + 1,
+		sizeof(hs->ticket_new) - sizeof(hs->ticket_new[0]));
+	hs->ticket_new[SMTD_TICKETS_PER_PEER - 1] = SSL_SESSION_dup(sess);
 	return 0; /* OpenSSL keeps its reference */
 }
 
@@ -1312,12 +1340,17 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 		 hs->address);
 	d->st.handshakes_ok++;
 	if (!hs->rekey_sid || hs->early) { /* a new set-up: its ticket */
-		smtd_ticket_put(d, hs->service, hs->address, hs->ticket_new, a);
-		hs->ticket_new = NULL;
+		tickets_put(d, hs, hs->address, a);
 	}
 	if (hs->early) { /* 0-RTT: epoch 1 follows epoch 0 */
 		hs->sess.epoch = (a->epoch + 1) & 255;
 		hs->rekey_sid = hs->early_sid;
+		hs->sess.sid = hs->early_sid;
+		if (!smtd_early_tag(d, &hs->sess)) {
+			hs->early_sid = 0; /* gone, and now told */
+			hs->dead = true;
+			return;
+		}
 	}
 	if (hs->rekey_sid) {
 		/* hand the new epoch to the owner; hs_app_done ends it */

@@ -2237,28 +2237,41 @@ t_resume() {
 
 	# each set-up leaves two tickets (docs/protocol.md 6.4): two set-ups
 	# at once, both with 0-RTT (with one ticket, the second would run a
-	# full handshake while the first waits for its new ticket)
+	# full handshake while the first waits for its new ticket). The
+	# server smtd is stopped until both hold epoch 0, so they overlap.
 	for _ in $(seq 1 30); do
 		[ "$(stat_of cli tickets_cached)" -ge $((s0 + 2)) ] && break
 		sleep 0.1
 	done
+	local c1 e0
+	c1=$(stat_of cli tickets_cached)
 	a0=$(stat_of cli early_accepted)
+	e0=$(stat_of cli early_sent)
 	r0=$(stat_of cli handshakes_ok)
-	echo_client cli "$out.1" "$SIP" echo.smt -n 1 -s 64 --port 9808 &
+	kill -STOP "$SD_PID_srv"
+	echo_client cli "$out.1" "$SIP" echo.smt -n 1 -s 64 --port 9808 \
+		--rpc-timeouts 2000 &
 	a1=$!
-	echo_client cli "$out.2" "$SIP" echo.smt -n 1 -s 64 --port 9809
-	wait $a1
+	echo_client cli "$out.2" "$SIP" echo.smt -n 1 -s 64 --port 9809 \
+		--rpc-timeouts 2000 &
+	for _ in $(seq 1 30); do
+		[ "$(stat_of cli early_sent)" -ge $((e0 + 2)) ] && break
+		sleep 0.1
+	done
+	sleep 0.2
+	kill -CONT "$SD_PID_srv"
+	wait $a1 $!
 	for _ in $(seq 1 30); do
 		[ "$(stat_of cli handshakes_ok)" -ge $((r0 + 2)) ] && break
 		sleep 0.1
 	done
-	if rpcs_ok "$out.1" && rpcs_ok "$out.2" &&
-		[ "$(stat_of cli tickets_cached)" -ge $((s0 + 2)) ] &&
+	if rpcs_ok "$out.1" && rpcs_ok "$out.2" && [ "$c1" = $((s0 + 2)) ] &&
+		[ "$(stat_of cli early_sent)" = $((e0 + 2)) ] &&
 		[ "$(stat_of cli early_accepted)" = $((a0 + 2)) ] &&
 		[ "$(stat_of cli early_rejected)" = 0 ]; then
 		ok zero_rtt_two_setups_at_once_both_early
 	else
-		bad zero_rtt_two_setups_at_once_both_early "cached $s0 -> $(stat_of cli tickets_cached), early accepted $a0 -> $(stat_of cli early_accepted), handshakes $r0 -> $(stat_of cli handshakes_ok) $(tail -1 "$out.1") $(tail -1 "$out.2")"
+		bad zero_rtt_two_setups_at_once_both_early "cached $s0 -> $c1, early sent $e0 -> $(stat_of cli early_sent), accepted $a0 -> $(stat_of cli early_accepted), handshakes $r0 -> $(stat_of cli handshakes_ok) $(tail -1 "$out.1") $(tail -1 "$out.2")"
 	fi
 	early_gone_closed zero_rtt_app_gone_before_epoch1_closed 9810 early_sent
 

@@ -22,6 +22,7 @@
 #include <smt/drop.h>
 #include <smt/wire.h>
 
+#include "bufpool.h"
 #include "ctlproto.h"
 #include "endpoint.h"
 #include "rpgroup.h"
@@ -1357,7 +1358,7 @@ int smt_recv(struct smt_endpoint *ep, struct smt_msg *msg)
 
 void smt_msg_release(struct smt_msg *msg)
 {
-	free(msg->data);
+	smt_pool_free(msg->data);
 	memset(msg, 0, sizeof(*msg));
 }
 

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "bufpool.h"
 #include "bytes.h"
 #include "engine_hold.h"
 #include "engine_rx.h"
@@ -235,7 +236,7 @@ size_t smt_engine_events_pending(const struct smt_engine *e)
 
 void smt_engine_event_free(struct smt_engine_event *ev)
 {
-	free(ev->data);
+	smt_pool_free(ev->data);
 	memset(ev, 0, sizeof(*ev));
 }
 

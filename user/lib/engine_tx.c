@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "engine_tx.h"
 
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
@@ -83,7 +84,7 @@ static int seal_rec(struct eng_tx *t, struct smt_aead *a, uint32_t k,
 /* t's wire stream buffer of n bytes (t->wbuf). 0 or -ENOMEM. */
 static int wire_alloc(struct eng_tx *t, size_t n)
 {
-	t->wbuf = malloc(sizeof(*t->wbuf) + n);
+	t->wbuf = smt_pool_alloc(sizeof(*t->wbuf) + n);
 	if (!t->wbuf)
 		return -ENOMEM;
 	t->w.wire = t->wbuf->data;
@@ -100,7 +101,7 @@ static void wire_release(struct smt_engine *e, struct eng_tx *t)
 	if (!w)
 		return;
 	if (!e->tx_refs) {
-		free(w);
+		smt_pool_free(w);
 		return;
 	}
 	w->next = e->wdead;
@@ -114,7 +115,7 @@ void eng_tx_reap(struct smt_engine *e)
 	e->tx_refs = false;
 	while ((w = e->wdead)) {
 		e->wdead = w->next;
-		free(w);
+		smt_pool_free(w);
 	}
 }
 

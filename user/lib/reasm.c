@@ -32,6 +32,7 @@
 
 #include <openssl/crypto.h>
 
+#include "bufpool.h"
 #include "codec.h"
 
 #define REC_WIRE_MAX (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN) /* 16406 */
@@ -113,7 +114,7 @@ static void app_free(struct smt_rx_msg *m)
 {
 	if (m->app) {
 		OPENSSL_cleanse(m->app, m->app_cap);
-		free(m->app);
+		smt_pool_free(m->app);
 		m->mem -= m->app_cap;
 	}
 	m->app = NULL;
@@ -380,7 +381,7 @@ static int app_alloc(struct smt_rx_msg *m)
 {
 	if (m->app)
 		return 0;
-	m->app = malloc(m->msg_len);
+	m->app = smt_pool_alloc(m->msg_len);
 	if (!m->app)
 		return -ENOMEM;
 	m->app_cap = m->msg_len;
@@ -426,7 +427,7 @@ static int rec_start(struct smt_rx_msg *m, uint32_t k, struct rx_rec *r,
 		m->app_cap = plain > SMT_INNER_HDR_LEN
 				     ? plain - SMT_INNER_HDR_LEN
 				     : 1;
-		m->app = malloc(m->app_cap);
+		m->app = smt_pool_alloc(m->app_cap);
 		if (!m->app) {
 			m->app_cap = 0;
 			goto nomem;

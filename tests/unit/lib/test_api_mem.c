@@ -19,6 +19,7 @@
 
 #include <smt/wire.h>
 
+#include "bufpool.h"
 #include "endpoint.h"
 #include "libsmt.h"
 #include "smt_test.h"
@@ -282,6 +283,30 @@ Test(api_mem, rpcs_of_every_size_without_sockets)
 	cr_assert_gt(m.pa->flushes, 0, "sends are flushed through the ops");
 	/* native sizing: 1500 - 20 - 40 payload bytes per packet */
 	cr_assert_eq(m.w.max_len, 1500 - 20, "largest packet %u", m.w.max_len);
+	mem_pair_close(&m);
+}
+
+/* Each 8 KiB RPC needs four message buffers (the request's and the
+ * response's wire streams, the request and the response delivered), and
+ * after the first RPCs all of them come from the buffer pool: what
+ * smt_msg_release() and an ACKed or answered message give back. */
+Test(api_mem, message_buffers_come_from_the_pool)
+{
+	struct smt_pool_stats st;
+	struct mem_pair m;
+
+	mem_pair_open(&m, SMT_UDP_HDR_LEN);
+	smt_pool_drain();
+	for (unsigned int i = 0; i < 100; i++)
+		mem_rpc(&m, 8192, i + 1);
+	smt_pool_get_stats(&st);
+	cr_assert_geq(st.hits + st.misses, 400, "hits %llu misses %llu",
+		      (unsigned long long)st.hits,
+		      (unsigned long long)st.misses);
+	cr_assert_leq(st.misses, 12, "hits %llu misses %llu",
+		      (unsigned long long)st.hits,
+		      (unsigned long long)st.misses);
+	cr_assert_leq(st.bufs, SMT_POOL_BUFS);
 	mem_pair_close(&m);
 }
 

@@ -35,11 +35,14 @@
 #     seconds (default 300) is stopped: its row reads 0 req/s (a wedged
 #     path no longer hangs the run); the sidecars' and smtd's logs are
 #     kept in $BUILD/bench/redis/logs/
-#   BENCH_REDIS_PROFILE=DIR  each 32-client run of a sidecar path under
+#   BENCH_REDIS_PROFILE=DIR  each 1- and 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
 #     (call graphs) per sidecar and run into DIR/*.data; for smt-proxy
-#     also the SMT packets (and control packets) it sent per request
+#     also the SMT packets (and control packets) it sent per request;
+#     the system calls are also counted by kind (epoll_wait, recvmmsg,
+#     timerfd_settime, ...). BENCH_REDIS_PROFILE_HZ: perf record's
+#     sampling rate (default 499)
 set -u
 
 BUILD=${BUILD:-build}
@@ -240,6 +243,10 @@ cpu_ticks() { # PID...: utime + stime, clock ticks
 }
 HZ=$(getconf CLK_TCK)
 
+PROF_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' epoll_wait epoll_pwait \
+	epoll_ctl read write readv writev sendto recvfrom sendmsg recvmsg \
+	sendmmsg recvmmsg timerfd_settime futex)
+PROF_SYSCALLS=${PROF_SYSCALLS%,}
 # prof_start LABEL / prof_stop N: with BENCH_REDIS_PROFILE, perf on the
 # sidecars of this path (SIDECARS: "name:pid ...") while one run goes
 PROF_PIDS=""
@@ -254,10 +261,10 @@ prof_start() {
 		smt_pkts "$f" >"$f.0"
 	done
 	for sc in $SIDECARS; do
-		perf stat -x, -e raw_syscalls:sys_enter -p "${sc#*:}" \
+		perf stat -x, -e raw_syscalls:sys_enter -e "$PROF_SYSCALLS" -p "${sc#*:}" \
 			-o "$PROF/$1-${sc%:*}.stat" 2>/dev/null &
 		PROF_PIDS="$PROF_PIDS $!"
-		perf record -q -F 499 -g -p "${sc#*:}" \
+		perf record -q -F ${BENCH_REDIS_PROFILE_HZ:-499} -g -p "${sc#*:}" \
 			-o "$PROF/$1-${sc%:*}.data" >/dev/null 2>&1 &
 		PROF_PIDS="$PROF_PIDS $!"
 	done
@@ -289,12 +296,15 @@ prof_stop() { # N: requests of the run
 			'BEGIN { printf "%.2f packets (%.2f control) sent per request", (a - a0) / n, (b - b0) / n }')"
 	done
 	for sc in $SIDECARS; do
-		c=$(sed -n 's/^\([0-9]*\),.*sys_enter.*/\1/p' \
+		c=$(sed -n 's/^\([0-9]*\),.*raw_syscalls:sys_enter.*/\1/p' \
 			"$PROF/$PROF_LABEL-${sc%:*}.stat" 2>/dev/null)
 		printf '%s\t%s\t%s\t%s\n' "$PROF_LABEL" "${sc%:*}" "${c:-?}" \
 			"$(awk -v c="${c:-0}" -v n="$1" 'BEGIN { printf "%.2f", c / n }')" \
 			>>"$PROF/syscalls.tsv"
-		echo "    perf: ${sc%:*} ${c:-?} system calls, $(tail -1 "$PROF/syscalls.tsv" | cut -f4) per request"
+		echo "    perf: ${sc%:*} ${c:-?} system calls, $(tail -1 "$PROF/syscalls.tsv" | cut -f4) per request:" \
+			"$(awk -F, -v n="$1" '$3 ~ /syscalls:sys_enter_/ && $1 > 0 {
+				sub(/syscalls:sys_enter_/, "", $3)
+				printf "%s %.2f ", $3, $1 / n }' "$PROF/$PROF_LABEL-${sc%:*}.stat")"
 	done
 }
 
@@ -304,7 +314,7 @@ prof_stop() { # N: requests of the run
 bench() {
 	local path=$1 loss=$2 op=$3 c=$4 pl=$5 n=$6 t0 t1 out rps lat
 	shift 7
-	[ "$c" = 32 ] && prof_start "$path-$loss-${op^^}-$c-$pl"
+	[ "$c" != 256 ] && prof_start "$path-$loss-${op^^}-$c-$pl"
 	t0=$(cpu_ticks $CPU_PIDS)
 	out=$(inc timeout "$RUN_TIMEOUT" redis-benchmark "$@" -t "$op" -d 64 \
 		-c "$c" -P "$pl" -n "$n" --precision 3 2>/dev/null | tr '\r' '\n')

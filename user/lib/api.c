@@ -244,6 +244,8 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 	struct itimerspec its = {0};
 	bool later;
 
+	if (ep->o.caller_timers) /* the caller sleeps until d itself */
+		return;
 	if (d == UINT64_MAX)
 		d = 0;
 	if (ep->armed && now >= ep->armed) { /* expired: readable now */
@@ -1706,7 +1708,7 @@ spin:
 	return (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
 }
 
-int smt_next_timeout_ms(const struct smt_endpoint *ep)
+int64_t smt_next_timeout_ns(const struct smt_endpoint *ep)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
 
@@ -1714,8 +1716,18 @@ int smt_next_timeout_ms(const struct smt_endpoint *ep)
 		return 0;
 	if (d == UINT64_MAX)
 		return -1;
-	d = (d - now + 999999) / 1000000;
-	return d > INT32_MAX ? INT32_MAX : (int)d;
+	return d - now > INT64_MAX ? INT64_MAX : (int64_t)(d - now);
+}
+
+int smt_next_timeout_ms(const struct smt_endpoint *ep)
+{
+	int64_t ns = smt_next_timeout_ns(ep);
+
+	if (ns < 0)
+		return -1;
+	if (ns > (int64_t)INT32_MAX * 1000000)
+		return INT32_MAX;
+	return (int)((ns + 999999) / 1000000);
 }
 
 int smt_wait(struct smt_endpoint *ep, int timeout_ms)
@@ -1727,6 +1739,12 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n ||
 	    smt_engine_tx_pending(ep->eng) || ep->tx_held)
 		timeout_ms = 0;
+	if (ep->o.caller_timers) { /* no timerfd: the wait keeps time */
+		int t = smt_next_timeout_ms(ep);
+
+		if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
+			timeout_ms = t;
+	}
 	/* the events it waited for are the ones smt_process() would ask
 	 * for at once: one system call, not two. epoll_wait, not poll: only
 	 * a thread waiting in the endpoint's own epoll set counts for

@@ -135,6 +135,12 @@ struct smt_endpoint_opts {
 	 * outran smtd's hand-over, docs/protocol.md 8.10) are held this
 	 * long for it, a few per peer; 0 = 10, SMT_HOLD_OFF = dropped */
 	uint32_t hold_ms;
+	/* the caller keeps the endpoint's time itself: it sleeps at most
+	 * until smt_next_timeout_ns() (or _ms) and then calls smt_process().
+	 * The endpoint's timerfd is never set (no timerfd_settime system
+	 * call, 10 us or more each on some VMs), so smt_fd() does not
+	 * become readable for a timer; smt_wait() still keeps time */
+	bool caller_timers;
 };
 #define SMT_HOLD_OFF UINT32_MAX
 
@@ -336,6 +342,9 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms);
 /* Milliseconds until the next timer, -1 if none (for callers that poll
  * something else than smt_fd()). */
 int smt_next_timeout_ms(const struct smt_endpoint *ep);
+/* The same in nanoseconds (not rounded up): 0 when a timer is due or
+ * anything is held, -1 if none. */
+int64_t smt_next_timeout_ns(const struct smt_endpoint *ep);
 
 /* ---- counters --------------------------------------------------------- */
 

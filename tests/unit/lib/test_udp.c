@@ -680,25 +680,37 @@ Test(udp_backend, unloaded_rpcs_spare_the_timer)
  * and not later than twice the time smt_next_timeout_ms() gave (plus
  * 50 ms for a loaded host), until the RPC fails.
  */
-Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
+/* An endpoint (RESEND timeout 2 ms, RPCs fail after 5 silent ones) with a
+ * session *sa to a plain UDP socket *silent that never answers. */
+static struct smt_endpoint *to_silent_peer(bool caller_timers, int *silent,
+					   uint32_t *sa)
 {
 	struct smt_endpoint_opts o = {.sz = sizeof(o),
 				      .encap = SMT_ENCAP_UDP,
 				      .resend_timeout_us = 2000,
-				      .rpc_timeouts = 5};
+				      .rpc_timeouts = 5,
+				      .caller_timers = caller_timers};
 	struct smt_endpoint *a = NULL;
 	struct smt_session_params p;
-	struct smt_stats st;
 	uint16_t port;
+
+	*silent = plain_udp(&port);
+	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
+	th_loopback_params(&p, port, true, 1);
+	cr_assert_eq(smt_session_add(a, &p, sa), 0);
+	return a;
+}
+
+Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
+{
+	struct smt_stats st;
 	uint32_t sa;
 	uint64_t id, t0 = th_mono_ms();
-	int silent = plain_udp(&port), wakes = 0;
+	int silent, wakes = 0;
+	struct smt_endpoint *a = to_silent_peer(false, &silent, &sa);
 	struct smt_msg m;
 	bool failed = false;
 
-	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
-	th_loopback_params(&p, port, true, 1);
-	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
 	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
 	while (!failed) {
 		struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
@@ -733,6 +745,81 @@ Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
 	cr_assert_geq(wakes, 3, "only %d wake-ups", wakes);
 	cr_assert_geq(st.timer_wakeups, (uint64_t)wakes);
 	cr_assert_eq(st.timer_early, 0);
+	close(silent);
+	smt_endpoint_close(a);
+}
+
+/*
+ * caller_timers (smt-proxy's mode): the endpoint never sets its timerfd
+ * (timer_arms stays 0), so smt_fd does not wake a caller for a timer; a
+ * caller that sleeps until smt_next_timeout_ns() and then calls
+ * smt_process() still sends each probe and RESEND of a request to a
+ * silent peer, never early, until the RPC fails; smt_wait() keeps time
+ * by itself too (a longer timeout ends at the next timer).
+ */
+Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
+{
+	struct smt_stats st;
+	uint32_t sa;
+	uint64_t id, t0 = th_mono_ms();
+	int silent, sleeps = 0, round;
+	struct smt_endpoint *a = to_silent_peer(true, &silent, &sa);
+	struct smt_msg m;
+	bool failed;
+
+	for (round = 0; round < 2; round++) {
+		failed = false;
+		cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+		cr_assert_geq(smt_process(a), 0); /* what the send left */
+		while (!failed) {
+			struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
+			int64_t t = smt_next_timeout_ns(a);
+
+			cr_assert_geq(t, 0, "an RPC outstanding, no timer");
+			if (round == 0 && t > 0) {
+				/* the fd stays quiet past the deadline */
+				cr_assert_eq(
+					poll(&pf, 1,
+					     (int)((t + 999999) / 1000000)),
+					0,
+					"smt_fd woke the caller with "
+					"caller_timers set");
+				cr_assert_eq(smt_next_timeout_ns(a), 0,
+					     "the timer was not due after "
+					     "the wait");
+				sleeps++;
+			}
+			if (round == 0) {
+				cr_assert_geq(smt_process(a), 0);
+			} else {
+				uint64_t w0 = th_mono_ms();
+
+				cr_assert_geq(smt_wait(a, 10000), 0);
+				cr_assert_leq(
+					th_mono_ms() - w0,
+					(uint64_t)t / 500000 + 50,
+					"smt_wait slept %lu ms past a "
+					"timer %ld us ahead",
+					(unsigned long)(th_mono_ms() - w0),
+					(long)(t / 1000));
+			}
+			while (smt_recv(a, &m) == 0) {
+				cr_assert_eq(m.kind, SMT_MSG_FAILED);
+				failed = true;
+				smt_msg_release(&m);
+			}
+			cr_assert_lt(th_mono_ms(), t0 + 20000,
+				     "no failure in 20 s");
+		}
+	}
+	stats_of(a, &st);
+	cr_assert_geq(sleeps, 1, "no sleep: every timer was due at once");
+	cr_assert_geq(st.tx_packets, 6,
+		      "%lu packets: the timers sent no probes",
+		      (unsigned long)st.tx_packets);
+	cr_assert_eq(st.timer_arms, 0, "timerfd set %lu times",
+		     (unsigned long)st.timer_arms);
+	cr_assert_eq(st.timer_wakeups, 0);
 	close(silent);
 	smt_endpoint_close(a);
 }

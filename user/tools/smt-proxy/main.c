@@ -1592,7 +1592,10 @@ static int proxy_open(struct proxy *p)
 	struct smt_endpoint_opts o = {.sz = sizeof(o),
 				      .port = cf->role == ROLE_SERVER ? cf->port
 								      : 0,
-				      .encap = cf->encap};
+				      .encap = cf->encap,
+				      /* run() sleeps until the next timer:
+				       * no timerfd_settime per batch */
+				      .caller_timers = true};
 	const char *why;
 	int err;
 
@@ -1761,6 +1764,7 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 	unsigned int i;
 	sigset_t ss;
 	int k, nev, timeout, rc = 0;
+	int64_t tns;
 
 	memset(ps, 0, sizeof(ps));
 	epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1784,13 +1788,16 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			return 1;
 	}
 	for (;;) {
+		/* the endpoints' timers are kept here (caller_timers): the
+		 * wait ends at the earliest, to the nanosecond */
 		timeout = 1000;
+		tns = -1;
 		for (i = 0; i < n; i++) {
-			k = smt_next_timeout_ms(ps[i].ep);
-			if (k >= 0 && k < timeout)
-				timeout = k;
-			if (cfg[i].role == ROLE_CLIENT && !ps[i].up &&
-			    timeout > 100)
+			int64_t d = smt_next_timeout_ns(ps[i].ep);
+
+			if (d >= 0 && (tns < 0 || d < tns))
+				tns = d;
+			if (cfg[i].role == ROLE_CLIENT && !ps[i].up)
 				timeout = 100;
 		}
 		if (stopping) {
@@ -1818,7 +1825,18 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			if (timeout > 50)
 				timeout = 50;
 		}
-		nev = epoll_wait(epfd, evs, 64, timeout);
+		if (tns >= 0 && tns < (int64_t)timeout * 1000000) {
+			struct timespec ts = {.tv_sec = tns / 1000000000,
+					      .tv_nsec = tns % 1000000000};
+
+			nev = epoll_pwait2(epfd, evs, 64, &ts, NULL);
+			if (nev < 0 && errno == ENOSYS) /* before Linux 5.11 */
+				nev = epoll_wait(
+					epfd, evs, 64,
+					(int)((tns + 999999) / 1000000));
+		} else {
+			nev = epoll_wait(epfd, evs, 64, timeout);
+		}
 		if (nev < 0 && errno != EINTR) {
 			logf_("epoll_wait: %s", strerror(errno));
 			rc = 1;

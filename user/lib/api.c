@@ -69,6 +69,14 @@ void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h)
  * message whole, 53 datagrams of 1432 bytes at MTU 1500 by default), at
  * most a send batch: the packets of a turn leave in one sendmmsg of GSO buffers. */
 #define EP_TX_CHUNK_UDP_MAX 64
+/* Over UDP a large message is granted EP_GRANT_WINDOW_UDP bytes ahead of
+ * what arrived, a GRANT once EP_GRANT_STEP_UDP more can be allowed (the
+ * engine's defaults: 60000 and 7500, about one GRANT per 16 packets
+ * received). Each GRANT is a system call on the receiver and a wake-up of
+ * the sender, whose GSO sends are as large as the grant: docs/engine.md
+ * "Grants over UDP". max_granted stays 4 windows unless set. */
+#define EP_GRANT_WINDOW_UDP 120000
+#define EP_GRANT_STEP_UDP 30000
 #define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,
@@ -667,6 +675,10 @@ static int ep_setup(struct smt_endpoint *ep)
 	/* over UDP, records end on packet boundaries unless the application
 	 * sized them (docs/protocol.md 8.5): one GSO run per message */
 	cfg.rec_align = ep->o.encap == SMT_ENCAP_UDP && !ep->o.rec_size;
+	if (ep->o.encap == SMT_ENCAP_UDP) {
+		cfg.grant_window = EP_GRANT_WINDOW_UDP;
+		cfg.grant_step = EP_GRANT_STEP_UDP;
+	}
 	ep->eng = smt_engine_new(&cfg, &ep_ops, ep);
 	if (!ep->eng)
 		return -errno;

@@ -50,6 +50,7 @@ static int cfg_fill(struct smt_engine_cfg *c)
 	DEF(grant_window, 60000);
 	DEF(max_granted, 4 * c->grant_window);
 	DEF(max_grant_msgs, 8);
+	DEF(grant_step, c->grant_window / 8);
 	DEF(resend_timeout_ns, 2000000);
 	DEF(rto_min_ns, c->resend_timeout_ns < ENG_RTO_MIN_DEFAULT
 				? c->resend_timeout_ns
@@ -70,7 +71,8 @@ static int cfg_fill(struct smt_engine_cfg *c)
 		return -EINVAL;
 	if (c->rec_size < SMT_REC_MIN_CONTENT ||
 	    c->rec_size > SMT_REC_MAX_CONTENT ||
-	    c->rto_min_ns > c->resend_timeout_ns)
+	    c->rto_min_ns > c->resend_timeout_ns ||
+	    c->grant_step > c->grant_window)
 		return -EINVAL;
 	return 0;
 }

@@ -119,6 +119,13 @@ struct smt_engine_cfg {
 	 * those of its session through the receive path. */
 	uint32_t hold_pkts, hold_bytes, hold_peer_pkts, hold_peer_bytes;
 	uint64_t hold_ns;
+	/* A message's next GRANT waits until it would allow this many more
+	 * bytes (or the rest of the message) [grant_window / 8, at least
+	 * one full DATA packet of the session]. Each GRANT is a packet
+	 * that may wake the sender, so a large message costs
+	 * (msg_len - unsched_bytes) / grant_step of them; the sender keeps
+	 * grant_window - grant_step bytes to send while one travels. */
+	uint32_t grant_step;
 };
 
 #define SMT_ENGINE_LANES_MAX 256 /* engines on one port */

@@ -143,13 +143,25 @@ static uint8_t grant_prio(unsigned int rank)
 	return rank < 3 ? (uint8_t)(3 - rank) : 0;
 }
 
-/* Smallest grant worth a packet: an eighth of the window, at least one
- * full DATA packet. */
+/* b, at least one full DATA packet of r's session. */
+static uint32_t at_least_pkt(const struct eng_rx *r, uint32_t b)
+{
+	return b > r->s->max_payload ? b : r->s->max_payload;
+}
+
+/* Smallest grant worth a packet: cfg.grant_step. */
 static uint32_t grant_step(const struct smt_engine *e, const struct eng_rx *r)
 {
-	uint32_t step = e->cfg.grant_window / 8;
+	return at_least_pkt(r, e->cfg.grant_step);
+}
 
-	return step > r->s->max_payload ? step : r->s->max_payload;
+/* Scheduled bytes of the peer above a message's priority that say it is
+ * overtaken, not lost: an eighth of the window (not grant_step: a larger
+ * step must not hold back the RESENDs of a message that is lost). */
+static uint32_t overtake_bytes(const struct smt_engine *e,
+			       const struct eng_rx *r)
+{
+	return at_least_pkt(r, e->cfg.grant_window / 8);
 }
 
 /* New bytes the session received at a priority our GRANTs give (0 to
@@ -180,7 +192,7 @@ static void lower_prio(struct eng_rx *r, uint8_t prio)
 static bool overtaken(const struct smt_engine *e, const struct eng_rx *r,
 		      uint64_t above)
 {
-	return r->authed && above - r->above_seen >= grant_step(e, r);
+	return r->authed && above - r->above_seen >= overtake_bytes(e, r);
 }
 
 bool eng_rx_overtaken(const struct smt_engine *e, const struct eng_rx *r)

@@ -394,6 +394,85 @@ Test(engine, grants__bounded_by_max_granted)
 	pair_fini(&p);
 }
 
+/* GRANTs of a 1 MiB request received packet by packet (no batching);
+ * asserts each one but the last (which ends the message) allows at least
+ * step more bytes than the one before. Returns how many, the last offset
+ * in *end. */
+static unsigned int grants_of_1mib(uint32_t window, uint32_t step,
+				   uint32_t *end)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	uint32_t g[256];
+	unsigned int n = 0, j;
+	struct pair p;
+	size_t i;
+
+	c.unsched_bytes = 10000;
+	c.grant_window = window;
+	c.grant_step = step;
+	pair_init(&p, &c, &c);
+	send_req(&p, 1u << 20, 0, 1);
+	g[n++] = 10000; /* what the sender may send unasked */
+	while (p.s[0].nout) {
+		for (i = 0; i < p.s[0].nout; i++)
+			deliver(&p, 0, i);
+		clear(&p, 0);
+		for (i = 0; i < p.s[1].nout; i++) {
+			struct cpkt *k = &p.s[1].out[i];
+
+			if (ptype(k) != SMT_TYPE_GRANT)
+				continue;
+			cr_assert_lt(n, 256);
+			g[n++] = be32at(k, 40);
+		}
+		flow_once(&p); /* the GRANTs to the sender; it sends more */
+		clear(&p, 1);
+	}
+	cr_assert(next_ev(&p, 1, &ev), "the request arrived");
+	cr_assert_eq(ev.len, 1u << 20);
+	smt_engine_event_free(&ev);
+	for (j = 1; j + 1 < n; j++)
+		cr_assert_geq(
+			g[j] - g[j - 1], step,
+			"GRANT %u: %u bytes after the one before, step %u", j,
+			g[j] - g[j - 1], step);
+	cr_assert_gt(g[n - 1], g[n - 2]);
+	*end = g[n - 1];
+	pair_fini(&p);
+	return n - 1;
+}
+
+Test(engine, grants__grant_step_bytes_apart)
+{
+	uint32_t end8, end4;
+	unsigned int n8 = grants_of_1mib(120000, 15000, &end8);
+	unsigned int n4 = grants_of_1mib(120000, 30000, &end4);
+
+	cr_assert_eq(end8, end4, "both grant the whole message");
+	/* (wire length - unscheduled) / step, and one short last GRANT */
+	cr_assert_leq(n4, (end4 - 10000) / 30000 + 1, "%u GRANTs", n4);
+	cr_assert_leq(n8, (end8 - 10000) / 15000 + 1, "%u GRANTs", n8);
+	cr_assert_gt(n8, n4 * 3 / 2, "a larger step, fewer GRANTs: %u, %u", n8,
+		     n4);
+}
+
+Test(engine, grants__step_above_window_refused)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_ops ops = {.send = cap_send};
+	struct side sd = {0};
+
+	c.grant_window = 60000;
+	c.grant_step = 60001;
+	cr_assert_null(smt_engine_new(&c, &ops, &sd));
+	cr_assert_eq(errno, EINVAL);
+	c.grant_step = 60000;
+	sd.e = smt_engine_new(&c, &ops, &sd);
+	cr_assert_not_null(sd.e);
+	smt_engine_free(sd.e);
+}
+
 /* ---- RESEND ---------------------------------------------------------------------- */
 
 Test(engine, resend__after_timeout_retransmits_byte_identical)

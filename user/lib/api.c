@@ -75,8 +75,8 @@ void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h)
  * received). Each GRANT is a system call on the receiver and a wake-up of
  * the sender, whose GSO sends are as large as the grant: docs/engine.md
  * "Grants over UDP". max_granted stays 4 windows unless set. */
-#define EP_GRANT_WINDOW_UDP 120000
-#define EP_GRANT_STEP_UDP 30000
+#define EP_GRANT_WINDOW_UDP 80000
+#define EP_GRANT_STEP_UDP 40000
 #define EP_WORK_MAX 512
 #define EP_SESS_BUCKETS 256
 /* Silent RESEND timeouts before an RPC fails. The engine's own default (10,

@@ -103,7 +103,7 @@ struct smt_endpoint_opts {
 	uint32_t unsched_bytes; /* sent before any GRANT; 0 = 75776 (a
 				   64 KiB message whole) */
 	uint32_t max_granted; /* granted-not-received bytes; 0 = 240000
-				 (encap udp: 480000) */
+				 (encap udp: 320000) */
 	uint32_t resend_timeout_us; /* no progress -> RESEND; 0 = 2000 */
 	uint32_t rpc_timeouts; /* silent RESEND timeouts before an RPC
 				  fails; 0 = 50 (about 100 ms) */

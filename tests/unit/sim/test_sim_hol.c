@@ -201,7 +201,9 @@ Test(sim_hol, lost_small_packet__probe_follows_small_rpcs_round_trip)
  * eng_rx_overtaken(): 15,000 DATA sent again within 40 ms, the
  * simulator's queue past 1 GiB).
  */
-Test(sim_hol, preempted_message__not_asked_again)
+/* Runs the workload above with the engine's grant_window and grant_step
+ * (0: its defaults) and asserts nothing is sent again. */
+static void preempted_not_asked(uint32_t window, uint32_t step)
 {
 	struct sim_cfg c = {
 		.seed = 11,
@@ -209,7 +211,9 @@ Test(sim_hol, preempted_message__not_asked_again)
 		.link = {.delay_ns = 5000, .jitter_ns = 500, .gbps = 1},
 		.cpu_pkt_ns = 5000,
 		.eng = {.resend_timeout_ns = 2000000,
-			.max_silent_timeouts = 30},
+			.max_silent_timeouts = 30,
+			.grant_window = window,
+			.grant_step = step},
 	};
 	struct sim *sim = sim_new(&c);
 	struct smt_engine_stats cli, srv;
@@ -217,16 +221,29 @@ Test(sim_hol, preempted_message__not_asked_again)
 	run_echoes_beside_small_rpcs(sim);
 	cr_assert_eq(smt_engine_get_stats(sim_engine(sim, 0), 0, &cli), 0);
 	cr_assert_eq(smt_engine_get_stats(sim_engine(sim, 1), 0, &srv), 0);
-	cr_log_info("no loss: DATA sent again %" PRIu64 " / %" PRIu64
-		    " (client / server), RESENDs %" PRIu64 " / %" PRIu64
-		    ", %" PRIu64 " packets",
-		    cli.retransmits, srv.retransmits, cli.resends_out,
-		    srv.resends_out, sim_stats(sim)->pkts);
+	cr_log_info("no loss, grants %u/%u: DATA sent again %" PRIu64
+		    " / %" PRIu64 " (client / server), RESENDs %" PRIu64
+		    " / %" PRIu64 ", %" PRIu64 " packets",
+		    window, step, cli.retransmits, srv.retransmits,
+		    cli.resends_out, srv.resends_out, sim_stats(sim)->pkts);
 	/* a few tail-loss probes of small requests may still go early */
 	cr_assert_leq(cli.retransmits + srv.retransmits, 32,
 		      "%" PRIu64 " + %" PRIu64 " DATA sent again, nothing lost",
 		      cli.retransmits, srv.retransmits);
 	sim_free(sim);
+}
+
+Test(sim_hol, preempted_message__not_asked_again)
+{
+	preempted_not_asked(0, 0);
+}
+
+/* The same with libsmt's grants over UDP (api.c EP_GRANT_WINDOW_UDP,
+ * EP_GRANT_STEP_UDP): a larger GRANT step must not make the overtaken
+ * message ask (its threshold stays an eighth of the window). */
+Test(sim_hol, preempted_message__not_asked_again__udp_grants)
+{
+	preempted_not_asked(80000, 40000);
 }
 
 /*

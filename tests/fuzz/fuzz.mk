@@ -17,7 +17,8 @@ FUZZ_TARGETS := fuzz_pkt_parse fuzz_msg_decode fuzz_setup_parse \
 	fuzz_ctl_request fuzz_config_parse fuzz_ticket_parse \
 	fuzz_metrics_request
 FUZZ_LIB_SRCS := user/lib/record.c user/lib/keys.c user/lib/codec.c \
-	user/lib/codec_ctl.c user/lib/reasm.c user/smtd/params.c
+	user/lib/codec_ctl.c user/lib/reasm.c user/lib/bufpool.c \
+	user/smtd/params.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \

@@ -37,7 +37,7 @@ FUZZ_CFG_OBJS := $(BUILD)/fuzz/obj/smtd/config.o $(BUILD)/fuzz/obj/smtd/bpf.o \
 FUZZ_CTL_OBJS := $(FUZZ_CFG_OBJS) $(BUILD)/fuzz/obj/smtd/ctl.o \
 	$(BUILD)/fuzz/obj/smtd/tls.o $(BUILD)/fuzz/obj/smtd/tkt.o \
 	$(BUILD)/fuzz/obj/smtd/ticket.o $(BUILD)/fuzz/obj/smtd/resume.o \
-	$(BUILD)/fuzz/obj/smtd/session.o
+	$(BUILD)/fuzz/obj/smtd/session.o $(BUILD)/fuzz/obj/smtd/vcache.o
 # config.c parses sizes with util.h (not the whole tools dir: bpf.c must
 # not see smt_bpf.h)
 $(BUILD)/fuzz/obj/smtd/config.o: FUZZ_CFLAGS += -Iuser/tools/common

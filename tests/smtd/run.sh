@@ -10,6 +10,10 @@
 #   s_client      openssl s_client -tls1_3 -alpn smt/1 sees the certificate
 #   chain         smtd sends its certificate without the CA's root, and
 #                 an intermediate that only its CA bundle holds
+#   vcache        a chain verified once is known on both sides the next
+#                 time; another certificate, a CA taken out of the bundle
+#                 (SIGHUP) and a certificate expired since are checked
+#                 again and refused
 #   refusals      wrong CA, wrong service name (server and client checks),
 #                 expired certificate, client certificate from another CA,
 #                 uid not allowed, malformed control requests
@@ -410,6 +414,80 @@ t_chain() {
 		bad chain_intermediate_from_bundle_sent "$n certificates sent: $(grep -E 's:|i:|Verif' "$out" | head -8)"
 	fi
 	sd_stop chain
+}
+
+# A certificate of ca for the names of the tests, valid from a minute ago
+# until SECS seconds from now (openssl ca: explicit dates).
+short_cert() { # OUT SECS
+	local db
+	db=$(mktemp -d "$SD_TMP/ca.XXXXXX")
+	: >"$db/index.txt"
+	echo 01 >"$db/serial"
+	printf '[ca]\ndefault_ca = c\n[c]\ndatabase = %s/index.txt\nserial = %s/serial\nnew_certs_dir = %s\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n[x]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:echo.smt,DNS:kv.smt\n' \
+		"$db" "$db" "$db" >"$db/ca.cnf"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		-out "$1.key" 2>/dev/null
+	openssl req -new -key "$1.key" -subj "/CN=echo.smt" -out "$db/r.csr" 2>/dev/null
+	openssl ca -batch -config "$db/ca.cnf" -cert "$SD_TMP/certs/ca.crt" \
+		-keyfile "$SD_TMP/certs/ca.key" -extensions x -notext \
+		-startdate "$(date -u -d '-1 min' +%Y%m%d%H%M%SZ)" \
+		-enddate "$(date -u -d "+$2 sec" +%Y%m%d%H%M%SZ)" \
+		-in "$db/r.csr" -out "$1.crt" 2>/dev/null
+	rm -rf "$db"
+}
+
+# the verifying smtd's counter moved by one since BEFORE
+counted() { # TEST NAME COUNTER BEFORE OUT
+	local now
+	now=$(stat_of "$2" "$3")
+	if [ "$now" = $(($4 + 1)) ]; then
+		ok "$1"
+	else
+		bad "$1" "$2 $3 $4 -> $now: $(tail -2 "$5")"
+	fi
+}
+
+# The verification cache (user/smtd/vcache.c): the server smtd vs checks
+# the client's chain (client_cert = require), the client smtd cli the
+# server's. No application serves echo.smt behind vs or ve: a set-up whose
+# TLS handshake passed is refused after it, "not served".
+t_vcache() {
+	local out=$SD_TMP/vc.out c=$SD_TMP/certs f k
+	sd_conf vs host port=7452
+	sd_start vs "$NSS"
+	f=$(stat_of vs verify_full)
+	echo_client cli "$out" "$SIP:7452" echo.smt -n 1 --port 9310
+	counted vcache_first_chain_verified_in_full vs verify_full "$f" "$out"
+	k=$(stat_of vs verify_cached)
+	echo_client cli "$out" "$SIP:7452" echo.smt -n 1 --port 9311
+	counted vcache_same_chain_known_server_side vs verify_cached "$k" "$out"
+	# another certificate of the same names from another CA: not known
+	sd_conf vx other port=7454
+	sd_start vx "$NSC"
+	echo_client vx "$out" "$SIP:7452" echo.smt -n 1 --port 9312
+	expect_refusal vcache_other_certificate_checked_and_refused "$out" "unknown ca"
+	sd_stop vx
+	# the client's CA taken out of the bundle (SIGHUP): refused although
+	# its chain verified a moment ago
+	sd_conf vs host port=7452 ca="$c/other-ca.crt"
+	kill -HUP "$(eval echo \$SD_PID_vs)"
+	sleep 0.3
+	echo_client cli "$out" "$SIP:7452" echo.smt -n 1 --port 9313
+	expect_refusal vcache_ca_removed_by_reload_refused "$out" "unknown ca"
+	sd_stop vs
+	# client side: the server's certificate is known the second time, and
+	# refused once it has expired
+	short_cert "$c/short" 6
+	sd_conf ve short port=7453
+	sd_start ve "$NSS"
+	echo_client cli "$out" "$SIP:7453" echo.smt -n 1 --port 9314
+	k=$(stat_of cli verify_cached)
+	echo_client cli "$out" "$SIP:7453" echo.smt -n 1 --port 9315
+	counted vcache_same_chain_known_client_side cli verify_cached "$k" "$out"
+	sleep 7
+	echo_client cli "$out" "$SIP:7453" echo.smt -n 1 --port 9316
+	expect_refusal vcache_expired_since_refused "$out" "certificate has expired"
+	sd_stop ve
 }
 
 # ---- refusals with clear errors ---------------------------------------------------
@@ -3000,7 +3078,7 @@ PY
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
-	t_concurrent t_names t_s_client t_chain t_refusals t_smtctl t_restart t_keylog
+	t_concurrent t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
 	t_limits t_max_sessions t_ticket t_resume t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"

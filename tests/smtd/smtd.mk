@@ -57,7 +57,7 @@ test-smtd-asan:
 		$(SMTD_ASAN)/bin/smtd $(SMTD_ASAN)/bin/smtctl $(SMTD_ASAN)/bin/smt-echo
 	$(Q)BUILD=$(SMTD_ASAN) SMTD_SANITIZED=1 \
 		ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
-		tests/smtd/run.sh t_ticket t_rekey t_daemon t_stek
+		tests/smtd/run.sh t_ticket t_rekey t_daemon t_stek t_vcache
 
 .PHONY: test-smtd demo-smtd
 test-smtd: test-smtd-ticket $(SMTD_UNIT) $(SMTD_REOPEN) $(BUILD)/bin/smtd $(BUILD)/bin/smtctl \

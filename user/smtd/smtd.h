@@ -238,7 +238,9 @@ void smtd_accept_tick(struct smtd *d);
 	X(stek_previous, "tickets decrypted with the previous key")          \
 	X(stek_unknown, "tickets of a ticket key not loaded (rotated out)")  \
 	X(stek_loads, "ticket-key file loads (start, SIGHUP, change)")       \
-	X(stek_load_failed, "ticket-key file changes refused, keys kept")
+	X(stek_load_failed, "ticket-key file changes refused, keys kept")    \
+	X(verify_full, "peer certificate chains verified in full")           \
+	X(verify_cached, "peer chains known verified (verification cache)")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -414,6 +416,10 @@ void smtd_tls_adopt(struct smtd *d, struct smtd *from);
  * valid, services it does not name. The number of problems, each a line
  * "FILE[:LINE]: ..." in err. */
 int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen);
+/* vcache.c: the verification cache of ctx, and its counters' smtd after
+ * a reload */
+int smtd_vcache_ctx(struct smtd *d, SSL_CTX *ctx);
+void smtd_vcache_attach(struct smtd *d, SSL_CTX *ctx);
 int smtd_tls_listen(struct smtd *d);
 /* Milliseconds until smtd_hs_tick has queued work due, at most max. */
 int smtd_hs_next_ms(struct smtd *d, int max);

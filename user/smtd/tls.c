@@ -543,6 +543,10 @@ static SSL_CTX *new_ctx(struct smtd *d, bool server, char *err, size_t errlen)
 		goto fail_msg;
 	}
 	fix_chain(ctx);
+	if (smtd_vcache_ctx(d, ctx)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail_msg;
+	}
 	if (smtd_resume_ctx(d, ctx, server, new_ticket, err, errlen))
 		goto fail_msg;
 	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
@@ -613,6 +617,8 @@ void smtd_tls_adopt(struct smtd *d, struct smtd *from)
 	SSL_CTX_set_alpn_select_cb(d->srv_ctx, alpn_select, d);
 	SSL_CTX_set_tlsext_servername_arg(d->srv_ctx, d);
 	smtd_resume_attach(d);
+	smtd_vcache_attach(d, d->srv_ctx);
+	smtd_vcache_attach(d, d->cli_ctx);
 }
 
 int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen)

@@ -1189,13 +1189,16 @@ wait_session() { # NAME PORT listed|gone: until the session with that port is
 wait_listed() { wait_session "$1" "$2" listed; }
 wait_gone() { wait_session "$1" "$2" gone; }
 
-sid_of() { # NAME PORT: the sid of the session with that port
+# NAME PORT FIELD: that field of the session with that port
+session_field() {
 	sd_ctl "$1" -j session list | python3 -c '
 import json, sys
 for s in json.load(sys.stdin):
     if int(sys.argv[1]) in (s["local"]["port"], s["peer"]["port"]):
-        print(s["sid"])' "$2"
+        print(s[sys.argv[2]])' "$2" "$3"
 }
+sid_of() { session_field "$1" "$2" sid; }
+epoch_of() { session_field "$1" "$2" epoch; }
 
 t_close() {
 	local out=$SD_TMP/close.out cpid sid
@@ -2405,6 +2408,41 @@ t_resume() {
 		bad zero_rtt_two_setups_at_once_both_early "cached $s0 -> $c1, early sent $e0 -> $(stat_of cli early_sent), accepted $a0 -> $(stat_of cli early_accepted), handshakes $r0 -> $(stat_of cli handshakes_ok) $(tail -1 "$out.1") $(tail -1 "$out.2")"
 	fi
 	early_gone_closed zero_rtt_app_gone_before_epoch1_closed 9810 early_sent
+
+	# a 0-RTT session's tag comes with epoch 1 (epoch 0 is handed over
+	# before the handshake that makes it): the application keeps it, so
+	# that after a restart of its smtd it registers the session with its
+	# tag, and the CLOSE when it ends still reaches the server
+	local c0 sl
+	echo_client cli "$out.r" "$SIP" echo.smt -d 3 -s 64 --port 9812 &
+	a1=$!
+	# the client's table says epoch 1 once the application acked it (and
+	# took its tag); a fixed sleep here was too short on a loaded host
+	for _ in $(seq 1 50); do
+		[ "$(epoch_of cli 9812)" = 1 ] && break
+		sleep 0.05
+	done
+	sd_stop cli
+	sd_start cli "$NSC" SMT_KEYLOGFILE="$SD_TMP/ckeys.log"
+	for _ in $(seq 1 30); do
+		sl=$(sd_ctl cli -j session list)
+		case "$sl" in *'"port":9812'*) break ;; esac
+		sleep 0.1
+	done
+	c0=$(stat_of srv closes_received)
+	wait $a1
+	for _ in $(seq 1 30); do
+		[ "$(stat_of srv closes_received)" -gt "$c0" ] && break
+		sleep 0.1
+	done
+	if rpcs_ok "$out.r" && echo "$sl" | grep -q '"reregistered":true' &&
+		[ "$(stat_of srv closes_received)" -gt "$c0" ]; then
+		ok zero_rtt_reregistered_session_closed_with_its_tag
+	else
+		bad zero_rtt_reregistered_session_closed_with_its_tag "closes received $c0 -> $(stat_of srv closes_received); $(tail -1 "$out.r"); $sl"
+	fi
+	# the restarted client smtd's tickets, for the test below
+	echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --port 9813
 
 	# a stale ticket (the server restarted: new ticket keys): early data
 	# rejected, PROPOSE again with E0, no error for the application

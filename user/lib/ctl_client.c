@@ -956,6 +956,9 @@ static int rekey(struct ctl_state *st, struct smt_ctl_session *s)
 	st->sess[i].meta.epoch = s->epoch;
 	st->sess[i].meta.created = s->created;
 	st->sess[i].meta.lifetime_s = s->lifetime_s;
+	/* a 0-RTT session's tag comes with epoch 1 (re-registered later) */
+	if (s->tag[0])
+		memcpy(st->sess[i].meta.tag, s->tag, sizeof(s->tag));
 	return 0;
 }
 

@@ -75,6 +75,7 @@ static void *gfake_run(void *arg)
 		if (r == 1) {
 			const char *op = smt_ctl_str(m, "op", NULL);
 
+			o = NULL;
 			if (op && strcmp(op, "ack")) {
 				o = json_object_new_object();
 				json_object_object_add(
@@ -90,17 +91,18 @@ static void *gfake_run(void *arg)
 							 smt_ctl_int(m, "port",
 								     0),
 							 7000));
-				pthread_mutex_lock(&f->mu);
-				smt_ctl_send(f->fd, o, 1000);
-				pthread_mutex_unlock(&f->mu);
-				json_object_put(o);
 			}
+			/* recorded before the answer: a test that counts
+			 * right after its call returns sees it */
 			pthread_mutex_lock(&f->mu);
 			if (f->nseen < SEEN_MAX)
 				f->seen[f->nseen++] = m;
 			else
 				json_object_put(m);
+			if (o)
+				smt_ctl_send(f->fd, o, 1000);
 			pthread_mutex_unlock(&f->mu);
+			json_object_put(o);
 			continue;
 		}
 		json_object_put(m);

@@ -32,6 +32,12 @@ STEPS = [  # (name in the table, role, mark)
     ("server: ACCEPT sent", "s", "sent"),
     ("client: ACCEPT in", "c", "recv"),
     ("client: keys handed to the application", "c", "done"),
+    # SMT-tickets (tkt.c): the HELLO / ACCEPT exchange
+    ("client: HELLO sent", "c", "hello"),
+    ("server: HELLO in", "s", "hello"),
+    ("server: HELLO checked (client chain, signature), keys", "s", "checked"),
+    ("server: epoch 1 taken by the application", "s", "epoch1"),
+    ("client: epoch 1 taken by the application", "c", "epoch1"),
 ]
 
 

@@ -237,3 +237,41 @@ int smtd_session_admit(struct smtd *d, struct smtd_ctl_conn *srv,
 		 s->service, w);
 	return SMT_PREFUSE_SERVICE;
 }
+
+static const char *const hm_names[HM_COUNT] = {
+	"start", "tcp", "flight", "tls",   "keys",    "sent",  "recv",
+	"push",	 "ack", "done",	  "hello", "checked", "epoch1"};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void smtd_mark(int64_t *mark, enum smtd_mark m)
+{
+	if (!mark[m])
+		mark[m] = mono_us();
+}
+
+void smtd_timeline_log(const int64_t *mark, bool server, const char *peer,
+		       const char *service)
+{
+	char line[400];
+	size_t n;
+	int i;
+
+	if (smtd_log_level < LOG_DEBUG)
+		return;
+	n = snprintf(line, sizeof(line), "timeline %s %s %s t0=%lld",
+		     server ? "server" : "client", peer,
+		     *service ? service : "?", (long long)mark[HM_START]);
+	for (i = 1; i < HM_COUNT && n < sizeof(line); i++)
+		if (mark[i])
+			n += snprintf(line + n, sizeof(line) - n, " %s=%lld",
+				      hm_names[i],
+				      (long long)(mark[i] - mark[HM_START]));
+	LOG_D("%s", line);
+}

@@ -426,6 +426,35 @@ int smtd_hs_next_ms(struct smtd *d, int max);
 void smtd_hs_tick(struct smtd *d);
 void smtd_hs_free_all(struct smtd *d);
 
+/*
+ * The set-up timeline (docs/smtd.md, "Where the time of a set-up goes"):
+ * CLOCK_MONOTONIC microseconds of each step of one set-up (TLS in tls.c,
+ * SMT-ticket in tkt.c), logged as one line at log_level debug when it
+ * ends. Both smtds of a host pair read the same clock when they run on one
+ * machine, so their lines can be laid side by side
+ * (scripts/setup-timeline.py).
+ */
+enum smtd_mark {
+	HM_START, /* client: connect request; server: accepted */
+	HM_TCP, /* client: TCP connected */
+	HM_FLIGHT, /* our first TLS flight written, waiting for the peer */
+	HM_TLS, /* TLS handshake complete */
+	HM_KEYS, /* exporter and SMT keys derived */
+	HM_SENT, /* our parameter message (PROPOSE / ACCEPT) written */
+	HM_RECV, /* the peer's parameter message decoded */
+	HM_PUSH, /* server: session pushed to the application */
+	HM_ACK, /* server: the application acknowledged */
+	HM_DONE, /* keys handed over (client: connect answered) */
+	HM_HELLO, /* SMT-ticket: client: HELLO written; server: HELLO in */
+	HM_CHECKED, /* SMT-ticket server: HELLO checked, epoch 0 keys */
+	HM_EPOCH1, /* SMT-ticket: epoch 1 with the application (its ack) */
+	HM_COUNT
+};
+/* Step m reached now (the first time only), in mark[HM_COUNT]. */
+void smtd_mark(int64_t *mark, enum smtd_mark m);
+/* "timeline client|server PEER SERVICE t0=ABS step=+us ..." */
+void smtd_timeline_log(const int64_t *mark, bool server, const char *peer,
+		       const char *service);
 /* session.c: what tls.c and tkt.c share */
 struct smt_params;
 /* A numeric "host", "host:port" or "[v6]:port" (default_port when none)

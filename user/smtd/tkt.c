@@ -93,6 +93,7 @@ struct tkt_conn {
 	uint8_t s1[SMT_TKT_HASH_MAX];
 	int pushes; /* acks still to come: epoch 0, then epoch 1 */
 	bool dead;
+	int64_t mark[HM_COUNT]; /* smtd_mark(): the set-up's timeline */
 };
 
 #define SEEN_GEN 2
@@ -481,6 +482,9 @@ static void conn_free(struct smtd *d, struct tkt_conn *k)
 			break;
 		}
 	smtd_ctl_push_cancel(d, k);
+	if (k->mark[HM_DONE])
+		smtd_timeline_log(k->mark, k->server, k->peer_str,
+				  k->sess.service);
 	if (k->io.fd >= 0) {
 		smtd_io_del(d, &k->io);
 		close(k->io.fd);
@@ -686,6 +690,7 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	size_t used, hl, sh;
 	int r;
 
+	smtd_mark(k->mark, HM_HELLO);
 	if (smt_tkt_hello_parse(k->in, len, &h, &why) ||
 	    smt_ticket_parse(h.ticket, h.ticket_len, &t, &why)) {
 		refuse(d, k, SMT_PREFUSE_VERSION, "bad HELLO: %s", why);
@@ -756,6 +761,7 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 		refuse(d, k, SMT_PREFUSE_PARAMS, "key derivation failed");
 		goto wipe;
 	}
+	smtd_mark(k->mark, HM_CHECKED);
 	memcpy(k->out + sh, fin, hl);
 	k->out_len = sh + hl;
 	k->out_off = 0;
@@ -776,6 +782,7 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 		       "cannot hand the session to the application");
 		goto wipe;
 	}
+	smtd_mark(k->mark, HM_PUSH);
 	k->srv = srv;
 	k->pushes = 2;
 	k->state = TKT_WAIT_APP;
@@ -829,6 +836,7 @@ static void on_accept(struct smtd *d, struct tkt_conn *k, size_t len)
 	const struct smt_params *p = &k->prop;
 	char tags[17];
 
+	smtd_mark(k->mark, HM_RECV);
 	smt_tkt_md(k->suite, &hl);
 	if (m[5] == SMT_TKT_REFUSE) {
 		if (smt_params_decode(m + SMT_TKT_HDR_LEN,
@@ -983,6 +991,9 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	smtd_mark(k->mark, HM_START); /* after socket() and connect() */
+	if (!r)
+		smtd_mark(k->mark, HM_TCP);
 	snprintf(k->peer_str, sizeof(k->peer_str), "%s", address);
 	k->conn = c;
 	k->suite = t->t.suite;
@@ -1030,6 +1041,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	}
 	OPENSSL_cleanse(dh, sizeof(dh));
 	OPENSSL_cleanse(s0, sizeof(s0));
+	smtd_mark(k->mark, HM_KEYS);
 	/* epoch 0's session, to the application at once; the peer is the
 	 * address connected to (the connection may not be up yet) */
 	smtd_session_fill(&k->sess, fd, false, &p);
@@ -1043,6 +1055,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	LOG_I("session %u: %s to %s with an SMT-ticket, epoch 0 (0-RTT)",
 	      k->sess.sid, service, address);
 	smtd_ctl_connect_done(d, c, req_id, &k->sess, 0, NULL);
+	smtd_mark(k->mark, HM_DONE);
 	OPENSSL_cleanse(&k->sess.keys, sizeof(k->sess.keys));
 	if (!smtd_table_find(d, k->sess.sid)) {
 		/* refused (limits, BPF map): the application got the error */
@@ -1095,10 +1108,13 @@ static void drive(struct smtd *d, struct tkt_conn *k)
 			if (k->out_off < k->out_len)
 				continue;
 			if (k->server) {
+				smtd_mark(k->mark, HM_SENT);
+				smtd_mark(k->mark, HM_DONE);
 				shutdown(k->io.fd, SHUT_WR);
 				k->state = TKT_DONE;
 				continue;
 			}
+			smtd_mark(k->mark, HM_HELLO);
 			k->state = TKT_READ;
 			k->in_len = 0;
 			smtd_io_mod(d, &k->io, EPOLLIN);
@@ -1161,6 +1177,7 @@ static void conn_event(struct smtd *d, void *obj, uint32_t events)
 			conn_free(d, k);
 			return;
 		}
+		smtd_mark(k->mark, HM_TCP);
 		k->state = TKT_WRITE;
 	}
 	drive(d, k);
@@ -1180,6 +1197,7 @@ void smtd_tkt_take(struct smtd *d, int fd, const char *peer_str)
 		close(fd);
 		return;
 	}
+	smtd_mark(k->mark, HM_START);
 	snprintf(k->peer_str, sizeof(k->peer_str), "%s", peer_str);
 	d->st.tickets_in++;
 	k->state = TKT_READ;
@@ -1223,6 +1241,7 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 	if (!k->server) {
 		struct smtd_session *s = smtd_table_find(d, k->sess.sid);
 
+		smtd_mark(k->mark, HM_EPOCH1);
 		smtd_table_rekeyed(d, &k->sess);
 		if (s) /* the tag that a CLOSE names the session by */
 			snprintf(s->s.tag, sizeof(s->s.tag), "%s", k->sess.tag);
@@ -1235,6 +1254,7 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 		goto out;
 	}
 	if (k->pushes == 2) { /* epoch 0 taken: into the table, then 1 */
+		smtd_mark(k->mark, HM_ACK);
 		if (smtd_table_add(d, k->srv, &k->sess, NULL))
 			LOG_W("session %u: its BPF entry went missing",
 			      k->sess.sid);
@@ -1257,6 +1277,7 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 		return;
 	}
 	/* epoch 1 taken: now the ACCEPT may go */
+	smtd_mark(k->mark, HM_EPOCH1);
 	smtd_table_rekeyed(d, &k->sess);
 	smtd_keylog(d, &k->sess);
 	OPENSSL_cleanse(&k->sess.keys, sizeof(k->sess.keys));

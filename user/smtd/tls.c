@@ -35,31 +35,6 @@
 /* epoch 0 of a 0-RTT set-up (docs/protocol.md 6.4) */
 #define SMT_EARLY_LABEL "EXPORTER-SMT early v1"
 
-/*
- * The set-up timeline (docs/smtd.md, "Where the time of a set-up goes"):
- * CLOCK_MONOTONIC microseconds of each step of one handshake, logged as
- * one line at log_level debug when it ends. Both smtds of a host pair
- * read the same clock when they run on one machine, so their lines can
- * be laid side by side (scripts/setup-timeline.py).
- */
-enum hs_mark {
-	HM_START, /* client: connect request; server: accepted */
-	HM_TCP, /* client: TCP connected */
-	HM_FLIGHT, /* our first TLS flight written, waiting for the peer */
-	HM_TLS, /* TLS handshake complete */
-	HM_KEYS, /* exporter and SMT keys derived */
-	HM_SENT, /* our parameter message (PROPOSE / ACCEPT) written */
-	HM_RECV, /* the peer's parameter message decoded */
-	HM_PUSH, /* server: session pushed to the application */
-	HM_ACK, /* server: the application acknowledged */
-	HM_DONE, /* keys handed over (client: connect answered) */
-	HM_COUNT
-};
-
-static const char *const hm_names[HM_COUNT] = {
-	"start", "tcp",	 "flight", "tls", "keys",
-	"sent",	 "recv", "push",   "ack", "done"};
-
 enum hs_state {
 	HS_TCP_CONNECT,
 	HS_QUEUED, /* client: waits for a free slot to its peer (hs_wait) */
@@ -101,7 +76,7 @@ struct smtd_hs {
 	bool close_conn; /* server: the connection carries CLOSEs */
 	bool evicted; /* server: closed for a newer connection (hs_admit) */
 	bool peeked; /* server: first byte seen, not a ticket HELLO */
-	int64_t mark[HM_COUNT]; /* us, CLOCK_MONOTONIC; 0: not reached */
+	int64_t mark[HM_COUNT]; /* smtd_mark(): the set-up's timeline */
 	struct sockaddr_storage dst; /* client: the peer smtd */
 	socklen_t dstlen;
 	struct smtd_hs *wnext; /* HS_QUEUED: the next in d->hs_wait */
@@ -128,42 +103,14 @@ struct smtd_hs {
 #define HS_OUT_PER_PEER 16
 #define HS_QUEUE_MS 8000
 
-static int64_t mono_us(void)
+static void hs_mark(struct smtd_hs *hs, enum smtd_mark m)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	smtd_mark(hs->mark, m);
 }
 
-/* Step m of hs reached now (the first time only). */
-static void hs_mark(struct smtd_hs *hs, enum hs_mark m)
-{
-	if (!hs->mark[m])
-		hs->mark[m] = mono_us();
-}
-
-/* The timeline of a finished set-up: "timeline client 12.3.4.5 echo.smt
- * t0=ABS tcp=+D ..." with each step in us after start. */
 static void hs_log_timeline(const struct smtd_hs *hs)
 {
-	char line[400];
-	size_t n;
-	int i;
-
-	if (smtd_log_level < LOG_DEBUG)
-		return;
-	n = snprintf(line, sizeof(line), "timeline %s %s %s t0=%lld",
-		     hs->server ? "server" : "client", hs->peer_str,
-		     *hs->service ? hs->service : "?",
-		     (long long)hs->mark[HM_START]);
-	for (i = 1; i < HM_COUNT && n < sizeof(line); i++)
-		if (hs->mark[i])
-			n += snprintf(
-				line + n, sizeof(line) - n, " %s=%lld",
-				hm_names[i],
-				(long long)(hs->mark[i] - hs->mark[HM_START]));
-	LOG_D("%s", line);
+	smtd_timeline_log(hs->mark, hs->server, hs->peer_str, hs->service);
 }
 
 /*

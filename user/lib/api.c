@@ -1746,23 +1746,39 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 {
 	struct epoll_event evs[16];
 	struct rx_ctx c = {.ep = ep};
+	int64_t ns = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
 	int n;
 
 	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n ||
 	    smt_engine_tx_pending(ep->eng) || ep->tx_held)
-		timeout_ms = 0;
+		ns = 0;
 	if (ep->o.caller_timers) { /* no timerfd: the wait keeps time */
-		int t = smt_next_timeout_ms(ep);
+		int64_t t = smt_next_timeout_ns(ep);
 
-		if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
-			timeout_ms = t;
+		if (t >= 0 && (ns < 0 || t < ns))
+			ns = t;
 	}
 	/* the events it waited for are the ones smt_process() would ask
 	 * for at once: one system call, not two. epoll_wait, not poll: only
 	 * a thread waiting in the endpoint's own epoll set counts for
 	 * EPOLLEXCLUSIVE on the process's shared raw sockets; one in poll()
-	 * is woken by every packet (docs/api.md) */
-	n = epoll_wait(ep->epfd, evs, 16, timeout_ms);
+	 * is woken by every packet (docs/api.md). epoll_pwait2 takes the
+	 * timeout in nanoseconds: with caller_timers a 100 us RESEND timeout
+	 * must not wait for epoll_wait's next whole millisecond */
+	if (ns < 0) {
+		n = epoll_pwait2(ep->epfd, evs, 16, NULL, NULL);
+	} else {
+		struct timespec ts = {.tv_sec = ns / 1000000000,
+				      .tv_nsec = ns % 1000000000};
+
+		n = epoll_pwait2(ep->epfd, evs, 16, &ts, NULL);
+	}
+	if (n < 0 && errno == ENOSYS) /* before Linux 5.11: whole ms, up */
+		n = epoll_wait(ep->epfd, evs, 16,
+			       ns < 0 ? -1
+			       : ns > (int64_t)INT32_MAX * 1000000
+				       ? INT32_MAX
+				       : (int)((ns + 999999) / 1000000));
 	if (n < 0) {
 		if (errno != EINTR)
 			return -errno;

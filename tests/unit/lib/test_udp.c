@@ -824,6 +824,75 @@ Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
 	smt_endpoint_close(a);
 }
 
+/*
+ * caller_timers: smt_wait() sleeps until the next timer to the nanosecond,
+ * not to epoll_wait's next whole millisecond. Requests to a silent peer
+ * with a 300 us RESEND timeout: of the waits for a timer less than 600 us
+ * ahead, the one closest to its deadline ends within 400 us of it (with
+ * the timeout rounded up to 1 ms, each ends at least 1 ms after the wait
+ * began, 400 us or more past a deadline under 600 us ahead); none ends
+ * before its timer is due.
+ */
+Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o),
+				      .encap = SMT_ENCAP_UDP,
+				      .resend_timeout_us = 300,
+				      .rpc_timeouts = 3,
+				      .caller_timers = true};
+	struct smt_endpoint *a = NULL;
+	struct smt_session_params p;
+	int64_t best = INT64_MAX;
+	uint64_t id, t0 = th_mono_ms();
+	int silent, req, samples = 0;
+	uint16_t port;
+	uint32_t sa;
+
+	silent = plain_udp(&port);
+	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
+	th_loopback_params(&p, port, true, 1);
+	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
+	for (req = 0; req < 4; req++) {
+		struct smt_msg m;
+		bool failed = false;
+
+		cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+		while (!failed) {
+			int64_t t = smt_next_timeout_ns(a), el;
+			struct timespec w0, w1;
+
+			clock_gettime(CLOCK_MONOTONIC, &w0);
+			cr_assert_geq(smt_wait(a, 10000), 0);
+			clock_gettime(CLOCK_MONOTONIC, &w1);
+			el = (w1.tv_sec - w0.tv_sec) * 1000000000LL +
+			     (w1.tv_nsec - w0.tv_nsec);
+			if (t > 0 && t < 600000) {
+				cr_assert_geq(el, t,
+					      "smt_wait woke %ld ns "
+					      "before a timer was due",
+					      (long)(t - el));
+				if (el - t < best)
+					best = el - t;
+				samples++;
+			}
+			while (smt_recv(a, &m) == 0) {
+				cr_assert_eq(m.kind, SMT_MSG_FAILED);
+				failed = true;
+				smt_msg_release(&m);
+			}
+			cr_assert_lt(th_mono_ms(), t0 + 20000,
+				     "no failure in 20 s");
+		}
+	}
+	cr_assert_geq(samples, 3, "only %d timers under 600 us", samples);
+	cr_assert_lt(best, 400000,
+		     "every wait overslept its timer by %ld us or more "
+		     "(%d waits): the timeout was rounded to milliseconds",
+		     (long)(best / 1000), samples);
+	close(silent);
+	smt_endpoint_close(a);
+}
+
 /* One 300 KB RPC from a to b; a's and b's endpoint counters after it. */
 static void one_rpc(struct smt_endpoint *a, struct smt_endpoint *b,
 		    struct smt_stats *sa_st, struct smt_stats *sb_st)

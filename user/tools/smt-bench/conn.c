@@ -229,6 +229,14 @@ short cconn_events(const struct cconn *c)
 	return POLLIN;
 }
 
+int bench_epoll_wait_ns(int epfd, struct epoll_event *ev, int max, int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000,
+			      .tv_nsec = ns % 1000000000};
+
+	return epoll_pwait2(epfd, ev, max, ns < 0 ? NULL : &ts, NULL);
+}
+
 int cconn_wait(const struct cconn *c, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = cconn_events(c)};
@@ -237,10 +245,20 @@ int cconn_wait(const struct cconn *c, int timeout_ms)
 
 	/* SMT's fd is the endpoint's epoll set: wait in it, as smt_wait()
 	 * does, so that a packet on the raw sockets the endpoints of this
-	 * process share wakes one of them, not all (docs/api.md) */
-	if (tp_is_smt(c->tp))
-		ret = epoll_wait(c->fd, &ev, 1, timeout_ms);
-	else
+	 * process share wakes one of them, not all (docs/api.md). With
+	 * caller_timers the wait keeps the endpoint's time, to the
+	 * nanosecond (cconn_input() then runs the timers due). */
+	if (tp_is_smt(c->tp)) {
+		int64_t ns = timeout_ms < 0 ? -1 : timeout_ms * 1000000LL;
+
+		if (smt_bench_caller_timers()) {
+			int64_t t = smt_ep_timeout_ns(c->ep);
+
+			if (t >= 0 && (ns < 0 || t < ns))
+				ns = t;
+		}
+		ret = bench_epoll_wait_ns(c->fd, &ev, 1, ns);
+	} else
 		ret = poll(&pfd, 1, timeout_ms);
 	return ret < 0 && errno != EINTR ? -errno : 0;
 }

@@ -538,16 +538,46 @@ static void dispatch(struct server *s, const struct epoll_event *ev)
 	}
 }
 
+/*
+ * Waits for s's events. With --smt-opt caller_timers=1 the SMT endpoints
+ * set no timerfd: the wait ends at the earlier of their next timers
+ * (epoll_pwait2, nanoseconds), and srv_smt_timers() then processes those
+ * whose timers are due.
+ */
+static int srv_wait(struct server *s, struct epoll_event *ev, int max)
+{
+	struct smt_endpoint *eps[2] = {s->ep, s->ep_udp};
+	int64_t ns = -1;
+
+	for (int i = 0; i < 2 && smt_bench_caller_timers(); i++) {
+		int64_t t = eps[i] ? smt_ep_timeout_ns(eps[i]) : -1;
+
+		if (t >= 0 && (ns < 0 || t < ns))
+			ns = t;
+	}
+	return bench_epoll_wait_ns(s->epfd, ev, max, ns);
+}
+
+static void srv_smt_timers(struct server *s)
+{
+	struct smt_endpoint *eps[2] = {s->ep, s->ep_udp};
+
+	for (int i = 0; i < 2 && smt_bench_caller_timers(); i++)
+		if (eps[i] && !smt_ep_timeout_ns(eps[i]))
+			smt_srv_process(eps[i]);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
 	for (;;) {
 		struct epoll_event ev[64];
-		int n = epoll_wait(w->sv.epfd, ev, 64, -1);
+		int n = srv_wait(&w->sv, ev, 64);
 
 		for (int i = 0; i < n; i++)
 			dispatch(&w->sv, &ev[i]);
+		srv_smt_timers(&w->sv);
 	}
 	return NULL;
 }
@@ -920,14 +950,15 @@ int server_main(int argc, char **argv)
 		use_smt && !encaps[TP_SMTU] ? " (no SMT over UDP)" : "");
 	while (!s->quit) {
 		struct epoll_event ev[64];
-		int n = epoll_wait(s->epfd, ev, 64, -1);
+		int n = srv_wait(s, ev, 64);
 
 		if (n < 0 && errno != EINTR) {
-			perror("smt-bench server: epoll_wait");
+			perror("smt-bench server: epoll_pwait2");
 			return 1;
 		}
 		for (int i = 0; i < n; i++)
 			dispatch(s, &ev[i]);
+		srv_smt_timers(s);
 	}
 	return 0;
 }

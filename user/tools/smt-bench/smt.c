@@ -31,10 +31,10 @@ static struct {
 	const char *name;
 	uint32_t val;
 } smt_opts[] = {
-	{"rpc_timeouts", 0}, {"resend_us", 0},	{"unsched", 0},
-	{"max_granted", 0},  {"mtu", 0},	{"busy_poll_us", 0},
-	{"xsk_tx", 0},	     {"rto_min_us", 0}, {"max_pad", 1500},
-	{"hold_ms", 0},
+	{"rpc_timeouts", 0}, {"resend_us", 0},	   {"unsched", 0},
+	{"max_granted", 0},  {"mtu", 0},	   {"busy_poll_us", 0},
+	{"xsk_tx", 0},	     {"rto_min_us", 0},	   {"max_pad", 1500},
+	{"hold_ms", 0},	     {"caller_timers", 0},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 
@@ -166,6 +166,7 @@ static int ep_open_n(uint16_t port, bool udp, unsigned int n, bool server,
 		.xsk_tx = smt_opts[6].val != 0,
 		.rto_min_us = smt_opts[7].val,
 		.hold_ms = smt_opts[9].val,
+		.caller_timers = smt_opts[10].val != 0,
 	};
 	int ret = n > 1 ? smt_endpoint_open_group(&o, n, ep)
 			: smt_endpoint_open(&o, ep);
@@ -628,6 +629,16 @@ int smt_cli_input(struct cconn *c, resp_fn fn, void *ctx)
 int smt_cli_timeout_ms(const struct cconn *c)
 {
 	return smt_next_timeout_ms(c->ep);
+}
+
+bool smt_bench_caller_timers(void)
+{
+	return smt_opts[10].val != 0;
+}
+
+int64_t smt_ep_timeout_ns(const struct smt_endpoint *ep)
+{
+	return smt_next_timeout_ns(ep);
 }
 
 const char *smt_errstr(int err)

@@ -6,6 +6,7 @@
  * wrong length), malformed and oversized frames, lines and len32.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "framer.h"
@@ -265,4 +266,55 @@ Test(framer, resp_classes)
 			     0, "%s", t[i].cmd);
 		cr_assert_eq(framer_resp_class(&info), t[i].c, "%s", t[i].cmd);
 	}
+}
+
+/* Each of names[0..n) is refused (or not) and of class c. */
+static void check_cmds(const char *const *names, size_t n, int refused,
+		       enum framer_cmd_class c)
+{
+	struct framer_req info;
+	char line[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "%s x\n", names[i]);
+		framer_request(FRAMER_RESP, (const uint8_t *)line, strlen(line),
+			       BIG, &info);
+		cr_assert_eq(framer_resp_refusal(&info) != NULL, refused, "%s",
+			     line);
+		cr_assert_eq(framer_resp_class(&info), c, "%s", line);
+	}
+}
+
+/* Every command the man page names (docs/man/smt-proxy.8: Refused
+ * commands, SESSIONS) is found in the framer's sorted table: one out of
+ * strcmp order there would make bsearch miss it (or others). */
+Test(framer, resp_every_listed_command_is_found)
+{
+	static const char *const refused[] = {
+		"SUBSCRIBE",	"PSUBSCRIBE",	"SSUBSCRIBE", "UNSUBSCRIBE",
+		"PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",    "SYNC",
+		"PSYNC",	"BLPOP",	"BRPOP",      "BRPOPLPUSH",
+		"BLMOVE",	"BLMPOP",	"BZPOPMIN",   "BZPOPMAX",
+		"BZMPOP",	"WAIT",		"WAITAOF",
+	};
+	static const char *const readonly[] = {
+		"GET",	   "MGET",    "EXISTS", "STRLEN",   "GETRANGE",
+		"TTL",	   "PTTL",    "TYPE",	"HGET",	    "HMGET",
+		"HGETALL", "HEXISTS", "HLEN",	"HKEYS",    "HVALS",
+		"LRANGE",  "LLEN",    "LINDEX", "SMEMBERS", "SISMEMBER",
+		"SCARD",   "ZRANGE",  "ZSCORE", "ZCARD",    "ZRANK",
+		"XRANGE",  "XLEN",    "PING",	"ECHO",	    "DBSIZE",
+	};
+	static const char *const stateful[] = {
+		"SELECT", "AUTH",    "HELLO",	 "MULTI",     "WATCH",
+		"CLIENT", "RESET",   "READONLY", "READWRITE", "ASKING",
+		"EXEC",	  "DISCARD", "UNWATCH",
+	};
+	check_cmds(refused, sizeof(refused) / sizeof(refused[0]), 1,
+		   FRAMER_CMD_WRITE);
+	check_cmds(readonly, sizeof(readonly) / sizeof(readonly[0]), 0,
+		   FRAMER_CMD_READONLY);
+	check_cmds(stateful, sizeof(stateful) / sizeof(stateful[0]), 0,
+		   FRAMER_CMD_STATEFUL);
 }

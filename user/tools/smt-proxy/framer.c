@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -342,66 +343,103 @@ ssize_t framer_response(enum framer_kind k, const uint8_t *buf, size_t len,
 	return FRAMER_ERR_PROTO;
 }
 
-/* Commands that do not get exactly one reply, or may wait without bound. */
-static const char *const refused[] = {
-	"SUBSCRIBE",	"PSUBSCRIBE",	"SSUBSCRIBE", "UNSUBSCRIBE",
-	"PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",    "SYNC",
-	"PSYNC",	"BLPOP",	"BRPOP",      "BRPOPLPUSH",
-	"BLMOVE",	"BLMPOP",	"BZPOPMIN",   "BZPOPMAX",
-	"BZMPOP",	"WAIT",		"WAITAOF",
+/*
+ * The commands the proxy treats apart, sorted by name (strcmp order: one
+ * bsearch per request, not a scan of every list): refused ones (no single
+ * reply, or they may wait without bound), XREAD and XREADGROUP (refused
+ * with BLOCK), CLIENT (connection state; refused with REPLY or TRACKING),
+ * read-only ones (sent again on a new session when the first one's fate
+ * is unknown) and those whose effect lives in the connection (the server
+ * proxy's backend connection of this client connection). Every other
+ * command may write.
+ */
+enum cmd_kind {
+	CMD_OTHER = 0,
+	CMD_REFUSED,
+	CMD_XREAD,
+	CMD_CLIENT,
+	CMD_READONLY,
+	CMD_STATEFUL,
 };
+static const struct cmd {
+	const char *name;
+	unsigned char kind;
+} cmds[] = {
+	{"ASKING", CMD_STATEFUL},      {"AUTH", CMD_STATEFUL},
+	{"BLMOVE", CMD_REFUSED},       {"BLMPOP", CMD_REFUSED},
+	{"BLPOP", CMD_REFUSED},	       {"BRPOP", CMD_REFUSED},
+	{"BRPOPLPUSH", CMD_REFUSED},   {"BZMPOP", CMD_REFUSED},
+	{"BZPOPMAX", CMD_REFUSED},     {"BZPOPMIN", CMD_REFUSED},
+	{"CLIENT", CMD_CLIENT},	       {"DBSIZE", CMD_READONLY},
+	{"DISCARD", CMD_STATEFUL},     {"ECHO", CMD_READONLY},
+	{"EXEC", CMD_STATEFUL},	       {"EXISTS", CMD_READONLY},
+	{"GET", CMD_READONLY},	       {"GETRANGE", CMD_READONLY},
+	{"HELLO", CMD_STATEFUL},       {"HEXISTS", CMD_READONLY},
+	{"HGET", CMD_READONLY},	       {"HGETALL", CMD_READONLY},
+	{"HKEYS", CMD_READONLY},       {"HLEN", CMD_READONLY},
+	{"HMGET", CMD_READONLY},       {"HVALS", CMD_READONLY},
+	{"LINDEX", CMD_READONLY},      {"LLEN", CMD_READONLY},
+	{"LRANGE", CMD_READONLY},      {"MGET", CMD_READONLY},
+	{"MONITOR", CMD_REFUSED},      {"MULTI", CMD_STATEFUL},
+	{"PING", CMD_READONLY},	       {"PSUBSCRIBE", CMD_REFUSED},
+	{"PSYNC", CMD_REFUSED},	       {"PTTL", CMD_READONLY},
+	{"PUNSUBSCRIBE", CMD_REFUSED}, {"READONLY", CMD_STATEFUL},
+	{"READWRITE", CMD_STATEFUL},   {"RESET", CMD_STATEFUL},
+	{"SCARD", CMD_READONLY},       {"SELECT", CMD_STATEFUL},
+	{"SISMEMBER", CMD_READONLY},   {"SMEMBERS", CMD_READONLY},
+	{"SSUBSCRIBE", CMD_REFUSED},   {"STRLEN", CMD_READONLY},
+	{"SUBSCRIBE", CMD_REFUSED},    {"SUNSUBSCRIBE", CMD_REFUSED},
+	{"SYNC", CMD_REFUSED},	       {"TTL", CMD_READONLY},
+	{"TYPE", CMD_READONLY},	       {"UNSUBSCRIBE", CMD_REFUSED},
+	{"UNWATCH", CMD_STATEFUL},     {"WAIT", CMD_REFUSED},
+	{"WAITAOF", CMD_REFUSED},      {"WATCH", CMD_STATEFUL},
+	{"XLEN", CMD_READONLY},	       {"XRANGE", CMD_READONLY},
+	{"XREAD", CMD_XREAD},	       {"XREADGROUP", CMD_XREAD},
+	{"ZCARD", CMD_READONLY},       {"ZRANGE", CMD_READONLY},
+	{"ZRANK", CMD_READONLY},       {"ZSCORE", CMD_READONLY},
+};
+
+static int cmd_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cmd *)elem)->name);
+}
+
+static enum cmd_kind cmd_kind(const char *name)
+{
+	const struct cmd *c = bsearch(name, cmds,
+				      sizeof(cmds) / sizeof(cmds[0]),
+				      sizeof(cmds[0]), cmd_cmp);
+
+	return c ? (enum cmd_kind)c->kind : CMD_OTHER;
+}
 
 const char *framer_resp_refusal(const struct framer_req *info)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (!strcmp(info->name, refused[i]))
-			return "has no single reply or blocks without bound";
-	if ((!strcmp(info->name, "XREAD") ||
-	     !strcmp(info->name, "XREADGROUP")) &&
-	    info->has_block)
-		return "with BLOCK may wait without bound";
-	if (!strcmp(info->name, "CLIENT") &&
-	    (!strcmp(info->sub, "REPLY") || !strcmp(info->sub, "TRACKING")))
-		return "changes how many replies follow";
-	return NULL;
+	switch (cmd_kind(info->name)) {
+	case CMD_REFUSED:
+		return "has no single reply or blocks without bound";
+	case CMD_XREAD:
+		return info->has_block ? "with BLOCK may wait without bound"
+				       : NULL;
+	case CMD_CLIENT:
+		return !strcmp(info->sub, "REPLY") ||
+				       !strcmp(info->sub, "TRACKING")
+			       ? "changes how many replies follow"
+			       : NULL;
+	default:
+		return NULL;
+	}
 }
-
-static int in_list(const char *name, const char *const *l, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!strcmp(name, l[i]))
-			return 1;
-	return 0;
-}
-
-/* Commands that only read: sent again on a new session when the first
- * one's fate is unknown. */
-static const char *const readonly[] = {
-	"GET",	    "MGET",	 "EXISTS", "STRLEN", "GETRANGE", "TTL",
-	"PTTL",	    "TYPE",	 "HGET",   "HMGET",  "HGETALL",	 "HEXISTS",
-	"HLEN",	    "HKEYS",	 "HVALS",  "LRANGE", "LLEN",	 "LINDEX",
-	"SMEMBERS", "SISMEMBER", "SCARD",  "ZRANGE", "ZSCORE",	 "ZCARD",
-	"ZRANK",    "XRANGE",	 "XLEN",   "PING",   "ECHO",	 "DBSIZE",
-};
-/* Commands whose effect lives in the connection (the server proxy's
- * backend connection of this client connection). */
-static const char *const stateful[] = {
-	"SELECT", "AUTH",    "HELLO",	 "MULTI",     "WATCH",
-	"CLIENT", "RESET",   "READONLY", "READWRITE", "ASKING",
-	"EXEC",	  "DISCARD", "UNWATCH",
-};
 
 enum framer_cmd_class framer_resp_class(const struct framer_req *info)
 {
-	if (in_list(info->name, readonly,
-		    sizeof(readonly) / sizeof(readonly[0])))
+	switch (cmd_kind(info->name)) {
+	case CMD_READONLY:
 		return FRAMER_CMD_READONLY;
-	if (in_list(info->name, stateful,
-		    sizeof(stateful) / sizeof(stateful[0])))
+	case CMD_STATEFUL:
+	case CMD_CLIENT:
 		return FRAMER_CMD_STATEFUL;
-	return FRAMER_CMD_WRITE;
+	default:
+		return FRAMER_CMD_WRITE;
+	}
 }

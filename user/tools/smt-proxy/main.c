@@ -161,6 +161,9 @@ struct proxy {
 	 * requests (one write each instead of one per message) */
 	struct cconn *dirty_conns;
 	struct stream *dirty_streams;
+	/* one message (header + request, status + reply) is built here
+	 * before libsmt copies it: no malloc per message */
+	struct buf msg;
 	struct counters ct;
 };
 
@@ -228,6 +231,13 @@ static void buf_free(struct buf *b)
 {
 	free(b->d);
 	memset(b, 0, sizeof(*b));
+}
+
+/* n bytes of p's message scratch buffer (valid until the next call). */
+static uint8_t *msg_space(struct proxy *p, size_t n)
+{
+	p->msg.off = p->msg.len = 0;
+	return buf_reserve(&p->msg, n) ? NULL : p->msg.d;
 }
 
 /* Reads what fd has (up to 256 KiB a call): >0 bytes, 0 at EOF, -1 error,
@@ -339,7 +349,7 @@ static uint64_t now_ms(void)
 static int send_req(struct proxy *p, struct cconn *c, int type,
 		    const uint8_t *frame, size_t n, struct creq *r)
 {
-	uint8_t *m = malloc(PROXY_HDR_LEN + n);
+	uint8_t *m = msg_space(p, PROXY_HDR_LEN + n);
 	uint64_t id;
 	int err;
 
@@ -359,7 +369,6 @@ static int send_req(struct proxy *p, struct cconn *c, int type,
 		memcpy(m + PROXY_HDR_LEN, frame, n);
 	err = smt_send_request(p->ep, p->sid, m, PROXY_HDR_LEN + n,
 			       (uint64_t)(uintptr_t)r, &id);
-	free(m);
 	if (err)
 		return err;
 	r->gen = p->gen;
@@ -533,6 +542,7 @@ static int conn_resend(struct cconn *c)
 static void conn_parse(struct cconn *c)
 {
 	struct proxy *p = c->p;
+	enum framer_cmd_class cls;
 	struct framer_req info;
 	const char *why;
 	char text[128];
@@ -573,6 +583,8 @@ static void conn_parse(struct cconn *c)
 			c->in.off += (size_t)n;
 			continue;
 		}
+		cls = p->cfg->framer == FRAMER_RESP ? framer_resp_class(&info)
+						    : FRAMER_CMD_STATEFUL;
 		if (c->lost) {
 			conn_local(c,
 				   "the SMT session was set up again and this "
@@ -585,8 +597,7 @@ static void conn_parse(struct cconn *c)
 		if (!r)
 			return;
 		r->p = p;
-		if (p->cfg->framer == FRAMER_RESP &&
-		    framer_resp_class(&info) == FRAMER_CMD_READONLY) {
+		if (cls == FRAMER_CMD_READONLY) {
 			r->frame = malloc((size_t)n);
 			if (r->frame) {
 				memcpy(r->frame, f, (size_t)n);
@@ -613,8 +624,7 @@ static void conn_parse(struct cconn *c)
 		conn_append(c, r);
 		p->ct.requests++;
 		c->nreq++;
-		if (p->cfg->framer != FRAMER_RESP ||
-		    framer_resp_class(&info) == FRAMER_CMD_STATEFUL)
+		if (cls == FRAMER_CMD_STATEFUL)
 			c->stateful = 1; /* lines, len32: unknown, kept */
 		c->in.off += (size_t)n;
 	}
@@ -942,7 +952,7 @@ static struct stream **stream_slot(struct proxy *p, uint32_t sid, uint32_t conn)
 static void reply(struct proxy *p, uint32_t sid, uint64_t id, int status,
 		  const void *d, size_t n)
 {
-	uint8_t *m = malloc(n + 1);
+	uint8_t *m = msg_space(p, n + 1);
 	int err;
 
 	if (!m)
@@ -951,7 +961,6 @@ static void reply(struct proxy *p, uint32_t sid, uint64_t id, int status,
 	if (n)
 		memcpy(m + 1, d, n);
 	err = smt_reply(p->ep, sid, id, m, n + 1);
-	free(m);
 	if (err == -SMT_E_TOOBIG) {
 		static const char t[] = "response larger than the session's M";
 
@@ -1869,6 +1878,7 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 	for (i = 0; i < n; i++) {
 		stats_write(&ps[i]);
 		smt_endpoint_close(ps[i].ep);
+		buf_free(&ps[i].msg);
 		if (cfg[i].unix_path[0])
 			unlink(cfg[i].unix_path);
 		if (ps[i].ctl_ev.fd >= 0)

@@ -23,15 +23,29 @@
  * above, malloc maps and unmaps the block by itself. */
 #define SMT_POOL_MIN 1024
 #define SMT_POOL_MAX (128 * 1024)
-/* What the pool holds at most, in buffers and in bytes. */
-#define SMT_POOL_BUFS 128
-#define SMT_POOL_BYTES (2 * 1024 * 1024)
+
+/* Size classes: class c holds blocks of 2^c to 2^(c+1) - 1 usable bytes,
+ * c from 10 (SMT_POOL_MIN) to 17 (SMT_POOL_MAX); a request of n bytes
+ * takes a block of class ceil(log2 n), or mallocs 2^ceil(log2 n) bytes.
+ * Each class holds at most SMT_POOL_CLASS_BUFS(c) blocks, on its own: what
+ * one message size left behind never keeps another size's blocks out, nor
+ * makes a request walk past it. 64 blocks up to 16 KiB (an 8 KiB RPC's
+ * wire stream is a 16 KiB block: 64 outstanding), 1 MiB nominal above;
+ * blocks of the pool's own requests are 2^c, so the pool holds about
+ * SMT_POOL_BYTES (5 MiB) at most, and under twice that whatever is freed
+ * into it. */
+#define SMT_POOL_MIN_SHIFT 10
+#define SMT_POOL_MAX_SHIFT 17
+#define SMT_POOL_CLASSES (SMT_POOL_MAX_SHIFT - SMT_POOL_MIN_SHIFT + 1)
+#define SMT_POOL_CLASS_BUFS(c) \
+	((c) <= 14 ? 64u : (unsigned int)((1024 * 1024) >> (c)))
+#define SMT_POOL_BYTES ((64 * (1 + 2 + 4 + 8 + 16) + 3 * 1024) * 1024)
 
 /* A buffer of at least n bytes (malloc's block; never zeroed), from the
- * pool when it holds one of n to 2n bytes; NULL when out of memory. */
+ * pool when its class holds one; NULL when out of memory. */
 void *smt_pool_alloc(size_t n);
 /* Keeps p (a malloc() block, or NULL) for a later smt_pool_alloc, or
- * frees it when its size is not the pool's or the pool is full. */
+ * frees it when its size is not the pool's or its class is full. */
 void smt_pool_free(void *p);
 
 struct smt_pool_stats {

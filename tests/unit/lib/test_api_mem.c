@@ -306,7 +306,7 @@ Test(api_mem, message_buffers_come_from_the_pool)
 	cr_assert_leq(st.misses, 12, "hits %llu misses %llu",
 		      (unsigned long long)st.hits,
 		      (unsigned long long)st.misses);
-	cr_assert_leq(st.bufs, SMT_POOL_BUFS);
+	cr_assert_leq(st.bytes, SMT_POOL_BYTES);
 	mem_pair_close(&m);
 }
 

@@ -2127,6 +2127,39 @@ early_gone_closed() { # TEST PORT COUNTER
 	fi
 }
 
+# The server's check of a HELLO's client chain goes through the
+# verification cache (vcache.c smtd_vcache_der): known the next time (no
+# full check: the CLOSEs' TLS checks of the same chain are known by now
+# too), and the same ticket from a client whose certificate of the same
+# names is from another CA is checked in full and refused.
+ticket_vcache() {
+	local f0 k0 t0 o=$SD_TMP/tkt5.out
+	f0=$(stat_of srv verify_full)
+	k0=$(stat_of srv verify_cached)
+	t0=$(stat_of srv tickets_ok)
+	echo_client cli "$o" "$SIP" echo.smt -n 1 -s 64 --port 9820
+	sleep 0.5 # its CLOSE
+	if rpcs_ok "$o" && [ "$(stat_of srv tickets_ok)" -gt "$t0" ] &&
+		[ "$(stat_of srv verify_full)" = "$f0" ] &&
+		[ "$(stat_of srv verify_cached)" -gt "$k0" ]; then
+		ok ticket_client_chain_known
+	else
+		bad ticket_client_chain_known "full $f0 -> $(stat_of srv verify_full), cached $k0 -> $(stat_of srv verify_cached); $(tail -1 "$o")"
+	fi
+	sd_conf vx other port=7454 "[tickets]" "dir = $SD_TMP/tickets"
+	sd_start vx "$NSC"
+	t0=$(stat_of srv tickets_ok)
+	echo_client vx "$o" "$SIP" echo.smt -n 1 -s 64 --port 9821 \
+		--rpc-timeouts 300
+	if [ "$(stat_of srv tickets_ok)" = "$t0" ] &&
+		grep -q "certificate chain does not verify" "$SD_TMP/srv.log"; then
+		ok ticket_other_ca_client_checked_and_refused
+	else
+		bad ticket_other_ca_client_checked_and_refused "tickets_ok $t0 -> $(stat_of srv tickets_ok); $(tail -2 "$SD_TMP/vx.log")"
+	fi
+	sd_stop vx
+}
+
 t_ticket() {
 	local out=$SD_TMP/tkt.out tdir=$SD_TMP/tickets pcap=$SD_TMP/tkt.pcap
 	local tpid ck sk r
@@ -2200,6 +2233,7 @@ t_ticket() {
 	echo_client cli "$SD_TMP/tkt1.out" "$SIP" echo.smt -n 1 -s 64 --stats \
 		--port 9804
 	first_rpc_not_resent ticket_first_rpc_held_not_resent "$SD_TMP/tkt1.out"
+	ticket_vcache
 	early_gone_closed ticket_app_gone_before_epoch1_closed 9811 tickets_out
 	# (the ticket set-ups of these checks, for the counts below)
 	local tk0 tk_more
@@ -2274,7 +2308,7 @@ PY
 	hup cli
 	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
 	if rpcs_ok "$out" && grep -q "echo.ticket is not used" "$SD_TMP/cli.log" &&
-		[ "$(stat_of cli tickets_out)" = $((4 + tk_more)) ] &&
+		[ "$(stat_of cli tickets_out)" = $((5 + tk_more)) ] && # ticket_vcache: +1
 		[ "$(stat_of cli handshakes_out)" = 2 ]; then
 		ok ticket_forged_not_used_tls_instead
 	else

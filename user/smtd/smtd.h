@@ -420,6 +420,11 @@ int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen);
  * a reload */
 int smtd_vcache_ctx(struct smtd *d, SSL_CTX *ctx);
 void smtd_vcache_attach(struct smtd *d, SSL_CTX *ctx);
+/* The leaf of an encoded chain (an SMT-ticket HELLO's, docs/protocol.md
+ * 6.3) verified against ctx's store for purpose, through ctx's cache.
+ * Caller frees. NULL with *why. */
+X509 *smtd_vcache_der(SSL_CTX *ctx, const uint8_t *chain, size_t len,
+		      int purpose, const char **why);
 int smtd_tls_listen(struct smtd *d);
 /* Milliseconds until smtd_hs_tick has queued work due, at most max. */
 int smtd_hs_next_ms(struct smtd *d, int max);

@@ -306,7 +306,8 @@ int smt_tkt_put_chain(STACK_OF(X509) * chain, uint8_t *out, size_t cap,
 }
 
 X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
-			   int purpose, const char **why)
+			   int purpose, STACK_OF(X509) * *verified,
+			   const char **why)
 {
 	STACK_OF(X509) *rest = sk_X509_new_null();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -340,6 +341,8 @@ X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
 			  "bundle");
 		goto out;
 	}
+	if (verified && !(*verified = X509_STORE_CTX_get1_chain(ctx)))
+		goto out;
 	ok = true;
 out:
 	if (!ok && why && !*why)
@@ -368,7 +371,7 @@ int smt_ticket_verify(const struct smt_ticket *t, X509_STORE *store,
 	if ((uint64_t)now >= t->not_after)
 		return fail(why, "ticket has expired");
 	leaf = smt_tkt_chain_verify(t->chain, t->chain_len, store,
-				    X509_PURPOSE_SSL_SERVER, why);
+				    X509_PURPOSE_SSL_SERVER, NULL, why);
 	if (!leaf)
 		return -EINVAL;
 	if (X509_check_host(leaf, t->service, strlen(t->service),

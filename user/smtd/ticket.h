@@ -147,9 +147,12 @@ int smt_tkt_sig_ok(EVP_PKEY *key, const char *role, const uint8_t *hash,
 int smt_tkt_put_chain(STACK_OF(X509) * chain, uint8_t *out, size_t cap,
 		      size_t *len);
 /* The leaf of an encoded chain, verified against store for purpose
- * (X509_PURPOSE_SSL_SERVER / _CLIENT). Caller frees. NULL with *why. */
+ * (X509_PURPOSE_SSL_SERVER / _CLIENT). Caller frees. NULL with *why.
+ * With verified, *verified gets the verified chain (leaf first, trust
+ * anchor last; caller frees with sk_X509_pop_free). */
 X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
-			   int purpose, const char **why);
+			   int purpose, STACK_OF(X509) * *verified,
+			   const char **why);
 
 /* X25519 (RFC 7748). 0 or -errno. */
 int smt_x25519_keygen(uint8_t priv[32], uint8_t pub[32]);

@@ -648,7 +648,6 @@ static const char *client_auth(struct smtd *d, struct tkt_conn *k,
 {
 	uint8_t th[SMT_TKT_HASH_MAX];
 	const char *why = NULL;
-	X509_STORE *store;
 	X509 *leaf;
 	size_t hl;
 	const char *md = smt_tkt_md(k->suite, &hl);
@@ -658,9 +657,8 @@ static const char *client_auth(struct smtd *d, struct tkt_conn *k,
 		return d->cfg.client_auth == SMTD_CAUTH_REQUIRE
 			       ? "this host requires a client certificate"
 			       : NULL;
-	store = SSL_CTX_get_cert_store(d->srv_ctx);
-	leaf = smt_tkt_chain_verify(h->chain, h->chain_len, store,
-				    X509_PURPOSE_SSL_CLIENT, &why);
+	leaf = smtd_vcache_der(d->srv_ctx, h->chain, h->chain_len,
+			       X509_PURPOSE_SSL_CLIENT, &why);
 	if (!leaf)
 		return why;
 	ok = EVP_Digest(k->in + SMT_TKT_HDR_LEN,

@@ -14,6 +14,9 @@
  * empty one, so a CA taken out of the bundle is not trusted through it.
  * Only successes are kept; the signature over the handshake (the peer's
  * proof that it holds the key) is checked by OpenSSL in every handshake.
+ * An SMT-ticket HELLO's client chain (tkt.c) is checked through the same
+ * cache of the server context, keyed by its encoded bytes and purpose
+ * (smtd_vcache_der); its signature is checked by tkt.c every time.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "smtd.h"
+#include "ticket.h"
 
 #define VC_SLOTS 64
 #define VC_TTL_S 300
@@ -118,46 +122,107 @@ static bool chain_valid_now(STACK_OF(X509) * chain)
 	return true;
 }
 
+/* The verified chain remembered under key, if it is still good (its
+ * time and every certificate's validity); a stale one is dropped. */
+static STACK_OF(X509) *
+	vc_find(struct vcache *vc, const uint8_t *key, time_t now)
+{
+	struct vc_entry *e;
+	unsigned int i;
+
+	for (i = 0; i < VC_SLOTS; i++) {
+		e = &vc->e[i];
+		if (!e->chain || memcmp(e->key, key, sizeof(e->key)))
+			continue;
+		if (now < e->until && chain_valid_now(e->chain))
+			return e->chain;
+		/* stale: checked in full again */
+		sk_X509_pop_free(e->chain, X509_free);
+		e->chain = NULL;
+		return NULL;
+	}
+	return NULL;
+}
+
+/* Remember chain (taken over) under key, in the oldest slot. */
+static void vc_put(struct vcache *vc, const uint8_t *key,
+		   STACK_OF(X509) * chain, time_t now)
+{
+	struct vc_entry *e = &vc->e[vc->next];
+
+	vc->next = (vc->next + 1) % VC_SLOTS;
+	sk_X509_pop_free(e->chain, X509_free);
+	memcpy(e->key, key, sizeof(e->key));
+	e->chain = chain;
+	e->until = now + VC_TTL_S;
+}
+
 static int vc_verify(X509_STORE_CTX *sctx, void *arg)
 {
 	struct vcache *vc = arg;
 	time_t now = time(NULL);
-	struct vc_entry *e;
+	STACK_OF(X509) *c = NULL;
 	uint8_t key[32];
 	bool keyed = vc_key(sctx, key);
-	unsigned int i;
 	int r;
 
-	for (i = 0; keyed && i < VC_SLOTS; i++) {
-		e = &vc->e[i];
-		if (!e->chain || memcmp(e->key, key, sizeof(key)))
-			continue;
-		if (now < e->until && chain_valid_now(e->chain)) {
-			STACK_OF(X509) *c = X509_chain_up_ref(e->chain);
-
-			if (!c)
-				break;
-			X509_STORE_CTX_set0_verified_chain(sctx, c);
-			X509_STORE_CTX_set_error(sctx, X509_V_OK);
-			vc->d->st.verify_cached++;
-			return 1;
-		}
-		/* stale: checked in full again below */
-		sk_X509_pop_free(e->chain, X509_free);
-		e->chain = NULL;
-		break;
+	if (keyed && (c = vc_find(vc, key, now)) &&
+	    (c = X509_chain_up_ref(c))) {
+		X509_STORE_CTX_set0_verified_chain(sctx, c);
+		X509_STORE_CTX_set_error(sctx, X509_V_OK);
+		vc->d->st.verify_cached++;
+		return 1;
 	}
 	vc->d->st.verify_full++;
 	r = X509_verify_cert(sctx);
-	if (r != 1 || !keyed)
-		return r;
-	e = &vc->e[vc->next];
-	vc->next = (vc->next + 1) % VC_SLOTS;
-	sk_X509_pop_free(e->chain, X509_free);
-	memcpy(e->key, key, sizeof(key));
-	e->chain = X509_STORE_CTX_get1_chain(sctx);
-	e->until = now + VC_TTL_S;
+	if (r == 1 && keyed && (c = X509_STORE_CTX_get1_chain(sctx)))
+		vc_put(vc, key, c, now);
 	return r;
+}
+
+/* SHA-256 over the encoded chain's exact bytes and the purpose, apart
+ * from vc_key's inputs (which start with a certificate's length). */
+static int der_key(const uint8_t *chain, size_t len, int purpose,
+		   uint8_t key[32])
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	unsigned int klen = 0;
+	int ok;
+
+	ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(m, "\0der", 4) &&
+	     EVP_DigestUpdate(m, &purpose, sizeof(purpose)) &&
+	     EVP_DigestUpdate(m, chain, len) &&
+	     EVP_DigestFinal_ex(m, key, &klen) && klen == 32;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+X509 *smtd_vcache_der(SSL_CTX *ctx, const uint8_t *chain, size_t len,
+		      int purpose, const char **why)
+{
+	struct vcache *vc = vc_idx >= 0 ? SSL_CTX_get_ex_data(ctx, vc_idx)
+					: NULL;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509) *c = NULL;
+	time_t now = time(NULL);
+	uint8_t key[32];
+	bool keyed = vc && der_key(chain, len, purpose, key);
+	X509 *leaf;
+
+	if (keyed && (c = vc_find(vc, key, now)) && sk_X509_num(c) > 0 &&
+	    X509_up_ref(sk_X509_value(c, 0))) {
+		vc->d->st.verify_cached++;
+		return sk_X509_value(c, 0);
+	}
+	if (vc)
+		vc->d->st.verify_full++;
+	c = NULL;
+	leaf = smt_tkt_chain_verify(chain, len, store, purpose,
+				    keyed ? &c : NULL, why);
+	if (leaf && c)
+		vc_put(vc, key, c, now);
+	return leaf;
 }
 
 int smtd_vcache_ctx(struct smtd *d, SSL_CTX *ctx)

@@ -884,14 +884,23 @@ taken on a loaded machine and are not repeated here):
   UDP datagram costs about as much CPU as one raw IP packet
   (`udp:udp` against `raw:raw` in the pktcost table), and a GSO buffer
   spreads that cost over its segments (`udp-gso`: more than 10 times less
-  per packet). Loaded 64 B RPCs over UDP take about 1.1 system calls per
-  RPC on the client and put 2 to 7 datagrams in a GSO buffer, so they run
-  level with TLS (which pipelines 32 requests into one TCP stream), not
-  1.4 times above it; what is left is the per-message work on both sides
-  (engine, AEAD per record, wake-ups).
+  per packet). With 32 outstanding over UDP, batching across messages
+  works: the client makes 0.27 system calls per RPC at 64 B and 1 KiB
+  (31 datagrams per GSO send) and about 1 at 8 KiB (22 to 25 per send;
+  docs/engine.md, "Batching under load", measured 2026-12-06 17:20).
+  64 B x32 reaches 1.47 times TLS (met); 1 KiB (1.26) and 8 KiB (1.31)
+  stay below 1.4. What is left is per-message work on both sides: a
+  perf profile of the 8 KiB x32 server (loaded host, ~950 samples) puts
+  37 % in the kernel (wake-ups under the hypervisor 11 %, copies 9.5 %),
+  31 % in libcrypto (AEAD per record), 13 % in libc and 16 % in libsmt.
+  8 KiB x32 had fallen to 1.03 in the run of 15:09: the message buffer
+  pool then kept 128 blocks of about 1 KiB left by the 1 KiB tests, so
+  every 8 KiB buffer missed it and was freed (14.8 us per take and give
+  back); size classes (eb6f9b4) brought it back to 60.8 kRPC/s.
 - Large messages: over UDP a 1 MiB request leaves in GSO buffers of about
   18 datagrams and 60 system calls, where TLS/TCP writes 64 KiB segments;
-  goodput is 0.8 to 0.85 times TLS's, and AES-GCM itself is a small part
+  goodput is 0.96 times TLS's in this run (1098 against 1139 MB/s, CPU
+  per MiB 880 / 939 us against 783 / 802), and AES-GCM itself is a small part
   (0.2 of one core's AES-GCM rate). Natively on IP every packet still pays
   the raw path (about 140 system calls per 1 MiB RPC), so smt-ip stays
   far behind; the kernel module's GSO path is what would change that.
@@ -916,13 +925,31 @@ taken on a loaded machine and are not repeated here):
   so the probe came near 1 ms natively on IP (small-RPC p99 at 1 % loss:
   1482 us, smt-udp 596, make bench of 2026-12-06 06:30). A one-packet
   request's probe now follows the round trips of one-packet requests.
+  Natively on IP the p99 is still about 1 ms (1037 us here, smt-udp 513).
+  An instrumented build (not kept, loaded host, 2 rounds of 4 s, 19420
+  small RPCs) sorted the ones slower than 1 ms: 574 held by a busy server
+  that answered the probe with BUSY (no loss), 373 never probed (slow, no
+  loss), 157 lost requests recovered after UNKNOWN, 156 lost responses
+  sent again on the probe, 44 other; the first probe fired late by a
+  median 0.34 of its wait on IP (0.17 over UDP). Most of that tail is the
+  server's CPU spent on the 1 MiB echoes' per-packet path, not the loss
+  recovery (docs/engine.md, Timers).
 - Set-up through smtd ("smtd full"): every `smt_connect()` is a full
   mutual TLS 1.3 handshake between the two smtds (the client's
   certificate too, which TLS's row does not check), one more round trip
   for the parameter exchange and four process hops (docs/smtd.md, "Where
   the time of a set-up goes"); the sessions' CLOSEs are batched per peer
   (one handshake for those that end within 50 ms) and counted in the
-  smtds' CPU.
+  smtds' CPU. Certificate work was half of the handshake CPU: the chain
+  is now built once at load (e276b5a) and a peer chain verified once is
+  known the next time (the verification cache, 4ce9b08 and 101f56b;
+  docs/smtd.md), which brought "smtd full" from 2.33 to 2.13 / 2.21
+  times TLS and SMT-ticket 0-RTT from 1.95 / 1.79 to 1.68 / 1.52. The
+  SMT-ticket server still spends 470 to 600 us checking the HELLO on the
+  first RPC's path (docs/smtd.md has the timeline); with TLS 0-RTT,
+  OpenSSL writes the server's whole first flight before
+  SSL_read_early_data returns the early PROPOSE; OpenSSL 3.0 offers no way
+  to give a ClientHello a key share made in advance.
 - Against QUIC (issue 15; "The QUIC baseline" above says what it does;
   figures of the make bench of 2026-12-06 02:02 UTC): QUIC is ahead of
   SMT over UDP on 16 of the 19 loaded and 1 MiB rows (of SMT natively on

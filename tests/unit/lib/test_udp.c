@@ -680,15 +680,17 @@ Test(udp_backend, unloaded_rpcs_spare_the_timer)
  * and not later than twice the time smt_next_timeout_ms() gave (plus
  * 50 ms for a loaded host), until the RPC fails.
  */
-/* An endpoint (RESEND timeout 2 ms, RPCs fail after 5 silent ones) with a
- * session *sa to a plain UDP socket *silent that never answers. */
-static struct smt_endpoint *to_silent_peer(bool caller_timers, int *silent,
-					   uint32_t *sa)
+/* An endpoint (RESEND timeout resend_us, RPCs fail after timeouts silent
+ * ones) with a session *sa to a plain UDP socket *silent that never
+ * answers. */
+static struct smt_endpoint *silent_peer(bool caller_timers, uint32_t resend_us,
+					uint32_t timeouts, int *silent,
+					uint32_t *sa)
 {
 	struct smt_endpoint_opts o = {.sz = sizeof(o),
 				      .encap = SMT_ENCAP_UDP,
-				      .resend_timeout_us = 2000,
-				      .rpc_timeouts = 5,
+				      .resend_timeout_us = resend_us,
+				      .rpc_timeouts = timeouts,
 				      .caller_timers = caller_timers};
 	struct smt_endpoint *a = NULL;
 	struct smt_session_params p;
@@ -699,6 +701,13 @@ static struct smt_endpoint *to_silent_peer(bool caller_timers, int *silent,
 	th_loopback_params(&p, port, true, 1);
 	cr_assert_eq(smt_session_add(a, &p, sa), 0);
 	return a;
+}
+
+/* RESEND timeout 2 ms, RPCs fail after 5 silent ones */
+static struct smt_endpoint *to_silent_peer(bool caller_timers, int *silent,
+					   uint32_t *sa)
+{
+	return silent_peer(caller_timers, 2000, 5, silent, sa);
 }
 
 Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
@@ -835,23 +844,12 @@ Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
  */
 Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
 {
-	struct smt_endpoint_opts o = {.sz = sizeof(o),
-				      .encap = SMT_ENCAP_UDP,
-				      .resend_timeout_us = 300,
-				      .rpc_timeouts = 3,
-				      .caller_timers = true};
-	struct smt_endpoint *a = NULL;
-	struct smt_session_params p;
 	int64_t best = INT64_MAX;
 	uint64_t id, t0 = th_mono_ms();
 	int silent, req, samples = 0;
-	uint16_t port;
 	uint32_t sa;
+	struct smt_endpoint *a = silent_peer(true, 300, 3, &silent, &sa);
 
-	silent = plain_udp(&port);
-	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
-	th_loopback_params(&p, port, true, 1);
-	cr_assert_eq(smt_session_add(a, &p, &sa), 0);
 	for (req = 0; req < 4; req++) {
 		struct smt_msg m;
 		bool failed = false;

@@ -510,6 +510,21 @@ static bool fd_readable(struct smt_endpoint *ep)
 	return poll(&p, 1, 0) == 1;
 }
 
+/* Takes every message a has for its caller; each must be a failed RPC.
+ * true: at least one was. */
+static bool drain_failed(struct smt_endpoint *a)
+{
+	struct smt_msg m;
+	bool failed = false;
+
+	while (smt_recv(a, &m) == 0) {
+		cr_assert_eq(m.kind, SMT_MSG_FAILED);
+		failed = true;
+		smt_msg_release(&m);
+	}
+	return failed;
+}
+
 /*
  * While datagrams keep coming, smt_process() reads the socket without
  * asking epoll first (docs/api.md "Event loop"), but asks it at least
@@ -531,7 +546,6 @@ Test(udp_backend, steady_stream_skips_epoll_and_keeps_timers)
 	uint16_t port, aport, jport;
 	uint32_t sa;
 	int silent = plain_udp(&port), fd, calls = 0;
-	struct smt_msg m;
 	bool failed = false, was_readable = false;
 
 	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
@@ -572,11 +586,7 @@ Test(udp_backend, steady_stream_skips_epoll_and_keeps_timers)
 			was_readable = false;
 		}
 		skipped = st.rx_epoll_skipped;
-		while (smt_recv(a, &m) == 0) {
-			cr_assert_eq(m.kind, SMT_MSG_FAILED);
-			failed = true;
-			smt_msg_release(&m);
-		}
+		failed |= drain_failed(a);
 		usleep(200);
 	}
 	cr_assert(failed, "the RPC to a silent peer did not fail in 5 s");
@@ -717,7 +727,6 @@ Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
 	uint64_t id, t0 = th_mono_ms();
 	int silent, wakes = 0;
 	struct smt_endpoint *a = to_silent_peer(false, &silent, &sa);
-	struct smt_msg m;
 	bool failed = false;
 
 	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
@@ -743,11 +752,7 @@ Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
 			wakes++;
 		}
 		cr_assert_geq(smt_process(a), 0);
-		while (smt_recv(a, &m) == 0) {
-			cr_assert_eq(m.kind, SMT_MSG_FAILED);
-			failed = true;
-			smt_msg_release(&m);
-		}
+		failed |= drain_failed(a);
 		cr_assert_lt(th_mono_ms(), t0 + 10000, "no failure in 10 s");
 	}
 	stats_of(a, &st);
@@ -773,7 +778,6 @@ Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
 	uint64_t id, t0 = th_mono_ms();
 	int silent, sleeps = 0, round;
 	struct smt_endpoint *a = to_silent_peer(true, &silent, &sa);
-	struct smt_msg m;
 	bool failed;
 
 	for (round = 0; round < 2; round++) {
@@ -812,11 +816,7 @@ Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
 					(unsigned long)(th_mono_ms() - w0),
 					(long)(t / 1000));
 			}
-			while (smt_recv(a, &m) == 0) {
-				cr_assert_eq(m.kind, SMT_MSG_FAILED);
-				failed = true;
-				smt_msg_release(&m);
-			}
+			failed |= drain_failed(a);
 			cr_assert_lt(th_mono_ms(), t0 + 20000,
 				     "no failure in 20 s");
 		}
@@ -851,7 +851,6 @@ Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
 	struct smt_endpoint *a = silent_peer(true, 300, 3, &silent, &sa);
 
 	for (req = 0; req < 4; req++) {
-		struct smt_msg m;
 		bool failed = false;
 
 		cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
@@ -873,11 +872,7 @@ Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
 					best = el - t;
 				samples++;
 			}
-			while (smt_recv(a, &m) == 0) {
-				cr_assert_eq(m.kind, SMT_MSG_FAILED);
-				failed = true;
-				smt_msg_release(&m);
-			}
+			failed |= drain_failed(a);
 			cr_assert_lt(th_mono_ms(), t0 + 20000,
 				     "no failure in 20 s");
 		}

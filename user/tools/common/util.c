@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libsmt.h"
@@ -420,4 +422,19 @@ int util_version_arg(int argc, char **argv, const char *prog)
 		return 0;
 	printf("%s (smt) %s\n", prog, smt_version());
 	return 1;
+}
+
+int util_epoll_wait_ns(int epfd, struct epoll_event *ev, int max, int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000,
+			      .tv_nsec = ns % 1000000000};
+	int n = epoll_pwait2(epfd, ev, max, ns < 0 ? NULL : &ts, NULL);
+
+	if (n < 0 && errno == ENOSYS)
+		n = epoll_wait(epfd, ev, max,
+			       ns < 0 ? -1
+			       : ns > (int64_t)INT_MAX * 1000000
+				       ? INT_MAX
+				       : (int)((ns + 999999) / 1000000));
+	return n;
 }

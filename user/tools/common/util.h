@@ -85,4 +85,14 @@ int util_write_file(const char *path, const void *buf, size_t len);
  */
 int util_version_arg(int argc, char **argv, const char *prog);
 
+struct epoll_event;
+
+/*
+ * epoll_wait with a timeout in nanoseconds (ns < 0: none): epoll_pwait2, so
+ * that a 100 us timer does not wait for epoll_wait's next whole millisecond;
+ * before Linux 5.11 (ENOSYS) epoll_wait with the timeout rounded up to whole
+ * milliseconds. Returns what they return (-1 and errno on error).
+ */
+int util_epoll_wait_ns(int epfd, struct epoll_event *ev, int max, int64_t ns);
+
 #endif /* SMT_TOOLS_UTIL_H */

@@ -208,9 +208,6 @@ int smt_ep_fd(struct smt_endpoint *ep);
  * followed by their processing */
 bool smt_bench_caller_timers(void);
 int64_t smt_ep_timeout_ns(const struct smt_endpoint *ep);
-/* epoll_pwait2 on epfd until ns from now (-1: no timeout) */
-struct epoll_event;
-int bench_epoll_wait_ns(int epfd, struct epoll_event *ev, int max, int64_t ns);
 void smt_ep_close(struct smt_endpoint *ep);
 
 /* ---- client connection: one transport to one server --------------------- */

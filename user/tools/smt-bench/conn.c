@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "bench.h"
+#include "util.h"
 
 #define BENCH_TLS_NAME "smt-bench" /* the name in the bench certificate */
 
@@ -229,14 +230,6 @@ short cconn_events(const struct cconn *c)
 	return POLLIN;
 }
 
-int bench_epoll_wait_ns(int epfd, struct epoll_event *ev, int max, int64_t ns)
-{
-	struct timespec ts = {.tv_sec = ns / 1000000000,
-			      .tv_nsec = ns % 1000000000};
-
-	return epoll_pwait2(epfd, ev, max, ns < 0 ? NULL : &ts, NULL);
-}
-
 int cconn_wait(const struct cconn *c, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = cconn_events(c)};
@@ -257,7 +250,7 @@ int cconn_wait(const struct cconn *c, int timeout_ms)
 			if (t >= 0 && (ns < 0 || t < ns))
 				ns = t;
 		}
-		ret = bench_epoll_wait_ns(c->fd, &ev, 1, ns);
+		ret = util_epoll_wait_ns(c->fd, &ev, 1, ns);
 	} else
 		ret = poll(&pfd, 1, timeout_ms);
 	return ret < 0 && errno != EINTR ? -errno : 0;

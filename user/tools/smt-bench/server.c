@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "bench.h"
+#include "util.h"
 
 enum sconn_kind {
 	SK_LISTEN,
@@ -555,7 +556,7 @@ static int srv_wait(struct server *s, struct epoll_event *ev, int max)
 		if (t >= 0 && (ns < 0 || t < ns))
 			ns = t;
 	}
-	return bench_epoll_wait_ns(s->epfd, ev, max, ns);
+	return util_epoll_wait_ns(s->epfd, ev, max, ns);
 }
 
 static void srv_smt_timers(struct server *s)

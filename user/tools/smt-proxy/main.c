@@ -1834,18 +1834,9 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			if (timeout > 50)
 				timeout = 50;
 		}
-		if (tns >= 0 && tns < (int64_t)timeout * 1000000) {
-			struct timespec ts = {.tv_sec = tns / 1000000000,
-					      .tv_nsec = tns % 1000000000};
-
-			nev = epoll_pwait2(epfd, evs, 64, &ts, NULL);
-			if (nev < 0 && errno == ENOSYS) /* before Linux 5.11 */
-				nev = epoll_wait(
-					epfd, evs, 64,
-					(int)((tns + 999999) / 1000000));
-		} else {
-			nev = epoll_wait(epfd, evs, 64, timeout);
-		}
+		if (tns < 0 || tns >= (int64_t)timeout * 1000000)
+			tns = (int64_t)timeout * 1000000;
+		nev = util_epoll_wait_ns(epfd, evs, 64, tns);
 		if (nev < 0 && errno != EINTR) {
 			logf_("epoll_wait: %s", strerror(errno));
 			rc = 1;

@@ -676,7 +676,8 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     "ctl %llu/%llu, rpcs ok %llu failed %llu, ICMP errors "
 		     "%llu, sendmmsg %llu, recvmmsg %llu, epoll_wait skipped "
 		     "%llu, timerfd set %llu, timer wake-ups %llu (early "
-		     "%llu), drops %llu",
+		     "%llu), receipts sent %llu received %llu (probes "
+		     "saved %llu), drops %llu",
 		     smt_encap_name(smt_endpoint_encap(ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
@@ -694,6 +695,9 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     (unsigned long long)st.timer_arms,
 		     (unsigned long long)st.timer_wakeups,
 		     (unsigned long long)st.timer_early,
+		     (unsigned long long)st.tx_rcpts,
+		     (unsigned long long)st.rx_rcpts,
+		     (unsigned long long)st.probes_saved,
 		     (unsigned long long)st.drops_total);
 	for (unsigned int i = 0; i < SMT_STATS_DROP_SLOTS && n < len; i++)
 		if (st.drops[i] && smt_drop_reason_name(i))

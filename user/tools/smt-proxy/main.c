@@ -1403,6 +1403,7 @@ static void smt_json(const struct proxy *p, json_object *o)
 		{"tx_rcpts", &st.tx_rcpts},
 		{"rx_rcpts", &st.rx_rcpts},
 		{"probes_saved", &st.probes_saved},
+		{"tx_probes", &st.tx_probes},
 	};
 	json_object *m;
 	size_t i;

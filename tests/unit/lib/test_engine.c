@@ -1768,6 +1768,37 @@ static void take_requests(struct pair *p, uint64_t *ids, int n)
 	}
 }
 
+/* A pair whose side 0 sent n small requests, all delivered to side 1's
+ * application, which has not answered (their handles in ids). */
+static void queued_pair(struct pair *p, uint64_t *ids, int n)
+{
+	struct smt_engine_cfg c = cfg_default();
+
+	pair_init(p, &c, &c);
+	for (int i = 0; i < n; i++)
+		send_req(p, 8, 0, (uint64_t)i);
+	flow(p);
+	take_requests(p, ids, n);
+}
+
+/* n tenths of a RESEND timeout, everything delivered after each. */
+static void ticks(struct pair *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		advance(p, RTO / 10);
+		flow(p);
+	}
+}
+
+/* Side 1 answers each of the n requests "ok" (nothing delivered yet). */
+static void reply_all(struct pair *p, const uint64_t *ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(smt_engine_reply(p->s[1].e, p->s[1].sid, ids[i],
+					      "ok", 2, p->now),
+			     0);
+}
+
 /* Side 1 answers each of the n requests "ok", and side 0 gets them all
  * (any loss recovered) within 4 RESEND timeouts; then nothing is left. */
 static void answer_all(struct pair *p, const uint64_t *ids, int n)
@@ -1775,10 +1806,7 @@ static void answer_all(struct pair *p, const uint64_t *ids, int n)
 	struct smt_engine_event ev;
 	int i, got = 0;
 
-	for (i = 0; i < n; i++)
-		cr_assert_eq(smt_engine_reply(p->s[1].e, p->s[1].sid, ids[i],
-					      "ok", 2, p->now),
-			     0);
+	reply_all(p, ids, n);
 	for (i = 0; i < 40 && got < n; i++) {
 		flow(p);
 		while (next_ev(p, 0, &ev)) {
@@ -1800,21 +1828,12 @@ static void answer_all(struct pair *p, const uint64_t *ids, int n)
  * after the receipt, which the server answers BUSY, and nothing fails. */
 Test(engine, receipt__queued_requests_are_not_probed)
 {
-	struct smt_engine_cfg c = cfg_default();
 	struct smt_engine_stats c0, s1;
 	struct pair p;
 	uint64_t ids[3];
-	int i;
 
-	pair_init(&p, &c, &c);
-	for (i = 0; i < 3; i++)
-		send_req(&p, 8, 0, (uint64_t)i);
-	flow(&p);
-	take_requests(&p, ids, 3);
-	for (i = 0; i < 30; i++) { /* 3 RESEND timeouts */
-		advance(&p, RTO / 10);
-		flow(&p);
-	}
+	queued_pair(&p, ids, 3);
+	ticks(&p, 30); /* 3 RESEND timeouts */
 	c0 = stats_of(&p, 0);
 	s1 = stats_of(&p, 1);
 	cr_assert_eq(s1.rcpts_out, 3);
@@ -1824,10 +1843,7 @@ Test(engine, receipt__queued_requests_are_not_probed)
 	cr_assert_eq(c0.resends_response, 0, "%lu receipted requests probed",
 		     (unsigned long)c0.resends_response);
 	cr_assert_eq(c0.probes_saved, 3);
-	for (i = 0; i < 20; i++) { /* past 4 base timeouts after it */
-		advance(&p, RTO / 10);
-		flow(&p);
-	}
+	ticks(&p, 20); /* past 4 base timeouts after it */
 	c0 = stats_of(&p, 0);
 	s1 = stats_of(&p, 1);
 	cr_assert_eq(c0.resends_response, 3, "one safety probe each");
@@ -1874,27 +1890,16 @@ Test(engine, receipt__lost_request_beside_queued_ones_is_recovered)
  * client's own safety probe. */
 Test(engine, receipt__lost_response_is_recovered_by_need_ack)
 {
-	struct smt_engine_cfg c = cfg_default();
 	struct smt_engine_event ev;
 	struct smt_engine_stats c0;
 	struct pair p;
 	uint64_t ids[2];
 	int i, got = 0;
 
-	pair_init(&p, &c, &c);
-	send_req(&p, 8, 0, 1);
-	send_req(&p, 8, 0, 2);
-	flow(&p);
-	take_requests(&p, ids, 2);
-	for (i = 0; i < 10; i++) {
-		advance(&p, RTO / 10);
-		flow(&p);
-	}
+	queued_pair(&p, ids, 2);
+	ticks(&p, 10);
 	cr_assert_eq(stats_of(&p, 0).rcpts_in, 2);
-	for (i = 0; i < 2; i++)
-		cr_assert_eq(smt_engine_reply(p.s[1].e, p.s[1].sid, ids[i],
-					      "ok", 2, p.now),
-			     0);
+	reply_all(&p, ids, 2);
 	clear(&p, 1); /* both responses lost */
 	for (i = 0; i < 25 && got < 2; i++) {
 		advance(&p, RTO / 10);
@@ -1920,28 +1925,20 @@ Test(engine, receipt__lost_response_is_recovered_by_need_ack)
  * request no longer outstanding: ignored, nothing changes or fails. */
 Test(engine, receipt__for_a_request_not_outstanding_is_ignored)
 {
-	struct smt_engine_cfg c = cfg_default();
 	struct smt_engine_event ev;
 	struct cpkt ack;
 	struct pair p;
 	uint64_t ids[2];
 	int i;
 
-	pair_init(&p, &c, &c);
-	send_req(&p, 8, 0, 1);
-	send_req(&p, 8, 0, 2);
-	flow(&p);
-	take_requests(&p, ids, 2);
+	queued_pair(&p, ids, 2);
 	for (i = 0; i < 10 && !p.s[1].nout; i++)
 		advance(&p, RTO / 10);
 	cr_assert_eq(p.s[1].nout, 1);
 	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_ACK);
 	ack = p.s[1].out[0];
 	clear(&p, 1); /* held back */
-	for (i = 0; i < 2; i++)
-		cr_assert_eq(smt_engine_reply(p.s[1].e, p.s[1].sid, ids[i],
-					      "ok", 2, p.now),
-			     0);
+	reply_all(&p, ids, 2);
 	flow(&p);
 	for (i = 0; i < 2; i++) {
 		cr_assert(next_ev(&p, 0, &ev));

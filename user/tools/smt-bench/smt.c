@@ -720,6 +720,8 @@ void smt_cli_counters(struct cconn *c, struct result *res)
 	res->smt_rtx = st.tx_retransmits;
 	res->smt_dup_in = st.rx_dup_data;
 	res->smt_spurious_in = st.rx_spurious_rtx;
+	res->smt_probes = st.tx_probes;
+	res->smt_probes_saved = st.probes_saved;
 	st.sz = sizeof(st);
 	if (c->sess && !smt_stats_get(c->ep, c->sess, &st))
 		res->smt_rto_us = st.rto_us;

@@ -35,6 +35,11 @@
 #     seconds (default 300) is stopped: its row reads 0 req/s (a wedged
 #     path no longer hangs the run); the sidecars' and smtd's logs are
 #     kept in $BUILD/bench/redis/logs/
+#   BENCH_REDIS_PKTS=1  without perf: the SMT packets (and control
+#     packets) each smt-proxy sent per request, and the receipts of
+#     unanswered requests, the probes for responses and the tail-loss
+#     probes the receipts saved (docs/engine.md Timers), printed after
+#     each 1- and 32-client run
 #   BENCH_REDIS_PROFILE=DIR  each 1- and 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
@@ -54,6 +59,8 @@ chmod 755 "$SD_TMP"
 PATHS=${BENCH_REDIS_PATHS:-tcp redis-tls stunnel smt-ip smt-udp}
 LOSSES=${BENCH_REDIS_LOSS:-0 1}
 PROF=${BENCH_REDIS_PROFILE:-}
+PKTS=${BENCH_REDIS_PKTS:-}
+[ -n "$PROF" ] && PKTS=1
 POINTS=${BENCH_REDIS_POINTS:-}
 RUN_TIMEOUT=${BENCH_REDIS_TIMEOUT:-300}
 P=br$$
@@ -255,11 +262,14 @@ prof_start() {
 	local sc
 	PROF_LABEL=$1
 	PROF_PIDS=""
-	[ -n "$PROF" ] && [ -n "${SIDECARS:-}" ] || return 0
+	PKTS_ON=""
+	[ -n "$PKTS" ] && [ -n "${SIDECARS:-}" ] || return 0
+	PKTS_ON=1
 	[ -n "$PROF_SMT" ] && sleep 1.2 # the last run's counters written
 	for f in $PROF_SMT; do
 		smt_pkts "$f" >"$f.0"
 	done
+	[ -n "$PROF" ] || return 0
 	for sc in $SIDECARS; do
 		perf stat -x, -e raw_syscalls:sys_enter -e "$PROF_SYSCALLS" -p "${sc#*:}" \
 			-o "$PROF/$1-${sc%:*}.stat" 2>/dev/null &
@@ -270,31 +280,39 @@ prof_start() {
 	done
 	sleep 0.5
 }
-# smt_pkts FILE: "tx_packets tx_ctl" of an smt-proxy stats file (written
-# every second)
+# smt_pkts FILE: "tx_packets tx_ctl receipts probes_saved tx_probes" of
+# an smt-proxy stats file (written every second; receipts: sent plus
+# received; 0 from a build without them)
 smt_pkts() {
 	python3 -c 'import json, sys
 try:
     d = json.load(open(sys.argv[1]))["smt"]
-    print(d["tx_packets"], d["tx_ctl"])
+    print(d["tx_packets"], d["tx_ctl"],
+          d.get("tx_rcpts", 0) + d.get("rx_rcpts", 0),
+          d.get("probes_saved", 0), d.get("tx_probes", 0))
 except Exception:
-    print("0 0")' "$1"
+    print("0 0 0 0 0")' "$1"
 }
 prof_stop() { # N: requests of the run
-	local sc c f a b a0 b0
-	[ -n "$PROF_PIDS" ] || return 0
-	kill -INT $PROF_PIDS 2>/dev/null
-	wait $PROF_PIDS 2>/dev/null
+	local sc c f a b r k q a0 b0 r0 k0 q0
+	[ -n "$PKTS_ON" ] || return 0
+	PKTS_ON=""
+	if [ -n "$PROF_PIDS" ]; then
+		kill -INT $PROF_PIDS 2>/dev/null
+		wait $PROF_PIDS 2>/dev/null
+	fi
 	PROF_PIDS=""
 	# packets per request of each smt-proxy (its stats file is written
 	# every second: wait for the run's last one)
 	[ -n "$PROF_SMT" ] && sleep 1.2
 	for f in $PROF_SMT; do
-		read -r a b <<<"$(smt_pkts "$f")"
-		read -r a0 b0 <"$f.0"
-		echo "    smt: $(basename "$f" .json) $(awk -v a="$a" -v b="$b" -v a0="$a0" -v b0="$b0" -v n="$1" \
-			'BEGIN { printf "%.2f packets (%.2f control) sent per request", (a - a0) / n, (b - b0) / n }')"
+		read -r a b r k q <<<"$(smt_pkts "$f")"
+		read -r a0 b0 r0 k0 q0 <"$f.0"
+		echo "    smt: $PROF_LABEL $(basename "$f" .json) $(awk -v a="$a" -v b="$b" -v a0="$a0" -v b0="$b0" -v n="$1" \
+			-v r="$((r - r0))" -v k="$((k - k0))" -v q="$((q - q0))" \
+			'BEGIN { printf "%.2f packets (%.2f control) sent per request, receipts %d, probes %d (saved %d)", (a - a0) / n, (b - b0) / n, r, q, k }')"
 	done
+	[ -n "$PROF" ] || return 0
 	for sc in $SIDECARS; do
 		c=$(sed -n 's/^\([0-9]*\),.*raw_syscalls:sys_enter.*/\1/p' \
 			"$PROF/$PROF_LABEL-${sc%:*}.stat" 2>/dev/null)

@@ -392,6 +392,13 @@ cat_pcap "$T/c.pcap" "$T/p.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/r1.pcap" \
 "$W" decode "$T/c.pcap" >"$T/c.out" &&
 	[ "$(grep -c ' status unverified$' "$T/c.out")" = 6 ] && ok ||
 	bad "control packets without keys" "$(head -3 "$T/c.out")"
+# Receipts (protocol.md 4): an ACK may list even msg_ids, requests of its
+# receiver delivered and not answered yet, beside responses; same layout.
+ctl "$T/a7.pcap" s --type ack --ids 4,5,8 --ctl-seq 7
+cat_pcap "$T/rc.pcap" "$T/p.pcap" "$T/a7.pcap"
+"$W" decode "$T/rc.pcap" --keylog "$T/kl" >"$T/rc.out" &&
+	grep -q "ACK msg_id 0 ctl_seq 7 ids 4,5,8 status ok" "$T/rc.out" &&
+	ok || bad "receipts in an ACK verify" "$(cat "$T/rc.out")"
 # An exact network duplicate of a control packet is a counted late
 # duplicate, as for DATA (protocol.md 3.4), not a violation: exit 0.
 cat_pcap "$T/x.pcap" "$T/g1.pcap" "$T/a2.pcap" "$T/g1.pcap"

@@ -1817,6 +1817,10 @@ int smt_stats_get(struct smt_endpoint *ep, uint32_t session,
 	st.rx_dup_data = es.dup_data_in;
 	st.rx_spurious_rtx = es.spurious_rtx_in;
 	st.rtt_samples = es.rtt_samples;
+	st.tx_rcpts = es.rcpts_out;
+	st.rx_rcpts = es.rcpts_in;
+	st.probes_saved = es.probes_saved;
+	st.tx_probes = es.resends_response;
 	st.srtt_us = es.srtt_ns / 1000;
 	st.rto_us = es.rto_ns / 1000;
 	st.drops_total = es.drops_total;

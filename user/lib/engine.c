@@ -380,6 +380,7 @@ static void session_free(struct smt_engine *e, struct eng_session *s, int err)
 	epoch_wipe(e, s, &s->ep[0], err);
 	epoch_wipe(e, s, &s->ep[1], err);
 	eng_timer_cancel(e, &s->ack_t);
+	eng_timer_cancel(e, &s->rcpt_t);
 	eng_timer_cancel(e, &s->drain_t);
 	eng_htab_del(&e->by_id, &s->id_node);
 	eng_htab_del(&e->by_addr, &s->addr_node);
@@ -453,8 +454,9 @@ int smt_engine_session_add(struct smt_engine *e,
 	}
 	s->rec_size = eng_rec_size(e, s->max_payload);
 	s->prov_credit = ENG_PROV_BURST;
-	s->ack_t.idx = s->drain_t.idx = ENG_T_IDLE;
+	s->ack_t.idx = s->drain_t.idx = s->rcpt_t.idx = ENG_T_IDLE;
 	s->ack_t.kind = ENG_T_ACK;
+	s->rcpt_t.kind = ENG_T_RCPT;
 	s->drain_t.kind = ENG_T_DRAIN;
 	err = eng_htab_init(&s->tx, 16);
 	if (!err)
@@ -756,6 +758,17 @@ static void ctl_ack(struct smt_engine *e, struct eng_session *s,
 
 		if (!t)
 			continue;
+		/* A receipt (docs/protocol.md 4): our request is at the peer,
+		 * its response will come. It completes nothing; it only
+		 * spares the request its tail-loss probe. */
+		if (t->kind == ENG_TX_REQUEST) {
+			if (!t->rcpt && !(c->ids[i] & 1)) {
+				t->rcpt = ENG_RCPT_HELD;
+				ENG_CNT(e, s, rcpts_in, 1);
+				eng_tx_heard(t, now);
+			}
+			continue;
+		}
 		/* a one-packet message sent once: its ACK closes a round trip
 		 * (plus the peer's ACK delay: an estimate on the long side,
 		 * which is the safe side for the sender's timers) */
@@ -858,6 +871,7 @@ static int input_session(struct smt_engine *e, struct eng_session *s,
 		eng_drop(e, s, rc);
 	else
 		rc = 0;
+	eng_rcpt_due(e, s, now_ns);
 	return rc;
 }
 
@@ -939,6 +953,12 @@ void smt_engine_advance_due(struct smt_engine *e, uint64_t now_ns,
 		case ENG_T_DRAIN:
 			session_drain(e, eng_container_of(t, struct eng_session,
 							  drain_t));
+			break;
+		case ENG_T_RCPT:
+			eng_rcpt_timer(
+				e,
+				eng_container_of(t, struct eng_session, rcpt_t),
+				now_ns);
 			break;
 		}
 	}

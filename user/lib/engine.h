@@ -410,6 +410,11 @@ struct smt_engine_stats {
 	 * had arrived, i.e. spurious ones */
 	uint64_t dup_data_in, spurious_rtx_in;
 	uint64_t rtt_samples; /* round trips measured */
+	/* Receipts (docs/protocol.md 4): request IDs we listed in ACKs
+	 * (server), receipts for our outstanding requests received
+	 * (client), and of those the requests whose tail-loss probe time
+	 * passed without a probe (would have been sent before the rule) */
+	uint64_t rcpts_out, rcpts_in, probes_saved;
 	/* gauges, session stats only: smoothed round trip, its variation
 	 * and the RESEND timeout now (ns; 0 before the first sample) */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;

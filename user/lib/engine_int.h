@@ -59,6 +59,7 @@ enum eng_timer_kind {
 	ENG_T_RX, /* struct eng_rx */
 	ENG_T_ACK, /* struct eng_session: flush pending ACKs */
 	ENG_T_DRAIN, /* struct eng_session: wipe the previous epoch */
+	ENG_T_RCPT, /* struct eng_session: receipts for unanswered requests */
 };
 
 #define ENG_T_IDLE UINT32_MAX
@@ -127,7 +128,11 @@ struct eng_session {
 	uint32_t rec_size; /* content bytes per record (8.5 when aligned) */
 	struct eng_epoch ep[2];
 	int cur; /* ep[cur] is current, ep[!cur] the previous (if valid) */
-	struct eng_timer ack_t, drain_t;
+	struct eng_timer ack_t, drain_t, rcpt_t;
+	/* The peer's requests delivered, not answered and not receipted
+	 * yet, oldest first (docs/protocol.md 4, Receipts) */
+	struct eng_tx *aw_head, *aw_tail;
+	uint64_t svc_srtt; /* smoothed delivery-to-response time of ours */
 	struct eng_htab tx, rx; /* by handle smt_engine_id_make(epoch, id) */
 	uint32_t rx_msgs; /* for max_rx_msgs_session */
 	uint32_t nresp; /* our responses not yet ACKed */
@@ -191,7 +196,15 @@ struct eng_tx {
 	struct eng_tx *qprev, *qnext; /* send queue (in_txq) */
 	bool in_txq;
 	struct eng_rx *resp; /* REQUEST: response in reassembly */
+	/* AWAIT: on the session's list of requests to receipt */
+	struct eng_tx *aprev, *anext;
+	bool in_aw;
+	/* REQUEST: the peer receipted it (docs/protocol.md 4), so no
+	 * tail-loss probe; ENG_RCPT_SAVED once that probe's time passed */
+	uint8_t rcpt;
 };
+#define ENG_RCPT_HELD 1
+#define ENG_RCPT_SAVED 2
 
 struct eng_rx {
 	struct eng_hnode node;

@@ -518,6 +518,12 @@ static uint64_t tx_probe_wait(const struct smt_engine *e,
 
 	if (t->kind != ENG_TX_REQUEST)
 		return w + 2 * e->cfg.ack_delay_ns;
+	/* Receipted (docs/protocol.md 4): the server holds it and its
+	 * NEED_ACK recovers a lost response; only a safety probe is left,
+	 * 4 base timeouts doubling up to 32 */
+	if (t->rcpt)
+		return e->cfg.resend_timeout_ns
+		       << (t->silent < 3 ? t->silent + 2 : 5);
 	/* a one-packet request: the round trips of its kind (eng_rpc_sample) */
 	if (s->rpc_srtt && t->w.wire_len <= s->max_payload)
 		rtt = s->rpc_srtt;
@@ -593,6 +599,7 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 	if (t->quiet_restarts < UINT16_MAX)
 		t->quiet_restarts++;
 	t->asked = false;
+	t->rcpt = 0; /* the server lost it: probe it again as a new one */
 	t->next_off = 0;
 	t->granted = initial_grant(e, t->w.wire_len);
 	eng_tx_pump(e, t);
@@ -671,6 +678,27 @@ static void out_append(struct eng_epoch *ep, struct eng_tx *t)
 	ep->out_tail = t;
 }
 
+/* Off the session's list of requests to receipt (its timer off with the
+ * last one). */
+static void aw_unlink(struct smt_engine *e, struct eng_session *s,
+		      struct eng_tx *t)
+{
+	if (!t->in_aw)
+		return;
+	if (t->aprev)
+		t->aprev->anext = t->anext;
+	else
+		s->aw_head = t->anext;
+	if (t->anext)
+		t->anext->aprev = t->aprev;
+	else
+		s->aw_tail = t->aprev;
+	t->aprev = t->anext = NULL;
+	t->in_aw = false;
+	if (!s->aw_head)
+		eng_timer_cancel(e, &s->rcpt_t);
+}
+
 static void account_tx(struct smt_engine *e, struct eng_tx *t, int sign)
 {
 	struct eng_session *s = t->s;
@@ -702,6 +730,7 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, enum eng_tx_outcome how,
 
 	eng_timer_cancel(e, &t->t);
 	eng_txq_unlink(e, t);
+	aw_unlink(e, s, t);
 	eng_htab_del(&s->tx, &t->node);
 	if (t->kind == ENG_TX_REQUEST || t->kind == ENG_TX_ONEWAY)
 		out_unlink(e, s, t);
@@ -779,6 +808,11 @@ int eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		return -ETIMEDOUT;
 	}
 	if (now < due && (now < dead || probed)) {
+		/* the tail-loss probe's time, passed without a probe */
+		if (t->rcpt == ENG_RCPT_HELD) {
+			t->rcpt = ENG_RCPT_SAVED;
+			ENG_CNT(e, s, probes_saved, 1);
+		}
 		eng_timer_arm(e, &t->t, due < dead || now >= dead ? due : dead);
 		return 0;
 	}
@@ -823,6 +857,38 @@ static struct eng_tx *tx_alloc(struct eng_session *s, uint8_t kind,
 	return t;
 }
 
+/*
+ * When a request we delivered and have not answered is receipted
+ * (docs/protocol.md 4 and 8.9): half of what we take to be the client's
+ * tail-loss probe wait, two round trips plus our service time, at least
+ * rto_min_ns, at most the base timeout (as the client's is).
+ */
+static uint64_t rcpt_delay(const struct smt_engine *e,
+			   const struct eng_session *s)
+{
+	uint64_t p = 2 * (s->srtt + s->svc_srtt);
+
+	if (!s->srtt || p > e->cfg.resend_timeout_ns)
+		p = e->cfg.resend_timeout_ns;
+	if (p < e->cfg.rto_min_ns)
+		p = e->cfg.rto_min_ns;
+	return p / 2;
+}
+
+/* The rcpt_t timer's wait: the receipt delay, but at least half the base
+ * timeout, so that for a quick RPC it falls within the slack of timers
+ * already armed (the response's ACK wait: no timerfd set per request,
+ * docs/engine.md "Timers"); a busy engine sends receipts sooner from
+ * eng_rcpt_due(). */
+static uint64_t rcpt_late(const struct smt_engine *e,
+			  const struct eng_session *s)
+{
+	uint64_t d = rcpt_delay(e, s);
+
+	return d > e->cfg.resend_timeout_ns / 2 ? d
+						: e->cfg.resend_timeout_ns / 2;
+}
+
 int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 		     uint64_t req_id)
 {
@@ -832,7 +898,49 @@ int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 		return -ENOMEM;
 	eng_htab_add(&s->tx, &t->node, smt_engine_id_make(epoch, req_id + 1));
 	account_tx(e, t, 1);
+	t->created = e->now;
+	t->aprev = s->aw_tail;
+	t->anext = NULL;
+	if (s->aw_tail)
+		s->aw_tail->anext = t;
+	else
+		s->aw_head = t;
+	s->aw_tail = t;
+	t->in_aw = true;
+	/* One request alone: its client's probe follows our service time
+	 * (eng_rpc_sample), and a timer per request would cost a timerfd
+	 * set per RPC; input that comes meanwhile sends its receipt
+	 * (eng_rcpt_due). Queued ones: the timer. */
+	if (t != s->aw_head && s->rcpt_t.idx == ENG_T_IDLE)
+		eng_timer_arm(e, &s->rcpt_t, e->now + rcpt_late(e, s));
 	return 0;
+}
+
+/* The rcpt_t timer: receipts for the requests delivered at least half
+ * the delay ago (so one ACK lists many), up to 32 IDs per ACK. */
+void eng_rcpt_timer(struct smt_engine *e, struct eng_session *s, uint64_t now)
+{
+	uint64_t d = rcpt_delay(e, s);
+	struct eng_tx *t;
+
+	while ((t = s->aw_head) && now - t->created >= d / 2) {
+		struct eng_epoch *ep = eng_epoch_find(s, t->epoch);
+
+		aw_unlink(e, s, t);
+		if (!ep)
+			continue;
+		eng_ack_queue(e, s, ep, t->msg_id - 1, now);
+		ENG_CNT(e, s, rcpts_out, 1);
+	}
+	eng_ack_flush(e, s);
+	if (t)
+		eng_timer_arm(e, &s->rcpt_t, t->created + rcpt_late(e, s));
+}
+
+void eng_rcpt_due(struct smt_engine *e, struct eng_session *s, uint64_t now)
+{
+	if (s->aw_head && now - s->aw_head->created >= rcpt_delay(e, s))
+		eng_rcpt_timer(e, s, now);
 }
 
 /* Wire bytes a message of len bytes takes (records of rec_size; aligned
@@ -954,6 +1062,15 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 		return -ENOENT;
 	if (len > s->lim.max_msg)
 		return -EMSGSIZE;
+	/* Our service time, for when to receipt (rcpt_delay()) */
+	if (t->created && now_ns > t->created) {
+		uint64_t svc = now_ns - t->created;
+
+		s->svc_srtt = s->svc_srtt
+				      ? s->svc_srtt - s->svc_srtt / 8 + svc / 8
+				      : svc;
+	}
+	aw_unlink(e, s, t);
 	/* The placeholder becomes the response: same table slot. */
 	account_tx(e, t, -1);
 	t->kind = ENG_TX_RESPONSE;

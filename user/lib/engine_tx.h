@@ -55,8 +55,15 @@ void eng_tx_heard(struct eng_tx *t, uint64_t now);
 /* The peer is alive but t made no progress (BUSY): not silent, but the
  * probes keep backing off. */
 void eng_tx_alive(struct eng_tx *t, uint64_t now);
+/* The peer's request req_id delivered: its placeholder, on the list of
+ * requests to receipt (docs/protocol.md 4) */
 int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 		     uint64_t req_id);
+/* s's rcpt_t timer: receipts for the requests unanswered long enough. */
+void eng_rcpt_timer(struct smt_engine *e, struct eng_session *s, uint64_t now);
+/* The same, when the oldest is due: while the engine runs anyway (input),
+ * receipts go out at their delay, not at the timer's later one. */
+void eng_rcpt_due(struct smt_engine *e, struct eng_session *s, uint64_t now);
 /* NULL when t keeps the send invariant (a message with packets it may send
  * is queued, and its timer is armed), else what breaks it. */
 const char *eng_tx_invariant(const struct eng_tx *t);

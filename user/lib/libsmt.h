@@ -410,6 +410,13 @@ struct smt_stats {
 	 * the early ones: no timer was due (a wake-up for nothing). Per
 	 * RPC with rpcs_ok (docs/engine.md "Timers") */
 	uint64_t timer_arms, timer_wakeups, timer_early;
+	/* Receipts (docs/protocol.md 4): request IDs of the peer we listed
+	 * in ACKs as delivered and unanswered, receipts received for our
+	 * requests, and of those the requests whose tail-loss probe time
+	 * passed without the probe (saved by the receipt); RESEND 0/0 we
+	 * sent asking for the response of our request (tail-loss and
+	 * later probes) */
+	uint64_t tx_rcpts, rx_rcpts, probes_saved, tx_probes;
 };
 
 /* 0, or -SMT_E_NOSESSION. stats->sz must be set by the caller. */

@@ -1751,3 +1751,208 @@ Test(engine, probe__small_request_probe_follows_small_round_trips)
 	reply_ok(&p, &ev, flow);
 	pair_fini(&p);
 }
+
+/* ---- receipts (docs/protocol.md 4, 8.9) ------------------------------------------- */
+
+/* Takes the n requests side 1 holds, their handles into ids (in order). */
+static void take_requests(struct pair *p, uint64_t *ids, int n)
+{
+	struct smt_engine_event ev;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		cr_assert(next_ev(p, 1, &ev), "request %d not delivered", i);
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
+		ids[i] = ev.id;
+		smt_engine_event_free(&ev);
+	}
+}
+
+/* A pair whose side 0 sent n small requests, all delivered to side 1's
+ * application, which has not answered (their handles in ids). */
+static void queued_pair(struct pair *p, uint64_t *ids, int n)
+{
+	struct smt_engine_cfg c = cfg_default();
+
+	pair_init(p, &c, &c);
+	for (int i = 0; i < n; i++)
+		send_req(p, 8, 0, (uint64_t)i);
+	flow(p);
+	take_requests(p, ids, n);
+}
+
+/* n tenths of a RESEND timeout, everything delivered after each. */
+static void ticks(struct pair *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		advance(p, RTO / 10);
+		flow(p);
+	}
+}
+
+/* Side 1 answers each of the n requests "ok" (nothing delivered yet). */
+static void reply_all(struct pair *p, const uint64_t *ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(smt_engine_reply(p->s[1].e, p->s[1].sid, ids[i],
+					      "ok", 2, p->now),
+			     0);
+}
+
+/* Side 1 answers each of the n requests "ok", and side 0 gets them all
+ * (any loss recovered) within 4 RESEND timeouts; then nothing is left. */
+static void answer_all(struct pair *p, const uint64_t *ids, int n)
+{
+	struct smt_engine_event ev;
+	int i, got = 0;
+
+	reply_all(p, ids, n);
+	for (i = 0; i < 40 && got < n; i++) {
+		flow(p);
+		while (next_ev(p, 0, &ev)) {
+			cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+			smt_engine_event_free(&ev);
+			got++;
+		}
+		advance(p, RTO / 10);
+	}
+	cr_assert_eq(got, n, "%d of %d responses in 4 RESEND timeouts", got, n);
+	advance(p, ACK_DELAY);
+	flow(p);
+	assert_empty(p);
+}
+
+/* Three requests queued at a server whose application has not answered:
+ * the server receipts them in one ACK, and the client sends no tail-loss
+ * probe (RESEND 0/0) for them; only the safety probe, 4 base timeouts
+ * after the receipt, which the server answers BUSY, and nothing fails. */
+Test(engine, receipt__queued_requests_are_not_probed)
+{
+	struct smt_engine_stats c0, s1;
+	struct pair p;
+	uint64_t ids[3];
+
+	queued_pair(&p, ids, 3);
+	ticks(&p, 30); /* 3 RESEND timeouts */
+	c0 = stats_of(&p, 0);
+	s1 = stats_of(&p, 1);
+	cr_assert_eq(s1.rcpts_out, 3);
+	cr_assert_eq(s1.acks_out, 1, "3 receipts in %lu ACKs",
+		     (unsigned long)s1.acks_out);
+	cr_assert_eq(c0.rcpts_in, 3);
+	cr_assert_eq(c0.resends_response, 0, "%lu receipted requests probed",
+		     (unsigned long)c0.resends_response);
+	cr_assert_eq(c0.probes_saved, 3);
+	ticks(&p, 20); /* past 4 base timeouts after it */
+	c0 = stats_of(&p, 0);
+	s1 = stats_of(&p, 1);
+	cr_assert_eq(c0.resends_response, 3, "one safety probe each");
+	cr_assert_eq(s1.busy_out, 3);
+	cr_assert_eq(c0.rpcs_failed, 0);
+	answer_all(&p, ids, 3);
+	pair_fini(&p);
+}
+
+/* A request lost while two others of its session wait at the server:
+ * those two are receipted, the lost one is probed at its tail-loss
+ * probe's time (UNKNOWN: sent again) and delivered within 2 RESEND
+ * timeouts. */
+Test(engine, receipt__lost_request_beside_queued_ones_is_recovered)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_stats c0;
+	struct pair p;
+	uint64_t ids[3];
+	int i;
+
+	pair_init(&p, &c, &c);
+	send_req(&p, 8, 0, 1);
+	clear(&p, 0); /* lost */
+	send_req(&p, 8, 0, 2);
+	send_req(&p, 8, 0, 3);
+	flow(&p);
+	take_requests(&p, ids, 2);
+	for (i = 0; i < 20 && !smt_engine_events_pending(p.s[1].e); i++) {
+		advance(&p, RTO / 10);
+		flow(&p);
+	}
+	take_requests(&p, ids + 2, 1);
+	c0 = stats_of(&p, 0);
+	cr_assert_eq(c0.rcpts_in, 2);
+	cr_assert_eq(c0.resends_response, 1, "only the lost one is probed");
+	cr_assert_eq(c0.restarts, 1);
+	answer_all(&p, ids, 3);
+	pair_fini(&p);
+}
+
+/* Responses lost after their requests were receipted: the server's
+ * NEED_ACK makes the client ask for each (RESEND 0/0), well before the
+ * client's own safety probe. */
+Test(engine, receipt__lost_response_is_recovered_by_need_ack)
+{
+	struct smt_engine_event ev;
+	struct smt_engine_stats c0;
+	struct pair p;
+	uint64_t ids[2];
+	int i, got = 0;
+
+	queued_pair(&p, ids, 2);
+	ticks(&p, 10);
+	cr_assert_eq(stats_of(&p, 0).rcpts_in, 2);
+	reply_all(&p, ids, 2);
+	clear(&p, 1); /* both responses lost */
+	for (i = 0; i < 25 && got < 2; i++) {
+		advance(&p, RTO / 10);
+		flow(&p);
+		while (next_ev(&p, 0, &ev)) {
+			cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+			smt_engine_event_free(&ev);
+			got++;
+		}
+	}
+	c0 = stats_of(&p, 0);
+	cr_assert_eq(got, 2, "%d of 2 lost responses in 2.5 RESEND timeouts",
+		     got);
+	cr_assert_eq(c0.resends_need_ack, 2);
+	cr_assert_eq(c0.resends_response, 0);
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	pair_fini(&p);
+}
+
+/* A receipt that arrives after its request's response (reordered) names a
+ * request no longer outstanding: ignored, nothing changes or fails. */
+Test(engine, receipt__for_a_request_not_outstanding_is_ignored)
+{
+	struct smt_engine_event ev;
+	struct cpkt ack;
+	struct pair p;
+	uint64_t ids[2];
+	int i;
+
+	queued_pair(&p, ids, 2);
+	for (i = 0; i < 10 && !p.s[1].nout; i++)
+		advance(&p, RTO / 10);
+	cr_assert_eq(p.s[1].nout, 1);
+	cr_assert_eq(ptype(&p.s[1].out[0]), SMT_TYPE_ACK);
+	ack = p.s[1].out[0];
+	clear(&p, 1); /* held back */
+	reply_all(&p, ids, 2);
+	flow(&p);
+	for (i = 0; i < 2; i++) {
+		cr_assert(next_ev(&p, 0, &ev));
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+		smt_engine_event_free(&ev);
+	}
+	cr_assert_eq(smt_engine_input(p.s[0].e,
+				      (const struct sockaddr *)&p.s[1].addr,
+				      ack.data, ack.len, 0, p.now),
+		     0);
+	cr_assert_eq(stats_of(&p, 0).rcpts_in, 0);
+	cr_assert_eq(stats_of(&p, 0).drops_total, 0);
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	pair_fini(&p);
+}

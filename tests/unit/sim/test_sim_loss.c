@@ -260,3 +260,70 @@ Test(sim_loss, blackout__no_retransmission_storm)
 		      "32 RPCs",
 		      t.ctl_in_blackout);
 }
+
+/*
+ * 256 small requests at once to a server whose application takes up to
+ * 8 ms (uniform) to answer each, at 1 % random loss: the requests
+ * queued there are receipted (docs/protocol.md 4), so the client does not
+ * probe them every base timeout while their responses wait; a lost
+ * request still gets its tail-loss probe, a lost response its server's
+ * NEED_ACK, and every RPC ends within the service time and two base
+ * timeouts, or one RTO more when a probe's answer is lost too. Probes
+ * here: 25 with receipts, 179 without (the client's rule broken).
+ */
+Test(sim_loss, queued_requests__receipted_not_probed)
+{
+	struct sim_link link = {.delay_ns = DELAY_NS,
+				.jitter_ns = 2000,
+				.gbps = 10,
+				.loss = 0.01};
+	struct sim_cfg c = {
+		.seed = 17,
+		.nhosts = 2,
+		.link = link,
+		.eng = {.resend_timeout_ns = BASE_NS,
+			.rto_min_ns = RTO_MIN_NS,
+			.max_silent_timeouts = 20},
+		.service_max_ns = 8000000,
+	};
+	struct sim *sim = sim_new(&c);
+	struct smt_engine_stats st[2];
+	uint64_t worst = 0;
+	int i, n = 256;
+
+	cr_assert_not_null(sim);
+	for (i = 0; i < 8; i++) /* round trips measured first */
+		sim_rpc_add(sim, (uint64_t)i * 100000, 0, 1, 64, 64, false);
+	for (i = 0; i < n; i++)
+		sim_rpc_add(sim, 1000000 + (uint64_t)i * 100, 0, 1, 64, 64,
+			    false);
+	cr_assert_eq(sim_run(sim), 0, "%s", sim_error(sim));
+	cr_assert_eq(sim_check(sim, false), 0, "%s", sim_error(sim));
+	for (i = 8; i < 8 + n; i++) {
+		struct sim_rpc *r = sim_rpc(sim, i);
+
+		if (r->done_ns - r->start_ns - r->service_ns > worst)
+			worst = r->done_ns - r->start_ns - r->service_ns;
+	}
+	stats(sim, st);
+	sim_free(sim);
+	fprintf(stderr,
+		"sim_loss queued: %d RPCs, receipts %" PRIu64 "/%" PRIu64
+		", probes %" PRIu64 " (saved %" PRIu64 "), restarts %" PRIu64
+		", NEED_ACK answered %" PRIu64 ", worst beyond service %" PRIu64
+		" us\n",
+		n, st[1].rcpts_out, st[0].rcpts_in, st[0].resends_response,
+		st[0].probes_saved, st[0].restarts, st[0].resends_need_ack,
+		worst / 1000);
+	cr_assert_geq(st[0].probes_saved, (uint64_t)n / 2);
+	cr_assert_leq(st[0].resends_response, (uint64_t)n / 5,
+		      "%" PRIu64 " probes for %d RPCs", st[0].resends_response,
+		      n);
+	/* a lost request or response: a probe or NEED_ACK within a base
+	 * timeout, its answer; when that answer is lost too, the next
+	 * probe waits the session's RTO, which holds the service time (the
+	 * round trips a client measures are request to response): 8 ms */
+	cr_assert_leq(worst, 2 * BASE_NS + 8000000 + 1000000,
+		      "an RPC took %" PRIu64 " us beyond its service time",
+		      worst / 1000);
+}

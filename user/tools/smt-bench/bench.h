@@ -408,8 +408,11 @@ struct result {
 	double syscalls_cli, gso_segs, rx_per_call;
 	/* SMT, the client's endpoint over the point: DATA it sent again,
 	 * DATA it received twice, of those the server's spurious
-	 * retransmissions; its session's RESEND timeout at the end (us) */
+	 * retransmissions; its session's RESEND timeout at the end (us);
+	 * its probes for responses (RESEND 0/0) and the tail-loss probes
+	 * the server's receipts saved (docs/engine.md Timers) */
 	uint64_t smt_rtx, smt_dup_in, smt_spurious_in;
+	uint64_t smt_probes, smt_probes_saved;
 	double smt_rto_us;
 };
 

@@ -104,6 +104,8 @@ enum metric {
 	M_HOSTBPF,
 	M_PKTS,
 	M_SETUP_FAILED,
+	M_PROBES,
+	M_PROBES_SAVED,
 	M_COUNT
 };
 
@@ -135,7 +137,9 @@ static const char *const metric_names[M_COUNT] = {
 	"cpu_smtd_server_us_per_setup",
 	"host_bpf",
 	"packets_per_rpc",
-	"setups_failed"};
+	"setups_failed",
+	"smt_probes",
+	"smt_probes_saved"};
 
 static double metric(const struct result *r, enum metric m)
 {
@@ -188,6 +192,10 @@ static double metric(const struct result *r, enum metric m)
 		return r->smt_spurious_in;
 	case M_RTO:
 		return r->smt_rto_us;
+	case M_PROBES:
+		return r->smt_probes;
+	case M_PROBES_SAVED:
+		return r->smt_probes_saved;
 	case M_CPU_SMTD_CLI:
 		return test_via_smtd(r->test) ? r->cpu_smtd_cli : NAN;
 	case M_CPU_SMTD_SRV:

@@ -676,7 +676,8 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     "ctl %llu/%llu, rpcs ok %llu failed %llu, ICMP errors "
 		     "%llu, sendmmsg %llu, recvmmsg %llu, epoll_wait skipped "
 		     "%llu, timerfd set %llu, timer wake-ups %llu (early "
-		     "%llu), drops %llu",
+		     "%llu), receipts sent %llu received %llu (probes "
+		     "saved %llu), drops %llu",
 		     smt_encap_name(smt_endpoint_encap(ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
@@ -694,6 +695,9 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     (unsigned long long)st.timer_arms,
 		     (unsigned long long)st.timer_wakeups,
 		     (unsigned long long)st.timer_early,
+		     (unsigned long long)st.tx_rcpts,
+		     (unsigned long long)st.rx_rcpts,
+		     (unsigned long long)st.probes_saved,
 		     (unsigned long long)st.drops_total);
 	for (unsigned int i = 0; i < SMT_STATS_DROP_SLOTS && n < len; i++)
 		if (st.drops[i] && smt_drop_reason_name(i))
@@ -716,6 +720,8 @@ void smt_cli_counters(struct cconn *c, struct result *res)
 	res->smt_rtx = st.tx_retransmits;
 	res->smt_dup_in = st.rx_dup_data;
 	res->smt_spurious_in = st.rx_spurious_rtx;
+	res->smt_probes = st.tx_probes;
+	res->smt_probes_saved = st.probes_saved;
 	st.sz = sizeof(st);
 	if (c->sess && !smt_stats_get(c->ep, c->sess, &st))
 		res->smt_rto_us = st.rto_us;

@@ -1400,6 +1400,10 @@ static void smt_json(const struct proxy *p, json_object *o)
 		{"drops_total", &st.drops_total},
 		{"srtt_us", &st.srtt_us},
 		{"rto_us", &st.rto_us},
+		{"tx_rcpts", &st.tx_rcpts},
+		{"rx_rcpts", &st.rx_rcpts},
+		{"probes_saved", &st.probes_saved},
+		{"tx_probes", &st.tx_probes},
 	};
 	json_object *m;
 	size_t i;

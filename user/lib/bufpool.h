@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Sizes the pool serves: below, glibc's per-thread cache does better;
  * above, malloc maps and unmaps the block by itself. */
@@ -47,6 +49,24 @@ void *smt_pool_alloc(size_t n);
 /* Keeps p (a malloc() block, or NULL) for a later smt_pool_alloc, or
  * frees it when its size is not the pool's or its class is full. */
 void smt_pool_free(void *p);
+
+/*
+ * A zeroed block of n bytes for the objects every message allocates
+ * (engine state, reassembly, events): malloc and memset rather than
+ * calloc, whose glibc (2.36) path skips the per-thread cache and so costs
+ * a trip through the arena for each of them (docs/engine.md "CPU per RPC
+ * under load"). Released with free().
+ */
+static inline void *smt_zalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	/* opaque to the compiler, which would make the pair a calloc */
+	__asm__("" : "+r"(p));
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
 
 struct smt_pool_stats {
 	uint64_t hits; /* smt_pool_alloc served from the pool */

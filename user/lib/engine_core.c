@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "engine_int.h"
 
 /* ---- hash table ----------------------------------------------------------- */
@@ -357,7 +358,7 @@ int eng_event_push(struct smt_engine *e, struct eng_session *s,
 		   enum smt_engine_ev_type type, uint64_t id, uint64_t cookie,
 		   int error, uint8_t *data, uint32_t len, bool charge)
 {
-	struct eng_event *v = calloc(1, sizeof(*v));
+	struct eng_event *v = smt_zalloc(sizeof(*v));
 
 	if (!v) {
 		free(data);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bufpool.h"
 #include "engine_rx.h"
 
 struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
@@ -587,7 +588,7 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 			     struct eng_epoch *ep, const struct smt_pkt *p,
 			     struct eng_tx *req, uint64_t now)
 {
-	struct eng_rx *r = calloc(1, sizeof(*r));
+	struct eng_rx *r = smt_zalloc(sizeof(*r));
 
 	if (!r)
 		return NULL;

@@ -844,7 +844,7 @@ int eng_tx_timer(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 static struct eng_tx *tx_alloc(struct eng_session *s, uint8_t kind,
 			       uint8_t epoch, uint64_t msg_id)
 {
-	struct eng_tx *t = calloc(1, sizeof(*t));
+	struct eng_tx *t = smt_zalloc(sizeof(*t));
 
 	if (!t)
 		return NULL;
@@ -978,7 +978,7 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
 	err = wire_layout(e, t, data, len, inner);
 	if (err)
 		return err;
-	t->sent_us = calloc(pkt_slots(t), sizeof(*t->sent_us));
+	t->sent_us = smt_zalloc(pkt_slots(t) * sizeof(*t->sent_us));
 	if (!t->sent_us) {
 		wire_free(e, t);
 		return -ENOMEM;

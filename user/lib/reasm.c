@@ -99,7 +99,7 @@ struct smt_rx_msg *smt_rx_msg_new(uint64_t msg_id, const struct smt_limits *l)
 		errno = EINVAL;
 		return NULL;
 	}
-	m = calloc(1, sizeof(*m));
+	m = smt_zalloc(sizeof(*m));
 	if (!m) {
 		errno = ENOMEM;
 		return NULL;
@@ -166,8 +166,15 @@ void smt_rx_msg_free(struct smt_rx_msg *m)
 	for (uint32_t c = 0; c < m->nchunk; c++) {
 		if (!m->chunk[c])
 			continue;
-		for (uint32_t i = 0; i < REC_CHUNK; i++)
-			rec_clear(m, &m->chunk[c][i]);
+		for (uint32_t i = 0; i < REC_CHUNK; i++) {
+			struct rx_rec *r = &m->chunk[c][i];
+
+			/* a record never touched holds nothing to wipe (a
+			 * message of one record leaves 15 such) */
+			if (r->state != REC_EMPTY || r->dest != DEST_OWN ||
+			    r->buf || r->iv || r->rd)
+				rec_clear(m, r);
+		}
 		free(m->chunk[c]);
 	}
 	free(m->chunk);
@@ -206,7 +213,7 @@ static struct rx_rec *rec_at(struct smt_rx_msg *m, uint32_t k, bool create)
 	if (!m->chunk[c]) {
 		if (!create)
 			return NULL;
-		m->chunk[c] = calloc(REC_CHUNK, sizeof(struct rx_rec));
+		m->chunk[c] = smt_zalloc(REC_CHUNK * sizeof(struct rx_rec));
 		if (!m->chunk[c])
 			return NULL;
 		m->mem += REC_CHUNK * sizeof(struct rx_rec);

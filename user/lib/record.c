@@ -2,30 +2,70 @@
 /*
  * TLS 1.3 record protection for SMT (docs/protocol.md sections 3 and 5):
  * seal and open one record, and the tag of a control packet, with AES-GCM or
- * ChaCha20-Poly1305 through OpenSSL EVP. Each struct smt_aead keeps one
+ * ChaCha20-Poly1305 through OpenSSL (AES-GCM through its provider's own
+ * functions, the rest through EVP). Each struct smt_aead keeps one
  * encrypting and one decrypting context, keyed once; a record only sets a
  * new nonce (IV xor seq), so the data path never allocates. Keys and IV are
  * wiped when the object is freed.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
 
+#include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 
 #include <smt/drop.h>
 #include <smt/wire.h>
 
 #include "record.h"
 
+/*
+ * AES-GCM's functions in the provider that implements it, called without
+ * EVP in between. Per record, EVP in OpenSSL 3.0 sets the nonce only
+ * through the provider's parameters (a look-up by name of each parameter
+ * the provider knows, strcmp by strcmp) or through EVP_CipherInit_ex,
+ * which asks for the IV length the same way first; under load that was
+ * 5 to 8 % of a small RPC's CPU (docs/engine.md "CPU per RPC under
+ * load"). The provider's own init takes the nonce as an argument. Found
+ * once per process through the public provider interface
+ * (OSSL_PROVIDER_query_operation); when it is not found, EVP as for
+ * ChaCha20-Poly1305.
+ */
+struct gcm_fns {
+	OSSL_FUNC_cipher_newctx_fn *newctx;
+	OSSL_FUNC_cipher_freectx_fn *freectx;
+	OSSL_FUNC_cipher_dupctx_fn *dupctx;
+	OSSL_FUNC_cipher_encrypt_init_fn *einit;
+	OSSL_FUNC_cipher_decrypt_init_fn *dinit;
+	OSSL_FUNC_cipher_update_fn *update;
+	OSSL_FUNC_cipher_final_fn *final;
+	OSSL_FUNC_cipher_get_ctx_params_fn *get;
+	OSSL_FUNC_cipher_set_ctx_params_fn *set;
+	void *provctx;
+	EVP_CIPHER *pin; /* held for good: keeps the provider loaded */
+	bool ok;
+};
+
+/* One direction's context: the provider's own (AES-GCM) or EVP's. */
+struct rctx {
+	EVP_CIPHER_CTX *evp;
+	void *p;
+	const struct gcm_fns *f;
+	int enc;
+};
+
 struct smt_aead {
 	enum smt_cipher cipher;
-	EVP_CIPHER_CTX *enc;
-	EVP_CIPHER_CTX *dec;
+	struct rctx enc;
+	struct rctx dec;
 	uint8_t iv[SMT_IV_LEN];
 	uint64_t gen; /* which key: a reader goes back to its own pool only */
 	struct smt_rec_rd *pool; /* spare readers, keyed as dec */
@@ -41,7 +81,7 @@ struct smt_aead {
  * else a copy of it from the pool.
  */
 struct smt_rec_rd {
-	EVP_CIPHER_CTX *ctx;
+	struct rctx ctx;
 	struct smt_rec_rd *next; /* in the pool */
 	uint64_t gen;
 	uint8_t *hdr, *out;
@@ -129,41 +169,207 @@ static EVP_CIPHER *evp_cipher(enum smt_cipher c)
 	}
 }
 
-/*
- * The tag through the provider's parameters, not EVP_CIPHER_CTX_ctrl: in
- * OpenSSL 3 the ctrl only translates to these, at a cost per record
- * (docs/engine.md "Batching under load").
- */
-static int aead_tag(EVP_CIPHER_CTX *ctx, uint8_t *tag, int set)
+static struct gcm_fns gcm_fns[2]; /* AES-128-GCM, AES-256-GCM */
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+
+/* Whether name is one of the names in list (colon-separated). */
+static bool name_in(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *e = strchr(p, ':');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && !strncasecmp(p, name, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+static void gcm_find(struct gcm_fns *f, const char *name)
+{
+	const OSSL_ALGORITHM *algs, *al;
+	const OSSL_PROVIDER *prov;
+	int no_cache = 0;
+
+	f->pin = EVP_CIPHER_fetch(NULL, name, NULL);
+	prov = f->pin ? EVP_CIPHER_get0_provider(f->pin) : NULL;
+	algs = prov ? OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER,
+						    &no_cache)
+		    : NULL;
+	for (al = algs; al && al->algorithm_names; al++) {
+		if (!name_in(al->algorithm_names, name))
+			continue;
+		for (const OSSL_DISPATCH *d = al->implementation;
+		     d && d->function_id; d++) {
+			switch (d->function_id) {
+			case OSSL_FUNC_CIPHER_NEWCTX:
+				f->newctx = OSSL_FUNC_cipher_newctx(d);
+				break;
+			case OSSL_FUNC_CIPHER_FREECTX:
+				f->freectx = OSSL_FUNC_cipher_freectx(d);
+				break;
+			case OSSL_FUNC_CIPHER_DUPCTX:
+				f->dupctx = OSSL_FUNC_cipher_dupctx(d);
+				break;
+			case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
+				f->einit = OSSL_FUNC_cipher_encrypt_init(d);
+				break;
+			case OSSL_FUNC_CIPHER_DECRYPT_INIT:
+				f->dinit = OSSL_FUNC_cipher_decrypt_init(d);
+				break;
+			case OSSL_FUNC_CIPHER_UPDATE:
+				f->update = OSSL_FUNC_cipher_update(d);
+				break;
+			case OSSL_FUNC_CIPHER_FINAL:
+				f->final = OSSL_FUNC_cipher_final(d);
+				break;
+			case OSSL_FUNC_CIPHER_GET_CTX_PARAMS:
+				f->get = OSSL_FUNC_cipher_get_ctx_params(d);
+				break;
+			case OSSL_FUNC_CIPHER_SET_CTX_PARAMS:
+				f->set = OSSL_FUNC_cipher_set_ctx_params(d);
+				break;
+			default:
+				break;
+			}
+		}
+		break;
+	}
+	if (algs)
+		OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_CIPHER, algs);
+	f->provctx = prov ? OSSL_PROVIDER_get0_provider_ctx(prov) : NULL;
+	f->ok = f->provctx && f->newctx && f->freectx && f->dupctx &&
+		f->einit && f->dinit && f->update && f->final && f->get &&
+		f->set;
+}
+
+static void gcm_find_all(void)
+{
+	gcm_find(&gcm_fns[0], "AES-128-GCM");
+	gcm_find(&gcm_fns[1], "AES-256-GCM");
+}
+
+static const struct gcm_fns *gcm_of(enum smt_cipher c)
+{
+	int i = c == SMT_CIPHER_AES_128_GCM   ? 0
+		: c == SMT_CIPHER_AES_256_GCM ? 1
+					      : -1;
+
+	if (i < 0 || pthread_once(&gcm_once, gcm_find_all))
+		return NULL;
+	return gcm_fns[i].ok ? &gcm_fns[i] : NULL;
+}
+
+static void rc_free(struct rctx *c)
+{
+	/* both cleanse the key schedule they hold */
+	if (c->p)
+		c->f->freectx(c->p);
+	EVP_CIPHER_CTX_free(c->evp);
+	c->p = NULL;
+	c->evp = NULL;
+}
+
+/* Key a context once; later records only change the nonce. */
+static int rc_new(struct rctx *c, enum smt_cipher cipher, const EVP_CIPHER *ev,
+		  const uint8_t *key, size_t key_len, int enc)
+{
+	const struct gcm_fns *f = gcm_of(cipher);
+
+	*c = (struct rctx){.f = f, .enc = enc};
+	if (f) {
+		c->p = f->newctx(f->provctx);
+		if (c->p && (enc ? f->einit : f->dinit)(c->p, key, key_len,
+							NULL, 0, NULL) == 1)
+			return 0;
+		rc_free(c);
+		return -1;
+	}
+	c->evp = EVP_CIPHER_CTX_new();
+	if (c->evp &&
+	    EVP_CipherInit_ex(c->evp, ev, NULL, NULL, NULL, enc) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_SET_IVLEN, SMT_IV_LEN,
+				NULL) == 1 &&
+	    EVP_CipherInit_ex(c->evp, NULL, NULL, key, NULL, enc) == 1)
+		return 0;
+	rc_free(c);
+	return -1;
+}
+
+static int rc_dup(struct rctx *dst, const struct rctx *src)
+{
+	*dst = (struct rctx){.f = src->f, .enc = src->enc};
+	if (src->p) {
+		dst->p = src->f->dupctx(src->p);
+		return dst->p ? 0 : -1;
+	}
+	dst->evp = EVP_CIPHER_CTX_new();
+	if (dst->evp && EVP_CIPHER_CTX_copy(dst->evp, src->evp) == 1)
+		return 0;
+	rc_free(dst);
+	return -1;
+}
+
+static int rc_nonce(struct rctx *c, const uint8_t nonce[SMT_IV_LEN])
+{
+	if (c->p)
+		return (c->enc ? c->f->einit : c->f->dinit)(
+			       c->p, NULL, 0, nonce, SMT_IV_LEN, NULL) == 1
+			       ? 0
+			       : -EIO;
+	return EVP_CipherInit_ex(c->evp, NULL, NULL, NULL, nonce, -1) == 1
+		       ? 0
+		       : -EIO;
+}
+
+/* len bytes through the cipher (out NULL: associated data); the bytes
+ * written, or -1. */
+static int rc_update(struct rctx *c, uint8_t *out, const uint8_t *in,
+		     size_t len)
+{
+	size_t ol;
+	int n;
+
+	if (len > INT32_MAX)
+		return -1;
+	if (c->p)
+		return c->f->update(c->p, out, &ol, len, in, len) == 1 ? (int)ol
+								       : -1;
+	return EVP_CipherUpdate(c->evp, out, &n, in, (int)len) == 1 ? n : -1;
+}
+
+/* The end of a record: its tag made (sealing) or checked (opening, after
+ * rc_tag set it); the bytes written (none for an AEAD), or -1. */
+static int rc_final(struct rctx *c, uint8_t *out)
+{
+	size_t ol;
+	int n;
+
+	if (c->p)
+		return c->f->final(c->p, out, &ol, 0) == 1 ? (int)ol : -1;
+	return EVP_CipherFinal_ex(c->evp, out, &n) == 1 ? n : -1;
+}
+
+/* The tag through the provider's parameters (EVP_CIPHER_CTX_ctrl only
+ * translates to them in OpenSSL 3): read (set 0) or set (1). */
+static int rc_tag(struct rctx *c, uint8_t *tag, int set)
 {
 	OSSL_PARAM p[2] = {
 		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
 						  tag, SMT_TAG_LEN),
 		OSSL_PARAM_construct_end(),
 	};
+	int ok;
 
-	return (set ? EVP_CIPHER_CTX_set_params(ctx, p)
-		    : EVP_CIPHER_CTX_get_params(ctx, p)) == 1
-		       ? 0
-		       : -EIO;
-}
-
-/* Key a context once; later records only change the nonce. */
-static EVP_CIPHER_CTX *ctx_new(const EVP_CIPHER *ev, const uint8_t *key,
-			       int enc)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-
-	if (!ctx)
-		return NULL;
-	if (EVP_CipherInit_ex(ctx, ev, NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, SMT_IV_LEN,
-				NULL) != 1 ||
-	    EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, enc) != 1) {
-		EVP_CIPHER_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
+	if (c->p)
+		ok = set ? c->f->set(c->p, p) : c->f->get(c->p, p);
+	else
+		ok = set ? EVP_CIPHER_CTX_set_params(c->evp, p)
+			 : EVP_CIPHER_CTX_get_params(c->evp, p);
+	return ok == 1 ? 0 : -EIO;
 }
 
 struct smt_aead *smt_aead_new(enum smt_cipher c, const uint8_t *key,
@@ -172,6 +378,7 @@ struct smt_aead *smt_aead_new(enum smt_cipher c, const uint8_t *key,
 	static _Atomic uint64_t gens;
 	struct smt_aead *a;
 	EVP_CIPHER *ev;
+	int err;
 
 	if (cipher_idx(c) < 0 || !key || !iv ||
 	    key_len != smt_cipher_key_len(c)) {
@@ -189,10 +396,10 @@ struct smt_aead *smt_aead_new(enum smt_cipher c, const uint8_t *key,
 	a->cipher = c;
 	a->gen = ++gens;
 	memcpy(a->iv, iv, SMT_IV_LEN);
-	a->enc = ctx_new(ev, key, 1);
-	a->dec = ctx_new(ev, key, 0);
+	err = rc_new(&a->enc, c, ev, key, key_len, 1) |
+	      rc_new(&a->dec, c, ev, key, key_len, 0);
 	EVP_CIPHER_free(ev); /* the contexts hold their own references */
-	if (!a->enc || !a->dec) {
+	if (err) {
 		smt_aead_free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -208,12 +415,11 @@ void smt_aead_free(struct smt_aead *a)
 		struct smt_rec_rd *r = a->pool;
 
 		a->pool = r->next;
-		EVP_CIPHER_CTX_free(r->ctx);
+		rc_free(&r->ctx);
 		free(r);
 	}
-	/* EVP_CIPHER_CTX_free cleanses the key schedule it holds. */
-	EVP_CIPHER_CTX_free(a->enc);
-	EVP_CIPHER_CTX_free(a->dec);
+	rc_free(&a->enc);
+	rc_free(&a->dec);
 	OPENSSL_cleanse(a, sizeof(*a));
 	free(a);
 }
@@ -223,33 +429,20 @@ enum smt_cipher smt_aead_cipher(const struct smt_aead *a)
 	return a ? a->cipher : SMT_CIPHER_NONE;
 }
 
-static int set_nonce(EVP_CIPHER_CTX *ctx, const struct smt_aead *a,
-		     uint64_t seq)
+int smt_aead_direct(const struct smt_aead *a)
+{
+	return a && a->enc.p && a->dec.p;
+}
+
+static int set_nonce(struct rctx *ctx, const struct smt_aead *a, uint64_t seq)
 {
 	uint8_t nonce[SMT_IV_LEN];
 	int ret;
 
 	smt_record_nonce(a->iv, seq, nonce); /* TLS 1.3 section 5.3 */
-	/*
-	 * AES-GCM: the whole nonce as the "fixed IV" of length -1, which the
-	 * provider takes as the complete IV. EVP_CipherInit_ex costs about
-	 * 2.5 times more in OpenSSL 3.0: it asks the provider for the IV
-	 * length first, through its parameter look-ups, on every call.
-	 */
-	if (a->cipher != SMT_CIPHER_CHACHA20_POLY1305) {
-		OSSL_PARAM p[2] = {
-			OSSL_PARAM_construct_octet_string(
-				OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, nonce,
-				(size_t)-1),
-			OSSL_PARAM_construct_end(),
-		};
-
-		ret = EVP_CIPHER_CTX_set_params(ctx, p);
-	} else {
-		ret = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, -1);
-	}
+	ret = rc_nonce(ctx, nonce);
 	OPENSSL_cleanse(nonce, sizeof(nonce));
-	return ret == 1 ? 0 : -EIO;
+	return ret;
 }
 
 static const uint8_t zeros[256];
@@ -261,7 +454,7 @@ int smt_record_sealv(struct smt_aead *a, uint64_t seq,
 		     const struct iovec *content, unsigned int niov, size_t pad,
 		     uint8_t *out)
 {
-	EVP_CIPHER_CTX *ctx;
+	struct rctx *ctx;
 	uint8_t inner = SMT_INNER_TYPE;
 	size_t len = 0, clen, done = 0;
 	unsigned int i;
@@ -278,7 +471,7 @@ int smt_record_sealv(struct smt_aead *a, uint64_t seq,
 	if (len + pad > SMT_REC_MAX_CONTENT)
 		return -EINVAL;
 	clen = len + 1 + pad;
-	ctx = a->enc;
+	ctx = &a->enc;
 	out[0] = SMT_REC_TYPE;
 	out[1] = SMT_REC_VER_HI;
 	out[2] = SMT_REC_VER_LO;
@@ -288,7 +481,7 @@ int smt_record_sealv(struct smt_aead *a, uint64_t seq,
 
 	if (set_nonce(ctx, a, seq))
 		return -EIO;
-	if (EVP_EncryptUpdate(ctx, NULL, &n, out, SMT_REC_HDR_LEN) != 1)
+	if (rc_update(ctx, NULL, out, SMT_REC_HDR_LEN) < 0)
 		return -EIO;
 	/* A small record (every message of one short packet) is gathered
 	 * into place and sealed in one call: OpenSSL 3 costs more per call
@@ -304,7 +497,8 @@ int smt_record_sealv(struct smt_aead *a, uint64_t seq,
 		}
 		p[done] = inner;
 		memset(p + done + 1, 0, pad);
-		if (EVP_EncryptUpdate(ctx, p, &n, p, (int)clen) != 1)
+		n = rc_update(ctx, p, p, clen);
+		if (n < 0)
 			return -EIO;
 		done = (size_t)n;
 		pad = 0;
@@ -314,30 +508,33 @@ int smt_record_sealv(struct smt_aead *a, uint64_t seq,
 	for (i = 0; i < niov; i++) {
 		if (!content[i].iov_len)
 			continue;
-		if (EVP_EncryptUpdate(ctx, p + done, &n, content[i].iov_base,
-				      (int)content[i].iov_len) != 1)
+		n = rc_update(ctx, p + done, content[i].iov_base,
+			      content[i].iov_len);
+		if (n < 0)
 			return -EIO;
 		done += (size_t)n;
 	}
-	if (EVP_EncryptUpdate(ctx, p + done, &n, &inner, 1) != 1)
+	n = rc_update(ctx, p + done, &inner, 1);
+	if (n < 0)
 		return -EIO;
 	done += (size_t)n;
 	while (pad) {
 		size_t chunk = pad < sizeof(zeros) ? pad : sizeof(zeros);
 
-		if (EVP_EncryptUpdate(ctx, p + done, &n, zeros, (int)chunk) !=
-		    1)
+		n = rc_update(ctx, p + done, zeros, chunk);
+		if (n < 0)
 			return -EIO;
 		done += (size_t)n;
 		pad -= chunk;
 	}
 final:
-	if (EVP_EncryptFinal_ex(ctx, p + done, &n) != 1)
+	n = rc_final(ctx, p + done);
+	if (n < 0)
 		return -EIO;
 	done += (size_t)n;
 	if (done != clen)
 		return -EIO;
-	if (aead_tag(ctx, p + clen, 0))
+	if (rc_tag(ctx, p + clen, 0))
 		return -EIO;
 	return (int)(SMT_REC_HDR_LEN + clen + SMT_TAG_LEN);
 }
@@ -364,7 +561,6 @@ static int rd_start(struct smt_rec_rd *r, struct smt_aead *a, uint64_t seq,
 		    size_t hdr_len, uint8_t *out)
 {
 	size_t hlen, n;
-	int m;
 
 	r->hdr = r->out = NULL;
 	r->h = r->plen = r->len = r->pos = 0;
@@ -381,8 +577,8 @@ static int rd_start(struct smt_rec_rd *r, struct smt_aead *a, uint64_t seq,
 	r->hdr = hdr;
 	r->out = out;
 	r->len = rec_len;
-	if (set_nonce(r->ctx, a, seq) ||
-	    EVP_DecryptUpdate(r->ctx, NULL, &m, rec, SMT_REC_HDR_LEN) != 1)
+	if (set_nonce(&r->ctx, a, seq) ||
+	    rc_update(&r->ctx, NULL, rec, SMT_REC_HDR_LEN) < 0)
 		return -SMT_DROP_RECORD_AUTH;
 	r->pos = SMT_REC_HDR_LEN;
 	return 0;
@@ -417,8 +613,8 @@ static int rd_feed(struct smt_rec_rd *r, const uint8_t *in, size_t n)
 		}
 		if (take > n)
 			take = n;
-		if (EVP_DecryptUpdate(r->ctx, dst, &m, in, (int)take) != 1 ||
-		    (size_t)m != take)
+		m = rc_update(&r->ctx, dst, in, take);
+		if (m < 0 || (size_t)m != take)
 			return -EIO;
 		in += take;
 		n -= take;
@@ -442,12 +638,10 @@ static int rd_end(struct smt_rec_rd *r)
 {
 	size_t n = r->plen - 1;
 	uint8_t fin[32];
-	int m;
 
 	if (!r->len || r->pos != r->len)
 		goto fail;
-	if (aead_tag(r->ctx, r->tag, 1) ||
-	    EVP_DecryptFinal_ex(r->ctx, fin, &m) != 1)
+	if (rc_tag(&r->ctx, r->tag, 1) || rc_final(&r->ctx, fin) < 0)
 		goto fail;
 	/* Strip zero padding; the last non-zero byte is the inner type. */
 	if (r->last != 0) {
@@ -476,7 +670,7 @@ int smt_record_open_split(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 
 	if (!a)
 		return -SMT_DROP_BAD_RECORD_HDR;
-	r.ctx = a->dec;
+	r.ctx = a->dec; /* borrowed: not freed here */
 	ret = rd_start(&r, a, seq, rec, rec_len, hdr, hdr_len, out);
 	if (ret)
 		return ret;
@@ -509,9 +703,7 @@ struct smt_rec_rd *smt_rec_rd_get(struct smt_aead *a)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->ctx = EVP_CIPHER_CTX_new();
-	if (!r->ctx || EVP_CIPHER_CTX_copy(r->ctx, a->dec) != 1) {
-		EVP_CIPHER_CTX_free(r->ctx);
+	if (rc_dup(&r->ctx, &a->dec)) {
 		free(r);
 		errno = ENOMEM;
 		return NULL;
@@ -522,7 +714,7 @@ struct smt_rec_rd *smt_rec_rd_get(struct smt_aead *a)
 
 void smt_rec_rd_put(struct smt_aead *a, struct smt_rec_rd *r)
 {
-	EVP_CIPHER_CTX *ctx;
+	struct rctx ctx;
 	uint64_t gen;
 
 	if (!r)
@@ -538,7 +730,7 @@ void smt_rec_rd_put(struct smt_aead *a, struct smt_rec_rd *r)
 		a->npool++;
 		return;
 	}
-	EVP_CIPHER_CTX_free(ctx);
+	rc_free(&ctx);
 	free(r);
 }
 
@@ -576,19 +768,18 @@ int smt_record_open(struct smt_aead *a, uint64_t seq, const uint8_t *rec,
 static int ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,
 		   size_t aad_len, uint8_t tag[SMT_TAG_LEN])
 {
-	EVP_CIPHER_CTX *ctx;
-	int n;
+	struct rctx *ctx;
 
 	if (!a || (aad_len && !aad) || aad_len > INT32_MAX)
 		return -EINVAL;
-	ctx = a->enc;
+	ctx = &a->enc;
 	if (set_nonce(ctx, a, SMT_CTL_SEQ_BIT | ctl_seq))
 		return -EIO;
-	if (aad_len && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
+	if (aad_len && rc_update(ctx, NULL, aad, aad_len) < 0)
 		return -EIO;
-	if (EVP_EncryptFinal_ex(ctx, NULL, &n) != 1)
+	if (rc_final(ctx, NULL) < 0)
 		return -EIO;
-	return aead_tag(ctx, tag, 0);
+	return rc_tag(ctx, tag, 0);
 }
 
 int smt_ctl_tag(struct smt_aead *a, uint64_t ctl_seq, const uint8_t *aad,

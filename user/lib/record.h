@@ -39,6 +39,9 @@ struct smt_aead *smt_aead_new(enum smt_cipher c, const uint8_t *key,
 			      size_t key_len, const uint8_t iv[SMT_IV_LEN]);
 void smt_aead_free(struct smt_aead *a); /* wipes key and IV */
 enum smt_cipher smt_aead_cipher(const struct smt_aead *a);
+/* 1 when a's contexts are the provider's own, called without EVP (AES-GCM
+ * where the provider's functions were found), 0 for EVP's. */
+int smt_aead_direct(const struct smt_aead *a);
 
 /* smt_record_seq(msg_id, B, k) and the nonce: include/smt/rules.h */
 

@@ -37,7 +37,8 @@ void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n)
 {
 	unsigned int i;
 
-	memset(b->msg, 0, n * sizeof(b->msg[0]));
+	/* field by field: a memset of the whole array (4 KiB) cost more
+	 * than the few stores, once per receive call */
 	for (i = 0; i < n; i++) {
 		b->iov[i].iov_len = b->bufsz;
 		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
@@ -47,6 +48,8 @@ void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n)
 		/* room for one int-sized cmsg (UDP_GRO's segment size) */
 		b->msg[i].msg_hdr.msg_control = b->ctl[i].b;
 		b->msg[i].msg_hdr.msg_controllen = sizeof(b->ctl[i].b);
+		b->msg[i].msg_hdr.msg_flags = 0;
+		b->msg[i].msg_len = 0;
 	}
 }
 

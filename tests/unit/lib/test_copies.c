@@ -349,25 +349,50 @@ Test(copies, sealed_out_of_place_equals_the_reference_encoder)
 	pair_fini(&p);
 }
 
-/* As libsmt runs the engine (tx_pull, a flush): the records in the
- * unscheduled window (0, 1 and 2: they start before 10000) leave one by
- * one within the send, each flushed before the next is sealed from the
- * caller's buffer (engine_tx.c tx_pipe), and nothing of that buffer is
- * read after the send returned. */
+/* A pair run as libsmt runs the engine (tx_pull, a flush), the client
+ * sending app (a copy kept in orig), inside a batch of input if asked. */
+static void pulled_send(struct pair *p, uint8_t *app, uint8_t *orig,
+			bool in_batch)
+{
+	uint64_t id;
+
+	app_fill(app, MSG);
+	memcpy(orig, app, MSG);
+	pair_init_as(p, true);
+	if (in_batch)
+		smt_engine_batch_begin(p->s[0].e);
+	cr_assert_eq(smt_engine_send(p->s[0].e, p->s[0].sid, app, MSG, 0, 0,
+				     &id, p->now),
+		     0);
+}
+
+/* The caller overwrites its buffer once the send returned (then ends
+ * the batch of pulled_send); the server still gets orig, sealed as the
+ * reference encoder seals it. */
+static void reuse_and_check(struct pair *p, uint8_t *app, const uint8_t *orig,
+			    bool in_batch)
+{
+	struct seen w = {0};
+
+	memset(app, 0xee, MSG);
+	if (in_batch)
+		smt_engine_batch_end(p->s[0].e);
+	run(p, &w, NULL);
+	check(p, &w, orig);
+	pair_fini(p);
+}
+
+/* The records in the unscheduled window (0, 1 and 2: they start before
+ * 10000) leave one by one within the send, each flushed before the next
+ * is sealed from the caller's buffer (engine_tx.c tx_pipe), and nothing
+ * of that buffer is read after the send returned. */
 Test(copies, window_records_flushed_one_by_one_from_the_callers_buffer)
 {
 	static uint8_t app[MSG], orig[MSG];
-	struct seen w = {0};
 	struct pair p;
-	uint64_t id;
 	size_t i, pkts = 0;
 
-	app_fill(app, sizeof(app));
-	memcpy(orig, app, sizeof(app));
-	pair_init_as(&p, true);
-	cr_assert_eq(smt_engine_send(p.s[0].e, p.s[0].sid, app, MSG, 0, 0, &id,
-				     p.now),
-		     0);
+	pulled_send(&p, app, orig, false);
 	/* a record of 4118 wire bytes is 3 packets of at most 1460; the
 	 * window ends in record 2's third packet */
 	cr_assert_eq(p.s[0].nflush, 3, "%zu flushes", p.s[0].nflush);
@@ -377,10 +402,7 @@ Test(copies, window_records_flushed_one_by_one_from_the_callers_buffer)
 			     "flush %zu after %zu packets, not one record", i,
 			     p.s[0].flush_at[i]);
 	}
-	memset(app, 0xee, sizeof(app)); /* the caller's buffer is free */
-	run(&p, &w, NULL);
-	check(&p, &w, orig);
-	pair_fini(&p);
+	reuse_and_check(&p, app, orig, false);
 }
 
 /* The same inside a batch of input (smt_engine_batch_begin: nothing is
@@ -390,23 +412,11 @@ Test(copies, window_records_flushed_one_by_one_from_the_callers_buffer)
 Test(copies, window_records_held_in_a_batch_sealed_before_return)
 {
 	static uint8_t app[MSG], orig[MSG];
-	struct seen w = {0};
 	struct pair p;
-	uint64_t id;
 
-	app_fill(app, sizeof(app));
-	memcpy(orig, app, sizeof(app));
-	pair_init_as(&p, true);
-	smt_engine_batch_begin(p.s[0].e);
-	cr_assert_eq(smt_engine_send(p.s[0].e, p.s[0].sid, app, MSG, 0, 0, &id,
-				     p.now),
-		     0);
+	pulled_send(&p, app, orig, true);
 	cr_assert_eq(p.s[0].nout, 0);
-	memset(app, 0xee, sizeof(app));
-	smt_engine_batch_end(p.s[0].e);
-	run(&p, &w, NULL);
-	check(&p, &w, orig);
-	pair_fini(&p);
+	reuse_and_check(&p, app, orig, true);
 }
 
 /* Every third DATA packet of the first pass lost: each is sent again,

@@ -185,6 +185,11 @@ struct eng_tx {
 	struct smt_wire_msg w; /* records [0, sealed) are sealed; the others
 				  still hold their plaintext content */
 	uint32_t sealed;
+	/* records [sealed, src_recs) are sealed from the caller's buffer
+	 * src when their first packet goes, during the send or reply call
+	 * (tx_pipe); src is NULL outside it */
+	const uint8_t *src;
+	uint32_t src_recs;
 	uint32_t last_pad; /* zero bytes padding the last record */
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t *sent_us; /* per packet slot: when it last went out, in us

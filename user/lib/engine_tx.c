@@ -149,8 +149,11 @@ static uint32_t initial_grant(const struct smt_engine *e, uint32_t wl)
  * 1 MiB reply then costs the window's encryption before its first packet,
  * and the encryption of what waits for GRANTs is spread over the transfer
  * instead of stalling the caller (and every other message) for its whole
- * length. Sealed bytes are kept, so retransmissions stay byte-identical
- * (one nonce, one plaintext). 0 or -errno.
+ * length. With cfg.tx_pull only record 0 is sealed here: the window's
+ * other records stay in the caller's buffer (t->src) for tx_pipe(), which
+ * seals each as it sends it before the call returns. Sealed bytes are
+ * kept, so retransmissions stay byte-identical (one nonce, one
+ * plaintext). 0 or -errno.
  */
 static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 		       uint32_t len, uint32_t inner)
@@ -169,9 +172,12 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	uint64_t kmax = smt_rec_idx_limit(B);
 	const uint8_t *src = app;
 	uint32_t k, off = 0, pad, unsched;
+	bool pipe = e->cfg.tx_pull && e->ops.flush;
 	int err;
 
 	memset(m, 0, sizeof(*m));
+	t->src = NULL;
+	t->src_recs = 0;
 	if (!ep)
 		return -ENOKEY;
 	if (wl > UINT32_MAX || nrec > kmax)
@@ -208,7 +214,7 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 				? (void *)(src + (done + h - SMT_INNER_HDR_LEN))
 				: NULL;
 		v[1].iov_len = clen - h;
-		if (!k || off < unsched) {
+		if (!k || (off < unsched && !pipe)) {
 			err = seal_rec(t, ep->tx, k, v, 2,
 				       k + 1 == nrec ? pad : 0);
 			if (err) {
@@ -217,6 +223,9 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 				return err;
 			}
 			t->sealed = k + 1;
+		} else if (off < unsched) { /* k > 0: no inner header */
+			t->src = app;
+			t->src_recs = k + 1;
 		} else {
 			if (h)
 				memcpy(p, v[0].iov_base, h);
@@ -250,7 +259,14 @@ static int seal_upto(struct eng_tx *t, uint32_t k)
 			.iov_len = m->rec_off[t->sealed + 1] - ro -
 				   SMT_REC_OVERHEAD - pad,
 		};
-		int n = seal_rec(t, ep->tx, t->sealed, &v, 1, pad);
+		int n;
+
+		if (t->src && t->sealed < t->src_recs) /* out of place */
+			v.iov_base =
+				(void *)(t->src +
+					 (size_t)t->sealed * t->s->rec_size -
+					 SMT_INNER_HDR_LEN);
+		n = seal_rec(t, ep->tx, t->sealed, &v, 1, pad);
 
 		if (n < 0)
 			return n;
@@ -435,6 +451,40 @@ unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max)
 			eng_txq_unlink(e, t);
 	}
 	return sent;
+}
+
+/*
+ * The records wire_layout() left in the caller's buffer go out one by one
+ * while t heads the send queue, each flushed to the backend (with libsmt,
+ * its own sendmmsg) before the next is sealed: the wire and the peer's
+ * decryption of a record overlap the sealing of the next, where a 64 KiB
+ * message used to leave only once all of it was sealed. What does not go
+ * now (another message comes first, a batch is open) is sealed before
+ * the call returns; should that fail, its plaintext is copied into place
+ * and sealed there when it goes, as the records after the window are.
+ */
+static void tx_pipe(struct smt_engine *e, struct eng_tx *t)
+{
+	struct smt_wire_msg *m = &t->w;
+	uint32_t maxp = t->s->max_payload, k, n;
+
+	while (t->src && !e->batch && e->txq_head == t &&
+	       t->next_off < m->wire_len &&
+	       (k = smt_wire_msg_record_at(m, t->next_off)) < t->src_recs) {
+		n = (m->rec_off[k + 1] - t->next_off + maxp - 1) / maxp;
+		if (eng_tx_pull(e, n) < n)
+			break;
+		eng_tx_flush(e);
+	}
+	if (t->src && seal_upto(t, t->src_recs - 1) < 0)
+		for (k = t->sealed; k < t->src_recs; k++)
+			memcpy(m->wire + m->rec_off[k] + SMT_REC_HDR_LEN,
+			       t->src + (size_t)k * t->s->rec_size -
+				       SMT_INNER_HDR_LEN,
+			       m->rec_off[k + 1] - m->rec_off[k] -
+				       SMT_REC_OVERHEAD -
+				       (k + 1 == m->nrec ? t->last_pad : 0));
+	t->src = NULL;
 }
 
 /* Start of the deterministic packet that holds offset off. */
@@ -1038,6 +1088,7 @@ int smt_engine_send(struct smt_engine *e, uint32_t sid, const void *data,
 	out_publish(e, s, ep);
 	if (id)
 		*id = smt_engine_id_make(ep->num, mid);
+	tx_pipe(e, t);
 	eng_tx_flush(e);
 	return 0;
 }
@@ -1080,6 +1131,7 @@ int smt_engine_reply(struct smt_engine *e, uint32_t sid, uint64_t id,
 		account_tx(e, t, 1);
 		return err;
 	}
+	tx_pipe(e, t);
 	eng_tx_flush(e);
 	return 0;
 }

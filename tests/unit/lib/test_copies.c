@@ -11,6 +11,7 @@
  * repeat the first bytes; a payload handed by reference outlives the end
  * of its message until smt_engine_tx_done() (ASan in test-asan).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -45,6 +46,8 @@ struct side {
 	struct ref *refs;
 	size_t nrefs, caprefs;
 	size_t split; /* packets sent as header + payload reference */
+	size_t flush_at[16]; /* nout at each ops.flush (tx_pull pairs) */
+	size_t nflush;
 };
 
 struct pair {
@@ -111,14 +114,26 @@ static void batch_sent(struct side *sd)
 	smt_engine_tx_done(sd->e);
 }
 
+static void cp_flush(void *ctx)
+{
+	struct side *sd = ctx;
+
+	if (sd->nflush < 16)
+		sd->flush_at[sd->nflush++] = sd->nout;
+}
+
 static const struct smt_limits lim = {.B = 48, .max_msg = 1u << 20};
 
-static void pair_init(struct pair *p)
+/* pull: the engine runs as libsmt's endpoints do (cfg.tx_pull, a flush) */
+static void pair_init_as(struct pair *p, bool pull)
 {
-	struct smt_engine_ops ops = {.send = cp_send, .pkt_buf = cp_pkt_buf};
+	struct smt_engine_ops ops = {.send = cp_send,
+				     .pkt_buf = cp_pkt_buf,
+				     .flush = pull ? cp_flush : NULL};
 	struct smt_engine_cfg c = {
 		.rec_size = REC,
 		.unsched_bytes = UNSCHED,
+		.tx_pull = pull,
 	};
 	int i;
 
@@ -156,6 +171,11 @@ static void pair_init(struct pair *p)
 		cr_assert_eq(
 			smt_engine_session_add(p->s[i].e, &s, &p->s[i].sid), 0);
 	}
+}
+
+static void pair_init(struct pair *p)
+{
+	pair_init_as(p, false);
 }
 
 static void pair_fini(struct pair *p)
@@ -231,8 +251,12 @@ static void run(struct pair *p, struct seen *w, bool (*drop)(size_t i))
 	for (round = 0; round < 2000; round++) {
 		for (side = 0; side < 2; side++) {
 			struct side *sd = &p->s[side];
-			size_t n = sd->nout, i;
-			struct cpkt *b = malloc(n * sizeof(*b) + 1);
+			size_t n, i;
+			struct cpkt *b;
+
+			smt_engine_pull(sd->e, UINT_MAX); /* tx_pull pairs */
+			n = sd->nout;
+			b = malloc(n * sizeof(*b) + 1);
 
 			cr_assert_not_null(b);
 			memcpy(b, sd->out, n * sizeof(*b));
@@ -323,6 +347,76 @@ Test(copies, sealed_out_of_place_equals_the_reference_encoder)
 	cr_assert_eq(w.again, 0);
 	check(&p, &w, app);
 	pair_fini(&p);
+}
+
+/* A pair run as libsmt runs the engine (tx_pull, a flush), the client
+ * sending app (a copy kept in orig), inside a batch of input if asked. */
+static void pulled_send(struct pair *p, uint8_t *app, uint8_t *orig,
+			bool in_batch)
+{
+	uint64_t id;
+
+	app_fill(app, MSG);
+	memcpy(orig, app, MSG);
+	pair_init_as(p, true);
+	if (in_batch)
+		smt_engine_batch_begin(p->s[0].e);
+	cr_assert_eq(smt_engine_send(p->s[0].e, p->s[0].sid, app, MSG, 0, 0,
+				     &id, p->now),
+		     0);
+}
+
+/* The caller overwrites its buffer once the send returned (then ends
+ * the batch of pulled_send); the server still gets orig, sealed as the
+ * reference encoder seals it. */
+static void reuse_and_check(struct pair *p, uint8_t *app, const uint8_t *orig,
+			    bool in_batch)
+{
+	struct seen w = {0};
+
+	memset(app, 0xee, MSG);
+	if (in_batch)
+		smt_engine_batch_end(p->s[0].e);
+	run(p, &w, NULL);
+	check(p, &w, orig);
+	pair_fini(p);
+}
+
+/* The records in the unscheduled window (0, 1 and 2: they start before
+ * 10000) leave one by one within the send, each flushed before the next
+ * is sealed from the caller's buffer (engine_tx.c tx_pipe), and nothing
+ * of that buffer is read after the send returned. */
+Test(copies, window_records_flushed_one_by_one_from_the_callers_buffer)
+{
+	static uint8_t app[MSG], orig[MSG];
+	struct pair p;
+	size_t i, pkts = 0;
+
+	pulled_send(&p, app, orig, false);
+	/* a record of 4118 wire bytes is 3 packets of at most 1460; the
+	 * window ends in record 2's third packet */
+	cr_assert_eq(p.s[0].nflush, 3, "%zu flushes", p.s[0].nflush);
+	for (i = 0; i < 3; i++) {
+		pkts += i < 2 ? 3 : 2;
+		cr_assert_eq(p.s[0].flush_at[i], pkts,
+			     "flush %zu after %zu packets, not one record", i,
+			     p.s[0].flush_at[i]);
+	}
+	reuse_and_check(&p, app, orig, false);
+}
+
+/* The same inside a batch of input (smt_engine_batch_begin: nothing is
+ * flushed before its end): the window's records cannot leave during the
+ * send, so they are sealed before it returns, from the caller's buffer
+ * while it is still the caller's. */
+Test(copies, window_records_held_in_a_batch_sealed_before_return)
+{
+	static uint8_t app[MSG], orig[MSG];
+	struct pair p;
+
+	pulled_send(&p, app, orig, true);
+	cr_assert_eq(p.s[0].nout, 0);
+	reuse_and_check(&p, app, orig, true);
 }
 
 /* Every third DATA packet of the first pass lost: each is sent again,

@@ -2127,6 +2127,40 @@ early_gone_closed() { # TEST PORT COUNTER
 	fi
 }
 
+# Both smtds make their ephemeral X25519 key pairs ahead while idle (tkt.c
+# eph_take, smtd_tkt_idle), and a pair serves one set-up only: three
+# set-ups, every HELLO's and ACCEPT's share different, and pooled pairs
+# used on both sides.
+ticket_key_pairs_ahead() {
+	local pcap=$SD_TMP/tkt-shares.pcap tpid cp0 sp0 n sh
+	cp0=$(stat_of cli x25519_pooled)
+	sp0=$(stat_of srv x25519_pooled)
+	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
+		"tcp port 7443" >/dev/null 2>&1 &
+	tpid=$!
+	TEST_PIDS="$TEST_PIDS $tpid"
+	sleep 1
+	for p in 9821 9822 9823; do
+		echo_client cli "$SD_TMP/tkt-sh.out" "$SIP" echo.smt -n 1 \
+			-s 64 --port $p
+		sleep 0.3
+	done
+	sleep 0.5
+	kill -INT $tpid
+	wait $tpid 2>/dev/null
+	sh=$(python3 tests/smtd/tkt_replay.py --shares "$pcap" 7443)
+	n=$(echo "$sh" | cut -d' ' -f2 | sort -u | wc -l)
+	if [ "$(echo "$sh" | grep -c '^hello ')" -ge 3 ] &&
+		[ "$(echo "$sh" | grep -c '^accept ')" -ge 3 ] &&
+		[ "$n" = "$(echo "$sh" | wc -l)" ] &&
+		[ "$(stat_of cli x25519_pooled)" -ge $((cp0 + 3)) ] &&
+		[ "$(stat_of srv x25519_pooled)" -ge $((sp0 + 3)) ]; then
+		ok ticket_key_pairs_made_ahead_each_used_once
+	else
+		bad ticket_key_pairs_made_ahead_each_used_once "shares: $(echo $sh); pooled cli $cp0 -> $(stat_of cli x25519_pooled), srv $sp0 -> $(stat_of srv x25519_pooled)"
+	fi
+}
+
 # The server's check of a HELLO's client chain goes through the
 # verification cache (vcache.c smtd_vcache_der): known the next time (no
 # full check: the CLOSEs' TLS checks of the same chain are known by now
@@ -2229,6 +2263,16 @@ t_ticket() {
 	else
 		bad ticket_replayed_hello_refused "$r; refused=$(stat_of srv tickets_refused)"
 	fi
+	# the same HELLO with its ticket's signature changed: the server
+	# verified that ticket before (and remembers it, tkt.c
+	# ticket_sig_ok), but not these bytes
+	r=$(ip netns exec "$NSC" python3 tests/smtd/tkt_replay.py \
+		--flip-ticket-sig "$pcap" "$SIP" 7443 2>&1)
+	if echo "$r" | grep -q "REFUSE code 5: ticket signature does not verify"; then
+		ok ticket_forged_signature_refused_after_good_one
+	else
+		bad ticket_forged_signature_refused_after_good_one "$r"
+	fi
 	# the first RPC of a ticket set-up, alone
 	echo_client cli "$SD_TMP/tkt1.out" "$SIP" echo.smt -n 1 -s 64 --stats \
 		--port 9804
@@ -2238,6 +2282,7 @@ t_ticket() {
 	# (the ticket set-ups of these checks, for the counts below)
 	local tk0 tk_more
 	tk0=$(stat_of cli tickets_out)
+	ticket_key_pairs_ahead
 	ticket_request_held ticket_first_rpc_held_for_its_session \
 		"$SD_TMP/tkt2.out" 9808
 	# the same behind smtd's XDP session filter ([bpf]): the request

@@ -115,6 +115,39 @@ Test(ticket_kat, small_order_share_refused)
 	cr_expect_lt(smt_x25519(c, zero, out), 0);
 }
 
+/* smtd's keys held as EVP_PKEYs (the long-term key, pooled ephemeral
+ * pairs) give the known answers, and a new pair is new each time */
+Test(ticket_kat, x25519_held_keys)
+{
+	uint8_t c[32], slt[32], pub[32], pub2[32], dh[32], raw[32];
+	uint8_t zero[32] = {0};
+	EVP_PKEY *k, *g, *g2;
+	size_t n = 32;
+
+	kat("c_priv", c, 32);
+	kat("s_lt_priv", slt, 32);
+	k = smt_x25519_key(c);
+	cr_assert(k);
+	cr_assert_eq(smt_x25519_public(slt, pub), 0);
+	cr_assert_eq(smt_x25519_derive(k, pub, dh), 0);
+	expect_kat("dh_lt", dh, 32);
+	cr_expect_lt(smt_x25519_derive(k, zero, dh), 0);
+	EVP_PKEY_free(k);
+
+	g = smt_x25519_gen(pub);
+	g2 = smt_x25519_gen(pub2);
+	cr_assert(g && g2);
+	cr_expect(memcmp(pub, pub2, 32), "two new pairs, one share");
+	/* the share is the pair's: DH both ways agrees */
+	cr_assert_eq(EVP_PKEY_get_raw_private_key(g, raw, &n), 1);
+	cr_assert_eq(smt_x25519(raw, pub2, dh), 0);
+	cr_assert_eq(smt_x25519_derive(g2, pub, c), 0);
+	cr_expect(!memcmp(dh, c, 32), "DH of two new pairs differs by side");
+	OPENSSL_cleanse(raw, sizeof(raw));
+	EVP_PKEY_free(g);
+	EVP_PKEY_free(g2);
+}
+
 /* ---- tickets with real certificates ---------------------------------------- */
 
 static const char *certs(void)

@@ -4,7 +4,11 @@
 recorded one would: find the TCP stream to PORT in a pcap (Ethernet,
 IPv4 or IPv6) whose payload starts with "SMT0", send its HELLO again to
 HOST:PORT, and print the answer's type and REFUSE reason.
-Usage: tkt_replay.py PCAP HOST PORT"""
+--flip-ticket-sig: the ticket inside the HELLO with the last byte of its
+signature changed (a forged ticket). --shares: send nothing, print the
+X25519 share of every HELLO and ACCEPT in the pcap, one a line.
+Usage: tkt_replay.py [--flip-ticket-sig] PCAP HOST PORT
+       tkt_replay.py --shares PCAP PORT"""
 import socket
 import struct
 import sys
@@ -32,22 +36,43 @@ def streams(path, port):
         else:
             continue
         sport, dport = struct.unpack_from("!HH", pkt, tcp)
-        if dport != port:
+        if port not in (sport, dport):
             continue
         doff = (pkt[tcp + 12] >> 4) * 4
-        out[sport] = out.get(sport, b"") + pkt[tcp + doff:]
+        key = (sport, dport)
+        out[key] = out.get(key, b"") + pkt[tcp + doff:]
     return out
 
 
-def main():
-    pcap, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    hello = None
+def shares(pcap, port):
     for payload in streams(pcap, port).values():
-        if payload[:4] == b"SMT0" and payload[5] == 1:
+        if payload[:4] != b"SMT0":
+            continue
+        if payload[5] == 1:  # HELLO: random, time, then the share
+            print("hello", payload[48:80].hex())
+        elif payload[5] == 2:  # ACCEPT: the share after the header
+            print("accept", payload[8:40].hex())
+
+
+def main():
+    args = sys.argv[1:]
+    if args[0] == "--shares":
+        shares(args[1], int(args[2]))
+        return
+    flip = args[0] == "--flip-ticket-sig"
+    if flip:
+        args = args[1:]
+    pcap, host, port = args[0], args[1], int(args[2])
+    hello = None
+    for (_, dport), payload in streams(pcap, port).items():
+        if dport == port and payload[:4] == b"SMT0" and payload[5] == 1:
             n = struct.unpack_from("!H", payload, 6)[0]
             hello = payload[:n]
     if not hello:
         sys.exit("no HELLO in the capture")
+    if flip:  # the ticket's 3-byte length at 104, its signature last
+        end = 107 + int.from_bytes(hello[104:107], "big")
+        hello = hello[:end - 1] + bytes([hello[end - 1] ^ 1]) + hello[end:]
     s = socket.create_connection((host, port), timeout=5)
     s.sendall(hello)
     ans = b""

@@ -255,7 +255,10 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	static struct smtd d;
-	bool fg = false, check = false, use_syslog = false;
+	/* SMT-ticket key pairs are made ahead after this long without an
+	 * event (smtd_tkt_idle) */
+	const struct timespec idle = {.tv_nsec = 200000};
+	bool fg = false, check = false, use_syslog = false, fill = true;
 	const char *pidfile = NULL;
 	int level = -1, c, r, ret = 1, ready_fd = -1;
 	char err[8192];
@@ -376,7 +379,19 @@ int main(int argc, char **argv)
 
 	while (!d.stop) {
 		struct epoll_event ev[32];
-		int i, n = epoll_wait(d.epfd, ev, 32, smtd_hs_next_ms(&d, 250));
+		int i, n;
+
+		/* idle after some work: key pairs made ahead, one a time */
+		if (fill) {
+			n = epoll_pwait2(d.epfd, ev, 32, &idle, NULL);
+			if (!n)
+				fill = smtd_tkt_idle(&d);
+		} else {
+			n = epoll_wait(d.epfd, ev, 32,
+				       smtd_hs_next_ms(&d, 250));
+		}
+		if (n > 0)
+			fill = true;
 
 		if (n < 0 && errno != EINTR) {
 			LOG_E("epoll_wait: %s", strerror(errno));

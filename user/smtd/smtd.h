@@ -240,7 +240,9 @@ void smtd_accept_tick(struct smtd *d);
 	X(stek_loads, "ticket-key file loads (start, SIGHUP, change)")       \
 	X(stek_load_failed, "ticket-key file changes refused, keys kept")    \
 	X(verify_full, "peer certificate chains verified in full")           \
-	X(verify_cached, "peer chains known verified (verification cache)")
+	X(verify_cached, "peer chains known verified (verification cache)")  \
+	X(x25519_pooled, "SMT-ticket key pairs made ahead, while idle")      \
+	X(x25519_made, "SMT-ticket key pairs made during a set-up")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \
@@ -525,6 +527,9 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 void smtd_tkt_take(struct smtd *d, int fd, const char *peer_str);
 void smtd_tkt_conn_gone(struct smtd *d, struct smtd_ctl_conn *c);
 void smtd_tkt_tick(struct smtd *d);
+/* Make one ephemeral key pair ahead for SMT-ticket set-ups when smtd has
+ * nothing else to do; true while the pool wants more. */
+bool smtd_tkt_idle(struct smtd *d);
 void smtd_tkt_free_all(struct smtd *d);
 
 /* params.c: the session-parameter message (docs/protocol.md 6.1) */

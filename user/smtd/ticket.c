@@ -540,11 +540,31 @@ int smt_x25519_keygen(uint8_t priv[32], uint8_t pub[32])
 	return smt_x25519_public(priv, pub);
 }
 
-int smt_x25519(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
+EVP_PKEY *smt_x25519_key(const uint8_t priv[32])
 {
-	static const uint8_t zero[32];
 	EVP_PKEY *k =
 		EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+
+	ERR_clear_error();
+	return k;
+}
+
+EVP_PKEY *smt_x25519_gen(uint8_t pub[32])
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	size_t n = 32;
+
+	if (k && (EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32)) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	ERR_clear_error();
+	return k;
+}
+
+int smt_x25519_derive(EVP_PKEY *k, const uint8_t peer[32], uint8_t out[32])
+{
+	static const uint8_t zero[32];
 	EVP_PKEY *p =
 		EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
 	EVP_PKEY_CTX *c = k ? EVP_PKEY_CTX_new(k, NULL) : NULL;
@@ -560,9 +580,17 @@ int smt_x25519(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
 	if (!err && !CRYPTO_memcmp(out, zero, 32))
 		err = -EINVAL;
 	EVP_PKEY_CTX_free(c);
-	EVP_PKEY_free(k);
 	EVP_PKEY_free(p);
 	ERR_clear_error();
+	return err;
+}
+
+int smt_x25519(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
+{
+	EVP_PKEY *k = smt_x25519_key(priv);
+	int err = smt_x25519_derive(k, peer, out);
+
+	EVP_PKEY_free(k);
 	return err;
 }
 

@@ -158,6 +158,14 @@ X509 *smt_tkt_chain_verify(const uint8_t *chain, size_t len, X509_STORE *store,
 int smt_x25519_keygen(uint8_t priv[32], uint8_t pub[32]);
 int smt_x25519(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32]);
 int smt_x25519_public(const uint8_t priv[32], uint8_t pub[32]);
+/* The same with the private key held as an EVP_PKEY, which OpenSSL
+ * completes with its public key when it is made (one scalar
+ * multiplication): made once, a key derives with one multiplication each
+ * time. smt_x25519_key: from raw bytes; smt_x25519_gen: a new random pair
+ * (*pub gets its share). NULL on failure; EVP_PKEY_free wipes the key. */
+EVP_PKEY *smt_x25519_key(const uint8_t priv[32]);
+EVP_PKEY *smt_x25519_gen(uint8_t pub[32]);
+int smt_x25519_derive(EVP_PKEY *k, const uint8_t peer[32], uint8_t out[32]);
 
 /* Hash name and length of a TLS 1.3 suite; NULL for others. */
 const char *smt_tkt_md(uint16_t suite, size_t *hash_len);

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,15 @@
 
 /* ---- what is loaded from the configuration (replaced on SIGHUP) ---------- */
 
+#define TKT_GOOD 8
+
 struct tkt_key { /* server: one service's long-term key */
 	char service[SMTD_NAME_MAX];
-	uint8_t priv[32], pub[32], id[SMT_TKT_ID_LEN];
+	uint8_t pub[32], id[SMT_TKT_ID_LEN];
+	EVP_PKEY *pk; /* the private key, made once (smt_x25519_key) */
+	/* SHA-256 of tickets whose signature verified (own_ticket) */
+	uint8_t good[TKT_GOOD][32];
+	unsigned int ngood, next_good;
 };
 
 struct tkt_held { /* client: one server's ticket, checked at load */
@@ -85,7 +92,7 @@ struct tkt_conn {
 	struct smt_params prop;
 	/* client */
 	struct smtd_ctl_conn *conn;
-	uint8_t c_priv[32];
+	EVP_PKEY *c_key; /* the HELLO's ephemeral key, until the ACCEPT */
 	size_t hello_len; /* the HELLO is out[0 .. hello_len) */
 	size_t ticket_off, ticket_len; /* T inside the HELLO */
 	/* server */
@@ -97,6 +104,7 @@ struct tkt_conn {
 };
 
 #define SEEN_GEN 2
+#define TKT_POOL 4
 struct seen_gen { /* open addressing on the first 8 random bytes */
 	uint8_t (*r)[SMT_TKT_RANDOM_LEN];
 	size_t cap, n;
@@ -108,6 +116,10 @@ struct smtd_tkt {
 	struct seen_gen gen[SEEN_GEN]; /* [0] current, [1] previous */
 	int64_t gen_start_ms;
 	int64_t start_ms; /* HELLOs made earlier are refused */
+	/* ephemeral X25519 key pairs made while idle, each taken once */
+	EVP_PKEY *pool[TKT_POOL];
+	uint8_t pool_pub[TKT_POOL][32];
+	int npool;
 };
 
 static struct smtd_tkt *rt(struct smtd *d)
@@ -129,6 +141,8 @@ static void cfg_free(struct smtd_tkt_cfg *k)
 
 	if (!k)
 		return;
+	for (i = 0; i < k->nkeys; i++)
+		EVP_PKEY_free(k->keys[i].pk);
 	for (i = 0; i < k->nheld; i++)
 		free(k->held[i].raw);
 	OPENSSL_cleanse(k, sizeof(*k));
@@ -153,8 +167,7 @@ static int load_key(const struct smtd_service *s, struct tkt_key *k, char *err,
 	if (f)
 		fclose(f);
 	if (!p || EVP_PKEY_get_base_id(p) != EVP_PKEY_X25519 ||
-	    EVP_PKEY_get_raw_private_key(p, k->priv, &n) != 1 || n != 32 ||
-	    smt_x25519_public(k->priv, k->pub)) {
+	    EVP_PKEY_get_raw_public_key(p, k->pub, &n) != 1 || n != 32) {
 		snprintf(err, errlen,
 			 "[service %s] ticket_key = %s: not an X25519 private "
 			 "key in PEM (make one with: openssl genpkey "
@@ -167,6 +180,8 @@ static int load_key(const struct smtd_service *s, struct tkt_key *k, char *err,
 		goto out;
 	memcpy(k->id, md, SMT_TKT_ID_LEN);
 	snprintf(k->service, sizeof(k->service), "%s", s->name);
+	k->pk = p;
+	p = NULL;
 	r = 0;
 out:
 	EVP_PKEY_free(p);
@@ -296,7 +311,7 @@ int smtd_tkt_load(struct smtd *d, char *err, size_t errlen)
 	return 0;
 }
 
-static const struct tkt_key *key_for(struct smtd *d, const char *service)
+static struct tkt_key *key_for(struct smtd *d, const char *service)
 {
 	struct smtd_tkt_cfg *k = d->tkt_cfg;
 	int i;
@@ -492,7 +507,7 @@ static void conn_free(struct smtd *d, struct tkt_conn *k)
 	OPENSSL_cleanse(&k->sess.keys, sizeof(k->sess.keys));
 	OPENSSL_cleanse(k->es, sizeof(k->es));
 	OPENSSL_cleanse(k->s1, sizeof(k->s1));
-	OPENSSL_cleanse(k->c_priv, sizeof(k->c_priv));
+	EVP_PKEY_free(k->c_key); /* wipes it */
 	free(k->in);
 	free(k->out);
 	free(k);
@@ -610,14 +625,102 @@ static void leaf_id(const uint8_t *chain, size_t len, char *out)
 		hexs(md, 32, out);
 }
 
+/*
+ * An ephemeral X25519 key pair for one set-up (the HELLO's or the ACCEPT's
+ * share): one made while smtd was idle (smtd_tkt_idle), taken out of the
+ * pool so that no other set-up gets it, or a new one when the pool is
+ * empty. NULL when none can be made.
+ */
+static EVP_PKEY *eph_take(struct smtd *d, uint8_t pub[32])
+{
+	struct smtd_tkt *t = rt(d);
+	EVP_PKEY *k;
+
+	if (t && t->npool > 0) {
+		t->npool--;
+		k = t->pool[t->npool];
+		t->pool[t->npool] = NULL;
+		memcpy(pub, t->pool_pub[t->npool], 32);
+		d->st.x25519_pooled++;
+		return k;
+	}
+	d->st.x25519_made++;
+	return smt_x25519_gen(pub);
+}
+
+/* The pool is kept only where set-ups with tickets can happen, and filled
+ * between their steps: not while a server's set-up is under way (its
+ * steps and the serving application's answer to the held request, often
+ * on the same CPU, would wait behind it), nor while a client's HELLO is
+ * not out yet; a client waiting for its ACCEPT (epoch 1, off the first
+ * request's path) is idle. */
+static bool pool_wanted(struct smtd *d)
+{
+	const struct smtd_tkt_cfg *c = d->tkt_cfg;
+	const struct smtd_tkt *t = d->tkt;
+	const struct tkt_conn *k;
+
+	if (!c || (!c->nkeys && !c->nheld) || (t && t->npool >= TKT_POOL))
+		return false;
+	for (k = t ? t->conns : NULL; k; k = k->next)
+		if (!k->dead && k->state != TKT_DONE &&
+		    (k->server || k->state != TKT_READ))
+			return false;
+	return true;
+}
+
+bool smtd_tkt_idle(struct smtd *d)
+{
+	struct smtd_tkt *t;
+
+	if (!pool_wanted(d) || !(t = rt(d)))
+		return false;
+	t->pool[t->npool] = smt_x25519_gen(t->pool_pub[t->npool]);
+	if (!t->pool[t->npool])
+		return false;
+	t->npool++;
+	return t->npool < TKT_POOL;
+}
+
 /* ---- server ----------------------------------------------------------------- */
+
+/*
+ * The ticket's signature, by this host's certificate: a server sees the
+ * few tickets it exported again and again, so the SHA-256 of a ticket
+ * whose signature verified (all its bytes: the signed part, which holds
+ * the certificate that own_ticket compared with this host's, and the
+ * signature) is remembered with its key, TKT_GOOD of them, and the same
+ * bytes are not verified again. A reload (SIGHUP) makes new keys with
+ * nothing remembered; failures are not remembered.
+ */
+static bool ticket_sig_ok(struct tkt_key *key, const struct smt_ticket *t,
+			  X509 *leaf)
+{
+	uint8_t id[32], md[32];
+	unsigned int i;
+
+	if (EVP_Digest(t->raw, t->raw_len, id, NULL, EVP_sha256(), NULL) != 1)
+		return false;
+	for (i = 0; i < key->ngood; i++)
+		if (!CRYPTO_memcmp(key->good[i], id, sizeof(id)))
+			return true;
+	if (EVP_Digest(t->raw, t->signed_len, md, NULL, EVP_sha256(), NULL) !=
+		    1 ||
+	    !smt_tkt_sig_ok(X509_get0_pubkey(leaf), "server", md, sizeof(md),
+			    t->sig_scheme, t->sig, t->sig_len))
+		return false;
+	memcpy(key->good[key->next_good], id, sizeof(id));
+	key->next_good = (key->next_good + 1) % TKT_GOOD;
+	if (key->ngood < TKT_GOOD)
+		key->ngood++;
+	return true;
+}
 
 /* Is t one this host issued: its own certificate, signature, times, key? */
 static const char *own_ticket(struct smtd *d, const struct smt_ticket *t,
-			      const struct tkt_key **key)
+			      struct tkt_key **key)
 {
 	X509 *leaf = SSL_CTX_get0_certificate(d->srv_ctx);
-	uint8_t md[32];
 	unsigned char *der = NULL;
 	int64_t now = time(NULL);
 	size_t n = (size_t)t->chain[0] << 16 | t->chain[1] << 8 | t->chain[2];
@@ -634,10 +737,7 @@ static const char *own_ticket(struct smtd *d, const struct smt_ticket *t,
 	if ((uint64_t)now >= t->not_after ||
 	    (uint64_t)now + SMT_TKT_SKEW_S < t->not_before)
 		return "ticket has expired";
-	if (EVP_Digest(t->raw, t->signed_len, md, NULL, EVP_sha256(), NULL) !=
-		    1 ||
-	    !smt_tkt_sig_ok(X509_get0_pubkey(leaf), "server", md, sizeof(md),
-			    t->sig_scheme, t->sig, t->sig_len))
+	if (!ticket_sig_ok(*key, t, leaf))
 		return "ticket signature does not verify";
 	return NULL;
 }
@@ -676,12 +776,13 @@ static const char *client_auth(struct smtd *d, struct tkt_conn *k,
 static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 {
 	const struct smtd_config *c = &d->cfg;
-	const struct tkt_key *key;
+	struct tkt_key *key;
 	struct smt_tkt_hello h;
 	struct smt_ticket t;
 	struct smt_params p, a;
 	struct smtd_ctl_conn *srv;
-	uint8_t dh[32], s_priv[32], s_pub[32], fin[SMT_TKT_HASH_MAX], tag[8];
+	uint8_t dh[32], s_pub[32], fin[SMT_TKT_HASH_MAX], tag[8];
+	EVP_PKEY *eph = NULL;
 	uint8_t s0[SMT_TKT_HASH_MAX];
 	const char *why = NULL;
 	char reason[200];
@@ -741,11 +842,11 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 		return;
 	}
 	/* keys: ES and epoch 0, then the ACCEPT's share, epoch 1, finished */
-	if (smt_x25519(key->priv, h.share, dh) ||
+	if (smt_x25519_derive(key->pk, h.share, dh) ||
 	    smt_tkt_early(t.suite, dh, h.ticket, h.ticket_len, k->in, len,
 			  k->es, s0) ||
-	    smt_x25519_keygen(s_priv, s_pub) ||
-	    smt_x25519(s_priv, h.share, dh)) {
+	    !(eph = eph_take(d, s_pub)) ||
+	    smt_x25519_derive(eph, h.share, dh)) {
 		refuse(d, k, SMT_PREFUSE_PARAMS, "key agreement failed");
 		goto wipe;
 	}
@@ -787,7 +888,7 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	smtd_io_mod(d, &k->io, 0);
 wipe:
 	OPENSSL_cleanse(dh, sizeof(dh));
-	OPENSSL_cleanse(s_priv, sizeof(s_priv));
+	EVP_PKEY_free(eph); /* wipes it */
 	OPENSSL_cleanse(s0, sizeof(s0));
 }
 
@@ -861,7 +962,7 @@ static void on_accept(struct smtd *d, struct tkt_conn *k, size_t len)
 		     "the HELLO");
 		return;
 	}
-	if (smt_x25519(k->c_priv, m + SMT_TKT_HDR_LEN, dh) ||
+	if (smt_x25519_derive(k->c_key, m + SMT_TKT_HDR_LEN, dh) ||
 	    smt_tkt_fs(k->suite, k->es, dh, hello + k->ticket_off,
 		       k->ticket_len, hello, k->hello_len, m, sh, k->s1, fin,
 		       tag)) {
@@ -870,7 +971,8 @@ static void on_accept(struct smtd *d, struct tkt_conn *k, size_t len)
 		return;
 	}
 	OPENSSL_cleanse(dh, sizeof(dh));
-	OPENSSL_cleanse(k->c_priv, sizeof(k->c_priv));
+	EVP_PKEY_free(k->c_key); /* wipes it */
+	k->c_key = NULL;
 	if (CRYPTO_memcmp(fin, m + sh, hl)) {
 		d->st.tickets_bad_finished++;
 		fail(d, k,
@@ -946,6 +1048,17 @@ out:
 	return r;
 }
 
+/* A non-blocking connect that has finished, without error, by now. */
+static bool tcp_up(int fd)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLOUT};
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+
+	return poll(&pf, 1, 0) == 1 && pf.revents == POLLOUT &&
+	       !getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) && !soerr;
+}
+
 /*
  * smt_connect for a service this smtd holds a ticket of: epoch 0 to the
  * application now, the HELLO on its way. 1 when there is no usable ticket
@@ -1010,7 +1123,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	/* the HELLO */
 	b = k->out;
 	if (RAND_bytes(b + 8, SMT_TKT_RANDOM_LEN) != 1 ||
-	    smt_x25519_keygen(k->c_priv, pub))
+	    !(k->c_key = eph_take(d, pub)))
 		goto fail;
 	smt_put_be64(b + 40, (uint64_t)time(NULL) * 1000);
 	memcpy(b + 48, pub, 32);
@@ -1030,7 +1143,23 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	smt_tkt_put_hdr(b, SMT_TKT_HELLO, off);
 	k->hello_len = off;
 	k->out_len = off;
-	if (smt_x25519(k->c_priv, t->t.share, dh) ||
+	/* The HELLO leaves before the application is answered when the
+	 * connection is up by now: the server's check of it and its push of
+	 * epoch 0 are the first request's longer way, and the answer's
+	 * wake-up of the application may take this CPU first. */
+	if (r && tcp_up(fd)) {
+		r = 0;
+		smtd_mark(k->mark, HM_TCP);
+	}
+	if (!r) {
+		ssize_t n = send(fd, b, off, MSG_NOSIGNAL);
+
+		if (n > 0)
+			k->out_off = (size_t)n;
+		if (k->out_off == off)
+			smtd_mark(k->mark, HM_HELLO);
+	}
+	if (smt_x25519_derive(k->c_key, t->t.share, dh) ||
 	    smt_tkt_early(k->suite, dh, t->raw, t->len, b, off, k->es, s0) ||
 	    keys_from(k->suite, s0, &k->sess.keys)) {
 		OPENSSL_cleanse(dh, sizeof(dh));
@@ -1062,7 +1191,11 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		return 0;
 	}
 	k->state = r ? TKT_CONNECT : TKT_WRITE;
-	if (smtd_io_add(d, &k->io, EPOLLOUT)) {
+	if (!r && k->out_off == k->out_len) { /* sent whole above */
+		k->state = TKT_READ;
+		k->in_len = 0;
+	}
+	if (smtd_io_add(d, &k->io, k->state == TKT_READ ? EPOLLIN : EPOLLOUT)) {
 		fail(d, k, "epoll failed");
 		conn_free(d, k);
 	}
@@ -1110,6 +1243,9 @@ static void drive(struct smtd *d, struct tkt_conn *k)
 				smtd_mark(k->mark, HM_DONE);
 				shutdown(k->io.fd, SHUT_WR);
 				k->state = TKT_DONE;
+				/* done: one pair ahead for the next one, as
+				 * a busy server may have no idle time */
+				smtd_tkt_idle(d);
 				continue;
 			}
 			smtd_mark(k->mark, HM_HELLO);
@@ -1249,6 +1385,7 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 		      "(forward secret)",
 		      k->sess.sid);
 		k->state = TKT_DONE;
+		smtd_tkt_idle(d); /* as a server does after its ACCEPT */
 		goto out;
 	}
 	if (k->pushes == 2) { /* epoch 0 taken: into the table, then 1 */
@@ -1328,6 +1465,8 @@ void smtd_tkt_free_all(struct smtd *d)
 
 	while (t && t->conns)
 		conn_free(d, t->conns);
+	while (t && t->npool > 0)
+		EVP_PKEY_free(t->pool[--t->npool]); /* wipes them */
 	if (t) {
 		for (i = 0; i < SEEN_GEN; i++)
 			free(t->gen[i].r);

@@ -58,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = size;
 		if (n == 0) {
 			smt_rx_msg_discard_provisional(m);
+			/* aborts when the running count is off (SMT_REASM_CHECK) */
+			smt_rx_msg_received(m);
 			continue;
 		}
 		r = smt_pkt_parse(data, n, &l, -1, &p);
@@ -75,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (smt_rx_msg_mem(m) > 64 * 1024 * 1024)
 			abort();
+		if (smt_rx_msg_received(m) > smt_rx_msg_len(m))
+			abort(); /* and when it is off from the sum, with the check */
 		smt_rx_msg_missing(m, rg, 8);
 		if (r == SMT_RX_DONE) {
 			check_take(m);

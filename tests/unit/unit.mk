@@ -51,6 +51,8 @@ ASAN_LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/asan/obj/lib/%.o,$(LIB_SRCS))
 ASAN_LIB_A := $(BUILD)/asan/lib/libsmt.a
 ASAN_BINS := $(patsubst %,$(BUILD)/asan/bin/%,$(UNIT_NAMES))
 
+# reasm.c checks its running byte count against the sum it stands for
+$(BUILD)/asan/obj/lib/reasm.o: ASAN_CFLAGS += -DSMT_REASM_CHECK
 $(BUILD)/asan/obj/lib/%.o: user/lib/%.c | $(DEPS_STAMP)
 	$(call msg,CC-ASAN,$@)
 	$(Q)mkdir -p $(@D)

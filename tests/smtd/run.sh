@@ -2563,8 +2563,8 @@ stek_via() { # a|b: the server the client's set-ups to $SIP reach
 	ip -n "$NSC" route replace "$SIP/32" dev "$dev" src "$CIP"
 }
 
-stek_loads_reach() { # NAME N: wait (3 s at most) for N loads of the keys
-	for _ in $(seq 1 30); do
+stek_loads_reach() { # NAME N: wait (10 s at most) for N loads of the keys
+	for _ in $(seq 1 100); do
 		[ "$(stat_of "$1" stek_loads)" -ge "$2" ] && return 0
 		sleep 0.1
 	done
@@ -2702,8 +2702,12 @@ t_stek() {
 	# two more: by SIGHUP, then by the file change alone. The client's
 	# ticket (A's, of the key now rotated out) is refused: a full
 	# handshake, early data retried as 1-RTT, no error for the application
-	stek_rotate --pid "$SD_PID_srv" --pid "$SD_PID_srvb"
-	if stek_rotate; then
+	# (each rotation waits for both loads: one still pending would be
+	# taken for the next rotation's, and B would keep the key the
+	# client's ticket is of)
+	if ! stek_rotate --pid "$SD_PID_srv" --pid "$SD_PID_srvb"; then
+		bad stek_file_change_reloaded_without_signal "the SIGHUP rotation before it did not load on both: A $(stat_of srv stek_loads) B $(stat_of srvb stek_loads)"
+	elif stek_rotate; then
 		ok stek_file_change_reloaded_without_signal
 	else
 		bad stek_file_change_reloaded_without_signal "loads A $(stat_of srv stek_loads) B $(stat_of srvb stek_loads)"

@@ -1065,12 +1065,31 @@ static int resp_error(json_object **resp)
 	return -SMT_E_REFUSED;
 }
 
-static int call(struct ctl_state *st, json_object *req, json_object **resp)
+/* Pushes read together with a response: epoll will not report those bytes
+ * again, so they are handled once the caller has acted on the response. */
+static void drain_pushes(struct ctl_state *st)
+{
+	json_object *m;
+	int r;
+
+	while (st->fd >= 0 && (r = smt_ctl_next(&st->buf, &m)) != 0) {
+		if (r == 1)
+			on_push(m, st);
+		json_object_put(m);
+	}
+}
+
+/*
+ * One request and its response. Pushes that came before the response are
+ * handled in smt_ctl_call; those read with it stay in the buffer until the
+ * caller's drain_pushes(): smtd sends them after the response, and they may
+ * be about what the response brought (a connect's epoch 1 "rekey", or its
+ * "session_del", right behind the connect's answer of a 0-RTT set-up).
+ */
+static int call_keep(struct ctl_state *st, json_object *req, json_object **resp)
 {
 	int err = smt_ctl_call(st->fd, &st->buf, req, resp, CTL_CALL_MS,
 			       on_push, st);
-	json_object *m;
-	int r;
 
 	json_object_put(req);
 	if (err) {
@@ -1078,14 +1097,15 @@ static int call(struct ctl_state *st, json_object *req, json_object **resp)
 		disconnect(st);
 		return -SMT_E_NOSMTD;
 	}
-	/* pushes read together with the response: epoll will not report
-	 * those bytes again, so handle them now */
-	while (st->fd >= 0 && (r = smt_ctl_next(&st->buf, &m)) != 0) {
-		if (r == 1)
-			on_push(m, st);
-		json_object_put(m);
-	}
 	return resp_error(resp);
+}
+
+static int call(struct ctl_state *st, json_object *req, json_object **resp)
+{
+	int err = call_keep(st, req, resp);
+
+	drain_pushes(st);
+	return err;
 }
 
 static int do_connect(struct ctl_state *st)
@@ -2240,9 +2260,11 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	json_object_object_add(req, "port",
 			       json_object_new_int(smt_endpoint_port(ep)));
 	json_object_object_add(req, "encap", encap_json(ep));
-	err = call(st, req, &resp);
-	if (err)
+	err = call_keep(st, req, &resp);
+	if (err) {
+		drain_pushes(st);
 		return keep_error(ep, err);
+	}
 	err = -EPROTO;
 	if (json_object_object_get_ex(resp, "session", &js) &&
 	    !smt_ctl_session_from_json(js, &s, true, &why)) {
@@ -2266,6 +2288,7 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	}
 	OPENSSL_cleanse(&s, sizeof(s));
 	json_object_put(resp);
+	drain_pushes(st); /* after install: they may be about this session */
 	if (!err && session_out)
 		*session_out = handle;
 	return keep_error(ep, err);

@@ -23,6 +23,7 @@
 #include <smt/wire.h>
 
 #include "ctlproto.h"
+#include "endpoint.h"
 #include "fake_sock.h"
 #include "libsmt.h"
 
@@ -31,6 +32,7 @@ struct fake {
 	int lfd;
 	char path[108];
 	bool serve; /* answer serve, then push two sessions */
+	bool rekey; /* the connect's answer and its epoch 1 in one write */
 	unsigned int ipproto[2]; /* of the sessions it hands over */
 	uint16_t peer_port;
 	/* seen */
@@ -82,6 +84,33 @@ static json_object *next_msg(int fd, struct smt_ctl_buf *b)
 	return NULL;
 }
 
+/*
+ * A connect's answer (o) and, in the same write, the "rekey" push of the
+ * session's epoch 1, as a 0-RTT set-up whose ACCEPT came quickly leaves
+ * them in smtd's output: the application reads both at once.
+ */
+static void send_with_epoch1(int fd, json_object *o, unsigned int ipproto,
+			     uint16_t port, uint16_t peer_port)
+{
+	json_object *p = json_object_new_object(), *js;
+	char buf[2 * SMT_CTL_MAX_LINE];
+	int n;
+
+	js = session(ipproto, 77, port, peer_port);
+	json_object_object_add(js, "epoch", json_object_new_int(1));
+	json_object_object_add(p, "event", json_object_new_string("rekey"));
+	json_object_object_add(p, "push", json_object_new_int64(1));
+	json_object_object_add(p, "session", js);
+	json_object_object_add(o, "v", json_object_new_int(SMT_CTL_VERSION));
+	json_object_object_add(p, "v", json_object_new_int(SMT_CTL_VERSION));
+	n = snprintf(buf, sizeof(buf), "%s\n%s\n",
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		     json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+	cr_assert(n > 0 && (size_t)n < sizeof(buf));
+	cr_assert_eq(send(fd, buf, n, MSG_NOSIGNAL), n);
+	json_object_put(p);
+}
+
 static void *fake_smtd(void *arg)
 {
 	struct fake *f = arg;
@@ -107,7 +136,10 @@ static void *fake_smtd(void *arg)
 			o, "session",
 			session(f->ipproto[0], 77, port, f->peer_port));
 	json_object_put(m);
-	smt_ctl_send(fd, o, 1000);
+	if (f->rekey)
+		send_with_epoch1(fd, o, f->ipproto[0], port, f->peer_port);
+	else
+		smt_ctl_send(fd, o, 1000);
 	json_object_put(o);
 	for (; f->serve && pushed < 2; pushed++) {
 		o = json_object_new_object();
@@ -139,7 +171,7 @@ static void *fake_smtd(void *arg)
 		}
 		json_object_put(m);
 		if ((!f->serve && f->closed_sid >= 0) ||
-		    (f->serve && f->nacks == 2))
+		    (f->serve && f->nacks == 2) || (f->rekey && f->nacks == 1))
 			break;
 	}
 out:
@@ -210,6 +242,33 @@ Test(ctl_client, connect_installs_a_udp_session)
 		     smt_last_error(ep));
 	cr_expect_str_eq(f.encap, "udp");
 	smt_endpoint_close(ep); /* the fake sees the connection end */
+	stop_fake(&f, t);
+}
+
+/* smtd's epoch 1 push read together with the connect's answer is applied
+ * after the session is installed, not refused for a session not known yet
+ * (which left the application without its session: a 0-RTT set-up's first
+ * request failed with "no such session") */
+Test(ctl_client, epoch1_read_with_the_connect_answer_is_taken)
+{
+	struct fake f = {
+		.ipproto = {SMT_IPPROTO_UDP}, .peer_port = 7000, .rekey = true};
+	struct smt_endpoint *ep = udp_ep();
+	pthread_t t = start_fake(&f);
+	struct smt_session_params p = {.sz = sizeof(p)};
+	uint32_t h = 0;
+	int r = smt_connect(ep, "echo.smt", "127.0.0.1", &h);
+
+	for (int i = 0; i < 300 && !f.done; i++)
+		usleep(10000);
+	cr_expect_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
+		     smt_last_error(ep));
+	cr_expect_eq(f.nacks, 1, "the push was acknowledged");
+	cr_expect(f.ack_ok[0], "epoch 1 refused: %s", f.ack_err[0]);
+	cr_expect_eq(smt_ep_session_params(ep, h, &p), 0);
+	cr_expect_eq(p.epoch, 1, "the session is at epoch %u", p.epoch);
+	smt_session_params_wipe(&p);
+	smt_endpoint_close(ep);
 	stop_fake(&f, t);
 }
 

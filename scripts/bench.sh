@@ -878,7 +878,26 @@ native IP is reported beside it. What the counters in bench.json and
 `make bench-pktcost` say about the misses (profiles: run the bench with
 `BENCH_CLIENT_WRAP="perf record -g -o cli.data"` and
 `BENCH_SERVER_WRAP=...`; the figures in the commits of 2026-12-05 were
-taken on a loaded machine and are not repeated here):
+taken on a loaded machine and are not repeated here).
+
+The figures quoted in the points below (unlike the tables above) come
+from the make bench of 2026-12-06 17:49 UTC on an AMD EPYC host. The
+host under this VM changes between sessions: on the Intel Xeon host of
+2026-12-06 20:56 every transport's unloaded p50 was about twice that
+run's (UDP 64 B 49.7 against 19.2 us), while the kernel transports'
+rates with 32 outstanding rose (TLS 64 B x32 206 against 127 kRPC/s,
+TCP 308 against 169), so SMT's ratios against them fell (64 B x32
+0.63 against 1.47) without SMT changing: main of 17:49 (660dfe3) and
+main 47a6452 alternated on that host in one lock hold (21:15-21:16,
+load 0.7-0.8, `BENCH_SMTD=0 BENCH_ENCAP=udp scripts/bench.sh --quick --
+--transports smt-udp,tls --tput-sizes 64,1K,8K --loads 32 --lat-sizes
+64 --hol-loss none --setup-count 0 --goodput-secs 0 --rounds 3`, two
+pairs) gave SMT/TLS at 64 B x32 0.65, 0.61 (old) against 0.65, 0.77
+(new), 1 KiB 0.66, 0.64 against 0.67, 0.73, 8 KiB 0.90, 0.87 against
+1.00, 0.75. Compare ratios within one run, never across hosts; the
+native-IP "no regression" row of the targets compares absolute figures
+with the previous docs/performance.md, so after a change of host its
+verdict says nothing about the code.
 
 - Per-packet kernel cost is still the floor of every small-RPC test. One
   UDP datagram costs about as much CPU as one raw IP packet

@@ -1449,6 +1449,9 @@ struct ctl_group {
 	bool call_busy;
 	int64_t want_id;
 	json_object *resp;
+	/* a call's answer is being acted on: greadable leaves the pushes
+	 * read behind it until gcall_end() (they may be about it) */
+	bool resp_held;
 	unsigned int nalive;
 	bool *alive;
 	struct gitem **inbox;
@@ -1844,7 +1847,13 @@ static void greadable(struct ctl_group *cg)
 			if (cg->call_busy && !cg->resp &&
 			    smt_ctl_int(m, "id", -2) == cg->want_id) {
 				cg->resp = json_object_get(m);
+				cg->resp_held = true;
 				pthread_cond_broadcast(&cg->cond);
+				/* a connect's epoch 1 or session_del can
+				 * follow its answer in this same read: not
+				 * before the caller listed the session */
+				while (cg->resp_held && !cg->stop)
+					pthread_cond_wait(&cg->cond, &cg->lock);
 			}
 		} else if (r == 1) {
 			gpush(cg, m);
@@ -2045,6 +2054,14 @@ fail_unlock:
 }
 
 /* One request, its answer; cg locked (released while waiting). */
+/* The caller of gcall() has acted on its answer (under cg->lock): the
+ * pushes that came behind it may be handled now. */
+static void gcall_end(struct ctl_group *cg)
+{
+	cg->resp_held = false;
+	pthread_cond_broadcast(&cg->cond);
+}
+
 static int gcall(struct ctl_group *cg, json_object *req, json_object **resp)
 {
 	struct timespec dl;
@@ -2099,6 +2116,7 @@ static int group_serve(struct smt_endpoint *ep, const char *service)
 		json_object_put(resp);
 		strcpy(cg->serv[cg->nserv++], service);
 	}
+	gcall_end(cg);
 	pthread_mutex_unlock(&cg->lock);
 	return err;
 }
@@ -2170,6 +2188,7 @@ static int group_connect(struct smt_endpoint *ep, const char *service,
 		*session_out = gs->handle[lane];
 	}
 out:
+	gcall_end(cg);
 	pthread_mutex_unlock(&cg->lock);
 	return err;
 }
@@ -2211,6 +2230,7 @@ static void group_member_closed(struct smt_endpoint *ep)
 		static const uint64_t one = 1;
 
 		cg->stop = true;
+		pthread_cond_broadcast(&cg->cond);
 		if (write(cg->wfd, &one, sizeof(one)) < 0) {
 			/* saturated: readable anyway */
 		}

@@ -37,6 +37,7 @@ struct gfake {
 	pthread_mutex_t mu;
 	json_object *seen[SEEN_MAX]; /* every message libsmt sent */
 	int nseen;
+	bool epoch1; /* a connect's answer and its epoch 1 in one write */
 	volatile bool stop, eof;
 };
 
@@ -58,6 +59,31 @@ static json_object *gsession(uint32_t sid, uint8_t epoch, uint8_t key,
 	memset(s.keys.c_key, key, sizeof(s.keys.c_key));
 	memset(s.keys.s_key, key + 1, sizeof(s.keys.s_key));
 	return smt_ctl_session_to_json(&s, true);
+}
+
+/*
+ * A connect's answer (o) and, in the same write, the "rekey" push (push 5)
+ * of its session's epoch 1, as a 0-RTT set-up whose ACCEPT came quickly
+ * leaves them in smtd's output: the group's reader gets both in one read.
+ */
+static void send_with_epoch1(int fd, json_object *o, uint16_t port)
+{
+	json_object *p = json_object_new_object();
+	static char buf[2 * SMT_CTL_MAX_LINE];
+	int n;
+
+	json_object_object_add(p, "event", json_object_new_string("rekey"));
+	json_object_object_add(p, "push", json_object_new_int64(5));
+	json_object_object_add(p, "session", gsession(90, 1, 9, port, 7000));
+	json_object_object_add(o, "v", json_object_new_int(SMT_CTL_VERSION));
+	json_object_object_add(p, "v", json_object_new_int(SMT_CTL_VERSION));
+	n = snprintf(buf, sizeof(buf), "%s\n%s\n",
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		     json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    send(fd, buf, n, MSG_NOSIGNAL) != n)
+		fprintf(stderr, "fake smtd: short write\n");
+	json_object_put(p);
 }
 
 /* Answers every request ok (connect: with session 90 on the asking
@@ -99,7 +125,10 @@ static void *gfake_run(void *arg)
 				f->seen[f->nseen++] = m;
 			else
 				json_object_put(m);
-			if (o)
+			if (o && f->epoch1 && !strcmp(op, "connect"))
+				send_with_epoch1(f->fd, o,
+						 smt_ctl_int(m, "port", 0));
+			else if (o)
 				smt_ctl_send(f->fd, o, 1000);
 			pthread_mutex_unlock(&f->mu);
 			json_object_put(o);
@@ -354,6 +383,35 @@ Test(ctl_group, connect_reaches_the_others_and_close_reaches_all, .timeout = 30)
 	for (int i = 0; i < 100 && !f.eof; i++)
 		usleep(10000);
 	cr_expect(f.eof);
+	gfake_stop(&f);
+}
+
+/* smtd's epoch 1 push read with the connect's answer is applied to every
+ * member once the session is listed, not refused as unknown */
+Test(ctl_group, epoch1_read_with_the_connect_answer_is_taken, .timeout = 30)
+{
+	struct smt_endpoint *eps[2];
+	struct gfake f;
+	json_object *last = NULL;
+	uint32_t h = 0;
+	int r;
+
+	gfake_start(&f);
+	f.epoch1 = true;
+	open_group(eps);
+	r = smt_connect(eps[0], "echo.smt", "127.0.0.1", &h);
+	cr_assert_eq(r, 0, "connect: %s: %s", smt_strerror(r),
+		     smt_ctl_last_error());
+	for (int i = 0; i < 60 && !gfake_count(&f, "op", "ack", NULL); i++)
+		drive(eps, 3, 50, NULL);
+	cr_assert_eq(gfake_count(&f, "op", "ack", &last), 1);
+	cr_expect_eq(smt_ctl_int(last, "push", 0), 5);
+	cr_expect(smt_ctl_bool(last, "ok", false), "epoch 1 refused: %s",
+		  smt_ctl_str(last, "error", ""));
+	cr_expect_eq(epoch_of(eps[0]), 1);
+	cr_expect_eq(epoch_of(eps[1]), 1);
+	smt_endpoint_close(eps[0]);
+	smt_endpoint_close(eps[1]);
 	gfake_stop(&f);
 }
 

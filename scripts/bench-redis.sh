@@ -257,7 +257,7 @@ cpu_ticks() { # PID...: utime + stime, clock ticks
 }
 HZ=$(getconf CLK_TCK)
 
-PROF_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' epoll_wait epoll_pwait \
+PROF_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' epoll_wait epoll_pwait epoll_pwait2 \
 	epoll_ctl read write readv writev sendto recvfrom sendmsg recvmsg \
 	sendmmsg recvmmsg timerfd_settime futex)
 PROF_SYSCALLS=${PROF_SYSCALLS%,}

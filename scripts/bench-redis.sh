@@ -40,6 +40,9 @@
 #     unanswered requests, the probes for responses and the tail-loss
 #     probes the receipts saved (docs/engine.md Timers), printed after
 #     each 1- and 32-client run
+#   BENCH_REDIS_UNIX=1  the smt paths' two local hops over Unix sockets:
+#     redis-benchmark -s to the client proxy's unix socket, the server
+#     proxy's backend Redis's unixsocket (the other paths unchanged)
 #   BENCH_REDIS_PROFILE=DIR  each 1- and 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
@@ -176,7 +179,8 @@ bg REDIS "$NSS" redis-server --port 6379 --bind "$SIP" 127.0.0.1 --save '' \
 	--appendonly no --protected-mode no --tls-port 6390 \
 	--tls-cert-file "$C/host.crt" --tls-key-file "$C/host.key" \
 	--tls-ca-cert-file "$C/ca.crt" --tls-auth-clients no \
-	--tls-protocols TLSv1.3 --maxclients 2000 >"$SD_TMP/redis.log" 2>&1
+	--tls-protocols TLSv1.3 --maxclients 2000 \
+	--unixsocket "$SD_TMP/redis.sock" --unixsocketperm 777 >"$SD_TMP/redis.log" 2>&1
 # stunnel: client 127.0.0.1:6392 -> SIP:6391 -> 127.0.0.1:6379
 cat >"$SD_TMP/st-s.conf" <<EOT
 foreground = yes
@@ -203,13 +207,15 @@ EOT
 bg ST_S "$NSS" stunnel4 "$SD_TMP/st-s.conf" >"$SD_TMP/st-s.log" 2>&1
 bg ST_C "$NSC" stunnel4 "$SD_TMP/st-c.conf" >"$SD_TMP/st-c.log" 2>&1
 
+BACKEND=127.0.0.1:6379
+[ "${BENCH_REDIS_UNIX:-}" = 1 ] && BACKEND=$SD_TMP/redis.sock
 proxy_pair() { # ENCAP PORT: smt-proxy client on 127.0.0.1:PORT
 	cat >"$SD_TMP/s-$1.conf" <<EOT
 [proxy redis]
 role = server
 service = kv.smt
 port = 7001
-backend = 127.0.0.1:6379
+backend = $BACKEND
 encap = $1
 max_frame = 2096000
 smtd_socket = $SD_TMP/server.sock
@@ -221,6 +227,7 @@ role = client
 service = kv.smt
 connect = $SIP
 listen = 127.0.0.1:$2
+unix = $SD_TMP/c-$1.sock
 encap = $1
 max_conns = 2000
 max_frame = 2096000
@@ -250,7 +257,7 @@ cpu_ticks() { # PID...: utime + stime, clock ticks
 }
 HZ=$(getconf CLK_TCK)
 
-PROF_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' epoll_wait epoll_pwait \
+PROF_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' epoll_wait epoll_pwait epoll_pwait2 \
 	epoll_ctl read write readv writev sendto recvfrom sendmsg recvmsg \
 	sendmmsg recvmmsg timerfd_settime futex)
 PROF_SYSCALLS=${PROF_SYSCALLS%,}
@@ -441,7 +448,11 @@ for e in ip:6380 udp:6381; do
 	SIDECARS="server:$SPID client:$CPID"
 	PROF_SMT="$SD_TMP/c-${e%:*}.json $SD_TMP/s-${e%:*}.json"
 	echo "bench-redis: smt-${e%:*}"
-	all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
+	if [ "${BENCH_REDIS_UNIX:-}" = 1 ]; then
+		all_runs "smt-${e%:*}" -s "$SD_TMP/c-${e%:*}.sock"
+	else
+		all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
+	fi
 	kill -TERM "$CPID" "$SPID"
 	wait "$CPID" "$SPID" 2>/dev/null
 done

@@ -104,6 +104,7 @@ sd_start server "$NSS" || exit 1
 # is the server itself, which cleanup kills
 nsenter --net="/var/run/netns/$NSS" redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
 	--protected-mode no --enable-debug-command yes \
+	--unixsocket "$SD_TMP/redis.sock" --unixsocketperm 777 \
 	>"$SD_TMP/redis.log" 2>&1 &
 TEST_PIDS="$TEST_PIDS $!"
 for i in $(seq 50); do
@@ -111,8 +112,11 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 
-# proxy_conf NAME ROLE ENCAP: $SD_TMP/NAME.pconf
+# proxy_conf NAME ROLE ENCAP: $SD_TMP/NAME.pconf; the udp server proxy's
+# backend is Redis's Unix socket, the ip one's its TCP port (check_backend)
 proxy_conf() {
+	local backend=127.0.0.1:6379
+	[ "$3" = udp ] && backend=$SD_TMP/redis.sock
 	if [ "$2" = client ]; then
 		cat >"$SD_TMP/$1.pconf" <<EOF
 [proxy redis]
@@ -133,7 +137,7 @@ EOF
 role = server
 service = kv.smt
 port = 7001
-backend = 127.0.0.1:6379
+backend = $backend
 encap = $3
 smtd_socket = $SD_TMP/server.sock
 stats_file = $SD_TMP/$1.json
@@ -231,6 +235,19 @@ check_cli() {
 		ok "redis-cli $1: SET -x / GET of 3000 random bytes, PING"
 	else
 		bad "redis-cli $1" "SET said '$got', PING '$v', value cmp: $(cmp "$SD_TMP/val" "$SD_TMP/val.got" 2>&1)"
+	fi
+}
+
+# The backend connection is the configured kind: Redis flags a Unix
+# socket client U (CLIENT INFO, asked through the proxy), a TCP one N.
+check_backend() {
+	local want=N info
+	[ "$1" = udp ] && want=U
+	info=$(inc redis-cli -p 6380 CLIENT INFO 2>&1)
+	if [[ " $info " == *" flags=$want "* ]]; then
+		ok "backend $1: Redis sees the server proxy's connection with flags=$want ($([ $want = U ] && echo Unix socket || echo TCP))"
+	else
+		bad "backend $1" "want flags=$want, CLIENT INFO said: ${info:0:200}"
 	fi
 }
 
@@ -469,6 +486,7 @@ for encap in ${PROXY_ENCAPS:-ip udp}; do
 	want pipeline && check_pipeline "$encap"
 	want lossy && check_lossy "$encap"
 	want cli && check_cli "$encap"
+	want backend && check_backend "$encap"
 	want refused && check_refused "$encap"
 	want malformed && check_malformed "$encap"
 	want bench && check_bench "$encap"

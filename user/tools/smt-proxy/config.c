@@ -7,6 +7,7 @@
 #include <ini.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "proxy.h"
 #include "util.h"
@@ -182,8 +183,21 @@ static int check(struct proxy_cfg *c, char *e, size_t el)
 				 c->name);
 			return -1;
 		}
-		if (util_parse_addr_port(c->backend, &c->backend_addr, 0, why,
-					 sizeof(why))) {
+		if (c->backend[0] == '/') {
+			/* a Unix socket: no TCP stack on the local hop */
+			struct sockaddr_un *un =
+				(struct sockaddr_un *)&c->backend_addr;
+
+			if (strlen(c->backend) >= sizeof(un->sun_path)) {
+				snprintf(e, el,
+					 "[proxy %s]: backend: path too long",
+					 c->name);
+				return -1;
+			}
+			un->sun_family = AF_UNIX;
+			strcpy(un->sun_path, c->backend);
+		} else if (util_parse_addr_port(c->backend, &c->backend_addr, 0,
+						why, sizeof(why))) {
 			snprintf(e, el, "[proxy %s]: backend: %s", c->name,
 				 why);
 			return -1;

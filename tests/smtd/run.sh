@@ -2069,6 +2069,40 @@ app_stat() { # NAME COUNTER: its applications' counter (app_stats, 1 s old)
 	sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["apps"].get(sys.argv[1], 0))' "$2"
 }
 
+# The first RPC of a ticket set-up, alone: not resent (first_rpc_not_resent).
+# That needs the server smtd to check the HELLO and hand the session to the
+# application within the application's hold_ms (10 ms) of the request's
+# arrival, a time a loaded host (CI, make -j) does not always keep: then
+# the held request expires (the application holds one more request than
+# it replays), and the probe, UNKNOWN and retransmission follow as
+# designed. Only that case is tried again, twice; a request resent with
+# none expired fails at once. That the request is held however long smtd
+# takes is ticket_first_rpc_held_for_its_session.
+ticket_first_rpc_alone() {
+	local out=$SD_TMP/tkt1.out port h0 r0 h1 r1 why=""
+	for port in 9804 9834 9835; do
+		h0=$(app_stat srv rx_held)
+		r0=$(app_stat srv rx_held_replayed)
+		echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats \
+			--port $port
+		rpcs_ok "$out" && grep -q "retransmits 0," "$out" && break
+		for _ in $(seq 1 15); do # reported every second
+			r1=$(app_stat srv rx_held_replayed)
+			h1=$(app_stat srv rx_held)
+			[ $((h1 - h0)) -gt $((r1 - r0)) ] && break
+			sleep 0.2
+		done
+		why="$why [port $port: held $h0 -> $h1, replayed $r0 -> $r1]"
+		[ $((h1 - h0)) -gt $((r1 - r0)) ] || break
+	done
+	if rpcs_ok "$out" && grep -q "retransmits 0," "$out"; then
+		ok ticket_first_rpc_held_not_resent
+		[ -z "$why" ] || echo "  (tried again after:$why)"
+	else
+		bad ticket_first_rpc_held_not_resent "$(grep -E 'RPCs ok|retransmits' "$out" | head -2 | tr '\n' ' ')$why"
+	fi
+}
+
 # The first request of an SMT-ticket set-up certainly outruns its session:
 # the server smtd is stopped (SIGSTOP) while the client, which has the
 # session at once, sends it. The server application (--hold-ms 5000) must
@@ -2327,14 +2361,14 @@ t_ticket() {
 	else
 		bad ticket_forged_signature_refused_after_good_one "$r"
 	fi
-	# the first RPC of a ticket set-up, alone
-	echo_client cli "$SD_TMP/tkt1.out" "$SIP" echo.smt -n 1 -s 64 --stats \
-		--port 9804
-	first_rpc_not_resent ticket_first_rpc_held_not_resent "$SD_TMP/tkt1.out"
+	local tk0 tk_more tk_again
+	tk_again=$(stat_of cli tickets_out)
+	ticket_first_rpc_alone
+	# (its tries again, for the counts below)
+	tk_again=$(($(stat_of cli tickets_out) - tk_again - 1))
 	ticket_vcache
 	early_gone_closed ticket_app_gone_before_epoch1_closed 9811 tickets_out
 	# (the ticket set-ups of these checks, for the counts below)
-	local tk0 tk_more
 	tk0=$(stat_of cli tickets_out)
 	ticket_key_pairs_ahead
 	ticket_request_held ticket_first_rpc_held_for_its_session \
@@ -2407,7 +2441,7 @@ PY
 	hup cli
 	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
 	if rpcs_ok "$out" && grep -q "echo.ticket is not used" "$SD_TMP/cli.log" &&
-		[ "$(stat_of cli tickets_out)" = $((5 + tk_more)) ] && # ticket_vcache: +1
+		[ "$(stat_of cli tickets_out)" = $((5 + tk_more + tk_again)) ] && # ticket_vcache: +1
 		[ "$(stat_of cli handshakes_out)" = 2 ]; then
 		ok ticket_forged_not_used_tls_instead
 	else

@@ -1383,12 +1383,28 @@ t_close_batch() {
 	fi
 }
 
+# DIR N: of the smt-echo outputs DIR/0.out .. DIR/N-1.out, how many say
+# every RPC was ok (conc_ok), and the last lines of the first that does not
+# (conc_bad)
+conc_results() {
+	local i
+	conc_ok=0
+	conc_bad=""
+	for i in $(seq 0 $(($2 - 1))); do
+		if rpcs_ok "$1/$i.out"; then
+			conc_ok=$((conc_ok + 1))
+		elif [ -z "$conc_bad" ]; then
+			conc_bad=$(tail -2 "$1/$i.out" | tr '\n' ' ')
+		fi
+	done
+}
+
 # 200 applications set up sessions at once through one client smtd against
 # the server smtd: none fails (docs/smtd.md "Many set-ups at once"). The
 # server takes at most 32 handshakes at once from one address; the client
 # smtd queues what is over 16 per peer instead of being refused.
 t_concurrent() {
-	local dir=$SD_TMP/conc i p pids="" nok=0 r0 r1 w
+	local dir=$SD_TMP/conc i p pids="" r0 r1
 	mkdir -p "$dir"
 	r0=$(smtd_stat srv hs_conns_refused)
 	for i in $(seq 0 199); do
@@ -1397,18 +1413,12 @@ t_concurrent() {
 		pids="$pids $!"
 	done
 	for p in $pids; do wait "$p"; done
-	for i in $(seq 0 199); do
-		if rpcs_ok "$dir/$i.out"; then
-			nok=$((nok + 1))
-		elif [ -z "${w:-}" ]; then
-			w=$(tail -2 "$dir/$i.out" | tr '\n' ' ')
-		fi
-	done
+	conc_results "$dir" 200
 	r1=$(smtd_stat srv hs_conns_refused)
-	if [ $nok = 200 ] && [ "$r1" = "$r0" ]; then
+	if [ $conc_ok = 200 ] && [ "$r1" = "$r0" ]; then
 		ok concurrent_200_setups_none_failed
 	else
-		bad concurrent_200_setups_none_failed "$nok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: ${w:-}"
+		bad concurrent_200_setups_none_failed "$conc_ok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: $conc_bad"
 	fi
 }
 
@@ -1422,7 +1432,7 @@ t_concurrent() {
 # at once (before the fix: 24 CLOSE connections + 16 set-ups, 8 and more
 # refused, set-ups failed with "peer closed").
 t_concurrent_closes() {
-	local dir=$SD_TMP/concc i p pids="" lpids="" nok=0 r0 r1 f0 w
+	local dir=$SD_TMP/concc i p pids="" lpids="" r0 r1 f0
 	mkdir -p "$dir"
 	for i in $(seq 0 23); do
 		SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
@@ -1449,20 +1459,14 @@ t_concurrent_closes() {
 	kill -CONT "$SD_PID_srv"
 	for p in $pids; do wait "$p"; done
 	for p in $lpids; do wait "$p" 2>/dev/null; done
-	for i in $(seq 0 15); do
-		if rpcs_ok "$dir/$i.out"; then
-			nok=$((nok + 1))
-		elif [ -z "${w:-}" ]; then
-			w=$(tail -2 "$dir/$i.out" | tr '\n' ' ')
-		fi
-	done
+	conc_results "$dir" 16
 	for i in $(seq 0 23); do wait_gone srv $((11300 + i)); done
 	r1=$(smtd_stat srv hs_conns_refused)
-	if [ $nok = 16 ] && [ "$r1" = "$r0" ] &&
+	if [ $conc_ok = 16 ] && [ "$r1" = "$r0" ] &&
 		[ "$(smtd_stat cli closes_failed)" = "$f0" ]; then
 		ok concurrent_setups_and_closes_not_refused
 	else
-		bad concurrent_setups_and_closes_not_refused "$nok of 16 ok; handshake connections refused by the server +$((r1 - r0)); closes failed $f0 -> $(smtd_stat cli closes_failed); a failure: ${w:-}"
+		bad concurrent_setups_and_closes_not_refused "$conc_ok of 16 ok; handshake connections refused by the server +$((r1 - r0)); closes failed $f0 -> $(smtd_stat cli closes_failed); a failure: $conc_bad"
 	fi
 }
 

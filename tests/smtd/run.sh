@@ -143,6 +143,20 @@ first_rpc_not_resent() { # TEST OUT
 	fi
 }
 
+# A tcpdump started in the background, its output to OUT, pid PID: waits
+# until it captures ("listening on", up to 10 s; 1 if it did not). A
+# "sleep 1" was not always enough on a loaded host: the set-up to capture
+# went before tcpdump listened (t_ticket's replays: "no HELLO in the
+# capture", the capture empty).
+tcpdump_listening() { # OUT PID
+	for _ in $(seq 1 100); do
+		grep -q "listening on" "$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # ---- config ---------------------------------------------------------------
 t_config() {
 	local out=$SD_TMP/check.out
@@ -716,7 +730,7 @@ t_keylog() {
 		-w "$pcap" "ip proto 253" >"$SD_TMP/tcpdump.out" 2>&1 &
 	local tpid=$!
 	TEST_PIDS="$TEST_PIDS $tpid"
-	sleep 1
+	tcpdump_listening "$SD_TMP/tcpdump.out" $tpid
 	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 100,30000 \
 		--port 9400
 	if ! rpcs_ok "$out"; then
@@ -2247,10 +2261,10 @@ ticket_key_pairs_ahead() {
 	cp0=$(stat_of cli x25519_pooled)
 	sp0=$(stat_of srv x25519_pooled)
 	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
-		"tcp port 7443" >/dev/null 2>&1 &
+		"tcp port 7443" >"$pcap.out" 2>&1 &
 	tpid=$!
 	TEST_PIDS="$TEST_PIDS $tpid"
-	sleep 1
+	tcpdump_listening "$pcap.out" $tpid
 	for p in 9821 9822 9823; do
 		echo_client cli "$SD_TMP/tkt-sh.out" "$SIP" echo.smt -n 1 \
 			-s 64 --port $p
@@ -2337,10 +2351,10 @@ t_ticket() {
 		return
 	}
 	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
-		"tcp port 7443" >/dev/null 2>&1 &
+		"tcp port 7443" >"$pcap.out" 2>&1 &
 	tpid=$!
 	TEST_PIDS="$TEST_PIDS $tpid"
-	sleep 1
+	tcpdump_listening "$pcap.out" $tpid
 	# 0-RTT: epoch 0 at once, epoch 1 after the ACCEPT, every RPC right
 	echo_client cli "$out" "$SIP" echo.smt -n 200 -s 64,5000,70000 -c 4 \
 		--port 9800

@@ -143,6 +143,20 @@ first_rpc_not_resent() { # TEST OUT
 	fi
 }
 
+# A tcpdump started in the background, its output to OUT, pid PID: waits
+# until it captures ("listening on", up to 10 s; 1 if it did not). A
+# "sleep 1" was not always enough on a loaded host: the set-up to capture
+# went before tcpdump listened (t_ticket's replays: "no HELLO in the
+# capture", the capture empty).
+tcpdump_listening() { # OUT PID
+	for _ in $(seq 1 100); do
+		grep -q "listening on" "$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # ---- config ---------------------------------------------------------------
 t_config() {
 	local out=$SD_TMP/check.out
@@ -716,7 +730,7 @@ t_keylog() {
 		-w "$pcap" "ip proto 253" >"$SD_TMP/tcpdump.out" 2>&1 &
 	local tpid=$!
 	TEST_PIDS="$TEST_PIDS $tpid"
-	sleep 1
+	tcpdump_listening "$SD_TMP/tcpdump.out" $tpid
 	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 100,30000 \
 		--port 9400
 	if ! rpcs_ok "$out"; then
@@ -1383,12 +1397,28 @@ t_close_batch() {
 	fi
 }
 
+# DIR N: of the smt-echo outputs DIR/0.out .. DIR/N-1.out, how many say
+# every RPC was ok (conc_ok), and the last lines of the first that does not
+# (conc_bad)
+conc_results() {
+	local i
+	conc_ok=0
+	conc_bad=""
+	for i in $(seq 0 $(($2 - 1))); do
+		if rpcs_ok "$1/$i.out"; then
+			conc_ok=$((conc_ok + 1))
+		elif [ -z "$conc_bad" ]; then
+			conc_bad=$(tail -2 "$1/$i.out" | tr '\n' ' ')
+		fi
+	done
+}
+
 # 200 applications set up sessions at once through one client smtd against
 # the server smtd: none fails (docs/smtd.md "Many set-ups at once"). The
 # server takes at most 32 handshakes at once from one address; the client
 # smtd queues what is over 16 per peer instead of being refused.
 t_concurrent() {
-	local dir=$SD_TMP/conc i p pids="" nok=0 r0 r1 w
+	local dir=$SD_TMP/conc i p pids="" r0 r1
 	mkdir -p "$dir"
 	r0=$(smtd_stat srv hs_conns_refused)
 	for i in $(seq 0 199); do
@@ -1397,18 +1427,60 @@ t_concurrent() {
 		pids="$pids $!"
 	done
 	for p in $pids; do wait "$p"; done
-	for i in $(seq 0 199); do
-		if rpcs_ok "$dir/$i.out"; then
-			nok=$((nok + 1))
-		elif [ -z "${w:-}" ]; then
-			w=$(tail -2 "$dir/$i.out" | tr '\n' ' ')
-		fi
-	done
+	conc_results "$dir" 200
 	r1=$(smtd_stat srv hs_conns_refused)
-	if [ $nok = 200 ] && [ "$r1" = "$r0" ]; then
+	if [ $conc_ok = 200 ] && [ "$r1" = "$r0" ]; then
 		ok concurrent_200_setups_none_failed
 	else
-		bad concurrent_200_setups_none_failed "$nok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: ${w:-}"
+		bad concurrent_200_setups_none_failed "$conc_ok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: $conc_bad"
+	fi
+}
+
+# The CLOSEs of sessions that end during a burst of set-ups take
+# connections to the server smtd too (a batch every 50 ms, each connection
+# open until its last CLOSE is answered), and the server's per-address
+# limit (32) counts them beside the set-ups: the client smtd keeps all its
+# connections to one peer within its 16 at once, CLOSEs included. Made
+# certain here: 24 sessions end 80 ms apart while the server smtd is
+# stopped, then 16 set-ups start; when it runs again, it accepts them all
+# at once (before the fix: 24 CLOSE connections + 16 set-ups, 8 and more
+# refused, set-ups failed with "peer closed").
+t_concurrent_closes() {
+	local dir=$SD_TMP/concc i p pids="" lpids="" r0 r1 f0
+	mkdir -p "$dir"
+	for i in $(seq 0 23); do
+		SMT_CTL_SOCKET=$SD_TMP/cli.sock ip netns exec "$NSC" \
+			"$SD_BIN/smt-echo" client --service echo.smt \
+			--connect "$SIP" --port $((11300 + i)) --duration 30 \
+			-s 64 >"$dir/l$i.out" 2>&1 &
+		lpids="$lpids $!"
+	done
+	for i in $(seq 0 23); do wait_listed srv $((11300 + i)); done
+	sleep 0.2 # the CLOSEs of earlier tests are out
+	r0=$(smtd_stat srv hs_conns_refused)
+	f0=$(smtd_stat cli closes_failed)
+	kill -STOP "$SD_PID_srv"
+	for p in $lpids; do
+		kill -KILL "$p"
+		sleep 0.08
+	done
+	for i in $(seq 0 15); do
+		echo_client cli "$dir/$i.out" "$SIP" echo.smt -n 1 -s 64 \
+			--port $((11400 + i)) &
+		pids="$pids $!"
+	done
+	sleep 0.5
+	kill -CONT "$SD_PID_srv"
+	for p in $pids; do wait "$p"; done
+	for p in $lpids; do wait "$p" 2>/dev/null; done
+	conc_results "$dir" 16
+	for i in $(seq 0 23); do wait_gone srv $((11300 + i)); done
+	r1=$(smtd_stat srv hs_conns_refused)
+	if [ $conc_ok = 16 ] && [ "$r1" = "$r0" ] &&
+		[ "$(smtd_stat cli closes_failed)" = "$f0" ]; then
+		ok concurrent_setups_and_closes_not_refused
+	else
+		bad concurrent_setups_and_closes_not_refused "$conc_ok of 16 ok; handshake connections refused by the server +$((r1 - r0)); closes failed $f0 -> $(smtd_stat cli closes_failed); a failure: $conc_bad"
 	fi
 }
 
@@ -2015,6 +2087,40 @@ app_stat() { # NAME COUNTER: its applications' counter (app_stats, 1 s old)
 	sd_ctl "$1" -j stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["apps"].get(sys.argv[1], 0))' "$2"
 }
 
+# The first RPC of a ticket set-up, alone: not resent (first_rpc_not_resent).
+# That needs the server smtd to check the HELLO and hand the session to the
+# application within the application's hold_ms (10 ms) of the request's
+# arrival, a time a loaded host (CI, make -j) does not always keep: then
+# the held request expires (the application holds one more request than
+# it replays), and the probe, UNKNOWN and retransmission follow as
+# designed. Only that case is tried again, twice; a request resent with
+# none expired fails at once. That the request is held however long smtd
+# takes is ticket_first_rpc_held_for_its_session.
+ticket_first_rpc_alone() {
+	local out=$SD_TMP/tkt1.out port h0 r0 h1 r1 why=""
+	for port in 9804 9834 9835; do
+		h0=$(app_stat srv rx_held)
+		r0=$(app_stat srv rx_held_replayed)
+		echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats \
+			--port $port
+		rpcs_ok "$out" && grep -q "retransmits 0," "$out" && break
+		for _ in $(seq 1 15); do # reported every second
+			r1=$(app_stat srv rx_held_replayed)
+			h1=$(app_stat srv rx_held)
+			[ $((h1 - h0)) -gt $((r1 - r0)) ] && break
+			sleep 0.2
+		done
+		why="$why [port $port: held $h0 -> $h1, replayed $r0 -> $r1]"
+		[ $((h1 - h0)) -gt $((r1 - r0)) ] || break
+	done
+	if rpcs_ok "$out" && grep -q "retransmits 0," "$out"; then
+		ok ticket_first_rpc_held_not_resent
+		[ -z "$why" ] || echo "  (tried again after:$why)"
+	else
+		bad ticket_first_rpc_held_not_resent "$(grep -E 'RPCs ok|retransmits' "$out" | head -2 | tr '\n' ' ')$why"
+	fi
+}
+
 # The first request of an SMT-ticket set-up certainly outruns its session:
 # the server smtd is stopped (SIGSTOP) while the client, which has the
 # session at once, sends it. The server application (--hold-ms 5000) must
@@ -2079,6 +2185,25 @@ ticket_request_held() { # TEST OUT PORT [held-only]
 	done
 }
 
+# An SMT-ticket session used for longer than the handshake timeout (5 s
+# here): the client smtd's set-up ended when the application took epoch
+# 1. It stayed in the list, done but not freed, until the timeout failed
+# it: "SMT-ticket set-up ... did not finish within 5 s" (make bench logged
+# it 12 times), tickets_failed counted, and the session, still in use,
+# taken from the application.
+ticket_session_outlives_setup_timeout() { # TEST PORT
+	local t=$1 out=$SD_TMP/tkt-long.out f0 w0
+	f0=$(stat_of cli tickets_failed)
+	w0=$(grep -c "did not finish within" "$SD_TMP/cli.log")
+	echo_client cli "$out" "$SIP" echo.smt --duration 7 -s 64 --port "$2"
+	if rpcs_ok "$out" && [ "$(stat_of cli tickets_failed)" = "$f0" ] &&
+		[ "$(grep -c "did not finish within" "$SD_TMP/cli.log")" = "$w0" ]; then
+		ok "$t"
+	else
+		bad "$t" "tickets_failed $f0 -> $(stat_of cli tickets_failed); $(tail -1 "$out") $(grep "did not finish within" "$SD_TMP/cli.log" | tail -1)"
+	fi
+}
+
 # keylog lines of PORT's session, as "epoch keys" (fields 8 and 11-14)
 keylog_of() { # FILE PORT
 	awk -v p="$2" '$1 == "SMT_SESSION" && ($3 == p || $5 == p) {
@@ -2136,10 +2261,10 @@ ticket_key_pairs_ahead() {
 	cp0=$(stat_of cli x25519_pooled)
 	sp0=$(stat_of srv x25519_pooled)
 	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
-		"tcp port 7443" >/dev/null 2>&1 &
+		"tcp port 7443" >"$pcap.out" 2>&1 &
 	tpid=$!
 	TEST_PIDS="$TEST_PIDS $tpid"
-	sleep 1
+	tcpdump_listening "$pcap.out" $tpid
 	for p in 9821 9822 9823; do
 		echo_client cli "$SD_TMP/tkt-sh.out" "$SIP" echo.smt -n 1 \
 			-s 64 --port $p
@@ -2226,10 +2351,10 @@ t_ticket() {
 		return
 	}
 	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
-		"tcp port 7443" >/dev/null 2>&1 &
+		"tcp port 7443" >"$pcap.out" 2>&1 &
 	tpid=$!
 	TEST_PIDS="$TEST_PIDS $tpid"
-	sleep 1
+	tcpdump_listening "$pcap.out" $tpid
 	# 0-RTT: epoch 0 at once, epoch 1 after the ACCEPT, every RPC right
 	echo_client cli "$out" "$SIP" echo.smt -n 200 -s 64,5000,70000 -c 4 \
 		--port 9800
@@ -2273,15 +2398,16 @@ t_ticket() {
 	else
 		bad ticket_forged_signature_refused_after_good_one "$r"
 	fi
-	# the first RPC of a ticket set-up, alone
-	echo_client cli "$SD_TMP/tkt1.out" "$SIP" echo.smt -n 1 -s 64 --stats \
-		--port 9804
-	first_rpc_not_resent ticket_first_rpc_held_not_resent "$SD_TMP/tkt1.out"
+	local tk0 tk_more tk_again
+	tk_again=$(stat_of cli tickets_out)
+	ticket_first_rpc_alone
+	# (its tries again, for the counts below)
+	tk_again=$(($(stat_of cli tickets_out) - tk_again - 1))
 	ticket_vcache
 	early_gone_closed ticket_app_gone_before_epoch1_closed 9811 tickets_out
 	# (the ticket set-ups of these checks, for the counts below)
-	local tk0 tk_more
 	tk0=$(stat_of cli tickets_out)
+	ticket_session_outlives_setup_timeout ticket_session_outlives_setup_timeout 9814
 	ticket_key_pairs_ahead
 	ticket_request_held ticket_first_rpc_held_for_its_session \
 		"$SD_TMP/tkt2.out" 9808
@@ -2353,7 +2479,7 @@ PY
 	hup cli
 	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
 	if rpcs_ok "$out" && grep -q "echo.ticket is not used" "$SD_TMP/cli.log" &&
-		[ "$(stat_of cli tickets_out)" = $((5 + tk_more)) ] && # ticket_vcache: +1
+		[ "$(stat_of cli tickets_out)" = $((5 + tk_more + tk_again)) ] && # ticket_vcache: +1
 		[ "$(stat_of cli handshakes_out)" = 2 ]; then
 		ok ticket_forged_not_used_tls_instead
 	else
@@ -3199,7 +3325,7 @@ PY
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
-	t_concurrent t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
+	t_concurrent t_concurrent_closes t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
 	t_limits t_max_sessions t_ticket t_resume t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"

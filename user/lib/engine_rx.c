@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "bufpool.h"
+#include "dlist.h"
 #include "engine_rx.h"
 
 struct eng_rx *eng_rx_find(struct eng_session *s, uint8_t epoch,
@@ -98,15 +99,7 @@ static void glist_unlink(struct smt_engine *e, struct eng_rx *r)
 {
 	if (!r->in_glist)
 		return;
-	if (r->gprev)
-		r->gprev->gnext = r->gnext;
-	else
-		e->g_head = r->gnext;
-	if (r->gnext)
-		r->gnext->gprev = r->gprev;
-	else
-		e->g_tail = r->gprev;
-	r->gprev = r->gnext = NULL;
+	DLIST_DEL(e->g_head, e->g_tail, r, gprev, gnext);
 	r->in_glist = false;
 }
 

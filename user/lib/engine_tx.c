@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bufpool.h"
+#include "dlist.h"
 #include "engine_tx.h"
 
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
@@ -366,15 +367,7 @@ void eng_txq_unlink(struct smt_engine *e, struct eng_tx *t)
 {
 	if (!t->in_txq)
 		return;
-	if (t->qprev)
-		t->qprev->qnext = t->qnext;
-	else
-		e->txq_head = t->qnext;
-	if (t->qnext)
-		t->qnext->qprev = t->qprev;
-	else
-		e->txq_tail = t->qprev;
-	t->qprev = t->qnext = NULL;
+	DLIST_DEL(e->txq_head, e->txq_tail, t, qprev, qnext);
 	t->in_txq = false;
 }
 
@@ -735,15 +728,7 @@ static void aw_unlink(struct smt_engine *e, struct eng_session *s,
 {
 	if (!t->in_aw)
 		return;
-	if (t->aprev)
-		t->aprev->anext = t->anext;
-	else
-		s->aw_head = t->anext;
-	if (t->anext)
-		t->anext->aprev = t->aprev;
-	else
-		s->aw_tail = t->aprev;
-	t->aprev = t->anext = NULL;
+	DLIST_DEL(s->aw_head, s->aw_tail, t, aprev, anext);
 	t->in_aw = false;
 	if (!s->aw_head)
 		eng_timer_cancel(e, &s->rcpt_t);
@@ -949,13 +934,7 @@ int eng_tx_new_await(struct smt_engine *e, struct eng_session *s, uint8_t epoch,
 	eng_htab_add(&s->tx, &t->node, smt_engine_id_make(epoch, req_id + 1));
 	account_tx(e, t, 1);
 	t->created = e->now;
-	t->aprev = s->aw_tail;
-	t->anext = NULL;
-	if (s->aw_tail)
-		s->aw_tail->anext = t;
-	else
-		s->aw_head = t;
-	s->aw_tail = t;
+	DLIST_ADD_TAIL(s->aw_head, s->aw_tail, t, aprev, anext);
 	t->in_aw = true;
 	/* One request alone: its client's probe follows our service time
 	 * (eng_rpc_sample), and a timer per request would cost a timerfd

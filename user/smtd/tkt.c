@@ -1385,6 +1385,7 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 		      "(forward secret)",
 		      k->sess.sid);
 		k->state = TKT_DONE;
+		k->dead = true; /* done: nothing drives it to TKT_DONE's end */
 		smtd_tkt_idle(d); /* as a server does after its ACCEPT */
 		goto out;
 	}

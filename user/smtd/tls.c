@@ -93,12 +93,16 @@ struct smtd_hs {
 };
 
 /*
- * Outbound set-ups to one peer smtd run HS_OUT_PER_PEER at a time; more
- * wait in d->hs_wait, oldest first, for at most HS_QUEUE_MS (then the
- * handshake timeout starts). A burst of connects (1000 applications at
- * once) then neither trips the peer's per-address limit (max_handshakes /
- * 8, 32 by default) nor holds a thousand half-done handshakes: smtd does
- * one handshake's crypto at a time anyway.
+ * Outbound connections to one peer smtd (set-ups, re-keys, CLOSEs) run
+ * HS_OUT_PER_PEER at a time; more wait in d->hs_wait, oldest first, for
+ * at most HS_QUEUE_MS (then the handshake timeout starts). A burst of
+ * connects (1000 applications at once) then neither trips the peer's
+ * per-address limit (max_handshakes / 8, 32 by default) nor holds a
+ * thousand half-done handshakes: smtd does one handshake's crypto at a
+ * time anyway. The CLOSEs of sessions that end during such a burst count
+ * too: the peer counts their connections (a batch every CLOSE_BATCH_MS,
+ * each open until its last CLOSE is answered), and a slow peer saw 16
+ * set-ups and more than 16 of them at once and refused the rest.
  */
 #define HS_OUT_PER_PEER 16
 #define HS_QUEUE_MS 8000
@@ -2112,7 +2116,7 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		d->st.handshakes_out++;
 	hs->dst = dst;
 	hs->dstlen = dstlen;
-	if (kind == HS_NEW && hs_must_wait(d, hs)) {
+	if (hs_must_wait(d, hs)) {
 		struct smtd_hs **p;
 
 		hs->state = HS_QUEUED;
@@ -2138,7 +2142,9 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	return 0;
 }
 
-/* The started outbound set-ups to peer (not queued ones), but for me. */
+/* The started outbound connections to peer (not queued ones), but for me:
+ * set-ups, re-keys and CLOSEs, as the peer's per-address limit counts
+ * every one of them. */
 static unsigned int hs_out_active(struct smtd *d, const char *peer,
 				  const struct smtd_hs *me)
 {
@@ -2146,7 +2152,7 @@ static unsigned int hs_out_active(struct smtd *d, const char *peer,
 	unsigned int n = 0;
 
 	for (hs = d->hs_list; hs; hs = hs->next)
-		n += hs != me && !hs->server && !hs->closing && !hs->dead &&
+		n += hs != me && !hs->server && !hs->dead &&
 		     hs->state != HS_QUEUED && !strcmp(hs->peer_str, peer);
 	return n;
 }

@@ -3081,6 +3081,16 @@ c_key_of() { # S_HEX: HKDF-Expand-Label(S, "smt c key", "", 16) by openssl kdf
 		tr -d ':\n' | tr 'A-F' 'a-f'
 }
 
+# a full handshake with the PROPOSE of FULL_FILE, its session to SESS_OUT
+s_client_full() { # FULL_FILE SESS_OUT OUT
+	(cat "$1"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-ciphersuites TLS_AES_128_GCM_SHA256 \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -sess_out "$2" -ign_eof \
+		>"$3" 2>&1
+}
+
 s_client_0rtt() { # SESS_IN EARLY_FILE KEYLOG OUT [extra options]
 	local sin=$1 early=$2 kl=$3 out=$4
 	shift 4
@@ -3101,12 +3111,7 @@ replay_0rtt() { # TEST REPLAYS FULL_PROPOSE_FILE EARLY_FILE
 	local t=$1 want=$2 full=$3 prop=$4 sess=$SD_TMP/s.sess
 	local out=$SD_TMP/s0rtt.out kl=$SD_TMP/s.keylog acc r r0 k0 pid
 	printf '\x01\x01\x00\x18\x26\x54\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
-	(cat "$full"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
-		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
-		-ciphersuites TLS_AES_128_GCM_SHA256 \
-		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
-		-key "$SD_TMP/certs/host2.key" -sess_out "$sess" -ign_eof \
-		>/dev/null 2>&1
+	s_client_full "$full" "$sess" /dev/null
 	acc=$(stat_of srv early_accepted)
 	k0=$(stat_of srv tickets_taken)
 	r0=$(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log")
@@ -3144,12 +3149,7 @@ t_resume_s_client() {
 	# then the EARLY one for port 9811 with the server's port 7000
 	printf '\x01\x01\x00\x18\x26\x52\x00\x00\x30\x00\xfd\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$full"
 	printf '\x01\x01\x00\x18\x26\x53\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
-	(cat "$full"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
-		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
-		-ciphersuites TLS_AES_128_GCM_SHA256 \
-		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
-		-key "$SD_TMP/certs/host2.key" -sess_out "$sess" -ign_eof \
-		>"$out" 2>&1
+	s_client_full "$full" "$sess" "$out"
 	rm -f "$kl"
 	s_client_0rtt "$sess" "$prop" "$kl" "$out" -connect "$SIP:7443"
 	sec=$(awk '$1 == "EARLY_EXPORTER_SECRET" {print $3}' "$kl" | tail -1)

@@ -3207,6 +3207,16 @@ c_key_of() { # S_HEX: HKDF-Expand-Label(S, "smt c key", "", 16) by openssl kdf
 		tr -d ':\n' | tr 'A-F' 'a-f'
 }
 
+# a full handshake with the PROPOSE of FULL_FILE, its session to SESS_OUT
+s_client_full() { # FULL_FILE SESS_OUT OUT
+	(cat "$1"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
+		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+		-ciphersuites TLS_AES_128_GCM_SHA256 \
+		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+		-key "$SD_TMP/certs/host2.key" -sess_out "$2" -ign_eof \
+		>"$3" 2>&1
+}
+
 s_client_0rtt() { # SESS_IN EARLY_FILE KEYLOG OUT [extra options]
 	local sin=$1 early=$2 kl=$3 out=$4
 	shift 4
@@ -3219,6 +3229,43 @@ s_client_0rtt() { # SESS_IN EARLY_FILE KEYLOG OUT [extra options]
 		-keymatexportlen 32 -ign_eof >"$out" 2>&1
 }
 
+# A 0-RTT ClientHello replayed (tests/smtd/replay_proxy.py): the
+# application got the session of port 9812 once, and the early data was
+# accepted once; REPLAYS: what the replay record counted (early_replays),
+# 0 when the ticket is stateful (and then tickets_taken counted its use).
+replay_0rtt() { # TEST REPLAYS FULL_PROPOSE_FILE EARLY_FILE
+	local t=$1 want=$2 full=$3 prop=$4 sess=$SD_TMP/s.sess
+	local out=$SD_TMP/s0rtt.out kl=$SD_TMP/s.keylog acc r r0 k0 pid
+	printf '\x01\x01\x00\x18\x26\x54\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
+	s_client_full "$full" "$sess" /dev/null
+	acc=$(stat_of srv early_accepted)
+	k0=$(stat_of srv tickets_taken)
+	r0=$(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log")
+	ip netns exec "$NSC" python3 tests/smtd/replay_proxy.py 7444 "$SIP" 7443 \
+		>"$SD_TMP/replay.out" 2>&1 &
+	pid=$!
+	TEST_PIDS="$TEST_PIDS $pid"
+	for _ in $(seq 1 30); do
+		grep -q listening "$SD_TMP/replay.out" && break
+		sleep 0.1
+	done
+	s_client_0rtt "$sess" "$prop" "$kl" "$out" -connect 127.0.0.1:7444
+	wait $pid
+	sleep 0.5
+	r=$(($(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log") - r0))
+	if grep -q "Early data was accepted" "$out" &&
+		grep -q "replayed [1-9][0-9]* bytes" "$SD_TMP/replay.out" &&
+		[ "$(stat_of srv early_replays)" = "$want" ] &&
+		{ [ "$want" = 1 ] || [ "$(stat_of srv tickets_taken)" -gt "$k0" ]; } &&
+		[ "$(stat_of srv early_accepted)" = $((acc + 1)) ] &&
+		[ "$(sd_ctl srv -j session list | grep -o '"port":9812' | wc -l)" -le 1 ] &&
+		[ "$r" = 1 ]; then
+		ok "$t"
+	else
+		bad "$t" "replays=$(stat_of srv early_replays) taken $k0->$(stat_of srv tickets_taken) accepted $acc->$(stat_of srv early_accepted) r=$r $(cat "$SD_TMP/replay.out") $(grep -E 'Early data' "$out")"
+	fi
+}
+
 t_resume_s_client() {
 	local out=$SD_TMP/s0rtt.out sess=$SD_TMP/s.sess kl=$SD_TMP/s.keylog
 	local prop=$SD_TMP/early.bin full=$SD_TMP/full.bin sec e0 want0 got0
@@ -3228,12 +3275,7 @@ t_resume_s_client() {
 	# then the EARLY one for port 9811 with the server's port 7000
 	printf '\x01\x01\x00\x18\x26\x52\x00\x00\x30\x00\xfd\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$full"
 	printf '\x01\x01\x00\x18\x26\x53\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
-	(cat "$full"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
-		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
-		-ciphersuites TLS_AES_128_GCM_SHA256 \
-		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
-		-key "$SD_TMP/certs/host2.key" -sess_out "$sess" -ign_eof \
-		>"$out" 2>&1
+	s_client_full "$full" "$sess" "$out"
 	rm -f "$kl"
 	s_client_0rtt "$sess" "$prop" "$kl" "$out" -connect "$SIP:7443"
 	sec=$(awk '$1 == "EARLY_EXPORTER_SECRET" {print $3}' "$kl" | tail -1)
@@ -3251,41 +3293,15 @@ t_resume_s_client() {
 	else
 		bad s_client_resumed_early_data_keys_match_smtd "epoch0 $got0/$want0 epoch1 $got1/$want1 $(grep -E 'Reused|Early data|New,' "$out" | head -3)"
 	fi
-	# the ClientHello with its early data sent again: the replay record
-	# refuses the early data, the replayer cannot finish the handshake,
-	# and the application got the session of port 9812 once
-	printf '\x01\x01\x00\x18\x26\x54\x1b\x58\x30\x00\xfd\x02\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x10' >"$prop"
-	cp "$sess" "$sess.2"
-	(cat "$full"; sleep 2) | ip netns exec "$NSC" timeout 10 openssl s_client \
-		-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
-		-ciphersuites TLS_AES_128_GCM_SHA256 \
-		-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
-		-key "$SD_TMP/certs/host2.key" -sess_out "$sess" -ign_eof \
-		>/dev/null 2>&1
-	acc=$(stat_of srv early_accepted)
-	r0=$(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log")
-	ip netns exec "$NSC" python3 tests/smtd/replay_proxy.py 7444 "$SIP" 7443 \
-		>"$SD_TMP/replay.out" 2>&1 &
-	pid=$!
-	TEST_PIDS="$TEST_PIDS $pid"
-	for _ in $(seq 1 30); do
-		grep -q listening "$SD_TMP/replay.out" && break
-		sleep 0.1
-	done
-	s_client_0rtt "$sess" "$prop" "$kl" "$out" -connect 127.0.0.1:7444
-	wait $pid
-	sleep 0.5
-	r=$(($(grep -c ", 0-RTT epoch 0 " "$SD_TMP/srv.log") - r0))
-	if grep -q "Early data was accepted" "$out" &&
-		grep -q "replayed [1-9][0-9]* bytes" "$SD_TMP/replay.out" &&
-		[ "$(stat_of srv early_replays)" = 1 ] &&
-		[ "$(stat_of srv early_accepted)" = $((acc + 1)) ] &&
-		[ "$(sd_ctl srv -j session list | grep -o '"port":9812' | wc -l)" -le 1 ] &&
-		[ "$r" = 1 ]; then
-		ok replayed_clienthello_early_data_refused
-	else
-		bad replayed_clienthello_early_data_refused "replays=$(stat_of srv early_replays) accepted $acc->$(stat_of srv early_accepted) r=$r $(cat "$SD_TMP/replay.out") $(grep -E 'Early data' "$out")"
-	fi
+	# the ClientHello with its early data sent again. Without shared ticket
+	# keys the ticket is stateful and single use: the replay finds it gone
+	# (a full handshake the replayer cannot finish, no early data); with
+	# them it is stateless, and the replay record refuses the early data.
+	replay_0rtt replayed_clienthello_finds_its_ticket_used 0 "$full" "$prop"
+	openssl rand -hex 80 >"$SD_TMP/replay.keys"
+	chmod 600 "$SD_TMP/replay.keys"
+	restart_hosts_with echo_resume=0-rtt "ticket_keys=$SD_TMP/replay.keys"
+	replay_0rtt replayed_clienthello_early_data_refused 1 "$full" "$prop"
 	restart_hosts_with
 }
 

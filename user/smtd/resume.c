@@ -26,6 +26,8 @@
  * cannot get early data accepted again anyway */
 #define REPLAY_WINDOW_MS 20000
 #define REPLAY_SLOTS 4096
+/* server: stateful tickets (sessions) kept without [tls] ticket_keys */
+#define SMTD_SRV_TICKETS_MAX 8192
 
 struct ticket {
 	struct ticket *next;
@@ -334,6 +336,39 @@ void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc)
 	SSL_set_max_early_data(ssl, r == SMTD_RESUME_0RTT ? SMTD_EARLY_MAX : 0);
 }
 
+/*
+ * Server, without [tls] ticket_keys: the tickets are stateful (the
+ * session stays in this context's cache, the ticket names it), and one
+ * that a ClientHello resumes with leaves the cache now, before the
+ * handshake makes its successor: single use (RFC 8446 8.1), so that the
+ * cache holds the tickets clients still have, and a replayed ClientHello
+ * finds no session (a full handshake it cannot finish, no early data).
+ * Called for every ClientHello (the SNI callback runs after OpenSSL took
+ * the PSK); a session not from the cache is not in it.
+ */
+void smtd_resume_taken(struct smtd *d, SSL *ssl)
+{
+	SSL_SESSION *s = SSL_get_session(ssl), *k;
+	const unsigned char *id;
+	unsigned int n = 0;
+
+	if (!s || !SSL_session_reused(ssl) ||
+	    !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
+		return;
+	id = SSL_SESSION_get_id(s, &n);
+	k = n ? SSL_SESSION_new() : NULL;
+	if (!k)
+		return;
+	/* by its id and version (the cache's key): the connection's own
+	 * session, a copy, stays as it is */
+	if (SSL_SESSION_set1_id(k, id, n) == 1 &&
+	    SSL_SESSION_set_protocol_version(
+		    k, SSL_SESSION_get_protocol_version(s)) == 1 &&
+	    SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), k) == 1)
+		d->st.tickets_taken++;
+	SSL_SESSION_free(k);
+}
+
 int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 		    int (*new_ticket)(SSL *, SSL_SESSION *), char *err,
 		    size_t errlen)
@@ -347,15 +382,30 @@ int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 		return 0;
 	}
 	/*
-	 * Stateless tickets (OpenSSL makes them stateful for its own
-	 * anti-replay); the replay defence is allow_early's record.
-	 * Sessions are not kept server-side at all.
+	 * OpenSSL's own anti-replay off (it would keep sessions for every
+	 * 0-RTT service); the replay defence is allow_early's record, and
+	 * without shared keys the single use of stateful tickets besides.
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_ANTI_REPLAY);
 	/* needed to resume with client certificates; the service is bound by
 	 * the SNI check of allow_early and OpenSSL's own */
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smt/1", 5);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/*
+	 * Without shared keys a ticket is good on this context only, stateless
+	 * or not: stateful, then (OpenSSL's session cache, bounded; the ticket
+	 * names the session): a stateless ticket holds the client's
+	 * certificate, which OpenSSL 3.0 decodes again at every resumption and
+	 * for every ticket it makes (~150 us each, the first on the 0-RTT
+	 * path). With shared keys, stateless tickets that every server of the
+	 * service decrypts.
+	 */
+	if (!d->cfg.tls_ticket_keys[0]) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(ctx, SMTD_SRV_TICKETS_MAX);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
 	SSL_CTX_set_num_tickets(ctx, SMTD_TICKETS_PER_PEER);
 	SSL_CTX_set_timeout(ctx, d->cfg.tls_ticket_lifetime_s);
 	SSL_CTX_set_max_early_data(ctx, SMTD_EARLY_MAX);

@@ -228,6 +228,7 @@ void smtd_accept_tick(struct smtd *d);
 	X(closes_resumed, "CLOSE connections resumed with a ticket")         \
 	X(tickets_cached, "tickets put in the client cache")                 \
 	X(tickets_expired, "cached tickets found expired when wanted")       \
+	X(tickets_taken, "server: stateful tickets resumed (single use)")    \
 	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \
 	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
 	X(early_rejected, "0-RTT set-ups retried in 1-RTT (EARLY_KEYS)")     \
@@ -666,6 +667,8 @@ void smtd_resume_attach(struct smtd *d);
  * when it changed (checked every second). */
 void smtd_resume_tick(struct smtd *d);
 void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc);
+/* Server, ClientHello with its PSK parsed: a stateful ticket is single use. */
+void smtd_resume_taken(struct smtd *d, SSL *ssl);
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 			      const char *address, struct smt_params *accept,
 			      bool *has_accept);

@@ -218,6 +218,11 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 		smtd_io_del(d, &hs->io);
 		close(hs->io.fd);
 	}
+	/* a server-side stateful ticket (resume.c) stays in the session cache
+	 * when the peer ends without close_notify, as a stateless one would */
+	if (hs->server && hs->ssl)
+		SSL_set_shutdown(hs->ssl,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(hs->ssl);
 	if (hs->closing && hs->closes_answered) {
 		char key[sizeof(hs->address) + 8];
@@ -400,6 +405,7 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 
 	if (hs)
 		hs_mark(hs, HM_FLIGHT); /* the ClientHello is in */
+	smtd_resume_taken(d, ssl);
 
 	if (name && has_client_session(d, name))
 		return SSL_TLSEXT_ERR_OK; /* maybe a CLOSE from its server */

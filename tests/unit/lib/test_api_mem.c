@@ -350,3 +350,43 @@ Test(api_mem, failed_open_on_closes_the_backend)
 	cr_assert(p->closed);
 	wire_free(&w);
 }
+
+/*
+ * The timer is set when the caller may sleep, not while work keeps smt_fd
+ * readable (docs/engine.md "The pipeline bubble at 32 outstanding"): the
+ * second request of a burst is held for the next smt_process() (the
+ * wake-up eventfd kicked), so it sets no timer, even when the one the
+ * first request set has expired meanwhile (it would be set again); the
+ * smt_process() calls that finish the RPCs do.
+ */
+Test(api_mem, a_held_send_sets_no_timer)
+{
+	struct smt_stats s0, s1;
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id;
+
+	mem_pair_open(&m, 0);
+	mem_rpc(&m, 64, 1);
+	smt_process(m.a);
+	s0.sz = s1.sz = sizeof(s0);
+	cr_assert_eq(smt_send_request(m.a, m.sa, "one", 3, 2, &id), 0);
+	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
+	usleep(20000); /* past the first request's probe and the slack */
+	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
+	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
+	cr_assert_eq(s1.tx_batched, s0.tx_batched + 1, "not held");
+	cr_assert_eq(s1.timer_arms, s0.timer_arms,
+		     "timer set %llu times by a held send",
+		     (unsigned long long)(s1.timer_arms - s0.timer_arms));
+	for (int i = 0; i < 2; i++) {
+		th_pump_until(m.a, m.b, &r, 10000);
+		cr_assert_eq(r.kind, SMT_MSG_RESPONSE, "%s",
+			     smt_strerror(r.error));
+		smt_msg_release(&r);
+	}
+	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
+	cr_assert_gt(s1.timer_arms, s0.timer_arms,
+		     "no timer set once the work was done");
+	mem_pair_close(&m);
+}

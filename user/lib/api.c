@@ -1695,9 +1695,14 @@ spin:
 		int prio;
 		unsigned int did = ep_run_chunk(ep, &prio);
 
-		/* ready messages wait only for packets of their priority */
-		if (smt_engine_events_pending(ep->eng) > ev0 &&
-		    rxq_top(&ep->rxq) < prio)
+		/* A chunk made messages ready: they go to the caller now,
+		 * the rest waits queued (smt_fd stays readable). What the
+		 * caller sends in answer then leaves while the next chunk is
+		 * processed, and the peer works on it meanwhile: 32
+		 * outstanding RPCs no longer cross as one batch that each
+		 * side processes whole while the other sleeps (docs/engine.md
+		 * "The pipeline bubble at 32 outstanding"). */
+		if (smt_engine_events_pending(ep->eng) > ev0)
 			break;
 		did += smt_engine_pull(ep->eng, ep->tx_chunk);
 		ep_bk_flush(ep);
@@ -1740,7 +1745,9 @@ int64_t smt_next_timeout_ns(const struct smt_endpoint *ep)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
 
-	if (ep->tx_held || d <= now)
+	/* work left for smt_process() (what smt_wait() does not sleep on) */
+	if (ep->tx_held || ep->rxq.n || smt_engine_tx_pending(ep->eng) ||
+	    d <= now)
 		return 0;
 	if (d == UINT64_MAX)
 		return -1;

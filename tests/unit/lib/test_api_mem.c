@@ -390,3 +390,51 @@ Test(api_mem, a_held_send_sets_no_timer)
 		     "no timer set once the work was done");
 	mem_pair_close(&m);
 }
+
+/*
+ * 40 requests that arrive together are handed to the caller a chunk at a
+ * time (docs/engine.md "The pipeline bubble at 32 outstanding"): the
+ * first smt_process() returns once a chunk made messages ready, with at
+ * most 16 of them, and leaves the rest queued, with smt_fd readable,
+ * smt_next_timeout_ns() 0 and no timer set by that call (the caller is
+ * back at once); the calls after it deliver the rest, each once.
+ */
+Test(api_mem, a_burst_is_delivered_a_chunk_at_a_time)
+{
+	struct smt_stats s0, s1;
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id, ids[40];
+	int n, calls = 0, got = 0;
+
+	mem_pair_open(&m, 0);
+	mem_rpc(&m, 64, 1);
+	for (int i = 0; i < 4; i++) {
+		smt_process(m.a);
+		smt_process(m.b);
+	}
+	for (uint64_t i = 0; i < 40; i++)
+		cr_assert_eq(smt_send_request(m.a, m.sa, "req", 3, i, &id), 0);
+	smt_process(m.a); /* the held ones leave */
+	s0.sz = s1.sz = sizeof(s0);
+	cr_assert_eq(smt_stats_get(m.b, 0, &s0), 0);
+	n = smt_process(m.b);
+	cr_assert_eq(smt_stats_get(m.b, 0, &s1), 0);
+	cr_assert_gt(n, 0);
+	cr_assert_leq(n, 16, "%d of 40 requests ready at once", n);
+	cr_assert_eq(smt_next_timeout_ns(m.b), 0, "packets wait: no sleep");
+	cr_assert_eq(s1.timer_arms, s0.timer_arms,
+		     "timer set by a call that left work");
+	do {
+		while (smt_recv(m.b, &r) == 0) {
+			cr_assert_eq(r.kind, SMT_MSG_REQUEST);
+			cr_assert_lt(got, 40, "more than 40 requests");
+			for (int k = 0; k < got; k++)
+				cr_assert_neq(ids[k], r.id, "delivered twice");
+			ids[got++] = r.id;
+			smt_msg_release(&r);
+		}
+		cr_assert_lt(++calls, 100);
+	} while (smt_process(m.b) > 0 || got < 40);
+	mem_pair_close(&m);
+}

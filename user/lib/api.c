@@ -1695,14 +1695,19 @@ spin:
 		int prio;
 		unsigned int did = ep_run_chunk(ep, &prio);
 
-		/* A chunk made messages ready: they go to the caller now,
-		 * the rest waits queued (smt_fd stays readable). What the
-		 * caller sends in answer then leaves while the next chunk is
-		 * processed, and the peer works on it meanwhile: 32
-		 * outstanding RPCs no longer cross as one batch that each
-		 * side processes whole while the other sleeps (docs/engine.md
-		 * "The pipeline bubble at 32 outstanding"). */
-		if (smt_engine_events_pending(ep->eng) > ev0)
+		/* Ready messages wait only for packets of their priority,
+		 * and only until EP_RX_CHUNK of them are ready: those go to
+		 * the caller now, the rest waits queued (smt_fd stays
+		 * readable). What the caller sends in answer then leaves
+		 * while the rest is processed, and the peer works on it
+		 * meanwhile: 32 outstanding small RPCs no longer cross as one
+		 * batch that each side processes whole while the other
+		 * sleeps (docs/engine.md "The pipeline bubble at 32
+		 * outstanding"). Counted in messages, not packets: 8 KiB
+		 * messages keep their batches (and GSO sends) of 16. */
+		if (smt_engine_events_pending(ep->eng) >= ev0 + EP_RX_CHUNK ||
+		    (smt_engine_events_pending(ep->eng) > ev0 &&
+		     rxq_top(&ep->rxq) < prio))
 			break;
 		did += smt_engine_pull(ep->eng, ep->tx_chunk);
 		ep_bk_flush(ep);

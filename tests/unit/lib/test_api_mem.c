@@ -438,3 +438,45 @@ Test(api_mem, a_burst_is_delivered_a_chunk_at_a_time)
 	} while (smt_process(m.b) > 0 || got < 40);
 	mem_pair_close(&m);
 }
+
+/*
+ * ...counted in messages, not packets: 20 requests of 8 KiB (6 packets
+ * each) that arrive together come 16 at a time, not the two or three
+ * that a chunk of 16 packets completes (a batch of replies, and their GSO
+ * sends, as large as before).
+ */
+Test(api_mem, a_burst_of_8k_requests_comes_16_at_a_time)
+{
+	static uint8_t buf[8192];
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id;
+	int n, got = 0;
+
+	mem_pair_open(&m, 0);
+	mem_rpc(&m, 64, 1);
+	for (int i = 0; i < 4; i++) {
+		smt_process(m.a);
+		smt_process(m.b);
+	}
+	for (uint64_t i = 0; i < 20; i++)
+		cr_assert_eq(
+			smt_send_request(m.a, m.sa, buf, sizeof(buf), i, &id),
+			0);
+	smt_process(m.a);
+	n = smt_process(m.b);
+	cr_assert_geq(n, 16, "%d of 20 requests ready at once", n);
+	cr_assert_lt(n, 20, "%d of 20 requests ready at once", n);
+	for (int calls = 0; got < 20; calls++) {
+		cr_assert_lt(calls, 100);
+		while (smt_recv(m.b, &r) == 0) {
+			cr_assert_eq(r.kind, SMT_MSG_REQUEST);
+			cr_assert_eq(r.len, sizeof(buf));
+			got++;
+			smt_msg_release(&r);
+		}
+		smt_process(m.b);
+	}
+	cr_assert_eq(got, 20);
+	mem_pair_close(&m);
+}

@@ -1616,12 +1616,23 @@ static bool ep_spec_read(struct smt_endpoint *ep, struct rx_ctx *c)
 static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 		      const struct epoll_event *evs, int n);
 
+/* A burst of sends held for this call (send_common, smt_wait's or
+ * smt_process's) leaves first, before anything is read or processed:
+ * the peer works on it while we process what came meanwhile (on a
+ * pipelined stream of small RPCs, a chunk's processing earlier). */
+static void ep_burst_release(struct smt_endpoint *ep)
+{
+	if (ep->tx_held && !ep->hold && !ep->draining)
+		ep_tx_release(ep);
+}
+
 int smt_process(struct smt_endpoint *ep)
 {
 	struct epoll_event evs[16];
 	struct rx_ctx c = {.ep = ep};
 	int n = 0;
 
+	ep_burst_release(ep);
 	if (!ep_spec_read(ep, &c))
 		n = epoll_wait(ep->epfd, evs, 16, 0);
 	return ep_process(ep, &c, evs, n);
@@ -1686,6 +1697,7 @@ static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 	 * smt_fd() readable): a small RPC's reply does not wait for a large
 	 * transfer's backlog to be decrypted or its burst to be sent.
 	 */
+	ep_burst_release(ep);
 	ep->in_process = true;
 	r = ep_read(ep, c);
 	work = 0;

@@ -351,6 +351,17 @@ Test(api_mem, failed_open_on_closes_the_backend)
 	wire_free(&w);
 }
 
+/* A pair after one RPC, with nothing left to do on either side. */
+static void mem_pair_settled(struct mem_pair *m)
+{
+	mem_pair_open(m, 0);
+	mem_rpc(m, 64, 1);
+	for (int i = 0; i < 4; i++) {
+		smt_process(m->a);
+		smt_process(m->b);
+	}
+}
+
 /*
  * The timer is set when the caller may sleep, not while work keeps smt_fd
  * readable (docs/engine.md "The pipeline bubble at 32 outstanding"): the
@@ -366,9 +377,7 @@ Test(api_mem, a_held_send_sets_no_timer)
 	struct smt_msg r;
 	uint64_t id;
 
-	mem_pair_open(&m, 0);
-	mem_rpc(&m, 64, 1);
-	smt_process(m.a);
+	mem_pair_settled(&m);
 	s0.sz = s1.sz = sizeof(s0);
 	cr_assert_eq(smt_send_request(m.a, m.sa, "one", 3, 2, &id), 0);
 	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
@@ -407,12 +416,7 @@ Test(api_mem, a_burst_is_delivered_a_chunk_at_a_time)
 	uint64_t id, ids[40];
 	int n, calls = 0, got = 0;
 
-	mem_pair_open(&m, 0);
-	mem_rpc(&m, 64, 1);
-	for (int i = 0; i < 4; i++) {
-		smt_process(m.a);
-		smt_process(m.b);
-	}
+	mem_pair_settled(&m);
 	for (uint64_t i = 0; i < 40; i++)
 		cr_assert_eq(smt_send_request(m.a, m.sa, "req", 3, i, &id), 0);
 	smt_process(m.a); /* the held ones leave */
@@ -453,12 +457,7 @@ Test(api_mem, a_burst_of_8k_requests_comes_16_at_a_time)
 	uint64_t id;
 	int n, got = 0;
 
-	mem_pair_open(&m, 0);
-	mem_rpc(&m, 64, 1);
-	for (int i = 0; i < 4; i++) {
-		smt_process(m.a);
-		smt_process(m.b);
-	}
+	mem_pair_settled(&m);
 	for (uint64_t i = 0; i < 20; i++)
 		cr_assert_eq(
 			smt_send_request(m.a, m.sa, buf, sizeof(buf), i, &id),

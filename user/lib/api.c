@@ -1206,12 +1206,20 @@ static int map_send_err(int err)
 
 /* After a send or reply: the first chunk of the send queue (all of a
  * small message, which comes first) goes out now, the rest from
- * smt_process(). */
+ * smt_process(). The timer is set only if the caller may sleep next:
+ * while the wake-up eventfd keeps smt_fd readable (packets left to send,
+ * or a send of a burst held for the next smt_process) the caller calls
+ * smt_process() first, which runs due timers by the clock and sets the
+ * timer at its end (see ep_process). */
 static void ep_sent(struct smt_endpoint *ep)
 {
 	smt_engine_pull(ep->eng, ep->tx_chunk);
-	if (smt_engine_tx_pending(ep->eng))
+	if (smt_engine_tx_pending(ep->eng)) {
 		ep->bk->ops->kick(ep->bk);
+		return;
+	}
+	if (ep->cork && ep->tx_held)
+		return;
 	ep_arm(ep, true);
 }
 
@@ -1608,12 +1616,23 @@ static bool ep_spec_read(struct smt_endpoint *ep, struct rx_ctx *c)
 static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 		      const struct epoll_event *evs, int n);
 
+/* A burst of sends held for this call (send_common, smt_wait's or
+ * smt_process's) leaves first, before anything is read or processed:
+ * the peer works on it while we process what came meanwhile (on a
+ * pipelined stream of small RPCs, a chunk's processing earlier). */
+static void ep_burst_release(struct smt_endpoint *ep)
+{
+	if (ep->tx_held && !ep->hold && !ep->draining)
+		ep_tx_release(ep);
+}
+
 int smt_process(struct smt_endpoint *ep)
 {
 	struct epoll_event evs[16];
 	struct rx_ctx c = {.ep = ep};
 	int n = 0;
 
+	ep_burst_release(ep);
 	if (!ep_spec_read(ep, &c))
 		n = epoll_wait(ep->epfd, evs, 16, 0);
 	return ep_process(ep, &c, evs, n);
@@ -1678,6 +1697,7 @@ static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 	 * smt_fd() readable): a small RPC's reply does not wait for a large
 	 * transfer's backlog to be decrypted or its burst to be sent.
 	 */
+	ep_burst_release(ep);
 	ep->in_process = true;
 	r = ep_read(ep, c);
 	work = 0;
@@ -1687,9 +1707,19 @@ spin:
 		int prio;
 		unsigned int did = ep_run_chunk(ep, &prio);
 
-		/* ready messages wait only for packets of their priority */
-		if (smt_engine_events_pending(ep->eng) > ev0 &&
-		    rxq_top(&ep->rxq) < prio)
+		/* Ready messages wait only for packets of their priority,
+		 * and only until EP_RX_CHUNK of them are ready: those go to
+		 * the caller now, the rest waits queued (smt_fd stays
+		 * readable). What the caller sends in answer then leaves
+		 * while the rest is processed, and the peer works on it
+		 * meanwhile: 32 outstanding small RPCs no longer cross as one
+		 * batch that each side processes whole while the other
+		 * sleeps (docs/engine.md "The pipeline bubble at 32
+		 * outstanding"). Counted in messages, not packets: 8 KiB
+		 * messages keep their batches (and GSO sends) of 16. */
+		if (smt_engine_events_pending(ep->eng) >= ev0 + EP_RX_CHUNK ||
+		    (smt_engine_events_pending(ep->eng) > ev0 &&
+		     rxq_top(&ep->rxq) < prio))
 			break;
 		did += smt_engine_pull(ep->eng, ep->tx_chunk);
 		ep_bk_flush(ep);
@@ -1712,9 +1742,17 @@ spin:
 	ep->in_process = false;
 	ep_tx_release(ep);
 	ep->sends = 0;
+	/* Work left (received packets queued, packets to send) keeps smt_fd
+	 * readable, so the caller comes back before it sleeps: the timer is
+	 * set by the call that leaves nothing, not by each call of a busy
+	 * stretch. A timerfd_settime whose expiry is under a few ms ahead
+	 * moves the CPU's next hrtimer, which on these VMs reprograms the
+	 * clock event device through the hypervisor: 7 to 19 us a call
+	 * (docs/engine.md "The pipeline bubble at 32 outstanding"). */
 	if (ep->rxq.n || smt_engine_tx_pending(ep->eng))
 		ep->bk->ops->kick(ep->bk);
-	ep_arm(ep, false);
+	else
+		ep_arm(ep, false);
 	if (r < 0)
 		return r;
 	return (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
@@ -1724,7 +1762,9 @@ int64_t smt_next_timeout_ns(const struct smt_endpoint *ep)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
 
-	if (ep->tx_held || d <= now)
+	/* work left for smt_process() (what smt_wait() does not sleep on) */
+	if (ep->tx_held || ep->rxq.n || smt_engine_tx_pending(ep->eng) ||
+	    d <= now)
 		return 0;
 	if (d == UINT64_MAX)
 		return -1;

@@ -343,8 +343,8 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms);
 /* Milliseconds until the next timer, -1 if none (for callers that poll
  * something else than smt_fd()). */
 int smt_next_timeout_ms(const struct smt_endpoint *ep);
-/* The same in nanoseconds (not rounded up): 0 when a timer is due or
- * anything is held, -1 if none. */
+/* The same in nanoseconds (not rounded up): 0 when a timer is due,
+ * anything is held or packets wait to be processed or sent, -1 if none. */
 int64_t smt_next_timeout_ns(const struct smt_endpoint *ep);
 
 /* ---- counters --------------------------------------------------------- */

@@ -350,3 +350,132 @@ Test(api_mem, failed_open_on_closes_the_backend)
 	cr_assert(p->closed);
 	wire_free(&w);
 }
+
+/* A pair after one RPC, with nothing left to do on either side. */
+static void mem_pair_settled(struct mem_pair *m)
+{
+	mem_pair_open(m, 0);
+	mem_rpc(m, 64, 1);
+	for (int i = 0; i < 4; i++) {
+		smt_process(m->a);
+		smt_process(m->b);
+	}
+}
+
+/*
+ * The timer is set when the caller may sleep, not while work keeps smt_fd
+ * readable (docs/engine.md "The pipeline bubble at 32 outstanding"): the
+ * second request of a burst is held for the next smt_process() (the
+ * wake-up eventfd kicked), so it sets no timer, even when the one the
+ * first request set has expired meanwhile (it would be set again); the
+ * smt_process() calls that finish the RPCs do.
+ */
+Test(api_mem, a_held_send_sets_no_timer)
+{
+	struct smt_stats s0, s1;
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id;
+
+	mem_pair_settled(&m);
+	s0.sz = s1.sz = sizeof(s0);
+	cr_assert_eq(smt_send_request(m.a, m.sa, "one", 3, 2, &id), 0);
+	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
+	usleep(20000); /* past the first request's probe and the slack */
+	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
+	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
+	cr_assert_eq(s1.tx_batched, s0.tx_batched + 1, "not held");
+	cr_assert_eq(s1.timer_arms, s0.timer_arms,
+		     "timer set %llu times by a held send",
+		     (unsigned long long)(s1.timer_arms - s0.timer_arms));
+	for (int i = 0; i < 2; i++) {
+		th_pump_until(m.a, m.b, &r, 10000);
+		cr_assert_eq(r.kind, SMT_MSG_RESPONSE, "%s",
+			     smt_strerror(r.error));
+		smt_msg_release(&r);
+	}
+	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
+	cr_assert_gt(s1.timer_arms, s0.timer_arms,
+		     "no timer set once the work was done");
+	mem_pair_close(&m);
+}
+
+/*
+ * 40 requests that arrive together are handed to the caller a chunk at a
+ * time (docs/engine.md "The pipeline bubble at 32 outstanding"): the
+ * first smt_process() returns once a chunk made messages ready, with at
+ * most 16 of them, and leaves the rest queued, with smt_fd readable,
+ * smt_next_timeout_ns() 0 and no timer set by that call (the caller is
+ * back at once); the calls after it deliver the rest, each once.
+ */
+Test(api_mem, a_burst_is_delivered_a_chunk_at_a_time)
+{
+	struct smt_stats s0, s1;
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id, ids[40];
+	int n, calls = 0, got = 0;
+
+	mem_pair_settled(&m);
+	for (uint64_t i = 0; i < 40; i++)
+		cr_assert_eq(smt_send_request(m.a, m.sa, "req", 3, i, &id), 0);
+	smt_process(m.a); /* the held ones leave */
+	s0.sz = s1.sz = sizeof(s0);
+	cr_assert_eq(smt_stats_get(m.b, 0, &s0), 0);
+	n = smt_process(m.b);
+	cr_assert_eq(smt_stats_get(m.b, 0, &s1), 0);
+	cr_assert_gt(n, 0);
+	cr_assert_leq(n, 16, "%d of 40 requests ready at once", n);
+	cr_assert_eq(smt_next_timeout_ns(m.b), 0, "packets wait: no sleep");
+	cr_assert_eq(s1.timer_arms, s0.timer_arms,
+		     "timer set by a call that left work");
+	do {
+		while (smt_recv(m.b, &r) == 0) {
+			cr_assert_eq(r.kind, SMT_MSG_REQUEST);
+			cr_assert_lt(got, 40, "more than 40 requests");
+			for (int k = 0; k < got; k++)
+				cr_assert_neq(ids[k], r.id, "delivered twice");
+			ids[got++] = r.id;
+			smt_msg_release(&r);
+		}
+		cr_assert_lt(++calls, 100);
+	} while (smt_process(m.b) > 0 || got < 40);
+	mem_pair_close(&m);
+}
+
+/*
+ * ...counted in messages, not packets: 20 requests of 8 KiB (6 packets
+ * each) that arrive together come 16 at a time, not the two or three
+ * that a chunk of 16 packets completes (a batch of replies, and their GSO
+ * sends, as large as before).
+ */
+Test(api_mem, a_burst_of_8k_requests_comes_16_at_a_time)
+{
+	static uint8_t buf[8192];
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id;
+	int n, got = 0;
+
+	mem_pair_settled(&m);
+	for (uint64_t i = 0; i < 20; i++)
+		cr_assert_eq(
+			smt_send_request(m.a, m.sa, buf, sizeof(buf), i, &id),
+			0);
+	smt_process(m.a);
+	n = smt_process(m.b);
+	cr_assert_geq(n, 16, "%d of 20 requests ready at once", n);
+	cr_assert_lt(n, 20, "%d of 20 requests ready at once", n);
+	for (int calls = 0; got < 20; calls++) {
+		cr_assert_lt(calls, 100);
+		while (smt_recv(m.b, &r) == 0) {
+			cr_assert_eq(r.kind, SMT_MSG_REQUEST);
+			cr_assert_eq(r.len, sizeof(buf));
+			got++;
+			smt_msg_release(&r);
+		}
+		smt_process(m.b);
+	}
+	cr_assert_eq(got, 20);
+	mem_pair_close(&m);
+}

@@ -194,6 +194,10 @@ struct eng_tx {
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t *sent_us; /* per packet slot: when it last went out, in us
 			      since created, plus 1; 0 = never */
+	/* w.rec_off and sent_us of a small message (one record, a few
+	 * packets) point here instead of to a malloc block of their own */
+	uint32_t rec_off_in[2];
+	uint32_t sent_us_in[4];
 	uint32_t silent; /* probes since we last heard of it */
 	uint64_t created, last_heard, probe_at; /* probe_at: last probe */
 	uint64_t last_sent; /* when a DATA packet of it last went out */

@@ -22,6 +22,8 @@
 #include "dlist.h"
 #include "engine_tx.h"
 
+#define SMT_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id)
 {
@@ -129,7 +131,8 @@ static void wire_free(struct smt_engine *e, struct eng_tx *t)
 		explicit_bzero(m->wire + m->rec_off[t->sealed],
 			       m->wire_len - m->rec_off[t->sealed]);
 	wire_release(e, t);
-	free(m->rec_off);
+	if (m->rec_off != t->rec_off_in)
+		free(m->rec_off);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -187,7 +190,9 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	wl += pad;
 	unsched = initial_grant(e, (uint32_t)wl);
 	err = wire_alloc(t, wl);
-	m->rec_off = malloc((nrec + 1) * sizeof(*m->rec_off));
+	m->rec_off = nrec + 1 <= SMT_NELEM(t->rec_off_in)
+			     ? t->rec_off_in
+			     : malloc((nrec + 1) * sizeof(*m->rec_off));
 	m->nrec = (uint32_t)nrec;
 	t->sealed = m->nrec; /* nothing to wipe on failure */
 	if (err || !m->rec_off) {
@@ -788,7 +793,8 @@ void eng_tx_end(struct smt_engine *e, struct eng_tx *t, enum eng_tx_outcome how,
 	}
 	account_tx(e, t, -1);
 	wire_free(e, t);
-	free(t->sent_us);
+	if (t->sent_us != t->sent_us_in)
+		free(t->sent_us);
 	free(t);
 }
 
@@ -1007,7 +1013,12 @@ static int tx_start(struct smt_engine *e, struct eng_tx *t, const void *data,
 	err = wire_layout(e, t, data, len, inner);
 	if (err)
 		return err;
-	t->sent_us = smt_zalloc(pkt_slots(t) * sizeof(*t->sent_us));
+	if (pkt_slots(t) <= SMT_NELEM(t->sent_us_in)) {
+		memset(t->sent_us_in, 0, sizeof(t->sent_us_in));
+		t->sent_us = t->sent_us_in;
+	} else {
+		t->sent_us = smt_zalloc(pkt_slots(t) * sizeof(*t->sent_us));
+	}
 	if (!t->sent_us) {
 		wire_free(e, t);
 		return -ENOMEM;

@@ -37,6 +37,7 @@
 
 #define REC_WIRE_MAX (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN) /* 16406 */
 #define REC_WIRE_MIN (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD) /* 4118 */
+#define SMT_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define REC_CHUNK 16 /* a forged rec_idx costs one chunk, not an array */
 #define RD_MEM 1024 /* what a record's reader costs, about */
 
@@ -58,6 +59,7 @@ struct rx_rec {
 	 * place before dec, the content after verification */
 	uint8_t *buf;
 	struct ivl *iv; /* received ranges, sorted, disjoint, not adjacent */
+	struct ivl iv_in; /* iv while one range is enough (in-order bytes) */
 	struct smt_rec_rd *rd; /* from the first packet to the tag */
 	uint32_t dec; /* bytes the reader took (0: none; then from 5) */
 	uint32_t seg_off;
@@ -82,6 +84,7 @@ struct smt_rx_msg {
 	uint32_t nconf; /* records 0..nconf-1 verified and tiling from 0 */
 	uint32_t conf_end; /* wire offset where record nconf must start */
 	struct rx_rec **chunk; /* records in chunks of REC_CHUNK, on demand */
+	struct rx_rec *chunk_in[1]; /* chunk while one is enough */
 	uint32_t nchunk;
 	size_t mem;
 	unsigned int max_fail;
@@ -138,6 +141,16 @@ static uint32_t rec_bytes(const struct rx_rec *r)
 	return r->state == REC_VERIFIED ? r->len : r->held;
 }
 
+/* Forgets r's received ranges (r->iv NULL, no room). */
+static void iv_drop(struct smt_rx_msg *m, struct rx_rec *r)
+{
+	if (r->iv != &r->iv_in)
+		free(r->iv);
+	m->mem -= (size_t)r->civ * sizeof(*r->iv);
+	r->iv = NULL;
+	r->niv = r->civ = 0;
+}
+
 static void rec_clear(struct smt_rx_msg *m, struct rx_rec *r)
 {
 	m->rcvd -= rec_bytes(r);
@@ -155,13 +168,10 @@ static void rec_clear(struct smt_rx_msg *m, struct rx_rec *r)
 		free(r->buf);
 		m->mem -= r->cap;
 	}
-	free(r->iv);
-	m->mem -= (size_t)r->civ * sizeof(*r->iv);
+	iv_drop(m, r);
 	r->buf = NULL;
-	r->iv = NULL;
 	r->seg_off = r->len = r->cap = r->held = r->content_len = 0;
 	r->dec = 0;
-	r->niv = r->civ = 0;
 	r->state = REC_EMPTY;
 	r->dest = DEST_OWN;
 	r->in_app = false;
@@ -185,7 +195,8 @@ void smt_rx_msg_free(struct smt_rx_msg *m)
 		}
 		free(m->chunk[c]);
 	}
-	free(m->chunk);
+	if (m->chunk != m->chunk_in)
+		free(m->chunk);
 	app_free(m);
 	OPENSSL_cleanse(m->ih, sizeof(m->ih));
 	free(m);
@@ -210,9 +221,16 @@ static struct rx_rec *rec_at(struct smt_rx_msg *m, uint32_t k, bool create)
 
 		if (!create)
 			return NULL;
-		t = realloc(m->chunk, (size_t)(c + 1) * sizeof(*t));
+		if (c < SMT_NELEM(m->chunk_in))
+			t = m->chunk_in;
+		else if (m->chunk == m->chunk_in)
+			t = malloc((size_t)(c + 1) * sizeof(*t));
+		else
+			t = realloc(m->chunk, (size_t)(c + 1) * sizeof(*t));
 		if (!t)
 			return NULL;
+		if (m->chunk == m->chunk_in)
+			memcpy(t, m->chunk_in, m->nchunk * sizeof(*t));
 		memset(t + m->nchunk, 0, (c + 1 - m->nchunk) * sizeof(*t));
 		m->mem += (c + 1 - m->nchunk) * sizeof(*t);
 		m->chunk = t;
@@ -282,14 +300,23 @@ static int rec_check(const struct rx_rec *r, uint32_t a, uint32_t b,
 /* Room for one more range. 0 or SMT_DROP_NO_MEMORY. */
 static int rec_iv_room(struct smt_rx_msg *m, struct rx_rec *r)
 {
-	uint16_t nc = r->civ ? r->civ * 2 : 4;
+	uint16_t nc = r->civ > 1 ? r->civ * 2 : 4;
 	struct ivl *v;
 
 	if (r->niv < r->civ)
 		return 0;
 	if (r->civ >= 0x8000)
 		return SMT_DROP_NO_MEMORY;
-	v = realloc(r->iv, nc * sizeof(*v));
+	if (!r->civ) {
+		nc = 1;
+		v = &r->iv_in;
+	} else if (r->iv == &r->iv_in) {
+		v = malloc(nc * sizeof(*v));
+		if (v)
+			v[0] = r->iv_in;
+	} else {
+		v = realloc(r->iv, nc * sizeof(*v));
+	}
 	if (!v)
 		return SMT_DROP_NO_MEMORY;
 	m->mem += (size_t)(nc - r->civ) * sizeof(*v);
@@ -545,10 +572,7 @@ static int rec_finish(struct smt_rx_msg *m, struct rx_rec *r,
 	}
 	m->rcvd += r->len - r->held; /* held == len here */
 	r->state = REC_VERIFIED;
-	free(r->iv);
-	m->mem -= (size_t)r->civ * sizeof(*r->iv);
-	r->iv = NULL;
-	r->niv = r->civ = 0;
+	iv_drop(m, r);
 	m->any_verified = true;
 	return confirm_chain(m);
 }

@@ -1484,6 +1484,38 @@ t_concurrent_closes() {
 	fi
 }
 
+# A burst of set-ups that outruns the serving application's acks: the
+# server smtd pushes each session and sends its ACCEPT at once, the acks
+# come later; more than 64 (the first size of the table of pushes waiting
+# for their ack) must still be handed over, not refused
+# ("cannot hand the session to the application"). The serving application
+# is stopped while 80 set-ups run (their first RPCs wait for it: up to
+# 10000 silent RESEND timeouts, ~20 s).
+t_push_backlog() {
+	local dir=$SD_TMP/pushb i p pids="" h0 n
+	mkdir -p "$dir"
+	h0=$(smtd_stat srv handshakes_ok)
+	kill -STOP "$ECHO_SRV"
+	for i in $(seq 0 79); do
+		echo_client cli "$dir/$i.out" "$SIP" echo.smt -n 1 -s 64 \
+			--port $((11500 + i)) --rpc-timeouts 10000 &
+		pids="$pids $!"
+	done
+	for _ in $(seq 1 150); do
+		n=$(($(smtd_stat srv handshakes_ok) - h0))
+		[ "$n" -ge 80 ] && break
+		sleep 0.1
+	done
+	kill -CONT "$ECHO_SRV"
+	for p in $pids; do wait "$p"; done
+	conc_results "$dir" 80
+	if [ $conc_ok = 80 ]; then
+		ok push_backlog_over_64_handed_over
+	else
+		bad push_backlog_over_64_handed_over "$conc_ok of 80 ok ($n set-ups done while the application was stopped); a failure: $conc_bad"
+	fi
+}
+
 # ---- host names: resolved by libsmt in the application, not by smtd ---------------------
 t_names() {
 	local out=$SD_TMP/names.out
@@ -3341,7 +3373,7 @@ PY
 # every test by default; with arguments only those (t_ciphers, which starts
 # the echo server the others use, always runs)
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
-	t_concurrent t_concurrent_closes t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
+	t_concurrent t_concurrent_closes t_push_backlog t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
 	t_limits t_max_sessions t_ticket t_resume t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"

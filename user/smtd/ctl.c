@@ -26,7 +26,11 @@
 #include "smtd.h"
 
 #define MAX_SERVED 16
-#define MAX_PENDING 64
+/* Pushes waiting for their ack, per application connection: the table
+ * starts at PENDING_MIN and doubles as needed up to max_sessions (each
+ * pending push is a session being handed over; a burst of set-ups can
+ * outrun a busy application's acks). */
+#define PENDING_MIN 64
 /* Answers and events waiting for a client that does not read: four
  * longest lines. A client that lets more pile up is disconnected. */
 #define CTL_OUT_MAX (4 * SMT_CTL_MAX_LINE)
@@ -52,7 +56,8 @@ struct smtd_ctl_conn {
 		uint16_t group; /* endpoint group size (0: one endpoint) */
 	} served[MAX_SERVED];
 	uint16_t members; /* a group's members still open (event group) */
-	struct pending_push pending[MAX_PENDING];
+	struct pending_push *pending;
+	int npending; /* slots in pending */
 	int64_t next_push;
 	json_object *app_stats; /* latest counters the application sent */
 	char *out; /* what the client has not taken yet (may hold keys) */
@@ -392,16 +397,40 @@ struct smtd_session *smtd_table_match(struct smtd *d, const char *service,
 
 /* Send c the event ("session" or "rekey") of s with keys, waiting for an
  * ack that goes to done(arg). 0 or -errno (done will not run). */
+/* Room for more pushes in c's table; -1 when it is at its bound
+ * (max_sessions, at least PENDING_MIN) or memory is short. */
+static int pending_grow(struct smtd *d, struct smtd_ctl_conn *c)
+{
+	int max = d->cfg.max_sessions > PENDING_MIN ? (int)d->cfg.max_sessions
+						    : PENDING_MIN;
+	int n = c->npending ? 2 * c->npending : PENDING_MIN;
+	struct pending_push *p;
+
+	if (c->npending >= max)
+		return -1;
+	if (n > max)
+		n = max;
+	p = realloc(c->pending, n * sizeof(*p));
+	if (!p)
+		return -1;
+	memset(p + c->npending, 0, (n - c->npending) * sizeof(*p));
+	c->pending = p;
+	c->npending = n;
+	return 0;
+}
+
 static int push(struct smtd *d, struct smtd_ctl_conn *c, const char *event,
 		smtd_push_done done, void *arg, const struct smt_ctl_session *s)
 {
 	json_object *o;
 	int i;
 
-	for (i = 0; i < MAX_PENDING; i++)
+	if (c->dead)
+		return -EBUSY;
+	for (i = 0; i < c->npending; i++)
 		if (!c->pending[i].done)
 			break;
-	if (i == MAX_PENDING || c->dead)
+	if (i == c->npending && pending_grow(d, c))
 		return -EBUSY;
 	o = json_object_new_object();
 	json_object_object_add(o, "event", json_object_new_string(event));
@@ -484,7 +513,7 @@ void smtd_ctl_push_cancel(struct smtd *d, const void *arg)
 	int i;
 
 	for (c = d->conns; c; c = c->next)
-		for (i = 0; i < MAX_PENDING; i++)
+		for (i = 0; i < c->npending; i++)
 			if (c->pending[i].done && c->pending[i].arg == arg)
 				c->pending[i].done = NULL;
 }
@@ -814,10 +843,10 @@ static void req_ack(struct smtd *d, struct smtd_ctl_conn *c, json_object *req)
 	smtd_push_done done;
 	int i;
 
-	for (i = 0; i < MAX_PENDING; i++)
+	for (i = 0; i < c->npending; i++)
 		if (c->pending[i].done && c->pending[i].push_id == push)
 			break;
-	if (i == MAX_PENDING) {
+	if (i == c->npending) {
 		d->st.ctl_bad_requests++;
 		return;
 	}
@@ -1378,6 +1407,7 @@ static void conn_free(struct smtd *d, struct smtd_ctl_conn *c)
 	free(c->out);
 	smt_ctl_buf_free(&c->buf);
 	json_object_put(c->app_stats);
+	free(c->pending);
 	free(c);
 }
 

@@ -899,6 +899,18 @@ native-IP "no regression" row of the targets compares absolute figures
 with the previous docs/performance.md, so after a change of host its
 verdict says nothing about the code.
 
+This run (main 55fef51, 2026-12-07 00:05 UTC, the same Intel host as
+20:56): the pipeline-bubble changes (docs/engine.md, "The pipeline bubble
+at 32 outstanding") took smt-udp's rates with 32 outstanding to 1.09,
+1.29 and 1.06 times TLS at 64 B, 1 KiB and 8 KiB (0.63, 0.69 and 0.95 at
+20:56), with CPU per RPC at or below TLS's at all three; the 1.4x target
+is still missed at each. One thread per side at 64 B x32 rose to 257
+kRPC/s (1.14x TLS), and two threads per side (four busy threads on two
+cores) ran at 235: below one, as the threads section explains. Set-up:
+stateful single-use tickets (docs/smtd.md) took smtd 0-RTT's first RPC to
+0.77x TLS/TCP's full set-up (1.40 at 20:56) and resumed to 1.09x (1.95);
+SMT-ticket 0.75x; smtd full 1.98x (its path did not change).
+
 - Per-packet kernel cost is still the floor of every small-RPC test. One
   UDP datagram costs about as much CPU as one raw IP packet
   (`udp:udp` against `raw:raw` in the pktcost table), and a GSO buffer

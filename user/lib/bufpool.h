@@ -50,6 +50,10 @@ void *smt_pool_alloc(size_t n);
  * frees it when its size is not the pool's or its class is full. */
 void smt_pool_free(void *p);
 
+/* Elements of array a: the inline arrays that spare a small message a
+ * malloc of its own (engine_tx.c, reasm.c). */
+#define SMT_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 /*
  * A zeroed block of n bytes for the objects every message allocates
  * (engine state, reassembly, events): malloc and memset rather than

@@ -22,8 +22,6 @@
 #include "dlist.h"
 #include "engine_tx.h"
 
-#define SMT_NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 struct eng_tx *eng_tx_find(struct eng_session *s, uint8_t epoch,
 			   uint64_t msg_id)
 {

@@ -37,7 +37,6 @@
 
 #define REC_WIRE_MAX (SMT_REC_HDR_LEN + SMT_REC_MAX_LEN) /* 16406 */
 #define REC_WIRE_MIN (SMT_REC_MIN_CONTENT + SMT_REC_OVERHEAD) /* 4118 */
-#define SMT_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define REC_CHUNK 16 /* a forged rec_idx costs one chunk, not an array */
 #define RD_MEM 1024 /* what a record's reader costs, about */
 

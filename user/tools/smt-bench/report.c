@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -853,11 +854,33 @@ static const struct srow *threads_row(const struct srow *s, size_t n,
 	return NULL;
 }
 
+/* CPUs kept busy by a threads-test row: its rate times the CPU per RPC
+ * of both processes (NAN when the row is missing). */
+static double cores_busy(const struct srow *r)
+{
+	return r ? r->med[M_RPS] * (r->med[M_CPU_CLI] + r->med[M_CPU_SRV]) / 1e6
+		 : NAN;
+}
+
+/* The most that nth threads per side can gain over one on a machine of
+ * ncpu CPUs if the CPU per RPC stays that of one thread: nth times the
+ * CPUs one thread per side keeps busy, but at most ncpu, over those. */
+static double threads_ceiling(const struct srow *a, uint32_t nth, long ncpu)
+{
+	double one = cores_busy(a);
+
+	if (isnan(one) || one <= 0 || ncpu < 1)
+		return NAN;
+	return fmin(one * nth, (double)ncpu) / one;
+}
+
 /* The threads test: total RPC rate with 1 and with N threads per side,
- * their ratio, CPU per RPC, and each rate against QUIC's. */
+ * their ratio, CPU per RPC, the CPUs kept busy and the ratio this
+ * machine's CPUs allow, and each rate against QUIC's. */
 static void threads_table(const struct srow *s, size_t n)
 {
 	uint32_t nth = 1, size = 0, load = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	const struct srow *qa, *qb;
 
 	for (size_t i = 0; i < n; i++) {
@@ -878,12 +901,17 @@ static void threads_table(const struct srow *s, size_t n)
 	    "reuseport group of %u endpoints on one port; QUIC: a reuseport "
 	    "group of %u sockets steered by connection ID, a connection per "
 	    "thread). Total thousands of RPCs per second; CPU per RPC of both "
-	    "processes, warm-up included; the rate against QUIC's.\n\n"
+	    "processes, warm-up included; CPUs busy: the rate times the CPU "
+	    "per RPC of both processes; ceiling: the %u / 1 ratio this "
+	    "machine's %ld CPUs allow if the CPU per RPC stays that of one "
+	    "thread per side (%u times the CPUs busy with one, at most %ld, "
+	    "over those); the rate against QUIC's.\n\n"
 	    "| transport | 1 thread kRPC/s | %u threads kRPC/s | %u / 1 | "
-	    "cpu cli / srv us, 1 | cpu cli / srv us, %u | /quic, 1 | "
-	    "/quic, %u |\n"
-	    "|---|---|---|---|---|---|---|---|\n",
-	    size, load, nth, nth, nth, nth, nth, nth, nth, nth, nth);
+	    "cpu cli / srv us, 1 | cpu cli / srv us, %u | CPUs busy, 1 / %u "
+	    "| ceiling %u / 1 | /quic, 1 | /quic, %u |\n"
+	    "|---|---|---|---|---|---|---|---|---|---|\n",
+	    size, load, nth, nth, nth, nth, nth, nth, ncpu, nth, ncpu, nth, nth,
+	    nth, nth, nth, nth);
 	qa = threads_row(s, n, TP_QUIC, 1);
 	qb = threads_row(s, n, TP_QUIC, nth);
 	for (int t = 0; t < NSHOW; t++) {
@@ -900,6 +928,8 @@ static void threads_table(const struct srow *s, size_t n)
 		     1);
 		pair(b ? b->med[M_CPU_CLI] : NAN, b ? b->med[M_CPU_SRV] : NAN,
 		     1);
+		pair(cores_busy(a), cores_busy(b), 2);
+		num(threads_ceiling(a, nth, ncpu), 2);
 		ratio(a ? a->med[M_RPS] : NAN, qa ? qa->med[M_RPS] : NAN);
 		ratio(b ? b->med[M_RPS] : NAN, qb ? qb->med[M_RPS] : NAN);
 		out(" |\n");

@@ -300,6 +300,10 @@ nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRA
 SRV_PID=$!
 
 CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS $CLIENT_SMTD_ARGS --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
+# Set-ups one at a time with 2 ms of idle between them (BENCH_SETUP_GAP_MS;
+# 0: back to back, as before 2026-12-07): each set-up is timed alone, not
+# behind the previous one's close on both hosts.
+[ "$MODE" = smoke ] || CLIENT_ARGS="$CLIENT_ARGS --setup-gap-ms ${BENCH_SETUP_GAP_MS:-2}"
 case "$MODE" in
 quick) CLIENT_ARGS="$CLIENT_ARGS --quick" ;;
 smoke) CLIENT_ARGS="$CLIENT_ARGS --smoke --verify -v ${SRV_MT}" ;;

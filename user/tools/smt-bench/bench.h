@@ -426,6 +426,7 @@ struct report_info {
 	double aes_MBps; /* openssl speed, single core; 0 if unknown */
 	const char *ktls; /* what the TLS runs used */
 	int rounds;
+	double setup_gap_ms; /* --setup-gap-ms */
 	bool tp_on[TP_COUNT]; /* transports asked for (--transports) */
 };
 

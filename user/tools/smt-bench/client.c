@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -52,6 +53,7 @@ struct plan {
 	int n_hol;
 	double hol_secs;
 	int setup_n;
+	double setup_gap_ms; /* idle time before each set-up (not timed) */
 	int conc_n; /* concurrent set-ups through smtd (0: not run) */
 	double goodput_secs;
 	int goodput_load;
@@ -669,6 +671,7 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 	bool warm = t->quic_resume || t->setup_warm;
 	int i = warm ? -1 : 0;
 	uint64_t rtx = 0; /* SMT: DATA the clients sent twice */
+	uint64_t idle = 0; /* ns of --setup-gap-ms, left out of res->secs */
 
 	for (; tot && rdy && i < n; i++) {
 		struct run *r = calloc(1, sizeof(*r));
@@ -688,6 +691,18 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 				sd0[0] = cpu_ns_pid(smtd_pid[0]);
 				sd0[1] = cpu_ns_pid(smtd_pid[1]);
 			}
+		}
+		if (x->p.setup_gap_ms > 0) {
+			/* each set-up alone: whatever the previous one left
+			 * (closes, the daemons' idle work) runs before it */
+			uint64_t gap = (uint64_t)(x->p.setup_gap_ms * 1e6);
+			struct timespec ts = {.tv_sec = gap / 1000000000,
+					      .tv_nsec = gap % 1000000000};
+
+			t0 = now_ns();
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+			idle += i >= 0 ? now_ns() - t0 : 0;
 		}
 		t0 = now_ns();
 		ret = cconn_open(&c, res->tp, t, err, sizeof(err));
@@ -722,7 +737,7 @@ static void setup_point(struct ctx *x, const struct bench_target *t,
 		run_free(r);
 	}
 	if (i == n) {
-		double secs = (now_ns() - t_all) / 1e9;
+		double secs = (now_ns() - t_all - idle) / 1e9;
 
 		res->n = n;
 		res->secs = secs;
@@ -1389,6 +1404,8 @@ static void usage(FILE *f)
 		"                       \"none\" skips the test\n"
 		"  --hol-secs S         seconds per head-of-line point (3)\n"
 		"  --setup-count N      set-ups per transport and round (100; 0 skips)\n"
+		"  --setup-gap-ms MS    idle time before each set-up, not timed (0:\n"
+		"                       back to back)\n"
 		"  --goodput-secs S     seconds of 1 MiB requests (1; 0 skips)\n"
 		"  --threads N          also the threads test: 64 B RPCs, 32 outstanding\n"
 		"                       per thread, with 1 and with N (2..8) client threads\n"
@@ -1450,6 +1467,7 @@ int client_main(int argc, char **argv)
 		O_HOL,
 		O_HOLSECS,
 		O_SETUP,
+		O_SETUPGAP,
 		O_GOODPUT,
 		O_LOSSIF,
 		O_AES,
@@ -1487,6 +1505,7 @@ int client_main(int argc, char **argv)
 		{"hol-loss", required_argument, NULL, O_HOL},
 		{"hol-secs", required_argument, NULL, O_HOLSECS},
 		{"setup-count", required_argument, NULL, O_SETUP},
+		{"setup-gap-ms", required_argument, NULL, O_SETUPGAP},
 		{"goodput-secs", required_argument, NULL, O_GOODPUT},
 		{"threads", required_argument, NULL, O_THREADS},
 		{"smtd-sessions", no_argument, NULL, O_SMTDALL},
@@ -1617,6 +1636,17 @@ int client_main(int argc, char **argv)
 			break;
 		case O_SETUP:
 			p->setup_n = atoi(optarg);
+			break;
+		case O_SETUPGAP:
+			p->setup_gap_ms = atof(optarg);
+			if (!(p->setup_gap_ms >= 0 &&
+			      p->setup_gap_ms <= 10000)) {
+				fprintf(stderr,
+					"smt-bench: --setup-gap-ms %s: want 0 to "
+					"10000 milliseconds\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case O_CONC:
 			p->conc_n = atoi(optarg);
@@ -1832,6 +1862,7 @@ int client_main(int argc, char **argv)
 	report_raw_close();
 	info.out_dir = out;
 	info.rounds = x->p.rounds;
+	info.setup_gap_ms = x->p.setup_gap_ms;
 	memcpy(info.tp_on, x->p.tp_on, sizeof(info.tp_on));
 	info.ktls = ktls_seen ? ktls_seen : "not measured (no TLS run)";
 	ret = report_write(x->res, x->nres, &info);

@@ -964,7 +964,7 @@ static double setup_rtx(const struct srow *r)
 }
 
 static void setup_table(const struct srow *s, size_t n,
-			const enum bench_tp *tps)
+			const enum bench_tp *tps, double gap_ms)
 {
 	const size_t ncases = sizeof(setup_cases) / sizeof(setup_cases[0]);
 	double tls = get(s, n, TEST_SETUP, TP_TLS, 64, 1, 0, M_P50);
@@ -996,8 +996,19 @@ static void setup_table(const struct srow *s, size_t n,
 	    "ticket from the previous connection and 0-RTT, usable at once, "
 	    "the first request in 0-RTT packets beside the Initial.\n\n"
 	    "\"rtx\": SMT DATA packets the clients sent again, per "
-	    "set-up (a first request lost to the hand-over costs one).\n\n"
-	    "| transport | ready p50 | first RPC p50 | first RPC p99 | "
+	    "set-up (a first request lost to the hand-over costs one).\n\n");
+	if (gap_ms > 0)
+		out("Each set-up starts %g ms after the previous one ended "
+		    "(--setup-gap-ms, not timed): one client's set-ups one at "
+		    "a time, each with the hosts idle, as a new client, a "
+		    "failover or a scale-out meets them; the concurrent test "
+		    "below loads the server.\n\n",
+		    gap_ms);
+	else
+		out("The set-ups follow each other back to back: each "
+		    "starts while the previous one's close may still be "
+		    "running on both hosts.\n\n");
+	out("| transport | ready p50 | first RPC p50 | first RPC p99 | "
 	    "cpu cli / srv | smtd cpu cli / srv | cpu total | rtx |\n"
 	    "|---|---|---|---|---|---|---|---|\n");
 	for (size_t c = 0; c < ncases; c++)
@@ -1287,7 +1298,7 @@ static void tables(const struct srow *s, size_t n,
 		out("\n");
 	}
 	if (measured(s, n, TEST_SETUP) || measured(s, n, TEST_SETUP_SMTD))
-		setup_table(s, n, show);
+		setup_table(s, n, show, info->setup_gap_ms);
 	if (measured(s, n, TEST_SETUP_CONC))
 		setup_conc_table(s, n);
 	if (measured(s, n, TEST_GOODPUT)) {

@@ -2603,8 +2603,17 @@ t_resume() {
 	epochs_agree zero_rtt_epoch0_epoch1_keys_agree 9805
 	# its ticket (single use) again: one RPC only, right after the set-up
 	s0=$(stat_of cli tickets_cached)
+	local p0
+	p0=$(stat_of cli early_prebuilt)
 	echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats --port 9807
 	first_rpc_not_resent zero_rtt_first_rpc_held_not_resent "$out"
+	# the client smtd, idle since the last set-up, built that set-up's
+	# ClientHello ahead with the ticket it took (smtd_hs_idle)
+	if rpcs_ok "$out" && [ "$(stat_of cli early_prebuilt)" = $((p0 + 1)) ]; then
+		ok zero_rtt_hello_built_ahead_used
+	else
+		bad zero_rtt_hello_built_ahead_used "prebuilt $p0 -> $(stat_of cli early_prebuilt)"
+	fi
 
 	# each set-up leaves two tickets (docs/protocol.md 6.4): two set-ups
 	# at once, both with 0-RTT (with one ticket, the second would run a
@@ -2684,6 +2693,24 @@ t_resume() {
 	# a stale ticket (the server restarted: new ticket keys): early data
 	# rejected, PROPOSE again with E0, no error for the application
 	sd_stop srv
+	# meanwhile no smtd listens there: a 0-RTT set-up whose ClientHello
+	# was built ahead (while idle after 9813) hands epoch 0 to the
+	# application before its TCP connect is even tried (docs/smtd.md
+	# "Resumption and 0-RTT"), so the refused connect ends that session
+	# (its first RPC fails) instead of the connect request, and costs
+	# one of the two tickets of 9813
+	local f0 w0
+	f0=$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")
+	w0=$(stat_of cli handshakes_failed)
+	echo_client cli "$out.d" "$SIP" echo.smt -n 1 -s 64 --port 9814 \
+		--rpc-timeouts 20
+	if [ "$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")" -gt "$f0" ] &&
+		[ "$(stat_of cli handshakes_failed)" = $((w0 + 1)) ] &&
+		! rpcs_ok "$out.d"; then
+		ok zero_rtt_epoch0_before_tcp_connected
+	else
+		bad zero_rtt_epoch0_before_tcp_connected "handshakes_failed $w0 -> $(stat_of cli handshakes_failed); $(tail -2 "$out.d")"
+	fi
 	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/skeys.log"
 	for _ in $(seq 1 30); do
 		sd_ctl srv -j service list | grep -q '"servers":1' && break

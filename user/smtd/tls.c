@@ -1460,23 +1460,28 @@ static void cli_early_result(struct smtd *d, struct smtd_hs *hs)
 	OPENSSL_cleanse(hs->prop.e0, sizeof(hs->prop.e0));
 }
 
-/*
- * Client, 0-RTT set-up: write the EARLY PROPOSE as early data (with the
- * ClientHello), derive epoch 0 from the early exporter and hand the
- * session to the application now. 1: done, 0: wait, -1: failed.
- */
-static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
+/* Client, 0-RTT set-up: the EARLY PROPOSE (the rest of it after a
+ * ClientHello built ahead) as early data, with the ClientHello. 1:
+ * written, 0: wait, -1: failed. */
+static int early_write(struct smtd *d, struct smtd_hs *hs)
 {
-	char why[300];
 	size_t w = 0;
 	int r;
 
 	r = hs_step(d, hs,
 		    SSL_write_early_data(hs->ssl, hs->out + hs->early_off,
 					 hs->out_len - hs->early_off, &w));
-	if (r != 1)
-		return r;
-	d->st.early_sent++;
+	if (r == 1)
+		d->st.early_sent++;
+	return r;
+}
+
+/* Client, 0-RTT: epoch 0 from the early exporter, to the application.
+ * 1, or -1 (hs failed). */
+static int early_hand_over(struct smtd *d, struct smtd_hs *hs)
+{
+	char why[300];
+
 	if (derive_early(hs->ssl, &hs->sess.keys, hs->e0, &hs->e0_len, why,
 			 sizeof(why))) {
 		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
@@ -1495,6 +1500,42 @@ static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
 	hs_mark(hs, HM_DONE); /* epoch 0 handed over; the handshake goes on */
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
 	hs->conn = NULL;
+	return 1;
+}
+
+/* Client, 0-RTT set-up: write the EARLY PROPOSE, derive epoch 0 from
+ * the early exporter and hand the session to the application now. 1:
+ * done, 0: wait, -1: failed. */
+static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
+{
+	int r = early_write(d, hs);
+
+	return r == 1 ? early_hand_over(d, hs) : r;
+}
+
+/* Client: the first flight built ahead, to the socket. 1: all of it
+ * sent, 0: wait (EPOLLOUT), -1: failed. */
+static int pend_write(struct smtd *d, struct smtd_hs *hs)
+{
+	while (hs->pend_off < hs->pend_len) {
+		ssize_t n = send(hs->io.fd, hs->pend + hs->pend_off,
+				 hs->pend_len - hs->pend_off, MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			smtd_io_mod(d, &hs->io, EPOLLOUT);
+			return 0;
+		}
+		if (n < 0) {
+			hs_fail(d, hs, &d->st.refused.connect_failed,
+				"cannot send to smtd at %s: %s", hs->peer_str,
+				strerror(errno));
+			return -1;
+		}
+		hs->pend_off += n;
+	}
+	free(hs->pend);
+	hs->pend = NULL;
+	hs->pend_len = hs->pend_off = 0;
 	return 1;
 }
 
@@ -1649,32 +1690,6 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		hs->prop.max_pad = hs->old.max_pad;
 	}
 	queue_msg(hs, &hs->prop);
-}
-
-/* Client: the first flight built ahead, to the socket. 1: all of it
- * sent, 0: wait (EPOLLOUT), -1: failed. */
-static int pend_write(struct smtd *d, struct smtd_hs *hs)
-{
-	while (hs->pend_off < hs->pend_len) {
-		ssize_t n = send(hs->io.fd, hs->pend + hs->pend_off,
-				 hs->pend_len - hs->pend_off, MSG_NOSIGNAL);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			smtd_io_mod(d, &hs->io, EPOLLOUT);
-			return 0;
-		}
-		if (n < 0) {
-			hs_fail(d, hs, &d->st.refused.connect_failed,
-				"cannot send to smtd at %s: %s", hs->peer_str,
-				strerror(errno));
-			return -1;
-		}
-		hs->pend_off += n;
-	}
-	free(hs->pend);
-	hs->pend = NULL;
-	hs->pend_len = hs->pend_off = 0;
-	return 1;
 }
 
 static void hs_drive(struct smtd *d, struct smtd_hs *hs)
@@ -2112,7 +2127,7 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	long n;
 
 	hs->pre = false;
-	if (cli_early_write(d, hs) != 1) {
+	if (early_write(d, hs) != 1) {
 		if (!hs->dead)
 			hs_fail(d, hs, &d->st.refused.tls_failed,
 				"the ClientHello built ahead was not usable");
@@ -2129,6 +2144,10 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 			"the ClientHello built ahead was not usable");
 		return -1;
 	}
+	/* the flight first (the server's work starts with it), then the
+	 * application's epoch 0 */
+	if (pend_write(d, hs) < 0 || early_hand_over(d, hs) < 0)
+		return -1;
 	return 0;
 }
 

@@ -2603,8 +2603,17 @@ t_resume() {
 	epochs_agree zero_rtt_epoch0_epoch1_keys_agree 9805
 	# its ticket (single use) again: one RPC only, right after the set-up
 	s0=$(stat_of cli tickets_cached)
+	local p0
+	p0=$(stat_of cli early_prebuilt)
 	echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats --port 9807
 	first_rpc_not_resent zero_rtt_first_rpc_held_not_resent "$out"
+	# the client smtd, idle since the last set-up, built that set-up's
+	# ClientHello ahead with the ticket it took (smtd_hs_idle)
+	if rpcs_ok "$out" && [ "$(stat_of cli early_prebuilt)" = $((p0 + 1)) ]; then
+		ok zero_rtt_hello_built_ahead_used
+	else
+		bad zero_rtt_hello_built_ahead_used "prebuilt $p0 -> $(stat_of cli early_prebuilt)"
+	fi
 
 	# each set-up leaves two tickets (docs/protocol.md 6.4): two set-ups
 	# at once, both with 0-RTT (with one ticket, the second would run a
@@ -2684,6 +2693,25 @@ t_resume() {
 	# a stale ticket (the server restarted: new ticket keys): early data
 	# rejected, PROPOSE again with E0, no error for the application
 	sd_stop srv
+	# meanwhile no smtd listens there: a 0-RTT set-up whose ClientHello
+	# was built ahead (while idle after 9813) sends it before it hands
+	# epoch 0 over (the server's work starts with it), so a connection
+	# refused by then fails the connect request, with no session handed
+	# over, and costs one of the two tickets of 9813
+	local f0 w0 p0
+	f0=$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")
+	w0=$(stat_of cli handshakes_failed)
+	p0=$(stat_of cli early_prebuilt)
+	echo_client cli "$out.d" "$SIP" echo.smt -n 1 -s 64 --port 9814 \
+		--rpc-timeouts 20
+	if [ "$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")" = "$f0" ] &&
+		[ "$(stat_of cli handshakes_failed)" = $((w0 + 1)) ] &&
+		[ "$(stat_of cli early_prebuilt)" = $((p0 + 1)) ] &&
+		grep -q "cannot send to smtd\|cannot connect to smtd" "$out.d"; then
+		ok zero_rtt_prebuilt_flight_before_epoch0
+	else
+		bad zero_rtt_prebuilt_flight_before_epoch0 "handshakes_failed $w0 -> $(stat_of cli handshakes_failed), prebuilt $p0 -> $(stat_of cli early_prebuilt); $(tail -2 "$out.d")"
+	fi
 	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/skeys.log"
 	for _ in $(seq 1 30); do
 		sd_ctl srv -j service list | grep -q '"servers":1' && break

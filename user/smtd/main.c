@@ -384,8 +384,10 @@ int main(int argc, char **argv)
 		/* idle after some work: key pairs made ahead, one a time */
 		if (fill) {
 			n = epoll_pwait2(d.epfd, ev, 32, &idle, NULL);
-			if (!n)
+			if (!n) {
 				fill = smtd_tkt_idle(&d);
+				fill = smtd_hs_idle(&d) || fill;
+			}
 		} else {
 			n = epoll_wait(d.epfd, ev, 32,
 				       smtd_hs_next_ms(&d, 250));

@@ -37,6 +37,9 @@ struct ticket {
 	int64_t expires; /* unix seconds */
 	struct smt_params accept; /* the last ACCEPT from that server */
 	bool has_accept;
+	/* 0-rtt: a ClientHello with this ticket built ahead (not sent) */
+	SSL *pre;
+	int64_t pre_ms; /* when it was built */
 };
 
 struct replay_slot {
@@ -417,41 +420,72 @@ int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 
 /* ---- client: the ticket cache ---------------------------------------------- */
 
+/* A prepared ClientHello never sent: its key share goes unused. Marked
+ * shut down, as otherwise SSL_free would mark the ticket not resumable. */
+static void pre_free(SSL *pre)
+{
+	if (pre)
+		SSL_set_shutdown(pre,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(pre);
+}
+
 static void ticket_free(struct ticket *t)
 {
+	pre_free(t->pre);
 	SSL_SESSION_free(t->sess);
 	OPENSSL_cleanse(t, sizeof(*t));
 	free(t);
 }
 
-/* Unlinks and returns the newest entry for (service, address), or NULL. */
-static struct ticket *ticket_unlink(struct smtd_resume *rs, const char *service,
-				    const char *address)
+/* A ClientHello built ahead with t, young enough to be sent (its ticket
+ * age, docs/protocol.md 6.4), at now_ms (0: any). */
+static bool pre_fresh(const struct ticket *t, int64_t now_ms, int64_t max_ms)
 {
-	struct ticket **p, *t;
-
-	for (p = &rs->tickets; (t = *p); p = &t->next)
-		if (!strcmp(t->service, service) &&
-		    !strcmp(t->address, address)) {
-			*p = t->next;
-			rs->ntickets--;
-			return t;
-		}
-	return NULL;
+	return t->pre && (!now_ms || now_ms - t->pre_ms <= max_ms);
 }
 
-/* Frees the entries for (service, address) after the newest keep. */
+/* Unlinks and returns the entry for (service, address) with a fresh
+ * ClientHello built ahead (with now_ms), else the newest, or NULL. */
+static struct ticket *ticket_unlink(struct smtd_resume *rs, const char *service,
+				    const char *address, int64_t now_ms)
+{
+	struct ticket **p, *t, **first = NULL;
+
+	for (p = &rs->tickets; (t = *p); p = &t->next) {
+		if (strcmp(t->service, service) || strcmp(t->address, address))
+			continue;
+		if (!first)
+			first = p;
+		if (!now_ms || pre_fresh(t, now_ms, SMTD_PRE_HELLO_MS))
+			break;
+	}
+	if (!t)
+		p = first;
+	if (!p)
+		return NULL;
+	t = *p;
+	*p = t->next;
+	rs->ntickets--;
+	return t;
+}
+
+/* Frees the entries for (service, address) after the newest keep, but
+ * for one with a fresh ClientHello built ahead: the next set-up takes
+ * that one (ticket_unlink), so it stays beside them. */
 static void ticket_trim(struct smtd_resume *rs, const char *service,
 			const char *address, unsigned int keep)
 {
+	int64_t now = smtd_now_ms();
 	struct ticket **p, *t;
 
 	for (p = &rs->tickets; (t = *p);) {
 		bool other = strcmp(t->service, service) ||
 			     strcmp(t->address, address);
+		bool pre = !other && pre_fresh(t, now, SMTD_PRE_HELLO_MS);
 
-		if (other || keep) {
-			keep -= !other;
+		if (other || keep || pre) {
+			keep -= !other && !pre && keep;
 			p = &t->next;
 			continue;
 		}
@@ -463,13 +497,16 @@ static void ticket_trim(struct smtd_resume *rs, const char *service,
 
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 			      const char *address, struct smt_params *accept,
-			      bool *has_accept)
+			      bool *has_accept, SSL **pre)
 {
 	struct smtd_resume *rs = d->resume;
-	struct ticket *t = rs ? ticket_unlink(rs, service, address) : NULL;
+	int64_t now = pre ? smtd_now_ms() : 0;
+	struct ticket *t = rs ? ticket_unlink(rs, service, address, now) : NULL;
 	SSL_SESSION *s = NULL;
 
 	*has_accept = false;
+	if (pre)
+		*pre = NULL;
 	if (!t)
 		return NULL;
 	if (time(NULL) < t->expires && SSL_SESSION_is_resumable(t->sess)) {
@@ -477,11 +514,61 @@ SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 		t->sess = NULL;
 		*accept = t->accept;
 		*has_accept = t->has_accept;
+		if (pre && pre_fresh(t, now, SMTD_PRE_HELLO_MS)) {
+			*pre = t->pre;
+			t->pre = NULL;
+		}
 	} else {
 		d->st.tickets_expired++;
 	}
 	ticket_free(t);
 	return s;
+}
+
+/*
+ * While idle: build the ClientHello of the ticket a 0-RTT set-up to its
+ * server would take next (the newest of its (service, address)), with
+ * prepare(), so that the set-up finds its key share, binder and early
+ * secrets made. One a call; true if more may be wanted. A prepared one
+ * older than SMTD_PRE_HELLO_MS is not used (its ticket age would be
+ * stale) and is built again.
+ */
+bool smtd_ticket_prepare(struct smtd *d,
+			 SSL *(*prepare)(struct smtd *, const char *,
+					 SSL_SESSION *))
+{
+	struct smtd_resume *rs = d->resume;
+	int64_t now = smtd_now_ms();
+	struct ticket *t, *u;
+
+	for (t = rs ? rs->tickets : NULL; t; t = t->next) {
+		const struct smtd_service *svc =
+			smtd_service_find(&d->cfg, t->service);
+		const struct ticket *first = NULL;
+		bool ready = false;
+
+		if (!t->has_accept || !svc || svc->resume != SMTD_RESUME_0RTT)
+			continue;
+		/* one per server: the newest, unless one is still fresh */
+		for (u = rs->tickets; u; u = u->next) {
+			if (strcmp(u->service, t->service) ||
+			    strcmp(u->address, t->address))
+				continue;
+			if (!first)
+				first = u;
+			ready = ready ||
+				pre_fresh(u, now, SMTD_PRE_HELLO_MS / 2);
+		}
+		if (ready || first != t)
+			continue;
+		pre_free(t->pre);
+		t->pre = prepare(d, t->service, t->sess);
+		t->pre_ms = now;
+		LOG_D("%s to %s: ClientHello built ahead%s", t->service,
+		      t->address, t->pre ? "" : " failed");
+		return t->pre != NULL;
+	}
+	return false;
 }
 
 void smtd_ticket_put(struct smtd *d, const char *service, const char *address,

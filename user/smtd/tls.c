@@ -84,6 +84,10 @@ struct smtd_hs {
 	/* client: the tickets this handshake got, oldest first */
 	SSL_SESSION *ticket_new[SMTD_TICKETS_PER_PEER];
 	bool early; /* a 0-RTT set-up (EARLY PROPOSE) */
+	bool pre; /* client: ssl is a ClientHello built ahead (memory BIO) */
+	size_t early_off; /* client: the PROPOSE's bytes written ahead */
+	uint8_t *pend; /* client: the first flight, for the socket once up */
+	size_t pend_len, pend_off;
 	bool early_stage0; /* server: epoch 0 is with the application */
 	bool early_over; /* server: SSL_read_early_data said FINISH */
 	uint32_t early_sid; /* the session handed over in epoch 0 */
@@ -239,6 +243,7 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 		hs->more = c->next;
 		close_retry(d, c);
 	}
+	free(hs->pend);
 	OPENSSL_cleanse(hs->e0, sizeof(hs->e0));
 	OPENSSL_cleanse(hs->in, sizeof(hs->in));
 	OPENSSL_cleanse(hs->out, sizeof(hs->out));
@@ -803,6 +808,11 @@ static void fill_session(struct smtd *d, struct smtd_hs *hs,
 	struct smt_ctl_session *s = &hs->sess;
 
 	smtd_session_fill(s, hs->io.fd, hs->server, p);
+	if (!hs->server) { /* the address connected to: maybe not up yet */
+		s->peer = hs->dst;
+		smtd_addr_unmap_v4(&s->peer);
+		smtd_addr_set_port(&s->peer, p->server_port);
+	}
 	snprintf(s->service, sizeof(s->service), "%s", hs->service);
 	peer_cert_id(hs->ssl, s->peer_cert, sizeof(s->peer_cert));
 	session_tag(hs->ssl, s->tag, sizeof(s->tag));
@@ -1450,22 +1460,28 @@ static void cli_early_result(struct smtd *d, struct smtd_hs *hs)
 	OPENSSL_cleanse(hs->prop.e0, sizeof(hs->prop.e0));
 }
 
-/*
- * Client, 0-RTT set-up: write the EARLY PROPOSE as early data (with the
- * ClientHello), derive epoch 0 from the early exporter and hand the
- * session to the application now. 1: done, 0: wait, -1: failed.
- */
-static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
+/* Client, 0-RTT set-up: the EARLY PROPOSE (the rest of it after a
+ * ClientHello built ahead) as early data, with the ClientHello. 1:
+ * written, 0: wait, -1: failed. */
+static int early_write(struct smtd *d, struct smtd_hs *hs)
 {
-	char why[300];
 	size_t w = 0;
 	int r;
 
 	r = hs_step(d, hs,
-		    SSL_write_early_data(hs->ssl, hs->out, hs->out_len, &w));
-	if (r != 1)
-		return r;
-	d->st.early_sent++;
+		    SSL_write_early_data(hs->ssl, hs->out + hs->early_off,
+					 hs->out_len - hs->early_off, &w));
+	if (r == 1)
+		d->st.early_sent++;
+	return r;
+}
+
+/* Client, 0-RTT: epoch 0 from the early exporter, to the application.
+ * 1, or -1 (hs failed). */
+static int early_hand_over(struct smtd *d, struct smtd_hs *hs)
+{
+	char why[300];
+
 	if (derive_early(hs->ssl, &hs->sess.keys, hs->e0, &hs->e0_len, why,
 			 sizeof(why))) {
 		hs_fail(d, hs, &d->st.refused.tls_failed, "%s", why);
@@ -1484,6 +1500,42 @@ static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
 	hs_mark(hs, HM_DONE); /* epoch 0 handed over; the handshake goes on */
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
 	hs->conn = NULL;
+	return 1;
+}
+
+/* Client, 0-RTT set-up: write the EARLY PROPOSE, derive epoch 0 from
+ * the early exporter and hand the session to the application now. 1:
+ * done, 0: wait, -1: failed. */
+static int cli_early_write(struct smtd *d, struct smtd_hs *hs)
+{
+	int r = early_write(d, hs);
+
+	return r == 1 ? early_hand_over(d, hs) : r;
+}
+
+/* Client: the first flight built ahead, to the socket. 1: all of it
+ * sent, 0: wait (EPOLLOUT), -1: failed. */
+static int pend_write(struct smtd *d, struct smtd_hs *hs)
+{
+	while (hs->pend_off < hs->pend_len) {
+		ssize_t n = send(hs->io.fd, hs->pend + hs->pend_off,
+				 hs->pend_len - hs->pend_off, MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			smtd_io_mod(d, &hs->io, EPOLLOUT);
+			return 0;
+		}
+		if (n < 0) {
+			hs_fail(d, hs, &d->st.refused.connect_failed,
+				"cannot send to smtd at %s: %s", hs->peer_str,
+				strerror(errno));
+			return -1;
+		}
+		hs->pend_off += n;
+	}
+	free(hs->pend);
+	hs->pend = NULL;
+	hs->pend_len = hs->pend_off = 0;
 	return 1;
 }
 
@@ -1673,6 +1725,8 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 					return;
 				}
 			}
+			if (hs->pend && pend_write(d, hs) <= 0)
+				return;
 			if (!hs->server && hs->early && !hs->early_sid &&
 			    cli_early_write(d, hs) <= 0)
 				return;
@@ -2001,6 +2055,102 @@ int smtd_tls_listen(struct smtd *d)
 
 enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
+/*
+ * A 0-RTT set-up's ClientHello built ahead, while idle (smtd_hs_idle):
+ * SSL_write_early_data writes it and the PROPOSE's first SMTD_PRE_EARLY
+ * bytes (version, type, length: the same in every PROPOSE) into a memory
+ * BIO. The set-up that takes the ticket writes the rest of its PROPOSE
+ * (early data may come in several records), has its epoch 0 from the
+ * early exporter at once, and sends the bytes once TCP is up (pre_send).
+ * The key share is made for this ClientHello and used once, or wiped
+ * with the SSL unused.
+ */
+#define SMTD_PRE_EARLY 4
+
+static SSL *prepare_hello(struct smtd *d, const char *service,
+			  SSL_SESSION *sess)
+{
+	struct smt_params p = {.type = SMT_PARAMS_PROPOSE,
+			       .flags = SMT_PARAMS_F_EARLY};
+	uint8_t hdr[SMT_PARAMS_REFUSE_MAX];
+	SSL *ssl = SSL_new(d->cli_ctx);
+	BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+	size_t n = 0;
+
+	if (!ssl || !r || !w) {
+		BIO_free(r);
+		BIO_free(w);
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_bio(ssl, r, w);
+	SSL_set_connect_state(ssl);
+	smt_params_encode(&p, hdr);
+	if (SSL_set_tlsext_host_name(ssl, service) != 1 ||
+	    SSL_set1_host(ssl, service) != 1 ||
+	    SSL_set_session(ssl, sess) != 1 ||
+	    SSL_write_early_data(ssl, hdr, SMTD_PRE_EARLY, &n) != 1) {
+		ERR_clear_error();
+		SSL_set_shutdown(ssl,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return ssl;
+}
+
+/* Not while a set-up waits for its peer, whose answer would wait behind
+ * the ~100 us of a ClientHello (a client whose epoch 0 is out only waits
+ * for epoch 1, and CLOSEs are off every request's path). */
+bool smtd_hs_idle(struct smtd *d)
+{
+	const struct smtd_hs *hs;
+
+	for (hs = d->hs_list; hs; hs = hs->next)
+		if (!hs->dead && hs->state != HS_QUEUED && !hs->closing &&
+		    !hs->close_conn && (hs->server || !hs->early_sid))
+			return false;
+	return smtd_ticket_prepare(d, prepare_hello);
+}
+
+/*
+ * Client, a ClientHello built ahead: write the rest of the PROPOSE and
+ * hand epoch 0 over (cli_early_write), then take the whole first flight
+ * out of the memory BIO for the socket (sent by hs_drive once TCP is up)
+ * and put the socket under the SSL. 0, or -1 (hs failed).
+ */
+static int pre_send(struct smtd *d, struct smtd_hs *hs)
+{
+	BIO *w = SSL_get_wbio(hs->ssl);
+	char *p = NULL;
+	long n;
+
+	hs->pre = false;
+	if (early_write(d, hs) != 1) {
+		if (!hs->dead)
+			hs_fail(d, hs, &d->st.refused.tls_failed,
+				"the ClientHello built ahead was not usable");
+		return -1;
+	}
+	n = w ? BIO_get_mem_data(w, &p) : 0;
+	hs->pend = n > 0 ? malloc(n) : NULL;
+	if (hs->pend) {
+		memcpy(hs->pend, p, n);
+		hs->pend_len = n;
+	}
+	if (!hs->pend || !SSL_set_fd(hs->ssl, hs->io.fd)) {
+		hs_fail(d, hs, &d->st.refused.tls_failed,
+			"the ClientHello built ahead was not usable");
+		return -1;
+	}
+	/* the flight first (the server's work starts with it), then the
+	 * application's epoch 0 */
+	if (pend_write(d, hs) < 0 || early_hand_over(d, hs) < 0)
+		return -1;
+	return 0;
+}
+
 static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs);
 static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
 /*
@@ -2016,16 +2166,35 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 	uint8_t ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto;
 	struct smt_params a;
 	SSL_SESSION *sess;
-	bool has_a;
+	bool has_a, early;
+	SSL *pre;
 
 	if (pol == SMTD_RESUME_OFF)
 		return;
-	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a);
+	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a, &pre);
 	if (!sess)
 		return;
-	if (SSL_set_session(hs->ssl, sess) == 1 && pol == SMTD_RESUME_0RTT &&
-	    has_a && a.ipproto == ipproto &&
-	    SSL_SESSION_get_max_early_data(sess) >= SMT_PARAMS_LEN) {
+	early = pol == SMTD_RESUME_0RTT && has_a && a.ipproto == ipproto &&
+		SSL_SESSION_get_max_early_data(sess) >= SMT_PARAMS_LEN;
+	/* built ahead with this ticket (and this configuration): use it */
+	if (pre && early && SSL_get_SSL_CTX(pre) == d->cli_ctx) {
+		SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
+		SSL_free(hs->ssl);
+		hs->ssl = pre;
+		SSL_set_app_data(pre, hs);
+		hs->pre = true;
+		hs->early_off = SMTD_PRE_EARLY;
+		d->st.early_prebuilt++;
+		LOG_D("%s to %s: 0-RTT with a ClientHello built ahead",
+		      hs->service, hs->address);
+		pre = NULL;
+	}
+	if (pre) { /* not for this set-up; never sent */
+		SSL_set_shutdown(pre,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(pre);
+	}
+	if ((hs->pre || SSL_set_session(hs->ssl, sess) == 1) && early) {
 		hs->early = true;
 		hs->prop = (struct smt_params){
 			.type = SMT_PARAMS_PROPOSE,
@@ -2059,7 +2228,7 @@ static void offer_close_ticket(struct smtd *d, struct smtd_hs *hs)
 	bool has_a;
 
 	close_ticket_key(hs, key, sizeof(key));
-	sess = smtd_ticket_take(d, hs->service, key, &unused, &has_a);
+	sess = smtd_ticket_take(d, hs->service, key, &unused, &has_a, NULL);
 	if (!sess)
 		return;
 	SSL_set_session(hs->ssl, sess);
@@ -2194,6 +2363,8 @@ static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen)
 		snprintf(err, errlen, "epoll failed");
 		return -EIO;
 	}
+	if (hs->pre && pre_send(d, hs))
+		return 0; /* failed: hs is dead */
 	if (!r)
 		hs_drive(d, hs);
 	return 0;

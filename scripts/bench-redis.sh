@@ -43,6 +43,9 @@
 #   BENCH_REDIS_UNIX=1  the smt paths' two local hops over Unix sockets:
 #     redis-benchmark -s to the client proxy's unix socket, the server
 #     proxy's backend Redis's unixsocket (the other paths unchanged)
+#   BENCH_REDIS_BATCH=BYTES  the client smt-proxy's batch (request bytes
+#     one SMT message may carry, smt-proxy(8); 0: one request per message;
+#     default: smt-proxy's own)
 #   BENCH_REDIS_PROFILE=DIR  each 1- and 32-client run of a sidecar path under
 #     perf: system calls per request of each sidecar (perf stat of
 #     raw_syscalls:sys_enter) into DIR/syscalls.tsv, and a perf record
@@ -233,6 +236,7 @@ max_conns = 2000
 max_frame = 2096000
 smtd_socket = $SD_TMP/client.sock
 stats_file = $SD_TMP/c-$1.json
+${BENCH_REDIS_BATCH:+batch = $BENCH_REDIS_BATCH}
 EOT
 	bg SPID "$NSS" "$SD_BIN/smt-proxy" -c "$SD_TMP/s-$1.conf" \
 		>"$SD_TMP/s-$1.log" 2>&1

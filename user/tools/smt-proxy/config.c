@@ -39,6 +39,7 @@ static void defaults(struct proxy_cfg *c, const char *name)
 	c->max_frame = 1024 * 1024 - 64;
 	c->max_conns = 1024;
 	c->max_pipeline = 1024;
+	c->batch = PROXY_BATCH_DEFAULT;
 	c->idle_timeout = 300;
 	c->drain_timeout = 10;
 }
@@ -104,6 +105,8 @@ static int set_key(struct proxy_cfg *c, const char *k, const char *v, char *e,
 		return util_parse_u64(v, 1, 1000000, &c->max_conns, e, el);
 	if (!strcmp(k, "max_pipeline"))
 		return util_parse_u64(v, 1, 1000000, &c->max_pipeline, e, el);
+	if (!strcmp(k, "batch"))
+		return util_parse_size(v, PROXY_BATCH_MAX, &c->batch, e, el);
 	if (!strcmp(k, "idle_timeout"))
 		return util_parse_u64(v, 1, 86400, &c->idle_timeout, e, el);
 	if (!strcmp(k, "drain_timeout"))

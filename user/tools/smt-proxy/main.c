@@ -5,13 +5,16 @@
  * Client role: accepts TCP (and Unix socket) connections, cuts each
  * connection's byte stream into requests with a framer and sends each as
  * one SMT request on the section's one session (smt_connect through the
- * local smtd); responses are written back in each connection's request
- * order. Server role: smt_serve; each client connection gets its own TCP
+ * local smtd), or, when one read held several whole requests (a
+ * pipelining client), consecutive ones up to `batch` bytes as one message
+ * (a batch, answered with all their replies); responses are written back
+ * in each connection's request order. Server role: smt_serve; each client connection gets its own TCP
  * connection to the backend (so per-connection state such as SELECT,
  * MULTI/EXEC or AUTH behaves as with a direct connection); requests are
  * written to it in the client's order (SMT may deliver them in any order),
  * and the framer cuts the backend's byte stream into responses, each the
- * SMT response of its request.
+ * SMT response of its request (a batch's: all of them, or parts of about
+ * 64 KiB, the rest asked for with MORE requests).
  *
  * One thread, one epoll set: listeners, client connections, backend
  * connections, each endpoint's smt_fd, a signalfd and a 1 s timerfd.
@@ -70,6 +73,9 @@ struct counters {
 	/* client: sessions set up, lost; in-flight requests sent again on a
 	 * new session, or answered with an error because they may have run */
 	uint64_t session_setups, sessions_lost, retried, lost_in_flight;
+	/* messages that carried several requests (client: sent, server:
+	 * received); responses sent (server) or received (client) in parts */
+	uint64_t batches, parts;
 };
 
 struct proxy;
@@ -95,6 +101,7 @@ struct creq {
 	size_t len;
 	uint8_t *frame; /* a read-only request's bytes, kept for a resend */
 	size_t flen;
+	uint32_t nreq; /* requests it carries (a batch: several); 0: none */
 	uint8_t small[CREQ_INLINE]; /* frame, when it fits: no malloc */
 };
 
@@ -133,6 +140,14 @@ struct sreq {
 
 #define STREAM_BUCKETS 1024
 
+/* A request message written to the backend: the SMT request to answer,
+ * and how many replies (a batch: several) its response carries. */
+struct ifl_ent {
+	uint64_t id;
+	uint32_t n;
+	int wait; /* a part was sent: id is answered; waits for a MORE */
+};
+
 struct stream {
 	struct ev ev;
 	struct proxy *p;
@@ -143,8 +158,12 @@ struct stream {
 	uint32_t next_seq;
 	struct sreq *held; /* out of order, sorted by seq */
 	uint64_t nheld;
-	uint64_t *ifl; /* request ids written to the backend, FIFO ring */
+	struct ifl_ent *ifl; /* requests written to the backend, FIFO ring */
 	size_t ifl_head, ifl_n, ifl_cap;
+	/* the replies the backend sent for ifl's head so far: racc bytes
+	 * of in (from in.off), rgot replies */
+	size_t racc;
+	uint32_t rgot;
 	time_t last_active;
 	int dirty; /* on the proxy's dirty list: requests to write */
 	struct stream *dnext;
@@ -330,6 +349,19 @@ static uint32_t get32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The 24-bit counts of the BATCH and PART headers, bytes 1..3. */
+static void put24(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 16);
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)v;
+}
+
+static uint32_t get24(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
 /* ---- client side ---------------------------------------------------------- */
 
 /* A zeroed creq of p: a spare one, or a new one. */
@@ -394,7 +426,9 @@ static uint64_t now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* Sends one request message (header + frame) with r as its cookie. */
+/* Sends one request message (header + frame) with r as its cookie: data
+ * (a batch when r carries several requests), close, or more (the rest of
+ * r's batch's replies: no frame, no sequence number of its own). */
 static int send_req(struct proxy *p, struct cconn *c, int type,
 		    const uint8_t *frame, size_t n, struct creq *r)
 {
@@ -411,6 +445,10 @@ static int send_req(struct proxy *p, struct cconn *c, int type,
 		c->sent_any = 0;
 	}
 	memset(m, 0, 4);
+	if (type == PROXY_REQ_DATA && r->nreq > 1) {
+		type = PROXY_REQ_BATCH;
+		put24(m + 1, r->nreq);
+	}
 	m[0] = (uint8_t)type;
 	put32(m + 4, c->id);
 	put32(m + 8, c->seq);
@@ -421,10 +459,19 @@ static int send_req(struct proxy *p, struct cconn *c, int type,
 	if (err)
 		return err;
 	r->gen = p->gen;
-	c->seq++;
+	if (type != PROXY_REQ_MORE)
+		c->seq++;
+	if (type == PROXY_REQ_BATCH)
+		p->ct.batches++;
 	c->sent_any = 1;
 	p->outstanding++;
 	return 0;
+}
+
+/* What r counts for in its connection's pipeline (max_pipeline). */
+static uint32_t creq_weight(const struct creq *r)
+{
+	return r->nreq ? r->nreq : 1;
 }
 
 static void conn_append(struct cconn *c, struct creq *r)
@@ -436,7 +483,7 @@ static void conn_append(struct cconn *c, struct creq *r)
 	else
 		c->head = r;
 	c->tail = r;
-	c->npend++;
+	c->npend += creq_weight(r);
 }
 
 static const char *errprefix(const struct proxy *p)
@@ -529,7 +576,7 @@ static int conn_flush(struct cconn *c)
 		c->head = r->next;
 		if (!c->head)
 			c->tail = NULL;
-		c->npend--;
+		c->npend -= creq_weight(r);
 		creq_free(r);
 	}
 	c->bout -= p->ct.bytes_out;
@@ -543,7 +590,7 @@ static int conn_flush(struct cconn *c)
 		c->eof = 1;
 		while ((r = c->head)) {
 			c->head = r->next;
-			c->npend--;
+			c->npend -= creq_weight(r);
 			creq_drop(r);
 		}
 		c->tail = NULL;
@@ -587,6 +634,41 @@ static int conn_resend(struct cconn *c)
 	return 1;
 }
 
+/* The request of n bytes at f is followed in c's input by whole requests
+ * that may go in the same message (a batch): up to the section's batch
+ * bytes in all, none refused or empty, within max_pipeline. Returns the
+ * bytes of the batch; *nreq counts its requests, *cls is the class of the
+ * batch (read-only when all are, stateful when one is). */
+static ssize_t batch_more(struct cconn *c, const uint8_t *f, size_t n,
+			  uint32_t *nreq, enum framer_cmd_class *cls)
+{
+	const struct proxy_cfg *cf = c->p->cfg;
+	size_t avail = buf_used(&c->in) - (size_t)(f - (c->in.d + c->in.off));
+	enum framer_cmd_class k;
+	struct framer_req info;
+	ssize_t m;
+
+	while (cf->batch && c->npend + *nreq < cf->max_pipeline &&
+	       *nreq < PROXY_BATCH_MAX) {
+		m = framer_request(cf->framer, f + n, avail - n, cf->max_frame,
+				   &info);
+		if (m <= 0 || n + (size_t)m > cf->batch)
+			break;
+		if (cf->framer == FRAMER_RESP &&
+		    (info.nargs == 0 || framer_resp_refusal(&info)))
+			break;
+		k = cf->framer == FRAMER_RESP ? framer_resp_class(&info)
+					      : FRAMER_CMD_STATEFUL;
+		if (k == FRAMER_CMD_STATEFUL || *cls == FRAMER_CMD_STATEFUL)
+			*cls = FRAMER_CMD_STATEFUL;
+		else if (k != *cls)
+			*cls = FRAMER_CMD_WRITE;
+		n += (size_t)m;
+		(*nreq)++;
+	}
+	return (ssize_t)n;
+}
+
 /* Cuts requests out of the input and sends them. */
 static void conn_parse(struct cconn *c)
 {
@@ -595,6 +677,7 @@ static void conn_parse(struct cconn *c)
 	struct framer_req info;
 	const char *why;
 	char text[128];
+	uint32_t nreq;
 	ssize_t n;
 	int err;
 
@@ -634,6 +717,8 @@ static void conn_parse(struct cconn *c)
 		}
 		cls = p->cfg->framer == FRAMER_RESP ? framer_resp_class(&info)
 						    : FRAMER_CMD_STATEFUL;
+		nreq = 1;
+		n = batch_more(c, f, (size_t)n, &nreq, &cls);
 		if (c->lost) {
 			conn_local(c,
 				   "the SMT session was set up again and this "
@@ -646,6 +731,7 @@ static void conn_parse(struct cconn *c)
 		if (!r)
 			return;
 		r->p = p;
+		r->nreq = nreq;
 		if (cls == FRAMER_CMD_READONLY) {
 			r->frame = (size_t)n <= sizeof(r->small)
 					   ? r->small
@@ -673,8 +759,8 @@ static void conn_parse(struct cconn *c)
 			return;
 		}
 		conn_append(c, r);
-		p->ct.requests++;
-		c->nreq++;
+		p->ct.requests += nreq;
+		c->nreq += nreq;
 		if (cls == FRAMER_CMD_STATEFUL)
 			c->stateful = 1; /* lines, len32: unknown, kept */
 		c->in.off += (size_t)n;
@@ -761,6 +847,40 @@ static void accept_conns(struct proxy *p, int lfd)
 	}
 }
 
+/* A part of the replies of r's batch (m: PROXY_RESP_PART): r is answered
+ * with them, and a new request after r in c's order, sent as MORE, waits
+ * for the others. 0, or -1 when the part is not one of r (then r gets a
+ * backend error). */
+static int batch_part(struct proxy *p, struct cconn *c, struct creq *r,
+		      struct smt_msg *m)
+{
+	uint32_t k = get24(m->data + 1);
+	struct creq *rest;
+
+	if (!k || k >= r->nreq || !(rest = creq_new(p)))
+		return -1;
+	rest->p = p;
+	rest->c = c;
+	rest->nreq = r->nreq - k;
+	r->nreq = k;
+	rest->next = r->next;
+	r->next = rest;
+	if (c->tail == r)
+		c->tail = rest;
+	if (send_req(p, c, PROXY_REQ_MORE, NULL, 0, rest))
+		creq_error(rest, "cannot ask for the rest of a pipeline's "
+				 "replies");
+	p->ct.parts++;
+	p->ct.responses += k;
+	c->nresp += k;
+	memmove(m->data, m->data + PROXY_RESP_HDR_PART,
+		m->len - PROXY_RESP_HDR_PART);
+	r->data = m->data;
+	m->data = NULL;
+	r->len = m->len - PROXY_RESP_HDR_PART;
+	return 0;
+}
+
 /* A response or a failure for one of our requests. */
 static void client_msg(struct proxy *p, struct smt_msg *m)
 {
@@ -792,6 +912,10 @@ static void client_msg(struct proxy *p, struct smt_msg *m)
 			 smt_strerror(m->error));
 		r->data = (uint8_t *)strdup(text);
 		r->close_after = 1;
+	} else if (m->len >= PROXY_RESP_HDR_PART &&
+		   m->data[0] == PROXY_RESP_PART &&
+		   batch_part(p, c, r, m) == 0) {
+		/* the first replies of r's batch; the rest asked for */
 	} else if (m->len < 1 || m->data[0] != PROXY_RESP_OK) {
 		p->ct.backend_errors++;
 		snprintf(text, sizeof(text), "%s%.*s\r\n", errprefix(p),
@@ -803,8 +927,8 @@ static void client_msg(struct proxy *p, struct smt_msg *m)
 				  : (uint8_t *)strdup(text);
 		r->close_after = 1;
 	} else {
-		p->ct.responses++;
-		c->nresp++;
+		p->ct.responses += creq_weight(r);
+		c->nresp += creq_weight(r);
 		/* take the message's buffer: smt_msg_release() frees it */
 		memmove(m->data, m->data + 1, m->len - 1);
 		r->data = m->data;
@@ -864,6 +988,7 @@ static void conn_session_lost(struct cconn *c, const char *why)
 		n->c = c;
 		n->p = p;
 		n->next = r->next;
+		n->nreq = r->nreq;
 		if (!bad && r->frame) {
 			n->unsent = 1;
 			creq_move_frame(n, r);
@@ -998,23 +1123,27 @@ static struct stream **stream_slot(struct proxy *p, uint32_t sid, uint32_t conn)
 	return s;
 }
 
-static void reply(struct proxy *p, uint32_t sid, uint64_t id, int status,
-		  const void *d, size_t n)
+/* The response to request id: hlen header bytes (status, a part's count)
+ * and n bytes of replies or an error text; nrep: the replies it carries. */
+static void reply_hdr(struct proxy *p, uint32_t sid, uint64_t id,
+		      const uint8_t *hdr, size_t hlen, const void *d, size_t n,
+		      uint32_t nrep)
 {
-	uint8_t *m = msg_space(p, n + 1);
+	uint8_t *m = msg_space(p, n + hlen);
 	int err;
 
 	if (!m)
 		return;
-	m[0] = (uint8_t)status;
+	memcpy(m, hdr, hlen);
 	if (n)
-		memcpy(m + 1, d, n);
-	err = smt_reply(p->ep, sid, id, m, n + 1);
+		memcpy(m + hlen, d, n);
+	err = smt_reply(p->ep, sid, id, m, n + hlen);
 	if (err == -SMT_E_TOOBIG) {
 		static const char t[] = "response larger than the session's M";
+		static const uint8_t e = PROXY_RESP_ERROR;
 
 		p->ct.protocol_errors++;
-		reply(p, sid, id, PROXY_RESP_ERROR, t, sizeof(t) - 1);
+		reply_hdr(p, sid, id, &e, 1, t, sizeof(t) - 1, 0);
 		return;
 	}
 	if (err) {
@@ -1023,18 +1152,31 @@ static void reply(struct proxy *p, uint32_t sid, uint64_t id, int status,
 			logf_("%s: reply: %s", p->cfg->name, smt_strerror(err));
 		return;
 	}
-	if (status == PROXY_RESP_OK)
-		p->ct.responses++;
+	if (hdr[0] != PROXY_RESP_ERROR)
+		p->ct.responses += nrep;
+}
+
+static void reply(struct proxy *p, uint32_t sid, uint64_t id, int status,
+		  const void *d, size_t n)
+{
+	uint8_t st = (uint8_t)status;
+
+	reply_hdr(p, sid, id, &st, 1, d, n, 1);
 }
 
 static void stream_fail_all(struct stream *s, const char *why)
 {
 	while (s->ifl_n) {
-		reply(s->p, s->sid, s->ifl[s->ifl_head], PROXY_RESP_ERROR, why,
-		      strlen(why));
+		/* (a batch waiting for its MORE has no request to answer:
+		 * the MORE gets an error when it comes) */
+		if (!s->ifl[s->ifl_head].wait)
+			reply(s->p, s->sid, s->ifl[s->ifl_head].id,
+			      PROXY_RESP_ERROR, why, strlen(why));
 		s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
 		s->ifl_n--;
 	}
+	s->racc = 0;
+	s->rgot = 0;
 }
 
 static void stream_kill(struct stream *s, const char *why)
@@ -1128,11 +1270,11 @@ static struct stream *stream_new(struct proxy *p, uint32_t sid, uint32_t conn)
 	return s;
 }
 
-static int ifl_push(struct stream *s, uint64_t id)
+static int ifl_push(struct stream *s, uint64_t id, uint32_t nrep)
 {
 	if (s->ifl_n == s->ifl_cap) {
 		size_t cap = s->ifl_cap ? s->ifl_cap * 2 : 64, i;
-		uint64_t *n = malloc(cap * sizeof(*n));
+		struct ifl_ent *n = malloc(cap * sizeof(*n));
 
 		if (!n)
 			return -1;
@@ -1143,7 +1285,8 @@ static int ifl_push(struct stream *s, uint64_t id)
 		s->ifl_cap = cap;
 		s->ifl_head = 0;
 	}
-	s->ifl[(s->ifl_head + s->ifl_n) % s->ifl_cap] = id;
+	s->ifl[(s->ifl_head + s->ifl_n) % s->ifl_cap] =
+		(struct ifl_ent){.id = id, .n = nrep};
 	s->ifl_n++;
 	return 0;
 }
@@ -1175,15 +1318,20 @@ static int stream_settle(struct stream *s)
 static void stream_take(struct stream *s, uint64_t id, int type,
 			const uint8_t *d, size_t len)
 {
+	uint32_t nrep = type == PROXY_REQ_BATCH ? get24(d + 1) : 1;
+
 	s->next_seq++;
-	if (type == PROXY_REQ_CLOSE) {
+	if (type == PROXY_REQ_BATCH && nrep < 2) {
+		s->p->ct.protocol_errors++;
+		reply(s->p, s->sid, id, PROXY_RESP_ERROR, "bad batch", 9);
+	} else if (type == PROXY_REQ_CLOSE) {
 		reply(s->p, s->sid, id, PROXY_RESP_OK, NULL, 0);
 		s->closing = 1;
 	} else if (s->dead) {
 		reply(s->p, s->sid, id, PROXY_RESP_ERROR,
 		      "backend connection failed", 25);
 	} else if (buf_add(&s->out, d + PROXY_HDR_LEN, len - PROXY_HDR_LEN) ||
-		   ifl_push(s, id)) {
+		   ifl_push(s, id, nrep)) {
 		reply(s->p, s->sid, id, PROXY_RESP_ERROR, "out of memory", 13);
 	}
 }
@@ -1212,13 +1360,16 @@ static void stream_dirty(struct stream *s)
 	}
 }
 
+static void stream_more(struct proxy *p, struct stream *s, uint32_t sid,
+			uint64_t id);
+
 static void server_request(struct proxy *p, struct smt_msg *m)
 {
 	struct sreq *r, **pp;
 	struct stream *s;
 	uint32_t conn, seq;
 
-	if (m->len < PROXY_HDR_LEN || m->data[0] > PROXY_REQ_CLOSE) {
+	if (m->len < PROXY_HDR_LEN || m->data[0] > PROXY_REQ_MORE) {
 		p->ct.protocol_errors++;
 		reply(p, m->session, m->id, PROXY_RESP_ERROR,
 		      "bad smt-proxy header", 20);
@@ -1227,6 +1378,10 @@ static void server_request(struct proxy *p, struct smt_msg *m)
 	conn = get32(m->data + 4);
 	seq = get32(m->data + 8);
 	s = *stream_slot(p, m->session, conn);
+	if (m->data[0] == PROXY_REQ_MORE) {
+		stream_more(p, s, m->session, m->id);
+		return;
+	}
 	if (!s && m->data[0] == PROXY_REQ_CLOSE) {
 		reply(p, m->session, m->id, PROXY_RESP_OK, NULL, 0);
 		return;
@@ -1246,6 +1401,10 @@ static void server_request(struct proxy *p, struct smt_msg *m)
 	}
 	if (m->data[0] == PROXY_REQ_DATA)
 		p->ct.requests++;
+	if (m->data[0] == PROXY_REQ_BATCH) {
+		p->ct.requests += get24(m->data + 1);
+		p->ct.batches++;
+	}
 	s->last_active = now_s;
 	if (seq == s->next_seq) {
 		/* in order (the common case): straight to the backend's
@@ -1296,9 +1455,83 @@ static void write_dirty(struct proxy *p)
 	}
 }
 
-static void backend_event(struct stream *s, uint32_t events)
+/* Answers ifl's head with the backend's replies: all of them when they
+ * are in, or (a batch whose replies run large) a part of at least
+ * PROXY_PART_BYTES, the rest when the client's MORE comes. */
+static void stream_replies(struct stream *s)
 {
 	struct proxy *p = s->p;
+	struct ifl_ent *h;
+	uint8_t hdr[PROXY_RESP_HDR_PART] = {PROXY_RESP_OK};
+	ssize_t n;
+
+	while (!s->dead) {
+		h = s->ifl_n ? &s->ifl[s->ifl_head] : NULL;
+		if (h && !h->wait &&
+		    (s->rgot == h->n ||
+		     (s->rgot && s->racc >= PROXY_PART_BYTES))) {
+			hdr[0] = s->rgot == h->n ? PROXY_RESP_OK
+						 : PROXY_RESP_PART;
+			put24(hdr + 1, s->rgot);
+			reply_hdr(p, s->sid, h->id, hdr,
+				  hdr[0] == PROXY_RESP_OK ? 1 : sizeof(hdr),
+				  s->in.d + s->in.off, s->racc, s->rgot);
+			s->in.off += s->racc;
+			if (hdr[0] == PROXY_RESP_PART) {
+				p->ct.parts++;
+				h->n -= s->rgot;
+				h->wait = 1;
+			} else {
+				s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
+				s->ifl_n--;
+			}
+			s->racc = 0;
+			s->rgot = 0;
+			continue;
+		}
+		if (h && s->rgot == h->n)
+			break; /* all in; the MORE not yet */
+		n = framer_response(
+			p->cfg->framer, s->in.d + s->in.off + s->racc,
+			buf_used(&s->in) - s->racc, p->cfg->max_frame);
+		if (n == 0)
+			break;
+		if (n < 0 || !h) {
+			p->ct.protocol_errors++;
+			stream_kill(s, n == FRAMER_ERR_BIG
+					       ? "backend response larger "
+						 "than max_frame"
+					       : "backend response "
+						 "malformed or unsolicited");
+			break;
+		}
+		s->racc += (size_t)n;
+		s->rgot++;
+	}
+}
+
+/* A MORE request (id): the rest of the replies of the batch at the head of
+ * s, which got a part. */
+static void stream_more(struct proxy *p, struct stream *s, uint32_t sid,
+			uint64_t id)
+{
+	struct ifl_ent *h = s && s->ifl_n ? &s->ifl[s->ifl_head] : NULL;
+
+	if (!h || !h->wait) {
+		p->ct.protocol_errors++;
+		reply(p, sid, id, PROXY_RESP_ERROR,
+		      "no replies wait for this request", 32);
+		return;
+	}
+	h->id = id;
+	h->wait = 0;
+	s->last_active = now_s;
+	stream_replies(s);
+	stream_dirty(s);
+}
+
+static void backend_event(struct stream *s, uint32_t events)
+{
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 	ssize_t n;
@@ -1320,29 +1553,7 @@ static void backend_event(struct stream *s, uint32_t events)
 			stream_settle(s);
 			return;
 		}
-		while (buf_used(&s->in)) {
-			n = framer_response(p->cfg->framer, s->in.d + s->in.off,
-					    buf_used(&s->in),
-					    p->cfg->max_frame);
-			if (n == 0)
-				break;
-			if (n < 0 || !s->ifl_n) {
-				p->ct.protocol_errors++;
-				stream_kill(s,
-					    n == FRAMER_ERR_BIG
-						    ? "backend response larger "
-						      "than max_frame"
-						    : "backend response "
-						      "malformed or "
-						      "unsolicited");
-				break;
-			}
-			reply(p, s->sid, s->ifl[s->ifl_head], PROXY_RESP_OK,
-			      s->in.d + s->in.off, (size_t)n);
-			s->in.off += (size_t)n;
-			s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
-			s->ifl_n--;
-		}
+		stream_replies(s);
 		s->last_active = now_s;
 	}
 	stream_settle(s);
@@ -1516,6 +1727,8 @@ static void counters_json(const struct proxy *p, json_object *o)
 	jadd_u64(o, "outstanding", p->outstanding);
 	jadd_u64(o, "bytes_in", c->bytes_in);
 	jadd_u64(o, "bytes_out", c->bytes_out);
+	jadd_u64(o, "batches", c->batches);
+	jadd_u64(o, "parts", c->parts);
 	smt_json(p, o);
 	if (p->cfg->role != ROLE_CLIENT)
 		return;

@@ -34,6 +34,8 @@ struct proxy_cfg {
 	uint64_t max_frame; /* request or response bytes */
 	uint64_t max_conns; /* client connections / backend connections */
 	uint64_t max_pipeline; /* outstanding requests per connection */
+	uint64_t batch; /* client: request bytes one message may carry when a
+			   connection's read held several (0: one each) */
 	uint64_t idle_timeout; /* server: seconds before an idle backend
 				  connection of a silent client closes */
 	uint64_t drain_timeout; /* seconds SIGTERM waits for answers */
@@ -51,7 +53,19 @@ int proxy_config_load(const char *path, struct proxy_cfg *cfg, unsigned int *n,
 #define PROXY_HDR_LEN 12
 #define PROXY_REQ_DATA 0
 #define PROXY_REQ_CLOSE 1
+#define PROXY_REQ_BATCH 2 /* bytes 1..3: how many requests follow */
+#define PROXY_REQ_MORE 3 /* the rest of a batch's replies (after PART) */
 #define PROXY_RESP_OK 0
 #define PROXY_RESP_ERROR 1
+/* bytes 1..3: how many replies follow; the rest answer a MORE request */
+#define PROXY_RESP_PART 2
+#define PROXY_RESP_HDR_PART 4
+/* Default and largest batch (request bytes per message): one packet's
+ * worth, so a lost packet delays only requests that wait for each other
+ * anyway (one connection's, in its order). */
+#define PROXY_BATCH_DEFAULT 1200
+#define PROXY_BATCH_MAX 65536
+/* A batch's replies go in parts of about this many bytes (MORE). */
+#define PROXY_PART_BYTES 65536
 
 #endif

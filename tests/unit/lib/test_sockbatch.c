@@ -67,6 +67,19 @@ Test(smt_batch_prepare_rx, slots_written_by_the_last_receive_are_reset)
 	smt_batch_rx_done(b, -1);
 	smt_batch_prepare_rx(b, SMT_BATCH);
 	assert_prepared(b, SMT_BATCH);
+	/* a short read after a long one: what the long one wrote is reset
+	 * though the short one's slots end before it */
+	smt_batch_prepare_rx(b, SMT_BATCH);
+	for (unsigned int i = 0; i < 11; i++)
+		kernel_writes(b, i);
+	smt_batch_rx_done(b, 10);
+	smt_batch_prepare_rx(b, 5);
+	assert_prepared(b, 5);
+	for (unsigned int i = 0; i < 5; i++)
+		kernel_writes(b, i);
+	smt_batch_rx_done(b, 5);
+	smt_batch_prepare_rx(b, SMT_BATCH);
+	assert_prepared(b, SMT_BATCH);
 	/* a whole batch, told nothing: all reset */
 	for (unsigned int i = 0; i < SMT_BATCH; i++)
 		kernel_writes(b, i);

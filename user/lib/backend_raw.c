@@ -457,6 +457,7 @@ static int rx_batch(struct smt_raw_port *self, int fd, int family,
 	smt_batch_prepare_rx(&sh->rx, want);
 	self->st.rx_calls++;
 	n = recvmmsg(fd, sh->rx.msg, want, MSG_DONTWAIT, NULL);
+	smt_batch_rx_done(&sh->rx, n);
 	*short_read = n < (int)want;
 	if (n < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;

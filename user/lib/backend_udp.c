@@ -491,6 +491,7 @@ again:
 	smt_batch_prepare_rx(&u->rx, want);
 	u->st.rx_calls++;
 	n = recvmmsg(fd, u->rx.msg, want, MSG_DONTWAIT, NULL);
+	smt_batch_rx_done(&u->rx, n);
 	*empty = n < (int)want;
 	if (n < 0) {
 		if (icmp_errno(errno) && tries++ < 2) {

@@ -102,6 +102,20 @@ uint32_t smt_wire_msg_record_at(const struct smt_wire_msg *m, uint32_t off)
 {
 	uint32_t lo = 0, hi = m->nrec;
 
+	/* A sender's records are all as long as the first but the last: the
+	 * guess from record 0's length is right, and a sender asks this a few
+	 * times per DATA packet (a binary search over a 1 MiB message's 67
+	 * records was 2.5 % of a 1 MiB sender's CPU). Checked, so any layout
+	 * still gets its answer. */
+	if (hi > 1 && m->rec_off[1] > m->rec_off[0] && off >= m->rec_off[0]) {
+		uint32_t k =
+			(off - m->rec_off[0]) / (m->rec_off[1] - m->rec_off[0]);
+
+		if (k >= hi)
+			k = hi - 1;
+		if (m->rec_off[k] <= off && off < m->rec_off[k + 1])
+			return k;
+	}
 	/* largest k with rec_off[k] <= off */
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;

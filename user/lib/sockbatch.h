@@ -24,6 +24,10 @@ struct smt_sock_batch {
 	uint8_t *buf; /* SMT_BATCH * bufsz */
 	uint32_t bufsz;
 	unsigned int n;
+	/* rx: slots [0, rx_set) point at their buffer, name and control
+	 * space; of those, [0, rx_used) may hold what a recvmmsg wrote back
+	 * (lengths, flags) */
+	unsigned int rx_set, rx_used;
 	uint8_t prio[SMT_BATCH]; /* tx: SMT priority of msg[i] */
 	/* tx: IP_TOS / IPV6_TCLASS per packet (prio_tos) */
 	union {
@@ -42,6 +46,9 @@ void smt_batch_free(struct smt_sock_batch *b);
 /* Sets up the first n (<= SMT_BATCH) slots for recvmmsg, each with room
  * for one int-sized control message. */
 void smt_batch_prepare_rx(struct smt_sock_batch *b, unsigned int n);
+/* What the recvmmsg on the prepared slots returned: the next
+ * smt_batch_prepare_rx() resets only the slots it may have written. */
+void smt_batch_rx_done(struct smt_sock_batch *b, int ret);
 /* The buffer of the next slot (the batch must have room): a packet built
  * there is not copied by smt_batch_add(). */
 static inline uint8_t *smt_batch_slot(struct smt_sock_batch *b)

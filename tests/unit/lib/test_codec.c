@@ -239,3 +239,47 @@ Test(smt_rx_msg_take, oneway_request_flag_is_delivered)
 {
 	round_trip(SMT_CIPHER_AES_128_GCM, 48, 10, 2); /* even seed: ONEWAY */
 }
+
+/* Largest k with rec_off[k] <= off, by a linear scan. */
+static uint32_t record_at_ref(const struct smt_wire_msg *m, uint32_t off)
+{
+	uint32_t k = 0;
+
+	while (k + 1 < m->nrec && m->rec_off[k + 1] <= off)
+		k++;
+	return k;
+}
+
+/*
+ * smt_wire_msg_record_at() guesses the record from record 0's length (a
+ * sender's records are equal but the last) and checks the guess: every
+ * offset of layouts that are equal, have a shorter or a padded longer
+ * last record, or are irregular (a short first record, a long first
+ * record, one record) gets the scan's answer.
+ */
+Test(smt_wire_msg_record_at, every_offset_of_regular_and_irregular_layouts)
+{
+	static const uint32_t lens[][6] = {
+		{5, 100, 100, 100, 100, 100}, /* equal */
+		{5, 100, 100, 100, 100, 37}, /* a shorter last one */
+		{4, 100, 100, 100, 290, 0}, /* a padded, longer last one */
+		{5, 30, 100, 100, 100, 100}, /* a short first one */
+		{5, 250, 100, 40, 100, 7}, /* a long first one */
+		{1, 77, 0, 0, 0, 0}, /* one record */
+	};
+	uint32_t rec_off[8];
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct smt_wire_msg m = {.nrec = lens[i][0],
+					 .rec_off = rec_off};
+
+		rec_off[0] = 0;
+		for (uint32_t k = 0; k < m.nrec; k++)
+			rec_off[k + 1] = rec_off[k] + lens[i][k + 1];
+		m.wire_len = rec_off[m.nrec];
+		for (uint32_t off = 0; off < m.wire_len; off++)
+			cr_assert_eq(smt_wire_msg_record_at(&m, off),
+				     record_at_ref(&m, off),
+				     "layout %zu, offset %u", i, off);
+	}
+}

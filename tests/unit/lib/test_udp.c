@@ -152,6 +152,24 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
 	return real(fd, v, n, flags, t);
 }
 
+/* 8-byte writes of the value 1 (eventfd kicks) so far */
+static unsigned long kick_writes;
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	uint64_t v;
+
+	if (!real)
+		real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT,
+								    "write");
+	if (n == sizeof(v)) {
+		memcpy(&v, buf, sizeof(v));
+		kick_writes += v == 1;
+	}
+	return real(fd, buf, n);
+}
+
 int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	static int (*real)(int, struct mmsghdr *, unsigned int, int);
@@ -691,6 +709,59 @@ Test(udp_backend, a_held_burst_leaves_before_the_input_is_read)
 	}
 	cr_assert_eq(resp, 2);
 	cr_assert_eq(oneways, 4);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/*
+ * A kick (the wake-up eventfd written so that smt_fd is readable while
+ * work is left) writes once until the eventfd is read: smt_process()
+ * returns with 16 of 20 oneways (the rest queued: a kick), and the burst
+ * the caller sends in answer (its second request held: a kick) writes
+ * nothing more (it wrote again: under load 0.1 writes per RPC for 0.03
+ * reads). The queued oneways and the requests still go.
+ */
+Test(udp_backend, a_kick_writes_once_until_read)
+{
+	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	uint32_t sa, sb;
+	struct smt_msg m;
+	unsigned long k0;
+	uint64_t id, end;
+	int ow = 0, resp = 0;
+
+	th_join(a, b, 9, &sa, &sb);
+	for (int i = 0; i < 4; i++) {
+		smt_process(a);
+		smt_process(b);
+	}
+	for (uint64_t i = 0; i < 20; i++)
+		cr_assert_eq(smt_send_oneway(b, sb, "ow", 2, i, &id), 0);
+	smt_process(b);
+	usleep(2000);
+	k0 = kick_writes;
+	smt_process(a);
+	while (smt_recv(a, &m) == 0) {
+		ow += m.kind == SMT_MSG_ONEWAY;
+		smt_msg_release(&m);
+	}
+	cr_assert_eq(ow, 16);
+	cr_assert_eq(kick_writes - k0, 1);
+	cr_assert_eq(smt_send_request(a, sa, "one", 3, 1, &id), 0);
+	cr_assert_eq(smt_send_request(a, sa, "two", 3, 2, &id), 0);
+	cr_assert_eq(kick_writes - k0, 1, "%lu writes", kick_writes - k0);
+	end = th_mono_ms() + 3000;
+	while ((ow < 20 || resp < 2) && th_mono_ms() < end) {
+		serve_all(b);
+		smt_wait(a, 1);
+		while (smt_recv(a, &m) == 0) {
+			ow += m.kind == SMT_MSG_ONEWAY;
+			resp += m.kind == SMT_MSG_RESPONSE;
+			smt_msg_release(&m);
+		}
+	}
+	cr_assert_eq(ow, 20);
+	cr_assert_eq(resp, 2);
 	smt_endpoint_close(a);
 	smt_endpoint_close(b);
 }

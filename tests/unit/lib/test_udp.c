@@ -662,6 +662,54 @@ static void wait_msg(struct smt_endpoint *ep, enum smt_msg_kind k,
 
 static void serve_all(struct smt_endpoint *ep);
 
+/* b serves a's two requests; a takes their responses and the rest of
+ * b's oneways (ow of n taken already); both are closed. */
+static void two_answers_and_oneways(struct smt_endpoint *a,
+				    struct smt_endpoint *b, int ow, int n)
+{
+	uint64_t end = th_mono_ms() + 3000;
+	struct smt_msg m;
+	int resp = 0;
+
+	while ((resp < 2 || ow < n) && th_mono_ms() < end) {
+		serve_all(b);
+		smt_wait(a, 1);
+		while (smt_recv(a, &m) == 0) {
+			resp += m.kind == SMT_MSG_RESPONSE;
+			ow += m.kind == SMT_MSG_ONEWAY;
+			smt_msg_release(&m);
+		}
+	}
+	cr_assert_eq(resp, 2);
+	cr_assert_eq(ow, n);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/* Two UDP endpoints joined by a session and past its first exchanges. */
+static void udp_pair_settled(struct smt_endpoint **a, struct smt_endpoint **b,
+			     uint32_t *sa, uint32_t *sb)
+{
+	*a = udp_ep(0);
+	*b = udp_ep(0);
+	th_join(*a, *b, 9, sa, sb);
+	for (int i = 0; i < 4; i++) {
+		smt_process(*a);
+		smt_process(*b);
+	}
+}
+
+/* n small oneways from b, sent and waiting in the peer's socket. */
+static void oneways_waiting(struct smt_endpoint *b, uint32_t sb, uint64_t n)
+{
+	uint64_t id;
+
+	for (uint64_t i = 0; i < n; i++)
+		cr_assert_eq(smt_send_oneway(b, sb, "ow", 2, i, &id), 0);
+	smt_process(b); /* b's held ones leave */
+	usleep(2000);
+}
+
 /*
  * A burst's held request leaves first in the next smt_process(), before
  * anything is read (docs/engine.md "The pipeline bubble at 32
@@ -671,22 +719,13 @@ static void serve_all(struct smt_endpoint *ep);
  */
 Test(udp_backend, a_held_burst_leaves_before_the_input_is_read)
 {
-	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_endpoint *a, *b;
 	uint32_t sa, sb;
 	unsigned long r0;
-	struct smt_msg m;
-	uint64_t id, end;
-	int resp = 0, oneways = 0;
+	uint64_t id;
 
-	th_join(a, b, 9, &sa, &sb);
-	for (int i = 0; i < 4; i++) {
-		smt_process(a);
-		smt_process(b);
-	}
-	for (uint64_t i = 0; i < 4; i++)
-		cr_assert_eq(smt_send_oneway(b, sb, "ow", 2, i, &id), 0);
-	smt_process(b); /* b's held ones leave */
-	usleep(2000);
+	udp_pair_settled(&a, &b, &sa, &sb);
+	oneways_waiting(b, sb, 4);
 	cr_assert_eq(smt_send_request(a, sa, "one", 3, 1, &id), 0);
 	cr_assert_eq(smt_send_request(a, sa, "two", 3, 2, &id), 0);
 	r0 = recv_calls;
@@ -697,20 +736,7 @@ Test(udp_backend, a_held_burst_leaves_before_the_input_is_read)
 	cr_assert_eq(rx_at_first_send, (long)r0,
 		     "the held request left after %ld reads",
 		     rx_at_first_send - (long)r0);
-	end = th_mono_ms() + 3000;
-	while ((resp < 2 || oneways < 4) && th_mono_ms() < end) {
-		serve_all(b);
-		smt_wait(a, 1);
-		while (smt_recv(a, &m) == 0) {
-			resp += m.kind == SMT_MSG_RESPONSE;
-			oneways += m.kind == SMT_MSG_ONEWAY;
-			smt_msg_release(&m);
-		}
-	}
-	cr_assert_eq(resp, 2);
-	cr_assert_eq(oneways, 4);
-	smt_endpoint_close(a);
-	smt_endpoint_close(b);
+	two_answers_and_oneways(a, b, 0, 4);
 }
 
 /*
@@ -723,22 +749,15 @@ Test(udp_backend, a_held_burst_leaves_before_the_input_is_read)
  */
 Test(udp_backend, a_kick_writes_once_until_read)
 {
-	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_endpoint *a, *b;
 	uint32_t sa, sb;
 	struct smt_msg m;
 	unsigned long k0;
-	uint64_t id, end;
-	int ow = 0, resp = 0;
+	uint64_t id;
+	int ow = 0;
 
-	th_join(a, b, 9, &sa, &sb);
-	for (int i = 0; i < 4; i++) {
-		smt_process(a);
-		smt_process(b);
-	}
-	for (uint64_t i = 0; i < 20; i++)
-		cr_assert_eq(smt_send_oneway(b, sb, "ow", 2, i, &id), 0);
-	smt_process(b);
-	usleep(2000);
+	udp_pair_settled(&a, &b, &sa, &sb);
+	oneways_waiting(b, sb, 20);
 	k0 = kick_writes;
 	smt_process(a);
 	while (smt_recv(a, &m) == 0) {
@@ -750,20 +769,7 @@ Test(udp_backend, a_kick_writes_once_until_read)
 	cr_assert_eq(smt_send_request(a, sa, "one", 3, 1, &id), 0);
 	cr_assert_eq(smt_send_request(a, sa, "two", 3, 2, &id), 0);
 	cr_assert_eq(kick_writes - k0, 1, "%lu writes", kick_writes - k0);
-	end = th_mono_ms() + 3000;
-	while ((ow < 20 || resp < 2) && th_mono_ms() < end) {
-		serve_all(b);
-		smt_wait(a, 1);
-		while (smt_recv(a, &m) == 0) {
-			ow += m.kind == SMT_MSG_ONEWAY;
-			resp += m.kind == SMT_MSG_RESPONSE;
-			smt_msg_release(&m);
-		}
-	}
-	cr_assert_eq(ow, 20);
-	cr_assert_eq(resp, 2);
-	smt_endpoint_close(a);
-	smt_endpoint_close(b);
+	two_answers_and_oneways(a, b, ow, 20);
 }
 
 /*
@@ -776,7 +782,7 @@ Test(udp_backend, a_kick_writes_once_until_read)
  */
 Test(udp_backend, queued_chunks_are_processed_before_the_next_read)
 {
-	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_endpoint *a, *b;
 	static uint8_t buf[8000];
 	struct smt_stats a0, a1;
 	unsigned long r0;
@@ -786,11 +792,7 @@ Test(udp_backend, queued_chunks_are_processed_before_the_next_read)
 	int got = 0;
 
 	th_fill(buf, sizeof(buf), 5);
-	th_join(a, b, 9, &sa, &sb);
-	for (int i = 0; i < 4; i++) {
-		smt_process(a);
-		smt_process(b);
-	}
+	udp_pair_settled(&a, &b, &sa, &sb);
 	for (uint64_t i = 0; i < 8; i++)
 		cr_assert_eq(smt_send_oneway(b, sb, buf, sizeof(buf), i, &id),
 			     0);

@@ -65,6 +65,9 @@ void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h)
  * engine runs with tx_pull); packets (both) per smt_process() call. */
 #define EP_RX_CHUNK 16
 #define EP_TX_CHUNK 16
+/* chunks processed at most between two reads while a chunk waits queued:
+ * a packet that outranks the queue waits behind at most this many */
+#define EP_REREAD_CHUNKS 4
 /* Over UDP a turn sends the unscheduled window's datagrams (a 64 KiB
  * message whole, 53 datagrams of 1432 bytes at MTU 1500 by default), at
  * most a send batch: the packets of a turn leave in one sendmmsg of GSO buffers. */
@@ -1641,7 +1644,7 @@ int smt_process(struct smt_endpoint *ep)
 static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 		      const struct epoll_event *evs, int n)
 {
-	unsigned int work, spec = 0;
+	unsigned int work, spec = 0, unread = 0;
 	bool other = n < 0;
 	size_t ev0;
 	int i, r;
@@ -1726,6 +1729,14 @@ spin:
 		if (!did)
 			break;
 		work += did;
+		/* While a chunk or more waits queued, the sockets are read
+		 * again only every EP_REREAD_CHUNKS chunks: a read after
+		 * every chunk of a stream of 8 KiB messages found about 8
+		 * datagrams, one recvmmsg per RPC and side (docs/engine.md
+		 * "Reads per RPC at 32 outstanding") */
+		if (ep->rxq.n >= EP_RX_CHUNK && ++unread < EP_REREAD_CHUNKS)
+			continue;
+		unread = 0;
 		/* what arrived meanwhile may outrank what is queued: while a
 		 * transfer keeps us busy, ask every socket again (poll was
 		 * not asked); an idle exchange saw its sockets empty */

@@ -72,6 +72,10 @@ struct udp_gso {
 struct udp_port {
 	struct smt_bk bk; /* first: the endpoint holds &bk */
 	int fd4, fd6, efd;
+	/* we wrote efd and nobody has read it since: it is readable, a
+	 * kick needs no write (others in a reuseport group may write it
+	 * too; only reading it clears this) */
+	bool kicked;
 	bool prio_tos;
 	bool gso, gro; /* the kernel's UDP offloads in use */
 	struct smt_sock_batch rx, tx4, tx6;
@@ -302,8 +306,12 @@ static void udp_stats(const struct smt_bk *b, struct smt_bk_stats *s)
 static void udp_kick(struct smt_bk *b)
 {
 	static const uint64_t one = 1;
+	struct udp_port *u = (struct udp_port *)b;
 
-	if (write(((struct udp_port *)b)->efd, &one, sizeof(one)) < 0) {
+	if (u->kicked)
+		return;
+	u->kicked = true;
+	if (write(u->efd, &one, sizeof(one)) < 0) {
 		/* counter saturated: it is readable anyway */
 	}
 }
@@ -539,6 +547,7 @@ static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
 	if (!ready)
 		ready = &all;
 	if (*ready & UDP_RX_WAKE) {
+		u->kicked = false;
 		if (read(u->efd, &ev, sizeof(ev)) < 0 && errno != EAGAIN)
 			err = -errno;
 		*ready &= ~UDP_RX_WAKE;

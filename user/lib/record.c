@@ -648,6 +648,17 @@ static int rd_end(struct smt_rec_rd *r)
 		if (r->last == SMT_INNER_TYPE)
 			return (int)n;
 	} else {
+		/* the zero padding in out a word at a time (a last record
+		 * padded to a whole packet carries up to max_pad of it),
+		 * then byte by byte */
+		while (n >= r->h + 8) {
+			uint64_t w;
+
+			memcpy(&w, r->out + (n - r->h - 8), 8);
+			if (w)
+				break;
+			n -= 8;
+		}
 		while (n > 0 && !split_at(r->hdr, r->h, r->out, n - 1))
 			n--;
 		if (n > 0 &&

@@ -341,6 +341,40 @@ Test(smt_record_open, inner_type_after_padding)
 	smt_aead_free(a);
 }
 
+/* A last record padded to a whole packet (up to max_pad, 1500 in the
+ * bench) is stripped a word at a time: content that itself ends in zero
+ * bytes, of every length around the word size, keeps them, opened whole
+ * and in two parts (the type byte stops the scan). */
+Test(smt_record_open, long_padding_after_zero_content)
+{
+	static uint8_t in[64], rec[64 + 1500 + 22], out[64 + 1500 + 22];
+	uint8_t hdr[8];
+
+	for (size_t len = 1; len <= sizeof(in); len += 3) {
+		for (size_t pad = 1493; pad <= 1500; pad++) {
+			struct smt_aead *a = th_aead(all_ciphers[0], 4);
+			size_t z = len < 20 ? len - 1 : 20;
+			int n;
+
+			th_fill(in, len, (unsigned int)len);
+			in[0] = 0xaa; /* not all zero */
+			memset(in + len - z, 0, z);
+			n = smt_record_seal(a, 9, in, len, pad, rec);
+			cr_assert_eq(smt_record_open_split(a, 9, rec, (size_t)n,
+							   hdr, sizeof(hdr),
+							   out),
+				     (int)len, "len %zu pad %zu", len, pad);
+			cr_assert_arr_eq(hdr, in, len < 8 ? len : 8);
+			if (len > 8)
+				cr_assert_arr_eq(out, in + 8, len - 8);
+			cr_assert_eq(smt_record_open(a, 9, rec, (size_t)n, out),
+				     (int)len, "len %zu pad %zu", len, pad);
+			cr_assert_arr_eq(out, in, len);
+			smt_aead_free(a);
+		}
+	}
+}
+
 Test(smt_aead_new, rejects_bad_key_length_and_cipher)
 {
 	uint8_t key[32] = {0}, iv[12] = {0};

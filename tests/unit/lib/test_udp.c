@@ -152,6 +152,24 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
 	return real(fd, v, n, flags, t);
 }
 
+/* 8-byte writes of the value 1 (eventfd kicks) so far */
+static unsigned long kick_writes;
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	uint64_t v;
+
+	if (!real)
+		real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT,
+								    "write");
+	if (n == sizeof(v)) {
+		memcpy(&v, buf, sizeof(v));
+		kick_writes += v == 1;
+	}
+	return real(fd, buf, n);
+}
+
 int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	static int (*real)(int, struct mmsghdr *, unsigned int, int);
@@ -644,6 +662,54 @@ static void wait_msg(struct smt_endpoint *ep, enum smt_msg_kind k,
 
 static void serve_all(struct smt_endpoint *ep);
 
+/* b serves a's two requests; a takes their responses and the rest of
+ * b's oneways (ow of n taken already); both are closed. */
+static void two_answers_and_oneways(struct smt_endpoint *a,
+				    struct smt_endpoint *b, int ow, int n)
+{
+	uint64_t end = th_mono_ms() + 3000;
+	struct smt_msg m;
+	int resp = 0;
+
+	while ((resp < 2 || ow < n) && th_mono_ms() < end) {
+		serve_all(b);
+		smt_wait(a, 1);
+		while (smt_recv(a, &m) == 0) {
+			resp += m.kind == SMT_MSG_RESPONSE;
+			ow += m.kind == SMT_MSG_ONEWAY;
+			smt_msg_release(&m);
+		}
+	}
+	cr_assert_eq(resp, 2);
+	cr_assert_eq(ow, n);
+	smt_endpoint_close(a);
+	smt_endpoint_close(b);
+}
+
+/* Two UDP endpoints joined by a session and past its first exchanges. */
+static void udp_pair_settled(struct smt_endpoint **a, struct smt_endpoint **b,
+			     uint32_t *sa, uint32_t *sb)
+{
+	*a = udp_ep(0);
+	*b = udp_ep(0);
+	th_join(*a, *b, 9, sa, sb);
+	for (int i = 0; i < 4; i++) {
+		smt_process(*a);
+		smt_process(*b);
+	}
+}
+
+/* n small oneways from b, sent and waiting in the peer's socket. */
+static void oneways_waiting(struct smt_endpoint *b, uint32_t sb, uint64_t n)
+{
+	uint64_t id;
+
+	for (uint64_t i = 0; i < n; i++)
+		cr_assert_eq(smt_send_oneway(b, sb, "ow", 2, i, &id), 0);
+	smt_process(b); /* b's held ones leave */
+	usleep(2000);
+}
+
 /*
  * A burst's held request leaves first in the next smt_process(), before
  * anything is read (docs/engine.md "The pipeline bubble at 32
@@ -653,22 +719,13 @@ static void serve_all(struct smt_endpoint *ep);
  */
 Test(udp_backend, a_held_burst_leaves_before_the_input_is_read)
 {
-	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
+	struct smt_endpoint *a, *b;
 	uint32_t sa, sb;
 	unsigned long r0;
-	struct smt_msg m;
-	uint64_t id, end;
-	int resp = 0, oneways = 0;
+	uint64_t id;
 
-	th_join(a, b, 9, &sa, &sb);
-	for (int i = 0; i < 4; i++) {
-		smt_process(a);
-		smt_process(b);
-	}
-	for (uint64_t i = 0; i < 4; i++)
-		cr_assert_eq(smt_send_oneway(b, sb, "ow", 2, i, &id), 0);
-	smt_process(b); /* b's held ones leave */
-	usleep(2000);
+	udp_pair_settled(&a, &b, &sa, &sb);
+	oneways_waiting(b, sb, 4);
 	cr_assert_eq(smt_send_request(a, sa, "one", 3, 1, &id), 0);
 	cr_assert_eq(smt_send_request(a, sa, "two", 3, 2, &id), 0);
 	r0 = recv_calls;
@@ -679,18 +736,86 @@ Test(udp_backend, a_held_burst_leaves_before_the_input_is_read)
 	cr_assert_eq(rx_at_first_send, (long)r0,
 		     "the held request left after %ld reads",
 		     rx_at_first_send - (long)r0);
+	two_answers_and_oneways(a, b, 0, 4);
+}
+
+/*
+ * A kick (the wake-up eventfd written so that smt_fd is readable while
+ * work is left) writes once until the eventfd is read: smt_process()
+ * returns with 16 of 20 oneways (the rest queued: a kick), and the burst
+ * the caller sends in answer (its second request held: a kick) writes
+ * nothing more (it wrote again: under load 0.1 writes per RPC for 0.03
+ * reads). The queued oneways and the requests still go.
+ */
+Test(udp_backend, a_kick_writes_once_until_read)
+{
+	struct smt_endpoint *a, *b;
+	uint32_t sa, sb;
+	struct smt_msg m;
+	unsigned long k0;
+	uint64_t id;
+	int ow = 0;
+
+	udp_pair_settled(&a, &b, &sa, &sb);
+	oneways_waiting(b, sb, 20);
+	k0 = kick_writes;
+	smt_process(a);
+	while (smt_recv(a, &m) == 0) {
+		ow += m.kind == SMT_MSG_ONEWAY;
+		smt_msg_release(&m);
+	}
+	cr_assert_eq(ow, 16);
+	cr_assert_eq(kick_writes - k0, 1);
+	cr_assert_eq(smt_send_request(a, sa, "one", 3, 1, &id), 0);
+	cr_assert_eq(smt_send_request(a, sa, "two", 3, 2, &id), 0);
+	cr_assert_eq(kick_writes - k0, 1, "%lu writes", kick_writes - k0);
+	two_answers_and_oneways(a, b, ow, 20);
+}
+
+/*
+ * Reads per chunk (docs/engine.md "Reads per RPC at 32 outstanding"): 8
+ * oneways of 8000 bytes (6 datagrams each) wait in the socket; one
+ * smt_process() reads them in one recvmmsg and processes its three chunks
+ * of 16 datagrams without reading again while a chunk waits queued (it
+ * read after every chunk: 4 recvmmsg, the 3 after the first finding
+ * nothing here, about 8 datagrams under load). All 8 arrive.
+ */
+Test(udp_backend, queued_chunks_are_processed_before_the_next_read)
+{
+	struct smt_endpoint *a, *b;
+	static uint8_t buf[8000];
+	struct smt_stats a0, a1;
+	unsigned long r0;
+	uint32_t sa, sb;
+	struct smt_msg m;
+	uint64_t id, end;
+	int got = 0;
+
+	th_fill(buf, sizeof(buf), 5);
+	udp_pair_settled(&a, &b, &sa, &sb);
+	for (uint64_t i = 0; i < 8; i++)
+		cr_assert_eq(smt_send_oneway(b, sb, buf, sizeof(buf), i, &id),
+			     0);
 	end = th_mono_ms() + 3000;
-	while ((resp < 2 || oneways < 4) && th_mono_ms() < end) {
-		serve_all(b);
-		smt_wait(a, 1);
+	while (smt_next_timeout_ns(b) == 0 && th_mono_ms() < end)
+		smt_process(b); /* all of them out */
+	usleep(2000);
+	stats_of(a, &a0);
+	r0 = recv_calls;
+	smt_process(a);
+	stats_of(a, &a1);
+	cr_assert_geq(a1.rx_packets - a0.rx_packets, 48);
+	cr_assert_leq(recv_calls - r0, 2, "%lu recvmmsg for 48 datagrams",
+		      recv_calls - r0);
+	while (got < 8 && th_mono_ms() < end) {
 		while (smt_recv(a, &m) == 0) {
-			resp += m.kind == SMT_MSG_RESPONSE;
-			oneways += m.kind == SMT_MSG_ONEWAY;
+			got += m.kind == SMT_MSG_ONEWAY && m.len == sizeof(buf);
 			smt_msg_release(&m);
 		}
+		smt_wait(a, 1);
+		smt_process(b);
 	}
-	cr_assert_eq(resp, 2);
-	cr_assert_eq(oneways, 4);
+	cr_assert_eq(got, 8);
 	smt_endpoint_close(a);
 	smt_endpoint_close(b);
 }

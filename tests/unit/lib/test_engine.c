@@ -1752,6 +1752,62 @@ Test(engine, probe__small_request_probe_follows_small_round_trips)
 	pair_fini(&p);
 }
 
+/*
+ * A session whose RPCs all take several packets measures its round trip
+ * too: each request, from its last packet, to the first packet of its
+ * response. Without it the session kept the base timeout (srtt 0): the
+ * tail-loss probe of a 4 KiB request waited the whole RESEND timeout, and
+ * libsmt's timerfd moved twice per RPC between that probe and the ACK
+ * timer of the response (docs/engine.md "Unloaded 4 KiB to 64 KiB RPCs").
+ */
+Test(engine, rtt__multi_packet_rpcs_measure_round_trips)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct smt_engine_stats si;
+	static uint8_t resp[4096];
+	int i;
+	struct pair p;
+
+	pair_init(&p, &c, &c);
+	for (i = 0; i < 8; i++) {
+		send_req(&p, 4096, 0, 1);
+		advance(&p, 20000);
+		flow_once(&p);
+		cr_assert(next_ev(&p, 1, &ev));
+		cr_assert_eq(smt_engine_reply(p.s[1].e, ev.session, ev.id, resp,
+					      sizeof(resp), p.now),
+			     0);
+		smt_engine_event_free(&ev);
+		advance(&p, 20000);
+		flow(&p);
+		cr_assert(next_ev(&p, 0, &ev));
+		cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+		smt_engine_event_free(&ev);
+	}
+	cr_assert_eq(smt_engine_get_stats(p.s[0].e, p.s[0].sid, &si), 0);
+	cr_assert_geq(si.rtt_samples, 8);
+	cr_assert(si.srtt_ns >= 30000 && si.srtt_ns <= 50000,
+		  "srtt %lu ns, the round trip is 40 us",
+		  (unsigned long)si.srtt_ns);
+	cr_assert_lt(si.rto_ns, RTO);
+	/* a lost 4 KiB request is probed after two round trips (at least
+	 * rto_min), long before the base timeout */
+	send_req(&p, 4096, 0, 2);
+	clear(&p, 0);
+	advance(&p, 150000);
+	cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 1,
+		     "no probe 150 us after a lost 4 KiB request");
+	flow(&p);
+	for (i = 0; i < 10 && !smt_engine_events_pending(p.s[1].e); i++) {
+		advance(&p, 100000);
+		flow(&p);
+	}
+	cr_assert(next_ev(&p, 1, &ev));
+	reply_ok(&p, &ev, flow);
+	pair_fini(&p);
+}
+
 /* ---- receipts (docs/protocol.md 4, 8.9) ------------------------------------------- */
 
 /* Takes the n requests side 1 holds, their handles into ids (in order). */

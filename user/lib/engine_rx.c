@@ -605,16 +605,26 @@ static struct eng_rx *rx_new(struct smt_engine *e, struct eng_session *s,
 	s->st.rx_bytes += r->reserved;
 	eng_htab_add(&s->rx, &r->node, smt_engine_id_make(ep->num, p->msg_id));
 	if (req) {
+		bool once = !req->retx && !(p->flags & SMT_F_RETRANSMIT);
+
 		r->req = req;
 		req->resp = r;
 		/* Karn: only requests that went out once answered by a
 		 * response packet sent once (not one our probe asked for),
-		 * and only one-packet ones (the sample is then a round trip
-		 * plus the peer's service time, not a transfer time) */
-		if (!req->retx && !(p->flags & SMT_F_RETRANSMIT) &&
-		    req->w.wire_len <= s->max_payload) {
+		 * timed from the request's last packet (the sample is then a
+		 * round trip plus the peer's service time, not our transfer
+		 * time; a one-packet request's from its creation, as it
+		 * always was). One-packet requests also keep their own
+		 * estimate (eng_rpc_sample); without the others, a session of
+		 * multi-packet RPCs never measured a round trip and kept the
+		 * base timeout's probes and ACK timers (docs/engine.md
+		 * "Unloaded 4 KiB to 64 KiB RPCs") */
+		if (once && req->w.wire_len <= s->max_payload) {
 			eng_rtt_sample(e, s, now - req->created, 0);
 			eng_rpc_sample(s, now - req->created);
+		} else if (once && req->sent_hi >= req->w.wire_len &&
+			   now >= req->last_sent) {
+			eng_rtt_sample(e, s, now - req->last_sent, 0);
 		}
 	}
 	r->rto_hi = eng_rto(e, s);

@@ -1673,22 +1673,54 @@ static void deliver_side(struct pair *p, int side)
 	free(batch);
 }
 
-/* One 64 B RPC whose request and response each take half of rtt. */
-static void small_rpc_rtt(struct pair *p, uint64_t rtt)
+/* One RPC of a len-byte request and the response resp, each taking half
+ * of rtt. */
+static void rpc_rtt(struct pair *p, uint64_t rtt, uint32_t len,
+		    const void *resp, uint32_t resp_len)
 {
 	struct smt_engine_event ev;
 
-	send_req(p, 64, 0, 1);
+	send_req(p, len, 0, 1);
 	advance(p, rtt / 2);
 	flow_once(p);
 	cr_assert(next_ev(p, 1, &ev));
-	smt_engine_reply(p->s[1].e, ev.session, ev.id, "ok", 2, p->now);
+	cr_assert_eq(smt_engine_reply(p->s[1].e, ev.session, ev.id, resp,
+				      resp_len, p->now),
+		     0);
 	smt_engine_event_free(&ev);
 	advance(p, rtt / 2);
 	flow(p);
 	cr_assert(next_ev(p, 0, &ev));
 	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
 	smt_engine_event_free(&ev);
+}
+
+/* One 64 B RPC whose request and response each take half of rtt. */
+static void small_rpc_rtt(struct pair *p, uint64_t rtt)
+{
+	rpc_rtt(p, rtt, 64, "ok", 2);
+}
+
+/* A request of len bytes lost on its way: probed (one RESEND) within
+ * wait ns of its send, then recovered and answered. */
+static void lost_request_probed(struct pair *p, uint32_t len, uint64_t wait)
+{
+	struct smt_engine_event ev;
+	int i;
+
+	send_req(p, len, 0, 3);
+	clear(p, 0);
+	advance(p, wait);
+	cr_assert_eq(count_type(p, 0, SMT_TYPE_RESEND), 1,
+		     "no probe %llu ns after a lost %u-byte request",
+		     (unsigned long long)wait, len);
+	flow(p);
+	for (i = 0; i < 10 && !smt_engine_events_pending(p->s[1].e); i++) {
+		advance(p, 100000);
+		flow(p);
+	}
+	cr_assert(next_ev(p, 1, &ev));
+	reply_ok(p, &ev, flow);
 }
 
 /*
@@ -1736,19 +1768,38 @@ Test(engine, probe__small_request_probe_follows_small_round_trips)
 		     (unsigned long)si.srtt_ns);
 	/* a small request that is lost: probed after rto_min (2 x 30 us is
 	 * less), before 2 srtt */
-	send_req(&p, 64, 0, 3);
-	clear(&p, 0);
-	advance(&p, 250000);
-	cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 1,
-		     "no probe 250 us after a lost request (srtt %lu ns)",
-		     (unsigned long)si.srtt_ns);
-	flow(&p);
-	for (i = 0; i < 10 && !smt_engine_events_pending(p.s[1].e); i++) {
-		advance(&p, 100000);
-		flow(&p);
-	}
-	cr_assert(next_ev(&p, 1, &ev));
-	reply_ok(&p, &ev, flow);
+	lost_request_probed(&p, 64, 250000);
+	pair_fini(&p);
+}
+
+/*
+ * A session whose RPCs all take several packets measures its round trip
+ * too: each request, from its last packet, to the first packet of its
+ * response. Without it the session kept the base timeout (srtt 0): the
+ * tail-loss probe of a 4 KiB request waited the whole RESEND timeout, and
+ * libsmt's timerfd moved twice per RPC between that probe and the ACK
+ * timer of the response (docs/engine.md "Unloaded 4 KiB to 64 KiB RPCs").
+ */
+Test(engine, rtt__multi_packet_rpcs_measure_round_trips)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_stats si;
+	static uint8_t resp[4096];
+	int i;
+	struct pair p;
+
+	pair_init(&p, &c, &c);
+	for (i = 0; i < 8; i++)
+		rpc_rtt(&p, 40000, 4096, resp, sizeof(resp));
+	cr_assert_eq(smt_engine_get_stats(p.s[0].e, p.s[0].sid, &si), 0);
+	cr_assert_geq(si.rtt_samples, 8);
+	cr_assert(si.srtt_ns >= 30000 && si.srtt_ns <= 50000,
+		  "srtt %lu ns, the round trip is 40 us",
+		  (unsigned long)si.srtt_ns);
+	cr_assert_lt(si.rto_ns, RTO);
+	/* a lost 4 KiB request is probed after two round trips (at least
+	 * rto_min), long before the base timeout */
+	lost_request_probed(&p, 4096, 150000);
 	pair_fini(&p);
 }
 

@@ -889,134 +889,85 @@ EOT
 ## Where SMT misses a target, and why
 
 The tables above judge SMT over UDP (the mode issue 12 is steered by);
-native IP is reported beside it. What the counters in bench.json and
-`make bench-pktcost` say about the misses (profiles: run the bench with
+native IP is reported beside it. Compare ratios within one run, never
+across runs on different hosts: the host under this VM has changed
+between sessions (an AMD EPYC until 2026-12-06 about 18:00 UTC, an Intel
+Xeon since, on which every transport's unloaded p50 is about twice the
+EPYC's and the kernel transports' loaded rates are higher), and the
+native-IP "no regression" row compares absolute figures with the
+previous docs/performance.md, so after a change of host its verdict says
+nothing about the code. Profiles: run the bench with
 `BENCH_CLIENT_WRAP="perf record -g -o cli.data"` and
-`BENCH_SERVER_WRAP=...`; the figures in the commits of 2026-12-05 were
-taken on a loaded machine and are not repeated here).
+`BENCH_SERVER_WRAP=...`. Each point names the docs/engine.md or
+docs/smtd.md section that has the measurement, with its command, time
+and load.
 
-The figures quoted in the points below (unlike the tables above) come
-from the make bench of 2026-12-06 17:49 UTC on an AMD EPYC host. The
-host under this VM changes between sessions: on the Intel Xeon host of
-2026-12-06 20:56 every transport's unloaded p50 was about twice that
-run's (UDP 64 B 49.7 against 19.2 us), while the kernel transports'
-rates with 32 outstanding rose (TLS 64 B x32 206 against 127 kRPC/s,
-TCP 308 against 169), so SMT's ratios against them fell (64 B x32
-0.63 against 1.47) without SMT changing: main of 17:49 (660dfe3) and
-main 47a6452 alternated on that host in one lock hold (21:15-21:16,
-load 0.7-0.8, `BENCH_SMTD=0 BENCH_ENCAP=udp scripts/bench.sh --quick --
---transports smt-udp,tls --tput-sizes 64,1K,8K --loads 32 --lat-sizes
-64 --hol-loss none --setup-count 0 --goodput-secs 0 --rounds 3`, two
-pairs) gave SMT/TLS at 64 B x32 0.65, 0.61 (old) against 0.65, 0.77
-(new), 1 KiB 0.66, 0.64 against 0.67, 0.73, 8 KiB 0.90, 0.87 against
-1.00, 0.75. Compare ratios within one run, never across hosts; the
-native-IP "no regression" row of the targets compares absolute figures
-with the previous docs/performance.md, so after a change of host its
-verdict says nothing about the code.
-
-This run (main 55fef51, 2026-12-07 00:05 UTC, the same Intel host as
-20:56): the pipeline-bubble changes (docs/engine.md, "The pipeline bubble
-at 32 outstanding") took smt-udp's rates with 32 outstanding to 1.09,
-1.29 and 1.06 times TLS at 64 B, 1 KiB and 8 KiB (0.63, 0.69 and 0.95 at
-20:56), with CPU per RPC at or below TLS's at all three; the 1.4x target
-is still missed at each. One thread per side at 64 B x32 rose to 257
-kRPC/s (1.14x TLS), and two threads per side (four busy threads on two
-cores) ran at 235: below one, as the threads section explains. Set-up:
-stateful single-use tickets (docs/smtd.md) took smtd 0-RTT's first RPC to
-0.77x TLS/TCP's full set-up (1.40 at 20:56) and resumed to 1.09x (1.95);
-SMT-ticket 0.75x; smtd full 1.98x (its path did not change).
-
-- Per-packet kernel cost is still the floor of every small-RPC test. One
-  UDP datagram costs about as much CPU as one raw IP packet
-  (`udp:udp` against `raw:raw` in the pktcost table), and a GSO buffer
-  spreads that cost over its segments (`udp-gso`: more than 10 times less
-  per packet). With 32 outstanding over UDP, batching across messages
-  works: the client makes 0.27 system calls per RPC at 64 B and 1 KiB
-  (31 datagrams per GSO send) and about 1 at 8 KiB (22 to 25 per send;
-  docs/engine.md, "Batching under load", measured 2026-12-06 17:20).
-  64 B x32 reaches 1.47 times TLS (met); 1 KiB (1.26) and 8 KiB (1.31)
-  stay below 1.4. What is left is per-message work on both sides: a
-  perf profile of the 8 KiB x32 server (loaded host, ~950 samples) puts
-  37 % in the kernel (wake-ups under the hypervisor 11 %, copies 9.5 %),
-  31 % in libcrypto (AEAD per record), 13 % in libc and 16 % in libsmt.
-  8 KiB x32 had fallen to 1.03 in the run of 15:09: the message buffer
-  pool then kept 128 blocks of about 1 KiB left by the 1 KiB tests, so
-  every 8 KiB buffer missed it and was freed (14.8 us per take and give
-  back); size classes (eb6f9b4) brought it back to 60.8 kRPC/s.
-- Large messages: over UDP a 1 MiB request leaves in GSO buffers of about
-  18 datagrams and 60 system calls, where TLS/TCP writes 64 KiB segments;
-  goodput is 0.96 times TLS's in this run (1098 against 1139 MB/s, CPU
-  per MiB 880 / 939 us against 783 / 802), and AES-GCM itself is a small part
-  (0.2 of one core's AES-GCM rate). Natively on IP every packet still pays
-  the raw path (about 140 system calls per 1 MiB RPC), so smt-ip stays
-  far behind; the kernel module's GSO path is what would change that.
-- Unloaded 16 and 64 KiB: one RPC is 12 or 46 datagrams each way, sealed
-  record by record; TCP sends it as one or two segments. The unscheduled
-  window (75776 bytes) covers a 64 KiB message whole, so no GRANT round
-  trip is in it, and over UDP each side sends it in one `sendmmsg` of GSO
-  buffers (it used to send 44 datagrams, then take a second turn with
-  an eventfd wake-up and one more `sendmmsg` for the last two; strace of
-  the 64 KiB client: 8.6 system calls per RPC besides recvmmsg, now 3.8).
-  Natively on IP the raw socket has no GSO: the 46 packets leave in
-  `sendmmsg` batches, but each pays the kernel's whole per-packet path on
-  both hosts (the pktcost table), which is what smt-ip's 64 KiB p50 is
-  made of, about twice smt-udp's; the kernel module's GSO path is what
-  removes it.
-- Head-of-line: a lost small request or response is recovered by the
-  client's tail-loss probe (docs/engine.md, Timeouts rule 3). It used to
-  wait two smoothed round trips, and the smoothed round trip also takes
-  GRANT samples, which in this test hold the time a grant window of
-  earlier granted packets of the 1 MiB echoes takes to leave (60000 bytes
-  at the transfers' rate: about 0.5 ms natively on IP, 0.35 ms over UDP),
-  so the probe came near 1 ms natively on IP (small-RPC p99 at 1 % loss:
-  1482 us, smt-udp 596, make bench of 2026-12-06 06:30). A one-packet
-  request's probe now follows the round trips of one-packet requests.
-  Natively on IP the p99 is still about 1 ms (1037 us here, smt-udp 513).
-  An instrumented build (not kept, loaded host, 2 rounds of 4 s, 19420
-  small RPCs) sorted the ones slower than 1 ms: 574 held by a busy server
-  that answered the probe with BUSY (no loss), 373 never probed (slow, no
-  loss), 157 lost requests recovered after UNKNOWN, 156 lost responses
-  sent again on the probe, 44 other; the first probe fired late by a
-  median 0.34 of its wait on IP (0.17 over UDP). Most of that tail is the
-  server's CPU spent on the 1 MiB echoes' per-packet path, not the loss
-  recovery (docs/engine.md, Timers).
-- Set-up through smtd ("smtd full"): every `smt_connect()` is a full
-  mutual TLS 1.3 handshake between the two smtds (the client's
-  certificate too, which TLS's row does not check), one more round trip
-  for the parameter exchange and four process hops (docs/smtd.md, "Where
-  the time of a set-up goes"); the sessions' CLOSEs are batched per peer
-  (one handshake for those that end within 50 ms) and counted in the
-  smtds' CPU. Certificate work was half of the handshake CPU: the chain
-  is now built once at load (e276b5a) and a peer chain verified once is
-  known the next time (the verification cache, 4ce9b08 and 101f56b;
-  docs/smtd.md), which brought "smtd full" from 2.33 to 2.13 / 2.21
-  times TLS and SMT-ticket 0-RTT from 1.95 / 1.79 to 1.68 / 1.52. The
-  SMT-ticket server still spends 470 to 600 us checking the HELLO on the
-  first RPC's path (docs/smtd.md has the timeline); with TLS 0-RTT,
-  OpenSSL writes the server's whole first flight before
-  SSL_read_early_data returns the early PROPOSE; OpenSSL 3.0 offers no way
-  to give a ClientHello a key share made in advance.
-- Against QUIC (issue 15; "The QUIC baseline" above says what it does;
-  figures of the make bench of 2026-12-06 02:02 UTC): QUIC is ahead of
-  SMT over UDP on 16 of the 19 loaded and 1 MiB rows (of SMT natively on
-  IP on all 19), by far with small messages. With RPCs outstanding
-  its client packs the requests issued in one turn of its event loop into
-  shared packets (a STREAM frame each; one AEAD seal and one header
-  protection mask per ~1400-byte packet, not per message), and the
-  server's responses go out the same way: at 64 B x32, 2.4 / 1.7 us of
-  CPU per RPC (client / server) against SMT over UDP's 9.9 / 7.7, where
-  SMT seals and sends every message as a record and datagram of its own.
-  At 1 MiB QUIC moves 879 MB/s against smt-udp's 701, with less CPU per
-  MiB (695 / 882 us against 1124 / 1474). Where SMT leads is the tail
-  under loss: QUIC's small-RPC p99 at 1 % loss, pooled, is 26.5 ms, its
-  probe timeout (smoothed RTT + 4 rttvar + the peer's max_ack_delay, 25
-  ms by ngtcp2's default) whenever a request or response ends its flight;
-  SMT's RESEND timers are RTT-based without an ACK-delay term: 2.4 ms
-  natively on IP, 2.7 ms over UDP. A QUIC deployment tuned for the data
-  centre would lower max_ack_delay, and with it that tail (not measured
-  here). Set-up: QUIC's 1-RTT handshake answers its first RPC in 956 us
-  against SMT's 1271 (ip) and 1365 (udp) (TLS over TCP plus the keying
-  exchange); QUIC resuming with 0-RTT in 487 us.
+- 32 outstanding at 64 B, 1 KiB and 8 KiB (docs/engine.md, "The pipeline
+  bubble at 32 outstanding" and "Reads per RPC at 32 outstanding"). At
+  64 B the client is on CPU about 86 % of the time (perf sched,
+  2026-12-07), so the rate follows its CPU per RPC, 3.2 to 3.4 us
+  against TLS's 4.2 to 4.4: 1.4x TLS needs about a fifth less. What is
+  left per small RPC: the kernel's datagram path and waking the peer
+  (about 15 % of each role; on this VM a wake-up costs the waker 15 to
+  20 us of CPU), the timerfd (4 % of the client), AES-GCM through
+  OpenSSL with its tag look-ups by parameter name (16 %), malloc and
+  free (5 %). At 8 KiB AES-GCM is 42 % of either role, the same bytes
+  TLS encrypts, so 1.4x there needs the rest of SMT's per-message cost
+  halved (fewer, larger records; fewer copies).
+- 1 MiB goodput (docs/engine.md, "1 MiB goodput over UDP"). Both roles
+  are CPU-bound (client 86 %, server 93 % of the wall time). Per RPC:
+  about 20 GRANTs, 19 `sendmmsg` and 24 `recvmmsg`; the client's time
+  goes to the kernel's `sendmmsg` (29 %, its copy 12 %), memmove (18 %)
+  and AES (29 %), the server's to `recvmmsg` (16.5 %), the GRANTs'
+  `sendmmsg` (12 %) and AES (37 %). SMT's p50 is four RPCs queued
+  (Little's law on the rows: libsmt takes all four outstanding requests
+  at once), TLS's about two. Sealing the whole message in the send call
+  (no copy) measured worse (the sealed MiB leaves the cache before the
+  kernel copies it), and a larger grant window made the simulator's
+  preemption test send DATA again. What TCP has and SMT over UDP lacks
+  is 64 KiB per skb: the kernel module's GSO path, or a receive path
+  with fewer user-space steps per datagram (about 150 us per MiB).
+- Unloaded 16 and 64 KiB (docs/engine.md, "Unloaded 4 KiB to 64 KiB
+  RPCs"). 4 KiB was an anomaly, fixed on 2026-12-07: multi-packet RPCs
+  gave no round-trip sample, so the client's timerfd moved twice per RPC
+  (about 14 us a call on this VM), and the ACK riding ahead of each
+  request cost the server a second, empty read. 16 KiB is two records
+  and leaves in two `sendmmsg` (11 datagrams and 1); 64 KiB takes 5
+  `sendmmsg` and 5 to 8 `recvmmsg` per side; the receiver's decrypt is
+  7 to 11 us a record, where TLS moves the same bytes through one TCP
+  socket as a record stream. Natively on IP the raw socket has no GSO
+  or GRO: 75 to 90 `recvmmsg` per 64 KiB RPC.
+- Head-of-line natively on IP (reported beside the UDP mode): a lost
+  small request or response is recovered by the client's tail-loss
+  probe (docs/engine.md, Timeouts rule 3); an instrumented build sorted
+  the small RPCs slower than 1 ms and found most of them held by a
+  server busy with the 1 MiB echoes' per-packet path (no loss), not
+  waiting for loss recovery (docs/engine.md, Timers).
+- 2 threads per side (the threads section: its "CPUs busy" and "ceiling"
+  columns). With one thread per side SMT over UDP already keeps about
+  1.7 of this machine's 2 CPUs busy, so two threads per side at the same
+  CPU per RPC can gain at most about 1.2x; the 1.6x target needs four
+  otherwise idle cores, or a CPU per RPC that falls as threads are added
+  (TCP's does).
+- Set-up through smtd (docs/smtd.md, "Where the time of a set-up goes"
+  and "The 0-RTT set-up"). "smtd full" is a mutual TLS 1.3 handshake
+  between the smtds (the client's certificate too, which TLS's row does
+  not check), one more round trip for the parameter exchange and four
+  process hops; its CPU is OpenSSL's handshake on both sides. 0-RTT: the
+  client smtd builds its next ClientHello while idle (2026-12-07) and
+  answers the application about 15 us after `connect()`; the server
+  spends 300 to 400 us from the ClientHello to handing the session over,
+  because OpenSSL 3.0 writes the server's whole first flight before
+  `SSL_read_early_data` returns the early PROPOSE, and 700 to 900 us of
+  CPU per 0-RTT set-up.
+- Against QUIC (issue 15; "The QUIC baseline" above): with RPCs
+  outstanding QUIC packs the requests of one turn of its event loop into
+  shared packets (one AEAD seal and one header-protection mask per
+  ~1400-byte packet, not per message), so its CPU per small RPC is about
+  half SMT's, where SMT seals and sends every message as a record and
+  datagram of its own. Where SMT leads is the tail under loss: QUIC's
+  probe timeout includes the peer's max_ack_delay (25 ms by ngtcp2's
+  default), SMT's RESEND timers follow the measured round trip.
 
 What would close more of it:
 - The kernel module's GSO path: one super-packet per 16 KiB record,
@@ -1025,7 +976,8 @@ What would close more of it:
 - Sending through AF_XDP (`xsk_tx`, the section above), zero-copy AF_XDP
   on a NIC that supports it (none here), jumbo frames where the network
   has them (the MTU 9000 section).
-- Resumption and 0-RTT for set-up (issue 13).
+- For set-up: a server that hands the session over from the early data
+  before writing its flight (not possible through OpenSSL 3.0's API).
 
 EOT
 	# make bench-redis's section (scripts/bench-redis.sh), kept as it is

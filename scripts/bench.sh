@@ -18,7 +18,9 @@
 #   --pktcost the tables of `make bench-pktcost` to put in the report
 #   --hog     a competing CPU hog (a shell busy loop) pinned to every CPU
 #             at the roles' nice level for the whole run (BENCH_HOG=1 too):
-#             how SMT's busy polling fares under CPU contention
+#             how SMT's busy polling fares under CPU contention (a full
+#             run has a pass of its own with the hog for the loaded
+#             tests; BENCH_HOGPASS=0 leaves it out, =1 adds it to --quick)
 # Needs root. Without it: SKIP (exit 0), or FAIL when CI=true.
 # BENCH_ENCAP: ip, udp or ip,udp (default): the encapsulations SMT runs in.
 # BENCH_SMT_OPTS: SMT endpoint options for both roles (default
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
 	--pktcost) PKTCOST=$2; shift 2 ;;
 	--hog) BENCH_HOG=1; shift ;;
 	--) shift; break ;;
-	-h|--help) sed -n "3,30p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n "3,32p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -414,6 +416,32 @@ if [ "$THREADS" -gt 1 ] && [ "$PASSES" = 1 ]; then
 		extra_pass threads "$MTU" "$SMT_OPTS" \
 		"--transports $(echo "$TRANSPORTS" | sed 's/,udp//') --threads $THREADS --threads-only"
 	THREADS_ARGS=$PASS_ARGS
+fi
+
+# CPU contention (issue 12 item 4; full runs, BENCH_HOGPASS=0 leaves it
+# out, BENCH_HOGPASS=1 adds it to a quick run): the loaded tests again
+# with a busy loop pinned to each CPU at the roles' nice level, so that
+# each role gets about half a core and SMT's busy polling competes with
+# it. Left out when the whole run is under --hog.
+HOGPASS=${BENCH_HOGPASS:-}
+if [ -z "$HOGPASS" ]; then
+	HOGPASS=0
+	[ "$MODE" = full ] && [ "$TRANSPORTS" != quic,udp,tcp,tls ] && HOGPASS=1
+fi
+{ [ "${BENCH_HOG:-0}" = 0 ] && [ "$MODE" != smoke ]; } || HOGPASS=0
+if [ "$HOGPASS" != 0 ] && [ "$PASSES" = 1 ]; then
+	echo "bench.sh: the loaded tests again under a CPU hog on every CPU"
+	PASS_HOGS=
+	for cpu in $(seq 0 $(($(nproc) - 1))); do
+		$NICE taskset -c "$cpu" sh -c 'while :; do :; done' &
+		PASS_HOGS="$PASS_HOGS $!"
+	done
+	HOG_PIDS="$HOG_PIDS $PASS_HOGS"
+	extra_pass hog "$MTU" "$SMT_OPTS" \
+		"--transports $(echo "$TRANSPORTS" | sed 's/,udp//; s/,quic//; s/,tcp//') --lat-sizes 64 --tput-sizes 64,1K,8K --loads 32 --goodput-secs 0"
+	HOGPASS_ARGS=$PASS_ARGS
+	for p in $PASS_HOGS; do kill "$p" 2>/dev/null || true; done
+	for p in $PASS_HOGS; do wait "$p" 2>/dev/null || true; done
 fi
 
 # The host programs (issue 12 item 6; full runs with smtd, BENCH_HOSTBPF=0
@@ -823,6 +851,28 @@ cores for its byte stream, while one SMT session's messages spread over
 all members of the group.
 
 EOT
+	fi
+	if [ "$HOGPASS" != 0 ] && [ -f "$OUT/hog/summary.md" ]; then
+		echo "## Under CPU contention: the loaded tests with a CPU hog on every CPU"
+		echo
+		echo "Same run, after the sections above, at MTU $MTU, pinned as the main"
+		echo "tables: a shell busy loop pinned to each CPU at the roles' nice level"
+		echo "for the whole pass, so the client and the server each get about half"
+		echo "of their core and every wake-up waits for the scheduler to take the"
+		echo "CPU from the hog. SMT's endpoints run with the same options as above"
+		echo "(busy polling included: \`busy_poll_us\` in the command), so this shows"
+		echo "whether polling for the next packet collapses when it competes for the"
+		echo "CPU (issue 12 item 4). Compare SMT/TLS here with the same ratio in"
+		echo "the main tables, not the absolute rates: a woken role waits for the"
+		echo "scheduler to preempt the hog, so the loaded rates fall far below half"
+		echo "of theirs for every transport (unloaded, a CPU kept busy by the hog"
+		echo "wakes faster than an idle one, so the 64 B p50 can come out lower)."
+		echo
+		echo '```'
+		echo "smt-bench client $HOGPASS_ARGS" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g"
+		echo '```'
+		sed '/^### Targets/,$d' "$OUT/hog/summary.md"
+		echo
 	fi
 	if [ "$HOSTBPF" != 0 ] && [ -f "$OUT/hostbpf/summary.md" ]; then
 		echo "## The host programs in the path: smt_xdp and smt_tc attached"

@@ -977,6 +977,19 @@ and load.
   preemption test send DATA again. What TCP has and SMT over UDP lacks
   is 64 KiB per skb: the kernel module's GSO path, or a receive path
   with fewer user-space steps per datagram (about 150 us per MiB).
+  How far 1.4x is at MTU 1500 on this veth, from the run of 2026-12-07
+  03:23 (bench-pktcost udp-gso at 1440 B: 202 ns per packet for the
+  sender, the veth's receive path included, and 153 for the receiver;
+  AES-128-GCM 3870 MB/s on one core): a MiB is 728 packets, so the
+  kernel alone costs the client about 147 us and the server about
+  111 us per MiB, and AES 271 us each, a floor of about 420 us per MiB
+  per role with nothing else done. 1.4x TLS's 1570 MB/s is 2198 MB/s,
+  477 us per MiB with both roles busy all the time: everything else SMT
+  does per MiB (records, GRANTs, ACKs, reassembly, the copy the sealing
+  makes) would have to fit in about 60 us, where it takes about 530
+  today. TCP itself moved 1781 MB/s in that run (1.13x TLS). The target
+  needs fewer, larger packets (the kernel module's GSO path with TSO;
+  the MTU 9000 section), not only a cheaper user-space path.
 - Unloaded 16 and 64 KiB (docs/engine.md, "Unloaded 4 KiB to 64 KiB
   RPCs"). 4 KiB was an anomaly, fixed on 2026-12-07: multi-packet RPCs
   gave no round-trip sample, so the client's timerfd moved twice per RPC

@@ -259,7 +259,8 @@ static void run(struct pair *p, struct seen *w, bool (*drop)(size_t i))
 			b = malloc(n * sizeof(*b) + 1);
 
 			cr_assert_not_null(b);
-			memcpy(b, sd->out, n * sizeof(*b));
+			if (n) /* out is NULL before the first packet */
+				memcpy(b, sd->out, n * sizeof(*b));
 			batch_sent(sd);
 			sd->nout = 0;
 			for (i = 0; i < n; i++) {

@@ -190,6 +190,11 @@ struct eng_tx {
 	 * (tx_pipe); src is NULL outside it */
 	const uint8_t *src;
 	uint32_t src_recs;
+	/* with src from record 0 on: its inner header; tail_off: where the
+	 * last record starts once tx_pipe sent it ahead of the others (0:
+	 * not sent ahead) */
+	uint8_t src_ih[SMT_INNER_HDR_LEN];
+	uint32_t tail_off;
 	uint32_t last_pad; /* zero bytes padding the last record */
 	uint32_t granted, next_off, sent_hi, unsched;
 	uint32_t *sent_us; /* per packet slot: when it last went out, in us

@@ -151,8 +151,9 @@ static uint32_t initial_grant(const struct smt_engine *e, uint32_t wl)
  * 1 MiB reply then costs the window's encryption before its first packet,
  * and the encryption of what waits for GRANTs is spread over the transfer
  * instead of stalling the caller (and every other message) for its whole
- * length. With cfg.tx_pull only record 0 is sealed here: the window's
- * other records stay in the caller's buffer (t->src) for tx_pipe(), which
+ * length. With cfg.tx_pull only record 0 is sealed here (none when the
+ * window covers the whole message: tx_tail_ahead()): the window's other
+ * records stay in the caller's buffer (t->src) for tx_pipe(), which
  * seals each as it sends it before the call returns. Sealed bytes are
  * kept, so retransmissions stay byte-identical (one nonce, one
  * plaintext). 0 or -errno.
@@ -174,12 +175,13 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	uint64_t kmax = smt_rec_idx_limit(B);
 	const uint8_t *src = app;
 	uint32_t k, off = 0, pad, unsched;
-	bool pipe = e->cfg.tx_pull && e->ops.flush;
+	bool pipe = e->cfg.tx_pull && e->ops.flush, ahead;
 	int err;
 
 	memset(m, 0, sizeof(*m));
 	t->src = NULL;
 	t->src_recs = 0;
+	t->tail_off = 0;
 	if (!ep)
 		return -ENOKEY;
 	if (wl > UINT32_MAX || nrec > kmax)
@@ -187,6 +189,9 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	pad = last_pad(e, t->s, content - (nrec - 1) * rec_size, wl);
 	wl += pad;
 	unsched = initial_grant(e, (uint32_t)wl);
+	/* the whole message in the window: tx_pipe sends its last record
+	 * first, so record 0 waits in the caller's buffer too */
+	ahead = pipe && nrec > 1 && wl <= unsched;
 	err = wire_alloc(t, wl);
 	m->rec_off = nrec + 1 <= SMT_NELEM(t->rec_off_in)
 			     ? t->rec_off_in
@@ -218,7 +223,7 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 				? (void *)(src + (done + h - SMT_INNER_HDR_LEN))
 				: NULL;
 		v[1].iov_len = clen - h;
-		if (!k || (off < unsched && !pipe)) {
+		if ((!k && !ahead) || (off < unsched && !pipe)) {
 			err = seal_rec(t, ep->tx, k, v, 2,
 				       k + 1 == nrec ? pad : 0);
 			if (err) {
@@ -227,9 +232,11 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 				return err;
 			}
 			t->sealed = k + 1;
-		} else if (off < unsched) { /* k > 0: no inner header */
+		} else if (off < unsched) { /* the inner header: src_ih */
 			t->src = app;
 			t->src_recs = k + 1;
+			if (!k)
+				memcpy(t->src_ih, &ih, sizeof(ih));
 		} else {
 			if (h)
 				memcpy(p, v[0].iov_base, h);
@@ -247,7 +254,35 @@ static int wire_layout(struct smt_engine *e, struct eng_tx *t, const void *app,
 	return 0;
 }
 
-/* Seals records up to and including record k. 0 or -errno. */
+/* Record k's content: in place in the wire stream, or (k below
+ * src_recs) in the caller's buffer, after src_ih for record 0. The
+ * number of iovecs. */
+static unsigned int rec_content(const struct eng_tx *t, uint32_t k,
+				struct iovec v[2])
+{
+	const struct smt_wire_msg *m = &t->w;
+	uint32_t ro = m->rec_off[k];
+	uint32_t pad = k + 1 == m->nrec ? t->last_pad : 0;
+	size_t len = m->rec_off[k + 1] - ro - SMT_REC_OVERHEAD - pad;
+
+	v[0].iov_base = m->wire + ro + SMT_REC_HDR_LEN;
+	v[0].iov_len = len;
+	if (!t->src || k >= t->src_recs)
+		return 1;
+	if (k) { /* out of place */
+		v[0].iov_base = (void *)(t->src + (size_t)k * t->s->rec_size -
+					 SMT_INNER_HDR_LEN);
+		return 1;
+	}
+	v[0].iov_base = (void *)t->src_ih;
+	v[0].iov_len = SMT_INNER_HDR_LEN;
+	v[1].iov_base = (void *)t->src;
+	v[1].iov_len = len - SMT_INNER_HDR_LEN;
+	return 2;
+}
+
+/* Seals records up to and including record k (the last one only once:
+ * not again when tx_pipe sealed and sent it ahead). 0 or -errno. */
 static int seal_upto(struct eng_tx *t, uint32_t k)
 {
 	struct eng_epoch *ep = eng_epoch_find(t->s, t->epoch);
@@ -256,22 +291,14 @@ static int seal_upto(struct eng_tx *t, uint32_t k)
 	if (!ep)
 		return -ENOKEY;
 	for (; t->sealed <= k && t->sealed < m->nrec; t->sealed++) {
-		uint32_t ro = m->rec_off[t->sealed];
 		uint32_t pad = t->sealed + 1 == m->nrec ? t->last_pad : 0;
-		struct iovec v = {
-			.iov_base = m->wire + ro + SMT_REC_HDR_LEN,
-			.iov_len = m->rec_off[t->sealed + 1] - ro -
-				   SMT_REC_OVERHEAD - pad,
-		};
+		struct iovec v[2];
+		unsigned int nv = rec_content(t, t->sealed, v);
 		int n;
 
-		if (t->src && t->sealed < t->src_recs) /* out of place */
-			v.iov_base =
-				(void *)(t->src +
-					 (size_t)t->sealed * t->s->rec_size -
-					 SMT_INNER_HDR_LEN);
-		n = seal_rec(t, ep->tx, t->sealed, &v, 1, pad);
-
+		if (t->tail_off && t->sealed + 1 == m->nrec)
+			continue;
+		n = seal_rec(t, ep->tx, t->sealed, v, nv, pad);
 		if (n < 0)
 			return n;
 	}
@@ -315,7 +342,7 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		.flags = flags,
 	};
 	uint8_t *buf = NULL;
-	uint32_t n;
+	uint32_t n, k;
 
 	if (off >= t->w.wire_len)
 		return 0;
@@ -324,7 +351,8 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 	if (e->ops.pkt_buf && !e->closing)
 		buf = e->ops.pkt_buf(e->ctx, &s->peer,
 				     SMT_HDR_LEN + s->max_payload);
-	if (seal_upto(t, smt_wire_msg_record_at(&t->w, off)) < 0) {
+	k = smt_wire_msg_record_at(&t->w, off);
+	if (!(t->tail_off && k + 1 == t->w.nrec) && seal_upto(t, k) < 0) {
 		ENG_CNT(e, s, tx_errors, 1);
 		return 0;
 	}
@@ -404,6 +432,16 @@ void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 		txq_add(e, t);
 }
 
+/* The last record, sent ahead by tx_pipe, is where the first pass ends
+ * (a pass that starts again after a loss sends it again). false. */
+static bool tail_skip(struct eng_tx *t)
+{
+	if (t->tail_off && t->next_off == t->tail_off &&
+	    t->next_off >= t->sent_hi)
+		t->next_off = t->w.wire_len;
+	return false;
+}
+
 /* Sends up to max packets of t from next_off; returns how many. */
 static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
 			    unsigned int max)
@@ -415,7 +453,7 @@ static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
 	/* ACKs ride along with the data we send anyway. */
 	if (s->ep[0].nacks || s->ep[1].nacks)
 		eng_ack_flush(e, s);
-	while (k < max && sendable(t)) {
+	while (k < max && !tail_skip(t) && sendable(t)) {
 		uint16_t fl = t->next_off < t->sent_hi ? SMT_F_RETRANSMIT : 0;
 		uint8_t prio = t->next_off < t->unsched ? up : t->sched_prio;
 		uint32_t n = send_one(e, t, t->next_off, prio, fl);
@@ -450,6 +488,43 @@ unsigned int eng_tx_pull(struct smt_engine *e, unsigned int max)
 }
 
 /*
+ * A message that the unscheduled window covers whole, held in the
+ * caller's buffer from record 0 on (wire_layout): its last record, the
+ * shortest, is sealed and sent first, so the peer wakes while record 0
+ * is sealed; and it verifies first, so the peer decrypts record 0 and
+ * the rest straight into the message's buffer (reasm.c), not record 0
+ * into a buffer of its own and copied. tx_send() skips it when the
+ * first pass gets there.
+ */
+static void tx_tail_ahead(struct smt_engine *e, struct eng_tx *t)
+{
+	struct eng_epoch *ep = eng_epoch_find(t->s, t->epoch);
+	struct smt_wire_msg *m = &t->w;
+	struct eng_session *s = t->s;
+	uint32_t k = m->nrec - 1, off = m->rec_off[k], n;
+	uint8_t up = unsched_prio(m->wire_len, s->max_payload);
+	struct iovec v[2];
+	unsigned int nv;
+
+	if (!ep || m->nrec < 2 || t->src_recs != m->nrec || t->next_off)
+		return;
+	nv = rec_content(t, k, v);
+	if (seal_rec(t, ep->tx, k, v, nv, t->last_pad) < 0)
+		return;
+	t->tail_off = off;
+	if (s->ep[0].nacks || s->ep[1].nacks)
+		eng_ack_flush(e, s);
+	for (; off < m->wire_len; off += n) {
+		n = send_one(e, t, off, up, 0);
+		if (!n) { /* the first pass sends the rest */
+			t->tail_off = 0;
+			break;
+		}
+	}
+	eng_tx_flush(e);
+}
+
+/*
  * The records wire_layout() left in the caller's buffer go out one by one
  * while t heads the send queue, each flushed to the backend (with libsmt,
  * its own sendmmsg) before the next is sealed: the wire and the peer's
@@ -464,6 +539,8 @@ static void tx_pipe(struct smt_engine *e, struct eng_tx *t)
 	struct smt_wire_msg *m = &t->w;
 	uint32_t maxp = t->s->max_payload, k, n;
 
+	if (t->src && !t->sealed && !e->batch && e->txq_head == t)
+		tx_tail_ahead(e, t);
 	while (t->src && !e->batch && e->txq_head == t &&
 	       t->next_off < m->wire_len &&
 	       (k = smt_wire_msg_record_at(m, t->next_off)) < t->src_recs) {
@@ -473,13 +550,16 @@ static void tx_pipe(struct smt_engine *e, struct eng_tx *t)
 		eng_tx_flush(e);
 	}
 	if (t->src && seal_upto(t, t->src_recs - 1) < 0)
-		for (k = t->sealed; k < t->src_recs; k++)
-			memcpy(m->wire + m->rec_off[k] + SMT_REC_HDR_LEN,
-			       t->src + (size_t)k * t->s->rec_size -
-				       SMT_INNER_HDR_LEN,
-			       m->rec_off[k + 1] - m->rec_off[k] -
-				       SMT_REC_OVERHEAD -
-				       (k + 1 == m->nrec ? t->last_pad : 0));
+		for (k = t->sealed; k < t->src_recs; k++) {
+			uint8_t *p = m->wire + m->rec_off[k] + SMT_REC_HDR_LEN;
+			struct iovec v[2];
+			unsigned int i, nv = rec_content(t, k, v);
+
+			if (t->tail_off && k + 1 == m->nrec)
+				break; /* sealed ahead */
+			for (i = 0; i < nv; p += v[i].iov_len, i++)
+				memcpy(p, v[i].iov_base, v[i].iov_len);
+		}
 	t->src = NULL;
 }
 

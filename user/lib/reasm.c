@@ -19,9 +19,11 @@
  * starts: a message of one record into an application buffer of the
  * record's size (inner header aside); the record next in the confirmed
  * order into the message's application buffer after the content confirmed
- * before it; any other (a message's first record of several, since the
- * buffer of msg_len bytes is allocated only after a record verified, or a
- * record ahead of a gap) into its own buffer, copied once confirmed. A
+ * before it (record 0 too once a later record verified, as when the
+ * sender sends the last record first); any other (a message's first
+ * record of several while none verified, since the buffer of msg_len
+ * bytes is allocated only after a record verified, or a record ahead of
+ * a gap) into its own buffer, copied once confirmed. A
  * failed tag wipes what the record wrote. Plaintext leaves only through
  * smt_rx_msg_take(), whole or not at all: it hands that buffer over.
  */
@@ -45,7 +47,8 @@ enum rec_state { REC_EMPTY, REC_PARTIAL, REC_VERIFIED };
 /* Where a record's plaintext goes (see the top). */
 enum rec_dest {
 	DEST_OWN, /* its own buffer, in place: buf + 5 */
-	DEST_ONLY, /* the message's only record: ih, then app */
+	DEST_ONLY, /* record 0 (the only one, or the first, its buffer
+		      there): ih, then app */
 	DEST_NEXT, /* next in order: app + app_len */
 };
 
@@ -475,6 +478,18 @@ static int rec_start(struct smt_rx_msg *m, uint32_t k, struct rx_rec *r,
 			goto nomem;
 		}
 		m->mem += m->app_cap;
+		r->dest = DEST_ONLY;
+		ih = m->ih;
+		ih_len = SMT_INNER_HDR_LEN;
+		out = m->app;
+	} else if (k == 0 && !r->seg_off && !m->nconf && m->any_verified &&
+		   !app_alloc(m) && !m->app_len && !m->ih_len &&
+		   (uint64_t)m->app_cap + SMT_INNER_HDR_LEN >= plain) {
+		/* record 0 of several, a later record verified first (the
+		 * sender sends the last ahead: engine_tx.c tx_tail_ahead):
+		 * msg_len is confirmed, so the message's buffer, and no
+		 * buffer of its own and no copy. A failure frees it: it
+		 * holds nothing confirmed yet (rec_clear) */
 		r->dest = DEST_ONLY;
 		ih = m->ih;
 		ih_len = SMT_INNER_HDR_LEN;

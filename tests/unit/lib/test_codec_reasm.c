@@ -727,6 +727,46 @@ Test(smt_rx_msg, records_open_into_the_app_buffer_in_any_order)
 	}
 }
 
+/* The last record verified first (engine_tx.c sends it ahead): record 0
+ * then opens straight into the message's buffer, allocated at its first
+ * packet, not into one of its own (4118 bytes, copied later); also after
+ * a forged first try of it, whose failure frees that buffer. */
+Test(smt_rx_msg, record_0_after_the_last_opens_into_the_app_buffer)
+{
+	struct msg x;
+
+	for (int forged = 0; forged < 2; forged++) {
+		struct smt_rx_msg *rm = smt_rx_msg_new(2, &lim);
+		size_t r0, r1, rl, mem;
+
+		msg_make(&x, 2, 10000, 0, 7);
+		cr_assert_eq(x.m.nrec, 3);
+		r0 = pkt_at(&x, 0);
+		r1 = pkt_at(&x, x.m.rec_off[1]);
+		rl = pkt_at(&x, x.m.rec_off[2]);
+		cr_assert_eq(feed_range(rm, &x, rl, x.p.n), SMT_RX_MORE);
+		mem = smt_rx_msg_mem(rm);
+		if (forged) {
+			x.p.pkt[r1 - 1][x.p.len[r1 - 1] - 1] ^= 1;
+			cr_assert_eq(feed_range(rm, &x, r0, r1),
+				     SMT_DROP_RECORD_AUTH);
+			x.p.pkt[r1 - 1][x.p.len[r1 - 1] - 1] ^= 1;
+			mem = smt_rx_msg_mem(rm);
+		}
+		cr_assert_eq(feed_range(rm, &x, r0, r0 + 1), SMT_RX_MORE);
+		/* the message's buffer now, not one of the record's size */
+		cr_assert_geq(smt_rx_msg_mem(rm), mem + x.m.wire_len,
+			      "record 0 took a buffer of its own: %zu -> %zu",
+			      mem, smt_rx_msg_mem(rm));
+		cr_assert_lt(smt_rx_msg_mem(rm),
+			     mem + x.m.wire_len + x.m.rec_off[1]);
+		cr_assert_eq(feed_range(rm, &x, r0 + 1, rl), SMT_RX_DONE);
+		expect_app(rm, &x);
+		smt_rx_msg_free(rm);
+		msg_free(&x);
+	}
+}
+
 /*
  * docs/protocol.md 3.4: app_len above the session's M is refused even when
  * msg_len stays within max_wire. With P = 16383 the room for padding lets

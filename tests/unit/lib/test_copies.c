@@ -259,7 +259,8 @@ static void run(struct pair *p, struct seen *w, bool (*drop)(size_t i))
 			b = malloc(n * sizeof(*b) + 1);
 
 			cr_assert_not_null(b);
-			memcpy(b, sd->out, n * sizeof(*b));
+			if (n) /* out is NULL before the first packet */
+				memcpy(b, sd->out, n * sizeof(*b));
 			batch_sent(sd);
 			sd->nout = 0;
 			for (i = 0; i < n; i++) {
@@ -296,7 +297,8 @@ static void app_fill(uint8_t *app, size_t n)
 
 /* The server got app; the bytes the client sent are the reference
  * encoder's for the same message. */
-static void check(struct pair *p, struct seen *w, const uint8_t *app)
+static void check_msg(struct pair *p, struct seen *w, const uint8_t *app,
+		      uint32_t len, uint32_t nrec)
 {
 	struct smt_engine_event ev;
 	struct smt_wire_msg ref;
@@ -305,16 +307,16 @@ static void check(struct pair *p, struct seen *w, const uint8_t *app)
 
 	cr_assert_eq(smt_engine_next_event(p->s[1].e, &ev), 1);
 	cr_assert_eq(ev.type, SMT_ENGINE_EV_REQUEST);
-	cr_assert_eq(ev.len, MSG);
-	cr_assert_eq(memcmp(ev.data, app, MSG), 0);
+	cr_assert_eq(ev.len, len);
+	cr_assert_eq(memcmp(ev.data, app, len), 0);
 	smt_engine_event_free(&ev);
 
 	a = smt_aead_new(p->keys.cipher, p->keys.c_key, p->keys.key_len,
 			 p->keys.c_iv);
 	cr_assert_not_null(a);
 	cr_assert_eq(
-		smt_msg_encode(a, lim.B, w->msg_id, app, MSG, 0, REC, &ref), 0);
-	cr_assert_eq(ref.nrec, 10);
+		smt_msg_encode(a, lim.B, w->msg_id, app, len, 0, REC, &ref), 0);
+	cr_assert_eq(ref.nrec, nrec);
 	cr_assert_eq(w->len, ref.wire_len);
 	for (i = 0; i < w->len; i++)
 		cr_assert(w->have[i], "wire byte %u never sent", i);
@@ -325,6 +327,11 @@ static void check(struct pair *p, struct seen *w, const uint8_t *app)
 	cr_assert_gt(p->s[0].split, 0, "no payload went by reference");
 	free(w->wire);
 	free(w->have);
+}
+
+static void check(struct pair *p, struct seen *w, const uint8_t *app)
+{
+	check_msg(p, w, app, MSG, 10);
 }
 
 /* Records sealed out of place (0, 1: in the window) and in place (2..9,
@@ -403,6 +410,43 @@ Test(copies, window_records_flushed_one_by_one_from_the_callers_buffer)
 			     p.s[0].flush_at[i]);
 	}
 	reuse_and_check(&p, app, orig, false);
+}
+
+/* A message that the window covers whole (records of 4096, 4096 and 492
+ * content bytes) leaves its last, shortest record first, in a flush of
+ * its own, then records 0 and 1 one by one (engine_tx.c
+ * tx_tail_ahead): the peer wakes while record 0 is sealed, and with the
+ * last record verified first it decrypts the others straight into the
+ * message's buffer. Each packet goes once, the wire stream is the
+ * reference encoder's, and the caller's buffer is not read after the
+ * send returned. */
+#define WHOLE (2 * REC + 484u)
+
+Test(copies, whole_window_message_sends_its_last_record_first)
+{
+	static uint8_t app[WHOLE], orig[WHOLE];
+	struct seen w = {0};
+	struct pair p;
+	uint64_t id;
+
+	app_fill(app, WHOLE);
+	memcpy(orig, app, WHOLE);
+	pair_init_as(&p, true);
+	cr_assert_eq(smt_engine_send(p.s[0].e, p.s[0].sid, app, WHOLE, 0, 0,
+				     &id, p.now),
+		     0);
+	cr_assert_eq(p.s[0].nflush, 3, "%zu flushes", p.s[0].nflush);
+	cr_assert_eq(p.s[0].flush_at[0], 1, "the last record, one packet");
+	cr_assert_eq(be32at(p.s[0].out[0].data + 4),
+		     2 * (REC + SMT_REC_OVERHEAD),
+		     "the first packet is not the last record's");
+	cr_assert_eq(p.s[0].flush_at[1], 4, "then record 0");
+	cr_assert_eq(p.s[0].flush_at[2], 7, "then record 1");
+	memset(app, 0xee, WHOLE);
+	run(&p, &w, NULL);
+	cr_assert_eq(w.again, 0, "%u packets sent twice", w.again);
+	check_msg(&p, &w, orig, WHOLE, 3);
+	pair_fini(&p);
 }
 
 /* The same inside a batch of input (smt_engine_batch_begin: nothing is

@@ -1614,6 +1614,35 @@ static bool ep_spec_read(struct smt_endpoint *ep, struct rx_ctx *c)
 	return true;
 }
 
+/*
+ * After a chunk of `got` received packets was processed (and what it
+ * produced sent): whether ep_process reads the sockets again now, and
+ * which (rx_ready). One rule, two cases:
+ * - a chunk or more still queued: not before EP_REREAD_CHUNKS chunks
+ *   (*unread counts them). A read after every chunk of a stream of 8 KiB
+ *   messages found about 8 datagrams, one recvmmsg per RPC and side
+ *   (docs/engine.md "Reads per RPC at 32 outstanding").
+ * - otherwise, or at that count: what arrived meanwhile may outrank what
+ *   is queued. While a transfer keeps us busy (a whole chunk processed
+ *   with packets left, or packets of ours left to send) every socket is
+ *   asked (epoll was not); else only those known to hold more (rx_ready:
+ *   an earlier read stopped at the queue's room). An idle exchange saw
+ *   its sockets empty, and so did one whose short chunk took a few us:
+ *   an ACK ahead of a request's packets cost the server a recvmmsg per
+ *   socket before it saw the request (docs/engine.md "Unloaded 4 KiB to
+ *   64 KiB RPCs").
+ */
+static bool ep_reread(struct smt_endpoint *ep, unsigned int got,
+		      unsigned int *unread)
+{
+	if (ep->rxq.n >= EP_RX_CHUNK && ++*unread < EP_REREAD_CHUNKS)
+		return false;
+	*unread = 0;
+	if ((ep->rxq.n && got == EP_RX_CHUNK) || smt_engine_tx_pending(ep->eng))
+		ep->rx_ready |= ep->bk->sock_bits;
+	return ep->rx_ready != 0;
+}
+
 /* What epoll_wait reported (n events; none when ep_spec_read read
  * instead), then the work of smt_process(). */
 static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
@@ -1729,26 +1758,7 @@ spin:
 		if (!did)
 			break;
 		work += did;
-		/* While a chunk or more waits queued, the sockets are read
-		 * again only every EP_REREAD_CHUNKS chunks: a read after
-		 * every chunk of a stream of 8 KiB messages found about 8
-		 * datagrams, one recvmmsg per RPC and side (docs/engine.md
-		 * "Reads per RPC at 32 outstanding") */
-		if (ep->rxq.n >= EP_RX_CHUNK && ++unread < EP_REREAD_CHUNKS)
-			continue;
-		unread = 0;
-		/* what arrived meanwhile may outrank what is queued: while a
-		 * transfer keeps us busy (a whole chunk processed, or packets
-		 * of ours left to send), ask every socket again (poll was
-		 * not asked). An idle exchange saw its sockets empty, and so
-		 * did one whose short chunk took a few us: an ACK ahead of a
-		 * request's packets cost the server a recvmmsg per socket
-		 * before it saw the request (docs/engine.md "Unloaded 4 KiB
-		 * to 64 KiB RPCs") */
-		if ((ep->rxq.n && got == EP_RX_CHUNK) ||
-		    smt_engine_tx_pending(ep->eng))
-			ep->rx_ready |= ep->bk->sock_bits;
-		if (ep_read(ep, c) < 0)
+		if (ep_reread(ep, got, &unread) && ep_read(ep, c) < 0)
 			break;
 	}
 	if (work < EP_WORK_MAX && ep_spin(ep, c, ev0))

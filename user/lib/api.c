@@ -236,18 +236,27 @@ const char *smt_drop_reason_name(unsigned int i)
  * stays inside the window for the next RPC or two. A system call is spent only when the armed expiry is more than
  * twice as far as d, when it fired (timerfd_settime also resets its
  * expiry count, so the timerfd is never read; an expiry the clock shows
- * counts too, so an expired timerfd never wakes the caller at once), or,
- * when `sent` (after a send, before the caller sleeps: a request's probe
- * moved past it), when it would fire before d: it would wake the caller
- * for nothing; the same when the deadline it was set for has passed
+ * counts too, so an expired timerfd never wakes the caller at once), or
+ * when it would fire before d and the deadline it was set for has passed
  * (that timer ran by the clock, in a call made before the timerfd's
- * slack was over). Otherwise (the end of smt_process, where the
- * response's ACK timer, 1 ms ahead, replaces its request's probe until
- * the next request is sent) an expiry before d stays: it fires early at
- * most once and is set again, and no deadline left leaves it to fire
- * once for nothing (docs/engine.md "Timers").
+ * slack was over), or, when `sent` (after a send, before the caller
+ * sleeps: a request's probe moved past it) with fewer than
+ * EP_TIMERS_BUSY timers in the engine, when it would fire before d: it
+ * would wake the caller for nothing. Otherwise (the end of smt_process,
+ * where the response's ACK timer, 1 ms ahead, replaces its request's
+ * probe until the next request is sent; a send while other messages are
+ * in flight) an expiry before d stays: it fires early at most once and is
+ * set again, and no deadline left leaves it to fire once for nothing.
+ * Under load the deadline moves later with nearly every send; setting it
+ * again each time cost 0.05 sets per RPC on the client and 0.8 on the
+ * server, each 7 to 19 us here (docs/engine.md "Timers" and "Timer sets
+ * at 32 outstanding").
  */
 #define EP_TIMER_SLACK_MAX 1000000 /* 1 ms */
+/* Timers in the engine (one per message in flight) from which a send
+ * leaves an armed expiry before its deadline: answers to the others wake
+ * the caller first, and under load the deadline moves with every send */
+#define EP_TIMERS_BUSY 4
 static void ep_arm(struct smt_endpoint *ep, bool sent)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
@@ -269,7 +278,9 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 		ep->armed_for = d; /* the armed expiry serves d now */
 		return;
 	}
-	if (!ep->fired && (!d || (later && !sent && ep->armed_for > now)))
+	if (!ep->fired && (!d || (later && ep->armed_for > now &&
+				  (!sent || smt_engine_timers_armed(ep->eng) >=
+						    EP_TIMERS_BUSY))))
 		return;
 	if (d) {
 		a = d;
@@ -1614,6 +1625,35 @@ static bool ep_spec_read(struct smt_endpoint *ep, struct rx_ctx *c)
 	return true;
 }
 
+/*
+ * After a chunk of `got` received packets was processed (and what it
+ * produced sent): whether ep_process reads the sockets again now, and
+ * which (rx_ready). One rule, two cases:
+ * - a chunk or more still queued: not before EP_REREAD_CHUNKS chunks
+ *   (*unread counts them). A read after every chunk of a stream of 8 KiB
+ *   messages found about 8 datagrams, one recvmmsg per RPC and side
+ *   (docs/engine.md "Reads per RPC at 32 outstanding").
+ * - otherwise, or at that count: what arrived meanwhile may outrank what
+ *   is queued. While a transfer keeps us busy (a whole chunk processed
+ *   with packets left, or packets of ours left to send) every socket is
+ *   asked (epoll was not); else only those known to hold more (rx_ready:
+ *   an earlier read stopped at the queue's room). An idle exchange saw
+ *   its sockets empty, and so did one whose short chunk took a few us:
+ *   an ACK ahead of a request's packets cost the server a recvmmsg per
+ *   socket before it saw the request (docs/engine.md "Unloaded 4 KiB to
+ *   64 KiB RPCs").
+ */
+static bool ep_reread(struct smt_endpoint *ep, unsigned int got,
+		      unsigned int *unread)
+{
+	if (ep->rxq.n >= EP_RX_CHUNK && ++*unread < EP_REREAD_CHUNKS)
+		return false;
+	*unread = 0;
+	if ((ep->rxq.n && got == EP_RX_CHUNK) || smt_engine_tx_pending(ep->eng))
+		ep->rx_ready |= ep->bk->sock_bits;
+	return ep->rx_ready != 0;
+}
+
 /* What epoll_wait reported (n events; none when ep_spec_read read
  * instead), then the work of smt_process(). */
 static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
@@ -1729,26 +1769,7 @@ spin:
 		if (!did)
 			break;
 		work += did;
-		/* While a chunk or more waits queued, the sockets are read
-		 * again only every EP_REREAD_CHUNKS chunks: a read after
-		 * every chunk of a stream of 8 KiB messages found about 8
-		 * datagrams, one recvmmsg per RPC and side (docs/engine.md
-		 * "Reads per RPC at 32 outstanding") */
-		if (ep->rxq.n >= EP_RX_CHUNK && ++unread < EP_REREAD_CHUNKS)
-			continue;
-		unread = 0;
-		/* what arrived meanwhile may outrank what is queued: while a
-		 * transfer keeps us busy (a whole chunk processed, or packets
-		 * of ours left to send), ask every socket again (poll was
-		 * not asked). An idle exchange saw its sockets empty, and so
-		 * did one whose short chunk took a few us: an ACK ahead of a
-		 * request's packets cost the server a recvmmsg per socket
-		 * before it saw the request (docs/engine.md "Unloaded 4 KiB
-		 * to 64 KiB RPCs") */
-		if ((ep->rxq.n && got == EP_RX_CHUNK) ||
-		    smt_engine_tx_pending(ep->eng))
-			ep->rx_ready |= ep->bk->sock_bits;
-		if (ep_read(ep, c) < 0)
+		if (ep_reread(ep, got, &unread) && ep_read(ep, c) < 0)
 			break;
 	}
 	if (work < EP_WORK_MAX && ep_spin(ep, c, ev0))

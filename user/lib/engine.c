@@ -236,6 +236,11 @@ size_t smt_engine_events_pending(const struct smt_engine *e)
 	return e->st.events;
 }
 
+size_t smt_engine_timers_armed(const struct smt_engine *e)
+{
+	return e->timers.n;
+}
+
 void smt_engine_event_free(struct smt_engine_event *ev)
 {
 	smt_pool_free(ev->data);

@@ -370,6 +370,8 @@ struct smt_engine_event {
 int smt_engine_next_event(struct smt_engine *e, struct smt_engine_event *ev);
 /* Number of queued events. */
 size_t smt_engine_events_pending(const struct smt_engine *e);
+/* Timers the engine holds (a message in flight has one) */
+size_t smt_engine_timers_armed(const struct smt_engine *e);
 /* Inbound messages in reassembly (more of their packets are expected). */
 unsigned int smt_engine_rx_active(const struct smt_engine *e);
 /* Frees ev->data and clears *ev. */

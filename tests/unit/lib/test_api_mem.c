@@ -400,6 +400,108 @@ Test(api_mem, a_held_send_sets_no_timer)
 	mem_pair_close(&m);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Serves the requests b has: answers the first `answer` of them, keeps
+ * the rest (their ids in held[], answered later). Returns how many kept. */
+static int serve_some(struct mem_pair *m, int answer, uint64_t *held)
+{
+	struct smt_msg q;
+	int n = 0, k = 0;
+
+	smt_process(m->b);
+	while (smt_recv(m->b, &q) == 0) {
+		if (q.kind == SMT_MSG_REQUEST) {
+			if (n++ < answer)
+				cr_assert_eq(smt_reply(m->b, q.session, q.id,
+						       q.data, q.len),
+					     0);
+			else
+				held[k++] = q.id;
+		}
+		smt_msg_release(&q);
+	}
+	return k;
+}
+
+/*
+ * Whether a send that moves the next deadline past the armed timer sets it
+ * (docs/engine.md "Timer sets at 32 outstanding"): the first request's
+ * answer came (the timer moved to its delayed ACK, half the probe's
+ * timeout ahead), and the next request, carrying the ACK, lies past the
+ * armed expiry. With `busy` three requests sent 0.6 probe timeouts after
+ * the first wait unanswered: the send sets none, the timer fires early at
+ * most once (under load the deadline moves with nearly every send; each
+ * set was a timerfd_settime under a few ms ahead, 7 to 19 us on these
+ * VMs). Alone, the caller sleeps next: the send sets it, so that it does
+ * not wake the caller for nothing.
+ */
+static void send_past_the_armed_timer(bool busy)
+{
+	struct smt_stats s0, s1;
+	struct mem_pair m;
+	struct smt_msg r;
+	uint64_t id, t0, held[4];
+	int64_t to;
+	int nh;
+
+	mem_pair_settled(&m);
+	s0.sz = s1.sz = sizeof(s0);
+	t0 = now_us();
+	cr_assert_eq(smt_send_request(m.a, m.sa, "one", 3, 2, &id), 0);
+	to = smt_next_timeout_ns(m.a);
+	cr_assert_gt(to, 0);
+	if (busy) {
+		while (now_us() < t0 + (uint64_t)to * 6 / 10000)
+			usleep(20);
+		for (int i = 0; i < 3; i++)
+			cr_assert_eq(smt_send_request(m.a, m.sa, "more", 4,
+						      10 + i, &id),
+				     0);
+		smt_process(m.a);
+	}
+	nh = serve_some(&m, 1, held);
+	cr_assert_eq(nh, busy ? 3 : 0);
+	smt_process(m.a);
+	cr_assert_eq(smt_recv(m.a, &r), 0);
+	cr_assert_eq(r.kind, SMT_MSG_RESPONSE, "%s", smt_strerror(r.error));
+	smt_msg_release(&r);
+	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
+	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
+	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
+	cr_assert_lt(now_us() - t0, (uint64_t)to * (busy ? 9 : 4) / 10000,
+		     "too slow: a deadline may have passed");
+	cr_assert_eq(s1.timer_arms - s0.timer_arms, busy ? 0 : 1,
+		     "timer set %llu times by a %s send past it",
+		     (unsigned long long)(s1.timer_arms - s0.timer_arms),
+		     busy ? "busy" : "lone");
+	for (int i = 0; i < nh; i++)
+		cr_assert_eq(smt_reply(m.b, m.sb, held[i], "x", 1), 0);
+	for (int i = 0; i < nh + 1; i++) {
+		th_pump_until(m.a, m.b, &r, 10000);
+		cr_assert_eq(r.kind, SMT_MSG_RESPONSE, "%s",
+			     smt_strerror(r.error));
+		smt_msg_release(&r);
+	}
+	mem_pair_close(&m);
+}
+
+Test(api_mem, a_busy_send_past_the_armed_timer_sets_none)
+{
+	send_past_the_armed_timer(true);
+}
+
+Test(api_mem, a_lone_send_past_the_armed_timer_sets_it)
+{
+	send_past_the_armed_timer(false);
+}
+
 /*
  * 40 requests that arrive together are handed to the caller a chunk at a
  * time (docs/engine.md "The pipeline bubble at 32 outstanding"): the

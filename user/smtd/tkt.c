@@ -121,6 +121,10 @@ struct smtd_tkt {
 	EVP_PKEY *pool[TKT_POOL];
 	uint8_t pool_pub[TKT_POOL][32];
 	int npool;
+	/* client: X25519 of a pooled pair with the share of the ticket used
+	 * last, made ahead too (pool_dh_for: that share; zero: none) */
+	uint8_t pool_dh[TKT_POOL][32], pool_dh_for[TKT_POOL][32];
+	uint8_t last_share[32];
 };
 
 static struct smtd_tkt *rt(struct smtd *d)
@@ -632,21 +636,40 @@ static void leaf_id(const uint8_t *chain, size_t len, char *out)
  * pool so that no other set-up gets it, or a new one when the pool is
  * empty. NULL when none can be made.
  */
-static EVP_PKEY *eph_take(struct smtd *d, uint8_t pub[32])
+/* The same, and for a client the X25519 of the pair with share made ahead
+ * (*have), when it was made for that very share (the ticket of the
+ * previous set-up); whatever was made ahead goes with the pair, wiped. */
+static EVP_PKEY *eph_take_dh(struct smtd *d, uint8_t pub[32],
+			     const uint8_t *share, uint8_t dh[32], bool *have)
 {
 	struct smtd_tkt *t = rt(d);
 	EVP_PKEY *k;
+	int i;
 
+	if (have)
+		*have = false;
 	if (t && t->npool > 0) {
-		t->npool--;
-		k = t->pool[t->npool];
-		t->pool[t->npool] = NULL;
-		memcpy(pub, t->pool_pub[t->npool], 32);
+		i = --t->npool;
+		k = t->pool[i];
+		t->pool[i] = NULL;
+		memcpy(pub, t->pool_pub[i], 32);
+		if (share && have &&
+		    !CRYPTO_memcmp(t->pool_dh_for[i], share, 32)) {
+			memcpy(dh, t->pool_dh[i], 32);
+			*have = true;
+		}
+		OPENSSL_cleanse(t->pool_dh[i], 32);
+		memset(t->pool_dh_for[i], 0, 32);
 		d->st.x25519_pooled++;
 		return k;
 	}
 	d->st.x25519_made++;
 	return smt_x25519_gen(pub);
+}
+
+static EVP_PKEY *eph_take(struct smtd *d, uint8_t pub[32])
+{
+	return eph_take_dh(d, pub, NULL, NULL, NULL);
 }
 
 /* The pool is kept only where set-ups with tickets can happen, and filled
@@ -679,6 +702,15 @@ bool smtd_tkt_idle(struct smtd *d)
 	t->pool[t->npool] = smt_x25519_gen(t->pool_pub[t->npool]);
 	if (!t->pool[t->npool])
 		return false;
+	{ /* a client's next HELLO: its X25519 made too */
+		static const uint8_t zero[32];
+		int i = t->npool;
+
+		if (CRYPTO_memcmp(t->last_share, zero, 32) &&
+		    !smt_x25519_derive(t->pool[i], t->last_share,
+				       t->pool_dh[i]))
+			memcpy(t->pool_dh_for[i], t->last_share, 32);
+	}
 	t->npool++;
 	return t->npool < TKT_POOL;
 }
@@ -1107,6 +1139,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	struct tkt_conn *k;
 	struct smt_params p;
 	socklen_t dstlen;
+	bool have_dh = false;
 	size_t off;
 	int fd, r;
 
@@ -1154,8 +1187,10 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	/* the HELLO */
 	b = k->out;
 	if (RAND_bytes(b + 8, SMT_TKT_RANDOM_LEN) != 1 ||
-	    !(k->c_key = eph_take(d, pub)))
+	    !(k->c_key = eph_take_dh(d, pub, t->t.share, dh, &have_dh)))
 		goto fail;
+	if (rt(d))
+		memcpy(rt(d)->last_share, t->t.share, 32);
 	smt_put_be64(b + 40, (uint64_t)time(NULL) * 1000);
 	memcpy(b + 48, pub, 32);
 	smt_params_encode(&p, b + SMT_TKT_PROPOSE_OFF);
@@ -1190,7 +1225,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		if (k->out_off == off)
 			smtd_mark(k->mark, HM_HELLO);
 	}
-	if (smt_x25519_derive(k->c_key, t->t.share, dh) ||
+	if ((!have_dh && smt_x25519_derive(k->c_key, t->t.share, dh)) ||
 	    smt_tkt_early(k->suite, dh, t->raw, t->len, b, off, k->es, s0) ||
 	    keys_from(k->suite, s0, &k->sess.keys)) {
 		OPENSSL_cleanse(dh, sizeof(dh));
@@ -1234,6 +1269,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 fail:
 	snprintf(err, errlen, "SMT-ticket set-up failed (key agreement)");
 fail_err:
+	OPENSSL_cleanse(dh, sizeof(dh));
 	conn_free(d, k);
 	return -EIO;
 }
@@ -1503,6 +1539,7 @@ void smtd_tkt_free_all(struct smtd *d)
 	while (t && t->npool > 0)
 		EVP_PKEY_free(t->pool[--t->npool]); /* wipes them */
 	if (t) {
+		OPENSSL_cleanse(t->pool_dh, sizeof(t->pool_dh));
 		for (i = 0; i < SEEN_GEN; i++)
 			free(t->gen[i].r);
 		free(t);

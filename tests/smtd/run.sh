@@ -2496,6 +2496,22 @@ session_filter = yes"
 	else
 		bad ticket_rotated_key_refused_then_tls "$(tail -1 "$out") / $(tail -1 "$SD_TMP/tkt2.out") $(grep -i ticket "$SD_TMP/cli.log" | tail -2)"
 	fi
+	# the new key's ticket, loaded by the client: its key pairs made
+	# ahead hold an X25519 with the old ticket's share (the set-up at
+	# 9802), which must not be taken for the new one's
+	tk_ok=$(stat_of cli tickets_ok)
+	if sd_ctl srv ticket export echo.smt >"$tdir/echo.ticket"; then
+		hup cli
+		sleep 0.3
+		echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9804
+	fi
+	if rpcs_ok "$out" &&
+		[ "$(stat_of cli tickets_ok)" -gt "$tk_ok" ] &&
+		[ "$(stat_of cli handshakes_out)" = 1 ]; then
+		ok ticket_new_share_not_given_old_x25519
+	else
+		bad ticket_new_share_not_given_old_x25519 "$(tail -1 "$out") $(grep -i ticket "$SD_TMP/cli.log" | tail -2)"
+	fi
 	cp "$SD_TMP/echo.ticket.good" "$tdir/echo.ticket"
 	# a forged ticket (one base64 character changed) is not used: the
 	# client falls back to a TLS handshake and the RPCs still work
@@ -2511,7 +2527,7 @@ PY
 	hup cli
 	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9801
 	if rpcs_ok "$out" && grep -q "echo.ticket is not used" "$SD_TMP/cli.log" &&
-		[ "$(stat_of cli tickets_out)" = $((5 + tk_more + tk_again)) ] && # ticket_vcache: +1
+		[ "$(stat_of cli tickets_out)" = $((6 + tk_more + tk_again)) ] && # ticket_vcache, ticket_new_share: +1 each
 		[ "$(stat_of cli handshakes_out)" = 2 ]; then
 		ok ticket_forged_not_used_tls_instead
 	else

@@ -99,6 +99,7 @@ struct tkt_conn {
 	struct smtd_ctl_conn *srv;
 	uint8_t s1[SMT_TKT_HASH_MAX];
 	int pushes; /* acks still to come: epoch 0, then epoch 1 */
+	uint8_t c_share[32]; /* the HELLO's share, for accept_make */
 	bool dead;
 	int64_t mark[HM_COUNT]; /* smtd_mark(): the set-up's timeline */
 };
@@ -120,6 +121,10 @@ struct smtd_tkt {
 	EVP_PKEY *pool[TKT_POOL];
 	uint8_t pool_pub[TKT_POOL][32];
 	int npool;
+	/* client: X25519 of a pooled pair with the share of the ticket used
+	 * last, made ahead too (pool_dh_for: that share; zero: none) */
+	uint8_t pool_dh[TKT_POOL][32], pool_dh_for[TKT_POOL][32];
+	uint8_t last_share[32];
 };
 
 static struct smtd_tkt *rt(struct smtd *d)
@@ -631,21 +636,40 @@ static void leaf_id(const uint8_t *chain, size_t len, char *out)
  * pool so that no other set-up gets it, or a new one when the pool is
  * empty. NULL when none can be made.
  */
-static EVP_PKEY *eph_take(struct smtd *d, uint8_t pub[32])
+/* The same, and for a client the X25519 of the pair with share made ahead
+ * (*have), when it was made for that very share (the ticket of the
+ * previous set-up); whatever was made ahead goes with the pair, wiped. */
+static EVP_PKEY *eph_take_dh(struct smtd *d, uint8_t pub[32],
+			     const uint8_t *share, uint8_t dh[32], bool *have)
 {
 	struct smtd_tkt *t = rt(d);
 	EVP_PKEY *k;
+	int i;
 
+	if (have)
+		*have = false;
 	if (t && t->npool > 0) {
-		t->npool--;
-		k = t->pool[t->npool];
-		t->pool[t->npool] = NULL;
-		memcpy(pub, t->pool_pub[t->npool], 32);
+		i = --t->npool;
+		k = t->pool[i];
+		t->pool[i] = NULL;
+		memcpy(pub, t->pool_pub[i], 32);
+		if (share && have &&
+		    !CRYPTO_memcmp(t->pool_dh_for[i], share, 32)) {
+			memcpy(dh, t->pool_dh[i], 32);
+			*have = true;
+		}
+		OPENSSL_cleanse(t->pool_dh[i], 32);
+		memset(t->pool_dh_for[i], 0, 32);
 		d->st.x25519_pooled++;
 		return k;
 	}
 	d->st.x25519_made++;
 	return smt_x25519_gen(pub);
+}
+
+static EVP_PKEY *eph_take(struct smtd *d, uint8_t pub[32])
+{
+	return eph_take_dh(d, pub, NULL, NULL, NULL);
 }
 
 /* The pool is kept only where set-ups with tickets can happen, and filled
@@ -678,6 +702,15 @@ bool smtd_tkt_idle(struct smtd *d)
 	t->pool[t->npool] = smt_x25519_gen(t->pool_pub[t->npool]);
 	if (!t->pool[t->npool])
 		return false;
+	{ /* a client's next HELLO: its X25519 made too */
+		static const uint8_t zero[32];
+		int i = t->npool;
+
+		if (CRYPTO_memcmp(t->last_share, zero, 32) &&
+		    !smt_x25519_derive(t->pool[i], t->last_share,
+				       t->pool_dh[i]))
+			memcpy(t->pool_dh_for[i], t->last_share, 32);
+	}
 	t->npool++;
 	return t->npool < TKT_POOL;
 }
@@ -781,12 +814,10 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	struct smt_ticket t;
 	struct smt_params p, a;
 	struct smtd_ctl_conn *srv;
-	uint8_t dh[32], s_pub[32], fin[SMT_TKT_HASH_MAX], tag[8];
-	EVP_PKEY *eph = NULL;
-	uint8_t s0[SMT_TKT_HASH_MAX];
+	uint8_t dh[32], s0[SMT_TKT_HASH_MAX];
 	const char *why = NULL;
 	char reason[200];
-	size_t used, hl, sh;
+	size_t used;
 	int r;
 
 	smtd_mark(k->mark, HM_HELLO);
@@ -796,7 +827,6 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 		return;
 	}
 	k->suite = t.suite;
-	smt_tkt_md(t.suite, &hl);
 	why = own_ticket(d, &t, &key);
 	if (why) {
 		refuse(d, k, SMT_TKT_REFUSE_TICKET, "%s", why);
@@ -841,32 +871,20 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 		refuse(d, k, SMT_TKT_REFUSE_REPLAY, "%s", why);
 		return;
 	}
-	/* keys: ES and epoch 0, then the ACCEPT's share, epoch 1, finished */
+	/* keys: ES and epoch 0; the ACCEPT's (epoch 1) after the push */
 	if (smt_x25519_derive(key->pk, h.share, dh) ||
 	    smt_tkt_early(t.suite, dh, h.ticket, h.ticket_len, k->in, len,
-			  k->es, s0) ||
-	    !(eph = eph_take(d, s_pub)) ||
-	    smt_x25519_derive(eph, h.share, dh)) {
+			  k->es, s0)) {
 		refuse(d, k, SMT_PREFUSE_PARAMS, "key agreement failed");
 		goto wipe;
 	}
-	sh = SMT_TKT_HDR_LEN + 32 + SMT_PARAMS_LEN;
-	smt_tkt_put_hdr(k->out, SMT_TKT_ACCEPT, sh + hl);
-	memcpy(k->out + SMT_TKT_HDR_LEN, s_pub, 32);
-	smt_params_encode(&a, k->out + SMT_TKT_HDR_LEN + 32);
-	r = smt_tkt_fs(t.suite, k->es, dh, h.ticket, h.ticket_len, k->in, len,
-		       k->out, sh, k->s1, fin, tag);
-	if (r || keys_from(t.suite, s0, &k->sess.keys)) {
+	if (keys_from(t.suite, s0, &k->sess.keys)) {
 		refuse(d, k, SMT_PREFUSE_PARAMS, "key derivation failed");
 		goto wipe;
 	}
 	smtd_mark(k->mark, HM_CHECKED);
-	memcpy(k->out + sh, fin, hl);
-	k->out_len = sh + hl;
-	k->out_off = 0;
 	k->prop = a;
 	smtd_session_fill(&k->sess, k->io.fd, true, &a); /* epoch 0 */
-	hexs(tag, 8, k->sess.tag);
 	if (p.hs_port) /* where to send a CLOSE later */
 		smtd_addr_port_str(&k->sess.peer, p.hs_port, k->sess.handshake,
 				   sizeof(k->sess.handshake));
@@ -885,11 +903,56 @@ static void on_hello(struct smtd *d, struct tkt_conn *k, size_t len)
 	k->srv = srv;
 	k->pushes = 2;
 	k->state = TKT_WAIT_APP;
+	/* what accept_make needs once epoch 0 is taken */
+	memcpy(k->c_share, h.share, sizeof(k->c_share));
+	k->hello_len = len;
+	k->ticket_off = (size_t)(h.ticket - k->in);
+	k->ticket_len = h.ticket_len;
 	smtd_io_mod(d, &k->io, 0);
 wipe:
 	OPENSSL_cleanse(dh, sizeof(dh));
-	EVP_PKEY_free(eph); /* wipes it */
 	OPENSSL_cleanse(s0, sizeof(s0));
+}
+
+/*
+ * The server's ACCEPT (its ephemeral share, the agreed parameters, the
+ * finished), epoch 1's secret and the session's tag: made when the
+ * application has taken epoch 0, not before the push. The first request,
+ * held by the serving application, waits for that push only; and the
+ * application, on the CPU smtd shares with it, runs once smtd goes back
+ * to its loop, so work done after the push but before that (the second
+ * X25519, ~50 us, and the HKDFs) delayed it all the same. The ack comes
+ * in when the application sleeps again, most often after it answered
+ * the held request. 0 or -1.
+ */
+static int accept_make(struct smtd *d, struct tkt_conn *k)
+{
+	uint8_t dh[32], s_pub[32], fin[SMT_TKT_HASH_MAX], tag[8];
+	size_t hl, sh = SMT_TKT_HDR_LEN + 32 + SMT_PARAMS_LEN;
+	EVP_PKEY *eph = eph_take(d, s_pub);
+	int r = -1;
+
+	smt_tkt_md(k->suite, &hl);
+	if (!eph || smt_x25519_derive(eph, k->c_share, dh))
+		goto out;
+	smt_tkt_put_hdr(k->out, SMT_TKT_ACCEPT, sh + hl);
+	memcpy(k->out + SMT_TKT_HDR_LEN, s_pub, 32);
+	smt_params_encode(&k->prop, k->out + SMT_TKT_HDR_LEN + 32);
+	if (smt_tkt_fs(k->suite, k->es, dh, k->in + k->ticket_off,
+		       k->ticket_len, k->in, k->hello_len, k->out, sh, k->s1,
+		       fin, tag))
+		goto out;
+	memcpy(k->out + sh, fin, hl);
+	k->out_len = sh + hl;
+	k->out_off = 0;
+	hexs(tag, 8, k->sess.tag);
+	r = 0;
+out:
+	OPENSSL_cleanse(dh, sizeof(dh));
+	OPENSSL_cleanse(fin, sizeof(fin));
+	OPENSSL_cleanse(tag, sizeof(tag));
+	EVP_PKEY_free(eph); /* wipes it */
+	return r;
 }
 
 /* ---- client ------------------------------------------------------------------ */
@@ -1076,6 +1139,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	struct tkt_conn *k;
 	struct smt_params p;
 	socklen_t dstlen;
+	bool have_dh = false;
 	size_t off;
 	int fd, r;
 
@@ -1123,8 +1187,10 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	/* the HELLO */
 	b = k->out;
 	if (RAND_bytes(b + 8, SMT_TKT_RANDOM_LEN) != 1 ||
-	    !(k->c_key = eph_take(d, pub)))
+	    !(k->c_key = eph_take_dh(d, pub, t->t.share, dh, &have_dh)))
 		goto fail;
+	if (rt(d))
+		memcpy(rt(d)->last_share, t->t.share, 32);
 	smt_put_be64(b + 40, (uint64_t)time(NULL) * 1000);
 	memcpy(b + 48, pub, 32);
 	smt_params_encode(&p, b + SMT_TKT_PROPOSE_OFF);
@@ -1159,7 +1225,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		if (k->out_off == off)
 			smtd_mark(k->mark, HM_HELLO);
 	}
-	if (smt_x25519_derive(k->c_key, t->t.share, dh) ||
+	if ((!have_dh && smt_x25519_derive(k->c_key, t->t.share, dh)) ||
 	    smt_tkt_early(k->suite, dh, t->raw, t->len, b, off, k->es, s0) ||
 	    keys_from(k->suite, s0, &k->sess.keys)) {
 		OPENSSL_cleanse(dh, sizeof(dh));
@@ -1203,6 +1269,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 fail:
 	snprintf(err, errlen, "SMT-ticket set-up failed (key agreement)");
 fail_err:
+	OPENSSL_cleanse(dh, sizeof(dh));
 	conn_free(d, k);
 	return -EIO;
 }
@@ -1390,7 +1457,10 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 		goto out;
 	}
 	if (k->pushes == 2) { /* epoch 0 taken: into the table, then 1 */
+		bool made;
+
 		smtd_mark(k->mark, HM_ACK);
+		made = !accept_make(d, k);
 		if (smtd_table_add(d, k->srv, &k->sess, NULL))
 			LOG_W("session %u: its BPF entry went missing",
 			      k->sess.sid);
@@ -1398,7 +1468,7 @@ static void app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 		k->pushes = 1;
 		k->sess.epoch = 1;
 		k->sess.created = time(NULL);
-		if (keys_from(k->suite, k->s1, &k->sess.keys) ||
+		if (!made || keys_from(k->suite, k->s1, &k->sess.keys) ||
 		    smtd_ctl_push_rekey(d, app_done, k, &k->sess)) {
 			struct smtd_session *s =
 				smtd_table_find(d, k->sess.sid);
@@ -1469,6 +1539,7 @@ void smtd_tkt_free_all(struct smtd *d)
 	while (t && t->npool > 0)
 		EVP_PKEY_free(t->pool[--t->npool]); /* wipes them */
 	if (t) {
+		OPENSSL_cleanse(t->pool_dh, sizeof(t->pool_dh));
 		for (i = 0; i < SEEN_GEN; i++)
 			free(t->gen[i].r);
 		free(t);

@@ -173,20 +173,29 @@ proxy_stop() { # NAME: SIGTERM and the exit status
 	wait "$pid"
 }
 
-check_pipeline() { # ENCAP
-	local n e
-	n=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
-	ins $RESP run 127.0.0.1:6379 "$n" "$SD_TMP/pipe.in" \
+# pipe_exact ADDR: a new pipeline (resp.py gen; $PIPE_N replies) sent to
+# redis-server directly and through the client proxy at ADDR; true when
+# the replies are byte-exact. pipe_diff: where they differ.
+pipe_exact() {
+	PIPE_N=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
+	ins $RESP run 127.0.0.1:6379 "$PIPE_N" "$SD_TMP/pipe.in" \
 		>"$SD_TMP/pipe.direct" 2>/dev/null
-	inc $RESP run 127.0.0.1:6380 "$n" "$SD_TMP/pipe.in" \
+	inc $RESP run "$1" "$PIPE_N" "$SD_TMP/pipe.in" \
 		>"$SD_TMP/pipe.proxy" 2>"$SD_TMP/pipe.err"
-	if [ -s "$SD_TMP/pipe.direct" ] &&
-		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"; then
-		ok "pipeline $1 ($n replies, $(stat -c %s "$SD_TMP/pipe.proxy") bytes, byte-exact)"
+	[ -s "$SD_TMP/pipe.direct" ] &&
+		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"
+}
+pipe_diff() {
+	echo "$(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+}
+
+check_pipeline() { # ENCAP
+	if pipe_exact 127.0.0.1:6380; then
+		ok "pipeline $1 ($PIPE_N replies, $(stat -c %s "$SD_TMP/pipe.proxy") bytes, byte-exact)"
 	else
-		bad "pipeline $1" "replies differ from redis-server's own: $(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+		bad "pipeline $1" "replies differ from redis-server's own: $(pipe_diff)"
 	fi
-	inc $RESP run "$SD_TMP/redis-proxy.sock" "$n" "$SD_TMP/pipe.in" \
+	inc $RESP run "$SD_TMP/redis-proxy.sock" "$PIPE_N" "$SD_TMP/pipe.in" \
 		>"$SD_TMP/pipe.unix" 2>/dev/null
 	if cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.unix"; then
 		ok "pipeline $1 over the Unix socket"
@@ -231,7 +240,6 @@ check_lossy() {
 # SMT requests: sends wait for room (the connection's input, a batch's
 # MORE), the replies are still byte-exact
 check_window() {
-	local n
 	sed -e 's/^listen = .*/listen = 127.0.0.1:6381/' -e '/^unix = /d' \
 		-e "s|c-$1|w-$1|g" "$SD_TMP/c-$1.pconf" >"$SD_TMP/w-$1.pconf"
 	echo "send_window = 2" >>"$SD_TMP/w-$1.pconf"
@@ -239,16 +247,10 @@ check_window() {
 		bad "send window $1" "client proxy did not start"
 		return
 	}
-	n=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
-	ins $RESP run 127.0.0.1:6379 "$n" "$SD_TMP/pipe.in" \
-		>"$SD_TMP/pipe.direct" 2>/dev/null
-	inc $RESP run 127.0.0.1:6381 "$n" "$SD_TMP/pipe.in" \
-		>"$SD_TMP/pipe.proxy" 2>"$SD_TMP/pipe.err"
-	if [ -s "$SD_TMP/pipe.direct" ] &&
-		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"; then
+	if pipe_exact 127.0.0.1:6381; then
 		ok "pipeline $1 through a send window of 2: byte-exact"
 	else
-		bad "send window $1" "$(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+		bad "send window $1" "$(pipe_diff)"
 	fi
 	proxy_stop "w-$1" || bad "send window $1" "exit status $?"
 }

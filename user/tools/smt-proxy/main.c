@@ -169,6 +169,7 @@ struct stream {
 	uint32_t rgot;
 	time_t last_active;
 	int dirty; /* on the proxy's dirty list: requests to write */
+	int freed; /* closed: freed after this epoll batch (stream_zombies) */
 	struct stream *dnext;
 };
 
@@ -204,6 +205,7 @@ struct proxy {
 static int epfd = -1;
 static time_t now_s; /* time(NULL) once per event-loop pass */
 static struct cconn *zombies; /* closed connections, freed between batches */
+static struct stream *stream_zombies; /* the same for backend connections */
 static int stopping;
 static int verbose;
 
@@ -1240,7 +1242,11 @@ static void stream_free(struct stream *s)
 	free(s->ifl);
 	p->nstreams--;
 	p->ct.conns--;
-	free(s);
+	/* an event of this epoll batch may still name it (a CLOSE in an SMT
+	 * message frees it before its backend's event is handled) */
+	s->freed = 1;
+	s->hnext = stream_zombies;
+	stream_zombies = s;
 }
 
 static socklen_t addr_len(const struct sockaddr_storage *a)
@@ -1489,7 +1495,8 @@ static void write_dirty(struct proxy *p)
 	while ((s = p->dirty_streams)) {
 		p->dirty_streams = s->dnext;
 		s->dirty = 0;
-		stream_settle(s);
+		if (!s->freed)
+			stream_settle(s);
 	}
 	while ((c = p->dirty_conns)) {
 		p->dirty_conns = c->dnext;
@@ -1593,6 +1600,8 @@ static void backend_event(struct stream *s, uint32_t events)
 	socklen_t sl = sizeof(soerr);
 	ssize_t n;
 
+	if (s->freed)
+		return;
 	if (!s->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		getsockopt(s->ev.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 		if (soerr) {
@@ -2209,6 +2218,12 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			struct cconn *z = zombies;
 
 			zombies = z->next;
+			free(z);
+		}
+		while (stream_zombies) {
+			struct stream *z = stream_zombies;
+
+			stream_zombies = z->hnext;
 			free(z);
 		}
 		/* timers and held sends of endpoints without a ready fd;

@@ -11,6 +11,8 @@
                                 N whole replies (or until EOF with N = -1),
                                 writes the reply bytes to stdout, and
                                 "EOF" on stderr when the server closed
+  resp.py reset ADDR            a pipeline of large GETs, the connection
+                                reset after the first reply byte
   resp.py loop ADDR SECS MODE OUT
                                 for SECS seconds, over one connection at a
                                 time (a new one when the proxy closed it):
@@ -30,6 +32,7 @@ import os
 import random
 import re
 import socket
+import struct
 import sys
 import time
 
@@ -118,6 +121,10 @@ def gen(seed, path):
     out.append(cmd("EXISTS", "k1"))
     out.append(cmd("HELLO", "2"))
     out.append(cmd("DEL", "k0", "k1", "l"))
+    # one batch whose replies (1.7 MB) take several parts, more than the
+    # session's M (1 MiB) after the first: each part at most 64 KiB or
+    # one reply
+    out += [cmd("GET", "k10")] * 3 + [cmd("GET", "k9"), cmd("STRLEN", "k10")]
     with open(path, "wb") as f:
         f.write(b"".join(out))
     # HELLO replies name the server's connection id: the caller strips them
@@ -181,6 +188,23 @@ def read_reply(s, buf):
         buf += d
 
 
+def reset(addr):
+    """SET a 300 kB value, then a pipeline of 6 GETs of it (one batch,
+    answered in parts); after the first reply byte, the connection is
+    reset (RST). Prints "reset" when it got that far."""
+    s = connect(addr)
+    s.sendall(cmd("SET", "rst", b"r" * 300000))
+    r, buf = read_reply(s, b"")
+    if r != b"+OK\r\n":
+        sys.exit("SET said %r" % r)
+    s.sendall(cmd("GET", "rst") * 6)
+    if not buf:
+        s.recv(1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("reset")
+
+
 def loop(addr, secs, mode, out):
     lost = b"-ERR smt-proxy: SMT session lost"
     st = {"ok": 0, "lost": 0, "bad": 0, "conns": 0, "eof": 0, "first_bad": ""}
@@ -234,8 +258,10 @@ if __name__ == "__main__":
     elif sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]),
             sys.argv[4] if len(sys.argv) > 4 else None)
+    elif sys.argv[1] == "reset":
+        reset(sys.argv[2])
     elif sys.argv[1] == "loop":
         loop(sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:
         sys.exit("usage: resp.py gen SEED FILE | run ADDR N [FILE] | "
-                 "loop ADDR SECS set|get OUT")
+                 "reset ADDR | loop ADDR SECS set|get OUT")

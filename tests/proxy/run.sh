@@ -13,6 +13,9 @@
 #              redis-server directly; also over the client's Unix socket
 #   lossy      the pipeline again with 3 % of SMT packets dropped and 1 %
 #              duplicated (smt_fault on both hosts): still byte-exact
+#   window     the pipeline through a client proxy with send_window = 2
+#   reset      a connection reset while its pipeline's replies come in
+#              parts: the server proxy closes its backend connection
 #   cli        redis-cli SET/GET of a random binary value (-x), PING
 #   refused    SUBSCRIBE gets the documented RESP error, the connection
 #              stays usable
@@ -170,20 +173,29 @@ proxy_stop() { # NAME: SIGTERM and the exit status
 	wait "$pid"
 }
 
-check_pipeline() { # ENCAP
-	local n e
-	n=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
-	ins $RESP run 127.0.0.1:6379 "$n" "$SD_TMP/pipe.in" \
+# pipe_exact ADDR: a new pipeline (resp.py gen; $PIPE_N replies) sent to
+# redis-server directly and through the client proxy at ADDR; true when
+# the replies are byte-exact. pipe_diff: where they differ.
+pipe_exact() {
+	PIPE_N=$($RESP gen $RANDOM "$SD_TMP/pipe.in")
+	ins $RESP run 127.0.0.1:6379 "$PIPE_N" "$SD_TMP/pipe.in" \
 		>"$SD_TMP/pipe.direct" 2>/dev/null
-	inc $RESP run 127.0.0.1:6380 "$n" "$SD_TMP/pipe.in" \
+	inc $RESP run "$1" "$PIPE_N" "$SD_TMP/pipe.in" \
 		>"$SD_TMP/pipe.proxy" 2>"$SD_TMP/pipe.err"
-	if [ -s "$SD_TMP/pipe.direct" ] &&
-		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"; then
-		ok "pipeline $1 ($n replies, $(stat -c %s "$SD_TMP/pipe.proxy") bytes, byte-exact)"
+	[ -s "$SD_TMP/pipe.direct" ] &&
+		cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy"
+}
+pipe_diff() {
+	echo "$(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+}
+
+check_pipeline() { # ENCAP
+	if pipe_exact 127.0.0.1:6380; then
+		ok "pipeline $1 ($PIPE_N replies, $(stat -c %s "$SD_TMP/pipe.proxy") bytes, byte-exact)"
 	else
-		bad "pipeline $1" "replies differ from redis-server's own: $(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+		bad "pipeline $1" "replies differ from redis-server's own: $(pipe_diff)"
 	fi
-	inc $RESP run "$SD_TMP/redis-proxy.sock" "$n" "$SD_TMP/pipe.in" \
+	inc $RESP run "$SD_TMP/redis-proxy.sock" "$PIPE_N" "$SD_TMP/pipe.in" \
 		>"$SD_TMP/pipe.unix" 2>/dev/null
 	if cmp -s "$SD_TMP/pipe.direct" "$SD_TMP/pipe.unix"; then
 		ok "pipeline $1 over the Unix socket"
@@ -221,6 +233,46 @@ check_lossy() {
 		ok "lossy pipeline $1 (3 % drop, 1 % dup; dropped $d1 + $d2 packets): byte-exact"
 	else
 		bad "lossy pipeline $1" "dropped ${d1:-?} + ${d2:-?}; $(cmp "$SD_TMP/pipe.direct" "$SD_TMP/pipe.proxy" 2>&1 | head -1) $(head -c 200 "$SD_TMP/pipe.err")"
+	fi
+}
+
+# The pipeline through a second client proxy whose send window holds 2
+# SMT requests: sends wait for room (the connection's input, a batch's
+# MORE), the replies are still byte-exact
+check_window() {
+	sed -e 's/^listen = .*/listen = 127.0.0.1:6381/' -e '/^unix = /d' \
+		-e "s|c-$1|w-$1|g" "$SD_TMP/c-$1.pconf" >"$SD_TMP/w-$1.pconf"
+	echo "send_window = 2" >>"$SD_TMP/w-$1.pconf"
+	proxy_start "w-$1" "$NSC" || {
+		bad "send window $1" "client proxy did not start"
+		return
+	}
+	if pipe_exact 127.0.0.1:6381; then
+		ok "pipeline $1 through a send window of 2: byte-exact"
+	else
+		bad "send window $1" "$(pipe_diff)"
+	fi
+	proxy_stop "w-$1" || bad "send window $1" "exit status $?"
+}
+
+# A client connection reset while its batch's replies come in parts: the
+# server proxy's backend connection for it is closed (the batch waiting
+# for a MORE that will not come is dropped), not kept forever
+check_reset() {
+	local out st i
+	out=$(inc $RESP reset 127.0.0.1:6380 2>&1)
+	for i in $(seq 30); do
+		st=$("$SD_BIN/smtctl" -j proxy show "$SD_TMP/s-$1.sock")
+		echo "$st" | python3 -c '
+import json, sys
+l = json.loads(sys.stdin.read())[0]["connection_list"]
+sys.exit(0 if all(c["in_flight"] == 0 and c["state"] != "closing" for c in l) else 1)' && break
+		sleep 0.1
+	done
+	if [ "$out" = reset ] && [ "$i" -lt 30 ]; then
+		ok "reset mid-batch $1: the server proxy closed that backend connection"
+	else
+		bad "reset mid-batch $1" "$out; server: ${st:0:600}"
 	fi
 }
 
@@ -488,6 +540,7 @@ for encap in ${PROXY_ENCAPS:-ip udp}; do
 	}
 	want pipeline && check_pipeline "$encap"
 	want lossy && check_lossy "$encap"
+	want window && check_window "$encap"
 	want cli && check_cli "$encap"
 	want backend && check_backend "$encap"
 	want refused && check_refused "$encap"
@@ -495,6 +548,8 @@ for encap in ${PROXY_ENCAPS:-ip udp}; do
 	want bench && check_bench "$encap"
 	want stats && check_stats "$encap"
 	want smtctl && check_smtctl "$encap"
+	# after the counters: its batch is never all answered
+	want reset && check_reset "$encap"
 	[ "$encap" = udp ] && want sessions && check_sessions
 	want sigterm && check_sigterm "$encap"
 	proxy_stop "s-$encap" || bad "server proxy $encap" "exit status $?"

@@ -107,6 +107,8 @@ static int set_key(struct proxy_cfg *c, const char *k, const char *v, char *e,
 		return util_parse_u64(v, 1, 1000000, &c->max_pipeline, e, el);
 	if (!strcmp(k, "batch"))
 		return util_parse_size(v, PROXY_BATCH_MAX, &c->batch, e, el);
+	if (!strcmp(k, "send_window"))
+		return util_parse_u64(v, 0, 1000000, &c->send_window, e, el);
 	if (!strcmp(k, "idle_timeout"))
 		return util_parse_u64(v, 1, 86400, &c->idle_timeout, e, el);
 	if (!strcmp(k, "drain_timeout"))

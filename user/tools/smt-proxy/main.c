@@ -13,8 +13,8 @@
  * MULTI/EXEC or AUTH behaves as with a direct connection); requests are
  * written to it in the client's order (SMT may deliver them in any order),
  * and the framer cuts the backend's byte stream into responses, each the
- * SMT response of its request (a batch's: all of them, or parts of about
- * 64 KiB, the rest asked for with MORE requests).
+ * SMT response of its request (a batch's: all of them, or parts of at
+ * most 64 KiB or one reply, the rest asked for with MORE requests).
  *
  * One thread, one epoll set: listeners, client connections, backend
  * connections, each endpoint's smt_fd, a signalfd and a 1 s timerfd.
@@ -95,7 +95,9 @@ struct creq {
 	struct cconn *c; /* NULL once the connection is gone */
 	struct proxy *p;
 	int done, close_after, local;
-	int unsent; /* waits to be sent again on a new session */
+	int unsent; /* waits to be sent (again, on a new session; a more:
+		       when the send window has room) */
+	int more; /* a MORE: the rest of the replies of the batch before it */
 	uint32_t gen; /* the session generation it was sent in */
 	uint8_t *data; /* the reply bytes, or a local error text */
 	size_t len;
@@ -121,6 +123,7 @@ struct cconn {
 			 connection (SELECT, AUTH, MULTI, ...) */
 	int lost; /* that state was lost with a session */
 	int dirty; /* on the proxy's dirty list: replies to write */
+	int resend; /* a creq is unsent: conn_resend() has work */
 	struct cconn *dnext;
 	uint64_t nreq, nresp, bin, bout;
 	time_t since;
@@ -166,6 +169,7 @@ struct stream {
 	uint32_t rgot;
 	time_t last_active;
 	int dirty; /* on the proxy's dirty list: requests to write */
+	int freed; /* closed: freed after this epoll batch (stream_zombies) */
 	struct stream *dnext;
 };
 
@@ -201,6 +205,7 @@ struct proxy {
 static int epfd = -1;
 static time_t now_s; /* time(NULL) once per event-loop pass */
 static struct cconn *zombies; /* closed connections, freed between batches */
+static struct stream *stream_zombies; /* the same for backend connections */
 static int stopping;
 static int verbose;
 
@@ -617,7 +622,8 @@ static int conn_resend(struct cconn *c)
 			continue;
 		if (!p->up)
 			return 0;
-		err = send_req(p, c, PROXY_REQ_DATA, r->frame, r->flen, r);
+		err = send_req(p, c, r->more ? PROXY_REQ_MORE : PROXY_REQ_DATA,
+			       r->frame, r->flen, r);
 		if (err == -SMT_E_NOSESSION) {
 			session_down(p, "the session was removed");
 			return 0;
@@ -629,8 +635,10 @@ static int conn_resend(struct cconn *c)
 			continue;
 		}
 		r->unsent = 0;
-		p->ct.retried++;
+		if (!r->more)
+			p->ct.retried++;
 	}
+	c->resend = 0;
 	return 1;
 }
 
@@ -856,20 +864,29 @@ static int batch_part(struct proxy *p, struct cconn *c, struct creq *r,
 {
 	uint32_t k = get24(m->data + 1);
 	struct creq *rest;
+	int err;
 
 	if (!k || k >= r->nreq || !(rest = creq_new(p)))
 		return -1;
 	rest->p = p;
 	rest->c = c;
 	rest->nreq = r->nreq - k;
+	rest->more = 1;
 	r->nreq = k;
 	rest->next = r->next;
 	r->next = rest;
 	if (c->tail == r)
 		c->tail = rest;
-	if (send_req(p, c, PROXY_REQ_MORE, NULL, 0, rest))
+	err = send_req(p, c, PROXY_REQ_MORE, NULL, 0, rest);
+	if (err == -EAGAIN) {
+		/* the send window is full: sent when it has room (smt_event
+		 * retries the connection, conn_resend) */
+		rest->unsent = 1;
+		c->resend = 1;
+	} else if (err) {
 		creq_error(rest, "cannot ask for the rest of a pipeline's "
 				 "replies");
+	}
 	p->ct.parts++;
 	p->ct.responses += k;
 	c->nresp += k;
@@ -977,7 +994,18 @@ static void conn_session_lost(struct cconn *c, const char *why)
 		c->lost = 1; /* its next request is refused */
 	for (pp = &c->head; (r = *pp); pp = &n->next) {
 		n = r;
-		if (r->done || r->unsent)
+		if (r->done)
+			continue;
+		if (r->unsent && r->more) {
+			/* its batch's replies went with the backend
+			 * connection: never sent, so no SMT failure frees it */
+			bad = 1;
+			p->ct.lost_in_flight++;
+			creq_error(r, "SMT session lost before the rest of the "
+				      "pipeline's replies");
+			continue;
+		}
+		if (r->unsent)
 			continue;
 		n = creq_new(p);
 		if (!n) {
@@ -991,6 +1019,7 @@ static void conn_session_lost(struct cconn *c, const char *why)
 		n->nreq = r->nreq;
 		if (!bad && r->frame) {
 			n->unsent = 1;
+			c->resend = 1;
 			creq_move_frame(n, r);
 		} else {
 			bad = 1;
@@ -1213,7 +1242,11 @@ static void stream_free(struct stream *s)
 	free(s->ifl);
 	p->nstreams--;
 	p->ct.conns--;
-	free(s);
+	/* an event of this epoll batch may still name it (a CLOSE in an SMT
+	 * message frees it before its backend's event is handled) */
+	s->freed = 1;
+	s->hnext = stream_zombies;
+	stream_zombies = s;
 }
 
 static socklen_t addr_len(const struct sockaddr_storage *a)
@@ -1291,12 +1324,25 @@ static int ifl_push(struct stream *s, uint64_t id, uint32_t nrep)
 	return 0;
 }
 
+/* The batch at the head of s sent a part and waits for the client's MORE
+ * (the replies behind it wait too). */
+static int stream_waits(const struct stream *s)
+{
+	return s->ifl_n && s->ifl[s->ifl_head].wait;
+}
+
 static void stream_update(struct stream *s)
 {
+	uint32_t m = buf_used(&s->out) || !s->connected ? EPOLLOUT : 0;
+
 	if (s->dead)
 		return;
-	ev_set(&s->ev,
-	       EPOLLIN | (buf_used(&s->out) || !s->connected ? EPOLLOUT : 0));
+	/* while waiting for a MORE, what the backend sends is kept only up
+	 * to a part's worth beyond a reply (max_frame) */
+	if (!stream_waits(s) ||
+	    buf_used(&s->in) < PROXY_PART_BYTES + s->p->cfg->max_frame)
+		m |= EPOLLIN;
+	ev_set(&s->ev, m);
 }
 
 /* Returns -1 when the stream was freed. */
@@ -1305,7 +1351,11 @@ static int stream_settle(struct stream *s)
 	if (!s->dead && s->connected &&
 	    buf_write(&s->out, s->ev.fd, &s->p->ct.bytes_out))
 		stream_kill(s, "backend write failed");
-	if (s->closing && !s->ifl_n && !s->held) {
+	/* closing: the client connection is gone, so a batch waiting for
+	 * its MORE will not get one (a MORE on its way gets an error); its
+	 * requests, and those after it, have reached the backend */
+	if (s->closing && !s->held &&
+	    (!s->ifl_n || (stream_waits(s) && !buf_used(&s->out)))) {
 		stream_free(s);
 		return -1;
 	}
@@ -1445,7 +1495,8 @@ static void write_dirty(struct proxy *p)
 	while ((s = p->dirty_streams)) {
 		p->dirty_streams = s->dnext;
 		s->dirty = 0;
-		stream_settle(s);
+		if (!s->freed)
+			stream_settle(s);
 	}
 	while ((c = p->dirty_conns)) {
 		p->dirty_conns = c->dnext;
@@ -1456,46 +1507,37 @@ static void write_dirty(struct proxy *p)
 }
 
 /* Answers ifl's head with the backend's replies: all of them when they
- * are in, or (a batch whose replies run large) a part of at least
- * PROXY_PART_BYTES, the rest when the client's MORE comes. */
+ * are in, or (a batch whose replies run large) a part, the rest when the
+ * client's MORE comes. A part ends before the reply that would take it
+ * past PROXY_PART_BYTES, so no response is larger than that or than one
+ * reply (max_frame): within the session's M. */
 static void stream_replies(struct stream *s)
 {
 	struct proxy *p = s->p;
 	struct ifl_ent *h;
 	uint8_t hdr[PROXY_RESP_HDR_PART] = {PROXY_RESP_OK};
+	int part;
 	ssize_t n;
 
 	while (!s->dead) {
 		h = s->ifl_n ? &s->ifl[s->ifl_head] : NULL;
-		if (h && !h->wait &&
-		    (s->rgot == h->n ||
-		     (s->rgot && s->racc >= PROXY_PART_BYTES))) {
-			hdr[0] = s->rgot == h->n ? PROXY_RESP_OK
-						 : PROXY_RESP_PART;
-			put24(hdr + 1, s->rgot);
-			reply_hdr(p, s->sid, h->id, hdr,
-				  hdr[0] == PROXY_RESP_OK ? 1 : sizeof(hdr),
-				  s->in.d + s->in.off, s->racc, s->rgot);
-			s->in.off += s->racc;
-			if (hdr[0] == PROXY_RESP_PART) {
-				p->ct.parts++;
-				h->n -= s->rgot;
-				h->wait = 1;
-			} else {
-				s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
-				s->ifl_n--;
-			}
-			s->racc = 0;
-			s->rgot = 0;
-			continue;
+		n = 0;
+		part = 0;
+		if (h && s->rgot < h->n) {
+			n = framer_response(
+				p->cfg->framer, s->in.d + s->in.off + s->racc,
+				buf_used(&s->in) - s->racc, p->cfg->max_frame);
+			if (n == 0)
+				break;
+			part = n > 0 && s->rgot &&
+			       s->racc + (size_t)n > PROXY_PART_BYTES;
+		} else if (!h) {
+			n = framer_response(p->cfg->framer, s->in.d + s->in.off,
+					    buf_used(&s->in),
+					    p->cfg->max_frame);
+			if (n == 0)
+				break;
 		}
-		if (h && s->rgot == h->n)
-			break; /* all in; the MORE not yet */
-		n = framer_response(
-			p->cfg->framer, s->in.d + s->in.off + s->racc,
-			buf_used(&s->in) - s->racc, p->cfg->max_frame);
-		if (n == 0)
-			break;
 		if (n < 0 || !h) {
 			p->ct.protocol_errors++;
 			stream_kill(s, n == FRAMER_ERR_BIG
@@ -1505,8 +1547,30 @@ static void stream_replies(struct stream *s)
 						 "malformed or unsolicited");
 			break;
 		}
-		s->racc += (size_t)n;
-		s->rgot++;
+		if (n > 0 && !part) {
+			s->racc += (size_t)n;
+			s->rgot++;
+			if (s->rgot < h->n)
+				continue;
+		}
+		/* all of h's replies are in, or a part is due */
+		if (h->wait)
+			break; /* the client's MORE not yet here */
+		hdr[0] = part ? PROXY_RESP_PART : PROXY_RESP_OK;
+		put24(hdr + 1, s->rgot);
+		reply_hdr(p, s->sid, h->id, hdr, part ? sizeof(hdr) : 1,
+			  s->in.d + s->in.off, s->racc, s->rgot);
+		s->in.off += s->racc;
+		if (part) {
+			p->ct.parts++;
+			h->n -= s->rgot;
+			h->wait = 1;
+		} else {
+			s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
+			s->ifl_n--;
+		}
+		s->racc = 0;
+		s->rgot = 0;
 	}
 }
 
@@ -1536,6 +1600,8 @@ static void backend_event(struct stream *s, uint32_t events)
 	socklen_t sl = sizeof(soerr);
 	ssize_t n;
 
+	if (s->freed)
+		return;
 	if (!s->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		getsockopt(s->ev.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 		if (soerr) {
@@ -1598,7 +1664,7 @@ static void smt_event(struct proxy *p)
 	if (p->cfg->role == ROLE_CLIENT)
 		for (c = p->conns; c; c = nx) {
 			nx = c->next;
-			if (buf_used(&c->in) && !c->eof) {
+			if ((buf_used(&c->in) && !c->eof) || c->resend) {
 				conn_parse(c);
 				if (conn_flush(c) == 0)
 					conn_update(c);
@@ -1896,6 +1962,7 @@ static int proxy_open(struct proxy *p)
 				      .port = cf->role == ROLE_SERVER ? cf->port
 								      : 0,
 				      .encap = cf->encap,
+				      .max_tx_msgs = (uint32_t)cf->send_window,
 				      /* run() sleeps until the next timer:
 				       * no timerfd_settime per batch */
 				      .caller_timers = true};
@@ -2151,6 +2218,12 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 			struct cconn *z = zombies;
 
 			zombies = z->next;
+			free(z);
+		}
+		while (stream_zombies) {
+			struct stream *z = stream_zombies;
+
+			stream_zombies = z->hnext;
 			free(z);
 		}
 		/* timers and held sends of endpoints without a ready fd;

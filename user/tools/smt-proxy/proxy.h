@@ -36,6 +36,8 @@ struct proxy_cfg {
 	uint64_t max_pipeline; /* outstanding requests per connection */
 	uint64_t batch; /* client: request bytes one message may carry when a
 			   connection's read held several (0: one each) */
+	uint64_t send_window; /* SMT requests in flight before a send waits
+				 (libsmt's max_tx_msgs; 0: its default) */
 	uint64_t idle_timeout; /* server: seconds before an idle backend
 				  connection of a silent client closes */
 	uint64_t drain_timeout; /* seconds SIGTERM waits for answers */

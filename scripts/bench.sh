@@ -963,7 +963,19 @@ and load.
   OpenSSL with its tag look-ups by parameter name (16 %), malloc and
   free (5 %). At 8 KiB AES-GCM is 42 % of either role, the same bytes
   TLS encrypts, so 1.4x there needs the rest of SMT's per-message cost
-  halved (fewer, larger records; fewer copies).
+  halved (fewer, larger records; fewer copies). The lever found on
+  2026-12-07 (docs/engine.md "Timer sets at 32 outstanding"): the same
+  build with `caller_timers=1` (no timerfd; the bench's own waits end at
+  the next timer) ran at 1.75 and 2.00x TLS at 64 B and 1.65x at 1 KiB
+  x32 in two pairs, CPU per RPC about a third lower, far more than the
+  5 % perf samples under `timerfd_settime` (a set reprograms the clock
+  event device through the hypervisor on this VM, time the guest's
+  samples do not see). It is not the default because unloaded 64 B p50
+  is worse with it (1.5x UDP's against 1.1x: docs/engine.md "Waiting
+  with caller_timers"); the server's timer sets per RPC fell from 0.82
+  to 0.07 with the busy-endpoint rule of that day, the client's are
+  0.04. A mode that keeps the timerfd only while the endpoint is idle
+  is the next thing to try.
 - 1 MiB goodput (docs/engine.md, "1 MiB goodput over UDP"). Both roles
   are CPU-bound (client 86 %, server 93 % of the wall time). Per RPC:
   about 20 GRANTs, 19 `sendmmsg` and 24 `recvmmsg`; the client's time
@@ -998,7 +1010,12 @@ and load.
   and leaves in two `sendmmsg` (11 datagrams and 1); 64 KiB takes 5
   `sendmmsg` and 5 to 8 `recvmmsg` per side; the receiver's decrypt is
   7 to 11 us a record, where TLS moves the same bytes through one TCP
-  socket as a record stream. Natively on IP the raw socket has no GSO
+  socket as a record stream. Since the run of 03:22 a message the
+  unscheduled window covers whole sends its last, shortest record first,
+  so the peer's wake-up starts before record 0 is sealed, and record 0
+  then opens straight into the message's buffer (docs/engine.md "The
+  last record first": in A/B runs 16 KiB 0.90 -> 0.74x TLS, 64 KiB
+  0.94 -> 0.90x). Natively on IP the raw socket has no GSO
   or GRO: 75 to 90 `recvmmsg` per 64 KiB RPC.
 - Head-of-line natively on IP (reported beside the UDP mode): a lost
   small request or response is recovered by the client's tail-loss
@@ -1022,7 +1039,14 @@ and load.
   spends 300 to 400 us from the ClientHello to handing the session over,
   because OpenSSL 3.0 writes the server's whole first flight before
   `SSL_read_early_data` returns the early PROPOSE, and 700 to 900 us of
-  CPU per 0-RTT set-up.
+  CPU per 0-RTT set-up. SMT-ticket 0-RTT (docs/smtd.md "SMT-ticket
+  server: epoch 0 first"): the server now pushes epoch 0 before it makes
+  epoch 1 and its ACCEPT, and the client's pooled key pairs carry their
+  X25519 with the ticket's share; in A/B runs the first RPC went from
+  0.86 to 0.60x TLS full. What is left on its path: the client's ECDSA
+  signature (~130 us from SYN to HELLO), the server's check of it
+  (~150 us) and its X25519 (~80 us), both hosts' smtd and application
+  sharing a CPU.
 - Against QUIC (issue 15; "The QUIC baseline" above): with RPCs
   outstanding QUIC packs the requests of one turn of its event loop into
   shared packets (one AEAD seal and one header-protection mask per

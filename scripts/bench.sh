@@ -968,14 +968,15 @@ and load.
   build with `caller_timers=1` (no timerfd; the bench's own waits end at
   the next timer) ran at 1.75 and 2.00x TLS at 64 B and 1.65x at 1 KiB
   x32 in two pairs, CPU per RPC about a third lower, far more than the
-  5 % perf samples under `timerfd_settime` (a set reprograms the clock
-  event device through the hypervisor on this VM, time the guest's
-  samples do not see). It is not the default because unloaded 64 B p50
-  is worse with it (1.5x UDP's against 1.1x: docs/engine.md "Waiting
-  with caller_timers"); the server's timer sets per RPC fell from 0.82
-  to 0.07 with the busy-endpoint rule of that day, the client's are
-  0.04. A mode that keeps the timerfd only while the endpoint is idle
-  is the next thing to try.
+  5 % perf samples under `timerfd_settime`. Why is not settled: a set
+  reprograms the clock event device through the hypervisor on this VM,
+  time the guest's samples do not see, but the client sets it only 0.04
+  times per RPC (the server 0.07 since the busy-endpoint rule of that
+  day, 0.82 before), so the waits themselves (when and how long each
+  role sleeps, and so how often the peer must wake it) are the other
+  suspect; perf sched of both modes is the next measurement. It is not
+  the default because unloaded 64 B p50 is worse with it (1.5x UDP's
+  against 1.1x: docs/engine.md "Waiting with caller_timers").
 - 1 MiB goodput (docs/engine.md, "1 MiB goodput over UDP"). Both roles
   are CPU-bound (client 86 %, server 93 % of the wall time). Per RPC:
   about 20 GRANTs, 19 `sendmmsg` and 24 `recvmmsg`; the client's time

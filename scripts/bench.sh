@@ -864,7 +864,7 @@ EOT
 		echo "whether polling for the next packet collapses when it competes for the"
 		echo "CPU (issue 12 item 4). Compare SMT/TLS here with the same ratio in"
 		echo "the main tables, not the absolute rates: a woken role waits for the"
-		echo "scheduler to preempt the hog, so the loaded rates fall far below half"
+		echo "scheduler to preempt the hog, so the loaded rates fall below half"
 		echo "of theirs for every transport (unloaded, a CPU kept busy by the hog"
 		echo "wakes faster than an idle one, so the 64 B p50 can come out lower)."
 		echo

@@ -281,6 +281,13 @@ static unsigned int rec_content(const struct eng_tx *t, uint32_t k,
 	return 2;
 }
 
+/* Whether record k is the last one, sealed and sent ahead by
+ * tx_tail_ahead(). */
+static bool tail_ahead(const struct eng_tx *t, uint32_t k)
+{
+	return t->tail_off && k + 1 == t->w.nrec;
+}
+
 /* Seals records up to and including record k (the last one only once:
  * not again when tx_pipe sealed and sent it ahead). 0 or -errno. */
 static int seal_upto(struct eng_tx *t, uint32_t k)
@@ -296,7 +303,7 @@ static int seal_upto(struct eng_tx *t, uint32_t k)
 		unsigned int nv = rec_content(t, t->sealed, v);
 		int n;
 
-		if (t->tail_off && t->sealed + 1 == m->nrec)
+		if (tail_ahead(t, t->sealed))
 			continue;
 		n = seal_rec(t, ep->tx, t->sealed, v, nv, pad);
 		if (n < 0)
@@ -352,7 +359,7 @@ static uint32_t send_one(struct smt_engine *e, struct eng_tx *t, uint32_t off,
 		buf = e->ops.pkt_buf(e->ctx, &s->peer,
 				     SMT_HDR_LEN + s->max_payload);
 	k = smt_wire_msg_record_at(&t->w, off);
-	if (!(t->tail_off && k + 1 == t->w.nrec) && seal_upto(t, k) < 0) {
+	if (!tail_ahead(t, k) && seal_upto(t, k) < 0) {
 		ENG_CNT(e, s, tx_errors, 1);
 		return 0;
 	}
@@ -433,13 +440,12 @@ void eng_tx_pump(struct smt_engine *e, struct eng_tx *t)
 }
 
 /* The last record, sent ahead by tx_pipe, is where the first pass ends
- * (a pass that starts again after a loss sends it again). false. */
-static bool tail_skip(struct eng_tx *t)
+ * (a pass that starts again after a loss sends it again). */
+static void tail_skip(struct eng_tx *t)
 {
 	if (t->tail_off && t->next_off == t->tail_off &&
 	    t->next_off >= t->sent_hi)
 		t->next_off = t->w.wire_len;
-	return false;
 }
 
 /* Sends up to max packets of t from next_off; returns how many. */
@@ -453,17 +459,22 @@ static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
 	/* ACKs ride along with the data we send anyway. */
 	if (s->ep[0].nacks || s->ep[1].nacks)
 		eng_ack_flush(e, s);
-	while (k < max && !tail_skip(t) && sendable(t)) {
-		uint16_t fl = t->next_off < t->sent_hi ? SMT_F_RETRANSMIT : 0;
-		uint8_t prio = t->next_off < t->unsched ? up : t->sched_prio;
-		uint32_t n = send_one(e, t, t->next_off, prio, fl);
+	for (; k < max; k++) {
+		uint16_t fl;
+		uint8_t prio;
+		uint32_t n;
 
+		tail_skip(t);
+		if (!sendable(t))
+			break;
+		fl = t->next_off < t->sent_hi ? SMT_F_RETRANSMIT : 0;
+		prio = t->next_off < t->unsched ? up : t->sched_prio;
+		n = send_one(e, t, t->next_off, prio, fl);
 		if (!n)
 			break;
 		if (fl)
 			ENG_CNT(e, s, rtx_restart, 1);
 		t->next_off += n;
-		k++;
 	}
 	if (t->next_off > t->sent_hi)
 		t->sent_hi = t->next_off;
@@ -555,7 +566,7 @@ static void tx_pipe(struct smt_engine *e, struct eng_tx *t)
 			struct iovec v[2];
 			unsigned int i, nv = rec_content(t, k, v);
 
-			if (t->tail_off && k + 1 == m->nrec)
+			if (tail_ahead(t, k))
 				break; /* sealed ahead */
 			for (i = 0; i < nv; p += v[i].iov_len, i++)
 				memcpy(p, v[i].iov_base, v[i].iov_len);

@@ -20,9 +20,10 @@
 # requests; redis-benchmark and smtd (not on the data path) are left out,
 # as is softirq time not charged to a process.
 # Writes $BUILD/bench/redis/{rows.tsv,redis.md,*.dat,redis_cdf.png} and
-# docs/performance-redis.md (+ docs/performance-redis-cdf.png), which make
-# bench's docs/performance.md includes; BENCH_REDIS_DOC=0 leaves docs/
-# alone. Not part of make test; run it under the netns lock.
+# docs/performance-redis.md (+ docs/performance-redis-cdf.png): new tables,
+# the hand-written notes below them kept; the copy of it in
+# docs/performance.md (make bench includes it) is replaced in place.
+# BENCH_REDIS_DOC=0 leaves docs/ alone. Not part of make test; run it under the netns lock.
 # Usage: BUILD=dir scripts/bench-redis.sh [-n N]  (N: requests per 64 B
 # run, default $BENCH_REDIS_N or 20000; 1 client under loss runs N/10)
 # For work on one path (then BENCH_REDIS_DOC=0 keeps docs/ as it is):
@@ -488,8 +489,30 @@ python3 scripts/bench-redis-report.py "$OUT" "$N" "$MIX_N" "$ELAPSED" "$(nproc)"
 	"$(date -u '+%Y-%m-%d %H:%M UTC')" "$(git rev-parse --short HEAD 2>/dev/null)" >"$OUT/redis.md"
 cat "$OUT/redis.md"
 if [ "${BENCH_REDIS_DOC:-1}" = 1 ]; then
-	cp "$OUT/redis.md" docs/performance-redis.md
+	# The generated part ends with the targets table; what follows it in
+	# the old file (the notes on earlier runs and measurements, written by
+	# hand) is kept below the new tables.
+	{
+		cat "$OUT/redis.md"
+		[ -f docs/performance-redis.md ] && awk '
+			/^### Targets \(issue 16\)/ { t = 1; next }
+			t && /^### / { keep = 1 }
+			keep' docs/performance-redis.md | sed '1s/^/\n/'
+	} >"$SD_TMP/performance-redis.md"
+	mv "$SD_TMP/performance-redis.md" docs/performance-redis.md
 	[ -f "$OUT/redis_cdf.png" ] && cp "$OUT/redis_cdf.png" docs/performance-redis-cdf.png
+	# docs/performance.md holds a copy of it (make bench puts it there):
+	# its Redis section is replaced in place, up to "## Plots".
+	if grep -q '^## Redis through smt-proxy' docs/performance.md &&
+		grep -q '^## Plots' docs/performance.md; then
+		awk -v f=docs/performance-redis.md '
+			/^## Redis through smt-proxy/ {
+				while ((getline l < f) > 0) print l
+				print ""; skip = 1; next }
+			skip && /^## Plots/ { skip = 0 }
+			!skip' docs/performance.md >"$SD_TMP/performance.md"
+		mv "$SD_TMP/performance.md" docs/performance.md
+	fi
 fi
 echo "bench-redis: ${ELAPSED}s, wrote $OUT/redis.md"
 exit 0

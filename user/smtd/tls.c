@@ -2056,19 +2056,20 @@ int smtd_tls_listen(struct smtd *d)
 enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
 /*
- * A 0-RTT set-up's ClientHello built ahead, while idle (smtd_hs_idle):
- * SSL_write_early_data writes it and the PROPOSE's first SMTD_PRE_EARLY
- * bytes (version, type, length: the same in every PROPOSE) into a memory
- * BIO. The set-up that takes the ticket writes the rest of its PROPOSE
- * (early data may come in several records), has its epoch 0 from the
- * early exporter at once, and sends the bytes once TCP is up (pre_send).
- * The key share is made for this ClientHello and used once, or wiped
- * with the SSL unused.
+ * A set-up's ClientHello with a ticket, built ahead while idle
+ * (smtd_hs_idle) into a memory BIO. For 0-RTT (early), SSL_write_early_data
+ * writes it and the PROPOSE's first SMTD_PRE_EARLY bytes (version, type,
+ * length: the same in every PROPOSE); the set-up that takes the ticket
+ * writes the rest of its PROPOSE (early data may come in several records)
+ * and has its epoch 0 from the early exporter at once. For a resumption
+ * without early data, SSL_do_handshake writes the ClientHello alone. The
+ * set-up sends the bytes once TCP is up (pre_send). The key share is made
+ * for this ClientHello and used once, or wiped with the SSL unused.
  */
 #define SMTD_PRE_EARLY 4
 
 static SSL *prepare_hello(struct smtd *d, const char *service,
-			  SSL_SESSION *sess)
+			  SSL_SESSION *sess, bool early)
 {
 	struct smt_params p = {.type = SMT_PARAMS_PROPOSE,
 			       .flags = SMT_PARAMS_F_EARLY};
@@ -2089,7 +2090,9 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 	if (SSL_set_tlsext_host_name(ssl, service) != 1 ||
 	    SSL_set1_host(ssl, service) != 1 ||
 	    SSL_set_session(ssl, sess) != 1 ||
-	    SSL_write_early_data(ssl, hdr, SMTD_PRE_EARLY, &n) != 1) {
+	    (early ? SSL_write_early_data(ssl, hdr, SMTD_PRE_EARLY, &n) != 1
+		   : SSL_do_handshake(ssl) != -1 ||
+			     SSL_get_error(ssl, -1) != SSL_ERROR_WANT_READ)) {
 		ERR_clear_error();
 		SSL_set_shutdown(ssl,
 				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -2115,10 +2118,10 @@ bool smtd_hs_idle(struct smtd *d)
 }
 
 /*
- * Client, a ClientHello built ahead: write the rest of the PROPOSE and
- * hand epoch 0 over (cli_early_write), then take the whole first flight
- * out of the memory BIO for the socket (sent by hs_drive once TCP is up)
- * and put the socket under the SSL. 0, or -1 (hs failed).
+ * Client, a ClientHello built ahead: for 0-RTT write the rest of the
+ * PROPOSE, then take the whole first flight out of the memory BIO for the
+ * socket (sent by hs_drive once TCP is up) and put the socket under the
+ * SSL; a 0-RTT set-up then hands epoch 0 over. 0, or -1 (hs failed).
  */
 static int pre_send(struct smtd *d, struct smtd_hs *hs)
 {
@@ -2127,7 +2130,7 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	long n;
 
 	hs->pre = false;
-	if (early_write(d, hs) != 1) {
+	if (hs->early && early_write(d, hs) != 1) {
 		if (!hs->dead)
 			hs_fail(d, hs, &d->st.refused.tls_failed,
 				"the ClientHello built ahead was not usable");
@@ -2146,7 +2149,7 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	}
 	/* the flight first (the server's work starts with it), then the
 	 * application's epoch 0 */
-	if (pend_write(d, hs) < 0 || early_hand_over(d, hs) < 0)
+	if (pend_write(d, hs) < 0 || (hs->early && early_hand_over(d, hs) < 0))
 		return -1;
 	return 0;
 }
@@ -2166,27 +2169,33 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 	uint8_t ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto;
 	struct smt_params a;
 	SSL_SESSION *sess;
-	bool has_a, early;
+	bool has_a, early, pre_early = false;
 	SSL *pre;
 
 	if (pol == SMTD_RESUME_OFF)
 		return;
-	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a, &pre);
+	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a, &pre,
+				&pre_early);
 	if (!sess)
 		return;
 	early = pol == SMTD_RESUME_0RTT && has_a && a.ipproto == ipproto &&
 		SSL_SESSION_get_max_early_data(sess) >= SMT_PARAMS_LEN;
-	/* built ahead with this ticket (and this configuration): use it */
-	if (pre && early && SSL_get_SSL_CTX(pre) == d->cli_ctx) {
+	/* built ahead with this ticket, this configuration and this kind of
+	 * set-up: use it */
+	if (pre && early == pre_early && SSL_get_SSL_CTX(pre) == d->cli_ctx) {
 		SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
 		SSL_free(hs->ssl);
 		hs->ssl = pre;
 		SSL_set_app_data(pre, hs);
 		hs->pre = true;
-		hs->early_off = SMTD_PRE_EARLY;
-		d->st.early_prebuilt++;
-		LOG_D("%s to %s: 0-RTT with a ClientHello built ahead",
-		      hs->service, hs->address);
+		hs->early_off = early ? SMTD_PRE_EARLY : 0;
+		if (early)
+			d->st.early_prebuilt++;
+		else
+			d->st.resume_prebuilt++;
+		LOG_D("%s to %s: %s with a ClientHello built ahead",
+		      hs->service, hs->address,
+		      early ? "0-RTT" : "resumption");
 		pre = NULL;
 	}
 	if (pre) { /* not for this set-up; never sent */
@@ -2228,7 +2237,8 @@ static void offer_close_ticket(struct smtd *d, struct smtd_hs *hs)
 	bool has_a;
 
 	close_ticket_key(hs, key, sizeof(key));
-	sess = smtd_ticket_take(d, hs->service, key, &unused, &has_a, NULL);
+	sess = smtd_ticket_take(d, hs->service, key, &unused, &has_a, NULL,
+				NULL);
 	if (!sess)
 		return;
 	SSL_set_session(hs->ssl, sess);

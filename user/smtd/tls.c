@@ -2194,8 +2194,7 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 		else
 			d->st.resume_prebuilt++;
 		LOG_D("%s to %s: %s with a ClientHello built ahead",
-		      hs->service, hs->address,
-		      early ? "0-RTT" : "resumption");
+		      hs->service, hs->address, early ? "0-RTT" : "resumption");
 		pre = NULL;
 	}
 	if (pre) { /* not for this set-up; never sent */

@@ -2616,6 +2616,13 @@ t_resume() {
 	else
 		bad resumption_off_full_handshakes "$(sd_ctl srv -j stats)"
 	fi
+	# the second full set-up to that server used the ClientHello its
+	# smtd built ahead while idle after the first (smtd_hs_idle)
+	if rpcs_ok "$out" && [ "$(stat_of cli full_prebuilt)" = 1 ]; then
+		ok full_hello_built_ahead_used
+	else
+		bad full_hello_built_ahead_used "full_prebuilt $(stat_of cli full_prebuilt)"
+	fi
 
 	# 0-RTT: a first set-up gets the ticket, the second sends early data
 	restart_hosts_with echo_resume=0-rtt

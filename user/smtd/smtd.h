@@ -232,6 +232,7 @@ void smtd_accept_tick(struct smtd *d);
 	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \
 	X(early_prebuilt, "0-RTT set-ups with a ClientHello built ahead")    \
 	X(resume_prebuilt, "resumed set-ups with a ClientHello built ahead") \
+	X(full_prebuilt, "full set-ups with a ClientHello built ahead")      \
 	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
 	X(early_rejected, "0-RTT set-ups retried in 1-RTT (EARLY_KEYS)")     \
 	X(early_refused_policy, "early data refused: service not 0-rtt")     \
@@ -336,6 +337,7 @@ struct smtd {
 	void *metrics; /* metrics.c state */
 	int64_t started; /* unix time smtd started */
 	struct smtd_resume *resume; /* resume.c: tickets, replay record */
+	struct smtd_hello *hellos; /* tls.c: full set-ups' ClientHellos ahead */
 	const struct smtd_setup_ops *setup; /* &smtd_setup_ops (tls.c) */
 };
 

@@ -2089,7 +2089,7 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 	smt_params_encode(&p, hdr);
 	if (SSL_set_tlsext_host_name(ssl, service) != 1 ||
 	    SSL_set1_host(ssl, service) != 1 ||
-	    SSL_set_session(ssl, sess) != 1 ||
+	    (sess && SSL_set_session(ssl, sess) != 1) ||
 	    (early ? SSL_write_early_data(ssl, hdr, SMTD_PRE_EARLY, &n) != 1
 		   : SSL_do_handshake(ssl) != -1 ||
 			     SSL_get_error(ssl, -1) != SSL_ERROR_WANT_READ)) {
@@ -2103,6 +2103,111 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 	return ssl;
 }
 
+/*
+ * Full set-ups (no ticket to offer: resumption off, or none cached) to
+ * the peers of the last SMTD_HELLO_PEERS such set-ups: their next
+ * ClientHello (key share included) built ahead as well, used once, or
+ * built again when older than SMTD_PRE_HELLO_MS. A peer not used for
+ * SMTD_HELLO_IDLE_MS gets none.
+ */
+#define SMTD_HELLO_PEERS 4
+#define SMTD_HELLO_IDLE_MS 10000
+
+struct smtd_hello {
+	char service[SMTD_NAME_MAX];
+	char address[80];
+	SSL *pre; /* NULL: none built */
+	int64_t pre_ms; /* when pre was built */
+	int64_t used_ms; /* the peer's last full set-up */
+};
+
+static void hello_drop(struct smtd_hello *h)
+{
+	if (h->pre)
+		SSL_set_shutdown(h->pre,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(h->pre);
+	h->pre = NULL;
+}
+
+static struct smtd_hello *hello_find(struct smtd *d, const char *service,
+				     const char *address)
+{
+	int i;
+
+	for (i = 0; d->hellos && i < SMTD_HELLO_PEERS; i++)
+		if (!strcmp(d->hellos[i].service, service) &&
+		    !strcmp(d->hellos[i].address, address))
+			return &d->hellos[i];
+	return NULL;
+}
+
+/* A full set-up to (service, address) started: its peer is one to build
+ * ClientHellos for (in the place of the least recently used). */
+static void hello_note(struct smtd *d, const char *service, const char *address)
+{
+	struct smtd_hello *h = hello_find(d, service, address);
+	int i;
+
+	if (!h && !d->hellos)
+		d->hellos = calloc(SMTD_HELLO_PEERS, sizeof(*d->hellos));
+	if (!h && d->hellos) {
+		h = &d->hellos[0];
+		for (i = 1; i < SMTD_HELLO_PEERS; i++)
+			if (d->hellos[i].used_ms < h->used_ms)
+				h = &d->hellos[i];
+		hello_drop(h);
+		snprintf(h->service, sizeof(h->service), "%s", service);
+		snprintf(h->address, sizeof(h->address), "%s", address);
+	}
+	if (h)
+		h->used_ms = smtd_now_ms();
+}
+
+/* The ClientHello built ahead for a full set-up to (service, address),
+ * fresh and of the current configuration, out of the list; else NULL. */
+static SSL *hello_take(struct smtd *d, const char *service, const char *address)
+{
+	struct smtd_hello *h = hello_find(d, service, address);
+	SSL *pre = h ? h->pre : NULL;
+
+	if (!pre)
+		return NULL;
+	h->pre = NULL;
+	if (smtd_now_ms() - h->pre_ms > SMTD_PRE_HELLO_MS ||
+	    SSL_get_SSL_CTX(pre) != d->cli_ctx) {
+		SSL_set_shutdown(pre,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(pre);
+		return NULL;
+	}
+	return pre;
+}
+
+/* One ClientHello built ahead for a recent peer without a fresh one;
+ * true if one was built (more may be wanted). */
+static bool hello_prepare(struct smtd *d)
+{
+	int64_t now = smtd_now_ms();
+	struct smtd_hello *h;
+	int i;
+
+	for (i = 0; d->hellos && i < SMTD_HELLO_PEERS; i++) {
+		h = &d->hellos[i];
+		if (!h->service[0] || now - h->used_ms > SMTD_HELLO_IDLE_MS ||
+		    (h->pre && now - h->pre_ms <= SMTD_PRE_HELLO_MS / 2 &&
+		     SSL_get_SSL_CTX(h->pre) == d->cli_ctx))
+			continue;
+		hello_drop(h);
+		h->pre = prepare_hello(d, h->service, NULL, false);
+		h->pre_ms = now;
+		LOG_D("%s to %s: ClientHello of a full set-up built ahead%s",
+		      h->service, h->address, h->pre ? "" : " failed");
+		return h->pre != NULL;
+	}
+	return false;
+}
+
 /* Not while a set-up waits for its peer, whose answer would wait behind
  * the ~100 us of a ClientHello (a client whose epoch 0 is out only waits
  * for epoch 1, and CLOSEs are off every request's path). */
@@ -2114,7 +2219,7 @@ bool smtd_hs_idle(struct smtd *d)
 		if (!hs->dead && hs->state != HS_QUEUED && !hs->closing &&
 		    !hs->close_conn && (hs->server || !hs->early_sid))
 			return false;
-	return smtd_ticket_prepare(d, prepare_hello);
+	return smtd_ticket_prepare(d, prepare_hello) || hello_prepare(d);
 }
 
 /*
@@ -2154,6 +2259,14 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	return 0;
 }
 
+static enum smtd_resume_policy resume_policy(struct smtd *d,
+					     const char *service)
+{
+	const struct smtd_service *svc = smtd_service_find(&d->cfg, service);
+
+	return svc ? svc->resume : SMTD_RESUME_ON;
+}
+
 static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs);
 static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
 /*
@@ -2163,9 +2276,7 @@ static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
  */
 static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 {
-	const struct smtd_service *svc =
-		smtd_service_find(&d->cfg, hs->service);
-	enum smtd_resume_policy pol = svc ? svc->resume : SMTD_RESUME_ON;
+	enum smtd_resume_policy pol = resume_policy(d, hs->service);
 	uint8_t ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto;
 	struct smt_params a;
 	SSL_SESSION *sess;
@@ -2244,6 +2355,26 @@ static void offer_close_ticket(struct smtd *d, struct smtd_hs *hs)
 	SSL_SESSION_free(sess);
 }
 
+/* Client, a full set-up (resumption off: no ticket offered): the
+ * ClientHello built ahead for its peer if there is one, and the peer
+ * noted for the next. */
+static void hello_full(struct smtd *d, struct smtd_hs *hs)
+{
+	SSL *pre = hello_take(d, hs->service, hs->address);
+
+	hello_note(d, hs->service, hs->address);
+	if (!pre)
+		return;
+	SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
+	SSL_free(hs->ssl);
+	hs->ssl = pre;
+	SSL_set_app_data(pre, hs);
+	hs->pre = true;
+	d->st.full_prebuilt++;
+	LOG_D("%s to %s: full handshake with a ClientHello built ahead",
+	      hs->service, hs->address);
+}
+
 static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		    const char *service, const char *address,
 		    uint16_t local_port, uint8_t ipproto,
@@ -2296,6 +2427,8 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		offer_ticket(d, hs);
 	else if (kind == HS_CLOSE_SESSION)
 		offer_close_ticket(d, hs);
+	if (kind == HS_NEW && resume_policy(d, service) == SMTD_RESUME_OFF)
+		hello_full(d, hs);
 	if (!hs->closing)
 		d->st.handshakes_out++;
 	hs->dst = dst;
@@ -2595,6 +2728,12 @@ void smtd_hs_tick(struct smtd *d)
 
 void smtd_hs_free_all(struct smtd *d)
 {
+	int i;
+
+	for (i = 0; d->hellos && i < SMTD_HELLO_PEERS; i++)
+		hello_drop(&d->hellos[i]);
+	free(d->hellos);
+	d->hellos = NULL;
 	/* a stopping smtd sends no CLOSE: sessions outlive smtd */
 	while (d->hs_list) {
 		d->hs_list->conn = NULL;

@@ -2104,8 +2104,8 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 }
 
 /*
- * Full set-ups (no ticket to offer: resumption off, or none cached) to
- * the peers of the last SMTD_HELLO_PEERS such set-ups: their next
+ * Full set-ups (resumption off: no ticket to offer) to the peers of the
+ * last SMTD_HELLO_PEERS such set-ups: their next
  * ClientHello (key share included) built ahead as well, used once, or
  * built again when older than SMTD_PRE_HELLO_MS. A peer not used for
  * SMTD_HELLO_IDLE_MS gets none.

@@ -2580,7 +2580,7 @@ epochs_agree() { # TEST PORT
 }
 
 t_resume() {
-	local out=$SD_TMP/resume.out r0 r1 a0 a1 s0
+	local out=$SD_TMP/resume.out r0 r1 a0 a1 s0 p0
 	restart_hosts_with
 	echo_client cli "$out" "$SIP" echo.smt -n 20 -s 64 --port 9800
 	r0=$(stat_of srv handshakes_resumed)
@@ -2593,6 +2593,19 @@ t_resume() {
 	else
 		bad resumed_handshake_policy_on "resumed $r0 -> $r1 $(tail -2 "$out")"
 	fi
+	# the client smtd, idle since the last set-up, built the next
+	# resumed set-up's ClientHello ahead (smtd_hs_idle), and that
+	# set-up sent it and resumed
+	p0=$(stat_of cli resume_prebuilt)
+	r0=$(stat_of srv handshakes_resumed)
+	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9815
+	if rpcs_ok "$out" && [ "$(stat_of cli resume_prebuilt)" = $((p0 + 1)) ] &&
+		[ "$(stat_of srv handshakes_resumed)" -gt "$r0" ] &&
+		[ "$(stat_of cli early_sent)" = 0 ]; then
+		ok resumed_hello_built_ahead_used
+	else
+		bad resumed_hello_built_ahead_used "prebuilt $p0 -> $(stat_of cli resume_prebuilt), resumed $r0 -> $(stat_of srv handshakes_resumed); $(tail -2 "$out")"
+	fi
 	# policy off on the client: no ticket offered, a full handshake
 	restart_hosts_with echo_resume=off
 	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9802
@@ -2602,6 +2615,13 @@ t_resume() {
 		ok resumption_off_full_handshakes
 	else
 		bad resumption_off_full_handshakes "$(sd_ctl srv -j stats)"
+	fi
+	# the second full set-up to that server used the ClientHello its
+	# smtd built ahead while idle after the first (smtd_hs_idle)
+	if rpcs_ok "$out" && [ "$(stat_of cli full_prebuilt)" = 1 ]; then
+		ok full_hello_built_ahead_used
+	else
+		bad full_hello_built_ahead_used "full_prebuilt $(stat_of cli full_prebuilt)"
 	fi
 
 	# 0-RTT: a first set-up gets the ticket, the second sends early data
@@ -2619,7 +2639,6 @@ t_resume() {
 	epochs_agree zero_rtt_epoch0_epoch1_keys_agree 9805
 	# its ticket (single use) again: one RPC only, right after the set-up
 	s0=$(stat_of cli tickets_cached)
-	local p0
 	p0=$(stat_of cli early_prebuilt)
 	echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats --port 9807
 	first_rpc_not_resent zero_rtt_first_rpc_held_not_resent "$out"
@@ -2714,7 +2733,7 @@ t_resume() {
 	# epoch 0 over (the server's work starts with it), so a connection
 	# refused by then fails the connect request, with no session handed
 	# over, and costs one of the two tickets of 9813
-	local f0 w0 p0
+	local f0 w0
 	f0=$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")
 	w0=$(stat_of cli handshakes_failed)
 	p0=$(stat_of cli early_prebuilt)

@@ -37,9 +37,10 @@ struct ticket {
 	int64_t expires; /* unix seconds */
 	struct smt_params accept; /* the last ACCEPT from that server */
 	bool has_accept;
-	/* 0-rtt: a ClientHello with this ticket built ahead (not sent) */
+	/* a ClientHello with this ticket built ahead (not sent) */
 	SSL *pre;
 	int64_t pre_ms; /* when it was built */
+	bool pre_early; /* with the EARLY PROPOSE's start as early data */
 };
 
 struct replay_slot {
@@ -497,7 +498,7 @@ static void ticket_trim(struct smtd_resume *rs, const char *service,
 
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 			      const char *address, struct smt_params *accept,
-			      bool *has_accept, SSL **pre)
+			      bool *has_accept, SSL **pre, bool *pre_early)
 {
 	struct smtd_resume *rs = d->resume;
 	int64_t now = pre ? smtd_now_ms() : 0;
@@ -516,6 +517,7 @@ SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 		*has_accept = t->has_accept;
 		if (pre && pre_fresh(t, now, SMTD_PRE_HELLO_MS)) {
 			*pre = t->pre;
+			*pre_early = t->pre_early;
 			t->pre = NULL;
 		}
 	} else {
@@ -526,16 +528,16 @@ SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 }
 
 /*
- * While idle: build the ClientHello of the ticket a 0-RTT set-up to its
- * server would take next (the newest of its (service, address)), with
- * prepare(), so that the set-up finds its key share, binder and early
- * secrets made. One a call; true if more may be wanted. A prepared one
- * older than SMTD_PRE_HELLO_MS is not used (its ticket age would be
+ * While idle: build the ClientHello of the ticket a set-up to its server
+ * would take next (the newest of its (service, address)), with prepare(),
+ * so that the set-up finds its key share and binder (and for 0-RTT its
+ * early secrets) made. One a call; true if more may be wanted. A prepared
+ * one older than SMTD_PRE_HELLO_MS is not used (its ticket age would be
  * stale) and is built again.
  */
 bool smtd_ticket_prepare(struct smtd *d,
 			 SSL *(*prepare)(struct smtd *, const char *,
-					 SSL_SESSION *))
+					 SSL_SESSION *, bool))
 {
 	struct smtd_resume *rs = d->resume;
 	int64_t now = smtd_now_ms();
@@ -547,8 +549,13 @@ bool smtd_ticket_prepare(struct smtd *d,
 		const struct ticket *first = NULL;
 		bool ready = false;
 
-		if (!t->has_accept || !svc || svc->resume != SMTD_RESUME_0RTT)
+		bool early;
+
+		if (!svc || svc->resume == SMTD_RESUME_OFF)
 			continue;
+		early = svc->resume == SMTD_RESUME_0RTT && t->has_accept &&
+			SSL_SESSION_get_max_early_data(t->sess) >=
+				SMT_PARAMS_LEN;
 		/* one per server: the newest, unless one is still fresh */
 		for (u = rs->tickets; u; u = u->next) {
 			if (strcmp(u->service, t->service) ||
@@ -562,8 +569,9 @@ bool smtd_ticket_prepare(struct smtd *d,
 		if (ready || first != t)
 			continue;
 		pre_free(t->pre);
-		t->pre = prepare(d, t->service, t->sess);
+		t->pre = prepare(d, t->service, t->sess, early);
 		t->pre_ms = now;
+		t->pre_early = early;
 		LOG_D("%s to %s: ClientHello built ahead%s", t->service,
 		      t->address, t->pre ? "" : " failed");
 		return t->pre != NULL;

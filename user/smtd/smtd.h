@@ -231,6 +231,8 @@ void smtd_accept_tick(struct smtd *d);
 	X(tickets_taken, "server: stateful tickets resumed (single use)")    \
 	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \
 	X(early_prebuilt, "0-RTT set-ups with a ClientHello built ahead")    \
+	X(resume_prebuilt, "resumed set-ups with a ClientHello built ahead") \
+	X(full_prebuilt, "full set-ups with a ClientHello built ahead")      \
 	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
 	X(early_rejected, "0-RTT set-ups retried in 1-RTT (EARLY_KEYS)")     \
 	X(early_refused_policy, "early data refused: service not 0-rtt")     \
@@ -335,6 +337,7 @@ struct smtd {
 	void *metrics; /* metrics.c state */
 	int64_t started; /* unix time smtd started */
 	struct smtd_resume *resume; /* resume.c: tickets, replay record */
+	struct smtd_hello *hellos; /* tls.c: full set-ups' ClientHellos ahead */
 	const struct smtd_setup_ops *setup; /* &smtd_setup_ops (tls.c) */
 };
 
@@ -671,16 +674,18 @@ void smtd_resume_sni(struct smtd *d, SSL *ssl, const struct smtd_service *svc);
 /* Server, ClientHello with its PSK parsed: a stateful ticket is single use. */
 void smtd_resume_taken(struct smtd *d, SSL *ssl);
 /* The newest ticket of (service, address), out of the cache; with pre, the
- * ClientHello built ahead with it if there is one still fresh (else NULL). */
+ * ClientHello built ahead with it if there is one still fresh (else NULL)
+ * and in *pre_early whether it carries early data. */
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 			      const char *address, struct smt_params *accept,
-			      bool *has_accept, SSL **pre);
+			      bool *has_accept, SSL **pre, bool *pre_early);
 /* A prepared ClientHello is used within this many ms (its ticket age). */
 #define SMTD_PRE_HELLO_MS 2000
 bool smtd_ticket_prepare(struct smtd *d,
 			 SSL *(*prepare)(struct smtd *, const char *,
-					 SSL_SESSION *));
-/* While idle: 0-RTT ClientHellos built ahead (tls.c). True: more to do. */
+					 SSL_SESSION *, bool early));
+/* While idle: ClientHellos with tickets built ahead (tls.c). True: more
+ * to do. */
 bool smtd_hs_idle(struct smtd *d);
 void smtd_ticket_put(struct smtd *d, const char *service, const char *address,
 		     SSL_SESSION *sess, const struct smt_params *accept);

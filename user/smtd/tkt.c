@@ -634,11 +634,11 @@ static void leaf_id(const uint8_t *chain, size_t len, char *out)
  * An ephemeral X25519 key pair for one set-up (the HELLO's or the ACCEPT's
  * share): one made while smtd was idle (smtd_tkt_idle), taken out of the
  * pool so that no other set-up gets it, or a new one when the pool is
- * empty. NULL when none can be made.
+ * empty. NULL when none can be made. For a client, also the X25519 of the
+ * pair with share (*have), when it was made ahead for that very share
+ * (the ticket of the previous set-up); whatever was made ahead goes with
+ * the pair, wiped.
  */
-/* The same, and for a client the X25519 of the pair with share made ahead
- * (*have), when it was made for that very share (the ticket of the
- * previous set-up); whatever was made ahead goes with the pair, wiped. */
 static EVP_PKEY *eph_take_dh(struct smtd *d, uint8_t pub[32],
 			     const uint8_t *share, uint8_t dh[32], bool *have)
 {
@@ -695,22 +695,20 @@ static bool pool_wanted(struct smtd *d)
 
 bool smtd_tkt_idle(struct smtd *d)
 {
+	static const uint8_t zero[32];
 	struct smtd_tkt *t;
+	int i;
 
 	if (!pool_wanted(d) || !(t = rt(d)))
 		return false;
-	t->pool[t->npool] = smt_x25519_gen(t->pool_pub[t->npool]);
-	if (!t->pool[t->npool])
+	i = t->npool;
+	t->pool[i] = smt_x25519_gen(t->pool_pub[i]);
+	if (!t->pool[i])
 		return false;
-	{ /* a client's next HELLO: its X25519 made too */
-		static const uint8_t zero[32];
-		int i = t->npool;
-
-		if (CRYPTO_memcmp(t->last_share, zero, 32) &&
-		    !smt_x25519_derive(t->pool[i], t->last_share,
-				       t->pool_dh[i]))
-			memcpy(t->pool_dh_for[i], t->last_share, 32);
-	}
+	/* a client's next HELLO: its X25519 with the last ticket's share */
+	if (CRYPTO_memcmp(t->last_share, zero, 32) &&
+	    !smt_x25519_derive(t->pool[i], t->last_share, t->pool_dh[i]))
+		memcpy(t->pool_dh_for[i], t->last_share, 32);
 	t->npool++;
 	return t->npool < TKT_POOL;
 }

@@ -2056,19 +2056,20 @@ int smtd_tls_listen(struct smtd *d)
 enum hs_kind { HS_NEW, HS_REKEY, HS_CLOSE_SESSION };
 
 /*
- * A 0-RTT set-up's ClientHello built ahead, while idle (smtd_hs_idle):
- * SSL_write_early_data writes it and the PROPOSE's first SMTD_PRE_EARLY
- * bytes (version, type, length: the same in every PROPOSE) into a memory
- * BIO. The set-up that takes the ticket writes the rest of its PROPOSE
- * (early data may come in several records), has its epoch 0 from the
- * early exporter at once, and sends the bytes once TCP is up (pre_send).
- * The key share is made for this ClientHello and used once, or wiped
- * with the SSL unused.
+ * A set-up's ClientHello with a ticket, built ahead while idle
+ * (smtd_hs_idle) into a memory BIO. For 0-RTT (early), SSL_write_early_data
+ * writes it and the PROPOSE's first SMTD_PRE_EARLY bytes (version, type,
+ * length: the same in every PROPOSE); the set-up that takes the ticket
+ * writes the rest of its PROPOSE (early data may come in several records)
+ * and has its epoch 0 from the early exporter at once. For a resumption
+ * without early data, SSL_do_handshake writes the ClientHello alone. The
+ * set-up sends the bytes once TCP is up (pre_send). The key share is made
+ * for this ClientHello and used once, or wiped with the SSL unused.
  */
 #define SMTD_PRE_EARLY 4
 
 static SSL *prepare_hello(struct smtd *d, const char *service,
-			  SSL_SESSION *sess)
+			  SSL_SESSION *sess, bool early)
 {
 	struct smt_params p = {.type = SMT_PARAMS_PROPOSE,
 			       .flags = SMT_PARAMS_F_EARLY};
@@ -2088,8 +2089,10 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 	smt_params_encode(&p, hdr);
 	if (SSL_set_tlsext_host_name(ssl, service) != 1 ||
 	    SSL_set1_host(ssl, service) != 1 ||
-	    SSL_set_session(ssl, sess) != 1 ||
-	    SSL_write_early_data(ssl, hdr, SMTD_PRE_EARLY, &n) != 1) {
+	    (sess && SSL_set_session(ssl, sess) != 1) ||
+	    (early ? SSL_write_early_data(ssl, hdr, SMTD_PRE_EARLY, &n) != 1
+		   : SSL_do_handshake(ssl) != -1 ||
+			     SSL_get_error(ssl, -1) != SSL_ERROR_WANT_READ)) {
 		ERR_clear_error();
 		SSL_set_shutdown(ssl,
 				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -2098,6 +2101,111 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 	}
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	return ssl;
+}
+
+/*
+ * Full set-ups (resumption off: no ticket to offer) to the peers of the
+ * last SMTD_HELLO_PEERS such set-ups: their next
+ * ClientHello (key share included) built ahead as well, used once, or
+ * built again when older than SMTD_PRE_HELLO_MS. A peer not used for
+ * SMTD_HELLO_IDLE_MS gets none.
+ */
+#define SMTD_HELLO_PEERS 4
+#define SMTD_HELLO_IDLE_MS 10000
+
+struct smtd_hello {
+	char service[SMTD_NAME_MAX];
+	char address[80];
+	SSL *pre; /* NULL: none built */
+	int64_t pre_ms; /* when pre was built */
+	int64_t used_ms; /* the peer's last full set-up */
+};
+
+static void hello_drop(struct smtd_hello *h)
+{
+	if (h->pre)
+		SSL_set_shutdown(h->pre,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(h->pre);
+	h->pre = NULL;
+}
+
+static struct smtd_hello *hello_find(struct smtd *d, const char *service,
+				     const char *address)
+{
+	int i;
+
+	for (i = 0; d->hellos && i < SMTD_HELLO_PEERS; i++)
+		if (!strcmp(d->hellos[i].service, service) &&
+		    !strcmp(d->hellos[i].address, address))
+			return &d->hellos[i];
+	return NULL;
+}
+
+/* A full set-up to (service, address) started: its peer is one to build
+ * ClientHellos for (in the place of the least recently used). */
+static void hello_note(struct smtd *d, const char *service, const char *address)
+{
+	struct smtd_hello *h = hello_find(d, service, address);
+	int i;
+
+	if (!h && !d->hellos)
+		d->hellos = calloc(SMTD_HELLO_PEERS, sizeof(*d->hellos));
+	if (!h && d->hellos) {
+		h = &d->hellos[0];
+		for (i = 1; i < SMTD_HELLO_PEERS; i++)
+			if (d->hellos[i].used_ms < h->used_ms)
+				h = &d->hellos[i];
+		hello_drop(h);
+		snprintf(h->service, sizeof(h->service), "%s", service);
+		snprintf(h->address, sizeof(h->address), "%s", address);
+	}
+	if (h)
+		h->used_ms = smtd_now_ms();
+}
+
+/* The ClientHello built ahead for a full set-up to (service, address),
+ * fresh and of the current configuration, out of the list; else NULL. */
+static SSL *hello_take(struct smtd *d, const char *service, const char *address)
+{
+	struct smtd_hello *h = hello_find(d, service, address);
+	SSL *pre = h ? h->pre : NULL;
+
+	if (!pre)
+		return NULL;
+	h->pre = NULL;
+	if (smtd_now_ms() - h->pre_ms > SMTD_PRE_HELLO_MS ||
+	    SSL_get_SSL_CTX(pre) != d->cli_ctx) {
+		SSL_set_shutdown(pre,
+				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(pre);
+		return NULL;
+	}
+	return pre;
+}
+
+/* One ClientHello built ahead for a recent peer without a fresh one;
+ * true if one was built (more may be wanted). */
+static bool hello_prepare(struct smtd *d)
+{
+	int64_t now = smtd_now_ms();
+	struct smtd_hello *h;
+	int i;
+
+	for (i = 0; d->hellos && i < SMTD_HELLO_PEERS; i++) {
+		h = &d->hellos[i];
+		if (!h->service[0] || now - h->used_ms > SMTD_HELLO_IDLE_MS ||
+		    (h->pre && now - h->pre_ms <= SMTD_PRE_HELLO_MS / 2 &&
+		     SSL_get_SSL_CTX(h->pre) == d->cli_ctx))
+			continue;
+		hello_drop(h);
+		h->pre = prepare_hello(d, h->service, NULL, false);
+		h->pre_ms = now;
+		LOG_D("%s to %s: ClientHello of a full set-up built ahead%s",
+		      h->service, h->address, h->pre ? "" : " failed");
+		return h->pre != NULL;
+	}
+	return false;
 }
 
 /* Not while a set-up waits for its peer, whose answer would wait behind
@@ -2111,14 +2219,14 @@ bool smtd_hs_idle(struct smtd *d)
 		if (!hs->dead && hs->state != HS_QUEUED && !hs->closing &&
 		    !hs->close_conn && (hs->server || !hs->early_sid))
 			return false;
-	return smtd_ticket_prepare(d, prepare_hello);
+	return smtd_ticket_prepare(d, prepare_hello) || hello_prepare(d);
 }
 
 /*
- * Client, a ClientHello built ahead: write the rest of the PROPOSE and
- * hand epoch 0 over (cli_early_write), then take the whole first flight
- * out of the memory BIO for the socket (sent by hs_drive once TCP is up)
- * and put the socket under the SSL. 0, or -1 (hs failed).
+ * Client, a ClientHello built ahead: for 0-RTT write the rest of the
+ * PROPOSE, then take the whole first flight out of the memory BIO for the
+ * socket (sent by hs_drive once TCP is up) and put the socket under the
+ * SSL; a 0-RTT set-up then hands epoch 0 over. 0, or -1 (hs failed).
  */
 static int pre_send(struct smtd *d, struct smtd_hs *hs)
 {
@@ -2127,7 +2235,7 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	long n;
 
 	hs->pre = false;
-	if (early_write(d, hs) != 1) {
+	if (hs->early && early_write(d, hs) != 1) {
 		if (!hs->dead)
 			hs_fail(d, hs, &d->st.refused.tls_failed,
 				"the ClientHello built ahead was not usable");
@@ -2146,9 +2254,17 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	}
 	/* the flight first (the server's work starts with it), then the
 	 * application's epoch 0 */
-	if (pend_write(d, hs) < 0 || early_hand_over(d, hs) < 0)
+	if (pend_write(d, hs) < 0 || (hs->early && early_hand_over(d, hs) < 0))
 		return -1;
 	return 0;
+}
+
+static enum smtd_resume_policy resume_policy(struct smtd *d,
+					     const char *service)
+{
+	const struct smtd_service *svc = smtd_service_find(&d->cfg, service);
+
+	return svc ? svc->resume : SMTD_RESUME_ON;
 }
 
 static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs);
@@ -2160,33 +2276,36 @@ static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
  */
 static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 {
-	const struct smtd_service *svc =
-		smtd_service_find(&d->cfg, hs->service);
-	enum smtd_resume_policy pol = svc ? svc->resume : SMTD_RESUME_ON;
+	enum smtd_resume_policy pol = resume_policy(d, hs->service);
 	uint8_t ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto;
 	struct smt_params a;
 	SSL_SESSION *sess;
-	bool has_a, early;
+	bool has_a, early, pre_early = false;
 	SSL *pre;
 
 	if (pol == SMTD_RESUME_OFF)
 		return;
-	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a, &pre);
+	sess = smtd_ticket_take(d, hs->service, hs->address, &a, &has_a, &pre,
+				&pre_early);
 	if (!sess)
 		return;
 	early = pol == SMTD_RESUME_0RTT && has_a && a.ipproto == ipproto &&
 		SSL_SESSION_get_max_early_data(sess) >= SMT_PARAMS_LEN;
-	/* built ahead with this ticket (and this configuration): use it */
-	if (pre && early && SSL_get_SSL_CTX(pre) == d->cli_ctx) {
+	/* built ahead with this ticket, this configuration and this kind of
+	 * set-up: use it */
+	if (pre && early == pre_early && SSL_get_SSL_CTX(pre) == d->cli_ctx) {
 		SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
 		SSL_free(hs->ssl);
 		hs->ssl = pre;
 		SSL_set_app_data(pre, hs);
 		hs->pre = true;
-		hs->early_off = SMTD_PRE_EARLY;
-		d->st.early_prebuilt++;
-		LOG_D("%s to %s: 0-RTT with a ClientHello built ahead",
-		      hs->service, hs->address);
+		hs->early_off = early ? SMTD_PRE_EARLY : 0;
+		if (early)
+			d->st.early_prebuilt++;
+		else
+			d->st.resume_prebuilt++;
+		LOG_D("%s to %s: %s with a ClientHello built ahead",
+		      hs->service, hs->address, early ? "0-RTT" : "resumption");
 		pre = NULL;
 	}
 	if (pre) { /* not for this set-up; never sent */
@@ -2228,11 +2347,32 @@ static void offer_close_ticket(struct smtd *d, struct smtd_hs *hs)
 	bool has_a;
 
 	close_ticket_key(hs, key, sizeof(key));
-	sess = smtd_ticket_take(d, hs->service, key, &unused, &has_a, NULL);
+	sess = smtd_ticket_take(d, hs->service, key, &unused, &has_a, NULL,
+				NULL);
 	if (!sess)
 		return;
 	SSL_set_session(hs->ssl, sess);
 	SSL_SESSION_free(sess);
+}
+
+/* Client, a full set-up (resumption off: no ticket offered): the
+ * ClientHello built ahead for its peer if there is one, and the peer
+ * noted for the next. */
+static void hello_full(struct smtd *d, struct smtd_hs *hs)
+{
+	SSL *pre = hello_take(d, hs->service, hs->address);
+
+	hello_note(d, hs->service, hs->address);
+	if (!pre)
+		return;
+	SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
+	SSL_free(hs->ssl);
+	hs->ssl = pre;
+	SSL_set_app_data(pre, hs);
+	hs->pre = true;
+	d->st.full_prebuilt++;
+	LOG_D("%s to %s: full handshake with a ClientHello built ahead",
+	      hs->service, hs->address);
 }
 
 static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
@@ -2287,6 +2427,8 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		offer_ticket(d, hs);
 	else if (kind == HS_CLOSE_SESSION)
 		offer_close_ticket(d, hs);
+	if (kind == HS_NEW && resume_policy(d, service) == SMTD_RESUME_OFF)
+		hello_full(d, hs);
 	if (!hs->closing)
 		d->st.handshakes_out++;
 	hs->dst = dst;
@@ -2586,6 +2728,12 @@ void smtd_hs_tick(struct smtd *d)
 
 void smtd_hs_free_all(struct smtd *d)
 {
+	int i;
+
+	for (i = 0; d->hellos && i < SMTD_HELLO_PEERS; i++)
+		hello_drop(&d->hellos[i]);
+	free(d->hellos);
+	d->hellos = NULL;
 	/* a stopping smtd sends no CLOSE: sessions outlive smtd */
 	while (d->hs_list) {
 		d->hs_list->conn = NULL;

@@ -963,20 +963,19 @@ and load.
   OpenSSL with its tag look-ups by parameter name (16 %), malloc and
   free (5 %). At 8 KiB AES-GCM is 42 % of either role, the same bytes
   TLS encrypts, so 1.4x there needs the rest of SMT's per-message cost
-  halved (fewer, larger records; fewer copies). The lever found on
-  2026-12-07 (docs/engine.md "Timer sets at 32 outstanding"): the same
-  build with `caller_timers=1` (no timerfd; the bench's own waits end at
-  the next timer) ran at 1.75 and 2.00x TLS at 64 B and 1.65x at 1 KiB
-  x32 in two pairs, CPU per RPC about a third lower, far more than the
-  5 % perf samples under `timerfd_settime`. Why is not settled: a set
-  reprograms the clock event device through the hypervisor on this VM,
-  time the guest's samples do not see, but the client sets it only 0.04
-  times per RPC (the server 0.07 since the busy-endpoint rule of that
-  day, 0.82 before), so the waits themselves (when and how long each
-  role sleeps, and so how often the peer must wake it) are the other
-  suspect; perf sched of both modes is the next measurement. It is not
-  the default because unloaded 64 B p50 is worse with it (1.5x UDP's
-  against 1.1x: docs/engine.md "Waiting with caller_timers").
+  halved (fewer, larger records; fewer copies). The timer lever
+  (docs/engine.md "Timers at the wait", 2026-12-07): on this VM every
+  programming of a kernel timer under a few ms ahead costs 10 to 20 us
+  (a TSC-deadline write through the hypervisor), and the timerfd was set
+  0.04 times per RPC and fired 0.01 times at x32, stalling the client in
+  mid-turn so that the server ran dry and slept 4 times as often. Now a
+  busy endpoint whose caller keeps time at its waits (smt-bench's
+  default `caller_timers=1`, smt-proxy, an `smt_wait` caller) sets no
+  timerfd; unloaded it keeps the timerfd, so that no wait carries a
+  timeout of its own (cancelling it on the wake-up's path was
+  `caller_timers`' 1.4-1.5x UDP p50). A/B against main on the EPYC
+  host: 64 B x32 2.37 -> 3.02x TLS, 1 KiB 2.16 -> 2.55, 8 KiB 1.60 ->
+  1.71, unloaded 64 B p50 1.08 -> 1.09x UDP.
 - 1 MiB goodput (docs/engine.md, "1 MiB goodput over UDP"). Both roles
   are CPU-bound (client 86 %, server 93 % of the wall time). Per RPC:
   about 20 GRANTs, 19 `sendmmsg` and 24 `recvmmsg`; the client's time

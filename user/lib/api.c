@@ -141,6 +141,7 @@ struct smt_endpoint {
 	uint64_t armed; /* deadline the timerfd is set to, 0 = none */
 	uint64_t armed_for; /* the engine's deadline it was set for */
 	bool fired; /* the timerfd expired and was not reset since */
+	bool fd_out; /* smt_fd() was asked for: the caller may poll it */
 	unsigned int rx_ready; /* backend sources worth reading (fd bits) */
 	bool in_process; /* defer engine flushes to the end of the batch */
 	bool draining; /* smt_recv() has more ready: hold sends for a batch */
@@ -257,6 +258,49 @@ const char *smt_drop_reason_name(unsigned int i)
  * leaves an armed expiry before its deadline: answers to the others wake
  * the caller first, and under load the deadline moves with every send */
 #define EP_TIMERS_BUSY 4
+
+/*
+ * Whether the caller keeps the endpoint's time at its own waits: it said
+ * so (caller_timers: it sleeps at most until smt_next_timeout_ns()), or
+ * it never asked for smt_fd(), so every sleep on the endpoint is
+ * smt_wait()'s. Such an endpoint sets its timerfd only while it is not
+ * busy (ep_wait_keeps_time); a busy one leaves the timer to the wait's
+ * timeout, which the kernel arms only when the wait really sleeps
+ * (docs/engine.md "Timers at the wait").
+ */
+static bool ep_caller_waits(const struct smt_endpoint *ep)
+{
+	return ep->o.caller_timers || !ep->fd_out;
+}
+
+/*
+ * With 32 RPCs outstanding a caller rarely sleeps, but a timerfd kept
+ * within its window is set about once per timer period (the oldest
+ * request's probe, 100 to 300 us ahead) and fires in between: each set
+ * under a few ms ahead and each expiry reprograms the clock event device
+ * (10 us or more on these VMs), a third of the CPU per small RPC. So with
+ * EP_TIMERS_BUSY timers or more, an endpoint whose caller waits
+ * (ep_caller_waits) sets none. An unloaded exchange keeps the timerfd: a
+ * wait's own timeout is the CPU's earliest hrtimer then, cancelled (and
+ * the device reprogrammed) on the path of every wake-up, 5 to 10 us of
+ * each small RPC's latency, where the timerfd is set after the send, off
+ * that path.
+ */
+static bool ep_wait_keeps_time(const struct smt_endpoint *ep)
+{
+	return ep_caller_waits(ep) &&
+	       smt_engine_timers_armed(ep->eng) >= EP_TIMERS_BUSY;
+}
+
+/* The armed timerfd wakes a sleeping caller in time for deadline d (by
+ * 2 d - now at the latest; earlier is a wake-up for nothing). */
+static bool ep_tfd_covers(const struct smt_endpoint *ep, uint64_t d,
+			  uint64_t now)
+{
+	return ep->armed && !ep->fired && ep->armed > now && d > now &&
+	       ep->armed - now <= 2 * (d - now);
+}
+
 static void ep_arm(struct smt_endpoint *ep, bool sent)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
@@ -264,13 +308,22 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 	struct itimerspec its = {0};
 	bool later;
 
-	if (ep->o.caller_timers) /* the caller sleeps until d itself */
-		return;
 	if (d == UINT64_MAX)
 		d = 0;
 	if (ep->armed && now >= ep->armed) { /* expired: readable now */
 		ep->fired = true;
 		ep->armed = 0;
+	}
+	if (ep_wait_keeps_time(ep)) {
+		/* an expired timerfd would keep smt_fd readable: disarm it
+		 * (no hrtimer to move, it has fired); one still armed stays
+		 * and may fire early once */
+		if (ep->fired) {
+			ep->fired = false;
+			ep->timer_arms++;
+			timerfd_settime(ep->tfd, 0, &its, NULL);
+		}
+		return;
 	}
 	later = !ep->fired && ep->armed && d > ep->armed;
 	if (!ep->fired && ep->armed && d && d <= ep->armed && d > now &&
@@ -1402,6 +1455,15 @@ void smt_msg_release(struct smt_msg *msg)
 
 int smt_fd(const struct smt_endpoint *ep)
 {
+	/* the caller may poll it from now on, not only sleep in smt_wait()
+	 * (ep_caller_waits): the timerfd must cover the next timer. The
+	 * endpoint itself is not const. */
+	if (!ep->fd_out) {
+		struct smt_endpoint *e = (struct smt_endpoint *)ep;
+
+		e->fd_out = true;
+		ep_arm(e, false);
+	}
 	return ep->epfd;
 }
 
@@ -1804,7 +1866,10 @@ int64_t smt_next_timeout_ns(const struct smt_endpoint *ep)
 	if (ep->tx_held || ep->rxq.n || smt_engine_tx_pending(ep->eng) ||
 	    d <= now)
 		return 0;
-	if (d == UINT64_MAX)
+	/* the timerfd in smt_fd's set wakes the caller in time: a wait
+	 * without a timeout of its own is cheaper (ep_wait_keeps_time) */
+	if (d == UINT64_MAX ||
+	    (ep_caller_waits(ep) && ep_tfd_covers(ep, d, now)))
 		return -1;
 	return d - now > INT64_MAX ? INT64_MAX : (int64_t)(d - now);
 }
@@ -1830,7 +1895,7 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms)
 	if (ep->notes || smt_engine_events_pending(ep->eng) || ep->rxq.n ||
 	    smt_engine_tx_pending(ep->eng) || ep->tx_held)
 		ns = 0;
-	if (ep->o.caller_timers) { /* no timerfd: the wait keeps time */
+	if (ep_caller_waits(ep)) { /* the wait keeps time (ep_arm) */
 		int64_t t = smt_next_timeout_ns(ep);
 
 		if (t >= 0 && (ns < 0 || t < ns))

@@ -138,9 +138,12 @@ struct smt_endpoint_opts {
 	uint32_t hold_ms;
 	/* the caller keeps the endpoint's time itself: it sleeps at most
 	 * until smt_next_timeout_ns() (or _ms) and then calls smt_process().
-	 * The endpoint's timerfd is never set (no timerfd_settime system
-	 * call, 10 us or more each on some VMs), so smt_fd() does not
-	 * become readable for a timer; smt_wait() still keeps time */
+	 * With 4 or more messages in flight the endpoint's timerfd is not
+	 * set (a timerfd_settime system call is 10 us or more on some VMs),
+	 * so smt_fd() does not become readable for a timer; unloaded it is,
+	 * and smt_next_timeout_ns() is -1 while it covers the next timer.
+	 * smt_wait() keeps time too. A caller that never asked for smt_fd()
+	 * (it sleeps only in smt_wait()) is treated the same way. */
 	bool caller_timers;
 };
 #define SMT_HOLD_OFF UINT32_MAX
@@ -344,7 +347,9 @@ int smt_wait(struct smt_endpoint *ep, int timeout_ms);
  * something else than smt_fd()). */
 int smt_next_timeout_ms(const struct smt_endpoint *ep);
 /* The same in nanoseconds (not rounded up): 0 when a timer is due,
- * anything is held or packets wait to be processed or sent, -1 if none. */
+ * anything is held or packets wait to be processed or sent, -1 if none
+ * (with caller_timers, or before smt_fd() was asked for: also while the
+ * endpoint's own timerfd in smt_fd()'s set wakes the caller in time). */
 int64_t smt_next_timeout_ns(const struct smt_endpoint *ep);
 
 /* ---- counters --------------------------------------------------------- */

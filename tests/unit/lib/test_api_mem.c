@@ -234,6 +234,10 @@ static void mem_pair_open(struct mem_pair *m, uint32_t encap_hdr)
 	cr_assert_eq(smt_endpoint_open_on(&o, &m->pa->bk, &m->a), 0);
 	cr_assert_eq(smt_endpoint_open_on(&o, &m->pb->bk, &m->b), 0);
 	cr_assert_eq(smt_endpoint_port(m->a), 1000);
+	/* callers that may poll smt_fd: the timerfd keeps their time (with
+	 * no smt_fd asked for, smt_wait's timeout keeps it under load) */
+	smt_fd(m->a);
+	smt_fd(m->b);
 	th_join(m->a, m->b, 3, &m->sa, &m->sb);
 }
 

@@ -589,6 +589,7 @@ Test(udp_backend, steady_stream_skips_epoll_and_keeps_timers)
 	bool failed = false, was_readable = false;
 
 	cr_assert_eq(smt_endpoint_open(&o, &a), 0);
+	smt_fd(a); /* polled below: the timerfd keeps time */
 	aport = smt_endpoint_port(a);
 	/* the UDP ports as SMT ports (else the backend drops it unread by
 	 * the engine): a short header, dropped and counted */
@@ -975,39 +976,52 @@ Test(udp_backend, timer_wakes_a_sleeping_caller_in_time)
 }
 
 /*
- * caller_timers (smt-proxy's mode): the endpoint never sets its timerfd
- * (timer_arms stays 0), so smt_fd does not wake a caller for a timer; a
- * caller that sleeps until smt_next_timeout_ns() and then calls
- * smt_process() still sends each probe and RESEND of a request to a
- * silent peer, never early, until the RPC fails; smt_wait() keeps time
- * by itself too (a longer timeout ends at the next timer).
+ * caller_timers (smt-proxy's and smt-bench's mode) with 4 RPCs or more
+ * outstanding (EP_TIMERS_BUSY): the endpoint sets no timerfd (at most it
+ * disarms the one its first, lone request set, once that fired), so smt_fd
+ * does not wake a caller for a timer; a caller that sleeps until
+ * smt_next_timeout_ns() and then calls smt_process() still sends each
+ * probe and RESEND to a silent peer, never early, until the RPCs fail;
+ * smt_wait() keeps time by itself too (a longer timeout ends at the next
+ * timer). docs/engine.md "Timers at the wait".
  */
-Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
+Test(udp_backend, caller_timers_busy_set_no_timerfd_and_keep_time)
 {
-	struct smt_stats st;
+	struct smt_stats s0, st;
 	uint32_t sa;
 	uint64_t id, t0 = th_mono_ms();
-	int silent, sleeps = 0, round;
+	int silent, sleeps = 0, round, early;
 	struct smt_endpoint *a = to_silent_peer(true, &silent, &sa);
 	bool failed;
 
+	stats_of(a, &s0);
 	for (round = 0; round < 2; round++) {
 		failed = false;
-		cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
-		cr_assert_geq(smt_process(a), 0); /* what the send left */
+		early = 0;
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id),
+				     0);
+		cr_assert_geq(smt_process(a), 0); /* what the sends left */
 		while (!failed) {
 			struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
 			int64_t t = smt_next_timeout_ns(a);
 
-			cr_assert_geq(t, 0, "an RPC outstanding, no timer");
 			if (round == 0 && t > 0) {
-				/* the fd stays quiet past the deadline */
-				cr_assert_eq(
-					poll(&pf, 1,
-					     (int)((t + 999999) / 1000000)),
-					0,
-					"smt_fd woke the caller with "
-					"caller_timers set");
+				struct timespec ts = {.tv_sec = t / 1000000000,
+						      .tv_nsec =
+							      t % 1000000000};
+
+				/* the fd stays quiet up to the deadline (to
+				 * the ns), but for the expiry the first, lone
+				 * request set: it may fire once */
+				if (ppoll(&pf, 1, &ts, NULL) != 0) {
+					cr_assert_eq(early++, 0,
+						     "smt_fd woke a busy "
+						     "caller with "
+						     "caller_timers set");
+					cr_assert_geq(smt_process(a), 0);
+					continue;
+				}
 				cr_assert_eq(smt_next_timeout_ns(a), 0,
 					     "the timer was not due after "
 					     "the wait");
@@ -1021,7 +1035,9 @@ Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
 				cr_assert_geq(smt_wait(a, 10000), 0);
 				cr_assert_leq(
 					th_mono_ms() - w0,
-					(uint64_t)t / 500000 + 50,
+					(uint64_t)(t < 0 ? 4000000 : t) /
+							500000 +
+						50,
 					"smt_wait slept %lu ms past a "
 					"timer %ld us ahead",
 					(unsigned long)(th_mono_ms() - w0),
@@ -1034,19 +1050,146 @@ Test(udp_backend, caller_timers_set_no_timerfd_and_keep_time)
 	}
 	stats_of(a, &st);
 	cr_assert_geq(sleeps, 1, "no sleep: every timer was due at once");
-	cr_assert_geq(st.tx_packets, 6,
+	cr_assert_geq(st.tx_packets, 12,
 		      "%lu packets: the timers sent no probes",
 		      (unsigned long)st.tx_packets);
-	cr_assert_eq(st.timer_arms, 0, "timerfd set %lu times",
-		     (unsigned long)st.timer_arms);
-	cr_assert_eq(st.timer_wakeups, 0);
+	/* per round: the first request is lone (it may set the timerfd,
+	 * which the busy endpoint disarms once it fired), and so are the
+	 * last ones while they fail one by one */
+	cr_assert_leq(st.timer_arms - s0.timer_arms, 8,
+		      "timerfd set %lu times in 2 busy rounds",
+		      (unsigned long)(st.timer_arms - s0.timer_arms));
+	close(silent);
+	smt_endpoint_close(a);
+}
+
+/*
+ * caller_timers with one RPC outstanding (an unloaded exchange): the
+ * timerfd keeps the time, so that the caller's sleep carries no timeout
+ * (a timeout's hrtimer is cancelled on the wake-up's path, 5 to 10 us of
+ * an unloaded RPC's latency on these VMs): smt_next_timeout_ns() is -1
+ * while the armed timerfd fires in time for the next timer, and a caller
+ * sleeping on smt_fd with no timeout is woken for each probe and RESEND,
+ * never early, until the RPC fails (after 10 silent RESEND timeouts: a
+ * loaded host finds some timers due before it could sleep).
+ */
+Test(udp_backend, caller_timers_unloaded_wait_on_the_timerfd)
+{
+	uint32_t sa;
+	uint64_t id, t0 = th_mono_ms();
+	int silent, wakes = 0;
+	struct smt_endpoint *a = silent_peer(true, 2000, 10, &silent, &sa);
+	bool failed = false;
+
+	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+	cr_assert_eq(smt_next_timeout_ns(a), -1,
+		     "one RPC outstanding: the caller should wait on the "
+		     "timerfd, not with a timeout of %ld ns",
+		     (long)smt_next_timeout_ns(a));
+	while (!failed) {
+		struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
+		int64_t t = smt_next_timeout_ns(a);
+		uint64_t w0 = th_mono_ms();
+
+		if (t != 0) {
+			cr_assert_eq(
+				poll(&pf, 1,
+				     t < 0 ? 5000
+					   : (int)((t + 999999) / 1000000) +
+						     5000),
+				1, "not woken in 5 s: a timer was lost");
+			/* probe or RESEND: at most twice 2 ms, plus 50 */
+			cr_assert_leq(th_mono_ms() - w0, 54,
+				      "woken after %lu ms",
+				      (unsigned long)(th_mono_ms() - w0));
+			wakes++;
+		}
+		cr_assert_geq(smt_process(a), 0);
+		failed |= drain_failed(a);
+		cr_assert_lt(th_mono_ms(), t0 + 20000, "no failure in 20 s");
+	}
+	cr_assert_geq(wakes, 3, "only %d wake-ups", wakes);
+	close(silent);
+	smt_endpoint_close(a);
+}
+
+/*
+ * An endpoint whose caller never asked for smt_fd() sleeps only in
+ * smt_wait(), so smt_wait() keeps its time with 4 RPCs outstanding (no
+ * timerfd set; RPCs fail after 10 silent RESEND timeouts, so that two
+ * waits come first under ASan): each wait ends by twice the next timer
+ * (plus 50 ms), and
+ * the RPCs to a silent peer fail in time. The same endpoint, once smt_fd()
+ * was asked for, keeps the timerfd set for a caller that polls it.
+ */
+Test(udp_backend, smt_wait_keeps_time_without_smt_fd)
+{
+	struct smt_stats s0, st;
+	uint32_t sa;
+	uint64_t id, t0 = th_mono_ms();
+	int silent, waits = 0, wakes = 0;
+	struct smt_endpoint *a = silent_peer(false, 2000, 10, &silent, &sa);
+	bool failed = false;
+
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+	stats_of(a, &s0);
+	while (!failed && waits < 2) {
+		int64_t t = smt_next_timeout_ns(a);
+		uint64_t w0 = th_mono_ms();
+
+		cr_assert_geq(smt_wait(a, 10000), 0);
+		if (t > 0) {
+			cr_assert_leq(th_mono_ms() - w0,
+				      (uint64_t)t / 500000 + 50,
+				      "smt_wait slept %lu ms past a timer "
+				      "%ld us ahead: a timer was lost",
+				      (unsigned long)(th_mono_ms() - w0),
+				      (long)(t / 1000));
+			waits++;
+		}
+		failed |= drain_failed(a);
+		cr_assert_lt(th_mono_ms(), t0 + 20000, "no failure in 20 s");
+	}
+	cr_assert(!failed, "the RPCs failed after %d waits", waits);
+	stats_of(a, &st);
+	cr_assert_leq(st.timer_arms - s0.timer_arms, 2,
+		      "timerfd set %lu times by a busy smt_wait caller",
+		      (unsigned long)(st.timer_arms - s0.timer_arms));
+	/* asked for smt_fd: from now on the timerfd wakes a caller that
+	 * sleeps on it with no timeout of its own, for every timer */
+	smt_fd(a);
+	while (!failed) {
+		struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
+		int64_t t = smt_next_timeout_ns(a);
+		uint64_t w0 = th_mono_ms();
+
+		if (t > 0) {
+			cr_assert_eq(poll(&pf, 1, 5000), 1,
+				     "not woken in 5 s (the next timer was "
+				     "%ld us ahead): a timer was lost",
+				     (long)(t / 1000));
+			cr_assert_leq(th_mono_ms() - w0,
+				      (uint64_t)t / 500000 + 50,
+				      "woken %lu ms after a timer %ld us "
+				      "ahead",
+				      (unsigned long)(th_mono_ms() - w0),
+				      (long)(t / 1000));
+			wakes++;
+		}
+		cr_assert_geq(smt_process(a), 0);
+		failed |= drain_failed(a);
+		cr_assert_lt(th_mono_ms(), t0 + 20000, "no failure in 20 s");
+	}
+	cr_assert_geq(wakes, 1, "no wake-up on smt_fd");
 	close(silent);
 	smt_endpoint_close(a);
 }
 
 /*
  * caller_timers: smt_wait() sleeps until the next timer to the nanosecond,
- * not to epoll_wait's next whole millisecond. Requests to a silent peer
+ * not to epoll_wait's next whole millisecond. Requests (4 at once: the
+ * wait keeps time for a busy endpoint) to a silent peer
  * with a 300 us RESEND timeout: of the waits for a timer less than 600 us
  * ahead, the one closest to its deadline ends within 400 us of it (with
  * the timeout rounded up to 1 ms, each ends at least 1 ms after the wait
@@ -1064,7 +1207,10 @@ Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
 	for (req = 0; req < 4; req++) {
 		bool failed = false;
 
-		cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+		/* 4 outstanding: the wait keeps time, not the timerfd */
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id),
+				     0);
 		while (!failed) {
 			int64_t t = smt_next_timeout_ns(a), el;
 			struct timespec w0, w1;

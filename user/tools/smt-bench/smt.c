@@ -26,7 +26,9 @@
 #include "bench.h"
 
 /* Endpoint options given with --smt-opt; 0 keeps libsmt's default (but
- * max_pad, the sessions' P: 1500 unless given, as smtd's default). */
+ * max_pad, the sessions' P: 1500 unless given, as smtd's default; and
+ * caller_timers: the client's and the server's loops sleep at most until
+ * smt_next_timeout_ns(), as smt-proxy's do, so 1 unless given). */
 static struct {
 	const char *name;
 	uint32_t val;
@@ -34,7 +36,7 @@ static struct {
 	{"rpc_timeouts", 0}, {"resend_us", 0},	   {"unsched", 0},
 	{"max_granted", 0},  {"mtu", 0},	   {"busy_poll_us", 0},
 	{"xsk_tx", 0},	     {"rto_min_us", 0},	   {"max_pad", 1500},
-	{"hold_ms", 0},	     {"caller_timers", 0},
+	{"hold_ms", 0},	     {"caller_timers", 1},
 };
 #define N_SMT_OPTS (sizeof(smt_opts) / sizeof(smt_opts[0]))
 

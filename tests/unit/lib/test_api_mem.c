@@ -221,9 +221,10 @@ struct mem_pair {
 	uint32_t sa, sb;
 };
 
-static void mem_pair_open(struct mem_pair *m, uint32_t encap_hdr)
+static void mem_pair_open_opts(struct mem_pair *m, uint32_t encap_hdr,
+			       const struct smt_endpoint_opts *opts)
 {
-	struct smt_endpoint_opts o = {.sz = sizeof(o)};
+	struct smt_endpoint_opts o = *opts;
 
 	memset(m, 0, sizeof(*m));
 	m->w.mtu = 1500;
@@ -239,6 +240,13 @@ static void mem_pair_open(struct mem_pair *m, uint32_t encap_hdr)
 	smt_fd(m->a);
 	smt_fd(m->b);
 	th_join(m->a, m->b, 3, &m->sa, &m->sb);
+}
+
+static void mem_pair_open(struct mem_pair *m, uint32_t encap_hdr)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o)};
+
+	mem_pair_open_opts(m, encap_hdr, &o);
 }
 
 static void mem_pair_close(struct mem_pair *m)
@@ -356,14 +364,22 @@ Test(api_mem, failed_open_on_closes_the_backend)
 }
 
 /* A pair after one RPC, with nothing left to do on either side. */
-static void mem_pair_settled(struct mem_pair *m)
+static void mem_pair_settled_opts(struct mem_pair *m,
+				  const struct smt_endpoint_opts *o)
 {
-	mem_pair_open(m, 0);
+	mem_pair_open_opts(m, 0, o);
 	mem_rpc(m, 64, 1);
 	for (int i = 0; i < 4; i++) {
 		smt_process(m->a);
 		smt_process(m->b);
 	}
+}
+
+static void mem_pair_settled(struct mem_pair *m)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o)};
+
+	mem_pair_settled_opts(m, &o);
 }
 
 /*
@@ -454,8 +470,14 @@ static void send_past_the_armed_timer(bool busy)
 	uint64_t id, t0, held[4];
 	int64_t to;
 	int nh;
+	/* every step below is timed against the next timer: with a RESEND
+	 * timeout of 20 ms, not 2, the steps fit in a slow (sanitized,
+	 * loaded) run's time too (ASan: 150 to 400 us a step) */
+	struct smt_endpoint_opts o = {.sz = sizeof(o),
+				      .resend_timeout_us = 20000,
+				      .rto_min_us = 20000};
 
-	mem_pair_settled(&m);
+	mem_pair_settled_opts(&m, &o);
 	s0.sz = s1.sz = sizeof(s0);
 	t0 = now_us();
 	cr_assert_eq(smt_send_request(m.a, m.sa, "one", 3, 2, &id), 0);
@@ -480,7 +502,8 @@ static void send_past_the_armed_timer(bool busy)
 	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
 	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
 	cr_assert_lt(now_us() - t0, (uint64_t)to * (busy ? 9 : 4) / 10000,
-		     "too slow: a deadline may have passed");
+		     "too slow: a deadline may have passed: %llu us of %lld",
+		     (unsigned long long)(now_us() - t0), (long long)to / 1000);
 	cr_assert_eq(s1.timer_arms - s0.timer_arms, busy ? 0 : 1,
 		     "timer set %llu times by a %s send past it",
 		     (unsigned long long)(s1.timer_arms - s0.timer_arms),

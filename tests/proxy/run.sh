@@ -487,14 +487,15 @@ sys.exit(0 if ok else 1)'; then
 
 check_sigterm() {
 	local rc out
-	printf 'DEBUG SLEEP 4\r\n' | inc $RESP run 127.0.0.1:6380 1 \
+	printf 'DEBUG SLEEP 7\r\n' | inc $RESP run 127.0.0.1:6380 1 \
 		>"$SD_TMP/slow.out" 2>/dev/null &
 	local cpid=$! i
 	# SIGTERM once the request is in flight (the counters, written every
 	# second, say so): a request not yet read would be refused by design.
-	# Up to 3.5 s for the counters to show it (2 s was once too short on
-	# a loaded host), inside the request's 4 s.
-	for i in $(seq 70); do
+	# Up to 6 s for the counters to show it (2 s, then 3.5 s, were too
+	# short on a loaded host, where python alone took 0.8 s to start),
+	# inside the request's 7 s.
+	for i in $(seq 120); do
 		grep -q '"outstanding":1,' "$SD_TMP/c-$1.json" && break
 		sleep 0.05
 	done

@@ -5,6 +5,7 @@
 # in OUT (rows.tsv, mixed.tsv, loss.txt), with the verdict on each of
 # issue 16's targets. Usage: bench-redis-report.py OUT N MIX_N ELAPSED
 # NCPU REDIS_VERSION STUNNEL_VERSION WHEN COMMIT
+import os
 import sys
 out, n, mix_n, elapsed, ncpu, rv, sv, when, rev = sys.argv[1:10]
 paths = ["tcp", "redis-tls", "stunnel", "smt-ip", "smt-udp"]
@@ -39,7 +40,12 @@ P("Debian's redis-server %s in the server namespace, redis-benchmark in the clie
 P("namespace, one veth pair. tcp: plain TCP (the floor); redis-tls: Redis's own")
 P("TLS 1.3; stunnel: stunnel4 %s on both hosts (TLS 1.3); smt-ip / smt-udp:" % sv)
 P("smt-proxy on both hosts, SMT natively on IP / over UDP. The sidecar paths")
-P("(stunnel, smt-*) add two localhost hops and two processes. Loss:")
+if os.environ.get("BENCH_REDIS_HOPS", "tcp") == "unix":
+    P("(stunnel, smt-*) add two local hops and two processes; both hops over Unix")
+    P("sockets for both sidecars (redis-benchmark -s to the client sidecar, the")
+    P("server sidecar to Redis's unixsocket; BENCH_REDIS_UNIX=0: TCP). Loss:")
+else:
+    P("(stunnel, smt-*) add two localhost TCP hops and two processes. Loss:")
 P("bpf/bench_loss.bpf.c (XDP on both veth ends, as make bench) drops TCP, UDP")
 P("and SMT packets alike. %s requests per 64 B run (%s with 1 client under" % (n, int(n) // 10))
 P("loss, %s pipelined); cpu us/req: utime + stime of redis-server and the" % (int(n) * 5))

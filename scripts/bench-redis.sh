@@ -41,9 +41,12 @@
 #     unanswered requests, the probes for responses and the tail-loss
 #     probes the receipts saved (docs/engine.md Timers), printed after
 #     each 1- and 32-client run
-#   BENCH_REDIS_UNIX=1  the smt paths' two local hops over Unix sockets:
-#     redis-benchmark -s to the client proxy's unix socket, the server
-#     proxy's backend Redis's unixsocket (the other paths unchanged)
+#   BENCH_REDIS_UNIX=0  the sidecar paths' two local hops over TCP on
+#     127.0.0.1 (until 2026-12-07 08:40 the default). The default (1): over
+#     Unix sockets, for stunnel and smt-proxy alike: redis-benchmark -s to
+#     the client sidecar's Unix socket (smt-proxy's unix, stunnel's
+#     accept), the server sidecar's backend Redis's unixsocket (smt-proxy's
+#     backend, stunnel's connect); tcp and redis-tls have no local hop
 #   BENCH_REDIS_BATCH=BYTES  the client smt-proxy's batch (request bytes
 #     one SMT message may carry, smt-proxy(8); 0: one request per message;
 #     default: smt-proxy's own)
@@ -70,6 +73,7 @@ PKTS=${BENCH_REDIS_PKTS:-}
 [ -n "$PROF" ] && PKTS=1
 POINTS=${BENCH_REDIS_POINTS:-}
 RUN_TIMEOUT=${BENCH_REDIS_TIMEOUT:-300}
+UNIX=${BENCH_REDIS_UNIX:-1}
 P=br$$
 P=${P:0:12}
 PIN=/sys/fs/bpf/$P-loss
@@ -185,13 +189,18 @@ bg REDIS "$NSS" redis-server --port 6379 --bind "$SIP" 127.0.0.1 --save '' \
 	--tls-ca-cert-file "$C/ca.crt" --tls-auth-clients no \
 	--tls-protocols TLSv1.3 --maxclients 2000 \
 	--unixsocket "$SD_TMP/redis.sock" --unixsocketperm 777 >"$SD_TMP/redis.log" 2>&1
-# stunnel: client 127.0.0.1:6392 -> SIP:6391 -> 127.0.0.1:6379
+# stunnel: client 127.0.0.1:6392 -> SIP:6391 -> 127.0.0.1:6379 (with
+# BENCH_REDIS_UNIX=1: st-c.sock -> SIP:6391 -> redis.sock)
+ST_ACCEPT=127.0.0.1:6392 ST_CONNECT=127.0.0.1:6379
+if [ "$UNIX" = 1 ]; then
+	ST_ACCEPT=$SD_TMP/st-c.sock ST_CONNECT=$SD_TMP/redis.sock
+fi
 cat >"$SD_TMP/st-s.conf" <<EOT
 foreground = yes
 pid =
 [redis]
 accept = $SIP:6391
-connect = 127.0.0.1:6379
+connect = $ST_CONNECT
 cert = $C/host.crt
 key = $C/host.key
 sslVersionMin = TLSv1.3
@@ -201,7 +210,7 @@ foreground = yes
 pid =
 [redis]
 client = yes
-accept = 127.0.0.1:6392
+accept = $ST_ACCEPT
 connect = $SIP:6391
 CAfile = $C/ca.crt
 verifyChain = yes
@@ -212,7 +221,7 @@ bg ST_S "$NSS" stunnel4 "$SD_TMP/st-s.conf" >"$SD_TMP/st-s.log" 2>&1
 bg ST_C "$NSC" stunnel4 "$SD_TMP/st-c.conf" >"$SD_TMP/st-c.log" 2>&1
 
 BACKEND=127.0.0.1:6379
-[ "${BENCH_REDIS_UNIX:-}" = 1 ] && BACKEND=$SD_TMP/redis.sock
+[ "$UNIX" = 1 ] && BACKEND=$SD_TMP/redis.sock
 proxy_pair() { # ENCAP PORT: smt-proxy client on 127.0.0.1:PORT
 	cat >"$SD_TMP/s-$1.conf" <<EOT
 [proxy redis]
@@ -444,7 +453,11 @@ if want stunnel; then
 	echo "bench-redis: stunnel"
 	CPU_PIDS="$REDIS $ST_S $ST_C"
 	SIDECARS="server:$ST_S client:$ST_C"
-	all_runs stunnel -h 127.0.0.1 -p 6392
+	if [ "$UNIX" = 1 ]; then
+		all_runs stunnel -s "$ST_ACCEPT"
+	else
+		all_runs stunnel -h 127.0.0.1 -p 6392
+	fi
 fi
 for e in ip:6380 udp:6381; do
 	want "smt-${e%:*}" || continue
@@ -453,7 +466,7 @@ for e in ip:6380 udp:6381; do
 	SIDECARS="server:$SPID client:$CPID"
 	PROF_SMT="$SD_TMP/c-${e%:*}.json $SD_TMP/s-${e%:*}.json"
 	echo "bench-redis: smt-${e%:*}"
-	if [ "${BENCH_REDIS_UNIX:-}" = 1 ]; then
+	if [ "$UNIX" = 1 ]; then
 		all_runs "smt-${e%:*}" -s "$SD_TMP/c-${e%:*}.sock"
 	else
 		all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
@@ -483,7 +496,8 @@ unset multiplot
 EOT
 command -v gnuplot >/dev/null && gnuplot "$SD_TMP/cdf.gp"
 
-python3 scripts/bench-redis-report.py "$OUT" "$N" "$MIX_N" "$ELAPSED" "$(nproc)" \
+BENCH_REDIS_HOPS=$([ "$UNIX" = 1 ] && echo unix || echo tcp) \
+	python3 scripts/bench-redis-report.py "$OUT" "$N" "$MIX_N" "$ELAPSED" "$(nproc)" \
 	"$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" \
 	"$(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\).*/\1/p' | head -1)" \
 	"$(date -u '+%Y-%m-%d %H:%M UTC')" "$(git rev-parse --short HEAD 2>/dev/null)" >"$OUT/redis.md"

@@ -7,7 +7,9 @@
                                 after HELLO 3, inline commands); prints the
                                 number of replies it expects
   resp.py run ADDR N [FILE]     sends FILE (or stdin) on one connection to
-                                ADDR (HOST:PORT or a Unix socket path), reads
+                                ADDR (HOST:PORT or a Unix socket path; with
+                                RESP_PAUSE=S or RESP_GO=FILE its first line,
+                                then S seconds or until FILE exists), reads
                                 N whole replies (or until EOF with N = -1),
                                 writes the reply bytes to stdout, and
                                 "EOF" on stderr when the server closed
@@ -135,10 +137,13 @@ def run(addr, n, path):
     data = open(path, "rb").read() if path else sys.stdin.buffer.read()
     s = connect(addr)
     pause = float(os.environ.get("RESP_PAUSE", "0"))
-    if pause:  # first line, a pause with the connection open, the rest
-        nl = data.index(b"\n") + 1
-        s.sendall(data[:nl])
+    go = os.environ.get("RESP_GO")
+    if pause or go:  # first line, a pause with the connection open
+        nl = data.index(b"\n") + 1  # (or until the file RESP_GO is),
+        s.sendall(data[:nl])  # the rest
         time.sleep(pause)
+        while go and not os.path.exists(go):
+            time.sleep(0.01)
         data = data[nl:]
     s.sendall(data)
     buf = b""

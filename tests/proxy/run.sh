@@ -14,6 +14,8 @@
 #   lossy      the pipeline again with 3 % of SMT packets dropped and 1 %
 #              duplicated (smt_fault on both hosts): still byte-exact
 #   window     the pipeline through a client proxy with send_window = 2
+#   morewait   (udp) a batch's MORE that finds libsmt's request window
+#              full waits and then goes: replies byte-exact
 #   reset      a connection reset while its pipeline's replies come in
 #              parts: the server proxy closes its backend connection
 #   cli        redis-cli SET/GET of a random binary value (-x), PING
@@ -236,14 +238,20 @@ check_lossy() {
 	fi
 }
 
+# another_client NAME ENCAP PORT LINE: a second client proxy NAME-ENCAP
+# like c-ENCAP on 127.0.0.1:PORT (no Unix socket) with LINE added, started
+another_client() {
+	sed -e "s/^listen = .*/listen = 127.0.0.1:$3/" -e '/^unix = /d' \
+		-e "s|c-$2|$1-$2|g" "$SD_TMP/c-$2.pconf" >"$SD_TMP/$1-$2.pconf"
+	echo "$4" >>"$SD_TMP/$1-$2.pconf"
+	proxy_start "$1-$2" "$NSC"
+}
+
 # The pipeline through a second client proxy whose send window holds 2
-# SMT requests: sends wait for room (the connection's input, a batch's
-# MORE), the replies are still byte-exact
+# SMT requests: sends wait for room (the connection's input), the replies
+# are still byte-exact
 check_window() {
-	sed -e 's/^listen = .*/listen = 127.0.0.1:6381/' -e '/^unix = /d' \
-		-e "s|c-$1|w-$1|g" "$SD_TMP/c-$1.pconf" >"$SD_TMP/w-$1.pconf"
-	echo "send_window = 2" >>"$SD_TMP/w-$1.pconf"
-	proxy_start "w-$1" "$NSC" || {
+	another_client w "$1" 6381 "send_window = 2" || {
 		bad "send window $1" "client proxy did not start"
 		return
 	}
@@ -253,6 +261,71 @@ check_window() {
 		bad "send window $1" "$(pipe_diff)"
 	fi
 	proxy_stop "w-$1" || bad "send window $1" "exit status $?"
+}
+
+# A batch's MORE that finds no room to be sent waits, then goes (batch_part's
+# -EAGAIN). send_window's count cannot refuse it (the part's own request has
+# just left the window), libsmt's request window can: no request goes 4096
+# past the oldest one unanswered. A client proxy with small batches; Redis
+# paused for writes (a SET through the proxy stays unanswered: the oldest)
+# and asleep for 3 s (DEBUG SLEEP, straight to Redis), meanwhile a batch of
+# two 40 KiB GETs (its reply comes in two parts) and then 5000 messages of
+# GETs on 10 connections are sent: the request window is full when the
+# batch's first part arrives, so its MORE waits (more_waits) until the SET
+# is answered. Every reply must be byte-exact or counted right.
+check_more_wait() {
+	local n=1000 st mw py pw pv pz="" i zs="" go=$SD_TMP/mw.go
+	# 23-byte GETs two to a message, mw.v's two 26-byte ones one batch
+	another_client m "$1" 6382 "batch = 56" || {
+		bad "more-wait $1" "client proxy did not start"
+		return
+	}
+	head -c 40000 /dev/urandom | ins redis-cli -p 6379 -x SET mw:big1 >/dev/null
+	head -c 40000 /dev/urandom | ins redis-cli -p 6379 -x SET mw:big2 >/dev/null
+	printf '*2\r\n$3\r\nGET\r\n$7\r\nmw:big1\r\n*2\r\n$3\r\nGET\r\n$7\r\nmw:big2\r\n' \
+		>"$SD_TMP/mw.v"
+	python3 -c 'import sys
+sys.stdout.buffer.write(b"*2\r\n$3\r\nGET\r\n$4\r\nmw:z\r\n" * int(sys.argv[1]))' "$n" >"$SD_TMP/mw.z"
+	ins redis-cli -p 6379 SET mw:z 1 >/dev/null
+	ins $RESP run 127.0.0.1:6379 2 "$SD_TMP/mw.v" >"$SD_TMP/mw.v.direct"
+	# the batch's connection open first (python starts slowly on a
+	# loaded host), its requests sent when $go exists
+	rm -f "$go"
+	RESP_GO=$go inc $RESP run 127.0.0.1:6382 2 "$SD_TMP/mw.v" >"$SD_TMP/mw.v.proxy" 2>"$SD_TMP/mw.err" &
+	pv=$!
+	for i in $(seq 100); do
+		"$SD_BIN/smtctl" -j proxy show "$SD_TMP/m-$1.sock" 2>/dev/null |
+			grep -q '"connections":1,' && break
+		sleep 0.1
+	done
+	ins redis-cli -p 6379 CLIENT PAUSE 8000 WRITE >/dev/null
+	inc redis-cli -p 6382 SET mw:paused 1 >"$SD_TMP/mw.y" 2>&1 &
+	py=$!
+	sleep 0.3
+	ins redis-cli -p 6379 DEBUG SLEEP 3 >/dev/null &
+	pw=$!
+	sleep 0.2
+	touch "$go"
+	sleep 0.3
+	# 10 connections: 5000 messages, past the request window
+	for i in $(seq 10); do
+		inc redis-cli -p 6382 --pipe <"$SD_TMP/mw.z" >"$SD_TMP/mw.z.$i" 2>&1 &
+		pz="$pz $!"
+	done
+	wait $py $pw $pv $pz
+	for i in $(seq 10); do
+		grep -q "errors: 0, replies: $n\$" "$SD_TMP/mw.z.$i" || zs="$zs $i"
+	done
+	sleep 1.2
+	st=$("$SD_BIN/smt-proxy" -c "$SD_TMP/m-$1.pconf" --stats)
+	mw=$(echo "$st" | python3 -c 'import json, sys; print(json.load(sys.stdin)["more_waits"])')
+	if [ "${mw:-0}" -gt 0 ] && [ "$(cat "$SD_TMP/mw.y")" = OK ] && [ -z "$zs" ] &&
+		cmp -s "$SD_TMP/mw.v.direct" "$SD_TMP/mw.v.proxy"; then
+		ok "more-wait $1: a batch's MORE waited for the request window ($mw), replies byte-exact"
+	else
+		bad "more-wait $1" "more_waits ${mw:-?}, SET: $(cat "$SD_TMP/mw.y"); $(cmp "$SD_TMP/mw.v.direct" "$SD_TMP/mw.v.proxy" 2>&1 | head -1); GETs wrong on connections:${zs:- none} ($(tail -1 "$SD_TMP/mw.z.${zs##* }" 2>/dev/null | head -c 100)) $(head -c 200 "$SD_TMP/mw.err")"
+	fi
+	proxy_stop "m-$1" || bad "more-wait $1" "exit status $?"
 }
 
 # A client connection reset while its batch's replies come in parts: the
@@ -414,14 +487,15 @@ sys.exit(0 if ok else 1)'; then
 
 check_sigterm() {
 	local rc out
-	printf 'DEBUG SLEEP 4\r\n' | inc $RESP run 127.0.0.1:6380 1 \
+	printf 'DEBUG SLEEP 7\r\n' | inc $RESP run 127.0.0.1:6380 1 \
 		>"$SD_TMP/slow.out" 2>/dev/null &
 	local cpid=$! i
 	# SIGTERM once the request is in flight (the counters, written every
 	# second, say so): a request not yet read would be refused by design.
-	# Up to 3.5 s for the counters to show it (2 s was once too short on
-	# a loaded host), inside the request's 4 s.
-	for i in $(seq 70); do
+	# Up to 6 s for the counters to show it (2 s, then 3.5 s, were too
+	# short on a loaded host, where python alone took 0.8 s to start),
+	# inside the request's 7 s.
+	for i in $(seq 120); do
 		grep -q '"outstanding":1,' "$SD_TMP/c-$1.json" && break
 		sleep 0.05
 	done
@@ -541,6 +615,7 @@ for encap in ${PROXY_ENCAPS:-ip udp}; do
 	want pipeline && check_pipeline "$encap"
 	want lossy && check_lossy "$encap"
 	want window && check_window "$encap"
+	[ "$encap" = udp ] && want morewait && check_more_wait "$encap"
 	want cli && check_cli "$encap"
 	want backend && check_backend "$encap"
 	want refused && check_refused "$encap"

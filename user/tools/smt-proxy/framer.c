@@ -199,16 +199,26 @@ static ssize_t resp_inline(const uint8_t *b, size_t len, size_t max,
 	return check_max((ssize_t)end + 1, max);
 }
 
+static unsigned char cmd_kind(const char *name);
+
+/* A request, and the kind of its command (one table look-up per request:
+ * framer_resp_refusal and framer_resp_class read info->kind). */
 static ssize_t resp_request(const uint8_t *b, size_t len, size_t max,
 			    struct framer_req *info)
 {
+	ssize_t r;
+
 	if (info)
 		memset(info, 0, sizeof(*info));
 	if (!len)
 		return 0;
 	if (b[0] == '*')
-		return resp_multibulk(b, len, max, info);
-	return resp_inline(b, len, max, info);
+		r = resp_multibulk(b, len, max, info);
+	else
+		r = resp_inline(b, len, max, info);
+	if (r > 0 && info && info->nargs)
+		info->kind = cmd_kind(info->name);
+	return r;
 }
 
 /*
@@ -404,18 +414,18 @@ static int cmd_cmp(const void *key, const void *elem)
 	return strcmp(key, ((const struct cmd *)elem)->name);
 }
 
-static enum cmd_kind cmd_kind(const char *name)
+static unsigned char cmd_kind(const char *name)
 {
 	const struct cmd *c = bsearch(name, cmds,
 				      sizeof(cmds) / sizeof(cmds[0]),
 				      sizeof(cmds[0]), cmd_cmp);
 
-	return c ? (enum cmd_kind)c->kind : CMD_OTHER;
+	return c ? c->kind : CMD_OTHER;
 }
 
 const char *framer_resp_refusal(const struct framer_req *info)
 {
-	switch (cmd_kind(info->name)) {
+	switch ((enum cmd_kind)info->kind) {
 	case CMD_REFUSED:
 		return "has no single reply or blocks without bound";
 	case CMD_XREAD:
@@ -433,7 +443,7 @@ const char *framer_resp_refusal(const struct framer_req *info)
 
 enum framer_cmd_class framer_resp_class(const struct framer_req *info)
 {
-	switch (cmd_kind(info->name)) {
+	switch ((enum cmd_kind)info->kind) {
 	case CMD_READONLY:
 		return FRAMER_CMD_READONLY;
 	case CMD_STATEFUL:

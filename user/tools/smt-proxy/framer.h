@@ -39,6 +39,8 @@ struct framer_req {
 	char name[FRAMER_NAME_MAX]; /* first argument, upper case, cut */
 	char sub[FRAMER_NAME_MAX]; /* second argument, upper case, cut */
 	int has_block; /* some argument is BLOCK (XREAD ... BLOCK ms) */
+	unsigned char kind; /* the command's kind in framer.c's table,
+			       looked up once when the request is cut */
 };
 
 /* "resp", "lines", "len32" -> kind; 0 when unknown. */

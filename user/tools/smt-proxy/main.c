@@ -76,6 +76,8 @@ struct counters {
 	/* messages that carried several requests (client: sent, server:
 	 * received); responses sent (server) or received (client) in parts */
 	uint64_t batches, parts;
+	/* client: MOREs that found the send window full and waited */
+	uint64_t more_waits;
 };
 
 struct proxy;
@@ -879,10 +881,14 @@ static int batch_part(struct proxy *p, struct cconn *c, struct creq *r,
 		c->tail = rest;
 	err = send_req(p, c, PROXY_REQ_MORE, NULL, 0, rest);
 	if (err == -EAGAIN) {
-		/* the send window is full: sent when it has room (smt_event
-		 * retries the connection, conn_resend) */
+		/* no room: sent when there is (smt_event retries the
+		 * connection, conn_resend). Not send_window's count (the
+		 * part's own request just left it) but libsmt's request
+		 * window: 4096 requests past the oldest one unanswered
+		 * (test-proxy's more-wait check) */
 		rest->unsent = 1;
 		c->resend = 1;
+		p->ct.more_waits++;
 	} else if (err) {
 		creq_error(rest, "cannot ask for the rest of a pipeline's "
 				 "replies");
@@ -1803,6 +1809,7 @@ static void counters_json(const struct proxy *p, json_object *o)
 	jadd_u64(o, "session_setups", c->session_setups);
 	jadd_u64(o, "sessions_lost", c->sessions_lost);
 	jadd_u64(o, "retried", c->retried);
+	jadd_u64(o, "more_waits", c->more_waits);
 	jadd_u64(o, "lost_in_flight", c->lost_in_flight);
 	jadd_str(o, "session_error", p->why);
 }

@@ -1398,8 +1398,9 @@ t_close_batch() {
 }
 
 # DIR N: of the smt-echo outputs DIR/0.out .. DIR/N-1.out, how many say
-# every RPC was ok (conc_ok), and the last lines of the first that does not
-# (conc_bad)
+# every RPC was ok (conc_ok), and of the first that does not (conc_bad) its
+# error and, with --stats, its packet counters (did anything come back?),
+# else its last lines
 conc_results() {
 	local i
 	conc_ok=0
@@ -1408,9 +1409,20 @@ conc_results() {
 		if rpcs_ok "$1/$i.out"; then
 			conc_ok=$((conc_ok + 1))
 		elif [ -z "$conc_bad" ]; then
-			conc_bad=$(tail -2 "$1/$i.out" | tr '\n' ' ')
+			conc_bad=$(grep -E "first failure|packets tx|  drop " "$1/$i.out" | tr '\n' ' ')
+			[ -n "$conc_bad" ] ||
+				conc_bad=$(tail -2 "$1/$i.out" | tr '\n' ' ')
 		fi
 	done
+}
+
+# The serving application's drops by reason and its early DATA held
+# (docs/protocol.md 8.10), from its counters in the server smtd's stats:
+# where the requests of failed set-ups went.
+srv_app_drops() {
+	sd_ctl srv -j stats | python3 -c 'import json,sys
+a = json.load(sys.stdin).get("apps", {})
+print("serving application: drops %s, held %s, replayed %s" % (a.get("drops"), a.get("rx_held"), a.get("rx_held_replayed")))'
 }
 
 # 200 applications set up sessions at once through one client smtd against
@@ -1423,7 +1435,7 @@ t_concurrent() {
 	r0=$(smtd_stat srv hs_conns_refused)
 	for i in $(seq 0 199); do
 		echo_client cli "$dir/$i.out" "$SIP" echo.smt -n 1 -s 64 \
-			--port $((11000 + i)) &
+			--port $((11000 + i)) --stats &
 		pids="$pids $!"
 	done
 	for p in $pids; do wait "$p"; done
@@ -1432,7 +1444,7 @@ t_concurrent() {
 	if [ $conc_ok = 200 ] && [ "$r1" = "$r0" ]; then
 		ok concurrent_200_setups_none_failed
 	else
-		bad concurrent_200_setups_none_failed "$conc_ok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: $conc_bad"
+		bad concurrent_200_setups_none_failed "$conc_ok of 200 ok; handshake connections refused by the server +$((r1 - r0)); a failure: $conc_bad; $(srv_app_drops)"
 	fi
 }
 

@@ -1046,7 +1046,20 @@ and load.
   0.86 to 0.60x TLS full. What is left on its path: the client's ECDSA
   signature (~130 us from SYN to HELLO), the server's check of it
   (~150 us) and its X25519 (~80 us), both hosts' smtd and application
-  sharing a CPU.
+  sharing a CPU. Full and resumed, step by step (docs/smtd.md "Full and
+  resumed set-ups, step by step", 2026-12-07): mutual authentication is
+  most of "smtd full"'s gap, a like-for-like comparison TLS's row does
+  not make (with the server smtd's `client_cert = none`, 1.98x ->
+  1.44-1.55x in the same A/B runs: the server's step after the client's
+  Finished falls from ~350 to ~20 us); what is left is OpenSSL 3.0's
+  server flight (~700 us with the client's steps), the parameter
+  exchange and the application's side. Resumed waits for the server's
+  flight (~380 us, inherent to a 1-RTT resumption) and then ~270 us for
+  PROPOSE -> ACCEPT, which a client could skip with the ACCEPT it cached
+  (not done: the application would lose a session whose new ACCEPT
+  differs; it needs a docs/protocol.md 6.4 rule first). Resumed and full
+  set-ups now send a ClientHello built ahead while smtd is idle
+  (`TCP connected -> ClientHello sent` 110-240 -> 5-10 us).
 - Against QUIC (issue 15; "The QUIC baseline" above): with RPCs
   outstanding QUIC packs the requests of one turn of its event loop into
   shared packets (one AEAD seal and one header-protection mask per

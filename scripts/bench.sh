@@ -1028,7 +1028,21 @@ and load.
   1.7 of this machine's 2 CPUs busy, so two threads per side at the same
   CPU per RPC can gain at most about 1.2x; the 1.6x target needs four
   otherwise idle cores, or a CPU per RPC that falls as threads are added
-  (TCP's does).
+  (TCP's does). Since the timer change of 2026-12-07 ("Timers at the
+  wait") one thread per side runs faster and keeps both CPUs busy: in a
+  threads-only run that day (09:00, EPYC host, `BENCH_PIN=0
+  BENCH_SERVER_ARGS="--threads 2" BENCH_ENCAP=udp scripts/bench.sh
+  --quick -- --transports smt-udp,tls,quic --threads 2 --threads-only
+  --tput-secs 2 --rounds 3`, busy_poll_us 50 and 0) smt-udp made 355
+  and 380 kRPC/s with one thread per side (3.0 and 3.2x TLS, 1.95 CPUs
+  busy, ceiling 1.03) and 239 and 246 with two (0.67 and 0.65x), its CPU
+  per RPC rising from 2.6-2.8 to 4.0-4.1 us on each side, with or
+  without busy polling. Not measured yet is where that rise goes; the
+  suspects are the spreading itself (a session's requests alternate
+  between the two server members, so each client thread's replies come
+  back in two batches and two wake-ups, and half of each GSO buffer of
+  requests is handed to the other member) and four threads taking
+  turns on two CPUs.
 - Set-up through smtd (docs/smtd.md, "Where the time of a set-up goes"
   and "The 0-RTT set-up"). "smtd full" is a mutual TLS 1.3 handshake
   between the smtds (the client's certificate too, which TLS's row does

@@ -423,7 +423,7 @@ int smtd_resume_ctx(struct smtd *d, SSL_CTX *ctx, bool server,
 
 /* A prepared ClientHello never sent: its key share goes unused. Marked
  * shut down, as otherwise SSL_free would mark the ticket not resumable. */
-static void pre_free(SSL *pre)
+void smtd_pre_free(SSL *pre)
 {
 	if (pre)
 		SSL_set_shutdown(pre,
@@ -433,7 +433,7 @@ static void pre_free(SSL *pre)
 
 static void ticket_free(struct ticket *t)
 {
-	pre_free(t->pre);
+	smtd_pre_free(t->pre);
 	SSL_SESSION_free(t->sess);
 	OPENSSL_cleanse(t, sizeof(*t));
 	free(t);
@@ -568,7 +568,7 @@ bool smtd_ticket_prepare(struct smtd *d,
 		}
 		if (ready || first != t)
 			continue;
-		pre_free(t->pre);
+		smtd_pre_free(t->pre);
 		t->pre = prepare(d, t->service, t->sess, early);
 		t->pre_ms = now;
 		t->pre_early = early;

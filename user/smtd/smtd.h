@@ -676,6 +676,9 @@ void smtd_resume_taken(struct smtd *d, SSL *ssl);
 /* The newest ticket of (service, address), out of the cache; with pre, the
  * ClientHello built ahead with it if there is one still fresh (else NULL)
  * and in *pre_early whether it carries early data. */
+/* Frees a ClientHello built ahead and never sent (its key share unused),
+ * marked shut down so that its ticket stays resumable; NULL is fine. */
+void smtd_pre_free(SSL *pre);
 SSL_SESSION *smtd_ticket_take(struct smtd *d, const char *service,
 			      const char *address, struct smt_params *accept,
 			      bool *has_accept, SSL **pre, bool *pre_early);

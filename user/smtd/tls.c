@@ -2094,9 +2094,7 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 		   : SSL_do_handshake(ssl) != -1 ||
 			     SSL_get_error(ssl, -1) != SSL_ERROR_WANT_READ)) {
 		ERR_clear_error();
-		SSL_set_shutdown(ssl,
-				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-		SSL_free(ssl);
+		smtd_pre_free(ssl);
 		return NULL;
 	}
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -2123,10 +2121,7 @@ struct smtd_hello {
 
 static void hello_drop(struct smtd_hello *h)
 {
-	if (h->pre)
-		SSL_set_shutdown(h->pre,
-				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-	SSL_free(h->pre);
+	smtd_pre_free(h->pre);
 	h->pre = NULL;
 }
 
@@ -2176,9 +2171,7 @@ static SSL *hello_take(struct smtd *d, const char *service, const char *address)
 	h->pre = NULL;
 	if (smtd_now_ms() - h->pre_ms > SMTD_PRE_HELLO_MS ||
 	    SSL_get_SSL_CTX(pre) != d->cli_ctx) {
-		SSL_set_shutdown(pre,
-				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-		SSL_free(pre);
+		smtd_pre_free(pre);
 		return NULL;
 	}
 	return pre;
@@ -2259,6 +2252,16 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	return 0;
 }
 
+/* The set-up sends the ClientHello built ahead (pre_send), not its own. */
+static void hs_use_pre(struct smtd_hs *hs, SSL *pre)
+{
+	SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
+	SSL_free(hs->ssl);
+	hs->ssl = pre;
+	SSL_set_app_data(pre, hs);
+	hs->pre = true;
+}
+
 static enum smtd_resume_policy resume_policy(struct smtd *d,
 					     const char *service)
 {
@@ -2294,11 +2297,7 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 	/* built ahead with this ticket, this configuration and this kind of
 	 * set-up: use it */
 	if (pre && early == pre_early && SSL_get_SSL_CTX(pre) == d->cli_ctx) {
-		SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
-		SSL_free(hs->ssl);
-		hs->ssl = pre;
-		SSL_set_app_data(pre, hs);
-		hs->pre = true;
+		hs_use_pre(hs, pre);
 		hs->early_off = early ? SMTD_PRE_EARLY : 0;
 		if (early)
 			d->st.early_prebuilt++;
@@ -2308,11 +2307,7 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 		      hs->service, hs->address, early ? "0-RTT" : "resumption");
 		pre = NULL;
 	}
-	if (pre) { /* not for this set-up; never sent */
-		SSL_set_shutdown(pre,
-				 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-		SSL_free(pre);
-	}
+	smtd_pre_free(pre); /* not for this set-up (or NULL); never sent */
 	if ((hs->pre || SSL_set_session(hs->ssl, sess) == 1) && early) {
 		hs->early = true;
 		hs->prop = (struct smt_params){
@@ -2365,11 +2360,7 @@ static void hello_full(struct smtd *d, struct smtd_hs *hs)
 	hello_note(d, hs->service, hs->address);
 	if (!pre)
 		return;
-	SSL_set_shutdown(hs->ssl, SSL_SENT_SHUTDOWN);
-	SSL_free(hs->ssl);
-	hs->ssl = pre;
-	SSL_set_app_data(pre, hs);
-	hs->pre = true;
+	hs_use_pre(hs, pre);
 	d->st.full_prebuilt++;
 	LOG_D("%s to %s: full handshake with a ClientHello built ahead",
 	      hs->service, hs->address);

@@ -59,6 +59,9 @@ struct plan {
 	int goodput_load;
 	int threads; /* > 1: the threads test, 1 and this many per side */
 	uint32_t mt_size, mt_load; /* its size and outstanding per thread */
+	/* --threads-pair C:S (profiling): only C client threads against the
+	 * S-threaded service (1: the single-threaded one) */
+	int mt_cli, mt_srv;
 	bool tp_on[TP_COUNT];
 };
 
@@ -563,7 +566,7 @@ static void *mt_main(void *arg)
 }
 
 static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
-		     uint64_t warm_ns, uint64_t dur_ns)
+		     uint64_t warm_ns, uint64_t dur_ns, bool mt_service)
 {
 	unsigned int n = res->threads, i, ok = 0;
 	struct bench_target t = x->t;
@@ -575,7 +578,7 @@ static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
 	char err[256];
 	int ret = 0;
 
-	if (n > 1)
+	if (mt_service)
 		t.base_port += BENCH_MT_PORT_OFF;
 	for (i = 0; i < n && !ret; i++) {
 		m[i].r = calloc(1, sizeof(*m[i].r));
@@ -640,6 +643,13 @@ static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
 		}
 		fill_lat(res, &pool);
 		free(pool.lat);
+		if (getenv("SMT_BENCH_STATS")) /* per RPC, for profiling */
+			fprintf(stderr,
+				"smt-bench: threads %u against the %s service: "
+				"%llu RPCs answered, cpu %.0f / %.0f ns\n",
+				n, mt_service ? "multi-threaded" : "single",
+				(unsigned long long)all, res->cpu_cli,
+				res->cpu_srv);
 		res->cpu_cli = all ? res->cpu_cli / 1e3 / all : 0;
 		res->cpu_srv = all ? res->cpu_srv / 1e3 / all : 0;
 		res->goodput_MBps = res->rps * res->size / 1e6;
@@ -649,6 +659,15 @@ static void point_mt(struct ctx *x, struct result *res, const struct klass *cls,
 	else if (x->strict && res->rpc_failed)
 		fail(x, res, test_name(res->test), "RPCs failed");
 	for (i = 0; i < n; i++) {
+		if (m[i].open && tp_is_smt(res->tp) &&
+		    getenv("SMT_BENCH_STATS")) {
+			char st[2048];
+
+			smt_cli_stats(&m[i].c, st, sizeof(st));
+			fprintf(stderr,
+				"smt-bench: threads %u, client %u: %s\n", n, i,
+				st);
+		}
 		if (m[i].open)
 			cconn_close(&m[i].c);
 		if (m[i].r)
@@ -1259,8 +1278,9 @@ static void run_round(struct ctx *x, int round)
 		via.via_smtd = true;
 		setup_conc_point(x, &via, &res, p->conc_n);
 	}
-	for (int th = 1; p->threads > 1 && th <= p->threads;
-	     th = th < p->threads ? p->threads : th + 1) {
+	for (int th = p->mt_cli ? p->mt_cli : 1;
+	     (p->threads > 1 || p->mt_cli) && th <= p->threads;
+	     th = th < p->threads && !p->mt_cli ? p->threads : p->threads + 1) {
 		for (int i = 0; i < ntp; i++) {
 			struct result res = {.round = round,
 					     .test = TEST_THREADS,
@@ -1276,7 +1296,8 @@ static void run_round(struct ctx *x, int round)
 			if (tps[i] == TP_UDP)
 				continue; /* no multi-threaded server */
 			point_mt(x, &res, &k, warm_ns,
-				 (uint64_t)(p->tput_secs * 1e9));
+				 (uint64_t)(p->tput_secs * 1e9),
+				 p->mt_cli ? p->mt_srv > 1 : th > 1);
 		}
 	}
 	if (!x->hostbpf_cmd)
@@ -1412,6 +1433,9 @@ static void usage(FILE *f)
 		"                       against a server started with --threads N\n"
 		"  --threads-size S     its RPC size (64); --threads-load N per thread (32)\n"
 		"  --threads-only       run the threads test alone\n"
+		"  --threads-pair C:S   profiling: the threads test at C client threads\n"
+		"                       against the S-threaded service alone (S 1: the\n"
+		"                       single-threaded one; C and S at most --threads)\n"
 		"  --setup-only         run the set-up tests alone\n"
 		"  --concurrent N       clients setting up sessions through smtd at\n"
 		"                       once (full plan 1000; 0 skips)\n"
@@ -1481,6 +1505,7 @@ int client_main(int argc, char **argv)
 		O_MTSIZE,
 		O_MTLOAD,
 		O_MTONLY,
+		O_MTPAIR,
 		O_VERIFY,
 		O_SMTDALL,
 		O_HOSTBPF,
@@ -1515,6 +1540,7 @@ int client_main(int argc, char **argv)
 		{"threads-size", required_argument, NULL, O_MTSIZE},
 		{"threads-load", required_argument, NULL, O_MTLOAD},
 		{"threads-only", no_argument, NULL, O_MTONLY},
+		{"threads-pair", required_argument, NULL, O_MTPAIR},
 		{"setup-only", no_argument, NULL, O_SETUPONLY},
 		{"loss-if", required_argument, NULL, O_LOSSIF},
 		{"verify", no_argument, NULL, O_VERIFY},
@@ -1682,6 +1708,19 @@ int client_main(int argc, char **argv)
 			p->setup_n = 0;
 			p->conc_n = 0;
 			p->goodput_secs = 0;
+			break;
+		case O_MTPAIR:
+			if (sscanf(optarg, "%d:%d", &p->mt_cli, &p->mt_srv) !=
+				    2 ||
+			    p->mt_cli < 1 || p->mt_srv < 1 ||
+			    p->mt_cli > BENCH_MT_MAX ||
+			    p->mt_srv > BENCH_MT_MAX) {
+				fprintf(stderr,
+					"smt-bench: --threads-pair %s: want "
+					"C:S, 1..%d each\n",
+					optarg, BENCH_MT_MAX);
+				return 2;
+			}
 			break;
 		case O_SETUPONLY: /* the set-up test alone */
 			p->n_lat_sizes = p->n_tput_sizes = p->n_hol = 0;

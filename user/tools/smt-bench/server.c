@@ -766,12 +766,12 @@ int server_main(int argc, char **argv)
 		enum sconn_kind kind;
 		bool udp;
 	} lk[] = {
-		{PORT_CTL, SK_CTL, false},
 		{PORT_UDP, SK_UDP, false},
 		{PORT_TCP, SK_TCP, false},
 		{PORT_TLS, SK_TLS, false},
 		{PORT_SMT_KEYS, SK_KEYS, false},
 		{PORT_SMTU_KEYS, SK_KEYS, true},
+		{PORT_CTL, SK_CTL, false},
 	};
 	bool use_smt = bench_have_smt, ktls = false;
 	bool encaps[TP_COUNT] = {[TP_SMT] = true, [TP_SMTU] = true};
@@ -883,6 +883,39 @@ int server_main(int argc, char **argv)
 		fprintf(stderr, "smt-bench server: %s\n", err);
 		return 1;
 	}
+	for (int u = 0; use_smt && u < 2; u++) {
+		struct smt_endpoint **ep = u ? &s->ep_udp : &s->ep;
+		const char *svc = u ? service_udp : service;
+
+		if (!encaps[u ? TP_SMTU : TP_SMT])
+			continue;
+		if (smt_srv_open(BENCH_BASE_PORT + (u ? PORT_SMTU : PORT_SMT),
+				 u, ep, err, sizeof(err))) {
+			fprintf(stderr, "smt-bench server: %s\n", err);
+			return 1;
+		}
+		if (svc &&
+		    smt_srv_serve_kinds(*ep, svc, kinds, err, sizeof(err))) {
+			fprintf(stderr, "smt-bench server: %s\n", err);
+			return 1;
+		}
+		if (watch_smt(s, *ep, u))
+			return 1;
+	}
+	if (quic_start(s, a, cert, key, err, sizeof(err))) {
+		fprintf(stderr, "smt-bench server: %s\n", err);
+		return 1;
+	}
+	if (threads > 1 && mt_start(s, threads, use_smt && encaps[TP_SMT],
+				    use_smt && encaps[TP_SMTU], a, cert, key,
+				    err, sizeof(err))) {
+		fprintf(stderr, "smt-bench server: --threads: %s\n", err);
+		return 1;
+	}
+	/* the listeners last, the control port last of them: a client that
+	 * reached it finds every service up, the multi-threaded one too
+	 * (a client that came before mt_start's listeners were open was
+	 * refused on them) */
 	for (size_t i = 0; i < sizeof(lk) / sizeof(lk[0]); i++) {
 		struct sconn *l;
 		int fd;
@@ -914,35 +947,6 @@ int server_main(int argc, char **argv)
 			s->udp = fd;
 		}
 		watch(s, fd, l, EPOLLIN);
-	}
-	for (int u = 0; use_smt && u < 2; u++) {
-		struct smt_endpoint **ep = u ? &s->ep_udp : &s->ep;
-		const char *svc = u ? service_udp : service;
-
-		if (!encaps[u ? TP_SMTU : TP_SMT])
-			continue;
-		if (smt_srv_open(BENCH_BASE_PORT + (u ? PORT_SMTU : PORT_SMT),
-				 u, ep, err, sizeof(err))) {
-			fprintf(stderr, "smt-bench server: %s\n", err);
-			return 1;
-		}
-		if (svc &&
-		    smt_srv_serve_kinds(*ep, svc, kinds, err, sizeof(err))) {
-			fprintf(stderr, "smt-bench server: %s\n", err);
-			return 1;
-		}
-		if (watch_smt(s, *ep, u))
-			return 1;
-	}
-	if (quic_start(s, a, cert, key, err, sizeof(err))) {
-		fprintf(stderr, "smt-bench server: %s\n", err);
-		return 1;
-	}
-	if (threads > 1 && mt_start(s, threads, use_smt && encaps[TP_SMT],
-				    use_smt && encaps[TP_SMTU], a, cert, key,
-				    err, sizeof(err))) {
-		fprintf(stderr, "smt-bench server: --threads: %s\n", err);
-		return 1;
 	}
 	fprintf(stderr, "smt-bench server: serving on %s ports %d..%d%s%s%s\n",
 		addr, BENCH_BASE_PORT, BENCH_BASE_PORT + PORT_QUIC,

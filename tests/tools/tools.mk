@@ -33,6 +33,7 @@ test-wire: $(BUILD)/bin/smt-wire $(WIRE_UNIT) $(PROGS) $(LIB_PC)
 	$(Q)tests/tools/test-version.sh $(BUILD)
 	$(Q)tests/tools/test-smtctl-cli.sh $(BUILD)/bin/smtctl
 	$(Q)tests/tools/test-echo-keygen.sh $(BUILD)/bin/smt-echo
+	$(Q)tests/tools/test-bench-cli.sh $(BUILD)/bin/smt-bench
 	$(Q)tests/tools/test-unit-hardening.sh scripts/smtd.service
 
 bench: bench-record

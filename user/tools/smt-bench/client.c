@@ -526,7 +526,7 @@ static void point(struct ctx *x, struct result *res, const struct klass *cls,
 	if (tp_is_smt(res->tp))
 		smt_cli_counters(&c, res);
 	if (tp_is_smt(res->tp) && x->verbose) {
-		char st[1024];
+		char st[2048];
 
 		smt_cli_stats(&c, st, sizeof(st));
 		fprintf(stderr, "  %s client: %s\n", tp_label(res->tp), st);
@@ -1832,6 +1832,14 @@ int client_main(int argc, char **argv)
 	}
 	if (!server || !ca || x->p.rounds < 1) {
 		usage(stderr);
+		return 2;
+	}
+	if (x->p.mt_cli &&
+	    (x->p.mt_cli > x->p.threads || x->p.mt_srv > x->p.threads)) {
+		fprintf(stderr,
+			"smt-bench: --threads-pair %d:%d: both at most "
+			"--threads (%d)\n",
+			x->p.mt_cli, x->p.mt_srv, x->p.threads);
 		return 2;
 	}
 	/* With --encap, SMT in --transports (smt or smt-udp) runs in the

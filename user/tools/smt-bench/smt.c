@@ -679,7 +679,9 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     "%llu, sendmmsg %llu, recvmmsg %llu, epoll_wait skipped "
 		     "%llu, timerfd set %llu, timer wake-ups %llu (early "
 		     "%llu), receipts sent %llu received %llu (probes "
-		     "saved %llu), drops %llu",
+		     "saved %llu), drops %llu, GSO sends %llu (%llu segments), "
+		     "GRO buffers %llu (%llu segments), batched %llu, steered "
+		     "out %llu in %llu (ACK copies %llu, drops %llu)",
 		     smt_encap_name(smt_endpoint_encap(ep)),
 		     (unsigned long long)st.tx_packets,
 		     (unsigned long long)st.rx_packets,
@@ -700,24 +702,16 @@ static void ep_stats(struct smt_endpoint *ep, char *buf, size_t len)
 		     (unsigned long long)st.tx_rcpts,
 		     (unsigned long long)st.rx_rcpts,
 		     (unsigned long long)st.probes_saved,
-		     (unsigned long long)st.drops_total);
-	if (n < len && (st.tx_gso_sends || st.rx_gro_bufs))
-		n += snprintf(buf + n, len - n,
-			      ", GSO sends %llu (%llu segments), GRO buffers "
-			      "%llu (%llu segments), batched %llu",
-			      (unsigned long long)st.tx_gso_sends,
-			      (unsigned long long)st.tx_gso_segments,
-			      (unsigned long long)st.rx_gro_bufs,
-			      (unsigned long long)st.rx_gro_segments,
-			      (unsigned long long)st.tx_batched);
-	if (n < len && (st.rx_steered_out || st.rx_steered_in))
-		n += snprintf(buf + n, len - n,
-			      ", steered out %llu in %llu (ACK copies %llu, "
-			      "drops %llu)",
-			      (unsigned long long)st.rx_steered_out,
-			      (unsigned long long)st.rx_steered_in,
-			      (unsigned long long)st.rx_ack_copies,
-			      (unsigned long long)st.rx_steer_drops);
+		     (unsigned long long)st.drops_total,
+		     (unsigned long long)st.tx_gso_sends,
+		     (unsigned long long)st.tx_gso_segments,
+		     (unsigned long long)st.rx_gro_bufs,
+		     (unsigned long long)st.rx_gro_segments,
+		     (unsigned long long)st.tx_batched,
+		     (unsigned long long)st.rx_steered_out,
+		     (unsigned long long)st.rx_steered_in,
+		     (unsigned long long)st.rx_ack_copies,
+		     (unsigned long long)st.rx_steer_drops);
 	for (unsigned int i = 0; i < SMT_STATS_DROP_SLOTS && n < len; i++)
 		if (st.drops[i] && smt_drop_reason_name(i))
 			n += snprintf(buf + n, len - n, " %s=%llu",

@@ -1024,25 +1024,32 @@ and load.
   server busy with the 1 MiB echoes' per-packet path (no loss), not
   waiting for loss recovery (docs/engine.md, Timers).
 - 2 threads per side (the threads section: its "CPUs busy" and "ceiling"
-  columns). With one thread per side SMT over UDP already keeps about
-  1.7 of this machine's 2 CPUs busy, so two threads per side at the same
-  CPU per RPC can gain at most about 1.2x; the 1.6x target needs four
-  otherwise idle cores, or a CPU per RPC that falls as threads are added
-  (TCP's does). Since the timer change of 2026-12-07 ("Timers at the
-  wait") one thread per side runs faster and keeps both CPUs busy: in a
-  threads-only run that day (09:00, EPYC host, `BENCH_PIN=0
-  BENCH_SERVER_ARGS="--threads 2" BENCH_ENCAP=udp scripts/bench.sh
-  --quick -- --transports smt-udp,tls,quic --threads 2 --threads-only
-  --tput-secs 2 --rounds 3`, busy_poll_us 50 and 0) smt-udp made 355
-  and 380 kRPC/s with one thread per side (3.0 and 3.2x TLS, 1.95 CPUs
-  busy, ceiling 1.03) and 239 and 246 with two (0.67 and 0.65x), its CPU
-  per RPC rising from 2.6-2.8 to 4.0-4.1 us on each side, with or
-  without busy polling. Not measured yet is where that rise goes; the
-  suspects are the spreading itself (a session's requests alternate
-  between the two server members, so each client thread's replies come
-  back in two batches and two wake-ups, and half of each GSO buffer of
-  requests is handed to the other member) and four threads taking
-  turns on two CPUs.
+  columns). With one thread per side SMT over UDP keeps both of this
+  machine's CPUs busy (2026-12-07 11:21, EPYC host: 343 kRPC/s x (3.15 +
+  2.75) us per RPC = 2.02 CPUs), so a second thread per side can only
+  raise the rate by making each RPC cheaper: 1.6x needs 3.6 us per RPC
+  for both sides together, 38 % less than one thread's 5.9. It adds 2.7
+  us instead (227 kRPC/s, 4.6 / 4.0 us). Where that goes was measured
+  with `smt-bench --threads-pair C:S` and perf stat / perf record on
+  both roles (docs/engine.md "A second thread per side on 2 CPUs"). The
+  server's rise is the group's: against one client thread it goes from
+  2.75 to 4.85 us per RPC. Each member has half the work and sleeps more
+  often (0.077 context switches per RPC against 0.010), and because
+  every GSO buffer of requests holds both lanes, the member that reads
+  it wakes the other through its eventfd (0.061 per RPC). The client's
+  rise is mostly its second thread (two client threads against the
+  single-threaded server: 3.15 to 4.12 us, 0.040 context switches per
+  RPC against 0.001); the rest is replies coming back in two batches
+  (8.6 instead of 15.1 datagrams per receive). libsmt and libcrypto add
+  about 0.15 us per RPC per side; the rest is sleeping, waking and
+  system calls, which on this guest re-enable interrupts through the
+  hypervisor (`pvm_irq_enable` goes from 17 to 27 % of the server's
+  samples). Two fixes were tried and not kept: skipping the hand-over
+  wake-up while the target member is inside `smt_process()` saved only
+  10 % of the writes, because the target is usually asleep; a
+  speculative read for group members traded fewer `epoll_wait` calls for
+  as many more empty `recvmmsg` calls. The target needs two otherwise
+  idle cores per side.
 - Set-up through smtd (docs/smtd.md, "Where the time of a set-up goes"
   and "The 0-RTT set-up"). "smtd full" is a mutual TLS 1.3 handshake
   between the smtds (the client's certificate too, which TLS's row does

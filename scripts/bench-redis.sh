@@ -30,6 +30,8 @@
 #   BENCH_REDIS_PATHS="smt-udp stunnel"  only these paths
 #   BENCH_REDIS_LOSS="0"                 only these loss rates (percent)
 #   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline)
+#   BENCH_REDIS_CLIENTS="1 4 32"  the client counts of the unpipelined runs
+#     (default 1 32 256; the generated tables know only those)
 #   BENCH_REDIS_OFFLOAD=off  the veth's TSO/GSO/GRO off, so bench_loss
 #     drops 1 % of wire packets on every path (default: of buffers)
 #   BENCH_REDIS_TIMEOUT=S  a redis-benchmark run still going after S
@@ -431,7 +433,7 @@ all_runs() {
 	shift
 	for loss in $LOSSES; do
 		loss_set "$loss"
-		for c in 1 32 256; do
+		for c in ${BENCH_REDIS_CLIENTS:-1 32 256}; do
 			n=$N
 			[ "$loss" = 1 ] && [ "$c" = 1 ] && n=$((N / 10))
 			point set:$c:1 && bench "$path" "$loss" set "$c" 1 "$n" -- "$@"

@@ -30,6 +30,8 @@
 #   BENCH_REDIS_PATHS="smt-udp stunnel"  only these paths
 #   BENCH_REDIS_LOSS="0"                 only these loss rates (percent)
 #   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline)
+#   BENCH_REDIS_CLIENTS="1 4 32"  the client counts of the unpipelined runs
+#     (default 1 32 256; the generated tables know only those)
 #   BENCH_REDIS_OFFLOAD=off  the veth's TSO/GSO/GRO off, so bench_loss
 #     drops 1 % of wire packets on every path (default: of buffers)
 #   BENCH_REDIS_TIMEOUT=S  a redis-benchmark run still going after S
@@ -269,6 +271,12 @@ cpu_ticks() { # PID...: utime + stime, clock ticks
 	done
 	echo $s
 }
+cpu_each() { # PID...: utime + stime of each, clock ticks, one per word
+	local p
+	for p in "$@"; do
+		awk '{ printf "%d ", $14 + $15 }' "/proc/$p/stat" 2>/dev/null || printf '0 '
+	done
+}
 HZ=$(getconf CLK_TCK)
 
 PROF_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' epoll_wait epoll_pwait epoll_pwait2 \
@@ -354,10 +362,13 @@ bench() {
 	local path=$1 loss=$2 op=$3 c=$4 pl=$5 n=$6 t0 t1 out rps lat
 	shift 7
 	[ "$c" != 256 ] && prof_start "$path-$loss-${op^^}-$c-$pl"
+	local each0 each1
 	t0=$(cpu_ticks $CPU_PIDS)
+	each0=$(cpu_each $CPU_PIDS)
 	out=$(inc timeout "$RUN_TIMEOUT" redis-benchmark "$@" -t "$op" -d 64 \
 		-c "$c" -P "$pl" -n "$n" --precision 3 2>/dev/null | tr '\r' '\n')
 	t1=$(cpu_ticks $CPU_PIDS)
+	each1=$(cpu_each $CPU_PIDS)
 	prof_stop "$n"
 	rps=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests.*/\1/p')
 	lat=$(echo "$out" | awk '/latency summary/ { getline; getline; print $3, $5 }')
@@ -370,6 +381,9 @@ bench() {
 		"$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$n" \
 			'BEGIN { printf "%.1f", t * 1e6 / hz / n }')" >>"$OUT/rows.tsv"
 	echo "  $path loss $loss% ${op^^} c=$c P=$pl: $rps req/s, p50/p99 ${lat:-?} ms"
+	# each process's share (redis, then the server and client sidecar)
+	echo "    cpu us/req: $(paste -d' ' <(tr ' ' '\n' <<<"$each0") <(tr ' ' '\n' <<<"$each1") |
+		awk -v hz="$HZ" -v n="$n" 'NF == 2 { printf "%.1f ", ($2 - $1) * 1e6 / hz / n }')(redis-server${SIDECARS:+, $SIDECARS})"
 }
 
 # mixed PATH LOSS -- ARGS: 4 clients GET 64 B while 2 clients SET 1 MiB
@@ -419,7 +433,7 @@ all_runs() {
 	shift
 	for loss in $LOSSES; do
 		loss_set "$loss"
-		for c in 1 32 256; do
+		for c in ${BENCH_REDIS_CLIENTS:-1 32 256}; do
 			n=$N
 			[ "$loss" = 1 ] && [ "$c" = 1 ] && n=$((N / 10))
 			point set:$c:1 && bench "$path" "$loss" set "$c" 1 "$n" -- "$@"

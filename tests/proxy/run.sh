@@ -29,6 +29,10 @@
 #   smtctl     smtctl proxy show (both proxies' control sockets, -j and
 #              text): counters, the session, a connection held open listed
 #   refused    also MONITOR and a blocking pop (BLPOP) get their errors
+#   lio        32 clients of redis-benchmark: both proxies' local reads and
+#              writes go several to an io_uring_enter (counters); the
+#              client proxy with SMT_PROXY_IO_URING=0 makes one system call
+#              each and the pipeline stays byte-exact
 #   sigterm    a request in progress (DEBUG SLEEP) when the client proxy
 #              gets SIGTERM is answered, and the proxy exits 0
 # then, once (udp):
@@ -152,9 +156,10 @@ EOF
 }
 
 # proxy_start NAME NETNS: starts smt-proxy, waits for its listener
+# (PX_ENV: environment settings for it, e.g. SMT_PROXY_IO_URING=0)
 proxy_start() {
 	local name=$1
-	nsenter --net="/var/run/netns/$2" "$SD_BIN/smt-proxy" -v \
+	nsenter --net="/var/run/netns/$2" env ${PX_ENV:-} "$SD_BIN/smt-proxy" -v \
 		-c "$SD_TMP/$name.pconf" >>"$SD_TMP/$name.log" 2>&1 &
 	eval "PX_${name//-/_}=$!"
 	TEST_PIDS="$TEST_PIDS $!"
@@ -485,6 +490,59 @@ sys.exit(0 if ok else 1)'; then
 	fi
 }
 
+# lio_ok FILE WANT: the local reads and writes of the proxy whose
+# counters are FILE went through io_uring, several per system call
+# (WANT=ring: local_calls at most 0.9 of local_ops), or one system call
+# each (WANT=plain: io_uring false, local_calls == local_ops)
+lio_ok() {
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ops, calls = d["local_ops"], d["local_calls"]
+if sys.argv[2] == "ring":
+    ok = d["io_uring"] and ops >= 1000 and calls <= 0.9 * ops
+else:
+    ok = not d["io_uring"] and ops >= 1000 and calls == ops
+sys.exit(0 if ok else 1)' "$1" "$2"
+}
+
+# 32 clients without pipelining: each proxy's pass reads (and writes)
+# several connections, in one io_uring_enter; then the client proxy again
+# with SMT_PROXY_IO_URING=0: one read or send each, replies still
+# byte-exact
+check_lio() {
+	local out s c
+	out=$(inc redis-benchmark -p 6380 -t set,get -n 8000 -c 32 -d 64 -q 2>&1 |
+		tr '\r' '\n' | grep -E '(SET|GET): [0-9.]+ requests per second')
+	sleep 1.2
+	s=$(cat "$SD_TMP/s-$1.json")
+	c=$(cat "$SD_TMP/c-$1.json")
+	if lio_ok "$SD_TMP/s-$1.json" ring && lio_ok "$SD_TMP/c-$1.json" ring; then
+		ok "io_uring $1: local reads and writes batched: $(echo $out); server $(echo "$s" | grep -o '"local_ops":[0-9]*,"local_calls":[0-9]*'), client $(echo "$c" | grep -o '"local_ops":[0-9]*,"local_calls":[0-9]*')"
+	else
+		bad "io_uring $1" "$out; server $s; client $c"
+	fi
+	proxy_stop "c-$1"
+	# (proxy_start waits for the log's start line: a new log)
+	cat "$SD_TMP/c-$1.log" >>"$SD_TMP/c-$1.log.old"
+	: >"$SD_TMP/c-$1.log"
+	PX_ENV=SMT_PROXY_IO_URING=0 proxy_start "c-$1" "$NSC" || {
+		bad "io_uring $1" "client proxy without io_uring did not start"
+		return
+	}
+	inc redis-benchmark -p 6380 -t set,get -n 2000 -c 32 -d 64 -q >/dev/null 2>&1
+	if pipe_exact 127.0.0.1:6380 && sleep 1.2 &&
+		lio_ok "$SD_TMP/c-$1.json" plain; then
+		ok "io_uring $1: SMT_PROXY_IO_URING=0: a system call each, pipeline byte-exact"
+	else
+		bad "io_uring $1 off" "$(pipe_diff); $(cat "$SD_TMP/c-$1.json")"
+	fi
+	proxy_stop "c-$1"
+	cat "$SD_TMP/c-$1.log" >>"$SD_TMP/c-$1.log.old"
+	: >"$SD_TMP/c-$1.log"
+	proxy_start "c-$1" "$NSC" || bad "io_uring $1" "client proxy did not start again"
+}
+
 check_sigterm() {
 	local rc out
 	printf 'DEBUG SLEEP 7\r\n' | inc $RESP run 127.0.0.1:6380 1 \
@@ -623,6 +681,7 @@ for encap in ${PROXY_ENCAPS:-ip udp}; do
 	want bench && check_bench "$encap"
 	want stats && check_stats "$encap"
 	want smtctl && check_smtctl "$encap"
+	want lio && check_lio "$encap"
 	# after the counters: its batch is never all answered
 	want reset && check_reset "$encap"
 	[ "$encap" = udp ] && want sessions && check_sessions

@@ -40,6 +40,7 @@
 
 #include <json-c/json.h>
 
+#include "lio.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -59,6 +60,8 @@ struct ev {
 	void *obj;
 	int fd;
 	uint32_t mask; /* what epoll watches now */
+	int pre; /* rd holds this pass's read (read_ahead) */
+	struct lio_op rd;
 };
 
 struct buf {
@@ -126,6 +129,8 @@ struct cconn {
 	int lost; /* that state was lost with a session */
 	int dirty; /* on the proxy's dirty list: replies to write */
 	int resend; /* a creq is unsent: conn_resend() has work */
+	int close_now; /* write_dirty: closes after the replies written */
+	struct lio_op wr; /* write_dirty's send */
 	struct cconn *dnext;
 	uint64_t nreq, nresp, bin, bout;
 	time_t since;
@@ -172,6 +177,7 @@ struct stream {
 	time_t last_active;
 	int dirty; /* on the proxy's dirty list: requests to write */
 	int freed; /* closed: freed after this epoll batch (stream_zombies) */
+	struct lio_op wr; /* write_dirty's send */
 	struct stream *dnext;
 };
 
@@ -308,6 +314,42 @@ static int buf_write(struct buf *b, int fd, uint64_t *bytes)
 	}
 	b->off = b->len = 0;
 	return 0;
+}
+
+/* Queues the send of what b holds to fd as op (lio.h); op->len 0: none. */
+static void buf_write_queue(struct buf *b, int fd, struct lio_op *op)
+{
+	*op = (struct lio_op){
+		.p = b->d + b->off, .len = buf_used(b), .fd = fd, .send = 1};
+	if (op->len)
+		lio_queue(op);
+}
+
+/* op's result (buf_write_queue, after lio_run) applied to b: 0, or -1 on
+ * an error (as buf_write; what did not fit waits for EPOLLOUT). */
+static int buf_written(struct buf *b, const struct lio_op *op, uint64_t *bytes)
+{
+	if (!op->len || op->res == -EAGAIN)
+		return 0;
+	if (op->res < 0)
+		return -1;
+	b->off += (size_t)op->res;
+	*bytes += (uint64_t)op->res;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+	return 0;
+}
+
+/* The read of e's fd into b: the one read_ahead made in this pass, or one
+ * now. As buf_read: >0 bytes, 0 at EOF, -1 error, -2 nothing now. */
+static ssize_t ev_read(struct ev *e, struct buf *b)
+{
+	if (!e->pre)
+		return buf_read(b, e->fd);
+	e->pre = 0;
+	if (e->rd.res >= 0)
+		return e->rd.res; /* (in b already) */
+	return e->rd.res == -EAGAIN ? -2 : -1;
 }
 
 /* ---- epoll ---------------------------------------------------------------- */
@@ -567,11 +609,10 @@ static void conn_free(struct cconn *c)
 	zombies = c;
 }
 
-/* Moves finished replies, in request order, to the output and writes.
- * Returns -1 when the connection was freed. */
-static int conn_flush(struct cconn *c)
+/* Moves finished replies, in request order, to the output; 1 when the
+ * connection is to close after them. */
+static int conn_collect(struct cconn *c)
 {
-	struct proxy *p = c->p;
 	struct creq *r;
 	int close_now = 0;
 
@@ -586,12 +627,20 @@ static int conn_flush(struct cconn *c)
 		c->npend -= creq_weight(r);
 		creq_free(r);
 	}
-	c->bout -= p->ct.bytes_out;
-	if (buf_write(&c->out, c->ev.fd, &p->ct.bytes_out)) {
+	return close_now;
+}
+
+/* After c's output was written (werr: the write failed): closed when it
+ * failed, or when close_now (conn_collect) or EOF and nothing is left.
+ * Returns -1 when the connection was freed. */
+static int conn_written(struct cconn *c, int close_now, int werr)
+{
+	struct creq *r;
+
+	if (werr) {
 		conn_free(c);
 		return -1;
 	}
-	c->bout += p->ct.bytes_out;
 	if (close_now) {
 		/* what the error line needs, then close; the rest is lost */
 		c->eof = 1;
@@ -607,6 +656,19 @@ static int conn_flush(struct cconn *c)
 		return -1;
 	}
 	return 0;
+}
+
+/* Moves finished replies, in request order, to the output and writes.
+ * Returns -1 when the connection was freed. */
+static int conn_flush(struct cconn *c)
+{
+	struct proxy *p = c->p;
+	int close_now = conn_collect(c), werr;
+
+	c->bout -= p->ct.bytes_out;
+	werr = buf_write(&c->out, c->ev.fd, &p->ct.bytes_out);
+	c->bout += p->ct.bytes_out;
+	return conn_written(c, close_now, werr);
 }
 
 static void session_down(struct proxy *p, const char *why);
@@ -797,7 +859,7 @@ static void conn_event(struct cconn *c, uint32_t events)
 	if (c->dead)
 		return;
 	if (events & EPOLLIN) {
-		r = buf_read(&c->in, c->ev.fd);
+		r = ev_read(&c->ev, &c->in);
 		if (r > 0) {
 			p->ct.bytes_in += (uint64_t)r;
 			c->bin += (uint64_t)r;
@@ -1351,11 +1413,17 @@ static void stream_update(struct stream *s)
 	ev_set(&s->ev, m);
 }
 
-/* Returns -1 when the stream was freed. */
-static int stream_settle(struct stream *s)
+/* Whether s's requests can be written to its backend connection. */
+static int stream_writable(const struct stream *s)
 {
-	if (!s->dead && s->connected &&
-	    buf_write(&s->out, s->ev.fd, &s->p->ct.bytes_out))
+	return !s->dead && s->connected;
+}
+
+/* After s's requests were written (werr: the write failed). Returns -1
+ * when the stream was freed. */
+static int stream_settled(struct stream *s, int werr)
+{
+	if (werr)
 		stream_kill(s, "backend write failed");
 	/* closing: the client connection is gone, so a batch waiting for
 	 * its MORE will not get one (a MORE on its way gets an error); its
@@ -1367,6 +1435,14 @@ static int stream_settle(struct stream *s)
 	}
 	stream_update(s);
 	return 0;
+}
+
+/* Writes s's requests. Returns -1 when the stream was freed. */
+static int stream_settle(struct stream *s)
+{
+	return stream_settled(
+		s, stream_writable(s) &&
+			   buf_write(&s->out, s->ev.fd, &s->p->ct.bytes_out));
 }
 
 /* The request next in the client's order (message d, len bytes, header
@@ -1492,23 +1568,92 @@ static void server_request(struct proxy *p, struct smt_msg *m)
 }
 
 /* After a batch of SMT messages: each connection it touched written once
- * (the replies of a client connection, the requests of a backend one). */
+ * (the replies of a client connection, the requests of a backend one),
+ * all of them with one system call (lio.h). */
 static void write_dirty(struct proxy *p)
 {
 	struct cconn *c;
 	struct stream *s;
+	uint64_t bytes = 0;
 
+	for (s = p->dirty_streams; s; s = s->dnext) {
+		s->wr.len = 0;
+		if (!s->freed && stream_writable(s)) {
+			buf_write_queue(&s->out, s->ev.fd, &s->wr);
+		}
+	}
+	for (c = p->dirty_conns; c; c = c->dnext) {
+		c->wr.len = 0;
+		if (!c->dead) {
+			c->close_now = conn_collect(c);
+			buf_write_queue(&c->out, c->ev.fd, &c->wr);
+		}
+	}
+	lio_run();
 	while ((s = p->dirty_streams)) {
 		p->dirty_streams = s->dnext;
 		s->dirty = 0;
 		if (!s->freed)
-			stream_settle(s);
+			stream_settled(s, buf_written(&s->out, &s->wr,
+						      &p->ct.bytes_out));
 	}
 	while ((c = p->dirty_conns)) {
 		p->dirty_conns = c->dnext;
 		c->dirty = 0;
-		if (!c->dead && conn_flush(c) == 0)
+		if (c->dead)
+			continue;
+		if (conn_written(c, c->close_now,
+				 buf_written(&c->out, &c->wr, &bytes)) == 0)
 			conn_update(c);
+		c->bout += bytes;
+		p->ct.bytes_out += bytes;
+		bytes = 0;
+	}
+}
+
+/* The input buffer an event of e reads into, NULL when its handler does
+ * not read (or reads otherwise: a backend connection still connecting). */
+static struct buf *ev_in(struct ev *e, uint32_t events)
+{
+	struct cconn *c;
+	struct stream *s;
+
+	if (e->type == EV_CONN && (events & EPOLLIN)) {
+		c = e->obj;
+		return c->dead ? NULL : &c->in;
+	}
+	if (e->type == EV_BACKEND &&
+	    (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		s = e->obj;
+		return s->freed || !stream_writable(s) ? NULL : &s->in;
+	}
+	return NULL;
+}
+
+/* The reads of a pass's events, all with one system call (lio.h), before
+ * any is handled: each result waits in its ev (ev_read). */
+static void read_ahead(struct epoll_event *evs, int nev)
+{
+	struct ev *e;
+	struct buf *b;
+	int k;
+
+	for (k = 0; k < nev; k++) {
+		e = evs[k].data.ptr;
+		e->pre = 0;
+		if (!(b = ev_in(e, evs[k].events)) || buf_reserve(b, 65536))
+			continue;
+		e->rd = (struct lio_op){.p = b->d + b->len,
+					.len = b->cap - b->len,
+					.fd = e->fd};
+		e->pre = 1;
+		lio_queue(&e->rd);
+	}
+	lio_run();
+	for (k = 0; k < nev; k++) {
+		e = evs[k].data.ptr;
+		if (e->pre && e->rd.res > 0)
+			ev_in(e, evs[k].events)->len += (size_t)e->rd.res;
 	}
 }
 
@@ -1618,7 +1763,7 @@ static void backend_event(struct stream *s, uint32_t events)
 		s->connected = 1;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		n = buf_read(&s->in, s->ev.fd);
+		n = ev_read(&s->ev, &s->in);
 		if (n == 0 || n == -1) {
 			stream_kill(s, n ? "backend read failed"
 					 : "backend closed the connection");
@@ -1777,6 +1922,20 @@ static void smt_json(const struct proxy *p, json_object *o)
 	json_object_object_add(o, "smt", m);
 }
 
+/* The local hops' reads and sends and the system calls they took (the
+ * process's, every section's together): "io_uring" says whether a pass's
+ * reads, and its sends, go in one call (lio.h). */
+static void lio_json(json_object *o)
+{
+	uint64_t ops, calls;
+
+	lio_counts(&ops, &calls);
+	json_object_object_add(o, "io_uring",
+			       json_object_new_boolean(lio_ring()));
+	jadd_u64(o, "local_ops", ops);
+	jadd_u64(o, "local_calls", calls);
+}
+
 /* The section's counters, added to o. */
 static void counters_json(const struct proxy *p, json_object *o)
 {
@@ -1801,6 +1960,7 @@ static void counters_json(const struct proxy *p, json_object *o)
 	jadd_u64(o, "bytes_out", c->bytes_out);
 	jadd_u64(o, "batches", c->batches);
 	jadd_u64(o, "parts", c->parts);
+	lio_json(o);
 	smt_json(p, o);
 	if (p->cfg->role != ROLE_CLIENT)
 		return;
@@ -2159,6 +2319,11 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 		logf_("epoll/signalfd: %s", strerror(errno));
 		return 1;
 	}
+	k = lio_open(128);
+	if (k)
+		logf_("io_uring %s: a system call per local read and send",
+		      k == -ECANCELED ? "off (SMT_PROXY_IO_URING=0)"
+				      : strerror(-k));
 	for (i = 0; i < n; i++) {
 		ps[i].cfg = &cfg[i];
 		ps[i].next_conn_id = 1;
@@ -2217,6 +2382,7 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 		 * per endpoint at its end */
 		for (i = 0; i < n; i++)
 			smt_hold(ps[i].ep);
+		read_ahead(evs, nev);
 		for (k = 0; k < nev; k++)
 			handle(evs[k].data.ptr, evs[k].events, ps, n);
 		for (i = 0; i < n; i++)
@@ -2257,6 +2423,7 @@ static int run(struct proxy_cfg *cfg, unsigned int n)
 		if (ps[i].ctl_ev.fd >= 0)
 			unlink(cfg[i].control_socket);
 	}
+	lio_close();
 	return rc;
 }
 

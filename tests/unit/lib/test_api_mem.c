@@ -474,13 +474,14 @@ static int serve_some(struct mem_pair *m, int answer, uint64_t *held)
  * VMs). Alone, the caller sleeps next: the send sets it, so that it does
  * not wake the caller for nothing.
  */
-static void send_past_the_armed_timer(bool busy)
+static bool send_past_the_armed_timer(bool busy)
 {
 	struct smt_stats s0, s1;
 	struct mem_pair m;
 	struct smt_msg r;
 	uint64_t id, t0, held[4];
 	int64_t to;
+	bool in_time;
 	int nh;
 	/* every step below is timed against the next timer: with a RESEND
 	 * timeout of 20 ms, not 2, the steps fit in a slow (sanitized,
@@ -513,13 +514,18 @@ static void send_past_the_armed_timer(bool busy)
 	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
 	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
 	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
-	cr_assert_lt(now_us() - t0, (uint64_t)to * (busy ? 9 : 4) / 10000,
-		     "too slow: a deadline may have passed: %llu us of %lld",
-		     (unsigned long long)(now_us() - t0), (long long)to / 1000);
-	cr_assert_eq(s1.timer_arms - s0.timer_arms, busy ? 0 : 1,
-		     "timer set %llu times by a %s send past it",
-		     (unsigned long long)(s1.timer_arms - s0.timer_arms),
-		     busy ? "busy" : "lone");
+	in_time = now_us() - t0 < (uint64_t)to * (busy ? 9 : 4) / 10000;
+	if (!in_time)
+		cr_log_warn("too slow: a deadline may have passed: %llu us of "
+			    "%lld",
+			    (unsigned long long)(now_us() - t0),
+			    (long long)to / 1000);
+	else
+		cr_assert_eq(
+			s1.timer_arms - s0.timer_arms, busy ? 0 : 1,
+			"timer set %llu times by a %s send past it",
+			(unsigned long long)(s1.timer_arms - s0.timer_arms),
+			busy ? "busy" : "lone");
 	for (int i = 0; i < nh; i++)
 		cr_assert_eq(smt_reply(m.b, m.sb, held[i], "x", 1), 0);
 	for (int i = 0; i < nh + 1; i++) {
@@ -529,16 +535,28 @@ static void send_past_the_armed_timer(bool busy)
 		smt_msg_release(&r);
 	}
 	mem_pair_close(&m);
+	return in_time;
+}
+
+/* A run the machine paused past a deadline (a 19 ms step seen under two
+ * busy loops) shows nothing about the timer: it is run again, at most 5
+ * times in all. */
+static void send_past_the_armed_timer_in_time(bool busy)
+{
+	int tries = 0;
+
+	while (!send_past_the_armed_timer(busy))
+		cr_assert_lt(++tries, 5, "too slow %d times", tries);
 }
 
 Test(api_mem, a_busy_send_past_the_armed_timer_sets_none)
 {
-	send_past_the_armed_timer(true);
+	send_past_the_armed_timer_in_time(true);
 }
 
 Test(api_mem, a_lone_send_past_the_armed_timer_sets_it)
 {
-	send_past_the_armed_timer(false);
+	send_past_the_armed_timer_in_time(false);
 }
 
 /*

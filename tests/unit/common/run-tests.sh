@@ -33,6 +33,12 @@ for bin in "$@"; do
 		[ "$rc" -ne 0 ] || rc=1
 	fi
 	if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+		# Criterion's failure lines first: a failed assertion's
+		# leak report (the test's memory, left at the abort) is
+		# longer than the tail and hid them
+		echo "---- $name (exit $rc) failures:"
+		sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -v '^\[----\] *$' |
+			grep -e '^\[----\]' -e '^\[FAIL\]' | head -n 40
 		echo "---- $name (exit $rc) output:"
 		sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -v '^\[----\] *$' | tail -n 80
 		bad="$bad $name"

@@ -335,12 +335,24 @@ Test(api_mem, packets_shrink_by_the_encapsulation)
 	mem_pair_close(&m);
 }
 
+/*
+ * Every 7th packet lost, every 5th doubled. Both endpoints run on this
+ * one thread, so when the process does not run (a loaded machine: 100 ms
+ * and more), the peer is as silent as we are; past the silence limit
+ * (rpc_timeouts RESEND timeouts, 102 ms by default) the sender asks once
+ * and fails the RPC when that probe or its answer is the packet lost
+ * (a 150 ms stall failed 5 of 39 runs). The limit is the silence of a
+ * peer that does not run, not what this test checks: 5000 timeouts
+ * (10 s, as the benchmarks), and mem_rpc() still fails an RPC not
+ * recovered in 10 s.
+ */
 Test(api_mem, loss_and_duplication_recovered)
 {
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .rpc_timeouts = 5000};
 	struct smt_stats st = {.sz = sizeof(st)};
 	struct mem_pair m;
 
-	mem_pair_open(&m, SMT_UDP_HDR_LEN);
+	mem_pair_open_opts(&m, SMT_UDP_HDR_LEN, &o);
 	m.w.drop_every = 7;
 	m.w.dup_every = 5;
 	for (unsigned int i = 0; i < 5; i++)
@@ -462,13 +474,14 @@ static int serve_some(struct mem_pair *m, int answer, uint64_t *held)
  * VMs). Alone, the caller sleeps next: the send sets it, so that it does
  * not wake the caller for nothing.
  */
-static void send_past_the_armed_timer(bool busy)
+static bool send_past_the_armed_timer(bool busy)
 {
 	struct smt_stats s0, s1;
 	struct mem_pair m;
 	struct smt_msg r;
 	uint64_t id, t0, held[4];
 	int64_t to;
+	bool in_time;
 	int nh;
 	/* every step below is timed against the next timer: with a RESEND
 	 * timeout of 20 ms, not 2, the steps fit in a slow (sanitized,
@@ -501,13 +514,18 @@ static void send_past_the_armed_timer(bool busy)
 	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
 	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
 	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
-	cr_assert_lt(now_us() - t0, (uint64_t)to * (busy ? 9 : 4) / 10000,
-		     "too slow: a deadline may have passed: %llu us of %lld",
-		     (unsigned long long)(now_us() - t0), (long long)to / 1000);
-	cr_assert_eq(s1.timer_arms - s0.timer_arms, busy ? 0 : 1,
-		     "timer set %llu times by a %s send past it",
-		     (unsigned long long)(s1.timer_arms - s0.timer_arms),
-		     busy ? "busy" : "lone");
+	in_time = now_us() - t0 < (uint64_t)to * (busy ? 9 : 4) / 10000;
+	if (!in_time)
+		cr_log_warn("too slow: a deadline may have passed: %llu us of "
+			    "%lld",
+			    (unsigned long long)(now_us() - t0),
+			    (long long)to / 1000);
+	else
+		cr_assert_eq(
+			s1.timer_arms - s0.timer_arms, busy ? 0 : 1,
+			"timer set %llu times by a %s send past it",
+			(unsigned long long)(s1.timer_arms - s0.timer_arms),
+			busy ? "busy" : "lone");
 	for (int i = 0; i < nh; i++)
 		cr_assert_eq(smt_reply(m.b, m.sb, held[i], "x", 1), 0);
 	for (int i = 0; i < nh + 1; i++) {
@@ -517,16 +535,28 @@ static void send_past_the_armed_timer(bool busy)
 		smt_msg_release(&r);
 	}
 	mem_pair_close(&m);
+	return in_time;
+}
+
+/* A run the machine paused past a deadline (a 19 ms step seen under two
+ * busy loops) shows nothing about the timer: it is run again, at most 5
+ * times in all. */
+static void send_past_the_armed_timer_in_time(bool busy)
+{
+	int tries = 0;
+
+	while (!send_past_the_armed_timer(busy))
+		cr_assert_lt(++tries, 5, "too slow %d times", tries);
 }
 
 Test(api_mem, a_busy_send_past_the_armed_timer_sets_none)
 {
-	send_past_the_armed_timer(true);
+	send_past_the_armed_timer_in_time(true);
 }
 
 Test(api_mem, a_lone_send_past_the_armed_timer_sets_it)
 {
-	send_past_the_armed_timer(false);
+	send_past_the_armed_timer_in_time(false);
 }
 
 /*

@@ -1586,6 +1586,7 @@ Test(udp_backend, request_burst_leaves_in_one_send)
 	struct pollfd pfd;
 	uint8_t buf[64], want[64];
 	unsigned int seen = 0;
+	uint64_t probes;
 	struct smt_msg m;
 	uint32_t sa, sb;
 	uint64_t id;
@@ -1607,14 +1608,24 @@ Test(udp_backend, request_burst_leaves_in_one_send)
 	cr_assert_eq(poll(&pfd, 1, 0), 1, "held packets keep smt_fd readable");
 	cr_assert_geq(smt_process(a), 0);
 	stats_of(a, &x1);
-	/* the first request and the held 15 (one more only when a timer of
-	 * the first request fired meanwhile: a loaded host paused us past
-	 * its RESEND timeout, b is not run here) */
+	/* the first request and the held 15 (one more only when timers of
+	 * the requests fired meanwhile: a loaded host paused us past their
+	 * RESEND timeout, b is not run here; their probes, RESENDs of equal
+	 * size, then leave in a GSO buffer of their own when there are two
+	 * or more: 9 of 200 runs under load sent 2 to 16) */
+	probes = x1.tx_ctl - x0.tx_ctl;
 	cr_assert_geq(x1.tx_calls - x0.tx_calls, 2);
-	cr_assert_leq(x1.tx_calls - x0.tx_calls, 3, "%llu sends",
+	cr_assert_leq(x1.tx_calls - x0.tx_calls, probes ? 3 : 2, "%llu sends",
 		      (unsigned long long)(x1.tx_calls - x0.tx_calls));
-	cr_assert_eq(x1.tx_gso_sends - x0.tx_gso_sends, 1);
-	cr_assert_eq(x1.tx_gso_segments - x0.tx_gso_segments, 15);
+	cr_assert_eq(x1.tx_gso_sends - x0.tx_gso_sends, probes > 1 ? 2 : 1,
+		     "%llu GSO sends, %llu probes",
+		     (unsigned long long)(x1.tx_gso_sends - x0.tx_gso_sends),
+		     (unsigned long long)probes);
+	cr_assert_eq(
+		x1.tx_gso_segments - x0.tx_gso_segments,
+		15 + (probes > 1 ? probes : 0), "%llu segments, %llu probes",
+		(unsigned long long)(x1.tx_gso_segments - x0.tx_gso_segments),
+		(unsigned long long)probes);
 	for (i = 0; i < 16; i++) {
 		th_pump_until(a, b, &m, 5000);
 		cr_assert_eq(m.kind, SMT_MSG_RESPONSE, "%s",

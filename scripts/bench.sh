@@ -145,6 +145,19 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-subj /CN=smt-bench -addext subjectAltName=DNS:smt-bench -days 2 \
 	-keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
 
+# The "tls, mutual" set-up row: TLS/TCP with client certificates, a test CA
+# and two P-256 leaves made as smtd's are (scripts/mkcerts.sh), so that
+# "smtd full", a mutual handshake, has a baseline with its authentication.
+# (An older smt-bench, e.g. a build compared A/B, has no such row.)
+MTLS_SRV=
+MTLS_CLI=
+if "$BIN" server --help 2>&1 | grep -q -- --mtls-cert; then
+	scripts/mkcerts.sh "$OUT/mtls" smt-bench >/dev/null
+	CERT=client scripts/mkcerts.sh "$OUT/mtls" smt-bench >/dev/null
+	MTLS_SRV="--mtls-cert $OUT/mtls/host.crt --mtls-key $OUT/mtls/host.key --mtls-ca $OUT/mtls/ca.crt"
+	MTLS_CLI="--mtls-cert $OUT/mtls/client.crt --mtls-key $OUT/mtls/client.key --mtls-ca $OUT/mtls/ca.crt"
+fi
+
 # Client on CPU 0, server on CPU 1, when there are two.
 PIN_C=
 PIN_S=
@@ -296,12 +309,12 @@ SRV_MT=
 # threads experiment with client options "--threads 2 --threads-only").
 SRV_MT="$SRV_MT ${BENCH_SERVER_ARGS:-}"
 # shellcheck disable=SC2086
-nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS $SRV_MT \
+nsenter --net=/var/run/netns/"$NS_S" env $SMTD_SRV_ENV $PIN_S ${BENCH_SERVER_WRAP:-} "$BIN" server $SMT_OPTS $SMTD_ARGS $SRV_MT $MTLS_SRV \
 	--cert "$OUT/cert.pem" --key "$OUT/key.pem" --addr $ADDR_S \
 	2>"$OUT/server.log" &
 SRV_PID=$!
 
-CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS $CLIENT_SMTD_ARGS --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
+CLIENT_ARGS="$SMT_OPTS $SMTD_ARGS $CLIENT_SMTD_ARGS $MTLS_CLI --server $ADDR_S --ca $OUT/cert.pem --out $OUT --transports $TRANSPORTS --loss-if $IF_C --loss-if $IF_S@/var/run/netns/$NS_S --aes-MBps $AES_MBPS"
 # Set-ups one at a time with 2 ms of idle between them (BENCH_SETUP_GAP_MS;
 # 0: back to back, as before 2026-12-07): each set-up is timed alone, not
 # behind the previous one's close on both hosts.
@@ -669,7 +682,7 @@ CMD="make bench"
 	echo
 	echo '```'
 	echo "$CMD"
-	echo "smt-bench server$SMT_OPTS${SMTD_ARGS:+ $SMTD_ARGS} --cert cert.pem --key key.pem --addr $ADDR_S"
+	echo "smt-bench server$SMT_OPTS${SMTD_ARGS:+ $SMTD_ARGS} --mtls-cert mtls/host.crt --mtls-key mtls/host.key --mtls-ca mtls/ca.crt --cert cert.pem --key key.pem --addr $ADDR_S"
 	echo "smt-bench client $CLIENT_ARGS $*" | sed "s|$OUT|\$(BUILD)/bench|g; s|$ID|<pid>|g; s|--smtd-pids [0-9,]*|--smtd-pids CLI,SRV|"
 	echo '```'
 	echo
@@ -1052,15 +1065,21 @@ and load.
   idle cores per side.
 - Set-up through smtd (docs/smtd.md, "Where the time of a set-up goes"
   and "The 0-RTT set-up"). "smtd full" is a mutual TLS 1.3 handshake
-  between the smtds (the client's certificate too, which TLS's row does
-  not check), one more round trip for the parameter exchange and four
-  process hops; its CPU is OpenSSL's handshake on both sides. 0-RTT: the
-  client smtd builds its next ClientHello while idle (2026-12-07) and
-  answers the application about 15 us after `connect()`; the server
-  spends 300 to 400 us from the ClientHello to handing the session over,
-  because OpenSSL 3.0 writes the server's whole first flight before
-  `SSL_read_early_data` returns the early PROPOSE, and 700 to 900 us of
-  CPU per 0-RTT set-up. SMT-ticket 0-RTT (docs/smtd.md "SMT-ticket
+  between the smtds (the client's certificate too, which the tls row
+  does not check; the row "tls, mutual" does: against it "smtd full"
+  was 0.99-1.36x, median 1.22, in A/B runs of 2026-12-07 where it was
+  1.36-2.09x plain TLS), one more round trip for the parameter exchange
+  and four process hops; its CPU is OpenSSL's handshake on both sides.
+  0-RTT: the client smtd builds its next ClientHello while idle
+  (2026-12-07) and answers the application about 15 us after
+  `connect()`; the server spends ~300 us of CPU from accepting the
+  connection to handing the session over (docs/smtd.md "The 0-RTT
+  server's CPU, profiled"), nearly all of it OpenSSL 3.0's PSK-with-ECDHE
+  server handshake, which writes the server's whole first flight before
+  `SSL_read_early_data` returns the early PROPOSE; the flight now waits
+  corked until the application took epoch 0 and the server's `SSL` is
+  made while idle (~60-80 us of CPU off the path, not visible in the
+  first RPC beyond this host's noise). SMT-ticket 0-RTT (docs/smtd.md "SMT-ticket
   server: epoch 0 first"): the server now pushes epoch 0 before it makes
   epoch 1 and its ACCEPT, and the client's pooled key pairs carry their
   X25519 with the ticket's share; in A/B runs the first RPC went from

@@ -318,6 +318,7 @@ struct smtd {
 	int epfd;
 	bool stop, reload;
 	SSL_CTX *srv_ctx, *cli_ctx;
+	SSL *srv_spare; /* of srv_ctx, made while idle (tls.c hs_new) */
 	struct smtd_io listen_io, ctl_io, sig_io;
 	struct smtd_ctl_conn *conns;
 	unsigned int nconns;

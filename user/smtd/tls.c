@@ -90,6 +90,8 @@ struct smtd_hs {
 	size_t pend_len, pend_off;
 	bool early_stage0; /* server: epoch 0 is with the application */
 	bool early_over; /* server: SSL_read_early_data said FINISH */
+	bool corked; /* server: its first flight held (TCP_CORK, srv_cork) */
+	bool uncorked; /* server: and sent: not corked again */
 	uint32_t early_sid; /* the session handed over in epoch 0 */
 	uint8_t e0[48]; /* client: E0, for EARLY_KEYS (wiped) */
 	size_t e0_len;
@@ -114,6 +116,28 @@ struct smtd_hs {
 static void hs_mark(struct smtd_hs *hs, enum smtd_mark m)
 {
 	smtd_mark(hs->mark, m);
+}
+
+/*
+ * Server, TLS: OpenSSL writes the whole server flight (ServerHello ...
+ * Finished) before SSL_read_early_data returns the early data. The flight
+ * waits in the kernel (TCP_CORK) while the EARLY PROPOSE becomes epoch 0
+ * and goes to the serving application, and leaves when the application
+ * has taken it (hs_app_done): the flight's transmission (on a veth pair
+ * also the client's receive, in this context) is off the first request's
+ * path, which the serving application, woken on this CPU, runs next.
+ * Without early data the flight leaves when srv_early returns. The kernel
+ * sends a corked flight after 200 ms whatever happens.
+ */
+static void srv_cork(struct smtd_hs *hs, bool on)
+{
+	int v = on;
+
+	if (hs->corked == on || (on && hs->uncorked) || hs->io.fd < 0)
+		return;
+	hs->corked = on;
+	hs->uncorked = !on;
+	setsockopt(hs->io.fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
 }
 
 static void hs_log_timeline(const struct smtd_hs *hs)
@@ -560,6 +584,8 @@ int smtd_tls_init(struct smtd *d, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	/* SIGHUP: new contexts for new handshakes; running ones keep theirs */
+	SSL_free(d->srv_spare);
+	d->srv_spare = NULL;
 	SSL_CTX_free(d->srv_ctx);
 	SSL_CTX_free(d->cli_ctx);
 	d->srv_ctx = s;
@@ -628,6 +654,8 @@ int smtd_tls_check_cert(struct smtd *d, char *err, size_t errlen)
 
 void smtd_tls_free(struct smtd *d)
 {
+	SSL_free(d->srv_spare); /* of the context that goes */
+	d->srv_spare = NULL;
 	SSL_CTX_free(d->srv_ctx);
 	SSL_CTX_free(d->cli_ctx);
 	d->srv_ctx = d->cli_ctx = NULL;
@@ -1205,6 +1233,7 @@ static void hs_app_done(struct smtd *d, void *arg, bool ok, const char *msg)
 	if (hs->state != HS_WAIT_APP)
 		return;
 	hs_mark(hs, HM_ACK);
+	srv_cork(hs, false);
 	if (hs->server && ok && hs->early_stage0) {
 		srv_stage0_done(d, hs);
 		return;
@@ -1493,11 +1522,11 @@ static int early_hand_over(struct smtd *d, struct smtd_hs *hs)
 	snprintf(hs->sess.handshake, sizeof(hs->sess.handshake), "%s",
 		 hs->address);
 	hs->sess.sid = hs->early_sid = smtd_new_sid(d);
-	LOG_I("session %u: %s to %s, 0-RTT epoch 0, cipher %s", hs->sess.sid,
-	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher));
 	smtd_keylog(d, &hs->sess);
 	smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0, NULL);
 	hs_mark(hs, HM_DONE); /* epoch 0 handed over; the handshake goes on */
+	LOG_I("session %u: %s to %s, 0-RTT epoch 0, cipher %s", hs->sess.sid,
+	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher));
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
 	hs->conn = NULL;
 	return 1;
@@ -1731,7 +1760,13 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 			    cli_early_write(d, hs) <= 0)
 				return;
 			if (hs->server && !hs->early_over) {
+				srv_cork(hs, true);
 				r = srv_early(d, hs);
+				/* an epoch 0 with the application: its ack
+				 * uncorks (hs_app_done) */
+				if (!hs->dead && !(hs->early_stage0 &&
+						   hs->state == HS_WAIT_APP))
+					srv_cork(hs, false);
 				if (r <= 0)
 					return;
 				if (r == 2)
@@ -1916,7 +1951,12 @@ static struct smtd_hs *hs_new(struct smtd *d, int fd, bool server)
 	hs->server = server;
 	hs->deadline = smtd_now_ms() + d->cfg.handshake_timeout_s * 1000;
 	hs_mark(hs, HM_START);
-	hs->ssl = SSL_new(server ? d->srv_ctx : d->cli_ctx);
+	if (server && d->srv_spare) {
+		hs->ssl = d->srv_spare;
+		d->srv_spare = NULL;
+	} else {
+		hs->ssl = SSL_new(server ? d->srv_ctx : d->cli_ctx);
+	}
 	if (!hs->ssl || !SSL_set_fd(hs->ssl, fd) ||
 	    !SSL_set_app_data(hs->ssl, hs)) {
 		SSL_free(hs->ssl);
@@ -2201,6 +2241,17 @@ static bool hello_prepare(struct smtd *d)
 	return false;
 }
 
+/* Server: the SSL object of the next accepted connection, made while idle
+ * (SSL_new copies the context's certificate, key and settings: ~20 us of
+ * the accept). A reload frees it with the context it came from. */
+static bool srv_spare_prepare(struct smtd *d)
+{
+	if (d->srv_spare || !d->srv_ctx)
+		return false;
+	d->srv_spare = SSL_new(d->srv_ctx);
+	return d->srv_spare != NULL;
+}
+
 /* Not while a set-up waits for its peer, whose answer would wait behind
  * the ~100 us of a ClientHello (a client whose epoch 0 is out only waits
  * for epoch 1, and CLOSEs are off every request's path). */
@@ -2212,7 +2263,8 @@ bool smtd_hs_idle(struct smtd *d)
 		if (!hs->dead && hs->state != HS_QUEUED && !hs->closing &&
 		    !hs->close_conn && (hs->server || !hs->early_sid))
 			return false;
-	return smtd_ticket_prepare(d, prepare_hello) || hello_prepare(d);
+	return smtd_ticket_prepare(d, prepare_hello) || hello_prepare(d) ||
+	       srv_spare_prepare(d);
 }
 
 /*

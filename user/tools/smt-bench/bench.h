@@ -56,6 +56,7 @@ enum {
 	PORT_SMTU_KEYS = 6, /* the same, for a session over UDP */
 	PORT_SMTU = 7, /* the server's SMT port over UDP (a UDP port) */
 	PORT_QUIC = 8, /* QUIC (UDP) */
+	PORT_TLS_MUTUAL = 9, /* TLS that requires a client certificate */
 };
 #define BENCH_BASE_PORT 7700
 /* `server --threads N`: the multi-threaded service's ports are the usual
@@ -114,6 +115,11 @@ void bbuf_free(struct bbuf *b);
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, bool ktls, char *err,
 			size_t err_len);
 SSL_CTX *tls_client_ctx(const char *ca, bool ktls, char *err, size_t err_len);
+/* Mutual authentication (--mtls-cert, --mtls-key, --mtls-ca), as smtd's
+ * `client_cert = require`: both sides present cert (key) and check the
+ * peer's against ca; the server requires one. */
+SSL_CTX *tls_mutual_ctx(bool server, const char *cert, const char *key,
+			const char *ca, char *err, size_t err_len);
 /* "kTLS tx+rx", "kTLS tx", "no kTLS" for an established connection. */
 const char *tls_ktls_state(SSL *ssl);
 /* Whether this kernel accepts the "tls" ULP on a TCP socket. */
@@ -216,6 +222,9 @@ struct bench_target {
 	struct sockaddr_in addr; /* server address, port 0 */
 	uint16_t base_port;
 	SSL_CTX *tls; /* client context for TLS and SMT keying */
+	/* TLS to PORT_TLS_MUTUAL, whose server requires a certificate:
+	 * tls is then tls_mutual_ctx()'s, with this client's */
+	bool mutual;
 	const char *smtd_service; /* SMT sessions through smtd, if set */
 	const char *smtd_service_udp; /* the same for SMT over UDP */
 	bool via_smtd; /* this connection's SMT session comes from smtd */
@@ -350,6 +359,7 @@ enum bench_test {
 	TEST_SETUP_SMTD_RES, /* through smtd, TLS 1.3 resumption */
 	TEST_SETUP_SMTD_0RTT, /* through smtd, resumption and early data */
 	TEST_SETUP_SMTD_TKT, /* through smtd, an SMT-ticket (0-RTT) */
+	TEST_SETUP_MTLS, /* TLS with client certificates (--mtls-*) */
 	TEST_COUNT
 };
 const char *test_name(enum bench_test t);

@@ -398,6 +398,7 @@ static void run_free(struct run *r)
 struct ctx {
 	struct plan p;
 	struct bench_target t;
+	SSL_CTX *tls_mutual; /* --mtls-*: the "tls, mutual" set-up row */
 	struct result *res;
 	size_t nres, capres;
 	int failures;
@@ -1246,6 +1247,15 @@ static void run_round(struct ctx *x, int round)
 		if (smtd && round % 2)
 			setup_point(x, &via, &rs, p->setup_n);
 		setup_point(x, &x->t, &res, p->setup_n);
+		if (tps[i] == TP_TLS && x->tls_mutual) {
+			struct bench_target m = x->t;
+			struct result rm = base;
+
+			m.tls = x->tls_mutual;
+			m.mutual = true;
+			rm.test = TEST_SETUP_MTLS;
+			setup_point(x, &m, &rm, p->setup_n);
+		}
 		if (smtd && !(round % 2))
 			setup_point(x, &via, &rs, p->setup_n);
 		/* resumption, 0-RTT and SMT-tickets through smtd */
@@ -1452,6 +1462,10 @@ static void usage(FILE *f)
 		"                       NAME-0rtt, NAME-ticket of each --smtd-service\n"
 		"  --smtd-pids CLI,SRV  the client's and the server's smtd: their CPU\n"
 		"                       per set-up is counted (from /proc)\n"
+		"  --mtls-cert FILE --mtls-key FILE --mtls-ca FILE  the set-up test\n"
+		"                       also times TLS with client certificates (this\n"
+		"                       certificate; the server's checked against the\n"
+		"                       CA) against a server given the same options\n"
 		"  --smt-opt K=V        SMT endpoint option: rpc_timeouts, resend_us, unsched,\n"
 		"                       max_granted, mtu, busy_poll_us, xsk_tx, rto_min_us,\n"
 		"                       max_pad (session padding P; the server\n"
@@ -1512,6 +1526,9 @@ int client_main(int argc, char **argv)
 		O_PKTSIF,
 		O_SETUPONLY,
 		O_SMTDPIDS,
+		O_MTLS_CERT,
+		O_MTLS_KEY,
+		O_MTLS_CA,
 		O_SMTDSETUPS,
 		O_CONC
 	};
@@ -1550,6 +1567,9 @@ int client_main(int argc, char **argv)
 		{"smtd-service", required_argument, NULL, O_SMTD},
 		{"smtd-service-udp", required_argument, NULL, O_SMTDU},
 		{"smtd-pids", required_argument, NULL, O_SMTDPIDS},
+		{"mtls-cert", required_argument, NULL, O_MTLS_CERT},
+		{"mtls-key", required_argument, NULL, O_MTLS_KEY},
+		{"mtls-ca", required_argument, NULL, O_MTLS_CA},
 		{"smtd-setups", required_argument, NULL, O_SMTDSETUPS},
 		{"concurrent", required_argument, NULL, O_CONC},
 		{"encap", required_argument, NULL, O_ENCAP},
@@ -1558,6 +1578,7 @@ int client_main(int argc, char **argv)
 		{}};
 	struct ctx *x = calloc(1, sizeof(*x));
 	const char *server = NULL, *ca = NULL, *out = ".";
+	const char *mcert = NULL, *mkey = NULL, *mca = NULL;
 	struct report_info info = {0};
 	bool ktls = false, encaps[TP_COUNT] = {0}, encaps_set = false;
 	char err[256];
@@ -1586,6 +1607,15 @@ int client_main(int argc, char **argv)
 			break;
 		case O_CA:
 			ca = optarg;
+			break;
+		case O_MTLS_CERT:
+			mcert = optarg;
+			break;
+		case O_MTLS_KEY:
+			mkey = optarg;
+			break;
+		case O_MTLS_CA:
+			mca = optarg;
 			break;
 		case O_OUT:
 			out = optarg;
@@ -1875,6 +1905,19 @@ int client_main(int argc, char **argv)
 	if (!x->t.tls) {
 		fprintf(stderr, "smt-bench: %s\n", err);
 		return 1;
+	}
+	if ((mcert || mkey || mca) && !(mcert && mkey && mca)) {
+		fprintf(stderr, "smt-bench: --mtls-cert, --mtls-key and "
+				"--mtls-ca go together\n");
+		return 2;
+	}
+	if (mcert) {
+		x->tls_mutual = tls_mutual_ctx(false, mcert, mkey, mca, err,
+					       sizeof(err));
+		if (!x->tls_mutual) {
+			fprintf(stderr, "smt-bench: %s\n", err);
+			return 1;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	ret = -1;

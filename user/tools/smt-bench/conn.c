@@ -130,7 +130,9 @@ int cconn_open(struct cconn *c, enum bench_tp tp, const struct bench_target *t,
 		c->t_ready = now_ns();
 		return 0;
 	}
-	ret = tcp_connect(t, t->base_port + port[tp], err, err_len);
+	ret = tcp_connect(
+		t, t->base_port + (t->mutual ? PORT_TLS_MUTUAL : port[tp]), err,
+		err_len);
 	if (ret < 0)
 		goto fail;
 	c->st.fd = ret;

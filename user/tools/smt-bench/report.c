@@ -30,7 +30,8 @@ static const char *const test_names[TEST_COUNT] = {"latency",
 						   "setup-concurrent",
 						   "setup-smtd-resumed",
 						   "setup-smtd-0rtt",
-						   "setup-smt-ticket"};
+						   "setup-smt-ticket",
+						   "setup-tls-mutual"};
 
 bool test_via_smtd(enum bench_test t)
 {
@@ -969,6 +970,7 @@ static void setup_table(const struct srow *s, size_t n,
 	const size_t ncases = sizeof(setup_cases) / sizeof(setup_cases[0]);
 	double tls = get(s, n, TEST_SETUP, TP_TLS, 64, 1, 0, M_P50);
 	const struct srow *tr = find(s, n, TEST_SETUP, TP_TLS, 64, 1, 0);
+	const struct srow *mr = find(s, n, TEST_SETUP_MTLS, TP_TLS, 64, 1, 0);
 	double v[TP_COUNT];
 
 	out("\n### Session set-up, median of rounds\n\n"
@@ -994,7 +996,11 @@ static void setup_table(const struct srow *s, size_t n,
 	    "The other rows key SMT in the benchmark itself "
 	    "(no smtd); QUIC: the 1-RTT handshake; quic resumed: a session "
 	    "ticket from the previous connection and 0-RTT, usable at once, "
-	    "the first request in 0-RTT packets beside the Initial.\n\n"
+	    "the first request in 0-RTT packets beside the Initial. "
+	    "\"tls, mutual\": TLS/TCP full where the server also requires "
+	    "and verifies the client's certificate (both issued by one CA, "
+	    "leaves sent alone), the authentication of \"smtd full\"; the "
+	    "targets are against tls.\n\n"
 	    "\"rtx\": SMT DATA packets the clients sent again, per "
 	    "set-up (a first request lost to the hand-over costs one).\n\n");
 	if (gap_ms > 0)
@@ -1040,6 +1046,12 @@ static void setup_table(const struct srow *s, size_t n,
 			    r->med[M_P99], r->med[M_CPU_CLI], r->med[M_CPU_SRV],
 			    setup_cpu_total(r), rtx);
 	}
+	if (mr)
+		out("| tls, mutual (client certificate) | %.0f | %.0f | %.0f | "
+		    "%.0f / %.0f | - | %.0f | - |\n",
+		    mr->med[M_READY], mr->med[M_P50], mr->med[M_P99],
+		    mr->med[M_CPU_CLI], mr->med[M_CPU_SRV],
+		    setup_cpu_total(mr));
 	{
 		const struct srow *r =
 			find(s, n, TEST_SETUP_RESUME, TP_QUIC, 64, 1, 0);
@@ -1083,6 +1095,9 @@ static void setup_table(const struct srow *s, size_t n,
 				out(", CPU per set-up (both sides, smtds "
 				    "included) %.2f",
 				    setup_cpu_total(r) / setup_cpu_total(tr));
+			if (mr && mr->med[M_P50] > 0)
+				out("; / TLS mutual: first RPC p50 %.2f",
+				    r->med[M_P50] / mr->med[M_P50]);
 			out("\n");
 		}
 }

@@ -60,6 +60,7 @@ struct sconn {
 	enum sconn_kind listen_for; /* SK_LISTEN: what accepted sockets are */
 	bool udp; /* SK_KEYS, SK_SMT and their listener: SMT over UDP */
 	bool mt; /* the multi-threaded service's (listener, keying) */
+	bool mutual; /* SK_TLS and its listener: client certificates */
 	int worker; /* SK_KEYS, mt, native IP: the worker holding it */
 	struct stream st;
 	bool handshaking;
@@ -72,6 +73,7 @@ struct sconn {
 struct server {
 	int epfd;
 	SSL_CTX *tls;
+	SSL_CTX *tls_mutual; /* --mtls-*: TLS on P+9 requires a certificate */
 	struct smt_endpoint *ep, *ep_udp; /* SMT natively on IP, over UDP */
 	int udp;
 	uint8_t udp_buf[65536], udp_tx[65536];
@@ -297,10 +299,11 @@ static void do_accept(struct server *s, struct sconn *l)
 		c->kind = l->listen_for;
 		c->udp = l->udp;
 		c->mt = l->mt;
+		c->mutual = l->mutual;
 		c->st.fd = fd;
 		c->peer = peer;
 		if (c->kind == SK_TLS || c->kind == SK_KEYS) {
-			c->st.ssl = SSL_new(s->tls);
+			c->st.ssl = SSL_new(c->mutual ? s->tls_mutual : s->tls);
 			if (!c->st.ssl || SSL_set_fd(c->st.ssl, fd) != 1) {
 				stream_close(&c->st);
 				free(c);
@@ -729,11 +732,15 @@ static void usage(FILE *f)
 		"                        [--smt-opt K=V]... [--smtd-service NAME]\n"
 		"                        [--smtd-service-udp NAME] [--threads N]\n"
 		"                        [--smtd-setups resumed,0rtt,ticket|all]\n"
+		"                        [--mtls-cert F --mtls-key F --mtls-ca F]\n"
 		"Serves the echo RPC on UDP (P+1), TCP (P+2), TLS 1.3 (P+3),\n"
 		"SMT keying over TLS (P+4), SMT natively on IP (SMT port P+5),\n"
 		"SMT-over-UDP keying over TLS (P+6), SMT over UDP (UDP port P+7),\n"
 		"QUIC (UDP port P+8) and a control port (P), with P = %d. --encap picks the SMT\n"
-		"endpoints (default both). --threads N (2..%d) also serves TCP,\n"
+		"endpoints (default both). --mtls-cert FILE --mtls-key FILE\n"
+		"--mtls-ca FILE: TLS 1.3 on P+9 too, requiring a client certificate\n"
+		"issued by that CA (the client's set-up row \"tls, mutual\").\n"
+		"--threads N (2..%d) also serves TCP,\n"
 		"TLS, SMT keying, SMT over UDP and QUIC on P+%d+offset with N\n"
 		"threads (SMT over UDP and QUIC: N sockets on one port, a\n"
 		"reuseport group).\n"
@@ -755,23 +762,28 @@ int server_main(int argc, char **argv)
 		{"encap", required_argument, NULL, 'e'},
 		{"threads", required_argument, NULL, 't'},
 		{"smtd-setups", required_argument, NULL, 'T'},
+		{"mtls-cert", required_argument, NULL, 'C'},
+		{"mtls-key", required_argument, NULL, 'Y'},
+		{"mtls-ca", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	const char *cert = NULL, *key = NULL, *addr = "0.0.0.0";
+	const char *mcert = NULL, *mkey = NULL, *mca = NULL;
 	const char *service = NULL, *service_udp = NULL;
 	struct sockaddr_in a = {.sin_family = AF_INET};
-	/* listeners: port offset, kind, SMT over UDP */
+	/* listeners: port offset, kind, SMT over UDP, client certificates */
 	static const struct {
 		uint16_t off;
 		enum sconn_kind kind;
-		bool udp;
+		bool udp, mutual;
 	} lk[] = {
-		{PORT_UDP, SK_UDP, false},
-		{PORT_TCP, SK_TCP, false},
-		{PORT_TLS, SK_TLS, false},
-		{PORT_SMT_KEYS, SK_KEYS, false},
-		{PORT_SMTU_KEYS, SK_KEYS, true},
-		{PORT_CTL, SK_CTL, false},
+		{PORT_UDP, SK_UDP, false, false},
+		{PORT_TCP, SK_TCP, false, false},
+		{PORT_TLS, SK_TLS, false, false},
+		{PORT_SMT_KEYS, SK_KEYS, false, false},
+		{PORT_SMTU_KEYS, SK_KEYS, true, false},
+		{PORT_TLS_MUTUAL, SK_TLS, false, true},
+		{PORT_CTL, SK_CTL, false, false},
 	};
 	bool use_smt = bench_have_smt, ktls = false;
 	bool encaps[TP_COUNT] = {[TP_SMT] = true, [TP_SMTU] = true};
@@ -786,6 +798,15 @@ int server_main(int argc, char **argv)
 			break;
 		case 'k':
 			key = optarg;
+			break;
+		case 'C':
+			mcert = optarg;
+			break;
+		case 'Y':
+			mkey = optarg;
+			break;
+		case 'A':
+			mca = optarg;
 			break;
 		case 'a':
 			addr = optarg;
@@ -861,7 +882,8 @@ int server_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!cert || !key) {
+	if (!cert || !key ||
+	    ((mcert || mkey || mca) && !(mcert && mkey && mca))) {
 		usage(stderr);
 		return 2;
 	}
@@ -879,7 +901,10 @@ int server_main(int argc, char **argv)
 	s->verbose = false;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->tls = tls_server_ctx(cert, key, ktls, err, sizeof(err));
-	if (!s->tls) {
+	if (s->tls && mcert)
+		s->tls_mutual = tls_mutual_ctx(true, mcert, mkey, mca, err,
+					       sizeof(err));
+	if (!s->tls || (mcert && !s->tls_mutual)) {
 		fprintf(stderr, "smt-bench server: %s\n", err);
 		return 1;
 	}
@@ -920,8 +945,9 @@ int server_main(int argc, char **argv)
 		struct sconn *l;
 		int fd;
 
-		if (lk[i].kind == SK_KEYS &&
-		    (!use_smt || !encaps[lk[i].udp ? TP_SMTU : TP_SMT]))
+		if ((lk[i].kind == SK_KEYS &&
+		     (!use_smt || !encaps[lk[i].udp ? TP_SMTU : TP_SMT])) ||
+		    (lk[i].mutual && !s->tls_mutual))
 			continue;
 		l = calloc(1, sizeof(*l));
 		a.sin_port = htons(BENCH_BASE_PORT + lk[i].off);
@@ -938,6 +964,7 @@ int server_main(int argc, char **argv)
 		l->kind = lk[i].kind == SK_UDP ? SK_UDP : SK_LISTEN;
 		l->listen_for = lk[i].kind;
 		l->udp = lk[i].udp;
+		l->mutual = lk[i].mutual;
 		l->st.fd = fd;
 		if (lk[i].kind == SK_UDP) {
 			int sz = 4 << 20;

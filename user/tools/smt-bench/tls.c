@@ -96,6 +96,37 @@ SSL_CTX *tls_client_ctx(const char *ca, bool ktls, char *err, size_t err_len)
 	return ctx;
 }
 
+SSL_CTX *tls_mutual_ctx(bool server, const char *cert, const char *key,
+			const char *ca, char *err, size_t err_len)
+{
+	SSL_CTX *ctx =
+		server ? tls_server_ctx(cert, key, false, err, err_len)
+		       : ctx_common(TLS_client_method(), false, err, err_len);
+
+	if (!ctx)
+		return NULL;
+	if ((!server &&
+	     (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	      SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	      SSL_CTX_check_private_key(ctx) != 1)) ||
+	    SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		snprintf(err, err_len,
+			 "cannot load certificate %s, key %s or CA %s: %s",
+			 cert, key, ca, tls_errstr());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* the certificate files hold the leaf: send it alone, as smtd does
+	 * (OpenSSL would add the CA from the store in every handshake) */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+	SSL_CTX_set_verify(
+		ctx,
+		SSL_VERIFY_PEER |
+			(server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+		NULL);
+	return ctx;
+}
+
 const char *tls_ktls_state(SSL *ssl)
 {
 	bool tx = BIO_get_ktls_send(SSL_get_wbio(ssl)) > 0;

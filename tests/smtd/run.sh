@@ -2570,6 +2570,19 @@ keys_of() { # FILE PORT EPOCH
 }
 
 # both smtds again with extra sd_conf settings for both, key logs on
+# Waits (up to 3 s) until the client smtd has built a ClientHello ahead
+# since the caller read hellos_built as $1: it builds one when idle, and a
+# set-up that follows another at once may come while the last one's CLOSE
+# still keeps it busy (each stat_of is an event after which smtd idles,
+# and a hello older than 1 s is built again, so a fresh one counts too)
+hello_built_wait() {
+	for _ in $(seq 1 30); do
+		[ "$(stat_of cli hellos_built)" -gt "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 restart_hosts_with() { # sd_conf settings...
 	sd_stop cli
 	sd_stop srv
@@ -2619,6 +2632,7 @@ t_resume() {
 	# set-up sent it and resumed
 	p0=$(stat_of cli resume_prebuilt)
 	r0=$(stat_of srv handshakes_resumed)
+	hello_built_wait "$(stat_of cli hellos_built)"
 	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9815
 	if rpcs_ok "$out" && [ "$(stat_of cli resume_prebuilt)" = $((p0 + 1)) ] &&
 		[ "$(stat_of srv handshakes_resumed)" -gt "$r0" ] &&
@@ -2630,6 +2644,7 @@ t_resume() {
 	# policy off on the client: no ticket offered, a full handshake
 	restart_hosts_with echo_resume=off
 	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9802
+	hello_built_wait "$(stat_of cli hellos_built)"
 	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9803
 	if rpcs_ok "$out" && [ "$(stat_of srv handshakes_resumed)" = 0 ] &&
 		[ "$(stat_of cli tickets_cached)" = 0 ]; then
@@ -2661,6 +2676,7 @@ t_resume() {
 	# its ticket (single use) again: one RPC only, right after the set-up
 	s0=$(stat_of cli tickets_cached)
 	p0=$(stat_of cli early_prebuilt)
+	hello_built_wait "$(stat_of cli hellos_built)"
 	echo_client cli "$out" "$SIP" echo.smt -n 1 -s 64 --stats --port 9807
 	first_rpc_not_resent zero_rtt_first_rpc_held_not_resent "$out"
 	# the client smtd, idle since the last set-up, built that set-up's
@@ -2758,6 +2774,7 @@ t_resume() {
 	f0=$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")
 	w0=$(stat_of cli handshakes_failed)
 	p0=$(stat_of cli early_prebuilt)
+	hello_built_wait "$(stat_of cli hellos_built)"
 	echo_client cli "$out.d" "$SIP" echo.smt -n 1 -s 64 --port 9814 \
 		--rpc-timeouts 20
 	if [ "$(grep -c "its 0-RTT set-up failed" "$SD_TMP/cli.log")" = "$f0" ] &&

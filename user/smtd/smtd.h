@@ -233,6 +233,7 @@ void smtd_accept_tick(struct smtd *d);
 	X(early_prebuilt, "0-RTT set-ups with a ClientHello built ahead")    \
 	X(resume_prebuilt, "resumed set-ups with a ClientHello built ahead") \
 	X(full_prebuilt, "full set-ups with a ClientHello built ahead")      \
+	X(hellos_built, "ClientHellos built ahead, while idle")              \
 	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
 	X(early_rejected, "0-RTT set-ups retried in 1-RTT (EARLY_KEYS)")     \
 	X(early_refused_policy, "early data refused: service not 0-rtt")     \

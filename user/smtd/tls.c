@@ -2138,6 +2138,7 @@ static SSL *prepare_hello(struct smtd *d, const char *service,
 		return NULL;
 	}
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	d->st.hellos_built++;
 	return ssl;
 }
 

@@ -1079,8 +1079,8 @@ and load.
   `SSL_read_early_data` returns the early PROPOSE; the flight now waits
   corked until the application took epoch 0 and the server's `SSL` is
   made while idle (~60-80 us of CPU off the path, not visible in the
-  first RPC beyond this host's noise). SMT-ticket 0-RTT (docs/smtd.md "SMT-ticket
-  server: epoch 0 first"): the server now pushes epoch 0 before it makes
+  first RPC beyond this host's noise). SMT-ticket 0-RTT (docs/smtd.md
+  "SMT-ticket server: epoch 0 first"): the server now pushes epoch 0 before it makes
   epoch 1 and its ACCEPT, and the client's pooled key pairs carry their
   X25519 with the ticket's share; in A/B runs the first RPC went from
   0.86 to 0.60x TLS full. What is left on its path: the client's ECDSA
@@ -1088,8 +1088,8 @@ and load.
   (~150 us) and its X25519 (~80 us), both hosts' smtd and application
   sharing a CPU. Full and resumed, step by step (docs/smtd.md "Full and
   resumed set-ups, step by step", 2026-12-07): mutual authentication is
-  most of "smtd full"'s gap, a like-for-like comparison TLS's row does
-  not make (with the server smtd's `client_cert = none`, 1.98x ->
+  most of "smtd full"'s gap, a like-for-like comparison the plain tls
+  row does not make (with the server smtd's `client_cert = none`, 1.98x ->
   1.44-1.55x in the same A/B runs: the server's step after the client's
   Finished falls from ~350 to ~20 us); what is left is OpenSSL 3.0's
   server flight (~700 us with the client's steps), the parameter

@@ -14,9 +14,18 @@ $(PROXY_UNIT): tests/proxy/test_framer.c user/tools/smt-proxy/framer.c \
 	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/smt-proxy -o $@ \
 		tests/proxy/test_framer.c user/tools/smt-proxy/framer.c -lcriterion
 
+PROXY_LIO_UNIT := $(BUILD)/proxy-unit/test_lio
+$(PROXY_LIO_UNIT): tests/proxy/test_lio.c user/tools/smt-proxy/lio.c \
+		user/tools/smt-proxy/lio.h | $(DEPS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/smt-proxy -o $@ \
+		tests/proxy/test_lio.c user/tools/smt-proxy/lio.c -lcriterion
+
 .PHONY: test-proxy test-proxy-unit
-test-proxy-unit: $(PROXY_UNIT)
+test-proxy-unit: $(PROXY_UNIT) $(PROXY_LIO_UNIT)
 	$(Q)$(PROXY_UNIT) --short-filename
+	$(Q)$(PROXY_LIO_UNIT) --short-filename
 test-proxy: test-proxy-unit $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy \
 		$(BUILD)/bin/smt-fault $(filter %/smt_fault.bpf.o,$(BPF_OBJS))
 	$(Q)BUILD=$(BUILD) tests/proxy/run.sh

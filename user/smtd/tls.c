@@ -90,8 +90,7 @@ struct smtd_hs {
 	size_t pend_len, pend_off;
 	bool early_stage0; /* server: epoch 0 is with the application */
 	bool early_over; /* server: SSL_read_early_data said FINISH */
-	bool corked; /* server: its first flight held (TCP_CORK, srv_cork) */
-	bool uncorked; /* server: and sent: not corked again */
+	enum { CORK_NONE, CORK_HELD, CORK_DONE } cork; /* server: srv_cork */
 	uint32_t early_sid; /* the session handed over in epoch 0 */
 	uint8_t e0[48]; /* client: E0, for EARLY_KEYS (wiped) */
 	size_t e0_len;
@@ -133,10 +132,10 @@ static void srv_cork(struct smtd_hs *hs, bool on)
 {
 	int v = on;
 
-	if (hs->corked == on || (on && hs->uncorked) || hs->io.fd < 0)
+	/* held once at most: NONE -> HELD -> DONE */
+	if (hs->io.fd < 0 || hs->cork != (on ? CORK_NONE : CORK_HELD))
 		return;
-	hs->corked = on;
-	hs->uncorked = !on;
+	hs->cork = on ? CORK_HELD : CORK_DONE;
 	setsockopt(hs->io.fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
 }
 

@@ -60,23 +60,40 @@ static SSL_CTX *ctx_common(const SSL_METHOD *m, bool ktls, char *err,
 	return ctx;
 }
 
+/* ctx's own certificate chain and key; 0 or -1 with err set (ctx freed) */
+static int ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key,
+			char *err, size_t err_len)
+{
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 &&
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 &&
+	    SSL_CTX_check_private_key(ctx) == 1)
+		return 0;
+	snprintf(err, err_len,
+		 "cannot load certificate %s and key %s: %s (make them with "
+		 "scripts/bench.sh or openssl req)",
+		 cert, key, tls_errstr());
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+/* the CA that ctx checks its peer against; 0 or -1 as ctx_use_cert */
+static int ctx_use_ca(SSL_CTX *ctx, const char *ca, char *err, size_t err_len)
+{
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) == 1)
+		return 0;
+	snprintf(err, err_len, "cannot load CA certificate %s: %s", ca,
+		 tls_errstr());
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, bool ktls, char *err,
 			size_t err_len)
 {
 	SSL_CTX *ctx = ctx_common(TLS_server_method(), ktls, err, err_len);
 
-	if (!ctx)
+	if (!ctx || ctx_use_cert(ctx, cert, key, err, err_len))
 		return NULL;
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, err_len,
-			 "cannot load certificate %s and key %s: %s (make "
-			 "them with scripts/bench.sh or openssl req)",
-			 cert, key, tls_errstr());
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
 	return ctx;
 }
 
@@ -84,14 +101,8 @@ SSL_CTX *tls_client_ctx(const char *ca, bool ktls, char *err, size_t err_len)
 {
 	SSL_CTX *ctx = ctx_common(TLS_client_method(), ktls, err, err_len);
 
-	if (!ctx)
+	if (!ctx || ctx_use_ca(ctx, ca, err, err_len))
 		return NULL;
-	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-		snprintf(err, err_len, "cannot load CA certificate %s: %s", ca,
-			 tls_errstr());
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	return ctx;
 }
@@ -99,23 +110,13 @@ SSL_CTX *tls_client_ctx(const char *ca, bool ktls, char *err, size_t err_len)
 SSL_CTX *tls_mutual_ctx(bool server, const char *cert, const char *key,
 			const char *ca, char *err, size_t err_len)
 {
-	SSL_CTX *ctx =
-		server ? tls_server_ctx(cert, key, false, err, err_len)
-		       : ctx_common(TLS_client_method(), false, err, err_len);
+	SSL_CTX *ctx = ctx_common(server ? TLS_server_method()
+					 : TLS_client_method(),
+				  false, err, err_len);
 
-	if (!ctx)
+	if (!ctx || ctx_use_cert(ctx, cert, key, err, err_len) ||
+	    ctx_use_ca(ctx, ca, err, err_len))
 		return NULL;
-	if ((!server &&
-	     (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	      SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	      SSL_CTX_check_private_key(ctx) != 1)) ||
-	    SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-		snprintf(err, err_len,
-			 "cannot load certificate %s, key %s or CA %s: %s",
-			 cert, key, ca, tls_errstr());
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
 	/* the certificate files hold the leaf: send it alone, as smtd does
 	 * (OpenSSL would add the CA from the store in every handshake) */
 	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);

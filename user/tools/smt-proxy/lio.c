@@ -5,6 +5,8 @@
  * submission queue filled in order, one completion queue read back.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <linux/io_uring.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,28 @@ static struct {
 
 static struct lio_op *queue[LIO_QUEUE];
 static unsigned int nqueued;
+
+/*
+ * One operation per descriptor and direction per lio_run(): the ring may
+ * run a pass's operations in any order, so two sends (or two reads) of one
+ * stream in one pass could reorder its bytes. The caller keeps one op per
+ * connection and direction; lio_queue() checks it with a bit per
+ * descriptor (below LIO_FD_BITS) and direction, cleared by lio_run().
+ */
+#define LIO_FD_BITS 65536
+static uint64_t queued_bits[2][LIO_FD_BITS / 64];
+
+static bool queued_flip(const struct lio_op *op)
+{
+	uint64_t *w, bit;
+
+	if (op->fd < 0 || op->fd >= LIO_FD_BITS)
+		return false;
+	w = &queued_bits[!!op->send][op->fd / 64];
+	bit = 1ULL << (op->fd % 64);
+	*w ^= bit;
+	return !(*w & bit); /* it was set */
+}
 static uint64_t nops, ncalls;
 
 void lio_counts(uint64_t *ops, uint64_t *calls)
@@ -126,15 +150,21 @@ void lio_queue(struct lio_op *op)
 {
 	if (nqueued == LIO_QUEUE)
 		lio_run();
+	if (queued_flip(op)) {
+		fprintf(stderr, "smt-proxy: bug: a second %s of descriptor %d "
+				"queued in one pass\n",
+			op->send ? "send" : "read", op->fd);
+		abort();
+	}
 	queue[nqueued++] = op;
 }
 
-/* op done with the plain system call. */
+/* op done with the plain system call, as non-blocking as the ring's. */
 static void lio_one(struct lio_op *op)
 {
 	ssize_t r = op->send ? send(op->fd, op->p, op->len,
 				    MSG_NOSIGNAL | MSG_DONTWAIT)
-			     : read(op->fd, op->p, op->len);
+			     : recv(op->fd, op->p, op->len, MSG_DONTWAIT);
 
 	op->res = r < 0 ? (errno == EINTR ? -EAGAIN : -errno) : r;
 }
@@ -227,6 +257,8 @@ unsigned int lio_run(void)
 		i += n;
 		calls += k;
 	}
+	for (i = 0; i < nqueued; i++)
+		queued_flip(queue[i]);
 	nops += nqueued;
 	ncalls += calls;
 	nqueued = 0;

@@ -6,21 +6,15 @@
 TEST_TIERS += test-proxy
 HELP += '  test-proxy smt-proxy: framer unit tests, then redis-cli/redis-benchmark over SMT (netns)'
 
+# tests/proxy/test_X.c unit-tests user/tools/smt-proxy/X.c
 PROXY_UNIT := $(BUILD)/proxy-unit/test_framer
-$(PROXY_UNIT): tests/proxy/test_framer.c user/tools/smt-proxy/framer.c \
-		user/tools/smt-proxy/framer.h | $(DEPS_STAMP)
-	$(call msg,LD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/smt-proxy -o $@ \
-		tests/proxy/test_framer.c user/tools/smt-proxy/framer.c -lcriterion
-
 PROXY_LIO_UNIT := $(BUILD)/proxy-unit/test_lio
-$(PROXY_LIO_UNIT): tests/proxy/test_lio.c user/tools/smt-proxy/lio.c \
-		user/tools/smt-proxy/lio.h | $(DEPS_STAMP)
+$(BUILD)/proxy-unit/test_%: tests/proxy/test_%.c user/tools/smt-proxy/%.c \
+		user/tools/smt-proxy/%.h | $(DEPS_STAMP)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(SMT_CFLAGS) -Iuser/tools/smt-proxy -o $@ \
-		tests/proxy/test_lio.c user/tools/smt-proxy/lio.c -lcriterion
+		$(filter %.c,$^) -lcriterion
 
 .PHONY: test-proxy test-proxy-unit
 test-proxy-unit: $(PROXY_UNIT) $(PROXY_LIO_UNIT)

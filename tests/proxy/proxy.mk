@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# test-proxy: smt-proxy's framers (Criterion unit tests), then real Redis
-# (redis-server, redis-cli, redis-benchmark) through smt-proxy over SMT in
-# network namespaces, both encapsulations (tests/proxy/run.sh, root).
+# test-proxy: smt-proxy's framers (Criterion unit tests), the open-loop load
+# generator smt-resp-load against a local redis-server
+# (tests/tools/test-resp-load.sh), then real Redis (redis-server, redis-cli,
+# redis-benchmark) through smt-proxy over SMT in network namespaces, both
+# encapsulations (tests/proxy/run.sh, root).
 TEST_TIERS += test-proxy
 HELP += '  test-proxy smt-proxy: framer unit tests, then redis-cli/redis-benchmark over SMT (netns)'
 
@@ -18,7 +20,9 @@ $(PROXY_UNIT): tests/proxy/test_framer.c user/tools/smt-proxy/framer.c \
 test-proxy-unit: $(PROXY_UNIT)
 	$(Q)$(PROXY_UNIT) --short-filename
 test-proxy: test-proxy-unit $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy \
-		$(BUILD)/bin/smt-fault $(filter %/smt_fault.bpf.o,$(BPF_OBJS))
+		$(BUILD)/bin/smt-fault $(filter %/smt_fault.bpf.o,$(BPF_OBJS)) \
+		$(BUILD)/bin/smt-resp-load
+	$(Q)tests/tools/test-resp-load.sh $(BUILD)/bin/smt-resp-load
 	$(Q)BUILD=$(BUILD) tests/proxy/run.sh
 
 # the framers' libFuzzer target runs in test-fuzz with the others

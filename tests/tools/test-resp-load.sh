@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # smt-resp-load against a real redis-server started here (a Unix socket in
-# a temporary directory, and TCP on a free loopback port): requests and
+# a temporary directory, TCP and TLS on free loopback ports): requests and
 # replies counted right (against Redis's own INFO commandstats), GET values
 # checked (a changed value is "bad", a missing key "nil"), -ERR replies
 # counted as errors, the rate kept, latency timed from the schedule (Redis
@@ -16,7 +16,7 @@ BIN=${1:?usage: test-resp-load.sh SMT_RESP_LOAD}
 REPORT_OK_WORD="ok  "
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 
-for b in redis-server redis-cli python3; do
+for b in redis-server redis-cli python3 openssl; do
 	command -v $b >/dev/null || {
 		echo "test-resp-load: $b missing (scripts/setup-deps.sh)" >&2
 		exit 1
@@ -29,10 +29,22 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+read -r PORT TPORT <<<"$(python3 -c 'import socket
+s, t = socket.socket(), socket.socket()
+s.bind(("127.0.0.1", 0)); t.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], t.getsockname()[1])')"
 SOCK=$T/redis.sock
+# a self-signed certificate for kv.smt (the TLS checks' CA as well)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=kv.smt -addext subjectAltName=DNS:kv.smt -keyout "$T/kv.key" \
+	-out "$T/kv.crt" >/dev/null 2>&1 || {
+	echo "test-resp-load: openssl req could not make a certificate" >&2
+	exit 1
+}
 redis-server --port "$PORT" --bind 127.0.0.1 --unixsocket "$SOCK" --save '' \
-	--appendonly no --enable-debug-command yes >"$T/redis.log" 2>&1 &
+	--appendonly no --enable-debug-command yes --tls-port "$TPORT" \
+	--tls-cert-file "$T/kv.crt" --tls-key-file "$T/kv.key" \
+	--tls-ca-cert-file "$T/kv.crt" --tls-auth-clients no >"$T/redis.log" 2>&1 &
 RPID=$!
 for i in $(seq 50); do
 	redis-cli -s "$SOCK" ping >/dev/null 2>&1 && break
@@ -93,6 +105,17 @@ fi
 # what the SETs wrote is what a GET without its own fill checks
 run getback -s "$SOCK" -d 100 -c 2 -r 1000 -n 200 -w 0 --keys 20 --no-fill
 want get_checks_set_values getback "answered=200 bad=0 nil=0 errors=0"
+
+# over TLS: values larger than one TLS record, every one checked
+run tls -H "127.0.0.1:$TPORT" --tls --cacert "$T/kv.crt" --sni kv.smt \
+	-d 40K --keys 20 -c 4 -r 1000 -n 400 -w 0.1
+want tls_get_checked tls "op=GET sched=400 answered=400 errors=0 bad=0 nil=0 closed=0"
+run tlsname -H "127.0.0.1:$TPORT" --tls --cacert "$T/kv.crt" --sni other.smt -r 10 -D 1
+if [ "$RC" = 1 ] && grep -q 'TLS handshake with .* failed: certificate verify failed' "$T/tlsname.err"; then
+	ok tls_wrong_name_refused
+else
+	bad tls_wrong_name_refused "exit $RC: $(head -2 "$T/tlsname.err")"
+fi
 
 # ---- replies checked ----------------------------------------------------------
 rc set key:000000000000 xyz >/dev/null
@@ -184,6 +207,7 @@ refused bad_duration "--duration: 'x' is not a number of seconds" -s "$SOCK" -D 
 refused duration_and_requests '--duration and --requests: give one' -s "$SOCK" -D 1 -n 10
 refused conns_zero '^smt-resp-load: --conns: ' -s "$SOCK" -c 0
 refused operand "unexpected argument 'extra'" -s "$SOCK" extra
+refused sni_without_tls '--cacert and --sni need --tls' -s "$SOCK" --sni kv.smt
 
 echo "test-resp-load: $pass passed, $fail failed${FAILED:+:$FAILED}"
 [ "$fail" = 0 ]

@@ -7,12 +7,13 @@
  * that stalls pays for every request scheduled behind the stall (no
  * coordinated omission, unlike a closed loop such as redis-benchmark, whose
  * clients stop sending while they wait). One thread, epoll, nonblocking
- * sockets; replies cut by smt-proxy's RESP framer and checked (errors
+ * sockets, optionally TLS (OpenSSL); replies cut by smt-proxy's RESP framer and checked (errors
  * counted, GET values compared with what the tool wrote). One key=value
  * line on stdout; see smt-resp-load(1).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,6 +28,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "opts.h"
 #include "smt-proxy/framer.h"
@@ -48,6 +52,7 @@ struct req {
 
 struct conn {
 	int fd;
+	SSL *ssl; /* with --tls */
 	bool dead;
 	bool want_out; /* EPOLLOUT armed */
 	/* requests in order: [head, head + nsent) sent, then the backlog */
@@ -58,8 +63,8 @@ struct conn {
 };
 
 struct cfg {
-	const char *host, *unix_path, *op_name;
-	bool set, poisson, no_fill;
+	const char *host, *unix_path, *op_name, *cacert, *sni;
+	bool set, poisson, no_fill, tls;
 	uint64_t conns, rate, size, keys, cap, requests, seed;
 	double duration, warmup, drain;
 };
@@ -87,6 +92,7 @@ static struct stats st;
 static struct conn *conns;
 static uint8_t *pattern; /* values: key k holds pattern[k % 26 ..][0..size) */
 static uint64_t rng;
+static SSL_CTX *tls_ctx;
 
 static uint64_t now_ns(void)
 {
@@ -159,6 +165,45 @@ static int put_request(struct conn *c, uint32_t k, bool set)
 	return 0;
 }
 
+/*
+ * send() or SSL_write(): bytes written, or -1 with errno (EAGAIN when the
+ * socket or TLS wants to wait; EPROTO for a TLS failure).
+ */
+static ssize_t io_send(struct conn *c, const void *buf, size_t len)
+{
+	int n, e;
+
+	if (!c->ssl)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0)
+		return n;
+	e = SSL_get_error(c->ssl, n);
+	errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN
+		: e == SSL_ERROR_SYSCALL && errno		      ? errno
+								      : EPROTO;
+	return -1;
+}
+
+/* recv() or SSL_read(): as recv, 0 at the end of the stream. */
+static ssize_t io_recv(struct conn *c, void *buf, size_t len)
+{
+	int n, e;
+
+	if (!c->ssl)
+		return recv(c->fd, buf, len, 0);
+	n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0)
+		return n;
+	e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN
+		: e == SSL_ERROR_SYSCALL && errno		      ? errno
+								      : EPROTO;
+	return -1;
+}
+
 static void conn_close(struct conn *c, const char *why)
 {
 	if (c->dead)
@@ -178,7 +223,7 @@ static int flush_out(int ep, struct conn *c)
 	ssize_t n;
 
 	while (c->out_len && !c->dead) {
-		n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+		n = io_send(c, c->out, c->out_len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN) {
@@ -321,7 +366,7 @@ static int read_conn(struct conn *c)
 		if (grow((void **)&c->in, &c->in_cap, c->in_len + READ_CHUNK,
 			 1))
 			return -ENOMEM;
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		n = io_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -378,6 +423,7 @@ static int connect_one(void)
 static int fill(struct conn *c)
 {
 	uint64_t k = 0, want;
+	size_t off;
 	ssize_t n;
 
 	while (k < cfg.keys) {
@@ -385,9 +431,12 @@ static int fill(struct conn *c)
 		for (want = 0; want < FILL_BATCH && k < cfg.keys; want++, k++)
 			if (put_request(c, (uint32_t)k, true))
 				return -ENOMEM;
-		if (send(c->fd, c->out, c->out_len, MSG_NOSIGNAL) !=
-		    (ssize_t)c->out_len)
-			return -EIO;
+		for (off = 0; off < c->out_len; off += (size_t)n) {
+			/* blocking, but TLS writes one record at a time */
+			n = io_send(c, c->out + off, c->out_len - off);
+			if (n <= 0)
+				return -EIO;
+		}
 		c->out_len = 0;
 		while (want) {
 			n = framer_response(FRAMER_RESP, c->in, c->in_len,
@@ -414,8 +463,8 @@ static int fill(struct conn *c)
 			if (grow((void **)&c->in, &c->in_cap,
 				 c->in_len + READ_CHUNK, 1))
 				return -ENOMEM;
-			n = recv(c->fd, c->in + c->in_len,
-				 c->in_cap - c->in_len, 0);
+			n = io_recv(c, c->in + c->in_len,
+				    c->in_cap - c->in_len);
 			if (n <= 0)
 				return n ? -errno : -ECONNRESET;
 			c->in_len += (size_t)n;
@@ -559,15 +608,16 @@ static int run(int ep)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG
-		" (--host ADDR:PORT | --unix PATH) [--op get|set]\n"
+		"Usage: " PROG " (--host ADDR:PORT | --unix PATH)\n"
+		"       [--tls [--cacert FILE] [--sni NAME]] [--op get|set]\n"
 		"       [--conns N] [--rate R] [--poisson] [--size V] [--keys K]\n"
 		"       [--duration S | --requests K] [--warmup S] [--max-outstanding M]\n"
 		"       [--no-fill] [--drain S] [--seed N]\n"
 		"Open-loop load on a RESP (Redis) server: R requests per second in all\n"
 		"(evenly spaced, or Poisson arrivals), dealt round robin over N\n"
 		"connections (default 32), GET or SET of V-byte values (default 64) of\n"
-		"keys key:000000000000 to key:K-1 (default 1000) at random. Each\n"
+		"keys key:000000000000 to key:K-1 (default 1000) at random, over TLS\n"
+		"with --tls (the server checked against --cacert and --sni). Each\n"
 		"request's latency runs from its scheduled send time to the end of its\n"
 		"reply. At most M requests (default 64) are outstanding per connection;\n"
 		"more wait (counted as late) and are still timed from their schedule.\n"
@@ -610,6 +660,48 @@ static int opt_size(const struct tool_opt *opt, char *arg, char *err,
 	return -1;
 }
 
+/*
+ * The TLS context of --tls: the peer verified against --cacert (or the
+ * system's CAs), its name against --sni.
+ */
+static int tls_setup(void)
+{
+	tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls_ctx)
+		return -ENOMEM;
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+					  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (cfg.cacert ? SSL_CTX_load_verify_locations(tls_ctx, cfg.cacert,
+						       NULL) != 1
+		       : SSL_CTX_set_default_verify_paths(tls_ctx) != 1) {
+		fprintf(stderr, PROG ": --cacert %s: cannot load it: %s\n",
+			cfg.cacert ? cfg.cacert : "(system)",
+			ERR_reason_error_string(ERR_get_error()));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The TLS handshake on c's (still blocking) socket. */
+static int tls_open(struct conn *c)
+{
+	unsigned long e;
+
+	c->ssl = SSL_new(tls_ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    (cfg.sni && (SSL_set_tlsext_host_name(c->ssl, cfg.sni) != 1 ||
+			 SSL_set1_host(c->ssl, cfg.sni) != 1)))
+		return -ENOMEM;
+	if (SSL_connect(c->ssl) == 1)
+		return 0;
+	e = ERR_get_error();
+	fprintf(stderr, PROG ": TLS handshake with %s failed: %s\n",
+		cfg.host ? cfg.host : cfg.unix_path,
+		e ? ERR_reason_error_string(e) : "the server closed it");
+	return -EPROTO;
+}
+
 static int setup(int ep)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
@@ -620,6 +712,8 @@ static int setup(int ep)
 	pattern = malloc(cfg.size + 26);
 	if (!conns || !pattern)
 		return -ENOMEM;
+	if (cfg.tls && tls_setup())
+		return -1;
 	for (k = 0; k < cfg.size + 26; k++)
 		pattern[k] = (uint8_t)('a' + k % 26);
 	for (k = 0; k < cfg.conns; k++) {
@@ -631,6 +725,8 @@ static int setup(int ep)
 			return -1;
 		}
 		conns[k].fd = fd;
+		if (cfg.tls && tls_open(&conns[k]))
+			return -1;
 	}
 	if (!cfg.set && !cfg.no_fill && fill(&conns[0])) {
 		fprintf(stderr,
@@ -653,6 +749,9 @@ int main(int argc, char **argv)
 	const struct tool_opt opts[] = {
 		OPT_STR("host", 'H', &cfg.host),
 		OPT_STR("unix", 's', &cfg.unix_path),
+		OPT_FLAG("tls", 'L', &cfg.tls),
+		OPT_STR("cacert", 'A', &cfg.cacert),
+		OPT_STR("sni", 'I', &cfg.sni),
 		OPT_STR("op", 't', &cfg.op_name),
 		OPT_U64("conns", 'c', &cfg.conns, 1, 10000),
 		OPT_U64("rate", 'r', &cfg.rate, 1, 10000000),
@@ -675,8 +774,8 @@ int main(int argc, char **argv)
 
 	if (util_version_arg(argc, argv, PROG))
 		return 0;
-	ret = tool_opts_parse(argc, argv, "H:s:t:c:r:pd:k:D:n:w:P:NT:S:h", opts,
-			      TOOL_OPTS_N(opts), err, sizeof(err));
+	ret = tool_opts_parse(argc, argv, "H:s:LA:I:t:c:r:pd:k:D:n:w:P:NT:S:h",
+			      opts, TOOL_OPTS_N(opts), err, sizeof(err));
 	if (ret == TOOL_OPTS_HELP) {
 		usage(stdout);
 		return 0;
@@ -703,6 +802,8 @@ int main(int argc, char **argv)
 		 strcmp(cfg.op_name, "set"))
 		snprintf(err, sizeof(err), "--op: '%s' is not get or set",
 			 cfg.op_name);
+	else if (!ret && !cfg.tls && (cfg.cacert || cfg.sni))
+		snprintf(err, sizeof(err), "--cacert and --sni need --tls");
 	else if (!ret && cfg.requests && dur_seen)
 		snprintf(err, sizeof(err),
 			 "--duration and --requests: give one of them");

@@ -40,5 +40,6 @@ test-fuzz fuzz-run: $(BUILD)/fuzz/bin/fuzz_proxy_framer
 # side (scripts/bench-redis.sh; not part of make test; needs the lock).
 .PHONY: bench-redis
 HELP += '  bench-redis redis-benchmark: TCP, Redis TLS, stunnel, smt-proxy ip/udp'
-bench-redis: $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy
+bench-redis: $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/smt-proxy \
+		$(BUILD)/bin/smt-resp-load
 	$(Q)BUILD=$(BUILD) scripts/bench-redis.sh

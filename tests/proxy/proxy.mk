@@ -2,7 +2,8 @@
 #
 # test-proxy: smt-proxy's framers (Criterion unit tests), the open-loop load
 # generator smt-resp-load against a local redis-server
-# (tests/tools/test-resp-load.sh), then real Redis (redis-server, redis-cli,
+# (tests/tools/test-resp-load.sh), bench-redis's report on made-up rows
+# (the fixed-rate verdict, tests/tools/test-bench-redis-report.sh), then real Redis (redis-server, redis-cli,
 # redis-benchmark) through smt-proxy over SMT in network namespaces, both
 # encapsulations (tests/proxy/run.sh, root).
 TEST_TIERS += test-proxy
@@ -23,6 +24,7 @@ test-proxy: test-proxy-unit $(BUILD)/bin/smtd $(BUILD)/bin/smtctl $(BUILD)/bin/s
 		$(BUILD)/bin/smt-fault $(filter %/smt_fault.bpf.o,$(BPF_OBJS)) \
 		$(BUILD)/bin/smt-resp-load
 	$(Q)tests/tools/test-resp-load.sh $(BUILD)/bin/smt-resp-load
+	$(Q)tests/tools/test-bench-redis-report.sh
 	$(Q)BUILD=$(BUILD) tests/proxy/run.sh
 
 # the framers' libFuzzer target runs in test-fuzz with the others

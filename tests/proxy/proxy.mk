@@ -3,9 +3,10 @@
 # test-proxy: smt-proxy's framers (Criterion unit tests), the open-loop load
 # generator smt-resp-load against a local redis-server
 # (tests/tools/test-resp-load.sh), bench-redis's report on made-up rows
-# (the fixed-rate verdict, tests/tools/test-bench-redis-report.sh), then real Redis (redis-server, redis-cli,
-# redis-benchmark) through smt-proxy over SMT in network namespaces, both
-# encapsulations (tests/proxy/run.sh, root).
+# (the fixed-rate verdict, tests/tools/test-bench-redis-report.sh), then
+# real Redis (redis-server, redis-cli, redis-benchmark) through smt-proxy
+# over SMT in network namespaces, both encapsulations (tests/proxy/run.sh,
+# root).
 TEST_TIERS += test-proxy
 HELP += '  test-proxy smt-proxy: framer unit tests, then redis-cli/redis-benchmark over SMT (netns)'
 

@@ -14,7 +14,17 @@
 #   clients pipelining 16 requests each (redis-benchmark -c, -P);
 #   mixed: 4 clients of small GETs while 2 clients SET 1 MiB values on
 #   other connections (head-of-line), the GETs' latency distribution
-#   written as a CDF (redis_cdf_<loss>.dat, redis_cdf.png).
+#   written as a CDF (redis_cdf_<loss>.dat, redis_cdf.png);
+#   fixed rate (open loop): smt-resp-load(1) offers every path the same
+#   requests at the same times, 32 connections, GET and SET of 64 B at
+#   $BENCH_REDIS_FIXED_RATE req/s in all (default 3000, Poisson
+#   arrivals, one seed for all paths), each request timed from its
+#   scheduled send time: points fixed:get:32:RATE and fixed:set:32:RATE.
+#   redis-benchmark's runs are closed loops: a client waits for its reply
+#   before the next request, so a path whose clients stall (TCP's 200 ms
+#   retransmission timeout under loss) is offered less load and its median
+#   is that of the clients still running; the fixed-rate p50s are the
+#   like-for-like comparison of medians between paths.
 # CPU per request: utime + stime (/proc/PID/stat) of redis-server and the
 # path's sidecars (stunnel, smt-proxy) during a run, divided by its
 # requests; redis-benchmark and smtd (not on the data path) are left out,
@@ -29,7 +39,11 @@
 # For work on one path (then BENCH_REDIS_DOC=0 keeps docs/ as it is):
 #   BENCH_REDIS_PATHS="smt-udp stunnel"  only these paths
 #   BENCH_REDIS_LOSS="0"                 only these loss rates (percent)
-#   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline)
+#   BENCH_REDIS_POINTS="set:32:16 mixed" only these runs (op:clients:pipeline;
+#     fixed:OP:CLIENTS:RATE for fixed-rate runs at any rate)
+#   BENCH_REDIS_FIXED_RATE=R  the fixed-rate points' rate (default 3000)
+#   BENCH_REDIS_FIXED_SECS=S  seconds of each fixed-rate run after a 1 s
+#     warm-up (default 5)
 #   BENCH_REDIS_CLIENTS="1 4 32"  the client counts of the unpipelined runs
 #     (default 1 32 256; the generated tables know only those)
 #   BENCH_REDIS_OFFLOAD=off  the veth's TSO/GSO/GRO off, so bench_loss
@@ -98,7 +112,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for b in redis-server redis-benchmark redis-cli stunnel4 bpftool python3; do
+for b in redis-server redis-benchmark redis-cli stunnel4 bpftool python3 "$BUILD/bin/smt-resp-load"; do
 	command -v $b >/dev/null || {
 		echo "bench-redis: $b missing (scripts/setup-deps.sh)" >&2
 		exit 1
@@ -425,7 +439,57 @@ mixed() {
 	echo "  $path loss $loss% mixed: GET $rps req/s p50/p99 $lat ms; 1 MiB SETs ${sets:-?}/s"
 }
 
+# fixed PATH LOSS OP CLIENTS RATE -- redis-benchmark ARGS: smt-resp-load at
+# RATE req/s over CLIENTS connections; one row into rows.tsv (op FIXED-OP,
+# the rate in the pipeline column, achieved req/s in the rps column) with
+# further columns: p90 p99.9 max (ms), sched answered unanswered errors bad
+# late, lag p50 (ms: the generator's own delay from schedule to send)
+fixed() {
+	local path=$1 loss=$2 op=$3 c=$4 rate=$5 t0 t1 out a n host="" port="" args=()
+	shift 6
+	while [ $# -gt 0 ]; do # redis-benchmark's arguments, translated
+		case $1 in
+		-h) host=$2 && shift ;;
+		-p) port=$2 && shift ;;
+		-s) args+=(--unix "$2") && shift ;;
+		--tls) args+=(--tls) ;;
+		--cacert | --sni) args+=("$1" "$2") && shift ;;
+		esac
+		shift
+	done
+	[ -n "$host" ] && args+=(--host "$host:$port")
+	prof_start "$path-$loss-fixed-${op^^}-$c-$rate"
+	t0=$(cpu_ticks $CPU_PIDS)
+	out=$(inc timeout "$RUN_TIMEOUT" "$BUILD/bin/smt-resp-load" "${args[@]}" \
+		--op "$op" --conns "$c" --rate "$rate" --poisson --seed 16 \
+		--duration "${BENCH_REDIS_FIXED_SECS:-5}" --warmup 1 2>"$SD_TMP/fixed.err")
+	t1=$(cpu_ticks $CPU_PIDS)
+	kv() { tr ' ' '\n' <<<"$out" | sed -n "s/^$1=//p"; }
+	[ -n "$out" ] || {
+		echo "bench-redis: $path fixed $op $c $rate: smt-resp-load printed nothing: $(head -2 "$SD_TMP/fixed.err")" >&2
+		out="sched=1 achieved=0"
+	}
+	# packets and CPU per request over every request sent: the warm-up's,
+	# and for GET the SETs of smt-resp-load's 1000 keys (its fill) too
+	n=$(($(kv sched) + $(kv warmup) + 0))
+	[ "$op" = get ] && n=$((n + 1000))
+	prof_stop "$n"
+	printf '%s\t%s\tFIXED-%s\t%s\t%s\t64\t%s\t%s\t%s\t%s' "$path" "$loss" "${op^^}" \
+		"$c" "$rate" "$(kv achieved)" "$(kv p50_ms)" "$(kv p99_ms)" \
+		"$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$n" \
+			'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" >>"$OUT/rows.tsv"
+	for a in p90_ms p999_ms max_ms sched answered unanswered errors bad late lag_p50_ms; do
+		printf '\t%s' "$(kv $a)" >>"$OUT/rows.tsv"
+	done
+	echo >>"$OUT/rows.tsv"
+	echo "  $path loss $loss% fixed ${op^^} c=$c rate=$rate: $out"
+}
+
 MIX_N=$((N / 5))
+# the fixed-rate points of this run: those BENCH_REDIS_POINTS names, or both
+# at BENCH_REDIS_FIXED_RATE
+FIXED=$(for p in $POINTS; do case $p in fixed:*) echo "$p" ;; esac; done)
+[ -n "$POINTS" ] || FIXED="fixed:get:32:${BENCH_REDIS_FIXED_RATE:-3000} fixed:set:32:${BENCH_REDIS_FIXED_RATE:-3000}"
 point() { [ -z "$POINTS" ] || case " $POINTS " in *" $1 "*) return 0 ;; esac; [ -z "$POINTS" ]; }
 # all_runs PATH -- ARGS
 all_runs() {
@@ -442,6 +506,10 @@ all_runs() {
 		point set:32:16 && bench "$path" "$loss" set 32 16 $((N * 5)) -- "$@"
 		point get:32:16 && bench "$path" "$loss" get 32 16 $((N * 5)) -- "$@"
 		point mixed && mixed "$path" "$loss" -- "$@"
+		for f in $FIXED; do
+			IFS=: read -r _ fo fc fr <<<"$f"
+			fixed "$path" "$loss" "$fo" "$fc" "$fr" -- "$@"
+		done
 		echo "  $path loss $loss%: bench_loss seen/dropped $(loss_counts)"
 		echo "$path $loss $(loss_counts)" >>"$OUT/loss.txt"
 	done

@@ -38,10 +38,10 @@ static void teardown_pairs(void)
 static void one_pass(int want_ring)
 {
 	uint8_t in[64] = {0}, empty[8];
-	struct lio_op s0 = {.p = (uint8_t *)"hello", .len = 5, .fd = sp[0][0],
-			    .send = 1};
-	struct lio_op s1 = {.p = (uint8_t *)"world!", .len = 6,
-			    .fd = sp[1][0], .send = 1};
+	struct lio_op s0 = {
+		.p = (uint8_t *)"hello", .len = 5, .fd = sp[0][0], .send = 1};
+	struct lio_op s1 = {
+		.p = (uint8_t *)"world!", .len = 6, .fd = sp[1][0], .send = 1};
 	struct lio_op r0, r1;
 	uint64_t ops, calls;
 
@@ -75,7 +75,8 @@ Test(lio, ring_one_call_per_pass)
 
 	/* CI's kernels have io_uring: there a refusal is a failure */
 	if (r && ci && !strcmp(ci, "true"))
-		cr_assert_fail("io_uring refused (%s) with CI=true", strerror(-r));
+		cr_assert_fail("io_uring refused (%s) with CI=true",
+			       strerror(-r));
 	if (r)
 		cr_skip_test("io_uring refused by this kernel (%s)",
 			     strerror(-r));
@@ -94,8 +95,8 @@ Test(lio, plain_calls_same_results)
 Test(lio, read_and_send_of_one_fd_then_again)
 {
 	uint8_t b[8];
-	struct lio_op s = {.p = (uint8_t *)"x", .len = 1, .fd = sp[0][0],
-			   .send = 1};
+	struct lio_op s = {
+		.p = (uint8_t *)"x", .len = 1, .fd = sp[0][0], .send = 1};
 	struct lio_op r = {.p = b, .len = sizeof(b), .fd = sp[0][0]};
 	int pass;
 
@@ -111,8 +112,8 @@ Test(lio, read_and_send_of_one_fd_then_again)
 
 Test(lio, second_send_of_one_fd_in_a_pass_aborts, .signal = SIGABRT)
 {
-	struct lio_op a = {.p = (uint8_t *)"a", .len = 1, .fd = sp[0][0],
-			   .send = 1};
+	struct lio_op a = {
+		.p = (uint8_t *)"a", .len = 1, .fd = sp[0][0], .send = 1};
 	struct lio_op b = a;
 
 	lio_queue(&a);

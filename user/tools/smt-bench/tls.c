@@ -110,9 +110,9 @@ SSL_CTX *tls_client_ctx(const char *ca, bool ktls, char *err, size_t err_len)
 SSL_CTX *tls_mutual_ctx(bool server, const char *cert, const char *key,
 			const char *ca, char *err, size_t err_len)
 {
-	SSL_CTX *ctx = ctx_common(server ? TLS_server_method()
-					 : TLS_client_method(),
-				  false, err, err_len);
+	SSL_CTX *ctx =
+		ctx_common(server ? TLS_server_method() : TLS_client_method(),
+			   false, err, err_len);
 
 	if (!ctx || ctx_use_cert(ctx, cert, key, err, err_len) ||
 	    ctx_use_ca(ctx, ca, err, err_len))

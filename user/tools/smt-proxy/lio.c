@@ -151,8 +151,9 @@ void lio_queue(struct lio_op *op)
 	if (nqueued == LIO_QUEUE)
 		lio_run();
 	if (queued_flip(op)) {
-		fprintf(stderr, "smt-proxy: bug: a second %s of descriptor %d "
-				"queued in one pass\n",
+		fprintf(stderr,
+			"smt-proxy: bug: a second %s of descriptor %d "
+			"queued in one pass\n",
 			op->send ? "send" : "read", op->fd);
 		abort();
 	}

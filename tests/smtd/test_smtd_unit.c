@@ -67,16 +67,28 @@ Test(smt_params_encode, propose_layout)
 		struct smt_params p;
 		uint8_t want[24];
 	} cases[] = {
-		{{.type = SMT_PARAMS_PROPOSE, .client_port = 9000, .B = 48,
-		  .epoch = 3, .ipproto = 253, .flags = SMT_PARAMS_F_REKEY,
-		  .server_port = 7000, .max_msg = 1 << 20, .max_pad = 255,
-		  .hs_port = 7443, .lifetime_s = 3600},
+		{{.type = SMT_PARAMS_PROPOSE,
+		  .client_port = 9000,
+		  .B = 48,
+		  .epoch = 3,
+		  .ipproto = 253,
+		  .flags = SMT_PARAMS_F_REKEY,
+		  .server_port = 7000,
+		  .max_msg = 1 << 20,
+		  .max_pad = 255,
+		  .hs_port = 7443,
+		  .lifetime_s = 3600},
 		 {0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
 		  0x30, 0x03, 0xfd, 0x01, 0x00, 0x10, 0x00, 0x00,
 		  0x00, 0xff, 0x1d, 0x13, 0x00, 0x00, 0x0e, 0x10}},
-		{{.type = SMT_PARAMS_PROPOSE, .client_port = 9000, .B = 48,
-		  .ipproto = 17, .flags = SMT_PARAMS_F_IN_USE,
-		  .server_port = 7000, .max_msg = 1 << 20, .hs_port = 7443,
+		{{.type = SMT_PARAMS_PROPOSE,
+		  .client_port = 9000,
+		  .B = 48,
+		  .ipproto = 17,
+		  .flags = SMT_PARAMS_F_IN_USE,
+		  .server_port = 7000,
+		  .max_msg = 1 << 20,
+		  .hs_port = 7443,
 		  .lifetime_s = 3600},
 		 {0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
 		  0x30, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x00,
@@ -90,9 +102,9 @@ Test(smt_params_encode, propose_layout)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cr_assert_eq(smt_params_encode(&cases[i].p, buf), 24);
 		cr_expect_arr_eq(buf, cases[i].want, 24, "case %zu", i);
-		cr_assert_eq(smt_params_decode(cases[i].want, 24, &q, &used,
-					       &why),
-			     0, "case %zu: %s", i, why);
+		cr_assert_eq(
+			smt_params_decode(cases[i].want, 24, &q, &used, &why),
+			0, "case %zu: %s", i, why);
 		cr_expect_eq(q.flags, cases[i].p.flags);
 		cr_expect_eq(q.server_port, 7000);
 	}

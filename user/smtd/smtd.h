@@ -233,8 +233,8 @@ void smtd_accept_tick(struct smtd *d);
 	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \
 	X(early_prebuilt, "0-RTT set-ups with a ClientHello built ahead")    \
 	X(resume_prebuilt, "resumed set-ups with a ClientHello built ahead") \
-	X(resume_in_use, "resumed set-ups handed over at the Finished")     \
-	X(resume_in_use_failed, "of those, ended: no matching ACCEPT came") \
+	X(resume_in_use, "resumed set-ups handed over at the Finished")      \
+	X(resume_in_use_failed, "of those, ended: no matching ACCEPT came")  \
 	X(full_prebuilt, "full set-ups with a ClientHello built ahead")      \
 	X(hellos_built, "ClientHellos built ahead, while idle")              \
 	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
@@ -556,7 +556,7 @@ void smtd_tkt_free_all(struct smtd *d);
 #define SMT_PARAMS_F_EARLY_KEYS 0x04 /* E0 follows: early data rejected */
 /* resumed: the last ACCEPT's values, already in use (protocol.md 6.4) */
 #define SMT_PARAMS_F_IN_USE 0x08
-#define SMT_PARAMS_F_ALL                                                \
+#define SMT_PARAMS_F_ALL                                                     \
 	(SMT_PARAMS_F_REKEY | SMT_PARAMS_F_EARLY | SMT_PARAMS_F_EARLY_KEYS | \
 	 SMT_PARAMS_F_IN_USE)
 #define SMT_PARAMS_REFUSE_MAX (6 + 200)

@@ -1559,8 +1559,8 @@ static void hand_over(struct smtd *d, struct smtd_hs *hs)
 	if (t)
 		t->s.tag[0] = 0;
 	hs_mark(hs, HM_DONE); /* handed over; the set-up goes on */
-	LOG_I("session %u: %s to %s, %s, cipher %s", hs->sess.sid,
-	      hs->service, hs->peer_str,
+	LOG_I("session %u: %s to %s, %s, cipher %s", hs->sess.sid, hs->service,
+	      hs->peer_str,
 	      hs->early ? "0-RTT epoch 0" : "resumed, before the ACCEPT",
 	      smt_cipher_name(hs->sess.keys.cipher));
 	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
@@ -2409,7 +2409,8 @@ static enum smtd_resume_policy resume_policy(struct smtd *d,
  * configured here): IN_USE when the handshake resumes */
 static bool handover_finished(struct smtd *d, const struct smtd_hs *hs)
 {
-	const struct smtd_service *svc = smtd_service_find(&d->cfg, hs->service);
+	const struct smtd_service *svc =
+		smtd_service_find(&d->cfg, hs->service);
 
 	return !svc || !svc->handover_accept;
 }

@@ -2059,7 +2059,11 @@ t_max_sessions() {
 	sd_stop cli
 	sd_stop srv
 	sd_conf srv host handshake_timeout=1 "[smtd]" "max_sessions = 2"
-	sd_conf cli host2 "[smtd]" "max_sessions = 3"
+	# connect-time refusal codes: the client waits for the ACCEPT (with
+	# resumed_handover = finished the server's REFUSE 2 of a resumed
+	# set-up ends a session already handed over instead, protocol.md 6.4)
+	sd_conf cli host2 "[smtd]" "max_sessions = 3" \
+		"echo_extra=resumed_handover = accept"
 	sd_start srv "$NSS" && sd_start cli "$NSC" || {
 		bad max_sessions_setup "smtd did not start"
 		return
@@ -2288,7 +2292,7 @@ early_gone_closed() { # TEST PORT COUNTER
 	if [ "$(stat_of cli "$3")" -gt "$n0" ] &&
 		[ "$(stat_of cli closes_sent)" -gt "$c0" ] &&
 		[ "$(stat_of srv closes_received)" -gt "$r0" ] &&
-		grep -q "ended during its 0-RTT set-up; telling the peer" \
+		grep -q "ended before its set-up completed; telling the peer" \
 			"$SD_TMP/cli.log"; then
 		ok "$t"
 	else
@@ -2818,6 +2822,129 @@ t_resume() {
 		ok server_flight_not_held_past_push
 	else
 		bad server_flight_not_held_past_push "set-ups:slow flight->tls (us) $slow, early_accepted $(stat_of srv early_accepted)"
+	fi
+	restart_hosts_with
+}
+
+# ---- resumed set-ups that do not wait for the ACCEPT (IN_USE) --------------
+# docs/protocol.md 6.4: a client whose handshake resumed hands the session
+# to its application right after its Finished and an IN_USE PROPOSE with
+# the values of the ticket's ACCEPT. The server's ticket keys come from a
+# file here, so that its tickets outlive a restart with lower limits.
+
+# the client's timeline line of the set-up that started last: "done"
+# (handed over) before "recv" (the ACCEPT in)?
+handed_before_accept() {
+	grep "timeline client" "$SD_TMP/cli.log" | tail -1 |
+		sed -n 's/.* recv=\([0-9]*\).* done=\([0-9]*\).*/\1 \2/p' |
+		awk '{ exit !($2 < $1) }'
+}
+
+restart_srv_with() { # sd_conf settings...: the server smtd alone
+	sd_stop srv
+	sd_conf srv host "$@"
+	sd_start srv "$NSS" SMT_KEYLOGFILE="$SD_TMP/skeys.log"
+	for _ in $(seq 1 30); do # the echo server re-registers
+		sd_ctl srv -j service list | grep -q '"servers":1' && break
+		sleep 0.1
+	done
+}
+
+t_resume_in_use() {
+	local out=$SD_TMP/inuse.out keys=$SD_TMP/inuse.keys u0 f0 c0 r0 k0 k1
+	openssl rand -hex 80 >"$keys"
+	chmod 600 "$keys"
+	restart_hosts_with log_level=debug "ticket_keys=$keys"
+	echo_client cli "$out.1" "$SIP" echo.smt -n 5 -s 64 --port 9840
+	u0=$(stat_of cli resume_in_use)
+	r0=$(stat_of srv handshakes_resumed)
+	c0=$(stat_of srv closes_received)
+	echo_client cli "$out" "$SIP" echo.smt -n 50 -s 64,3000 --port 9841
+	# its end is told to the server, which finds the session by its tag:
+	# the tag is in both tables
+	for _ in $(seq 1 30); do
+		[ "$(stat_of srv closes_received)" -gt "$c0" ] && break
+		sleep 0.1
+	done
+	k0=$(keys_of "$SD_TMP/ckeys.log" 9841 0)
+	k1=$(keys_of "$SD_TMP/skeys.log" 9841 0)
+	if rpcs_ok "$out" && [ "$(stat_of cli resume_in_use)" = $((u0 + 1)) ] &&
+		[ "$(stat_of srv handshakes_resumed)" -gt "$r0" ] &&
+		handed_before_accept && [ -n "$k0" ] && [ "$k0" = "$k1" ] &&
+		[ "$(stat_of srv closes_received)" -gt "$c0" ] &&
+		grep -q "resumed, before the ACCEPT" "$SD_TMP/cli.log"; then
+		ok resumed_in_use_handed_over_before_accept
+	else
+		bad resumed_in_use_handed_over_before_accept "in_use $u0 -> $(stat_of cli resume_in_use), resumed $r0 -> $(stat_of srv handshakes_resumed), closes $c0 -> $(stat_of srv closes_received), keys [$k0] [$k1], $(grep "timeline client" "$SD_TMP/cli.log" | tail -1); $(tail -1 "$out")"
+	fi
+
+	# the server's limits lowered since the ticket (lifetime 3600 ->
+	# 1800, same ticket keys: the ticket still resumes): REFUSE 3, and
+	# the client's application, which already had the session, sees its
+	# request fail at once (no hang, nothing answered); the next set-up
+	# waits for the ACCEPT and works, and the one after is IN_USE again
+	echo_client cli "$out.2" "$SIP" echo.smt -n 1 -s 64 --port 9842
+	restart_srv_with log_level=debug "ticket_keys=$keys" lifetime=1800
+	u0=$(stat_of cli resume_in_use)
+	f0=$(stat_of cli resume_in_use_failed)
+	r0=$(stat_of srv handshakes_resumed)
+	local t0 t1
+	t0=$(date +%s%N)
+	echo_client cli "$out.3" "$SIP" echo.smt -n 1 -s 64 --port 9843 \
+		--rpc-timeouts 20
+	t1=$(date +%s%N)
+	if [ "$(stat_of cli resume_in_use)" = $((u0 + 1)) ] &&
+		[ "$(stat_of cli resume_in_use_failed)" = $((f0 + 1)) ] &&
+		[ "$(stat_of srv handshakes_resumed)" -gt "$r0" ] &&
+		[ $(((t1 - t0) / 1000000)) -lt 3000 ] && ! rpcs_ok "$out.3" &&
+		grep -q "smt-echo: 0 RPCs ok, 1 failed" "$out.3" &&
+		grep -q "its resumed (IN_USE) set-up failed: peer smtd refused: resumed (IN_USE) set-up with the parameters of an old ticket: .*lifetime 3600 (1800) (code 3)" "$SD_TMP/cli.log"; then
+		ok resumed_in_use_refused_after_limits_lowered
+	else
+		bad resumed_in_use_refused_after_limits_lowered "in_use $u0 -> $(stat_of cli resume_in_use), failed $f0 -> $(stat_of cli resume_in_use_failed), $(((t1 - t0) / 1000000)) ms; $(tail -2 "$out.3" | tr '\n' ' ') $(grep 'set-up failed' "$SD_TMP/cli.log" | tail -1)"
+	fi
+	u0=$(stat_of cli resume_in_use)
+	r0=$(stat_of srv handshakes_resumed)
+	echo_client cli "$out.4" "$SIP" echo.smt -n 5 -s 64 --port 9844
+	echo_client cli "$out.5" "$SIP" echo.smt -n 5 -s 64 --port 9845
+	if rpcs_ok "$out.4" && rpcs_ok "$out.5" &&
+		[ "$(stat_of srv handshakes_resumed)" -ge $((r0 + 2)) ] &&
+		[ "$(stat_of cli resume_in_use)" = $((u0 + 1)) ] &&
+		[ "$(stat_of cli resume_in_use_failed)" = $((f0 + 1)) ]; then
+		ok resumed_in_use_refusal_forgets_cached_accept
+	else
+		bad resumed_in_use_refusal_forgets_cached_accept "resumed $r0 -> $(stat_of srv handshakes_resumed), in_use $u0 -> $(stat_of cli resume_in_use), failed $f0 -> $(stat_of cli resume_in_use_failed); $(tail -1 "$out.4") $(tail -1 "$out.5")"
+	fi
+
+	# IN_USE only with itself: with EARLY or REKEY it is REFUSE 1 (a
+	# hand-made PROPOSE, client port 9846, server port 7000, UDP)
+	local f
+	for f in 0a 09; do
+		(printf '\x01\x01\x00\x18\x26\x76\x1b\x58\x30\x00\x11'
+		 printf "\\x$f"
+		 printf '\x00\x10\x00\x00\x00\x00\x1d\x13\x00\x00\x07\x08'
+		 sleep 1) | ip netns exec "$NSC" timeout 10 openssl s_client \
+			-connect "$SIP:7443" -tls1_3 -alpn smt/1 -servername echo.smt \
+			-CAfile "$SD_TMP/certs/ca.crt" -cert "$SD_TMP/certs/host2.crt" \
+			-key "$SD_TMP/certs/host2.key" -ign_eof >"$SD_TMP/inuse-$f.out" 2>&1
+	done
+	if grep -q "IN_USE comes alone" "$SD_TMP/inuse-0a.out" &&
+		grep -q "IN_USE comes alone" "$SD_TMP/inuse-09.out"; then
+		ok resumed_in_use_with_other_flags_refused
+	else
+		bad resumed_in_use_with_other_flags_refused "$(grep -a -c 'IN_USE' "$SD_TMP"/inuse-0?.out)"
+	fi
+
+	# resumed_handover = accept on the client: resumed, but it waits
+	restart_hosts_with log_level=debug "ticket_keys=$keys" \
+		"echo_extra=resumed_handover = accept"
+	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9847
+	echo_client cli "$out.6" "$SIP" echo.smt -n 5 -s 64 --port 9848
+	if rpcs_ok "$out.6" && [ "$(stat_of srv handshakes_resumed)" -ge 1 ] &&
+		[ "$(stat_of cli resume_in_use)" = 0 ] && ! handed_before_accept; then
+		ok resumed_handover_accept_waits
+	else
+		bad resumed_handover_accept_waits "resumed $(stat_of srv handshakes_resumed), in_use $(stat_of cli resume_in_use); $(grep "timeline client" "$SD_TMP/cli.log" | tail -1)"
 	fi
 	restart_hosts_with
 }
@@ -3497,7 +3624,7 @@ PY
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
 	t_concurrent t_concurrent_closes t_push_backlog t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_max_sessions t_ticket t_resume t_resume_s_client t_stek"
+	t_limits t_max_sessions t_ticket t_resume t_resume_in_use t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

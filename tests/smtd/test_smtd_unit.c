@@ -59,30 +59,55 @@ Test(smt_params_check, rule_table)
 		      "P must be <= 16383");
 }
 
+/* Golden PROPOSEs: a REKEY one, and an IN_USE one (docs/protocol.md 6.4
+ * gives its bytes); each encodes to its bytes and decodes back. */
 Test(smt_params_encode, propose_layout)
 {
-	struct smt_params p = {
-		.type = SMT_PARAMS_PROPOSE,
-		.client_port = 9000,
-		.B = 48,
-		.epoch = 3,
-		.ipproto = 253,
-		.flags = SMT_PARAMS_F_REKEY,
-		.server_port = 7000,
-		.max_msg = 1 << 20,
-		.max_pad = 255,
-		.hs_port = 7443,
-		.lifetime_s = 3600,
-	};
-	static const uint8_t want[24] = {
-		0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
-		0x30, 0x03, 0xfd, 0x01, 0x00, 0x10, 0x00, 0x00,
-		0x00, 0xff, 0x1d, 0x13, 0x00, 0x00, 0x0e, 0x10,
+	static const struct {
+		struct smt_params p;
+		uint8_t want[24];
+	} cases[] = {
+		{{.type = SMT_PARAMS_PROPOSE,
+		  .client_port = 9000,
+		  .B = 48,
+		  .epoch = 3,
+		  .ipproto = 253,
+		  .flags = SMT_PARAMS_F_REKEY,
+		  .server_port = 7000,
+		  .max_msg = 1 << 20,
+		  .max_pad = 255,
+		  .hs_port = 7443,
+		  .lifetime_s = 3600},
+		 {0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
+		  0x30, 0x03, 0xfd, 0x01, 0x00, 0x10, 0x00, 0x00,
+		  0x00, 0xff, 0x1d, 0x13, 0x00, 0x00, 0x0e, 0x10}},
+		{{.type = SMT_PARAMS_PROPOSE,
+		  .client_port = 9000,
+		  .B = 48,
+		  .ipproto = 17,
+		  .flags = SMT_PARAMS_F_IN_USE,
+		  .server_port = 7000,
+		  .max_msg = 1 << 20,
+		  .hs_port = 7443,
+		  .lifetime_s = 3600},
+		 {0x01, 0x01, 0x00, 0x18, 0x23, 0x28, 0x1b, 0x58,
+		  0x30, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x00,
+		  0x00, 0x00, 0x1d, 0x13, 0x00, 0x00, 0x0e, 0x10}},
 	};
 	uint8_t buf[SMT_PARAMS_REFUSE_MAX];
+	struct smt_params q;
+	const char *why = NULL;
+	size_t i, used = 0;
 
-	cr_assert_eq(smt_params_encode(&p, buf), 24);
-	cr_expect_arr_eq(buf, want, 24);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(smt_params_encode(&cases[i].p, buf), 24);
+		cr_expect_arr_eq(buf, cases[i].want, 24, "case %zu", i);
+		cr_assert_eq(
+			smt_params_decode(cases[i].want, 24, &q, &used, &why),
+			0, "case %zu: %s", i, why);
+		cr_expect_eq(q.flags, cases[i].p.flags);
+		cr_expect_eq(q.server_port, 7000);
+	}
 }
 
 Test(smt_params_decode, roundtrip)
@@ -197,7 +222,7 @@ Test(smt_params_decode, malformed_rejected)
 		{0, 2}, /* version */
 		{1, 9}, /* type */
 		{3, 23}, /* length */
-		{11, 0x08}, /* unknown flag */
+		{11, 0x10}, /* unknown flag */
 		{11, 0x06}, /* EARLY_KEYS without E0 (length 24) */
 		{1, 5}, /* type after CLOSE */
 	};
@@ -320,6 +345,43 @@ Test(smtd_config_load, errors_name_file_and_line)
 }
 
 #define TLS_OK "[tls]\ncert = /dev/null\nkey = /dev/null\nca = /dev/null\n"
+
+/* docs/protocol.md 6.4: resumed_handover = finished (default) | accept;
+ * anything else refused with the line and the values allowed */
+Test(smtd_config_load, resumed_handover)
+{
+	static const struct {
+		const char *line;
+		int ret;
+		bool accept;
+	} cases[] = {
+		{"", 0, false},
+		{"resumed_handover = accept\n", 0, true},
+		{"resumed_handover = finished\n", 0, false},
+		{"resumed_handover = wait\n", -EINVAL, false},
+	};
+	static struct smtd_config c;
+	char err[2048], text[256], want[256];
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), TLS_OK "[service a.smt]\n%s",
+			 cases[i].line);
+		p = conf_file(text);
+		cr_expect_eq(smtd_config_load(p, &c, err, sizeof(err)),
+			     cases[i].ret, "%s: %s", cases[i].line, err);
+		unlink(p);
+		if (!cases[i].ret)
+			cr_expect_eq(c.services[0].handover_accept,
+				     cases[i].accept, "%s", cases[i].line);
+	}
+	snprintf(want, sizeof(want),
+		 "%s:6: resumed_handover: 'wait' is not one of finished, "
+		 "accept",
+		 p);
+	cr_expect(strstr(err, want) != NULL, "missing [%s] in:\n%s", want, err);
+}
 
 Test(smtd_config_load, encap_per_service_and_global)
 {

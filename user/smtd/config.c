@@ -610,6 +610,14 @@ static int key_service(struct parse_state *ps, const char *k, const char *v)
 	} else if (!strcmp(k, "ticket_key")) {
 		if (!copy_str(s->ticket_key, sizeof(s->ticket_key), v))
 			cfg_error(ps, ps->line, "ticket_key: path too long");
+	} else if (!strcmp(k, "resumed_handover")) {
+		if (!strcmp(v, "finished") || !strcmp(v, "accept"))
+			s->handover_accept = !strcmp(v, "accept");
+		else
+			cfg_error(ps, ps->line,
+				  "resumed_handover: '%s' is not one of "
+				  "finished, accept",
+				  v);
 	} else if (!strcmp(k, "resumption")) {
 		if (!strcmp(v, "on"))
 			s->resume = SMTD_RESUME_ON;

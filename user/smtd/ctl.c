@@ -301,8 +301,8 @@ bool smtd_early_tag(struct smtd *d, const struct smt_ctl_session *s)
 		snprintf(t->s.tag, sizeof(t->s.tag), "%s", s->tag);
 		return true;
 	}
-	LOG_I("session %u (%s): ended during its 0-RTT set-up; telling the "
-	      "peer now that its tag is known",
+	LOG_I("session %u (%s): ended before its set-up completed; telling "
+	      "the peer now that it has the session",
 	      s->sid, s->service);
 	if (!d->stop && !d->setup->close(d, s))
 		d->st.closes_sent++;

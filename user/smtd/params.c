@@ -11,7 +11,8 @@
  *   2 length (2) = 24                        2 length (2) = 6 + n
  *   4 client_port (2)  6 server_port (2)     4 code (2)
  *   8 B (1)   9 epoch (1)                    6 reason (n bytes, UTF-8)
- *  10 ipproto (1)  11 flags (1): REKEY 0x01, EARLY 0x02, EARLY_KEYS 0x04
+ *  10 ipproto (1)  11 flags (1): REKEY 0x01, EARLY 0x02, EARLY_KEYS 0x04,
+ *                                 IN_USE 0x08
  *  (a PROPOSE with EARLY_KEYS: E0, 32 or 48 bytes, from 24 on)
  *  12 max_msg M (4)                         CLOSE (24 bytes)
  *  16 max_pad P (2)  18 hs_port (2)          0 version  1 type = 4

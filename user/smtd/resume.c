@@ -628,6 +628,17 @@ void smtd_ticket_put(struct smtd *d, const char *service, const char *address,
 	}
 }
 
+void smtd_ticket_forget_accept(struct smtd *d, const char *service,
+			       const char *address)
+{
+	struct ticket *t;
+
+	for (t = d->resume ? d->resume->tickets : NULL; t; t = t->next)
+		if (!strcmp(t->service, service) &&
+		    !strcmp(t->address, address))
+			t->has_accept = false;
+}
+
 unsigned int smtd_tickets_held(const struct smtd *d)
 {
 	return d->resume ? d->resume->ntickets : 0;

@@ -46,6 +46,7 @@ struct smtd_service {
 	unsigned int encaps; /* SMTD_ENCAPS_*: encapsulations allowed */
 	char ticket_key[256]; /* X25519 key of its SMT-tickets ("": none) */
 	enum smtd_resume_policy resume; /* docs/protocol.md 6.4 policy */
+	bool handover_accept; /* resumed_handover = accept: no IN_USE */
 	int line; /* where it was defined, for messages */
 };
 
@@ -232,6 +233,8 @@ void smtd_accept_tick(struct smtd *d);
 	X(early_sent, "0-RTT set-ups: PROPOSE sent as early data")           \
 	X(early_prebuilt, "0-RTT set-ups with a ClientHello built ahead")    \
 	X(resume_prebuilt, "resumed set-ups with a ClientHello built ahead") \
+	X(resume_in_use, "resumed set-ups handed over at the Finished")      \
+	X(resume_in_use_failed, "of those, ended: no matching ACCEPT came")  \
 	X(full_prebuilt, "full set-ups with a ClientHello built ahead")      \
 	X(hellos_built, "ClientHellos built ahead, while idle")              \
 	X(early_accepted, "0-RTT set-ups whose early data was accepted")     \
@@ -396,8 +399,10 @@ int smtd_table_add(struct smtd *d, struct smtd_ctl_conn *c,
 int smtd_ctl_room(struct smtd *d, struct smtd_ctl_conn *c, char *why,
 		  size_t len);
 /*
- * Client role, 0-RTT set-up (TLS or SMT-ticket): the session tag that a
- * CLOSE names s by is known now (s: sid, service, tag, handshake, ports).
+ * Client role, 0-RTT set-up (TLS or SMT-ticket) or a resumed one handed
+ * over before its ACCEPT (IN_USE): the session tag that a CLOSE names s
+ * by is known now, or the server has the session now (s: sid, service,
+ * tag, handshake, ports).
  * It goes into s's table entry, so that its end is told to the peer smtd;
  * false when s is gone already (its application removed it or went away
  * while the tag was unknown, and no CLOSE could go then): the CLOSE is
@@ -549,8 +554,11 @@ void smtd_tkt_free_all(struct smtd *d);
 #define SMT_PARAMS_F_REKEY 0x01 /* new epoch for the session of these ports */
 #define SMT_PARAMS_F_EARLY 0x02 /* 0-RTT set-up (docs/protocol.md 6.4) */
 #define SMT_PARAMS_F_EARLY_KEYS 0x04 /* E0 follows: early data rejected */
-#define SMT_PARAMS_F_ALL \
-	(SMT_PARAMS_F_REKEY | SMT_PARAMS_F_EARLY | SMT_PARAMS_F_EARLY_KEYS)
+/* resumed: the last ACCEPT's values, already in use (protocol.md 6.4) */
+#define SMT_PARAMS_F_IN_USE 0x08
+#define SMT_PARAMS_F_ALL                                                     \
+	(SMT_PARAMS_F_REKEY | SMT_PARAMS_F_EARLY | SMT_PARAMS_F_EARLY_KEYS | \
+	 SMT_PARAMS_F_IN_USE)
 #define SMT_PARAMS_REFUSE_MAX (6 + 200)
 
 struct smt_params {
@@ -694,6 +702,11 @@ bool smtd_ticket_prepare(struct smtd *d,
 bool smtd_hs_idle(struct smtd *d);
 void smtd_ticket_put(struct smtd *d, const char *service, const char *address,
 		     SSL_SESSION *sess, const struct smt_params *accept);
+/* The ACCEPT values kept with the tickets of (service, address) are
+ * forgotten (the server refused a PROPOSE made of them); the tickets
+ * stay. */
+void smtd_ticket_forget_accept(struct smtd *d, const char *service,
+			       const char *address);
 unsigned int smtd_tickets_held(const struct smtd *d);
 void smtd_resume_free(struct smtd *d);
 

@@ -84,6 +84,10 @@ struct smtd_hs {
 	/* client: the tickets this handshake got, oldest first */
 	SSL_SESSION *ticket_new[SMTD_TICKETS_PER_PEER];
 	bool early; /* a 0-RTT set-up (EARLY PROPOSE) */
+	/* client: the ACCEPT kept with the ticket offered, for an IN_USE
+	 * PROPOSE if the handshake resumes (docs/protocol.md 6.4) */
+	struct smt_params cached;
+	bool has_cached;
 	bool pre; /* client: ssl is a ClientHello built ahead (memory BIO) */
 	size_t early_off; /* client: the PROPOSE's bytes written ahead */
 	uint8_t *pend; /* client: the first flight, for the socket once up */
@@ -305,7 +309,8 @@ static void rekey_failed(struct smtd *d, struct smtd_hs *hs)
 	hs->rekey_sid = 0;
 }
 
-/* A 0-RTT set-up failed after epoch 0 went to the application: the
+/* A 0-RTT set-up, or a resumed one that did not wait for its ACCEPT
+ * (IN_USE), failed after the session went to the application: the
  * session goes (the application's requests in it fail). */
 static void early_failed(struct smtd *d, struct smtd_hs *hs, const char *msg)
 {
@@ -313,9 +318,12 @@ static void early_failed(struct smtd *d, struct smtd_hs *hs, const char *msg)
 	char why[300];
 
 	hs->early_sid = 0;
+	if (!hs->early)
+		d->st.resume_in_use_failed++;
 	if (!s)
 		return;
-	snprintf(why, sizeof(why), "its 0-RTT set-up failed: %.250s", msg);
+	snprintf(why, sizeof(why), "its %s set-up failed: %.250s",
+		 hs->early ? "0-RTT" : "resumed (IN_USE)", msg);
 	smtd_table_remove(d, s, true, false, why);
 }
 
@@ -997,8 +1005,8 @@ static bool early_keys(struct smtd *d, struct smtd_hs *hs,
 	return true;
 }
 
-/* Server: the client already uses the parameters of its last ACCEPT;
- * they must still hold exactly. */
+/* Server, EARLY or IN_USE: the client already uses the parameters of
+ * its last ACCEPT; they must still hold exactly. */
 static bool early_accept(struct smtd *d, struct smtd_hs *hs,
 			 const struct smt_params *p, struct smt_params *a)
 {
@@ -1009,8 +1017,9 @@ static bool early_accept(struct smtd *d, struct smtd_hs *hs,
 	    a->max_pad == p->max_pad && a->lifetime_s == p->lifetime_s)
 		return true;
 	refuse(d, hs, SMT_PREFUSE_PARAMS, &d->st.refused.params,
-	       "0-RTT set-up with the parameters of an old ticket: server "
+	       "%s set-up with the parameters of an old ticket: server "
 	       "port %u (now %u), M %u (%u), P %u (%u), lifetime %u (%u)",
+	       (p->flags & SMT_PARAMS_F_EARLY) ? "0-RTT" : "resumed (IN_USE)",
 	       p->server_port, a->server_port, p->max_msg, a->max_msg,
 	       p->max_pad, a->max_pad, p->lifetime_s, a->lifetime_s);
 	return false;
@@ -1113,6 +1122,13 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		       "expected PROPOSE");
 		return;
 	}
+	if ((p->flags & SMT_PARAMS_F_IN_USE) &&
+	    (p->flags & (SMT_PARAMS_F_ALL & ~SMT_PARAMS_F_IN_USE))) {
+		refuse(d, hs, SMT_PREFUSE_VERSION, &d->st.refused.params,
+		       "IN_USE comes alone, without REKEY, EARLY or "
+		       "EARLY_KEYS");
+		return;
+	}
 	/* sni_cb let only configured services through; a re-key keeps the
 	 * session's encapsulation, whatever the configuration says now */
 	code = smtd_propose_check(d, hs->service, p,
@@ -1128,7 +1144,8 @@ static void on_propose(struct smtd *d, struct smtd_hs *hs,
 		on_rekey_propose(d, hs, p);
 		return;
 	}
-	if ((p->flags & SMT_PARAMS_F_EARLY) && !early_accept(d, hs, p, &a))
+	if ((p->flags & (SMT_PARAMS_F_EARLY | SMT_PARAMS_F_IN_USE)) &&
+	    !early_accept(d, hs, p, &a))
 		return;
 	hs->prop = a;
 	fill_session(d, hs, &a);
@@ -1340,6 +1357,10 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 		return;
 	}
 	if (a->type == SMT_PARAMS_REFUSE) {
+		/* a PROPOSE of cached values: the next set-up to that server
+		 * waits for a fresh ACCEPT (docs/protocol.md 6.4) */
+		if (p->flags & (SMT_PARAMS_F_EARLY | SMT_PARAMS_F_IN_USE))
+			smtd_ticket_forget_accept(d, hs->service, hs->address);
 		hs_fail(d, hs, &d->st.refused.params,
 			"peer smtd refused: %s (code %u)", a->reason, a->code);
 		return;
@@ -1349,7 +1370,7 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	    a->max_msg > p->max_msg || a->max_pad > p->max_pad ||
 	    a->lifetime_s > p->lifetime_s || !a->server_port ||
 	    a->flags != (p->flags & ~SMT_PARAMS_F_EARLY_KEYS) ||
-	    (hs->early &&
+	    ((p->flags & (SMT_PARAMS_F_EARLY | SMT_PARAMS_F_IN_USE)) &&
 	     (a->server_port != p->server_port || a->max_msg != p->max_msg ||
 	      a->max_pad != p->max_pad || a->lifetime_s != p->lifetime_s)) ||
 	    (hs->rekey_sid && a->server_port != p->server_port) ||
@@ -1365,6 +1386,15 @@ static void on_answer(struct smtd *d, struct smtd_hs *hs,
 	d->st.handshakes_ok++;
 	if (!hs->rekey_sid || hs->early) { /* a new set-up: its ticket */
 		tickets_put(d, hs, hs->address, a);
+	}
+	if (p->flags & SMT_PARAMS_F_IN_USE) {
+		/* handed over at the Finished (hand_over); the table gets
+		 * the tag now, or the CLOSE goes now if the session went */
+		hs->sess.sid = hs->early_sid;
+		hs->early_sid = 0;
+		smtd_early_tag(d, &hs->sess);
+		hs->dead = true;
+		return;
 	}
 	if (hs->early) { /* 0-RTT: epoch 1 follows epoch 0 */
 		hs->sess.epoch = (a->epoch + 1) & 255;
@@ -1504,6 +1534,38 @@ static int early_write(struct smtd *d, struct smtd_hs *hs)
 	return r;
 }
 
+/*
+ * Client, before the ACCEPT: the session of hs->prop with hs->sess.keys
+ * (0-RTT: epoch 0 from the early exporter; IN_USE: from the 1-RTT
+ * exporter) to the application now. Its table entry has no tag until the
+ * ACCEPT (smtd_early_tag): the CLOSE of a session that ends before then
+ * waits for it, so that it cannot overtake the PROPOSE (docs/protocol.md
+ * 6.1). An IN_USE session's application gets its tag at once.
+ */
+static void hand_over(struct smtd *d, struct smtd_hs *hs)
+{
+	struct smtd_session *t;
+
+	fill_session(d, hs, &hs->prop);
+	if (hs->early) /* no 1-RTT secrets yet: the tag comes with epoch 1 */
+		memset(hs->sess.tag, 0, sizeof(hs->sess.tag));
+	snprintf(hs->sess.handshake, sizeof(hs->sess.handshake), "%s",
+		 hs->address);
+	hs->sess.sid = hs->early_sid = smtd_new_sid(d);
+	smtd_keylog(d, &hs->sess);
+	smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0, NULL);
+	t = smtd_table_find(d, hs->sess.sid);
+	if (t)
+		t->s.tag[0] = 0;
+	hs_mark(hs, HM_DONE); /* handed over; the set-up goes on */
+	LOG_I("session %u: %s to %s, %s, cipher %s", hs->sess.sid, hs->service,
+	      hs->peer_str,
+	      hs->early ? "0-RTT epoch 0" : "resumed, before the ACCEPT",
+	      smt_cipher_name(hs->sess.keys.cipher));
+	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
+	hs->conn = NULL;
+}
+
 /* Client, 0-RTT: epoch 0 from the early exporter, to the application.
  * 1, or -1 (hs failed). */
 static int early_hand_over(struct smtd *d, struct smtd_hs *hs)
@@ -1516,18 +1578,7 @@ static int early_hand_over(struct smtd *d, struct smtd_hs *hs)
 		return -1;
 	}
 	hs->e0_cipher = hs->sess.keys.cipher;
-	fill_session(d, hs, &hs->prop);
-	memset(hs->sess.tag, 0, sizeof(hs->sess.tag)); /* set by epoch 1 */
-	snprintf(hs->sess.handshake, sizeof(hs->sess.handshake), "%s",
-		 hs->address);
-	hs->sess.sid = hs->early_sid = smtd_new_sid(d);
-	smtd_keylog(d, &hs->sess);
-	smtd_ctl_connect_done(d, hs->conn, hs->req_id, &hs->sess, 0, NULL);
-	hs_mark(hs, HM_DONE); /* epoch 0 handed over; the handshake goes on */
-	LOG_I("session %u: %s to %s, 0-RTT epoch 0, cipher %s", hs->sess.sid,
-	      hs->service, hs->peer_str, smt_cipher_name(hs->sess.keys.cipher));
-	OPENSSL_cleanse(&hs->sess.keys, sizeof(hs->sess.keys));
-	hs->conn = NULL;
+	hand_over(d, hs);
 	return 1;
 }
 
@@ -1653,6 +1704,26 @@ static int srv_finish(struct smtd *d, struct smtd_hs *hs)
 	return hs_step(d, hs, SSL_do_handshake(hs->ssl));
 }
 
+/* Client: a PROPOSE of a, the ACCEPT kept with the ticket offered
+ * (flags EARLY or IN_USE, docs/protocol.md 6.4). */
+static void cached_propose(struct smtd *d, struct smtd_hs *hs,
+			   const struct smt_params *a, uint8_t flags)
+{
+	hs->prop = (struct smt_params){
+		.type = SMT_PARAMS_PROPOSE,
+		.client_port = hs->local_port,
+		.server_port = a->server_port,
+		.B = a->B,
+		.epoch = 0,
+		.ipproto = a->ipproto,
+		.flags = flags,
+		.max_msg = a->max_msg,
+		.max_pad = a->max_pad,
+		.lifetime_s = a->lifetime_s,
+		.hs_port = d->cfg.listen_port,
+	};
+}
+
 static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 {
 	const unsigned char *alpn = NULL;
@@ -1695,6 +1766,12 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 	if (hs->server) {
 		hs->state = HS_READ;
 		hs->in_len = 0;
+		return;
+	}
+	if (hs->has_cached && SSL_session_reused(hs->ssl)) {
+		/* resumed: the ticket's ACCEPT, handed over once written */
+		cached_propose(d, hs, &hs->cached, SMT_PARAMS_F_IN_USE);
+		queue_msg(hs, &hs->prop);
 		return;
 	}
 	hs->prop = (struct smt_params){
@@ -1805,6 +1882,11 @@ static void hs_drive(struct smtd *d, struct smtd_hs *hs)
 				if (hs->server &&
 				    hs->out[1] == SMT_PARAMS_ACCEPT)
 					hs_mark(hs, HM_DONE);
+				if (!hs->server && !hs->early_sid &&
+				    (hs->prop.flags & SMT_PARAMS_F_IN_USE)) {
+					d->st.resume_in_use++;
+					hand_over(d, hs);
+				}
 
 				hs->state = last ? HS_CLOSE : HS_READ;
 				continue;
@@ -2322,6 +2404,16 @@ static enum smtd_resume_policy resume_policy(struct smtd *d,
 	return svc ? svc->resume : SMTD_RESUME_ON;
 }
 
+/* resumed_handover = finished (the default, also for a service not
+ * configured here): IN_USE when the handshake resumes */
+static bool handover_finished(struct smtd *d, const struct smtd_hs *hs)
+{
+	const struct smtd_service *svc =
+		smtd_service_find(&d->cfg, hs->service);
+
+	return !svc || !svc->handover_accept;
+}
+
 static bool hs_must_wait(struct smtd *d, const struct smtd_hs *hs);
 static int hs_go(struct smtd *d, struct smtd_hs *hs, char *err, size_t errlen);
 /*
@@ -2362,20 +2454,11 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 	smtd_pre_free(pre); /* not for this set-up (or NULL); never sent */
 	if ((hs->pre || SSL_set_session(hs->ssl, sess) == 1) && early) {
 		hs->early = true;
-		hs->prop = (struct smt_params){
-			.type = SMT_PARAMS_PROPOSE,
-			.client_port = hs->local_port,
-			.server_port = a.server_port,
-			.B = a.B,
-			.epoch = 0,
-			.ipproto = a.ipproto,
-			.flags = SMT_PARAMS_F_EARLY,
-			.max_msg = a.max_msg,
-			.max_pad = a.max_pad,
-			.lifetime_s = a.lifetime_s,
-			.hs_port = d->cfg.listen_port,
-		};
+		cached_propose(d, hs, &a, SMT_PARAMS_F_EARLY);
 		hs->out_len = smt_params_encode(&hs->prop, hs->out);
+	} else if (has_a && a.ipproto == ipproto && handover_finished(d, hs)) {
+		hs->cached = a; /* IN_USE if the server takes the ticket */
+		hs->has_cached = true;
 	}
 	SSL_SESSION_free(sess);
 }

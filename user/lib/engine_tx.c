@@ -456,6 +456,9 @@ static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
 	uint8_t up = unsched_prio(t->w.wire_len, s->max_payload);
 	unsigned int k = 0;
 
+	/* ACKs ride along with the data we send anyway. */
+	if (s->ep[0].nacks || s->ep[1].nacks)
+		eng_ack_flush(e, s);
 	for (; k < max; k++) {
 		uint16_t fl;
 		uint8_t prio;
@@ -473,10 +476,6 @@ static unsigned int tx_send(struct smt_engine *e, struct eng_tx *t,
 			ENG_CNT(e, s, rtx_restart, 1);
 		t->next_off += n;
 	}
-	/* ACKs ride along with the data we send anyway, behind it: the peer
-	 * wakes for the DATA, not for an ACK that went first */
-	if (s->ep[0].nacks || s->ep[1].nacks)
-		eng_ack_flush(e, s);
 	if (t->next_off > t->sent_hi)
 		t->sent_hi = t->next_off;
 	return k;
@@ -524,6 +523,8 @@ static void tx_tail_ahead(struct smt_engine *e, struct eng_tx *t)
 	if (seal_rec(t, ep->tx, k, v, nv, t->last_pad) < 0)
 		return;
 	t->tail_off = off;
+	if (s->ep[0].nacks || s->ep[1].nacks)
+		eng_ack_flush(e, s);
 	for (; off < m->wire_len; off += n) {
 		n = send_one(e, t, off, up, 0);
 		if (!n) { /* the first pass sends the rest */
@@ -531,8 +532,6 @@ static void tx_tail_ahead(struct smt_engine *e, struct eng_tx *t)
 			break;
 		}
 	}
-	if (s->ep[0].nacks || s->ep[1].nacks) /* behind it, as in tx_send */
-		eng_ack_flush(e, s);
 	eng_tx_flush(e);
 }
 

@@ -319,54 +319,6 @@ Test(engine, rpc__round_trip_and_ack_frees_everything)
 	pair_fini(&p);
 }
 
-/* Answers request event ev (side 1) with r and delivers the response to
- * side 0. */
-static void answer(struct pair *p, struct smt_engine_event *ev, const char *r)
-{
-	struct smt_engine_event rsp;
-
-	cr_assert_eq(smt_engine_reply(p->s[1].e, ev->session, ev->id, r,
-				      (uint32_t)strlen(r), p->now),
-		     0);
-	smt_engine_event_free(ev);
-	flow(p);
-	cr_assert(next_ev(p, 0, &rsp));
-	cr_assert_eq(rsp.type, SMT_ENGINE_EV_RESPONSE);
-	smt_engine_event_free(&rsp);
-}
-
-/*
- * The ACK of the last response rides the next request behind its DATA:
- * one RPC at a time, each request carries it, and the ACK went first, so
- * the server often woke for it alone and went back to sleep before the
- * request came (smt-proxy at 1 client: 1.3 recvmmsg and 2.3 epoll_wait
- * per request on the server, 1.0 and 2.0 with the DATA first).
- */
-Test(engine, ack__rides_the_next_request_behind_its_data)
-{
-	struct smt_engine_cfg c = cfg_default();
-	struct smt_engine_event ev;
-	struct pair p;
-
-	pair_init(&p, &c, &c);
-	for (uint64_t k = 1; k <= 2; k++) {
-		send_req(&p, 8, 0, k);
-		if (k == 2) {
-			cr_assert_eq(p.s[0].nout, 2, "no ACK with the request");
-			cr_assert_eq(ptype(&p.s[0].out[0]), SMT_TYPE_DATA,
-				     "the ACK went before the request");
-			cr_assert_eq(ptype(&p.s[0].out[1]), SMT_TYPE_ACK);
-		}
-		flow(&p);
-		cr_assert(next_ev(&p, 1, &ev));
-		answer(&p, &ev, "r");
-	}
-	advance(&p, ACK_DELAY);
-	flow(&p);
-	assert_empty(&p);
-	pair_fini(&p);
-}
-
 /* ---- grants ---------------------------------------------------------------------- */
 
 Test(engine, grants__smallest_remaining_message_first)
@@ -1516,7 +1468,14 @@ Test(engine, hold__request_before_its_session_runs_when_it_is_added)
 	cr_assert_eq(ev.id, id);
 	cr_assert_eq(ev.len, 64);
 	cr_assert_eq(ev.data[63], (uint8_t)(63 * 7 + 5));
-	answer(&p, &ev, "ok");
+	cr_assert_eq(
+		smt_engine_reply(p.s[1].e, ev.session, ev.id, "ok", 2, p.now),
+		0);
+	smt_engine_event_free(&ev);
+	flow(&p);
+	cr_assert(next_ev(&p, 0, &ev));
+	cr_assert_eq(ev.type, SMT_ENGINE_EV_RESPONSE);
+	smt_engine_event_free(&ev);
 	cr_assert_eq(stats_of(&p, 0).resends_out + stats_of(&p, 0).retransmits,
 		     0, "answered without loss recovery");
 	pair_fini(&p);

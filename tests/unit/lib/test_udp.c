@@ -1683,12 +1683,11 @@ Test(udp_backend, unscheduled_64k_request_leaves_in_one_send)
 	smt_endpoint_close(b);
 }
 
-/* The ACK of a client's last response rides with its next request (sent
- * behind it since 2026-12-07, engine_tx.c tx_send), at a higher priority
- * than a request of several packets: the server processes it in a chunk
- * of its own, and then read its sockets again (a recvmmsg per socket,
- * finding nothing) before it saw the request. One read now
- * (docs/engine.md "Unloaded 4 KiB to 64 KiB RPCs"). */
+/* The ACK of a client's last response rides ahead of its next request,
+ * at a higher priority than a request of several packets: the server
+ * processes it in a chunk of its own, and then read its sockets again
+ * (a recvmmsg per socket, finding nothing) before it saw the request.
+ * One read now (docs/engine.md "Unloaded 4 KiB to 64 KiB RPCs"). */
 Test(udp_backend, ack_ahead_of_a_request_costs_no_second_read)
 {
 	/* an ACK delay of 10 ms: the ACK waits for the next request */

@@ -2736,7 +2736,10 @@ t_resume() {
 	# that after a restart of its smtd it registers the session with its
 	# tag, and the CLOSE when it ends still reaches the server
 	local c0 sl
-	echo_client cli "$out.r" "$SIP" echo.smt -d 3 -s 64 --port 9812 &
+	# (-d 6: the epoch-1 wait, the restart and the re-registration
+	# below must fit in the application's run; with -d 3 a host loaded
+	# by two parallel builds once ended it before it re-registered)
+	echo_client cli "$out.r" "$SIP" echo.smt -d 6 -s 64 --port 9812 &
 	a1=$!
 	# the client's table says epoch 1 once the application acked it (and
 	# took its tag); a fixed sleep here was too short on a loaded host
@@ -2746,7 +2749,7 @@ t_resume() {
 	done
 	sd_stop cli
 	sd_start cli "$NSC" SMT_KEYLOGFILE="$SD_TMP/ckeys.log"
-	for _ in $(seq 1 30); do
+	for _ in $(seq 1 50); do
 		sl=$(sd_ctl cli -j session list)
 		case "$sl" in *'"port":9812'*) break ;; esac
 		sleep 0.1

@@ -1704,10 +1704,11 @@ static int srv_finish(struct smtd *d, struct smtd_hs *hs)
 	return hs_step(d, hs, SSL_do_handshake(hs->ssl));
 }
 
-/* Client: a PROPOSE of a, the ACCEPT kept with the ticket offered
- * (flags EARLY or IN_USE, docs/protocol.md 6.4). */
-static void cached_propose(struct smtd *d, struct smtd_hs *hs,
-			   const struct smt_params *a, uint8_t flags)
+/* Client: a PROPOSE of a's parameters: the ACCEPT kept with the ticket
+ * offered (flags EARLY or IN_USE, docs/protocol.md 6.4), the session's
+ * own for a REKEY, or this smtd's configuration (flags 0). */
+static void propose_of(struct smtd *d, struct smtd_hs *hs,
+		       const struct smt_params *a, uint8_t flags)
 {
 	hs->prop = (struct smt_params){
 		.type = SMT_PARAMS_PROPOSE,
@@ -1726,6 +1727,7 @@ static void cached_propose(struct smtd *d, struct smtd_hs *hs,
 
 static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 {
+	struct smt_params want;
 	const unsigned char *alpn = NULL;
 	unsigned int alen = 0;
 	char why[256];
@@ -1770,29 +1772,27 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 	}
 	if (hs->has_cached && SSL_session_reused(hs->ssl)) {
 		/* resumed: the ticket's ACCEPT, handed over once written */
-		cached_propose(d, hs, &hs->cached, SMT_PARAMS_F_IN_USE);
-		queue_msg(hs, &hs->prop);
-		return;
-	}
-	hs->prop = (struct smt_params){
-		.type = SMT_PARAMS_PROPOSE,
-		.client_port = hs->local_port,
-		.B = d->cfg.B,
-		.epoch = 0,
-		.ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto,
-		.max_msg = d->cfg.max_msg,
-		.max_pad = d->cfg.max_pad,
-		.lifetime_s = d->cfg.lifetime_s,
-		.hs_port = d->cfg.listen_port,
-	};
-	if (hs->rekey_sid) { /* same session, next epoch */
-		hs->prop.flags = SMT_PARAMS_F_REKEY;
-		hs->prop.server_port = smt_ctl_port(&hs->old.peer);
-		hs->prop.B = hs->old.B;
+		propose_of(d, hs, &hs->cached, SMT_PARAMS_F_IN_USE);
+	} else if (hs->rekey_sid) { /* same session, next epoch */
+		want = (struct smt_params){
+			.server_port = smt_ctl_port(&hs->old.peer),
+			.B = hs->old.B,
+			.ipproto = hs->old.ipproto,
+			.max_msg = hs->old.max_msg,
+			.max_pad = hs->old.max_pad,
+			.lifetime_s = d->cfg.lifetime_s,
+		};
+		propose_of(d, hs, &want, SMT_PARAMS_F_REKEY);
 		hs->prop.epoch = (hs->old.epoch + 1) & 255;
-		hs->prop.ipproto = hs->old.ipproto;
-		hs->prop.max_msg = hs->old.max_msg;
-		hs->prop.max_pad = hs->old.max_pad;
+	} else {
+		want = (struct smt_params){
+			.B = d->cfg.B,
+			.ipproto = hs->ipproto ? hs->ipproto : d->cfg.ipproto,
+			.max_msg = d->cfg.max_msg,
+			.max_pad = d->cfg.max_pad,
+			.lifetime_s = d->cfg.lifetime_s,
+		};
+		propose_of(d, hs, &want, 0);
 	}
 	queue_msg(hs, &hs->prop);
 }
@@ -2454,7 +2454,7 @@ static void offer_ticket(struct smtd *d, struct smtd_hs *hs)
 	smtd_pre_free(pre); /* not for this set-up (or NULL); never sent */
 	if ((hs->pre || SSL_set_session(hs->ssl, sess) == 1) && early) {
 		hs->early = true;
-		cached_propose(d, hs, &a, SMT_PARAMS_F_EARLY);
+		propose_of(d, hs, &a, SMT_PARAMS_F_EARLY);
 		hs->out_len = smt_params_encode(&hs->prop, hs->out);
 	} else if (has_a && a.ipproto == ipproto && handover_finished(d, hs)) {
 		hs->cached = a; /* IN_USE if the server takes the ticket */

@@ -31,8 +31,9 @@
 # as is softirq time not charged to a process.
 # Writes $BUILD/bench/redis/{rows.tsv,redis.md,*.dat,redis_cdf.png} and
 # docs/performance-redis.md (+ docs/performance-redis-cdf.png): new tables,
-# the hand-written notes below them kept; the copy of it in
-# docs/performance.md (make bench includes it) is replaced in place.
+# the hand-written notes below them kept; its first part in
+# docs/performance.md (make bench includes it: the tables and the note on
+# the latest run, scripts/redis-section.sh) is replaced in place.
 # BENCH_REDIS_DOC=0 leaves docs/ alone. Not part of make test; run it under the netns lock.
 # Usage: BUILD=dir scripts/bench-redis.sh [-n N]  (N: requests per 64 B
 # run, default $BENCH_REDIS_N or 20000; 1 client under loss runs N/10)
@@ -597,11 +598,13 @@ if [ "${BENCH_REDIS_DOC:-1}" = 1 ]; then
 	} >"$SD_TMP/performance-redis.md"
 	mv "$SD_TMP/performance-redis.md" docs/performance-redis.md
 	[ -f "$OUT/redis_cdf.png" ] && cp "$OUT/redis_cdf.png" docs/performance-redis-cdf.png
-	# docs/performance.md holds a copy of it (make bench puts it there):
-	# its Redis section is replaced in place, up to "## Plots".
+	# docs/performance.md holds its first part (make bench puts it there,
+	# scripts/redis-section.sh): its Redis section is replaced in place,
+	# up to "## Plots".
 	if grep -q '^## Redis through smt-proxy' docs/performance.md &&
 		grep -q '^## Plots' docs/performance.md; then
-		awk -v f=docs/performance-redis.md '
+		"$(dirname "$0")/redis-section.sh" >"$SD_TMP/redis-section.md"
+		awk -v f="$SD_TMP/redis-section.md" '
 			/^## Redis through smt-proxy/ {
 				while ((getline l < f) > 0) print l
 				print ""; skip = 1; next }

@@ -1120,8 +1120,9 @@ What would close more of it:
   before writing its flight (not possible through OpenSSL 3.0's API).
 
 EOT
-	# make bench-redis's section (scripts/bench-redis.sh), kept as it is
-	[ -f docs/performance-redis.md ] && cat docs/performance-redis.md && echo
+	# make bench-redis's section (scripts/bench-redis.sh): its tables and
+	# the note on its latest run; the older notes stay in its own file
+	[ -f docs/performance-redis.md ] && "$(dirname "$0")/redis-section.sh" && echo
 	echo "## Plots"
 	echo
 	echo "Written by scripts/bench-plot.gp to \$(BUILD)/bench/ (not committed):"

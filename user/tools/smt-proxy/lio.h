@@ -4,7 +4,7 @@
  * system call (io_uring). Each of the proxy's local reads and sends (the
  * client's connections, the server's backend connections) was a system
  * call of its own, 1.0 read and 1.0 send per request per proxy, and a
- * system call costs 1.4 to 2 us on the hosts measured (docs/performance.md,
+ * system call costs 1.4 to 2 us on the hosts measured (docs/performance-redis.md,
  * issue-16 notes of 2026-12-07 11:00): a pass that reads or writes k
  * connections queues them here and lio_run() issues all k with one
  * io_uring_enter. Every operation is non-blocking (MSG_DONTWAIT: io_uring

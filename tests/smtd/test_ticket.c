@@ -478,9 +478,9 @@ static BIGNUM *signed_r(EVP_PKEY *k, const uint8_t *hash,
 	uint16_t scheme;
 	size_t sl;
 
-	cr_assert_eq(smt_tkt_sign_pre(k, "client", hash, 32, n, &scheme, sig,
-				      &sl),
-		     0);
+	cr_assert_eq(
+		smt_tkt_sign_pre(k, "client", hash, 32, n, &scheme, sig, &sl),
+		0);
 	cr_expect_eq(scheme, 0x0403);
 	cr_expect(smt_tkt_sig_ok(k, "client", hash, 32, scheme, sig, sl));
 	cr_expect(!smt_tkt_sig_ok(k, "server", hash, 32, scheme, sig, sl));

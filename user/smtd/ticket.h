@@ -153,7 +153,7 @@ int smt_tkt_sig_ok(EVP_PKEY *key, const char *role, const uint8_t *hash,
  */
 struct smt_tkt_nonce {
 	EVP_PKEY *key; /* a reference: the key the nonce belongs to */
-	void *ec;      /* its EC_KEY */
+	void *ec; /* its EC_KEY */
 	void *kinv, *r; /* BIGNUMs */
 };
 

@@ -2303,10 +2303,12 @@ early_gone_closed() { # TEST PORT COUNTER
 # Both smtds make their ephemeral X25519 key pairs ahead while idle (tkt.c
 # eph_take, smtd_tkt_idle), and a pair serves one set-up only: three
 # set-ups, every HELLO's and ACCEPT's share different, and pooled pairs
-# used on both sides.
+# used on both sides. The client's HELLO signatures take their ECDSA
+# nonces made ahead too (nonce_take; each used once: test_ticket.c).
 ticket_key_pairs_ahead() {
-	local pcap=$SD_TMP/tkt-shares.pcap tpid cp0 sp0 n sh
+	local pcap=$SD_TMP/tkt-shares.pcap tpid cp0 sp0 np0 n sh
 	cp0=$(stat_of cli x25519_pooled)
+	np0=$(stat_of cli sig_nonce_pooled)
 	sp0=$(stat_of srv x25519_pooled)
 	ip netns exec "$NSS" tcpdump -i "$SMT_DEV_SERVER" -U -w "$pcap" \
 		"tcp port 7443" >"$pcap.out" 2>&1 &
@@ -2336,10 +2338,11 @@ ticket_key_pairs_ahead() {
 		[ "$(echo "$sh" | grep -c '^accept ')" -ge 3 ] &&
 		[ "$n" = "$(echo "$sh" | wc -l)" ] &&
 		[ "$(stat_of cli x25519_pooled)" -ge $((cp0 + 3)) ] &&
-		[ "$(stat_of srv x25519_pooled)" -ge $((sp0 + 3)) ]; then
+		[ "$(stat_of srv x25519_pooled)" -ge $((sp0 + 3)) ] &&
+		[ "$(stat_of cli sig_nonce_pooled)" -ge $((np0 + 3)) ]; then
 		ok ticket_key_pairs_made_ahead_each_used_once
 	else
-		bad ticket_key_pairs_made_ahead_each_used_once "shares: $(echo $sh); pooled cli $cp0 -> $(stat_of cli x25519_pooled), srv $sp0 -> $(stat_of srv x25519_pooled)"
+		bad ticket_key_pairs_made_ahead_each_used_once "shares: $(echo $sh); pooled cli $cp0 -> $(stat_of cli x25519_pooled), srv $sp0 -> $(stat_of srv x25519_pooled); signature nonces made ahead $np0 -> $(stat_of cli sig_nonce_pooled)"
 	fi
 }
 

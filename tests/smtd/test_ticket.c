@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -462,4 +464,75 @@ Test(ticket_hello, client_signature)
 	cr_expect(!smt_tkt_sig_ok(k, "client", hash, 32, 0x0807, sig, sl),
 		  "another scheme");
 	EVP_PKEY_free(k);
+}
+
+/* A client signature of hash by k with nonce n (smt_tkt_sign_pre), checked
+ * to verify; its r (caller frees). */
+static BIGNUM *signed_r(EVP_PKEY *k, const uint8_t *hash,
+			struct smt_tkt_nonce *n)
+{
+	uint8_t sig[SMT_TKT_SIG_MAX];
+	const unsigned char *p = sig;
+	ECDSA_SIG *s;
+	BIGNUM *r;
+	uint16_t scheme;
+	size_t sl;
+
+	cr_assert_eq(
+		smt_tkt_sign_pre(k, "client", hash, 32, n, &scheme, sig, &sl),
+		0);
+	cr_expect_eq(scheme, 0x0403);
+	cr_expect(smt_tkt_sig_ok(k, "client", hash, 32, scheme, sig, sl));
+	cr_expect(!smt_tkt_sig_ok(k, "server", hash, 32, scheme, sig, sl));
+	s = d2i_ECDSA_SIG(NULL, &p, (long)sl);
+	r = s ? BN_dup(ECDSA_SIG_get0_r(s)) : NULL;
+	ECDSA_SIG_free(s);
+	cr_assert(r);
+	return r;
+}
+
+/*
+ * A HELLO signature with its nonce made ahead (smt_tkt_nonce): a valid
+ * signature whose r is the nonce's, the nonce wiped by its one use (a
+ * second signature with it makes a fresh one), a nonce of another key not
+ * used, and none for a key that is not P-256.
+ */
+Test(ticket_hello, client_signature_nonce_made_ahead)
+{
+	EVP_PKEY *k = load_key("host"), *other = EVP_EC_gen("P-256"),
+		 *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	uint8_t hash[32] = {4, 5, 6};
+	struct smt_tkt_nonce n1, n2, no;
+	BIGNUM *r1, *r2, *want;
+
+	cr_assert(k && other && ed);
+	cr_assert_eq(smt_tkt_nonce_make(k, &n1), 0);
+	cr_assert_eq(smt_tkt_nonce_make(k, &n2), 0);
+	want = BN_dup(n1.r);
+	r1 = signed_r(k, hash, &n1);
+	cr_expect(!BN_cmp(r1, want), "the nonce made ahead was used");
+	cr_expect(!n1.key && !n1.kinv && !n1.r && !n1.ec,
+		  "a nonce is wiped by its use");
+	BN_free(want);
+	/* the used nonce again: a fresh one, another r */
+	r2 = signed_r(k, hash, &n1);
+	cr_expect(BN_cmp(r1, r2), "a used nonce signs no second time");
+	BN_free(r2);
+	/* the second nonce: its own r */
+	r2 = signed_r(k, hash, &n2);
+	cr_expect(BN_cmp(r1, r2));
+	BN_free(r2);
+	/* another key's nonce: not used (and wiped), k's signature made */
+	cr_assert_eq(smt_tkt_nonce_make(other, &n2), 0);
+	want = BN_dup(n2.r);
+	r2 = signed_r(k, hash, &n2);
+	cr_expect(BN_cmp(r2, want), "another key's nonce not used");
+	cr_expect(!n2.key);
+	BN_free(r2);
+	BN_free(want);
+	cr_expect_eq(smt_tkt_nonce_make(ed, &no), -EOPNOTSUPP);
+	BN_free(r1);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+	EVP_PKEY_free(ed);
 }

@@ -250,7 +250,9 @@ void smtd_accept_tick(struct smtd *d);
 	X(verify_full, "peer certificate chains verified in full")           \
 	X(verify_cached, "peer chains known verified (verification cache)")  \
 	X(x25519_pooled, "SMT-ticket key pairs made ahead, while idle")      \
-	X(x25519_made, "SMT-ticket key pairs made during a set-up")
+	X(x25519_made, "SMT-ticket key pairs made during a set-up")          \
+	X(sig_nonce_pooled, "SMT-ticket HELLO signatures, nonce made ahead") \
+	X(sig_nonce_made, "SMT-ticket HELLO signatures, nonce made then")
 
 #define SMTD_REFUSALS(X)                                                 \
 	X(tls_failed, "TLS handshake failed (certificate, CA, version)") \

@@ -10,6 +10,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
@@ -221,6 +223,82 @@ int smt_tkt_sign(EVP_PKEY *key, const char *role, const uint8_t *hash,
 	EVP_MD_CTX_free(m);
 	return err;
 }
+
+/*
+ * OpenSSL 3.0 has no provider call for an ECDSA signature with a nonce made
+ * ahead: ECDSA_sign_setup and ECDSA_do_sign_ex on the key's EC_KEY are the
+ * (deprecated, still supported) way.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int smt_tkt_nonce_make(EVP_PKEY *key, struct smt_tkt_nonce *n)
+{
+	BIGNUM *kinv = NULL, *r = NULL;
+	const EVP_MD *md;
+	uint16_t scheme;
+	EC_KEY *ec;
+
+	memset(n, 0, sizeof(*n));
+	if (key_scheme(key, &scheme, &md) || scheme != 0x0403)
+		return -EOPNOTSUPP;
+	ec = EVP_PKEY_get1_EC_KEY(key);
+	if (!ec || ECDSA_sign_setup(ec, NULL, &kinv, &r) != 1 ||
+	    !EVP_PKEY_up_ref(key)) {
+		BN_clear_free(kinv);
+		BN_clear_free(r);
+		EC_KEY_free(ec);
+		ERR_clear_error();
+		return -EIO;
+	}
+	*n = (struct smt_tkt_nonce){.key = key, .ec = ec, .kinv = kinv, .r = r};
+	return 0;
+}
+
+void smt_tkt_nonce_wipe(struct smt_tkt_nonce *n)
+{
+	BN_clear_free(n->kinv);
+	BN_clear_free(n->r);
+	EC_KEY_free(n->ec);
+	EVP_PKEY_free(n->key);
+	memset(n, 0, sizeof(*n));
+}
+
+int smt_tkt_sign_pre(EVP_PKEY *key, const char *role, const uint8_t *hash,
+		     size_t hash_len, struct smt_tkt_nonce *n, uint16_t *scheme,
+		     uint8_t *sig, size_t *sig_len)
+{
+	uint8_t content[64 + 32 + SMT_TKT_HASH_MAX], dg[32];
+	size_t clen = sig_content(role, hash, hash_len, content);
+	ECDSA_SIG *s = NULL;
+	uint8_t *p = sig;
+	int len, err = -EIO;
+
+	if (!n || !n->key || n->key != key) {
+		if (n)
+			smt_tkt_nonce_wipe(n);
+		return smt_tkt_sign(key, role, hash, hash_len, scheme, sig,
+				    sig_len);
+	}
+	*scheme = 0x0403;
+	if (EVP_Digest(content, clen, dg, NULL, EVP_sha256(), NULL) == 1)
+		s = ECDSA_do_sign_ex(dg, sizeof(dg), n->kinv, n->r, n->ec);
+	smt_tkt_nonce_wipe(n);
+	if (!s) { /* s = 0 with this nonce (never seen): a fresh one */
+		ERR_clear_error();
+		return smt_tkt_sign(key, role, hash, hash_len, scheme, sig,
+				    sig_len);
+	}
+	len = i2d_ECDSA_SIG(s, NULL);
+	if (len > 0 && len <= SMT_TKT_SIG_MAX && i2d_ECDSA_SIG(s, &p) == len) {
+		*sig_len = (size_t)len;
+		err = 0;
+	}
+	ECDSA_SIG_free(s);
+	OPENSSL_cleanse(dg, sizeof(dg));
+	ERR_clear_error();
+	return err;
+}
+#pragma GCC diagnostic pop
 
 int smt_tkt_sig_ok(EVP_PKEY *key, const char *role, const uint8_t *hash,
 		   size_t hash_len, uint16_t scheme, const uint8_t *sig,

@@ -142,6 +142,31 @@ int smt_tkt_sign(EVP_PKEY *key, const char *role, const uint8_t *hash,
 int smt_tkt_sig_ok(EVP_PKEY *key, const char *role, const uint8_t *hash,
 		   size_t hash_len, uint16_t scheme, const uint8_t *sig,
 		   size_t sig_len);
+
+/*
+ * An ECDSA signature's per-signature part made ahead: the random nonce k,
+ * k^-1 and r = (k*G).x, for one P-256 key. That scalar multiplication is
+ * most of an ECDSA signature's cost; what is left when the message is
+ * known is a few field operations. Each nonce signs once: a nonce used
+ * twice gives away the private key, so smt_tkt_sign_pre wipes it whether
+ * it signs or not.
+ */
+struct smt_tkt_nonce {
+	EVP_PKEY *key; /* a reference: the key the nonce belongs to */
+	void *ec; /* its EC_KEY */
+	void *kinv, *r; /* BIGNUMs */
+};
+
+/* A nonce for key (P-256 only). 0, -EOPNOTSUPP for other keys, -EIO. */
+int smt_tkt_nonce_make(EVP_PKEY *key, struct smt_tkt_nonce *n);
+/* Frees and wipes; n may be unused (zero). */
+void smt_tkt_nonce_wipe(struct smt_tkt_nonce *n);
+/* smt_tkt_sign, with the nonce n made ahead when it belongs to key (n is
+ * wiped in any case); without one (n NULL or unused, another key), as
+ * smt_tkt_sign. The signature is the same kind (ECDSA, DER). */
+int smt_tkt_sign_pre(EVP_PKEY *key, const char *role, const uint8_t *hash,
+		     size_t hash_len, struct smt_tkt_nonce *n, uint16_t *scheme,
+		     uint8_t *sig, size_t *sig_len);
 /* A chain (leaf first) as 3-byte chain_len then each certificate with its
  * 3-byte length, into out (cap bytes); *len gets chain_len. 0 or -errno. */
 int smt_tkt_put_chain(STACK_OF(X509) * chain, uint8_t *out, size_t cap,

@@ -125,6 +125,11 @@ struct smtd_tkt {
 	 * last, made ahead too (pool_dh_for: that share; zero: none) */
 	uint8_t pool_dh[TKT_POOL][32], pool_dh_for[TKT_POOL][32];
 	uint8_t last_share[32];
+	/* client: the ECDSA nonces of HELLO signatures, made ahead for the
+	 * host key while idle, each taken once (smt_tkt_nonce) */
+	struct smt_tkt_nonce nonce[TKT_POOL];
+	int nnonce;
+	bool no_nonce; /* the host key is not P-256 */
 };
 
 static struct smtd_tkt *rt(struct smtd *d)
@@ -672,6 +677,49 @@ static EVP_PKEY *eph_take(struct smtd *d, uint8_t pub[32])
 	return eph_take_dh(d, pub, NULL, NULL, NULL);
 }
 
+/*
+ * The nonce for a HELLO's signature by key, into *n: one made while idle,
+ * taken out of the pool, or none (n zeroed: the signature makes its own).
+ * Nonces made for another key (the host key was reloaded) are wiped.
+ */
+static void nonce_take(struct smtd *d, EVP_PKEY *key, struct smt_tkt_nonce *n)
+{
+	struct smtd_tkt *t = rt(d);
+
+	memset(n, 0, sizeof(*n));
+	while (t && t->nnonce > 0) {
+		*n = t->nonce[--t->nnonce];
+		memset(&t->nonce[t->nnonce], 0, sizeof(*n));
+		if (n->key == key) {
+			d->st.sig_nonce_pooled++;
+			return;
+		}
+		smt_tkt_nonce_wipe(n);
+	}
+	d->st.sig_nonce_made++;
+}
+
+/* A client that holds a ticket asking for a client certificate signs its
+ * HELLOs: one more nonce for its host key, if it is P-256. */
+static bool nonce_fill(struct smtd *d, struct smtd_tkt *t)
+{
+	const struct smtd_tkt_cfg *c = d->tkt_cfg;
+	EVP_PKEY *key = d->cli_ctx ? SSL_CTX_get0_privatekey(d->cli_ctx) : NULL;
+	bool signs = false;
+	int i, r;
+
+	for (i = 0; c && i < c->nheld && !signs; i++)
+		signs = c->held[i].t.flags & SMT_TKT_F_CLIENT_CERT;
+	if (!signs || !key || t->no_nonce || t->nnonce >= TKT_POOL)
+		return false;
+	r = smt_tkt_nonce_make(key, &t->nonce[t->nnonce]);
+	if (r) {
+		t->no_nonce = r == -EOPNOTSUPP; /* RSA, Ed25519: as before */
+		return false;
+	}
+	return ++t->nnonce < TKT_POOL;
+}
+
 /* The pool is kept only where set-ups with tickets can happen, and filled
  * between their steps: not while a server's set-up is under way (its
  * steps and the serving application's answer to the held request, often
@@ -684,7 +732,7 @@ static bool pool_wanted(struct smtd *d)
 	const struct smtd_tkt *t = d->tkt;
 	const struct tkt_conn *k;
 
-	if (!c || (!c->nkeys && !c->nheld) || (t && t->npool >= TKT_POOL))
+	if (!c || (!c->nkeys && !c->nheld))
 		return false;
 	for (k = t ? t->conns : NULL; k; k = k->next)
 		if (!k->dead && k->state != TKT_DONE &&
@@ -701,6 +749,8 @@ bool smtd_tkt_idle(struct smtd *d)
 
 	if (!pool_wanted(d) || !(t = rt(d)))
 		return false;
+	if (t->npool >= TKT_POOL) /* the pairs first, then the nonces */
+		return nonce_fill(d, t);
 	i = t->npool;
 	t->pool[i] = smt_x25519_gen(t->pool_pub[i]);
 	if (!t->pool[i])
@@ -710,7 +760,7 @@ bool smtd_tkt_idle(struct smtd *d)
 	    !smt_x25519_derive(t->pool[i], t->last_share, t->pool_dh[i]))
 		memcpy(t->pool_dh_for[i], t->last_share, 32);
 	t->npool++;
-	return t->npool < TKT_POOL;
+	return true; /* more pairs or the nonces */
 }
 
 /* ---- server ----------------------------------------------------------------- */
@@ -1075,6 +1125,7 @@ static int sign_hello(struct smtd *d, uint16_t suite, uint8_t *b, size_t *off,
 	EVP_PKEY *pk = SSL_CTX_get0_privatekey(d->cli_ctx);
 	X509 *leaf = SSL_CTX_get0_certificate(d->cli_ctx);
 	uint8_t th[SMT_TKT_HASH_MAX];
+	struct smt_tkt_nonce nonce;
 	size_t cl, hl, sl;
 	uint16_t scheme;
 	const char *md = smt_tkt_md(suite, &hl);
@@ -1093,7 +1144,9 @@ static int sign_hello(struct smtd *d, uint16_t suite, uint8_t *b, size_t *off,
 	if (EVP_Digest(b + SMT_TKT_HDR_LEN, *off - SMT_TKT_HDR_LEN, th, NULL,
 		       EVP_get_digestbyname(md), NULL) != 1)
 		goto out;
-	r = smt_tkt_sign(pk, "client", th, hl, &scheme, b + *off + 4, &sl);
+	nonce_take(d, pk, &nonce);
+	r = smt_tkt_sign_pre(pk, "client", th, hl, &nonce, &scheme,
+			     b + *off + 4, &sl);
 	if (r)
 		goto out;
 	smt_put_be16(b + *off, scheme);
@@ -1536,6 +1589,8 @@ void smtd_tkt_free_all(struct smtd *d)
 		conn_free(d, t->conns);
 	while (t && t->npool > 0)
 		EVP_PKEY_free(t->pool[--t->npool]); /* wipes them */
+	while (t && t->nnonce > 0)
+		smt_tkt_nonce_wipe(&t->nonce[--t->nnonce]);
 	if (t) {
 		OPENSSL_cleanse(t->pool_dh, sizeof(t->pool_dh));
 		for (i = 0; i < SEEN_GEN; i++)

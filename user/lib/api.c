@@ -150,6 +150,7 @@ struct smt_endpoint {
 	unsigned int sends; /* requests and oneways since smt_process */
 	uint64_t tx_batched; /* of them held for a batch (smt_stats) */
 	bool hold; /* smt_hold(): sends wait for smt_flush() */
+	bool arm_held; /* a send's timer waits for its held packets to go */
 	struct ep_session *sess[EP_SESS_BUCKETS];
 	uint32_t nsess;
 	struct ep_watch *watch;
@@ -383,6 +384,10 @@ static void ep_tx_release(struct smt_endpoint *ep)
 {
 	ep->tx_held = false;
 	ep_bk_flush(ep);
+	if (ep->arm_held) { /* the timer of a send held for this (ep_sent) */
+		ep->arm_held = false;
+		ep_arm(ep, true);
+	}
 }
 
 static int ep_send(void *ctx, const struct smt_engine_tx *tx)
@@ -922,6 +927,7 @@ void smt_endpoint_close(struct smt_endpoint *ep)
 
 	if (!ep)
 		return;
+	ep->arm_held = false; /* no timer to set: closing */
 	if (ep->tx_held) /* replies the application made: they still go */
 		ep_tx_release(ep);
 	/* smtd client state (smt_connect/smt_serve) of this endpoint */
@@ -1287,6 +1293,16 @@ static void ep_sent(struct smt_endpoint *ep)
 	}
 	if (ep->cork && ep->tx_held)
 		return;
+	/* Held for smt_flush() or the end of a drain: the timer is set when
+	 * the packets have left (ep_tx_release), not before them. A
+	 * timerfd_settime is 7 to 19 us on these VMs, and before the
+	 * sendmmsg it was on the RPC's path: smt-proxy, one request at a
+	 * time, set it before 0.57 of its requests and 0.26 of its
+	 * responses */
+	if (ep->tx_held && (ep->hold || ep->draining)) {
+		ep->arm_held = true;
+		return;
+	}
 	ep_arm(ep, true);
 }
 
@@ -1840,6 +1856,7 @@ spin:
 	if (smt_engine_events_pending(ep->eng) == ev0)
 		smt_engine_pull(ep->eng, ep->tx_chunk);
 	ep->in_process = false;
+	ep->arm_held = false; /* set below, or kicked: work is left */
 	ep_tx_release(ep);
 	ep->sends = 0;
 	/* Work left (received packets queued, packets to send) keeps smt_fd

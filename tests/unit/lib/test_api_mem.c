@@ -472,9 +472,11 @@ static int serve_some(struct mem_pair *m, int answer, uint64_t *held)
  * most once (under load the deadline moves with nearly every send; each
  * set was a timerfd_settime under a few ms ahead, 7 to 19 us on these
  * VMs). Alone, the caller sleeps next: the send sets it, so that it does
- * not wake the caller for nothing.
+ * not wake the caller for nothing. With `hold` (smt_hold(), as smt-proxy
+ * sends) the lone send's packet waits for smt_flush(), and so does its
+ * timer: set after the packet left, not on its way (7 to 19 us here).
  */
-static bool send_past_the_armed_timer(bool busy)
+static bool send_past_the_armed_timer(bool busy, bool hold)
 {
 	struct smt_stats s0, s1;
 	struct mem_pair m;
@@ -512,7 +514,15 @@ static bool send_past_the_armed_timer(bool busy)
 	cr_assert_eq(r.kind, SMT_MSG_RESPONSE, "%s", smt_strerror(r.error));
 	smt_msg_release(&r);
 	cr_assert_eq(smt_stats_get(m.a, 0, &s0), 0);
+	if (hold)
+		smt_hold(m.a);
 	cr_assert_eq(smt_send_request(m.a, m.sa, "two", 3, 3, &id), 0);
+	if (hold) {
+		cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
+		cr_assert_eq(s1.timer_arms, s0.timer_arms,
+			     "timer set before the held send left");
+		smt_flush(m.a);
+	}
 	cr_assert_eq(smt_stats_get(m.a, 0, &s1), 0);
 	in_time = now_us() - t0 < (uint64_t)to * (busy ? 9 : 4) / 10000;
 	if (!in_time)
@@ -541,22 +551,27 @@ static bool send_past_the_armed_timer(bool busy)
 /* A run the machine paused past a deadline (a 19 ms step seen under two
  * busy loops) shows nothing about the timer: it is run again, at most 5
  * times in all. */
-static void send_past_the_armed_timer_in_time(bool busy)
+static void send_past_the_armed_timer_in_time(bool busy, bool hold)
 {
 	int tries = 0;
 
-	while (!send_past_the_armed_timer(busy))
+	while (!send_past_the_armed_timer(busy, hold))
 		cr_assert_lt(++tries, 5, "too slow %d times", tries);
 }
 
 Test(api_mem, a_busy_send_past_the_armed_timer_sets_none)
 {
-	send_past_the_armed_timer_in_time(true);
+	send_past_the_armed_timer_in_time(true, false);
 }
 
 Test(api_mem, a_lone_send_past_the_armed_timer_sets_it)
 {
-	send_past_the_armed_timer_in_time(false);
+	send_past_the_armed_timer_in_time(false, false);
+}
+
+Test(api_mem, a_held_lone_send_sets_the_timer_after_it_left)
+{
+	send_past_the_armed_timer_in_time(false, true);
 }
 
 /*

@@ -1083,10 +1083,14 @@ and load.
   "SMT-ticket server: epoch 0 first"): the server now pushes epoch 0 before it makes
   epoch 1 and its ACCEPT, and the client's pooled key pairs carry their
   X25519 with the ticket's share; in A/B runs the first RPC went from
-  0.86 to 0.60x TLS full. What is left on its path: the client's ECDSA
-  signature (~130 us from SYN to HELLO), the server's check of it
-  (~150 us) and its X25519 (~80 us), both hosts' smtd and application
-  sharing a CPU. Full and resumed, step by step (docs/smtd.md "Full and
+  0.86 to 0.60x TLS full; the client's HELLO signature now takes an
+  ECDSA nonce made while idle (docs/smtd.md "The application's side of
+  'ready', and the HELLO's signature": HELLO sent 122 -> 53 us after the
+  connect, first RPC 0.99 -> 0.92x TLS 0-RTT's in the same runs). What is
+  left on its path: the application's side of "ready" (~150 us: endpoint
+  open, control hop, answer), the client's TCP connect, the server's
+  ECDSA check of the HELLO (~150 us) and its X25519 (~80 us), both hosts'
+  smtd and application sharing a CPU. Full and resumed, step by step (docs/smtd.md "Full and
   resumed set-ups, step by step", 2026-12-07): mutual authentication is
   most of "smtd full"'s gap, a like-for-like comparison the plain tls
   row does not make (with the server smtd's `client_cert = none`, 1.98x ->

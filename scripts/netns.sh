@@ -134,6 +134,10 @@ netns_up() {
 			# discovery (so forwarding) waits for them
 			ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 				net.ipv6.conf.default.accept_dad=0 || exit 1
+			# TCP Fast Open as docs/smtd.md asks of an operator
+			# (a new namespace starts at 1: client only)
+			ip netns exec "$n" sysctl -qw net.ipv4.tcp_fastopen=3 ||
+				exit 1
 		done
 		if [ "$NETNS_MB" = 1 ]; then
 			_netns_link "$c" "$SMT_DEV_CLIENT" "$m" "$SMT_DEV_MB_CLIENT" &&

@@ -2620,6 +2620,61 @@ epochs_agree() { # TEST PORT
 	fi
 }
 
+# TCP Fast Open (docs/smtd.md): with net.ipv4.tcp_fastopen=3 on both hosts
+# the second set-up to a server sends its ClientHello with the SYN; with
+# the option off or the server's bit 0x2 off, set-ups work without
+tfo_run() { # TEST SRV_SYSCTL WANT(more|none) [client's sd_conf settings]
+	local t=$1 sv=$2 want=$3 out=$SD_TMP/tfo.out n
+	shift 3
+	ip netns exec "$NSC" sysctl -qw net.ipv4.tcp_fastopen=3
+	ip netns exec "$NSS" sysctl -qw net.ipv4.tcp_fastopen="$sv"
+	ip -n "$NSC" tcp_metrics flush all 2>/dev/null # no cookie cached
+	restart_hosts_with
+	if [ $# -gt 0 ]; then # the client smtd's settings
+		sd_stop cli
+		sd_conf cli host2 "$@"
+		sd_start cli "$NSC"
+	fi
+	echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9840 &&
+		rpcs_ok "$out" &&
+		echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9841 &&
+		rpcs_ok "$out" &&
+		echo_client cli "$out" "$SIP" echo.smt -n 5 -s 64 --port 9842 ||
+		{
+			bad "$t" "RPCs failed: $(tail -2 "$out")"
+			return
+		}
+	n=$(stat_of cli tfo_syn_data)
+	case $want in
+	more) [ "$n" -ge 1 ] ;;
+	*) [ "$n" = 0 ] ;;
+	esac
+	if [ $? = 0 ]; then
+		ok "$t"
+	else
+		bad "$t" "tfo_syn_data $n, want $want; $(tail -2 "$out")"
+	fi
+}
+
+t_tfo() {
+	tfo_run tfo_hello_in_syn 3 more
+	if grep -q "TCP Fast Open is off" "$SD_TMP/srv.log"; then
+		bad tfo_no_warning_when_on "$(grep "Fast Open" "$SD_TMP/srv.log")"
+	else
+		ok tfo_no_warning_when_on
+	fi
+	tfo_run tfo_server_off_works 1 none
+	if grep -q "net.ipv4.tcp_fastopen = 1).*tcp_fastopen=3" "$SD_TMP/srv.log"; then
+		ok tfo_server_off_warns
+	else
+		bad tfo_server_off_warns "$(tail -5 "$SD_TMP/srv.log")"
+	fi
+	tfo_run tfo_option_off_works 3 none "[smtd]
+tcp_fastopen = no"
+	ip netns exec "$NSS" sysctl -qw net.ipv4.tcp_fastopen=3
+	restart_hosts_with
+}
+
 t_resume() {
 	local out=$SD_TMP/resume.out r0 r1 a0 a1 s0 p0
 	restart_hosts_with
@@ -3630,7 +3685,7 @@ PY
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
 	t_concurrent t_concurrent_closes t_push_backlog t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_max_sessions t_ticket t_resume t_resume_in_use t_resume_s_client t_stek"
+	t_limits t_max_sessions t_ticket t_tfo t_resume t_resume_in_use t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

@@ -368,6 +368,10 @@ static int key_smtd(struct parse_state *ps, const char *k, const char *v)
 				  v);
 		else
 			c->handshake_timeout_s = u;
+	} else if (!strcmp(k, "tcp_fastopen")) {
+		if (!parse_bool(v, &c->tcp_fastopen))
+			cfg_error(ps, ps->line,
+				  "tcp_fastopen: '%s' is not yes or no", v);
 	} else if (limit_key(ps, k, v)) {
 		/* the counts of [smtd] */
 	} else {
@@ -803,6 +807,7 @@ static void defaults(struct smtd_config *c)
 	c->encaps = SMTD_ENCAPS_ALL;
 	c->log_level = LOG_INFO;
 	c->handshake_timeout_s = 5;
+	c->tcp_fastopen = true;
 	c->max_sessions = 4096;
 	c->max_sessions_uid = 1024;
 	c->max_ctl_clients = 1024;

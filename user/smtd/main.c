@@ -362,6 +362,7 @@ int main(int argc, char **argv)
 	if (smtd_metrics_listen(&d))
 		goto out;
 	smtd_bpf_start(&d);
+	smtd_tfo_check(&d);
 	if (d.cfg.client_auth != SMTD_CAUTH_REQUIRE)
 		LOG_W("[tls] client_cert = %s: clients are not all "
 		      "authenticated, so a session's re-key or replacement "

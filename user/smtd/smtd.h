@@ -76,6 +76,7 @@ struct smtd_config {
 	unsigned int max_sessions_uid; /* per non-root uid */
 	unsigned int max_ctl_clients; /* non-root control connections */
 	unsigned int max_handshakes; /* inbound handshakes at once */
+	bool tcp_fastopen; /* TCP Fast Open on handshake connections */
 	/* [tls] */
 	char cert[256], key[256], ca[256];
 	enum smtd_client_auth client_auth;
@@ -226,6 +227,7 @@ void smtd_accept_tick(struct smtd *d);
 	X(metrics_conns_refused, "metrics connections over max_clients")     \
 	X(raw_sockets_handed, "raw IP sockets handed to applications")       \
 	X(handshakes_resumed, "handshakes resumed with a ticket (PSK+DHE)")  \
+	X(tfo_syn_data, "client handshake connections, SYN with data (TFO)") \
 	X(closes_resumed, "CLOSE connections resumed with a ticket")         \
 	X(tickets_cached, "tickets put in the client cache")                 \
 	X(tickets_expired, "cached tickets found expired when wanted")       \
@@ -485,7 +487,12 @@ int smtd_address_parse(const char *address, uint16_t default_port,
 		       size_t errlen);
 /* A non-blocking, close-on-exec TCP socket with TCP_NODELAY, to connect
  * to a peer smtd. The fd, or -errno with err. */
-int smtd_connect_socket(int family, char *err, size_t errlen);
+int smtd_connect_socket(const struct smtd *d, int family, bool tfo, char *err,
+			size_t errlen);
+/* client: count fd's set-up in tfo_syn_data if its SYN carried data */
+void smtd_tfo_count(struct smtd *d, int fd);
+/* at start: a warning when net.ipv4.tcp_fastopen does not allow it */
+void smtd_tfo_check(const struct smtd *d);
 void smtd_addr_set_port(struct sockaddr_storage *ss, uint16_t port);
 /* An IPv4 address seen through an IPv6 socket becomes plain IPv4. */
 void smtd_addr_unmap_v4(struct sockaddr_storage *ss);

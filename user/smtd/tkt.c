@@ -1047,6 +1047,7 @@ static void on_accept(struct smtd *d, struct tkt_conn *k, size_t len)
 	char tags[17];
 
 	smtd_mark(k->mark, HM_RECV);
+	smtd_tfo_count(d, k->io.fd);
 	smt_tkt_md(k->suite, &hl);
 	if (m[5] == SMT_TKT_REFUSE) {
 		if (smt_params_decode(m + SMT_TKT_HDR_LEN,
@@ -1203,7 +1204,10 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 		*err = 0;
 		return 1; /* or another smtd than the ticket's */
 	}
-	fd = smtd_connect_socket(dst.ss_family, err, errlen);
+	/* no TCP Fast Open: a HELLO with the client's certificate is longer
+	 * than a SYN carries, and its rest waited for the SYN-ACK and an
+	 * EPOLLOUT round (+130 us to the first RPC, docs/smtd.md) */
+	fd = smtd_connect_socket(d, dst.ss_family, false, err, errlen);
 	if (fd < 0)
 		return fd;
 	r = connect(fd, (struct sockaddr *)&dst, dstlen);

@@ -1600,7 +1600,9 @@ static int pend_write(struct smtd *d, struct smtd_hs *hs)
 		ssize_t n = send(hs->io.fd, hs->pend + hs->pend_off,
 				 hs->pend_len - hs->pend_off, MSG_NOSIGNAL);
 
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		/* EINPROGRESS: TCP Fast Open sent a SYN without the data */
+		if (n < 0 && (errno == EAGAIN || errno == EINTR ||
+			      errno == EINPROGRESS)) {
 			smtd_io_mod(d, &hs->io, EPOLLOUT);
 			return 0;
 		}
@@ -1744,6 +1746,8 @@ static void after_handshake(struct smtd *d, struct smtd_hs *hs)
 		snprintf(hs->service, sizeof(hs->service), "%s",
 			 sni ? sni : "");
 	}
+	if (!hs->server)
+		smtd_tfo_count(d, hs->io.fd);
 	if (hs->closing) {
 		if (SSL_session_reused(hs->ssl))
 			d->st.closes_resumed++;
@@ -2170,6 +2174,11 @@ int smtd_tls_listen(struct smtd *d)
 		close(fd);
 		return err;
 	}
+	/* a SYN with a valid cookie hands its ClientHello or HELLO over at
+	 * once (bit 0x2 of net.ipv4.tcp_fastopen; smtd_tfo_check) */
+	if (d->cfg.tcp_fastopen)
+		setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int){SOMAXCONN},
+			   sizeof(int));
 	d->listen_io = (struct smtd_io){.fd = fd, .cb = on_accept};
 	return smtd_io_add(d, &d->listen_io, EPOLLIN);
 }
@@ -2358,7 +2367,9 @@ bool smtd_hs_idle(struct smtd *d)
 static int pre_send(struct smtd *d, struct smtd_hs *hs)
 {
 	BIO *w = SSL_get_wbio(hs->ssl);
+	socklen_t sl = sizeof(int);
 	char *p = NULL;
+	int r, soerr = 0;
 	long n;
 
 	hs->pre = false;
@@ -2381,7 +2392,19 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	}
 	/* the flight first (the server's work starts with it), then the
 	 * application's epoch 0 */
-	if (pend_write(d, hs) < 0 || (hs->early && early_hand_over(d, hs) < 0))
+	r = pend_write(d, hs);
+	if (r < 0)
+		return -1;
+	/* with TCP Fast Open the flight went with the SYN, and a refusal
+	 * (on a veth, before send returned) is known only from SO_ERROR */
+	if (getsockopt(hs->io.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+	    soerr) {
+		hs_fail(d, hs, &d->st.refused.connect_failed,
+			"cannot connect to smtd at %s: %s", hs->peer_str,
+			strerror(soerr));
+		return -1;
+	}
+	if (hs->early && early_hand_over(d, hs) < 0)
 		return -1;
 	return 0;
 }
@@ -2517,7 +2540,7 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 			       errlen);
 	if (r)
 		return r;
-	fd = smtd_connect_socket(dst.ss_family, err, errlen);
+	fd = smtd_connect_socket(d, dst.ss_family, true, err, errlen);
 	if (fd < 0)
 		return fd;
 	hs = hs_new(d, fd, false);

@@ -60,8 +60,7 @@ int smtd_address_parse(const char *address, uint16_t default_port,
 	return 0;
 }
 
-int smtd_connect_socket(const struct smtd *d, int family, bool tfo, char *err,
-			size_t errlen)
+int smtd_connect_socket(int family, bool tfo, char *err, size_t errlen)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -76,7 +75,7 @@ int smtd_connect_socket(const struct smtd *d, int family, bool tfo, char *err,
 	/* with a cookie for the peer cached, connect() returns at once and
 	 * the first send goes with the SYN; without one (the first contact,
 	 * or bit 0x1 of net.ipv4.tcp_fastopen off) a normal handshake */
-	if (tfo && d->cfg.tcp_fastopen)
+	if (tfo)
 		setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one,
 			   sizeof(one));
 	return fd;

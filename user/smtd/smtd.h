@@ -485,10 +485,10 @@ struct smt_params;
 int smtd_address_parse(const char *address, uint16_t default_port,
 		       struct sockaddr_storage *ss, socklen_t *sslen, char *err,
 		       size_t errlen);
-/* A non-blocking, close-on-exec TCP socket with TCP_NODELAY, to connect
- * to a peer smtd. The fd, or -errno with err. */
-int smtd_connect_socket(const struct smtd *d, int family, bool tfo, char *err,
-			size_t errlen);
+/* A non-blocking, close-on-exec TCP socket with TCP_NODELAY (and
+ * TCP_FASTOPEN_CONNECT if tfo), to connect to a peer smtd. The fd, or
+ * -errno with err. */
+int smtd_connect_socket(int family, bool tfo, char *err, size_t errlen);
 /* client: count fd's set-up in tfo_syn_data if its SYN carried data */
 void smtd_tfo_count(struct smtd *d, int fd);
 /* at start: a warning when net.ipv4.tcp_fastopen does not allow it */

@@ -1207,7 +1207,7 @@ int smtd_tkt_connect(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 	/* no TCP Fast Open: a HELLO with the client's certificate is longer
 	 * than a SYN carries, and its rest waited for the SYN-ACK and an
 	 * EPOLLOUT round (+130 us to the first RPC, docs/smtd.md) */
-	fd = smtd_connect_socket(d, dst.ss_family, false, err, errlen);
+	fd = smtd_connect_socket(dst.ss_family, false, err, errlen);
 	if (fd < 0)
 		return fd;
 	r = connect(fd, (struct sockaddr *)&dst, dstlen);

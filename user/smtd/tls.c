@@ -2369,7 +2369,7 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	BIO *w = SSL_get_wbio(hs->ssl);
 	socklen_t sl = sizeof(int);
 	char *p = NULL;
-	int r, soerr = 0;
+	int soerr = 0;
 	long n;
 
 	hs->pre = false;
@@ -2392,8 +2392,7 @@ static int pre_send(struct smtd *d, struct smtd_hs *hs)
 	}
 	/* the flight first (the server's work starts with it), then the
 	 * application's epoch 0 */
-	r = pend_write(d, hs);
-	if (r < 0)
+	if (pend_write(d, hs) < 0)
 		return -1;
 	/* with TCP Fast Open the flight went with the SYN, and a refusal
 	 * (on a veth, before send returned) is known only from SO_ERROR */
@@ -2540,7 +2539,8 @@ static int hs_start(struct smtd *d, struct smtd_ctl_conn *c, int64_t req_id,
 			       errlen);
 	if (r)
 		return r;
-	fd = smtd_connect_socket(d, dst.ss_family, true, err, errlen);
+	fd = smtd_connect_socket(dst.ss_family, d->cfg.tcp_fastopen, err,
+				 errlen);
 	if (fd < 0)
 		return fd;
 	hs = hs_new(d, fd, false);

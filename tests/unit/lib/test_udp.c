@@ -1189,22 +1189,29 @@ Test(udp_backend, smt_wait_keeps_time_without_smt_fd)
 /*
  * caller_timers: smt_wait() sleeps until the next timer to the nanosecond,
  * not to epoll_wait's next whole millisecond. Requests (4 at once: the
- * wait keeps time for a busy endpoint) to a silent peer
- * with a 300 us RESEND timeout: of the waits for a timer less than 600 us
- * ahead, the one closest to its deadline ends within 400 us of it (with
- * the timeout rounded up to 1 ms, each ends at least 1 ms after the wait
- * began, 400 us or more past a deadline under 600 us ahead); none ends
- * before its timer is due.
+ * wait keeps time for a busy endpoint) to a silent peer with a 300 us
+ * RESEND timeout: waits for a timer less than 600 us ahead end within
+ * 400 us of it (with the timeout rounded up to 1 ms, each ends at least
+ * 1 ms after the wait began, 400 us or more past a deadline under 600 us
+ * ahead: seen 0 or 1 such waits in 60 rounds), three of them at least;
+ * a wait ends before its timer is due at most once a round (the timerfd
+ * armed by the first send of a round stays when the endpoint turns busy
+ * and may fire early once: ep_arm). The clock is read before the timer
+ * is asked for, so a preemption between the two cannot look like an
+ * early wake-up. Rounds go on until three waits ended near their timers,
+ * for at most 60 rounds or 20 s: a loaded CI host (ASan, other tiers)
+ * oversleeps many waits, rounding to whole milliseconds all of them.
  */
 Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
 {
 	int64_t best = INT64_MAX;
 	uint64_t id, t0 = th_mono_ms();
-	int silent, req, samples = 0;
+	int silent, rounds, samples = 0, near = 0, early = 0;
 	uint32_t sa;
 	struct smt_endpoint *a = silent_peer(true, 300, 3, &silent, &sa);
 
-	for (req = 0; req < 4; req++) {
+	for (rounds = 0; rounds < 60 && th_mono_ms() < t0 + 20000 && near < 3;
+	     rounds++) {
 		bool failed = false;
 
 		/* 4 outstanding: the wait keeps time, not the timerfd */
@@ -1212,33 +1219,36 @@ Test(udp_backend, caller_timers_wait_is_finer_than_a_millisecond)
 			cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id),
 				     0);
 		while (!failed) {
-			int64_t t = smt_next_timeout_ns(a), el;
 			struct timespec w0, w1;
+			int64_t t, el;
 
 			clock_gettime(CLOCK_MONOTONIC, &w0);
+			t = smt_next_timeout_ns(a);
 			cr_assert_geq(smt_wait(a, 10000), 0);
 			clock_gettime(CLOCK_MONOTONIC, &w1);
 			el = (w1.tv_sec - w0.tv_sec) * 1000000000LL +
 			     (w1.tv_nsec - w0.tv_nsec);
-			if (t > 0 && t < 600000) {
-				cr_assert_geq(el, t,
-					      "smt_wait woke %ld ns "
-					      "before a timer was due",
-					      (long)(t - el));
+			if (t > 0 && t < 600000 && el < t) {
+				early++;
+			} else if (t > 0 && t < 600000) {
 				if (el - t < best)
 					best = el - t;
+				near += el - t < 400000;
 				samples++;
 			}
 			failed |= drain_failed(a);
-			cr_assert_lt(th_mono_ms(), t0 + 20000,
-				     "no failure in 20 s");
+			cr_assert_lt(th_mono_ms(), t0 + 30000,
+				     "no failure in 30 s");
 		}
 	}
-	cr_assert_geq(samples, 3, "only %d timers under 600 us", samples);
-	cr_assert_lt(best, 400000,
-		     "every wait overslept its timer by %ld us or more "
-		     "(%d waits): the timeout was rounded to milliseconds",
-		     (long)(best / 1000), samples);
+	cr_assert_leq(early, rounds,
+		      "%d waits of %d rounds ended before their timer was due",
+		      early, rounds);
+	cr_assert_geq(near, 3,
+		      "%d of %d waits for a timer under 600 us ended within "
+		      "400 us of it in %d rounds, the closest %ld us after "
+		      "it: the timeout was rounded to milliseconds",
+		      near, samples, rounds, (long)(best / 1000));
 	close(silent);
 	smt_endpoint_close(a);
 }

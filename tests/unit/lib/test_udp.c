@@ -821,6 +821,19 @@ Test(udp_backend, queued_chunks_are_processed_before_the_next_read)
 	smt_endpoint_close(b);
 }
 
+/* b echoes the request a just sent; a takes the response (cookie i). */
+static void echo_one(struct smt_endpoint *a, struct smt_endpoint *b, uint64_t i)
+{
+	struct smt_msg m;
+
+	wait_msg(b, SMT_MSG_REQUEST, &m);
+	cr_assert_eq(smt_reply(b, m.session, m.id, m.data, m.len), 0);
+	smt_msg_release(&m);
+	wait_msg(a, SMT_MSG_RESPONSE, &m);
+	cr_assert_eq(m.cookie, i);
+	smt_msg_release(&m);
+}
+
 /*
  * Unloaded small RPCs back to back (docs/engine.md "Timers"): every request
  * moves the client's next deadline (its tail-loss probe, at least 100 us
@@ -835,7 +848,6 @@ Test(udp_backend, unloaded_rpcs_spare_the_timer)
 	struct smt_endpoint *a = udp_ep(0), *b = udp_ep(0);
 	struct smt_stats a0, a1, b0, b1;
 	uint8_t buf[64];
-	struct smt_msg m;
 	uint32_t sa, sb;
 	uint64_t id, n = 400;
 
@@ -848,12 +860,7 @@ Test(udp_backend, unloaded_rpcs_spare_the_timer)
 		th_fill(buf, sizeof(buf), i);
 		cr_assert_eq(smt_send_request(a, sa, buf, sizeof(buf), i, &id),
 			     0);
-		wait_msg(b, SMT_MSG_REQUEST, &m);
-		cr_assert_eq(smt_reply(b, m.session, m.id, m.data, m.len), 0);
-		smt_msg_release(&m);
-		wait_msg(a, SMT_MSG_RESPONSE, &m);
-		cr_assert_eq(m.cookie, i);
-		smt_msg_release(&m);
+		echo_one(a, b, i);
 	}
 	stats_of(a, &a1);
 	stats_of(b, &b1);
@@ -896,12 +903,10 @@ Test(udp_backend, unloaded_rpcs_spare_the_timer)
  */
 Test(udp_backend, unloaded_send_leaves_the_wait_to_the_timerfd)
 {
-	struct smt_endpoint_opts o = {.sz = sizeof(o),
-				      .encap = SMT_ENCAP_UDP,
-				      .caller_timers = true};
+	struct smt_endpoint_opts o = {
+		.sz = sizeof(o), .encap = SMT_ENCAP_UDP, .caller_timers = true};
 	struct smt_endpoint *a = NULL, *b = udp_ep(0);
 	uint8_t buf[64];
-	struct smt_msg m;
 	uint32_t sa, sb;
 	uint64_t id, n = 200, timed = 0;
 
@@ -918,12 +923,7 @@ Test(udp_backend, unloaded_send_leaves_the_wait_to_the_timerfd)
 		/* after a few round trips were measured; 0 (a timer due
 		 * already: a preempted test) is not the case looked for */
 		timed += i >= 20 && t > 0;
-		wait_msg(b, SMT_MSG_REQUEST, &m);
-		cr_assert_eq(smt_reply(b, m.session, m.id, m.data, m.len), 0);
-		smt_msg_release(&m);
-		wait_msg(a, SMT_MSG_RESPONSE, &m);
-		cr_assert_eq(m.cookie, i);
-		smt_msg_release(&m);
+		echo_one(a, b, i);
 	}
 	cr_assert_leq(timed, n / 20,
 		      "%lu of %lu unloaded requests left the caller's wait "

@@ -294,12 +294,17 @@ static bool ep_wait_keeps_time(const struct smt_endpoint *ep)
 }
 
 /* The armed timerfd wakes a sleeping caller in time for deadline d (by
- * 2 d - now at the latest; earlier is a wake-up for nothing). */
+ * 2 d - now at the latest; earlier is a wake-up for nothing), or was set
+ * for d itself (armed_for): ep_arm put it within d's window when it was
+ * asked, a whole T late when deadlines move later, which a check against
+ * the shrinking window from a later now would no longer accept. Without
+ * that, every such set left the caller's next sleep with a timeout of its
+ * own (docs/engine.md "The unloaded 64 B RPC's path"). */
 static bool ep_tfd_covers(const struct smt_endpoint *ep, uint64_t d,
 			  uint64_t now)
 {
 	return ep->armed && !ep->fired && ep->armed > now && d > now &&
-	       ep->armed - now <= 2 * (d - now);
+	       (ep->armed_for == d || ep->armed - now <= 2 * (d - now));
 }
 
 static void ep_arm(struct smt_endpoint *ep, bool sent)

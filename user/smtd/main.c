@@ -395,12 +395,12 @@ int main(int argc, char **argv)
 		}
 		if (n > 0)
 			fill = true;
-		smtd_hs_reap(&d); /* after the wait: off the answers' path */
 
 		if (n < 0 && errno != EINTR) {
 			LOG_E("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		smtd_hs_reap(&d); /* after the wait: off the answers' path */
 		for (i = 0; i < n; i++) {
 			struct smtd_io *io = ev[i].data.ptr;
 

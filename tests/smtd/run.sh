@@ -2675,6 +2675,30 @@ tcp_fastopen = no"
 	restart_hosts_with
 }
 
+# A client set-up whose application has its session is torn down after
+# the client smtd's next loop wait (tls.c hs_end, smtd_hs_reap), off the
+# application's path: while the session still runs, its handshake
+# connection is closed and its timeline line logged all the same.
+t_setup_reaped() {
+	local out=$SD_TMP/reaped.out n=x i pid
+	restart_hosts_with log_level=debug
+	echo_client cli "$out" "$SIP" echo.smt --duration 3 -s 64 --port 9795 &
+	pid=$!
+	for i in $(seq 1 20); do
+		sleep 0.1
+		grep -q "timeline client" "$SD_TMP/cli.log" || continue
+		n=$(ip netns exec "$NSC" ss -Htn state established \
+			'( dport = :7443 )' | wc -l)
+		[ "$n" = 0 ] && break
+	done
+	wait $pid
+	if [ "$n" = 0 ] && rpcs_ok "$out"; then
+		ok setup_torn_down_while_session_runs
+	else
+		bad setup_torn_down_while_session_runs "established to 7443: $n after ${i}00 ms; $(ip netns exec "$NSC" ss -Htn '( dport = :7443 )'); $(tail -1 "$out")"
+	fi
+}
+
 t_resume() {
 	local out=$SD_TMP/resume.out r0 r1 a0 a1 s0 p0
 	restart_hosts_with
@@ -3685,7 +3709,7 @@ PY
 ALL_TESTS="t_metrics t_raw_socket t_config_ports t_replace t_close t_accept_before_ack t_close_batch
 	t_concurrent t_concurrent_closes t_push_backlog t_names t_s_client t_chain t_vcache t_refusals t_smtctl t_restart t_keylog
 	t_exporter t_daemon t_encap t_rekey t_group t_bpf t_access t_slow_clients
-	t_limits t_max_sessions t_ticket t_tfo t_resume t_resume_in_use t_resume_s_client t_stek"
+	t_limits t_max_sessions t_ticket t_tfo t_setup_reaped t_resume t_resume_in_use t_resume_s_client t_stek"
 [ $# -gt 0 ] && ALL_TESTS="$*"
 t_config
 t_config_strict

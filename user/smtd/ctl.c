@@ -1536,6 +1536,9 @@ static void on_ctl_accept(struct smtd *d, void *obj, uint32_t events)
 		d->conns = c;
 		d->nconns++;
 		LOG_D("control client pid %d uid %u", (int)c->pid, c->uid);
+		/* libsmt writes its request right after connect(): read it
+		 * now rather than after one more epoll round */
+		on_conn(d, c, EPOLLIN);
 	}
 }
 

@@ -400,6 +400,7 @@ int main(int argc, char **argv)
 			LOG_E("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		smtd_hs_reap(&d); /* after the wait: off the answers' path */
 		for (i = 0; i < n; i++) {
 			struct smtd_io *io = ev[i].data.ptr;
 

@@ -334,6 +334,9 @@ struct smtd {
 	struct smtd_session *sessions;
 	unsigned int nsessions;
 	struct smtd_hs *hs_list;
+	/* client set-ups whose application has its session, freed after the
+	 * loop's next wait (tls.c hs_end, smtd_hs_reap) */
+	struct smtd_hs *hs_reap;
 	struct smtd_close *close_q; /* CLOSEs waiting to be sent (tls.c) */
 	struct smtd_hs *hs_wait; /* outbound set-ups waiting for a slot */
 	unsigned int nhs_in; /* inbound handshakes in hs_list */
@@ -447,6 +450,8 @@ int smtd_tls_listen(struct smtd *d);
 /* Milliseconds until smtd_hs_tick has queued work due, at most max. */
 int smtd_hs_next_ms(struct smtd *d, int max);
 void smtd_hs_tick(struct smtd *d);
+/* Frees the set-ups hs_end left for after the loop's wait. */
+void smtd_hs_reap(struct smtd *d);
 void smtd_hs_free_all(struct smtd *d);
 
 /*

@@ -150,19 +150,21 @@ static int issue(struct run *r, int k)
 {
 	struct klass *kl = &r->cls[k];
 	struct slot *s;
+	uint64_t t0;
 	int ret;
 
 	/* Skip IDs whose slot is still taken (a slow UDP retry). */
 	while (r->slot[r->next_id % SLOTS].k >= 0)
 		r->next_id++;
 	s = &r->slot[r->next_id % SLOTS];
+	t0 = now_ns(); /* the send is part of the RPC's time */
 	ret = cconn_send(r->c, r->next_id, kl->size, kl->resp);
 	if (ret == -EAGAIN)
 		return ret;
 	if (ret)
 		return ret;
 	s->id = r->next_id++;
-	s->t0 = now_ns();
+	s->t0 = t0;
 	s->k = k;
 	s->measured = r->measuring;
 	kl->inflight++;

@@ -226,7 +226,8 @@ static void tickets_free(struct smtd_hs *hs)
 	}
 }
 
-static void hs_free(struct smtd *d, struct smtd_hs *hs)
+/* Takes hs out of smtd's lists and its socket out of epoll. */
+static void hs_unlink(struct smtd *d, struct smtd_hs *hs)
 {
 	struct smtd_hs **p;
 
@@ -243,12 +244,17 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 				break;
 			}
 	smtd_ctl_push_cancel(d, hs);
+	if (hs->io.fd >= 0)
+		smtd_io_del(d, &hs->io);
+}
+
+/* Ends an unlinked hs: its socket closed, its secrets wiped, freed. */
+static void hs_release(struct smtd *d, struct smtd_hs *hs)
+{
 	if (hs->mark[HM_DONE])
 		hs_log_timeline(hs);
-	if (hs->io.fd >= 0) {
-		smtd_io_del(d, &hs->io);
+	if (hs->io.fd >= 0)
 		close(hs->io.fd);
-	}
 	/* a server-side stateful ticket (resume.c) stays in the session cache
 	 * when the peer ends without close_notify, as a stateless one would */
 	if (hs->server && hs->ssl)
@@ -278,6 +284,12 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
 	free(hs);
 }
 
+static void hs_free(struct smtd *d, struct smtd_hs *hs)
+{
+	hs_unlink(d, hs);
+	hs_release(d, hs);
+}
+
 /*
  * A set-up that ended in its event. A client set-up whose application has
  * its session leaves the loop's path: its socket leaves epoll now; the
@@ -289,22 +301,13 @@ static void hs_free(struct smtd *d, struct smtd_hs *hs)
  */
 static void hs_end(struct smtd *d, struct smtd_hs *hs)
 {
-	struct smtd_hs **p;
-
 	if (hs->server || hs->closing || !hs->mark[HM_DONE] ||
 	    hs->state == HS_QUEUED) {
 		hs_free(d, hs);
 		return;
 	}
-	for (p = &d->hs_list; *p; p = &(*p)->next)
-		if (*p == hs) {
-			*p = hs->next;
-			break;
-		}
-	smtd_ctl_push_cancel(d, hs);
+	hs_unlink(d, hs);
 	hs->conn = NULL;
-	if (hs->io.fd >= 0)
-		smtd_io_del(d, &hs->io);
 	hs->next = d->hs_reap;
 	d->hs_reap = hs;
 }
@@ -316,7 +319,7 @@ void smtd_hs_reap(struct smtd *d)
 	while (d->hs_reap) {
 		hs = d->hs_reap;
 		d->hs_reap = hs->next;
-		hs_free(d, hs);
+		hs_release(d, hs);
 	}
 }
 

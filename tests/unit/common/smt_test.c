@@ -225,6 +225,14 @@ uint64_t th_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int64_t th_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
 		   struct smt_msg *a_msg, unsigned int ms)
 {

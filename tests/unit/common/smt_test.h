@@ -71,5 +71,7 @@ void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
 		   struct smt_msg *a_msg, unsigned int ms);
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t th_mono_ms(void);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t th_mono_ns(void);
 
 #endif /* SMT_TEST_H */

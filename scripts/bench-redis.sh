@@ -19,7 +19,8 @@
 #   requests at the same times, 32 connections, GET and SET of 64 B at
 #   $BENCH_REDIS_FIXED_RATE req/s in all (default 3000, Poisson
 #   arrivals, one seed for all paths), each request timed from its
-#   scheduled send time: points fixed:get:32:RATE and fixed:set:32:RATE.
+#   scheduled send time: points fixed:get:32:RATE and fixed:set:32:RATE,
+#   in rounds that interleave the paths (BENCH_REDIS_FIXED_ROUNDS).
 #   redis-benchmark's runs are closed loops: a client waits for its reply
 #   before the next request, so a path whose clients stall (TCP's 200 ms
 #   retransmission timeout under loss) is offered less load and its median
@@ -45,6 +46,11 @@
 #   BENCH_REDIS_FIXED_RATE=R  the fixed-rate points' rate (default 3000)
 #   BENCH_REDIS_FIXED_SECS=S  seconds of each fixed-rate run after a 1 s
 #     warm-up (default 5)
+#   BENCH_REDIS_FIXED_ROUNDS=R  rounds of the fixed-rate points (default 3):
+#     they run after the closed-loop runs of every path, each round every
+#     path in turn (the paths' order rotating, smt-proxy started afresh),
+#     and the report shows each point's medians over the rounds: one busy
+#     minute of this shared host no longer decides a verdict
 #   BENCH_REDIS_CLIENTS="1 4 32"  the client counts of the unpipelined runs
 #     (default 1 32 256; the generated tables know only those)
 #   BENCH_REDIS_OFFLOAD=off  the veth's TSO/GSO/GRO off, so bench_loss
@@ -507,10 +513,6 @@ all_runs() {
 		point set:32:16 && bench "$path" "$loss" set 32 16 $((N * 5)) -- "$@"
 		point get:32:16 && bench "$path" "$loss" get 32 16 $((N * 5)) -- "$@"
 		point mixed && mixed "$path" "$loss" -- "$@"
-		for f in $FIXED; do
-			IFS=: read -r _ fo fc fr <<<"$f"
-			fixed "$path" "$loss" "$fo" "$fc" "$fr" -- "$@"
-		done
 		echo "  $path loss $loss%: bench_loss seen/dropped $(loss_counts)"
 		echo "$path $loss $(loss_counts)" >>"$OUT/loss.txt"
 	done
@@ -524,38 +526,79 @@ want() { case " $PATHS " in *" $1 "*) return 0 ;; esac; return 1; }
 sleep 0.5
 CPU_PIDS=$REDIS
 SIDECARS=""
-if want tcp; then
-	echo "bench-redis: tcp"
-	all_runs tcp -h "$SIP" -p 6379
-fi
-if want redis-tls; then
-	echo "bench-redis: redis-tls"
-	all_runs redis-tls -h "$SIP" -p 6390 --tls --cacert "$C/ca.crt" --sni kv.smt
-fi
-if want stunnel; then
-	echo "bench-redis: stunnel"
-	CPU_PIDS="$REDIS $ST_S $ST_C"
-	SIDECARS="server:$ST_S client:$ST_C"
-	if [ "$UNIX" = 1 ]; then
-		all_runs stunnel -s "$ST_ACCEPT"
-	else
-		all_runs stunnel -h 127.0.0.1 -p 6392
-	fi
-fi
-for e in ip:6380 udp:6381; do
-	want "smt-${e%:*}" || continue
-	proxy_pair "${e%:*}" "${e#*:}"
-	CPU_PIDS="$REDIS $SPID $CPID"
-	SIDECARS="server:$SPID client:$CPID"
-	PROF_SMT="$SD_TMP/c-${e%:*}.json $SD_TMP/s-${e%:*}.json"
-	echo "bench-redis: smt-${e%:*}"
-	if [ "$UNIX" = 1 ]; then
-		all_runs "smt-${e%:*}" -s "$SD_TMP/c-${e%:*}.sock"
-	else
-		all_runs "smt-${e%:*}" -h 127.0.0.1 -p "${e#*:}"
-	fi
-	kill -TERM "$CPID" "$SPID"
-	wait "$CPID" "$SPID" 2>/dev/null
+# fixed_runs PATH -- ARGS: the fixed-rate points of one round on PATH
+fixed_runs() {
+	local path=$1 loss f fo fc fr
+	shift
+	for loss in $LOSSES; do
+		loss_set "$loss"
+		for f in $FIXED; do
+			IFS=: read -r _ fo fc fr <<<"$f"
+			fixed "$path" "$loss" "$fo" "$fc" "$fr" -- "$@"
+		done
+	done
+	loss_set 0
+}
+
+# on_path PATH RUNS: RUNS (all_runs or fixed_runs) on PATH with its
+# arguments, its sidecars as CPU_PIDS; smt-proxy started for it and
+# stopped after
+on_path() {
+	local path=$1 runs=$2 e
+	CPU_PIDS=$REDIS
+	SIDECARS=""
+	PROF_SMT=""
+	case $path in
+	tcp) $runs tcp -h "$SIP" -p 6379 ;;
+	redis-tls)
+		$runs redis-tls -h "$SIP" -p 6390 --tls --cacert "$C/ca.crt" --sni kv.smt ;;
+	stunnel)
+		CPU_PIDS="$REDIS $ST_S $ST_C"
+		SIDECARS="server:$ST_S client:$ST_C"
+		if [ "$UNIX" = 1 ]; then
+			$runs stunnel -s "$ST_ACCEPT"
+		else
+			$runs stunnel -h 127.0.0.1 -p 6392
+		fi
+		;;
+	smt-ip | smt-udp)
+		e=${path#smt-}
+		local port=6380
+		[ "$e" = udp ] && port=6381
+		proxy_pair "$e" "$port"
+		CPU_PIDS="$REDIS $SPID $CPID"
+		SIDECARS="server:$SPID client:$CPID"
+		PROF_SMT="$SD_TMP/c-$e.json $SD_TMP/s-$e.json"
+		if [ "$UNIX" = 1 ]; then
+			$runs "$path" -s "$SD_TMP/c-$e.sock"
+		else
+			$runs "$path" -h 127.0.0.1 -p "$port"
+		fi
+		kill -TERM "$CPID" "$SPID"
+		wait "$CPID" "$SPID" 2>/dev/null
+		;;
+	esac
+}
+
+ORDER=""
+for path in tcp redis-tls stunnel smt-ip smt-udp; do
+	want "$path" && ORDER="$ORDER $path"
+done
+for path in $ORDER; do
+	echo "bench-redis: $path"
+	on_path "$path" all_runs
+done
+# the fixed-rate points: rounds, each over every path, the order rotating
+ROUNDS=${BENCH_REDIS_FIXED_ROUNDS:-3}
+[ -n "$FIXED" ] && for r in $(seq 1 "$ROUNDS"); do
+	set -- $ORDER
+	for _ in $(seq 2 "$r"); do
+		set -- "${@:2}" "$1"
+	done
+	for path in "$@"; do
+		echo "bench-redis: $path, fixed-rate round $r of $ROUNDS"
+		on_path "$path" fixed_runs
+	done
 done
 ELAPSED=$(($(date +%s) - T0))
 

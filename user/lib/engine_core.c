@@ -290,41 +290,25 @@ uint64_t eng_silence_limit(const struct smt_engine *e,
 	return (e->cfg.max_silent_timeouts + 1) * rto;
 }
 
-/* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4;
- * the first sample sets srtt (never 0: 0 means none yet) and rttvar r / 2. */
-static void rtt_smooth(uint64_t *srtt, uint64_t *rttvar, uint64_t rtt)
-{
-	uint64_t d;
-
-	if (!*srtt) {
-		*srtt = rtt ? rtt : 1;
-		*rttvar = rtt / 2;
-		return;
-	}
-	d = rtt > *srtt ? rtt - *srtt : *srtt - rtt;
-	*rttvar = *rttvar - *rttvar / 4 + d / 4;
-	*srtt = *srtt - *srtt / 8 + rtt / 8;
-	if (!*srtt)
-		*srtt = 1;
-}
-
 /* A one-packet request's round trip to its response, smoothed apart from
  * srtt: srtt also takes GRANT samples, which hold the time the peer's
  * earlier granted packets take to leave before the one the GRANT allowed
  * (a large transfer natively on IP: hundreds of us), so the tail-loss
  * probe of a small request next to a transfer waited 2 srtt for a lost
- * packet instead of a few round trips (Timeouts rule 3). Its variation
- * too: a server whose queue varies answers late often, and the probe
- * waits for that (tx_probe_wait()). */
+ * packet instead of a few round trips (Timeouts rule 3). */
 void eng_rpc_sample(struct eng_session *s, uint64_t rtt)
 {
-	rtt_smooth(&s->rpc_srtt, &s->rpc_rttvar, rtt);
+	s->rpc_srtt = s->rpc_srtt ? s->rpc_srtt - s->rpc_srtt / 8 + rtt / 8
+				  : rtt;
+	if (!s->rpc_srtt)
+		s->rpc_srtt = 1;
 }
 
+/* RFC 6298 smoothing: srtt += (r - srtt) / 8, rttvar += (|d| - rttvar) / 4. */
 void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
 		    uint64_t delay)
 {
-	uint64_t m = rtt > delay ? rtt - delay : 1;
+	uint64_t d, m = rtt > delay ? rtt - delay : 1;
 
 	ENG_CNT(e, s, rtt_samples, 1);
 	/* The path's round trip without queueing: the smallest sample less
@@ -335,7 +319,16 @@ void eng_rtt_sample(struct smt_engine *e, struct eng_session *s, uint64_t rtt,
 		s->rtt_min = m;
 	else
 		s->rtt_min += (m - s->rtt_min) / 64;
-	rtt_smooth(&s->srtt, &s->rttvar, rtt);
+	if (!s->srtt) {
+		s->srtt = rtt ? rtt : 1;
+		s->rttvar = rtt / 2;
+		return;
+	}
+	d = rtt > s->srtt ? rtt - s->srtt : s->srtt - rtt;
+	s->rttvar = s->rttvar - s->rttvar / 4 + d / 4;
+	s->srtt = s->srtt - s->srtt / 8 + rtt / 8;
+	if (!s->srtt)
+		s->srtt = 1;
 }
 
 /* ---- counters and sessions by id --------------------------------------------- */

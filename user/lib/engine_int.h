@@ -141,7 +141,6 @@ struct eng_session {
 	uint64_t rtt_min; /* smallest sample, drifting up slowly */
 	uint64_t rpc_srtt; /* smoothed one-packet request to its response
 			      (service time included), for their probes */
-	uint64_t rpc_rttvar; /* and its mean deviation */
 	uint64_t heard_at; /* last authenticated news from the peer: a
 			      verified control packet or a message in full */
 	uint32_t prov_credit; /* answers to provisional messages left */

@@ -642,9 +642,8 @@ uint32_t eng_tx_resend(struct smt_engine *e, struct eng_tx *t, uint32_t off,
  * RESEND timeout doubled per probe without an answer. The first probe of
  * a request is its tail-loss probe: two smoothed round trips (the round
  * trip a one-packet request measures holds the server's service time),
- * for a one-packet request srtt + 4 rttvar of such round trips when that
- * is longer, at least rto_min_ns, at most resend_timeout_ns (it may come
- * before the RTO, which holds 4 rttvar of all samples). A response or oneway
+ * at least rto_min_ns, at most resend_timeout_ns (it may come before
+ * the RTO, which holds 4 rttvar). A response or oneway
  * waits for its ACK: the peer delays ACKs (up to its ack_delay, taken to
  * be ours, and one more for a timer that fires late).
  */
@@ -679,11 +678,6 @@ static uint64_t tx_probe_wait(const struct smt_engine *e,
 		rtt = s->rpc_srtt;
 	if (!t->silent && rtt) {
 		pto = 2 * rtt;
-		/* ...and their variation: a server whose queue varies answers
-		 * later than 2 srtt often, and a probe then only finds the
-		 * request held (BUSY) or fetches its response twice */
-		if (rtt == s->rpc_srtt && pto < rtt + 4 * s->rpc_rttvar)
-			pto = rtt + 4 * s->rpc_rttvar;
 		if (pto < e->cfg.rto_min_ns)
 			pto = e->cfg.rto_min_ns;
 		w = pto < e->cfg.resend_timeout_ns ? pto

@@ -1773,43 +1773,6 @@ Test(engine, probe__small_request_probe_follows_small_round_trips)
 }
 
 /*
- * Timeouts rule 3 and a server whose queue varies (issue 12, issue 16's
- * Redis behind smt-proxy): one-packet RPCs that take 40 and 240 us in
- * turn (srtt about 140 us, rttvar about 100 us). A response that comes
- * after 420 us is within srtt + 4 rttvar: its request is not probed
- * (with 2 srtt alone it was, at about 280 us, and the probe found the
- * request held or fetched its response twice). The server's receipt is
- * held back here, so only the wait itself spares the probe. A lost
- * request is still probed within the base timeout.
- */
-Test(engine, probe__small_request_probe_follows_round_trip_variation)
-{
-	struct smt_engine_cfg c = cfg_default();
-	struct smt_engine_event ev;
-	struct pair p;
-	uint64_t probes;
-	int i;
-
-	pair_init(&p, &c, &c);
-	for (i = 0; i < 16; i++)
-		small_rpc_rtt(&p, i % 2 ? 240000 : 40000);
-	probes = stats_of(&p, 0).resends_response;
-	send_req(&p, 64, 0, 2);
-	flow_once(&p);
-	cr_assert(next_ev(&p, 1, &ev));
-	for (i = 0; i < 42; i++) {
-		advance(&p, 10000);
-		clear(&p, 1); /* no receipt */
-		cr_assert_eq(count_type(&p, 0, SMT_TYPE_RESEND), 0,
-			     "probed %d us after the request", (i + 1) * 10);
-	}
-	reply_ok(&p, &ev, flow);
-	cr_assert_eq(stats_of(&p, 0).resends_response, probes);
-	lost_request_probed(&p, 64, RTO);
-	pair_fini(&p);
-}
-
-/*
  * A session whose RPCs all take several packets measures its round trip
  * too: each request, from its last packet, to the first packet of its
  * response. Without it the session kept the base timeout (srtt 0): the

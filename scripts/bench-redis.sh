@@ -330,21 +330,24 @@ prof_start() {
 	done
 	sleep 0.5
 }
-# smt_pkts FILE: "tx_packets tx_ctl receipts probes_saved tx_probes" of
-# an smt-proxy stats file (written every second; receipts: sent plus
-# received; 0 from a build without them)
+# smt_pkts FILE: "tx_packets tx_ctl receipts probes_saved tx_probes
+# rx_dup_data" of an smt-proxy stats file (written every second; receipts:
+# sent plus received; 0 from a build without them; rx_dup_data: DATA that
+# brought nothing new, at the client proxy the spurious copies of
+# responses its probes fetched)
 smt_pkts() {
 	python3 -c 'import json, sys
 try:
     d = json.load(open(sys.argv[1]))["smt"]
     print(d["tx_packets"], d["tx_ctl"],
           d.get("tx_rcpts", 0) + d.get("rx_rcpts", 0),
-          d.get("probes_saved", 0), d.get("tx_probes", 0))
+          d.get("probes_saved", 0), d.get("tx_probes", 0),
+          d.get("rx_dup_data", 0))
 except Exception:
-    print("0 0 0 0 0")' "$1"
+    print("0 0 0 0 0 0")' "$1"
 }
 prof_stop() { # N: requests of the run
-	local sc c f a b r k q a0 b0 r0 k0 q0
+	local sc c f a b r k q u a0 b0 r0 k0 q0 u0
 	[ -n "$PKTS_ON" ] || return 0
 	PKTS_ON=""
 	if [ -n "$PROF_PIDS" ]; then
@@ -356,11 +359,12 @@ prof_stop() { # N: requests of the run
 	# every second: wait for the run's last one)
 	[ -n "$PROF_SMT" ] && sleep 1.2
 	for f in $PROF_SMT; do
-		read -r a b r k q <<<"$(smt_pkts "$f")"
-		read -r a0 b0 r0 k0 q0 <"$f.0"
+		read -r a b r k q u <<<"$(smt_pkts "$f")"
+		read -r a0 b0 r0 k0 q0 u0 <"$f.0"
 		echo "    smt: $PROF_LABEL $(basename "$f" .json) $(awk -v a="$a" -v b="$b" -v a0="$a0" -v b0="$b0" -v n="$1" \
 			-v r="$((r - r0))" -v k="$((k - k0))" -v q="$((q - q0))" \
-			'BEGIN { printf "%.2f packets (%.2f control) sent per request, receipts %d, probes %d (saved %d)", (a - a0) / n, (b - b0) / n, r, q, k }')"
+			-v u="$((u - u0))" \
+			'BEGIN { printf "%.2f packets (%.2f control) sent per request, receipts %d, probes %d (saved %d, %.4f per request), duplicate DATA in %d", (a - a0) / n, (b - b0) / n, r, q, k, q / n, u }')"
 	done
 	[ -n "$PROF" ] || return 0
 	for sc in $SIDECARS; do

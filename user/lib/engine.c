@@ -702,10 +702,14 @@ static void ctl_busy(struct smt_engine *e, struct eng_session *s,
 		if (r->verified_at)
 			r->verified_at = now;
 	}
+	/* Our request, whose response we asked for: the server holds it
+	 * (docs/protocol.md 8.9), so its next probe waits the base timeout */
 	if (id & 1) {
 		t = eng_tx_find(s, ep->num, id - 1);
-		if (t && t->kind == ENG_TX_REQUEST)
+		if (t && t->kind == ENG_TX_REQUEST) {
 			eng_tx_alive(t, now);
+			t->busy = true;
+		}
 	}
 	/* Our own message being received (answer to NEED_ACK, or a
 	 * receiver over its limits): alive. When the peer meant its own

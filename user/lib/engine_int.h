@@ -216,6 +216,9 @@ struct eng_tx {
 	/* REQUEST: the peer receipted it (docs/protocol.md 4), so no
 	 * tail-loss probe; ENG_RCPT_SAVED once that probe's time passed */
 	uint8_t rcpt;
+	/* REQUEST: the peer answered a probe of it BUSY (it holds it): the
+	 * next probe waits at least the base timeout (tx_probe_wait()) */
+	bool busy;
 };
 #define ENG_RCPT_HELD 1
 #define ENG_RCPT_SAVED 2

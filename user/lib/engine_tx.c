@@ -661,6 +661,18 @@ static uint64_t tx_probe_wait(const struct smt_engine *e,
 	if (t->rcpt)
 		return e->cfg.resend_timeout_ns
 		       << (t->silent < 3 ? t->silent + 2 : 5);
+	/* Answered BUSY after all of it went (docs/protocol.md 8.9): held
+	 * at the server as a receipted one is, its response queued there
+	 * or on its way, and a lost response is the server's to recover
+	 * (NEED_ACK); asked again after the base timeout, not the round
+	 * trip's back-off (as little as 200 us: a second probe found it
+	 * BUSY again, or fetched its response twice). Not while parts of
+	 * it are still to go: test_sim_hol's preempted 1 MiB request with
+	 * UDP grants was then asked for by the server 6 times (354 DATA
+	 * sent again, nothing lost) */
+	if (t->busy && t->sent_hi >= t->w.wire_len &&
+	    w < e->cfg.resend_timeout_ns)
+		return e->cfg.resend_timeout_ns;
 	/* a one-packet request: the round trips of its kind (eng_rpc_sample) */
 	if (s->rpc_srtt && t->w.wire_len <= s->max_payload)
 		rtt = s->rpc_srtt;
@@ -737,6 +749,7 @@ void eng_tx_restart(struct smt_engine *e, struct eng_tx *t, uint64_t now)
 		t->quiet_restarts++;
 	t->asked = false;
 	t->rcpt = 0; /* the server lost it: probe it again as a new one */
+	t->busy = false;
 	t->next_off = 0;
 	t->granted = initial_grant(e, t->w.wire_len);
 	eng_tx_pump(e, t);

@@ -1936,6 +1936,82 @@ Test(engine, receipt__lost_request_beside_queued_ones_is_recovered)
 	pair_fini(&p);
 }
 
+/* Drops the packets of type `type` side holds, keeping the others in
+ * order. */
+static void drop_type(struct pair *p, int side, uint8_t type)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->s[side].nout; i++)
+		if (ptype(&p->s[side].out[i]) != type)
+			p->s[side].out[n++] = p->s[side].out[i];
+	p->s[side].nout = n;
+}
+
+/* flow(), every ACK of side 1 (the server's receipts) lost. */
+static void flow_no_rcpt(struct pair *p)
+{
+	while (p->s[0].nout || p->s[1].nout) {
+		deliver_side(p, 0);
+		drop_type(p, 1, SMT_TYPE_ACK);
+		deliver_side(p, 1);
+	}
+}
+
+/*
+ * A request the server answered BUSY (delivered, not answered yet: its
+ * receipts lost here) is probed again only one base timeout after the
+ * BUSY, not after the client's back-off from its round trip (200 us,
+ * then 400 us: each probe found it BUSY again, docs/protocol.md 8.9).
+ * It is still probed (a server that lost it is found), and its
+ * response, when it comes, completes it.
+ */
+Test(engine, busy__held_request_is_probed_again_after_the_base_timeout)
+{
+	struct smt_engine_cfg c = cfg_default();
+	struct smt_engine_event ev;
+	struct smt_engine_stats c0;
+	struct pair p;
+	uint64_t probes, busy, rcpts;
+	int i;
+
+	pair_init(&p, &c, &c);
+	for (i = 0; i < 8; i++)
+		small_rpc_rtt(&p, 30000);
+	c0 = stats_of(&p, 0);
+	probes = c0.resends_response;
+	busy = c0.busy_in;
+	rcpts = c0.rcpts_in;
+	send_req(&p, 64, 0, 2);
+	flow_once(&p);
+	cr_assert(next_ev(&p, 1, &ev));
+	/* 1 ms: the tail-loss probe (about 100 us), answered BUSY */
+	for (i = 0; i < 100; i++) {
+		advance(&p, 10000);
+		flow_no_rcpt(&p);
+	}
+	c0 = stats_of(&p, 0);
+	cr_assert_eq(c0.rcpts_in, rcpts);
+	cr_assert_eq(c0.resends_response - probes, 1,
+		     "%lu probes of a request answered BUSY within 1 ms",
+		     (unsigned long)(c0.resends_response - probes));
+	cr_assert_eq(c0.busy_in - busy, 1);
+	/* the base timeout after the BUSY: asked again, BUSY again */
+	for (i = 0; i < 30; i++) {
+		advance(&p, 10000);
+		flow_no_rcpt(&p);
+	}
+	c0 = stats_of(&p, 0);
+	cr_assert_eq(c0.resends_response - probes, 2);
+	cr_assert_eq(c0.busy_in - busy, 2);
+	reply_ok(&p, &ev, flow);
+	cr_assert_eq(stats_of(&p, 0).rpcs_failed, 0);
+	advance(&p, ACK_DELAY);
+	flow(&p);
+	assert_empty(&p);
+	pair_fini(&p);
+}
+
 /* Responses lost after their requests were receipted: the server's
  * NEED_ACK makes the client ask for each (RESEND 0/0), well before the
  * client's own safety probe. */

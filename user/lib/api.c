@@ -307,6 +307,30 @@ static bool ep_tfd_covers(const struct smt_endpoint *ep, uint64_t d,
 	       (ep->armed_for == d || ep->armed - now <= 2 * (d - now));
 }
 
+static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag,
+			bool shared);
+
+/*
+ * The timerfd is made when it is first set (after the first send): an
+ * endpoint opened for smt_connect() has two system calls fewer before its
+ * request can leave. When it cannot be made (no file descriptors left),
+ * the wake-up eventfd keeps smt_fd readable instead, so that the caller
+ * comes back and the timers run by the clock; the next arm tries again.
+ */
+static int ep_tfd(struct smt_endpoint *ep)
+{
+	if (ep->tfd >= 0)
+		return 0;
+	ep->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ep->tfd >= 0 && !ep_epoll_add(ep, ep->tfd, TAG_TIMER, false))
+		return 0;
+	if (ep->tfd >= 0)
+		close(ep->tfd);
+	ep->tfd = -1;
+	ep->bk->ops->kick(ep->bk);
+	return -1;
+}
+
 static void ep_arm(struct smt_endpoint *ep, bool sent)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
@@ -350,6 +374,8 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 			a += slack < EP_TIMER_SLACK_MAX ? slack
 							: EP_TIMER_SLACK_MAX;
 		}
+		if (ep_tfd(ep))
+			return;
 		its.it_value.tv_sec = a / 1000000000ULL;
 		its.it_value.tv_nsec = a % 1000000000ULL;
 		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
@@ -783,14 +809,13 @@ static int ep_setup(struct smt_endpoint *ep)
 	if (err)
 		return err;
 	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
-	ep->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (ep->epfd < 0 || ep->tfd < 0)
+	if (ep->epfd < 0)
 		return -errno;
 	ep->bk->ops->fds(ep->bk, fds);
 	for (i = 0; i < SMT_BK_FDS && !err; i++)
 		err = ep_epoll_add(ep, fds[i], TAG_BK | 1u << i,
 				   ep->bk->ops->shared_fds & 1u << i);
-	return err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER, false);
+	return err; /* the timerfd comes with the first timer (ep_tfd) */
 }
 
 static struct smt_endpoint *ep_alloc(void)
@@ -1122,6 +1147,8 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		s->p.B = SMT_B_DEFAULT;
 	if (!s->p.max_msg)
 		s->p.max_msg = SMT_M_DEFAULT;
+	if (ep->bk->ops->peer_added)
+		ep->bk->ops->peer_added(ep->bk, &s->p.peer);
 	s->next = ep->sess[s->id % EP_SESS_BUCKETS];
 	ep->sess[s->id % EP_SESS_BUCKETS] = s;
 	ep->nsess++;

@@ -184,6 +184,10 @@ struct smt_bk_ops {
 	bool (*unreachable)(const struct smt_bk *b,
 			    const struct sockaddr_storage *peer,
 			    uint64_t since_ns);
+	/* Optional: a session with peer was added (sockets of its address
+	 * family get ready for its traffic before it comes). */
+	void (*peer_added)(struct smt_bk *b,
+			   const struct sockaddr_storage *peer);
 	/* Flushes, releases the port and frees b. */
 	void (*close)(struct smt_bk *b);
 };

@@ -71,5 +71,8 @@ void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
 		   struct smt_msg *a_msg, unsigned int ms);
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t th_mono_ms(void);
+/* Open timerfds of this process; with periodic_ms, only those set to
+ * repeat every periodic_ms (/proc/self/fd, fdinfo). */
+int th_timerfds(unsigned int periodic_ms);
 
 #endif /* SMT_TEST_H */

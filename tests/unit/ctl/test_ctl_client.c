@@ -26,6 +26,7 @@
 #include "endpoint.h"
 #include "fake_sock.h"
 #include "libsmt.h"
+#include "smt_test.h"
 
 /* What the fake smtd does and what it saw. */
 struct fake {
@@ -40,6 +41,7 @@ struct fake {
 	char encap[16]; /* the first request's "encap" ("-": absent) */
 	char op[16]; /* the first request's op */
 	int64_t closed_sid; /* a "closed" request's sid, -1: none */
+	int timerfds; /* the process's when the first request came */
 	int nacks, nacks_ok;
 	bool ack_ok[2];
 	char ack_err[2][300];
@@ -125,6 +127,7 @@ static void *fake_smtd(void *arg)
 	m = next_msg(fd, &b);
 	if (!m)
 		goto out;
+	f->timerfds = th_timerfds(0);
 	snprintf(f->op, sizeof(f->op), "%s", smt_ctl_str(m, "op", "?"));
 	snprintf(f->encap, sizeof(f->encap), "%s",
 		 smt_ctl_str(m, "encap", "-"));
@@ -248,6 +251,31 @@ Test(ctl_client, connect_installs_a_udp_session)
 		     smt_last_error(ep));
 	cr_expect_str_eq(f.encap, "udp");
 	smt_endpoint_close(ep); /* the fake sees the connection end */
+	stop_fake(&f, t);
+}
+
+/*
+ * The connect request leaves before any timerfd is made (docs/smtd.md "The
+ * endpoint's own set-up"): the endpoint's comes with its first timer, the
+ * control state's with the answer, which starts its 1 s app_stats period.
+ */
+Test(ctl_client, connect_request_leaves_before_any_timerfd)
+{
+	struct fake f = {.ipproto = {SMT_IPPROTO_UDP}, .peer_port = 7000};
+	int t0 = th_timerfds(0), p0 = th_timerfds(1000);
+	struct smt_endpoint *ep = udp_ep();
+	pthread_t t = start_fake(&f);
+	uint32_t h = 0;
+	int r = smt_connect(ep, "echo.smt", "127.0.0.1", &h);
+
+	cr_expect_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
+		     smt_last_error(ep));
+	cr_expect_eq(f.timerfds, t0, "%d timerfd(s) made before the request",
+		     f.timerfds - t0);
+	cr_expect_eq(th_timerfds(1000), p0 + 1,
+		     "no app_stats period after the answer");
+	cr_expect_eq(th_timerfds(0), t0 + 1);
+	smt_endpoint_close(ep);
 	stop_fake(&f, t);
 }
 

@@ -142,6 +142,7 @@ struct smt_endpoint {
 	uint64_t armed_for; /* the engine's deadline it was set for */
 	bool fired; /* the timerfd expired and was not reset since */
 	bool fd_out; /* smt_fd() was asked for: the caller may poll it */
+	bool ctl_later; /* the next smt_process calls ctl_hooks->later */
 	unsigned int rx_ready; /* backend sources worth reading (fd bits) */
 	bool in_process; /* defer engine flushes to the end of the batch */
 	bool draining; /* smt_recv() has more ready: hold sends for a batch */
@@ -173,6 +174,11 @@ struct smt_endpoint {
 	 * found no timer due (smt_stats) */
 	uint64_t timer_arms, timer_wakeups, timer_early;
 };
+
+void smt_ep_ctl_later(struct smt_endpoint *ep)
+{
+	ep->ctl_later = true;
+}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -1836,6 +1842,13 @@ static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 
 		if (hooks) /* always: only ctl_client.c kicks */
 			hooks->group_work(ep);
+	}
+	if (ep->ctl_later) {
+		const struct smt_ctl_hooks *hooks = atomic_load(&ctl_hooks);
+
+		ep->ctl_later = false;
+		if (hooks) /* always: only ctl_client.c asks */
+			hooks->later(ep);
 	}
 	/*
 	 * Bounded work: under a packet storm or a long transfer the caller

@@ -791,6 +791,15 @@ static void stats_start(struct ctl_state *st)
 	arm(st, CTL_STATS_MS, true);
 }
 
+/* stats_start at the next smt_process: after a connect's answer the
+ * application's first request leaves before the timer is made and set
+ * (a timerfd_settime alone is 10 us or more on these VMs). */
+static void stats_later(struct ctl_state *st)
+{
+	if (st->fd >= 0 && !st->stats_on)
+		smt_ep_ctl_later(st->ep);
+}
+
 static json_object *new_req(struct ctl_state *st, const char *op)
 {
 	json_object *o = json_object_new_object();
@@ -1332,10 +1341,23 @@ static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
 static void ctl_endpoint_closed(struct smt_endpoint *ep);
 static void ctl_group_work(struct smt_endpoint *ep);
 
+static void ctl_later(struct smt_endpoint *ep)
+{
+	struct ctl_state *st;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (st = ctl_states; st && st->ep != ep; st = st->next)
+		;
+	pthread_mutex_unlock(&ctl_lock);
+	if (st)
+		stats_start(st);
+}
+
 /* What api.c calls back once smtd is used (endpoint.h). */
 static const struct smt_ctl_hooks ctl_hooks = {
 	.endpoint_closed = ctl_endpoint_closed,
 	.group_work = ctl_group_work,
+	.later = ctl_later,
 };
 
 /* Whether ep watches st's fds: not when st belongs to an endpoint that
@@ -2331,7 +2353,7 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	err = call_keep(st, req, &resp);
 	if (err) {
 		drain_pushes(st);
-		stats_start(st);
+		stats_later(st);
 		return keep_error(ep, err);
 	}
 	err = -EPROTO;
@@ -2358,7 +2380,7 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	OPENSSL_cleanse(&s, sizeof(s));
 	json_object_put(resp);
 	drain_pushes(st); /* after install: they may be about this session */
-	stats_start(st);
+	stats_later(st);
 	if (!err && session_out)
 		*session_out = handle;
 	return keep_error(ep, err);
@@ -2380,7 +2402,7 @@ int smt_serve(struct smt_endpoint *ep, const char *service)
 		return keep_error(ep, err);
 	req = serve_req(st, service);
 	err = call(st, req, &resp);
-	stats_start(st);
+	stats_later(st);
 	if (err)
 		return keep_error(ep, err);
 	json_object_put(resp);

@@ -142,7 +142,9 @@ struct smt_endpoint {
 	uint64_t armed_for; /* the engine's deadline it was set for */
 	bool fired; /* the timerfd expired and was not reset since */
 	bool fd_out; /* smt_fd() was asked for: the caller may poll it */
-	bool ctl_later; /* the next smt_process calls ctl_hooks->later */
+	/* smt_process calls left before ctl_hooks->later runs (at the end
+	 * of the first that leaves the caller nothing to read), 0: none */
+	unsigned int ctl_later;
 	unsigned int rx_ready; /* backend sources worth reading (fd bits) */
 	bool in_process; /* defer engine flushes to the end of the batch */
 	bool draining; /* smt_recv() has more ready: hold sends for a batch */
@@ -175,9 +177,14 @@ struct smt_endpoint {
 	uint64_t timer_arms, timer_wakeups, timer_early;
 };
 
+/* Work ctl_client.c puts off past the caller's first answers: it runs
+ * where the caller goes back to sleep (an smt_process that leaves nothing
+ * to read), or after EP_CTL_LATER_MAX calls of a busy stretch. */
+#define EP_CTL_LATER_MAX 16
+
 void smt_ep_ctl_later(struct smt_endpoint *ep)
 {
-	ep->ctl_later = true;
+	ep->ctl_later = EP_CTL_LATER_MAX;
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1843,13 +1850,6 @@ static int ep_process(struct smt_endpoint *ep, struct rx_ctx *c,
 		if (hooks) /* always: only ctl_client.c kicks */
 			hooks->group_work(ep);
 	}
-	if (ep->ctl_later) {
-		const struct smt_ctl_hooks *hooks = atomic_load(&ctl_hooks);
-
-		ep->ctl_later = false;
-		if (hooks) /* always: only ctl_client.c asks */
-			hooks->later(ep);
-	}
 	/*
 	 * Bounded work: under a packet storm or a long transfer the caller
 	 * still gets control back (the fd stays readable for the rest).
@@ -1917,7 +1917,15 @@ spin:
 		ep_arm(ep, false);
 	if (r < 0)
 		return r;
-	return (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
+	r = (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
+	if (ep->ctl_later && (!r || !--ep->ctl_later)) {
+		const struct smt_ctl_hooks *hooks = atomic_load(&ctl_hooks);
+
+		ep->ctl_later = 0;
+		if (hooks) /* always: only ctl_client.c asks */
+			hooks->later(ep);
+	}
+	return r;
 }
 
 int64_t smt_next_timeout_ns(const struct smt_endpoint *ep)

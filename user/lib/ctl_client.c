@@ -791,9 +791,9 @@ static void stats_start(struct ctl_state *st)
 	arm(st, CTL_STATS_MS, true);
 }
 
-/* stats_start at the next smt_process: after a connect's answer the
- * application's first request leaves before the timer is made and set
- * (a timerfd_settime alone is 10 us or more on these VMs). */
+/* stats_start put off (smt_ep_ctl_later): after a connect's answer the
+ * application's first request and its answer go before the timer is made
+ * and set (a timerfd_settime alone is 10 us or more on these VMs). */
 static void stats_later(struct ctl_state *st)
 {
 	if (st->fd >= 0 && !st->stats_on)

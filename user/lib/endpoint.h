@@ -56,8 +56,9 @@ unsigned int smt_ep_lane(const struct smt_endpoint *ep);
  * endpoint_closed: forget ep's control state, first thing in
  * smt_endpoint_close; group_work: a group member's control work, in the
  * member's thread (smt_process, once per smt_rpg_ctl_kick); later: work
- * ctl_client.c put off with smt_ep_ctl_later, in the next smt_process
- * (after the application's first send, off a set-up's path).
+ * ctl_client.c put off with smt_ep_ctl_later, at the end of the first
+ * smt_process that leaves the caller nothing to read (its first request
+ * and answer are through by then: off a set-up's path), or of the 16th.
  */
 struct smt_ctl_hooks {
 	void (*endpoint_closed)(struct smt_endpoint *ep);

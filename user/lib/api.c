@@ -142,6 +142,9 @@ struct smt_endpoint {
 	uint64_t armed_for; /* the engine's deadline it was set for */
 	bool fired; /* the timerfd expired and was not reset since */
 	bool fd_out; /* smt_fd() was asked for: the caller may poll it */
+	/* smt_process calls left before ctl_hooks->later runs (at the end
+	 * of the first that leaves the caller nothing to read), 0: none */
+	unsigned int ctl_later;
 	unsigned int rx_ready; /* backend sources worth reading (fd bits) */
 	bool in_process; /* defer engine flushes to the end of the batch */
 	bool draining; /* smt_recv() has more ready: hold sends for a batch */
@@ -173,6 +176,16 @@ struct smt_endpoint {
 	 * found no timer due (smt_stats) */
 	uint64_t timer_arms, timer_wakeups, timer_early;
 };
+
+/* Work ctl_client.c puts off past the caller's first answers: it runs
+ * where the caller goes back to sleep (an smt_process that leaves nothing
+ * to read), or after EP_CTL_LATER_MAX calls of a busy stretch. */
+#define EP_CTL_LATER_MAX 16
+
+void smt_ep_ctl_later(struct smt_endpoint *ep)
+{
+	ep->ctl_later = EP_CTL_LATER_MAX;
+}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -307,6 +320,30 @@ static bool ep_tfd_covers(const struct smt_endpoint *ep, uint64_t d,
 	       (ep->armed_for == d || ep->armed - now <= 2 * (d - now));
 }
 
+static int ep_epoll_add(struct smt_endpoint *ep, int fd, uint64_t tag,
+			bool shared);
+
+/*
+ * The timerfd is made when it is first set (after the first send): an
+ * endpoint opened for smt_connect() has two system calls fewer before its
+ * request can leave. When it cannot be made (no file descriptors left),
+ * the wake-up eventfd keeps smt_fd readable instead, so that the caller
+ * comes back and the timers run by the clock; the next arm tries again.
+ */
+static int ep_tfd(struct smt_endpoint *ep)
+{
+	if (ep->tfd >= 0)
+		return 0;
+	ep->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ep->tfd >= 0 && !ep_epoll_add(ep, ep->tfd, TAG_TIMER, false))
+		return 0;
+	if (ep->tfd >= 0)
+		close(ep->tfd);
+	ep->tfd = -1;
+	ep->bk->ops->kick(ep->bk);
+	return -1;
+}
+
 static void ep_arm(struct smt_endpoint *ep, bool sent)
 {
 	uint64_t d = smt_engine_next_deadline(ep->eng), now = smt_mono_ns();
@@ -350,6 +387,8 @@ static void ep_arm(struct smt_endpoint *ep, bool sent)
 			a += slack < EP_TIMER_SLACK_MAX ? slack
 							: EP_TIMER_SLACK_MAX;
 		}
+		if (ep_tfd(ep))
+			return;
 		its.it_value.tv_sec = a / 1000000000ULL;
 		its.it_value.tv_nsec = a % 1000000000ULL;
 		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
@@ -783,14 +822,13 @@ static int ep_setup(struct smt_endpoint *ep)
 	if (err)
 		return err;
 	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
-	ep->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (ep->epfd < 0 || ep->tfd < 0)
+	if (ep->epfd < 0)
 		return -errno;
 	ep->bk->ops->fds(ep->bk, fds);
 	for (i = 0; i < SMT_BK_FDS && !err; i++)
 		err = ep_epoll_add(ep, fds[i], TAG_BK | 1u << i,
 				   ep->bk->ops->shared_fds & 1u << i);
-	return err ?: ep_epoll_add(ep, ep->tfd, TAG_TIMER, false);
+	return err; /* the timerfd comes with the first timer (ep_tfd) */
 }
 
 static struct smt_endpoint *ep_alloc(void)
@@ -1122,6 +1160,8 @@ int smt_session_add(struct smt_endpoint *ep, const struct smt_session_params *p,
 		s->p.B = SMT_B_DEFAULT;
 	if (!s->p.max_msg)
 		s->p.max_msg = SMT_M_DEFAULT;
+	if (ep->bk->ops->peer_added)
+		ep->bk->ops->peer_added(ep->bk, &s->p.peer);
 	s->next = ep->sess[s->id % EP_SESS_BUCKETS];
 	ep->sess[s->id % EP_SESS_BUCKETS] = s;
 	ep->nsess++;
@@ -1877,7 +1917,15 @@ spin:
 		ep_arm(ep, false);
 	if (r < 0)
 		return r;
-	return (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
+	r = (int)smt_engine_events_pending(ep->eng) + (ep->notes ? 1 : 0);
+	if (ep->ctl_later && (!r || !--ep->ctl_later)) {
+		const struct smt_ctl_hooks *hooks = atomic_load(&ctl_hooks);
+
+		ep->ctl_later = 0;
+		if (hooks) /* always: only ctl_client.c asks */
+			hooks->later(ep);
+	}
+	return r;
 }
 
 int64_t smt_next_timeout_ns(const struct smt_endpoint *ep)

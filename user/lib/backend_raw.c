@@ -104,6 +104,11 @@ static int raw_socket(int family, uint8_t proto, uint32_t rcvbuf,
 	if (fd < 0)
 		return -errno;
 	smt_sock_setup(fd, family, rcvbuf, priority);
+	if (family == AF_INET6) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
 	return fd;
 }
 

@@ -14,6 +14,11 @@
  * by its segment size. A device that cannot checksum GSO packets makes the
  * send fail with EIO: GSO is then off for the endpoint (counted), and the
  * datagrams go one by one.
+ * The IPv6 socket is opened and bound with the IPv4 one (the port is the
+ * endpoint's on both families), but its buffers and options are set only
+ * once it carries traffic: the first IPv6 session, send or receive
+ * (udp_v6_ready). A client that talks IPv4 saves five system calls before
+ * its first request (docs/smtd.md "The endpoint's own set-up").
  * ICMP errors for packets sent (port or host unreachable) arrive on the
  * socket's error queue (IP_RECVERR): they are counted and remembered per
  * peer so that an RPC that times out can say why, but they end nothing
@@ -78,6 +83,9 @@ struct udp_port {
 	bool kicked;
 	bool prio_tos;
 	bool gso, gro; /* the kernel's UDP offloads in use */
+	bool v6_ready; /* fd6 has its buffers and options (udp_v6_ready) */
+	uint32_t rcvbuf; /* socket buffer bytes asked for */
+	uint8_t priority;
 	struct smt_sock_batch rx, tx4, tx6;
 	struct udp_gso g;
 	struct smt_bk_stats st;
@@ -110,15 +118,13 @@ static bool ss_equal(const struct sockaddr_storage *a,
 		       sizeof(struct in6_addr));
 }
 
-static int udp_socket(int family, const struct smt_bk_cfg *cfg, bool *gro)
+/* Buffers, error queue, DF and GRO of a socket that carries traffic. */
+static void udp_sock_opts(int fd, int family, uint32_t rcvbuf, uint8_t priority,
+			  bool *gro)
 {
-	int fd, v;
+	int v = 1;
 
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	smt_sock_setup(fd, family, cfg->rcvbuf, cfg->priority);
-	v = 1;
+	smt_sock_setup(fd, family, rcvbuf, priority);
 	if (family == AF_INET) {
 		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &v, sizeof(v));
 		v = IP_PMTUDISC_PROBE;
@@ -131,7 +137,35 @@ static int udp_socket(int family, const struct smt_bk_cfg *cfg, bool *gro)
 	v = 1;
 	if (*gro && setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) < 0)
 		*gro = false; /* a kernel before 5.0 */
+}
+
+/* An IPv4 socket ready for traffic; an IPv6 one only IPv6-only, to be
+ * bound (its options wait for udp_v6_ready). */
+static int udp_socket(int family, const struct smt_bk_cfg *cfg, bool *gro)
+{
+	int fd, one = 1;
+
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET)
+		udp_sock_opts(fd, family, cfg->rcvbuf, cfg->priority, gro);
+	else
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	return fd;
+}
+
+/* The IPv6 socket's buffers and options, before its first traffic. A
+ * kernel without UDP_GRO on IPv6 leaves that socket without it: it then
+ * receives single datagrams, which the GRO-sized buffers take as well. */
+static void udp_v6_ready(struct udp_port *u)
+{
+	bool gro = u->gro;
+
+	if (u->v6_ready || u->fd6 < 0)
+		return;
+	u->v6_ready = true;
+	udp_sock_opts(u->fd6, AF_INET6, u->rcvbuf, u->priority, &gro);
 }
 
 static int udp_bind(int fd, int family, uint16_t port,
@@ -253,6 +287,8 @@ int smt_udp_open(const struct smt_bk_cfg *cfg, struct smt_bk **out)
 	u->bk.sock_bits = UDP_RX_V4 | UDP_RX_V6;
 	u->fd4 = u->fd6 = -1;
 	u->prio_tos = cfg->prio_tos;
+	u->rcvbuf = cfg->rcvbuf;
+	u->priority = cfg->priority;
 	u->gso = u->gro = !cfg->no_offload;
 	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (u->efd < 0) {
@@ -570,6 +606,8 @@ static int udp_rx(struct smt_bk *b, smt_bk_rx_cb cb, void *arg,
 					*ready &= ~bits[i];
 				continue;
 			}
+			if (i == 1)
+				udp_v6_ready(u);
 			n = rx_batch(u, fds[i], budget - got, cb, arg, &empty);
 			if (n < 0) {
 				err = n;
@@ -728,6 +766,7 @@ static int udp_flush(struct smt_bk *b)
 		e4 = gso_send(u, &u->tx4, u->fd4);
 	}
 	if (u->tx6.n) {
+		udp_v6_ready(u);
 		smt_batch_sort(&u->tx6);
 		e6 = u->fd6 >= 0 ? gso_send(u, &u->tx6, u->fd6) : -EAFNOSUPPORT;
 		u->tx6.n = 0;
@@ -785,6 +824,13 @@ static int udp_tx(struct smt_bk *b, const struct sockaddr_storage *peer,
 	return udp_txv(b, peer, pkt, len, NULL, 0, prio);
 }
 
+static void udp_peer_added(struct smt_bk *b,
+			   const struct sockaddr_storage *peer)
+{
+	if (peer->ss_family == AF_INET6)
+		udp_v6_ready((struct udp_port *)b);
+}
+
 static void udp_close(struct smt_bk *b)
 {
 	udp_flush(b);
@@ -803,5 +849,6 @@ static const struct smt_bk_ops udp_ops = {
 	.kick = udp_kick,
 	.stats = udp_stats,
 	.unreachable = udp_unreachable,
+	.peer_added = udp_peer_added,
 	.close = udp_close,
 };

@@ -617,7 +617,9 @@ struct ctl_state {
 	struct ctl_state *next;
 	struct smt_endpoint *ep;
 	int fd; /* -1 while smtd is away */
-	int tfd; /* reconnect backoff, then the stats push period */
+	int tfd; /* reconnect backoff, then the stats push period; made
+		    when first set (ctl_timer) */
+	bool stats_on; /* tfd runs the stats period of this connection */
 	struct smt_ctl_buf buf;
 	int nserv;
 	char serv[CTL_MAX_SERVICES][64];
@@ -753,9 +755,49 @@ static void arm_fd(int tfd, unsigned int ms, bool periodic)
 	timerfd_settime(tfd, 0, &its, NULL);
 }
 
+static void on_timer(struct smt_endpoint *ep, int fd, void *arg);
+
+/* The state's timerfd, in the endpoint's epoll set. Made when it is first
+ * set, after the first request's answer: smt_connect's request leaves
+ * three system calls sooner (docs/smtd.md "The endpoint's own set-up"). */
+static int ctl_timer(struct ctl_state *st)
+{
+	if (st->tfd >= 0)
+		return 0;
+	st->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (st->tfd < 0)
+		return -errno;
+	if (smt_ep_watch_fd(st->ep, st->tfd, on_timer, st)) {
+		close(st->tfd);
+		st->tfd = -1;
+		return -EIO;
+	}
+	return 0;
+}
+
 static void arm(struct ctl_state *st, unsigned int ms, bool periodic)
 {
-	arm_fd(st->tfd, ms, periodic);
+	if (!ctl_timer(st))
+		arm_fd(st->tfd, ms, periodic);
+}
+
+/* The periodic app_stats (and the check for sessions the application
+ * removed), once per connection, from its first answer on. */
+static void stats_start(struct ctl_state *st)
+{
+	if (st->fd < 0 || st->stats_on)
+		return;
+	st->stats_on = true;
+	arm(st, CTL_STATS_MS, true);
+}
+
+/* stats_start put off (smt_ep_ctl_later): after a connect's answer the
+ * application's first request and its answer go before the timer is made
+ * and set (a timerfd_settime alone is 10 us or more on these VMs). */
+static void stats_later(struct ctl_state *st)
+{
+	if (st->fd >= 0 && !st->stats_on)
+		smt_ep_ctl_later(st->ep);
 }
 
 static json_object *new_req(struct ctl_state *st, const char *op)
@@ -776,6 +818,7 @@ static void disconnect(struct ctl_state *st)
 	st->fd = -1;
 	st->buf.len = 0;
 	st->backoff_ms = CTL_BACKOFF_MIN_MS;
+	st->stats_on = false;
 	arm(st, st->backoff_ms, false);
 }
 
@@ -1134,8 +1177,7 @@ static int do_connect(struct ctl_state *st)
 		st->fd = -1;
 		return -EIO;
 	}
-	arm(st, CTL_STATS_MS, true);
-	return 0;
+	return 0; /* the stats period starts with an answer (stats_start) */
 }
 
 /* The endpoint's encapsulation, as requests name it. */
@@ -1268,6 +1310,7 @@ static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
 			return;
 		}
 		reregister(st);
+		stats_start(st);
 		return;
 	}
 	/* sessions the application removed itself: tell smtd */
@@ -1298,11 +1341,37 @@ static void on_timer(struct smt_endpoint *ep, int fd, void *arg)
 static void ctl_endpoint_closed(struct smt_endpoint *ep);
 static void ctl_group_work(struct smt_endpoint *ep);
 
+static void ctl_later(struct smt_endpoint *ep)
+{
+	struct ctl_state *st;
+
+	pthread_mutex_lock(&ctl_lock);
+	for (st = ctl_states; st && st->ep != ep; st = st->next)
+		;
+	pthread_mutex_unlock(&ctl_lock);
+	if (st)
+		stats_start(st);
+}
+
 /* What api.c calls back once smtd is used (endpoint.h). */
 static const struct smt_ctl_hooks ctl_hooks = {
 	.endpoint_closed = ctl_endpoint_closed,
 	.group_work = ctl_group_work,
+	.later = ctl_later,
 };
+
+/* Whether ep watches st's fds: not when st belongs to an endpoint that
+ * was closed (without ctl_endpoint_closed) and whose memory ep reuses. A
+ * state that never connected has none, and nothing to start over. */
+static bool ep_owns(struct smt_endpoint *ep, struct ctl_state *st)
+{
+	int fd = st->tfd >= 0 ? st->tfd : st->fd;
+
+	if (fd < 0 || smt_ep_watch_fd(ep, fd, on_timer, st) == -EEXIST)
+		return true;
+	smt_ep_unwatch_fd(ep, fd); /* the probe added it */
+	return false;
+}
 
 /* The endpoint's control state, connected; created on first use. */
 static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
@@ -1315,20 +1384,16 @@ static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 	for (st = ctl_states; st; st = st->next)
 		if (st->ep == ep)
 			break;
-	/*
-	 * A state whose timer fd this endpoint does not watch belongs to an
-	 * endpoint that was closed (without ctl_endpoint_closed) and
-	 * whose memory ep now reuses: start over.
-	 */
-	if (st && smt_ep_watch_fd(ep, st->tfd, on_timer, st) != -EEXIST) {
-		smt_ep_unwatch_fd(ep, st->tfd);
+	if (st && !ep_owns(ep, st)) { /* start over */
 		if (st->fd >= 0)
 			close(st->fd);
 		st->fd = -1;
 		st->buf.len = 0;
 		st->nserv = 0;
 		st->nsess = 0;
-		if (smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
+		st->stats_on = false;
+		if (st->tfd >= 0 &&
+		    smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
 			pthread_mutex_unlock(&ctl_lock);
 			return -EIO;
 		}
@@ -1340,16 +1405,7 @@ static int get_state(struct smt_endpoint *ep, struct ctl_state **out)
 			return -ENOMEM;
 		}
 		st->ep = ep;
-		st->fd = -1;
-		st->tfd = timerfd_create(CLOCK_MONOTONIC,
-					 TFD_NONBLOCK | TFD_CLOEXEC);
-		if (st->tfd < 0 || smt_ep_watch_fd(ep, st->tfd, on_timer, st)) {
-			if (st->tfd >= 0)
-				close(st->tfd);
-			free(st);
-			pthread_mutex_unlock(&ctl_lock);
-			return -EIO;
-		}
+		st->fd = st->tfd = -1;
 		st->next = ctl_states;
 		ctl_states = st;
 	}
@@ -1391,7 +1447,8 @@ static void ctl_endpoint_closed(struct smt_endpoint *ep)
 	/* the endpoint is going away: no unwatch, just close our fds */
 	if (st->fd >= 0)
 		close(st->fd);
-	close(st->tfd);
+	if (st->tfd >= 0)
+		close(st->tfd);
 	smt_ctl_buf_free(&st->buf);
 	free(st->sess);
 	free(st);
@@ -2296,6 +2353,7 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	err = call_keep(st, req, &resp);
 	if (err) {
 		drain_pushes(st);
+		stats_later(st);
 		return keep_error(ep, err);
 	}
 	err = -EPROTO;
@@ -2322,6 +2380,7 @@ int smt_connect(struct smt_endpoint *ep, const char *service,
 	OPENSSL_cleanse(&s, sizeof(s));
 	json_object_put(resp);
 	drain_pushes(st); /* after install: they may be about this session */
+	stats_later(st);
 	if (!err && session_out)
 		*session_out = handle;
 	return keep_error(ep, err);
@@ -2343,6 +2402,7 @@ int smt_serve(struct smt_endpoint *ep, const char *service)
 		return keep_error(ep, err);
 	req = serve_req(st, service);
 	err = call(st, req, &resp);
+	stats_later(st);
 	if (err)
 		return keep_error(ep, err);
 	json_object_put(resp);

@@ -55,13 +55,18 @@ unsigned int smt_ep_lane(const struct smt_endpoint *ep);
  * (a process that never uses smtd links and runs none of it).
  * endpoint_closed: forget ep's control state, first thing in
  * smt_endpoint_close; group_work: a group member's control work, in the
- * member's thread (smt_process, once per smt_rpg_ctl_kick).
+ * member's thread (smt_process, once per smt_rpg_ctl_kick); later: work
+ * ctl_client.c put off with smt_ep_ctl_later, at the end of the first
+ * smt_process that leaves the caller nothing to read (its first request
+ * and answer are through by then: off a set-up's path), or of the 16th.
  */
 struct smt_ctl_hooks {
 	void (*endpoint_closed)(struct smt_endpoint *ep);
 	void (*group_work)(struct smt_endpoint *ep);
+	void (*later)(struct smt_endpoint *ep);
 };
 void smt_ep_ctl_hooks(const struct smt_ctl_hooks *h);
+void smt_ep_ctl_later(struct smt_endpoint *ep);
 /* The IP protocol number the endpoint uses. */
 uint8_t smt_ep_ipproto(const struct smt_endpoint *ep);
 
@@ -184,6 +189,10 @@ struct smt_bk_ops {
 	bool (*unreachable)(const struct smt_bk *b,
 			    const struct sockaddr_storage *peer,
 			    uint64_t since_ns);
+	/* Optional: a session with peer was added (sockets of its address
+	 * family get ready for its traffic before it comes). */
+	void (*peer_added)(struct smt_bk *b,
+			   const struct sockaddr_storage *peer);
 	/* Flushes, releases the port and frees b. */
 	void (*close)(struct smt_bk *b);
 };

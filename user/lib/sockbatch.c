@@ -188,7 +188,7 @@ int smt_batch_send(struct smt_sock_batch *b, int fd,
 
 void smt_sock_setup(int fd, int family, uint32_t bufsz, uint8_t priority)
 {
-	int one = 1, v = (int)bufsz;
+	int v = (int)bufsz;
 
 	/* FORCE works past rmem_max with CAP_NET_ADMIN; else best effort. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
@@ -205,6 +205,4 @@ void smt_sock_setup(int fd, int family, uint32_t bufsz, uint8_t priority)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v,
 				   sizeof(v));
 	}
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 }

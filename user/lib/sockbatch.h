@@ -83,7 +83,7 @@ int smt_batch_send(struct smt_sock_batch *b, int fd,
 
 /*
  * Buffer sizes (FORCE past rmem_max with CAP_NET_ADMIN, else best
- * effort), SO_PRIORITY and TOS class from priority, IPV6_V6ONLY.
+ * effort), SO_PRIORITY and TOS class from priority.
  */
 void smt_sock_setup(int fd, int family, uint32_t bufsz, uint8_t priority);
 

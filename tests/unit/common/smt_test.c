@@ -4,9 +4,11 @@
  * endpoints that skip without CAP_NET_RAW.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -256,4 +258,43 @@ void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
 			return;
 	}
 	cr_assert_fail("no message on endpoint a within %u ms", ms);
+}
+
+/* Whether fd's timerfd repeats every ms (its fdinfo's it_interval). */
+static bool tfd_period_is(int fd, unsigned int ms)
+{
+	char path[64], line[128], want[64];
+	bool yes = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	snprintf(want, sizeof(want), "it_interval: (%u, %u)", ms / 1000,
+		 ms % 1000 * 1000000);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!yes && fgets(line, sizeof(line), f))
+		yes = !strncmp(line, want, strlen(want));
+	fclose(f);
+	return yes;
+}
+
+int th_timerfds(unsigned int periodic_ms)
+{
+	char path[64], link[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k <= 0)
+			continue;
+		link[k] = 0;
+		if (strcmp(link, "anon_inode:[timerfd]"))
+			continue;
+		n += !periodic_ms || tfd_period_is(fd, periodic_ms);
+	}
+	return n;
 }

@@ -73,5 +73,8 @@ void th_pump_until(struct smt_endpoint *a, struct smt_endpoint *b,
 uint64_t th_mono_ms(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t th_mono_ns(void);
+/* Open timerfds of this process; with periodic_ms, only those set to
+ * repeat every periodic_ms (/proc/self/fd, fdinfo). */
+int th_timerfds(unsigned int periodic_ms);
 
 #endif /* SMT_TEST_H */

@@ -26,6 +26,7 @@
 #include "endpoint.h"
 #include "fake_sock.h"
 #include "libsmt.h"
+#include "smt_test.h"
 
 /* What the fake smtd does and what it saw. */
 struct fake {
@@ -40,6 +41,7 @@ struct fake {
 	char encap[16]; /* the first request's "encap" ("-": absent) */
 	char op[16]; /* the first request's op */
 	int64_t closed_sid; /* a "closed" request's sid, -1: none */
+	int timerfds; /* the process's when the first request came */
 	int nacks, nacks_ok;
 	bool ack_ok[2];
 	char ack_err[2][300];
@@ -125,6 +127,7 @@ static void *fake_smtd(void *arg)
 	m = next_msg(fd, &b);
 	if (!m)
 		goto out;
+	f->timerfds = th_timerfds(0);
 	snprintf(f->op, sizeof(f->op), "%s", smt_ctl_str(m, "op", "?"));
 	snprintf(f->encap, sizeof(f->encap), "%s",
 		 smt_ctl_str(m, "encap", "-"));
@@ -236,9 +239,17 @@ Test(ctl_client, connect_names_encap_and_refuses_a_native_session)
 	stop_fake(&f, t);
 }
 
-Test(ctl_client, connect_installs_a_udp_session)
+/*
+ * The request leaves before any timerfd is made (docs/smtd.md "The
+ * endpoint's own set-up"), and the answer adds none either: the
+ * endpoint's comes with its first timer, the control state's (its 1 s
+ * app_stats period) at the end of the first smt_process that leaves the
+ * caller nothing to read (its first request and answer are through).
+ */
+Test(ctl_client, connect_installs_a_udp_session_timers_after_the_request)
 {
 	struct fake f = {.ipproto = {SMT_IPPROTO_UDP}, .peer_port = 7000};
+	int t0 = th_timerfds(0), p0 = th_timerfds(1000);
 	struct smt_endpoint *ep = udp_ep();
 	pthread_t t = start_fake(&f);
 	uint32_t h = 0;
@@ -247,6 +258,13 @@ Test(ctl_client, connect_installs_a_udp_session)
 	cr_expect_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
 		     smt_last_error(ep));
 	cr_expect_str_eq(f.encap, "udp");
+	cr_expect_eq(f.timerfds, t0, "%d timerfd(s) made before the request",
+		     f.timerfds - t0);
+	cr_expect_eq(th_timerfds(0), t0, "a timerfd made with the answer");
+	cr_expect_eq(smt_process(ep), 0, "nothing to read");
+	cr_expect_eq(th_timerfds(1000), p0 + 1,
+		     "no app_stats period after smt_process");
+	cr_expect_eq(th_timerfds(0), t0 + 1);
 	smt_endpoint_close(ep); /* the fake sees the connection end */
 	stop_fake(&f, t);
 }

@@ -189,6 +189,23 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 	return real(fd, v, n, flags);
 }
 
+/* timerfd_create calls to fail with EMFILE from now on */
+static int timerfd_fails;
+
+int timerfd_create(int clockid, int flags)
+{
+	static int (*real)(int, int);
+
+	if (!real)
+		real = (int (*)(int, int))dlsym(RTLD_NEXT, "timerfd_create");
+	if (timerfd_fails > 0) {
+		timerfd_fails--;
+		errno = EMFILE;
+		return -1;
+	}
+	return real(clockid, flags);
+}
+
 static struct smt_endpoint *udp_ep(uint16_t port)
 {
 	struct smt_endpoint_opts o = {
@@ -1891,4 +1908,189 @@ Test(udp_backend, mixed_bursts_through_lossy_coalesced_buffers, .timeout = 60)
 	smt_endpoint_close(a);
 	smt_endpoint_close(b);
 	smt_endpoint_close(c);
+}
+
+static int sockopt_of(int fd, int level, int name)
+{
+	socklen_t len = sizeof(int);
+	int v = -1;
+
+	cr_assert_eq(getsockopt(fd, level, name, &v, &len), 0,
+		     "getsockopt(%d, %d): %s", level, name, strerror(errno));
+	return v;
+}
+
+/* The IPv6 socket carries traffic as the IPv4 one does: error queue, DF
+ * without fragments, the same buffers and GRO. */
+static void v6_ready(int fd4, int fd6, const char *after)
+{
+	cr_assert_eq(sockopt_of(fd6, IPPROTO_IPV6, IPV6_RECVERR), 1,
+		     "no IPV6_RECVERR after %s", after);
+	cr_assert_eq(sockopt_of(fd6, IPPROTO_IPV6, IPV6_MTU_DISCOVER),
+		     IPV6_PMTUDISC_PROBE, "after %s", after);
+	cr_assert_eq(sockopt_of(fd6, SOL_SOCKET, SO_RCVBUF),
+		     sockopt_of(fd4, SOL_SOCKET, SO_RCVBUF), "after %s", after);
+	cr_assert_eq(sockopt_of(fd6, SOL_SOCKET, SO_SNDBUF),
+		     sockopt_of(fd4, SOL_SOCKET, SO_SNDBUF), "after %s", after);
+	cr_assert_eq(sockopt_of(fd6, SOL_UDP, UDP_GRO),
+		     sockopt_of(fd4, SOL_UDP, UDP_GRO), "after %s", after);
+}
+
+static void rx_ignore(void *arg, const uint8_t *smt, size_t len,
+		      const struct sockaddr_storage *peer, int ipv4_id)
+{
+	(void)arg;
+	(void)smt;
+	(void)len;
+	(void)peer;
+	(void)ipv4_id;
+}
+
+/* A UDP backend as an endpoint opens it; fds[0], fds[1]: IPv4, IPv6. */
+static struct smt_bk *udp_bk(int fds[SMT_BK_FDS])
+{
+	struct smt_bk_cfg c = {.mtu = 1500, .rcvbuf = 4u << 20};
+	struct smt_bk *b = NULL;
+
+	cr_assert_eq(smt_udp_open(&c, &b), 0);
+	b->ops->fds(b, fds);
+	cr_assert_geq(fds[1], 0, "no IPv6 socket");
+	return b;
+}
+
+static void v6_loopback(struct sockaddr_storage *ss, uint16_t port)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_addr = in6addr_loopback;
+	s6->sin6_port = htons(port);
+}
+
+/*
+ * The IPv6 socket is bound with the IPv4 one (the port is held on both
+ * families, IPv6-only), but its buffers and options wait for its first
+ * traffic (docs/smtd.md "The endpoint's own set-up"): an IPv6 session
+ * added, a send to an IPv6 peer, or a datagram read from it. Each makes it
+ * ready before that traffic; an IPv4 session does not.
+ */
+Test(udp_backend, ipv6_socket_ready_at_its_first_traffic)
+{
+	struct smt_endpoint_opts o = {.sz = sizeof(o), .encap = SMT_ENCAP_UDP};
+	struct smt_session_params p;
+	struct sockaddr_storage peer;
+	struct smt_endpoint *ep;
+	struct smt_bk *b;
+	unsigned int ready;
+	uint8_t pkt[64] = {0};
+	uint16_t port;
+	uint32_t sid;
+	int fds[SMT_BK_FDS], fd;
+
+	/* held, IPv6-only, not set up yet */
+	b = udp_bk(fds);
+	cr_assert_eq(sockopt_of(fds[1], IPPROTO_IPV6, IPV6_V6ONLY), 1);
+	cr_assert_eq(sockopt_of(fds[1], IPPROTO_IPV6, IPV6_RECVERR), 0,
+		     "the IPv6 socket was set up before any IPv6 traffic");
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	v6_loopback(&peer, b->port);
+	((struct sockaddr_in6 *)&peer)->sin6_addr = in6addr_any;
+	cr_assert_eq(
+		bind(fd, (struct sockaddr *)&peer, sizeof(struct sockaddr_in6)),
+		-1, "the IPv6 port is not held");
+	cr_assert_eq(errno, EADDRINUSE);
+	close(fd);
+
+	/* a session: through smt_session_add of the endpoint on it */
+	cr_assert_eq(smt_endpoint_open_on(&o, b, &ep), 0);
+	th_loopback_params(&p, 7, true, 1);
+	cr_assert_eq(smt_session_add(ep, &p, &sid), 0);
+	cr_assert_eq(sockopt_of(fds[1], IPPROTO_IPV6, IPV6_RECVERR), 0,
+		     "an IPv4 session set up the IPv6 socket");
+	v6_loopback(&p.peer, 7);
+	cr_assert_eq(smt_session_add(ep, &p, &sid), 0);
+	v6_ready(fds[0], fds[1], "an IPv6 session");
+	smt_endpoint_close(ep);
+
+	/* a send */
+	b = udp_bk(fds);
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	v6_loopback(&peer, 0);
+	cr_assert_eq(
+		bind(fd, (struct sockaddr *)&peer, sizeof(struct sockaddr_in6)),
+		0);
+	cr_assert_eq(b->ops->tx(b, &peer, pkt, sizeof(pkt), 0), 0);
+	cr_assert_eq(sockopt_of(fds[1], IPPROTO_IPV6, IPV6_RECVERR), 0);
+	b->ops->flush(b);
+	v6_ready(fds[0], fds[1], "a send");
+	b->ops->close(b);
+
+	/* a datagram read */
+	b = udp_bk(fds);
+	v6_loopback(&peer, b->port);
+	cr_assert_eq(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&peer,
+			    sizeof(struct sockaddr_in6)),
+		     (ssize_t)sizeof(pkt));
+	ready = 2; /* fds[1] */
+	port = 0;
+	for (int i = 0; i < 100 && !port; i++) {
+		struct pollfd pf = {.fd = fds[1], .events = POLLIN};
+
+		port = poll(&pf, 1, 10) == 1;
+	}
+	cr_assert(port, "the datagram did not arrive");
+	cr_assert_eq(sockopt_of(fds[1], IPPROTO_IPV6, IPV6_RECVERR), 0);
+	b->ops->rx(b, rx_ignore, NULL, 16, &ready);
+	v6_ready(fds[0], fds[1], "a read");
+	b->ops->close(b);
+	close(fd);
+}
+
+/* An endpoint makes its timerfd with its first timer (after the first
+ * send), not at open: smt_connect's request leaves two system calls
+ * sooner (docs/smtd.md "The endpoint's own set-up"). */
+Test(udp_backend, timerfd_made_with_the_first_timer)
+{
+	int t0 = th_timerfds(0), silent;
+	uint32_t sa;
+	uint64_t id;
+	struct smt_endpoint *a = silent_peer(false, 2000, 5, &silent, &sa);
+
+	cr_assert_eq(th_timerfds(0), t0, "a timerfd at open");
+	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+	cr_assert_eq(th_timerfds(0), t0 + 1, "no timerfd for the request");
+	close(silent);
+	smt_endpoint_close(a);
+	cr_assert_eq(th_timerfds(0), t0);
+}
+
+/*
+ * Without file descriptors for its timerfd the endpoint keeps smt_fd
+ * readable (the wake-up eventfd) instead: a caller that only polls smt_fd
+ * still runs the timers, and an RPC to a silent peer fails in time.
+ */
+Test(udp_backend, no_timerfd_keeps_smt_fd_readable)
+{
+	uint64_t id, t0 = th_mono_ms();
+	bool failed = false;
+	uint32_t sa;
+	int silent;
+	struct smt_endpoint *a = silent_peer(false, 2000, 5, &silent, &sa);
+
+	timerfd_fails = 1000000;
+	cr_assert_eq(smt_send_request(a, sa, "ping", 4, 0, &id), 0);
+	while (!failed) {
+		struct pollfd pf = {.fd = smt_fd(a), .events = POLLIN};
+
+		cr_assert_eq(poll(&pf, 1, 5000), 1,
+			     "not woken in 5 s without a timerfd: the "
+			     "timers were lost");
+		cr_assert_geq(smt_process(a), 0);
+		failed |= drain_failed(a);
+		cr_assert_lt(th_mono_ms(), t0 + 20000, "no failure in 20 s");
+	}
+	timerfd_fails = 0;
+	close(silent);
+	smt_endpoint_close(a);
 }

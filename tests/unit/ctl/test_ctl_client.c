@@ -269,6 +269,32 @@ Test(ctl_client, connect_installs_a_udp_session_timers_after_the_request)
 	stop_fake(&f, t);
 }
 
+/* A caller that always has something to read (here a note it does not
+ * take) never goes back to sleep: the put-off app_stats period starts at
+ * its 16th smt_process (EP_CTL_LATER_MAX in api.c), not never. */
+Test(ctl_client, app_stats_starts_on_a_busy_endpoint_too)
+{
+	struct fake f = {.ipproto = {SMT_IPPROTO_UDP}, .peer_port = 7000};
+	int p0 = th_timerfds(1000), n;
+	struct smt_endpoint *ep = udp_ep();
+	pthread_t t = start_fake(&f);
+	uint32_t h = 0;
+	int r = smt_connect(ep, "echo.smt", "127.0.0.1", &h);
+
+	cr_assert_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
+		     smt_last_error(ep));
+	cr_assert_eq(smt_ep_notify_session_up(ep, h), 0);
+	for (n = 1; n <= 40; n++) {
+		cr_assert_geq(smt_process(ep), 1, "the note is still there");
+		if (th_timerfds(1000) == p0 + 1)
+			break;
+	}
+	cr_expect_eq(n, 16, "app_stats period after %d busy smt_process calls",
+		     n);
+	smt_endpoint_close(ep);
+	stop_fake(&f, t);
+}
+
 /* smtd's epoch 1 push read together with the connect's answer is applied
  * after the session is installed, not refused for a session not known yet
  * (which left the application without its session: a 0-RTT set-up's first

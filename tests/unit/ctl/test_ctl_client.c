@@ -217,6 +217,21 @@ static struct smt_endpoint *udp_ep(void)
 	return ep;
 }
 
+/* A UDP endpoint connected through the fake smtd f (running in *t), its
+ * session in *h: smt_connect must succeed. */
+static struct smt_endpoint *udp_connected(struct fake *f, pthread_t *t,
+					  uint32_t *h)
+{
+	struct smt_endpoint *ep = udp_ep();
+	int r;
+
+	*t = start_fake(f);
+	r = smt_connect(ep, "echo.smt", "127.0.0.1", h);
+	cr_assert_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
+		     smt_last_error(ep));
+	return ep;
+}
+
 Test(ctl_client, connect_names_encap_and_refuses_a_native_session)
 {
 	struct fake f = {.ipproto = {253}, .peer_port = 7000};
@@ -250,13 +265,10 @@ Test(ctl_client, connect_installs_a_udp_session_timers_after_the_request)
 {
 	struct fake f = {.ipproto = {SMT_IPPROTO_UDP}, .peer_port = 7000};
 	int t0 = th_timerfds(0), p0 = th_timerfds(1000);
-	struct smt_endpoint *ep = udp_ep();
-	pthread_t t = start_fake(&f);
+	pthread_t t;
 	uint32_t h = 0;
-	int r = smt_connect(ep, "echo.smt", "127.0.0.1", &h);
+	struct smt_endpoint *ep = udp_connected(&f, &t, &h);
 
-	cr_expect_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
-		     smt_last_error(ep));
 	cr_expect_str_eq(f.encap, "udp");
 	cr_expect_eq(f.timerfds, t0, "%d timerfd(s) made before the request",
 		     f.timerfds - t0);
@@ -276,13 +288,10 @@ Test(ctl_client, app_stats_starts_on_a_busy_endpoint_too)
 {
 	struct fake f = {.ipproto = {SMT_IPPROTO_UDP}, .peer_port = 7000};
 	int p0 = th_timerfds(1000), n;
-	struct smt_endpoint *ep = udp_ep();
-	pthread_t t = start_fake(&f);
+	pthread_t t;
 	uint32_t h = 0;
-	int r = smt_connect(ep, "echo.smt", "127.0.0.1", &h);
+	struct smt_endpoint *ep = udp_connected(&f, &t, &h);
 
-	cr_assert_eq(r, 0, "smt_connect: %s: %s", smt_strerror(r),
-		     smt_last_error(ep));
 	cr_assert_eq(smt_ep_notify_session_up(ep, h), 0);
 	for (n = 1; n <= 40; n++) {
 		cr_assert_geq(smt_process(ep), 1, "the note is still there");
